@@ -1,0 +1,2 @@
+# cython: language_level=3
+"""Bridge between the httpx-shaped API and the C++ core (src/)."""

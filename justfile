@@ -1,0 +1,20 @@
+# Recipes; each goes through scripts/dev.sh, which sets up what is missing.
+default: test
+
+build:
+    bash scripts/dev.sh setup
+
+test *ARGS:
+    bash scripts/dev.sh test {{ARGS}}
+
+bench *ARGS:
+    bash scripts/dev.sh bench {{ARGS}}
+
+ecosystem *ARGS:
+    bash scripts/dev.sh ecosystem {{ARGS}}
+
+lint:
+    bash scripts/dev.sh lint
+
+fmt:
+    bash scripts/dev.sh fmt

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# One entry point that sets up a fresh machine and runs a job:
+#   bash scripts/dev.sh test [pytest args...]   build + run the test suite
+#   bash scripts/dev.sh bench [bench args...]   build + run the benchmark
+#   bash scripts/dev.sh setup                   only install / build
+#   bash scripts/dev.sh ecosystem [args...]     third-party suites vs httprs
+#   bash scripts/dev.sh lint | fmt
+# It is idempotent: system packages are installed only when missing, the
+# virtual environment (.venv) is reused, pip runs only when pyproject changed,
+# and the editable install rebuilds only what changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${HTTPRS_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+APT_PACKAGES=(
+  build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev
+  libzstd-dev node-llhttp
+)
+BENCH_APT_PACKAGES=(nginx-light wrk libcurl4-openssl-dev)
+LINT_APT_PACKAGES=(clang-format)
+
+log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing system packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq || true
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtual environment $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+}
+
+# pip install the given requirement set once per content of pyproject.toml.
+pip_stamp() {
+  local name="$1"; shift
+  local stamp="$VENV/.httprs-$name.stamp"
+  local want
+  want="$(cat pyproject.toml "$0" | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  log "installing Python packages ($name)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  echo "$want" > "$stamp"
+}
+
+build() {
+  apt_install "${APT_PACKAGES[@]}"
+  ensure_venv
+  pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
+    certifi idna sniffio ruff rust-just
+  # Editable install: imports rebuild changed sources automatically.
+  local stamp="$VENV/.httprs-editable.stamp"
+  local want
+  want="$(cat pyproject.toml meson.build meson.options src/meson.build httprs/meson.build | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VENV/bin/python" -c "import httprs" 2>/dev/null; then
+    log "building httprs (editable)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+      -Cbuild-dir=build/cp311 -e .
+    echo "$want" > "$stamp"
+  fi
+  # Trigger the rebuild now so errors surface here, not inside a test.
+  (cd /tmp && "$VENV/bin/python" -c "import httprs") >&2
+}
+
+cmd="${1:-test}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup)
+    build
+    ;;
+  test)
+    build
+    pip_stamp test -e ".[test]" --no-build-isolation -Cbuild-dir=build/cp311
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  bench)
+    apt_install "${BENCH_APT_PACKAGES[@]}"
+    build
+    pip_stamp bench -e ".[test,bench]" --no-build-isolation -Cbuild-dir=build/cp311
+    exec "$VENV/bin/python" scripts/bench.py "$@"
+    ;;
+  ecosystem)
+    build
+    exec "$VENV/bin/python" scripts/check_ecosystem.py "$@"
+    ;;
+  lint)
+    apt_install "${LINT_APT_PACKAGES[@]}"
+    build
+    "$VENV/bin/ruff" format --preview --check .
+    "$VENV/bin/ruff" check .
+    clang-format --dry-run -Werror src/*.cc src/*.h
+    ;;
+  fmt)
+    apt_install "${LINT_APT_PACKAGES[@]}"
+    build
+    "$VENV/bin/ruff" format --preview .
+    "$VENV/bin/ruff" check --fix .
+    clang-format -i src/*.cc src/*.h
+    ;;
+  *)
+    echo "usage: $0 {setup|test|bench|ecosystem|lint|fmt} [args...]" >&2
+    exit 2
+    ;;
+esac

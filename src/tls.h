@@ -1,0 +1,106 @@
+// TLS for the client: SSL_CTX construction (shared, reference counted) and a
+// per-connection session over memory BIOs. No I/O happens here: the tcp layer
+// feeds ciphertext in and sends out whatever the session produces.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "errors.h"
+
+namespace httprs {
+
+struct TlsConfig {
+  bool verify = true;           // verify the peer certificate chain
+  bool check_hostname = true;   // verify the certificate matches the host
+  std::string ca_file;          // PEM bundle; empty = default store (certifi path given by Python)
+  std::string ca_dir;           // hashed directory of CA certs (SSL_CERT_DIR), optional
+  std::string cert_file;        // client certificate (PEM), optional
+  std::string key_file;         // client key (PEM); empty = inside cert_file
+  std::string key_password;     // optional
+  bool http2 = false;           // ALPN offer; only http/1.1 is implemented
+};
+
+// An SSL_CTX plus the hostname-check policy that goes with it.
+class TlsContext {
+ public:
+  // Build a context from a config. On failure returns nullptr and sets err
+  // (kind kConnectError, message says which file / what failed).
+  static std::shared_ptr<TlsContext> create(const TlsConfig& cfg, Error& err);
+
+  // Adopt an SSL_CTX built elsewhere (e.g. the one inside a Python
+  // ssl.SSLContext, when it uses the same libssl). Takes its own reference
+  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`.
+  static std::shared_ptr<TlsContext> adopt(SSL_CTX* ctx, bool check_hostname);
+
+  // The process-wide default context (verify on, certifi bundle at
+  // `ca_file`), built once and cached by (ca_file, ca_dir).
+  static std::shared_ptr<TlsContext> default_context(const std::string& ca_file,
+                                                     const std::string& ca_dir, Error& err);
+
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  SSL_CTX* ctx() const { return ctx_; }
+  bool check_hostname() const { return check_hostname_; }
+
+ private:
+  TlsContext(SSL_CTX* ctx, bool check_hostname) : ctx_(ctx), check_hostname_(check_hostname) {}
+  SSL_CTX* ctx_;
+  bool check_hostname_;
+};
+
+// One TLS connection's state machine, fed and drained through memory BIOs.
+class TlsSession {
+ public:
+  enum class Status { kOk, kWantRead, kClosed, kError };
+
+  // `host` is the name the user asked for: used for SNI (unless it is an IP
+  // literal) and for certificate host / IP verification when the context
+  // checks hostnames. ALPN offers "http/1.1".
+  TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err);
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // Drive the handshake. kOk = done, kWantRead = feed more ciphertext (and
+  // send what pending_output() holds), kError = err set (kConnectError with an
+  // OpenSSL-style message such as
+  // "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...").
+  Status handshake(Error& err);
+  bool handshake_done() const;
+
+  // Ciphertext received from the network.
+  void feed(const char* data, size_t len);
+
+  // Decrypted application data: fills up to cap bytes into buf, *n = bytes.
+  // kOk with *n > 0, kWantRead when more ciphertext is needed, kClosed on the
+  // peer's close_notify, kError on a TLS failure (err kind kReadError).
+  Status read(char* buf, size_t cap, size_t* n, Error& err);
+
+  // Encrypt application data (all of it; memory BIOs never block). Returns
+  // false with err (kWriteError) on failure.
+  bool write(const char* data, size_t len, Error& err);
+
+  // Send a close_notify (best effort, into the output buffer).
+  void shutdown();
+
+  // Ciphertext waiting to go to the network; take_output moves it out.
+  size_t pending_output() const;
+  std::string take_output();
+
+  // Negotiated ALPN protocol ("" if none).
+  std::string alpn() const;
+
+ private:
+  SSL* ssl_ = nullptr;
+  BIO* in_ = nullptr;   // network -> SSL (owned by ssl_)
+  BIO* out_ = nullptr;  // SSL -> network (owned by ssl_)
+  std::shared_ptr<TlsContext> ctx_;
+};
+
+}  // namespace httprs

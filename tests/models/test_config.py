@@ -73,7 +73,8 @@ def test_limits(hx):
         hx.Limits(10)
 
 
-def test_defaults(hx):
+def test_defaults(rs):
+    hx = rs
     import importlib
 
     ref = importlib.import_module("httpx._config")
@@ -92,7 +93,7 @@ def test_proxy(hx):
     assert str(p.url) == "http://proxy.local:8080"
     assert (
         repr(p)
-        == "Proxy('http://proxy.local:8080', auth=('user', '********'), headers={'X-A': '1'})"
+        == "Proxy('http://proxy.local:8080', auth=('user', '********'), headers={'x-a': '1'})"
     )
     q = hx.Proxy(hx.URL("https://proxy.local"))
     assert q.auth is None and q.raw_auth is None

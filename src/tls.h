@@ -22,6 +22,7 @@ struct TlsConfig {
   std::string key_file;        // client key (PEM); empty = inside cert_file
   std::string key_password;    // optional
   bool http2 = false;          // ALPN offer; only http/1.1 is implemented
+  std::string keylog_file;     // append TLS secrets here (NSS key log format), optional
 };
 
 // Policy, as httpx 0.28.1 gets it from ssl.create_default_context() on
@@ -47,7 +48,9 @@ class TlsContext {
   static std::shared_ptr<TlsContext> adopt(SSL_CTX* ctx, bool check_hostname);
 
   // The process-wide default context (verify on, certifi bundle at
-  // `ca_file`), built once and cached by (ca_file, ca_dir).
+  // `ca_file`), built once and cached by (ca_file, ca_dir). Like Python's
+  // ssl.create_default_context(), it logs TLS secrets to $SSLKEYLOGFILE when
+  // that is set (the variable is part of the cache key).
   static std::shared_ptr<TlsContext> default_context(const std::string& ca_file,
                                                      const std::string& ca_dir, Error& err);
 
@@ -59,9 +62,11 @@ class TlsContext {
   bool check_hostname() const { return check_hostname_; }
 
  private:
-  TlsContext(SSL_CTX* ctx, bool check_hostname) : ctx_(ctx), check_hostname_(check_hostname) {}
+  TlsContext(SSL_CTX* ctx, bool check_hostname);
+  struct KeyLog;
   SSL_CTX* ctx_;
   bool check_hostname_;
+  std::unique_ptr<KeyLog> keylog_;  // file the keylog callback writes to
 };
 
 // One TLS connection's state machine, fed and drained through memory BIOs.

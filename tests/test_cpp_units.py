@@ -6,6 +6,7 @@ the test fails when the program does not build or exits non-zero, and shows its
 output. Nothing is skipped: a missing compiler or library is a failure.
 """
 
+import os
 import shlex
 import ssl
 import subprocess
@@ -50,7 +51,8 @@ def build(tmp_path: Path, name: str, sources: list[Path], packages: list[str]) -
 
 
 def run(args: list[str], timeout: float = 90) -> str:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "SSLKEYLOGFILE"}
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     output = proc.stdout + proc.stderr
     print(output)
     assert proc.returncode == 0, f"{Path(args[0]).name} exited {proc.returncode}:\n{output}"
@@ -100,6 +102,7 @@ def make_certificates(tmp_path: Path) -> dict[str, str]:
     paths["garbage"] = str(tmp_path / "garbage.pem")
     (tmp_path / "empty_dir").mkdir()
     paths["empty_dir"] = str(tmp_path / "empty_dir")
+    paths["tmpdir"] = str(tmp_path)
     # The policy httpx gets from the ssl module, to compare with ours.
     py_ctx = ssl.create_default_context()
     paths["py_options"] = str(int(py_ctx.options))

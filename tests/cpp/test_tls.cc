@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -603,6 +604,52 @@ static void test_policy() {
   CHECK(lax && !lax->check_hostname());
 }
 
+static std::string slurp(const std::string& path) {
+  std::string s;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return s;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
+
+static void test_keylog() {
+  std::string path = arg("tmpdir") + "/keys.log";
+  TlsConfig cfg = trusting(arg("ca"));
+  cfg.keylog_file = path;
+  CHECK_EQ_STR(try_host(cfg, "localhost"), "");
+  CHECK_EQ_STR(try_host(cfg, "localhost"), "");  // a second context appends
+  std::string log = slurp(path);
+  CHECK(log.rfind("# TLS secrets log file", 0) == 0);
+  size_t count = 0;
+  for (size_t p = 0; (p = log.find("CLIENT_HANDSHAKE_TRAFFIC_SECRET ", p)) != std::string::npos;
+       ++p)
+    ++count;
+  CHECK(count == 2);
+  CHECK(log.find("# TLS secrets", 1) == std::string::npos);  // header written once
+  CHECK(log.back() == '\n');
+
+  Error err;
+  cfg.keylog_file = "/nonexistent/dir/keys.log";
+  CHECK(TlsContext::create(cfg, err) == nullptr);
+  CHECK_CONTAINS(err.message, "'/nonexistent/dir/keys.log'");
+
+  // default_context honours SSLKEYLOGFILE, which is part of its cache key.
+  std::string env_path = arg("tmpdir") + "/env-keys.log";
+  auto plain = TlsContext::default_context(arg("ca"), "", err);
+  setenv("SSLKEYLOGFILE", env_path.c_str(), 1);
+  auto logging = TlsContext::default_context(arg("ca"), "", err);
+  unsetenv("SSLKEYLOGFILE");
+  CHECK(plain && logging && plain.get() != logging.get());
+  CHECK(TlsContext::default_context(arg("ca"), "", err).get() == plain.get());
+  Server s(arg("server"));
+  TlsSession c(logging, "localhost", err);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  CHECK_CONTAINS(slurp(env_path), "SERVER_TRAFFIC_SECRET_0 ");
+}
+
 static void test_session_misuse() {
   Error err;
   TlsSession c(nullptr, "localhost", err);
@@ -650,6 +697,7 @@ int main(int argc, char** argv) {
   test_adopt();
   test_policy();
   test_session_misuse();
+  test_keylog();
   std::printf("test_tls: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

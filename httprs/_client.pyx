@@ -403,10 +403,11 @@ class BaseClient:
         if auth is not None:
             return auth
         url = request.url
-        username = url.username
-        password = url.password
-        if username or password:
-            return BasicAuth(username=username, password=password)
+        if url.userinfo:
+            username = url.username
+            password = url.password
+            if username or password:
+                return BasicAuth(username=username, password=password)
         return None
 
     def _build_redirect_request(self, request, response):
@@ -616,12 +617,14 @@ class Client(BaseClient):
     ):
         """Build and send a request (`build_request()` then `send()`)."""
         if cookies is not None:
+            # stacklevel=1: compiled functions have no frame of their own, so level 1
+            # already names the caller's line (what httpx's stacklevel=2 shows).
             warnings.warn(
                 "Setting per-request cookies=<...> is being deprecated, because the expected "
                 "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
                 "client instance instead.",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=1,
             )
         request = self.build_request(
             method=method,
@@ -1100,12 +1103,14 @@ class AsyncClient(BaseClient):
     ):
         """Build and send a request (`build_request()` then `send()`)."""
         if cookies is not None:
+            # stacklevel=1: compiled functions have no frame of their own, so level 1
+            # already names the caller's line (what httpx's stacklevel=2 shows).
             warnings.warn(
                 "Setting per-request cookies=<...> is being deprecated, because the expected "
                 "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
                 "client instance instead.",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=1,
             )
         request = self.build_request(
             method=method,

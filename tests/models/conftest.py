@@ -1,8 +1,10 @@
+import functools
 import importlib
 
 import pytest
 
 
+@functools.cache
 def _load(name):
     """Return a namespace with the data-model names from httprs' submodules or httpx."""
     if name == "httpx":

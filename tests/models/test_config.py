@@ -85,7 +85,7 @@ def test_defaults(rs):
 
 
 def test_proxy(hx):
-    if not hasattr(hx, "URL"):
+    if not hasattr(hx, "Headers"):
         pytest.skip("URL not built yet")
     p = hx.Proxy("http://user:pass@proxy.local:8080", headers={"X-A": "1"})
     assert p.auth == ("user", "pass")

@@ -4,7 +4,11 @@ __version__ = "0.1.0"
 __title__ = "httprs"
 __description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 core (libuv, llhttp, OpenSSL)"
 
+from httprs._api import delete, get, head, options, patch, post, put, request, stream
+from httprs._auth import Auth, BasicAuth, DigestAuth, NetRCAuth
+from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
 from httprs._config import Limits, Proxy, Timeout, create_ssl_context
+from httprs._content import AsyncByteStream, ByteStream, SyncByteStream
 from httprs._exceptions import (
     CloseError,
     ConnectError,
@@ -35,43 +39,82 @@ from httprs._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from httprs._models import Cookies, Headers, Request, Response
 from httprs._status_codes import codes
+from httprs._transports import (
+    ASGITransport,
+    AsyncBaseTransport,
+    BaseTransport,
+    MockTransport,
+    WSGITransport,
+)
+from httprs._urls import URL, QueryParams
 
 __all__ = [
     "__description__",
     "__title__",
     "__version__",
+    "ASGITransport",
+    "AsyncBaseTransport",
+    "AsyncByteStream",
+    "AsyncClient",
+    "Auth",
+    "BaseTransport",
+    "BasicAuth",
+    "ByteStream",
+    "Client",
     "CloseError",
     "codes",
     "ConnectError",
     "ConnectTimeout",
     "CookieConflict",
+    "Cookies",
     "create_ssl_context",
     "DecodingError",
+    "delete",
+    "DigestAuth",
+    "get",
+    "head",
+    "Headers",
     "HTTPError",
     "HTTPStatusError",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "MockTransport",
+    "NetRCAuth",
     "NetworkError",
+    "options",
+    "patch",
     "PoolTimeout",
+    "post",
     "ProtocolError",
     "Proxy",
     "ProxyError",
+    "put",
+    "QueryParams",
     "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "request",
+    "Request",
     "RequestError",
     "RequestNotRead",
+    "Response",
     "ResponseNotRead",
+    "stream",
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
+    "SyncByteStream",
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",
     "TransportError",
     "UnsupportedProtocol",
+    "URL",
+    "USE_CLIENT_DEFAULT",
     "WriteError",
     "WriteTimeout",
+    "WSGITransport",
 ]

@@ -207,7 +207,7 @@ class _ASGIExchange:
 
     def __init__(self, request):
         self.request = request
-        self.body_iter = request.stream.__aiter__()
+        self.body_iter = None  # created on the first receive(): an unstarted one may warn
         self.request_complete = False
         self.status_code = None
         self.headers = None
@@ -219,6 +219,8 @@ class _ASGIExchange:
         if self.request_complete:
             await self.complete.wait()
             return {"type": "http.disconnect"}
+        if self.body_iter is None:
+            self.body_iter = self.request.stream.__aiter__()
         try:
             chunk = await self.body_iter.__anext__()
         except StopAsyncIteration:

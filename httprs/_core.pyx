@@ -36,6 +36,7 @@ from httprs.includes.tls cimport OpenSSL_version_num, SSL_CTX, TlsConfig, TlsCon
 
 from httprs import _exceptions as exc
 from httprs._config import DEFAULT_LIMITS, Limits, Proxy
+from httprs._content import AsyncByteStream, SyncByteStream
 from httprs._models import Response
 from httprs._urls import URL
 
@@ -278,7 +279,7 @@ cdef object _absolute_target(object url):
     return url.raw_scheme + b"://" + authority + url.raw_path
 
 
-cdef class CoreStream:
+cdef class _Body:
     """The body of a response coming from the C++ core.
 
     Iterating yields raw (undecoded) chunks as they arrive; `_httprs_read_all`
@@ -378,13 +379,13 @@ cdef class _TransportCore:
             self.tls = _build_tls(verify, cert, trust_env)
         return self.tls.ctx
 
-    cdef CoreStream start_async(self, object request):
-        return self._start(request, AsyncCoreStream.__new__(AsyncCoreStream))
+    cdef _Body start_async(self, object request):
+        return self._start(request, _AsyncBody.__new__(_AsyncBody))
 
-    cdef CoreStream start(self, object request):
-        return self._start(request, CoreStream.__new__(CoreStream))
+    cdef _Body start(self, object request):
+        return self._start(request, _Body.__new__(_Body))
 
-    cdef CoreStream _start(self, object request, CoreStream stream):
+    cdef _Body _start(self, object request, _Body stream):
         cdef RequestSpec spec
         cdef HeaderList headers
         cdef Error err
@@ -473,7 +474,7 @@ cdef class _TransportCore:
 
 
 cdef object _send_sync(_TransportCore core, object request):
-    cdef CoreStream stream = core.start(request)
+    cdef _Body stream = core.start(request)
     cdef Transfer* t = stream.t.get()
     try:
         if t.spec.body_streamed and not t.failed():
@@ -489,7 +490,7 @@ cdef object _send_sync(_TransportCore core, object request):
     return _make_response(stream, request)
 
 
-cdef int _upload_sync(CoreStream stream, object body) except -1:
+cdef int _upload_sync(_Body stream, object body) except -1:
     cdef Transfer* t = stream.t.get()
     cdef Engine* eng = stream.engine.eng
     cdef const char* data
@@ -514,7 +515,7 @@ cdef int _upload_sync(CoreStream stream, object body) except -1:
             eng.push_body(t[0], data, n, False)
 
 
-cdef object _make_response(CoreStream stream, object request):
+cdef object _make_response(_Body stream, object request):
     cdef Transfer* t = stream.t.get()
     cdef list raw = []
     for i in range(t.head.headers.size()):
@@ -523,10 +524,42 @@ cdef object _make_response(CoreStream stream, object request):
         b"HTTP/1.0" if t.head.http_major == 1 else
         f"HTTP/{t.head.http_major}.{t.head.http_minor}".encode()
     )
-    response = Response._from_transport(
-        t.head.status, raw, stream, version, <bytes>t.head.reason
-    )
-    return response
+    if isinstance(stream, _AsyncBody):
+        public = AsyncResponseStream.__new__(AsyncResponseStream)
+    else:
+        public = ResponseStream.__new__(ResponseStream)
+    public._body = stream
+    return Response._from_transport(t.head.status, raw, public, version, <bytes>t.head.reason)
+
+
+class ResponseStream(SyncByteStream):
+    """The sync byte stream of a response from HTTPTransport."""
+
+    __slots__ = ("_body",)
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self):
+        self._body.close()
+
+    def _httprs_read_all(self):
+        return self._body._httprs_read_all()
+
+
+class AsyncResponseStream(AsyncByteStream):
+    """The async byte stream of a response from AsyncHTTPTransport."""
+
+    __slots__ = ("_body",)
+
+    def __aiter__(self):
+        return self._body.__aiter__()
+
+    async def aclose(self):
+        await self._body.aclose()
+
+    async def _httprs_aread_all(self):
+        return await self._body._httprs_aread_all()
 
 
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
@@ -720,7 +753,7 @@ cdef class _AsyncDriver:
         self.timer_when = when
         self.timer = self.loop.call_at(when, _driver_run, self.ref)
 
-    async def wait(self, CoreStream stream, int what):
+    async def wait(self, _Body stream, int what):
         cdef Transfer* t = stream.t.get()
         if Engine.satisfied(t[0], <WaitFor>what):
             return
@@ -753,7 +786,7 @@ cdef class _AsyncDriver:
                 if not entries:
                     del self.waiters[key]
 
-    async def _wait_trio(self, CoreStream stream, int what):
+    async def _wait_trio(self, _Body stream, int what):
         import trio
 
         cdef Transfer* t = stream.t.get()
@@ -792,8 +825,8 @@ cdef class _AsyncDriver:
         self.waiters.clear()
 
 
-cdef class AsyncCoreStream(CoreStream):
-    """CoreStream for async use: the same transfer, awaited through the driver."""
+cdef class _AsyncBody(_Body):
+    """_Body for async use: the same transfer, awaited through the driver."""
 
     cdef _AsyncDriver driver
 
@@ -860,8 +893,8 @@ cdef class AsyncCoreStream(CoreStream):
 
 
 async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
-    cdef CoreStream base = core.start_async(request)
-    cdef AsyncCoreStream stream = <AsyncCoreStream>base
+    cdef _Body base = core.start_async(request)
+    cdef _AsyncBody stream = <_AsyncBody>base
     cdef Transfer* t = stream.t.get()
     stream.driver = driver
     core.engine.eng.watch(t[0])
@@ -880,7 +913,7 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
     return _make_response(stream, request)
 
 
-async def _upload_async(AsyncCoreStream stream, object body):
+async def _upload_async(_AsyncBody stream, object body):
     cdef Transfer* t = stream.t.get()
     cdef Engine* eng = stream.engine.eng
     if hasattr(body, "__aiter__"):

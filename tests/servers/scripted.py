@@ -348,3 +348,42 @@ def echo_request_count(conn: Conn) -> None:
     while conn.read_request() is not None:
         n += 1
         conn.respond(f"{conn.index}:{n}".encode())
+
+
+class FullBacklog:
+    """A listening socket (backlog 0) whose accept queue is filled and never accepted, so
+    further connection attempts hang in SYN-SENT: a way to get a connect timeout locally.
+    ``works`` says whether a probe connect really hung (the kernel may not cooperate)."""
+
+    def __init__(self, fillers: int = 8) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.fillers: list[socket.socket] = []
+        for _ in range(fillers):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            try:
+                f.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fillers.append(f)
+        time.sleep(0.05)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(0.2)
+        try:
+            probe.connect(("127.0.0.1", self.port))
+            self.works = False
+        except socket.timeout:
+            self.works = True
+        except OSError:
+            self.works = False
+        finally:
+            probe.close()
+
+    def close(self) -> None:
+        for f in self.fillers:
+            f.close()
+        self.sock.close()

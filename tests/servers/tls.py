@@ -78,10 +78,20 @@ def _write_encrypted_key(key_pem: bytes, path: Path) -> None:
 
 
 def server_context(
-    cert: trustme.LeafCert, *, require_client_cert_from: trustme.CA | None = None
+    cert: trustme.LeafCert,
+    *,
+    require_client_cert_from: trustme.CA | None = None,
+    sni_log: list | None = None,
 ) -> ssl.SSLContext:
+    """A server context; if ``sni_log`` is given, each handshake appends the SNI name."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     cert.configure_cert(ctx)
+    if sni_log is not None:
+
+        def record(sslobj, name, context):
+            sni_log.append(name)
+
+        ctx.sni_callback = record
     if require_client_cert_from is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         require_client_cert_from.configure_trust(ctx)
@@ -101,6 +111,8 @@ def tls_info_handler(conn: Conn) -> None:
             "headers": req.headers,
             "client_subject": subject,
             "tls_version": conn.sock.version(),
+            "body_len": len(req.body),
+            "connection_index": conn.index,
         }
         if not conn.respond(json.dumps(doc).encode(), headers=[("Content-Type", "application/json")]):
             return

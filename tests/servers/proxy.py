@@ -43,6 +43,7 @@ class ProxyServer:
                 self._connect(conn, req)
                 return
             body = conn.read_body(req) or b""
+            req.body = body
             if not self._authorized(req):
                 conn.send(
                     response_bytes(

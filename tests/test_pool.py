@@ -219,7 +219,10 @@ def test_pool_usable_after_many_refused(closed_port, scripted):
         assert c.get(srv.url).text.startswith("0:1:")
 
 
+@pytest.mark.httprs_only
 def test_pool_usable_after_thread_errors(scripted):
+    """httpx 0.28.1 fails this intermittently (same sync-pool race as below: ReadError
+    "[Errno 9] Bad file descriptor" when failed connections are closed under contention)."""
     def handler(conn):
         while (req := conn.read_request()) is not None:
             if req.target.startswith("/bad"):

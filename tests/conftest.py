@@ -19,7 +19,6 @@ if VALIDATING:
     sys.modules["httprs"] = httpx
 
 import pytest  # noqa: E402
-
 from servers.app import App, UvicornThread  # noqa: E402
 from servers.proxy import ProxyServer  # noqa: E402
 from servers.scripted import ScriptedServer  # noqa: E402
@@ -28,7 +27,8 @@ from servers.tls import make_certs, server_context, tls_server  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "httprs_only: httprs behaviour that differs from httpx (skipped when validating)"
+        "markers",
+        "httprs_only: httprs behaviour that differs from httpx (skipped when validating)",
     )
     config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
 

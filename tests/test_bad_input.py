@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import httprs
 import pytest
 from servers.scripted import keepalive
+
+import httprs
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-import httprs
 import httpx
 import pytest
+
+import httprs
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("HTTPRS_TEST_TARGET") == "httpx",

@@ -7,8 +7,9 @@ import signal
 import threading
 import time
 
-import httprs
 import pytest
+
+import httprs
 
 pytestmark = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="needs the main thread"

@@ -6,8 +6,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httprs
 import pytest
+
+import httprs
 
 
 def counting_handler(delay: float = 0.0, closed: list | None = None):
@@ -223,6 +224,7 @@ def test_pool_usable_after_many_refused(closed_port, scripted):
 def test_pool_usable_after_thread_errors(scripted):
     """httpx 0.28.1 fails this intermittently (same sync-pool race as below: ReadError
     "[Errno 9] Bad file descriptor" when failed connections are closed under contention)."""
+
     def handler(conn):
         while (req := conn.read_request()) is not None:
             if req.target.startswith("/bad"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import ssl
 
-import httprs
 import pytest
+
+import httprs
 
 AUTH = ("user", "p@ss")
 AUTH_HEADER = "Basic " + base64.b64encode(b"user:p@ss").decode()

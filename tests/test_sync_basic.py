@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import json
 
-import httprs
 import pytest
 from servers.app import (
     CHUNKS,
@@ -18,6 +17,8 @@ from servers.app import (
     stream_lines,
 )
 from servers.scripted import chunked, echo_request_count, keepalive, response_bytes
+
+import httprs
 
 
 @pytest.fixture
@@ -48,9 +49,7 @@ def test_methods(client, server, method):
     assert r.request.method == method
 
 
-@pytest.mark.parametrize(
-    "method", ["get", "post", "put", "patch", "delete", "options", "head"]
-)
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete", "options", "head"])
 def test_method_helpers(client, server, method):
     r = getattr(client, method)(server.url + "/echo")
     assert r.status_code == 200
@@ -197,7 +196,10 @@ def test_response_attributes(client, server):
     assert repr(r) == "<Response [200 OK]>"
 
 
-@pytest.mark.parametrize("code,reason", [(201, "Created"), (404, "Not Found"), (418, "I'm a Teapot"), (503, "Service Unavailable")])
+@pytest.mark.parametrize(
+    "code,reason",
+    [(201, "Created"), (404, "Not Found"), (418, "I'm a Teapot"), (503, "Service Unavailable")],
+)
 def test_status_codes(client, server, code, reason):
     r = client.get(server.url + f"/status/{code}")
     assert r.status_code == code
@@ -439,14 +441,17 @@ def test_chunked_response(client, server):
     assert r.content == b"".join(CHUNKS)
 
 
-@pytest.mark.parametrize("route,encoding", [
-    ("gzip", "gzip"),
-    ("deflate", "deflate"),
-    ("br", "br"),
-    ("zstd", "zstd"),
-    ("gzip_br", "gzip, br"),
-    ("gzip_chunked", "gzip"),
-])
+@pytest.mark.parametrize(
+    "route,encoding",
+    [
+        ("gzip", "gzip"),
+        ("deflate", "deflate"),
+        ("br", "br"),
+        ("zstd", "zstd"),
+        ("gzip_br", "gzip, br"),
+        ("gzip_chunked", "gzip"),
+    ],
+)
 def test_content_decoding(client, server, route, encoding):
     r = client.get(server.url + "/" + route)
     assert r.headers["content-encoding"] == encoding
@@ -617,7 +622,14 @@ def test_redirect_not_followed_by_default(client, server, code):
 
 
 @pytest.mark.parametrize(
-    "code,method,body", [(301, "GET", ""), (302, "GET", ""), (303, "GET", ""), (307, "POST", "data"), (308, "POST", "data")]
+    "code,method,body",
+    [
+        (301, "GET", ""),
+        (302, "GET", ""),
+        (303, "GET", ""),
+        (307, "POST", "data"),
+        (308, "POST", "data"),
+    ],
 )
 def test_redirect_followed(client, server, code, method, body):
     r = client.post(server.url + f"/redirect/{code}", content=b"data", follow_redirects=True)
@@ -663,7 +675,9 @@ def test_redirect_loop(client, server):
 def test_redirect_unsupported_scheme(client, server):
     with pytest.raises(httprs.UnsupportedProtocol):
         client.get(
-            server.url + "/redirect/to", params={"url": "ftp://example.org/x"}, follow_redirects=True
+            server.url + "/redirect/to",
+            params={"url": "ftp://example.org/x"},
+            follow_redirects=True,
         )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-import httprs
 import pytest
 from servers.scripted import FullBacklog
+
+import httprs
 
 
 @pytest.fixture

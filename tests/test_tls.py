@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ssl
 
-import httprs
 import pytest
 from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
+
+import httprs
 
 
 def localhost(url: str) -> str:

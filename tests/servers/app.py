@@ -254,7 +254,11 @@ class App:
             "headers": [_hdr("content-type", "text/plain"), _hdr("content-encoding", "gzip")],
         })
         for i in range(0, len(data), 100):
-            await send({"type": "http.response.body", "body": data[i : i + 100], "more_body": True})
+            await send({
+                "type": "http.response.body",
+                "body": data[i : i + 100],
+                "more_body": True,
+            })
         await send({"type": "http.response.body", "body": b""})
 
     async def route_slow(self, scope, args, body, send):
@@ -285,7 +289,11 @@ class App:
         })
         step = 256 * 1024
         for i in range(0, n, step):
-            await send({"type": "http.response.body", "body": data[i : i + step], "more_body": True})
+            await send({
+                "type": "http.response.body",
+                "body": data[i : i + step],
+                "more_body": True,
+            })
         await send({"type": "http.response.body", "body": b""})
 
     async def route_stream(self, scope, args, body, send):

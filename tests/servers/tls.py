@@ -114,7 +114,9 @@ def tls_info_handler(conn: Conn) -> None:
             "body_len": len(req.body),
             "connection_index": conn.index,
         }
-        if not conn.respond(json.dumps(doc).encode(), headers=[("Content-Type", "application/json")]):
+        if not conn.respond(
+            json.dumps(doc).encode(), headers=[("Content-Type", "application/json")]
+        ):
             return
 
 

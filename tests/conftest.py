@@ -150,3 +150,46 @@ def clean_env(monkeypatch):
         ):
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    """anyio's pytest plugin runs each ``@pytest.mark.anyio`` test on asyncio and trio."""
+    return request.param
+
+
+class _ProcessServer:
+    def __init__(self) -> None:
+        import subprocess
+
+        path = os.path.join(os.path.dirname(__file__), "servers", "aioserver.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/__stats", timeout=10) as r:
+            return json.loads(r.read())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def process_server():
+    """An asyncio keep-alive server in a child process (see servers/aioserver.py), with
+    connection statistics from ``.stats()``."""
+    srv = _ProcessServer()
+    yield srv
+    srv.close()

@@ -126,6 +126,19 @@ cdef class Headers:
             self._lower = [k.lower() for k, _ in self._raw]
         return self._lower
 
+    cdef bint _has(self, bytes lower_key):
+        """Membership test for an ASCII lower-case key (encoding-independent)."""
+        return lower_key in self._keys()
+
+    cdef object _first(self, bytes lower_key):
+        """The raw value of the first header `lower_key`, or None."""
+        cdef list keys = self._keys()
+        cdef Py_ssize_t i
+        for i in range(len(keys)):
+            if keys[i] == lower_key:
+                return (<tuple>self._raw[i])[1]
+        return None
+
     @property
     def encoding(self):
         """ascii if every header decodes as ascii, else utf-8, else iso-8859-1."""
@@ -176,10 +189,8 @@ cdef class Headers:
         ]
 
     def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        found = self._lookup(key)
+        return default if found is None else found
 
     def get_list(self, key, split_commas=False):
         enc = self.encoding
@@ -209,7 +220,8 @@ cdef class Headers:
     def copy(self):
         return Headers(self, encoding=self.encoding)
 
-    def __getitem__(self, key):
+    cdef object _lookup(self, key):
+        """The comma-joined str value for `key`, or None when absent."""
         enc = self.encoding
         lookup = key.lower().encode(enc)
         cdef list keys = self._keys()
@@ -222,6 +234,10 @@ cdef class Headers:
                     found = v
                 else:
                     found = found + ", " + v
+        return found
+
+    def __getitem__(self, key):
+        found = self._lookup(key)
         if found is None:
             raise KeyError(key)
         return found
@@ -303,10 +319,10 @@ cdef class Headers:
         self._lower = []
 
     def setdefault(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            self[key] = default
+        found = self._lookup(key)
+        if found is not None:
+            return found
+        self[key] = default
         return default
 
     def __repr__(self):
@@ -478,47 +494,63 @@ cdef class Request:
                  extensions=None):
         self.method = method.upper()
         self.url = URL(url) if params is None else URL(url, params=params)
-        self.headers = Headers(headers)
+        cdef Headers h = Headers(headers)
+        self.headers = h
         self.extensions = {} if extensions is None else dict(extensions)
         self._content = None
         if cookies:
             Cookies(cookies).set_cookie_header(self)
-        if stream is None:
-            content_type = self.headers.get("content-type")
-            default_headers, stream = encode_request(
-                content=content,
-                data=data,
-                files=files,
-                json=json,
-                boundary=get_multipart_boundary_from_content_type(
-                    content_type.encode(self.headers.encoding) if content_type else None
-                ),
-            )
-            self._prepare(default_headers)
+        if stream is not None:
             self.stream = stream
-            if type(stream) is ByteStream:
-                self._content = stream._stream
-            elif isinstance(stream, ByteStream):
-                self.read()
+            return
+        if content is None and data is None and files is None and json is None:
+            default_headers = None
+            stream = ByteStream(b"")
         else:
-            self.stream = stream
+            boundary = None
+            if files:
+                content_type = self.headers.get("content-type")
+                if content_type:
+                    boundary = get_multipart_boundary_from_content_type(
+                        content_type.encode(self.headers.encoding)
+                    )
+            default_headers, stream = encode_request(
+                content=content, data=data, files=files, json=json, boundary=boundary
+            )
+        self._prepare(default_headers)
+        self.stream = stream
+        if type(stream) is ByteStream:
+            self._content = stream._stream
+        elif isinstance(stream, ByteStream):
+            self.read()
 
     def _prepare(self, default_headers):
-        headers = self.headers
-        for key, value in default_headers.items():
-            if key.lower() == "transfer-encoding" and "Content-Length" in headers:
-                continue
-            headers.setdefault(key, value)
+        """Apply body headers, then prepend Host / Content-Length as httpx does."""
+        cdef Headers h
+        if type(self.headers) is not Headers:
+            self.headers = Headers(self.headers)
+        h = self.headers
+        if default_headers:
+            for key, value in default_headers.items():
+                if key.lower() == "transfer-encoding" and h._has(b"content-length"):
+                    continue
+                h.setdefault(key, value)
         auto = []
-        if "Host" not in headers and self.url.host:
-            auto.append((b"Host", self.url.netloc))
+        if not h._has(b"host"):
+            host = self.url.host
+            if host:
+                auto.append((b"Host", self.url.netloc))
         if (
             self.method in ("POST", "PUT", "PATCH")
-            and "Content-Length" not in headers
-            and "Transfer-Encoding" not in headers
+            and not h._has(b"content-length")
+            and not h._has(b"transfer-encoding")
         ):
             auto.append((b"Content-Length", b"0"))
-        self.headers = Headers(auto + headers.raw)
+        if auto:
+            h._keys()[0:0] = [k.lower() for k, _ in auto]
+            h._raw[0:0] = auto
+        # httpx rebuilds the Headers here, which forgets any detected encoding.
+        h._encoding = None
 
     @property
     def content(self):

@@ -360,15 +360,20 @@ cdef Headers _headers_from_raw(list raw):
 
 
 cdef str _detect_encoding(list raw):
-    for enc in ("ascii", "utf-8"):
-        try:
-            for key, value in raw:
-                key.decode(enc)
-                value.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        return enc
-    return "iso-8859-1"
+    cdef bint ascii = True
+    for key, value in raw:
+        if not ((<bytes>key).isascii() and (<bytes>value).isascii()):
+            ascii = False
+            break
+    if ascii:
+        return "ascii"
+    try:
+        for key, value in raw:
+            key.decode("utf-8")
+            value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "iso-8859-1"
+    return "utf-8"
 
 
 # ---------------------------------------------------------------------------
@@ -819,7 +824,11 @@ cdef class Response:
     cdef object _get_decoder(self):
         """The ContentDecoder for this response, or None when nothing to undo."""
         if self._decoder is _MISSING:
-            values = self.headers.get_list("content-encoding")
+            headers = self.headers
+            if type(headers) is Headers and not (<Headers>headers)._has(b"content-encoding"):
+                self._decoder = None
+                return None
+            values = headers.get_list("content-encoding")
             decoder = None
             if values:
                 with _attach_request(self._request):
@@ -998,8 +1007,12 @@ cdef class Response:
         self.is_stream_consumed = True
         self._num_bytes_downloaded = 0
         if callable(source):
-            with _attach_request(self._request):
+            try:
                 raw = source()
+            except RequestError as exc:
+                if self._request is not None:
+                    exc.request = self._request
+                raise
         else:
             raw = source
         self._num_bytes_downloaded = len(raw)
@@ -1075,8 +1088,12 @@ cdef class Response:
             raise RuntimeError("Attempted to call an sync close on an async stream.")
         if not self.is_closed:
             self.is_closed = True
-            with _attach_request(self._request):
+            try:
                 self.stream.close()
+            except RequestError as exc:
+                if self._request is not None:
+                    exc.request = self._request
+                raise
 
     # -- async body access --
 

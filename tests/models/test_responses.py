@@ -441,3 +441,23 @@ def test_response_attrs_settable(rs):
     r.headers = rs.Headers({"a": "b"})
     r.elapsed = 5
     assert (r.custom, r.status_code, r.headers["a"], r.elapsed) == (1, 404, "b", 5)
+
+
+def test_private_attribute_names_like_httpx(hx):
+    r = hx.Response(200, stream=hx.ByteStream(b"abc"))
+    assert not hasattr(r, "_content")
+    assert not hasattr(r, "_text")
+    assert not hasattr(r, "_encoding")
+    assert not hasattr(r, "_elapsed")
+    assert r._request is None
+    assert r._num_bytes_downloaded == 0
+    r._content = b"replaced"
+    assert r.content == b"replaced"
+    assert r.text == "replaced"
+    assert r._text == "replaced"
+    assert r._encoding == "utf-8"
+    req = hx.Request("GET", "http://x")
+    r._request = req
+    assert r.request is req
+    assert hasattr(req, "_content")
+    assert not hasattr(hx.Request("GET", "http://x", stream=hx.ByteStream(b"")), "_content")

@@ -104,7 +104,7 @@ cdef class Headers:
             self._raw = list(other._raw)
             if other._lower is not None:
                 self._lower = list(other._lower)
-        elif isinstance(headers, Mapping):
+        elif type(headers) is dict or isinstance(headers, Mapping):
             self._raw = [
                 (_header_key(k, encoding), _header_value(v, encoding))
                 for k, v in headers.items()

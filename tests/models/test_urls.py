@@ -287,3 +287,11 @@ def test_query_params_api(hx):
 def test_query_params_pickle(rs):
     q = rs.QueryParams("a=1&a=2&b=3")
     assert pickle.loads(pickle.dumps(q)) == q
+
+
+def test_raw_is_deprecated(hx):
+    url = hx.URL("https://example.org:8443/p?q")
+    with pytest.warns(UserWarning, match="URL.raw is deprecated"):
+        raw = url.raw
+    assert raw == (b"https", b"example.org", 8443, b"/p?q")
+    assert raw.raw_path == b"/p?q"

@@ -308,3 +308,15 @@ def delete(
         verify=verify,
         trust_env=trust_env,
     )
+
+
+def main():
+    """httpx's command-line entry point; its CLI dependencies are not part of httprs."""
+    import sys
+
+    print(
+        "The httpx command line client could not run because the required "
+        "dependencies were not installed.\nMake sure you've installed "
+        "everything with: pip install 'httpx[cli]'"
+    )
+    sys.exit(1)

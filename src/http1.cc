@@ -110,16 +110,20 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
   for (const auto& [name, value] : headers) need += name.size() + value.size() + 4;
   out.reserve(out.size() + need);
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  for (const auto& [name, value] : headers) {
-    if (!is_token(name)) {
-      err.set(ErrorKind::kLocalProtocolError, "Illegal header name " + bytes_repr(name));
-      return false;
+  // Host goes first after the request line (RFC 9110 7.2), as h11 writes it.
+  for (int pass = 0; pass < 2; pass++) {
+    for (const auto& [name, value] : headers) {
+      if (iequals(name, "host") != (pass == 0)) continue;
+      if (!is_token(name)) {
+        err.set(ErrorKind::kLocalProtocolError, "Illegal header name " + bytes_repr(name));
+        return false;
+      }
+      if (!is_safe_value(value)) {
+        err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
+        return false;
+      }
+      out.append(name).append(": ").append(value).append("\r\n");
     }
-    if (!is_safe_value(value)) {
-      err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
-      return false;
-    }
-    out.append(name).append(": ").append(value).append("\r\n");
   }
   out.append("\r\n");
   return true;

@@ -165,8 +165,14 @@ def test_other_signatures(cls, method):
 
 
 def test_export_list_matches_httpx():
-    # httpx's `main` is its optional command-line client; httprs has none.
-    expected = set(httpx.__all__) - {"main"}
-    assert set(httprs.__all__) == expected
+    assert set(httprs.__all__) == set(httpx.__all__)
     for name in httprs.__all__:
         assert getattr(httprs, name) is not None
+
+
+def test_main_without_cli_dependencies_exits_like_httpx(capsys):
+    # httpx's `main` needs its [cli] extras; without them it prints how to get them.
+    with pytest.raises(SystemExit) as info:
+        httprs.main()
+    assert info.value.code == 1
+    assert "pip install 'httpx[cli]'" in capsys.readouterr().out

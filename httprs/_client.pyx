@@ -412,20 +412,32 @@ class BaseClient:
 
     def _build_redirect_request(self, request, response):
         """The request that follows the redirect `response` to `request`."""
-        method = _redirect_method(request, response)
-        url = _redirect_url(request, response)
-        if method != request.method and method == "GET":
-            stream = None
-        else:
-            stream = request.stream
+        method = self._redirect_method(request, response)
+        url = self._redirect_url(request, response)
         return Request(
             method=method,
             url=url,
-            headers=_redirect_headers(request, url, method),
+            headers=self._redirect_headers(request, url, method),
             cookies=Cookies(self._cookies),
-            stream=stream,
+            stream=self._redirect_stream(request, method),
             extensions=request.extensions,
         )
+
+    # The redirect steps are methods (as in httpx) so subclasses can adjust one of them.
+
+    def _redirect_method(self, request, response):
+        return _redirect_method(request, response)
+
+    def _redirect_url(self, request, response):
+        return _redirect_url(request, response)
+
+    def _redirect_headers(self, request, url, method):
+        return _redirect_headers(request, url, method)
+
+    def _redirect_stream(self, request, method):
+        if method != request.method and method == "GET":
+            return None  # the body is dropped along with the method change
+        return request.stream
 
     def _set_timeout(self, request):
         extensions = request.extensions

@@ -71,6 +71,20 @@ cdef inline bytes _header_value(value, encoding):
     return value.encode(encoding or "ascii")
 
 
+# Unpacking of non-2-tuples goes through real CPython bytecode, so the errors
+# (ValueError / TypeError and their messages) are exactly Python's.
+_ns = {}
+exec("def _unpack2(item):\n    a, b = item\n    return a, b\n", _ns)
+cdef object _unpack2 = _ns["_unpack2"]
+del _ns
+
+
+cdef inline tuple _pair(item):
+    if type(item) is tuple and len(<tuple>item) == 2:
+        return <tuple>item
+    return _unpack2(item)
+
+
 cdef class Headers:
     """HTTP headers: a case-insensitive multi-dict over raw byte pairs."""
 
@@ -96,9 +110,10 @@ cdef class Headers:
                 for k, v in headers.items()
             ]
         else:
-            self._raw = [
-                (_header_key(k, encoding), _header_value(v, encoding)) for k, v in headers
-            ]
+            self._raw = []
+            for item in headers:
+                k, v = _pair(item)
+                self._raw.append((_header_key(k, encoding), _header_value(v, encoding)))
         self._encoding = encoding
 
     @staticmethod

@@ -9,6 +9,7 @@ from httprs._auth import Auth, BasicAuth, DigestAuth, NetRCAuth
 from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
 from httprs._config import Limits, Proxy, Timeout, create_ssl_context
 from httprs._content import AsyncByteStream, ByteStream, SyncByteStream
+from httprs._core import AsyncHTTPTransport, HTTPTransport
 from httprs._exceptions import (
     CloseError,
     ConnectError,
@@ -58,6 +59,7 @@ __all__ = [
     "AsyncBaseTransport",
     "AsyncByteStream",
     "AsyncClient",
+    "AsyncHTTPTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
@@ -78,6 +80,7 @@ __all__ = [
     "Headers",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPTransport",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",

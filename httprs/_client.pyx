@@ -24,14 +24,13 @@ from httprs._config import (
     Timeout,
 )
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
-from httprs._models import AsyncByteStream, Cookies, Headers, Request, Response, SyncByteStream
-from httprs._transports import AsyncBaseTransport, BaseTransport
+from httprs._models import AsyncByteStream, Cookies, Headers, Request, SyncByteStream
 from httprs._urls import URL, QueryParams
 from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
 
-__all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
+from httprs import __version__  # defined first thing in httprs/__init__.py
 
-from httprs import __version__
+__all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
 
 logger = logging.getLogger("httpx")
 
@@ -463,14 +462,19 @@ class BaseClient:
             raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
         self._state = _OPENED
 
-    def _finish_response(self, request, response, start):
+    def _finish_response(self, request, response, start, is_async):
         """Attach the request, bind the stream for `elapsed`, take cookies, log."""
         response.request = request
         stream = response.stream
-        if isinstance(self, AsyncClient):
-            bound = _BoundAsyncStreamReadAll if hasattr(stream, "_httprs_aread_all") else BoundAsyncStream
+        if is_async:
+            if hasattr(stream, "_httprs_aread_all"):
+                bound = _BoundAsyncStreamReadAll
+            else:
+                bound = BoundAsyncStream
+        elif hasattr(stream, "_httprs_read_all"):
+            bound = _BoundSyncStreamReadAll
         else:
-            bound = _BoundSyncStreamReadAll if hasattr(stream, "_httprs_read_all") else BoundSyncStream
+            bound = BoundSyncStream
         response.stream = bound(stream, response, start)
         headers = response.headers
         if "set-cookie" in headers or "set-cookie2" in headers:
@@ -778,7 +782,7 @@ class Client(BaseClient):
         # only reject what is unmistakably async.
         if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
             raise TypeError("The transport returned a response with an async byte stream.")
-        self._finish_response(request, response, start)
+        self._finish_response(request, response, start, False)
         return response
 
     def get(
@@ -1267,7 +1271,7 @@ class AsyncClient(BaseClient):
         stream = response.stream
         if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
             raise TypeError("The transport returned a response with a sync byte stream.")
-        self._finish_response(request, response, start)
+        self._finish_response(request, response, start, True)
         return response
 
     async def get(

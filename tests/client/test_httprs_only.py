@@ -91,3 +91,26 @@ def test_mock_async_handler_in_sync_client_leaves_no_coroutine(recwarn):
 
     gc.collect()
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_wsgi_legacy_write_callable():
+    # httpx discards data given to start_response()'s write(); httprs sends it, in order.
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written-1 ")
+        write(b"written-2 ")
+        return [b"returned"]
+
+    def generator_app(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"a")
+        yield b"b"
+        write(b"c")
+        yield b""
+        yield b"d"
+        write(b"e")
+
+    client = httprs.Client(transport=httprs.WSGITransport(app=app))
+    assert client.get("http://example.org/").content == b"written-1 written-2 returned"
+    client = httprs.Client(transport=httprs.WSGITransport(app=generator_app))
+    assert client.get("http://example.org/").content == b"abcde"

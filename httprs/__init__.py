@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 __title__ = "httprs"
 __description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 core (libuv, llhttp, OpenSSL)"
 
-from httprs._api import delete, get, head, options, patch, post, put, request, stream
+from httprs._api import delete, get, head, main, options, patch, post, put, request, stream
 from httprs._auth import Auth, BasicAuth, DigestAuth, NetRCAuth
 from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
 from httprs._config import Limits, Proxy, Timeout, create_ssl_context
@@ -84,6 +84,7 @@ __all__ = [
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "main",
     "MockTransport",
     "NetRCAuth",
     "NetworkError",

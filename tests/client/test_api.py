@@ -165,8 +165,15 @@ def test_other_signatures(cls, method):
 
 
 def test_export_list_matches_httpx():
-    # httpx's `main` is its optional command-line client; httprs has none.
-    expected = set(httpx.__all__) - {"main"}
-    assert set(httprs.__all__) == expected
+    assert set(httprs.__all__) == set(httpx.__all__)
     for name in httprs.__all__:
         assert getattr(httprs, name) is not None
+
+
+def test_main_explains_and_exits(capsys):
+    # httpx's CLI needs its [cli] extra; httprs has no CLI and says so, as httpx
+    # does when the extra is missing.
+    with pytest.raises(SystemExit) as info:
+        httprs.main()
+    assert info.value.code == 1
+    assert "command line client" in capsys.readouterr().out

@@ -207,6 +207,79 @@ def _redirect_headers(request, url, method):
     return headers
 
 
+# Per-request steps shared by Client and AsyncClient. They are C functions (httprs's
+# own steps, not httpx method names anyone overrides), so they cost no method lookup.
+
+
+cdef bint _has_cookies(object cookies) except -1:
+    """bool(cookies) without iterating the jar in the common case of an empty jar."""
+    store = getattr(cookies.jar, "_cookies", None)  # http.cookiejar's domain map
+    if type(store) is dict and not store:
+        return False
+    return bool(cookies)
+
+
+cdef object _timeout_for(object client, object timeout):
+    if isinstance(timeout, UseClientDefault):
+        return dict(client._timeout_dict)
+    return Timeout(timeout).as_dict()
+
+
+cdef object _resolve_follow(object client, object follow_redirects):
+    if isinstance(follow_redirects, UseClientDefault):
+        return client.follow_redirects
+    return follow_redirects
+
+
+cdef int _check_can_send(object client) except -1:
+    if client._state == _CLOSED:
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
+    client._state = _OPENED
+    return 0
+
+
+cdef int _check_can_open(object client) except -1:
+    state = client._state
+    if state == _OPENED:
+        raise RuntimeError("Cannot open a client instance more than once.")
+    if state == _CLOSED:
+        raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
+    client._state = _OPENED
+    return 0
+
+
+cdef int _finish_response(
+    object client, object request, object response, double start, bint is_async
+) except -1:
+    """Attach the request, bind the stream for `elapsed`, take cookies, log."""
+    response.request = request
+    stream = response.stream
+    if is_async:
+        if hasattr(stream, "_httprs_aread_all"):
+            bound = _BoundAsyncStreamReadAll
+        else:
+            bound = BoundAsyncStream
+    elif hasattr(stream, "_httprs_read_all"):
+        bound = _BoundSyncStreamReadAll
+    else:
+        bound = BoundSyncStream
+    response.stream = bound(stream, response, start)
+    headers = response.headers
+    if "set-cookie" in headers or "set-cookie2" in headers:
+        client._cookies.extract_cookies(response)
+    response.default_encoding = client._default_encoding
+    if logger.isEnabledFor(_LOG_INFO):
+        logger.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
+    return 0
+
+
 class BaseClient:
     """Configuration and request building shared by Client and AsyncClient."""
 
@@ -343,10 +416,10 @@ class BaseClient:
     ):
         """Build a Request, merging url/params/headers/cookies with the client's."""
         if extensions is None:
-            extensions = {"timeout": self._timeout_for(timeout)}
+            extensions = {"timeout": _timeout_for(self, timeout)}
         elif "timeout" not in extensions:
             extensions = dict(extensions)
-            extensions["timeout"] = self._timeout_for(timeout)
+            extensions["timeout"] = _timeout_for(self, timeout)
         return Request(
             method,
             self._merge_url(url),
@@ -359,11 +432,6 @@ class BaseClient:
             cookies=self._merge_cookies(cookies),
             extensions=extensions,
         )
-
-    def _timeout_for(self, timeout):
-        if isinstance(timeout, UseClientDefault):
-            return dict(self._timeout_dict)
-        return Timeout(timeout).as_dict()
 
     def _merge_url(self, url):
         merged = url if isinstance(url, URL) else URL(url)
@@ -382,7 +450,7 @@ class BaseClient:
         return merged
 
     def _merge_cookies(self, cookies=None):
-        if cookies or self._cookies:
+        if cookies or _has_cookies(self._cookies):
             merged = Cookies(self._cookies)
             merged.update(cookies)
             return merged
@@ -444,51 +512,6 @@ class BaseClient:
             extensions = dict(extensions)
             extensions["timeout"] = dict(self._timeout_dict)
             request.extensions = extensions
-
-    def _resolve_follow(self, follow_redirects):
-        if isinstance(follow_redirects, UseClientDefault):
-            return self.follow_redirects
-        return follow_redirects
-
-    def _check_can_send(self):
-        if self._state == _CLOSED:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        self._state = _OPENED
-
-    def _check_can_open(self):
-        if self._state == _OPENED:
-            raise RuntimeError("Cannot open a client instance more than once.")
-        if self._state == _CLOSED:
-            raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
-        self._state = _OPENED
-
-    def _finish_response(self, request, response, start, is_async):
-        """Attach the request, bind the stream for `elapsed`, take cookies, log."""
-        response.request = request
-        stream = response.stream
-        if is_async:
-            if hasattr(stream, "_httprs_aread_all"):
-                bound = _BoundAsyncStreamReadAll
-            else:
-                bound = BoundAsyncStream
-        elif hasattr(stream, "_httprs_read_all"):
-            bound = _BoundSyncStreamReadAll
-        else:
-            bound = BoundSyncStream
-        response.stream = bound(stream, response, start)
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            self._cookies.extract_cookies(response)
-        response.default_encoding = self._default_encoding
-        if logger.isEnabledFor(_LOG_INFO):
-            logger.info(
-                'HTTP Request: %s %s "%s %d %s"',
-                request.method,
-                request.url,
-                response.http_version,
-                response.status_code,
-                response.reason_phrase,
-            )
 
     def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
         if proxy is None:
@@ -706,8 +729,8 @@ class Client(BaseClient):
         follow_redirects=USE_CLIENT_DEFAULT,
     ):
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
-        self._check_can_send()
-        follow_redirects = self._resolve_follow(follow_redirects)
+        _check_can_send(self)
+        follow_redirects = _resolve_follow(self, follow_redirects)
         self._set_timeout(request)
         auth = self._build_request_auth(request, auth)
         if auth is None:
@@ -782,7 +805,7 @@ class Client(BaseClient):
         # only reject what is unmistakably async.
         if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
             raise TypeError("The transport returned a response with an async byte stream.")
-        self._finish_response(request, response, start, False)
+        _finish_response(self, request, response, start, False)
         return response
 
     def get(
@@ -994,7 +1017,7 @@ class Client(BaseClient):
                     transport.close()
 
     def __enter__(self):
-        self._check_can_open()
+        _check_can_open(self)
         self._transport.__enter__()
         for transport in self._mounts.values():
             if transport is not None:
@@ -1195,8 +1218,8 @@ class AsyncClient(BaseClient):
         follow_redirects=USE_CLIENT_DEFAULT,
     ):
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
-        self._check_can_send()
-        follow_redirects = self._resolve_follow(follow_redirects)
+        _check_can_send(self)
+        follow_redirects = _resolve_follow(self, follow_redirects)
         self._set_timeout(request)
         auth = self._build_request_auth(request, auth)
         if auth is None:
@@ -1271,7 +1294,7 @@ class AsyncClient(BaseClient):
         stream = response.stream
         if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
             raise TypeError("The transport returned a response with a sync byte stream.")
-        self._finish_response(request, response, start, True)
+        _finish_response(self, request, response, start, True)
         return response
 
     async def get(
@@ -1483,7 +1506,7 @@ class AsyncClient(BaseClient):
                     await transport.aclose()
 
     async def __aenter__(self):
-        self._check_can_open()
+        _check_can_open(self)
         await self._transport.__aenter__()
         for transport in self._mounts.values():
             if transport is not None:

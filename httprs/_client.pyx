@@ -101,7 +101,12 @@ class BoundSyncStream(SyncByteStream):
             yield chunk
 
     def close(self):
-        self._response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+        response = self._response
+        if response is not None:
+            # Dropping the back-reference breaks the response <-> stream cycle, so a
+            # closed response is freed by reference counting, not by the cyclic GC.
+            self._response = None
+            response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
         self._stream.close()
 
 
@@ -125,7 +130,10 @@ class BoundAsyncStream(AsyncByteStream):
             yield chunk
 
     async def aclose(self):
-        self._response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+        response = self._response
+        if response is not None:
+            self._response = None
+            response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
         await self._stream.aclose()
 
 

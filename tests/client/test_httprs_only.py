@@ -114,3 +114,23 @@ def test_wsgi_legacy_write_callable():
     assert client.get("http://example.org/").content == b"written-1 written-2 returned"
     client = httprs.Client(transport=httprs.WSGITransport(app=generator_app))
     assert client.get("http://example.org/").content == b"abcde"
+
+
+def test_closed_response_freed_without_cyclic_gc():
+    # httpx's bound stream keeps a response <-> stream cycle alive until the cyclic GC
+    # runs; httprs drops the back-reference on close so big bodies are freed at once.
+    import gc
+    import weakref
+
+    client = httprs.Client(
+        transport=httprs.MockTransport(lambda r: httprs.Response(200, content=iter([b"x"])))
+    )
+    gc.disable()
+    try:
+        response = client.get("http://example.org/")
+        assert response.elapsed.total_seconds() >= 0
+        ref = weakref.ref(response)
+        del response
+        assert ref() is None
+    finally:
+        gc.enable()

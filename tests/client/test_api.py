@@ -177,3 +177,18 @@ def test_main_explains_and_exits(capsys):
         httprs.main()
     assert info.value.code == 1
     assert "command line client" in capsys.readouterr().out
+
+
+def test_proxy_and_trust_env_arguments(hx, fake_network, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://env-proxy:1")
+    hx.get("http://example.org/", proxy="http://explicit:2")
+    proxies = [str(kw["proxy"].url) for kw in AnsweringTransport.seen if "proxy" in kw]
+    assert proxies == ["http://explicit:2"]
+    AnsweringTransport.seen = []
+    hx.get("http://example.org/")
+    proxies = [str(kw["proxy"].url) for kw in AnsweringTransport.seen if "proxy" in kw]
+    assert proxies == ["http://env-proxy:1"]
+    AnsweringTransport.seen = []
+    hx.get("http://example.org/", trust_env=False)
+    assert all("proxy" not in kw for kw in AnsweringTransport.seen)
+    assert AnsweringTransport.seen[0]["trust_env"] is False

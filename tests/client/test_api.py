@@ -180,6 +180,9 @@ def test_main_explains_and_exits(capsys):
 
 
 def test_proxy_and_trust_env_arguments(hx, fake_network, monkeypatch):
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"]:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("HTTP_PROXY", "http://env-proxy:1")
     hx.get("http://example.org/", proxy="http://explicit:2")
     proxies = [str(kw["proxy"].url) for kw in AnsweringTransport.seen if "proxy" in kw]

@@ -165,7 +165,7 @@ def test_other_signatures(cls, method):
 
 
 def test_export_list_matches_httpx():
-    assert set(httprs.__all__) == set(httpx.__all__)
+    assert sorted(httprs.__all__) == sorted(httpx.__all__)  # same names, no duplicates
     for name in httprs.__all__:
         assert getattr(httprs, name) is not None
 

@@ -227,6 +227,19 @@ cdef bint _has_cookies(object cookies) except -1:
     return bool(cookies)
 
 
+cdef bint _has_set_cookie(list raw) except -1:
+    """Whether raw response headers carry Set-Cookie / Set-Cookie2, scanned without
+    decoding them (a lazily built Headers then stays undecoded).
+    """
+    cdef bytes name
+    for item in raw:
+        name = <bytes>item[0]
+        if (len(name) == 10 or len(name) == 11) and name.lower().startswith(b"set-cookie"):
+            if len(name) == 10 or name[10] == 0x32:  # "set-cookie" or "set-cookie2"
+                return True
+    return False
+
+
 cdef object _timeout_for(object client, object timeout):
     if isinstance(timeout, UseClientDefault):
         return dict(client._timeout_dict)
@@ -272,8 +285,7 @@ cdef int _finish_response(
     else:
         bound = BoundSyncStream
     response.stream = bound(stream, response, start)
-    headers = response.headers
-    if "set-cookie" in headers or "set-cookie2" in headers:
+    if _has_set_cookie(response.headers.raw):
         client._cookies.extract_cookies(response)
     response.default_encoding = client._default_encoding
     if logger.isEnabledFor(_LOG_INFO):

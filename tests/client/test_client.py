@@ -446,3 +446,21 @@ def test_build_request_does_not_touch_client_state(hx):
     with client:
         pass
     assert client.is_closed
+
+
+@pytest.mark.parametrize("name", ["Set-Cookie", "SET-COOKIE", "set-cookie"])
+def test_set_cookie_header_name_case(hx, name):
+    def handler(request):
+        return hx.Response(200, headers=[(name, "k=v; Path=/"), ("X-Set-Cookies", "no")])
+
+    client = make_client(hx, handler)
+    client.get("http://example.org/")
+    assert dict(client.cookies) == {"k": "v"}
+
+
+def test_no_cookie_headers_leave_jar_alone(hx):
+    client = make_client(
+        hx, lambda request: hx.Response(200, headers={"Set-Cookie3": "a=b", "Cookie": "c=d"})
+    )
+    client.get("http://example.org/")
+    assert dict(client.cookies) == {}

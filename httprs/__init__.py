@@ -8,8 +8,8 @@ from httprs._api import delete, get, head, main, options, patch, post, put, requ
 from httprs._auth import Auth, BasicAuth, DigestAuth, NetRCAuth
 from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
 from httprs._config import Limits, Proxy, Timeout, create_ssl_context
-from httprs._core import AsyncHTTPTransport, HTTPTransport
 from httprs._content import AsyncByteStream, ByteStream, SyncByteStream
+from httprs._core import AsyncHTTPTransport, HTTPTransport
 from httprs._exceptions import (
     CloseError,
     ConnectError,
@@ -52,8 +52,6 @@ from httprs._transports import (
 from httprs._urls import URL, QueryParams
 
 __all__ = [
-    "AsyncHTTPTransport",
-    "HTTPTransport",
     "__description__",
     "__title__",
     "__version__",
@@ -61,6 +59,7 @@ __all__ = [
     "AsyncBaseTransport",
     "AsyncByteStream",
     "AsyncClient",
+    "AsyncHTTPTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
@@ -81,10 +80,11 @@ __all__ = [
     "Headers",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPTransport",
     "InvalidURL",
     "Limits",
-    "main",
     "LocalProtocolError",
+    "main",
     "MockTransport",
     "NetRCAuth",
     "NetworkError",

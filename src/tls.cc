@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 namespace httprs {
@@ -194,6 +196,16 @@ int keylog_index() {
   return index;
 }
 
+int session_cache_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int owner_index() {  // SSL -> TlsSession, for the new-session callback
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 }  // namespace
 
 // An open key log file. Several contexts may log to the same path; each line
@@ -216,6 +228,72 @@ struct TlsContext::KeyLog {
     std::fflush(self->file);
   }
 };
+
+// Resumable client sessions by key. Each key keeps its few most recent
+// tickets; each is handed out once (RFC 8446 advises against reusing a
+// ticket). Bounded: beyond kMaxKeys keys an arbitrary key is dropped.
+struct TlsContext::SessionCache {
+  static constexpr size_t kPerKey = 4;
+  static constexpr size_t kMaxKeys = 1024;
+  std::mutex mu;
+  std::unordered_map<std::string, std::deque<SSL_SESSION*>> map;
+
+  ~SessionCache() {
+    for (auto& entry : map)
+      for (SSL_SESSION* s : entry.second) SSL_SESSION_free(s);
+  }
+  // Takes ownership of one reference to `s`.
+  void put(const std::string& key, SSL_SESSION* s) {
+    std::lock_guard<std::mutex> guard(mu);
+    if (map.size() >= kMaxKeys && map.find(key) == map.end()) {
+      for (SSL_SESSION* old : map.begin()->second) SSL_SESSION_free(old);
+      map.erase(map.begin());
+    }
+    std::deque<SSL_SESSION*>& q = map[key];
+    q.push_back(s);
+    if (q.size() > kPerKey) {
+      SSL_SESSION_free(q.front());
+      q.pop_front();
+    }
+  }
+  // Forget every session kept for `key`.
+  void drop(const std::string& key) {
+    std::lock_guard<std::mutex> guard(mu);
+    auto it = map.find(key);
+    if (it == map.end()) return;
+    for (SSL_SESSION* s : it->second) SSL_SESSION_free(s);
+    map.erase(it);
+  }
+  // The newest still-resumable session for `key` (the caller owns the
+  // reference), or nullptr. Sessions of failed connections are skipped.
+  SSL_SESSION* take(const std::string& key) {
+    std::lock_guard<std::mutex> guard(mu);
+    auto it = map.find(key);
+    if (it == map.end()) return nullptr;
+    SSL_SESSION* found = nullptr;
+    while (found == nullptr && !it->second.empty()) {
+      SSL_SESSION* s = it->second.back();
+      it->second.pop_back();
+      if (SSL_SESSION_is_resumable(s) == 1) {
+        found = s;
+      } else {
+        SSL_SESSION_free(s);
+      }
+    }
+    if (it->second.empty()) map.erase(it);
+    return found;
+  }
+};
+
+int TlsSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* owner = static_cast<TlsSession*>(SSL_get_ex_data(ssl, owner_index()));
+  if (owner == nullptr || owner->session_key_.empty()) return 0;
+  auto* cache = static_cast<TlsContext::SessionCache*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_cache_index()));
+  if (cache == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  cache->put(owner->session_key_, session);
+  return 1;  // we keep the reference OpenSSL gave us
+}
 
 bool is_ip_literal(const std::string& host) { return !ip_address_part(host).empty(); }
 
@@ -262,10 +340,15 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
     SSL_CTX_set_ex_data(c, keylog_index(), keylog.get());
     SSL_CTX_set_keylog_callback(c, KeyLog::callback);
   }
+  auto sessions = std::make_unique<SessionCache>();
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(c, TlsSession::on_new_session);
+  SSL_CTX_set_ex_data(c, session_cache_index(), sessions.get());
   ERR_clear_error();
   std::shared_ptr<TlsContext> result(
       new TlsContext(ctx.release(), cfg.verify && cfg.check_hostname));
   result->keylog_ = std::move(keylog);
+  result->sessions_ = std::move(sessions);
   return result;
 }
 
@@ -297,12 +380,19 @@ std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_fi
 TlsContext::TlsContext(SSL_CTX* ctx, bool check_hostname)
     : ctx_(ctx), check_hostname_(check_hostname) {}
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  // The SSL_CTX may outlive us (someone else holding a reference): leave no
+  // pointers to what we are about to free.
+  if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
+  if (sessions_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
+  SSL_CTX_free(ctx_);
+}
 
 // ----------------------------------------------------------- TlsSession ----
 
-TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err)
-    : ctx_(std::move(ctx)), host_(host) {
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
+                       const std::string& session_key)
+    : ctx_(std::move(ctx)), host_(host), session_key_(session_key) {
   ERR_clear_error();
   if (!ctx_) {
     err.set(ErrorKind::kConnectError, "TLS session without a context");
@@ -341,10 +431,27 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
     }
   }
   if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
+  if (ok && !session_key_.empty() && ctx_->sessions_) {
+    SSL_set_ex_data(ssl_, owner_index(), this);
+    if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_)) {
+      SSL_set_session(ssl_, saved);  // takes its own reference
+      SSL_SESSION_free(saved);
+    }
+  }
   ERR_clear_error();
 }
 
-TlsSession::~TlsSession() { SSL_free(ssl_); }
+TlsSession::~TlsSession() {
+  // SSL_free marks the session non-resumable unless the connection was shut
+  // down. HTTP connections usually just close; only a failure should spoil
+  // the sessions, so a healthy one is marked as shut down first, and a
+  // failed one takes every session kept under its key with it.
+  if (ssl_ != nullptr && !failed_)
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  if (failed_ && !session_key_.empty() && ctx_ && ctx_->sessions_)
+    ctx_->sessions_->drop(session_key_);
+  SSL_free(ssl_);
+}
 
 TlsSession::Status TlsSession::handshake(Error& err) {
   if (ssl_ == nullptr) {
@@ -379,6 +486,7 @@ TlsSession::Status TlsSession::handshake(Error& err) {
     msg = "EOF occurred in violation of protocol";
   }
   err.set(ErrorKind::kConnectError, std::move(msg));
+  failed_ = true;
   return Status::kError;
 }
 
@@ -417,6 +525,7 @@ TlsSession::Status TlsSession::read(char* buf, size_t cap, size_t* n, Error& err
   ERR_clear_error();
   err.set(ErrorKind::kReadError, code != 0 ? python_style_error(code, "")
                                            : std::string("EOF occurred in violation of protocol"));
+  failed_ = true;
   return Status::kError;
 }
 
@@ -444,6 +553,7 @@ bool TlsSession::write(const char* data, size_t len, Error& err) {
         msg = "TLS write failed";
       }
       err.set(ErrorKind::kWriteError, std::move(msg));
+      failed_ = true;
       return false;
     }
     data += written;
@@ -492,6 +602,8 @@ std::string TlsSession::version() const {
   if (ssl_ == nullptr || !handshake_done()) return "";
   return SSL_get_version(ssl_);
 }
+
+bool TlsSession::session_reused() const { return ssl_ != nullptr && SSL_session_reused(ssl_) == 1; }
 
 std::string TlsSession::cipher() const {
   if (ssl_ == nullptr) return "";

@@ -98,6 +98,14 @@ struct Server {
       SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0");
     }
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    start();
+  }
+  // Another connection to the same server (same context, same ticket keys).
+  explicit Server(const Server& same) : ctx(same.ctx) {
+    SSL_CTX_up_ref(ctx);
+    start();
+  }
+  void start() {
     ssl = SSL_new(ctx);
     in = BIO_new(BIO_s_mem());
     out = BIO_new(BIO_s_mem());
@@ -650,6 +658,73 @@ static void test_keylog() {
   CHECK_CONTAINS(slurp(env_path), "SERVER_TRAFFIC_SECRET_0 ");
 }
 
+// Read until the client wants more input (this processes session tickets).
+static void drain(TlsSession& c) {
+  char buf[256];
+  size_t n = 0;
+  Error err;
+  while (c.read(buf, sizeof buf, &n, err) == Status::kOk) {
+  }
+  CHECK(!err);
+}
+
+static bool connect_with_key(const std::shared_ptr<TlsContext>& ctx, Server& s,
+                             const std::string& host, const std::string& key) {
+  Error err;
+  TlsSession c(ctx, host, err, key);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  drain(c);
+  return c.session_reused();
+}
+
+static void test_resumption() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server first(arg("server"));
+  CHECK(!connect_with_key(ctx, first, "localhost", "localhost:443"));
+  Server again(first);
+  CHECK(connect_with_key(ctx, again, "localhost", "localhost:443"));
+  // Another key, no key, another context: full handshakes.
+  Server other_port(first);
+  CHECK(!connect_with_key(ctx, other_port, "localhost", "localhost:8443"));
+  Server no_key(first);
+  CHECK(!connect_with_key(ctx, no_key, "localhost", ""));
+  auto ctx2 = make_ctx(trusting(arg("ca")));
+  Server other_ctx(first);
+  CHECK(!connect_with_key(ctx2, other_ctx, "localhost", "localhost:443"));
+  // Tickets are used once: keep connecting, every one resumes with a new ticket.
+  for (int i = 0; i < 5; ++i) {
+    Server s(first);
+    CHECK(connect_with_key(ctx, s, "localhost", "localhost:443"));
+  }
+  // TLS 1.2 session tickets as well.
+  Server old(arg("server"), "", TLS1_2_VERSION);
+  CHECK(!connect_with_key(ctx, old, "localhost", "localhost:443/1.2"));
+  Server old2(old);
+  CHECK(connect_with_key(ctx, old2, "localhost", "localhost:443/1.2"));
+  // A server that cannot decrypt the ticket: a full, verified handshake.
+  Server fresh(arg("server"));
+  CHECK(!connect_with_key(ctx, fresh, "localhost", "localhost:443"));
+  Server fresh2(fresh);
+  CHECK(connect_with_key(ctx, fresh2, "localhost", "localhost:443"));
+  // A connection that failed does not leave a resumable session behind.
+  {
+    Server s(first);
+    Error err;
+    TlsSession c(ctx, "localhost", err, "failing");
+    CHECK(handshake(c, s, err) == Status::kOk);
+    drain(c);
+    c.mark_failed();
+  }
+  Server after_failure(first);
+  CHECK(!connect_with_key(ctx, after_failure, "localhost", "failing"));
+  // Adopted contexts never resume.
+  auto adopted = TlsContext::adopt(ctx->ctx(), true);
+  Server a1(first);
+  connect_with_key(adopted, a1, "localhost", "adopted");
+  Server a2(first);
+  CHECK(!connect_with_key(adopted, a2, "localhost", "adopted"));
+}
+
 static void test_session_misuse() {
   Error err;
   TlsSession c(nullptr, "localhost", err);
@@ -698,6 +773,7 @@ int main(int argc, char** argv) {
   test_policy();
   test_session_misuse();
   test_keylog();
+  test_resumption();
   std::printf("test_tls: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -198,12 +198,13 @@ static TlsConfig trusting(const std::string& ca) {
   return cfg;
 }
 
-// Handshake against the default server as `host`; returns the error message ("" = ok).
+// Handshake against a server using `chain` (default: the localhost
+// certificate) as `host`; returns the error message ("" = ok).
 static std::string try_host(const TlsConfig& cfg, const std::string& host,
-                            std::string* sni = nullptr) {
+                            std::string* sni = nullptr, const char* chain = "server") {
   auto ctx = make_ctx(cfg);
   if (!ctx) return "no context";
-  Server s(arg("server"));
+  Server s(arg(chain));
   Error err;
   TlsSession c(ctx, host, err);
   if (err) return "session: " + err.message;
@@ -235,6 +236,29 @@ static void test_wrong_ca() {
   TlsConfig cfg;
   cfg.ca_dir = arg("empty_dir");
   CHECK_CONTAINS(try_host(cfg, "localhost"), "[SSL: CERTIFICATE_VERIFY_FAILED]");
+}
+
+static void test_bad_certificates() {
+  const std::string prefix = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ";
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "expired"),
+               prefix + "certificate has expired");
+  // The server sends an untrusted root with its chain (the message from the
+  // task description and from Python for this case).
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "with_other_root"),
+               prefix + "self-signed certificate in certificate chain");
+  // A chain with an unrelated extra certificate is not trusted either.
+  CHECK_EQ_STR(try_host(trusting(arg("other_ca")), "localhost", nullptr, "with_root"),
+               prefix + "unable to get local issuer certificate");
+  // A self-signed leaf: a CA's own certificate served as the leaf.
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "self_signed"),
+               prefix + "self-signed certificate");
+  // Chain through an intermediate, trusting only the root: fine.
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "chained"), "");
+  // verify=false accepts all of them.
+  TlsConfig lax = trusting(arg("ca"));
+  lax.verify = false;
+  CHECK_EQ_STR(try_host(lax, "localhost", nullptr, "expired"), "");
+  CHECK_EQ_STR(try_host(lax, "localhost", nullptr, "self_signed"), "");
 }
 
 static void test_hostname_mismatch() {
@@ -758,6 +782,7 @@ int main(int argc, char** argv) {
   test_handshake_ok();
   test_wrong_ca();
   test_hostname_mismatch();
+  test_bad_certificates();
   test_no_hostname_check();
   test_verify_false();
   test_ip_literals();

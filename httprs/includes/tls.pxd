@@ -14,6 +14,7 @@ from httprs.includes.errors cimport Error
 cdef extern from "openssl/ssl.h" nogil:
     ctypedef struct SSL_CTX:
         pass
+    unsigned long OpenSSL_version_num()
 
 
 cdef extern from "tls.h" namespace "httprs" nogil:

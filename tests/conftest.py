@@ -1,0 +1,195 @@
+"""Shared fixtures for the httprs integration suite.
+
+Validation mode: with ``HTTPRS_TEST_TARGET=httpx`` the real httpx package is installed as
+``sys.modules["httprs"]`` before any test module imports ``httprs``, so every test runs
+against httpx 0.28.1 — that proves each test asserts httpx's behaviour. Tests marked
+``httprs_only`` are skipped in that mode.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+VALIDATING = os.environ.get("HTTPRS_TEST_TARGET", "") == "httpx"
+
+if VALIDATING:
+    import httpx
+
+    sys.modules["httprs"] = httpx
+
+import pytest  # noqa: E402
+from servers.app import App, UvicornThread  # noqa: E402
+from servers.proxy import ProxyServer  # noqa: E402
+from servers.scripted import ScriptedServer  # noqa: E402
+from servers.tls import make_certs, server_context, tls_server  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "httprs_only: httprs behaviour that differs from httpx (skipped when validating)",
+    )
+    config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not VALIDATING:
+        return
+    skip = pytest.mark.skip(reason="httprs_only: httpx behaves differently")
+    for item in items:
+        if "httprs_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def _apps():
+    app1, app2 = App(), App()
+    s1 = UvicornThread(app1).start()
+    s2 = UvicornThread(app2).start()
+    app1.other_url, app2.other_url = s2.url, s1.url
+    yield s1, s2
+    s1.stop()
+    s2.stop()
+
+
+@pytest.fixture(scope="session")
+def server(_apps):
+    """The main uvicorn app server (``.url`` like ``http://127.0.0.1:PORT``)."""
+    return _apps[0]
+
+
+@pytest.fixture(scope="session")
+def server2(_apps):
+    """A second app server on another port: a different origin."""
+    return _apps[1]
+
+
+@pytest.fixture
+def scripted():
+    """Factory: ``scripted(handler, **kw)`` starts a ScriptedServer closed after the test."""
+    servers: list[ScriptedServer] = []
+
+    def make(handler, **kwargs) -> ScriptedServer:
+        srv = ScriptedServer(handler, **kwargs)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+    for srv in servers:
+        if srv.errors:
+            raise srv.errors[0]
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def tls_server_factory(certs):
+    servers = []
+
+    def make(cert=None, **kwargs):
+        ctx = server_context(cert or certs.server, **kwargs)
+        srv = tls_server(ctx)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+
+
+@pytest.fixture
+def https_server(tls_server_factory):
+    """A TLS server with a certificate for localhost/127.0.0.1 signed by ``certs.ca``."""
+    return tls_server_factory()
+
+
+@pytest.fixture
+def proxy_factory():
+    proxies: list[ProxyServer] = []
+
+    def make(**kwargs) -> ProxyServer:
+        p = ProxyServer(**kwargs)
+        proxies.append(p)
+        return p
+
+    yield make
+    for p in proxies:
+        p.close()
+
+
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 with nothing listening (bound then closed)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """Remove proxy / certificate variables from the environment for the test."""
+    for name in list(os.environ):
+        if name.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+            "ssl_cert_file",
+            "ssl_cert_dir",
+            "request_method",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    """anyio's pytest plugin runs each ``@pytest.mark.anyio`` test on asyncio and trio."""
+    return request.param
+
+
+class _ProcessServer:
+    def __init__(self) -> None:
+        import subprocess
+
+        path = os.path.join(os.path.dirname(__file__), "servers", "aioserver.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/__stats", timeout=10) as r:
+            return json.loads(r.read())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def process_server():
+    """An asyncio keep-alive server in a child process (see servers/aioserver.py), with
+    connection statistics from ``.stats()``."""
+    srv = _ProcessServer()
+    yield srv
+    srv.close()

@@ -1,0 +1,1 @@
+"""Test servers for the httprs integration suite (all bound to 127.0.0.1, ephemeral ports)."""

@@ -1,0 +1,452 @@
+"""The AsyncClient mirror of the sync basic, fault and timeout tests, on asyncio and trio,
+plus concurrency and cancellation stress."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+
+import anyio
+import pytest
+from servers.app import CHUNKS, DECODED_TEXT, JSON_DOC, LATIN1_TEXT, expected_bytes, stream_lines
+from servers.faults import FAULTS, fault_server, reset_mid_body, truncated_body
+from servers.scripted import FullBacklog, echo_request_count
+
+import httprs
+
+pytestmark = pytest.mark.anyio
+
+
+def echo(response):
+    doc = response.json()
+    doc["headers_dict"] = {k: v for k, v in reversed(doc["headers"])}
+    return doc
+
+
+async def assert_usable(client, srv):
+    r = await client.get(srv.url + "/good")
+    assert r.status_code == 200
+    assert r.text == "good"
+
+
+# -- basics --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def test_methods(server, method):
+    async with httprs.AsyncClient() as c:
+        r = await c.request(method, server.url + "/echo?x=1")
+    assert r.status_code == 200
+    assert echo(r)["method"] == method
+    assert echo(r)["query"] == "x=1"
+
+
+async def test_helpers_and_attributes(server):
+    async with httprs.AsyncClient() as c:
+        r = await c.get(server.url + "/")
+        assert r.status_code == 200
+        assert r.reason_phrase == "OK"
+        assert r.http_version == "HTTP/1.1"
+        assert r.text == "Hello, world!"
+        assert r.url == httprs.URL(server.url + "/")
+        assert r.elapsed.total_seconds() >= 0
+        assert r.is_success and r.is_closed
+        assert (await c.head(server.url + "/head")).content == b""
+        assert echo(await c.delete(server.url + "/echo"))["method"] == "DELETE"
+        assert echo(await c.options(server.url + "/echo"))["method"] == "OPTIONS"
+        assert echo(await c.patch(server.url + "/echo", content=b"p"))["body"] == "p"
+        assert echo(await c.put(server.url + "/echo", content="s"))["body"] == "s"
+
+
+async def test_request_bodies(server):
+    async def agen():
+        yield b"a1-"
+        yield b"a2"
+
+    async with httprs.AsyncClient() as c:
+        doc = echo(await c.post(server.url + "/echo", content=agen()))
+        assert doc["body"] == "a1-a2"
+        assert doc["headers_dict"]["transfer-encoding"] == "chunked"
+        doc = echo(await c.post(server.url + "/echo", data={"a": "1"}))
+        assert doc["body"] == "a=1"
+        doc = echo(await c.post(server.url + "/echo", json={"k": 1}))
+        assert json.loads(doc["body"]) == {"k": 1}
+        doc = echo(await c.post(server.url + "/echo", files={"f": ("a.txt", b"file!")}))
+        assert 'filename="a.txt"' in doc["body"] and "file!" in doc["body"]
+
+
+async def test_response_variants(server):
+    async with httprs.AsyncClient() as c:
+        assert (await c.get(server.url + "/json")).json() == JSON_DOC
+        r = await c.get(server.url + "/text_latin1")
+        assert r.encoding == "latin-1" and r.text == LATIN1_TEXT
+        r = await c.get(server.url + "/headers")
+        assert r.headers.get_list("set-cookie") == [
+            "a=1; Path=/",
+            "b=2; Path=/",
+            "c=3; Path=/; HttpOnly",
+        ]
+        assert r.headers["x-dup"] == "one, two"
+        assert (await c.get(server.url + "/chunked")).content == b"".join(CHUNKS)
+        assert (await c.get(server.url + "/no_content")).status_code == 204
+        r = await c.get(server.url + "/not_modified")
+        assert r.status_code == 304 and r.content == b""
+        r = await c.get(server.url + "/status/404")
+        with pytest.raises(httprs.HTTPStatusError):
+            r.raise_for_status()
+
+
+@pytest.mark.parametrize("route", ["gzip", "deflate", "br", "zstd", "gzip_br", "gzip_chunked"])
+async def test_content_decoding(server, route):
+    async with httprs.AsyncClient() as c:
+        assert (await c.get(server.url + "/" + route)).content == DECODED_TEXT
+        async with c.stream("GET", server.url + "/" + route) as r:
+            out = b"".join([chunk async for chunk in r.aiter_bytes(chunk_size=333)])
+        assert out == DECODED_TEXT
+
+
+async def test_streaming(server):
+    async with httprs.AsyncClient() as c:
+        async with c.stream("GET", server.url + "/bytes/200000") as r:
+            assert not r.is_closed
+            parts = [chunk async for chunk in r.aiter_bytes()]
+        assert r.is_closed
+        assert b"".join(parts) == expected_bytes(200000)
+        async with c.stream("GET", server.url + "/stream/30") as r:
+            lines = [line async for line in r.aiter_lines()]
+        assert lines == [x.decode().rstrip("\n") for x in stream_lines(30)]
+        async with c.stream("GET", server.url + "/stream/3") as r:
+            text = "".join([t async for t in r.aiter_text()])
+        assert text == "line 0\nline 1\nline 2\n"
+        async with c.stream("GET", server.url + "/gzip") as r:
+            raw = b"".join([b async for b in r.aiter_raw()])
+        assert raw != DECODED_TEXT and len(raw) < len(DECODED_TEXT)
+        async with c.stream("GET", server.url + "/json") as r:
+            await r.aread()
+            assert r.json() == JSON_DOC
+        async with c.stream("GET", server.url + "/bytes/10") as r:
+            pass
+        with pytest.raises(httprs.StreamClosed):
+            [b async for b in r.aiter_bytes()]
+
+
+async def test_sync_iteration_of_async_response_fails(server):
+    async with httprs.AsyncClient() as c:
+        async with c.stream("GET", server.url + "/bytes/10") as r:
+            with pytest.raises(RuntimeError):
+                list(r.iter_bytes())
+
+
+async def test_keepalive_reuse(scripted):
+    srv = scripted(echo_request_count)
+    async with httprs.AsyncClient() as c:
+        bodies = [(await c.get(srv.url + f"/{i}")).text for i in range(5)]
+    assert bodies == ["0:1", "0:2", "0:3", "0:4", "0:5"]
+    assert srv.connections == 1
+
+
+async def test_large_download_and_upload(server):
+    n = 10 * 1024 * 1024
+    async with httprs.AsyncClient() as c:
+        r = await c.get(server.url + f"/bytes/{n}")
+        assert hashlib.sha256(r.content).digest() == hashlib.sha256(expected_bytes(n)).digest()
+        data = expected_bytes(n)
+
+        async def gen():
+            for i in range(0, n, 1 << 20):
+                yield data[i : i + (1 << 20)]
+
+        r = await c.post(server.url + "/upload_size", content=gen())
+        assert r.json() == {"size": n, "sha256": hashlib.sha256(data).hexdigest()}
+        r = await c.post(server.url + "/upload_size", content=data)
+        assert r.json()["size"] == n
+
+
+async def test_http10_and_interim(scripted):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/10":
+                conn.send(b"HTTP/1.0 200 OK\r\n\r\nold style")
+                return
+            conn.send(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n")
+            conn.respond(b"final")
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient() as c:
+        r = await c.get(srv.url + "/10")
+        assert r.http_version == "HTTP/1.0" and r.text == "old style"
+        r = await c.get(srv.url + "/1xx")
+        assert r.status_code == 200 and r.text == "final"
+    assert srv.connections == 2
+
+
+async def test_redirects_and_cookies(server, server2):
+    async with httprs.AsyncClient(follow_redirects=True) as c:
+        r = await c.post(server.url + "/redirect/307", content=b"x")
+        assert echo(r)["method"] == "POST" and echo(r)["body"] == "x"
+        assert [h.status_code for h in r.history] == [307]
+        r = await c.get(server.url + "/redirect/cross/302", headers={"Authorization": "secret"})
+        assert r.url == httprs.URL(server2.url + "/echo")
+        assert "authorization" not in echo(r)["headers_dict"]
+        await c.get(server.url + "/cookies/set?k=v")
+        assert (await c.get(server.url + "/cookies")).json() == {"k": "v"}
+        with pytest.raises(httprs.TooManyRedirects):
+            await c.get(server.url + "/redirect/loop")
+
+
+# -- faults ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault,exc,message", FAULTS, ids=[f[0].__name__ for f in FAULTS])
+async def test_fault_raises_and_client_recovers(scripted, fault, exc, message):
+    srv = fault_server(scripted, fault)
+    async with httprs.AsyncClient(timeout=5) as c:
+        await assert_usable(c, srv)
+        with pytest.raises(getattr(httprs, exc)) as info:
+            await c.get(srv.url + "/fault")
+        if message is not None:
+            assert message in str(info.value)
+        await assert_usable(c, srv)
+
+
+@pytest.mark.parametrize(
+    "fault,exc",
+    [(truncated_body, httprs.RemoteProtocolError), (reset_mid_body, httprs.ReadError)],
+    ids=["truncated_body", "reset_mid_body"],
+)
+async def test_fault_while_streaming(scripted, fault, exc):
+    srv = fault_server(scripted, fault)
+    async with httprs.AsyncClient(timeout=5) as c:
+        async with c.stream("GET", srv.url + "/fault") as r:
+            with pytest.raises(exc):
+                async for _ in r.aiter_bytes():
+                    pass
+        await assert_usable(c, srv)
+
+
+async def test_connect_refused(closed_port, server):
+    async with httprs.AsyncClient() as c:
+        with pytest.raises(httprs.ConnectError):
+            await c.get(f"http://127.0.0.1:{closed_port}/")
+        assert (await c.get(server.url + "/")).status_code == 200
+
+
+async def test_stale_connection_reconnects(scripted):
+    def handler(conn):
+        if conn.read_request() is not None:
+            conn.respond(b"good")
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient() as c:
+        for _ in range(3):
+            await assert_usable(c, srv)
+            await anyio.sleep(0.15)
+    assert srv.connections == 3
+
+
+async def test_bad_input(scripted):
+    srv = scripted(echo_request_count)
+    async with httprs.AsyncClient() as c:
+        with pytest.raises(httprs.UnsupportedProtocol):
+            await c.get("ftp://127.0.0.1/")
+        with pytest.raises(httprs.InvalidURL):
+            await c.get("http://127.0.0.1:abc/")
+        with pytest.raises(httprs.LocalProtocolError):
+            await c.get(srv.url, headers={"X-A": "a\r\nb"})
+
+        class Boom(Exception):
+            pass
+
+        async def gen():
+            yield b"x"
+            raise Boom()
+
+        with pytest.raises(Boom):
+            await c.post(srv.url, content=gen())
+        assert (await c.get(srv.url)).status_code == 200
+
+
+# -- timeouts ---------------------------------------------------------------------------
+
+
+async def test_read_timeout(server):
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5, read=0.2)) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout):
+            await c.get(server.url + "/slow?delay=2")
+        assert time.monotonic() - t0 < 1.5
+        async with c.stream("GET", server.url + "/slow_body?delay=2") as r:
+            with pytest.raises(httprs.ReadTimeout):
+                await r.aread()
+        assert (await c.get(server.url + "/")).status_code == 200
+        assert (await c.get(server.url + "/slow?delay=0.4", timeout=3)).text == "slow"
+
+
+async def test_connect_timeout(server):
+    fb = FullBacklog()
+    try:
+        if not fb.works:
+            pytest.skip("the kernel completed a connect to a full backlog")
+        async with httprs.AsyncClient(timeout=httprs.Timeout(5, connect=0.3)) as c:
+            t0 = time.monotonic()
+            with pytest.raises(httprs.ConnectTimeout):
+                await c.get(fb.url)
+            assert time.monotonic() - t0 < 2
+            assert (await c.get(server.url + "/")).status_code == 200
+    finally:
+        fb.close()
+
+
+async def test_write_timeout(scripted, server):
+    srv = scripted(lambda conn: conn.hold_no_read(), rcvbuf=4096)
+
+    async def body():
+        for _ in range(4000):
+            yield b"w" * 65536
+
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5, write=0.3)) as c:
+        with pytest.raises(httprs.WriteTimeout):
+            await c.post(srv.url, content=body())
+        assert (await c.get(server.url + "/")).status_code == 200
+
+
+async def test_pool_timeout(server):
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(5, pool=0.2)) as c:
+        async with c.stream("GET", server.url + "/bytes/10") as held:
+            assert held.status_code == 200
+            with pytest.raises(httprs.PoolTimeout):
+                await c.get(server.url + "/")
+        assert (await c.get(server.url + "/")).status_code == 200
+
+
+async def test_timeout_none(server):
+    async with httprs.AsyncClient(timeout=None) as c:
+        assert (await c.get(server.url + "/slow?delay=0.5")).text == "slow"
+
+
+# -- concurrency and cancellation -----------------------------------------------------------
+
+
+async def _concurrent(srv, n, max_connections):
+    results = {}
+    async with httprs.AsyncClient(limits=httprs.Limits(max_connections=max_connections)) as c:
+
+        async def one(i):
+            r = await c.get(srv.url + f"/req{i}")
+            results[i] = r.text
+
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(one, i)
+    assert results == {i: f"/req{i}" for i in range(n)}
+    stats = srv.stats()
+    assert stats["max_open"] <= max_connections
+    assert stats["requests"] == n
+
+
+async def test_concurrency_200_requests_20_connections(process_server):
+    await _concurrent(process_server, 200, 20)
+
+
+@pytest.mark.httprs_only
+async def test_concurrency_1000_requests_100_connections(process_server):
+    """httpx 0.28.1 fails this with PoolTimeout: httpcore's pool assignment is quadratic
+    in queued requests x connections (~25 s of CPU for 1000 requests here)."""
+    t0 = time.monotonic()
+    await _concurrent(process_server, 1000, 100)
+    assert time.monotonic() - t0 < 20
+
+
+async def test_cancel_then_recover(scripted):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/hang":
+                conn.hold()
+                return
+            conn.respond(b"good")
+
+    srv = scripted(handler)
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(5, pool=1)) as c:
+        for _ in range(3):
+            with anyio.move_on_after(0.2) as scope:
+                await c.get(srv.url + "/hang")
+            assert scope.cancelled_caught
+            await assert_usable(c, srv)
+
+
+async def test_cancel_while_streaming_body(server):
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(5, pool=1)) as c:
+        with anyio.move_on_after(0.2) as scope:
+            async with c.stream("GET", server.url + "/slow_body?delay=2") as r:
+                await r.aread()
+        assert scope.cancelled_caught
+        assert (await c.get(server.url + "/")).status_code == 200
+
+
+@pytest.mark.httprs_only
+async def test_cancellation_storm(process_server):
+    """10,000 requests cancelled at random points against a pool of 10, then 100 normal
+    requests must succeed. httpx 0.28.1 leaks pool slots here on asyncio (httpcore #1093)
+    and the follow-up requests end in PoolTimeout."""
+    rng = random.Random(12345)
+    limits = httprs.Limits(max_connections=10)
+    stats = {"cancelled": 0, "done": 0}
+    t0 = time.monotonic()
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(10, pool=5)) as c:
+
+        async def one(deadline, delay):
+            with anyio.move_on_after(deadline) as scope:
+                async with c.stream("GET", process_server.url + f"/x?delay={delay}") as r:
+                    await r.aread()
+                stats["done"] += 1
+            if scope.cancelled_caught:
+                stats["cancelled"] += 1
+
+        for _ in range(100):
+            async with anyio.create_task_group() as tg:
+                for _ in range(100):
+                    tg.start_soon(one, rng.uniform(0, 0.03), round(rng.uniform(0, 0.01), 4))
+        assert stats["cancelled"] + stats["done"] == 10_000
+        assert stats["cancelled"] >= 1000
+
+        ok = []
+
+        async def good(i):
+            r = await c.get(process_server.url + f"/after{i}")
+            ok.append(r.text == f"/after{i}")
+
+        async with anyio.create_task_group() as tg:
+            for i in range(100):
+                tg.start_soon(good, i)
+        assert ok == [True] * 100
+    assert time.monotonic() - t0 < 60
+    assert process_server.stats()["max_open"] <= 10
+
+
+# -- event loops ---------------------------------------------------------------------------
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+def test_async_client_across_event_loops(server, anyio_backend):
+    """httpx ties pooled connections to the first event loop; httprs keeps working."""
+    client = httprs.AsyncClient()
+
+    async def use():
+        r = await client.get(server.url + "/client_port")
+        return r.text
+
+    first = asyncio.run(use())
+    second = asyncio.run(use())
+    assert first and second
+
+    async def close():
+        await client.aclose()
+
+    asyncio.run(close())

@@ -1,0 +1,121 @@
+"""httprs and real httpx, side by side, must return the same thing for the same request."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+
+import httprs
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("HTTPRS_TEST_TARGET") == "httpx",
+    reason="differential test: both sides would be httpx in validation mode",
+)
+
+IGNORED_HEADERS = {"date"}
+
+CASES = [
+    ("GET", "/", {}),
+    ("GET", "/echo?a=1&b=%20x", {}),
+    ("POST", "/echo", {"content": b"raw body"}),
+    ("POST", "/echo", {"json": {"k": ["v", 1, None]}}),
+    ("POST", "/echo", {"data": {"a": "1", "b": "2 3"}}),
+    ("PUT", "/echo", {"content": "unicode é body"}),
+    ("GET", "/echo", {"params": {"q": "x y", "list": ["1", "2"]}, "headers": {"X-A": "b"}}),
+    ("DELETE", "/echo", {}),
+    ("HEAD", "/head", {}),
+    ("GET", "/headers", {}),
+    ("GET", "/json", {}),
+    ("GET", "/text_latin1", {}),
+    ("GET", "/chunked", {}),
+    ("GET", "/gzip", {}),
+    ("GET", "/deflate", {}),
+    ("GET", "/br", {}),
+    ("GET", "/zstd", {}),
+    ("GET", "/gzip_br", {}),
+    ("GET", "/no_content", {}),
+    ("GET", "/not_modified", {}),
+    ("GET", "/status/404", {}),
+    ("GET", "/status/500", {}),
+    ("GET", "/redirect/302", {"follow_redirects": True}),
+    ("POST", "/redirect/307", {"content": b"keep", "follow_redirects": True}),
+    ("POST", "/redirect/303", {"content": b"drop", "follow_redirects": True}),
+    ("GET", "/redirect/chain/3", {"follow_redirects": True}),
+    ("GET", "/redirect/301", {}),
+    ("GET", "/cookies/set?a=1&b=2", {}),
+    ("GET", "/stream/20", {}),
+    ("GET", "/bytes/100000", {}),
+    ("GET", "/close", {}),
+]
+
+
+def normalise_echo(content: bytes, other_port_ok=True):
+    import json
+
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        return content
+    if isinstance(doc, dict) and "client_port" in doc:
+        doc["client_port"] = None
+    return doc
+
+
+def summary(response):
+    return {
+        "status": response.status_code,
+        "reason": response.reason_phrase,
+        "http_version": response.http_version,
+        "headers": [(k, v) for k, v in response.headers.multi_items() if k not in IGNORED_HEADERS],
+        "raw_header_names": [k for k, _ in response.headers.raw if k.lower() != b"date"],
+        "content": normalise_echo(response.content),
+        "text_prefix": response.text[:200],
+        "encoding": response.encoding,
+        "url": str(response.url),
+        "history": [(r.status_code, str(r.url)) for r in response.history],
+        "is_redirect": response.is_redirect,
+        "cookies": sorted(response.cookies.items()),
+        "request_headers": [
+            (k, v)
+            for k, v in response.request.headers.multi_items()
+            if k not in ("content-type",) or "boundary" not in v
+        ],
+        "request_method": response.request.method,
+    }
+
+
+@pytest.mark.parametrize("method,path,kwargs", CASES, ids=[f"{m} {p}" for m, p, _ in CASES])
+def test_same_as_httpx(server, method, path, kwargs):
+    with httpx.Client() as hx, httprs.Client() as rs:
+        expected = summary(hx.request(method, server.url + path, **kwargs))
+        actual = summary(rs.request(method, server.url + path, **kwargs))
+    # the User-Agent may legitimately name httprs
+    for doc in (expected, actual):
+        doc["request_headers"] = [(k, v) for k, v in doc["request_headers"] if k != "user-agent"]
+        if isinstance(doc["content"], dict) and "headers" in doc["content"]:
+            doc["content"]["headers"] = [
+                h for h in doc["content"]["headers"] if h[0] != "user-agent"
+            ]
+    assert actual == expected
+
+
+def test_same_exceptions_as_httpx(server, closed_port):
+    for url in [
+        f"http://127.0.0.1:{closed_port}/",
+        "ftp://127.0.0.1/",
+        "http://127.0.0.1:abc/",
+        "/relative",
+    ]:
+        with pytest.raises(Exception) as hx_info:
+            httpx.get(url)
+        with pytest.raises(Exception) as rs_info:
+            httprs.get(url)
+        assert type(rs_info.value).__name__ == type(hx_info.value).__name__
+        assert getattr(httprs, type(hx_info.value).__name__) is type(rs_info.value)
+
+
+def test_same_public_api():
+    missing = sorted(set(httpx.__all__) - set(dir(httprs)))
+    assert missing == []

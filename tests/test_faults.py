@@ -1,0 +1,247 @@
+"""Every scripted server fault maps to the httpx exception class, and the client stays usable.
+
+Each scripted server answers ``/good`` correctly (keep-alive) and misbehaves on any other
+path, so after the fault a good request on the *same* client must succeed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from servers.faults import (
+    FAULTS,
+    GOOD,
+    close_before_response,
+    fault_server,
+    reset_before_response,
+    reset_mid_body,
+    truncated_body,
+    truncated_chunked,
+)
+from servers.scripted import chunked
+
+import httprs
+
+
+def assert_usable(client, srv):
+    r = client.get(srv.url + "/good")
+    assert r.status_code == 200
+    assert r.text == "good"
+
+
+@pytest.fixture
+def client():
+    with httprs.Client(timeout=5.0) as c:
+        yield c
+
+
+@pytest.mark.parametrize("fault,exc,message", FAULTS, ids=[f[0].__name__ for f in FAULTS])
+def test_fault_raises_and_client_recovers(client, scripted, fault, exc, message):
+    exc = getattr(httprs, exc)
+    srv = fault_server(scripted, fault)
+    assert_usable(client, srv)  # a pooled connection exists before the fault
+    with pytest.raises(exc) as info:
+        client.get(srv.url + "/fault")
+    if message is not None:
+        assert message in str(info.value)
+    assert info.value.request.url == httprs.URL(srv.url + "/fault")
+    assert_usable(client, srv)
+    assert_usable(client, srv)
+
+
+@pytest.mark.parametrize(
+    "fault,exc",
+    [
+        (truncated_body, httprs.RemoteProtocolError),
+        (reset_mid_body, httprs.ReadError),
+        (truncated_chunked, httprs.RemoteProtocolError),
+    ],
+    ids=["truncated_body", "reset_mid_body", "truncated_chunked"],
+)
+def test_fault_while_streaming_raises_from_iterator(client, scripted, fault, exc):
+    srv = fault_server(scripted, fault)
+    with client.stream("GET", srv.url + "/fault") as r:
+        assert r.status_code == 200
+        with pytest.raises(exc):
+            for _ in r.iter_bytes():
+                pass
+    assert_usable(client, srv)
+
+
+def test_reset_before_response(client, scripted):
+    srv = fault_server(scripted, reset_before_response)
+    with pytest.raises((httprs.ReadError, httprs.RemoteProtocolError)):
+        client.get(srv.url + "/fault")
+    assert_usable(client, srv)
+
+
+def test_connection_refused(client, closed_port, scripted):
+    with pytest.raises(httprs.ConnectError) as info:
+        client.get(f"http://127.0.0.1:{closed_port}/")
+    assert info.value.request.url.port == closed_port
+    srv = fault_server(scripted, close_before_response)
+    assert_usable(client, srv)
+
+
+def test_never_answering_read_timeout(scripted):
+    srv = fault_server(scripted, lambda conn, req: conn.hold())
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.3)) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(srv.url + "/fault")
+        assert time.monotonic() - t0 < 3
+        assert_usable(c, srv)
+
+
+def test_faulted_connection_not_reused(client, scripted):
+    """After a fault the broken connection is discarded: the next request opens a new one."""
+    srv = fault_server(scripted, truncated_body)
+    with pytest.raises(httprs.RemoteProtocolError):
+        client.get(srv.url + "/fault")
+    assert_usable(client, srv)
+    assert srv.connections == 2
+
+
+def test_stale_keepalive_connection_reconnects(client, scripted):
+    """The server closes idle keep-alive connections: the client notices and reconnects."""
+
+    def handler(conn):
+        req = conn.read_request()
+        if req is not None:
+            conn.send(GOOD)  # keep-alive response, then close while idle
+
+    srv = scripted(handler)
+    for _ in range(3):
+        assert_usable(client, srv)
+        time.sleep(0.2)  # let the FIN arrive before the next request
+    assert srv.connections == 3
+
+
+def test_extra_bytes_after_body_later_segment_not_reused(client, scripted):
+    """Junk arriving after a complete response makes the idle connection unusable."""
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(GOOD)
+            time.sleep(0.05)
+            conn.send(b"junk after the body")
+
+    srv = scripted(handler)
+    assert_usable(client, srv)
+    time.sleep(0.2)
+    assert_usable(client, srv)
+    assert srv.connections == 2
+
+
+@pytest.mark.httprs_only
+def test_extra_bytes_in_same_segment_never_parsed_as_next_response(client, scripted):
+    """[harden] httpx #1474: a forged second response sent with the first must never be
+    returned for the next request (httpx returns it)."""
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            if conn.index == 0:
+                conn.send(GOOD + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!")
+            else:
+                conn.send(GOOD)
+
+    srv = scripted(handler)
+    assert_usable(client, srv)
+    assert_usable(client, srv)
+    assert srv.connections == 2
+
+
+def test_204_with_stray_body_next_request_ok(client, scripted):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/204":
+                conn.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+            else:
+                conn.send(GOOD)
+
+    srv = scripted(handler)
+    assert client.get(srv.url + "/204").status_code == 204
+    assert_usable(client, srv)
+    assert srv.connections == 1
+
+
+def test_http10_keepalive_closed_not_reused(client, scripted):
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+
+    srv = scripted(handler)
+    assert_usable(client, srv)
+    assert_usable(client, srv)
+    assert srv.connections == 2
+
+
+def test_connection_close_then_good(client, scripted):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            conn.send(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\ngood"
+                + (b"trailing junk" if req.target == "/junk" else b"")
+            )
+            return
+
+    srv = scripted(handler)
+    assert client.get(srv.url + "/junk").text == "good"
+    assert_usable(client, srv)
+    assert srv.connections == 2
+
+
+def test_interim_then_fault(client, scripted):
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    srv = fault_server(scripted, fault)
+    with pytest.raises(httprs.RemoteProtocolError):
+        client.get(srv.url + "/fault")
+    assert_usable(client, srv)
+
+
+def test_chunked_trailers_then_reuse(client, scripted):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/good":
+                conn.send(GOOD)
+            else:
+                conn.send(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + chunked(b"abc", trailers=b"X-T: 1\r\nX-U: 2\r\n")
+                )
+
+    srv = scripted(handler)
+    assert client.get(srv.url + "/t").text == "abc"
+    assert_usable(client, srv)
+    assert srv.connections == 1
+
+
+def test_upload_server_closes_early_with_response(client, scripted):
+    """The server answers 413 and closes while the client is still uploading."""
+
+    def handler(conn):
+        req = conn.read_request(body=False)
+        if req.target == "/good":
+            conn.send(GOOD)
+            return
+        conn.read_some(64 * 1024)
+        conn.send(
+            b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!"
+        )
+        conn.shutdown_write()
+        conn.read_some(256 * 1024)
+
+    srv = scripted(handler)
+
+    def body():
+        for _ in range(200):
+            yield b"x" * 65536
+
+    r = client.post(srv.url + "/upload", content=body())
+    assert r.status_code == 413
+    assert r.text == "too big!"
+    assert_usable(client, srv)
+    assert srv.connections == 2

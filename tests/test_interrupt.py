@@ -1,0 +1,122 @@
+"""Ctrl-C (SIGINT) interrupts a blocked request promptly and the client stays usable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import httprs
+
+pytestmark = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="needs the main thread"
+)
+
+
+def never_answer_except_good(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/good":
+            conn.respond(b"good")
+        else:
+            conn.hold()
+            return
+
+
+def send_sigint_later(delay: float, how: str) -> threading.Timer:
+    main = threading.main_thread().ident
+
+    def fire():
+        if how == "pthread_kill":
+            signal.pthread_kill(main, signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Timer(delay, fire)
+    t.start()
+    return t
+
+
+@pytest.fixture(autouse=True)
+def _default_sigint_handler():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("how", ["pthread_kill", "os_kill"])
+def test_sigint_interrupts_blocked_read(scripted, how):
+    srv = scripted(never_answer_except_good)
+    with httprs.Client(timeout=None) as c:
+        timer = send_sigint_later(0.3, how)
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            c.get(srv.url + "/hang")
+        elapsed = time.monotonic() - t0
+        timer.join()
+        assert elapsed < 1.5
+        assert c.get(srv.url + "/good").text == "good"
+
+
+def test_sigint_interrupts_streamed_body(scripted):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/good":
+                conn.respond(b"good")
+            else:
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                conn.hold()
+                return
+
+    srv = scripted(handler)
+    with httprs.Client(timeout=None) as c:
+        with c.stream("GET", srv.url + "/body") as r:
+            assert r.status_code == 200
+            timer = send_sigint_later(0.3, "pthread_kill")
+            t0 = time.monotonic()
+            with pytest.raises(KeyboardInterrupt):
+                r.read()
+            assert time.monotonic() - t0 < 1.5
+            timer.join()
+        assert c.get(srv.url + "/good").text == "good"
+
+
+def test_sigint_interrupts_blocked_upload(scripted):
+    srv = scripted(lambda conn: conn.hold_no_read(), rcvbuf=4096)
+
+    def body():
+        for _ in range(4000):
+            yield b"u" * 65536
+
+    with httprs.Client(timeout=None) as c:
+        timer = send_sigint_later(0.3, "pthread_kill")
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            c.post(srv.url, content=body())
+        assert time.monotonic() - t0 < 1.5
+        timer.join()
+
+
+@pytest.mark.timeout(120, method="thread")  # this test owns SIGALRM
+def test_custom_signal_handler_exception_propagates(scripted):
+    class Alarm(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Alarm()
+
+    srv = scripted(never_answer_except_good)
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with httprs.Client(timeout=None) as c:
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            t0 = time.monotonic()
+            with pytest.raises(Alarm):
+                c.get(srv.url + "/hang")
+            assert time.monotonic() - t0 < 1.5
+            assert c.get(srv.url + "/good").text == "good"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

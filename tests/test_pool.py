@@ -1,0 +1,273 @@
+"""Connection pool limits, keep-alive expiry, thread sharing and reuse rules."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import httprs
+
+
+def counting_handler(delay: float = 0.0, closed: list | None = None):
+    """Keep-alive; body "<connection index>:<request n>:<path>"; optional delay per response;
+    appends the connection index to ``closed`` when the client closes the connection."""
+
+    def handler(conn):
+        n = 0
+        while (req := conn.read_request()) is not None:
+            n += 1
+            if delay:
+                time.sleep(delay)
+            if not conn.respond(f"{conn.index}:{n}:{req.target}".encode()):
+                break
+        if closed is not None:
+            closed.append(conn.index)
+
+    return handler
+
+
+def wait_for(predicate, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_default_limits():
+    limits = httprs.Limits()
+    assert limits.max_connections is None
+    assert limits.max_keepalive_connections is None
+    assert limits.keepalive_expiry == 5.0
+    assert httprs.Limits(max_connections=100, max_keepalive_connections=20) == (
+        httprs.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+    )
+
+
+def test_sequential_requests_reuse_one_connection(scripted):
+    srv = scripted(counting_handler())
+    with httprs.Client() as c:
+        bodies = [c.get(srv.url + f"/{i}").text for i in range(10)]
+    assert bodies == [f"0:{i + 1}:/{i}" for i in range(10)]
+    assert srv.connections == 1
+
+
+def test_threads_share_client_max_connections(scripted):
+    srv = scripted(counting_handler(delay=0.005))
+    limits = httprs.Limits(max_connections=3)
+    errors = []
+
+    def worker(t):
+        out = []
+        for i in range(25):
+            try:
+                r = c.get(srv.url + f"/t{t}/{i}")
+                out.append(r.text.split(":", 2)[2] == f"/t{t}/{i}")
+            except Exception as exc:  # collected and asserted below
+                errors.append(exc)
+        return out
+
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(10, pool=30)) as c:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(worker, range(8)))
+    assert errors == []
+    assert all(all(r) for r in results)
+    assert sum(len(r) for r in results) == 200
+    assert srv.max_open_connections <= 3
+    assert srv.connections <= 3
+    assert len(srv.requests) == 200
+
+
+def test_threads_default_limits(server):
+    def worker(t):
+        return [c.get(server.url + f"/echo?t={t}&i={i}").json()["query"] for i in range(20)]
+
+    with httprs.Client() as c:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(worker, range(8)))
+    for t, queries in enumerate(results):
+        assert queries == [f"t={t}&i={i}" for i in range(20)]
+
+
+def test_max_keepalive_connections(scripted):
+    closed: list = []
+    srv = scripted(counting_handler(delay=0.3, closed=closed))
+    limits = httprs.Limits(max_connections=4, max_keepalive_connections=1)
+    with httprs.Client(limits=limits) as c:
+        with ThreadPoolExecutor(4) as pool:
+            texts = list(pool.map(lambda i: c.get(srv.url + f"/{i}").text, range(4)))
+        assert len(texts) == 4
+        assert srv.connections == 4
+        # all but one of the idle connections are closed by the client
+        assert wait_for(lambda: len(closed) == 3)
+        time.sleep(0.1)
+        assert len(closed) == 3
+        kept = ({0, 1, 2, 3} - set(closed)).pop()
+        assert c.get(srv.url + "/again").text.startswith(f"{kept}:2:")
+    assert srv.connections == 4
+
+
+def test_max_keepalive_zero_closes_every_connection(scripted):
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_keepalive_connections=0)
+    with httprs.Client(limits=limits) as c:
+        for _ in range(3):
+            c.get(srv.url)
+    assert srv.connections == 3
+
+
+def test_keepalive_expiry(scripted):
+    srv = scripted(counting_handler())
+    with httprs.Client(limits=httprs.Limits(keepalive_expiry=0.2)) as c:
+        c.get(srv.url)
+        time.sleep(0.05)
+        c.get(srv.url)
+        assert srv.connections == 1
+        time.sleep(0.4)
+        c.get(srv.url)
+        assert srv.connections == 2
+
+
+def test_keepalive_expiry_closes_idle_socket(scripted):
+    closed: list = []
+    srv = scripted(counting_handler(closed=closed))
+    with httprs.Client(limits=httprs.Limits(keepalive_expiry=0.1)) as c:
+        c.get(srv.url)
+        time.sleep(0.3)
+        # httpx expires idle connections lazily, on the next pool operation
+        c.get(srv.url)
+        assert wait_for(lambda: closed == [0])
+
+
+def test_unread_stream_connection_not_reused(server, scripted):
+    srv = scripted(lambda conn: _big_then_keepalive(conn))
+    with httprs.Client() as c:
+        with c.stream("GET", srv.url + "/big") as r:
+            assert r.status_code == 200
+            next(r.iter_bytes(chunk_size=1024))
+        assert c.get(srv.url + "/small").text == "small"
+    assert srv.connections == 2
+
+
+def test_unread_stream_not_started_not_reused(scripted):
+    srv = scripted(lambda conn: _big_then_keepalive(conn))
+    with httprs.Client() as c:
+        with c.stream("GET", srv.url + "/big"):
+            pass
+        assert c.get(srv.url + "/small").text == "small"
+    assert srv.connections == 2
+
+
+def test_fully_read_stream_is_reused(scripted):
+    srv = scripted(lambda conn: _big_then_keepalive(conn))
+    with httprs.Client() as c:
+        with c.stream("GET", srv.url + "/big") as r:
+            assert len(r.read()) == 1024 * 1024
+        assert c.get(srv.url + "/small").text == "small"
+    assert srv.connections == 1
+
+
+def _big_then_keepalive(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/big":
+            ok = conn.respond(b"b" * (1024 * 1024))
+        else:
+            ok = conn.respond(b"small")
+        if not ok:
+            return
+
+
+def test_stale_connection_is_replaced(scripted):
+    def handler(conn):
+        if conn.read_request() is not None:
+            conn.respond(b"once")
+
+    srv = scripted(handler)
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits) as c:
+        for _ in range(3):
+            assert c.get(srv.url).text == "once"
+            time.sleep(0.1)
+    assert srv.connections == 3
+
+
+def test_separate_origins_separate_connections(scripted):
+    a = scripted(counting_handler())
+    b = scripted(counting_handler())
+    with httprs.Client() as c:
+        for _ in range(3):
+            c.get(a.url)
+            c.get(b.url)
+    assert a.connections == 1
+    assert b.connections == 1
+
+
+def test_pool_usable_after_many_refused(closed_port, scripted):
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_connections=1, max_keepalive_connections=0)
+    with httprs.Client(limits=limits, timeout=2) as c:
+
+        def fail(_):
+            with pytest.raises(httprs.ConnectError):
+                c.get(f"http://127.0.0.1:{closed_port}/")
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(fail, range(40)))
+        assert c.get(srv.url).text.startswith("0:1:")
+
+
+@pytest.mark.httprs_only
+def test_pool_usable_after_thread_errors(scripted):
+    """httpx 0.28.1 fails this intermittently (same sync-pool race as below: ReadError
+    "[Errno 9] Bad file descriptor" when failed connections are closed under contention)."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target.startswith("/bad"):
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+                return
+            conn.respond(b"good")
+
+    srv = scripted(handler)
+    limits = httprs.Limits(max_connections=2)
+    errors = []
+    with httprs.Client(limits=limits, timeout=5) as c:
+
+        def worker(i):
+            try:
+                return c.get(srv.url + (f"/bad{i}" if i % 2 else f"/good{i}")).text
+            except httprs.RemoteProtocolError as exc:
+                errors.append(exc)
+                return None
+
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(worker, range(30)))
+        assert results.count("good") == 15
+        assert len(errors) == 15
+        assert c.get(srv.url + "/good").text == "good"
+    assert srv.max_open_connections <= 2
+
+
+@pytest.mark.httprs_only
+def test_threaded_streams_release_connections(server):
+    """httpx 0.28.1 / httpcore 1.0.9 fail this: streamed responses from 6 threads over a
+    2-connection pool give ReadError "[Errno 9] Bad file descriptor" and ReadTimeouts
+    (a race in the sync pool). httprs must get it right."""
+    limits = httprs.Limits(max_connections=2)
+    lock = threading.Lock()
+    total = [0]
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(10)) as c:
+
+        def worker(i):
+            with c.stream("GET", server.url + "/bytes/20000") as r:
+                n = sum(len(b) for b in r.iter_bytes())
+            with lock:
+                total[0] += n
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(worker, range(30)))
+    assert total[0] == 30 * 20000

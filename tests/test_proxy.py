@@ -1,0 +1,199 @@
+"""Forward proxying (absolute-form), CONNECT tunnels, proxy auth and proxy env variables."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+
+import pytest
+
+import httprs
+
+AUTH = ("user", "p@ss")
+AUTH_HEADER = "Basic " + base64.b64encode(b"user:p@ss").decode()
+
+
+def with_auth(url: str) -> str:
+    return url.replace("http://", "http://user:p%40ss@")
+
+
+@pytest.fixture
+def ca_context(certs):
+    return ssl.create_default_context(cafile=certs.ca_file)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(clean_env):
+    return clean_env
+
+
+def echo_headers(response):
+    return {k.lower(): v for k, v in response.json()["headers"]}
+
+
+def test_http_via_proxy_absolute_form(proxy_factory, server):
+    proxy = proxy_factory()
+    with httprs.Client(proxy=proxy.url) as c:
+        r = c.get(server.url + "/echo?x=1")
+    assert r.status_code == 200
+    assert r.json()["path"] == "/echo"
+    assert r.json()["query"] == "x=1"
+    assert r.url == httprs.URL(server.url + "/echo?x=1")
+    (seen,) = proxy.seen
+    assert seen.method == "GET"
+    assert seen.target == server.url + "/echo?x=1"
+    assert seen.header("host") == server.url.split("//")[1]
+    assert seen.header("proxy-authorization") is None
+
+
+def test_http_via_proxy_with_auth(proxy_factory, server):
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=with_auth(proxy.url)) as c:
+        r = c.post(server.url + "/echo", content=b"payload")
+    assert r.status_code == 200
+    assert r.json()["body"] == "payload"
+    assert proxy.seen[0].header("proxy-authorization") == AUTH_HEADER
+    assert proxy.seen[0].body == b"payload"
+    # the proxy (not the client) strips it before the origin
+    assert "proxy-authorization" not in echo_headers(r)
+
+
+def test_http_via_proxy_object_with_auth(proxy_factory, server):
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=httprs.Proxy(proxy.url, auth=AUTH)) as c:
+        assert c.get(server.url + "/echo").status_code == 200
+    assert proxy.seen[0].header("proxy-authorization") == AUTH_HEADER
+
+
+def test_http_proxy_missing_auth_is_a_407_response(proxy_factory, server):
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=proxy.url) as c:
+        r = c.get(server.url + "/echo")
+    assert r.status_code == 407
+    assert r.headers["proxy-authenticate"] == 'Basic realm="proxy"'
+
+
+def test_https_via_connect_tunnel(proxy_factory, https_server, ca_context):
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=with_auth(proxy.url), verify=ca_context) as c:
+        r1 = c.get(https_server.url + "/x?y=1")
+        r2 = c.get(https_server.url + "/z")
+    assert r1.status_code == 200 and r2.status_code == 200
+    assert r1.json()["target"] == "/x?y=1"
+    origin_headers = {k.lower() for k, _ in r1.json()["headers"]}
+    assert "proxy-authorization" not in origin_headers
+    # one CONNECT, reused for both requests
+    assert [s.method for s in proxy.seen] == ["CONNECT"]
+    connect = proxy.seen[0]
+    assert connect.target == https_server.url.split("//")[1]
+    assert connect.header("proxy-authorization") == AUTH_HEADER
+    assert https_server.connections == 1
+    assert r2.json()["connection_index"] == 0
+
+
+def test_https_connect_407_is_proxy_error(proxy_factory, https_server, ca_context):
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=proxy.url, verify=ca_context) as c:
+        with pytest.raises(httprs.ProxyError) as info:
+            c.get(https_server.url)
+    assert "407" in str(info.value)
+    assert https_server.connections == 0
+
+
+def test_https_connect_refused_403(proxy_factory, https_server, ca_context, server):
+    proxy = proxy_factory(connect_status="403 Permission Denied")
+    with httprs.Client(proxy=proxy.url, verify=ca_context) as c:
+        with pytest.raises(httprs.ProxyError) as info:
+            c.get(https_server.url)
+        assert str(info.value) == "403 Permission Denied"
+        # the client stays usable (plain http through the same proxy is forwarded)
+        assert c.get(server.url + "/").text == "Hello, world!"
+
+
+def test_https_via_proxy_verify_still_applies(proxy_factory, https_server):
+    proxy = proxy_factory()
+    with httprs.Client(proxy=proxy.url) as c:
+        with pytest.raises(httprs.ConnectError) as info:
+            c.get(https_server.url)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+
+
+def test_proxy_connection_refused(closed_port, server):
+    with httprs.Client(proxy=f"http://127.0.0.1:{closed_port}") as c:
+        with pytest.raises(httprs.ConnectError):
+            c.get(server.url + "/")
+
+
+def test_env_http_proxy(proxy_factory, server, clean_env):
+    proxy = proxy_factory(auth=AUTH)
+    clean_env.setenv("HTTP_PROXY", with_auth(proxy.url))
+    with httprs.Client() as c:
+        assert c.get(server.url + "/echo").status_code == 200
+    assert len(proxy.seen) == 1
+    assert proxy.seen[0].header("proxy-authorization") == AUTH_HEADER
+    with httprs.Client(trust_env=False) as c:
+        assert c.get(server.url + "/echo").status_code == 200
+    assert len(proxy.seen) == 1
+    assert httprs.get(server.url + "/echo").status_code == 200
+    assert len(proxy.seen) == 2
+
+
+def test_env_lowercase_http_proxy(proxy_factory, server, clean_env):
+    proxy = proxy_factory()
+    clean_env.setenv("http_proxy", proxy.url)
+    with httprs.Client() as c:
+        assert c.get(server.url + "/echo").status_code == 200
+    assert len(proxy.seen) == 1
+
+
+def test_env_https_proxy(proxy_factory, https_server, server, ca_context, clean_env):
+    proxy = proxy_factory()
+    clean_env.setenv("HTTPS_PROXY", proxy.url)
+    with httprs.Client(verify=ca_context) as c:
+        assert c.get(https_server.url).status_code == 200
+        assert c.get(server.url + "/").status_code == 200  # http: not proxied
+    assert [s.method for s in proxy.seen] == ["CONNECT"]
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "*", "localhost,127.0.0.1"])
+def test_env_no_proxy(proxy_factory, server, clean_env, no_proxy):
+    proxy = proxy_factory()
+    clean_env.setenv("HTTP_PROXY", proxy.url)
+    clean_env.setenv("NO_PROXY", no_proxy)
+    with httprs.Client() as c:
+        assert c.get(server.url + "/echo").status_code == 200
+    assert proxy.seen == []
+
+
+def test_env_no_proxy_other_host(proxy_factory, server, clean_env):
+    proxy = proxy_factory()
+    clean_env.setenv("HTTP_PROXY", proxy.url)
+    clean_env.setenv("NO_PROXY", "example.org")
+    with httprs.Client() as c:
+        assert c.get(server.url + "/echo").status_code == 200
+    assert len(proxy.seen) == 1
+
+
+def test_explicit_proxy_overrides_env(proxy_factory, server, clean_env):
+    env_proxy = proxy_factory()
+    explicit = proxy_factory()
+    clean_env.setenv("HTTP_PROXY", env_proxy.url)
+    with httprs.Client(proxy=explicit.url) as c:
+        assert c.get(server.url + "/").status_code == 200
+    assert env_proxy.seen == []
+    assert len(explicit.seen) == 1
+
+
+def test_mounts_route_to_proxy(proxy_factory, server, server2):
+    proxy = proxy_factory()
+    port = server2.url.rsplit(":", 1)[1]
+    mounts = {f"all://127.0.0.1:{port}": httprs.HTTPTransport(proxy=proxy.url)}
+    with httprs.Client(mounts=mounts) as c:
+        assert c.get(server.url + "/").status_code == 200
+        assert c.get(server2.url + "/").status_code == 200
+    assert [s.target for s in proxy.seen] == [server2.url + "/"]
+
+
+def test_unsupported_proxy_scheme():
+    with pytest.raises(ValueError):
+        httprs.Client(proxy="ftp://127.0.0.1:1")

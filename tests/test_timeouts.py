@@ -1,0 +1,154 @@
+"""connect / read / write / pool timeouts and their per-request overrides."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from servers.scripted import FullBacklog
+
+import httprs
+
+
+@pytest.fixture
+def full_backlog():
+    fb = FullBacklog()
+    if not fb.works:
+        fb.close()
+        pytest.skip("the kernel completed a connect to a full backlog: no local ConnectTimeout")
+    yield fb
+    fb.close()
+
+
+def test_connect_timeout(full_backlog, server):
+    with httprs.Client(timeout=httprs.Timeout(5.0, connect=0.3)) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ConnectTimeout) as info:
+            c.get(full_backlog.url)
+        elapsed = time.monotonic() - t0
+        assert 0.25 < elapsed < 2.0
+        assert isinstance(info.value, httprs.TimeoutException)
+        assert isinstance(info.value, httprs.TransportError)
+        assert c.get(server.url + "/").status_code == 200
+
+
+def test_connect_timeout_top_level(full_backlog):
+    with pytest.raises(httprs.ConnectTimeout):
+        httprs.get(full_backlog.url, timeout=0.3)
+
+
+def test_read_timeout_before_head(server):
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.2)) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout) as info:
+            c.get(server.url + "/slow?delay=2")
+        assert 0.15 < time.monotonic() - t0 < 1.5
+        assert isinstance(info.value, httprs.TimeoutException)
+        assert info.value.request.url.path == "/slow"
+        assert c.get(server.url + "/").text == "Hello, world!"
+
+
+def test_read_timeout_mid_body(server):
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.2)) as c:
+        with c.stream("GET", server.url + "/slow_body?delay=2") as r:
+            assert r.status_code == 200
+            with pytest.raises(httprs.ReadTimeout):
+                r.read()
+        assert c.get(server.url + "/").text == "Hello, world!"
+
+
+def test_read_timeout_is_per_read(server):
+    # the body pauses 0.3 s, below the 1 s read timeout: no error even if the total is longer
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=1.0)) as c:
+        r = c.get(server.url + "/slow_body?delay=0.3")
+        assert r.text == "slow body"
+
+
+def test_write_timeout(scripted, server):
+    srv = scripted(lambda conn: conn.hold_no_read(), rcvbuf=4096)
+
+    def body():
+        chunk = b"x" * 65536
+        for _ in range(4000):  # 256 MB: far more than any socket buffer
+            yield chunk
+
+    with httprs.Client(timeout=httprs.Timeout(5.0, write=0.3)) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.WriteTimeout):
+            c.post(srv.url, content=body())
+        assert time.monotonic() - t0 < 4
+        assert c.get(server.url + "/").status_code == 200
+
+
+def test_write_timeout_bytes_body(scripted, server):
+    srv = scripted(lambda conn: conn.hold_no_read(), rcvbuf=4096)
+    payload = b"y" * (64 * 1024 * 1024)
+    with httprs.Client(timeout=httprs.Timeout(5.0, write=0.3)) as c:
+        with pytest.raises(httprs.WriteTimeout):
+            c.put(srv.url, content=payload)
+        assert c.get(server.url + "/").status_code == 200
+
+
+def test_pool_timeout(server):
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(5.0, pool=0.2)) as c:
+        with c.stream("GET", server.url + "/bytes/100") as held:
+            assert held.status_code == 200
+            t0 = time.monotonic()
+            with pytest.raises(httprs.PoolTimeout):
+                c.get(server.url + "/")
+            assert 0.15 < time.monotonic() - t0 < 2
+        assert c.get(server.url + "/").status_code == 200
+
+
+def test_pool_wait_until_released(server):
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(5.0, pool=None)) as c:
+        held = c.send(c.build_request("GET", server.url + "/bytes/100"), stream=True)
+        threading.Timer(0.4, held.close).start()
+        t0 = time.monotonic()
+        r = c.get(server.url + "/")
+        assert r.status_code == 200
+        assert time.monotonic() - t0 >= 0.3
+
+
+def test_timeout_none_waits(server):
+    with httprs.Client(timeout=None) as c:
+        assert c.timeout == httprs.Timeout(None)
+        assert c.get(server.url + "/slow?delay=0.6").text == "slow"
+
+
+def test_per_request_timeout_overrides_client(server):
+    with httprs.Client(timeout=0.2) as c:
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(server.url + "/slow?delay=1")
+        assert c.get(server.url + "/slow?delay=0.5", timeout=3).text == "slow"
+        assert c.get(server.url + "/slow?delay=0.5", timeout=None).text == "slow"
+    with httprs.Client(timeout=10) as c:
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(server.url + "/slow?delay=1", timeout=httprs.Timeout(10, read=0.2))
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(server.url + "/slow?delay=1", timeout=0.2)
+
+
+def test_timeout_in_request_extensions(server):
+    with httprs.Client(timeout=httprs.Timeout(3.0, read=1.5)) as c:
+        r = c.get(server.url + "/")
+        assert r.request.extensions["timeout"] == {
+            "connect": 3.0,
+            "read": 1.5,
+            "write": 3.0,
+            "pool": 3.0,
+        }
+
+
+def test_default_timeout_is_5s():
+    with httprs.Client() as c:
+        assert c.timeout == httprs.Timeout(5.0)
+
+
+def test_stream_timeout_top_level(server):
+    with pytest.raises(httprs.ReadTimeout):
+        with httprs.stream("GET", server.url + "/slow?delay=1", timeout=0.2) as r:
+            r.read()

@@ -77,11 +77,11 @@ std::string reason_mnemonic(const std::string& text) {
 }
 
 // The text of the most recent OpenSSL error on this thread, without the
-// "[LIB: REASON]" prefix; clears the queue. Empty when there is none.
+// "[LIB: REASON]" prefix; clears the queue.
 std::string last_error_text() {
   unsigned long code = ERR_peek_last_error();
   ERR_clear_error();
-  if (code == 0) return "";
+  if (code == 0) return "unknown error";
   const char* reason = ERR_reason_error_string(code);
   if (reason != nullptr) return reason;
   char buf[256];

@@ -505,28 +505,59 @@ void TlsSession::feed(const char* data, size_t len) {
   }
 }
 
+// Fills as much of buf as the buffered records allow (one SSL_read returns
+// at most one record, 16 KiB), so callers see fewer, larger pieces. When the
+// stream ends or fails after some data, the data is returned now and the
+// end / failure on the next call.
 TlsSession::Status TlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
   *n = 0;
   if (ssl_ == nullptr) {
     err.set(ErrorKind::kReadError, "TLS session not initialised");
     return Status::kError;
   }
-  ERR_clear_error();
-  size_t got = 0;
-  int rc = SSL_read_ex(ssl_, buf, cap, &got);
-  if (rc == 1) {
-    *n = got;
-    return Status::kOk;
+  if (deferred_ != Status::kOk) {
+    Status st = deferred_;
+    deferred_ = Status::kOk;
+    if (st == Status::kError) err = deferred_err_;
+    return st;
   }
-  int e = SSL_get_error(ssl_, rc);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::kWantRead;
-  if (e == SSL_ERROR_ZERO_RETURN) return Status::kClosed;
-  unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  err.set(ErrorKind::kReadError, code != 0 ? python_style_error(code, "")
-                                           : std::string("EOF occurred in violation of protocol"));
-  failed_ = true;
-  return Status::kError;
+  size_t total = 0;
+  while (total < cap) {
+    ERR_clear_error();
+    size_t got = 0;
+    int rc = SSL_read_ex(ssl_, buf + total, cap - total, &got);
+    if (rc == 1) {
+      total += got;
+      continue;
+    }
+    Status st;
+    Error e;
+    int code = SSL_get_error(ssl_, rc);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+      st = Status::kWantRead;
+    } else if (code == SSL_ERROR_ZERO_RETURN) {
+      st = Status::kClosed;
+    } else {
+      unsigned long last = ERR_peek_last_error();
+      ERR_clear_error();
+      e.set(ErrorKind::kReadError, last != 0
+                                       ? python_style_error(last, "")
+                                       : std::string("EOF occurred in violation of protocol"));
+      failed_ = true;
+      st = Status::kError;
+    }
+    if (total == 0) {
+      if (st == Status::kError) err = std::move(e);
+      return st;
+    }
+    if (st != Status::kWantRead) {  // report it after the data
+      deferred_ = st;
+      deferred_err_ = std::move(e);
+    }
+    break;
+  }
+  *n = total;
+  return Status::kOk;
 }
 
 bool TlsSession::write(const char* data, size_t len, Error& err) {

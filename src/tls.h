@@ -104,9 +104,12 @@ class TlsSession {
   // Ciphertext received from the network.
   void feed(const char* data, size_t len);
 
-  // Decrypted application data: fills up to cap bytes into buf, *n = bytes.
-  // kOk with *n > 0, kWantRead when more ciphertext is needed, kClosed on the
-  // peer's close_notify, kError on a TLS failure (err kind kReadError).
+  // Decrypted application data: fills up to cap bytes into buf (as many
+  // records as are buffered), *n = bytes. kOk with *n > 0, kWantRead when
+  // more ciphertext is needed, kClosed on the peer's close_notify, kError on
+  // a TLS failure (err kind kReadError). An end or failure that follows data
+  // in the same input is reported by the next call. Reading may queue
+  // protocol output (key update replies): check pending_output() after.
   Status read(char* buf, size_t cap, size_t* n, Error& err);
 
   // Encrypt application data (all of it; memory BIOs never block). Returns
@@ -151,7 +154,9 @@ class TlsSession {
   std::string host_;  // as given, for error messages
   bool host_is_ip_ = false;
   std::string session_key_;
-  bool failed_ = false;  // a TLS error happened: do not keep the session resumable
+  bool failed_ = false;            // a TLS error happened: do not keep the session resumable
+  Status deferred_ = Status::kOk;  // end / failure seen after data, for the next read()
+  Error deferred_err_;
 };
 
 // True when `host` is an IPv4 or IPv6 literal (brackets and a "%zone" suffix

@@ -493,6 +493,68 @@ static void test_app_data() {
   CHECK(SSL_get_error(s.ssl, 0) == SSL_ERROR_ZERO_RETURN);
 }
 
+static void test_read_coalesces_records() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server s(arg("server"));
+  Error err;
+  TlsSession c(ctx, "localhost", err);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  // 20 records of 16 KiB arrive at once; a 64 KiB buffer gets four per call.
+  std::string body(20 * 16384, 'x');
+  CHECK(SSL_write(s.ssl, body.data(), static_cast<int>(body.size())) ==
+        static_cast<int>(body.size()));
+  std::string wire = s.take();
+  c.feed(wire.data(), wire.size());
+  std::vector<char> buf(65536);
+  size_t n = 0, total = 0, calls = 0;
+  Status st;
+  while ((st = c.read(buf.data(), buf.size(), &n, err)) == Status::kOk) {
+    total += n;
+    ++calls;
+    CHECK(n == 65536 || total == body.size());
+  }
+  CHECK(st == Status::kWantRead);
+  CHECK(total == body.size());
+  CHECK(calls == 5);
+
+  // Data then close_notify in one flight: the data now, kClosed next.
+  SSL_write(s.ssl, "hello", 5);
+  SSL_shutdown(s.ssl);
+  wire = s.take();
+  c.feed(wire.data(), wire.size());
+  CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf.data(), n), "hello");
+  CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kClosed);
+  CHECK(n == 0);
+  CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kClosed);
+}
+
+static void test_read_error_after_data() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server s(arg("server"));
+  Error err;
+  TlsSession c(ctx, "localhost", err);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  SSL_write(s.ssl, "good", 4);
+  std::string first = s.take();
+  SSL_write(s.ssl, "evil", 4);
+  std::string second = s.take();
+  second[second.size() - 3] ^= 0x55;  // break the record's tag
+  std::string wire = first + second;
+  c.feed(wire.data(), wire.size());
+  char buf[4096];
+  size_t n = 0;
+  Error rerr;
+  CHECK(c.read(buf, sizeof buf, &n, rerr) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf, n), "good");
+  CHECK(!rerr);
+  CHECK(c.read(buf, sizeof buf, &n, rerr) == Status::kError);
+  CHECK(n == 0);
+  CHECK(rerr.kind == ErrorKind::kReadError);
+  CHECK_EQ_STR(rerr.message,
+               "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+}
+
 static void test_byte_at_a_time_handshake() {
   auto ctx = make_ctx(trusting(arg("ca")));
   Server s(arg("server"));
@@ -790,6 +852,8 @@ int main(int argc, char** argv) {
   test_load_errors();
   test_app_data();
   test_byte_at_a_time_handshake();
+  test_read_coalesces_records();
+  test_read_error_after_data();
   test_tls12_server();
   test_not_tls();
   test_error_queue_isolation();

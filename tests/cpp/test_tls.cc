@@ -271,6 +271,14 @@ static void test_hostname_mismatch() {
   CHECK_EQ_STR(try_host(trusting(arg("ca")), "[::2]"),
                "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: IP address mismatch, "
                "certificate is not valid for '::2'.");
+  // As with Python's ssl module: a trailing dot is not stripped, and "127.1"
+  // is a (non-matching) name, not an IP address.
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost."),
+               "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+               "certificate is not valid for 'localhost.'.");
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "127.1"),
+               "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+               "certificate is not valid for '127.1'.");
   // A name that only appears as an IP SAN does not match as a DNS name.
   CHECK_CONTAINS(try_host(trusting(arg("ca")), "localhost.example"), "Hostname mismatch");
 }

@@ -398,6 +398,19 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
     err.set(ErrorKind::kConnectError, "TLS session without a context");
     return;
   }
+  // An adopted context may carry a key log callback from Python's ssl
+  // module (keylog_filename, set from SSLKEYLOGFILE by
+  // ssl.create_default_context()). It expects its own socket object behind
+  // every SSL and would crash on ours, so such a context is refused.
+  SSL_CTX_keylog_cb_func keylog = SSL_CTX_get_keylog_callback(ctx_->ctx());
+  if (keylog != nullptr && keylog != TlsContext::KeyLog::callback) {
+    err.set(ErrorKind::kConnectError,
+            "This SSL context logs TLS secrets (keylog_filename, e.g. from SSLKEYLOGFILE) "
+            "through Python's ssl module, which cannot run on httprs connections: set "
+            "keylog_filename = None on it, or pass verify=True / a CA path (httprs then "
+            "honours SSLKEYLOGFILE itself)");
+    return;
+  }
   ssl_ = SSL_new(ctx_->ctx());
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());

@@ -44,7 +44,10 @@ class TlsContext {
 
   // Adopt an SSL_CTX built elsewhere (e.g. the one inside a Python
   // ssl.SSLContext, when it uses the same libssl). Takes its own reference
-  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`.
+  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`. Sessions
+  // on a context that carries a foreign key log callback (Python's
+  // keylog_filename) fail to start with a ConnectError saying so: that
+  // callback would dereference Python's per-socket data, which ours lack.
   static std::shared_ptr<TlsContext> adopt(SSL_CTX* ctx, bool check_hostname);
 
   // The process-wide default context (verify on, certifi bundle at

@@ -678,6 +678,20 @@ static void test_adopt() {
     CHECK(handshake(c, s, err) == Status::kError);
     CHECK_CONTAINS(err.message, "Hostname mismatch");
   }
+  {
+    // A context with someone else's key log callback (as Python's ssl module
+    // installs for keylog_filename) is refused with a clear error.
+    SSL_CTX* foreign = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_keylog_callback(foreign, [](const SSL*, const char*) { std::abort(); });
+    auto adopted = TlsContext::adopt(foreign, false);
+    SSL_CTX_free(foreign);
+    Error err;
+    TlsSession c(adopted, "localhost", err);
+    CHECK(err.kind == ErrorKind::kConnectError);
+    CHECK_CONTAINS(err.message, "keylog_filename");
+    Error e2;
+    CHECK(c.handshake(e2) == Status::kError);
+  }
   auto lax = TlsContext::adopt(ctx->ctx(), false);
   Server s(arg("server"));
   Error err;

@@ -423,6 +423,11 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
     in_ = out_ = nullptr;
     return;
   }
+  // Per-connection callbacks an adopted Python context may carry (its
+  // _msg_callback, PSK callbacks) read Python's socket object from the SSL:
+  // switch them off for our SSL objects (the keylog one is checked above).
+  SSL_set_msg_callback(ssl_, nullptr);
+  SSL_set_psk_client_callback(ssl_, nullptr);
   BIO_set_mem_eof_return(in_, -1);  // empty input means "want more", not EOF
   SSL_set_bio(ssl_, in_, out_);     // ssl_ owns both BIOs from here on
   SSL_set_connect_state(ssl_);

@@ -692,6 +692,19 @@ static void test_adopt() {
     Error e2;
     CHECK(c.handshake(e2) == Status::kError);
   }
+  {
+    // A message callback on the context (Python's _msg_callback) is not
+    // run for our connections.
+    SSL_CTX* with_msg = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_msg_callback(with_msg,
+                             [](int, int, int, const void*, size_t, SSL*, void*) { std::abort(); });
+    auto adopted = TlsContext::adopt(with_msg, false);
+    SSL_CTX_free(with_msg);
+    Server s(arg("server"));
+    Error err;
+    TlsSession c(adopted, "localhost", err);
+    CHECK(handshake(c, s, err) == Status::kOk);
+  }
   auto lax = TlsContext::adopt(ctx->ctx(), false);
   Server s(arg("server"));
   Error err;

@@ -216,7 +216,9 @@ void Connection::start_tunnel() {
 
 void Connection::start_tls() {
   Error err;
-  tls_ = std::make_unique<TlsSession>(cur_->spec.tls, cur_->spec.tls_host, err);
+  // Resumable per peer: the pool key names origin, port and any proxy tunnel.
+  tls_ = std::make_unique<TlsSession>(cur_->spec.tls, cur_->spec.tls_host, err,
+                                      cur_->spec.pool_key);
   if (err) {
     close(err);
     return;
@@ -669,7 +671,10 @@ void Connection::release_held() {
   engine_->on_connection_released(this);
 }
 
-void Connection::fail_transfer(const Error& err) { close(err); }
+void Connection::fail_transfer(const Error& err) {
+  if (tls_) tls_->mark_failed();  // do not resume a session that ended in an error
+  close(err);
+}
 
 void Connection::abandon() {
   switch (state_) {

@@ -11,8 +11,21 @@ namespace {
 bool is_tchar(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -80,7 +93,8 @@ bool is_chunked_last(std::string_view value) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -302,8 +316,8 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
 
 ResponseParser::Status ResponseParser::finish(Error& err) {
   if (complete_) return Status::kComplete;
-  if (!started_ || (!head_done_ && body_bytes_ == 0 && head_.headers.empty() &&
-                    parser_.status_code == 0)) {
+  if (!started_ ||
+      (!head_done_ && body_bytes_ == 0 && head_.headers.empty() && parser_.status_code == 0)) {
     err.set(ErrorKind::kRemoteProtocolError, "Server disconnected without sending a response.");
     return Status::kError;
   }

@@ -1,2 +1,986 @@
-# cython: language_level=3
-"""Bridge between the httpx-shaped API and the C++ core (src/)."""
+# cython: language_level=3, annotation_typing=False
+"""Bridge between the httpx-shaped API and the C++ core (src/).
+
+`HTTPTransport` / `AsyncHTTPTransport` turn a Request into a RequestSpec for
+the engine, wait for the response head with the GIL released, and hand back a
+Response whose stream pulls the body from the engine. C++ errors come back as
+(kind, message) and become httpx exception classes here, in one table.
+"""
+
+import base64
+import os
+import ssl
+import sys
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject
+from libcpp cimport bool as cbool
+from libcpp.memory cimport shared_ptr
+from libcpp.pair cimport pair
+from libcpp.string cimport string
+from libcpp.utility cimport move
+from libcpp.vector cimport vector
+
+from httprs._transports cimport AsyncBaseTransport, BaseTransport
+from httprs.includes.engine cimport (
+    Engine,
+    PoolLimits,
+    RequestSpec,
+    Transfer,
+    WaitFor,
+)
+from httprs.includes.errors cimport Error, ErrorKind
+from httprs.includes.http1 cimport HeaderList, serialize_request_head
+from httprs.includes.tls cimport OpenSSL_version_num, SSL_CTX, TlsConfig, TlsContext
+
+from httprs import _exceptions as exc
+from httprs._config import DEFAULT_LIMITS, Limits, Proxy
+from httprs._content import AsyncByteStream, SyncByteStream
+from httprs._models import Response
+from httprs._urls import URL
+
+# How often a blocked wait comes back to check for signals (Ctrl-C).
+DEF SLICE_MS = 50
+
+cdef dict _ERROR_CLASSES = {
+    <int>ErrorKind.kConnectError: exc.ConnectError,
+    <int>ErrorKind.kConnectTimeout: exc.ConnectTimeout,
+    <int>ErrorKind.kReadError: exc.ReadError,
+    <int>ErrorKind.kReadTimeout: exc.ReadTimeout,
+    <int>ErrorKind.kWriteError: exc.WriteError,
+    <int>ErrorKind.kWriteTimeout: exc.WriteTimeout,
+    <int>ErrorKind.kPoolTimeout: exc.PoolTimeout,
+    <int>ErrorKind.kRemoteProtocolError: exc.RemoteProtocolError,
+    <int>ErrorKind.kLocalProtocolError: exc.LocalProtocolError,
+    <int>ErrorKind.kProxyError: exc.ProxyError,
+    <int>ErrorKind.kUnsupportedProtocol: exc.UnsupportedProtocol,
+    <int>ErrorKind.kDecodingError: exc.DecodingError,
+    <int>ErrorKind.kClosed: exc.ReadError,
+    <int>ErrorKind.kCancelled: exc.ReadError,
+}
+
+
+cdef object _error_to_exception(const Error& err, object request):
+    cls = _ERROR_CLASSES.get(<int>err.kind, exc.TransportError)
+    message = err.message.decode("utf-8", "replace")
+    return cls(message, request=request)
+
+
+# ---------------------------------------------------------------------- engine
+
+
+cdef class _Engine:
+    """Owns one C++ Engine: a uv loop and its connection pool."""
+
+    cdef Engine* eng
+
+    def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
+        cdef PoolLimits limits
+        limits.max_connections = max_connections
+        limits.max_keepalive_connections = max_keepalive
+        limits.keepalive_expiry = keepalive_expiry
+        self.eng = new Engine(limits)
+
+    def __dealloc__(self):
+        if self.eng != NULL:
+            with nogil:
+                del self.eng
+            self.eng = NULL
+
+    cdef void close(self) noexcept:
+        if self.eng != NULL:
+            with nogil:
+                self.eng.close()
+
+    @property
+    def connection_count(self):
+        return self.eng.connection_count()
+
+    @property
+    def idle_count(self):
+        return self.eng.idle_count()
+
+
+cdef int _wait(Engine* eng, Transfer* t, WaitFor what) except -1:
+    """Block until `what` holds for the transfer, letting signals through."""
+    cdef cbool done = False
+    while True:
+        with nogil:
+            done = eng.wait(t[0], what, SLICE_MS)
+        if done:
+            return 0
+        PyErr_CheckSignals()
+
+
+# ---------------------------------------------------------------------- TLS
+
+
+cdef class _TlsContext:
+    cdef shared_ptr[TlsContext] ctx
+
+
+cdef object _certifi_where = None
+
+
+cdef str _default_ca_file():
+    global _certifi_where
+    if _certifi_where is None:
+        import certifi
+
+        _certifi_where = certifi.where()
+    return _certifi_where
+
+
+cdef SSL_CTX* _ssl_ctx_of(object context) except NULL:
+    """The SSL_CTX inside a Python ssl.SSLContext, when it is safe to share.
+
+    CPython's PySSLContext keeps its SSL_CTX* right after the object header.
+    Sharing it is only sound when _ssl and httprs use the same libssl, which
+    is checked by version and by there being one libssl mapped in-process.
+    """
+    if ssl.OPENSSL_VERSION_NUMBER != OpenSSL_version_num():
+        raise exc.ConnectError(
+            "verify=ssl.SSLContext needs Python's ssl module and httprs to use the same "
+            f"OpenSSL: Python has {ssl.OPENSSL_VERSION}, httprs was built against "
+            f"version number {OpenSSL_version_num():#x}"
+        )
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                if "libssl.so" in line:
+                    libs.add(line.split()[-1])
+    except OSError:
+        pass
+    if len(libs) > 1:
+        raise exc.ConnectError(
+            "verify=ssl.SSLContext: more than one libssl is loaded in this process "
+            f"({', '.join(sorted(libs))}); the context cannot be shared safely"
+        )
+    cdef SSL_CTX* ctx = (<SSL_CTX**>(<char*><PyObject*>context + sizeof(PyObject)))[0]
+    if ctx == NULL:
+        raise exc.ConnectError("verify=ssl.SSLContext: the context has no OpenSSL state")
+    return ctx
+
+
+cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
+    cdef _TlsContext holder = _TlsContext()
+    cdef TlsConfig cfg
+    cdef Error err
+    cdef string ca_file, ca_dir
+    if isinstance(verify, ssl.SSLContext):
+        holder.ctx = TlsContext.adopt(_ssl_ctx_of(verify), <cbool>verify.check_hostname)
+        return holder
+    if verify is True or verify is None:
+        env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
+        env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
+        if env_file and os.path.isfile(env_file):
+            cfg.ca_file = os.fsencode(env_file)
+        elif env_dir and os.path.isdir(env_dir):
+            cfg.ca_dir = os.fsencode(env_dir)
+        else:
+            cfg.ca_file = os.fsencode(_default_ca_file())
+        if cert is None:
+            ca_file = cfg.ca_file
+            ca_dir = cfg.ca_dir
+            with nogil:
+                holder.ctx = TlsContext.default_context(ca_file, ca_dir, err)
+            if err.kind != ErrorKind.kNone:
+                raise _error_to_exception(err, None)
+            return holder
+    elif verify is False:
+        cfg.verify = False
+        cfg.check_hostname = False
+    elif isinstance(verify, (str, bytes, os.PathLike)):
+        path = os.fspath(verify)
+        if os.path.isdir(path):
+            cfg.ca_dir = os.fsencode(path)
+        elif os.path.isfile(path):
+            cfg.ca_file = os.fsencode(path)
+        else:
+            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {path}")
+    else:
+        raise TypeError(f"Invalid verify argument: {verify!r}")
+    if cert is not None:
+        if isinstance(cert, (str, os.PathLike)):
+            cfg.cert_file = os.fsencode(cert)
+        elif isinstance(cert, tuple) and len(cert) in (2, 3):
+            cfg.cert_file = os.fsencode(cert[0])
+            if cert[1] is not None:
+                cfg.key_file = os.fsencode(cert[1])
+            if len(cert) == 3 and cert[2] is not None:
+                password = cert[2]
+                cfg.key_password = password.encode() if isinstance(password, str) else password
+        else:
+            raise TypeError(f"Invalid cert argument: {cert!r}")
+    with nogil:
+        holder.ctx = TlsContext.create(cfg, err)
+    if err.kind != ErrorKind.kNone:
+        raise _error_to_exception(err, None)
+    return holder
+
+
+# ---------------------------------------------------------------------- requests
+
+
+cdef inline double _timeout_value(object value):
+    return -1.0 if value is None else <double>value
+
+
+cdef bytes _basic_auth(object raw_auth):
+    user, password = raw_auth
+    return b"Basic " + base64.b64encode(user + b":" + password)
+
+
+cdef class _Route:
+    """Where a transport sends its requests: direct, or through a proxy."""
+
+    cdef str mode  # "direct", "forward", "tunnel"
+    cdef bytes proxy_host
+    cdef int proxy_port
+    cdef list proxy_headers  # [(bytes, bytes)]
+
+
+cdef _Route _make_route(object proxy):
+    cdef _Route route = _Route()
+    route.mode = "direct"
+    if proxy is None:
+        return route
+    if isinstance(proxy, (str, URL)):
+        proxy = Proxy(url=proxy)
+    scheme = proxy.url.scheme
+    if scheme in ("socks5", "socks5h"):
+        raise NotImplementedError("SOCKS proxies are not supported by httprs yet")
+    if scheme == "https":
+        raise NotImplementedError(
+            "HTTPS proxies (TLS to the proxy itself) are not supported by httprs yet; "
+            "use an http:// proxy URL (https:// targets are still tunnelled with CONNECT)"
+        )
+    if scheme != "http":
+        raise ValueError(f"Unknown scheme for proxy URL {proxy.url!r}")
+    route.mode = "proxy"
+    route.proxy_host = proxy.url.raw_host
+    route.proxy_port = proxy.url.port or 80
+    headers = [(k, v) for k, v in proxy.headers.raw]
+    if proxy.raw_auth is not None:
+        headers.insert(0, (b"Proxy-Authorization", _basic_auth(proxy.raw_auth)))
+    route.proxy_headers = headers
+    return route
+
+
+cdef object _absolute_target(object url):
+    port = url.port
+    authority = url.raw_host
+    if b":" in authority:
+        authority = b"[" + authority + b"]"
+    if port is not None:
+        authority += b":" + str(port).encode("ascii")
+    return url.raw_scheme + b"://" + authority + url.raw_path
+
+
+cdef class _Body:
+    """The body of a response coming from the C++ core.
+
+    Iterating yields raw (undecoded) chunks as they arrive; `_httprs_read_all`
+    returns the whole body at once, written straight into one bytes object
+    when the length is known. Closing before the end closes the connection.
+    """
+
+    cdef _Engine engine
+    cdef shared_ptr[Transfer] t
+    cdef object request
+    cdef object body_ref  # the request body bytes, pinned while C++ may read them
+    cdef bint closed
+    cdef bint released
+
+    def __iter__(self):
+        cdef string chunk
+        cdef Transfer* t = self.t.get()
+        if self.closed:
+            raise exc.StreamClosed()
+        while True:
+            _wait(self.engine.eng, t, WaitFor.kBodyData)
+            if t.failed():
+                err = _error_to_exception(t.error, self.request)
+                self._release()
+                raise err
+            with nogil:
+                self.engine.eng.take_body(t[0], chunk)
+            if chunk.size() > 0:
+                yield <bytes>chunk
+            elif t.complete:
+                break
+        self._release()
+
+    def _httprs_read_all(self):
+        cdef Transfer* t = self.t.get()
+        cdef bytes out
+        cdef string rest
+        cdef size_t n
+        cdef char* buf
+        if self.closed:
+            raise exc.StreamClosed()
+        if t.head.has_content_length and not t.complete:
+            n = <size_t>t.head.content_length
+            out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
+            buf = PyBytes_AS_STRING(out)
+            with nogil:
+                self.engine.eng.set_sink(t[0], buf, n)
+            _wait(self.engine.eng, t, WaitFor.kComplete)
+            if t.failed():
+                err = _error_to_exception(t.error, self.request)
+                self._release()
+                raise err
+            self._release()
+            if t.sink_fill != n or t.sink_overflow:
+                raise exc.RemoteProtocolError(
+                    f"received {t.sink_fill} body bytes, expected {n}", request=self.request
+                )
+            return out
+        _wait(self.engine.eng, t, WaitFor.kComplete)
+        if t.failed():
+            err = _error_to_exception(t.error, self.request)
+            self._release()
+            raise err
+        with nogil:
+            self.engine.eng.take_body(t[0], rest)
+        self._release()
+        return <bytes>rest
+
+    cdef void _release(self) noexcept:
+        if not self.released:
+            self.released = True
+            with nogil:
+                self.engine.eng.release(self.t.get()[0])
+            self.body_ref = None
+
+    def close(self):
+        self.closed = True
+        self._release()
+
+    def __dealloc__(self):
+        if not self.released and self.t.get() != NULL and self.engine is not None:
+            self.engine.eng.release(self.t.get()[0])
+
+
+cdef class _TransportCore:
+    """The state behind one HTTPTransport: engine, TLS context, route."""
+
+    cdef _Engine engine
+    cdef _TlsContext tls
+    cdef object tls_args
+    cdef _Route route
+    cdef bint closed
+
+    cdef shared_ptr[TlsContext] tls_context(self) except *:
+        if self.tls is None:
+            verify, cert, trust_env = self.tls_args
+            self.tls = _build_tls(verify, cert, trust_env)
+        return self.tls.ctx
+
+    cdef _Body start_async(self, object request):
+        return self._start(request, _AsyncBody.__new__(_AsyncBody))
+
+    cdef _Body start(self, object request):
+        return self._start(request, _Body.__new__(_Body))
+
+    cdef _Body _start(self, object request, _Body stream):
+        cdef RequestSpec spec
+        cdef HeaderList headers
+        cdef Error err
+        cdef string head
+        cdef string method
+        cdef string target
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            if not scheme:
+                raise exc.UnsupportedProtocol(
+                    "Request URL is missing an 'http://' or 'https://' protocol.",
+                    request=request,
+                )
+            raise exc.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{scheme}://'.", request=request
+            )
+        host = url.raw_host
+        if not host:
+            raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
+        port = url.port
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        timeout = request.extensions.get("timeout")
+        if timeout:
+            spec.connect_timeout = _timeout_value(timeout.get("connect"))
+            spec.read_timeout = _timeout_value(timeout.get("read"))
+            spec.write_timeout = _timeout_value(timeout.get("write"))
+            spec.pool_timeout = _timeout_value(timeout.get("pool"))
+        raw_headers = request.headers.raw
+        route = self.route
+        if route.mode == "direct" or (route.mode == "proxy" and scheme == "https"):
+            target = url.raw_path
+        else:
+            target = _absolute_target(url)
+        for name, value in raw_headers:
+            headers.push_back(pair[string, string](name, value))
+        if route.mode == "proxy" and scheme == "http":
+            for name, value in route.proxy_headers:
+                headers.push_back(pair[string, string](name, value))
+        method = request.method.encode("ascii", "replace")
+        if not serialize_request_head(head, method, target, headers, err):
+            raise _error_to_exception(err, request)
+        spec.head = move(head)
+        spec.head_request = method == b"HEAD"
+        if scheme == "https":
+            spec.tls = self.tls_context()
+            spec.tls_host = host
+        if route.mode == "direct":
+            spec.connect_host = host
+            spec.connect_port = port
+            spec.pool_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+        else:
+            spec.connect_host = route.proxy_host
+            spec.connect_port = route.proxy_port
+            if scheme == "https":
+                authority = host if b":" not in host else b"[" + host + b"]"
+                authority += b":" + str(port).encode()
+                spec.tunnel_authority = authority
+                for name, value in route.proxy_headers:
+                    spec.tunnel_headers.push_back(pair[string, string](name, value))
+                spec.pool_key = b"tunnel://" + authority
+            else:
+                spec.pool_key = b"proxy://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+        body = request.stream
+        fixed = getattr(body, "_httprs_body", None)
+        if fixed is None and isinstance(body, bytes):
+            fixed = body
+        if fixed is not None:
+            if not isinstance(fixed, bytes):
+                fixed = bytes(fixed)
+            stream.body_ref = fixed
+            spec.body = PyBytes_AS_STRING(fixed)
+            spec.body_len = len(fixed)
+        elif body is not None:
+            spec.body_streamed = True
+            for name, value in raw_headers:
+                if name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                    spec.chunked = True
+                    break
+        stream.engine = self.engine
+        stream.request = request
+        with nogil:
+            stream.t = self.engine.eng.submit(move(spec))
+        return stream
+
+
+cdef object _send_sync(_TransportCore core, object request):
+    cdef _Body stream = core.start(request)
+    cdef Transfer* t = stream.t.get()
+    try:
+        if t.spec.body_streamed and not t.failed():
+            _upload_sync(stream, request.stream)
+        _wait(core.engine.eng, t, WaitFor.kHead)
+    except BaseException:
+        stream._release()
+        raise
+    if t.failed():
+        err = _error_to_exception(t.error, request)
+        stream._release()
+        raise err
+    return _make_response(stream, request)
+
+
+cdef int _upload_sync(_Body stream, object body) except -1:
+    cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = stream.engine.eng
+    cdef const char* data
+    cdef size_t n
+    iterator = iter(body)
+    while True:
+        _wait(eng, t, WaitFor.kBodyWanted)
+        if t.failed() or t.head_ready or t.complete or not t.want_body:
+            return 0
+        chunk = next(iterator, None)
+        if chunk is None:
+            with nogil:
+                eng.push_body(t[0], NULL, 0, True)
+            return 0
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        data = PyBytes_AS_STRING(chunk)
+        n = len(chunk)
+        if n == 0:
+            continue
+        with nogil:
+            eng.push_body(t[0], data, n, False)
+
+
+cdef object _make_response(_Body stream, object request):
+    cdef Transfer* t = stream.t.get()
+    cdef list raw = []
+    for i in range(t.head.headers.size()):
+        raw.append((<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second))
+    version = b"HTTP/1.1" if t.head.http_minor == 1 else (
+        b"HTTP/1.0" if t.head.http_major == 1 else
+        f"HTTP/{t.head.http_major}.{t.head.http_minor}".encode()
+    )
+    if isinstance(stream, _AsyncBody):
+        public = AsyncResponseStream.__new__(AsyncResponseStream)
+    else:
+        public = ResponseStream.__new__(ResponseStream)
+    public._body = stream
+    return Response._from_transport(t.head.status, raw, public, version, <bytes>t.head.reason)
+
+
+class ResponseStream(SyncByteStream):
+    """The sync byte stream of a response from HTTPTransport."""
+
+    __slots__ = ("_body",)
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self):
+        self._body.close()
+
+    def _httprs_read_all(self):
+        return self._body._httprs_read_all()
+
+
+class AsyncResponseStream(AsyncByteStream):
+    """The async byte stream of a response from AsyncHTTPTransport."""
+
+    __slots__ = ("_body",)
+
+    def __aiter__(self):
+        return self._body.__aiter__()
+
+    async def aclose(self):
+        await self._body.aclose()
+
+    async def _httprs_aread_all(self):
+        return await self._body._httprs_aread_all()
+
+
+cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
+                              object proxy, bint http2):
+    if http2:
+        raise NotImplementedError("HTTP/2 is not supported by httprs yet: use http2=False")
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    cdef _TransportCore core = _TransportCore()
+    max_conn = limits.max_connections
+    max_keep = limits.max_keepalive_connections
+    expiry = limits.keepalive_expiry
+    core.engine = _Engine(
+        -1 if max_conn is None else max_conn,
+        -1 if max_keep is None else max_keep,
+        -1.0 if expiry is None else expiry,
+    )
+    core.tls_args = (verify, cert, trust_env)
+    core.route = _make_route(proxy)
+    if not isinstance(verify, bool) or cert is not None:
+        # Build non-default contexts eagerly so bad paths fail at construction.
+        core.tls_context()
+    return core
+
+
+def _check_unsupported(uds, local_address, retries, socket_options):
+    if uds is not None:
+        raise NotImplementedError("uds= (Unix domain sockets) is not supported by httprs yet")
+    if local_address is not None:
+        raise NotImplementedError("local_address= is not supported by httprs yet")
+    if socket_options is not None:
+        raise NotImplementedError("socket_options= is not supported by httprs yet")
+    if retries:
+        raise NotImplementedError("retries= is not supported by httprs yet")
+
+
+class HTTPTransport(BaseTransport):
+    """The default transport: HTTP/1.1 over the C++ core."""
+
+    def __init__(
+        self,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+        proxy=None,
+        uds=None,
+        local_address=None,
+        retries=0,
+        socket_options=None,
+    ):
+        _check_unsupported(uds, local_address, retries, socket_options)
+        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2)
+
+    def handle_request(self, request):
+        cdef _TransportCore core = self._core
+        if core.closed:
+            raise RuntimeError("Cannot send a request, as the transport has been closed.")
+        return _send_sync(core, request)
+
+    def close(self):
+        cdef _TransportCore core = self._core
+        core.closed = True
+        core.engine.close()
+
+    def _pool_stats(self):
+        cdef _TransportCore core = self._core
+        return {
+            "connections": core.engine.connection_count,
+            "idle": core.engine.idle_count,
+        }
+
+
+# ---------------------------------------------------------------------- async
+
+
+import weakref
+
+cdef object _asyncio = None
+cdef object _sniffio = None
+
+
+cdef object _current_library():
+    global _sniffio
+    if _sniffio is None:
+        import sniffio
+
+        _sniffio = sniffio
+    try:
+        return _sniffio.current_async_library()
+    except _sniffio.AsyncLibraryNotFoundError:
+        return "asyncio"
+
+
+def _driver_run(ref):
+    cdef _AsyncDriver driver = ref()
+    if driver is not None:
+        driver.run()
+
+
+cdef class _AsyncDriver:
+    """Drives an engine's uv loop from inside the running event loop.
+
+    asyncio: the uv backend fd is watched with add_reader and libuv's next
+    timer is scheduled with call_later; each wake-up runs uv_run(NOWAIT)
+    without the GIL and resolves the futures of the transfers it advanced.
+    trio: one task at a time drives (wait_readable on the backend fd), the
+    others wait for it to finish a round. Nothing here is tied to the loop the
+    client was created in: a new running loop simply takes over the fd.
+    """
+
+    cdef _Engine engine
+    cdef int fd
+    cdef object loop
+    cdef object ref
+    cdef dict waiters  # transfer address -> list of [what, future]
+    cdef bint scheduled
+    cdef object timer
+    cdef double timer_when
+    cdef bint trio_driving
+    cdef object trio_event
+    cdef object __weakref__
+
+    def __cinit__(self, _Engine engine):
+        self.engine = engine
+        self.fd = engine.eng.backend_fd()
+        self.waiters = {}
+        self.ref = weakref.ref(self)
+
+    cdef void attach(self, object loop) except *:
+        self.detach()
+        self.loop = loop
+        loop.add_reader(self.fd, _driver_run, self.ref)
+
+    cdef void detach(self) noexcept:
+        if self.loop is not None:
+            try:
+                if self.timer is not None:
+                    self.timer.cancel()
+                if not self.loop.is_closed():
+                    self.loop.remove_reader(self.fd)
+            except BaseException:
+                pass
+            self.loop = None
+            self.timer = None
+            self.scheduled = False
+
+    cdef void schedule(self) except *:
+        if not self.scheduled and self.loop is not None:
+            self.scheduled = True
+            self.loop.call_soon(_driver_run, self.ref)
+
+    cdef void run(self) except *:
+        cdef vector[shared_ptr[Transfer]] signaled
+        cdef Transfer* t
+        self.scheduled = False
+        with nogil:
+            self.engine.eng.run_nowait(signaled)
+        for i in range(signaled.size()):
+            t = signaled[i].get()
+            entries = self.waiters.get(<size_t>t)
+            if entries is None:
+                continue
+            for entry in list(entries):
+                if Engine.satisfied(t[0], <WaitFor><int>entry[0]):
+                    entries.remove(entry)
+                    fut = entry[1]
+                    if not fut.done():
+                        fut.set_result(None)
+            if not entries:
+                del self.waiters[<size_t>t]
+        self.rearm()
+
+    cdef void rearm(self) except *:
+        if self.loop is None:
+            return
+        cdef int timeout = self.engine.eng.backend_timeout()
+        if timeout == 0:
+            self.schedule()
+            return
+        if timeout < 0:
+            return
+        when = self.loop.time() + timeout / 1000.0
+        if self.timer is not None and not self.timer.cancelled() and self.timer_when <= when:
+            if self.timer_when > self.loop.time():
+                return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_when = when
+        self.timer = self.loop.call_at(when, _driver_run, self.ref)
+
+    async def wait(self, _Body stream, int what):
+        cdef Transfer* t = stream.t.get()
+        if Engine.satisfied(t[0], <WaitFor>what):
+            return
+        if _current_library() == "trio":
+            await self._wait_trio(stream, what)
+            return
+        global _asyncio
+        if _asyncio is None:
+            import asyncio
+
+            _asyncio = asyncio
+        loop = _asyncio.get_running_loop()
+        if loop is not self.loop:
+            self.attach(loop)
+        fut = loop.create_future()
+        entry = [what, fut]
+        key = <size_t>t
+        entries = self.waiters.get(key)
+        if entries is None:
+            self.waiters[key] = [entry]
+        else:
+            entries.append(entry)
+        self.schedule()
+        try:
+            await fut
+        finally:
+            entries = self.waiters.get(key)
+            if entries is not None and entry in entries:
+                entries.remove(entry)
+                if not entries:
+                    del self.waiters[key]
+
+    async def _wait_trio(self, _Body stream, int what):
+        import trio
+
+        cdef Transfer* t = stream.t.get()
+        cdef vector[shared_ptr[Transfer]] signaled
+        cdef int timeout
+        while not Engine.satisfied(t[0], <WaitFor>what):
+            if self.trio_driving:
+                if self.trio_event is None:
+                    self.trio_event = trio.Event()
+                await self.trio_event.wait()
+                continue
+            self.trio_driving = True
+            try:
+                timeout = self.engine.eng.backend_timeout()
+                if timeout == 0:
+                    await trio.lowlevel.checkpoint()
+                else:
+                    with trio.move_on_after(timeout / 1000.0 if timeout > 0 else 3600.0):
+                        await trio.lowlevel.wait_readable(self.fd)
+                with nogil:
+                    self.engine.eng.run_nowait(signaled)
+                signaled.clear()
+            finally:
+                self.trio_driving = False
+                event = self.trio_event
+                self.trio_event = None
+                if event is not None:
+                    event.set()
+
+    def close(self):
+        self.detach()
+        for entries in self.waiters.values():
+            for entry in entries:
+                if not entry[1].done():
+                    entry[1].cancel()
+        self.waiters.clear()
+
+
+cdef class _AsyncBody(_Body):
+    """_Body for async use: the same transfer, awaited through the driver."""
+
+    cdef _AsyncDriver driver
+
+    def __aiter__(self):
+        return self._aiter()
+
+    async def _aiter(self):
+        cdef string chunk
+        cdef Transfer* t = self.t.get()
+        if self.closed:
+            raise exc.StreamClosed()
+        try:
+            while True:
+                await self.driver.wait(self, <int>WaitFor.kBodyData)
+                if t.failed():
+                    raise _error_to_exception(t.error, self.request)
+                self.engine.eng.take_body(t[0], chunk)
+                self.driver.schedule()
+                if chunk.size() > 0:
+                    yield <bytes>chunk
+                elif t.complete:
+                    break
+        finally:
+            self._release()
+
+    async def _httprs_aread_all(self):
+        cdef Transfer* t = self.t.get()
+        cdef bytes out
+        cdef string rest
+        cdef size_t n
+        if self.closed:
+            raise exc.StreamClosed()
+        try:
+            if t.head.has_content_length and not t.complete:
+                n = <size_t>t.head.content_length
+                out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
+                self.engine.eng.set_sink(t[0], PyBytes_AS_STRING(out), n)
+                self.driver.schedule()
+                await self.driver.wait(self, <int>WaitFor.kComplete)
+                if t.failed():
+                    raise _error_to_exception(t.error, self.request)
+                if t.sink_fill != n or t.sink_overflow:
+                    raise exc.RemoteProtocolError(
+                        f"received {t.sink_fill} body bytes, expected {n}", request=self.request
+                    )
+                return out
+            await self.driver.wait(self, <int>WaitFor.kComplete)
+            if t.failed():
+                raise _error_to_exception(t.error, self.request)
+            self.engine.eng.take_body(t[0], rest)
+            return <bytes>rest
+        finally:
+            self._release()
+
+    def __iter__(self):
+        raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+
+    def _httprs_read_all(self):
+        raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+
+    async def aclose(self):
+        self.close()
+        self.driver.schedule()
+
+
+async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
+    cdef _Body base = core.start_async(request)
+    cdef _AsyncBody stream = <_AsyncBody>base
+    cdef Transfer* t = stream.t.get()
+    stream.driver = driver
+    core.engine.eng.watch(t[0])
+    try:
+        if t.spec.body_streamed and not t.failed():
+            await _upload_async(stream, request.stream)
+        await driver.wait(stream, <int>WaitFor.kHead)
+    except BaseException:
+        stream._release()
+        driver.schedule()
+        raise
+    if t.failed():
+        err = _error_to_exception(t.error, request)
+        stream._release()
+        raise err
+    return _make_response(stream, request)
+
+
+async def _upload_async(_AsyncBody stream, object body):
+    cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = stream.engine.eng
+    if hasattr(body, "__aiter__"):
+        iterator = body.__aiter__()
+        is_async = True
+    else:
+        iterator = iter(body)
+        is_async = False
+    while True:
+        await stream.driver.wait(stream, <int>WaitFor.kBodyWanted)
+        if t.failed() or t.head_ready or t.complete or not t.want_body:
+            return
+        if is_async:
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                chunk = None
+        else:
+            chunk = next(iterator, None)
+        if chunk is None:
+            eng.push_body(t[0], NULL, 0, True)
+            stream.driver.schedule()
+            return
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        if len(chunk) == 0:
+            continue
+        eng.push_body(t[0], PyBytes_AS_STRING(chunk), len(chunk), False)
+        stream.driver.schedule()
+
+
+class AsyncHTTPTransport(AsyncBaseTransport):
+    """The default async transport: the C++ core driven from the event loop."""
+
+    def __init__(
+        self,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+        proxy=None,
+        uds=None,
+        local_address=None,
+        retries=0,
+        socket_options=None,
+    ):
+        _check_unsupported(uds, local_address, retries, socket_options)
+        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2)
+        self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
+
+    async def handle_async_request(self, request):
+        cdef _TransportCore core = self._core
+        if core.closed:
+            raise RuntimeError("Cannot send a request, as the transport has been closed.")
+        return await _send_async(core, self._driver, request)
+
+    async def aclose(self):
+        cdef _TransportCore core = self._core
+        core.closed = True
+        core.engine.close()
+        self._driver.close()
+
+    def _pool_stats(self):
+        cdef _TransportCore core = self._core
+        return {
+            "connections": core.engine.connection_count,
+            "idle": core.engine.idle_count,
+        }

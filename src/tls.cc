@@ -1,0 +1,502 @@
+// TLS contexts and memory-BIO sessions (see tls.h).
+//
+// Error texts follow Python's ssl module, because httpx's ConnectError
+// carries str(ssl.SSLError): "[LIB: REASON] reason text: verify detail". The
+// trailing "(_ssl.c:NNN)" location Python adds is not imitated.
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
+
+namespace httprs {
+namespace {
+
+// CPython 3.10+'s PY_SSL_DEFAULT_CIPHER_STRING ("python" default), which
+// ssl.create_default_context() and therefore httpx use.
+constexpr const char* kCipherList =
+    "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM";
+
+constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// Python's short library names ("SSL", "X509", "PEM", ...) for the common
+// libraries; others fall back to OpenSSL's own name.
+std::string lib_name(unsigned long code) {
+  switch (ERR_GET_LIB(code)) {
+    case ERR_LIB_SSL:
+      return "SSL";
+    case ERR_LIB_X509:
+      return "X509";
+    case ERR_LIB_X509V3:
+      return "X509V3";
+    case ERR_LIB_PEM:
+      return "PEM";
+    case ERR_LIB_EVP:
+      return "EVP";
+    case ERR_LIB_ASN1:
+      return "ASN1";
+    case ERR_LIB_BIO:
+      return "BIO";
+    case ERR_LIB_SYS:
+      return "SYS";
+    case ERR_LIB_PKCS12:
+      return "PKCS12";
+    case ERR_LIB_RSA:
+      return "RSA";
+    case ERR_LIB_EC:
+      return "EC";
+    default: {
+      const char* s = ERR_lib_error_string(code);
+      return s != nullptr ? s : "OpenSSL";
+    }
+  }
+}
+
+// "certificate verify failed" -> "CERTIFICATE_VERIFY_FAILED": the mnemonic
+// Python prints is the reason text upper-cased with underscores.
+std::string reason_mnemonic(const std::string& text) {
+  std::string r = text;
+  for (char& c : r) {
+    if (c == ' ' || c == '-') c = '_';
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return r;
+}
+
+// The text of the most recent OpenSSL error on this thread, without the
+// "[LIB: REASON]" prefix; clears the queue. Empty when there is none.
+std::string last_error_text() {
+  unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  if (code == 0) return "";
+  const char* reason = ERR_reason_error_string(code);
+  if (reason != nullptr) return reason;
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof buf);
+  return buf;
+}
+
+// Python-style "[LIB: REASON] reason text" for the latest error, plus the
+// certificate verification detail when that is what failed.
+std::string python_style_error(unsigned long code, const std::string& verify_detail) {
+  const char* reason = ERR_reason_error_string(code);
+  if (reason == nullptr) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    return buf;
+  }
+  std::string msg = "[" + lib_name(code) + ": " + reason_mnemonic(reason) + "] " + reason;
+  if (!verify_detail.empty()) msg += ": " + verify_detail;
+  return msg;
+}
+
+bool readable(const std::string& path, std::string& why) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    why = std::strerror(errno);
+    return false;
+  }
+  std::fclose(f);
+  return true;
+}
+
+// The key password callback: never prompts on a terminal (OpenSSL's default
+// would); with no password configured, an encrypted key simply fails to load.
+int password_cb(char* buf, int size, int, void* userdata) {
+  auto* password = static_cast<const std::string*>(userdata);
+  if (password == nullptr || password->empty() || size <= 0) return 0;
+  size_t n = password->size() < static_cast<size_t>(size) ? password->size() : size;
+  std::memcpy(buf, password->data(), n);
+  return static_cast<int>(n);
+}
+
+struct CtxDeleter {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
+
+bool fail(Error& err, std::string msg) {
+  err.set(ErrorKind::kConnectError, std::move(msg));
+  return false;
+}
+
+bool load_trust(SSL_CTX* ctx, const TlsConfig& cfg, Error& err) {
+  if (cfg.ca_file.empty() && cfg.ca_dir.empty()) {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+      return fail(err, "Could not load the default CA certificates: " + last_error_text());
+    return true;
+  }
+  std::string why;
+  if (!cfg.ca_file.empty() && !readable(cfg.ca_file, why))
+    return fail(err, "Could not load CA certificates from '" + cfg.ca_file + "': " + why);
+  const char* file = cfg.ca_file.empty() ? nullptr : cfg.ca_file.c_str();
+  const char* dir = cfg.ca_dir.empty() ? nullptr : cfg.ca_dir.c_str();
+  if (SSL_CTX_load_verify_locations(ctx, file, dir) != 1) {
+    std::string what = file != nullptr ? cfg.ca_file : cfg.ca_dir;
+    return fail(err, "Could not load CA certificates from '" + what + "': " + last_error_text());
+  }
+  return true;
+}
+
+bool load_client_cert(SSL_CTX* ctx, const TlsConfig& cfg, Error& err) {
+  std::string why;
+  if (!readable(cfg.cert_file, why))
+    return fail(err, "Could not load client certificate from '" + cfg.cert_file + "': " + why);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert_file.c_str()) != 1)
+    return fail(err, "Could not load client certificate from '" + cfg.cert_file +
+                         "': " + last_error_text());
+  const std::string& key = cfg.key_file.empty() ? cfg.cert_file : cfg.key_file;
+  if (!readable(key, why))
+    return fail(err, "Could not load client private key from '" + key + "': " + why);
+  SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, const_cast<std::string*>(&cfg.key_password));
+  int rc = SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
+  // The password lives in cfg: do not leave a pointer to it behind.
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
+  if (rc != 1)
+    return fail(err, "Could not load client private key from '" + key + "': " + last_error_text());
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return fail(err, "Client private key '" + key + "' does not match the certificate '" +
+                         cfg.cert_file + "': " + last_error_text());
+  return true;
+}
+
+std::string strip_brackets(const std::string& host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    return host.substr(1, host.size() - 2);
+  return host;
+}
+
+// The address part of an IP literal (no brackets, no "%zone"), or "".
+std::string ip_address_part(const std::string& host) {
+  std::string h = strip_brackets(host);
+  size_t zone = h.find('%');
+  if (zone != std::string::npos && h.find(':') != std::string::npos) h.resize(zone);
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, h.c_str(), buf) == 1) return h;
+  if (inet_pton(AF_INET6, h.c_str(), buf) == 1) return h;
+  return "";
+}
+
+int keylog_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+}  // namespace
+
+// An open key log file. Several contexts may log to the same path; each line
+// is written with one fputs under a process-wide lock, as CPython does.
+struct TlsContext::KeyLog {
+  FILE* file = nullptr;
+  ~KeyLog() {
+    if (file != nullptr) std::fclose(file);
+  }
+  static std::mutex& lock() {
+    static std::mutex mu;
+    return mu;
+  }
+  static void callback(const SSL* ssl, const char* line) {
+    auto* self = static_cast<KeyLog*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), keylog_index()));
+    if (self == nullptr || self->file == nullptr) return;
+    std::lock_guard<std::mutex> guard(lock());
+    std::fputs(line, self->file);
+    std::fputc('\n', self->file);
+    std::fflush(self->file);
+  }
+};
+
+bool is_ip_literal(const std::string& host) { return !ip_address_part(host).empty(); }
+
+// ----------------------------------------------------------- TlsContext ----
+
+std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err) {
+  ERR_clear_error();
+  CtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) {
+    fail(err, "Could not create an SSL context: " + last_error_text());
+    return nullptr;
+  }
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  // CPython leaves empty-fragment insertion on (OP_ALL minus that bit).
+  SSL_CTX_clear_options(c, SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS);
+  SSL_CTX_set_options(c, (SSL_OP_ALL & ~SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS) | SSL_OP_NO_SSLv3 |
+                             SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                             SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
+  if (SSL_CTX_set_cipher_list(c, kCipherList) != 1) {
+    fail(err, "Could not set the cipher list: " + last_error_text());
+    return nullptr;
+  }
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c), X509_V_FLAG_TRUSTED_FIRST);
+  X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(c), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  SSL_CTX_set_mode(c, SSL_MODE_AUTO_RETRY);
+  SSL_CTX_set_verify(c, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (cfg.verify && !load_trust(c, cfg, err)) return nullptr;
+  if (!cfg.cert_file.empty() && !load_client_cert(c, cfg, err)) return nullptr;
+  std::unique_ptr<KeyLog> keylog;
+  if (!cfg.keylog_file.empty()) {
+    keylog.reset(new KeyLog);
+    std::lock_guard<std::mutex> guard(KeyLog::lock());
+    keylog->file = std::fopen(cfg.keylog_file.c_str(), "a");
+    if (keylog->file == nullptr) {
+      fail(err,
+           "Could not open the key log file '" + cfg.keylog_file + "': " + std::strerror(errno));
+      return nullptr;
+    }
+    if (std::ftell(keylog->file) == 0) {
+      std::fputs("# TLS secrets log file, generated by OpenSSL / httprs\n", keylog->file);
+      std::fflush(keylog->file);
+    }
+    SSL_CTX_set_ex_data(c, keylog_index(), keylog.get());
+    SSL_CTX_set_keylog_callback(c, KeyLog::callback);
+  }
+  ERR_clear_error();
+  std::shared_ptr<TlsContext> result(
+      new TlsContext(ctx.release(), cfg.verify && cfg.check_hostname));
+  result->keylog_ = std::move(keylog);
+  return result;
+}
+
+std::shared_ptr<TlsContext> TlsContext::adopt(SSL_CTX* ctx, bool check_hostname) {
+  if (ctx == nullptr) return nullptr;
+  SSL_CTX_up_ref(ctx);
+  return std::shared_ptr<TlsContext>(new TlsContext(ctx, check_hostname));
+}
+
+std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
+                                                        const std::string& ca_dir, Error& err) {
+  using Key = std::tuple<std::string, std::string, std::string>;
+  static std::mutex mu;
+  static auto* cache = new std::map<Key, std::shared_ptr<TlsContext>>();  // never destroyed
+  const char* keylog = std::getenv("SSLKEYLOGFILE");
+  Key key(ca_file, ca_dir, keylog != nullptr ? keylog : "");
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache->find(key);
+  if (it != cache->end()) return it->second;
+  TlsConfig cfg;
+  cfg.ca_file = ca_file;
+  cfg.ca_dir = ca_dir;
+  cfg.keylog_file = std::get<2>(key);
+  std::shared_ptr<TlsContext> ctx = create(cfg, err);
+  if (ctx) cache->emplace(std::move(key), ctx);  // failures are not cached
+  return ctx;
+}
+
+TlsContext::TlsContext(SSL_CTX* ctx, bool check_hostname)
+    : ctx_(ctx), check_hostname_(check_hostname) {}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+// ----------------------------------------------------------- TlsSession ----
+
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err)
+    : ctx_(std::move(ctx)), host_(host) {
+  ERR_clear_error();
+  if (!ctx_) {
+    err.set(ErrorKind::kConnectError, "TLS session without a context");
+    return;
+  }
+  ssl_ = SSL_new(ctx_->ctx());
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
+    err.set(ErrorKind::kConnectError, "Could not create a TLS session: " + last_error_text());
+    BIO_free(in_);
+    BIO_free(out_);
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+    in_ = out_ = nullptr;
+    return;
+  }
+  BIO_set_mem_eof_return(in_, -1);  // empty input means "want more", not EOF
+  SSL_set_bio(ssl_, in_, out_);     // ssl_ owns both BIOs from here on
+  SSL_set_connect_state(ssl_);
+  SSL_set_alpn_protos(ssl_, kAlpnHttp11, sizeof kAlpnHttp11);
+  std::string ip = ip_address_part(host);
+  host_is_ip_ = !ip.empty();
+  if (host_is_ip_) host_ = ip;
+  if (ctx_->check_hostname() && host.empty()) {
+    err.set(ErrorKind::kConnectError, "check_hostname requires server_hostname");
+    return;
+  }
+  bool ok = true;
+  if (!host_is_ip_ && !host.empty()) ok = SSL_set_tlsext_host_name(ssl_, host.c_str()) == 1;
+  if (ok && ctx_->check_hostname()) {
+    if (host_is_ip_) {
+      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), ip.c_str()) == 1;
+    } else {
+      ok = SSL_set1_host(ssl_, host.c_str()) == 1;
+    }
+  }
+  if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
+  ERR_clear_error();
+}
+
+TlsSession::~TlsSession() { SSL_free(ssl_); }
+
+TlsSession::Status TlsSession::handshake(Error& err) {
+  if (ssl_ == nullptr) {
+    err.set(ErrorKind::kConnectError, "TLS session not initialised");
+    return Status::kError;
+  }
+  ERR_clear_error();
+  int rc = SSL_do_handshake(ssl_);
+  if (rc == 1) return Status::kOk;
+  int e = SSL_get_error(ssl_, rc);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::kWantRead;
+  unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  std::string msg;
+  if (e == SSL_ERROR_SSL && code != 0) {
+    std::string detail;
+    if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
+        ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+      long v = SSL_get_verify_result(ssl_);
+      if (v == X509_V_ERR_HOSTNAME_MISMATCH) {
+        detail = "Hostname mismatch, certificate is not valid for '" + host_ + "'.";
+      } else if (v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        detail = "IP address mismatch, certificate is not valid for '" + host_ + "'.";
+      } else {
+        detail = X509_verify_cert_error_string(v);
+      }
+    }
+    msg = python_style_error(code, detail);
+  } else if (e == SSL_ERROR_ZERO_RETURN) {
+    msg = "TLS/SSL connection has been closed (EOF)";
+  } else {
+    msg = "EOF occurred in violation of protocol";
+  }
+  err.set(ErrorKind::kConnectError, std::move(msg));
+  return Status::kError;
+}
+
+bool TlsSession::handshake_done() const {
+  return ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1;
+}
+
+void TlsSession::feed(const char* data, size_t len) {
+  if (in_ == nullptr) return;
+  while (len > 0) {  // BIO_write takes an int
+    int chunk = len > INT_MAX ? INT_MAX : static_cast<int>(len);
+    int n = BIO_write(in_, data, chunk);
+    if (n <= 0) return;  // allocation failure: the next SSL call reports it
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+TlsSession::Status TlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
+  *n = 0;
+  if (ssl_ == nullptr) {
+    err.set(ErrorKind::kReadError, "TLS session not initialised");
+    return Status::kError;
+  }
+  ERR_clear_error();
+  size_t got = 0;
+  int rc = SSL_read_ex(ssl_, buf, cap, &got);
+  if (rc == 1) {
+    *n = got;
+    return Status::kOk;
+  }
+  int e = SSL_get_error(ssl_, rc);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::kWantRead;
+  if (e == SSL_ERROR_ZERO_RETURN) return Status::kClosed;
+  unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  err.set(ErrorKind::kReadError, code != 0 ? python_style_error(code, "")
+                                           : std::string("EOF occurred in violation of protocol"));
+  return Status::kError;
+}
+
+bool TlsSession::write(const char* data, size_t len, Error& err) {
+  if (ssl_ == nullptr) {
+    err.set(ErrorKind::kWriteError, "TLS session not initialised");
+    return false;
+  }
+  while (len > 0) {
+    ERR_clear_error();
+    size_t written = 0;
+    int rc = SSL_write_ex(ssl_, data, len, &written);
+    if (rc != 1) {
+      int e = SSL_get_error(ssl_, rc);
+      unsigned long code = ERR_peek_last_error();
+      ERR_clear_error();
+      std::string msg;
+      if (e == SSL_ERROR_WANT_READ) {
+        msg = "TLS write before the handshake completed";
+      } else if (e == SSL_ERROR_ZERO_RETURN) {
+        msg = "TLS/SSL connection has been closed (EOF)";
+      } else if (code != 0) {
+        msg = python_style_error(code, "");
+      } else {
+        msg = "TLS write failed";
+      }
+      err.set(ErrorKind::kWriteError, std::move(msg));
+      return false;
+    }
+    data += written;
+    len -= written;
+  }
+  return true;
+}
+
+void TlsSession::shutdown() {
+  if (ssl_ == nullptr || !handshake_done()) return;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // queues close_notify in out_; the reply is not awaited
+  ERR_clear_error();
+}
+
+size_t TlsSession::pending_output() const {
+  return out_ == nullptr ? 0 : static_cast<size_t>(BIO_ctrl_pending(out_));
+}
+
+size_t TlsSession::append_output(std::string& dst) {
+  if (out_ == nullptr) return 0;
+  char* p = nullptr;
+  long n = BIO_get_mem_data(out_, &p);
+  if (n <= 0) return 0;
+  dst.append(p, static_cast<size_t>(n));
+  // Drop what was taken: a read-write memory BIO is emptied by a reset.
+  (void)BIO_reset(out_);
+  return static_cast<size_t>(n);
+}
+
+std::string TlsSession::take_output() {
+  std::string s;
+  append_output(s);
+  return s;
+}
+
+std::string TlsSession::alpn() const {
+  if (ssl_ == nullptr) return "";
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(ssl_, &p, &n);
+  return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
+}
+
+std::string TlsSession::version() const {
+  if (ssl_ == nullptr || !handshake_done()) return "";
+  return SSL_get_version(ssl_);
+}
+
+std::string TlsSession::cipher() const {
+  if (ssl_ == nullptr) return "";
+  const char* name = SSL_get_cipher_name(ssl_);
+  return name == nullptr || std::strcmp(name, "(NONE)") == 0 ? "" : name;
+}
+
+}  // namespace httprs

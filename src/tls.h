@@ -14,15 +14,26 @@
 namespace httprs {
 
 struct TlsConfig {
-  bool verify = true;           // verify the peer certificate chain
-  bool check_hostname = true;   // verify the certificate matches the host
-  std::string ca_file;          // PEM bundle; empty = default store (certifi path given by Python)
-  std::string ca_dir;           // hashed directory of CA certs (SSL_CERT_DIR), optional
-  std::string cert_file;        // client certificate (PEM), optional
-  std::string key_file;         // client key (PEM); empty = inside cert_file
-  std::string key_password;     // optional
-  bool http2 = false;           // ALPN offer; only http/1.1 is implemented
+  bool verify = true;          // verify the peer certificate chain
+  bool check_hostname = true;  // verify the certificate matches the host
+  std::string ca_file;         // PEM bundle; empty = default store (certifi path given by Python)
+  std::string ca_dir;          // hashed directory of CA certs (SSL_CERT_DIR), optional
+  std::string cert_file;       // client certificate (PEM), optional
+  std::string key_file;        // client key (PEM); empty = inside cert_file
+  std::string key_password;    // optional
+  bool http2 = false;          // ALPN offer; only http/1.1 is implemented
+  std::string keylog_file;     // append TLS secrets here (NSS key log format), optional
 };
+
+// Policy, as httpx 0.28.1 gets it from ssl.create_default_context() on
+// CPython 3.11 (checked against the ssl module by tests/test_cpp_units.py):
+// TLS >= 1.2; options OP_ALL without DONT_INSERT_EMPTY_FRAGMENTS, plus
+// NO_SSLv3, NO_COMPRESSION, CIPHER_SERVER_PREFERENCE, ENABLE_MIDDLEBOX_COMPAT;
+// CPython's default cipher string; partial wildcards ("f*.example.com") are
+// not matched. verify=false turns hostname checking off too (as httpx does).
+// When neither ca_file nor ca_dir is given, the OpenSSL default paths are
+// used. `http2` is ignored: ALPN offers "http/1.1" only, so servers answer
+// with HTTP/1.1.
 
 // An SSL_CTX plus the hostname-check policy that goes with it.
 class TlsContext {
@@ -37,7 +48,9 @@ class TlsContext {
   static std::shared_ptr<TlsContext> adopt(SSL_CTX* ctx, bool check_hostname);
 
   // The process-wide default context (verify on, certifi bundle at
-  // `ca_file`), built once and cached by (ca_file, ca_dir).
+  // `ca_file`), built once and cached by (ca_file, ca_dir). Like Python's
+  // ssl.create_default_context(), it logs TLS secrets to $SSLKEYLOGFILE when
+  // that is set (the variable is part of the cache key).
   static std::shared_ptr<TlsContext> default_context(const std::string& ca_file,
                                                      const std::string& ca_dir, Error& err);
 
@@ -49,9 +62,11 @@ class TlsContext {
   bool check_hostname() const { return check_hostname_; }
 
  private:
-  TlsContext(SSL_CTX* ctx, bool check_hostname) : ctx_(ctx), check_hostname_(check_hostname) {}
+  TlsContext(SSL_CTX* ctx, bool check_hostname);
+  struct KeyLog;
   SSL_CTX* ctx_;
   bool check_hostname_;
+  std::unique_ptr<KeyLog> keylog_;  // file the keylog callback writes to
 };
 
 // One TLS connection's state machine, fed and drained through memory BIOs.
@@ -96,11 +111,26 @@ class TlsSession {
   // Negotiated ALPN protocol ("" if none).
   std::string alpn() const;
 
+  // Appends the waiting ciphertext to `dst` (saves a copy when the caller
+  // already gathers bytes to send); returns the number of bytes appended.
+  size_t append_output(std::string& dst);
+
+  // Negotiated protocol version ("TLSv1.3", ...) and cipher name, "" before
+  // the handshake: for Response.extensions / debugging.
+  std::string version() const;
+  std::string cipher() const;
+
  private:
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // network -> SSL (owned by ssl_)
   BIO* out_ = nullptr;  // SSL -> network (owned by ssl_)
   std::shared_ptr<TlsContext> ctx_;
+  std::string host_;  // as given, for error messages
+  bool host_is_ip_ = false;
 };
+
+// True when `host` is an IPv4 or IPv6 literal (brackets and a "%zone" suffix
+// allowed). Exposed for tests.
+bool is_ip_literal(const std::string& host);
 
 }  // namespace httprs

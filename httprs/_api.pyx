@@ -1,0 +1,310 @@
+# cython: language_level=3, annotation_typing=False
+"""Top-level request functions: each opens a Client for one request and closes it."""
+
+from contextlib import contextmanager
+
+from httprs._client import Client
+from httprs._config import DEFAULT_TIMEOUT_CONFIG
+
+__all__ = ["delete", "get", "head", "options", "patch", "post", "put", "request", "stream"]
+
+
+def request(
+    method,
+    url,
+    *,
+    params=None,
+    content=None,
+    data=None,
+    files=None,
+    json=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    follow_redirects=False,
+    verify=True,
+    trust_env=True,
+):
+    """Send one HTTP request with a short-lived Client and return the read Response."""
+    with Client(
+        cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
+    ) as client:
+        return client.request(
+            method=method,
+            url=url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+        )
+
+
+@contextmanager
+def stream(
+    method,
+    url,
+    *,
+    params=None,
+    content=None,
+    data=None,
+    files=None,
+    json=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    follow_redirects=False,
+    verify=True,
+    trust_env=True,
+):
+    """Like `request()`, but yield the Response with its body unread (closed on exit)."""
+    with Client(
+        cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
+    ) as client:
+        with client.stream(
+            method=method,
+            url=url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+        ) as response:
+            yield response
+
+
+def get(
+    url,
+    *,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send a `GET` request (see `request()`)."""
+    return request(
+        "GET",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def options(
+    url,
+    *,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send an `OPTIONS` request (see `request()`)."""
+    return request(
+        "OPTIONS",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def head(
+    url,
+    *,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send a `HEAD` request (see `request()`)."""
+    return request(
+        "HEAD",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def post(
+    url,
+    *,
+    content=None,
+    data=None,
+    files=None,
+    json=None,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send a `POST` request (see `request()`)."""
+    return request(
+        "POST",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def put(
+    url,
+    *,
+    content=None,
+    data=None,
+    files=None,
+    json=None,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send a `PUT` request (see `request()`)."""
+    return request(
+        "PUT",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def patch(
+    url,
+    *,
+    content=None,
+    data=None,
+    files=None,
+    json=None,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send a `PATCH` request (see `request()`)."""
+    return request(
+        "PATCH",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def delete(
+    url,
+    *,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    verify=True,
+    trust_env=True,
+):
+    """Send a `DELETE` request (see `request()`)."""
+    return request(
+        "DELETE",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        trust_env=trust_env,
+    )

@@ -1,0 +1,1478 @@
+# cython: language_level=3, annotation_typing=False
+"""Client and AsyncClient: configuration merging, redirects, auth flows, hooks, cookies.
+
+The per-request path avoids work httpx repeats on every call: the client's
+timeout is turned into its extensions dict once (when it is set), unchanged
+default headers are handed to Request without an intermediate copy, empty
+cookie jars and params are never merged, the auth generator machinery is
+skipped when there is no auth, mounts are scanned only when there are any, and
+cookies are extracted only from responses that carry Set-Cookie.
+"""
+
+import datetime
+import logging
+import warnings
+from contextlib import asynccontextmanager, contextmanager
+from time import perf_counter
+
+from httprs._auth import Auth, BasicAuth, FunctionAuth
+from httprs._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_TIMEOUT_CONFIG,
+    Proxy,
+    Timeout,
+)
+from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
+from httprs._models import AsyncByteStream, Cookies, Headers, Request, Response, SyncByteStream
+from httprs._transports import AsyncBaseTransport, BaseTransport
+from httprs._urls import URL, QueryParams
+from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
+
+__all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
+
+from httprs import __version__
+
+logger = logging.getLogger("httpx")
+
+USER_AGENT = "python-httprs/" + __version__
+# The C++ core decodes all four codings natively (src/decode.h).
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+
+cdef int _UNOPENED = 1
+cdef int _OPENED = 2
+cdef int _CLOSED = 3
+
+cdef int _LOG_INFO = logging.INFO
+
+
+class UseClientDefault:
+    """The "not given" marker for per-request `auth`, `timeout` and `follow_redirects`:
+    use the client's setting. (`None` means "explicitly none".)
+    """
+
+
+USE_CLIENT_DEFAULT = UseClientDefault()
+
+
+class HTTP2NotSupported(ImportError, NotImplementedError):
+    """http2=True was asked for; httprs speaks HTTP/1.1 only.
+
+    An ImportError like httpx's when the 'h2' package is missing, so code that
+    falls back to HTTP/1.1 on ImportError keeps working.
+    """
+
+
+cdef object _default_port(object url):
+    port = url.port
+    if port is not None:
+        return port
+    scheme = url.scheme
+    if scheme == "http":
+        return 80
+    if scheme == "https":
+        return 443
+    return None
+
+
+cdef bint _same_origin(object a, object b):
+    return a.scheme == b.scheme and a.host == b.host and _default_port(a) == _default_port(b)
+
+
+cdef bint _is_https_upgrade(object url, object location):
+    return (
+        url.host == location.host
+        and url.scheme == "http"
+        and _default_port(url) == 80
+        and location.scheme == "https"
+        and _default_port(location) == 443
+    )
+
+
+class BoundSyncStream(SyncByteStream):
+    """Wraps a response stream so that closing it records `response.elapsed`."""
+
+    def __init__(self, stream, response, start):
+        self._stream = stream
+        self._response = response
+        self._start = start
+
+    def __iter__(self):
+        for chunk in self._stream:
+            yield chunk
+
+    def close(self):
+        self._response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+        self._stream.close()
+
+
+class _BoundSyncStreamReadAll(BoundSyncStream):
+    """BoundSyncStream over a core stream that can hand over the whole body at once."""
+
+    def _httprs_read_all(self):
+        return self._stream._httprs_read_all()
+
+
+class BoundAsyncStream(AsyncByteStream):
+    """Wraps an async response stream so that closing it records `response.elapsed`."""
+
+    def __init__(self, stream, response, start):
+        self._stream = stream
+        self._response = response
+        self._start = start
+
+    async def __aiter__(self):
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self):
+        self._response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+        await self._stream.aclose()
+
+
+class _BoundAsyncStreamReadAll(BoundAsyncStream):
+    async def _httprs_aread_all(self):
+        return await self._stream._httprs_aread_all()
+
+
+def _hooks_dict(event_hooks):
+    return {
+        "request": list(event_hooks.get("request", [])),
+        "response": list(event_hooks.get("response", [])),
+    }
+
+
+def _build_auth(auth):
+    if auth is None:
+        return None
+    if isinstance(auth, tuple):
+        return BasicAuth(username=auth[0], password=auth[1])
+    if isinstance(auth, Auth):
+        return auth
+    if callable(auth):
+        return FunctionAuth(func=auth)
+    raise TypeError(f'Invalid "auth" argument: {auth!r}')
+
+
+def _check_http_versions(http2):
+    if http2:
+        raise HTTP2NotSupported(
+            "Using http2=True, but httprs does not support HTTP/2: it speaks HTTP/1.1 only. "
+            "Create the client with http2=False (the default)."
+        )
+
+
+def _redirect_method(request, response):
+    """The method for the redirected request (RFC 7231, plus what browsers do)."""
+    method = request.method
+    status = response.status_code
+    if (status == 303 or status == 302) and method != "HEAD":
+        return "GET"
+    if status == 301 and method == "POST":
+        return "GET"
+    return method
+
+
+def _redirect_url(request, response):
+    location = response.headers["Location"]
+    try:
+        url = URL(location)
+    except InvalidURL as exc:
+        raise RemoteProtocolError(
+            f"Invalid URL in location header: {exc}.", request=request
+        ) from None
+    # An absolute-form Location without a host ("https:///path") keeps the host.
+    if url.scheme and not url.host:
+        url = url.copy_with(host=request.url.host)
+    if url.is_relative_url:
+        url = request.url.join(url)
+    # RFC 7231 section 7.1.2: inherit the fragment.
+    if request.url.fragment and not url.fragment:
+        url = url.copy_with(fragment=request.url.fragment)
+    return url
+
+
+def _redirect_headers(request, url, method):
+    headers = Headers(request.headers)
+    if not _same_origin(url, request.url):
+        if not _is_https_upgrade(request.url, url):
+            # Never leak credentials to another origin (an http->https upgrade is fine).
+            headers.pop("Authorization", None)
+        headers["Host"] = url.netloc.decode("ascii")
+    if method != request.method and method == "GET":
+        # The body is dropped, and so are the headers that describe it.
+        headers.pop("Content-Length", None)
+        headers.pop("Transfer-Encoding", None)
+    # The client's cookie jar decides the Cookie header of the new request.
+    headers.pop("Cookie", None)
+    return headers
+
+
+class BaseClient:
+    """Configuration and request building shared by Client and AsyncClient."""
+
+    def __init__(
+        self,
+        *,
+        auth=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        timeout=DEFAULT_TIMEOUT_CONFIG,
+        follow_redirects=False,
+        max_redirects=DEFAULT_MAX_REDIRECTS,
+        event_hooks=None,
+        base_url="",
+        trust_env=True,
+        default_encoding="utf-8",
+    ):
+        self.base_url = base_url
+        self._auth = _build_auth(auth)
+        self._params = QueryParams(params)
+        self.headers = headers
+        self._cookies = Cookies(cookies)
+        self.timeout = timeout
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
+        self._trust_env = trust_env
+        self._default_encoding = default_encoding
+        self._state = _UNOPENED
+
+    # -- configuration properties -----------------------------------------------------
+
+    @property
+    def is_closed(self):
+        """Whether the client has been closed."""
+        return self._state == _CLOSED
+
+    @property
+    def trust_env(self):
+        return self._trust_env
+
+    @property
+    def timeout(self):
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, timeout):
+        self._timeout = Timeout(timeout)
+        self._timeout_dict = self._timeout.as_dict()
+
+    @property
+    def event_hooks(self):
+        return self._event_hooks
+
+    @event_hooks.setter
+    def event_hooks(self, event_hooks):
+        self._event_hooks = _hooks_dict(event_hooks)
+
+    @property
+    def auth(self):
+        """The client's default authentication, used when a request gives none."""
+        return self._auth
+
+    @auth.setter
+    def auth(self, auth):
+        self._auth = _build_auth(auth)
+
+    @property
+    def base_url(self):
+        """Base URL that relative request URLs are merged onto."""
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url):
+        url = URL(url)
+        raw_path = url.raw_path
+        if not raw_path.endswith(b"/"):
+            url = url.copy_with(raw_path=raw_path + b"/")
+        self._base_url = url
+
+    @property
+    def headers(self):
+        """Headers sent with every request."""
+        return self._headers
+
+    @headers.setter
+    def headers(self, headers):
+        client_headers = Headers(
+            {
+                b"Accept": b"*/*",
+                b"Accept-Encoding": ACCEPT_ENCODING.encode("ascii"),
+                b"Connection": b"keep-alive",
+                b"User-Agent": USER_AGENT.encode("ascii"),
+            }
+        )
+        client_headers.update(headers)
+        self._headers = client_headers
+
+    @property
+    def cookies(self):
+        """The client's cookie jar: sent with requests, updated from responses."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies):
+        self._cookies = Cookies(cookies)
+
+    @property
+    def params(self):
+        """Query parameters added to every request URL."""
+        return self._params
+
+    @params.setter
+    def params(self, params):
+        self._params = QueryParams(params)
+
+    # -- building requests ------------------------------------------------------------
+
+    def build_request(
+        self,
+        method,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Build a Request, merging url/params/headers/cookies with the client's."""
+        if extensions is None:
+            extensions = {"timeout": self._timeout_for(timeout)}
+        elif "timeout" not in extensions:
+            extensions = dict(extensions)
+            extensions["timeout"] = self._timeout_for(timeout)
+        return Request(
+            method,
+            self._merge_url(url),
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=self._merge_queryparams(params),
+            headers=self._merge_headers(headers),
+            cookies=self._merge_cookies(cookies),
+            extensions=extensions,
+        )
+
+    def _timeout_for(self, timeout):
+        if isinstance(timeout, UseClientDefault):
+            return dict(self._timeout_dict)
+        return Timeout(timeout).as_dict()
+
+    def _merge_url(self, url):
+        merged = url if isinstance(url, URL) else URL(url)
+        if merged.is_relative_url:
+            # Always append to the base URL (which ends in "/"): "/path" on
+            # "https://host/sub/" gives "https://host/sub/path".
+            base = self._base_url
+            return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
+        return merged
+
+    def _merge_headers(self, headers=None):
+        if headers is None:
+            return self._headers  # Request copies it; no need to copy twice.
+        merged = Headers(self._headers)
+        merged.update(headers)
+        return merged
+
+    def _merge_cookies(self, cookies=None):
+        if cookies or self._cookies:
+            merged = Cookies(self._cookies)
+            merged.update(cookies)
+            return merged
+        return cookies
+
+    def _merge_queryparams(self, params=None):
+        if params or self._params:
+            return QueryParams(self._params).merge(params)
+        return params
+
+    def _build_request_auth(self, request, auth=USE_CLIENT_DEFAULT):
+        """The Auth to run for `request`, or None when no authentication applies."""
+        if isinstance(auth, UseClientDefault):
+            auth = self._auth
+        else:
+            auth = _build_auth(auth)
+        if auth is not None:
+            return auth
+        url = request.url
+        if url.userinfo:
+            username = url.username
+            password = url.password
+            if username or password:
+                return BasicAuth(username=username, password=password)
+        return None
+
+    def _build_redirect_request(self, request, response):
+        """The request that follows the redirect `response` to `request`."""
+        method = _redirect_method(request, response)
+        url = _redirect_url(request, response)
+        if method != request.method and method == "GET":
+            stream = None
+        else:
+            stream = request.stream
+        return Request(
+            method=method,
+            url=url,
+            headers=_redirect_headers(request, url, method),
+            cookies=Cookies(self._cookies),
+            stream=stream,
+            extensions=request.extensions,
+        )
+
+    def _set_timeout(self, request):
+        extensions = request.extensions
+        if "timeout" not in extensions:
+            extensions = dict(extensions)
+            extensions["timeout"] = dict(self._timeout_dict)
+            request.extensions = extensions
+
+    def _resolve_follow(self, follow_redirects):
+        if isinstance(follow_redirects, UseClientDefault):
+            return self.follow_redirects
+        return follow_redirects
+
+    def _check_can_send(self):
+        if self._state == _CLOSED:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        self._state = _OPENED
+
+    def _check_can_open(self):
+        if self._state == _OPENED:
+            raise RuntimeError("Cannot open a client instance more than once.")
+        if self._state == _CLOSED:
+            raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
+        self._state = _OPENED
+
+    def _finish_response(self, request, response, start):
+        """Attach the request, bind the stream for `elapsed`, take cookies, log."""
+        response.request = request
+        stream = response.stream
+        if isinstance(self, AsyncClient):
+            bound = _BoundAsyncStreamReadAll if hasattr(stream, "_httprs_aread_all") else BoundAsyncStream
+        else:
+            bound = _BoundSyncStreamReadAll if hasattr(stream, "_httprs_read_all") else BoundSyncStream
+        response.stream = bound(stream, response, start)
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            self._cookies.extract_cookies(response)
+        response.default_encoding = self._default_encoding
+        if logger.isEnabledFor(_LOG_INFO):
+            logger.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
+
+    def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
+        if proxy is None:
+            proxy_map = {}
+            if self._trust_env and transport is None:
+                for key, url in get_environment_proxies().items():
+                    proxy_map[key] = None if url is None else Proxy(url=url)
+        else:
+            if isinstance(proxy, (str, URL)):
+                proxy = Proxy(url=proxy)
+            proxy_map = {"all://": proxy}
+        result = {}
+        for key, value in proxy_map.items():
+            if value is None:
+                result[URLPattern(key)] = None
+            else:
+                result[URLPattern(key)] = self._init_proxy_transport(value, **transport_kwargs)
+        if mounts is not None:
+            for key, value in mounts.items():
+                result[URLPattern(key)] = value
+        self._mounts = sorted_mounts(result)
+
+    def _transport_for_url(self, url):
+        """The transport that handles `url`: the most specific matching mount, else default."""
+        if self._mounts:
+            for pattern, transport in self._mounts.items():
+                if pattern.matches(url):
+                    return self._transport if transport is None else transport
+        return self._transport
+
+
+class Client(BaseClient):
+    """A synchronous HTTP client with connection pooling, redirects, cookie persistence,
+    authentication and event hooks. It can be shared between threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        proxy=None,
+        mounts=None,
+        timeout=DEFAULT_TIMEOUT_CONFIG,
+        follow_redirects=False,
+        limits=DEFAULT_LIMITS,
+        max_redirects=DEFAULT_MAX_REDIRECTS,
+        event_hooks=None,
+        base_url="",
+        transport=None,
+        default_encoding="utf-8",
+    ):
+        super().__init__(
+            auth=auth,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            event_hooks=event_hooks,
+            base_url=base_url,
+            trust_env=trust_env,
+            default_encoding=default_encoding,
+        )
+        transport_kwargs = {
+            "verify": verify,
+            "cert": cert,
+            "trust_env": trust_env,
+            "http1": http1,
+            "http2": http2,
+            "limits": limits,
+        }
+        self._transport = self._init_transport(transport=transport, **transport_kwargs)
+        self._init_mounts(proxy, mounts, transport, transport_kwargs)
+
+    def _init_transport(
+        self,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+        transport=None,
+    ):
+        if transport is not None:
+            return transport
+        _check_http_versions(http2)
+        from httprs._core import HTTPTransport
+
+        return HTTPTransport(
+            verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits
+        )
+
+    def _init_proxy_transport(
+        self,
+        proxy,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+    ):
+        _check_http_versions(http2)
+        from httprs._core import HTTPTransport
+
+        return HTTPTransport(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            proxy=proxy,
+        )
+
+    def request(
+        self,
+        method,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Build and send a request (`build_request()` then `send()`)."""
+        if cookies is not None:
+            # stacklevel=1: compiled functions have no frame of their own, so level 1
+            # already names the caller's line (what httpx's stacklevel=2 shows).
+            warnings.warn(
+                "Setting per-request cookies=<...> is being deprecated, because the expected "
+                "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
+                "client instance instead.",
+                DeprecationWarning,
+                stacklevel=1,
+            )
+        request = self.build_request(
+            method=method,
+            url=url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        return self.send(request, auth=auth, follow_redirects=follow_redirects)
+
+    @contextmanager
+    def stream(
+        self,
+        method,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a request and yield the response with its body unread; close it on exit."""
+        request = self.build_request(
+            method=method,
+            url=url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        response = self.send(
+            request=request, auth=auth, follow_redirects=follow_redirects, stream=True
+        )
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def send(
+        self,
+        request,
+        *,
+        stream=False,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+    ):
+        """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
+        self._check_can_send()
+        follow_redirects = self._resolve_follow(follow_redirects)
+        self._set_timeout(request)
+        auth = self._build_request_auth(request, auth)
+        if auth is None:
+            response = self._send_handling_redirects(request, follow_redirects, [])
+        else:
+            response = self._send_handling_auth(request, auth, follow_redirects, [])
+        if not stream:
+            try:
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+        return response
+
+    def _send_handling_auth(self, request, auth, follow_redirects, history):
+        flow = auth.sync_auth_flow(request)
+        try:
+            request = next(flow)
+            while True:
+                response = self._send_handling_redirects(request, follow_redirects, history)
+                try:
+                    try:
+                        next_request = flow.send(response)
+                    except StopIteration:
+                        return response
+                    response.history = list(history)
+                    response.read()
+                    request = next_request
+                    history.append(response)
+                except BaseException:
+                    response.close()
+                    raise
+        finally:
+            flow.close()
+
+    def _send_handling_redirects(self, request, follow_redirects, history):
+        hooks = self._event_hooks
+        while True:
+            if len(history) > self.max_redirects:
+                raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            for hook in hooks["request"]:
+                hook(request)
+            response = self._send_single_request(request)
+            try:
+                for hook in hooks["response"]:
+                    hook(response)
+                response.history = list(history)
+                if not response.has_redirect_location:
+                    return response
+                request = self._build_redirect_request(request, response)
+                history = history + [response]
+                if not follow_redirects:
+                    response.next_request = request
+                    return response
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+
+    def _send_single_request(self, request):
+        transport = self._transport_for_url(request.url)
+        start = perf_counter()
+        if not isinstance(request.stream, SyncByteStream):
+            raise RuntimeError("Attempted to send an async request with a sync Client instance.")
+        try:
+            response = transport.handle_request(request)
+        except RequestError as exc:
+            exc.request = request
+            raise
+        if not isinstance(response.stream, SyncByteStream):
+            raise TypeError("The transport returned a response without a sync byte stream.")
+        self._finish_response(request, response, start)
+        return response
+
+    def get(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `GET` request."""
+        return self.request(
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def options(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send an `OPTIONS` request."""
+        return self.request(
+            "OPTIONS",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def head(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `HEAD` request."""
+        return self.request(
+            "HEAD",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def post(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `POST` request."""
+        return self.request(
+            "POST",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def put(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `PUT` request."""
+        return self.request(
+            "PUT",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def patch(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `PATCH` request."""
+        return self.request(
+            "PATCH",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def delete(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `DELETE` request."""
+        return self.request(
+            "DELETE",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def close(self):
+        """Close the transport and every mounted transport."""
+        if self._state != _CLOSED:
+            self._state = _CLOSED
+            self._transport.close()
+            for transport in self._mounts.values():
+                if transport is not None:
+                    transport.close()
+
+    def __enter__(self):
+        self._check_can_open()
+        self._transport.__enter__()
+        for transport in self._mounts.values():
+            if transport is not None:
+                transport.__enter__()
+        return self
+
+    def __exit__(self, exc_type=None, exc_value=None, traceback=None):
+        self._state = _CLOSED
+        self._transport.__exit__(exc_type, exc_value, traceback)
+        for transport in self._mounts.values():
+            if transport is not None:
+                transport.__exit__(exc_type, exc_value, traceback)
+
+
+class AsyncClient(BaseClient):
+    """An asynchronous HTTP client (asyncio or trio) with connection pooling, redirects,
+    cookie persistence, authentication and event hooks. It can be shared between tasks.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        verify=True,
+        cert=None,
+        http1=True,
+        http2=False,
+        proxy=None,
+        mounts=None,
+        timeout=DEFAULT_TIMEOUT_CONFIG,
+        follow_redirects=False,
+        limits=DEFAULT_LIMITS,
+        max_redirects=DEFAULT_MAX_REDIRECTS,
+        event_hooks=None,
+        base_url="",
+        transport=None,
+        trust_env=True,
+        default_encoding="utf-8",
+    ):
+        super().__init__(
+            auth=auth,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            event_hooks=event_hooks,
+            base_url=base_url,
+            trust_env=trust_env,
+            default_encoding=default_encoding,
+        )
+        transport_kwargs = {
+            "verify": verify,
+            "cert": cert,
+            "trust_env": trust_env,
+            "http1": http1,
+            "http2": http2,
+            "limits": limits,
+        }
+        self._transport = self._init_transport(transport=transport, **transport_kwargs)
+        self._init_mounts(proxy, mounts, transport, transport_kwargs)
+
+    def _init_transport(
+        self,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+        transport=None,
+    ):
+        if transport is not None:
+            return transport
+        _check_http_versions(http2)
+        from httprs._core import AsyncHTTPTransport
+
+        return AsyncHTTPTransport(
+            verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits
+        )
+
+    def _init_proxy_transport(
+        self,
+        proxy,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+    ):
+        _check_http_versions(http2)
+        from httprs._core import AsyncHTTPTransport
+
+        return AsyncHTTPTransport(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            proxy=proxy,
+        )
+
+    async def request(
+        self,
+        method,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Build and send a request (`build_request()` then `send()`)."""
+        if cookies is not None:
+            # stacklevel=1: compiled functions have no frame of their own, so level 1
+            # already names the caller's line (what httpx's stacklevel=2 shows).
+            warnings.warn(
+                "Setting per-request cookies=<...> is being deprecated, because the expected "
+                "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
+                "client instance instead.",
+                DeprecationWarning,
+                stacklevel=1,
+            )
+        request = self.build_request(
+            method=method,
+            url=url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        return await self.send(request, auth=auth, follow_redirects=follow_redirects)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a request and yield the response with its body unread; close it on exit."""
+        request = self.build_request(
+            method=method,
+            url=url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            extensions=extensions,
+        )
+        response = await self.send(
+            request=request, auth=auth, follow_redirects=follow_redirects, stream=True
+        )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def send(
+        self,
+        request,
+        *,
+        stream=False,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+    ):
+        """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
+        self._check_can_send()
+        follow_redirects = self._resolve_follow(follow_redirects)
+        self._set_timeout(request)
+        auth = self._build_request_auth(request, auth)
+        if auth is None:
+            response = await self._send_handling_redirects(request, follow_redirects, [])
+        else:
+            response = await self._send_handling_auth(request, auth, follow_redirects, [])
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+    async def _send_handling_auth(self, request, auth, follow_redirects, history):
+        flow = auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._send_handling_redirects(
+                    request, follow_redirects, history
+                )
+                try:
+                    try:
+                        next_request = await flow.asend(response)
+                    except StopAsyncIteration:
+                        return response
+                    response.history = list(history)
+                    await response.aread()
+                    request = next_request
+                    history.append(response)
+                except BaseException:
+                    await response.aclose()
+                    raise
+        finally:
+            await flow.aclose()
+
+    async def _send_handling_redirects(self, request, follow_redirects, history):
+        hooks = self._event_hooks
+        while True:
+            if len(history) > self.max_redirects:
+                raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            for hook in hooks["request"]:
+                await hook(request)
+            response = await self._send_single_request(request)
+            try:
+                for hook in hooks["response"]:
+                    await hook(response)
+                response.history = list(history)
+                if not response.has_redirect_location:
+                    return response
+                request = self._build_redirect_request(request, response)
+                history = history + [response]
+                if not follow_redirects:
+                    response.next_request = request
+                    return response
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+
+    async def _send_single_request(self, request):
+        transport = self._transport_for_url(request.url)
+        start = perf_counter()
+        if not isinstance(request.stream, AsyncByteStream):
+            raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
+        try:
+            response = await transport.handle_async_request(request)
+        except RequestError as exc:
+            exc.request = request
+            raise
+        if not isinstance(response.stream, AsyncByteStream):
+            raise TypeError("The transport returned a response without an async byte stream.")
+        self._finish_response(request, response, start)
+        return response
+
+    async def get(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `GET` request."""
+        return await self.request(
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def options(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send an `OPTIONS` request."""
+        return await self.request(
+            "OPTIONS",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def head(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `HEAD` request."""
+        return await self.request(
+            "HEAD",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def post(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `POST` request."""
+        return await self.request(
+            "POST",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def put(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `PUT` request."""
+        return await self.request(
+            "PUT",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def patch(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `PATCH` request."""
+        return await self.request(
+            "PATCH",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def delete(
+        self,
+        url,
+        *,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `DELETE` request."""
+        return await self.request(
+            "DELETE",
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def aclose(self):
+        """Close the transport and every mounted transport."""
+        if self._state != _CLOSED:
+            self._state = _CLOSED
+            await self._transport.aclose()
+            for transport in self._mounts.values():
+                if transport is not None:
+                    await transport.aclose()
+
+    async def __aenter__(self):
+        self._check_can_open()
+        await self._transport.__aenter__()
+        for transport in self._mounts.values():
+            if transport is not None:
+                await transport.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type=None, exc_value=None, traceback=None):
+        self._state = _CLOSED
+        await self._transport.__aexit__(exc_type, exc_value, traceback)
+        for transport in self._mounts.values():
+            if transport is not None:
+                await transport.__aexit__(exc_type, exc_value, traceback)

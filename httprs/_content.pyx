@@ -1,0 +1,433 @@
+# cython: language_level=3
+"""Request/response body encoding and the byte-stream classes (as httpx 0.28).
+
+`encode_request()` / `encode_response()` return (default headers, stream).
+Fixed bodies become a ByteStream whose `_httprs_body` attribute holds the
+bytes, so the transport can send them without iterating.
+"""
+
+import inspect
+import io
+import mimetypes
+import os
+import re
+import warnings
+from collections.abc import AsyncIterable, Iterable, Mapping
+from json import dumps as json_dumps
+from pathlib import Path
+from urllib.parse import urlencode
+
+from httprs._exceptions import StreamClosed, StreamConsumed
+
+__all__ = [
+    "AsyncByteStream",
+    "AsyncIteratorByteStream",
+    "ByteStream",
+    "IteratorByteStream",
+    "MultipartStream",
+    "SyncByteStream",
+    "UnattachedStream",
+    "encode_request",
+    "encode_response",
+    "get_multipart_boundary_from_content_type",
+]
+
+
+class SyncByteStream:
+    """Base class for synchronous byte streams (request or response bodies)."""
+
+    def __iter__(self):
+        raise NotImplementedError("The '__iter__' method must be implemented.")
+        yield b""
+
+    def close(self):
+        """Release any network resources once the request/response cycle is over."""
+
+
+class AsyncByteStream:
+    """Base class for asynchronous byte streams."""
+
+    async def __aiter__(self):
+        raise NotImplementedError("The '__aiter__' method must be implemented.")
+        yield b""
+
+    async def aclose(self):
+        pass
+
+
+class ByteStream(AsyncByteStream, SyncByteStream):
+    """A fixed body: iterable both synchronously and asynchronously, once per pass."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._httprs_body = stream
+
+    def __iter__(self):
+        yield self._stream
+
+    async def __aiter__(self):
+        yield self._stream
+
+
+class IteratorByteStream(SyncByteStream):
+    CHUNK_SIZE = 65_536
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._is_stream_consumed = False
+        self._is_generator = inspect.isgenerator(stream)
+
+    def __iter__(self):
+        if self._is_stream_consumed and self._is_generator:
+            raise StreamConsumed()
+        self._is_stream_consumed = True
+        if hasattr(self._stream, "read"):
+            chunk = self._stream.read(self.CHUNK_SIZE)
+            while chunk:
+                yield chunk
+                chunk = self._stream.read(self.CHUNK_SIZE)
+        else:
+            for part in self._stream:
+                yield part
+
+
+class AsyncIteratorByteStream(AsyncByteStream):
+    CHUNK_SIZE = 65_536
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._is_stream_consumed = False
+        self._is_generator = inspect.isasyncgen(stream)
+
+    async def __aiter__(self):
+        if self._is_stream_consumed and self._is_generator:
+            raise StreamConsumed()
+        self._is_stream_consumed = True
+        if hasattr(self._stream, "aread"):
+            chunk = await self._stream.aread(self.CHUNK_SIZE)
+            while chunk:
+                yield chunk
+                chunk = await self._stream.aread(self.CHUNK_SIZE)
+        else:
+            async for part in self._stream:
+                yield part
+
+
+class UnattachedStream(AsyncByteStream, SyncByteStream):
+    """The stream of an unpickled request/response: any I/O raises StreamClosed."""
+
+    def __iter__(self):
+        raise StreamClosed()
+
+    async def __aiter__(self):
+        raise StreamClosed()
+        yield b""
+
+
+def primitive_value_to_str(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def peek_filelike_length(stream):
+    """The length of a file-like object without reading it, or None."""
+    try:
+        fd = stream.fileno()
+        return os.fstat(fd).st_size
+    except (AttributeError, OSError):
+        pass
+    try:
+        offset = stream.tell()
+        length = stream.seek(0, os.SEEK_END)
+        stream.seek(offset)
+    except (AttributeError, OSError):
+        return None
+    return length
+
+
+cdef inline bytes _to_bytes(value):
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------
+# Encoders
+
+
+def encode_content(content):
+    if isinstance(content, (bytes, str)):
+        body = content.encode("utf-8") if isinstance(content, str) else content
+        headers = {"Content-Length": str(len(body))} if body else {}
+        return headers, ByteStream(body)
+    if isinstance(content, Iterable) and not isinstance(content, dict):
+        length = peek_filelike_length(content)
+        if length is None:
+            headers = {"Transfer-Encoding": "chunked"}
+        else:
+            headers = {"Content-Length": str(length)}
+        return headers, IteratorByteStream(content)
+    if isinstance(content, AsyncIterable):
+        return {"Transfer-Encoding": "chunked"}, AsyncIteratorByteStream(content)
+    raise TypeError(f"Unexpected type for 'content', {type(content)!r}")
+
+
+def encode_urlencoded_data(data):
+    plain = []
+    for key, value in data.items():
+        if isinstance(value, (list, tuple)):
+            plain.extend([(key, primitive_value_to_str(item)) for item in value])
+        else:
+            plain.append((key, primitive_value_to_str(value)))
+    body = urlencode(plain, doseq=True).encode("utf-8")
+    headers = {
+        "Content-Length": str(len(body)),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return headers, ByteStream(body)
+
+
+def encode_multipart_data(data, files, boundary):
+    multipart = MultipartStream(data=data, files=files, boundary=boundary)
+    return multipart.get_headers(), multipart
+
+
+cdef tuple _encode_fixed(str text, str content_type):
+    body = text.encode("utf-8")
+    return {"Content-Length": str(len(body)), "Content-Type": content_type}, ByteStream(body)
+
+
+def encode_json(json):
+    body = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
+    headers = {"Content-Length": str(len(body)), "Content-Type": "application/json"}
+    return headers, ByteStream(body)
+
+
+def encode_request(content=None, data=None, files=None, json=None, boundary=None):
+    """Encode a request body; returns (default headers, stream)."""
+    if data is not None and not isinstance(data, Mapping):
+        warnings.warn(
+            "Use 'content=<...>' to upload raw bytes/text content.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return encode_content(data)
+    if content is not None:
+        return encode_content(content)
+    if files:
+        return encode_multipart_data(data or {}, files, boundary)
+    if data:
+        return encode_urlencoded_data(data)
+    if json is not None:
+        return encode_json(json)
+    return {}, ByteStream(b"")
+
+
+def encode_response(content=None, text=None, html=None, json=None):
+    """Encode a response body given to Response(); returns (default headers, stream)."""
+    if content is not None:
+        return encode_content(content)
+    if text is not None:
+        return _encode_fixed(text, "text/plain; charset=utf-8")
+    if html is not None:
+        return _encode_fixed(html, "text/html; charset=utf-8")
+    if json is not None:
+        return encode_json(json)
+    return {}, ByteStream(b"")
+
+
+# --------------------------------------------------------------------------
+# Multipart
+
+
+_FORM_REPLACEMENTS = {'"': "%22", "\\": "\\\\"}
+_FORM_REPLACEMENTS.update({chr(c): "%{:02X}".format(c) for c in range(0x20) if c != 0x1B})
+_FORM_RE = re.compile("|".join([re.escape(c) for c in _FORM_REPLACEMENTS]))
+
+
+def _format_form_param(name, value):
+    """name="value" with HTML5 form escaping of quotes, backslashes and controls."""
+    value = _FORM_RE.sub(lambda m: _FORM_REPLACEMENTS[m.group(0)], value)
+    return f'{name}="{value}"'.encode()
+
+
+def _guess_content_type(filename):
+    if filename:
+        return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return None
+
+
+def get_multipart_boundary_from_content_type(content_type):
+    if not content_type or not content_type.startswith(b"multipart/form-data"):
+        return None
+    if b";" in content_type:
+        for section in content_type.split(b";"):
+            if section.strip().lower().startswith(b"boundary="):
+                return section.strip()[len(b"boundary="):].strip(b'"')
+    return None
+
+
+class DataField:
+    """A plain form field within a multipart body."""
+
+    def __init__(self, name, value):
+        if not isinstance(name, str):
+            raise TypeError(f"Invalid type for name. Expected str, got {type(name)}: {name!r}")
+        if value is not None and not isinstance(value, (str, bytes, int, float)):
+            raise TypeError(
+                "Invalid type for value. Expected primitive type,"
+                f" got {type(value)}: {value!r}"
+            )
+        self.name = name
+        self.value = value if isinstance(value, bytes) else primitive_value_to_str(value)
+        self._headers = None
+
+    def render_headers(self):
+        if self._headers is None:
+            self._headers = b"".join([
+                b"Content-Disposition: form-data; ",
+                _format_form_param("name", self.name),
+                b"\r\n\r\n",
+            ])
+        return self._headers
+
+    def render_data(self):
+        return _to_bytes(self.value)
+
+    def get_length(self):
+        return len(self.render_headers()) + len(self.render_data())
+
+    def render(self):
+        yield self.render_headers()
+        yield self.render_data()
+
+
+class FileField:
+    """A file field within a multipart body; file objects are streamed in chunks."""
+
+    CHUNK_SIZE = 64 * 1024
+
+    def __init__(self, name, value):
+        self.name = name
+        headers = {}
+        content_type = None
+        if isinstance(value, tuple):
+            if len(value) == 2:
+                filename, fileobj = value
+            elif len(value) == 3:
+                filename, fileobj, content_type = value
+            else:
+                filename, fileobj, content_type, headers = value
+        else:
+            filename = Path(str(getattr(value, "name", "upload"))).name
+            fileobj = value
+        if content_type is None:
+            content_type = _guess_content_type(filename)
+        has_content_type = any("content-type" in key.lower() for key in headers)
+        if content_type is not None and not has_content_type:
+            headers["Content-Type"] = content_type
+        if isinstance(fileobj, io.StringIO):
+            raise TypeError("Multipart file uploads require 'io.BytesIO', not 'io.StringIO'.")
+        if isinstance(fileobj, io.TextIOBase):
+            raise TypeError("Multipart file uploads must be opened in binary mode, not text mode.")
+        self.filename = filename
+        self.file = fileobj
+        self.headers = headers
+        self._headers = None
+
+    def get_length(self):
+        headers = self.render_headers()
+        if isinstance(self.file, (str, bytes)):
+            return len(headers) + len(_to_bytes(self.file))
+        length = peek_filelike_length(self.file)
+        if length is None:
+            return None
+        return len(headers) + length
+
+    def render_headers(self):
+        if self._headers is None:
+            parts = [b"Content-Disposition: form-data; ", _format_form_param("name", self.name)]
+            if self.filename:
+                parts.extend([b"; ", _format_form_param("filename", self.filename)])
+            for key, value in self.headers.items():
+                parts.extend([f"\r\n{key}: ".encode(), value.encode()])
+            parts.append(b"\r\n\r\n")
+            self._headers = b"".join(parts)
+        return self._headers
+
+    def render_data(self):
+        if isinstance(self.file, (str, bytes)):
+            yield _to_bytes(self.file)
+            return
+        if hasattr(self.file, "seek"):
+            try:
+                self.file.seek(0)
+            except io.UnsupportedOperation:
+                pass
+        chunk = self.file.read(self.CHUNK_SIZE)
+        while chunk:
+            yield _to_bytes(chunk)
+            chunk = self.file.read(self.CHUNK_SIZE)
+
+    def render(self):
+        yield self.render_headers()
+        yield from self.render_data()
+
+
+class MultipartStream(SyncByteStream, AsyncByteStream):
+    """A multipart/form-data request body, streamed field by field."""
+
+    def __init__(self, data, files, boundary=None):
+        if boundary is None:
+            boundary = os.urandom(16).hex().encode("ascii")
+        self.boundary = boundary
+        self.content_type = "multipart/form-data; boundary=%s" % boundary.decode("ascii")
+        self.fields = list(self._iter_fields(data, files))
+
+    def _iter_fields(self, data, files):
+        for name, value in data.items():
+            if isinstance(value, (tuple, list)):
+                for item in value:
+                    yield DataField(name=name, value=item)
+            else:
+                yield DataField(name=name, value=value)
+        items = files.items() if isinstance(files, Mapping) else files
+        for name, value in items:
+            yield FileField(name=name, value=value)
+
+    def iter_chunks(self):
+        for field in self.fields:
+            yield b"--%s\r\n" % self.boundary
+            yield from field.render()
+            yield b"\r\n"
+        yield b"--%s--\r\n" % self.boundary
+
+    def get_content_length(self):
+        """Total length, or None when some file's size is unknown upfront."""
+        n = len(self.boundary)
+        total = 0
+        for field in self.fields:
+            length = field.get_length()
+            if length is None:
+                return None
+            total += 2 + n + 2 + length + 2
+        return total + 2 + n + 4
+
+    def get_headers(self):
+        length = self.get_content_length()
+        if length is None:
+            return {"Transfer-Encoding": "chunked", "Content-Type": self.content_type}
+        return {"Content-Length": str(length), "Content-Type": self.content_type}
+
+    def __iter__(self):
+        for chunk in self.iter_chunks():
+            yield chunk
+
+    async def __aiter__(self):
+        for chunk in self.iter_chunks():
+            yield chunk

@@ -1,0 +1,1318 @@
+# cython: language_level=3
+"""Headers, Cookies, Request and Response: httpx 0.28's data model.
+
+Headers keep the raw (bytes, bytes) pairs exactly as given (the transport's
+list is adopted without copying); lower-cased keys and the str encoding are
+computed on first use. Response bodies are read in one call when the stream
+offers `_httprs_read_all()` and decoded only when Content-Encoding says so.
+"""
+
+import codecs
+import email.message
+import json as jsonlib
+import re
+import urllib.request
+from collections.abc import Mapping, MutableMapping
+from http.cookiejar import Cookie, CookieJar
+
+from httprs._content import (
+    AsyncByteStream,
+    ByteStream,
+    SyncByteStream,
+    UnattachedStream,
+    encode_request,
+    encode_response,
+    get_multipart_boundary_from_content_type,
+)
+from httprs._decoders import ContentDecoder
+from httprs._exceptions import (
+    CookieConflict,
+    HTTPStatusError,
+    RequestError,
+    RequestNotRead,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+)
+from httprs._status_codes import codes
+from httprs._urls import URL
+
+from httprs._content import AsyncIteratorByteStream, IteratorByteStream  # noqa: F401
+
+__all__ = [
+    "AsyncByteStream",
+    "ByteStream",
+    "Cookies",
+    "Headers",
+    "LineDecoder",
+    "Request",
+    "Response",
+    "SyncByteStream",
+    "TextDecoder",
+]
+
+cdef object _MISSING = object()
+cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+# ---------------------------------------------------------------------------
+# Headers
+
+
+cdef inline bytes _header_key(key, encoding):
+    return key if isinstance(key, bytes) else key.encode(encoding or "ascii")
+
+
+cdef inline bytes _header_value(value, encoding):
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"Header value must be str or bytes, not {type(value)}")
+    return value.encode(encoding or "ascii")
+
+
+# Unpacking of non-2-tuples goes through real CPython bytecode, so the errors
+# (ValueError / TypeError and their messages) are exactly Python's.
+_ns = {}
+exec("def _unpack2(item):\n    a, b = item\n    return a, b\n", _ns)
+cdef object _unpack2 = _ns["_unpack2"]
+del _ns
+
+
+cdef inline tuple _pair(item):
+    if type(item) is tuple and len(<tuple>item) == 2:
+        return <tuple>item
+    return _unpack2(item)
+
+
+cdef class Headers:
+    """HTTP headers: a case-insensitive multi-dict over raw byte pairs."""
+
+    cdef list _raw  # [(raw key, value)], in order, as sent / received
+    cdef list _lower  # lower-cased keys, parallel to _raw; None until needed
+    cdef object _encoding
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __init__(self, headers=None, encoding=None):
+        cdef Headers other
+        self._lower = None
+        if headers is None:
+            self._raw = []
+        elif isinstance(headers, Headers):
+            other = headers
+            self._raw = list(other._raw)
+            if other._lower is not None:
+                self._lower = list(other._lower)
+        elif isinstance(headers, Mapping):
+            self._raw = [
+                (_header_key(k, encoding), _header_value(v, encoding))
+                for k, v in headers.items()
+            ]
+        else:
+            self._raw = []
+            for item in headers:
+                k, v = _pair(item)
+                self._raw.append((_header_key(k, encoding), _header_value(v, encoding)))
+        self._encoding = encoding
+
+    @staticmethod
+    def _from_raw(list raw):
+        """Adopt a list of (bytes, bytes) pairs without copying or decoding."""
+        return _headers_from_raw(raw)
+
+    cdef list _keys(self):
+        if self._lower is None:
+            self._lower = [k.lower() for k, _ in self._raw]
+        return self._lower
+
+    @property
+    def encoding(self):
+        """ascii if every header decodes as ascii, else utf-8, else iso-8859-1."""
+        if self._encoding is None:
+            self._encoding = _detect_encoding(self._raw)
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value):
+        self._encoding = value
+
+    @property
+    def raw(self):
+        """The raw header items, as a new list of (bytes, bytes) pairs."""
+        return list(self._raw)
+
+    def keys(self):
+        enc = self.encoding
+        return {key.decode(enc): None for key in self._keys()}.keys()
+
+    cdef dict _joined(self):
+        enc = self.encoding
+        cdef dict out = {}
+        cdef list keys = self._keys()
+        cdef Py_ssize_t i
+        for i in range(len(keys)):
+            k = (<bytes>keys[i]).decode(enc)
+            v = (<bytes>(<tuple>self._raw[i])[1]).decode(enc)
+            if k in out:
+                out[k] = out[k] + ", " + v
+            else:
+                out[k] = v
+        return out
+
+    def values(self):
+        return self._joined().values()
+
+    def items(self):
+        """(key, value) pairs; repeated keys are joined with ", "."""
+        return self._joined().items()
+
+    def multi_items(self):
+        enc = self.encoding
+        cdef list keys = self._keys()
+        return [
+            ((<bytes>keys[i]).decode(enc), (<bytes>(<tuple>self._raw[i])[1]).decode(enc))
+            for i in range(len(keys))
+        ]
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def get_list(self, key, split_commas=False):
+        enc = self.encoding
+        lookup = key.lower().encode(enc)
+        cdef list keys = self._keys()
+        values = [
+            (<bytes>(<tuple>self._raw[i])[1]).decode(enc)
+            for i in range(len(keys))
+            if keys[i] == lookup
+        ]
+        if not split_commas:
+            return values
+        out = []
+        for value in values:
+            out.extend([item.strip() for item in value.split(",")])
+        return out
+
+    def update(self, headers=None):
+        cdef Headers other = Headers(headers)
+        for key in other.keys():
+            if key in self:
+                self.pop(key)
+        self._keys()
+        self._raw.extend(other._raw)
+        self._lower.extend(other._keys())
+
+    def copy(self):
+        return Headers(self, encoding=self.encoding)
+
+    def __getitem__(self, key):
+        enc = self.encoding
+        lookup = key.lower().encode(enc)
+        cdef list keys = self._keys()
+        cdef Py_ssize_t i
+        cdef object found = None
+        for i in range(len(keys)):
+            if keys[i] == lookup:
+                v = (<bytes>(<tuple>self._raw[i])[1]).decode(enc)
+                if found is None:
+                    found = v
+                else:
+                    found = found + ", " + v
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __setitem__(self, key, value):
+        """Set `key`, replacing every existing entry in place of the first one."""
+        enc = self._encoding or "utf-8"
+        set_key = key.encode(enc)
+        set_value = value.encode(enc)
+        lookup = set_key.lower()
+        cdef list keys = self._keys()
+        found = [i for i in range(len(keys)) if keys[i] == lookup]
+        for i in reversed(found[1:]):
+            del self._raw[i]
+            del keys[i]
+        if found:
+            self._raw[found[0]] = (set_key, set_value)
+            keys[found[0]] = lookup
+        else:
+            self._raw.append((set_key, set_value))
+            keys.append(lookup)
+
+    def __delitem__(self, key):
+        lookup = key.lower().encode(self.encoding)
+        cdef list keys = self._keys()
+        found = [i for i in range(len(keys)) if keys[i] == lookup]
+        if not found:
+            raise KeyError(key)
+        for i in reversed(found):
+            del self._raw[i]
+            del keys[i]
+
+    def __contains__(self, key):
+        return key.lower().encode(self.encoding) in self._keys()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self._raw)
+
+    def __eq__(self, other):
+        cdef Headers o
+        try:
+            o = Headers(other)
+        except ValueError:
+            return False
+        mine = sorted(zip(self._keys(), [v for _, v in self._raw]))
+        theirs = sorted(zip(o._keys(), [v for _, v in o._raw]))
+        return mine == theirs
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+    # MutableMapping mixin methods, with the same semantics.
+    def pop(self, key, default=_MISSING):
+        try:
+            value = self[key]
+        except KeyError:
+            if default is _MISSING:
+                raise
+            return default
+        del self[key]
+        return value
+
+    def popitem(self):
+        try:
+            key = next(iter(self))
+        except StopIteration:
+            raise KeyError from None
+        value = self[key]
+        del self[key]
+        return key, value
+
+    def clear(self):
+        self._raw = []
+        self._lower = []
+
+    def setdefault(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            self[key] = default
+        return default
+
+    def __repr__(self):
+        name = self.__class__.__name__
+        enc = self.encoding
+        encoding_str = "" if enc == "ascii" else f", encoding={enc!r}"
+        items = [
+            (k, "[secure]" if k.lower() in SENSITIVE_HEADERS else v)
+            for k, v in self.multi_items()
+        ]
+        as_dict = dict(items)
+        if len(as_dict) == len(items):
+            return f"{name}({as_dict!r}{encoding_str})"
+        return f"{name}({items!r}{encoding_str})"
+
+    def __reduce__(self):
+        return (_rebuild_headers, (self.__class__, list(self._raw), self._encoding))
+
+
+def _rebuild_headers(cls, raw, encoding):
+    h = cls(raw)
+    h.encoding = encoding
+    return h
+
+
+MutableMapping.register(Headers)
+
+
+cdef Headers _headers_from_raw(list raw):
+    cdef Headers h = Headers.__new__(Headers)
+    h._raw = raw
+    h._lower = None
+    h._encoding = None
+    return h
+
+
+cdef str _detect_encoding(list raw):
+    for enc in ("ascii", "utf-8"):
+        try:
+            for key, value in raw:
+                key.decode(enc)
+                value.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    return "iso-8859-1"
+
+
+# ---------------------------------------------------------------------------
+# Text decoding helpers
+
+
+cdef class TextDecoder:
+    """Incremental bytes -> str decoding, replacing undecodable input."""
+
+    cdef object _decoder
+
+    def __init__(self, encoding="utf-8"):
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+
+    def decode(self, data):
+        return self._decoder.decode(data)
+
+    def flush(self):
+        return self._decoder.decode(b"", True)
+
+
+cdef str _NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+cdef class LineDecoder:
+    """Incremental str.splitlines(): a trailing '\\r' waits for the next chunk."""
+
+    cdef list _buffer
+    cdef bint _trailing_cr
+
+    def __init__(self):
+        self._buffer = []
+        self._trailing_cr = False
+
+    def decode(self, str text):
+        if self._trailing_cr:
+            text = "\r" + text
+            self._trailing_cr = False
+        if text.endswith("\r"):
+            self._trailing_cr = True
+            text = text[:-1]
+        if not text:
+            return []
+        cdef bint ends_with_newline = text[len(text) - 1] in _NEWLINES
+        cdef list lines = text.splitlines()
+        if len(lines) == 1 and not ends_with_newline:
+            self._buffer.append(lines[0])
+            return []
+        if self._buffer:
+            lines[0] = "".join(self._buffer) + lines[0]
+            self._buffer = []
+        if not ends_with_newline:
+            self._buffer = [lines.pop()]
+        return lines
+
+    def flush(self):
+        if not self._buffer and not self._trailing_cr:
+            return []
+        lines = ["".join(self._buffer)]
+        self._buffer = []
+        self._trailing_cr = False
+        return lines
+
+
+cdef class _Chunker:
+    """Re-chunk a stream of bytes or str into pieces of exactly chunk_size."""
+
+    cdef object _size
+    cdef list _parts
+    cdef Py_ssize_t _len
+    cdef object _empty
+
+    def __init__(self, chunk_size, empty):
+        self._size = chunk_size
+        self._parts = []
+        self._len = 0
+        self._empty = empty
+
+    cdef list decode(self, content):
+        if self._size is None:
+            return [content] if content else []
+        cdef Py_ssize_t size = self._size
+        self._parts.append(content)
+        self._len += len(content)
+        if self._len < size:
+            return []
+        value = self._empty.join(self._parts)
+        chunks = [value[i:i + size] for i in range(0, len(value), size)]
+        if len(chunks[-1]) == size:
+            self._parts = []
+            self._len = 0
+            return chunks
+        last = chunks.pop()
+        self._parts = [last]
+        self._len = len(last)
+        return chunks
+
+    cdef list flush(self):
+        value = self._empty.join(self._parts)
+        self._parts = []
+        self._len = 0
+        return [value] if value else []
+
+
+# ---------------------------------------------------------------------------
+# Request
+
+
+cdef class Request:
+    """An HTTP request (httpx.Request)."""
+
+    cdef public object method
+    cdef public object url
+    cdef public object headers
+    cdef public object extensions
+    cdef public object stream
+    cdef object _content
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __init__(self, method, url, *, params=None, headers=None, cookies=None,
+                 content=None, data=None, files=None, json=None, stream=None,
+                 extensions=None):
+        self.method = method.upper()
+        self.url = URL(url) if params is None else URL(url, params=params)
+        self.headers = Headers(headers)
+        self.extensions = {} if extensions is None else dict(extensions)
+        self._content = None
+        if cookies:
+            Cookies(cookies).set_cookie_header(self)
+        if stream is None:
+            content_type = self.headers.get("content-type")
+            default_headers, stream = encode_request(
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                boundary=get_multipart_boundary_from_content_type(
+                    content_type.encode(self.headers.encoding) if content_type else None
+                ),
+            )
+            self._prepare(default_headers)
+            self.stream = stream
+            if type(stream) is ByteStream:
+                self._content = stream._stream
+            elif isinstance(stream, ByteStream):
+                self.read()
+        else:
+            self.stream = stream
+
+    def _prepare(self, default_headers):
+        headers = self.headers
+        for key, value in default_headers.items():
+            if key.lower() == "transfer-encoding" and "Content-Length" in headers:
+                continue
+            headers.setdefault(key, value)
+        auto = []
+        if "Host" not in headers and self.url.host:
+            auto.append((b"Host", self.url.netloc))
+        if (
+            self.method in ("POST", "PUT", "PATCH")
+            and "Content-Length" not in headers
+            and "Transfer-Encoding" not in headers
+        ):
+            auto.append((b"Content-Length", b"0"))
+        self.headers = Headers(auto + headers.raw)
+
+    @property
+    def content(self):
+        if self._content is None:
+            raise RequestNotRead()
+        return self._content
+
+    def read(self):
+        """Read and return the request body."""
+        if self._content is None:
+            assert hasattr(self.stream, "__iter__")
+            self._content = b"".join(self.stream)
+            if not isinstance(self.stream, ByteStream):
+                self.stream = ByteStream(self._content)
+        return self._content
+
+    async def aread(self):
+        """Read and return the request body."""
+        if self._content is None:
+            assert hasattr(self.stream, "__aiter__")
+            self._content = b"".join([part async for part in self.stream])
+            if not isinstance(self.stream, ByteStream):
+                self.stream = ByteStream(self._content)
+        return self._content
+
+    def __repr__(self):
+        return f"<{self.__class__.__name__}({self.method!r}, {str(self.url)!r})>"
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.update(method=self.method, url=self.url, headers=self.headers)
+        if self._content is not None:
+            state["_content"] = self._content
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        self.method = state.pop("method")
+        self.url = state.pop("url")
+        self.headers = state.pop("headers")
+        self._content = state.pop("_content", None)
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.extensions = {}
+        self.stream = UnattachedStream()
+
+    def __reduce__(self):
+        return (_rebuild, (self.__class__, self.__getstate__()))
+
+
+def _rebuild(cls, state):
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# Response
+
+
+cdef object _parse_charset(str content_type):
+    if "charset" not in content_type.lower():
+        return None
+    msg = email.message.Message()
+    msg["content-type"] = content_type
+    return msg.get_content_charset(failobj=None)
+
+
+cdef bint _is_known_encoding(encoding):
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return False
+    return True
+
+
+def _parse_header_links(value):
+    links = []
+    strip_chars = " '\""
+    value = value.strip(strip_chars)
+    if not value:
+        return links
+    for val in re.split(", *<", value):
+        try:
+            url, params = val.split(";", 1)
+        except ValueError:
+            url, params = val, ""
+        link = {"url": url.strip("<> '\"")}
+        for param in params.split(";"):
+            try:
+                key, param_value = param.split("=")
+            except ValueError:
+                break
+            link[key.strip(strip_chars)] = param_value.strip(strip_chars)
+        links.append(link)
+    return links
+
+
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
+_ERROR_TYPES = {
+    1: "Informational response",
+    3: "Redirect response",
+    4: "Client error",
+    5: "Server error",
+}
+
+
+cdef class Response:
+    """An HTTP response (httpx.Response)."""
+
+    cdef public object status_code
+    cdef public object headers
+    cdef public object next_request
+    cdef public object extensions
+    cdef public object history
+    cdef public object is_closed
+    cdef public object is_stream_consumed
+    cdef public object default_encoding
+    cdef public object stream
+    cdef object _request
+    cdef object _content
+    cdef object _text
+    cdef object _encoding
+    cdef object _decoder
+    cdef object _elapsed
+    cdef object _cookies
+    cdef Py_ssize_t _num_bytes_downloaded
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._content = None
+        self._text = None
+        self._encoding = _MISSING
+        self._decoder = _MISSING
+        self._elapsed = _MISSING
+        self._cookies = None
+        self.is_closed = False
+        self.is_stream_consumed = False
+        self.default_encoding = "utf-8"
+
+    def __init__(self, status_code, *, headers=None, content=None, text=None, html=None,
+                 json=None, stream=None, request=None, extensions=None, history=None,
+                 default_encoding="utf-8"):
+        self.status_code = status_code
+        self.headers = Headers(headers)
+        self._request = request
+        self.next_request = None
+        self.extensions = {} if extensions is None else dict(extensions)
+        self.history = [] if history is None else list(history)
+        self.default_encoding = default_encoding
+        if stream is None:
+            default_headers, stream = encode_response(content, text, html, json)
+            for key, value in default_headers.items():
+                if key.lower() == "transfer-encoding" and "content-length" in self.headers:
+                    continue
+                self.headers.setdefault(key, value)
+            self.stream = stream
+            if isinstance(stream, ByteStream):
+                self.read()
+        else:
+            self.stream = stream
+        self._num_bytes_downloaded = 0
+
+    @staticmethod
+    def _from_transport(status_code, list raw_headers, stream, bytes http_version,
+                        bytes reason_phrase):
+        """The transports' factory: adopts raw headers as-is, decodes nothing."""
+        cdef Response r = Response.__new__(Response)
+        r.status_code = status_code
+        r.headers = _headers_from_raw(raw_headers)
+        r._request = None
+        r.next_request = None
+        r.extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        r.history = []
+        r.stream = stream
+        r._num_bytes_downloaded = 0
+        return r
+
+    @property
+    def elapsed(self):
+        """Time taken for the complete request/response cycle."""
+        if self._elapsed is _MISSING:
+            raise RuntimeError(
+                "'.elapsed' may only be accessed after the response has been read or closed."
+            )
+        return self._elapsed
+
+    @elapsed.setter
+    def elapsed(self, value):
+        self._elapsed = value
+
+    @property
+    def request(self):
+        if self._request is None:
+            raise RuntimeError("The request instance has not been set on this response.")
+        return self._request
+
+    @request.setter
+    def request(self, value):
+        self._request = value
+
+    @property
+    def http_version(self):
+        try:
+            version = self.extensions["http_version"]
+        except KeyError:
+            return "HTTP/1.1"
+        return version.decode("ascii", errors="ignore")
+
+    @property
+    def reason_phrase(self):
+        try:
+            phrase = self.extensions["reason_phrase"]
+        except KeyError:
+            return codes.get_reason_phrase(self.status_code)
+        return phrase.decode("ascii", errors="ignore")
+
+    @property
+    def url(self):
+        return self.request.url
+
+    @property
+    def content(self):
+        if self._content is None:
+            raise ResponseNotRead()
+        return self._content
+
+    @property
+    def text(self):
+        if self._text is None:
+            content = self.content
+            if not content:
+                self._text = ""
+            else:
+                decoder = TextDecoder(self.encoding or "utf-8")
+                self._text = decoder.decode(content) + decoder.flush()
+        return self._text
+
+    @property
+    def encoding(self):
+        """Explicit .encoding, else the Content-Type charset, else default_encoding."""
+        if self._encoding is _MISSING:
+            encoding = self.charset_encoding
+            if encoding is None or not _is_known_encoding(encoding):
+                if isinstance(self.default_encoding, str):
+                    encoding = self.default_encoding
+                elif self._content is not None:
+                    encoding = self.default_encoding(self._content)
+            self._encoding = encoding or "utf-8"
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value):
+        if self._text is not None:
+            raise ValueError("Setting encoding after `text` has been accessed is not allowed.")
+        self._encoding = value
+
+    @property
+    def charset_encoding(self):
+        content_type = self.headers.get("Content-Type")
+        if content_type is None:
+            return None
+        return _parse_charset(content_type)
+
+    cdef object _get_decoder(self):
+        """The ContentDecoder for this response, or None when nothing to undo."""
+        if self._decoder is _MISSING:
+            values = self.headers.get_list("content-encoding")
+            decoder = None
+            if values:
+                with _attach_request(self._request):
+                    decoder = ContentDecoder(values)
+                if decoder.empty:
+                    decoder = None
+            self._decoder = decoder
+        return self._decoder
+
+    @property
+    def is_informational(self):
+        return 100 <= self.status_code <= 199
+
+    @property
+    def is_success(self):
+        return 200 <= self.status_code <= 299
+
+    @property
+    def is_redirect(self):
+        return 300 <= self.status_code <= 399
+
+    @property
+    def is_client_error(self):
+        return 400 <= self.status_code <= 499
+
+    @property
+    def is_server_error(self):
+        return 500 <= self.status_code <= 599
+
+    @property
+    def is_error(self):
+        return 400 <= self.status_code <= 599
+
+    @property
+    def has_redirect_location(self):
+        return self.status_code in _REDIRECT_CODES and "Location" in self.headers
+
+    def raise_for_status(self):
+        """Raise HTTPStatusError for non-2xx responses; return self otherwise."""
+        request = self._request
+        if request is None:
+            raise RuntimeError(
+                "Cannot call `raise_for_status` as the request "
+                "instance has not been set on this response."
+            )
+        if self.is_success:
+            return self
+        if self.has_redirect_location:
+            message = (
+                "{error_type} '{0.status_code} {0.reason_phrase}' for url '{0.url}'\n"
+                "Redirect location: '{0.headers[location]}'\n"
+                "For more information check: "
+                "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{0.status_code}"
+            )
+        else:
+            message = (
+                "{error_type} '{0.status_code} {0.reason_phrase}' for url '{0.url}'\n"
+                "For more information check: "
+                "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/{0.status_code}"
+            )
+        error_type = _ERROR_TYPES.get(self.status_code // 100, "Invalid status code")
+        message = message.format(self, error_type=error_type)
+        raise HTTPStatusError(message, request=request, response=self)
+
+    def json(self, **kwargs):
+        return jsonlib.loads(self.content, **kwargs)
+
+    @property
+    def cookies(self):
+        if self._cookies is None:
+            self._cookies = Cookies()
+            self._cookies.extract_cookies(self)
+        return self._cookies
+
+    @property
+    def links(self):
+        header = self.headers.get("link")
+        if header is None:
+            return {}
+        return {
+            (link.get("rel") or link.get("url")): link for link in _parse_header_links(header)
+        }
+
+    @property
+    def num_bytes_downloaded(self):
+        return self._num_bytes_downloaded
+
+    def __repr__(self):
+        return f"<Response [{self.status_code} {self.reason_phrase}]>"
+
+    # -- pickling (stream, extensions and decoder are not carried over) --
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.update(
+            status_code=self.status_code,
+            headers=self.headers,
+            next_request=self.next_request,
+            history=self.history,
+            is_stream_consumed=self.is_stream_consumed,
+            default_encoding=self.default_encoding,
+            _request=self._request,
+            _num_bytes_downloaded=self._num_bytes_downloaded,
+        )
+        for name in ("_content", "_text", "_encoding", "_elapsed"):
+            value = getattr(self, "_get_private")(name)
+            if value is not _MISSING and value is not None:
+                state[name] = value
+        return state
+
+    def _get_private(self, name):
+        if name == "_content":
+            return self._content
+        if name == "_text":
+            return self._text
+        if name == "_encoding":
+            return self._encoding
+        if name == "_elapsed":
+            return self._elapsed
+        raise AttributeError(name)
+
+    def __setstate__(self, state):
+        state = dict(state)
+        self.status_code = state.pop("status_code")
+        self.headers = state.pop("headers")
+        self.next_request = state.pop("next_request", None)
+        self.history = state.pop("history", [])
+        self.is_stream_consumed = state.pop("is_stream_consumed", False)
+        self.default_encoding = state.pop("default_encoding", "utf-8")
+        self._request = state.pop("_request", None)
+        self._num_bytes_downloaded = state.pop("_num_bytes_downloaded", 0)
+        self._content = state.pop("_content", None)
+        self._text = state.pop("_text", None)
+        self._encoding = state.pop("_encoding", _MISSING)
+        self._elapsed = state.pop("_elapsed", _MISSING)
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.is_closed = True
+        self.extensions = {}
+        self.stream = UnattachedStream()
+
+    def __reduce__(self):
+        return (_rebuild, (self.__class__, self.__getstate__()))
+
+    # -- sync body access --
+
+    cdef bytes _decode_all(self, bytes raw):
+        decoder = self._get_decoder()
+        if decoder is None:
+            return raw
+        with _attach_request(self._request):
+            return decoder.decode(raw) + decoder.flush()
+
+    def read(self):
+        """Read and return the (decoded) response body."""
+        if self._content is None:
+            stream = self.stream
+            if type(stream) is ByteStream:
+                self._content = self._read_whole(stream._stream)
+            else:
+                read_all = getattr(stream, "_httprs_read_all", None)
+                if read_all is not None:
+                    self._content = self._read_whole(read_all)
+                else:
+                    self._content = b"".join(self.iter_bytes())
+        return self._content
+
+    cdef bytes _read_whole(self, source):
+        """One-shot read: `source` is the whole raw body or a callable returning it."""
+        if self.is_stream_consumed:
+            raise StreamConsumed()
+        if self.is_closed:
+            raise StreamClosed()
+        if not isinstance(self.stream, SyncByteStream):
+            raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+        self.is_stream_consumed = True
+        self._num_bytes_downloaded = 0
+        if callable(source):
+            with _attach_request(self._request):
+                raw = source()
+        else:
+            raw = source
+        self._num_bytes_downloaded = len(raw)
+        self.close()
+        return self._decode_all(raw)
+
+    def iter_bytes(self, chunk_size=None):
+        """Iterate over the decoded body."""
+        if self._content is not None:
+            content = self._content
+            size = len(content) if chunk_size is None else chunk_size
+            for i in range(0, len(content), max(size, 1)):
+                yield content[i:i + size]
+            return
+        decoder = self._get_decoder()
+        cdef _Chunker chunker = _Chunker(chunk_size, b"")
+        with _attach_request(self._request):
+            for raw in self.iter_raw():
+                decoded = raw if decoder is None else decoder.decode(raw)
+                for chunk in chunker.decode(decoded):
+                    yield chunk
+            if decoder is not None:
+                for chunk in chunker.decode(decoder.flush()):
+                    yield chunk
+            for chunk in chunker.flush():
+                yield chunk
+
+    def iter_text(self, chunk_size=None):
+        """Iterate over the body decoded to str with the response's encoding."""
+        decoder = TextDecoder(self.encoding or "utf-8")
+        cdef _Chunker chunker = _Chunker(chunk_size, "")
+        with _attach_request(self._request):
+            for data in self.iter_bytes():
+                for chunk in chunker.decode(decoder.decode(data)):
+                    yield chunk
+            for chunk in chunker.decode(decoder.flush()):
+                yield chunk
+            for chunk in chunker.flush():
+                yield chunk
+
+    def iter_lines(self):
+        decoder = LineDecoder()
+        with _attach_request(self._request):
+            for text in self.iter_text():
+                for line in decoder.decode(text):
+                    yield line
+            for line in decoder.flush():
+                yield line
+
+    def iter_raw(self, chunk_size=None):
+        """Iterate over the raw (still encoded) body."""
+        if self.is_stream_consumed:
+            raise StreamConsumed()
+        if self.is_closed:
+            raise StreamClosed()
+        if not isinstance(self.stream, SyncByteStream):
+            raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+        self.is_stream_consumed = True
+        self._num_bytes_downloaded = 0
+        cdef _Chunker chunker = _Chunker(chunk_size, b"")
+        with _attach_request(self._request):
+            for raw in self.stream:
+                self._num_bytes_downloaded += len(raw)
+                for chunk in chunker.decode(raw):
+                    yield chunk
+        for chunk in chunker.flush():
+            yield chunk
+        self.close()
+
+    def close(self):
+        """Close the response and release the connection."""
+        if not isinstance(self.stream, SyncByteStream):
+            raise RuntimeError("Attempted to call an sync close on an async stream.")
+        if not self.is_closed:
+            self.is_closed = True
+            with _attach_request(self._request):
+                self.stream.close()
+
+    # -- async body access --
+
+    async def aread(self):
+        """Read and return the (decoded) response body."""
+        if self._content is None:
+            stream = self.stream
+            if type(stream) is ByteStream:
+                self._content = await self._aread_whole(stream._stream)
+            else:
+                aread_all = getattr(stream, "_httprs_aread_all", None)
+                if aread_all is not None:
+                    self._content = await self._aread_whole(aread_all)
+                else:
+                    self._content = b"".join([part async for part in self.aiter_bytes()])
+        return self._content
+
+    async def _aread_whole(self, source):
+        if self.is_stream_consumed:
+            raise StreamConsumed()
+        if self.is_closed:
+            raise StreamClosed()
+        if not isinstance(self.stream, AsyncByteStream):
+            raise RuntimeError("Attempted to call an async iterator on an sync stream.")
+        self.is_stream_consumed = True
+        self._num_bytes_downloaded = 0
+        if callable(source):
+            with _attach_request(self._request):
+                raw = await source()
+        else:
+            raw = source
+        self._num_bytes_downloaded = len(raw)
+        await self.aclose()
+        return self._decode_all(raw)
+
+    async def aiter_bytes(self, chunk_size=None):
+        if self._content is not None:
+            content = self._content
+            size = len(content) if chunk_size is None else chunk_size
+            for i in range(0, len(content), max(size, 1)):
+                yield content[i:i + size]
+            return
+        decoder = self._get_decoder()
+        chunker = _Chunker(chunk_size, b"")
+        with _attach_request(self._request):
+            async for raw in self.aiter_raw():
+                decoded = raw if decoder is None else decoder.decode(raw)
+                for chunk in (<_Chunker>chunker).decode(decoded):
+                    yield chunk
+            if decoder is not None:
+                for chunk in (<_Chunker>chunker).decode(decoder.flush()):
+                    yield chunk
+            for chunk in (<_Chunker>chunker).flush():
+                yield chunk
+
+    async def aiter_text(self, chunk_size=None):
+        decoder = TextDecoder(self.encoding or "utf-8")
+        chunker = _Chunker(chunk_size, "")
+        with _attach_request(self._request):
+            async for data in self.aiter_bytes():
+                for chunk in (<_Chunker>chunker).decode(decoder.decode(data)):
+                    yield chunk
+            for chunk in (<_Chunker>chunker).decode(decoder.flush()):
+                yield chunk
+            for chunk in (<_Chunker>chunker).flush():
+                yield chunk
+
+    async def aiter_lines(self):
+        decoder = LineDecoder()
+        with _attach_request(self._request):
+            async for text in self.aiter_text():
+                for line in decoder.decode(text):
+                    yield line
+            for line in decoder.flush():
+                yield line
+
+    async def aiter_raw(self, chunk_size=None):
+        if self.is_stream_consumed:
+            raise StreamConsumed()
+        if self.is_closed:
+            raise StreamClosed()
+        if not isinstance(self.stream, AsyncByteStream):
+            raise RuntimeError("Attempted to call an async iterator on an sync stream.")
+        self.is_stream_consumed = True
+        self._num_bytes_downloaded = 0
+        chunker = _Chunker(chunk_size, b"")
+        with _attach_request(self._request):
+            async for raw in self.stream:
+                self._num_bytes_downloaded += len(raw)
+                for chunk in (<_Chunker>chunker).decode(raw):
+                    yield chunk
+        for chunk in (<_Chunker>chunker).flush():
+            yield chunk
+        await self.aclose()
+
+    async def aclose(self):
+        """Close the response and release the connection."""
+        if not isinstance(self.stream, AsyncByteStream):
+            raise RuntimeError("Attempted to call an async close on an sync stream.")
+        if not self.is_closed:
+            self.is_closed = True
+            with _attach_request(self._request):
+                await self.stream.aclose()
+
+
+cdef class _attach_request:
+    """Context manager: attach `request` to any RequestError raised inside."""
+
+    cdef object _request
+
+    def __cinit__(self, request):
+        self._request = request
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and self._request is not None and isinstance(exc, RequestError):
+            exc.request = self._request
+        return False
+
+
+# ---------------------------------------------------------------------------
+# Cookies
+
+
+class Cookies(MutableMapping):
+    """HTTP cookies over an http.cookiejar.CookieJar, as a mutable mapping."""
+
+    def __init__(self, cookies=None):
+        if cookies is None or isinstance(cookies, dict):
+            self.jar = CookieJar()
+            if isinstance(cookies, dict):
+                for key, value in cookies.items():
+                    self.set(key, value)
+        elif isinstance(cookies, list):
+            self.jar = CookieJar()
+            for key, value in cookies:
+                self.set(key, value)
+        elif isinstance(cookies, Cookies):
+            self.jar = CookieJar()
+            for cookie in cookies.jar:
+                self.jar.set_cookie(cookie)
+        else:
+            self.jar = cookies
+
+    def extract_cookies(self, response):
+        """Load cookies from the response's Set-Cookie headers."""
+        self.jar.extract_cookies(_CookieCompatResponse(response), _CookieCompatRequest(response.request))
+
+    def set_cookie_header(self, request):
+        """Set the Cookie header on `request` from the matching cookies."""
+        self.jar.add_cookie_header(_CookieCompatRequest(request))
+
+    def set(self, name, value, domain="", path="/"):
+        cookie = Cookie(
+            version=0,
+            name=name,
+            value=value,
+            port=None,
+            port_specified=False,
+            domain=domain,
+            domain_specified=bool(domain),
+            domain_initial_dot=domain.startswith("."),
+            path=path,
+            path_specified=bool(path),
+            secure=False,
+            expires=None,
+            discard=True,
+            comment=None,
+            comment_url=None,
+            rest={"HttpOnly": None},
+            rfc2109=False,
+        )
+        self.jar.set_cookie(cookie)
+
+    def get(self, name, default=None, domain=None, path=None):
+        value = None
+        for cookie in self.jar:
+            if cookie.name == name:
+                if domain is None or cookie.domain == domain:
+                    if path is None or cookie.path == path:
+                        if value is not None:
+                            raise CookieConflict(f"Multiple cookies exist with name={name}")
+                        value = cookie.value
+        if value is None:
+            return default
+        return value
+
+    def delete(self, name, domain=None, path=None):
+        if domain is not None and path is not None:
+            return self.jar.clear(domain, path, name)
+        remove = [
+            cookie
+            for cookie in self.jar
+            if cookie.name == name
+            and (domain is None or cookie.domain == domain)
+            and (path is None or cookie.path == path)
+        ]
+        for cookie in remove:
+            self.jar.clear(cookie.domain, cookie.path, cookie.name)
+
+    def clear(self, domain=None, path=None):
+        args = []
+        if domain is not None:
+            args.append(domain)
+        if path is not None:
+            assert domain is not None
+            args.append(path)
+        self.jar.clear(*args)
+
+    def update(self, cookies=None):
+        cookies = Cookies(cookies)
+        for cookie in cookies.jar:
+            self.jar.set_cookie(cookie)
+
+    def __setitem__(self, name, value):
+        return self.set(name, value)
+
+    def __getitem__(self, name):
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __delitem__(self, name):
+        return self.delete(name)
+
+    def __len__(self):
+        return len(self.jar)
+
+    def __iter__(self):
+        return (cookie.name for cookie in self.jar)
+
+    def __bool__(self):
+        for _ in self.jar:
+            return True
+        return False
+
+    def __repr__(self):
+        inner = ", ".join(
+            [f"<Cookie {c.name}={c.value} for {c.domain} />" for c in self.jar]
+        )
+        return f"<Cookies[{inner}]>"
+
+
+class _CookieCompatRequest(urllib.request.Request):
+    """A urllib Request view of our Request for CookieJar; writes headers back."""
+
+    def __init__(self, request):
+        urllib.request.Request.__init__(
+            self, url=str(request.url), headers=dict(request.headers), method=request.method
+        )
+        self.request = request
+
+    def add_unredirected_header(self, key, value):
+        urllib.request.Request.add_unredirected_header(self, key, value)
+        self.request.headers[key] = value
+
+
+class _CookieCompatResponse:
+    """The minimal urllib response interface CookieJar needs."""
+
+    def __init__(self, response):
+        self.response = response
+
+    def info(self):
+        info = email.message.Message()
+        for key, value in self.response.headers.multi_items():
+            info[key] = value
+        return info

@@ -1,0 +1,292 @@
+# cython: language_level=3, annotation_typing=False
+"""Transport base classes and the in-process transports (mock, WSGI, ASGI)."""
+
+import io
+import sys
+
+from httprs._models import AsyncByteStream, Response, SyncByteStream
+
+
+cdef class BaseTransport:
+    """A synchronous transport: turns one Request into one Response."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type=None, exc_value=None, traceback=None):
+        self.close()
+
+    def handle_request(self, request):
+        """Send a single HTTP request and return a Response whose stream the caller closes."""
+        raise NotImplementedError("The 'handle_request' method must be implemented.")
+
+    def close(self):
+        pass
+
+
+cdef class AsyncBaseTransport:
+    """An asynchronous transport: turns one Request into one Response."""
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type=None, exc_value=None, traceback=None):
+        await self.aclose()
+
+    async def handle_async_request(self, request):
+        """Send a single HTTP request and return a Response whose stream the caller closes."""
+        raise NotImplementedError("The 'handle_async_request' method must be implemented.")
+
+    async def aclose(self):
+        pass
+
+
+class MockTransport(AsyncBaseTransport, BaseTransport):
+    """Answer every request by calling `handler(request)` (sync or async) in-process."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def handle_request(self, request):
+        request.read()
+        response = self.handler(request)
+        if not isinstance(response, Response):
+            close = getattr(response, "close", None)
+            if close is not None and hasattr(response, "__await__"):
+                close()  # an un-awaited coroutine: don't leave a "never awaited" warning
+            raise TypeError("Cannot use an async handler in a sync Client")
+        return response
+
+    async def handle_async_request(self, request):
+        await request.aread()
+        response = self.handler(request)
+        if not isinstance(response, Response):
+            response = await response
+        return response
+
+
+# -- WSGI ---------------------------------------------------------------------------------
+
+
+class WSGIByteStream(SyncByteStream):
+    """The body of a WSGI response: data passed to write(), then the iterable's chunks."""
+
+    def __init__(self, first_chunks, rest, result):
+        self._first = first_chunks
+        self._rest = rest
+        self._close = getattr(result, "close", None)
+
+    def __iter__(self):
+        for chunk in self._first:
+            yield chunk
+        if self._rest is not None:
+            for chunk in self._rest:
+                yield chunk
+
+    def close(self):
+        if self._close is not None:
+            close, self._close = self._close, None
+            close()
+
+
+class WSGITransport(BaseTransport):
+    """Send requests straight to a WSGI application, in-process."""
+
+    def __init__(
+        self,
+        app,
+        raise_app_exceptions=True,
+        script_name="",
+        remote_addr="127.0.0.1",
+        wsgi_errors=None,
+    ):
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+        self.script_name = script_name
+        self.remote_addr = remote_addr
+        self.wsgi_errors = wsgi_errors
+
+    def _environ(self, request):
+        url = request.url
+        port = url.port
+        if port is None:
+            port = {"http": 80, "https": 443}[url.scheme]
+        environ = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url.scheme,
+            "wsgi.input": io.BytesIO(request.content),
+            "wsgi.errors": self.wsgi_errors or sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": self.script_name,
+            "PATH_INFO": url.path,
+            "QUERY_STRING": url.query.decode("ascii"),
+            "SERVER_NAME": url.host,
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": self.remote_addr,
+        }
+        for raw_key, raw_value in request.headers.raw:
+            key = raw_key.decode("ascii").upper().replace("-", "_")
+            if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+                key = "HTTP_" + key
+            environ[key] = raw_value.decode("ascii")
+        return environ
+
+    def handle_request(self, request):
+        request.read()
+        environ = self._environ(request)
+        state = {}
+        written = []
+
+        def start_response(status, response_headers, exc_info=None):
+            state["status"] = status
+            state["headers"] = response_headers
+            state["exc_info"] = exc_info
+            return written.append
+
+        result = self.app(environ, start_response)
+        # A generator app calls start_response only once its first chunk is produced.
+        first = list(written)
+        rest = iter(result)
+        if "status" not in state or not first:
+            for chunk in rest:
+                if chunk:
+                    first.append(chunk)
+                    break
+            else:
+                rest = None
+        stream = WSGIByteStream(first, rest, result)
+
+        if "status" not in state:
+            stream.close()
+            raise RuntimeError("The WSGI application did not call start_response().")
+        exc_info = state["exc_info"]
+        if exc_info and exc_info[0] and self.raise_app_exceptions:
+            stream.close()
+            raise exc_info[1]
+        status_code = int(state["status"].split()[0])
+        headers = [(k.encode("ascii"), v.encode("ascii")) for k, v in state["headers"]]
+        return Response(status_code, headers=headers, stream=stream)
+
+
+# -- ASGI ---------------------------------------------------------------------------------
+
+
+def _create_event():
+    try:
+        import sniffio
+
+        if sniffio.current_async_library() == "trio":
+            import trio
+
+            return trio.Event()
+    except ImportError:
+        pass
+    except Exception:  # sniffio.AsyncLibraryNotFoundError: not inside trio
+        pass
+    import asyncio
+
+    return asyncio.Event()
+
+
+class ASGIResponseStream(AsyncByteStream):
+    """The buffered body of an ASGI response."""
+
+    def __init__(self, body):
+        self._body = body
+
+    async def __aiter__(self):
+        yield b"".join(self._body)
+
+
+class _ASGIExchange:
+    """The receive/send pair for one request/response cycle of an ASGI app."""
+
+    def __init__(self, request):
+        self.request = request
+        self.body_iter = None  # created on the first receive(): an unstarted one may warn
+        self.request_complete = False
+        self.status_code = None
+        self.headers = None
+        self.body = []
+        self.started = False
+        self.complete = _create_event()
+
+    async def receive(self):
+        if self.request_complete:
+            await self.complete.wait()
+            return {"type": "http.disconnect"}
+        if self.body_iter is None:
+            self.body_iter = self.request.stream.__aiter__()
+        try:
+            chunk = await self.body_iter.__anext__()
+        except StopAsyncIteration:
+            self.request_complete = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(self, message):
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("ASGI app sent 'http.response.start' twice.")
+            self.status_code = message["status"]
+            self.headers = message.get("headers", [])
+            self.started = True
+        elif kind == "http.response.body":
+            if self.complete.is_set():
+                raise RuntimeError("ASGI app sent a body after the response completed.")
+            chunk = message.get("body", b"")
+            if chunk and self.request.method != "HEAD":
+                self.body.append(chunk)
+            if not message.get("more_body", False):
+                self.complete.set()
+
+
+class ASGITransport(AsyncBaseTransport):
+    """Send requests straight to an ASGI application, in-process (asyncio or trio)."""
+
+    def __init__(self, app, raise_app_exceptions=True, root_path="", client=("127.0.0.1", 123)):
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+        self.root_path = root_path
+        self.client = client
+
+    def _scope(self, request):
+        url = request.url
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "scheme": url.scheme,
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query,
+            "server": (url.host, url.port),
+            "client": self.client,
+            "root_path": self.root_path,
+        }
+
+    async def handle_async_request(self, request):
+        if not isinstance(request.stream, AsyncByteStream):
+            raise RuntimeError("ASGITransport needs a request with an async byte stream.")
+        exchange = _ASGIExchange(request)
+        try:
+            await self.app(self._scope(request), exchange.receive, exchange.send)
+        except Exception:
+            if self.raise_app_exceptions:
+                raise
+            exchange.complete.set()
+            if exchange.status_code is None:
+                exchange.status_code = 500
+            if exchange.headers is None:
+                exchange.headers = {}
+        if not exchange.complete.is_set() or exchange.status_code is None:
+            raise RuntimeError("The ASGI application returned without completing a response.")
+        stream = ASGIResponseStream(exchange.body)
+        return Response(exchange.status_code, headers=exchange.headers, stream=stream)

@@ -1,0 +1,734 @@
+# cython: language_level=3
+"""URL and QueryParams, with httpx 0.28's parsing and normalisation rules.
+
+A URL is parsed once into seven normalised ASCII strings (scheme, userinfo,
+host, port, path, query, fragment); every property derives from them. Parsing
+follows RFC 3986 splitting, WHATWG percent-encode sets, IDNA host encoding and
+default-port elision, exactly as httpx does (including its quirks, e.g. the
+default port is only dropped for an already lower-case scheme).
+"""
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from urllib.parse import parse_qs, unquote, urlencode, urljoin
+
+import idna
+
+from httprs._exceptions import InvalidURL
+
+__all__ = ["URL", "QueryParams"]
+
+cdef Py_ssize_t MAX_URL_LENGTH = 65536
+
+# ---------------------------------------------------------------------------
+# Percent-encode sets: a 128-entry table per set, 1 = left as is.
+
+cdef str _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+cdef str _SUB_DELIMS = "!$&'()*+,;="
+
+
+def _table(excluded=None, only=None):
+    cdef bytearray out = bytearray(128)
+    cdef int i
+    for i in range(0x20, 0x7F):
+        if only is not None:
+            out[i] = 1 if (chr(i) in only or chr(i) in _UNRESERVED) else 0
+        else:
+            out[i] = 0 if chr(i) in excluded else 1
+    return bytes(out)
+
+
+# fragment set: C0 controls, space " < > `
+cdef bytes _FRAG_SAFE = _table(' "<>`')
+# query set: C0 controls, space " # < >
+cdef bytes _QUERY_SAFE = _table(' "#<>')
+# path set: query set plus ? ` { }
+cdef bytes _PATH_SAFE = _table(' "#<>?`{}')
+# userinfo set (username / password): path set plus / : ; = @ [ \ ] ^ |
+cdef bytes _USERNAME_SAFE = _table(' "#<>?`{}/:;=@[\\]^|')
+# the joint userinfo component keeps ':'
+cdef bytes _USERINFO_SAFE = _table(' "#<>?`{}/;=@[\\]^|')
+# ASCII reg-name hosts: unreserved, sub-delims and the WHATWG extras
+cdef bytes _HOST_SAFE = _table(only=_SUB_DELIMS + '"`{}%|\\')
+
+cdef dict _DEFAULT_PORTS = {"ftp": 21, "http": 80, "https": 443, "ws": 80, "wss": 443}
+
+_COMPONENT_REGEX = {
+    "scheme": re.compile("([a-zA-Z][a-zA-Z0-9+.-]*)?"),
+    "authority": re.compile("[^/?#]*"),
+    "path": re.compile("[^?#]*"),
+    "query": re.compile("[^#]*"),
+    "fragment": re.compile(".*"),
+    "userinfo": re.compile("[^@]*"),
+    "host": re.compile("(\\[.*\\]|[^:]*)"),
+    "port": re.compile(".*"),
+}
+_IPV4_STYLE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$")
+
+
+cdef str _quote(str s, bytes safe):
+    """Percent-encode every character outside `safe` (and the unreserved set).
+
+    '%' is in every set httpx uses, so existing %XX escapes survive unchanged.
+    """
+    cdef const unsigned char* table = safe
+    cdef Py_UCS4 c
+    cdef bint clean = True
+    for c in s:
+        if c >= 128 or not table[c]:
+            clean = False
+            break
+    if clean:
+        return s
+    parts = []
+    for c in s:
+        if c < 128 and table[c]:
+            parts.append(c)
+        else:
+            for b in str(c).encode("utf-8"):
+                parts.append("%%%02X" % b)
+    return "".join(parts)
+
+
+cdef inline int _find_control(str s):
+    cdef Py_ssize_t i = 0
+    cdef Py_UCS4 c
+    for c in s:
+        if c < 0x20 or c == 0x7F:
+            return i
+        i += 1
+    return -1
+
+
+cdef bint _is_scheme(str s):
+    cdef Py_UCS4 c
+    cdef Py_ssize_t i = 0
+    for c in s:
+        if i == 0:
+            if not ((c >= 97 and c <= 122) or (c >= 65 and c <= 90)):
+                return False
+        elif not (
+            (c >= 97 and c <= 122)
+            or (c >= 65 and c <= 90)
+            or (c >= 48 and c <= 57)
+            or c == 43 or c == 45 or c == 46
+        ):
+            return False
+        i += 1
+    return True
+
+
+cdef str _encode_host(str host):
+    if not host:
+        return ""
+    cdef Py_UCS4 first = host[0]
+    if first >= 48 and first <= 57 and _IPV4_STYLE.match(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ipaddress.AddressValueError:
+            raise InvalidURL(f"Invalid IPv4 address: {host!r}") from None
+        return host
+    if first == 91 and host[len(host) - 1] == "]":
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ipaddress.AddressValueError:
+            raise InvalidURL(f"Invalid IPv6 address: {host!r}") from None
+        return host[1:-1]
+    if host.isascii():
+        return _quote(host.lower(), _HOST_SAFE)
+    try:
+        return idna.encode(host.lower()).decode("ascii")
+    except idna.IDNAError:
+        raise InvalidURL(f"Invalid IDNA hostname: {host!r}") from None
+
+
+cdef object _normalize_port(object port, object scheme):
+    if port is None or port == "":
+        return None
+    try:
+        value = int(port)
+    except ValueError:
+        raise InvalidURL(f"Invalid port: {port!r}") from None
+    if value == _DEFAULT_PORTS.get(scheme):
+        return None
+    return value
+
+
+cdef str _normalize_path(str path):
+    """Drop '.' and '..' segments (RFC 3986 section 5.2.4)."""
+    if "." not in path:
+        return path
+    segments = path.split("/")
+    if "." not in segments and ".." not in segments:
+        return path
+    out = []
+    for seg in segments:
+        if seg == ".":
+            continue
+        if seg == "..":
+            if out and out != [""]:
+                out.pop()
+        else:
+            out.append(seg)
+    return "/".join(out)
+
+
+cdef void _validate_path(str path, bint has_scheme, bint has_authority) except *:
+    if has_authority and path and not path.startswith("/"):
+        raise InvalidURL("For absolute URLs, path must be empty or begin with '/'")
+    if not has_scheme and not has_authority:
+        if path.startswith("//"):
+            raise InvalidURL("Relative URLs cannot have a path starting with '//'")
+        if path.startswith(":"):
+            raise InvalidURL("Relative URLs cannot have a path starting with ':'")
+
+
+cdef tuple _split(str url):
+    """Split into (scheme, authority, path, query, fragment) as RFC 3986's regex."""
+    cdef Py_ssize_t n = len(url)
+    cdef Py_ssize_t i, pos = 0, end
+    cdef Py_UCS4 c
+    scheme = None
+    authority = None
+    query = None
+    fragment = None
+    for i in range(n):
+        c = url[i]
+        if c == 58:  # ':'
+            if _is_scheme(url[:i]):
+                scheme = url[:i]
+                pos = i + 1
+            break
+        if c == 47 or c == 63 or c == 35:  # / ? #
+            break
+    if n - pos >= 2 and url[pos] == "/" and url[pos + 1] == "/":
+        end = pos + 2
+        while end < n:
+            c = url[end]
+            if c == 47 or c == 63 or c == 35:
+                break
+            end += 1
+        authority = url[pos + 2:end]
+        pos = end
+    end = pos
+    while end < n:
+        c = url[end]
+        if c == 63 or c == 35:
+            break
+        end += 1
+    path = url[pos:end]
+    pos = end
+    if pos < n and url[pos] == "?":
+        end = pos + 1
+        while end < n and url[end] != "#":
+            end += 1
+        query = url[pos + 1:end]
+        pos = end
+    if pos < n and url[pos] == "#":
+        fragment = url[pos + 1:]
+    return scheme, authority, path, query, fragment
+
+
+cdef tuple _split_authority(str authority):
+    """Split into (userinfo, host, port) as httpx's authority regex."""
+    at = authority.rfind("@")
+    if at >= 0:
+        userinfo = authority[:at]
+        rest = authority[at + 1:]
+    else:
+        userinfo = None
+        rest = authority
+    close = rest.rfind("]") if rest.startswith("[") else -1
+    if close >= 0:
+        host = rest[:close + 1]
+        rest = rest[close + 1:]
+    else:
+        colon = rest.find(":")
+        if colon < 0:
+            host = rest
+            rest = ""
+        else:
+            host = rest[:colon]
+            rest = rest[colon:]
+    if rest.startswith(":"):
+        rest = rest[1:]
+    return userinfo, host, rest
+
+
+cdef void _check_control(str value, str key) except *:
+    cdef int idx = _find_control(value)
+    if idx >= 0:
+        char = value[idx]
+        if key is None:
+            raise InvalidURL(
+                f"Invalid non-printable ASCII character in URL, {char!r} at position {idx}."
+            )
+        raise InvalidURL(
+            f"Invalid non-printable ASCII character in URL {key} component, "
+            f"{char!r} at position {idx}."
+        )
+
+
+cdef dict _prepare_kwargs(dict kwargs):
+    """Turn convenience keywords into the components the parser knows, and validate."""
+    if "port" in kwargs:
+        port = kwargs["port"]
+        kwargs["port"] = str(port) if isinstance(port, int) else port
+    if "netloc" in kwargs:
+        netloc = kwargs.pop("netloc") or ""
+        host, _, port = netloc.partition(":")
+        kwargs["host"] = host
+        kwargs["port"] = port
+    if "username" in kwargs or "password" in kwargs:
+        username = _quote(kwargs.pop("username", "") or "", _USERNAME_SAFE)
+        password = _quote(kwargs.pop("password", "") or "", _USERNAME_SAFE)
+        kwargs["userinfo"] = f"{username}:{password}" if password else username
+    if "raw_path" in kwargs:
+        raw_path = kwargs.pop("raw_path") or ""
+        path, sep, query = raw_path.partition("?")
+        kwargs["path"] = path
+        kwargs["query"] = query if sep else None
+    if "host" in kwargs:
+        host = kwargs.get("host") or ""
+        if ":" in host and not (host.startswith("[") and host.endswith("]")):
+            kwargs["host"] = f"[{host}]"
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        if len(value) > MAX_URL_LENGTH:
+            raise InvalidURL(f"URL component '{key}' too long")
+        _check_control(value, key)
+        if not _COMPONENT_REGEX[key].fullmatch(value):
+            raise InvalidURL(f"Invalid URL component '{key}'")
+    return kwargs
+
+
+cdef _parse_into(URL self, str url, dict kwargs):
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidURL("URL too long")
+    _check_control(url, None)
+    if kwargs:
+        kwargs = _prepare_kwargs(kwargs)
+
+    scheme, authority, path, query, fragment = _split(url)
+    if kwargs:
+        scheme = kwargs.get("scheme", scheme)
+        authority = kwargs.get("authority", authority)
+        path = kwargs.get("path", path)
+        query = kwargs.get("query", query)
+        fragment = kwargs.get("fragment", fragment)
+    scheme = scheme or ""
+    path = path or ""
+    userinfo, host, port = _split_authority(authority or "")
+    if kwargs:
+        userinfo = kwargs.get("userinfo", userinfo)
+        host = kwargs.get("host", host)
+        port = kwargs.get("port", port)
+    userinfo = userinfo or ""
+    host = host or ""
+
+    self._scheme = scheme.lower()
+    self._userinfo = _quote(userinfo, _USERINFO_SAFE)
+    self._host = _encode_host(host)
+    self._port = _normalize_port(port, scheme)
+    cdef bint has_scheme = self._scheme != ""
+    cdef bint has_authority = (
+        self._userinfo != "" or self._host != "" or self._port is not None
+    )
+    _validate_path(path, has_scheme, has_authority)
+    if has_scheme or has_authority:
+        path = _normalize_path(path)
+    self._path = _quote(path, _PATH_SAFE)
+    self._query = None if query is None else _quote(query, _QUERY_SAFE)
+    self._fragment = None if fragment is None else _quote(fragment, _FRAG_SAFE)
+    self._str = None
+
+
+_ALLOWED_KWARGS = {
+    "scheme": str,
+    "username": str,
+    "password": str,
+    "userinfo": bytes,
+    "host": str,
+    "port": int,
+    "netloc": bytes,
+    "path": str,
+    "query": bytes,
+    "raw_path": bytes,
+    "fragment": str,
+    "params": object,
+}
+
+
+cdef class URL:
+    """A parsed, normalised URL (httpx.URL)."""
+
+    cdef str _scheme
+    cdef str _userinfo
+    cdef str _host
+    cdef object _port
+    cdef str _path
+    cdef object _query
+    cdef object _fragment
+    cdef object _str
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __init__(self, url="", **kwargs):
+        if kwargs:
+            for key, value in kwargs.items():
+                expected = _ALLOWED_KWARGS.get(key)
+                if expected is None:
+                    raise TypeError(f"{key!r} is an invalid keyword argument for URL()")
+                if value is not None and not isinstance(value, expected):
+                    raise TypeError(
+                        f"Argument {key!r} must be {expected.__name__} "
+                        f"but got {type(value).__name__}"
+                    )
+                if isinstance(value, bytes):
+                    kwargs[key] = value.decode("ascii")
+            if "params" in kwargs:
+                params = kwargs.pop("params")
+                kwargs["query"] = None if not params else str(QueryParams(params))
+
+        cdef URL other
+        if isinstance(url, str):
+            _parse_into(self, url, kwargs)
+        elif isinstance(url, URL):
+            other = url
+            if kwargs:
+                base = {
+                    "scheme": other._scheme,
+                    "authority": other._authority(False),
+                    "path": other._path,
+                    "query": other._query,
+                    "fragment": other._fragment,
+                }
+                base.update(kwargs)
+                _parse_into(self, "", base)
+            else:
+                self._scheme = other._scheme
+                self._userinfo = other._userinfo
+                self._host = other._host
+                self._port = other._port
+                self._path = other._path
+                self._query = other._query
+                self._fragment = other._fragment
+                self._str = other._str
+        else:
+            raise TypeError(
+                "Invalid type for url.  Expected str or httpx.URL,"
+                f" got {type(url)}: {url!r}"
+            )
+
+    cdef str _authority(self, bint secure):
+        userinfo = self._userinfo
+        if secure and ":" in userinfo:
+            userinfo = userinfo.split(":")[0] + ":[secure]"
+        parts = []
+        if userinfo:
+            parts.append(userinfo)
+            parts.append("@")
+        if ":" in self._host:
+            parts.append("[")
+            parts.append(self._host)
+            parts.append("]")
+        else:
+            parts.append(self._host)
+        if self._port is not None:
+            parts.append(f":{self._port}")
+        return "".join(parts)
+
+    cdef str _build(self, bint secure):
+        authority = self._authority(secure)
+        parts = []
+        if self._scheme:
+            parts.append(self._scheme)
+            parts.append(":")
+        if authority:
+            parts.append("//")
+            parts.append(authority)
+        parts.append(self._path)
+        if self._query is not None:
+            parts.append("?")
+            parts.append(self._query)
+        if self._fragment is not None:
+            parts.append("#")
+            parts.append(self._fragment)
+        return "".join(parts)
+
+    @property
+    def scheme(self):
+        """The URL scheme, lower-cased ("http", "https")."""
+        return self._scheme
+
+    @property
+    def raw_scheme(self):
+        return self._scheme.encode("ascii")
+
+    @property
+    def userinfo(self):
+        """The userinfo as raw (still percent-encoded) bytes."""
+        return self._userinfo.encode("ascii")
+
+    @property
+    def username(self):
+        return unquote(self._userinfo.partition(":")[0])
+
+    @property
+    def password(self):
+        return unquote(self._userinfo.partition(":")[2])
+
+    @property
+    def host(self):
+        """The host, lower-cased, IDNA hosts decoded to unicode, IPv6 without brackets."""
+        host = self._host
+        if host.startswith("xn--"):
+            host = idna.decode(host)
+        return host
+
+    @property
+    def raw_host(self):
+        """The host as ASCII bytes: lower-cased, IDNA-encoded, no IPv6 brackets."""
+        return self._host.encode("ascii")
+
+    @property
+    def port(self):
+        """The port as an int, or None when absent or the scheme's default."""
+        return self._port
+
+    @property
+    def netloc(self):
+        host = self._host
+        if ":" in host:
+            host = f"[{host}]"
+        if self._port is not None:
+            host = f"{host}:{self._port}"
+        return host.encode("ascii")
+
+    @property
+    def path(self):
+        return unquote(self._path or "/")
+
+    @property
+    def query(self):
+        return (self._query or "").encode("ascii")
+
+    @property
+    def params(self):
+        return QueryParams(self._query)
+
+    @property
+    def raw_path(self):
+        """Path and query as sent in the request line, as bytes."""
+        path = self._path or "/"
+        if self._query is not None:
+            path = path + "?" + self._query
+        return path.encode("ascii")
+
+    @property
+    def fragment(self):
+        return unquote(self._fragment or "")
+
+    @property
+    def is_absolute_url(self):
+        return bool(self._scheme and self._host)
+
+    @property
+    def is_relative_url(self):
+        return not (self._scheme and self._host)
+
+    def copy_with(self, **kwargs):
+        return URL(self, **kwargs)
+
+    def copy_set_param(self, key, value=None):
+        return self.copy_with(params=self.params.set(key, value))
+
+    def copy_add_param(self, key, value=None):
+        return self.copy_with(params=self.params.add(key, value))
+
+    def copy_remove_param(self, key):
+        return self.copy_with(params=self.params.remove(key))
+
+    def copy_merge_params(self, params):
+        return self.copy_with(params=self.params.merge(params))
+
+    def join(self, url):
+        """Resolve `url` against this URL as the base."""
+        return URL(urljoin(str(self), str(URL(url))))
+
+    def __hash__(self):
+        return hash(str(self))
+
+    def __eq__(self, other):
+        return isinstance(other, (URL, str)) and str(self) == str(URL(other))
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __str__(self):
+        if self._str is None:
+            self._str = self._build(False)
+        return self._str
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}({self._build(True)!r})"
+
+    def __reduce__(self):
+        return (self.__class__, (str(self),))
+
+    @property
+    def raw(self):
+        import collections
+        import warnings
+
+        warnings.warn("URL.raw is deprecated.")
+        RawURL = collections.namedtuple("RawURL", ["raw_scheme", "raw_host", "port", "raw_path"])
+        return RawURL(
+            raw_scheme=self.raw_scheme,
+            raw_host=self.raw_host,
+            port=self.port,
+            raw_path=self.raw_path,
+        )
+
+
+def primitive_value_to_str(value):
+    """Coerce a primitive to str, JSON-style for booleans and "" for None."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+cdef class QueryParams:
+    """Immutable multi-dict of URL query parameters (httpx.QueryParams)."""
+
+    cdef public dict _dict
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __init__(self, *args, **kwargs):
+        assert len(args) < 2, "Too many arguments."
+        assert not (args and kwargs), "Cannot mix named and unnamed arguments."
+        value = args[0] if args else kwargs
+        if value is None or isinstance(value, (str, bytes)):
+            if isinstance(value, bytes):
+                value = value.decode("ascii")
+            self._dict = parse_qs(value, keep_blank_values=True) if value else {}
+        elif isinstance(value, QueryParams):
+            self._dict = {k: list(v) for k, v in (<QueryParams>value)._dict.items()}
+        else:
+            grouped = {}
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    grouped.setdefault(item[0], []).append(item[1])
+            else:
+                grouped = {
+                    k: list(v) if isinstance(v, (list, tuple)) else [v]
+                    for k, v in value.items()
+                }
+            self._dict = {
+                str(k): [primitive_value_to_str(item) for item in v] for k, v in grouped.items()
+            }
+
+    cdef QueryParams _copy(self):
+        cdef QueryParams q = QueryParams.__new__(QueryParams)
+        q._dict = dict(self._dict)
+        return q
+
+    def keys(self):
+        return self._dict.keys()
+
+    def values(self):
+        return {k: v[0] for k, v in self._dict.items()}.values()
+
+    def items(self):
+        return {k: v[0] for k, v in self._dict.items()}.items()
+
+    def multi_items(self):
+        out = []
+        for k, v in self._dict.items():
+            out.extend([(k, i) for i in v])
+        return out
+
+    def get(self, key, default=None):
+        if key in self._dict:
+            return self._dict[str(key)][0]
+        return default
+
+    def get_list(self, key):
+        return list(self._dict.get(str(key), []))
+
+    def set(self, key, value=None):
+        q = self._copy()
+        q._dict[str(key)] = [primitive_value_to_str(value)]
+        return q
+
+    def add(self, key, value=None):
+        q = self._copy()
+        q._dict[str(key)] = q.get_list(key) + [primitive_value_to_str(value)]
+        return q
+
+    def remove(self, key):
+        q = self._copy()
+        q._dict.pop(str(key), None)
+        return q
+
+    def merge(self, params=None):
+        cdef QueryParams q = QueryParams(params)
+        q._dict = {**self._dict, **q._dict}
+        return q
+
+    def __getitem__(self, key):
+        return self._dict[key][0]
+
+    def __contains__(self, key):
+        return key in self._dict
+
+    def __iter__(self):
+        return iter(self._dict.keys())
+
+    def __len__(self):
+        return len(self._dict)
+
+    def __bool__(self):
+        return bool(self._dict)
+
+    def __hash__(self):
+        return hash(str(self))
+
+    def __eq__(self, other):
+        if not isinstance(other, self.__class__):
+            return False
+        return sorted(self.multi_items()) == sorted(other.multi_items())
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __str__(self):
+        return urlencode(self.multi_items())
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}({str(self)!r})"
+
+    def __reduce__(self):
+        return (self.__class__, (self.multi_items(),))
+
+    def update(self, params=None):
+        raise RuntimeError(
+            "QueryParams are immutable since 0.18.0. "
+            "Use `q = q.merge(...)` to create an updated copy."
+        )
+
+    def __setitem__(self, key, value):
+        raise RuntimeError(
+            "QueryParams are immutable since 0.18.0. "
+            "Use `q = q.set(key, value)` to create an updated copy."
+        )
+
+
+Mapping.register(QueryParams)

@@ -1,0 +1,25 @@
+# Declarations from src/decode.h: streaming Content-Encoding decoding.
+#
+# DecoderChain.create takes the Content-Encoding header values in header
+# order; each value may hold several comma-separated codings (they are split
+# and trimmed in C++). It returns an empty unique_ptr and sets err
+# (kDecodingError) when more than kMaxEncodings codings need decoding.
+from libcpp cimport bool
+from libcpp.memory cimport unique_ptr
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+
+from httprs.includes.errors cimport Error
+
+
+cdef extern from "decode.h" namespace "httprs" nogil:
+    const size_t kMaxEncodings "httprs::DecoderChain::kMaxEncodings"
+
+    cdef cppclass DecoderChain:
+        @staticmethod
+        unique_ptr[DecoderChain] create(const vector[string]& encodings, Error& err)
+        bool empty()
+        # Append the decoded form of data[:len] to out; false + err on corrupt data.
+        bool feed(const char* data, size_t len, string& out, Error& err)
+        # End of body; false + err when the format can tell it was truncated.
+        bool finish(string& out, Error& err)

@@ -1,0 +1,83 @@
+# Declarations from src/engine.h: the loop, pool and transfers.
+from libcpp cimport bool
+from libcpp.memory cimport shared_ptr
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+
+from httprs.includes.errors cimport Error, ErrorKind
+from httprs.includes.http1 cimport HeaderList, ResponseHead
+from httprs.includes.tls cimport TlsContext
+
+
+cdef extern from "engine.h" namespace "httprs" nogil:
+    cdef cppclass PoolLimits:
+        int max_connections
+        int max_keepalive_connections
+        double keepalive_expiry
+
+    cdef cppclass RequestSpec:
+        string pool_key
+        string connect_host
+        int connect_port
+        string tunnel_authority
+        HeaderList tunnel_headers
+        shared_ptr[TlsContext] tls
+        string tls_host
+        string head
+        const char* body
+        size_t body_len
+        bool body_streamed
+        bool chunked
+        bool head_request
+        double connect_timeout
+        double read_timeout
+        double write_timeout
+        double pool_timeout
+
+    cdef enum class Phase "httprs::Transfer::Phase":
+        kQueued
+        kConnecting
+        kSending
+        kWaiting
+        kDone
+        kFailed
+
+    cdef cppclass Transfer:
+        RequestSpec spec
+        Phase phase
+        Error error
+        ResponseHead head
+        bool head_ready
+        bool complete
+        bool body_sent
+        bool want_body
+        string body_buf
+        size_t sink_fill
+        bool sink_overflow
+        unsigned long long body_received
+        bool failed()
+
+    cdef enum class WaitFor(int):
+        kHead
+        kBodyData
+        kComplete
+        kBodyWanted
+
+    cdef cppclass Engine:
+        Engine(const PoolLimits& limits)
+        shared_ptr[Transfer] submit(RequestSpec spec)
+        bool wait(Transfer& t, WaitFor what, int slice_ms)
+        void push_body(Transfer& t, const char* data, size_t len, bool last)
+        void take_body(Transfer& t, string& out)
+        void set_sink(Transfer& t, char* buf, size_t len)
+        void release(Transfer& t)
+        void cancel(Transfer& t, ErrorKind kind, const string& message)
+        void close()
+        int backend_fd()
+        int backend_timeout()
+        void run_nowait(vector[shared_ptr[Transfer]]& signaled)
+        void watch(Transfer& t)
+        int connection_count()
+        int idle_count()
+        @staticmethod
+        bool satisfied(const Transfer& t, WaitFor what)

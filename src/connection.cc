@@ -1,0 +1,780 @@
+#include "connection.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace httprs {
+
+namespace {
+
+constexpr size_t kHighWater = 1 << 20;  // pause reading when this much body is unread
+
+struct WriteReq {
+  uv_write_t req;
+  std::string owned;
+  Connection* conn;
+};
+
+std::string errno_message(int uv_status) {
+  // libuv errors are negated errno values on Unix.
+  int code = -uv_status;
+  return "[Errno " + std::to_string(code) + "] " + std::strerror(code);
+}
+
+std::string gai_message(int uv_status) {
+  switch (uv_status) {
+    case UV_EAI_NONAME:
+      return "[Errno -2] Name or service not known";
+    case UV_EAI_AGAIN:
+      return "[Errno -3] Temporary failure in name resolution";
+    case UV_EAI_NODATA:
+      return "[Errno -5] No address associated with hostname";
+    default:
+      return std::string("[Errno ") + std::to_string(uv_status) + "] " + uv_strerror(uv_status);
+  }
+}
+
+uint64_t to_ms(double seconds) {
+  double ms = seconds * 1000.0;
+  if (ms < 1) return 1;
+  return static_cast<uint64_t>(ms);
+}
+
+thread_local char tls_scratch[64 * 1024];
+
+}  // namespace
+
+struct Connection::Resolve {
+  uv_getaddrinfo_t req;
+  Connection* conn;
+};
+
+Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
+    : engine_(engine), key_(t->spec.pool_key), cur_(std::move(t)) {
+  uv_tcp_init(engine_->loop(), &tcp_);
+  tcp_.data = this;
+  tcp_open_ = true;
+  uv_timer_init(engine_->loop(), &timer_);
+  timer_.data = this;
+  handles_open_ = 2;
+  cur_->conn = this;
+  cur_->phase = Transfer::Phase::kConnecting;
+  arm_timer(TimerMode::kConnect);
+  resolve();
+}
+
+Connection::~Connection() = default;
+
+// ---------------------------------------------------------------- connecting
+
+void Connection::resolve() {
+  const RequestSpec& spec = cur_->spec;
+  std::string host = spec.connect_host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  struct sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof ss);
+  auto* v4 = reinterpret_cast<struct sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<struct sockaddr_in6*>(&ss);
+  if (uv_ip4_addr(host.c_str(), spec.connect_port, v4) == 0) {
+    addrs_.push_back(ss);
+    state_ = State::kConnecting;
+    connect_next();
+    return;
+  }
+  std::memset(&ss, 0, sizeof ss);
+  if (uv_ip6_addr(host.c_str(), spec.connect_port, v6) == 0) {
+    addrs_.push_back(ss);
+    state_ = State::kConnecting;
+    connect_next();
+    return;
+  }
+  auto* r = new Resolve;
+  r->conn = this;
+  r->req.data = r;
+  struct addrinfo hints;
+  std::memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  std::string port = std::to_string(spec.connect_port);
+  int rc = uv_getaddrinfo(engine_->loop(), &r->req, &Connection::on_resolved, host.c_str(),
+                          port.c_str(), &hints);
+  if (rc < 0) {
+    delete r;
+    Error err;
+    err.set(ErrorKind::kConnectError, gai_message(rc));
+    close(err);
+    return;
+  }
+  resolving_ = r;
+}
+
+void Connection::on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+  auto* r = static_cast<Resolve*>(req->data);
+  Connection* c = r->conn;
+  delete r;
+  if (c == nullptr) {  // the connection closed while we were resolving
+    if (res) uv_freeaddrinfo(res);
+    return;
+  }
+  c->resolving_ = nullptr;
+  if (status < 0) {
+    Error err;
+    err.set(ErrorKind::kConnectError, gai_message(status));
+    c->close(err);
+    return;
+  }
+  for (struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    struct sockaddr_storage ss;
+    std::memset(&ss, 0, sizeof ss);
+    std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    c->addrs_.push_back(ss);
+  }
+  uv_freeaddrinfo(res);
+  c->state_ = State::kConnecting;
+  c->connect_next();
+}
+
+void Connection::connect_next() {
+  if (addr_index_ >= addrs_.size()) {
+    Error err = last_connect_error_;
+    if (!err) err.set(ErrorKind::kConnectError, "[Errno -2] Name or service not known");
+    close(err);
+    return;
+  }
+  const auto* addr = reinterpret_cast<const struct sockaddr*>(&addrs_[addr_index_++]);
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, &Connection::on_connect);
+  if (rc < 0) {
+    last_connect_error_.set(ErrorKind::kConnectError, errno_message(rc));
+    // The handle may be unusable now; retry on a fresh one.
+    reconnect_ = true;
+    tcp_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_close);
+    return;
+  }
+  connect_pending_ = true;
+}
+
+void Connection::on_connect(uv_connect_t* req, int status) {
+  auto* c = static_cast<Connection*>(req->data);
+  c->connect_pending_ = false;
+  if (c->state_ == State::kClosing) return;
+  if (status < 0) {
+    c->last_connect_error_.set(ErrorKind::kConnectError, errno_message(status));
+    if (c->addr_index_ < c->addrs_.size()) {
+      c->reconnect_ = true;
+      c->tcp_open_ = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), &Connection::on_close);
+      return;
+    }
+    c->close(c->last_connect_error_);
+    return;
+  }
+  c->on_tcp_connected();
+}
+
+void Connection::on_tcp_connected() {
+  uv_tcp_nodelay(&tcp_, 1);
+  start_reading();
+  if (!cur_) {  // abandoned while connecting: nothing to do with this socket
+    close(Error());
+    return;
+  }
+  if (!cur_->spec.tunnel_authority.empty()) {
+    start_tunnel();
+  } else if (cur_->spec.tls) {
+    start_tls();
+  } else {
+    on_established();
+  }
+}
+
+void Connection::start_tunnel() {
+  const RequestSpec& spec = cur_->spec;
+  state_ = State::kTunnel;
+  HeaderList headers;
+  headers.emplace_back("Host", spec.tunnel_authority);
+  for (const auto& h : spec.tunnel_headers) headers.push_back(h);
+  std::string head;
+  Error err;
+  if (!serialize_request_head(head, "CONNECT", spec.tunnel_authority, headers, err)) {
+    close(err);
+    return;
+  }
+  parser_.reset(this, false, true);
+  tunnel_status_ = 0;
+  write_raw(std::move(head), nullptr, 0);
+}
+
+void Connection::start_tls() {
+  Error err;
+  tls_ = std::make_unique<TlsSession>(cur_->spec.tls, cur_->spec.tls_host, err);
+  if (err) {
+    close(err);
+    return;
+  }
+  state_ = State::kHandshake;
+  continue_handshake();
+}
+
+void Connection::continue_handshake() {
+  Error err;
+  TlsSession::Status st = tls_->handshake(err);
+  flush_tls();
+  if (state_ == State::kClosing) return;
+  if (st == TlsSession::Status::kOk) {
+    on_established();
+  } else if (st == TlsSession::Status::kError) {
+    if (err.kind != ErrorKind::kConnectError) err.kind = ErrorKind::kConnectError;
+    close(err);
+  }
+}
+
+void Connection::on_established() {
+  state_ = State::kActive;
+  arm_timer(TimerMode::kNone);
+  if (!cur_) {
+    state_ = State::kIdle;
+    engine_->on_connection_released(this);
+    return;
+  }
+  start_transfer();
+}
+
+// ---------------------------------------------------------------- transfers
+
+void Connection::assign(std::shared_ptr<Transfer> t) {
+  reused_ = true;
+  cur_ = std::move(t);
+  cur_->conn = this;
+  state_ = State::kActive;
+  start_transfer();
+}
+
+void Connection::start_transfer() {
+  Transfer& t = *cur_;
+  t.phase = Transfer::Phase::kSending;
+  parser_.reset(this, t.spec.head_request, false);
+  response_started_ = false;
+  std::string head = t.spec.head;  // kept in the spec for a retry
+  if (t.spec.body_streamed) {
+    body_in_flight_ = true;
+    write_out(std::move(head), nullptr, 0);
+    if (state_ == State::kClosing || !cur_) return;
+    if (writes_pending_ == 0) {
+      t.want_body = true;
+      engine_->signal(t);
+    }
+  } else {
+    body_in_flight_ = false;
+    write_out(std::move(head), t.spec.body, t.spec.body_len);
+  }
+}
+
+void Connection::send_body_chunk(const char* data, size_t len, bool last) {
+  if (!cur_ || state_ == State::kClosing) return;
+  Transfer& t = *cur_;
+  t.want_body = false;
+  std::string out;
+  if (t.spec.chunked) {
+    if (len > 0) {
+      append_chunk_size(out, len);
+      out.append(data, len);
+      out.append("\r\n");
+    }
+    if (last) out.append(kLastChunk);
+  } else {
+    out.assign(data, len);
+  }
+  if (last) body_in_flight_ = false;
+  if (out.empty()) {
+    on_write_done();
+    return;
+  }
+  write_out(std::move(out), nullptr, 0);
+}
+
+void Connection::write_out(std::string&& data, const char* ext, size_t ext_len) {
+  if (tls_) {
+    Error err;
+    if ((!data.empty() && !tls_->write(data.data(), data.size(), err)) ||
+        (ext_len > 0 && !tls_->write(ext, ext_len, err))) {
+      fail_transfer(err);
+      return;
+    }
+    flush_tls();
+    return;
+  }
+  write_raw(std::move(data), ext, ext_len);
+}
+
+void Connection::flush_tls() {
+  if (tls_ && tls_->pending_output() > 0) write_raw(tls_->take_output(), nullptr, 0);
+}
+
+void Connection::write_raw(std::string&& owned, const char* ext, size_t ext_len) {
+  if (state_ == State::kClosing) return;
+  auto* w = new WriteReq;
+  w->owned = std::move(owned);
+  w->conn = this;
+  w->req.data = w;
+  uv_buf_t bufs[2];
+  unsigned n = 0;
+  if (!w->owned.empty()) bufs[n++] = uv_buf_init(w->owned.data(), w->owned.size());
+  if (ext_len > 0) bufs[n++] = uv_buf_init(const_cast<char*>(ext), ext_len);
+  if (n == 0) {
+    delete w;
+    return;
+  }
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, n, &Connection::on_write);
+  if (rc < 0) {
+    delete w;
+    Error err;
+    err.set(ErrorKind::kWriteError, errno_message(rc));
+    fail_transfer(err);
+    return;
+  }
+  writes_pending_++;
+  if (state_ == State::kActive) arm_timer(TimerMode::kWrite);
+}
+
+void Connection::on_write(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  Connection* c = w->conn;
+  delete w;
+  c->writes_pending_--;
+  if (status == UV_ECANCELED || c->state_ == State::kClosing) return;
+  if (status < 0) {
+    c->broken_ = true;
+    if (c->cur_ && c->cur_->head_ready) {
+      // The server answered before taking the whole body: keep the answer.
+      c->cur_->body_sent = true;
+      c->body_in_flight_ = false;
+      return;
+    }
+    Error err;
+    if (c->state_ == State::kTunnel || c->state_ == State::kHandshake)
+      err.set(ErrorKind::kConnectError, errno_message(status));
+    else
+      err.set(ErrorKind::kWriteError, errno_message(status));
+    c->fail_transfer(err);
+    return;
+  }
+  if (c->state_ == State::kActive) c->on_write_done();
+}
+
+void Connection::on_write_done() {
+  if (writes_pending_ > 0 || !cur_) return;
+  Transfer& t = *cur_;
+  if (body_in_flight_) {
+    arm_timer(TimerMode::kNone);
+    t.want_body = true;
+    engine_->signal(t);
+    return;
+  }
+  if (!t.body_sent) {
+    t.body_sent = true;
+    if (t.phase == Transfer::Phase::kSending) t.phase = Transfer::Phase::kWaiting;
+  }
+  arm_timer(paused_ ? TimerMode::kNone : TimerMode::kRead);
+}
+
+// ---------------------------------------------------------------- reading
+
+void Connection::start_reading() {
+  if (reading_ || state_ == State::kClosing) return;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::on_alloc,
+                    &Connection::on_read) == 0)
+    reading_ = true;
+}
+
+void Connection::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+}
+
+void Connection::resume_reading() {
+  if (!paused_ || state_ == State::kClosing) return;
+  paused_ = false;
+  start_reading();
+  if (cur_ && !cur_->complete) arm_timer(TimerMode::kRead);
+}
+
+void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(h->data);
+  size_t len = 0;
+  char* base = c->engine_->read_buffer(&len);
+  *buf = uv_buf_init(base, len);
+}
+
+void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(s->data);
+  if (c->state_ == State::kClosing) return;
+  if (nread > 0) {
+    c->on_data(buf->base, static_cast<size_t>(nread));
+  } else if (nread == UV_EOF) {
+    c->on_eof();
+  } else if (nread < 0) {
+    c->on_read_error(static_cast<int>(nread));
+  }
+}
+
+void Connection::on_data(const char* data, size_t len) {
+  if (!tls_) {
+    on_plaintext(data, len);
+    return;
+  }
+  tls_->feed(data, len);
+  if (state_ == State::kHandshake) {
+    continue_handshake();
+    if (state_ == State::kHandshake || state_ == State::kClosing) return;
+  }
+  for (;;) {
+    size_t n = 0;
+    Error err;
+    TlsSession::Status st = tls_->read(tls_scratch, sizeof tls_scratch, &n, err);
+    if (st == TlsSession::Status::kOk) {
+      on_plaintext(tls_scratch, n);
+      if (state_ == State::kClosing) return;
+      continue;
+    }
+    flush_tls();  // reading may have produced protocol output (key updates)
+    if (st == TlsSession::Status::kWantRead) return;
+    if (st == TlsSession::Status::kClosed) {
+      on_eof();
+      return;
+    }
+    if (cur_) {
+      fail_transfer(err);
+    } else {
+      close(Error());
+    }
+    return;
+  }
+}
+
+void Connection::on_plaintext(const char* data, size_t len) {
+  if (state_ == State::kIdle || !cur_) {
+    // Bytes nobody asked for: this connection cannot be trusted any more.
+    broken_ = true;
+    close(Error());
+    return;
+  }
+  if (state_ == State::kTunnel) {
+    size_t used = 0;
+    Error err;
+    ResponseParser::Status st = parser_.feed(data, len, &used, err);
+    if (tunnel_status_ != 0 && (tunnel_status_ < 200 || tunnel_status_ >= 300)) {
+      Error perr;
+      perr.set(ErrorKind::kProxyError, std::to_string(tunnel_status_) + " " + tunnel_reason_);
+      close(perr);
+      return;
+    }
+    if (st == ResponseParser::Status::kError) {
+      err.kind = ErrorKind::kProxyError;
+      close(err);
+      return;
+    }
+    if (st == ResponseParser::Status::kUpgrade) {
+      if (cur_->spec.tls)
+        start_tls();
+      else
+        on_established();
+    }
+    return;
+  }
+  if (state_ != State::kActive) return;
+  response_started_ = true;
+  size_t used = 0;
+  Error err;
+  ResponseParser::Status st = parser_.feed(data, len, &used, err);
+  if (state_ == State::kClosing) return;
+  switch (st) {
+    case ResponseParser::Status::kOk:
+      if (cur_ && cur_->body_sent && !paused_) arm_timer(TimerMode::kRead);
+      break;
+    case ResponseParser::Status::kComplete:
+      if (used < len) broken_ = true;  // extra bytes after the response
+      finish_transfer();
+      break;
+    case ResponseParser::Status::kUpgrade:
+      err.set(ErrorKind::kRemoteProtocolError, "Unexpected protocol upgrade");
+      fail_transfer(err);
+      break;
+    case ResponseParser::Status::kError:
+      fail_transfer(err);
+      break;
+  }
+}
+
+void Connection::on_head(ResponseHead&& head) {
+  if (state_ == State::kTunnel) {
+    tunnel_status_ = head.status;
+    tunnel_reason_ = head.reason;
+    return;
+  }
+  if (!cur_) return;
+  cur_->head = std::move(head);
+  cur_->head_ready = true;
+  engine_->signal(*cur_);
+}
+
+void Connection::on_body(const char* data, size_t len) {
+  if (!cur_) return;
+  Transfer& t = *cur_;
+  t.body_received += len;
+  if (t.sink != nullptr) {
+    size_t room = t.sink_len - t.sink_fill;
+    size_t n = len < room ? len : room;
+    std::memcpy(t.sink + t.sink_fill, data, n);
+    t.sink_fill += n;
+    if (n < len) {
+      t.sink_overflow = true;
+      t.body_buf.append(data + n, len - n);
+    }
+  } else {
+    t.body_buf.append(data, len);
+    if (t.body_buf.size() >= kHighWater && !paused_) {
+      paused_ = true;
+      stop_reading();
+      arm_timer(TimerMode::kNone);
+    }
+  }
+  engine_->signal(t);
+}
+
+void Connection::on_eof() {
+  broken_ = true;
+  if (state_ == State::kIdle || !cur_) {
+    close(Error());
+    return;
+  }
+  if (state_ == State::kActive) {
+    Error err;
+    ResponseParser::Status st = parser_.finish(err);
+    if (st == ResponseParser::Status::kComplete) {
+      finish_transfer();
+      return;
+    }
+    if (reused_ && !response_started_ && cur_->attempts < 3 && !cur_->spec.body_streamed) {
+      std::shared_ptr<Transfer> t = std::move(cur_);
+      t->conn = nullptr;
+      close(Error());
+      engine_->retry(std::move(t));
+      return;
+    }
+    fail_transfer(err);
+    return;
+  }
+  Error err;
+  if (state_ == State::kTunnel)
+    err.set(ErrorKind::kProxyError, "Server disconnected without sending a response.");
+  else if (state_ == State::kHandshake)
+    err.set(ErrorKind::kConnectError,
+            "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol");
+  else
+    err.set(ErrorKind::kConnectError, "Server disconnected while connecting.");
+  close(err);
+}
+
+void Connection::on_read_error(int status) {
+  broken_ = true;
+  if (state_ == State::kActive && cur_ && reused_ && !response_started_ && cur_->attempts < 3 &&
+      !cur_->spec.body_streamed) {
+    std::shared_ptr<Transfer> t = std::move(cur_);
+    t->conn = nullptr;
+    close(Error());
+    engine_->retry(std::move(t));
+    return;
+  }
+  Error err;
+  ErrorKind kind = state_ == State::kActive ? ErrorKind::kReadError : ErrorKind::kConnectError;
+  if (state_ == State::kTunnel) kind = ErrorKind::kProxyError;
+  err.set(kind, errno_message(status));
+  if (cur_)
+    fail_transfer(err);
+  else
+    close(Error());
+}
+
+bool Connection::reusable() const {
+  return !broken_ && parser_.keep_alive() && !body_in_flight_ && writes_pending_ == 0 &&
+         cur_ && cur_->body_sent;
+}
+
+void Connection::finish_transfer() {
+  bool keep = reusable();
+  std::shared_ptr<Transfer> t = std::move(cur_);
+  t->conn = nullptr;
+  t->complete = true;
+  t->phase = Transfer::Phase::kDone;
+  engine_->signal(*t);
+  arm_timer(TimerMode::kNone);
+  if (!keep) {
+    close(Error());
+    return;
+  }
+  state_ = State::kIdle;
+  if (paused_) {
+    paused_ = false;
+    start_reading();
+  }
+  engine_->on_connection_released(this);
+}
+
+void Connection::fail_transfer(const Error& err) { close(err); }
+
+void Connection::abandon() {
+  if (cur_) {
+    cur_->conn = nullptr;
+    cur_.reset();
+  }
+  close(Error());
+}
+
+bool Connection::usable_for_reuse(uint64_t now_ms) {
+  if (state_ != State::kIdle || broken_) return false;
+  double expiry = engine_->limits().keepalive_expiry;
+  if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0)) return false;
+  // Drain whatever arrived while nobody ran the loop: an EOF or stray bytes
+  // mean the server is done with this connection.
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  for (;;) {
+    ssize_t n = ::recv(fd, tls_scratch, sizeof tls_scratch, MSG_DONTWAIT);
+    if (n > 0) {
+      on_data(tls_scratch, static_cast<size_t>(n));
+      if (state_ != State::kIdle) return false;
+      continue;
+    }
+    if (n == 0) {
+      on_eof();
+      return false;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return !broken_ && state_ == State::kIdle;
+    if (errno == EINTR) continue;
+    broken_ = true;
+    close(Error());
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- timers
+
+void Connection::arm_timer(TimerMode mode) {
+  if (state_ == State::kClosing) return;
+  double seconds = -1;
+  if (cur_) {
+    const RequestSpec& s = cur_->spec;
+    switch (mode) {
+      case TimerMode::kConnect:
+        seconds = s.connect_timeout;
+        break;
+      case TimerMode::kRead:
+        seconds = s.read_timeout;
+        break;
+      case TimerMode::kWrite:
+        seconds = s.write_timeout;
+        break;
+      case TimerMode::kNone:
+        break;
+    }
+  }
+  if (mode == TimerMode::kConnect && timer_mode_ == TimerMode::kConnect) return;
+  if (seconds < 0 || mode == TimerMode::kNone) {
+    if (timer_mode_ != TimerMode::kNone) uv_timer_stop(&timer_);
+    timer_mode_ = TimerMode::kNone;
+    return;
+  }
+  timer_mode_ = mode;
+  uv_timer_start(&timer_, &Connection::on_timer, to_ms(seconds), 0);
+}
+
+void Connection::on_timer(uv_timer_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  TimerMode mode = c->timer_mode_;
+  c->timer_mode_ = TimerMode::kNone;
+  Error err;
+  switch (mode) {
+    case TimerMode::kConnect:
+      err.set(ErrorKind::kConnectTimeout, "timed out");
+      break;
+    case TimerMode::kRead:
+      err.set(ErrorKind::kReadTimeout, "timed out");
+      break;
+    case TimerMode::kWrite:
+      err.set(ErrorKind::kWriteTimeout, "timed out");
+      break;
+    case TimerMode::kNone:
+      return;
+  }
+  c->broken_ = true;
+  c->close(err);
+}
+
+// ---------------------------------------------------------------- closing
+
+void Connection::close(const Error& err) {
+  if (state_ == State::kClosing) return;
+  State was = state_;
+  state_ = State::kClosing;
+  broken_ = true;
+  if (cur_) {
+    std::shared_ptr<Transfer> t = std::move(cur_);
+    t->conn = nullptr;
+    if (err) {
+      t->error = err;
+    } else if (!t->complete) {
+      t->error.set(ErrorKind::kReadError, "connection closed");
+    }
+    if (!t->complete) {
+      t->phase = Transfer::Phase::kFailed;
+      engine_->signal(*t);
+    }
+  }
+  if (resolving_) {
+    resolving_->conn = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&resolving_->req));
+    resolving_ = nullptr;
+  }
+  if (tls_ && (was == State::kIdle || was == State::kActive)) {
+    tls_->shutdown();
+    if (tls_->pending_output() > 0 && tcp_open_) {
+      std::string out = tls_->take_output();
+      uv_buf_t b = uv_buf_init(out.data(), out.size());
+      uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+    }
+  }
+  stop_reading();
+  if (tcp_open_) {
+    tcp_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_close);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_close);
+  engine_->on_connection_closed(this);
+}
+
+void Connection::on_close(uv_handle_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  if (h == reinterpret_cast<uv_handle_t*>(&c->tcp_) && c->reconnect_) {
+    // A failed connect attempt: try the next address on a fresh handle.
+    c->reconnect_ = false;
+    if (c->state_ != State::kClosing) {
+      uv_tcp_init(c->engine_->loop(), &c->tcp_);
+      c->tcp_.data = c;
+      c->tcp_open_ = true;
+      c->connect_next();
+      return;
+    }
+  }
+  if (--c->handles_open_ == 0) delete c;
+}
+
+}  // namespace httprs

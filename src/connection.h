@@ -1,0 +1,116 @@
+// One client connection: a uv_tcp_t, an optional TLS session and the HTTP/1.1
+// parser, carrying one transfer at a time. Owned by the engine; freed only
+// after libuv has closed both of its handles.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "http1.h"
+#include "tls.h"
+
+namespace httprs {
+
+class Connection final : public ResponseParser::Sink {
+ public:
+  enum class State { kResolving, kConnecting, kTunnel, kHandshake, kActive, kIdle, kClosing };
+
+  // Start connecting for `t` (which becomes the current transfer).
+  Connection(Engine* engine, std::shared_ptr<Transfer> t);
+  ~Connection() override;
+
+  // Run `t` on this established, idle connection.
+  void assign(std::shared_ptr<Transfer> t);
+  // Close: the current transfer (if any) fails with `err` unless err is empty.
+  void close(const Error& err);
+  // Called by the engine when the consumer gave up on the current transfer.
+  void abandon();
+  // Streamed upload chunk for the current transfer.
+  void send_body_chunk(const char* data, size_t len, bool last);
+  // The consumer took buffered body bytes: read again if we had paused.
+  void resume_reading();
+
+  // True when an idle connection has seen no EOF, no stray bytes and no expiry.
+  bool usable_for_reuse(uint64_t now_ms);
+
+  const std::string& key() const { return key_; }
+  State state() const { return state_; }
+  uint64_t idle_since_ms = 0;
+
+  // ResponseParser::Sink
+  void on_head(ResponseHead&& head) override;
+  void on_body(const char* data, size_t len) override;
+
+ private:
+  enum class TimerMode { kNone, kConnect, kRead, kWrite };
+
+  void resolve();
+  void connect_next();
+  void on_tcp_connected();
+  void start_tunnel();
+  void start_tls();
+  void continue_handshake();
+  void on_established();
+  void start_transfer();
+  void write_raw(std::string&& owned, const char* ext, size_t ext_len);
+  void write_out(std::string&& data, const char* ext, size_t ext_len);
+  void flush_tls();
+  void on_data(const char* data, size_t len);
+  void on_plaintext(const char* data, size_t len);
+  void on_eof();
+  void on_read_error(int status);
+  void on_write_done();
+  void finish_transfer();
+  void fail_transfer(const Error& err);
+  void arm_timer(TimerMode mode);
+  void update_timer();
+  void start_reading();
+  void stop_reading();
+  bool reusable() const;
+
+  static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_timer(uv_timer_t* h);
+  static void on_close(uv_handle_t* h);
+
+  friend class Engine;
+
+  Engine* engine_;
+  std::string key_;
+  State state_ = State::kResolving;
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  bool tcp_open_ = false;
+  int handles_open_ = 0;
+  TimerMode timer_mode_ = TimerMode::kNone;
+  std::shared_ptr<Transfer> cur_;
+  std::unique_ptr<TlsSession> tls_;
+  ResponseParser parser_;
+  std::vector<struct sockaddr_storage> addrs_;
+  size_t addr_index_ = 0;
+  Error last_connect_error_;
+  struct Resolve;
+  Resolve* resolving_ = nullptr;  // pending getaddrinfo; it outlives us if we close first
+  uv_connect_t connect_req_;
+  bool connect_pending_ = false;
+  int writes_pending_ = 0;
+  bool reading_ = false;
+  bool paused_ = false;
+  bool broken_ = false;  // not reusable: EOF, stray bytes, errors, Connection: close
+  bool reused_ = false;
+  bool response_started_ = false;
+  bool reconnect_ = false;       // tcp_ is closing to retry the next address
+  int tunnel_status_ = 0;        // status of the proxy's CONNECT response
+  std::string tunnel_reason_;
+  bool body_in_flight_ = false;  // streamed upload in progress
+  std::string tls_plain_;        // scratch for decrypted bytes
+};
+
+}  // namespace httprs

@@ -1,0 +1,393 @@
+#include "engine.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "connection.h"
+
+namespace httprs {
+
+Engine::Engine(const PoolLimits& limits) : limits_(limits) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &wakeup_, &Engine::on_wakeup);
+  wakeup_.data = this;
+  uv_timer_init(&loop_, &pool_timer_);
+  pool_timer_.data = this;
+  rbuf_.reset(new char[kReadBufferSize]);
+}
+
+Engine::~Engine() {
+  close();
+  std::unique_lock<std::mutex> lk(mu_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
+  // Let every close callback run before the loop goes away.
+  while (uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
+  }
+  uv_loop_close(&loop_);
+}
+
+char* Engine::read_buffer(size_t* len) {
+  *len = kReadBufferSize;
+  return rbuf_.get();
+}
+
+// ------------------------------------------------------------------ requests
+
+std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
+  auto t = std::make_shared<Transfer>();
+  t->spec = std::move(spec);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closed_) {
+    t->phase = Transfer::Phase::kFailed;
+    t->error.set(ErrorKind::kClosed, "the client has been closed");
+    return t;
+  }
+  uv_update_time(&loop_);
+  acquire(t);
+  if (in_poll_) uv_async_send(&wakeup_);
+  return t;
+}
+
+void Engine::acquire(std::shared_ptr<Transfer> t) {
+  t->attempts++;
+  t->phase = Transfer::Phase::kQueued;
+  if (t->spec.pool_timeout >= 0) {
+    t->pool_deadline_ms = uv_now(&loop_) + static_cast<uint64_t>(t->spec.pool_timeout * 1000.0);
+  } else {
+    t->pool_deadline_ms = 0;
+  }
+  waiters_.push_back(std::move(t));
+  service_waiters();
+  if (!waiters_.empty()) arm_pool_timer();
+}
+
+void Engine::retry(std::shared_ptr<Transfer> t) {
+  t->head_ready = false;
+  t->body_sent = false;
+  t->want_body = false;
+  t->attempts++;
+  t->phase = Transfer::Phase::kQueued;
+  waiters_.push_front(std::move(t));
+  service_waiters();
+}
+
+bool Engine::take_idle(const std::string& key, Connection** out) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return false;
+  uint64_t now = uv_now(&loop_);
+  while (!it->second.empty()) {
+    Connection* c = it->second.back();
+    it->second.pop_back();
+    n_idle_--;
+    if (c->usable_for_reuse(now)) {
+      *out = c;
+      return true;
+    }
+    // usable_for_reuse closed it, or it expired / broke: close it now.
+    if (c->state() != Connection::State::kClosing) c->close(Error());
+    it = idle_.find(key);
+    if (it == idle_.end()) return false;
+  }
+  return false;
+}
+
+void Engine::service_waiters() {
+  if (servicing_) {
+    service_again_ = true;
+    return;
+  }
+  servicing_ = true;
+  do {
+    service_again_ = false;
+    for (size_t i = 0; i < waiters_.size();) {
+      std::shared_ptr<Transfer> t = waiters_[i];
+      Connection* c = nullptr;
+      if (take_idle(t->spec.pool_key, &c)) {
+        waiters_.erase(waiters_.begin() + static_cast<long>(i));
+        c->assign(std::move(t));
+        continue;
+      }
+      bool room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
+      if (!room && n_idle_ > 0) {
+        // Evict an idle connection of another origin to make room.
+        for (auto& [key, conns] : idle_) {
+          if (conns.empty()) continue;
+          Connection* victim = conns.front();
+          victim->close(Error());
+          break;
+        }
+        room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
+      }
+      if (room) {
+        waiters_.erase(waiters_.begin() + static_cast<long>(i));
+        auto* conn = new Connection(this, std::move(t));
+        if (conn->state() != Connection::State::kClosing) {
+          all_.push_back(conn);
+          n_conns_++;
+        }
+        continue;
+      }
+      i++;
+    }
+  } while (service_again_);
+  servicing_ = false;
+}
+
+void Engine::on_connection_released(Connection* c) {
+  if (closed_) {
+    c->close(Error());
+    return;
+  }
+  c->idle_since_ms = uv_now(&loop_);
+  idle_[c->key()].push_back(c);
+  n_idle_++;
+  service_waiters();
+  if (limits_.max_keepalive_connections >= 0) {
+    while (n_idle_ > limits_.max_keepalive_connections) {
+      // Close the longest-idle connection.
+      Connection* oldest = nullptr;
+      for (auto& [key, conns] : idle_)
+        for (Connection* x : conns)
+          if (!oldest || x->idle_since_ms < oldest->idle_since_ms) oldest = x;
+      if (!oldest) break;
+      oldest->close(Error());
+    }
+  }
+}
+
+void Engine::on_connection_closed(Connection* c) {
+  auto it = idle_.find(c->key());
+  if (it != idle_.end()) {
+    auto& v = it->second;
+    auto pos = std::find(v.begin(), v.end(), c);
+    if (pos != v.end()) {
+      v.erase(pos);
+      n_idle_--;
+    }
+    if (v.empty()) idle_.erase(it);
+  }
+  auto pos = std::find(all_.begin(), all_.end(), c);
+  if (pos != all_.end()) {
+    all_.erase(pos);
+    n_conns_--;
+  }
+  if (!closed_) service_waiters();
+}
+
+void Engine::signal(Transfer& t) {
+  if (t.watched && !t.signaled) {
+    t.signaled = true;
+    signaled_.push_back(t.shared_from_this());
+  }
+}
+
+void Engine::watch(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  t.watched = true;
+}
+
+// ------------------------------------------------------------------ pool timer
+
+void Engine::arm_pool_timer() {
+  uint64_t earliest = 0;
+  for (auto& t : waiters_)
+    if (t->pool_deadline_ms && (!earliest || t->pool_deadline_ms < earliest))
+      earliest = t->pool_deadline_ms;
+  if (!earliest) {
+    uv_timer_stop(&pool_timer_);
+    return;
+  }
+  uint64_t now = uv_now(&loop_);
+  uv_timer_start(&pool_timer_, &Engine::on_pool_timer, earliest > now ? earliest - now : 0, 0);
+}
+
+void Engine::on_pool_timer(uv_timer_t* h) {
+  auto* e = static_cast<Engine*>(h->data);
+  uint64_t now = uv_now(&e->loop_);
+  for (size_t i = 0; i < e->waiters_.size();) {
+    auto& t = e->waiters_[i];
+    if (t->pool_deadline_ms && t->pool_deadline_ms <= now) {
+      std::shared_ptr<Transfer> x = t;
+      e->waiters_.erase(e->waiters_.begin() + static_cast<long>(i));
+      x->phase = Transfer::Phase::kFailed;
+      x->error.set(ErrorKind::kPoolTimeout, "timed out");
+      e->signal(*x);
+      continue;
+    }
+    i++;
+  }
+  e->arm_pool_timer();
+}
+
+void Engine::on_wakeup(uv_async_t*) {}
+
+// ------------------------------------------------------------------ consumers
+
+void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
+  std::lock_guard<std::mutex> lk(mu_);
+  uv_update_time(&loop_);
+  if (t.conn) t.conn->send_body_chunk(data, len, last);
+  if (in_poll_) uv_async_send(&wakeup_);
+}
+
+void Engine::take_body(Transfer& t, std::string& out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  out.clear();
+  out.swap(t.body_buf);
+  if (t.conn) {
+    uv_update_time(&loop_);
+    t.conn->resume_reading();
+    if (in_poll_) uv_async_send(&wakeup_);
+  }
+}
+
+void Engine::set_sink(Transfer& t, char* buf, size_t len) {
+  std::lock_guard<std::mutex> lk(mu_);
+  size_t n = std::min(len, t.body_buf.size());
+  if (n) std::memcpy(buf, t.body_buf.data(), n);
+  t.body_buf.erase(0, n);
+  t.sink = buf;
+  t.sink_len = len;
+  t.sink_fill = n;
+  if (!t.body_buf.empty()) t.sink_overflow = true;
+  if (t.conn) {
+    uv_update_time(&loop_);
+    t.conn->resume_reading();
+    if (in_poll_) uv_async_send(&wakeup_);
+  }
+}
+
+void Engine::release(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  t.sink = nullptr;
+  t.watched = false;
+  if (t.conn) {
+    t.conn->abandon();
+  } else {
+    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+      if (it->get() == &t) {
+        waiters_.erase(it);
+        break;
+      }
+    }
+  }
+  if (in_poll_) uv_async_send(&wakeup_);
+}
+
+void Engine::cancel(Transfer& t, ErrorKind kind, const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!t.complete && !t.failed()) {
+      t.phase = Transfer::Phase::kFailed;
+      t.error.set(kind, message);
+    }
+  }
+  release(t);
+}
+
+void Engine::close() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closed_) return;
+  closed_ = true;
+  std::vector<Connection*> conns = all_;
+  Error err;
+  err.set(ErrorKind::kClosed, "the client has been closed");
+  for (Connection* c : conns) c->close(err);
+  for (auto& t : waiters_) {
+    t->phase = Transfer::Phase::kFailed;
+    t->error = err;
+    signal(*t);
+  }
+  waiters_.clear();
+  uv_timer_stop(&pool_timer_);
+  cv_.notify_all();
+  if (in_poll_) uv_async_send(&wakeup_);
+}
+
+int Engine::connection_count() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return n_conns_;
+}
+
+int Engine::idle_count() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return n_idle_;
+}
+
+// ------------------------------------------------------------------ driving
+
+bool Engine::satisfied(const Transfer& t, WaitFor what) {
+  if (t.phase == Transfer::Phase::kFailed) return true;
+  switch (what) {
+    case WaitFor::kHead:
+      return t.head_ready;
+    case WaitFor::kBodyData:
+      return t.complete || !t.body_buf.empty();
+    case WaitFor::kComplete:
+      return t.complete;
+    case WaitFor::kBodyWanted:
+      return t.want_body || t.head_ready || t.complete;
+  }
+  return true;
+}
+
+void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
+  int backend = uv_backend_timeout(&loop_);
+  int timeout = timeout_ms;
+  if (backend >= 0 && backend < timeout) timeout = backend;
+  if (timeout > 0) {
+    struct pollfd p;
+    p.fd = uv_backend_fd(&loop_);
+    p.events = POLLIN;
+    p.revents = 0;
+    in_poll_ = true;
+    lk.unlock();
+    ::poll(&p, 1, timeout);
+    lk.lock();
+    in_poll_ = false;
+  }
+  uv_run(&loop_, UV_RUN_NOWAIT);
+}
+
+bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
+  using clock = std::chrono::steady_clock;
+  std::unique_lock<std::mutex> lk(mu_);
+  if (satisfied(t, what)) return true;
+  auto deadline = clock::now() + std::chrono::milliseconds(slice_ms);
+  for (;;) {
+    int remaining = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
+    if (!driving_) {
+      driving_ = true;
+      drive_once(lk, remaining > 0 ? remaining : 0);
+      driving_ = false;
+      cv_.notify_all();
+    } else {
+      cv_.wait_until(lk, deadline);
+    }
+    if (satisfied(t, what)) return true;
+    if (clock::now() >= deadline) return false;
+  }
+}
+
+int Engine::backend_fd() const { return uv_backend_fd(&loop_); }
+
+int Engine::backend_timeout() {
+  std::lock_guard<std::mutex> lk(mu_);
+  uv_update_time(&loop_);
+  return uv_backend_timeout(&loop_);
+}
+
+void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
+  std::lock_guard<std::mutex> lk(mu_);
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  for (auto& t : signaled_) t->signaled = false;
+  signaled.swap(signaled_);
+  signaled_.clear();
+}
+
+}  // namespace httprs

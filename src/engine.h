@@ -1,0 +1,172 @@
+// The engine: one uv loop, its connection pool and the transfers in flight.
+//
+// Threading: every piece of engine state, and every libuv call, happens under
+// `mu_`. Whoever needs progress drives the loop: it polls the loop's backend
+// fd *without* the lock, then runs uv_run(UV_RUN_NOWAIT) with it. One thread
+// drives at a time (leader/follower); the others sleep on `cv_` and take over
+// when the driver's own request is done. The async bridge drives the same way
+// from the event loop's thread (backend_fd() + run_nowait()).
+#pragma once
+
+#include <uv.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "errors.h"
+#include "http1.h"
+#include "tls.h"
+
+namespace httprs {
+
+class Connection;
+class Engine;
+
+struct PoolLimits {
+  int max_connections = -1;            // < 0: unlimited
+  int max_keepalive_connections = -1;  // < 0: unlimited
+  double keepalive_expiry = 5.0;       // seconds; < 0: never expire
+};
+
+// Everything the core needs to run one request. Built by the Cython layer.
+struct RequestSpec {
+  std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
+  std::string connect_host;  // where the TCP connection goes (origin or proxy)
+  int connect_port = 0;
+  std::string tunnel_authority;  // "host:port" to CONNECT through a proxy; empty: no tunnel
+  HeaderList tunnel_headers;     // headers for the CONNECT request (Host is added)
+  std::shared_ptr<TlsContext> tls;  // TLS to the origin (after any tunnel); null: plain
+  std::string tls_host;             // SNI / certificate check name
+  std::string head;                 // serialised request head
+  const char* body = nullptr;       // fixed body, owned by the caller until the transfer ends
+  size_t body_len = 0;
+  bool body_streamed = false;  // the body comes through Engine::push_body
+  bool chunked = false;        // frame pushed body chunks with chunked coding
+  bool head_request = false;   // response has no body
+  double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
+};
+
+// One request/response exchange. Shared between the engine (while it is in
+// flight) and the Python object that owns it.
+class Transfer : public std::enable_shared_from_this<Transfer> {
+ public:
+  enum class Phase { kQueued, kConnecting, kSending, kWaiting, kDone, kFailed };
+
+  RequestSpec spec;
+  Phase phase = Phase::kQueued;
+  Error error;
+  ResponseHead head;
+  bool head_ready = false;
+  bool complete = false;   // the whole response body has been received
+  bool body_sent = false;  // the whole request has been written
+  bool want_body = false;  // streamed upload: the engine wants the next chunk
+  std::string body_buf;    // received body bytes not yet taken by the consumer
+  char* sink = nullptr;    // when set: body bytes go here (preallocated by the consumer)
+  size_t sink_len = 0;
+  size_t sink_fill = 0;
+  bool sink_overflow = false;
+  uint64_t body_received = 0;
+  int attempts = 0;
+  bool watched = false;   // async: report state changes through run_nowait()
+  bool signaled = false;  // async: already in the engine's signaled list
+  uint64_t pool_deadline_ms = 0;
+  Connection* conn = nullptr;
+
+  bool failed() const { return phase == Phase::kFailed; }
+};
+
+enum class WaitFor : int {
+  kHead = 0,       // response head (or failure)
+  kBodyData = 1,   // some body bytes buffered, or complete
+  kComplete = 2,   // whole body received (into the sink or the buffer)
+  kBodyWanted = 3  // streamed upload wants a chunk, or the head arrived
+};
+
+class Engine {
+ public:
+  explicit Engine(const PoolLimits& limits);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Start a request. Never blocks. Failures (closed engine) land in the transfer.
+  std::shared_ptr<Transfer> submit(RequestSpec&& spec);
+
+  // Block (drive or wait) until `what` holds for `t`, the transfer failed, or
+  // `slice_ms` passed (so the caller can check for signals). True when done.
+  bool wait(Transfer& t, WaitFor what, int slice_ms);
+  static bool satisfied(const Transfer& t, WaitFor what);
+
+  // Streamed upload: queue the next chunk (copied); `last` ends the body.
+  void push_body(Transfer& t, const char* data, size_t len, bool last);
+  // Move buffered body bytes out (resumes reading if it was paused).
+  void take_body(Transfer& t, std::string& out);
+  // Direct body bytes into `buf` (len bytes): copies what is buffered first.
+  void set_sink(Transfer& t, char* buf, size_t len);
+  // The consumer is done with the transfer: a connection still attached is
+  // closed (the response was not fully read); queued transfers are dropped.
+  void release(Transfer& t);
+  // Fail the transfer with `kind` (cancellation, interrupt) and release it.
+  void cancel(Transfer& t, ErrorKind kind, const std::string& message);
+  // Close every connection; in-flight transfers fail with kClosed.
+  void close();
+
+  // Async embedding.
+  int backend_fd() const;
+  int backend_timeout();  // ms until libuv wants to run again; -1: no timers
+  void run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled);
+  void watch(Transfer& t);
+
+  // Stats for tests and benchmarks.
+  int connection_count();
+  int idle_count();
+
+  // ---- internal, used by Connection (called with mu_ held) ----
+  uv_loop_t* loop() { return &loop_; }
+  const PoolLimits& limits() const { return limits_; }
+  void on_connection_closed(Connection* c);
+  void on_connection_released(Connection* c);
+  void signal(Transfer& t);
+  void retry(std::shared_ptr<Transfer> t);
+  char* read_buffer(size_t* len);
+  uint64_t now_ms() { return uv_now(&loop_); }
+
+ private:
+  void acquire(std::shared_ptr<Transfer> t);
+  bool take_idle(const std::string& key, Connection** out);
+  void service_waiters();
+  void arm_pool_timer();
+  static void on_pool_timer(uv_timer_t* h);
+  static void on_wakeup(uv_async_t* h);
+  void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms);
+  void fail(Transfer& t, ErrorKind kind, const std::string& message);
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool driving_ = false;
+  bool servicing_ = false;
+  bool service_again_ = false;
+  bool in_poll_ = false;
+  bool closed_ = false;
+  uv_loop_t loop_;
+  uv_async_t wakeup_;
+  uv_timer_t pool_timer_;
+  PoolLimits limits_;
+  int n_conns_ = 0;
+  int n_idle_ = 0;
+  std::unordered_map<std::string, std::vector<Connection*>> idle_;
+  std::vector<Connection*> all_;
+  std::deque<std::shared_ptr<Transfer>> waiters_;
+  std::vector<std::shared_ptr<Transfer>> signaled_;
+  std::unique_ptr<char[]> rbuf_;
+  static constexpr size_t kReadBufferSize = 256 * 1024;
+};
+
+}  // namespace httprs

@@ -1,0 +1,385 @@
+import logging
+
+import pytest
+
+
+def echo(hx):
+    """A MockTransport handler that describes the request it got."""
+
+    def handler(request):
+        return hx.Response(
+            200,
+            json={
+                "method": request.method,
+                "url": str(request.url),
+                "headers": [[k.decode(), v.decode()] for k, v in request.headers.raw],
+                "body": request.content.decode("latin-1"),
+                "timeout": request.extensions.get("timeout"),
+            },
+        )
+
+    return handler
+
+
+def make_client(hx, handler=None, **kwargs):
+    return hx.Client(transport=hx.MockTransport(handler or echo(hx)), **kwargs)
+
+
+def test_get_default_headers(hx):
+    with make_client(hx) as client:
+        response = client.get("http://example.org/path?a=1")
+    data = response.json()
+    assert response.status_code == 200
+    assert data["method"] == "GET"
+    assert data["url"] == "http://example.org/path?a=1"
+    names = [k for k, _ in data["headers"]]
+    assert names == ["Host", "Accept", "Accept-Encoding", "Connection", "User-Agent"]
+    headers = dict(data["headers"])
+    assert headers["Host"] == "example.org"
+    assert headers["Accept"] == "*/*"
+    assert headers["Connection"] == "keep-alive"
+    assert "gzip" in headers["Accept-Encoding"]
+    assert "deflate" in headers["Accept-Encoding"]
+    assert data["timeout"] == {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+    assert data["body"] == ""
+
+
+def test_client_header_defaults_and_user_agent(hx):
+    client = make_client(hx)
+    assert client.headers["accept"] == "*/*"
+    assert client.headers["user-agent"].startswith("python-")
+    client = make_client(hx, headers={"User-Agent": "custom", "X-A": "1"})
+    assert client.headers["user-agent"] == "custom"
+    data = client.get("http://example.org").json()
+    headers = dict(data["headers"])
+    assert headers["User-Agent"] == "custom"
+    assert headers["X-A"] == "1"
+
+
+@pytest.mark.parametrize("method", ["get", "options", "head", "delete"])
+def test_bodyless_verbs(hx, method):
+    with make_client(hx) as client:
+        response = getattr(client, method)("http://example.org/")
+    assert response.request.method == method.upper()
+    if method != "head":
+        assert response.json()["method"] == method.upper()
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+def test_body_verbs(hx, method):
+    with make_client(hx) as client:
+        response = getattr(client, method)("http://example.org/", content=b"hello")
+        as_json = getattr(client, method)("http://example.org/", json={"a": 1})
+        as_form = getattr(client, method)("http://example.org/", data={"a": "1"})
+    assert response.json()["body"] == "hello"
+    assert dict(response.json()["headers"])["Content-Length"] == "5"
+    assert as_json.json()["body"] == '{"a":1}'
+    assert as_form.json()["body"] == "a=1"
+    assert dict(as_form.json()["headers"])["Content-Type"] == ("application/x-www-form-urlencoded")
+
+
+def test_request_method(hx):
+    with make_client(hx) as client:
+        response = client.request("PURGE", "http://example.org/x", content=b"z")
+    assert response.json()["method"] == "PURGE"
+    assert response.json()["body"] == "z"
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "expected"),
+    [
+        ("https://example.org/api", "/users", "https://example.org/api/users"),
+        ("https://example.org/api/", "users", "https://example.org/api/users"),
+        ("https://example.org", "/users", "https://example.org/users"),
+        ("https://example.org/api", "", "https://example.org/api/"),
+        ("https://example.org/api", "http://other.org/x", "http://other.org/x"),
+        ("https://example.org/api", "/a?b=c", "https://example.org/api/a?b=c"),
+    ],
+)
+def test_base_url_merge(hx, base, url, expected):
+    client = make_client(hx, base_url=base)
+    assert str(client.build_request("GET", url).url) == expected
+
+
+def test_base_url_property(hx):
+    client = make_client(hx, base_url="https://example.org/api")
+    assert client.base_url == hx.URL("https://example.org/api/")
+    client.base_url = "http://x.org"
+    assert client.base_url.raw_path == b"/"
+    client.base_url = "http://x.org/a/b"
+    assert str(client.base_url) == "http://x.org/a/b/"
+
+
+def test_params_merge(hx):
+    client = make_client(hx, params={"a": "1", "b": "2"})
+    request = client.build_request("GET", "http://example.org/?c=3", params={"b": "x"})
+    # httpx 0.28: params= replaces the URL's own query string.
+    assert request.url.params == hx.QueryParams("a=1&b=x")
+    request = client.build_request("GET", "http://example.org/?c=3")
+    assert request.url.params == hx.QueryParams("a=1&b=2")
+    assert client.params == hx.QueryParams({"a": "1", "b": "2"})
+    client.params = {"z": "9"}
+    assert str(client.build_request("GET", "http://e.org/").url) == "http://e.org/?z=9"
+
+
+def test_headers_merge_and_override(hx):
+    client = make_client(hx, headers={"X-Client": "c", "X-Both": "client"})
+    request = client.build_request(
+        "GET", "http://example.org/", headers={"X-Both": "request", "X-Req": "r"}
+    )
+    assert request.headers["x-client"] == "c"
+    assert request.headers["x-both"] == "request"
+    assert request.headers["x-req"] == "r"
+    # Mutating the request must not touch the client, and vice versa.
+    request.headers["X-New"] = "1"
+    assert "x-new" not in client.headers
+    plain = client.build_request("GET", "http://example.org/")
+    plain.headers["X-Other"] = "1"
+    assert "x-other" not in client.headers
+    client.headers["X-Later"] = "yes"
+    assert client.build_request("GET", "http://example.org/").headers["x-later"] == "yes"
+
+
+def test_cookies_from_client_and_response(hx):
+    def handler(request):
+        if request.url.path == "/set":
+            return hx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"})
+        return hx.Response(200, json={"cookie": request.headers.get("cookie")})
+
+    client = make_client(hx, handler, cookies={"static": "1"})
+    assert client.get("http://example.org/").json()["cookie"] == "static=1"
+    client.get("http://example.org/set")
+    assert client.cookies["session"] == "abc"
+    assert client.get("http://example.org/").json()["cookie"] == "static=1; session=abc"
+
+
+def test_per_request_cookies_deprecated(hx):
+    client = make_client(hx, lambda request: hx.Response(200, text=request.headers["cookie"]))
+    with pytest.warns(DeprecationWarning):
+        response = client.get("http://example.org/", cookies={"a": "b"})
+    assert response.text == "a=b"
+    assert "a" not in client.cookies
+
+
+def test_timeout_extension(hx):
+    client = make_client(hx, timeout=hx.Timeout(3.0, connect=1.0))
+    data = client.get("http://example.org/").json()
+    assert data["timeout"] == {"connect": 1.0, "read": 3.0, "write": 3.0, "pool": 3.0}
+    data = client.get("http://example.org/", timeout=None).json()
+    assert data["timeout"] == {"connect": None, "read": None, "write": None, "pool": None}
+    data = client.get("http://example.org/", timeout=hx.USE_CLIENT_DEFAULT).json()
+    assert data["timeout"]["connect"] == 1.0
+    client.timeout = 7
+    assert client.timeout == hx.Timeout(7)
+    assert client.get("http://example.org/").json()["timeout"]["read"] == 7
+    request = client.build_request("GET", "http://e.org/", extensions={"timeout": {"x": 1}})
+    assert request.extensions == {"timeout": {"x": 1}}
+    request = client.build_request("GET", "http://e.org/", extensions={"other": 1})
+    assert request.extensions["other"] == 1
+    assert request.extensions["timeout"]["read"] == 7
+
+
+def test_send_sets_timeout_on_bare_request(hx):
+    client = make_client(hx, timeout=2.0)
+    response = client.send(hx.Request("GET", "http://example.org/"))
+    assert response.json()["timeout"]["pool"] == 2.0
+
+
+def test_response_attributes(hx):
+    client = make_client(hx, default_encoding="latin-1")
+    response = client.get("http://example.org/")
+    assert response.request.url == "http://example.org/"
+    assert response.default_encoding == "latin-1"
+    assert response.history == []
+    assert response.next_request is None
+    assert response.is_closed
+    assert response.http_version == "HTTP/1.1"
+
+
+def test_elapsed_after_stream_read(hx):
+    def handler(request):
+        return hx.Response(200, content=iter([b"a", b"b"]))
+
+    client = make_client(hx, handler)
+    with client.stream("GET", "http://example.org/") as response:
+        assert not response.is_closed
+        with pytest.raises(RuntimeError):
+            response.elapsed  # noqa: B018
+        assert response.read() == b"ab"
+    assert response.is_closed
+    assert response.elapsed.total_seconds() >= 0
+    response = client.get("http://example.org/")
+    assert response.content == b"ab"
+    assert response.elapsed.total_seconds() >= 0
+
+
+def test_stream_closes_response(hx):
+    chunks = iter([b"x" * 10, b"y" * 10])
+    client = make_client(hx, lambda request: hx.Response(200, content=chunks))
+    with client.stream("GET", "http://example.org/") as response:
+        first = next(response.iter_bytes())
+        assert first
+    assert response.is_closed
+    with pytest.raises(hx.StreamConsumed):
+        response.read()
+
+
+def test_send_stream_true(hx):
+    client = make_client(hx, lambda request: hx.Response(200, content=iter([b"abc"])))
+    response = client.send(client.build_request("GET", "http://e.org/"), stream=True)
+    assert not response.is_closed
+    assert response.read() == b"abc"
+    response.close()
+
+
+def test_closed_and_reopen_errors(hx):
+    client = make_client(hx)
+    assert not client.is_closed
+    client.get("http://example.org/")
+    with pytest.raises(RuntimeError, match="Cannot open a client instance more than once."):
+        with client:
+            pass
+    client.close()
+    assert client.is_closed
+    with pytest.raises(
+        RuntimeError, match="Cannot send a request, as the client has been closed."
+    ):
+        client.get("http://example.org/")
+    with pytest.raises(
+        RuntimeError, match="Cannot reopen a client instance, once it has been closed."
+    ):
+        with client:
+            pass
+    client.close()  # idempotent
+
+
+def test_context_manager_closes_transport(hx):
+    events = []
+
+    class Transport(hx.BaseTransport):
+        def handle_request(self, request):
+            return hx.Response(204)
+
+        def __enter__(self):
+            events.append("enter")
+            return self
+
+        def __exit__(self, *args):
+            events.append("exit")
+
+        def close(self):
+            events.append("close")
+
+    client = hx.Client(transport=Transport())
+    with client:
+        assert client.get("http://e.org/").status_code == 204
+    assert events == ["enter", "exit"]
+    assert client.is_closed
+    client2 = hx.Client(transport=Transport())
+    client2.close()
+    client2.close()
+    assert events == ["enter", "exit", "close"]
+
+
+def test_async_stream_in_sync_client(hx):
+    async def body():
+        yield b"x"
+
+    client = make_client(hx)
+    with pytest.raises(RuntimeError, match="Attempted to send an async request"):
+        client.post("http://example.org/", content=body())
+
+
+def test_invalid_auth_argument(hx):
+    with pytest.raises(TypeError, match='Invalid "auth" argument'):
+        hx.Client(auth=123)
+    client = make_client(hx)
+    with pytest.raises(TypeError, match='Invalid "auth" argument'):
+        client.get("http://example.org/", auth=object())
+
+
+def test_transport_error_gets_request(hx):
+    def handler(request):
+        raise hx.ConnectError("boom")
+
+    client = make_client(hx, handler)
+    with pytest.raises(hx.ConnectError) as info:
+        client.get("http://example.org/fail")
+    assert info.value.request.url == "http://example.org/fail"
+
+
+def test_logging_info_line(hx, caplog):
+    caplog.set_level(logging.INFO, logger="httpx")
+    client = make_client(hx, lambda request: hx.Response(404))
+    client.get("http://example.org/log?q=1")
+    records = [r for r in caplog.records if r.name == "httpx"]
+    assert [r.getMessage() for r in records] == [
+        'HTTP Request: GET http://example.org/log?q=1 "HTTP/1.1 404 Not Found"'
+    ]
+    assert records[0].levelno == logging.INFO
+
+
+def test_client_properties(hx):
+    hooks = {"request": [print]}
+    client = make_client(hx, event_hooks=hooks, follow_redirects=True, max_redirects=3)
+    assert client.event_hooks == {"request": [print], "response": []}
+    assert client.event_hooks["request"] is not hooks["request"]
+    client.event_hooks = {"response": [print]}
+    assert client.event_hooks == {"request": [], "response": [print]}
+    assert client.follow_redirects is True
+    assert client.max_redirects == 3
+    assert client.trust_env is True
+    assert client.auth is None
+    client.auth = ("u", "p")
+    assert isinstance(client.auth, hx.BasicAuth)
+    assert isinstance(client.cookies, hx.Cookies)
+    client.cookies = {"a": "b"}
+    assert client.cookies["a"] == "b"
+    assert isinstance(client.headers, hx.Headers)
+    client.headers = {"X": "1"}
+    assert client.headers["x"] == "1"
+    assert client.headers["accept"] == "*/*"
+
+
+def test_use_client_default_repr(hx):
+    assert type(hx.USE_CLIENT_DEFAULT).__name__ == "UseClientDefault"
+
+
+def test_relative_url_without_base_fails(hx):
+    client = make_client(hx)
+    request = client.build_request("GET", "/relative")
+    assert request.url.is_relative_url
+
+
+def test_default_encoding_callable(hx):
+    client = make_client(
+        hx,
+        lambda request: hx.Response(200, content="é".encode("latin-1")),
+        default_encoding=lambda content: "latin-1",
+    )
+    assert client.get("http://example.org/").text == "é"
+
+
+def test_subclass_send_override(hx):
+    seen = []
+
+    class MyClient(hx.Client):
+        def send(self, request, **kwargs):
+            seen.append(request.url.path)
+            return super().send(request, **kwargs)
+
+    client = MyClient(transport=hx.MockTransport(echo(hx)))
+    client.get("http://example.org/sub")
+    assert seen == ["/sub"]
+
+
+def test_http2_unsupported():
+    import httprs
+
+    with pytest.raises(ImportError, match="HTTP/2"):
+        httprs.Client(http2=True)
+    with pytest.raises(NotImplementedError):
+        httprs.AsyncClient(http2=True)
+    # A custom transport is not affected.
+    client = httprs.Client(http2=True, transport=httprs.MockTransport(lambda r: None))
+    client.close()

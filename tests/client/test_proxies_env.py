@@ -1,0 +1,172 @@
+"""Environment proxies (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) and proxy= mounts.
+
+The network transports are replaced by a recorder, so nothing connects anywhere.
+"""
+
+import pytest
+
+PROXY_VARS = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "REQUEST_METHOD",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+class Recorder:
+    """Stands in for HTTPTransport / AsyncHTTPTransport: remembers its arguments."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def handle_request(self, request):
+        raise AssertionError("no network in these tests")
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def fake_transports(hx, monkeypatch):
+    if hx.__name__ == "httpx":
+        import httpx._client as target
+    else:
+        import httprs._core as target
+    monkeypatch.setattr(target, "HTTPTransport", Recorder, raising=False)
+    monkeypatch.setattr(target, "AsyncHTTPTransport", Recorder, raising=False)
+
+
+def proxy_for(client, url, hx):
+    transport = client._transport_for_url(hx.URL(url))
+    if transport is client._transport:
+        return None
+    return str(transport.kwargs["proxy"].url)
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        ({}, "http://example.com", None),
+        ({"HTTP_PROXY": "http://127.0.0.1:1"}, "http://example.com", "http://127.0.0.1:1"),
+        ({"HTTP_PROXY": "http://127.0.0.1:1"}, "https://example.com", None),
+        ({"https_proxy": "http://127.0.0.1:2"}, "https://example.com", "http://127.0.0.1:2"),
+        ({"ALL_PROXY": "http://127.0.0.1:3"}, "https://example.com", "http://127.0.0.1:3"),
+        ({"ALL_PROXY": "127.0.0.1:3"}, "http://example.com", "http://127.0.0.1:3"),
+        (
+            {"ALL_PROXY": "http://127.0.0.1:3", "HTTP_PROXY": "http://127.0.0.1:1"},
+            "http://example.com",
+            "http://127.0.0.1:1",
+        ),
+        ({"ALL_PROXY": "http://p:3", "NO_PROXY": "example.com"}, "http://example.com", None),
+        (
+            {"ALL_PROXY": "http://p:3", "NO_PROXY": "example.com"},
+            "http://www.example.com",
+            None,
+        ),
+        (
+            {"ALL_PROXY": "http://p:3", "NO_PROXY": "example.com"},
+            "http://wwwexample.com",
+            "http://p:3",
+        ),
+        (
+            {"ALL_PROXY": "http://p:3", "NO_PROXY": ".example.com"},
+            "http://example.com",
+            "http://p:3",
+        ),
+        (
+            {"ALL_PROXY": "http://p:3", "NO_PROXY": ".example.com"},
+            "http://www.example.com",
+            None,
+        ),
+        ({"ALL_PROXY": "http://p:3", "NO_PROXY": "*"}, "http://anything.org", None),
+        ({"ALL_PROXY": "http://p:3", "NO_PROXY": "a.org, *"}, "http://b.org", None),
+        ({"ALL_PROXY": "http://p:3", "NO_PROXY": "127.0.0.1"}, "http://127.0.0.1", None),
+        ({"ALL_PROXY": "http://p:3", "NO_PROXY": "::1"}, "http://[::1]:8000", None),
+        ({"ALL_PROXY": "http://p:3", "NO_PROXY": "localhost"}, "http://localhost/", None),
+        (
+            {"ALL_PROXY": "http://p:3", "NO_PROXY": "http://internal.org"},
+            "http://internal.org",
+            None,
+        ),
+        (
+            {"ALL_PROXY": "http://p:3", "NO_PROXY": "http://internal.org"},
+            "https://internal.org",
+            "http://p:3",
+        ),
+    ],
+)
+def test_env_proxies(hx, fake_transports, monkeypatch, env, url, expected):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    client = hx.Client()
+    assert proxy_for(client, url, hx) == expected
+
+
+def test_trust_env_false_ignores_env(hx, fake_transports, monkeypatch):
+    monkeypatch.setenv("ALL_PROXY", "http://p:3")
+    client = hx.Client(trust_env=False)
+    assert proxy_for(client, "http://example.com", hx) is None
+    assert client._transport.kwargs["trust_env"] is False
+
+
+def test_explicit_transport_ignores_env(hx, monkeypatch):
+    monkeypatch.setenv("ALL_PROXY", "http://p:3")
+    transport = hx.MockTransport(lambda r: hx.Response(200))
+    client = hx.Client(transport=transport)
+    assert client._transport_for_url(hx.URL("http://example.com")) is transport
+
+
+def test_proxy_argument(hx, fake_transports, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://env:1")
+    client = hx.Client(proxy="http://explicit:8080", verify=False, http1=True)
+    assert proxy_for(client, "http://example.com", hx) == "http://explicit:8080"
+    assert proxy_for(client, "https://example.com", hx) == "http://explicit:8080"
+    proxy_transport = client._transport_for_url(hx.URL("http://example.com"))
+    assert proxy_transport.kwargs["verify"] is False
+    assert isinstance(proxy_transport.kwargs["proxy"], hx.Proxy)
+    client = hx.Client(proxy=hx.Proxy("http://p:1", auth=("u", "p")))
+    assert client._transport_for_url(hx.URL("http://x")).kwargs["proxy"].auth == ("u", "p")
+
+
+def test_default_transport_arguments(hx, fake_transports):
+    limits = hx.Limits(max_connections=5)
+    client = hx.Client(verify=False, cert="/tmp/cert.pem", limits=limits, trust_env=False)
+    kwargs = client._transport.kwargs
+    assert kwargs["verify"] is False
+    assert kwargs["cert"] == "/tmp/cert.pem"
+    assert kwargs["limits"] == limits
+    assert kwargs["trust_env"] is False
+    assert kwargs["http1"] is True
+    client = hx.AsyncClient(trust_env=False)
+    assert client._transport.kwargs["limits"] == hx.Limits(
+        max_connections=100, max_keepalive_connections=20
+    )
+
+
+def test_env_proxies_helper_matches_httpx(monkeypatch):
+    from httprs._utils import get_environment_proxies as httprs_env
+    from httpx._utils import get_environment_proxies as httpx_env
+
+    cases = [
+        {"HTTP_PROXY": "http://a:1", "HTTPS_PROXY": "b:2", "ALL_PROXY": "socks5://c:3"},
+        {"NO_PROXY": "example.com,.internal, 10.0.0.0/8 ,::1,localhost,http://x.org"},
+        {"ALL_PROXY": "http://p", "NO_PROXY": "a, *"},
+        {"FTP_PROXY": "http://ftp:1"},
+    ]
+    for env in cases:
+        for name in PROXY_VARS:
+            monkeypatch.delenv(name, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert httprs_env() == httpx_env()

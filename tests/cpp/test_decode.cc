@@ -1,0 +1,416 @@
+// Unit tests for src/decode.cc, built and run by tests/test_cpp_units.py.
+// Data is produced with the real encoders (zlib, brotlienc, zstd) and decoded
+// through DecoderChain with many different split points.
+#include <brotli/encode.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "decode.h"
+
+using httprs::Decoder;
+using httprs::DecoderChain;
+using httprs::Error;
+using httprs::ErrorKind;
+
+static int g_failures = 0;
+static int g_checks = 0;
+
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    ++g_checks;                                                                     \
+    if (!(cond)) {                                                                  \
+      ++g_failures;                                                                 \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                               \
+  } while (0)
+
+#define CHECK_EQ_STR(a, b)                                                                       \
+  do {                                                                                           \
+    ++g_checks;                                                                                  \
+    std::string a_ = (a), b_ = (b);                                                              \
+    if (a_ != b_) {                                                                              \
+      ++g_failures;                                                                              \
+      std::fprintf(stderr,                                                                       \
+                   "%s:%d: %s != %s\n  left (%zu bytes): %.200s\n  right (%zu bytes): %.200s\n", \
+                   __FILE__, __LINE__, #a, #b, a_.size(), a_.c_str(), b_.size(), b_.c_str());    \
+    }                                                                                            \
+  } while (0)
+
+// ------------------------------------------------------------- encoders ----
+
+static std::string zlib_encode(const std::string& in, int wbits) {
+  z_stream s{};
+  if (deflateInit2(&s, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK) std::abort();
+  std::string out(deflateBound(&s, in.size()) + 64, '\0');
+  s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  s.avail_in = static_cast<uInt>(in.size());
+  s.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  s.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&s, Z_FINISH) != Z_STREAM_END) std::abort();
+  out.resize(s.total_out);
+  deflateEnd(&s);
+  return out;
+}
+static std::string gzip_encode(const std::string& in) { return zlib_encode(in, 31); }
+static std::string zlibw_encode(const std::string& in) { return zlib_encode(in, 15); }
+static std::string raw_encode(const std::string& in) { return zlib_encode(in, -15); }
+
+static std::string br_encode(const std::string& in) {
+  size_t n = BrotliEncoderMaxCompressedSize(in.size());
+  if (n == 0) n = in.size() + 1024;
+  std::string out(n, '\0');
+  if (!BrotliEncoderCompress(5, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, in.size(),
+                             reinterpret_cast<const uint8_t*>(in.data()), &n,
+                             reinterpret_cast<uint8_t*>(&out[0])))
+    std::abort();
+  out.resize(n);
+  return out;
+}
+
+static std::string zstd_encode(const std::string& in) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  size_t n = ZSTD_compress(&out[0], out.size(), in.data(), in.size(), 3);
+  if (ZSTD_isError(n)) std::abort();
+  out.resize(n);
+  return out;
+}
+
+// ------------------------------------------------------------- helpers ----
+
+struct Result {
+  bool ok = true;
+  std::string out;
+  Error err;
+};
+
+static std::unique_ptr<DecoderChain> make(const std::vector<std::string>& enc) {
+  Error err;
+  auto chain = DecoderChain::create(enc, err);
+  if (!chain) std::fprintf(stderr, "create failed: %s\n", err.message.c_str());
+  return chain;
+}
+
+// Decode `data` fed in pieces whose sizes come from `sizes` (cycled).
+static Result decode(const std::vector<std::string>& enc, const std::string& data,
+                     const std::vector<size_t>& sizes) {
+  Result r;
+  auto chain = make(enc);
+  if (!chain) {
+    r.ok = false;
+    return r;
+  }
+  size_t pos = 0, k = 0;
+  while (pos < data.size()) {
+    size_t n = sizes.empty() ? data.size() : sizes[k++ % sizes.size()];
+    if (n > data.size() - pos) n = data.size() - pos;
+    if (!chain->feed(data.data() + pos, n, r.out, r.err)) {
+      r.ok = false;
+      return r;
+    }
+    pos += n;
+  }
+  r.ok = chain->finish(r.out, r.err);
+  return r;
+}
+
+static Result decode_whole(const std::vector<std::string>& enc, const std::string& data) {
+  return decode(enc, data, {});
+}
+
+static std::string sample(size_t n, unsigned seed) {
+  // Text-like, compressible but not trivially so.
+  static const char* words[] = {"alpha ", "beta ", "gamma ", "delta ",      "epsilon\n",
+                                "zeta, ", "eta; ", "theta ", "{\"k\": 1} ", "\x00\x01\xff "};
+  std::mt19937 rng(seed);
+  std::string s;
+  while (s.size() < n) {
+    unsigned w = rng() % 10;
+    s.append(words[w], w == 9 ? 4 : std::strlen(words[w]));
+    if (rng() % 7 == 0) s.push_back(static_cast<char>(rng() & 0xff));
+  }
+  s.resize(n);
+  return s;
+}
+
+// Every two-piece split, and one byte at a time.
+static void check_all_splits(const std::vector<std::string>& enc, const std::string& encoded,
+                             const std::string& expect, const char* label) {
+  int bad = 0;
+  for (size_t cut = 0; cut <= encoded.size(); ++cut) {
+    Result r;
+    auto chain = make(enc);
+    bool ok = chain && chain->feed(encoded.data(), cut, r.out, r.err) &&
+              chain->feed(encoded.data() + cut, encoded.size() - cut, r.out, r.err) &&
+              chain->finish(r.out, r.err);
+    if (!ok || r.out != expect) {
+      if (bad++ < 3)
+        std::fprintf(stderr, "%s: split at %zu failed: %s\n", label, cut, r.err.message.c_str());
+    }
+  }
+  CHECK(bad == 0);
+  Result one = decode(enc, encoded, {1});
+  if (!one.ok) std::fprintf(stderr, "%s: byte-at-a-time: %s\n", label, one.err.message.c_str());
+  CHECK(one.ok);
+  CHECK_EQ_STR(one.out, expect);
+}
+
+// ---------------------------------------------------------------- tests ----
+
+static void test_round_trips() {
+  std::string big = sample(300000, 1);
+  struct Case {
+    const char* name;
+    std::string (*enc)(const std::string&);
+  } cases[] = {{"gzip", gzip_encode}, {"deflate", zlibw_encode}, {"deflate", raw_encode},
+               {"br", br_encode},     {"zstd", zstd_encode},     {"GZip", gzip_encode},
+               {" BR\t", br_encode},  {"ZSTD ", zstd_encode}};
+  for (const Case& c : cases) {
+    std::string e = c.enc(big);
+    Result whole = decode_whole({c.name}, e);
+    CHECK(whole.ok);
+    CHECK_EQ_STR(whole.out, big);
+    Result odd = decode({c.name}, e, {1, 7, 4096, 3, 100000, 2});
+    CHECK(odd.ok);
+    CHECK_EQ_STR(odd.out, big);
+    std::string small = sample(97, 2);
+    check_all_splits({c.name}, c.enc(small), small, c.name);
+    // Empty body, encoded.
+    Result empty = decode_whole({c.name}, c.enc(""));
+    CHECK(empty.ok);
+    CHECK(empty.out.empty());
+  }
+}
+
+static void test_empty_input() {
+  // No bytes at all: nothing to decode, no error (httpx returns b"").
+  for (const char* name : {"gzip", "deflate", "br", "zstd"}) {
+    Result r = decode_whole({name}, "");
+    CHECK(r.ok);
+    CHECK(r.out.empty());
+  }
+}
+
+static void test_stacked() {
+  std::string plain = sample(50000, 3);
+  // "gzip, br": gzip was applied first, then br. Undo br, then gzip.
+  std::string e = br_encode(gzip_encode(plain));
+  Result r = decode_whole({"gzip, br"}, e);
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, plain);
+  // The same given as separate header values.
+  r = decode({"gzip", "br"}, e, {13});
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, plain);
+  std::string e3 = gzip_encode(zstd_encode(raw_encode(plain)));
+  r = decode({"deflate,zstd", " gzip"}, e3, {5, 900});
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, plain);
+  std::string small = sample(60, 4);
+  check_all_splits({"deflate", "gzip"}, gzip_encode(zlibw_encode(small)), small, "deflate,gzip");
+  // identity and unknown codings in between are skipped.
+  r = decode_whole({"gzip, identity, x-custom, br"}, e);
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, plain);
+}
+
+static void test_passthrough() {
+  Error err;
+  for (const char* v : {"", "identity", "IDENTITY", "x-gzip", "compress", "foo, bar", " , ,"}) {
+    auto chain = DecoderChain::create({v}, err);
+    CHECK(chain != nullptr);
+    CHECK(chain && chain->empty());
+  }
+  auto none = DecoderChain::create({}, err);
+  CHECK(none && none->empty());
+  std::string raw = "\x1f\x8bnot really gzip";
+  Result r = decode({"x-gzip"}, raw, {3});
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, raw);
+  auto gz = DecoderChain::create({"gzip"}, err);
+  CHECK(gz && !gz->empty());
+}
+
+static void test_too_many() {
+  Error err;
+  auto five = DecoderChain::create({"gzip, gzip, gzip", "gzip", "gzip"}, err);
+  CHECK(five != nullptr);
+  CHECK(!err);
+  auto six = DecoderChain::create({"gzip, gzip, gzip", "gzip", "gzip, br"}, err);
+  CHECK(six == nullptr);
+  CHECK(err.kind == ErrorKind::kDecodingError);
+  CHECK(err.message.find("Too many content encodings") != std::string::npos);
+  // identity and unknown codings do not count.
+  Error err2;
+  auto mixed =
+      DecoderChain::create({"identity, gzip, foo, gzip, gzip, identity, gzip, gzip, bar"}, err2);
+  CHECK(mixed != nullptr);
+  // Five real stages decode a five-times-gzipped body.
+  std::string plain = sample(2000, 5);
+  std::string e = plain;
+  for (int i = 0; i < 5; ++i) e = gzip_encode(e);
+  Result r = decode({"gzip,gzip,gzip,gzip,gzip"}, e, {1});
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, plain);
+}
+
+static void expect_error(const std::vector<std::string>& enc, const std::string& data,
+                         const std::string& message) {
+  Result r = decode_whole(enc, data);
+  CHECK(!r.ok);
+  CHECK(r.err.kind == ErrorKind::kDecodingError);
+  CHECK_EQ_STR(r.err.message, message);
+  // Byte-at-a-time reaches the same error.
+  Result r1 = decode(enc, data, {1});
+  CHECK(!r1.ok);
+  CHECK_EQ_STR(r1.err.message, message);
+}
+
+static void test_corrupt() {
+  // Messages as httpx 0.28.1 reports them (DecodingError's text).
+  expect_error({"gzip"}, "notgzipdata",
+               "Error -3 while decompressing data: incorrect header check");
+  expect_error({"deflate"}, "\xff\xff\xff\xff",
+               "Error -3 while decompressing data: invalid block type");
+  expect_error({"br"}, "garbagegarbage", "brotli: decoder failed");
+  expect_error({"zstd"}, "garbagegarbage", "zstd decompressor error: Unknown frame descriptor");
+  // A bad gzip trailer (length check).
+  std::string gz = gzip_encode("hello hello hello");
+  std::string bad = gz.substr(0, gz.size() - 4) + std::string("\x01\x02\x03\x04", 4);
+  expect_error({"gzip"}, bad, "Error -3 while decompressing data: incorrect length check");
+  // Data after the end of a brotli stream is an error.
+  std::string br = br_encode("hello");
+  expect_error({"br"}, br + "xx", "brotli: decoder failed");
+  expect_error({"br"}, br + br, "brotli: decoder failed");
+  // zstd: garbage after a valid frame.
+  expect_error({"zstd"}, zstd_encode("hello") + "xxxxxxxxxxxxx",
+               "zstd decompressor error: Unknown frame descriptor");
+
+  // The error is sticky: later feeds and finish keep failing.
+  Error err;
+  auto chain = DecoderChain::create({"gzip"}, err);
+  std::string out;
+  CHECK(!chain->feed("notgzip", 7, out, err));
+  Error err2;
+  std::string ok_gz = gzip_encode("x");
+  CHECK(!chain->feed(ok_gz.data(), ok_gz.size(), out, err2));
+  CHECK_EQ_STR(err2.message, err.message);
+  Error err3;
+  CHECK(!chain->finish(out, err3));
+  CHECK(err3.kind == ErrorKind::kDecodingError);
+}
+
+static void test_truncated() {
+  std::string plain = sample(5000, 6);
+  // gzip / deflate / br: truncated streams give what was decoded, no error (httpx).
+  for (auto enc : {std::make_pair("gzip", gzip_encode), std::make_pair("deflate", zlibw_encode),
+                   std::make_pair("deflate", raw_encode), std::make_pair("br", br_encode)}) {
+    std::string e = enc.second(plain);
+    Result r = decode_whole({enc.first}, e.substr(0, e.size() / 2));
+    CHECK(r.ok);
+    CHECK(r.out.size() < plain.size());
+    CHECK(plain.compare(0, r.out.size(), r.out) == 0);
+  }
+  // zstd: ending inside a frame is an error at finish.
+  std::string z = zstd_encode(plain);
+  Result r = decode({"zstd"}, z.substr(0, z.size() - 2), {100});
+  CHECK(!r.ok);
+  CHECK_EQ_STR(r.err.message, "Zstandard data is incomplete");
+  // ... also right after a complete frame plus the start of another.
+  r = decode_whole({"zstd"}, z + z.substr(0, 3));
+  CHECK(!r.ok);
+  CHECK_EQ_STR(r.err.message, "Zstandard data is incomplete");
+  // deflate with a single byte only.
+  r = decode_whole({"deflate"}, "x");
+  CHECK(r.ok);
+  CHECK(r.out.empty());
+}
+
+static void test_multi_member() {
+  // gzip: only the first member is decoded; the rest is ignored (Python zlib, wbits 31).
+  std::string a = gzip_encode("hello"), b = gzip_encode("world");
+  Result r = decode_whole({"gzip"}, a + b);
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, "hello");
+  r = decode({"gzip"}, a + "trailing garbage", {1});
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, "hello");
+  // deflate: trailing bytes after the stream end are ignored too.
+  r = decode_whole({"deflate"}, zlibw_encode("hi") + "junk");
+  CHECK(r.ok);
+  CHECK_EQ_STR(r.out, "hi");
+  // zstd: any number of frames, split anywhere.
+  std::string z = zstd_encode("hello ") + zstd_encode("") + zstd_encode("world");
+  check_all_splits({"zstd"}, z, "hello world", "zstd frames");
+}
+
+// A sink that records the largest piece it was handed.
+class MaxSink : public httprs::DecodeSink {
+ public:
+  size_t max_piece = 0, total = 0;
+  bool put(const char*, size_t len, Error&) override {
+    if (len > max_piece) max_piece = len;
+    total += len;
+    return true;
+  }
+};
+
+static void test_bomb_pieces() {
+  // 64 MiB of zeros compresses to ~64 KiB; the decoder hands it out in
+  // pieces of at most kChunk and never needs the whole output at once.
+  const size_t n = 64u << 20;
+  std::string zeros(n, '\0');
+  struct Case {
+    const char* name;
+    std::string e;
+  } cases[] = {
+      {"gzip", gzip_encode(zeros)}, {"br", br_encode(zeros)}, {"zstd", zstd_encode(zeros)}};
+  zeros.clear();
+  zeros.shrink_to_fit();
+  for (const Case& c : cases) {
+    auto d = Decoder::for_coding(c.name);
+    CHECK(d != nullptr);
+    MaxSink sink;
+    Error err;
+    CHECK(d->write(c.e.data(), c.e.size(), sink, err));
+    CHECK(d->end(sink, err));
+    CHECK(sink.total == n);
+    CHECK(sink.max_piece <= Decoder::kChunk);
+  }
+  // Through a chain: feed 1 KiB at a time; each call returns only what those
+  // bytes decode to, and the total is right.
+  std::string e = cases[0].e;
+  Error err;
+  auto chain = DecoderChain::create({"gzip"}, err);
+  size_t total = 0, largest = 0;
+  std::string out;
+  for (size_t pos = 0; pos < e.size(); pos += 1024) {
+    out.clear();
+    CHECK(chain->feed(e.data() + pos, std::min<size_t>(1024, e.size() - pos), out, err));
+    total += out.size();
+    largest = std::max(largest, out.size());
+  }
+  CHECK(chain->finish(out, err));
+  CHECK(total == n);
+  CHECK(largest < n / 4);
+}
+
+int main() {
+  test_round_trips();
+  test_empty_input();
+  test_stacked();
+  test_passthrough();
+  test_too_many();
+  test_corrupt();
+  test_truncated();
+  test_multi_member();
+  test_bomb_pieces();
+  std::printf("test_decode: %d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}

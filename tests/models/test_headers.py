@@ -1,0 +1,159 @@
+"""Headers: differential against httpx."""
+
+import pickle
+
+import httpx
+import pytest
+
+
+def _state(h):
+    return {
+        "raw": h.raw,
+        "items": list(h.items()),
+        "multi": h.multi_items(),
+        "keys": list(h.keys()),
+        "values": list(h.values()),
+        "encoding": h.encoding,
+        "repr": repr(h),
+        "len": len(h),
+    }
+
+
+INPUTS = [
+    None,
+    {},
+    {"a": "1", "B": "2"},
+    [("a", "1"), ("A", "2"), ("b", "3")],
+    [(b"X-Bytes", b"v")],
+    (("k", "v"),),
+    {"Authorization": "secret", "proxy-authorization": "p", "x": "y"},
+    [("Authorization", "a"), ("authorization", "b")],
+    [(b"x-utf8", "ü".encode())],
+    [(b"x-latin", b"\xff\xfe")],
+    [(b"x-utf8", "ü".encode()), (b"x-latin", b"\xff")],
+]
+
+
+@pytest.mark.parametrize("value", INPUTS)
+def test_construct_matches_httpx(rs, value):
+    assert _state(rs.Headers(value)) == _state(httpx.Headers(value))
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 1}, [("a", None)], {"é": "x"}, {"a": "é"}, [("a",)], [1], 5, {b"a": "b"}],
+)
+def test_rejects_like_httpx(rs, value):
+    ours = _outcome(lambda: _state(rs.Headers(value)))
+    ref = _outcome(lambda: _state(httpx.Headers(value)))
+    assert ours == ref
+
+
+def test_explicit_encoding(hx):
+    h = hx.Headers({"a": "é"}, encoding="utf-8")
+    assert h.raw == [(b"a", "é".encode())]
+    assert h["a"] == "é"
+    assert repr(h) == "Headers({'a': 'é'}, encoding='utf-8')"
+    h.encoding = "iso-8859-1"
+    assert h["a"] == "Ã©"
+
+
+OPS = [
+    lambda h: h["a"],
+    lambda h: h["A"],
+    lambda h: h["missing"],
+    lambda h: h.get("a"),
+    lambda h: h.get("missing", "d"),
+    lambda h: h.get_list("a"),
+    lambda h: h.get_list("c", split_commas=True),
+    lambda h: "A" in h,
+    lambda h: "zz" in h,
+    lambda h: list(h),
+    lambda h: h == {"a": "1", "A": "2", "c": "x, y", "d": "4"},
+    lambda h: h == [("A", "2"), ("a", "1"), ("d", "4"), ("c", "x, y")],
+    lambda h: h == {"a": "1"},
+    lambda h: h == "ab",
+    lambda h: h != {"a": "1"},
+    lambda h: h.copy().raw,
+    lambda h: h.pop("a"),
+    lambda h: h.pop("zz", "dflt"),
+    lambda h: h.pop("zz"),
+    lambda h: h.popitem(),
+    lambda h: h.setdefault("a", "q"),
+    lambda h: h.setdefault("new", "q"),
+]
+
+
+@pytest.mark.parametrize("op", range(len(OPS)))
+def test_ops_match_httpx(rs, op):
+    data = [("a", "1"), ("A", "2"), ("c", "x, y"), ("d", "4")]
+    ours_h, ref_h = rs.Headers(data), httpx.Headers(data)
+    ours = _outcome(lambda: OPS[op](ours_h))
+    ref = _outcome(lambda: OPS[op](ref_h))
+    assert ours == ref
+    assert _state(ours_h) == _state(ref_h)
+
+
+MUTATIONS = [
+    lambda h: h.__setitem__("a", "new"),
+    lambda h: h.__setitem__("NEW", "v"),
+    lambda h: h.__setitem__("u", "ü"),
+    lambda h: h.__delitem__("A"),
+    lambda h: h.__delitem__("missing"),
+    lambda h: h.update({"a": "z", "e": "5"}),
+    lambda h: h.update([("x", "1"), ("x", "2")]),
+    lambda h: h.update(None),
+    lambda h: h.clear(),
+]
+
+
+@pytest.mark.parametrize("op", range(len(MUTATIONS)))
+def test_mutations_match_httpx(rs, op):
+    data = [("a", "1"), ("A", "2"), ("c", "x, y"), ("d", "4")]
+    ours_h, ref_h = rs.Headers(data), httpx.Headers(data)
+    ours = _outcome(lambda: MUTATIONS[op](ours_h))
+    ref = _outcome(lambda: MUTATIONS[op](ref_h))
+    assert ours == ref
+    assert _state(ours_h) == _state(ref_h)
+    ours_h["after"] = "1"
+    ref_h["after"] = "1"
+    assert _state(ours_h) == _state(ref_h)
+
+
+def test_from_raw_adopts_list(rs):
+    raw = [(b"Content-Type", b"text/plain"), (b"X-A", b"1"), (b"x-a", b"2")]
+    h = rs.Headers._from_raw(raw)
+    assert h["x-a"] == "1, 2"
+    assert h.raw == raw
+    assert h.raw is not raw
+    assert _state(h) == _state(httpx.Headers(raw))
+
+
+def test_mapping_protocol(hx):
+    import collections.abc
+
+    h = hx.Headers({"a": "1"})
+    assert isinstance(h, collections.abc.MutableMapping)
+    assert dict(h) == {"a": "1"}
+    with pytest.raises(TypeError):
+        hash(h)
+    with pytest.raises(KeyError):
+        hx.Headers().popitem()
+
+
+def test_pickle_and_weakref(rs):
+    import weakref
+
+    h = rs.Headers([("a", "1"), ("b", "2")])
+    h2 = pickle.loads(pickle.dumps(h))
+    assert h2.raw == h.raw
+    assert weakref.ref(h)() is h
+    h.note = 1
+    assert h.note == 1

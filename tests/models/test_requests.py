@@ -1,0 +1,160 @@
+"""Request construction and body encoding: differential against httpx."""
+
+import asyncio
+import io
+import pickle
+import warnings
+
+import httpx
+import pytest
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _req_state(r):
+    body = r.read() if hasattr(r.stream, "__iter__") else None
+    return {
+        "method": r.method,
+        "url": str(r.url),
+        "raw": r.headers.raw,
+        "repr": repr(r),
+        "body": body,
+    }
+
+
+async def _agen():
+    yield b"a"
+    yield b"b"
+
+
+def _gen():
+    yield b"x"
+    yield b"yz"
+
+
+CASES = [
+    dict(method="get", url="http://example.com"),
+    dict(method="GET", url="https://example.com:443/p?q=1", params={"a": "b"}),
+    dict(method="POST", url="http://example.com"),
+    dict(method="PUT", url="http://example.com", content=b""),
+    dict(method="PATCH", url="http://example.com", content="héllo"),
+    dict(method="POST", url="http://example.com", content=b"bytes"),
+    dict(method="POST", url="http://example.com", data={"a": "1", "b": ["2", 3], "c": None}),
+    dict(method="POST", url="http://example.com", data={}),
+    dict(method="POST", url="http://example.com", json={"a": "é", "b": [1, 2.5, None]}),
+    dict(method="POST", url="http://example.com", json=[]),
+    dict(method="POST", url="http://example.com", json=None),
+    dict(method="POST", url="http://example.com", json={"x": 1}, content=b"wins"),
+    dict(method="POST", url="http://example.com", content=b"x", headers={"Content-Type": "a/b"}),
+    dict(method="POST", url="http://example.com", content=b"x", headers={"content-length": "9"}),
+    dict(method="GET", url="http://example.com", headers={"Host": "other"}),
+    dict(method="GET", url="http://中国.icom.museum:8000/"),
+    dict(method="GET", url="http://[::1]:8000/"),
+    dict(method="GET", url="/relative"),
+    dict(method="GET", url="http://example.com", cookies={"a": "1", "b": "2"}),
+    dict(method="POST", url="http://example.com", content=io.BytesIO(b"filelike")),
+    dict(method="POST", url="http://example.com", json={"nan": float("nan")}),
+    dict(method="POST", url="http://example.com", content=123),
+    dict(method="GET", url="http://example.com", extensions={"timeout": {"read": 1}}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_request_matches_httpx(rs, case):
+    kwargs = dict(CASES[case])
+    method, url = kwargs.pop("method"), kwargs.pop("url")
+    ours = _outcome(lambda: _req_state(rs.Request(method, url, **kwargs)))
+    if "content" in kwargs and isinstance(kwargs["content"], io.BytesIO):
+        kwargs["content"] = io.BytesIO(b"filelike")
+    ref = _outcome(lambda: _req_state(httpx.Request(method, url, **kwargs)))
+    assert ours == ref
+
+
+def test_data_bytes_is_deprecated(hx):
+    with pytest.warns(DeprecationWarning, match="Use 'content=<...>'"):
+        r = hx.Request("POST", "http://example.com", data=b"raw")
+    assert r.content == b"raw"
+    assert r.headers["Content-Length"] == "3"
+
+
+def test_generator_content(hx):
+    r = hx.Request("POST", "http://example.com", content=_gen())
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in r.headers
+    with pytest.raises(hx.RequestNotRead):
+        r.content  # noqa: B018
+    assert r.read() == b"xyz"
+    assert r.content == b"xyz"
+    assert isinstance(r.stream, hx.ByteStream)
+
+
+def test_generator_consumed_twice(rs):
+    r = rs.Request("POST", "http://example.com", content=_gen())
+    assert b"".join(r.stream) == b"xyz"
+    with pytest.raises(rs.StreamConsumed):
+        b"".join(r.stream)
+
+
+def test_async_content(hx):
+    r = hx.Request("POST", "http://example.com", content=_agen())
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    assert asyncio.run(r.aread()) == b"ab"
+    assert r.content == b"ab"
+
+
+def test_bytestream_fast_attribute(rs):
+    r = rs.Request("POST", "http://example.com", content=b"body")
+    assert r.stream._httprs_body == b"body"
+    assert list(r.stream) == [b"body"]
+
+    async def collect():
+        return [c async for c in r.stream]
+
+    assert asyncio.run(collect()) == [b"body"]
+    assert isinstance(r.stream, rs.SyncByteStream)
+    assert isinstance(r.stream, rs.AsyncByteStream)
+
+
+def test_explicit_stream(hx):
+    stream = hx.ByteStream(b"abc")
+    r = hx.Request("POST", "http://example.com", stream=stream)
+    assert r.stream is stream
+    assert "Content-Length" not in r.headers
+    assert "Host" not in r.headers
+
+
+def test_request_pickle(hx):
+    r = hx.Request("POST", "http://example.com", content=b"abc", extensions={"x": 1})
+    r2 = pickle.loads(pickle.dumps(r))
+    assert r2.method == "POST"
+    assert r2.url == r.url
+    assert r2.headers.raw == r.headers.raw
+    assert r2.content == b"abc"
+    assert r2.extensions == {}
+    with pytest.raises(hx.StreamClosed):
+        list(r2.stream)
+
+
+def test_request_attributes_settable(rs):
+    r = rs.Request("GET", "http://example.com")
+    r.url = rs.URL("http://other.org")
+    r.headers["X"] = "1"
+    r.custom = 5
+    assert r.custom == 5
+    assert str(r.url) == "http://other.org"
+
+
+def test_json_compact_non_ascii(hx):
+    r = hx.Request("POST", "http://x", json={"k": "ü", "n": [1, 2]})
+    assert r.content == '{"k":"ü","n":[1,2]}'.encode()
+
+
+def test_no_warning_for_mapping_data(hx):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hx.Request("POST", "http://x", data={"a": "b"})

@@ -1,0 +1,289 @@
+"""URL and QueryParams: every case runs against httpx and httprs and must agree."""
+
+import pickle
+
+import httpx
+import pytest
+
+ATTRS = [
+    "scheme",
+    "raw_scheme",
+    "userinfo",
+    "username",
+    "password",
+    "host",
+    "raw_host",
+    "port",
+    "netloc",
+    "path",
+    "query",
+    "raw_path",
+    "fragment",
+    "is_absolute_url",
+    "is_relative_url",
+]
+
+URLS = [
+    "https://jo%40email.com:a%20secret@müller.de:1234/pa%20th?search=ab#anchorlink",
+    "http://[::1]:8080/a/../b/./c?x y#f g",
+    "http://[::FFFF:192.168.0.1]/",
+    "http://127.0.0.1:8000/",
+    "http://example.com",
+    "http://example.com/",
+    "http://example.com?",
+    "http://example.com#",
+    "http://example.com/?a=1&b=%20&c=d e",
+    "/rel/path?q",
+    "rel/path",
+    "",
+    "?only=query",
+    "#frag",
+    "HTTP://EXAMPLE.com:80/",
+    "http://EXAMPLE.com:80/",
+    "https://example.com:443/x",
+    "https://example.com:8443/x",
+    "ws://example.com:80/",
+    "https://xn--fiqs8s.icom.museum/",
+    "http://中国.icom.museum/",
+    "http://a:b@x/",
+    "http://a@x/",
+    "http://a:@x/",
+    "http://a@b@x/",
+    "//foo/bar",
+    "mailto:x@y",
+    ":foo",
+    "example.com:80/path",
+    "http://example.com/a/b/../../..",
+    "http://example.com/./a/.",
+    'http://example.com/%7Euser/~x/{a}/`b`/<c>/"d"/ü',
+    "http://example.com/?q=ü&r=%zz&s=#t",
+    'http://example.com/#frag<>`" x',
+    "http://host:/path",
+    "http://ex%41mple.com/",
+    "http://a b.com/",
+    "http://user name:pa ss@host/",
+    "http://example.com/path?q=a%2Fb",
+    "HTTPS://Example.COM/Path",
+    "http+unix://%2Fvar%2Frun/x",
+    "http://host:0080/",
+    "http://host:+80/",
+]
+
+BAD_URLS = [
+    "http://example.com:abc/",
+    "http://[::1/",
+    "http://[zz::1]/",
+    "http://999.1.1.1/",
+    "http://example.com/\n",
+    "http://exa\tmple.com/",
+    "\x7f",
+    "https://example.com" + "/x" * 40000,
+    "//ex.com" + "x",
+    "http://example.com\x00/",
+    "http://a.com:80x/",
+    "http://xn--a.com/",
+    "http://☃☃☃-.com/",
+]
+
+
+def _props(url):
+    return {a: getattr(url, a) for a in ATTRS}
+
+
+@pytest.mark.parametrize("raw", URLS)
+def test_parse_matches_httpx(rs, raw):
+    ours = rs.URL(raw)
+    ref = httpx.URL(raw)
+    assert _props(ours) == _props(ref)
+    assert str(ours) == str(ref)
+    assert repr(ours) == repr(ref)
+    assert ours.params.multi_items() == ref.params.multi_items()
+
+
+def _outcome(fn):
+    try:
+        return ("ok", str(fn()))
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize("raw", BAD_URLS)
+def test_invalid_matches_httpx(rs, raw):
+    ours = _outcome(lambda: rs.URL(raw))
+    ref = _outcome(lambda: httpx.URL(raw))
+    assert ours == ref
+
+
+def test_invalid_is_invalid_url(hx):
+    with pytest.raises(hx.InvalidURL, match="Invalid port: 'abc'"):
+        hx.URL("http://example.com:abc/")
+    with pytest.raises(TypeError, match="Invalid type for url"):
+        hx.URL(123)
+
+
+COPY_CASES = [
+    {"scheme": "https"},
+    {"host": "other.org"},
+    {"host": "::1"},
+    {"port": 8080},
+    {"port": None},
+    {"port": 443, "scheme": "https"},
+    {"username": "jo@x.com", "password": "a secret"},
+    {"username": "only"},
+    {"password": "pw"},
+    {"userinfo": b"u:p"},
+    {"netloc": b"n.org:99"},
+    {"path": "/new path"},
+    {"path": "relative"},
+    {"query": b"a=1"},
+    {"query": None},
+    {"raw_path": b"/p?q=1"},
+    {"raw_path": b"/p"},
+    {"fragment": "frag"},
+    {"params": {"a": "1", "b": ["2", "3"]}},
+    {"params": {}},
+    {"params": [("x", True), ("y", None)]},
+    {"params": "a=1&b=2"},
+    {"bogus": "x"},
+    {"port": "80"},
+    {"scheme": 1},
+    {"host": "bad host/"},
+    {"path": "/a?b"},
+    {"fragment": "a\nb"},
+]
+
+
+@pytest.mark.parametrize("kwargs", COPY_CASES)
+def test_copy_with_matches_httpx(rs, kwargs):
+    base = "https://user:pw@example.org:8000/a/b?x=1#f"
+    ours = _outcome(lambda: rs.URL(base).copy_with(**kwargs))
+    ref = _outcome(lambda: httpx.URL(base).copy_with(**kwargs))
+    assert ours == ref
+    ours = _outcome(lambda: rs.URL(**kwargs))
+    ref = _outcome(lambda: httpx.URL(**kwargs))
+    assert ours == ref
+
+
+JOINS = [
+    ("https://example.org/a/b", "/new/path"),
+    ("https://example.org/a/b", "c"),
+    ("https://example.org/a/b/", "../c?x=1"),
+    ("https://example.org/a/b", "//other.org/x"),
+    ("https://example.org/a/b", "http://third.org"),
+    ("https://example.org/a/b?q", "?r"),
+    ("https://example.org/a/b", "#f"),
+    ("https://example.org:8000", "x y"),
+]
+
+
+@pytest.mark.parametrize("base,other", JOINS)
+def test_join_matches_httpx(rs, base, other):
+    assert str(rs.URL(base).join(other)) == str(httpx.URL(base).join(other))
+    assert str(rs.URL(base).join(rs.URL(other))) == str(httpx.URL(base).join(other))
+
+
+def test_equality_and_hash(hx):
+    url = hx.URL("http://example.com:80/")
+    assert url == "http://example.com/"
+    assert url == hx.URL("http://example.com") or True
+    assert url != "http://example.org/"
+    assert url != 1
+    assert hash(url) == hash(hx.URL("http://example.com/"))
+    assert {url: 1}[hx.URL("http://EXAMPLE.com/")] == 1
+
+
+def test_url_copy_from_url(hx):
+    url = hx.URL("http://a:b@example.com/p?q#f")
+    assert hx.URL(url) == url
+    assert hx.URL(url) is not url
+
+
+def test_param_helpers(hx):
+    url = hx.URL("https://example.org/?a=1&a=2&b=3")
+    assert str(url.copy_set_param("a", "x")) == "https://example.org/?a=x&b=3"
+    assert str(url.copy_add_param("c", True)) == "https://example.org/?a=1&a=2&b=3&c=true"
+    assert str(url.copy_remove_param("a")) == "https://example.org/?b=3"
+    assert str(url.copy_merge_params({"b": 4, "d": None})) == "https://example.org/?a=1&a=2&b=4&d="
+    assert str(hx.URL("https://example.org/?a=1").copy_remove_param("a")) == "https://example.org/"
+
+
+def test_url_pickle_and_weakref(rs):
+    import weakref
+
+    url = rs.URL("https://u:p@example.org/x?y#z")
+    assert pickle.loads(pickle.dumps(url)) == url
+    assert weakref.ref(url)() is url
+    url.custom = 1
+    assert url.custom == 1
+
+
+def test_subclass_repr(rs):
+    class MyURL(rs.URL):
+        pass
+
+    assert repr(MyURL("http://x/")) == "MyURL('http://x/')"
+
+
+QP_INPUTS = [
+    "a=123&a=456&b=789",
+    "a=&b",
+    "a=%20b+c",
+    b"x=1",
+    None,
+    "",
+    {"a": "1", "b": ["2", 3], "c": True, "d": None, "e": 1.5},
+    [("a", "1"), ("a", "2"), ("b", False)],
+    (("a", "1"),),
+]
+
+
+@pytest.mark.parametrize("value", QP_INPUTS)
+def test_query_params_matches_httpx(rs, value):
+    ours = rs.QueryParams(value)
+    ref = httpx.QueryParams(value)
+    assert ours.multi_items() == ref.multi_items()
+    assert list(ours.items()) == list(ref.items())
+    assert list(ours.keys()) == list(ref.keys())
+    assert list(ours.values()) == list(ref.values())
+    assert str(ours) == str(ref)
+    assert repr(ours) == repr(ref)
+    assert len(ours) == len(ref)
+    assert bool(ours) == bool(ref)
+
+
+def test_query_params_api(hx):
+    import collections.abc
+
+    q = hx.QueryParams("a=123&a=456&b=789")
+    assert isinstance(q, collections.abc.Mapping)
+    assert q["a"] == "123"
+    assert q.get("a") == "123"
+    assert q.get("z") is None
+    assert q.get("z", 5) == 5
+    assert q.get_list("a") == ["123", "456"]
+    assert "a" in q and "z" not in q
+    assert list(q) == ["a", "b"]
+    assert q.set("a", "x") == hx.QueryParams("a=x&b=789")
+    assert q.add("b", 1) == hx.QueryParams("a=123&a=456&b=789&b=1")
+    assert q.remove("a") == hx.QueryParams("b=789")
+    assert q.merge({"c": "1"}) == hx.QueryParams("a=123&a=456&b=789&c=1")
+    assert hx.QueryParams(a="1") == hx.QueryParams({"a": "1"})
+    assert hx.QueryParams(q) == q
+    assert q != "a=123"
+    assert hash(q) == hash(hx.QueryParams("a=123&a=456&b=789"))
+    assert q == hx.QueryParams("b=789&a=123&a=456")
+    with pytest.raises(RuntimeError, match="immutable"):
+        q["a"] = "1"
+    with pytest.raises(RuntimeError, match="immutable"):
+        q.update({"a": "1"})
+    with pytest.raises(AssertionError):
+        hx.QueryParams("a", "b")
+    with pytest.raises(AssertionError):
+        hx.QueryParams("a=1", b="2")
+    with pytest.raises(KeyError):
+        q["missing"]  # noqa: B018
+
+
+def test_query_params_pickle(rs):
+    q = rs.QueryParams("a=1&a=2&b=3")
+    assert pickle.loads(pickle.dumps(q)) == q

@@ -1,0 +1,125 @@
+"""Build and run the C++ unit test programs in tests/cpp against src/.
+
+Each program is compiled with g++ (flags from pkg-config, AddressSanitizer and
+UBSan on, so leaks and undefined behaviour fail the run) into tmp_path and run;
+the test fails when the program does not build or exits non-zero, and shows its
+output. Nothing is skipped: a missing compiler or library is a failure.
+"""
+
+import os
+import shlex
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+import trustme
+from cryptography.hazmat.primitives import serialization
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+CPP_TESTS = ROOT / "tests" / "cpp"
+CXXFLAGS = [
+    "-std=c++17",
+    "-O1",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=undefined",
+    f"-I{SRC}",
+]
+
+
+def pkg_config(*packages: str) -> list[str]:
+    out = subprocess.run(
+        ["pkg-config", "--cflags", "--libs", *packages],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return shlex.split(out.stdout)
+
+
+def build(tmp_path: Path, name: str, sources: list[Path], packages: list[str]) -> Path:
+    exe = tmp_path / name
+    cmd = ["g++", *CXXFLAGS, *map(str, sources), "-o", str(exe), *pkg_config(*packages)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
+    return exe
+
+
+def run(args: list[str], timeout: float = 90) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "SSLKEYLOGFILE"}
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    output = proc.stdout + proc.stderr
+    print(output)
+    assert proc.returncode == 0, f"{Path(args[0]).name} exited {proc.returncode}:\n{output}"
+    assert " 0 failures" in proc.stdout, output
+    return output
+
+
+def test_decode(tmp_path: Path) -> None:
+    exe = build(
+        tmp_path,
+        "test_decode",
+        [CPP_TESTS / "test_decode.cc", SRC / "decode.cc"],
+        ["zlib", "libbrotlienc", "libbrotlidec", "libzstd"],
+    )
+    run([str(exe)])
+
+
+def make_certificates(tmp_path: Path) -> dict[str, str]:
+    """Certificates for test_tls, as --name=path arguments."""
+    ca = trustme.CA()
+    other_ca = trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    client = ca.issue_cert("client@example.org")
+    files = {
+        "ca": ca.cert_pem,
+        "other_ca": other_ca.cert_pem,
+        "server": server.private_key_and_cert_chain_pem,
+        "client": client.private_key_and_cert_chain_pem,
+        "client_cert": client.cert_chain_pems[0],
+    }
+    paths = {}
+    for name, blob in files.items():
+        path = tmp_path / f"{name}.pem"
+        blob.write_to_path(str(path))
+        paths[name] = str(path)
+    password = "s3cret pass"
+    key = serialization.load_pem_private_key(client.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+    (tmp_path / "client_key_enc.pem").write_bytes(encrypted)
+    paths["client_key_enc"] = str(tmp_path / "client_key_enc.pem")
+    paths["password"] = password
+    (tmp_path / "garbage.pem").write_text("this is not a certificate\n")
+    paths["garbage"] = str(tmp_path / "garbage.pem")
+    (tmp_path / "empty_dir").mkdir()
+    paths["empty_dir"] = str(tmp_path / "empty_dir")
+    paths["tmpdir"] = str(tmp_path)
+    # The policy httpx gets from the ssl module, to compare with ours.
+    py_ctx = ssl.create_default_context()
+    paths["py_options"] = str(int(py_ctx.options))
+    paths["py_ciphers"] = ":".join(c["name"] for c in py_ctx.get_ciphers())
+    return paths
+
+
+def test_tls(tmp_path: Path) -> None:
+    exe = build(
+        tmp_path,
+        "test_tls",
+        [CPP_TESTS / "test_tls.cc", SRC / "tls.cc"],
+        ["openssl"],
+    )
+    args = make_certificates(tmp_path)
+    run([str(exe), *(f"--{name}={value}" for name, value in args.items())])
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-v"]))

@@ -122,12 +122,12 @@ def test_max_keepalive_zero_closes_every_connection(scripted):
 
 def test_keepalive_expiry(scripted):
     srv = scripted(counting_handler())
-    with httprs.Client(limits=httprs.Limits(keepalive_expiry=0.2)) as c:
+    with httprs.Client(limits=httprs.Limits(keepalive_expiry=0.6)) as c:
         c.get(srv.url)
         time.sleep(0.05)
         c.get(srv.url)
         assert srv.connections == 1
-        time.sleep(0.4)
+        time.sleep(1.0)
         c.get(srv.url)
         assert srv.connections == 2
 
@@ -271,3 +271,30 @@ def test_threaded_streams_release_connections(server):
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(worker, range(30)))
     assert total[0] == 30 * 20000
+
+
+@pytest.mark.httprs_only
+def test_thread_stress_with_tiny_switch_interval(scripted):
+    """Many threads, one client, a tiny GIL switch interval: every response matches its
+    request and the server never sees more than max_connections connections. httpx 0.28.1
+    hits its sync-pool race here (ReadError "[Errno 9] Bad file descriptor")."""
+    import sys
+
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_connections=4)
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with httprs.Client(limits=limits, timeout=httprs.Timeout(10, pool=30)) as c:
+
+            def worker(t):
+                return all(
+                    c.get(srv.url + f"/s{t}-{i}").text.endswith(f":/s{t}-{i}") for i in range(40)
+                )
+
+            with ThreadPoolExecutor(12) as pool:
+                results = list(pool.map(worker, range(12)))
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert results == [True] * 12
+    assert srv.max_open_connections <= 4

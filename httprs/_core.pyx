@@ -11,6 +11,7 @@ import base64
 import os
 import ssl
 import sys
+import warnings
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
@@ -170,6 +171,12 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef Error err
     cdef string ca_file, ca_dir
     if isinstance(verify, ssl.SSLContext):
+        if cert:
+            # httpx loads a deprecated cert= into the given context.
+            if isinstance(cert, (str, os.PathLike)):
+                verify.load_cert_chain(cert)
+            else:
+                verify.load_cert_chain(*cert)
         holder.ctx = TlsContext.adopt(_ssl_ctx_of(verify), <cbool>verify.check_hostname)
         return holder
     if verify is True or verify is None:
@@ -269,6 +276,17 @@ cdef _Route _make_route(object proxy):
     return route
 
 
+cdef long long _declared_length(list raw_headers) except -2:
+    """The request's Content-Length header as a number, or -1 when absent."""
+    for name, value in raw_headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise exc.LocalProtocolError(f"Illegal Content-Length {value!r}") from None
+    return -1
+
+
 cdef object _absolute_target(object url):
     port = url.port
     authority = url.raw_host
@@ -293,6 +311,7 @@ cdef class _Body:
     cdef object body_ref  # the request body bytes, pinned while C++ may read them
     cdef bint closed
     cdef bint released
+    cdef long long declared  # request Content-Length, -1 when absent
 
     def __iter__(self):
         cdef string chunk
@@ -301,14 +320,14 @@ cdef class _Body:
             raise exc.StreamClosed()
         while True:
             _wait(self.engine.eng, t, WaitFor.kBodyData)
-            if t.failed():
-                err = _error_to_exception(t.error, self.request)
-                self._release()
-                raise err
             with nogil:
                 self.engine.eng.take_body(t[0], chunk)
             if chunk.size() > 0:
                 yield <bytes>chunk
+            elif t.failed():
+                err = _error_to_exception(t.error, self.request)
+                self._release()
+                raise err
             elif t.complete:
                 break
         self._release()
@@ -426,7 +445,10 @@ cdef class _TransportCore:
         if route.mode == "proxy" and scheme == "http":
             for name, value in route.proxy_headers:
                 headers.push_back(pair[string, string](name, value))
-        method = request.method.encode("ascii", "replace")
+        try:
+            method = request.method.encode("ascii")
+        except UnicodeEncodeError:
+            raise TypeError("method strings may not include unicode characters.") from None
         if not serialize_request_head(head, method, target, headers, err):
             raise _error_to_exception(err, request)
         spec.head = move(head)
@@ -454,9 +476,18 @@ cdef class _TransportCore:
         fixed = getattr(body, "_httprs_body", None)
         if fixed is None and isinstance(body, bytes):
             fixed = body
+        declared = _declared_length(raw_headers)
+        stream.declared = declared
         if fixed is not None:
             if not isinstance(fixed, bytes):
                 fixed = bytes(fixed)
+            if declared >= 0 and declared != len(fixed):
+                raise exc.LocalProtocolError(
+                    "Too little data for declared Content-Length"
+                    if len(fixed) < declared
+                    else "Too much data for declared Content-Length",
+                    request=request,
+                )
             stream.body_ref = fixed
             spec.body = PyBytes_AS_STRING(fixed)
             spec.body_len = len(fixed)
@@ -483,11 +514,25 @@ cdef object _send_sync(_TransportCore core, object request):
     except BaseException:
         stream._release()
         raise
-    if t.failed():
+    if t.failed() and not t.head_ready:
         err = _error_to_exception(t.error, request)
         stream._release()
         raise err
     return _make_response(stream, request)
+
+
+cdef int _check_sent(_Body stream, long long sent, bint done) except -1:
+    if stream.declared < 0:
+        return 0
+    if sent > stream.declared:
+        raise exc.LocalProtocolError(
+            "Too much data for declared Content-Length", request=stream.request
+        )
+    if done and sent < stream.declared:
+        raise exc.LocalProtocolError(
+            "Too little data for declared Content-Length", request=stream.request
+        )
+    return 0
 
 
 cdef int _upload_sync(_Body stream, object body) except -1:
@@ -495,6 +540,7 @@ cdef int _upload_sync(_Body stream, object body) except -1:
     cdef Engine* eng = stream.engine.eng
     cdef const char* data
     cdef size_t n
+    cdef long long sent = 0
     iterator = iter(body)
     while True:
         _wait(eng, t, WaitFor.kBodyWanted)
@@ -502,6 +548,7 @@ cdef int _upload_sync(_Body stream, object body) except -1:
             return 0
         chunk = next(iterator, None)
         if chunk is None:
+            _check_sent(stream, sent, True)
             with nogil:
                 eng.push_body(t[0], NULL, 0, True)
             return 0
@@ -511,6 +558,8 @@ cdef int _upload_sync(_Body stream, object body) except -1:
         n = len(chunk)
         if n == 0:
             continue
+        sent += n
+        _check_sent(stream, sent, False)
         with nogil:
             eng.push_body(t[0], data, n, False)
 
@@ -564,6 +613,20 @@ class AsyncResponseStream(AsyncByteStream):
 
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
                               object proxy, bint http2):
+    if isinstance(verify, str):
+        warnings.warn(
+            "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
+            "or `verify=ssl.create_default_context(capath=...)` instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if cert:
+        warnings.warn(
+            "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
+            "with `.load_cert_chain()` to configure the certificate chain.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
     if http2:
         raise NotImplementedError("HTTP/2 is not supported by httprs yet: use http2=False")
     if limits is None:
@@ -841,12 +904,12 @@ cdef class _AsyncBody(_Body):
         try:
             while True:
                 await self.driver.wait(self, <int>WaitFor.kBodyData)
-                if t.failed():
-                    raise _error_to_exception(t.error, self.request)
                 self.engine.eng.take_body(t[0], chunk)
                 self.driver.schedule()
                 if chunk.size() > 0:
                     yield <bytes>chunk
+                elif t.failed():
+                    raise _error_to_exception(t.error, self.request)
                 elif t.complete:
                     break
         finally:
@@ -906,7 +969,7 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
         stream._release()
         driver.schedule()
         raise
-    if t.failed():
+    if t.failed() and not t.head_ready:
         err = _error_to_exception(t.error, request)
         stream._release()
         raise err
@@ -916,6 +979,7 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
 async def _upload_async(_AsyncBody stream, object body):
     cdef Transfer* t = stream.t.get()
     cdef Engine* eng = stream.engine.eng
+    cdef long long sent = 0
     if hasattr(body, "__aiter__"):
         iterator = body.__aiter__()
         is_async = True
@@ -934,6 +998,7 @@ async def _upload_async(_AsyncBody stream, object body):
         else:
             chunk = next(iterator, None)
         if chunk is None:
+            _check_sent(stream, sent, True)
             eng.push_body(t[0], NULL, 0, True)
             stream.driver.schedule()
             return
@@ -941,6 +1006,8 @@ async def _upload_async(_AsyncBody stream, object body):
             chunk = bytes(chunk)
         if len(chunk) == 0:
             continue
+        sent += len(chunk)
+        _check_sent(stream, sent, False)
         eng.push_body(t[0], PyBytes_AS_STRING(chunk), len(chunk), False)
         stream.driver.schedule()
 

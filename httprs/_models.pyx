@@ -104,7 +104,7 @@ cdef class Headers:
             self._raw = list(other._raw)
             if other._lower is not None:
                 self._lower = list(other._lower)
-        elif isinstance(headers, Mapping):
+        elif type(headers) is dict or isinstance(headers, Mapping):
             self._raw = [
                 (_header_key(k, encoding), _header_value(v, encoding))
                 for k, v in headers.items()
@@ -125,6 +125,19 @@ cdef class Headers:
         if self._lower is None:
             self._lower = [k.lower() for k, _ in self._raw]
         return self._lower
+
+    cdef bint _has(self, bytes lower_key):
+        """Membership test for an ASCII lower-case key (encoding-independent)."""
+        return lower_key in self._keys()
+
+    cdef object _first(self, bytes lower_key):
+        """The raw value of the first header `lower_key`, or None."""
+        cdef list keys = self._keys()
+        cdef Py_ssize_t i
+        for i in range(len(keys)):
+            if keys[i] == lower_key:
+                return (<tuple>self._raw[i])[1]
+        return None
 
     @property
     def encoding(self):
@@ -176,10 +189,8 @@ cdef class Headers:
         ]
 
     def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        found = self._lookup(key)
+        return default if found is None else found
 
     def get_list(self, key, split_commas=False):
         enc = self.encoding
@@ -209,7 +220,8 @@ cdef class Headers:
     def copy(self):
         return Headers(self, encoding=self.encoding)
 
-    def __getitem__(self, key):
+    cdef object _lookup(self, key):
+        """The comma-joined str value for `key`, or None when absent."""
         enc = self.encoding
         lookup = key.lower().encode(enc)
         cdef list keys = self._keys()
@@ -222,6 +234,10 @@ cdef class Headers:
                     found = v
                 else:
                     found = found + ", " + v
+        return found
+
+    def __getitem__(self, key):
+        found = self._lookup(key)
         if found is None:
             raise KeyError(key)
         return found
@@ -303,10 +319,10 @@ cdef class Headers:
         self._lower = []
 
     def setdefault(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            self[key] = default
+        found = self._lookup(key)
+        if found is not None:
+            return found
+        self[key] = default
         return default
 
     def __repr__(self):
@@ -344,15 +360,20 @@ cdef Headers _headers_from_raw(list raw):
 
 
 cdef str _detect_encoding(list raw):
-    for enc in ("ascii", "utf-8"):
-        try:
-            for key, value in raw:
-                key.decode(enc)
-                value.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        return enc
-    return "iso-8859-1"
+    cdef bint ascii = True
+    for key, value in raw:
+        if not ((<bytes>key).isascii() and (<bytes>value).isascii()):
+            ascii = False
+            break
+    if ascii:
+        return "ascii"
+    try:
+        for key, value in raw:
+            key.decode("utf-8")
+            value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "iso-8859-1"
+    return "utf-8"
 
 
 # ---------------------------------------------------------------------------
@@ -469,7 +490,7 @@ cdef class Request:
     cdef public object headers
     cdef public object extensions
     cdef public object stream
-    cdef object _content
+    cdef object _body
     cdef dict __dict__
     cdef object __weakref__
 
@@ -478,88 +499,113 @@ cdef class Request:
                  extensions=None):
         self.method = method.upper()
         self.url = URL(url) if params is None else URL(url, params=params)
-        self.headers = Headers(headers)
+        cdef Headers h = Headers(headers)
+        self.headers = h
         self.extensions = {} if extensions is None else dict(extensions)
-        self._content = None
+        self._body = None
         if cookies:
             Cookies(cookies).set_cookie_header(self)
-        if stream is None:
-            content_type = self.headers.get("content-type")
-            default_headers, stream = encode_request(
-                content=content,
-                data=data,
-                files=files,
-                json=json,
-                boundary=get_multipart_boundary_from_content_type(
-                    content_type.encode(self.headers.encoding) if content_type else None
-                ),
-            )
-            self._prepare(default_headers)
+        if stream is not None:
             self.stream = stream
-            if type(stream) is ByteStream:
-                self._content = stream._stream
-            elif isinstance(stream, ByteStream):
-                self.read()
+            return
+        if content is None and data is None and files is None and json is None:
+            default_headers = None
+            stream = ByteStream(b"")
         else:
-            self.stream = stream
+            boundary = None
+            if files:
+                content_type = self.headers.get("content-type")
+                if content_type:
+                    boundary = get_multipart_boundary_from_content_type(
+                        content_type.encode(self.headers.encoding)
+                    )
+            default_headers, stream = encode_request(
+                content=content, data=data, files=files, json=json, boundary=boundary
+            )
+        self._prepare(default_headers)
+        self.stream = stream
+        if type(stream) is ByteStream:
+            self._body = stream._stream
+        elif isinstance(stream, ByteStream):
+            self.read()
 
     def _prepare(self, default_headers):
-        headers = self.headers
-        for key, value in default_headers.items():
-            if key.lower() == "transfer-encoding" and "Content-Length" in headers:
-                continue
-            headers.setdefault(key, value)
+        """Apply body headers, then prepend Host / Content-Length as httpx does."""
+        cdef Headers h
+        if type(self.headers) is not Headers:
+            self.headers = Headers(self.headers)
+        h = self.headers
+        if default_headers:
+            for key, value in default_headers.items():
+                if key.lower() == "transfer-encoding" and h._has(b"content-length"):
+                    continue
+                h.setdefault(key, value)
         auto = []
-        if "Host" not in headers and self.url.host:
-            auto.append((b"Host", self.url.netloc))
+        if not h._has(b"host"):
+            host = self.url.host
+            if host:
+                auto.append((b"Host", self.url.netloc))
         if (
             self.method in ("POST", "PUT", "PATCH")
-            and "Content-Length" not in headers
-            and "Transfer-Encoding" not in headers
+            and not h._has(b"content-length")
+            and not h._has(b"transfer-encoding")
         ):
             auto.append((b"Content-Length", b"0"))
-        self.headers = Headers(auto + headers.raw)
+        if auto:
+            h._keys()[0:0] = [k.lower() for k, _ in auto]
+            h._raw[0:0] = auto
+        # httpx rebuilds the Headers here, which forgets any detected encoding.
+        h._encoding = None
 
     @property
     def content(self):
-        if self._content is None:
+        if self._body is None:
             raise RequestNotRead()
-        return self._content
+        return self._body
 
     def read(self):
         """Read and return the request body."""
-        if self._content is None:
+        if self._body is None:
             assert hasattr(self.stream, "__iter__")
-            self._content = b"".join(self.stream)
+            self._body = b"".join(self.stream)
             if not isinstance(self.stream, ByteStream):
-                self.stream = ByteStream(self._content)
-        return self._content
+                self.stream = ByteStream(self._body)
+        return self._body
 
     async def aread(self):
         """Read and return the request body."""
-        if self._content is None:
+        if self._body is None:
             assert hasattr(self.stream, "__aiter__")
-            self._content = b"".join([part async for part in self.stream])
+            self._body = b"".join([part async for part in self.stream])
             if not isinstance(self.stream, ByteStream):
-                self.stream = ByteStream(self._content)
-        return self._content
+                self.stream = ByteStream(self._body)
+        return self._body
 
     def __repr__(self):
         return f"<{self.__class__.__name__}({self.method!r}, {str(self.url)!r})>"
 
+    @property
+    def _content(self):
+        if self._body is None:
+            raise AttributeError("_content")
+        return self._body
+
+    @_content.setter
+    def _content(self, value):
+        self._body = value
+
+    @_content.deleter
+    def _content(self):
+        self._body = None
+
     def __getstate__(self):
         state = dict(vars(self))
         state.update(method=self.method, url=self.url, headers=self.headers)
-        if self._content is not None:
-            state["_content"] = self._content
+        if self._body is not None:
+            state["_content"] = self._body
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
-        self.method = state.pop("method")
-        self.url = state.pop("url")
-        self.headers = state.pop("headers")
-        self._content = state.pop("_content", None)
         for name, value in state.items():
             setattr(self, name, value)
         self.extensions = {}
@@ -638,24 +684,24 @@ cdef class Response:
     cdef public object is_stream_consumed
     cdef public object default_encoding
     cdef public object stream
-    cdef object _request
-    cdef object _content
-    cdef object _text
-    cdef object _encoding
+    cdef object _req
+    cdef object _body
+    cdef object _txt
+    cdef object _enc
     cdef object _decoder
-    cdef object _elapsed
-    cdef object _cookies
-    cdef Py_ssize_t _num_bytes_downloaded
+    cdef object _elap
+    cdef object _cookie_jar
+    cdef Py_ssize_t _nbytes
     cdef dict __dict__
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
-        self._content = None
-        self._text = None
-        self._encoding = _MISSING
+        self._body = None
+        self._txt = None
+        self._enc = _MISSING
         self._decoder = _MISSING
-        self._elapsed = _MISSING
-        self._cookies = None
+        self._elap = _MISSING
+        self._cookie_jar = None
         self.is_closed = False
         self.is_stream_consumed = False
         self.default_encoding = "utf-8"
@@ -665,7 +711,7 @@ cdef class Response:
                  default_encoding="utf-8"):
         self.status_code = status_code
         self.headers = Headers(headers)
-        self._request = request
+        self._req = request
         self.next_request = None
         self.extensions = {} if extensions is None else dict(extensions)
         self.history = [] if history is None else list(history)
@@ -681,7 +727,7 @@ cdef class Response:
                 self.read()
         else:
             self.stream = stream
-        self._num_bytes_downloaded = 0
+        self._nbytes = 0
 
     @staticmethod
     def _from_transport(status_code, list raw_headers, stream, bytes http_version,
@@ -690,36 +736,36 @@ cdef class Response:
         cdef Response r = Response.__new__(Response)
         r.status_code = status_code
         r.headers = _headers_from_raw(raw_headers)
-        r._request = None
+        r._req = None
         r.next_request = None
         r.extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
         r.history = []
         r.stream = stream
-        r._num_bytes_downloaded = 0
+        r._nbytes = 0
         return r
 
     @property
     def elapsed(self):
         """Time taken for the complete request/response cycle."""
-        if self._elapsed is _MISSING:
+        if self._elap is _MISSING:
             raise RuntimeError(
                 "'.elapsed' may only be accessed after the response has been read or closed."
             )
-        return self._elapsed
+        return self._elap
 
     @elapsed.setter
     def elapsed(self, value):
-        self._elapsed = value
+        self._elap = value
 
     @property
     def request(self):
-        if self._request is None:
+        if self._req is None:
             raise RuntimeError("The request instance has not been set on this response.")
-        return self._request
+        return self._req
 
     @request.setter
     def request(self, value):
-        self._request = value
+        self._req = value
 
     @property
     def http_version(self):
@@ -743,39 +789,39 @@ cdef class Response:
 
     @property
     def content(self):
-        if self._content is None:
+        if self._body is None:
             raise ResponseNotRead()
-        return self._content
+        return self._body
 
     @property
     def text(self):
-        if self._text is None:
+        if self._txt is None:
             content = self.content
             if not content:
-                self._text = ""
+                self._txt = ""
             else:
                 decoder = TextDecoder(self.encoding or "utf-8")
-                self._text = decoder.decode(content) + decoder.flush()
-        return self._text
+                self._txt = decoder.decode(content) + decoder.flush()
+        return self._txt
 
     @property
     def encoding(self):
         """Explicit .encoding, else the Content-Type charset, else default_encoding."""
-        if self._encoding is _MISSING:
+        if self._enc is _MISSING:
             encoding = self.charset_encoding
             if encoding is None or not _is_known_encoding(encoding):
                 if isinstance(self.default_encoding, str):
                     encoding = self.default_encoding
-                elif self._content is not None:
-                    encoding = self.default_encoding(self._content)
-            self._encoding = encoding or "utf-8"
-        return self._encoding
+                elif self._body is not None:
+                    encoding = self.default_encoding(self._body)
+            self._enc = encoding or "utf-8"
+        return self._enc
 
     @encoding.setter
     def encoding(self, value):
-        if self._text is not None:
+        if self._txt is not None:
             raise ValueError("Setting encoding after `text` has been accessed is not allowed.")
-        self._encoding = value
+        self._enc = value
 
     @property
     def charset_encoding(self):
@@ -787,10 +833,14 @@ cdef class Response:
     cdef object _get_decoder(self):
         """The ContentDecoder for this response, or None when nothing to undo."""
         if self._decoder is _MISSING:
-            values = self.headers.get_list("content-encoding")
+            headers = self.headers
+            if type(headers) is Headers and not (<Headers>headers)._has(b"content-encoding"):
+                self._decoder = None
+                return None
+            values = headers.get_list("content-encoding")
             decoder = None
             if values:
-                with _attach_request(self._request):
+                with _attach_request(self._req):
                     decoder = ContentDecoder(values)
                 if decoder.empty:
                     decoder = None
@@ -827,7 +877,7 @@ cdef class Response:
 
     def raise_for_status(self):
         """Raise HTTPStatusError for non-2xx responses; return self otherwise."""
-        request = self._request
+        request = self._req
         if request is None:
             raise RuntimeError(
                 "Cannot call `raise_for_status` as the request "
@@ -857,10 +907,10 @@ cdef class Response:
 
     @property
     def cookies(self):
-        if self._cookies is None:
-            self._cookies = Cookies()
-            self._cookies.extract_cookies(self)
-        return self._cookies
+        if self._cookie_jar is None:
+            self._cookie_jar = Cookies()
+            self._cookie_jar.extract_cookies(self)
+        return self._cookie_jar
 
     @property
     def links(self):
@@ -873,10 +923,80 @@ cdef class Response:
 
     @property
     def num_bytes_downloaded(self):
-        return self._num_bytes_downloaded
+        return self._nbytes
 
     def __repr__(self):
         return f"<Response [{self.status_code} {self.reason_phrase}]>"
+
+    # -- httpx's private attribute names, for code that pokes at them --
+
+    @property
+    def _content(self):
+        if self._body is None:
+            raise AttributeError("_content")
+        return self._body
+
+    @_content.setter
+    def _content(self, value):
+        self._body = value
+
+    @_content.deleter
+    def _content(self):
+        self._body = None
+
+    @property
+    def _text(self):
+        if self._txt is None:
+            raise AttributeError("_text")
+        return self._txt
+
+    @_text.setter
+    def _text(self, value):
+        self._txt = value
+
+    @_text.deleter
+    def _text(self):
+        self._txt = None
+
+    @property
+    def _encoding(self):
+        if self._enc is _MISSING:
+            raise AttributeError("_encoding")
+        return self._enc
+
+    @_encoding.setter
+    def _encoding(self, value):
+        self._enc = value
+
+    @_encoding.deleter
+    def _encoding(self):
+        self._enc = _MISSING
+
+    @property
+    def _elapsed(self):
+        if self._elap is _MISSING:
+            raise AttributeError("_elapsed")
+        return self._elap
+
+    @_elapsed.setter
+    def _elapsed(self, value):
+        self._elap = value
+
+    @property
+    def _request(self):
+        return self._req
+
+    @_request.setter
+    def _request(self, value):
+        self._req = value
+
+    @property
+    def _num_bytes_downloaded(self):
+        return self._nbytes
+
+    @_num_bytes_downloaded.setter
+    def _num_bytes_downloaded(self, value):
+        self._nbytes = value
 
     # -- pickling (stream, extensions and decoder are not carried over) --
 
@@ -889,40 +1009,20 @@ cdef class Response:
             history=self.history,
             is_stream_consumed=self.is_stream_consumed,
             default_encoding=self.default_encoding,
-            _request=self._request,
-            _num_bytes_downloaded=self._num_bytes_downloaded,
+            _request=self._req,
+            _num_bytes_downloaded=self._nbytes,
         )
-        for name in ("_content", "_text", "_encoding", "_elapsed"):
-            value = getattr(self, "_get_private")(name)
-            if value is not _MISSING and value is not None:
-                state[name] = value
+        if self._body is not None:
+            state["_content"] = self._body
+        if self._txt is not None:
+            state["_text"] = self._txt
+        if self._enc is not _MISSING:
+            state["_encoding"] = self._enc
+        if self._elap is not _MISSING:
+            state["_elapsed"] = self._elap
         return state
 
-    def _get_private(self, name):
-        if name == "_content":
-            return self._content
-        if name == "_text":
-            return self._text
-        if name == "_encoding":
-            return self._encoding
-        if name == "_elapsed":
-            return self._elapsed
-        raise AttributeError(name)
-
     def __setstate__(self, state):
-        state = dict(state)
-        self.status_code = state.pop("status_code")
-        self.headers = state.pop("headers")
-        self.next_request = state.pop("next_request", None)
-        self.history = state.pop("history", [])
-        self.is_stream_consumed = state.pop("is_stream_consumed", False)
-        self.default_encoding = state.pop("default_encoding", "utf-8")
-        self._request = state.pop("_request", None)
-        self._num_bytes_downloaded = state.pop("_num_bytes_downloaded", 0)
-        self._content = state.pop("_content", None)
-        self._text = state.pop("_text", None)
-        self._encoding = state.pop("_encoding", _MISSING)
-        self._elapsed = state.pop("_elapsed", _MISSING)
         for name, value in state.items():
             setattr(self, name, value)
         self.is_closed = True
@@ -938,22 +1038,22 @@ cdef class Response:
         decoder = self._get_decoder()
         if decoder is None:
             return raw
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             return decoder.decode(raw) + decoder.flush()
 
     def read(self):
         """Read and return the (decoded) response body."""
-        if self._content is None:
+        if self._body is None:
             stream = self.stream
             if type(stream) is ByteStream:
-                self._content = self._read_whole(stream._stream)
+                self._body = self._read_whole(stream._stream)
             else:
                 read_all = getattr(stream, "_httprs_read_all", None)
                 if read_all is not None:
-                    self._content = self._read_whole(read_all)
+                    self._body = self._read_whole(read_all)
                 else:
-                    self._content = b"".join(self.iter_bytes())
-        return self._content
+                    self._body = b"".join(self.iter_bytes())
+        return self._body
 
     cdef bytes _read_whole(self, source):
         """One-shot read: `source` is the whole raw body or a callable returning it."""
@@ -964,27 +1064,31 @@ cdef class Response:
         if not isinstance(self.stream, SyncByteStream):
             raise RuntimeError("Attempted to call a sync iterator on an async stream.")
         self.is_stream_consumed = True
-        self._num_bytes_downloaded = 0
+        self._nbytes = 0
         if callable(source):
-            with _attach_request(self._request):
+            try:
                 raw = source()
+            except RequestError as exc:
+                if self._req is not None:
+                    exc.request = self._req
+                raise
         else:
             raw = source
-        self._num_bytes_downloaded = len(raw)
+        self._nbytes = len(raw)
         self.close()
         return self._decode_all(raw)
 
     def iter_bytes(self, chunk_size=None):
         """Iterate over the decoded body."""
-        if self._content is not None:
-            content = self._content
+        if self._body is not None:
+            content = self._body
             size = len(content) if chunk_size is None else chunk_size
             for i in range(0, len(content), max(size, 1)):
                 yield content[i:i + size]
             return
         decoder = self._get_decoder()
         cdef _Chunker chunker = _Chunker(chunk_size, b"")
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             for raw in self.iter_raw():
                 decoded = raw if decoder is None else decoder.decode(raw)
                 for chunk in chunker.decode(decoded):
@@ -999,7 +1103,7 @@ cdef class Response:
         """Iterate over the body decoded to str with the response's encoding."""
         decoder = TextDecoder(self.encoding or "utf-8")
         cdef _Chunker chunker = _Chunker(chunk_size, "")
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             for data in self.iter_bytes():
                 for chunk in chunker.decode(decoder.decode(data)):
                     yield chunk
@@ -1010,7 +1114,7 @@ cdef class Response:
 
     def iter_lines(self):
         decoder = LineDecoder()
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             for text in self.iter_text():
                 for line in decoder.decode(text):
                     yield line
@@ -1026,11 +1130,11 @@ cdef class Response:
         if not isinstance(self.stream, SyncByteStream):
             raise RuntimeError("Attempted to call a sync iterator on an async stream.")
         self.is_stream_consumed = True
-        self._num_bytes_downloaded = 0
+        self._nbytes = 0
         cdef _Chunker chunker = _Chunker(chunk_size, b"")
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             for raw in self.stream:
-                self._num_bytes_downloaded += len(raw)
+                self._nbytes += len(raw)
                 for chunk in chunker.decode(raw):
                     yield chunk
         for chunk in chunker.flush():
@@ -1043,24 +1147,28 @@ cdef class Response:
             raise RuntimeError("Attempted to call an sync close on an async stream.")
         if not self.is_closed:
             self.is_closed = True
-            with _attach_request(self._request):
+            try:
                 self.stream.close()
+            except RequestError as exc:
+                if self._req is not None:
+                    exc.request = self._req
+                raise
 
     # -- async body access --
 
     async def aread(self):
         """Read and return the (decoded) response body."""
-        if self._content is None:
+        if self._body is None:
             stream = self.stream
             if type(stream) is ByteStream:
-                self._content = await self._aread_whole(stream._stream)
+                self._body = await self._aread_whole(stream._stream)
             else:
                 aread_all = getattr(stream, "_httprs_aread_all", None)
                 if aread_all is not None:
-                    self._content = await self._aread_whole(aread_all)
+                    self._body = await self._aread_whole(aread_all)
                 else:
-                    self._content = b"".join([part async for part in self.aiter_bytes()])
-        return self._content
+                    self._body = b"".join([part async for part in self.aiter_bytes()])
+        return self._body
 
     async def _aread_whole(self, source):
         if self.is_stream_consumed:
@@ -1070,26 +1178,26 @@ cdef class Response:
         if not isinstance(self.stream, AsyncByteStream):
             raise RuntimeError("Attempted to call an async iterator on an sync stream.")
         self.is_stream_consumed = True
-        self._num_bytes_downloaded = 0
+        self._nbytes = 0
         if callable(source):
-            with _attach_request(self._request):
+            with _attach_request(self._req):
                 raw = await source()
         else:
             raw = source
-        self._num_bytes_downloaded = len(raw)
+        self._nbytes = len(raw)
         await self.aclose()
         return self._decode_all(raw)
 
     async def aiter_bytes(self, chunk_size=None):
-        if self._content is not None:
-            content = self._content
+        if self._body is not None:
+            content = self._body
             size = len(content) if chunk_size is None else chunk_size
             for i in range(0, len(content), max(size, 1)):
                 yield content[i:i + size]
             return
         decoder = self._get_decoder()
         chunker = _Chunker(chunk_size, b"")
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             async for raw in self.aiter_raw():
                 decoded = raw if decoder is None else decoder.decode(raw)
                 for chunk in (<_Chunker>chunker).decode(decoded):
@@ -1103,7 +1211,7 @@ cdef class Response:
     async def aiter_text(self, chunk_size=None):
         decoder = TextDecoder(self.encoding or "utf-8")
         chunker = _Chunker(chunk_size, "")
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             async for data in self.aiter_bytes():
                 for chunk in (<_Chunker>chunker).decode(decoder.decode(data)):
                     yield chunk
@@ -1114,7 +1222,7 @@ cdef class Response:
 
     async def aiter_lines(self):
         decoder = LineDecoder()
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             async for text in self.aiter_text():
                 for line in decoder.decode(text):
                     yield line
@@ -1129,11 +1237,11 @@ cdef class Response:
         if not isinstance(self.stream, AsyncByteStream):
             raise RuntimeError("Attempted to call an async iterator on an sync stream.")
         self.is_stream_consumed = True
-        self._num_bytes_downloaded = 0
+        self._nbytes = 0
         chunker = _Chunker(chunk_size, b"")
-        with _attach_request(self._request):
+        with _attach_request(self._req):
             async for raw in self.stream:
-                self._num_bytes_downloaded += len(raw)
+                self._nbytes += len(raw)
                 for chunk in (<_Chunker>chunker).decode(raw):
                     yield chunk
         for chunk in (<_Chunker>chunker).flush():
@@ -1146,7 +1254,7 @@ cdef class Response:
             raise RuntimeError("Attempted to call an async close on an sync stream.")
         if not self.is_closed:
             self.is_closed = True
-            with _attach_request(self._request):
+            with _attach_request(self._req):
                 await self.stream.aclose()
 
 

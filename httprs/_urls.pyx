@@ -119,10 +119,37 @@ cdef bint _is_scheme(str s):
     return True
 
 
+cdef bint _plain_ipv4(str host):
+    """True for a dotted quad ipaddress.IPv4Address surely accepts (fast path)."""
+    cdef int parts = 0, digits = 0, value = 0
+    cdef Py_UCS4 c, lead = 0
+    for c in host:
+        if c == 46:  # '.'
+            if digits == 0 or value > 255 or (digits > 1 and lead == 48):
+                return False
+            parts += 1
+            digits = 0
+            value = 0
+        elif c >= 48 and c <= 57:
+            if digits == 0:
+                lead = c
+            digits += 1
+            if digits > 3:
+                return False
+            value = value * 10 + (<int>c - 48)
+        else:
+            return False
+    if digits == 0 or value > 255 or (digits > 1 and lead == 48):
+        return False
+    return parts == 3
+
+
 cdef str _encode_host(str host):
     if not host:
         return ""
     cdef Py_UCS4 first = host[0]
+    if first >= 48 and first <= 57 and _plain_ipv4(host):
+        return host
     if first >= 48 and first <= 57 and _IPV4_STYLE.match(host):
         try:
             ipaddress.IPv4Address(host)

@@ -11,6 +11,8 @@ namespace httprs {
 namespace {
 
 constexpr size_t kHighWater = 1 << 20;  // pause reading when this much body is unread
+constexpr uint64_t kDrainLimit = 256 * 1024;  // abandoned responses: drain at most this much
+constexpr double kDrainSeconds = 0.5;         // ... for at most this long
 
 struct WriteReq {
   uv_write_t req;
@@ -182,7 +184,7 @@ void Connection::on_connect(uv_connect_t* req, int status) {
 void Connection::on_tcp_connected() {
   uv_tcp_nodelay(&tcp_, 1);
   start_reading();
-  if (!cur_) {  // abandoned while connecting: nothing to do with this socket
+  if (!cur_) {
     close(Error());
     return;
   }
@@ -239,6 +241,10 @@ void Connection::continue_handshake() {
 void Connection::on_established() {
   state_ = State::kActive;
   arm_timer(TimerMode::kNone);
+  if (abandoned_) {
+    abandoned_ = false;
+    cur_.reset();
+  }
   if (!cur_) {
     state_ = State::kIdle;
     engine_->on_connection_released(this);
@@ -352,17 +358,20 @@ void Connection::on_write(uv_write_t* req, int status) {
   if (status == UV_ECANCELED || c->state_ == State::kClosing) return;
   if (status < 0) {
     c->broken_ = true;
-    if (c->cur_ && c->cur_->head_ready) {
-      // The server answered before taking the whole body: keep the answer.
+    if (c->state_ == State::kActive && c->cur_) {
+      // As httpcore does: a server may close the request early and still
+      // answer, so a failed write is not reported; the response (or the
+      // read error that follows) decides the outcome.
       c->cur_->body_sent = true;
       c->body_in_flight_ = false;
+      c->arm_timer(TimerMode::kRead);
       return;
     }
     Error err;
-    if (c->state_ == State::kTunnel || c->state_ == State::kHandshake)
-      err.set(ErrorKind::kConnectError, errno_message(status));
+    if (c->state_ == State::kTunnel)
+      err.set(ErrorKind::kProxyError, errno_message(status));
     else
-      err.set(ErrorKind::kWriteError, errno_message(status));
+      err.set(ErrorKind::kConnectError, errno_message(status));
     c->fail_transfer(err);
     return;
   }
@@ -370,7 +379,7 @@ void Connection::on_write(uv_write_t* req, int status) {
 }
 
 void Connection::on_write_done() {
-  if (writes_pending_ > 0 || !cur_) return;
+  if (writes_pending_ > 0 || !cur_ || draining_) return;
   Transfer& t = *cur_;
   if (body_in_flight_) {
     arm_timer(TimerMode::kNone);
@@ -461,6 +470,11 @@ void Connection::on_data(const char* data, size_t len) {
 }
 
 void Connection::on_plaintext(const char* data, size_t len) {
+  if (state_ == State::kHeld) {
+    broken_ = true;  // bytes after a complete response: not reusable
+    stop_reading();
+    return;
+  }
   if (state_ == State::kIdle || !cur_) {
     // Bytes nobody asked for: this connection cannot be trusted any more.
     broken_ = true;
@@ -482,7 +496,8 @@ void Connection::on_plaintext(const char* data, size_t len) {
       close(err);
       return;
     }
-    if (st == ResponseParser::Status::kUpgrade) {
+    if (st == ResponseParser::Status::kUpgrade || st == ResponseParser::Status::kComplete) {
+      // A 2xx to CONNECT ends at its head: the bytes after it are the tunnel's.
       if (cur_->spec.tls)
         start_tls();
       else
@@ -498,7 +513,7 @@ void Connection::on_plaintext(const char* data, size_t len) {
   if (state_ == State::kClosing) return;
   switch (st) {
     case ResponseParser::Status::kOk:
-      if (cur_ && cur_->body_sent && !paused_) arm_timer(TimerMode::kRead);
+      if (cur_ && cur_->body_sent && !paused_ && !draining_) arm_timer(TimerMode::kRead);
       break;
     case ResponseParser::Status::kComplete:
       if (used < len) broken_ = true;  // extra bytes after the response
@@ -520,7 +535,7 @@ void Connection::on_head(ResponseHead&& head) {
     tunnel_reason_ = head.reason;
     return;
   }
-  if (!cur_) return;
+  if (!cur_ || draining_) return;
   cur_->head = std::move(head);
   cur_->head_ready = true;
   engine_->signal(*cur_);
@@ -530,6 +545,10 @@ void Connection::on_body(const char* data, size_t len) {
   if (!cur_) return;
   Transfer& t = *cur_;
   t.body_received += len;
+  if (draining_) {
+    if (t.body_received > kDrainLimit) broken_ = true;  // closed when it completes or times out
+    return;
+  }
   if (t.sink != nullptr) {
     size_t room = t.sink_len - t.sink_fill;
     size_t n = len < room ? len : room;
@@ -552,6 +571,10 @@ void Connection::on_body(const char* data, size_t len) {
 
 void Connection::on_eof() {
   broken_ = true;
+  if (state_ == State::kHeld) {
+    stop_reading();
+    return;
+  }
   if (state_ == State::kIdle || !cur_) {
     close(Error());
     return;
@@ -563,7 +586,8 @@ void Connection::on_eof() {
       finish_transfer();
       return;
     }
-    if (reused_ && !response_started_ && cur_->attempts < 3 && !cur_->spec.body_streamed) {
+    if (reused_ && !draining_ && !response_started_ && cur_->attempts < 3 &&
+        !cur_->spec.body_streamed) {
       std::shared_ptr<Transfer> t = std::move(cur_);
       t->conn = nullptr;
       close(Error());
@@ -586,7 +610,12 @@ void Connection::on_eof() {
 
 void Connection::on_read_error(int status) {
   broken_ = true;
-  if (state_ == State::kActive && cur_ && reused_ && !response_started_ && cur_->attempts < 3 &&
+  if (state_ == State::kHeld) {
+    stop_reading();
+    return;
+  }
+  if (state_ == State::kActive && cur_ && reused_ && !draining_ && !response_started_ &&
+      cur_->attempts < 3 &&
       !cur_->spec.body_streamed) {
     std::shared_ptr<Transfer> t = std::move(cur_);
     t->conn = nullptr;
@@ -610,13 +639,24 @@ bool Connection::reusable() const {
 }
 
 void Connection::finish_transfer() {
-  bool keep = reusable();
-  std::shared_ptr<Transfer> t = std::move(cur_);
-  t->conn = nullptr;
-  t->complete = true;
-  t->phase = Transfer::Phase::kDone;
-  engine_->signal(*t);
+  Transfer& t = *cur_;
+  t.complete = true;
+  t.phase = Transfer::Phase::kDone;
+  engine_->signal(t);
   arm_timer(TimerMode::kNone);
+  state_ = State::kHeld;
+  if (draining_) {
+    draining_ = false;
+    release_held();
+  }
+}
+
+void Connection::release_held() {
+  bool keep = reusable();
+  if (cur_) {
+    cur_->conn = nullptr;
+    cur_.reset();
+  }
   if (!keep) {
     close(Error());
     return;
@@ -632,6 +672,42 @@ void Connection::finish_transfer() {
 void Connection::fail_transfer(const Error& err) { close(err); }
 
 void Connection::abandon() {
+  switch (state_) {
+    case State::kHeld:
+      release_held();
+      return;
+    case State::kResolving:
+    case State::kConnecting:
+    case State::kTunnel:
+    case State::kHandshake:
+      // Finish connecting and give the connection to the pool: closing now
+      // would only make the next request open another one.
+      if (cur_) cur_->conn = nullptr;
+      abandoned_ = true;
+      return;
+    case State::kActive:
+      // The request counts as sent once libuv handed every byte to the
+      // kernel, even if the write callback has not run yet.
+      if (cur_ && !body_in_flight_ && (cur_->body_sent || tcp_.write_queue_size == 0) &&
+          cur_->body_received <= kDrainLimit) {
+        cur_->body_sent = true;
+        // The request is on the wire: read the rest of the response into the
+        // void and reuse the connection, within a bound of bytes and time.
+        cur_->conn = nullptr;
+        cur_->sink = nullptr;
+        cur_->body_buf.clear();
+        draining_ = true;
+        if (paused_) {
+          paused_ = false;
+          start_reading();
+        }
+        arm_timer(TimerMode::kDrain);
+        return;
+      }
+      break;
+    default:
+      break;
+  }
   if (cur_) {
     cur_->conn = nullptr;
     cur_.reset();
@@ -683,6 +759,10 @@ void Connection::arm_timer(TimerMode mode) {
       case TimerMode::kWrite:
         seconds = s.write_timeout;
         break;
+      case TimerMode::kDrain:
+        seconds = kDrainSeconds;
+        if (s.read_timeout >= 0 && s.read_timeout < seconds) seconds = s.read_timeout;
+        break;
       case TimerMode::kNone:
         break;
     }
@@ -712,6 +792,8 @@ void Connection::on_timer(uv_timer_t* h) {
     case TimerMode::kWrite:
       err.set(ErrorKind::kWriteTimeout, "timed out");
       break;
+    case TimerMode::kDrain:
+      break;  // an abandoned response took too long: just close
     case TimerMode::kNone:
       return;
   }

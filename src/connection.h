@@ -17,7 +17,18 @@ namespace httprs {
 
 class Connection final : public ResponseParser::Sink {
  public:
-  enum class State { kResolving, kConnecting, kTunnel, kHandshake, kActive, kIdle, kClosing };
+  // kHeld: the response is complete but its consumer has not released it yet;
+  // the connection stays checked out of the pool until then, as in httpx.
+  enum class State {
+    kResolving,
+    kConnecting,
+    kTunnel,
+    kHandshake,
+    kActive,
+    kHeld,
+    kIdle,
+    kClosing
+  };
 
   // Start connecting for `t` (which becomes the current transfer).
   Connection(Engine* engine, std::shared_ptr<Transfer> t);
@@ -27,7 +38,9 @@ class Connection final : public ResponseParser::Sink {
   void assign(std::shared_ptr<Transfer> t);
   // Close: the current transfer (if any) fails with `err` unless err is empty.
   void close(const Error& err);
-  // Called by the engine when the consumer gave up on the current transfer.
+  // Called by the engine when the consumer is done with the current transfer:
+  // a complete response gives the connection back to the pool, anything else
+  // closes it.
   void abandon();
   // Streamed upload chunk for the current transfer.
   void send_body_chunk(const char* data, size_t len, bool last);
@@ -46,7 +59,7 @@ class Connection final : public ResponseParser::Sink {
   void on_body(const char* data, size_t len) override;
 
  private:
-  enum class TimerMode { kNone, kConnect, kRead, kWrite };
+  enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain };
 
   void resolve();
   void connect_next();
@@ -65,6 +78,7 @@ class Connection final : public ResponseParser::Sink {
   void on_read_error(int status);
   void on_write_done();
   void finish_transfer();
+  void release_held();
   void fail_transfer(const Error& err);
   void arm_timer(TimerMode mode);
   void update_timer();
@@ -106,6 +120,8 @@ class Connection final : public ResponseParser::Sink {
   bool broken_ = false;  // not reusable: EOF, stray bytes, errors, Connection: close
   bool reused_ = false;
   bool response_started_ = false;
+  bool abandoned_ = false;  // the transfer left while we were connecting
+  bool draining_ = false;   // the transfer left mid-response: discard the rest
   bool reconnect_ = false;       // tcp_ is closing to retry the next address
   int tunnel_status_ = 0;        // status of the proxy's CONNECT response
   std::string tunnel_reason_;

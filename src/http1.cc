@@ -1,5 +1,6 @@
 #include "http1.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace httprs {
@@ -28,6 +29,59 @@ bool is_token(std::string_view s) {
 bool is_safe_value(std::string_view s) {
   for (unsigned char c : s)
     if (c == '\r' || c == '\n' || c == '\0') return false;
+  // Field values carry no leading or trailing whitespace (RFC 9110 5.5).
+  if (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t'))
+    return false;
+  return true;
+}
+
+// Python's repr() of a bytes object, as h11 puts it in its messages.
+std::string bytes_repr(std::string_view s) {
+  bool has_single = s.find('\'') != std::string_view::npos;
+  bool has_double = s.find('"') != std::string_view::npos;
+  char quote = (has_single && !has_double) ? '"' : '\'';
+  std::string out = "b";
+  out += quote;
+  for (unsigned char c : s) {
+    if (c == static_cast<unsigned char>(quote) || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += quote;
+  return out;
+}
+
+bool is_chunked_last(std::string_view value) {
+  // The last coding in a Transfer-Encoding list.
+  size_t comma = value.rfind(',');
+  std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  if (last.size() != 7) return false;
+  const char* want = "chunked";
+  for (size_t i = 0; i < 7; i++)
+    if (std::tolower(static_cast<unsigned char>(last[i])) != want[i]) return false;
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   return true;
 }
 
@@ -45,7 +99,7 @@ ResponseParser* self(llhttp_t* p) { return static_cast<ResponseParser*>(p->data)
 bool serialize_request_head(std::string& out, std::string_view method, std::string_view target,
                             const HeaderList& headers, Error& err) {
   if (!is_token(method)) {
-    err.set(ErrorKind::kLocalProtocolError, "Illegal method name: " + std::string(method));
+    err.set(ErrorKind::kLocalProtocolError, "Illegal method characters");
     return false;
   }
   if (!is_safe_target(target)) {
@@ -58,11 +112,11 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
   for (const auto& [name, value] : headers) {
     if (!is_token(name)) {
-      err.set(ErrorKind::kLocalProtocolError, "Illegal header name " + std::string(name));
+      err.set(ErrorKind::kLocalProtocolError, "Illegal header name " + bytes_repr(name));
       return false;
     }
     if (!is_safe_value(value)) {
-      err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + std::string(value));
+      err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
       return false;
     }
     out.append(name).append(": ").append(value).append("\r\n");
@@ -103,6 +157,8 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request) 
   connect_request_ = connect_request;
   started_ = head_done_ = complete_ = interim_ = keep_alive_ = false;
   body_bytes_ = 0;
+  head_bytes_ = 0;
+  user_error_.clear();
 }
 
 int ResponseParser::on_message_begin(llhttp_t* p) {
@@ -111,11 +167,22 @@ int ResponseParser::on_message_begin(llhttp_t* p) {
   s->field_.clear();
   s->value_.clear();
   s->in_value_ = false;
+  s->head_bytes_ = 0;
   return 0;
 }
 
 int ResponseParser::on_status(llhttp_t* p, const char* at, size_t len) {
-  self(p)->head_.reason.append(at, len);
+  ResponseParser* s = self(p);
+  s->head_.reason.append(at, len);
+  return s->count_head(len);
+}
+
+int ResponseParser::count_head(size_t len) {
+  head_bytes_ += len;
+  if (head_bytes_ > kMaxHeadSize) {
+    user_error_ = "Receive buffer too long";
+    return HPE_USER;
+  }
   return 0;
 }
 
@@ -126,14 +193,14 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
     s->field_.clear();
   }
   s->field_.append(at, len);
-  return 0;
+  return s->count_head(len);
 }
 
 int ResponseParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
   s->in_value_ = true;
   s->value_.append(at, len);
-  return 0;
+  return s->count_head(len);
 }
 
 int ResponseParser::on_header_value_complete(llhttp_t* p) {
@@ -157,6 +224,12 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     return 0;
   }
   s->interim_ = false;
+  for (const auto& [name, value] : s->head_.headers) {
+    if (iequals(name, "transfer-encoding") && !is_chunked_last(value)) {
+      s->user_error_ = "Unsupported Transfer-Encoding " + bytes_repr(value);
+      return -1;
+    }
+  }
   s->head_.status = status;
   s->head_.http_major = p->http_major;
   s->head_.http_minor = p->http_minor;
@@ -168,7 +241,7 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   bool tunnel = s->connect_request_ && status >= 200 && status < 300;
   s->sink_->on_head(std::move(s->head_));
   if (tunnel) return 2;
-  if (s->head_request_) return 1;
+  if (s->head_request_ || status == 204 || status == 304) return 1;
   return 0;
 }
 
@@ -212,8 +285,13 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
     return Status::kUpgrade;
   }
   const char* reason = llhttp_get_error_reason(&parser_);
-  std::string msg = "illegal response";
-  if (reason && *reason) msg += std::string(": ") + reason;
+  std::string msg;
+  if (!user_error_.empty()) {
+    msg = user_error_;
+  } else {
+    msg = "illegal response";
+    if (reason && *reason) msg += std::string(": ") + reason;
+  }
   err.set(ErrorKind::kRemoteProtocolError, msg);
   return Status::kError;
 }

@@ -81,6 +81,11 @@ class ResponseParser {
   static int on_body(llhttp_t* p, const char* at, size_t len);
   static int on_message_complete(llhttp_t* p);
 
+  // Bound on the size of a response head (status line and fields), as h11
+  // bounds its receive buffer; beyond it the response is rejected.
+  static constexpr size_t kMaxHeadSize = 64 * 1024;
+  int count_head(size_t len);
+
   llhttp_t parser_;
   llhttp_settings_t settings_;
   Sink* sink_ = nullptr;
@@ -96,6 +101,8 @@ class ResponseParser {
   bool interim_ = false;  // current message is a 1xx
   bool keep_alive_ = false;
   uint64_t body_bytes_ = 0;
+  size_t head_bytes_ = 0;
+  std::string user_error_;
 };
 
 }  // namespace httprs

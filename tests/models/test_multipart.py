@@ -99,3 +99,21 @@ def test_multipart_is_streamed_per_file(rs):
     chunks = list(r.stream)
     assert max(len(c) for c in chunks) <= 64 * 1024
     assert data in b"".join(chunks)
+
+
+def test_multipart_async_iteration_matches_sync(hx):
+    import asyncio
+
+    r = hx.Request(
+        "POST",
+        "http://x",
+        data={"a": "1"},
+        files={"f": ("a.txt", b"abc")},
+        headers=BOUNDARY_HEADERS,
+    )
+
+    async def collect():
+        return b"".join([c async for c in r.stream])
+
+    assert asyncio.run(collect()) == b"".join(r.stream)
+    assert asyncio.run(r.aread()) == r.read()

@@ -1,0 +1,124 @@
+"""Body encoding functions: differential against httpx._content."""
+
+import asyncio
+import importlib
+import io
+
+import pytest
+
+from httprs import _content as ours
+
+ref = importlib.import_module("httpx._content")
+
+
+def _drain(stream):
+    if hasattr(stream, "__iter__"):
+        return b"".join(stream)
+
+    async def collect():
+        return b"".join([c async for c in stream])
+
+    return asyncio.run(collect())
+
+
+def _outcome(fn):
+    try:
+        headers, stream = fn()
+        return ("ok", headers, _drain(stream), type(stream).__name__)
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _gen():
+    yield b"a"
+    yield b"bc"
+
+
+async def _agen():
+    yield b"x"
+
+
+REQUESTS = [
+    lambda: {},
+    lambda: {"content": b"abc"},
+    lambda: {"content": ""},
+    lambda: {"content": "é"},
+    lambda: {"content": _gen()},
+    lambda: {"content": [b"1", b"2"]},
+    lambda: {"content": io.BytesIO(b"file body")},
+    lambda: {"content": _agen()},
+    lambda: {"content": {"a": 1}},
+    lambda: {"content": 5},
+    lambda: {"data": {"a": "1", "b": [1, True, None]}},
+    lambda: {"data": {"a": "x y&z=é"}},
+    lambda: {"json": {"a": [1, 2], "é": None}},
+    lambda: {"json": 0},
+    lambda: {"json": "s"},
+    lambda: {"json": {"x": float("inf")}},
+    lambda: {"files": {"f": ("a.txt", b"1")}, "boundary": b"bnd"},
+    lambda: {"files": {"f": ("a.txt", b"1")}, "data": {"k": "v"}, "boundary": b"bnd"},
+    lambda: {"files": {}, "data": {"k": "v"}},
+]
+
+
+@pytest.mark.parametrize("idx", range(len(REQUESTS)))
+def test_encode_request(idx):
+    assert _outcome(lambda: ours.encode_request(**REQUESTS[idx]())) == _outcome(
+        lambda: ref.encode_request(**REQUESTS[idx]())
+    )
+
+
+RESPONSES = [
+    lambda: {},
+    lambda: {"content": b"abc"},
+    lambda: {"content": _gen()},
+    lambda: {"text": "tëxt"},
+    lambda: {"html": "<b>é</b>"},
+    lambda: {"json": {"a": "é"}},
+    lambda: {"text": ""},
+]
+
+
+@pytest.mark.parametrize("idx", range(len(RESPONSES)))
+def test_encode_response(idx):
+    assert _outcome(lambda: ours.encode_response(**RESPONSES[idx]())) == _outcome(
+        lambda: ref.encode_response(**RESPONSES[idx]())
+    )
+
+
+def test_data_bytes_warns():
+    with pytest.warns(DeprecationWarning):
+        headers, stream = ours.encode_request(data=b"raw")
+    assert headers == {"Content-Length": "3"}
+    assert stream._httprs_body == b"raw"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"",
+        b"text/plain",
+        b"multipart/form-data",
+        b"multipart/form-data; boundary=abc",
+        b'multipart/form-data; charset=utf-8; BOUNDARY="quoted"',
+    ],
+)
+def test_boundary_from_content_type(value):
+    assert ours.get_multipart_boundary_from_content_type(value) == importlib.import_module(
+        "httpx._multipart"
+    ).get_multipart_boundary_from_content_type(value)
+
+
+def test_iterator_stream_reads_filelike_in_chunks():
+    data = b"x" * 200_000
+    headers, stream = ours.encode_request(content=io.BytesIO(data))
+    assert headers == {"Content-Length": "200000"}
+    chunks = list(stream)
+    assert [len(c) for c in chunks] == [65536, 65536, 65536, 3392]
+
+
+def test_unattached_stream():
+    s = ours.UnattachedStream()
+    with pytest.raises(ours.StreamClosed):
+        list(s)

@@ -1,0 +1,463 @@
+"""Response: differential against httpx, plus the transport fast paths."""
+
+import asyncio
+import gzip
+import pickle
+import zlib
+
+import httpx
+import pytest
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _stream_cls(mod, chunks):
+    class Stream(mod.SyncByteStream):
+        closed = 0
+
+        def __iter__(self):
+            yield from chunks
+
+        def close(self):
+            Stream.closed += 1
+
+    return Stream
+
+
+def _astream_cls(mod, chunks):
+    class AStream(mod.AsyncByteStream):
+        closed = 0
+
+        async def __aiter__(self):
+            for c in chunks:
+                yield c
+
+        async def aclose(self):
+            AStream.closed += 1
+
+    return AStream
+
+
+CONSTRUCT = [
+    dict(status_code=200),
+    dict(status_code=200, content=b"abc"),
+    dict(status_code=200, content="héllo"),
+    dict(status_code=201, text="héllo"),
+    dict(status_code=200, html="<p>é</p>"),
+    dict(status_code=200, json={"a": ["é", 1]}),
+    dict(status_code=204, headers={"X": "1"}),
+    dict(status_code=200, content=b"", headers={"Content-Type": "text/plain"}),
+    dict(status_code=599),
+    dict(status_code=700),
+    dict(status_code=200, headers={"Content-Length": "3"}, text="abc"),
+    dict(status_code=200, extensions={"reason_phrase": b"Fine", "http_version": b"HTTP/1.0"}),
+]
+
+
+def _resp_state(r):
+    return {
+        "status": r.status_code,
+        "reason": r.reason_phrase,
+        "version": r.http_version,
+        "raw": r.headers.raw,
+        "content": r.content,
+        "text": r.text,
+        "encoding": r.encoding,
+        "charset": r.charset_encoding,
+        "repr": repr(r),
+        "is": (
+            r.is_informational,
+            r.is_success,
+            r.is_redirect,
+            r.is_client_error,
+            r.is_server_error,
+            r.is_error,
+            r.has_redirect_location,
+        ),
+        "closed": (r.is_closed, r.is_stream_consumed),
+        "downloaded": r.num_bytes_downloaded,
+        "links": r.links,
+        "history": r.history,
+        "next": r.next_request,
+    }
+
+
+@pytest.mark.parametrize("case", range(len(CONSTRUCT)))
+def test_construct_matches_httpx(rs, case):
+    kwargs = dict(CONSTRUCT[case])
+    status = kwargs.pop("status_code")
+    assert _resp_state(rs.Response(status, **kwargs)) == _resp_state(
+        httpx.Response(status, **kwargs)
+    )
+
+
+CHARSETS = [
+    ("text/plain; charset=latin-1", "é".encode("latin-1")),
+    ('text/plain; charset="UTF-8"', "é".encode()),
+    ("text/plain; charset=unknown-xx", "é".encode()),
+    ("text/plain", "é".encode("latin-1")),
+    ("application/json", b"{}"),
+    ("text/html; charset=utf-16", "hi".encode("utf-16")),
+]
+
+
+@pytest.mark.parametrize("ctype,body", CHARSETS)
+def test_text_decoding_matches_httpx(rs, ctype, body):
+    ours = rs.Response(200, headers={"Content-Type": ctype}, content=body)
+    ref = httpx.Response(200, headers={"Content-Type": ctype}, content=body)
+    assert (ours.encoding, ours.charset_encoding, ours.text) == (
+        ref.encoding,
+        ref.charset_encoding,
+        ref.text,
+    )
+
+
+def test_default_encoding_callable(hx):
+    r = hx.Response(200, content="é".encode("latin-1"), default_encoding=lambda b: "latin-1")
+    assert r.encoding == "latin-1"
+    assert r.text == "é"
+    r = hx.Response(200, content=b"x", default_encoding="ascii")
+    assert r.encoding == "ascii"
+
+
+def test_encoding_setter(hx):
+    r = hx.Response(200, content="é".encode("latin-1"))
+    r.encoding = "latin-1"
+    assert r.text == "é"
+    with pytest.raises(ValueError, match="Setting encoding after `text`"):
+        r.encoding = "utf-8"
+
+
+CHUNKS = [
+    [b"hello ", b"world\r", b"\nsecond line\r", b"\r", b"\n", b"", b"last"],
+    [b"a\r\nb\nc\rd", b"\r\n"],
+    ["é\u2028x\n".encode()[:1], "é\u2028x\n".encode()[1:4], "é\u2028x\n".encode()[4:]],
+    [b"no newline at all"],
+    [b"\r"],
+    [b"\n\n\n"],
+    [b""],
+    [],
+    [b"x" * 10, b"y" * 3, b"z" * 25],
+]
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+@pytest.mark.parametrize(
+    "method,arg",
+    [
+        ("iter_raw", None),
+        ("iter_raw", 4),
+        ("iter_bytes", None),
+        ("iter_bytes", 1),
+        ("iter_bytes", 7),
+        ("iter_text", None),
+        ("iter_text", 3),
+        ("iter_lines", "-"),
+    ],
+)
+def test_iteration_matches_httpx(rs, chunks, method, arg):
+    def run(mod):
+        r = mod.Response(200, stream=_stream_cls(mod, chunks)())
+        fn = getattr(r, method)
+        out = list(fn() if arg in (None, "-") else fn(arg))
+        return out, r.is_closed, r.is_stream_consumed, r.num_bytes_downloaded
+
+    assert run(rs) == run(httpx)
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+@pytest.mark.parametrize(
+    "method,arg",
+    [
+        ("aiter_raw", 4),
+        ("aiter_bytes", None),
+        ("aiter_bytes", 5),
+        ("aiter_text", 2),
+        ("aiter_lines", "-"),
+    ],
+)
+def test_async_iteration_matches_httpx(rs, chunks, method, arg):
+    def run(mod):
+        async def main():
+            r = mod.Response(200, stream=_astream_cls(mod, chunks)())
+            fn = getattr(r, method)
+            out = [c async for c in (fn() if arg in (None, "-") else fn(arg))]
+            return out, r.is_closed, r.num_bytes_downloaded
+
+        return asyncio.run(main())
+
+    assert run(rs) == run(httpx)
+
+
+def test_iter_bytes_after_read(hx):
+    r = hx.Response(200, content=b"abcdefg")
+    assert list(r.iter_bytes()) == [b"abcdefg"]
+    assert list(r.iter_bytes(3)) == [b"abc", b"def", b"g"]
+    assert list(r.iter_bytes(0)) == [b""] * 7
+    assert list(hx.Response(200, content=b"").iter_bytes()) == []
+
+
+def test_stream_state_errors(hx):
+    r = hx.Response(200, stream=_stream_cls(hx, [b"a"])())
+    with pytest.raises(hx.ResponseNotRead):
+        r.content  # noqa: B018
+    assert r.read() == b"a"
+    assert r.is_closed and r.is_stream_consumed
+    with pytest.raises(hx.StreamConsumed):
+        list(r.iter_raw())
+    r = hx.Response(200, stream=_stream_cls(hx, [b"a"])())
+    r.close()
+    with pytest.raises(hx.StreamClosed):
+        r.read()
+    r = hx.Response(200, stream=_astream_cls(hx, [b"a"])())
+    with pytest.raises(RuntimeError, match="sync iterator on an async stream"):
+        r.read()
+    with pytest.raises(RuntimeError, match="sync close on an async stream"):
+        r.close()
+    r = hx.Response(200, stream=_stream_cls(hx, [b"a"])())
+    with pytest.raises(RuntimeError, match="async iterator on an sync stream"):
+        asyncio.run(r.aread())
+
+
+def test_close_calls_stream_close_once(hx):
+    cls = _stream_cls(hx, [b"a", b"b"])
+    r = hx.Response(200, stream=cls())
+    r.read()
+    r.close()
+    assert cls.closed == 1
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "GZIP", "identity", "gzip, identity"])
+def test_content_encoding_matches_httpx(rs, encoding):
+    body = b"compressed body " * 100
+    if "gzip" in encoding.lower():
+        data = gzip.compress(body)
+    elif encoding == "deflate":
+        data = zlib.compress(body)
+    else:
+        data = body
+    for chunks in ([data], [data[i : i + 7] for i in range(0, len(data), 7)]):
+
+        def run(mod, chunks=chunks):
+            r = mod.Response(
+                200, headers={"Content-Encoding": encoding}, stream=_stream_cls(mod, chunks)()
+            )
+            return r.read(), r.num_bytes_downloaded
+
+        assert run(rs) == run(httpx)
+
+
+def test_decoding_error_gets_request(hx):
+    req = hx.Request("GET", "http://example.com")
+    r = hx.Response(
+        200,
+        headers={"Content-Encoding": "gzip"},
+        stream=_stream_cls(hx, [b"not gzip"])(),
+        request=req,
+    )
+    with pytest.raises(hx.DecodingError) as info:
+        r.read()
+    assert info.value.request is req
+
+
+RAISE_CASES = [
+    (200, {}),
+    (101, {}),
+    (301, {"Location": "/x"}),
+    (303, {}),
+    (404, {}),
+    (500, {}),
+    (700, {}),
+]
+
+
+@pytest.mark.parametrize("status,headers", RAISE_CASES)
+def test_raise_for_status_matches_httpx(rs, status, headers):
+    def run(mod):
+        req = mod.Request("GET", "https://example.org/path")
+        r = mod.Response(status, headers=headers, request=req)
+        try:
+            return ("ok", r.raise_for_status() is r)
+        except mod.HTTPStatusError as exc:
+            assert exc.response is r and exc.request is req
+            return ("err", str(exc))
+
+    assert run(rs) == run(httpx)
+
+
+def test_missing_request(hx):
+    r = hx.Response(200)
+    with pytest.raises(RuntimeError, match="Cannot call `raise_for_status`"):
+        r.raise_for_status()
+    with pytest.raises(RuntimeError, match="The request instance has not been set"):
+        r.request  # noqa: B018
+    with pytest.raises(RuntimeError, match="The request instance has not been set"):
+        r.url  # noqa: B018
+    with pytest.raises(RuntimeError, match="'.elapsed' may only be accessed"):
+        r.elapsed  # noqa: B018
+
+
+def test_json_and_links(hx):
+    r = hx.Response(
+        200,
+        json={"a": 1},
+        headers={"Link": '<https://x/2>; rel="next", <https://x/9>; rel="last"'},
+    )
+    assert r.json() == {"a": 1}
+    assert r.json(parse_int=str) == {"a": "1"}
+    assert r.links == {
+        "next": {"url": "https://x/2", "rel": "next"},
+        "last": {"url": "https://x/9", "rel": "last"},
+    }
+
+
+def test_response_cookies(hx):
+    req = hx.Request("GET", "https://example.org/")
+    r = hx.Response(
+        200,
+        headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Domain=example.org")],
+        request=req,
+    )
+    assert dict(r.cookies) == {"a": "1", "b": "2"}
+
+
+def test_response_pickle(hx):
+    req = hx.Request("GET", "https://example.org/")
+    r = hx.Response(200, content=b"abc", request=req, headers={"X": "1"})
+    r2 = pickle.loads(pickle.dumps(r))
+    assert r2.content == b"abc"
+    assert r2.text == "abc"
+    assert r2.headers.raw == r.headers.raw
+    assert r2.request.url == req.url
+    assert r2.is_closed
+    assert r2.extensions == {}
+    with pytest.raises(hx.StreamClosed):
+        list(r2.stream)
+
+
+class _FastStream:
+    """A transport-like stream offering the one-shot read hooks."""
+
+    def __init__(self, mod, body):
+        self.body = body
+        self.calls = []
+
+        class S(mod.SyncByteStream, mod.AsyncByteStream):
+            def __iter__(inner):
+                self.calls.append("iter")
+                yield self.body
+
+            def _httprs_read_all(inner):
+                self.calls.append("read_all")
+                return self.body
+
+            async def _httprs_aread_all(inner):
+                self.calls.append("aread_all")
+                return self.body
+
+            def close(inner):
+                self.calls.append("close")
+
+            async def aclose(inner):
+                self.calls.append("aclose")
+
+        self.stream = S()
+
+
+def test_from_transport_and_fast_read(rs):
+    fast = _FastStream(rs, b"hello")
+    raw = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"X-A", b"1")]
+    r = rs.Response._from_transport(200, raw, fast.stream, b"HTTP/1.1", b"OK")
+    assert r.extensions == {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+    assert "network_stream" not in r.extensions
+    assert r.headers.raw == raw
+    assert r.http_version == "HTTP/1.1"
+    assert r.reason_phrase == "OK"
+    assert not r.is_closed and not r.is_stream_consumed
+    assert r.history == [] and r.next_request is None
+    assert r.read() == b"hello"
+    assert fast.calls == ["read_all", "close"]
+    assert r.is_closed and r.is_stream_consumed
+    assert r.num_bytes_downloaded == 5
+    assert r.text == "hello"
+    with pytest.raises(rs.StreamConsumed):
+        list(r.iter_raw())
+
+
+def test_fast_read_decodes(rs):
+    body = b"zipped" * 50
+    fast = _FastStream(rs, gzip.compress(body))
+    r = rs.Response._from_transport(
+        200, [(b"Content-Encoding", b"gzip")], fast.stream, b"HTTP/1.1", b"OK"
+    )
+    assert r.read() == body
+    assert r.num_bytes_downloaded == len(gzip.compress(body))
+
+
+def test_fast_read_is_zero_copy_without_encoding(rs):
+    body = b"x" * 1000
+    fast = _FastStream(rs, body)
+    r = rs.Response._from_transport(200, [], fast.stream, b"HTTP/1.1", b"OK")
+    assert r.read() is body
+
+
+def test_fast_aread(rs):
+    fast = _FastStream(rs, b"async body")
+    r = rs.Response._from_transport(200, [], fast.stream, b"HTTP/1.1", b"OK")
+    assert asyncio.run(r.aread()) == b"async body"
+    assert fast.calls == ["aread_all", "aclose"]
+    assert r.is_closed
+
+
+def test_fast_read_error_gets_request(rs):
+    class Broken(rs.SyncByteStream):
+        def _httprs_read_all(self):
+            raise rs.ReadError("boom")
+
+    req = rs.Request("GET", "http://x/")
+    r = rs.Response._from_transport(200, [], Broken(), b"HTTP/1.1", b"OK")
+    r.request = req
+    with pytest.raises(rs.ReadError) as info:
+        r.read()
+    assert info.value.request is req
+
+
+def test_from_transport_iter_path(rs):
+    r = rs.Response._from_transport(
+        200, [(b"a", b"1")], _stream_cls(rs, [b"ab", b"c\n", b"d"])(), b"HTTP/1.1", b"OK"
+    )
+    assert list(r.iter_lines()) == ["abc", "d"]
+
+
+def test_response_attrs_settable(rs):
+    r = rs.Response(200)
+    r.custom = 1
+    r.status_code = 404
+    r.headers = rs.Headers({"a": "b"})
+    r.elapsed = 5
+    assert (r.custom, r.status_code, r.headers["a"], r.elapsed) == (1, 404, "b", 5)
+
+
+def test_private_attribute_names_like_httpx(hx):
+    r = hx.Response(200, stream=hx.ByteStream(b"abc"))
+    assert not hasattr(r, "_content")
+    assert not hasattr(r, "_text")
+    assert not hasattr(r, "_encoding")
+    assert not hasattr(r, "_elapsed")
+    assert r._request is None
+    assert r._num_bytes_downloaded == 0
+    r._content = b"replaced"
+    assert r.content == b"replaced"
+    assert r.text == "replaced"
+    assert r._text == "replaced"
+    assert r._encoding == "utf-8"
+    req = hx.Request("GET", "http://x")
+    r._request = req
+    assert r.request is req
+    assert hasattr(req, "_content")
+    assert not hasattr(hx.Request("GET", "http://x", stream=hx.ByteStream(b"")), "_content")

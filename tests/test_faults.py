@@ -278,7 +278,7 @@ def test_lenient_responses_accepted_like_httpx(client, scripted, name):
     def fault(conn, req):
         conn.send(data)
 
-    srv = fault_server(scripted, fault)
+    srv = fault_server(scripted, fault, keep_serving=True)
     r = client.get(srv.url + "/quirk")
     assert r.status_code == status
     assert r.content == body
@@ -292,7 +292,7 @@ def test_header_case_and_order_preserved(client, scripted):
             b"content-length: 2\r\n\r\nok"
         )
 
-    srv = fault_server(scripted, fault)
+    srv = fault_server(scripted, fault, keep_serving=True)
     r = client.get(srv.url + "/case")
     assert r.headers.raw == [
         (b"X-MiXeD-CaSe", b"v"),
@@ -308,7 +308,7 @@ def test_obs_fold_header_joined(client, scripted):
     def fault(conn, req):
         conn.send(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok")
 
-    srv = fault_server(scripted, fault)
+    srv = fault_server(scripted, fault, keep_serving=True)
     r = client.get(srv.url + "/fold")
     assert r.headers["x-a"] == "a b"
     assert_usable(client, srv)

@@ -12,7 +12,10 @@ import time
 GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
 
 
-def fault_server(scripted, fault):
+def fault_server(scripted, fault, *, keep_serving: bool = False):
+    """``keep_serving``: after the fault, keep answering on the same connection instead of
+    closing it (for responses the client accepts and may reuse the connection after)."""
+
     def handler(conn):
         while (req := conn.read_request()) is not None:
             if req.target == "/good":
@@ -20,7 +23,8 @@ def fault_server(scripted, fault):
                     return
                 continue
             fault(conn, req)
-            return
+            if not keep_serving:
+                return
 
     return scripted(handler)
 

@@ -324,3 +324,16 @@ def test_short_body_server_keeps_socket_open_read_timeout(scripted):
         with pytest.raises(httprs.ReadTimeout):
             c.get(srv.url + "/short")
         assert_usable(c, srv)
+
+
+def test_large_header_under_100kb_accepted(client, scripted):
+    big = b"v" * (90 * 1024)
+
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nX-Big: " + big + b"\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    r = client.get(srv.url + "/big-header")
+    assert r.headers["x-big"] == big.decode()
+    assert r.text == "ok"
+    assert_usable(client, srv)

@@ -152,7 +152,8 @@ def test_same_bytes_on_the_wire(scripted, method, path, kwargs):
         args = dict(kwargs)
         if "content" in args and not isinstance(args["content"], bytes):
             args["content"] = iter([b"ab", b"", b"cd"])
-        with module.Client() as c:
+        cookies = args.pop("cookies", None)  # per-request cookies= is deprecated
+        with module.Client(cookies=cookies) as c:
             c.request(method, srv.url + path, **args)
         (req,) = srv.requests
         lines = [

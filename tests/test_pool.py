@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -298,3 +299,55 @@ def test_thread_stress_with_tiny_switch_interval(scripted):
         sys.setswitchinterval(old_interval)
     assert results == [True] * 12
     assert srv.max_open_connections <= 4
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_no_fd_leak_after_clients_are_gone(process_server):
+    """Closed and released clients leave no file descriptors behind."""
+    import gc
+
+    with httprs.Client() as warm:  # first-use initialisation (certifi, loop setup...)
+        warm.get(process_server.url + "/warm")
+    del warm
+    gc.collect()
+    baseline = _open_fds()
+
+    def use_a_client():
+        limits = httprs.Limits(max_connections=5)
+        with httprs.Client(limits=limits) as c:
+            with ThreadPoolExecutor(5) as pool:
+                texts = list(
+                    pool.map(lambda i: c.get(process_server.url + f"/{i}").text, range(50))
+                )
+            assert texts == [f"/{i}" for i in range(50)]
+            with c.stream("GET", process_server.url + "/unread"):
+                pass
+
+    for _ in range(3):
+        use_a_client()
+    gc.collect()
+    assert _open_fds() == baseline
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_close_releases_fds(process_server):
+    """Client.close() itself releases every descriptor (sockets, and any event-loop fds),
+    while the closed client object is still referenced."""
+    import gc
+
+    with httprs.Client() as warm:
+        warm.get(process_server.url + "/warm")
+    del warm
+    gc.collect()
+    baseline = _open_fds()
+    c = httprs.Client()
+    c.get(process_server.url + "/a")
+    c.close()
+    assert c.is_closed
+    assert _open_fds() == baseline

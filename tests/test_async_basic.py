@@ -214,10 +214,11 @@ async def test_fault_raises_and_client_recovers(scripted, fault, exc, message):
 
 @pytest.mark.parametrize(
     "fault,exc",
-    [(truncated_body, httprs.RemoteProtocolError), (reset_mid_body, httprs.ReadError)],
+    [(truncated_body, "RemoteProtocolError"), (reset_mid_body, "ReadError")],
     ids=["truncated_body", "reset_mid_body"],
 )
 async def test_fault_while_streaming(scripted, fault, exc):
+    exc = getattr(httprs, exc)
     srv = fault_server(scripted, fault)
     async with httprs.AsyncClient(timeout=5) as c:
         async with c.stream("GET", srv.url + "/fault") as r:
@@ -425,8 +426,14 @@ async def test_cancellation_storm(process_server):
             for i in range(100):
                 tg.start_soon(good, i)
         assert ok == [True] * 100
+        # no leaked sockets: once the server has caught up with the closes, at most the
+        # pool's 10 connections are still open (the server's running maximum lags behind
+        # the client's closes during the storm, so it is not asserted)
+        deadline = time.monotonic() + 3
+        while process_server.stats()["open"] > 10 and time.monotonic() < deadline:
+            await anyio.sleep(0.05)
+        assert process_server.stats()["open"] <= 10
     assert time.monotonic() - t0 < 60
-    assert process_server.stats()["max_open"] <= 10
 
 
 # -- event loops ---------------------------------------------------------------------------
@@ -450,3 +457,43 @@ def test_async_client_across_event_loops(server, anyio_backend):
         await client.aclose()
 
     asyncio.run(close())
+
+
+# -- TLS and proxies through the async driver ------------------------------------------------
+
+
+async def test_tls_verify(https_server, certs, anyio_backend):
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    async with httprs.AsyncClient(verify=ctx) as c:
+        docs = [(await c.get(https_server.url + f"/{i}")).json() for i in range(3)]
+    assert [d["target"] for d in docs] == ["/0", "/1", "/2"]
+    assert https_server.connections == 1
+    async with httprs.AsyncClient() as c:
+        with pytest.raises(httprs.ConnectError) as info:
+            await c.get(https_server.url)
+    if anyio_backend == "asyncio":  # httpx on trio loses the message (ConnectError(''))
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    async with httprs.AsyncClient(verify=False) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+
+
+async def test_proxy_forward_and_tunnel(proxy_factory, server, https_server, certs, clean_env):
+    import ssl
+
+    proxy = proxy_factory(auth=("u", "p"))
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    proxy_url = proxy.url.replace("http://", "http://u:p@")
+    async with httprs.AsyncClient(proxy=proxy_url, verify=ctx) as c:
+        r = await c.get(server.url + "/echo")
+        assert r.status_code == 200
+        r = await c.get(https_server.url + "/tunnelled")
+        assert r.json()["target"] == "/tunnelled"
+        assert "proxy-authorization" not in {k.lower() for k, _ in r.json()["headers"]}
+    assert [s.method for s in proxy.seen] == ["GET", "CONNECT"]
+    assert all(s.header("proxy-authorization") for s in proxy.seen)
+    refused = proxy_factory(connect_status="403 Permission Denied")
+    async with httprs.AsyncClient(proxy=refused.url, verify=ctx) as c:
+        with pytest.raises(httprs.ProxyError):
+            await c.get(https_server.url)

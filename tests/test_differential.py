@@ -119,3 +119,46 @@ def test_same_exceptions_as_httpx(server, closed_port):
 def test_same_public_api():
     missing = sorted(set(httpx.__all__) - set(dir(httprs)))
     assert missing == []
+
+
+WIRE_CASES = [
+    ("GET", "/plain", {}),
+    ("GET", "/q", {"params": {"a": "1 2", "b": "é"}}),
+    ("GET", "/h", {"headers": {"X-MiXeD": "v", "accept": "text/html"}}),
+    ("POST", "/bytes", {"content": b"abc"}),
+    ("POST", "/json", {"json": {"a": [1, 2]}}),
+    ("POST", "/form", {"data": {"a": "1"}}),
+    ("POST", "/gen", {"content": iter([b"ab", b"", b"cd"])}),
+    ("PUT", "/empty", {}),
+    ("DELETE", "/d", {}),
+    ("HEAD", "/h", {}),
+    ("GET", "/c", {"cookies": {"k": "v"}}),
+    ("GET", "/auth", {"auth": ("user", "pass")}),
+]
+
+
+@pytest.mark.parametrize(
+    "method,path,kwargs", WIRE_CASES, ids=[f"{m} {p}" for m, p, _ in WIRE_CASES]
+)
+def test_same_bytes_on_the_wire(scripted, method, path, kwargs):
+    """The request head and body httprs writes equal httpx's, byte for byte (except the
+    User-Agent line)."""
+    from servers.scripted import keepalive
+
+    srv = scripted(keepalive(b"ok"))
+
+    def wire(module):
+        srv.requests.clear()
+        args = dict(kwargs)
+        if "content" in args and not isinstance(args["content"], bytes):
+            args["content"] = iter([b"ab", b"", b"cd"])
+        cookies = args.pop("cookies", None)  # per-request cookies= is deprecated
+        with module.Client(cookies=cookies) as c:
+            c.request(method, srv.url + path, **args)
+        (req,) = srv.requests
+        lines = [
+            line for line in req.head.split(b"\r\n") if not line.lower().startswith(b"user-agent:")
+        ]
+        return lines, req.body
+
+    assert wire(httprs) == wire(httpx)

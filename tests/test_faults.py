@@ -53,13 +53,14 @@ def test_fault_raises_and_client_recovers(client, scripted, fault, exc, message)
 @pytest.mark.parametrize(
     "fault,exc",
     [
-        (truncated_body, httprs.RemoteProtocolError),
-        (reset_mid_body, httprs.ReadError),
-        (truncated_chunked, httprs.RemoteProtocolError),
+        (truncated_body, "RemoteProtocolError"),
+        (reset_mid_body, "ReadError"),
+        (truncated_chunked, "RemoteProtocolError"),
     ],
     ids=["truncated_body", "reset_mid_body", "truncated_chunked"],
 )
 def test_fault_while_streaming_raises_from_iterator(client, scripted, fault, exc):
+    exc = getattr(httprs, exc)
     srv = fault_server(scripted, fault)
     with client.stream("GET", srv.url + "/fault") as r:
         assert r.status_code == 200
@@ -245,3 +246,94 @@ def test_upload_server_closes_early_with_response(client, scripted):
     assert r.text == "too big!"
     assert_usable(client, srv)
     assert srv.connections == 2
+
+
+ACCEPTED = {
+    # Transfer-Encoding wins over Content-Length (h11); the body is decoded as chunked
+    "content_length_and_chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n",
+        200,
+        b"hello",
+    ),
+    "same_content_length_twice": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+        200,
+        b"ok",
+    ),
+    "bare_lf_line_endings": (b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200, b"ok"),
+    "chunk_extension": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n0\r\n\r\n",
+        200,
+        b"hello",
+    ),
+    "unknown_status_code": (b"HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nok", 999, b"ok"),
+}
+
+
+@pytest.mark.parametrize("name", list(ACCEPTED))
+def test_lenient_responses_accepted_like_httpx(client, scripted, name):
+    data, status, body = ACCEPTED[name]
+
+    def fault(conn, req):
+        conn.send(data)
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    r = client.get(srv.url + "/quirk")
+    assert r.status_code == status
+    assert r.content == body
+    assert_usable(client, srv)
+
+
+def test_header_case_and_order_preserved(client, scripted):
+    def fault(conn, req):
+        conn.send(
+            b"HTTP/1.1 200 OK\r\nX-MiXeD-CaSe: v\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n"
+            b"content-length: 2\r\n\r\nok"
+        )
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    r = client.get(srv.url + "/case")
+    assert r.headers.raw == [
+        (b"X-MiXeD-CaSe", b"v"),
+        (b"set-cookie", b"a=1"),
+        (b"Set-Cookie", b"b=2"),
+        (b"content-length", b"2"),
+    ]
+    assert list(r.headers.keys()) == ["x-mixed-case", "set-cookie", "content-length"]
+    assert r.headers.get_list("Set-Cookie") == ["a=1", "b=2"]
+
+
+def test_obs_fold_header_joined(client, scripted):
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    r = client.get(srv.url + "/fold")
+    assert r.headers["x-a"] == "a b"
+    assert_usable(client, srv)
+
+
+def test_short_body_server_keeps_socket_open_read_timeout(scripted):
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\nonly twelve!")
+        conn.hold()
+
+    srv = fault_server(scripted, fault)
+    with httprs.Client(timeout=httprs.Timeout(5, read=0.3)) as c:
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(srv.url + "/short")
+        assert_usable(c, srv)
+
+
+def test_large_header_under_100kb_accepted(client, scripted):
+    big = b"v" * (90 * 1024)
+
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nX-Big: " + big + b"\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    r = client.get(srv.url + "/big-header")
+    assert r.headers["x-big"] == big.decode()
+    assert r.text == "ok"
+    assert_usable(client, srv)

@@ -39,6 +39,25 @@ def send_sigint_later(delay: float, how: str) -> threading.Timer:
     return t
 
 
+def run_interrupted(fn, delay: float = 0.3, how: str = "pthread_kill") -> float:
+    """Run ``fn`` with a SIGINT sent after ``delay``; returns the time it took to be
+    interrupted. A KeyboardInterrupt arriving anywhere else fails the test instead of
+    stopping the pytest session."""
+    timer = send_sigint_later(delay, how)
+    t0 = time.monotonic()
+    try:
+        try:
+            fn()
+        except KeyboardInterrupt:
+            return time.monotonic() - t0
+        finally:
+            timer.cancel()
+            timer.join()
+        pytest.fail("the call finished without being interrupted")
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt arrived outside the blocked call")
+
+
 @pytest.fixture(autouse=True)
 def _default_sigint_handler():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -50,12 +69,7 @@ def _default_sigint_handler():
 def test_sigint_interrupts_blocked_read(scripted, how):
     srv = scripted(never_answer_except_good)
     with httprs.Client(timeout=None) as c:
-        timer = send_sigint_later(0.3, how)
-        t0 = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            c.get(srv.url + "/hang")
-        elapsed = time.monotonic() - t0
-        timer.join()
+        elapsed = run_interrupted(lambda: c.get(srv.url + "/hang"), how=how)
         assert elapsed < 1.5
         assert c.get(srv.url + "/good").text == "good"
 
@@ -74,12 +88,7 @@ def test_sigint_interrupts_streamed_body(scripted):
     with httprs.Client(timeout=None) as c:
         with c.stream("GET", srv.url + "/body") as r:
             assert r.status_code == 200
-            timer = send_sigint_later(0.3, "pthread_kill")
-            t0 = time.monotonic()
-            with pytest.raises(KeyboardInterrupt):
-                r.read()
-            assert time.monotonic() - t0 < 1.5
-            timer.join()
+            assert run_interrupted(r.read) < 1.5
         assert c.get(srv.url + "/good").text == "good"
 
 
@@ -91,12 +100,7 @@ def test_sigint_interrupts_blocked_upload(scripted):
             yield b"u" * 65536
 
     with httprs.Client(timeout=None) as c:
-        timer = send_sigint_later(0.3, "pthread_kill")
-        t0 = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            c.post(srv.url, content=body())
-        assert time.monotonic() - t0 < 1.5
-        timer.join()
+        assert run_interrupted(lambda: c.post(srv.url, content=body())) < 1.5
 
 
 @pytest.mark.timeout(120, method="thread")  # this test owns SIGALRM

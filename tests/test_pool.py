@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -122,12 +123,12 @@ def test_max_keepalive_zero_closes_every_connection(scripted):
 
 def test_keepalive_expiry(scripted):
     srv = scripted(counting_handler())
-    with httprs.Client(limits=httprs.Limits(keepalive_expiry=0.2)) as c:
+    with httprs.Client(limits=httprs.Limits(keepalive_expiry=0.6)) as c:
         c.get(srv.url)
         time.sleep(0.05)
         c.get(srv.url)
         assert srv.connections == 1
-        time.sleep(0.4)
+        time.sleep(1.0)
         c.get(srv.url)
         assert srv.connections == 2
 
@@ -271,3 +272,82 @@ def test_threaded_streams_release_connections(server):
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(worker, range(30)))
     assert total[0] == 30 * 20000
+
+
+@pytest.mark.httprs_only
+def test_thread_stress_with_tiny_switch_interval(scripted):
+    """Many threads, one client, a tiny GIL switch interval: every response matches its
+    request and the server never sees more than max_connections connections. httpx 0.28.1
+    hits its sync-pool race here (ReadError "[Errno 9] Bad file descriptor")."""
+    import sys
+
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_connections=4)
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with httprs.Client(limits=limits, timeout=httprs.Timeout(10, pool=30)) as c:
+
+            def worker(t):
+                return all(
+                    c.get(srv.url + f"/s{t}-{i}").text.endswith(f":/s{t}-{i}") for i in range(40)
+                )
+
+            with ThreadPoolExecutor(12) as pool:
+                results = list(pool.map(worker, range(12)))
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert results == [True] * 12
+    assert srv.max_open_connections <= 4
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_no_fd_leak_after_clients_are_gone(process_server):
+    """Closed and released clients leave no file descriptors behind."""
+    import gc
+
+    with httprs.Client() as warm:  # first-use initialisation (certifi, loop setup...)
+        warm.get(process_server.url + "/warm")
+    del warm
+    gc.collect()
+    baseline = _open_fds()
+
+    def use_a_client():
+        limits = httprs.Limits(max_connections=5)
+        with httprs.Client(limits=limits) as c:
+            with ThreadPoolExecutor(5) as pool:
+                texts = list(
+                    pool.map(lambda i: c.get(process_server.url + f"/{i}").text, range(50))
+                )
+            assert texts == [f"/{i}" for i in range(50)]
+            with c.stream("GET", process_server.url + "/unread"):
+                pass
+
+    for _ in range(3):
+        use_a_client()
+    gc.collect()
+    assert _open_fds() == baseline
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_close_releases_fds(process_server):
+    """Client.close() itself releases every descriptor (sockets, and any event-loop fds),
+    while the closed client object is still referenced."""
+    import gc
+
+    with httprs.Client() as warm:
+        warm.get(process_server.url + "/warm")
+    del warm
+    gc.collect()
+    baseline = _open_fds()
+    c = httprs.Client()
+    c.get(process_server.url + "/a")
+    c.close()
+    assert c.is_closed
+    assert _open_fds() == baseline

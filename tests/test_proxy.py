@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+import time
 
 import pytest
 
@@ -197,3 +198,34 @@ def test_mounts_route_to_proxy(proxy_factory, server, server2):
 def test_unsupported_proxy_scheme():
     with pytest.raises(ValueError):
         httprs.Client(proxy="ftp://127.0.0.1:1")
+
+
+def test_connect_early_eof_is_an_error(scripted, https_server, ca_context):
+    def broken_proxy(conn):
+        conn.read_request(body=False)
+        conn.send(b"HTTP/1.0 200 OK\r\n")  # then close
+
+    proxy = scripted(broken_proxy)
+    with httprs.Client(proxy=proxy.url, verify=ca_context, timeout=5) as c:
+        t0 = time.monotonic()
+        with pytest.raises((httprs.ProxyError, httprs.RemoteProtocolError)):
+            c.get(https_server.url)
+        assert time.monotonic() - t0 < 3
+
+
+def test_plaintext_injected_after_connect_is_not_a_response(scripted, https_server, ca_context):
+    def injecting_proxy(conn):
+        conn.read_request(body=False)
+        conn.send(
+            b"HTTP/1.1 200 Connection established\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfake"
+        )
+        conn.hold(3)
+
+    proxy = scripted(injecting_proxy)
+    # httpx drops the injected bytes and then times out in the TLS handshake (the proxy
+    # relays nothing); feeding them to TLS fails the handshake: both are fine, returning
+    # the fake response is not.
+    with httprs.Client(proxy=proxy.url, verify=ca_context, timeout=1) as c:
+        with pytest.raises((httprs.ConnectError, httprs.ConnectTimeout)):
+            c.get(https_server.url)

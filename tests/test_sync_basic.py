@@ -746,3 +746,40 @@ def test_top_level_follow_redirects(server):
 def test_response_bytes_helper():
     # sanity of the scripted helper itself (so fault tests rely on correct framing)
     assert response_bytes(b"ab") == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"
+
+
+def _ipv6_available():
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_available(), reason="no IPv6 loopback")
+def test_ipv6_literal(client, scripted):
+    srv = scripted(keepalive(b"v6"), host="::1")
+    assert srv.url.startswith("http://[::1]:")
+    r = client.get(srv.url + "/six")
+    assert r.text == "v6"
+    assert r.url.host == "::1"
+    assert srv.requests[-1].header("host") == f"[::1]:{srv.port}"
+
+
+def test_expect_100_continue(client, scripted):
+    def handler(conn):
+        while (req := conn.read_request(body=False)) is not None:
+            if req.header("expect") == "100-continue":
+                conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            body = conn.read_body(req)
+            conn.respond(b"got " + body)
+
+    srv = scripted(handler)
+    r = client.post(srv.url, content=b"payload", headers={"Expect": "100-continue"})
+    assert r.status_code == 200
+    assert r.text == "got payload"
+    assert client.post(srv.url, content=b"again").text == "got again"
+    assert srv.connections == 1

@@ -152,3 +152,15 @@ def test_stream_timeout_top_level(server):
     with pytest.raises(httprs.ReadTimeout):
         with httprs.stream("GET", server.url + "/slow?delay=1", timeout=0.2) as r:
             r.read()
+
+
+def test_tls_handshake_stall_is_connect_timeout(scripted, server):
+    """TCP is accepted but no ServerHello ever comes: the handshake is under ``connect``."""
+    srv = scripted(lambda conn: conn.hold())
+    url = srv.url.replace("http://", "https://")
+    with httprs.Client(timeout=httprs.Timeout(5.0, connect=0.3), verify=False) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ConnectTimeout):
+            c.get(url)
+        assert time.monotonic() - t0 < 2
+        assert c.get(server.url + "/").status_code == 200

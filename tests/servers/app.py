@@ -2,6 +2,12 @@
 
 No web framework: each route is a small coroutine taking the ASGI scope, the request
 body (already read, except for the streaming upload route) and the ``send`` callable.
+
+Routes: / /echo /echo_body /upload_size /status/{code} /headers /redirect/... /cookies[/set|
+/delete] /chunked /gzip /deflate /br /zstd /gzip_br /gzip_chunked /slow?delay= /slow_body?delay=
+/bytes/{n} /stream/{n} /json /text_latin1 /no_content /not_modified /head /close /client_port.
+HTTP/1.0 responses come from the scripted server instead: uvicorn always answers an HTTP/1.1
+request with HTTP/1.1.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ import time
 GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
 
 
-def fault_server(scripted, fault):
+def fault_server(scripted, fault, *, keep_serving: bool = False):
+    """``keep_serving``: after the fault, keep answering on the same connection instead of
+    closing it (for responses the client accepts and may reuse the connection after)."""
+
     def handler(conn):
         while (req := conn.read_request()) is not None:
             if req.target == "/good":
@@ -20,7 +23,8 @@ def fault_server(scripted, fault):
                     return
                 continue
             fault(conn, req)
-            return
+            if not keep_serving:
+                return
 
     return scripted(handler)
 
@@ -88,6 +92,45 @@ def reset_before_response(conn, req):
     conn.reset()
 
 
+def _raw(name: str, data: bytes):
+    def fault(conn, req):
+        conn.send(data)
+
+    fault.__name__ = name
+    return fault
+
+
+# Malformed responses that httpx (h11 0.16) rejects with RemoteProtocolError.
+MALFORMED = {
+    "chunk_footer_not_crlf": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"
+    ),
+    "status_code_two_digits": b"HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok",
+    "http2_status_line": b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "bare_cr_in_header": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok",
+    "leading_space_first_header": b"HTTP/1.1 200 OK\r\n X-A: a\r\nContent-Length: 2\r\n\r\nok",
+    "space_before_colon": b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+    "content_length_plus": b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
+    "content_length_hex": b"HTTP/1.1 200 OK\r\nContent-Length: 0x2\r\n\r\nok",
+    "content_length_two_numbers": b"HTTP/1.1 200 OK\r\nContent-Length: 2 2\r\n\r\nok",
+    "content_length_empty": b"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nok",
+    "content_length_list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok",
+    "transfer_encoding_chunked_gzip": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nok"
+    ),
+    "transfer_encoding_twice": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n"
+    ),
+    "chunk_size_negative": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"
+    ),
+    "chunk_size_overflow": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"fffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n"
+    ),
+}
+
 FAULTS = [
     (truncated_body, "RemoteProtocolError", "received 10 bytes, expected 13"),
     (reset_mid_body, "ReadError", None),
@@ -107,4 +150,4 @@ FAULTS = [
     (conflicting_content_length, "RemoteProtocolError", None),
     (negative_content_length, "RemoteProtocolError", None),
     (bad_transfer_encoding, "RemoteProtocolError", None),
-]
+] + [(_raw(name, data), "RemoteProtocolError", None) for name, data in MALFORMED.items()]

@@ -237,7 +237,8 @@ class ScriptedServer:
     ) -> None:
         self.handler = handler
         self.ssl_context = ssl_context
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -246,7 +247,9 @@ class ScriptedServer:
         self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
         scheme = "https" if ssl_context else "http"
-        self.url = f"{scheme}://{host}:{self.port}"
+        self.url = (
+            f"{scheme}://{'[' + host + ']' if family == socket.AF_INET6 else host}:{self.port}"
+        )
         self.connections = 0
         self.open_connections = 0
         self.max_open_connections = 0

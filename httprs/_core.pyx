@@ -879,6 +879,11 @@ cdef class _AsyncDriver:
                 if event is not None:
                     event.set()
 
+    def __dealloc__(self):
+        # An unclosed client: take the fd out of the event loop's selector
+        # before the engine (and the fd) go away.
+        self.detach()
+
     def close(self):
         self.detach()
         for entries in self.waiters.values():
@@ -1042,8 +1047,8 @@ class AsyncHTTPTransport(AsyncBaseTransport):
     async def aclose(self):
         cdef _TransportCore core = self._core
         core.closed = True
-        core.engine.close()
         self._driver.close()
+        core.engine.close()
 
     def _pool_stats(self):
         cdef _TransportCore core = self._core

@@ -19,16 +19,7 @@ Engine::Engine(const PoolLimits& limits) : limits_(limits) {
   rbuf_.reset(new char[kReadBufferSize]);
 }
 
-Engine::~Engine() {
-  close();
-  std::unique_lock<std::mutex> lk(mu_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
-  // Let every close callback run before the loop goes away.
-  while (uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
-  }
-  uv_loop_close(&loop_);
-}
+Engine::~Engine() { close(); }
 
 char* Engine::read_buffer(size_t* len) {
   *len = kReadBufferSize;
@@ -229,6 +220,7 @@ void Engine::on_wakeup(uv_async_t*) {}
 
 void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
   std::lock_guard<std::mutex> lk(mu_);
+  if (loop_closed_) return;
   uv_update_time(&loop_);
   if (t.conn) t.conn->send_body_chunk(data, len, last);
   if (in_poll_) uv_async_send(&wakeup_);
@@ -238,7 +230,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   std::lock_guard<std::mutex> lk(mu_);
   out.clear();
   out.swap(t.body_buf);
-  if (t.conn) {
+  if (t.conn && !loop_closed_) {
     uv_update_time(&loop_);
     t.conn->resume_reading();
     if (in_poll_) uv_async_send(&wakeup_);
@@ -254,7 +246,7 @@ void Engine::set_sink(Transfer& t, char* buf, size_t len) {
   t.sink_len = len;
   t.sink_fill = n;
   if (!t.body_buf.empty()) t.sink_overflow = true;
-  if (t.conn) {
+  if (t.conn && !loop_closed_) {
     uv_update_time(&loop_);
     t.conn->resume_reading();
     if (in_poll_) uv_async_send(&wakeup_);
@@ -265,6 +257,7 @@ void Engine::release(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   t.sink = nullptr;
   t.watched = false;
+  if (loop_closed_) return;
   if (t.conn) {
     t.conn->abandon();
   } else {
@@ -290,8 +283,8 @@ void Engine::cancel(Transfer& t, ErrorKind kind, const std::string& message) {
 }
 
 void Engine::close() {
-  std::lock_guard<std::mutex> lk(mu_);
-  if (closed_) return;
+  std::unique_lock<std::mutex> lk(mu_);
+  if (loop_closed_) return;
   closed_ = true;
   std::vector<Connection*> conns = all_;
   Error err;
@@ -303,9 +296,20 @@ void Engine::close() {
     signal(*t);
   }
   waiters_.clear();
-  uv_timer_stop(&pool_timer_);
+  // Let a thread that is driving the loop finish its round first.
+  while (driving_) {
+    uv_async_send(&wakeup_);
+    cv_.wait(lk);
+  }
+  // Release every descriptor now (sockets, epoll, eventfd), not at GC time:
+  // close the engine's own handles and let all close callbacks run.
+  uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
+  while (uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
+  }
+  uv_loop_close(&loop_);
+  loop_closed_ = true;
   cv_.notify_all();
-  if (in_poll_) uv_async_send(&wakeup_);
 }
 
 int Engine::connection_count() {
@@ -336,6 +340,7 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
 }
 
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
+  if (loop_closed_) return;
   int backend = uv_backend_timeout(&loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
@@ -361,6 +366,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   for (;;) {
     int remaining = static_cast<int>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
+    if (loop_closed_) return true;  // everything in flight has failed with kClosed
     if (!driving_) {
       driving_ = true;
       drive_once(lk, remaining > 0 ? remaining : 0);
@@ -374,17 +380,18 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   }
 }
 
-int Engine::backend_fd() const { return uv_backend_fd(&loop_); }
+int Engine::backend_fd() const { return loop_closed_ ? -1 : uv_backend_fd(&loop_); }
 
 int Engine::backend_timeout() {
   std::lock_guard<std::mutex> lk(mu_);
+  if (loop_closed_) return -1;
   uv_update_time(&loop_);
   return uv_backend_timeout(&loop_);
 }
 
 void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
   std::lock_guard<std::mutex> lk(mu_);
-  uv_run(&loop_, UV_RUN_NOWAIT);
+  if (!loop_closed_) uv_run(&loop_, UV_RUN_NOWAIT);
   for (auto& t : signaled_) t->signaled = false;
   signaled.swap(signaled_);
   signaled_.clear();

@@ -115,7 +115,8 @@ class Engine {
   void release(Transfer& t);
   // Fail the transfer with `kind` (cancellation, interrupt) and release it.
   void cancel(Transfer& t, ErrorKind kind, const std::string& message);
-  // Close every connection; in-flight transfers fail with kClosed.
+  // Close every connection (in-flight transfers fail with kClosed), then the
+  // loop itself, releasing every descriptor. Idempotent.
   void close();
 
   // Async embedding.
@@ -155,6 +156,7 @@ class Engine {
   bool service_again_ = false;
   bool in_poll_ = false;
   bool closed_ = false;
+  bool loop_closed_ = false;  // close() ran: no libuv calls any more
   uv_loop_t loop_;
   uv_async_t wakeup_;
   uv_timer_t pool_timer_;

@@ -77,19 +77,6 @@ std::string bytes_repr(std::string_view s) {
   return out;
 }
 
-bool is_chunked_last(std::string_view value) {
-  // The last coding in a Transfer-Encoding list.
-  size_t comma = value.rfind(',');
-  std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
-  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
-  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
-  if (last.size() != 7) return false;
-  const char* want = "chunked";
-  for (size_t i = 0; i < 7; i++)
-    if (std::tolower(static_cast<unsigned char>(last[i])) != want[i]) return false;
-  return true;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
@@ -242,8 +229,15 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     return 0;
   }
   s->interim_ = false;
+  if (status < 100 || status > 999) {
+    s->user_error_ = "illegal status code " + std::to_string(status);
+    return -1;
+  }
+  // Like h11: the only transfer coding is a single, exact "chunked".
+  int te_count = 0;
   for (const auto& [name, value] : s->head_.headers) {
-    if (iequals(name, "transfer-encoding") && !is_chunked_last(value)) {
+    if (!iequals(name, "transfer-encoding")) continue;
+    if (++te_count > 1 || !iequals(value, "chunked")) {
       s->user_error_ = "Unsupported Transfer-Encoding " + bytes_repr(value);
       return -1;
     }

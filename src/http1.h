@@ -81,9 +81,10 @@ class ResponseParser {
   static int on_body(llhttp_t* p, const char* at, size_t len);
   static int on_message_complete(llhttp_t* p);
 
-  // Bound on the size of a response head (status line and fields), as h11
-  // bounds its receive buffer; beyond it the response is rejected.
-  static constexpr size_t kMaxHeadSize = 64 * 1024;
+  // Bound on the size of a response head (status line and fields). httpcore
+  // lets h11 buffer 100 KiB; a little more is accepted here, beyond it the
+  // response is rejected.
+  static constexpr size_t kMaxHeadSize = 128 * 1024;
   int count_head(size_t len);
 
   llhttp_t parser_;

@@ -500,10 +500,9 @@ async def test_proxy_forward_and_tunnel(proxy_factory, server, https_server, cer
             await c.get(https_server.url)
 
 
-@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 async def test_aclose_releases_fds(process_server):
     import gc
-    import os
 
     def open_fds():
         return len(os.listdir("/proc/self/fd"))

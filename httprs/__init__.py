@@ -4,12 +4,12 @@ __version__ = "0.1.0"
 __title__ = "httprs"
 __description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 core (libuv, llhttp, OpenSSL)"
 
-from httprs._api import delete, get, head, options, patch, post, put, request, stream
+from httprs._api import delete, get, head, main, options, patch, post, put, request, stream
 from httprs._auth import Auth, BasicAuth, DigestAuth, NetRCAuth
 from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
 from httprs._config import Limits, Proxy, Timeout, create_ssl_context
-from httprs._core import AsyncHTTPTransport, HTTPTransport
 from httprs._content import AsyncByteStream, ByteStream, SyncByteStream
+from httprs._core import AsyncHTTPTransport, HTTPTransport
 from httprs._exceptions import (
     CloseError,
     ConnectError,
@@ -52,8 +52,6 @@ from httprs._transports import (
 from httprs._urls import URL, QueryParams
 
 __all__ = [
-    "AsyncHTTPTransport",
-    "HTTPTransport",
     "__description__",
     "__title__",
     "__version__",
@@ -61,6 +59,7 @@ __all__ = [
     "AsyncBaseTransport",
     "AsyncByteStream",
     "AsyncClient",
+    "AsyncHTTPTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
@@ -81,9 +80,11 @@ __all__ = [
     "Headers",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPTransport",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "main",
     "MockTransport",
     "NetRCAuth",
     "NetworkError",

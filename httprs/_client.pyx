@@ -24,14 +24,13 @@ from httprs._config import (
     Timeout,
 )
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
-from httprs._models import AsyncByteStream, Cookies, Headers, Request, Response, SyncByteStream
-from httprs._transports import AsyncBaseTransport, BaseTransport
+from httprs._models import AsyncByteStream, Cookies, Headers, Request, SyncByteStream
 from httprs._urls import URL, QueryParams
 from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
 
-__all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
+from httprs import __version__  # defined first thing in httprs/__init__.py
 
-from httprs import __version__
+__all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
 
 logger = logging.getLogger("httpx")
 
@@ -102,7 +101,12 @@ class BoundSyncStream(SyncByteStream):
             yield chunk
 
     def close(self):
-        self._response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+        response = self._response
+        if response is not None:
+            # Dropping the back-reference breaks the response <-> stream cycle, so a
+            # closed response is freed by reference counting, not by the cyclic GC.
+            self._response = None
+            response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
         self._stream.close()
 
 
@@ -126,7 +130,10 @@ class BoundAsyncStream(AsyncByteStream):
             yield chunk
 
     async def aclose(self):
-        self._response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+        response = self._response
+        if response is not None:
+            self._response = None
+            response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
         await self._stream.aclose()
 
 
@@ -206,6 +213,91 @@ def _redirect_headers(request, url, method):
     # The client's cookie jar decides the Cookie header of the new request.
     headers.pop("Cookie", None)
     return headers
+
+
+# Per-request steps shared by Client and AsyncClient. They are C functions (httprs's
+# own steps, not httpx method names anyone overrides), so they cost no method lookup.
+
+
+cdef bint _has_cookies(object cookies) except -1:
+    """bool(cookies) without iterating the jar in the common case of an empty jar."""
+    store = getattr(cookies.jar, "_cookies", None)  # http.cookiejar's domain map
+    if type(store) is dict and not store:
+        return False
+    return bool(cookies)
+
+
+cdef bint _has_set_cookie(list raw) except -1:
+    """Whether raw response headers carry Set-Cookie / Set-Cookie2, scanned without
+    decoding them (a lazily built Headers then stays undecoded).
+    """
+    cdef bytes name
+    for item in raw:
+        name = <bytes>item[0]
+        if (len(name) == 10 or len(name) == 11) and name.lower().startswith(b"set-cookie"):
+            if len(name) == 10 or name[10] == 0x32:  # "set-cookie" or "set-cookie2"
+                return True
+    return False
+
+
+cdef object _timeout_for(object client, object timeout):
+    if isinstance(timeout, UseClientDefault):
+        return dict(client._timeout_dict)
+    return Timeout(timeout).as_dict()
+
+
+cdef object _resolve_follow(object client, object follow_redirects):
+    if isinstance(follow_redirects, UseClientDefault):
+        return client.follow_redirects
+    return follow_redirects
+
+
+cdef int _check_can_send(object client) except -1:
+    if client._state == _CLOSED:
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
+    client._state = _OPENED
+    return 0
+
+
+cdef int _check_can_open(object client) except -1:
+    state = client._state
+    if state == _OPENED:
+        raise RuntimeError("Cannot open a client instance more than once.")
+    if state == _CLOSED:
+        raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
+    client._state = _OPENED
+    return 0
+
+
+cdef int _finish_response(
+    object client, object request, object response, double start, bint is_async
+) except -1:
+    """Attach the request, bind the stream for `elapsed`, take cookies, log."""
+    response.request = request
+    stream = response.stream
+    if is_async:
+        if hasattr(stream, "_httprs_aread_all"):
+            bound = _BoundAsyncStreamReadAll
+        else:
+            bound = BoundAsyncStream
+    elif hasattr(stream, "_httprs_read_all"):
+        bound = _BoundSyncStreamReadAll
+    else:
+        bound = BoundSyncStream
+    response.stream = bound(stream, response, start)
+    if _has_set_cookie(response.headers.raw):
+        client._cookies.extract_cookies(response)
+    response.default_encoding = client._default_encoding
+    if logger.isEnabledFor(_LOG_INFO):
+        logger.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
+    return 0
 
 
 class BaseClient:
@@ -344,10 +436,10 @@ class BaseClient:
     ):
         """Build a Request, merging url/params/headers/cookies with the client's."""
         if extensions is None:
-            extensions = {"timeout": self._timeout_for(timeout)}
+            extensions = {"timeout": _timeout_for(self, timeout)}
         elif "timeout" not in extensions:
             extensions = dict(extensions)
-            extensions["timeout"] = self._timeout_for(timeout)
+            extensions["timeout"] = _timeout_for(self, timeout)
         return Request(
             method,
             self._merge_url(url),
@@ -360,11 +452,6 @@ class BaseClient:
             cookies=self._merge_cookies(cookies),
             extensions=extensions,
         )
-
-    def _timeout_for(self, timeout):
-        if isinstance(timeout, UseClientDefault):
-            return dict(self._timeout_dict)
-        return Timeout(timeout).as_dict()
 
     def _merge_url(self, url):
         merged = url if isinstance(url, URL) else URL(url)
@@ -383,7 +470,7 @@ class BaseClient:
         return merged
 
     def _merge_cookies(self, cookies=None):
-        if cookies or self._cookies:
+        if cookies or _has_cookies(self._cookies):
             merged = Cookies(self._cookies)
             merged.update(cookies)
             return merged
@@ -412,20 +499,32 @@ class BaseClient:
 
     def _build_redirect_request(self, request, response):
         """The request that follows the redirect `response` to `request`."""
-        method = _redirect_method(request, response)
-        url = _redirect_url(request, response)
-        if method != request.method and method == "GET":
-            stream = None
-        else:
-            stream = request.stream
+        method = self._redirect_method(request, response)
+        url = self._redirect_url(request, response)
         return Request(
             method=method,
             url=url,
-            headers=_redirect_headers(request, url, method),
+            headers=self._redirect_headers(request, url, method),
             cookies=Cookies(self._cookies),
-            stream=stream,
+            stream=self._redirect_stream(request, method),
             extensions=request.extensions,
         )
+
+    # The redirect steps are methods (as in httpx) so subclasses can adjust one of them.
+
+    def _redirect_method(self, request, response):
+        return _redirect_method(request, response)
+
+    def _redirect_url(self, request, response):
+        return _redirect_url(request, response)
+
+    def _redirect_headers(self, request, url, method):
+        return _redirect_headers(request, url, method)
+
+    def _redirect_stream(self, request, method):
+        if method != request.method and method == "GET":
+            return None  # the body is dropped along with the method change
+        return request.stream
 
     def _set_timeout(self, request):
         extensions = request.extensions
@@ -433,46 +532,6 @@ class BaseClient:
             extensions = dict(extensions)
             extensions["timeout"] = dict(self._timeout_dict)
             request.extensions = extensions
-
-    def _resolve_follow(self, follow_redirects):
-        if isinstance(follow_redirects, UseClientDefault):
-            return self.follow_redirects
-        return follow_redirects
-
-    def _check_can_send(self):
-        if self._state == _CLOSED:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        self._state = _OPENED
-
-    def _check_can_open(self):
-        if self._state == _OPENED:
-            raise RuntimeError("Cannot open a client instance more than once.")
-        if self._state == _CLOSED:
-            raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
-        self._state = _OPENED
-
-    def _finish_response(self, request, response, start):
-        """Attach the request, bind the stream for `elapsed`, take cookies, log."""
-        response.request = request
-        stream = response.stream
-        if isinstance(self, AsyncClient):
-            bound = _BoundAsyncStreamReadAll if hasattr(stream, "_httprs_aread_all") else BoundAsyncStream
-        else:
-            bound = _BoundSyncStreamReadAll if hasattr(stream, "_httprs_read_all") else BoundSyncStream
-        response.stream = bound(stream, response, start)
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            self._cookies.extract_cookies(response)
-        response.default_encoding = self._default_encoding
-        if logger.isEnabledFor(_LOG_INFO):
-            logger.info(
-                'HTTP Request: %s %s "%s %d %s"',
-                request.method,
-                request.url,
-                response.http_version,
-                response.status_code,
-                response.reason_phrase,
-            )
 
     def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
         if proxy is None:
@@ -690,8 +749,8 @@ class Client(BaseClient):
         follow_redirects=USE_CLIENT_DEFAULT,
     ):
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
-        self._check_can_send()
-        follow_redirects = self._resolve_follow(follow_redirects)
+        _check_can_send(self)
+        follow_redirects = _resolve_follow(self, follow_redirects)
         self._set_timeout(request)
         auth = self._build_request_auth(request, auth)
         if auth is None:
@@ -761,9 +820,12 @@ class Client(BaseClient):
         except RequestError as exc:
             exc.request = request
             raise
-        if not isinstance(response.stream, SyncByteStream):
-            raise TypeError("The transport returned a response without a sync byte stream.")
-        self._finish_response(request, response, start)
+        stream = response.stream
+        # The core's own streams are cdef classes, not SyncByteStream subclasses:
+        # only reject what is unmistakably async.
+        if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
+            raise TypeError("The transport returned a response with an async byte stream.")
+        _finish_response(self, request, response, start, False)
         return response
 
     def get(
@@ -975,7 +1037,7 @@ class Client(BaseClient):
                     transport.close()
 
     def __enter__(self):
-        self._check_can_open()
+        _check_can_open(self)
         self._transport.__enter__()
         for transport in self._mounts.values():
             if transport is not None:
@@ -1176,8 +1238,8 @@ class AsyncClient(BaseClient):
         follow_redirects=USE_CLIENT_DEFAULT,
     ):
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
-        self._check_can_send()
-        follow_redirects = self._resolve_follow(follow_redirects)
+        _check_can_send(self)
+        follow_redirects = _resolve_follow(self, follow_redirects)
         self._set_timeout(request)
         auth = self._build_request_auth(request, auth)
         if auth is None:
@@ -1249,9 +1311,10 @@ class AsyncClient(BaseClient):
         except RequestError as exc:
             exc.request = request
             raise
-        if not isinstance(response.stream, AsyncByteStream):
-            raise TypeError("The transport returned a response without an async byte stream.")
-        self._finish_response(request, response, start)
+        stream = response.stream
+        if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
+            raise TypeError("The transport returned a response with a sync byte stream.")
+        _finish_response(self, request, response, start, True)
         return response
 
     async def get(
@@ -1463,7 +1526,7 @@ class AsyncClient(BaseClient):
                     await transport.aclose()
 
     async def __aenter__(self):
-        self._check_can_open()
+        _check_can_open(self)
         await self._transport.__aenter__()
         for transport in self._mounts.values():
             if transport is not None:

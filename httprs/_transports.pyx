@@ -69,19 +69,28 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
 
 
 class WSGIByteStream(SyncByteStream):
-    """The body of a WSGI response: data passed to write(), then the iterable's chunks."""
+    """The body of a WSGI response, in the order the app produced it: data passed to the
+    legacy write() callable interleaved with the chunks of the returned iterable.
+    """
 
-    def __init__(self, first_chunks, rest, result):
-        self._first = first_chunks
+    def __init__(self, head, written, rest, result):
+        self._head = head  # what was produced before handle_request returned
+        self._written = written  # filled by write() while `rest` is iterated
         self._rest = rest
         self._close = getattr(result, "close", None)
 
+    def _drain_written(self):
+        out = list(self._written)
+        self._written.clear()
+        return out
+
     def __iter__(self):
-        for chunk in self._first:
-            yield chunk
+        yield from self._head
         if self._rest is not None:
             for chunk in self._rest:
+                yield from self._drain_written()
                 yield chunk
+        yield from self._drain_written()
 
     def close(self):
         if self._close is not None:
@@ -148,17 +157,21 @@ class WSGITransport(BaseTransport):
             return written.append
 
         result = self.app(environ, start_response)
-        # A generator app calls start_response only once its first chunk is produced.
-        first = list(written)
+        # A generator app calls start_response only once its first chunk is produced:
+        # pull chunks until the first non-empty one (or the end) before looking.
         rest = iter(result)
-        if "status" not in state or not first:
-            for chunk in rest:
-                if chunk:
-                    first.append(chunk)
-                    break
-            else:
-                rest = None
-        stream = WSGIByteStream(first, rest, result)
+        first = None
+        for chunk in rest:
+            if chunk:
+                first = chunk
+                break
+        else:
+            rest = None
+        head = list(written)
+        written.clear()
+        if first is not None:
+            head.append(first)
+        stream = WSGIByteStream(head, written, rest, result)
 
         if "status" not in state:
             stream.close()

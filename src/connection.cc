@@ -10,7 +10,7 @@ namespace httprs {
 
 namespace {
 
-constexpr size_t kHighWater = 1 << 20;  // pause reading when this much body is unread
+constexpr size_t kHighWater = 1 << 20;        // pause reading when this much body is unread
 constexpr uint64_t kDrainLimit = 256 * 1024;  // abandoned responses: drain at most this much
 constexpr double kDrainSeconds = 0.5;         // ... for at most this long
 
@@ -216,7 +216,9 @@ void Connection::start_tunnel() {
 
 void Connection::start_tls() {
   Error err;
-  tls_ = std::make_unique<TlsSession>(cur_->spec.tls, cur_->spec.tls_host, err);
+  // Resumable per peer: the pool key names origin, port and any proxy tunnel.
+  tls_ =
+      std::make_unique<TlsSession>(cur_->spec.tls, cur_->spec.tls_host, err, cur_->spec.pool_key);
   if (err) {
     close(err);
     return;
@@ -615,8 +617,7 @@ void Connection::on_read_error(int status) {
     return;
   }
   if (state_ == State::kActive && cur_ && reused_ && !draining_ && !response_started_ &&
-      cur_->attempts < 3 &&
-      !cur_->spec.body_streamed) {
+      cur_->attempts < 3 && !cur_->spec.body_streamed) {
     std::shared_ptr<Transfer> t = std::move(cur_);
     t->conn = nullptr;
     close(Error());
@@ -634,8 +635,8 @@ void Connection::on_read_error(int status) {
 }
 
 bool Connection::reusable() const {
-  return !broken_ && parser_.keep_alive() && !body_in_flight_ && writes_pending_ == 0 &&
-         cur_ && cur_->body_sent;
+  return !broken_ && parser_.keep_alive() && !body_in_flight_ && writes_pending_ == 0 && cur_ &&
+         cur_->body_sent;
 }
 
 void Connection::finish_transfer() {
@@ -669,7 +670,10 @@ void Connection::release_held() {
   engine_->on_connection_released(this);
 }
 
-void Connection::fail_transfer(const Error& err) { close(err); }
+void Connection::fail_transfer(const Error& err) {
+  if (tls_) tls_->mark_failed();  // do not resume a session that ended in an error
+  close(err);
+}
 
 void Connection::abandon() {
   switch (state_) {

@@ -122,8 +122,8 @@ class Connection final : public ResponseParser::Sink {
   bool response_started_ = false;
   bool abandoned_ = false;  // the transfer left while we were connecting
   bool draining_ = false;   // the transfer left mid-response: discard the rest
-  bool reconnect_ = false;       // tcp_ is closing to retry the next address
-  int tunnel_status_ = 0;        // status of the proxy's CONNECT response
+  bool reconnect_ = false;  // tcp_ is closing to retry the next address
+  int tunnel_status_ = 0;   // status of the proxy's CONNECT response
   std::string tunnel_reason_;
   bool body_in_flight_ = false;  // streamed upload in progress
   std::string tls_plain_;        // scratch for decrypted bytes

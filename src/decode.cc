@@ -15,6 +15,12 @@
 //   zstd     zstd frames, any number of them back to back. Ending inside a
 //            frame is "Zstandard data is incomplete", as in httpx.
 // Error messages copy the text httpx's DecodingError carries.
+//
+// Decoders are pulled, not pushed: DecoderChain asks the last stage for a
+// piece of output, and a stage that needs input pulls a piece (at most
+// Decoder::kChunk bytes) from the stage before it. So the work done per call
+// is bounded by the output the caller asked for, whatever the compression
+// ratio of each stage.
 #include "decode.h"
 
 #include <brotli/decode.h>
@@ -22,8 +28,8 @@
 #include <zstd.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
+#include <climits>
 
 namespace httprs {
 namespace {
@@ -36,21 +42,14 @@ std::string lower_trim(const std::string& s, size_t begin, size_t end) {
   return r;
 }
 
-// Base for decoders that need an output scratch buffer, allocated on first use.
-class ScratchDecoder : public Decoder {
- protected:
-  char* scratch() {
-    if (!scratch_) scratch_.reset(new char[kChunk]);
-    return scratch_.get();
-  }
-
- private:
-  std::unique_ptr<char[]> scratch_;
-};
+char* scratch() {  // the last stage's output piece, before it is appended
+  thread_local std::unique_ptr<char[]> buf(new char[Decoder::kChunk]);
+  return buf.get();
+}
 
 // ---------------------------------------------------------------- zlib ----
 
-class ZlibDecoder final : public ScratchDecoder {
+class ZlibDecoder final : public Decoder {
  public:
   enum class Format { kGzip, kDeflateAuto };
   explicit ZlibDecoder(Format format) : format_(format) {}
@@ -58,32 +57,47 @@ class ZlibDecoder final : public ScratchDecoder {
     if (initialised_) inflateEnd(&strm_);
   }
 
-  bool write(const char* data, size_t len, DecodeSink& sink, Error& err) override {
-    if (done_ || len == 0) return true;
+  bool step(const char** in, size_t* in_len, char* dst, size_t cap, size_t* produced,
+            Error& err) override {
+    *produced = 0;
+    if (done_) {  // after the end of the stream everything is ignored, as in Python
+      *in += *in_len;
+      *in_len = 0;
+      return true;
+    }
     if (!initialised_) {
-      if (format_ == Format::kDeflateAuto && header_.size() + len < 2) {
-        header_.append(data, len);  // need two bytes to tell zlib from raw
+      if (*in_len == 0) return true;
+      if (format_ == Format::kDeflateAuto && header_.empty() && *in_len < 2) {
+        header_.assign(*in, 1);  // two bytes tell zlib from raw deflate
+        *in += 1;
+        *in_len -= 1;
         return true;
       }
-      if (!start(data, err)) return false;
-      if (!header_.empty()) {
-        std::string head;
-        head.swap(header_);
-        if (!inflate_all(head.data(), head.size(), sink, err)) return false;
-      }
+      if (!start(*in, err)) return false;
     }
-    return inflate_all(data, len, sink, err);
+    if (!header_.empty()) {  // the byte held back to choose the format
+      size_t used = 0;
+      if (!inflate_some(header_.data(), 1, &used, dst, cap, produced, err)) return false;
+      if (used == 1) header_.clear();
+      if (*produced > 0 || done_ || !header_.empty()) return true;
+    }
+    size_t used = 0;
+    if (!inflate_some(*in, *in_len, &used, dst, cap, produced, err)) return false;
+    *in += used;
+    *in_len -= used;
+    return true;
   }
 
-  bool end(DecodeSink&, Error&) override { return true; }
+  // Truncated gzip / deflate streams are not an error (Python's flush()
+  // does not complain).
+  bool end(Error&) override { return true; }
 
  private:
-  // Choose the window bits and initialise the inflater. `data` is the
-  // first input after any buffered header byte.
+  // Choose the window bits and initialise the inflater. Two bytes are
+  // available between header_ and `data`.
   bool start(const char* data, Error& err) {
     int wbits = 16 + MAX_WBITS;
     if (format_ == Format::kDeflateAuto) {
-      // The caller guarantees two bytes between header_ and data.
       const char* first = header_.empty() ? data : header_.data();
       const char* second = header_.empty() ? data + 1 : data;
       auto b0 = static_cast<unsigned char>(*first);
@@ -98,24 +112,23 @@ class ZlibDecoder final : public ScratchDecoder {
     return true;
   }
 
-  bool inflate_all(const char* data, size_t len, DecodeSink& sink, Error& err) {
-    char* buf = scratch();
-    strm_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
-    strm_.avail_in = static_cast<uInt>(len);  // body chunks are far below 4 GiB
-    for (;;) {
-      strm_.next_out = reinterpret_cast<Bytef*>(buf);
-      strm_.avail_out = static_cast<uInt>(kChunk);
-      int rc = inflate(&strm_, Z_NO_FLUSH);
-      size_t produced = kChunk - strm_.avail_out;
-      if (produced > 0 && !sink.put(buf, produced, err)) return false;
-      if (rc == Z_STREAM_END) {
-        done_ = true;  // the rest is ignored, as Python's decompressobj does
-        return true;
-      }
-      if (rc != Z_OK && rc != Z_BUF_ERROR) return fail(rc, err);
-      if (strm_.avail_in == 0 && strm_.avail_out != 0) return true;
-      if (rc == Z_BUF_ERROR && strm_.avail_out != 0) return true;  // no progress possible
+  bool inflate_some(const char* src, size_t src_len, size_t* used, char* dst, size_t cap,
+                    size_t* produced, Error& err) {
+    uInt avail_in = src_len > UINT_MAX ? UINT_MAX : static_cast<uInt>(src_len);
+    uInt avail_out = cap > UINT_MAX ? UINT_MAX : static_cast<uInt>(cap);
+    strm_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(src));
+    strm_.avail_in = avail_in;
+    strm_.next_out = reinterpret_cast<Bytef*>(dst);
+    strm_.avail_out = avail_out;
+    int rc = inflate(&strm_, Z_NO_FLUSH);
+    *used = avail_in - strm_.avail_in;
+    *produced = avail_out - strm_.avail_out;
+    if (rc == Z_STREAM_END) {
+      done_ = true;
+      return true;
     }
+    if (rc == Z_OK || rc == Z_BUF_ERROR) return true;  // Z_BUF_ERROR: no progress possible
+    return fail(rc, err);
   }
 
   // Python's zlib module message: "Error <code> while decompressing data[: <msg>]".
@@ -144,42 +157,37 @@ class ZlibDecoder final : public ScratchDecoder {
 
 // -------------------------------------------------------------- brotli ----
 
-class BrotliDecoder final : public ScratchDecoder {
+class BrotliDecoder final : public Decoder {
  public:
   BrotliDecoder() : state_(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {}
   ~BrotliDecoder() override {
     if (state_ != nullptr) BrotliDecoderDestroyInstance(state_);
   }
 
-  bool write(const char* data, size_t len, DecodeSink& sink, Error& err) override {
-    if (len == 0) return true;
-    if (state_ == nullptr || done_) return fail(err);  // no memory / data after the end
-    char* buf = scratch();
-    size_t avail_in = len;
-    auto next_in = reinterpret_cast<const uint8_t*>(data);
-    for (;;) {
-      size_t avail_out = kChunk;
-      auto next_out = reinterpret_cast<uint8_t*>(buf);
-      BrotliDecoderResult r = BrotliDecoderDecompressStream(state_, &avail_in, &next_in, &avail_out,
-                                                            &next_out, nullptr);
-      size_t produced = kChunk - avail_out;
-      if (produced > 0 && !sink.put(buf, produced, err)) return false;
-      switch (r) {
-        case BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:
-          continue;
-        case BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:
-          return true;
-        case BROTLI_DECODER_RESULT_SUCCESS:
-          done_ = true;
-          return avail_in == 0 ? true : fail(err);
-        default:
-          return fail(err);
-      }
+  bool step(const char** in, size_t* in_len, char* dst, size_t cap, size_t* produced,
+            Error& err) override {
+    *produced = 0;
+    if (state_ == nullptr) return fail(err);            // out of memory at creation
+    if (done_) return *in_len == 0 ? true : fail(err);  // data after the end
+    size_t avail_in = *in_len;
+    auto next_in = reinterpret_cast<const uint8_t*>(*in);
+    size_t avail_out = cap;
+    auto next_out = reinterpret_cast<uint8_t*>(dst);
+    BrotliDecoderResult r =
+        BrotliDecoderDecompressStream(state_, &avail_in, &next_in, &avail_out, &next_out, nullptr);
+    *produced = cap - avail_out;
+    *in += *in_len - avail_in;
+    *in_len = avail_in;
+    if (r == BROTLI_DECODER_RESULT_ERROR) return fail(err);
+    if (r == BROTLI_DECODER_RESULT_SUCCESS) {
+      done_ = true;
+      if (avail_in > 0) return fail(err);
     }
+    return true;
   }
 
   // A truncated brotli stream is accepted, as httpx does with `brotli`.
-  bool end(DecodeSink&, Error&) override { return true; }
+  bool end(Error&) override { return true; }
 
  private:
   static bool fail(Error& err) {
@@ -193,42 +201,40 @@ class BrotliDecoder final : public ScratchDecoder {
 
 // ---------------------------------------------------------------- zstd ----
 
-class ZstdDecoder final : public ScratchDecoder {
+class ZstdDecoder final : public Decoder {
  public:
   ZstdDecoder() : stream_(ZSTD_createDStream()) {
     if (stream_ != nullptr) ZSTD_initDStream(stream_);
   }
   ~ZstdDecoder() override { ZSTD_freeDStream(stream_); }
 
-  bool write(const char* data, size_t len, DecodeSink& sink, Error& err) override {
-    if (len == 0) return true;
+  bool step(const char** in, size_t* in_len, char* dst, size_t cap, size_t* produced,
+            Error& err) override {
+    *produced = 0;
     if (stream_ == nullptr) {
       err.set(ErrorKind::kDecodingError, "zstd decompressor error: Allocation error");
       return false;
     }
-    seen_data_ = true;
-    char* buf = scratch();
-    ZSTD_inBuffer in{data, len, 0};
-    for (;;) {
-      ZSTD_outBuffer out{buf, kChunk, 0};
-      size_t in_before = in.pos;
-      size_t r = ZSTD_decompressStream(stream_, &out, &in);
-      if (ZSTD_isError(r)) {
-        err.set(ErrorKind::kDecodingError,
-                std::string("zstd decompressor error: ") + ZSTD_getErrorName(r));
-        return false;
-      }
-      if (out.pos > 0 && !sink.put(buf, out.pos, err)) return false;
-      // r is 0 exactly when a frame has been completed and flushed. A call
-      // that made no progress (after a frame end) returns the next frame's
-      // header hint instead, which says nothing about this frame.
-      if (in.pos != in_before || out.pos > 0) pending_ = r;
-      // A completed frame followed by more input starts the next frame.
-      if (in.pos == in.size && out.pos < out.size) return true;
+    if (*in_len > 0) seen_data_ = true;
+    ZSTD_inBuffer ib{*in, *in_len, 0};
+    ZSTD_outBuffer ob{dst, cap, 0};
+    size_t r = ZSTD_decompressStream(stream_, &ob, &ib);
+    if (ZSTD_isError(r)) {
+      err.set(ErrorKind::kDecodingError,
+              std::string("zstd decompressor error: ") + ZSTD_getErrorName(r));
+      return false;
     }
+    *produced = ob.pos;
+    *in += ib.pos;
+    *in_len -= ib.pos;
+    // r is 0 exactly when a frame has been completed and flushed (a new
+    // frame starts with the next input). A call that made no progress
+    // returns the next frame's header hint instead: ignore it.
+    if (ib.pos > 0 || ob.pos > 0) pending_ = r;
+    return true;
   }
 
-  bool end(DecodeSink&, Error& err) override {
+  bool end(Error& err) override {
     if (seen_data_ && pending_ != 0) {
       err.set(ErrorKind::kDecodingError, "Zstandard data is incomplete");
       return false;
@@ -242,55 +248,23 @@ class ZstdDecoder final : public ScratchDecoder {
   bool seen_data_ = false;
 };
 
-// --------------------------------------------------------------- chain ----
-
-class StringSink final : public DecodeSink {
- public:
-  explicit StringSink(std::string& out) : out_(out) {}
-  bool put(const char* data, size_t len, Error&) override {
-    out_.append(data, len);
-    return true;
-  }
-
- private:
-  std::string& out_;
-};
-
-// Receives one stage's output: feeds the next stage, or appends to `out`.
-class StageSink final : public DecodeSink {
- public:
-  Decoder* next = nullptr;
-  DecodeSink* after = nullptr;
-  std::string* out = nullptr;
-  bool put(const char* data, size_t len, Error& err) override {
-    if (next != nullptr) return next->write(data, len, *after, err);
-    out->append(data, len);
-    return true;
-  }
-};
-
-using Sinks = std::array<StageSink, DecoderChain::kMaxEncodings>;
-
-// sinks[i] takes stage i's output to stage i + 1, the last one to `out`.
-void wire(const std::vector<std::unique_ptr<Decoder>>& stages, Sinks& sinks, std::string& out) {
-  size_t n = stages.size();
-  for (size_t i = 0; i + 1 < n; ++i) {
-    sinks[i].next = stages[i + 1].get();
-    sinks[i].after = &sinks[i + 1];
-  }
-  sinks[n - 1].out = &out;
-}
-
 }  // namespace
 
+// ------------------------------------------------------------ Decoder ----
+
 bool Decoder::feed(const char* data, size_t len, std::string& out, Error& err) {
-  StringSink sink(out);
-  return write(data, len, sink, err);
+  char* buf = scratch();
+  for (;;) {
+    const char* before = data;
+    size_t got = 0;
+    if (!step(&data, &len, buf, kChunk, &got, err)) return false;
+    out.append(buf, got);
+    if (got == 0 && data == before) return true;  // needs more input
+  }
 }
 
 bool Decoder::finish(std::string& out, Error& err) {
-  StringSink sink(out);
-  return end(sink, err);
+  return feed(nullptr, 0, out, err) && end(err);
 }
 
 std::unique_ptr<Decoder> Decoder::for_coding(const std::string& token) {
@@ -301,6 +275,11 @@ std::unique_ptr<Decoder> Decoder::for_coding(const std::string& token) {
   if (token == "zstd") return std::make_unique<ZstdDecoder>();
   return nullptr;
 }
+
+// ------------------------------------------------------- DecoderChain ----
+
+DecoderChain::DecoderChain() = default;
+DecoderChain::~DecoderChain() = default;
 
 std::unique_ptr<DecoderChain> DecoderChain::create(const std::vector<std::string>& encodings,
                                                    Error& err) {
@@ -325,6 +304,7 @@ std::unique_ptr<DecoderChain> DecoderChain::create(const std::vector<std::string
   }
   // Codings were applied in header order, so they are undone in reverse.
   std::reverse(chain->stages_.begin(), chain->stages_.end());
+  chain->pieces_.resize(chain->stages_.size());
   return chain;
 }
 
@@ -334,32 +314,124 @@ bool DecoderChain::fail(Error& err) {
   return false;
 }
 
+// Stage 0 reads the held-back input first; feed() makes sure only one of
+// held_ and the caller's bytes is non-empty at a time.
+bool DecoderChain::take_input(size_t i, const char** in, size_t* in_len) {
+  if (i > 0) {
+    Piece& p = pieces_[i];
+    *in = p.mem.get() + p.begin;
+    *in_len = p.end - p.begin;
+  } else if (held_pos_ < held_.size()) {
+    *in = held_.data() + held_pos_;
+    *in_len = held_.size() - held_pos_;
+  } else {
+    *in = ext_;
+    *in_len = ext_len_;
+  }
+  return *in_len > 0;
+}
+
+void DecoderChain::consumed(size_t i, size_t n) {
+  if (i > 0) {
+    pieces_[i].begin += n;
+  } else if (held_pos_ < held_.size()) {
+    held_pos_ += n;
+    if (held_pos_ == held_.size()) {
+      held_.clear();
+      held_pos_ = 0;
+    }
+  } else {
+    ext_ += n;
+    ext_len_ -= n;
+  }
+}
+
+// Get up to `cap` bytes of stage i's output into dst, refilling its input
+// from stage i - 1 as needed. *produced == 0 means all input is used up.
+bool DecoderChain::pull(size_t i, char* dst, size_t cap, size_t* produced, Error& err) {
+  *produced = 0;
+  for (;;) {
+    const char* in = nullptr;
+    size_t in_len = 0;
+    bool had_input = take_input(i, &in, &in_len);
+    const char* before = in;
+    if (!stages_[i]->step(&in, &in_len, dst, cap, produced, err)) return false;
+    size_t used = static_cast<size_t>(in - before);
+    consumed(i, used);
+    if (*produced > 0) return true;
+    if (used > 0) continue;
+    // No progress. Decoders always take input they are given, so this
+    // means the stage's input is used up: fetch more from upstream.
+    if (i == 0 || had_input) return true;
+    Piece& p = pieces_[i];
+    if (!p.mem) p.mem.reset(new char[Decoder::kChunk]);
+    size_t refill = 0;
+    if (!pull(i - 1, p.mem.get(), Decoder::kChunk, &refill, err)) return false;
+    p.begin = 0;
+    p.end = refill;
+    if (refill == 0) return true;
+  }
+}
+
 bool DecoderChain::feed(const char* data, size_t len, std::string& out, Error& err) {
+  return feed(data, len, out, static_cast<size_t>(-1), err);
+}
+
+bool DecoderChain::feed(const char* data, size_t len, std::string& out, size_t max_out,
+                        Error& err) {
   if (failed_) return fail(err);
   if (finished_) {
     err.set(ErrorKind::kDecodingError, "content decoder used after the end of the body");
     return fail(err);
   }
-  if (stages_.empty()) {
-    out.append(data, len);
-    return true;
+  if (held_pos_ < held_.size()) {
+    if (len > 0) held_.append(data, len);
+    ext_ = nullptr;
+    ext_len_ = 0;
+  } else {
+    ext_ = data;
+    ext_len_ = len;
   }
-  Sinks sinks;
-  wire(stages_, sinks, out);
-  if (!stages_[0]->write(data, len, sinks[0], err)) return fail(err);
-  return true;
+  size_t budget = max_out;
+  bool ok = true;
+  if (stages_.empty()) {
+    const char* in = nullptr;
+    size_t in_len = 0;
+    take_input(0, &in, &in_len);
+    size_t n = in_len < budget ? in_len : budget;
+    if (n > 0) out.append(in, n);
+    consumed(0, n);
+  } else {
+    // Compressed input usually grows several times: make room up front
+    // (geometrically, so repeated feeds into one string stay linear).
+    size_t guess = out.size() + (len < budget / 4 ? len * 4 : budget);
+    if (len > 0 && guess > out.capacity()) out.reserve(std::max(guess, out.capacity() * 2));
+    char* buf = scratch();
+    while (budget > 0) {
+      size_t got = 0;
+      size_t cap = budget < Decoder::kChunk ? budget : Decoder::kChunk;
+      if (!pull(stages_.size() - 1, buf, cap, &got, err)) {
+        ok = false;
+        break;
+      }
+      if (got == 0) break;
+      out.append(buf, got);
+      budget -= got;
+    }
+  }
+  if (ok && ext_len_ > 0) held_.append(ext_, ext_len_);  // keep what was not decoded yet
+  ext_ = nullptr;
+  ext_len_ = 0;
+  return ok ? true : fail(err);
 }
 
 bool DecoderChain::finish(std::string& out, Error& err) {
   if (failed_) return fail(err);
   if (finished_) return true;
+  if (!feed(nullptr, 0, out, err)) return false;  // everything still held
   finished_ = true;
-  if (stages_.empty()) return true;
-  Sinks sinks;
-  wire(stages_, sinks, out);
-  // Ending stage i may still push bytes through the later stages.
-  for (size_t i = 0; i < stages_.size(); ++i) {
-    if (!stages_[i]->end(sinks[i], err)) return fail(err);
+  for (auto& stage : stages_) {
+    if (!stage->end(err)) return fail(err);
   }
   return true;
 }

@@ -5,10 +5,12 @@
 // and "identity" are passed through unchanged, as httpx does. More than
 // kMaxEncodings codings is a DecodingError.
 //
-// Memory: every stage decodes into a fixed scratch buffer (kChunk bytes) and
-// hands each filled piece straight to the next stage, so a chain never holds
-// more than one piece per stage; only the final output appended to `out` grows
-// with the decoded size of the bytes given to one feed() call.
+// Memory: the stages are pulled in pieces of at most Decoder::kChunk bytes,
+// so a chain holds at most one piece per stage between calls. feed() and
+// finish() append everything their input decodes to (as httpx does); the
+// bounded forms feed(..., max_out, ...) / drain() append at most max_out
+// bytes per call and keep the rest of the input inside the chain, so even a
+// stacked compression bomb costs no more memory than the caller allows.
 #pragma once
 
 #include <cstddef>
@@ -20,16 +22,9 @@
 
 namespace httprs {
 
-// Receives decoded bytes, piece by piece. Returns false (with err set) to stop.
-class DecodeSink {
- public:
-  virtual ~DecodeSink() = default;
-  virtual bool put(const char* data, size_t len, Error& err) = 0;
-};
-
 class Decoder {
  public:
-  static constexpr size_t kChunk = 64 * 1024;  // scratch output piece size
+  static constexpr size_t kChunk = 64 * 1024;  // piece size between stages
 
   virtual ~Decoder() = default;
   // Decode `len` bytes and append the output to `out`. Returns false and
@@ -40,13 +35,19 @@ class Decoder {
   // follow httpx's behaviour and document it in decode.cc).
   virtual bool finish(std::string& out, Error& err);
 
-  // Streaming forms of feed/finish: output goes to `sink` in pieces of at
-  // most kChunk bytes. The sink's failure is returned as is.
-  virtual bool write(const char* data, size_t len, DecodeSink& sink, Error& err) = 0;
-  virtual bool end(DecodeSink& sink, Error& err) = 0;
+  // One bounded step: decode from [*in, *in + *in_len) into dst (at most cap
+  // bytes, cap > 0), advancing *in / *in_len past the input consumed and
+  // setting *produced. Output held back inside the decoder comes out on
+  // later calls, even with no input. A call that neither consumes nor
+  // produces means the decoder needs more input.
+  virtual bool step(const char** in, size_t* in_len, char* dst, size_t cap, size_t* produced,
+                    Error& err) = 0;
+  // End of input (after steps have drained all output): false + err when
+  // the format says the stream was cut short and httpx would complain.
+  virtual bool end(Error& err) = 0;
 
-  // A decoder for one (trimmed, any case) Content-Encoding token, or nullptr
-  // for "identity" and for codings httpx does not decode.
+  // A decoder for one (trimmed, lower-case) Content-Encoding token, or
+  // nullptr for "identity" and for codings httpx does not decode.
   static std::unique_ptr<Decoder> for_coding(const std::string& token);
 };
 
@@ -64,18 +65,44 @@ class DecoderChain {
   static std::unique_ptr<DecoderChain> create(const std::vector<std::string>& encodings,
                                               Error& err);
 
+  DecoderChain();
+  ~DecoderChain();
+  DecoderChain(const DecoderChain&) = delete;
+  DecoderChain& operator=(const DecoderChain&) = delete;
+
   bool empty() const { return stages_.empty(); }
-  // Decode one piece of the body and append the result to `out`. With no
-  // stages the bytes are appended unchanged. After a failure every later call
-  // fails with the same error.
+  // Decode one piece of the body and append all of its output to `out`.
+  // With no stages the bytes are appended unchanged. After a failure every
+  // later call fails with the same error.
   bool feed(const char* data, size_t len, std::string& out, Error& err);
-  // End of body: flush every stage, in order. Only the first call has effect.
+  // Bounded form: append at most `max_out` bytes (max_out > 0); input not yet
+  // decoded stays in the chain (copied). Call drain() until it appends
+  // nothing to get the rest.
+  bool feed(const char* data, size_t len, std::string& out, size_t max_out, Error& err);
+  bool drain(std::string& out, size_t max_out, Error& err) {
+    return feed(nullptr, 0, out, max_out, err);
+  }
+  // End of body: decode everything still held, then check each stage for
+  // truncation, in order. Only the first call has effect.
   bool finish(std::string& out, Error& err);
 
  private:
+  struct Piece {  // one stage's input waiting to be decoded: mem[begin, end)
+    std::unique_ptr<char[]> mem;
+    size_t begin = 0, end = 0;
+  };
   bool fail(Error& err);
+  bool pull(size_t i, char* dst, size_t cap, size_t* produced, Error& err);
+  bool take_input(size_t i, const char** in, size_t* in_len);
+  void consumed(size_t i, size_t n);
+
   std::vector<std::unique_ptr<Decoder>> stages_;  // applied front to back
-  Error failed_;                                  // sticky error after a failure
+  std::vector<Piece> pieces_;                     // pieces_[i]: input of stage i (i >= 1)
+  std::string held_;                              // caller input not yet decoded (stage 0)
+  size_t held_pos_ = 0;
+  const char* ext_ = nullptr;  // caller input of the current feed() call
+  size_t ext_len_ = 0;
+  Error failed_;  // sticky error after a failure
   bool finished_ = false;
 };
 

@@ -40,8 +40,8 @@ struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
   std::string connect_host;  // where the TCP connection goes (origin or proxy)
   int connect_port = 0;
-  std::string tunnel_authority;  // "host:port" to CONNECT through a proxy; empty: no tunnel
-  HeaderList tunnel_headers;     // headers for the CONNECT request (Host is added)
+  std::string tunnel_authority;     // "host:port" to CONNECT through a proxy; empty: no tunnel
+  HeaderList tunnel_headers;        // headers for the CONNECT request (Host is added)
   std::shared_ptr<TlsContext> tls;  // TLS to the origin (after any tunnel); null: plain
   std::string tls_host;             // SNI / certificate check name
   std::string head;                 // serialised request head

@@ -11,8 +11,21 @@ namespace {
 bool is_tchar(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -80,7 +93,8 @@ bool is_chunked_last(std::string_view value) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -110,16 +124,20 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
   for (const auto& [name, value] : headers) need += name.size() + value.size() + 4;
   out.reserve(out.size() + need);
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  for (const auto& [name, value] : headers) {
-    if (!is_token(name)) {
-      err.set(ErrorKind::kLocalProtocolError, "Illegal header name " + bytes_repr(name));
-      return false;
+  // Host goes first after the request line (RFC 9110 7.2), as h11 writes it.
+  for (int pass = 0; pass < 2; pass++) {
+    for (const auto& [name, value] : headers) {
+      if (iequals(name, "host") != (pass == 0)) continue;
+      if (!is_token(name)) {
+        err.set(ErrorKind::kLocalProtocolError, "Illegal header name " + bytes_repr(name));
+        return false;
+      }
+      if (!is_safe_value(value)) {
+        err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
+        return false;
+      }
+      out.append(name).append(": ").append(value).append("\r\n");
     }
-    if (!is_safe_value(value)) {
-      err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
-      return false;
-    }
-    out.append(name).append(": ").append(value).append("\r\n");
   }
   out.append("\r\n");
   return true;
@@ -298,8 +316,8 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
 
 ResponseParser::Status ResponseParser::finish(Error& err) {
   if (complete_) return Status::kComplete;
-  if (!started_ || (!head_done_ && body_bytes_ == 0 && head_.headers.empty() &&
-                    parser_.status_code == 0)) {
+  if (!started_ ||
+      (!head_done_ && body_bytes_ == 0 && head_.headers.empty() && parser_.status_code == 0)) {
     err.set(ErrorKind::kRemoteProtocolError, "Server disconnected without sending a response.");
     return Status::kError;
   }

@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 namespace httprs {
@@ -75,11 +77,11 @@ std::string reason_mnemonic(const std::string& text) {
 }
 
 // The text of the most recent OpenSSL error on this thread, without the
-// "[LIB: REASON]" prefix; clears the queue. Empty when there is none.
+// "[LIB: REASON]" prefix; clears the queue.
 std::string last_error_text() {
   unsigned long code = ERR_peek_last_error();
   ERR_clear_error();
-  if (code == 0) return "";
+  if (code == 0) return "unknown error";
   const char* reason = ERR_reason_error_string(code);
   if (reason != nullptr) return reason;
   char buf[256];
@@ -194,6 +196,16 @@ int keylog_index() {
   return index;
 }
 
+int session_cache_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int owner_index() {  // SSL -> TlsSession, for the new-session callback
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 }  // namespace
 
 // An open key log file. Several contexts may log to the same path; each line
@@ -216,6 +228,72 @@ struct TlsContext::KeyLog {
     std::fflush(self->file);
   }
 };
+
+// Resumable client sessions by key. Each key keeps its few most recent
+// tickets; each is handed out once (RFC 8446 advises against reusing a
+// ticket). Bounded: beyond kMaxKeys keys an arbitrary key is dropped.
+struct TlsContext::SessionCache {
+  static constexpr size_t kPerKey = 4;
+  static constexpr size_t kMaxKeys = 1024;
+  std::mutex mu;
+  std::unordered_map<std::string, std::deque<SSL_SESSION*>> map;
+
+  ~SessionCache() {
+    for (auto& entry : map)
+      for (SSL_SESSION* s : entry.second) SSL_SESSION_free(s);
+  }
+  // Takes ownership of one reference to `s`.
+  void put(const std::string& key, SSL_SESSION* s) {
+    std::lock_guard<std::mutex> guard(mu);
+    if (map.size() >= kMaxKeys && map.find(key) == map.end()) {
+      for (SSL_SESSION* old : map.begin()->second) SSL_SESSION_free(old);
+      map.erase(map.begin());
+    }
+    std::deque<SSL_SESSION*>& q = map[key];
+    q.push_back(s);
+    if (q.size() > kPerKey) {
+      SSL_SESSION_free(q.front());
+      q.pop_front();
+    }
+  }
+  // Forget every session kept for `key`.
+  void drop(const std::string& key) {
+    std::lock_guard<std::mutex> guard(mu);
+    auto it = map.find(key);
+    if (it == map.end()) return;
+    for (SSL_SESSION* s : it->second) SSL_SESSION_free(s);
+    map.erase(it);
+  }
+  // The newest still-resumable session for `key` (the caller owns the
+  // reference), or nullptr. Sessions of failed connections are skipped.
+  SSL_SESSION* take(const std::string& key) {
+    std::lock_guard<std::mutex> guard(mu);
+    auto it = map.find(key);
+    if (it == map.end()) return nullptr;
+    SSL_SESSION* found = nullptr;
+    while (found == nullptr && !it->second.empty()) {
+      SSL_SESSION* s = it->second.back();
+      it->second.pop_back();
+      if (SSL_SESSION_is_resumable(s) == 1) {
+        found = s;
+      } else {
+        SSL_SESSION_free(s);
+      }
+    }
+    if (it->second.empty()) map.erase(it);
+    return found;
+  }
+};
+
+int TlsSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* owner = static_cast<TlsSession*>(SSL_get_ex_data(ssl, owner_index()));
+  if (owner == nullptr || owner->session_key_.empty()) return 0;
+  auto* cache = static_cast<TlsContext::SessionCache*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_cache_index()));
+  if (cache == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  cache->put(owner->session_key_, session);
+  return 1;  // we keep the reference OpenSSL gave us
+}
 
 bool is_ip_literal(const std::string& host) { return !ip_address_part(host).empty(); }
 
@@ -262,10 +340,15 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
     SSL_CTX_set_ex_data(c, keylog_index(), keylog.get());
     SSL_CTX_set_keylog_callback(c, KeyLog::callback);
   }
+  auto sessions = std::make_unique<SessionCache>();
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(c, TlsSession::on_new_session);
+  SSL_CTX_set_ex_data(c, session_cache_index(), sessions.get());
   ERR_clear_error();
   std::shared_ptr<TlsContext> result(
       new TlsContext(ctx.release(), cfg.verify && cfg.check_hostname));
   result->keylog_ = std::move(keylog);
+  result->sessions_ = std::move(sessions);
   return result;
 }
 
@@ -297,15 +380,35 @@ std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_fi
 TlsContext::TlsContext(SSL_CTX* ctx, bool check_hostname)
     : ctx_(ctx), check_hostname_(check_hostname) {}
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  // The SSL_CTX may outlive us (someone else holding a reference): leave no
+  // pointers to what we are about to free.
+  if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
+  if (sessions_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
+  SSL_CTX_free(ctx_);
+}
 
 // ----------------------------------------------------------- TlsSession ----
 
-TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err)
-    : ctx_(std::move(ctx)), host_(host) {
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
+                       const std::string& session_key)
+    : ctx_(std::move(ctx)), host_(host), session_key_(session_key) {
   ERR_clear_error();
   if (!ctx_) {
     err.set(ErrorKind::kConnectError, "TLS session without a context");
+    return;
+  }
+  // An adopted context may carry a key log callback from Python's ssl
+  // module (keylog_filename, set from SSLKEYLOGFILE by
+  // ssl.create_default_context()). It expects its own socket object behind
+  // every SSL and would crash on ours, so such a context is refused.
+  SSL_CTX_keylog_cb_func keylog = SSL_CTX_get_keylog_callback(ctx_->ctx());
+  if (keylog != nullptr && keylog != TlsContext::KeyLog::callback) {
+    err.set(ErrorKind::kConnectError,
+            "This SSL context logs TLS secrets (keylog_filename, e.g. from SSLKEYLOGFILE) "
+            "through Python's ssl module, which cannot run on httprs connections: set "
+            "keylog_filename = None on it, or pass verify=True / a CA path (httprs then "
+            "honours SSLKEYLOGFILE itself)");
     return;
   }
   ssl_ = SSL_new(ctx_->ctx());
@@ -320,6 +423,11 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
     in_ = out_ = nullptr;
     return;
   }
+  // Per-connection callbacks an adopted Python context may carry (its
+  // _msg_callback, PSK callbacks) read Python's socket object from the SSL:
+  // switch them off for our SSL objects (the keylog one is checked above).
+  SSL_set_msg_callback(ssl_, nullptr);
+  SSL_set_psk_client_callback(ssl_, nullptr);
   BIO_set_mem_eof_return(in_, -1);  // empty input means "want more", not EOF
   SSL_set_bio(ssl_, in_, out_);     // ssl_ owns both BIOs from here on
   SSL_set_connect_state(ssl_);
@@ -341,10 +449,27 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
     }
   }
   if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
+  if (ok && !session_key_.empty() && ctx_->sessions_) {
+    SSL_set_ex_data(ssl_, owner_index(), this);
+    if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_)) {
+      SSL_set_session(ssl_, saved);  // takes its own reference
+      SSL_SESSION_free(saved);
+    }
+  }
   ERR_clear_error();
 }
 
-TlsSession::~TlsSession() { SSL_free(ssl_); }
+TlsSession::~TlsSession() {
+  // SSL_free marks the session non-resumable unless the connection was shut
+  // down. HTTP connections usually just close; only a failure should spoil
+  // the sessions, so a healthy one is marked as shut down first, and a
+  // failed one takes every session kept under its key with it.
+  if (ssl_ != nullptr && !failed_)
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  if (failed_ && !session_key_.empty() && ctx_ && ctx_->sessions_)
+    ctx_->sessions_->drop(session_key_);
+  SSL_free(ssl_);
+}
 
 TlsSession::Status TlsSession::handshake(Error& err) {
   if (ssl_ == nullptr) {
@@ -379,6 +504,7 @@ TlsSession::Status TlsSession::handshake(Error& err) {
     msg = "EOF occurred in violation of protocol";
   }
   err.set(ErrorKind::kConnectError, std::move(msg));
+  failed_ = true;
   return Status::kError;
 }
 
@@ -397,27 +523,59 @@ void TlsSession::feed(const char* data, size_t len) {
   }
 }
 
+// Fills as much of buf as the buffered records allow (one SSL_read returns
+// at most one record, 16 KiB), so callers see fewer, larger pieces. When the
+// stream ends or fails after some data, the data is returned now and the
+// end / failure on the next call.
 TlsSession::Status TlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
   *n = 0;
   if (ssl_ == nullptr) {
     err.set(ErrorKind::kReadError, "TLS session not initialised");
     return Status::kError;
   }
-  ERR_clear_error();
-  size_t got = 0;
-  int rc = SSL_read_ex(ssl_, buf, cap, &got);
-  if (rc == 1) {
-    *n = got;
-    return Status::kOk;
+  if (deferred_ != Status::kOk) {
+    Status st = deferred_;
+    deferred_ = Status::kOk;
+    if (st == Status::kError) err = deferred_err_;
+    return st;
   }
-  int e = SSL_get_error(ssl_, rc);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::kWantRead;
-  if (e == SSL_ERROR_ZERO_RETURN) return Status::kClosed;
-  unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  err.set(ErrorKind::kReadError, code != 0 ? python_style_error(code, "")
-                                           : std::string("EOF occurred in violation of protocol"));
-  return Status::kError;
+  size_t total = 0;
+  while (total < cap) {
+    ERR_clear_error();
+    size_t got = 0;
+    int rc = SSL_read_ex(ssl_, buf + total, cap - total, &got);
+    if (rc == 1) {
+      total += got;
+      continue;
+    }
+    Status st;
+    Error e;
+    int code = SSL_get_error(ssl_, rc);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+      st = Status::kWantRead;
+    } else if (code == SSL_ERROR_ZERO_RETURN) {
+      st = Status::kClosed;
+    } else {
+      unsigned long last = ERR_peek_last_error();
+      ERR_clear_error();
+      e.set(ErrorKind::kReadError, last != 0
+                                       ? python_style_error(last, "")
+                                       : std::string("EOF occurred in violation of protocol"));
+      failed_ = true;
+      st = Status::kError;
+    }
+    if (total == 0) {
+      if (st == Status::kError) err = std::move(e);
+      return st;
+    }
+    if (st != Status::kWantRead) {  // report it after the data
+      deferred_ = st;
+      deferred_err_ = std::move(e);
+    }
+    break;
+  }
+  *n = total;
+  return Status::kOk;
 }
 
 bool TlsSession::write(const char* data, size_t len, Error& err) {
@@ -444,6 +602,7 @@ bool TlsSession::write(const char* data, size_t len, Error& err) {
         msg = "TLS write failed";
       }
       err.set(ErrorKind::kWriteError, std::move(msg));
+      failed_ = true;
       return false;
     }
     data += written;
@@ -492,6 +651,8 @@ std::string TlsSession::version() const {
   if (ssl_ == nullptr || !handshake_done()) return "";
   return SSL_get_version(ssl_);
 }
+
+bool TlsSession::session_reused() const { return ssl_ != nullptr && SSL_session_reused(ssl_) == 1; }
 
 std::string TlsSession::cipher() const {
   if (ssl_ == nullptr) return "";

@@ -44,7 +44,10 @@ class TlsContext {
 
   // Adopt an SSL_CTX built elsewhere (e.g. the one inside a Python
   // ssl.SSLContext, when it uses the same libssl). Takes its own reference
-  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`.
+  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`. Sessions
+  // on a context that carries a foreign key log callback (Python's
+  // keylog_filename) fail to start with a ConnectError saying so: that
+  // callback would dereference Python's per-socket data, which ours lack.
   static std::shared_ptr<TlsContext> adopt(SSL_CTX* ctx, bool check_hostname);
 
   // The process-wide default context (verify on, certifi bundle at
@@ -62,11 +65,14 @@ class TlsContext {
   bool check_hostname() const { return check_hostname_; }
 
  private:
+  friend class TlsSession;
   TlsContext(SSL_CTX* ctx, bool check_hostname);
   struct KeyLog;
+  struct SessionCache;
   SSL_CTX* ctx_;
   bool check_hostname_;
-  std::unique_ptr<KeyLog> keylog_;  // file the keylog callback writes to
+  std::unique_ptr<KeyLog> keylog_;          // file the keylog callback writes to
+  std::unique_ptr<SessionCache> sessions_;  // resumable sessions; null when adopted
 };
 
 // One TLS connection's state machine, fed and drained through memory BIOs.
@@ -77,7 +83,16 @@ class TlsSession {
   // `host` is the name the user asked for: used for SNI (unless it is an IP
   // literal) and for certificate host / IP verification when the context
   // checks hostnames. ALPN offers "http/1.1".
-  TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err);
+  //
+  // `session_key` turns on TLS session resumption: sessions (tickets) the
+  // server hands to a connection are kept in the context, under this key, and
+  // a later session with the same key on the same context offers one (each
+  // ticket is used once). Resuming skips certificate verification, so the key
+  // must name everything that identifies the peer: at least "host:port", plus
+  // the proxy when tunnelling. Empty (the default) = no resumption. Contexts
+  // from adopt() never resume.
+  TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
+             const std::string& session_key = std::string());
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -92,9 +107,12 @@ class TlsSession {
   // Ciphertext received from the network.
   void feed(const char* data, size_t len);
 
-  // Decrypted application data: fills up to cap bytes into buf, *n = bytes.
-  // kOk with *n > 0, kWantRead when more ciphertext is needed, kClosed on the
-  // peer's close_notify, kError on a TLS failure (err kind kReadError).
+  // Decrypted application data: fills up to cap bytes into buf (as many
+  // records as are buffered), *n = bytes. kOk with *n > 0, kWantRead when
+  // more ciphertext is needed, kClosed on the peer's close_notify, kError on
+  // a TLS failure (err kind kReadError). An end or failure that follows data
+  // in the same input is reported by the next call. Reading may queue
+  // protocol output (key update replies): check pending_output() after.
   Status read(char* buf, size_t cap, size_t* n, Error& err);
 
   // Encrypt application data (all of it; memory BIOs never block). Returns
@@ -120,13 +138,28 @@ class TlsSession {
   std::string version() const;
   std::string cipher() const;
 
+  // True when the handshake resumed an earlier session.
+  bool session_reused() const;
+
+  // Forget that this connection is healthy: its sessions will not be
+  // resumed. For callers that abandon a connection because of a protocol
+  // error above TLS (the TLS layer marks its own failures).
+  void mark_failed() { failed_ = true; }
+
  private:
+  friend class TlsContext;
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
+
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // network -> SSL (owned by ssl_)
   BIO* out_ = nullptr;  // SSL -> network (owned by ssl_)
   std::shared_ptr<TlsContext> ctx_;
   std::string host_;  // as given, for error messages
   bool host_is_ip_ = false;
+  std::string session_key_;
+  bool failed_ = false;            // a TLS error happened: do not keep the session resumable
+  Status deferred_ = Status::kOk;  // end / failure seen after data, for the next read()
+  Error deferred_err_;
 };
 
 // True when `host` is an IPv4 or IPv6 literal (brackets and a "%zone" suffix

@@ -6,6 +6,7 @@ the test fails when the program does not build or exits non-zero, and shows its
 output. Nothing is skipped: a missing compiler or library is a failure.
 """
 
+import datetime
 import os
 import shlex
 import ssl
@@ -76,12 +77,22 @@ def make_certificates(tmp_path: Path) -> dict[str, str]:
     other_ca = trustme.CA()
     server = ca.issue_cert("localhost", "127.0.0.1", "::1")
     client = ca.issue_cert("client@example.org")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = ca.issue_cert(
+        "localhost",
+        not_before=now - datetime.timedelta(days=30),
+        not_after=now - datetime.timedelta(days=1),
+    )
+    intermediate = ca.create_child_ca()
+    via_intermediate = intermediate.issue_cert("localhost")
     files = {
         "ca": ca.cert_pem,
         "other_ca": other_ca.cert_pem,
         "server": server.private_key_and_cert_chain_pem,
         "client": client.private_key_and_cert_chain_pem,
         "client_cert": client.cert_chain_pems[0],
+        "expired": expired.private_key_and_cert_chain_pem,
+        "chained": via_intermediate.private_key_and_cert_chain_pem,
     }
     paths = {}
     for name, blob in files.items():
@@ -98,6 +109,21 @@ def make_certificates(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "client_key_enc.pem").write_bytes(encrypted)
     paths["client_key_enc"] = str(tmp_path / "client_key_enc.pem")
     paths["password"] = password
+    # A server that sends its (untrusted) root along with the leaf.
+    with_root = tmp_path / "with_root.pem"
+    with_root.write_bytes(
+        server.private_key_and_cert_chain_pem.bytes() + other_ca.cert_pem.bytes()
+    )
+    paths["with_root"] = str(with_root)
+    other_leaf = other_ca.issue_cert("localhost")
+    with_other_root = tmp_path / "with_other_root.pem"
+    with_other_root.write_bytes(
+        other_leaf.private_key_and_cert_chain_pem.bytes() + other_ca.cert_pem.bytes()
+    )
+    paths["with_other_root"] = str(with_other_root)
+    self_signed = tmp_path / "self_signed.pem"
+    self_signed.write_bytes(other_ca.private_key_pem.bytes() + other_ca.cert_pem.bytes())
+    paths["self_signed"] = str(self_signed)
     (tmp_path / "garbage.pem").write_text("this is not a certificate\n")
     paths["garbage"] = str(tmp_path / "garbage.pem")
     (tmp_path / "empty_dir").mkdir()

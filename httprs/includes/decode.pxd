@@ -21,5 +21,9 @@ cdef extern from "decode.h" namespace "httprs" nogil:
         bool empty()
         # Append the decoded form of data[:len] to out; false + err on corrupt data.
         bool feed(const char* data, size_t len, string& out, Error& err)
+        # Bounded: append at most max_out bytes; the rest of the input stays in
+        # the chain. Call drain() until it appends nothing, then finish().
+        bool feed(const char* data, size_t len, string& out, size_t max_out, Error& err)
+        bool drain(string& out, size_t max_out, Error& err)
         # End of body; false + err when the format can tell it was truncated.
         bool finish(string& out, Error& err)

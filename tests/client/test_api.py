@@ -165,8 +165,33 @@ def test_other_signatures(cls, method):
 
 
 def test_export_list_matches_httpx():
-    # httpx's `main` is its optional command-line client; httprs has none.
-    expected = set(httpx.__all__) - {"main"}
-    assert set(httprs.__all__) == expected
+    assert sorted(httprs.__all__) == sorted(httpx.__all__)  # same names, no duplicates
     for name in httprs.__all__:
         assert getattr(httprs, name) is not None
+
+
+def test_main_explains_and_exits(capsys):
+    # httpx's CLI needs its [cli] extra; httprs has no CLI and says so, as httpx
+    # does when the extra is missing.
+    with pytest.raises(SystemExit) as info:
+        httprs.main()
+    assert info.value.code == 1
+    assert "command line client" in capsys.readouterr().out
+
+
+def test_proxy_and_trust_env_arguments(hx, fake_network, monkeypatch):
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"]:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://env-proxy:1")
+    hx.get("http://example.org/", proxy="http://explicit:2")
+    proxies = [str(kw["proxy"].url) for kw in AnsweringTransport.seen if "proxy" in kw]
+    assert proxies == ["http://explicit:2"]
+    AnsweringTransport.seen = []
+    hx.get("http://example.org/")
+    proxies = [str(kw["proxy"].url) for kw in AnsweringTransport.seen if "proxy" in kw]
+    assert proxies == ["http://env-proxy:1"]
+    AnsweringTransport.seen = []
+    hx.get("http://example.org/", trust_env=False)
+    assert all("proxy" not in kw for kw in AnsweringTransport.seen)
+    assert AnsweringTransport.seen[0]["trust_env"] is False

@@ -383,3 +383,84 @@ def test_http2_unsupported():
     # A custom transport is not affected.
     client = httprs.Client(http2=True, transport=httprs.MockTransport(lambda r: None))
     client.close()
+
+
+def test_header_merge_multi_values(hx):
+    client = make_client(hx, headers=[("X-Multi", "1"), ("X-Multi", "2"), ("X-Keep", "k")])
+    request = client.build_request("GET", "http://e.org/", headers={"x-multi": "3"})
+    assert request.headers.get_list("x-multi") == ["3"]
+    assert request.headers["x-keep"] == "k"
+    request = client.build_request(
+        "GET", "http://e.org/", headers=[("X-New", "a"), ("X-New", "b")]
+    )
+    assert request.headers.get_list("x-multi") == ["1", "2"]
+    assert request.headers.get_list("x-new") == ["a", "b"]
+
+
+def test_params_forms(hx):
+    client = make_client(hx, params=[("a", "1"), ("a", "2")])
+    assert str(client.build_request("GET", "http://e.org/").url) == "http://e.org/?a=1&a=2"
+    url = client.build_request("GET", "http://e.org/", params="b=3&c=").url
+    assert str(url) == "http://e.org/?a=1&a=2&b=3&c="
+    url = client.build_request("GET", "http://e.org/", params={"a": "x", "n": None}).url
+    assert str(url) == "http://e.org/?a=x&n="
+
+
+def test_cookie_domains_across_redirect(hx):
+    def handler(request):
+        if request.url.host == "first.org" and request.url.path == "/":
+            return hx.Response(
+                302,
+                headers=[
+                    ("Set-Cookie", "first=1; Path=/"),
+                    ("Location", "http://second.org/landing"),
+                ],
+            )
+        return hx.Response(200, json={"cookie": request.headers.get("cookie")})
+
+    client = make_client(hx, handler, follow_redirects=True)
+    response = client.get("http://first.org/")
+    assert response.json()["cookie"] is None
+    assert client.cookies.get("first", domain="first.org") == "1"
+    assert client.get("http://first.org/other").json()["cookie"] == "first=1"
+
+
+def test_send_with_options(hx):
+    def handler(request):
+        if request.url.path == "/start":
+            return hx.Response(301, headers={"Location": "/end"})
+        return hx.Response(200, text=request.headers.get("authorization", ""))
+
+    client = make_client(hx, handler)
+    request = client.build_request("GET", "http://e.org/start")
+    response = client.send(request, follow_redirects=True, auth=("a", "b"))
+    assert response.text == "Basic YTpi"
+    assert response.history[0].status_code == 301
+    assert client.send(request).status_code == 301
+
+
+def test_build_request_does_not_touch_client_state(hx):
+    client = make_client(hx)
+    client.build_request("GET", "http://e.org/")
+    # Building is not sending: the client can still be opened as a context manager.
+    with client:
+        pass
+    assert client.is_closed
+
+
+@pytest.mark.parametrize("name", ["Set-Cookie", "SET-COOKIE", "set-cookie"])
+def test_set_cookie_header_name_case(hx, name):
+    def handler(request):
+        return hx.Response(200, headers=[(name, "k=v; Path=/"), ("X-Set-Cookies", "no")])
+
+    client = make_client(hx, handler)
+    client.get("http://example.org/")
+    assert dict(client.cookies) == {"k": "v"}
+
+
+def test_no_cookie_headers_leave_jar_alone(hx):
+    client = make_client(
+        hx, lambda request: hx.Response(200, headers={"Set-Cookie3": "a=b", "Cookie": "c=d"})
+    )
+    client.get("http://example.org/")
+    assert dict(client.cookies) == {}

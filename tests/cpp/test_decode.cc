@@ -350,55 +350,159 @@ static void test_multi_member() {
   check_all_splits({"zstd"}, z, "hello world", "zstd frames");
 }
 
-// A sink that records the largest piece it was handed.
-class MaxSink : public httprs::DecodeSink {
- public:
-  size_t max_piece = 0, total = 0;
-  bool put(const char*, size_t len, Error&) override {
-    if (len > max_piece) max_piece = len;
-    total += len;
-    return true;
+// Decode with the bounded API: every feed/drain call appends at most
+// `limits[k]` bytes; checks the bound and returns everything decoded.
+static Result decode_bounded(const std::vector<std::string>& enc, const std::string& data,
+                             const std::vector<size_t>& sizes, const std::vector<size_t>& limits) {
+  Result r;
+  auto chain = make(enc);
+  if (!chain) {
+    r.ok = false;
+    return r;
   }
-};
+  size_t pos = 0, k = 0, calls = 0;
+  auto bounded = [&](const char* p, size_t n) {
+    size_t limit = limits[calls++ % limits.size()];
+    size_t before = r.out.size();
+    bool ok = chain->feed(p, n, r.out, limit, r.err);
+    if (r.out.size() - before > limit) {
+      std::fprintf(stderr, "bounded call appended %zu > %zu\n", r.out.size() - before, limit);
+      ++g_failures;
+    }
+    return ok ? r.out.size() - before : static_cast<size_t>(-1);
+  };
+  while (pos < data.size()) {
+    size_t n = std::min(sizes[k++ % sizes.size()], data.size() - pos);
+    if (bounded(data.data() + pos, n) == static_cast<size_t>(-1)) {
+      r.ok = false;
+      return r;
+    }
+    pos += n;
+    // Sometimes drain a little before the next piece, sometimes not at all.
+    if (k % 3 == 0 && bounded(nullptr, 0) == static_cast<size_t>(-1)) {
+      r.ok = false;
+      return r;
+    }
+  }
+  for (;;) {  // drain until nothing comes out
+    size_t got = bounded(nullptr, 0);
+    if (got == static_cast<size_t>(-1)) {
+      r.ok = false;
+      return r;
+    }
+    if (got == 0) break;
+  }
+  std::string tail;
+  r.ok = chain->finish(tail, r.err);
+  CHECK(tail.empty());  // everything came out through drain()
+  return r;
+}
 
-static void test_bomb_pieces() {
-  // 64 MiB of zeros compresses to ~64 KiB; the decoder hands it out in
-  // pieces of at most kChunk and never needs the whole output at once.
-  const size_t n = 64u << 20;
-  std::string zeros(n, '\0');
+static void test_bounded() {
+  std::string plain = sample(200000, 7);
   struct Case {
-    const char* name;
-    std::string e;
+    std::vector<std::string> enc;
+    std::string data;
   } cases[] = {
-      {"gzip", gzip_encode(zeros)}, {"br", br_encode(zeros)}, {"zstd", zstd_encode(zeros)}};
-  zeros.clear();
-  zeros.shrink_to_fit();
+      {{"gzip"}, gzip_encode(plain)},
+      {{"deflate"}, raw_encode(plain)},
+      {{"br"}, br_encode(plain)},
+      {{"zstd"}, zstd_encode(plain) + zstd_encode(plain.substr(0, 1000))},
+      {{"gzip, br"}, br_encode(gzip_encode(plain))},
+      {{"deflate", "zstd", "gzip"}, gzip_encode(zstd_encode(zlibw_encode(plain)))},
+      {{"identity"}, plain},
+  };
   for (const Case& c : cases) {
-    auto d = Decoder::for_coding(c.name);
-    CHECK(d != nullptr);
-    MaxSink sink;
-    Error err;
-    CHECK(d->write(c.e.data(), c.e.size(), sink, err));
-    CHECK(d->end(sink, err));
-    CHECK(sink.total == n);
-    CHECK(sink.max_piece <= Decoder::kChunk);
+    Result whole = decode_whole(c.enc, c.data);
+    CHECK(whole.ok);
+    Result b = decode_bounded(c.enc, c.data, {1, 5000, 3, 100000}, {1, 7, 4096, 100000, 65536});
+    CHECK(b.ok);
+    CHECK_EQ_STR(b.out, whole.out);
+    Result b2 = decode_bounded(c.enc, c.data, {c.data.size()}, {1000});
+    CHECK(b2.ok);
+    CHECK_EQ_STR(b2.out, whole.out);
   }
-  // Through a chain: feed 1 KiB at a time; each call returns only what those
-  // bytes decode to, and the total is right.
-  std::string e = cases[0].e;
+  // Errors still surface through the bounded calls, and stick.
+  Result bad = decode_bounded({"gzip"}, "notgzipdata", {3}, {10});
+  CHECK(!bad.ok);
+  CHECK_EQ_STR(bad.err.message, "Error -3 while decompressing data: incorrect header check");
+  // Passthrough respects the bound too.
   Error err;
-  auto chain = DecoderChain::create({"gzip"}, err);
-  size_t total = 0, largest = 0;
+  auto id = DecoderChain::create({"identity"}, err);
   std::string out;
-  for (size_t pos = 0; pos < e.size(); pos += 1024) {
+  CHECK(id->feed("abcdef", 6, out, 2, err));
+  CHECK_EQ_STR(out, "ab");
+  CHECK(id->drain(out, 3, err));
+  CHECK_EQ_STR(out, "abcde");
+  CHECK(id->feed("gh", 2, out, 1, err));
+  CHECK_EQ_STR(out, "abcdef");
+  CHECK(id->finish(out, err));
+  CHECK_EQ_STR(out, "abcdefgh");
+  CHECK(!id->feed("x", 1, out, err));  // after finish
+}
+
+// A sink-free way to see a stacked bomb stays bounded: 256 MiB of zeros,
+// gzipped twice, is a few hundred bytes; one feed() of all of it with a
+// 1 MiB limit must return at most 1 MiB, and draining must produce the whole
+// 256 MiB in 1 MiB steps.
+static void test_stacked_bomb() {
+  const size_t n = 256u << 20;
+  std::string e;
+  {
+    std::string zeros(n, '\0');
+    e = gzip_encode(gzip_encode(zeros));
+  }
+  CHECK(e.size() < 1u << 20);
+  Error err;
+  auto chain = DecoderChain::create({"gzip, gzip"}, err);
+  std::string out;
+  const size_t limit = 1u << 20;
+  CHECK(chain->feed(e.data(), e.size(), out, limit, err));
+  size_t total = out.size();
+  CHECK(total <= limit);
+  size_t steps = 0;
+  for (;;) {
     out.clear();
-    CHECK(chain->feed(e.data() + pos, std::min<size_t>(1024, e.size() - pos), out, err));
+    CHECK(chain->drain(out, limit, err));
+    CHECK(out.size() <= limit);
+    CHECK(out.find_first_not_of('\0') == std::string::npos);
     total += out.size();
-    largest = std::max(largest, out.size());
+    if (out.empty()) break;
+    ++steps;
   }
   CHECK(chain->finish(out, err));
   CHECK(total == n);
-  CHECK(largest < n / 4);
+  CHECK(steps >= n / limit - 1);
+
+  // Single stage: each unbounded feed returns only what its input decodes to.
+  std::string zeros(64u << 20, '\0');
+  std::string g = gzip_encode(zeros);
+  auto single = DecoderChain::create({"gzip"}, err);
+  size_t sum = 0, largest = 0;
+  for (size_t pos = 0; pos < g.size(); pos += 1024) {
+    out.clear();
+    CHECK(single->feed(g.data() + pos, std::min<size_t>(1024, g.size() - pos), out, err));
+    sum += out.size();
+    largest = std::max(largest, out.size());
+  }
+  CHECK(single->finish(out, err));
+  CHECK(sum == zeros.size());
+  CHECK(largest < zeros.size() / 4);
+}
+
+// The single-decoder API (Decoder::feed / finish) used on its own.
+static void test_single_decoder() {
+  std::string plain = sample(100000, 8);
+  auto d = Decoder::for_coding("zstd");
+  CHECK(d != nullptr);
+  std::string z = zstd_encode(plain), out;
+  Error err;
+  CHECK(d->feed(z.data(), 10, out, err));
+  CHECK(d->feed(z.data() + 10, z.size() - 10, out, err));
+  CHECK(d->finish(out, err));
+  CHECK_EQ_STR(out, plain);
+  CHECK(Decoder::for_coding("identity") == nullptr);
+  CHECK(Decoder::for_coding("x-gzip") == nullptr);
 }
 
 int main() {
@@ -410,7 +514,9 @@ int main() {
   test_corrupt();
   test_truncated();
   test_multi_member();
-  test_bomb_pieces();
+  test_bounded();
+  test_stacked_bomb();
+  test_single_decoder();
   std::printf("test_decode: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

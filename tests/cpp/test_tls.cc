@@ -98,6 +98,14 @@ struct Server {
       SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0");
     }
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    start();
+  }
+  // Another connection to the same server (same context, same ticket keys).
+  explicit Server(const Server& same) : ctx(same.ctx) {
+    SSL_CTX_up_ref(ctx);
+    start();
+  }
+  void start() {
     ssl = SSL_new(ctx);
     in = BIO_new(BIO_s_mem());
     out = BIO_new(BIO_s_mem());
@@ -190,12 +198,13 @@ static TlsConfig trusting(const std::string& ca) {
   return cfg;
 }
 
-// Handshake against the default server as `host`; returns the error message ("" = ok).
+// Handshake against a server using `chain` (default: the localhost
+// certificate) as `host`; returns the error message ("" = ok).
 static std::string try_host(const TlsConfig& cfg, const std::string& host,
-                            std::string* sni = nullptr) {
+                            std::string* sni = nullptr, const char* chain = "server") {
   auto ctx = make_ctx(cfg);
   if (!ctx) return "no context";
-  Server s(arg("server"));
+  Server s(arg(chain));
   Error err;
   TlsSession c(ctx, host, err);
   if (err) return "session: " + err.message;
@@ -229,6 +238,29 @@ static void test_wrong_ca() {
   CHECK_CONTAINS(try_host(cfg, "localhost"), "[SSL: CERTIFICATE_VERIFY_FAILED]");
 }
 
+static void test_bad_certificates() {
+  const std::string prefix = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ";
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "expired"),
+               prefix + "certificate has expired");
+  // The server sends an untrusted root with its chain (the message from the
+  // task description and from Python for this case).
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "with_other_root"),
+               prefix + "self-signed certificate in certificate chain");
+  // A chain with an unrelated extra certificate is not trusted either.
+  CHECK_EQ_STR(try_host(trusting(arg("other_ca")), "localhost", nullptr, "with_root"),
+               prefix + "unable to get local issuer certificate");
+  // A self-signed leaf: a CA's own certificate served as the leaf.
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "self_signed"),
+               prefix + "self-signed certificate");
+  // Chain through an intermediate, trusting only the root: fine.
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost", nullptr, "chained"), "");
+  // verify=false accepts all of them.
+  TlsConfig lax = trusting(arg("ca"));
+  lax.verify = false;
+  CHECK_EQ_STR(try_host(lax, "localhost", nullptr, "expired"), "");
+  CHECK_EQ_STR(try_host(lax, "localhost", nullptr, "self_signed"), "");
+}
+
 static void test_hostname_mismatch() {
   CHECK_EQ_STR(try_host(trusting(arg("ca")), "example.com"),
                "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
@@ -239,6 +271,14 @@ static void test_hostname_mismatch() {
   CHECK_EQ_STR(try_host(trusting(arg("ca")), "[::2]"),
                "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: IP address mismatch, "
                "certificate is not valid for '::2'.");
+  // As with Python's ssl module: a trailing dot is not stripped, and "127.1"
+  // is a (non-matching) name, not an IP address.
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "localhost."),
+               "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+               "certificate is not valid for 'localhost.'.");
+  CHECK_EQ_STR(try_host(trusting(arg("ca")), "127.1"),
+               "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+               "certificate is not valid for '127.1'.");
   // A name that only appears as an IP SAN does not match as a DNS name.
   CHECK_CONTAINS(try_host(trusting(arg("ca")), "localhost.example"), "Hostname mismatch");
 }
@@ -461,6 +501,68 @@ static void test_app_data() {
   CHECK(SSL_get_error(s.ssl, 0) == SSL_ERROR_ZERO_RETURN);
 }
 
+static void test_read_coalesces_records() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server s(arg("server"));
+  Error err;
+  TlsSession c(ctx, "localhost", err);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  // 20 records of 16 KiB arrive at once; a 64 KiB buffer gets four per call.
+  std::string body(20 * 16384, 'x');
+  CHECK(SSL_write(s.ssl, body.data(), static_cast<int>(body.size())) ==
+        static_cast<int>(body.size()));
+  std::string wire = s.take();
+  c.feed(wire.data(), wire.size());
+  std::vector<char> buf(65536);
+  size_t n = 0, total = 0, calls = 0;
+  Status st;
+  while ((st = c.read(buf.data(), buf.size(), &n, err)) == Status::kOk) {
+    total += n;
+    ++calls;
+    CHECK(n == 65536 || total == body.size());
+  }
+  CHECK(st == Status::kWantRead);
+  CHECK(total == body.size());
+  CHECK(calls == 5);
+
+  // Data then close_notify in one flight: the data now, kClosed next.
+  SSL_write(s.ssl, "hello", 5);
+  SSL_shutdown(s.ssl);
+  wire = s.take();
+  c.feed(wire.data(), wire.size());
+  CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf.data(), n), "hello");
+  CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kClosed);
+  CHECK(n == 0);
+  CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kClosed);
+}
+
+static void test_read_error_after_data() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server s(arg("server"));
+  Error err;
+  TlsSession c(ctx, "localhost", err);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  SSL_write(s.ssl, "good", 4);
+  std::string first = s.take();
+  SSL_write(s.ssl, "evil", 4);
+  std::string second = s.take();
+  second[second.size() - 3] ^= 0x55;  // break the record's tag
+  std::string wire = first + second;
+  c.feed(wire.data(), wire.size());
+  char buf[4096];
+  size_t n = 0;
+  Error rerr;
+  CHECK(c.read(buf, sizeof buf, &n, rerr) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf, n), "good");
+  CHECK(!rerr);
+  CHECK(c.read(buf, sizeof buf, &n, rerr) == Status::kError);
+  CHECK(n == 0);
+  CHECK(rerr.kind == ErrorKind::kReadError);
+  CHECK_EQ_STR(rerr.message,
+               "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+}
+
 static void test_byte_at_a_time_handshake() {
   auto ctx = make_ctx(trusting(arg("ca")));
   Server s(arg("server"));
@@ -576,6 +678,33 @@ static void test_adopt() {
     CHECK(handshake(c, s, err) == Status::kError);
     CHECK_CONTAINS(err.message, "Hostname mismatch");
   }
+  {
+    // A context with someone else's key log callback (as Python's ssl module
+    // installs for keylog_filename) is refused with a clear error.
+    SSL_CTX* foreign = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_keylog_callback(foreign, [](const SSL*, const char*) { std::abort(); });
+    auto adopted = TlsContext::adopt(foreign, false);
+    SSL_CTX_free(foreign);
+    Error err;
+    TlsSession c(adopted, "localhost", err);
+    CHECK(err.kind == ErrorKind::kConnectError);
+    CHECK_CONTAINS(err.message, "keylog_filename");
+    Error e2;
+    CHECK(c.handshake(e2) == Status::kError);
+  }
+  {
+    // A message callback on the context (Python's _msg_callback) is not
+    // run for our connections.
+    SSL_CTX* with_msg = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_msg_callback(with_msg,
+                             [](int, int, int, const void*, size_t, SSL*, void*) { std::abort(); });
+    auto adopted = TlsContext::adopt(with_msg, false);
+    SSL_CTX_free(with_msg);
+    Server s(arg("server"));
+    Error err;
+    TlsSession c(adopted, "localhost", err);
+    CHECK(handshake(c, s, err) == Status::kOk);
+  }
   auto lax = TlsContext::adopt(ctx->ctx(), false);
   Server s(arg("server"));
   Error err;
@@ -650,6 +779,73 @@ static void test_keylog() {
   CHECK_CONTAINS(slurp(env_path), "SERVER_TRAFFIC_SECRET_0 ");
 }
 
+// Read until the client wants more input (this processes session tickets).
+static void drain(TlsSession& c) {
+  char buf[256];
+  size_t n = 0;
+  Error err;
+  while (c.read(buf, sizeof buf, &n, err) == Status::kOk) {
+  }
+  CHECK(!err);
+}
+
+static bool connect_with_key(const std::shared_ptr<TlsContext>& ctx, Server& s,
+                             const std::string& host, const std::string& key) {
+  Error err;
+  TlsSession c(ctx, host, err, key);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  drain(c);
+  return c.session_reused();
+}
+
+static void test_resumption() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server first(arg("server"));
+  CHECK(!connect_with_key(ctx, first, "localhost", "localhost:443"));
+  Server again(first);
+  CHECK(connect_with_key(ctx, again, "localhost", "localhost:443"));
+  // Another key, no key, another context: full handshakes.
+  Server other_port(first);
+  CHECK(!connect_with_key(ctx, other_port, "localhost", "localhost:8443"));
+  Server no_key(first);
+  CHECK(!connect_with_key(ctx, no_key, "localhost", ""));
+  auto ctx2 = make_ctx(trusting(arg("ca")));
+  Server other_ctx(first);
+  CHECK(!connect_with_key(ctx2, other_ctx, "localhost", "localhost:443"));
+  // Tickets are used once: keep connecting, every one resumes with a new ticket.
+  for (int i = 0; i < 5; ++i) {
+    Server s(first);
+    CHECK(connect_with_key(ctx, s, "localhost", "localhost:443"));
+  }
+  // TLS 1.2 session tickets as well.
+  Server old(arg("server"), "", TLS1_2_VERSION);
+  CHECK(!connect_with_key(ctx, old, "localhost", "localhost:443/1.2"));
+  Server old2(old);
+  CHECK(connect_with_key(ctx, old2, "localhost", "localhost:443/1.2"));
+  // A server that cannot decrypt the ticket: a full, verified handshake.
+  Server fresh(arg("server"));
+  CHECK(!connect_with_key(ctx, fresh, "localhost", "localhost:443"));
+  Server fresh2(fresh);
+  CHECK(connect_with_key(ctx, fresh2, "localhost", "localhost:443"));
+  // A connection that failed does not leave a resumable session behind.
+  {
+    Server s(first);
+    Error err;
+    TlsSession c(ctx, "localhost", err, "failing");
+    CHECK(handshake(c, s, err) == Status::kOk);
+    drain(c);
+    c.mark_failed();
+  }
+  Server after_failure(first);
+  CHECK(!connect_with_key(ctx, after_failure, "localhost", "failing"));
+  // Adopted contexts never resume.
+  auto adopted = TlsContext::adopt(ctx->ctx(), true);
+  Server a1(first);
+  connect_with_key(adopted, a1, "localhost", "adopted");
+  Server a2(first);
+  CHECK(!connect_with_key(adopted, a2, "localhost", "adopted"));
+}
+
 static void test_session_misuse() {
   Error err;
   TlsSession c(nullptr, "localhost", err);
@@ -683,6 +879,7 @@ int main(int argc, char** argv) {
   test_handshake_ok();
   test_wrong_ca();
   test_hostname_mismatch();
+  test_bad_certificates();
   test_no_hostname_check();
   test_verify_false();
   test_ip_literals();
@@ -690,6 +887,8 @@ int main(int argc, char** argv) {
   test_load_errors();
   test_app_data();
   test_byte_at_a_time_handshake();
+  test_read_coalesces_records();
+  test_read_error_after_data();
   test_tls12_server();
   test_not_tls();
   test_error_queue_isolation();
@@ -698,6 +897,7 @@ int main(int argc, char** argv) {
   test_policy();
   test_session_misuse();
   test_keylog();
+  test_resumption();
   std::printf("test_tls: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

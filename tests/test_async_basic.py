@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
 import time
 
@@ -497,3 +498,24 @@ async def test_proxy_forward_and_tunnel(proxy_factory, server, https_server, cer
     async with httprs.AsyncClient(proxy=refused.url, verify=ctx) as c:
         with pytest.raises(httprs.ProxyError):
             await c.get(https_server.url)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_aclose_releases_fds(process_server):
+    import gc
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    async with httprs.AsyncClient() as warm:
+        await warm.get(process_server.url + "/warm")
+    del warm
+    gc.collect()
+    baseline = open_fds()
+    c = httprs.AsyncClient(limits=httprs.Limits(max_connections=4))
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(c.get, process_server.url + f"/{i}")
+    await c.aclose()
+    assert c.is_closed
+    assert open_fds() == baseline

@@ -124,3 +124,42 @@ def test_custom_signal_handler_exception_propagates(scripted):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_sigint_interrupts_blocked_connect(scripted):
+    from servers.scripted import FullBacklog
+
+    fb = FullBacklog()
+    try:
+        if not fb.works:
+            pytest.skip("the kernel completed a connect to a full backlog")
+        srv = scripted(never_answer_except_good)
+        with httprs.Client(timeout=None) as c:
+            assert run_interrupted(lambda: c.get(fb.url)) < 1.5
+            assert c.get(srv.url + "/good").text == "good"
+    finally:
+        fb.close()
+
+
+def test_sigint_interrupts_tls_handshake(scripted):
+    stalled = scripted(lambda conn: conn.hold())
+    srv = scripted(never_answer_except_good)
+    with httprs.Client(timeout=None, verify=False) as c:
+        url = stalled.url.replace("http://", "https://")
+        assert run_interrupted(lambda: c.get(url)) < 1.5
+        assert c.get(srv.url + "/good").text == "good"
+
+
+def test_sigint_interrupts_pool_wait(scripted):
+    srv = scripted(lambda conn: _keepalive_good(conn))
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(timeout=None, limits=limits) as c:
+        with c.stream("GET", srv.url + "/good") as held:
+            assert held.status_code == 200
+            assert run_interrupted(lambda: c.get(srv.url + "/good")) < 1.5
+        assert c.get(srv.url + "/good").text == "good"
+
+
+def _keepalive_good(conn):
+    while conn.read_request() is not None:
+        conn.respond(b"good")

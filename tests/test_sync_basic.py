@@ -783,3 +783,33 @@ def test_expect_100_continue(client, scripted):
     assert r.text == "got payload"
     assert client.post(srv.url, content=b"again").text == "got again"
     assert srv.connections == 1
+
+
+@pytest.mark.parametrize("code", [307, 308])
+def test_redirect_with_consumed_generator_body_raises(client, server, code):
+    """A body that was already streamed can't be replayed on 307/308: never send it empty."""
+
+    def gen():
+        yield b"once"
+
+    with pytest.raises(httprs.StreamConsumed):
+        client.post(server.url + f"/redirect/{code}", content=gen(), follow_redirects=True)
+    assert client.get(server.url + "/").status_code == 200
+
+
+def test_generator_body_dropped_on_302(client, server):
+    def gen():
+        yield b"once"
+
+    r = client.post(server.url + "/redirect/302", content=gen(), follow_redirects=True)
+    assert echo(r)["method"] == "GET"
+    assert echo(r)["body"] == ""
+    assert "transfer-encoding" not in echo(r)["headers_dict"]
+
+
+def test_many_sequential_requests_one_connection(scripted):
+    srv = scripted(echo_request_count)
+    with httprs.Client() as c:
+        for i in range(1, 501):
+            assert c.get(srv.url + "/n").text == f"0:{i}"
+    assert srv.connections == 1

@@ -249,19 +249,6 @@ def test_upload_server_closes_early_with_response(client, scripted):
 
 
 ACCEPTED = {
-    # Transfer-Encoding wins over Content-Length (h11); the body is decoded as chunked
-    "content_length_and_chunked": (
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"5\r\nhello\r\n0\r\n\r\n",
-        200,
-        b"hello",
-    ),
-    "same_content_length_twice": (
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
-        200,
-        b"ok",
-    ),
-    "bare_lf_line_endings": (b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200, b"ok"),
     "chunk_extension": (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n0\r\n\r\n",
         200,
@@ -269,6 +256,36 @@ ACCEPTED = {
     ),
     "unknown_status_code": (b"HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nok", 999, b"ok"),
 }
+
+
+# h11 accepts these and httpx with it; httprs keeps llhttp in strict mode (no lenient
+# flags, see docs/ARCHITECTURE.md "Parser strictness") and rejects them: Content-Length
+# beside chunked and duplicated Content-Length are request-smuggling shapes, bare LF
+# line endings are what the lenient CR/LF flags exist for.
+STRICTER_THAN_HTTPX = {
+    "content_length_and_chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    ),
+    "same_content_length_twice": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"
+    ),
+    "bare_lf_line_endings": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+}
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("name", list(STRICTER_THAN_HTTPX))
+def test_strict_parser_rejects_ambiguous_framing(client, scripted, name):
+    data = STRICTER_THAN_HTTPX[name]
+
+    def fault(conn, req):
+        conn.send(data)
+
+    srv = fault_server(scripted, fault)
+    with pytest.raises(httprs.RemoteProtocolError):
+        client.get(srv.url + "/fault")
+    assert_usable(client, srv)
 
 
 @pytest.mark.parametrize("name", list(ACCEPTED))

@@ -1,0 +1,176 @@
+"""Report: the text table, the ratio to httpx, and the PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .clients import CLIENTS
+
+
+def _baseline_name(client: str) -> str:
+    a = CLIENTS.get(client)
+    return "httpx-async" if a is not None and a.is_async else "httpx"
+
+
+def add_ratios(results: list[dict]) -> None:
+    """ratio_vs_httpx = httpx CPU per op / this client's CPU per op, in the same scenario.
+
+    Sync clients are compared with httpx.Client, async ones with httpx.AsyncClient
+    (falling back to the other when that one did not run). Above 1: less CPU than httpx.
+    """
+    by = {(r["scenario"], r["client"]): r for r in results}
+    for r in results:
+        r["ratio_vs_httpx"] = None
+        if r.get("status") not in ("ok", "partial") or not r.get("cpu_us_per_op"):
+            continue
+        base_name = _baseline_name(r["client"])
+        other = "httpx" if base_name == "httpx-async" else "httpx-async"
+        for name in (base_name, other):
+            base = by.get((r["scenario"], name))
+            if base and base.get("status") in ("ok", "partial") and base.get("cpu_us_per_op"):
+                r["ratio_vs_httpx"] = base["cpu_us_per_op"] / r["cpu_us_per_op"]
+                r["ratio_baseline"] = name
+                break
+
+
+def _num(v, fmt="{:,.0f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _short(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(doc: dict) -> str:
+    meta = doc["meta"]
+    out = []
+    out.append(
+        f"httprs benchmark — {meta['date_utc']}, {meta['mode']} mode, {meta['repeat']} repetition(s), "
+        f"window {meta['timing']['window_s']}s"
+    )
+    out.append(
+        f"{meta['cpu_model']} ({meta['cpus']} CPUs), Python {meta['python']}, {meta['openssl']}, {meta['nginx']}"
+    )
+    out.append(f"pinning: {meta['pinning']}")
+    out.append(
+        "CPU = whole client process user+sys per operation (median of repetitions, [min-max]); "
+        "srv% = server CPU / wall; RSS+ = peak RSS above the post-import baseline; "
+        "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper)"
+    )
+    out.append("")
+    if doc.get("limits"):
+        out.append("Machine limits (same nginx, load generator pinned like the clients)")
+        hdr = f"  {'tool':44} {'req/s':>10} {'MB/s':>8} {'CPU µs/req':>11} {'p50 µs':>8} {'p99 µs':>8} {'srv%':>5}"
+        out.append(hdr)
+        for row in doc["limits"]:
+            if row.get("status") != "ok":
+                out.append(f"  {row['name']:44} {row.get('status')}: {row.get('error', '')}")
+                continue
+            out.append(
+                f"  {row['name']:44} {_num(row.get('ops_per_s')):>10} {_num(row.get('mb_per_s')):>8} "
+                f"{_short(row.get('cpu_us_per_op')):>11} {_short(row.get('p50_us')):>8} "
+                f"{_short(row.get('p99_us')):>8} {_num(row.get('server_cpu_pct')):>5}"
+            )
+        out.append("")
+    results = doc["results"]
+    for name, sc in doc["scenarios"].items():
+        rows = [r for r in results if r["scenario"] == name]
+        if not rows:
+            continue
+        unit = "MB/s" if sc["unit"] == "MB" else "op/s"
+        out.append(f"{name}: {sc['title']}  [server: {sc['server']}]")
+        out.append(
+            f"  {'client':16} {'CPU µs/op':>10} {'[min-max]':>17} {unit:>9} {'p50 µs':>9} {'p99 µs':>9} "
+            f"{'RSS+ MB':>8} {'srv%':>5} {'vs httpx':>9}"
+        )
+        for r in rows:
+            if r.get("status") not in ("ok", "partial"):
+                err = r.get("error", "")
+                out.append(f"  {r['client']:16} {r['status']}: {err[:110]}")
+                continue
+            lo, hi = r.get("spread", {}).get("cpu_us_per_op", [None, None])
+            spread = f"[{_short(lo)}-{_short(hi)}]" if lo is not None and r["reps"] > 1 else ""
+            thr = r.get("mb_per_s") if sc["unit"] == "MB" else r.get("ops_per_s")
+            ratio = r.get("ratio_vs_httpx")
+            line = (
+                f"  {r['client']:16} {_short(r['cpu_us_per_op']):>10} {spread:>17} {_num(thr):>9} "
+                f"{_short(r.get('p50_us')):>9} {_short(r.get('p99_us')):>9} {_short(r.get('peak_rss_mb')):>8} "
+                f"{_num(r.get('server_cpu_pct')):>5} {(f'{ratio:.2f}x' if ratio else '-'):>9}"
+            )
+            if r["status"] == "partial":
+                line += f"  (some runs failed: {r.get('error', '')[:60]})"
+            if r.get("notes"):
+                line += f"  ({r['notes']})"
+            out.append(line)
+        out.append("")
+    return "\n".join(out)
+
+
+def chart(doc: dict, path: Path) -> str | None:
+    """Writes the PNG; returns an error message instead of raising."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"matplotlib is not installed ({exc})"
+    names = [n for n in doc["scenarios"] if any(r["scenario"] == n for r in doc["results"])]
+    if not names:
+        return "no results"
+    clients = []
+    for r in doc["results"]:
+        if r["client"] not in clients:
+            clients.append(r["client"])
+    cmap = matplotlib.colormaps.get_cmap("tab20")
+    colors = {c: cmap(i % 20) for i, c in enumerate(clients)}
+    per = max(sum(1 for r in doc["results"] if r["scenario"] == n) for n in names)
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=(13, 1.0 + len(names) * (0.7 + 0.17 * per)), squeeze=False
+    )
+    for row, name in enumerate(names):
+        sc = doc["scenarios"][name]
+        rows = [r for r in doc["results"] if r["scenario"] == name]
+        labels = [r["client"] for r in rows]
+        ok = [r.get("status") in ("ok", "partial") for r in rows]
+        cpu = [r.get("cpu_us_per_op") or 0 if k else 0 for r, k in zip(rows, ok)]
+        if sc["unit"] == "MB":
+            thr = [r.get("mb_per_s") or 0 if k else 0 for r, k in zip(rows, ok)]
+            thr_label = "MB/s"
+        else:
+            thr = [r.get("ops_per_s") or 0 if k else 0 for r, k in zip(rows, ok)]
+            thr_label = "op/s"
+        ys = list(range(len(rows)))
+        for col, (vals, xlabel) in enumerate((
+            (cpu, "client CPU µs per op (lower is better)"),
+            (thr, f"{thr_label} (higher is better)"),
+        )):
+            ax = axes[row][col]
+            ax.barh(ys, vals, color=[colors[c] for c in labels])
+            ax.set_yticks(ys)
+            ax.set_yticklabels(labels, fontsize=7)
+            ax.invert_yaxis()
+            ax.tick_params(axis="x", labelsize=7)
+            ax.set_xlabel(xlabel, fontsize=7)
+            top = max(vals) if any(vals) else 1
+            for y, v, k, r in zip(ys, vals, ok, rows):
+                text = _short(v) if k else r.get("status", "?")
+                ax.text(v + top * 0.01, y, text, va="center", fontsize=6)
+            ax.set_xlim(0, top * 1.18)
+            if col == 0:
+                ax.set_title(f"{name}: {sc['title']}", fontsize=8, loc="left")
+    meta = doc["meta"]
+    fig.suptitle(
+        f"httprs benchmark ({meta['mode']}, {meta['date_utc']}, pin: {meta['pin']})", fontsize=10
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.995))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return None

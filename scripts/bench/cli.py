@@ -33,8 +33,8 @@ SCRIPTS = Path(__file__).resolve().parent.parent
 
 # Timing per mode: warm-up and timed window per (client, scenario) run, in seconds.
 TIMING = {
-    "full": {"warmup_s": 0.25, "window_s": 1.0, "limit_s": 3.0, "repeat": 3},
-    "quick": {"warmup_s": 0.1, "window_s": 0.3, "limit_s": 1.0, "repeat": 1},
+    "full": {"warmup_s": 0.2, "window_s": 0.8, "limit_s": 3.0, "repeat": 3},
+    "quick": {"warmup_s": 0.1, "window_s": 0.25, "limit_s": 1.0, "repeat": 1},
 }
 
 

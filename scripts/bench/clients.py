@@ -69,6 +69,22 @@ class Adapter:
 
 
 # --------------------------------------------------------------------------- httpx
+def _httpx_kwargs(m, ctx: Ctx) -> dict[str, Any]:
+    """Client arguments for httpx and httprs: defaults unless the scenario needs more.
+
+    With one request at a time the default pool holds the one connection in use, so
+    only concurrent scenarios set Limits (pool size = concurrency, all kept alive).
+    The default timeouts (5 s per connect / read / write / pool wait) are kept.
+    """
+    kw: dict[str, Any] = {}
+    if ctx.sc.conc > 1:
+        n = ctx.sc.conc
+        kw["limits"] = m.Limits(max_connections=n, max_keepalive_connections=n)
+    if ctx.sc.tls:
+        kw["verify"] = ctx.ssl_context()
+    return kw
+
+
 class HttpxSync(Adapter):
     """httpx.Client (also used for httprs.Client: the same API by design)."""
 
@@ -78,12 +94,7 @@ class HttpxSync(Adapter):
     def open(self, ctx: Ctx) -> None:
         m = importlib.import_module(self.modules[0])
         self.m = m
-        n = max(ctx.sc.conc, 1)
-        limits = m.Limits(max_connections=n, max_keepalive_connections=n)
-        kw: dict[str, Any] = {"limits": limits, "timeout": TIMEOUT}
-        if ctx.sc.tls:
-            kw["verify"] = ctx.ssl_context()
-        self.client = m.Client(**kw)
+        self.client = m.Client(**_httpx_kwargs(m, ctx))
 
     def close(self) -> None:
         self.client.close()
@@ -142,9 +153,7 @@ class HttpxAsync(Adapter):
 
     async def open(self, ctx: Ctx) -> None:
         m = importlib.import_module(self.modules[0])
-        n = max(ctx.sc.conc, 1)
-        limits = m.Limits(max_connections=n, max_keepalive_connections=n)
-        self.client = m.AsyncClient(limits=limits, timeout=TIMEOUT)
+        self.client = m.AsyncClient(**_httpx_kwargs(m, ctx))
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -357,8 +366,6 @@ class Requests(Adapter):
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=n, pool_block=True)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
-        if ctx.sc.tls:
-            s.verify = ctx.ca_pem
         self.s = s
         self.requests = requests
 
@@ -367,11 +374,14 @@ class Requests(Adapter):
 
     def op(self, ctx: Ctx):
         s, url, op, t = self.s, ctx.url, ctx.sc.op, TIMEOUT
+        # verify per request: Session.verify loses to REQUESTS_CA_BUNDLE from the
+        # environment (psf/requests#3829), a per-request value does not
+        v = ctx.ca_pem if ctx.sc.tls else True
         if op == "get":
-            return lambda: len(s.get(url, timeout=t).content)
+            return lambda: len(s.get(url, timeout=t, verify=v).content)
         if op == "get_close":
             hdrs = {"Connection": "close"}
-            return lambda: len(s.get(url, headers=hdrs, timeout=t).content)
+            return lambda: len(s.get(url, headers=hdrs, timeout=t, verify=v).content)
         if op == "stream":
 
             def stream():

@@ -113,7 +113,10 @@ def table(doc: dict) -> str:
 
 
 def chart(doc: dict, path: Path) -> str | None:
-    """Writes the PNG; returns an error message instead of raising."""
+    """Writes the PNG (CPU per op and throughput per scenario, grouped by client, log scale).
+
+    Returns an error message instead of raising.
+    """
     try:
         import matplotlib
 
@@ -121,56 +124,81 @@ def chart(doc: dict, path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         return f"matplotlib is not installed ({exc})"
-    names = [n for n in doc["scenarios"] if any(r["scenario"] == n for r in doc["results"])]
+    results = doc["results"]
+    names = [n for n in doc["scenarios"] if any(r["scenario"] == n for r in results)]
     if not names:
         return "no results"
-    clients = []
-    for r in doc["results"]:
+    clients: list[str] = []
+    for r in results:
         if r["client"] not in clients:
             clients.append(r["client"])
+    by = {(r["scenario"], r["client"]): r for r in results}
+    failed = {
+        c: sum(1 for r in results if r["client"] == c and r.get("status") not in ("ok", "partial"))
+        for c in clients
+    }
     cmap = matplotlib.colormaps.get_cmap("tab20")
-    colors = {c: cmap(i % 20) for i, c in enumerate(clients)}
-    per = max(sum(1 for r in doc["results"] if r["scenario"] == n) for n in names)
-    fig, axes = plt.subplots(
-        len(names), 2, figsize=(13, 1.0 + len(names) * (0.7 + 0.17 * per)), squeeze=False
+    fixed = {
+        "httprs": "#d62728",
+        "httprs-async": "#7f0f0f",
+        "httpx": "#1f77b4",
+        "httpx-async": "#9ecae1",
+    }
+    others = [cmap(i) for i in (2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 16, 17)]
+    colors = {
+        c: fixed.get(c) or others[i % len(others)]
+        for i, c in enumerate(x for x in clients if x not in fixed)
+    }
+    colors.update({c: v for c, v in fixed.items() if c in clients})
+    width = 0.85 / len(clients)
+    fig, axes = plt.subplots(2, 1, figsize=(max(12, 0.75 * len(names) + 4), 10), squeeze=False)
+    panels = (
+        (
+            "client CPU µs per operation (log; lower is better)",
+            lambda r, sc: r.get("cpu_us_per_op"),
+        ),
+        (
+            "throughput: op/s, or MB/s for MB scenarios (log; higher is better)",
+            lambda r, sc: r.get("mb_per_s") if sc["unit"] == "MB" else r.get("ops_per_s"),
+        ),
     )
-    for row, name in enumerate(names):
-        sc = doc["scenarios"][name]
-        rows = [r for r in doc["results"] if r["scenario"] == name]
-        labels = [r["client"] for r in rows]
-        ok = [r.get("status") in ("ok", "partial") for r in rows]
-        cpu = [r.get("cpu_us_per_op") or 0 if k else 0 for r, k in zip(rows, ok)]
-        if sc["unit"] == "MB":
-            thr = [r.get("mb_per_s") or 0 if k else 0 for r, k in zip(rows, ok)]
-            thr_label = "MB/s"
-        else:
-            thr = [r.get("ops_per_s") or 0 if k else 0 for r, k in zip(rows, ok)]
-            thr_label = "op/s"
-        ys = list(range(len(rows)))
-        for col, (vals, xlabel) in enumerate((
-            (cpu, "client CPU µs per op (lower is better)"),
-            (thr, f"{thr_label} (higher is better)"),
-        )):
-            ax = axes[row][col]
-            ax.barh(ys, vals, color=[colors[c] for c in labels])
-            ax.set_yticks(ys)
-            ax.set_yticklabels(labels, fontsize=7)
-            ax.invert_yaxis()
-            ax.tick_params(axis="x", labelsize=7)
-            ax.set_xlabel(xlabel, fontsize=7)
-            top = max(vals) if any(vals) else 1
-            for y, v, k, r in zip(ys, vals, ok, rows):
-                text = _short(v) if k else r.get("status", "?")
-                ax.text(v + top * 0.01, y, text, va="center", fontsize=6)
-            ax.set_xlim(0, top * 1.18)
-            if col == 0:
-                ax.set_title(f"{name}: {sc['title']}", fontsize=8, loc="left")
+    for row, (ylabel, value) in enumerate(panels):
+        ax = axes[row][0]
+        for ci, client in enumerate(clients):
+            xs, ys = [], []
+            for si, name in enumerate(names):
+                r = by.get((name, client))
+                if r is None or r.get("status") not in ("ok", "partial"):
+                    continue
+                v = value(r, doc["scenarios"][name])
+                if v:
+                    xs.append(si - 0.425 + width * (ci + 0.5))
+                    ys.append(v)
+            label = client + (f" ({failed[client]} failed/missing)" if failed[client] else "")
+            ax.bar(xs, ys, width=width, color=colors[client], label=label)
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_xticks(range(len(names)))
+        labels = [f"{n}{' (MB/s)' if doc['scenarios'][n]['unit'] == 'MB' else ''}" for n in names]
+        ax.set_xticklabels(labels if row == 1 else names, rotation=45, ha="right", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", which="major", alpha=0.3)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+    axes[0][0].legend(
+        fontsize=7, ncol=min(6, len(clients)), loc="upper left", bbox_to_anchor=(0, 1.16)
+    )
     meta = doc["meta"]
-    fig.suptitle(
-        f"httprs benchmark ({meta['mode']}, {meta['date_utc']}, pin: {meta['pin']})", fontsize=10
+    lim = ", ".join(
+        f"{row['name']}: {row['ops_per_s']:,.0f} req/s"
+        for row in doc.get("limits", [])
+        if row.get("status") == "ok"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.995))
+    fig.suptitle(
+        f"httprs benchmark ({meta['mode']}, {meta['date_utc']}, pin: {meta['pin']})\n{lim}",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return None

@@ -31,7 +31,15 @@
 #define MAX_HEAD 65536
 #define MAX_ECHO (64u * 1024u * 1024u)
 
-enum state { ST_HEAD, ST_BODY_CL, ST_CHUNK_SIZE, ST_CHUNK_DATA, ST_CHUNK_CRLF, ST_TRAILER, ST_WRITE };
+enum state {
+  ST_HEAD,
+  ST_BODY_CL,
+  ST_CHUNK_SIZE,
+  ST_CHUNK_DATA,
+  ST_CHUNK_CRLF,
+  ST_TRAILER,
+  ST_WRITE
+};
 enum route { R_ECHO, R_UPLOAD, R_CHUNKED, R_NOTFOUND };
 
 typedef struct {
@@ -172,8 +180,9 @@ static int body_data(conn_t* c, const char* p, size_t n) {
 }
 
 static void start_response(conn_t* c, int status, const char* reason, const char* extra) {
-  c->head_len = (size_t)snprintf(c->head, sizeof c->head, "HTTP/1.1 %d %s\r\nServer: bench-c\r\n%s%s\r\n",
-                                 status, reason, extra, c->close_after ? "Connection: close\r\n" : "");
+  c->head_len =
+      (size_t)snprintf(c->head, sizeof c->head, "HTTP/1.1 %d %s\r\nServer: bench-c\r\n%s%s\r\n",
+                       status, reason, extra, c->close_after ? "Connection: close\r\n" : "");
   c->st = ST_WRITE;
 }
 
@@ -197,7 +206,8 @@ static void finish_request(conn_t* c) {
     size_t len = 0;
     c->out = chunked_body(c->chunked_total, c->chunk_size, &len);
     c->out_len = c->out ? len : 0;
-    start_response(c, 200, "OK", "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n");
+    start_response(c, 200, "OK",
+                   "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n");
   } else {
     c->out = "not found\n";
     c->out_len = 10;

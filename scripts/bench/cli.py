@@ -33,7 +33,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent
 
 # Timing per mode: warm-up and timed window per (client, scenario) run, in seconds.
 TIMING = {
-    "full": {"warmup_s": 0.2, "window_s": 0.8, "limit_s": 3.0, "repeat": 3},
+    "full": {"warmup_s": 0.15, "window_s": 0.6, "limit_s": 3.0, "repeat": 3},
     "quick": {"warmup_s": 0.1, "window_s": 0.25, "limit_s": 1.0, "repeat": 1},
 }
 
@@ -154,6 +154,7 @@ METRICS = (
     "peak_rss_mb",
     "server_cpu_pct",
     "server_cpu_us_per_op",
+    "new_connections",
 )
 
 
@@ -185,7 +186,7 @@ def aggregate(runs: list[dict]) -> dict:
         if k in ok[0]:
             out[k] = ok[0][k]
     out["runs"] = [
-        {m: r.get(m) for m in ("cpu_us_per_op", "ops_per_s", "mb_per_s", "ops", "wall_s")}
+        {m: r.get(m) for m in ("cpu_us_per_op", "ops_per_s", "mb_per_s", "ops", "wall_s", "run_s")}
         for r in ok
     ]
     return out
@@ -324,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                         continue  # an error is not retried in later repetitions
                     servers.check_alive()
                     spec = {"client": a.name, "scenario": sc.name, "info": info, "timing": timing}
+                    t_run = time.monotonic()
                     r = run_worker(spec, client_cpu, args.timeout)
+                    r["run_s"] = round(time.monotonic() - t_run, 2)
                     runs.setdefault(key, []).append(r)
                     done += 1
                     if r["status"] == "ok":

@@ -105,6 +105,9 @@ def table(doc: dict) -> str:
             )
             if r["status"] == "partial":
                 line += f"  (some runs failed: {r.get('error', '')[:60]})"
+            conns = r.get("new_connections")
+            if sc.get("keep_alive") and conns is not None and conns > max(1, sc.get("conc", 1)):
+                line += f"  (! opened {conns:.0f} connections in the window: keep-alive not kept)"
             if r.get("notes"):
                 line += f"  ({r['notes']})"
             out.append(line)

@@ -292,6 +292,7 @@ class Servers:
                 "nginx": self.nginx_worker_pid,
                 "c": self.c_server.pid if self.c_server else 0,
             },
+            "stats_ports": {"nginx": self.http_port, "c": self.c_port},
             "json_items": self.json_items,
         }
 
@@ -333,3 +334,32 @@ def proc_cpu_seconds(pid: int) -> float:
     fields = data[data.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def accepted_connections(port: int, server: str) -> int | None:
+    """The server's count of accepted connections (nginx stub_status, C server /stats).
+
+    The count includes the connection used to ask. None when it cannot be read.
+    """
+    path = "/nginx_status" if server == "nginx" else "/stats"
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+            )
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+    except OSError:
+        return None
+    body = data.partition(b"\r\n\r\n")[2].decode(errors="replace")
+    if server == "nginx":  # "Active connections: 1\nserver accepts handled requests\n A H R\n..."
+        lines = body.splitlines()
+        try:
+            return int(lines[2].split()[0])
+        except (IndexError, ValueError):
+            return None
+    try:
+        return int(body.split()[1])
+    except (IndexError, ValueError):
+        return None

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .clients import CLIENTS, Ctx
 from .scenarios import SCENARIOS
-from .servers import proc_cpu_seconds
+from .servers import accepted_connections, proc_cpu_seconds
 
 
 class CheckFailed(AssertionError):
@@ -70,33 +70,62 @@ class Window:
             raise CheckFailed(f"operation returned {value!r}, expected {self.expect!r}")
 
 
-def sync_phase(op, win: Window, conc: int) -> None:
-    errors: list[BaseException] = []
+def _sync_loop(op, win: Window) -> None:
+    lat = win.lat
+    now = time.perf_counter_ns
+    while win.claim():
+        t0 = now()
+        v = op()
+        t1 = now()
+        win.check(v)
+        lat.append(t1 - t0)
 
-    def loop():
-        lat = win.lat
-        now = time.perf_counter_ns
+
+def run_sync(op, conc: int, warm: Window, start_window, mark_start, mark_end) -> Window:
+    """Warm-up, then the timed window, on the same threads (thread-local client state
+    such as pycurl's per-thread handles stays warm)."""
+    if conc <= 1:
+        _sync_loop(op, warm)
+        win = start_window()
+        mark_start()
+        _sync_loop(op, win)
+        mark_end()
+        return win
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(conc + 1)
+    box: dict = {}
+
+    def thread_main():
         try:
-            while win.claim():
-                t0 = now()
-                v = op()
-                t1 = now()
-                win.check(v)
-                lat.append(t1 - t0)
+            _sync_loop(op, warm)
         except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            warm.deadline = 0.0
+        barrier.wait()  # main thread opens the window
+        barrier.wait()
+        if errors:
+            return
+        win = box["win"]
+        try:
+            _sync_loop(op, win)
+        except BaseException as exc:
             errors.append(exc)
             win.deadline = 0.0
 
-    if conc <= 1:
-        loop()
-    else:
-        threads = [threading.Thread(target=loop) for _ in range(conc)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    threads = [threading.Thread(target=thread_main) for _ in range(conc)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    box["win"] = start_window()
+    mark_start()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    mark_end()
     if errors:
         raise errors[0]
+    return box["win"]
 
 
 async def async_phase(op, win: Window, conc: int) -> None:
@@ -149,7 +178,10 @@ def measure(spec: dict) -> dict:
 
     marks: dict = {}
 
+    stats_port = spec["info"]["stats_ports"][sc.server]
+
     def mark_start():
+        marks["acc0"] = accepted_connections(stats_port, sc.server)
         marks["ru0"] = resource.getrusage(resource.RUSAGE_SELF)
         marks["srv0"] = proc_cpu_seconds(server_pid)
         marks["t0"] = time.perf_counter()
@@ -158,6 +190,7 @@ def measure(spec: dict) -> dict:
         marks["t1"] = time.perf_counter()
         marks["ru1"] = resource.getrusage(resource.RUSAGE_SELF)
         marks["srv1"] = proc_cpu_seconds(server_pid)
+        marks["acc1"] = accepted_connections(stats_port, sc.server)
 
     if adapter.is_async:
 
@@ -184,11 +217,9 @@ def measure(spec: dict) -> dict:
         adapter.open(ctx)
         try:
             op = adapter.op(ctx)
-            sync_phase(op, start_window(True), conc)
-            win = start_window(False)
-            mark_start()
-            sync_phase(op, win, conc)
-            mark_end()
+            win = run_sync(
+                op, conc, start_window(True), lambda: start_window(False), mark_start, mark_end
+            )
         finally:
             adapter.close()
 
@@ -223,6 +254,10 @@ def measure(spec: dict) -> dict:
         server_cpu_us_per_op=srv / n * 1e6,
         server_cpu_pct=100.0 * srv / wall if wall > 0 else 0.0,
     )
+    if marks["acc0"] is not None and marks["acc1"] is not None:
+        # connections the client opened during the window (the second stats request
+        # accounts for the 1 subtracted)
+        out["new_connections"] = marks["acc1"] - marks["acc0"] - 1
     if adapter.notes:
         out["notes"] = adapter.notes
     return out

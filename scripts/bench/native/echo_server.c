@@ -4,6 +4,7 @@
  *   POST /echo               the response body is the request body
  *   POST /upload             the body is read and discarded; the response is its
  *                            length in decimal (lets the client check the upload)
+ *   GET  /stats              "accepts N": connections accepted so far
  *   GET  /chunked?size=N&chunk=C
  *                            N bytes sent with Transfer-Encoding: chunked, C bytes
  *                            per chunk
@@ -40,7 +41,7 @@ enum state {
   ST_TRAILER,
   ST_WRITE
 };
-enum route { R_ECHO, R_UPLOAD, R_CHUNKED, R_NOTFOUND };
+enum route { R_ECHO, R_UPLOAD, R_CHUNKED, R_STATS, R_NOTFOUND };
 
 typedef struct {
   int fd;
@@ -65,6 +66,7 @@ typedef struct {
 } conn_t;
 
 static int g_ep;
+static unsigned long long g_accepts; /* connections accepted, served by GET /stats */
 
 /* One cached chunked response body (the benchmark asks for one shape at a time). */
 static char* g_chunked_buf;
@@ -202,6 +204,14 @@ static void finish_request(conn_t* c) {
     c->out_len = (size_t)n;
     snprintf(extra, sizeof extra, "Content-Type: text/plain\r\nContent-Length: %d\r\n", n);
     start_response(c, 200, "OK", extra);
+  } else if (c->route == R_STATS) {
+    char* s = malloc(48);
+    int n = snprintf(s, 48, "accepts %llu\n", g_accepts);
+    c->out_owned = s;
+    c->out = s;
+    c->out_len = (size_t)n;
+    snprintf(extra, sizeof extra, "Content-Type: text/plain\r\nContent-Length: %d\r\n", n);
+    start_response(c, 200, "OK", extra);
   } else if (c->route == R_CHUNKED) {
     size_t len = 0;
     c->out = chunked_body(c->chunked_total, c->chunk_size, &len);
@@ -233,6 +243,8 @@ static int parse_head(conn_t* c, size_t head_end) {
     c->route = R_ECHO;
   else if (plen >= 7 && strncmp(path, "/upload", 7) == 0)
     c->route = R_UPLOAD;
+  else if (plen == 6 && strncmp(path, "/stats", 6) == 0)
+    c->route = R_STATS;
   else if (plen >= 8 && strncmp(path, "/chunked", 8) == 0) {
     c->route = R_CHUNKED;
     c->chunked_total = query_param(path, plen, "size", 10u * 1024u * 1024u);
@@ -477,6 +489,7 @@ int main(int argc, char** argv) {
         for (;;) {
           int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
           if (fd < 0) break;
+          g_accepts++;
           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
           conn_t* nc = calloc(1, sizeof *nc);
           nc->fd = fd;

@@ -61,7 +61,7 @@ def table(doc: dict) -> str:
     out.append(
         "CPU = whole client process user+sys per operation (median of repetitions, [min-max]); "
         "srv% = server CPU / wall; RSS+ = peak RSS above the post-import baseline; "
-        "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper)"
+        "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper; async clients vs httpx.AsyncClient)"
     )
     out.append("")
     if doc.get("limits"):

@@ -77,7 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-limits", action="store_true", help="skip the wrk / C client rows")
     p.add_argument("--list", action="store_true", help="list scenarios and clients, then exit")
     p.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds before a worker run is killed"
+        "--timeout",
+        type=float,
+        help="seconds before a worker run is killed and reported as an error (default 60, quick 20)",
     )
     return p.parse_args(argv)
 
@@ -246,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup is not None:
         timing["warmup_s"] = args.warmup
     repeat = args.repeat or timing["repeat"]
+    timeout = args.timeout or (20.0 if args.quick else 60.0)
     timing["quick"] = args.quick
 
     ncpu = cpu_count()
@@ -326,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                     servers.check_alive()
                     spec = {"client": a.name, "scenario": sc.name, "info": info, "timing": timing}
                     t_run = time.monotonic()
-                    r = run_worker(spec, client_cpu, args.timeout)
+                    r = run_worker(spec, client_cpu, timeout)
                     r["run_s"] = round(time.monotonic() - t_run, 2)
                     runs.setdefault(key, []).append(r)
                     done += 1

@@ -304,42 +304,59 @@ def main(argv: list[str] | None = None) -> int:
         info = servers.info()
         total = sum(1 for sc, a in pairs if probes[a.name]["ok"]) * repeat
         done = 0
-        for rep in range(repeat):
-            for sc in scs:
-                for a in adapters:
-                    if not clients_mod.runs_scenario(a, sc):
-                        continue
-                    key = (sc.name, a.name)
-                    if not probes[a.name]["ok"]:
-                        runs.setdefault(
-                            key,
-                            [
-                                {
-                                    "client": a.name,
-                                    "scenario": sc.name,
-                                    "status": "missing",
-                                    "error": probes[a.name]["error"],
-                                }
-                            ],
-                        )
-                        continue
-                    prev = runs.get(key)
-                    if prev and prev[-1]["status"] == "error" and rep > 0:
-                        continue  # an error is not retried in later repetitions
-                    servers.check_alive()
-                    spec = {"client": a.name, "scenario": sc.name, "info": info, "timing": timing}
-                    t_run = time.monotonic()
-                    r = run_worker(spec, client_cpu, timeout)
-                    r["run_s"] = round(time.monotonic() - t_run, 2)
-                    runs.setdefault(key, []).append(r)
-                    done += 1
-                    if r["status"] == "ok":
-                        val = f"{r['cpu_us_per_op']:.1f} µs CPU/op, {r['ops_per_s']:.0f} op/s"
-                    else:
-                        val = f"{r['status']}: {r.get('error', '')[:120]}"
-                    log(f"bench: [{done}/{total}] rep {rep + 1} {sc.name} {a.name}: {val}")
+        try:
+            for rep in range(repeat):
+                for sc in scs:
+                    for a in adapters:
+                        if not clients_mod.runs_scenario(a, sc):
+                            continue
+                        key = (sc.name, a.name)
+                        if not probes[a.name]["ok"]:
+                            runs.setdefault(
+                                key,
+                                [
+                                    {
+                                        "client": a.name,
+                                        "scenario": sc.name,
+                                        "status": "missing",
+                                        "error": probes[a.name]["error"],
+                                    }
+                                ],
+                            )
+                            continue
+                        prev = runs.get(key)
+                        if prev and prev[-1]["status"] == "error" and rep > 0:
+                            continue  # an error is not retried in later repetitions
+                        servers.check_alive()
+                        spec = {
+                            "client": a.name,
+                            "scenario": sc.name,
+                            "info": info,
+                            "timing": timing,
+                        }
+                        t_run = time.monotonic()
+                        r = run_worker(spec, client_cpu, timeout)
+                        r["run_s"] = round(time.monotonic() - t_run, 2)
+                        runs.setdefault(key, []).append(r)
+                        done += 1
+                        if r["status"] == "ok":
+                            val = f"{r['cpu_us_per_op']:.1f} µs CPU/op, {r['ops_per_s']:.0f} op/s"
+                        else:
+                            val = f"{r['status']}: {r.get('error', '')[:120]}"
+                        log(f"bench: [{done}/{total}] rep {rep + 1} {sc.name} {a.name}: {val}")
 
-        results = [aggregate(runs[(sc.name, a.name)]) for sc, a in pairs]
+        except SetupError as exc:
+            # a server died: keep what was measured, say so, and stop
+            meta["aborted"] = str(exc)
+            log(f"bench: aborted: {exc}")
+
+        not_run = {"status": "error", "error": "not run: the benchmark was aborted"}
+        results = [
+            aggregate(
+                runs.get((sc.name, a.name)) or [{"client": a.name, "scenario": sc.name, **not_run}]
+            )
+            for sc, a in pairs
+        ]
         report.add_ratios(results)
         meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
         doc = {
@@ -367,6 +384,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"bench: chart {'written to ' + str(chart_path) if not err else 'not written: ' + err}"
             )
         log(f"bench: done in {meta['elapsed_s']:.0f}s")
-        return 0
+        return 1 if meta.get("aborted") else 0
     finally:
         servers.stop()

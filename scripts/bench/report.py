@@ -58,6 +58,8 @@ def table(doc: dict) -> str:
         f"{meta['cpu_model']} ({meta['cpus']} CPUs), Python {meta['python']}, {meta['openssl']}, {meta['nginx']}"
     )
     out.append(f"pinning: {meta['pinning']}")
+    if meta.get("aborted"):
+        out.append(f"ABORTED, results are incomplete: {meta['aborted']}")
     out.append(
         "CPU = whole client process user+sys per operation (median of repetitions, [min-max]); "
         "srv% = server CPU / wall; RSS+ = peak RSS above the post-import baseline; "

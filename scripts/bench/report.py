@@ -58,6 +58,17 @@ def table(doc: dict) -> str:
         f"{meta['cpu_model']} ({meta['cpus']} CPUs), Python {meta['python']}, {meta['openssl']}, {meta['nginx']}"
     )
     out.append(f"pinning: {meta['pinning']}")
+    versions: list[str] = []
+    for name, mods in meta.get("clients", {}).items():
+        if "missing" in mods:
+            versions.append(f"{name}: MISSING ({mods['missing']})")
+            continue
+        for m, v in mods.items():
+            text = f"{m} {v.split()[0]}"
+            if text not in versions:
+                versions.append(text)
+    if versions:
+        out.append("clients: " + "; ".join(versions))
     if meta.get("aborted"):
         out.append(f"ABORTED, results are incomplete: {meta['aborted']}")
     out.append(

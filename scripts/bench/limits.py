@@ -1,0 +1,138 @@
+"""Machine-limit rows: wrk and the project's C ping-pong client against the same nginx.
+
+They run pinned to the client CPU, like the Python workers, and their CPU is measured
+from the outside (os.wait4 rusage) so the rows are comparable with the clients' rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from .servers import Servers, proc_cpu_seconds, taskset
+
+_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def _wait_usage(proc: subprocess.Popen, timeout: float) -> tuple[int, float]:
+    """Waits for proc; returns (status, user+sys CPU seconds of the child)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, ru.ru_utime + ru.ru_stime
+        if time.monotonic() > deadline:
+            proc.kill()
+            pid, status, ru = os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            return -9, ru.ru_utime + ru.ru_stime
+        time.sleep(0.02)
+
+
+def _lat_us(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else 0.0
+
+
+def run_wrk(
+    servers: Servers, cpu: int | None, url: str, conns: int, seconds: float, label: str
+) -> dict:
+    row = {"name": label, "tool": "wrk", "url": url.rsplit("/", 1)[-1], "connections": conns}
+    if not shutil.which("wrk"):
+        row.update(status="missing", error="wrk is not installed (Debian: apt-get install wrk)")
+        return row
+    dur = max(1, round(seconds))
+    srv0 = proc_cpu_seconds(servers.nginx_worker_pid)
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(
+            [*taskset(cpu), "wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", url],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        rc, cpu_s = _wait_usage(proc, dur + 30)
+        out.seek(0)
+        text = out.read()
+    srv = proc_cpu_seconds(servers.nginx_worker_pid) - srv0
+    m_req = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", text)
+    if rc != 0 or not m_req:
+        row.update(status="error", error=f"wrk exited {rc}: {text.strip()[-300:]}")
+        return row
+    n = int(m_req.group(1))
+    wall = float(m_req.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[m_req.group(3)]
+    m_bytes = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", text)
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M))
+    row.update(
+        status="ok",
+        ops=n,
+        wall_s=wall,
+        ops_per_s=n / wall,
+        cpu_us_per_op=cpu_s / n * 1e6,
+        p50_us=_lat_us(lat.get("50", "")),
+        p99_us=_lat_us(lat.get("99", "")),
+        server_cpu_pct=100.0 * srv / wall,
+        server_cpu_us_per_op=srv / n * 1e6,
+    )
+    if m_bytes:
+        scale = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[m_bytes.group(2)]
+        row["mb_per_s"] = float(m_bytes.group(1)) * scale / 1e6
+    return row
+
+
+def run_pingpong(servers: Servers, cpu: int | None, seconds: float, warmup: float) -> dict:
+    row = {
+        "name": "C client, 1 conn, blocking keep-alive GET",
+        "tool": "pingpong",
+        "url": "small",
+        "connections": 1,
+    }
+    srv0 = proc_cpu_seconds(servers.nginx_worker_pid)
+    res = subprocess.run(
+        [
+            *taskset(cpu),
+            str(servers.native["pingpong"]),
+            "127.0.0.1",
+            str(servers.http_port),
+            "/small",
+            str(warmup),
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + warmup + 30,
+    )
+    srv = proc_cpu_seconds(servers.nginx_worker_pid) - srv0
+    if res.returncode != 0:
+        row.update(status="error", error=res.stderr.strip()[-300:])
+        return row
+    d = json.loads(res.stdout)
+    n, wall = d["requests"], d["wall_s"]
+    row.update(
+        status="ok",
+        ops=n,
+        wall_s=wall,
+        ops_per_s=n / wall,
+        cpu_us_per_op=(d["cpu_user_s"] + d["cpu_sys_s"]) / n * 1e6,
+        p50_us=d["p50_us"],
+        p99_us=d["p99_us"],
+        # the server time includes the warm-up; scale it to the measured share
+        server_cpu_pct=100.0 * srv / (wall + warmup),
+        server_cpu_us_per_op=None,
+    )
+    return row
+
+
+def run_limits(servers: Servers, cpu: int | None, seconds: float) -> list[dict]:
+    urls = servers.urls()
+    rows = [
+        run_wrk(servers, cpu, urls["small"], 1, seconds, "wrk -t1 -c1, small GET"),
+        run_wrk(servers, cpu, urls["small"], 50, seconds, "wrk -t1 -c50, small GET"),
+        run_pingpong(servers, cpu, seconds, min(1.0, seconds / 4)),
+        run_wrk(servers, cpu, urls["file_10m"], 1, seconds, "wrk -t1 -c1, 10 MB GET"),
+    ]
+    return rows

@@ -1,0 +1,143 @@
+/* The machine limit for one connection: blocking keep-alive GETs over one TCP
+ * connection, the body read fully each time, with the same request bytes a minimal
+ * HTTP/1.1 client sends.
+ *
+ * Usage: pingpong HOST PORT PATH WARMUP_SECONDS SECONDS
+ * Prints one JSON object: requests, wall_s, cpu_user_s, cpu_sys_s, p50_us, p99_us,
+ * bytes (body bytes read).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static char buf[1 << 20];
+
+/* One request/response. Returns body bytes read, or -1 on error. */
+static long round_trip(int fd, const char* req, size_t req_len) {
+  size_t off = 0;
+  while (off < req_len) {
+    ssize_t w = write(fd, req + off, req_len - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    off += (size_t)w;
+  }
+  size_t have = 0;
+  char* head_end = NULL;
+  while (!head_end) {
+    ssize_t r = read(fd, buf + have, sizeof buf - have);
+    if (r <= 0) return -1;
+    have += (size_t)r;
+    head_end = memmem(buf, have, "\r\n\r\n", 4);
+  }
+  size_t head_len = (size_t)(head_end - buf) + 4;
+  long content_length = -1;
+  for (char* l = buf; l < head_end;) {
+    char* e = memmem(l, (size_t)(head_end + 2 - l), "\r\n", 2);
+    if (!e) break;
+    if ((size_t)(e - l) > 15 && strncasecmp(l, "content-length:", 15) == 0)
+      content_length = strtol(l + 15, NULL, 10);
+    l = e + 2;
+  }
+  if (content_length < 0) return -1; /* nginx always sends a length for these paths */
+  size_t body = have - head_len;
+  while (body < (size_t)content_length) {
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r <= 0) return -1;
+    body += (size_t)r;
+  }
+  return content_length;
+}
+
+static int cmp(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 6) {
+    fprintf(stderr, "usage: %s HOST PORT PATH WARMUP_S SECONDS\n", argv[0]);
+    return 2;
+  }
+  const char* host = argv[1];
+  int port = atoi(argv[2]);
+  const char* path = argv[3];
+  double warmup = atof(argv[4]), seconds = atof(argv[5]);
+
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, host, &addr.sin_addr);
+  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
+    perror("connect");
+    return 1;
+  }
+  char req[512];
+  int req_len = snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n"
+                         "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n"
+                         "User-Agent: bench-c\r\n\r\n",
+                         path, host, port);
+
+  double end = now() + warmup;
+  while (now() < end)
+    if (round_trip(fd, req, (size_t)req_len) < 0) {
+      fprintf(stderr, "request failed during warm-up\n");
+      return 1;
+    }
+
+  size_t cap = 1 << 20, n = 0;
+  double* lat = malloc(cap * sizeof *lat);
+  long long bytes = 0;
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
+  double t0 = now();
+  end = t0 + seconds;
+  double t = t0;
+  while (t < end) {
+    long b = round_trip(fd, req, (size_t)req_len);
+    if (b < 0) {
+      fprintf(stderr, "request failed\n");
+      return 1;
+    }
+    bytes += b;
+    double t2 = now();
+    if (n == cap) {
+      cap *= 2;
+      lat = realloc(lat, cap * sizeof *lat);
+    }
+    lat[n++] = t2 - t;
+    t = t2;
+  }
+  double wall = t - t0;
+  getrusage(RUSAGE_SELF, &ru1);
+  qsort(lat, n, sizeof *lat, cmp);
+  double user = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+                (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) * 1e-6;
+  double sys = (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+               (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e-6;
+  printf(
+      "{\"requests\": %zu, \"wall_s\": %.6f, \"cpu_user_s\": %.6f, \"cpu_sys_s\": %.6f, "
+      "\"p50_us\": %.2f, \"p99_us\": %.2f, \"bytes\": %lld}\n",
+      n, wall, user, sys, lat[n / 2] * 1e6, lat[(size_t)((double)n * 0.99)] * 1e6, bytes);
+  close(fd);
+  return 0;
+}

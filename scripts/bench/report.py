@@ -1,0 +1,220 @@
+"""Report: the text table, the ratio to httpx, and the PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .clients import CLIENTS
+
+
+def _baseline_name(client: str) -> str:
+    a = CLIENTS.get(client)
+    return "httpx-async" if a is not None and a.is_async else "httpx"
+
+
+def add_ratios(results: list[dict]) -> None:
+    """ratio_vs_httpx = httpx CPU per op / this client's CPU per op, in the same scenario.
+
+    Sync clients are compared with httpx.Client, async ones with httpx.AsyncClient
+    (falling back to the other when that one did not run). Above 1: less CPU than httpx.
+    """
+    by = {(r["scenario"], r["client"]): r for r in results}
+    for r in results:
+        r["ratio_vs_httpx"] = None
+        if r.get("status") not in ("ok", "partial") or not r.get("cpu_us_per_op"):
+            continue
+        base_name = _baseline_name(r["client"])
+        other = "httpx" if base_name == "httpx-async" else "httpx-async"
+        for name in (base_name, other):
+            base = by.get((r["scenario"], name))
+            if base and base.get("status") in ("ok", "partial") and base.get("cpu_us_per_op"):
+                r["ratio_vs_httpx"] = base["cpu_us_per_op"] / r["cpu_us_per_op"]
+                r["ratio_baseline"] = name
+                break
+
+
+def _num(v, fmt="{:,.0f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _short(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(doc: dict) -> str:
+    meta = doc["meta"]
+    out = []
+    out.append(
+        f"httprs benchmark — {meta['date_utc']}, {meta['mode']} mode, {meta['repeat']} repetition(s), "
+        f"window {meta['timing']['window_s']}s"
+    )
+    out.append(
+        f"{meta['cpu_model']} ({meta['cpus']} CPUs), Python {meta['python']}, {meta['openssl']}, {meta['nginx']}"
+    )
+    out.append(f"pinning: {meta['pinning']}")
+    versions: list[str] = []
+    for name, mods in meta.get("clients", {}).items():
+        if "missing" in mods:
+            versions.append(f"{name}: MISSING ({mods['missing']})")
+            continue
+        for m, v in mods.items():
+            text = f"{m} {v.split()[0]}"
+            if text not in versions:
+                versions.append(text)
+    if versions:
+        out.append("clients: " + "; ".join(versions))
+    if meta.get("aborted"):
+        out.append(f"ABORTED, results are incomplete: {meta['aborted']}")
+    out.append(
+        "CPU = whole client process user+sys per operation (median of repetitions, [min-max]); "
+        "srv% = server CPU / wall; RSS+ = peak RSS above the post-import baseline; "
+        "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper; async clients vs httpx.AsyncClient)"
+    )
+    out.append("")
+    if doc.get("limits"):
+        out.append("Machine limits (same nginx, load generator pinned like the clients)")
+        hdr = f"  {'tool':44} {'req/s':>10} {'MB/s':>8} {'CPU µs/req':>11} {'p50 µs':>8} {'p99 µs':>8} {'srv%':>5}"
+        out.append(hdr)
+        for row in doc["limits"]:
+            if row.get("status") != "ok":
+                out.append(f"  {row['name']:44} {row.get('status')}: {row.get('error', '')}")
+                continue
+            out.append(
+                f"  {row['name']:44} {_num(row.get('ops_per_s')):>10} {_num(row.get('mb_per_s')):>8} "
+                f"{_short(row.get('cpu_us_per_op')):>11} {_short(row.get('p50_us')):>8} "
+                f"{_short(row.get('p99_us')):>8} {_num(row.get('server_cpu_pct')):>5}"
+            )
+        out.append("")
+    results = doc["results"]
+    for name, sc in doc["scenarios"].items():
+        rows = [r for r in results if r["scenario"] == name]
+        if not rows:
+            continue
+        unit = "MB/s" if sc["unit"] == "MB" else "op/s"
+        out.append(f"{name}: {sc['title']}  [server: {sc['server']}]")
+        out.append(
+            f"  {'client':16} {'CPU µs/op':>10} {'[min-max]':>17} {unit:>9} {'p50 µs':>9} {'p99 µs':>9} "
+            f"{'RSS+ MB':>8} {'srv%':>5} {'vs httpx':>9}"
+        )
+        for r in rows:
+            if r.get("status") not in ("ok", "partial"):
+                err = r.get("error", "")
+                out.append(f"  {r['client']:16} {r['status']}: {err[:110]}")
+                continue
+            lo, hi = r.get("spread", {}).get("cpu_us_per_op", [None, None])
+            spread = f"[{_short(lo)}-{_short(hi)}]" if lo is not None and r["reps"] > 1 else ""
+            thr = r.get("mb_per_s") if sc["unit"] == "MB" else r.get("ops_per_s")
+            ratio = r.get("ratio_vs_httpx")
+            line = (
+                f"  {r['client']:16} {_short(r['cpu_us_per_op']):>10} {spread:>17} {_num(thr):>9} "
+                f"{_short(r.get('p50_us')):>9} {_short(r.get('p99_us')):>9} {_short(r.get('peak_rss_mb')):>8} "
+                f"{_num(r.get('server_cpu_pct')):>5} {(f'{ratio:.2f}x' if ratio else '-'):>9}"
+            )
+            if r["status"] == "partial":
+                line += f"  (some runs failed: {r.get('error', '')[:60]})"
+            conns = r.get("new_connections")
+            if sc.get("keep_alive") and conns is not None and conns > max(1, sc.get("conc", 1)):
+                line += f"  (! opened {conns:.0f} connections in the window: keep-alive not kept)"
+            if r.get("notes"):
+                line += f"  ({r['notes']})"
+            out.append(line)
+        out.append("")
+    return "\n".join(out)
+
+
+def chart(doc: dict, path: Path) -> str | None:
+    """Writes the PNG (CPU per op and throughput per scenario, grouped by client, log scale).
+
+    Returns an error message instead of raising.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"matplotlib is not installed ({exc})"
+    results = doc["results"]
+    names = [n for n in doc["scenarios"] if any(r["scenario"] == n for r in results)]
+    if not names:
+        return "no results"
+    clients: list[str] = []
+    for r in results:
+        if r["client"] not in clients:
+            clients.append(r["client"])
+    by = {(r["scenario"], r["client"]): r for r in results}
+    failed = {
+        c: sum(1 for r in results if r["client"] == c and r.get("status") not in ("ok", "partial"))
+        for c in clients
+    }
+    cmap = matplotlib.colormaps.get_cmap("tab20")
+    fixed = {
+        "httprs": "#d62728",
+        "httprs-async": "#7f0f0f",
+        "httpx": "#1f77b4",
+        "httpx-async": "#9ecae1",
+    }
+    others = [cmap(i) for i in (2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 16, 17)]
+    colors = {
+        c: fixed.get(c) or others[i % len(others)]
+        for i, c in enumerate(x for x in clients if x not in fixed)
+    }
+    colors.update({c: v for c, v in fixed.items() if c in clients})
+    width = 0.85 / len(clients)
+    fig, axes = plt.subplots(2, 1, figsize=(max(12, 0.75 * len(names) + 4), 10), squeeze=False)
+    panels = (
+        (
+            "client CPU µs per operation (log; lower is better)",
+            lambda r, sc: r.get("cpu_us_per_op"),
+        ),
+        (
+            "throughput: op/s, or MB/s for MB scenarios (log; higher is better)",
+            lambda r, sc: r.get("mb_per_s") if sc["unit"] == "MB" else r.get("ops_per_s"),
+        ),
+    )
+    for row, (ylabel, value) in enumerate(panels):
+        ax = axes[row][0]
+        for ci, client in enumerate(clients):
+            xs, ys = [], []
+            for si, name in enumerate(names):
+                r = by.get((name, client))
+                if r is None or r.get("status") not in ("ok", "partial"):
+                    continue
+                v = value(r, doc["scenarios"][name])
+                if v:
+                    xs.append(si - 0.425 + width * (ci + 0.5))
+                    ys.append(v)
+            label = client + (f" ({failed[client]} failed/missing)" if failed[client] else "")
+            ax.bar(xs, ys, width=width, color=colors[client], label=label)
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_xticks(range(len(names)))
+        labels = [f"{n}{' (MB/s)' if doc['scenarios'][n]['unit'] == 'MB' else ''}" for n in names]
+        ax.set_xticklabels(labels if row == 1 else names, rotation=45, ha="right", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", which="major", alpha=0.3)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+    axes[0][0].legend(
+        fontsize=7, ncol=min(6, len(clients)), loc="upper left", bbox_to_anchor=(0, 1.16)
+    )
+    meta = doc["meta"]
+    lim = ", ".join(
+        f"{row['name']}: {row['ops_per_s']:,.0f} req/s"
+        for row in doc.get("limits", [])
+        if row.get("status") == "ok"
+    )
+    fig.suptitle(
+        f"httprs benchmark ({meta['mode']}, {meta['date_utc']}, pin: {meta['pin']})\n{lim}",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return None

@@ -1,0 +1,225 @@
+"""The benchmark scenarios.
+
+Each scenario is one workload with fixed semantics for every client: HTTP/1.1
+keep-alive, the body fully read (or fully iterated), the pool size equal to the
+concurrency, and a check of every response (its length, the echoed or counted upload
+size, or the decoded JSON) so that no client can skip work.
+
+mode:
+  sync   run by the sync clients only
+  async  run by the async clients only
+  any    run by every client (async clients: one task, requests in sequence)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .servers import FILE_SIZES, HEADERS_BODY, JSON_ITEMS, SMALL_BODY
+
+MB = 1 << 20
+UPLOAD_CHUNK = 64 * 1024
+
+# ~1 KB JSON object for the POST JSON case (30 keys).
+JSON_PAYLOAD = {f"key{i:02d}": f"value-{i:02d}-abcdefghijklmnopqrstu" for i in range(30)}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    mode: str  # sync | async | any
+    op: str  # get | stream | post_bytes | upload | upload_gen | post_json | get_json | get_close | churn
+    url: str  # key of Servers.urls()
+    expect: int  # value each operation must return (bytes, counted bytes, JSON items)
+    server: str = "nginx"  # nginx | c (whose CPU time is the server share)
+    conc: int = 1  # threads (sync) or tasks in flight (async); also the pool size
+    size: int = 0  # request body size for uploads
+    unit: str = "req"  # req | MB (throughput unit)
+    min_ops: int = 20  # measured operations at least, even past the window
+    quick_min_ops: int = 5
+    tls: bool = False
+
+    @property
+    def bytes_per_op(self) -> int:
+        if self.op in ("upload", "upload_gen"):
+            return self.size
+        return self.expect if self.unit == "MB" else 0
+
+
+def _all() -> list[Scenario]:
+    s: list[Scenario] = []
+    small = len(SMALL_BODY)
+    s.append(
+        Scenario("get_small", "sync sequential GET, 13 B body", "sync", "get", "small", small)
+    )
+    s.append(
+        Scenario(
+            "get_headers",
+            "sync GET, ~20 headers + 1 KB body",
+            "sync",
+            "get",
+            "headers",
+            len(HEADERS_BODY),
+        )
+    )
+    for n in (4, 16):
+        s.append(
+            Scenario(
+                f"threads_{n}",
+                f"{n} threads sharing one client, small GET",
+                "sync",
+                "get",
+                "small",
+                small,
+                conc=n,
+            )
+        )
+    s.append(
+        Scenario("async_seq", "async sequential GET, 13 B body", "async", "get", "small", small)
+    )
+    for n in (10, 50, 100, 400):
+        s.append(
+            Scenario(
+                f"async_{n}",
+                f"async, {n} GETs in flight (pool {n})",
+                "async",
+                "get",
+                "small",
+                small,
+                conc=n,
+            )
+        )
+    s.append(
+        Scenario(
+            "post_1k",
+            "POST 1 KB bytes, echoed back",
+            "any",
+            "post_bytes",
+            "echo",
+            1024,
+            server="c",
+            size=1024,
+        )
+    )
+    s.append(
+        Scenario(
+            "post_json",
+            "POST ~1 KB JSON, echoed and decoded",
+            "any",
+            "post_json",
+            "echo",
+            len(JSON_PAYLOAD),
+            server="c",
+        )
+    )
+    for label, size, mode in (("1m", MB, "sync"), ("10m", 10 * MB, "any")):
+        for op, how in (("upload", "bytes"), ("upload_gen", "generator (chunked)")):
+            name = f"upload_{label}" if op == "upload" else f"upload_gen_{label}"
+            s.append(
+                Scenario(
+                    name,
+                    f"upload {label.upper()}B from {how}",
+                    mode,
+                    op,
+                    "upload",
+                    size,
+                    server="c",
+                    size=size,
+                    unit="MB",
+                    min_ops=5 if size > MB else 20,
+                    quick_min_ops=2,
+                )
+            )
+    for label, mode in (("1m", "sync"), ("10m", "any"), ("100m", "sync")):
+        size = FILE_SIZES[label]
+        for op, how in (("get", ".content"), ("stream", "iter_bytes()")):
+            name = f"get_{label}" if op == "get" else f"stream_{label}"
+            s.append(
+                Scenario(
+                    name,
+                    f"download {label.upper()}B via {how}",
+                    mode,
+                    op,
+                    f"file_{label}",
+                    size,
+                    unit="MB",
+                    min_ops=3 if size >= 100 * MB else 10,
+                    quick_min_ops=1 if size >= 100 * MB else 2,
+                )
+            )
+    s.append(
+        Scenario(
+            "chunked_10m",
+            "chunked download 10 MB (16 KB chunks)",
+            "any",
+            "get",
+            "chunked_10m",
+            10 * MB,
+            server="c",
+            unit="MB",
+            min_ops=5,
+            quick_min_ops=2,
+        )
+    )
+    s.append(
+        Scenario(
+            "gzip_json",
+            "gzip JSON ~220 KB: decode + .json()",
+            "any",
+            "get_json",
+            "json_gz",
+            JSON_ITEMS,
+        )
+    )
+    s.append(
+        Scenario("https_warm", "HTTPS GET, warm pool", "sync", "get", "tls_small", small, tls=True)
+    )
+    s.append(
+        Scenario(
+            "https_new_conn",
+            "HTTPS GET, new connection each (Connection: close)",
+            "sync",
+            "get_close",
+            "tls_small",
+            small,
+            tls=True,
+        )
+    )
+    s.append(
+        Scenario(
+            "client_churn",
+            "Client() + one GET + close",
+            "sync",
+            "churn",
+            "small",
+            small,
+            min_ops=100,
+            quick_min_ops=10,
+        )
+    )
+    return s
+
+
+SCENARIOS: dict[str, Scenario] = {sc.name: sc for sc in _all()}
+
+
+def select(patterns: list[str] | None) -> list[Scenario]:
+    """Scenarios matching any of the names or fnmatch patterns (all when None)."""
+    import fnmatch
+
+    if not patterns:
+        return list(SCENARIOS.values())
+    out = [
+        sc for sc in SCENARIOS.values() if any(fnmatch.fnmatchcase(sc.name, p) for p in patterns)
+    ]
+    unknown = [
+        p
+        for p in patterns
+        if not any(fnmatch.fnmatchcase(sc.name, p) for sc in SCENARIOS.values())
+    ]
+    if unknown:
+        raise SystemExit(
+            f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}"
+        )
+    return out

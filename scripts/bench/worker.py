@@ -1,0 +1,284 @@
+"""One (client, scenario) measurement, run in a fresh process pinned to the client CPU.
+
+    python -m bench.worker SPEC.json OUT.json
+
+SPEC holds the client and scenario names, the server description and the timing.
+The result (always written, also on failure) has status ok | missing | error.
+
+Measurement: imports first (outside the timed region); then the peak-RSS mark is reset
+(/proc/self/clear_refs) and the post-import RSS recorded; the client is built and warmed
+up; then getrusage(RUSAGE_SELF) (user+sys, every thread of the process), the wall clock
+and the server process's CPU time are read around a timed window of operations, each
+timed with perf_counter_ns (async: from the task's request start to the body read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import resource
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from .clients import CLIENTS, Ctx
+from .scenarios import SCENARIOS
+from .servers import accepted_connections, proc_cpu_seconds
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def _status_kb(field: str) -> int:
+    m = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class Window:
+    """Collects latencies and counts operations for one phase."""
+
+    def __init__(self, expect: int, deadline: float, min_ops: int):
+        self.expect = expect
+        self.deadline = deadline
+        self.min_ops = min_ops
+        self.lat: list[int] = []
+        self.lock = threading.Lock()
+        self.started = 0  # operations handed out (shared by threads / tasks)
+
+    def claim(self) -> bool:
+        """May one more operation start? Time-bounded, with at least min_ops."""
+        with self.lock:
+            if self.started >= self.min_ops and time.perf_counter() >= self.deadline:
+                return False
+            self.started += 1
+            return True
+
+    def check(self, value) -> None:
+        if value != self.expect:
+            raise CheckFailed(f"operation returned {value!r}, expected {self.expect!r}")
+
+
+def _sync_loop(op, win: Window) -> None:
+    lat = win.lat
+    now = time.perf_counter_ns
+    while win.claim():
+        t0 = now()
+        v = op()
+        t1 = now()
+        win.check(v)
+        lat.append(t1 - t0)
+
+
+def run_sync(op, conc: int, warm: Window, start_window, mark_start, mark_end) -> Window:
+    """Warm-up, then the timed window, on the same threads (thread-local client state
+    such as pycurl's per-thread handles stays warm)."""
+    if conc <= 1:
+        _sync_loop(op, warm)
+        win = start_window()
+        mark_start()
+        _sync_loop(op, win)
+        mark_end()
+        return win
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(conc + 1)
+    box: dict = {}
+
+    def thread_main():
+        try:
+            _sync_loop(op, warm)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            warm.deadline = 0.0
+        barrier.wait()  # main thread opens the window
+        barrier.wait()
+        if errors:
+            return
+        win = box["win"]
+        try:
+            _sync_loop(op, win)
+        except BaseException as exc:
+            errors.append(exc)
+            win.deadline = 0.0
+
+    threads = [threading.Thread(target=thread_main) for _ in range(conc)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    box["win"] = start_window()
+    mark_start()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    mark_end()
+    if errors:
+        raise errors[0]
+    return box["win"]
+
+
+async def async_phase(op, win: Window, conc: int) -> None:
+    async def loop():
+        lat = win.lat
+        now = time.perf_counter_ns
+        while win.claim():
+            t0 = now()
+            v = await op()
+            t1 = now()
+            win.check(v)
+            lat.append(t1 - t0)
+
+    if conc <= 1:
+        await loop()
+    else:
+        await asyncio.gather(*(loop() for _ in range(conc)))
+
+
+def percentile(sorted_ns: list[int], q: float) -> float:
+    if not sorted_ns:
+        return 0.0
+    i = min(len(sorted_ns) - 1, int(q * len(sorted_ns)))
+    return sorted_ns[i] / 1000.0
+
+
+def measure(spec: dict) -> dict:
+    client_name, sc = spec["client"], SCENARIOS[spec["scenario"]]
+    adapter = CLIENTS[client_name]()
+    out: dict = {"client": client_name, "scenario": sc.name}
+    try:
+        out["versions"] = adapter.load()
+    except ImportError as exc:
+        out.update(status="missing", error=f"{type(exc).__name__}: {exc}")
+        return out
+    ctx = Ctx(spec["info"], sc)
+    server_pid = spec["info"]["server_pids"][sc.server]
+    timing = spec["timing"]
+    min_ops = sc.quick_min_ops if timing["quick"] else sc.min_ops
+    conc = max(sc.conc, 1)
+
+    peak_reset = reset_peak_rss()
+    base_rss_kb = _status_kb("VmRSS")
+    maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def start_window(warm: bool) -> Window:
+        secs = timing["warmup_s"] if warm else timing["window_s"]
+        ops = max(1, min_ops // 4) if warm else min_ops
+        return Window(sc.expect, time.perf_counter() + secs, ops)
+
+    marks: dict = {}
+
+    stats_port = spec["info"]["stats_ports"][sc.server]
+
+    def mark_start():
+        marks["acc0"] = accepted_connections(stats_port, sc.server)
+        marks["ru0"] = resource.getrusage(resource.RUSAGE_SELF)
+        marks["srv0"] = proc_cpu_seconds(server_pid)
+        marks["t0"] = time.perf_counter()
+
+    def mark_end():
+        marks["t1"] = time.perf_counter()
+        marks["ru1"] = resource.getrusage(resource.RUSAGE_SELF)
+        marks["srv1"] = proc_cpu_seconds(server_pid)
+        marks["acc1"] = accepted_connections(stats_port, sc.server)
+
+    if adapter.is_async:
+
+        async def run():
+            await adapter.open(ctx)
+            try:
+                op = adapter.op(ctx)
+                await async_phase(op, start_window(True), conc)
+                win = start_window(False)
+                mark_start()
+                await async_phase(op, win, conc)
+                mark_end()
+                return win
+            finally:
+                await adapter.close()
+
+        if getattr(adapter, "loop", "asyncio") == "uvloop":
+            import uvloop
+
+            win = uvloop.run(run())
+        else:
+            win = asyncio.run(run())
+    else:
+        adapter.open(ctx)
+        try:
+            op = adapter.op(ctx)
+            win = run_sync(
+                op, conc, start_window(True), lambda: start_window(False), mark_start, mark_end
+            )
+        finally:
+            adapter.close()
+
+    ru0, ru1 = marks["ru0"], marks["ru1"]
+    wall = marks["t1"] - marks["t0"]
+    n = len(win.lat)
+    user = ru1.ru_utime - ru0.ru_utime
+    system = ru1.ru_stime - ru0.ru_stime
+    srv = marks["srv1"] - marks["srv0"]
+    lat = sorted(win.lat)
+    if peak_reset:
+        peak_kb = _status_kb("VmHWM") - base_rss_kb
+    else:  # ru_maxrss only grows: a delta from the post-import value
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss0
+    out.update(
+        status="ok",
+        ops=n,
+        wall_s=wall,
+        cpu_user_s=user,
+        cpu_sys_s=system,
+        cpu_us_per_op=(user + system) / n * 1e6,
+        ops_per_s=n / wall,
+        mb_per_s=(sc.bytes_per_op * n / wall / 1e6) if sc.bytes_per_op else None,
+        cpu_us_per_mb=((user + system) * 1e6 / (sc.bytes_per_op * n / 1e6))
+        if sc.bytes_per_op
+        else None,
+        p50_us=percentile(lat, 0.50),
+        p99_us=percentile(lat, 0.99),
+        peak_rss_mb=max(0, peak_kb) / 1024.0,
+        peak_rss_method="VmHWM after clear_refs" if peak_reset else "ru_maxrss delta",
+        server_cpu_s=srv,
+        server_cpu_us_per_op=srv / n * 1e6,
+        server_cpu_pct=100.0 * srv / wall if wall > 0 else 0.0,
+    )
+    if marks["acc0"] is not None and marks["acc1"] is not None:
+        # connections the client opened during the window (the second stats request
+        # accounts for the 1 subtracted)
+        out["new_connections"] = marks["acc1"] - marks["acc0"] - 1
+    if adapter.notes:
+        out["notes"] = adapter.notes
+    return out
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    try:
+        result = measure(spec)
+    except BaseException as exc:
+        tb = traceback.format_exc(limit=-3)
+        result = {
+            "client": spec["client"],
+            "scenario": spec["scenario"],
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}".strip()[:500],
+            "traceback": tb[-2000:],
+        }
+    Path(argv[1]).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

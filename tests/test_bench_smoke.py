@@ -1,0 +1,186 @@
+"""CI check of the benchmark harness (benchmarks are not tests: this only checks that it runs).
+
+- `scripts/bench.py --quick` for one small scenario and httpx runs and writes valid JSON
+  with the expected fields;
+- the project's C server (scripts/bench/native/echo_server.c) speaks correct HTTP/1.1
+  for the shapes the benchmark uses.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+NGINX = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbin/nginx")
+
+
+@pytest.mark.skipif(not NGINX, reason="nginx is not installed (bench needs nginx-light)")
+@pytest.mark.timeout(60)
+def test_quick_run_writes_json(tmp_path):
+    out = tmp_path / "results.json"
+    chart = tmp_path / "chart.png"
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "bench.py"),
+            "--quick",
+            "--scenario",
+            "get_small",
+            "--clients",
+            "httpx",
+            "--json",
+            str(out),
+            "--chart",
+            str(chart),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=55,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads(out.read_text())
+
+    meta = doc["meta"]
+    for key in (
+        "date_utc",
+        "python",
+        "openssl",
+        "cpu_model",
+        "pin",
+        "pinning",
+        "mode",
+        "repeat",
+        "clients",
+    ):
+        assert key in meta, key
+    assert meta["mode"] == "quick"
+    assert "httpx" in meta["clients"]
+
+    # limit rows come first and are never silently dropped (missing wrk is reported)
+    names = [row["name"] for row in doc["limits"]]
+    assert any(n.startswith("wrk -t1 -c1,") for n in names)
+    assert any(n.startswith("wrk -t1 -c50,") for n in names)
+    assert any(n.startswith("C client") for n in names)
+    for row in doc["limits"]:
+        assert row["status"] in ("ok", "missing"), row
+        if row["status"] == "ok":
+            assert row["ops"] > 0 and row["ops_per_s"] > 0 and row["cpu_us_per_op"] > 0
+
+    assert list(doc["scenarios"]) == ["get_small"]
+    # get_small is a sync scenario: httpx (family) selects only httpx.Client here
+    (row,) = doc["results"]
+    assert row["client"] == "httpx" and row["scenario"] == "get_small"
+    assert row["status"] == "ok", row
+    assert row["ops"] >= 5
+    assert row["cpu_us_per_op"] > 0
+    assert row["ops_per_s"] > 0
+    assert 0 < row["p50_us"] <= row["p99_us"]
+    assert row["peak_rss_mb"] >= 0
+    assert row["server_cpu_pct"] >= 0
+    assert row["ratio_vs_httpx"] == pytest.approx(1.0)
+
+    # the table is printed: limits first, then the scenario
+    assert res.stdout.index("Machine limits") < res.stdout.index("get_small:")
+    assert "httpx" in res.stdout
+    if "chart written" in res.stderr:
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_client_is_an_error(tmp_path):
+    """An unknown client name is an error, not an empty run."""
+    res = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench.py"), "--clients", "nosuchclient", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode != 0
+    assert "unknown client" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def c_server():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench.servers import build_native, free_port
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    exe = build_native()["echo_server"]
+    port = free_port()
+    proc = subprocess.Popen([str(exe), str(port)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_c_server_echo_keepalive(c_server):
+    conn = http.client.HTTPConnection("127.0.0.1", c_server, timeout=5)
+    for body in (b"a", b"hello" * 1000, bytes(range(256)) * 300):
+        conn.request("POST", "/echo", body=body, headers={"Content-Type": "application/x-test"})
+        r = conn.getresponse()
+        assert r.status == 200
+        assert r.getheader("Content-Type") == "application/x-test"
+        assert r.read() == body
+    conn.close()
+
+
+def test_c_server_chunked_upload_and_expect(c_server):
+    conn = http.client.HTTPConnection("127.0.0.1", c_server, timeout=5)
+    chunks = [b"x" * 70000, b"y" * 3, b"z" * 100000]
+    conn.request("POST", "/upload", body=iter(chunks), encode_chunked=True)
+    r = conn.getresponse()
+    assert r.read() == str(sum(map(len, chunks))).encode()
+    conn.request("POST", "/echo", body=iter(chunks), encode_chunked=True)
+    assert conn.getresponse().read() == b"".join(chunks)
+    conn.close()
+
+    # Expect: 100-continue is answered before the body is sent
+    with socket.create_connection(("127.0.0.1", c_server), timeout=5) as s:
+        s.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        s.sendall(b"hello")
+        data = b""
+        while not data.endswith(b"\r\n\r\n5"):
+            chunk = s.recv(1000)
+            assert chunk
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_c_server_chunked_download_and_close(c_server):
+    conn = http.client.HTTPConnection("127.0.0.1", c_server, timeout=5)
+    conn.request("GET", "/chunked?size=100001&chunk=4096")
+    r = conn.getresponse()
+    assert r.getheader("Transfer-Encoding") == "chunked"
+    assert len(r.read()) == 100001
+    conn.request("GET", "/nope", headers={"Connection": "close"})
+    r = conn.getresponse()
+    assert r.status == 404
+    assert r.getheader("Connection") == "close"
+    r.read()
+    conn.close()
+
+
+def test_c_server_pipelined_requests(c_server):
+    with socket.create_connection(("127.0.0.1", c_server), timeout=5) as s:
+        req = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        s.sendall(req * 3)
+        data = b""
+        while data.count(b"abc") < 3:
+            chunk = s.recv(4096)
+            assert chunk
+            data += chunk
+        assert data.count(b"HTTP/1.1 200 OK") == 3

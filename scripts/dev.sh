@@ -19,6 +19,8 @@ APT_PACKAGES=(
   build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev
   libzstd-dev node-llhttp
 )
+# nginx and wrk also serve the test suite's benchmark smoke test.
+TEST_APT_PACKAGES=(nginx-light wrk)
 BENCH_APT_PACKAGES=(nginx-light wrk libcurl4-openssl-dev)
 LINT_APT_PACKAGES=(clang-format)
 
@@ -83,6 +85,7 @@ case "$cmd" in
     build
     ;;
   test)
+    apt_install "${TEST_APT_PACKAGES[@]}"
     build
     pip_stamp test -e ".[test]" --no-build-isolation -Cbuild-dir=build/cp311
     exec "$VENV/bin/python" -m pytest "$@"

@@ -357,6 +357,8 @@ cdef class _Body:
                     f"received {t.sink_fill} body bytes, expected {n}", request=self.request
                 )
             return out
+        with nogil:
+            self.engine.eng.want_all(t[0])
         _wait(self.engine.eng, t, WaitFor.kComplete)
         if t.failed():
             err = _error_to_exception(t.error, self.request)
@@ -941,6 +943,8 @@ cdef class _AsyncBody(_Body):
                         f"received {t.sink_fill} body bytes, expected {n}", request=self.request
                     )
                 return out
+            self.engine.eng.want_all(t[0])
+            self.driver.schedule()
             await self.driver.wait(self, <int>WaitFor.kComplete)
             if t.failed():
                 raise _error_to_exception(t.error, self.request)

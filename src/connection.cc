@@ -562,7 +562,7 @@ void Connection::on_body(const char* data, size_t len) {
     }
   } else {
     t.body_buf.append(data, len);
-    if (t.body_buf.size() >= kHighWater && !paused_) {
+    if (t.body_buf.size() >= kHighWater && !paused_ && !t.read_all) {
       paused_ = true;
       stop_reading();
       arm_timer(TimerMode::kNone);

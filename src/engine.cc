@@ -253,6 +253,16 @@ void Engine::set_sink(Transfer& t, char* buf, size_t len) {
   }
 }
 
+void Engine::want_all(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  t.read_all = true;
+  if (t.conn && !loop_closed_) {
+    uv_update_time(&loop_);
+    t.conn->resume_reading();
+    if (in_poll_) uv_async_send(&wakeup_);
+  }
+}
+
 void Engine::release(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   t.sink = nullptr;

@@ -72,6 +72,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   size_t sink_len = 0;
   size_t sink_fill = 0;
   bool sink_overflow = false;
+  bool read_all = false;  // the consumer wants the whole body: never pause reading
   uint64_t body_received = 0;
   int attempts = 0;
   bool watched = false;   // async: report state changes through run_nowait()
@@ -108,6 +109,9 @@ class Engine {
   void push_body(Transfer& t, const char* data, size_t len, bool last);
   // Move buffered body bytes out (resumes reading if it was paused).
   void take_body(Transfer& t, std::string& out);
+  // The consumer will take the whole body at once (unknown length): buffer it
+  // all instead of pausing at the high-water mark.
+  void want_all(Transfer& t);
   // Direct body bytes into `buf` (len bytes): copies what is buffered first.
   void set_sink(Transfer& t, char* buf, size_t len);
   // The consumer is done with the transfer: a connection still attached is

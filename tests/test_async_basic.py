@@ -519,3 +519,22 @@ async def test_aclose_releases_fds(process_server):
     await c.aclose()
     assert c.is_closed
     assert open_fds() == baseline
+
+
+async def test_large_chunked_body_read_whole(scripted):
+    from servers.scripted import chunked
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            conn.send(chunked(*[b"x" * 16384 for _ in range(192)]))
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient(timeout=10) as c:
+        r = await c.get(srv.url + "/big")
+        assert len(r.content) == 192 * 16384
+        async with c.stream("GET", srv.url + "/big") as s:
+            total = 0
+            async for b in s.aiter_raw():
+                total += len(b)
+        assert total == 192 * 16384

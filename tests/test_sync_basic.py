@@ -813,3 +813,27 @@ def test_many_sequential_requests_one_connection(scripted):
         for i in range(1, 501):
             assert c.get(srv.url + "/n").text == f"0:{i}"
     assert srv.connections == 1
+
+
+def _big_chunked_handler(conn):
+    # 3 MB in 16 KB chunks, no Content-Length: more than the core's 1 MB pause mark.
+    while conn.read_request() is not None:
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        conn.send(chunked(*[bytes([i % 251]) * 16384 for i in range(192)]))
+
+
+def test_large_chunked_body_read_whole(client, scripted):
+    srv = scripted(_big_chunked_handler)
+    r = client.get(srv.url + "/big")
+    assert len(r.content) == 192 * 16384
+    assert r.content[:16384] == b"\x00" * 16384
+    assert r.content[-1:] == bytes([191 % 251])
+    assert client.get(srv.url + "/again").status_code == 200
+    assert srv.connections == 1
+
+
+def test_large_chunked_body_streamed(client, scripted):
+    srv = scripted(_big_chunked_handler)
+    with client.stream("GET", srv.url + "/big") as r:
+        total = sum(len(b) for b in r.iter_raw())
+    assert total == 192 * 16384

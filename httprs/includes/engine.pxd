@@ -70,6 +70,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void push_body(Transfer& t, const char* data, size_t len, bool last)
         void take_body(Transfer& t, string& out)
         void set_sink(Transfer& t, char* buf, size_t len)
+        void want_all(Transfer& t)
         void release(Transfer& t)
         void cancel(Transfer& t, ErrorKind kind, const string& message)
         void close()

@@ -13,6 +13,7 @@ import ssl
 import sys
 import warnings
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
@@ -727,6 +728,7 @@ def _driver_run(ref):
         driver.run()
 
 
+@cython.no_gc_clear
 cdef class _AsyncDriver:
     """Drives an engine's uv loop from inside the running event loop.
 
@@ -759,6 +761,10 @@ cdef class _AsyncDriver:
     cdef void attach(self, object loop) except *:
         self.detach()
         self.loop = loop
+        # A selector entry left for this fd number by a client that was never
+        # closed would make add_reader only swap callbacks and never register
+        # this epoll fd: clear it first (harmless when there is none).
+        loop.remove_reader(self.fd)
         loop.add_reader(self.fd, _driver_run, self.ref)
 
     cdef void detach(self) noexcept:

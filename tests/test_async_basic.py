@@ -538,3 +538,43 @@ async def test_large_chunked_body_read_whole(scripted):
             async for b in s.aiter_raw():
                 total += len(b)
         assert total == 192 * 16384
+
+
+def test_unclosed_clients_are_quiet_under_w_error(server, tmp_path):
+    """GC of clients that were never closed (sync and async, with pooled connections and
+    an unread streamed response) prints nothing and raises nothing under -W error -X dev:
+    suites with filterwarnings=error (openai's) keep passing."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unclosed.py"
+    script.write_text(
+        "import asyncio, gc, httprs\n"
+        f"URL = {server.url!r}\n"
+        "async def main():\n"
+        "    c = httprs.AsyncClient()\n"
+        "    await c.get(URL + '/')\n"
+        "    s = await c.send(c.build_request('GET', URL + '/bytes/100000'), stream=True)\n"
+        "    del c, s\n"
+        "    gc.collect()\n"
+        "    c2 = httprs.AsyncClient()\n"
+        "    await c2.get(URL + '/')\n"
+        "    return c2\n"
+        "left = asyncio.run(main())\n"
+        "del left\n"
+        "gc.collect()\n"
+        "c3 = httprs.Client()\n"
+        "c3.get(URL + '/')\n"
+        "del c3\n"
+        "gc.collect()\n"
+        "print('done')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-X", "dev", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done"
+    assert out.stderr == ""

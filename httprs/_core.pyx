@@ -686,6 +686,9 @@ class HTTPTransport(BaseTransport):
         cdef _TransportCore core = self._core
         if core.closed:
             raise RuntimeError("Cannot send a request, as the transport has been closed.")
+        patched = _sync_hook.patched()
+        if patched is not None:
+            return _send_via_httpcore(self, patched, request)
         return _send_sync(core, request)
 
     def close(self):
@@ -1052,6 +1055,9 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         cdef _TransportCore core = self._core
         if core.closed:
             raise RuntimeError("Cannot send a request, as the transport has been closed.")
+        patched = _async_hook.patched()
+        if patched is not None:
+            return await _send_via_httpcore_async(self, patched, request)
         return await _send_async(core, self._driver, request)
 
     async def aclose(self):
@@ -1066,3 +1072,148 @@ class AsyncHTTPTransport(AsyncBaseTransport):
             "connections": core.engine.connection_count,
             "idle": core.engine.idle_count,
         }
+
+
+# ---------------------------------------------------------------------- mocking libraries
+
+
+cdef class _HttpcoreHook:
+    """Notices when a mocking library has replaced httpcore's pool entry point.
+
+    respx (the mocker openai's and anthropic's suites use) patches
+    httpcore.ConnectionPool.handle_request, below httpx's transport. httprs has no
+    httpcore underneath, so its transports look on each request whether that
+    method is still httpcore's own; when it is not, the request goes through the
+    patched function, converted to httpcore's types and back. Unpatched (or
+    httpcore not imported at all), this costs a dict lookup.
+    """
+
+    cdef str module
+    cdef str cls_name
+    cdef str attr
+    cdef object cls
+    cdef object original
+
+    def __cinit__(self, str module, str cls_name, str attr):
+        self.module = module
+        self.cls_name = cls_name
+        self.attr = attr
+
+    cdef object patched(self):
+        if self.cls is None:
+            if "httpcore" not in sys.modules:
+                return None
+            mod = sys.modules.get(self.module)
+            if mod is None:
+                return None
+            self.cls = getattr(mod, self.cls_name)
+        current = self.cls.__dict__.get(self.attr)
+        if current is self.original:
+            return None
+        if getattr(current, "__module__", "").startswith("httpcore."):
+            self.original = current
+            return None
+        return current
+
+
+cdef _HttpcoreHook _sync_hook = _HttpcoreHook(
+    "httpcore._sync.connection_pool", "ConnectionPool", "handle_request"
+)
+cdef _HttpcoreHook _async_hook = _HttpcoreHook(
+    "httpcore._async.connection_pool", "AsyncConnectionPool", "handle_async_request"
+)
+
+
+cdef object _httpcore_request(object request):
+    import httpcore
+
+    url = request.url
+    return httpcore.Request(
+        method=request.method.encode("ascii"),
+        url=httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
+cdef object _from_httpcore_response(object response, object stream):
+    ext = response.extensions
+    return Response._from_transport(
+        response.status,
+        [(bytes(k), bytes(v)) for k, v in response.headers],
+        stream,
+        ext.get("http_version", b"HTTP/1.1"),
+        ext.get("reason_phrase", b""),
+    )
+
+
+cdef object _httpcore_error(BaseException error, object request):
+    """The httprs exception for an httpcore one (same class names as httpx maps)."""
+    for cls in type(error).__mro__:
+        mapped = getattr(exc, cls.__name__, None)
+        if mapped is not None and cls.__module__.startswith("httpcore"):
+            return mapped(str(error), request=request)
+    return None
+
+
+class _HttpcoreStream(SyncByteStream):
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self):
+        yield from self._stream
+
+    def close(self):
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _AsyncHttpcoreStream(AsyncByteStream):
+    def __init__(self, stream):
+        self._stream = stream
+
+    async def __aiter__(self):
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self):
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _mocked_pool(transport, bint is_async):
+    """A real httpcore pool for pass-through routes; creating one opens no sockets."""
+    pool = transport.__dict__.get("_pool")
+    if pool is None:
+        import httpcore
+
+        pool = httpcore.AsyncConnectionPool() if is_async else httpcore.ConnectionPool()
+        transport._pool = pool
+    return pool
+
+
+def _send_via_httpcore(transport, patched, request):
+    try:
+        response = patched(_mocked_pool(transport, False), _httpcore_request(request))
+    except Exception as error:
+        mapped = _httpcore_error(error, request)
+        if mapped is None:
+            raise
+        raise mapped from error
+    return _from_httpcore_response(response, _HttpcoreStream(response.stream))
+
+
+async def _send_via_httpcore_async(transport, patched, request):
+    try:
+        response = await patched(_mocked_pool(transport, True), _httpcore_request(request))
+    except Exception as error:
+        mapped = _httpcore_error(error, request)
+        if mapped is None:
+            raise
+        raise mapped from error
+    return _from_httpcore_response(response, _AsyncHttpcoreStream(response.stream))

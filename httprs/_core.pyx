@@ -18,7 +18,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from libcpp cimport bool as cbool
-from libcpp.memory cimport shared_ptr
+from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.pair cimport pair
 from libcpp.string cimport string
 from libcpp.utility cimport move
@@ -29,6 +29,9 @@ from httprs.includes.engine cimport (
     Engine,
     PoolLimits,
     RequestSpec,
+    SocketOption,
+    SocketOptionKind,
+    SocketOptions,
     Transfer,
     WaitFor,
 )
@@ -394,6 +397,7 @@ cdef class _TransportCore:
     cdef object tls_args
     cdef _Route route
     cdef bint closed
+    cdef shared_ptr[SocketOptions] socket_options
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
@@ -456,6 +460,7 @@ cdef class _TransportCore:
             raise _error_to_exception(err, request)
         spec.head = move(head)
         spec.head_request = method == b"HEAD"
+        spec.socket_options = self.socket_options
         if scheme == "https":
             spec.tls = self.tls_context()
             spec.tls_host = host
@@ -614,8 +619,36 @@ class AsyncResponseStream(AsyncByteStream):
         return await self._body._httprs_aread_all()
 
 
+cdef shared_ptr[SocketOptions] _socket_options(object options) except *:
+    """httpx's socket_options: (level, name, int | bytes) or (level, name, None, length)."""
+    cdef shared_ptr[SocketOptions] out = make_shared[SocketOptions]()
+    cdef SocketOption opt
+    for item in options:
+        item = tuple(item)
+        if len(item) not in (3, 4):
+            raise TypeError(f"Invalid socket option {item!r}")
+        opt.level = item[0]
+        opt.name = item[1]
+        value = item[2]
+        if len(item) == 4:
+            if value is not None:
+                raise TypeError(f"Invalid socket option {item!r}: value must be None with a length")
+            opt.kind = SocketOptionKind.kNull
+            opt.null_length = item[3]
+        elif isinstance(value, (bytes, bytearray)):
+            opt.kind = SocketOptionKind.kBytes
+            opt.bytes_value = bytes(value)
+        elif isinstance(value, int):
+            opt.kind = SocketOptionKind.kInt
+            opt.int_value = value
+        else:
+            raise TypeError(f"Invalid socket option {item!r}")
+        out.get().push_back(opt)
+    return out
+
+
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
-                              object proxy, bint http2):
+                              object proxy, bint http2, object socket_options):
     if isinstance(verify, str):
         warnings.warn(
             "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
@@ -645,19 +678,19 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     )
     core.tls_args = (verify, cert, trust_env)
     core.route = _make_route(proxy)
+    if socket_options is not None:
+        core.socket_options = _socket_options(socket_options)
     if not isinstance(verify, bool) or cert is not None:
         # Build non-default contexts eagerly so bad paths fail at construction.
         core.tls_context()
     return core
 
 
-def _check_unsupported(uds, local_address, retries, socket_options):
+def _check_unsupported(uds, local_address, retries):
     if uds is not None:
         raise NotImplementedError("uds= (Unix domain sockets) is not supported by httprs yet")
     if local_address is not None:
         raise NotImplementedError("local_address= is not supported by httprs yet")
-    if socket_options is not None:
-        raise NotImplementedError("socket_options= is not supported by httprs yet")
     if retries:
         raise NotImplementedError("retries= is not supported by httprs yet")
 
@@ -679,8 +712,8 @@ class HTTPTransport(BaseTransport):
         retries=0,
         socket_options=None,
     ):
-        _check_unsupported(uds, local_address, retries, socket_options)
-        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2)
+        _check_unsupported(uds, local_address, retries)
+        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
 
     def handle_request(self, request):
         cdef _TransportCore core = self._core
@@ -1047,8 +1080,8 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         retries=0,
         socket_options=None,
     ):
-        _check_unsupported(uds, local_address, retries, socket_options)
-        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2)
+        _check_unsupported(uds, local_address, retries)
+        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
 
     async def handle_async_request(self, request):

@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -150,6 +151,13 @@ void Connection::connect_next() {
     return;
   }
   const auto* addr = reinterpret_cast<const struct sockaddr*>(&addrs_[addr_index_++]);
+  if (cur_ && cur_->spec.socket_options && !cur_->spec.socket_options->empty()) {
+    Error err;
+    if (!open_socket_with_options(addr->sa_family, err)) {
+      close(err);
+      return;
+    }
+  }
   connect_req_.data = this;
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, &Connection::on_connect);
   if (rc < 0) {
@@ -161,6 +169,50 @@ void Connection::connect_next() {
     return;
   }
   connect_pending_ = true;
+}
+
+bool Connection::open_socket_with_options(int family, Error& err) {
+  // Our own socket, so the options apply before connect() (buffer sizes,
+  // keep-alive, ...); libuv takes it over with uv_tcp_open.
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err.set(ErrorKind::kConnectError, errno_message(-errno));
+    return false;
+  }
+  if (!apply_socket_options(fd, err)) {
+    ::close(fd);
+    return false;
+  }
+  int rc = uv_tcp_open(&tcp_, fd);
+  if (rc < 0) {
+    ::close(fd);
+    err.set(ErrorKind::kConnectError, errno_message(rc));
+    return false;
+  }
+  return true;
+}
+
+bool Connection::apply_socket_options(int fd, Error& err) {
+  for (const SocketOption& o : *cur_->spec.socket_options) {
+    int rc = 0;
+    switch (o.kind) {
+      case SocketOption::Kind::kInt:
+        rc = ::setsockopt(fd, o.level, o.name, &o.int_value, sizeof o.int_value);
+        break;
+      case SocketOption::Kind::kBytes:
+        rc = ::setsockopt(fd, o.level, o.name, o.bytes_value.data(),
+                          static_cast<socklen_t>(o.bytes_value.size()));
+        break;
+      case SocketOption::Kind::kNull:
+        rc = ::setsockopt(fd, o.level, o.name, nullptr, o.null_length);
+        break;
+    }
+    if (rc != 0) {
+      err.set(ErrorKind::kConnectError, errno_message(-errno));
+      return false;
+    }
+  }
+  return true;
 }
 
 void Connection::on_connect(uv_connect_t* req, int status) {

@@ -63,6 +63,8 @@ class Connection final : public ResponseParser::Sink {
 
   void resolve();
   void connect_next();
+  bool open_socket_with_options(int family, Error& err);
+  bool apply_socket_options(int fd, Error& err);
   void on_tcp_connected();
   void start_tunnel();
   void start_tls();

@@ -35,6 +35,18 @@ struct PoolLimits {
   double keepalive_expiry = 5.0;       // seconds; < 0: never expire
 };
 
+// A setsockopt() applied to every new socket before it connects, as httpx's
+// socket_options=: an int value, a byte string, or (value None) just a length.
+struct SocketOption {
+  int level = 0;
+  int name = 0;
+  enum class Kind { kInt, kBytes, kNull } kind = Kind::kInt;
+  int int_value = 0;
+  std::string bytes_value;
+  unsigned null_length = 0;
+};
+using SocketOptions = std::vector<SocketOption>;
+
 // Everything the core needs to run one request. Built by the Cython layer.
 struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
@@ -51,6 +63,7 @@ struct RequestSpec {
   bool chunked = false;        // frame pushed body chunks with chunked coding
   bool head_request = false;   // response has no body
   double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
+  std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
 };
 
 // One request/response exchange. Shared between the engine (while it is in

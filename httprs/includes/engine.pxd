@@ -15,6 +15,21 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int max_keepalive_connections
         double keepalive_expiry
 
+    cdef enum class SocketOptionKind "httprs::SocketOption::Kind":
+        kInt
+        kBytes
+        kNull
+
+    cdef cppclass SocketOption:
+        int level
+        int name
+        SocketOptionKind kind
+        int int_value
+        string bytes_value
+        unsigned null_length
+
+    ctypedef vector[SocketOption] SocketOptions
+
     cdef cppclass RequestSpec:
         string pool_key
         string connect_host
@@ -33,6 +48,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         double read_timeout
         double write_timeout
         double pool_timeout
+        shared_ptr[SocketOptions] socket_options
 
     cdef enum class Phase "httprs::Transfer::Phase":
         kQueued

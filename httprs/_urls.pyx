@@ -8,6 +8,7 @@ default-port elision, exactly as httpx does (including its quirks, e.g. the
 default port is only dropped for an already lower-case scheme).
 """
 
+from collections import namedtuple
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -388,6 +389,19 @@ _ALLOWED_KWARGS = {
 }
 
 
+class _URIReference(
+    namedtuple("_URIReference", "scheme userinfo host port path query fragment")
+):
+    __slots__ = ()
+
+    @property
+    def authority(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        userinfo = f"{self.userinfo}@" if self.userinfo else ""
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{userinfo}{host}{port}"
+
+
 cdef class URL:
     """A parsed, normalised URL (httpx.URL)."""
 
@@ -537,6 +551,23 @@ cdef class URL:
     @property
     def path(self):
         return unquote(self._path or "/")
+
+    @property
+    def _uri_reference(self):
+        """The seven parsed components, as httpx's private ParseResult has them.
+
+        Private in httpx too; respx reads `.path` from it to tell an empty path from
+        "/", so openai's and anthropic's respx-based suites need it.
+        """
+        return _URIReference(
+            self._scheme,
+            self._userinfo,
+            self._host,
+            self._port,
+            self._path,
+            self._query,
+            self._fragment,
+        )
 
     @property
     def query(self):

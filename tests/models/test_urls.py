@@ -295,3 +295,22 @@ def test_raw_is_deprecated(hx):
         raw = url.raw
     assert raw == (b"https", b"example.org", 8443, b"/p?q")
     assert raw.raw_path == b"/p?q"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "https://example.com",
+        "https://example.com/",
+        "https://u:p@EXAMPLE.com:8443?q=1#f",
+        "http://[::1]:8080/a%20b/c?x=y",
+        "/relative/path?x=1",
+    ],
+)
+def test_uri_reference_components_match_httpx(rs, raw):
+    # Private in httpx; respx reads `_uri_reference.path` to tell "" from "/".
+    ours = rs.URL(raw)._uri_reference
+    theirs = httpx.URL(raw)._uri_reference
+    for field in ("scheme", "userinfo", "host", "port", "path", "query", "fragment"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert ours.authority == theirs.authority

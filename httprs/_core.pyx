@@ -398,6 +398,7 @@ cdef class _TransportCore:
     cdef _Route route
     cdef bint closed
     cdef shared_ptr[SocketOptions] socket_options
+    cdef bytes uds  # Unix domain socket path, or None
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
@@ -461,13 +462,18 @@ cdef class _TransportCore:
         spec.head = move(head)
         spec.head_request = method == b"HEAD"
         spec.socket_options = self.socket_options
+        if self.uds is not None:
+            spec.uds_path = self.uds
         if scheme == "https":
             spec.tls = self.tls_context()
             spec.tls_host = host
         if route.mode == "direct":
             spec.connect_host = host
             spec.connect_port = port
-            spec.pool_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+            key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+            if self.uds is not None:
+                key += b"|uds:" + self.uds
+            spec.pool_key = key
         else:
             spec.connect_host = route.proxy_host
             spec.connect_port = route.proxy_port
@@ -686,9 +692,11 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     return core
 
 
-def _check_unsupported(uds, local_address, retries):
-    if uds is not None:
-        raise NotImplementedError("uds= (Unix domain sockets) is not supported by httprs yet")
+def _check_unsupported(uds, local_address, retries, socket_options):
+    if uds is not None and socket_options is not None:
+        raise NotImplementedError(
+            "socket_options= together with uds= is not supported by httprs yet"
+        )
     if local_address is not None:
         raise NotImplementedError("local_address= is not supported by httprs yet")
     if retries:
@@ -712,8 +720,10 @@ class HTTPTransport(BaseTransport):
         retries=0,
         socket_options=None,
     ):
-        _check_unsupported(uds, local_address, retries)
+        _check_unsupported(uds, local_address, retries, socket_options)
         self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
+        if uds is not None:
+            (<_TransportCore>self._core).uds = os.fsencode(uds)
 
     def handle_request(self, request):
         cdef _TransportCore core = self._core
@@ -1080,8 +1090,10 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         retries=0,
         socket_options=None,
     ):
-        _check_unsupported(uds, local_address, retries)
+        _check_unsupported(uds, local_address, retries, socket_options)
         self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
+        if uds is not None:
+            (<_TransportCore>self._core).uds = os.fsencode(uds)
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
 
     async def handle_async_request(self, request):

@@ -57,9 +57,8 @@ struct Connection::Resolve {
 
 Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
     : engine_(engine), key_(t->spec.pool_key), cur_(std::move(t)) {
-  uv_tcp_init(engine_->loop(), &tcp_);
-  tcp_.data = this;
-  tcp_open_ = true;
+  uds_ = !cur_->spec.uds_path.empty();
+  init_stream();
   uv_timer_init(engine_->loop(), &timer_);
   timer_.data = this;
   handles_open_ = 2;
@@ -71,10 +70,26 @@ Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
 
 Connection::~Connection() = default;
 
+void Connection::init_stream() {
+  if (uds_)
+    uv_pipe_init(engine_->loop(), &sock_.pipe, 0);
+  else
+    uv_tcp_init(engine_->loop(), &sock_.tcp);
+  handle()->data = this;
+  tcp_open_ = true;
+}
+
 // ---------------------------------------------------------------- connecting
 
 void Connection::resolve() {
   const RequestSpec& spec = cur_->spec;
+  if (uds_) {
+    state_ = State::kConnecting;
+    connect_req_.data = this;
+    uv_pipe_connect(&connect_req_, &sock_.pipe, spec.uds_path.c_str(), &Connection::on_connect);
+    connect_pending_ = true;
+    return;
+  }
   std::string host = spec.connect_host;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
@@ -159,13 +174,13 @@ void Connection::connect_next() {
     }
   }
   connect_req_.data = this;
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, &Connection::on_connect);
+  int rc = uv_tcp_connect(&connect_req_, &sock_.tcp, addr, &Connection::on_connect);
   if (rc < 0) {
     last_connect_error_.set(ErrorKind::kConnectError, errno_message(rc));
     // The handle may be unusable now; retry on a fresh one.
     reconnect_ = true;
     tcp_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_close);
+    uv_close(handle(), &Connection::on_close);
     return;
   }
   connect_pending_ = true;
@@ -183,7 +198,7 @@ bool Connection::open_socket_with_options(int family, Error& err) {
     ::close(fd);
     return false;
   }
-  int rc = uv_tcp_open(&tcp_, fd);
+  int rc = uv_tcp_open(&sock_.tcp, fd);
   if (rc < 0) {
     ::close(fd);
     err.set(ErrorKind::kConnectError, errno_message(rc));
@@ -224,7 +239,7 @@ void Connection::on_connect(uv_connect_t* req, int status) {
     if (c->addr_index_ < c->addrs_.size()) {
       c->reconnect_ = true;
       c->tcp_open_ = false;
-      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), &Connection::on_close);
+      uv_close(c->handle(), &Connection::on_close);
       return;
     }
     c->close(c->last_connect_error_);
@@ -234,7 +249,7 @@ void Connection::on_connect(uv_connect_t* req, int status) {
 }
 
 void Connection::on_tcp_connected() {
-  uv_tcp_nodelay(&tcp_, 1);
+  if (!uds_) uv_tcp_nodelay(&sock_.tcp, 1);
   start_reading();
   if (!cur_) {
     close(Error());
@@ -392,7 +407,7 @@ void Connection::write_raw(std::string&& owned, const char* ext, size_t ext_len)
     delete w;
     return;
   }
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, n, &Connection::on_write);
+  int rc = uv_write(&w->req, stream(), bufs, n, &Connection::on_write);
   if (rc < 0) {
     delete w;
     Error err;
@@ -452,14 +467,12 @@ void Connection::on_write_done() {
 
 void Connection::start_reading() {
   if (reading_ || state_ == State::kClosing) return;
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::on_alloc,
-                    &Connection::on_read) == 0)
-    reading_ = true;
+  if (uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read) == 0) reading_ = true;
 }
 
 void Connection::stop_reading() {
   if (!reading_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  uv_read_stop(stream());
   reading_ = false;
 }
 
@@ -744,7 +757,7 @@ void Connection::abandon() {
     case State::kActive:
       // The request counts as sent once libuv handed every byte to the
       // kernel, even if the write callback has not run yet.
-      if (cur_ && !body_in_flight_ && (cur_->body_sent || tcp_.write_queue_size == 0) &&
+      if (cur_ && !body_in_flight_ && (cur_->body_sent || stream()->write_queue_size == 0) &&
           cur_->body_received <= kDrainLimit) {
         cur_->body_sent = true;
         // The request is on the wire: read the rest of the response into the
@@ -778,7 +791,7 @@ bool Connection::usable_for_reuse(uint64_t now_ms) {
   // Drain whatever arrived while nobody ran the loop: an EOF or stray bytes
   // mean the server is done with this connection.
   uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  if (uv_fileno(handle(), &fd) != 0) return false;
   for (;;) {
     ssize_t n = ::recv(fd, tls_scratch, sizeof tls_scratch, MSG_DONTWAIT);
     if (n > 0) {
@@ -887,13 +900,13 @@ void Connection::close(const Error& err) {
     if (tls_->pending_output() > 0 && tcp_open_) {
       std::string out = tls_->take_output();
       uv_buf_t b = uv_buf_init(out.data(), out.size());
-      uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+      uv_try_write(stream(), &b, 1);
     }
   }
   stop_reading();
   if (tcp_open_) {
     tcp_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_close);
+    uv_close(handle(), &Connection::on_close);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_close);
   engine_->on_connection_closed(this);
@@ -901,13 +914,11 @@ void Connection::close(const Error& err) {
 
 void Connection::on_close(uv_handle_t* h) {
   auto* c = static_cast<Connection*>(h->data);
-  if (h == reinterpret_cast<uv_handle_t*>(&c->tcp_) && c->reconnect_) {
+  if (h == c->handle() && c->reconnect_) {
     // A failed connect attempt: try the next address on a fresh handle.
     c->reconnect_ = false;
     if (c->state_ != State::kClosing) {
-      uv_tcp_init(c->engine_->loop(), &c->tcp_);
-      c->tcp_.data = c;
-      c->tcp_open_ = true;
+      c->init_stream();
       c->connect_next();
       return;
     }

@@ -1,4 +1,4 @@
-// One client connection: a uv_tcp_t, an optional TLS session and the HTTP/1.1
+// One client connection: a TCP (or Unix socket) stream, an optional TLS session and the HTTP/1.1
 // parser, carrying one transfer at a time. Owned by the engine; freed only
 // after libuv has closed both of its handles.
 #pragma once
@@ -101,7 +101,16 @@ class Connection final : public ResponseParser::Sink {
   Engine* engine_;
   std::string key_;
   State state_ = State::kResolving;
-  uv_tcp_t tcp_;
+  // The transport stream: TCP, or a Unix domain socket when the spec has a
+  // uds_path. Both are uv_stream_t underneath.
+  union Stream {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } sock_;
+  bool uds_ = false;
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&sock_); }
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&sock_); }
+  void init_stream();
   uv_timer_t timer_;
   bool tcp_open_ = false;
   int handles_open_ = 0;

@@ -64,6 +64,7 @@ struct RequestSpec {
   bool head_request = false;   // response has no body
   double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
   std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
+  std::string uds_path;  // connect to this Unix domain socket instead of host:port
 };
 
 // One request/response exchange. Shared between the engine (while it is in

@@ -85,3 +85,77 @@ async def test_async_transport_socket_options(scripted):
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         finally:
             sock.close()
+
+
+@pytest.fixture
+def unix_server(tmp_path):
+    """A keep-alive HTTP server on a Unix domain socket; answers with the Host it got and
+    counts connections."""
+    import threading
+
+    path = str(tmp_path / "http.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen()
+    state = {"connections": 0}
+
+    def handle(conn):
+        data = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                host = [line for line in head.split(b"\r\n") if line.lower().startswith(b"host:")]
+                body = host[0].split(b":", 1)[1].strip() if host else b"none"
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            state["connections"] += 1
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield path, state
+    listener.close()
+
+
+def test_uds_sync(unix_server):
+    path, state = unix_server
+    with httprs.Client(transport=httprs.HTTPTransport(uds=path)) as client:
+        assert client.get("http://example.org/a").text == "example.org"
+        assert client.get("http://example.org/b").text == "example.org"
+    assert state["connections"] == 1  # kept alive over the socket
+
+
+def test_uds_missing_path_is_connect_error(tmp_path):
+    transport = httprs.HTTPTransport(uds=str(tmp_path / "missing.sock"))
+    with httprs.Client(transport=transport) as client:
+        with pytest.raises(httprs.ConnectError, match="No such file"):
+            client.get("http://localhost/")
+
+
+@pytest.mark.anyio
+async def test_uds_async(unix_server):
+    path, state = unix_server
+    async with httprs.AsyncClient(transport=httprs.AsyncHTTPTransport(uds=path)) as client:
+        assert (await client.get("http://localhost/a")).text == "localhost"
+        assert (await client.get("http://localhost/b")).text == "localhost"
+    assert state["connections"] == 1
+
+
+def test_uds_with_socket_options_is_a_clear_error(tmp_path):
+    with pytest.raises(NotImplementedError, match="uds"):
+        httprs.HTTPTransport(
+            uds=str(tmp_path / "x.sock"),
+            socket_options=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)],
+        )

@@ -49,6 +49,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         double write_timeout
         double pool_timeout
         shared_ptr[SocketOptions] socket_options
+        string uds_path
 
     cdef enum class Phase "httprs::Transfer::Phase":
         kQueued

@@ -399,6 +399,8 @@ cdef class _TransportCore:
     cdef bint closed
     cdef shared_ptr[SocketOptions] socket_options
     cdef bytes uds  # Unix domain socket path, or None
+    cdef bytes local_address  # source address to bind, or None
+    cdef int retries  # connect retries
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
@@ -464,6 +466,9 @@ cdef class _TransportCore:
         spec.socket_options = self.socket_options
         if self.uds is not None:
             spec.uds_path = self.uds
+        if self.local_address is not None:
+            spec.local_address = self.local_address
+        spec.connect_retries = self.retries
         if scheme == "https":
             spec.tls = self.tls_context()
             spec.tls_host = host
@@ -693,14 +698,21 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
 
 
 def _check_unsupported(uds, local_address, retries, socket_options):
-    if uds is not None and socket_options is not None:
+    if uds is not None and (socket_options is not None or local_address is not None):
         raise NotImplementedError(
-            "socket_options= together with uds= is not supported by httprs yet"
+            "socket_options= or local_address= together with uds= is not supported by httprs yet"
         )
+
+
+cdef void _set_connect_options(_TransportCore core, object uds, object local_address,
+                               int retries) except *:
+    if uds is not None:
+        core.uds = os.fsencode(uds)
     if local_address is not None:
-        raise NotImplementedError("local_address= is not supported by httprs yet")
-    if retries:
-        raise NotImplementedError("retries= is not supported by httprs yet")
+        core.local_address = local_address.encode("ascii")
+    if retries < 0:
+        raise ValueError("retries must be >= 0")
+    core.retries = retries
 
 
 class HTTPTransport(BaseTransport):
@@ -722,8 +734,7 @@ class HTTPTransport(BaseTransport):
     ):
         _check_unsupported(uds, local_address, retries, socket_options)
         self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
-        if uds is not None:
-            (<_TransportCore>self._core).uds = os.fsencode(uds)
+        _set_connect_options(self._core, uds, local_address, retries)
 
     def handle_request(self, request):
         cdef _TransportCore core = self._core
@@ -1092,8 +1103,7 @@ class AsyncHTTPTransport(AsyncBaseTransport):
     ):
         _check_unsupported(uds, local_address, retries, socket_options)
         self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
-        if uds is not None:
-            (<_TransportCore>self._core).uds = os.fsencode(uds)
+        _set_connect_options(self._core, uds, local_address, retries)
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
 
     async def handle_async_request(self, request):

@@ -99,6 +99,7 @@ void Connection::resolve() {
   auto* v6 = reinterpret_cast<struct sockaddr_in6*>(&ss);
   if (uv_ip4_addr(host.c_str(), spec.connect_port, v4) == 0) {
     addrs_.push_back(ss);
+    keep_local_family();
     state_ = State::kConnecting;
     connect_next();
     return;
@@ -106,6 +107,7 @@ void Connection::resolve() {
   std::memset(&ss, 0, sizeof ss);
   if (uv_ip6_addr(host.c_str(), spec.connect_port, v6) == 0) {
     addrs_.push_back(ss);
+    keep_local_family();
     state_ = State::kConnecting;
     connect_next();
     return;
@@ -154,8 +156,24 @@ void Connection::on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo*
     c->addrs_.push_back(ss);
   }
   uv_freeaddrinfo(res);
+  c->keep_local_family();
   c->state_ = State::kConnecting;
   c->connect_next();
+}
+
+void Connection::keep_local_family() {
+  // A socket bound to an IPv4 local address can only reach IPv4 peers (and the
+  // same for IPv6): "0.0.0.0" is how httpx users ask for IPv4 only.
+  const std::string& local = cur_ ? cur_->spec.local_address : std::string();
+  if (local.empty()) return;
+  int family = local.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  std::vector<struct sockaddr_storage> kept;
+  for (const auto& a : addrs_)
+    if (a.ss_family == family) kept.push_back(a);
+  if (kept.empty() && !addrs_.empty())
+    last_connect_error_.set(ErrorKind::kConnectError,
+                            "no address of the host has the family of local_address " + local);
+  addrs_.swap(kept);
 }
 
 void Connection::connect_next() {
@@ -166,7 +184,9 @@ void Connection::connect_next() {
     return;
   }
   const auto* addr = reinterpret_cast<const struct sockaddr*>(&addrs_[addr_index_++]);
-  if (cur_ && cur_->spec.socket_options && !cur_->spec.socket_options->empty()) {
+  bool own_socket = cur_ && ((cur_->spec.socket_options && !cur_->spec.socket_options->empty()) ||
+                             !cur_->spec.local_address.empty());
+  if (own_socket) {
     Error err;
     if (!open_socket_with_options(addr->sa_family, err)) {
       close(err);
@@ -194,7 +214,7 @@ bool Connection::open_socket_with_options(int family, Error& err) {
     err.set(ErrorKind::kConnectError, errno_message(-errno));
     return false;
   }
-  if (!apply_socket_options(fd, err)) {
+  if (!apply_socket_options(fd, err) || !bind_local_address(fd, family, err)) {
     ::close(fd);
     return false;
   }
@@ -207,7 +227,25 @@ bool Connection::open_socket_with_options(int family, Error& err) {
   return true;
 }
 
+bool Connection::bind_local_address(int fd, int family, Error& err) {
+  const std::string& local = cur_->spec.local_address;
+  if (local.empty()) return true;
+  struct sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof ss);
+  int rc = family == AF_INET6
+               ? uv_ip6_addr(local.c_str(), 0, reinterpret_cast<struct sockaddr_in6*>(&ss))
+               : uv_ip4_addr(local.c_str(), 0, reinterpret_cast<struct sockaddr_in*>(&ss));
+  socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (rc != 0 || ::bind(fd, reinterpret_cast<struct sockaddr*>(&ss), len) != 0) {
+    err.set(ErrorKind::kConnectError,
+            rc != 0 ? "invalid local_address " + local : errno_message(-errno));
+    return false;
+  }
+  return true;
+}
+
 bool Connection::apply_socket_options(int fd, Error& err) {
+  if (!cur_->spec.socket_options) return true;
   for (const SocketOption& o : *cur_->spec.socket_options) {
     int rc = 0;
     switch (o.kind) {
@@ -877,6 +915,19 @@ void Connection::close(const Error& err) {
   State was = state_;
   state_ = State::kClosing;
   broken_ = true;
+  bool connecting = was == State::kResolving || was == State::kConnecting;
+  bool connect_failure =
+      err.kind == ErrorKind::kConnectError || err.kind == ErrorKind::kConnectTimeout;
+  if (cur_ && !abandoned_ && connecting && connect_failure &&
+      cur_->connect_retries_done < cur_->spec.connect_retries) {
+    // httpcore's connect retries: immediately, then after 0.5 s, 1 s, 2 s, ...
+    int n = cur_->connect_retries_done++;
+    uint64_t delay_ms = n == 0 ? 0 : static_cast<uint64_t>(500) << (n - 1);
+    std::shared_ptr<Transfer> t = std::move(cur_);
+    t->conn = nullptr;
+    retry_after_close_ = std::move(t);
+    retry_delay_ms_ = delay_ms;
+  }
   if (cur_) {
     std::shared_ptr<Transfer> t = std::move(cur_);
     t->conn = nullptr;
@@ -910,6 +961,7 @@ void Connection::close(const Error& err) {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_close);
   engine_->on_connection_closed(this);
+  if (retry_after_close_) engine_->retry_later(std::move(retry_after_close_), retry_delay_ms_);
 }
 
 void Connection::on_close(uv_handle_t* h) {

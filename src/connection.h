@@ -65,6 +65,8 @@ class Connection final : public ResponseParser::Sink {
   void connect_next();
   bool open_socket_with_options(int family, Error& err);
   bool apply_socket_options(int fd, Error& err);
+  bool bind_local_address(int fd, int family, Error& err);
+  void keep_local_family();
   void on_tcp_connected();
   void start_tunnel();
   void start_tls();
@@ -133,8 +135,10 @@ class Connection final : public ResponseParser::Sink {
   bool response_started_ = false;
   bool abandoned_ = false;  // the transfer left while we were connecting
   bool draining_ = false;   // the transfer left mid-response: discard the rest
-  bool reconnect_ = false;  // tcp_ is closing to retry the next address
-  int tunnel_status_ = 0;   // status of the proxy's CONNECT response
+  bool reconnect_ = false;
+  std::shared_ptr<Transfer> retry_after_close_;  // a connect retry to queue once closed
+  uint64_t retry_delay_ms_ = 0;                  // tcp_ is closing to retry the next address
+  int tunnel_status_ = 0;                        // status of the proxy's CONNECT response
   std::string tunnel_reason_;
   bool body_in_flight_ = false;  // streamed upload in progress
   std::string tls_plain_;        // scratch for decrypted bytes

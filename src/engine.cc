@@ -66,6 +66,17 @@ void Engine::retry(std::shared_ptr<Transfer> t) {
   service_waiters();
 }
 
+void Engine::retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms) {
+  if (delay_ms == 0) {
+    retry(std::move(t));
+    return;
+  }
+  t->phase = Transfer::Phase::kQueued;
+  t->retry_due_ms = uv_now(&loop_) + delay_ms;
+  delayed_.push_back(std::move(t));
+  arm_pool_timer();
+}
+
 bool Engine::take_idle(const std::string& key, Connection** out) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return false;
@@ -188,6 +199,8 @@ void Engine::arm_pool_timer() {
   for (auto& t : waiters_)
     if (t->pool_deadline_ms && (!earliest || t->pool_deadline_ms < earliest))
       earliest = t->pool_deadline_ms;
+  for (auto& t : delayed_)
+    if (!earliest || t->retry_due_ms < earliest) earliest = t->retry_due_ms;
   if (!earliest) {
     uv_timer_stop(&pool_timer_);
     return;
@@ -199,6 +212,16 @@ void Engine::arm_pool_timer() {
 void Engine::on_pool_timer(uv_timer_t* h) {
   auto* e = static_cast<Engine*>(h->data);
   uint64_t now = uv_now(&e->loop_);
+  std::vector<std::shared_ptr<Transfer>> due;
+  for (size_t i = 0; i < e->delayed_.size();) {
+    if (e->delayed_[i]->retry_due_ms <= now) {
+      due.push_back(std::move(e->delayed_[i]));
+      e->delayed_.erase(e->delayed_.begin() + static_cast<long>(i));
+      continue;
+    }
+    i++;
+  }
+  for (auto& t : due) e->retry(std::move(t));
   for (size_t i = 0; i < e->waiters_.size();) {
     auto& t = e->waiters_[i];
     if (t->pool_deadline_ms && t->pool_deadline_ms <= now) {
@@ -277,6 +300,12 @@ void Engine::release(Transfer& t) {
         break;
       }
     }
+    for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {
+      if (it->get() == &t) {
+        delayed_.erase(it);
+        break;
+      }
+    }
   }
   if (in_poll_) uv_async_send(&wakeup_);
 }
@@ -306,6 +335,12 @@ void Engine::close() {
     signal(*t);
   }
   waiters_.clear();
+  for (auto& t : delayed_) {
+    t->phase = Transfer::Phase::kFailed;
+    t->error = err;
+    signal(*t);
+  }
+  delayed_.clear();
   // Let a thread that is driving the loop finish its round first.
   while (driving_) {
     uv_async_send(&wakeup_);

@@ -64,7 +64,9 @@ struct RequestSpec {
   bool head_request = false;   // response has no body
   double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
   std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
-  std::string uds_path;  // connect to this Unix domain socket instead of host:port
+  std::string uds_path;       // connect to this Unix domain socket instead of host:port
+  std::string local_address;  // bind the socket to this address before connecting
+  int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
 };
 
 // One request/response exchange. Shared between the engine (while it is in
@@ -89,6 +91,8 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool read_all = false;  // the consumer wants the whole body: never pause reading
   uint64_t body_received = 0;
   int attempts = 0;
+  int connect_retries_done = 0;
+  uint64_t retry_due_ms = 0;
   bool watched = false;   // async: report state changes through run_nowait()
   bool signaled = false;  // async: already in the engine's signaled list
   uint64_t pool_deadline_ms = 0;
@@ -154,6 +158,8 @@ class Engine {
   void on_connection_released(Connection* c);
   void signal(Transfer& t);
   void retry(std::shared_ptr<Transfer> t);
+  // Queue `t` again after `delay_ms` (connect retries with backoff).
+  void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
   char* read_buffer(size_t* len);
   uint64_t now_ms() { return uv_now(&loop_); }
 
@@ -184,6 +190,7 @@ class Engine {
   std::unordered_map<std::string, std::vector<Connection*>> idle_;
   std::vector<Connection*> all_;
   std::deque<std::shared_ptr<Transfer>> waiters_;
+  std::vector<std::shared_ptr<Transfer>> delayed_;  // connect retries waiting out a backoff
   std::vector<std::shared_ptr<Transfer>> signaled_;
   std::unique_ptr<char[]> rbuf_;
   static constexpr size_t kReadBufferSize = 256 * 1024;

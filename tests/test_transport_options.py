@@ -154,8 +154,87 @@ async def test_uds_async(unix_server):
 
 
 def test_uds_with_socket_options_is_a_clear_error(tmp_path):
-    with pytest.raises(NotImplementedError, match="uds"):
+    with pytest.raises(NotImplementedError, match="uds="):
         httprs.HTTPTransport(
             uds=str(tmp_path / "x.sock"),
             socket_options=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)],
         )
+
+
+def _late_listener(delay: float):
+    """A port that refuses connections for `delay` seconds, then serves one response."""
+    import threading
+    import time
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    def serve():
+        time.sleep(delay)
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        conn, _ = listener.accept()
+        with conn, listener:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlate")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, thread
+
+
+def test_retries_reconnect_until_the_server_listens():
+    # httpcore's schedule: retry at once, then after 0.5 s, 1 s: the third retry lands.
+    port, thread = _late_listener(0.3)
+    with httprs.Client(transport=httprs.HTTPTransport(retries=3)) as client:
+        assert client.get(f"http://127.0.0.1:{port}/").text == "late"
+    thread.join(5)
+
+
+def test_without_retries_a_refused_connect_fails():
+    port, thread = _late_listener(0.3)
+    with httprs.Client() as client:
+        with pytest.raises(httprs.ConnectError, match="refused"):
+            client.get(f"http://127.0.0.1:{port}/")
+    # let the listener come up and serve, so the thread ends
+    with httprs.Client(transport=httprs.HTTPTransport(retries=3)) as client:
+        client.get(f"http://127.0.0.1:{port}/")
+    thread.join(5)
+
+
+@pytest.mark.anyio
+async def test_async_retries():
+    port, thread = _late_listener(0.3)
+    async with httprs.AsyncClient(transport=httprs.AsyncHTTPTransport(retries=3)) as client:
+        assert (await client.get(f"http://127.0.0.1:{port}/")).text == "late"
+    thread.join(5)
+
+
+def _peer_host_handler(conn):
+    while conn.read_request() is not None:
+        conn.respond(conn.sock.getpeername()[0].encode())
+
+
+def test_local_address_binds_the_source(scripted):
+    srv = scripted(_peer_host_handler)
+    transport = httprs.HTTPTransport(local_address="127.0.0.2")
+    with httprs.Client(transport=transport) as client:
+        assert client.get(srv.url + "/").text == "127.0.0.2"
+
+
+def test_local_address_family_mismatch_is_connect_error(scripted):
+    srv = scripted(_peer_host_handler)
+    with httprs.Client(transport=httprs.HTTPTransport(local_address="::")) as client:
+        with pytest.raises(httprs.ConnectError, match="local_address"):
+            client.get(srv.url + "/")
+
+
+def test_negative_retries_rejected():
+    with pytest.raises(ValueError):
+        httprs.HTTPTransport(retries=-1)

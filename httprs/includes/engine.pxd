@@ -50,6 +50,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         double pool_timeout
         shared_ptr[SocketOptions] socket_options
         string uds_path
+        string local_address
+        int connect_retries
 
     cdef enum class Phase "httprs::Transfer::Phase":
         kQueued

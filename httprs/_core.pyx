@@ -247,10 +247,13 @@ cdef bytes _basic_auth(object raw_auth):
 cdef class _Route:
     """Where a transport sends its requests: direct, or through a proxy."""
 
-    cdef str mode  # "direct", "forward", "tunnel"
+    cdef str mode  # "direct" or "proxy"
     cdef bytes proxy_host
     cdef int proxy_port
     cdef list proxy_headers  # [(bytes, bytes)]
+    cdef bint proxy_tls  # https:// proxy: TLS to the proxy itself
+    cdef object proxy_ssl_context  # Proxy(ssl_context=...), or None for the default
+    cdef _TlsContext proxy_tls_ctx
 
 
 cdef _Route _make_route(object proxy):
@@ -263,16 +266,13 @@ cdef _Route _make_route(object proxy):
     scheme = proxy.url.scheme
     if scheme in ("socks5", "socks5h"):
         raise NotImplementedError("SOCKS proxies are not supported by httprs yet")
-    if scheme == "https":
-        raise NotImplementedError(
-            "HTTPS proxies (TLS to the proxy itself) are not supported by httprs yet; "
-            "use an http:// proxy URL (https:// targets are still tunnelled with CONNECT)"
-        )
-    if scheme != "http":
+    if scheme not in ("http", "https"):
         raise ValueError(f"Unknown scheme for proxy URL {proxy.url!r}")
     route.mode = "proxy"
+    route.proxy_tls = scheme == "https"
+    route.proxy_ssl_context = proxy.ssl_context
     route.proxy_host = proxy.url.raw_host
-    route.proxy_port = proxy.url.port or 80
+    route.proxy_port = proxy.url.port or (443 if route.proxy_tls else 80)
     headers = [(k, v) for k, v in proxy.headers.raw]
     if proxy.raw_auth is not None:
         headers.insert(0, (b"Proxy-Authorization", _basic_auth(proxy.raw_auth)))
@@ -464,6 +464,15 @@ cdef class _TransportCore:
         spec.head = move(head)
         spec.head_request = method == b"HEAD"
         spec.socket_options = self.socket_options
+        if route.proxy_tls:
+            if route.proxy_tls_ctx is None:
+                route.proxy_tls_ctx = _build_tls(
+                    route.proxy_ssl_context if route.proxy_ssl_context is not None else True,
+                    None,
+                    False,
+                )
+            spec.proxy_tls = route.proxy_tls_ctx.ctx
+            spec.proxy_tls_host = route.proxy_host
         if self.uds is not None:
             spec.uds_path = self.uds
         if self.local_address is not None:

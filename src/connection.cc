@@ -47,6 +47,7 @@ uint64_t to_ms(double seconds) {
 }
 
 thread_local char tls_scratch[64 * 1024];
+thread_local char proxy_scratch[64 * 1024];  // the proxy TLS layer's plaintext
 
 }  // namespace
 
@@ -293,12 +294,45 @@ void Connection::on_tcp_connected() {
     close(Error());
     return;
   }
+  if (cur_->spec.proxy_tls) {
+    start_proxy_tls();
+    return;
+  }
+  after_proxy_tls();
+}
+
+void Connection::after_proxy_tls() {
   if (!cur_->spec.tunnel_authority.empty()) {
     start_tunnel();
   } else if (cur_->spec.tls) {
     start_tls();
   } else {
     on_established();
+  }
+}
+
+void Connection::start_proxy_tls() {
+  Error err;
+  proxy_tls_ = std::make_unique<TlsSession>(cur_->spec.proxy_tls, cur_->spec.proxy_tls_host, err,
+                                            "proxy|" + cur_->spec.proxy_tls_host);
+  if (err) {
+    close(err);
+    return;
+  }
+  state_ = State::kProxyHandshake;
+  continue_proxy_handshake();
+}
+
+void Connection::continue_proxy_handshake() {
+  Error err;
+  TlsSession::Status st = proxy_tls_->handshake(err);
+  if (proxy_tls_->pending_output() > 0) write_raw(proxy_tls_->take_output(), nullptr, 0);
+  if (state_ == State::kClosing) return;
+  if (st == TlsSession::Status::kOk) {
+    after_proxy_tls();
+  } else if (st == TlsSession::Status::kError) {
+    err.kind = ErrorKind::kConnectError;
+    close(err);
   }
 }
 
@@ -316,7 +350,7 @@ void Connection::start_tunnel() {
   }
   parser_.reset(this, false, true);
   tunnel_status_ = 0;
-  write_raw(std::move(head), nullptr, 0);
+  send_wire(std::move(head), nullptr, 0);
 }
 
 void Connection::start_tls() {
@@ -424,11 +458,26 @@ void Connection::write_out(std::string&& data, const char* ext, size_t ext_len) 
     flush_tls();
     return;
   }
-  write_raw(std::move(data), ext, ext_len);
+  send_wire(std::move(data), ext, ext_len);
 }
 
 void Connection::flush_tls() {
-  if (tls_ && tls_->pending_output() > 0) write_raw(tls_->take_output(), nullptr, 0);
+  if (tls_ && tls_->pending_output() > 0) send_wire(tls_->take_output(), nullptr, 0);
+}
+
+void Connection::send_wire(std::string&& data, const char* ext, size_t ext_len) {
+  if (!proxy_tls_) {
+    write_raw(std::move(data), ext, ext_len);
+    return;
+  }
+  // Everything past the proxy handshake travels inside the proxy's TLS.
+  Error err;
+  if ((!data.empty() && !proxy_tls_->write(data.data(), data.size(), err)) ||
+      (ext_len > 0 && !proxy_tls_->write(ext, ext_len, err))) {
+    fail_transfer(err);
+    return;
+  }
+  if (proxy_tls_->pending_output() > 0) write_raw(proxy_tls_->take_output(), nullptr, 0);
 }
 
 void Connection::write_raw(std::string&& owned, const char* ext, size_t ext_len) {
@@ -541,6 +590,39 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Connection::on_data(const char* data, size_t len) {
+  if (!proxy_tls_) {
+    on_tunnel_data(data, len);
+    return;
+  }
+  proxy_tls_->feed(data, len);
+  if (state_ == State::kProxyHandshake) {
+    continue_proxy_handshake();
+    if (state_ == State::kProxyHandshake || state_ == State::kClosing) return;
+  }
+  for (;;) {
+    size_t n = 0;
+    Error err;
+    TlsSession::Status st = proxy_tls_->read(proxy_scratch, sizeof proxy_scratch, &n, err);
+    if (st == TlsSession::Status::kOk) {
+      on_tunnel_data(proxy_scratch, n);
+      if (state_ == State::kClosing) return;
+      continue;
+    }
+    if (proxy_tls_->pending_output() > 0) write_raw(proxy_tls_->take_output(), nullptr, 0);
+    if (st == TlsSession::Status::kWantRead) return;
+    if (st == TlsSession::Status::kClosed) {
+      on_eof();
+      return;
+    }
+    if (cur_)
+      fail_transfer(err);
+    else
+      close(Error());
+    return;
+  }
+}
+
+void Connection::on_tunnel_data(const char* data, size_t len) {
   if (!tls_) {
     on_plaintext(data, len);
     return;
@@ -705,7 +787,7 @@ void Connection::on_eof() {
   Error err;
   if (state_ == State::kTunnel)
     err.set(ErrorKind::kProxyError, "Server disconnected without sending a response.");
-  else if (state_ == State::kHandshake)
+  else if (state_ == State::kHandshake || state_ == State::kProxyHandshake)
     err.set(ErrorKind::kConnectError,
             "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol");
   else
@@ -785,6 +867,7 @@ void Connection::abandon() {
       return;
     case State::kResolving:
     case State::kConnecting:
+    case State::kProxyHandshake:
     case State::kTunnel:
     case State::kHandshake:
       // Finish connecting and give the connection to the pool: closing now
@@ -950,6 +1033,9 @@ void Connection::close(const Error& err) {
     tls_->shutdown();
     if (tls_->pending_output() > 0 && tcp_open_) {
       std::string out = tls_->take_output();
+      Error ignored;
+      if (proxy_tls_ && proxy_tls_->write(out.data(), out.size(), ignored))
+        out = proxy_tls_->take_output();
       uv_buf_t b = uv_buf_init(out.data(), out.size());
       uv_try_write(stream(), &b, 1);
     }

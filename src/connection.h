@@ -22,6 +22,7 @@ class Connection final : public ResponseParser::Sink {
   enum class State {
     kResolving,
     kConnecting,
+    kProxyHandshake,
     kTunnel,
     kHandshake,
     kActive,
@@ -68,6 +69,11 @@ class Connection final : public ResponseParser::Sink {
   bool bind_local_address(int fd, int family, Error& err);
   void keep_local_family();
   void on_tcp_connected();
+  void after_proxy_tls();
+  void start_proxy_tls();
+  void continue_proxy_handshake();
+  void send_wire(std::string&& data, const char* ext, size_t ext_len);
+  void on_tunnel_data(const char* data, size_t len);
   void start_tunnel();
   void start_tls();
   void continue_handshake();
@@ -119,6 +125,7 @@ class Connection final : public ResponseParser::Sink {
   TimerMode timer_mode_ = TimerMode::kNone;
   std::shared_ptr<Transfer> cur_;
   std::unique_ptr<TlsSession> tls_;
+  std::unique_ptr<TlsSession> proxy_tls_;  // TLS to an https:// proxy, under tls_
   ResponseParser parser_;
   std::vector<struct sockaddr_storage> addrs_;
   size_t addr_index_ = 0;

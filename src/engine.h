@@ -56,8 +56,10 @@ struct RequestSpec {
   HeaderList tunnel_headers;        // headers for the CONNECT request (Host is added)
   std::shared_ptr<TlsContext> tls;  // TLS to the origin (after any tunnel); null: plain
   std::string tls_host;             // SNI / certificate check name
-  std::string head;                 // serialised request head
-  const char* body = nullptr;       // fixed body, owned by the caller until the transfer ends
+  std::shared_ptr<TlsContext> proxy_tls;  // TLS to an https:// proxy; null: plain
+  std::string proxy_tls_host;             // the proxy's name for SNI / checks
+  std::string head;                       // serialised request head
+  const char* body = nullptr;             // fixed body, owned by the caller until the transfer ends
   size_t body_len = 0;
   bool body_streamed = false;  // the body comes through Engine::push_body
   bool chunked = false;        // frame pushed body chunks with chunked coding

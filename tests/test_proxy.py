@@ -15,7 +15,8 @@ AUTH_HEADER = "Basic " + base64.b64encode(b"user:p@ss").decode()
 
 
 def with_auth(url: str) -> str:
-    return url.replace("http://", "http://user:p%40ss@")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://user:p%40ss@{rest}"
 
 
 @pytest.fixture
@@ -229,3 +230,60 @@ def test_plaintext_injected_after_connect_is_not_a_response(scripted, https_serv
     with httprs.Client(proxy=proxy.url, verify=ca_context, timeout=1) as c:
         with pytest.raises((httprs.ConnectError, httprs.ConnectTimeout)):
             c.get(https_server.url)
+
+
+@pytest.fixture
+def tls_proxy_factory(proxy_factory, certs):
+    from servers.tls import server_context
+
+    def make(**kwargs):
+        return proxy_factory(ssl_context=server_context(certs.server), **kwargs)
+
+    return make
+
+
+def test_https_proxy_forwarding_http(tls_proxy_factory, server, ca_context):
+    """TLS to the proxy itself (https:// proxy URL), forward-proxying an http:// URL."""
+    proxy = tls_proxy_factory(auth=AUTH)
+    assert proxy.url.startswith("https://")
+    p = httprs.Proxy(with_auth(proxy.url), ssl_context=ca_context)
+    with httprs.Client(proxy=p) as c:
+        r1 = c.get(server.url + "/echo?a=1")
+        r2 = c.get(server.url + "/echo?a=2")
+    assert r1.status_code == 200 and r2.status_code == 200
+    assert [s.method for s in proxy.seen] == ["GET", "GET"]
+    assert proxy.seen[0].target == server.url + "/echo?a=1"
+    assert proxy.seen[0].header("proxy-authorization") == AUTH_HEADER
+    assert proxy.connections == 2  # the test proxy closes after each forwarded response
+
+
+def test_https_proxy_tunnelling_https(tls_proxy_factory, https_server, ca_context):
+    """TLS inside TLS: the origin's handshake runs through the proxy's TLS session."""
+    proxy = tls_proxy_factory(auth=AUTH)
+    p = httprs.Proxy(with_auth(proxy.url), ssl_context=ca_context)
+    with httprs.Client(proxy=p, verify=ca_context) as c:
+        r1 = c.get(https_server.url + "/x")
+        r2 = c.get(https_server.url + "/y")
+    assert r1.status_code == 200 and r2.status_code == 200
+    assert r1.json()["target"] == "/x"
+    origin_headers = {k.lower() for k, _ in r1.json()["headers"]}
+    assert "proxy-authorization" not in origin_headers
+    assert [s.method for s in proxy.seen] == ["CONNECT"]
+    assert https_server.connections == 1
+
+
+def test_https_proxy_untrusted_certificate(tls_proxy_factory, server):
+    proxy = tls_proxy_factory()
+    with httprs.Client(proxy=proxy.url) as c:  # default trust store: the test CA is unknown
+        with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            c.get(server.url + "/")
+
+
+@pytest.mark.anyio
+async def test_https_proxy_async(tls_proxy_factory, https_server, ca_context):
+    proxy = tls_proxy_factory()
+    p = httprs.Proxy(proxy.url, ssl_context=ca_context)
+    async with httprs.AsyncClient(proxy=p, verify=ca_context) as c:
+        r = await c.get(https_server.url + "/z")
+    assert r.status_code == 200
+    assert r.json()["target"] == "/z"

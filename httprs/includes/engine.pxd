@@ -38,6 +38,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         HeaderList tunnel_headers
         shared_ptr[TlsContext] tls
         string tls_host
+        shared_ptr[TlsContext] proxy_tls
+        string proxy_tls_host
         string head
         const char* body
         size_t body_len

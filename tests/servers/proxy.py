@@ -15,11 +15,18 @@ from .scripted import Conn, Request, ScriptedServer, response_bytes
 
 
 class ProxyServer:
-    def __init__(self, *, auth: tuple[str, str] | None = None, connect_status: str | None = None):
+    def __init__(
+        self,
+        *,
+        auth: tuple[str, str] | None = None,
+        connect_status: str | None = None,
+        ssl_context=None,
+    ):
         self.auth = auth
         self.connect_status = connect_status  # e.g. "403 Forbidden" to refuse every CONNECT
         self.seen: list[Request] = []
-        self.server = ScriptedServer(self._handle)
+        # With an ssl_context the proxy itself speaks TLS (an https:// proxy URL).
+        self.server = ScriptedServer(self._handle, ssl_context=ssl_context)
         self.url = self.server.url
         self.port = self.server.port
 
@@ -90,6 +97,8 @@ class ProxyServer:
         socks = [a, b]
         while not conn.server.stopping.is_set():
             readable, _, _ = select.select(socks, [], [], 0.05)
+            # an SSL socket may hold decrypted bytes that select() cannot see
+            readable += [s for s in socks if s not in readable and getattr(s, "pending", int)()]
             for s in readable:
                 try:
                     data = s.recv(65536)

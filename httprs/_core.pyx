@@ -247,10 +247,11 @@ cdef bytes _basic_auth(object raw_auth):
 cdef class _Route:
     """Where a transport sends its requests: direct, or through a proxy."""
 
-    cdef str mode  # "direct" or "proxy"
+    cdef str mode  # "direct", "proxy" (http/https proxy) or "socks"
     cdef bytes proxy_host
     cdef int proxy_port
     cdef list proxy_headers  # [(bytes, bytes)]
+    cdef object socks_auth  # (username, password) bytes for a SOCKS5 proxy, or None
     cdef bint proxy_tls  # https:// proxy: TLS to the proxy itself
     cdef object proxy_ssl_context  # Proxy(ssl_context=...), or None for the default
     cdef _TlsContext proxy_tls_ctx
@@ -265,7 +266,13 @@ cdef _Route _make_route(object proxy):
         proxy = Proxy(url=proxy)
     scheme = proxy.url.scheme
     if scheme in ("socks5", "socks5h"):
-        raise NotImplementedError("SOCKS proxies are not supported by httprs yet")
+        # Both pass the host name to the proxy, which resolves it, as httpcore does.
+        route.mode = "socks"
+        route.proxy_host = proxy.url.raw_host
+        route.proxy_port = proxy.url.port or 1080
+        route.proxy_headers = []
+        route.socks_auth = proxy.raw_auth
+        return route
     if scheme not in ("http", "https"):
         raise ValueError(f"Unknown scheme for proxy URL {proxy.url!r}")
     route.mode = "proxy"
@@ -446,7 +453,7 @@ cdef class _TransportCore:
             spec.pool_timeout = _timeout_value(timeout.get("pool"))
         raw_headers = request.headers.raw
         route = self.route
-        if route.mode == "direct" or (route.mode == "proxy" and scheme == "https"):
+        if route.mode != "proxy" or scheme == "https":
             target = url.raw_path
         else:
             target = _absolute_target(url)
@@ -488,6 +495,18 @@ cdef class _TransportCore:
             if self.uds is not None:
                 key += b"|uds:" + self.uds
             spec.pool_key = key
+        elif route.mode == "socks":
+            spec.connect_host = route.proxy_host
+            spec.connect_port = route.proxy_port
+            spec.socks_host = host
+            spec.socks_port = port
+            if route.socks_auth is not None:
+                spec.socks_username = route.socks_auth[0]
+                spec.socks_password = route.socks_auth[1]
+            spec.pool_key = (
+                b"socks://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+                + b"|" + scheme.encode() + b"://" + host + b":" + str(port).encode()
+            )
         else:
             spec.connect_host = route.proxy_host
             spec.connect_port = route.proxy_port

@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -302,13 +303,155 @@ void Connection::on_tcp_connected() {
 }
 
 void Connection::after_proxy_tls() {
-  if (!cur_->spec.tunnel_authority.empty()) {
+  if (!cur_->spec.socks_host.empty()) {
+    start_socks();
+  } else if (!cur_->spec.tunnel_authority.empty()) {
     start_tunnel();
-  } else if (cur_->spec.tls) {
+  } else {
+    after_tunnel();
+  }
+}
+
+void Connection::after_tunnel() {
+  if (cur_->spec.tls) {
     start_tls();
   } else {
     on_established();
   }
+}
+
+// ---------------------------------------------------------------- SOCKS5 (RFC 1928)
+
+namespace {
+
+// Reply texts and method names worded as httpcore reports them.
+std::string socks_reply_text(unsigned char code) {
+  switch (code) {
+    case 1:
+      return "General SOCKS server failure";
+    case 2:
+      return "Connection not allowed by ruleset";
+    case 3:
+      return "Network unreachable";
+    case 4:
+      return "Host unreachable";
+    case 5:
+      return "Connection refused";
+    case 6:
+      return "TTL expired";
+    case 7:
+      return "Command not supported";
+    case 8:
+      return "Address type not supported";
+    default:
+      return "Unknown reply " + std::to_string(code);
+  }
+}
+
+std::string socks_method_name(unsigned char method) {
+  switch (method) {
+    case 0:
+      return "NO AUTHENTICATION REQUIRED";
+    case 1:
+      return "GSSAPI";
+    case 2:
+      return "USERNAME/PASSWORD";
+    case 0xff:
+      return "NO ACCEPTABLE METHODS";
+    default:
+      return "METHOD " + std::to_string(method);
+  }
+}
+
+}  // namespace
+
+void Connection::start_socks() {
+  state_ = State::kSocks;
+  socks_step_ = SocksStep::kMethod;
+  socks_buf_.clear();
+  // Offer exactly one method: username/password when we have credentials.
+  bool auth = !cur_->spec.socks_username.empty();
+  std::string hello = {'\x05', '\x01', auth ? '\x02' : '\x00'};
+  send_wire(std::move(hello), nullptr, 0);
+}
+
+void Connection::on_socks_data(const char* data, size_t len) {
+  socks_buf_.append(data, len);
+  const RequestSpec& spec = cur_->spec;
+  Error err;
+  auto fail = [&](const std::string& message) {
+    err.set(ErrorKind::kProxyError, message);
+    close(err);
+  };
+  if (socks_step_ == SocksStep::kMethod) {
+    if (socks_buf_.size() < 2) return;
+    auto version = static_cast<unsigned char>(socks_buf_[0]);
+    auto method = static_cast<unsigned char>(socks_buf_[1]);
+    socks_buf_.erase(0, 2);
+    bool auth = !spec.socks_username.empty();
+    if (version != 5) return fail("the SOCKS proxy did not answer with SOCKS version 5");
+    unsigned char wanted = auth ? 2 : 0;
+    if (method != wanted)
+      return fail("Requested " + socks_method_name(wanted) + " from proxy server, but got " +
+                  socks_method_name(method) + ".");
+    if (auth) {
+      if (spec.socks_username.size() > 255 || spec.socks_password.size() > 255)
+        return fail("SOCKS username and password must be at most 255 bytes");
+      std::string req = {'\x01', static_cast<char>(spec.socks_username.size())};
+      req += spec.socks_username;
+      req += static_cast<char>(spec.socks_password.size());
+      req += spec.socks_password;
+      socks_step_ = SocksStep::kAuth;
+      send_wire(std::move(req), nullptr, 0);
+      return;
+    }
+    socks_step_ = SocksStep::kReply;
+  } else if (socks_step_ == SocksStep::kAuth) {
+    if (socks_buf_.size() < 2) return;
+    auto status = static_cast<unsigned char>(socks_buf_[1]);
+    socks_buf_.erase(0, 2);
+    if (status != 0) return fail("Invalid username/password");
+    socks_step_ = SocksStep::kReply;
+  } else {
+    // CONNECT reply: VER REP RSV ATYP BND.ADDR BND.PORT
+    if (socks_buf_.size() < 5) return;
+    auto rep = static_cast<unsigned char>(socks_buf_[1]);
+    if (rep != 0) return fail("Proxy Server could not connect: " + socks_reply_text(rep) + ".");
+    auto atyp = static_cast<unsigned char>(socks_buf_[3]);
+    size_t addr_len = atyp == 1   ? 4
+                      : atyp == 4 ? 16
+                      : atyp == 3 ? 1 + static_cast<unsigned char>(socks_buf_[4])
+                                  : 0;
+    if (addr_len == 0) return fail("the SOCKS proxy sent an invalid address type");
+    size_t need = 4 + addr_len + 2;
+    if (socks_buf_.size() < need) return;
+    if (socks_buf_.size() > need) return fail("the SOCKS proxy sent bytes after its reply");
+    socks_buf_.clear();
+    after_tunnel();
+    return;
+  }
+  // Send the CONNECT request (after the method or the auth step).
+  std::string req = {'\x05', '\x01', '\x00'};
+  struct in_addr a4;
+  struct in6_addr a6;
+  std::string host = spec.socks_host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+    req += '\x01';
+    req.append(reinterpret_cast<const char*>(&a4), 4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    req += '\x04';
+    req.append(reinterpret_cast<const char*>(&a6), 16);
+  } else {
+    if (host.size() > 255) return fail("host name too long for SOCKS5");
+    req += '\x03';
+    req += static_cast<char>(host.size());
+    req += host;
+  }
+  req += static_cast<char>((spec.socks_port >> 8) & 0xff);
+  req += static_cast<char>(spec.socks_port & 0xff);
+  send_wire(std::move(req), nullptr, 0);
 }
 
 void Connection::start_proxy_tls() {
@@ -668,6 +811,10 @@ void Connection::on_plaintext(const char* data, size_t len) {
     close(Error());
     return;
   }
+  if (state_ == State::kSocks) {
+    on_socks_data(data, len);
+    return;
+  }
   if (state_ == State::kTunnel) {
     size_t used = 0;
     Error err;
@@ -685,10 +832,7 @@ void Connection::on_plaintext(const char* data, size_t len) {
     }
     if (st == ResponseParser::Status::kUpgrade || st == ResponseParser::Status::kComplete) {
       // A 2xx to CONNECT ends at its head: the bytes after it are the tunnel's.
-      if (cur_->spec.tls)
-        start_tls();
-      else
-        on_established();
+      after_tunnel();
     }
     return;
   }
@@ -785,7 +929,7 @@ void Connection::on_eof() {
     return;
   }
   Error err;
-  if (state_ == State::kTunnel)
+  if (state_ == State::kTunnel || state_ == State::kSocks)
     err.set(ErrorKind::kProxyError, "Server disconnected without sending a response.");
   else if (state_ == State::kHandshake || state_ == State::kProxyHandshake)
     err.set(ErrorKind::kConnectError,
@@ -868,6 +1012,7 @@ void Connection::abandon() {
     case State::kResolving:
     case State::kConnecting:
     case State::kProxyHandshake:
+    case State::kSocks:
     case State::kTunnel:
     case State::kHandshake:
       // Finish connecting and give the connection to the pool: closing now

@@ -23,6 +23,7 @@ class Connection final : public ResponseParser::Sink {
     kResolving,
     kConnecting,
     kProxyHandshake,
+    kSocks,
     kTunnel,
     kHandshake,
     kActive,
@@ -70,6 +71,9 @@ class Connection final : public ResponseParser::Sink {
   void keep_local_family();
   void on_tcp_connected();
   void after_proxy_tls();
+  void start_socks();
+  void on_socks_data(const char* data, size_t len);
+  void after_tunnel();
   void start_proxy_tls();
   void continue_proxy_handshake();
   void send_wire(std::string&& data, const char* ext, size_t ext_len);
@@ -147,6 +151,8 @@ class Connection final : public ResponseParser::Sink {
   uint64_t retry_delay_ms_ = 0;                  // tcp_ is closing to retry the next address
   int tunnel_status_ = 0;                        // status of the proxy's CONNECT response
   std::string tunnel_reason_;
+  enum class SocksStep { kMethod, kAuth, kReply } socks_step_ = SocksStep::kMethod;
+  std::string socks_buf_;        // SOCKS5 reply bytes received so far
   bool body_in_flight_ = false;  // streamed upload in progress
   std::string tls_plain_;        // scratch for decrypted bytes
 };

@@ -52,10 +52,14 @@ struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
   std::string connect_host;  // where the TCP connection goes (origin or proxy)
   int connect_port = 0;
-  std::string tunnel_authority;     // "host:port" to CONNECT through a proxy; empty: no tunnel
-  HeaderList tunnel_headers;        // headers for the CONNECT request (Host is added)
-  std::shared_ptr<TlsContext> tls;  // TLS to the origin (after any tunnel); null: plain
-  std::string tls_host;             // SNI / certificate check name
+  std::string tunnel_authority;  // "host:port" to CONNECT through a proxy; empty: no tunnel
+  HeaderList tunnel_headers;     // headers for the CONNECT request (Host is added)
+  std::string socks_host;        // SOCKS5 proxy: the target to CONNECT to; empty: no SOCKS
+  int socks_port = 0;
+  std::string socks_username;  // with a username: RFC 1929 username/password auth
+  std::string socks_password;
+  std::shared_ptr<TlsContext> tls;        // TLS to the origin (after any tunnel); null: plain
+  std::string tls_host;                   // SNI / certificate check name
   std::shared_ptr<TlsContext> proxy_tls;  // TLS to an https:// proxy; null: plain
   std::string proxy_tls_host;             // the proxy's name for SNI / checks
   std::string head;                       // serialised request head

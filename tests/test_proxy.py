@@ -287,3 +287,77 @@ async def test_https_proxy_async(tls_proxy_factory, https_server, ca_context):
         r = await c.get(https_server.url + "/z")
     assert r.status_code == 200
     assert r.json()["target"] == "/z"
+
+
+@pytest.fixture
+def socks_factory():
+    from servers.socks import Socks5Server
+
+    servers = []
+
+    def make(**kwargs):
+        srv = Socks5Server(**kwargs)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+
+
+def test_socks5_http(socks_factory, server):
+    proxy = socks_factory()
+    with httprs.Client(proxy=proxy.url) as c:
+        r1 = c.get(server.url + "/echo?x=1")
+        r2 = c.get(server.url + "/echo?x=2")
+    assert (r1.json()["raw_path"], r1.json()["query"]) == ("/echo", "x=1")  # origin-form
+    assert r2.status_code == 200
+    assert proxy.connections == 1
+    assert proxy.seen[0].methods == b"\x00"
+    assert (proxy.seen[0].host, proxy.seen[0].port) == (
+        "127.0.0.1",
+        int(server.url.rsplit(":", 1)[1]),
+    )
+
+
+def test_socks5_auth_and_hostname(socks_factory, server):
+    proxy = socks_factory(auth=("user", "p@ss"))
+    port = server.url.rsplit(":", 1)[1]
+    url = proxy.url.replace("socks5://", "socks5h://user:p%40ss@")
+    with httprs.Client(proxy=url) as c:
+        r = c.get(f"http://localhost:{port}/echo")
+    assert r.status_code == 200
+    seen = proxy.seen[0]
+    assert (seen.username, seen.password) == ("user", "p@ss")
+    assert seen.host == "localhost"  # the proxy resolves the name
+
+
+def test_socks5_https_origin(socks_factory, https_server, ca_context):
+    proxy = socks_factory()
+    with httprs.Client(proxy=proxy.url, verify=ca_context) as c:
+        r = c.get(https_server.url + "/tls")
+    assert r.status_code == 200
+    assert r.json()["target"] == "/tls"
+
+
+def test_socks5_refusal_and_bad_credentials_are_proxy_errors(socks_factory, server):
+    refusing = socks_factory(reply=5)
+    with httprs.Client(proxy=refusing.url) as c:
+        with pytest.raises(httprs.ProxyError, match="could not connect: Connection refused"):
+            c.get(server.url + "/")
+    guarded = socks_factory(auth=("user", "right"))
+    url = guarded.url.replace("socks5://", "socks5://user:wrong@")
+    with httprs.Client(proxy=url) as c:
+        with pytest.raises(httprs.ProxyError, match="Invalid username/password"):
+            c.get(server.url + "/")
+    with httprs.Client(proxy=guarded.url) as c:  # no credentials offered
+        with pytest.raises(httprs.ProxyError, match="NO ACCEPTABLE METHODS"):
+            c.get(server.url + "/")
+
+
+@pytest.mark.anyio
+async def test_socks5_async(socks_factory, server):
+    proxy = socks_factory()
+    async with httprs.AsyncClient(proxy=proxy.url) as c:
+        r = await c.get(server.url + "/echo?a=b")
+    assert (r.json()["raw_path"], r.json()["query"]) == ("/echo", "a=b")

@@ -36,6 +36,10 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int connect_port
         string tunnel_authority
         HeaderList tunnel_headers
+        string socks_host
+        int socks_port
+        string socks_username
+        string socks_password
         shared_ptr[TlsContext] tls
         string tls_host
         shared_ptr[TlsContext] proxy_tls

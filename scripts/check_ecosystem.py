@@ -50,6 +50,8 @@ VENV_NAME = ".venv-ecosystem"
 RESULTS_DIR = ".ecosystem-results"
 
 _print_lock = threading.Lock()
+# Suite processes still running (each leads its own process group), for Ctrl-C clean-up.
+_running: set[subprocess.Popen] = set()
 
 
 def log(msg: str) -> None:
@@ -360,6 +362,7 @@ def run_suite(
         proc = subprocess.Popen(
             cmd, cwd=checkout, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
         )
+        _running.add(proc)
         next_progress = t0 + args.progress_interval
         while True:
             try:
@@ -376,6 +379,7 @@ def run_suite(
             if now >= next_progress:
                 next_progress = now + args.progress_interval
                 log(f"{label}: {progress_text(R.read_jsonl(report), now - t0)}")
+    _running.discard(proc)
     rc = proc.returncode
     run = R.read_jsonl(report, mode)
     run.fatal = ""
@@ -621,7 +625,15 @@ def main(argv: list[str] | None = None) -> int:
                 target_pool.submit(process_target, TARGETS[name], args, work, wheel_future)
                 for name in args.repos
             ]
-            reports = [f.result() for f in futures]
+            try:
+                reports = [f.result() for f in futures]
+            except KeyboardInterrupt:
+                # Stop the suites so the worker threads (and then we) can finish.
+                for f in futures:
+                    f.cancel()
+                for running in list(_running):
+                    _kill_group(running)
+                raise
 
     print()
     print(R.render_table(reports))

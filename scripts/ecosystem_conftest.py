@@ -178,20 +178,30 @@ def cause_from_text(text: str) -> str:
     return normalise_message(lines[-1]) if lines else "unknown error"
 
 
+def _from_respx(value: object) -> bool:
+    if isinstance(value, types.ModuleType):
+        return value.__name__.split(".")[0] == "respx"
+    return (getattr(value, "__module__", None) or "").split(".")[0] == "respx"
+
+
 def _uses_respx(item: pytest.Item) -> bool:
+    """Does this test mock with respx (fixture, marker, decorator, or names in its body)?"""
     if "respx_mock" in getattr(item, "fixturenames", ()):
         return True
     if item.get_closest_marker("respx") is not None:
         return True
-    module = getattr(item, "module", None)
-    if module is None:
-        return False
-    for value in vars(module).values():
-        if isinstance(value, types.ModuleType):
-            if value.__name__.split(".")[0] == "respx":
+    func = getattr(item, "obj", None)
+    seen = 0
+    while func is not None and seen < 5:  # through decorators such as @respx.mock
+        code = getattr(func, "__code__", None)
+        if code is not None:
+            if "/respx/" in code.co_filename.replace("\\", "/"):
                 return True
-        elif (getattr(value, "__module__", None) or "").split(".")[0] == "respx":
-            return True
+            namespace = getattr(func, "__globals__", {})
+            if any(_from_respx(namespace.get(name)) for name in code.co_names):
+                return True
+        func = getattr(func, "__wrapped__", None)
+        seen += 1
     return False
 
 
@@ -203,8 +213,8 @@ def pytest_runtest_makereport(item, call):
         return
     extra = []
     excinfo = call.excinfo
+    frames: list[tuple[str, int, str]] = []
     if excinfo is not None:
-        frames = []
         tb = excinfo.tb
         while tb is not None:
             code = tb.tb_frame.f_code
@@ -219,7 +229,7 @@ def pytest_runtest_makereport(item, call):
         cause = cause_from_text(getattr(report, "longreprtext", "") or "")
     extra.append((_CAUSE_KEY, cause))
     try:
-        if _uses_respx(item):
+        if _uses_respx(item) or any("/respx/" in f[0].replace("\\", "/") for f in frames):
             extra.append((_RESPX_KEY, "1"))
     except Exception:  # noqa: BLE001  (a triage hint must never break the run)
         pass

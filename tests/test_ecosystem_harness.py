@@ -158,6 +158,7 @@ def _write_session(tmp_path: Path) -> Path:
             import pytest
             import httpx
             import realfirst
+            import respx
 
             def test_shim_won():
                 assert getattr(httpx, "__httprs_shim__", False)
@@ -171,6 +172,14 @@ def _write_session(tmp_path: Path) -> Path:
 
             def test_assert():
                 assert 1 + 1 == 3
+
+            def test_respx_in_body():
+                respx.MockRouter()
+                raise RuntimeError("no route")
+
+            @respx.mock
+            def test_respx_decorated():
+                raise RuntimeError("no route")
 
             @pytest.mark.respx
             def test_respx_marked():
@@ -220,6 +229,21 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
             """
         )
     )
+    # A stand-in for respx: module-level import, a class, a decorator.
+    (backend_dir / "respx").mkdir()
+    (backend_dir / "respx" / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            import functools
+            class MockRouter: pass
+            def mock(func):
+                @functools.wraps(func)
+                def wrapper(*a, **kw):
+                    return func(*a, **kw)
+                return wrapper
+            """
+        )
+    )
     proj = _write_session(tmp_path)
     report = tmp_path / "run.jsonl"
     env = dict(os.environ)
@@ -265,6 +289,9 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
     )
     assert tests["test_assert"].cause == "AssertionError: assert (N + N) == N"
     assert tests["test_respx_marked"].respx is True
+    assert tests["test_respx_in_body"].respx is True
+    assert tests["test_respx_decorated"].respx is True
+    # Same module imports respx, but this test does not use it: not a respx failure.
     assert tests["test_missing_name"].respx is False
     assert tests["test_setup_error"].outcome == "error"
     assert tests["test_setup_error"].cause == "ValueError: setup broke"
@@ -275,8 +302,8 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
         "AttributeError: module 'httpx' has no attribute 'Limits'"
     )
     counts = run.counts()
-    assert counts["passed"] == 2 and counts["failed"] == 3 and counts["error"] == 2
-    assert counts["collected"] == 8
+    assert counts["passed"] == 2 and counts["failed"] == 5 and counts["error"] == 2
+    assert counts["collected"] == 10
 
 
 # --------------------------------------------------------------------------------------

@@ -212,13 +212,22 @@ def venv_python(checkout: Path) -> Path:
 
 def ensure_venv(target: Target, checkout: Path, args, logfile: Path) -> None:
     py = venv_python(checkout)
+    venv = checkout / VENV_NAME
+    marker = venv / ".ecosystem-python"
+    wanted = interpreter_id(args.python)
+    if venv.exists() and (
+        not marker.is_file() or marker.read_text(encoding="utf-8") != wanted or not py.exists()
+    ):
+        log(f"{target.name}: {VENV_NAME} was made by another interpreter; recreating it")
+        shutil.rmtree(venv)
     if not py.exists():
-        run_logged([args.python, "-m", "venv", str(checkout / VENV_NAME)], logfile, "venv")
+        run_logged([args.python, "-m", "venv", str(venv)], logfile, "venv")
+        marker.write_text(wanted, encoding="utf-8")
     try:
         reqs = venv_requirements(target, checkout)
     except Exception as exc:  # noqa: BLE001
         raise SetupError(f"reading test dependencies failed: {exc}") from exc
-    stamp_data = json.dumps({"reqs": reqs, "self": target.install_self, "py": args.python})
+    stamp_data = json.dumps({"reqs": reqs, "self": target.install_self, "py": wanted})
     stamp = checkout / VENV_NAME / ".ecosystem-deps.stamp"
     want = hashlib.sha256(stamp_data.encode()).hexdigest()
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == want:
@@ -390,10 +399,16 @@ def run_suite(
             run.tests, run.collect_errors = fallback.tests, fallback.collect_errors
         except Exception:  # noqa: BLE001, S110  (a broken junit file just means no fallback)
             pass
-    if not timed_out and rc is not None and rc >= 0 and not run.finished:
+    text = logfile.read_text(encoding="utf-8", errors="replace")
+    internal = [
+        ln[len("INTERNALERROR> ") :] for ln in text.splitlines() if ln.startswith("INTERNALERROR>")
+    ]
+    if internal:
+        # pytest itself gave up (e.g. on a worker); what it did not run is not "missing".
+        run.fatal = "pytest INTERNALERROR: " + internal_error_cause(internal)
+    elif not timed_out and rc is not None and rc >= 0 and not run.finished:
         if not run.tests:
             # pytest stopped before running anything (conftest import error, usage error).
-            text = logfile.read_text(encoding="utf-8", errors="replace")
             run.fatal = f"pytest exited {rc} before running tests: " + cause_from_log(text)
             run.finished = True
         elif run.exitstatus is None:
@@ -412,6 +427,33 @@ def cause_from_log(text: str) -> str:
     from ecosystem_conftest import cause_from_text
 
     return cause_from_text(text[-20000:])
+
+
+def internal_error_cause(lines: list[str]) -> str:
+    """The root exception of pytest INTERNALERROR output (lines without the prefix).
+
+    A worker's crash arrives as its formatted traceback on "E" lines (innermost exception
+    last); the controller's own follow-up errors come after it and matter less.
+    """
+    sys.path.insert(0, str(SCRIPTS))
+    from ecosystem_conftest import normalise_message
+
+    def exc_of(text: str) -> str | None:
+        name, sep, msg = text.partition(": ")
+        bare = name.replace(".", "").replace("_", "")
+        if not sep or not bare.isalnum() or not name[:1].isupper() or " " in name:
+            return None
+        if text.startswith("AssertionError: Traceback"):
+            return None
+        return f"{name}: {normalise_message(msg)}"
+
+    worker = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    for group in (worker, [ln.strip() for ln in lines]):
+        for text in reversed(group):
+            cause = exc_of(text)
+            if cause:
+                return cause
+    return normalise_message(lines[-1]) if lines else "unknown"
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -555,10 +597,30 @@ def process_target(target: Target, args, work: Path, wheel_future) -> R.TargetRe
 
 
 def default_python() -> str:
-    for cand in ("/usr/bin/python3.11", shutil.which("python3.11")):
+    """The python3.11 on PATH (the CI image's own build), else Debian's.
+
+    PATH comes first on purpose: Debian bookworm's /usr/bin/python3.11 is 3.11.2, whose
+    ast.parse can raise "SystemError: AST constructor recursion depth mismatch"
+    (CPython gh-106905, fixed in 3.11.5); pytest hits it while rendering some tracebacks
+    and stops the whole run with an INTERNALERROR.
+    """
+    for cand in (shutil.which("python3.11"), "/usr/bin/python3.11"):
         if cand and Path(cand).exists():
             return cand
     return sys.executable
+
+
+def interpreter_id(python: str) -> str:
+    """Resolved executable and full version of `python` (venvs are rebuilt when it changes)."""
+    out = subprocess.run(
+        [python, "-c", "import sys; print(sys.version.split()[0], sys.base_prefix)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SetupError(f"interpreter {python} does not run: {out.stderr.strip()[-200:]}")
+    return out.stdout.strip()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

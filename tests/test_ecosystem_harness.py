@@ -631,3 +631,20 @@ def test_suite_env_puts_the_shim_first(tmp_path, monkeypatch):
     assert env["TEST_WITH_OPT_DEPS"] == "true"
     base = check_ecosystem.suite_env(target, "baseline", tmp_path, tmp_path / "r.jsonl")
     assert base["PYTHONPATH"] == str(tmp_path / "plugin") and "HTTPRS_ECOSYSTEM_SHIM" not in base
+
+
+def test_internal_error_cause_prefers_the_workers_root_exception():
+    lines = [
+        "def worker_internal_error(",
+        ">           assert False, formatted_error",
+        "E           AssertionError: Traceback (most recent call last):",
+        'E               File "/v/_pytest/main.py", line 318, in wrap_session',
+        "E             SystemError: AST constructor recursion depth mismatch (before=141, after=160)",
+        "E           assert False",
+        'File "/v/xdist/dsession.py", line 218, in worker_workerfinished',
+        "KeyError: <WorkerController gw1>",
+    ]
+    assert check_ecosystem.internal_error_cause(lines) == (
+        "SystemError: AST constructor recursion depth mismatch (before=N, after=N)"
+    )
+    assert check_ecosystem.internal_error_cause(["x", "KeyError: 'gw0'"]) == "KeyError: 'gwN'"

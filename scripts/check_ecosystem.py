@@ -298,6 +298,29 @@ def build_wheel(out_dir: Path, logfile: Path) -> Path:
 # Running a suite
 
 
+NETNS_EXEC = SCRIPTS / "ecosystem" / "netns_exec.py"
+
+
+def probe_netns(python: str) -> tuple[bool, str]:
+    """Can suites run in a network namespace of their own (unshare --net, loopback up)?"""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False, "no unshare(1)"
+    try:
+        out = subprocess.run(
+            [unshare, "--net", python, str(NETNS_EXEC), "--probe"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    if out.returncode == 0 and out.stdout.strip() == "ok":
+        return True, "own network namespace (loopback only)"
+    return False, (out.stderr.strip().splitlines() or [f"rc={out.returncode}"])[-1][-200:]
+
+
 def suite_env(target: Target, mode: str, work: Path, report: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUB_ENV}
     for key in target.unset_env:
@@ -360,6 +383,14 @@ def run_suite(
         ids_file = results / f"{stem}.ids"
         ids_file.write_text("\n".join(node_ids) + "\n", encoding="utf-8")
         cmd.append(f"@{ids_file}")
+    if args.netns:
+        cmd = [
+            shutil.which("unshare") or "unshare",
+            "--net",
+            str(checkout / VENV_NAME / "bin" / "python"),
+            str(NETNS_EXEC),
+            *cmd,
+        ]
     env = suite_env(target, mode, work, report)
     label = f"{target.name}/{'httprs' if mode == 'experiment' else 'httpx'}"
     log(f"{label}: running pytest (log: {logfile})")
@@ -597,12 +628,9 @@ def process_target(target: Target, args, work: Path, wheel_future) -> R.TargetRe
 
 
 def default_python() -> str:
-    """The python3.11 on PATH (the CI image's own build), else Debian's.
+    """The python3.11 on PATH (in CI, the image's own build), else Debian's /usr/bin one.
 
-    PATH comes first on purpose: Debian bookworm's /usr/bin/python3.11 is 3.11.2, whose
-    ast.parse can raise "SystemError: AST constructor recursion depth mismatch"
-    (CPython gh-106905, fixed in 3.11.5); pytest hits it while rendering some tracebacks
-    and stops the whole run with an INTERNALERROR.
+    Use --python to pick another; a venv made by a different interpreter is recreated.
     """
     for cand in (shutil.which("python3.11"), "/usr/bin/python3.11"):
         if cand and Path(cand).exists():
@@ -646,6 +674,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sdist from PyPI (default) or git clone at the pinned tag")  # fmt: skip
     p.add_argument("--index", default="https://pypi.org", help="PyPI base URL")
     p.add_argument("--python", default=default_python(), help="interpreter for target venvs")
+    p.add_argument("--isolation", choices=("auto", "netns", "none"), default="auto",
+                   help="run each suite in its own network namespace (loopback only): "
+                   "auto = when unshare works (root), netns = require it, none = never")  # fmt: skip
     p.add_argument("--progress-interval", type=float, default=20.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.repos = args.repos or list(TARGETS)
@@ -666,6 +697,20 @@ def main(argv: list[str] | None = None) -> int:
     args.checkouts_dir.mkdir(parents=True, exist_ok=True)
     work = args.checkouts_dir / "_harness"
     prepare_work_dir(work)
+    args.netns = False
+    if args.isolation != "none":
+        ok, why = probe_netns(sys.executable)
+        if ok:
+            args.netns = True
+        elif args.isolation == "netns":
+            print(f"check_ecosystem: --isolation netns unavailable: {why}", file=sys.stderr)
+            return 2
+        else:
+            log(f"no network namespace for the suites ({why}); they share the host's ports")
+    log(
+        "suites run "
+        + ("each in its own network namespace" if args.netns else "in the host network")
+    )
     log(f"checkouts in {args.checkouts_dir}; targets: {', '.join(args.repos)}")
 
     started = time.monotonic()
@@ -706,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
             "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "checkouts_dir": str(args.checkouts_dir),
             "httprs_wheel": str(args.httprs_wheel) if args.httprs_wheel else None,
+            "network_namespace": args.netns,
             "targets": [r.to_json() for r in reports],
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

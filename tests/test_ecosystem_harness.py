@@ -648,3 +648,25 @@ def test_internal_error_cause_prefers_the_workers_root_exception():
         "SystemError: AST constructor recursion depth mismatch (before=N, after=N)"
     )
     assert check_ecosystem.internal_error_cause(["x", "KeyError: 'gw0'"]) == "KeyError: 'gwN'"
+
+
+def test_netns_exec_brings_up_loopback_in_a_fresh_namespace():
+    ok, why = check_ecosystem.probe_netns(sys.executable)
+    if not ok:
+        pytest.skip(f"no network namespaces here: {why}")
+    # Inside the namespace a fixed port is free even if the host uses it, and only
+    # loopback exists.
+    code = (
+        "import socket; s = socket.socket(); s.bind(('127.0.0.1', 8000)); s.listen(1);"
+        "c = socket.create_connection(('127.0.0.1', 8000), timeout=5); print('ok')"
+    )
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, str(check_ecosystem.NETNS_EXEC)]
+        + [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -554,11 +554,16 @@ def process_target(target: Target, args, work: Path, wheel_future) -> R.TargetRe
         if not last.is_file():
             rep.status = "--only-regressions: no earlier comparison for this target"
             return rep
-        node_ids = json.loads(last.read_text(encoding="utf-8"))
-        if not node_ids:
+        last_regressions = json.loads(last.read_text(encoding="utf-8"))
+        if not last_regressions:
             rep.status = "--only-regressions: the last comparison had no regressions"
             return rep
-        log(f"{target.name}: re-running {len(node_ids)} regressed tests")
+        regressed = {r if isinstance(r, str) else r["nodeid"] for r in last_regressions}
+        node_ids = R.rerun_selection(last_regressions)
+        log(
+            f"{target.name}: re-running {len(regressed)} regressed tests"
+            f" ({len(node_ids)} pytest arguments)"
+        )
 
     baseline = None
     if args.no_baseline or args.only_regressions:
@@ -577,7 +582,7 @@ def process_target(target: Target, args, work: Path, wheel_future) -> R.TargetRe
         if problem:
             notes.append(problem)
     if node_ids is not None and baseline is not None:
-        keep = set(node_ids)
+        keep = regressed
         baseline.tests = {k: v for k, v in baseline.tests.items() if k in keep}
         baseline.collect_errors = {}
         baseline.collected = len(baseline.tests)
@@ -615,7 +620,13 @@ def process_target(target: Target, args, work: Path, wheel_future) -> R.TargetRe
         rep.comparison = R.compare(baseline, experiment)
         if not args.only_regressions:
             (results / "last-regressions.json").write_text(
-                json.dumps([r.nodeid for r in rep.comparison.regressions], indent=0),
+                json.dumps(
+                    [
+                        {"nodeid": r.nodeid, "experiment": r.experiment}
+                        for r in rep.comparison.regressions
+                    ],
+                    indent=0,
+                ),
                 encoding="utf-8",
             )
     rep.status = "; ".join(notes) if notes else "ok"

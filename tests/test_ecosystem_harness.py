@@ -670,3 +670,15 @@ def test_netns_exec_brings_up_loopback_in_a_fresh_namespace():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_rerun_selection_uses_files_for_tests_that_were_not_collected():
+    regs = [
+        {"nodeid": "tests/a.py::t1", "experiment": "failed"},
+        {"nodeid": "tests/b.py::t2[x]", "experiment": "missing"},
+        {"nodeid": "tests/b.py::t3", "experiment": "failed"},
+        {"nodeid": "tests/b.py::t4", "experiment": "missing"},
+        "tests/c.py::K::t5",
+    ]
+    assert R.rerun_selection(regs) == ["tests/b.py", "tests/a.py::t1", "tests/c.py::K::t5"]
+    assert R.rerun_selection([]) == []

@@ -254,6 +254,30 @@ def compare(baseline: RunResult, experiment: RunResult) -> Comparison:
     return comp
 
 
+def rerun_selection(regressions: Iterable[dict | str]) -> list[str]:
+    """pytest arguments that re-run the given regressions (from last-regressions.json).
+
+    A test that was missing from the experiment (its module failed to import) cannot be
+    named by node id -- pytest refuses ids it cannot collect -- so its file is selected
+    instead; ids inside a selected file are then left out so nothing runs twice.
+    """
+    files: list[str] = []
+    ids: list[str] = []
+    for reg in regressions:
+        nodeid = reg if isinstance(reg, str) else reg.get("nodeid", "")
+        missing = not isinstance(reg, str) and reg.get("experiment") == "missing"
+        if not nodeid:
+            continue
+        if missing:
+            path = nodeid.split("::", 1)[0]
+            if path not in files:
+                files.append(path)
+        elif nodeid not in ids:
+            ids.append(nodeid)
+    chosen = set(files)
+    return files + [i for i in ids if i.split("::", 1)[0] not in chosen]
+
+
 def group_regressions(regressions: Iterable[Regression]) -> list[tuple[str, list[Regression]]]:
     """Regressions grouped by root cause, biggest group first (ties by cause)."""
     groups: dict[str, list[Regression]] = {}

@@ -435,7 +435,7 @@ def run_suite(
         ln[len("INTERNALERROR> ") :] for ln in text.splitlines() if ln.startswith("INTERNALERROR>")
     ]
     if internal:
-        # pytest itself gave up (e.g. on a worker); what it did not run is not "missing".
+        # pytest itself gave up (e.g. on a worker): tests it never ran get this as cause.
         run.fatal = "pytest INTERNALERROR: " + internal_error_cause(internal)
     elif not timed_out and rc is not None and rc >= 0 and not run.finished:
         if not run.tests:

@@ -378,6 +378,12 @@ def run_suite(
         "-o",
         "junit_family=xunit1",
         f"--timeout={args.test_timeout}",
+        # pytest's own traceback styles re-parse sources with ast.parse; on CPython 3.11
+        # that can raise SystemError ("AST constructor recursion depth mismatch") after
+        # an exception has left the interpreter's recursion counter off, and an error
+        # while rendering a collection error is an INTERNALERROR that ends the run.
+        # "native" only formats. Same style in both runs; outcomes do not depend on it.
+        f"--tb={args.tb}",
     ]
     if node_ids is not None:
         ids_file = results / f"{stem}.ids"
@@ -685,6 +691,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sdist from PyPI (default) or git clone at the pinned tag")  # fmt: skip
     p.add_argument("--index", default="https://pypi.org", help="PyPI base URL")
     p.add_argument("--python", default=default_python(), help="interpreter for target venvs")
+    p.add_argument("--tb", default="native", choices=("native", "short", "long", "line", "auto"),
+                   help="pytest traceback style for both runs (default native)")  # fmt: skip
     p.add_argument("--isolation", choices=("auto", "netns", "none"), default="auto",
                    help="run each suite in its own network namespace (loopback only): "
                    "auto = when unshare works (root), netns = require it, none = never")  # fmt: skip

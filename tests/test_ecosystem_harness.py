@@ -600,6 +600,7 @@ def test_cli_defaults_and_checks():
     args = check_ecosystem.parse_args([])
     assert args.repos == list(T.TARGETS) and args.timeout == 600 and args.concurrency == 2
     assert args.source == "sdist" and not args.no_baseline and args.json is None
+    assert args.tb == "native" and args.isolation == "auto"
     with pytest.raises(SystemExit):
         check_ecosystem.parse_args(["--only-regressions"])
     args = check_ecosystem.parse_args(["--only-regressions", "--repos", "openai", "-v"])

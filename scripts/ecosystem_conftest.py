@@ -157,8 +157,28 @@ _EXC_LINE = re.compile(
 )
 
 
+_NATIVE_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)')
+_SHORT_FRAME = re.compile(r"^(\S+):\d+: in (\S+)")
+
+
+def _httprs_frame_in_text(lines: list[str]) -> str:
+    """'path:function' of the innermost httprs frame of a rendered traceback, or ''."""
+    for line in reversed(lines):
+        m = _NATIVE_FRAME.match(line) or _SHORT_FRAME.match(line)
+        if m and is_httprs_path(m.group(1)):
+            return f"{_short_path(m.group(1))}:{m.group(2)}"
+    return ""
+
+
 def cause_from_text(text: str) -> str:
-    """Best-effort root cause from a rendered traceback (collection errors, crashes)."""
+    """Best-effort root cause from a rendered traceback (collection errors, crashes),
+    in the same form as cause_from_exception."""
+    cause = _cause_from_text(text)
+    where = _httprs_frame_in_text(text.splitlines())
+    return f"{cause} [in {where}]" if where else cause
+
+
+def _cause_from_text(text: str) -> str:
     lines = text.splitlines()
     e_lines = [m.group(1) for m in map(_E_LINE.match, lines) if m]
     for line in e_lines:

@@ -683,3 +683,23 @@ def test_rerun_selection_uses_files_for_tests_that_were_not_collected():
     ]
     assert R.rerun_selection(regs) == ["tests/b.py", "tests/a.py::t1", "tests/c.py::K::t5"]
     assert R.rerun_selection([]) == []
+
+
+def test_cause_from_text_names_the_httprs_frame_like_cause_from_exception():
+    native = textwrap.dedent(
+        """\
+        Traceback (most recent call last):
+          File "/c/tests/lib/test_x.py", line 25, in <module>
+            client = Anthropic()
+          File "httprs/_core.pyx", line 120, in httprs._core._check_unsupported
+          File "/v/site-packages/anthropic/_base_client.py", line 9, in helper
+        NotImplementedError: socket_options= is not supported by httprs yet
+        """
+    )
+    expected = plugin.cause_from_exception(
+        NotImplementedError("socket_options= is not supported by httprs yet"),
+        [("httprs/_core.pyx", 120, "httprs._core._check_unsupported")],
+    )
+    assert plugin.cause_from_text(native) == expected
+    short = "tests/a.py:3: in <module>\n    x()\nE   ValueError: bad"
+    assert plugin.cause_from_text(short) == "ValueError: bad"

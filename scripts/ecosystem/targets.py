@@ -1,0 +1,193 @@
+"""The pinned third-party suites the ecosystem harness runs (see issue 5 and
+shared/reference/ecosystem.md for why each pin, flag and dependency is what it is)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the harness runs on 3.11+
+    tomllib = None
+
+# Every target venv gets these on top of the target's own test dependencies:
+# real httpx 0.28.1 (the baseline; respx and friends also need httpcore), and
+# pytest-timeout so one hung test cannot eat the whole suite's time budget.
+COMMON_DEPS = ("httpx==0.28.1", "httpcore", "pytest-timeout")
+
+# Linters and type checkers pinned in the SDKs' dev locks; no test imports them.
+LOCK_EXCLUDE = frozenset({"mypy", "mypy-extensions", "pyright", "ruff", "nox", "nodeenv"})
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    dist: str  # PyPI distribution name
+    version: str  # pinned release
+    git_url: str  # for --source git (machines that reach the forge)
+    git_ref: str
+    pytest_args: tuple[str, ...]
+    deps: Callable[[Path], list[str]]  # requirement lines, given the checkout
+    install_self: str | None = "."  # pip target relative to the checkout, None: not needed
+    env: dict[str, str] = field(default_factory=dict)
+    unset_env: tuple[str, ...] = ()
+    prepare: Callable[[Path], None] | None = None
+    notes: str = ""
+
+
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_name(line: str) -> str:
+    m = _REQ_NAME.match(line)
+    return re.sub(r"[-_.]+", "-", m.group(1)).lower() if m else ""
+
+
+def lock_requirements(lock_text: str, exclude: frozenset[str] = LOCK_EXCLUDE) -> list[str]:
+    """Requirement lines of a rye/uv `requirements-dev.lock`, minus editable self-installs,
+    comments and the excluded tools. Environment markers are kept for pip to evaluate."""
+    out = []
+    for raw in lock_text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or raw[:1].isspace() or line.startswith("-"):
+            continue
+        if requirement_name(line) in exclude:
+            continue
+        out.append(line)
+    return out
+
+
+def _lock_deps(checkout: Path) -> list[str]:
+    lock = checkout / "requirements-dev.lock"
+    if not lock.is_file():
+        raise FileNotFoundError(f"{lock} is missing (the sdist is expected to ship it)")
+    return lock_requirements(lock.read_text(encoding="utf-8"))
+
+
+def _ptb_deps(checkout: Path) -> list[str]:
+    data = tomllib.loads((checkout / "pyproject.toml").read_text(encoding="utf-8"))
+    group = data.get("dependency-groups", {}).get("tests")
+    if not group:
+        raise ValueError("python-telegram-bot's pyproject has no [dependency-groups] tests")
+    return [g for g in group if isinstance(g, str)]
+
+
+# httpx's test requirements live in its requirements.txt, which the sdist does not ship;
+# these are the test-relevant pins of 0.28.1's requirements.txt.
+HTTPX_TEST_DEPS = [
+    "httpx[brotli,cli,http2,socks,zstd]==0.28.1",
+    "chardet==5.2.0",
+    # httpx[cli] allows any click 8; newer ones deprecate CliRunner.isolated_filesystem,
+    # which test_main.py uses under filterwarnings=error. 8.1.7 was current at 0.28.1.
+    "click==8.1.7",
+    "cryptography==44.0.0",
+    "pytest==8.3.4",
+    "trio==0.27.0",
+    "trustme==1.2.0",
+    "uvicorn==0.32.1",
+]
+
+
+def _httpx_deps(checkout: Path) -> list[str]:
+    return list(HTTPX_TEST_DEPS)
+
+
+def _httpx_prepare(checkout: Path) -> None:
+    # The checkout root holds httpx's own source package, and pytest puts the root on
+    # sys.path (tests/ is a package). Move it aside so both runs import installed code:
+    # httpx 0.28.1 from PyPI (baseline) or the shim (experiment).
+    src = checkout / "httpx"
+    if src.is_dir():
+        dest = checkout / "httpx-source-unused"
+        if dest.exists():
+            shutil.rmtree(dest)
+        src.rename(dest)
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            name="httpx",
+            dist="httpx",
+            version="0.28.1",
+            git_url="https://github.com/encode/httpx.git",
+            git_ref="0.28.1",
+            pytest_args=("-m", "not network"),
+            deps=_httpx_deps,
+            install_self=None,
+            prepare=_httpx_prepare,
+            notes="httpx's own suite; its source dir is moved aside, the PyPI wheel is tested",
+        ),
+        Target(
+            name="python-telegram-bot",
+            dist="python-telegram-bot",
+            version="22.8",
+            git_url="https://github.com/python-telegram-bot/python-telegram-bot.git",
+            git_ref="v22.8",
+            pytest_args=(
+                "-m",
+                "not req",
+                "--ignore=tests/test_official",
+                "-n",
+                "auto",
+                "--dist",
+                "worksteal",
+            ),
+            deps=_ptb_deps,
+            install_self=".[all]",
+            env={"TEST_WITH_OPT_DEPS": "true"},
+            unset_env=("GITHUB_ACTIONS", "BOTS", "JOB_INDEX", "TEST_OFFICIAL", "TEST_BUILD"),
+            notes="offline tests only; [all] extras so the HTTPXRequest tests run",
+        ),
+        Target(
+            name="openai",
+            dist="openai",
+            version="2.54.0",
+            git_url="https://github.com/openai/openai-python.git",
+            git_ref="v2.54.0",
+            pytest_args=("--ignore=tests/api_resources",),
+            deps=_lock_deps,
+            env={"DEFER_PYDANTIC_BUILD": "false"},
+            unset_env=("OPENAI_LIVE", "OPENAI_TEST_HTTP_CLIENT", "TEST_API_BASE_URL"),
+            notes="last release on httpx; api_resources need a mock server + unshipped spec",
+        ),
+        Target(
+            name="anthropic",
+            dist="anthropic",
+            version="0.121.0",
+            git_url="https://github.com/anthropics/anthropic-sdk-python.git",
+            git_ref="v0.121.0",
+            pytest_args=("--ignore=tests/api_resources",),
+            deps=_lock_deps,
+            unset_env=("TEST_API_BASE_URL", "ANTHROPIC_LIVE"),
+            notes="newest 0.121 release (last line on httpx); api_resources need a mock server",
+        ),
+    )
+}
+
+# Environment variables removed from every suite run: proxies (tests must stay on
+# loopback) and CI switches that change what the suites select.
+SCRUB_ENV = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PYTHONPATH",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "VIRTUAL_ENV",
+)

@@ -252,6 +252,9 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
         HTTPRS_ECOSYSTEM_MODE="experiment",
         HTTPRS_ECOSYSTEM_SHIM=str(shim_dir),
         HTTPRS_ECOSYSTEM_REPORT=str(report),
+        # Only the plugins named with -p: installed ones (the real respx's, say) would
+        # load against the stand-in packages on PYTHONPATH.
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
     )
     pytest.importorskip("httpx")
     proc = subprocess.run(

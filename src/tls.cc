@@ -355,7 +355,10 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
 std::shared_ptr<TlsContext> TlsContext::adopt(SSL_CTX* ctx, bool check_hostname) {
   if (ctx == nullptr) return nullptr;
   SSL_CTX_up_ref(ctx);
-  return std::shared_ptr<TlsContext>(new TlsContext(ctx, check_hostname));
+  std::shared_ptr<TlsContext> result(new TlsContext(ctx, check_hostname));
+  result->adopted_ = true;
+  result->sessions_ = std::make_unique<SessionCache>();
+  return result;
 }
 
 std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
@@ -466,6 +469,16 @@ TlsSession::~TlsSession() {
   // failed one takes every session kept under its key with it.
   if (ssl_ != nullptr && !failed_)
     SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  if (ssl_ != nullptr && !failed_ && ctx_ && ctx_->adopted_ && ctx_->sessions_ &&
+      !session_key_.empty() && handshake_done()) {
+    // No new-session callback on a borrowed context: keep the session the
+    // connection ended with (TLS 1.3: the latest ticket) for the next one.
+    SSL_SESSION* s = SSL_get1_session(ssl_);
+    if (s != nullptr && SSL_SESSION_is_resumable(s) == 1)
+      ctx_->sessions_->put(session_key_, s);
+    else if (s != nullptr)
+      SSL_SESSION_free(s);
+  }
   if (failed_ && !session_key_.empty() && ctx_ && ctx_->sessions_)
     ctx_->sessions_->drop(session_key_);
   SSL_free(ssl_);

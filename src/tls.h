@@ -72,7 +72,10 @@ class TlsContext {
   SSL_CTX* ctx_;
   bool check_hostname_;
   std::unique_ptr<KeyLog> keylog_;          // file the keylog callback writes to
-  std::unique_ptr<SessionCache> sessions_;  // resumable sessions; null when adopted
+  std::unique_ptr<SessionCache> sessions_;  // resumable sessions
+  // An adopted SSL_CTX belongs to someone else (Python's ssl module): no
+  // callbacks are installed on it; sessions are saved when a session ends.
+  bool adopted_ = false;
 };
 
 // One TLS connection's state machine, fed and drained through memory BIOs.

@@ -838,12 +838,30 @@ static void test_resumption() {
   }
   Server after_failure(first);
   CHECK(!connect_with_key(ctx, after_failure, "localhost", "failing"));
-  // Adopted contexts never resume.
-  auto adopted = TlsContext::adopt(ctx->ctx(), true);
+  // Adopted contexts (Python's, which have no new-session callback) resume too:
+  // the session is kept when a connection ends, in the wrapper's own cache.
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_load_verify_locations(raw, arg("ca").c_str(), nullptr);
+  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
+  auto adopted = TlsContext::adopt(raw, true);
+  SSL_CTX_free(raw);
   Server a1(first);
-  connect_with_key(adopted, a1, "localhost", "adopted");
+  CHECK(!connect_with_key(adopted, a1, "localhost", "adopted"));
   Server a2(first);
-  CHECK(!connect_with_key(adopted, a2, "localhost", "adopted"));
+  CHECK(connect_with_key(adopted, a2, "localhost", "adopted"));
+  Server a3(first);
+  CHECK(!connect_with_key(adopted, a3, "localhost", "adopted-other-key"));
+  // ... and a failed connection leaves nothing to resume.
+  {
+    Server s(first);
+    Error err;
+    TlsSession c(adopted, "localhost", err, "adopted-failing");
+    CHECK(handshake(c, s, err) == Status::kOk);
+    drain(c);
+    c.mark_failed();
+  }
+  Server a4(first);
+  CHECK(!connect_with_key(adopted, a4, "localhost", "adopted-failing"));
 }
 
 static void test_session_misuse() {

@@ -54,6 +54,56 @@ cdef class ContentDecoder:
             raise DecodingError(err.message.decode("utf-8", "replace"))
         return <bytes>out
 
+    def decode_iter(self, data, size_t max_out=1 << 20):
+        """Decode `data` in pieces of at most `max_out` bytes, as a generator.
+
+        The chain keeps what it has not inflated yet, so a consumer that stops
+        early (a decompression bomb read partway) never inflates the rest.
+        """
+        cdef const unsigned char[:] view = data
+        cdef string out
+        cdef Error err
+        cdef bint ok
+        cdef const char* ptr = NULL
+        cdef size_t n = view.shape[0]
+        if n == 0:
+            return
+        ptr = <const char*>&view[0]
+        with nogil:
+            ok = self._chain.get().feed(ptr, n, out, max_out, err)
+        if not ok:
+            raise DecodingError(err.message.decode("utf-8", "replace"))
+        while True:
+            if out.size() > 0:
+                yield <bytes>out
+            out.clear()
+            with nogil:
+                ok = self._chain.get().drain(out, max_out, err)
+            if not ok:
+                raise DecodingError(err.message.decode("utf-8", "replace"))
+            if out.size() == 0:
+                return
+
+    def flush_iter(self, size_t max_out=1 << 20):
+        """The end of the body, in pieces of at most `max_out` bytes (then the tail)."""
+        cdef string out
+        cdef Error err
+        cdef bint ok
+        if self._finished:
+            return
+        while True:
+            out.clear()
+            with nogil:
+                ok = self._chain.get().drain(out, max_out, err)
+            if not ok:
+                raise DecodingError(err.message.decode("utf-8", "replace"))
+            if out.size() == 0:
+                break
+            yield <bytes>out
+        tail = self.flush()
+        if tail:
+            yield tail
+
     def flush(self):
         cdef string out
         cdef Error err

@@ -1090,12 +1090,18 @@ cdef class Response:
         cdef _Chunker chunker = _Chunker(chunk_size, b"")
         with _attach_request(self._req):
             for raw in self.iter_raw():
-                decoded = raw if decoder is None else decoder.decode(raw)
-                for chunk in chunker.decode(decoded):
-                    yield chunk
+                if decoder is None:
+                    for chunk in chunker.decode(raw):
+                        yield chunk
+                    continue
+                # Bounded inflation: at most 1 MiB decoded at a time.
+                for decoded in decoder.decode_iter(raw):
+                    for chunk in chunker.decode(decoded):
+                        yield chunk
             if decoder is not None:
-                for chunk in chunker.decode(decoder.flush()):
-                    yield chunk
+                for decoded in decoder.flush_iter():
+                    for chunk in chunker.decode(decoded):
+                        yield chunk
             for chunk in chunker.flush():
                 yield chunk
 
@@ -1199,12 +1205,17 @@ cdef class Response:
         chunker = _Chunker(chunk_size, b"")
         with _attach_request(self._req):
             async for raw in self.aiter_raw():
-                decoded = raw if decoder is None else decoder.decode(raw)
-                for chunk in (<_Chunker>chunker).decode(decoded):
-                    yield chunk
+                if decoder is None:
+                    for chunk in (<_Chunker>chunker).decode(raw):
+                        yield chunk
+                    continue
+                for decoded in decoder.decode_iter(raw):
+                    for chunk in (<_Chunker>chunker).decode(decoded):
+                        yield chunk
             if decoder is not None:
-                for chunk in (<_Chunker>chunker).decode(decoder.flush()):
-                    yield chunk
+                for decoded in decoder.flush_iter():
+                    for chunk in (<_Chunker>chunker).decode(decoded):
+                        yield chunk
             for chunk in (<_Chunker>chunker).flush():
                 yield chunk
 

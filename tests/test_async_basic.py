@@ -578,3 +578,27 @@ def test_unclosed_clients_are_quiet_under_w_error(server, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert out.stderr == ""
+
+
+@pytest.mark.httprs_only  # httpx inflates each network chunk in full
+async def test_async_streamed_decompression_is_bounded(scripted):
+    import gzip as _gzip
+
+    body = _gzip.compress(b"\0" * (32 << 20), 9)
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+                % len(body)
+                + body
+            )
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient(timeout=10) as c:
+        async with c.stream("GET", srv.url + "/bomb") as r:
+            total = 0
+            async for chunk in r.aiter_bytes():
+                assert len(chunk) <= 1 << 20
+                total += len(chunk)
+    assert total == 32 << 20

@@ -837,3 +837,44 @@ def test_large_chunked_body_streamed(client, scripted):
     with client.stream("GET", srv.url + "/big") as r:
         total = sum(len(b) for b in r.iter_raw())
     assert total == 192 * 16384
+
+
+def _bomb(coding: str) -> bytes:
+    """64 MiB of zeros, compressed to a few tens of KB."""
+    import brotli
+    import zstandard
+
+    zeros = b"\0" * (64 << 20)
+    if coding == "gzip":
+        return gzip.compress(zeros, 9)
+    if coding == "br":
+        return brotli.compress(zeros, quality=5)
+    return zstandard.ZstdCompressor(level=3).compress(zeros)
+
+
+@pytest.mark.httprs_only  # httpx inflates each network chunk in full
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_streamed_decompression_is_bounded_per_chunk(client, scripted, coding):
+    """A decompression bomb read with iter_bytes inflates at most 1 MiB at a time, on
+    every read (reliability catalogue D01/D05), and the whole body still decodes."""
+    body = _bomb(coding)
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+                % (coding.encode(), len(body))
+                + body
+            )
+
+    srv = scripted(handler)
+    with client.stream("GET", srv.url + "/bomb") as r:
+        it = r.iter_bytes()
+        sizes = [len(next(it)) for _ in range(3)]
+    assert all(0 < n <= 1 << 20 for n in sizes), sizes
+    with client.stream("GET", srv.url + "/bomb") as r:
+        total = 0
+        for chunk in r.iter_bytes():
+            assert len(chunk) <= 1 << 20
+            total += len(chunk)
+    assert total == 64 << 20

@@ -602,3 +602,27 @@ async def test_async_streamed_decompression_is_bounded(scripted):
                 assert len(chunk) <= 1 << 20
                 total += len(chunk)
     assert total == 32 << 20
+
+
+def test_plain_trio_run(server):
+    """Under trio.run itself (no anyio), concurrently, with a streamed body."""
+    import trio
+
+    async def main():
+        async with httprs.AsyncClient() as c:
+            results = []
+
+            async def one(i):
+                r = await c.get(server.url + f"/echo?i={i}")
+                results.append(r.json()["query"])
+
+            async with trio.open_nursery() as nursery:
+                for i in range(20):
+                    nursery.start_soon(one, i)
+            async with c.stream("GET", server.url + "/stream/5") as s:
+                lines = [line async for line in s.aiter_lines()]
+            return sorted(results), len(lines)
+
+    results, n_lines = trio.run(main)
+    assert results == sorted(f"i={i}" for i in range(20))
+    assert n_lines == 5

@@ -40,7 +40,7 @@ from httprs.includes.http1 cimport HeaderList, serialize_request_head
 from httprs.includes.tls cimport OpenSSL_version_num, SSL_CTX, TlsConfig, TlsContext
 
 from httprs import _exceptions as exc
-from httprs._config import DEFAULT_LIMITS, Limits, Proxy
+from httprs._config import DEFAULT_LIMITS, Proxy
 from httprs._content import AsyncByteStream, SyncByteStream
 from httprs._models import Response
 from httprs._urls import URL
@@ -62,7 +62,6 @@ cdef dict _ERROR_CLASSES = {
     <int>ErrorKind.kUnsupportedProtocol: exc.UnsupportedProtocol,
     <int>ErrorKind.kDecodingError: exc.DecodingError,
     <int>ErrorKind.kClosed: exc.ReadError,
-    <int>ErrorKind.kCancelled: exc.ReadError,
 }
 
 
@@ -287,15 +286,12 @@ cdef _Route _make_route(object proxy):
     return route
 
 
-cdef long long _declared_length(list raw_headers) except -2:
-    """The request's Content-Length header as a number, or -1 when absent."""
-    for name, value in raw_headers:
-        if len(name) == 14 and name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                raise exc.LocalProtocolError(f"Illegal Content-Length {value!r}") from None
-    return -1
+cdef long long _parse_length(bytes value) except -2:
+    """A request Content-Length value as a number."""
+    try:
+        return int(value)
+    except ValueError:
+        raise exc.LocalProtocolError(f"Illegal Content-Length {value!r}") from None
 
 
 cdef object _absolute_target(object url):
@@ -457,8 +453,19 @@ cdef class _TransportCore:
             target = url.raw_path
         else:
             target = _absolute_target(url)
+        # One pass over the headers: copy them for the serializer and note the
+        # framing ones (the first Content-Length; chunked Transfer-Encoding).
+        length_value = None
+        chunked = False
         for name, value in raw_headers:
             headers.push_back(pair[string, string](name, value))
+            if len(name) == 14 or len(name) == 17:
+                lowered = name.lower()
+                if lowered == b"content-length":
+                    if length_value is None:
+                        length_value = value
+                elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
         if route.mode == "proxy" and scheme == "http":
             for name, value in route.proxy_headers:
                 headers.push_back(pair[string, string](name, value))
@@ -523,7 +530,7 @@ cdef class _TransportCore:
         fixed = getattr(body, "_httprs_body", None)
         if fixed is None and isinstance(body, bytes):
             fixed = body
-        declared = _declared_length(raw_headers)
+        declared = -1 if length_value is None else _parse_length(length_value)
         stream.declared = declared
         if fixed is not None:
             if not isinstance(fixed, bytes):
@@ -540,10 +547,7 @@ cdef class _TransportCore:
             spec.body_len = len(fixed)
         elif body is not None:
             spec.body_streamed = True
-            for name, value in raw_headers:
-                if name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
-                    spec.chunked = True
-                    break
+            spec.chunked = chunked
         stream.engine = self.engine
         stream.request = request
         with nogil:
@@ -687,7 +691,14 @@ cdef shared_ptr[SocketOptions] _socket_options(object options) except *:
 
 
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
-                              object proxy, bint http2, object socket_options):
+                              object proxy, bint http2, object uds, object local_address,
+                              int retries, object socket_options):
+    if uds is not None and (socket_options is not None or local_address is not None):
+        raise NotImplementedError(
+            "socket_options= or local_address= together with uds= is not supported by httprs yet"
+        )
+    if retries < 0:
+        raise ValueError("retries must be >= 0")
     if isinstance(verify, str):
         warnings.warn(
             "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
@@ -719,32 +730,20 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     core.route = _make_route(proxy)
     if socket_options is not None:
         core.socket_options = _socket_options(socket_options)
+    if uds is not None:
+        core.uds = os.fsencode(uds)
+    if local_address is not None:
+        core.local_address = local_address.encode("ascii")
+    core.retries = retries
     if not isinstance(verify, bool) or cert is not None:
         # Build non-default contexts eagerly so bad paths fail at construction.
         core.tls_context()
     return core
 
 
-def _check_unsupported(uds, local_address, retries, socket_options):
-    if uds is not None and (socket_options is not None or local_address is not None):
-        raise NotImplementedError(
-            "socket_options= or local_address= together with uds= is not supported by httprs yet"
-        )
-
-
-cdef void _set_connect_options(_TransportCore core, object uds, object local_address,
-                               int retries) except *:
-    if uds is not None:
-        core.uds = os.fsencode(uds)
-    if local_address is not None:
-        core.local_address = local_address.encode("ascii")
-    if retries < 0:
-        raise ValueError("retries must be >= 0")
-    core.retries = retries
-
-
-class HTTPTransport(BaseTransport):
-    """The default transport: HTTP/1.1 over the C++ core."""
+class _CoreTransport:
+    """What the sync and async transports share: construction (httpx's signature) and
+    pool statistics. `_core` holds the engine, TLS context and route."""
 
     def __init__(
         self,
@@ -760,9 +759,25 @@ class HTTPTransport(BaseTransport):
         retries=0,
         socket_options=None,
     ):
-        _check_unsupported(uds, local_address, retries, socket_options)
-        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
-        _set_connect_options(self._core, uds, local_address, retries)
+        self._core = _new_core(
+            verify, cert, trust_env, limits, proxy, http2, uds, local_address, retries,
+            socket_options,
+        )
+        self._init_driving()
+
+    def _init_driving(self):
+        pass
+
+    def _pool_stats(self):
+        cdef _TransportCore core = self._core
+        return {
+            "connections": core.engine.connection_count,
+            "idle": core.engine.idle_count,
+        }
+
+
+class HTTPTransport(_CoreTransport, BaseTransport):
+    """The default transport: HTTP/1.1 over the C++ core."""
 
     def handle_request(self, request):
         cdef _TransportCore core = self._core
@@ -777,13 +792,6 @@ class HTTPTransport(BaseTransport):
         cdef _TransportCore core = self._core
         core.closed = True
         core.engine.close()
-
-    def _pool_stats(self):
-        cdef _TransportCore core = self._core
-        return {
-            "connections": core.engine.connection_count,
-            "idle": core.engine.idle_count,
-        }
 
 
 # ---------------------------------------------------------------------- async
@@ -1112,26 +1120,10 @@ async def _upload_async(_AsyncBody stream, object body):
         stream.driver.schedule()
 
 
-class AsyncHTTPTransport(AsyncBaseTransport):
+class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
     """The default async transport: the C++ core driven from the event loop."""
 
-    def __init__(
-        self,
-        verify=True,
-        cert=None,
-        trust_env=True,
-        http1=True,
-        http2=False,
-        limits=DEFAULT_LIMITS,
-        proxy=None,
-        uds=None,
-        local_address=None,
-        retries=0,
-        socket_options=None,
-    ):
-        _check_unsupported(uds, local_address, retries, socket_options)
-        self._core = _new_core(verify, cert, trust_env, limits, proxy, http2, socket_options)
-        _set_connect_options(self._core, uds, local_address, retries)
+    def _init_driving(self):
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
 
     async def handle_async_request(self, request):
@@ -1148,13 +1140,6 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         core.closed = True
         self._driver.close()
         core.engine.close()
-
-    def _pool_stats(self):
-        cdef _TransportCore core = self._core
-        return {
-            "connections": core.engine.connection_count,
-            "idle": core.engine.idle_count,
-        }
 
 
 # ---------------------------------------------------------------------- mocking libraries

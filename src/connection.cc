@@ -469,7 +469,7 @@ void Connection::start_proxy_tls() {
 void Connection::continue_proxy_handshake() {
   Error err;
   TlsSession::Status st = proxy_tls_->handshake(err);
-  if (proxy_tls_->pending_output() > 0) write_raw(proxy_tls_->take_output(), nullptr, 0);
+  flush_proxy_tls();
   if (state_ == State::kClosing) return;
   if (st == TlsSession::Status::kOk) {
     after_proxy_tls();
@@ -608,6 +608,11 @@ void Connection::flush_tls() {
   if (tls_ && tls_->pending_output() > 0) send_wire(tls_->take_output(), nullptr, 0);
 }
 
+void Connection::flush_proxy_tls() {
+  if (proxy_tls_ && proxy_tls_->pending_output() > 0)
+    write_raw(proxy_tls_->take_output(), nullptr, 0);
+}
+
 void Connection::send_wire(std::string&& data, const char* ext, size_t ext_len) {
   if (!proxy_tls_) {
     write_raw(std::move(data), ext, ext_len);
@@ -620,7 +625,7 @@ void Connection::send_wire(std::string&& data, const char* ext, size_t ext_len) 
     fail_transfer(err);
     return;
   }
-  if (proxy_tls_->pending_output() > 0) write_raw(proxy_tls_->take_output(), nullptr, 0);
+  flush_proxy_tls();
 }
 
 void Connection::write_raw(std::string&& owned, const char* ext, size_t ext_len) {
@@ -742,27 +747,8 @@ void Connection::on_data(const char* data, size_t len) {
     continue_proxy_handshake();
     if (state_ == State::kProxyHandshake || state_ == State::kClosing) return;
   }
-  for (;;) {
-    size_t n = 0;
-    Error err;
-    TlsSession::Status st = proxy_tls_->read(proxy_scratch, sizeof proxy_scratch, &n, err);
-    if (st == TlsSession::Status::kOk) {
-      on_tunnel_data(proxy_scratch, n);
-      if (state_ == State::kClosing) return;
-      continue;
-    }
-    if (proxy_tls_->pending_output() > 0) write_raw(proxy_tls_->take_output(), nullptr, 0);
-    if (st == TlsSession::Status::kWantRead) return;
-    if (st == TlsSession::Status::kClosed) {
-      on_eof();
-      return;
-    }
-    if (cur_)
-      fail_transfer(err);
-    else
-      close(Error());
-    return;
-  }
+  drain_tls(*proxy_tls_, proxy_scratch, sizeof proxy_scratch, &Connection::on_tunnel_data,
+            &Connection::flush_proxy_tls);
 }
 
 void Connection::on_tunnel_data(const char* data, size_t len) {
@@ -775,26 +761,32 @@ void Connection::on_tunnel_data(const char* data, size_t len) {
     continue_handshake();
     if (state_ == State::kHandshake || state_ == State::kClosing) return;
   }
+  drain_tls(*tls_, tls_scratch, sizeof tls_scratch, &Connection::on_plaintext,
+            &Connection::flush_tls);
+}
+
+void Connection::drain_tls(TlsSession& tls, char* buf, size_t cap,
+                           void (Connection::*deliver)(const char*, size_t),
+                           void (Connection::*flush)()) {
   for (;;) {
     size_t n = 0;
     Error err;
-    TlsSession::Status st = tls_->read(tls_scratch, sizeof tls_scratch, &n, err);
+    TlsSession::Status st = tls.read(buf, cap, &n, err);
     if (st == TlsSession::Status::kOk) {
-      on_plaintext(tls_scratch, n);
+      (this->*deliver)(buf, n);
       if (state_ == State::kClosing) return;
       continue;
     }
-    flush_tls();  // reading may have produced protocol output (key updates)
+    (this->*flush)();  // reading may have produced protocol output (key updates)
     if (st == TlsSession::Status::kWantRead) return;
     if (st == TlsSession::Status::kClosed) {
       on_eof();
       return;
     }
-    if (cur_) {
+    if (cur_)
       fail_transfer(err);
-    } else {
+    else
       close(Error());
-    }
     return;
   }
 }

@@ -86,6 +86,11 @@ class Connection final : public ResponseParser::Sink {
   void write_raw(std::string&& owned, const char* ext, size_t ext_len);
   void write_out(std::string&& data, const char* ext, size_t ext_len);
   void flush_tls();
+  void flush_proxy_tls();
+  // Read everything `tls` can decrypt into `buf`, hand it to `deliver`, send
+  // protocol output with `flush`, and act on the session's end state.
+  void drain_tls(TlsSession& tls, char* buf, size_t cap,
+                 void (Connection::*deliver)(const char*, size_t), void (Connection::*flush)());
   void on_data(const char* data, size_t len);
   void on_plaintext(const char* data, size_t len);
   void on_eof();

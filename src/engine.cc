@@ -310,17 +310,6 @@ void Engine::release(Transfer& t) {
   if (in_poll_) uv_async_send(&wakeup_);
 }
 
-void Engine::cancel(Transfer& t, ErrorKind kind, const std::string& message) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!t.complete && !t.failed()) {
-      t.phase = Transfer::Phase::kFailed;
-      t.error.set(kind, message);
-    }
-  }
-  release(t);
-}
-
 void Engine::close() {
   std::unique_lock<std::mutex> lk(mu_);
   if (loop_closed_) return;

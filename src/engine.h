@@ -141,8 +141,6 @@ class Engine {
   // The consumer is done with the transfer: a connection still attached is
   // closed (the response was not fully read); queued transfers are dropped.
   void release(Transfer& t);
-  // Fail the transfer with `kind` (cancellation, interrupt) and release it.
-  void cancel(Transfer& t, ErrorKind kind, const std::string& message);
   // Close every connection (in-flight transfers fail with kClosed), then the
   // loop itself, releasing every descriptor. Idempotent.
   void close();

@@ -21,8 +21,7 @@ enum class ErrorKind : int {
   kProxyError,
   kUnsupportedProtocol,
   kDecodingError,
-  kClosed,     // the client was closed while the request was in flight
-  kCancelled,  // the request was cancelled by its owner
+  kClosed,  // the client was closed while the request was in flight
 };
 
 struct Error {

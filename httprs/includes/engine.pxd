@@ -97,7 +97,6 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void set_sink(Transfer& t, char* buf, size_t len)
         void want_all(Transfer& t)
         void release(Transfer& t)
-        void cancel(Transfer& t, ErrorKind kind, const string& message)
         void close()
         int backend_fd()
         int backend_timeout()

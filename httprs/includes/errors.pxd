@@ -18,7 +18,6 @@ cdef extern from "errors.h" namespace "httprs" nogil:
         kUnsupportedProtocol
         kDecodingError
         kClosed
-        kCancelled
 
     cdef cppclass Error:
         ErrorKind kind

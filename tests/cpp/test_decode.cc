@@ -12,36 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "decode.h"
 
 using httprs::Decoder;
 using httprs::DecoderChain;
 using httprs::Error;
 using httprs::ErrorKind;
-
-static int g_failures = 0;
-static int g_checks = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    ++g_checks;                                                                     \
-    if (!(cond)) {                                                                  \
-      ++g_failures;                                                                 \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                               \
-  } while (0)
-
-#define CHECK_EQ_STR(a, b)                                                                       \
-  do {                                                                                           \
-    ++g_checks;                                                                                  \
-    std::string a_ = (a), b_ = (b);                                                              \
-    if (a_ != b_) {                                                                              \
-      ++g_failures;                                                                              \
-      std::fprintf(stderr,                                                                       \
-                   "%s:%d: %s != %s\n  left (%zu bytes): %.200s\n  right (%zu bytes): %.200s\n", \
-                   __FILE__, __LINE__, #a, #b, a_.size(), a_.c_str(), b_.size(), b_.c_str());    \
-    }                                                                                            \
-  } while (0)
 
 // ------------------------------------------------------------- encoders ----
 
@@ -517,6 +494,5 @@ int main() {
   test_bounded();
   test_stacked_bomb();
   test_single_decoder();
-  std::printf("test_decode: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return check_report("test_decode");
 }

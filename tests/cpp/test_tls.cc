@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "tls.h"
 
 using httprs::Error;
@@ -23,29 +24,6 @@ using httprs::TlsConfig;
 using httprs::TlsContext;
 using httprs::TlsSession;
 using Status = httprs::TlsSession::Status;
-
-static int g_failures = 0;
-static int g_checks = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    ++g_checks;                                                                     \
-    if (!(cond)) {                                                                  \
-      ++g_failures;                                                                 \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                               \
-  } while (0)
-
-#define CHECK_EQ_STR(a, b)                                                                        \
-  do {                                                                                            \
-    ++g_checks;                                                                                   \
-    std::string a_ = (a), b_ = (b);                                                               \
-    if (a_ != b_) {                                                                               \
-      ++g_failures;                                                                               \
-      std::fprintf(stderr, "%s:%d: %s != %s\n  left:  %s\n  right: %s\n", __FILE__, __LINE__, #a, \
-                   #b, a_.c_str(), b_.c_str());                                                   \
-    }                                                                                             \
-  } while (0)
 
 #define CHECK_CONTAINS(hay, needle)                                                               \
   do {                                                                                            \
@@ -916,6 +894,5 @@ int main(int argc, char** argv) {
   test_session_misuse();
   test_keylog();
   test_resumption();
-  std::printf("test_tls: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return check_report("test_tls");
 }

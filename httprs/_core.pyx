@@ -921,17 +921,21 @@ cdef class _AsyncDriver:
         cdef Transfer* t = stream.t.get()
         if Engine.satisfied(t[0], <WaitFor>what):
             return
-        if _current_library() == "trio":
-            await self._wait_trio(stream, what)
-            return
         global _asyncio
         if _asyncio is None:
             import asyncio
 
             _asyncio = asyncio
-        loop = _asyncio.get_running_loop()
-        if loop is not self.loop:
-            self.attach(loop)
+        # Inside the loop we are attached to, this is asyncio: skip asking sniffio
+        # (a C-level lookup instead of a Python call on every wait).
+        loop = _asyncio._get_running_loop()
+        if loop is None or loop is not self.loop:
+            if _current_library() == "trio":
+                await self._wait_trio(stream, what)
+                return
+            loop = _asyncio.get_running_loop()
+            if loop is not self.loop:
+                self.attach(loop)
         fut = loop.create_future()
         entry = [what, fut]
         key = <size_t>t

@@ -4,8 +4,21 @@ __version__ = "0.1.0"
 __title__ = "httprs"
 __description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 core (libuv, llhttp, OpenSSL)"
 
-from httprs._api import delete, get, head, main, options, patch, post, put, request, stream
-from httprs._auth import Auth, BasicAuth, DigestAuth, NetRCAuth
+from httprs._alias import alias_httpx, install
+from httprs._api import (
+    delete,
+    get,
+    head,
+    main,
+    options,
+    patch,
+    post,
+    put,
+    query,
+    request,
+    stream,
+)
+from httprs._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
 from httprs._config import Limits, Proxy, Timeout, create_ssl_context
 from httprs._content import AsyncByteStream, ByteStream, SyncByteStream
@@ -18,6 +31,7 @@ from httprs._exceptions import (
     DecodingError,
     HTTPError,
     HTTPStatusError,
+    HTTPXDeprecationWarning,
     InvalidURL,
     LocalProtocolError,
     NetworkError,
@@ -41,6 +55,8 @@ from httprs._exceptions import (
     WriteTimeout,
 )
 from httprs._models import Cookies, Headers, Request, Response
+from httprs._origin import Origin
+from httprs._sse import EventSource, ServerSentEvent, SSEError
 from httprs._status_codes import codes
 from httprs._transports import (
     ASGITransport,
@@ -121,4 +137,15 @@ __all__ = [
     "WriteError",
     "WriteTimeout",
     "WSGITransport",
+    # httpx2 2.16.2 additions
+    "alias_httpx",
+    "EventSource",
+    "FunctionAuth",
+    "HTTPXDeprecationWarning",
+    "Origin",
+    "query",
+    "ServerSentEvent",
+    "SSEError",
+    # httprs's switch (httprs/_alias.py)
+    "install",
 ]

@@ -15,6 +15,7 @@ __all__ = [
     "patch",
     "post",
     "put",
+    "query",
     "request",
     "stream",
 ]
@@ -214,6 +215,43 @@ def post(
     """Send a `POST` request (see `request()`)."""
     return request(
         "POST",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def query(
+    url,
+    *,
+    content=None,
+    data=None,
+    files=None,
+    json=None,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    verify=True,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    trust_env=True,
+):
+    """Send a `QUERY` request (httpx2; RFC 10008): safe and idempotent, with a body."""
+    return request(
+        "QUERY",
         url,
         content=content,
         data=data,

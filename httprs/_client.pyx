@@ -25,10 +25,33 @@ from httprs._config import (
 )
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from httprs._models import AsyncByteStream, Cookies, Headers, Request, SyncByteStream
+from httprs._sse import DEFAULT_MAX_EVENT_SIZE_BYTES, aconnect_sse, connect_sse
 from httprs._urls import URL, QueryParams
 from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
 
 from httprs import __version__  # defined first thing in httprs/__init__.py
+
+# Names httpx's private `httpx._client` module also holds, which code imports from there
+# (typed wrappers, starlette, SDKs): the same objects as in httprs._types / _transports.
+from typing import Any as _Any, Callable as _Callable
+
+from httprs._config import Limits
+from httprs._transports import AsyncBaseTransport, BaseTransport
+from httprs._types import (
+    AuthTypes,
+    CertTypes,
+    CookieTypes,
+    HeaderTypes,
+    ProxyTypes,
+    QueryParamTypes,
+    RequestContent,
+    RequestData,
+    RequestExtensions,
+    RequestFiles,
+    TimeoutTypes,
+)
+
+EventHook = _Callable[..., _Any]
 
 __all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
 
@@ -173,7 +196,10 @@ def _redirect_method(request, response):
     """The method for the redirected request (RFC 7231, plus what browsers do)."""
     method = request.method
     status = response.status_code
-    if (status == 303 or status == 302) and method != "HEAD":
+    if status == 303 and method != "HEAD":
+        return "GET"
+    # Browsers turn a 302 into a GET; QUERY keeps its method (RFC 10008 section 2.5).
+    if status == 302 and method not in ("HEAD", "QUERY"):
         return "GET"
     if status == 301 and method == "POST":
         return "GET"
@@ -1027,6 +1053,79 @@ class Client(BaseClient):
             extensions=extensions,
         )
 
+    def query(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `QUERY` request (a safe, idempotent request with a body: RFC 10008)."""
+        return self.request(
+            "QUERY",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def sse(
+        self,
+        url,
+        *,
+        method="GET",
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+        max_event_size=DEFAULT_MAX_EVENT_SIZE_BYTES,
+    ):
+        """Connect to a server-sent events endpoint: a context manager yielding an
+        `EventSource`, whose iteration yields `ServerSentEvent`s (httpx2's API).
+        `Accept: text/event-stream` and `Cache-Control: no-store` are sent unless
+        `headers` overrides them; `max_event_size` bounds one event's buffered bytes."""
+        return connect_sse(
+            self,
+            method,
+            url,
+            max_event_size=max_event_size,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
     def close(self):
         """Close the transport and every mounted transport."""
         if self._state != _CLOSED:
@@ -1507,6 +1606,79 @@ class AsyncClient(BaseClient):
         return await self.request(
             "DELETE",
             url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    async def query(
+        self,
+        url,
+        *,
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Send a `QUERY` request (a safe, idempotent request with a body: RFC 10008)."""
+        return await self.request(
+            "QUERY",
+            url,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def sse(
+        self,
+        url,
+        *,
+        method="GET",
+        content=None,
+        data=None,
+        files=None,
+        json=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+        max_event_size=DEFAULT_MAX_EVENT_SIZE_BYTES,
+    ):
+        """Connect to a server-sent events endpoint: a context manager yielding an
+        `EventSource`, whose iteration yields `ServerSentEvent`s (httpx2's API).
+        `Accept: text/event-stream` and `Cache-Control: no-store` are sent unless
+        `headers` overrides them; `max_event_size` bounds one event's buffered bytes."""
+        return aconnect_sse(
+            self,
+            method,
+            url,
+            max_event_size=max_event_size,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
             params=params,
             headers=headers,
             cookies=cookies,

@@ -5,6 +5,7 @@ import os
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_EVENT_SIZE_BYTES",
     "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_TIMEOUT_CONFIG",
     "Limits",
@@ -195,3 +196,5 @@ class Proxy:
 DEFAULT_TIMEOUT_CONFIG = Timeout(timeout=5.0)
 DEFAULT_LIMITS = Limits(max_connections=100, max_keepalive_connections=20)
 DEFAULT_MAX_REDIRECTS = 20
+# httpx2's bound on the bytes buffered for one server-sent event (httprs._sse).
+DEFAULT_MAX_EVENT_SIZE_BYTES = 1024 * 1024

@@ -741,6 +741,9 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     return core
 
 
+from httprs._poolview import PoolAttribute
+
+
 class _CoreTransport:
     """What the sync and async transports share: construction (httpx's signature) and
     pool statistics. `_core` holds the engine, TLS context and route."""
@@ -763,7 +766,16 @@ class _CoreTransport:
             verify, cert, trust_env, limits, proxy, http2, uds, local_address, retries,
             socket_options,
         )
+        # What `_pool` (httpx's httpcore pool, see httprs/_poolview.py) describes.
+        self._settings = {
+            "limits": limits, "proxy": proxy, "http1": http1, "http2": http2,
+            "retries": retries, "uds": uds, "local_address": local_address,
+            "socket_options": socket_options,
+        }
         self._init_driving()
+
+    # httpx's transports keep their httpcore pool here; code reads it (pytest-httpx).
+    _pool = PoolAttribute()
 
     def _init_driving(self):
         pass

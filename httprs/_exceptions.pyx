@@ -28,6 +28,7 @@ __all__ = [
     "DecodingError",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPXDeprecationWarning",
     "InvalidURL",
     "LocalProtocolError",
     "NetworkError",
@@ -50,6 +51,10 @@ __all__ = [
     "WriteError",
     "WriteTimeout",
 ]
+
+
+class HTTPXDeprecationWarning(UserWarning):
+    """httpx2's deprecation warning: a UserWarning, so it shows without -W flags."""
 
 
 class HTTPError(Exception):

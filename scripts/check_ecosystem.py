@@ -8,8 +8,10 @@ Each target is pinned (scripts/ecosystem/targets.py). Its source is the sdist fr
 (default) or a git clone at the pinned tag (--source git, for machines that reach the
 forge). Each target gets its own venv (.venv-ecosystem inside its checkout) with its test
 dependencies, httpx 0.28.1 and the httprs wheel (built once per run unless --httprs-wheel).
-The experiment puts a materialised httpx shim (scripts/httpx_compat.py) first on
-PYTHONPATH and loads scripts/ecosystem_conftest.py with -p.
+The experiment uses httprs's public switch, as a user would: it sets HTTPRS_INSTALL, which
+the httprs wheel's start-up hook (httprs-install.pth) reads to call `httprs.install()` in
+every Python process of the suite, and loads scripts/ecosystem_conftest.py with -p (which
+checks that `httpx` is httprs's and installs the switch itself if needed).
 
 The exit status is 0 whatever the suites do -- this is a report, not a gate -- and
 non-zero only when the harness itself broke.
@@ -40,11 +42,12 @@ REPO_ROOT = SCRIPTS.parent
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-import httpx_compat  # noqa: E402
 from ecosystem import results as R  # noqa: E402
 from ecosystem.targets import COMMON_DEPS, SCRUB_ENV, TARGETS, Target  # noqa: E402
 
 PLUGIN_SOURCE = SCRIPTS / "ecosystem_conftest.py"
+# The names the experiment routes to httprs (HTTPRS_INSTALL: primary first).
+SWITCH_NAMES = "httpx,httpx2"
 SOURCE_MARKER = ".ecosystem-source.json"
 VENV_NAME = ".venv-ecosystem"
 RESULTS_DIR = ".ecosystem-results"
@@ -327,12 +330,11 @@ def suite_env(target: Target, mode: str, work: Path, report: Path) -> dict[str, 
         env.pop(key, None)
     env.update(target.env)
     plugin_dir = work / "plugin"
-    paths = [str(plugin_dir)]
     if mode == "experiment":
-        shim_dir = work / "shim"
-        paths.insert(0, str(shim_dir))
-        env["HTTPRS_ECOSYSTEM_SHIM"] = str(shim_dir)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+        env["HTTPRS_INSTALL"] = SWITCH_NAMES
+    else:
+        env.pop("HTTPRS_INSTALL", None)
+    env["PYTHONPATH"] = str(plugin_dir)
     env["HTTPRS_ECOSYSTEM_MODE"] = mode
     env["HTTPRS_ECOSYSTEM_REPORT"] = str(report)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -340,8 +342,7 @@ def suite_env(target: Target, mode: str, work: Path, report: Path) -> dict[str, 
 
 
 def prepare_work_dir(work: Path) -> None:
-    """Materialise the shim and the plugin where the suite processes can import them."""
-    httpx_compat.materialise(work / "shim")
+    """Put the plugin where the suite processes can import it."""
     plugin_dir = work / "plugin"
     plugin_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PLUGIN_SOURCE, plugin_dir / "ecosystem_conftest.py")
@@ -527,9 +528,9 @@ def check_run(run: R.RunResult, mode: str) -> str:
     if run.httpx_is_shim is None:
         return ""  # httpx never imported in the controller process; nothing to check
     if mode == "experiment" and not run.httpx_is_shim:
-        return f"invalid experiment: httpx was {run.httpx_file}, not the shim"
+        return f"invalid experiment: httpx was {run.httpx_file}, not httprs's switch"
     if mode == "baseline" and run.httpx_is_shim:
-        return "invalid baseline: httpx was the shim"
+        return "invalid baseline: httpx was httprs's switch"
     return ""
 
 

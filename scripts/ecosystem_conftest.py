@@ -2,12 +2,14 @@
 
 It does three things, steered by environment variables the harness sets:
 
-* HTTPRS_ECOSYSTEM_MODE=experiment with HTTPRS_ECOSYSTEM_SHIM=<dir>: make sure `httpx` is
-  the shim materialised in <dir> (scripts/httpx_compat.py). The shim is first on PYTHONPATH
-  already; if the real httpx was imported before this plugin loaded (a .pth file, an
-  earlier plugin), it is evicted from sys.modules, the shim is imported in its place and
-  module globals bound to the old module are re-pointed. If that cannot be achieved the
-  run stops with a usage error instead of silently measuring httpx.
+* HTTPRS_ECOSYSTEM_MODE=experiment: make sure `httpx` (and `httpx2`) resolve to httprs
+  through httprs's public switch, `httprs.install()`, with the names in HTTPRS_INSTALL.
+  Normally the switch is already on: the harness sets HTTPRS_INSTALL and the httprs wheel's
+  start-up hook (httprs-install.pth) installed it before pytest started. If the real httpx
+  was imported before the switch (an earlier .pth file, say), it is evicted from
+  sys.modules, the switch is installed and module globals bound to the old module are
+  re-pointed. If that cannot be achieved the run stops with a usage error instead of
+  silently measuring httpx.
 * HTTPRS_ECOSYSTEM_REPORT=<file>: append one JSON line per interesting test phase
   (controller side only under xdist) -- node id, phase, outcome, a root-cause string for
   failures, whether the test uses respx -- so the harness can compare runs per test id,
@@ -29,41 +31,48 @@ import types
 import pytest
 
 _MODE = os.environ.get("HTTPRS_ECOSYSTEM_MODE", "baseline")
-_SHIM_DIR = os.environ.get("HTTPRS_ECOSYSTEM_SHIM", "")
 _REPORT = os.environ.get("HTTPRS_ECOSYSTEM_REPORT", "")
-_SHIM_MARKER = "__httprs_shim__"
+_STAND_IN_MARKER = "__httprs__"  # set by httprs.install() on the modules it provides
 
 _CAUSE_KEY = "ecosystem_cause"
 _RESPX_KEY = "ecosystem_respx"
 _MAX_LONGREPR = 4000
 
-# What happened while making the shim win (reported in the start record).
+# What happened while making the switch win (reported in the start record).
 _displaced: list[str] = []
 
 
 def _is_shim(module: object) -> bool:
-    return bool(getattr(module, _SHIM_MARKER, False))
+    """True if `module` is httprs standing in for httpx (httprs.install()'s module)."""
+    return getattr(module, _STAND_IN_MARKER, False) is True
+
+
+def _switch_names() -> list[str]:
+    value = os.environ.get("HTTPRS_INSTALL", "").strip()
+    if value in ("", "0", "1", "true", "yes", "on"):
+        return ["httpx", "httpx2"]
+    return [n.strip() for n in value.split(",") if n.strip()]
 
 
 def _ensure_shim() -> types.ModuleType:
-    """Make `import httpx` return the shim; return the shim module."""
-    if not _SHIM_DIR:
-        raise pytest.UsageError("ecosystem experiment run without HTTPRS_ECOSYSTEM_SHIM")
-    if sys.path[:1] != [_SHIM_DIR]:
-        while _SHIM_DIR in sys.path:
-            sys.path.remove(_SHIM_DIR)
-        sys.path.insert(0, _SHIM_DIR)
+    """Make `import httpx` return httprs's stand-in (httprs.install()); return it."""
+    names = _switch_names()
     old = sys.modules.get("httpx")
     if old is not None and not _is_shim(old):
-        for name in [n for n in sys.modules if n == "httpx" or n.startswith("httpx.")]:
+        for name in [n for n in sys.modules if n.partition(".")[0] in names]:
             del sys.modules[name]
         _displaced.append(f"real httpx was imported first from {getattr(old, '__file__', '?')}")
-    import httpx  # noqa: PLC0415  (the shim, now)
+    try:
+        import httprs  # noqa: PLC0415
+
+        httprs.install(names)
+    except Exception as exc:
+        raise pytest.UsageError(f"httprs.install({names}) failed: {exc!r}") from exc
+    import httpx  # noqa: PLC0415  (httprs's stand-in, now)
 
     if not _is_shim(httpx):
         raise pytest.UsageError(
-            f"httpx resolves to {getattr(httpx, '__file__', '?')}, not the httprs shim in "
-            f"{_SHIM_DIR}"
+            f"httpx resolves to {getattr(httpx, '__file__', '?')}, not httprs's switch"
         )
     if old is not None and old is not httpx:
         # Modules that did `import httpx` before us hold the real module: re-point them.
@@ -105,11 +114,9 @@ def normalise_message(text: str, limit: int = 160) -> str:
 
 
 def is_httprs_path(path: str) -> bool:
-    """True for a frame inside httprs (installed package, .pyx source) or the shim."""
+    """True for a frame inside httprs (installed package, .pyx source)."""
     norm = path.replace("\\", "/")
     if norm.endswith((".pyx", ".pxd", ".pxi")):
-        return True
-    if _SHIM_DIR and norm.startswith(_SHIM_DIR.rstrip("/") + "/"):
         return True
     parts = norm.split("/")
     return "httprs" in parts[:-1]

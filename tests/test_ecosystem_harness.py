@@ -1,5 +1,5 @@
 """Fast unit tests of the ecosystem harness (scripts/check_ecosystem.py and friends):
-the shim materialisation, the pytest plugin's records and causes, result parsing,
+the switch in the experiment, the pytest plugin's records and causes, result parsing,
 regression grouping and the report. No third-party suite is run here."""
 
 from __future__ import annotations
@@ -20,129 +20,8 @@ sys.path.insert(0, str(SCRIPTS))
 
 import check_ecosystem  # noqa: E402
 import ecosystem_conftest as plugin  # noqa: E402
-import httpx_compat  # noqa: E402
 from ecosystem import results as R  # noqa: E402
 from ecosystem import targets as T  # noqa: E402
-
-# --------------------------------------------------------------------------------------
-# The shim
-
-
-def _fake_backend(root: Path, with_config: bool = True) -> None:
-    """A stand-in for httprs with a few of httpx's names (the real one is still growing)."""
-    pkg = root / "fakers"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text(
-        textwrap.dedent(
-            """
-            __version__ = "9.9.9"
-            class Client: pass
-            class URL: pass
-            def get(url): return ("get", url)
-            helper_not_in_httpx = 1
-            """
-        )
-    )
-    if with_config:
-        (pkg / "_config.py").write_text("DEFAULT_TIMEOUT_CONFIG = object()\n")
-
-
-def _run_py(code: str, *paths: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=str(paths[0]),
-    )
-
-
-def test_shim_routes_names_and_fails_naturally_for_missing_ones(tmp_path):
-    backend_dir = tmp_path / "backend"
-    backend_dir.mkdir()
-    _fake_backend(backend_dir)
-    shim_dir = httpx_compat.materialise(tmp_path / "shim", backend="fakers")
-    proc = _run_py(
-        """
-        import fakers, fakers._config, httpx
-        assert httpx.__file__.startswith(SHIM_DIR), httpx.__file__
-        assert httpx.Client is fakers.Client and httpx.URL is fakers.URL
-        assert httpx.get is fakers.get and httpx.__version__ == "9.9.9"
-        assert httpx.__httprs_shim__ is True
-        assert httpx.__all__ == HTTPX_ALL
-        public = {n for n in vars(httpx) if not n.startswith("_")}
-        assert public == {"Client", "URL", "get"}, public  # nothing beyond httpx's names
-        try:
-            httpx.AsyncClient
-        except AttributeError as exc:
-            assert "AsyncClient" in str(exc)
-        else:
-            raise SystemExit("missing name did not raise")
-        try:
-            from httpx import Headers  # noqa: F401
-        except ImportError as exc:
-            assert "Headers" in str(exc)
-        else:
-            raise SystemExit("missing from-import did not raise")
-        from httpx._config import DEFAULT_TIMEOUT_CONFIG
-        assert DEFAULT_TIMEOUT_CONFIG is fakers._config.DEFAULT_TIMEOUT_CONFIG
-        print("ok")
-        """.replace("SHIM_DIR", repr(str(shim_dir))).replace(
-            "HTTPX_ALL", repr(list(httpx_compat.HTTPX_ALL))
-        ),
-        shim_dir,
-        backend_dir,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
-
-
-def test_shim_private_module_raises_importerror_when_backend_lacks_it(tmp_path):
-    backend_dir = tmp_path / "backend"
-    backend_dir.mkdir()
-    _fake_backend(backend_dir, with_config=False)
-    shim_dir = httpx_compat.materialise(tmp_path / "shim", backend="fakers")
-    proc = _run_py(
-        """
-        try:
-            from httpx._config import DEFAULT_TIMEOUT_CONFIG  # noqa: F401
-        except ImportError:
-            print("importerror")
-        """,
-        shim_dir,
-        backend_dir,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "importerror"
-
-
-def test_shim_layout_and_table():
-    assert len(httpx_compat.HTTPX_ALL) == 69
-    assert len(set(httpx_compat.HTTPX_ALL)) == 69
-    for (module, _name), (src, _src_name, needs) in httpx_compat.PRIVATE_NAMES.items():
-        assert module.startswith("httpx._") and src.startswith("httprs")
-        assert needs  # every private name says which library needs it
-    assert ("httpx._config", "DEFAULT_TIMEOUT_CONFIG") in httpx_compat.PRIVATE_NAMES
-
-
-def test_materialise_replaces_an_old_shim(tmp_path):
-    root = httpx_compat.materialise(tmp_path)
-    (root / "httpx" / "stale.py").write_text("x = 1\n")
-    httpx_compat.materialise(tmp_path)
-    assert not (root / "httpx" / "stale.py").exists()
-    assert (root / "httpx" / "_config.py").read_text().count("from httprs._config import") == 1
-    assert "import httprs as _httprs" in (root / "httpx" / "__init__.py").read_text()
-
-
-def test_shim_matches_real_httpx_all():
-    httpx = pytest.importorskip("httpx")
-    if httpx.__version__ != "0.28.1":
-        pytest.skip("the table is httpx 0.28.1's")
-    assert list(httpx_compat.HTTPX_ALL) == list(httpx.__all__)
-
 
 # --------------------------------------------------------------------------------------
 # The pytest plugin, end to end in a small session
@@ -161,14 +40,16 @@ def _write_session(tmp_path: Path) -> Path:
             import respx
 
             def test_shim_won():
-                assert getattr(httpx, "__httprs_shim__", False)
+                import httprs
+                assert getattr(httpx, "__httprs__", False) is True
+                assert httpx.Client is httprs.Client
                 assert realfirst.httpx is httpx  # re-pointed by the plugin
 
             def test_pass():
                 pass
 
             def test_missing_name():
-                httpx.AsyncClient
+                httpx.NoSuchClient
 
             def test_assert():
                 assert 1 + 1 == 3
@@ -202,15 +83,13 @@ def _write_session(tmp_path: Path) -> Path:
             """
         )
     )
-    (proj / "test_broken_module.py").write_text("import httpx\nX = httpx.Limits\n")
+    (proj / "test_broken_module.py").write_text("import httpx\nX = httpx.NoSuchLimits\n")
     return proj
 
 
-def test_plugin_makes_shim_win_and_records_results(tmp_path):
+def test_plugin_makes_the_switch_win_and_records_results(tmp_path):
     backend_dir = tmp_path / "backend"
     backend_dir.mkdir()
-    _fake_backend(backend_dir)
-    shim_dir = httpx_compat.materialise(tmp_path / "shim", backend="fakers")
     plugin_dir = tmp_path / "plugin"
     plugin_dir.mkdir()
     (plugin_dir / "ecosystem_conftest.py").write_text(
@@ -219,13 +98,9 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
     # A plugin loaded before ours that imports the *real* httpx, as a .pth hook might.
     (plugin_dir / "realfirst.py").write_text(
         textwrap.dedent(
-            f"""
-            import sys
-            _saved = list(sys.path)
-            sys.path[:] = [p for p in sys.path if p != {str(shim_dir)!r}]
+            """
             import httpx
-            sys.path[:] = _saved
-            assert not hasattr(httpx, "__httprs_shim__")
+            assert not hasattr(httpx, "__httprs__")
             """
         )
     )
@@ -248,9 +123,9 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
     report = tmp_path / "run.jsonl"
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join(map(str, (shim_dir, plugin_dir, backend_dir))),
+        PYTHONPATH=os.pathsep.join(map(str, (plugin_dir, backend_dir))),
         HTTPRS_ECOSYSTEM_MODE="experiment",
-        HTTPRS_ECOSYSTEM_SHIM=str(shim_dir),
+        HTTPRS_INSTALL="httpx,httpx2",
         HTTPRS_ECOSYSTEM_REPORT=str(report),
         # Only the plugins named with -p: installed ones (the real respx's, say) would
         # load against the stand-in packages on PYTHONPATH.
@@ -288,7 +163,8 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
     assert tests["test_pass"].outcome == "passed"
     assert tests["test_missing_name"].outcome == "failed"
     assert tests["test_missing_name"].cause == (
-        "AttributeError: module 'httpx' has no attribute 'AsyncClient'"
+        "AttributeError: module 'httpx' has no attribute 'NoSuchClient'"
+        " [in httprs/_alias.py:__getattr__]"
     )
     assert tests["test_assert"].cause == "AssertionError: assert (N + N) == N"
     assert tests["test_respx_marked"].respx is True
@@ -302,7 +178,8 @@ def test_plugin_makes_shim_win_and_records_results(tmp_path):
     assert tests["test_xfail"].outcome == "xfailed"
     assert list(run.collect_errors) == ["test_broken_module.py"]
     assert run.collect_errors["test_broken_module.py"].cause == (
-        "AttributeError: module 'httpx' has no attribute 'Limits'"
+        "AttributeError: module 'httpx' has no attribute 'NoSuchLimits'"
+        " [in httprs/_alias.py:__getattr__]"
     )
     counts = run.counts()
     assert counts["passed"] == 2 and counts["failed"] == 5 and counts["error"] == 2
@@ -621,20 +498,19 @@ def test_check_run_rejects_a_run_that_measured_the_wrong_httpx():
     assert "invalid baseline" in check_ecosystem.check_run(base, "baseline")
 
 
-def test_suite_env_puts_the_shim_first(tmp_path, monkeypatch):
+def test_suite_env_turns_the_switch_on_for_the_experiment_only(tmp_path, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:1")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("HTTPRS_INSTALL", "1")
     target = T.TARGETS["python-telegram-bot"]
     env = check_ecosystem.suite_env(target, "experiment", tmp_path, tmp_path / "r.jsonl")
-    assert env["PYTHONPATH"].split(os.pathsep) == [
-        str(tmp_path / "shim"),
-        str(tmp_path / "plugin"),
-    ]
+    assert env["PYTHONPATH"] == str(tmp_path / "plugin")
+    assert env["HTTPRS_INSTALL"] == "httpx,httpx2"
     assert env["HTTPRS_ECOSYSTEM_MODE"] == "experiment"
     assert "HTTPS_PROXY" not in env and "GITHUB_ACTIONS" not in env
     assert env["TEST_WITH_OPT_DEPS"] == "true"
     base = check_ecosystem.suite_env(target, "baseline", tmp_path, tmp_path / "r.jsonl")
-    assert base["PYTHONPATH"] == str(tmp_path / "plugin") and "HTTPRS_ECOSYSTEM_SHIM" not in base
+    assert base["PYTHONPATH"] == str(tmp_path / "plugin") and "HTTPRS_INSTALL" not in base
 
 
 def test_internal_error_cause_prefers_the_workers_root_exception():

@@ -100,7 +100,7 @@ def _httpx_deps(checkout: Path) -> list[str]:
 def _httpx_prepare(checkout: Path) -> None:
     # The checkout root holds httpx's own source package, and pytest puts the root on
     # sys.path (tests/ is a package). Move it aside so both runs import installed code:
-    # httpx 0.28.1 from PyPI (baseline) or the shim (experiment).
+    # httpx 0.28.1 from PyPI (baseline) or httprs through its switch (experiment).
     src = checkout / "httpx"
     if src.is_dir():
         dest = checkout / "httpx-source-unused"

@@ -35,6 +35,27 @@ import zstandard
 _BLOCK = random.Random(20241123).randbytes(1 << 20)
 
 
+# The server-sent event stream served at /sse, in chunks cut at awkward places (a BOM, a
+# CRLF split across chunks, a UTF-8 character split across chunks, a final event with no
+# blank line after it), and the events a client must see, as (event, data, id, retry).
+SSE_CHUNKS = [
+    b"\xef\xbb\xbf: a comment\r\n",
+    b"event: greeting\r\ndata: hello\r",
+    b"\ndata: world\r\nid: 1\r\n\r\n",
+    b'data: {"n": 2}\n\n',
+    b"retry: 1500\ndata: caf\xc3",
+    b"\xa9\n\n",
+    b"event: empty-data\n\n",
+    b"data: never dispatched",
+]
+SSE_EVENTS = [
+    ("greeting", "hello\nworld", "1", None),
+    ("message", '{"n": 2}', "1", None),
+    ("message", "caf\u00e9", "1", 1500),
+    ("empty-data", "", "1", None),
+]
+
+
 def expected_bytes(n: int) -> bytes:
     """The body ``/bytes/{n}`` returns: n pseudo-random but deterministic bytes."""
     reps, rest = divmod(n, len(_BLOCK))
@@ -310,6 +331,30 @@ class App:
         })
         for line in stream_lines(int(args[0])):
             await send({"type": "http.response.body", "body": line, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def route_sse(self, scope, args, body, send):
+        """/sse: SSE_CHUNKS; /sse/echo: one event describing the request; /sse/text: a
+        text/plain body; /sse/unterminated/N: N bytes of one data line, never ended."""
+        kind = args[0] if args else ""
+        if kind == "text":
+            return await _respond(send, 200, b"data: x\n\n", content_type="text/plain")
+        if kind == "echo":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            doc = {"method": scope["method"], "headers": headers, "body": body.decode()}
+            chunks = [b"data: " + json.dumps(doc).encode() + b"\n\n"]
+        elif kind == "unterminated":
+            total = int(args[1])
+            chunks = [b"data: "] + [b"x" * 4096] * (total // 4096)
+        else:
+            chunks = SSE_CHUNKS
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [_hdr("content-type", "text/event-stream; charset=utf-8")],
+        })
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
     async def route_json(self, scope, args, body, send):

@@ -1,0 +1,414 @@
+"""The supported switch: make `import httpx` / `import httpx2` resolve to httprs.
+
+`install()` puts one meta-path finder at the front of `sys.meta_path`. From then on, for the
+rest of the process:
+
+* `import httpx` / `import httpx2` returns a module of that name whose public names are
+  httprs's own objects (the same classes and functions under every name), whose
+  `__version__`, `__title__` and `__description__` are those of the library it stands in for
+  (httpx 0.28.1, httpx2 2.16.2), and whose `__all__` is that library's list of the names
+  httprs provides;
+* `import httpx._client` (and every other private module listed in `SUBMODULES`) returns the
+  httprs module that holds those names, the very module object, so `mock.patch` on it
+  reaches httprs's code, as patching `httpx._client` reaches httpx's code;
+* httprs's logger is the primary name's (`logging.getLogger("httpx")` by default), so
+  logging configuration written for httpx applies;
+* the public classes report the primary name as their `__module__` where Python lets a
+  class attribute be set (plain Python classes; Cython `cdef` classes cannot be changed and
+  keep `httprs._...`).
+
+The finder refuses to take over a name that is already imported: objects created from the
+real library would then mix with httprs's, which is never what the caller wants. It raises
+`AlreadyImportedError` instead, naming the module and where it came from.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import logging
+import sys
+import types
+import warnings
+from collections.abc import Iterable, Sequence
+
+__all__ = ["AlreadyImportedError", "alias_httpx", "install", "installed"]
+
+# The names httprs can stand in for, and what each reports about itself.
+FACES: dict[str, dict[str, str]] = {
+    "httpx": {
+        "__title__": "httpx",
+        "__version__": "0.28.1",
+        "__description__": "A next generation HTTP client, for Python 3.",
+    },
+    "httpx2": {
+        "__title__": "httpx2",
+        "__version__": "2.16.2",
+        "__description__": "A next generation HTTP client, for Python 3.",
+    },
+}
+
+# httpx 0.28.1's `httpx.__all__`, in its own order (69 names).
+HTTPX_ALL: tuple[str, ...] = (
+    "__description__",
+    "__title__",
+    "__version__",
+    "ASGITransport",
+    "AsyncBaseTransport",
+    "AsyncByteStream",
+    "AsyncClient",
+    "AsyncHTTPTransport",
+    "Auth",
+    "BaseTransport",
+    "BasicAuth",
+    "ByteStream",
+    "Client",
+    "CloseError",
+    "codes",
+    "ConnectError",
+    "ConnectTimeout",
+    "CookieConflict",
+    "Cookies",
+    "create_ssl_context",
+    "DecodingError",
+    "delete",
+    "DigestAuth",
+    "get",
+    "head",
+    "Headers",
+    "HTTPError",
+    "HTTPStatusError",
+    "HTTPTransport",
+    "InvalidURL",
+    "Limits",
+    "LocalProtocolError",
+    "main",
+    "MockTransport",
+    "NetRCAuth",
+    "NetworkError",
+    "options",
+    "patch",
+    "PoolTimeout",
+    "post",
+    "ProtocolError",
+    "Proxy",
+    "ProxyError",
+    "put",
+    "QueryParams",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "request",
+    "Request",
+    "RequestError",
+    "RequestNotRead",
+    "Response",
+    "ResponseNotRead",
+    "stream",
+    "StreamClosed",
+    "StreamConsumed",
+    "StreamError",
+    "SyncByteStream",
+    "Timeout",
+    "TimeoutException",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedProtocol",
+    "URL",
+    "USE_CLIENT_DEFAULT",
+    "WriteError",
+    "WriteTimeout",
+    "WSGITransport",
+)
+
+# httpx2 2.16.2's `httpx2.__all__`, in its own order (76 names).
+HTTPX2_ALL: tuple[str, ...] = (
+    "__description__",
+    "__title__",
+    "__version__",
+    "alias_httpx",
+    "delete",
+    "get",
+    "head",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "query",
+    "request",
+    "stream",
+    "websocket",
+    "Auth",
+    "BasicAuth",
+    "DigestAuth",
+    "FunctionAuth",
+    "NetRCAuth",
+    "AsyncClient",
+    "Client",
+    "USE_CLIENT_DEFAULT",
+    "create_ssl_context",
+    "Limits",
+    "Proxy",
+    "Timeout",
+    "ByteStream",
+    "CloseError",
+    "ConnectError",
+    "ConnectTimeout",
+    "CookieConflict",
+    "DecodingError",
+    "HTTPError",
+    "HTTPStatusError",
+    "InvalidURL",
+    "LocalProtocolError",
+    "NetworkError",
+    "PoolTimeout",
+    "ProtocolError",
+    "ProxyError",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "RequestError",
+    "RequestNotRead",
+    "ResponseNotRead",
+    "StreamClosed",
+    "StreamConsumed",
+    "StreamError",
+    "TimeoutException",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedProtocol",
+    "WriteError",
+    "WriteTimeout",
+    "Cookies",
+    "Headers",
+    "Request",
+    "Response",
+    "EventSource",
+    "ServerSentEvent",
+    "SSEError",
+    "codes",
+    "ASGITransport",
+    "AsyncBaseTransport",
+    "AsyncHTTPTransport",
+    "BaseTransport",
+    "HTTPTransport",
+    "MockTransport",
+    "WSGITransport",
+    "AsyncByteStream",
+    "SyncByteStream",
+    "Origin",
+    "QueryParams",
+    "URL",
+)
+
+ALL_NAMES: dict[str, tuple[str, ...]] = {"httpx": HTTPX_ALL, "httpx2": HTTPX2_ALL}
+
+# Private module layout: `<name>.<key>` resolves to the httprs module `<value>`. Both
+# libraries share this layout (httpx2 forked httpx 0.28.1); a key only one of them has
+# is harmless under the other name.
+SUBMODULES: dict[str, str] = {
+    "_api": "httprs._api",
+    "_alias": "httprs._alias",
+    "_auth": "httprs._auth",
+    "_client": "httprs._client",
+    "_config": "httprs._config",
+    "_content": "httprs._content",
+    "_decoders": "httprs._decoders",
+    "_exceptions": "httprs._exceptions",
+    "_main": "httprs._main",
+    "_models": "httprs._models",
+    "_multipart": "httprs._multipart",
+    "_sse": "httprs._sse",
+    "_status_codes": "httprs._status_codes",
+    "_transports": "httprs._httpx_transports",
+    "_transports.asgi": "httprs._httpx_transports.asgi",
+    "_transports.base": "httprs._httpx_transports.base",
+    "_transports.default": "httprs._httpx_transports.default",
+    "_transports.mock": "httprs._httpx_transports.mock",
+    "_transports.wsgi": "httprs._httpx_transports.wsgi",
+    "_types": "httprs._types",
+    "_urlparse": "httprs._urlparse",
+    "_urls": "httprs._urls",
+    "_utils": "httprs._utils",
+}
+
+# Marker set on each stand-in top-level module.
+MARKER = "__httprs__"
+
+
+class AlreadyImportedError(RuntimeError):
+    """`install()` was called after the real module was imported."""
+
+
+_state: dict[str, object] = {"names": (), "primary": None}
+
+
+def installed() -> tuple[str, ...]:
+    """The names routed to httprs in this process, primary first (empty if none)."""
+    return tuple(_state["names"])  # type: ignore[arg-type]
+
+
+def is_stand_in(module: object) -> bool:
+    """True if `module` is one of the top-level modules `install()` provides."""
+    return isinstance(module, types.ModuleType) and getattr(module, MARKER, False) is True
+
+
+def _module_getattr(name: str):
+    """Module `__getattr__` of a stand-in: httpx2's deprecated `main`, then httprs."""
+
+    def __getattr__(attr: str):
+        import httprs
+
+        if attr == "main" and name == "httpx2":
+            warnings.warn(
+                "`httpx2.main` is deprecated and will be removed in a future release. "
+                "Use the `httpx2` CLI entry point instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return httprs.main
+        if not attr.startswith("__") and hasattr(httprs, attr):
+            return getattr(httprs, attr)
+        raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+
+    return __getattr__
+
+
+def build_stand_in(name: str) -> types.ModuleType:
+    """A fresh top-level module `name` whose public names are httprs's objects."""
+    import httprs
+
+    module = types.ModuleType(name, httprs.__doc__)
+    exported = []
+    for attr in ALL_NAMES[name]:
+        if attr in FACES[name]:
+            exported.append(attr)
+        elif attr == "main" and name == "httpx2":
+            continue  # deprecated in httpx2: served (with its warning) by __getattr__
+        elif hasattr(httprs, attr):
+            setattr(module, attr, getattr(httprs, attr))
+            exported.append(attr)
+    module.__dict__.update(FACES[name])
+    module.__all__ = exported
+    module.__getattr__ = _module_getattr(name)
+    module.__file__ = httprs.__file__
+    setattr(module, MARKER, True)
+    return module
+
+
+class _Loader(importlib.abc.Loader):
+    """Gives the stand-in module for a top-level name, or the mapped httprs module."""
+
+    def __init__(self, target: str | None) -> None:
+        self._target = target  # None: build the stand-in top-level module
+        self._spec = None
+
+    def create_module(self, spec):
+        if self._target is None:
+            return build_stand_in(spec.name)
+        module = importlib.import_module(self._target)
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module) -> None:
+        # The import system set __spec__ to ours; a mapped httprs module keeps its own.
+        if self._target is not None:
+            module.__spec__ = self._spec
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        top, _, rest = fullname.partition(".")
+        if top not in self.names:
+            return None
+        if not rest:
+            return importlib.machinery.ModuleSpec(
+                fullname, _Loader(None), origin="httprs", is_package=True
+            )
+        mapped = SUBMODULES.get(rest)
+        if mapped is None:
+            return None
+        is_package = any(key.startswith(rest + ".") for key in SUBMODULES)
+        return importlib.machinery.ModuleSpec(
+            fullname, _Loader(mapped), origin=mapped, is_package=is_package
+        )
+
+
+def _check_not_imported(name: str) -> None:
+    for key, module in list(sys.modules.items()):
+        if key != name and not key.startswith(name + "."):
+            continue
+        if module is None or is_stand_in(sys.modules.get(name)):
+            continue
+        where = getattr(module, "__file__", None) or repr(module)
+        raise AlreadyImportedError(
+            f"{name!r} was already imported (from {where}) before httprs.install(); "
+            f"call httprs.install() before anything imports {name}, or start Python "
+            f"with `python -m httprs.run` or HTTPRS_INSTALL={name}"
+        )
+
+
+def _set_logger(primary: str) -> None:
+    from httprs import _client
+
+    _client.logger = logging.getLogger(primary)
+
+
+def _set_class_modules(primary: str) -> list[str]:
+    """Report `primary` as `__module__` of the public classes; return those that refused."""
+    import httprs
+
+    refused = []
+    for attr in ALL_NAMES[primary]:
+        obj = getattr(httprs, attr, None)
+        if not isinstance(obj, type) or obj.__module__ == primary:
+            continue
+        try:
+            obj.__module__ = primary
+        except (TypeError, AttributeError):
+            refused.append(attr)  # a Cython cdef class: immutable type
+    return refused
+
+
+def install(names: Iterable[str] = ("httpx", "httpx2")) -> None:
+    """Route `import <name>` and its private submodules to httprs for the rest of the process.
+
+    `names` is any of "httpx" and "httpx2"; the first is the primary name, used for the
+    logger and the classes' `__module__`. Calling it again with names already routed is a
+    no-op; adding a name later is allowed. The primary name is fixed by the first call.
+    Raises `AlreadyImportedError` if a name's real module was imported first, and
+    ValueError for a name httprs does not stand in for.
+    """
+    names = tuple(dict.fromkeys(names))
+    if not names:
+        raise ValueError("install() needs at least one name")
+    for name in names:
+        if name not in FACES:
+            raise ValueError(f"httprs cannot stand in for {name!r} (only {sorted(FACES)})")
+    new = [n for n in names if n not in _state["names"]]
+    for name in new:
+        _check_not_imported(name)
+    if not new:
+        return
+    all_names = tuple(_state["names"]) + tuple(new)
+    for finder in [f for f in sys.meta_path if isinstance(f, _Finder)]:
+        sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, _Finder(all_names))
+    if _state["primary"] is None:
+        _state["primary"] = all_names[0]
+        _set_logger(all_names[0])
+        _set_class_modules(all_names[0])
+    _state["names"] = all_names
+
+
+def alias_httpx() -> None:
+    """httpx2's switch, on httprs: make `import httpx` (and `import httpx2`) resolve to httprs.
+
+    Must be called before anything imports httpx. Calling it again is a no-op. Unlike
+    httpx2's, it does not alias `httpcore` (httprs does not use httpcore).
+    """
+    install(("httpx2", "httpx") if not _state["names"] else ("httpx",))

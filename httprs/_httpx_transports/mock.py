@@ -1,0 +1,5 @@
+"""httpx's `httpx._transports.mock`: MockTransport (httprs's own)."""
+
+from httprs._transports import MockTransport
+
+__all__ = ["MockTransport"]

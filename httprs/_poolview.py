@@ -1,0 +1,133 @@
+"""`HTTPTransport._pool` / `AsyncHTTPTransport._pool`: what httpx keeps there, described.
+
+httpx's transports hold an httpcore pool in `_pool` (a `ConnectionPool`, or an
+`HTTPProxy` / `SOCKSProxy` when a proxy is configured), and code reads it: pytest-httpx
+reads `_pool._proxy_url` and `_pool._proxy_headers` to match requests by proxy,
+httpx's own tests and SDK test suites check proxy and limit settings there.
+
+httprs's pool is C++, so `_pool` is built on first read from the transport's settings:
+
+* with httpcore importable, it is the httpcore object httpx would have built (same class,
+  same `_proxy_url`, `_proxy_headers`, limits), so `isinstance` checks and comparisons
+  with `httpcore.URL` hold. It is a description: httprs never sends through it, except
+  when a mocking library has patched httpcore's `handle_request` (see
+  `_core._mocked_pool`), which is exactly when httpx would have used it too;
+* without httpcore, a `PoolView` with the same attribute names, `_proxy_url` being a
+  `ProxyURL(scheme, host, port, target)` of bytes like `httpcore.URL`'s.
+
+Reading `_pool` costs nothing until it happens; the value is then cached on the instance.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+ProxyURL = namedtuple("ProxyURL", ["scheme", "host", "port", "target"])
+
+
+class PoolView:
+    """httpcore's pool attributes, for when httpcore is not installed."""
+
+    def __init__(self, **attrs: Any) -> None:
+        self.__dict__.update(attrs)
+
+    @property
+    def connections(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        proxy = self.__dict__.get("_proxy_url")
+        return f"<httprs PoolView proxy={proxy!r}>" if proxy else "<httprs PoolView>"
+
+
+def _basic_auth(raw_auth) -> bytes:
+    from base64 import b64encode
+
+    username, password = raw_auth
+    return b"Basic " + b64encode(username + b":" + password)
+
+
+def build_pool(settings: dict, is_async: bool):
+    """The pool description for a transport created with `settings` (its keywords)."""
+    from httprs._config import DEFAULT_LIMITS, Proxy
+    from httprs._urls import URL
+
+    limits = settings.get("limits") or DEFAULT_LIMITS
+    proxy = settings.get("proxy")
+    if isinstance(proxy, (str, URL)):
+        proxy = Proxy(url=proxy)
+    common = {
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "http1": settings.get("http1", True),
+        "http2": settings.get("http2", False),
+        "retries": settings.get("retries", 0),
+    }
+    try:
+        return _httpcore_pool(proxy, common, settings, is_async)
+    except ImportError:  # no httpcore (or no socksio for a SOCKS proxy)
+        pass
+    attrs = {"_" + key: value for key, value in common.items()}
+    if proxy is None:
+        attrs.update(
+            _local_address=settings.get("local_address"),
+            _uds=settings.get("uds"),
+            _socket_options=settings.get("socket_options"),
+        )
+    else:
+        url = proxy.url
+        attrs["_proxy_url"] = ProxyURL(url.raw_scheme, url.raw_host, url.port, url.raw_path)
+        headers = list(proxy.headers.raw)
+        if proxy.raw_auth is not None:
+            if url.scheme.startswith("socks"):
+                attrs["_proxy_auth"] = proxy.raw_auth
+            else:
+                headers.insert(0, (b"Proxy-Authorization", _basic_auth(proxy.raw_auth)))
+        attrs["_proxy_headers"] = headers
+    return PoolView(**attrs)
+
+
+def _httpcore_pool(proxy, common: dict, settings: dict, is_async: bool):
+    import httpcore
+
+    if proxy is None:
+        cls = httpcore.AsyncConnectionPool if is_async else httpcore.ConnectionPool
+        return cls(
+            local_address=settings.get("local_address"),
+            uds=settings.get("uds"),
+            socket_options=settings.get("socket_options"),
+            **common,
+        )
+    url = proxy.url
+    proxy_url = httpcore.URL(
+        scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+    )
+    if url.scheme in ("http", "https"):
+        cls = httpcore.AsyncHTTPProxy if is_async else httpcore.HTTPProxy
+        return cls(
+            proxy_url=proxy_url,
+            proxy_auth=proxy.raw_auth,
+            proxy_headers=proxy.headers.raw,
+            proxy_ssl_context=proxy.ssl_context,
+            **common,
+        )
+    cls = httpcore.AsyncSOCKSProxy if is_async else httpcore.SOCKSProxy
+    common.pop("retries")
+    return cls(proxy_url=proxy_url, proxy_auth=proxy.raw_auth, **common)
+
+
+class PoolAttribute:
+    """A non-data descriptor: `transport._pool`, built on first read, then an ordinary
+    instance attribute (which code may also assign, as `_core._mocked_pool` does)."""
+
+    def __get__(self, transport, owner=None):
+        if transport is None:
+            return self
+        from httprs._transports import AsyncBaseTransport
+
+        settings = transport.__dict__.get("_settings", {})
+        pool = build_pool(settings, isinstance(transport, AsyncBaseTransport))
+        transport.__dict__["_pool"] = pool
+        return pool

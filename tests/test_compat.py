@@ -1,0 +1,297 @@
+"""Private httpx names that real libraries import, after `httprs.install()`.
+
+Each name is imported under both `httpx` and `httpx2` in a fresh interpreter (the switch
+lasts for the process) and checked to be httprs's object or a faithful equivalent. The
+table in docs/compatibility.md names the library that needs each. pytest-httpx, which
+patches `HTTPTransport.handle_request` and imports `httpx._content`, is run for real
+against httprs through `python -m httprs.run -m pytest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.httprs_only
+
+# (module under httpx, name, the httprs object it must be; None: checked by the code).
+PRIVATE_NAMES = [
+    ("_config", "DEFAULT_TIMEOUT_CONFIG", "httprs._config.DEFAULT_TIMEOUT_CONFIG"),
+    ("_config", "DEFAULT_LIMITS", "httprs._config.DEFAULT_LIMITS"),
+    ("_config", "DEFAULT_MAX_REDIRECTS", "httprs._config.DEFAULT_MAX_REDIRECTS"),
+    ("_config", "create_ssl_context", "httprs.create_ssl_context"),
+    ("_client", "USE_CLIENT_DEFAULT", "httprs.USE_CLIENT_DEFAULT"),
+    ("_client", "UseClientDefault", "httprs._client.UseClientDefault"),
+    ("_client", "BaseClient", "httprs._client.BaseClient"),
+    ("_client", "EventHook", "httprs._client.EventHook"),
+    ("_client", "AuthTypes", "httprs._types.AuthTypes"),
+    ("_client", "TimeoutTypes", "httprs._types.TimeoutTypes"),
+    ("_client", "Limits", "httprs.Limits"),
+    ("_client", "AsyncBaseTransport", "httprs.AsyncBaseTransport"),
+    ("_content", "IteratorByteStream", "httprs._content.IteratorByteStream"),
+    ("_content", "AsyncIteratorByteStream", "httprs._content.AsyncIteratorByteStream"),
+    ("_content", "ByteStream", "httprs.ByteStream"),
+    ("_multipart", "MultipartStream", "httprs._content.MultipartStream"),
+    ("_utils", "URLPattern", "httprs._utils.URLPattern"),
+    ("_utils", "get_environment_proxies", "httprs._utils.get_environment_proxies"),
+    ("_urlparse", "urlparse", "httprs._urlparse.urlparse"),
+    ("_transports.default", "HTTPTransport", "httprs.HTTPTransport"),
+    ("_transports.default", "AsyncHTTPTransport", "httprs.AsyncHTTPTransport"),
+    ("_transports.asgi", "ASGITransport", "httprs.ASGITransport"),
+    ("_transports.wsgi", "WSGITransport", "httprs.WSGITransport"),
+    ("_transports.mock", "MockTransport", "httprs.MockTransport"),
+    ("_transports.base", "BaseTransport", "httprs.BaseTransport"),
+    ("_transports", "HTTPTransport", "httprs.HTTPTransport"),
+    ("_models", "Response", "httprs.Response"),
+    ("_models", "Headers", "httprs.Headers"),
+    ("_urls", "URL", "httprs.URL"),
+    ("_exceptions", "HTTPStatusError", "httprs.HTTPStatusError"),
+    ("_exceptions", "request_context", "httprs._exceptions.request_context"),
+    ("_status_codes", "codes", "httprs.codes"),
+    ("_auth", "FunctionAuth", "httprs.FunctionAuth"),
+    ("_api", "request", "httprs.request"),
+    ("_main", "main", "httprs.main"),
+    ("_sse", "EventSource", "httprs.EventSource"),
+]
+TYPE_NAMES = [
+    "AsyncByteStream",
+    "AuthTypes",
+    "CertTypes",
+    "CookieTypes",
+    "FileContent",
+    "FileTypes",
+    "HeaderTypes",
+    "PrimitiveData",
+    "ProxiesTypes",
+    "ProxyTypes",
+    "QueryParamTypes",
+    "RequestContent",
+    "RequestData",
+    "RequestExtensions",
+    "RequestFiles",
+    "ResponseContent",
+    "ResponseExtensions",
+    "SyncByteStream",
+    "TimeoutTypes",
+    "URLTypes",
+    "VerifyTypes",
+]
+
+
+def run_py(code: str, *args: str, cwd=None):
+    env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
+    proc = subprocess.run(
+        [sys.executable, *args] if args else [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.mark.parametrize("top", ["httpx", "httpx2"])
+def test_private_names_are_httprs_objects(top):
+    code = f"""
+        import importlib, operator, httprs
+        httprs.install(["{top}"])
+        def resolve(dotted):
+            module, _, rest = dotted.partition(".")
+            obj = importlib.import_module(module)
+            for part in rest.split("."):
+                obj = getattr(obj, part)
+            return obj
+        for module, name, target in {PRIVATE_NAMES!r}:
+            mod = importlib.import_module("{top}." + module)
+            got = getattr(mod, name)
+            assert got is resolve(target), (module, name, got)
+        types = importlib.import_module("{top}._types")
+        for name in {TYPE_NAMES!r}:
+            assert getattr(types, name) is not None, name
+        from typing import get_args
+        assert httprs.Headers in get_args(types.HeaderTypes)
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]
+
+
+def test_urlparse_matches_httpx():
+    import httpx._urlparse as real
+
+    from httprs._urlparse import urlparse
+
+    for url in [
+        "https://user:pw@Example.COM:8443/a/../b/%7e?q=1 2#frag",
+        "http://[::1]:80/",
+        "http://a.b/?",
+        "mailto:x@y.z",
+        "/relative/path?x",
+        "https://xn--bcher-kva.example/",
+        "https://bücher.example/p",
+    ]:
+        ours, theirs = urlparse(url), real.urlparse(url)
+        assert tuple(ours) == tuple(theirs), url
+        assert ours.authority == theirs.authority and ours.netloc == theirs.netloc
+        assert str(ours) == str(theirs)
+    import httprs
+
+    for bad in ["http://a\x00b/", "http://[::1/"]:
+        with pytest.raises(httprs.InvalidURL):
+            urlparse(bad)
+
+
+def test_transport_pool_describes_settings_like_httpx():
+    import httpcore
+    import httpx
+
+    import httprs
+
+    for kwargs in [
+        {},
+        {"proxy": "http://user:pa%20ss@proxy.local:3128"},
+        {"proxy": httprs.Proxy("https://proxy.local", headers={"X-P": "1"})},
+        {"limits": httprs.Limits(max_connections=7, max_keepalive_connections=3)},
+    ]:
+        real_kwargs = dict(kwargs)
+        if isinstance(real_kwargs.get("proxy"), httprs.Proxy):
+            p = real_kwargs["proxy"]
+            real_kwargs["proxy"] = httpx.Proxy(str(p.url), headers=p.headers.raw)
+        if "limits" in real_kwargs:
+            real_kwargs["limits"] = httpx.Limits(max_connections=7, max_keepalive_connections=3)
+        for ours_cls, real_cls in [
+            (httprs.HTTPTransport, httpx.HTTPTransport),
+            (httprs.AsyncHTTPTransport, httpx.AsyncHTTPTransport),
+        ]:
+            ours_t = ours_cls(**kwargs)
+            ours, real = ours_t._pool, real_cls(**real_kwargs)._pool
+            assert type(ours) is type(real)
+            assert ours_t._pool is ours  # cached
+            for attr in ("_max_connections", "_max_keepalive_connections", "_retries"):
+                assert getattr(ours, attr) == getattr(real, attr), attr
+            if "proxy" in kwargs:
+                assert ours._proxy_url == real._proxy_url
+                assert ours._proxy_headers == real._proxy_headers
+                assert isinstance(ours, (httpcore.HTTPProxy, httpcore.AsyncHTTPProxy))
+            if isinstance(ours_t, httprs.HTTPTransport):
+                ours_t.close()
+            else:
+                asyncio.run(ours_t.aclose())
+
+
+def test_pool_view_without_httpcore(monkeypatch):
+    import httprs
+    from httprs._poolview import PoolView, ProxyURL
+
+    monkeypatch.setitem(sys.modules, "httpcore", None)  # import httpcore -> ImportError
+    transport = httprs.HTTPTransport(proxy="http://u:p@proxy.local:3128")
+    pool = transport._pool
+    assert isinstance(pool, PoolView)
+    assert pool._proxy_url == ProxyURL(b"http", b"proxy.local", 3128, b"/")
+    assert pool._proxy_headers == [(b"Proxy-Authorization", b"Basic dTpw")]
+    assert pool.connections == [] and pool._max_connections == 100
+    plain = httprs.AsyncHTTPTransport(uds="/tmp/x.sock")._pool
+    assert plain._uds == "/tmp/x.sock" and not hasattr(plain, "_proxy_url")
+
+
+def test_client_transport_for_url():
+    import httprs
+
+    mounted = httprs.MockTransport(lambda request: httprs.Response(204))
+    with httprs.Client(mounts={"http://mounted.example": mounted}) as client:
+        assert client._transport_for_url(httprs.URL("http://mounted.example/x")) is mounted
+        assert client._transport_for_url(httprs.URL("http://other.example/")) is (
+            client._transport
+        )
+
+
+PYTEST_HTTPX_TESTS = """
+import httpx
+import pytest
+
+import httprs
+
+
+def test_response_and_types(httpx_mock):
+    httpx_mock.add_response(url="http://api.example/items?page=2", json={"items": [1]})
+    with httpx.Client() as client:
+        response = client.get("http://api.example/items", params={"page": 2})
+    assert response.json() == {"items": [1]}
+    assert type(response) is httprs.Response
+    assert httpx_mock.get_request().url == "http://api.example/items?page=2"
+
+
+def test_match_method_headers_and_body(httpx_mock):
+    httpx_mock.add_response(
+        method="POST",
+        url="http://api.example/create",
+        match_headers={"X-Key": "k"},
+        match_content=b'{"a":1}',
+        status_code=201,
+    )
+    response = httpx.post(
+        "http://api.example/create", headers={"X-Key": "k"}, content=b'{"a":1}'
+    )
+    assert response.status_code == 201
+
+
+def test_match_json_and_files(httpx_mock):
+    httpx_mock.add_response(match_json={"a": [1, 2]})
+    assert httpx.put("http://api.example/j", json={"a": [1, 2]}).status_code == 200
+    httpx_mock.add_response(match_files={"f": ("name.txt", b"data")})
+    assert httpx.post("http://api.example/f", files={"f": ("name.txt", b"data")}).is_success
+
+
+def test_exception_and_callback(httpx_mock):
+    httpx_mock.add_exception(httpx.ReadTimeout("too slow"), url="http://api.example/slow")
+    httpx_mock.add_callback(
+        lambda request: httpx.Response(200, text=request.headers["x-echo"]),
+        url="http://api.example/cb",
+    )
+    with httpx.Client() as client:
+        with pytest.raises(httpx.ReadTimeout, match="too slow"):
+            client.get("http://api.example/slow")
+        assert client.get("http://api.example/cb", headers={"X-Echo": "hi"}).text == "hi"
+
+
+@pytest.mark.httpx_mock(assert_all_requests_were_expected=False)
+def test_unmatched_request_is_reported(httpx_mock):
+    httpx_mock.add_response(url="http://api.example/known", is_optional=True)
+    with pytest.raises(httpx.TimeoutException, match="No response can be found for GET"):
+        httpx.get("http://api.example/unknown", headers={"X-Trace": "1"})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_async_client(httpx_mock, anyio_backend):
+    httpx_mock.add_response(url="http://api.example/a", text="async ok")
+    async with httpx.AsyncClient() as client:
+        response = await client.get("http://api.example/a")
+    assert response.text == "async ok"
+"""
+
+
+def test_pytest_httpx_runs_against_httprs(tmp_path):
+    pytest.importorskip("pytest_httpx")
+    (tmp_path / "test_inner.py").write_text(PYTEST_HTTPX_TESTS)
+    out = run_py(
+        "",
+        "-m",
+        "httprs.run",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "error::pytest.PytestUnraisableExceptionWarning",
+        str(tmp_path / "test_inner.py"),
+        cwd=tmp_path,
+    )
+    assert "6 passed" in out, out

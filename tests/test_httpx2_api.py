@@ -1,0 +1,121 @@
+"""httpx2 2.16.2's additions beyond the rename: FunctionAuth, query()/QUERY, Origin,
+HTTPXDeprecationWarning. (SSE: tests/test_sse.py; the switch: tests/test_switch.py.)"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+
+import pytest
+
+import httprs
+
+pytestmark = pytest.mark.httprs_only  # httpx 0.28.1 has none of these
+
+
+def test_function_auth_is_public_and_applies():
+    def add_token(request):
+        request.headers["Authorization"] = "Token abc"
+        return request
+
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("authorization"))
+        return httprs.Response(200)
+
+    auth = httprs.FunctionAuth(add_token)
+    assert isinstance(auth, httprs.Auth)
+    with httprs.Client(transport=httprs.MockTransport(handler), auth=auth) as client:
+        client.get("http://example.invalid/")
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        client.get("http://example.invalid/", auth=add_token)  # a plain callable too
+    assert seen == ["Token abc", "Token abc"]
+
+
+def test_query_sync(server):
+    response = httprs.query(server.url + "/echo", json={"q": "x"})
+    doc = response.json()
+    assert doc["method"] == "QUERY" and doc["body"] == '{"q":"x"}'
+    with httprs.Client() as client:
+        doc = client.query(server.url + "/echo", content=b"abc", params={"p": 1}).json()
+    assert (doc["method"], doc["body"], doc["query"]) == ("QUERY", "abc", "p=1")
+
+
+@pytest.mark.anyio
+async def test_query_async(server):
+    async with httprs.AsyncClient() as client:
+        response = await client.query(server.url + "/echo", data={"a": "1"})
+    doc = response.json()
+    assert doc["method"] == "QUERY" and doc["body"] == "a=1"
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "expected"),
+    [
+        ("QUERY", 302, "QUERY"),  # RFC 10008 section 2.5 (httpx2)
+        ("POST", 302, "GET"),
+        ("QUERY", 303, "GET"),
+        ("QUERY", 301, "QUERY"),
+        ("HEAD", 302, "HEAD"),
+    ],
+)
+def test_redirect_method_for_query(method, status, expected):
+    def handler(request):
+        if request.url.path == "/start":
+            return httprs.Response(status, headers={"Location": "/end"})
+        return httprs.Response(
+            200, json={"method": request.method, "body": request.content.decode()}
+        )
+
+    with httprs.Client(transport=httprs.MockTransport(handler), follow_redirects=True) as client:
+        response = client.request(method, "http://example.invalid/start", content=b"body")
+    assert response.json()["method"] == expected
+
+
+def test_origin_normalises_and_hashes():
+    a = httprs.Origin("HTTPS://Example.com/path?q#f")
+    assert (a.scheme, a.host, a.port) == ("https", "example.com", 443)
+    assert a == httprs.Origin(httprs.URL("https://user:pw@example.com:443/other"))
+    assert a != httprs.Origin("https://example.com:8443/")
+    assert a != httprs.Origin("http://example.com/")
+    assert len({a, httprs.Origin("https://example.com")}) == 1
+    v6 = httprs.Origin("http://[0:0:0:0:0:0:0:1]:8080/")
+    assert v6 == httprs.Origin("http://[::1]:8080") and v6.host == "::1"
+    assert httprs.Origin("foo://host/").port is None
+    assert repr(a) == "Origin(scheme='https', host='example.com', port=443)"
+    with pytest.raises(AttributeError):
+        a.host = "other"
+    with pytest.raises(ValueError, match="absolute"):
+        httprs.Origin("/relative")
+    assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) is a
+
+
+def test_deprecation_warning_is_visible_by_default():
+    assert issubclass(httprs.HTTPXDeprecationWarning, UserWarning)
+    assert not issubclass(httprs.HTTPXDeprecationWarning, DeprecationWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.warn("old", httprs.HTTPXDeprecationWarning, stacklevel=1)
+    assert len(caught) == 1
+
+
+def test_still_missing_from_httpx2():
+    """What httpx2 has that httprs does not yet: update this list as pieces land."""
+    missing = []
+    if not hasattr(httprs.URL, "origin"):
+        missing.append("URL.origin")
+    try:
+        httprs.Headers({"a": "1"}) | {"b": "2"}
+    except TypeError:
+        missing.append("Headers.__or__")
+    headers = httprs.Headers()
+    try:
+        headers |= {"b": "2"}
+    except TypeError:
+        missing.append("Headers.__ior__")
+    for name in ("websocket",):
+        if not hasattr(httprs, name):
+            missing.append(name)
+    assert missing == ["URL.origin", "Headers.__or__", "Headers.__ior__", "websocket"]

@@ -1,0 +1,231 @@
+"""The supported switch: `httprs.install()`, `alias_httpx()`, `python -m httprs.run` and
+the HTTPRS_INSTALL start-up hook route `import httpx` / `import httpx2` to httprs.
+
+The switch lasts for the whole process, and this test process imports the real httpx for
+the differential tests, so each case runs in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import httprs
+
+pytestmark = pytest.mark.httprs_only
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_py(code: str, *args: str, env: dict | None = None, cwd=None, check=True):
+    full_env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, *args] if not code else [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_httprs_exports_the_union_of_httpx_and_httpx2():
+    import httpx
+
+    from httprs._alias import HTTPX2_ALL, HTTPX_ALL
+
+    assert set(httprs.__all__) >= set(httpx.__all__)
+    assert list(HTTPX_ALL) == list(httpx.__all__)
+    # The httpx2 names httprs does not provide yet, exactly (the WebSocket API).
+    assert sorted(set(HTTPX2_ALL) - set(httprs.__all__)) == ["websocket"]
+    for name in httprs.__all__:
+        assert hasattr(httprs, name), name
+
+
+def test_install_routes_both_names_and_their_private_modules():
+    out = run_py(
+        """
+        import logging, sys
+        import httprs
+        httprs.install()
+        import httpx, httpx2
+        from httpx._client import Client as C1, USE_CLIENT_DEFAULT, UseClientDefault
+        from httpx2._transports.default import HTTPTransport
+        import httpx._transports.default as d
+        assert httpx.Client is httprs.Client is httpx2.Client is C1
+        assert HTTPTransport is httprs.HTTPTransport and d.HTTPTransport is HTTPTransport
+        assert sys.modules["httpx._client"] is sys.modules["httprs._client"]
+        assert httpx._client is sys.modules["httprs._client"]
+        assert httpx.__version__ == "0.28.1" and httpx.__title__ == "httpx"
+        assert httpx2.__version__ == "2.16.2" and httpx2.__title__ == "httpx2"
+        assert httpx is not httpx2 and httpx.__spec__.name == "httpx"
+        assert "Origin" in httpx2.__all__ and "Origin" not in httpx.__all__
+        assert "main" in httpx.__all__ and httpx.main is httprs.main
+        assert httprs._client.logger is logging.getLogger("httpx")
+        assert httpx.Client.__module__ == "httpx" and httpx.Timeout.__module__ == "httpx"
+        assert httpx.ConnectError.__module__ == "httpx"
+        httprs.install()  # again: a no-op
+        httprs.alias_httpx()  # httpx2's spelling: a no-op too, names already routed
+        assert [f for f in sys.meta_path if type(f).__name__ == "_Finder"].__len__() == 1
+        ns = {}
+        exec("from httpx import *; from httpx2 import *", ns)
+        assert ns["Client"] is httprs.Client and ns["EventSource"] is httprs.EventSource
+        try:
+            import httpx._nope
+        except ModuleNotFoundError as exc:
+            print("missing:", exc.name)
+        print("ok")
+        """
+    )
+    assert out.stdout.split() == ["missing:", "httpx._nope", "ok"], out.stderr
+
+
+def test_install_refuses_after_the_real_module_was_imported():
+    out = run_py(
+        """
+        import httpx, httprs
+        try:
+            httprs.install(["httpx"])
+        except httprs._alias.AlreadyImportedError as exc:
+            print(type(exc).__mro__[1].__name__, "|", exc)
+        """
+    )
+    kind, message = out.stdout.split("|", 1)
+    assert kind.strip() == "RuntimeError"
+    assert "'httpx' was already imported" in message and "site-packages" in message
+    # The real httpx is untouched and the refused name is not routed.
+    out = run_py(
+        """
+        import httpx, httprs
+        try:
+            httprs.install(["httpx"])
+        except RuntimeError:
+            pass
+        import httpx as again
+        print(again is httpx, hasattr(httpx, "__httprs__"), httprs._alias.installed())
+        """
+    )
+    assert out.stdout.split() == ["True", "False", "()"]
+
+
+def test_install_validates_names():
+    with pytest.raises(ValueError, match="requests"):
+        httprs.install(["requests"])
+    with pytest.raises(ValueError):
+        httprs.install([])
+
+
+def test_alias_httpx_makes_httpx2_primary():
+    out = run_py(
+        """
+        import logging, httprs
+        httprs.alias_httpx()
+        import httpx, httpx2
+        print(httprs._alias.installed(), httpx.Response is httpx2.Response,
+              httprs._client.logger.name, httpx2.Client.__module__)
+        """
+    )
+    assert out.stdout.split() == ["('httpx2',", "'httpx')", "True", "httpx2", "httpx2"]
+
+
+def test_httpx2_main_is_deprecated_like_httpx2():
+    out = run_py(
+        """
+        import warnings, httprs
+        httprs.install(["httpx2"])
+        import httpx2
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main = httpx2.main
+        print(main is httprs.main, caught[0].category.__name__, "main" in httpx2.__all__)
+        """
+    )
+    assert out.stdout.split() == ["True", "DeprecationWarning", "False"]
+
+
+def test_logging_goes_to_the_primary_name(server):
+    out = run_py(
+        f"""
+        import logging, httprs
+        httprs.install(["httpx2", "httpx"])
+        import httpx
+        records = []
+        class H(logging.Handler):
+            def emit(self, record):
+                records.append((record.name, record.getMessage()))
+        logging.getLogger("httpx2").addHandler(H())
+        logging.getLogger("httpx2").setLevel(logging.INFO)
+        httpx.get("{server.url}/")
+        print(records)
+        """
+    )
+    assert "('httpx2', 'HTTP Request: GET" in out.stdout and "200 OK" in out.stdout
+
+
+SCRIPT = """
+import sys
+import httpx, httpx2
+print(httpx.__version__, httpx2.__version__, httpx.Client.__module__, sys.argv[1:], __name__)
+"""
+
+
+def test_python_m_httprs_run_script_and_module(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(SCRIPT)
+    out = run_py("", "-m", "httprs.run", str(script), "a", "b")
+    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx", "['a',", "'b']", "__main__"]
+    (tmp_path / "appmod.py").write_text(SCRIPT)
+    out = run_py("", "-m", "httprs.run", "-m", "appmod", "x", cwd=tmp_path)
+    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx", "['x']", "__main__"]
+    # HTTPRS_INSTALL picks the names and the primary; it is exported to children.
+    out = run_py("", "-m", "httprs.run", str(script), env={"HTTPRS_INSTALL": "httpx2,httpx"})
+    assert out.stdout.split()[2] == "httpx2"
+    out = run_py("", "-m", "httprs.run", check=False)
+    assert out.returncode == 2 and "usage" in out.stderr
+
+
+def _site_dir_with_hook(tmp_path: Path) -> Path:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    shutil.copyfile(REPO / "httprs-install.pth", site_dir / "httprs-install.pth")
+    return site_dir
+
+
+HOOK = """
+import site, sys
+site.addsitedir(sys.argv[1])  # processes httprs-install.pth as start-up would
+import httpx
+print(httpx.__version__, getattr(httpx, "__httprs__", False))
+"""
+
+
+def test_pth_hook_switches_only_when_the_variable_is_set(tmp_path):
+    site_dir = _site_dir_with_hook(tmp_path)
+    script = tmp_path / "hook.py"
+    script.write_text(HOOK)
+    on = run_py("", str(script), str(site_dir), env={"HTTPRS_INSTALL": "1"})
+    assert on.stdout.split() == ["0.28.1", "True"]
+    off = run_py("", str(script), str(site_dir), env={"HTTPRS_INSTALL": "0"})
+    assert off.stdout.split() == ["0.28.1", "False"]  # the real httpx 0.28.1
+    assert "httprs" not in off.stdout
+    # A name httprs cannot stand in for is reported, and start-up goes on.
+    bad = run_py("", str(script), str(site_dir), env={"HTTPRS_INSTALL": "requests"})
+    assert "HTTPRS_INSTALL='requests' not applied" in bad.stderr
+    assert bad.stdout.split() == ["0.28.1", "False"]
+
+
+def test_pth_file_is_installed_by_meson():
+    text = (REPO / "meson.build").read_text()
+    assert "py.install_sources(['httprs-install.pth'])" in text
+    line = (REPO / "httprs-install.pth").read_text().strip()
+    assert line.startswith("import ") and "\n" not in line

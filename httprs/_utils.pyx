@@ -18,6 +18,11 @@ def to_str(value, encoding="utf-8"):
     return value.decode(encoding)
 
 
+def to_bytes_or_str(value, match_type_of):
+    """`value` (a str) as str if `match_type_of` is a str, else as ASCII bytes."""
+    return value if isinstance(match_type_of, str) else value.encode()
+
+
 def unquote(value):
     """Strip one pair of surrounding double quotes, if present."""
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
@@ -136,3 +141,8 @@ class URLPattern:
 def sorted_mounts(mounts):
     """Order a {URLPattern: transport} dict from most to least specific (stable)."""
     return dict(sorted(mounts.items(), key=lambda item: item[0].priority))
+
+
+# httpx's `_utils` also holds these (code imports them from `httpx._utils`); httprs keeps
+# them with the request body encoding.
+from httprs._content import peek_filelike_length, primitive_value_to_str  # noqa: E402

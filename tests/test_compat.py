@@ -42,6 +42,15 @@ PRIVATE_NAMES = [
     ("_urlparse", "urlparse", "httprs._urlparse.urlparse"),
     ("_transports.default", "HTTPTransport", "httprs.HTTPTransport"),
     ("_transports.default", "AsyncHTTPTransport", "httprs.AsyncHTTPTransport"),
+    (
+        "_transports.default",
+        "map_httpcore_exceptions",
+        "httprs._httpx_transports.default.map_httpcore_exceptions",
+    ),
+    ("_transports.default", "ResponseStream", "httprs._httpx_transports.default.ResponseStream"),
+    ("_utils", "primitive_value_to_str", "httprs._content.primitive_value_to_str"),
+    ("_utils", "to_bytes", "httprs._utils.to_bytes"),
+    ("_client", "USER_AGENT", "httprs._client.USER_AGENT"),
     ("_transports.asgi", "ASGITransport", "httprs.ASGITransport"),
     ("_transports.wsgi", "WSGITransport", "httprs.WSGITransport"),
     ("_transports.mock", "MockTransport", "httprs.MockTransport"),
@@ -295,3 +304,54 @@ def test_pytest_httpx_runs_against_httprs(tmp_path):
         cwd=tmp_path,
     )
     assert "6 passed" in out, out
+
+
+def test_more_private_helpers():
+    import io
+
+    import httpcore
+
+    import httprs
+    from httprs import _utils
+    from httprs._httpx_transports import default
+
+    assert _utils.primitive_value_to_str(True) == "true"
+    assert _utils.primitive_value_to_str(None) == "" and _utils.primitive_value_to_str(3) == "3"
+    assert _utils.to_bytes_or_str("a", b"") == b"a" and _utils.to_bytes_or_str("a", "") == "a"
+    assert _utils.peek_filelike_length(io.BytesIO(b"abcd")) == 4
+    with pytest.raises(httprs.ConnectTimeout, match="slow") as info:
+        with default.map_httpcore_exceptions():
+            raise httpcore.ConnectTimeout("slow")
+    assert isinstance(info.value.__cause__, httpcore.ConnectTimeout)
+    with pytest.raises(httprs.RemoteProtocolError):
+        with default.map_httpcore_exceptions():
+            raise httpcore.RemoteProtocolError("bad")
+    with pytest.raises(KeyError):  # not httpcore's: untouched
+        with default.map_httpcore_exceptions():
+            raise KeyError("k")
+
+    class Failing:
+        def __iter__(self):
+            yield b"a"
+            raise httpcore.ReadError("reset")
+
+    stream = default.ResponseStream(Failing())
+    chunks = []
+    with pytest.raises(httprs.ReadError, match="reset"):
+        for chunk in stream:
+            chunks.append(chunk)
+    assert chunks == [b"a"]
+
+
+def test_patched_user_agent_constant(server):
+    """Code changes httpx's default User-Agent by patching `httpx._client.USER_AGENT`."""
+    code = f"""
+        import httprs
+        httprs.install(["httpx"])
+        import httpx, httpx._client
+        httpx._client.USER_AGENT = "Mozilla/5.0 (test)"
+        with httpx.Client() as client:
+            print(client.get("{server.url}/echo").json()["headers"])
+    """
+    out = run_py(code)
+    assert "['user-agent', 'Mozilla/5.0 (test)']" in out

@@ -229,3 +229,22 @@ def test_pth_file_is_installed_by_meson():
     assert "py.install_sources(['httprs-install.pth'])" in text
     line = (REPO / "httprs-install.pth").read_text().strip()
     assert line.startswith("import ") and "\n" not in line
+
+
+def test_pickles_made_under_the_switch_load_under_it():
+    out = run_py(
+        """
+        import pickle, httprs
+        httprs.install()
+        import httpx
+        error = httpx.ConnectError("refused")
+        timeout = httpx.Timeout(3.0, connect=1.0)
+        data = pickle.dumps((error, timeout, httpx.codes.OK))
+        assert b"httpx" in data and b"httprs._exceptions" not in data
+        e2, t2, code = pickle.loads(data)
+        assert type(e2) is httprs.ConnectError and str(e2) == "refused"
+        assert t2 == timeout and code is httprs.codes.OK
+        print("ok")
+        """
+    )
+    assert out.stdout.split() == ["ok"]

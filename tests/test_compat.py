@@ -355,3 +355,22 @@ def test_patched_user_agent_constant(server):
     """
     out = run_py(code)
     assert "['user-agent', 'Mozilla/5.0 (test)']" in out
+
+
+def test_respx_httpx_mocker_after_the_switch():
+    """respx's `using="httpx"` mocker patches `httpx._client.Client._transport_for_url`."""
+    code = """
+        import asyncio, httprs
+        httprs.install(["httpx"])
+        import httpx, respx
+        with respx.mock(using="httpx") as router:
+            route = router.get("http://api.example/x").respond(json={"a": 1})
+            assert httpx.get("http://api.example/x").json() == {"a": 1}
+            async def main():
+                async with httpx.AsyncClient() as client:
+                    return (await client.get("http://api.example/x")).json()
+            assert asyncio.run(main()) == {"a": 1}
+            assert route.call_count == 2
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]

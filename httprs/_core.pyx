@@ -855,6 +855,7 @@ cdef class _AsyncDriver:
     cdef double timer_when
     cdef bint trio_driving
     cdef object trio_event
+    cdef unsigned long long forks  # Engine::fork_generation() when attached
     cdef object __weakref__
 
     def __cinit__(self, _Engine engine):
@@ -866,6 +867,9 @@ cdef class _AsyncDriver:
     cdef void attach(self, object loop) except *:
         self.detach()
         self.loop = loop
+        # After os.fork() the child's engine has a new loop: a new backend fd.
+        self.fd = self.engine.eng.backend_fd()
+        self.forks = Engine.fork_generation()
         # A selector entry left for this fd number by a client that was never
         # closed would make add_reader only swap callbacks and never register
         # this epoll fd: clear it first (harmless when there is none).
@@ -873,6 +877,13 @@ cdef class _AsyncDriver:
         loop.add_reader(self.fd, _driver_run, self.ref)
 
     cdef void detach(self) noexcept:
+        if self.loop is not None and self.forks != Engine.fork_generation():
+            # Attached in the parent process: its event loop's selector (an epoll
+            # set shared with the parent) and our old fd are the parent's. Touch
+            # neither, just forget them.
+            self.loop = None
+            self.timer = None
+            self.scheduled = False
         if self.loop is not None:
             try:
                 if self.timer is not None:
@@ -985,7 +996,7 @@ cdef class _AsyncDriver:
                     await trio.lowlevel.checkpoint()
                 else:
                     with trio.move_on_after(timeout / 1000.0 if timeout > 0 else 3600.0):
-                        await trio.lowlevel.wait_readable(self.fd)
+                        await trio.lowlevel.wait_readable(self.engine.eng.backend_fd())
                 with nogil:
                     self.engine.eng.run_nowait(signaled)
                 signaled.clear()

@@ -1187,6 +1187,28 @@ void Connection::close(const Error& err) {
   if (retry_after_close_) engine_->retry_later(std::move(retry_after_close_), retry_delay_ms_);
 }
 
+void Connection::drop_after_fork(const Error& err) {
+  state_ = State::kClosing;
+  broken_ = true;
+  if (cur_) {
+    std::shared_ptr<Transfer> t = std::move(cur_);
+    t->conn = nullptr;
+    if (!t->complete) {
+      t->phase = Transfer::Phase::kFailed;
+      t->error = err;
+      engine_->signal(*t);
+    }
+  }
+  retry_after_close_.reset();
+  if (resolving_) {  // its getaddrinfo ran in the parent's thread pool: it never calls back
+    resolving_->conn = nullptr;
+    resolving_ = nullptr;
+  }
+  uv_os_fd_t fd = -1;
+  if (tcp_open_ && uv_fileno(handle(), &fd) == 0 && fd >= 0) ::close(fd);
+  tcp_open_ = false;
+}
+
 void Connection::on_close(uv_handle_t* h) {
   auto* c = static_cast<Connection*>(h->data);
   if (h == c->handle() && c->reconnect_) {

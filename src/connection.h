@@ -40,6 +40,12 @@ class Connection final : public ResponseParser::Sink {
   void assign(std::shared_ptr<Transfer> t);
   // Close: the current transfer (if any) fails with `err` unless err is empty.
   void close(const Error& err);
+  // In a fork() child: forget this connection, which the parent still uses.
+  // Closes only the child's copy of the socket (no libuv call: the handles are
+  // registered in the epoll set the child shares with the parent; no TLS
+  // close_notify) and fails the current transfer with `err`. The object is
+  // then leaked with the parent's loop, never touched again.
+  void drop_after_fork(const Error& err);
   // Called by the engine when the consumer is done with the current transfer:
   // a complete response gives the connection back to the pool, anything else
   // closes it.

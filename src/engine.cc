@@ -1,25 +1,176 @@
 #include "engine.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <new>
+#include <thread>
 
 #include "connection.h"
 
 namespace httprs {
 
-Engine::Engine(const PoolLimits& limits) : limits_(limits) {
-  uv_loop_init(&loop_);
-  uv_async_init(&loop_, &wakeup_, &Engine::on_wakeup);
-  wakeup_.data = this;
-  uv_timer_init(&loop_, &pool_timer_);
-  pool_timer_.data = this;
-  rbuf_.reset(new char[kReadBufferSize]);
+// ------------------------------------------------------------------ fork()
+//
+// A child of fork() inherits every engine: the epoll instance and eventfd
+// (shared with the parent: same open files), the pooled sockets, and the
+// engine state as the forking thread saw it. The child must never make a
+// libuv call on that loop (closing a handle deletes it from the *shared* epoll
+// set, which breaks the parent), never read from those sockets (the parent
+// reads them), and never write on them (TLS close_notify would end the
+// parent's session). So: prepare locks every engine (no thread is then inside
+// one, the state is consistent and can be copied); the child gives each
+// engine a fresh loop and an empty pool, closing only its own copies of the
+// inherited descriptors; the parent just unlocks.
+
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<Engine*> engines;
+  // Loops of closed engines still running out a getaddrinfo (see finish_loop),
+  // under orphan_mu (taken after any engine's mu_, never before).
+  std::mutex orphan_mu;
+  std::vector<uv_loop_t*> orphans;
+};
+
+// Never destroyed: a reaper thread may still use it during static destruction.
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
 }
 
-Engine::~Engine() { close(); }
+std::atomic<uint64_t> g_fork_generation{0};
+
+// Close the child's copies of a loop's own descriptors (epoll, eventfd, the
+// signal pipe) with plain close(), as the parent's loop must stay registered.
+// Fields of the public uv_loop_t (UV_LOOP_PRIVATE_FIELDS, stable in libuv 1.x).
+void close_loop_fds_in_child(uv_loop_t* l) {
+  if (l->backend_fd >= 0) ::close(l->backend_fd);
+  int afd = l->async_io_watcher.fd;
+  if (afd >= 0) ::close(afd);
+  if (l->async_wfd >= 0 && l->async_wfd != afd) ::close(l->async_wfd);
+  for (int fd : l->signal_pipefd)
+    if (fd >= 0) ::close(fd);
+}
+
+}  // namespace
+
+struct ForkGuard {
+  static void prepare() {
+    Registry& r = registry();
+    r.mu.lock();
+    for (Engine* e : r.engines) e->mu_.lock();
+    r.orphan_mu.lock();
+  }
+  static void parent() {
+    Registry& r = registry();
+    r.orphan_mu.unlock();
+    for (auto it = r.engines.rbegin(); it != r.engines.rend(); ++it) (*it)->mu_.unlock();
+    r.mu.unlock();
+  }
+  static void child() {
+    // Only this thread exists now; the locks taken in prepare() are remade.
+    Registry& r = registry();
+    new (&r.mu) std::mutex;
+    new (&r.orphan_mu) std::mutex;
+    g_fork_generation.fetch_add(1);
+    for (Engine* e : r.engines) e->reset_after_fork();
+    // The threads reaping closed engines' loops stayed in the parent.
+    for (uv_loop_t* l : r.orphans) close_loop_fds_in_child(l);
+    r.orphans.clear();
+  }
+  static void install() {
+    static std::once_flag once;
+    std::call_once(once, [] { pthread_atfork(&prepare, &parent, &child); });
+  }
+  static void add(Engine* e) {
+    install();
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.mu);
+    r.engines.push_back(e);
+  }
+  static void remove(Engine* e) {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.mu);
+    r.engines.erase(std::remove(r.engines.begin(), r.engines.end(), e), r.engines.end());
+  }
+};
+
+uint64_t Engine::fork_generation() { return g_fork_generation.load(); }
+
+void Engine::reset_after_fork() {
+  new (&mu_) std::mutex;
+  new (&cv_) std::condition_variable;
+  driving_ = false;  // the driving thread, if any, stayed in the parent
+  in_poll_ = false;
+  servicing_ = false;
+  service_again_ = false;
+  for (auto& t : signaled_) t->signaled = false;
+  signaled_.clear();
+  if (loop_closed_) return;
+  Error err;
+  err.set(ErrorKind::kReadError,
+          "the request was in flight when the process forked; its connection stays with the "
+          "parent process");
+  // The parent's connections: close our copies of their sockets and forget
+  // them (leaked with the old loop; freeing their TLS state could take locks
+  // another thread held at fork time).
+  for (Connection* c : all_) c->drop_after_fork(err);
+  all_.clear();
+  idle_.clear();
+  n_conns_ = 0;
+  n_idle_ = 0;
+  auto fail_all = [&](auto& queue) {
+    for (auto& t : queue) {
+      t->phase = Transfer::Phase::kFailed;
+      t->error = err;
+      signal(*t);
+    }
+  };
+  fail_all(waiters_);
+  fail_all(delayed_);
+  waiters_.clear();
+  delayed_.clear();
+  close_loop_fds_in_child(loop_);
+  loop_ = nullptr;  // the old loop's memory is left alone
+  if (!closed_ && init_loop()) return;
+  closed_ = true;
+  loop_closed_ = true;
+}
+
+bool Engine::init_loop() {
+  auto* loop = new uv_loop_t;
+  if (uv_loop_init(loop) != 0) {
+    delete loop;
+    return false;
+  }
+  loop_ = loop;
+  uv_async_init(loop_, &wakeup_, &Engine::on_wakeup);
+  wakeup_.data = this;
+  uv_timer_init(loop_, &pool_timer_);
+  pool_timer_.data = this;
+  return true;
+}
+
+Engine::Engine(const PoolLimits& limits) : loop_(nullptr), limits_(limits) {
+  if (!init_loop()) {
+    closed_ = true;  // every submit fails with kClosed
+    loop_closed_ = true;
+  }
+  rbuf_.reset(new char[kReadBufferSize]);
+  ForkGuard::add(this);
+}
+
+Engine::~Engine() {
+  ForkGuard::remove(this);
+  close();
+}
 
 char* Engine::read_buffer(size_t* len) {
   *len = kReadBufferSize;
@@ -37,7 +188,7 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
     t->error.set(ErrorKind::kClosed, "the client has been closed");
     return t;
   }
-  uv_update_time(&loop_);
+  uv_update_time(loop_);
   acquire(t);
   if (in_poll_) uv_async_send(&wakeup_);
   return t;
@@ -47,7 +198,7 @@ void Engine::acquire(std::shared_ptr<Transfer> t) {
   t->attempts++;
   t->phase = Transfer::Phase::kQueued;
   if (t->spec.pool_timeout >= 0) {
-    t->pool_deadline_ms = uv_now(&loop_) + static_cast<uint64_t>(t->spec.pool_timeout * 1000.0);
+    t->pool_deadline_ms = uv_now(loop_) + static_cast<uint64_t>(t->spec.pool_timeout * 1000.0);
   } else {
     t->pool_deadline_ms = 0;
   }
@@ -72,7 +223,7 @@ void Engine::retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms) {
     return;
   }
   t->phase = Transfer::Phase::kQueued;
-  t->retry_due_ms = uv_now(&loop_) + delay_ms;
+  t->retry_due_ms = uv_now(loop_) + delay_ms;
   delayed_.push_back(std::move(t));
   arm_pool_timer();
 }
@@ -80,7 +231,7 @@ void Engine::retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms) {
 bool Engine::take_idle(const std::string& key, Connection** out) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return false;
-  uint64_t now = uv_now(&loop_);
+  uint64_t now = uv_now(loop_);
   while (!it->second.empty()) {
     Connection* c = it->second.back();
     it->second.pop_back();
@@ -144,7 +295,7 @@ void Engine::on_connection_released(Connection* c) {
     c->close(Error());
     return;
   }
-  c->idle_since_ms = uv_now(&loop_);
+  c->idle_since_ms = uv_now(loop_);
   idle_[c->key()].push_back(c);
   n_idle_++;
   service_waiters();
@@ -205,13 +356,13 @@ void Engine::arm_pool_timer() {
     uv_timer_stop(&pool_timer_);
     return;
   }
-  uint64_t now = uv_now(&loop_);
+  uint64_t now = uv_now(loop_);
   uv_timer_start(&pool_timer_, &Engine::on_pool_timer, earliest > now ? earliest - now : 0, 0);
 }
 
 void Engine::on_pool_timer(uv_timer_t* h) {
   auto* e = static_cast<Engine*>(h->data);
-  uint64_t now = uv_now(&e->loop_);
+  uint64_t now = uv_now(e->loop_);
   std::vector<std::shared_ptr<Transfer>> due;
   for (size_t i = 0; i < e->delayed_.size();) {
     if (e->delayed_[i]->retry_due_ms <= now) {
@@ -244,7 +395,7 @@ void Engine::on_wakeup(uv_async_t*) {}
 void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
   std::lock_guard<std::mutex> lk(mu_);
   if (loop_closed_) return;
-  uv_update_time(&loop_);
+  uv_update_time(loop_);
   if (t.conn) t.conn->send_body_chunk(data, len, last);
   if (in_poll_) uv_async_send(&wakeup_);
 }
@@ -254,7 +405,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   out.clear();
   out.swap(t.body_buf);
   if (t.conn && !loop_closed_) {
-    uv_update_time(&loop_);
+    uv_update_time(loop_);
     t.conn->resume_reading();
     if (in_poll_) uv_async_send(&wakeup_);
   }
@@ -270,7 +421,7 @@ void Engine::set_sink(Transfer& t, char* buf, size_t len) {
   t.sink_fill = n;
   if (!t.body_buf.empty()) t.sink_overflow = true;
   if (t.conn && !loop_closed_) {
-    uv_update_time(&loop_);
+    uv_update_time(loop_);
     t.conn->resume_reading();
     if (in_poll_) uv_async_send(&wakeup_);
   }
@@ -280,7 +431,7 @@ void Engine::want_all(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   t.read_all = true;
   if (t.conn && !loop_closed_) {
-    uv_update_time(&loop_);
+    uv_update_time(loop_);
     t.conn->resume_reading();
     if (in_poll_) uv_async_send(&wakeup_);
   }
@@ -339,11 +490,58 @@ void Engine::close() {
   // close the engine's own handles and let all close callbacks run.
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
-  while (uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
-  }
-  uv_loop_close(&loop_);
+  finish_loop();
   loop_closed_ = true;
   cv_.notify_all();
+}
+
+namespace {
+
+// Runs a closed engine's loop until its last thread-pool request (a
+// getaddrinfo that cannot be cancelled once started) has called back, then
+// frees it. Nothing in the loop refers to the engine any more.
+void reap_loop(uv_loop_t* loop) {
+  while (uv_run(loop, UV_RUN_DEFAULT) != 0) {
+  }
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.orphan_mu);
+    r.orphans.erase(std::remove(r.orphans.begin(), r.orphans.end(), loop), r.orphans.end());
+  }
+  uv_loop_close(loop);
+  delete loop;
+}
+
+}  // namespace
+
+// Called by close() with mu_ held, every handle closing: run the close
+// callbacks and the cancellations (closed sockets, cancelled connects and
+// writes, getaddrinfo requests still queued) without ever blocking. What is
+// still alive after that is a resolver request running in the thread pool;
+// the loop (its memory and its two descriptors) then lives on in a detached
+// thread until that request ends, so close() returns at once (a slow DNS
+// server used to block it, and any thread waiting for the mutex, for seconds).
+void Engine::finish_loop() {
+  uv_loop_t* loop = loop_;
+  for (int i = 0; i < 16 && uv_loop_alive(loop); i++) uv_run(loop, UV_RUN_NOWAIT);
+  if (!uv_loop_alive(loop)) {
+    uv_loop_close(loop);
+    delete loop;
+    loop_ = nullptr;
+    return;
+  }
+  loop_ = nullptr;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> olk(r.orphan_mu);
+    r.orphans.push_back(loop);
+  }
+  try {
+    std::thread(reap_loop, loop).detach();
+  } catch (...) {
+    // No thread: leak the loop rather than block or free memory that the
+    // resolver thread will still write to.
+  }
 }
 
 int Engine::connection_count() {
@@ -375,12 +573,12 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
 
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
   if (loop_closed_) return;
-  int backend = uv_backend_timeout(&loop_);
+  int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
   if (timeout > 0) {
     struct pollfd p;
-    p.fd = uv_backend_fd(&loop_);
+    p.fd = uv_backend_fd(loop_);
     p.events = POLLIN;
     p.revents = 0;
     in_poll_ = true;
@@ -389,7 +587,7 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
     lk.lock();
     in_poll_ = false;
   }
-  uv_run(&loop_, UV_RUN_NOWAIT);
+  uv_run(loop_, UV_RUN_NOWAIT);
 }
 
 bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
@@ -414,18 +612,18 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   }
 }
 
-int Engine::backend_fd() const { return loop_closed_ ? -1 : uv_backend_fd(&loop_); }
+int Engine::backend_fd() const { return loop_closed_ ? -1 : uv_backend_fd(loop_); }
 
 int Engine::backend_timeout() {
   std::lock_guard<std::mutex> lk(mu_);
   if (loop_closed_) return -1;
-  uv_update_time(&loop_);
-  return uv_backend_timeout(&loop_);
+  uv_update_time(loop_);
+  return uv_backend_timeout(loop_);
 }
 
 void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (!loop_closed_) uv_run(&loop_, UV_RUN_NOWAIT);
+  if (!loop_closed_) uv_run(loop_, UV_RUN_NOWAIT);
   for (auto& t : signaled_) t->signaled = false;
   signaled.swap(signaled_);
   signaled_.clear();

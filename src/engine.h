@@ -142,7 +142,9 @@ class Engine {
   // closed (the response was not fully read); queued transfers are dropped.
   void release(Transfer& t);
   // Close every connection (in-flight transfers fail with kClosed), then the
-  // loop itself, releasing every descriptor. Idempotent.
+  // loop itself, releasing every descriptor. Idempotent. Never waits for
+  // resolver (getaddrinfo) requests still running in libuv's thread pool: the
+  // loop is then handed to a short-lived thread that runs it until they end.
   void close();
 
   // Async embedding.
@@ -151,12 +153,17 @@ class Engine {
   void run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled);
   void watch(Transfer& t);
 
+  // How many times this process is a fork() child of a process that had
+  // engines (bumped in the child). The async bridge compares it to know that
+  // the event loop it was attached to belongs to the parent.
+  static uint64_t fork_generation();
+
   // Stats for tests and benchmarks.
   int connection_count();
   int idle_count();
 
   // ---- internal, used by Connection (called with mu_ held) ----
-  uv_loop_t* loop() { return &loop_; }
+  uv_loop_t* loop() { return loop_; }
   const PoolLimits& limits() const { return limits_; }
   void on_connection_closed(Connection* c);
   void on_connection_released(Connection* c);
@@ -165,7 +172,7 @@ class Engine {
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
   char* read_buffer(size_t* len);
-  uint64_t now_ms() { return uv_now(&loop_); }
+  uint64_t now_ms() { return uv_now(loop_); }
 
  private:
   void acquire(std::shared_ptr<Transfer> t);
@@ -176,6 +183,13 @@ class Engine {
   static void on_wakeup(uv_async_t* h);
   void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms);
   void fail(Transfer& t, ErrorKind kind, const std::string& message);
+  void finish_loop();
+  // fork(): pthread_atfork handlers (engine.cc) lock every live engine before
+  // the fork and unlock it after; in the child, reset_after_fork() gives the
+  // engine a fresh loop and an empty pool without touching the parent's.
+  friend struct ForkGuard;
+  void reset_after_fork();
+  bool init_loop();  // a new loop with the engine's own handles; false: none
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -185,7 +199,9 @@ class Engine {
   bool in_poll_ = false;
   bool closed_ = false;
   bool loop_closed_ = false;  // close() ran: no libuv calls any more
-  uv_loop_t loop_;
+  // Heap-allocated: a loop whose getaddrinfo requests are still running when
+  // the engine closes outlives the engine (see close()).
+  uv_loop_t* loop_;
   uv_async_t wakeup_;
   uv_timer_t pool_timer_;
   PoolLimits limits_;

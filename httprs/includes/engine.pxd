@@ -106,3 +106,5 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int idle_count()
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)
+        @staticmethod
+        unsigned long long fork_generation()

@@ -1,0 +1,256 @@
+"""Closing a client never blocks on work it cannot cancel.
+
+A getaddrinfo() call that has started in libuv's thread pool cannot be cancelled. Closing
+the client used to run the loop until every such call had returned, holding the engine
+mutex: with a slow DNS server `await client.aclose()` froze the event loop for as long as
+the lookup took, and a thread taking the mutex with the GIL held (a response dropped in
+another thread) froze the whole interpreter. The slow resolver is a getaddrinfo()
+interposed with LD_PRELOAD in a child interpreter: it sleeps, then resolves to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.httprs_only
+
+SLOW_HOST = "slow-dns.httprs.test"
+DNS_DELAY = 3.0
+
+SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef int (*gai_fn)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+
+int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+                struct addrinfo** res) {
+  gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+  if (node != NULL && strcmp(node, "@HOST@") == 0) {
+    const char* delay = getenv("HTTPRS_TEST_DNS_DELAY");
+    double s = delay ? atof(delay) : 3.0;
+    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    return real("127.0.0.1", service, hints, res);
+  }
+  return real(node, service, hints, res);
+}
+""".replace("@HOST@", SLOW_HOST)
+
+
+@pytest.fixture(scope="module")
+def slow_dns(tmp_path_factory) -> Path:
+    """A shared object whose getaddrinfo() takes DNS_DELAY seconds for SLOW_HOST."""
+    d = tmp_path_factory.mktemp("slowdns")
+    src = d / "slowdns.c"
+    src.write_text(SHIM)
+    lib = d / "libslowdns.so"
+    proc = subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return lib
+
+
+def run_child(slow_dns: Path, code: str, timeout: float = 30) -> dict:
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = str(slow_dns)
+    env["HTTPRS_TEST_DNS_DELAY"] = str(DNS_DELAY)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_shim_makes_resolution_slow(slow_dns):
+    # The premise of the tests below: the lookup really takes DNS_DELAY seconds.
+    out = run_child(
+        slow_dns,
+        f"""
+        import json, socket, time
+        t0 = time.monotonic()
+        addr = socket.getaddrinfo({SLOW_HOST!r}, 80)[0][4][0]
+        print(json.dumps({{"addr": addr, "took": time.monotonic() - t0}}))
+        """,
+    )
+    assert out["addr"] == "127.0.0.1"
+    assert out["took"] >= DNS_DELAY * 0.9
+
+
+def test_close_does_not_wait_for_resolver(slow_dns, server):
+    port = server.url.rsplit(":", 1)[1]
+    out = run_child(
+        slow_dns,
+        f"""
+        import json, threading, time
+        import httprs
+
+        client = httprs.Client()
+        errors = []
+
+        def fetch():
+            try:
+                client.get("http://{SLOW_HOST}:{port}/")
+            except Exception as e:
+                errors.append(type(e).__name__)
+
+        t = threading.Thread(target=fetch)
+        t.start()
+        time.sleep(0.3)  # the lookup is running in libuv's thread pool
+        t0 = time.monotonic()
+        client.close()
+        took = time.monotonic() - t0
+        t.join(10)
+        print(json.dumps({{"close": took, "errors": errors, "alive": t.is_alive()}}))
+        """,
+    )
+    assert out["close"] < 1.0, out
+    assert out["errors"] == ["ReadError"], out
+    assert not out["alive"]
+
+
+def test_close_does_not_freeze_the_interpreter(slow_dns, server):
+    # While one thread closes the client, the main thread drops a response of the same
+    # client and reads its pool statistics (both take the engine mutex; the statistics
+    # with the GIL held, as the async bridge's calls do) and a third thread keeps
+    # ticking: no thread may stall for the length of the lookup.
+    port = server.url.rsplit(":", 1)[1]
+    out = run_child(
+        slow_dns,
+        f"""
+        import gc, json, threading, time
+        import httprs
+
+        client = httprs.Client()
+        response = client.send(client.build_request("GET", "http://127.0.0.1:{port}/stream/50"),
+                               stream=True)
+        threading.Thread(
+            target=lambda: client.get("http://{SLOW_HOST}:{port}/"), daemon=True
+        ).start()
+        gaps = []
+        stop = False
+
+        def tick():
+            last = time.monotonic()
+            while not stop:
+                time.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticker = threading.Thread(target=tick)
+        ticker.start()
+        time.sleep(0.3)
+        closer = threading.Thread(target=client.close)
+        closer.start()
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        del response
+        gc.collect()
+        stats = client._transport._pool_stats()
+        took = time.monotonic() - t0
+        closer.join(10)
+        stop = True
+        ticker.join()
+        print(json.dumps({{"took": took, "max_gap": max(gaps), "closer": closer.is_alive(),
+                           "stats": stats}}))
+        """,
+    )
+    assert out["took"] < 1.0, out
+    assert out["max_gap"] < 1.0, out
+    assert not out["closer"]
+    assert out["stats"] == {"connections": 0, "idle": 0}
+
+
+def test_aclose_does_not_freeze_the_event_loop(slow_dns, server):
+    port = server.url.rsplit(":", 1)[1]
+    out = run_child(
+        slow_dns,
+        f"""
+        import asyncio, json, time
+        import httprs
+
+        async def main():
+            client = httprs.AsyncClient()
+            task = asyncio.create_task(client.get("http://{SLOW_HOST}:{port}/"))
+            gaps = []
+
+            async def tick():
+                last = time.monotonic()
+                while True:
+                    await asyncio.sleep(0.01)
+                    now = time.monotonic()
+                    gaps.append(now - last)
+                    last = now
+
+            ticker = asyncio.create_task(tick())
+            await asyncio.sleep(0.3)
+            t0 = time.monotonic()
+            await client.aclose()
+            took = time.monotonic() - t0
+            try:
+                await asyncio.wait_for(task, 5)
+                outcome = "ok"
+            except BaseException as e:
+                outcome = type(e).__name__
+            await asyncio.sleep(0.05)
+            ticker.cancel()
+            return {{"aclose": took, "max_gap": max(gaps), "task": outcome}}
+
+        print(json.dumps(asyncio.run(main())))
+        """,
+    )
+    assert out["aclose"] < 1.0, out
+    assert out["max_gap"] < 1.0, out
+    assert out["task"] != "ok", out
+
+
+def test_closed_client_resolver_finishes_in_background(slow_dns, server):
+    # The loop handed over at close keeps its lookup until it returns, then goes away:
+    # nothing crashes when the late getaddrinfo() answer arrives, and the process exits.
+    port = server.url.rsplit(":", 1)[1]
+    out = run_child(
+        slow_dns,
+        f"""
+        import json, os, threading, time
+        import httprs
+
+        clients = [httprs.Client() for _ in range(3)]
+        for c in clients:
+            threading.Thread(
+                target=lambda c=c: c.get("http://{SLOW_HOST}:{port}/"), daemon=True
+            ).start()
+        time.sleep(0.3)
+        before = len(os.listdir("/proc/self/fd"))
+        for c in clients:
+            c.close()
+        time.sleep({DNS_DELAY} + 1.0)
+        after = len(os.listdir("/proc/self/fd"))
+        # A fresh client still works in the same process.
+        with httprs.Client() as c:
+            status = c.get("http://127.0.0.1:{port}/").status_code
+        print(json.dumps({{"before": before, "after": after, "status": status}}))
+        """,
+    )
+    assert out["status"] == 200
+    # Each closed engine's epoll and eventfd descriptors are gone once its lookup ended.
+    assert out["after"] <= out["before"] - 6, out

@@ -11,8 +11,8 @@ rest of the process:
 * `import httpx._client` (and every other private module listed in `SUBMODULES`) returns the
   httprs module that holds those names, the very module object, so `mock.patch` on it
   reaches httprs's code, as patching `httpx._client` reaches httpx's code;
-* httprs's logger is the primary name's (`logging.getLogger("httpx")` by default), so
-  logging configuration written for httpx applies;
+* httprs's logger is the primary name's (`httpx2` when httpx2 is routed, else `httpx`;
+  see `install()`), so logging configuration written for that library applies;
 * the public classes report the primary name as their `__module__` where Python lets a
   class attribute be set (plain Python classes; Cython `cdef` classes cannot be changed and
   keep `httprs._...`).
@@ -241,12 +241,17 @@ class AlreadyImportedError(RuntimeError):
     """`install()` was called after the real module was imported."""
 
 
-_state: dict[str, object] = {"names": (), "primary": None}
+_state: dict[str, object] = {"names": (), "primary": None, "explicit_primary": None}
 
 
 def installed() -> tuple[str, ...]:
-    """The names routed to httprs in this process, primary first (empty if none)."""
+    """The names routed to httprs in this process, in the order routed (empty if none)."""
     return tuple(_state["names"])  # type: ignore[arg-type]
+
+
+def primary() -> str | None:
+    """The name httprs presents as (logger, classes' `__module__`), None before install()."""
+    return _state["primary"]  # type: ignore[return-value]
 
 
 def is_stand_in(module: object) -> bool:
@@ -374,12 +379,24 @@ def _set_class_modules(primary: str) -> list[str]:
     return refused
 
 
-def install(names: Iterable[str] = ("httpx", "httpx2")) -> None:
+def _identity(names: Sequence[str], primary: str | None) -> str:
+    """The name httprs presents as (logger, `__module__`): `primary` if given, else httpx2
+    when it is routed (SDKs built on httpx2 reject objects whose class module is `httpx`),
+    else httpx."""
+    if primary is not None:
+        return primary
+    return "httpx2" if "httpx2" in names else "httpx"
+
+
+def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None = None) -> None:
     """Route `import <name>` and its private submodules to httprs for the rest of the process.
 
-    `names` is any of "httpx" and "httpx2"; the first is the primary name, used for the
-    logger and the classes' `__module__`. Calling it again with names already routed is a
-    no-op; adding a name later is allowed. The primary name is fixed by the first call.
+    `names` is any of "httpx" and "httpx2". The *primary* name is the one httprs presents
+    as: its logger and, for plain classes, its `__module__`. It is `primary` if given (one
+    of the routed names), else "httpx2" when httpx2 is routed, else "httpx": current SDKs
+    built on httpx2 (openai 3, anthropic 2) refuse objects whose class module is `httpx`.
+    Calling it again with names already routed is a no-op; adding a name later is allowed
+    (the primary name is then recomputed, unless given earlier).
     Raises `AlreadyImportedError` if a name's real module was imported first, and
     ValueError for a name httprs does not stand in for.
     """
@@ -389,20 +406,24 @@ def install(names: Iterable[str] = ("httpx", "httpx2")) -> None:
     for name in names:
         if name not in FACES:
             raise ValueError(f"httprs cannot stand in for {name!r} (only {sorted(FACES)})")
-    new = [n for n in names if n not in _state["names"]]
+    all_names = tuple(_state["names"]) + tuple(n for n in names if n not in _state["names"])
+    if primary is not None and primary not in all_names:
+        raise ValueError(f"primary={primary!r} is not one of the routed names {all_names}")
+    new = all_names[len(_state["names"]) :]
     for name in new:
         _check_not_imported(name)
-    if not new:
-        return
-    all_names = tuple(_state["names"]) + tuple(new)
-    for finder in [f for f in sys.meta_path if isinstance(f, _Finder)]:
-        sys.meta_path.remove(finder)
-    sys.meta_path.insert(0, _Finder(all_names))
-    if _state["primary"] is None:
-        _state["primary"] = all_names[0]
-        _set_logger(all_names[0])
-        _set_class_modules(all_names[0])
-    _state["names"] = all_names
+    if new:
+        for finder in [f for f in sys.meta_path if isinstance(f, _Finder)]:
+            sys.meta_path.remove(finder)
+        sys.meta_path.insert(0, _Finder(all_names))
+        _state["names"] = all_names
+    if primary is not None:
+        _state["explicit_primary"] = primary
+    identity = _identity(all_names, _state.get("explicit_primary"))  # type: ignore[arg-type]
+    if identity != _state["primary"]:
+        _state["primary"] = identity
+        _set_logger(identity)
+        _set_class_modules(identity)
 
 
 def alias_httpx() -> None:
@@ -411,4 +432,4 @@ def alias_httpx() -> None:
     Must be called before anything imports httpx. Calling it again is a no-op. Unlike
     httpx2's, it does not alias `httpcore` (httprs does not use httpcore).
     """
-    install(("httpx2", "httpx") if not _state["names"] else ("httpx",))
+    install(("httpx2", "httpx"))

@@ -5,8 +5,8 @@ its one line at every start-up of that environment; the line only reads the envi
 variable and imports this module when it is set, so an unset variable costs one
 dictionary lookup. Values:
 
-    HTTPRS_INSTALL=1 (or "true", "yes")   route httpx, then httpx2 (httpx is primary)
-    HTTPRS_INSTALL=httpx2,httpx           route these names, the first is primary
+    HTTPRS_INSTALL=1 (or "true", "yes")   route httpx and httpx2
+    HTTPRS_INSTALL=httpx                  route only these names (comma-separated)
     HTTPRS_INSTALL=0 / "" / unset         do nothing
 """
 

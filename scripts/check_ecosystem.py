@@ -46,8 +46,6 @@ from ecosystem import results as R  # noqa: E402
 from ecosystem.targets import COMMON_DEPS, SCRUB_ENV, TARGETS, Target  # noqa: E402
 
 PLUGIN_SOURCE = SCRIPTS / "ecosystem_conftest.py"
-# The names the experiment routes to httprs (HTTPRS_INSTALL: primary first).
-SWITCH_NAMES = "httpx,httpx2"
 SOURCE_MARKER = ".ecosystem-source.json"
 VENV_NAME = ".venv-ecosystem"
 RESULTS_DIR = ".ecosystem-results"
@@ -331,7 +329,7 @@ def suite_env(target: Target, mode: str, work: Path, report: Path) -> dict[str, 
     env.update(target.env)
     plugin_dir = work / "plugin"
     if mode == "experiment":
-        env["HTTPRS_INSTALL"] = SWITCH_NAMES
+        env["HTTPRS_INSTALL"] = target.switch
     else:
         env.pop("HTTPRS_INSTALL", None)
     env["PYTHONPATH"] = str(plugin_dir)

@@ -3,7 +3,8 @@
 It does three things, steered by environment variables the harness sets:
 
 * HTTPRS_ECOSYSTEM_MODE=experiment: make sure `httpx` (and `httpx2`) resolve to httprs
-  through httprs's public switch, `httprs.install()`, with the names in HTTPRS_INSTALL.
+  through httprs's public switch, `httprs.install()`, with the names in HTTPRS_INSTALL
+  (the target's `switch`).
   Normally the switch is already on: the harness sets HTTPRS_INSTALL and the httprs wheel's
   start-up hook (httprs-install.pth) installed it before pytest started. If the real httpx
   was imported before the switch (an earlier .pth file, say), it is evicted from

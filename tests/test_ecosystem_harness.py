@@ -505,7 +505,7 @@ def test_suite_env_turns_the_switch_on_for_the_experiment_only(tmp_path, monkeyp
     target = T.TARGETS["python-telegram-bot"]
     env = check_ecosystem.suite_env(target, "experiment", tmp_path, tmp_path / "r.jsonl")
     assert env["PYTHONPATH"] == str(tmp_path / "plugin")
-    assert env["HTTPRS_INSTALL"] == "httpx,httpx2"
+    assert env["HTTPRS_INSTALL"] == "httpx"  # an httpx-era target
     assert env["HTTPRS_ECOSYSTEM_MODE"] == "experiment"
     assert "HTTPS_PROXY" not in env and "GITHUB_ACTIONS" not in env
     assert env["TEST_WITH_OPT_DEPS"] == "true"

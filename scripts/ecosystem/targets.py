@@ -38,6 +38,9 @@ class Target:
     unset_env: tuple[str, ...] = ()
     prepare: Callable[[Path], None] | None = None
     notes: str = ""
+    # The names the experiment routes to httprs (HTTPRS_INSTALL, read by httprs's start-up
+    # hook): "httpx" for httpx-era targets, "httpx2,httpx" for targets built on httpx2.
+    switch: str = "httpx"
 
 
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

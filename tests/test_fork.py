@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import signal
+import ssl
 import threading
 import time
 import warnings
@@ -351,3 +352,45 @@ def test_async_client_after_parent_loop_closed(server):
     assert run_in_child(child) == [f"who=child&i={i}" for i in range(3)]
     assert asyncio.run(use("parent-after")) == [f"who=parent-after&i={i}" for i in range(3)]
     asyncio.run(client.aclose())
+
+
+def test_async_client_in_child_under_trio(server):
+    trio = pytest.importorskip("trio")
+    client = httprs.AsyncClient(timeout=5)
+
+    async def use(tag):
+        return [
+            echo_query(await client.get(f"{server.url}/echo?who={tag}&i={i}")) for i in range(3)
+        ]
+
+    assert trio.run(use, "parent") == [f"who=parent&i={i}" for i in range(3)]
+
+    def child():
+        out = trio.run(use, "child")
+        trio.run(client.aclose)
+        return out
+
+    assert run_in_child(child) == [f"who=child&i={i}" for i in range(3)]
+    assert trio.run(use, "parent-after") == [f"who=parent-after&i={i}" for i in range(3)]
+    trio.run(client.aclose)
+
+
+# ---------------------------------------------------------------------- TLS
+
+
+def test_tls_connection_stays_the_parents(https_server, certs):
+    # The child neither reads from nor writes to the parent's TLS connection: no
+    # close_notify from the child's close, so the parent keeps reusing it.
+    client = httprs.Client(verify=ssl.create_default_context(cafile=certs.ca_file), timeout=5)
+    assert client.get(https_server.url).json()["connection_index"] == 0
+
+    def child():
+        index = client.get(https_server.url).json()["connection_index"]
+        client.close()
+        return index
+
+    assert run_in_child(child) == 1  # the child's own, new connection
+    indexes = [client.get(https_server.url).json()["connection_index"] for _ in range(3)]
+    assert indexes == [0, 0, 0]
+    assert https_server.connections == 2
+    client.close()

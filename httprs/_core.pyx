@@ -17,6 +17,8 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.pair cimport pair
@@ -32,12 +34,22 @@ from httprs.includes.engine cimport (
     SocketOption,
     SocketOptionKind,
     SocketOptions,
+    TraceStep,
     Transfer,
     WaitFor,
 )
 from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport HeaderList, serialize_request_head
-from httprs.includes.tls cimport OpenSSL_version_num, SSL_CTX, TlsConfig, TlsContext
+from httprs.includes.tls cimport (
+    ForeignTlsOps,
+    OpenSSL_version_num,
+    SSL_CTX,
+    SSL_CTX_get_options,
+    SSL_CTX_get_verify_mode,
+    SSL_CTX_new,
+    TlsConfig,
+    TlsContext,
+)
 
 from httprs import _exceptions as exc
 from httprs._config import DEFAULT_LIMITS, Proxy
@@ -120,115 +132,7 @@ cdef int _wait(Engine* eng, Transfer* t, WaitFor what) except -1:
 # ---------------------------------------------------------------------- TLS
 
 
-cdef class _TlsContext:
-    cdef shared_ptr[TlsContext] ctx
-
-
-cdef object _certifi_where = None
-
-
-cdef str _default_ca_file():
-    global _certifi_where
-    if _certifi_where is None:
-        import certifi
-
-        _certifi_where = certifi.where()
-    return _certifi_where
-
-
-cdef SSL_CTX* _ssl_ctx_of(object context) except NULL:
-    """The SSL_CTX inside a Python ssl.SSLContext, when it is safe to share.
-
-    CPython's PySSLContext keeps its SSL_CTX* right after the object header.
-    Sharing it is only sound when _ssl and httprs use the same libssl, which
-    is checked by version and by there being one libssl mapped in-process.
-    """
-    if ssl.OPENSSL_VERSION_NUMBER != OpenSSL_version_num():
-        raise exc.ConnectError(
-            "verify=ssl.SSLContext needs Python's ssl module and httprs to use the same "
-            f"OpenSSL: Python has {ssl.OPENSSL_VERSION}, httprs was built against "
-            f"version number {OpenSSL_version_num():#x}"
-        )
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                if "libssl.so" in line:
-                    libs.add(line.split()[-1])
-    except OSError:
-        pass
-    if len(libs) > 1:
-        raise exc.ConnectError(
-            "verify=ssl.SSLContext: more than one libssl is loaded in this process "
-            f"({', '.join(sorted(libs))}); the context cannot be shared safely"
-        )
-    cdef SSL_CTX* ctx = (<SSL_CTX**>(<char*><PyObject*>context + sizeof(PyObject)))[0]
-    if ctx == NULL:
-        raise exc.ConnectError("verify=ssl.SSLContext: the context has no OpenSSL state")
-    return ctx
-
-
-cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
-    cdef _TlsContext holder = _TlsContext()
-    cdef TlsConfig cfg
-    cdef Error err
-    cdef string ca_file, ca_dir
-    if isinstance(verify, ssl.SSLContext):
-        if cert:
-            # httpx loads a deprecated cert= into the given context.
-            if isinstance(cert, (str, os.PathLike)):
-                verify.load_cert_chain(cert)
-            else:
-                verify.load_cert_chain(*cert)
-        holder.ctx = TlsContext.adopt(_ssl_ctx_of(verify), <cbool>verify.check_hostname)
-        return holder
-    if verify is True or verify is None:
-        env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
-        env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
-        if env_file and os.path.isfile(env_file):
-            cfg.ca_file = os.fsencode(env_file)
-        elif env_dir and os.path.isdir(env_dir):
-            cfg.ca_dir = os.fsencode(env_dir)
-        else:
-            cfg.ca_file = os.fsencode(_default_ca_file())
-        if cert is None:
-            ca_file = cfg.ca_file
-            ca_dir = cfg.ca_dir
-            with nogil:
-                holder.ctx = TlsContext.default_context(ca_file, ca_dir, err)
-            if err.kind != ErrorKind.kNone:
-                raise _error_to_exception(err, None)
-            return holder
-    elif verify is False:
-        cfg.verify = False
-        cfg.check_hostname = False
-    elif isinstance(verify, (str, bytes, os.PathLike)):
-        path = os.fspath(verify)
-        if os.path.isdir(path):
-            cfg.ca_dir = os.fsencode(path)
-        elif os.path.isfile(path):
-            cfg.ca_file = os.fsencode(path)
-        else:
-            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {path}")
-    else:
-        raise TypeError(f"Invalid verify argument: {verify!r}")
-    if cert is not None:
-        if isinstance(cert, (str, os.PathLike)):
-            cfg.cert_file = os.fsencode(cert)
-        elif isinstance(cert, tuple) and len(cert) in (2, 3):
-            cfg.cert_file = os.fsencode(cert[0])
-            if cert[1] is not None:
-                cfg.key_file = os.fsencode(cert[1])
-            if len(cert) == 3 and cert[2] is not None:
-                password = cert[2]
-                cfg.key_password = password.encode() if isinstance(password, str) else password
-        else:
-            raise TypeError(f"Invalid cert argument: {cert!r}")
-    with nogil:
-        holder.ctx = TlsContext.create(cfg, err)
-    if err.kind != ErrorKind.kNone:
-        raise _error_to_exception(err, None)
-    return holder
+include "_tls.pxi"
 
 
 # ---------------------------------------------------------------------- requests
@@ -254,6 +158,7 @@ cdef class _Route:
     cdef bint proxy_tls  # https:// proxy: TLS to the proxy itself
     cdef object proxy_ssl_context  # Proxy(ssl_context=...), or None for the default
     cdef _TlsContext proxy_tls_ctx
+    cdef bytes key  # "scheme://host:port" of the proxy, for pool and TLS session keys
 
 
 cdef _Route _make_route(object proxy):
@@ -279,6 +184,9 @@ cdef _Route _make_route(object proxy):
     route.proxy_ssl_context = proxy.ssl_context
     route.proxy_host = proxy.url.raw_host
     route.proxy_port = proxy.url.port or (443 if route.proxy_tls else 80)
+    route.key = (
+        scheme.encode() + b"://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+    )
     headers = [(k, v) for k, v in proxy.headers.raw]
     if proxy.raw_auth is not None:
         headers.insert(0, (b"Proxy-Authorization", _basic_auth(proxy.raw_auth)))
@@ -302,6 +210,20 @@ cdef object _absolute_target(object url):
     if port is not None:
         authority += b":" + str(port).encode("ascii")
     return url.raw_scheme + b"://" + authority + url.raw_path
+
+
+cdef bytes _sni_hostname(object request, bytes host):
+    """The TLS server name for a request: its `sni_hostname` extension (as httpcore
+    honours it, for SNI and the certificate check), else the URL's host."""
+    sni = request.extensions.get("sni_hostname")
+    if not sni:
+        return host
+    if isinstance(sni, str):
+        try:
+            return sni.encode("ascii")
+        except UnicodeEncodeError:
+            return sni.encode("idna")
+    return bytes(sni)
 
 
 cdef class _Body:
@@ -404,12 +326,13 @@ cdef class _TransportCore:
     cdef bytes uds  # Unix domain socket path, or None
     cdef bytes local_address  # source address to bind, or None
     cdef int retries  # connect retries
+    cdef object socket_options_arg  # socket_options= as given, for trace events
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
             verify, cert, trust_env = self.tls_args
             self.tls = _build_tls(verify, cert, trust_env)
-        return self.tls.ctx
+        return self.tls.current()
 
     cdef _Body start_async(self, object request):
         return self._start(request, _AsyncBody.__new__(_AsyncBody))
@@ -485,20 +408,27 @@ cdef class _TransportCore:
                     None,
                     False,
                 )
-            spec.proxy_tls = route.proxy_tls_ctx.ctx
+            spec.proxy_tls = route.proxy_tls_ctx.current()
             spec.proxy_tls_host = route.proxy_host
         if self.uds is not None:
             spec.uds_path = self.uds
         if self.local_address is not None:
             spec.local_address = self.local_address
         spec.connect_retries = self.retries
+        # The pool key names everything that identifies the peer; TLS sessions
+        # are resumed under it too (a resumption skips certificate checks), so
+        # it includes the proxy and the name the certificate was checked for.
+        origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
         if scheme == "https":
             spec.tls = self.tls_context()
-            spec.tls_host = host
+            tls_host = _sni_hostname(request, host)
+            spec.tls_host = tls_host
+            if tls_host != host:
+                origin_key += b"|sni:" + tls_host
         if route.mode == "direct":
             spec.connect_host = host
             spec.connect_port = port
-            key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+            key = origin_key
             if self.uds is not None:
                 key += b"|uds:" + self.uds
             spec.pool_key = key
@@ -512,7 +442,7 @@ cdef class _TransportCore:
                 spec.socks_password = route.socks_auth[1]
             spec.pool_key = (
                 b"socks://" + route.proxy_host + b":" + str(route.proxy_port).encode()
-                + b"|" + scheme.encode() + b"://" + host + b":" + str(port).encode()
+                + b"|" + origin_key
             )
         else:
             spec.connect_host = route.proxy_host
@@ -523,9 +453,9 @@ cdef class _TransportCore:
                 spec.tunnel_authority = authority
                 for name, value in route.proxy_headers:
                     spec.tunnel_headers.push_back(pair[string, string](name, value))
-                spec.pool_key = b"tunnel://" + authority
+                spec.pool_key = b"tunnel://" + origin_key + b"|via:" + route.key
             else:
-                spec.pool_key = b"proxy://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+                spec.pool_key = b"proxy://" + route.key
         body = request.stream
         fixed = getattr(body, "_httprs_body", None)
         if fixed is None and isinstance(body, bytes):
@@ -550,6 +480,7 @@ cdef class _TransportCore:
             spec.chunked = chunked
         stream.engine = self.engine
         stream.request = request
+        spec.trace = request.extensions.get("trace") is not None
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
         return stream
@@ -558,18 +489,29 @@ cdef class _TransportCore:
 cdef object _send_sync(_TransportCore core, object request):
     cdef _Body stream = core.start(request)
     cdef Transfer* t = stream.t.get()
+    cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
     try:
+        if tracer is not None:
+            _trace_until(tracer, WaitFor.kBodyWanted if t.spec.body_streamed else WaitFor.kHead)
         if t.spec.body_streamed and not t.failed():
             _upload_sync(stream, request.stream)
+        if tracer is not None:
+            _trace_until(tracer, WaitFor.kHead)
         _wait(core.engine.eng, t, WaitFor.kHead)
-    except BaseException:
+    except BaseException as error:
+        if tracer is not None:
+            tracer.failed(error)
         stream._release()
         raise
     if t.failed() and not t.head_ready:
         err = _error_to_exception(t.error, request)
+        if tracer is not None:
+            tracer.failed(err)
         stream._release()
         raise err
-    return _make_response(stream, request)
+    if tracer is not None:
+        tracer.head_received()
+    return _make_response(stream, request, tracer)
 
 
 cdef int _check_sent(_Body stream, long long sent, bint done) except -1:
@@ -615,7 +557,7 @@ cdef int _upload_sync(_Body stream, object body) except -1:
             eng.push_body(t[0], data, n, False)
 
 
-cdef object _make_response(_Body stream, object request):
+cdef object _make_response(_Body stream, object request, object tracer=None):
     cdef Transfer* t = stream.t.get()
     cdef list raw = []
     for i in range(t.head.headers.size()):
@@ -624,7 +566,14 @@ cdef object _make_response(_Body stream, object request):
         b"HTTP/1.0" if t.head.http_major == 1 else
         f"HTTP/{t.head.http_major}.{t.head.http_minor}".encode()
     )
-    if isinstance(stream, _AsyncBody):
+    if tracer is not None:
+        public = (
+            _TracedAsyncResponseStream.__new__(_TracedAsyncResponseStream)
+            if isinstance(stream, _AsyncBody)
+            else _TracedResponseStream.__new__(_TracedResponseStream)
+        )
+        public._tracer = tracer
+    elif isinstance(stream, _AsyncBody):
         public = AsyncResponseStream.__new__(AsyncResponseStream)
     else:
         public = ResponseStream.__new__(ResponseStream)
@@ -730,6 +679,7 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     core.route = _make_route(proxy)
     if socket_options is not None:
         core.socket_options = _socket_options(socket_options)
+    core.socket_options_arg = socket_options
     if uds is not None:
         core.uds = os.fsencode(uds)
     if local_address is not None:
@@ -790,6 +740,11 @@ class _CoreTransport:
 
 class HTTPTransport(_CoreTransport, BaseTransport):
     """The default transport: HTTP/1.1 over the C++ core."""
+
+    def _init_driving(self):
+        cdef _TransportCore core = self._core
+        _check_sync_context(core.tls_args[0])
+        _check_sync_context(core.route.proxy_ssl_context)
 
     def handle_request(self, request):
         cdef _TransportCore core = self._core
@@ -1096,19 +1051,32 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
     cdef Transfer* t = stream.t.get()
     stream.driver = driver
     core.engine.eng.watch(t[0])
+    cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
     try:
+        if tracer is not None:
+            await _atrace_until(
+                tracer, WaitFor.kBodyWanted if t.spec.body_streamed else WaitFor.kHead
+            )
         if t.spec.body_streamed and not t.failed():
             await _upload_async(stream, request.stream)
+        if tracer is not None:
+            await _atrace_until(tracer, WaitFor.kHead)
         await driver.wait(stream, <int>WaitFor.kHead)
-    except BaseException:
+    except BaseException as error:
+        if tracer is not None:
+            await tracer.afailed(error)
         stream._release()
         driver.schedule()
         raise
     if t.failed() and not t.head_ready:
         err = _error_to_exception(t.error, request)
+        if tracer is not None:
+            await tracer.afailed(err)
         stream._release()
         raise err
-    return _make_response(stream, request)
+    if tracer is not None:
+        await tracer.ahead_received()
+    return _make_response(stream, request, tracer)
 
 
 async def _upload_async(_AsyncBody stream, object body):
@@ -1167,6 +1135,377 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         core.closed = True
         self._driver.close()
         core.engine.close()
+
+
+# ---------------------------------------------------------------------- trace extension
+
+
+import inspect
+
+
+class _TraceStream:
+    """What httpcore's connect_tcp / start_tls events return: a network stream. The
+    C++ core owns the socket, so it answers get_extra_info with None."""
+
+    __slots__ = ()
+
+    def get_extra_info(self, info):
+        return None
+
+
+cdef object _TRACE_STREAM = _TraceStream()
+
+# httpcore's HTTP/1.1 events, in order (the trace extension's names).
+cdef tuple _HTTP11 = (
+    "http11.send_request_headers.started",
+    "http11.send_request_headers.complete",
+    "http11.send_request_body.started",
+    "http11.send_request_body.complete",
+    "http11.receive_response_headers.started",
+    "http11.receive_response_headers.complete",
+    "http11.receive_response_body.started",
+    "http11.receive_response_body.complete",
+    "http11.response_closed.started",
+    "http11.response_closed.complete",
+)
+DEF H_HEADERS_STARTED = 0
+DEF H_BODY_STARTED = 2
+DEF H_RECEIVE_STARTED = 4
+DEF H_HEAD_COMPLETE = 5
+DEF H_BODY_READ_STARTED = 6
+DEF H_BODY_READ_COMPLETE = 7
+DEF H_CLOSED = 9
+
+
+@cython.final
+cdef class _Tracer:
+    """Calls a request's `trace` extension with httpcore's event names and info dicts,
+    at the moments httpcore would: the C++ connection stops at each phase's start
+    (TraceStep gates) until the "...started" callback has returned.
+
+    Sync clients call the callback; async ones await what it returns. Events are
+    queued by the step handlers and delivered by `_flush` / `_aflush`."""
+
+    cdef object callback
+    cdef _Body stream
+    cdef _TransportCore core
+    cdef object request
+    cdef int http11  # index in _HTTP11 of the next event to send
+    cdef str open_phase  # the phase whose "started" went out without an end, or None
+    cdef list queue  # [(name, info)] waiting to be delivered
+    cdef bint is_async
+
+    @staticmethod
+    cdef _Tracer create(_TransportCore core, _Body stream):
+        cdef _Tracer self = _Tracer.__new__(_Tracer)
+        self.core = core
+        self.stream = stream
+        self.request = stream.request
+        self.callback = stream.request.extensions["trace"]
+        self.queue = []
+        self.is_async = isinstance(stream, _AsyncBody)
+        return self
+
+    cdef void add(self, str name, dict info) except *:
+        self.queue.append((name, info))
+        if name.endswith(".started"):
+            self.open_phase = name[: -len(".started")]
+        elif self.open_phase is not None and name.startswith(self.open_phase):
+            self.open_phase = None
+
+    cdef void http11_to(self, int last) except *:
+        """Queue the HTTP/1.1 events up to index `last` not sent yet."""
+        cdef Transfer* t
+        while self.http11 <= last:
+            name = _HTTP11[self.http11]
+            if name.endswith(".started"):
+                info = {} if self.http11 == H_CLOSED - 1 else {"request": self.request}
+            elif self.http11 == H_HEAD_COMPLETE:
+                t = self.stream.t.get()
+                headers = [
+                    (<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second)
+                    for i in range(t.head.headers.size())
+                ]
+                version = b"HTTP/1.0" if t.head.http_minor == 0 else b"HTTP/1.1"
+                info = {"return_value": (version, t.head.status, <bytes>t.head.reason, headers)}
+            else:
+                info = {"return_value": None}
+            self.http11 += 1
+            self.add(name, info)
+
+    cdef bint step(self, int step) except -1:
+        """Queue the events of one TraceStep; True when it is a gate."""
+        core = self.core
+        request = self.request
+        timeout = (request.extensions.get("timeout") or {}).get("connect")
+        if step == <int>TraceStep.kConnect:
+            if core.uds is not None:
+                self.add(
+                    "connection.connect_unix_socket.started",
+                    {
+                        "path": os.fsdecode(core.uds),
+                        "timeout": timeout,
+                        "socket_options": core.socket_options_arg,
+                    },
+                )
+            else:
+                route = core.route
+                if route.mode == "direct":
+                    url = request.url
+                    host = url.raw_host.decode("ascii")
+                    port = url.port or (443 if url.scheme == "https" else 80)
+                else:
+                    host = route.proxy_host.decode("ascii")
+                    port = route.proxy_port
+                local = core.local_address.decode() if core.local_address is not None else None
+                self.add(
+                    "connection.connect_tcp.started",
+                    {
+                        "host": host,
+                        "port": port,
+                        "local_address": local,
+                        "timeout": timeout,
+                        "socket_options": core.socket_options_arg,
+                    },
+                )
+            return True
+        if step == <int>TraceStep.kConnected:
+            kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
+            self.add(f"connection.{kind}.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kTls:
+            verify = core.tls_args[0]
+            self.add(
+                "connection.start_tls.started",
+                {
+                    "ssl_context": verify if isinstance(verify, ssl.SSLContext) else None,
+                    "server_hostname": self.stream.t.get().spec.tls_host.decode("ascii"),
+                    "timeout": timeout,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kTlsDone:
+            self.add("connection.start_tls.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kSend:
+            self.http11 = 0
+            self.http11_to(H_HEADERS_STARTED)
+            return True
+        elif step == <int>TraceStep.kSent:
+            self.http11_to(H_RECEIVE_STARTED)
+        return False
+
+    cdef int take(self, bint* gate) except -1:
+        """Queue the events of every TraceStep recorded so far."""
+        cdef vector[int] steps
+        cdef Transfer* t = self.stream.t.get()
+        with nogil:
+            self.stream.engine.eng.take_trace(t[0], steps)
+        for i in range(steps.size()):
+            if self.step(steps[i]):
+                gate[0] = True
+        if t.want_body and not t.head_ready and self.http11 > H_HEADERS_STARTED:
+            self.http11_to(H_BODY_STARTED)  # a streamed upload: the head went out
+        return 0
+
+    cdef void resume(self) noexcept:
+        cdef Transfer* t = self.stream.t.get()
+        with nogil:
+            self.stream.engine.eng.trace_resume(t[0])
+
+    # -- sync delivery
+
+    cdef int flush(self) except -1:
+        while self.queue:
+            name, info = self.queue.pop(0)
+            ret = self.callback(name, info)
+            if inspect.iscoroutine(ret):
+                ret.close()
+                raise TypeError(
+                    "If you are using a synchronous interface, the callback of the `trace` "
+                    "extension should be a normal function instead of an asynchronous function."
+                )
+        return 0
+
+    cdef int failed(self, object error) except -1:
+        """The request failed: end the open phase as httpcore does."""
+        self.queue.clear()
+        phase = self.open_phase
+        if phase is None:
+            return 0
+        self.open_phase = None
+        self.add(f"{phase}.failed", {"exception": error})
+        if phase.startswith("http11."):
+            self.http11 = H_CLOSED - 1
+            self.http11_to(H_CLOSED)
+        try:
+            self.flush()
+        except Exception:
+            pass  # the request's own error is the one that propagates
+        return 0
+
+    cdef int head_received(self) except -1:
+        self.http11_to(H_HEAD_COMPLETE)
+        return self.flush()
+
+    # -- async delivery
+
+    async def aflush(self):
+        while self.queue:
+            name, info = self.queue.pop(0)
+            ret = self.callback(name, info)
+            if not inspect.iscoroutine(ret):
+                raise TypeError(
+                    "If you're using an asynchronous interface, the callback of the `trace` "
+                    "extension should be an asynchronous function rather than a normal function."
+                )
+            await ret
+
+    async def afailed(self, error):
+        self.queue.clear()
+        phase = self.open_phase
+        if phase is None:
+            return
+        self.open_phase = None
+        self.add(f"{phase}.failed", {"exception": error})
+        if phase.startswith("http11."):
+            self.http11 = H_CLOSED - 1
+            self.http11_to(H_CLOSED)
+        try:
+            await self.aflush()
+        except Exception:
+            pass
+
+    async def ahead_received(self):
+        self.http11_to(H_HEAD_COMPLETE)
+        await self.aflush()
+
+    # -- the response body (called by the traced response streams)
+
+    def body_started(self):
+        if self.http11 <= H_BODY_READ_STARTED:
+            self.http11_to(H_BODY_READ_STARTED)
+            return True
+        return False
+
+    def body_complete(self):
+        if self.http11 == H_BODY_READ_STARTED + 1:
+            self.http11_to(H_BODY_READ_COMPLETE)
+
+    def closing(self):
+        if self.http11 < H_CLOSED:
+            self.http11 = H_CLOSED - 1
+            self.http11_to(H_CLOSED - 1)
+            return True
+        return False
+
+    def closed(self):
+        if self.http11 == H_CLOSED:
+            self.http11_to(H_CLOSED)
+
+    def _flush(self):
+        self.flush()
+
+    async def _aflush(self):
+        await self.aflush()
+
+
+cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
+    """Sync: deliver trace events (passing each gate once its callback returned) until
+    `what` holds for the transfer or it failed."""
+    cdef Transfer* t = tracer.stream.t.get()
+    cdef bint gate
+    while True:
+        gate = False
+        tracer.take(&gate)
+        tracer.flush()
+        if gate:
+            tracer.resume()
+            continue
+        if t.failed() or Engine.satisfied(t[0], what):
+            return 0
+        _wait(tracer.stream.engine.eng, t, WaitFor.kTraceStep)
+
+
+async def _atrace_until(_Tracer tracer, WaitFor what):
+    cdef Transfer* t = tracer.stream.t.get()
+    cdef bint gate
+    cdef _AsyncBody stream = <_AsyncBody>tracer.stream
+    while True:
+        gate = False
+        tracer.take(&gate)
+        await tracer.aflush()
+        if gate:
+            tracer.resume()
+            stream.driver.schedule()
+            continue
+        if t.failed() or Engine.satisfied(t[0], what):
+            return
+        await stream.driver.wait(stream, <int>WaitFor.kTraceStep)
+
+
+class _TracedResponseStream(ResponseStream):
+    """ResponseStream for a traced request: the receive_response_body and
+    response_closed events around reading and closing."""
+
+    __slots__ = ("_tracer",)
+
+    def __iter__(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            tracer._flush()
+        yield from self._body
+        tracer.body_complete()
+        tracer._flush()
+
+    def _httprs_read_all(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            tracer._flush()
+        data = self._body._httprs_read_all()
+        tracer.body_complete()
+        tracer._flush()
+        return data
+
+    def close(self):
+        tracer = self._tracer
+        if tracer.closing():
+            tracer._flush()
+            self._body.close()
+            tracer.closed()
+            tracer._flush()
+        else:
+            self._body.close()
+
+
+class _TracedAsyncResponseStream(AsyncResponseStream):
+    __slots__ = ("_tracer",)
+
+    async def __aiter__(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            await tracer._aflush()
+        async for chunk in self._body:
+            yield chunk
+        tracer.body_complete()
+        await tracer._aflush()
+
+    async def _httprs_aread_all(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            await tracer._aflush()
+        data = await self._body._httprs_aread_all()
+        tracer.body_complete()
+        await tracer._aflush()
+        return data
+
+    async def aclose(self):
+        tracer = self._tracer
+        if tracer.closing():
+            await tracer._aflush()
+            await self._body.aclose()
+            tracer.closed()
+            await tracer._aflush()
+        else:
+            await self._body.aclose()
 
 
 # ---------------------------------------------------------------------- mocking libraries

@@ -66,8 +66,40 @@ Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
   handles_open_ = 2;
   cur_->conn = this;
   cur_->phase = Transfer::Phase::kConnecting;
+  trace_gate(TraceStep::kConnect, &Connection::start_connecting);
+}
+
+void Connection::start_connecting() {
   arm_timer(TimerMode::kConnect);
   resolve();
+}
+
+// ---------------------------------------------------------------- tracing
+
+void Connection::trace_step(TraceStep step) {
+  if (!cur_ || !cur_->spec.trace) return;
+  cur_->trace_steps.push_back(static_cast<int>(step));
+  engine_->signal(*cur_);
+}
+
+void Connection::trace_gate(TraceStep step, Step next) {
+  if (!cur_ || !cur_->spec.trace) {
+    (this->*next)();
+    return;
+  }
+  // The consumer's trace callback runs before the phase: its time is not
+  // the phase's, so no timer runs while we wait for it.
+  arm_timer(TimerMode::kNone);
+  gated_ = next;
+  trace_step(step);
+}
+
+void Connection::pass_trace_gate(Transfer& t) {
+  if (gated_ == nullptr || cur_.get() != &t || state_ == State::kClosing) return;
+  Step next = gated_;
+  gated_ = nullptr;
+  if (next == &Connection::start_tls) arm_timer(TimerMode::kConnect);
+  (this->*next)();
 }
 
 Connection::~Connection() = default;
@@ -295,6 +327,7 @@ void Connection::on_tcp_connected() {
     close(Error());
     return;
   }
+  trace_step(TraceStep::kConnected);
   if (cur_->spec.proxy_tls) {
     start_proxy_tls();
     return;
@@ -314,7 +347,7 @@ void Connection::after_proxy_tls() {
 
 void Connection::after_tunnel() {
   if (cur_->spec.tls) {
-    start_tls();
+    trace_gate(TraceStep::kTls, &Connection::start_tls);
   } else {
     on_established();
   }
@@ -456,8 +489,9 @@ void Connection::on_socks_data(const char* data, size_t len) {
 
 void Connection::start_proxy_tls() {
   Error err;
-  proxy_tls_ = std::make_unique<TlsSession>(cur_->spec.proxy_tls, cur_->spec.proxy_tls_host, err,
-                                            "proxy|" + cur_->spec.proxy_tls_host);
+  proxy_tls_ = TlsSession::open(
+      cur_->spec.proxy_tls, cur_->spec.proxy_tls_host, err,
+      "proxy|" + cur_->spec.proxy_tls_host + ":" + std::to_string(cur_->spec.connect_port));
   if (err) {
     close(err);
     return;
@@ -498,9 +532,8 @@ void Connection::start_tunnel() {
 
 void Connection::start_tls() {
   Error err;
-  // Resumable per peer: the pool key names origin, port and any proxy tunnel.
-  tls_ =
-      std::make_unique<TlsSession>(cur_->spec.tls, cur_->spec.tls_host, err, cur_->spec.pool_key);
+  // Resumable per peer: the pool key names origin, port, SNI name and any proxy.
+  tls_ = TlsSession::open(cur_->spec.tls, cur_->spec.tls_host, err, cur_->spec.pool_key);
   if (err) {
     close(err);
     return;
@@ -515,6 +548,7 @@ void Connection::continue_handshake() {
   flush_tls();
   if (state_ == State::kClosing) return;
   if (st == TlsSession::Status::kOk) {
+    trace_step(TraceStep::kTlsDone);
     on_established();
   } else if (st == TlsSession::Status::kError) {
     if (err.kind != ErrorKind::kConnectError) err.kind = ErrorKind::kConnectError;
@@ -534,7 +568,7 @@ void Connection::on_established() {
     engine_->on_connection_released(this);
     return;
   }
-  start_transfer();
+  trace_gate(TraceStep::kSend, &Connection::start_transfer);
 }
 
 // ---------------------------------------------------------------- transfers
@@ -544,7 +578,7 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
   cur_ = std::move(t);
   cur_->conn = this;
   state_ = State::kActive;
-  start_transfer();
+  trace_gate(TraceStep::kSend, &Connection::start_transfer);
 }
 
 void Connection::start_transfer() {
@@ -694,6 +728,7 @@ void Connection::on_write_done() {
   if (!t.body_sent) {
     t.body_sent = true;
     if (t.phase == Transfer::Phase::kSending) t.phase = Transfer::Phase::kWaiting;
+    trace_step(TraceStep::kSent);
   }
   arm_timer(paused_ ? TimerMode::kNone : TimerMode::kRead);
 }
@@ -997,6 +1032,14 @@ void Connection::fail_transfer(const Error& err) {
 }
 
 void Connection::abandon() {
+  if (gated_ != nullptr) {
+    // Stopped at a trace gate: nothing of the next phase is under way.
+    gated_ = nullptr;
+    if (cur_) cur_->conn = nullptr;
+    cur_.reset();
+    close(Error());
+    return;
+  }
   switch (state_) {
     case State::kHeld:
       release_held();

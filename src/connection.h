@@ -54,6 +54,8 @@ class Connection final : public ResponseParser::Sink {
   void send_body_chunk(const char* data, size_t len, bool last);
   // The consumer took buffered body bytes: read again if we had paused.
   void resume_reading();
+  // Traced transfer `t` (the current one) may pass the gate it stopped at.
+  void pass_trace_gate(Transfer& t);
 
   // True when an idle connection has seen no EOF, no stray bytes and no expiry.
   bool usable_for_reuse(uint64_t now_ms);
@@ -69,6 +71,11 @@ class Connection final : public ResponseParser::Sink {
  private:
   enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain };
 
+  using Step = void (Connection::*)();
+  // Traced transfers: record `step`; at a gate, stop until pass_trace_gate.
+  void trace_step(TraceStep step);
+  void trace_gate(TraceStep step, Step next);
+  void start_connecting();
   void resolve();
   void connect_next();
   bool open_socket_with_options(int family, Error& err);
@@ -166,6 +173,7 @@ class Connection final : public ResponseParser::Sink {
   std::string socks_buf_;        // SOCKS5 reply bytes received so far
   bool body_in_flight_ = false;  // streamed upload in progress
   std::string tls_plain_;        // scratch for decrypted bytes
+  Step gated_ = nullptr;         // what runs once the current trace gate is passed
 };
 
 }  // namespace httprs

@@ -437,6 +437,20 @@ void Engine::want_all(Transfer& t) {
   }
 }
 
+void Engine::take_trace(Transfer& t, std::vector<int>& out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  out.insert(out.end(), t.trace_steps.begin() + t.trace_taken, t.trace_steps.end());
+  t.trace_taken = t.trace_steps.size();
+}
+
+void Engine::trace_resume(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (loop_closed_ || t.conn == nullptr) return;
+  uv_update_time(&loop_);
+  t.conn->pass_trace_gate(t);
+  if (in_poll_) uv_async_send(&wakeup_);
+}
+
 void Engine::release(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   t.sink = nullptr;
@@ -567,6 +581,8 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
       return t.complete;
     case WaitFor::kBodyWanted:
       return t.want_body || t.head_ready || t.complete;
+    case WaitFor::kTraceStep:
+      return t.trace_steps.size() > t.trace_taken || t.head_ready || t.complete || t.want_body;
   }
   return true;
 }

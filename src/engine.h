@@ -47,6 +47,19 @@ struct SocketOption {
 };
 using SocketOptions = std::vector<SocketOption>;
 
+// Milestones of a traced transfer (RequestSpec::trace), reported in order for
+// the `trace` request extension. kConnect, kTls and kSend are gates: the
+// connection stops before that phase until Engine::trace_resume(), so the
+// consumer's "...started" callback runs before the phase does, as in httpcore.
+enum class TraceStep : int {
+  kConnect = 0,    // gate: about to resolve and connect
+  kConnected = 1,  // TCP (or Unix socket) connected
+  kTls = 2,        // gate: about to start the origin's TLS handshake
+  kTlsDone = 3,    // handshake complete
+  kSend = 4,       // gate: about to send the request
+  kSent = 5,       // the whole request has been written
+};
+
 // Everything the core needs to run one request. Built by the Cython layer.
 struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
@@ -73,6 +86,7 @@ struct RequestSpec {
   std::string uds_path;       // connect to this Unix domain socket instead of host:port
   std::string local_address;  // bind the socket to this address before connecting
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
+  bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
 };
 
 // One request/response exchange. Shared between the engine (while it is in
@@ -103,15 +117,18 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool signaled = false;  // async: already in the engine's signaled list
   uint64_t pool_deadline_ms = 0;
   Connection* conn = nullptr;
+  std::vector<int> trace_steps;  // TraceSteps recorded (spec.trace), taken by take_trace
+  size_t trace_taken = 0;        // how many of trace_steps the consumer took
 
   bool failed() const { return phase == Phase::kFailed; }
 };
 
 enum class WaitFor : int {
-  kHead = 0,       // response head (or failure)
-  kBodyData = 1,   // some body bytes buffered, or complete
-  kComplete = 2,   // whole body received (into the sink or the buffer)
-  kBodyWanted = 3  // streamed upload wants a chunk, or the head arrived
+  kHead = 0,        // response head (or failure)
+  kBodyData = 1,    // some body bytes buffered, or complete
+  kComplete = 2,    // whole body received (into the sink or the buffer)
+  kBodyWanted = 3,  // streamed upload wants a chunk, or the head arrived
+  kTraceStep = 4    // a TraceStep not taken yet, or kBodyWanted holds
 };
 
 class Engine {
@@ -141,6 +158,10 @@ class Engine {
   // The consumer is done with the transfer: a connection still attached is
   // closed (the response was not fully read); queued transfers are dropped.
   void release(Transfer& t);
+  // Traced transfers: append the TraceSteps not taken yet to `out`.
+  void take_trace(Transfer& t, std::vector<int>& out);
+  // Traced transfers: let the connection stopped at a gate go on.
+  void trace_resume(Transfer& t);
   // Close every connection (in-flight transfers fail with kClosed), then the
   // loop itself, releasing every descriptor. Idempotent. Never waits for
   // resolver (getaddrinfo) requests still running in libuv's thread pool: the

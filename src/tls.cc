@@ -285,8 +285,8 @@ struct TlsContext::SessionCache {
   }
 };
 
-int TlsSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
-  auto* owner = static_cast<TlsSession*>(SSL_get_ex_data(ssl, owner_index()));
+int OpenSslSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* owner = static_cast<OpenSslSession*>(SSL_get_ex_data(ssl, owner_index()));
   if (owner == nullptr || owner->session_key_.empty()) return 0;
   auto* cache = static_cast<TlsContext::SessionCache*>(
       SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_cache_index()));
@@ -342,7 +342,7 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
   }
   auto sessions = std::make_unique<SessionCache>();
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-  SSL_CTX_sess_set_new_cb(c, TlsSession::on_new_session);
+  SSL_CTX_sess_set_new_cb(c, OpenSslSession::on_new_session);
   SSL_CTX_set_ex_data(c, session_cache_index(), sessions.get());
   ERR_clear_error();
   std::shared_ptr<TlsContext> result(
@@ -355,9 +355,14 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
 std::shared_ptr<TlsContext> TlsContext::adopt(SSL_CTX* ctx, bool check_hostname) {
   if (ctx == nullptr) return nullptr;
   SSL_CTX_up_ref(ctx);
-  std::shared_ptr<TlsContext> result(new TlsContext(ctx, check_hostname));
-  result->adopted_ = true;
-  result->sessions_ = std::make_unique<SessionCache>();
+  return std::shared_ptr<TlsContext>(new TlsContext(ctx, check_hostname));
+}
+
+std::shared_ptr<TlsContext> TlsContext::foreign(const ForeignTlsOps* ops, void* handle) {
+  if (ops == nullptr) return nullptr;
+  std::shared_ptr<TlsContext> result(new TlsContext(nullptr, true));
+  result->foreign_ops_ = ops;
+  result->foreign_handle_ = handle;
   return result;
 }
 
@@ -388,16 +393,27 @@ TlsContext::~TlsContext() {
   // pointers to what we are about to free.
   if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
   if (sessions_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
-  SSL_CTX_free(ctx_);
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  if (foreign_ops_ != nullptr) foreign_ops_->release(foreign_handle_);
 }
 
 // ----------------------------------------------------------- TlsSession ----
 
-TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
-                       const std::string& session_key)
+std::unique_ptr<TlsSession> TlsSession::open(std::shared_ptr<TlsContext> ctx,
+                                             const std::string& host, Error& err,
+                                             const std::string& session_key) {
+  if (ctx && ctx->is_foreign())
+    return std::make_unique<ForeignTlsSession>(std::move(ctx), host, err);
+  return std::make_unique<OpenSslSession>(std::move(ctx), host, err, session_key);
+}
+
+// ------------------------------------------------------- OpenSslSession ----
+
+OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
+                               const std::string& session_key)
     : ctx_(std::move(ctx)), host_(host), session_key_(session_key) {
   ERR_clear_error();
-  if (!ctx_) {
+  if (!ctx_ || ctx_->ctx() == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session without a context");
     return;
   }
@@ -462,29 +478,19 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
   ERR_clear_error();
 }
 
-TlsSession::~TlsSession() {
+OpenSslSession::~OpenSslSession() {
   // SSL_free marks the session non-resumable unless the connection was shut
   // down. HTTP connections usually just close; only a failure should spoil
   // the sessions, so a healthy one is marked as shut down first, and a
   // failed one takes every session kept under its key with it.
   if (ssl_ != nullptr && !failed_)
     SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  if (ssl_ != nullptr && !failed_ && ctx_ && ctx_->adopted_ && ctx_->sessions_ &&
-      !session_key_.empty() && handshake_done()) {
-    // No new-session callback on a borrowed context: keep the session the
-    // connection ended with (TLS 1.3: the latest ticket) for the next one.
-    SSL_SESSION* s = SSL_get1_session(ssl_);
-    if (s != nullptr && SSL_SESSION_is_resumable(s) == 1)
-      ctx_->sessions_->put(session_key_, s);
-    else if (s != nullptr)
-      SSL_SESSION_free(s);
-  }
   if (failed_ && !session_key_.empty() && ctx_ && ctx_->sessions_)
     ctx_->sessions_->drop(session_key_);
   SSL_free(ssl_);
 }
 
-TlsSession::Status TlsSession::handshake(Error& err) {
+TlsSession::Status OpenSslSession::handshake(Error& err) {
   if (ssl_ == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session not initialised");
     return Status::kError;
@@ -521,11 +527,11 @@ TlsSession::Status TlsSession::handshake(Error& err) {
   return Status::kError;
 }
 
-bool TlsSession::handshake_done() const {
+bool OpenSslSession::handshake_done() const {
   return ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1;
 }
 
-void TlsSession::feed(const char* data, size_t len) {
+void OpenSslSession::feed(const char* data, size_t len) {
   if (in_ == nullptr) return;
   while (len > 0) {  // BIO_write takes an int
     int chunk = len > INT_MAX ? INT_MAX : static_cast<int>(len);
@@ -540,7 +546,7 @@ void TlsSession::feed(const char* data, size_t len) {
 // at most one record, 16 KiB), so callers see fewer, larger pieces. When the
 // stream ends or fails after some data, the data is returned now and the
 // end / failure on the next call.
-TlsSession::Status TlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
+TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error& err) {
   *n = 0;
   if (ssl_ == nullptr) {
     err.set(ErrorKind::kReadError, "TLS session not initialised");
@@ -591,7 +597,7 @@ TlsSession::Status TlsSession::read(char* buf, size_t cap, size_t* n, Error& err
   return Status::kOk;
 }
 
-bool TlsSession::write(const char* data, size_t len, Error& err) {
+bool OpenSslSession::write(const char* data, size_t len, Error& err) {
   if (ssl_ == nullptr) {
     err.set(ErrorKind::kWriteError, "TLS session not initialised");
     return false;
@@ -624,18 +630,18 @@ bool TlsSession::write(const char* data, size_t len, Error& err) {
   return true;
 }
 
-void TlsSession::shutdown() {
+void OpenSslSession::shutdown() {
   if (ssl_ == nullptr || !handshake_done()) return;
   ERR_clear_error();
   SSL_shutdown(ssl_);  // queues close_notify in out_; the reply is not awaited
   ERR_clear_error();
 }
 
-size_t TlsSession::pending_output() const {
+size_t OpenSslSession::pending_output() const {
   return out_ == nullptr ? 0 : static_cast<size_t>(BIO_ctrl_pending(out_));
 }
 
-size_t TlsSession::append_output(std::string& dst) {
+size_t OpenSslSession::append_output(std::string& dst) {
   if (out_ == nullptr) return 0;
   char* p = nullptr;
   long n = BIO_get_mem_data(out_, &p);
@@ -646,13 +652,7 @@ size_t TlsSession::append_output(std::string& dst) {
   return static_cast<size_t>(n);
 }
 
-std::string TlsSession::take_output() {
-  std::string s;
-  append_output(s);
-  return s;
-}
-
-std::string TlsSession::alpn() const {
+std::string OpenSslSession::alpn() const {
   if (ssl_ == nullptr) return "";
   const unsigned char* p = nullptr;
   unsigned int n = 0;
@@ -660,17 +660,98 @@ std::string TlsSession::alpn() const {
   return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
 }
 
-std::string TlsSession::version() const {
+std::string OpenSslSession::version() const {
   if (ssl_ == nullptr || !handshake_done()) return "";
   return SSL_get_version(ssl_);
 }
 
-bool TlsSession::session_reused() const { return ssl_ != nullptr && SSL_session_reused(ssl_) == 1; }
+bool OpenSslSession::session_reused() const {
+  return ssl_ != nullptr && SSL_session_reused(ssl_) == 1;
+}
 
-std::string TlsSession::cipher() const {
+std::string OpenSslSession::cipher() const {
   if (ssl_ == nullptr) return "";
   const char* name = SSL_get_cipher_name(ssl_);
   return name == nullptr || std::strcmp(name, "(NONE)") == 0 ? "" : name;
+}
+
+// ---------------------------------------------------- ForeignTlsSession ----
+
+ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
+                                     Error& err)
+    : ctx_(std::move(ctx)) {
+  if (!ctx_ || !ctx_->is_foreign()) {
+    err.set(ErrorKind::kConnectError, "TLS session without a context");
+    return;
+  }
+  ops_ = ctx_->foreign_ops_;
+  s_ = ops_->open(ctx_->foreign_handle_, host.data(), host.size(), &err);
+  if (s_ == nullptr && !err) err.set(ErrorKind::kConnectError, "Could not create a TLS session");
+}
+
+ForeignTlsSession::~ForeignTlsSession() {
+  if (s_ != nullptr) ops_->close(s_);
+}
+
+TlsSession::Status ForeignTlsSession::handshake(Error& err) {
+  if (s_ == nullptr) {
+    err.set(ErrorKind::kConnectError, "TLS session not initialised");
+    return Status::kError;
+  }
+  auto st = static_cast<Status>(ops_->handshake(s_, &err));
+  if (st == Status::kOk && !done_) {
+    done_ = true;
+    ops_->info(s_, &version_, &cipher_, &alpn_);
+  } else if (st == Status::kError || st == Status::kClosed) {
+    if (!err) err.set(ErrorKind::kConnectError, "TLS/SSL connection has been closed (EOF)");
+    err.kind = ErrorKind::kConnectError;
+    failed_ = true;
+    st = Status::kError;
+  }
+  return st;
+}
+
+void ForeignTlsSession::feed(const char* data, size_t len) {
+  if (s_ != nullptr && len > 0) ops_->feed(s_, data, len);
+}
+
+TlsSession::Status ForeignTlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
+  *n = 0;
+  if (s_ == nullptr) {
+    err.set(ErrorKind::kReadError, "TLS session not initialised");
+    return Status::kError;
+  }
+  auto st = static_cast<Status>(ops_->read(s_, buf, cap, n, &err));
+  if (st == Status::kOk && *n == 0) st = Status::kWantRead;
+  if (st == Status::kError) {
+    if (!err) err.set(ErrorKind::kReadError, "TLS read failed");
+    failed_ = true;
+  }
+  return st;
+}
+
+bool ForeignTlsSession::write(const char* data, size_t len, Error& err) {
+  if (s_ == nullptr) {
+    err.set(ErrorKind::kWriteError, "TLS session not initialised");
+    return false;
+  }
+  if (len == 0) return true;
+  if (!ops_->write(s_, data, len, &err)) {
+    if (!err) err.set(ErrorKind::kWriteError, "TLS write failed");
+    failed_ = true;
+    return false;
+  }
+  return true;
+}
+
+void ForeignTlsSession::shutdown() {
+  if (s_ != nullptr && done_) ops_->shutdown(s_);
+}
+
+size_t ForeignTlsSession::pending_output() const { return s_ == nullptr ? 0 : ops_->pending(s_); }
+
+size_t ForeignTlsSession::append_output(std::string& dst) {
+  return s_ == nullptr ? 0 : ops_->take(s_, &dst);
 }
 
 }  // namespace httprs

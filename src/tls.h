@@ -35,20 +35,57 @@ struct TlsConfig {
 // used. `http2` is ignored: ALPN offers "http/1.1" only, so servers answer
 // with HTTP/1.1.
 
-// An SSL_CTX plus the hostname-check policy that goes with it.
+class TlsSession;
+
+// TLS run outside the core, by the embedding layer: the Cython layer uses it
+// to run an ssl.SSLContext through Python's own SSLContext.wrap_bio() (an
+// SSLObject over MemoryBIOs) whenever sharing its SSL_CTX could skip what the
+// context does in Python (subclasses, truststore, another OpenSSL build, ...).
+// `ctx` is the handle given to TlsContext::foreign(), `s` one returned by
+// open(). Statuses are TlsSession::Status values as ints. The functions run
+// on the thread that drives the engine, with the engine mutex held: they must
+// not call back into the engine. None may throw.
+struct ForeignTlsOps {
+  // A new session for `host` (SNI / certificate name), or nullptr with err set.
+  void* (*open)(void* ctx, const char* host, size_t host_len, Error* err);
+  void (*close)(void* s);
+  int (*handshake)(void* s, Error* err);
+  void (*feed)(void* s, const char* data, size_t len);
+  int (*read)(void* s, char* buf, size_t cap, size_t* n, Error* err);
+  bool (*write)(void* s, const char* data, size_t len, Error* err);
+  void (*shutdown)(void* s);
+  size_t (*pending)(void* s);
+  size_t (*take)(void* s, std::string* dst);  // appends the waiting ciphertext to dst
+  // Negotiated version, cipher and ALPN protocol ("" when unknown).
+  void (*info)(void* s, std::string* version, std::string* cipher, std::string* alpn);
+  void (*release)(void* ctx);  // the context handle is no longer used
+};
+
+// A TLS configuration for connections: an SSL_CTX plus the hostname-check
+// policy that goes with it, or a foreign implementation (ForeignTlsOps).
 class TlsContext {
  public:
   // Build a context from a config. On failure returns nullptr and sets err
   // (kind kConnectError, message says which file / what failed).
   static std::shared_ptr<TlsContext> create(const TlsConfig& cfg, Error& err);
 
-  // Adopt an SSL_CTX built elsewhere (e.g. the one inside a Python
-  // ssl.SSLContext, when it uses the same libssl). Takes its own reference
-  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`. Sessions
+  // Adopt an SSL_CTX built elsewhere: the one inside a Python ssl.SSLContext,
+  // only when the Cython layer proved it is an exact ssl.SSLContext on
+  // CPython linked to the very OpenSSL httprs uses. Takes its own reference
+  // (SSL_CTX_up_ref); hostname checking follows `check_hostname`. Nothing is
+  // installed on the SSL_CTX (it stays Python's, and every change made to it
+  // in Python applies to the next connection), and sessions are never
+  // resumed, as with Python's own sockets: a resumed session skips the
+  // certificate checks, which the context may have tightened since. Sessions
   // on a context that carries a foreign key log callback (Python's
   // keylog_filename) fail to start with a ConnectError saying so: that
   // callback would dereference Python's per-socket data, which ours lack.
   static std::shared_ptr<TlsContext> adopt(SSL_CTX* ctx, bool check_hostname);
+
+  // A context whose sessions run through `ops` (which must outlive it);
+  // `handle` is passed to every call and released with ops->release when the
+  // context goes. Sessions are never resumed.
+  static std::shared_ptr<TlsContext> foreign(const ForeignTlsOps* ops, void* handle);
 
   // The process-wide default context (verify on, certifi bundle at
   // `ca_file`), built once and cached by (ca_file, ca_dir). Like Python's
@@ -61,54 +98,53 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  SSL_CTX* ctx() const { return ctx_; }
+  SSL_CTX* ctx() const { return ctx_; }  // nullptr for a foreign context
   bool check_hostname() const { return check_hostname_; }
+  bool is_foreign() const { return foreign_ops_ != nullptr; }
 
  private:
-  friend class TlsSession;
+  friend class OpenSslSession;
+  friend class ForeignTlsSession;
   TlsContext(SSL_CTX* ctx, bool check_hostname);
   struct KeyLog;
   struct SessionCache;
   SSL_CTX* ctx_;
   bool check_hostname_;
   std::unique_ptr<KeyLog> keylog_;          // file the keylog callback writes to
-  std::unique_ptr<SessionCache> sessions_;  // resumable sessions
-  // An adopted SSL_CTX belongs to someone else (Python's ssl module): no
-  // callbacks are installed on it; sessions are saved when a session ends.
-  bool adopted_ = false;
+  std::unique_ptr<SessionCache> sessions_;  // resumable sessions; only on contexts from create()
+  const ForeignTlsOps* foreign_ops_ = nullptr;
+  void* foreign_handle_ = nullptr;
 };
 
-// One TLS connection's state machine, fed and drained through memory BIOs.
+// One TLS connection's state machine, fed and drained through memory buffers:
+// OpenSslSession (the core's own) or ForeignTlsSession (ForeignTlsOps).
 class TlsSession {
  public:
-  enum class Status { kOk, kWantRead, kClosed, kError };
+  enum class Status { kOk = 0, kWantRead = 1, kClosed = 2, kError = 3 };
 
-  // `host` is the name the user asked for: used for SNI (unless it is an IP
-  // literal) and for certificate host / IP verification when the context
-  // checks hostnames. ALPN offers "http/1.1".
-  //
-  // `session_key` turns on TLS session resumption: sessions (tickets) the
-  // server hands to a connection are kept in the context, under this key, and
-  // a later session with the same key on the same context offers one (each
-  // ticket is used once). Resuming skips certificate verification, so the key
-  // must name everything that identifies the peer: at least "host:port", plus
-  // the proxy when tunnelling. Empty (the default) = no resumption. Contexts
-  // from adopt() never resume.
-  TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
-             const std::string& session_key = std::string());
-  ~TlsSession();
+  // The session `ctx` calls for. `host` is the name the user asked for (or
+  // the request's sni_hostname): used for SNI (unless it is an IP literal)
+  // and for certificate host / IP verification when the context checks
+  // hostnames. ALPN offers "http/1.1". `session_key`: see OpenSslSession.
+  // Always returns a session; on failure err is set and every call fails.
+  static std::unique_ptr<TlsSession> open(std::shared_ptr<TlsContext> ctx, const std::string& host,
+                                          Error& err,
+                                          const std::string& session_key = std::string());
+
+  virtual ~TlsSession() = default;
+  TlsSession() = default;
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
   // Drive the handshake. kOk = done, kWantRead = feed more ciphertext (and
-  // send what pending_output() holds), kError = err set (kConnectError with an
-  // OpenSSL-style message such as
+  // send what pending_output() holds), kError = err set (kConnectError with a
+  // Python-style message such as
   // "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...").
-  Status handshake(Error& err);
-  bool handshake_done() const;
+  virtual Status handshake(Error& err) = 0;
+  virtual bool handshake_done() const = 0;
 
   // Ciphertext received from the network.
-  void feed(const char* data, size_t len);
+  virtual void feed(const char* data, size_t len) = 0;
 
   // Decrypted application data: fills up to cap bytes into buf (as many
   // records as are buffered), *n = bytes. kOk with *n > 0, kWantRead when
@@ -116,38 +152,72 @@ class TlsSession {
   // a TLS failure (err kind kReadError). An end or failure that follows data
   // in the same input is reported by the next call. Reading may queue
   // protocol output (key update replies): check pending_output() after.
-  Status read(char* buf, size_t cap, size_t* n, Error& err);
+  virtual Status read(char* buf, size_t cap, size_t* n, Error& err) = 0;
 
-  // Encrypt application data (all of it; memory BIOs never block). Returns
-  // false with err (kWriteError) on failure.
-  bool write(const char* data, size_t len, Error& err);
+  // Encrypt application data (all of it; memory buffers never block).
+  // Returns false with err (kWriteError) on failure.
+  virtual bool write(const char* data, size_t len, Error& err) = 0;
 
   // Send a close_notify (best effort, into the output buffer).
-  void shutdown();
+  virtual void shutdown() = 0;
 
   // Ciphertext waiting to go to the network; take_output moves it out.
-  size_t pending_output() const;
-  std::string take_output();
-
-  // Negotiated ALPN protocol ("" if none).
-  std::string alpn() const;
-
+  virtual size_t pending_output() const = 0;
+  std::string take_output() {
+    std::string s;
+    append_output(s);
+    return s;
+  }
   // Appends the waiting ciphertext to `dst` (saves a copy when the caller
   // already gathers bytes to send); returns the number of bytes appended.
-  size_t append_output(std::string& dst);
+  virtual size_t append_output(std::string& dst) = 0;
 
-  // Negotiated protocol version ("TLSv1.3", ...) and cipher name, "" before
-  // the handshake: for Response.extensions / debugging.
-  std::string version() const;
-  std::string cipher() const;
+  // Negotiated ALPN protocol, protocol version ("TLSv1.3", ...) and cipher
+  // name; "" before the handshake. For Response.extensions / debugging.
+  virtual std::string alpn() const = 0;
+  virtual std::string version() const = 0;
+  virtual std::string cipher() const = 0;
 
   // True when the handshake resumed an earlier session.
-  bool session_reused() const;
+  virtual bool session_reused() const { return false; }
 
   // Forget that this connection is healthy: its sessions will not be
   // resumed. For callers that abandon a connection because of a protocol
   // error above TLS (the TLS layer marks its own failures).
   void mark_failed() { failed_ = true; }
+
+ protected:
+  bool failed_ = false;  // a TLS error happened: do not keep the session resumable
+};
+
+// The core's own session: OpenSSL over memory BIOs.
+class OpenSslSession final : public TlsSession {
+ public:
+  // `session_key` turns on TLS session resumption (contexts from create()
+  // only): sessions (tickets) the server hands to a connection are kept in
+  // the context, under this key, and a later session with the same key on
+  // the same context offers one (each ticket is used once). Resuming skips
+  // certificate verification, so the key must name everything that
+  // identifies the peer and how it was checked: "scheme://host:port", the
+  // SNI name when it differs, the proxy when tunnelling (Connection uses the
+  // pool key). Empty (the default) = no resumption. Contexts from adopt()
+  // never resume.
+  OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
+                 const std::string& session_key = std::string());
+  ~OpenSslSession() override;
+
+  Status handshake(Error& err) override;
+  bool handshake_done() const override;
+  void feed(const char* data, size_t len) override;
+  Status read(char* buf, size_t cap, size_t* n, Error& err) override;
+  bool write(const char* data, size_t len, Error& err) override;
+  void shutdown() override;
+  size_t pending_output() const override;
+  size_t append_output(std::string& dst) override;
+  std::string alpn() const override;
+  std::string version() const override;
+  std::string cipher() const override;
+  bool session_reused() const override;
 
  private:
   friend class TlsContext;
@@ -160,9 +230,34 @@ class TlsSession {
   std::string host_;  // as given, for error messages
   bool host_is_ip_ = false;
   std::string session_key_;
-  bool failed_ = false;            // a TLS error happened: do not keep the session resumable
   Status deferred_ = Status::kOk;  // end / failure seen after data, for the next read()
   Error deferred_err_;
+};
+
+// A session run by the embedding layer through ForeignTlsOps.
+class ForeignTlsSession final : public TlsSession {
+ public:
+  ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err);
+  ~ForeignTlsSession() override;
+
+  Status handshake(Error& err) override;
+  bool handshake_done() const override { return done_; }
+  void feed(const char* data, size_t len) override;
+  Status read(char* buf, size_t cap, size_t* n, Error& err) override;
+  bool write(const char* data, size_t len, Error& err) override;
+  void shutdown() override;
+  size_t pending_output() const override;
+  size_t append_output(std::string& dst) override;
+  std::string alpn() const override { return alpn_; }
+  std::string version() const override { return version_; }
+  std::string cipher() const override { return cipher_; }
+
+ private:
+  std::shared_ptr<TlsContext> ctx_;
+  const ForeignTlsOps* ops_ = nullptr;
+  void* s_ = nullptr;  // the foreign session, nullptr when it could not be opened
+  bool done_ = false;
+  std::string version_, cipher_, alpn_;  // read once the handshake is done
 };
 
 // True when `host` is an IPv4 or IPv6 literal (brackets and a "%zone" suffix

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 
 import pytest
+from conftest import VALIDATING
 from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
 
 import httprs
@@ -188,3 +190,341 @@ def test_https_server_via_uvicorn(certs, ca_context, tmp_path):
             assert len(c.get(srv.url + "/bytes/2000000").content) == 2000000
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("sni", ["example.org", b"example.org"])
+def test_sni_hostname_extension_sets_sni_and_checked_name(certs, ca_context, sni):
+    names: list = []
+    srv = tls_server(server_context(certs.wrong_name, sni_log=names))
+    if isinstance(sni, bytes) and VALIDATING:
+        sni = sni.decode()
+    try:
+        with httprs.Client(verify=ca_context) as c:
+            r = c.get(srv.url, extensions={"sni_hostname": sni})
+            assert r.status_code == 200
+        # the certificate is checked against the SNI name, not the URL's host
+        with httprs.Client(verify=ca_context) as c:
+            with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                c.get(srv.url, extensions={"sni_hostname": "localhost"})
+            with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                c.get(srv.url)
+    finally:
+        srv.close()
+    assert names[0] == "example.org"
+
+
+@pytest.mark.httprs_only
+def test_sni_hostname_is_part_of_the_pool_key(certs, ca_context):
+    """httpcore reuses a connection verified for another sni_hostname; httprs does not
+    (a name the certificate was not checked for never rides on it)."""
+    srv = tls_server(server_context(certs.wrong_name))
+    try:
+        with httprs.Client(verify=ca_context) as c:
+            assert c.get(srv.url, extensions={"sni_hostname": "example.org"}).status_code == 200
+            with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                c.get(srv.url)
+    finally:
+        srv.close()
+
+
+def _cert_error(anyio_backend, text):
+    """httpx on trio reports a failed handshake as ConnectError with an empty message."""
+    return None if VALIDATING and anyio_backend == "trio" else text
+
+
+@pytest.mark.anyio
+async def test_sni_hostname_extension_async(certs, ca_context, anyio_backend):
+    names: list = []
+    srv = tls_server(server_context(certs.wrong_name, sni_log=names))
+    try:
+        async with httprs.AsyncClient(verify=ca_context) as c:
+            r = await c.get(srv.url, extensions={"sni_hostname": "example.org"})
+            assert r.status_code == 200
+        async with httprs.AsyncClient(verify=ca_context) as c:
+            match = _cert_error(anyio_backend, "CERTIFICATE_VERIFY_FAILED")
+            with pytest.raises(httprs.ConnectError, match=match):
+                await c.get(srv.url)
+    finally:
+        srv.close()
+    assert names[0] == "example.org"
+
+
+@pytest.mark.httprs_only
+def test_session_tickets_are_not_shared_across_proxies(
+    proxy_factory, https_server, certs, clean_env
+):
+    """Clients behind different proxies share the default TLS context (and its session
+    cache): a ticket learned through proxy A is resumed through A only, never offered
+    through proxy B."""
+    clean_env.setenv("SSL_CERT_FILE", certs.ca_file)
+    proxy_a, proxy_b = proxy_factory(), proxy_factory()
+
+    def fetch(proxy):
+        with httprs.Client(proxy=proxy.url) as c:
+            return c.get(https_server.url).json()["session_reused"]
+
+    assert fetch(proxy_a) is False
+    assert fetch(proxy_b) is False  # no ticket from A's tunnel
+    assert fetch(proxy_a) is True  # A's own ticket is resumed (the check can see resumption)
+    assert fetch(proxy_b) is True  # and B learned its own on its first connection
+
+
+# ---------------------------------------------------------------- ssl.SSLContext honoured
+
+
+def _der(leaf) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+
+
+class _PinnedObject(ssl.SSLObject):
+    def do_handshake(self):
+        super().do_handshake()
+        self.context.check_pin(self.getpeercert(binary_form=True))
+
+
+class PinningContext(ssl.SSLContext):
+    """Checks a SHA-256 pin of the server certificate, for sockets and for BIOs."""
+
+    pin = ""
+    sslobject_class = _PinnedObject
+
+    def check_pin(self, der):
+        if hashlib.sha256(der).hexdigest() != self.pin:
+            raise ssl.SSLError("certificate pin mismatch")
+
+    def wrap_socket(self, *args, **kwargs):
+        sock = super().wrap_socket(*args, **kwargs)
+        try:
+            self.check_pin(sock.getpeercert(binary_form=True))
+        except Exception:
+            sock.close()
+            raise
+        return sock
+
+
+def pinning_context(certs, pinned_leaf):
+    ctx = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca_file)
+    ctx.pin = hashlib.sha256(_der(pinned_leaf)).hexdigest()
+    return ctx
+
+
+def test_pinning_subclass_is_honoured(https_server, certs):
+    with httprs.Client(verify=pinning_context(certs, certs.server)) as c:
+        assert c.get(https_server.url).status_code == 200
+    # the chain and the name are valid; only the subclass's pin check fails
+    with httprs.Client(verify=pinning_context(certs, certs.wrong_name)) as c:
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+
+
+@pytest.mark.anyio
+async def test_pinning_subclass_is_honoured_async(https_server, certs, anyio_backend):
+    async with httprs.AsyncClient(verify=pinning_context(certs, certs.server)) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+    async with httprs.AsyncClient(verify=pinning_context(certs, certs.wrong_name)) as c:
+        match = _cert_error(anyio_backend, "certificate pin mismatch")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+
+
+def test_pinning_subclass_via_https_proxy(proxy_factory, https_server, certs):
+    """The proxy's TLS session and the origin's inside it both run the subclass."""
+    proxy = proxy_factory(ssl_context=server_context(certs.server))
+    good = pinning_context(certs, certs.server)
+    bad = pinning_context(certs, certs.wrong_name)
+    with httprs.Client(proxy=httprs.Proxy(proxy.url, ssl_context=good), verify=good) as c:
+        assert c.get(https_server.url).status_code == 200
+    with httprs.Client(proxy=httprs.Proxy(proxy.url, ssl_context=bad), verify=good) as c:
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+    with httprs.Client(proxy=httprs.Proxy(proxy.url, ssl_context=good), verify=bad) as c:
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+
+
+class SocketOnlyPinning(ssl.SSLContext):
+    def wrap_socket(self, *args, **kwargs):
+        raise ssl.SSLError("pin check in wrap_socket")
+
+
+@pytest.mark.httprs_only
+def test_sync_refuses_a_context_customising_only_wrap_socket(certs):
+    """httpx's sync transport calls wrap_socket; httprs runs TLS through wrap_bio, so a
+    check living only in wrap_socket cannot run: refused instead of skipped."""
+    ctx = SocketOnlyPinning(ssl.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(NotImplementedError, match="wrap_bio"):
+        httprs.Client(verify=ctx)
+    with pytest.raises(NotImplementedError, match="wrap_bio"):
+        httprs.Client(proxy=httprs.Proxy("https://127.0.0.1:1", ssl_context=ctx))
+
+
+@pytest.mark.anyio
+async def test_async_runs_wrap_bio_like_httpx(https_server, certs):
+    """httpx's AsyncClient (anyio) only calls wrap_bio: a wrap_socket override is not
+    involved there, for httpx and httprs alike."""
+    ctx = SocketOnlyPinning(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca_file)
+    async with httprs.AsyncClient(verify=ctx) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+
+
+def truststore_context(certs):
+    truststore = pytest.importorskip("truststore")
+    ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca_file)
+    return ctx
+
+
+def test_truststore_context(https_server, certs, tls_server_factory):
+    with httprs.Client(verify=truststore_context(certs)) as c:
+        r = c.get(https_server.url)
+        assert r.status_code == 200
+        assert r.json()["tls_version"] in ("TLSv1.2", "TLSv1.3")
+        # truststore verifies the name too
+        wrong = tls_server_factory(certs.wrong_name)
+        with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            c.get(wrong.url)
+
+
+@pytest.mark.anyio
+async def test_truststore_context_async(https_server, certs):
+    async with httprs.AsyncClient(verify=truststore_context(certs)) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        assert (await c.get(https_server.url)).status_code == 200
+
+
+def test_truststore_via_https_proxy(proxy_factory, https_server, certs):
+    proxy = proxy_factory(ssl_context=server_context(certs.server))
+    ctx = truststore_context(certs)
+    with httprs.Client(proxy=httprs.Proxy(proxy.url, ssl_context=ctx), verify=ctx) as c:
+        r = c.get(https_server.url + "/t")
+        assert r.status_code == 200
+        assert r.json()["target"] == "/t"
+        assert c.post(https_server.url, content=b"x" * 300000).json()["body_len"] == 300000
+
+
+NO_KEEPALIVE = httprs.Limits(max_keepalive_connections=0)
+
+
+def _mutations(ctx, certs, wrong_name_url, good_url):
+    """Steps (mutate, url, expect_ok) applied to a context already given to a client."""
+
+    def strict():
+        ctx.verify_mode = ssl.CERT_REQUIRED
+
+    def hostname_on():
+        ctx.check_hostname = True
+
+    def hostname_off():
+        ctx.check_hostname = False
+
+    def trust_ca():
+        ctx.load_verify_locations(certs.ca_file)
+
+    return [
+        (None, good_url, True),  # CERT_NONE: anything goes
+        (strict, good_url, False),  # now required, no CA loaded (a resumed session must not pass)
+        (trust_ca, good_url, True),
+        (hostname_on, wrong_name_url, False),
+        (hostname_off, wrong_name_url, True),
+    ]
+
+
+def lax_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def test_context_mutated_after_client_creation(tls_server_factory, https_server, certs):
+    wrong = tls_server_factory(certs.wrong_name)
+    ctx = lax_context()
+    with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
+        for step, url, ok in _mutations(ctx, certs, wrong.url, https_server.url):
+            if step is not None:
+                step()
+            if ok:
+                assert c.get(url).status_code == 200
+            else:
+                with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                    c.get(url)
+
+
+@pytest.mark.anyio
+async def test_context_mutated_after_client_creation_async(
+    tls_server_factory, https_server, certs, anyio_backend
+):
+    wrong = tls_server_factory(certs.wrong_name)
+    ctx = lax_context()
+    async with httprs.AsyncClient(verify=ctx, limits=NO_KEEPALIVE) as c:
+        for step, url, ok in _mutations(ctx, certs, wrong.url, https_server.url):
+            if step is not None:
+                step()
+            if ok:
+                assert (await c.get(url)).status_code == 200
+            else:
+                match = _cert_error(anyio_backend, "CERTIFICATE_VERIFY_FAILED")
+                with pytest.raises(httprs.ConnectError, match=match):
+                    await c.get(url)
+
+
+def test_subclass_mutated_after_client_creation(tls_server_factory, https_server, certs):
+    class Sub(ssl.SSLContext):
+        pass
+
+    wrong = tls_server_factory(certs.wrong_name)
+    ctx = Sub(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
+        for step, url, ok in _mutations(ctx, certs, wrong.url, https_server.url):
+            if step is not None:
+                step()
+            if ok:
+                assert c.get(url).status_code == 200
+            else:
+                with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                    c.get(url)
+
+
+@pytest.mark.parametrize("kind", ["exact", "subclass"])
+def test_keylog_filename_context(https_server, certs, tmp_path, kind):
+    class Sub(ssl.SSLContext):
+        pass
+
+    cls = ssl.SSLContext if kind == "exact" else Sub
+    ctx = cls(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca_file)
+    log = tmp_path / "keys.log"
+    ctx.keylog_filename = str(log)
+    with httprs.Client(verify=ctx) as c:
+        assert c.get(https_server.url).status_code == 200
+    assert "CLIENT_" in log.read_text()
+
+
+@pytest.mark.httprs_only
+def test_fast_path_only_for_exact_contexts_on_the_same_openssl(certs):
+    from httprs._core import _uses_python_tls
+
+    assert not _uses_python_tls(ssl.create_default_context())
+    assert _uses_python_tls(PinningContext(ssl.PROTOCOL_TLS_CLIENT))
+    assert _uses_python_tls(truststore_context(certs))
+
+
+def test_python_tls_under_threads(https_server, certs):
+    """Python-run TLS callbacks take the GIL while the engine is locked: many threads
+    sharing one client must neither deadlock nor mix responses up."""
+    import concurrent.futures
+
+    ctx = pinning_context(certs, certs.server)
+    with httprs.Client(verify=ctx, limits=httprs.Limits(max_connections=3)) as c:
+
+        def work(i):
+            r = c.get(https_server.url + f"/n{i}")
+            return r.json()["target"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(work, range(48)))
+    assert got == [f"/n{i}" for i in range(48)]

@@ -58,6 +58,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string uds_path
         string local_address
         int connect_retries
+        bool trace
 
     cdef enum class Phase "httprs::Transfer::Phase":
         kQueued
@@ -87,6 +88,16 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kBodyData
         kComplete
         kBodyWanted
+        kTraceStep
+
+    # Milestones of a traced transfer (see engine.h).
+    cdef enum class TraceStep(int):
+        kConnect
+        kConnected
+        kTls
+        kTlsDone
+        kSend
+        kSent
 
     cdef cppclass Engine:
         Engine(const PoolLimits& limits)
@@ -97,6 +108,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void set_sink(Transfer& t, char* buf, size_t len)
         void want_all(Transfer& t)
         void release(Transfer& t)
+        void take_trace(Transfer& t, vector[int]& out)
+        void trace_resume(Transfer& t)
         void close()
         int backend_fd()
         int backend_timeout()

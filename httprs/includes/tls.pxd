@@ -1,8 +1,10 @@
 # Declarations from src/tls.h: TLS contexts (shared SSL_CTX) for the core.
 #
-# The Cython side builds a TlsContext once per client (or takes the cached
-# default_context) and hands the shared_ptr to the connection code; sessions
-# are created and driven inside C++ only, so TlsSession is not declared here.
+# The Cython side (httprs/_tls.pxi, part of _core) builds a TlsContext once per client (or
+# takes the cached default_context, adopts a plain ssl.SSLContext's SSL_CTX,
+# or wraps any other ssl.SSLContext as a foreign context run through
+# ForeignTlsOps) and hands the shared_ptr to the connection code; sessions are
+# created and driven inside C++ only, so TlsSession is not declared here.
 # All functions return error values (nullptr + Error), none raises.
 from libcpp cimport bool
 from libcpp.memory cimport shared_ptr
@@ -14,7 +16,12 @@ from httprs.includes.errors cimport Error
 cdef extern from "openssl/ssl.h" nogil:
     ctypedef struct SSL_CTX:
         pass
+    ctypedef struct SSL_METHOD:
+        pass
     unsigned long OpenSSL_version_num()
+    SSL_CTX* SSL_CTX_new(const SSL_METHOD* method)
+    int SSL_CTX_get_verify_mode(const SSL_CTX* ctx)
+    unsigned long SSL_CTX_get_options(const SSL_CTX* ctx)
 
 
 cdef extern from "tls.h" namespace "httprs" nogil:
@@ -28,12 +35,30 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         string key_password
         bool http2
 
+    # Callbacks for a foreign context (see tls.h); statuses are ints:
+    # 0 ok, 1 want read, 2 closed, 3 error.
+    cdef struct ForeignTlsOps:
+        void* (*open)(void* ctx, const char* host, size_t host_len, Error* err) noexcept
+        void (*close)(void* s) noexcept
+        int (*handshake)(void* s, Error* err) noexcept
+        void (*feed)(void* s, const char* data, size_t len) noexcept
+        int (*read)(void* s, char* buf, size_t cap, size_t* n, Error* err) noexcept
+        bool (*write)(void* s, const char* data, size_t len, Error* err) noexcept
+        void (*shutdown)(void* s) noexcept
+        size_t (*pending)(void* s) noexcept
+        size_t (*take)(void* s, string* dst) noexcept
+        void (*info)(void* s, string* version, string* cipher, string* alpn) noexcept
+        void (*release)(void* ctx) noexcept
+
     cdef cppclass TlsContext:
         @staticmethod
         shared_ptr[TlsContext] create(const TlsConfig& cfg, Error& err)
         # Takes its own reference on ctx (SSL_CTX_up_ref).
         @staticmethod
         shared_ptr[TlsContext] adopt(SSL_CTX* ctx, bool check_hostname)
+        # Sessions run through ops; handle is released with ops.release.
+        @staticmethod
+        shared_ptr[TlsContext] foreign(const ForeignTlsOps* ops, void* handle)
         # Cached per (ca_file, ca_dir): verify on, hostname check on.
         @staticmethod
         shared_ptr[TlsContext] default_context(const string& ca_file, const string& ca_dir,

@@ -111,6 +111,7 @@ def tls_info_handler(conn: Conn) -> None:
             "headers": req.headers,
             "client_subject": subject,
             "tls_version": conn.sock.version(),
+            "session_reused": conn.sock.session_reused,
             "body_len": len(req.body),
             "connection_index": conn.index,
         }

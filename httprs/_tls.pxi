@@ -1,0 +1,472 @@
+# TLS configuration for the transports: verify= / cert= become a C++ TlsContext.
+# Included into _core.pyx: the TLS contexts and the connections that use them
+# must share one copy of the static core (its ex_data indices, callbacks).
+#
+# An ``ssl.SSLContext`` passed by the user is honoured as httpx honours it:
+#
+# * fast path: an exact ``ssl.SSLContext`` on CPython whose ``_ssl`` module is
+#   linked to the very OpenSSL httprs uses (proven by symbol identity, see
+#   `_same_openssl`) has its SSL_CTX shared with the C++ core. Every change
+#   made to that SSL_CTX from Python (verify_mode, load_verify_locations,
+#   options, ...) applies to the next connection, and the settings CPython keeps
+#   outside the SSL_CTX (check_hostname, keylog_filename, post_handshake_auth,
+#   _msg_callback) are read for every request.
+# * everything else (subclasses, ``truststore.SSLContext``, another OpenSSL,
+#   PyPy, a context that logs keys or wants post-handshake auth) runs TLS
+#   through Python's own ``context.wrap_bio()``: an ``SSLObject`` over
+#   ``MemoryBIO``s, fed by the C++ connection through ForeignTlsOps callbacks.
+
+cdef extern from "<dlfcn.h>" nogil:
+    void* dlopen(const char* filename, int flags)
+    void* dlsym(void* handle, const char* symbol)
+    int dlclose(void* handle)
+    int RTLD_LAZY
+    int RTLD_NOLOAD
+
+
+cdef extern from *:
+    """
+    // Python-run TLS callbacks pause the cyclic GC: a finaliser run by a
+    // collection there could re-enter the engine, whose mutex is held.
+    #if PY_VERSION_HEX >= 0x030A0000
+    static int httprs_gc_pause(void) { return PyGC_Disable(); }
+    static void httprs_gc_resume(int was) { if (was) PyGC_Enable(); }
+    #else
+    static int httprs_gc_pause(void) {
+      PyObject* gc = PyImport_ImportModule("gc");
+      int was = 0;
+      if (gc != NULL) {
+        PyObject* r = PyObject_CallMethod(gc, "isenabled", NULL);
+        was = r != NULL && PyObject_IsTrue(r) == 1;
+        Py_XDECREF(r);
+        if (was) Py_XDECREF(PyObject_CallMethod(gc, "disable", NULL));
+        Py_DECREF(gc);
+      }
+      PyErr_Clear();
+      return was;
+    }
+    static void httprs_gc_resume(int was) {
+      if (!was) return;
+      PyObject* gc = PyImport_ImportModule("gc");
+      if (gc != NULL) {
+        Py_XDECREF(PyObject_CallMethod(gc, "enable", NULL));
+        Py_DECREF(gc);
+      }
+      PyErr_Clear();
+    }
+    #endif
+    """
+    int httprs_gc_pause()
+    void httprs_gc_resume(int was)
+
+
+cdef extern from "openssl/x509_vfy.h" nogil:
+    int X509_VERIFY_PARAM_set1_host(void* param, const char* name, size_t namelen)
+
+
+# Status values shared with TlsSession::Status (tls.h).
+DEF ST_OK = 0
+DEF ST_WANT_READ = 1
+DEF ST_CLOSED = 2
+DEF ST_ERROR = 3
+
+
+# ------------------------------------------------------------ the fast path check
+
+
+cdef object _same_openssl_cache = None
+
+
+cdef bint _same_openssl() except -1:
+    """True when Python's _ssl module calls the very OpenSSL functions httprs calls.
+
+    The `_ssl` extension is looked up with RTLD_NOLOAD (never loaded again) and
+    asked for SSL_CTX_new and X509_VERIFY_PARAM_set1_host: the addresses must be
+    the ones httprs itself is linked to. A statically linked or second copy of
+    OpenSSL resolves elsewhere (or not at all), and fails the check.
+    """
+    global _same_openssl_cache
+    cdef void* handle
+    cdef bytes path
+    if _same_openssl_cache is not None:
+        return _same_openssl_cache
+    result = False
+    if sys.implementation.name == "cpython" and ssl.OPENSSL_VERSION_NUMBER == OpenSSL_version_num():
+        import _ssl
+
+        file = getattr(_ssl, "__file__", None)
+        if file:
+            path = os.fsencode(file)
+            handle = dlopen(path, RTLD_LAZY | RTLD_NOLOAD)
+        else:  # built into the interpreter
+            handle = dlopen(NULL, RTLD_LAZY)
+        if handle != NULL:
+            result = (
+                dlsym(handle, "SSL_CTX_new") == <void*>SSL_CTX_new
+                and dlsym(handle, "X509_VERIFY_PARAM_set1_host")
+                == <void*>X509_VERIFY_PARAM_set1_host
+            )
+            dlclose(handle)
+    _same_openssl_cache = result
+    return result
+
+
+cdef dict _VERIFY_MODES = {0: ssl.CERT_NONE, 1: ssl.CERT_OPTIONAL, 3: ssl.CERT_REQUIRED}
+
+
+cdef SSL_CTX* _raw_ctx(object context):
+    """The SSL_CTX inside an exact CPython ssl.SSLContext (checked by the caller):
+    CPython's PySSLContext keeps it right after the object header. Cross-checked
+    against what the context reports, else NULL."""
+    cdef SSL_CTX* ctx = (<SSL_CTX**>(<char*><PyObject*>context + sizeof(PyObject)))[0]
+    if ctx == NULL:
+        return NULL
+    if _VERIFY_MODES.get(SSL_CTX_get_verify_mode(ctx) & 3) != context.verify_mode:
+        return NULL
+    if SSL_CTX_get_options(ctx) != <unsigned long>int(context.options):
+        return NULL
+    return ctx
+
+
+cdef bint _shareable(object context) except -1:
+    return type(context) is ssl.SSLContext and _same_openssl()
+
+
+# ------------------------------------------------------------ Python TLS sessions
+
+
+@cython.final
+cdef class _PySession:
+    """One connection's TLS run by Python: context.wrap_bio() over MemoryBIOs."""
+
+    cdef object obj  # the SSLObject (or whatever the context's wrap_bio returned)
+    cdef object incoming
+    cdef object outgoing
+    cdef int deferred  # end / failure seen after data, reported by the next read
+    cdef bytes deferred_msg
+
+
+cdef void _set_error(Error* err, ErrorKind kind, object error) noexcept:
+    try:
+        message = str(error)
+        if not message:
+            message = type(error).__name__
+        err.set(kind, message.encode("utf-8", "replace"))
+    except BaseException:
+        err.set(kind, b"TLS error")
+
+
+cdef void* _py_open(void* handle, const char* host, size_t host_len, Error* err) noexcept with gil:
+    cdef _PySession s
+    cdef int gc_was = httprs_gc_pause()
+    try:
+        context = <object>handle
+        server_hostname = host[:host_len].decode("ascii", "replace") if host_len else None
+        # As httpcore does before every connection: offer HTTP/1.1 only.
+        context.set_alpn_protocols(["http/1.1"])
+        s = _PySession.__new__(_PySession)
+        s.incoming = ssl.MemoryBIO()
+        s.outgoing = ssl.MemoryBIO()
+        s.obj = context.wrap_bio(
+            s.incoming, s.outgoing, server_side=False, server_hostname=server_hostname
+        )
+        Py_INCREF(s)
+        return <void*>s
+    except BaseException as error:
+        _set_error(err, ErrorKind.kConnectError, error)
+        return NULL
+    finally:
+        httprs_gc_resume(gc_was)
+
+
+cdef void _py_close(void* p) noexcept with gil:
+    Py_DECREF(<object>p)
+
+
+cdef int _py_handshake(void* p, Error* err) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    cdef int gc_was = httprs_gc_pause()
+    try:
+        s.obj.do_handshake()
+        return ST_OK
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return ST_WANT_READ
+    except BaseException as error:
+        _set_error(err, ErrorKind.kConnectError, error)
+        return ST_ERROR
+    finally:
+        httprs_gc_resume(gc_was)
+
+
+cdef void _py_feed(void* p, const char* data, size_t n) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    try:
+        s.incoming.write(PyBytes_FromStringAndSize(data, <Py_ssize_t>n))
+    except BaseException:
+        pass  # MemoryBIO.write only fails without memory; the next read reports it
+
+
+cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    cdef size_t total = 0
+    cdef size_t got
+    cdef int st = ST_WANT_READ
+    cdef int gc_was
+    n[0] = 0
+    if s.deferred != ST_OK:
+        st = s.deferred
+        s.deferred = ST_OK
+        if st == ST_ERROR:
+            err.set(ErrorKind.kReadError, s.deferred_msg)
+        return st
+    gc_was = httprs_gc_pause()
+    message = None
+    try:
+        while total < cap:
+            data = s.obj.read(cap - total)
+            got = len(data)
+            if got == 0:  # the peer's close_notify
+                st = ST_CLOSED
+                break
+            memcpy(buf + total, PyBytes_AS_STRING(data), got)
+            total += got
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        st = ST_WANT_READ
+    except ssl.SSLZeroReturnError:
+        st = ST_CLOSED
+    except BaseException as error:
+        st = ST_ERROR
+        message = str(error) or type(error).__name__
+    finally:
+        httprs_gc_resume(gc_was)
+    if total == 0:
+        if st == ST_ERROR:
+            err.set(ErrorKind.kReadError, message.encode("utf-8", "replace"))
+        return st
+    if st != ST_WANT_READ:
+        s.deferred = st
+        if st == ST_ERROR:
+            s.deferred_msg = message.encode("utf-8", "replace")
+    n[0] = total
+    return ST_OK
+
+
+cdef cbool _py_write(void* p, const char* data, size_t n, Error* err) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    cdef int gc_was = httprs_gc_pause()
+    try:
+        view = memoryview(PyBytes_FromStringAndSize(data, <Py_ssize_t>n))
+        while len(view) > 0:
+            view = view[s.obj.write(view):]
+        return True
+    except BaseException as error:
+        _set_error(err, ErrorKind.kWriteError, error)
+        return False
+    finally:
+        httprs_gc_resume(gc_was)
+
+
+cdef void _py_shutdown(void* p) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    try:
+        s.obj.unwrap()
+    except BaseException:
+        pass  # close_notify is queued; the peer's reply is not awaited
+
+
+cdef size_t _py_pending(void* p) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    try:
+        return s.outgoing.pending
+    except BaseException:
+        return 0
+
+
+cdef size_t _py_take(void* p, string* dst) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    cdef bytes data
+    try:
+        data = s.outgoing.read()
+    except BaseException:
+        return 0
+    dst.append(PyBytes_AS_STRING(data), len(data))
+    return len(data)
+
+
+cdef void _py_info(void* p, string* version, string* cipher, string* alpn) noexcept with gil:
+    cdef _PySession s = <_PySession>p
+    try:
+        v = s.obj.version()
+        if v:
+            version[0] = v.encode()
+        c = s.obj.cipher()
+        if c:
+            cipher[0] = c[0].encode()
+        a = s.obj.selected_alpn_protocol()
+        if a:
+            alpn[0] = a.encode()
+    except BaseException:
+        pass
+
+
+cdef void _py_release(void* handle) noexcept with gil:
+    Py_DECREF(<object>handle)
+
+
+cdef ForeignTlsOps _PY_OPS
+_PY_OPS.open = _py_open
+_PY_OPS.close = _py_close
+_PY_OPS.handshake = _py_handshake
+_PY_OPS.feed = _py_feed
+_PY_OPS.read = _py_read
+_PY_OPS.write = _py_write
+_PY_OPS.shutdown = _py_shutdown
+_PY_OPS.pending = _py_pending
+_PY_OPS.take = _py_take
+_PY_OPS.info = _py_info
+_PY_OPS.release = _py_release
+
+
+cdef shared_ptr[TlsContext] _foreign_context(object context):
+    Py_INCREF(context)  # released by the TlsContext (ops.release)
+    return TlsContext.foreign(&_PY_OPS, <void*>context)
+
+
+# ------------------------------------------------------------ contexts
+
+
+cdef class _TlsContext:
+    """A transport's TLS configuration: the TlsContext to give each new request."""
+
+    cdef shared_ptr[TlsContext] ctx  # built from verify=/cert= (or the adopted fast path)
+    cdef object py_ctx  # the ssl.SSLContext the user passed, or None
+    cdef bint fast  # py_ctx's SSL_CTX may be shared (see _shareable)
+    cdef bint adopted_check_hostname  # check_hostname the adopted ctx was wrapped with
+    cdef shared_ptr[TlsContext] foreign  # py_ctx run through Python's wrap_bio
+
+    cdef shared_ptr[TlsContext] current(self) except *:
+        context = self.py_ctx
+        if context is None:
+            return self.ctx
+        if self.fast and not (
+            context.__dict__  # e.g. a per-instance sslobject_class or wrap_bio
+            or context.keylog_filename
+            or context.post_handshake_auth
+            or context._msg_callback is not None
+        ):
+            check_hostname = <bint>context.check_hostname
+            if self.ctx.get() == NULL or check_hostname != self.adopted_check_hostname:
+                self.ctx = TlsContext.adopt(_raw_ctx(context), check_hostname)
+                self.adopted_check_hostname = check_hostname
+            if self.ctx.get() != NULL:
+                return self.ctx
+        if self.foreign.get() == NULL:
+            self.foreign = _foreign_context(context)
+        return self.foreign
+
+
+cdef object _certifi_where = None
+
+
+cdef str _default_ca_file():
+    global _certifi_where
+    if _certifi_where is None:
+        import certifi
+
+        _certifi_where = certifi.where()
+    return _certifi_where
+
+
+cdef _TlsContext _adopt_python(object context):
+    cdef _TlsContext holder = _TlsContext()
+    holder.py_ctx = context
+    holder.fast = _shareable(context) and _raw_ctx(context) != NULL
+    holder.current()
+    return holder
+
+
+cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
+    cdef _TlsContext holder = _TlsContext()
+    cdef TlsConfig cfg
+    cdef Error err
+    cdef string ca_file, ca_dir
+    if isinstance(verify, ssl.SSLContext):
+        if cert:
+            # httpx loads a deprecated cert= into the given context.
+            if isinstance(cert, (str, os.PathLike)):
+                verify.load_cert_chain(cert)
+            else:
+                verify.load_cert_chain(*cert)
+        return _adopt_python(verify)
+    if verify is True or verify is None:
+        env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
+        env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
+        if env_file and os.path.isfile(env_file):
+            cfg.ca_file = os.fsencode(env_file)
+        elif env_dir and os.path.isdir(env_dir):
+            cfg.ca_dir = os.fsencode(env_dir)
+        else:
+            cfg.ca_file = os.fsencode(_default_ca_file())
+        if cert is None:
+            ca_file = cfg.ca_file
+            ca_dir = cfg.ca_dir
+            with nogil:
+                holder.ctx = TlsContext.default_context(ca_file, ca_dir, err)
+            if err.kind != ErrorKind.kNone:
+                raise _error_to_exception(err, None)
+            return holder
+    elif verify is False:
+        cfg.verify = False
+        cfg.check_hostname = False
+    elif isinstance(verify, (str, bytes, os.PathLike)):
+        path = os.fspath(verify)
+        if os.path.isdir(path):
+            cfg.ca_dir = os.fsencode(path)
+        elif os.path.isfile(path):
+            cfg.ca_file = os.fsencode(path)
+        else:
+            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {path}")
+    else:
+        raise TypeError(f"Invalid verify argument: {verify!r}")
+    if cert is not None:
+        if isinstance(cert, (str, os.PathLike)):
+            cfg.cert_file = os.fsencode(cert)
+        elif isinstance(cert, tuple) and len(cert) in (2, 3):
+            cfg.cert_file = os.fsencode(cert[0])
+            if cert[1] is not None:
+                cfg.key_file = os.fsencode(cert[1])
+            if len(cert) == 3 and cert[2] is not None:
+                password = cert[2]
+                cfg.key_password = password.encode() if isinstance(password, str) else password
+        else:
+            raise TypeError(f"Invalid cert argument: {cert!r}")
+    with nogil:
+        holder.ctx = TlsContext.create(cfg, err)
+    if err.kind != ErrorKind.kNone:
+        raise _error_to_exception(err, None)
+    return holder
+
+
+def _uses_python_tls(context):
+    """For tests and debugging: True when `context` runs through Python's wrap_bio."""
+    return not (_shareable(context) and _raw_ctx(context) != NULL)
+
+
+def _check_sync_context(context):
+    """A sync transport runs TLS through wrap_bio, as httpx's async one does; httpx's
+    sync transport calls wrap_socket instead. A subclass that customises only
+    wrap_socket (a pin check there, say) could not be honoured: refuse it rather
+    than skip what it does."""
+    if not isinstance(context, ssl.SSLContext):
+        return
+    cls = type(context)
+    if (
+        cls.wrap_socket is not ssl.SSLContext.wrap_socket
+        and cls.wrap_bio is ssl.SSLContext.wrap_bio
+        and context.sslobject_class is ssl.SSLObject
+    ):
+        raise NotImplementedError(
+            f"{cls.__module__}.{cls.__qualname__} overrides wrap_socket() but not wrap_bio(): "
+            "httprs runs TLS over memory BIOs through wrap_bio() (as httpx's AsyncClient "
+            "does), so override wrap_bio() (or sslobject_class) as well"
+        )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import ssl
 
 import pytest
-from conftest import VALIDATING
 from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
 
 import httprs
+
+VALIDATING = os.environ.get("HTTPRS_TEST_TARGET", "") == "httpx"
 
 
 def localhost(url: str) -> str:

@@ -1291,6 +1291,7 @@ cdef class _Tracer:
             return True
         elif step == <int>TraceStep.kSent:
             self.http11_to(H_RECEIVE_STARTED)
+            return True
         return False
 
     cdef int take(self, bint* gate) except -1:

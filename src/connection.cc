@@ -728,9 +728,19 @@ void Connection::on_write_done() {
   if (!t.body_sent) {
     t.body_sent = true;
     if (t.phase == Transfer::Phase::kSending) t.phase = Transfer::Phase::kWaiting;
-    trace_step(TraceStep::kSent);
+    if (t.spec.trace) {
+      // Traced: the read timeout starts once the consumer's callbacks for
+      // the end of the request (and "receive_response_headers.started") ran.
+      trace_gate(TraceStep::kSent, &Connection::await_response);
+      return;
+    }
   }
   arm_timer(paused_ ? TimerMode::kNone : TimerMode::kRead);
+}
+
+void Connection::await_response() {
+  if (cur_ && !cur_->complete && state_ == State::kActive && !draining_)
+    arm_timer(paused_ ? TimerMode::kNone : TimerMode::kRead);
 }
 
 // ---------------------------------------------------------------- reading
@@ -997,6 +1007,7 @@ bool Connection::reusable() const {
 
 void Connection::finish_transfer() {
   Transfer& t = *cur_;
+  gated_ = nullptr;  // a response that came before a trace gate was passed
   t.complete = true;
   t.phase = Transfer::Phase::kDone;
   engine_->signal(t);

@@ -76,6 +76,7 @@ class Connection final : public ResponseParser::Sink {
   void trace_step(TraceStep step);
   void trace_gate(TraceStep step, Step next);
   void start_connecting();
+  void await_response();
   void resolve();
   void connect_next();
   bool open_socket_with_options(int family, Error& err);

@@ -48,7 +48,7 @@ struct SocketOption {
 using SocketOptions = std::vector<SocketOption>;
 
 // Milestones of a traced transfer (RequestSpec::trace), reported in order for
-// the `trace` request extension. kConnect, kTls and kSend are gates: the
+// the `trace` request extension. kConnect, kTls, kSend and kSent are gates: the
 // connection stops before that phase until Engine::trace_resume(), so the
 // consumer's "...started" callback runs before the phase does, as in httpcore.
 enum class TraceStep : int {
@@ -57,7 +57,7 @@ enum class TraceStep : int {
   kTls = 2,        // gate: about to start the origin's TLS handshake
   kTlsDone = 3,    // handshake complete
   kSend = 4,       // gate: about to send the request
-  kSent = 5,       // the whole request has been written
+  kSent = 5,       // gate: the whole request is written; about to await the response
 };
 
 // Everything the core needs to run one request. Built by the Cython layer.

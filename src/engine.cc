@@ -446,7 +446,7 @@ void Engine::take_trace(Transfer& t, std::vector<int>& out) {
 void Engine::trace_resume(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   if (loop_closed_ || t.conn == nullptr) return;
-  uv_update_time(&loop_);
+  uv_update_time(loop_);
   t.conn->pass_trace_gate(t);
   if (in_poll_) uv_async_send(&wakeup_);
 }

@@ -717,7 +717,9 @@ void Connection::on_write(uv_write_t* req, int status) {
 }
 
 void Connection::on_write_done() {
-  if (writes_pending_ > 0 || !cur_ || draining_) return;
+  // Stopped at a trace gate before sending: what completed was TLS handshake
+  // output, not the request.
+  if (writes_pending_ > 0 || !cur_ || draining_ || gated_ != nullptr) return;
   Transfer& t = *cur_;
   if (body_in_flight_) {
     arm_timer(TimerMode::kNone);

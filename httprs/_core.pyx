@@ -111,11 +111,21 @@ cdef class _Engine:
 
     @property
     def connection_count(self):
-        return self.eng.connection_count()
+        cdef int n
+        with nogil:
+            n = self.eng.connection_count()
+        return n
 
     @property
     def idle_count(self):
-        return self.eng.idle_count()
+        cdef int n
+        with nogil:
+            n = self.eng.idle_count()
+        return n
+
+    def _hold_mutex_for_testing(self, int ms):
+        with nogil:
+            self.eng.hold_mutex_for_testing(ms)
 
 
 cdef int _wait(Engine* eng, Transfer* t, WaitFor what) except -1:
@@ -226,12 +236,35 @@ cdef bytes _sni_hostname(object request, bytes host):
     return bytes(sni)
 
 
+# The first buffer `read()` allocates for a body of known length; it grows
+# (doubling, up to the declared length) as bytes arrive, so one header cannot
+# make the client allocate gigabytes up front.
+DEF FIRST_SINK = 4 * 1024 * 1024
+
+cdef extern from "Python.h":
+    PyObject* _new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t size) except NULL
+    int _PyBytes_Resize(PyObject** obj, Py_ssize_t size) except -1
+    char* _bytes_data "PyBytes_AS_STRING"(PyObject* obj)
+    void _Py_XDECREF "Py_XDECREF"(PyObject* obj)
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+
+@cython.no_gc_clear
 cdef class _Body:
     """The body of a response coming from the C++ core.
 
     Iterating yields raw (undecoded) chunks as they arrive; `_httprs_read_all`
     returns the whole body at once, written straight into one bytes object
     when the length is known. Closing before the end closes the connection.
+
+    The sync and async twins share every step below; they differ only in how
+    they wait (`_wait` with the GIL released, or the async driver). Whatever
+    ends a read (the body, an error, a signal handler raising, a task being
+    cancelled), `_read_all_cleanup` detaches the engine from the buffer
+    before the buffer is freed.
+
+    no_gc_clear: a cycle through the request must not clear `engine` before
+    `__dealloc__` has released the transfer (pool slot, request body).
     """
 
     cdef _Engine engine
@@ -241,68 +274,153 @@ cdef class _Body:
     cdef bint closed
     cdef bint released
     cdef long long declared  # request Content-Length, -1 when absent
+    cdef PyObject* sink  # read_all: the bytes object the engine writes into (owned)
+    cdef size_t sink_cap
+    cdef unsigned long long expected  # read_all: the response's Content-Length
 
-    def __iter__(self):
+    # -- shared steps ---------------------------------------------------------------
+
+    cdef object _closed_error(self):
+        return exc.ReadError("The response was closed while it was being read.", request=self.request)
+
+    cdef object _next_chunk(self):
+        """After a wait for kBodyData: a chunk (b"" to wait again), or None at the end."""
         cdef string chunk
         cdef Transfer* t = self.t.get()
-        if self.closed:
-            raise exc.StreamClosed()
-        while True:
-            _wait(self.engine.eng, t, WaitFor.kBodyData)
-            with nogil:
-                self.engine.eng.take_body(t[0], chunk)
-            if chunk.size() > 0:
-                yield <bytes>chunk
-            elif t.failed():
-                err = _error_to_exception(t.error, self.request)
-                self._release()
-                raise err
-            elif t.complete:
-                break
-        self._release()
+        if self.released:
+            # Closed by another thread or task while this one was iterating.
+            raise self._closed_error()
+        with nogil:
+            self.engine.eng.take_body(t[0], chunk)
+        if chunk.size() > 0:
+            return <bytes>chunk
+        if t.failed():
+            raise _error_to_exception(t.error, self.request)
+        if t.complete:
+            return None
+        return b""
 
-    def _httprs_read_all(self):
+    cdef int _read_all_start(self) except -1:
+        """Begin reading the whole body; returns the first WaitFor."""
         cdef Transfer* t = self.t.get()
-        cdef bytes out
-        cdef string rest
-        cdef size_t n
+        cdef Engine* eng = self.engine.eng
         cdef char* buf
+        cdef size_t cap
         if self.closed:
             raise exc.StreamClosed()
         if t.head.has_content_length and not t.complete:
-            n = <size_t>t.head.content_length
-            out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
-            buf = PyBytes_AS_STRING(out)
+            self.expected = t.head.content_length
+            cap = <size_t>min(self.expected, <unsigned long long>FIRST_SINK)
+            self.sink = _new_bytes(NULL, <Py_ssize_t>cap)
+            self.sink_cap = cap
+            buf = _bytes_data(self.sink)
             with nogil:
-                self.engine.eng.set_sink(t[0], buf, n)
-            _wait(self.engine.eng, t, WaitFor.kComplete)
-            if t.failed():
-                err = _error_to_exception(t.error, self.request)
-                self._release()
-                raise err
-            self._release()
-            if t.sink_fill != n or t.sink_overflow:
-                raise exc.RemoteProtocolError(
-                    f"received {t.sink_fill} body bytes, expected {n}", request=self.request
-                )
-            return out
+                eng.set_sink(t[0], buf, cap, 0)
+            return <int>WaitFor.kSinkFull
         with nogil:
-            self.engine.eng.want_all(t[0])
-        _wait(self.engine.eng, t, WaitFor.kComplete)
+            eng.want_all(t[0])
+        return <int>WaitFor.kComplete
+
+    cdef int _read_all_step(self) except -2:
+        """After a wait: the next WaitFor, or -1 once the body is complete."""
+        cdef Transfer* t = self.t.get()
+        cdef Engine* eng = self.engine.eng
+        cdef size_t fill
+        cdef size_t cap
+        cdef char* buf
+        cdef cbool complete
+        if self.released:
+            raise self._closed_error()
         if t.failed():
-            err = _error_to_exception(t.error, self.request)
-            self._release()
-            raise err
+            raise _error_to_exception(t.error, self.request)
+        complete = t.complete
+        if self.sink == NULL or self.sink_cap >= self.expected:
+            # Full size already: anything beyond is an error found at the end.
+            return -1 if complete else <int>WaitFor.kComplete
+        # The buffer is full (or the body ended while the engine kept the rest
+        # aside): grow it; the engine copies what it kept into the new buffer.
         with nogil:
-            self.engine.eng.take_body(t[0], rest)
-        self._release()
-        return <bytes>rest
+            fill = eng.detach_sink(t[0], NULL)
+        if self.sink_cap >= <size_t>PY_SSIZE_T_MAX:
+            raise exc.RemoteProtocolError(
+                f"Content-Length {self.expected} is too large", request=self.request
+            )
+        if complete:
+            cap = <size_t>self.expected
+        else:
+            cap = <size_t>min(<unsigned long long>self.sink_cap * 2, self.expected)
+        cap = min(cap, <size_t>PY_SSIZE_T_MAX)
+        _PyBytes_Resize(&self.sink, <Py_ssize_t>cap)
+        self.sink_cap = cap
+        buf = _bytes_data(self.sink)
+        with nogil:
+            eng.set_sink(t[0], buf, cap, fill)
+        return -1 if complete else <int>WaitFor.kSinkFull
+
+    cdef object _read_all_result(self):
+        """The body, once _read_all_step said it is complete."""
+        cdef Transfer* t = self.t.get()
+        cdef string rest
+        cdef size_t fill
+        cdef size_t extra = 0
+        if self.sink == NULL:
+            with nogil:
+                self.engine.eng.take_body(t[0], rest)
+            return <bytes>rest
+        with nogil:
+            fill = self.engine.eng.detach_sink(t[0], &extra)
+        if fill != self.expected or extra != 0:
+            raise exc.RemoteProtocolError(
+                f"received {fill + extra} body bytes, expected {self.expected}",
+                request=self.request,
+            )
+        return <object>self.sink
+
+    cdef void _read_all_cleanup(self) noexcept:
+        """Always run after a read_all: detach and free the buffer, release."""
+        self._release()  # under the engine mutex: nothing writes into the sink after this
+        if self.sink != NULL:
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
+
+    # -- sync -----------------------------------------------------------------------
+
+    def __iter__(self):
+        cdef Transfer* t = self.t.get()
+        if self.closed:
+            raise exc.StreamClosed()
+        try:
+            while True:
+                _wait(self.engine.eng, t, WaitFor.kBodyData)
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                if chunk:
+                    yield chunk
+        finally:
+            self._release()
+
+    def _httprs_read_all(self):
+        cdef int what
+        try:
+            what = self._read_all_start()
+            while what >= 0:
+                _wait(self.engine.eng, self.t.get(), <WaitFor>what)
+                what = self._read_all_step()
+            return self._read_all_result()
+        finally:
+            self._read_all_cleanup()
 
     cdef void _release(self) noexcept:
+        cdef Engine* eng
+        cdef Transfer* t
         if not self.released:
             self.released = True
-            with nogil:
-                self.engine.eng.release(self.t.get()[0])
+            eng = self.engine.eng
+            t = self.t.get()
+            if t != NULL:
+                with nogil:
+                    eng.release(t[0])
             self.body_ref = None
 
     def close(self):
@@ -310,8 +428,16 @@ cdef class _Body:
         self._release()
 
     def __dealloc__(self):
-        if not self.released and self.t.get() != NULL and self.engine is not None:
-            self.engine.eng.release(self.t.get()[0])
+        cdef Engine* eng
+        cdef Transfer* t = self.t.get()
+        if not self.released and t != NULL and self.engine is not None:
+            eng = self.engine.eng
+            # release() takes the engine mutex: never wait for it holding the GIL.
+            with nogil:
+                eng.release(t[0])
+        if self.sink != NULL:
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
 
 
 cdef class _TransportCore:
@@ -737,6 +863,11 @@ class _CoreTransport:
             "idle": core.engine.idle_count,
         }
 
+    def _hold_engine_mutex(self, int ms):
+        """Tests: keep the engine mutex locked for `ms` (GIL released)."""
+        cdef _TransportCore core = self._core
+        core.engine._hold_mutex_for_testing(ms)
+
 
 class HTTPTransport(_CoreTransport, BaseTransport):
     """The default transport: HTTP/1.1 over the C++ core."""
@@ -798,6 +929,10 @@ cdef class _AsyncDriver:
     trio: one task at a time drives (wait_readable on the backend fd), the
     others wait for it to finish a round. Nothing here is tied to the loop the
     client was created in: a new running loop simply takes over the fd.
+
+    The engine is told it is driven from outside (drive_externally), so every
+    engine operation, from any task or thread, makes the backend fd readable:
+    a driver blocked in wait_readable or a selector always wakes up.
     """
 
     cdef _Engine engine
@@ -811,6 +946,8 @@ cdef class _AsyncDriver:
     cdef bint trio_driving
     cdef object trio_event
     cdef unsigned long long forks  # Engine::fork_generation() when attached
+    cdef bint closed
+    cdef int trio_fd  # the fd the driving trio task waits on
     cdef object __weakref__
 
     def __cinit__(self, _Engine engine):
@@ -818,6 +955,8 @@ cdef class _AsyncDriver:
         self.fd = engine.eng.backend_fd()
         self.waiters = {}
         self.ref = weakref.ref(self)
+        with nogil:
+            engine.eng.drive_externally()
 
     cdef void attach(self, object loop) except *:
         self.detach()
@@ -859,16 +998,24 @@ cdef class _AsyncDriver:
     cdef void run(self) except *:
         cdef vector[shared_ptr[Transfer]] signaled
         cdef Transfer* t
+        cdef Engine* eng = self.engine.eng
+        cdef cbool ok
+        cdef WaitFor what
         self.scheduled = False
+        if self.closed:
+            return
         with nogil:
-            self.engine.eng.run_nowait(signaled)
+            eng.run_nowait(signaled)
         for i in range(signaled.size()):
             t = signaled[i].get()
             entries = self.waiters.get(<size_t>t)
             if entries is None:
                 continue
             for entry in list(entries):
-                if Engine.satisfied(t[0], <WaitFor><int>entry[0]):
+                what = <WaitFor><int>entry[0]
+                with nogil:
+                    ok = eng.check(t[0], what)
+                if ok:
                     entries.remove(entry)
                     fut = entry[1]
                     if not fut.done():
@@ -880,7 +1027,10 @@ cdef class _AsyncDriver:
     cdef void rearm(self) except *:
         if self.loop is None:
             return
-        cdef int timeout = self.engine.eng.backend_timeout()
+        cdef int timeout
+        cdef Engine* eng = self.engine.eng
+        with nogil:
+            timeout = eng.backend_timeout()
         if timeout == 0:
             self.schedule()
             return
@@ -895,9 +1045,19 @@ cdef class _AsyncDriver:
         self.timer_when = when
         self.timer = self.loop.call_at(when, _driver_run, self.ref)
 
+    cdef cbool done(self, Transfer* t, int what) noexcept:
+        """`what` holds for the transfer (read under the engine mutex), or closed."""
+        cdef cbool ok
+        cdef Engine* eng = self.engine.eng
+        if self.closed:
+            return True
+        with nogil:
+            ok = eng.check(t[0], <WaitFor>what)
+        return ok
+
     async def wait(self, _Body stream, int what):
         cdef Transfer* t = stream.t.get()
-        if Engine.satisfied(t[0], <WaitFor>what):
+        if self.done(t, what):
             return
         global _asyncio
         if _asyncio is None:
@@ -914,23 +1074,24 @@ cdef class _AsyncDriver:
             loop = _asyncio.get_running_loop()
             if loop is not self.loop:
                 self.attach(loop)
-        fut = loop.create_future()
-        entry = [what, fut]
         key = <size_t>t
-        entries = self.waiters.get(key)
-        if entries is None:
-            self.waiters[key] = [entry]
-        else:
-            entries.append(entry)
-        self.schedule()
-        try:
-            await fut
-        finally:
+        while not self.done(t, what):
+            fut = loop.create_future()
+            entry = [what, fut]
             entries = self.waiters.get(key)
-            if entries is not None and entry in entries:
-                entries.remove(entry)
-                if not entries:
-                    del self.waiters[key]
+            if entries is None:
+                self.waiters[key] = [entry]
+            else:
+                entries.append(entry)
+            self.schedule()
+            try:
+                await fut
+            finally:
+                entries = self.waiters.get(key)
+                if entries is not None and entry in entries:
+                    entries.remove(entry)
+                    if not entries:
+                        del self.waiters[key]
 
     async def _wait_trio(self, _Body stream, int what):
         import trio
@@ -938,7 +1099,8 @@ cdef class _AsyncDriver:
         cdef Transfer* t = stream.t.get()
         cdef vector[shared_ptr[Transfer]] signaled
         cdef int timeout
-        while not Engine.satisfied(t[0], <WaitFor>what):
+        cdef Engine* eng = self.engine.eng
+        while not self.done(t, what):
             if self.trio_driving:
                 if self.trio_event is None:
                     self.trio_event = trio.Event()
@@ -946,15 +1108,23 @@ cdef class _AsyncDriver:
                 continue
             self.trio_driving = True
             try:
-                timeout = self.engine.eng.backend_timeout()
+                with nogil:
+                    timeout = eng.backend_timeout()
                 if timeout == 0:
                     await trio.lowlevel.checkpoint()
                 else:
                     with trio.move_on_after(timeout / 1000.0 if timeout > 0 else 3600.0):
-                        await trio.lowlevel.wait_readable(self.engine.eng.backend_fd())
-                with nogil:
-                    self.engine.eng.run_nowait(signaled)
-                signaled.clear()
+                        self.trio_fd = eng.backend_fd()
+                        try:
+                            await trio.lowlevel.wait_readable(self.trio_fd)
+                        except trio.ClosedResourceError:
+                            # aclose() in another task: the engine has failed
+                            # every transfer, the loop is checked below.
+                            pass
+                if not self.closed:
+                    with nogil:
+                        eng.run_nowait(signaled)
+                    signaled.clear()
             finally:
                 self.trio_driving = False
                 event = self.trio_event
@@ -968,16 +1138,31 @@ cdef class _AsyncDriver:
         self.detach()
 
     def close(self):
+        """Before the engine closes: stop watching its fd (trio: wake the task
+        waiting on it, which then sees its transfer failed)."""
+        self.closed = True
         self.detach()
+        if self.trio_driving:
+            import trio
+
+            try:
+                trio.lowlevel.notify_closing(self.trio_fd)
+            except RuntimeError:  # not inside trio
+                pass
+
+    def resume_waiters(self):
+        """After the engine closed: every waiting task resumes and finds its
+        transfer failed (ReadError, as httpx), rather than being cancelled."""
         for entries in self.waiters.values():
             for entry in entries:
                 if not entry[1].done():
-                    entry[1].cancel()
+                    entry[1].set_result(None)
         self.waiters.clear()
 
 
+@cython.no_gc_clear
 cdef class _AsyncBody(_Body):
-    """_Body for async use: the same transfer, awaited through the driver."""
+    """_Body for async use: the same transfer and steps, awaited through the driver."""
 
     cdef _AsyncDriver driver
 
@@ -985,54 +1170,29 @@ cdef class _AsyncBody(_Body):
         return self._aiter()
 
     async def _aiter(self):
-        cdef string chunk
-        cdef Transfer* t = self.t.get()
         if self.closed:
             raise exc.StreamClosed()
         try:
             while True:
                 await self.driver.wait(self, <int>WaitFor.kBodyData)
-                self.engine.eng.take_body(t[0], chunk)
-                self.driver.schedule()
-                if chunk.size() > 0:
-                    yield <bytes>chunk
-                elif t.failed():
-                    raise _error_to_exception(t.error, self.request)
-                elif t.complete:
+                chunk = self._next_chunk()
+                if chunk is None:
                     break
+                if chunk:
+                    yield chunk
         finally:
             self._release()
 
     async def _httprs_aread_all(self):
-        cdef Transfer* t = self.t.get()
-        cdef bytes out
-        cdef string rest
-        cdef size_t n
-        if self.closed:
-            raise exc.StreamClosed()
+        cdef int what
         try:
-            if t.head.has_content_length and not t.complete:
-                n = <size_t>t.head.content_length
-                out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
-                self.engine.eng.set_sink(t[0], PyBytes_AS_STRING(out), n)
-                self.driver.schedule()
-                await self.driver.wait(self, <int>WaitFor.kComplete)
-                if t.failed():
-                    raise _error_to_exception(t.error, self.request)
-                if t.sink_fill != n or t.sink_overflow:
-                    raise exc.RemoteProtocolError(
-                        f"received {t.sink_fill} body bytes, expected {n}", request=self.request
-                    )
-                return out
-            self.engine.eng.want_all(t[0])
-            self.driver.schedule()
-            await self.driver.wait(self, <int>WaitFor.kComplete)
-            if t.failed():
-                raise _error_to_exception(t.error, self.request)
-            self.engine.eng.take_body(t[0], rest)
-            return <bytes>rest
+            what = self._read_all_start()
+            while what >= 0:
+                await self.driver.wait(self, what)
+                what = self._read_all_step()
+            return self._read_all_result()
         finally:
-            self._release()
+            self._read_all_cleanup()
 
     def __iter__(self):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
@@ -1049,8 +1209,10 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
     cdef _Body base = core.start_async(request)
     cdef _AsyncBody stream = <_AsyncBody>base
     cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = core.engine.eng
     stream.driver = driver
-    core.engine.eng.watch(t[0])
+    with nogil:
+        eng.watch(t[0])
     cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
     try:
         if tracer is not None:
@@ -1083,6 +1245,8 @@ async def _upload_async(_AsyncBody stream, object body):
     cdef Transfer* t = stream.t.get()
     cdef Engine* eng = stream.engine.eng
     cdef long long sent = 0
+    cdef const char* data
+    cdef size_t n
     if hasattr(body, "__aiter__"):
         iterator = body.__aiter__()
         is_async = True
@@ -1102,17 +1266,19 @@ async def _upload_async(_AsyncBody stream, object body):
             chunk = next(iterator, None)
         if chunk is None:
             _check_sent(stream, sent, True)
-            eng.push_body(t[0], NULL, 0, True)
-            stream.driver.schedule()
+            with nogil:
+                eng.push_body(t[0], NULL, 0, True)
             return
         if not isinstance(chunk, bytes):
             chunk = bytes(chunk)
-        if len(chunk) == 0:
+        n = len(chunk)
+        if n == 0:
             continue
-        sent += len(chunk)
+        sent += n
         _check_sent(stream, sent, False)
-        eng.push_body(t[0], PyBytes_AS_STRING(chunk), len(chunk), False)
-        stream.driver.schedule()
+        data = PyBytes_AS_STRING(chunk)
+        with nogil:
+            eng.push_body(t[0], data, n, False)
 
 
 class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
@@ -1134,7 +1300,8 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         cdef _TransportCore core = self._core
         core.closed = True
         self._driver.close()
-        core.engine.close()
+        core.engine.close()  # in-flight transfers fail with kClosed (ReadError)
+        self._driver.resume_waiters()
 
 
 # ---------------------------------------------------------------------- trace extension

@@ -184,13 +184,13 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   t->spec = std::move(spec);
   std::lock_guard<std::mutex> lk(mu_);
   if (closed_) {
-    t->phase = Transfer::Phase::kFailed;
     t->error.set(ErrorKind::kClosed, "the client has been closed");
+    t->phase = Transfer::Phase::kFailed;
     return t;
   }
   uv_update_time(loop_);
   acquire(t);
-  if (in_poll_) uv_async_send(&wakeup_);
+  wake_driver();
   return t;
 }
 
@@ -343,6 +343,17 @@ void Engine::watch(Transfer& t) {
   t.watched = true;
 }
 
+void Engine::drive_externally() {
+  std::lock_guard<std::mutex> lk(mu_);
+  external_driver_ = true;
+}
+
+void Engine::wake_driver() {
+  // A thread in poll() or an event loop watching the backend fd: make the fd
+  // readable. uv_async_send coalesces, so a burst of operations costs one wake.
+  if (!loop_closed_ && (in_poll_ || external_driver_)) uv_async_send(&wakeup_);
+}
+
 // ------------------------------------------------------------------ pool timer
 
 void Engine::arm_pool_timer() {
@@ -378,8 +389,8 @@ void Engine::on_pool_timer(uv_timer_t* h) {
     if (t->pool_deadline_ms && t->pool_deadline_ms <= now) {
       std::shared_ptr<Transfer> x = t;
       e->waiters_.erase(e->waiters_.begin() + static_cast<long>(i));
-      x->phase = Transfer::Phase::kFailed;
       x->error.set(ErrorKind::kPoolTimeout, "timed out");
+      x->phase = Transfer::Phase::kFailed;
       e->signal(*x);
       continue;
     }
@@ -397,7 +408,7 @@ void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
   if (loop_closed_) return;
   uv_update_time(loop_);
   if (t.conn) t.conn->send_body_chunk(data, len, last);
-  if (in_poll_) uv_async_send(&wakeup_);
+  wake_driver();
 }
 
 void Engine::take_body(Transfer& t, std::string& out) {
@@ -407,24 +418,36 @@ void Engine::take_body(Transfer& t, std::string& out) {
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
     t.conn->resume_reading();
-    if (in_poll_) uv_async_send(&wakeup_);
+    wake_driver();
   }
 }
 
-void Engine::set_sink(Transfer& t, char* buf, size_t len) {
+size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill) {
   std::lock_guard<std::mutex> lk(mu_);
-  size_t n = std::min(len, t.body_buf.size());
-  if (n) std::memcpy(buf, t.body_buf.data(), n);
+  size_t n = std::min(len - fill, t.body_buf.size());
+  if (n) std::memcpy(buf + fill, t.body_buf.data(), n);
   t.body_buf.erase(0, n);
   t.sink = buf;
   t.sink_len = len;
-  t.sink_fill = n;
-  if (!t.body_buf.empty()) t.sink_overflow = true;
+  t.sink_fill = fill + n;
+  t.sink_overflow = !t.body_buf.empty();
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
     t.conn->resume_reading();
-    if (in_poll_) uv_async_send(&wakeup_);
+    wake_driver();
   }
+  return t.sink_fill;
+}
+
+size_t Engine::detach_sink(Transfer& t, size_t* extra) {
+  std::lock_guard<std::mutex> lk(mu_);
+  t.sink = nullptr;
+  t.sink_len = 0;
+  t.sink_overflow = false;
+  if (extra) *extra = t.body_buf.size();
+  size_t fill = t.sink_fill;
+  t.sink_fill = 0;
+  return fill;
 }
 
 void Engine::want_all(Transfer& t) {
@@ -433,7 +456,7 @@ void Engine::want_all(Transfer& t) {
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
     t.conn->resume_reading();
-    if (in_poll_) uv_async_send(&wakeup_);
+    wake_driver();
   }
 }
 
@@ -448,13 +471,19 @@ void Engine::trace_resume(Transfer& t) {
   if (loop_closed_ || t.conn == nullptr) return;
   uv_update_time(loop_);
   t.conn->pass_trace_gate(t);
-  if (in_poll_) uv_async_send(&wakeup_);
+  wake_driver();
 }
 
 void Engine::release(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   t.sink = nullptr;
+  t.sink_len = 0;
+  t.released = true;
+  // Wake the consumer's other waiters (another thread, or an awaiting task
+  // through the signaled list) before the transfer stops being watched.
+  signal(t);
   t.watched = false;
+  cv_.notify_all();
   if (loop_closed_) return;
   if (t.conn) {
     t.conn->abandon();
@@ -472,7 +501,7 @@ void Engine::release(Transfer& t) {
       }
     }
   }
-  if (in_poll_) uv_async_send(&wakeup_);
+  wake_driver();
 }
 
 void Engine::close() {
@@ -484,14 +513,14 @@ void Engine::close() {
   err.set(ErrorKind::kClosed, "the client has been closed");
   for (Connection* c : conns) c->close(err);
   for (auto& t : waiters_) {
-    t->phase = Transfer::Phase::kFailed;
     t->error = err;
+    t->phase = Transfer::Phase::kFailed;
     signal(*t);
   }
   waiters_.clear();
   for (auto& t : delayed_) {
-    t->phase = Transfer::Phase::kFailed;
     t->error = err;
+    t->phase = Transfer::Phase::kFailed;
     signal(*t);
   }
   delayed_.clear();
@@ -568,10 +597,15 @@ int Engine::idle_count() {
   return n_idle_;
 }
 
+void Engine::hold_mutex_for_testing(int ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
 // ------------------------------------------------------------------ driving
 
 bool Engine::satisfied(const Transfer& t, WaitFor what) {
-  if (t.phase == Transfer::Phase::kFailed) return true;
+  if (t.phase == Transfer::Phase::kFailed || t.released) return true;
   switch (what) {
     case WaitFor::kHead:
       return t.head_ready;
@@ -583,8 +617,15 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
       return t.want_body || t.head_ready || t.complete;
     case WaitFor::kTraceStep:
       return t.trace_steps.size() > t.trace_taken || t.head_ready || t.complete || t.want_body;
+    case WaitFor::kSinkFull:
+      return t.complete || (t.sink != nullptr && t.sink_fill >= t.sink_len);
   }
   return true;
+}
+
+bool Engine::check(Transfer& t, WaitFor what) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return satisfied(t, what);
 }
 
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {

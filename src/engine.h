@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -91,20 +92,27 @@ struct RequestSpec {
 
 // One request/response exchange. Shared between the engine (while it is in
 // flight) and the Python object that owns it.
+//
+// Everything is written under the engine mutex. The consumer (Cython) reads
+// the completion flags below without it, so they are atomics: once it has
+// seen `head_ready` it may read `head`, once it has seen a failed `phase` it
+// may read `error` (both are written before their flag). The sink fields are
+// only touched through Engine::set_sink / Engine::detach_sink.
 class Transfer : public std::enable_shared_from_this<Transfer> {
  public:
   enum class Phase { kQueued, kConnecting, kSending, kWaiting, kDone, kFailed };
 
   RequestSpec spec;
-  Phase phase = Phase::kQueued;
+  std::atomic<Phase> phase{Phase::kQueued};
   Error error;
   ResponseHead head;
-  bool head_ready = false;
-  bool complete = false;   // the whole response body has been received
-  bool body_sent = false;  // the whole request has been written
-  bool want_body = false;  // streamed upload: the engine wants the next chunk
-  std::string body_buf;    // received body bytes not yet taken by the consumer
-  char* sink = nullptr;    // when set: body bytes go here (preallocated by the consumer)
+  std::atomic<bool> head_ready{false};
+  std::atomic<bool> complete{false};   // the whole response body has been received
+  std::atomic<bool> body_sent{false};  // the whole request has been written
+  std::atomic<bool> want_body{false};  // streamed upload: the engine wants the next chunk
+  std::atomic<bool> released{false};   // the consumer let go (Engine::release)
+  std::string body_buf;                // received body bytes not yet taken by the consumer
+  char* sink = nullptr;                // when set: body bytes go here (allocated by the consumer)
   size_t sink_len = 0;
   size_t sink_fill = 0;
   bool sink_overflow = false;
@@ -128,8 +136,10 @@ enum class WaitFor : int {
   kBodyData = 1,    // some body bytes buffered, or complete
   kComplete = 2,    // whole body received (into the sink or the buffer)
   kBodyWanted = 3,  // streamed upload wants a chunk, or the head arrived
-  kTraceStep = 4    // a TraceStep not taken yet, or kBodyWanted holds
+  kTraceStep = 4,   // a TraceStep not taken yet, or kBodyWanted holds
+  kSinkFull = 5     // the sink is full (the consumer must grow it), or complete
 };
+// Every WaitFor also holds once the transfer failed or was released.
 
 class Engine {
  public:
@@ -145,6 +155,11 @@ class Engine {
   // `slice_ms` passed (so the caller can check for signals). True when done.
   bool wait(Transfer& t, WaitFor what, int slice_ms);
   static bool satisfied(const Transfer& t, WaitFor what);
+  // satisfied(), read under the mutex (the consumer's view of the buffers).
+  bool check(Transfer& t, WaitFor what);
+
+  // Every consumer operation below wakes whoever drives the loop: a thread in
+  // wait(), or the event loop watching backend_fd() (see drive_externally()).
 
   // Streamed upload: queue the next chunk (copied); `last` ends the body.
   void push_body(Transfer& t, const char* data, size_t len, bool last);
@@ -153,10 +168,16 @@ class Engine {
   // The consumer will take the whole body at once (unknown length): buffer it
   // all instead of pausing at the high-water mark.
   void want_all(Transfer& t);
-  // Direct body bytes into `buf` (len bytes): copies what is buffered first.
-  void set_sink(Transfer& t, char* buf, size_t len);
+  // Direct body bytes into `buf` (`len` bytes, of which the first `fill` are
+  // already body): copies what is buffered first. Returns the new fill. The
+  // sink can be replaced by a bigger one: detach_sink(), grow, set_sink().
+  size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill);
+  // Stop writing into the sink; returns how many bytes it holds. `extra` (if
+  // not null) is set to the number of body bytes buffered beyond it.
+  size_t detach_sink(Transfer& t, size_t* extra);
   // The consumer is done with the transfer: a connection still attached is
   // closed (the response was not fully read); queued transfers are dropped.
+  // Anyone waiting on `t` returns (released counts as done).
   void release(Transfer& t);
   // Traced transfers: append the TraceSteps not taken yet to `out`.
   void take_trace(Transfer& t, std::vector<int>& out);
@@ -173,6 +194,10 @@ class Engine {
   int backend_timeout();  // ms until libuv wants to run again; -1: no timers
   void run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled);
   void watch(Transfer& t);
+  // An event loop drives this engine through backend_fd(): from now on every
+  // consumer operation wakes it (uv_async_send makes the backend fd readable),
+  // not only a thread blocked in wait()'s poll().
+  void drive_externally();
 
   // How many times this process is a fork() child of a process that had
   // engines (bumped in the child). The async bridge compares it to know that
@@ -182,6 +207,9 @@ class Engine {
   // Stats for tests and benchmarks.
   int connection_count();
   int idle_count();
+  // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
+  // while they wait for it).
+  void hold_mutex_for_testing(int ms);
 
   // ---- internal, used by Connection (called with mu_ held) ----
   uv_loop_t* loop() { return loop_; }
@@ -210,7 +238,8 @@ class Engine {
   // engine a fresh loop and an empty pool without touching the parent's.
   friend struct ForkGuard;
   void reset_after_fork();
-  bool init_loop();  // a new loop with the engine's own handles; false: none
+  bool init_loop();    // a new loop with the engine's own handles; false: none
+  void wake_driver();  // with mu_ held
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -218,6 +247,7 @@ class Engine {
   bool servicing_ = false;
   bool service_again_ = false;
   bool in_poll_ = false;
+  bool external_driver_ = false;  // an event loop watches backend_fd()
   bool closed_ = false;
   bool loop_closed_ = false;  // close() ran: no libuv calls any more
   // Heap-allocated: a loop whose getaddrinfo requests are still running when

@@ -626,3 +626,81 @@ def test_plain_trio_run(server):
     results, n_lines = trio.run(main)
     assert results == sorted(f"i={i}" for i in range(20))
     assert n_lines == 5
+
+
+# -- aclose() with requests in flight; waking the driver ------------------------------
+
+
+async def test_aclose_fails_requests_in_flight_with_read_error(scripted):
+    def hold(conn):
+        conn.read_request()
+        conn.hold()
+
+    srv = scripted(hold)
+    client = httprs.AsyncClient(timeout=None)
+    outcomes = []
+
+    async def call():
+        try:
+            await client.get(srv.url + "/hang")
+            outcomes.append("response")
+        except httprs.ReadError:
+            outcomes.append("ReadError")
+        except BaseException as e:  # a cancellation here is the bug
+            outcomes.append(type(e).__name__)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            tg.start_soon(call)
+            await anyio.sleep(0.3)
+            await client.aclose()
+    assert outcomes == ["ReadError", "ReadError"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aclose_in_flight_task_is_not_cancelled(scripted, anyio_backend):
+    def hold(conn):
+        conn.read_request()
+        conn.hold()
+
+    srv = scripted(hold)
+    client = httprs.AsyncClient(timeout=None)
+    task = asyncio.ensure_future(client.get(srv.url + "/hang"))
+    await asyncio.sleep(0.3)
+    await client.aclose()
+    await asyncio.wait([task], timeout=5)
+    assert task.done() and not task.cancelled()
+    assert isinstance(task.exception(), httprs.ReadError)
+
+
+async def test_new_request_is_not_stuck_behind_a_long_poll(scripted):
+    """Another task's request on a new connection must wake the task driving the loop
+    (which is waiting for the long-poll's socket)."""
+
+    def long_poll(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/poll":
+                conn.hold(8)
+                return
+            conn.respond(b"good")
+
+    poll_srv = scripted(long_poll)
+    other = scripted(long_poll)
+    async with httprs.AsyncClient(timeout=None) as c:
+        async with anyio.create_task_group() as tg:
+
+            async def poll():
+                with pytest.raises(httprs.RemoteProtocolError):
+                    await c.get(poll_srv.url + "/poll")
+
+            tg.start_soon(poll)
+            await anyio.sleep(0.3)  # the poll is now waiting for its response
+            t0 = time.monotonic()
+            with anyio.fail_after(5):
+                r = await c.get(other.url + "/good")
+            elapsed = time.monotonic() - t0
+            assert r.text == "good"
+            tg.cancel_scope.cancel()
+    # Generous: without a wake-up this waits for the 8 s long-poll.
+    assert elapsed < 2.0

@@ -354,3 +354,186 @@ def test_large_header_under_100kb_accepted(client, scripted):
     assert r.headers["x-big"] == big.decode()
     assert r.text == "ok"
     assert_usable(client, srv)
+
+
+# -- Content-Length: a header cannot make the client allocate the body up front -------
+
+
+def _declared_then_close(length: int, sent: bytes):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/good":
+                conn.respond(b"good")
+                continue
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (length, sent))
+            return
+
+    return handler
+
+
+def test_huge_content_length_is_remote_protocol_error(client, scripted):
+    srv = scripted(_declared_then_close(10**19, b"0123456789"))
+    with pytest.raises(httprs.RemoteProtocolError) as info:
+        client.get(srv.url + "/huge")
+    assert "received 10 bytes" in str(info.value)
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_huge_content_length_is_remote_protocol_error_async(scripted, anyio_backend):
+    srv = scripted(_declared_then_close(10**19, b"0123456789"))
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        with pytest.raises(httprs.RemoteProtocolError):
+            await c.get(srv.url + "/huge")
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
+def _peak_allocation(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_large_content_length_is_not_preallocated(client, scripted):
+    srv = scripted(_declared_then_close(1 << 30, b"0123456789"))
+
+    def fetch():
+        with pytest.raises(httprs.RemoteProtocolError):
+            client.get(srv.url + "/big")
+
+    # A 1 GiB declaration with 10 bytes sent: the read buffer stays small.
+    assert _peak_allocation(fetch) < 32 * 1024 * 1024
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_large_content_length_is_not_preallocated_async(scripted, anyio_backend):
+    import tracemalloc
+
+    srv = scripted(_declared_then_close(1 << 30, b"0123456789"))
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        tracemalloc.start()
+        try:
+            with pytest.raises(httprs.RemoteProtocolError):
+                await c.get(srv.url + "/big")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 32 * 1024 * 1024
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
+def _pattern(n: int) -> bytes:
+    block = bytes(range(256)) * 256
+    return (block * (n // len(block) + 1))[:n]
+
+
+def _large_body(size: int, slow: bool):
+    body = _pattern(size)
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.sock.settimeout(10)  # the client may pause reading for a while
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            if not slow:
+                # All at once: the body can end while the first buffer is full.
+                sent = conn.send(body)
+            else:
+                for i in range(0, size, 1 << 20):
+                    sent = conn.send(body[i : i + (1 << 20)])
+                    if not sent:
+                        break
+                    time.sleep(0.001)
+            conn.sock.settimeout(0.05)
+            if not sent:
+                return
+
+    return handler, body
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
+def test_body_larger_than_first_buffer_grows_intact(client, scripted, slow):
+    handler, body = _large_body(21 * 1024 * 1024 + 7, slow)
+    srv = scripted(handler)
+    for _ in range(3):
+        r = client.get(srv.url + "/big")
+        assert len(r.content) == len(body)
+        assert r.content == body
+        with client.stream("GET", srv.url + "/big") as r:
+            time.sleep(0.2)  # the first MiB is buffered before read()
+            assert r.read() == body
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
+async def test_body_larger_than_first_buffer_grows_intact_async(scripted, anyio_backend, slow):
+    import anyio
+
+    handler, body = _large_body(21 * 1024 * 1024 + 7, slow)
+    srv = scripted(handler)
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        for _ in range(3):
+            r = await c.get(srv.url + "/big")
+            assert r.content == body
+            async with c.stream("GET", srv.url + "/big") as r:
+                await anyio.sleep(0.2)
+                assert await r.aread() == body
+
+
+# -- a response closed by someone else while it is being read -----------------------
+
+
+def _slow_body(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/good":
+            conn.respond(b"good")
+            continue
+        # The rest comes soon after the close, so a drained connection would end
+        # the body "complete" for a reader that does not notice the close.
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10240\r\n\r\n" + b"x" * 4096)
+        time.sleep(0.6)
+        if not conn.send(b"x" * 6144):
+            return
+
+
+def test_response_closed_by_another_thread_mid_iteration_raises(client, scripted):
+    import threading
+
+    srv = scripted(_slow_body)
+    got = 0
+    with client.stream("GET", srv.url + "/slow") as r:
+        closer = threading.Timer(0.3, r.close)
+        closer.start()
+        with pytest.raises(httprs.ReadError):
+            for chunk in r.iter_raw():
+                got += len(chunk)
+        closer.join()
+    assert got == 4096
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_response_closed_by_another_task_mid_iteration_raises(scripted, anyio_backend):
+    import anyio
+
+    srv = scripted(_slow_body)
+    got = 0
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        async with c.stream("GET", srv.url + "/slow") as r:
+
+            async def close_later():
+                await anyio.sleep(0.3)
+                await r.aclose()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(close_later)
+                with pytest.raises(httprs.ReadError):
+                    async for chunk in r.aiter_raw():
+                        got += len(chunk)
+        assert got == 4096
+        assert (await c.get(srv.url + "/good")).text == "good"

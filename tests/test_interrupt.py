@@ -163,3 +163,88 @@ def test_sigint_interrupts_pool_wait(scripted):
 def _keepalive_good(conn):
     while conn.read_request() is not None:
         conn.respond(b"good")
+
+
+# -- a signal handler raising inside read(): the body buffer must be let go -----------
+#
+# The reproduction runs in a child process: a use-after-free that crashes must fail the
+# test, not kill the pytest session.
+
+_READ_INTERRUPTED = r"""
+import asyncio, os, signal, sys, time
+sys.path.insert(0, {tests!r})
+if os.environ.get("HTTPRS_TEST_TARGET") == "httpx":
+    import httpx as httprs
+else:
+    import httprs
+from servers.scripted import ScriptedServer
+
+SIZE = 64 * 1024 * 1024
+
+def handler(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/good":
+            conn.respond(b"good")
+            continue
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % SIZE)
+        sent = 0
+        while sent < SIZE and not conn.server.stopping.is_set():
+            if not conn.send(b"x" * 65536):
+                return
+            sent += 65536
+            time.sleep(0.002)
+        return
+
+class Alarm(Exception):
+    pass
+
+def on_alarm(signum, frame):
+    raise Alarm()
+
+srv = ScriptedServer(handler)
+mode = sys.argv[1]
+if mode == "sync":
+    signal.signal(signal.SIGALRM, on_alarm)
+    with httprs.Client(timeout=10) as c:
+        r = c.send(c.build_request("GET", srv.url + "/slow"), stream=True)
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        try:
+            r.read()
+            sys.exit("read() finished without being interrupted")
+        except Alarm:
+            pass
+        # The slow body keeps arriving while other requests drive the loop.
+        for _ in range(20):
+            assert c.get(srv.url + "/good").text == "good"
+        r.close()
+        assert c.get(srv.url + "/good").text == "good"
+else:
+    async def main():
+        async with httprs.AsyncClient(timeout=10) as c:
+            r = await c.send(c.build_request("GET", srv.url + "/slow"), stream=True)
+            try:
+                await asyncio.wait_for(r.aread(), 0.3)
+                sys.exit("aread() finished without being interrupted")
+            except asyncio.TimeoutError:
+                pass
+            for _ in range(20):
+                assert (await c.get(srv.url + "/good")).text == "good"
+            await r.aclose()
+            assert (await c.get(srv.url + "/good")).text == "good"
+    asyncio.run(main())
+srv.close()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_interrupted_read_releases_body_buffer(mode):
+    import subprocess
+    import sys
+
+    code = _READ_INTERRUPTED.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.strip() == "ok"

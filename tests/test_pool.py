@@ -351,3 +351,109 @@ def test_close_releases_fds(process_server):
     c.close()
     assert c.is_closed
     assert _open_fds() == baseline
+
+
+# -- response lifetimes: GC and the engine mutex --------------------------------------
+
+
+def _gc_clear(obj) -> None:
+    """Run the type's tp_clear on ``obj``, as the cyclic GC does on the first member of an
+    unreachable cycle it breaks (which member comes first is not controllable from
+    Python, so the test does it directly)."""
+    import ctypes
+
+    get_slot = ctypes.pythonapi.PyType_GetSlot
+    get_slot.restype = ctypes.c_void_p
+    get_slot.argtypes = [ctypes.py_object, ctypes.c_int]
+    py_tp_clear = 51
+    address = get_slot(type(obj), py_tp_clear)
+    if address:
+        ctypes.CFUNCTYPE(ctypes.c_int, ctypes.py_object)(address)(obj)
+
+
+def _streaming_body(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/good":
+            conn.respond(b"good")
+            continue
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\npartial")
+
+
+@pytest.mark.httprs_only
+def test_cycle_collected_response_frees_its_pool_slot(scripted):
+    import gc
+
+    srv = scripted(_streaming_body)
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(5.0, pool=1.0)) as c:
+        for _ in range(3):
+            r = c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
+            assert r.status_code == 200
+            # A reference cycle through the response; the collector clears the body.
+            r.request.extensions["cycle"] = r
+            body = r.stream._stream._body
+            _gc_clear(body)
+            del r, body
+            gc.collect()
+            # The only pool slot must be free again (else: PoolTimeout).
+            assert c.get(srv.url + "/good").text == "good"
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_cycle_collected_async_response_frees_its_pool_slot(scripted, anyio_backend):
+    import gc
+
+    srv = scripted(_streaming_body)
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(5.0, pool=1.0)) as c:
+        for _ in range(3):
+            r = await c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
+            r.request.extensions["cycle"] = r
+            body = r.stream._stream._body
+            _gc_clear(body)
+            del r, body
+            gc.collect()
+            assert (await c.get(srv.url + "/good")).text == "good"
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("what", ["drop_response", "close_response", "pool_stats"])
+def test_engine_mutex_never_waited_for_with_the_gil(scripted, what):
+    import gc
+
+    srv = scripted(_streaming_body)
+    with httprs.Client(timeout=5.0) as c:
+        transport = c._transport
+        r = c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
+        holder = threading.Thread(target=transport._hold_engine_mutex, args=(1000,))
+        ticks = 0
+        stop = threading.Event()
+
+        def ticker():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                time.sleep(0.005)
+
+        holder.start()
+        time.sleep(0.1)  # the holder has the mutex now
+        ticking = threading.Thread(target=ticker)
+        ticking.start()
+        t0 = time.monotonic()
+        if what == "drop_response":
+            del r
+            gc.collect()  # (response and its bound stream form a cycle) -> _Body.__dealloc__
+        elif what == "close_response":
+            r.close()
+        else:
+            transport._pool_stats()
+        waited = time.monotonic() - t0
+        ticks_meanwhile = ticks
+        stop.set()
+        ticking.join()
+        holder.join()
+        assert waited > 0.5  # it did wait for the mutex ...
+        # ... and other threads ran meanwhile (~180 ticks when free, ~1 when the GIL is held)
+        assert ticks_meanwhile > 30
+        assert c.get(srv.url + "/good").text == "good"

@@ -77,10 +77,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool complete
         bool body_sent
         bool want_body
-        string body_buf
-        size_t sink_fill
-        bool sink_overflow
-        unsigned long long body_received
+        bool released
         bool failed()
 
     cdef enum class WaitFor(int):
@@ -89,6 +86,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kComplete
         kBodyWanted
         kTraceStep
+        kSinkFull
 
     # Milestones of a traced transfer (see engine.h).
     cdef enum class TraceStep(int):
@@ -105,7 +103,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool wait(Transfer& t, WaitFor what, int slice_ms)
         void push_body(Transfer& t, const char* data, size_t len, bool last)
         void take_body(Transfer& t, string& out)
-        void set_sink(Transfer& t, char* buf, size_t len)
+        size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill)
+        size_t detach_sink(Transfer& t, size_t* extra)
         void want_all(Transfer& t)
         void release(Transfer& t)
         void take_trace(Transfer& t, vector[int]& out)
@@ -115,8 +114,11 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int backend_timeout()
         void run_nowait(vector[shared_ptr[Transfer]]& signaled)
         void watch(Transfer& t)
+        void drive_externally()
+        bool check(Transfer& t, WaitFor what)
         int connection_count()
         int idle_count()
+        void hold_mutex_for_testing(int ms)
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)
         @staticmethod

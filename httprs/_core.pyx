@@ -1403,8 +1403,15 @@ cdef class _Tracer:
     cdef bint step(self, int step) except -1:
         """Queue the events of one TraceStep; True when it is a gate."""
         core = self.core
+        route = core.route
         request = self.request
+        url = request.url
         timeout = (request.extensions.get("timeout") or {}).get("connect")
+        # httpcore's logger (event prefix) for the origin's TLS: the pool's
+        # connection, the tunnel of an HTTP proxy, or a SOCKS connection.
+        via = "socks" if route.mode == "socks" else (
+            "proxy" if route.mode == "proxy" and url.scheme == "https" else "connection"
+        )
         if step == <int>TraceStep.kConnect:
             if core.uds is not None:
                 self.add(
@@ -1415,10 +1422,17 @@ cdef class _Tracer:
                         "socket_options": core.socket_options_arg,
                     },
                 )
+            elif route.mode == "socks":
+                self.add(
+                    "socks.connect_tcp.started",
+                    {
+                        "host": route.proxy_host.decode("ascii"),
+                        "port": route.proxy_port,
+                        "timeout": timeout,
+                    },
+                )
             else:
-                route = core.route
                 if route.mode == "direct":
-                    url = request.url
                     host = url.raw_host.decode("ascii")
                     port = url.port or (443 if url.scheme == "https" else 80)
                 else:
@@ -1438,11 +1452,53 @@ cdef class _Tracer:
             return True
         if step == <int>TraceStep.kConnected:
             kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
-            self.add(f"connection.{kind}.complete", {"return_value": _TRACE_STREAM})
+            prefix = "socks" if route.mode == "socks" else "connection"
+            self.add(f"{prefix}.{kind}.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kProxyTls:
+            self.add(
+                "connection.start_tls.started",
+                {
+                    "ssl_context": route.proxy_ssl_context,
+                    "server_hostname": route.proxy_host.decode("ascii"),
+                    "timeout": timeout,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kProxyTlsDone:
+            self.add("connection.start_tls.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kTunnel:
+            # The CONNECT request's own HTTP/1.1 events (its head only).
+            self.add("http11.send_request_headers.started", {"request": request})
+            return True
+        elif step == <int>TraceStep.kTunnelDone:
+            self.add("http11.send_request_headers.complete", {"return_value": None})
+            self.add("http11.send_request_body.started", {"request": request})
+            self.add("http11.send_request_body.complete", {"return_value": None})
+            self.add("http11.receive_response_headers.started", {"request": request})
+            # Only a 2xx gets here; the proxy's reason and headers are not kept.
+            self.add(
+                "http11.receive_response_headers.complete",
+                {"return_value": (b"HTTP/1.1", 200, b"", [])},
+            )
+        elif step == <int>TraceStep.kSocks:
+            self.add(
+                "socks.setup_socks5_connection.started",
+                {
+                    "stream": _TRACE_STREAM,
+                    "host": url.raw_host.decode("ascii"),
+                    "port": url.port or (443 if url.scheme == "https" else 80),
+                    "auth": route.socks_auth,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kSocksDone:
+            self.add(
+                "socks.setup_socks5_connection.complete", {"return_value": _TRACE_STREAM}
+            )
         elif step == <int>TraceStep.kTls:
             verify = core.tls_args[0]
             self.add(
-                "connection.start_tls.started",
+                f"{via}.start_tls.started",
                 {
                     "ssl_context": verify if isinstance(verify, ssl.SSLContext) else None,
                     "server_hostname": self.stream.t.get().spec.tls_host.decode("ascii"),
@@ -1451,7 +1507,7 @@ cdef class _Tracer:
             )
             return True
         elif step == <int>TraceStep.kTlsDone:
-            self.add("connection.start_tls.complete", {"return_value": _TRACE_STREAM})
+            self.add(f"{via}.start_tls.complete", {"return_value": _TRACE_STREAM})
         elif step == <int>TraceStep.kSend:
             self.http11 = 0
             self.http11_to(H_HEADERS_STARTED)

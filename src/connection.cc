@@ -98,7 +98,10 @@ void Connection::pass_trace_gate(Transfer& t) {
   if (gated_ == nullptr || cur_.get() != &t || state_ == State::kClosing) return;
   Step next = gated_;
   gated_ = nullptr;
-  if (next == &Connection::start_tls) arm_timer(TimerMode::kConnect);
+  // Connecting phases run under the connect timeout, stopped at the gate.
+  if (next == &Connection::start_tls || next == &Connection::start_proxy_tls ||
+      next == &Connection::start_tunnel || next == &Connection::start_socks)
+    arm_timer(TimerMode::kConnect);
   (this->*next)();
 }
 
@@ -329,7 +332,7 @@ void Connection::on_tcp_connected() {
   }
   trace_step(TraceStep::kConnected);
   if (cur_->spec.proxy_tls) {
-    start_proxy_tls();
+    trace_gate(TraceStep::kProxyTls, &Connection::start_proxy_tls);
     return;
   }
   after_proxy_tls();
@@ -337,9 +340,9 @@ void Connection::on_tcp_connected() {
 
 void Connection::after_proxy_tls() {
   if (!cur_->spec.socks_host.empty()) {
-    start_socks();
+    trace_gate(TraceStep::kSocks, &Connection::start_socks);
   } else if (!cur_->spec.tunnel_authority.empty()) {
-    start_tunnel();
+    trace_gate(TraceStep::kTunnel, &Connection::start_tunnel);
   } else {
     after_tunnel();
   }
@@ -460,6 +463,7 @@ void Connection::on_socks_data(const char* data, size_t len) {
     if (socks_buf_.size() < need) return;
     if (socks_buf_.size() > need) return fail("the SOCKS proxy sent bytes after its reply");
     socks_buf_.clear();
+    trace_step(TraceStep::kSocksDone);
     after_tunnel();
     return;
   }
@@ -506,6 +510,7 @@ void Connection::continue_proxy_handshake() {
   flush_proxy_tls();
   if (state_ == State::kClosing) return;
   if (st == TlsSession::Status::kOk) {
+    trace_step(TraceStep::kProxyTlsDone);
     after_proxy_tls();
   } else if (st == TlsSession::Status::kError) {
     err.kind = ErrorKind::kConnectError;
@@ -871,6 +876,7 @@ void Connection::on_plaintext(const char* data, size_t len) {
     }
     if (st == ResponseParser::Status::kUpgrade || st == ResponseParser::Status::kComplete) {
       // A 2xx to CONNECT ends at its head: the bytes after it are the tunnel's.
+      trace_step(TraceStep::kTunnelDone);
       after_tunnel();
     }
     return;

@@ -49,9 +49,9 @@ struct SocketOption {
 using SocketOptions = std::vector<SocketOption>;
 
 // Milestones of a traced transfer (RequestSpec::trace), reported in order for
-// the `trace` request extension. kConnect, kTls, kSend and kSent are gates: the
-// connection stops before that phase until Engine::trace_resume(), so the
-// consumer's "...started" callback runs before the phase does, as in httpcore.
+// the `trace` request extension. At a gate the connection stops before the
+// phase until Engine::trace_resume(), so the consumer's "...started" callback
+// runs before the phase does (and not under its timeout), as in httpcore.
 enum class TraceStep : int {
   kConnect = 0,    // gate: about to resolve and connect
   kConnected = 1,  // TCP (or Unix socket) connected
@@ -59,6 +59,12 @@ enum class TraceStep : int {
   kTlsDone = 3,    // handshake complete
   kSend = 4,       // gate: about to send the request
   kSent = 5,       // gate: the whole request is written; about to await the response
+  kProxyTls = 6,   // gate: about to start the TLS handshake with an https:// proxy
+  kProxyTlsDone = 7,
+  kTunnel = 8,  // gate: about to send CONNECT
+  kTunnelDone = 9,
+  kSocks = 10,  // gate: about to start the SOCKS5 exchange
+  kSocksDone = 11,
 };
 
 // Everything the core needs to run one request. Built by the Cython layer.

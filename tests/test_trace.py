@@ -196,3 +196,48 @@ def test_trace_sync_callback_must_not_be_async(scripted):
             c.get(url, extensions={"trace": trace})
         # the client stays usable
         assert c.get(url).status_code == 200
+
+
+@pytest.fixture
+def socks_proxy():
+    from servers.socks import Socks5Server
+
+    srv = Socks5Server()
+    yield srv
+    srv.close()
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["forward", "tunnel", "https-proxy-tunnel", "https-proxy-forward", "socks", "socks-tls"],
+)
+def test_trace_events_through_proxies_match_httpx(
+    route, proxy_factory, socks_proxy, server, https_server, certs
+):
+    """httpcore's events through proxies: the proxy's own TLS (connection.start_tls),
+    the CONNECT request's http11 events, the origin's TLS as proxy.start_tls, and the
+    socks.* events of a SOCKS5 connection."""
+    from servers.tls import server_context
+
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    if route.startswith("https-proxy"):
+        proxy_url = proxy_factory(ssl_context=server_context(certs.server)).url
+    elif route.startswith("socks"):
+        proxy_url = f"socks5://127.0.0.1:{socks_proxy.port}"
+    else:
+        proxy_url = proxy_factory().url
+    origin = (
+        https_server.url if route in ("tunnel", "https-proxy-tunnel", "socks-tls") else server.url
+    )
+
+    def run(module):
+        events, trace = recorder()
+        if proxy_url.startswith("https"):
+            proxy = module.Proxy(proxy_url, ssl_context=ctx)
+        else:
+            proxy = proxy_url
+        with module.Client(verify=ctx, proxy=proxy) as c:
+            assert c.get(origin + "/", extensions={"trace": trace}).status_code == 200
+        return events
+
+    assert run(httprs) == run(httpx)

@@ -96,6 +96,12 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kTlsDone
         kSend
         kSent
+        kProxyTls
+        kProxyTlsDone
+        kTunnel
+        kTunnelDone
+        kSocks
+        kSocksDone
 
     cdef cppclass Engine:
         Engine(const PoolLimits& limits)

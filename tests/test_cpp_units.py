@@ -1,7 +1,8 @@
 """Build and run the C++ unit test programs in tests/cpp against src/.
 
 Each program is compiled with g++ (flags from pkg-config, AddressSanitizer and
-UBSan on, so leaks and undefined behaviour fail the run) into tmp_path and run;
+UBSan on, so leaks and undefined behaviour fail the run; ThreadSanitizer for the engine
+race test) into tmp_path and run;
 the test fails when the program does not build or exits non-zero, and shows its
 output. Nothing is skipped: a missing compiler or library is a failure.
 """
@@ -145,6 +146,47 @@ def test_tls(tmp_path: Path) -> None:
     )
     args = make_certificates(tmp_path)
     run([str(exe), *(f"--{name}={value}" for name, value in args.items())])
+
+
+def _llhttp(tmp_path: Path, sanitize: str) -> list[str]:
+    """llhttp as the extension gets it: pkg-config's libllhttp, else Debian's C sources
+    (meson.options' defaults) compiled here."""
+    probe = subprocess.run(["pkg-config", "--exists", "libllhttp"], capture_output=True)
+    if probe.returncode == 0:
+        return pkg_config("libllhttp")
+    src, include = Path("/usr/share/llhttp"), "/usr/share/include/llhttp"
+    objects = []
+    for name in ("api", "http", "llhttp"):
+        obj = tmp_path / f"llhttp_{name}.o"
+        cmd = ["gcc", "-O1", "-g", sanitize, f"-I{include}", "-c", str(src / f"{name}.c")]
+        proc = subprocess.run([*cmd, "-o", str(obj)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stderr}"
+        objects.append(str(obj))
+    return [f"-I{include}", *objects]
+
+
+def test_engine_race(tmp_path: Path) -> None:
+    """ThreadSanitizer: the bridge's lock-free reads of a transfer's completion flags
+    (and of the head / error they announce) race with no engine write."""
+    exe = tmp_path / "test_engine_race"
+    flags = [f for f in CXXFLAGS if not f.startswith("-fsanitize")]
+    sources = [CPP_TESTS / "test_engine_race.cc"] + [
+        SRC / name for name in ("engine.cc", "connection.cc", "http1.cc", "tls.cc")
+    ]
+    cmd = [
+        "g++",
+        *flags,
+        "-fsanitize=thread",
+        *map(str, sources),
+        *_llhttp(tmp_path, "-fsanitize=thread"),
+        "-o",
+        str(exe),
+        *pkg_config("libuv", "openssl"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
+    output = run([str(exe)], timeout=120)
+    assert "ThreadSanitizer" not in output
 
 
 if __name__ == "__main__":

@@ -1,0 +1,149 @@
+// The consumer's view of a transfer, under ThreadSanitizer.
+//
+// The Cython bridge reads a transfer's completion flags (phase, head_ready,
+// complete, want_body, released) without the engine mutex, while another
+// thread drives the loop and writes them; once it has seen head_ready it reads
+// head, once it has seen a failed phase it reads error. This program does the
+// same from plain threads against a local server, so a flag that is not an
+// atomic (or data written after its flag) is a reported data race.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "check.h"
+#include "engine.h"
+
+using namespace httprs;
+
+namespace {
+
+// Answers every request on a connection with a small keep-alive response,
+// after a short pause so the head arrives while the consumer is polling.
+class Server {
+ public:
+  Server() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Server() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void serve() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string buf;
+      char tmp[4096];
+      for (;;) {
+        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        buf.append(tmp, static_cast<size_t>(n));
+        size_t end;
+        while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
+          buf.erase(0, end + 4);
+          ::usleep(2000);
+          static const char kResponse[] =
+              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello";
+          ::send(c, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL);
+        }
+      }
+      ::close(c);
+    }
+  }
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+RequestSpec make_spec(int port) {
+  RequestSpec spec;
+  spec.pool_key = "http://127.0.0.1:" + std::to_string(port);
+  spec.connect_host = "127.0.0.1";
+  spec.connect_port = port;
+  spec.head = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  spec.read_timeout = 5;
+  spec.connect_timeout = 5;
+  return spec;
+}
+
+// One thread drives until the transfer completes; this thread polls the flags
+// without the mutex, as the bridge does, and reads what they announce.
+void exchange(Engine& engine, int port) {
+  std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+  std::thread driver([&] {
+    while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+    }
+  });
+  bool saw_head = false;
+  while (!t->complete && !t->failed()) {
+    if (!saw_head && t->head_ready) {
+      saw_head = true;
+      CHECK(t->head.status == 200);
+    }
+    (void)t->want_body;
+    (void)t->released;
+    std::this_thread::yield();
+  }
+  driver.join();
+  CHECK(!t->failed());
+  if (t->failed()) std::fprintf(stderr, "failed: %s\n", t->error.message.c_str());
+  CHECK(t->head_ready);
+  CHECK(t->head.status == 200);
+  std::string body;
+  engine.take_body(*t, body);
+  CHECK_EQ_STR(body, "hello");
+  engine.release(*t);
+}
+
+}  // namespace
+
+int main() {
+  Server server;
+  PoolLimits limits;
+  Engine engine(limits);
+  for (int i = 0; i < 20; i++) exchange(engine, server.port());
+  // A failure read the same way: a port nobody listens on.
+  int closed_port;
+  {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+    closed_port = ntohs(addr.sin_port);
+    ::close(s);
+  }
+  std::shared_ptr<Transfer> t = engine.submit(make_spec(closed_port));
+  std::thread driver([&] {
+    while (!engine.wait(*t, WaitFor::kHead, 50)) {
+    }
+  });
+  while (!t->failed() && !t->head_ready) std::this_thread::yield();
+  CHECK(t->failed());
+  CHECK(t->error.kind == ErrorKind::kConnectError);
+  driver.join();
+  engine.release(*t);
+  engine.close();
+  return check_report("test_engine_race");
+}

@@ -850,6 +850,172 @@ static void test_session_misuse() {
   CHECK(e4.kind == ErrorKind::kConnectError);
 }
 
+// ------------------------------------------------------------ foreign ----
+
+// A foreign implementation as the Cython layer provides one (there: Python's
+// SSLObject); here each foreign session wraps an OpenSslSession, and a few
+// knobs make it misbehave so the wrapper's error handling can be checked.
+struct FakeForeign {
+  std::shared_ptr<TlsContext> inner;  // what the sessions really run on
+  std::string opened_host;
+  int opens = 0, closes = 0, releases = 0;
+  bool fail_open = false;
+  bool handshake_closes = false;  // report kClosed without a message
+  bool read_empty_ok = false;     // report kOk with no bytes
+  bool write_fails = false;       // fail without a message
+};
+
+struct FakeSession {
+  FakeForeign* owner;
+  std::unique_ptr<OpenSslSession> s;
+};
+
+static const httprs::ForeignTlsOps kFakeOps = {
+    // open
+    [](void* ctx, const char* host, size_t len, Error* err) -> void* {
+      auto* f = static_cast<FakeForeign*>(ctx);
+      f->opens++;
+      f->opened_host.assign(host, len);
+      if (f->fail_open) {
+        err->set(ErrorKind::kConnectError, "open refused by the context");
+        return nullptr;
+      }
+      return new FakeSession{f, std::make_unique<OpenSslSession>(f->inner, f->opened_host, *err)};
+    },
+    // close
+    [](void* s) {
+      auto* fs = static_cast<FakeSession*>(s);
+      fs->owner->closes++;
+      delete fs;
+    },
+    // handshake
+    [](void* s, Error* err) -> int {
+      auto* fs = static_cast<FakeSession*>(s);
+      if (fs->owner->handshake_closes) return static_cast<int>(Status::kClosed);
+      return static_cast<int>(fs->s->handshake(*err));
+    },
+    // feed
+    [](void* s, const char* data, size_t len) { static_cast<FakeSession*>(s)->s->feed(data, len); },
+    // read
+    [](void* s, char* buf, size_t cap, size_t* n, Error* err) -> int {
+      auto* fs = static_cast<FakeSession*>(s);
+      if (fs->owner->read_empty_ok) {
+        *n = 0;
+        return static_cast<int>(Status::kOk);
+      }
+      return static_cast<int>(fs->s->read(buf, cap, n, *err));
+    },
+    // write
+    [](void* s, const char* data, size_t len, Error* err) -> bool {
+      auto* fs = static_cast<FakeSession*>(s);
+      if (fs->owner->write_fails) return false;
+      return fs->s->write(data, len, *err);
+    },
+    // shutdown
+    [](void* s) { static_cast<FakeSession*>(s)->s->shutdown(); },
+    // pending
+    [](void* s) -> size_t { return static_cast<FakeSession*>(s)->s->pending_output(); },
+    // take
+    [](void* s, std::string* dst) -> size_t {
+      return static_cast<FakeSession*>(s)->s->append_output(*dst);
+    },
+    // info
+    [](void* s, std::string* version, std::string* cipher, std::string* alpn) {
+      auto* fs = static_cast<FakeSession*>(s);
+      *version = fs->s->version();
+      *cipher = fs->s->cipher();
+      *alpn = fs->s->alpn();
+    },
+    // release
+    [](void* ctx) { static_cast<FakeForeign*>(ctx)->releases++; },
+};
+
+static void test_foreign() {
+  FakeForeign f;
+  f.inner = make_ctx(trusting(arg("ca")));
+  {
+    auto ctx = TlsContext::foreign(&kFakeOps, &f);
+    CHECK(ctx && ctx->is_foreign() && ctx->ctx() == nullptr);
+    {
+      // TlsSession::open picks the foreign implementation; data flows both ways.
+      Server s(arg("server"));
+      Error err;
+      auto c = TlsSession::open(ctx, "localhost", err, "a-key-it-ignores");
+      CHECK(!err);
+      CHECK(dynamic_cast<httprs::ForeignTlsSession*>(c.get()) != nullptr);
+      CHECK_EQ_STR(f.opened_host, "localhost");
+      CHECK(handshake(*c, s, err) == Status::kOk);
+      CHECK(c->handshake_done());
+      CHECK_EQ_STR(c->version(), "TLSv1.3");
+      CHECK_EQ_STR(c->alpn(), "http/1.1");
+      CHECK(!c->cipher().empty());
+      CHECK(!c->session_reused());  // foreign sessions never resume
+      CHECK(c->write("ping", 4, err));
+      s.feed(c->take_output());
+      s.step();
+      CHECK_EQ_STR(s.read_all(), "ping");
+      CHECK(SSL_write(s.ssl, "pong", 4) == 4);
+      std::string back = s.take();
+      c->feed(back.data(), back.size());
+      char buf[64];
+      size_t n = 0;
+      CHECK(c->read(buf, sizeof buf, &n, err) == Status::kOk);
+      CHECK_EQ_STR(std::string(buf, n), "pong");
+      CHECK(c->read(buf, sizeof buf, &n, err) == Status::kWantRead);
+      // "kOk, no bytes" from the implementation means "want more".
+      f.read_empty_ok = true;
+      CHECK(c->read(buf, sizeof buf, &n, err) == Status::kWantRead && n == 0);
+      f.read_empty_ok = false;
+      // A failed write without a message still carries one, as a WriteError.
+      f.write_fails = true;
+      Error werr;
+      CHECK(!c->write("x", 1, werr));
+      CHECK(werr.kind == ErrorKind::kWriteError && !werr.message.empty());
+      f.write_fails = false;
+    }
+    CHECK(f.opens == 1 && f.closes == 1);
+    {
+      // Verification failures keep the implementation's message, as ConnectError.
+      Server s(arg("server"));
+      Error err;
+      auto c = TlsSession::open(ctx, "example.com", err);
+      CHECK(handshake(*c, s, err) == Status::kError);
+      CHECK(err.kind == ErrorKind::kConnectError);
+      CHECK_CONTAINS(err.message, "CERTIFICATE_VERIFY_FAILED");
+    }
+    {
+      // A handshake that ends early without a message is a ConnectError too.
+      f.handshake_closes = true;
+      Error err;
+      auto c = TlsSession::open(ctx, "localhost", err);
+      CHECK(c->handshake(err) == Status::kError);
+      CHECK(err.kind == ErrorKind::kConnectError && !err.message.empty());
+      f.handshake_closes = false;
+    }
+    {
+      // A session the implementation refused: every call fails, nothing leaks.
+      f.fail_open = true;
+      Error err;
+      auto c = TlsSession::open(ctx, "localhost", err);
+      CHECK(err.kind == ErrorKind::kConnectError);
+      CHECK_EQ_STR(err.message, "open refused by the context");
+      Error e2;
+      CHECK(c->handshake(e2) == Status::kError);
+      size_t n = 0;
+      char buf[8];
+      Error e3;
+      CHECK(c->read(buf, sizeof buf, &n, e3) == Status::kError);
+      CHECK(!c->write("x", 1, e3));
+      CHECK(c->pending_output() == 0);
+      f.fail_open = false;
+    }
+    CHECK(f.releases == 0);
+  }
+  // The context released its handle exactly once, after its sessions closed.
+  CHECK(f.releases == 1);
+  CHECK(f.opens == f.closes + 1);  // the refused open created nothing to close
+}
+
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -882,5 +1048,6 @@ int main(int argc, char** argv) {
   test_session_misuse();
   test_keylog();
   test_resumption();
+  test_foreign();
   return check_report("test_tls");
 }

@@ -150,6 +150,20 @@ def peek_filelike_length(stream):
     return length
 
 
+def peek_filelike_remaining_length(stream):
+    """The bytes left to read from a seekable file-like object (from its current
+    position, which is kept), or None when it cannot tell (pipes, sockets, iterators)."""
+    try:
+        offset = stream.tell()
+        length = stream.seek(0, os.SEEK_END)
+        stream.seek(offset)
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not isinstance(offset, int) or not isinstance(length, int):
+        return None
+    return max(0, length - offset)
+
+
 cdef inline bytes _to_bytes(value):
     return value.encode("utf-8") if isinstance(value, str) else value
 
@@ -164,7 +178,9 @@ def encode_content(content):
         headers = {"Content-Length": str(len(body))} if body else {}
         return headers, ByteStream(body)
     if isinstance(content, Iterable) and not isinstance(content, dict):
-        length = peek_filelike_length(content)
+        # A file is sent from its current position (httpx2; httpx 0.28.1 announced the
+        # whole file's size, and the request then never completed).
+        length = peek_filelike_remaining_length(content)
         if length is None:
             headers = {"Transfer-Encoding": "chunked"}
         else:

@@ -119,3 +119,48 @@ def test_still_missing_from_httpx2():
         if not hasattr(httprs, name):
             missing.append(name)
     assert missing == ["URL.origin", "Headers.__or__", "Headers.__ior__", "websocket"]
+
+
+def test_file_content_length_counts_from_the_current_position(server, tmp_path):
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"0123456789")
+    with httprs.Client(timeout=3) as client, path.open("rb") as f:
+        f.seek(4)
+        doc = client.post(server.url + "/echo", content=f).json()
+    headers = dict(doc["headers"])
+    assert headers["content-length"] == "6" and doc["body"] == "456789"
+    # Unseekable (a pipe): no length can be known, so the body is chunked.
+    import os
+
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"piped")
+    os.close(write_fd)
+    with httprs.Client(timeout=3) as client, os.fdopen(read_fd, "rb") as pipe:
+        doc = client.post(server.url + "/echo", content=pipe).json()
+    headers = dict(doc["headers"])
+    assert headers.get("transfer-encoding") == "chunked" and "content-length" not in headers
+    assert doc["body"] == "piped"
+
+
+BAD_LOCATION = "http://example.com:notaport/"
+
+
+def _bad_redirect(request):
+    return httprs.Response(302, headers={"Location": BAD_LOCATION})
+
+
+def test_unfollowed_redirect_with_an_invalid_location_returns_the_response():
+    with httprs.Client(transport=httprs.MockTransport(_bad_redirect)) as client:
+        response = client.get("http://example.invalid/")
+        assert response.status_code == 302 and response.next_request is None
+        with pytest.raises(httprs.RemoteProtocolError, match="Invalid URL in location"):
+            client.get("http://example.invalid/", follow_redirects=True)
+
+
+@pytest.mark.anyio
+async def test_unfollowed_redirect_with_an_invalid_location_returns_the_response_async():
+    async with httprs.AsyncClient(transport=httprs.MockTransport(_bad_redirect)) as client:
+        response = await client.get("http://example.invalid/")
+        assert response.status_code == 302 and response.next_request is None
+        with pytest.raises(httprs.RemoteProtocolError, match="Invalid URL in location"):
+            await client.get("http://example.invalid/", follow_redirects=True)

@@ -5,6 +5,8 @@ import ipaddress
 import re
 from urllib.request import getproxies
 
+from httprs._exceptions import InvalidURL
+
 
 def to_bytes(value, encoding="utf-8"):
     if isinstance(value, str):
@@ -47,13 +49,22 @@ def is_ipv6_hostname(hostname):
 
 
 def _no_proxy_pattern(host):
-    """The mount key that disables proxying for one NO_PROXY entry (curl's rules)."""
+    """The mount key that disables proxying for one NO_PROXY entry (curl's rules, with
+    httpx2's additions: "*.example.com", CIDR networks, bracketed IPv6), or None for an
+    entry that is neither a host nor a network (ignored, as curl and Go do)."""
     if "://" in host:
         return host
+    if host.startswith("["):
+        return "all://" + host  # "[::1]", "[::1]:8080", "[fd00::]/8"
     if is_ipv4_hostname(host) or host.lower() == "localhost":
-        return "all://" + host
+        return "all://" + host  # "10.1.2.3", "10.0.0.0/8"
     if is_ipv6_hostname(host):
-        return "all://[" + host + "]"
+        address, slash, prefix = host.partition("/")
+        return "all://[" + address + "]" + slash + prefix
+    if "/" in host:
+        return None
+    if host.startswith("*."):
+        return "all://" + host  # like ".example.com": subdomains only
     # "example.com" matches example.com and its subdomains; ".example.com" only subdomains.
     return "all://*" + host
 
@@ -62,7 +73,8 @@ def get_environment_proxies():
     """Map of mount pattern -> proxy URL (or None for "no proxy") from the environment.
 
     Reads HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (either case) through
-    urllib's getproxies(); other schemes found there are ignored.
+    urllib's getproxies(); other schemes found there are ignored. A NO_PROXY entry that
+    does not make a valid pattern is skipped.
     """
     found = getproxies()
     result = {}
@@ -74,8 +86,16 @@ def get_environment_proxies():
         host = entry.strip()
         if host == "*":
             return {}
-        if host:
-            result[_no_proxy_pattern(host)] = None
+        if not host:
+            continue
+        pattern = _no_proxy_pattern(host)
+        if pattern is None:
+            continue
+        try:
+            URLPattern(pattern)
+        except (InvalidURL, ValueError):
+            continue
+        result[pattern] = None
     return result
 
 
@@ -90,10 +110,11 @@ cdef object _host_regex(str host):
 
 
 class URLPattern:
-    """A mount key such as "all://", "https://*.example.com" or "http://host:8080".
+    """A mount key such as "all://", "https://*.example.com", "http://host:8080" or a
+    network, "all://10.0.0.0/8" / "all://[fd00::]/8" (httpx2).
 
-    Patterns sort from most to least specific: ports first, then longer hosts,
-    then longer schemes.
+    Patterns sort from most to least specific: ports first, then exact hosts, then
+    networks (smaller first), then host-less patterns; longer hosts and schemes first.
     """
 
     def __init__(self, pattern):
@@ -109,12 +130,20 @@ class URLPattern:
         self.scheme = "" if url.scheme == "all" else url.scheme
         self.host = "" if url.host == "*" else url.host
         self.port = url.port
-        self.host_regex = _host_regex(url.host)
+        self.network = _network(pattern, url)
+        self.host_regex = None if self.network is not None else _host_regex(url.host)
 
     def matches(self, other):
         if self.scheme and self.scheme != other.scheme:
             return False
-        if self.host and self.host_regex is not None:
+        if self.network is not None:
+            try:
+                address = ipaddress.ip_address(other.host)
+            except ValueError:
+                return False
+            if address not in self.network:
+                return False
+        elif self.host and self.host_regex is not None:
             if self.host_regex.match(other.host) is None:
                 return False
         if self.port is not None and self.port != other.port:
@@ -123,7 +152,11 @@ class URLPattern:
 
     @property
     def priority(self):
-        return (0 if self.port is not None else 1, -len(self.host), -len(self.scheme))
+        if self.network is not None:
+            kind, size, host_length = 1, self.network.num_addresses, 0
+        else:
+            kind, size, host_length = (0 if self.host else 2), 0, -len(self.host)
+        return (0 if self.port is not None else 1, kind, size, host_length, -len(self.scheme))
 
     def __hash__(self):
         return hash(self.pattern)
@@ -136,6 +169,28 @@ class URLPattern:
 
     def __repr__(self):
         return f"URLPattern({self.pattern!r})"
+
+
+def _network(pattern, url):
+    """The ip_network of a CIDR pattern ("all://10.0.0.0/8"), else None. A pattern whose
+    path is not a plain prefix length after an IP host raises InvalidURL."""
+    prefix = url.path[1:] if url.path.startswith("/") else url.path
+    if not prefix or not (is_ipv4_hostname(url.host) or is_ipv6_hostname(url.host)):
+        return None
+    host = "[" + url.host + "]" if ":" in url.host else url.host
+    valid = (
+        prefix.isascii()
+        and prefix.isdigit()
+        and "@" not in pattern
+        and "%" not in pattern
+        and pattern.endswith(host + "/" + prefix)
+    )
+    if valid:
+        try:
+            return ipaddress.ip_network(url.host + "/" + prefix, strict=False)
+        except ValueError:
+            pass
+    raise InvalidURL(f"Invalid network in {pattern!r}")
 
 
 def sorted_mounts(mounts):

@@ -164,3 +164,59 @@ async def test_unfollowed_redirect_with_an_invalid_location_returns_the_response
         assert response.status_code == 302 and response.next_request is None
         with pytest.raises(httprs.RemoteProtocolError, match="Invalid URL in location"):
             await client.get("http://example.invalid/", follow_redirects=True)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "proxied"),
+    [
+        ("10.0.0.0/8", "http://10.1.2.3/", False),
+        ("10.0.0.0/8", "http://11.1.2.3/", True),
+        ("10.0.0.0/8", "http://example.com/", True),
+        ("192.168.1.7/16", "http://192.168.200.1:8080/", False),  # host bits ignored
+        ("fd00::/8", "http://[fd12::1]/", False),
+        ("fd00::/8", "http://[fe80::1]/", True),
+        ("[fd00::]/8", "http://[fd12::1]/", False),
+        ("[::1]", "http://[::1]:8000/", False),
+        ("[::1]", "http://[::2]/", True),
+        ("*.example.com", "http://a.example.com/", False),
+        ("*.example.com", "http://example.com/", True),
+        ("example.com", "http://example.com/", False),
+        ("10.0.0.1/abc, foo/bar, 10.0.0.0/99", "http://10.0.0.1/", True),  # all ignored
+    ],
+)
+def test_no_proxy_networks_wildcards_and_ipv6(monkeypatch, no_proxy, url, proxied):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    with httprs.Client() as client:
+        transport = client._transport_for_url(httprs.URL(url))
+        assert (transport is not client._transport) == proxied
+
+
+def test_url_pattern_networks_and_priority():
+    from httprs._utils import URLPattern, sorted_mounts
+
+    net = URLPattern("all://10.0.0.0/8")
+    assert net.matches(httprs.URL("https://10.9.9.9:444/x"))
+    assert not net.matches(httprs.URL("https://[::1]/")) and not net.matches(
+        httprs.URL("http://a/")
+    )
+    for bad in ("all://10.0.0.0/x", "all://10.0.0.0/33", "all://u@10.0.0.0/8"):
+        with pytest.raises(httprs.InvalidURL):
+            URLPattern(bad)
+    keys = [
+        "all://",
+        "all://10.0.0.0/8",
+        "all://10.1.0.0/16",
+        "all://10.1.2.3",
+        "all://10.1.2.3:80",
+    ]
+    ordered = list(sorted_mounts({URLPattern(k): k for k in reversed(keys)}).values())
+    assert ordered == [
+        "all://10.1.2.3:80",
+        "all://10.1.2.3",
+        "all://10.1.0.0/16",
+        "all://10.0.0.0/8",
+        "all://",
+    ]

@@ -23,6 +23,7 @@ from httprs._config import (
     Proxy,
     Timeout,
 )
+from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from httprs._models import AsyncByteStream, Cookies, Headers, Request, SyncByteStream
 from httprs._sse import DEFAULT_MAX_EVENT_SIZE_BYTES, aconnect_sse, connect_sse
@@ -148,7 +149,10 @@ class BoundAsyncStream(AsyncByteStream):
         self._response = response
         self._start = start
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
         async for chunk in self._stream:
             yield chunk
 

@@ -33,6 +33,49 @@ __all__ = [
 ]
 
 
+cdef class _LazyAsyncIterator:
+    """An async generator created on its first use.
+
+    Cython's async generators, unlike Python's, warn "coroutine ... was never
+    awaited" when collected without having been started, as when a transport
+    takes a body's `__aiter__()` but the request fails before the first chunk.
+    Methods that hand out an async generator return this instead: it creates
+    `factory(*args)` only on the first `__anext__` / `asend` / `athrow` /
+    `aclose` and delegates to it, so an unused one leaves nothing behind, and a
+    started one is finalised through the event loop's asyncgen hooks as usual.
+    """
+
+    cdef object _factory
+    cdef tuple _args
+    cdef object _gen
+
+    def __cinit__(self, factory, *args):
+        self._factory = factory
+        self._args = args
+
+    cdef object _started(self):
+        if self._gen is None:
+            self._gen = self._factory(*self._args)
+            self._factory = None
+            self._args = None
+        return self._gen
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        return self._started().__anext__()
+
+    def asend(self, value):
+        return self._started().asend(value)
+
+    def athrow(self, *args):
+        return self._started().athrow(*args)
+
+    def aclose(self):
+        return self._started().aclose()
+
+
 class SyncByteStream:
     """Base class for synchronous byte streams (request or response bodies)."""
 
@@ -47,12 +90,20 @@ class SyncByteStream:
 class AsyncByteStream:
     """Base class for asynchronous byte streams."""
 
-    async def __aiter__(self):
-        raise NotImplementedError("The '__aiter__' method must be implemented.")
-        yield b""
+    def __aiter__(self):
+        return _LazyAsyncIterator(_aiter_unimplemented)
 
     async def aclose(self):
         pass
+
+
+async def _aiter_unimplemented():
+    raise NotImplementedError("The '__aiter__' method must be implemented.")
+    yield b""
+
+
+async def _aiter_one(chunk):
+    yield chunk
 
 
 class ByteStream(AsyncByteStream, SyncByteStream):
@@ -65,8 +116,8 @@ class ByteStream(AsyncByteStream, SyncByteStream):
     def __iter__(self):
         yield self._stream
 
-    async def __aiter__(self):
-        yield self._stream
+    def __aiter__(self):
+        return _LazyAsyncIterator(_aiter_one, self._stream)
 
 
 class IteratorByteStream(SyncByteStream):
@@ -99,7 +150,10 @@ class AsyncIteratorByteStream(AsyncByteStream):
         self._is_stream_consumed = False
         self._is_generator = inspect.isasyncgen(stream)
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
         if self._is_stream_consumed and self._is_generator:
             raise StreamConsumed()
         self._is_stream_consumed = True
@@ -113,15 +167,19 @@ class AsyncIteratorByteStream(AsyncByteStream):
                 yield part
 
 
+async def _aiter_closed():
+    raise StreamClosed()
+    yield b""
+
+
 class UnattachedStream(AsyncByteStream, SyncByteStream):
     """The stream of an unpickled request/response: any I/O raises StreamClosed."""
 
     def __iter__(self):
         raise StreamClosed()
 
-    async def __aiter__(self):
-        raise StreamClosed()
-        yield b""
+    def __aiter__(self):
+        return _LazyAsyncIterator(_aiter_closed)
 
 
 def primitive_value_to_str(value):
@@ -444,6 +502,9 @@ class MultipartStream(SyncByteStream, AsyncByteStream):
         for chunk in self.iter_chunks():
             yield chunk
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
         for chunk in self.iter_chunks():
             yield chunk

@@ -26,7 +26,7 @@ from libcpp.string cimport string
 from libcpp.utility cimport move
 from libcpp.vector cimport vector
 
-from httprs._transports cimport AsyncBaseTransport, BaseTransport
+from httprs._transports import AsyncBaseTransport, BaseTransport
 from httprs.includes.engine cimport (
     Engine,
     PoolLimits,
@@ -53,7 +53,7 @@ from httprs.includes.tls cimport (
 
 from httprs import _exceptions as exc
 from httprs._config import DEFAULT_LIMITS, Proxy
-from httprs._content import AsyncByteStream, SyncByteStream
+from httprs._content import AsyncByteStream, SyncByteStream, _LazyAsyncIterator
 from httprs._models import Response
 from httprs._urls import URL
 
@@ -1167,7 +1167,7 @@ cdef class _AsyncBody(_Body):
     cdef _AsyncDriver driver
 
     def __aiter__(self):
-        return self._aiter()
+        return _LazyAsyncIterator(self._aiter)
 
     async def _aiter(self):
         if self.closed:
@@ -1834,7 +1834,10 @@ class _AsyncHttpcoreStream(AsyncByteStream):
     def __init__(self, stream):
         self._stream = stream
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
         async for chunk in self._stream:
             yield chunk
 

@@ -20,6 +20,7 @@ from httprs._content import (
     ByteStream,
     SyncByteStream,
     UnattachedStream,
+    _LazyAsyncIterator,
     encode_request,
     encode_response,
     get_multipart_boundary_from_content_type,
@@ -27,6 +28,7 @@ from httprs._content import (
 from httprs._decoders import ContentDecoder
 from httprs._exceptions import (
     CookieConflict,
+    DecodingError,
     HTTPStatusError,
     RequestError,
     RequestNotRead,
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 cdef object _MISSING = object()
+cdef object _object_new = object.__new__
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 
@@ -85,59 +88,88 @@ cdef inline tuple _pair(item):
     return _unpack2(item)
 
 
-cdef class Headers:
-    """HTTP headers: a case-insensitive multi-dict over raw byte pairs."""
+cdef inline list _hkeys(h):
+    """Lower-cased raw keys of Headers `h`, parallel to its `_raw` (built on first use)."""
+    lower = h._lower
+    if lower is None:
+        lower = [k.lower() for k, _ in <list>h._raw]
+        h._lower = lower
+    return <list>lower
 
-    cdef list _raw  # [(raw key, value)], in order, as sent / received
-    cdef list _lower  # lower-cased keys, parallel to _raw; None until needed
-    cdef object _encoding
-    cdef dict __dict__
-    cdef object __weakref__
+
+cdef inline bint _hhas(h, bytes lower_key) except -1:
+    """Membership test for an ASCII lower-case key (encoding-independent)."""
+    return lower_key in _hkeys(h)
+
+
+cdef object _hlookup(h, key):
+    """The comma-joined str value for `key`, or None when absent."""
+    enc = h.encoding
+    lookup = key.lower().encode(enc)
+    cdef list keys = _hkeys(h)
+    cdef list raw = h._raw
+    cdef Py_ssize_t i
+    cdef object found = None
+    for i in range(len(keys)):
+        if keys[i] == lookup:
+            v = (<bytes>(<tuple>raw[i])[1]).decode(enc)
+            if found is None:
+                found = v
+            else:
+                found = found + ", " + v
+    return found
+
+
+cdef dict _hjoined(h):
+    enc = h.encoding
+    cdef dict out = {}
+    cdef list keys = _hkeys(h)
+    cdef list raw = h._raw
+    cdef Py_ssize_t i
+    for i in range(len(keys)):
+        k = (<bytes>keys[i]).decode(enc)
+        v = (<bytes>(<tuple>raw[i])[1]).decode(enc)
+        if k in out:
+            out[k] = out[k] + ", " + v
+        else:
+            out[k] = v
+    return out
+
+
+class Headers:
+    """HTTP headers: a case-insensitive multi-dict over raw byte pairs.
+
+    A plain class (as httpx's is): subclassable, patchable, combinable with
+    other bases. `_raw` is the [(raw key, value)] list in order, `_lower` the
+    lower-cased keys parallel to it (None until needed).
+    """
 
     def __init__(self, headers=None, encoding=None):
-        cdef Headers other
-        self._lower = None
+        lower = None
         if headers is None:
-            self._raw = []
+            raw = []
         elif isinstance(headers, Headers):
-            other = headers
-            self._raw = list(other._raw)
-            if other._lower is not None:
-                self._lower = list(other._lower)
+            raw = list(headers._raw)
+            if headers._lower is not None:
+                lower = list(headers._lower)
         elif type(headers) is dict or isinstance(headers, Mapping):
-            self._raw = [
+            raw = [
                 (_header_key(k, encoding), _header_value(v, encoding))
                 for k, v in headers.items()
             ]
         else:
-            self._raw = []
+            raw = []
             for item in headers:
                 k, v = _pair(item)
-                self._raw.append((_header_key(k, encoding), _header_value(v, encoding)))
+                raw.append((_header_key(k, encoding), _header_value(v, encoding)))
+        self._raw = raw
+        self._lower = lower
         self._encoding = encoding
 
     @staticmethod
     def _from_raw(list raw):
         """Adopt a list of (bytes, bytes) pairs without copying or decoding."""
         return _headers_from_raw(raw)
-
-    cdef list _keys(self):
-        if self._lower is None:
-            self._lower = [k.lower() for k, _ in self._raw]
-        return self._lower
-
-    cdef bint _has(self, bytes lower_key):
-        """Membership test for an ASCII lower-case key (encoding-independent)."""
-        return lower_key in self._keys()
-
-    cdef object _first(self, bytes lower_key):
-        """The raw value of the first header `lower_key`, or None."""
-        cdef list keys = self._keys()
-        cdef Py_ssize_t i
-        for i in range(len(keys)):
-            if keys[i] == lower_key:
-                return (<tuple>self._raw[i])[1]
-        return None
 
     @property
     def encoding(self):
@@ -157,47 +189,35 @@ cdef class Headers:
 
     def keys(self):
         enc = self.encoding
-        return {key.decode(enc): None for key in self._keys()}.keys()
-
-    cdef dict _joined(self):
-        enc = self.encoding
-        cdef dict out = {}
-        cdef list keys = self._keys()
-        cdef Py_ssize_t i
-        for i in range(len(keys)):
-            k = (<bytes>keys[i]).decode(enc)
-            v = (<bytes>(<tuple>self._raw[i])[1]).decode(enc)
-            if k in out:
-                out[k] = out[k] + ", " + v
-            else:
-                out[k] = v
-        return out
+        return {key.decode(enc): None for key in _hkeys(self)}.keys()
 
     def values(self):
-        return self._joined().values()
+        return _hjoined(self).values()
 
     def items(self):
         """(key, value) pairs; repeated keys are joined with ", "."""
-        return self._joined().items()
+        return _hjoined(self).items()
 
     def multi_items(self):
         enc = self.encoding
-        cdef list keys = self._keys()
+        cdef list keys = _hkeys(self)
+        cdef list raw = self._raw
         return [
-            ((<bytes>keys[i]).decode(enc), (<bytes>(<tuple>self._raw[i])[1]).decode(enc))
+            ((<bytes>keys[i]).decode(enc), (<bytes>(<tuple>raw[i])[1]).decode(enc))
             for i in range(len(keys))
         ]
 
     def get(self, key, default=None):
-        found = self._lookup(key)
+        found = _hlookup(self, key)
         return default if found is None else found
 
     def get_list(self, key, split_commas=False):
         enc = self.encoding
         lookup = key.lower().encode(enc)
-        cdef list keys = self._keys()
+        cdef list keys = _hkeys(self)
+        cdef list raw = self._raw
         values = [
-            (<bytes>(<tuple>self._raw[i])[1]).decode(enc)
+            (<bytes>(<tuple>raw[i])[1]).decode(enc)
             for i in range(len(keys))
             if keys[i] == lookup
         ]
@@ -209,35 +229,18 @@ cdef class Headers:
         return out
 
     def update(self, headers=None):
-        cdef Headers other = Headers(headers)
+        other = Headers(headers)
         for key in other.keys():
             if key in self:
                 self.pop(key)
-        self._keys()
+        _hkeys(self).extend(_hkeys(other))
         self._raw.extend(other._raw)
-        self._lower.extend(other._keys())
 
     def copy(self):
         return Headers(self, encoding=self.encoding)
 
-    cdef object _lookup(self, key):
-        """The comma-joined str value for `key`, or None when absent."""
-        enc = self.encoding
-        lookup = key.lower().encode(enc)
-        cdef list keys = self._keys()
-        cdef Py_ssize_t i
-        cdef object found = None
-        for i in range(len(keys)):
-            if keys[i] == lookup:
-                v = (<bytes>(<tuple>self._raw[i])[1]).decode(enc)
-                if found is None:
-                    found = v
-                else:
-                    found = found + ", " + v
-        return found
-
     def __getitem__(self, key):
-        found = self._lookup(key)
+        found = _hlookup(self, key)
         if found is None:
             raise KeyError(key)
         return found
@@ -248,30 +251,32 @@ cdef class Headers:
         set_key = key.encode(enc)
         set_value = value.encode(enc)
         lookup = set_key.lower()
-        cdef list keys = self._keys()
+        cdef list keys = _hkeys(self)
+        cdef list raw = self._raw
         found = [i for i in range(len(keys)) if keys[i] == lookup]
         for i in reversed(found[1:]):
-            del self._raw[i]
+            del raw[i]
             del keys[i]
         if found:
-            self._raw[found[0]] = (set_key, set_value)
+            raw[found[0]] = (set_key, set_value)
             keys[found[0]] = lookup
         else:
-            self._raw.append((set_key, set_value))
+            raw.append((set_key, set_value))
             keys.append(lookup)
 
     def __delitem__(self, key):
         lookup = key.lower().encode(self.encoding)
-        cdef list keys = self._keys()
+        cdef list keys = _hkeys(self)
+        cdef list raw = self._raw
         found = [i for i in range(len(keys)) if keys[i] == lookup]
         if not found:
             raise KeyError(key)
         for i in reversed(found):
-            del self._raw[i]
+            del raw[i]
             del keys[i]
 
     def __contains__(self, key):
-        return key.lower().encode(self.encoding) in self._keys()
+        return key.lower().encode(self.encoding) in _hkeys(self)
 
     def __iter__(self):
         return iter(self.keys())
@@ -280,13 +285,12 @@ cdef class Headers:
         return len(self._raw)
 
     def __eq__(self, other):
-        cdef Headers o
         try:
             o = Headers(other)
         except ValueError:
             return False
-        mine = sorted(zip(self._keys(), [v for _, v in self._raw]))
-        theirs = sorted(zip(o._keys(), [v for _, v in o._raw]))
+        mine = sorted(zip(_hkeys(self), [v for _, v in self._raw]))
+        theirs = sorted(zip(_hkeys(o), [v for _, v in o._raw]))
         return mine == theirs
 
     def __ne__(self, other):
@@ -319,7 +323,7 @@ cdef class Headers:
         self._lower = []
 
     def setdefault(self, key, default=None):
-        found = self._lookup(key)
+        found = _hlookup(self, key)
         if found is not None:
             return found
         self[key] = default
@@ -338,21 +342,12 @@ cdef class Headers:
             return f"{name}({as_dict!r}{encoding_str})"
         return f"{name}({items!r}{encoding_str})"
 
-    def __reduce__(self):
-        return (_rebuild_headers, (self.__class__, list(self._raw), self._encoding))
-
-
-def _rebuild_headers(cls, raw, encoding):
-    h = cls(raw)
-    h.encoding = encoding
-    return h
-
 
 MutableMapping.register(Headers)
 
 
-cdef Headers _headers_from_raw(list raw):
-    cdef Headers h = Headers.__new__(Headers)
+cdef object _headers_from_raw(list raw):
+    h = _object_new(Headers)
     h._raw = raw
     h._lower = None
     h._encoding = None
@@ -482,27 +477,18 @@ cdef class _Chunker:
 # Request
 
 
-cdef class Request:
-    """An HTTP request (httpx.Request)."""
+class Request:
+    """An HTTP request (httpx.Request): a plain class, as httpx's is."""
 
-    cdef public object method
-    cdef public object url
-    cdef public object headers
-    cdef public object extensions
-    cdef public object stream
-    cdef object _body
-    cdef dict __dict__
-    cdef object __weakref__
+    _body = None  # the body once read (httpx's `_content`)
 
     def __init__(self, method, url, *, params=None, headers=None, cookies=None,
                  content=None, data=None, files=None, json=None, stream=None,
                  extensions=None):
         self.method = method.upper()
         self.url = URL(url) if params is None else URL(url, params=params)
-        cdef Headers h = Headers(headers)
-        self.headers = h
+        self.headers = Headers(headers)
         self.extensions = {} if extensions is None else dict(extensions)
-        self._body = None
         if cookies:
             Cookies(cookies).set_cookie_header(self)
         if stream is not None:
@@ -531,28 +517,27 @@ cdef class Request:
 
     def _prepare(self, default_headers):
         """Apply body headers, then prepend Host / Content-Length as httpx does."""
-        cdef Headers h
-        if type(self.headers) is not Headers:
-            self.headers = Headers(self.headers)
         h = self.headers
+        if not isinstance(h, Headers):
+            h = self.headers = Headers(h)
         if default_headers:
             for key, value in default_headers.items():
-                if key.lower() == "transfer-encoding" and h._has(b"content-length"):
+                if key.lower() == "transfer-encoding" and _hhas(h, b"content-length"):
                     continue
                 h.setdefault(key, value)
         auto = []
-        if not h._has(b"host"):
+        if not _hhas(h, b"host"):
             host = self.url.host
             if host:
                 auto.append((b"Host", self.url.netloc))
         if (
             self.method in ("POST", "PUT", "PATCH")
-            and not h._has(b"content-length")
-            and not h._has(b"transfer-encoding")
+            and not _hhas(h, b"content-length")
+            and not _hhas(h, b"transfer-encoding")
         ):
             auto.append((b"Content-Length", b"0"))
         if auto:
-            h._keys()[0:0] = [k.lower() for k, _ in auto]
+            _hkeys(h)[0:0] = [k.lower() for k, _ in auto]
             h._raw[0:0] = auto
         # httpx rebuilds the Headers here, which forgets any detected encoding.
         h._encoding = None
@@ -598,11 +583,12 @@ cdef class Request:
     def _content(self):
         self._body = None
 
+    # -- pickling and copy (stream and extensions are not carried over) --
+
     def __getstate__(self):
         state = dict(vars(self))
-        state.update(method=self.method, url=self.url, headers=self.headers)
-        if self._body is not None:
-            state["_content"] = self._body
+        state.pop("extensions", None)
+        state.pop("stream", None)
         return state
 
     def __setstate__(self, state):
@@ -610,15 +596,6 @@ cdef class Request:
             setattr(self, name, value)
         self.extensions = {}
         self.stream = UnattachedStream()
-
-    def __reduce__(self):
-        return (_rebuild, (self.__class__, self.__getstate__()))
-
-
-def _rebuild(cls, state):
-    obj = cls.__new__(cls)
-    obj.__setstate__(state)
-    return obj
 
 
 # ---------------------------------------------------------------------------
@@ -664,6 +641,10 @@ def _parse_header_links(value):
 
 
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
+# Not carried over by pickle / copy: live I/O state, and the cookie jar (its lock).
+_UNPICKLED_RESPONSE_ATTRS = frozenset(
+    {"extensions", "stream", "is_closed", "_decoder", "_cookie_jar"}
+)
 _ERROR_TYPES = {
     1: "Informational response",
     3: "Redirect response",
@@ -672,47 +653,32 @@ _ERROR_TYPES = {
 }
 
 
-cdef class Response:
-    """An HTTP response (httpx.Response)."""
+class Response:
+    """An HTTP response (httpx.Response): a plain class, as httpx's is.
 
-    cdef public object status_code
-    cdef public object headers
-    cdef public object next_request
-    cdef public object extensions
-    cdef public object history
-    cdef public object is_closed
-    cdef public object is_stream_consumed
-    cdef public object default_encoding
-    cdef public object stream
-    cdef object _req
-    cdef object _body
-    cdef object _txt
-    cdef object _enc
-    cdef object _decoder
-    cdef object _elap
-    cdef object _cookie_jar
-    cdef Py_ssize_t _nbytes
-    cdef dict __dict__
-    cdef object __weakref__
+    State that httpx creates lazily starts as a class-level default here.
+    """
 
-    def __cinit__(self, *args, **kwargs):
-        self._body = None
-        self._txt = None
-        self._enc = _MISSING
-        self._decoder = _MISSING
-        self._elap = _MISSING
-        self._cookie_jar = None
-        self.is_closed = False
-        self.is_stream_consumed = False
-        self.default_encoding = "utf-8"
+    _req = None  # httpx's `_request`
+    _body = None  # httpx's `_content`
+    _txt = None  # httpx's `_text`
+    _enc = _MISSING  # httpx's `_encoding`
+    _decoder = _MISSING
+    _elap = _MISSING  # httpx's `_elapsed`
+    _cookie_jar = None
+    _nbytes = 0  # httpx's `_num_bytes_downloaded`
+    next_request = None
+    is_closed = False
+    is_stream_consumed = False
+    default_encoding = "utf-8"
 
     def __init__(self, status_code, *, headers=None, content=None, text=None, html=None,
                  json=None, stream=None, request=None, extensions=None, history=None,
                  default_encoding="utf-8"):
         self.status_code = status_code
         self.headers = Headers(headers)
-        self._req = request
-        self.next_request = None
+        if request is not None:
+            self._req = request
         self.extensions = {} if extensions is None else dict(extensions)
         self.history = [] if history is None else list(history)
         self.default_encoding = default_encoding
@@ -727,21 +693,18 @@ cdef class Response:
                 self.read()
         else:
             self.stream = stream
-        self._nbytes = 0
+        self._nbytes = 0  # as httpx: reading a fixed body does not count as downloading
 
     @staticmethod
     def _from_transport(status_code, list raw_headers, stream, bytes http_version,
                         bytes reason_phrase):
         """The transports' factory: adopts raw headers as-is, decodes nothing."""
-        cdef Response r = Response.__new__(Response)
+        r = _object_new(Response)
         r.status_code = status_code
         r.headers = _headers_from_raw(raw_headers)
-        r._req = None
-        r.next_request = None
         r.extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
         r.history = []
         r.stream = stream
-        r._nbytes = 0
         return r
 
     @property
@@ -829,23 +792,6 @@ cdef class Response:
         if content_type is None:
             return None
         return _parse_charset(content_type)
-
-    cdef object _get_decoder(self):
-        """The ContentDecoder for this response, or None when nothing to undo."""
-        if self._decoder is _MISSING:
-            headers = self.headers
-            if type(headers) is Headers and not (<Headers>headers)._has(b"content-encoding"):
-                self._decoder = None
-                return None
-            values = headers.get_list("content-encoding")
-            decoder = None
-            if values:
-                with _attach_request(self._req):
-                    decoder = ContentDecoder(values)
-                if decoder.empty:
-                    decoder = None
-            self._decoder = decoder
-        return self._decoder
 
     @property
     def is_informational(self):
@@ -1001,26 +947,11 @@ cdef class Response:
     # -- pickling (stream, extensions and decoder are not carried over) --
 
     def __getstate__(self):
-        state = dict(vars(self))
-        state.update(
-            status_code=self.status_code,
-            headers=self.headers,
-            next_request=self.next_request,
-            history=self.history,
-            is_stream_consumed=self.is_stream_consumed,
-            default_encoding=self.default_encoding,
-            _request=self._req,
-            _num_bytes_downloaded=self._nbytes,
-        )
-        if self._body is not None:
-            state["_content"] = self._body
-        if self._txt is not None:
-            state["_text"] = self._txt
-        if self._enc is not _MISSING:
-            state["_encoding"] = self._enc
-        if self._elap is not _MISSING:
-            state["_elapsed"] = self._elap
-        return state
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if value is not _MISSING and name not in _UNPICKLED_RESPONSE_ATTRS
+        }
 
     def __setstate__(self, state):
         for name, value in state.items():
@@ -1029,54 +960,21 @@ cdef class Response:
         self.extensions = {}
         self.stream = UnattachedStream()
 
-    def __reduce__(self):
-        return (_rebuild, (self.__class__, self.__getstate__()))
-
     # -- sync body access --
-
-    cdef bytes _decode_all(self, bytes raw):
-        decoder = self._get_decoder()
-        if decoder is None:
-            return raw
-        with _attach_request(self._req):
-            return decoder.decode(raw) + decoder.flush()
 
     def read(self):
         """Read and return the (decoded) response body."""
         if self._body is None:
             stream = self.stream
             if type(stream) is ByteStream:
-                self._body = self._read_whole(stream._stream)
+                self._body = _read_whole(self, stream._stream)
             else:
                 read_all = getattr(stream, "_httprs_read_all", None)
                 if read_all is not None:
-                    self._body = self._read_whole(read_all)
+                    self._body = _read_whole(self, read_all)
                 else:
                     self._body = b"".join(self.iter_bytes())
         return self._body
-
-    cdef bytes _read_whole(self, source):
-        """One-shot read: `source` is the whole raw body or a callable returning it."""
-        if self.is_stream_consumed:
-            raise StreamConsumed()
-        if self.is_closed:
-            raise StreamClosed()
-        if not isinstance(self.stream, SyncByteStream):
-            raise RuntimeError("Attempted to call a sync iterator on an async stream.")
-        self.is_stream_consumed = True
-        self._nbytes = 0
-        if callable(source):
-            try:
-                raw = source()
-            except RequestError as exc:
-                if self._req is not None:
-                    exc.request = self._req
-                raise
-        else:
-            raw = source
-        self._nbytes = len(raw)
-        self.close()
-        return self._decode_all(raw)
 
     def iter_bytes(self, chunk_size=None):
         """Iterate over the decoded body."""
@@ -1086,22 +984,27 @@ cdef class Response:
             for i in range(0, len(content), max(size, 1)):
                 yield content[i:i + size]
             return
-        decoder = self._get_decoder()
         cdef _Chunker chunker = _Chunker(chunk_size, b"")
         with _attach_request(self._req):
-            for raw in self.iter_raw():
+            try:
+                decoder = _get_decoder(self)
                 if decoder is None:
-                    for chunk in chunker.decode(raw):
-                        yield chunk
-                    continue
-                # Bounded inflation: at most 1 MiB decoded at a time.
-                for decoded in decoder.decode_iter(raw):
-                    for chunk in chunker.decode(decoded):
-                        yield chunk
-            if decoder is not None:
-                for decoded in decoder.flush_iter():
-                    for chunk in chunker.decode(decoded):
-                        yield chunk
+                    for raw in self.iter_raw():
+                        for chunk in chunker.decode(raw):
+                            yield chunk
+                else:
+                    for raw in self.iter_raw():
+                        # Bounded inflation: at most 1 MiB decoded at a time.
+                        for decoded in decoder.decode_iter(raw):
+                            for chunk in chunker.decode(decoded):
+                                yield chunk
+                    for decoded in decoder.flush_iter():
+                        for chunk in chunker.decode(decoded):
+                            yield chunk
+            except DecodingError:
+                # Undecodable: the rest of the body is of no use, release the connection.
+                self.close()
+                raise
             for chunk in chunker.flush():
                 yield chunk
 
@@ -1192,72 +1095,22 @@ cdef class Response:
             raw = source
         self._nbytes = len(raw)
         await self.aclose()
-        return self._decode_all(raw)
+        return _decode_all(self, raw)
 
-    async def aiter_bytes(self, chunk_size=None):
-        if self._body is not None:
-            content = self._body
-            size = len(content) if chunk_size is None else chunk_size
-            for i in range(0, len(content), max(size, 1)):
-                yield content[i:i + size]
-            return
-        decoder = self._get_decoder()
-        chunker = _Chunker(chunk_size, b"")
-        with _attach_request(self._req):
-            async for raw in self.aiter_raw():
-                if decoder is None:
-                    for chunk in (<_Chunker>chunker).decode(raw):
-                        yield chunk
-                    continue
-                for decoded in decoder.decode_iter(raw):
-                    for chunk in (<_Chunker>chunker).decode(decoded):
-                        yield chunk
-            if decoder is not None:
-                for decoded in decoder.flush_iter():
-                    for chunk in (<_Chunker>chunker).decode(decoded):
-                        yield chunk
-            for chunk in (<_Chunker>chunker).flush():
-                yield chunk
+    def aiter_bytes(self, chunk_size=None):
+        """Iterate asynchronously over the decoded body."""
+        return _LazyAsyncIterator(_aiter_bytes, self, chunk_size)
 
-    async def aiter_text(self, chunk_size=None):
-        decoder = TextDecoder(self.encoding or "utf-8")
-        chunker = _Chunker(chunk_size, "")
-        with _attach_request(self._req):
-            async for data in self.aiter_bytes():
-                for chunk in (<_Chunker>chunker).decode(decoder.decode(data)):
-                    yield chunk
-            for chunk in (<_Chunker>chunker).decode(decoder.flush()):
-                yield chunk
-            for chunk in (<_Chunker>chunker).flush():
-                yield chunk
+    def aiter_text(self, chunk_size=None):
+        """Iterate asynchronously over the body decoded to str."""
+        return _LazyAsyncIterator(_aiter_text, self, chunk_size)
 
-    async def aiter_lines(self):
-        decoder = LineDecoder()
-        with _attach_request(self._req):
-            async for text in self.aiter_text():
-                for line in decoder.decode(text):
-                    yield line
-            for line in decoder.flush():
-                yield line
+    def aiter_lines(self):
+        return _LazyAsyncIterator(_aiter_lines, self)
 
-    async def aiter_raw(self, chunk_size=None):
-        if self.is_stream_consumed:
-            raise StreamConsumed()
-        if self.is_closed:
-            raise StreamClosed()
-        if not isinstance(self.stream, AsyncByteStream):
-            raise RuntimeError("Attempted to call an async iterator on an sync stream.")
-        self.is_stream_consumed = True
-        self._nbytes = 0
-        chunker = _Chunker(chunk_size, b"")
-        with _attach_request(self._req):
-            async for raw in self.stream:
-                self._nbytes += len(raw)
-                for chunk in (<_Chunker>chunker).decode(raw):
-                    yield chunk
-        for chunk in (<_Chunker>chunker).flush():
-            yield chunk
-        await self.aclose()
+    def aiter_raw(self, chunk_size=None):
+        """Iterate asynchronously over the raw (still encoded) body."""
+        return _LazyAsyncIterator(_aiter_raw, self, chunk_size)
 
     async def aclose(self):
         """Close the response and release the connection."""
@@ -1267,6 +1120,135 @@ cdef class Response:
             self.is_closed = True
             with _attach_request(self._req):
                 await self.stream.aclose()
+
+
+# Response's async iterators. Module-level async generators behind a
+# _LazyAsyncIterator (see httprs._content): Cython's own async generators warn
+# when collected unstarted, Python's do not.
+
+
+async def _aiter_bytes(self, chunk_size):
+    if self._body is not None:
+        content = self._body
+        size = len(content) if chunk_size is None else chunk_size
+        for i in range(0, len(content), max(size, 1)):
+            yield content[i:i + size]
+        return
+    chunker = _Chunker(chunk_size, b"")
+    with _attach_request(self._req):
+        try:
+            decoder = _get_decoder(self)
+            if decoder is None:
+                async for raw in self.aiter_raw():
+                    for chunk in (<_Chunker>chunker).decode(raw):
+                        yield chunk
+            else:
+                async for raw in self.aiter_raw():
+                    for decoded in decoder.decode_iter(raw):
+                        for chunk in (<_Chunker>chunker).decode(decoded):
+                            yield chunk
+                for decoded in decoder.flush_iter():
+                    for chunk in (<_Chunker>chunker).decode(decoded):
+                        yield chunk
+        except DecodingError:
+            await self.aclose()
+            raise
+        for chunk in (<_Chunker>chunker).flush():
+            yield chunk
+
+
+async def _aiter_text(self, chunk_size):
+    decoder = TextDecoder(self.encoding or "utf-8")
+    chunker = _Chunker(chunk_size, "")
+    with _attach_request(self._req):
+        async for data in self.aiter_bytes():
+            for chunk in (<_Chunker>chunker).decode(decoder.decode(data)):
+                yield chunk
+        for chunk in (<_Chunker>chunker).decode(decoder.flush()):
+            yield chunk
+        for chunk in (<_Chunker>chunker).flush():
+            yield chunk
+
+
+async def _aiter_lines(self):
+    decoder = LineDecoder()
+    with _attach_request(self._req):
+        async for text in self.aiter_text():
+            for line in decoder.decode(text):
+                yield line
+        for line in decoder.flush():
+            yield line
+
+
+async def _aiter_raw(self, chunk_size):
+    if self.is_stream_consumed:
+        raise StreamConsumed()
+    if self.is_closed:
+        raise StreamClosed()
+    if not isinstance(self.stream, AsyncByteStream):
+        raise RuntimeError("Attempted to call an async iterator on an sync stream.")
+    self.is_stream_consumed = True
+    self._nbytes = 0
+    chunker = _Chunker(chunk_size, b"")
+    with _attach_request(self._req):
+        async for raw in self.stream:
+            self._nbytes += len(raw)
+            for chunk in (<_Chunker>chunker).decode(raw):
+                yield chunk
+    for chunk in (<_Chunker>chunker).flush():
+        yield chunk
+    await self.aclose()
+
+
+cdef object _get_decoder(self):
+    """The ContentDecoder for Response `self`, or None when nothing to undo."""
+    decoder = self._decoder
+    if decoder is _MISSING:
+        headers = self.headers
+        if type(headers) is Headers and not _hhas(headers, b"content-encoding"):
+            self._decoder = None
+            return None
+        values = headers.get_list("content-encoding")
+        decoder = None
+        if values:
+            with _attach_request(self._req):
+                decoder = ContentDecoder(values)
+            if decoder.empty:
+                decoder = None
+        self._decoder = decoder
+    return decoder
+
+
+cdef bytes _decode_all(self, bytes raw):
+    decoder = _get_decoder(self)
+    if decoder is None:
+        return raw
+    with _attach_request(self._req):
+        return decoder.decode(raw) + decoder.flush()
+
+
+cdef bytes _read_whole(self, source):
+    """One-shot read: `source` is the whole raw body or a callable returning it."""
+    if self.is_stream_consumed:
+        raise StreamConsumed()
+    if self.is_closed:
+        raise StreamClosed()
+    if not isinstance(self.stream, SyncByteStream):
+        raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+    self.is_stream_consumed = True
+    self._nbytes = 0
+    if callable(source):
+        try:
+            raw = source()
+        except RequestError as exc:
+            if self._req is not None:
+                exc.request = self._req
+            raise
+    else:
+        raw = source
+    self._nbytes = len(raw)
+    self.close()
+    return _decode_all(self, raw)
 
 
 cdef class _attach_request:

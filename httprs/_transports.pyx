@@ -4,10 +4,11 @@
 import io
 import sys
 
+from httprs._content import _LazyAsyncIterator
 from httprs._models import AsyncByteStream, Response, SyncByteStream
 
 
-cdef class BaseTransport:
+class BaseTransport:
     """A synchronous transport: turns one Request into one Response."""
 
     def __enter__(self):
@@ -24,7 +25,7 @@ cdef class BaseTransport:
         pass
 
 
-cdef class AsyncBaseTransport:
+class AsyncBaseTransport:
     """An asynchronous transport: turns one Request into one Response."""
 
     async def __aenter__(self):
@@ -211,7 +212,10 @@ class ASGIResponseStream(AsyncByteStream):
     def __init__(self, body):
         self._body = body
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
         yield b"".join(self._body)
 
 

@@ -332,7 +332,7 @@ cdef dict _prepare_kwargs(dict kwargs):
     return kwargs
 
 
-cdef _parse_into(URL self, str url, dict kwargs):
+cdef _parse_into(self, str url, dict kwargs):
     if len(url) > MAX_URL_LENGTH:
         raise InvalidURL("URL too long")
     _check_control(url, None)
@@ -356,21 +356,59 @@ cdef _parse_into(URL self, str url, dict kwargs):
     userinfo = userinfo or ""
     host = host or ""
 
-    self._scheme = scheme.lower()
-    self._userinfo = _quote(userinfo, _USERINFO_SAFE)
-    self._host = _encode_host(host)
-    self._port = _normalize_port(port, scheme)
-    cdef bint has_scheme = self._scheme != ""
-    cdef bint has_authority = (
-        self._userinfo != "" or self._host != "" or self._port is not None
-    )
+    cdef str n_scheme = scheme.lower()
+    cdef str n_userinfo = _quote(userinfo, _USERINFO_SAFE)
+    cdef str n_host = _encode_host(host)
+    n_port = _normalize_port(port, scheme)
+    cdef bint has_scheme = n_scheme != ""
+    cdef bint has_authority = n_userinfo != "" or n_host != "" or n_port is not None
     _validate_path(path, has_scheme, has_authority)
     if has_scheme or has_authority:
         path = _normalize_path(path)
+    self._scheme = n_scheme
+    self._userinfo = n_userinfo
+    self._host = n_host
+    self._port = n_port
     self._path = _quote(path, _PATH_SAFE)
     self._query = None if query is None else _quote(query, _QUERY_SAFE)
     self._fragment = None if fragment is None else _quote(fragment, _FRAG_SAFE)
-    self._str = None
+
+
+cdef str _authority(self, bint secure):
+    userinfo = self._userinfo
+    if secure and ":" in userinfo:
+        userinfo = userinfo.split(":")[0] + ":[secure]"
+    parts = []
+    if userinfo:
+        parts.append(userinfo)
+        parts.append("@")
+    if ":" in self._host:
+        parts.append("[")
+        parts.append(self._host)
+        parts.append("]")
+    else:
+        parts.append(self._host)
+    if self._port is not None:
+        parts.append(f":{self._port}")
+    return "".join(parts)
+
+cdef str _build(self, bint secure):
+    authority = _authority(self, secure)
+    parts = []
+    if self._scheme:
+        parts.append(self._scheme)
+        parts.append(":")
+    if authority:
+        parts.append("//")
+        parts.append(authority)
+    parts.append(self._path)
+    if self._query is not None:
+        parts.append("?")
+        parts.append(self._query)
+    if self._fragment is not None:
+        parts.append("#")
+        parts.append(self._fragment)
+    return "".join(parts)
 
 
 _ALLOWED_KWARGS = {
@@ -402,19 +440,14 @@ class _URIReference(
         return f"{userinfo}{host}{port}"
 
 
-cdef class URL:
-    """A parsed, normalised URL (httpx.URL)."""
+class URL:
+    """A parsed, normalised URL (httpx.URL): a plain class, as httpx's is.
 
-    cdef str _scheme
-    cdef str _userinfo
-    cdef str _host
-    cdef object _port
-    cdef str _path
-    cdef object _query
-    cdef object _fragment
-    cdef object _str
-    cdef dict __dict__
-    cdef object __weakref__
+    The normalised components are `_scheme`, `_userinfo`, `_host`, `_port`,
+    `_path`, `_query` and `_fragment`; `_str` caches the string form.
+    """
+
+    _str = None
 
     def __init__(self, url="", **kwargs):
         if kwargs:
@@ -433,7 +466,6 @@ cdef class URL:
                 params = kwargs.pop("params")
                 kwargs["query"] = None if not params else str(QueryParams(params))
 
-        cdef URL other
         if isinstance(url, str):
             _parse_into(self, url, kwargs)
         elif isinstance(url, URL):
@@ -441,7 +473,7 @@ cdef class URL:
             if kwargs:
                 base = {
                     "scheme": other._scheme,
-                    "authority": other._authority(False),
+                    "authority": _authority(other, False),
                     "path": other._path,
                     "query": other._query,
                     "fragment": other._fragment,
@@ -456,48 +488,13 @@ cdef class URL:
                 self._path = other._path
                 self._query = other._query
                 self._fragment = other._fragment
-                self._str = other._str
+                if other._str is not None:
+                    self._str = other._str
         else:
             raise TypeError(
                 "Invalid type for url.  Expected str or httpx.URL,"
                 f" got {type(url)}: {url!r}"
             )
-
-    cdef str _authority(self, bint secure):
-        userinfo = self._userinfo
-        if secure and ":" in userinfo:
-            userinfo = userinfo.split(":")[0] + ":[secure]"
-        parts = []
-        if userinfo:
-            parts.append(userinfo)
-            parts.append("@")
-        if ":" in self._host:
-            parts.append("[")
-            parts.append(self._host)
-            parts.append("]")
-        else:
-            parts.append(self._host)
-        if self._port is not None:
-            parts.append(f":{self._port}")
-        return "".join(parts)
-
-    cdef str _build(self, bint secure):
-        authority = self._authority(secure)
-        parts = []
-        if self._scheme:
-            parts.append(self._scheme)
-            parts.append(":")
-        if authority:
-            parts.append("//")
-            parts.append(authority)
-        parts.append(self._path)
-        if self._query is not None:
-            parts.append("?")
-            parts.append(self._query)
-        if self._fragment is not None:
-            parts.append("#")
-            parts.append(self._fragment)
-        return "".join(parts)
 
     @property
     def scheme(self):
@@ -627,14 +624,11 @@ cdef class URL:
 
     def __str__(self):
         if self._str is None:
-            self._str = self._build(False)
+            self._str = _build(self, False)
         return self._str
 
     def __repr__(self):
-        return f"{self.__class__.__name__}({self._build(True)!r})"
-
-    def __reduce__(self):
-        return (self.__class__, (str(self),))
+        return f"{self.__class__.__name__}({_build(self, True)!r})"
 
     @property
     def raw(self):
@@ -662,12 +656,8 @@ def primitive_value_to_str(value):
     return str(value)
 
 
-cdef class QueryParams:
-    """Immutable multi-dict of URL query parameters (httpx.QueryParams)."""
-
-    cdef public dict _dict
-    cdef dict __dict__
-    cdef object __weakref__
+class QueryParams:
+    """Immutable multi-dict of URL query parameters (httpx.QueryParams): a plain class."""
 
     def __init__(self, *args, **kwargs):
         assert len(args) < 2, "Too many arguments."
@@ -678,7 +668,7 @@ cdef class QueryParams:
                 value = value.decode("ascii")
             self._dict = parse_qs(value, keep_blank_values=True) if value else {}
         elif isinstance(value, QueryParams):
-            self._dict = {k: list(v) for k, v in (<QueryParams>value)._dict.items()}
+            self._dict = {k: list(v) for k, v in value._dict.items()}
         else:
             grouped = {}
             if isinstance(value, (list, tuple)):
@@ -692,11 +682,6 @@ cdef class QueryParams:
             self._dict = {
                 str(k): [primitive_value_to_str(item) for item in v] for k, v in grouped.items()
             }
-
-    cdef QueryParams _copy(self):
-        cdef QueryParams q = QueryParams.__new__(QueryParams)
-        q._dict = dict(self._dict)
-        return q
 
     def keys(self):
         return self._dict.keys()
@@ -722,22 +707,22 @@ cdef class QueryParams:
         return list(self._dict.get(str(key), []))
 
     def set(self, key, value=None):
-        q = self._copy()
+        q = _qp_copy(self)
         q._dict[str(key)] = [primitive_value_to_str(value)]
         return q
 
     def add(self, key, value=None):
-        q = self._copy()
+        q = _qp_copy(self)
         q._dict[str(key)] = q.get_list(key) + [primitive_value_to_str(value)]
         return q
 
     def remove(self, key):
-        q = self._copy()
+        q = _qp_copy(self)
         q._dict.pop(str(key), None)
         return q
 
     def merge(self, params=None):
-        cdef QueryParams q = QueryParams(params)
+        q = QueryParams(params)
         q._dict = {**self._dict, **q._dict}
         return q
 
@@ -773,9 +758,6 @@ cdef class QueryParams:
     def __repr__(self):
         return f"{self.__class__.__name__}({str(self)!r})"
 
-    def __reduce__(self):
-        return (self.__class__, (self.multi_items(),))
-
     def update(self, params=None):
         raise RuntimeError(
             "QueryParams are immutable since 0.18.0. "
@@ -790,3 +772,9 @@ cdef class QueryParams:
 
 
 Mapping.register(QueryParams)
+
+
+cdef object _qp_copy(params):
+    q = object.__new__(QueryParams)
+    q._dict = dict(params._dict)
+    return q

@@ -582,6 +582,10 @@ cdef class _TransportCore:
                 spec.pool_key = b"tunnel://" + origin_key + b"|via:" + route.key
             else:
                 spec.pool_key = b"proxy://" + route.key
+        if self.uds is None:
+            resolve = _patched_getaddrinfo()
+            if resolve is not None:
+                _resolve_in_python(&spec, resolve, request)
         body = request.stream
         fixed = getattr(body, "_httprs_body", None)
         if fixed is None and isinstance(body, bytes):
@@ -1733,6 +1737,67 @@ class _TracedAsyncResponseStream(AsyncResponseStream):
 
 
 # ---------------------------------------------------------------------- mocking libraries
+
+
+cdef object _socket_module = None
+cdef object _genuine_getaddrinfo = None
+
+
+cdef object _patched_getaddrinfo():
+    """socket.getaddrinfo when something has replaced it (mock.patch, DNS overrides), else None.
+
+    httpx resolves through Python's socket module, so such a replacement steers
+    its connections; httprs resolves in C++, and honours it by resolving through
+    it instead (_resolve_in_python). Unpatched, this costs a lookup and an
+    identity test.
+    """
+    global _socket_module, _genuine_getaddrinfo
+    if _socket_module is None:
+        import socket
+
+        _socket_module = socket
+    current = _socket_module.getaddrinfo
+    if current is _genuine_getaddrinfo:
+        return None
+    code = getattr(current, "__code__", None)
+    if (
+        code is not None
+        and getattr(current, "__module__", None) == "socket"
+        and code.co_filename == _socket_module.__file__
+    ):
+        _genuine_getaddrinfo = current
+        return None
+    return current
+
+
+cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) except -1:
+    """Resolve the connect host through `resolve` (a patched socket.getaddrinfo).
+
+    Called as httpcore's socket.create_connection calls it; the first IPv4 /
+    IPv6 address becomes the connect host (the C++ core takes a literal as is)
+    and part of the pool key, so connections follow the patched answers. The
+    original name stays the TLS server name and the Host header.
+    """
+    cdef bytes raw = spec.connect_host
+    host = raw.decode("ascii")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        infos = resolve(host, spec.connect_port, 0, _socket_module.SOCK_STREAM)
+    except OSError as err:
+        raise exc.ConnectError(str(err), request=request) from err
+    address = None
+    for info in infos:
+        if info[0] in (_socket_module.AF_INET, _socket_module.AF_INET6):
+            address = str(info[4][0])
+            break
+    if address is None:
+        raise exc.ConnectError(f"No address found for {host!r}", request=request)
+    cdef bytes literal = address.encode("ascii")
+    cdef bytes key = spec.pool_key
+    spec.connect_host = literal
+    spec.pool_key = key + b"|addr:" + literal
+    return 0
 
 
 cdef class _HttpcoreHook:

@@ -263,7 +263,7 @@ cdef bint _has_set_cookie(list raw) except -1:
     """
     cdef bytes name
     for item in raw:
-        name = <bytes>item[0]
+        name = <bytes?>item[0]
         if (len(name) == 10 or len(name) == 11) and name.lower().startswith(b"set-cookie"):
             if len(name) == 10 or name[10] == 0x32:  # "set-cookie" or "set-cookie2"
                 return True

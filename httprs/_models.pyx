@@ -92,9 +92,9 @@ cdef inline list _hkeys(h):
     """Lower-cased raw keys of Headers `h`, parallel to its `_raw` (built on first use)."""
     lower = h._lower
     if lower is None:
-        lower = [k.lower() for k, _ in <list>h._raw]
+        lower = [k.lower() for k, _ in <list?>h._raw]
         h._lower = lower
-    return <list>lower
+    return <list?>lower
 
 
 cdef inline bint _hhas(h, bytes lower_key) except -1:
@@ -112,7 +112,7 @@ cdef object _hlookup(h, key):
     cdef object found = None
     for i in range(len(keys)):
         if keys[i] == lookup:
-            v = (<bytes>(<tuple>raw[i])[1]).decode(enc)
+            v = (<bytes?>(<tuple?>raw[i])[1]).decode(enc)
             if found is None:
                 found = v
             else:
@@ -127,8 +127,8 @@ cdef dict _hjoined(h):
     cdef list raw = h._raw
     cdef Py_ssize_t i
     for i in range(len(keys)):
-        k = (<bytes>keys[i]).decode(enc)
-        v = (<bytes>(<tuple>raw[i])[1]).decode(enc)
+        k = (<bytes?>keys[i]).decode(enc)
+        v = (<bytes?>(<tuple?>raw[i])[1]).decode(enc)
         if k in out:
             out[k] = out[k] + ", " + v
         else:
@@ -203,7 +203,7 @@ class Headers:
         cdef list keys = _hkeys(self)
         cdef list raw = self._raw
         return [
-            ((<bytes>keys[i]).decode(enc), (<bytes>(<tuple>raw[i])[1]).decode(enc))
+            ((<bytes?>keys[i]).decode(enc), (<bytes?>(<tuple?>raw[i])[1]).decode(enc))
             for i in range(len(keys))
         ]
 
@@ -217,7 +217,7 @@ class Headers:
         cdef list keys = _hkeys(self)
         cdef list raw = self._raw
         values = [
-            (<bytes>(<tuple>raw[i])[1]).decode(enc)
+            (<bytes?>(<tuple?>raw[i])[1]).decode(enc)
             for i in range(len(keys))
             if keys[i] == lookup
         ]
@@ -357,7 +357,7 @@ cdef object _headers_from_raw(list raw):
 cdef str _detect_encoding(list raw):
     cdef bint ascii = True
     for key, value in raw:
-        if not ((<bytes>key).isascii() and (<bytes>value).isascii()):
+        if not ((<bytes?>key).isascii() and (<bytes?>value).isascii()):
             ascii = False
             break
     if ascii:

@@ -344,3 +344,34 @@ def test_module_attribute_is_the_package_module():
         module = getattr(httprs, name).__module__
         assert module.split(".")[0] == httprs.__name__
         assert module in sys.modules
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize(
+    "raw",
+    [None, ("a", "b"), [("a", "b")], [["a", "b"]], [(b"a",)], [(1, 2)]],
+    ids=["none", "tuple", "str-pairs", "list-pairs", "short", "ints"],
+)
+def test_headers_with_corrupted_private_state_raise_instead_of_crashing(raw):
+    # The state is a plain attribute now, so user code can replace it: every
+    # method must then fail with a Python exception, never crash the process.
+    headers = httprs.Headers({"a": "b"})
+    headers._raw = raw
+    headers._lower = None
+    headers.encoding = "ascii"
+    for action in (
+        lambda: headers["a"],
+        lambda: headers.get("a"),
+        lambda: headers.get_list("a"),
+        lambda: list(headers.items()),
+        lambda: headers.multi_items(),
+        lambda: "a" in headers,
+        lambda: headers.update({"c": "d"}),
+        lambda: headers.__setitem__("a", "x"),
+        lambda: headers.__delitem__("a"),
+        lambda: repr(headers),
+    ):
+        try:
+            action()
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError):
+            pass

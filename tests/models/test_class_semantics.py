@@ -375,3 +375,26 @@ def test_headers_with_corrupted_private_state_raise_instead_of_crashing(raw):
             action()
         except (TypeError, ValueError, AttributeError, IndexError, KeyError):
             pass
+
+
+@pytest.mark.httprs_only
+def test_switch_presents_every_public_class_under_the_routed_name():
+    # openai 2.x's tests assert type(response).__module__ == "httpx"; the switch can only
+    # set __module__ on classes that are mutable.
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import httprs
+        httprs.install(["httpx"])
+        import httpx
+        names = [n for n in httpx.__all__ if isinstance(getattr(httpx, n), type)]
+        print(sorted(n for n in names if getattr(httpx, n).__module__ != "httpx"))
+        print(type(httpx.Response(200)).__module__, type(httpx.Headers()).__module__)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split("\n")[:2] == ["[]", "httpx httpx"]

@@ -1707,7 +1707,10 @@ class _TracedResponseStream(ResponseStream):
 class _TracedAsyncResponseStream(AsyncResponseStream):
     __slots__ = ("_tracer",)
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
         tracer = self._tracer
         if tracer.body_started():
             await tracer._aflush()

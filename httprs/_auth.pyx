@@ -176,7 +176,8 @@ class DigestAuth(Auth):
             key, sep, value = item.strip().partition("=")
             if not sep:
                 raise ProtocolError("Malformed Digest WWW-Authenticate header", request=request)
-            fields[key] = unquote(value)
+            # Parameter names are case-insensitive (RFC 7235 section 2.1; httpx2).
+            fields[key.strip().lower()] = unquote(value.strip())
         if "realm" not in fields or "nonce" not in fields:
             raise ProtocolError("Malformed Digest WWW-Authenticate header", request=request)
         opaque = fields.get("opaque")
@@ -190,7 +191,11 @@ class DigestAuth(Auth):
         )
 
     def _build_auth_header(self, request, challenge):
-        hash_func = _DIGEST_HASHES[challenge.algorithm.upper()]
+        hash_func = _DIGEST_HASHES.get(challenge.algorithm.upper())
+        if hash_func is None:
+            raise ProtocolError(
+                f"Unsupported digest auth algorithm {challenge.algorithm!r}", request=request
+            )
 
         def hexdigest(data):
             return hash_func(data).hexdigest().encode()

@@ -220,3 +220,33 @@ def test_url_pattern_networks_and_priority():
         "all://10.0.0.0/8",
         "all://",
     ]
+
+
+def _digest_server(challenge):
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("authorization"))
+        if "authorization" not in request.headers:
+            return httprs.Response(401, headers={"WWW-Authenticate": challenge})
+        return httprs.Response(200)
+
+    return httprs.MockTransport(handler), seen
+
+
+def test_digest_challenge_parameters_are_case_insensitive():
+    transport, seen = _digest_server(
+        'Digest Realm="api", NONCE="abc", QOP="auth", Algorithm=SHA-256, Opaque = "o"'
+    )
+    with httprs.Client(transport=transport, auth=httprs.DigestAuth("u", "p")) as client:
+        assert client.get("http://example.invalid/").status_code == 200
+    authorization = seen[1]
+    for part in ('realm="api"', 'nonce="abc"', 'opaque="o"', "algorithm=SHA-256", "qop=auth"):
+        assert part in authorization, authorization
+
+
+def test_digest_unsupported_algorithm_is_a_protocol_error():
+    transport, _ = _digest_server('Digest realm="api", nonce="abc", algorithm=FOO-1')
+    with httprs.Client(transport=transport, auth=httprs.DigestAuth("u", "p")) as client:
+        with pytest.raises(httprs.ProtocolError, match="Unsupported digest auth algorithm"):
+            client.get("http://example.invalid/")

@@ -29,6 +29,9 @@ from libcpp.vector cimport vector
 from httprs._transports import AsyncBaseTransport, BaseTransport
 from httprs.includes.engine cimport (
     Engine,
+    kMinLibuvVersion,
+    libuv_runtime_version,
+    libuv_supported,
     PoolLimits,
     RequestSpec,
     SocketOption,
@@ -39,7 +42,13 @@ from httprs.includes.engine cimport (
     WaitFor,
 )
 from httprs.includes.errors cimport Error, ErrorKind
-from httprs.includes.http1 cimport HeaderList, serialize_request_head
+from httprs.includes.http1 cimport (
+    BodyFraming,
+    BodyKind,
+    HeaderList,
+    llhttp_is_strict,
+    serialize_request,
+)
 from httprs.includes.tls cimport (
     ForeignTlsOps,
     OpenSSL_version_num,
@@ -59,6 +68,35 @@ from httprs._urls import URL
 
 # How often a blocked wait comes back to check for signals (Ctrl-C).
 DEF SLICE_MS = 50
+
+
+def _check_runtime(unsigned uv_version, bint llhttp_strict):
+    """Refuse to run on a libuv or llhttp the core cannot be correct with.
+
+    libuv: at least 1.44 (src/engine.cc says why); the shared library loaded
+    at run time may be older than the headers the module was built with.
+    llhttp: it must reject what only a lenient parser accepts (bare LF line
+    endings, Content-Length with Transfer-Encoding, ...); an llhttp 8 built
+    without LLHTTP_STRICT_MODE is lenient whatever its runtime flags say.
+    """
+    if not libuv_supported(uv_version):
+        raise ImportError(
+            "httprs needs libuv >= %d.%d (found %d.%d.%d): its event loop driving relies on "
+            "uv_backend_timeout() returning 0 while watchers are queued (libuv 1.44)"
+            % (
+                kMinLibuvVersion >> 16, (kMinLibuvVersion >> 8) & 0xFF,
+                uv_version >> 16, (uv_version >> 8) & 0xFF, uv_version & 0xFF,
+            )
+        )  # fmt: skip
+    if not llhttp_strict:
+        raise ImportError(
+            "httprs was built against a lenient llhttp (an llhttp 8 without "
+            "LLHTTP_STRICT_MODE): responses it must reject would be accepted; rebuild "
+            "with llhttp >= 9 or with the bundled sources (meson option llhttp_src)"
+        )
+
+
+_check_runtime(libuv_runtime_version(), llhttp_is_strict())
 
 cdef dict _ERROR_CLASSES = {
     <int>ErrorKind.kConnectError: exc.ConnectError,
@@ -202,14 +240,6 @@ cdef _Route _make_route(object proxy):
         headers.insert(0, (b"Proxy-Authorization", _basic_auth(proxy.raw_auth)))
     route.proxy_headers = headers
     return route
-
-
-cdef long long _parse_length(bytes value) except -2:
-    """A request Content-Length value as a number."""
-    try:
-        return int(value)
-    except ValueError:
-        raise exc.LocalProtocolError(f"Illegal Content-Length {value!r}") from None
 
 
 cdef object _absolute_target(object url):
@@ -473,6 +503,8 @@ cdef class _TransportCore:
         cdef string head
         cdef string method
         cdef string target
+        cdef BodyKind kind
+        cdef size_t fixed_len
         url = request.url
         scheme = url.scheme
         if scheme not in ("http", "https"):
@@ -502,19 +534,8 @@ cdef class _TransportCore:
             target = url.raw_path
         else:
             target = _absolute_target(url)
-        # One pass over the headers: copy them for the serializer and note the
-        # framing ones (the first Content-Length; chunked Transfer-Encoding).
-        length_value = None
-        chunked = False
         for name, value in raw_headers:
             headers.push_back(pair[string, string](name, value))
-            if len(name) == 14 or len(name) == 17:
-                lowered = name.lower()
-                if lowered == b"content-length":
-                    if length_value is None:
-                        length_value = value
-                elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
         if route.mode == "proxy" and scheme == "http":
             for name, value in route.proxy_headers:
                 headers.push_back(pair[string, string](name, value))
@@ -522,7 +543,21 @@ cdef class _TransportCore:
             method = request.method.encode("ascii")
         except UnicodeEncodeError:
             raise TypeError("method strings may not include unicode characters.") from None
-        if not serialize_request_head(head, method, target, headers, err):
+        # The body: bytes known up front (fixed) or an iterable (streamed).
+        body = request.stream
+        fixed = getattr(body, "_httprs_body", None)
+        if fixed is None and isinstance(body, bytes):
+            fixed = body
+        if fixed is not None and not isinstance(fixed, bytes):
+            fixed = bytes(fixed)
+        # Framing is decided in one place, with the head: serialize_request.
+        kind = BodyKind.kFixed
+        fixed_len = 0
+        if fixed is not None:
+            fixed_len = len(fixed)
+        elif body is not None:
+            kind = BodyKind.kStreamed
+        if not serialize_request(head, method, target, headers, kind, fixed_len, &spec.plan, err):
             raise _error_to_exception(err, request)
         spec.head = move(head)
         spec.head_request = method == b"HEAD"
@@ -586,28 +621,17 @@ cdef class _TransportCore:
             resolve = _patched_getaddrinfo()
             if resolve is not None:
                 _resolve_in_python(&spec, resolve, request)
-        body = request.stream
-        fixed = getattr(body, "_httprs_body", None)
-        if fixed is None and isinstance(body, bytes):
-            fixed = body
-        declared = -1 if length_value is None else _parse_length(length_value)
-        stream.declared = declared
+        # A streamed body is held to its declared length as it is sent
+        # (_check_sent; the connection enforces it again).
+        stream.declared = -1
+        if spec.plan.framing == BodyFraming.kContentLength:
+            stream.declared = <long long>spec.plan.content_length
         if fixed is not None:
-            if not isinstance(fixed, bytes):
-                fixed = bytes(fixed)
-            if declared >= 0 and declared != len(fixed):
-                raise exc.LocalProtocolError(
-                    "Too little data for declared Content-Length"
-                    if len(fixed) < declared
-                    else "Too much data for declared Content-Length",
-                    request=request,
-                )
             stream.body_ref = fixed
             spec.body = PyBytes_AS_STRING(fixed)
-            spec.body_len = len(fixed)
-        elif body is not None:
+            spec.body_len = fixed_len
+        elif kind == BodyKind.kStreamed:
             spec.body_streamed = True
-            spec.chunked = chunked
         stream.engine = self.engine
         stream.request = request
         spec.trace = request.extensions.get("trace") is not None

@@ -589,29 +589,44 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
 void Connection::start_transfer() {
   Transfer& t = *cur_;
   t.phase = Transfer::Phase::kSending;
-  parser_.reset(this, t.spec.head_request, false);
+  parser_.reset(this, t.spec.head_request, false, t.spec.plan.upgrade);
   response_started_ = false;
+  request_sent_any_ = false;
+  // The body goes out exactly as serialize_request framed the head: chunked
+  // coding when the head says chunked, else exactly content_length bytes.
   std::string head = t.spec.head;  // kept in the spec for a retry
+  bool chunked = t.spec.plan.framing == BodyFraming::kChunked;
   if (t.spec.body_streamed) {
     body_in_flight_ = true;
+    body_remaining_ = chunked ? 0 : t.spec.plan.content_length;
     write_out(std::move(head), nullptr, 0);
     if (state_ == State::kClosing || !cur_) return;
     if (writes_pending_ == 0) {
       t.want_body = true;
       engine_->signal(t);
     }
+  } else if (chunked) {
+    body_in_flight_ = false;
+    if (t.spec.body_len > 0) {
+      append_chunk_size(head, t.spec.body_len);
+      head.append(t.spec.body, t.spec.body_len);
+      head.append("\r\n");
+    }
+    head.append(kLastChunk);
+    write_out(std::move(head), nullptr, 0);
   } else {
+    // serialize_request checked that body_len is the declared length.
     body_in_flight_ = false;
     write_out(std::move(head), t.spec.body, t.spec.body_len);
   }
 }
 
 void Connection::send_body_chunk(const char* data, size_t len, bool last) {
-  if (!cur_ || state_ == State::kClosing) return;
+  if (!cur_ || state_ == State::kClosing || !body_in_flight_) return;
   Transfer& t = *cur_;
   t.want_body = false;
   std::string out;
-  if (t.spec.chunked) {
+  if (t.spec.plan.framing == BodyFraming::kChunked) {
     if (len > 0) {
       append_chunk_size(out, len);
       out.append(data, len);
@@ -619,6 +634,18 @@ void Connection::send_body_chunk(const char* data, size_t len, bool last) {
     }
     if (last) out.append(kLastChunk);
   } else {
+    // Never more (or, at the end, fewer) bytes than the head declared: the
+    // server would read the difference as the start of another request.
+    if (len > body_remaining_ || (last && len < body_remaining_)) {
+      Error err;
+      err.set(ErrorKind::kLocalProtocolError, len > body_remaining_
+                                                  ? "Too much data for declared Content-Length"
+                                                  : "Too little data for declared Content-Length");
+      broken_ = true;
+      fail_transfer(err);
+      return;
+    }
+    body_remaining_ -= len;
     out.assign(data, len);
   }
   if (last) body_in_flight_ = false;
@@ -667,6 +694,18 @@ void Connection::send_wire(std::string&& data, const char* ext, size_t ext_len) 
   flush_proxy_tls();
 }
 
+// Skip `n` bytes at the front of `bufs`, dropping the buffers they empty.
+static void advance_bufs(uv_buf_t* bufs, unsigned* count, size_t n) {
+  unsigned first = 0;
+  while (first < *count && n >= bufs[first].len) n -= bufs[first++].len;
+  if (first < *count) {
+    bufs[first].base += n;
+    bufs[first].len -= n;
+  }
+  for (unsigned i = first; i < *count; i++) bufs[i - first] = bufs[i];
+  *count -= first;
+}
+
 void Connection::write_raw(std::string&& owned, const char* ext, size_t ext_len) {
   if (state_ == State::kClosing) return;
   auto* w = new WriteReq;
@@ -680,6 +719,24 @@ void Connection::write_raw(std::string&& owned, const char* ext, size_t ext_len)
   if (n == 0) {
     delete w;
     return;
+  }
+  // Give the kernel what it takes now (libuv would too, inside uv_write), so
+  // we know whether any byte of the request left: see may_resend().
+  if (writes_pending_ == 0) {
+    int rc = uv_try_write(stream(), bufs, n);
+    if (rc > 0) {
+      if (state_ == State::kActive) request_sent_any_ = true;
+      advance_bufs(bufs, &n, static_cast<size_t>(rc));
+    } else if (rc < 0 && rc != UV_EAGAIN) {
+      delete w;
+      on_write_error(rc);
+      return;
+    }
+    if (n == 0) {  // all of it went out
+      delete w;
+      if (state_ == State::kActive) on_write_done();
+      return;
+    }
   }
   int rc = uv_write(&w->req, stream(), bufs, n, &Connection::on_write);
   if (rc < 0) {
@@ -699,26 +756,32 @@ void Connection::on_write(uv_write_t* req, int status) {
   delete w;
   c->writes_pending_--;
   if (status == UV_ECANCELED || c->state_ == State::kClosing) return;
+  // Whether it ended in an error or not, some of it may have left.
+  if (c->state_ == State::kActive) c->request_sent_any_ = true;
   if (status < 0) {
-    c->broken_ = true;
-    if (c->state_ == State::kActive && c->cur_) {
-      // As httpcore does: a server may close the request early and still
-      // answer, so a failed write is not reported; the response (or the
-      // read error that follows) decides the outcome.
-      c->cur_->body_sent = true;
-      c->body_in_flight_ = false;
-      c->arm_timer(TimerMode::kRead);
-      return;
-    }
-    Error err;
-    if (c->state_ == State::kTunnel)
-      err.set(ErrorKind::kProxyError, errno_message(status));
-    else
-      err.set(ErrorKind::kConnectError, errno_message(status));
-    c->fail_transfer(err);
+    c->on_write_error(status);
     return;
   }
   if (c->state_ == State::kActive) c->on_write_done();
+}
+
+void Connection::on_write_error(int status) {
+  broken_ = true;
+  if (state_ == State::kActive && cur_) {
+    // As httpcore does: a server may close the request early and still
+    // answer, so a failed write is not reported; the response (or the read
+    // error or EOF that follows, which may resend) decides the outcome.
+    cur_->body_sent = true;
+    body_in_flight_ = false;
+    arm_timer(TimerMode::kRead);
+    return;
+  }
+  Error err;
+  if (state_ == State::kTunnel)
+    err.set(ErrorKind::kProxyError, errno_message(status));
+  else
+    err.set(ErrorKind::kConnectError, errno_message(status));
+  fail_transfer(err);
 }
 
 void Connection::on_write_done() {
@@ -844,7 +907,7 @@ void Connection::drain_tls(TlsSession& tls, char* buf, size_t cap,
 }
 
 void Connection::on_plaintext(const char* data, size_t len) {
-  if (state_ == State::kHeld) {
+  if (state_ == State::kHeld || state_ == State::kSwitched) {
     broken_ = true;  // bytes after a complete response: not reusable
     stop_reading();
     return;
@@ -896,13 +959,22 @@ void Connection::on_plaintext(const char* data, size_t len) {
       finish_transfer();
       break;
     case ResponseParser::Status::kUpgrade:
-      err.set(ErrorKind::kRemoteProtocolError, "Unexpected protocol upgrade");
-      fail_transfer(err);
+      // Only a 101 to a request that asked for it gets here (the parser
+      // rejects any other): the connection now speaks another protocol.
+      on_switched(data + used, len - used);
       break;
     case ResponseParser::Status::kError:
       fail_transfer(err);
       break;
   }
+}
+
+void Connection::on_switched(const char* rest, size_t len) {
+  broken_ = true;  // never HTTP/1.1 again: not reusable, whatever happens next
+  stop_reading();
+  switched_buffer_.assign(rest, len);
+  finish_transfer();
+  if (state_ == State::kHeld) state_ = State::kSwitched;
 }
 
 void Connection::on_head(ResponseHead&& head) {
@@ -922,7 +994,8 @@ void Connection::on_body(const char* data, size_t len) {
   Transfer& t = *cur_;
   t.body_received += len;
   if (draining_) {
-    if (t.body_received > kDrainLimit) broken_ = true;  // closed when it completes or times out
+    // Past the bound, reading on costs more than a new connection: close now.
+    if (t.body_received > kDrainLimit) close(Error());
     return;
   }
   if (t.sink != nullptr) {
@@ -947,7 +1020,7 @@ void Connection::on_body(const char* data, size_t len) {
 
 void Connection::on_eof() {
   broken_ = true;
-  if (state_ == State::kHeld) {
+  if (state_ == State::kHeld || state_ == State::kSwitched) {
     stop_reading();
     return;
   }
@@ -962,12 +1035,8 @@ void Connection::on_eof() {
       finish_transfer();
       return;
     }
-    if (reused_ && !draining_ && !response_started_ && cur_->attempts < 3 &&
-        !cur_->spec.body_streamed) {
-      std::shared_ptr<Transfer> t = std::move(cur_);
-      t->conn = nullptr;
-      close(Error());
-      engine_->retry(std::move(t));
+    if (may_resend()) {
+      resend();
       return;
     }
     fail_transfer(err);
@@ -986,16 +1055,12 @@ void Connection::on_eof() {
 
 void Connection::on_read_error(int status) {
   broken_ = true;
-  if (state_ == State::kHeld) {
+  if (state_ == State::kHeld || state_ == State::kSwitched) {
     stop_reading();
     return;
   }
-  if (state_ == State::kActive && cur_ && reused_ && !draining_ && !response_started_ &&
-      cur_->attempts < 3 && !cur_->spec.body_streamed) {
-    std::shared_ptr<Transfer> t = std::move(cur_);
-    t->conn = nullptr;
-    close(Error());
-    engine_->retry(std::move(t));
+  if (state_ == State::kActive && may_resend()) {
+    resend();
     return;
   }
   Error err;
@@ -1006,6 +1071,23 @@ void Connection::on_read_error(int status) {
     fail_transfer(err);
   else
     close(Error());
+}
+
+bool Connection::may_resend() const {
+  // Only a request on a kept-alive connection that the server closed before
+  // any byte of its response: the stale keep-alive race. And never a request
+  // the server may have acted on unless sending it twice is harmless (RFC
+  // 9110 9.2.2): a POST whose bytes reached the socket fails instead.
+  if (!cur_ || !reused_ || draining_ || response_started_) return false;
+  if (cur_->attempts >= 3 || cur_->spec.body_streamed) return false;
+  return cur_->spec.plan.idempotent || !request_sent_any_;
+}
+
+void Connection::resend() {
+  std::shared_ptr<Transfer> t = std::move(cur_);
+  t->conn = nullptr;
+  close(Error());
+  engine_->retry(std::move(t));
 }
 
 bool Connection::reusable() const {

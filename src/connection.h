@@ -19,6 +19,11 @@ class Connection final : public ResponseParser::Sink {
  public:
   // kHeld: the response is complete but its consumer has not released it yet;
   // the connection stays checked out of the pool until then, as in httpx.
+  // kSwitched: a requested 101 Switching Protocols arrived; the connection
+  // belongs to that response for good (never pooled) and closes when it is
+  // released. Hook for the `network_stream` extension: the socket, the TLS
+  // session and switched_buffer_ (bytes read past the 101 head) are what a
+  // raw stream over this connection would start from.
   enum class State {
     kResolving,
     kConnecting,
@@ -28,6 +33,7 @@ class Connection final : public ResponseParser::Sink {
     kHandshake,
     kActive,
     kHeld,
+    kSwitched,
     kIdle,
     kClosing
   };
@@ -108,8 +114,14 @@ class Connection final : public ResponseParser::Sink {
   void on_data(const char* data, size_t len);
   void on_plaintext(const char* data, size_t len);
   void on_eof();
+  void on_switched(const char* rest, size_t len);
   void on_read_error(int status);
   void on_write_done();
+  void on_write_error(int status);
+  // The transfer failed before any response byte: may it go out again on a
+  // fresh connection? resend() does that.
+  bool may_resend() const;
+  void resend();
   void finish_transfer();
   void release_held();
   void fail_transfer(const Error& err);
@@ -171,10 +183,13 @@ class Connection final : public ResponseParser::Sink {
   int tunnel_status_ = 0;                        // status of the proxy's CONNECT response
   std::string tunnel_reason_;
   enum class SocksStep { kMethod, kAuth, kReply } socks_step_ = SocksStep::kMethod;
-  std::string socks_buf_;        // SOCKS5 reply bytes received so far
-  bool body_in_flight_ = false;  // streamed upload in progress
-  std::string tls_plain_;        // scratch for decrypted bytes
-  Step gated_ = nullptr;         // what runs once the current trace gate is passed
+  std::string socks_buf_;          // SOCKS5 reply bytes received so far
+  bool body_in_flight_ = false;    // streamed upload in progress
+  uint64_t body_remaining_ = 0;    // streamed upload with Content-Length: bytes still due
+  bool request_sent_any_ = false;  // some byte of the current request reached the socket
+  std::string tls_plain_;          // scratch for decrypted bytes
+  std::string switched_buffer_;    // kSwitched: bytes of the new protocol already read
+  Step gated_ = nullptr;           // what runs once the current trace gate is passed
 };
 
 }  // namespace httprs

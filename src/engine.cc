@@ -194,27 +194,33 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   return t;
 }
 
-void Engine::acquire(std::shared_ptr<Transfer> t) {
-  t->attempts++;
-  t->phase = Transfer::Phase::kQueued;
-  if (t->spec.pool_timeout >= 0) {
-    t->pool_deadline_ms = uv_now(loop_) + static_cast<uint64_t>(t->spec.pool_timeout * 1000.0);
+void Engine::start_pool_wait(Transfer& t) {
+  t.attempts++;
+  t.phase = Transfer::Phase::kQueued;
+  if (t.spec.pool_timeout >= 0) {
+    t.pool_deadline_ms = uv_now(loop_) + static_cast<uint64_t>(t.spec.pool_timeout * 1000.0);
   } else {
-    t->pool_deadline_ms = 0;
+    t.pool_deadline_ms = 0;
   }
+}
+
+void Engine::acquire(std::shared_ptr<Transfer> t) {
+  start_pool_wait(*t);
   waiters_.push_back(std::move(t));
   service_waiters();
   if (!waiters_.empty()) arm_pool_timer();
 }
 
 void Engine::retry(std::shared_ptr<Transfer> t) {
+  // A new wait for a connection: its own pool timeout, counted from now (the
+  // first attempt's deadline may have passed while it was in flight).
   t->head_ready = false;
   t->body_sent = false;
   t->want_body = false;
-  t->attempts++;
-  t->phase = Transfer::Phase::kQueued;
+  start_pool_wait(*t);
   waiters_.push_front(std::move(t));
   service_waiters();
+  if (!waiters_.empty()) arm_pool_timer();
 }
 
 void Engine::retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms) {
@@ -627,6 +633,20 @@ bool Engine::check(Transfer& t, WaitFor what) {
   std::lock_guard<std::mutex> lk(mu_);
   return satisfied(t, what);
 }
+
+// Why libuv >= 1.44 (kMinLibuvVersion, required by meson.build and checked
+// when httprs._core is imported): drive_once() and the async bridge poll the
+// backend fd themselves for uv_backend_timeout() ms and then run the loop
+// with UV_RUN_NOWAIT. libuv adds a watcher started by uv_read_start,
+// uv_tcp_connect, ... to the epoll set only inside its next poll; until then
+// the watcher is queued, and polling the backend fd would wait for an event
+// the kernel was never asked to report. So this design needs
+// uv_backend_timeout() to return 0 while watchers are queued, which libuv
+// does since 1.44 (PR #3466); before, it returned the next timer's delay and
+// a request could sit until its timeout.
+static_assert(kMinLibuvVersion == ((1 << 16) | (44 << 8)), "libuv 1.44");
+
+bool libuv_supported(unsigned version) { return version >= kMinLibuvVersion; }
 
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
   if (loop_closed_) return;

@@ -27,6 +27,13 @@
 
 namespace httprs {
 
+// The oldest libuv the engine's driving works with (UV_VERSION_HEX of 1.44.0);
+// engine.cc says why. `libuv_supported(uv_version())` is checked at import.
+inline constexpr unsigned kMinLibuvVersion = 0x012C00;
+bool libuv_supported(unsigned version);
+// uv_version() of the libuv loaded at run time (it may differ from the headers').
+inline unsigned libuv_runtime_version() { return uv_version(); }
+
 class Connection;
 class Engine;
 
@@ -82,11 +89,11 @@ struct RequestSpec {
   std::string tls_host;                   // SNI / certificate check name
   std::shared_ptr<TlsContext> proxy_tls;  // TLS to an https:// proxy; null: plain
   std::string proxy_tls_host;             // the proxy's name for SNI / checks
-  std::string head;                       // serialised request head
-  const char* body = nullptr;             // fixed body, owned by the caller until the transfer ends
+  std::string head;                       // serialised request head (serialize_request)
+  RequestPlan plan;            // its framing, idempotency and upgrade, from the same call
+  const char* body = nullptr;  // fixed body, owned by the caller until the transfer ends
   size_t body_len = 0;
   bool body_streamed = false;  // the body comes through Engine::push_body
-  bool chunked = false;        // frame pushed body chunks with chunked coding
   bool head_request = false;   // response has no body
   double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
   std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
@@ -231,6 +238,8 @@ class Engine {
 
  private:
   void acquire(std::shared_ptr<Transfer> t);
+  // Count an attempt and start its pool timeout (acquire and retry).
+  void start_pool_wait(Transfer& t);
   bool take_idle(const std::string& key, Connection** out);
   void service_waiters();
   void arm_pool_timer();

@@ -1,6 +1,7 @@
 #include "http1.h"
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 
 namespace httprs {
@@ -39,9 +40,11 @@ bool is_token(std::string_view s) {
   return true;
 }
 
+// h11's field-value: visible bytes (obs-text included) separated by runs of
+// SP / HTAB. NUL, CR, LF, VT and FF are never allowed (Python's bytes \s).
 bool is_safe_value(std::string_view s) {
   for (unsigned char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+    if (c == '\r' || c == '\n' || c == '\0' || c == '\v' || c == '\f') return false;
   // Field values carry no leading or trailing whitespace (RFC 9110 5.5).
   if (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t'))
     return false;
@@ -86,10 +89,100 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// h11's request-target: one or more visible ASCII characters.
 bool is_safe_target(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s)
-    if (c <= 0x20 || c == 0x7f) return false;
+    if (c <= 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 9110 9.2.2: methods whose effect is the same when sent twice.
+bool is_idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+// One Content-Length header value, h11's way: a comma-separated list whose
+// members must all be the same run of at most 20 digits. On success `digits`
+// is that run and `n` its value.
+bool parse_content_length(std::string_view value, std::string_view* digits, uint64_t* n,
+                          Error& err) {
+  std::string_view first;
+  bool have = false;
+  while (true) {
+    size_t comma = value.find(',');
+    std::string_view item = trim_ows(value.substr(0, comma));
+    if (have && item != first) {
+      err.set(ErrorKind::kLocalProtocolError, "conflicting Content-Length headers");
+      return false;
+    }
+    first = item;
+    have = true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  uint64_t v = 0;
+  bool ok = !first.empty() && first.size() <= 20;
+  for (unsigned char c : first) {
+    if (!ok) break;
+    if (c < '0' || c > '9' || v > (UINT64_MAX - (c - '0')) / 10) {
+      ok = false;
+      break;
+    }
+    v = v * 10 + (c - '0');
+  }
+  if (!ok) {
+    err.set(ErrorKind::kLocalProtocolError, "bad Content-Length");
+    return false;
+  }
+  *digits = first;
+  *n = v;
+  return true;
+}
+
+// The framing headers of a request, validated.
+struct FramingHeaders {
+  bool chunked = false;
+  bool has_length = false;
+  std::string_view length_digits;
+  uint64_t length = 0;
+  bool upgrade = false;
+};
+
+bool read_framing_headers(const HeaderList& headers, FramingHeaders* out, Error& err) {
+  for (const auto& [name, value] : headers) {
+    if (iequals(name, "transfer-encoding")) {
+      if (out->chunked) {
+        err.set(ErrorKind::kLocalProtocolError, "multiple Transfer-Encoding headers");
+        return false;
+      }
+      if (!iequals(value, "chunked")) {
+        err.set(ErrorKind::kLocalProtocolError, "Only Transfer-Encoding: chunked is supported");
+        return false;
+      }
+      out->chunked = true;
+    } else if (iequals(name, "content-length")) {
+      std::string_view digits;
+      uint64_t n = 0;
+      if (!parse_content_length(value, &digits, &n, err)) return false;
+      if (out->has_length && digits != out->length_digits) {
+        err.set(ErrorKind::kLocalProtocolError, "conflicting Content-Length headers");
+        return false;
+      }
+      out->has_length = true;
+      out->length_digits = digits;
+      out->length = n;
+    } else if (iequals(name, "upgrade") && !trim_ows(value).empty()) {
+      out->upgrade = true;
+    }
+  }
   return true;
 }
 
@@ -97,8 +190,18 @@ ResponseParser* self(llhttp_t* p) { return static_cast<ResponseParser*>(p->data)
 
 }  // namespace
 
-bool serialize_request_head(std::string& out, std::string_view method, std::string_view target,
-                            const HeaderList& headers, Error& err) {
+namespace {
+
+// How write_head treats the framing headers: as given (CONNECT), or as the
+// plan says (one normalised Content-Length, or chunked and no Content-Length).
+struct HeadRewrite {
+  bool active = false;
+  bool chunked = false;
+  std::string_view length_digits;
+};
+
+bool write_head(std::string& out, std::string_view method, std::string_view target,
+                const HeaderList& headers, const HeadRewrite& rw, Error& err) {
   if (!is_token(method)) {
     err.set(ErrorKind::kLocalProtocolError, "Illegal method characters");
     return false;
@@ -112,6 +215,7 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
   out.reserve(out.size() + need);
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
   // Host goes first after the request line (RFC 9110 7.2), as h11 writes it.
+  bool length_written = false;
   for (int pass = 0; pass < 2; pass++) {
     for (const auto& [name, value] : headers) {
       if (iequals(name, "host") != (pass == 0)) continue;
@@ -123,10 +227,54 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
         err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
         return false;
       }
-      out.append(name).append(": ").append(value).append("\r\n");
+      std::string_view v = value;
+      if (rw.active && iequals(name, "content-length")) {
+        if (rw.chunked || length_written) continue;
+        length_written = true;
+        v = rw.length_digits;
+      } else if (rw.active && iequals(name, "transfer-encoding")) {
+        v = "chunked";
+      }
+      out.append(name).append(": ").append(v).append("\r\n");
     }
   }
   out.append("\r\n");
+  return true;
+}
+
+}  // namespace
+
+bool serialize_request_head(std::string& out, std::string_view method, std::string_view target,
+                            const HeaderList& headers, Error& err) {
+  return write_head(out, method, target, headers, HeadRewrite(), err);
+}
+
+bool serialize_request(std::string& out, std::string_view method, std::string_view target,
+                       const HeaderList& headers, BodyKind kind, size_t fixed_len,
+                       RequestPlan* plan, Error& err) {
+  FramingHeaders fh;
+  if (!read_framing_headers(headers, &fh, err)) return false;
+  RequestPlan p;
+  p.idempotent = is_idempotent(method);
+  p.upgrade = fh.upgrade;
+  if (fh.chunked) {
+    p.framing = BodyFraming::kChunked;
+  } else {
+    p.framing = BodyFraming::kContentLength;
+    p.content_length = fh.has_length ? fh.length : 0;
+    if (kind == BodyKind::kFixed && fixed_len != p.content_length) {
+      err.set(ErrorKind::kLocalProtocolError, fixed_len < p.content_length
+                                                  ? "Too little data for declared Content-Length"
+                                                  : "Too much data for declared Content-Length");
+      return false;
+    }
+  }
+  HeadRewrite rw;
+  rw.active = true;
+  rw.chunked = fh.chunked;
+  rw.length_digits = fh.length_digits;
+  if (!write_head(out, method, target, headers, rw, err)) return false;
+  *plan = p;
   return true;
 }
 
@@ -146,13 +294,35 @@ ResponseParser::ResponseParser() {
   settings_.on_headers_complete = &ResponseParser::on_headers_complete;
   settings_.on_body = &ResponseParser::on_body;
   settings_.on_message_complete = &ResponseParser::on_message_complete;
-  llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
-  parser_.data = this;
+  init_parser();
 }
 
-void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request) {
+void ResponseParser::init_parser() {
   llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
   parser_.data = this;
+  // Strict whatever the build: every lenient mode this llhttp knows, off.
+  llhttp_set_lenient_headers(&parser_, 0);
+  llhttp_set_lenient_chunked_length(&parser_, 0);
+  llhttp_set_lenient_keep_alive(&parser_, 0);
+#if LLHTTP_VERSION_MAJOR >= 8
+  llhttp_set_lenient_transfer_encoding(&parser_, 0);
+#endif
+#if LLHTTP_VERSION_MAJOR >= 9
+  llhttp_set_lenient_version(&parser_, 0);
+  llhttp_set_lenient_data_after_close(&parser_, 0);
+  llhttp_set_lenient_optional_lf_after_cr(&parser_, 0);
+  llhttp_set_lenient_optional_crlf_after_chunk(&parser_, 0);
+#endif
+#if LLHTTP_VERSION_MAJOR > 9 || (LLHTTP_VERSION_MAJOR == 9 && LLHTTP_VERSION_MINOR >= 1)
+  llhttp_set_lenient_optional_cr_before_lf(&parser_, 0);
+  llhttp_set_lenient_spaces_after_chunk_size(&parser_, 0);
+#endif
+  parser_.lenient_flags = 0;  // and any flag newer than the setters above
+}
+
+void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
+                           bool upgrade_request) {
+  init_parser();
   sink_ = sink;
   head_ = ResponseHead();
   field_.clear();
@@ -160,6 +330,8 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request) 
   in_value_ = false;
   head_request_ = head_request;
   connect_request_ = connect_request;
+  upgrade_request_ = upgrade_request;
+  switched_ = false;
   started_ = head_done_ = complete_ = interim_ = keep_alive_ = false;
   body_bytes_ = 0;
   head_bytes_ = 0;
@@ -233,6 +405,11 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     s->user_error_ = "illegal status code " + std::to_string(status);
     return -1;
   }
+  if (status == 101 && !s->upgrade_request_) {
+    // h11's words for a switch nobody proposed.
+    s->user_error_ = "Received server _SWITCH_UPGRADE event without a pending proposal";
+    return -1;
+  }
   // Like h11: the only transfer coding is a single, exact "chunked".
   int te_count = 0;
   for (const auto& [name, value] : s->head_.headers) {
@@ -251,8 +428,9 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   }
   s->head_done_ = true;
   bool tunnel = s->connect_request_ && status >= 200 && status < 300;
+  s->switched_ = status == 101;
   s->sink_->on_head(std::move(s->head_));
-  if (tunnel) return 2;
+  if (tunnel || s->switched_) return 2;
   if (s->head_request_ || status == 204 || status == 304) return 1;
   return 0;
 }
@@ -287,13 +465,14 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
   }
   const char* pos = llhttp_get_error_pos(&parser_);
   size_t used = pos ? static_cast<size_t>(pos - data) : len;
-  if (rc == HPE_PAUSED && complete_) {
+  if (rc == HPE_PAUSED && complete_ && !switched_) {
     *consumed = used;
     return Status::kComplete;
   }
-  if (rc == HPE_PAUSED_UPGRADE) {
+  if (rc == HPE_PAUSED_UPGRADE || (rc == HPE_PAUSED && complete_ && switched_)) {
     *consumed = used;
-    keep_alive_ = true;
+    complete_ = true;
+    keep_alive_ = !switched_;  // a switched connection never goes back to HTTP/1.1
     return Status::kUpgrade;
   }
   const char* reason = llhttp_get_error_reason(&parser_);
@@ -338,6 +517,50 @@ ResponseParser::Status ResponseParser::finish(Error& err) {
   }
   err.set(ErrorKind::kRemoteProtocolError, "Server disconnected without sending a response.");
   return Status::kError;
+}
+
+namespace {
+
+// Parses one response and says whether llhttp accepted it all.
+class ProbeSink : public ResponseParser::Sink {
+ public:
+  void on_head(ResponseHead&&) override {}
+  void on_body(const char*, size_t) override {}
+};
+
+bool parser_accepts(std::string_view response) {
+  ProbeSink sink;
+  ResponseParser parser;
+  parser.reset(&sink, false, false);
+  size_t used = 0;
+  Error err;
+  ResponseParser::Status st = parser.feed(response.data(), response.size(), &used, err);
+  if (st == ResponseParser::Status::kOk) st = parser.finish(err);
+  return st == ResponseParser::Status::kComplete;
+}
+
+}  // namespace
+
+bool llhttp_is_strict() {
+  static const bool strict = [] {
+    // Each of these is accepted only by a lenient llhttp.
+    static const char* const kLenientOnly[] = {
+        // bare LF line endings
+        "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+        // Content-Length together with Transfer-Encoding
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2\r\nok\r\n0\r\n\r\n",
+        // a chunk without its CRLF
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n",
+        // a control character in a header value
+        "HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 0\r\n\r\n",
+    };
+    if (!parser_accepts("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) return false;
+    for (const char* r : kLenientOnly)
+      if (parser_accepts(r)) return false;
+    return true;
+  }();
+  return strict;
 }
 
 }  // namespace httprs

@@ -19,10 +19,53 @@ namespace httprs {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Append "METHOD target HTTP/1.1\r\n" + headers + "\r\n" to `out`. Rejects
-// methods that are not tokens, header names that are not tokens and values
-// holding CR, LF or NUL (LocalProtocolError), so nothing can be smuggled.
+// (LocalProtocolError) what h11 rejects: a method or header name that is not
+// a token, a target with anything but visible ASCII, a header value with NUL,
+// CR, LF, VT or FF, or with leading or trailing whitespace. Used as is for
+// requests without a body (CONNECT); requests go through serialize_request.
 bool serialize_request_head(std::string& out, std::string_view method, std::string_view target,
                             const HeaderList& headers, Error& err);
+
+// How the request body is delimited on the wire.
+enum class BodyFraming {
+  kContentLength,  // exactly `content_length` raw bytes (0 when no header asks for a body)
+  kChunked,        // chunked transfer coding, ended by the last chunk
+};
+
+// What the caller has as a body: bytes known up front, or a stream of chunks
+// of unknown total size. No body at all is a fixed body of 0 bytes.
+enum class BodyKind { kFixed, kStreamed };
+
+// What serialize_request decided about a request.
+struct RequestPlan {
+  BodyFraming framing = BodyFraming::kContentLength;
+  uint64_t content_length = 0;  // kContentLength: the exact number of body bytes
+  bool idempotent = false;      // RFC 9110 9.2.2: safe to send again on a fresh connection
+  bool upgrade = false;         // the request carries an Upgrade header
+};
+
+// Decide the body framing from the request's own headers, the one place that
+// does, then serialise the head (as serialize_request_head). The rules are
+// h11's, so the server reads exactly one request:
+// - Transfer-Encoding must be a single "chunked" (any case); the body, fixed
+//   or streamed, is then chunk-framed and any Content-Length is dropped from
+//   the head (RFC 9112 6.2: never both headers; h11 would send both);
+// - Content-Length values must be decimal and agree (duplicates collapse into
+//   one header); a fixed body must have exactly that many bytes;
+// - no framing header: the body must be empty (a streamed body is held to 0
+//   bytes as it is sent), since the server would read the bytes as the next
+//   request.
+// `fixed_len` is the fixed body's size (ignored for a streamed body).
+bool serialize_request(std::string& out, std::string_view method, std::string_view target,
+                       const HeaderList& headers, BodyKind kind, size_t fixed_len,
+                       RequestPlan* plan, Error& err);
+
+// True when the linked llhttp rejects what only a lenient parser accepts
+// (bare LF line endings, Content-Length with Transfer-Encoding, ...), checked
+// once by parsing such responses. An llhttp 8 built without
+// LLHTTP_STRICT_MODE (as a distribution may ship it) is lenient whatever the
+// runtime flags say; the Python module refuses to load on such a build.
+bool llhttp_is_strict();
 
 // Chunked transfer coding framing for streamed uploads.
 void append_chunk_size(std::string& out, size_t n);
@@ -55,11 +98,15 @@ class ResponseParser {
 
   // Start a new response. `head_request`: the response has no body.
   // `connect_request`: a 2xx ends the message at the head (tunnel).
-  void reset(Sink* sink, bool head_request, bool connect_request);
+  // `upgrade_request`: the request asked for a protocol upgrade, so a
+  // 101 Switching Protocols ends the message at its head; without it a 101
+  // is a protocol error (as in h11).
+  void reset(Sink* sink, bool head_request, bool connect_request, bool upgrade_request = false);
 
   // Feed bytes. kOk: all consumed, want more. kComplete: the final response
   // ended; `*consumed` bytes were used and the rest are extra. kUpgrade: a
-  // CONNECT tunnel is established after `*consumed` bytes. kError: err set.
+  // CONNECT tunnel is established, or the protocol switched (101), after
+  // `*consumed` bytes; the rest belong to the new protocol. kError: err set.
   Status feed(const char* data, size_t len, size_t* consumed, Error& err);
 
   // The peer closed the connection. kComplete when that ends a close-delimited
@@ -86,6 +133,8 @@ class ResponseParser {
   // response is rejected.
   static constexpr size_t kMaxHeadSize = 128 * 1024;
   int count_head(size_t len);
+  // llhttp_init, then every lenient flag explicitly off.
+  void init_parser();
 
   llhttp_t parser_;
   llhttp_settings_t settings_;
@@ -96,6 +145,8 @@ class ResponseParser {
   bool in_value_ = false;
   bool head_request_ = false;
   bool connect_request_ = false;
+  bool upgrade_request_ = false;
+  bool switched_ = false;   // a requested 101 arrived: the rest is another protocol
   bool started_ = false;    // any byte of a response seen
   bool head_done_ = false;  // final (non-1xx) head delivered
   bool complete_ = false;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h11
 import pytest
 from servers.scripted import keepalive
 
@@ -80,6 +81,9 @@ def test_port_out_of_range_is_connect_error(client, srv):
         ("X-A", "a\rb"),
         ("X-A", "a\x00b"),
         ("X-A", " padded "),
+        ("X-A", "a\x0bb"),  # VT and FF: Python's bytes \s, never in an h11 field value
+        ("X-A", "a\x0cb"),
+        ("X-A", "\x0b"),
     ],
 )
 def test_illegal_header_value(client, srv, name, value):
@@ -197,3 +201,233 @@ def test_bad_timeout_and_limits_types():
         httprs.Timeout(connect=1.0)
     with pytest.raises(TypeError):
         httprs.Client(timeout="soon").get("http://127.0.0.1:1/")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", ["a\x0bb", "a\x0cb"])
+async def test_vt_ff_header_value_rejected_async(srv, value):
+    async with httprs.AsyncClient(timeout=5) as client:
+        with pytest.raises(httprs.LocalProtocolError, match="Illegal header value"):
+            await client.get(srv.url + "/bad", headers={"X-A": value})
+        assert (await client.get(srv.url + "/good")).text == "good"
+    assert not any(r.target == "/bad" for r in srv.requests)
+
+
+@pytest.mark.parametrize("value", ["a\x01b", "a\x7fb", "a \t b"])
+def test_header_values_h11_accepts_are_sent(client, srv, value):
+    client.get(srv.url + "/ok", headers={"X-A": value})
+    assert srv.requests[-1].header("X-A") == value
+
+
+# ------------------------------------------------------------ request framing
+
+# A proxy copies "Transfer-Encoding: chunked" from its client and sets the
+# Content-Length of the body it de-chunked: without framing decided from the
+# headers, the raw body ends the chunked message early and the server reads
+# "GET /admin" as a second request.
+SMUGGLE = b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+SMUGGLE_HEADERS = {"Transfer-Encoding": "chunked", "Content-Length": str(len(SMUGGLE))}
+
+
+def h11_requests(wire: bytes) -> list[tuple[bytes, bytes]]:
+    """(target, body) of every request a server honouring Transfer-Encoding (h11) reads
+    from ``wire``, each answered so that the next one is parsed."""
+    out = []
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(wire)
+    target, body = None, b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            assert target is None, "a request left unfinished on the wire"
+            return out
+        if isinstance(event, h11.Request):
+            target, body = event.target, b""
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            out.append((target, body))
+            target = None
+            conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+            conn.send(h11.EndOfMessage())
+            conn.start_next_cycle()
+        elif event is h11.PAUSED:
+            return out
+
+
+def wire_after(srv, send) -> bytes:
+    """Every byte the server got from ``send(client)`` (the server is stopped)."""
+    with httprs.Client(timeout=5) as client:
+        send(client)
+    srv.close()
+    return bytes(srv.received)
+
+
+async def wire_after_async(srv, send) -> bytes:
+    async with httprs.AsyncClient(timeout=5) as client:
+        await send(client)
+    srv.close()
+    return bytes(srv.received)
+
+
+def check_one_smuggle_request(srv, wire):
+    assert h11_requests(wire) == [(b"/upload", SMUGGLE)]
+    assert [(r.target, r.body) for r in srv.requests] == [("/upload", SMUGGLE)]
+
+
+def test_te_chunked_with_content_length_is_one_request(srv):
+    def send(client):
+        r = client.post(srv.url + "/upload", content=SMUGGLE, headers=SMUGGLE_HEADERS)
+        assert r.status_code == 200
+
+    check_one_smuggle_request(srv, wire_after(srv, send))
+
+
+@pytest.mark.anyio
+async def test_te_chunked_with_content_length_is_one_request_async(srv):
+    async def send(client):
+        r = await client.post(srv.url + "/upload", content=SMUGGLE, headers=SMUGGLE_HEADERS)
+        assert r.status_code == 200
+
+    check_one_smuggle_request(srv, await wire_after_async(srv, send))
+
+
+@pytest.mark.httprs_only
+def test_te_chunked_drops_content_length(srv):
+    """RFC 9112 6.2: never both headers. httpx (h11) sends both, chunk-framing the body."""
+
+    def send(client):
+        client.post(srv.url + "/upload", content=SMUGGLE, headers=SMUGGLE_HEADERS)
+
+    wire = wire_after(srv, send)
+    head, _, body = wire.partition(b"\r\n\r\n")
+    assert b"content-length" not in head.lower()
+    assert b"\r\nTransfer-Encoding: chunked" in head
+    assert body == b"%x\r\n" % len(SMUGGLE) + SMUGGLE + b"\r\n0\r\n\r\n"
+
+
+def _gen():
+    yield b"abc"
+    yield b"de"
+
+
+async def _agen():
+    yield b"abc"
+    yield b"de"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["fixed", "streamed"])
+def test_chunked_request_header_frames_the_body(srv, streamed):
+    """Whatever the body, "Transfer-Encoding: chunked" (any case) means chunk framing,
+    as httpx sends it."""
+
+    def send(client):
+        content = _gen() if streamed else b"abcde"
+        headers = {"Transfer-Encoding": "Chunked"}
+        assert client.post(srv.url + "/up", content=content, headers=headers).text == "good"
+
+    wire = wire_after(srv, send)
+    assert srv.requests[0].body == b"abcde"
+    expected = b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" if streamed else b"5\r\nabcde\r\n0\r\n\r\n"
+    assert wire.endswith(b"\r\n\r\n" + expected)
+    assert h11_requests(wire) == [(b"/up", b"abcde")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["fixed", "streamed"])
+async def test_chunked_request_header_frames_the_body_async(srv, streamed):
+    async def send(client):
+        content = _agen() if streamed else b"abcde"
+        headers = {"Transfer-Encoding": "chunked"}
+        r = await client.post(srv.url + "/up", content=content, headers=headers)
+        assert r.text == "good"
+
+    wire = await wire_after_async(srv, send)
+    assert h11_requests(wire) == [(b"/up", b"abcde")]
+
+
+def test_chunked_header_without_body_sends_last_chunk(srv):
+    """A GET saying chunked ends with the last chunk, as httpx sends it."""
+
+    def send(client):
+        client.get(srv.url + "/g", headers={"Transfer-Encoding": "chunked"})
+        assert client.get(srv.url + "/next").text == "good"
+
+    wire = wire_after(srv, send)
+    assert h11_requests(wire) == [(b"/g", b""), (b"/next", b"")]
+    assert srv.connections == 1
+
+
+def _drop_framing(request, name):
+    del request.headers[name]
+    return request
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["fixed", "streamed"])
+def test_body_without_framing_header_raises(srv, streamed):
+    """No Content-Length and no Transfer-Encoding: a body would be read as the next
+    request. h11 treats the request as Content-Length 0 and refuses the bytes."""
+
+    def send(client):
+        content = _gen() if streamed else b"abcde"
+        request = client.build_request("POST", srv.url + "/up", content=content)
+        del request.headers["Transfer-Encoding" if streamed else "Content-Length"]
+        with pytest.raises(Exception, match="Too much data for declared Content-Length") as info:
+            client.send(request)
+        if httprs.__name__ == "httprs":  # httpx leaks h11's exception class for a stream
+            assert isinstance(info.value, httprs.LocalProtocolError)
+        assert client.get(srv.url + "/good").text == "good"
+
+    wire = wire_after(srv, send)
+    assert b"abc" not in wire
+    assert [r.target for r in srv.requests][-1] == "/good"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["fixed", "streamed"])
+async def test_body_without_framing_header_raises_async(srv, streamed):
+    async def send(client):
+        content = _agen() if streamed else b"abcde"
+        request = client.build_request("POST", srv.url + "/up", content=content)
+        del request.headers["Transfer-Encoding" if streamed else "Content-Length"]
+        with pytest.raises(Exception, match="Too much data for declared Content-Length"):
+            await client.send(request)
+        assert (await client.get(srv.url + "/good")).text == "good"
+
+    wire = await wire_after_async(srv, send)
+    assert b"abc" not in wire
+
+
+def test_empty_body_without_framing_header_is_sent(client, srv):
+    request = client.build_request("POST", srv.url + "/empty", content=b"")
+    request.headers.pop("Content-Length", None)
+    assert client.send(request).text == "good"
+    assert srv.requests[-1].header("Content-Length") is None
+
+
+@pytest.mark.parametrize(
+    "headers,message",
+    [
+        ({"Transfer-Encoding": "gzip, chunked"}, "Only Transfer-Encoding: chunked is supported"),
+        ({"Transfer-Encoding": "gzip"}, "Only Transfer-Encoding: chunked is supported"),
+        (
+            [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")],
+            "multiple Transfer-Encoding headers",
+        ),
+        ([("Content-Length", "3"), ("Content-Length", "4")], "conflicting Content-Length"),
+        ({"Content-Length": "+3"}, "bad Content-Length"),
+    ],
+    ids=["gzip-chunked", "gzip", "two-te", "two-cl", "bad-cl"],
+)
+def test_unsupported_request_framing_headers(client, srv, headers, message):
+    with pytest.raises(httprs.LocalProtocolError, match=message):
+        client.post(srv.url + "/bad", content=b"abc", headers=headers)
+    assert_usable(client, srv)
+    assert not any(r.target == "/bad" for r in srv.requests)
+
+
+def test_duplicate_content_length_sent_once(client, srv):
+    headers = [("Content-Length", "3"), ("Content-Length", "3")]
+    client.post(srv.url + "/dup", content=b"abc", headers=headers)
+    assert srv.requests[-1].header_all("Content-Length") == ["3"]
+    assert srv.requests[-1].body == b"abc"

@@ -72,6 +72,41 @@ def test_decode(tmp_path: Path) -> None:
     run([str(exe)])
 
 
+LLHTTP_SRC = Path("/usr/share/llhttp")  # meson.options' llhttp_src default
+LLHTTP_INCLUDE = Path("/usr/share/include/llhttp")
+
+
+def llhttp_objects(tmp_path: Path, strict: bool) -> list[Path]:
+    """llhttp compiled from its C sources, in strict mode or not (lenient, as
+    a distribution's libllhttp 8 built without LLHTTP_STRICT_MODE)."""
+    objects = []
+    for name in ("api", "http", "llhttp"):
+        obj = tmp_path / f"{name}_{int(strict)}.o"
+        cmd = [
+            "gcc", "-O1", "-w", "-c", f"-DLLHTTP_STRICT_MODE={int(strict)}",
+            f"-I{LLHTTP_INCLUDE}", str(LLHTTP_SRC / f"{name}.c"), "-o", str(obj),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stderr}"
+        objects.append(obj)
+    return objects
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict-llhttp", "lenient-llhttp"])
+def test_http1(tmp_path: Path, strict: bool) -> None:
+    """Request framing, header checks, 101 handling; and llhttp_is_strict()
+    telling a strict llhttp from a lenient one (the import-time guard)."""
+    exe = tmp_path / "test_http1"
+    cmd = [
+        "g++", *CXXFLAGS, f"-I{LLHTTP_INCLUDE}",
+        str(CPP_TESTS / "test_http1.cc"), str(SRC / "http1.cc"),
+        *map(str, llhttp_objects(tmp_path, strict)), "-o", str(exe),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
+    run([str(exe), f"--strict={int(strict)}"])
+
+
 def make_certificates(tmp_path: Path) -> dict[str, str]:
     """Certificates for test_tls, as --name=path arguments."""
     ca = trustme.CA()

@@ -5,11 +5,15 @@ from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 from httprs.includes.errors cimport Error, ErrorKind
-from httprs.includes.http1 cimport HeaderList, ResponseHead
+from httprs.includes.http1 cimport HeaderList, RequestPlan, ResponseHead
 from httprs.includes.tls cimport TlsContext
 
 
 cdef extern from "engine.h" namespace "httprs" nogil:
+    const unsigned kMinLibuvVersion
+    bool libuv_supported(unsigned version)
+    unsigned libuv_runtime_version()
+
     cdef cppclass PoolLimits:
         int max_connections
         int max_keepalive_connections
@@ -47,8 +51,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string head
         const char* body
         size_t body_len
+        RequestPlan plan
         bool body_streamed
-        bool chunked
         bool head_request
         double connect_timeout
         double read_timeout

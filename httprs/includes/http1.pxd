@@ -13,6 +13,26 @@ cdef extern from "http1.h" namespace "httprs" nogil:
     bool serialize_request_head(string& out, string method, string target,
                                 const HeaderList& headers, Error& err)
 
+    cdef enum class BodyFraming "httprs::BodyFraming":
+        kContentLength
+        kChunked
+
+    cdef enum class BodyKind "httprs::BodyKind":
+        kFixed
+        kStreamed
+
+    cdef cppclass RequestPlan:
+        BodyFraming framing
+        unsigned long long content_length
+        bool idempotent
+        bool upgrade
+
+    bool serialize_request(string& out, string method, string target,
+                           const HeaderList& headers, BodyKind kind, size_t fixed_len,
+                           RequestPlan* plan, Error& err)
+
+    bool llhttp_is_strict()
+
     cdef cppclass ResponseHead:
         int status
         int http_major

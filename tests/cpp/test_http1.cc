@@ -1,0 +1,268 @@
+// Unit tests for src/http1.cc, built and run by tests/test_cpp_units.py:
+// request framing (serialize_request), header validation, 101 handling and
+// the parser's strictness. Run with --strict=1 against an llhttp built in
+// strict mode and with --strict=0 against a lenient build (LLHTTP_STRICT_MODE
+// off, as a distribution's libllhttp 8 may be): llhttp_is_strict() must tell
+// them apart, since the Python module refuses to load on a lenient one.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "http1.h"
+
+using httprs::BodyFraming;
+using httprs::BodyKind;
+using httprs::Error;
+using httprs::ErrorKind;
+using httprs::HeaderList;
+using httprs::RequestPlan;
+using httprs::ResponseHead;
+using httprs::ResponseParser;
+
+namespace {
+
+struct Serialized {
+  bool ok = false;
+  std::string head;
+  RequestPlan plan;
+  Error err;
+};
+
+Serialized serialize(const char* method, const HeaderList& headers, BodyKind kind, size_t len) {
+  Serialized s;
+  s.ok = httprs::serialize_request(s.head, method, "/", headers, kind, len, &s.plan, s.err);
+  return s;
+}
+
+bool has_line(const std::string& head, const std::string& line) {
+  return head.find("\r\n" + line + "\r\n") != std::string::npos;
+}
+
+size_t count(const std::string& head, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = head.find(what); pos != std::string::npos; pos = head.find(what, pos + 1)) n++;
+  return n;
+}
+
+void test_framing() {
+  // The smuggling reproduction: a proxy copied TE: chunked and set the
+  // Content-Length of the de-chunked body. Chunked wins, Content-Length goes.
+  std::string smuggle = "0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n";
+  HeaderList h = {{"Host", "example.org"},
+                  {"Transfer-Encoding", "chunked"},
+                  {"Content-Length", std::to_string(smuggle.size())}};
+  Serialized s = serialize("POST", h, BodyKind::kFixed, smuggle.size());
+  CHECK(s.ok);
+  CHECK(s.plan.framing == BodyFraming::kChunked);
+  CHECK(has_line(s.head, "Transfer-Encoding: chunked"));
+  CHECK(count(s.head, "Content-Length") == 0);
+  CHECK(!s.plan.idempotent);
+
+  // Case-insensitive "Chunked" is normalised, as h11 does.
+  s = serialize("POST", {{"Host", "a"}, {"transfer-encoding", "Chunked"}}, BodyKind::kFixed, 3);
+  CHECK(s.ok && s.plan.framing == BodyFraming::kChunked);
+  CHECK(has_line(s.head, "transfer-encoding: chunked"));
+
+  // Streamed with chunked.
+  s = serialize("POST", {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}},
+                BodyKind::kStreamed, 0);
+  CHECK(s.ok && s.plan.framing == BodyFraming::kChunked);
+  CHECK(count(s.head, "Content-Length") == 0);
+
+  // Content-Length: exact size required for a fixed body.
+  s = serialize("PUT", {{"Host", "a"}, {"Content-Length", "3"}}, BodyKind::kFixed, 3);
+  CHECK(s.ok && s.plan.framing == BodyFraming::kContentLength && s.plan.content_length == 3);
+  CHECK(s.plan.idempotent);
+  s = serialize("PUT", {{"Host", "a"}, {"Content-Length", "3"}}, BodyKind::kFixed, 4);
+  CHECK(!s.ok && s.err.kind == ErrorKind::kLocalProtocolError);
+  CHECK_EQ_STR(s.err.message, "Too much data for declared Content-Length");
+  s = serialize("PUT", {{"Host", "a"}, {"Content-Length", "3"}}, BodyKind::kFixed, 2);
+  CHECK_EQ_STR(s.err.message, "Too little data for declared Content-Length");
+
+  // No framing header: a body would be read as the next request.
+  s = serialize("POST", {{"Host", "a"}}, BodyKind::kFixed, 3);
+  CHECK(!s.ok && s.err.kind == ErrorKind::kLocalProtocolError);
+  CHECK_EQ_STR(s.err.message, "Too much data for declared Content-Length");
+  s = serialize("POST", {{"Host", "a"}}, BodyKind::kFixed, 0);
+  CHECK(s.ok && s.plan.framing == BodyFraming::kContentLength && s.plan.content_length == 0);
+  s = serialize("POST", {{"Host", "a"}}, BodyKind::kStreamed, 0);
+  CHECK(s.ok && s.plan.framing == BodyFraming::kContentLength && s.plan.content_length == 0);
+
+  // Duplicate Content-Length values collapse into one header; conflicts fail.
+  s = serialize("POST", {{"Host", "a"}, {"Content-Length", "3"}, {"Content-Length", "3, 3"}},
+                BodyKind::kFixed, 3);
+  CHECK(s.ok);
+  CHECK(count(s.head, "Content-Length") == 1 && has_line(s.head, "Content-Length: 3"));
+  s = serialize("POST", {{"Host", "a"}, {"Content-Length", "3"}, {"Content-Length", "4"}},
+                BodyKind::kFixed, 3);
+  CHECK_EQ_STR(s.err.message, "conflicting Content-Length headers");
+  s = serialize("POST", {{"Host", "a"}, {"Content-Length", "3, 4"}}, BodyKind::kFixed, 3);
+  CHECK_EQ_STR(s.err.message, "conflicting Content-Length headers");
+  for (const char* bad :
+       {"+3", "-1", "0x3", "3.0", "", "123456789012345678901", "99999999999999999999"}) {
+    s = serialize("POST", {{"Host", "a"}, {"Content-Length", bad}}, BodyKind::kFixed, 3);
+    CHECK(!s.ok);
+    CHECK_EQ_STR(s.err.message, "bad Content-Length");
+  }
+
+  // Transfer-Encoding other than a single "chunked".
+  s = serialize("POST", {{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}}, BodyKind::kFixed,
+                3);
+  CHECK_EQ_STR(s.err.message, "Only Transfer-Encoding: chunked is supported");
+  s = serialize("POST",
+                {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}},
+                BodyKind::kFixed, 3);
+  CHECK_EQ_STR(s.err.message, "multiple Transfer-Encoding headers");
+
+  // Idempotency and upgrade.
+  for (const char* m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) {
+    s = serialize(m, {{"Host", "a"}}, BodyKind::kFixed, 0);
+    CHECK(s.ok && s.plan.idempotent);
+  }
+  for (const char* m : {"POST", "PATCH", "CONNECT", "get"}) {
+    s = serialize(m, {{"Host", "a"}}, BodyKind::kFixed, 0);
+    CHECK(s.ok && !s.plan.idempotent);
+  }
+  s = serialize("GET", {{"Host", "a"}, {"Upgrade", "websocket"}}, BodyKind::kFixed, 0);
+  CHECK(s.ok && s.plan.upgrade);
+  s = serialize("GET", {{"Host", "a"}}, BodyKind::kFixed, 0);
+  CHECK(s.ok && !s.plan.upgrade);
+}
+
+void test_header_values() {
+  // What h11 rejects in a value: NUL, CR, LF, VT, FF, surrounding whitespace.
+  for (const char* bad : {"a\vb", "a\fb", "a\rb", "a\nb", " a", "a\t", "\v"}) {
+    Serialized s = serialize("GET", {{"Host", "a"}, {"X", bad}}, BodyKind::kFixed, 0);
+    CHECK(!s.ok && s.err.kind == ErrorKind::kLocalProtocolError);
+    CHECK(s.err.message.rfind("Illegal header value b", 0) == 0);
+  }
+  Serialized s =
+      serialize("GET", {{"Host", "a"}, {"X", std::string("a\0b", 3)}}, BodyKind::kFixed, 0);
+  CHECK(!s.ok);
+  s = serialize("GET", {{"Host", "a"}, {"X", "a\vb"}}, BodyKind::kFixed, 0);
+  CHECK_EQ_STR(s.err.message, "Illegal header value b'a\\x0bb'");
+  // ... and what it lets through: other controls, DEL, obs-text, inner SP/HT.
+  for (const char* good : {"a\x01"
+                           "b",
+                           "a\x7f"
+                           "b",
+                           "a\xff"
+                           "b",
+                           "a \t b", ""}) {
+    s = serialize("GET", {{"Host", "a"}, {"X", good}}, BodyKind::kFixed, 0);
+    CHECK(s.ok);
+  }
+  for (const char* bad : {"a b", "a:b", "", "a\vb"}) {
+    s = serialize("GET", {{"Host", "a"}, {bad, "v"}}, BodyKind::kFixed, 0);
+    CHECK(!s.ok && s.err.message.rfind("Illegal header name b", 0) == 0);
+  }
+  // Targets: visible ASCII only.
+  std::string head;
+  RequestPlan plan;
+  Error err;
+  CHECK(!httprs::serialize_request(head, "GET", "/\xe9", {{"Host", "a"}}, BodyKind::kFixed, 0,
+                                   &plan, err));
+  CHECK_EQ_STR(err.message, "Illegal target characters");
+}
+
+class Collect : public ResponseParser::Sink {
+ public:
+  void on_head(ResponseHead&& head) override { heads.push_back(std::move(head)); }
+  void on_body(const char* data, size_t len) override { body.append(data, len); }
+  std::vector<ResponseHead> heads;
+  std::string body;
+};
+
+ResponseParser::Status feed_all(ResponseParser& p, const std::string& data, size_t* used,
+                                Error& err) {
+  ResponseParser::Status st = p.feed(data.data(), data.size(), used, err);
+  if (st == ResponseParser::Status::kOk) st = p.finish(err);
+  return st;
+}
+
+void test_switching_protocols() {
+  const std::string switched =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  const std::string bare = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+  for (const std::string& head : {switched, bare}) {
+    // Unsolicited: a protocol error, before anything reaches the sink.
+    Collect sink;
+    ResponseParser p;
+    p.reset(&sink, false, false, false);
+    size_t used = 0;
+    Error err;
+    std::string data = head + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    CHECK(p.feed(data.data(), data.size(), &used, err) == ResponseParser::Status::kError);
+    CHECK(err.kind == ErrorKind::kRemoteProtocolError);
+    CHECK_EQ_STR(err.message, "Received server _SWITCH_UPGRADE event without a pending proposal");
+    CHECK(sink.heads.empty());
+
+    // Requested: the head is delivered, the rest is the new protocol's.
+    Collect sink2;
+    ResponseParser p2;
+    p2.reset(&sink2, false, false, true);
+    std::string data2 = head + "\x81\x05hello";
+    err.clear();
+    CHECK(p2.feed(data2.data(), data2.size(), &used, err) == ResponseParser::Status::kUpgrade);
+    CHECK(used == head.size());
+    CHECK(sink2.heads.size() == 1 && sink2.heads[0].status == 101);
+    CHECK(sink2.body.empty());
+    CHECK(!p2.keep_alive());
+  }
+  // 100 Continue stays an interim response either way.
+  Collect sink;
+  ResponseParser p;
+  p.reset(&sink, false, false, false);
+  size_t used = 0;
+  Error err;
+  std::string data = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  CHECK(feed_all(p, data, &used, err) == ResponseParser::Status::kComplete);
+  CHECK(sink.heads.size() == 1 && sink.heads[0].status == 200 && sink.body == "ok");
+}
+
+void test_strictness(bool expect_strict) {
+  CHECK(httprs::llhttp_is_strict() == expect_strict);
+  if (!expect_strict) return;
+  const char* lenient_only[] = {
+      "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\nX: y\r\n\r\nok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nok\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX: a\x01"
+      "b\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+  };
+  for (const char* r : lenient_only) {
+    Collect sink;
+    ResponseParser p;
+    p.reset(&sink, false, false);
+    size_t used = 0;
+    Error err;
+    ResponseParser::Status st = feed_all(p, r, &used, err);
+    if (st != ResponseParser::Status::kError) std::fprintf(stderr, "accepted: %s\n", r);
+    CHECK(st == ResponseParser::Status::kError);
+    CHECK(err.kind == ErrorKind::kRemoteProtocolError);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int strict = -1;
+  for (int i = 1; i < argc; i++)
+    if (std::strncmp(argv[i], "--strict=", 9) == 0) strict = argv[i][9] == '1';
+  if (strict < 0) {
+    std::fprintf(stderr, "usage: test_http1 --strict=0|1\n");
+    return 2;
+  }
+  test_strictness(strict == 1);
+  if (strict == 1) {
+    test_framing();
+    test_header_values();
+    test_switching_protocols();
+  }
+  return check_report("test_http1");
+}

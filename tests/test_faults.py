@@ -631,6 +631,7 @@ def test_unsolicited_101_is_protocol_error(scripted, reply):
             client.get(srv.url + "/switch")
         # that connection is gone: the next request opens another one
         assert client.get(srv.url + "/next").text == "1:1"
+    srv.close()  # joins the handler
     assert eof == [True]
 
 
@@ -644,6 +645,7 @@ async def test_unsolicited_101_is_protocol_error_async(scripted, reply):
         with pytest.raises(httprs.RemoteProtocolError):
             await client.get(srv.url + "/switch")
         assert (await client.get(srv.url + "/next")).text == "1:1"
+    srv.close()  # joins the handler
     assert eof == [True]
 
 
@@ -662,6 +664,7 @@ def test_requested_upgrade_returns_101_and_detaches_connection(scripted, reply):
             assert r.status_code == 101
             assert r.read() == b""
         assert client.get(srv.url + "/next").text == "1:1"
+    srv.close()  # joins the handler
     assert eof == [True]
 
 
@@ -676,4 +679,5 @@ async def test_requested_upgrade_returns_101_and_detaches_connection_async(scrip
             assert r.status_code == 101
             assert await r.aread() == b""
         assert (await client.get(srv.url + "/next")).text == "1:1"
+    srv.close()  # joins the handler
     assert eof == [True]

@@ -162,3 +162,53 @@ def test_same_bytes_on_the_wire(scripted, method, path, kwargs):
         return lines, req.body
 
     assert wire(httprs) == wire(httpx)
+
+
+def _two_chunks():
+    yield b"abc"
+    yield b"de"
+
+
+FRAMING_SMUGGLE = b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+FRAMING_CASES = {
+    "fixed-te-chunked": ({"Transfer-Encoding": "chunked"}, b"abcde"),
+    "fixed-te-Chunked": ({"Transfer-Encoding": "Chunked"}, b"abcde"),
+    "smuggle-te-and-cl": (
+        {"Transfer-Encoding": "chunked", "Content-Length": str(len(FRAMING_SMUGGLE))},
+        FRAMING_SMUGGLE,
+    ),
+    "empty-te-chunked": ({"Transfer-Encoding": "chunked"}, b""),
+    "stream-cl": ({"Content-Length": "5"}, _two_chunks),
+    "stream-cl-and-te": ({"Content-Length": "5", "Transfer-Encoding": "chunked"}, _two_chunks),
+    "duplicate-cl": ([("Content-Length", "5"), ("Content-Length", "5")], b"abcde"),
+}
+
+
+@pytest.mark.parametrize("case", list(FRAMING_CASES))
+def test_same_request_framing_on_the_wire(scripted, case):
+    """The raw bytes of requests with framing headers set by the caller equal httpx's,
+    but for one documented difference: with Transfer-Encoding: chunked httpx (h11) also
+    sends the caller's Content-Length, httprs never sends both (RFC 9112 6.2). Both
+    chunk-frame the body."""
+    from servers.scripted import keepalive
+
+    srv = scripted(keepalive(b"ok"))
+    headers, content = FRAMING_CASES[case]
+
+    def wire(module):
+        with module.Client() as c:
+            body = content() if callable(content) else content
+            assert c.post(srv.url + "/f", content=body, headers=headers).text == "ok"
+        with srv._lock:
+            raw = bytes(srv.received)
+            srv.received.clear()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = [x for x in head.split(b"\r\n") if not x.lower().startswith(b"user-agent:")]
+        return lines, body
+
+    ours_lines, ours_body = wire(httprs)
+    theirs_lines, theirs_body = wire(httpx)
+    assert ours_body == theirs_body
+    if any(x.lower().startswith(b"transfer-encoding:") for x in theirs_lines):
+        theirs_lines = [x for x in theirs_lines if not x.lower().startswith(b"content-length:")]
+    assert ours_lines == theirs_lines

@@ -303,7 +303,7 @@ cdef class _Body:
     cdef object body_ref  # the request body bytes, pinned while C++ may read them
     cdef bint closed
     cdef bint released
-    cdef long long declared  # request Content-Length, -1 when absent
+    cdef long long declared  # streamed body: bytes the head declares; -1 when chunked
     cdef PyObject* sink  # read_all: the bytes object the engine writes into (owned)
     cdef size_t sink_cap
     cdef unsigned long long expected  # read_all: the response's Content-Length

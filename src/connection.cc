@@ -573,6 +573,7 @@ void Connection::on_established() {
     engine_->on_connection_released(this);
     return;
   }
+  expect_response();
   trace_gate(TraceStep::kSend, &Connection::start_transfer);
 }
 
@@ -583,15 +584,23 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
   cur_ = std::move(t);
   cur_->conn = this;
   state_ = State::kActive;
+  expect_response();
   trace_gate(TraceStep::kSend, &Connection::start_transfer);
+}
+
+void Connection::expect_response() {
+  // Before any trace gate: an EOF while the consumer's callback runs must
+  // find a parser waiting for this response (not the last one, complete) and
+  // no byte of this request sent.
+  parser_.reset(this, cur_->spec.head_request, false, cur_->spec.plan.upgrade);
+  response_started_ = false;
+  request_sent_any_ = false;
 }
 
 void Connection::start_transfer() {
   Transfer& t = *cur_;
   t.phase = Transfer::Phase::kSending;
-  parser_.reset(this, t.spec.head_request, false, t.spec.plan.upgrade);
-  response_started_ = false;
-  request_sent_any_ = false;
+  expect_response();
   // The body goes out exactly as serialize_request framed the head: chunked
   // coding when the head says chunked, else exactly content_length bytes.
   std::string head = t.spec.head;  // kept in the spec for a retry
@@ -601,7 +610,7 @@ void Connection::start_transfer() {
     body_remaining_ = chunked ? 0 : t.spec.plan.content_length;
     write_out(std::move(head), nullptr, 0);
     if (state_ == State::kClosing || !cur_) return;
-    if (writes_pending_ == 0) {
+    if (writes_pending_ == 0 && body_in_flight_) {
       t.want_body = true;
       engine_->signal(t);
     }
@@ -622,9 +631,10 @@ void Connection::start_transfer() {
 }
 
 void Connection::send_body_chunk(const char* data, size_t len, bool last) {
-  if (!cur_ || state_ == State::kClosing || !body_in_flight_) return;
+  if (!cur_ || state_ == State::kClosing) return;
   Transfer& t = *cur_;
   t.want_body = false;
+  if (!body_in_flight_) return;  // the upload was cut short (a write failed): the response decides
   std::string out;
   if (t.spec.plan.framing == BodyFraming::kChunked) {
     if (len > 0) {

@@ -102,6 +102,7 @@ class Connection final : public ResponseParser::Sink {
   void start_tls();
   void continue_handshake();
   void on_established();
+  void expect_response();
   void start_transfer();
   void write_raw(std::string&& owned, const char* ext, size_t ext_len);
   void write_out(std::string&& data, const char* ext, size_t ext_len);

@@ -368,88 +368,6 @@ def _declared_then_close(length: int, sent: bytes):
             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (length, sent))
             return
 
-
-# ------------------------------------------- no silent resend, stale keep-alive
-
-
-def answer_first_drop_second(conn):
-    """Keep-alive for a connection's first request; reads the second one whole (the
-    server may have acted on it) and closes without a response byte."""
-    if conn.read_request() is None:
-        return
-    conn.respond(b"first")
-    conn.read_request()
-
-
-def test_post_on_dropped_keepalive_is_not_resent(scripted):
-    """A server that read a POST on a reused connection and closed it may have acted on
-    it: the POST is never sent again, and the caller gets httpx's error."""
-    srv = scripted(answer_first_drop_second)
-    with httprs.Client(timeout=5) as client:
-        assert client.get(srv.url + "/warm").text == "first"
-        with pytest.raises(httprs.RemoteProtocolError) as info:
-            client.post(srv.url + "/charge", content=b"amount=1")
-        assert str(info.value) == "Server disconnected without sending a response."
-        assert client.get(srv.url + "/after").text == "first"
-    assert [r.method for r in srv.requests].count("POST") == 1
-
-
-@pytest.mark.anyio
-async def test_post_on_dropped_keepalive_is_not_resent_async(scripted):
-    srv = scripted(answer_first_drop_second)
-    async with httprs.AsyncClient(timeout=5) as client:
-        assert (await client.get(srv.url + "/warm")).text == "first"
-        with pytest.raises(httprs.RemoteProtocolError) as info:
-            await client.post(srv.url + "/charge", content=b"amount=1")
-        assert str(info.value) == "Server disconnected without sending a response."
-        assert (await client.get(srv.url + "/after")).text == "first"
-    assert [r.method for r in srv.requests].count("POST") == 1
-
-
-@pytest.mark.httprs_only
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_idempotent_request_on_dropped_keepalive_is_retried(scripted, method):
-    """The stale keep-alive race, for a request that may be sent twice: retried once on
-    a fresh connection (httpx raises here, its issue #2983)."""
-    srv = scripted(answer_first_drop_second)
-    with httprs.Client(timeout=5) as client:
-        assert client.get(srv.url + "/warm").text == "first"
-        assert client.request(method, srv.url + "/again", content=b"x").text == "first"
-    assert [r.target for r in srv.requests] == ["/warm", "/again", "/again"]
-    assert srv.connections == 2
-
-
-@pytest.mark.httprs_only
-@pytest.mark.anyio
-async def test_idempotent_request_on_dropped_keepalive_is_retried_async(scripted):
-    srv = scripted(answer_first_drop_second)
-    async with httprs.AsyncClient(timeout=5) as client:
-        assert (await client.get(srv.url + "/warm")).text == "first"
-        assert (await client.get(srv.url + "/again")).text == "first"
-    assert [r.target for r in srv.requests] == ["/warm", "/again", "/again"]
-    assert srv.connections == 2
-
-
-# ------------------------------------------------------ 101 Switching Protocols
-
-SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-BARE_SWITCH = b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
-
-
-def switch_on_second(reply: bytes, eof: list):
-    """Answers /first normally, then `reply` to the next request; records whether the
-    client closed the connection afterwards."""
-
-    def handler(conn):
-        n = 0
-        while (req := conn.read_request()) is not None:
-            n += 1
-            if req.target == "/switch":
-                conn.send(reply)
-                eof.append(conn.wait_eof(5))
-                return
-            conn.respond(f"{conn.index}:{n}".encode())
-
     return handler
 
 
@@ -619,6 +537,90 @@ async def test_response_closed_by_another_task_mid_iteration_raises(scripted, an
                         got += len(chunk)
         assert got == 4096
         assert (await c.get(srv.url + "/good")).text == "good"
+
+
+# ------------------------------------------- no silent resend, stale keep-alive
+
+
+def answer_first_drop_second(conn):
+    """Keep-alive for a connection's first request; reads the second one whole (the
+    server may have acted on it) and closes without a response byte."""
+    if conn.read_request() is None:
+        return
+    conn.respond(b"first")
+    conn.read_request()
+
+
+def test_post_on_dropped_keepalive_is_not_resent(scripted):
+    """A server that read a POST on a reused connection and closed it may have acted on
+    it: the POST is never sent again, and the caller gets httpx's error."""
+    srv = scripted(answer_first_drop_second)
+    with httprs.Client(timeout=5) as client:
+        assert client.get(srv.url + "/warm").text == "first"
+        with pytest.raises(httprs.RemoteProtocolError) as info:
+            client.post(srv.url + "/charge", content=b"amount=1")
+        assert str(info.value) == "Server disconnected without sending a response."
+        assert client.get(srv.url + "/after").text == "first"
+    assert [r.method for r in srv.requests].count("POST") == 1
+
+
+@pytest.mark.anyio
+async def test_post_on_dropped_keepalive_is_not_resent_async(scripted):
+    srv = scripted(answer_first_drop_second)
+    async with httprs.AsyncClient(timeout=5) as client:
+        assert (await client.get(srv.url + "/warm")).text == "first"
+        with pytest.raises(httprs.RemoteProtocolError) as info:
+            await client.post(srv.url + "/charge", content=b"amount=1")
+        assert str(info.value) == "Server disconnected without sending a response."
+        assert (await client.get(srv.url + "/after")).text == "first"
+    assert [r.method for r in srv.requests].count("POST") == 1
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_idempotent_request_on_dropped_keepalive_is_retried(scripted, method):
+    """The stale keep-alive race, for a request that may be sent twice: retried once on
+    a fresh connection (httpx raises here, its issue #2983)."""
+    srv = scripted(answer_first_drop_second)
+    with httprs.Client(timeout=5) as client:
+        assert client.get(srv.url + "/warm").text == "first"
+        assert client.request(method, srv.url + "/again", content=b"x").text == "first"
+    assert [r.target for r in srv.requests] == ["/warm", "/again", "/again"]
+    assert srv.connections == 2
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_idempotent_request_on_dropped_keepalive_is_retried_async(scripted):
+    srv = scripted(answer_first_drop_second)
+    async with httprs.AsyncClient(timeout=5) as client:
+        assert (await client.get(srv.url + "/warm")).text == "first"
+        assert (await client.get(srv.url + "/again")).text == "first"
+    assert [r.target for r in srv.requests] == ["/warm", "/again", "/again"]
+    assert srv.connections == 2
+
+
+# ------------------------------------------------------ 101 Switching Protocols
+
+SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+BARE_SWITCH = b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+
+
+def switch_on_second(reply: bytes, eof: list):
+    """Answers /first normally, then `reply` to the next request; records whether the
+    client closed the connection afterwards."""
+
+    def handler(conn):
+        n = 0
+        while (req := conn.read_request()) is not None:
+            n += 1
+            if req.target == "/switch":
+                conn.send(reply)
+                eof.append(conn.wait_eof(5))
+                return
+            conn.respond(f"{conn.index}:{n}".encode())
+
+    return handler
 
 
 @pytest.mark.parametrize("reply", [SWITCH, BARE_SWITCH], ids=["upgrade-headers", "bare"])

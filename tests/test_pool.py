@@ -399,46 +399,6 @@ def test_cycle_collected_response_frees_its_pool_slot(scripted):
             assert c.get(srv.url + "/good").text == "good"
 
 
-def _retry_under_full_pool(dropped: threading.Event):
-    """Connection 0 answers /warm, reads /slow, waits 1.5 s and closes without a
-    response; connection 1 answers /other only after 2.5 s, then keeps alive."""
-
-    def handler(conn):
-        while (req := conn.read_request()) is not None:
-            if req.target == "/slow":
-                time.sleep(1.5)
-                dropped.set()
-                return
-            if req.target == "/other":
-                time.sleep(2.5)
-            if not conn.respond(f"{conn.index}:{req.target}".encode()):
-                return
-
-    return handler
-
-
-@pytest.mark.httprs_only
-def test_retried_request_gets_a_fresh_pool_timeout(scripted):
-    """/slow is retried (stale keep-alive) when its first pool deadline has long passed
-    and the only slot went to /other: the retry waits its own pool timeout, counted from
-    the retry (PoolTimeout about 1 s later, before /other frees the slot), with the pool
-    timer armed. It used to keep the old deadline and no timer: it waited for /other."""
-    dropped = threading.Event()
-    srv = scripted(_retry_under_full_pool(dropped))
-    limits = httprs.Limits(max_connections=1)
-    with httprs.Client(limits=limits, timeout=10) as client:
-        assert client.get(srv.url + "/warm").text == "0:/warm"
-        with ThreadPoolExecutor(1) as pool:
-            slow = pool.submit(client.get, srv.url + "/slow", timeout=httprs.Timeout(10, pool=1.0))
-            time.sleep(0.3)  # /slow is on connection 0; /other queues for the pool
-            other = client.get(srv.url + "/other", timeout=httprs.Timeout(10, pool=None))
-            assert other.text == "1:/other"
-            with pytest.raises(httprs.PoolTimeout):
-                slow.result()
-    assert dropped.is_set()
-    assert [r.target for r in srv.requests] == ["/warm", "/slow", "/other"]
-
-
 @pytest.mark.httprs_only
 @pytest.mark.anyio
 async def test_cycle_collected_async_response_frees_its_pool_slot(scripted, anyio_backend):
@@ -499,6 +459,48 @@ def test_engine_mutex_never_waited_for_with_the_gil(scripted, what):
         assert c.get(srv.url + "/good").text == "good"
 
 
+def _retry_under_full_pool(dropped: threading.Event):
+    """Connection 0 answers /warm, reads /slow, waits 1.5 s and closes without a
+    response; connection 1 answers /other only after 2.5 s, then keeps alive."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/slow":
+                time.sleep(1.5)
+                dropped.set()
+                return
+            if req.target == "/other":
+                time.sleep(2.5)
+            if not conn.respond(f"{conn.index}:{req.target}".encode()):
+                return
+
+    return handler
+
+
+@pytest.mark.httprs_only
+def test_retried_request_gets_a_fresh_pool_timeout(scripted):
+    """/slow is retried (stale keep-alive) when its first pool deadline has long passed
+    and the only slot went to /other: the retry waits its own pool timeout, counted from
+    the retry (PoolTimeout about 1 s later, before /other frees the slot), with the pool
+    timer armed. It used to keep the old deadline and no timer: it waited for /other."""
+    dropped = threading.Event()
+    srv = scripted(_retry_under_full_pool(dropped))
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits, timeout=10) as client:
+        assert client.get(srv.url + "/warm").text == "0:/warm"
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(client.get, srv.url + "/slow", timeout=httprs.Timeout(10, pool=1.0))
+            time.sleep(0.3)  # /slow is on connection 0; /other queues for the pool
+            other = client.get(srv.url + "/other", timeout=httprs.Timeout(10, pool=None))
+            assert other.text == "1:/other"
+            with pytest.raises(httprs.PoolTimeout):
+                slow.result()
+    assert dropped.is_set()
+    assert [r.target for r in srv.requests] == ["/warm", "/slow", "/other"]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
 async def test_retried_request_gets_a_fresh_pool_timeout_async(scripted):
     import anyio
 

@@ -239,6 +239,31 @@ class Headers:
     def copy(self):
         return Headers(self, encoding=self.encoding)
 
+    # httpx2: `headers | other` is a merged copy (other's values win), `|=` updates.
+    def __or__(self, other):
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other):
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = Headers(other)
+        merged.update(self)
+        return merged
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    @property
+    def _list(self):
+        """httpx's private [(raw key, lower-case key, value)] triples, as a snapshot
+        (pytest-httpx's pretty printer reads it)."""
+        return [(key, key.lower(), value) for key, value in self._raw]
+
     def __getitem__(self, key):
         found = _hlookup(self, key)
         if found is None:

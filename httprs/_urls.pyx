@@ -594,6 +594,13 @@ class URL:
     def is_relative_url(self):
         return not (self._scheme and self._host)
 
+    @property
+    def origin(self):
+        """httpx2: the scheme, host and effective port, as a hashable `Origin`."""
+        from httprs._origin import Origin
+
+        return Origin(self)
+
     def copy_with(self, **kwargs):
         return URL(self, **kwargs)
 
@@ -778,3 +785,7 @@ cdef object _qp_copy(params):
     q = object.__new__(QueryParams)
     q._dict = dict(params._dict)
     return q
+
+
+# httpx2 keeps Origin in `_urls` (`from httpx2._urls import Origin`).
+from httprs._origin import Origin  # noqa: E402

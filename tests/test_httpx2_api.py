@@ -118,7 +118,7 @@ def test_still_missing_from_httpx2():
     for name in ("websocket",):
         if not hasattr(httprs, name):
             missing.append(name)
-    assert missing == ["URL.origin", "Headers.__or__", "Headers.__ior__", "websocket"]
+    assert missing == ["websocket"]
 
 
 def test_file_content_length_counts_from_the_current_position(server, tmp_path):
@@ -250,3 +250,27 @@ def test_digest_unsupported_algorithm_is_a_protocol_error():
     with httprs.Client(transport=transport, auth=httprs.DigestAuth("u", "p")) as client:
         with pytest.raises(httprs.ProtocolError, match="Unsupported digest auth algorithm"):
             client.get("http://example.invalid/")
+
+
+def test_url_origin_and_headers_union():
+    url = httprs.URL("https://u:p@Example.com/a?b#c")
+    assert url.origin == httprs.Origin("https://example.com:443/") and hash(url.origin)
+    from httprs._urls import Origin
+
+    assert Origin is httprs.Origin
+    base = httprs.Headers([("Accept", "a"), ("X-A", "1")])
+    merged = base | {"accept": "b", "X-B": "2"}
+    assert merged.multi_items() == [("x-a", "1"), ("accept", "b"), ("x-b", "2")]
+    assert base["accept"] == "a"  # unchanged
+    assert isinstance(merged, httprs.Headers)
+    assert ({"Accept": "x", "Y": "1"} | base).multi_items() == [
+        ("y", "1"),
+        ("accept", "a"),
+        ("x-a", "1"),
+    ]
+    same = base
+    base |= [("X-A", "9")]
+    assert base is same and base["x-a"] == "9"
+    with pytest.raises(TypeError):
+        base | 3
+    assert httprs.Headers({"X-Key": "v"})._list == [(b"X-Key", b"x-key", b"v")]

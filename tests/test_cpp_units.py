@@ -224,5 +224,48 @@ def test_engine_race(tmp_path: Path) -> None:
     assert "ThreadSanitizer" not in output
 
 
+LLHTTP_SRC = Path("/usr/share/llhttp")
+LLHTTP_INCLUDE = Path("/usr/share/include/llhttp")
+
+
+@pytest.mark.timeout(900)
+def test_engine_lifecycle(tmp_path: Path) -> None:
+    # The engine with its connection, HTTP/1.1 and TLS layers; llhttp's C sources
+    # (Debian's node-llhttp, as meson.build uses them) compiled as C. The objects are
+    # compiled in parallel: ASan builds of these files take a while.
+    flags = pkg_config("libuv", "openssl")
+    jobs = []
+    for name in ("api.c", "http.c", "llhttp.c"):
+        obj = tmp_path / (name + ".o")
+        cmd = [
+            "gcc", "-O1", "-g", "-w", "-DLLHTTP_STRICT_MODE=1", "-fsanitize=address,undefined",
+            f"-I{LLHTTP_INCLUDE}", "-c", str(LLHTTP_SRC / name), "-o", str(obj),
+        ]  # fmt: skip
+        jobs.append((obj, cmd))
+    sources = [CPP_TESTS / "test_engine_lifecycle.cc"] + [
+        SRC / f for f in ("engine.cc", "connection.cc", "http1.cc", "tls.cc")
+    ]
+    for src in sources:
+        obj = tmp_path / (src.name + ".o")
+        cmd = ["g++", *CXXFLAGS, f"-I{LLHTTP_INCLUDE}", *flags, "-c", str(src), "-o", str(obj)]
+        jobs.append((obj, cmd))
+    procs = [
+        (cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        for _, cmd in jobs
+    ]
+    for cmd, proc in procs:
+        out = proc.communicate()[0]
+        assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{out}"
+    exe = tmp_path / "test_engine_lifecycle"
+    cmd = [
+        "g++", *CXXFLAGS, *(str(obj) for obj, _ in jobs), "-o", str(exe), "-ldl", "-pthread",
+        *flags,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"link failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
+    out = run([str(exe)])
+    assert "child exit status 0" in out
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-v"]))

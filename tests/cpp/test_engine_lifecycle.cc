@@ -1,0 +1,172 @@
+// Engine lifecycle under AddressSanitizer: close() with a getaddrinfo still
+// running (the loop is handed to a reaper thread), and fork() with a pooled
+// connection (the child gets a fresh loop, the parent keeps its connection).
+//
+// getaddrinfo() is interposed here: "slow.test" takes kSlowMs, then resolves
+// to 127.0.0.1. A tiny keep-alive HTTP server runs in a thread.
+
+#include <dlfcn.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "check.h"
+#include "engine.h"
+
+using namespace httprs;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kSlowMs = 1000;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Accepts connections and answers every request on them with "ok".
+struct Server {
+  int fd = -1;
+  int port = 0;
+
+  Server() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd, 16);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    std::thread([this] { accept_loop(); }).detach();
+  }
+
+  void accept_loop() {
+    for (;;) {
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0) return;
+      std::thread([c] { serve(c); }).detach();
+    }
+  }
+
+  static void serve(int c) {
+    std::string buf;
+    char tmp[4096];
+    for (;;) {
+      size_t end;
+      while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+        ssize_t n = ::read(c, tmp, sizeof tmp);
+        if (n <= 0) {
+          ::close(c);
+          return;
+        }
+        buf.append(tmp, static_cast<size_t>(n));
+      }
+      buf.erase(0, end + 4);
+      const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      if (::write(c, resp, sizeof resp - 1) < 0) {
+        ::close(c);
+        return;
+      }
+    }
+  }
+};
+
+RequestSpec make_spec(const std::string& host, int port) {
+  RequestSpec spec;
+  spec.pool_key = "http://" + host + ":" + std::to_string(port);
+  spec.connect_host = host;
+  spec.connect_port = port;
+  spec.head = "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+  spec.connect_timeout = spec.read_timeout = spec.write_timeout = spec.pool_timeout = 5;
+  return spec;
+}
+
+// One whole exchange; true when "ok" came back.
+bool fetch(Engine& e, int port) {
+  std::shared_ptr<Transfer> t = e.submit(make_spec("127.0.0.1", port));
+  auto t0 = Clock::now();
+  while (!e.wait(*t, WaitFor::kComplete, 50))
+    if (seconds_since(t0) > 5) break;
+  std::string body;
+  e.take_body(*t, body);
+  bool ok = !t->failed() && t->complete && body == "ok";
+  e.release(*t);
+  return ok;
+}
+
+void test_close_with_running_lookup(int port) {
+  auto e = std::make_unique<Engine>(PoolLimits());
+  std::shared_ptr<Transfer> t = e->submit(make_spec("slow.test", port));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the lookup has started
+  auto t0 = Clock::now();
+  e->close();
+  double took = seconds_since(t0);
+  std::printf("close() with a running lookup took %.4f s\n", took);
+  CHECK(took < 0.5);
+  CHECK(t->failed());
+  CHECK(t->error.kind == ErrorKind::kClosed);
+  e->release(*t);
+  e.reset();
+  // The reaper thread gets the late answer, frees the loop and ends; ASan
+  // watches every byte of it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kSlowMs + 300));
+  // A new engine (and lookup) still works in the same process.
+  Engine e2{PoolLimits()};
+  CHECK(fetch(e2, port));
+}
+
+void test_fork_keeps_parent_pool(int port) {
+  Engine e{PoolLimits()};
+  CHECK(fetch(e, port));
+  CHECK(e.connection_count() == 1);
+  CHECK(e.idle_count() == 1);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int bad = 0;
+    if (e.connection_count() != 0) bad |= 1;  // the parent's connection is not ours
+    if (!fetch(e, port)) bad |= 2;
+    if (e.connection_count() != 1) bad |= 4;
+    e.close();
+    ::_exit(bad);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  std::printf("child exit status %d\n", WEXITSTATUS(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // The parent reuses its pooled connection: it never left the epoll set.
+  CHECK(fetch(e, port));
+  CHECK(fetch(e, port));
+  CHECK(e.connection_count() == 1);
+  e.close();
+}
+
+}  // namespace
+
+extern "C" int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+                           struct addrinfo** res) {
+  using Fn = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "getaddrinfo"));
+  if (node != nullptr && std::strcmp(node, "slow.test") == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kSlowMs));
+    node = "127.0.0.1";
+  }
+  return real(node, service, hints, res);
+}
+
+int main() {
+  Server server;
+  test_close_with_running_lookup(server.port);
+  test_fork_keeps_parent_pool(server.port);
+  return check_report("test_engine_lifecycle");
+}

@@ -1348,8 +1348,8 @@ void Connection::drop_after_fork(const Error& err) {
     std::shared_ptr<Transfer> t = std::move(cur_);
     t->conn = nullptr;
     if (!t->complete) {
+      t->error = err;  // before the phase, which the consumer reads without the mutex
       t->phase = Transfer::Phase::kFailed;
-      t->error = err;
       engine_->signal(*t);
     }
   }

@@ -128,8 +128,8 @@ void Engine::reset_after_fork() {
   n_idle_ = 0;
   auto fail_all = [&](auto& queue) {
     for (auto& t : queue) {
-      t->phase = Transfer::Phase::kFailed;
       t->error = err;
+      t->phase = Transfer::Phase::kFailed;
       signal(*t);
     }
   };

@@ -214,6 +214,26 @@ def test_fork_while_another_thread_is_mid_request(server):
     client.close()
 
 
+def test_fork_while_another_thread_holds_the_engine_mutex(server):
+    # fork() waits for the mutex (the pthread_atfork prepare handler takes it), so the
+    # child never inherits it locked by a thread that does not exist there.
+    client = httprs.Client(timeout=5)
+    check_echo(client, server.url, "warm")
+    holder = threading.Thread(target=client._transport._hold_engine_mutex, args=(500,))
+    holder.start()
+    time.sleep(0.1)
+
+    def child():
+        check_echo(client, server.url, "child")
+        client.close()
+        return True
+
+    assert run_in_child(child, deadline=20)
+    holder.join(10)
+    check_echo(client, server.url, "parent-after")
+    client.close()
+
+
 def test_fork_storm_with_busy_threads(server):
     # Threads keep the engine mutex busy (submitting, driving, releasing) while the
     # main thread forks repeatedly: no child deadlocks, no answer crosses over.

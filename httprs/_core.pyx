@@ -124,6 +124,22 @@ cdef object _error_to_exception(const Error& err, object request):
 # ---------------------------------------------------------------------- engine
 
 
+def _fork_before():
+    # os.fork(): take every engine's locks without the GIL, so a thread inside
+    # the loop that waits for the GIL (a Python TLS callback, engine mutex held)
+    # can finish and leave first. pthread_atfork's handlers do the rest.
+    with nogil:
+        Engine.fork_prepare_all()
+
+
+def _fork_after_in_parent():
+    # Only does something when no fork() followed (its parent handler unlocks).
+    Engine.fork_abandon_all()
+
+
+os.register_at_fork(before=_fork_before, after_in_parent=_fork_after_in_parent)
+
+
 cdef class _Engine:
     """Owns one C++ Engine: a uv loop and its connection pool."""
 
@@ -131,10 +147,15 @@ cdef class _Engine:
 
     def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
         cdef PoolLimits limits
+        cdef Engine* eng
         limits.max_connections = max_connections
         limits.max_keepalive_connections = max_keepalive
         limits.keepalive_expiry = keepalive_expiry
-        self.eng = new Engine(limits)
+        # The constructor takes the fork registry lock, which a fork in another
+        # thread holds while it waits for the GIL (_fork_before): not with the GIL.
+        with nogil:
+            eng = new Engine(limits)
+        self.eng = eng
 
     def __dealloc__(self):
         if self.eng != NULL:
@@ -449,8 +470,14 @@ cdef class _Body:
             eng = self.engine.eng
             t = self.t.get()
             if t != NULL:
-                with nogil:
-                    eng.release(t[0])
+                if httprs_in_tls_callback():
+                    # A finaliser (say a suspended iterator's `finally`) run by
+                    # Python code inside a TLS callback: this thread holds the
+                    # engine mutex.
+                    eng.release_deferred(self.t)
+                else:
+                    with nogil:
+                        eng.release(t[0])
             self.body_ref = None
 
     def close(self):
@@ -458,13 +485,12 @@ cdef class _Body:
         self._release()
 
     def __dealloc__(self):
-        cdef Engine* eng
-        cdef Transfer* t = self.t.get()
-        if not self.released and t != NULL and self.engine is not None:
-            eng = self.engine.eng
-            # release() takes the engine mutex: never wait for it holding the GIL.
-            with nogil:
-                eng.release(t[0])
+        # A finaliser can run on a thread that holds the engine mutex (a GC
+        # pass inside a Python TLS callback): never take it here. The engine
+        # releases the transfer the next time its loop runs.
+        if not self.released and self.t.get() != NULL and self.engine is not None:
+            if self.engine.eng != NULL:
+                self.engine.eng.release_deferred(self.t)
         if self.sink != NULL:
             _Py_XDECREF(self.sink)
             self.sink = NULL

@@ -26,38 +26,18 @@ cdef extern from "<dlfcn.h>" nogil:
 
 cdef extern from *:
     """
-    // Python-run TLS callbacks pause the cyclic GC: a finaliser run by a
-    // collection there could re-enter the engine, whose mutex is held.
-    #if PY_VERSION_HEX >= 0x030A0000
-    static int httprs_gc_pause(void) { return PyGC_Disable(); }
-    static void httprs_gc_resume(int was) { if (was) PyGC_Enable(); }
-    #else
-    static int httprs_gc_pause(void) {
-      PyObject* gc = PyImport_ImportModule("gc");
-      int was = 0;
-      if (gc != NULL) {
-        PyObject* r = PyObject_CallMethod(gc, "isenabled", NULL);
-        was = r != NULL && PyObject_IsTrue(r) == 1;
-        Py_XDECREF(r);
-        if (was) Py_XDECREF(PyObject_CallMethod(gc, "disable", NULL));
-        Py_DECREF(gc);
-      }
-      PyErr_Clear();
-      return was;
-    }
-    static void httprs_gc_resume(int was) {
-      if (!was) return;
-      PyObject* gc = PyImport_ImportModule("gc");
-      if (gc != NULL) {
-        Py_XDECREF(PyObject_CallMethod(gc, "enable", NULL));
-        Py_DECREF(gc);
-      }
-      PyErr_Clear();
-    }
-    #endif
+    // Python-run TLS callbacks run with an engine mutex held by this thread, and
+    // Python code there may run finalisers (a GC pass, a last reference). Those
+    // must not take the mutex: they ask httprs_in_tls_callback() and hand the
+    // transfer to Engine::release_deferred instead (see docs/ARCHITECTURE.md).
+    static thread_local int httprs_tls_depth = 0;
+    static int httprs_cb_enter(void) { httprs_tls_depth++; return 0; }
+    static void httprs_cb_leave(int) { httprs_tls_depth--; }
+    static int httprs_in_tls_callback(void) { return httprs_tls_depth > 0; }
     """
-    int httprs_gc_pause()
-    void httprs_gc_resume(int was)
+    int httprs_cb_enter() nogil
+    void httprs_cb_leave(int) nogil
+    bint httprs_in_tls_callback() nogil
 
 
 cdef extern from "openssl/x509_vfy.h" nogil:
@@ -158,7 +138,7 @@ cdef void _set_error(Error* err, ErrorKind kind, object error) noexcept:
 
 cdef void* _py_open(void* handle, const char* host, size_t host_len, Error* err) noexcept with gil:
     cdef _PySession s
-    cdef int gc_was = httprs_gc_pause()
+    cdef int cb = httprs_cb_enter()
     try:
         context = <object>handle
         server_hostname = host[:host_len].decode("ascii", "replace") if host_len else None
@@ -176,16 +156,18 @@ cdef void* _py_open(void* handle, const char* host, size_t host_len, Error* err)
         _set_error(err, ErrorKind.kConnectError, error)
         return NULL
     finally:
-        httprs_gc_resume(gc_was)
+        httprs_cb_leave(cb)
 
 
 cdef void _py_close(void* p) noexcept with gil:
-    Py_DECREF(<object>p)
+    cdef int cb = httprs_cb_enter()
+    Py_DECREF(<object>p)  # may run finalisers
+    httprs_cb_leave(cb)
 
 
 cdef int _py_handshake(void* p, Error* err) noexcept with gil:
     cdef _PySession s = <_PySession>p
-    cdef int gc_was = httprs_gc_pause()
+    cdef int cb = httprs_cb_enter()
     try:
         s.obj.do_handshake()
         return ST_OK
@@ -195,15 +177,18 @@ cdef int _py_handshake(void* p, Error* err) noexcept with gil:
         _set_error(err, ErrorKind.kConnectError, error)
         return ST_ERROR
     finally:
-        httprs_gc_resume(gc_was)
+        httprs_cb_leave(cb)
 
 
 cdef void _py_feed(void* p, const char* data, size_t n) noexcept with gil:
     cdef _PySession s = <_PySession>p
+    cdef int cb = httprs_cb_enter()
     try:
         s.incoming.write(PyBytes_FromStringAndSize(data, <Py_ssize_t>n))
     except BaseException:
         pass  # MemoryBIO.write only fails without memory; the next read reports it
+    finally:
+        httprs_cb_leave(cb)
 
 
 cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcept with gil:
@@ -211,7 +196,7 @@ cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcep
     cdef size_t total = 0
     cdef size_t got
     cdef int st = ST_WANT_READ
-    cdef int gc_was
+    cdef int cb
     n[0] = 0
     if s.deferred != ST_OK:
         st = s.deferred
@@ -219,7 +204,7 @@ cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcep
         if st == ST_ERROR:
             err.set(ErrorKind.kReadError, s.deferred_msg)
         return st
-    gc_was = httprs_gc_pause()
+    cb = httprs_cb_enter()
     message = None
     try:
         while total < cap:
@@ -238,7 +223,7 @@ cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcep
         st = ST_ERROR
         message = str(error) or type(error).__name__
     finally:
-        httprs_gc_resume(gc_was)
+        httprs_cb_leave(cb)
     if total == 0:
         if st == ST_ERROR:
             err.set(ErrorKind.kReadError, message.encode("utf-8", "replace"))
@@ -253,7 +238,7 @@ cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcep
 
 cdef cbool _py_write(void* p, const char* data, size_t n, Error* err) noexcept with gil:
     cdef _PySession s = <_PySession>p
-    cdef int gc_was = httprs_gc_pause()
+    cdef int cb = httprs_cb_enter()
     try:
         view = memoryview(PyBytes_FromStringAndSize(data, <Py_ssize_t>n))
         while len(view) > 0:
@@ -263,38 +248,48 @@ cdef cbool _py_write(void* p, const char* data, size_t n, Error* err) noexcept w
         _set_error(err, ErrorKind.kWriteError, error)
         return False
     finally:
-        httprs_gc_resume(gc_was)
+        httprs_cb_leave(cb)
 
 
 cdef void _py_shutdown(void* p) noexcept with gil:
     cdef _PySession s = <_PySession>p
+    cdef int cb = httprs_cb_enter()
     try:
         s.obj.unwrap()
     except BaseException:
         pass  # close_notify is queued; the peer's reply is not awaited
+    finally:
+        httprs_cb_leave(cb)
 
 
 cdef size_t _py_pending(void* p) noexcept with gil:
     cdef _PySession s = <_PySession>p
+    cdef int cb = httprs_cb_enter()
     try:
         return s.outgoing.pending
     except BaseException:
         return 0
+    finally:
+        httprs_cb_leave(cb)
 
 
 cdef size_t _py_take(void* p, string* dst) noexcept with gil:
     cdef _PySession s = <_PySession>p
     cdef bytes data
+    cdef int cb = httprs_cb_enter()
     try:
         data = s.outgoing.read()
     except BaseException:
         return 0
+    finally:
+        httprs_cb_leave(cb)
     dst.append(PyBytes_AS_STRING(data), len(data))
     return len(data)
 
 
 cdef void _py_info(void* p, string* version, string* cipher, string* alpn) noexcept with gil:
     cdef _PySession s = <_PySession>p
+    cdef int cb = httprs_cb_enter()
     try:
         v = s.obj.version()
         if v:
@@ -307,10 +302,14 @@ cdef void _py_info(void* p, string* version, string* cipher, string* alpn) noexc
             alpn[0] = a.encode()
     except BaseException:
         pass
+    finally:
+        httprs_cb_leave(cb)
 
 
 cdef void _py_release(void* handle) noexcept with gil:
-    Py_DECREF(<object>handle)
+    cdef int cb = httprs_cb_enter()
+    Py_DECREF(<object>handle)  # may run finalisers
+    httprs_cb_leave(cb)
 
 
 cdef ForeignTlsOps _PY_OPS

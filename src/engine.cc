@@ -61,21 +61,48 @@ void close_loop_fds_in_child(uv_loop_t* l) {
 
 }  // namespace
 
+// Set on the thread whose fork() os.register_at_fork's `before` hook prepared
+// (Engine::fork_prepare_all): its pthread_atfork prepare handler then has
+// nothing to take. Thread-local, so a fork() from another thread meanwhile
+// still takes (waits for) the locks itself.
+thread_local bool t_fork_prepared = false;
+
 struct ForkGuard {
-  static void prepare() {
+  // Take the registry lock, every engine's mu_ and deferred_mu_, and
+  // orphan_mu. An engine mutex that is busy makes it let go of everything and
+  // retry: a thread holding that mutex may need the registry lock meanwhile
+  // (an engine created or freed by Python code run from a TLS callback).
+  static void lock_all() {
     Registry& r = registry();
-    r.mu.lock();
-    for (Engine* e : r.engines) e->mu_.lock();
+    for (;;) {
+      r.mu.lock();
+      size_t n = 0;
+      while (n < r.engines.size() && r.engines[n]->mu_.try_lock()) n++;
+      if (n == r.engines.size()) break;
+      while (n > 0) r.engines[--n]->mu_.unlock();
+      r.mu.unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    for (Engine* e : r.engines) e->deferred_mu_.lock();
     r.orphan_mu.lock();
   }
+  static void prepare() {
+    if (t_fork_prepared) return;  // fork_prepare_all() took the locks already
+    lock_all();
+  }
   static void parent() {
+    t_fork_prepared = false;
     Registry& r = registry();
     r.orphan_mu.unlock();
-    for (auto it = r.engines.rbegin(); it != r.engines.rend(); ++it) (*it)->mu_.unlock();
+    for (auto it = r.engines.rbegin(); it != r.engines.rend(); ++it) {
+      (*it)->deferred_mu_.unlock();
+      (*it)->mu_.unlock();
+    }
     r.mu.unlock();
   }
   static void child() {
     // Only this thread exists now; the locks taken in prepare() are remade.
+    t_fork_prepared = false;
     Registry& r = registry();
     new (&r.mu) std::mutex;
     new (&r.orphan_mu) std::mutex;
@@ -104,8 +131,20 @@ struct ForkGuard {
 
 uint64_t Engine::fork_generation() { return g_fork_generation.load(); }
 
+void Engine::fork_prepare_all() {
+  if (t_fork_prepared) return;
+  ForkGuard::install();
+  ForkGuard::lock_all();
+  t_fork_prepared = true;
+}
+
+void Engine::fork_abandon_all() {
+  if (t_fork_prepared) ForkGuard::parent();
+}
+
 void Engine::reset_after_fork() {
   new (&mu_) std::mutex;
+  new (&deferred_mu_) std::mutex;
   new (&cv_) std::condition_variable;
   driving_ = false;  // the driving thread, if any, stayed in the parent
   in_poll_ = false;
@@ -113,6 +152,9 @@ void Engine::reset_after_fork() {
   service_again_ = false;
   for (auto& t : signaled_) t->signaled = false;
   signaled_.clear();
+  // Bodies the parent's finalisers let go of: in flight at the fork, so they
+  // are failed below anyway.
+  deferred_.clear();
   if (loop_closed_) return;
   Error err;
   err.set(ErrorKind::kReadError,
@@ -142,6 +184,7 @@ void Engine::reset_after_fork() {
   if (!closed_ && init_loop()) return;
   closed_ = true;
   loop_closed_ = true;
+  deferred_open_ = false;
 }
 
 bool Engine::init_loop() {
@@ -162,6 +205,7 @@ Engine::Engine(const PoolLimits& limits) : loop_(nullptr), limits_(limits) {
   if (!init_loop()) {
     closed_ = true;  // every submit fails with kClosed
     loop_closed_ = true;
+    deferred_open_ = false;
   }
   rbuf_.reset(new char[kReadBufferSize]);
   ForkGuard::add(this);
@@ -183,6 +227,7 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   auto t = std::make_shared<Transfer>();
   t->spec = std::move(spec);
   std::lock_guard<std::mutex> lk(mu_);
+  drain_deferred();  // a pool slot freed by a dropped response is free now
   if (closed_) {
     t->error.set(ErrorKind::kClosed, "the client has been closed");
     t->phase = Transfer::Phase::kFailed;
@@ -482,6 +527,28 @@ void Engine::trace_resume(Transfer& t) {
 
 void Engine::release(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
+  release_locked(t);
+}
+
+void Engine::release_deferred(std::shared_ptr<Transfer> t) {
+  std::lock_guard<std::mutex> lk(deferred_mu_);
+  if (!deferred_open_) return;  // closed: every transfer has failed already
+  deferred_.push_back(std::move(t));
+  // The wakeup handle stays open while deferred_open_ (close() clears it under
+  // deferred_mu_ before closing the handle), and uv_async_send is thread-safe.
+  uv_async_send(&wakeup_);
+}
+
+void Engine::drain_deferred() {
+  std::vector<std::shared_ptr<Transfer>> todo;
+  {
+    std::lock_guard<std::mutex> lk(deferred_mu_);
+    todo.swap(deferred_);
+  }
+  for (auto& t : todo) release_locked(*t);
+}
+
+void Engine::release_locked(Transfer& t) {
   t.sink = nullptr;
   t.sink_len = 0;
   t.released = true;
@@ -513,6 +580,7 @@ void Engine::release(Transfer& t) {
 void Engine::close() {
   std::unique_lock<std::mutex> lk(mu_);
   if (loop_closed_) return;
+  drain_deferred();
   closed_ = true;
   std::vector<Connection*> conns = all_;
   Error err;
@@ -536,7 +604,13 @@ void Engine::close() {
     cv_.wait(lk);
   }
   // Release every descriptor now (sockets, epoll, eventfd), not at GC time:
-  // close the engine's own handles and let all close callbacks run.
+  // close the engine's own handles and let all close callbacks run. From now
+  // on release_deferred() drops what it is given (the loop is going away).
+  {
+    std::lock_guard<std::mutex> dlk(deferred_mu_);
+    deferred_open_ = false;
+  }
+  drain_deferred();
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
   finish_loop();
@@ -650,6 +724,7 @@ bool libuv_supported(unsigned version) { return version >= kMinLibuvVersion; }
 
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
   if (loop_closed_) return;
+  drain_deferred();
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
@@ -663,6 +738,8 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
     ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
+    if (loop_closed_) return;
+    drain_deferred();  // what woke the poll
   }
   uv_run(loop_, UV_RUN_NOWAIT);
 }
@@ -700,7 +777,10 @@ int Engine::backend_timeout() {
 
 void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (!loop_closed_) uv_run(loop_, UV_RUN_NOWAIT);
+  if (!loop_closed_) {
+    drain_deferred();
+    uv_run(loop_, UV_RUN_NOWAIT);
+  }
   for (auto& t : signaled_) t->signaled = false;
   signaled.swap(signaled_);
   signaled_.clear();

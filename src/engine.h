@@ -192,6 +192,11 @@ class Engine {
   // closed (the response was not fully read); queued transfers are dropped.
   // Anyone waiting on `t` returns (released counts as done).
   void release(Transfer& t);
+  // release() for finalisers: never takes mu_ (Python code, and so a GC pass
+  // that frees a body, can run on a thread that holds mu_: the TLS callbacks).
+  // Queues `t` under deferred_mu_ and wakes the loop; whoever next holds mu_
+  // (drive_once, run_nowait, submit, close) releases it. Dropped once closed.
+  void release_deferred(std::shared_ptr<Transfer> t);
   // Traced transfers: append the TraceSteps not taken yet to `out`.
   void take_trace(Transfer& t, std::vector<int>& out);
   // Traced transfers: let the connection stopped at a gate go on.
@@ -216,6 +221,14 @@ class Engine {
   // engines (bumped in the child). The async bridge compares it to know that
   // the event loop it was attached to belongs to the parent.
   static uint64_t fork_generation();
+  // fork() from Python: os.register_at_fork(before=) calls this without the
+  // GIL, so a thread holding mu_ and waiting for the GIL (a TLS callback) can
+  // finish first. It takes every engine's locks for this thread's coming
+  // fork; the pthread_atfork prepare handler then skips, and the parent/child
+  // handlers release/remake them as usual. fork_abandon_all (after_in_parent)
+  // unlocks if no fork ran after all (the parent handler did not run).
+  static void fork_prepare_all();
+  static void fork_abandon_all();
 
   // Stats for tests and benchmarks.
   int connection_count();
@@ -255,6 +268,8 @@ class Engine {
   void reset_after_fork();
   bool init_loop();    // a new loop with the engine's own handles; false: none
   void wake_driver();  // with mu_ held
+  void release_locked(Transfer& t);
+  void drain_deferred();  // with mu_ held: release what release_deferred queued
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -279,6 +294,12 @@ class Engine {
   std::vector<std::shared_ptr<Transfer>> delayed_;  // connect retries waiting out a backoff
   std::vector<std::shared_ptr<Transfer>> signaled_;
   std::unique_ptr<char[]> rbuf_;
+  // release_deferred's queue: deferred_mu_ is a leaf lock (taken after mu_,
+  // never held while waiting for anything else). deferred_open_ is false once
+  // close() closed the wakeup handle.
+  std::mutex deferred_mu_;
+  bool deferred_open_ = true;
+  std::vector<std::shared_ptr<Transfer>> deferred_;
   static constexpr size_t kReadBufferSize = 256 * 1024;
 };
 

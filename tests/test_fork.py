@@ -18,6 +18,8 @@ import multiprocessing
 import os
 import signal
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -414,3 +416,76 @@ def test_tls_connection_stays_the_parents(https_server, certs):
     assert indexes == [0, 0, 0]
     assert https_server.connections == 2
     client.close()
+
+
+_FORK_DURING_PYTHON_TLS = r"""
+import json, os, ssl, sys, threading, time
+import httprs
+from httprs import _core
+
+url, ca = sys.argv[1], sys.argv[2]
+
+
+class Ctx(ssl.SSLContext):  # a subclass: TLS runs through Python's ssl module
+    pass
+
+
+ctx = Ctx(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+assert _core._uses_python_tls(ctx)
+client = httprs.Client(verify=ctx)
+stop = False
+done = [0]
+errors = []
+
+
+def worker():
+    while not stop:
+        try:
+            assert client.get(url).status_code == 200
+            done[0] += 1
+        except BaseException as e:
+            errors.append(repr(e))
+            return
+
+
+t = threading.Thread(target=worker)
+t.start()
+while done[0] == 0 and not errors:
+    time.sleep(0.005)
+codes = []
+for _ in range(50):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            client.close()  # the child's copy of the engine works and closes
+            os._exit(0)
+        except BaseException:
+            os._exit(3)
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    time.sleep(0.002)
+stop = True
+t.join(30)
+client.close()
+print(json.dumps({"codes": codes, "done": done[0], "errors": errors}))
+"""
+
+
+def test_fork_while_python_tls_callback_runs(https_server, certs, tmp_path):
+    # A thread inside the engine loop (engine mutex held) waits for the GIL in a
+    # Python TLS callback while the main thread, holding the GIL, forks: the fork
+    # must take the engine locks without the GIL (os.register_at_fork hook),
+    # else both wait forever.
+    script = tmp_path / "fork_tls.py"
+    script.write_text(_FORK_DURING_PYTHON_TLS)
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", str(script), https_server.url + "/", certs.ca_file],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["errors"] == []
+    assert out["codes"] == [0] * 50
+    assert out["done"] > 0

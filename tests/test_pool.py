@@ -418,6 +418,34 @@ async def test_cycle_collected_async_response_frees_its_pool_slot(scripted, anyi
 
 
 @pytest.mark.httprs_only
+def test_dropped_streamed_response_frees_its_pool_slot(scripted):
+    # Never closed, freed by refcount: its finaliser hands the transfer to the
+    # engine (deferred: it never takes the engine mutex), which must still free
+    # the only pool slot before the next request waits for it.
+    srv = scripted(_streaming_body)
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(5.0, pool=1.0)) as c:
+        for _ in range(3):
+            r = c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
+            assert r.status_code == 200
+            del r
+            assert c.get(srv.url + "/good").text == "good"
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_dropped_async_streamed_response_frees_its_pool_slot(scripted, anyio_backend):
+    srv = scripted(_streaming_body)
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(5.0, pool=1.0)) as c:
+        for _ in range(3):
+            r = await c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
+            assert r.status_code == 200
+            del r
+            assert (await c.get(srv.url + "/good")).text == "good"
+
+
+@pytest.mark.httprs_only
 @pytest.mark.parametrize("what", ["drop_response", "close_response", "pool_stats"])
 def test_engine_mutex_never_waited_for_with_the_gil(scripted, what):
     import gc

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import ssl
+import subprocess
+import sys
 
 import pytest
 from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
@@ -530,3 +533,73 @@ def test_python_tls_under_threads(https_server, certs):
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             got = list(pool.map(work, range(48)))
     assert got == [f"/n{i}" for i in range(48)]
+
+
+# A GC pass inside a Python TLS callback (it runs with the engine mutex held)
+# frees an unclosed streamed response of the same client: its finaliser must not
+# take the engine mutex again (it used to, and the thread waited for itself).
+_GC_IN_TLS_CALLBACK = r"""
+import asyncio, gc, json, ssl, sys
+import httprs
+
+url, ca, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+class Obj(ssl.SSLObject):
+    def cipher(self):  # called from a TLS callback once the handshake is done
+        gc.collect()
+        return super().cipher()
+
+
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+ctx.sslobject_class = Obj
+
+
+def garbage(response):
+    if mode == "iter":  # a suspended iterator: its `finally` runs in the collection
+        it = response.iter_raw() if isinstance(response, httprs.Response) else None
+        holder = [response, it]
+        if it is not None:
+            next(it)
+    else:
+        holder = [response]
+    holder.append(holder)  # cyclic garbage, freed only by a collection
+
+
+def sync():
+    with httprs.Client(verify=ctx) as client:
+        garbage(client.send(client.build_request("GET", url), stream=True))
+        statuses = [client.get(url).status_code]  # a new TLS connection
+        garbage(client.send(client.build_request("GET", url), stream=True))
+        statuses.append(client.get(url).status_code)
+        return statuses
+
+
+async def async_():
+    async with httprs.AsyncClient(verify=ctx) as client:
+        garbage(await client.send(client.build_request("GET", url), stream=True))
+        statuses = [(await client.get(url)).status_code]
+        garbage(await client.send(client.build_request("GET", url), stream=True))
+        statuses.append((await client.get(url)).status_code)
+        return statuses
+
+
+statuses = asyncio.run(async_()) if mode == "async" else sync()
+print(json.dumps(statuses))
+"""
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("mode", ["sync", "iter", "async"])
+def test_gc_in_python_tls_callback_frees_unclosed_response(https_server, certs, tmp_path, mode):
+    script = tmp_path / "gc_tls.py"
+    script.write_text(_GC_IN_TLS_CALLBACK)
+    proc = subprocess.run(
+        [sys.executable, str(script), https_server.url + "/", certs.ca_file, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [200, 200]

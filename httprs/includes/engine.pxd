@@ -117,6 +117,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         size_t detach_sink(Transfer& t, size_t* extra)
         void want_all(Transfer& t)
         void release(Transfer& t)
+        void release_deferred(shared_ptr[Transfer] t)
         void take_trace(Transfer& t, vector[int]& out)
         void trace_resume(Transfer& t)
         void close()
@@ -133,3 +134,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool satisfied(const Transfer& t, WaitFor what)
         @staticmethod
         unsigned long long fork_generation()
+        @staticmethod
+        void fork_prepare_all()
+        @staticmethod
+        void fork_abandon_all()

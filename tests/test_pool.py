@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -419,7 +420,7 @@ async def test_cycle_collected_async_response_frees_its_pool_slot(scripted, anyi
 
 @pytest.mark.httprs_only
 def test_dropped_streamed_response_frees_its_pool_slot(scripted):
-    # Never closed, freed by refcount: its finaliser hands the transfer to the
+    # Never closed, garbage collected: its finaliser hands the transfer to the
     # engine (deferred: it never takes the engine mutex), which must still free
     # the only pool slot before the next request waits for it.
     srv = scripted(_streaming_body)
@@ -429,6 +430,7 @@ def test_dropped_streamed_response_frees_its_pool_slot(scripted):
             r = c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
             assert r.status_code == 200
             del r
+            gc.collect()
             assert c.get(srv.url + "/good").text == "good"
 
 
@@ -442,6 +444,7 @@ async def test_dropped_async_streamed_response_frees_its_pool_slot(scripted, any
             r = await c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
             assert r.status_code == 200
             del r
+            gc.collect()
             assert (await c.get(srv.url + "/good")).text == "good"
 
 

@@ -1,7 +1,7 @@
 """CI check of the benchmark harness (benchmarks are not tests: this only checks that it runs).
 
-- `scripts/bench.py --quick` for one small scenario and httpx runs and writes valid JSON
-  with the expected fields;
+- `scripts/bench.py --quick` for one small scenario with httprs and httpx runs and writes
+  valid JSON with the expected fields, the summary block and both charts;
 - the project's C server (scripts/bench/native/echo_server.c) speaks correct HTTP/1.1
   for the shapes the benchmark uses.
 """
@@ -24,7 +24,7 @@ NGINX = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbi
 
 
 @pytest.mark.skipif(not NGINX, reason="nginx is not installed (bench needs nginx-light)")
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_quick_run_writes_json(tmp_path):
     out = tmp_path / "results.json"
     chart = tmp_path / "chart.png"
@@ -36,7 +36,7 @@ def test_quick_run_writes_json(tmp_path):
             "--scenario",
             "get_small",
             "--clients",
-            "httpx",
+            "httprs,httpx",
             "--json",
             str(out),
             "--chart",
@@ -44,7 +44,7 @@ def test_quick_run_writes_json(tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=55,
+        timeout=115,
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-3000:]
@@ -77,23 +77,42 @@ def test_quick_run_writes_json(tmp_path):
             assert row["ops"] > 0 and row["ops_per_s"] > 0 and row["cpu_us_per_op"] > 0
 
     assert list(doc["scenarios"]) == ["get_small"]
-    # get_small is a sync scenario: httpx (family) selects only httpx.Client here
-    (row,) = doc["results"]
-    assert row["client"] == "httpx" and row["scenario"] == "get_small"
-    assert row["status"] == "ok", row
-    assert row["ops"] >= 5
-    assert row["cpu_us_per_op"] > 0
-    assert row["ops_per_s"] > 0
-    assert 0 < row["p50_us"] <= row["p99_us"]
-    assert row["peak_rss_mb"] >= 0
-    assert row["server_cpu_pct"] >= 0
-    assert row["ratio_vs_httpx"] == pytest.approx(1.0)
+    # get_small is a sync scenario: a family selects only its sync client here
+    rows = {row["client"]: row for row in doc["results"]}
+    assert set(rows) == {"httprs", "httpx"}
+    for row in rows.values():
+        assert row["scenario"] == "get_small"
+        assert row["status"] == "ok", row
+        assert row["ops"] >= 5
+        assert row["cpu_us_per_op"] > 0
+        assert row["ops_per_s"] > 0
+        assert 0 < row["p50_us"] <= row["p99_us"]
+        assert row["peak_rss_mb"] >= 0
+        assert row["server_cpu_pct"] >= 0
+        assert row["gc0_per_10k"] >= 0
+        assert isinstance(row["blocks_per_op"], float)
+    assert rows["httpx"]["ratio_vs_httpx"] == pytest.approx(1.0)
+    expect = rows["httpx"]["cpu_us_per_op"] / rows["httprs"]["cpu_us_per_op"]
+    assert rows["httprs"]["ratio_vs_httpx"] == pytest.approx(expect)
+
+    # the summary compares httprs with the cheapest other client (here httpx)
+    summary = doc["summary"]
+    (srow,) = summary["rows"]
+    assert srow["scenario"] == "get_small" and srow["best_peer"] == "httpx"
+    assert srow["ratio_best"] == pytest.approx(1.0 / expect)
+    assert srow["ratio_httpx"] == pytest.approx(1.0 / expect)
+    assert srow["wins"] == (srow["ratio_best"] < 1)
+    assert summary["scenarios_compared"] == 1
+    assert summary["scenarios_won"] == int(srow["wins"])
+    assert "httprs is the cheapest client in" in res.stdout
 
     # the table is printed: limits first, then the scenario
     assert res.stdout.index("Machine limits") < res.stdout.index("get_small:")
     assert "httpx" in res.stdout
     if "chart written" in res.stderr:
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        absolute = tmp_path / "chart-absolute.png"
+        assert absolute.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_unknown_client_is_an_error(tmp_path):

@@ -160,6 +160,8 @@ METRICS = (
     "server_cpu_pct",
     "server_cpu_us_per_op",
     "new_connections",
+    "gc0_per_10k",
+    "blocks_per_op",
 )
 
 
@@ -369,23 +371,30 @@ def main(argv: list[str] | None = None) -> int:
                 sc.name: {
                     "title": sc.title,
                     "mode": sc.mode,
+                    "op": sc.op,
                     "unit": sc.unit,
                     "server": sc.server,
                     "conc": sc.conc,
+                    "path": info["urls"][sc.url].rsplit("/", 1)[-1],
+                    "bytes_per_op": sc.bytes_per_op,
                 }
                 for sc in scs
             },
             "results": results,
         }
+        doc["summary"] = report.summary(doc)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(doc, indent=1))
         print(report.table(doc))
+        print(report.summary_text(doc["summary"]))
         log(f"bench: results written to {json_path}")
         if chart_path is not None:
-            err = report.chart(doc, chart_path)
-            log(
-                f"bench: chart {'written to ' + str(chart_path) if not err else 'not written: ' + err}"
-            )
+            absolute = chart_path.with_name(chart_path.stem + "-absolute" + chart_path.suffix)
+            for path, draw in ((chart_path, report.ratio_chart), (absolute, report.chart)):
+                err = draw(doc, path)
+                log(
+                    f"bench: chart {'written to ' + str(path) if not err else 'not written: ' + err}"
+                )
         log(f"bench: done in {meta['elapsed_s']:.0f}s")
         return 1 if meta.get("aborted") else 0
     finally:

@@ -1,4 +1,4 @@
-"""Report: the text table, the ratio to httpx, and the PNG chart."""
+"""Report: the text table, the ratio to httpx, the summary block and the PNG charts."""
 
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def table(doc: dict) -> str:
     out.append(
         "CPU = whole client process user+sys per operation (median of repetitions, [min-max]); "
         "srv% = server CPU / wall; RSS+ = peak RSS above the post-import baseline; "
-        "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper; async clients vs httpx.AsyncClient)"
+        "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper; async clients vs httpx.AsyncClient); "
+        "gc0/10k = generation-0 GC collections per 10,000 ops; blk+/op = net allocated "
+        "memory blocks per op over the window"
     )
     out.append("")
     if doc.get("limits"):
@@ -100,7 +102,7 @@ def table(doc: dict) -> str:
         out.append(f"{name}: {sc['title']}  [server: {sc['server']}]")
         out.append(
             f"  {'client':16} {'CPU µs/op':>10} {'[min-max]':>17} {unit:>9} {'p50 µs':>9} {'p99 µs':>9} "
-            f"{'RSS+ MB':>8} {'srv%':>5} {'vs httpx':>9}"
+            f"{'RSS+ MB':>8} {'srv%':>5} {'vs httpx':>9} {'gc0/10k':>8} {'blk+/op':>8}"
         )
         for r in rows:
             if r.get("status") not in ("ok", "partial"):
@@ -114,7 +116,8 @@ def table(doc: dict) -> str:
             line = (
                 f"  {r['client']:16} {_short(r['cpu_us_per_op']):>10} {spread:>17} {_num(thr):>9} "
                 f"{_short(r.get('p50_us')):>9} {_short(r.get('p99_us')):>9} {_short(r.get('peak_rss_mb')):>8} "
-                f"{_num(r.get('server_cpu_pct')):>5} {(f'{ratio:.2f}x' if ratio else '-'):>9}"
+                f"{_num(r.get('server_cpu_pct')):>5} {(f'{ratio:.2f}x' if ratio else '-'):>9} "
+                f"{_short(r.get('gc0_per_10k')):>8} {_short(r.get('blocks_per_op')):>8}"
             )
             if r["status"] == "partial":
                 line += f"  (some runs failed: {r.get('error', '')[:60]})"
@@ -214,6 +217,165 @@ def chart(doc: dict, path: Path) -> str | None:
         fontsize=9,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return None
+
+
+def _ok(r: dict | None) -> bool:
+    return bool(r) and r.get("status") in ("ok", "partial") and bool(r.get("cpu_us_per_op"))
+
+
+def _cheapest(rows: list[dict]) -> dict | None:
+    rows = [r for r in rows if _ok(r)]
+    return min(rows, key=lambda r: r["cpu_us_per_op"]) if rows else None
+
+
+def _floor_row(doc: dict, sc: dict) -> dict | None:
+    """The wrk -c1 row that downloads the same file as a large-body scenario."""
+    if not sc.get("bytes_per_op") or sc.get("op") not in ("get", "stream"):
+        return None
+    for row in doc.get("limits", []):
+        if (
+            row.get("tool") == "wrk"
+            and row.get("connections") == 1
+            and row.get("url") == sc.get("path")
+            and _ok(row)
+        ):
+            return row
+    return None
+
+
+def summary(doc: dict) -> dict:
+    """Per scenario: httprs's CPU/op against the cheapest other client and against httpx.
+
+    httprs is the cheaper of httprs / httprs-async among those that ran the scenario;
+    ratio_best = httprs CPU/op ÷ the cheapest other client's (below 1: httprs wins);
+    ratio_httpx = httprs CPU/op ÷ httpx's; floor_ratio (large downloads) = httprs CPU/op ÷
+    wrk -c1's on the same file; rss_over_body = httprs's peak RSS ÷ the body size.
+    """
+    rows: list[dict] = []
+    for name, sc in doc["scenarios"].items():
+        res = [r for r in doc["results"] if r["scenario"] == name]
+        ours = _cheapest([r for r in res if r["client"].startswith("httprs")])
+        best = _cheapest([r for r in res if not r["client"].startswith("httprs")])
+        httpx = _cheapest([r for r in res if r["client"].startswith("httpx")])
+        row: dict = {"scenario": name, "httprs": ours and ours["client"]}
+        if ours is None:
+            row["status"] = "httprs did not run"
+            rows.append(row)
+            continue
+        cpu = ours["cpu_us_per_op"]
+        row["cpu_us_per_op"] = cpu
+        if best is not None:
+            row.update(
+                best_peer=best["client"],
+                best_peer_cpu_us_per_op=best["cpu_us_per_op"],
+                ratio_best=cpu / best["cpu_us_per_op"],
+                wins=cpu < best["cpu_us_per_op"],
+            )
+        if httpx is not None:
+            row["ratio_httpx"] = cpu / httpx["cpu_us_per_op"]
+        floor = _floor_row(doc, sc)
+        if floor is not None:
+            row["floor_ratio"] = cpu / floor["cpu_us_per_op"]
+        if sc.get("bytes_per_op") and sc.get("op") in ("get", "stream"):
+            if ours.get("peak_rss_mb") is not None:
+                row["rss_over_body"] = ours["peak_rss_mb"] * (1 << 20) / sc["bytes_per_op"]
+        rows.append(row)
+    compared = [r for r in rows if "wins" in r]
+    return {
+        "rows": rows,
+        "scenarios_compared": len(compared),
+        "scenarios_won": sum(1 for r in compared if r["wins"]),
+    }
+
+
+def summary_text(s: dict) -> str:
+    out = [
+        "Summary: httprs CPU/op ÷ the cheapest other client's (below 1.00 = httprs is cheapest), "
+        "÷ httpx's, and for large downloads ÷ wrk -c1 on the same file and peak RSS ÷ body",
+        f"  {'scenario':16} {'httprs':13} {'÷ best peer':>11} {'best peer':16} {'÷ httpx':>8} "
+        f"{'÷ wrk':>6} {'RSS÷body':>8}",
+    ]
+    for r in s["rows"]:
+        if "cpu_us_per_op" not in r:
+            out.append(f"  {r['scenario']:16} {r.get('status', '')}")
+            continue
+
+        def f(key: str, r: dict = r) -> str:
+            v = r.get(key)
+            return "-" if v is None else f"{v:.2f}"
+
+        mark = "" if r.get("wins", True) else "  <- not cheapest"
+        out.append(
+            f"  {r['scenario']:16} {r['httprs']:13} {f('ratio_best'):>11} "
+            f"{r.get('best_peer', '-'):16} {f('ratio_httpx'):>8} {f('floor_ratio'):>6} "
+            f"{f('rss_over_body'):>8}{mark}"
+        )
+    out.append(
+        f"  httprs is the cheapest client in {s['scenarios_won']} of "
+        f"{s['scenarios_compared']} scenarios compared"
+    )
+    return "\n".join(out)
+
+
+def ratio_chart(doc: dict, path: Path) -> str | None:
+    """The PNG to read at a glance: httprs ÷ best peer per scenario (a line at 1.0), and
+    httprs ÷ httpx. Returns an error message instead of raising."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"matplotlib is not installed ({exc})"
+    rows = [r for r in doc.get("summary", summary(doc))["rows"] if "cpu_us_per_op" in r]
+    if not rows:
+        return "no httprs results"
+    names = [r["scenario"] for r in rows]
+    fig, axes = plt.subplots(2, 1, figsize=(max(10, 0.5 * len(names) + 3), 8), squeeze=False)
+    panels = (
+        ("httprs CPU/op ÷ cheapest other client (below the line at 1: httprs wins)", "ratio_best"),
+        ("httpx CPU/op ÷ httprs CPU/op (times cheaper than httpx)", "ratio_httpx"),
+    )
+    for ax_row, (title, key) in zip(axes, panels):
+        ax = ax_row[0]
+        xs, ys, labels = [], [], []
+        for i, r in enumerate(rows):
+            v = r.get(key)
+            if not v:
+                continue
+            xs.append(i)
+            if key == "ratio_best":
+                ys.append(v)
+                labels.append(f"{v:.2f} {r.get('best_peer', '')}")
+            else:
+                ys.append(1.0 / v)
+                labels.append(f"{1.0 / v:.1f}x")
+        if key == "ratio_best":
+            ax.bar(xs, ys, color=["#2ca02c" if v < 1 else "#d62728" for v in ys])
+            ax.axhline(1.0, color="black", linewidth=1)
+        else:
+            ax.bar(xs, ys, color="#1f77b4")
+        for x, v, text in zip(xs, ys, labels):
+            ax.annotate(
+                text, (x, v), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=6
+            )
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    meta = doc["meta"]
+    s = doc.get("summary") or summary(doc)
+    fig.suptitle(
+        f"httprs benchmark ({meta['mode']}, {meta['date_utc']}, pin: {meta['pin']}): cheapest in "
+        f"{s['scenarios_won']} of {s['scenarios_compared']} scenarios",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -33,6 +33,7 @@ from httprs.includes.engine cimport (
     libuv_runtime_version,
     libuv_supported,
     PoolLimits,
+    RawState,
     RequestSpec,
     SocketOption,
     SocketOptionKind,
@@ -533,6 +534,9 @@ cdef class _TransportCore:
         cdef size_t fixed_len
         url = request.url
         scheme = url.scheme
+        if scheme == "ws" or scheme == "wss":
+            # WebSocket URLs, as httpcore: the handshake is HTTP/1.1 (wss over TLS).
+            scheme = "https" if scheme == "wss" else "http"
         if scheme not in ("http", "https"):
             if not scheme:
                 raise exc.UnsupportedProtocol(
@@ -758,7 +762,11 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     else:
         public = ResponseStream.__new__(ResponseStream)
     public._body = stream
-    return Response._from_transport(t.head.status, raw, public, version, <bytes>t.head.reason)
+    response = Response._from_transport(t.head.status, raw, public, version, <bytes>t.head.reason)
+    if t.head.status == 101:
+        # A requested upgrade: the connection is this response's for good.
+        response.extensions["network_stream"] = _network_stream(stream)
+    return response
 
 
 class ResponseStream(SyncByteStream):
@@ -1356,6 +1364,12 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         self._driver.close()
         core.engine.close()  # in-flight transfers fail with kClosed (ReadError)
         self._driver.resume_waiters()
+
+
+# ---------------------------------------------------------------------- network_stream
+
+
+include "_netstream.pxi"
 
 
 # ---------------------------------------------------------------------- trace extension

@@ -766,6 +766,15 @@ void Connection::on_write(uv_write_t* req, int status) {
   delete w;
   c->writes_pending_--;
   if (status == UV_ECANCELED || c->state_ == State::kClosing) return;
+  if (c->state_ == State::kSwitched && c->cur_) {
+    c->cur_->raw_unsent = static_cast<size_t>(c->writes_pending_);
+    if (status < 0) {
+      c->on_write_error(status);
+      return;
+    }
+    c->engine_->signal(*c->cur_);
+    return;
+  }
   // Whether it ended in an error or not, some of it may have left.
   if (c->state_ == State::kActive) c->request_sent_any_ = true;
   if (status < 0) {
@@ -787,6 +796,11 @@ void Connection::on_write_error(int status) {
     return;
   }
   Error err;
+  if (state_ == State::kSwitched) {
+    err.set(ErrorKind::kWriteError, errno_message(status));
+    end_switched(Transfer::RawState::kFailed, err);
+    return;
+  }
   if (state_ == State::kTunnel)
     err.set(ErrorKind::kProxyError, errno_message(status));
   else
@@ -917,7 +931,11 @@ void Connection::drain_tls(TlsSession& tls, char* buf, size_t cap,
 }
 
 void Connection::on_plaintext(const char* data, size_t len) {
-  if (state_ == State::kHeld || state_ == State::kSwitched) {
+  if (state_ == State::kSwitched) {
+    on_switched_data(data, len);
+    return;
+  }
+  if (state_ == State::kHeld) {
     broken_ = true;  // bytes after a complete response: not reusable
     stop_reading();
     return;
@@ -981,10 +999,43 @@ void Connection::on_plaintext(const char* data, size_t len) {
 
 void Connection::on_switched(const char* rest, size_t len) {
   broken_ = true;  // never HTTP/1.1 again: not reusable, whatever happens next
+  // Reading resumes when the consumer first takes from the raw stream.
   stop_reading();
-  switched_buffer_.assign(rest, len);
+  cur_->raw_in.assign(rest, len);
   finish_transfer();
   if (state_ == State::kHeld) state_ = State::kSwitched;
+}
+
+void Connection::on_switched_data(const char* data, size_t len) {
+  if (!cur_) return;
+  cur_->raw_in.append(data, len);
+  if (cur_->raw_in.size() >= kHighWater) stop_reading();  // switched_resume reads on
+  engine_->signal(*cur_);
+}
+
+void Connection::end_switched(Transfer::RawState how, const Error& err) {
+  stop_reading();
+  if (!cur_ || cur_->raw_state != Transfer::RawState::kOpen) return;
+  if (how == Transfer::RawState::kFailed) cur_->raw_error = err;
+  cur_->raw_state = how;
+  engine_->signal(*cur_);
+}
+
+void Connection::switched_resume() {
+  if (state_ != State::kSwitched || !cur_ || cur_->raw_state != Transfer::RawState::kOpen) return;
+  if (cur_->raw_in.size() < kHighWater) start_reading();
+}
+
+void Connection::switched_write(const char* data, size_t len) {
+  if (state_ != State::kSwitched || !cur_ || cur_->raw_state == Transfer::RawState::kFailed) return;
+  write_out(std::string(data, len), nullptr, 0);
+  if (cur_) cur_->raw_unsent = static_cast<size_t>(writes_pending_);
+}
+
+int Connection::switched_fd() {
+  uv_os_fd_t fd = -1;
+  if (state_ != State::kSwitched || !tcp_open_ || uv_fileno(handle(), &fd) != 0) return -1;
+  return fd;
 }
 
 void Connection::on_head(ResponseHead&& head) {
@@ -1030,7 +1081,11 @@ void Connection::on_body(const char* data, size_t len) {
 
 void Connection::on_eof() {
   broken_ = true;
-  if (state_ == State::kHeld || state_ == State::kSwitched) {
+  if (state_ == State::kSwitched) {
+    end_switched(Transfer::RawState::kEof, Error());
+    return;
+  }
+  if (state_ == State::kHeld) {
     stop_reading();
     return;
   }
@@ -1065,7 +1120,13 @@ void Connection::on_eof() {
 
 void Connection::on_read_error(int status) {
   broken_ = true;
-  if (state_ == State::kHeld || state_ == State::kSwitched) {
+  if (state_ == State::kSwitched) {
+    Error err;
+    err.set(ErrorKind::kReadError, errno_message(status));
+    end_switched(Transfer::RawState::kFailed, err);
+    return;
+  }
+  if (state_ == State::kHeld) {
     stop_reading();
     return;
   }
@@ -1312,6 +1373,10 @@ void Connection::close(const Error& err) {
     }
     if (!t->complete) {
       t->phase = Transfer::Phase::kFailed;
+      engine_->signal(*t);
+    } else if (was == State::kSwitched && t->raw_state == Transfer::RawState::kOpen) {
+      t->raw_error = t->error;
+      t->raw_state = Transfer::RawState::kFailed;
       engine_->signal(*t);
     }
   }

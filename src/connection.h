@@ -21,9 +21,9 @@ class Connection final : public ResponseParser::Sink {
   // the connection stays checked out of the pool until then, as in httpx.
   // kSwitched: a requested 101 Switching Protocols arrived; the connection
   // belongs to that response for good (never pooled) and closes when it is
-  // released. Hook for the `network_stream` extension: the socket, the TLS
-  // session and switched_buffer_ (bytes read past the 101 head) are what a
-  // raw stream over this connection would start from.
+  // released. It is then the transfer's raw byte stream (`network_stream`):
+  // bytes read (the first ones came with the 101 head) go to Transfer::raw_in,
+  // switched_write() sends through the TLS session if any.
   enum class State {
     kResolving,
     kConnecting,
@@ -62,6 +62,11 @@ class Connection final : public ResponseParser::Sink {
   void resume_reading();
   // Traced transfer `t` (the current one) may pass the gate it stopped at.
   void pass_trace_gate(Transfer& t);
+  // kSwitched: read on (the consumer took the buffered bytes); write raw bytes;
+  // the socket's descriptor (-1 if none).
+  void switched_resume();
+  void switched_write(const char* data, size_t len);
+  int switched_fd();
 
   // True when an idle connection has seen no EOF, no stray bytes and no expiry.
   bool usable_for_reuse(uint64_t now_ms);
@@ -116,6 +121,9 @@ class Connection final : public ResponseParser::Sink {
   void on_plaintext(const char* data, size_t len);
   void on_eof();
   void on_switched(const char* rest, size_t len);
+  void on_switched_data(const char* data, size_t len);
+  // kSwitched: the stream ended (EOF) or failed; a no-op once it has.
+  void end_switched(Transfer::RawState how, const Error& err);
   void on_read_error(int status);
   void on_write_done();
   void on_write_error(int status);
@@ -189,7 +197,6 @@ class Connection final : public ResponseParser::Sink {
   uint64_t body_remaining_ = 0;    // streamed upload with Content-Length: bytes still due
   bool request_sent_any_ = false;  // some byte of the current request reached the socket
   std::string tls_plain_;          // scratch for decrypted bytes
-  std::string switched_buffer_;    // kSwitched: bytes of the new protocol already read
   Step gated_ = nullptr;           // what runs once the current trace gate is passed
 };
 

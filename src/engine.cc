@@ -511,6 +511,43 @@ void Engine::want_all(Transfer& t) {
   }
 }
 
+void Engine::raw_take(Transfer& t, std::string& out, size_t max) {
+  std::lock_guard<std::mutex> lk(mu_);
+  out.clear();
+  size_t n = std::min(max, t.raw_in.size());
+  out.assign(t.raw_in, 0, n);
+  t.raw_in.erase(0, n);
+  if (t.raw_in.empty() && t.conn && !loop_closed_) {
+    uv_update_time(loop_);
+    t.conn->switched_resume();
+    wake_driver();
+  }
+}
+
+void Engine::raw_write(Transfer& t, const char* data, size_t len) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (loop_closed_ || t.conn == nullptr) return;
+  uv_update_time(loop_);
+  t.conn->switched_write(data, len);
+  wake_driver();
+}
+
+int Engine::raw_fd(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (loop_closed_ || t.conn == nullptr) return -1;
+  return t.conn->switched_fd();
+}
+
+bool Engine::raw_tls_info(Transfer& t, std::string& version, std::string& cipher,
+                          std::string& alpn) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (loop_closed_ || t.conn == nullptr || !t.conn->tls_) return false;
+  version = t.conn->tls_->version();
+  cipher = t.conn->tls_->cipher();
+  alpn = t.conn->tls_->alpn();
+  return true;
+}
+
 void Engine::take_trace(Transfer& t, std::vector<int>& out) {
   std::lock_guard<std::mutex> lk(mu_);
   out.insert(out.end(), t.trace_steps.begin() + t.trace_taken, t.trace_steps.end());
@@ -699,6 +736,10 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
       return t.trace_steps.size() > t.trace_taken || t.head_ready || t.complete || t.want_body;
     case WaitFor::kSinkFull:
       return t.complete || (t.sink != nullptr && t.sink_fill >= t.sink_len);
+    case WaitFor::kRawData:
+      return !t.raw_in.empty() || t.raw_state != Transfer::RawState::kOpen || t.conn == nullptr;
+    case WaitFor::kRawSent:
+      return t.raw_unsent == 0 || t.raw_state == Transfer::RawState::kFailed || t.conn == nullptr;
   }
   return true;
 }

@@ -141,6 +141,16 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   std::vector<int> trace_steps;  // TraceSteps recorded (spec.trace), taken by take_trace
   size_t trace_taken = 0;        // how many of trace_steps the consumer took
 
+  // A requested 101 Switching Protocols: the connection is this transfer's raw
+  // byte stream (the `network_stream` extension) until it is released.
+  // kOpen: bytes may still come; kEof: the peer ended its side (raw_in may
+  // still hold bytes); kFailed: a read or write failed (raw_error says how).
+  enum class RawState { kOpen, kEof, kFailed };
+  std::string raw_in;  // bytes of the new protocol read but not taken yet
+  std::atomic<RawState> raw_state{RawState::kOpen};
+  Error raw_error;        // written before raw_state becomes kFailed
+  size_t raw_unsent = 0;  // writes handed to the socket but not completed
+
   bool failed() const { return phase == Phase::kFailed; }
 };
 
@@ -150,7 +160,9 @@ enum class WaitFor : int {
   kComplete = 2,    // whole body received (into the sink or the buffer)
   kBodyWanted = 3,  // streamed upload wants a chunk, or the head arrived
   kTraceStep = 4,   // a TraceStep not taken yet, or kBodyWanted holds
-  kSinkFull = 5     // the sink is full (the consumer must grow it), or complete
+  kSinkFull = 5,    // the sink is full (the consumer must grow it), or complete
+  kRawData = 6,     // switched stream: bytes to take, or its end (EOF or failure)
+  kRawSent = 7      // switched stream: every write completed, or it failed
 };
 // Every WaitFor also holds once the transfer failed or was released.
 
@@ -197,6 +209,17 @@ class Engine {
   // Queues `t` under deferred_mu_ and wakes the loop; whoever next holds mu_
   // (drive_once, run_nowait, submit, close) releases it. Dropped once closed.
   void release_deferred(std::shared_ptr<Transfer> t);
+  // Switched (101) transfers: the raw stream. raw_take moves up to `max`
+  // buffered bytes into `out` and, when it leaves the buffer empty, reads on.
+  // raw_write queues a copy of `data` (through TLS when the connection has
+  // it); completion shows as WaitFor::kRawSent. raw_fd: the socket's
+  // descriptor, or -1 once the connection is gone. Timeouts are the
+  // consumer's (it waits in slices); none of these block.
+  void raw_take(Transfer& t, std::string& out, size_t max);
+  void raw_write(Transfer& t, const char* data, size_t len);
+  int raw_fd(Transfer& t);
+  // The TLS session under a switched stream: false when it has none.
+  bool raw_tls_info(Transfer& t, std::string& version, std::string& cipher, std::string& alpn);
   // Traced transfers: append the TraceSteps not taken yet to `out`.
   void take_trace(Transfer& t, std::vector<int>& out);
   // Traced transfers: let the connection stopped at a gate go on.

@@ -72,6 +72,11 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kDone
         kFailed
 
+    cdef enum class RawState "httprs::Transfer::RawState":
+        kOpen
+        kEof
+        kFailed
+
     cdef cppclass Transfer:
         RequestSpec spec
         Phase phase
@@ -82,6 +87,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool body_sent
         bool want_body
         bool released
+        RawState raw_state
+        Error raw_error
         bool failed()
 
     cdef enum class WaitFor(int):
@@ -91,6 +98,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kBodyWanted
         kTraceStep
         kSinkFull
+        kRawData
+        kRawSent
 
     # Milestones of a traced transfer (see engine.h).
     cdef enum class TraceStep(int):
@@ -120,6 +129,10 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void release_deferred(shared_ptr[Transfer] t)
         void take_trace(Transfer& t, vector[int]& out)
         void trace_resume(Transfer& t)
+        void raw_take(Transfer& t, string& out, size_t max)
+        void raw_write(Transfer& t, const char* data, size_t len)
+        int raw_fd(Transfer& t)
+        bool raw_tls_info(Transfer& t, string& version, string& cipher, string& alpn)
         void close()
         int backend_fd()
         int backend_timeout()

@@ -231,6 +231,11 @@ SUBMODULES: dict[str, str] = {
     "_urlparse": "httprs._urlparse",
     "_urls": "httprs._urls",
     "_utils": "httprs._utils",
+    # httpx2's WebSocket package (needs wsproto), and its modules by their names there
+    "websockets": "httprs.websockets",
+    "websockets._api": "httprs.websockets._session",
+    "websockets._exceptions": "httprs.websockets._exceptions",
+    "websockets._transport": "httprs.websockets._asgi",
 }
 
 # Marker set on each stand-in top-level module.

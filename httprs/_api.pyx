@@ -370,3 +370,42 @@ def delete(
         verify=verify,
         trust_env=trust_env,
     )
+
+
+@contextmanager
+def websocket(
+    url,
+    *,
+    params=None,
+    headers=None,
+    cookies=None,
+    auth=None,
+    proxy=None,
+    follow_redirects=False,
+    timeout=DEFAULT_TIMEOUT_CONFIG,
+    verify=True,
+    trust_env=True,
+    subprotocols=None,
+    max_message_size_bytes=65_536,
+    queue_size=512,
+    keepalive_ping_interval_seconds=20.0,
+    keepalive_ping_timeout_seconds=20.0,
+):
+    """Open a WebSocket session on a new Client (closed on exit); httpx2's `websocket()`.
+    See `Client.websocket`."""
+    with Client(
+        cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
+    ) as client:
+        with client.websocket(
+            url,
+            params=params,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            subprotocols=subprotocols,
+            max_message_size_bytes=max_message_size_bytes,
+            queue_size=queue_size,
+            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
+        ) as session:
+            yield session

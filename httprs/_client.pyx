@@ -1135,6 +1135,49 @@ class Client(BaseClient):
             extensions=extensions,
         )
 
+    def websocket(
+        self,
+        url,
+        *,
+        max_message_size_bytes=65_536,
+        queue_size=512,
+        keepalive_ping_interval_seconds=20.0,
+        keepalive_ping_timeout_seconds=20.0,
+        subprotocols=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Open a WebSocket session with this client's configuration: a context manager
+        yielding a `httprs.websockets.WebSocketSession` (httpx2's API; needs `wsproto`)."""
+        try:
+            from httprs.websockets import connect_ws
+        except ImportError as e:  # wsproto missing
+            raise ImportError(
+                "WebSocket support requires the `wsproto` package. "
+                "Install it with `pip install httprs[ws]`."
+            ) from e
+        return connect_ws(
+            str(url),
+            self,
+            max_message_size_bytes=max_message_size_bytes,
+            queue_size=queue_size,
+            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
+            subprotocols=subprotocols,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
     def close(self):
         """Close the transport and every mounted transport."""
         if self._state != _CLOSED:
@@ -1693,6 +1736,49 @@ class AsyncClient(BaseClient):
             data=data,
             files=files,
             json=json,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+
+    def websocket(
+        self,
+        url,
+        *,
+        max_message_size_bytes=65_536,
+        queue_size=512,
+        keepalive_ping_interval_seconds=20.0,
+        keepalive_ping_timeout_seconds=20.0,
+        subprotocols=None,
+        params=None,
+        headers=None,
+        cookies=None,
+        auth=USE_CLIENT_DEFAULT,
+        follow_redirects=USE_CLIENT_DEFAULT,
+        timeout=USE_CLIENT_DEFAULT,
+        extensions=None,
+    ):
+        """Open a WebSocket session with this client's configuration: a context manager
+        yielding a `httprs.websockets.AsyncWebSocketSession` (httpx2's API; needs `wsproto`)."""
+        try:
+            from httprs.websockets import aconnect_ws
+        except ImportError as e:  # wsproto missing
+            raise ImportError(
+                "WebSocket support requires the `wsproto` package. "
+                "Install it with `pip install httprs[ws]`."
+            ) from e
+        return aconnect_ws(
+            str(url),
+            self,
+            max_message_size_bytes=max_message_size_bytes,
+            queue_size=queue_size,
+            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
+            subprotocols=subprotocols,
             params=params,
             headers=headers,
             cookies=cookies,

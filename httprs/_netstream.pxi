@@ -210,6 +210,15 @@ cdef class _NetworkStreamCore:
     def __repr__(self):
         return f"<{type(self).__name__} {'closed' if self.body.released else 'open'}>"
 
+    def __dealloc__(self):
+        # The duplicate descriptor behind get_extra_info("socket") lives as long as
+        # the stream (closing the response alone does not reach it).
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except BaseException:
+                pass
+
 
 cdef bint _wait_until(Engine* eng, Transfer* t, WaitFor what, double deadline) except -1:
     """_wait, bounded: False when `deadline` (time.monotonic(); < 0: none) passed first."""

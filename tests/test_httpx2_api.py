@@ -118,7 +118,7 @@ def test_still_missing_from_httpx2():
     for name in ("websocket",):
         if not hasattr(httprs, name):
             missing.append(name)
-    assert missing == ["websocket"]
+    assert missing == []
 
 
 def test_file_content_length_counts_from_the_current_position(server, tmp_path):

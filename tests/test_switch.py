@@ -46,8 +46,8 @@ def test_httprs_exports_the_union_of_httpx_and_httpx2():
 
     assert set(httprs.__all__) >= set(httpx.__all__)
     assert list(HTTPX_ALL) == list(httpx.__all__)
-    # The httpx2 names httprs does not provide yet, exactly (the WebSocket API).
-    assert sorted(set(HTTPX2_ALL) - set(httprs.__all__)) == ["websocket"]
+    # Every httpx2 name is provided.
+    assert sorted(set(HTTPX2_ALL) - set(httprs.__all__)) == []
     for name in httprs.__all__:
         assert hasattr(httprs, name), name
 

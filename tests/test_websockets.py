@@ -11,8 +11,18 @@ import time
 
 import httpcore
 import pytest
+from servers.app import UvicornThread
+from servers.wsapp import app as ws_app
 
 import httprs
+from httprs.websockets import (
+    ASGIWebSocketTransport,
+    WebSocketDisconnect,
+    WebSocketInvalidTypeReceived,
+    WebSocketNetworkError,
+    WebSocketUpgradeError,
+)
+from httprs.websockets._session import _ACCEPT_GUID
 
 UPGRADE = {"Upgrade": "testproto", "Connection": "Upgrade"}
 SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: testproto\r\nConnection: Upgrade\r\n\r\n"
@@ -294,3 +304,360 @@ def test_only_101_responses_carry_network_stream(scripted):
     with httprs.Client(timeout=5) as client:
         r = client.get(srv.url + "/")
         assert "network_stream" not in r.extensions
+
+
+# ------------------------------------------------------------------ WebSocket sessions
+
+
+@pytest.fixture(scope="module")
+def ws_server():
+    srv = UvicornThread(ws_app, ws="wsproto").start()
+    srv.ws_url = srv.url.replace("http://", "ws://")
+    yield srv
+    srv.stop()
+
+
+def test_websocket_echo_text_bytes_json(ws_server):
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(ws_server.ws_url + "/echo") as ws:
+            ws.send_text("hello")
+            assert ws.receive_text(timeout=5) == "hello"
+            ws.send_bytes(b"\x00\x01binary")
+            assert ws.receive_bytes(timeout=5) == b"\x00\x01binary"
+            ws.send_json({"a": [1, 2]})
+            assert ws.receive_json(timeout=5) == {"a": [1, 2]}
+            ws.send_json({"b": 3}, mode="binary")
+            assert ws.receive_json(timeout=5, mode="binary") == {"b": 3}
+            big = "x" * 60_000
+            ws.send_text(big)
+            assert ws.receive_text(timeout=5) == big
+            ws.send_text("text, not bytes")
+            with pytest.raises(WebSocketInvalidTypeReceived):
+                ws.receive_bytes(timeout=5)
+            assert ws.response.status_code == 101
+            assert ws.subprotocol is None
+
+
+@pytest.mark.anyio
+async def test_websocket_echo_text_bytes_json_async(ws_server):
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.websocket(ws_server.ws_url + "/echo") as ws:
+            await ws.send_text("hello")
+            assert await ws.receive_text(timeout=5) == "hello"
+            await ws.send_bytes(b"\x00\x01binary")
+            assert await ws.receive_bytes(timeout=5) == b"\x00\x01binary"
+            await ws.send_json({"a": [1, 2]})
+            assert await ws.receive_json(timeout=5) == {"a": [1, 2]}
+            big = "x" * 60_000
+            await ws.send_text(big)
+            assert await ws.receive_text(timeout=5) == big
+            await ws.send_bytes(b"bytes, not text")
+            with pytest.raises(WebSocketInvalidTypeReceived):
+                await ws.receive_text(timeout=5)
+
+
+def test_websocket_ping_pong(ws_server):
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(ws_server.ws_url + "/echo") as ws:
+            assert ws.ping().wait(5)
+            assert ws.ping(b"my-payload").wait(5)
+
+
+@pytest.mark.anyio
+async def test_websocket_ping_pong_async(ws_server):
+    import anyio
+
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.websocket(ws_server.ws_url + "/echo") as ws:
+            waiter = await ws.ping()
+            with anyio.fail_after(5):
+                await waiter.wait()
+
+
+def test_websocket_close_code_from_server(ws_server):
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(ws_server.ws_url + "/echo") as ws:
+            ws.send_text("close:4002")
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_text(timeout=5)
+            assert (info.value.code, info.value.reason) == (4002, "bye")
+            # The session stays ended.
+            with pytest.raises(WebSocketDisconnect):
+                ws.receive(timeout=5)
+
+
+@pytest.mark.anyio
+async def test_websocket_close_code_from_server_async(ws_server):
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.websocket(ws_server.ws_url + "/echo") as ws:
+            await ws.send_text("close:4003")
+            with pytest.raises(WebSocketDisconnect) as info:
+                await ws.receive_text(timeout=5)
+            assert (info.value.code, info.value.reason) == (4003, "bye")
+
+
+def test_websocket_server_closes_after_message(ws_server):
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(ws_server.ws_url + "/server-close") as ws:
+            assert ws.receive_text(timeout=5) == "bye"
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_text(timeout=5)
+            assert (info.value.code, info.value.reason) == (4001, "done")
+
+
+@pytest.mark.anyio
+async def test_websocket_server_closes_after_message_async(ws_server):
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.websocket(ws_server.ws_url + "/server-close") as ws:
+            assert await ws.receive_text(timeout=5) == "bye"
+            with pytest.raises(WebSocketDisconnect) as info:
+                await ws.receive_text(timeout=5)
+            assert (info.value.code, info.value.reason) == (4001, "done")
+
+
+def test_websocket_client_close_code_reaches_server():
+    """The client's close(code, reason) goes out as a close frame (checked with a
+    wsproto server on a raw socket)."""
+    import wsproto
+    from wsproto.events import AcceptConnection, CloseConnection, Request
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    seen = []
+
+    def serve():
+        sock, _ = listener.accept()
+        server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        with sock:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                server.receive_data(data)
+                for event in server.events():
+                    if isinstance(event, Request):
+                        sock.sendall(server.send(AcceptConnection()))
+                    elif isinstance(event, CloseConnection):
+                        seen.append((event.code, event.reason))
+                        sock.sendall(server.send(event.response()))
+                        return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(url) as ws:
+            ws.close(4100, "client done")
+    thread.join(5)
+    listener.close()
+    assert seen == [(4100, "client done")]
+
+
+def test_websocket_subprotocols(ws_server):
+    with httprs.Client(timeout=5) as client:
+        url = ws_server.ws_url + "/headers"
+        with client.websocket(url, subprotocols=["unknown", "chat"]) as ws:
+            assert ws.subprotocol == "chat"
+            headers = ws.receive_json(timeout=5)
+            assert headers["subprotocols offered"] == ["unknown", "chat"]
+            assert headers["sec-websocket-version"] == "13"
+            assert headers["upgrade"].lower() == "websocket"
+
+
+@pytest.mark.anyio
+async def test_websocket_subprotocols_async(ws_server):
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.websocket(ws_server.ws_url + "/echo", subprotocols=["superchat"]) as ws:
+            assert ws.subprotocol == "superchat"
+
+
+def test_websocket_receive_timeout(ws_server):
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(ws_server.ws_url + "/echo") as ws:
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                ws.receive(timeout=0.2)
+            assert time.monotonic() - start < 3
+            # The session is still usable.
+            ws.send_text("after")
+            assert ws.receive_text(timeout=5) == "after"
+
+
+@pytest.mark.anyio
+async def test_websocket_receive_timeout_async(ws_server):
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.websocket(ws_server.ws_url + "/echo") as ws:
+            with pytest.raises(TimeoutError):
+                await ws.receive(timeout=0.2)
+            await ws.send_text("after")
+            assert await ws.receive_text(timeout=5) == "after"
+
+
+def test_websocket_upgrade_refused(ws_server):
+    with httprs.Client(timeout=5) as client:
+        with pytest.raises(WebSocketUpgradeError) as info:
+            with client.websocket(ws_server.ws_url + "/deny"):
+                pass
+        assert info.value.response.status_code == 403
+
+
+@pytest.mark.anyio
+async def test_websocket_upgrade_refused_async(ws_server):
+    async with httprs.AsyncClient(timeout=5) as client:
+        with pytest.raises(WebSocketUpgradeError) as info:
+            async with client.websocket(ws_server.ws_url + "/deny"):
+                pass
+        assert info.value.response.status_code == 403
+
+
+def test_websocket_wrong_accept_key_is_refused(scripted):
+    """A 101 that does not answer our Sec-WebSocket-Key is not a WebSocket (RFC 6455 4.1)."""
+
+    def after(conn):
+        conn.send(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: d3Jvbmc=\r\n\r\n"
+        )
+        conn.wait_eof(5)
+
+    srv = scripted(switch_then(after))
+    with httprs.Client(timeout=5) as client:
+        with pytest.raises(WebSocketUpgradeError):
+            with client.websocket(srv.url.replace("http://", "ws://")):
+                pass
+
+
+def test_websocket_message_too_big(ws_server):
+    with httprs.Client(timeout=5) as client:
+        url = ws_server.ws_url + "/big?size=5000"
+        with client.websocket(url, max_message_size_bytes=1000) as ws:
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive(timeout=5)
+            assert info.value.code == 1009
+
+
+def test_websocket_top_level_function(ws_server):
+    with httprs.websocket(ws_server.ws_url + "/echo", timeout=5) as ws:
+        ws.send_text("top")
+        assert ws.receive_text(timeout=5) == "top"
+
+
+def test_websocket_server_gone_is_network_error(scripted):
+    """The connection ends without a close frame: WebSocketNetworkError."""
+    import base64
+    import hashlib
+
+    def after(conn):
+        key = conn.requests[0].header("sec-websocket-key").encode()
+        accept = base64.b64encode(hashlib.sha1(key + _ACCEPT_GUID).digest())
+        conn.send(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        time.sleep(0.2)
+        conn.close()
+
+    srv = scripted(switch_then(after))
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(srv.url.replace("http://", "ws://")) as ws:
+            with pytest.raises(WebSocketNetworkError):
+                ws.receive(timeout=5)
+
+
+@pytest.mark.anyio
+async def test_asgi_websocket_transport():
+    transport = ASGIWebSocketTransport(ws_app)
+    async with httprs.AsyncClient(transport=transport) as client:
+        async with client.websocket("ws://testserver/echo", subprotocols=["chat"]) as ws:
+            assert ws.subprotocol == "chat"
+            await ws.send_text("in-process")
+            assert await ws.receive_text(timeout=5) == "in-process"
+            await ws.send_bytes(b"raw")
+            assert await ws.receive_bytes(timeout=5) == b"raw"
+            await ws.send_text("close:4004")
+            with pytest.raises(WebSocketDisconnect) as info:
+                await ws.receive(timeout=5)
+            assert info.value.code == 4004
+        with pytest.raises(WebSocketUpgradeError) as refused:
+            async with client.websocket("ws://testserver/deny"):
+                pass
+        assert refused.value.response.status_code == 403
+
+
+# ------------------------------------------------------------------ through the switch
+
+
+def run_switched(code: str):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_httpx_ws_runs_on_httprs_through_the_switch(ws_server):
+    """httpx-ws (the PyPI package) imports httpx and httpcore; after httprs.install() its
+    sessions run on httprs's transports and network_stream, sync and async."""
+    out = run_switched(
+        f"""
+        import httprs
+        httprs.install()
+        import anyio, httpx, httpx_ws
+        assert httpx.Client is httprs.Client
+
+        with httpx.Client(timeout=5) as client:
+            assert type(client._transport) is httprs.HTTPTransport
+            with httpx_ws.connect_ws("{ws_server.url}/echo", client) as ws:
+                ws.send_text("sync hello")
+                assert ws.receive_text(timeout=5) == "sync hello"
+                ws.send_bytes(b"sync bytes")
+                assert ws.receive_bytes(timeout=5) == b"sync bytes"
+
+        async def main():
+            async with httpx.AsyncClient(timeout=5) as client:
+                async with httpx_ws.aconnect_ws("{ws_server.url}/echo", client) as ws:
+                    await ws.send_text("async hello")
+                    assert await ws.receive_text(timeout=5) == "async hello"
+                    await ws.send_text("close:4005")
+                    try:
+                        await ws.receive_text(timeout=5)
+                    except httpx_ws.WebSocketDisconnect as e:
+                        assert e.code == 4005, e.code
+                    else:
+                        raise AssertionError("no disconnect")
+
+        anyio.run(main)
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
+def test_httpx2_websockets_through_the_switch(ws_server):
+    out = run_switched(
+        f"""
+        import httprs
+        httprs.install(["httpx2"])
+        import httpx2
+        import httpx2.websockets as hws
+        import httprs.websockets
+        assert hws is httprs.websockets
+        assert hws.WebSocketSession is httprs.websockets.WebSocketSession
+        with httpx2.websocket("{ws_server.ws_url}/echo") as ws:
+            ws.send_text("via httpx2")
+            assert ws.receive_text(timeout=5) == "via httpx2"
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"

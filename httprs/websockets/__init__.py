@@ -1,0 +1,39 @@
+"""WebSockets for httprs: httpx2.websockets' API (derived from httpx-ws), on the
+`network_stream` of a 101 response, with wsproto as the protocol engine.
+
+Needs the optional `wsproto` dependency (`pip install httprs[ws]`); the async session also
+uses anyio. Reachable as `httpx2.websockets` through the switch (httprs.install())."""
+
+from ._asgi import ASGIWebSocketTransport
+from ._exceptions import (
+    HTTPXWSException,
+    WebSocketDisconnect,
+    WebSocketInvalidTypeReceived,
+    WebSocketNetworkError,
+    WebSocketUpgradeError,
+)
+from ._session import (
+    AsyncWebSocketClient,
+    AsyncWebSocketSession,
+    JSONMode,
+    WebSocketClient,
+    WebSocketSession,
+    aconnect_ws,
+    connect_ws,
+)
+
+__all__ = [
+    "ASGIWebSocketTransport",
+    "AsyncWebSocketClient",
+    "AsyncWebSocketSession",
+    "HTTPXWSException",
+    "JSONMode",
+    "WebSocketClient",
+    "WebSocketDisconnect",
+    "WebSocketInvalidTypeReceived",
+    "WebSocketNetworkError",
+    "WebSocketSession",
+    "WebSocketUpgradeError",
+    "aconnect_ws",
+    "connect_ws",
+]

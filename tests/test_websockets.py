@@ -164,6 +164,42 @@ async def test_network_stream_read_timeout_async(scripted):
             assert isinstance(info.value, httpcore.ReadTimeout)
 
 
+def test_network_stream_write_timeout(scripted):
+    """A peer that stops reading: a write bigger than the socket buffers times out."""
+
+    def after(conn):
+        conn.send(SWITCH)
+        conn.hold_no_read(10)
+
+    srv = scripted(switch_then(after))
+    with httprs.Client(timeout=5) as client:
+        with client.stream("GET", srv.url + "/up", headers=UPGRADE) as r:
+            stream = r.extensions["network_stream"]
+            start = time.monotonic()
+            with pytest.raises(httprs.WriteTimeout) as info:
+                stream.write(b"w" * (64 << 20), timeout=0.3)
+            assert time.monotonic() - start < 5
+            assert isinstance(info.value, httpcore.WriteTimeout)
+    srv.close()
+
+
+@pytest.mark.anyio
+async def test_network_stream_write_timeout_async(scripted):
+    def after(conn):
+        conn.send(SWITCH)
+        conn.hold_no_read(10)
+
+    srv = scripted(switch_then(after))
+    async with httprs.AsyncClient(timeout=5) as client:
+        async with client.stream("GET", srv.url + "/up", headers=UPGRADE) as r:
+            stream = r.extensions["network_stream"]
+            start = time.monotonic()
+            with pytest.raises(httprs.WriteTimeout):
+                await stream.write(b"w" * (64 << 20), timeout=0.3)
+            assert time.monotonic() - start < 5
+    srv.close()
+
+
 def test_network_stream_server_eof_reads_empty(scripted):
     def after(conn):
         conn.send(SWITCH + b"last")

@@ -178,6 +178,7 @@ def test_export_list_matches_httpx():
         "query",
         "ServerSentEvent",
         "SSEError",
+        "websocket",
     }
     for name in httprs.__all__:
         assert getattr(httprs, name) is not None

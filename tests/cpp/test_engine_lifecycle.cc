@@ -1,6 +1,8 @@
 // Engine lifecycle under AddressSanitizer: close() with a getaddrinfo still
-// running (the loop is handed to a reaper thread), and fork() with a pooled
-// connection (the child gets a fresh loop, the parent keeps its connection).
+// running (the loop is handed to a reaper thread), fork() with a pooled
+// connection (the child gets a fresh loop, the parent keeps its connection),
+// and the raw stream of a switched (101) connection: reads, writes, a burst
+// past the read-ahead bound, release, and close() under a live stream.
 //
 // getaddrinfo() is interposed here: "slow.test" takes kSlowMs, then resolves
 // to 127.0.0.1. A tiny keep-alive HTTP server runs in a thread.
@@ -32,7 +34,8 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Accepts connections and answers every request on them with "ok".
+// Accepts connections and answers every request on them with "ok"; a request
+// for /up gets a 101 with "early" behind it, then everything is echoed.
 struct Server {
   int fd = -1;
   int port = 0;
@@ -71,13 +74,39 @@ struct Server {
         }
         buf.append(tmp, static_cast<size_t>(n));
       }
+      bool up = buf.compare(0, 8, "GET /up ") == 0;
       buf.erase(0, end + 4);
+      if (up) {
+        echo_after_switch(c, buf);
+        return;
+      }
       const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
       if (::write(c, resp, sizeof resp - 1) < 0) {
         ::close(c);
         return;
       }
     }
+  }
+
+  static void echo_after_switch(int c, const std::string& already) {
+    const char resp[] =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nearly";
+    bool ok = ::write(c, resp, sizeof resp - 1) > 0;
+    if (ok && !already.empty()) ok = ::write(c, already.data(), already.size()) > 0;
+    char tmp[65536];
+    while (ok) {
+      ssize_t n = ::read(c, tmp, sizeof tmp);
+      if (n <= 0) break;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = ::write(c, tmp + off, static_cast<size_t>(n - off));
+        if (w <= 0) {
+          ok = false;
+          break;
+        }
+        off += w;
+      }
+    }
+    ::close(c);
   }
 };
 
@@ -151,6 +180,71 @@ void test_fork_keeps_parent_pool(int port) {
   e.close();
 }
 
+// Reads from the raw stream until `n` bytes came (or 20 s passed).
+std::string raw_read(Engine& e, Transfer& t, size_t n) {
+  std::string got;
+  auto t0 = Clock::now();
+  while (got.size() < n && seconds_since(t0) < 20) {
+    std::string chunk;
+    e.raw_take(t, chunk, n - got.size());
+    got += chunk;
+    if (chunk.empty()) {
+      if (t.raw_state != Transfer::RawState::kOpen) break;
+      e.wait(t, WaitFor::kRawData, 50);
+    }
+  }
+  return got;
+}
+
+std::shared_ptr<Transfer> switch_up(Engine& e, int port) {
+  RequestSpec spec = make_spec("127.0.0.1", port);
+  spec.head = "GET /up HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n";
+  spec.plan.upgrade = true;
+  std::shared_ptr<Transfer> t = e.submit(std::move(spec));
+  auto t0 = Clock::now();
+  while (!e.wait(*t, WaitFor::kHead, 50))
+    if (seconds_since(t0) > 5) break;
+  return t;
+}
+
+void test_switched_raw_stream(int port) {
+  Engine e{PoolLimits()};
+  std::shared_ptr<Transfer> t = switch_up(e, port);
+  CHECK(t->head_ready && t->head.status == 101 && t->complete);
+  CHECK_EQ_STR(raw_read(e, *t, 5), "early");  // came behind the 101 head
+  e.raw_write(*t, "ping", 4);
+  auto t0 = Clock::now();
+  while (!e.wait(*t, WaitFor::kRawSent, 50) && seconds_since(t0) < 5) {
+  }
+  CHECK_EQ_STR(raw_read(e, *t, 4), "ping");
+  // Three times the 1 MiB read-ahead, echoed: reading pauses and resumes.
+  std::string burst(3 << 20, 'b');
+  for (size_t i = 0; i < burst.size(); i += 997) burst[i] = static_cast<char>('a' + i % 26);
+  std::thread writer([&] { e.raw_write(*t, burst.data(), burst.size()); });
+  writer.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(raw_read(e, *t, burst.size()) == burst);
+  CHECK(e.raw_fd(*t) >= 0);
+  CHECK(e.connection_count() == 1);
+  CHECK(e.idle_count() == 0);  // never pooled
+  e.release(*t);
+  CHECK(e.connection_count() == 0);
+  CHECK(e.raw_fd(*t) == -1);
+  std::string after;
+  e.raw_take(*t, after, 10);
+  CHECK(after.empty());
+
+  // close() with a switched stream open: it ends as failed (kClosed).
+  std::shared_ptr<Transfer> t2 = switch_up(e, port);
+  CHECK_EQ_STR(raw_read(e, *t2, 5), "early");
+  e.close();
+  CHECK(t2->raw_state == Transfer::RawState::kFailed);
+  CHECK(t2->raw_error.kind == ErrorKind::kClosed);
+  CHECK(e.wait(*t2, WaitFor::kRawData, 50));
+  e.raw_write(*t2, "x", 1);  // a no-op once closed
+  e.release(*t2);
+}
+
 }  // namespace
 
 extern "C" int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
@@ -168,5 +262,6 @@ int main() {
   Server server;
   test_close_with_running_lookup(server.port);
   test_fork_keeps_parent_pool(server.port);
+  test_switched_raw_stream(server.port);
   return check_report("test_engine_lifecycle");
 }

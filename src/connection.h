@@ -1,42 +1,39 @@
-// One client connection: a TCP (or Unix socket) stream, an optional TLS session and the HTTP/1.1
-// parser, carrying one transfer at a time. Owned by the engine; freed only
-// after libuv has closed both of its handles.
+// One client connection: a SocketStream at the bottom, the StreamChain of
+// layers it was built with (proxy TLS, SOCKS5 or CONNECT, origin TLS), and an
+// Http1Session on top, carrying one exchange (Transfer) at a time. The
+// connection runs the establishing stages (with the trace gates between
+// them), the timer, and the exchange's life in the pool: reuse, draining an
+// abandoned response, resending a request a stale connection lost. Owned by
+// the engine; freed only after libuv has closed both of its handles.
 #pragma once
 
 #include <uv.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "engine.h"
-#include "http1.h"
-#include "tls.h"
+#include "http1_session.h"
+#include "socket_stream.h"
+#include "stream_chain.h"
+#include "tls_stream.h"
 
 namespace httprs {
 
-class Connection final : public ResponseParser::Sink {
+class Connection final : private SocketStream::Owner,
+                         private StreamChain::Host,
+                         private SessionListener {
  public:
-  // kHeld: the response is complete but its consumer has not released it yet;
-  // the connection stays checked out of the pool until then, as in httpx.
-  // kSwitched: a requested 101 Switching Protocols arrived; the connection
-  // belongs to that response for good (never pooled) and closes when it is
-  // released. It is then the transfer's raw byte stream (`network_stream`):
-  // bytes read (the first ones came with the 101 head) go to Transfer::raw_in,
-  // switched_write() sends through the TLS session if any.
-  enum class State {
-    kResolving,
-    kConnecting,
-    kProxyHandshake,
-    kSocks,
-    kTunnel,
-    kHandshake,
-    kActive,
-    kHeld,
-    kSwitched,
-    kIdle,
-    kClosing
-  };
+  // kConnecting: DNS and the socket's connect; kHandshaking: a layer's
+  // handshake (or the trace gate after one). kHeld: the response is complete
+  // but its consumer has not released it yet; the connection stays checked
+  // out of the pool until then, as in httpx. kSwitched: a requested 101
+  // Switching Protocols arrived; the connection belongs to that response for
+  // good (never pooled) and closes when it is released. It is then the
+  // transfer's raw byte stream (`network_stream`): bytes out of the chain
+  // (the first ones came with the 101 head) go to Transfer::raw_in,
+  // switched_write() sends down the chain (through TLS if any).
+  enum class State { kConnecting, kHandshaking, kActive, kHeld, kSwitched, kIdle, kClosing };
 
   // Start connecting for `t` (which becomes the current transfer).
   Connection(Engine* engine, std::shared_ptr<Transfer> t);
@@ -67,66 +64,60 @@ class Connection final : public ResponseParser::Sink {
   void switched_resume();
   void switched_write(const char* data, size_t len);
   int switched_fd();
+  // The origin's TLS session, once its handshake started; null for plain http.
+  const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 
   // True when an idle connection has seen no EOF, no stray bytes and no expiry.
   bool usable_for_reuse(uint64_t now_ms);
+  // The pool hands out exchanges: a connection carries up to max_exchanges()
+  // at once (HTTP/1.1: one; an HTTP/2 session as many as the server allows)
+  // and has room for another while it carries fewer.
+  int max_exchanges() const { return session_.max_exchanges(); }
+  bool has_room() const { return session_.open_exchanges() < session_.max_exchanges(); }
 
   const std::string& key() const { return key_; }
   State state() const { return state_; }
   uint64_t idle_since_ms = 0;
 
-  // ResponseParser::Sink
-  void on_head(ResponseHead&& head) override;
-  void on_body(const char* data, size_t len) override;
-
  private:
   enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain };
+  // What runs next: the stages of establishing a connection and of an
+  // exchange, each possibly behind a trace gate.
+  enum class Stage { kNone, kConnect, kProxyTls, kSocks, kTunnel, kTls, kSend, kAwaitResponse };
+  // Who the connection is being established for: the transfer, or (once
+  // that transfer left while we were connecting) the pool.
+  enum class Purpose { kTransfer, kPool };
+  // kSpent: never reusable (EOF, stray bytes, errors, a timeout, switched).
+  enum class Health { kSound, kSpent };
 
-  using Step = void (Connection::*)();
   // Traced transfers: record `step`; at a gate, stop until pass_trace_gate.
   void trace_step(TraceStep step);
-  void trace_gate(TraceStep step, Step next);
+  void trace_gate(TraceStep step, Stage next);
+  void run(Stage stage);
   void start_connecting();
-  void await_response();
-  void resolve();
-  void connect_next();
-  bool open_socket_with_options(int family, Error& err);
-  bool apply_socket_options(int fd, Error& err);
-  bool bind_local_address(int fd, int family, Error& err);
-  void keep_local_family();
-  void on_tcp_connected();
   void after_proxy_tls();
-  void start_socks();
-  void on_socks_data(const char* data, size_t len);
   void after_tunnel();
-  void start_proxy_tls();
-  void continue_proxy_handshake();
-  void send_wire(std::string&& data, const char* ext, size_t ext_len);
-  void on_tunnel_data(const char* data, size_t len);
-  void start_tunnel();
-  void start_tls();
-  void continue_handshake();
+  void start_layer(Stage stage);
+  std::unique_ptr<StreamLayer> make_layer(Stage stage, Error& err);
+  void continue_layer();
   void on_established();
-  void expect_response();
   void start_transfer();
-  void write_raw(std::string&& owned, const char* ext, size_t ext_len);
-  void write_out(std::string&& data, const char* ext, size_t ext_len);
-  void flush_tls();
-  void flush_proxy_tls();
-  // Read everything `tls` can decrypt into `buf`, hand it to `deliver`, send
-  // protocol output with `flush`, and act on the session's end state.
-  void drain_tls(TlsSession& tls, char* buf, size_t cap,
-                 void (Connection::*deliver)(const char*, size_t), void (Connection::*flush)());
-  void on_data(const char* data, size_t len);
+  void await_response();
+  void send(Outgoing&& out);
+  void flush_session();
   void on_plaintext(const char* data, size_t len);
-  void on_eof();
+  void on_response(ProtocolSession::Result r, const char* data, size_t len, size_t used,
+                   const Error& err);
   void on_switched(const char* rest, size_t len);
   void on_switched_data(const char* data, size_t len);
   // kSwitched: the stream ended (EOF) or failed; a no-op once it has.
   void end_switched(Transfer::RawState how, const Error& err);
+  void on_eof();
   void on_read_error(int status);
-  void on_write_done();
   void on_write_error(int status);
+  void on_write_done();
+  Error connecting_error(ErrorKind fallback, const std::string& message) const;
+  void pause_if_asked();
   // The transfer failed before any response byte: may it go out again on a
   // fresh connection? resend() does that.
   bool may_resend() const;
@@ -134,70 +125,60 @@ class Connection final : public ResponseParser::Sink {
   void finish_transfer();
   void release_held();
   void fail_transfer(const Error& err);
+  // The current transfer leaves the connection (its `conn` is cleared).
+  std::shared_ptr<Transfer> detach_transfer();
   void arm_timer(TimerMode mode);
-  void update_timer();
-  void start_reading();
-  void stop_reading();
   bool reusable() const;
+  void handle_closed();
 
-  static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
-  static void on_connect(uv_connect_t* req, int status);
-  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void on_write(uv_write_t* req, int status);
+  // SocketStream::Owner
+  char* socket_read_buffer(size_t* len) override { return engine_->read_buffer(len); }
+  void on_socket_connected() override;
+  void on_socket_connect_failed(const Error& err) override { close(err); }
+  void on_socket_data(const char* data, size_t len) override { chain_.receive(data, len); }
+  void on_socket_eof() override { on_eof(); }
+  void on_socket_read_error(int status) override { on_read_error(status); }
+  void on_socket_sent() override;
+  void on_socket_write_done() override;
+  void on_socket_write_queued() override;
+  void on_socket_write_error(int status) override;
+  void on_socket_closed() override { handle_closed(); }
+
+  // StreamChain::Host
+  void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override;
+  void chain_data(const char* data, size_t len) override { on_plaintext(data, len); }
+  void chain_connect_input() override { continue_layer(); }
+  void chain_eof() override { on_eof(); }
+  void chain_read_error(const Error& err) override;
+  void chain_send_error(const Error& err) override { fail_transfer(err); }
+  bool chain_stopped() const override { return state_ == State::kClosing; }
+
+  // SessionListener
+  void on_transfer_progress(Transfer& t) override { engine_->signal(t); }
+
   static void on_timer(uv_timer_t* h);
-  static void on_close(uv_handle_t* h);
+  static void on_timer_close(uv_handle_t* h);
 
   friend class Engine;
 
   Engine* engine_;
   std::string key_;
-  State state_ = State::kResolving;
-  // The transport stream: TCP, or a Unix domain socket when the spec has a
-  // uds_path. Both are uv_stream_t underneath.
-  union Stream {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } sock_;
-  bool uds_ = false;
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&sock_); }
-  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&sock_); }
-  void init_stream();
+  State state_ = State::kConnecting;
+  Purpose purpose_ = Purpose::kTransfer;
+  Health health_ = Health::kSound;
+  SocketStream socket_;
+  StreamChain chain_;
+  Http1Session session_;
+  TlsStream* origin_tls_ = nullptr;   // in chain_, once TLS to the origin started
+  Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)
+  Stage gated_ = Stage::kNone;        // what runs once the current trace gate is passed
   uv_timer_t timer_;
-  bool tcp_open_ = false;
-  int handles_open_ = 0;
   TimerMode timer_mode_ = TimerMode::kNone;
+  int handles_open_ = 2;  // the socket and the timer
   std::shared_ptr<Transfer> cur_;
-  std::unique_ptr<TlsSession> tls_;
-  std::unique_ptr<TlsSession> proxy_tls_;  // TLS to an https:// proxy, under tls_
-  ResponseParser parser_;
-  std::vector<struct sockaddr_storage> addrs_;
-  size_t addr_index_ = 0;
-  Error last_connect_error_;
-  struct Resolve;
-  Resolve* resolving_ = nullptr;  // pending getaddrinfo; it outlives us if we close first
-  uv_connect_t connect_req_;
-  bool connect_pending_ = false;
-  int writes_pending_ = 0;
-  bool reading_ = false;
-  bool paused_ = false;
-  bool broken_ = false;  // not reusable: EOF, stray bytes, errors, Connection: close
-  bool reused_ = false;
-  bool response_started_ = false;
-  bool abandoned_ = false;  // the transfer left while we were connecting
-  bool draining_ = false;   // the transfer left mid-response: discard the rest
-  bool reconnect_ = false;
+  int reuses_ = 0;                               // exchanges assigned after the first
   std::shared_ptr<Transfer> retry_after_close_;  // a connect retry to queue once closed
-  uint64_t retry_delay_ms_ = 0;                  // tcp_ is closing to retry the next address
-  int tunnel_status_ = 0;                        // status of the proxy's CONNECT response
-  std::string tunnel_reason_;
-  enum class SocksStep { kMethod, kAuth, kReply } socks_step_ = SocksStep::kMethod;
-  std::string socks_buf_;          // SOCKS5 reply bytes received so far
-  bool body_in_flight_ = false;    // streamed upload in progress
-  uint64_t body_remaining_ = 0;    // streamed upload with Content-Length: bytes still due
-  bool request_sent_any_ = false;  // some byte of the current request reached the socket
-  std::string tls_plain_;          // scratch for decrypted bytes
-  Step gated_ = nullptr;           // what runs once the current trace gate is passed
+  uint64_t retry_delay_ms_ = 0;
 };
 
 }  // namespace httprs

@@ -279,6 +279,8 @@ void Engine::retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms) {
   arm_pool_timer();
 }
 
+// idle_ holds, per pool key, the connections with room for another exchange
+// (Connection::has_room(): an HTTP/1.1 connection has room only when idle).
 bool Engine::take_idle(const std::string& key, Connection** out) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return false;
@@ -541,10 +543,11 @@ int Engine::raw_fd(Transfer& t) {
 bool Engine::raw_tls_info(Transfer& t, std::string& version, std::string& cipher,
                           std::string& alpn) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (loop_closed_ || t.conn == nullptr || !t.conn->tls_) return false;
-  version = t.conn->tls_->version();
-  cipher = t.conn->tls_->cipher();
-  alpn = t.conn->tls_->alpn();
+  const TlsSession* tls = t.conn && !loop_closed_ ? t.conn->tls_session() : nullptr;
+  if (tls == nullptr) return false;
+  version = tls->version();
+  cipher = tls->cipher();
+  alpn = tls->alpn();
   return true;
 }
 

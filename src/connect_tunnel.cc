@@ -1,0 +1,74 @@
+#include "connect_tunnel.h"
+
+#include <cstring>
+
+namespace httprs {
+
+ConnectTunnel::ConnectTunnel(std::string authority, HeaderList headers)
+    : authority_(std::move(authority)), headers_(std::move(headers)) {}
+
+StreamLayer::Status ConnectTunnel::connect(Error& err) {
+  switch (state_) {
+    case State::kStart: {
+      HeaderList headers;
+      headers.emplace_back("Host", authority_);
+      for (const auto& h : headers_) headers.push_back(h);
+      std::string head;
+      if (!serialize_request_head(head, "CONNECT", authority_, headers, err)) {
+        state_ = State::kFailed;
+        return Status::kError;
+      }
+      out_ += head;
+      parser_.reset(this, false, true);
+      state_ = State::kAwaitingHead;
+      return read_response(err);
+    }
+    case State::kAwaitingHead:
+      return read_response(err);
+    case State::kOpen:
+      return Status::kOk;
+    case State::kFailed:
+      break;
+  }
+  return Status::kError;
+}
+
+StreamLayer::Status ConnectTunnel::read_response(Error& err) {
+  if (in_.empty()) return Status::kWantRead;
+  size_t used = 0;
+  ResponseParser::Status st = parser_.feed(in_.data(), in_.size(), &used, err);
+  if (status_ != 0 && (status_ < 200 || status_ >= 300)) {
+    state_ = State::kFailed;
+    err.set(ErrorKind::kProxyError, std::to_string(status_) + " " + reason_);
+    return Status::kError;
+  }
+  switch (st) {
+    case ResponseParser::Status::kOk:
+      in_.clear();
+      return Status::kWantRead;
+    case ResponseParser::Status::kError:
+      state_ = State::kFailed;
+      err.kind = ErrorKind::kProxyError;
+      return Status::kError;
+    case ResponseParser::Status::kUpgrade:
+    case ResponseParser::Status::kComplete:
+      break;
+  }
+  // A 2xx to CONNECT ends at its head: the bytes after it are the tunnel's.
+  in_.erase(0, used);
+  state_ = State::kOpen;
+  return Status::kOk;
+}
+
+void ConnectTunnel::on_head(ResponseHead&& head) {
+  status_ = head.status;
+  reason_ = std::move(head.reason);
+}
+
+Error ConnectTunnel::eof_while_connecting() const {
+  Error err;
+  err.set(ErrorKind::kProxyError, "Server disconnected without sending a response.");
+  return err;
+}
+
+}  // namespace httprs

@@ -1,0 +1,164 @@
+#include "http1_session.h"
+
+#include <cstring>
+
+namespace httprs {
+
+void Http1Session::expect(Transfer& t) {
+  cur_ = &t;
+  parser_.reset(this, t.spec.head_request, false, t.spec.plan.upgrade);
+  upload_ = Upload::kFixed;
+  wire_ = Wire::kNothingSent;
+  response_ = Response::kAwaiting;
+}
+
+bool Http1Session::submit(Transfer& t, Error& err) {
+  (void)err;  // serialize_request validated the head and its framing already
+  expect(t);
+  // The body goes out exactly as serialize_request framed the head: chunked
+  // coding when the head says chunked, else exactly content_length bytes.
+  out_.owned = t.spec.head;  // kept in the spec for a retry
+  out_.ext = nullptr;
+  out_.ext_len = 0;
+  bool chunked = t.spec.plan.framing == BodyFraming::kChunked;
+  if (t.spec.body_streamed) {
+    upload_ = Upload::kStreaming;
+    body_remaining_ = chunked ? 0 : t.spec.plan.content_length;
+  } else if (chunked) {
+    if (t.spec.body_len > 0) {
+      append_chunk_size(out_.owned, t.spec.body_len);
+      out_.owned.append(t.spec.body, t.spec.body_len);
+      out_.owned.append("\r\n");
+    }
+    out_.owned.append(kLastChunk);
+  } else {
+    // serialize_request checked that body_len is the declared length.
+    out_.ext = t.spec.body;
+    out_.ext_len = t.spec.body_len;
+  }
+  return true;
+}
+
+ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data, size_t len,
+                                                  bool last, Error& err) {
+  // The upload was cut short (a write failed): the response decides.
+  if (upload_ != Upload::kStreaming || cur_ != &t) return BodyStep::kIgnored;
+  std::string& out = out_.owned;
+  if (t.spec.plan.framing == BodyFraming::kChunked) {
+    if (len > 0) {
+      append_chunk_size(out, len);
+      out.append(data, len);
+      out.append("\r\n");
+    }
+    if (last) out.append(kLastChunk);
+  } else {
+    // Never more (or, at the end, fewer) bytes than the head declared: the
+    // server would read the difference as the start of another request.
+    if (len > body_remaining_ || (last && len < body_remaining_)) {
+      err.set(ErrorKind::kLocalProtocolError, len > body_remaining_
+                                                  ? "Too much data for declared Content-Length"
+                                                  : "Too little data for declared Content-Length");
+      return BodyStep::kFailed;
+    }
+    body_remaining_ -= len;
+    out.append(data, len);
+  }
+  if (last) upload_ = Upload::kStreamEnded;
+  return out.empty() ? BodyStep::kNothing : BodyStep::kQueued;
+}
+
+bool Http1Session::take_output(Outgoing& out) {
+  if (out_.empty()) return false;
+  out = std::move(out_);
+  out_ = Outgoing();
+  return true;
+}
+
+ProtocolSession::Result Http1Session::receive(const char* data, size_t len, size_t* consumed,
+                                              Error& err) {
+  if (response_ == Response::kAwaiting) response_ = Response::kReceiving;
+  *consumed = 0;
+  ResponseParser::Status st = parser_.feed(data, len, consumed, err);
+  if (response_ == Response::kDiscarded) return Result::kDiscard;
+  switch (st) {
+    case ResponseParser::Status::kOk:
+      return Result::kMore;
+    case ResponseParser::Status::kComplete:
+      return Result::kComplete;
+    case ResponseParser::Status::kUpgrade:
+      // Only a 101 to a request that asked for it gets here (the parser
+      // rejects any other): the connection now speaks another protocol.
+      return Result::kSwitched;
+    case ResponseParser::Status::kError:
+      break;
+  }
+  return Result::kFailed;
+}
+
+ProtocolSession::Result Http1Session::receive_eof(Error& err) {
+  return parser_.finish(err) == ResponseParser::Status::kComplete ? Result::kComplete
+                                                                  : Result::kFailed;
+}
+
+bool Http1Session::finish() {
+  bool was_draining = response_ == Response::kDraining;
+  response_ = Response::kComplete;
+  return was_draining;
+}
+
+bool Http1Session::resume() {
+  if (flow_ != Flow::kPaused) return false;
+  flow_ = Flow::kReading;
+  return true;
+}
+
+bool Http1Session::may_resend(const Transfer& t) const {
+  // Only a request the server closed the connection on before any byte of
+  // its response: the stale keep-alive race (the connection checks that it
+  // was reused). And never a request the server may have acted on unless
+  // sending it twice is harmless (RFC 9110 9.2.2): a POST whose bytes reached
+  // the socket fails instead.
+  if (response_ != Response::kAwaiting) return false;
+  if (t.attempts >= 3 || t.spec.body_streamed) return false;
+  return t.spec.plan.idempotent || wire_ == Wire::kNothingSent;
+}
+
+void Http1Session::on_head(ResponseHead&& head) {
+  if (cur_ == nullptr || response_ == Response::kDraining || response_ == Response::kDiscarded)
+    return;
+  cur_->head = std::move(head);
+  cur_->head_ready = true;
+  listener_->on_transfer_progress(*cur_);
+}
+
+void Http1Session::on_body(const char* data, size_t len) {
+  if (cur_ == nullptr || response_ == Response::kDiscarded) return;
+  Transfer& t = *cur_;
+  t.body_received += len;
+  if (response_ == Response::kDraining) {
+    // Past the bound, reading on costs more than a new connection.
+    if (t.body_received > kDrainLimit) response_ = Response::kDiscarded;
+    return;
+  }
+  deliver_body(t, data, len);
+  listener_->on_transfer_progress(t);
+}
+
+void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
+  if (t.sink != nullptr) {
+    size_t room = t.sink_len - t.sink_fill;
+    size_t n = len < room ? len : room;
+    std::memcpy(t.sink + t.sink_fill, data, n);
+    t.sink_fill += n;
+    if (n < len) {
+      t.sink_overflow = true;
+      t.body_buf.append(data + n, len - n);
+    }
+    return;
+  }
+  t.body_buf.append(data, len);
+  if (t.body_buf.size() >= kHighWater && flow_ == Flow::kReading && !t.read_all)
+    flow_ = Flow::kPaused;
+}
+
+}  // namespace httprs

@@ -1,0 +1,91 @@
+// HTTP/1.1 as a ProtocolSession: the request writer (framing exactly as
+// serialize_request decided) and the llhttp response parser, one exchange at
+// a time, sans-IO. It delivers the response into the current Transfer (head,
+// body into the consumer's sink or buffer) and keeps the exchange's state;
+// the connection owns the socket, timers and the pool's view.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "http1.h"
+#include "protocol_session.h"
+
+namespace httprs {
+
+class Http1Session final : public ProtocolSession, private ResponseParser::Sink {
+ public:
+  static constexpr size_t kHighWater = 1 << 20;  // pause reading when this much body is unread
+  static constexpr uint64_t kDrainLimit = 256 * 1024;  // abandoned responses: drain at most this
+
+  // The request body of the current exchange: fixed (handed over at once),
+  // streamed (chunks asked from the consumer until the last), or cut short
+  // by a failed write (the response then decides the outcome).
+  enum class Upload { kFixed, kStreaming, kStreamEnded, kCutShort };
+  // Whether any byte of the current request reached the socket.
+  enum class Wire { kNothingSent, kSomeSent };
+  // The current response: awaited, arriving, being read into the void for
+  // reuse after its consumer left (kDraining) or past that bound
+  // (kDiscarded), complete.
+  enum class Response { kAwaiting, kReceiving, kDraining, kDiscarded, kComplete };
+  // Reading: paused while more than kHighWater body bytes wait for the consumer.
+  enum class Flow { kReading, kPaused };
+
+  explicit Http1Session(SessionListener* listener) : listener_(listener) {}
+
+  // ProtocolSession
+  int max_exchanges() const override { return 1; }
+  int open_exchanges() const override { return cur_ != nullptr ? 1 : 0; }
+  bool can_take_exchange() const override { return cur_ == nullptr && keep_alive(); }
+  bool submit(Transfer& t, Error& err) override;
+  BodyStep send_body(Transfer& t, const char* data, size_t len, bool last, Error& err) override;
+  bool take_output(Outgoing& out) override;
+  Result receive(const char* data, size_t len, size_t* consumed, Error& err) override;
+  Result receive_eof(Error& err) override;
+
+  // The exchange's lifecycle, as the connection drives it:
+  // be ready for `t`'s response before any byte of its request goes out (an
+  // EOF meanwhile must find a parser waiting for this response, not the last
+  // one, and no byte of this request sent).
+  void expect(Transfer& t);
+  // The exchange left the connection (finished, failed, abandoned).
+  void detach() { cur_ = nullptr; }
+  void note_sent() { wire_ = Wire::kSomeSent; }
+  // A write failed: no more body goes out.
+  void cut_short() { upload_ = Upload::kCutShort; }
+  // The consumer left mid-response: read the rest into the void.
+  void drain() { response_ = Response::kDraining; }
+  // The response ended; true when it was being drained (nobody holds it).
+  bool finish();
+  // Reading may go on (the consumer took its bytes); true when it was paused.
+  bool resume();
+
+  // The connection may carry another exchange once this one ends: the
+  // server keeps it alive and no streamed upload is still under way.
+  bool keep_alive() const { return parser_.keep_alive() && upload_ != Upload::kStreaming; }
+  // The exchange failed before any response byte on a reused connection: may
+  // its request go out again on a fresh one? (See the definition.)
+  bool may_resend(const Transfer& t) const;
+
+  Upload upload() const { return upload_; }
+  Response response() const { return response_; }
+  Flow flow() const { return flow_; }
+  bool draining() const { return response_ == Response::kDraining; }
+
+ private:
+  void on_head(ResponseHead&& head) override;
+  void on_body(const char* data, size_t len) override;
+  void deliver_body(Transfer& t, const char* data, size_t len);
+
+  SessionListener* listener_;
+  Transfer* cur_ = nullptr;  // the exchange under way (owned by the connection)
+  ResponseParser parser_;
+  Outgoing out_;
+  Upload upload_ = Upload::kFixed;
+  Wire wire_ = Wire::kNothingSent;
+  Response response_ = Response::kAwaiting;
+  Flow flow_ = Flow::kReading;
+  uint64_t body_remaining_ = 0;  // streamed upload with Content-Length: bytes still due
+};
+
+}  // namespace httprs

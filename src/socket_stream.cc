@@ -1,0 +1,464 @@
+#include "socket_stream.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace httprs {
+
+namespace {
+
+std::string gai_message(int uv_status) {
+  switch (uv_status) {
+    case UV_EAI_NONAME:
+      return "[Errno -2] Name or service not known";
+    case UV_EAI_AGAIN:
+      return "[Errno -3] Temporary failure in name resolution";
+    case UV_EAI_NODATA:
+      return "[Errno -5] No address associated with hostname";
+    default:
+      return std::string("[Errno ") + std::to_string(uv_status) + "] " + uv_strerror(uv_status);
+  }
+}
+
+// Skip `n` bytes at the front of `bufs`, dropping the buffers they empty.
+void advance_bufs(uv_buf_t* bufs, unsigned* count, size_t n) {
+  unsigned first = 0;
+  while (first < *count && n >= bufs[first].len) n -= bufs[first++].len;
+  if (first < *count) {
+    bufs[first].base += n;
+    bufs[first].len -= n;
+  }
+  for (unsigned i = first; i < *count; i++) bufs[i - first] = bufs[i];
+  *count -= first;
+}
+
+}  // namespace
+
+std::string errno_message(int uv_status) {
+  // libuv errors are negated errno values on Unix.
+  int code = -uv_status;
+  return "[Errno " + std::to_string(code) + "] " + std::strerror(code);
+}
+
+SocketTarget SocketTarget::from(const RequestSpec& spec) {
+  SocketTarget t;
+  t.host = spec.connect_host;
+  t.port = spec.connect_port;
+  t.uds_path = spec.uds_path;
+  t.local_address = spec.local_address;
+  t.options = spec.socket_options;
+  return t;
+}
+
+struct SocketStream::Resolve {
+  uv_getaddrinfo_t req;
+  SocketStream* sock;
+};
+
+struct SocketStream::WriteReq {
+  uv_write_t req;
+  std::string owned;
+  SocketStream* sock;
+};
+
+SocketStream::SocketStream(uv_loop_t* loop, Owner* owner, bool uds)
+    : loop_(loop), owner_(owner), uds_(uds) {
+  init_handle();
+}
+
+SocketStream::~SocketStream() = default;
+
+void SocketStream::init_handle() {
+  if (uds_)
+    uv_pipe_init(loop_, &sock_.pipe, 0);
+  else
+    uv_tcp_init(loop_, &sock_.tcp);
+  handle()->data = this;
+}
+
+bool SocketStream::handle_open() const {
+  return state_ == State::kIdle || state_ == State::kResolving || state_ == State::kConnecting ||
+         state_ == State::kOpen;
+}
+
+// ---------------------------------------------------------------- connecting
+
+void SocketStream::connect(SocketTarget target) {
+  target_ = std::move(target);
+  if (uds_) {
+    state_ = State::kConnecting;
+    connect_req_.data = this;
+    uv_pipe_connect(&connect_req_, &sock_.pipe, target_.uds_path.c_str(),
+                    &SocketStream::on_connect);
+    return;
+  }
+  resolve();
+}
+
+bool SocketStream::add_literal(const std::string& host) {
+  struct sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof ss);
+  if (uv_ip4_addr(host.c_str(), target_.port, reinterpret_cast<struct sockaddr_in*>(&ss)) != 0) {
+    std::memset(&ss, 0, sizeof ss);
+    if (uv_ip6_addr(host.c_str(), target_.port, reinterpret_cast<struct sockaddr_in6*>(&ss)) != 0)
+      return false;
+  }
+  addrs_.push_back(ss);
+  return true;
+}
+
+void SocketStream::resolve() {
+  std::string host = target_.host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (add_literal(host)) {
+    keep_local_family();
+    state_ = State::kConnecting;
+    connect_next();
+    return;
+  }
+  auto* r = new Resolve;
+  r->sock = this;
+  r->req.data = r;
+  struct addrinfo hints;
+  std::memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  std::string port = std::to_string(target_.port);
+  int rc = uv_getaddrinfo(loop_, &r->req, &SocketStream::on_resolved, host.c_str(), port.c_str(),
+                          &hints);
+  if (rc < 0) {
+    delete r;
+    Error err;
+    err.set(ErrorKind::kConnectError, gai_message(rc));
+    fail_connect(err);
+    return;
+  }
+  state_ = State::kResolving;
+  resolving_ = r;
+}
+
+void SocketStream::on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+  auto* r = static_cast<Resolve*>(req->data);
+  SocketStream* s = r->sock;
+  delete r;
+  if (s == nullptr) {  // the socket closed while we were resolving
+    if (res) uv_freeaddrinfo(res);
+    return;
+  }
+  s->resolving_ = nullptr;
+  if (status < 0) {
+    Error err;
+    err.set(ErrorKind::kConnectError, gai_message(status));
+    s->fail_connect(err);
+    return;
+  }
+  for (struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    struct sockaddr_storage ss;
+    std::memset(&ss, 0, sizeof ss);
+    std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    s->addrs_.push_back(ss);
+  }
+  uv_freeaddrinfo(res);
+  s->keep_local_family();
+  s->state_ = State::kConnecting;
+  s->connect_next();
+}
+
+void SocketStream::keep_local_family() {
+  // A socket bound to an IPv4 local address can only reach IPv4 peers (and the
+  // same for IPv6): "0.0.0.0" is how httpx users ask for IPv4 only.
+  const std::string& local = target_.local_address;
+  if (local.empty()) return;
+  int family = local.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  std::vector<struct sockaddr_storage> kept;
+  for (const auto& a : addrs_)
+    if (a.ss_family == family) kept.push_back(a);
+  if (kept.empty() && !addrs_.empty())
+    last_error_.set(ErrorKind::kConnectError,
+                    "no address of the host has the family of local_address " + local);
+  addrs_.swap(kept);
+}
+
+void SocketStream::connect_next() {
+  if (addr_index_ >= addrs_.size()) {
+    Error err = last_error_;
+    if (!err) err.set(ErrorKind::kConnectError, "[Errno -2] Name or service not known");
+    fail_connect(err);
+    return;
+  }
+  const auto* addr = reinterpret_cast<const struct sockaddr*>(&addrs_[addr_index_++]);
+  bool own_socket =
+      (target_.options && !target_.options->empty()) || !target_.local_address.empty();
+  if (own_socket) {
+    Error err;
+    if (!open_socket_with_options(addr->sa_family, err)) {
+      fail_connect(err);
+      return;
+    }
+  }
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, &sock_.tcp, addr, &SocketStream::on_connect);
+  if (rc < 0) {
+    last_error_.set(ErrorKind::kConnectError, errno_message(rc));
+    reopen();  // the handle may be unusable now
+  }
+}
+
+void SocketStream::reopen() {
+  state_ = State::kReopening;
+  uv_close(handle(), &SocketStream::on_close);
+}
+
+void SocketStream::fail_connect(const Error& err) { owner_->on_socket_connect_failed(err); }
+
+bool SocketStream::open_socket_with_options(int family, Error& err) {
+  // Our own socket, so the options apply before connect() (buffer sizes,
+  // keep-alive, ...); libuv takes it over with uv_tcp_open.
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err.set(ErrorKind::kConnectError, errno_message(-errno));
+    return false;
+  }
+  if (!apply_socket_options(fd, err) || !bind_local_address(fd, family, err)) {
+    ::close(fd);
+    return false;
+  }
+  int rc = uv_tcp_open(&sock_.tcp, fd);
+  if (rc < 0) {
+    ::close(fd);
+    err.set(ErrorKind::kConnectError, errno_message(rc));
+    return false;
+  }
+  return true;
+}
+
+bool SocketStream::bind_local_address(int fd, int family, Error& err) {
+  const std::string& local = target_.local_address;
+  if (local.empty()) return true;
+  struct sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof ss);
+  int rc = family == AF_INET6
+               ? uv_ip6_addr(local.c_str(), 0, reinterpret_cast<struct sockaddr_in6*>(&ss))
+               : uv_ip4_addr(local.c_str(), 0, reinterpret_cast<struct sockaddr_in*>(&ss));
+  socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (rc != 0 || ::bind(fd, reinterpret_cast<struct sockaddr*>(&ss), len) != 0) {
+    err.set(ErrorKind::kConnectError,
+            rc != 0 ? "invalid local_address " + local : errno_message(-errno));
+    return false;
+  }
+  return true;
+}
+
+bool SocketStream::apply_socket_options(int fd, Error& err) {
+  if (!target_.options) return true;
+  for (const SocketOption& o : *target_.options) {
+    int rc = 0;
+    switch (o.kind) {
+      case SocketOption::Kind::kInt:
+        rc = ::setsockopt(fd, o.level, o.name, &o.int_value, sizeof o.int_value);
+        break;
+      case SocketOption::Kind::kBytes:
+        rc = ::setsockopt(fd, o.level, o.name, o.bytes_value.data(),
+                          static_cast<socklen_t>(o.bytes_value.size()));
+        break;
+      case SocketOption::Kind::kNull:
+        rc = ::setsockopt(fd, o.level, o.name, nullptr, o.null_length);
+        break;
+    }
+    if (rc != 0) {
+      err.set(ErrorKind::kConnectError, errno_message(-errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+void SocketStream::on_connect(uv_connect_t* req, int status) {
+  auto* s = static_cast<SocketStream*>(req->data);
+  if (s->state_ != State::kConnecting) return;  // closed meanwhile
+  if (status < 0) {
+    s->last_error_.set(ErrorKind::kConnectError, errno_message(status));
+    if (s->addr_index_ < s->addrs_.size()) {
+      s->reopen();
+      return;
+    }
+    s->fail_connect(s->last_error_);
+    return;
+  }
+  s->state_ = State::kOpen;
+  if (!s->uds_) uv_tcp_nodelay(&s->sock_.tcp, 1);
+  s->start_reading();
+  s->owner_->on_socket_connected();
+}
+
+// ---------------------------------------------------------------- writing
+
+bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, Error& err) {
+  if (state_ != State::kOpen) return true;
+  auto* w = new WriteReq;
+  w->owned = std::move(owned);
+  w->sock = this;
+  w->req.data = w;
+  uv_buf_t bufs[2];
+  unsigned n = 0;
+  if (!w->owned.empty()) bufs[n++] = uv_buf_init(w->owned.data(), w->owned.size());
+  if (ext_len > 0) bufs[n++] = uv_buf_init(const_cast<char*>(ext), ext_len);
+  if (n == 0) {
+    delete w;
+    return true;
+  }
+  // Give the kernel what it takes now (libuv would too, inside uv_write), so
+  // the owner knows whether any byte left (a request may be resent if none).
+  if (writes_pending_ == 0) {
+    int rc = uv_try_write(stream(), bufs, n);
+    if (rc > 0) {
+      owner_->on_socket_sent();
+      advance_bufs(bufs, &n, static_cast<size_t>(rc));
+    } else if (rc < 0 && rc != UV_EAGAIN) {
+      delete w;
+      owner_->on_socket_write_error(rc);
+      return true;
+    }
+    if (n == 0) {  // all of it went out
+      delete w;
+      owner_->on_socket_write_done();
+      return true;
+    }
+  }
+  int rc = uv_write(&w->req, stream(), bufs, n, &SocketStream::on_write);
+  if (rc < 0) {
+    delete w;
+    err.set(ErrorKind::kWriteError, errno_message(rc));
+    return false;
+  }
+  writes_pending_++;
+  owner_->on_socket_write_queued();
+  return true;
+}
+
+void SocketStream::on_write(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  SocketStream* s = w->sock;
+  delete w;
+  s->writes_pending_--;
+  if (status == UV_ECANCELED || s->state_ != State::kOpen) return;
+  // Whether it ended in an error or not, some of it may have left.
+  s->owner_->on_socket_sent();
+  if (status < 0) {
+    s->owner_->on_socket_write_error(status);
+    return;
+  }
+  s->owner_->on_socket_write_done();
+}
+
+void SocketStream::write_now(std::string& data) {
+  if (!handle_open() || data.empty()) return;
+  uv_buf_t b = uv_buf_init(data.data(), data.size());
+  uv_try_write(stream(), &b, 1);
+}
+
+// ---------------------------------------------------------------- reading
+
+void SocketStream::start_reading() {
+  if (reading_ || state_ != State::kOpen) return;
+  if (uv_read_start(stream(), &SocketStream::on_alloc, &SocketStream::on_read) == 0)
+    reading_ = true;
+}
+
+void SocketStream::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<SocketStream*>(h->data);
+  size_t len = 0;
+  char* base = s->owner_->socket_read_buffer(&len);
+  *buf = uv_buf_init(base, len);
+}
+
+void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<SocketStream*>(st->data);
+  if (s->state_ != State::kOpen) return;
+  if (nread > 0) {
+    s->owner_->on_socket_data(buf->base, static_cast<size_t>(nread));
+  } else if (nread == UV_EOF) {
+    s->owner_->on_socket_eof();
+  } else if (nread < 0) {
+    s->owner_->on_socket_read_error(static_cast<int>(nread));
+  }
+}
+
+SocketStream::Peek SocketStream::read_now(char* buf, size_t cap, size_t* n) {
+  *n = 0;
+  uv_os_fd_t fd;
+  if (state_ != State::kOpen || uv_fileno(handle(), &fd) != 0) return Peek::kError;
+  for (;;) {
+    ssize_t got = ::recv(fd, buf, cap, MSG_DONTWAIT);
+    if (got > 0) {
+      *n = static_cast<size_t>(got);
+      return Peek::kData;
+    }
+    if (got == 0) return Peek::kEof;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Peek::kWouldBlock;
+    if (errno != EINTR) return Peek::kError;
+  }
+}
+
+int SocketStream::fd() {
+  uv_os_fd_t fd = -1;
+  if (!handle_open() || uv_fileno(handle(), &fd) != 0) return -1;
+  return fd;
+}
+
+// ---------------------------------------------------------------- closing
+
+void SocketStream::close() {
+  if (resolving_) {
+    resolving_->sock = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&resolving_->req));
+    resolving_ = nullptr;
+  }
+  bool open = handle_open();
+  State was = state_;
+  state_ = State::kClosing;
+  if (!open) {
+    if (was == State::kClosed) state_ = State::kClosed;
+    return;  // kReopening: the handle is closing already; on_close reports it
+  }
+  stop_reading();
+  uv_close(handle(), &SocketStream::on_close);
+}
+
+void SocketStream::drop_after_fork() {
+  if (resolving_) {  // its getaddrinfo ran in the parent's thread pool: it never calls back
+    resolving_->sock = nullptr;
+    resolving_ = nullptr;
+  }
+  uv_os_fd_t fd = -1;
+  if (handle_open() && uv_fileno(handle(), &fd) == 0 && fd >= 0) ::close(fd);
+  state_ = State::kClosed;
+}
+
+void SocketStream::on_close(uv_handle_t* h) {
+  auto* s = static_cast<SocketStream*>(h->data);
+  if (s->state_ == State::kReopening) {
+    // A failed connect attempt: try the next address on a fresh handle.
+    s->init_handle();
+    s->state_ = State::kConnecting;
+    s->connect_next();
+    return;
+  }
+  s->state_ = State::kClosed;
+  s->owner_->on_socket_closed();
+}
+
+}  // namespace httprs

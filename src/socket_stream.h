@@ -1,0 +1,125 @@
+// The bottom layer of a connection: one libuv stream, TCP (DNS, then each
+// address in turn on a fresh handle, with socket options and a local address
+// applied before connect()) or a Unix domain socket. It does the only I/O of
+// a connection; what it reads and how its writes end go to its Owner.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "errors.h"
+
+namespace httprs {
+
+// Where a socket goes, copied from the RequestSpec that opens the connection.
+struct SocketTarget {
+  std::string host;  // name or IP literal (IPv6 may be bracketed)
+  int port = 0;
+  std::string uds_path;       // non-empty: a Unix domain socket instead of host:port
+  std::string local_address;  // bind to this before connecting
+  std::shared_ptr<const SocketOptions> options;
+  static SocketTarget from(const RequestSpec& spec);
+};
+
+class SocketStream {
+ public:
+  // kReopening: a connect attempt failed; the handle is closing so that the
+  // next address gets a fresh one.
+  enum class State { kIdle, kResolving, kConnecting, kReopening, kOpen, kClosing, kClosed };
+  // Outcome of read_now().
+  enum class Peek { kData, kEof, kWouldBlock, kError };
+
+  class Owner {
+   public:
+    virtual ~Owner() = default;
+    virtual char* socket_read_buffer(size_t* len) = 0;
+    virtual void on_socket_connected() = 0;
+    // DNS failed, or every address did: err is the ConnectError to report.
+    virtual void on_socket_connect_failed(const Error& err) = 0;
+    virtual void on_socket_data(const char* data, size_t len) = 0;
+    virtual void on_socket_eof() = 0;
+    virtual void on_socket_read_error(int status) = 0;
+    virtual void on_socket_sent() = 0;        // some bytes reached the kernel
+    virtual void on_socket_write_done() = 0;  // a write finished (see writes_pending())
+    virtual void on_socket_write_queued() = 0;
+    virtual void on_socket_write_error(int status) = 0;  // after sent / queued
+    virtual void on_socket_closed() = 0;                 // the handle is closed
+  };
+
+  SocketStream(uv_loop_t* loop, Owner* owner, bool uds);
+  ~SocketStream();
+  SocketStream(const SocketStream&) = delete;
+  SocketStream& operator=(const SocketStream&) = delete;
+
+  void connect(SocketTarget target);
+  // Queue `owned` then `ext` (not copied: it must live until the write ends).
+  // False with err set when libuv refuses the write.
+  bool write(std::string&& owned, const char* ext, size_t ext_len, Error& err);
+  // Best effort, never queued (a TLS close_notify on the way out).
+  void write_now(std::string& data);
+  // Non-blocking read of what arrived while nobody ran the loop.
+  Peek read_now(char* buf, size_t cap, size_t* n);
+  void start_reading();
+  void stop_reading();
+  // Close the handle; the owner hears on_socket_closed() once it is.
+  void close();
+  // fork() child: close only our copy of the descriptor, no libuv call.
+  void drop_after_fork();
+
+  State state() const { return state_; }
+  // The descriptor while the socket is open, else -1.
+  int fd();
+  int writes_pending() const { return writes_pending_; }
+  bool write_queue_empty() { return stream()->write_queue_size == 0; }
+
+ private:
+  struct Resolve;
+  struct WriteReq;
+
+  void init_handle();
+  void resolve();
+  bool add_literal(const std::string& host);
+  void keep_local_family();
+  void connect_next();
+  void reopen();  // close the handle to try the next address on a fresh one
+  bool open_socket_with_options(int family, Error& err);
+  bool apply_socket_options(int fd, Error& err);
+  bool bind_local_address(int fd, int family, Error& err);
+  void fail_connect(const Error& err);
+  bool handle_open() const;
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&sock_); }
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&sock_); }
+
+  static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_close(uv_handle_t* h);
+
+  uv_loop_t* loop_;
+  Owner* owner_;
+  bool uds_;
+  State state_ = State::kIdle;
+  union Handle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } sock_;
+  SocketTarget target_;
+  std::vector<struct sockaddr_storage> addrs_;
+  size_t addr_index_ = 0;
+  Error last_error_;
+  Resolve* resolving_ = nullptr;  // pending getaddrinfo; it outlives us if we close first
+  uv_connect_t connect_req_;
+  int writes_pending_ = 0;
+  bool reading_ = false;
+};
+
+// "[Errno N] strerror" for a libuv status, as Python words OSError.
+std::string errno_message(int uv_status);
+
+}  // namespace httprs

@@ -1,0 +1,120 @@
+#include "stream_chain.h"
+
+namespace httprs {
+
+namespace {
+
+// Plaintext out of each layer, one buffer per level: a layer's bytes are
+// still being delivered upwards while the layer above reads its own.
+constexpr size_t kScratch = 64 * 1024;
+thread_local char scratch[StreamChain::kMaxLayers][kScratch];
+
+}  // namespace
+
+bool StreamChain::push(std::unique_ptr<StreamLayer> layer) {
+  if (layers_.size() >= kMaxLayers) return false;
+  layers_.push_back(std::move(layer));
+  return true;
+}
+
+StreamLayer::Status StreamChain::connect_top(Error& err) {
+  size_t level = layers_.size() - 1;
+  StreamLayer::Status st = layers_[level]->connect(err);
+  Error send_err;
+  if (!flush(level, send_err)) {
+    host_->chain_send_error(send_err);
+    return st;
+  }
+  if (st == StreamLayer::Status::kOk && open_ == level) open_ = level + 1;
+  return st;
+}
+
+bool StreamChain::transparent(size_t level) const { return layers_[level]->transparent(); }
+
+void StreamChain::deliver(size_t level, const char* data, size_t len) {
+  if (level == layers_.size()) {
+    host_->chain_data(data, len);
+    return;
+  }
+  if (transparent(level)) {
+    deliver(level + 1, data, len);
+    return;
+  }
+  layers_[level]->feed(data, len);
+  if (level == open_) {  // the top layer, still connecting
+    host_->chain_connect_input();
+    if (host_->chain_stopped() || level >= open_) return;
+  }
+  drain(level);
+}
+
+void StreamChain::drain(size_t level) {
+  StreamLayer& layer = *layers_[level];
+  char* buf = scratch[level];
+  for (;;) {
+    size_t n = 0;
+    Error err;
+    StreamLayer::Status st = layer.recv(buf, kScratch, &n, err);
+    if (st == StreamLayer::Status::kOk) {
+      deliver(level + 1, buf, n);
+      if (host_->chain_stopped()) return;
+      continue;
+    }
+    Error send_err;  // reading may have produced protocol output (key updates)
+    if (!flush(level, send_err)) {
+      host_->chain_send_error(send_err);
+      return;
+    }
+    if (st == StreamLayer::Status::kWantRead) return;
+    if (st == StreamLayer::Status::kClosed)
+      host_->chain_eof();
+    else
+      host_->chain_read_error(err);
+    return;
+  }
+}
+
+bool StreamChain::flush(size_t level, Error& err) {
+  std::string out;
+  if (layers_[level]->append_output(out) == 0) return true;
+  return send_below(level, std::move(out), nullptr, 0, err);
+}
+
+bool StreamChain::send(std::string&& bytes, const char* ext, size_t ext_len, Error& err) {
+  return send_below(layers_.size(), std::move(bytes), ext, ext_len, err);
+}
+
+bool StreamChain::send_below(size_t level, std::string&& bytes, const char* ext, size_t ext_len,
+                             Error& err) {
+  for (size_t i = level; i-- > 0;) {
+    if (transparent(i)) continue;
+    StreamLayer& layer = *layers_[i];
+    if ((!bytes.empty() && !layer.send(bytes.data(), bytes.size(), err)) ||
+        (ext_len > 0 && !layer.send(ext, ext_len, err)))
+      return false;
+    bytes.clear();
+    ext = nullptr;
+    ext_len = 0;
+    layer.append_output(bytes);
+  }
+  if (!bytes.empty() || ext_len > 0) host_->chain_write(std::move(bytes), ext, ext_len);
+  return true;
+}
+
+std::string StreamChain::close_top() {
+  std::string out;
+  if (layers_.empty()) return out;
+  size_t level = layers_.size() - 1;
+  layers_[level]->close();
+  layers_[level]->append_output(out);
+  Error ignored;
+  for (size_t i = level; !out.empty() && i-- > 0;) {
+    if (transparent(i)) continue;
+    if (!layers_[i]->send(out.data(), out.size(), ignored)) return std::string();
+    out.clear();
+    layers_[i]->append_output(out);
+  }
+  return out;
+}
+
+}  // namespace httprs

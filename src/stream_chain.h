@@ -1,0 +1,75 @@
+// The layers of one connection, bottom (next to the socket) to top (next to
+// the protocol session), and the moving of bytes between them: what the
+// socket read goes up through each layer, what the top layer connects with or
+// the session sends goes down through each, and out to the socket. Layers are
+// pushed as the connection establishes them (proxy TLS, SOCKS5 or CONNECT,
+// origin TLS); the top one runs its handshake (connect()) until it is open.
+// A layer that is open and holds nothing (an established SOCKS5 or CONNECT
+// tunnel) is skipped, so bytes are not copied through it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stream_layer.h"
+
+namespace httprs {
+
+class StreamChain {
+ public:
+  // The connection, for the ends of the chain.
+  class Host {
+   public:
+    virtual ~Host() = default;
+    // Bytes for the socket (`ext`: caller-owned bytes after `bytes`).
+    virtual void chain_write(std::string&& bytes, const char* ext, size_t ext_len) = 0;
+    // Bytes out of the top layer.
+    virtual void chain_data(const char* data, size_t len) = 0;
+    // The top layer, still connecting, was fed: call connect_top().
+    virtual void chain_connect_input() = 0;
+    // A layer's peer ended its stream cleanly (TLS close_notify).
+    virtual void chain_eof() = 0;
+    // A layer failed while reading / while sending (err set).
+    virtual void chain_read_error(const Error& err) = 0;
+    virtual void chain_send_error(const Error& err) = 0;
+    // The connection closed: stop moving bytes.
+    virtual bool chain_stopped() const = 0;
+  };
+
+  static constexpr size_t kMaxLayers = 4;
+
+  explicit StreamChain(Host* host) : host_(host) {}
+
+  // Add a layer on top; it connects next (connect_top()). False when full.
+  bool push(std::unique_ptr<StreamLayer> layer);
+  // Run the top layer's handshake with what it was fed and send its output.
+  StreamLayer::Status connect_top(Error& err);
+  // True while the top layer's handshake runs.
+  bool connecting() const { return open_ < layers_.size(); }
+  StreamLayer* top() { return layers_.empty() ? nullptr : layers_.back().get(); }
+  size_t size() const { return layers_.size(); }
+
+  // Bytes the socket read.
+  void receive(const char* data, size_t len) { deliver(0, data, len); }
+  // Bytes from the session, down through every layer to the socket. False
+  // (err set) when a layer fails to take them.
+  bool send(std::string&& bytes, const char* ext, size_t ext_len, Error& err);
+  // Close the top layer cleanly (TLS close_notify) and return the bytes that
+  // says, encoded by the layers below, for a last write; "" on any failure.
+  std::string close_top();
+
+ private:
+  void deliver(size_t level, const char* data, size_t len);
+  void drain(size_t level);
+  // Send layer `level`'s output down; false (err set) on a failure below.
+  bool flush(size_t level, Error& err);
+  bool send_below(size_t level, std::string&& bytes, const char* ext, size_t ext_len, Error& err);
+  bool transparent(size_t level) const;
+
+  Host* host_;
+  std::vector<std::unique_ptr<StreamLayer>> layers_;
+  size_t open_ = 0;  // layers whose handshake is done (the bottom ones)
+};
+
+}  // namespace httprs

@@ -1,0 +1,329 @@
+// Unit tests for src/http1_session.cc with scripted bytes, no sockets: the
+// request bytes an exchange produces (framing as serialize_request decided),
+// the response delivered into the Transfer (split anywhere), 101, the end of
+// the stream, streamed uploads held to their Content-Length, pausing above the
+// high-water mark, draining an abandoned response, and when a request may be
+// resent. Built and run by tests/test_cpp_units.py.
+#include <memory>
+#include <string>
+
+#include "check.h"
+#include "http1_session.h"
+
+using httprs::BodyFraming;
+using httprs::BodyKind;
+using httprs::Error;
+using httprs::ErrorKind;
+using httprs::HeaderList;
+using httprs::Http1Session;
+using httprs::Outgoing;
+using httprs::ProtocolSession;
+using httprs::SessionListener;
+using httprs::Transfer;
+using Result = httprs::ProtocolSession::Result;
+using BodyStep = httprs::ProtocolSession::BodyStep;
+
+namespace {
+
+struct Listener : SessionListener {
+  int signals = 0;
+  void on_transfer_progress(Transfer&) override { signals++; }
+};
+
+std::shared_ptr<Transfer> make(const char* method, HeaderList headers, BodyKind kind,
+                               const std::string* body = nullptr) {
+  auto t = std::make_shared<Transfer>();
+  headers.insert(headers.begin(), {"Host", "example.org"});
+  Error err;
+  size_t len = body ? body->size() : 0;
+  bool ok =
+      httprs::serialize_request(t->spec.head, method, "/", headers, kind, len, &t->spec.plan, err);
+  CHECK(ok);
+  t->spec.body_streamed = kind == BodyKind::kStreamed;
+  if (body) {
+    t->spec.body = body->data();
+    t->spec.body_len = body->size();
+  }
+  t->spec.head_request = std::string(method) == "HEAD";
+  return t;
+}
+
+std::string output(Http1Session& s, Outgoing* last = nullptr) {
+  Outgoing out;
+  std::string all;
+  while (s.take_output(out)) {
+    all += out.owned;
+    if (out.ext_len > 0) all.append(out.ext, out.ext_len);
+    if (last) *last = out;
+  }
+  return all;
+}
+
+// Feed `bytes` in pieces of `step` bytes; returns the first result that is not kMore.
+Result feed(Http1Session& s, const std::string& bytes, size_t step, size_t* consumed_total) {
+  *consumed_total = 0;
+  for (size_t at = 0; at < bytes.size(); at += step) {
+    size_t len = bytes.size() - at < step ? bytes.size() - at : step;
+    size_t used = 0;
+    Error err;
+    Result r = s.receive(bytes.data() + at, len, &used, err);
+    *consumed_total = at + used;
+    if (r != Result::kMore) return r;
+  }
+  return Result::kMore;
+}
+
+void test_request_bytes() {
+  Listener l;
+  Http1Session s(&l);
+  CHECK(s.max_exchanges() == 1);
+  CHECK(s.open_exchanges() == 0);
+  auto get = make("GET", {}, BodyKind::kFixed);
+  Error err;
+  CHECK(s.submit(*get, err));
+  CHECK(s.open_exchanges() == 1);
+  CHECK(!s.can_take_exchange());
+  CHECK_EQ_STR(output(s), "GET / HTTP/1.1\r\nHost: example.org\r\n\r\n");
+  // A fixed body is borrowed, not copied, after the head.
+  std::string body = "hello";
+  auto post = make("POST", {{"Content-Length", "5"}}, BodyKind::kFixed, &body);
+  CHECK(s.submit(*post, err));
+  Outgoing out;
+  CHECK(s.take_output(out));
+  CHECK(out.ext == body.data() && out.ext_len == 5);
+  CHECK(out.owned.find("Content-Length: 5\r\n\r\n") != std::string::npos);
+  CHECK(!s.take_output(out));
+  // Chunked: the fixed body is framed, and ends with the last chunk.
+  auto chunked = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kFixed, &body);
+  CHECK(s.submit(*chunked, err));
+  std::string bytes = output(s);
+  CHECK(bytes.size() > 20 && bytes.substr(bytes.size() - 15) == "5\r\nhello\r\n0\r\n\r\n");
+}
+
+void test_streamed_upload() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("PUT", {{"Content-Length", "6"}}, BodyKind::kStreamed);
+  s.submit(*t, err);
+  output(s);
+  CHECK(s.upload() == Http1Session::Upload::kStreaming);
+  CHECK(!s.keep_alive());  // an upload under way: never another request
+  CHECK(s.send_body(*t, "abc", 3, false, err) == BodyStep::kQueued);
+  CHECK_EQ_STR(output(s), "abc");
+  CHECK(s.send_body(*t, "", 0, false, err) == BodyStep::kNothing);
+  // More than the head declared: refused before a byte of it goes out.
+  CHECK(s.send_body(*t, "defg", 4, false, err) == BodyStep::kFailed);
+  CHECK(err.kind == ErrorKind::kLocalProtocolError);
+  CHECK_EQ_STR(err.message, "Too much data for declared Content-Length");
+  CHECK(output(s).empty());
+  Error short_err;
+  CHECK(s.send_body(*t, "de", 2, true, short_err) == BodyStep::kFailed);
+  CHECK_EQ_STR(short_err.message, "Too little data for declared Content-Length");
+  CHECK(s.send_body(*t, "def", 3, true, err) == BodyStep::kQueued);
+  CHECK(s.upload() == Http1Session::Upload::kStreamEnded);
+  CHECK(s.send_body(*t, "x", 1, true, err) == BodyStep::kIgnored);
+  // Chunked streaming frames each chunk.
+  auto c = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
+  s.submit(*c, err);
+  output(s);
+  CHECK(s.send_body(*c, "hello", 5, false, err) == BodyStep::kQueued);
+  CHECK(s.send_body(*c, "", 0, true, err) == BodyStep::kQueued);
+  CHECK_EQ_STR(output(s), "5\r\nhello\r\n0\r\n\r\n");
+  // A failed write cuts the upload short: later chunks are ignored.
+  auto d = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
+  s.submit(*d, err);
+  s.cut_short();
+  CHECK(s.send_body(*d, "x", 1, false, err) == BodyStep::kIgnored);
+}
+
+void test_response(size_t step) {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello";
+  size_t consumed = 0;
+  CHECK(feed(s, resp + "EXTRA", step, &consumed) == Result::kComplete);
+  CHECK(consumed == resp.size());  // the rest is extra: the connection is not reusable
+  CHECK(t->head_ready);
+  CHECK(t->head.status == 200);
+  CHECK(t->head.headers.size() == 2);
+  CHECK_EQ_STR(t->body_buf, "hello");
+  CHECK(t->body_received == 5);
+  CHECK(l.signals >= 2);
+  CHECK(s.response() == Http1Session::Response::kReceiving);
+  CHECK(!s.finish());
+  CHECK(s.keep_alive());
+  s.detach();
+  CHECK(s.can_take_exchange());
+}
+
+void test_sink() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  char sink[4];
+  t->sink = sink;
+  t->sink_len = sizeof sink;
+  size_t consumed = 0;
+  feed(s, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabcdef", 1000, &consumed);
+  CHECK(t->sink_fill == 4 && std::string(sink, 4) == "abcd");
+  CHECK(t->sink_overflow);
+  CHECK_EQ_STR(t->body_buf, "ef");
+}
+
+void test_connection_close_and_eof() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  size_t consumed = 0;
+  // Close-delimited: the end of the stream ends the body.
+  CHECK(feed(s, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nab", 3, &consumed) == Result::kMore);
+  CHECK(s.receive_eof(err) == Result::kComplete);
+  CHECK(!s.keep_alive());
+  CHECK(!s.can_take_exchange());
+  // An EOF before any byte of the response.
+  auto u = make("GET", {}, BodyKind::kFixed);
+  s.submit(*u, err);
+  Error eof;
+  CHECK(s.receive_eof(eof) == Result::kFailed);
+  CHECK(eof.kind == ErrorKind::kRemoteProtocolError);
+  CHECK_EQ_STR(eof.message, "Server disconnected without sending a response.");
+}
+
+void test_protocol_error() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  size_t used = 0;
+  std::string bad = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
+  CHECK(s.receive(bad.data(), bad.size(), &used, err) == Result::kFailed);
+  CHECK(err.kind == ErrorKind::kRemoteProtocolError);
+}
+
+void test_switching_protocols() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}, BodyKind::kFixed);
+  CHECK(t->spec.plan.upgrade);
+  s.submit(*t, err);
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+  std::string all = head + "\x81\x02hi";
+  size_t used = 0;
+  CHECK(s.receive(all.data(), all.size(), &used, err) == Result::kSwitched);
+  CHECK(used == head.size());  // the rest is the new protocol's
+  CHECK(t->head.status == 101);
+  // Without an Upgrade header a 101 is a protocol error (h11's rule).
+  auto u = make("GET", {}, BodyKind::kFixed);
+  s.submit(*u, err);
+  CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kFailed);
+}
+
+void test_pause_above_high_water() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n";
+  size_t used = 0;
+  s.receive(head.data(), head.size(), &used, err);
+  std::string chunk(Http1Session::kHighWater - 1, 'x');
+  CHECK(s.receive(chunk.data(), chunk.size(), &used, err) == Result::kMore);
+  CHECK(s.flow() == Http1Session::Flow::kReading);
+  CHECK(s.receive("yy", 2, &used, err) == Result::kMore);
+  CHECK(s.flow() == Http1Session::Flow::kPaused);
+  t->body_buf.clear();  // the consumer took it
+  CHECK(s.resume());
+  CHECK(!s.resume());
+  CHECK(s.flow() == Http1Session::Flow::kReading);
+  // A consumer that wants everything at once is never paused for.
+  auto all = make("GET", {}, BodyKind::kFixed);
+  all->read_all = true;
+  s.submit(*all, err);
+  s.receive(head.data(), head.size(), &used, err);
+  std::string big(Http1Session::kHighWater + 10, 'z');
+  s.receive(big.data(), big.size(), &used, err);
+  CHECK(s.flow() == Http1Session::Flow::kReading);
+}
+
+void test_draining() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  // Within the bound: the response is read into the void, then reusable.
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  s.drain();
+  size_t used = 0;
+  std::string small = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+  CHECK(s.receive(small.data(), small.size(), &used, err) == Result::kComplete);
+  CHECK(!t->head_ready);  // nobody holds it: not delivered
+  CHECK(t->body_buf.empty());
+  CHECK(s.finish());  // it was draining
+  CHECK(s.keep_alive());
+  // Past the bound: discard (the connection closes).
+  auto u = make("GET", {}, BodyKind::kFixed);
+  s.submit(*u, err);
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
+  s.receive(head.data(), head.size(), &used, err);
+  s.drain();
+  std::string body(Http1Session::kDrainLimit + 1, 'x');
+  CHECK(s.receive(body.data(), body.size(), &used, err) == Result::kDiscard);
+}
+
+void test_may_resend() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  std::string body = "x";
+  auto get = make("GET", {}, BodyKind::kFixed);
+  s.submit(*get, err);
+  CHECK(s.may_resend(*get));
+  s.note_sent();
+  CHECK(s.may_resend(*get));  // idempotent: harmless to send twice
+  get->attempts = 3;
+  CHECK(!s.may_resend(*get));  // but not forever
+  auto post = make("POST", {{"Content-Length", "1"}}, BodyKind::kFixed, &body);
+  s.submit(*post, err);
+  CHECK(s.may_resend(*post));  // nothing reached the socket yet
+  s.note_sent();
+  CHECK(!s.may_resend(*post));  // the server may have acted on it
+  auto put = make("PUT", {{"Content-Length", "1"}}, BodyKind::kStreamed);
+  s.submit(*put, err);
+  CHECK(!s.may_resend(*put));  // a stream cannot be replayed
+  auto late = make("GET", {}, BodyKind::kFixed);
+  s.submit(*late, err);
+  size_t used = 0;
+  s.receive("HTTP/1.1 2", 10, &used, err);
+  CHECK(!s.may_resend(*late));  // the response had started
+  auto left = make("GET", {}, BodyKind::kFixed);
+  s.submit(*left, err);
+  s.drain();
+  CHECK(!s.may_resend(*left));  // its consumer left
+}
+
+}  // namespace
+
+int main() {
+  test_request_bytes();
+  test_streamed_upload();
+  for (size_t step : {1, 7, 1000}) test_response(step);
+  test_sink();
+  test_connection_close_and_eof();
+  test_protocol_error();
+  test_switching_protocols();
+  test_pause_above_high_water();
+  test_draining();
+  test_may_resend();
+  return check_report("test_http1_session");
+}

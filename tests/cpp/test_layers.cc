@@ -1,0 +1,344 @@
+// Unit tests for the byte-stream layers with scripted bytes, no sockets:
+// SOCKS5 (src/socks5.cc), HTTP CONNECT (src/connect_tunnel.cc) and the
+// StreamChain that moves bytes between layers (src/stream_chain.cc). Built
+// and run by tests/test_cpp_units.py. Every exchange is also fed one byte at
+// a time: a layer must not care where the network splits its input.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "connect_tunnel.h"
+#include "socks5.h"
+#include "stream_chain.h"
+
+using httprs::ConnectTunnel;
+using httprs::Error;
+using httprs::ErrorKind;
+using httprs::Socks5Stream;
+using httprs::StreamChain;
+using httprs::StreamLayer;
+using Status = httprs::StreamLayer::Status;
+
+namespace {
+
+std::string bytes(std::initializer_list<int> v) {
+  std::string s;
+  for (int b : v) s += static_cast<char>(b);
+  return s;
+}
+
+std::string take(StreamLayer& l) {
+  std::string out;
+  l.append_output(out);
+  return out;
+}
+
+// Feed `input` (whole, or one byte at a time) and run connect() after each piece.
+Status feed_connect(StreamLayer& l, const std::string& input, bool bytewise, Error& err) {
+  Status st = Status::kWantRead;
+  if (!bytewise) {
+    l.feed(input.data(), input.size());
+    return l.connect(err);
+  }
+  for (char c : input) {
+    l.feed(&c, 1);  // once open, the rest is the stream's
+    if (st == Status::kWantRead) st = l.connect(err);
+  }
+  return st;
+}
+
+const std::string kReplyV4 = bytes({5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90});
+
+void test_socks_no_auth(bool bytewise) {
+  Socks5Stream s("example.org", 443, "", "");
+  Error err;
+  CHECK(s.connect(err) == Status::kWantRead);
+  CHECK_EQ_STR(take(s), bytes({5, 1, 0}));  // one method offered: no authentication
+  CHECK(feed_connect(s, bytes({5, 0}), bytewise, err) == Status::kWantRead);
+  std::string req = bytes({5, 1, 0, 3, 11}) + "example.org" + bytes({0x01, 0xbb});
+  CHECK_EQ_STR(take(s), req);  // the name, for the proxy to resolve
+  CHECK(!s.transparent());
+  CHECK(feed_connect(s, kReplyV4, bytewise, err) == Status::kOk);
+  CHECK(!err);
+  CHECK(s.state() == Socks5Stream::State::kOpen);
+  CHECK(s.transparent());
+  // Open: bytes pass through unchanged, both ways.
+  CHECK(s.send("GET", 3, err));
+  CHECK_EQ_STR(take(s), "GET");
+  s.feed("HTTP", 4);
+  CHECK(s.data_pending());
+  char buf[8];
+  size_t n = 0;
+  CHECK(s.recv(buf, sizeof buf, &n, err) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf, n), "HTTP");
+  CHECK(s.recv(buf, sizeof buf, &n, err) == Status::kWantRead);
+}
+
+void test_socks_auth(bool bytewise) {
+  Socks5Stream s("10.1.2.3", 80, "user", "pw");
+  Error err;
+  CHECK(s.connect(err) == Status::kWantRead);
+  CHECK_EQ_STR(take(s), bytes({5, 1, 2}));  // username/password offered
+  CHECK(feed_connect(s, bytes({5, 2}), bytewise, err) == Status::kWantRead);
+  CHECK_EQ_STR(take(s), bytes({1, 4}) + "user" + bytes({2}) + "pw");
+  CHECK(s.state() == Socks5Stream::State::kAuth);
+  CHECK(feed_connect(s, bytes({1, 0}), bytewise, err) == Status::kWantRead);
+  CHECK_EQ_STR(take(s), bytes({5, 1, 0, 1, 10, 1, 2, 3, 0, 80}));  // an IPv4 literal: ATYP 1
+  // A domain-name reply (ATYP 3) of any length.
+  std::string reply = bytes({5, 0, 0, 3, 4}) + "host" + bytes({0, 80});
+  CHECK(feed_connect(s, reply, bytewise, err) == Status::kOk);
+}
+
+void test_socks_ipv6_target() {
+  Socks5Stream s("[::1]", 8080, "", "");
+  Error err;
+  s.connect(err);
+  take(s);
+  s.feed("\x05\x00", 2);
+  CHECK(s.connect(err) == Status::kWantRead);
+  std::string want = bytes({5, 1, 0, 4}) + std::string(15, '\0') + bytes({1, 0x1f, 0x90});
+  CHECK_EQ_STR(take(s), want);
+}
+
+// Run a SOCKS exchange to a failure; returns the error message.
+std::string socks_failure(const std::string& user, const std::vector<std::string>& replies) {
+  Socks5Stream s("example.org", 443, user, "pw");
+  Error err;
+  Status st = s.connect(err);
+  for (const std::string& r : replies) {
+    if (st == Status::kError) break;
+    s.feed(r.data(), r.size());
+    st = s.connect(err);
+  }
+  CHECK(st == Status::kError);
+  CHECK(err.kind == ErrorKind::kProxyError);
+  CHECK(s.state() == Socks5Stream::State::kFailed);
+  return err.message;
+}
+
+void test_socks_failures() {
+  CHECK_EQ_STR(
+      socks_failure("", {bytes({5, 2})}),
+      "Requested NO AUTHENTICATION REQUIRED from proxy server, but got USERNAME/PASSWORD.");
+  CHECK_EQ_STR(socks_failure("u", {bytes({5, 0xff})}),
+               "Requested USERNAME/PASSWORD from proxy server, but got NO ACCEPTABLE METHODS.");
+  CHECK_EQ_STR(socks_failure("", {bytes({4, 0})}),
+               "the SOCKS proxy did not answer with SOCKS version 5");
+  CHECK_EQ_STR(socks_failure("u", {bytes({5, 2}), bytes({1, 1})}), "Invalid username/password");
+  CHECK_EQ_STR(socks_failure("", {bytes({5, 0}), bytes({5, 5, 0, 1, 0, 0, 0, 0, 0, 0})}),
+               "Proxy Server could not connect: Connection refused.");
+  CHECK_EQ_STR(socks_failure("", {bytes({5, 0}), bytes({5, 0, 0, 9, 0})}),
+               "the SOCKS proxy sent an invalid address type");
+  CHECK_EQ_STR(socks_failure("", {bytes({5, 0}), kReplyV4 + "x"}),
+               "the SOCKS proxy sent bytes after its reply");
+  Socks5Stream s("h", 1, "", "");
+  CHECK(s.eof_while_connecting().kind == ErrorKind::kProxyError);
+  CHECK_EQ_STR(s.eof_while_connecting().message, "Server disconnected without sending a response.");
+  CHECK(s.socket_error_kind() == ErrorKind::kConnectError);
+}
+
+void test_connect_tunnel(bool bytewise) {
+  ConnectTunnel t("example.org:443", {{"Proxy-Authorization", "Basic eDp5"}});
+  Error err;
+  CHECK(t.connect(err) == Status::kWantRead);
+  CHECK_EQ_STR(take(t),
+               "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n"
+               "Proxy-Authorization: Basic eDp5\r\n\r\n");
+  // The tunnel's first bytes may come with the proxy's head: they are the
+  // tunnel's, not the proxy's.
+  std::string reply = "HTTP/1.1 200 Connection established\r\nX: y\r\n\r\n\x16\x03";
+  CHECK(feed_connect(t, reply, bytewise, err) == Status::kOk);
+  CHECK(t.state() == ConnectTunnel::State::kOpen);
+  CHECK(t.status() == 200);
+  char buf[16];
+  size_t n = 0;
+  CHECK(t.recv(buf, sizeof buf, &n, err) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf, n), "\x16\x03");
+  CHECK(t.transparent());
+  CHECK(t.send("abc", 3, err));
+  CHECK_EQ_STR(take(t), "abc");
+}
+
+std::string tunnel_failure(const std::string& reply, ErrorKind kind) {
+  ConnectTunnel t("example.org:443", {});
+  Error err;
+  t.connect(err);
+  take(t);
+  t.feed(reply.data(), reply.size());
+  CHECK(t.connect(err) == Status::kError);
+  CHECK(err.kind == kind);
+  CHECK(t.state() == ConnectTunnel::State::kFailed);
+  return err.message;
+}
+
+void test_connect_failures() {
+  CHECK_EQ_STR(tunnel_failure("HTTP/1.1 407 Proxy Authentication Required\r\n"
+                              "Content-Length: 0\r\n\r\n",
+                              ErrorKind::kProxyError),
+               "407 Proxy Authentication Required");
+  // A refusal is reported at its head, before any body arrives.
+  CHECK_EQ_STR(tunnel_failure("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 100\r\n\r\n",
+                              ErrorKind::kProxyError),
+               "502 Bad Gateway");
+  tunnel_failure("SSH-2.0-OpenSSH\r\n\r\n", ErrorKind::kProxyError);
+  // A header the CONNECT request cannot carry fails before anything is sent.
+  ConnectTunnel bad("example.org:443", {{"X-Bad", "a\r\nb"}});
+  Error err;
+  CHECK(bad.connect(err) == Status::kError);
+  CHECK(err.kind == ErrorKind::kLocalProtocolError);
+  CHECK(take(bad).empty());
+  CHECK(bad.eof_while_connecting().kind == ErrorKind::kProxyError);
+  CHECK(bad.socket_error_kind() == ErrorKind::kProxyError);
+}
+
+// A scripted layer with no handshake that XORs bytes both ways, standing in
+// for TLS below a SOCKS layer: the chain must encode what goes down and
+// decode what comes up, in order, through every layer.
+class XorLayer final : public StreamLayer {
+ public:
+  Status connect(Error&) override { return Status::kOk; }
+  void feed(const char* data, size_t len) override {
+    for (size_t i = 0; i < len; i++) in_ += static_cast<char>(data[i] ^ 0x5a);
+  }
+  Status recv(char* buf, size_t cap, size_t* n, Error& err) override {
+    (void)err;
+    if (in_.empty()) {
+      *n = 0;
+      return closed_ ? Status::kClosed : Status::kWantRead;
+    }
+    *n = in_.size() < cap ? in_.size() : cap;
+    in_.copy(buf, *n);
+    in_.erase(0, *n);
+    return Status::kOk;
+  }
+  bool send(const char* data, size_t len, Error& err) override {
+    if (fail_send_) {
+      err.set(ErrorKind::kWriteError, "xor failed");
+      return false;
+    }
+    for (size_t i = 0; i < len; i++) out_ += static_cast<char>(data[i] ^ 0x5a);
+    return true;
+  }
+  size_t append_output(std::string& dst) override {
+    size_t n = out_.size();
+    dst += out_;
+    out_.clear();
+    return n;
+  }
+  size_t pending_output() const override { return out_.size(); }
+  bool data_pending() const override { return !in_.empty(); }
+  void close() override { out_ += "BYE"; }
+  Error eof_while_connecting() const override { return Error(); }
+
+  bool closed_ = false;
+  bool fail_send_ = false;
+
+ private:
+  std::string in_, out_;
+};
+
+std::string xored(const std::string& s) {
+  std::string out;
+  for (char c : s) out += static_cast<char>(c ^ 0x5a);
+  return out;
+}
+
+struct Host : StreamChain::Host {
+  StreamChain* chain = nullptr;
+  std::string wire, data;
+  std::vector<std::string> ext_writes;
+  int connect_inputs = 0, eofs = 0, send_errors = 0;
+  Status last = Status::kWantRead;
+  void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override {
+    wire += bytes;
+    if (ext_len > 0) ext_writes.emplace_back(ext, ext_len);
+  }
+  void chain_data(const char* d, size_t len) override { data.append(d, len); }
+  void chain_connect_input() override {
+    connect_inputs++;
+    Error err;
+    last = chain->connect_top(err);
+  }
+  void chain_eof() override { eofs++; }
+  void chain_read_error(const Error&) override {}
+  void chain_send_error(const Error&) override { send_errors++; }
+  bool chain_stopped() const override { return false; }
+};
+
+void test_chain() {
+  Host host;
+  StreamChain chain(&host);
+  host.chain = &chain;
+  auto xor_layer = std::make_unique<XorLayer>();
+  XorLayer* x = xor_layer.get();
+  CHECK(chain.push(std::move(xor_layer)));
+  Error err;
+  CHECK(chain.connect_top(err) == Status::kOk);
+  CHECK(!chain.connecting());
+  CHECK(chain.push(std::make_unique<Socks5Stream>("h", 80, "", "")));
+  CHECK(chain.connecting());
+  CHECK(chain.connect_top(err) == Status::kWantRead);
+  CHECK_EQ_STR(host.wire, xored(bytes({5, 1, 0})));  // the SOCKS hello, through the XOR layer
+  host.wire.clear();
+  std::string in = xored(bytes({5, 0}));
+  chain.receive(in.data(), in.size());
+  CHECK(host.connect_inputs == 1);
+  CHECK_EQ_STR(host.wire, xored(bytes({5, 1, 0, 3, 1, 'h', 0, 80})));
+  host.wire.clear();
+  in = xored(kReplyV4);
+  chain.receive(in.data(), in.size());
+  CHECK(host.last == Status::kOk);
+  CHECK(!chain.connecting());
+  CHECK(host.data.empty());
+  // Open: the session's bytes go down through both layers (SOCKS now
+  // passes them untouched, without a copy) and borrowed bytes stay last.
+  CHECK(chain.send("GET / ", nullptr, 0, err));
+  std::string body = "body";
+  CHECK(chain.send(std::string(), body.data(), body.size(), err));
+  CHECK_EQ_STR(host.wire, xored("GET / body"));
+  in = xored("HTTP/1.1 200 OK\r\n");
+  chain.receive(in.data(), in.size());
+  CHECK_EQ_STR(host.data, "HTTP/1.1 200 OK\r\n");
+  // The top layer's close goes down through the layers below it.
+  CHECK_EQ_STR(chain.close_top(), "");  // SOCKS has nothing to say
+  // A layer that fails to take bytes fails the send.
+  x->fail_send_ = true;
+  CHECK(!chain.send("x", nullptr, 0, err));
+  CHECK(err.kind == ErrorKind::kWriteError);
+  // A clean end below reaches the host as an EOF.
+  x->fail_send_ = false;
+  x->closed_ = true;
+  chain.receive("", 0);
+  CHECK(host.eofs == 1);
+}
+
+void test_chain_borrowed_bytes_without_layers() {
+  // No layer (plain http): the session's borrowed body reaches the socket
+  // as is, never copied.
+  Host host;
+  StreamChain chain(&host);
+  Error err;
+  std::string body(100000, 'b');
+  CHECK(chain.send("HEAD", body.data(), body.size(), err));
+  CHECK_EQ_STR(host.wire, "HEAD");
+  CHECK(host.ext_writes.size() == 1 && host.ext_writes[0] == body);
+  chain.receive("abc", 3);
+  CHECK_EQ_STR(host.data, "abc");
+}
+
+}  // namespace
+
+int main() {
+  for (bool bytewise : {false, true}) {
+    test_socks_no_auth(bytewise);
+    test_socks_auth(bytewise);
+    test_connect_tunnel(bytewise);
+  }
+  test_socks_ipv6_target();
+  test_socks_failures();
+  test_connect_failures();
+  test_chain();
+  test_chain_borrowed_bytes_without_layers();
+  return check_report("test_layers");
+}

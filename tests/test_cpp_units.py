@@ -244,6 +244,7 @@ def _llhttp(tmp_path: Path, sanitize: str) -> list[str]:
     return [f"-I{include}", *objects]
 
 
+@pytest.mark.timeout(900)
 def test_engine_race(tmp_path: Path) -> None:
     """ThreadSanitizer: the bridge's lock-free reads of a transfer's completion flags
     (and of the head / error they announce) race with no engine write."""

@@ -1,6 +1,7 @@
 """httprs: a drop-in replacement for httpx on a C++ HTTP/1.1 core."""
 
-__version__ = "0.1.0"
+from httprs._version import __version__  # generated from meson.build's project() version
+
 __title__ = "httprs"
 __description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 core (libuv, llhttp, OpenSSL)"
 
@@ -9,7 +10,6 @@ from httprs._api import (
     delete,
     get,
     head,
-    main,
     options,
     patch,
     post,
@@ -151,3 +151,13 @@ __all__ = [
     # httprs's switch (httprs/_alias.py)
     "install",
 ]
+
+
+def __getattr__(name: str):
+    # `main` (httpx's CLI entry point) imports click, rich and pygments: only when used.
+    if name == "main":
+        from httprs._main import main
+
+        globals()["main"] = main
+        return main
+    raise AttributeError(f"module 'httprs' has no attribute {name!r}")

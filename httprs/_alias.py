@@ -363,9 +363,11 @@ def _check_not_imported(name: str) -> None:
 
 
 def _set_logger(primary: str) -> None:
-    from httprs import _client
+    from httprs import _client, _core
 
     _client.logger = logging.getLogger(primary)
+    # The connection events' loggers: httpx logs through httpcore, httpx2 through httpcore2.
+    _core._set_core_loggers("httpcore2" if primary == "httpx2" else "httpcore")
 
 
 def _set_class_modules(primary: str) -> list[str]:

@@ -8,6 +8,7 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 """
 
 import base64
+import logging
 import os
 import ssl
 import sys
@@ -664,7 +665,10 @@ cdef class _TransportCore:
             spec.body_streamed = True
         stream.engine = self.engine
         stream.request = request
-        spec.trace = request.extensions.get("trace") is not None
+        # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
+        spec.trace = (
+            request.extensions.get("trace") is not None or _debug_logging(self.route.mode)
+        )
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
         return stream
@@ -950,8 +954,10 @@ class HTTPTransport(_CoreTransport, BaseTransport):
 
     def close(self):
         cdef _TransportCore core = self._core
+        cdef int open_connections = _open_connections_to_log(core)
         core.closed = True
         core.engine.close()
+        _log_closed(open_connections)
 
 
 # ---------------------------------------------------------------------- async
@@ -1360,10 +1366,12 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
 
     async def aclose(self):
         cdef _TransportCore core = self._core
+        cdef int open_connections = _open_connections_to_log(core)
         core.closed = True
         self._driver.close()
         core.engine.close()  # in-flight transfers fail with kClosed (ReadError)
         self._driver.resume_waiters()
+        _log_closed(open_connections)
 
 
 # ---------------------------------------------------------------------- network_stream
@@ -1389,6 +1397,79 @@ class _TraceStream:
 
 
 cdef object _TRACE_STREAM = _TraceStream()
+
+# httpcore's loggers, by trace-event prefix: DEBUG logging shows what httpcore's would
+# (`httpcore2.*` when the switch presents httprs as httpx2; _alias._set_logger).
+cdef int _LOG_DEBUG = logging.DEBUG
+cdef object _LOG_CONNECTION
+cdef object _LOG_HTTP11
+cdef object _LOG_PROXY
+cdef object _LOG_SOCKS
+cdef dict _LOGGERS = {}
+
+
+def _set_core_loggers(str prefix):
+    """Log connection events on `<prefix>.connection`, `<prefix>.http11`, ...: httpcore's
+    logger names for `prefix="httpcore"`, httpcore2's for `"httpcore2"`."""
+    global _LOG_CONNECTION, _LOG_HTTP11, _LOG_PROXY, _LOG_SOCKS
+    _LOG_CONNECTION = logging.getLogger(prefix + ".connection")
+    _LOG_HTTP11 = logging.getLogger(prefix + ".http11")
+    _LOG_PROXY = logging.getLogger(prefix + ".proxy")
+    _LOG_SOCKS = logging.getLogger(prefix + ".socks")
+    _LOGGERS.update(
+        connection=_LOG_CONNECTION, http11=_LOG_HTTP11, proxy=_LOG_PROXY, socks=_LOG_SOCKS
+    )
+
+
+_set_core_loggers("httpcore")
+
+
+cdef bint _debug_logging(str mode) except -1:
+    """Whether a request on a route of `mode` has a logger enabled for DEBUG. Checked once
+    per request (logging's own per-logger cache makes each check a dict lookup)."""
+    if _LOG_HTTP11.isEnabledFor(_LOG_DEBUG) or _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
+        return True
+    if mode == "direct":
+        return False
+    return (_LOG_SOCKS if mode == "socks" else _LOG_PROXY).isEnabledFor(_LOG_DEBUG)
+
+
+cdef int _open_connections_to_log(_TransportCore core) except -1:
+    """The connections a closing transport will close, when their close is to be logged."""
+    if core.closed or not _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
+        return 0
+    return core.engine.connection_count
+
+
+cdef int _log_closed(int connections) except -1:
+    """httpcore's `close` events, one pair per connection the pool closed."""
+    for _ in range(connections):
+        _log_event("connection.close.started", {})
+        _log_event("connection.close.complete", {"return_value": None})
+    return 0
+
+
+cdef str _log_value(str key, object value):
+    if key == "request":
+        # httpcore's Request repr: the log reads as httpx's does.
+        return f"<Request [{value.method.encode('ascii')!r}]>"
+    return repr(value)
+
+
+cdef int _log_event(str name, dict info) except -1:
+    """Write one trace event as httpcore's Trace does: `<event> key=repr ...` on the
+    logger of its prefix, only the name when there is nothing (or None) to report."""
+    prefix, _, event = name.partition(".")
+    logger = _LOGGERS.get(prefix)
+    if logger is None or not logger.isEnabledFor(_LOG_DEBUG):
+        return 0
+    if not info or ("return_value" in info and info["return_value"] is None):
+        logger.debug(event)
+    else:
+        logger.debug(
+            event + " " + " ".join([f"{key}={_log_value(key, v)}" for key, v in info.items()])
+        )
+    return 0
 
 # httpcore's HTTP/1.1 events, in order (the trace extension's names).
 cdef tuple _HTTP11 = (
@@ -1429,6 +1510,7 @@ cdef class _Tracer:
     cdef str open_phase  # the phase whose "started" went out without an end, or None
     cdef list queue  # [(name, info)] waiting to be delivered
     cdef bint is_async
+    cdef bint log  # also write each event to httpcore's DEBUG loggers
 
     @staticmethod
     cdef _Tracer create(_TransportCore core, _Body stream):
@@ -1436,7 +1518,9 @@ cdef class _Tracer:
         self.core = core
         self.stream = stream
         self.request = stream.request
-        self.callback = stream.request.extensions["trace"]
+        self.callback = stream.request.extensions.get("trace")
+        # Traced without a callback: only because a logger was enabled (start()).
+        self.log = self.callback is None or _debug_logging(core.route.mode)
         self.queue = []
         self.is_async = isinstance(stream, _AsyncBody)
         return self
@@ -1608,13 +1692,17 @@ cdef class _Tracer:
     cdef int flush(self) except -1:
         while self.queue:
             name, info = self.queue.pop(0)
-            ret = self.callback(name, info)
-            if inspect.iscoroutine(ret):
-                ret.close()
-                raise TypeError(
-                    "If you are using a synchronous interface, the callback of the `trace` "
-                    "extension should be a normal function instead of an asynchronous function."
-                )
+            if self.callback is not None:
+                ret = self.callback(name, info)
+                if inspect.iscoroutine(ret):
+                    ret.close()
+                    raise TypeError(
+                        "If you are using a synchronous interface, the callback of the `trace` "
+                        "extension should be a normal function instead of an asynchronous "
+                        "function."
+                    )
+            if self.log:
+                _log_event(name, info)
         return 0
 
     cdef int failed(self, object error) except -1:
@@ -1643,13 +1731,17 @@ cdef class _Tracer:
     async def aflush(self):
         while self.queue:
             name, info = self.queue.pop(0)
-            ret = self.callback(name, info)
-            if not inspect.iscoroutine(ret):
-                raise TypeError(
-                    "If you're using an asynchronous interface, the callback of the `trace` "
-                    "extension should be an asynchronous function rather than a normal function."
-                )
-            await ret
+            if self.callback is not None:
+                ret = self.callback(name, info)
+                if not inspect.iscoroutine(ret):
+                    raise TypeError(
+                        "If you're using an asynchronous interface, the callback of the `trace` "
+                        "extension should be an asynchronous function rather than a normal "
+                        "function."
+                    )
+                await ret
+            if self.log:
+                _log_event(name, info)
 
     async def afailed(self, error):
         self.queue.clear()

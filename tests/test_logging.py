@@ -1,0 +1,212 @@
+"""Logging: httpx's INFO request line and httpcore's DEBUG connection events, as httpx
+(through httpcore) writes them, from the same requests against the same local server."""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import subprocess
+import sys
+import textwrap
+
+import httpx
+import pytest
+from servers.scripted import keepalive
+
+import httprs
+
+pytestmark = pytest.mark.httprs_only
+
+REQUESTS = [
+    ("GET", "/a", {}),
+    ("GET", "/b", {}),  # the connection is reused: no connect events
+    ("POST", "/c", {"content": b"x" * 1000}),
+]
+
+
+def chunks():
+    yield b"abc"
+    yield b"def"
+
+
+async def achunks():
+    yield b"abc"
+    yield b"def"
+
+
+def normalise(message: str) -> str:
+    """Object addresses and network-stream class names differ between the libraries."""
+    message = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>", "<object>", message)
+    return message
+
+
+def logged(caplog) -> list[tuple[str, str, str]]:
+    return [
+        (r.name, r.levelname, normalise(r.getMessage()))
+        for r in caplog.records
+        if r.name.split(".")[0] in ("httpx", "httpcore")
+    ]
+
+
+def run_sync(module, url, verify, caplog):
+    caplog.clear()
+    with module.Client(verify=verify) as client:
+        for method, path, kwargs in [*REQUESTS, ("PUT", "/d", {"content": chunks()})]:
+            assert client.request(method, url + path, **kwargs).status_code == 200
+        with client.stream("GET", url + "/e") as response:
+            b"".join(response.iter_bytes())
+    return logged(caplog)
+
+
+async def run_async(module, url, verify, caplog):
+    caplog.clear()
+    async with module.AsyncClient(verify=verify) as client:
+        for method, path, kwargs in [*REQUESTS, ("PUT", "/d", {"content": achunks()})]:
+            assert (await client.request(method, url + path, **kwargs)).status_code == 200
+        async with client.stream("GET", url + "/e") as response:
+            [chunk async for chunk in response.aiter_bytes()]
+    return logged(caplog)
+
+
+def target(scheme, scripted, https_server, certs):
+    if scheme == "http":
+        return scripted(keepalive(b"hello")).url, True
+    return https_server.url, ssl.create_default_context(cafile=certs.ca_file)
+
+
+def check_events(ours):
+    messages = [(name, message.split(" ")[0]) for name, _, message in ours]
+    assert messages[:2] == [
+        ("httpcore.connection", "connect_tcp.started"),
+        ("httpcore.connection", "connect_tcp.complete"),
+    ]
+    assert ("httpcore.http11", "send_request_headers.started") in messages
+    assert ("httpcore.http11", "response_closed.complete") in messages
+    assert messages[-2:] == [
+        ("httpcore.connection", "close.started"),
+        ("httpcore.connection", "close.complete"),
+    ]
+    assert any(name == "httpx" and m.startswith("HTTP Request: GET") for name, _, m in ours)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_debug_log_matches_httpx(scripted, https_server, certs, scheme, caplog):
+    url, verify = target(scheme, scripted, https_server, certs)
+    caplog.set_level(logging.DEBUG)
+    ours = run_sync(httprs, url, verify, caplog)
+    theirs = run_sync(httpx, url, verify, caplog)
+    assert ours == theirs
+    check_events(ours)
+    assert any(
+        m.startswith("send_request_headers.started request=<Request [b'GET']>") for *_, m in ours
+    )
+    if scheme == "https":
+        assert any(m.startswith("start_tls.started ssl_context=") for *_, m in ours)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_debug_log_matches_httpx_async(scripted, https_server, certs, scheme, caplog):
+    url, verify = target(scheme, scripted, https_server, certs)
+    caplog.set_level(logging.DEBUG)
+    ours = await run_async(httprs, url, verify, caplog)
+    theirs = await run_async(httpx, url, verify, caplog)
+    assert ours == theirs
+    check_events(ours)
+
+
+def test_debug_log_connect_failure(closed_port, caplog):
+    caplog.set_level(logging.DEBUG, logger="httpcore")
+
+    def run(module):
+        caplog.clear()
+        with module.Client() as client:
+            with pytest.raises(module.ConnectError):
+                client.get(f"http://127.0.0.1:{closed_port}/")
+        return [(name, message.split(" ")[0]) for name, _, message in logged(caplog)]
+
+    ours = run(httprs)
+    assert ours == run(httpx)
+    assert ours == [
+        ("httpcore.connection", "connect_tcp.started"),
+        ("httpcore.connection", "connect_tcp.failed"),
+    ]
+
+
+def test_only_the_enabled_logger_writes(scripted, caplog):
+    """A logger enabled on its own (here httpcore.http11) is enough, and only it writes."""
+    url = scripted(keepalive(b"ok")).url
+    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.DEBUG, logger="httpcore.http11")
+    with httprs.Client() as client:
+        client.get(url)
+    names = {name for name, _, _ in logged(caplog)}
+    assert names == {"httpcore.http11"}
+
+
+def test_info_level_shows_only_the_request_line(scripted, caplog):
+    url = scripted(keepalive(b"ok")).url
+    caplog.set_level(logging.INFO)
+    with httprs.Client() as client:
+        client.get(url + "/x")
+    assert logged(caplog) == [("httpx", "INFO", f'HTTP Request: GET {url}/x "HTTP/1.1 200 OK"')]
+
+
+def test_logging_off_costs_two_level_checks_per_request(scripted, monkeypatch, caplog):
+    """With httpcore's loggers off, a request asks logging at most twice (http11 and
+    connection, each a cached dict lookup in logging) and takes the untraced path."""
+    url = scripted(keepalive(b"ok")).url
+    caplog.set_level(logging.WARNING)
+    calls = []
+    real = logging.Logger.isEnabledFor
+
+    def counting(self, level):
+        if self.name.startswith("httpcore"):
+            calls.append(self.name)
+        return real(self, level)
+
+    monkeypatch.setattr(logging.Logger, "isEnabledFor", counting)
+    with httprs.Client() as client:
+        for _ in range(10):
+            client.get(url)
+    assert len(calls) <= 2 * 10 + 1  # + the close-time check
+    assert logged(caplog) == []
+
+
+def test_httpx2_switch_logs_on_httpcore2_loggers():
+    code = textwrap.dedent(
+        """
+        import logging, threading, http.server
+        import httprs
+        httprs.install(["httpx2"])
+        import httpx2
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            def log_message(self, *args):
+                pass
+
+        names = set()
+        class Collect(logging.Handler):
+            def emit(self, record):
+                names.add(record.name)
+        logging.getLogger().addHandler(Collect())
+        logging.getLogger().setLevel(logging.DEBUG)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with httpx2.Client() as client:
+            client.get(f"http://127.0.0.1:{server.server_port}/")
+        server.shutdown()
+        print(sorted(n for n in names if n.startswith(("httpx", "httpcore"))))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert out.strip() == "['httpcore2.connection', 'httpcore2.http11', 'httpx2']"

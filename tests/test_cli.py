@@ -1,0 +1,241 @@
+"""The `httprs` command line (httprs/_main.py): httpx's CLI options and output, checked
+against httpx's own CLI on the same local server, plus what only httprs has."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+import httprs
+import httprs._main
+
+pytestmark = pytest.mark.httprs_only
+
+
+def invoke(command, args):
+    return CliRunner().invoke(command, args, catch_exceptions=False)
+
+
+def lines(output: str) -> list[str]:
+    """Output lines without the Date header and with one User-Agent for both clients."""
+    out = []
+    for line in output.splitlines():
+        line = line.strip()
+        if line.lower().startswith("date:"):
+            continue
+        out.append(re.sub(r"python-http(x|rs)/[\w.+-]+", "python-<client>", line))
+    return out
+
+
+CASES = {
+    "get": ([""], 0),
+    "json": (["/json"], 0),
+    "status 404": (["/status/404"], 1),
+    "binary": (["/bytes/100"], 0),
+    # (params as options: httpx's CLI always passes params=, which replaces a URL's query)
+    "redirect not followed": (["/redirect/to", "-p", "url", "/", "-p", "status", "301"], 1),
+    "redirect followed": (
+        ["/redirect/to", "-p", "url", "/", "-p", "status", "301", "--follow-redirects"],
+        0,
+    ),
+    "post json": (["/echo_body", "-m", "POST", "-j", '{"hello": "world"}'], 0),
+    "content is a POST": (["/echo_body", "-c", "raw body"], 0),
+    "verbose": (["", "-v"], 0),
+    "auth": (["", "-v", "--auth", "username", "password"], 0),
+    "params headers cookies form": (
+        [
+            "/echo_body",
+            "-v",
+            "-p",
+            "a",
+            "1",
+            "--params",
+            "b",
+            "two words",
+            "-h",
+            "X-Test",
+            "yes",
+            "--cookies",
+            "session",
+            "abc",
+            "-d",
+            "field",
+            "value",
+        ],
+        0,
+    ),
+    "method": (["/echo_body", "-m", "PUT", "-c", "x"], 0),
+    "timeout": (["", "--timeout", "2.5"], 0),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_output_matches_httpx_cli(server, case):
+    args, exit_code = CASES[case]
+    argv = [server.url + args[0], *args[1:]]
+    ours = invoke(httprs.main, argv)
+    theirs = invoke(httpx.main, argv)
+    assert ours.exit_code == exit_code
+    assert (ours.exit_code, lines(ours.output)) == (theirs.exit_code, lines(theirs.output))
+
+
+def test_get_output(server):
+    result = invoke(httprs.main, [server.url + "/"])
+    assert result.exit_code == 0
+    assert lines(result.output) == [
+        "HTTP/1.1 200 OK",
+        "server: uvicorn",
+        "content-type: text/plain",
+        "content-length: 13",
+        "",
+        "Hello, world!",
+    ]
+
+
+def test_json_is_pretty_printed(server):
+    result = invoke(httprs.main, [server.url + "/echo_body", "-j", '{"a": [1, 2]}'])
+    assert result.exit_code == 0
+    body = result.output.split("\n\n", 1)[1]
+    assert json.loads(body) == {"a": [1, 2]}
+    assert '    "a": [' in body  # indented by 4, as httpx prints it
+
+
+def test_verbose_shows_request_head(server):
+    result = invoke(httprs.main, [server.url + "/", "-v", "-h", "X-Test", "yes"])
+    assert result.exit_code == 0
+    out = lines(result.output)
+    host = server.url.split("//")[1]
+    assert out[:3] == [
+        "* Connecting to '127.0.0.1'",
+        f"* Connected to '127.0.0.1' on port {host.split(':')[1]}",
+        "GET / HTTP/1.1",
+    ]
+    assert f"Host: {host}" in out
+    assert "X-Test: yes" in out
+    assert "User-Agent: python-<client>" in out
+
+
+def test_files_upload(server, tmp_path):
+    upload = tmp_path / "upload.txt"
+    upload.write_bytes(b"file contents\n")
+    argv = [server.url + "/echo_body", "-f", "doc", str(upload), "-d", "field", "value"]
+    ours = invoke(httprs.main, argv)
+    theirs = invoke(httpx.main, argv)
+
+    def same_boundary(output):
+        return re.sub(r"boundary=[0-9a-f]+", "boundary=<b>", output)
+
+    assert ours.exit_code == 0
+    assert "content-type: multipart/form-data; boundary=" in ours.output
+    assert lines(same_boundary(ours.output)) == lines(same_boundary(theirs.output))
+
+
+def test_download(server, tmp_path):
+    target = tmp_path / "out.bin"
+    result = invoke(httprs.main, [server.url + "/bytes/200000", "--download", str(target)])
+    assert result.exit_code == 0
+    assert "Downloading" in result.output
+    expected = httpx.get(server.url + "/bytes/200000").content
+    assert target.read_bytes() == expected
+
+
+def test_connect_error(closed_port):
+    url = f"http://127.0.0.1:{closed_port}/"
+    ours = invoke(httprs.main, [url])
+    theirs = invoke(httpx.main, [url])
+    assert ours.exit_code == theirs.exit_code == 1
+    assert ours.output.startswith("ConnectError: ")
+    assert ours.output.split(":")[0] == theirs.output.split(":")[0]
+
+
+def test_https_verify_and_no_verify(https_server):
+    """--no-verify turns verification off (httpx's own flag, declared with default=True,
+    stays on under click >= 8.2: there httprs deliberately differs)."""
+    refused = invoke(httprs.main, [https_server.url])
+    assert refused.exit_code == 1
+    assert refused.output.startswith("ConnectError: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.output
+    result = invoke(httprs.main, [https_server.url, "--no-verify", "-v"])
+    assert result.exit_code == 0
+    out = lines(result.output)
+    assert "* TLS handshake complete" in out
+    assert "HTTP/1.1 200 OK" in out
+
+
+def test_invalid_json_option(server):
+    result = CliRunner().invoke(httprs.main, [server.url, "-j", "{not json"])
+    assert result.exit_code == 2
+    assert "Not valid JSON" in result.output
+
+
+def test_help():
+    result = invoke(httprs.main, ["--help"])
+    assert result.exit_code == 0
+    assert "A next generation HTTP client." in result.output
+    assert "Usage: httprs <URL> [OPTIONS]" in result.output
+    for option in (
+        "--method",
+        "--params",
+        "--content",
+        "--data",
+        "--files",
+        "--json",
+        "--headers",
+        "--cookies",
+        "--auth",
+        "--proxy",
+        "--timeout",
+        "--follow-redirects",
+        "--no-verify",
+        "--http2",
+        "--download",
+        "--verbose",
+    ):
+        assert option in result.output
+
+
+def test_main_is_the_cli():
+    assert httprs.main is httprs._main.main
+    assert httprs.main.name == "httprs"
+
+
+def run(args, **kwargs):
+    env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, **kwargs)
+
+
+def test_python_dash_m(server):
+    proc = run([sys.executable, "-m", "httprs", server.url + "/json"])
+    assert proc.returncode == 0, proc.stderr
+    assert "HTTP/1.1 200 OK" in proc.stdout
+
+
+def test_console_script(server):
+    script = shutil.which("httprs", path=str(Path(sys.executable).parent))
+    assert script is not None, "pip install -e . creates the httprs console script"
+    proc = run([script, server.url + "/"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Hello, world!" in proc.stdout
+
+
+@pytest.mark.parametrize("missing", ["click", "rich", "pygments"])
+def test_without_the_cli_extra(missing):
+    code = f"import sys; sys.modules[{missing!r}] = None\nimport httprs\nhttprs.main()"
+    proc = run([sys.executable, "-c", code])
+    assert proc.returncode == 1
+    assert f"needs {missing}" in proc.stderr
+    assert "pip install 'httprs[cli]'" in proc.stderr
+
+
+def test_import_httprs_does_not_import_the_cli():
+    proc = run([sys.executable, "-c", "import sys, httprs; print('rich' in sys.modules)"])
+    assert proc.stdout.strip() == "False"

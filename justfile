@@ -10,6 +10,10 @@ test *ARGS:
 bench *ARGS:
     bash scripts/dev.sh bench {{ARGS}}
 
+# sdist + auditwheel-repaired wheel, installed and smoke-tested in a fresh venv
+wheel *ARGS:
+    bash scripts/dev.sh wheel {{ARGS}}
+
 ecosystem *ARGS:
     bash scripts/dev.sh ecosystem {{ARGS}}
 

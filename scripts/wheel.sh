@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Build a self-contained Linux wheel and prove it works where nothing was built:
+#   1. python -m build: the sdist (dist/) and a wheel (build dir build/wheel);
+#   2. auditwheel repair: the wheel gets copies of the shared libraries it links that
+#      are not part of the manylinux baseline (libuv, brotli, zstd, OpenSSL) under
+#      httprs.libs/, with rewritten RPATHs (wheelhouse/);
+#   3. a fresh virtual environment (no source tree, no build tools, no -dev headers:
+#      a wheel install compiles nothing) gets the repaired wheel with its [cli] extra;
+#   4. ldd on every extension module: no library is missing, and the bundled ones are
+#      loaded from httprs.libs/, not from the system;
+#   5. scripts/wheel_smoke.py runs in that environment against local HTTP/HTTPS servers,
+#      including verify=ssl.SSLContext when the wheel's OpenSSL is not Python's.
+# Usage: bash scripts/dev.sh wheel [--from-sdist]   (--from-sdist builds the wheel from
+# the unpacked sdist, as pip does for an sdist: slower, a full rebuild every time).
+# Run from scripts/dev.sh (which installs the build tools); not part of CI (minutes).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${HTTPRS_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+WORK="${HTTPRS_WHEEL_WORK:-$ROOT/build/wheel-check}"
+FROM_SDIST=0
+[ "${1:-}" = "--from-sdist" ] && FROM_SDIST=1
+
+log() { printf '\033[1m[wheel]\033[0m %s\n' "$*" >&2; }
+
+rm -rf "$WORK" dist wheelhouse
+mkdir -p "$WORK" dist wheelhouse
+
+# 1. sdist + wheel. The wheel is built with the build tools of .venv (no isolation: no
+# download of meson-python/Cython into a throw-away environment).
+if [ "$FROM_SDIST" = 1 ]; then
+  log "building the sdist, then the wheel from it"
+  "$PY" -m build --no-isolation --outdir dist .
+else
+  log "building the sdist"
+  "$PY" -m build --no-isolation --sdist --outdir dist .
+  log "building the wheel (build dir build/wheel)"
+  "$PY" -m build --no-isolation --wheel --outdir dist -Cbuild-dir=build/wheel .
+fi
+ls -l dist >&2
+
+# 2. repair
+log "auditwheel repair"
+"$VENV/bin/auditwheel" show dist/httprs-*.whl >&2
+"$VENV/bin/auditwheel" repair --wheel-dir wheelhouse dist/httprs-*.whl >&2
+WHEEL="$(ls wheelhouse/httprs-*.whl)"
+log "repaired: $WHEEL"
+
+# 3. a fresh environment with the wheel, and what the smoke test uses (certificates from
+# trustme, compressed bodies from brotli and zstandard)
+log "installing into a fresh venv at $WORK/venv"
+python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "${WHEEL}[cli]" \
+  trustme brotli zstandard
+
+# 4. ldd: nothing missing; the bundled libraries come from httprs.libs
+SITE="$("$WORK/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"
+fail=0
+for so in "$SITE"/httprs/*.so; do
+  out="$(ldd "$so")"
+  if grep -q "not found" <<<"$out"; then
+    log "missing libraries for $so:"; grep "not found" <<<"$out" >&2; fail=1
+  fi
+  for lib in libuv libbrotlidec libzstd libssl libcrypto; do
+    line="$(grep -E "^\s*${lib}[-.]" <<<"$out" || true)"
+    if [ -n "$line" ] && ! grep -q "httprs.libs/" <<<"$line"; then
+      log "$(basename "$so"): $lib is not the bundled copy: $line"; fail=1
+    fi
+  done
+done
+[ "$fail" = 0 ] || { log "ldd check failed"; exit 1; }
+log "ldd: every extension module resolves, bundled libraries from httprs.libs/:"
+ldd "$SITE"/httprs/_core.*.so | grep -E "httprs.libs|libssl|libuv" >&2 || true
+
+# 5. the smoke test, from a directory without the source tree.
+log "smoke test"
+(cd "$WORK" && "$WORK/venv/bin/python" -I "$ROOT/scripts/wheel_smoke.py")
+log "OK: $WHEEL"

@@ -184,13 +184,13 @@ def test_export_list_matches_httpx():
         assert getattr(httprs, name) is not None
 
 
-def test_main_explains_and_exits(capsys):
-    # httpx's CLI needs its [cli] extra; httprs has no CLI and says so, as httpx
-    # does when the extra is missing.
+def test_main_is_the_command_line(capsys):
+    # As httpx.main with httpx's [cli] extra: the click command of the command-line
+    # client (tests/test_cli.py covers it; without the extra it explains and exits 1).
     with pytest.raises(SystemExit) as info:
-        httprs.main()
-    assert info.value.code == 1
-    assert "command line client" in capsys.readouterr().out
+        httprs.main(["--help"])
+    assert info.value.code == 0
+    assert "A next generation HTTP client." in capsys.readouterr().out
 
 
 def test_proxy_and_trust_env_arguments(hx, fake_network, monkeypatch):

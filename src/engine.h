@@ -3,9 +3,11 @@
 // Threading: every piece of engine state, and every libuv call, happens under
 // `mu_`. Whoever needs progress drives the loop: it polls the loop's backend
 // fd *without* the lock, then runs uv_run(UV_RUN_NOWAIT) with it. One thread
-// drives at a time (leader/follower); the others sleep on `cv_` and take over
-// when the driver's own request is done. The async bridge drives the same way
-// from the event loop's thread (backend_fd() + run_nowait()).
+// drives at a time (leader/follower); the others sleep, each on its own
+// condition variable, and are woken one by one: when their own transfer is
+// ready, or (one of them) to take over driving when the driver leaves. The
+// async bridge drives the same way from the event loop's thread (backend_fd()
+// + run_nowait()).
 #pragma once
 
 #include <uv.h>
@@ -294,8 +296,20 @@ class Engine {
   void release_locked(Transfer& t);
   void drain_deferred();  // with mu_ held: release what release_deferred queued
 
+  // A thread sleeping in wait() while another one drives the loop.
+  struct Sleeper {
+    const Transfer* transfer;
+    WaitFor what;
+    std::condition_variable cv;
+    bool woken = false;
+  };
+  // With mu_ held: wakes the sleepers whose wait is over and, when
+  // `hand_off` (the driver is leaving), one other sleeper to drive next.
+  void wake_sleepers(bool hand_off);
+
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // signals the end of a driving round (close())
+  std::vector<Sleeper*> sleepers_;
   bool driving_ = false;
   bool servicing_ = false;
   bool service_again_ = false;

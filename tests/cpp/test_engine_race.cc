@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "check.h"
 #include "engine.h"
@@ -25,6 +26,7 @@ namespace {
 
 // Answers every request on a connection with a small keep-alive response,
 // after a short pause so the head arrives while the consumer is polling.
+// Each connection is served by its own thread.
 class Server {
  public:
   Server() {
@@ -43,6 +45,7 @@ class Server {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
+    for (std::thread& t : conns_) t.join();
   }
   int port() const { return port_; }
 
@@ -51,27 +54,31 @@ class Server {
     for (;;) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::string buf;
-      char tmp[4096];
-      for (;;) {
-        ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-        if (n <= 0) break;
-        buf.append(tmp, static_cast<size_t>(n));
-        size_t end;
-        while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
-          buf.erase(0, end + 4);
-          ::usleep(2000);
-          static const char kResponse[] =
-              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello";
-          ::send(c, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL);
-        }
-      }
-      ::close(c);
+      conns_.emplace_back([c] { answer(c); });
     }
+  }
+  static void answer(int c) {
+    std::string buf;
+    char tmp[4096];
+    for (;;) {
+      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+      if (n <= 0) break;
+      buf.append(tmp, static_cast<size_t>(n));
+      size_t end;
+      while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
+        buf.erase(0, end + 4);
+        ::usleep(2000);
+        static const char kResponse[] =
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello";
+        ::send(c, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL);
+      }
+    }
+    ::close(c);
   }
   int fd_ = -1;
   int port_ = 0;
   std::thread thread_;
+  std::vector<std::thread> conns_;  // joined after the listener is shut down
 };
 
 RequestSpec make_spec(int port) {
@@ -114,6 +121,31 @@ void exchange(Engine& engine, int port) {
   engine.release(*t);
 }
 
+// Several threads share the engine, each waiting for its own transfers as the
+// sync client does: one drives, the others sleep until the driver hands them
+// their ready transfer or the driving (the sleepers list under the mutex).
+void concurrent_exchanges(Engine& engine, int port) {
+  constexpr int kThreads = 6;
+  constexpr int kEach = 8;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < kEach; j++) {
+        std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+        while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+        }
+        std::string body;
+        if (!t->failed()) engine.take_body(*t, body);
+        if (!t->failed() && body == "hello") ok++;
+        engine.release(*t);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(ok.load() == kThreads * kEach);
+}
+
 }  // namespace
 
 int main() {
@@ -121,6 +153,7 @@ int main() {
   PoolLimits limits;
   Engine engine(limits);
   for (int i = 0; i < 20; i++) exchange(engine, server.port());
+  concurrent_exchanges(engine, server.port());
   // A failure read the same way: a port nobody listens on.
   int closed_port;
   {

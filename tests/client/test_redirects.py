@@ -220,3 +220,55 @@ def test_redirect_response_hooks_see_each_hop(hx):
     )
     client.get("http://example.org/chain?n=2")
     assert seen == [302, 302, 200]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("api", ["get", "request", "send", "stream"])
+def test_proxy_authorization_stripped_cross_origin(api):
+    """[harden] (urllib3 CVE-2024-37891) a user-set Proxy-Authorization header never
+    follows a redirect to another origin; httpx forwards it. Same-origin hops keep it.
+    Every API path goes through the one redirect builder."""
+    import httprs
+
+    client = make_client(httprs, follow_redirects=True)
+    headers = [("Proxy-Authorization", "Basic c2VjcmV0"), ("proxy-authorization", "x")]
+
+    def fetch(url):
+        if api == "get":
+            return client.get(url, headers=headers)
+        if api == "request":
+            return client.request("GET", url, headers=headers)
+        if api == "send":
+            return client.send(client.build_request("GET", url, headers=headers))
+        with client.stream("GET", url, headers=headers) as r:
+            r.read()
+            return r
+
+    other = fetch("http://example.org/redirect/302?to=http://other.org/echo")
+    assert "proxy-authorization" not in other.json()["headers"]
+    port = fetch("http://example.org/redirect/302?to=http://example.org:81/echo")
+    assert "proxy-authorization" not in port.json()["headers"]
+    same = fetch("http://example.org/redirect/302?to=/echo")
+    assert "proxy-authorization" in same.json()["headers"]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_proxy_authorization_stripped_cross_origin_async(anyio_backend):
+    import httprs
+
+    app = redirect_app(httprs)
+
+    async def handler(request):
+        return app(request)
+
+    async with httprs.AsyncClient(
+        transport=httprs.MockTransport(handler), follow_redirects=True
+    ) as client:
+        headers = {"Proxy-Authorization": "Basic c2VjcmV0"}
+        other = await client.get(
+            "http://example.org/redirect/302?to=http://other.org/echo", headers=headers
+        )
+        assert "proxy-authorization" not in other.json()["headers"]
+        same = await client.get("http://example.org/redirect/302?to=/echo", headers=headers)
+        assert same.json()["headers"]["proxy-authorization"] == "Basic c2VjcmV0"

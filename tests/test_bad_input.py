@@ -432,3 +432,71 @@ def test_duplicate_content_length_sent_once(client, srv):
     client.post(srv.url + "/dup", content=b"abc", headers=headers)
     assert srv.requests[-1].header_all("Content-Length") == ["3"]
     assert srv.requests[-1].body == b"abc"
+
+
+# ------------------------------------------- catalog rows (docs/reliability.md)
+
+
+def _gzipped(times: int) -> bytes:
+    import gzip
+
+    body = b"hello"
+    for _ in range(times):
+        body = gzip.compress(body)
+    return body
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("split", [False, True], ids=["one_header", "separate_headers"])
+def test_content_encoding_chain_capped_at_five(scripted, split):
+    """D03 [harden] (urllib3 CVE-2025-66418): more than 5 codings, in one header or
+    across several, raise DecodingError before decoding; 5 decode normally. httpx 0.28
+    builds one decoder per coding."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            n = int(req.target.strip("/"))
+            codings = [("Content-Encoding", "gzip")] * n if split else []
+            if not split:
+                codings = [("Content-Encoding", ", ".join(["gzip"] * n))]
+            conn.respond(_gzipped(n), headers=codings)
+
+    srv = scripted(handler)
+    with httprs.Client() as c:
+        assert c.get(srv.url + "/5").content == b"hello"
+        with pytest.raises(httprs.DecodingError, match="more than 5"):
+            c.get(srv.url + "/6")
+        assert c.get(srv.url + "/1").content == b"hello"
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_content_encoding_chain_capped_at_five_async(scripted, anyio_backend):
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            n = int(req.target.strip("/"))
+            conn.respond(_gzipped(n), headers=[("Content-Encoding", ", ".join(["gzip"] * n))])
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient() as c:
+        assert (await c.get(srv.url + "/5")).content == b"hello"
+        with pytest.raises(httprs.DecodingError):
+            await c.get(srv.url + "/6")
+
+
+@pytest.mark.parametrize("char", ["@", ":", "["])
+def test_pathological_authority_parses_in_linear_time(char):
+    """S14 (urllib3 CVE-2021-33503): a 64 KB authority of one repeated separator parses
+    (or is rejected) quickly; past httpx's 65,536-character limit it is InvalidURL. The
+    bound is generous (a quadratic parse of 64 KB takes minutes, linear ones ~0.1 s)."""
+    import time
+
+    for n in (16_000, 64_000):
+        t0 = time.monotonic()
+        try:
+            httprs.URL("http://" + char * n + "a/")
+        except httprs.InvalidURL:
+            pass
+        assert time.monotonic() - t0 < 3.0
+    with pytest.raises(httprs.InvalidURL):
+        httprs.URL("http://a/" + "b" * 70_000)

@@ -254,3 +254,43 @@ def test_closed_client_resolver_finishes_in_background(slow_dns, server):
     assert out["status"] == 200
     # Each closed engine's epoll and eventfd descriptors are gone once its lookup ended.
     assert out["after"] <= out["before"] - 6, out
+
+
+def test_hung_resolver_is_connect_timeout_and_does_not_delay_ip_literals(slow_dns, server):
+    """F14: eight lookups that take DNS_DELAY (more than libuv's four resolver threads)
+    each end in ConnectTimeout near the connect timeout, and a request to an IP literal
+    meanwhile is not queued behind them."""
+    port = server.url.rsplit(":", 1)[1]
+    out = run_child(
+        slow_dns,
+        f"""
+        import json, threading, time
+        import httprs
+
+        client = httprs.Client(timeout=httprs.Timeout(5.0, connect=0.5))
+        results = []
+
+        def fetch():
+            t0 = time.monotonic()
+            try:
+                client.get("http://{SLOW_HOST}:{port}/")
+                results.append(("ok", time.monotonic() - t0))
+            except Exception as e:
+                results.append((type(e).__name__, time.monotonic() - t0))
+
+        threads = [threading.Thread(target=fetch) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        status = client.get("http://127.0.0.1:{port}/").status_code
+        literal = time.monotonic() - t0
+        for t in threads:
+            t.join(10)
+        print(json.dumps({{"results": results, "literal": literal, "status": status}}))
+        """,
+    )
+    assert out["status"] == 200
+    assert out["literal"] < DNS_DELAY / 2, out
+    assert sorted(name for name, _ in out["results"]) == ["ConnectTimeout"] * 8, out
+    assert max(took for _, took in out["results"]) < DNS_DELAY * 0.8, out

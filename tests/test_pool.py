@@ -590,3 +590,40 @@ def test_abandoned_response_drain_stops_at_its_bound(scripted):
         assert client.get(b.url).text == "ok"  # drives the loop while the bytes come
         a.close()  # waits for the handler: has it seen the client close?
         assert eof == [True]
+
+
+@pytest.mark.anyio
+async def test_no_pipelining_on_one_connection(scripted, anyio_backend):
+    """F35: ten concurrent requests over max_connections=1 are sent one after another:
+    the server never finds a second request before it has written the whole response."""
+    overlaps = []
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")
+            time.sleep(0.02)  # the response is incomplete: nothing may arrive meanwhile
+            conn.sock.setblocking(False)
+            try:
+                early = conn.sock.recv(1)
+            except (BlockingIOError, OSError):
+                early = b""
+            conn.sock.settimeout(0.05)
+            overlaps.append(early)
+            conn.buffer += early
+            conn.send(b"cde")
+
+    srv = scripted(handler)
+    import anyio
+
+    results = []
+    async with httprs.AsyncClient(limits=httprs.Limits(max_connections=1), timeout=10) as c:
+
+        async def one():
+            results.append((await c.get(srv.url + "/")).text)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(one)
+    assert results == ["abcde"] * 10
+    assert overlaps == [b""] * 10
+    assert srv.connections == 1

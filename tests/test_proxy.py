@@ -361,3 +361,16 @@ async def test_socks5_async(socks_factory, server):
     async with httprs.AsyncClient(proxy=proxy.url) as c:
         r = await c.get(server.url + "/echo?a=b")
     assert (r.json()["raw_path"], r.json()["query"]) == ("/echo", "a=b")
+
+
+def test_httpoxy_http_proxy_ignored_under_cgi(clean_env, server):
+    """S22 (CVE-2016-1000110): with REQUEST_METHOD set (a CGI script), HTTP_PROXY comes
+    from the client's request, not the operator: it is ignored for http:// URLs."""
+    clean_env.setenv("REQUEST_METHOD", "GET")
+    clean_env.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    with httprs.Client() as c:
+        assert c.get(server.url + "/").status_code == 200
+    clean_env.delenv("REQUEST_METHOD")
+    with httprs.Client() as c:
+        with pytest.raises((httprs.ConnectError, httprs.ProxyError)):
+            c.get(server.url + "/")

@@ -265,14 +265,15 @@ cdef _Route _make_route(object proxy):
     return route
 
 
-cdef object _absolute_target(object url):
+cdef object _absolute_target(object url, object custom=None):
     port = url.port
     authority = url.raw_host
     if b":" in authority:
         authority = b"[" + authority + b"]"
     if port is not None:
         authority += b":" + str(port).encode("ascii")
-    return url.raw_scheme + b"://" + authority + url.raw_path
+    path = url.raw_path if custom is None else bytes(custom)
+    return url.raw_scheme + b"://" + authority + path
 
 
 cdef bytes _sni_hostname(object request, bytes host):
@@ -561,10 +562,13 @@ cdef class _TransportCore:
             spec.pool_timeout = _timeout_value(timeout.get("pool"))
         raw_headers = request.headers.raw
         route = self.route
+        # httpcore's "target" extension replaces the path and query on the wire; it is
+        # validated with the head (an illegal one is LocalProtocolError, as with h11).
+        custom = request.extensions.get("target")
         if route.mode != "proxy" or scheme == "https":
-            target = url.raw_path
+            target = url.raw_path if custom is None else bytes(custom)
         else:
-            target = _absolute_target(url)
+            target = _absolute_target(url, custom)
         for name, value in raw_headers:
             headers.push_back(pair[string, string](name, value))
         if route.mode == "proxy" and scheme == "http":

@@ -200,6 +200,12 @@ struct HeadRewrite {
   std::string_view length_digits;
 };
 
+size_t count_named(const HeaderList& headers, std::string_view name) {
+  size_t n = 0;
+  for (const auto& header : headers) n += iequals(header.first, name);
+  return n;
+}
+
 bool write_head(std::string& out, std::string_view method, std::string_view target,
                 const HeaderList& headers, const HeadRewrite& rw, Error& err) {
   if (!is_token(method)) {
@@ -208,6 +214,11 @@ bool write_head(std::string& out, std::string_view method, std::string_view targ
   }
   if (!is_safe_target(target)) {
     err.set(ErrorKind::kLocalProtocolError, "Illegal target characters");
+    return false;
+  }
+  if (count_named(headers, "host") > 1) {
+    // Two Host headers let two hops disagree on the origin (h11 refuses them too).
+    err.set(ErrorKind::kLocalProtocolError, "Found multiple Host: headers");
     return false;
   }
   size_t need = method.size() + target.size() + 14;

@@ -500,3 +500,44 @@ def test_pathological_authority_parses_in_linear_time(char):
         assert time.monotonic() - t0 < 3.0
     with pytest.raises(httprs.InvalidURL):
         httprs.URL("http://a/" + "b" * 70_000)
+
+
+@pytest.mark.parametrize("hosts", [["a", "b"], ["a", "a"]], ids=["different", "same"])
+def test_multiple_host_headers_rejected(client, srv, hosts):
+    """I08 (h11 parity): two Host headers let two hops disagree on the origin: the
+    request raises LocalProtocolError and nothing is written."""
+    before = len(srv.requests)
+    with pytest.raises(httprs.LocalProtocolError, match="multiple Host"):
+        client.get(srv.url + "/h", headers=[("Host", h) for h in hosts])
+    assert len(srv.requests) == before
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_multiple_host_headers_rejected_async(srv, anyio_backend):
+    async with httprs.AsyncClient() as c:
+        with pytest.raises(httprs.LocalProtocolError, match="multiple Host"):
+            await c.get(srv.url + "/h", headers=[("Host", "a"), ("Host", "b")])
+        assert (await c.get(srv.url + "/ok")).status_code == 200
+
+
+def test_target_extension_is_sent_and_validated(client, srv):
+    """I02: httpcore's `target` extension sets the request target on the wire (httprs
+    used to ignore it); an illegal one (space, CR/LF) is LocalProtocolError, unsent."""
+    client.get(srv.url + "/ignored", extensions={"target": b"/custom?x=1"})
+    assert srv.requests[-1].target == "/custom?x=1"
+    before = len(srv.requests)
+    for bad in (b"/a b", b"/a\r\nX-Injected: 1", b"/a\x00"):
+        with pytest.raises(httprs.LocalProtocolError, match="Illegal target characters"):
+            client.get(srv.url + "/", extensions={"target": bad})
+    assert len(srv.requests) == before
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_target_extension_is_sent_and_validated_async(srv, anyio_backend):
+    async with httprs.AsyncClient() as c:
+        await c.get(srv.url + "/ignored", extensions={"target": b"/custom"})
+        assert srv.requests[-1].target == "/custom"
+        with pytest.raises(httprs.LocalProtocolError):
+            await c.get(srv.url + "/", extensions={"target": b"/a\r\nX: 1"})

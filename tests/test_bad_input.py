@@ -541,3 +541,29 @@ async def test_target_extension_is_sent_and_validated_async(srv, anyio_backend):
         assert srv.requests[-1].target == "/custom"
         with pytest.raises(httprs.LocalProtocolError):
             await c.get(srv.url + "/", extensions={"target": b"/a\r\nX: 1"})
+
+
+def test_content_length_mismatch_too_much(client, srv):
+    """I05: a body longer than its Content-Length raises before the extra bytes are
+    written, and the connection is not used again (no request glued to the next)."""
+    with pytest.raises(httprs.LocalProtocolError, match="Too much data"):
+        client.post(srv.url + "/cl", content=b"0123456789", headers={"Content-Length": "5"})
+    assert_usable(client, srv)
+    assert b"56789" not in bytes(srv.received)
+
+
+def test_authority_confusion_dials_nothing_else(server):
+    """S13 (httpx CVE-2021-41945, curl CVE-2022-27780): the host a URL reports is the
+    host dialled. `http:////admin/secret` as base_url has an empty host (its string form
+    would re-parse to `admin`): the request fails as missing a host, nothing is dialled;
+    a percent-encoded `/` in the host stays in the host."""
+    with httprs.Client(base_url="http:////admin-dashboard/secret") as c:
+        request = c.build_request("GET", "/x")
+        assert request.url.host == ""
+        with pytest.raises(httprs.UnsupportedProtocol, match="missing a host"):
+            c.send(request)
+    url = httprs.URL("http://example.com%2F10.0.0.1/")
+    assert (url.host, url.path) == ("example.com%2f10.0.0.1", "/")
+    assert httprs.URL("http://u@h@evil.com/").host == "evil.com"
+    proxy = httprs.URL("http://x@//internal-proxy:8082/")
+    assert proxy.host == "" and "internal-proxy" not in proxy.netloc.decode()

@@ -923,3 +923,50 @@ def test_status_line_variants(client, scripted, name):
         r = client.get(srv.url + "/status")
         assert (r.status_code, r.reason_phrase, r.content) == (200, "", body)
     assert_usable(client, srv)
+
+
+SPLIT_CORPUS = {
+    "content_length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "chunked_trailers": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-T: 1\r\n\r\n"
+    ),
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "interim_then_final": b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n" + GOOD,
+}
+
+
+def _outcome_of(client, url):
+    try:
+        r = client.get(url)
+        return (r.status_code, r.content, sorted(r.headers.items()))
+    except httprs.HTTPError as e:
+        return type(e).__name__
+
+
+def test_response_split_at_every_byte_gives_the_same_outcome(client, scripted):
+    """P14 (h11's byte-at-a-time runs): every fixture (good and malformed) gives the
+    same response or the same error whether it arrives whole or one byte per segment."""
+    from servers.faults import MALFORMED
+
+    corpus = dict(SPLIT_CORPUS)
+    corpus.update({f"malformed_{k}": v for k, v in MALFORMED.items()})
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            mode, _, name = req.target.strip("/").partition("/")
+            data = corpus[name]
+            if mode == "whole":
+                conn.send(data)
+            else:
+                for i in range(len(data)):
+                    conn.send(data[i : i + 1])
+                    time.sleep(0.0005)
+            conn.shutdown_write()
+            return
+
+    srv = scripted(handler)
+    for name in corpus:
+        whole = _outcome_of(client, f"{srv.url}/whole/{name}")
+        split = _outcome_of(client, f"{srv.url}/split/{name}")
+        assert whole == split, name

@@ -627,3 +627,35 @@ async def test_no_pipelining_on_one_connection(scripted, anyio_backend):
     assert results == ["abcde"] * 10
     assert overlaps == [b""] * 10
     assert srv.connections == 1
+
+
+def test_pool_not_poisoned_by_connect_timeouts(scripted):
+    """C05 (httpcore #550): threads hammering a listener that never accepts, through a
+    pool of one with no keep-alive, each fail with ConnectTimeout or PoolTimeout; a
+    healthy origin works on the same client afterwards."""
+    from servers.scripted import FullBacklog
+
+    fb = FullBacklog()
+    if not fb.works:
+        fb.close()
+        pytest.fail("the kernel completed a connect to a full backlog: no connect timeout")
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_connections=1, max_keepalive_connections=0)
+    errors = []
+    try:
+        with httprs.Client(limits=limits, timeout=httprs.Timeout(2, connect=0.2)) as c:
+
+            def hammer(_):
+                for _ in range(3):
+                    try:
+                        c.get(fb.url)
+                    except (httprs.ConnectTimeout, httprs.PoolTimeout) as e:
+                        errors.append(type(e).__name__)
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(hammer, range(8)))
+            assert len(errors) == 24
+            assert c.get(srv.url).status_code == 200
+            assert c._transport._pool_stats()["connections"] == 0
+    finally:
+        fb.close()

@@ -603,3 +603,86 @@ def test_gc_in_python_tls_callback_frees_unclosed_response(https_server, certs, 
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [200, 200]
+
+
+# ------------------------------------------- catalog rows (docs/reliability.md)
+
+
+def test_wrong_protocol_on_the_port(server, https_server, ca_context):
+    """S19: https:// to a plain-HTTP server is a ConnectError at once; http:// to a TLS
+    server gets no HTTP response back: RemoteProtocolError (or ReadError), no hang."""
+    import time
+
+    with httprs.Client(verify=ca_context, timeout=5) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ConnectError):
+            c.get(server.url.replace("http://", "https://") + "/")
+        with pytest.raises((httprs.RemoteProtocolError, httprs.ReadError)):
+            c.get(https_server.url.replace("https://", "http://") + "/")
+        assert time.monotonic() - t0 < 4
+        assert c.get(localhost(https_server.url)).status_code == 200
+
+
+def _tls_truncating(certs, response: bytes):
+    """A TLS server that sends `response` and then drops TCP without close_notify."""
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        conn.send(response)
+        raw = conn.sock
+        import socket as socket_module
+
+        socket_module.socket.shutdown(raw, socket_module.SHUT_RDWR)  # FIN, no alert
+
+    return tls_server(server_context(certs.server), handler)
+
+
+@pytest.mark.parametrize(
+    "response,expected",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", "RemoteProtocolError"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            "RemoteProtocolError",
+        ),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello", b"hello"),
+    ],
+    ids=["content_length", "chunked", "close_delimited"],
+)
+def test_tls_truncation_without_close_notify(certs, ca_context, response, expected):
+    """S20: a TCP FIN without TLS close_notify: a body short of its Content-Length or
+    chunked framing is RemoteProtocolError; a close-delimited body ends there, as in
+    httpx (Python's ssl treats a ragged EOF as EOF)."""
+    with _tls_truncating(certs, response) as srv, httprs.Client(verify=ca_context) as c:
+        if isinstance(expected, bytes):
+            assert c.get(localhost(srv.url)).content == expected
+        else:
+            with pytest.raises(getattr(httprs, expected)):
+                c.get(localhost(srv.url))
+
+
+def test_tls_churn_keeps_descriptors_and_memory_flat(https_server, ca_context):
+    """L07 (short form): TLS requests with keep-alive disabled, each a full handshake:
+    descriptors return to the baseline and RSS does not grow with the count."""
+    import gc
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    limits = httprs.Limits(max_keepalive_connections=0)
+    url = localhost(https_server.url)
+    with httprs.Client(verify=ca_context, limits=limits) as c:
+        for _ in range(50):
+            assert c.get(url).status_code == 200
+        gc.collect()
+        base_fds, base_rss = fds(), rss()
+        for _ in range(300):
+            assert c.get(url).status_code == 200
+        gc.collect()
+        assert fds() == base_fds
+        assert rss() - base_rss < 8 * 1024 * 1024

@@ -272,3 +272,20 @@ async def test_proxy_authorization_stripped_cross_origin_async(anyio_backend):
         assert "proxy-authorization" not in other.json()["headers"]
         same = await client.get("http://example.org/redirect/302?to=/echo", headers=headers)
         assert same.json()["headers"]["proxy-authorization"] == "Basic c2VjcmV0"
+
+
+@pytest.mark.parametrize("api", ["get", "request", "send", "stream"])
+def test_max_redirects_through_every_api(hx, api):
+    """S10 (urllib3 CVE-2025-50181): the client's max_redirects holds on every path."""
+    client = make_client(hx, follow_redirects=True, max_redirects=2)
+    url = "http://example.org/chain?n=3"
+    with pytest.raises(hx.TooManyRedirects):
+        if api == "get":
+            client.get(url)
+        elif api == "request":
+            client.request("GET", url)
+        elif api == "send":
+            client.send(client.build_request("GET", url))
+        else:
+            with client.stream("GET", url):
+                pass

@@ -686,3 +686,20 @@ def test_tls_churn_keeps_descriptors_and_memory_flat(https_server, ca_context):
         gc.collect()
         assert fds() == base_fds
         assert rss() - base_rss < 8 * 1024 * 1024
+
+
+def test_alpn_offers_http11(certs, ca_context):
+    """S17: the ClientHello offers ALPN `http/1.1` (the SNI half is
+    test_sni_sent_for_names_not_ips), so a server preferring h2 still picks http/1.1."""
+    ctx = server_context(certs.server)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    chosen = []
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            chosen.append(conn.sock.selected_alpn_protocol())
+            conn.respond(b"ok")
+
+    with tls_server(ctx, handler) as srv, httprs.Client(verify=ca_context) as c:
+        assert c.get(localhost(srv.url)).text == "ok"
+    assert chosen == ["http/1.1"]

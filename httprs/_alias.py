@@ -24,6 +24,7 @@ real library would then mix with httprs's, which is never what the caller wants.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -49,160 +50,47 @@ FACES: dict[str, dict[str, str]] = {
     },
 }
 
-# httpx 0.28.1's `httpx.__all__`, in its own order (69 names).
-HTTPX_ALL: tuple[str, ...] = (
-    "__description__",
-    "__title__",
-    "__version__",
-    "ASGITransport",
-    "AsyncBaseTransport",
-    "AsyncByteStream",
-    "AsyncClient",
-    "AsyncHTTPTransport",
-    "Auth",
-    "BaseTransport",
-    "BasicAuth",
-    "ByteStream",
-    "Client",
-    "CloseError",
-    "codes",
-    "ConnectError",
-    "ConnectTimeout",
-    "CookieConflict",
-    "Cookies",
-    "create_ssl_context",
-    "DecodingError",
-    "delete",
-    "DigestAuth",
-    "get",
-    "head",
-    "Headers",
-    "HTTPError",
-    "HTTPStatusError",
-    "HTTPTransport",
-    "InvalidURL",
-    "Limits",
-    "LocalProtocolError",
-    "main",
-    "MockTransport",
-    "NetRCAuth",
-    "NetworkError",
-    "options",
-    "patch",
-    "PoolTimeout",
-    "post",
-    "ProtocolError",
-    "Proxy",
-    "ProxyError",
-    "put",
-    "QueryParams",
-    "ReadError",
-    "ReadTimeout",
-    "RemoteProtocolError",
-    "request",
-    "Request",
-    "RequestError",
-    "RequestNotRead",
-    "Response",
-    "ResponseNotRead",
-    "stream",
-    "StreamClosed",
-    "StreamConsumed",
-    "StreamError",
-    "SyncByteStream",
-    "Timeout",
-    "TimeoutException",
-    "TooManyRedirects",
-    "TransportError",
-    "UnsupportedProtocol",
-    "URL",
-    "USE_CLIENT_DEFAULT",
-    "WriteError",
-    "WriteTimeout",
-    "WSGITransport",
-)
-
-# httpx2 2.16.2's `httpx2.__all__`, in its own order (76 names).
-HTTPX2_ALL: tuple[str, ...] = (
-    "__description__",
-    "__title__",
-    "__version__",
+# The public names are listed once, in `httprs.__all__` (the union of both libraries'
+# APIs). Each library's `__all__` is derived from it: the names only the other library
+# has are left out, and the order is httpx's (the dunders, then the rest sorted
+# case-insensitively; httpx's own test_exported_members pins that order).
+HTTPX2_ONLY = frozenset({
     "alias_httpx",
-    "delete",
-    "get",
-    "head",
-    "options",
-    "patch",
-    "post",
-    "put",
-    "query",
-    "request",
-    "stream",
-    "websocket",
-    "Auth",
-    "BasicAuth",
-    "DigestAuth",
-    "FunctionAuth",
-    "NetRCAuth",
-    "AsyncClient",
-    "Client",
-    "USE_CLIENT_DEFAULT",
-    "create_ssl_context",
-    "Limits",
-    "Proxy",
-    "Timeout",
-    "ByteStream",
-    "CloseError",
-    "ConnectError",
-    "ConnectTimeout",
-    "CookieConflict",
-    "DecodingError",
-    "HTTPError",
-    "HTTPStatusError",
-    "InvalidURL",
-    "LocalProtocolError",
-    "NetworkError",
-    "PoolTimeout",
-    "ProtocolError",
-    "ProxyError",
-    "ReadError",
-    "ReadTimeout",
-    "RemoteProtocolError",
-    "RequestError",
-    "RequestNotRead",
-    "ResponseNotRead",
-    "StreamClosed",
-    "StreamConsumed",
-    "StreamError",
-    "TimeoutException",
-    "TooManyRedirects",
-    "TransportError",
-    "UnsupportedProtocol",
-    "WriteError",
-    "WriteTimeout",
-    "Cookies",
-    "Headers",
-    "Request",
-    "Response",
     "EventSource",
+    "FunctionAuth",
+    "Origin",
+    "query",
     "ServerSentEvent",
     "SSEError",
-    "codes",
-    "ASGITransport",
-    "AsyncBaseTransport",
-    "AsyncHTTPTransport",
-    "BaseTransport",
-    "HTTPTransport",
-    "MockTransport",
-    "WSGITransport",
-    "AsyncByteStream",
-    "SyncByteStream",
-    "Origin",
-    "QueryParams",
-    "URL",
-)
+    "websocket",
+})
+HTTPX_ONLY = frozenset({"main"})  # httpx2 keeps `main` as a deprecated attribute only
+# Exported by httprs but in neither library's `__all__`.
+IN_NEITHER = frozenset({"install", "HTTPXDeprecationWarning"})
 
-ALL_NAMES: dict[str, tuple[str, ...]] = {"httpx": HTTPX_ALL, "httpx2": HTTPX2_ALL}
+
+@functools.cache
+def all_names(name: str) -> tuple[str, ...]:
+    """That library's `__all__`, in httpx's order. httpx2 names httprs does not provide
+    yet are listed too; `build_stand_in` exports only what httprs has."""
+    import httprs
+
+    skip = IN_NEITHER | (HTTPX2_ONLY if name == "httpx" else HTTPX_ONLY)
+    names = [n for n in httprs.__all__ if n not in skip]
+    if name == "httpx2":
+        names += [n for n in HTTPX2_ONLY if n not in names]  # those httprs lacks too
+    dunders = sorted(n for n in names if n.startswith("__"))
+    return tuple(dunders + sorted((n for n in names if not n.startswith("__")), key=str.casefold))
+
+
+def __getattr__(attr: str):
+    # The derived lists under their former constant names (they need httprs imported).
+    if attr == "HTTPX_ALL":
+        return all_names("httpx")
+    if attr == "HTTPX2_ALL":
+        return all_names("httpx2")
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
 
 # Private module layout: `<name>.<key>` resolves to the httprs module `<value>`. Both
 # libraries share this layout (httpx2 forked httpx 0.28.1); a key only one of them has
@@ -291,7 +179,7 @@ def build_stand_in(name: str) -> types.ModuleType:
 
     module = types.ModuleType(name, httprs.__doc__)
     exported = []
-    for attr in ALL_NAMES[name]:
+    for attr in all_names(name):
         if attr in FACES[name]:
             exported.append(attr)
         elif attr == "main" and name == "httpx2":
@@ -304,6 +192,11 @@ def build_stand_in(name: str) -> types.ModuleType:
     module.__getattr__ = _module_getattr(name)
     module.__file__ = httprs.__file__
     setattr(module, MARKER, True)
+    # `from httpx.__version__ import __version__` (httpx's version module). Registered
+    # here, so importing it never replaces the `__version__` string attribute.
+    version = types.ModuleType(f"{name}.__version__")
+    version.__dict__.update(FACES[name])
+    sys.modules[version.__name__] = version
     return module
 
 
@@ -375,7 +268,7 @@ def _set_class_modules(primary: str) -> list[str]:
     import httprs
 
     refused = []
-    for attr in ALL_NAMES[primary]:
+    for attr in all_names(primary):
         obj = getattr(httprs, attr, None)
         if not isinstance(obj, type) or obj.__module__ == primary:
             continue

@@ -10,6 +10,7 @@ cookies are extracted only from responses that carry Set-Cookie.
 """
 
 import datetime
+import enum
 import logging
 import warnings
 from contextlib import asynccontextmanager, contextmanager
@@ -62,9 +63,21 @@ USER_AGENT = "python-httprs/" + __version__
 # The C++ core decodes all four codings natively (src/decode.h).
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
-cdef int _UNOPENED = 1
-cdef int _OPENED = 2
-cdef int _CLOSED = 3
+class ClientState(enum.Enum):
+    """A client's life cycle, httpx's `_client.ClientState` (code reads and sets
+    `client._state` with it)."""
+
+    # UNOPENED: not used as a context manager yet, and no request sent.
+    UNOPENED = 1
+    # OPENED: in its `with` block, or a request was sent.
+    OPENED = 2
+    # CLOSED: exited or closed; it cannot send nor be opened again.
+    CLOSED = 3
+
+
+cdef object _UNOPENED = ClientState.UNOPENED
+cdef object _OPENED = ClientState.OPENED
+cdef object _CLOSED = ClientState.CLOSED
 
 cdef int _LOG_INFO = logging.INFO
 

@@ -951,9 +951,9 @@ class HTTPTransport(_CoreTransport, BaseTransport):
         cdef _TransportCore core = self._core
         if core.closed:
             raise RuntimeError("Cannot send a request, as the transport has been closed.")
-        patched = _sync_hook.patched()
-        if patched is not None:
-            return _send_via_httpcore(self, patched, request)
+        patch = _find_patch(_SYNC_HOOKS)
+        if patch is not None:
+            return _send_via_httpcore(self, patch, request)
         return _send_sync(core, request)
 
     def close(self):
@@ -1363,9 +1363,9 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         cdef _TransportCore core = self._core
         if core.closed:
             raise RuntimeError("Cannot send a request, as the transport has been closed.")
-        patched = _async_hook.patched()
-        if patched is not None:
-            return await _send_via_httpcore_async(self, patched, request)
+        patch = _find_patch(_ASYNC_HOOKS)
+        if patch is not None:
+            return await _send_via_httpcore_async(self, patch, request)
         return await _send_async(core, self._driver, request)
 
     async def aclose(self):
@@ -1964,30 +1964,34 @@ cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) e
 
 
 cdef class _HttpcoreHook:
-    """Notices when a mocking library has replaced httpcore's pool entry point.
+    """Notices when a mocking library has replaced httpcore's (or httpcore2's) pool entry
+    point.
 
     respx (the mocker openai's and anthropic's suites use) patches
-    httpcore.ConnectionPool.handle_request, below httpx's transport. httprs has no
-    httpcore underneath, so its transports look on each request whether that
-    method is still httpcore's own; when it is not, the request goes through the
-    patched function, converted to httpcore's types and back. Unpatched (or
-    httpcore not imported at all), this costs a dict lookup.
+    httpcore.ConnectionPool.handle_request, below httpx's transport; respx2 (vendored by
+    openai 3.x's tests) and pytest-httpx2 patch httpcore2's, below httpx2's. httprs has no
+    httpcore underneath, so its transports look on each request whether that method is
+    still the package's own; when it is not, the request goes through the patched
+    function, converted to that package's types and back. Unpatched (or the package not
+    imported at all), this costs a dict lookup per package.
     """
 
+    cdef readonly str package
     cdef str module
     cdef str cls_name
     cdef str attr
     cdef object cls
     cdef object original
 
-    def __cinit__(self, str module, str cls_name, str attr):
-        self.module = module
+    def __cinit__(self, str package, str module, str cls_name, str attr):
+        self.package = package
+        self.module = package + "." + module
         self.cls_name = cls_name
         self.attr = attr
 
     cdef object patched(self):
         if self.cls is None:
-            if "httpcore" not in sys.modules:
+            if self.package not in sys.modules:
                 return None
             mod = sys.modules.get(self.module)
             if mod is None:
@@ -1996,23 +2000,38 @@ cdef class _HttpcoreHook:
         current = self.cls.__dict__.get(self.attr)
         if current is self.original:
             return None
-        if getattr(current, "__module__", "").startswith("httpcore."):
+        if getattr(current, "__module__", "").startswith(self.package + "."):
             self.original = current
             return None
         return current
 
 
-cdef _HttpcoreHook _sync_hook = _HttpcoreHook(
-    "httpcore._sync.connection_pool", "ConnectionPool", "handle_request"
+cdef tuple _SYNC_HOOKS = (
+    _HttpcoreHook("httpcore", "_sync.connection_pool", "ConnectionPool", "handle_request"),
+    _HttpcoreHook("httpcore2", "_sync.connection_pool", "ConnectionPool", "handle_request"),
 )
-cdef _HttpcoreHook _async_hook = _HttpcoreHook(
-    "httpcore._async.connection_pool", "AsyncConnectionPool", "handle_async_request"
+cdef tuple _ASYNC_HOOKS = (
+    _HttpcoreHook(
+        "httpcore", "_async.connection_pool", "AsyncConnectionPool", "handle_async_request"
+    ),
+    _HttpcoreHook(
+        "httpcore2", "_async.connection_pool", "AsyncConnectionPool", "handle_async_request"
+    ),
 )
 
 
-cdef object _httpcore_request(object request):
-    import httpcore
+cdef tuple _find_patch(tuple hooks):
+    """(package, patched function) of the first hook whose method was replaced, or None."""
+    cdef _HttpcoreHook hook
+    for hook in hooks:
+        patched = hook.patched()
+        if patched is not None:
+            return (hook.package, patched)
+    return None
 
+
+cdef object _httpcore_request(str package, object request):
+    httpcore = sys.modules[package]  # imported: its patched method is why we are here
     url = request.url
     return httpcore.Request(
         method=request.method.encode("ascii"),
@@ -2075,20 +2094,24 @@ class _AsyncHttpcoreStream(AsyncByteStream):
             await aclose()
 
 
-def _mocked_pool(transport, bint is_async):
-    """A real httpcore pool for pass-through routes; creating one opens no sockets."""
-    pool = transport.__dict__.get("_pool")
-    if pool is None:
-        import httpcore
+def _mocked_pool(transport, str package, bint is_async):
+    """A real pool of the patched package (httpcore or httpcore2) for pass-through routes,
+    with the transport's settings; creating one opens no sockets."""
+    from httprs._poolview import build_pool
 
-        pool = httpcore.AsyncConnectionPool() if is_async else httpcore.ConnectionPool()
+    pool = transport.__dict__.get("_pool")
+    if pool is None or not type(pool).__module__.startswith(package + "."):
+        pool = build_pool(transport.__dict__.get("_settings", {}), is_async, package)
         transport._pool = pool
     return pool
 
 
-def _send_via_httpcore(transport, patched, request):
+def _send_via_httpcore(transport, tuple patch, request):
+    package, patched = patch
     try:
-        response = patched(_mocked_pool(transport, False), _httpcore_request(request))
+        response = patched(
+            _mocked_pool(transport, package, False), _httpcore_request(package, request)
+        )
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:
@@ -2097,9 +2120,12 @@ def _send_via_httpcore(transport, patched, request):
     return _from_httpcore_response(response, _HttpcoreStream(response.stream))
 
 
-async def _send_via_httpcore_async(transport, patched, request):
+async def _send_via_httpcore_async(transport, tuple patch, request):
+    package, patched = patch
     try:
-        response = await patched(_mocked_pool(transport, True), _httpcore_request(request))
+        response = await patched(
+            _mocked_pool(transport, package, True), _httpcore_request(package, request)
+        )
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:

@@ -1,5 +1,15 @@
 # cython: language_level=3
-"""Content-Encoding decoding (gzip, deflate, br, zstd) over the C++ DecoderChain."""
+"""Content-Encoding decoding (gzip, deflate, br, zstd) over the C++ DecoderChain.
+
+`_Chain` is what responses use (bounded inflation, the 5-coding cap). The rest is
+httpx's private `httpx._decoders` API, which libraries import (proxies and recorders
+check `SUPPORTED_DECODERS`, spy on `GZipDecoder.decode`, reuse `LineDecoder` /
+`TextDecoder` / the chunkers): plain classes over the same C++ decoders, with httpx
+0.28.1's signatures (`decode()`/`flush()` return bytes). `MultiDecoder` also takes
+httpx2's coding names and applies httpx2's cap of 5 codings.
+"""
+
+import codecs
 
 from libcpp.memory cimport unique_ptr
 from libcpp.string cimport string
@@ -10,10 +20,23 @@ from httprs.includes.errors cimport Error
 
 from httprs._exceptions import DecodingError
 
-__all__ = ["ContentDecoder"]
+__all__ = [
+    "SUPPORTED_DECODERS",
+    "BrotliDecoder",
+    "ByteChunker",
+    "ContentDecoder",
+    "DeflateDecoder",
+    "GZipDecoder",
+    "IdentityDecoder",
+    "LineDecoder",
+    "MultiDecoder",
+    "TextChunker",
+    "TextDecoder",
+    "ZStandardDecoder",
+]
 
 
-cdef class ContentDecoder:
+cdef class _Chain:
     """Streaming decoder for a response's Content-Encoding values.
 
     `encodings` are the header values in header order (each may hold several
@@ -116,3 +139,213 @@ cdef class ContentDecoder:
         if not ok:
             raise DecodingError(err.message.decode("utf-8", "replace"))
         return <bytes>out
+
+
+# ---------------------------------------------------------------------------
+# httpx's decoder classes
+
+
+class ContentDecoder:
+    """Base of the content decoders: `decode(data)` and `flush()` return bytes."""
+
+    def decode(self, data):
+        raise NotImplementedError()
+
+    def flush(self):
+        raise NotImplementedError()
+
+
+class IdentityDecoder(ContentDecoder):
+    """No content coding: bytes pass through."""
+
+    def decode(self, data):
+        return data
+
+    def flush(self):
+        return b""
+
+
+class _OneCoding(ContentDecoder):
+    """One content coding, decoded by the C++ decoder for `coding`."""
+
+    coding = ""
+
+    def __init__(self):
+        self._chain = _Chain([self.coding])
+
+    def decode(self, data):
+        return self._chain.decode(data)
+
+    def flush(self):
+        return self._chain.flush()
+
+
+class DeflateDecoder(_OneCoding):
+    """'deflate': zlib-wrapped or raw deflate data, as servers send either."""
+
+    coding = "deflate"
+
+
+class GZipDecoder(_OneCoding):
+    """'gzip' (and 'x-gzip')."""
+
+    coding = "gzip"
+
+
+class BrotliDecoder(_OneCoding):
+    """'br'."""
+
+    coding = "br"
+
+
+class ZStandardDecoder(_OneCoding):
+    """'zstd'."""
+
+    coding = "zstd"
+
+
+SUPPORTED_DECODERS = {
+    "identity": IdentityDecoder,
+    "gzip": GZipDecoder,
+    "deflate": DeflateDecoder,
+    "br": BrotliDecoder,
+    "zstd": ZStandardDecoder,
+}
+
+
+class MultiDecoder(ContentDecoder):
+    """Several codings, given in the order they were applied: decoder instances
+    (httpx 0.28.1) or coding names (httpx2; unknown names are skipped). More than
+    `max_decode_links` codings raise DecodingError, as httpx2 does (httpx 0.28.1 has no
+    cap; responses are capped the same way in the C++ chain)."""
+
+    max_decode_links = 5
+
+    def __init__(self, children):
+        decoders = []
+        for child in children:
+            if isinstance(child, bytes):
+                child = child.decode("latin-1")
+            if isinstance(child, str):
+                cls = SUPPORTED_DECODERS.get(child.strip().lower())
+                if cls is None:
+                    continue
+                child = cls()
+            decoders.append(child)
+        if len(decoders) > self.max_decode_links:
+            raise DecodingError(
+                f"Cannot apply more than {self.max_decode_links} content encodings."
+            )
+        self.children = decoders[::-1]  # decoding undoes the last coding first
+
+    def decode(self, data):
+        for child in self.children:
+            data = child.decode(data)
+        return data
+
+    def flush(self):
+        data = b""
+        for child in self.children:
+            data = child.decode(data) + child.flush()
+        return data
+
+
+# ---------------------------------------------------------------------------
+# Text and re-chunking helpers (httpx's; responses use them too)
+
+
+class TextDecoder:
+    """Incremental bytes -> str decoding, replacing undecodable input."""
+
+    def __init__(self, encoding="utf-8"):
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+
+    def decode(self, data):
+        return self.decoder.decode(data)
+
+    def flush(self):
+        return self.decoder.decode(b"", True)
+
+
+_NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+class LineDecoder:
+    """Incremental str.splitlines(): a trailing '\\r' waits for the next chunk."""
+
+    def __init__(self):
+        self.buffer = []
+        self.trailing_cr = False
+
+    def decode(self, str text):
+        if self.trailing_cr:
+            text = "\r" + text
+            self.trailing_cr = False
+        if text.endswith("\r"):
+            self.trailing_cr = True
+            text = text[:-1]
+        if not text:
+            return []
+        cdef bint ends_with_newline = text[len(text) - 1] in _NEWLINES
+        cdef list lines = text.splitlines()
+        if len(lines) == 1 and not ends_with_newline:
+            self.buffer.append(lines[0])
+            return []
+        if self.buffer:
+            lines[0] = "".join(self.buffer) + lines[0]
+            self.buffer = []
+        if not ends_with_newline:
+            self.buffer = [lines.pop()]
+        return lines
+
+    def flush(self):
+        if not self.buffer and not self.trailing_cr:
+            return []
+        lines = ["".join(self.buffer)]
+        self.buffer = []
+        self.trailing_cr = False
+        return lines
+
+
+class _Rechunker:
+    """Pieces of exactly `chunk_size` (the last may be shorter); None: as they come."""
+
+    _empty = b""
+
+    def __init__(self, chunk_size=None):
+        self._chunk_size = chunk_size
+        self._parts = []
+        self._len = 0
+
+    def decode(self, content):
+        if self._chunk_size is None:
+            return [content] if content else []
+        size = self._chunk_size
+        self._parts.append(content)
+        self._len += len(content)
+        if self._len < size:
+            return []
+        value = self._empty.join(self._parts)
+        chunks = [value[i:i + size] for i in range(0, len(value), size)]
+        rest = chunks.pop() if len(chunks[-1]) < size else self._empty
+        self._parts = [rest] if rest else []
+        self._len = len(rest)
+        return chunks
+
+    def flush(self):
+        value = self._empty.join(self._parts)
+        self._parts = []
+        self._len = 0
+        return [value] if value else []
+
+
+class ByteChunker(_Rechunker):
+    """Re-chunk bytes."""
+
+    _empty = b""
+
+
+class TextChunker(_Rechunker):
+    """Re-chunk str."""
+
+    _empty = ""

@@ -25,7 +25,8 @@ from httprs._content import (
     encode_response,
     get_multipart_boundary_from_content_type,
 )
-from httprs._decoders import ContentDecoder
+from httprs._decoders import LineDecoder, TextDecoder
+from httprs._decoders import _Chain as ContentDecoder
 from httprs._exceptions import (
     CookieConflict,
     DecodingError,
@@ -72,6 +73,17 @@ cdef inline bytes _header_value(value, encoding):
     if not isinstance(value, str):
         raise TypeError(f"Header value must be str or bytes, not {type(value)}")
     return value.encode(encoding or "ascii")
+
+
+def _normalize_header_key(key, encoding=None):
+    """A header name as bytes (httpx's private helper, which code imports)."""
+    return _header_key(key, encoding)
+
+
+def _normalize_header_value(value, encoding=None):
+    """A header value as bytes; TypeError for anything but str or bytes (httpx's
+    private helper, which code imports)."""
+    return _header_value(value, encoding)
 
 
 # Unpacking of non-2-tuples goes through real CPython bytecode, so the errors
@@ -398,64 +410,6 @@ cdef str _detect_encoding(list raw):
 
 # ---------------------------------------------------------------------------
 # Text decoding helpers
-
-
-cdef class TextDecoder:
-    """Incremental bytes -> str decoding, replacing undecodable input."""
-
-    cdef object _decoder
-
-    def __init__(self, encoding="utf-8"):
-        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-
-    def decode(self, data):
-        return self._decoder.decode(data)
-
-    def flush(self):
-        return self._decoder.decode(b"", True)
-
-
-cdef str _NEWLINES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-
-
-cdef class LineDecoder:
-    """Incremental str.splitlines(): a trailing '\\r' waits for the next chunk."""
-
-    cdef list _buffer
-    cdef bint _trailing_cr
-
-    def __init__(self):
-        self._buffer = []
-        self._trailing_cr = False
-
-    def decode(self, str text):
-        if self._trailing_cr:
-            text = "\r" + text
-            self._trailing_cr = False
-        if text.endswith("\r"):
-            self._trailing_cr = True
-            text = text[:-1]
-        if not text:
-            return []
-        cdef bint ends_with_newline = text[len(text) - 1] in _NEWLINES
-        cdef list lines = text.splitlines()
-        if len(lines) == 1 and not ends_with_newline:
-            self._buffer.append(lines[0])
-            return []
-        if self._buffer:
-            lines[0] = "".join(self._buffer) + lines[0]
-            self._buffer = []
-        if not ends_with_newline:
-            self._buffer = [lines.pop()]
-        return lines
-
-    def flush(self):
-        if not self._buffer and not self._trailing_cr:
-            return []
-        lines = ["".join(self._buffer)]
-        self._buffer = []
-        self._trailing_cr = False
-        return lines
 
 
 cdef class _Chunker:
@@ -1105,14 +1059,7 @@ class Response:
         return self._body
 
     async def _aread_whole(self, source):
-        if self.is_stream_consumed:
-            raise StreamConsumed()
-        if self.is_closed:
-            raise StreamClosed()
-        if not isinstance(self.stream, AsyncByteStream):
-            raise RuntimeError("Attempted to call an async iterator on an sync stream.")
-        self.is_stream_consumed = True
-        self._nbytes = 0
+        _begin_whole_read(self, True)
         if callable(source):
             with _attach_request(self._req):
                 raw = await source()
@@ -1252,16 +1199,25 @@ cdef bytes _decode_all(self, bytes raw):
         return decoder.decode(raw) + decoder.flush()
 
 
-cdef bytes _read_whole(self, source):
-    """One-shot read: `source` is the whole raw body or a callable returning it."""
+cdef int _begin_whole_read(self, bint is_async) except -1:
+    """What a one-shot read checks and marks first, sync or async: the stream is
+    unread, open and of the caller's kind; then it counts as consumed."""
     if self.is_stream_consumed:
         raise StreamConsumed()
     if self.is_closed:
         raise StreamClosed()
-    if not isinstance(self.stream, SyncByteStream):
+    if is_async and not isinstance(self.stream, AsyncByteStream):
+        raise RuntimeError("Attempted to call an async iterator on an sync stream.")
+    if not is_async and not isinstance(self.stream, SyncByteStream):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
     self.is_stream_consumed = True
     self._nbytes = 0
+    return 0
+
+
+cdef bytes _read_whole(self, source):
+    """One-shot read: `source` is the whole raw body or a callable returning it."""
+    _begin_whole_read(self, False)
     if callable(source):
         try:
             raw = source()

@@ -8,6 +8,7 @@ httpx's own tests and SDK test suites check proxy and limit settings there.
 httprs's pool is C++, so `_pool` is built on first read from the transport's settings:
 
 * with httpcore importable, it is the httpcore object httpx would have built (same class,
+  httpcore2's when httprs presents as httpx2, see `pool_package()`;
   same `_proxy_url`, `_proxy_headers`, limits), so `isinstance` checks and comparisons
   with `httpcore.URL` hold. It is a description: httprs never sends through it, except
   when a mocking library has patched httpcore's `handle_request` (see
@@ -20,6 +21,7 @@ Reading `_pool` costs nothing until it happens; the value is then cached on the 
 
 from __future__ import annotations
 
+import importlib
 from collections import namedtuple
 from typing import Any
 
@@ -48,8 +50,17 @@ def _basic_auth(raw_auth) -> bytes:
     return b"Basic " + b64encode(username + b":" + password)
 
 
-def build_pool(settings: dict, is_async: bool):
-    """The pool description for a transport created with `settings` (its keywords)."""
+def pool_package() -> str:
+    """The httpcore the library httprs presents as would use: httpcore2 for httpx2 (the
+    switch's primary name), httpcore otherwise."""
+    from httprs import _alias
+
+    return "httpcore2" if _alias.primary() == "httpx2" else "httpcore"
+
+
+def build_pool(settings: dict, is_async: bool, package: str | None = None):
+    """The pool description for a transport created with `settings` (its keywords), as
+    an object of `package` (httpcore or httpcore2; default: `pool_package()`)."""
     from httprs._config import DEFAULT_LIMITS, Proxy
     from httprs._urls import URL
 
@@ -66,7 +77,7 @@ def build_pool(settings: dict, is_async: bool):
         "retries": settings.get("retries", 0),
     }
     try:
-        return _httpcore_pool(proxy, common, settings, is_async)
+        return _httpcore_pool(package or pool_package(), proxy, common, settings, is_async)
     except ImportError:  # no httpcore (or no socksio for a SOCKS proxy)
         pass
     attrs = {"_" + key: value for key, value in common.items()}
@@ -89,8 +100,8 @@ def build_pool(settings: dict, is_async: bool):
     return PoolView(**attrs)
 
 
-def _httpcore_pool(proxy, common: dict, settings: dict, is_async: bool):
-    import httpcore
+def _httpcore_pool(package: str, proxy, common: dict, settings: dict, is_async: bool):
+    httpcore = importlib.import_module(package)
 
     if proxy is None:
         cls = httpcore.AsyncConnectionPool if is_async else httpcore.ConnectionPool

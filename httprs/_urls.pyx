@@ -789,3 +789,29 @@ cdef object _qp_copy(params):
 
 # httpx2 keeps Origin in `_urls` (`from httpx2._urls import Origin`).
 from httprs._origin import Origin  # noqa: E402
+
+
+# ---------------------------------------------------------------------------
+# The same steps as Python functions, for httpx's private `_urlparse` helpers
+# (httprs/_urlparse.py).
+
+
+def _urlparse_encode_host(str host):
+    return _encode_host(host)
+
+
+def _urlparse_normalize_port(port, scheme):
+    return _normalize_port(port, scheme)
+
+
+def _urlparse_normalize_path(str path):
+    return _normalize_path(path)
+
+
+def _urlparse_validate_path(str path, bint has_scheme, bint has_authority):
+    _validate_path(path, has_scheme, has_authority)
+
+
+def _urlparse_quote(str string, bytes table):
+    """Percent-encode what `table` (128 entries, 1 = safe) does not keep."""
+    return _quote(string, table)

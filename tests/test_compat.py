@@ -66,6 +66,23 @@ PRIVATE_NAMES = [
     ("_api", "request", "httprs.request"),
     ("_main", "main", "httprs.main"),
     ("_sse", "EventSource", "httprs.EventSource"),
+    # Imported by proxies, recorders and scrapers (see docs/compatibility.md).
+    ("_decoders", "SUPPORTED_DECODERS", "httprs._decoders.SUPPORTED_DECODERS"),
+    ("_decoders", "ContentDecoder", "httprs._decoders.ContentDecoder"),
+    ("_decoders", "MultiDecoder", "httprs._decoders.MultiDecoder"),
+    ("_decoders", "GZipDecoder", "httprs._decoders.GZipDecoder"),
+    ("_decoders", "IdentityDecoder", "httprs._decoders.IdentityDecoder"),
+    ("_decoders", "LineDecoder", "httprs._decoders.LineDecoder"),
+    ("_decoders", "TextDecoder", "httprs._decoders.TextDecoder"),
+    ("_decoders", "ByteChunker", "httprs._decoders.ByteChunker"),
+    ("_decoders", "TextChunker", "httprs._decoders.TextChunker"),
+    ("_models", "LineDecoder", "httprs._decoders.LineDecoder"),
+    ("_models", "_normalize_header_value", "httprs._models._normalize_header_value"),
+    ("_client", "ClientState", "httprs._client.ClientState"),
+    ("_urlparse", "quote", "httprs._urlparse.quote"),
+    ("_urlparse", "encode_host", "httprs._urlparse.encode_host"),
+    ("_urlparse", "normalize_path", "httprs._urlparse.normalize_path"),
+    ("_urlparse", "PATH_SAFE", "httprs._urlparse.PATH_SAFE"),
 ]
 TYPE_NAMES = [
     "AsyncByteStream",
@@ -154,6 +171,99 @@ def test_urlparse_matches_httpx():
     for bad in ["http://a\x00b/", "http://[::1/"]:
         with pytest.raises(httprs.InvalidURL):
             urlparse(bad)
+
+
+def test_urlparse_helpers_match_httpx():
+    import httpx._urlparse as real
+
+    import httprs
+    from httprs import _urlparse as ours
+
+    for name in [
+        "MAX_URL_LENGTH", "UNRESERVED_CHARACTERS", "SUB_DELIMS", "FRAG_SAFE", "QUERY_SAFE",
+        "PATH_SAFE", "USERNAME_SAFE", "PASSWORD_SAFE", "USERINFO_SAFE",
+    ]:  # fmt: skip
+        assert getattr(ours, name) == getattr(real, name), name
+    for pattern in ["PERCENT_ENCODED_REGEX", "IPv4_STYLE_HOSTNAME", "IPv6_STYLE_HOSTNAME"]:
+        assert getattr(ours, pattern).pattern == getattr(real, pattern).pattern
+    assert set(ours.COMPONENT_REGEX) == set(real.COMPONENT_REGEX)
+    for url in ["https://u:p@h.example:81/p?q#f", "//h/p", "/p?q", "s:", "?q#f"]:
+        assert ours.URL_REGEX.match(url).groupdict() == real.URL_REGEX.match(url).groupdict()
+    for auth in ["u:p@h:81", "h", "[::1]:8", "h:"]:
+        assert (
+            ours.AUTHORITY_REGEX.match(auth).groupdict()
+            == real.AUTHORITY_REGEX.match(auth).groupdict()
+        )
+    for text, safe in [
+        ("a b%20c%zz/é", ""),
+        ("a b%20c%zz/é", "/%"),
+        ("100%", ours.PATH_SAFE),
+        ("q=a&b=c d", ours.QUERY_SAFE),
+        ("", ""),
+    ]:
+        assert ours.quote(text, safe) == real.quote(text, safe), (text, safe)
+        assert ours.percent_encoded(text, safe) == real.percent_encoded(text, safe)
+    assert ours.PERCENT("é/") == real.PERCENT("é/")
+    for host in ["Example.COM", "127.0.0.1", "[::1]", "bücher.example", "a b", ""]:
+        assert ours.encode_host(host) == real.encode_host(host), host
+    for bad in ["999.1.1.1", "[::zz]"]:
+        with pytest.raises(httprs.InvalidURL):
+            ours.encode_host(bad)
+    for port, scheme in [(None, "http"), ("", "http"), ("80", "http"), (443, "https"),
+                         ("8080", "http"), (21, "ftp")]:  # fmt: skip
+        assert ours.normalize_port(port, scheme) == real.normalize_port(port, scheme)
+    with pytest.raises(httprs.InvalidURL):
+        ours.normalize_port("x", "http")
+    for path in ["/a/./b/../c", "a/..", "/..", "/a/b/", "", "/%2e/x", "./a"]:
+        assert ours.normalize_path(path) == real.normalize_path(path), path
+    for path, has_scheme, has_authority in [("a", True, True), ("//a", False, False),
+                                            (":a", False, False)]:  # fmt: skip
+        with pytest.raises(httprs.InvalidURL):
+            ours.validate_path(path, has_scheme, has_authority)
+    ours.validate_path("/ok", True, True)
+
+
+def test_client_state_and_header_helpers():
+    import httpx._models as real_models
+    from httprs._client import ClientState
+    from httprs._models import _normalize_header_key, _normalize_header_value
+
+    import httprs
+
+    assert [m.name for m in ClientState] == ["UNOPENED", "OPENED", "CLOSED"]
+    client = httprs.Client()
+    assert client._state is ClientState.UNOPENED and not client.is_closed
+    # Code marks a client closed by setting the state (seen in the wild).
+    client._state = ClientState.CLOSED
+    assert client.is_closed
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        client.get("http://127.0.0.1:9/")
+    client.close()
+    with httprs.Client() as opened:
+        assert opened._state is ClientState.OPENED
+    assert opened._state is ClientState.CLOSED
+    for value, encoding in [("v", None), (b"\xff", None), ("é", "utf-8")]:
+        assert _normalize_header_value(value, encoding) == real_models._normalize_header_value(
+            value, encoding
+        )
+    with pytest.raises(TypeError, match="Header value must be str or bytes"):
+        _normalize_header_value(3)
+    assert _normalize_header_key("K") == b"K"
+
+
+def test_version_submodule_under_the_switch():
+    code = """
+        import httprs
+        httprs.install()
+        import httpx, httpx2
+        from httpx.__version__ import __version__ as v1, __title__
+        from httpx2.__version__ import __version__ as v2
+        import httpx.__version__
+        assert (v1, __title__, v2) == ("0.28.1", "httpx", "2.16.2"), (v1, v2)
+        assert httpx.__version__ == "0.28.1" and httpx2.__version__ == "2.16.2"
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]
 
 
 def test_transport_pool_describes_settings_like_httpx():

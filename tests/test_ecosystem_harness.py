@@ -439,13 +439,71 @@ def test_lock_requirements_filters_self_comments_and_tools():
     assert T.requirement_name("Typing_Extensions==4") == "typing-extensions"
 
 
+def test_uv_requirements_pins_the_default_groups_from_the_lock():
+    """openai 3.x ships uv.lock and no requirements-dev.lock: the default dependency
+    groups are installed, each at its locked version when the lock has exactly one."""
+    pyproject = textwrap.dedent(
+        """\
+        [dependency-groups]
+        dev = ["pytest>=9", "ty==0.0.1", "types-requests>=2", "Rich>=13",
+               "trio ; python_version >= '3.10'", {include-group = "other"}]
+        pydantic-v2 = ["pydantic>=2,<3"]
+        pydantic-v1 = ["pydantic<2"]
+        [tool.uv]
+        default-groups = ["dev", "pydantic-v2"]
+        """
+    )
+    lock = textwrap.dedent(
+        """\
+        [[package]]
+        name = "pytest"
+        version = "9.2.0"
+        [[package]]
+        name = "rich"
+        version = "15.0.0"
+        [[package]]
+        name = "trio"
+        version = "0.35.0"
+        [[package]]
+        name = "pydantic"
+        version = "1.10.26"
+        [[package]]
+        name = "pydantic"
+        version = "2.12.5"
+        [[package]]
+        name = "openai"
+        source = { editable = "." }
+        """
+    )
+    assert T.uv_requirements(pyproject, lock) == [
+        "pytest==9.2.0",
+        "rich==15.0.0",
+        "trio==0.35.0 ; python_version >= '3.10'",
+        "pydantic>=2,<3",  # two locked versions (conflicting groups): left to pip
+    ]
+
+
 def test_targets_are_pinned_as_the_issue_says():
-    assert set(T.TARGETS) == {"httpx", "openai", "anthropic", "python-telegram-bot"}
+    assert set(T.TARGETS) == {
+        "httpx",
+        "openai",
+        "anthropic",
+        "openai3",
+        "anthropic2",
+        "python-telegram-bot",
+    }
     assert T.TARGETS["openai"].version == "2.54.0"
     assert T.TARGETS["anthropic"].version.startswith("0.121.")
+    # The current SDKs, built on httpx2: both names are routed to httprs.
+    assert T.TARGETS["openai3"].version == "3.57.0"
+    assert T.TARGETS["anthropic2"].version == "2.15.0"
+    for name in ("openai3", "anthropic2"):
+        assert T.TARGETS[name].switch == "httpx2,httpx"
+    for name in ("openai", "anthropic", "httpx", "python-telegram-bot"):
+        assert T.TARGETS[name].switch == "httpx"
     assert T.TARGETS["python-telegram-bot"].version == "22.8"
     assert "not network" in T.TARGETS["httpx"].pytest_args
-    for name in ("openai", "anthropic"):
+    for name in ("openai", "anthropic", "openai3", "anthropic2"):
         assert "--ignore=tests/api_resources" in T.TARGETS[name].pytest_args
     ptb = T.TARGETS["python-telegram-bot"]
     assert "not req" in ptb.pytest_args and "--ignore=tests/test_official" in ptb.pytest_args

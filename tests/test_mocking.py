@@ -60,3 +60,148 @@ async def test_respx_intercepts_async_client():
     assert route.call_count == 2
     assert r.text == "hello"
     assert body == b"hello"
+
+
+# --- httpcore2: respx2 (openai 3.x's tests) and pytest-httpx2 patch httpcore2's pool ------
+
+
+def _httpcore2_mocker():
+    """A respx mocker for httpcore2, as openai 3.x's vendored respx2 and pytest-httpx2
+    define it: respx's httpcore mocker pointed at httpcore2's classes."""
+    pytest.importorskip("httpcore2")
+    from respx.mocks import HTTPCoreMocker, Mocker
+
+    existing = Mocker.registry.get("httpcore2")
+    if existing is not None:
+        return existing
+
+    class HTTPCore2Mocker(HTTPCoreMocker):
+        name = "httpcore2"
+        targets = [
+            "httpcore2._sync.connection.HTTPConnection",
+            "httpcore2._sync.connection_pool.ConnectionPool",
+            "httpcore2._sync.http_proxy.HTTPProxy",
+            "httpcore2._async.connection.AsyncHTTPConnection",
+            "httpcore2._async.connection_pool.AsyncConnectionPool",
+            "httpcore2._async.http_proxy.AsyncHTTPProxy",
+        ]
+
+    return HTTPCore2Mocker
+
+
+def test_httpcore2_patch_intercepts_sync_client(server):
+    _httpcore2_mocker()
+    with respx.mock(using="httpcore2", base_url="http://api.mocked.invalid") as router:
+        route = router.post("/v1/things").mock(
+            return_value=httpx.Response(201, json={"id": 9}, headers={"X-Mock": "2"})
+        )
+        router.get("/boom").mock(side_effect=httprs.ReadTimeout("mocked"))
+        with httprs.Client() as client:
+            r = client.post("http://api.mocked.invalid/v1/things", json={"n": 1})
+            with pytest.raises(httprs.ReadTimeout, match="mocked"):
+                client.get("http://api.mocked.invalid/boom")
+    assert route.called and route.calls.last.request.content == b'{"n":1}'
+    assert r.status_code == 201 and r.json() == {"id": 9} and r.headers["x-mock"] == "2"
+    # Unpatched again: straight to the core.
+    with httprs.Client() as client:
+        assert client.get(server.url + "/").status_code == 200
+
+
+def test_httpcore2_patch_pass_through_reaches_the_server(server):
+    _httpcore2_mocker()
+    with respx.mock(using="httpcore2", assert_all_called=False) as router:
+        router.get(server.url + "/json").pass_through()
+        with httprs.Client() as client:
+            r = client.get(server.url + "/json")
+    assert r.status_code == 200 and r.json()
+
+
+@pytest.mark.anyio
+async def test_httpcore2_patch_intercepts_async_client():
+    _httpcore2_mocker()
+    with respx.mock(using="httpcore2", base_url="http://api.mocked.invalid") as router:
+        route = router.get("/v1/items").mock(return_value=httpx.Response(200, text="two"))
+        async with httprs.AsyncClient() as client:
+            r = await client.get("http://api.mocked.invalid/v1/items")
+            async with client.stream("GET", "http://api.mocked.invalid/v1/items") as s:
+                body = await s.aread()
+    assert route.call_count == 2 and r.text == "two" and body == b"two"
+
+
+def test_httpcore_patch_still_wins_when_both_are_imported():
+    """Both httpcores imported, only httpcore's patched: that patch is the one used."""
+    pytest.importorskip("httpcore2")
+    import httpcore2  # noqa: F401
+
+    with respx.mock(base_url="http://api.mocked.invalid") as router:
+        router.get("/one").mock(return_value=httpx.Response(200, text="one"))
+        with httprs.Client() as client:
+            assert client.get("http://api.mocked.invalid/one").text == "one"
+
+
+HTTPX2_PYTEST_TESTS = """
+import httpx2
+import pytest
+
+
+def test_response(httpx2_mock):
+    httpx2_mock.add_response(url="http://api.example/a", json={"ok": True})
+    with httpx2.Client() as client:
+        assert client.get("http://api.example/a").json() == {"ok": True}
+    assert type(client._transport).__module__ == "httpx2"
+
+
+def test_proxy_matching_reads_the_httpcore2_pool(httpx2_mock):
+    import httpcore2
+
+    httpx2_mock.add_response(proxy_url="http://proxy.example:3128", text="via proxy")
+    with httpx2.Client(proxy="http://proxy.example:3128") as client:
+        assert isinstance(client._transport_for_url(httpx2.URL("http://x"))._pool,
+                          httpcore2.HTTPProxy)
+        assert client.get("http://api.example/p").text == "via proxy"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_async(httpx2_mock, anyio_backend):
+    httpx2_mock.add_exception(httpx2.ReadTimeout("slow"), url="http://api.example/s")
+    httpx2_mock.add_response(url="http://api.example/b", text="async ok")
+    async with httpx2.AsyncClient() as client:
+        assert (await client.get("http://api.example/b")).text == "async ok"
+        with pytest.raises(httpx2.ReadTimeout, match="slow"):
+            await client.get("http://api.example/s")
+"""
+
+
+@pytest.mark.httprs_only
+def test_httpx2_pytest_runs_against_httprs(tmp_path):
+    """httpx2-pytest (pytest-httpx's httpx2 fork) patches httpx2.HTTPTransport's methods
+    and reads `_pool._proxy_url` as an httpcore2 proxy: both work under the switch."""
+    pytest.importorskip("pytest_httpx2")
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_inner.py").write_text(HTTPX2_PYTEST_TESTS)
+    env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "httprs.run",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error::pytest.PytestUnraisableExceptionWarning",
+            str(tmp_path / "test_inner.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert "3 passed" in proc.stdout, proc.stdout + proc.stderr

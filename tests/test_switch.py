@@ -46,6 +46,10 @@ def test_httprs_exports_the_union_of_httpx_and_httpx2():
 
     assert set(httprs.__all__) >= set(httpx.__all__)
     assert list(HTTPX_ALL) == list(httpx.__all__)
+    # Derived from httprs.__all__ (listed once), they match both libraries' lists.
+    httpx2 = pytest.importorskip("httpx2")
+    assert "httprs" not in (httpx2.__file__ or "")
+    assert set(HTTPX2_ALL) == set(httpx2.__all__)
     # Every httpx2 name is provided.
     assert sorted(set(HTTPX2_ALL) - set(httprs.__all__)) == []
     for name in httprs.__all__:

@@ -72,6 +72,48 @@ def _lock_deps(checkout: Path) -> list[str]:
     return lock_requirements(lock.read_text(encoding="utf-8"))
 
 
+# Type checkers and their stubs in the uv dependency groups; no test imports them.
+UV_EXCLUDE = frozenset({"ty", "pandas-stubs"}) | LOCK_EXCLUDE
+
+
+def uv_requirements(pyproject_text: str, lock_text: str) -> list[str]:
+    """Test requirements of a uv project (no requirements-dev.lock): the `[tool.uv]`
+    default dependency groups of pyproject.toml, each pinned to its uv.lock version when
+    the lock holds exactly one; pip resolves what they pull in. Markers are kept."""
+    data = tomllib.loads(pyproject_text)
+    groups = data.get("tool", {}).get("uv", {}).get("default-groups", ["dev"])
+    dep_groups = data.get("dependency-groups", {})
+    versions: dict[str, set[str]] = {}
+    for pkg in tomllib.loads(lock_text).get("package", []):
+        if "version" in pkg:
+            versions.setdefault(requirement_name(pkg["name"]), set()).add(pkg["version"])
+    out = []
+    for group in groups:
+        for entry in dep_groups.get(group, []):
+            if not isinstance(entry, str):
+                continue  # {include-group = ...}
+            name = requirement_name(entry)
+            if name in UV_EXCLUDE or name.startswith("types-"):
+                continue
+            marker = entry.partition(";")[2].strip()
+            pinned = versions.get(name, set())
+            if len(pinned) == 1:
+                entry = f"{name}=={next(iter(pinned))}" + (f" ; {marker}" if marker else "")
+            if entry not in out:
+                out.append(entry)
+    return out
+
+
+def _uv_deps(checkout: Path) -> list[str]:
+    lock = checkout / "uv.lock"
+    if not lock.is_file():
+        raise FileNotFoundError(f"{lock} is missing (the sdist is expected to ship it)")
+    return uv_requirements(
+        (checkout / "pyproject.toml").read_text(encoding="utf-8"),
+        lock.read_text(encoding="utf-8"),
+    )
+
+
 def _ptb_deps(checkout: Path) -> list[str]:
     data = tomllib.loads((checkout / "pyproject.toml").read_text(encoding="utf-8"))
     group = data.get("dependency-groups", {}).get("tests")
@@ -170,6 +212,31 @@ TARGETS: dict[str, Target] = {
             deps=_lock_deps,
             unset_env=("TEST_API_BASE_URL", "ANTHROPIC_LIVE"),
             notes="newest 0.121 release (last line on httpx); api_resources need a mock server",
+        ),
+        Target(
+            name="openai3",
+            dist="openai",
+            version="3.57.0",
+            git_url="https://github.com/openai/openai-python.git",
+            git_ref="v3.57.0",
+            pytest_args=("--ignore=tests/api_resources",),
+            deps=_uv_deps,
+            env={"DEFER_PYDANTIC_BUILD": "false"},
+            unset_env=("OPENAI_LIVE", "OPENAI_TEST_HTTP_CLIENT", "TEST_API_BASE_URL"),
+            switch="httpx2,httpx",
+            notes="current release, on httpx2; its tests vendor respx2 (patches httpcore2)",
+        ),
+        Target(
+            name="anthropic2",
+            dist="anthropic",
+            version="2.15.0",
+            git_url="https://github.com/anthropics/anthropic-sdk-python.git",
+            git_ref="v2.15.0",
+            pytest_args=("--ignore=tests/api_resources",),
+            deps=_lock_deps,
+            unset_env=("TEST_API_BASE_URL", "ANTHROPIC_LIVE"),
+            switch="httpx2,httpx",
+            notes="current release, on httpx2; api_resources need a mock server",
         ),
     )
 }

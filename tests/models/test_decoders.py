@@ -4,7 +4,7 @@ import zlib
 
 import httpx
 import pytest
-from httprs._decoders import ContentDecoder
+from httprs._decoders import _Chain
 from httprs._exceptions import DecodingError
 
 import httprs
@@ -13,7 +13,7 @@ BODY = b"The quick brown fox jumps over the lazy dog. " * 200
 
 
 def _run(encodings, data, split):
-    dec = ContentDecoder(encodings)
+    dec = _Chain(encodings)
     out = b""
     for i in range(0, len(data), split):
         out += dec.decode(data[i : i + split])
@@ -43,8 +43,8 @@ def test_stacked_and_identity():
     assert _run(["deflate, gzip"], data, 33) == BODY
     assert _run(["identity"], BODY, 33) == BODY
     assert _run(["unknown-coding"], BODY, 33) == BODY
-    assert ContentDecoder(["identity"]).empty
-    assert not ContentDecoder(["gzip"]).empty
+    assert _Chain(["identity"]).empty
+    assert not _Chain(["gzip"]).empty
 
 
 def test_corrupt_raises_decoding_error():
@@ -62,7 +62,7 @@ def test_message_matches_httpx_on_corrupt_gzip():
 
 def test_accepts_bytes_like():
     data = gzip.compress(BODY)
-    dec = ContentDecoder([b"gzip"])
+    dec = _Chain([b"gzip"])
     assert dec.decode(bytearray(data)) + dec.decode(memoryview(b"")) + dec.flush() == BODY
 
 
@@ -179,3 +179,103 @@ def test_decoding_error_releases_the_connection_async(scripted):
                 assert (await client.get(server.url + "/ok")).content == b"ok"
 
     asyncio.run(main())
+
+
+# -- httpx's private decoder API (`httpx._decoders`), which libraries import ------------
+
+from httpx import _decoders as hx_decoders  # noqa: E402
+
+from httprs import _decoders as rs_decoders  # noqa: E402
+
+
+def _feed(decoder, data, split):
+    out = b""
+    for i in range(0, len(data), split):
+        out += decoder.decode(data[i : i + split])
+    return out + decoder.flush()
+
+
+def test_supported_decoders_match_httpx():
+    assert list(rs_decoders.SUPPORTED_DECODERS) == list(hx_decoders.SUPPORTED_DECODERS)
+    for name, cls in rs_decoders.SUPPORTED_DECODERS.items():
+        assert cls.__name__ == hx_decoders.SUPPORTED_DECODERS[name].__name__
+        assert issubclass(cls, rs_decoders.ContentDecoder)
+
+
+@pytest.mark.parametrize("split", [1, 13, 10**6])
+def test_single_decoders_match_httpx(split):
+    brotli = pytest.importorskip("brotli")
+    zstandard = pytest.importorskip("zstandard")
+    cases = {
+        "identity": BODY,
+        "gzip": gzip.compress(BODY),
+        "deflate": zlib.compress(BODY),
+        "br": brotli.compress(BODY),
+        "zstd": zstandard.ZstdCompressor().compress(BODY),
+    }
+    for name, data in cases.items():
+        ours = _feed(rs_decoders.SUPPORTED_DECODERS[name](), data, split)
+        theirs = _feed(hx_decoders.SUPPORTED_DECODERS[name](), data, split)
+        assert ours == theirs == BODY, name
+    with pytest.raises(DecodingError):
+        _feed(rs_decoders.GZipDecoder(), b"not gzip", 4)
+
+
+def test_multi_decoder_takes_instances_or_names_and_caps_at_five():
+    data = gzip.compress(zlib.compress(BODY))
+    # httpx 0.28.1: decoder instances, in the order the codings were applied.
+    multi = rs_decoders.MultiDecoder([rs_decoders.DeflateDecoder(), rs_decoders.GZipDecoder()])
+    theirs = hx_decoders.MultiDecoder([hx_decoders.DeflateDecoder(), hx_decoders.GZipDecoder()])
+    assert _feed(multi, data, 17) == _feed(theirs, data, 17) == BODY
+    # httpx2: coding names; unknown ones are skipped.
+    assert _feed(rs_decoders.MultiDecoder(["deflate", "x-unknown", "GZIP"]), data, 17) == BODY
+    assert len(rs_decoders.MultiDecoder(["gzip"] * 5).children) == 5
+    with pytest.raises(DecodingError, match="more than 5"):
+        rs_decoders.MultiDecoder(["gzip"] * 6)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 3, 8])
+def test_chunkers_match_httpx(chunk_size):
+    pieces = [b"ab", b"", b"cdefg", b"h", b"ijklmnopq", b"r"]
+    for ours, theirs, items in (
+        (rs_decoders.ByteChunker, hx_decoders.ByteChunker, pieces),
+        (rs_decoders.TextChunker, hx_decoders.TextChunker, [p.decode() for p in pieces]),
+    ):
+        a, b = ours(chunk_size=chunk_size), theirs(chunk_size=chunk_size)
+        assert [a.decode(x) for x in items] + [a.flush()] == [b.decode(x) for x in items] + [
+            b.flush()
+        ]
+
+
+def test_text_and_line_decoders_match_httpx():
+    data = "héllo\r\nwörld\rlast\n\u2028tail".encode()
+    for split in (1, 2, 5):
+        ours_t, theirs_t = rs_decoders.TextDecoder("utf-8"), hx_decoders.TextDecoder("utf-8")
+        ours_l, theirs_l = rs_decoders.LineDecoder(), hx_decoders.LineDecoder()
+        got, want = [], []
+        for i in range(0, len(data), split):
+            got += ours_l.decode(ours_t.decode(data[i : i + split]))
+            want += theirs_l.decode(theirs_t.decode(data[i : i + split]))
+        got += ours_l.decode(ours_t.flush()) + ours_l.flush()
+        want += theirs_l.decode(theirs_t.flush()) + theirs_l.flush()
+        assert got == want
+
+
+def test_decoder_classes_are_patchable_and_used_by_responses():
+    """Plain classes, as httpx's: `mock.patch.object` works, and patching LineDecoder
+    reaches `Response.iter_lines` (httprs's responses use these classes too)."""
+    from unittest import mock
+
+    with mock.patch.object(rs_decoders.GZipDecoder, "decode", return_value=b"x") as spy:
+        assert rs_decoders.GZipDecoder().decode(b"abc") == b"x"
+    spy.assert_called_once()
+    calls = []
+    real = rs_decoders.LineDecoder.decode
+
+    def spy_decode(self, text):
+        calls.append(text)
+        return real(self, text)
+
+    with mock.patch.object(rs_decoders.LineDecoder, "decode", spy_decode):
+        lines = list(httprs.Response(200, content=b"a\nb\n").iter_lines())
+    assert lines == ["a", "b"] and calls == ["a\nb\n"]

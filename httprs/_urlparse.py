@@ -72,11 +72,8 @@ URL_REGEX = re.compile(
     f"(?:\\?(?P<query>{COMPONENT_REGEX['query'].pattern}))?"
     f"(?:#(?P<fragment>{COMPONENT_REGEX['fragment'].pattern}))?"
 )
-AUTHORITY_REGEX = re.compile(
-    f"(?:(?P<userinfo>{COMPONENT_REGEX['userinfo'].pattern})@)?"
-    f"(?P<host>{COMPONENT_REGEX['host'].pattern})"
-    f":?(?P<port>{COMPONENT_REGEX['port'].pattern})?"
-)
+# Userinfo up to the last '@'; a bracketed IPv6 host or one without ':' and '@'.
+AUTHORITY_REGEX = re.compile(r"(?:(?P<userinfo>.*)@)?(?P<host>(\[.*\]|[^:@]*)):?(?P<port>.*)?")
 IPv4_STYLE_HOSTNAME = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$")
 IPv6_STYLE_HOSTNAME = re.compile(r"^\[.*\]$")
 

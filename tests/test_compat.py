@@ -189,7 +189,7 @@ def test_urlparse_helpers_match_httpx():
     assert set(ours.COMPONENT_REGEX) == set(real.COMPONENT_REGEX)
     for url in ["https://u:p@h.example:81/p?q#f", "//h/p", "/p?q", "s:", "?q#f"]:
         assert ours.URL_REGEX.match(url).groupdict() == real.URL_REGEX.match(url).groupdict()
-    for auth in ["u:p@h:81", "h", "[::1]:8", "h:"]:
+    for auth in ["u:p@h:81", "h", "[::1]:8", "h:", "a@b@c:1", "u@[::1]"]:
         assert (
             ours.AUTHORITY_REGEX.match(auth).groupdict()
             == real.AUTHORITY_REGEX.match(auth).groupdict()

@@ -154,7 +154,7 @@ def test_response(httpx2_mock):
 def test_proxy_matching_reads_the_httpcore2_pool(httpx2_mock):
     import httpcore2
 
-    httpx2_mock.add_response(proxy_url="http://proxy.example:3128", text="via proxy")
+    httpx2_mock.add_response(proxy_url="http://proxy.example:3128/", text="via proxy")
     with httpx2.Client(proxy="http://proxy.example:3128") as client:
         assert isinstance(client._transport_for_url(httpx2.URL("http://x"))._pool,
                           httpcore2.HTTPProxy)

@@ -21,7 +21,7 @@ PY="${PYTHON:-python3}"
 
 APT_PACKAGES=(
   build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev
-  libzstd-dev node-llhttp
+  libzstd-dev node-llhttp libnghttp2-dev
 )
 # nginx and wrk also serve the test suite's benchmark smoke test.
 TEST_APT_PACKAGES=(nginx-light wrk)

@@ -89,6 +89,19 @@ def test_decode(tmp_path: Path) -> None:
     run([str(exe)])
 
 
+def test_http2_session(tmp_path: Path) -> None:
+    """The sans-IO HTTP/2 client session against an nghttp2 server session in the same
+    program: request/response, multiplexing, GOAWAY, REFUSED_STREAM, RST_STREAM, flow
+    control windows, request bodies, SETTINGS changes, connection errors."""
+    exe = build(
+        tmp_path,
+        "test_http2_session",
+        [CPP_TESTS / "test_http2_session.cc", SRC / "http2_session.cc"],
+        ["libnghttp2"],
+    )
+    run([str(exe)])
+
+
 LLHTTP_SRC = Path("/usr/share/llhttp")  # meson.options' llhttp_src default
 LLHTTP_INCLUDE = Path("/usr/share/include/llhttp")
 

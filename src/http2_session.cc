@@ -1,0 +1,602 @@
+#include "http2_session.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+namespace httprs {
+
+namespace {
+
+// RFC 9113 8.2.2: meaningless in HTTP/2; dropped as httpx (h2) drops them.
+bool is_connection_specific(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && lower(a) == lower(b);
+}
+
+const uint8_t* bytes(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+nghttp2_nv make_nv(const std::string& name, const std::string& value) {
+  nghttp2_nv nv;
+  nv.name = const_cast<uint8_t*>(bytes(name));
+  nv.namelen = name.size();
+  nv.value = const_cast<uint8_t*>(bytes(value));
+  nv.valuelen = value.size();
+  nv.flags = NGHTTP2_NV_FLAG_NONE;
+  return nv;
+}
+
+template <typename T, void (*Free)(T*)>
+struct Freer {
+  void operator()(T* p) const { Free(p); }
+};
+using CallbacksPtr =
+    std::unique_ptr<nghttp2_session_callbacks,
+                    Freer<nghttp2_session_callbacks, nghttp2_session_callbacks_del>>;
+using OptionPtr = std::unique_ptr<nghttp2_option, Freer<nghttp2_option, nghttp2_option_del>>;
+
+}  // namespace
+
+std::string http2_error_name(uint32_t code) {
+  const char* name = nghttp2_http2_strerror(code);
+  if (std::strcmp(name, "unknown") != 0) return name;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%x", static_cast<unsigned>(code));
+  return buf;
+}
+
+bool build_http2_headers(const Http2Request& req, HeaderList& out, Error& err) {
+  out.clear();
+  if (req.method.empty() || req.path.empty()) {
+    err.set(ErrorKind::kLocalProtocolError, "HTTP/2 request needs a method and a path");
+    return false;
+  }
+  std::string authority = req.authority;
+  for (const auto& [name, value] : req.headers) {
+    if (equals_ignore_case(name, "host")) {
+      authority = value;
+      break;
+    }
+  }
+  out.emplace_back(":method", req.method);
+  out.emplace_back(":authority", authority);
+  out.emplace_back(":scheme", req.scheme);
+  out.emplace_back(":path", req.path);
+  for (const auto& [name, value] : req.headers) {
+    std::string lname = lower(name);
+    if (lname == "host" || is_connection_specific(lname)) continue;
+    if (lname == "te" && !equals_ignore_case(value, "trailers")) {
+      err.set(ErrorKind::kLocalProtocolError, "Invalid value for TE header: " + value);
+      return false;
+    }
+    out.emplace_back(std::move(lname), value);
+  }
+  for (const auto& [name, value] : out) {
+    bool pseudo = !name.empty() && name[0] == ':';
+    if (!pseudo && !nghttp2_check_header_name(bytes(name), name.size())) {
+      err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
+      return false;
+    }
+    if (!nghttp2_check_header_value_rfc9113(bytes(value), value.size())) {
+      err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header value for " + name);
+      return false;
+    }
+  }
+  if (authority.empty()) {
+    err.set(ErrorKind::kLocalProtocolError, "HTTP/2 request needs an authority");
+    return false;
+  }
+  return true;
+}
+
+// What the session knows about one request.
+struct Http2Session::Stream {
+  enum class State {
+    kRequested,  // submitted; waiting for the response head
+    kHead,       // final response head reported; body flowing
+    kEnded,      // kEnd reported
+    kFailed,     // kReset reported
+  };
+  enum class BodyState { kNone, kSending, kDeferred, kDone };
+
+  int32_t id = 0;
+  State state = State::kRequested;
+  bool headers_sent = false;  // the request HEADERS frame went out
+  int status = 0;             // :status of the header block being received
+  HeaderList head;            // the header block being received
+
+  Http2Request::Body body_kind = Http2Request::Body::kNone;
+  BodyState body = BodyState::kNone;
+  const uint8_t* fixed = nullptr;
+  size_t fixed_len = 0, fixed_off = 0;
+  std::deque<std::string> chunks;  // streamed body waiting for the window
+  size_t chunk_off = 0;
+  bool body_ended = false;  // end_body() was called
+  bool want_signalled = false;
+
+  size_t unconsumed = 0;  // DATA bytes handed out and not yet consume()d
+
+  bool terminal() const { return state == State::kEnded || state == State::kFailed; }
+};
+
+void Http2Session::SessionDeleter::operator()(nghttp2_session* s) const { nghttp2_session_del(s); }
+
+// The nghttp2 callbacks: static functions with the session as user data.
+struct Http2Session::Callbacks {
+  static Http2Session& self(void* user_data) { return *static_cast<Http2Session*>(user_data); }
+
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (Stream* s = self(ud).find(frame->hd.stream_id)) {
+      s->status = 0;
+      s->head.clear();
+    }
+    return 0;
+  }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    Stream* s = self(ud).find(frame->hd.stream_id);
+    if (s == nullptr || s->state != Stream::State::kRequested) return 0;  // trailers: dropped
+    std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":status") {
+      // nghttp2 has checked it is three digits.
+      s->status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    } else if (!n.empty() && n[0] != ':') {
+      s->head.emplace_back(std::string(n), std::string(v));
+    }
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    Http2Session& h = self(ud);
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+      case NGHTTP2_DATA:
+        h.on_stream_frame(frame->hd.stream_id, frame->hd.type == NGHTTP2_HEADERS,
+                          (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
+        break;
+      case NGHTTP2_SETTINGS:
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) h.on_settings();
+        break;
+      case NGHTTP2_GOAWAY:
+        h.on_goaway(frame->goaway.last_stream_id, frame->goaway.error_code);
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int on_data_chunk(nghttp2_session* session, uint8_t, int32_t stream_id,
+                           const uint8_t* data, size_t len, void* ud) {
+    Http2Session& h = self(ud);
+    Stream* s = h.find(stream_id);
+    if (s == nullptr || s->terminal()) {
+      // Nobody will read it: give the window back at once.
+      nghttp2_session_consume(session, stream_id, len);
+      return 0;
+    }
+    s->unconsumed += len;
+    Http2Event ev{Http2EventKind::kData, stream_id};
+    ev.data.assign(reinterpret_cast<const char*>(data), len);
+    h.emit(std::move(ev));
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t code, void* ud) {
+    Http2Session& h = self(ud);
+    h.live_.erase(stream_id);
+    if (Stream* s = h.find(stream_id)) h.on_closed(*s, code);
+    return 0;
+  }
+
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    Http2Session& h = self(ud);
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+      if (Stream* s = h.find(frame->hd.stream_id)) s->headers_sent = true;
+    } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+      // nghttp2 found a connection error in what the server sent.
+      h.fail_all(ErrorKind::kRemoteProtocolError,
+                 "HTTP/2 connection error: " + http2_error_name(frame->goaway.error_code), true);
+    }
+    return 0;
+  }
+
+  static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
+                               void* ud) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    Http2Session& h = self(ud);
+    h.live_.erase(frame->hd.stream_id);
+    if (Stream* s = h.find(frame->hd.stream_id)) {
+      // The request never left: another connection may take it.
+      h.fail_stream(*s, ErrorKind::kRemoteProtocolError,
+                    std::string("HTTP/2 request not sent: ") + nghttp2_strerror(lib_error), 0,
+                    true);
+    }
+    return 0;
+  }
+
+  static ssize_t read_body(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                           uint32_t* flags, nghttp2_data_source*, void* ud) {
+    Http2Session& h = self(ud);
+    Stream* s = h.find(stream_id);
+    if (s == nullptr || s->terminal()) return NGHTTP2_ERR_DEFERRED;  // being reset
+    if (s->body_kind == Http2Request::Body::kFixed) {
+      size_t n = std::min(length, s->fixed_len - s->fixed_off);
+      if (n > 0) std::memcpy(buf, s->fixed + s->fixed_off, n);
+      s->fixed_off += n;
+      if (s->fixed_off == s->fixed_len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        s->body = Stream::BodyState::kDone;
+      }
+      return static_cast<ssize_t>(n);
+    }
+    return h.read_streamed(*s, buf, length, flags);
+  }
+};
+
+Http2Session::Http2Session(Http2Config config) : config_(config) {}
+
+Http2Session::~Http2Session() = default;
+
+bool Http2Session::init(Error& err) {
+  nghttp2_session_callbacks* raw_cbs = nullptr;
+  nghttp2_option* raw_opt = nullptr;
+  if (nghttp2_session_callbacks_new(&raw_cbs) != 0 || nghttp2_option_new(&raw_opt) != 0) {
+    if (raw_cbs) nghttp2_session_callbacks_del(raw_cbs);
+    err.set(ErrorKind::kLocalProtocolError, "HTTP/2: out of memory");
+    return false;
+  }
+  CallbacksPtr cbs(raw_cbs);
+  OptionPtr opt(raw_opt);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(raw_cbs, Callbacks::on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(raw_cbs, Callbacks::on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(raw_cbs, Callbacks::on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(raw_cbs, Callbacks::on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(raw_cbs, Callbacks::on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(raw_cbs, Callbacks::on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(raw_cbs, Callbacks::on_frame_not_send);
+  nghttp2_option_set_no_auto_window_update(raw_opt, 1);
+  nghttp2_option_set_max_reserved_remote_streams(raw_opt, 0);
+
+  nghttp2_session* session = nullptr;
+  int rv = nghttp2_session_client_new2(&session, raw_cbs, this, raw_opt);
+  if (rv != 0) {
+    err.set(ErrorKind::kLocalProtocolError, std::string("HTTP/2: ") + nghttp2_strerror(rv));
+    return false;
+  }
+  session_.reset(session);
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, config_.stream_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, config_.max_header_list},
+  };
+  rv = nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings,
+                               sizeof settings / sizeof settings[0]);
+  if (rv == 0) {
+    rv = nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
+                                               static_cast<int32_t>(config_.connection_window));
+  }
+  if (rv != 0) {
+    err.set(ErrorKind::kLocalProtocolError, std::string("HTTP/2: ") + nghttp2_strerror(rv));
+    session_.reset();
+    return false;
+  }
+  last_max_concurrent_ = max_concurrent_streams();
+  return true;
+}
+
+Http2Session::Stream* Http2Session::find(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+bool Http2Session::feed(const uint8_t* data, size_t len, Error& err) {
+  if (!session_ || dead_) {
+    err.set(ErrorKind::kReadError, "HTTP/2 connection is closed");
+    return false;
+  }
+  ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
+  if (rv < 0) {
+    std::string msg =
+        std::string("HTTP/2 connection error: ") + nghttp2_strerror(static_cast<int>(rv));
+    err.set(ErrorKind::kRemoteProtocolError, msg);
+    fail_all(ErrorKind::kRemoteProtocolError, msg, true);
+    return false;
+  }
+  return true;
+}
+
+bool Http2Session::flush(std::string& out, Error& err) {
+  if (!session_) return true;
+  for (;;) {
+    const uint8_t* chunk = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_.get(), &chunk);
+    if (n < 0) {
+      std::string msg =
+          std::string("HTTP/2 session error: ") + nghttp2_strerror(static_cast<int>(n));
+      err.set(ErrorKind::kLocalProtocolError, msg);
+      fail_all(ErrorKind::kLocalProtocolError, msg, true);
+      return false;
+    }
+    if (n == 0) return true;
+    out.append(reinterpret_cast<const char*>(chunk), static_cast<size_t>(n));
+  }
+}
+
+bool Http2Session::want_write() const {
+  return session_ && nghttp2_session_want_write(session_.get()) != 0;
+}
+
+bool Http2Session::finished() const {
+  if (!session_ || dead_) return true;
+  return nghttp2_session_want_read(session_.get()) == 0 &&
+         nghttp2_session_want_write(session_.get()) == 0;
+}
+
+int32_t Http2Session::submit(const Http2Request& req, Error& err) {
+  if (!session_ || dead_ || goaway_received_) {
+    err.set(ErrorKind::kRemoteProtocolError, "HTTP/2 connection takes no new streams");
+    return -1;
+  }
+  HeaderList block;
+  if (!build_http2_headers(req, block, err)) return -1;
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(block.size());
+  for (const auto& [name, value] : block) nva.push_back(make_nv(name, value));
+
+  auto stream = std::make_unique<Stream>();
+  stream->body_kind = req.body;
+  nghttp2_data_provider provider{};
+  provider.read_callback = Callbacks::read_body;
+  const nghttp2_data_provider* prd = nullptr;
+  if (req.body == Http2Request::Body::kStreamed ||
+      (req.body == Http2Request::Body::kFixed && req.fixed_len > 0)) {
+    prd = &provider;
+    stream->body = Stream::BodyState::kSending;
+    stream->fixed = req.fixed;
+    stream->fixed_len = req.fixed_len;
+  }
+  int32_t id =
+      nghttp2_submit_request(session_.get(), nullptr, nva.data(), nva.size(), prd, nullptr);
+  if (id < 0) {
+    err.set(id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? ErrorKind::kRemoteProtocolError
+                                                      : ErrorKind::kLocalProtocolError,
+            std::string("HTTP/2: ") + nghttp2_strerror(id));
+    return -1;
+  }
+  stream->id = id;
+  bool streamed = req.body == Http2Request::Body::kStreamed;
+  if (streamed) stream->want_signalled = true;
+  streams_[id] = std::move(stream);
+  live_.insert(id);
+  if (streamed) emit(Http2Event{Http2EventKind::kBodyWanted, id});
+  return id;
+}
+
+ssize_t Http2Session::read_streamed(Stream& s, uint8_t* buf, size_t length, uint32_t* flags) {
+  size_t n = 0;
+  while (n < length && !s.chunks.empty()) {
+    std::string& front = s.chunks.front();
+    size_t take = std::min(length - n, front.size() - s.chunk_off);
+    std::memcpy(buf + n, front.data() + s.chunk_off, take);
+    n += take;
+    s.chunk_off += take;
+    if (s.chunk_off == front.size()) {
+      s.chunks.pop_front();
+      s.chunk_off = 0;
+    }
+  }
+  if (s.chunks.empty()) {
+    if (s.body_ended) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      s.body = Stream::BodyState::kDone;
+      return static_cast<ssize_t>(n);
+    }
+    if (!s.want_signalled) {
+      s.want_signalled = true;
+      emit(Http2Event{Http2EventKind::kBodyWanted, s.id});
+    }
+    if (n == 0) {
+      s.body = Stream::BodyState::kDeferred;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+bool Http2Session::resume_body(Stream& s, Error& err) {
+  if (s.body != Stream::BodyState::kDeferred) return true;
+  s.body = Stream::BodyState::kSending;
+  int rv = nghttp2_session_resume_data(session_.get(), s.id);
+  if (rv != 0 && rv != NGHTTP2_ERR_INVALID_ARGUMENT) {  // the stream may be closing
+    err.set(ErrorKind::kLocalProtocolError, std::string("HTTP/2: ") + nghttp2_strerror(rv));
+    return false;
+  }
+  return true;
+}
+
+bool Http2Session::push_body(int32_t stream_id, const uint8_t* data, size_t len, Error& err) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || s->body_kind != Http2Request::Body::kStreamed || s->body_ended) {
+    err.set(ErrorKind::kLocalProtocolError, "HTTP/2: no streamed body to add to");
+    return false;
+  }
+  if (s->terminal()) return true;  // the stream failed: the bytes have nowhere to go
+  if (len > 0) s->chunks.emplace_back(reinterpret_cast<const char*>(data), len);
+  s->want_signalled = false;
+  return resume_body(*s, err);
+}
+
+bool Http2Session::end_body(int32_t stream_id, Error& err) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || s->body_kind != Http2Request::Body::kStreamed) {
+    err.set(ErrorKind::kLocalProtocolError, "HTTP/2: no streamed body to end");
+    return false;
+  }
+  s->body_ended = true;
+  if (s->terminal()) return true;
+  return resume_body(*s, err);
+}
+
+void Http2Session::consume(int32_t stream_id, size_t n) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || !session_) return;
+  n = std::min(n, s->unconsumed);
+  if (n == 0) return;
+  s->unconsumed -= n;
+  nghttp2_session_consume(session_.get(), stream_id, n);
+}
+
+void Http2Session::cancel(int32_t stream_id) {
+  Stream* s = find(stream_id);
+  if (s == nullptr) return;
+  if (session_ && !dead_ && live_.count(stream_id) != 0) {
+    nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+  }
+  release(stream_id);
+}
+
+void Http2Session::release(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  Stream& s = *it->second;
+  if (!s.terminal() && session_ && !dead_ && live_.count(stream_id) != 0) {
+    // Released while the response is still coming: nobody will read it.
+    nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+  }
+  if (s.unconsumed > 0 && session_) {
+    // Stream-level consumption of a closed stream is ignored; the connection
+    // window gets the bytes back either way.
+    nghttp2_session_consume(session_.get(), stream_id, s.unconsumed);
+  }
+  streams_.erase(it);
+}
+
+void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {
+  fail_all(kind, message, true);
+}
+
+std::vector<Http2Event> Http2Session::take_events() {
+  std::vector<Http2Event> out;
+  out.swap(events_);
+  return out;
+}
+
+uint32_t Http2Session::max_concurrent_streams() const {
+  if (!session_) return 0;
+  return nghttp2_session_get_remote_settings(session_.get(),
+                                             NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+bool Http2Session::can_start_stream() const {
+  if (!session_ || dead_ || goaway_received_) return false;
+  if (nghttp2_session_want_read(session_.get()) == 0) return false;  // we sent GOAWAY
+  if (nghttp2_session_get_next_stream_id(session_.get()) > 0x7fffffffu) return false;
+  return live_.size() < max_concurrent_streams();
+}
+
+void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_stream) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || s->terminal()) return;
+  if (headers && s->state == Stream::State::kRequested) {
+    if (s->status >= 100 && s->status < 200) {
+      // An informational head (100 Continue, 103 Early Hints): not the response.
+      s->head.clear();
+      s->status = 0;
+      return;
+    }
+    Http2Event ev{Http2EventKind::kHeaders, stream_id};
+    ev.status = s->status;
+    ev.headers = std::move(s->head);
+    s->head.clear();
+    s->state = Stream::State::kHead;
+    emit(std::move(ev));
+  }
+  if (end_stream && s->state == Stream::State::kHead) {
+    s->state = Stream::State::kEnded;
+    emit(Http2Event{Http2EventKind::kEnd, stream_id});
+  }
+}
+
+void Http2Session::on_settings() {
+  uint32_t now = max_concurrent_streams();
+  if (now == last_max_concurrent_) return;
+  last_max_concurrent_ = now;
+  emit(Http2Event{Http2EventKind::kSettings, 0});
+}
+
+void Http2Session::on_goaway(int32_t last_stream_id, uint32_t code) {
+  goaway_received_ = true;
+  goaway_last_stream_id_ = last_stream_id;
+  goaway_error_ = code;
+  Http2Event ev{Http2EventKind::kGoaway, last_stream_id};
+  ev.h2_error = code;
+  emit(std::move(ev));
+  // nghttp2 closes the streams above last_stream_id (on_closed) after this.
+}
+
+void Http2Session::on_closed(Stream& s, uint32_t code) {
+  if (s.terminal()) return;
+  char id[64];
+  std::snprintf(id, sizeof id, "%d", s.id);
+  if (goaway_received_ && s.id > goaway_last_stream_id_) {
+    char last[64];
+    std::snprintf(last, sizeof last, "%d", goaway_last_stream_id_);
+    fail_stream(s, ErrorKind::kRemoteProtocolError,
+                "Server sent GOAWAY (" + http2_error_name(goaway_error_) + ", last_stream_id " +
+                    last + "): stream " + id + " was not processed",
+                code, true);
+    return;
+  }
+  if (code == NGHTTP2_NO_ERROR && s.state == Stream::State::kHead) {
+    // RST_STREAM(NO_ERROR) without END_STREAM: the response was cut short.
+    fail_stream(s, ErrorKind::kRemoteProtocolError,
+                std::string("HTTP/2 stream ") + id + " closed before the response ended", code,
+                false);
+    return;
+  }
+  bool unprocessed = code == NGHTTP2_REFUSED_STREAM && s.state == Stream::State::kRequested;
+  fail_stream(
+      s, ErrorKind::kRemoteProtocolError,
+      std::string("HTTP/2 stream ") + id + " was reset by the server: " + http2_error_name(code),
+      code, unprocessed);
+}
+
+void Http2Session::fail_stream(Stream& s, ErrorKind kind, std::string message, uint32_t code,
+                               bool retryable) {
+  if (s.terminal()) return;
+  s.state = Stream::State::kFailed;
+  Http2Event ev{Http2EventKind::kReset, s.id};
+  ev.h2_error = code;
+  ev.retryable = retryable;
+  ev.error.set(kind, std::move(message));
+  emit(std::move(ev));
+}
+
+void Http2Session::fail_all(ErrorKind kind, const std::string& message, bool mark_dead) {
+  if (mark_dead) dead_ = true;
+  for (auto& [id, s] : streams_) {
+    bool unprocessed = !s->headers_sent || (goaway_received_ && id > goaway_last_stream_id_);
+    fail_stream(*s, kind, message, 0, unprocessed);
+  }
+}
+
+}  // namespace httprs

@@ -1,0 +1,170 @@
+// A sans-IO HTTP/2 client session over nghttp2 (classic mem_recv / mem_send
+// API). Bytes read from the connection go in through feed(); frames to write
+// come out of flush(); what happened to each stream comes out of
+// take_events(), in order. No sockets, no timers, no Python, no exceptions:
+// the owner (a connection) moves bytes and turns events into transfer state.
+//
+// Flow control is manual (NGHTTP2_OPT_NO_AUTO_WINDOW_UPDATE): received DATA
+// counts against the stream and connection windows until the owner says it
+// was read (consume()), so a slow reader gets backpressure, not unbounded
+// buffering. The initial stream window is well above 64 KiB and the
+// connection window is large enough that a few paused streams cannot starve
+// the others.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "errors.h"
+
+struct nghttp2_session;
+
+namespace httprs {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// Receive windows: a stream may have 1 MiB unread (the HTTP/1.1 path pauses
+// reading at the same bound) and the connection 64 MiB, so 64 streams whose
+// readers stopped still leave room for the others.
+struct Http2Config {
+  uint32_t stream_window = 1u << 20;       // SETTINGS_INITIAL_WINDOW_SIZE we announce
+  uint32_t connection_window = 64u << 20;  // our connection-level receive window
+  uint32_t max_header_list = 256u << 10;   // SETTINGS_MAX_HEADER_LIST_SIZE we announce
+};
+
+// What the owner has to send a request.
+struct Http2Request {
+  std::string method;
+  std::string scheme;     // "https" or "http"
+  std::string authority;  // used when the headers carry no Host
+  std::string path;       // origin-form target ("/a?b"); "*" for OPTIONS *
+  HeaderList headers;     // as the user gave them (any case); Host becomes :authority
+  enum class Body { kNone, kFixed, kStreamed } body = Body::kNone;
+  const uint8_t* fixed = nullptr;  // kFixed: owned by the caller until the stream ends
+  size_t fixed_len = 0;
+};
+
+enum class Http2EventKind {
+  kHeaders,     // the final response head of a stream (status, headers)
+  kData,        // response body bytes (consume() them once read)
+  kEnd,         // the response is complete
+  kReset,       // the stream failed: `error`, `h2_error`, `retryable`
+  kBodyWanted,  // a streamed request body has room: push_body() / end_body()
+  kSettings,    // the peer's SETTINGS changed (max_concurrent_streams() may differ)
+  kGoaway,      // the peer sent GOAWAY: no new streams (stream_id = last_stream_id)
+};
+
+struct Http2Event {
+  Http2Event(Http2EventKind k, int32_t id) : kind(k), stream_id(id) {}
+
+  Http2EventKind kind;
+  int32_t stream_id = 0;
+  int status = 0;
+  HeaderList headers;  // lower-case names, as received
+  std::string data;
+  uint32_t h2_error = 0;   // HTTP/2 error code (kReset, kGoaway)
+  bool retryable = false;  // kReset: the server did not process the request
+  Error error;             // kReset: what the caller raises
+};
+
+// The name of an HTTP/2 error code ("PROTOCOL_ERROR", "0xff" when unknown).
+std::string http2_error_name(uint32_t code);
+
+// Turn user request headers into an HTTP/2 header block: pseudo-headers
+// first, names lower-cased, connection-specific headers (Connection,
+// Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade) and Host dropped
+// (Host becomes :authority), every name and value checked as nghttp2 requires
+// (RFC 9113 8.2.1). A TE other than "trailers" is a LocalProtocolError.
+bool build_http2_headers(const Http2Request& req, HeaderList& out, Error& err);
+
+class Http2Session {
+ public:
+  explicit Http2Session(Http2Config config = {});
+  ~Http2Session();
+  Http2Session(const Http2Session&) = delete;
+  Http2Session& operator=(const Http2Session&) = delete;
+
+  // Create the nghttp2 session and queue the connection preface + SETTINGS
+  // (+ the connection WINDOW_UPDATE). False with `err` set on failure.
+  bool init(Error& err);
+
+  // Bytes read from the connection. False on a connection-level failure
+  // (then every open stream has a kReset event and the session is dead).
+  bool feed(const uint8_t* data, size_t len, Error& err);
+  // Append every frame ready to go to `out`. False on a session failure.
+  bool flush(std::string& out, Error& err);
+  bool want_write() const;
+  // The session is over: both sides are done (GOAWAY exchanged or a fatal
+  // error) and the connection can be closed once flushed.
+  bool finished() const;
+
+  // Start a request: its stream id (> 0), or -1 with `err` set. The request
+  // may be queued by nghttp2 until the peer's MAX_CONCURRENT_STREAMS allows.
+  int32_t submit(const Http2Request& req, Error& err);
+  // Streamed request body: append a chunk (copied); end it.
+  bool push_body(int32_t stream_id, const uint8_t* data, size_t len, Error& err);
+  bool end_body(int32_t stream_id, Error& err);
+  // The owner read `n` bytes of a stream's DATA: open the windows again.
+  void consume(int32_t stream_id, size_t n);
+  // Cancel one stream: RST_STREAM(CANCEL); the connection and the other
+  // streams go on. Unread bytes are given back to the connection window.
+  void cancel(int32_t stream_id);
+  // The owner is done with a stream (after kEnd / kReset / cancel): forget it,
+  // giving its unread bytes back to the connection window.
+  void release(int32_t stream_id);
+  // The connection broke (EOF or a read error): every open stream fails with
+  // `kind` / `message`; streams the server never processed are retryable.
+  void connection_lost(ErrorKind kind, const std::string& message);
+
+  std::vector<Http2Event> take_events();
+
+  // May a new stream start now? False after GOAWAY (either way), when the
+  // stream ids are used up, or when MAX_CONCURRENT_STREAMS streams are open.
+  bool can_start_stream() const;
+  uint32_t max_concurrent_streams() const;  // the peer's, from its last SETTINGS
+  size_t open_streams() const { return live_.size(); }
+  bool goaway_received() const { return goaway_received_; }
+  int32_t goaway_last_stream_id() const { return goaway_last_stream_id_; }
+
+ private:
+  struct Stream;
+  struct Callbacks;  // the nghttp2 callbacks, friends of the session
+
+  Stream* find(int32_t stream_id);
+  void on_stream_frame(int32_t stream_id, bool headers, bool end_stream);
+  void on_settings();
+  void on_goaway(int32_t last_stream_id, uint32_t code);
+  void on_closed(Stream& s, uint32_t code);
+  ssize_t read_streamed(Stream& s, uint8_t* buf, size_t length, uint32_t* flags);
+  bool resume_body(Stream& s, Error& err);
+  void emit(Http2Event ev) { events_.push_back(std::move(ev)); }
+  void fail_stream(Stream& s, ErrorKind kind, std::string message, uint32_t code, bool retryable);
+  void fail_all(ErrorKind kind, const std::string& message, bool mark_dead);
+
+  struct SessionDeleter {
+    void operator()(nghttp2_session* s) const;
+  };
+
+  Http2Config config_;
+  std::unique_ptr<nghttp2_session, SessionDeleter> session_;
+  std::set<int32_t> live_;  // streams nghttp2 has not closed yet
+  std::map<int32_t, std::unique_ptr<Stream>> streams_;
+  std::vector<Http2Event> events_;
+  uint32_t last_max_concurrent_ = 0xffffffffu;
+  bool goaway_received_ = false;
+  int32_t goaway_last_stream_id_ = 0x7fffffff;
+  uint32_t goaway_error_ = 0;
+  bool dead_ = false;
+};
+
+}  // namespace httprs

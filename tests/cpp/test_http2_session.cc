@@ -1,0 +1,612 @@
+// Http2Session driven by an nghttp2 *server* session in the same program:
+// the client's flush() output goes into the server's mem_recv, the server's
+// mem_send output into the client's feed(). No sockets.
+#include <nghttp2/nghttp2.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "http2_session.h"
+
+using namespace httprs;
+
+namespace {
+
+// A scripted HTTP/2 server: records what it receives, answers when told.
+struct Server {
+  struct Req {
+    HeaderList headers;
+    std::string body;
+    bool complete = false;
+    bool closed = false;
+    uint32_t close_code = 0;
+  };
+  struct Resp {
+    std::string body;
+    size_t off = 0;
+  };
+
+  nghttp2_session* session = nullptr;
+  std::map<int32_t, Req> requests;
+  std::map<int32_t, Resp> responses;
+
+  explicit Server(std::vector<nghttp2_settings_entry> settings = {}) {
+    nghttp2_session_callbacks* cbs = nullptr;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
+    nghttp2_session_server_new(&session, cbs, this);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
+  }
+  ~Server() { nghttp2_session_del(session); }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  static Server& self(void* ud) { return *static_cast<Server*>(ud); }
+  static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
+                       const uint8_t* v, size_t vl, uint8_t, void* ud) {
+    self(ud).requests[f->hd.stream_id].headers.emplace_back(
+        std::string(reinterpret_cast<const char*>(n), nl),
+        std::string(reinterpret_cast<const char*>(v), vl));
+    return 0;
+  }
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+      self(ud).requests[f->hd.stream_id].complete = true;
+    }
+    return 0;
+  }
+  static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t n, void* ud) {
+    self(ud).requests[id].body.append(reinterpret_cast<const char*>(d), n);
+    return 0;
+  }
+  static int on_close(nghttp2_session*, int32_t id, uint32_t code, void* ud) {
+    auto& r = self(ud).requests[id];
+    r.closed = true;
+    r.close_code = code;
+    return 0;
+  }
+  static ssize_t read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
+                           nghttp2_data_source*, void* ud) {
+    Resp& r = self(ud).responses[id];
+    size_t n = std::min(len, r.body.size() - r.off);
+    std::memcpy(buf, r.body.data() + r.off, n);
+    r.off += n;
+    if (r.off == r.body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+
+  void respond(int32_t id, int status, const std::string& body, HeaderList extra = {}) {
+    responses[id].body = body;
+    std::string st = std::to_string(status);
+    HeaderList hl = {{":status", st}};
+    for (auto& h : extra) hl.push_back(h);
+    std::vector<nghttp2_nv> nva;
+    for (auto& [n, v] : hl) {
+      nva.push_back(
+          {(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    nghttp2_data_provider prd;
+    prd.read_callback = read_body;
+    nghttp2_submit_response(session, id, nva.data(), nva.size(), body.empty() ? nullptr : &prd);
+  }
+
+  std::string header(int32_t id, const std::string& name) {
+    for (auto& [n, v] : requests[id].headers) {
+      if (n == name) return v;
+    }
+    return "<none>";
+  }
+};
+
+// Move bytes both ways until neither side has anything to say.
+void pump(Http2Session& client, Server& server) {
+  for (int round = 0; round < 1000; ++round) {
+    std::string out;
+    Error err;
+    CHECK(client.flush(out, err));
+    if (!out.empty()) {
+      ssize_t rv = nghttp2_session_mem_recv(server.session, (const uint8_t*)out.data(), out.size());
+      CHECK(rv == (ssize_t)out.size());
+    }
+    std::string back;
+    for (;;) {
+      const uint8_t* p = nullptr;
+      ssize_t n = nghttp2_session_mem_send(server.session, &p);
+      if (n <= 0) break;
+      back.append((const char*)p, n);
+    }
+    if (!back.empty()) client.feed((const uint8_t*)back.data(), back.size(), err);
+    if (out.empty() && back.empty()) return;
+  }
+  CHECK(!"pump did not settle");
+}
+
+Http2Request get(const std::string& path, HeaderList headers = {}) {
+  Http2Request r;
+  r.method = "GET";
+  r.scheme = "https";
+  r.authority = "example.org";
+  r.path = path;
+  r.headers = std::move(headers);
+  return r;
+}
+
+struct StreamLog {
+  int status = 0;
+  HeaderList headers;
+  std::string body;
+  bool ended = false;
+  bool reset = false;
+  bool retryable = false;
+  uint32_t code = 0;
+  Error error;
+  int body_wanted = 0;
+};
+
+// Apply events to per-stream logs; consume DATA at once unless told not to.
+std::map<int32_t, StreamLog> collect(Http2Session& c, std::map<int32_t, StreamLog>& logs,
+                                     std::vector<Http2Event>* other = nullptr,
+                                     bool consume = true) {
+  for (auto& ev : c.take_events()) {
+    StreamLog& l = logs[ev.stream_id];
+    switch (ev.kind) {
+      case Http2EventKind::kHeaders:
+        l.status = ev.status;
+        l.headers = ev.headers;
+        break;
+      case Http2EventKind::kData:
+        l.body += ev.data;
+        if (consume) c.consume(ev.stream_id, ev.data.size());
+        break;
+      case Http2EventKind::kEnd:
+        l.ended = true;
+        break;
+      case Http2EventKind::kReset:
+        l.reset = true;
+        l.retryable = ev.retryable;
+        l.code = ev.h2_error;
+        l.error = ev.error;
+        break;
+      case Http2EventKind::kBodyWanted:
+        ++l.body_wanted;
+        break;
+      default:
+        if (other) other->push_back(ev);
+        break;
+    }
+  }
+  return logs;
+}
+
+void test_request_response() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t id = c.submit(get("/a?b=1", {{"Host", "example.com:8443"},
+                                       {"Connection", "keep-alive"},
+                                       {"Keep-Alive", "timeout=5"},
+                                       {"Transfer-Encoding", "chunked"},
+                                       {"Upgrade", "websocket"},
+                                       {"Proxy-Connection", "close"},
+                                       {"X-Custom", "Value"},
+                                       {"TE", "trailers"}}),
+                        err);
+  CHECK(id == 1);
+  pump(c, s);
+  // Windows sized for throughput: 1 MiB per stream, 64 MiB for the connection.
+  CHECK(nghttp2_session_get_remote_settings(s.session, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) ==
+        (1u << 20));
+  CHECK(nghttp2_session_get_remote_window_size(s.session) == (64 << 20));
+  CHECK(nghttp2_session_get_remote_settings(s.session, NGHTTP2_SETTINGS_ENABLE_PUSH) == 0);
+  CHECK(s.requests[1].complete);
+  CHECK_EQ_STR(s.header(1, ":method"), "GET");
+  CHECK_EQ_STR(s.header(1, ":authority"), "example.com:8443");
+  CHECK_EQ_STR(s.header(1, ":scheme"), "https");
+  CHECK_EQ_STR(s.header(1, ":path"), "/a?b=1");
+  CHECK_EQ_STR(s.header(1, "x-custom"), "Value");
+  CHECK_EQ_STR(s.header(1, "te"), "trailers");
+  for (const char* gone : {"host", "connection", "keep-alive", "transfer-encoding", "upgrade",
+                           "proxy-connection", "Host", "X-Custom"}) {
+    CHECK_EQ_STR(s.header(1, gone), "<none>");
+  }
+  s.respond(1, 200, "hello", {{"content-type", "text/plain"}, {"x-multi", "1"}, {"x-multi", "2"}});
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[1].status == 200);
+  CHECK_EQ_STR(logs[1].body, "hello");
+  CHECK(logs[1].ended);
+  CHECK(!logs[1].reset);
+  CHECK(logs[1].headers.size() == 3);
+  if (logs[1].headers.size() == 3) {
+    CHECK_EQ_STR(logs[1].headers[0].first, "content-type");
+    CHECK_EQ_STR(logs[1].headers[2].second, "2");
+  }
+  c.release(1);
+  CHECK(c.open_streams() == 0);
+  CHECK(c.can_start_stream());
+  // No Host header: :authority from the request's authority.
+  int32_t id2 = c.submit(get("/"), err);
+  CHECK(id2 == 3);
+  pump(c, s);
+  CHECK_EQ_STR(s.header(3, ":authority"), "example.org");
+}
+
+void test_header_validation() {
+  HeaderList out;
+  Error err;
+  CHECK(!build_http2_headers(get("/", {{"TE", "gzip"}}), out, err));
+  CHECK(err.kind == ErrorKind::kLocalProtocolError);
+  CHECK(err.message.find("TE") != std::string::npos);
+  err.clear();
+  CHECK(!build_http2_headers(get("/", {{"bad name", "x"}}), out, err));
+  CHECK(err.kind == ErrorKind::kLocalProtocolError);
+  err.clear();
+  CHECK(!build_http2_headers(get("/", {{"x-a", "line\nbreak"}}), out, err));
+  err.clear();
+  CHECK(!build_http2_headers(get("/", {{"x-a", " leading"}}), out, err));
+  err.clear();
+  CHECK(!build_http2_headers(get("/", {{"x-a", std::string("nul\0x", 5)}}), out, err));
+  err.clear();
+  Http2Request no_method = get("/");
+  no_method.method.clear();
+  CHECK(!build_http2_headers(no_method, out, err));
+  err.clear();
+  CHECK(build_http2_headers(get("/", {{"Accept", "*/*"}, {"host", "h"}}), out, err));
+  CHECK(out.size() == 5);
+  if (out.size() == 5) {
+    CHECK_EQ_STR(out[1].second, "h");
+    CHECK_EQ_STR(out[4].first, "accept");
+  }
+  // A failed submit opens no stream and leaves the session usable.
+  Http2Session c;
+  CHECK(c.init(err));
+  CHECK(c.submit(get("/", {{"TE", "deflate"}}), err) == -1);
+  CHECK(c.open_streams() == 0);
+  err.clear();
+  CHECK(c.submit(get("/"), err) == 1);
+}
+
+void test_multiplex() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t ids[3];
+  for (int i = 0; i < 3; ++i) ids[i] = c.submit(get("/" + std::to_string(i)), err);
+  CHECK(ids[0] == 1 && ids[1] == 3 && ids[2] == 5);
+  pump(c, s);
+  CHECK(c.open_streams() == 3);
+  // Answered out of order, bodies larger than one DATA frame.
+  s.respond(5, 200, std::string(40000, 'c'));
+  s.respond(1, 404, std::string(20000, 'a'));
+  s.respond(3, 201, "b");
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[1].status == 404 && logs[1].body == std::string(20000, 'a') && logs[1].ended);
+  CHECK(logs[3].status == 201 && logs[3].body == "b" && logs[3].ended);
+  CHECK(logs[5].status == 200 && logs[5].body == std::string(40000, 'c') && logs[5].ended);
+  CHECK_EQ_STR(s.header(1, ":path"), "/0");
+  CHECK_EQ_STR(s.header(5, ":path"), "/2");
+  CHECK(c.open_streams() == 0);
+}
+
+void test_goaway() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  for (int i = 0; i < 3; ++i) c.submit(get("/"), err);
+  pump(c, s);
+  // The server processed stream 1 only.
+  nghttp2_submit_goaway(s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, nullptr, 0);
+  s.respond(1, 200, "done");
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  std::vector<Http2Event> other;
+  collect(c, logs, &other);
+  CHECK(c.goaway_received());
+  CHECK(c.goaway_last_stream_id() == 1);
+  bool saw_goaway = false;
+  for (auto& ev : other) saw_goaway |= ev.kind == Http2EventKind::kGoaway && ev.stream_id == 1;
+  CHECK(saw_goaway);
+  CHECK(logs[1].ended && logs[1].body == "done" && !logs[1].reset);
+  for (int32_t id : {3, 5}) {
+    CHECK(logs[id].reset);
+    CHECK(logs[id].retryable);
+    CHECK(logs[id].error.kind == ErrorKind::kRemoteProtocolError);
+    CHECK(logs[id].error.message.find("GOAWAY") != std::string::npos);
+    CHECK(logs[id].error.message.find("NO_ERROR") != std::string::npos);
+  }
+  CHECK(!c.can_start_stream());
+  CHECK(c.submit(get("/"), err) == -1);
+  CHECK(err.kind == ErrorKind::kRemoteProtocolError);
+}
+
+void test_refused_and_reset() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  for (int i = 0; i < 3; ++i) c.submit(get("/"), err);
+  pump(c, s);
+  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_REFUSED_STREAM);
+  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 3, NGHTTP2_INTERNAL_ERROR);
+  s.respond(5, 200, "ok");
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[1].reset && logs[1].retryable && logs[1].code == NGHTTP2_REFUSED_STREAM);
+  CHECK(logs[1].error.message.find("REFUSED_STREAM") != std::string::npos);
+  CHECK(logs[3].reset && !logs[3].retryable);
+  CHECK(logs[3].error.kind == ErrorKind::kRemoteProtocolError);
+  CHECK(logs[3].error.message.find("INTERNAL_ERROR") != std::string::npos);
+  CHECK(logs[5].ended && logs[5].body == "ok");
+  CHECK(c.can_start_stream());
+  // A reset after the head arrived is not retryable, even REFUSED_STREAM.
+  int32_t id = c.submit(get("/"), err);
+  pump(c, s);
+  s.responses[id].body = std::string(100, 'x');
+  nghttp2_nv st = {(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE};
+  nghttp2_submit_headers(s.session, NGHTTP2_FLAG_NONE, id, nullptr, &st, 1, nullptr);
+  pump(c, s);
+  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+  pump(c, s);
+  collect(c, logs);
+  CHECK(logs[id].status == 200 && logs[id].reset && !logs[id].retryable);
+}
+
+void test_cancel_one_stream() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t a = c.submit(get("/a"), err);
+  int32_t b = c.submit(get("/b"), err);
+  pump(c, s);
+  s.respond(a, 200, std::string(50000, 'a'));
+  s.respond(b, 200, std::string(50000, 'b'));
+  c.cancel(a);
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(s.requests[a].closed && s.requests[a].close_code == NGHTTP2_CANCEL);
+  CHECK(!logs[a].ended);
+  CHECK(logs[b].ended && logs[b].body == std::string(50000, 'b'));
+  CHECK(s.requests[b].close_code == NGHTTP2_NO_ERROR);
+  CHECK(!c.goaway_received() && c.can_start_stream());
+  int32_t d = c.submit(get("/d"), err);
+  pump(c, s);
+  s.respond(d, 200, "d");
+  pump(c, s);
+  collect(c, logs);
+  CHECK(logs[d].ended && logs[d].body == "d");
+}
+
+void test_windows_and_consume() {
+  Http2Config cfg;
+  cfg.stream_window = 16384;
+  cfg.connection_window = 1 << 20;
+  Http2Session c(cfg);
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t slow = c.submit(get("/slow"), err);
+  int32_t fast = c.submit(get("/fast"), err);
+  pump(c, s);
+  const std::string big(200000, 'z');
+  s.respond(slow, 200, big);
+  s.respond(fast, 200, big);
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  // Nothing consumed: each stream gets exactly its window, then waits.
+  collect(c, logs, nullptr, false);
+  CHECK(logs[slow].body.size() == 16384);
+  CHECK(logs[fast].body.size() == 16384);
+  pump(c, s);
+  collect(c, logs, nullptr, false);
+  CHECK(logs[slow].body.size() == 16384);
+  // The fast reader consumes: its stream completes while the slow one stays paused.
+  for (int i = 0; i < 100 && !logs[fast].ended; ++i) {
+    c.consume(fast, 1 << 20);
+    pump(c, s);
+    std::map<int32_t, StreamLog> more;
+    collect(c, more, nullptr, false);
+    logs[fast].body += more[fast].body;
+    logs[fast].ended = more[fast].ended;
+    logs[slow].body += more[slow].body;
+  }
+  CHECK(logs[fast].ended);
+  CHECK(logs[fast].body == big);
+  CHECK(logs[slow].body.size() == 16384);
+  // Consuming part of the slow stream's bytes lets only that much more come.
+  c.consume(slow, 16384);
+  pump(c, s);
+  std::map<int32_t, StreamLog> more;
+  collect(c, more, nullptr, false);
+  CHECK(more[slow].body.size() == 16384);
+  CHECK(!more[slow].ended);
+}
+
+void test_request_bodies() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  // A server with a tiny stream window: the upload must wait for WINDOW_UPDATEs.
+  Server s({{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1000}});
+  pump(c, s);
+  std::string fixed(30000, 'f');
+  Http2Request post = get("/upload");
+  post.method = "POST";
+  post.body = Http2Request::Body::kFixed;
+  post.fixed = reinterpret_cast<const uint8_t*>(fixed.data());
+  post.fixed_len = fixed.size();
+  int32_t a = c.submit(post, err);
+  Http2Request stream_post = get("/stream");
+  stream_post.method = "PUT";
+  stream_post.body = Http2Request::Body::kStreamed;
+  int32_t b = c.submit(stream_post, err);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[b].body_wanted == 1);  // asked for the first chunk at once
+  pump(c, s);
+  collect(c, logs);
+  CHECK(logs[b].body_wanted == 1);  // nothing pushed yet: not asked twice
+  std::string expect;
+  for (int i = 0; i < 5; ++i) {
+    std::string chunk(3000 + i, static_cast<char>('0' + i));
+    expect += chunk;
+    CHECK(c.push_body(b, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size(), err));
+    pump(c, s);
+    collect(c, logs);
+    CHECK(logs[b].body_wanted == 2 + i);  // drained: asks for the next one
+  }
+  CHECK(!s.requests[b].complete);
+  CHECK(c.end_body(b, err));
+  pump(c, s);
+  CHECK(s.requests[a].complete && s.requests[a].body == fixed);
+  CHECK(s.requests[b].complete && s.requests[b].body == expect);
+  CHECK_EQ_STR(s.header(b, ":method"), "PUT");
+  s.respond(a, 200, "");
+  s.respond(b, 204, "");
+  pump(c, s);
+  collect(c, logs);
+  CHECK(logs[a].ended && logs[a].status == 200);
+  CHECK(logs[b].ended && logs[b].status == 204);
+  // An empty fixed body: END_STREAM on the HEADERS frame.
+  Http2Request empty = get("/empty");
+  empty.method = "POST";
+  empty.body = Http2Request::Body::kFixed;
+  int32_t e = c.submit(empty, err);
+  pump(c, s);
+  CHECK(s.requests[e].complete && s.requests[e].body.empty());
+}
+
+void test_max_concurrent_settings() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 2}});
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  std::vector<Http2Event> other;
+  collect(c, logs, &other);
+  CHECK(c.max_concurrent_streams() == 2);
+  CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);
+  CHECK(c.can_start_stream());
+  c.submit(get("/1"), err);
+  c.submit(get("/2"), err);
+  CHECK(!c.can_start_stream());
+  pump(c, s);
+  nghttp2_settings_entry more = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 5};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &more, 1);
+  pump(c, s);
+  other.clear();
+  collect(c, logs, &other);
+  CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);
+  CHECK(c.max_concurrent_streams() == 5);
+  CHECK(c.can_start_stream());
+  nghttp2_settings_entry fewer = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &fewer, 1);
+  pump(c, s);
+  CHECK(c.max_concurrent_streams() == 1);
+  CHECK(!c.can_start_stream());
+  // Streams finishing open room again.
+  s.respond(1, 200, "");
+  s.respond(3, 200, "");
+  pump(c, s);
+  CHECK(c.open_streams() == 0);
+  CHECK(c.can_start_stream());
+}
+
+void test_connection_lost_and_errors() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t sent = c.submit(get("/sent"), err);
+  pump(c, s);
+  int32_t queued = c.submit(get("/queued"), err);  // not flushed yet
+  c.connection_lost(ErrorKind::kReadError, "Server disconnected");
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[sent].reset && !logs[sent].retryable);
+  CHECK(logs[sent].error.kind == ErrorKind::kReadError);
+  CHECK(logs[queued].reset && logs[queued].retryable);
+  CHECK(!c.can_start_stream());
+  CHECK(c.finished());
+
+  // A DATA frame on stream 0 is a connection error: the client sends
+  // GOAWAY(PROTOCOL_ERROR) and every stream fails, naming the code.
+  Http2Session d;
+  CHECK(d.init(err));
+  Server s2;
+  int32_t id = d.submit(get("/"), err);
+  pump(d, s2);
+  const uint8_t bad[] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 'x'};
+  err.clear();
+  d.feed(bad, sizeof bad, err);
+  std::string out;
+  d.flush(out, err);
+  logs.clear();
+  collect(d, logs);
+  CHECK(logs[id].reset);
+  CHECK(logs[id].error.kind == ErrorKind::kRemoteProtocolError);
+  CHECK(logs[id].error.message.find("PROTOCOL_ERROR") != std::string::npos);
+  CHECK(!d.can_start_stream());
+}
+
+void test_informational_then_final() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t id = c.submit(get("/"), err);
+  pump(c, s);
+  nghttp2_nv early[] = {{(uint8_t*)":status", (uint8_t*)"103", 7, 3, NGHTTP2_NV_FLAG_NONE},
+                        {(uint8_t*)"link", (uint8_t*)"</a.css>", 4, 8, NGHTTP2_NV_FLAG_NONE}};
+  nghttp2_submit_headers(s.session, NGHTTP2_FLAG_NONE, id, nullptr, early, 2, nullptr);
+  s.respond(id, 200, "final", {{"x-final", "1"}});
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[id].status == 200);
+  CHECK(logs[id].headers.size() == 1);
+  if (logs[id].headers.size() == 1) CHECK_EQ_STR(logs[id].headers[0].first, "x-final");
+  CHECK(logs[id].ended && logs[id].body == "final");
+}
+
+void test_error_names() {
+  CHECK_EQ_STR(http2_error_name(0), "NO_ERROR");
+  CHECK_EQ_STR(http2_error_name(7), "REFUSED_STREAM");
+  CHECK_EQ_STR(http2_error_name(8), "CANCEL");
+  CHECK_EQ_STR(http2_error_name(0xabc), "0xabc");
+}
+
+}  // namespace
+
+int main() {
+  test_request_response();
+  test_header_validation();
+  test_multiplex();
+  test_goaway();
+  test_refused_and_reset();
+  test_cancel_one_stream();
+  test_windows_and_consume();
+  test_request_bodies();
+  test_max_concurrent_settings();
+  test_connection_lost_and_errors();
+  test_informational_then_final();
+  test_error_names();
+  return check_report("test_http2_session");
+}

@@ -20,6 +20,7 @@ if VALIDATING:
 
 import pytest  # noqa: E402
 from servers.app import App, UvicornThread  # noqa: E402
+from servers.h2server import HypercornThread, h2_server  # noqa: E402
 from servers.proxy import ProxyServer  # noqa: E402
 from servers.scripted import ScriptedServer  # noqa: E402
 from servers.tls import make_certs, server_context, tls_server  # noqa: E402
@@ -107,6 +108,49 @@ def tls_server_factory(certs):
 def https_server(tls_server_factory):
     """A TLS server with a certificate for localhost/127.0.0.1 signed by ``certs.ca``."""
     return tls_server_factory()
+
+
+@pytest.fixture(scope="session")
+def hypercorn_tls(certs, tmp_path_factory):
+    """hypercorn serving the suite's App over TLS, offering h2 and http/1.1 by ALPN
+    (certificate for 127.0.0.1 / localhost signed by ``certs.ca``)."""
+    directory = tmp_path_factory.mktemp("h2certs")
+    certfile, keyfile = str(directory / "cert.pem"), str(directory / "key.pem")
+    for blob in certs.server.cert_chain_pems:
+        blob.write_to_path(certfile, append=True)
+    certs.server.private_key_pem.write_to_path(keyfile)
+    srv = HypercornThread(App(), certfile=certfile, keyfile=keyfile).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def hypercorn_h2c():
+    """hypercorn serving the suite's App on cleartext: HTTP/1.1, and HTTP/2 with prior
+    knowledge (h2c)."""
+    srv = HypercornThread(App()).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def h2_scripted():
+    """Factory: ``h2_scripted(handler, ssl_context=None, **settings)`` starts a scripted
+    HTTP/2 server (``handler(h2conn)`` per connection, servers/h2server.py), closed after
+    the test."""
+    servers = []
+
+    def make(handler, **kwargs):
+        srv = h2_server(handler, **kwargs)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+    for srv in servers:
+        if srv.errors:
+            raise srv.errors[0]
 
 
 @pytest.fixture

@@ -16,8 +16,16 @@ import h2.connection
 import h2.errors
 import h2.events
 import httpx
+import hyperframe.frame
 import pytest
-from servers.h2server import goaway_every, refuse_first, serve_path
+from servers.h2server import (
+    goaway_every,
+    goaway_midflight,
+    refuse_first,
+    reset_with,
+    serve_path,
+    stop_reading,
+)
 
 
 def test_hypercorn_tls_speaks_h2_by_alpn(hypercorn_tls, certs):
@@ -137,3 +145,59 @@ def test_scripted_h2_server_answers_httpx(h2_scripted):
             r = client.get(srv.url + path)
             assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", path)
     assert srv.connections == 1
+
+
+def test_scripted_goaway_midflight(h2_scripted):
+    """GOAWAY naming the first of two streams, then the first stream's response (the h2
+    package cannot read frames after a GOAWAY, so the frames are parsed raw)."""
+    srv = h2_scripted(goaway_midflight)
+    client = RawH2Client(srv.port)
+    try:
+        first = client.request("/first")
+        second = client.request("/second")
+        raw = b""
+        client.sock.settimeout(1.0)
+        while True:
+            try:
+                data = client.sock.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            raw += data
+        frames = []
+        while len(raw) >= 9:
+            frame, length = hyperframe.frame.Frame.parse_frame_header(memoryview(raw[:9]))
+            frame.parse_body(memoryview(raw[9 : 9 + length]))
+            frames.append(frame)
+            raw = raw[9 + length :]
+        kinds = [(type(f).__name__, f.stream_id) for f in frames]
+        goaway = [f for f in frames if isinstance(f, hyperframe.frame.GoAwayFrame)]
+        assert goaway and goaway[0].last_stream_id == first < second
+        after = kinds[kinds.index(("GoAwayFrame", 0)) :]
+        assert ("HeadersFrame", first) in after
+        assert ("DataFrame", first) in after
+        assert all(sid != second for _, sid in kinds)
+    finally:
+        client.close()
+
+
+def test_httpx_reference_on_stream_reset(h2_scripted):
+    """httpx + h2 turns RST_STREAM into RemoteProtocolError; its message gives the code
+    as a number (httprs's names it)."""
+    srv = h2_scripted(reset_with(h2.errors.ErrorCodes.INTERNAL_ERROR))
+    with httpx.Client(http1=False, http2=True) as client:
+        with pytest.raises(
+            httpx.RemoteProtocolError, match="StreamReset stream_id:1, error_code:2"
+        ):
+            client.get(srv.url + "/")
+
+
+def test_scripted_server_that_stops_reading_stalls_an_upload(h2_scripted):
+    """A server that stops reading: the upload fills the 64 KiB windows, then httpx
+    times out."""
+    srv = h2_scripted(stop_reading)
+    timeout = httpx.Timeout(1.0)
+    with httpx.Client(http1=False, http2=True, timeout=timeout) as client:
+        with pytest.raises(httpx.TimeoutException):
+            client.post(srv.url + "/", content=b"x" * 1_000_000)

@@ -27,6 +27,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hyperframe.frame
 
 from .scripted import Conn, ScriptedServer
 
@@ -157,9 +158,9 @@ class H2Conn:
         self.conn = conn
         config = h2.config.H2Configuration(client_side=False, header_encoding="latin-1")
         self.h2 = h2.connection.H2Connection(config=config)
+        if settings:  # in the first SETTINGS frame
+            self.h2.local_settings = h2.settings.Settings(client=False, initial_values=settings)
         self.h2.initiate_connection()
-        if settings:
-            self.h2.update_settings(settings)
         self.streams: dict[int, _StreamState] = {}
         self.ready: list[H2Request] = []
         self.resets: dict[int, int] = {}  # stream id -> error code the client reset with
@@ -263,11 +264,18 @@ class H2Conn:
         self.flush()
 
     def goaway(self, last_stream_id: int | None = None, code: int = 0) -> None:
-        self.h2.close_connection(error_code=code, last_stream_id=last_stream_id)
+        """Send GOAWAY as raw bytes: h2 would refuse to answer the streams at or below
+        last_stream_id afterwards, which a real server (nginx) still does."""
         self.flush()
+        if last_stream_id is None:
+            last_stream_id = max(self.streams, default=0)
+        frame = hyperframe.frame.GoAwayFrame(0, last_stream_id=last_stream_id, error_code=code)
+        self.conn.send(frame.serialize())
 
     def settings(self, values: dict) -> None:
-        self.h2.update_settings(values)
+        self.h2.update_settings({
+            getattr(h2.settings.SettingCodes, k.upper()): v for k, v in values.items()
+        })
         self.flush()
 
     def drain(self, seconds: float = 5.0) -> None:
@@ -330,3 +338,33 @@ def refuse_first(h2c: H2Conn) -> None:
         return
     h2c.reset(req.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
     serve_path(h2c)
+
+
+def goaway_midflight(h2c: H2Conn) -> None:
+    """Wait for two requests, GOAWAY(NO_ERROR) naming only the first (the second was
+    not processed), answer the first, then close once the client has gone."""
+    first = h2c.next_request()
+    second = h2c.next_request()
+    if first is None or second is None:
+        return
+    h2c.goaway(last_stream_id=first.stream_id)
+    h2c.respond(first.stream_id, 200, first.path.encode())
+    h2c.drain(2.0)
+
+
+def reset_with(code: int) -> Callable[[H2Conn], None]:
+    """RST_STREAM every request with ``code``; the connection stays up."""
+
+    def handler(h2c: H2Conn) -> None:
+        while (req := h2c.next_request()) is not None:
+            h2c.reset(req.stream_id, code)
+
+    return handler
+
+
+def stop_reading(h2c: H2Conn) -> None:
+    """Take the request head, then never read again (an upload stalls on the windows)."""
+    while not h2c.streams:
+        if not h2c.pump():
+            return
+    h2c.conn.hold_no_read(10)

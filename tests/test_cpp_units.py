@@ -89,10 +89,12 @@ def test_decode(tmp_path: Path) -> None:
     run([str(exe)])
 
 
+@pytest.mark.timeout(600)
 def test_http2_session(tmp_path: Path) -> None:
     """The sans-IO HTTP/2 client session against an nghttp2 server session in the same
     program: request/response, multiplexing, GOAWAY, REFUSED_STREAM, RST_STREAM, flow
-    control windows, request bodies, SETTINGS changes, connection errors."""
+    control windows, request bodies, SETTINGS changes, connection errors, input split
+    anywhere and mutated (under AddressSanitizer)."""
     exe = build(
         tmp_path,
         "test_http2_session",

@@ -31,6 +31,7 @@ constexpr const char* kCipherList =
     "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM";
 
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnH2Http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 // Python's short library names ("SSL", "X509", "PEM", ...) for the common
 // libraries; others fall back to OpenSSL's own name.
@@ -650,6 +651,10 @@ size_t OpenSslSession::append_output(std::string& dst) {
   // Drop what was taken: a read-write memory BIO is emptied by a reset.
   (void)BIO_reset(out_);
   return static_cast<size_t>(n);
+}
+
+void OpenSslSession::offer_http2() {
+  if (ssl_ != nullptr) SSL_set_alpn_protos(ssl_, kAlpnH2Http11, sizeof kAlpnH2Http11);
 }
 
 std::string OpenSslSession::alpn() const {

@@ -172,6 +172,11 @@ class TlsSession {
   // already gathers bytes to send); returns the number of bytes appended.
   virtual size_t append_output(std::string& dst) = 0;
 
+  // Offer "h2" before "http/1.1" by ALPN (HTTP/2 when the server picks it;
+  // alpn() tells). Call before the first handshake() step. A foreign session
+  // offers what its Python context offers.
+  virtual void offer_http2() {}
+
   // Negotiated ALPN protocol, protocol version ("TLSv1.3", ...) and cipher
   // name; "" before the handshake. For Response.extensions / debugging.
   virtual std::string alpn() const = 0;
@@ -214,6 +219,7 @@ class OpenSslSession final : public TlsSession {
   void shutdown() override;
   size_t pending_output() const override;
   size_t append_output(std::string& dst) override;
+  void offer_http2() override;
   std::string alpn() const override;
   std::string version() const override;
   std::string cipher() const override;

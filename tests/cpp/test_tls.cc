@@ -100,7 +100,8 @@ struct Server {
   static int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen,
                          const unsigned char* in, unsigned int inlen, void*) {
     unsigned char* sel = nullptr;
-    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    // h2 first: the client gets it only when it offers it.
+    static const unsigned char ours[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
       return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
@@ -401,6 +402,33 @@ static void test_load_errors() {
   CHECK(TlsContext::create(mismatch, err5) == nullptr);
   CHECK_CONTAINS(err5.message, "Could not load client private key from '" + arg("server") +
                                    "': key values mismatch");
+}
+
+static int http11_only(SSL*, const unsigned char** out, unsigned char* outlen,
+                       const unsigned char* in, unsigned int inlen, void*) {
+  static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* sel = nullptr;
+  if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+static void test_alpn_http2() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server s(arg("server"));
+  Error err;
+  OpenSslSession c(ctx, "localhost", err);
+  c.offer_http2();
+  CHECK(handshake(c, s, err) == Status::kOk);
+  CHECK_EQ_STR(c.alpn(), "h2");
+  // A server that knows only http/1.1 gets http/1.1 from the same offer.
+  Server old(arg("server"));
+  SSL_CTX_set_alpn_select_cb(old.ctx, http11_only, nullptr);
+  OpenSslSession c2(ctx, "localhost", err);
+  c2.offer_http2();
+  CHECK(handshake(c2, old, err) == Status::kOk);
+  CHECK_EQ_STR(c2.alpn(), "http/1.1");
 }
 
 static void test_app_data() {
@@ -1036,6 +1064,7 @@ int main(int argc, char** argv) {
   test_client_cert();
   test_load_errors();
   test_app_data();
+  test_alpn_http2();
   test_byte_at_a_time_handshake();
   test_read_coalesces_records();
   test_read_error_after_data();

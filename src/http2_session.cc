@@ -118,6 +118,7 @@ struct Http2Session::Stream {
   bool headers_sent = false;  // the request HEADERS frame went out
   int status = 0;             // :status of the header block being received
   HeaderList head;            // the header block being received
+  size_t head_size = 0;       // its size as SETTINGS_MAX_HEADER_LIST_SIZE counts it
 
   Http2Request::Body body_kind = Http2Request::Body::kNone;
   BodyState body = BodyState::kNone;
@@ -144,6 +145,7 @@ struct Http2Session::Callbacks {
     if (Stream* s = self(ud).find(frame->hd.stream_id)) {
       s->status = 0;
       s->head.clear();
+      s->head_size = 0;
     }
     return 0;
   }
@@ -151,8 +153,17 @@ struct Http2Session::Callbacks {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-    Stream* s = self(ud).find(frame->hd.stream_id);
+    Http2Session& h = self(ud);
+    Stream* s = h.find(frame->hd.stream_id);
     if (s == nullptr || s->state != Stream::State::kRequested) return 0;  // trailers: dropped
+    s->head_size += namelen + valuelen + 32;
+    if (s->head_size > h.config_.max_header_list) {
+      h.fail_stream(*s, ErrorKind::kRemoteProtocolError,
+                    "HTTP/2 response header block larger than " +
+                        std::to_string(h.config_.max_header_list) + " bytes",
+                    0, false);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // nghttp2 resets the stream
+    }
     std::string_view n(reinterpret_cast<const char*>(name), namelen);
     std::string_view v(reinterpret_cast<const char*>(value), valuelen);
     if (n == ":status") {

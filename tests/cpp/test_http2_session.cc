@@ -41,7 +41,12 @@ struct Server {
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
-    nghttp2_session_server_new(&session, cbs, this);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    // Let it send header blocks past the client's limit (the limit test).
+    nghttp2_option_set_max_send_header_block_length(opt, 1 << 20);
+    nghttp2_session_server_new2(&session, cbs, this, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   }
@@ -673,6 +678,33 @@ void test_split_and_mutated_input() {
   CHECK(failures > 0);  // the mutations did reach the error paths
 }
 
+void test_header_block_limit() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  pump(c, s);
+  CHECK(nghttp2_session_get_remote_settings(s.session, NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE) ==
+        (64u << 10));
+  int32_t big = c.submit(get("/big"), err);
+  int32_t ok = c.submit(get("/ok"), err);
+  pump(c, s);
+  HeaderList many;
+  // 100 equal fields: HPACK indexes them, so the block is small on the wire.
+  for (int i = 0; i < 100; ++i) many.emplace_back("x-same", std::string(1000, 'v'));
+  s.respond(big, 200, "never", many);
+  s.respond(ok, 200, "fine", {{"x-small", std::string(1000, 'v')}});
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  collect(c, logs);
+  CHECK(logs[big].reset && !logs[big].retryable && logs[big].status == 0);
+  CHECK(logs[big].error.kind == ErrorKind::kRemoteProtocolError);
+  CHECK(logs[big].error.message.find("header block larger than 65536") != std::string::npos);
+  CHECK(s.requests[big].closed);
+  CHECK(logs[ok].ended && logs[ok].body == "fine");
+  CHECK(c.can_start_stream());
+}
+
 }  // namespace
 
 int main() {
@@ -688,6 +720,7 @@ int main() {
   test_connection_lost_and_errors();
   test_informational_then_final();
   test_error_names();
+  test_header_block_limit();
   test_split_and_mutated_input();
   return check_report("test_http2_session");
 }

@@ -79,6 +79,7 @@ def run(args: list[str], timeout: float = 90) -> str:
     return output
 
 
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
 def test_decode(tmp_path: Path) -> None:
     exe = build(
         tmp_path,
@@ -89,7 +90,7 @@ def test_decode(tmp_path: Path) -> None:
     run([str(exe)])
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
 def test_http2_session(tmp_path: Path) -> None:
     """The sans-IO HTTP/2 client session against an nghttp2 server session in the same
     program: request/response, multiplexing, GOAWAY, REFUSED_STREAM, RST_STREAM, flow
@@ -124,6 +125,7 @@ def llhttp_objects(tmp_path: Path, strict: bool) -> list[Path]:
     return objects
 
 
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
 @pytest.mark.parametrize("strict", [True, False], ids=["strict-llhttp", "lenient-llhttp"])
 def test_http1(tmp_path: Path, strict: bool) -> None:
     """Request framing, header checks, 101 handling; and llhttp_is_strict()
@@ -231,6 +233,7 @@ def make_certificates(tmp_path: Path) -> dict[str, str]:
     return paths
 
 
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
 def test_tls(tmp_path: Path) -> None:
     exe = build(
         tmp_path,

@@ -90,6 +90,8 @@ def build_pool(settings: dict, is_async: bool, package: str | None = None):
     else:
         url = proxy.url
         attrs["_proxy_url"] = ProxyURL(url.raw_scheme, url.raw_host, url.port, url.raw_path)
+        if not url.scheme.startswith("socks"):
+            attrs["_socket_options"] = settings.get("socket_options")
         headers = list(proxy.headers.raw)
         if proxy.raw_auth is not None:
             if url.scheme.startswith("socks"):
@@ -122,6 +124,7 @@ def _httpcore_pool(package: str, proxy, common: dict, settings: dict, is_async: 
             proxy_auth=proxy.raw_auth,
             proxy_headers=proxy.headers.raw,
             proxy_ssl_context=proxy.ssl_context,
+            socket_options=settings.get("socket_options"),  # as httpx passes them
             **common,
         )
     cls = httpcore.AsyncSOCKSProxy if is_async else httpcore.SOCKSProxy

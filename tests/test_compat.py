@@ -277,6 +277,8 @@ def test_transport_pool_describes_settings_like_httpx():
         {"proxy": "http://user:pa%20ss@proxy.local:3128"},
         {"proxy": httprs.Proxy("https://proxy.local", headers={"X-P": "1"})},
         {"limits": httprs.Limits(max_connections=7, max_keepalive_connections=3)},
+        # Socket options reach the proxy pool too (anthropic 2.x's tests read them there).
+        {"proxy": "http://proxy.local:3128", "socket_options": [(1, 9, True)]},
     ]:
         real_kwargs = dict(kwargs)
         if isinstance(real_kwargs.get("proxy"), httprs.Proxy):
@@ -292,7 +294,12 @@ def test_transport_pool_describes_settings_like_httpx():
             ours, real = ours_t._pool, real_cls(**real_kwargs)._pool
             assert type(ours) is type(real)
             assert ours_t._pool is ours  # cached
-            for attr in ("_max_connections", "_max_keepalive_connections", "_retries"):
+            for attr in (
+                "_max_connections",
+                "_max_keepalive_connections",
+                "_retries",
+                "_socket_options",
+            ):
                 assert getattr(ours, attr) == getattr(real, attr), attr
             if "proxy" in kwargs:
                 assert ours._proxy_url == real._proxy_url

@@ -32,7 +32,8 @@ import logging
 import sys
 import types
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 __all__ = ["AlreadyImportedError", "alias_httpx", "install", "installed"]
 
@@ -134,17 +135,18 @@ class AlreadyImportedError(RuntimeError):
     """`install()` was called after the real module was imported."""
 
 
-_state: dict[str, object] = {"names": (), "primary": None, "explicit_primary": None}
+_state: dict[str, Any] = {"names": (), "primary": None, "explicit_primary": None}
 
 
 def installed() -> tuple[str, ...]:
     """The names routed to httprs in this process, in the order routed (empty if none)."""
-    return tuple(_state["names"])  # type: ignore[arg-type]
+    return tuple(_state["names"])
 
 
 def primary() -> str | None:
     """The name httprs presents as (logger, classes' `__module__`), None before install()."""
-    return _state["primary"]  # type: ignore[return-value]
+    name: str | None = _state["primary"]
+    return name
 
 
 def is_stand_in(module: object) -> bool:
@@ -152,10 +154,10 @@ def is_stand_in(module: object) -> bool:
     return isinstance(module, types.ModuleType) and getattr(module, MARKER, False) is True
 
 
-def _module_getattr(name: str):
+def _module_getattr(name: str) -> Callable[[str], Any]:
     """Module `__getattr__` of a stand-in: httpx2's deprecated `main`, then httprs."""
 
-    def __getattr__(attr: str):
+    def __getattr__(attr: str) -> Any:
         import httprs
 
         if attr == "main" and name == "httpx2":
@@ -188,8 +190,8 @@ def build_stand_in(name: str) -> types.ModuleType:
             setattr(module, attr, getattr(httprs, attr))
             exported.append(attr)
     module.__dict__.update(FACES[name])
-    module.__all__ = exported
-    module.__getattr__ = _module_getattr(name)
+    module.__dict__["__all__"] = exported
+    module.__dict__["__getattr__"] = _module_getattr(name)
     module.__file__ = httprs.__file__
     setattr(module, MARKER, True)
     # `from httpx.__version__ import __version__` (httpx's version module). Registered
@@ -205,16 +207,16 @@ class _Loader(importlib.abc.Loader):
 
     def __init__(self, target: str | None) -> None:
         self._target = target  # None: build the stand-in top-level module
-        self._spec = None
+        self._spec: importlib.machinery.ModuleSpec | None = None
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         if self._target is None:
             return build_stand_in(spec.name)
         module = importlib.import_module(self._target)
         self._spec = module.__spec__
         return module
 
-    def exec_module(self, module) -> None:
+    def exec_module(self, module: types.ModuleType) -> None:
         # The import system set __spec__ to ours; a mapped httprs module keeps its own.
         if self._target is not None:
             module.__spec__ = self._spec
@@ -224,7 +226,12 @@ class _Finder(importlib.abc.MetaPathFinder):
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
         top, _, rest = fullname.partition(".")
         if top not in self.names:
             return None
@@ -319,7 +326,7 @@ def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None =
         _state["names"] = all_names
     if primary is not None:
         _state["explicit_primary"] = primary
-    identity = _identity(all_names, _state.get("explicit_primary"))  # type: ignore[arg-type]
+    identity = _identity(all_names, _state.get("explicit_primary"))
     if identity != _state["primary"]:
         _state["primary"] = identity
         _set_logger(identity)

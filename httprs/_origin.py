@@ -8,6 +8,11 @@ section 4.3.1), normalised, immutable and hashable, so origins compare as values
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from httprs._urls import URL
 
 __all__ = ["Origin"]
 
@@ -23,7 +28,7 @@ class Origin:
     host: str
     port: int | None
 
-    def __init__(self, url) -> None:
+    def __init__(self, url: URL | str) -> None:
         from httprs._urls import URL
 
         if not isinstance(url, URL):
@@ -41,37 +46,39 @@ class Origin:
         object.__setattr__(self, "host", host)
         object.__setattr__(self, "port", port)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise AttributeError(f"cannot assign to field {name!r}: Origin is immutable")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"cannot delete field {name!r}: Origin is immutable")
 
-    def _key(self):
+    def _key(self) -> tuple[str, str, int | None]:
         return (self.scheme, self.host, self.port)
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, Origin):
             return NotImplemented
         return self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Origin(scheme={self.scheme!r}, host={self.host!r}, port={self.port!r})"
 
-    def __reduce__(self):
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[[str, str, int | None], Origin], tuple[str, str, int | None]]:
         return (_rebuild, self._key())
 
-    def __copy__(self):
+    def __copy__(self) -> Origin:
         return self
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: Any) -> Origin:
         return self
 
 
-def _rebuild(scheme, host, port):
+def _rebuild(scheme: str, host: str, port: int | None) -> Origin:
     origin = object.__new__(Origin)
     object.__setattr__(origin, "scheme", scheme)
     object.__setattr__(origin, "host", host)

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import importlib
 from collections import namedtuple
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from httprs._config import Proxy
 
 ProxyURL = namedtuple("ProxyURL", ["scheme", "host", "port", "target"])
 
@@ -35,7 +38,7 @@ class PoolView:
         self.__dict__.update(attrs)
 
     @property
-    def connections(self) -> list:
+    def connections(self) -> list[Any]:
         return []
 
     def __repr__(self) -> str:
@@ -43,7 +46,7 @@ class PoolView:
         return f"<httprs PoolView proxy={proxy!r}>" if proxy else "<httprs PoolView>"
 
 
-def _basic_auth(raw_auth) -> bytes:
+def _basic_auth(raw_auth: tuple[bytes, bytes]) -> bytes:
     from base64 import b64encode
 
     username, password = raw_auth
@@ -58,7 +61,7 @@ def pool_package() -> str:
     return "httpcore2" if _alias.primary() == "httpx2" else "httpcore"
 
 
-def build_pool(settings: dict, is_async: bool, package: str | None = None):
+def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = None) -> Any:
     """The pool description for a transport created with `settings` (its keywords), as
     an object of `package` (httpcore or httpcore2; default: `pool_package()`)."""
     from httprs._config import DEFAULT_LIMITS, Proxy
@@ -102,9 +105,16 @@ def build_pool(settings: dict, is_async: bool, package: str | None = None):
     return PoolView(**attrs)
 
 
-def _httpcore_pool(package: str, proxy, common: dict, settings: dict, is_async: bool):
-    httpcore = importlib.import_module(package)
+def _httpcore_pool(
+    package: str,
+    proxy: Proxy | None,
+    common: dict[str, Any],
+    settings: dict[str, Any],
+    is_async: bool,
+) -> Any:
+    httpcore: Any = importlib.import_module(package)
 
+    cls: Any
     if proxy is None:
         cls = httpcore.AsyncConnectionPool if is_async else httpcore.ConnectionPool
         return cls(
@@ -136,7 +146,7 @@ class PoolAttribute:
     """A non-data descriptor: `transport._pool`, built on first read, then an ordinary
     instance attribute (which code may also assign, as `_core._mocked_pool` does)."""
 
-    def __get__(self, transport, owner=None):
+    def __get__(self, transport: Any, owner: type | None = None) -> Any:
         if transport is None:
             return self
         from httprs._transports import AsyncBaseTransport

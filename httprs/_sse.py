@@ -20,10 +20,16 @@ import json as jsonlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httprs._config import DEFAULT_MAX_EVENT_SIZE_BYTES
 from httprs._exceptions import TransportError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from httprs._client import AsyncClient, Client
+    from httprs._models import Headers, Response
+    from httprs._types import HeaderTypes
+    from httprs._urls import URL
 
 __all__ = ["EventSource", "SSEError", "ServerSentEvent"]
 
@@ -145,13 +151,13 @@ class EventSource:
     """Iterate (sync or async) the events of a `text/event-stream` response."""
 
     def __init__(
-        self, response, max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE_BYTES
+        self, response: Response, max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE_BYTES
     ) -> None:
         self._response = response
         self._max_event_size = max_event_size
 
     @property
-    def response(self):
+    def response(self) -> Response:
         return self._response
 
     def _check_content_type(self) -> None:
@@ -191,7 +197,7 @@ class EventSource:
             raise self._with_request(exc) from None
 
 
-def _sse_headers(headers) -> Any:
+def _sse_headers(headers: HeaderTypes | None) -> Headers:
     from httprs._models import Headers
 
     merged = Headers({"Accept": "text/event-stream", "Cache-Control": "no-store"})
@@ -201,7 +207,14 @@ def _sse_headers(headers) -> Any:
 
 
 @contextmanager
-def connect_sse(client, method: str, url, *, max_event_size=DEFAULT_MAX_EVENT_SIZE_BYTES, **kw):
+def connect_sse(
+    client: Client,
+    method: str,
+    url: URL | str,
+    *,
+    max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE_BYTES,
+    **kw: Any,
+) -> Iterator[EventSource]:
     """`Client.sse()`: stream the request, yield an EventSource over the response."""
     kw["headers"] = _sse_headers(kw.get("headers"))
     with client.stream(method, url, **kw) as response:
@@ -210,8 +223,13 @@ def connect_sse(client, method: str, url, *, max_event_size=DEFAULT_MAX_EVENT_SI
 
 @asynccontextmanager
 async def aconnect_sse(
-    client, method: str, url, *, max_event_size=DEFAULT_MAX_EVENT_SIZE_BYTES, **kw
-):
+    client: AsyncClient,
+    method: str,
+    url: URL | str,
+    *,
+    max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE_BYTES,
+    **kw: Any,
+) -> AsyncIterator[EventSource]:
     """`AsyncClient.sse()`: stream the request, yield an EventSource over the response."""
     kw["headers"] = _sse_headers(kw.get("headers"))
     async with client.stream(method, url, **kw) as response:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
+from typing import Any
 
 from httprs import _urls
 from httprs._urls import _COMPONENT_REGEX, URL
@@ -149,7 +150,7 @@ class ParseResult(
         port = "" if self.port is None else f":{self.port}"
         return host + port
 
-    def copy_with(self, **kwargs) -> ParseResult:
+    def copy_with(self, **kwargs: Any) -> ParseResult:
         """Re-parse with some components replaced (keywords as `httprs.URL` takes them)."""
         if not kwargs:
             return self
@@ -166,7 +167,7 @@ class ParseResult(
         ])
 
 
-def urlparse(url: str = "", **kwargs) -> ParseResult:
+def urlparse(url: str = "", **kwargs: Any) -> ParseResult:
     """Parse `url` (with httpx's component keyword overrides) into a ParseResult.
 
     Raises `httprs.InvalidURL` where httpx does (invalid port, host, characters, length).

@@ -10,7 +10,7 @@ httpx's transport would.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, Union
 
 from httprs import _exceptions
@@ -104,7 +104,7 @@ def map_httpcore_exceptions() -> Iterator[None]:
 class ResponseStream(SyncByteStream):
     """A SyncByteStream over an httpcore response stream, mapping its exceptions."""
 
-    def __init__(self, httpcore_stream) -> None:
+    def __init__(self, httpcore_stream: Iterable[bytes]) -> None:
         self._httpcore_stream = httpcore_stream
 
     def __iter__(self) -> Iterator[bytes]:
@@ -120,7 +120,7 @@ class ResponseStream(SyncByteStream):
 class AsyncResponseStream(AsyncByteStream):
     """An AsyncByteStream over an httpcore response stream, mapping its exceptions."""
 
-    def __init__(self, httpcore_stream) -> None:
+    def __init__(self, httpcore_stream: AsyncIterable[bytes]) -> None:
         self._httpcore_stream = httpcore_stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

@@ -1,0 +1,59 @@
+import ssl
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Union
+
+from httprs._config import Limits
+from httprs._content import AsyncByteStream, SyncByteStream
+from httprs._models import Request, Response
+from httprs._transports import AsyncBaseTransport, BaseTransport
+from httprs._types import CertTypes, ProxyTypes
+
+_SocketOption = Union[
+    tuple[int, int, int],
+    tuple[int, int, Union[bytes, bytearray]],
+    tuple[int, int, None, int],
+]
+
+class ResponseStream(SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+class AsyncResponseStream(AsyncByteStream):
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+    async def aclose(self) -> None: ...
+
+class HTTPTransport(BaseTransport):
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = ...,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: Iterable[_SocketOption] | None = None,
+    ) -> None: ...
+    def handle_request(self, request: Request) -> Response: ...
+    def close(self) -> None: ...
+
+class AsyncHTTPTransport(AsyncBaseTransport):
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = ...,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: Iterable[_SocketOption] | None = None,
+    ) -> None: ...
+    async def handle_async_request(self, request: Request) -> Response: ...
+    async def aclose(self) -> None: ...

@@ -1,0 +1,150 @@
+"""`inspect.signature` of every public class, function and method equals httpx's.
+
+For every name in `httpx.__all__` (httpx 0.28.1) and `httpx2.__all__` (httpx2 2.16.2) that
+httprs exports, the signature of the object, and of each public method, `__init__` and
+property of a class, must have the same parameter names, kinds and defaults as the
+reference library's. Annotations are not compared here: they live in the `.pyi` stubs,
+which `tests/test_typing.py` checks against the runtime with stubtest.
+
+Sentinel defaults (`USE_CLIENT_DEFAULT`, `Timeout`'s `UNSET`, a bare `object()`) are
+different objects in the two libraries; they compare equal when they are instances of
+classes of the same name (and a bare `object()` matches a bare `object()`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import httpx
+import httpx2
+import pytest
+
+import httprs
+
+# Names of httpx2's `__all__` that httprs does not provide (yet). Anything else missing
+# is a failure.
+NOT_PROVIDED = {"websocket"}
+
+_MISSING = object()
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _libraries():
+    for lib in (httpx, httpx2):
+        for name in lib.__all__:
+            if name.startswith("__"):
+                continue  # __version__, __title__, __description__
+            yield lib, name
+
+
+def _cases():
+    return [
+        pytest.param(lib, name, id=f"{lib.__name__}.{name}")
+        for lib, name in _libraries()
+        if name not in NOT_PROVIDED
+    ]
+
+
+def _same_default(ref, ours) -> bool:
+    if ref is inspect.Parameter.empty or ours is inspect.Parameter.empty:
+        return ref is ours
+    if type(ref) is object:
+        return type(ours) is object
+    if isinstance(ref, (type(None), bool, int, float, str, bytes, tuple)):
+        return type(ref) is type(ours) and ref == ours
+    # Objects of the library itself (Timeout(...), Limits(...), sentinels): same class
+    # name and the same repr once memory addresses are removed.
+    if type(ref).__name__ != type(ours).__name__:
+        return False
+    if _ADDRESS.search(repr(ref)):
+        return True  # a sentinel: its default repr names the module and address only
+    return repr(ref) == repr(ours)
+
+
+def _shape(sig: inspect.Signature):
+    return [(p.name, p.kind) for p in sig.parameters.values()]
+
+
+def _assert_same_signature(ref_obj, our_obj, where: str) -> None:
+    ref = inspect.signature(ref_obj)
+    ours = inspect.signature(our_obj)
+    assert _shape(ours) == _shape(ref), f"{where}: {ours} != httpx's {ref}"
+    for p_ref, p_ours in zip(ref.parameters.values(), ours.parameters.values()):
+        assert _same_default(p_ref.default, p_ours.default), (
+            f"{where}: default of {p_ref.name!r} is {p_ours.default!r}, "
+            f"httpx has {p_ref.default!r}"
+        )
+
+
+def _public_members(cls, lib):
+    """The public methods, properties and `__init__` that the reference library's own
+    classes in `cls`'s MRO define (not those of object, int or Enum)."""
+    seen = set()
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] != lib.__name__:
+            continue
+        for name, value in vars(klass).items():
+            if name in seen or (name.startswith("_") and name != "__init__"):
+                continue
+            if isinstance(value, (property, classmethod, staticmethod)) or inspect.isfunction(
+                value
+            ):
+                seen.add(name)
+                yield name, value
+
+
+def test_every_reference_name_is_provided():
+    missing = {name for _, name in _libraries() if not hasattr(httprs, name)}
+    assert missing <= NOT_PROVIDED, f"not exported by httprs: {sorted(missing - NOT_PROVIDED)}"
+
+
+@pytest.mark.parametrize(("lib", "name"), _cases())
+def test_signature_matches(lib, name):
+    ref_obj = getattr(lib, name)
+    our_obj = getattr(httprs, name)
+    if inspect.isclass(ref_obj):
+        assert inspect.isclass(our_obj), f"{name} is a class in {lib.__name__}"
+    if callable(ref_obj) and not isinstance(ref_obj, type(httpx.USE_CLIENT_DEFAULT)):
+        _assert_same_signature(ref_obj, our_obj, name)
+    if not inspect.isclass(ref_obj) or issubclass(ref_obj, BaseException):
+        return  # an exception's constructor was compared above; its members are Python's
+    for member, ref_member in _public_members(ref_obj, lib):
+        where = f"{name}.{member}"
+        if member in NOT_PROVIDED:
+            continue  # Client.websocket / AsyncClient.websocket (httpx2)
+        our_member = inspect.getattr_static(our_obj, member, _MISSING)
+        assert our_member is not _MISSING, f"{where} is missing"
+        if isinstance(ref_member, property):
+            assert isinstance(our_member, property), f"{where} is a property in httpx"
+            assert (ref_member.fset is None) == (our_member.fset is None), (
+                f"{where}: settable in one library and not in the other"
+            )
+            continue
+        if isinstance(ref_member, (classmethod, staticmethod)):
+            assert type(our_member) is type(ref_member), f"{where}: {type(ref_member)}"
+        if callable(getattr(ref_obj, member)):
+            _assert_same_signature(getattr(ref_obj, member), getattr(our_obj, member), where)
+
+
+def test_default_comparison_rejects_a_changed_default():
+    """The comparison is not vacuous: a different default or kind is caught."""
+
+    def ref(url, *, timeout=httpx.Timeout(5.0), follow_redirects=False):
+        pass
+
+    def changed_default(url, *, timeout=httprs.Timeout(6.0), follow_redirects=False):
+        pass
+
+    def changed_kind(url, timeout=httprs.Timeout(5.0), *, follow_redirects=False):
+        pass
+
+    def same(url, *, timeout=httprs.Timeout(5.0), follow_redirects=False):
+        pass
+
+    _assert_same_signature(ref, same, "same")
+    with pytest.raises(AssertionError):
+        _assert_same_signature(ref, changed_default, "changed_default")
+    with pytest.raises(AssertionError):
+        _assert_same_signature(ref, changed_kind, "changed_kind")

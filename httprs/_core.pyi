@@ -1,6 +1,6 @@
 import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Union
+from typing import TypeAlias
 
 from httprs._config import Limits
 from httprs._content import AsyncByteStream, SyncByteStream
@@ -8,11 +8,9 @@ from httprs._models import Request, Response
 from httprs._transports import AsyncBaseTransport, BaseTransport
 from httprs._types import CertTypes, ProxyTypes
 
-_SocketOption = Union[
-    tuple[int, int, int],
-    tuple[int, int, Union[bytes, bytearray]],
-    tuple[int, int, None, int],
-]
+_SocketOption: TypeAlias = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
 class ResponseStream(SyncByteStream):
     def __iter__(self) -> Iterator[bytes]: ...

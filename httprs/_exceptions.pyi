@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 from httprs._models import Request, Response

@@ -1,7 +1,15 @@
 import datetime
-from collections.abc import AsyncIterator, Callable, ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    MutableMapping,
+    ValuesView,
+)
 from http.cookiejar import CookieJar
-from typing import Any, MutableMapping, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from httprs._content import AsyncByteStream, ByteStream, SyncByteStream
 from httprs._types import (
@@ -32,7 +40,9 @@ __all__ = [
 ]
 
 class Headers(MutableMapping[str, str]):
-    def __init__(self, headers: HeaderTypes | None = None, encoding: str | None = None) -> None: ...
+    def __init__(
+        self, headers: HeaderTypes | None = None, encoding: str | None = None
+    ) -> None: ...
     @property
     def encoding(self) -> str: ...
     @encoding.setter

@@ -128,19 +128,24 @@ def test_signature_matches(lib, name):
             _assert_same_signature(getattr(ref_obj, member), getattr(our_obj, member), where)
 
 
+_HTTPX_5S = httpx.Timeout(5.0)
+_HTTPRS_5S = httprs.Timeout(5.0)
+_HTTPRS_6S = httprs.Timeout(6.0)
+
+
 def test_default_comparison_rejects_a_changed_default():
     """The comparison is not vacuous: a different default or kind is caught."""
 
-    def ref(url, *, timeout=httpx.Timeout(5.0), follow_redirects=False):
+    def ref(url, *, timeout=_HTTPX_5S, follow_redirects=False):
         pass
 
-    def changed_default(url, *, timeout=httprs.Timeout(6.0), follow_redirects=False):
+    def changed_default(url, *, timeout=_HTTPRS_6S, follow_redirects=False):
         pass
 
-    def changed_kind(url, timeout=httprs.Timeout(5.0), *, follow_redirects=False):
+    def changed_kind(url, timeout=_HTTPRS_5S, *, follow_redirects=False):
         pass
 
-    def same(url, *, timeout=httprs.Timeout(5.0), follow_redirects=False):
+    def same(url, *, timeout=_HTTPRS_5S, follow_redirects=False):
         pass
 
     _assert_same_signature(ref, same, "same")

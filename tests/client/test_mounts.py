@@ -81,10 +81,10 @@ async def test_async_mounts(hx):
 
 def test_url_pattern_matches_httpx():
     import httpx
-    from httprs._utils import URLPattern
     from httpx._utils import URLPattern as HttpxPattern
 
     import httprs
+    from httprs._utils import URLPattern
 
     patterns = [
         "all://",

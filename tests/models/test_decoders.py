@@ -4,10 +4,10 @@ import zlib
 
 import httpx
 import pytest
-from httprs._decoders import _Chain
-from httprs._exceptions import DecodingError
 
 import httprs
+from httprs._decoders import _Chain
+from httprs._exceptions import DecodingError
 
 BODY = b"The quick brown fox jumps over the lazy dog. " * 200
 

@@ -14,7 +14,9 @@ class TokenAuth(httprs.Auth):
     def __init__(self, token: str) -> None:
         self.token = token
 
-    def auth_flow(self, request: httprs.Request) -> Generator[httprs.Request, httprs.Response, None]:
+    def auth_flow(
+        self, request: httprs.Request
+    ) -> Generator[httprs.Request, httprs.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token}"
         response = yield request
         assert_type(response, httprs.Response)

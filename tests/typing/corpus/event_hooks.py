@@ -23,9 +23,7 @@ async def alog_response(response: httprs.Response) -> None:
 
 
 def clients() -> tuple[httprs.Client, httprs.AsyncClient]:
-    client = httprs.Client(
-        event_hooks={"request": [log_request], "response": [raise_on_4xx_5xx]}
-    )
+    client = httprs.Client(event_hooks={"request": [log_request], "response": [raise_on_4xx_5xx]})
     client.event_hooks["response"].append(raise_on_4xx_5xx)
     aclient = httprs.AsyncClient(event_hooks={"response": [alog_response]})
     aclient.event_hooks = {"request": [], "response": [alog_response]}

@@ -44,9 +44,7 @@ class AsyncRecordingTransport(httprs.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def wsgi_app(
-    environ: dict[str, Any], start_response: Callable[..., Any]
-) -> Iterable[bytes]:
+def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps({"path": environ["PATH_INFO"]}).encode()]
 

@@ -15,6 +15,7 @@ from httprs._api import (
     query,
     request,
     stream,
+    websocket,
 )
 from httprs._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client
@@ -144,6 +145,7 @@ __all__ = [
     "query",
     "ServerSentEvent",
     "SSEError",
+    "websocket",
     # httprs's switch (httprs/_alias.py)
     "install",
 ]

@@ -15,6 +15,7 @@ from httprs._types import (
     TimeoutTypes,
 )
 from httprs._urls import URL
+from httprs.websockets import WebSocketSession
 
 __all__ = [
     "delete",
@@ -187,3 +188,21 @@ def query(
     timeout: TimeoutTypes = ...,
     trust_env: bool = True,
 ) -> Response: ...
+def websocket(
+    url: URL | str,
+    *,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = ...,
+    verify: ssl.SSLContext | str | bool = True,
+    trust_env: bool = True,
+    subprotocols: list[str] | None = None,
+    max_message_size_bytes: int = 65536,
+    queue_size: int = 512,
+    keepalive_ping_interval_seconds: float | None = 20.0,
+    keepalive_ping_timeout_seconds: float | None = 20.0,
+) -> AbstractContextManager[WebSocketSession]: ...

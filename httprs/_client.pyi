@@ -24,6 +24,7 @@ from httprs._types import (
     TimeoutTypes,
 )
 from httprs._urls import URL, QueryParams
+from httprs.websockets import AsyncWebSocketSession, WebSocketSession
 
 __all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
 
@@ -304,6 +305,23 @@ class Client(BaseClient):
         extensions: RequestExtensions | None = None,
         max_event_size: int | None = 1048576,
     ) -> AbstractContextManager[EventSource]: ...
+    def websocket(
+        self,
+        url: URL | str,
+        *,
+        max_message_size_bytes: int = 65536,
+        queue_size: int = 512,
+        keepalive_ping_interval_seconds: float | None = 20.0,
+        keepalive_ping_timeout_seconds: float | None = 20.0,
+        subprotocols: list[str] | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = ...,
+        follow_redirects: bool | UseClientDefault = ...,
+        timeout: TimeoutTypes | UseClientDefault = ...,
+        extensions: RequestExtensions | None = None,
+    ) -> AbstractContextManager[WebSocketSession]: ...
     def close(self) -> None: ...
     def __enter__(self: _C) -> _C: ...
     def __exit__(
@@ -509,6 +527,23 @@ class AsyncClient(BaseClient):
         extensions: RequestExtensions | None = None,
         max_event_size: int | None = 1048576,
     ) -> AbstractAsyncContextManager[EventSource]: ...
+    def websocket(
+        self,
+        url: URL | str,
+        *,
+        max_message_size_bytes: int = 65536,
+        queue_size: int = 512,
+        keepalive_ping_interval_seconds: float | None = 20.0,
+        keepalive_ping_timeout_seconds: float | None = 20.0,
+        subprotocols: list[str] | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = ...,
+        follow_redirects: bool | UseClientDefault = ...,
+        timeout: TimeoutTypes | UseClientDefault = ...,
+        extensions: RequestExtensions | None = None,
+    ) -> AbstractAsyncContextManager[AsyncWebSocketSession]: ...
     async def aclose(self) -> None: ...
     async def __aenter__(self: _AC) -> _AC: ...
     async def __aexit__(

@@ -1,4 +1,5 @@
 __version__: str
+
 __title__: str
 __description__: str
 
@@ -7,7 +8,6 @@ from httprs._api import (
     delete,
     get,
     head,
-    main,
     options,
     patch,
     post,
@@ -53,6 +53,7 @@ from httprs._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from httprs._main import main
 from httprs._models import Cookies, Headers, Request, Response
 from httprs._origin import Origin
 from httprs._sse import EventSource, ServerSentEvent, SSEError

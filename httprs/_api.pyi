@@ -21,7 +21,6 @@ __all__ = [
     "delete",
     "get",
     "head",
-    "main",
     "options",
     "patch",
     "post",
@@ -31,7 +30,6 @@ __all__ = [
     "stream",
 ]
 
-def main() -> None: ...
 def request(
     method: str,
     url: URL | str,

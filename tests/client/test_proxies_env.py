@@ -157,8 +157,9 @@ def test_default_transport_arguments(hx, fake_transports):
 
 
 def test_env_proxies_helper_matches_httpx(monkeypatch):
-    from httprs._utils import get_environment_proxies as httprs_env
     from httpx._utils import get_environment_proxies as httpx_env
+
+    from httprs._utils import get_environment_proxies as httprs_env
 
     cases = [
         {"HTTP_PROXY": "http://a:1", "HTTPS_PROXY": "b:2", "ALL_PROXY": "socks5://c:3"},

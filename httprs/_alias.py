@@ -84,7 +84,7 @@ def all_names(name: str) -> tuple[str, ...]:
     return tuple(dunders + sorted((n for n in names if not n.startswith("__")), key=str.casefold))
 
 
-def __getattr__(attr: str):
+def __getattr__(attr: str) -> tuple[str, ...]:
     # The derived lists under their former constant names (they need httprs imported).
     if attr == "HTTPX_ALL":
         return all_names("httpx")

@@ -225,10 +225,10 @@ def test_urlparse_helpers_match_httpx():
 
 def test_client_state_and_header_helpers():
     import httpx._models as real_models
-    from httprs._client import ClientState
-    from httprs._models import _normalize_header_key, _normalize_header_value
 
     import httprs
+    from httprs._client import ClientState
+    from httprs._models import _normalize_header_key, _normalize_header_value
 
     assert [m.name for m in ClientState] == ["UNOPENED", "OPENED", "CLOSED"]
     client = httprs.Client()

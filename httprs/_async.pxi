@@ -1,0 +1,413 @@
+# The async driver: AsyncHTTPTransport on asyncio or trio; one driver per
+# transport runs the engine's loop and wakes the tasks whose transfers are
+# ready (included into _core.pyx).
+
+import weakref
+
+cdef object _asyncio = None
+cdef object _sniffio = None
+
+
+cdef object _current_library():
+    global _sniffio
+    if _sniffio is None:
+        import sniffio
+
+        _sniffio = sniffio
+    try:
+        return _sniffio.current_async_library()
+    except _sniffio.AsyncLibraryNotFoundError:
+        return "asyncio"
+
+
+def _driver_run(ref):
+    cdef _AsyncDriver driver = ref()
+    if driver is not None:
+        driver.run()
+
+
+@cython.no_gc_clear
+cdef class _AsyncDriver:
+    """Drives an engine's uv loop from inside the running event loop.
+
+    asyncio: the uv backend fd is watched with add_reader and libuv's next
+    timer is scheduled with call_later; each wake-up runs uv_run(NOWAIT)
+    without the GIL and resolves the futures of the transfers it advanced.
+    trio: one task at a time drives (wait_readable on the backend fd), the
+    others wait for it to finish a round. Nothing here is tied to the loop the
+    client was created in: a new running loop simply takes over the fd.
+
+    The engine is told it is driven from outside (drive_externally), so every
+    engine operation, from any task or thread, makes the backend fd readable:
+    a driver blocked in wait_readable or a selector always wakes up.
+    """
+
+    cdef _Engine engine
+    cdef int fd
+    cdef object loop
+    cdef object ref
+    cdef dict waiters  # transfer address -> list of [what, future]
+    cdef bint scheduled
+    cdef object timer
+    cdef double timer_when
+    cdef bint trio_driving
+    cdef object trio_event
+    cdef unsigned long long forks  # Engine::fork_generation() when attached
+    cdef bint closed
+    cdef int trio_fd  # the fd the driving trio task waits on
+    cdef object __weakref__
+
+    def __cinit__(self, _Engine engine):
+        self.engine = engine
+        self.fd = engine.eng.backend_fd()
+        self.waiters = {}
+        self.ref = weakref.ref(self)
+        with nogil:
+            engine.eng.drive_externally()
+
+    cdef void attach(self, object loop) except *:
+        self.detach()
+        self.loop = loop
+        # After os.fork() the child's engine has a new loop: a new backend fd.
+        self.fd = self.engine.eng.backend_fd()
+        self.forks = Engine.fork_generation()
+        # A selector entry left for this fd number by a client that was never
+        # closed would make add_reader only swap callbacks and never register
+        # this epoll fd: clear it first (harmless when there is none).
+        loop.remove_reader(self.fd)
+        loop.add_reader(self.fd, _driver_run, self.ref)
+
+    cdef void detach(self) noexcept:
+        if self.loop is not None and self.forks != Engine.fork_generation():
+            # Attached in the parent process: its event loop's selector (an epoll
+            # set shared with the parent) and our old fd are the parent's. Touch
+            # neither, just forget them.
+            self.loop = None
+            self.timer = None
+            self.scheduled = False
+        if self.loop is not None:
+            try:
+                if self.timer is not None:
+                    self.timer.cancel()
+                if not self.loop.is_closed():
+                    self.loop.remove_reader(self.fd)
+            except BaseException:
+                pass
+            self.loop = None
+            self.timer = None
+            self.scheduled = False
+
+    cdef void schedule(self) except *:
+        if not self.scheduled and self.loop is not None:
+            self.scheduled = True
+            self.loop.call_soon(_driver_run, self.ref)
+
+    cdef void run(self) except *:
+        cdef vector[shared_ptr[Transfer]] signaled
+        cdef Transfer* t
+        cdef Engine* eng = self.engine.eng
+        cdef cbool ok
+        cdef WaitFor what
+        self.scheduled = False
+        if self.closed:
+            return
+        with nogil:
+            eng.run_nowait(signaled)
+        for i in range(signaled.size()):
+            t = signaled[i].get()
+            entries = self.waiters.get(<size_t>t)
+            if entries is None:
+                continue
+            for entry in list(entries):
+                what = <WaitFor><int>entry[0]
+                with nogil:
+                    ok = eng.check(t[0], what)
+                if ok:
+                    entries.remove(entry)
+                    fut = entry[1]
+                    if not fut.done():
+                        fut.set_result(None)
+            if not entries:
+                del self.waiters[<size_t>t]
+        self.rearm()
+
+    cdef void rearm(self) except *:
+        if self.loop is None:
+            return
+        cdef int timeout
+        cdef Engine* eng = self.engine.eng
+        with nogil:
+            timeout = eng.backend_timeout()
+        if timeout == 0:
+            self.schedule()
+            return
+        if timeout < 0:
+            return
+        when = self.loop.time() + timeout / 1000.0
+        if self.timer is not None and not self.timer.cancelled() and self.timer_when <= when:
+            if self.timer_when > self.loop.time():
+                return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_when = when
+        self.timer = self.loop.call_at(when, _driver_run, self.ref)
+
+    cdef cbool done(self, Transfer* t, int what) noexcept:
+        """`what` holds for the transfer (read under the engine mutex), or closed."""
+        cdef cbool ok
+        cdef Engine* eng = self.engine.eng
+        if self.closed:
+            return True
+        with nogil:
+            ok = eng.check(t[0], <WaitFor>what)
+        return ok
+
+    async def wait(self, _Body stream, int what):
+        cdef Transfer* t = stream.t.get()
+        if self.done(t, what):
+            return
+        global _asyncio
+        if _asyncio is None:
+            import asyncio
+
+            _asyncio = asyncio
+        # Inside the loop we are attached to, this is asyncio: skip asking sniffio
+        # (a C-level lookup instead of a Python call on every wait).
+        loop = _asyncio._get_running_loop()
+        if loop is None or loop is not self.loop:
+            if _current_library() == "trio":
+                await self._wait_trio(stream, what)
+                return
+            loop = _asyncio.get_running_loop()
+            if loop is not self.loop:
+                self.attach(loop)
+        key = <size_t>t
+        while not self.done(t, what):
+            fut = loop.create_future()
+            entry = [what, fut]
+            entries = self.waiters.get(key)
+            if entries is None:
+                self.waiters[key] = [entry]
+            else:
+                entries.append(entry)
+            self.schedule()
+            try:
+                await fut
+            finally:
+                entries = self.waiters.get(key)
+                if entries is not None and entry in entries:
+                    entries.remove(entry)
+                    if not entries:
+                        del self.waiters[key]
+
+    async def _wait_trio(self, _Body stream, int what):
+        import trio
+
+        cdef Transfer* t = stream.t.get()
+        cdef vector[shared_ptr[Transfer]] signaled
+        cdef int timeout
+        cdef Engine* eng = self.engine.eng
+        while not self.done(t, what):
+            if self.trio_driving:
+                if self.trio_event is None:
+                    self.trio_event = trio.Event()
+                await self.trio_event.wait()
+                continue
+            self.trio_driving = True
+            try:
+                with nogil:
+                    timeout = eng.backend_timeout()
+                if timeout == 0:
+                    await trio.lowlevel.checkpoint()
+                else:
+                    with trio.move_on_after(timeout / 1000.0 if timeout > 0 else 3600.0):
+                        self.trio_fd = eng.backend_fd()
+                        try:
+                            await trio.lowlevel.wait_readable(self.trio_fd)
+                        except trio.ClosedResourceError:
+                            # aclose() in another task: the engine has failed
+                            # every transfer, the loop is checked below.
+                            pass
+                if not self.closed:
+                    with nogil:
+                        eng.run_nowait(signaled)
+                    signaled.clear()
+            finally:
+                self.trio_driving = False
+                event = self.trio_event
+                self.trio_event = None
+                if event is not None:
+                    event.set()
+
+    def __dealloc__(self):
+        # An unclosed client: take the fd out of the event loop's selector
+        # before the engine (and the fd) go away.
+        self.detach()
+
+    def close(self):
+        """Before the engine closes: stop watching its fd (trio: wake the task
+        waiting on it, which then sees its transfer failed)."""
+        self.closed = True
+        self.detach()
+        if self.trio_driving:
+            import trio
+
+            try:
+                trio.lowlevel.notify_closing(self.trio_fd)
+            except RuntimeError:  # not inside trio
+                pass
+
+    def resume_waiters(self):
+        """After the engine closed: every waiting task resumes and finds its
+        transfer failed (ReadError, as httpx), rather than being cancelled."""
+        for entries in self.waiters.values():
+            for entry in entries:
+                if not entry[1].done():
+                    entry[1].set_result(None)
+        self.waiters.clear()
+
+
+@cython.no_gc_clear
+cdef class _AsyncBody(_Body):
+    """_Body for async use: the same transfer and steps, awaited through the driver."""
+
+    cdef _AsyncDriver driver
+
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
+        if self.closed:
+            raise exc.StreamClosed()
+        try:
+            while True:
+                await self.driver.wait(self, <int>WaitFor.kBodyData)
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                if chunk:
+                    yield chunk
+        finally:
+            self._release()
+
+    async def _httprs_aread_all(self):
+        cdef int what
+        try:
+            what = self._read_all_start()
+            while what >= 0:
+                await self.driver.wait(self, what)
+                what = self._read_all_step()
+            return self._read_all_result()
+        finally:
+            self._read_all_cleanup()
+
+    def __iter__(self):
+        raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+
+    def _httprs_read_all(self):
+        raise RuntimeError("Attempted to call a sync iterator on an async stream.")
+
+    async def aclose(self):
+        self.close()
+        self.driver.schedule()
+
+
+async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
+    cdef _Body base = core.start_async(request)
+    cdef _AsyncBody stream = <_AsyncBody>base
+    cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = core.engine.eng
+    stream.driver = driver
+    with nogil:
+        eng.watch(t[0])
+    cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
+    try:
+        if tracer is not None:
+            await _atrace_until(
+                tracer, WaitFor.kBodyWanted if t.spec.body_streamed else WaitFor.kHead
+            )
+        if t.spec.body_streamed and not t.failed():
+            await _upload_async(stream, request.stream)
+        if tracer is not None:
+            await _atrace_until(tracer, WaitFor.kHead)
+        await driver.wait(stream, <int>WaitFor.kHead)
+    except BaseException as error:
+        if tracer is not None:
+            await tracer.afailed(error)
+        stream._release()
+        driver.schedule()
+        raise
+    if t.failed() and not t.head_ready:
+        err = _error_to_exception(t.error, request)
+        if tracer is not None:
+            await tracer.afailed(err)
+        stream._release()
+        raise err
+    if tracer is not None:
+        await tracer.ahead_received()
+    return _make_response(stream, request, tracer)
+
+
+async def _upload_async(_AsyncBody stream, object body):
+    cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = stream.engine.eng
+    cdef long long sent = 0
+    cdef const char* data
+    cdef size_t n
+    if hasattr(body, "__aiter__"):
+        iterator = body.__aiter__()
+        is_async = True
+    else:
+        iterator = iter(body)
+        is_async = False
+    while True:
+        await stream.driver.wait(stream, <int>WaitFor.kBodyWanted)
+        if t.failed() or t.head_ready or t.complete or not t.want_body:
+            return
+        if is_async:
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                chunk = None
+        else:
+            chunk = next(iterator, None)
+        if chunk is None:
+            _check_sent(stream, sent, True)
+            with nogil:
+                eng.push_body(t[0], NULL, 0, True)
+            return
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        n = len(chunk)
+        if n == 0:
+            continue
+        sent += n
+        _check_sent(stream, sent, False)
+        data = PyBytes_AS_STRING(chunk)
+        with nogil:
+            eng.push_body(t[0], data, n, False)
+
+
+class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
+    """The default async transport: the C++ core driven from the event loop."""
+
+    def _init_driving(self):
+        self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
+
+    async def handle_async_request(self, request):
+        cdef _TransportCore core = self._core
+        if core.closed:
+            raise RuntimeError("Cannot send a request, as the transport has been closed.")
+        patch = _find_patch(_ASYNC_HOOKS)
+        if patch is not None:
+            return await _send_via_httpcore_async(self, patch, request)
+        return await _send_async(core, self._driver, request)
+
+    async def aclose(self):
+        cdef _TransportCore core = self._core
+        cdef int open_connections = _open_connections_to_log(core)
+        core.closed = True
+        self._driver.close()
+        core.engine.close()  # in-flight transfers fail with kClosed (ReadError)
+        self._driver.resume_waiters()
+        _log_closed(open_connections)

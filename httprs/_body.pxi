@@ -1,0 +1,282 @@
+# A response body coming from the C++ core, the Response built around it, and
+# the upload length check both drivers share (included into _core.pyx).
+
+# The first buffer `read()` allocates for a body of known length; it grows
+# (doubling, up to the declared length) as bytes arrive, so one header cannot
+# make the client allocate gigabytes up front.
+DEF FIRST_SINK = 4 * 1024 * 1024
+
+cdef extern from "Python.h":
+    PyObject* _new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t size) except NULL
+    int _PyBytes_Resize(PyObject** obj, Py_ssize_t size) except -1
+    char* _bytes_data "PyBytes_AS_STRING"(PyObject* obj)
+    void _Py_XDECREF "Py_XDECREF"(PyObject* obj)
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+
+@cython.no_gc_clear
+cdef class _Body:
+    """The body of a response coming from the C++ core.
+
+    Iterating yields raw (undecoded) chunks as they arrive; `_httprs_read_all`
+    returns the whole body at once, written straight into one bytes object
+    when the length is known. Closing before the end closes the connection.
+
+    The sync and async twins share every step below; they differ only in how
+    they wait (`_wait` with the GIL released, or the async driver). Whatever
+    ends a read (the body, an error, a signal handler raising, a task being
+    cancelled), `_read_all_cleanup` detaches the engine from the buffer
+    before the buffer is freed.
+
+    no_gc_clear: a cycle through the request must not clear `engine` before
+    `__dealloc__` has released the transfer (pool slot, request body).
+    """
+
+    cdef _Engine engine
+    cdef shared_ptr[Transfer] t
+    cdef object request
+    cdef object body_ref  # the request body bytes, pinned while C++ may read them
+    cdef bint closed
+    cdef bint released
+    cdef long long declared  # streamed body: bytes the head declares; -1 when chunked
+    cdef PyObject* sink  # read_all: the bytes object the engine writes into (owned)
+    cdef size_t sink_cap
+    cdef unsigned long long expected  # read_all: the response's Content-Length
+
+    # -- shared steps ---------------------------------------------------------------
+
+    cdef object _closed_error(self):
+        return exc.ReadError("The response was closed while it was being read.", request=self.request)
+
+    cdef object _next_chunk(self):
+        """After a wait for kBodyData: a chunk (b"" to wait again), or None at the end."""
+        cdef string chunk
+        cdef Transfer* t = self.t.get()
+        if self.released:
+            # Closed by another thread or task while this one was iterating.
+            raise self._closed_error()
+        with nogil:
+            self.engine.eng.take_body(t[0], chunk)
+        if chunk.size() > 0:
+            return <bytes>chunk
+        if t.failed():
+            raise _error_to_exception(t.error, self.request)
+        if t.complete:
+            return None
+        return b""
+
+    cdef int _read_all_start(self) except -1:
+        """Begin reading the whole body; returns the first WaitFor."""
+        cdef Transfer* t = self.t.get()
+        cdef Engine* eng = self.engine.eng
+        cdef char* buf
+        cdef size_t cap
+        if self.closed:
+            raise exc.StreamClosed()
+        if t.head.has_content_length and not t.complete:
+            self.expected = t.head.content_length
+            cap = <size_t>min(self.expected, <unsigned long long>FIRST_SINK)
+            self.sink = _new_bytes(NULL, <Py_ssize_t>cap)
+            self.sink_cap = cap
+            buf = _bytes_data(self.sink)
+            with nogil:
+                eng.set_sink(t[0], buf, cap, 0)
+            return <int>WaitFor.kSinkFull
+        with nogil:
+            eng.want_all(t[0])
+        return <int>WaitFor.kComplete
+
+    cdef int _read_all_step(self) except -2:
+        """After a wait: the next WaitFor, or -1 once the body is complete."""
+        cdef Transfer* t = self.t.get()
+        cdef Engine* eng = self.engine.eng
+        cdef size_t fill
+        cdef size_t cap
+        cdef char* buf
+        cdef cbool complete
+        if self.released:
+            raise self._closed_error()
+        if t.failed():
+            raise _error_to_exception(t.error, self.request)
+        complete = t.complete
+        if self.sink == NULL or self.sink_cap >= self.expected:
+            # Full size already: anything beyond is an error found at the end.
+            return -1 if complete else <int>WaitFor.kComplete
+        # The buffer is full (or the body ended while the engine kept the rest
+        # aside): grow it; the engine copies what it kept into the new buffer.
+        with nogil:
+            fill = eng.detach_sink(t[0], NULL)
+        if self.sink_cap >= <size_t>PY_SSIZE_T_MAX:
+            raise exc.RemoteProtocolError(
+                f"Content-Length {self.expected} is too large", request=self.request
+            )
+        if complete:
+            cap = <size_t>self.expected
+        else:
+            cap = <size_t>min(<unsigned long long>self.sink_cap * 2, self.expected)
+        cap = min(cap, <size_t>PY_SSIZE_T_MAX)
+        _PyBytes_Resize(&self.sink, <Py_ssize_t>cap)
+        self.sink_cap = cap
+        buf = _bytes_data(self.sink)
+        with nogil:
+            eng.set_sink(t[0], buf, cap, fill)
+        return -1 if complete else <int>WaitFor.kSinkFull
+
+    cdef object _read_all_result(self):
+        """The body, once _read_all_step said it is complete."""
+        cdef Transfer* t = self.t.get()
+        cdef string rest
+        cdef size_t fill
+        cdef size_t extra = 0
+        if self.sink == NULL:
+            with nogil:
+                self.engine.eng.take_body(t[0], rest)
+            return <bytes>rest
+        with nogil:
+            fill = self.engine.eng.detach_sink(t[0], &extra)
+        if fill != self.expected or extra != 0:
+            raise exc.RemoteProtocolError(
+                f"received {fill + extra} body bytes, expected {self.expected}",
+                request=self.request,
+            )
+        return <object>self.sink
+
+    cdef void _read_all_cleanup(self) noexcept:
+        """Always run after a read_all: detach and free the buffer, release."""
+        self._release()  # under the engine mutex: nothing writes into the sink after this
+        if self.sink != NULL:
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
+
+    # -- sync -----------------------------------------------------------------------
+
+    def __iter__(self):
+        cdef Transfer* t = self.t.get()
+        if self.closed:
+            raise exc.StreamClosed()
+        try:
+            while True:
+                _wait(self.engine.eng, t, WaitFor.kBodyData)
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                if chunk:
+                    yield chunk
+        finally:
+            self._release()
+
+    def _httprs_read_all(self):
+        cdef int what
+        try:
+            what = self._read_all_start()
+            while what >= 0:
+                _wait(self.engine.eng, self.t.get(), <WaitFor>what)
+                what = self._read_all_step()
+            return self._read_all_result()
+        finally:
+            self._read_all_cleanup()
+
+    cdef void _release(self) noexcept:
+        cdef Engine* eng
+        cdef Transfer* t
+        if not self.released:
+            self.released = True
+            eng = self.engine.eng
+            t = self.t.get()
+            if t != NULL:
+                if httprs_in_tls_callback():
+                    # A finaliser (say a suspended iterator's `finally`) run by
+                    # Python code inside a TLS callback: this thread holds the
+                    # engine mutex.
+                    eng.release_deferred(self.t)
+                else:
+                    with nogil:
+                        eng.release(t[0])
+            self.body_ref = None
+
+    def close(self):
+        self.closed = True
+        self._release()
+
+    def __dealloc__(self):
+        # A finaliser can run on a thread that holds the engine mutex (a GC
+        # pass inside a Python TLS callback): never take it here. The engine
+        # releases the transfer the next time its loop runs.
+        if not self.released and self.t.get() != NULL and self.engine is not None:
+            if self.engine.eng != NULL:
+                self.engine.eng.release_deferred(self.t)
+        if self.sink != NULL:
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
+
+
+cdef int _check_sent(_Body stream, long long sent, bint done) except -1:
+    if stream.declared < 0:
+        return 0
+    if sent > stream.declared:
+        raise exc.LocalProtocolError(
+            "Too much data for declared Content-Length", request=stream.request
+        )
+    if done and sent < stream.declared:
+        raise exc.LocalProtocolError(
+            "Too little data for declared Content-Length", request=stream.request
+        )
+    return 0
+
+
+cdef object _make_response(_Body stream, object request, object tracer=None):
+    cdef Transfer* t = stream.t.get()
+    cdef list raw = []
+    for i in range(t.head.headers.size()):
+        raw.append((<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second))
+    version = b"HTTP/1.1" if t.head.http_minor == 1 else (
+        b"HTTP/1.0" if t.head.http_major == 1 else
+        f"HTTP/{t.head.http_major}.{t.head.http_minor}".encode()
+    )
+    if tracer is not None:
+        public = (
+            _TracedAsyncResponseStream.__new__(_TracedAsyncResponseStream)
+            if isinstance(stream, _AsyncBody)
+            else _TracedResponseStream.__new__(_TracedResponseStream)
+        )
+        public._tracer = tracer
+    elif isinstance(stream, _AsyncBody):
+        public = AsyncResponseStream.__new__(AsyncResponseStream)
+    else:
+        public = ResponseStream.__new__(ResponseStream)
+    public._body = stream
+    response = Response._from_transport(t.head.status, raw, public, version, <bytes>t.head.reason)
+    if t.head.status == 101:
+        # A requested upgrade: the connection is this response's for good.
+        response.extensions["network_stream"] = _network_stream(stream)
+    return response
+
+
+class ResponseStream(SyncByteStream):
+    """The sync byte stream of a response from HTTPTransport."""
+
+    __slots__ = ("_body",)
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self):
+        self._body.close()
+
+    def _httprs_read_all(self):
+        return self._body._httprs_read_all()
+
+
+class AsyncResponseStream(AsyncByteStream):
+    """The async byte stream of a response from AsyncHTTPTransport."""
+
+    __slots__ = ("_body",)
+
+    def __aiter__(self):
+        return self._body.__aiter__()
+
+    async def aclose(self):
+        await self._body.aclose()
+
+    async def _httprs_aread_all(self):
+        return await self._body._httprs_aread_all()

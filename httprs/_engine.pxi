@@ -1,0 +1,78 @@
+# The engine handle and the blocking wait (included into _core.pyx).
+#
+# `_Engine` owns one C++ Engine (its uv loop and pool); `_wait` blocks on a
+# transfer with the GIL released, in slices so signals (Ctrl-C) are seen;
+# the fork hooks keep an engine usable across os.fork().
+
+def _fork_before():
+    # os.fork(): take every engine's locks without the GIL, so a thread inside
+    # the loop that waits for the GIL (a Python TLS callback, engine mutex held)
+    # can finish and leave first. pthread_atfork's handlers do the rest.
+    with nogil:
+        Engine.fork_prepare_all()
+
+
+def _fork_after_in_parent():
+    # Only does something when no fork() followed (its parent handler unlocks).
+    Engine.fork_abandon_all()
+
+
+os.register_at_fork(before=_fork_before, after_in_parent=_fork_after_in_parent)
+
+
+cdef class _Engine:
+    """Owns one C++ Engine: a uv loop and its connection pool."""
+
+    cdef Engine* eng
+
+    def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
+        cdef PoolLimits limits
+        cdef Engine* eng
+        limits.max_connections = max_connections
+        limits.max_keepalive_connections = max_keepalive
+        limits.keepalive_expiry = keepalive_expiry
+        # The constructor takes the fork registry lock, which a fork in another
+        # thread holds while it waits for the GIL (_fork_before): not with the GIL.
+        with nogil:
+            eng = new Engine(limits)
+        self.eng = eng
+
+    def __dealloc__(self):
+        if self.eng != NULL:
+            with nogil:
+                del self.eng
+            self.eng = NULL
+
+    cdef void close(self) noexcept:
+        if self.eng != NULL:
+            with nogil:
+                self.eng.close()
+
+    @property
+    def connection_count(self):
+        cdef int n
+        with nogil:
+            n = self.eng.connection_count()
+        return n
+
+    @property
+    def idle_count(self):
+        cdef int n
+        with nogil:
+            n = self.eng.idle_count()
+        return n
+
+    def _hold_mutex_for_testing(self, int ms):
+        with nogil:
+            self.eng.hold_mutex_for_testing(ms)
+
+
+cdef int _wait(Engine* eng, Transfer* t, WaitFor what) except -1:
+    """Block until `what` holds for the transfer, letting signals through."""
+    cdef cbool done = False
+    while True:
+        with nogil:
+            done = eng.wait(t[0], what, SLICE_MS)
+        if done:
+            return 0
+        PyErr_CheckSignals()

@@ -1,0 +1,234 @@
+# Mocking libraries (respx, pytest-httpx, respx2): a patch on httpcore's or
+# httpcore2's pool is detected and the request routed through it (included
+# into _core.pyx).
+
+cdef object _socket_module = None
+cdef object _genuine_getaddrinfo = None
+
+
+cdef object _patched_getaddrinfo():
+    """socket.getaddrinfo when something has replaced it (mock.patch, DNS overrides), else None.
+
+    httpx resolves through Python's socket module, so such a replacement steers
+    its connections; httprs resolves in C++, and honours it by resolving through
+    it instead (_resolve_in_python). Unpatched, this costs a lookup and an
+    identity test.
+    """
+    global _socket_module, _genuine_getaddrinfo
+    if _socket_module is None:
+        import socket
+
+        _socket_module = socket
+    current = _socket_module.getaddrinfo
+    if current is _genuine_getaddrinfo:
+        return None
+    code = getattr(current, "__code__", None)
+    if (
+        code is not None
+        and getattr(current, "__module__", None) == "socket"
+        and code.co_filename == _socket_module.__file__
+    ):
+        _genuine_getaddrinfo = current
+        return None
+    return current
+
+
+cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) except -1:
+    """Resolve the connect host through `resolve` (a patched socket.getaddrinfo).
+
+    Called as httpcore's socket.create_connection calls it; the first IPv4 /
+    IPv6 address becomes the connect host (the C++ core takes a literal as is)
+    and part of the pool key, so connections follow the patched answers. The
+    original name stays the TLS server name and the Host header.
+    """
+    cdef bytes raw = spec.connect_host
+    host = raw.decode("ascii")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        infos = resolve(host, spec.connect_port, 0, _socket_module.SOCK_STREAM)
+    except OSError as err:
+        raise exc.ConnectError(str(err), request=request) from err
+    address = None
+    for info in infos:
+        if info[0] in (_socket_module.AF_INET, _socket_module.AF_INET6):
+            address = str(info[4][0])
+            break
+    if address is None:
+        raise exc.ConnectError(f"No address found for {host!r}", request=request)
+    cdef bytes literal = address.encode("ascii")
+    cdef bytes key = spec.pool_key
+    spec.connect_host = literal
+    spec.pool_key = key + b"|addr:" + literal
+    return 0
+
+
+cdef class _HttpcoreHook:
+    """Notices when a mocking library has replaced httpcore's (or httpcore2's) pool entry
+    point.
+
+    respx (the mocker openai's and anthropic's suites use) patches
+    httpcore.ConnectionPool.handle_request, below httpx's transport; respx2 (vendored by
+    openai 3.x's tests) and pytest-httpx2 patch httpcore2's, below httpx2's. httprs has no
+    httpcore underneath, so its transports look on each request whether that method is
+    still the package's own; when it is not, the request goes through the patched
+    function, converted to that package's types and back. Unpatched (or the package not
+    imported at all), this costs a dict lookup per package.
+    """
+
+    cdef readonly str package
+    cdef str module
+    cdef str cls_name
+    cdef str attr
+    cdef object cls
+    cdef object original
+
+    def __cinit__(self, str package, str module, str cls_name, str attr):
+        self.package = package
+        self.module = package + "." + module
+        self.cls_name = cls_name
+        self.attr = attr
+
+    cdef object patched(self):
+        if self.cls is None:
+            if self.package not in sys.modules:
+                return None
+            mod = sys.modules.get(self.module)
+            if mod is None:
+                return None
+            self.cls = getattr(mod, self.cls_name)
+        current = self.cls.__dict__.get(self.attr)
+        if current is self.original:
+            return None
+        if getattr(current, "__module__", "").startswith(self.package + "."):
+            self.original = current
+            return None
+        return current
+
+
+cdef tuple _SYNC_HOOKS = (
+    _HttpcoreHook("httpcore", "_sync.connection_pool", "ConnectionPool", "handle_request"),
+    _HttpcoreHook("httpcore2", "_sync.connection_pool", "ConnectionPool", "handle_request"),
+)
+cdef tuple _ASYNC_HOOKS = (
+    _HttpcoreHook(
+        "httpcore", "_async.connection_pool", "AsyncConnectionPool", "handle_async_request"
+    ),
+    _HttpcoreHook(
+        "httpcore2", "_async.connection_pool", "AsyncConnectionPool", "handle_async_request"
+    ),
+)
+
+
+cdef tuple _find_patch(tuple hooks):
+    """(package, patched function) of the first hook whose method was replaced, or None."""
+    cdef _HttpcoreHook hook
+    for hook in hooks:
+        patched = hook.patched()
+        if patched is not None:
+            return (hook.package, patched)
+    return None
+
+
+cdef object _httpcore_request(str package, object request):
+    httpcore = sys.modules[package]  # imported: its patched method is why we are here
+    url = request.url
+    return httpcore.Request(
+        method=request.method.encode("ascii"),
+        url=httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
+cdef object _from_httpcore_response(object response, object stream):
+    ext = response.extensions
+    return Response._from_transport(
+        response.status,
+        [(bytes(k), bytes(v)) for k, v in response.headers],
+        stream,
+        ext.get("http_version", b"HTTP/1.1"),
+        ext.get("reason_phrase", b""),
+    )
+
+
+cdef object _httpcore_error(BaseException error, object request):
+    """The httprs exception for an httpcore one (same class names as httpx maps)."""
+    for cls in type(error).__mro__:
+        mapped = getattr(exc, cls.__name__, None)
+        if mapped is not None and cls.__module__.startswith("httpcore"):
+            return mapped(str(error), request=request)
+    return None
+
+
+class _HttpcoreStream(SyncByteStream):
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self):
+        yield from self._stream
+
+    def close(self):
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _AsyncHttpcoreStream(AsyncByteStream):
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self):
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _mocked_pool(transport, str package, bint is_async):
+    """A real pool of the patched package (httpcore or httpcore2) for pass-through routes,
+    with the transport's settings; creating one opens no sockets."""
+    from httprs._poolview import build_pool
+
+    pool = transport.__dict__.get("_pool")
+    if pool is None or not type(pool).__module__.startswith(package + "."):
+        pool = build_pool(transport.__dict__.get("_settings", {}), is_async, package)
+        transport._pool = pool
+    return pool
+
+
+def _send_via_httpcore(transport, tuple patch, request):
+    package, patched = patch
+    try:
+        response = patched(
+            _mocked_pool(transport, package, False), _httpcore_request(package, request)
+        )
+    except Exception as error:
+        mapped = _httpcore_error(error, request)
+        if mapped is None:
+            raise
+        raise mapped from error
+    return _from_httpcore_response(response, _HttpcoreStream(response.stream))
+
+
+async def _send_via_httpcore_async(transport, tuple patch, request):
+    package, patched = patch
+    try:
+        response = await patched(
+            _mocked_pool(transport, package, True), _httpcore_request(package, request)
+        )
+    except Exception as error:
+        mapped = _httpcore_error(error, request)
+        if mapped is None:
+            raise
+        raise mapped from error
+    return _from_httpcore_response(response, _AsyncHttpcoreStream(response.stream))

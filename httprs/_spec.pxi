@@ -1,0 +1,82 @@
+# From an httpx Request to the C++ RequestSpec's parts (included into _core.pyx):
+# timeouts, proxy routes, the request target, SNI.
+
+cdef inline double _timeout_value(object value):
+    return -1.0 if value is None else <double>value
+
+
+cdef bytes _basic_auth(object raw_auth):
+    user, password = raw_auth
+    return b"Basic " + base64.b64encode(user + b":" + password)
+
+
+cdef class _Route:
+    """Where a transport sends its requests: direct, or through a proxy."""
+
+    cdef str mode  # "direct", "proxy" (http/https proxy) or "socks"
+    cdef bytes proxy_host
+    cdef int proxy_port
+    cdef list proxy_headers  # [(bytes, bytes)]
+    cdef object socks_auth  # (username, password) bytes for a SOCKS5 proxy, or None
+    cdef bint proxy_tls  # https:// proxy: TLS to the proxy itself
+    cdef object proxy_ssl_context  # Proxy(ssl_context=...), or None for the default
+    cdef _TlsContext proxy_tls_ctx
+    cdef bytes key  # "scheme://host:port" of the proxy, for pool and TLS session keys
+
+
+cdef _Route _make_route(object proxy):
+    cdef _Route route = _Route()
+    route.mode = "direct"
+    if proxy is None:
+        return route
+    if isinstance(proxy, (str, URL)):
+        proxy = Proxy(url=proxy)
+    scheme = proxy.url.scheme
+    if scheme in ("socks5", "socks5h"):
+        # Both pass the host name to the proxy, which resolves it, as httpcore does.
+        route.mode = "socks"
+        route.proxy_host = proxy.url.raw_host
+        route.proxy_port = proxy.url.port or 1080
+        route.proxy_headers = []
+        route.socks_auth = proxy.raw_auth
+        return route
+    if scheme not in ("http", "https"):
+        raise ValueError(f"Unknown scheme for proxy URL {proxy.url!r}")
+    route.mode = "proxy"
+    route.proxy_tls = scheme == "https"
+    route.proxy_ssl_context = proxy.ssl_context
+    route.proxy_host = proxy.url.raw_host
+    route.proxy_port = proxy.url.port or (443 if route.proxy_tls else 80)
+    route.key = (
+        scheme.encode() + b"://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+    )
+    headers = [(k, v) for k, v in proxy.headers.raw]
+    if proxy.raw_auth is not None:
+        headers.insert(0, (b"Proxy-Authorization", _basic_auth(proxy.raw_auth)))
+    route.proxy_headers = headers
+    return route
+
+
+cdef object _absolute_target(object url, object custom=None):
+    port = url.port
+    authority = url.raw_host
+    if b":" in authority:
+        authority = b"[" + authority + b"]"
+    if port is not None:
+        authority += b":" + str(port).encode("ascii")
+    path = url.raw_path if custom is None else bytes(custom)
+    return url.raw_scheme + b"://" + authority + path
+
+
+cdef bytes _sni_hostname(object request, bytes host):
+    """The TLS server name for a request: its `sni_hostname` extension (as httpcore
+    honours it, for SNI and the certificate check), else the URL's host."""
+    sni = request.extensions.get("sni_hostname")
+    if not sni:
+        return host
+    if isinstance(sni, str):
+        try:
+            return sni.encode("ascii")
+        except UnicodeEncodeError:
+            return sni.encode("idna")
+    return bytes(sni)

@@ -1,0 +1,83 @@
+# The sync driver: HTTPTransport sends, uploads and waits in the calling
+# thread, the GIL released around every wait (included into _core.pyx).
+
+cdef object _send_sync(_TransportCore core, object request):
+    cdef _Body stream = core.start(request)
+    cdef Transfer* t = stream.t.get()
+    cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
+    try:
+        if tracer is not None:
+            _trace_until(tracer, WaitFor.kBodyWanted if t.spec.body_streamed else WaitFor.kHead)
+        if t.spec.body_streamed and not t.failed():
+            _upload_sync(stream, request.stream)
+        if tracer is not None:
+            _trace_until(tracer, WaitFor.kHead)
+        _wait(core.engine.eng, t, WaitFor.kHead)
+    except BaseException as error:
+        if tracer is not None:
+            tracer.failed(error)
+        stream._release()
+        raise
+    if t.failed() and not t.head_ready:
+        err = _error_to_exception(t.error, request)
+        if tracer is not None:
+            tracer.failed(err)
+        stream._release()
+        raise err
+    if tracer is not None:
+        tracer.head_received()
+    return _make_response(stream, request, tracer)
+
+
+cdef int _upload_sync(_Body stream, object body) except -1:
+    cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = stream.engine.eng
+    cdef const char* data
+    cdef size_t n
+    cdef long long sent = 0
+    iterator = iter(body)
+    while True:
+        _wait(eng, t, WaitFor.kBodyWanted)
+        if t.failed() or t.head_ready or t.complete or not t.want_body:
+            return 0
+        chunk = next(iterator, None)
+        if chunk is None:
+            _check_sent(stream, sent, True)
+            with nogil:
+                eng.push_body(t[0], NULL, 0, True)
+            return 0
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        data = PyBytes_AS_STRING(chunk)
+        n = len(chunk)
+        if n == 0:
+            continue
+        sent += n
+        _check_sent(stream, sent, False)
+        with nogil:
+            eng.push_body(t[0], data, n, False)
+
+
+class HTTPTransport(_CoreTransport, BaseTransport):
+    """The default transport: HTTP/1.1 over the C++ core."""
+
+    def _init_driving(self):
+        cdef _TransportCore core = self._core
+        _check_sync_context(core.tls_args[0])
+        _check_sync_context(core.route.proxy_ssl_context)
+
+    def handle_request(self, request):
+        cdef _TransportCore core = self._core
+        if core.closed:
+            raise RuntimeError("Cannot send a request, as the transport has been closed.")
+        patch = _find_patch(_SYNC_HOOKS)
+        if patch is not None:
+            return _send_via_httpcore(self, patch, request)
+        return _send_sync(core, request)
+
+    def close(self):
+        cdef _TransportCore core = self._core
+        cdef int open_connections = _open_connections_to_log(core)
+        core.closed = True
+        core.engine.close()
+        _log_closed(open_connections)

@@ -1,0 +1,513 @@
+# The `trace` extension and httpcore-style DEBUG logging (included into
+# _core.pyx).
+
+import inspect
+
+
+class _TraceStream:
+    """What httpcore's connect_tcp / start_tls events return: a network stream. The
+    C++ core owns the socket, so it answers get_extra_info with None."""
+
+    __slots__ = ()
+
+    def get_extra_info(self, info):
+        return None
+
+
+cdef object _TRACE_STREAM = _TraceStream()
+
+# httpcore's loggers, by trace-event prefix: DEBUG logging shows what httpcore's would
+# (`httpcore2.*` when the switch presents httprs as httpx2; _alias._set_logger).
+cdef int _LOG_DEBUG = logging.DEBUG
+cdef object _LOG_CONNECTION
+cdef object _LOG_HTTP11
+cdef object _LOG_PROXY
+cdef object _LOG_SOCKS
+cdef dict _LOGGERS = {}
+
+
+def _set_core_loggers(str prefix):
+    """Log connection events on `<prefix>.connection`, `<prefix>.http11`, ...: httpcore's
+    logger names for `prefix="httpcore"`, httpcore2's for `"httpcore2"`."""
+    global _LOG_CONNECTION, _LOG_HTTP11, _LOG_PROXY, _LOG_SOCKS
+    _LOG_CONNECTION = logging.getLogger(prefix + ".connection")
+    _LOG_HTTP11 = logging.getLogger(prefix + ".http11")
+    _LOG_PROXY = logging.getLogger(prefix + ".proxy")
+    _LOG_SOCKS = logging.getLogger(prefix + ".socks")
+    _LOGGERS.update(
+        connection=_LOG_CONNECTION, http11=_LOG_HTTP11, proxy=_LOG_PROXY, socks=_LOG_SOCKS
+    )
+
+
+_set_core_loggers("httpcore")
+
+
+cdef bint _debug_logging(str mode) except -1:
+    """Whether a request on a route of `mode` has a logger enabled for DEBUG. Checked once
+    per request (logging's own per-logger cache makes each check a dict lookup)."""
+    if _LOG_HTTP11.isEnabledFor(_LOG_DEBUG) or _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
+        return True
+    if mode == "direct":
+        return False
+    return (_LOG_SOCKS if mode == "socks" else _LOG_PROXY).isEnabledFor(_LOG_DEBUG)
+
+
+cdef int _open_connections_to_log(_TransportCore core) except -1:
+    """The connections a closing transport will close, when their close is to be logged."""
+    if core.closed or not _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
+        return 0
+    return core.engine.connection_count
+
+
+cdef int _log_closed(int connections) except -1:
+    """httpcore's `close` events, one pair per connection the pool closed."""
+    for _ in range(connections):
+        _log_event("connection.close.started", {})
+        _log_event("connection.close.complete", {"return_value": None})
+    return 0
+
+
+cdef str _log_value(str key, object value):
+    if key == "request":
+        # httpcore's Request repr: the log reads as httpx's does.
+        return f"<Request [{value.method.encode('ascii')!r}]>"
+    return repr(value)
+
+
+cdef int _log_event(str name, dict info) except -1:
+    """Write one trace event as httpcore's Trace does: `<event> key=repr ...` on the
+    logger of its prefix, only the name when there is nothing (or None) to report."""
+    prefix, _, event = name.partition(".")
+    logger = _LOGGERS.get(prefix)
+    if logger is None or not logger.isEnabledFor(_LOG_DEBUG):
+        return 0
+    if not info or ("return_value" in info and info["return_value"] is None):
+        logger.debug(event)
+    else:
+        logger.debug(
+            event + " " + " ".join([f"{key}={_log_value(key, v)}" for key, v in info.items()])
+        )
+    return 0
+
+# httpcore's HTTP/1.1 events, in order (the trace extension's names).
+cdef tuple _HTTP11 = (
+    "http11.send_request_headers.started",
+    "http11.send_request_headers.complete",
+    "http11.send_request_body.started",
+    "http11.send_request_body.complete",
+    "http11.receive_response_headers.started",
+    "http11.receive_response_headers.complete",
+    "http11.receive_response_body.started",
+    "http11.receive_response_body.complete",
+    "http11.response_closed.started",
+    "http11.response_closed.complete",
+)
+DEF H_HEADERS_STARTED = 0
+DEF H_BODY_STARTED = 2
+DEF H_RECEIVE_STARTED = 4
+DEF H_HEAD_COMPLETE = 5
+DEF H_BODY_READ_STARTED = 6
+DEF H_BODY_READ_COMPLETE = 7
+DEF H_CLOSED = 9
+
+
+@cython.final
+cdef class _Tracer:
+    """Calls a request's `trace` extension with httpcore's event names and info dicts,
+    at the moments httpcore would: the C++ connection stops at each phase's start
+    (TraceStep gates) until the "...started" callback has returned.
+
+    Sync clients call the callback; async ones await what it returns. Events are
+    queued by the step handlers and delivered by `_flush` / `_aflush`."""
+
+    cdef object callback
+    cdef _Body stream
+    cdef _TransportCore core
+    cdef object request
+    cdef int http11  # index in _HTTP11 of the next event to send
+    cdef str open_phase  # the phase whose "started" went out without an end, or None
+    cdef list queue  # [(name, info)] waiting to be delivered
+    cdef bint is_async
+    cdef bint log  # also write each event to httpcore's DEBUG loggers
+
+    @staticmethod
+    cdef _Tracer create(_TransportCore core, _Body stream):
+        cdef _Tracer self = _Tracer.__new__(_Tracer)
+        self.core = core
+        self.stream = stream
+        self.request = stream.request
+        self.callback = stream.request.extensions.get("trace")
+        # Traced without a callback: only because a logger was enabled (start()).
+        self.log = self.callback is None or _debug_logging(core.route.mode)
+        self.queue = []
+        self.is_async = isinstance(stream, _AsyncBody)
+        return self
+
+    cdef void add(self, str name, dict info) except *:
+        self.queue.append((name, info))
+        if name.endswith(".started"):
+            self.open_phase = name[: -len(".started")]
+        elif self.open_phase is not None and name.startswith(self.open_phase):
+            self.open_phase = None
+
+    cdef void http11_to(self, int last) except *:
+        """Queue the HTTP/1.1 events up to index `last` not sent yet."""
+        cdef Transfer* t
+        while self.http11 <= last:
+            name = _HTTP11[self.http11]
+            if name.endswith(".started"):
+                info = {} if self.http11 == H_CLOSED - 1 else {"request": self.request}
+            elif self.http11 == H_HEAD_COMPLETE:
+                t = self.stream.t.get()
+                headers = [
+                    (<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second)
+                    for i in range(t.head.headers.size())
+                ]
+                version = b"HTTP/1.0" if t.head.http_minor == 0 else b"HTTP/1.1"
+                info = {"return_value": (version, t.head.status, <bytes>t.head.reason, headers)}
+            else:
+                info = {"return_value": None}
+            self.http11 += 1
+            self.add(name, info)
+
+    cdef bint step(self, int step) except -1:
+        """Queue the events of one TraceStep; True when it is a gate."""
+        core = self.core
+        route = core.route
+        request = self.request
+        url = request.url
+        timeout = (request.extensions.get("timeout") or {}).get("connect")
+        # httpcore's logger (event prefix) for the origin's TLS: the pool's
+        # connection, the tunnel of an HTTP proxy, or a SOCKS connection.
+        via = "socks" if route.mode == "socks" else (
+            "proxy" if route.mode == "proxy" and url.scheme == "https" else "connection"
+        )
+        if step == <int>TraceStep.kConnect:
+            if core.uds is not None:
+                self.add(
+                    "connection.connect_unix_socket.started",
+                    {
+                        "path": os.fsdecode(core.uds),
+                        "timeout": timeout,
+                        "socket_options": core.socket_options_arg,
+                    },
+                )
+            elif route.mode == "socks":
+                self.add(
+                    "socks.connect_tcp.started",
+                    {
+                        "host": route.proxy_host.decode("ascii"),
+                        "port": route.proxy_port,
+                        "timeout": timeout,
+                    },
+                )
+            else:
+                if route.mode == "direct":
+                    host = url.raw_host.decode("ascii")
+                    port = url.port or (443 if url.scheme == "https" else 80)
+                else:
+                    host = route.proxy_host.decode("ascii")
+                    port = route.proxy_port
+                local = core.local_address.decode() if core.local_address is not None else None
+                self.add(
+                    "connection.connect_tcp.started",
+                    {
+                        "host": host,
+                        "port": port,
+                        "local_address": local,
+                        "timeout": timeout,
+                        "socket_options": core.socket_options_arg,
+                    },
+                )
+            return True
+        if step == <int>TraceStep.kConnected:
+            kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
+            prefix = "socks" if route.mode == "socks" else "connection"
+            self.add(f"{prefix}.{kind}.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kProxyTls:
+            self.add(
+                "connection.start_tls.started",
+                {
+                    "ssl_context": route.proxy_ssl_context,
+                    "server_hostname": route.proxy_host.decode("ascii"),
+                    "timeout": timeout,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kProxyTlsDone:
+            self.add("connection.start_tls.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kTunnel:
+            # The CONNECT request's own HTTP/1.1 events (its head only).
+            self.add("http11.send_request_headers.started", {"request": request})
+            return True
+        elif step == <int>TraceStep.kTunnelDone:
+            self.add("http11.send_request_headers.complete", {"return_value": None})
+            self.add("http11.send_request_body.started", {"request": request})
+            self.add("http11.send_request_body.complete", {"return_value": None})
+            self.add("http11.receive_response_headers.started", {"request": request})
+            # Only a 2xx gets here; the proxy's reason and headers are not kept.
+            self.add(
+                "http11.receive_response_headers.complete",
+                {"return_value": (b"HTTP/1.1", 200, b"", [])},
+            )
+        elif step == <int>TraceStep.kSocks:
+            self.add(
+                "socks.setup_socks5_connection.started",
+                {
+                    "stream": _TRACE_STREAM,
+                    "host": url.raw_host.decode("ascii"),
+                    "port": url.port or (443 if url.scheme == "https" else 80),
+                    "auth": route.socks_auth,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kSocksDone:
+            self.add(
+                "socks.setup_socks5_connection.complete", {"return_value": _TRACE_STREAM}
+            )
+        elif step == <int>TraceStep.kTls:
+            verify = core.tls_args[0]
+            self.add(
+                f"{via}.start_tls.started",
+                {
+                    "ssl_context": verify if isinstance(verify, ssl.SSLContext) else None,
+                    "server_hostname": self.stream.t.get().spec.tls_host.decode("ascii"),
+                    "timeout": timeout,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kTlsDone:
+            self.add(f"{via}.start_tls.complete", {"return_value": _TRACE_STREAM})
+        elif step == <int>TraceStep.kSend:
+            self.http11 = 0
+            self.http11_to(H_HEADERS_STARTED)
+            return True
+        elif step == <int>TraceStep.kSent:
+            self.http11_to(H_RECEIVE_STARTED)
+            return True
+        return False
+
+    cdef int take(self, bint* gate) except -1:
+        """Queue the events of every TraceStep recorded so far."""
+        cdef vector[int] steps
+        cdef Transfer* t = self.stream.t.get()
+        with nogil:
+            self.stream.engine.eng.take_trace(t[0], steps)
+        for i in range(steps.size()):
+            if self.step(steps[i]):
+                gate[0] = True
+        if t.want_body and not t.head_ready and self.http11 > H_HEADERS_STARTED:
+            self.http11_to(H_BODY_STARTED)  # a streamed upload: the head went out
+        return 0
+
+    cdef void resume(self) noexcept:
+        cdef Transfer* t = self.stream.t.get()
+        with nogil:
+            self.stream.engine.eng.trace_resume(t[0])
+
+    # -- sync delivery
+
+    cdef int flush(self) except -1:
+        while self.queue:
+            name, info = self.queue.pop(0)
+            if self.callback is not None:
+                ret = self.callback(name, info)
+                if inspect.iscoroutine(ret):
+                    ret.close()
+                    raise TypeError(
+                        "If you are using a synchronous interface, the callback of the `trace` "
+                        "extension should be a normal function instead of an asynchronous "
+                        "function."
+                    )
+            if self.log:
+                _log_event(name, info)
+        return 0
+
+    cdef int failed(self, object error) except -1:
+        """The request failed: end the open phase as httpcore does."""
+        self.queue.clear()
+        phase = self.open_phase
+        if phase is None:
+            return 0
+        self.open_phase = None
+        self.add(f"{phase}.failed", {"exception": error})
+        if phase.startswith("http11."):
+            self.http11 = H_CLOSED - 1
+            self.http11_to(H_CLOSED)
+        try:
+            self.flush()
+        except Exception:
+            pass  # the request's own error is the one that propagates
+        return 0
+
+    cdef int head_received(self) except -1:
+        self.http11_to(H_HEAD_COMPLETE)
+        return self.flush()
+
+    # -- async delivery
+
+    async def aflush(self):
+        while self.queue:
+            name, info = self.queue.pop(0)
+            if self.callback is not None:
+                ret = self.callback(name, info)
+                if not inspect.iscoroutine(ret):
+                    raise TypeError(
+                        "If you're using an asynchronous interface, the callback of the `trace` "
+                        "extension should be an asynchronous function rather than a normal "
+                        "function."
+                    )
+                await ret
+            if self.log:
+                _log_event(name, info)
+
+    async def afailed(self, error):
+        self.queue.clear()
+        phase = self.open_phase
+        if phase is None:
+            return
+        self.open_phase = None
+        self.add(f"{phase}.failed", {"exception": error})
+        if phase.startswith("http11."):
+            self.http11 = H_CLOSED - 1
+            self.http11_to(H_CLOSED)
+        try:
+            await self.aflush()
+        except Exception:
+            pass
+
+    async def ahead_received(self):
+        self.http11_to(H_HEAD_COMPLETE)
+        await self.aflush()
+
+    # -- the response body (called by the traced response streams)
+
+    def body_started(self):
+        if self.http11 <= H_BODY_READ_STARTED:
+            self.http11_to(H_BODY_READ_STARTED)
+            return True
+        return False
+
+    def body_complete(self):
+        if self.http11 == H_BODY_READ_STARTED + 1:
+            self.http11_to(H_BODY_READ_COMPLETE)
+
+    def closing(self):
+        if self.http11 < H_CLOSED:
+            self.http11 = H_CLOSED - 1
+            self.http11_to(H_CLOSED - 1)
+            return True
+        return False
+
+    def closed(self):
+        if self.http11 == H_CLOSED:
+            self.http11_to(H_CLOSED)
+
+    def _flush(self):
+        self.flush()
+
+    async def _aflush(self):
+        await self.aflush()
+
+
+cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
+    """Sync: deliver trace events (passing each gate once its callback returned) until
+    `what` holds for the transfer or it failed."""
+    cdef Transfer* t = tracer.stream.t.get()
+    cdef bint gate
+    while True:
+        gate = False
+        tracer.take(&gate)
+        tracer.flush()
+        if gate:
+            tracer.resume()
+            continue
+        if t.failed() or Engine.satisfied(t[0], what):
+            return 0
+        _wait(tracer.stream.engine.eng, t, WaitFor.kTraceStep)
+
+
+async def _atrace_until(_Tracer tracer, WaitFor what):
+    cdef Transfer* t = tracer.stream.t.get()
+    cdef bint gate
+    cdef _AsyncBody stream = <_AsyncBody>tracer.stream
+    while True:
+        gate = False
+        tracer.take(&gate)
+        await tracer.aflush()
+        if gate:
+            tracer.resume()
+            stream.driver.schedule()
+            continue
+        if t.failed() or Engine.satisfied(t[0], what):
+            return
+        await stream.driver.wait(stream, <int>WaitFor.kTraceStep)
+
+
+class _TracedResponseStream(ResponseStream):
+    """ResponseStream for a traced request: the receive_response_body and
+    response_closed events around reading and closing."""
+
+    __slots__ = ("_tracer",)
+
+    def __iter__(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            tracer._flush()
+        yield from self._body
+        tracer.body_complete()
+        tracer._flush()
+
+    def _httprs_read_all(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            tracer._flush()
+        data = self._body._httprs_read_all()
+        tracer.body_complete()
+        tracer._flush()
+        return data
+
+    def close(self):
+        tracer = self._tracer
+        if tracer.closing():
+            tracer._flush()
+            self._body.close()
+            tracer.closed()
+            tracer._flush()
+        else:
+            self._body.close()
+
+
+class _TracedAsyncResponseStream(AsyncResponseStream):
+    __slots__ = ("_tracer",)
+
+    def __aiter__(self):
+        return _LazyAsyncIterator(self._aiter)
+
+    async def _aiter(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            await tracer._aflush()
+        async for chunk in self._body:
+            yield chunk
+        tracer.body_complete()
+        await tracer._aflush()
+
+    async def _httprs_aread_all(self):
+        tracer = self._tracer
+        if tracer.body_started():
+            await tracer._aflush()
+        data = await self._body._httprs_aread_all()
+        tracer.body_complete()
+        await tracer._aflush()
+        return data
+
+    async def aclose(self):
+        tracer = self._tracer
+        if tracer.closing():
+            await tracer._aflush()
+            await self._body.aclose()
+            tracer.closed()
+            await tracer._aflush()
+        else:
+            await self._body.aclose()

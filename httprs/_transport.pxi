@@ -1,0 +1,313 @@
+# The state behind a transport (engine, TLS context, route) and what the sync
+# and async transports share: construction, socket options, pool statistics
+# (included into _core.pyx).
+
+cdef class _TransportCore:
+    """The state behind one HTTPTransport: engine, TLS context, route."""
+
+    cdef _Engine engine
+    cdef _TlsContext tls
+    cdef object tls_args
+    cdef _Route route
+    cdef bint closed
+    cdef shared_ptr[SocketOptions] socket_options
+    cdef bytes uds  # Unix domain socket path, or None
+    cdef bytes local_address  # source address to bind, or None
+    cdef int retries  # connect retries
+    cdef object socket_options_arg  # socket_options= as given, for trace events
+
+    cdef shared_ptr[TlsContext] tls_context(self) except *:
+        if self.tls is None:
+            verify, cert, trust_env = self.tls_args
+            self.tls = _build_tls(verify, cert, trust_env)
+        return self.tls.current()
+
+    cdef _Body start_async(self, object request):
+        return self._start(request, _AsyncBody.__new__(_AsyncBody))
+
+    cdef _Body start(self, object request):
+        return self._start(request, _Body.__new__(_Body))
+
+    cdef _Body _start(self, object request, _Body stream):
+        cdef RequestSpec spec
+        cdef HeaderList headers
+        cdef Error err
+        cdef string head
+        cdef string method
+        cdef string target
+        cdef BodyKind kind
+        cdef size_t fixed_len
+        url = request.url
+        scheme = url.scheme
+        if scheme == "ws" or scheme == "wss":
+            # WebSocket URLs, as httpcore: the handshake is HTTP/1.1 (wss over TLS).
+            scheme = "https" if scheme == "wss" else "http"
+        if scheme not in ("http", "https"):
+            if not scheme:
+                raise exc.UnsupportedProtocol(
+                    "Request URL is missing an 'http://' or 'https://' protocol.",
+                    request=request,
+                )
+            raise exc.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{scheme}://'.", request=request
+            )
+        host = url.raw_host
+        if not host:
+            raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
+        port = url.port
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        timeout = request.extensions.get("timeout")
+        if timeout:
+            spec.connect_timeout = _timeout_value(timeout.get("connect"))
+            spec.read_timeout = _timeout_value(timeout.get("read"))
+            spec.write_timeout = _timeout_value(timeout.get("write"))
+            spec.pool_timeout = _timeout_value(timeout.get("pool"))
+        raw_headers = request.headers.raw
+        route = self.route
+        # httpcore's "target" extension replaces the path and query on the wire; it is
+        # validated with the head (an illegal one is LocalProtocolError, as with h11).
+        custom = request.extensions.get("target")
+        if route.mode != "proxy" or scheme == "https":
+            target = url.raw_path if custom is None else bytes(custom)
+        else:
+            target = _absolute_target(url, custom)
+        for name, value in raw_headers:
+            headers.push_back(pair[string, string](name, value))
+        if route.mode == "proxy" and scheme == "http":
+            for name, value in route.proxy_headers:
+                headers.push_back(pair[string, string](name, value))
+        try:
+            method = request.method.encode("ascii")
+        except UnicodeEncodeError:
+            raise TypeError("method strings may not include unicode characters.") from None
+        # The body: bytes known up front (fixed) or an iterable (streamed).
+        body = request.stream
+        fixed = getattr(body, "_httprs_body", None)
+        if fixed is None and isinstance(body, bytes):
+            fixed = body
+        if fixed is not None and not isinstance(fixed, bytes):
+            fixed = bytes(fixed)
+        # Framing is decided in one place, with the head: serialize_request.
+        kind = BodyKind.kFixed
+        fixed_len = 0
+        if fixed is not None:
+            fixed_len = len(fixed)
+        elif body is not None:
+            kind = BodyKind.kStreamed
+        if not serialize_request(head, method, target, headers, kind, fixed_len, &spec.plan, err):
+            raise _error_to_exception(err, request)
+        spec.head = move(head)
+        spec.head_request = method == b"HEAD"
+        spec.socket_options = self.socket_options
+        if route.proxy_tls:
+            if route.proxy_tls_ctx is None:
+                route.proxy_tls_ctx = _build_tls(
+                    route.proxy_ssl_context if route.proxy_ssl_context is not None else True,
+                    None,
+                    False,
+                )
+            spec.proxy_tls = route.proxy_tls_ctx.current()
+            spec.proxy_tls_host = route.proxy_host
+        if self.uds is not None:
+            spec.uds_path = self.uds
+        if self.local_address is not None:
+            spec.local_address = self.local_address
+        spec.connect_retries = self.retries
+        # The pool key names everything that identifies the peer; TLS sessions
+        # are resumed under it too (a resumption skips certificate checks), so
+        # it includes the proxy and the name the certificate was checked for.
+        origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+        if scheme == "https":
+            spec.tls = self.tls_context()
+            tls_host = _sni_hostname(request, host)
+            spec.tls_host = tls_host
+            if tls_host != host:
+                origin_key += b"|sni:" + tls_host
+        if route.mode == "direct":
+            spec.connect_host = host
+            spec.connect_port = port
+            key = origin_key
+            if self.uds is not None:
+                key += b"|uds:" + self.uds
+            spec.pool_key = key
+        elif route.mode == "socks":
+            spec.connect_host = route.proxy_host
+            spec.connect_port = route.proxy_port
+            spec.socks_host = host
+            spec.socks_port = port
+            if route.socks_auth is not None:
+                spec.socks_username = route.socks_auth[0]
+                spec.socks_password = route.socks_auth[1]
+            spec.pool_key = (
+                b"socks://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+                + b"|" + origin_key
+            )
+        else:
+            spec.connect_host = route.proxy_host
+            spec.connect_port = route.proxy_port
+            if scheme == "https":
+                authority = host if b":" not in host else b"[" + host + b"]"
+                authority += b":" + str(port).encode()
+                spec.tunnel_authority = authority
+                for name, value in route.proxy_headers:
+                    spec.tunnel_headers.push_back(pair[string, string](name, value))
+                spec.pool_key = b"tunnel://" + origin_key + b"|via:" + route.key
+            else:
+                spec.pool_key = b"proxy://" + route.key
+        if self.uds is None:
+            resolve = _patched_getaddrinfo()
+            if resolve is not None:
+                _resolve_in_python(&spec, resolve, request)
+        # A streamed body is held to its declared length as it is sent
+        # (_check_sent; the connection enforces it again).
+        stream.declared = -1
+        if spec.plan.framing == BodyFraming.kContentLength:
+            stream.declared = <long long>spec.plan.content_length
+        if fixed is not None:
+            stream.body_ref = fixed
+            spec.body = PyBytes_AS_STRING(fixed)
+            spec.body_len = fixed_len
+        elif kind == BodyKind.kStreamed:
+            spec.body_streamed = True
+        stream.engine = self.engine
+        stream.request = request
+        # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
+        spec.trace = (
+            request.extensions.get("trace") is not None or _debug_logging(self.route.mode)
+        )
+        with nogil:
+            stream.t = self.engine.eng.submit(move(spec))
+        return stream
+
+
+cdef shared_ptr[SocketOptions] _socket_options(object options) except *:
+    """httpx's socket_options: (level, name, int | bytes) or (level, name, None, length)."""
+    cdef shared_ptr[SocketOptions] out = make_shared[SocketOptions]()
+    cdef SocketOption opt
+    for item in options:
+        item = tuple(item)
+        if len(item) not in (3, 4):
+            raise TypeError(f"Invalid socket option {item!r}")
+        opt.level = item[0]
+        opt.name = item[1]
+        value = item[2]
+        if len(item) == 4:
+            if value is not None:
+                raise TypeError(f"Invalid socket option {item!r}: value must be None with a length")
+            opt.kind = SocketOptionKind.kNull
+            opt.null_length = item[3]
+        elif isinstance(value, (bytes, bytearray)):
+            opt.kind = SocketOptionKind.kBytes
+            opt.bytes_value = bytes(value)
+        elif isinstance(value, int):
+            opt.kind = SocketOptionKind.kInt
+            opt.int_value = value
+        else:
+            raise TypeError(f"Invalid socket option {item!r}")
+        out.get().push_back(opt)
+    return out
+
+
+cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
+                              object proxy, bint http2, object uds, object local_address,
+                              int retries, object socket_options):
+    if uds is not None and (socket_options is not None or local_address is not None):
+        raise NotImplementedError(
+            "socket_options= or local_address= together with uds= is not supported by httprs yet"
+        )
+    if retries < 0:
+        raise ValueError("retries must be >= 0")
+    if isinstance(verify, str):
+        warnings.warn(
+            "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
+            "or `verify=ssl.create_default_context(capath=...)` instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if cert:
+        warnings.warn(
+            "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
+            "with `.load_cert_chain()` to configure the certificate chain.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if http2:
+        raise NotImplementedError("HTTP/2 is not supported by httprs yet: use http2=False")
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    cdef _TransportCore core = _TransportCore()
+    max_conn = limits.max_connections
+    max_keep = limits.max_keepalive_connections
+    expiry = limits.keepalive_expiry
+    core.engine = _Engine(
+        -1 if max_conn is None else max_conn,
+        -1 if max_keep is None else max_keep,
+        -1.0 if expiry is None else expiry,
+    )
+    core.tls_args = (verify, cert, trust_env)
+    core.route = _make_route(proxy)
+    if socket_options is not None:
+        core.socket_options = _socket_options(socket_options)
+    core.socket_options_arg = socket_options
+    if uds is not None:
+        core.uds = os.fsencode(uds)
+    if local_address is not None:
+        core.local_address = local_address.encode("ascii")
+    core.retries = retries
+    if not isinstance(verify, bool) or cert is not None:
+        # Build non-default contexts eagerly so bad paths fail at construction.
+        core.tls_context()
+    return core
+
+
+from httprs._poolview import PoolAttribute
+
+
+class _CoreTransport:
+    """What the sync and async transports share: construction (httpx's signature) and
+    pool statistics. `_core` holds the engine, TLS context and route."""
+
+    def __init__(
+        self,
+        verify=True,
+        cert=None,
+        trust_env=True,
+        http1=True,
+        http2=False,
+        limits=DEFAULT_LIMITS,
+        proxy=None,
+        uds=None,
+        local_address=None,
+        retries=0,
+        socket_options=None,
+    ):
+        self._core = _new_core(
+            verify, cert, trust_env, limits, proxy, http2, uds, local_address, retries,
+            socket_options,
+        )
+        # What `_pool` (httpx's httpcore pool, see httprs/_poolview.py) describes.
+        self._settings = {
+            "limits": limits, "proxy": proxy, "http1": http1, "http2": http2,
+            "retries": retries, "uds": uds, "local_address": local_address,
+            "socket_options": socket_options,
+        }
+        self._init_driving()
+
+    # httpx's transports keep their httpcore pool here; code reads it (pytest-httpx).
+    _pool = PoolAttribute()
+
+    def _init_driving(self):
+        pass
+
+    def _pool_stats(self):
+        cdef _TransportCore core = self._core
+        return {
+            "connections": core.engine.connection_count,
+            "idle": core.engine.idle_count,
+        }
+
+    def _hold_engine_mutex(self, int ms):
+        """Tests: keep the engine mutex locked for `ms` (GIL released)."""
+        cdef _TransportCore core = self._core
+        core.engine._hold_mutex_for_testing(ms)

@@ -81,6 +81,11 @@ class codes(IntEnum):
     LOOP_DETECTED = 508
     NOT_EXTENDED = 510
     NETWORK_AUTHENTICATION_REQUIRED = 511
+    # RFC 9110 names (httpx2), aliases of the httpx 0.28.1 members above.
+    CONTENT_TOO_LARGE = REQUEST_ENTITY_TOO_LARGE
+    URI_TOO_LONG = REQUEST_URI_TOO_LONG
+    RANGE_NOT_SATISFIABLE = REQUESTED_RANGE_NOT_SATISFIABLE
+    UNPROCESSABLE_CONTENT = UNPROCESSABLE_ENTITY
     # Lower-case aliases, plain ints (set after the class body at runtime).
     switching_protocols: int
     processing: int
@@ -143,3 +148,7 @@ class codes(IntEnum):
     loop_detected: int
     not_extended: int
     network_authentication_required: int
+    content_too_large: int
+    uri_too_long: int
+    range_not_satisfiable: int
+    unprocessable_content: int

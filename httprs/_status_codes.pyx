@@ -123,8 +123,18 @@ class codes(IntEnum):
     NOT_EXTENDED = 510, "Not Extended"
     NETWORK_AUTHENTICATION_REQUIRED = 511, "Network Authentication Required"
 
+    # RFC 9110's names for four codes, as httpx2 2.10+ spells them. httpx 0.28.1's names
+    # above stay canonical (name and phrase), so httpx code sees what it always saw;
+    # these are aliases of the same members and warn about nothing (httpx2 warns about
+    # the old names, which httpx-era code uses everywhere). docs/compatibility.md.
+    CONTENT_TOO_LARGE = REQUEST_ENTITY_TOO_LARGE
+    URI_TOO_LONG = REQUEST_URI_TOO_LONG
+    RANGE_NOT_SATISFIABLE = REQUESTED_RANGE_NOT_SATISFIABLE
+    UNPROCESSABLE_CONTENT = UNPROCESSABLE_ENTITY
 
-# Lower-case aliases (plain ints), for `requests` compatibility.
-for _code in codes:
-    setattr(codes, _code._name_.lower(), int(_code))
-del _code
+
+# Lower-case aliases (plain ints), for `requests` compatibility; the RFC 9110 aliases
+# get theirs too (`codes.content_too_large`), as in httpx2.
+for _name, _code in codes.__members__.items():
+    setattr(codes, _name.lower(), int(_code))
+del _name, _code

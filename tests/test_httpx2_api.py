@@ -101,6 +101,41 @@ def test_deprecation_warning_is_visible_by_default():
     assert len(caught) == 1
 
 
+def test_codes_have_every_httpx2_name():
+    """httpx2 2.10 added RFC 9110's names for 413, 414, 416 and 422; every name of
+    httpx2's `codes` (upper and lower case) exists on httprs's with the same value."""
+    import httpx2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # httpx2's old-name warnings
+        theirs = {name: int(code) for name, code in httpx2.codes.__members__.items()}
+        lower = {
+            name: getattr(httpx2.codes, name)
+            for name in dir(httpx2.codes)
+            if name.islower() and isinstance(getattr(httpx2.codes, name), int)
+        }
+    assert {"CONTENT_TOO_LARGE", "UNPROCESSABLE_CONTENT"} <= set(theirs)
+    for name, value in theirs.items():
+        assert getattr(httprs.codes, name) == value, name
+    for name, value in lower.items():
+        assert getattr(httprs.codes, name) == value, name
+    assert httprs.codes.UNPROCESSABLE_CONTENT is httprs.codes.UNPROCESSABLE_ENTITY
+    assert httprs.codes.content_too_large == 413
+
+
+def test_codes_keep_httpx_names_and_phrases_without_warning():
+    """httpx 0.28.1's names stay canonical and silent (docs/compatibility.md)."""
+    import httpx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, code in httpx.codes.__members__.items():
+            ours = getattr(httprs.codes, name)
+            assert (ours.name, ours.phrase, int(ours)) == (code.name, code.phrase, int(code))
+        assert httprs.codes(413).name == "REQUEST_ENTITY_TOO_LARGE"
+        assert httprs.codes.get_reason_phrase(422) == "Unprocessable Entity"
+
+
 def test_still_missing_from_httpx2():
     """What httpx2 has that httprs does not yet: update this list as pieces land."""
     missing = []

@@ -10,7 +10,12 @@ httprs's pool is C++, so `_pool` is built on first read from the transport's set
 * with httpcore importable, it is the httpcore object httpx would have built (same class,
   httpcore2's when httprs presents as httpx2, see `pool_package()`;
   same `_proxy_url`, `_proxy_headers`, limits), so `isinstance` checks and comparisons
-  with `httpcore.URL` hold. It is a description: httprs never sends through it, except
+  with `httpcore.URL` hold. With both httpcore and httpcore2 importable, its class
+  derives from both packages' class of that name (built by the presented one's
+  `__init__`): one process can hold httpx-era code (pytest-httpx: `isinstance(pool,
+  httpcore.HTTPProxy)`) and httpx2-era code (openai 3.x's tests: `httpcore2.ConnectionPool`)
+  reading the same transport, and the classes are shared, so a transport cannot tell
+  which name its reader imported. It is a description: httprs never sends through it, except
   when a mocking library has patched httpcore's `handle_request` (see
   `_core._mocked_pool`), which is exactly when httpx would have used it too;
 * without httpcore, a `PoolView` with the same attribute names, `_proxy_url` being a
@@ -79,8 +84,11 @@ def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = N
         "http2": settings.get("http2", False),
         "retries": settings.get("retries", 0),
     }
+    describe = package is None  # `_pool` read, not a pool to send through
     try:
-        return _httpcore_pool(package or pool_package(), proxy, common, settings, is_async)
+        return _httpcore_pool(
+            package or pool_package(), proxy, common, settings, is_async, describe
+        )
     except ImportError:  # no httpcore (or no socksio for a SOCKS proxy)
         pass
     attrs = {"_" + key: value for key, value in common.items()}
@@ -105,18 +113,46 @@ def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = N
     return PoolView(**attrs)
 
 
+_BOTH_PACKAGES: dict[tuple[str, str], type] = {}
+
+
+def _pool_class(package: str, name: str, describe: bool) -> Any:
+    """`package.name`, or for a description (`describe`), a subclass of it and of the
+    other httpcore's class of that name when that one is importable too."""
+    cls = getattr(importlib.import_module(package), name)
+    if not describe:
+        return cls
+    key = (package, name)
+    both = _BOTH_PACKAGES.get(key)
+    if both is None:
+        other = "httpcore" if package == "httpcore2" else "httpcore2"
+        try:
+            other_cls = getattr(importlib.import_module(other), name)
+        except (ImportError, AttributeError):
+            return cls
+        # __module__ stays the presented package's: `_core._mocked_pool` reuses the
+        # object for that package's pass-through routes, whose methods it runs.
+        both = type(name, (cls, other_cls), {"__module__": cls.__module__})
+        _BOTH_PACKAGES[key] = both
+    return both
+
+
 def _httpcore_pool(
     package: str,
     proxy: Proxy | None,
     common: dict[str, Any],
     settings: dict[str, Any],
     is_async: bool,
+    describe: bool = False,
 ) -> Any:
     httpcore: Any = importlib.import_module(package)
 
+    def pool_class(name: str) -> Any:
+        return _pool_class(package, ("Async" if is_async else "") + name, describe)
+
     cls: Any
     if proxy is None:
-        cls = httpcore.AsyncConnectionPool if is_async else httpcore.ConnectionPool
+        cls = pool_class("ConnectionPool")
         return cls(
             local_address=settings.get("local_address"),
             uds=settings.get("uds"),
@@ -128,7 +164,7 @@ def _httpcore_pool(
         scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
     )
     if url.scheme in ("http", "https"):
-        cls = httpcore.AsyncHTTPProxy if is_async else httpcore.HTTPProxy
+        cls = pool_class("HTTPProxy")
         return cls(
             proxy_url=proxy_url,
             proxy_auth=proxy.raw_auth,
@@ -137,7 +173,7 @@ def _httpcore_pool(
             socket_options=settings.get("socket_options"),  # as httpx passes them
             **common,
         )
-    cls = httpcore.AsyncSOCKSProxy if is_async else httpcore.SOCKSProxy
+    cls = pool_class("SOCKSProxy")
     common.pop("retries")
     return cls(proxy_url=proxy_url, proxy_auth=proxy.raw_auth, **common)
 

@@ -292,7 +292,7 @@ def test_transport_pool_describes_settings_like_httpx():
         ]:
             ours_t = ours_cls(**kwargs)
             ours, real = ours_t._pool, real_cls(**real_kwargs)._pool
-            assert type(ours) is type(real)
+            assert isinstance(ours, type(real))
             assert ours_t._pool is ours  # cached
             for attr in (
                 "_max_connections",
@@ -309,6 +309,35 @@ def test_transport_pool_describes_settings_like_httpx():
                 ours_t.close()
             else:
                 asyncio.run(ours_t.aclose())
+
+
+@pytest.mark.parametrize("top", ["httpx", "httpx2"])
+def test_pool_is_both_httpcores_pool(top):
+    """Under either presented name, `_pool` passes httpcore's and httpcore2's isinstance
+    checks (pytest-httpx and openai 3.x's tests in one process), built as the presented
+    library's httpcore would build it."""
+    code = f"""
+        import asyncio, httprs
+        httprs.install(["{top}"])
+        import httpcore, httpcore2
+        package = {{"httpx": httpcore, "httpx2": httpcore2}}["{top}"]
+        for transport, name in [
+            (httprs.HTTPTransport(), "ConnectionPool"),
+            (httprs.AsyncHTTPTransport(), "AsyncConnectionPool"),
+            (httprs.HTTPTransport(proxy="http://u:p@proxy.local:3128"), "HTTPProxy"),
+            (httprs.AsyncHTTPTransport(proxy="http://proxy.local:3128"), "AsyncHTTPProxy"),
+        ]:
+            pool = transport._pool
+            assert isinstance(pool, getattr(httpcore, name)), (name, type(pool).__mro__)
+            assert isinstance(pool, getattr(httpcore2, name)), (name, type(pool).__mro__)
+            assert type(pool).__mro__[1] is getattr(package, name)
+            assert pool._requests == []
+            if "Proxy" in name:
+                assert isinstance(pool._proxy_url, package.URL)
+                assert pool._proxy_url.host == b"proxy.local"
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]
 
 
 def test_pool_view_without_httpcore(monkeypatch):
@@ -400,6 +429,23 @@ async def test_async_client(httpx_mock, anyio_backend):
     async with httpx.AsyncClient() as client:
         response = await client.get("http://api.example/a")
     assert response.text == "async ok"
+
+
+# Proxy matching reads `_pool` as an httpcore proxy, while httprs presents as httpx2.
+def test_match_proxy_url(httpx_mock):
+    httpx_mock.add_response(proxy_url="http://user:pw@proxy.example:3128/", text="proxied")
+    httpx_mock.add_response(url="http://api.example/direct", text="direct")
+    with httpx.Client(proxy="http://user:pw@proxy.example:3128") as client:
+        assert client.get("http://api.example/p").text == "proxied"
+    assert httpx.get("http://api.example/direct").text == "direct"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_match_proxy_url_async(httpx_mock, anyio_backend):
+    httpx_mock.add_response(proxy_url="http://proxy.example:3128/", text="proxied")
+    async with httpx.AsyncClient(proxy="http://proxy.example:3128") as client:
+        assert (await client.get("http://api.example/p")).text == "proxied"
 """
 
 
@@ -420,7 +466,7 @@ def test_pytest_httpx_runs_against_httprs(tmp_path):
         str(tmp_path / "test_inner.py"),
         cwd=tmp_path,
     )
-    assert "6 passed" in out, out
+    assert "8 passed" in out, out
 
 
 def test_more_private_helpers():

@@ -168,6 +168,10 @@ def _module_getattr(name: str) -> Callable[[str], Any]:
                 stacklevel=2,
             )
             return httprs.main
+        if attr in SUBMODULES:
+            # `httpx._transports.default...`, `httpx._multipart.MultipartStream` without
+            # importing the submodule first: httpx's package imports them all.
+            return importlib.import_module(SUBMODULES[attr])
         if not attr.startswith("__") and hasattr(httprs, attr):
             return getattr(httprs, attr)
         raise AttributeError(f"module {name!r} has no attribute {attr!r}")

@@ -4,6 +4,10 @@ pytest-httpx imports `MultipartStream` from here to compare multipart requests. 
 classes live in httprs._content; these are the same objects.
 """
 
+# `mock.patch("httpx._multipart.os.urandom", ...)` fixes the boundary in test suites (the
+# boundary is drawn from os.urandom when a MultipartStream is made).
+import os  # noqa: F401
+
 from httprs._content import (
     DataField,
     FileField,

@@ -449,6 +449,32 @@ async def test_match_proxy_url_async(httpx_mock, anyio_backend):
 """
 
 
+PRIVATE_ATTRIBUTE_PATHS = """
+    import {top}, sys
+    from unittest import mock
+    # httpx's package imports its private modules: attribute paths work without an import.
+    assert {top}._transports.default.HTTPTransport is {top}.HTTPTransport
+    assert {top}._transports.asgi.ASGITransport is {top}.ASGITransport
+    assert {top}._multipart.MultipartStream.__name__ == "MultipartStream"
+    assert {top}._urlparse.urlparse("http://a/b").path == "/b"
+    assert callable({top}._utils.get_environment_proxies)
+    # Suites fix the multipart boundary by patching os.urandom through _multipart.
+    with mock.patch("{top}._multipart.os.urandom", return_value=b"\\x11" * 16):
+        request = {top}.Request("POST", "http://example.org/", files={{"f": b"data"}})
+    assert request.headers["Content-Type"].endswith("boundary=" + "11" * 16), request.headers
+    print("ok")
+"""
+
+
+@pytest.mark.parametrize("top", ["httpx", "httpx2"])
+def test_private_modules_are_attributes_of_the_package(top):
+    code = PRIVATE_ATTRIBUTE_PATHS.format(top=top)
+    switched = f"import httprs\nhttprs.install(['{top}'])\n" + textwrap.dedent(code)
+    assert run_py(switched).split() == ["ok"]
+    if top == "httpx":  # the same expectations hold for the real httpx 0.28.1
+        assert run_py(code).split() == ["ok"]
+
+
 def test_pytest_httpx_runs_against_httprs(tmp_path):
     pytest.importorskip("pytest_httpx")
     (tmp_path / "test_inner.py").write_text(PYTEST_HTTPX_TESTS)

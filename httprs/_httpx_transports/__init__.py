@@ -8,6 +8,10 @@ objects.
 """
 
 from httprs._core import AsyncHTTPTransport, HTTPTransport
+
+# httpx's package imports its transport modules, so `httpx._transports.default.X` works
+# as an attribute path (monkeypatch.setattr(httpx._transports.default.HTTPTransport, ...)).
+from httprs._httpx_transports import asgi, base, default, mock, wsgi  # noqa: F401
 from httprs._transports import (
     ASGITransport,
     AsyncBaseTransport,

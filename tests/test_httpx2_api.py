@@ -309,3 +309,31 @@ def test_url_origin_and_headers_union():
     with pytest.raises(TypeError):
         base | 3
     assert httprs.Headers({"X-Key": "v"})._list == [(b"X-Key", b"x-key", b"v")]
+
+
+def test_default_trust_store_is_certifi_as_in_httpx(https_server, certs, clean_env):
+    """httpx 0.28.1 verifies against certifi's bundle by default; httpx2 (2.3+) against
+    the system's store. httprs keeps certifi (docs/compatibility.md): with certifi's
+    bundle swapped for the test CA, a default client trusts the test server, sync and
+    async, with and without the switch presenting httprs as httpx2."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import asyncio, certifi, sys
+        certifi.where = lambda: {certs.ca_file!r}
+        import httprs
+        if sys.argv[1] == "switched":
+            httprs.install()
+        print(httprs.get({https_server.url!r}).status_code)
+        async def main():
+            async with httprs.AsyncClient() as client:
+                return (await client.get({https_server.url!r})).status_code
+        print(asyncio.run(main()))
+    """)
+    for mode in ("plain", "switched"):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120
+        )
+        assert proc.stdout.split() == ["200", "200"], proc.stderr

@@ -283,8 +283,22 @@ def build_wheel(out_dir: Path, logfile: Path) -> Path:
         old.unlink()
     log(f"building the httprs wheel from {REPO_ROOT} (log: {logfile})")
     t0 = time.monotonic()
+    # With the build tools of this environment (dev.sh installs them), not an isolated
+    # one: no download of meson-python/Cython per run (PyPI resets made isolated builds
+    # fail), and a build directory of its own that later runs rebuild incrementally.
     run_logged(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out_dir), str(REPO_ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            f"-Cbuild-dir={REPO_ROOT / 'build' / 'ecosystem-wheel'}",
+            "-w",
+            str(out_dir),
+            str(REPO_ROOT),
+        ],
         logfile,
         "httprs wheel build",
     )

@@ -19,6 +19,7 @@ cdef object _TRACE_STREAM = _TraceStream()
 # httpcore's loggers, by trace-event prefix: DEBUG logging shows what httpcore's would
 # (`httpcore2.*` when the switch presents httprs as httpx2; _alias._set_logger).
 cdef int _LOG_DEBUG = logging.DEBUG
+cdef object _LOG_PARENT  # `httpcore` / `httpcore2` itself
 cdef object _LOG_CONNECTION
 cdef object _LOG_HTTP11
 cdef object _LOG_PROXY
@@ -29,7 +30,8 @@ cdef dict _LOGGERS = {}
 def _set_core_loggers(str prefix):
     """Log connection events on `<prefix>.connection`, `<prefix>.http11`, ...: httpcore's
     logger names for `prefix="httpcore"`, httpcore2's for `"httpcore2"`."""
-    global _LOG_CONNECTION, _LOG_HTTP11, _LOG_PROXY, _LOG_SOCKS
+    global _LOG_PARENT, _LOG_CONNECTION, _LOG_HTTP11, _LOG_PROXY, _LOG_SOCKS
+    _LOG_PARENT = logging.getLogger(prefix)
     _LOG_CONNECTION = logging.getLogger(prefix + ".connection")
     _LOG_HTTP11 = logging.getLogger(prefix + ".http11")
     _LOG_PROXY = logging.getLogger(prefix + ".proxy")
@@ -42,14 +44,29 @@ def _set_core_loggers(str prefix):
 _set_core_loggers("httpcore")
 
 
+cdef bint _inherits_parent_level(object logger) except -1:
+    """True when `logger` is enabled for a level exactly when its parent `httpcore` is:
+    no level of its own, not disabled, the parent its parent (`disabled` is the only
+    per-logger state isEnabledFor reads besides the inherited level)."""
+    return logger.level == 0 and not logger.disabled and logger.parent is _LOG_PARENT
+
+
 cdef bint _debug_logging(str mode) except -1:
-    """Whether a request on a route of `mode` has a logger enabled for DEBUG. Checked once
-    per request (logging's own per-logger cache makes each check a dict lookup)."""
+    """Whether a request on a route of `mode` has a logger enabled for DEBUG, checked once
+    per request. Usually the request's loggers (http11, connection, and proxy or socks)
+    are configured only through `httpcore` or above: then one isEnabledFor on `httpcore`
+    answers for all of them (a cached dict lookup in logging). Otherwise each is asked."""
+    proxy = None if mode == "direct" else (_LOG_SOCKS if mode == "socks" else _LOG_PROXY)
+    if (
+        not _LOG_PARENT.disabled
+        and _inherits_parent_level(_LOG_HTTP11)
+        and _inherits_parent_level(_LOG_CONNECTION)
+        and (proxy is None or _inherits_parent_level(proxy))
+    ):
+        return _LOG_PARENT.isEnabledFor(_LOG_DEBUG)
     if _LOG_HTTP11.isEnabledFor(_LOG_DEBUG) or _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
         return True
-    if mode == "direct":
-        return False
-    return (_LOG_SOCKS if mode == "socks" else _LOG_PROXY).isEnabledFor(_LOG_DEBUG)
+    return proxy is not None and proxy.isEnabledFor(_LOG_DEBUG)
 
 
 cdef int _open_connections_to_log(_TransportCore core) except -1:

@@ -153,9 +153,10 @@ def test_info_level_shows_only_the_request_line(scripted, caplog):
     assert logged(caplog) == [("httpx", "INFO", f'HTTP Request: GET {url}/x "HTTP/1.1 200 OK"')]
 
 
-def test_logging_off_costs_two_level_checks_per_request(scripted, monkeypatch, caplog):
-    """With httpcore's loggers off, a request asks logging at most twice (http11 and
-    connection, each a cached dict lookup in logging) and takes the untraced path."""
+def test_logging_off_costs_one_level_check_per_request(scripted, monkeypatch, caplog):
+    """With httpcore's loggers off and configured only through their parents (the usual
+    case), a request asks logging once (the `httpcore` logger, a cached dict lookup in
+    logging) and takes the untraced path."""
     url = scripted(keepalive(b"ok")).url
     caplog.set_level(logging.WARNING)
     calls = []
@@ -168,10 +169,55 @@ def test_logging_off_costs_two_level_checks_per_request(scripted, monkeypatch, c
 
     monkeypatch.setattr(logging.Logger, "isEnabledFor", counting)
     with httprs.Client() as client:
+        client.get(url)
+        calls.clear()
         for _ in range(10):
             client.get(url)
-    assert len(calls) <= 2 * 10 + 1  # + the close-time check
+        assert len(calls) == 10, calls
     assert logged(caplog) == []
+
+
+def _names_logged(url, caplog) -> set[str]:
+    caplog.clear()
+    with httprs.Client() as client:
+        client.get(url)
+    return {name for name, _, _ in logged(caplog) if name.startswith("httpcore")}
+
+
+@pytest.fixture
+def restore_httpcore_loggers():
+    loggers = [
+        logging.getLogger(n) for n in ("httpcore", "httpcore.connection", "httpcore.http11")
+    ]
+    saved = [(lg, lg.level, lg.disabled) for lg in loggers]
+    yield
+    for lg, level, disabled in saved:
+        lg.setLevel(level)
+        lg.disabled = disabled
+
+
+def test_every_way_of_enabling_a_logger_is_seen(scripted, caplog, restore_httpcore_loggers):
+    """The one-check path must not lose a line: each configuration logs what logging's
+    own rules say (parent level, a child's own level, disabled loggers)."""
+    url = scripted(keepalive(b"ok")).url
+    parent = logging.getLogger("httpcore")
+    connection = logging.getLogger("httpcore.connection")
+    http11 = logging.getLogger("httpcore.http11")
+    caplog.set_level(logging.WARNING)
+    assert _names_logged(url, caplog) == set()
+    caplog.set_level(logging.DEBUG, logger="httpcore")  # the parent: both children
+    assert _names_logged(url, caplog) == {"httpcore.connection", "httpcore.http11"}
+    http11.disabled = True  # a disabled child stays silent, its sibling writes
+    assert _names_logged(url, caplog) == {"httpcore.connection"}
+    http11.disabled = False
+    parent.setLevel(logging.WARNING)
+    connection.setLevel(logging.DEBUG)  # a child's own level under a quiet parent
+    assert _names_logged(url, caplog) == {"httpcore.connection"}
+    connection.setLevel(logging.NOTSET)
+    caplog.set_level(logging.DEBUG)  # root at DEBUG, the parent itself disabled:
+    parent.setLevel(logging.NOTSET)
+    parent.disabled = True  # `disabled` is not inherited, the children still write
+    assert _names_logged(url, caplog) == {"httpcore.connection", "httpcore.http11"}
 
 
 def test_httpx2_switch_logs_on_httpcore2_loggers():

@@ -55,6 +55,8 @@ cdef class _TlsInfo:
     cdef str _version
     cdef str _cipher
     cdef object _alpn
+    cdef object _der  # the peer's certificate (DER bytes), None when it sent none
+    cdef bint _verified  # the chain was checked
 
     def version(self):
         return self._version
@@ -66,8 +68,67 @@ cdef class _TlsInfo:
     def selected_alpn_protocol(self):
         return self._alpn
 
+    def getpeercert(self, binary_form=False):
+        """As `ssl.SSLObject.getpeercert()`: the certificate's fields as a dict when it
+        was verified ({} when it was not), its DER bytes with `binary_form`, None when
+        the peer sent none."""
+        if self._der is None:
+            return None
+        if binary_form:
+            return self._der
+        if not self._verified:
+            return {}
+        return _decode_certificate(self._der)
+
     def __repr__(self):
         return f"<TLS {self._version} {self._cipher}>"
+
+
+def _decode_certificate(bytes der):
+    """getpeercert()'s dict for a DER certificate, decoded by Python's own ssl module
+    (through its certificate-file decoder, hence the temporary PEM file); {} on a Python
+    without that decoder."""
+    import os
+    import ssl
+    import tempfile
+
+    decode = getattr(ssl._ssl, "_test_decode_cert", None)
+    if decode is None:
+        return {}
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(der))
+        return decode(path)
+    finally:
+        os.unlink(path)
+
+
+cdef object _tls_info(Engine* eng, Transfer* t):
+    """The TLS session under `t` as an ssl_object (_TlsInfo), None when it has none."""
+    cdef string version
+    cdef string cipher
+    cdef string alpn
+    cdef string der
+    cdef cbool ok = False
+    cdef cbool has_cert = False
+    cdef cbool verified = False
+    cdef _TlsInfo info
+    with nogil:
+        ok = eng.raw_tls_info(t[0], version, cipher, alpn)
+        if ok:
+            has_cert = eng.tls_peer_certificate(t[0], der, verified)
+    if not ok:
+        return None
+    info = _TlsInfo()
+    info._version = version.decode("ascii", "replace")
+    info._cipher = cipher.decode("ascii", "replace")
+    info._alpn = alpn.decode("ascii", "replace") if alpn.size() else None
+    info._der = None
+    if has_cert:
+        info._der = der  # std::string -> bytes
+    info._verified = verified
+    return info
 
 
 @cython.no_gc_clear
@@ -159,24 +220,9 @@ cdef class _NetworkStreamCore:
         return self.sock
 
     cdef object _ssl_object(self):
-        cdef string version
-        cdef string cipher
-        cdef string alpn
-        cdef cbool ok = False
-        cdef Transfer* t = self.body.t.get()
-        cdef Engine* eng = self.body.engine.eng
-        cdef _TlsInfo info
         if self.body.released:
             return None
-        with nogil:
-            ok = eng.raw_tls_info(t[0], version, cipher, alpn)
-        if not ok:
-            return None
-        info = _TlsInfo()
-        info._version = version.decode("ascii", "replace")
-        info._cipher = cipher.decode("ascii", "replace")
-        info._alpn = alpn.decode("ascii", "replace") if alpn.size() else None
-        return info
+        return _tls_info(self.body.engine.eng, self.body.t.get())
 
     cdef bint _is_readable(self):
         """httpcore's meaning: reading would not block (bytes, EOF or an error)."""

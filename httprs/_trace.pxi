@@ -6,12 +6,17 @@ import inspect
 
 class _TraceStream:
     """What httpcore's connect_tcp / start_tls events return: a network stream. The
-    C++ core owns the socket, so it answers get_extra_info with None."""
+    C++ core owns the socket, so it answers get_extra_info with None, except for the
+    origin's start_tls.complete: "ssl_object" then describes the session (version,
+    cipher, ALPN, getpeercert()), as httpx's CLI prints with -v."""
 
-    __slots__ = ()
+    __slots__ = ("_ssl_object",)
+
+    def __init__(self, ssl_object=None):
+        self._ssl_object = ssl_object
 
     def get_extra_info(self, info):
-        return None
+        return self._ssl_object if info == "ssl_object" else None
 
 
 cdef object _TRACE_STREAM = _TraceStream()
@@ -294,7 +299,8 @@ cdef class _Tracer:
             )
             return True
         elif step == <int>TraceStep.kTlsDone:
-            self.add(f"{via}.start_tls.complete", {"return_value": _TRACE_STREAM})
+            stream = _TraceStream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
+            self.add(f"{via}.start_tls.complete", {"return_value": stream})
         elif step == <int>TraceStep.kSend:
             self.http11 = 0
             self.http11_to(H_HEADERS_STARTED)

@@ -552,6 +552,12 @@ bool Engine::raw_tls_info(Transfer& t, std::string& version, std::string& cipher
   return true;
 }
 
+bool Engine::tls_peer_certificate(Transfer& t, std::string& der, bool& verified) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const TlsSession* tls = t.conn && !loop_closed_ ? t.conn->tls_session() : nullptr;
+  return tls != nullptr && tls->peer_certificate(der, verified);
+}
+
 void Engine::take_trace(Transfer& t, std::vector<int>& out) {
   std::lock_guard<std::mutex> lk(mu_);
   out.insert(out.end(), t.trace_steps.begin() + t.trace_taken, t.trace_steps.end());

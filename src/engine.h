@@ -222,6 +222,10 @@ class Engine {
   int raw_fd(Transfer& t);
   // The TLS session under a switched stream: false when it has none.
   bool raw_tls_info(Transfer& t, std::string& version, std::string& cipher, std::string& alpn);
+  // The peer certificate (DER) of the TLS session `t` runs on, and whether it
+  // was verified: false when there is none. For ssl_object.getpeercert() on a
+  // switched stream and on the trace extension's start_tls event.
+  bool tls_peer_certificate(Transfer& t, std::string& der, bool& verified);
   // Traced transfers: append the TraceSteps not taken yet to `out`.
   void take_trace(Transfer& t, std::vector<int>& out);
   // Traced transfers: let the connection stopped at a gate go on.

@@ -680,6 +680,23 @@ std::string OpenSslSession::cipher() const {
   return name == nullptr || std::strcmp(name, "(NONE)") == 0 ? "" : name;
 }
 
+bool OpenSslSession::peer_certificate(std::string& der, bool& verified) const {
+  if (ssl_ == nullptr || !handshake_done()) return false;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl_), X509_free);
+#else
+  std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get_peer_certificate(ssl_), X509_free);
+#endif
+  if (!cert) return false;
+  const int len = i2d_X509(cert.get(), nullptr);
+  if (len <= 0) return false;
+  der.assign(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(&der[0]);
+  if (i2d_X509(cert.get(), &p) != len) return false;
+  verified = (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) != 0;
+  return true;
+}
+
 // ---------------------------------------------------- ForeignTlsSession ----
 
 ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,

@@ -186,6 +186,15 @@ class TlsSession {
   // True when the handshake resumed an earlier session.
   virtual bool session_reused() const { return false; }
 
+  // The peer's certificate (DER) once the handshake is done: false when there
+  // is none. `verified`: the chain was checked (Python's getpeercert() decodes
+  // only a checked certificate). A foreign session reports none.
+  virtual bool peer_certificate(std::string& der, bool& verified) const {
+    (void)der;
+    (void)verified;
+    return false;
+  }
+
   // Forget that this connection is healthy: its sessions will not be
   // resumed. For callers that abandon a connection because of a protocol
   // error above TLS (the TLS layer marks its own failures).
@@ -224,6 +233,7 @@ class OpenSslSession final : public TlsSession {
   std::string version() const override;
   std::string cipher() const override;
   bool session_reused() const override;
+  bool peer_certificate(std::string& der, bool& verified) const override;
 
  private:
   friend class TlsContext;

@@ -167,8 +167,30 @@ def test_https_verify_and_no_verify(https_server):
     result = invoke(httprs.main, [https_server.url, "--no-verify", "-v"])
     assert result.exit_code == 0
     out = lines(result.output)
-    assert "* TLS handshake complete" in out
+    assert any(line.startswith("* SSL established using 'TLSv1") for line in out), out
+    assert "* Server certificate:" not in out  # unverified: getpeercert() is {}
     assert "HTTP/1.1 200 OK" in out
+
+
+def test_verbose_tls_details_match_httpx_cli(https_server, certs, monkeypatch):
+    """-v over TLS prints what httpx's CLI prints: TLS version and cipher, the ALPN
+    protocol, the verified server certificate's fields (both clients trust the test CA
+    through SSL_CERT_FILE), then the heads."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    argv = [https_server.url, "-v"]
+    ours = invoke(httprs.main, argv)
+    theirs = invoke(httpx.main, argv)
+    assert (ours.exit_code, theirs.exit_code) == (0, 0), ours.output
+    out = lines(ours.output)
+    assert any(line.startswith("* SSL established using 'TLSv1") for line in out), out
+    assert "* Server certificate:" in out
+    assert "*     DNS: 'localhost'" in out or "*   subjectAltName:" in out, out
+
+    # The test server numbers its connections in the body: not part of the comparison.
+    def same(text):
+        return [re.sub(r'"connection_index": \d+', '"connection_index": N', x) for x in text]
+
+    assert same(out) == same(lines(theirs.output))
 
 
 def test_invalid_json_option(server):

@@ -327,6 +327,10 @@ def test_network_stream_over_tls(scripted, certs):
             assert read_exact(stream, 9) == b"tls-early"
             tls = stream.get_extra_info("ssl_object")
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            # getpeercert() as ssl.SSLObject's: DER, and the verified certificate's fields
+            server_pem = certs.server.cert_chain_pems[0].bytes().decode("ascii")
+            assert tls.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(server_pem)
+            assert ("DNS", "localhost") in tls.getpeercert()["subjectAltName"]
             stream.write(b"secret")
             assert read_exact(stream, 6) == b"SECRET"
 

@@ -133,6 +133,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void raw_write(Transfer& t, const char* data, size_t len)
         int raw_fd(Transfer& t)
         bool raw_tls_info(Transfer& t, string& version, string& cipher, string& alpn)
+        bool tls_peer_certificate(Transfer& t, string& der, bool& verified)
         void close()
         int backend_fd()
         int backend_timeout()

@@ -24,6 +24,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,7 +44,13 @@ if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
 from ecosystem import results as R  # noqa: E402
-from ecosystem.targets import COMMON_DEPS, SCRUB_ENV, TARGETS, Target  # noqa: E402
+from ecosystem.targets import (  # noqa: E402
+    COMMON_DEPS,
+    SCRUB_ENV,
+    TARGETS,
+    Target,
+    requirement_name,
+)
 
 PLUGIN_SOURCE = SCRIPTS / "ecosystem_conftest.py"
 SOURCE_MARKER = ".ecosystem-source.json"
@@ -234,10 +241,21 @@ def ensure_venv(target: Target, checkout: Path, args, logfile: Path) -> None:
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == want:
         return
     req_file = checkout / VENV_NAME / "ecosystem-requirements.txt"
-    req_file.write_text("\n".join(reqs) + "\n", encoding="utf-8")
     log(f"{target.name}: installing {len(reqs)} test dependencies into {VENV_NAME}")
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    run_logged([*pip, "-r", str(req_file)], logfile, "pip install (test deps)")
+    for _ in range(len(reqs) + 1):
+        req_file.write_text("\n".join(reqs) + "\n", encoding="utf-8")
+        try:
+            run_logged([*pip, "-r", str(req_file)], logfile, "pip install (test deps)")
+            break
+        except SetupError as exc:
+            # A lock pins a release the index does not have (a mirror behind PyPI):
+            # take that name's newest release instead; both runs share the venv.
+            relaxed = relax_missing_pin(reqs, str(exc))
+            if relaxed is None:
+                raise
+            log(f"{target.name}: {relaxed[1]} is not on the index; using the newest release")
+            reqs = relaxed[0]
     if target.install_self is not None:
         run_logged(
             [*pip, str(checkout) + target.install_self.lstrip(".")],
@@ -245,6 +263,27 @@ def ensure_venv(target: Target, checkout: Path, args, logfile: Path) -> None:
             f"pip install {target.dist}",
         )
     stamp.write_text(want, encoding="utf-8")
+
+
+_NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)==([^\s;]+)")
+
+
+def relax_missing_pin(reqs: list[str], pip_error: str) -> tuple[list[str], str] | None:
+    """`reqs` with the `name==version` pin pip reported missing replaced by `name` (its
+    marker kept), and that pin; None when pip's error is not a missing pinned release
+    of one of `reqs`."""
+    m = _NO_MATCH.search(pip_error)
+    if m is None:
+        return None
+    name = requirement_name(m.group(1))
+    out, found = [], False
+    for line in reqs:
+        req, sep, marker = line.partition(";")
+        if requirement_name(req) == name and "==" in req:
+            line = name + (f" ;{marker}" if sep else "")
+            found = True
+        out.append(line)
+    return (out, f"{m.group(1)}=={m.group(2)}") if found else None
 
 
 def venv_requirements(target: Target, checkout: Path) -> list[str]:

@@ -483,6 +483,17 @@ def test_uv_requirements_pins_the_default_groups_from_the_lock():
     ]
 
 
+def test_relax_missing_pin_takes_the_newest_release_of_that_name():
+    reqs = ["httpx==0.28.1", "inline-snapshot==0.36.2 ; python_version >= '3.10'", "rich"]
+    error = "ERROR: No matching distribution found for inline-snapshot==0.36.2"
+    relaxed, pin = check_ecosystem.relax_missing_pin(reqs, error)
+    assert relaxed == ["httpx==0.28.1", "inline-snapshot ; python_version >= '3.10'", "rich"]
+    assert pin == "inline-snapshot==0.36.2"
+    assert check_ecosystem.relax_missing_pin(reqs, "ERROR: network unreachable") is None
+    # a name pip reported that is not among the requirements: nothing to relax
+    assert check_ecosystem.relax_missing_pin(reqs, error.replace("inline-snapshot", "x")) is None
+
+
 def test_targets_are_pinned_as_the_issue_says():
     assert set(T.TARGETS) == {
         "httpx",

@@ -7,6 +7,14 @@ build:
 test *ARGS:
     bash scripts/dev.sh test {{ARGS}}
 
+# The whole suite on an AddressSanitizer + UBSan build (build/asan, .venv-asan).
+test-asan *ARGS:
+    bash scripts/dev.sh test-asan {{ARGS}}
+
+# Every fuzz target in tests/fuzz for SECONDS each (0: once over the seed corpus).
+fuzz SECONDS="60" *TARGETS:
+    bash scripts/dev.sh fuzz {{SECONDS}} {{TARGETS}}
+
 bench *ARGS:
     bash scripts/dev.sh bench {{ARGS}}
 

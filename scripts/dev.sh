@@ -9,6 +9,8 @@
 #   bash scripts/dev.sh soak [--requests N]     1M-request RSS/fd soak (scripts/soak.py)
 #   bash scripts/dev.sh faultmix [--seed S]     seeded fault-injection run (scripts/faultmix.py)
 #   bash scripts/dev.sh lint | fmt
+#   bash scripts/dev.sh test-asan [pytest args...]  the suite on an ASan+UBSan build
+#   bash scripts/dev.sh fuzz [SECONDS]          every libFuzzer target in tests/fuzz
 # It is idempotent: system packages are installed only when missing, the
 # virtual environment (.venv) is reused, pip runs only when pyproject changed,
 # and the editable install rebuilds only what changed.
@@ -27,6 +29,8 @@ APT_PACKAGES=(
 TEST_APT_PACKAGES=(nginx-light wrk)
 BENCH_APT_PACKAGES=(nginx-light wrk libcurl4-openssl-dev)
 LINT_APT_PACKAGES=(clang-format)
+# libFuzzer (clang's runtime) for the fuzz recipe only.
+FUZZ_APT_PACKAGES=(clang libclang-rt-14-dev)
 
 log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
 
@@ -82,6 +86,50 @@ build() {
   (cd /tmp && "$VENV/bin/python" -c "import httprs") >&2
 }
 
+# The AddressSanitizer + UndefinedBehaviorSanitizer build: its own virtual
+# environment (.venv-asan) and meson build directory (build/asan), an editable
+# install like the normal one, so the normal build is never touched. The core,
+# llhttp and every Cython module are compiled with -fsanitize=address,undefined
+# (meson's b_sanitize), without NDEBUG (debug checks such as the libuv handle
+# count at engine close are on).
+ASAN_VENV="$ROOT/.venv-asan"
+build_asan() {
+  apt_install "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"
+  local saved_venv="$VENV"
+  VENV="$ASAN_VENV"
+  ensure_venv
+  pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
+    certifi idna sniffio
+  local stamp="$VENV/.httprs-editable.stamp"
+  local want
+  want="$(cat pyproject.toml meson.build meson.options src/meson.build httprs/meson.build | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "building httprs with AddressSanitizer + UBSan (editable, build/asan)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+      -Cbuild-dir=build/asan -Csetup-args=-Db_sanitize=address,undefined \
+      -Csetup-args=-Dbuildtype=debug -Csetup-args=-Doptimization=1 -e ".[test]"
+    echo "$want" > "$stamp"
+  fi
+  # Rebuild what changed now, without the sanitizer runtime preloaded (the
+  # editable loader would otherwise run ninja under ASan on the first import).
+  ninja -C build/asan >&2 2>/dev/null || "$VENV/bin/ninja" -C build/asan >&2
+  VENV="$saved_venv"
+}
+
+# The environment a process needs to load the ASan build: libasan first (the
+# interpreter is not instrumented), Python's allocator off so ASan sees every
+# object, leak checking with the suppressions for CPython's own leaks.
+asan_env() {
+  local libasan
+  libasan="$(gcc -print-file-name=libasan.so)"
+  export LD_PRELOAD="$libasan"
+  export PYTHONMALLOC=malloc
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:allocator_may_return_null=1:strict_init_order=1"
+  export LSAN_OPTIONS="suppressions=$ROOT/tests/asan/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$ROOT/tests/asan/ubsan.supp"
+  export HTTPRS_ASAN=1
+}
+
 cmd="${1:-test}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -93,6 +141,19 @@ case "$cmd" in
     build
     pip_stamp test -e ".[test,cli]" --no-build-isolation -Cbuild-dir=build/cp311
     exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  test-asan)
+    build_asan
+    asan_env
+    exec "$ASAN_VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+    ;;
+  fuzz)
+    # bash scripts/dev.sh fuzz [SECONDS [TARGET...]]: every target in tests/fuzz for
+    # SECONDS each (default 60; 0 runs each over its seed corpus once).
+    apt_install "${FUZZ_APT_PACKAGES[@]}"
+    build
+    pip_stamp fuzz -e ".[test]" atheris --no-build-isolation -Cbuild-dir=build/cp311
+    FUZZ_PYTHON="$VENV/bin/python" exec bash tests/fuzz/run.sh "${1:-60}" "${@:2}"
     ;;
   bench)
     apt_install "${BENCH_APT_PACKAGES[@]}"
@@ -132,7 +193,7 @@ case "$cmd" in
     clang-format -i src/*.cc src/*.h
     ;;
   *)
-    echo "usage: $0 {setup|test|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|test-asan|fuzz|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -666,6 +668,27 @@ void Engine::close() {
   cv_.notify_all();
 }
 
+size_t open_handle_count(uv_loop_t* loop) {
+  size_t n = 0;
+  uv_walk(
+      loop, [](uv_handle_t*, void* arg) { ++*static_cast<size_t*>(arg); }, &n);
+  return n;
+}
+
+void check_loop_released(uv_loop_t* loop, const char* where) {
+#ifndef NDEBUG
+  size_t n = open_handle_count(loop);
+  if (n == 0) return;
+  std::fprintf(stderr, "httprs: %s: %zu libuv handle(s) left in a closed engine's loop:\n", where,
+               n);
+  uv_print_all_handles(loop, stderr);
+  std::abort();
+#else
+  (void)loop;
+  (void)where;
+#endif
+}
+
 namespace {
 
 // Runs a closed engine's loop until its last thread-pool request (a
@@ -674,6 +697,7 @@ namespace {
 void reap_loop(uv_loop_t* loop) {
   while (uv_run(loop, UV_RUN_DEFAULT) != 0) {
   }
+  check_loop_released(loop, "reap_loop");
   {
     Registry& r = registry();
     std::lock_guard<std::mutex> lk(r.orphan_mu);
@@ -695,6 +719,10 @@ void reap_loop(uv_loop_t* loop) {
 void Engine::finish_loop() {
   uv_loop_t* loop = loop_;
   for (int i = 0; i < 16 && uv_loop_alive(loop); i++) uv_run(loop, UV_RUN_NOWAIT);
+  // Every handle of the engine and its connections was closed above; in the
+  // rounds just run each close callback ran (a connection frees itself in its
+  // last one), so none is left, even when a lookup keeps the loop alive.
+  check_loop_released(loop, "Engine::close");
   if (!uv_loop_alive(loop)) {
     uv_loop_close(loop);
     delete loop;

@@ -36,6 +36,14 @@ bool libuv_supported(unsigned version);
 // uv_version() of the libuv loaded at run time (it may differ from the headers').
 inline unsigned libuv_runtime_version() { return uv_version(); }
 
+// Handles still registered in `loop`: open ones and closing ones whose close
+// callback has not run yet (libuv drops a handle from its loop just before
+// calling its close callback). libuv's internal handles are not counted.
+size_t open_handle_count(uv_loop_t* loop);
+// Debug builds (no NDEBUG, e.g. the ASan build): abort, listing the handles,
+// when a loop about to be freed still has any. Release builds: nothing.
+void check_loop_released(uv_loop_t* loop, const char* where);
+
 class Connection;
 class Engine;
 

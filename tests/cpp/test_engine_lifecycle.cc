@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -245,6 +246,36 @@ void test_switched_raw_stream(int port) {
   e.release(*t2);
 }
 
+// The debug check run when an engine's loop is freed: it counts a handle until
+// its close callback has run, and aborts (this program is built without NDEBUG)
+// when one is left.
+void test_handle_count_check() {
+  uv_loop_t loop;
+  CHECK(uv_loop_init(&loop) == 0);
+  CHECK(open_handle_count(&loop) == 0);
+  uv_timer_t timer;
+  uv_timer_init(&loop, &timer);
+  uv_async_t async;
+  uv_async_init(&loop, &async, nullptr);
+  CHECK(open_handle_count(&loop) == 2);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(2);  // the check's report is expected here
+    check_loop_released(&loop, "test");
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&async), nullptr);
+  CHECK(open_handle_count(&loop) == 2);  // closing, callbacks not run yet
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(open_handle_count(&loop) == 0);
+  check_loop_released(&loop, "test");  // returns
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
 }  // namespace
 
 extern "C" int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
@@ -260,6 +291,7 @@ extern "C" int getaddrinfo(const char* node, const char* service, const struct a
 
 int main() {
   Server server;
+  test_handle_count_check();
   test_close_with_running_lookup(server.port);
   test_fork_keeps_parent_pool(server.port);
   test_switched_raw_stream(server.port);

@@ -19,6 +19,11 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 
 ROOT = Path(__file__).resolve().parent.parent
+# The compilers and the test programs run without the ASan build's preloaded
+# libasan (scripts/dev.sh test-asan): the programs link their own sanitizer
+# runtime (ThreadSanitizer cannot share a process with ASan) and the compilers
+# are not what is tested.
+ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "SSLKEYLOGFILE")}
 SRC = ROOT / "src"
 CPP_TESTS = ROOT / "tests" / "cpp"
 CXXFLAGS = [
@@ -57,6 +62,7 @@ def pkg_config(*packages: str) -> list[str]:
         check=True,
         capture_output=True,
         text=True,
+        env=ENV,
     )
     return shlex.split(out.stdout)
 
@@ -64,14 +70,13 @@ def pkg_config(*packages: str) -> list[str]:
 def build(tmp_path: Path, name: str, sources: list[Path], packages: list[str]) -> Path:
     exe = tmp_path / name
     cmd = ["g++", *CXXFLAGS, *map(str, sources), "-o", str(exe), *pkg_config(*packages)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     return exe
 
 
 def run(args: list[str], timeout: float = 90) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "SSLKEYLOGFILE"}
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=ENV)
     output = proc.stdout + proc.stderr
     print(output)
     assert proc.returncode == 0, f"{Path(args[0]).name} exited {proc.returncode}:\n{output}"
@@ -119,7 +124,7 @@ def llhttp_objects(tmp_path: Path, strict: bool) -> list[Path]:
             "gcc", "-O1", "-w", "-c", f"-DLLHTTP_STRICT_MODE={int(strict)}",
             f"-I{LLHTTP_INCLUDE}", str(LLHTTP_SRC / f"{name}.c"), "-o", str(obj),
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
         assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stderr}"
         objects.append(obj)
     return objects
@@ -136,7 +141,7 @@ def test_http1(tmp_path: Path, strict: bool) -> None:
         str(CPP_TESTS / "test_http1.cc"), str(SRC / "http1.cc"),
         *map(str, llhttp_objects(tmp_path, strict)), "-o", str(exe),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     run([str(exe), f"--strict={int(strict)}"])
 
@@ -248,7 +253,7 @@ def test_tls(tmp_path: Path) -> None:
 def _llhttp(tmp_path: Path, sanitize: str) -> list[str]:
     """llhttp as the extension gets it: pkg-config's libllhttp, else Debian's C sources
     (meson.options' defaults) compiled here."""
-    probe = subprocess.run(["pkg-config", "--exists", "libllhttp"], capture_output=True)
+    probe = subprocess.run(["pkg-config", "--exists", "libllhttp"], capture_output=True, env=ENV)
     if probe.returncode == 0:
         return pkg_config("libllhttp")
     src, include = Path("/usr/share/llhttp"), "/usr/share/include/llhttp"
@@ -256,7 +261,7 @@ def _llhttp(tmp_path: Path, sanitize: str) -> list[str]:
     for name in ("api", "http", "llhttp"):
         obj = tmp_path / f"llhttp_{name}.o"
         cmd = ["gcc", "-O1", "-g", sanitize, f"-I{include}", "-c", str(src / f"{name}.c")]
-        proc = subprocess.run([*cmd, "-o", str(obj)], capture_output=True, text=True)
+        proc = subprocess.run([*cmd, "-o", str(obj)], capture_output=True, text=True, env=ENV)
         assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stderr}"
         objects.append(str(obj))
     return [f"-I{include}", *objects]
@@ -279,7 +284,7 @@ def test_engine_race(tmp_path: Path) -> None:
         str(exe),
         *pkg_config("libuv", "openssl"),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     output = run([str(exe)], timeout=120)
     assert "ThreadSanitizer" not in output
@@ -309,7 +314,12 @@ def test_engine_lifecycle(tmp_path: Path) -> None:
         cmd = ["g++", *CXXFLAGS, f"-I{LLHTTP_INCLUDE}", *flags, "-c", str(src), "-o", str(obj)]
         jobs.append((obj, cmd))
     procs = [
-        (cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        (
+            cmd,
+            subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
+            ),
+        )
         for _, cmd in jobs
     ]
     for cmd, proc in procs:
@@ -320,7 +330,7 @@ def test_engine_lifecycle(tmp_path: Path) -> None:
         "g++", *CXXFLAGS, *(str(obj) for obj, _ in jobs), "-o", str(exe), "-ldl", "-pthread",
         *flags,
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, f"link failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     out = run([str(exe)])
     assert "child exit status 0" in out

@@ -61,6 +61,7 @@ def slow_dns(tmp_path_factory) -> Path:
         ["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
         capture_output=True,
         text=True,
+        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},  # no ASan in gcc
     )
     assert proc.returncode == 0, proc.stderr
     return lib
@@ -68,7 +69,8 @@ def slow_dns(tmp_path_factory) -> Path:
 
 def run_child(slow_dns: Path, code: str, timeout: float = 30) -> dict:
     env = dict(os.environ)
-    env["LD_PRELOAD"] = str(slow_dns)
+    # After what is preloaded already (the ASan build's libasan must stay first).
+    env["LD_PRELOAD"] = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), str(slow_dns)]))
     env["HTTPRS_TEST_DNS_DELAY"] = str(DNS_DELAY)
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],

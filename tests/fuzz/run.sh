@@ -64,6 +64,9 @@ build() {
     libs="$(pkg-config --libs ${PACKAGES[$t]})"
   fi
   objs+=("$(obj "$ROOT/tests/fuzz/$t.cc" "$cflags")")
+  local o fresh=1
+  for o in "${objs[@]}"; do [ "$o" -nt "$OUT/$t" ] && fresh=0; done
+  [ -x "$OUT/$t" ] && [ $fresh = 1 ] && return 0
   $CXX $CFLAGS_COMMON -fsanitize=fuzzer "${objs[@]}" -o "$OUT/$t" $libs
 }
 

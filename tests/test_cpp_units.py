@@ -154,7 +154,7 @@ def _build_with_llhttp(tmp_path: Path, name: str, sources: list[str]) -> Path:
         *map(str, llhttp_objects(tmp_path, True)), "-o", str(exe),
         *pkg_config("libuv", "openssl"),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     return exe
 

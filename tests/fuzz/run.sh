@@ -30,15 +30,18 @@ declare -A SOURCES=(
   [fuzz_proxy_reply]="http1.cc"
   [fuzz_request_head]="http1.cc"
   [fuzz_decoder]="decode.cc"
+  [fuzz_proxy_layers]="socks5.cc connect_tunnel.cc stream_layer.cc http1.cc"
 )
 declare -A PACKAGES=(
   [fuzz_response]=""
   [fuzz_proxy_reply]=""
   [fuzz_request_head]=""
   [fuzz_decoder]="zlib libbrotlienc libbrotlidec libzstd"
+  [fuzz_proxy_layers]=""
 )
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_response fuzz_proxy_reply fuzz_request_head fuzz_decoder fuzz_url)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_response fuzz_proxy_reply fuzz_proxy_layers fuzz_request_head fuzz_decoder
+  fuzz_url)
 FUZZ_PYTHON="${FUZZ_PYTHON:-python3}"
 
 obj() {  # compile $1 (C or C++) into build/fuzz/obj when it changed

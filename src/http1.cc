@@ -299,6 +299,7 @@ ResponseParser::ResponseParser() {
   llhttp_settings_init(&settings_);
   settings_.on_message_begin = &ResponseParser::on_message_begin;
   settings_.on_status = &ResponseParser::on_status;
+  settings_.on_status_complete = &ResponseParser::on_status_complete;
   settings_.on_header_field = &ResponseParser::on_header_field;
   settings_.on_header_value = &ResponseParser::on_header_value;
   settings_.on_header_value_complete = &ResponseParser::on_header_value_complete;
@@ -363,6 +364,17 @@ int ResponseParser::on_status(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
   s->head_.reason.append(at, len);
   return s->count_head(len);
+}
+
+int ResponseParser::on_status_complete(llhttp_t* p) {
+  ResponseParser* s = self(p);
+  // h11's reason-phrase is *(SP / HTAB / any byte but NUL and whitespace):
+  // of the bytes llhttp accepts there, NUL, VT and FF are out.
+  if (s->head_.reason.find_first_of(std::string_view("\0\v\f", 3)) != std::string::npos) {
+    s->user_error_ = "illegal status line: reason phrase " + bytes_repr(s->head_.reason);
+    return -1;
+  }
+  return 0;
 }
 
 int ResponseParser::count_head(size_t len) {

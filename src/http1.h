@@ -121,6 +121,9 @@ class ResponseParser {
  private:
   static int on_message_begin(llhttp_t* p);
   static int on_status(llhttp_t* p, const char* at, size_t len);
+  // Refuses a reason phrase with NUL, VT or FF, which strict llhttp lets
+  // through and h11 rejects ("illegal status line").
+  static int on_status_complete(llhttp_t* p);
   static int on_header_field(llhttp_t* p, const char* at, size_t len);
   static int on_header_value(llhttp_t* p, const char* at, size_t len);
   static int on_header_value_complete(llhttp_t* p);

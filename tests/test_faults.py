@@ -925,6 +925,55 @@ def test_status_line_variants(client, scripted, name):
     assert_usable(client, srv)
 
 
+# Control bytes in the reason phrase: h11 refuses NUL, VT and FF there ("illegal status
+# line") and takes the others; strict llhttp takes all of them, so httprs checks.
+REASON_CTLS = {"nul": b"\x00", "vt": b"\x0b", "ff": b"\x0c", "soh": b"\x01", "del": b"\x7f"}
+REASON_REFUSED = {"nul", "vt", "ff"}
+
+
+def _reason_ctl_server(scripted, name):
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 O" + REASON_CTLS[name] + b"K\r\nContent-Length: 2\r\n\r\nok")
+        conn.hold(3)
+
+    return fault_server(scripted, fault)
+
+
+@pytest.mark.parametrize("name", list(REASON_CTLS))
+def test_reason_phrase_control_bytes_as_httpx(client, scripted, name):
+    """P13: a NUL, VT or FF in the reason phrase is RemoteProtocolError (httpx too); other
+    control bytes pass through into reason_phrase, as in httpx."""
+    import httpx
+
+    srv = _reason_ctl_server(scripted, name)
+    for lib, c in ((httpx, httpx.Client(timeout=5.0)), (httprs, client)):
+        if name in REASON_REFUSED:
+            with pytest.raises(lib.RemoteProtocolError) as info:
+                c.get(srv.url + "/reason")
+            assert "illegal status line" in str(info.value), lib.__name__
+        else:
+            r = c.get(srv.url + "/reason")
+            expected = "O" + REASON_CTLS[name].decode() + "K"
+            assert (r.reason_phrase, r.content) == (expected, b"ok"), lib.__name__
+        if lib is httpx:
+            c.close()
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(REASON_CTLS))
+async def test_reason_phrase_control_bytes_as_httpx_async(scripted, anyio_backend, name):
+    srv = _reason_ctl_server(scripted, name)
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        if name in REASON_REFUSED:
+            with pytest.raises(httprs.RemoteProtocolError, match="illegal status line"):
+                await c.get(srv.url + "/reason")
+        else:
+            r = await c.get(srv.url + "/reason")
+            assert r.reason_phrase == "O" + REASON_CTLS[name].decode() + "K"
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
 SPLIT_CORPUS = {
     "content_length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     "chunked_trailers": (

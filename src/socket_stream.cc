@@ -391,7 +391,11 @@ void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
   if (nread > 0) {
     s->owner_->on_socket_data(buf->base, static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
-    s->owner_->on_socket_eof();
+    int err = s->pending_error();
+    if (err != 0)
+      s->owner_->on_socket_read_error(err);
+    else
+      s->owner_->on_socket_eof();
   } else if (nread < 0) {
     s->owner_->on_socket_read_error(static_cast<int>(nread));
   }
@@ -410,6 +414,24 @@ SocketStream::Peek SocketStream::read_now(char* buf, size_t cap, size_t* n) {
     if (got == 0) return Peek::kEof;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Peek::kWouldBlock;
     if (errno != EINTR) return Peek::kError;
+  }
+}
+
+// libuv reports UV_EOF without calling read() again when epoll says POLLHUP
+// after a short read; an RST queued behind the data then goes unread, and a
+// reset mid-body would look like a clean close. Ask the kernel what the next
+// recv() would return (MSG_PEEK): the pending error (ECONNRESET) if there is
+// one, as a plain recv() loop such as httpx's reports it; 0 for an EOF.
+int SocketStream::pending_error() {
+  int sock = fd();
+  if (sock < 0) return 0;
+  char byte;
+  for (;;) {
+    ssize_t got = ::recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got >= 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return -errno;  // libuv statuses are negated errnos on Unix
   }
 }
 

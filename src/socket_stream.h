@@ -63,6 +63,8 @@ class SocketStream {
   void write_now(std::string& data);
   // Non-blocking read of what arrived while nobody ran the loop.
   Peek read_now(char* buf, size_t cap, size_t* n);
+  // The error (a negative libuv status) the next recv() would return, or 0.
+  int pending_error();
   void start_reading();
   void stop_reading();
   // Close the handle; the owner hears on_socket_closed() once it is.

@@ -6,6 +6,7 @@ path, so after the fault a good request on the *same* client must succeed.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -537,6 +538,71 @@ async def test_response_closed_by_another_task_mid_iteration_raises(scripted, an
                         got += len(chunk)
         assert got == 4096
         assert (await c.get(srv.url + "/good")).text == "good"
+
+
+# -------------------------------------- a reset already queued behind the body
+
+
+def _body_then_reset_on_cue(go, sent):
+    """Sends the head, waits for `go`, then part of the body and an RST at once, so the
+    client finds the bytes and the reset waiting together in its socket (what a client
+    that runs late sees: the fault mix's reset_mid_body at 64 async tasks)."""
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        if go.wait(5):
+            conn.send(b"a" * 1000)
+            conn.reset()
+        sent.set()
+
+    return handler
+
+
+def _wait_for_reset(sent):
+    assert sent.wait(5)
+    time.sleep(0.1)  # the RST is in the client's socket by now (loopback)
+
+
+@pytest.mark.parametrize("lib", ["httprs", "httpx"])
+def test_reset_queued_behind_body_is_read_error(scripted, lib):
+    """Body bytes and the RST both waiting unread: the bytes, then ReadError (the
+    ECONNRESET), as httpx's plain recv() reports it; not the EOF that libuv infers from
+    POLLHUP after a short read (RemoteProtocolError)."""
+    import importlib
+
+    mod = importlib.import_module(lib)
+    go, sent = threading.Event(), threading.Event()
+    srv = scripted(_body_then_reset_on_cue(go, sent))
+    got = 0
+    with mod.Client(timeout=5.0) as c:
+        with c.stream("GET", srv.url + "/fault") as r:
+            go.set()
+            _wait_for_reset(sent)
+            with pytest.raises(mod.ReadError):
+                for chunk in r.iter_raw():
+                    got += len(chunk)
+    assert got == 1000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lib", ["httprs", "httpx"])
+async def test_reset_queued_behind_body_is_read_error_async(scripted, anyio_backend, lib):
+    import importlib
+
+    mod = importlib.import_module(lib)
+    go, sent = threading.Event(), threading.Event()
+    srv = scripted(_body_then_reset_on_cue(go, sent))
+    got = 0
+    async with mod.AsyncClient(timeout=5.0) as c:
+        async with c.stream("GET", srv.url + "/fault") as r:
+            go.set()
+            _wait_for_reset(sent)  # blocks the event loop: nothing reads meanwhile
+            with pytest.raises(mod.ReadError):
+                async for chunk in r.aiter_raw():
+                    got += len(chunk)
+    assert got == 1000
 
 
 # ------------------------------------------- no silent resend, stale keep-alive

@@ -451,13 +451,24 @@ async def test_dropped_async_streamed_response_frees_its_pool_slot(scripted, any
 @pytest.mark.httprs_only
 @pytest.mark.parametrize("what", ["drop_response", "close_response", "pool_stats"])
 def test_engine_mutex_never_waited_for_with_the_gil(scripted, what):
+    """While another thread holds the engine mutex (2 s), closing a response and reading
+    the pool stats wait for it with the GIL released (a ticking thread runs meanwhile),
+    and a finaliser does not wait at all. The bounds leave a loaded machine room: the
+    waits are compared with the 2 s hold, the ticks with ~1 per wait when the GIL is held."""
     import gc
 
+    hold_ms = 2000
     srv = scripted(_streaming_body)
     with httprs.Client(timeout=5.0) as c:
         transport = c._transport
         r = c.send(c.build_request("GET", srv.url + "/stream"), stream=True)
-        holder = threading.Thread(target=transport._hold_engine_mutex, args=(1000,))
+        holding = threading.Event()
+
+        def hold():
+            holding.set()  # next: release the GIL and lock (nothing else holds the mutex)
+            transport._hold_engine_mutex(hold_ms)
+
+        holder = threading.Thread(target=hold)
         ticks = 0
         stop = threading.Event()
 
@@ -468,7 +479,8 @@ def test_engine_mutex_never_waited_for_with_the_gil(scripted, what):
                 time.sleep(0.005)
 
         holder.start()
-        time.sleep(0.1)  # the holder has the mutex now
+        assert holding.wait(10)
+        time.sleep(0.3)  # the holder has the mutex now (for ~1.7 s more)
         ticking = threading.Thread(target=ticker)
         ticking.start()
         t0 = time.monotonic()
@@ -485,11 +497,12 @@ def test_engine_mutex_never_waited_for_with_the_gil(scripted, what):
         ticking.join()
         holder.join()
         if what == "drop_response":
-            # A finaliser never takes the mutex (Engine::release_deferred): no wait.
-            assert waited < 0.5
+            # A finaliser never takes the mutex (Engine::release_deferred): no wait
+            # (waiting would take the rest of the hold, ~1.7 s).
+            assert waited < 1.0
         else:
-            assert waited > 0.5  # it did wait for the mutex ...
-            # ... and other threads ran meanwhile (~180 ticks when free, ~1 with the GIL)
+            assert waited > 0.8  # it did wait for the mutex (~1.7 s) ...
+            # ... and other threads ran meanwhile (~300 ticks when free, ~1 with the GIL)
             assert ticks_meanwhile > 30
         assert c.get(srv.url + "/good").text == "good"
 

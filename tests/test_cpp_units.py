@@ -159,6 +159,7 @@ def _build_with_llhttp(tmp_path: Path, name: str, sources: list[str]) -> Path:
     return exe
 
 
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
 def test_layers(tmp_path: Path) -> None:
     """SOCKS5 and CONNECT layers and the chain moving bytes between layers, with
     scripted bytes (no sockets), fed whole and one byte at a time."""
@@ -166,6 +167,7 @@ def test_layers(tmp_path: Path) -> None:
     run([str(_build_with_llhttp(tmp_path, "test_layers", sources))])
 
 
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
 def test_http1_session(tmp_path: Path) -> None:
     """The HTTP/1.1 protocol session with scripted bytes: request framing out,
     responses in (split anywhere), uploads, pausing, draining, resend rules."""

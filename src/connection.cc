@@ -32,6 +32,7 @@ Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
   timer_.data = this;
   cur_->conn = this;
   cur_->phase = Transfer::Phase::kConnecting;
+  may_http2_ = cur_->spec.may_use_http2();
   trace_gate(TraceStep::kConnect, Stage::kConnect);
 }
 
@@ -144,6 +145,9 @@ std::unique_ptr<StreamLayer> Connection::make_layer(Stage stage, Error& err) {
       // Resumable per peer: the pool key names origin, port, SNI name and any proxy.
       auto tls = TlsStream::open(spec.tls, spec.tls_host, spec.pool_key, err);
       origin_tls_ = tls.get();
+      // ALPN: h2 and http/1.1, or only h2 when HTTP/1.1 is not allowed.
+      if (!err && spec.may_use_http2())
+        tls->session().offer_http2(spec.versions != HttpVersions::kHttp2);
       return tls;
     }
     default:
@@ -199,6 +203,16 @@ void Connection::continue_layer() {
 void Connection::on_established() {
   state_ = State::kActive;
   arm_timer(TimerMode::kNone);
+  if (negotiated_http2()) {
+    start_http2();
+    return;
+  }
+  if (may_http2_) {
+    // HTTP/1.1 after all: requests held for this connection go their own way.
+    may_http2_ = false;
+    engine_->on_connection_ready(this);
+    if (state_ == State::kClosing) return;
+  }
   if (purpose_ == Purpose::kPool) {
     purpose_ = Purpose::kTransfer;
     detach_transfer();
@@ -215,6 +229,10 @@ void Connection::on_established() {
 // ---------------------------------------------------------------- exchanges
 
 void Connection::assign(std::shared_ptr<Transfer> t) {
+  if (h2_) {
+    h2_assign(std::move(t));
+    return;
+  }
   reuses_++;
   cur_ = std::move(t);
   cur_->conn = this;
@@ -239,9 +257,13 @@ void Connection::start_transfer() {
   }
 }
 
-void Connection::send_body_chunk(const char* data, size_t len, bool last) {
-  if (!cur_ || state_ == State::kClosing) return;
-  Transfer& t = *cur_;
+void Connection::send_body_chunk(Transfer& t, const char* data, size_t len, bool last) {
+  if (state_ == State::kClosing) return;
+  if (h2_) {
+    h2_send_body(t, data, len, last);
+    return;
+  }
+  if (cur_.get() != &t) return;
   t.want_body = false;
   Error err;
   switch (session_.send_body(t, data, len, last, err)) {
@@ -296,11 +318,17 @@ void Connection::on_socket_write_error(int status) {
 }
 
 void Connection::on_socket_write_queued() {
-  if (state_ == State::kActive) arm_timer(TimerMode::kWrite);
+  if (state_ == State::kActive && !h2_) arm_timer(TimerMode::kWrite);
 }
 
 void Connection::on_write_error(int status) {
   health_ = Health::kSpent;
+  if (h2_) {
+    Error err;
+    err.set(ErrorKind::kWriteError, errno_message(status));
+    close(err);
+    return;
+  }
   if (state_ == State::kActive && cur_) {
     // As httpcore does: a server may close the request early and still
     // answer, so a failed write is not reported; the response (or the read
@@ -320,6 +348,13 @@ void Connection::on_write_error(int status) {
 }
 
 void Connection::on_write_done() {
+  if (h2_) {
+    if (socket_.writes_pending() > 0) return;
+    h2_->set_now(engine_->now_ms());
+    h2_->note_written();
+    h2_arm_timer();
+    return;
+  }
   // Stopped at a trace gate before sending: what completed was TLS handshake
   // output, not the request.
   if (socket_.writes_pending() > 0 || !cur_ || session_.draining() || gated_ != Stage::kNone)
@@ -351,7 +386,14 @@ void Connection::await_response() {
 
 // ---------------------------------------------------------------- reading
 
-void Connection::resume_reading() {
+void Connection::resume_reading(Transfer& t) {
+  if (h2_ && state_ != State::kClosing) {
+    h2_->set_now(engine_->now_ms());
+    h2_->resume(t);
+    h2_flush();
+    h2_arm_timer();
+    return;
+  }
   if (state_ == State::kClosing || !session_.resume()) return;
   socket_.start_reading();
   if (cur_ && !cur_->complete) arm_timer(TimerMode::kRead);
@@ -364,6 +406,10 @@ void Connection::pause_if_asked() {
 }
 
 void Connection::on_plaintext(const char* data, size_t len) {
+  if (h2_) {
+    h2_receive(data, len);
+    return;
+  }
   if (state_ == State::kSwitched) {
     on_switched_data(data, len);
     return;
@@ -464,6 +510,13 @@ Error Connection::connecting_error(ErrorKind fallback, const std::string& messag
 
 void Connection::on_eof() {
   health_ = Health::kSpent;
+  if (h2_) {
+    Error err;
+    h2_->set_now(engine_->now_ms());
+    if (h2_->open_exchanges() > 0) h2_->receive_eof(err);
+    close(err);
+    return;
+  }
   if (state_ == State::kSwitched) {
     end_switched(Transfer::RawState::kEof, Error());
     return;
@@ -499,6 +552,12 @@ void Connection::on_eof() {
 
 void Connection::on_read_error(int status) {
   health_ = Health::kSpent;
+  if (h2_) {
+    Error err;
+    if (h2_->open_exchanges() > 0) err.set(ErrorKind::kReadError, errno_message(status));
+    close(err);
+    return;
+  }
   if (state_ == State::kSwitched) {
     Error err;
     err.set(ErrorKind::kReadError, errno_message(status));
@@ -587,6 +646,14 @@ void Connection::fail_transfer(const Error& err) {
   close(err);
 }
 
+void Connection::abandon(Transfer& t) {
+  if (h2_) {
+    h2_abandon(t);
+    return;
+  }
+  if (cur_.get() == &t) abandon();
+}
+
 void Connection::abandon() {
   if (gated_ != Stage::kNone) {
     // Stopped at a trace gate: nothing of the next phase is under way.
@@ -633,6 +700,7 @@ void Connection::abandon() {
 }
 
 bool Connection::usable_for_reuse(uint64_t now_ms) {
+  if (h2_) return h2_usable_for_reuse(now_ms);
   if (state_ != State::kIdle || health_ == Health::kSpent || !has_room()) return false;
   double expiry = engine_->limits().keepalive_expiry;
   if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0)) return false;
@@ -680,6 +748,7 @@ void Connection::arm_timer(TimerMode mode) {
         if (s.read_timeout >= 0 && s.read_timeout < seconds) seconds = s.read_timeout;
         break;
       case TimerMode::kNone:
+      case TimerMode::kStreams:
         break;
     }
   }
@@ -710,6 +779,9 @@ void Connection::on_timer(uv_timer_t* h) {
       break;
     case TimerMode::kDrain:
       break;  // an abandoned response took too long: just close
+    case TimerMode::kStreams:
+      c->h2_on_timer();  // per-stream deadlines: only those streams fail
+      return;
     case TimerMode::kNone:
       return;
   }
@@ -724,6 +796,19 @@ void Connection::close(const Error& err) {
   State was = state_;
   state_ = State::kClosing;
   health_ = Health::kSpent;
+  std::vector<Http2Exchanges::Ended> streams_ended;
+  if (h2_) {
+    // Every stream ends; those the server never processed are retried
+    // (unless the client itself is closing).
+    if (err.kind == ErrorKind::kClosed) {
+      h2_->fail_all(err);
+    } else {
+      Error lost = err;
+      if (!lost) lost.set(ErrorKind::kReadError, "connection closed");
+      h2_->lost(lost);
+    }
+    streams_ended = h2_->take_ended();
+  }
   bool connect_failure =
       err.kind == ErrorKind::kConnectError || err.kind == ErrorKind::kConnectTimeout;
   if (cur_ && purpose_ == Purpose::kTransfer && was == State::kConnecting && connect_failure &&
@@ -756,6 +841,10 @@ void Connection::close(const Error& err) {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_timer_close);
   engine_->on_connection_closed(this);
   if (retry_after_close_) engine_->retry_later(std::move(retry_after_close_), retry_delay_ms_);
+  for (Http2Exchanges::Ended& e : streams_ended) {
+    e.transfer->conn = nullptr;
+    if (e.outcome == Http2Exchanges::Outcome::kRetry) engine_->retry(std::move(e.transfer));
+  }
 }
 
 void Connection::drop_after_fork(const Error& err) {
@@ -769,6 +858,10 @@ void Connection::drop_after_fork(const Error& err) {
     }
   }
   retry_after_close_.reset();
+  if (h2_) {
+    h2_->fail_all(err);
+    for (Http2Exchanges::Ended& e : h2_->take_ended()) e.transfer->conn = nullptr;
+  }
   socket_.drop_after_fork();
 }
 

@@ -1,6 +1,8 @@
 // One client connection: a SocketStream at the bottom, the StreamChain of
-// layers it was built with (proxy TLS, SOCKS5 or CONNECT, origin TLS), and an
-// Http1Session on top, carrying one exchange (Transfer) at a time. The
+// layers it was built with (proxy TLS, SOCKS5 or CONNECT, origin TLS), and a
+// protocol session on top: an Http1Session carrying one exchange (Transfer)
+// at a time, or (when ALPN picked "h2", or with prior knowledge) an
+// Http2Exchanges carrying many, one stream each (connection_h2.cc). The
 // connection runs the establishing stages (with the trace gates between
 // them), the timer, and the exchange's life in the pool: reuse, draining an
 // abandoned response, resending a request a stale connection lost. Owned by
@@ -11,9 +13,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine.h"
 #include "http1_session.h"
+#include "http2_exchanges.h"
 #include "socket_stream.h"
 #include "stream_chain.h"
 #include "tls_stream.h"
@@ -53,10 +57,12 @@ class Connection final : private SocketStream::Owner,
   // a complete response gives the connection back to the pool, anything else
   // closes it.
   void abandon();
-  // Streamed upload chunk for the current transfer.
-  void send_body_chunk(const char* data, size_t len, bool last);
-  // The consumer took buffered body bytes: read again if we had paused.
-  void resume_reading();
+  // The consumer is done with `t` (HTTP/2: that stream only).
+  void abandon(Transfer& t);
+  // Streamed upload chunk for transfer `t`.
+  void send_body_chunk(Transfer& t, const char* data, size_t len, bool last);
+  // The consumer took buffered body bytes of `t`: read again if we had paused.
+  void resume_reading(Transfer& t);
   // Traced transfer `t` (the current one) may pass the gate it stopped at.
   void pass_trace_gate(Transfer& t);
   // kSwitched: read on (the consumer took the buffered bytes); write raw bytes;
@@ -72,15 +78,25 @@ class Connection final : private SocketStream::Owner,
   // The pool hands out exchanges: a connection carries up to max_exchanges()
   // at once (HTTP/1.1: one; an HTTP/2 session as many as the server allows)
   // and has room for another while it carries fewer.
-  int max_exchanges() const { return session_.max_exchanges(); }
-  bool has_room() const { return session_.open_exchanges() < session_.max_exchanges(); }
+  int max_exchanges() const { return protocol().max_exchanges(); }
+  int open_exchanges() const { return protocol().open_exchanges(); }
+  bool has_room() const {
+    return h2_ ? h2_->can_take_exchange() && state_ != State::kClosing
+               : session_.open_exchanges() < session_.max_exchanges();
+  }
+  // Still establishing a connection that may carry HTTP/2: a request to the
+  // same origin waits for it rather than opening another.
+  bool may_become_http2() const {
+    return may_http2_ && (state_ == State::kConnecting || state_ == State::kHandshaking);
+  }
+  bool is_http2() const { return h2_ != nullptr; }
 
   const std::string& key() const { return key_; }
   State state() const { return state_; }
   uint64_t idle_since_ms = 0;
 
  private:
-  enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain };
+  enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain, kStreams };
   // What runs next: the stages of establishing a connection and of an
   // exchange, each possibly behind a trace gate.
   enum class Stage { kNone, kConnect, kProxyTls, kSocks, kTunnel, kTls, kSend, kAwaitResponse };
@@ -156,6 +172,26 @@ class Connection final : private SocketStream::Owner,
   // SessionListener
   void on_transfer_progress(Transfer& t) override { engine_->signal(t); }
 
+  // HTTP/2 (connection_h2.cc).
+  const ProtocolSession& protocol() const {
+    return h2_ ? static_cast<const ProtocolSession&>(*h2_) : session_;
+  }
+  // After the last handshake: should this connection speak HTTP/2?
+  bool negotiated_http2() const;
+  void start_http2();
+  void h2_assign(std::shared_ptr<Transfer> t);
+  void h2_flush();
+  // Hand the ended streams to the engine, offer the connection to the pool
+  // when it has room, close it when it can carry nothing more.
+  void h2_settle();
+  void h2_receive(const char* data, size_t len);
+  void h2_lost(const Error& err);
+  void h2_abandon(Transfer& t);
+  void h2_send_body(Transfer& t, const char* data, size_t len, bool last);
+  void h2_arm_timer();
+  void h2_on_timer();
+  bool h2_usable_for_reuse(uint64_t now_ms);
+
   static void on_timer(uv_timer_t* h);
   static void on_timer_close(uv_handle_t* h);
 
@@ -169,9 +205,11 @@ class Connection final : private SocketStream::Owner,
   SocketStream socket_;
   StreamChain chain_;
   Http1Session session_;
-  TlsStream* origin_tls_ = nullptr;   // in chain_, once TLS to the origin started
-  Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)
-  Stage gated_ = Stage::kNone;        // what runs once the current trace gate is passed
+  std::unique_ptr<Http2Exchanges> h2_;  // set once the connection speaks HTTP/2
+  bool may_http2_ = false;              // HTTP/2 possible (its spec allows it)
+  TlsStream* origin_tls_ = nullptr;     // in chain_, once TLS to the origin started
+  Stage handshaking_ = Stage::kNone;    // the layer whose handshake runs (kHandshaking)
+  Stage gated_ = Stage::kNone;          // what runs once the current trace gate is passed
   uv_timer_t timer_;
   TimerMode timer_mode_ = TimerMode::kNone;
   int handles_open_ = 2;  // the socket and the timer

@@ -296,8 +296,10 @@ bool Engine::take_idle(const std::string& key, Connection** out) {
       *out = c;
       return true;
     }
-    // usable_for_reuse closed it, or it expired / broke: close it now.
-    if (c->state() != Connection::State::kClosing) c->close(Error());
+    // usable_for_reuse closed it, or it expired / broke: close it now. An
+    // HTTP/2 connection still carrying streams only leaves the list (it
+    // comes back when it has room again).
+    if (c->state() != Connection::State::kClosing && c->open_exchanges() == 0) c->close(Error());
     it = idle_.find(key);
     if (it == idle_.end()) return false;
   }
@@ -320,15 +322,23 @@ void Engine::service_waiters() {
         c->assign(std::move(t));
         continue;
       }
+      if (t->spec.may_use_http2() && negotiating_http2(t->spec.pool_key)) {
+        // The origin's first connection may turn out HTTP/2: wait for it
+        // rather than open another (as httpcore does with http2 on).
+        i++;
+        continue;
+      }
       bool room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
       if (!room && n_idle_ > 0) {
-        // Evict an idle connection of another origin to make room.
+        // Evict an idle connection of another origin to make room (never an
+        // HTTP/2 connection that still carries streams).
+        Connection* victim = nullptr;
         for (auto& [key, conns] : idle_) {
-          if (conns.empty()) continue;
-          Connection* victim = conns.front();
-          victim->close(Error());
-          break;
+          for (Connection* x : conns)
+            if (x->open_exchanges() == 0) victim = x;
+          if (victim) break;
         }
+        if (victim) victim->close(Error());
         room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
       }
       if (room) {
@@ -346,22 +356,37 @@ void Engine::service_waiters() {
   servicing_ = false;
 }
 
+bool Engine::negotiating_http2(const std::string& key) const {
+  for (Connection* c : all_)
+    if (c->may_become_http2() && c->key() == key) return true;
+  return false;
+}
+
+void Engine::on_connection_ready(Connection*) {
+  if (!closed_) service_waiters();
+}
+
 void Engine::on_connection_released(Connection* c) {
   if (closed_) {
     c->close(Error());
     return;
   }
-  c->idle_since_ms = uv_now(loop_);
-  idle_[c->key()].push_back(c);
-  n_idle_++;
+  // An HTTP/2 connection is offered again each time it has room: list it once.
+  std::vector<Connection*>& listed = idle_[c->key()];
+  if (std::find(listed.begin(), listed.end(), c) == listed.end()) {
+    if (c->open_exchanges() == 0 && !c->is_http2()) c->idle_since_ms = uv_now(loop_);
+    listed.push_back(c);
+    n_idle_++;
+  }
   service_waiters();
   if (limits_.max_keepalive_connections >= 0) {
     while (n_idle_ > limits_.max_keepalive_connections) {
-      // Close the longest-idle connection.
+      // Close the longest-idle connection (carrying no exchange).
       Connection* oldest = nullptr;
       for (auto& [key, conns] : idle_)
         for (Connection* x : conns)
-          if (!oldest || x->idle_since_ms < oldest->idle_since_ms) oldest = x;
+          if (x->open_exchanges() == 0 && (!oldest || x->idle_since_ms < oldest->idle_since_ms))
+            oldest = x;
       if (!oldest) break;
       oldest->close(Error());
     }
@@ -463,7 +488,7 @@ void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
   std::lock_guard<std::mutex> lk(mu_);
   if (loop_closed_) return;
   uv_update_time(loop_);
-  if (t.conn) t.conn->send_body_chunk(data, len, last);
+  if (t.conn) t.conn->send_body_chunk(t, data, len, last);
   wake_driver();
 }
 
@@ -473,7 +498,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   out.swap(t.body_buf);
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
-    t.conn->resume_reading();
+    t.conn->resume_reading(t);
     wake_driver();
   }
 }
@@ -489,7 +514,7 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill) {
   t.sink_overflow = !t.body_buf.empty();
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
-    t.conn->resume_reading();
+    t.conn->resume_reading(t);
     wake_driver();
   }
   return t.sink_fill;
@@ -511,7 +536,7 @@ void Engine::want_all(Transfer& t) {
   t.read_all = true;
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
-    t.conn->resume_reading();
+    t.conn->resume_reading(t);
     wake_driver();
   }
 }
@@ -608,7 +633,7 @@ void Engine::release_locked(Transfer& t) {
   wake_sleepers(false);
   if (loop_closed_) return;
   if (t.conn) {
-    t.conn->abandon();
+    t.conn->abandon(t);
   } else {
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
       if (it->get() == &t) {

@@ -84,6 +84,11 @@ enum class TraceStep : int {
   kSocksDone = 11,
 };
 
+// The HTTP versions a transport may speak (httpx's http1= / http2=): HTTP/2
+// is used over TLS when the server picks "h2" by ALPN, and with prior
+// knowledge (h2c, or TLS without ALPN) when HTTP/1.1 is not allowed.
+enum class HttpVersions { kHttp1, kHttp1Or2, kHttp2 };
+
 // Everything the core needs to run one request. Built by the Cython layer.
 struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
@@ -111,6 +116,18 @@ struct RequestSpec {
   std::string local_address;  // bind the socket to this address before connecting
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
   bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
+  HttpVersions versions = HttpVersions::kHttp1;
+  // versions != kHttp1: the request as HTTP/2 needs it (`head` is HTTP/1.1's).
+  std::string method;
+  std::string target;     // origin-form path and query
+  std::string authority;  // host[:port] when the headers carry no Host
+  HeaderList h2_headers;  // the request headers, as given
+
+  // HTTP/2 may carry this request on this connection: over TLS (ALPN decides),
+  // or in clear text with prior knowledge.
+  bool may_use_http2() const {
+    return versions == HttpVersions::kHttp2 || (versions == HttpVersions::kHttp1Or2 && tls);
+  }
 };
 
 // One request/response exchange. Shared between the engine (while it is in
@@ -148,6 +165,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool signaled = false;  // async: already in the engine's signaled list
   uint64_t pool_deadline_ms = 0;
   Connection* conn = nullptr;
+  bool http2 = false;            // carried by an HTTP/2 stream (set before kSend is recorded)
   std::vector<int> trace_steps;  // TraceSteps recorded (spec.trace), taken by take_trace
   size_t trace_taken = 0;        // how many of trace_steps the consumer took
 
@@ -278,7 +296,12 @@ class Engine {
   uv_loop_t* loop() { return loop_; }
   const PoolLimits& limits() const { return limits_; }
   void on_connection_closed(Connection* c);
+  // `c` has room for another exchange (idle, or an HTTP/2 connection below
+  // its stream limit): list it for its key, once, and serve the waiters.
   void on_connection_released(Connection* c);
+  // `c` finished establishing as HTTP/1.1 although it might have been HTTP/2:
+  // requests held for it (negotiating_http2) may go on.
+  void on_connection_ready(Connection* c);
   void signal(Transfer& t);
   void retry(std::shared_ptr<Transfer> t);
   // Queue `t` again after `delay_ms` (connect retries with backoff).
@@ -291,6 +314,8 @@ class Engine {
   // Count an attempt and start its pool timeout (acquire and retry).
   void start_pool_wait(Transfer& t);
   bool take_idle(const std::string& key, Connection** out);
+  // A connection for `key` is still establishing and may become HTTP/2.
+  bool negotiating_http2(const std::string& key) const;
   void service_waiters();
   void arm_pool_timer();
   static void on_pool_timer(uv_timer_t* h);

@@ -511,6 +511,14 @@ std::vector<Http2Event> Http2Session::take_events() {
   return out;
 }
 
+bool Http2Session::request_sent(int32_t stream_id) const {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return false;
+  const Stream& s = *it->second;
+  return s.headers_sent &&
+         (s.body == Stream::BodyState::kNone || s.body == Stream::BodyState::kDone);
+}
+
 uint32_t Http2Session::max_concurrent_streams() const {
   if (!session_) return 0;
   return nghttp2_session_get_remote_settings(session_.get(),

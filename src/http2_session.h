@@ -136,6 +136,9 @@ class Http2Session {
   uint32_t max_concurrent_streams() const;  // the peer's, from its last SETTINGS
   size_t open_streams() const { return live_.size(); }
   bool goaway_received() const { return goaway_received_; }
+  // The whole request of a stream (HEADERS and any body) has been handed to
+  // flush(): what is left is the response.
+  bool request_sent(int32_t stream_id) const;
   int32_t goaway_last_stream_id() const { return goaway_last_stream_id_; }
 
  private:

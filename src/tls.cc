@@ -31,6 +31,7 @@ constexpr const char* kCipherList =
     "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM";
 
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
 constexpr unsigned char kAlpnH2Http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 // Python's short library names ("SSL", "X509", "PEM", ...) for the common
@@ -653,8 +654,12 @@ size_t OpenSslSession::append_output(std::string& dst) {
   return static_cast<size_t>(n);
 }
 
-void OpenSslSession::offer_http2() {
-  if (ssl_ != nullptr) SSL_set_alpn_protos(ssl_, kAlpnH2Http11, sizeof kAlpnH2Http11);
+void OpenSslSession::offer_http2(bool http11_too) {
+  if (ssl_ == nullptr) return;
+  if (http11_too)
+    SSL_set_alpn_protos(ssl_, kAlpnH2Http11, sizeof kAlpnH2Http11);
+  else
+    SSL_set_alpn_protos(ssl_, kAlpnH2, sizeof kAlpnH2);
 }
 
 std::string OpenSslSession::alpn() const {

@@ -173,9 +173,10 @@ class TlsSession {
   virtual size_t append_output(std::string& dst) = 0;
 
   // Offer "h2" before "http/1.1" by ALPN (HTTP/2 when the server picks it;
-  // alpn() tells). Call before the first handshake() step. A foreign session
-  // offers what its Python context offers.
-  virtual void offer_http2() {}
+  // alpn() tells), or "h2" alone when `http11_too` is false. Call before the
+  // first handshake() step. A foreign session offers what its Python
+  // context offers (the transport sets it as httpcore does).
+  virtual void offer_http2(bool http11_too) { (void)http11_too; }
 
   // Negotiated ALPN protocol, protocol version ("TLSv1.3", ...) and cipher
   // name; "" before the handshake. For Response.extensions / debugging.
@@ -228,7 +229,7 @@ class OpenSslSession final : public TlsSession {
   void shutdown() override;
   size_t pending_output() const override;
   size_t append_output(std::string& dst) override;
-  void offer_http2() override;
+  void offer_http2(bool http11_too) override;
   std::string alpn() const override;
   std::string version() const override;
   std::string cipher() const override;

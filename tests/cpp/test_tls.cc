@@ -419,16 +419,28 @@ static void test_alpn_http2() {
   Server s(arg("server"));
   Error err;
   OpenSslSession c(ctx, "localhost", err);
-  c.offer_http2();
+  c.offer_http2(true);
   CHECK(handshake(c, s, err) == Status::kOk);
   CHECK_EQ_STR(c.alpn(), "h2");
   // A server that knows only http/1.1 gets http/1.1 from the same offer.
   Server old(arg("server"));
   SSL_CTX_set_alpn_select_cb(old.ctx, http11_only, nullptr);
   OpenSslSession c2(ctx, "localhost", err);
-  c2.offer_http2();
+  c2.offer_http2(true);
   CHECK(handshake(c2, old, err) == Status::kOk);
   CHECK_EQ_STR(c2.alpn(), "http/1.1");
+  // http1=False: "h2" alone; a server that knows only http/1.1 picks nothing.
+  Server old2(arg("server"));
+  SSL_CTX_set_alpn_select_cb(old2.ctx, http11_only, nullptr);
+  OpenSslSession c3(ctx, "localhost", err);
+  c3.offer_http2(false);
+  CHECK(handshake(c3, old2, err) == Status::kOk);
+  CHECK_EQ_STR(c3.alpn(), "");
+  Server s2(arg("server"));
+  OpenSslSession c4(ctx, "localhost", err);
+  c4.offer_http2(false);
+  CHECK(handshake(c4, s2, err) == Status::kOk);
+  CHECK_EQ_STR(c4.alpn(), "h2");
 }
 
 static void test_app_data() {

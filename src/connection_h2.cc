@@ -1,0 +1,196 @@
+// The HTTP/2 side of Connection: once the last layer is up and the
+// connection speaks HTTP/2 (ALPN "h2", or prior knowledge), an
+// Http2Exchanges carries every exchange as a stream. The establishing
+// stages, the layers and the socket stay connection.cc's.
+#include "connection.h"
+
+namespace httprs {
+
+bool Connection::negotiated_http2() const {
+  if (!may_http2_ || !cur_) return false;
+  const RequestSpec& spec = cur_->spec;
+  if (!spec.tls) return spec.versions == HttpVersions::kHttp2;  // h2c, prior knowledge
+  std::string alpn = origin_tls_ ? origin_tls_->session().alpn() : std::string();
+  if (alpn == "h2") return true;
+  // http1=False: HTTP/2 whatever the server said (it was offered h2 alone),
+  // never HTTP/1.1; as httpcore does.
+  return spec.versions == HttpVersions::kHttp2;
+}
+
+void Connection::start_http2() {
+  may_http2_ = false;
+  SessionListener* listener = this;
+  h2_ = std::make_unique<Http2Exchanges>(listener);
+  Error err;
+  if (!h2_->start(err)) {
+    close(err);
+    return;
+  }
+  socket_.start_reading();  // always: flow control is HTTP/2's own
+  std::shared_ptr<Transfer> first = detach_transfer();
+  if (purpose_ == Purpose::kPool) {
+    purpose_ = Purpose::kTransfer;  // its transfer left while we connected
+    first.reset();
+  }
+  state_ = State::kIdle;
+  idle_since_ms = engine_->now_ms();
+  if (first) {
+    h2_assign(std::move(first));
+    return;
+  }
+  h2_flush();  // the connection preface and our SETTINGS
+  h2_settle();
+}
+
+void Connection::h2_assign(std::shared_ptr<Transfer> t) {
+  if (state_ == State::kClosing || !h2_->can_take_exchange()) {
+    // GOAWAY or the stream limit came first: another connection takes it.
+    t->conn = nullptr;
+    engine_->retry(std::move(t));
+    return;
+  }
+  reuses_++;
+  h2_->set_now(engine_->now_ms());
+  state_ = State::kActive;
+  t->conn = this;
+  if (t->spec.trace) {
+    t->http2 = true;
+    t->trace_steps.push_back(static_cast<int>(TraceStep::kSend));
+  }
+  Error err;
+  if (!h2_->submit(*t, err)) {
+    // A request nghttp2 refuses (an invalid header): that request only.
+    t->conn = nullptr;
+    t->error = err;
+    t->phase = Transfer::Phase::kFailed;
+    engine_->signal(*t);
+  } else {
+    engine_->signal(*t);
+  }
+  h2_flush();
+  h2_settle();
+}
+
+void Connection::h2_send_body(Transfer& t, const char* data, size_t len, bool last) {
+  t.want_body = false;
+  h2_->set_now(engine_->now_ms());
+  Error err;
+  if (h2_->send_body(t, data, len, last, err) == ProtocolSession::BodyStep::kFailed) {
+    // That stream fails (reset); the connection and the others go on.
+    h2_->cancel(t);
+    t.conn = nullptr;
+    t.error = err;
+    t.phase = Transfer::Phase::kFailed;
+    engine_->signal(t);
+  }
+  h2_flush();
+  h2_settle();
+}
+
+void Connection::h2_abandon(Transfer& t) {
+  h2_->set_now(engine_->now_ms());
+  h2_->cancel(t);  // RST_STREAM(CANCEL) for this stream only
+  t.conn = nullptr;
+  h2_flush();
+  h2_settle();
+}
+
+void Connection::h2_flush() {
+  Outgoing out;
+  while (state_ != State::kClosing && h2_->take_output(out)) send(std::move(out));
+}
+
+void Connection::h2_receive(const char* data, size_t len) {
+  if (state_ == State::kClosing) return;
+  h2_->set_now(engine_->now_ms());
+  size_t used = 0;
+  Error err;
+  ProtocolSession::Result r = h2_->receive(data, len, &used, err);
+  h2_flush();  // SETTINGS and PING acks, WINDOW_UPDATEs, our GOAWAY on an error
+  if (r == ProtocolSession::Result::kFailed) {
+    health_ = Health::kSpent;
+    close(err);
+    return;
+  }
+  h2_settle();
+}
+
+void Connection::h2_settle() {
+  if (state_ == State::kClosing) return;
+  std::vector<Http2Exchanges::Ended> ended = h2_->take_ended();
+  std::vector<std::shared_ptr<Transfer>> retries;
+  for (Http2Exchanges::Ended& e : ended) {
+    e.transfer->conn = nullptr;
+    if (e.outcome == Http2Exchanges::Outcome::kRetry) retries.push_back(std::move(e.transfer));
+  }
+  bool carrying = h2_->open_exchanges() > 0;
+  if (!carrying && (h2_->goaway_received() || h2_->finished())) {
+    // It takes no new streams and has none left: done.
+    health_ = Health::kSpent;
+    close(Error());
+  } else {
+    if (!carrying && state_ == State::kActive) {
+      state_ = State::kIdle;
+      idle_since_ms = engine_->now_ms();
+    }
+    h2_arm_timer();
+    if (has_room()) engine_->on_connection_released(this);
+  }
+  // After the room was offered: a refused stream may go on this connection.
+  for (auto& t : retries) engine_->retry(std::move(t));
+}
+
+void Connection::h2_arm_timer() {
+  if (state_ == State::kClosing) return;
+  uint64_t deadline = h2_->next_deadline();
+  if (deadline == 0) {
+    if (timer_mode_ != TimerMode::kNone) uv_timer_stop(&timer_);
+    timer_mode_ = TimerMode::kNone;
+    return;
+  }
+  uint64_t now = engine_->now_ms();
+  timer_mode_ = TimerMode::kStreams;
+  uv_timer_start(&timer_, &Connection::on_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+void Connection::h2_on_timer() {
+  if (state_ == State::kClosing) return;
+  h2_->set_now(engine_->now_ms());
+  h2_->expire();
+  h2_flush();
+  h2_settle();
+}
+
+bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
+  if (state_ == State::kClosing || health_ == Health::kSpent) return false;
+  if (h2_->open_exchanges() == 0) {
+    double expiry = engine_->limits().keepalive_expiry;
+    if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0))
+      return false;
+    // Take in what arrived while nobody ran the loop (SETTINGS, PING,
+    // GOAWAY, or the end of the connection).
+    static thread_local char scratch[16 * 1024];
+    for (;;) {
+      size_t n = 0;
+      SocketStream::Peek p = socket_.read_now(scratch, sizeof scratch, &n);
+      if (p == SocketStream::Peek::kData) {
+        chain_.receive(scratch, n);
+        if (state_ == State::kClosing) return false;
+        continue;
+      }
+      if (p == SocketStream::Peek::kEof) {
+        on_eof();
+        return false;
+      }
+      if (p == SocketStream::Peek::kError) {
+        health_ = Health::kSpent;
+        close(Error());
+        return false;
+      }
+      break;
+    }
+  }
+  return state_ != State::kClosing && h2_->can_take_exchange();
+}
+
+}  // namespace httprs

@@ -1,0 +1,315 @@
+#include "http2_exchanges.h"
+
+#include <climits>
+#include <cstring>
+
+namespace httprs {
+
+namespace {
+
+uint64_t seconds_to_ms(double seconds) {
+  double ms = seconds * 1000.0;
+  return ms < 1 ? 1 : static_cast<uint64_t>(ms);
+}
+
+bool is_content_length(const std::string& name) { return name == "content-length"; }
+
+// A decimal Content-Length (nghttp2 has checked the response's against its
+// DATA already); false when absent or malformed.
+bool parse_length(const std::string& value, uint64_t* out) {
+  if (value.empty() || value.size() > 19) return false;
+  uint64_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = n;
+  return true;
+}
+
+}  // namespace
+
+Http2Exchanges::Http2Exchanges(SessionListener* listener, Http2Config config)
+    : listener_(listener), session_(config) {}
+
+bool Http2Exchanges::start(Error& err) { return session_.init(err); }
+
+int Http2Exchanges::max_exchanges() const {
+  uint32_t n = session_.max_concurrent_streams();
+  return n > static_cast<uint32_t>(INT_MAX) ? INT_MAX : static_cast<int>(n);
+}
+
+bool Http2Exchanges::can_take_exchange() const {
+  return session_.can_start_stream() && open_exchanges() < max_exchanges();
+}
+
+int32_t Http2Exchanges::find(const Transfer& t) const {
+  for (const auto& [id, s] : streams_)
+    if (s.transfer.get() == &t) return id;
+  return -1;
+}
+
+bool Http2Exchanges::submit(Transfer& t, Error& err) {
+  const RequestSpec& spec = t.spec;
+  Http2Request req;
+  req.method = spec.method;
+  req.scheme = spec.tls ? "https" : "http";
+  req.authority = spec.authority;
+  req.path = spec.target;
+  req.headers = spec.h2_headers;
+  if (spec.body_streamed) {
+    req.body = Http2Request::Body::kStreamed;
+  } else if (spec.body_len > 0) {
+    req.body = Http2Request::Body::kFixed;
+    req.fixed = reinterpret_cast<const uint8_t*>(spec.body);
+    req.fixed_len = spec.body_len;
+  }
+  int32_t id = session_.submit(req, err);
+  if (id < 0) return false;
+  Stream s;
+  s.transfer = t.shared_from_this();
+  s.streamed = spec.body_streamed;
+  if (s.streamed && spec.plan.framing == BodyFraming::kContentLength) {
+    s.length_known = true;
+    s.remaining = spec.plan.content_length;
+  }
+  t.http2 = true;
+  t.phase = Transfer::Phase::kSending;
+  arm(s);
+  streams_.emplace(id, std::move(s));
+  process_events();  // a streamed body is wanted at once
+  return true;
+}
+
+ProtocolSession::BodyStep Http2Exchanges::send_body(Transfer& t, const char* data, size_t len,
+                                                    bool last, Error& err) {
+  int32_t id = find(t);
+  if (id < 0) return BodyStep::kIgnored;
+  Stream& s = streams_.at(id);
+  if (s.length_known) {
+    // Never more (or, at the end, fewer) bytes than the head declared.
+    if (len > s.remaining || (last && len < s.remaining)) {
+      err.set(ErrorKind::kLocalProtocolError, len > s.remaining
+                                                  ? "Too much data for declared Content-Length"
+                                                  : "Too little data for declared Content-Length");
+      return BodyStep::kFailed;
+    }
+    s.remaining -= len;
+  }
+  s.pushed = true;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(data);
+  if (!session_.push_body(id, bytes, len, err)) return BodyStep::kFailed;
+  if (last && !session_.end_body(id, err)) return BodyStep::kFailed;
+  arm(s);
+  process_events();
+  return BodyStep::kQueued;
+}
+
+bool Http2Exchanges::take_output(Outgoing& out) {
+  out = Outgoing();
+  Error err;
+  bool ok = session_.flush(out.owned, err);
+  process_events();  // a failed flush failed every stream
+  return ok && !out.owned.empty();
+}
+
+ProtocolSession::Result Http2Exchanges::receive(const char* data, size_t len, size_t* consumed,
+                                                Error& err) {
+  *consumed = len;
+  bool ok = session_.feed(reinterpret_cast<const uint8_t*>(data), len, err);
+  process_events();
+  return ok ? Result::kMore : Result::kFailed;
+}
+
+ProtocolSession::Result Http2Exchanges::receive_eof(Error& err) {
+  err.set(ErrorKind::kRemoteProtocolError, "Server disconnected");
+  lost(err);
+  return Result::kFailed;
+}
+
+void Http2Exchanges::lost(const Error& err) {
+  session_.connection_lost(err.kind, err.message);
+  process_events();
+  fail_all(err);  // anything the session no longer knew about
+}
+
+void Http2Exchanges::fail_all(const Error& err) {
+  while (!streams_.empty()) fail_stream(streams_.begin()->first, err, false);
+}
+
+void Http2Exchanges::cancel(Transfer& t) {
+  int32_t id = find(t);
+  if (id < 0) return;
+  session_.cancel(id);  // RST_STREAM(CANCEL) unless it already ended
+  streams_.erase(id);
+}
+
+void Http2Exchanges::resume(Transfer& t) {
+  int32_t id = find(t);
+  if (id < 0) return;
+  Stream& s = streams_.at(id);
+  if (s.unread_credit == 0 || (t.body_buf.size() >= kHighWater && !t.read_all)) return;
+  session_.consume(id, s.unread_credit);
+  s.unread_credit = 0;
+  arm(s);
+}
+
+void Http2Exchanges::note_written() {
+  for (auto& [id, s] : streams_) {
+    Transfer& t = *s.transfer;
+    if (t.body_sent || !session_.request_sent(id)) continue;
+    t.body_sent = true;
+    if (t.phase == Transfer::Phase::kSending) t.phase = Transfer::Phase::kWaiting;
+    arm(s);
+  }
+}
+
+void Http2Exchanges::expire() {
+  std::vector<int32_t> due;
+  for (const auto& [id, s] : streams_)
+    if (s.deadline != 0 && s.deadline <= now_) due.push_back(id);
+  for (int32_t id : due) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) continue;
+    Error err;
+    err.set(it->second.transfer->body_sent ? ErrorKind::kReadTimeout : ErrorKind::kWriteTimeout,
+            "timed out");
+    session_.cancel(id);  // the other streams go on
+    fail_stream(id, err, false);
+  }
+}
+
+uint64_t Http2Exchanges::next_deadline() const {
+  uint64_t earliest = 0;
+  for (const auto& [id, s] : streams_)
+    if (s.deadline != 0 && (earliest == 0 || s.deadline < earliest)) earliest = s.deadline;
+  return earliest;
+}
+
+std::vector<Http2Exchanges::Ended> Http2Exchanges::take_ended() {
+  std::vector<Ended> out;
+  out.swap(ended_);
+  return out;
+}
+
+// ---------------------------------------------------------------- events
+
+void Http2Exchanges::process_events() {
+  for (Http2Event& ev : session_.take_events()) on_event(ev);
+}
+
+void Http2Exchanges::on_event(Http2Event& ev) {
+  auto it = streams_.find(ev.stream_id);
+  if (ev.kind == Http2EventKind::kSettings || ev.kind == Http2EventKind::kGoaway) return;
+  if (it == streams_.end()) return;  // cancelled meanwhile
+  Stream& s = it->second;
+  Transfer& t = *s.transfer;
+  switch (ev.kind) {
+    case Http2EventKind::kHeaders:
+      on_headers(s, ev);
+      break;
+    case Http2EventKind::kData:
+      on_data(s, ev.stream_id, ev.data);
+      break;
+    case Http2EventKind::kEnd:
+      t.body_sent = true;
+      t.complete = true;
+      t.phase = Transfer::Phase::kDone;
+      listener_->on_transfer_progress(t);
+      end_stream(ev.stream_id, Outcome::kComplete);
+      break;
+    case Http2EventKind::kReset:
+      fail_stream(ev.stream_id, ev.error, ev.retryable);
+      break;
+    case Http2EventKind::kBodyWanted:
+      t.want_body = true;
+      s.deadline = 0;  // the consumer's turn: no timeout runs, as for HTTP/1.1
+      listener_->on_transfer_progress(t);
+      break;
+    default:
+      break;
+  }
+}
+
+void Http2Exchanges::on_headers(Stream& s, Http2Event& ev) {
+  Transfer& t = *s.transfer;
+  ResponseHead head;
+  head.status = ev.status;
+  head.http_major = 2;
+  head.http_minor = 0;
+  for (const auto& [name, value] : ev.headers) {
+    if (is_content_length(name) && parse_length(value, &head.content_length))
+      head.has_content_length = true;
+  }
+  head.headers = std::move(ev.headers);
+  t.head = std::move(head);
+  t.head_ready = true;
+  arm(s);
+  listener_->on_transfer_progress(t);
+}
+
+void Http2Exchanges::on_data(Stream& s, int32_t id, const std::string& data) {
+  Transfer& t = *s.transfer;
+  const char* p = data.data();
+  size_t len = data.size();
+  t.body_received += len;
+  if (t.sink != nullptr) {
+    size_t room = t.sink_len - t.sink_fill;
+    size_t n = len < room ? len : room;
+    std::memcpy(t.sink + t.sink_fill, p, n);
+    t.sink_fill += n;
+    if (n < len) {
+      t.sink_overflow = true;
+      t.body_buf.append(p + n, len - n);
+    }
+  } else {
+    t.body_buf.append(p, len);
+  }
+  // The window opens again only as the consumer reads: past the high-water
+  // mark of unread bytes the server must wait.
+  if (t.body_buf.size() < kHighWater || t.read_all) {
+    session_.consume(id, len + s.unread_credit);
+    s.unread_credit = 0;
+  } else {
+    s.unread_credit += len;
+  }
+  arm(s);
+  listener_->on_transfer_progress(t);
+}
+
+void Http2Exchanges::end_stream(int32_t id, Outcome outcome) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  ended_.push_back(Ended{std::move(it->second.transfer), outcome});
+  streams_.erase(it);
+  session_.release(id);
+}
+
+void Http2Exchanges::fail_stream(int32_t id, const Error& err, bool retryable) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Stream& s = it->second;
+  Transfer& t = *s.transfer;
+  // Only a request the server never processed goes out again, and a
+  // streamed body only if nothing of it was taken from the consumer yet.
+  if (retryable && t.attempts < kMaxAttempts && !(s.streamed && s.pushed) && !t.released) {
+    end_stream(id, Outcome::kRetry);
+    return;
+  }
+  if (!t.complete) {
+    t.error = err;
+    t.phase = Transfer::Phase::kFailed;
+    listener_->on_transfer_progress(t);
+  }
+  end_stream(id, Outcome::kFailed);
+}
+
+void Http2Exchanges::arm(Stream& s) {
+  const Transfer& t = *s.transfer;
+  s.deadline = 0;
+  if (t.complete || t.want_body || s.unread_credit > 0) return;
+  double seconds = t.body_sent ? t.spec.read_timeout : t.spec.write_timeout;
+  if (seconds >= 0) s.deadline = now_ + seconds_to_ms(seconds);
+}
+
+}  // namespace httprs

@@ -1,0 +1,111 @@
+// HTTP/2 as a ProtocolSession: the sans-IO Http2Session (nghttp2) carrying
+// many exchanges (Transfers) at once, one stream each. It turns the
+// session's per-stream events into transfer state (head, body into the
+// consumer's sink or buffer, completion, failure), gives the flow-control
+// window back only as the consumer takes body bytes, and keeps a deadline
+// per stream (write timeout until the request is out, then read timeout).
+//
+// Streams that end leave the session; the connection collects them with
+// take_ended() and tells the engine (a stream the server did not process is
+// to be retried on another connection). No sockets, no timers, no engine
+// calls: the connection moves bytes and time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http2_session.h"
+#include "protocol_session.h"
+
+namespace httprs {
+
+class Http2Exchanges final : public ProtocolSession {
+ public:
+  // Body bytes a consumer may leave unread before the stream's window is no
+  // longer given back (the same bound as HTTP/1.1's pause).
+  static constexpr size_t kHighWater = 1 << 20;
+  static constexpr int kMaxAttempts = 5;  // retries of unprocessed streams (GOAWAY, refused)
+
+  // How a stream left: its response complete, failed, or to be sent again on
+  // another connection (the server never processed it).
+  enum class Outcome { kComplete, kFailed, kRetry };
+  struct Ended {
+    std::shared_ptr<Transfer> transfer;
+    Outcome outcome;
+  };
+
+  explicit Http2Exchanges(SessionListener* listener, Http2Config config = {});
+
+  // Queue the connection preface and our SETTINGS. False: err set.
+  bool start(Error& err);
+
+  // ProtocolSession
+  int max_exchanges() const override;
+  int open_exchanges() const override { return static_cast<int>(streams_.size()); }
+  bool can_take_exchange() const override;
+  bool submit(Transfer& t, Error& err) override;
+  BodyStep send_body(Transfer& t, const char* data, size_t len, bool last, Error& err) override;
+  bool take_output(Outgoing& out) override;
+  // Feeds the bytes (all consumed). kFailed: a connection error (every stream
+  // has ended); kMore otherwise.
+  Result receive(const char* data, size_t len, size_t* consumed, Error& err) override;
+  // The server closed the connection: every stream fails (the unprocessed
+  // ones are retried). Always kFailed, err says why.
+  Result receive_eof(Error& err) override;
+
+  // The time (engine ms) for the deadlines the next calls set or check.
+  void set_now(uint64_t now_ms) { now_ = now_ms; }
+  // The connection broke (read error, timeout): every stream ends with
+  // `err`, except those never sent, which are retried.
+  void lost(const Error& err);
+  // The connection closes for good (client closed): every stream fails.
+  void fail_all(const Error& err);
+  // The consumer left `t` before its response ended: RST_STREAM(CANCEL) for
+  // that stream only.
+  void cancel(Transfer& t);
+  // The consumer took body bytes of `t`: open its window again.
+  void resume(Transfer& t);
+  // Socket writes completed: requests fully handed over count as sent.
+  void note_written();
+  // Streams past their deadline fail (ReadTimeout / WriteTimeout) and are
+  // reset; the others go on.
+  void expire();
+  // The earliest deadline of any stream (0: none).
+  uint64_t next_deadline() const;
+
+  std::vector<Ended> take_ended();
+  bool goaway_received() const { return session_.goaway_received(); }
+  // Nothing more can happen on this connection (GOAWAY exchanged, or dead).
+  bool finished() const { return session_.finished(); }
+
+ private:
+  struct Stream {
+    std::shared_ptr<Transfer> transfer;
+    bool streamed = false;   // the body comes through send_body
+    bool pushed = false;     // a streamed chunk was taken from the consumer
+    uint64_t remaining = 0;  // streamed with Content-Length: bytes still due
+    bool length_known = false;
+    size_t unread_credit = 0;  // DATA bytes delivered but not given back yet
+    uint64_t deadline = 0;     // engine ms; 0: none
+  };
+
+  void on_event(Http2Event& ev);
+  void on_headers(Stream& s, Http2Event& ev);
+  void on_data(Stream& s, int32_t id, const std::string& data);
+  void end_stream(int32_t id, Outcome outcome);
+  void fail_stream(int32_t id, const Error& err, bool retryable);
+  void process_events();
+  void arm(Stream& s);
+  int32_t find(const Transfer& t) const;
+
+  SessionListener* listener_;
+  Http2Session session_;
+  std::map<int32_t, Stream> streams_;
+  std::vector<Ended> ended_;
+  uint64_t now_ = 0;
+};
+
+}  // namespace httprs

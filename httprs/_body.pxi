@@ -231,6 +231,7 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
         raw.append((<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second))
     version = b"HTTP/1.1" if t.head.http_minor == 1 else (
         b"HTTP/1.0" if t.head.http_major == 1 else
+        b"HTTP/2" if t.head.http_major == 2 else
         f"HTTP/{t.head.http_major}.{t.head.http_minor}".encode()
     )
     if tracer is not None:
@@ -245,7 +246,9 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     else:
         public = ResponseStream.__new__(ResponseStream)
     public._body = stream
-    response = Response._from_transport(t.head.status, raw, public, version, <bytes>t.head.reason)
+    response = Response._from_transport(
+        t.head.status, raw, public, version, None if t.http2 else <bytes>t.head.reason
+    )
     if t.head.status == 101:
         # A requested upgrade: the connection is this response's for good.
         response.extensions["network_stream"] = _network_stream(stream)

@@ -41,7 +41,6 @@ class UseClientDefault: ...
 
 USE_CLIENT_DEFAULT: UseClientDefault
 
-class HTTP2NotSupported(ImportError, NotImplementedError): ...
 
 class BaseClient:
     follow_redirects: bool

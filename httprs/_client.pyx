@@ -91,14 +91,6 @@ class UseClientDefault:
 USE_CLIENT_DEFAULT = UseClientDefault()
 
 
-class HTTP2NotSupported(ImportError, NotImplementedError):
-    """http2=True was asked for; httprs speaks HTTP/1.1 only.
-
-    An ImportError like httpx's when the 'h2' package is missing, so code that
-    falls back to HTTP/1.1 on ImportError keeps working.
-    """
-
-
 cdef object _default_port(object url):
     port = url.port
     if port is not None:
@@ -199,14 +191,6 @@ def _build_auth(auth):
     if callable(auth):
         return FunctionAuth(func=auth)
     raise TypeError(f'Invalid "auth" argument: {auth!r}')
-
-
-def _check_http_versions(http2):
-    if http2:
-        raise HTTP2NotSupported(
-            "Using http2=True, but httprs does not support HTTP/2: it speaks HTTP/1.1 only. "
-            "Create the client with http2=False (the default)."
-        )
 
 
 def _redirect_method(request, response):
@@ -673,7 +657,6 @@ class Client(BaseClient):
     ):
         if transport is not None:
             return transport
-        _check_http_versions(http2)
         from httprs._core import HTTPTransport
 
         return HTTPTransport(
@@ -690,7 +673,6 @@ class Client(BaseClient):
         http2=False,
         limits=DEFAULT_LIMITS,
     ):
-        _check_http_versions(http2)
         from httprs._core import HTTPTransport
 
         return HTTPTransport(
@@ -1283,7 +1265,6 @@ class AsyncClient(BaseClient):
     ):
         if transport is not None:
             return transport
-        _check_http_versions(http2)
         from httprs._core import AsyncHTTPTransport
 
         return AsyncHTTPTransport(
@@ -1300,7 +1281,6 @@ class AsyncClient(BaseClient):
         http2=False,
         limits=DEFAULT_LIMITS,
     ):
-        _check_http_versions(http2)
         from httprs._core import AsyncHTTPTransport
 
         return AsyncHTTPTransport(

@@ -30,6 +30,7 @@ from libcpp.vector cimport vector
 from httprs._transports import AsyncBaseTransport, BaseTransport
 from httprs.includes.engine cimport (
     Engine,
+    HttpVersions,
     kMinLibuvVersion,
     libuv_runtime_version,
     libuv_supported,

@@ -677,11 +677,15 @@ class Response:
     @staticmethod
     def _from_transport(status_code, list raw_headers, stream, bytes http_version,
                         bytes reason_phrase):
-        """The transports' factory: adopts raw headers as-is, decodes nothing."""
+        """The transports' factory: adopts raw headers as-is, decodes nothing. HTTP/2
+        responses have no reason phrase (None): httpcore's extensions then lack it."""
         r = _object_new(Response)
         r.status_code = status_code
         r.headers = _headers_from_raw(raw_headers)
-        r.extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        if reason_phrase is None:
+            r.extensions = {"http_version": http_version}
+        else:
+            r.extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
         r.history = []
         r.stream = stream
         return r

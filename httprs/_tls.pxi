@@ -140,10 +140,11 @@ cdef void* _py_open(void* handle, const char* host, size_t host_len, Error* err)
     cdef _PySession s
     cdef int cb = httprs_cb_enter()
     try:
-        context = <object>handle
+        context, alpn = <object>handle
         server_hostname = host[:host_len].decode("ascii", "replace") if host_len else None
-        # As httpcore does before every connection: offer HTTP/1.1 only.
-        context.set_alpn_protocols(["http/1.1"])
+        # As httpcore does before every connection: offer HTTP/1.1 (and h2 when the
+        # transport has http2=True; h2 alone with http1=False).
+        context.set_alpn_protocols(alpn)
         s = _PySession.__new__(_PySession)
         s.incoming = ssl.MemoryBIO()
         s.outgoing = ssl.MemoryBIO()
@@ -326,9 +327,10 @@ _PY_OPS.info = _py_info
 _PY_OPS.release = _py_release
 
 
-cdef shared_ptr[TlsContext] _foreign_context(object context):
-    Py_INCREF(context)  # released by the TlsContext (ops.release)
-    return TlsContext.foreign(&_PY_OPS, <void*>context)
+cdef shared_ptr[TlsContext] _foreign_context(object context, list alpn):
+    handle = (context, alpn if alpn is not None else ["http/1.1"])
+    Py_INCREF(handle)  # released by the TlsContext (ops.release)
+    return TlsContext.foreign(&_PY_OPS, <void*>handle)
 
 
 # ------------------------------------------------------------ contexts
@@ -342,6 +344,7 @@ cdef class _TlsContext:
     cdef bint fast  # py_ctx's SSL_CTX may be shared (see _shareable)
     cdef bint adopted_check_hostname  # check_hostname the adopted ctx was wrapped with
     cdef shared_ptr[TlsContext] foreign  # py_ctx run through Python's wrap_bio
+    cdef list alpn  # what a Python-path py_ctx offers by ALPN (None: http/1.1)
 
     cdef shared_ptr[TlsContext] current(self) except *:
         context = self.py_ctx
@@ -360,7 +363,7 @@ cdef class _TlsContext:
             if self.ctx.get() != NULL:
                 return self.ctx
         if self.foreign.get() == NULL:
-            self.foreign = _foreign_context(context)
+            self.foreign = _foreign_context(context, self.alpn)
         return self.foreign
 
 

@@ -147,6 +147,7 @@ cdef class _Tracer:
     cdef _TransportCore core
     cdef object request
     cdef int http11  # index in _HTTP11 of the next event to send
+    cdef str prefix  # "http11." or, on an HTTP/2 stream, "http2." (httpcore's names)
     cdef str open_phase  # the phase whose "started" went out without an end, or None
     cdef list queue  # [(name, info)] waiting to be delivered
     cdef bint is_async
@@ -163,6 +164,7 @@ cdef class _Tracer:
         self.log = self.callback is None or _debug_logging(core.route.mode)
         self.queue = []
         self.is_async = isinstance(stream, _AsyncBody)
+        self.prefix = "http11."
         return self
 
     cdef void add(self, str name, dict info) except *:
@@ -177,6 +179,8 @@ cdef class _Tracer:
         cdef Transfer* t
         while self.http11 <= last:
             name = _HTTP11[self.http11]
+            if self.prefix != "http11.":
+                name = self.prefix + name[7:]
             if name.endswith(".started"):
                 info = {} if self.http11 == H_CLOSED - 1 else {"request": self.request}
             elif self.http11 == H_HEAD_COMPLETE:
@@ -185,8 +189,13 @@ cdef class _Tracer:
                     (<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second)
                     for i in range(t.head.headers.size())
                 ]
-                version = b"HTTP/1.0" if t.head.http_minor == 0 else b"HTTP/1.1"
-                info = {"return_value": (version, t.head.status, <bytes>t.head.reason, headers)}
+                if t.http2:
+                    info = {"return_value": (t.head.status, headers)}
+                else:
+                    version = b"HTTP/1.0" if t.head.http_minor == 0 else b"HTTP/1.1"
+                    info = {
+                        "return_value": (version, t.head.status, <bytes>t.head.reason, headers)
+                    }
             else:
                 info = {"return_value": None}
             self.http11 += 1
@@ -302,6 +311,7 @@ cdef class _Tracer:
             stream = _TraceStream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
             self.add(f"{via}.start_tls.complete", {"return_value": stream})
         elif step == <int>TraceStep.kSend:
+            self.prefix = "http2." if self.stream.t.get().http2 else "http11."
             self.http11 = 0
             self.http11_to(H_HEADERS_STARTED)
             return True
@@ -354,7 +364,7 @@ cdef class _Tracer:
             return 0
         self.open_phase = None
         self.add(f"{phase}.failed", {"exception": error})
-        if phase.startswith("http11."):
+        if phase.startswith(self.prefix):
             self.http11 = H_CLOSED - 1
             self.http11_to(H_CLOSED)
         try:
@@ -391,7 +401,7 @@ cdef class _Tracer:
             return
         self.open_phase = None
         self.add(f"{phase}.failed", {"exception": error})
-        if phase.startswith("http11."):
+        if phase.startswith(self.prefix):
             self.http11 = H_CLOSED - 1
             self.http11_to(H_CLOSED)
         try:

@@ -15,11 +15,19 @@ cdef class _TransportCore:
     cdef bytes local_address  # source address to bind, or None
     cdef int retries  # connect retries
     cdef object socket_options_arg  # socket_options= as given, for trace events
+    cdef HttpVersions versions  # http1= / http2=
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
             verify, cert, trust_env = self.tls_args
             self.tls = _build_tls(verify, cert, trust_env)
+            # ALPN of a context run through Python (the core's own sessions offer
+            # the same): httpcore's list, h2 alone when HTTP/1.1 is not allowed.
+            if self.versions == HttpVersions.kHttp1Or2:
+                self.tls.alpn = ["h2", "http/1.1"]
+            elif self.versions == HttpVersions.kHttp2:
+                self.tls.alpn = ["h2"]
+            self.tls.foreign.reset()  # an adopted context's Python path: offer the list
         return self.tls.current()
 
     cdef _Body start_async(self, object request):
@@ -176,6 +184,22 @@ cdef class _TransportCore:
         spec.trace = (
             request.extensions.get("trace") is not None or _debug_logging(self.route.mode)
         )
+        if (
+            self.versions != HttpVersions.kHttp1
+            and target.size() > 0
+            and target[0] == 47
+            and not spec.plan.upgrade
+        ):
+            # HTTP/2 possible (not for a forwarding proxy's absolute-form requests, nor
+            # an Upgrade): the request as fields for the HTTP/2 session.
+            spec.versions = self.versions
+            spec.method = method
+            spec.target = target
+            authority = host if b":" not in host else b"[" + host + b"]"
+            if port != (443 if scheme == "https" else 80):
+                authority += b":" + str(port).encode()
+            spec.authority = authority
+            spec.h2_headers = headers
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
         return stream
@@ -210,8 +234,8 @@ cdef shared_ptr[SocketOptions] _socket_options(object options) except *:
 
 
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
-                              object proxy, bint http2, object uds, object local_address,
-                              int retries, object socket_options):
+                              object proxy, bint http1, bint http2, object uds,
+                              object local_address, int retries, object socket_options):
     if uds is not None and (socket_options is not None or local_address is not None):
         raise NotImplementedError(
             "socket_options= or local_address= together with uds= is not supported by httprs yet"
@@ -232,11 +256,15 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
             DeprecationWarning,
             stacklevel=3,
         )
-    if http2:
-        raise NotImplementedError("HTTP/2 is not supported by httprs yet: use http2=False")
     if limits is None:
         limits = DEFAULT_LIMITS
     cdef _TransportCore core = _TransportCore()
+    # As httpcore: HTTP/2 when asked for (ALPN over TLS; prior knowledge in clear text
+    # only without HTTP/1.1); http1=False alone still speaks HTTP/1.1.
+    core.versions = (
+        HttpVersions.kHttp1 if not http2 else
+        HttpVersions.kHttp1Or2 if http1 else HttpVersions.kHttp2
+    )
     max_conn = limits.max_connections
     max_keep = limits.max_keepalive_connections
     expiry = limits.keepalive_expiry
@@ -283,7 +311,7 @@ class _CoreTransport:
         socket_options=None,
     ):
         self._core = _new_core(
-            verify, cert, trust_env, limits, proxy, http2, uds, local_address, retries,
+            verify, cert, trust_env, limits, proxy, http1, http2, uds, local_address, retries,
             socket_options,
         )
         # What `_pool` (httpx's httpcore pool, see httprs/_poolview.py) describes.

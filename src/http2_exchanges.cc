@@ -161,6 +161,10 @@ void Http2Exchanges::note_written() {
     t.body_sent = true;
     if (t.phase == Transfer::Phase::kSending) t.phase = Transfer::Phase::kWaiting;
     arm(s);
+    if (t.spec.trace) {
+      t.trace_steps.push_back(static_cast<int>(TraceStep::kSent));
+      listener_->on_transfer_progress(t);
+    }
   }
 }
 

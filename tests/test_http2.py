@@ -2,8 +2,9 @@
 server), checked with httpx + h2 (the reference client) and a raw h2 client, so the
 HTTP/2 tests of httprs stand on servers known to behave.
 
-httprs's own HTTP/2 (Client(http2=True)) is not wired yet: until it is, http2=True raises
-(tests/client/test_client.py::test_http2_unsupported) and never falls back to HTTP/1.1.
+Then httprs's own HTTP/2 (Client(http2=True)), sync and async: TLS + ALPN, h2c,
+multiplexing, GOAWAY / REFUSED_STREAM / RST_STREAM, cancellation, per-stream timeouts,
+differential against httpx + h2, and through a CONNECT proxy.
 """
 
 from __future__ import annotations
@@ -201,3 +202,401 @@ def test_scripted_server_that_stops_reading_stalls_an_upload(h2_scripted):
     with httpx.Client(http1=False, http2=True, timeout=timeout) as client:
         with pytest.raises(httpx.TimeoutException):
             client.post(srv.url + "/", content=b"x" * 1_000_000)
+
+
+# ---------------------------------------------------------------------------
+# httprs's own HTTP/2 (Client(http2=True))
+# ---------------------------------------------------------------------------
+
+import threading  # noqa: E402
+
+import anyio  # noqa: E402
+import httprs  # noqa: E402
+from servers.app import expected_bytes  # noqa: E402
+
+
+def _ca(certs):
+    return ssl.create_default_context(cafile=certs.ca_file)
+
+
+def _serve_after(n: int):
+    """Answer nothing until n requests are open on the connection, then all of them:
+    only a client that multiplexes them on one connection gets its answers."""
+
+    def handler(h2c) -> None:
+        held = []
+        while len(held) < n:
+            req = h2c.next_request()
+            if req is None:
+                return
+            held.append(req)
+        for req in held:
+            h2c.respond(req.stream_id, 200, req.path.encode())
+        serve_path(h2c)
+
+    return handler
+
+
+def _first_connection(first, then=serve_path):
+    """``first`` on the server's first connection, ``then`` on every later one."""
+    lock = threading.Lock()
+    seen = []
+
+    def handler(h2c) -> None:
+        with lock:
+            index = len(seen)
+            seen.append(index)
+        (first if index == 0 else then)(h2c)
+
+    return handler
+
+
+def test_tls_alpn_h2_get_post_stream(hypercorn_tls, certs):
+    with httprs.Client(http2=True, verify=_ca(certs)) as client:
+        r = client.get(hypercorn_tls.url + "/")
+        assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", "Hello, world!")
+        assert r.reason_phrase == "OK"
+        assert "reason_phrase" not in r.extensions
+        echo = client.post(hypercorn_tls.url + "/echo", content=b"abc").json()
+        assert (echo["http_version"], echo["body"], echo["method"]) == ("2", "abc", "POST")
+        names = [k for k, _ in echo["headers"]]
+        assert "connection" not in names and "transfer-encoding" not in names
+        # A streamed upload (iterator: DATA frames as it is read).
+        r = client.post(hypercorn_tls.url + "/echo_body", content=iter([b"ab", b"cd", b"e"]))
+        assert r.content == b"abcde"
+        with client.stream("GET", hypercorn_tls.url + "/bytes/3000000") as r:
+            assert r.http_version == "HTTP/2"
+            got = b"".join(r.iter_bytes())
+        assert got == expected_bytes(3000000)
+        h = client.get(hypercorn_tls.url + "/headers").headers
+        assert h.get_list("x-dup") == ["one", "two"]
+        assert all(k == k.lower() for k in h.keys())
+
+
+def test_h2c_prior_knowledge(hypercorn_h2c):
+    with httprs.Client(http1=False, http2=True) as client:
+        r = client.get(hypercorn_h2c.url + "/bytes/100000")
+        assert r.http_version == "HTTP/2"
+        assert r.content == expected_bytes(100000)
+    # http2=True with HTTP/1.1 allowed: clear text stays HTTP/1.1 (as httpx).
+    with httprs.Client(http2=True) as client:
+        assert client.get(hypercorn_h2c.url + "/").http_version == "HTTP/1.1"
+
+
+def test_alpn_falls_back_to_http11(https_server, certs):
+    """A TLS server without h2 in its ALPN: HTTP/1.1 on the same connection attempt."""
+    with httprs.Client(http2=True, verify=_ca(certs)) as client:
+        r = client.get(https_server.url + "/")
+        assert r.http_version == "HTTP/1.1"
+        assert r.status_code == 200
+
+
+def test_http1_false_never_speaks_http11(https_server, certs):
+    """http1=False forbids HTTP/1.1: against an HTTP/1.1-only TLS server the client
+    speaks HTTP/2 (as httpcore does) and fails; it never falls back."""
+    with httprs.Client(http1=False, http2=True, verify=_ca(certs), timeout=5) as client:
+        with pytest.raises(httprs.TransportError):
+            client.get(https_server.url + "/")
+
+
+def test_multiplexing_threads_share_one_connection(h2_scripted):
+    n = 8
+    srv = h2_scripted(_serve_after(n))
+    results = {}
+    with httprs.Client(http1=False, http2=True, timeout=10) as client:
+
+        def fetch(i):
+            r = client.get(f"{srv.url}/{i}")
+            results[i] = (r.http_version, r.text)
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert client._transport._pool_stats()["connections"] == 1
+    assert results == {i: ("HTTP/2", f"/{i}") for i in range(n)}
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+async def test_multiplexing_tasks_share_one_connection(h2_scripted):
+    n = 20
+    srv = h2_scripted(_serve_after(n))
+    results = {}
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=10) as client:
+
+        async def fetch(i):
+            r = await client.get(f"{srv.url}/{i}")
+            results[i] = (r.http_version, r.text)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(fetch, i)
+    assert results == {i: ("HTTP/2", f"/{i}") for i in range(n)}
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+async def test_async_tls_alpn(hypercorn_tls, certs):
+    async with httprs.AsyncClient(http2=True, verify=_ca(certs)) as client:
+        r = await client.get(hypercorn_tls.url + "/")
+        assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")
+        r = await client.post(hypercorn_tls.url + "/echo_body", content=b"x" * 200000)
+        assert r.content == b"x" * 200000
+        async with client.stream("GET", hypercorn_tls.url + "/bytes/2000000") as r:
+            got = b"".join([c async for c in r.aiter_bytes()])
+        assert got == expected_bytes(2000000)
+
+
+def test_max_concurrent_streams_opens_another_connection(h2_scripted):
+    """The server allows 2 streams per connection: with 2 held open on the first
+    connection, 2 more requests go to a second one (within Limits), and the first
+    connection answers only once the second has both of them."""
+    second_full = threading.Event()
+
+    def first(h2c) -> None:
+        warm = h2c.next_request()
+        h2c.respond(warm.stream_id, 200, warm.path.encode())
+        held = [h2c.next_request(), h2c.next_request()]
+        second_full.wait(10)
+        for req in held:
+            h2c.respond(req.stream_id, 200, req.path.encode())
+        serve_path(h2c)
+
+    def then(h2c) -> None:
+        held = [h2c.next_request(), h2c.next_request()]
+        second_full.set()
+        for req in held:
+            h2c.respond(req.stream_id, 200, req.path.encode())
+        serve_path(h2c)
+
+    srv = h2_scripted(_first_connection(first, then), max_concurrent_streams=2)
+    results = {}
+    with httprs.Client(http1=False, http2=True, timeout=10) as client:
+        assert client.get(srv.url + "/warm").text == "/warm"  # SETTINGS known now
+
+        def fetch(i):
+            results[i] = client.get(f"{srv.url}/{i}").text
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert results == {i: f"/{i}" for i in range(4)}
+    assert srv.connections == 2
+
+
+def test_goaway_retries_unprocessed_stream(h2_scripted):
+    """GOAWAY names the first of two streams: the first finishes, the second (never
+    processed) goes out again on a new connection."""
+    results = {}
+    srv2 = h2_scripted(_first_connection(goaway_midflight))
+    with httprs.Client(http1=False, http2=True, timeout=10) as client:
+
+        def fetch(name):
+            results[name] = client.get(f"{srv2.url}/{name}").text
+
+        threads = [threading.Thread(target=fetch, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert results == {"a": "/a", "b": "/b"}
+    assert srv2.connections == 2
+
+
+def test_ten_thousand_requests_across_goaways(h2_scripted):
+    """nginx closes an HTTP/2 connection after 1,000 requests (GOAWAY): 10,000
+    sequential requests pass with no error, on 10 connections."""
+    srv = h2_scripted(goaway_every(1000))
+    with httprs.Client(http1=False, http2=True, timeout=10) as client:
+        for i in range(10000):
+            r = client.get(f"{srv.url}/{i}")
+            assert r.text == f"/{i}"
+    assert srv.connections == 10
+
+
+def test_refused_stream_is_retried(h2_scripted):
+    """REFUSED_STREAM: the server did not process the request; httprs sends it again
+    (httpx raises RemoteProtocolError here: test_httpx_fails_on_refused_stream_reference)."""
+    srv = h2_scripted(refuse_first)
+    with httprs.Client(http1=False, http2=True) as client:
+        r = client.get(srv.url + "/x")
+        assert (r.http_version, r.text) == ("HTTP/2", "/x")
+
+
+def _reset_path(bad: str, code: int):
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            if req.path == bad:
+                h2c.reset(req.stream_id, code)
+            else:
+                h2c.respond(req.stream_id, 200, req.path.encode())
+
+    return handler
+
+
+def test_rst_stream_fails_only_that_request(h2_scripted):
+    srv = h2_scripted(_reset_path("/bad", h2.errors.ErrorCodes.INTERNAL_ERROR))
+    with httprs.Client(http1=False, http2=True) as client:
+        assert client.get(srv.url + "/good").text == "/good"
+        with pytest.raises(httprs.RemoteProtocolError, match="INTERNAL_ERROR"):
+            client.get(srv.url + "/bad")
+        assert client.get(srv.url + "/again").text == "/again"
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+async def test_async_rst_stream_fails_only_that_request(h2_scripted):
+    srv = h2_scripted(_reset_path("/bad", h2.errors.ErrorCodes.INTERNAL_ERROR))
+    async with httprs.AsyncClient(http1=False, http2=True) as client:
+        assert (await client.get(srv.url + "/good")).text == "/good"
+        with pytest.raises(httprs.RemoteProtocolError, match="INTERNAL_ERROR"):
+            await client.get(srv.url + "/bad")
+        assert (await client.get(srv.url + "/again")).text == "/again"
+    assert srv.connections == 1
+
+
+def _endless_then_serve(seen_resets: list):
+    """/big: headers and 64 KiB of data, never the end (until reset); others: path."""
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            if req.path == "/big":
+                h2c.send_headers(req.stream_id, 200)
+                h2c.send_data(req.stream_id, b"x" * 65536, end=False)
+            else:
+                seen_resets.append(dict(h2c.resets))
+                h2c.respond(req.stream_id, 200, req.path.encode())
+
+    return handler
+
+
+def test_closing_a_response_early_resets_only_its_stream(h2_scripted):
+    resets: list = []
+    srv = h2_scripted(_endless_then_serve(resets))
+    with httprs.Client(http1=False, http2=True, timeout=5) as client:
+        with client.stream("GET", srv.url + "/big") as r:
+            assert r.http_version == "HTTP/2"
+            next(r.iter_raw())
+        assert client.get(srv.url + "/next").text == "/next"
+    assert resets == [{1: h2.errors.ErrorCodes.CANCEL}]
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+async def test_cancelled_task_resets_only_its_stream(h2_scripted):
+    resets: list = []
+    srv = h2_scripted(_endless_then_serve(resets))
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        with anyio.move_on_after(0.3):
+            async with client.stream("GET", srv.url + "/big") as r:
+                async for _ in r.aiter_raw():
+                    pass
+        assert (await client.get(srv.url + "/next")).text == "/next"
+    assert resets == [{1: h2.errors.ErrorCodes.CANCEL}]
+    assert srv.connections == 1
+
+
+def _silent_on(path: str):
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            if req.path != path:
+                h2c.respond(req.stream_id, 200, req.path.encode())
+
+    return handler
+
+
+def test_read_timeout_is_per_stream(h2_scripted):
+    srv = h2_scripted(_silent_on("/never"))
+    with httprs.Client(http1=False, http2=True, timeout=0.5) as client:
+        errors = []
+
+        def never():
+            try:
+                client.get(srv.url + "/never")
+            except httprs.ReadTimeout as e:
+                errors.append(e)
+
+        t = threading.Thread(target=never)
+        t.start()
+        for i in range(5):
+            assert client.get(f"{srv.url}/{i}").text == f"/{i}"
+        t.join()
+        assert len(errors) == 1
+        assert client.get(srv.url + "/after").text == "/after"
+    assert srv.connections == 1
+
+
+def test_connection_loss_fails_open_streams(h2_scripted):
+    def handler(h2c) -> None:
+        h2c.next_request()
+        h2c.conn.sock.shutdown(socket.SHUT_WR)  # EOF, whatever the client still sends
+        h2c.drain(5.0)
+
+    srv = h2_scripted(handler)
+    with httprs.Client(http1=False, http2=True, timeout=5) as client:
+        with pytest.raises(httprs.RemoteProtocolError, match="Server disconnected"):
+            client.get(srv.url + "/")
+
+
+def test_trace_names_http2_events(hypercorn_tls, certs):
+    events = []
+    with httprs.Client(http2=True, verify=_ca(certs)) as client:
+        client.get(
+            hypercorn_tls.url + "/",
+            extensions={"trace": lambda name, info: events.append(name)},
+        )
+    assert "connection.start_tls.complete" in events
+    assert "http2.send_request_headers.started" in events
+    assert "http2.receive_response_headers.complete" in events
+    assert "http2.response_closed.complete" in events
+    assert not [e for e in events if e.startswith("http11.")]
+
+
+@pytest.mark.parametrize(
+    "method,path,content",
+    [
+        ("GET", "/", None),
+        ("GET", "/headers", None),
+        ("POST", "/echo_body", b"body" * 1000),
+        ("GET", "/status/404", None),
+        ("GET", "/gzip", None),
+    ],
+)
+def test_differential_vs_httpx(hypercorn_tls, certs, method, path, content):
+    def shape(r):
+        headers = [(k, v) for k, v in r.headers.multi_items() if k != "date"]
+        return (r.status_code, r.http_version, r.reason_phrase, headers, r.content)
+
+    with httpx.Client(http2=True, verify=_ca(certs)) as ref:
+        expected = shape(ref.request(method, hypercorn_tls.url + path, content=content))
+    with httprs.Client(http2=True, verify=_ca(certs)) as client:
+        got = shape(client.request(method, hypercorn_tls.url + path, content=content))
+    assert got == expected
+
+
+def test_through_connect_proxy(hypercorn_tls, certs, proxy_factory):
+    proxy = proxy_factory()
+    with httprs.Client(http2=True, verify=_ca(certs), proxy=proxy.url) as client:
+        r = client.get(hypercorn_tls.url + "/")
+        assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")
+        r = client.get(hypercorn_tls.url + "/echo")
+        assert r.json()["http_version"] == "2"
+    assert proxy.connections == 1
+
+
+def test_python_ssl_context_offers_h2(hypercorn_tls, certs):
+    """A context run through Python's wrap_bio (a subclass) offers h2 too."""
+
+    class Pinned(ssl.SSLContext):
+        pass
+
+    ctx = Pinned(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca_file)
+    assert httprs._core._uses_python_tls(ctx)
+    with httprs.Client(http2=True, verify=ctx) as client:
+        r = client.get(hypercorn_tls.url + "/")
+        assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")

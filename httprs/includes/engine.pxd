@@ -34,6 +34,11 @@ cdef extern from "engine.h" namespace "httprs" nogil:
 
     ctypedef vector[SocketOption] SocketOptions
 
+    cdef enum class HttpVersions "httprs::HttpVersions":
+        kHttp1
+        kHttp1Or2
+        kHttp2
+
     cdef cppclass RequestSpec:
         string pool_key
         string connect_host
@@ -63,6 +68,11 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string local_address
         int connect_retries
         bool trace
+        HttpVersions versions
+        string method
+        string target
+        string authority
+        HeaderList h2_headers
 
     cdef enum class Phase "httprs::Transfer::Phase":
         kQueued
@@ -87,6 +97,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool body_sent
         bool want_body
         bool released
+        bool http2
         RawState raw_state
         Error raw_error
         bool failed()

@@ -373,13 +373,14 @@ def test_subclass_send_override(hx):
     assert seen == ["/sub"]
 
 
-def test_http2_unsupported():
+def test_http2_accepted():
+    """http2=True builds clients and transports (HTTP/2 itself: tests/test_http2.py);
+    unlike httpx it needs no 'h2' package."""
     import httprs
 
-    with pytest.raises(ImportError, match="HTTP/2"):
-        httprs.Client(http2=True)
-    with pytest.raises(NotImplementedError):
-        httprs.AsyncClient(http2=True)
+    httprs.Client(http2=True).close()
+    httprs.Client(http1=False, http2=True).close()
+    httprs.HTTPTransport(http2=True).close()
     # A custom transport is not affected.
     client = httprs.Client(http2=True, transport=httprs.MockTransport(lambda r: None))
     client.close()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 
+import anyio
 import h2.config
 import h2.connection
 import h2.errors
@@ -19,6 +21,7 @@ import h2.events
 import httpx
 import hyperframe.frame
 import pytest
+from servers.app import expected_bytes
 from servers.h2server import (
     goaway_every,
     goaway_midflight,
@@ -27,6 +30,8 @@ from servers.h2server import (
     serve_path,
     stop_reading,
 )
+
+import httprs
 
 
 def test_hypercorn_tls_speaks_h2_by_alpn(hypercorn_tls, certs):
@@ -207,12 +212,6 @@ def test_scripted_server_that_stops_reading_stalls_an_upload(h2_scripted):
 # ---------------------------------------------------------------------------
 # httprs's own HTTP/2 (Client(http2=True))
 # ---------------------------------------------------------------------------
-
-import threading  # noqa: E402
-
-import anyio  # noqa: E402
-import httprs  # noqa: E402
-from servers.app import expected_bytes  # noqa: E402
 
 
 def _ca(certs):

@@ -343,6 +343,13 @@ async def test_async_tls_alpn(hypercorn_tls, certs):
         assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")
         r = await client.post(hypercorn_tls.url + "/echo_body", content=b"x" * 200000)
         assert r.content == b"x" * 200000
+
+        async def chunks():
+            for part in (b"ab", b"cd", b"e" * 100000):
+                yield part
+
+        r = await client.post(hypercorn_tls.url + "/echo_body", content=chunks())
+        assert r.content == b"abcd" + b"e" * 100000
         async with client.stream("GET", hypercorn_tls.url + "/bytes/2000000") as r:
             got = b"".join([c async for c in r.aiter_bytes()])
         assert got == expected_bytes(2000000)

@@ -77,7 +77,11 @@ def _httpx_kwargs(m, ctx: Ctx) -> dict[str, Any]:
     The default timeouts (5 s per connect / read / write / pool wait) are kept.
     """
     kw: dict[str, Any] = {}
-    if ctx.sc.conc > 1:
+    if ctx.sc.h2:
+        # HTTP/2: every request in flight multiplexed on one connection.
+        kw["http2"] = True
+        kw["limits"] = m.Limits(max_connections=1, max_keepalive_connections=1)
+    elif ctx.sc.conc > 1:
         n = ctx.sc.conc
         kw["limits"] = m.Limits(max_connections=n, max_keepalive_connections=n)
     if ctx.sc.tls:
@@ -222,7 +226,9 @@ class Aiohttp(Adapter):
         import aiohttp
 
         n = max(ctx.sc.conc, 1)
-        conn = aiohttp.TCPConnector(limit=n, limit_per_host=n)
+        # HTTP/1.1 only: in the HTTP/2 scenarios a pool of `n` connections, for reference.
+        kw = {"ssl": ctx.ssl_context()} if ctx.sc.tls else {}
+        conn = aiohttp.TCPConnector(limit=n, limit_per_host=n, **kw)
         self.session = aiohttp.ClientSession(
             connector=conn, timeout=aiohttp.ClientTimeout(total=TIMEOUT)
         )
@@ -468,6 +474,8 @@ class Pycurl(Adapter):
         headers = ["Expect:"]  # like every other client: no 100-continue round trip
         if ctx.sc.tls:
             h.setopt(pc.CAINFO, ctx.ca_pem)
+        if ctx.sc.h2:
+            h.setopt(pc.HTTP_VERSION, pc.CURL_HTTP_VERSION_2TLS)
         if op == "get_close":
             headers.append("Connection: close")
         if op in ("post_bytes", "upload"):

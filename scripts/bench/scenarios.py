@@ -39,6 +39,7 @@ class Scenario:
     min_ops: int = 20  # measured operations at least, even past the window
     quick_min_ops: int = 5
     tls: bool = False
+    h2: bool = False  # HTTP/2 (h2 by ALPN), every request on one connection
 
     @property
     def bytes_per_op(self) -> int:
@@ -184,6 +185,37 @@ def _all() -> list[Scenario]:
             "tls_small",
             small,
             tls=True,
+        )
+    )
+    # HTTP/2: one TLS connection carrying every request in flight (nginx's http2
+    # listener); aiohttp (HTTP/1.1 only) runs them over a pool of that size, for reference.
+    for n in (1, 10, 100, 400):
+        s.append(
+            Scenario(
+                f"h2_async_{n}",
+                f"HTTP/2 async, {n} GETs in flight on one connection",
+                "async",
+                "get",
+                "h2_small",
+                small,
+                conc=n,
+                tls=True,
+                h2=True,
+            )
+        )
+    s.append(
+        Scenario(
+            "h2_get_10m",
+            "HTTP/2 download 10 MB via .content",
+            "any",
+            "get",
+            "h2_file_10m",
+            FILE_SIZES["10m"],
+            unit="MB",
+            min_ops=10,
+            quick_min_ops=2,
+            tls=True,
+            h2=True,
         )
     )
     s.append(

@@ -118,6 +118,7 @@ class Servers:
     cpu: int | None
     http_port: int = 0
     https_port: int = 0
+    h2_port: int = 0
     c_port: int = 0
     ca_pem: Path = field(default_factory=Path)
     nginx_master: subprocess.Popen | None = None
@@ -180,6 +181,7 @@ class Servers:
         prefix.mkdir()
         self.http_port = free_port()
         self.https_port = free_port()
+        self.h2_port = free_port()
         headers = "".join(
             f"            add_header X-Bench-Header-{i:02d} "
             f'"value-{i:02d}-abcdefghijklmnopqrstuvwxyz";\n'
@@ -205,6 +207,7 @@ class Servers:
             "@PREFIX@": str(prefix),
             "@HTTP_PORT@": str(self.http_port),
             "@HTTPS_PORT@": str(self.https_port),
+            "@H2_PORT@": str(self.h2_port),
             "@CERT@": str(self.root / "tls" / "cert.pem"),
             "@KEY@": str(self.root / "tls" / "key.pem"),
             "@ROOT@": str(self.root / "www"),
@@ -270,6 +273,7 @@ class Servers:
     def urls(self) -> dict[str, str]:
         h = f"http://127.0.0.1:{self.http_port}"
         s = f"https://127.0.0.1:{self.https_port}"
+        h2 = f"https://127.0.0.1:{self.h2_port}"
         c = f"http://127.0.0.1:{self.c_port}"
         return {
             "small": f"{h}/small",
@@ -279,6 +283,8 @@ class Servers:
             "file_100m": f"{h}/files/100m.bin",
             "json_gz": f"{h}/data.json",
             "tls_small": f"{s}/small",
+            "h2_small": f"{h2}/small",
+            "h2_file_10m": f"{h2}/files/10m.bin",
             "echo": f"{c}/echo",
             "upload": f"{c}/upload",
             "chunked_10m": f"{c}/chunked?size={10 << 20}&chunk=16384",

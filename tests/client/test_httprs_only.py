@@ -70,14 +70,11 @@ def test_user_agent_names_httprs():
     assert client.headers["accept-encoding"] == "gzip, deflate, br, zstd"
 
 
-def test_http2_error_is_import_error_and_not_implemented():
-    with pytest.raises(ImportError) as info:
-        httprs.Client(http2=True)
-    assert isinstance(info.value, NotImplementedError)
-    assert "HTTP/2" in str(info.value)
-    # Proxy transports are built by the client too.
-    with pytest.raises(NotImplementedError):
-        httprs.Client(http2=True, proxy="http://127.0.0.1:1", transport=httprs.BaseTransport())
+def test_http2_builds_proxy_transports_too():
+    # Proxy transports are built by the client too (http2=True used to raise there).
+    client = httprs.Client(http2=True, proxy="http://127.0.0.1:1")
+    assert client._transport_for_url(httprs.URL("https://example.org/")) is not None
+    client.close()
 
 
 def test_mock_async_handler_in_sync_client_leaves_no_coroutine(recwarn):

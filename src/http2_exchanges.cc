@@ -96,7 +96,6 @@ ProtocolSession::BodyStep Http2Exchanges::send_body(Transfer& t, const char* dat
     }
     s.remaining -= len;
   }
-  s.pushed = true;
   const auto* bytes = reinterpret_cast<const uint8_t*>(data);
   if (!session_.push_body(id, bytes, len, err)) return BodyStep::kFailed;
   if (last && !session_.end_body(id, err)) return BodyStep::kFailed;
@@ -157,7 +156,11 @@ void Http2Exchanges::resume(Transfer& t) {
 void Http2Exchanges::note_written() {
   for (auto& [id, s] : streams_) {
     Transfer& t = *s.transfer;
-    if (t.body_sent || !session_.request_sent(id)) continue;
+    if (t.body_sent) continue;
+    if (!session_.request_sent(id)) {
+      arm(s);  // the upload moves: its write timeout starts again
+      continue;
+    }
     t.body_sent = true;
     if (t.phase == Transfer::Phase::kSending) t.phase = Transfer::Phase::kWaiting;
     arm(s);
@@ -294,9 +297,10 @@ void Http2Exchanges::fail_stream(int32_t id, const Error& err, bool retryable) {
   if (it == streams_.end()) return;
   Stream& s = it->second;
   Transfer& t = *s.transfer;
-  // Only a request the server never processed goes out again, and a
-  // streamed body only if nothing of it was taken from the consumer yet.
-  if (retryable && t.attempts < kMaxAttempts && !(s.streamed && s.pushed) && !t.released) {
+  // Only a request the server never processed goes out again, and never a
+  // streamed body: the consumer may have taken a chunk from its iterator
+  // already (as HTTP/1.1, which does not resend those either).
+  if (retryable && t.attempts < kMaxAttempts && !s.streamed && !t.released) {
     end_stream(id, Outcome::kRetry);
     return;
   }

@@ -85,7 +85,6 @@ class Http2Exchanges final : public ProtocolSession {
   struct Stream {
     std::shared_ptr<Transfer> transfer;
     bool streamed = false;   // the body comes through send_body
-    bool pushed = false;     // a streamed chunk was taken from the consumer
     uint64_t remaining = 0;  // streamed with Content-Length: bytes still due
     bool length_known = false;
     size_t unread_credit = 0;  // DATA bytes delivered but not given back yet

@@ -265,6 +265,17 @@ void test_refused_is_retried_then_fails() {
   ended = c.take_ended();
   CHECK(ended.size() == 1 && outcome_of(ended, *u) == Http2Exchanges::Outcome::kFailed);
   CHECK(u->failed() && u->error.kind == ErrorKind::kRemoteProtocolError);
+  // A streamed body is never sent again (a chunk may have left its iterator).
+  auto up = request("POST", "/up");
+  up->spec.body_streamed = true;
+  up->spec.plan.framing = BodyFraming::kChunked;
+  CHECK(c.submit(*up, err));
+  pump(c, s);
+  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 5, NGHTTP2_REFUSED_STREAM);
+  pump(c, s);
+  ended = c.take_ended();
+  CHECK(ended.size() == 1 && outcome_of(ended, *up) == Http2Exchanges::Outcome::kFailed);
+  CHECK(up->failed());
 }
 
 void test_goaway_retries_streams_above_last() {

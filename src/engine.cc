@@ -795,7 +795,8 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
     case WaitFor::kComplete:
       return t.complete;
     case WaitFor::kBodyWanted:
-      return t.want_body || t.head_ready || t.complete;
+      // An early head ends an HTTP/1.1 upload; an HTTP/2 stream's body goes on.
+      return t.want_body || (t.head_ready && !t.http2) || t.complete;
     case WaitFor::kTraceStep:
       return t.trace_steps.size() > t.trace_taken || t.head_ready || t.complete || t.want_body;
     case WaitFor::kSinkFull:

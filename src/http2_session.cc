@@ -489,8 +489,11 @@ void Http2Session::release(int32_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
   Stream& s = *it->second;
-  if (!s.terminal() && session_ && !dead_ && live_.count(stream_id) != 0) {
-    // Released while the response is still coming: nobody will read it.
+  if (session_ && !dead_ && live_.count(stream_id) != 0) {
+    // Released while the stream is open on either side: the response is still
+    // coming (nobody will read it), or it ended before the request body was
+    // all sent (RFC 9113 8.1). Either way the stream must close, or it keeps
+    // a MAX_CONCURRENT_STREAMS slot for good.
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
   }
   if (s.unconsumed > 0 && session_) {

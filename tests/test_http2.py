@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 
 import anyio
 import h2.config
@@ -606,3 +607,77 @@ def test_python_ssl_context_offers_h2(hypercorn_tls, certs):
     with httprs.Client(http2=True, verify=ctx) as client:
         r = client.get(hypercorn_tls.url + "/")
         assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")
+
+
+def _headers_first_echo(h2c) -> None:
+    """Answer each stream's HEADERS at once, before reading its body, then send the
+    number of body bytes received once the body has ended (legal in HTTP/2: a
+    streaming echo, or an ASGI app that starts its response before reading)."""
+    answered = set()
+    while h2c.pump():
+        for stream_id in list(h2c.streams):
+            if stream_id not in answered:
+                answered.add(stream_id)
+                h2c.send_headers(stream_id, 200, [("content-type", "text/plain")])
+        while h2c.ready:
+            req = h2c.ready.pop(0)
+            h2c.send_data(req.stream_id, str(len(req.body)).encode(), end=True)
+
+
+def _slow_chunks():
+    for _ in range(5):
+        time.sleep(0.05)
+        yield b"x" * 40_000
+
+
+@pytest.mark.timeout(30)
+def test_streamed_upload_goes_on_after_an_early_head(h2_scripted):
+    """The response head arrives while the body is still going out (and past the
+    peer's 64 KiB window): the whole body is still sent, as httpcore sends it. It
+    used to stop at the head and leave the stream open, waiting with no timeout."""
+    srv = h2_scripted(_headers_first_echo)
+    with httprs.Client(http1=False, http2=True, timeout=5) as client:
+        r = client.post(srv.url + "/echo", content=_slow_chunks())
+        assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", "200000")
+        assert client.get(srv.url + "/again").status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_async_streamed_upload_goes_on_after_an_early_head(h2_scripted):
+    srv = h2_scripted(_headers_first_echo)
+
+    async def chunks():
+        for chunk in _slow_chunks():
+            yield chunk
+
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        r = await client.post(srv.url + "/echo", content=chunks())
+        assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", "200000")
+
+
+def _answer_on_headers(h2c) -> None:
+    """Complete every response as soon as its request HEADERS arrive, without reading
+    the body and without resetting the stream (RFC 9113 8.1 allows both)."""
+    answered = set()
+    while h2c.pump():
+        for stream_id in list(h2c.streams):
+            if stream_id not in answered:
+                answered.add(stream_id)
+                h2c.respond(stream_id, 200, b"early")
+
+
+@pytest.mark.timeout(30)
+def test_response_before_the_body_was_sent_frees_its_stream(h2_scripted):
+    """A complete response while the fixed body still waits for window: releasing it
+    resets the stream, so the server's one stream slot is free for the next request
+    (it used to stay half-open and the next request waited for PoolTimeout)."""
+    srv = h2_scripted(_answer_on_headers, max_concurrent_streams=1)
+    limits = httprs.Limits(max_connections=1)
+    timeout = httprs.Timeout(5, pool=2)
+    with httprs.Client(http1=False, http2=True, limits=limits, timeout=timeout) as client:
+        assert client.get(srv.url + "/warm").text == "early"
+        r = client.post(srv.url + "/up", content=b"x" * 300_000)
+        assert (r.status_code, r.text) == (200, "early")
+        assert client.get(srv.url + "/next").text == "early"
+        assert client.get(srv.url + "/again").text == "early"

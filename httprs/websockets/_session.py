@@ -163,7 +163,40 @@ def _dump_json(data: Any, mode: JSONMode) -> TextMessage | BytesMessage:
     return TextMessage(data=text) if mode == "text" else BytesMessage(data=text.encode("utf-8"))
 
 
-class WebSocketSession:
+class _SessionBase:
+    """What the sync and async sessions share: the stream, the wsproto connection, the
+    accepted subprotocol, the settings, and the pings waiting for their pong."""
+
+    _pings: dict[bytes, Any]
+
+    def _setup(
+        self,
+        stream,
+        response,
+        max_message_size_bytes: int,
+        queue_size: int,
+        keepalive_ping_interval_seconds: float | None,
+        keepalive_ping_timeout_seconds: float | None,
+    ) -> None:
+        self.stream = stream
+        self.connection = wsproto.Connection(ConnectionType.CLIENT)
+        self.response = response
+        self.subprotocol = (
+            response.headers.get("sec-websocket-protocol") if response is not None else None
+        )
+        self._max_message_size_bytes = max_message_size_bytes
+        self._queue_size = queue_size
+        self._keepalive_ping_interval_seconds = keepalive_ping_interval_seconds
+        self._keepalive_ping_timeout_seconds = keepalive_ping_timeout_seconds
+        self._pings = {}
+
+    def _pong(self, payload: bytes) -> None:
+        waiter = self._pings.pop(payload, None)
+        if waiter is not None:
+            waiter.set()
+
+
+class WebSocketSession(_SessionBase):
     """A WebSocket session over a sync network stream (`with` closes it).
 
     `subprotocol` is the one the server accepted (or None), `response` the 101."""
@@ -178,19 +211,16 @@ class WebSocketSession:
         keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
         response=None,
     ) -> None:
-        self.stream = stream
-        self.connection = wsproto.Connection(ConnectionType.CLIENT)
-        self.response = response
-        self.subprotocol = (
-            response.headers.get("sec-websocket-protocol") if response is not None else None
+        self._setup(
+            stream,
+            response,
+            max_message_size_bytes,
+            queue_size,
+            keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds,
         )
-        self._max_message_size_bytes = max_message_size_bytes
-        self._queue_size = queue_size
-        self._keepalive_ping_interval_seconds = keepalive_ping_interval_seconds
-        self._keepalive_ping_timeout_seconds = keepalive_ping_timeout_seconds
         self._events: queue.Queue = queue.Queue(queue_size)
         self._lock = threading.Lock()  # the wsproto connection and writes to the stream
-        self._pings: dict[bytes, threading.Event] = {}
         self._stopping = threading.Event()
         self._ended: HTTPXWSException | None = None
         self._threads: list[threading.Thread] = []
@@ -324,9 +354,7 @@ class WebSocketSession:
         """Deliver what `feed` found; False once the session has ended."""
         for kind, value in actions:
             if kind == "pong":
-                waiter = self._pings.pop(value, None)
-                if waiter is not None:
-                    waiter.set()
+                self._pong(value)
             elif kind == "message":
                 if not self._queue(value):
                     return False
@@ -359,7 +387,7 @@ class WebSocketSession:
                 return
 
 
-class AsyncWebSocketSession:
+class AsyncWebSocketSession(_SessionBase):
     """A WebSocket session over an async network stream (`async with` closes it).
     Runs on asyncio and trio (through anyio)."""
 
@@ -375,21 +403,18 @@ class AsyncWebSocketSession:
     ) -> None:
         import anyio
 
-        self.stream = stream
-        self.connection = wsproto.Connection(ConnectionType.CLIENT)
-        self.response = response
-        self.subprotocol = (
-            response.headers.get("sec-websocket-protocol") if response is not None else None
+        self._setup(
+            stream,
+            response,
+            max_message_size_bytes,
+            queue_size,
+            keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds,
         )
-        self._max_message_size_bytes = max_message_size_bytes
-        self._queue_size = queue_size
-        self._keepalive_ping_interval_seconds = keepalive_ping_interval_seconds
-        self._keepalive_ping_timeout_seconds = keepalive_ping_timeout_seconds
         self._send_events, self._receive_events = anyio.create_memory_object_stream(
             queue_size if queue_size > 0 else math.inf
         )
         self._lock = anyio.Lock()
-        self._pings: dict[bytes, Any] = {}
         self._stopping = False
         self._ended: HTTPXWSException | None = None
         self._task_group = None
@@ -496,9 +521,7 @@ class AsyncWebSocketSession:
                             await self.stream.write(value)
                 for kind, value in actions:
                     if kind == "pong":
-                        waiter = self._pings.pop(value, None)
-                        if waiter is not None:
-                            waiter.set()
+                        self._pong(value)
                     elif kind == "message":
                         await self._send_events.send(value)
                     elif kind == "end":

@@ -121,7 +121,14 @@ cdef dict _ERROR_CLASSES = {
 cdef object _error_to_exception(const Error& err, object request):
     cls = _ERROR_CLASSES.get(<int>err.kind, exc.TransportError)
     message = err.message.decode("utf-8", "replace")
-    return cls(message, request=request)
+    error = cls(message, request=request)
+    if err.kind == ErrorKind.kConnectError and "[SSL: CERTIFICATE_VERIFY_FAILED]" in message:
+        # httpx's ConnectError is caused by the ssl module's SSLCertVerificationError,
+        # and code walks the chain for it (openai's TLS hostname tests do).
+        cause = ssl.SSLCertVerificationError(1, message)
+        cause.library, cause.reason = "SSL", "CERTIFICATE_VERIFY_FAILED"
+        error.__cause__ = cause
+    return error
 
 
 # One extension module, one file per concern: the parts call each other

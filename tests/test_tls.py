@@ -111,6 +111,18 @@ def test_wrong_hostname_fails(tls_server_factory, certs, ca_context):
     assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
 
 
+def test_verify_failure_is_caused_by_ssl_cert_verification_error(https_server):
+    """As in httpx, the ConnectError's cause chain holds the ssl module's
+    SSLCertVerificationError (openai's TLS hostname tests walk the chain for it)."""
+    with httprs.Client() as c:
+        with pytest.raises(httprs.ConnectError) as info:
+            c.get(https_server.url)
+    cause = info.value.__cause__
+    assert isinstance(cause, ssl.SSLCertVerificationError)
+    assert cause.reason == "CERTIFICATE_VERIFY_FAILED"
+    assert str(info.value) in str(cause)
+
+
 def test_sni_sent_for_names_not_ips(certs, ca_context):
     names: list = []
     srv = tls_server(server_context(certs.server, sni_log=names))

@@ -70,6 +70,24 @@ def _no_proxy_pattern(host):
     return "all://*" + host
 
 
+cdef inline bint _ends_with_proxy(bytes name):
+    """name[-6:].lower() == b"_proxy" (ASCII case folding, as bytes.lower()), without
+    slicing or lowering: the test runs for every variable of the process, per Client()."""
+    cdef Py_ssize_t n = len(name)
+    cdef const unsigned char* p
+    if n < 6:
+        return False
+    p = <const unsigned char*>(<char*>name) + n - 6
+    return (
+        p[0] == 0x5F  # "_"
+        and (p[1] | 0x20) == 0x70  # p
+        and (p[2] | 0x20) == 0x72  # r
+        and (p[3] | 0x20) == 0x6F  # o
+        and (p[4] | 0x20) == 0x78  # x
+        and (p[5] | 0x20) == 0x79  # y
+    )
+
+
 def _proxy_variables():
     """What urllib.request.getproxies() returns on POSIX, without decoding every variable.
 
@@ -90,11 +108,11 @@ def _proxy_variables():
         or urllib.request.getproxies is not urllib.request.getproxies_environment
     ):
         return urllib.request.getproxies()
-    variables = [
-        (os.fsdecode(key), os.fsdecode(value))
-        for key, value in data.items()
-        if type(key) is bytes and key[-6:].lower() == b"_proxy"
-    ]
+    cdef dict raw = data
+    variables = []
+    for key in raw:
+        if type(key) is bytes and _ends_with_proxy(<bytes>key):
+            variables.append((os.fsdecode(key), os.fsdecode(raw[key])))
     found = {}
     for name, value in variables:
         if value:

@@ -186,6 +186,8 @@ def test_env_proxies_helper_matches_httpx(monkeypatch):
         {"HTTP_PROXY": "http://cgi:1", "HTTPS_PROXY": "http://s:2", "REQUEST_METHOD": "GET"},
         {"http_proxy": "http://cgi-lower:1", "REQUEST_METHOD": "POST"},
         {"no_proxy": "caf\u00e9.example", "PROXY": "http://not-a-scheme:1", "_PROXY": "x"},
+        {"HTTP_PROXI": "http://near:1", "http_pr0xy": "http://near:2", "Q_PROXY": "http://q:3"},
+        {"caf\u00e9_proxy": "http://accent:1", "HTTPS_PROXY\u00e9": "http://after:2"},
     ],
 )
 def test_proxy_variables_match_urllib(monkeypatch, env):

@@ -200,7 +200,10 @@ def _mocked_pool(transport, str package, bint is_async):
     from httprs._poolview import build_pool
 
     pool = transport.__dict__.get("_pool")
-    if pool is None or not type(pool).__module__.startswith(package + "."):
+    # httpcore presents its public classes as `httpcore.ConnectionPool` (`__module__` is
+    # the package itself), httpcore2 likewise; a pool of the other package is replaced.
+    module = type(pool).__module__ if pool is not None else ""
+    if module != package and not module.startswith(package + "."):
         pool = build_pool(transport.__dict__.get("_settings", {}), is_async, package)
         transport._pool = pool
     return pool

@@ -205,3 +205,28 @@ def test_httpx2_pytest_runs_against_httprs(tmp_path):
         timeout=180,
     )
     assert "3 passed" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_pass_through_reuses_one_pool_and_connection(server):
+    with respx.mock(assert_all_called=False) as router:
+        router.get(server.url + "/json").pass_through()
+        with httprs.Client() as client:
+            first = client.get(server.url + "/json")
+            pool = client._transport._pool
+            second = client.get(server.url + "/json")
+            assert client._transport._pool is pool
+            assert len(pool.connections) == 1
+    assert first.status_code == second.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_pass_through_reuses_one_pool_and_connection_async(server):
+    with respx.mock(assert_all_called=False) as router:
+        router.get(server.url + "/json").pass_through()
+        async with httprs.AsyncClient() as client:
+            first = await client.get(server.url + "/json")
+            pool = client._transport._pool
+            second = await client.get(server.url + "/json")
+            assert client._transport._pool is pool
+            assert len(pool.connections) == 1
+    assert first.status_code == second.status_code == 200

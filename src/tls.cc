@@ -208,6 +208,52 @@ int owner_index() {  // SSL -> TlsSession, for the new-session callback
   return index;
 }
 
+void add_field(std::string& out, unsigned long long v) {
+  char buf[24];
+  int n = std::snprintf(buf, sizeof buf, "%llx,", v);
+  if (n > 0) out.append(buf, static_cast<size_t>(n));
+}
+
+void add_field(std::string& out, const void* p) {
+  add_field(out, static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(p)));
+}
+
+// Everything on an SSL_CTX that decides what a handshake proves or presents,
+// as it is now. Python may change any of it between two connections (verify
+// mode, hostname flags, CA store, client certificate, versions, ciphers);
+// a session kept under one fingerprint is only offered under the same one, so
+// resuming never skips a check the context has since been given. Loading more
+// CAs (or a CRL) changes the store's object count, so it counts as a change.
+std::string verification_fingerprint(SSL_CTX* ctx, bool check_hostname) {
+  std::string out = check_hostname ? "|h1," : "|h0,";
+  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_verify_mode(ctx)));
+  add_field(out, reinterpret_cast<const void*>(SSL_CTX_get_verify_callback(ctx)));
+  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_verify_depth(ctx)));
+  const X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+  add_field(out, static_cast<unsigned long long>(X509_VERIFY_PARAM_get_flags(param)));
+  add_field(out, static_cast<unsigned long long>(X509_VERIFY_PARAM_get_hostflags(param)));
+  add_field(out, static_cast<unsigned long long>(X509_VERIFY_PARAM_get_auth_level(param)));
+  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_options(ctx)));
+  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_min_proto_version(ctx)));
+  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_max_proto_version(ctx)));
+  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_security_level(ctx)));
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  add_field(out, store);
+  if (store != nullptr) {
+    X509_STORE_lock(store);
+    int objects = sk_X509_OBJECT_num(X509_STORE_get0_objects(store));
+    X509_STORE_unlock(store);
+    add_field(out, static_cast<unsigned long long>(objects));
+  }
+  add_field(out, SSL_CTX_get0_certificate(ctx));
+  add_field(out, SSL_CTX_get0_privatekey(ctx));
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(ctx);
+  for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i)
+    add_field(out,
+              static_cast<unsigned long long>(SSL_CIPHER_get_id(sk_SSL_CIPHER_value(ciphers, i))));
+  return out;
+}
+
 }  // namespace
 
 // An open key log file. Several contexts may log to the same path; each line
@@ -357,7 +403,12 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
 std::shared_ptr<TlsContext> TlsContext::adopt(SSL_CTX* ctx, bool check_hostname) {
   if (ctx == nullptr) return nullptr;
   SSL_CTX_up_ref(ctx);
-  return std::shared_ptr<TlsContext>(new TlsContext(ctx, check_hostname));
+  std::shared_ptr<TlsContext> result(new TlsContext(ctx, check_hostname));
+  // Our own cache, filled by the sessions themselves (harvest_session): the
+  // SSL_CTX stays Python's, with no callback or ex_data of ours on it.
+  result->sessions_ = std::make_unique<SessionCache>();
+  result->adopted_ = true;
+  return result;
 }
 
 std::shared_ptr<TlsContext> TlsContext::foreign(const ForeignTlsOps* ops, void* handle) {
@@ -394,7 +445,7 @@ TlsContext::~TlsContext() {
   // The SSL_CTX may outlive us (someone else holding a reference): leave no
   // pointers to what we are about to free.
   if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
-  if (sessions_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
+  if (sessions_ && !adopted_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
   if (foreign_ops_ != nullptr) foreign_ops_->release(foreign_handle_);
 }
@@ -471,7 +522,11 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   }
   if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
   if (ok && !session_key_.empty() && ctx_->sessions_) {
-    SSL_set_ex_data(ssl_, owner_index(), this);
+    if (ctx_->adopted_) {
+      session_key_ += verification_fingerprint(ctx_->ctx(), ctx_->check_hostname());
+    } else {
+      SSL_set_ex_data(ssl_, owner_index(), this);
+    }
     if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_)) {
       SSL_set_session(ssl_, saved);  // takes its own reference
       SSL_SESSION_free(saved);
@@ -485,8 +540,10 @@ OpenSslSession::~OpenSslSession() {
   // down. HTTP connections usually just close; only a failure should spoil
   // the sessions, so a healthy one is marked as shut down first, and a
   // failed one takes every session kept under its key with it.
-  if (ssl_ != nullptr && !failed_)
+  if (ssl_ != nullptr && !failed_) {
     SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    harvest_session();
+  }
   if (failed_ && !session_key_.empty() && ctx_ && ctx_->sessions_)
     ctx_->sessions_->drop(session_key_);
   SSL_free(ssl_);
@@ -596,7 +653,25 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     break;
   }
   *n = total;
+  harvest_session();
   return Status::kOk;
+}
+
+// Adopted contexts have no new-session callback: the session keeps the one it
+// holds once the peer's first data arrived (TLS 1.3 tickets come before it),
+// and again when it ends if a newer ticket came meanwhile.
+void OpenSslSession::harvest_session() {
+  if (ssl_ == nullptr || failed_ || session_key_.empty() || !ctx_ || !ctx_->adopted_ ||
+      !ctx_->sessions_ || !handshake_done())
+    return;
+  SSL_SESSION* s = SSL_get1_session(ssl_);
+  if (s == nullptr) return;
+  if (s == harvested_ || SSL_SESSION_is_resumable(s) != 1) {
+    SSL_SESSION_free(s);
+    return;
+  }
+  harvested_ = s;  // compared only: the cache owns the reference
+  ctx_->sessions_->put(session_key_, s);
 }
 
 bool OpenSslSession::write(const char* data, size_t len, Error& err) {

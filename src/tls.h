@@ -74,9 +74,12 @@ class TlsContext {
   // CPython linked to the very OpenSSL httprs uses. Takes its own reference
   // (SSL_CTX_up_ref); hostname checking follows `check_hostname`. Nothing is
   // installed on the SSL_CTX (it stays Python's, and every change made to it
-  // in Python applies to the next connection), and sessions are never
-  // resumed, as with Python's own sockets: a resumed session skips the
-  // certificate checks, which the context may have tightened since. Sessions
+  // in Python applies to the next connection). Sessions are resumed from a
+  // cache of this TlsContext's own (one per transport), each kept under its
+  // session key plus a fingerprint of everything on the SSL_CTX that decides
+  // what a handshake verifies or presents (verify mode and flags, CA store,
+  // client certificate, versions, ciphers, options): a context made stricter
+  // since never resumes a session verified under the old settings. Sessions
   // on a context that carries a foreign key log callback (Python's
   // keylog_filename) fail to start with a ConnectError saying so: that
   // callback would dereference Python's per-socket data, which ours lack.
@@ -110,8 +113,9 @@ class TlsContext {
   struct SessionCache;
   SSL_CTX* ctx_;
   bool check_hostname_;
+  bool adopted_ = false;  // the SSL_CTX is Python's (adopt()): sessions harvest themselves
   std::unique_ptr<KeyLog> keylog_;          // file the keylog callback writes to
-  std::unique_ptr<SessionCache> sessions_;  // resumable sessions; only on contexts from create()
+  std::unique_ptr<SessionCache> sessions_;  // resumable sessions (create() and adopt())
   const ForeignTlsOps* foreign_ops_ = nullptr;
   void* foreign_handle_ = nullptr;
 };
@@ -215,8 +219,8 @@ class OpenSslSession final : public TlsSession {
   // certificate verification, so the key must name everything that
   // identifies the peer and how it was checked: "scheme://host:port", the
   // SNI name when it differs, the proxy when tunnelling (Connection uses the
-  // pool key). Empty (the default) = no resumption. Contexts from adopt()
-  // never resume.
+  // pool key). Empty (the default) = no resumption. On contexts from adopt()
+  // the key also carries the SSL_CTX's verification fingerprint (see adopt()).
   OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
                  const std::string& session_key = std::string());
   ~OpenSslSession() override;
@@ -239,6 +243,7 @@ class OpenSslSession final : public TlsSession {
  private:
   friend class TlsContext;
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  void harvest_session();
 
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // network -> SSL (owned by ssl_)
@@ -247,7 +252,8 @@ class OpenSslSession final : public TlsSession {
   std::string host_;  // as given, for error messages
   bool host_is_ip_ = false;
   std::string session_key_;
-  Status deferred_ = Status::kOk;  // end / failure seen after data, for the next read()
+  const SSL_SESSION* harvested_ = nullptr;  // last session given to an adopted context's cache
+  Status deferred_ = Status::kOk;           // end / failure seen after data, for the next read()
   Error deferred_err_;
 };
 

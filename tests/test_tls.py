@@ -487,6 +487,49 @@ async def test_context_mutated_after_client_creation_async(
                     await c.get(url)
 
 
+def _reused(response) -> bool:
+    return response.json()["session_reused"]
+
+
+@pytest.mark.httprs_only
+def test_passed_context_resumes_until_it_changes(https_server, ca_context, certs):
+    """A context the user passes resumes TLS sessions within one client, per host name,
+    and only while it verifies and presents what it did when the session was verified:
+    loading a client certificate (any change to the context's checks) means a full
+    handshake. Another client, or verify=False, never gets this client's sessions."""
+    url = https_server.url
+    with httprs.Client(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        first = [_reused(c.get(url)) for _ in range(3)]
+        other_name = [_reused(c.get(localhost(url))) for _ in range(2)]
+        ca_context.load_cert_chain(certs.client_both_file)
+        changed = [_reused(c.get(url)) for _ in range(2)]
+    assert first == [False, True, True]
+    assert other_name == [False, True]  # 127.0.0.1's session is never offered to localhost
+    assert changed == [False, True]
+    with httprs.Client(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        assert _reused(c.get(url)) is False
+    with httprs.Client(verify=False, limits=NO_KEEPALIVE) as c:
+        assert _reused(c.get(url)) is False
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_passed_context_resumes_until_it_changes_async(
+    https_server, ca_context, certs, anyio_backend
+):
+    url = https_server.url
+    async with httprs.AsyncClient(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        first = [_reused(await c.get(url)) for _ in range(3)]
+        other_name = [_reused(await c.get(localhost(url))) for _ in range(2)]
+        ca_context.load_cert_chain(certs.client_both_file)
+        changed = [_reused(await c.get(url)) for _ in range(2)]
+    assert first == [False, True, True]
+    assert other_name == [False, True]
+    assert changed == [False, True]
+    async with httprs.AsyncClient(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        assert _reused(await c.get(url)) is False
+
+
 def test_subclass_mutated_after_client_creation(tls_server_factory, https_server, certs):
     class Sub(ssl.SSLContext):
         pass

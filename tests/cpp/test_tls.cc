@@ -817,6 +817,8 @@ static bool connect_with_key(const std::shared_ptr<TlsContext>& ctx, Server& s,
   return c.session_reused();
 }
 
+static void test_adopted_resumption(const Server& first);
+
 static void test_resumption() {
   auto ctx = make_ctx(trusting(arg("ca")));
   Server first(arg("server"));
@@ -857,17 +859,73 @@ static void test_resumption() {
   }
   Server after_failure(first);
   CHECK(!connect_with_key(ctx, after_failure, "localhost", "failing"));
-  // Adopted contexts (Python's) never resume, as Python's own sockets: the
-  // context may have been made stricter since the session was verified.
+  test_adopted_resumption(first);
+}
+
+// Adopted contexts (Python's) resume too, from a cache of their own, but only
+// while the SSL_CTX still verifies and presents what it did when the session
+// was verified: Python may tighten it between two connections.
+static void test_adopted_resumption(const Server& first) {
   SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_load_verify_locations(raw, arg("ca").c_str(), nullptr);
-  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
-  auto adopted = TlsContext::adopt(raw, true);
-  SSL_CTX_free(raw);
+  SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+  auto adopted = TlsContext::adopt(raw, false);
   Server a1(first);
   CHECK(!connect_with_key(adopted, a1, "localhost", "adopted"));
   Server a2(first);
-  CHECK(!connect_with_key(adopted, a2, "localhost", "adopted"));
+  CHECK(connect_with_key(adopted, a2, "localhost", "adopted"));
+  Server a3(first);
+  CHECK(connect_with_key(adopted, a3, "localhost", "adopted"));  // each ticket once, renewed
+  // Verification switched on after an unverified session: never resumed. With
+  // no CA loaded the full handshake fails (a resumed one would have passed).
+  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
+  {
+    Server s(first);
+    Error err;
+    OpenSslSession c(adopted, "localhost", err, "adopted");
+    CHECK(handshake(c, s, err) == Status::kError);
+    CHECK_CONTAINS(err.message, "CERTIFICATE_VERIFY_FAILED");
+  }
+  // Trusting the CA changes the store: a full handshake, then resumption.
+  SSL_CTX_load_verify_locations(raw, arg("ca").c_str(), nullptr);
+  Server v1(first);
+  CHECK(!connect_with_key(adopted, v1, "localhost", "adopted"));
+  Server v2(first);
+  CHECK(connect_with_key(adopted, v2, "localhost", "adopted"));
+  // Stricter verify flags, a client certificate, other ciphers or versions:
+  // each is a new fingerprint, so a full (verified) handshake first.
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(raw), X509_V_FLAG_X509_STRICT);
+  Server f1(first);
+  CHECK(!connect_with_key(adopted, f1, "localhost", "adopted"));
+  SSL_CTX_use_certificate_chain_file(raw, arg("client").c_str());
+  SSL_CTX_use_PrivateKey_file(raw, arg("client").c_str(), SSL_FILETYPE_PEM);
+  Server c1(first);
+  CHECK(!connect_with_key(adopted, c1, "localhost", "adopted"));
+  SSL_CTX_set_ciphersuites(raw, "TLS_AES_256_GCM_SHA384");
+  Server c2(first);
+  CHECK(!connect_with_key(adopted, c2, "localhost", "adopted"));
+  SSL_CTX_set_min_proto_version(raw, TLS1_3_VERSION);
+  Server c3(first);
+  CHECK(!connect_with_key(adopted, c3, "localhost", "adopted"));
+  Server c4(first);
+  CHECK(connect_with_key(adopted, c4, "localhost", "adopted"));
+  // A session is tied to its host name: another name never gets it, and
+  // its full handshake checks that name.
+  {
+    auto checking = TlsContext::adopt(raw, true);
+    Server s1(first);
+    CHECK(!connect_with_key(checking, s1, "localhost", "localhost:443"));
+    Server s2(first);
+    Error err;
+    OpenSslSession c(checking, "example.com", err, "example.com:443");
+    CHECK(handshake(c, s2, err) == Status::kError);
+    CHECK_CONTAINS(err.message, "Hostname mismatch");
+  }
+  // Another adopted context on the same SSL_CTX (another client) has its own
+  // cache; so does the verify=False-like context with hostname checks off.
+  auto other = TlsContext::adopt(raw, false);
+  Server o1(first);
+  CHECK(!connect_with_key(other, o1, "localhost", "adopted"));
+  SSL_CTX_free(raw);
 }
 
 static void test_session_misuse() {

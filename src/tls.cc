@@ -218,26 +218,80 @@ void add_field(std::string& out, const void* p) {
   add_field(out, static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(p)));
 }
 
-// Everything on an SSL_CTX that decides what a handshake proves or presents,
-// as it is now. Python may change any of it between two connections (verify
-// mode, hostname flags, CA store, client certificate, versions, ciphers);
-// a session kept under one fingerprint is only offered under the same one, so
-// resuming never skips a check the context has since been given. Loading more
-// CAs (or a CRL) changes the store's object count, so it counts as a change.
-std::string verification_fingerprint(SSL_CTX* ctx, bool check_hostname) {
-  std::string out = check_hostname ? "|h1," : "|h0,";
-  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_verify_mode(ctx)));
-  add_field(out, reinterpret_cast<const void*>(SSL_CTX_get_verify_callback(ctx)));
-  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_verify_depth(ctx)));
-  const X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-  add_field(out, static_cast<unsigned long long>(X509_VERIFY_PARAM_get_flags(param)));
+void add_hex(std::string& out, const unsigned char* data, unsigned int len) {
+  static const char kHex[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[data[i] >> 4];
+    out += kHex[data[i] & 15];
+  }
+  out += ',';
+}
+
+enum class Identity {
+  kRead,        // every certificate the SSL can present is in the fingerprint
+  kUnreadable,  // a digest failed: do not resume (the SSL is unchanged)
+  kDisturbed,   // reading them moved the SSL's current certificate: rebuild it
+};
+
+// The client identity the SSL may present: a SHA-256 of every certificate
+// slot that has a key (TLS 1.3 picks among all of them), by content, so a
+// certificate loaded later at the address of a freed one is still another
+// identity. The slots are walked on this SSL's own copy of the context's
+// certificates, and its current one is selected again afterwards.
+Identity add_client_identity(std::string& out, SSL* ssl) {
+  X509* current = SSL_get_certificate(ssl);
+  int slots = 0;
+  bool digests_ok = true;
+  for (long op = SSL_CERT_SET_FIRST; SSL_set_current_cert(ssl, op) == 1; op = SSL_CERT_SET_NEXT) {
+    ++slots;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509* x = SSL_get_certificate(ssl);
+    if (x == nullptr || X509_digest(x, EVP_sha256(), md, &len) != 1) {
+      digests_ok = false;
+    } else {
+      add_hex(out, md, len);
+    }
+  }
+  if (slots == 0) {
+    out += "nocert,";
+    return Identity::kRead;
+  }
+  // A current slot without a key (a failed load_cert_chain) cannot be selected again.
+  if (current == nullptr || SSL_select_current_cert(ssl, current) != 1) return Identity::kDisturbed;
+  return digests_ok ? Identity::kRead : Identity::kUnreadable;
+}
+
+// Appends to `out` everything on an SSL made from an adopted (Python's) SSL_CTX
+// that decides what its handshake verifies or presents, as SSL_new copied it,
+// so the fingerprint describes exactly this connection even while Python
+// changes the context from another thread: verify mode, callback and depth,
+// X509_VERIFY_PARAM flags and host flags (hostname_checks_common_name), the
+// hostname check, options, versions, security level, cipher list, the CA store
+// (pointer and object count: Python can only add to a store, so a count names
+// one state of it), the client certificates. A session is kept and offered
+// under its pool key plus this, so a context changed since a session was
+// verified never resumes it. Returns the Identity outcome; besides that, a
+// context that checks CRLs never resumes: a resumed session skips the
+// revocation check, and a CRL can change under the same store (a hash
+// directory, a CRL that expired).
+Identity adopted_fingerprint(SSL* ssl, bool check_hostname, std::string& out) {
+  out += check_hostname ? "|h1," : "|h0,";
+  add_field(out, static_cast<unsigned long long>(SSL_get_verify_mode(ssl)));
+  add_field(out, reinterpret_cast<const void*>(SSL_get_verify_callback(ssl)));
+  add_field(out, static_cast<unsigned long long>(SSL_get_verify_depth(ssl)));
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  unsigned long flags = X509_VERIFY_PARAM_get_flags(param);
+  if ((flags & (X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)) != 0)
+    return Identity::kUnreadable;
+  add_field(out, static_cast<unsigned long long>(flags));
   add_field(out, static_cast<unsigned long long>(X509_VERIFY_PARAM_get_hostflags(param)));
   add_field(out, static_cast<unsigned long long>(X509_VERIFY_PARAM_get_auth_level(param)));
-  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_options(ctx)));
-  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_min_proto_version(ctx)));
-  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_max_proto_version(ctx)));
-  add_field(out, static_cast<unsigned long long>(SSL_CTX_get_security_level(ctx)));
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  add_field(out, static_cast<unsigned long long>(SSL_get_options(ssl)));
+  add_field(out, static_cast<unsigned long long>(SSL_get_min_proto_version(ssl)));
+  add_field(out, static_cast<unsigned long long>(SSL_get_max_proto_version(ssl)));
+  add_field(out, static_cast<unsigned long long>(SSL_get_security_level(ssl)));
+  X509_STORE* store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
   add_field(out, store);
   if (store != nullptr) {
     X509_STORE_lock(store);
@@ -245,13 +299,28 @@ std::string verification_fingerprint(SSL_CTX* ctx, bool check_hostname) {
     X509_STORE_unlock(store);
     add_field(out, static_cast<unsigned long long>(objects));
   }
-  add_field(out, SSL_CTX_get0_certificate(ctx));
-  add_field(out, SSL_CTX_get0_privatekey(ctx));
-  STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(ctx);
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_get_ciphers(ssl);
   for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i)
     add_field(out,
               static_cast<unsigned long long>(SSL_CIPHER_get_id(sk_SSL_CIPHER_value(ciphers, i))));
-  return out;
+  return add_client_identity(out, ssl);
+}
+
+// Gives `key` (a non-empty session key on an adopted context) the SSL's
+// fingerprint, or clears it (this connection neither resumes nor keeps its
+// session). Returns the SSL to use: a fresh one when reading the client
+// certificates changed the current one.
+SSL* key_adopted_session(SSL* ssl, SSL_CTX* ctx, bool check_hostname, std::string& key) {
+  std::string fingerprint;
+  Identity id = adopted_fingerprint(ssl, check_hostname, fingerprint);
+  if (id == Identity::kRead) {
+    key += fingerprint;
+    return ssl;
+  }
+  key.clear();
+  if (id != Identity::kDisturbed) return ssl;
+  SSL_free(ssl);
+  return SSL_new(ctx);
 }
 
 }  // namespace
@@ -484,6 +553,8 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
     return;
   }
   ssl_ = SSL_new(ctx_->ctx());
+  if (ssl_ != nullptr && ctx_->adopted_ && !session_key_.empty())
+    ssl_ = key_adopted_session(ssl_, ctx_->ctx(), ctx_->check_hostname(), session_key_);
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
   if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
@@ -522,11 +593,7 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   }
   if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
   if (ok && !session_key_.empty() && ctx_->sessions_) {
-    if (ctx_->adopted_) {
-      session_key_ += verification_fingerprint(ctx_->ctx(), ctx_->check_hostname());
-    } else {
-      SSL_set_ex_data(ssl_, owner_index(), this);
-    }
+    if (!ctx_->adopted_) SSL_set_ex_data(ssl_, owner_index(), this);
     if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_)) {
       SSL_set_session(ssl_, saved);  // takes its own reference
       SSL_SESSION_free(saved);
@@ -666,7 +733,11 @@ void OpenSslSession::harvest_session() {
     return;
   SSL_SESSION* s = SSL_get1_session(ssl_);
   if (s == nullptr) return;
-  if (s == harvested_ || SSL_SESSION_is_resumable(s) != 1) {
+  // TLS 1.3 only: its resumption runs a fresh key exchange under the
+  // context's current groups and ciphers, where a TLS 1.2 one reuses the old
+  // master secret (and its group, which the fingerprint cannot read).
+  if (s == harvested_ || SSL_SESSION_is_resumable(s) != 1 ||
+      SSL_SESSION_get_protocol_version(s) != TLS1_3_VERSION) {
     SSL_SESSION_free(s);
     return;
   }

@@ -74,12 +74,14 @@ class TlsContext {
   // CPython linked to the very OpenSSL httprs uses. Takes its own reference
   // (SSL_CTX_up_ref); hostname checking follows `check_hostname`. Nothing is
   // installed on the SSL_CTX (it stays Python's, and every change made to it
-  // in Python applies to the next connection). Sessions are resumed from a
-  // cache of this TlsContext's own (one per transport), each kept under its
-  // session key plus a fingerprint of everything on the SSL_CTX that decides
-  // what a handshake verifies or presents (verify mode and flags, CA store,
-  // client certificate, versions, ciphers, options): a context made stricter
-  // since never resumes a session verified under the old settings. Sessions
+  // in Python applies to the next connection). TLS 1.3 sessions are resumed
+  // from a cache of this TlsContext's own (one per transport), each kept under
+  // its session key plus a fingerprint of everything the connection's SSL took
+  // from the SSL_CTX that decides what a handshake verifies or presents
+  // (verify mode and flags, CA store, client certificates by content,
+  // versions, ciphers, options; docs/ARCHITECTURE.md lists it all): a context
+  // changed since never resumes a session verified under the old settings. A
+  // context that checks CRLs never resumes. Sessions
   // on a context that carries a foreign key log callback (Python's
   // keylog_filename) fail to start with a ConnectError saying so: that
   // callback would dereference Python's per-socket data, which ours lack.

@@ -530,6 +530,186 @@ async def test_passed_context_resumes_until_it_changes_async(
         assert _reused(await c.get(url)) is False
 
 
+def _other_ca_pem(certs) -> str:
+    return certs.other_ca.cert_pem.bytes().decode()
+
+
+def _write_crl(ca, path) -> str:
+    """An empty CRL (nothing revoked) signed by ``ca``, valid for a day."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    issuer = x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject
+    now = datetime.datetime.now(datetime.timezone.utc)
+    crl = (
+        x509
+        .CertificateRevocationListBuilder()
+        .issuer_name(issuer)
+        .last_update(now - datetime.timedelta(hours=1))
+        .next_update(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+# Every change Python can make to what a handshake verifies or presents, applied
+# to a context a client already resumed sessions on.
+_CONTEXT_CHANGES = {
+    "verify_mode": lambda ctx, certs: setattr(ctx, "verify_mode", ssl.CERT_OPTIONAL),
+    "check_hostname": lambda ctx, certs: setattr(ctx, "check_hostname", False),
+    "verify_flags": lambda ctx, certs: setattr(
+        ctx, "verify_flags", ctx.verify_flags | ssl.VERIFY_X509_STRICT
+    ),
+    "hostname_checks_common_name": lambda ctx, certs: setattr(
+        ctx, "hostname_checks_common_name", not ctx.hostname_checks_common_name
+    ),
+    "load_verify_locations_cafile": lambda ctx, certs: ctx.load_verify_locations(
+        certs.other_ca_file
+    ),
+    "load_verify_locations_cadata": lambda ctx, certs: ctx.load_verify_locations(
+        cadata=_other_ca_pem(certs)
+    ),
+    "set_ciphers": lambda ctx, certs: ctx.set_ciphers("ECDHE+AESGCM"),
+    "security_level": lambda ctx, certs: ctx.set_ciphers(
+        "@SECLEVEL=3:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
+    ),
+    "minimum_version": lambda ctx, certs: setattr(ctx, "minimum_version", ssl.TLSVersion.TLSv1_3),
+    "maximum_version": lambda ctx, certs: setattr(ctx, "maximum_version", ssl.TLSVersion.TLSv1_3),
+    "options": lambda ctx, certs: setattr(ctx, "options", ctx.options | ssl.OP_NO_RENEGOTIATION),
+    "load_cert_chain": lambda ctx, certs: ctx.load_cert_chain(certs.client_both_file),
+}
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("change", sorted(_CONTEXT_CHANGES))
+def test_passed_context_change_means_a_full_handshake(change, https_server, ca_context, certs):
+    """A session is offered only under the settings it was verified with: after any
+    change to the passed context the next connection does a full handshake, and its
+    own session resumes from then on."""
+    url = https_server.url
+    with httprs.Client(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        before = [_reused(c.get(url)) for _ in range(2)]
+        _CONTEXT_CHANGES[change](ca_context, certs)
+        after = [_reused(c.get(url)) for _ in range(2)]
+    assert before == [False, True]
+    assert after == [False, True]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+@pytest.mark.parametrize("change", sorted(_CONTEXT_CHANGES))
+async def test_passed_context_change_means_a_full_handshake_async(
+    change, https_server, ca_context, certs, anyio_backend
+):
+    url = https_server.url
+    async with httprs.AsyncClient(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        before = [_reused(await c.get(url)) for _ in range(2)]
+        _CONTEXT_CHANGES[change](ca_context, certs)
+        after = [_reused(await c.get(url)) for _ in range(2)]
+    assert before == [False, True]
+    assert after == [False, True]
+
+
+def _never_resumes(ctx, url) -> list:
+    with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
+        return [_reused(c.get(url)) for _ in range(3)]
+
+
+async def _never_resumes_async(ctx, url) -> list:
+    async with httprs.AsyncClient(verify=ctx, limits=NO_KEEPALIVE) as c:
+        return [_reused(await c.get(url)) for _ in range(3)]
+
+
+def _tls12_context(ctx):
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def _crl_context(ctx, certs, tmp_path):
+    ctx.load_verify_locations(_write_crl(certs.ca, tmp_path / "crl.pem"))
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    return ctx
+
+
+@pytest.mark.httprs_only
+def test_passed_context_never_resumes_tls12_or_with_crl_checks(
+    https_server, ca_context, certs, tmp_path
+):
+    """Two cases a passed context never resumes: a TLS 1.2 session (its resumption
+    reuses the old master secret and key exchange, which the context's current groups
+    may no longer allow) and a context that checks CRLs (a resumed session skips the
+    revocation check)."""
+    url = https_server.url
+    assert _never_resumes(_tls12_context(ca_context), url) == [False] * 3
+    crl = _crl_context(ssl.create_default_context(cafile=certs.ca_file), certs, tmp_path)
+    assert _never_resumes(crl, url) == [False] * 3
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_passed_context_never_resumes_tls12_or_with_crl_checks_async(
+    https_server, ca_context, certs, tmp_path, anyio_backend
+):
+    url = https_server.url
+    assert await _never_resumes_async(_tls12_context(ca_context), url) == [False] * 3
+    crl = _crl_context(ssl.create_default_context(cafile=certs.ca_file), certs, tmp_path)
+    assert await _never_resumes_async(crl, url) == [False] * 3
+
+
+def _client_identities(certs, tmp_path) -> dict:
+    paths = {}
+    for name in ("alice", "bob", "carol"):
+        leaf = certs.ca.issue_cert(f"{name}@example.org", common_name=name)
+        path = tmp_path / f"{name}.pem"
+        leaf.private_key_and_cert_chain_pem.write_to_path(str(path))
+        paths[name] = str(path)
+    return paths
+
+
+def _subject(response) -> str:
+    return response.json()["client_subject"]["commonName"]
+
+
+# Identities loaded one after another into the same context: each certificate
+# object may be allocated where a freed one was, so only content tells them apart.
+_IDENTITY_SEQUENCE = ["alice", "alice", "bob", "carol", "carol", "bob", "alice", "carol"]
+
+
+@pytest.mark.httprs_only
+def test_passed_context_resumes_only_as_the_identity_it_presents(
+    tls_server_factory, ca_context, certs, tmp_path
+):
+    """A resumed session carries the client certificate of its full handshake: after
+    load_cert_chain() with another certificate, the server must see the new one."""
+    srv = tls_server_factory(require_client_cert_from=certs.ca)
+    paths = _client_identities(certs, tmp_path)
+    seen = []
+    with httprs.Client(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        for name in _IDENTITY_SEQUENCE:
+            ca_context.load_cert_chain(paths[name])
+            seen += [_subject(c.get(srv.url)) for _ in range(2)]
+    assert seen == [name for name in _IDENTITY_SEQUENCE for _ in range(2)]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_passed_context_resumes_only_as_the_identity_it_presents_async(
+    tls_server_factory, ca_context, certs, tmp_path, anyio_backend
+):
+    srv = tls_server_factory(require_client_cert_from=certs.ca)
+    paths = _client_identities(certs, tmp_path)
+    seen = []
+    async with httprs.AsyncClient(verify=ca_context, limits=NO_KEEPALIVE) as c:
+        for name in _IDENTITY_SEQUENCE:
+            ca_context.load_cert_chain(paths[name])
+            seen += [_subject(await c.get(srv.url)) for _ in range(2)]
+    assert seen == [name for name in _IDENTITY_SEQUENCE for _ in range(2)]
+
+
 def test_subclass_mutated_after_client_creation(tls_server_factory, https_server, certs):
     class Sub(ssl.SSLContext):
         pass

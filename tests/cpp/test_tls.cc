@@ -818,6 +818,7 @@ static bool connect_with_key(const std::shared_ptr<TlsContext>& ctx, Server& s,
 }
 
 static void test_adopted_resumption(const Server& first);
+static void test_adopted_crl_check(const Server& first);
 
 static void test_resumption() {
   auto ctx = make_ctx(trusting(arg("ca")));
@@ -891,6 +892,12 @@ static void test_adopted_resumption(const Server& first) {
   CHECK(!connect_with_key(adopted, v1, "localhost", "adopted"));
   Server v2(first);
   CHECK(connect_with_key(adopted, v2, "localhost", "adopted"));
+  // TLS 1.2 sessions are never kept for an adopted context: their resumption
+  // reuses the old master secret, key exchange group included.
+  Server old1(arg("server"), "", TLS1_2_VERSION);
+  CHECK(!connect_with_key(adopted, old1, "localhost", "adopted/1.2"));
+  Server old2(old1);
+  CHECK(!connect_with_key(adopted, old2, "localhost", "adopted/1.2"));
   // Stricter verify flags, a client certificate, other ciphers or versions:
   // each is a new fingerprint, so a full (verified) handshake first.
   X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(raw), X509_V_FLAG_X509_STRICT);
@@ -926,6 +933,21 @@ static void test_adopted_resumption(const Server& first) {
   Server o1(first);
   CHECK(!connect_with_key(other, o1, "localhost", "adopted"));
   SSL_CTX_free(raw);
+  test_adopted_crl_check(first);
+}
+
+// A context that checks revocation never resumes: a resumed session would
+// skip the CRL check, and a CRL may change without the store changing.
+static void test_adopted_crl_check(const Server& first) {
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(raw), X509_V_FLAG_CRL_CHECK);
+  auto adopted = TlsContext::adopt(raw, false);
+  SSL_CTX_free(raw);
+  for (int i = 0; i < 3; ++i) {
+    Server s(first);
+    CHECK(!connect_with_key(adopted, s, "localhost", "crl"));
+  }
 }
 
 static void test_session_misuse() {

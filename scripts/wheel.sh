@@ -2,7 +2,7 @@
 # Build a self-contained Linux wheel and prove it works where nothing was built:
 #   1. python -m build: the sdist (dist/) and a wheel (build dir build/wheel);
 #   2. auditwheel repair: the wheel gets copies of the shared libraries it links that
-#      are not part of the manylinux baseline (libuv, brotli, zstd, OpenSSL) under
+#      are not part of the manylinux baseline (libuv, nghttp2, brotli, zstd, OpenSSL) under
 #      httprs.libs/, with rewritten RPATHs (wheelhouse/);
 #   3. a fresh virtual environment (no source tree, no build tools, no -dev headers:
 #      a wheel install compiles nothing) gets the repaired wheel with its [cli] extra;
@@ -59,11 +59,11 @@ WHEEL="$(ls wheelhouse/httprs-*.whl)"
 log "repaired: $WHEEL"
 
 # 3. a fresh environment with the wheel, and what the smoke test uses (certificates from
-# trustme, compressed bodies from brotli and zstandard)
+# trustme, compressed bodies from brotli and zstandard, an HTTP/2 server from h2)
 log "installing into a fresh venv at $WORK/venv"
 python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "${WHEEL}[cli]" \
-  trustme brotli zstandard
+  trustme brotli zstandard h2
 
 # 4. ldd: nothing missing; the bundled libraries come from httprs.libs
 SITE="$("$WORK/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"
@@ -73,7 +73,7 @@ for so in "$SITE"/httprs/*.so; do
   if grep -q "not found" <<<"$out"; then
     log "missing libraries for $so:"; grep "not found" <<<"$out" >&2; fail=1
   fi
-  for lib in libuv libbrotlidec libzstd libssl libcrypto; do
+  for lib in libuv libnghttp2 libbrotlidec libzstd libssl libcrypto; do
     line="$(grep -E "^\s*${lib}[-.]" <<<"$out" || true)"
     if [ -n "$line" ] && ! grep -q "httprs.libs/" <<<"$line"; then
       log "$(basename "$so"): $lib is not the bundled copy: $line"; fail=1
@@ -82,7 +82,7 @@ for so in "$SITE"/httprs/*.so; do
 done
 [ "$fail" = 0 ] || { log "ldd check failed"; exit 1; }
 log "ldd: every extension module resolves, bundled libraries from httprs.libs/:"
-ldd "$SITE"/httprs/_core.*.so | grep -E "httprs.libs|libssl|libuv" >&2 || true
+ldd "$SITE"/httprs/_core.*.so | grep -E "httprs.libs|libssl|libuv|libnghttp2" >&2 || true
 
 # 5. the smoke test, from a directory without the source tree.
 log "smoke test"

@@ -1,5 +1,5 @@
 """Smoke test of an installed httprs wheel (scripts/wheel.sh runs it in a fresh venv,
-cibuildwheel as its test-command), with trustme, brotli and zstandard installed:
+cibuildwheel as its test-command), with trustme, brotli, zstandard and h2 installed:
 
     python -I scripts/wheel_smoke.py
 
@@ -7,7 +7,8 @@ Local HTTP and HTTPS servers on 127.0.0.1 (ephemeral ports); checks the version 
 sync and async requests, content decoding (gzip, br, zstd: the bundled brotli and zstd),
 TLS with httprs's own OpenSSL (verify=path), with a Python `ssl.SSLContext` (the
 wheel's OpenSSL is not Python's, so that context must run through Python's TLS and keep
-verifying), the refusal of an unknown CA, and the `httprs` console script.
+verifying), the refusal of an unknown CA, HTTP/2 with prior knowledge (the bundled
+nghttp2, against a small server written with `h2`), and the `httprs` console script.
 Exits non-zero on the first failure.
 """
 
@@ -18,6 +19,7 @@ import gzip
 import http.server
 import importlib.metadata
 import pathlib
+import socket
 import ssl
 import subprocess
 import sys
@@ -25,6 +27,9 @@ import tempfile
 import threading
 
 import brotli
+import h2.config
+import h2.connection
+import h2.events
 import trustme
 import zstandard
 
@@ -70,6 +75,29 @@ def serve(tls: ssl.SSLContext | None) -> tuple[http.server.ThreadingHTTPServer, 
     return server, f"{scheme}://127.0.0.1:{server.server_port}"
 
 
+def serve_h2c() -> str:
+    """One cleartext HTTP/2 connection (prior knowledge) answering every stream with BODY."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        sock, _ = listener.accept()
+        listener.close()
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        with sock:
+            while data := sock.recv(65536):
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived):
+                        headers = [(":status", "200"), ("content-length", str(len(BODY)))]
+                        conn.send_headers(event.stream_id, headers)
+                        conn.send_data(event.stream_id, BODY, end_stream=True)
+                sock.sendall(conn.data_to_send())
+
+    threading.Thread(target=run, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
 def check(label: str, condition: bool) -> None:
     print(("ok   " if condition else "FAIL ") + label, flush=True)
     if not condition:
@@ -104,6 +132,13 @@ def main() -> None:
                 return (await client.get(f"{http_url}/br")).content
 
         check("AsyncClient GET (asyncio)", asyncio.run(fetch()) == expected)
+
+        with httprs.Client(http1=False, http2=True) as client:
+            response = client.get(serve_h2c())
+        check(
+            "HTTP/2 with prior knowledge (nghttp2)",
+            response.http_version == "HTTP/2" and response.content == expected,
+        )
 
         response = httprs.get(https_url, verify=str(ca_file))
         check("https, verify=CA path (httprs's OpenSSL)", response.content == expected)

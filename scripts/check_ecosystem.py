@@ -297,7 +297,12 @@ def install_wheel(target: Target, checkout: Path, wheel: Path, logfile: Path) ->
     stamp = checkout / VENV_NAME / ".ecosystem-httprs.stamp"
     want = hashlib.sha256(wheel.read_bytes()).hexdigest() + wheel.name
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == want:
-        return
+        try:
+            check_installed_httprs(checkout)
+            return
+        except SetupError:
+            pass  # changed since the stamp was written: install again
+    stamp.unlink(missing_ok=True)
     run_logged(
         [
             str(venv_python(checkout)),
@@ -313,7 +318,32 @@ def install_wheel(target: Target, checkout: Path, wheel: Path, logfile: Path) ->
         logfile,
         "pip install httprs wheel",
     )
+    check_installed_httprs(checkout)
     stamp.write_text(want, encoding="utf-8")
+
+
+def check_installed_httprs(checkout: Path) -> None:
+    """The venv must import the wheel just installed: a leftover editable install (its
+    `.pth` import hook survives a wheel install) would run another tree's httprs."""
+    site = subprocess.run(
+        [
+            str(venv_python(checkout)),
+            "-I",
+            "-c",
+            "import httprs, sysconfig; print(httprs.__file__); print(sysconfig.get_paths()['platlib'])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    )
+    lines = site.stdout.split()
+    if site.returncode != 0 or len(lines) != 2 or not lines[0].startswith(lines[1]):
+        raise SetupError(
+            "the target venv does not import the installed httprs wheel "
+            f"({site.stdout.strip() or site.stderr.strip()[-300:]}); "
+            "remove stale editable installs (httprs-editable.pth) or use --clean"
+        )
 
 
 def build_wheel(out_dir: Path, logfile: Path) -> Path:

@@ -14,6 +14,46 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 
+@cython.final
+cdef class _ParkedPin:
+    """A fixed request body whose response was let go of while the engine may still
+    read it: the release was only queued (Engine::release_deferred, from a finaliser
+    or a TLS callback), and an HTTP/2 stream reads its body as the server's window
+    opens, HTTP/1.1 from the socket's write queue. Kept until the transfer shows
+    released (the engine has reset the stream or closed the connection by then)."""
+
+    cdef shared_ptr[Transfer] t
+    cdef object pin
+
+
+cdef list _parked_pins = []
+
+
+cdef void _park_pin(shared_ptr[Transfer] t, object pin) noexcept:
+    cdef _ParkedPin parked
+    try:
+        parked = _ParkedPin.__new__(_ParkedPin)
+        parked.t = t
+        parked.pin = pin
+        _parked_pins.append(parked)
+    except BaseException:  # no memory for the record: leak the bytes rather than free them early
+        Py_INCREF(pin)
+
+
+cdef void _free_parked_pins() noexcept:
+    cdef _ParkedPin p
+    cdef list keep = []
+    for p in _parked_pins:
+        if not p.t.get().released:
+            keep.append(p)
+    _parked_pins[:] = keep
+
+
+def _parked_pin_count():
+    """Tests: request bodies kept for transfers whose release is still queued."""
+    return len(_parked_pins)
+
+
 @cython.no_gc_clear
 cdef class _Body:
     """The body of a response coming from the C++ core.
@@ -187,8 +227,11 @@ cdef class _Body:
                 if httprs_in_tls_callback():
                     # A finaliser (say a suspended iterator's `finally`) run by
                     # Python code inside a TLS callback: this thread holds the
-                    # engine mutex.
+                    # engine mutex. The engine may read the request body until
+                    # the release has run.
                     eng.release_deferred(self.t)
+                    if self.body_ref is not None:
+                        _park_pin(self.t, self.body_ref)
                 else:
                     with nogil:
                         eng.release(t[0])
@@ -205,6 +248,8 @@ cdef class _Body:
         if not self.released and self.t.get() != NULL and self.engine is not None:
             if self.engine.eng != NULL:
                 self.engine.eng.release_deferred(self.t)
+                if self.body_ref is not None:
+                    _park_pin(self.t, self.body_ref)  # read until the release has run
         if self.sink != NULL:
             _Py_XDECREF(self.sink)
             self.sink = NULL

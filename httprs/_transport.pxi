@@ -188,10 +188,12 @@ cdef class _TransportCore:
             self.versions != HttpVersions.kHttp1
             and target.size() > 0
             and target[0] == 47
-            and not spec.plan.upgrade
+            and (not spec.plan.upgrade or self.versions == HttpVersions.kHttp2)
         ):
-            # HTTP/2 possible (not for a forwarding proxy's absolute-form requests, nor
-            # an Upgrade): the request as fields for the HTTP/2 session.
+            # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
+            # An Upgrade stays HTTP/1.1 (the engine never puts it on an HTTP/2
+            # connection) unless HTTP/1.1 is not allowed: then it goes as HTTP/2,
+            # its Upgrade and Connection headers dropped, as httpx does.
             spec.versions = self.versions
             spec.method = method
             spec.target = target
@@ -202,6 +204,8 @@ cdef class _TransportCore:
             spec.h2_headers = headers
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
+        if _parked_pins:
+            _free_parked_pins()  # submit released what finalisers let go of
         return stream
 
 

@@ -324,9 +324,7 @@ void Connection::on_socket_write_queued() {
 void Connection::on_write_error(int status) {
   health_ = Health::kSpent;
   if (h2_) {
-    Error err;
-    err.set(ErrorKind::kWriteError, errno_message(status));
-    close(err);
+    h2_write_failed(status);
     return;
   }
   if (state_ == State::kActive && cur_) {

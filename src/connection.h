@@ -81,7 +81,7 @@ class Connection final : private SocketStream::Owner,
   int max_exchanges() const { return protocol().max_exchanges(); }
   int open_exchanges() const { return protocol().open_exchanges(); }
   bool has_room() const {
-    return h2_ ? h2_->can_take_exchange() && state_ != State::kClosing
+    return h2_ ? h2_->can_take_exchange() && state_ != State::kClosing && health_ == Health::kSound
                : session_.open_exchanges() < session_.max_exchanges();
   }
   // Still establishing a connection that may carry HTTP/2: a request to the
@@ -186,6 +186,9 @@ class Connection final : private SocketStream::Owner,
   void h2_settle();
   void h2_receive(const char* data, size_t len);
   void h2_lost(const Error& err);
+  // A socket write failed: write nothing more, read on (see
+  // Http2Exchanges::write_failed); closed once no stream is left.
+  void h2_write_failed(int status);
   void h2_abandon(Transfer& t);
   void h2_send_body(Transfer& t, const char* data, size_t len, bool last);
   void h2_arm_timer();

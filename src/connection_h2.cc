@@ -100,6 +100,16 @@ void Connection::h2_flush() {
   while (state_ != State::kClosing && h2_->take_output(out)) send(std::move(out));
 }
 
+void Connection::h2_write_failed(int status) {
+  if (!h2_->writable() || state_ == State::kClosing) return;  // each queued write fails
+  Error err;
+  err.set(ErrorKind::kWriteError, errno_message(status));
+  h2_->set_now(engine_->now_ms());
+  h2_->write_failed(err);
+  socket_.start_reading();
+  h2_settle();
+}
+
 void Connection::h2_receive(const char* data, size_t len) {
   if (state_ == State::kClosing) return;
   h2_->set_now(engine_->now_ms());
@@ -124,7 +134,7 @@ void Connection::h2_settle() {
     if (e.outcome == Http2Exchanges::Outcome::kRetry) retries.push_back(std::move(e.transfer));
   }
   bool carrying = h2_->open_exchanges() > 0;
-  if (!carrying && (h2_->goaway_received() || h2_->finished())) {
+  if (!carrying && (health_ == Health::kSpent || h2_->goaway_received() || h2_->finished())) {
     // It takes no new streams and has none left: done.
     health_ = Health::kSpent;
     close(Error());

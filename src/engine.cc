@@ -156,7 +156,8 @@ void Engine::reset_after_fork() {
   for (auto& t : signaled_) t->signaled = false;
   signaled_.clear();
   // Bodies the parent's finalisers let go of: in flight at the fork, so they
-  // are failed below anyway.
+  // are failed below anyway; no connection of ours touches their buffers.
+  for (auto& t : deferred_) t->released = true;
   deferred_.clear();
   if (loop_closed_) return;
   Error err;
@@ -284,13 +285,20 @@ void Engine::retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms) {
 
 // idle_ holds, per pool key, the connections with room for another exchange
 // (Connection::has_room(): an HTTP/1.1 connection has room only when idle).
-bool Engine::take_idle(const std::string& key, Connection** out) {
-  auto it = idle_.find(key);
-  if (it == idle_.end()) return false;
+// A request that may not use HTTP/2 (an Upgrade, which stays HTTP/1.1) passes
+// over the HTTP/2 connections and leaves them listed.
+bool Engine::take_idle(const RequestSpec& spec, Connection** out) {
+  bool h2_ok = spec.may_use_http2();
   uint64_t now = uv_now(loop_);
-  while (!it->second.empty()) {
-    Connection* c = it->second.back();
-    it->second.pop_back();
+  for (;;) {
+    auto it = idle_.find(spec.pool_key);
+    if (it == idle_.end()) return false;
+    std::vector<Connection*>& listed = it->second;
+    size_t i = listed.size();
+    while (i > 0 && !h2_ok && listed[i - 1]->is_http2()) i--;
+    if (i == 0) return false;
+    Connection* c = listed[i - 1];
+    listed.erase(listed.begin() + static_cast<long>(i - 1));
     n_idle_--;
     if (c->usable_for_reuse(now)) {
       *out = c;
@@ -300,10 +308,7 @@ bool Engine::take_idle(const std::string& key, Connection** out) {
     // HTTP/2 connection still carrying streams only leaves the list (it
     // comes back when it has room again).
     if (c->state() != Connection::State::kClosing && c->open_exchanges() == 0) c->close(Error());
-    it = idle_.find(key);
-    if (it == idle_.end()) return false;
   }
-  return false;
 }
 
 void Engine::service_waiters() {
@@ -317,7 +322,7 @@ void Engine::service_waiters() {
     for (size_t i = 0; i < waiters_.size();) {
       std::shared_ptr<Transfer> t = waiters_[i];
       Connection* c = nullptr;
-      if (take_idle(t->spec.pool_key, &c)) {
+      if (take_idle(t->spec, &c)) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
         c->assign(std::move(t));
         continue;
@@ -606,7 +611,13 @@ void Engine::release(Transfer& t) {
 
 void Engine::release_deferred(std::shared_ptr<Transfer> t) {
   std::lock_guard<std::mutex> lk(deferred_mu_);
-  if (!deferred_open_) return;  // closed: every transfer has failed already
+  if (!deferred_open_) {
+    // Closed: every transfer has failed and no connection reads or writes
+    // any more; what the consumer parked for it (a request body, a buffer)
+    // may go.
+    t->released = true;
+    return;
+  }
   deferred_.push_back(std::move(t));
   // The wakeup handle stays open while deferred_open_ (close() clears it under
   // deferred_mu_ before closing the handle), and uv_async_send is thread-safe.

@@ -235,7 +235,10 @@ class Engine {
   // release() for finalisers: never takes mu_ (Python code, and so a GC pass
   // that frees a body, can run on a thread that holds mu_: the TLS callbacks).
   // Queues `t` under deferred_mu_ and wakes the loop; whoever next holds mu_
-  // (drive_once, run_nowait, submit, close) releases it. Dropped once closed.
+  // (drive_once, run_nowait, submit, close) releases it; once closed, it is
+  // marked released at once. Until `t->released` shows, the engine may still
+  // read the request body and write into the sink, so the consumer keeps
+  // both alive until then (_body.pxi parks them).
   void release_deferred(std::shared_ptr<Transfer> t);
   // Switched (101) transfers: the raw stream. raw_take moves up to `max`
   // buffered bytes into `out` and, when it leaves the buffer empty, reads on.
@@ -313,7 +316,7 @@ class Engine {
   void acquire(std::shared_ptr<Transfer> t);
   // Count an attempt and start its pool timeout (acquire and retry).
   void start_pool_wait(Transfer& t);
-  bool take_idle(const std::string& key, Connection** out);
+  bool take_idle(const RequestSpec& spec, Connection** out);
   // A connection for `key` is still establishing and may become HTTP/2.
   bool negotiating_http2(const std::string& key) const;
   void service_waiters();

@@ -106,6 +106,7 @@ ProtocolSession::BodyStep Http2Exchanges::send_body(Transfer& t, const char* dat
 
 bool Http2Exchanges::take_output(Outgoing& out) {
   out = Outgoing();
+  if (write_error_) return false;  // the socket takes nothing more
   Error err;
   bool ok = session_.flush(out.owned, err);
   process_events();  // a failed flush failed every stream
@@ -127,9 +128,20 @@ ProtocolSession::Result Http2Exchanges::receive_eof(Error& err) {
 }
 
 void Http2Exchanges::lost(const Error& err) {
+  if (write_error_) {
+    // Requests that did not all go out: their own error, not the read side's.
+    std::vector<int32_t> unsent;
+    for (const auto& [id, s] : streams_)
+      if (!s.transfer->body_sent) unsent.push_back(id);
+    for (int32_t id : unsent) fail_stream(id, write_error_, session_.unprocessed(id));
+  }
   session_.connection_lost(err.kind, err.message);
   process_events();
   fail_all(err);  // anything the session no longer knew about
+}
+
+void Http2Exchanges::write_failed(const Error& err) {
+  if (!write_error_) write_error_ = err;
 }
 
 void Http2Exchanges::fail_all(const Error& err) {

@@ -58,9 +58,17 @@ class Http2Exchanges final : public ProtocolSession {
 
   // The time (engine ms) for the deadlines the next calls set or check.
   void set_now(uint64_t now_ms) { now_ = now_ms; }
-  // The connection broke (read error, timeout): every stream ends with
-  // `err`, except those never sent, which are retried.
+  // The connection broke (EOF, read error, timeout): every stream ends with
+  // `err` (after a failed write, those whose request did not all go out end
+  // with that write error), except those the server never processed (never
+  // sent, or above a GOAWAY's last stream id), which are retried.
   void lost(const Error& err);
+  // A socket write failed: nothing more goes out (take_output() gives
+  // nothing), but reading goes on, so a GOAWAY and complete responses already
+  // on their way are taken in before lost() ends the rest; as HTTP/1.1 lets
+  // the read side decide after a failed write.
+  void write_failed(const Error& err);
+  bool writable() const { return !write_error_; }
   // The connection closes for good (client closed): every stream fails.
   void fail_all(const Error& err);
   // The consumer left `t` before its response ended: RST_STREAM(CANCEL) for
@@ -104,6 +112,7 @@ class Http2Exchanges final : public ProtocolSession {
   Http2Session session_;
   std::map<int32_t, Stream> streams_;
   std::vector<Ended> ended_;
+  Error write_error_;  // set once a socket write failed
   uint64_t now_ = 0;
 };
 

@@ -522,6 +522,12 @@ bool Http2Session::request_sent(int32_t stream_id) const {
          (s.body == Stream::BodyState::kNone || s.body == Stream::BodyState::kDone);
 }
 
+bool Http2Session::unprocessed(int32_t stream_id) const {
+  auto it = streams_.find(stream_id);
+  bool headers_sent = it != streams_.end() && it->second->headers_sent;
+  return !headers_sent || (goaway_received_ && stream_id > goaway_last_stream_id_);
+}
+
 uint32_t Http2Session::max_concurrent_streams() const {
   if (!session_) return 0;
   return nghttp2_session_get_remote_settings(session_.get(),
@@ -615,10 +621,7 @@ void Http2Session::fail_stream(Stream& s, ErrorKind kind, std::string message, u
 
 void Http2Session::fail_all(ErrorKind kind, const std::string& message, bool mark_dead) {
   if (mark_dead) dead_ = true;
-  for (auto& [id, s] : streams_) {
-    bool unprocessed = !s->headers_sent || (goaway_received_ && id > goaway_last_stream_id_);
-    fail_stream(*s, kind, message, 0, unprocessed);
-  }
+  for (auto& [id, s] : streams_) fail_stream(*s, kind, message, 0, unprocessed(id));
 }
 
 }  // namespace httprs

@@ -140,6 +140,9 @@ class Http2Session {
   // flush(): what is left is the response.
   bool request_sent(int32_t stream_id) const;
   int32_t goaway_last_stream_id() const { return goaway_last_stream_id_; }
+  // The server did not process the stream: its HEADERS never went out, or a
+  // GOAWAY named a lower last stream id.
+  bool unprocessed(int32_t stream_id) const;
 
  private:
   struct Stream;

@@ -9,6 +9,7 @@ differential against httpx + h2, and through a CONNECT proxy.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -681,3 +682,221 @@ def test_response_before_the_body_was_sent_frees_its_stream(h2_scripted):
         assert (r.status_code, r.text) == (200, "early")
         assert client.get(srv.url + "/next").text == "early"
         assert client.get(srv.url + "/again").text == "early"
+
+
+# A child process: an HTTP/2 upload of a fixed 4 MiB body whose response head came
+# early, then dropped (collected) inside a TLS callback while the engine still sends
+# the body as WINDOW_UPDATEs arrive. glibc maps a block that large on its own
+# (MALLOC_MMAP_THRESHOLD_ pins the threshold), so reading it once freed faults.
+_DROPPED_UPLOAD_CHILD = r"""
+import asyncio, gc, ssl, sys
+
+import httprs
+
+url, cafile, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+hooks = []
+held = []
+
+
+class Hooked(ssl.SSLObject):
+    def read(self, *args):
+        while hooks:
+            hooks.pop()()
+        return super().read(*args)
+
+
+parked = []
+
+
+def drop():
+    held.clear()
+    gc.collect()
+    parked.append(httprs._core._parked_pin_count())
+
+
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.sslobject_class = Hooked
+size = 4 << 20
+
+
+def run_sync():
+    with httprs.Client(http2=True, verify=ctx, timeout=10) as client:
+        request = client.build_request("POST", url + "/up", content=b"x" * size)
+        r = client.send(request, stream=True)
+        del request
+        assert (r.status_code, r.http_version) == (200, "HTTP/2"), r
+        held.append(r)
+        del r
+        hooks.append(drop)  # the next TLS read drops the response, then the
+        assert client.get(url + "/go").text == "/go"  # WINDOW_UPDATEs are read
+        assert client.get(url + "/after").text == "/after"
+        assert parked == [1]  # collected in the callback: the body was kept
+        assert httprs._core._parked_pin_count() == 0  # released, then let go
+
+
+async def run_async():
+    async with httprs.AsyncClient(http2=True, verify=ctx, timeout=10) as client:
+        request = client.build_request("POST", url + "/up", content=b"x" * size)
+        r = await client.send(request, stream=True)
+        del request
+        assert (r.status_code, r.http_version) == (200, "HTTP/2"), r
+        held.append(r)
+        del r
+        hooks.append(drop)
+        assert (await client.get(url + "/go")).text == "/go"
+        assert (await client.get(url + "/after")).text == "/after"
+        assert parked == [1]
+        assert httprs._core._parked_pin_count() == 0
+
+
+run_sync() if mode == "sync" else asyncio.run(run_async())
+print("ok")
+"""
+
+
+def _head_then_hold_upload(seen: dict):
+    """Answer the upload's head at once and stop reading (its body waits for window),
+    until the /go request: then read everything (WINDOW_UPDATEs go out), recording
+    what the upload's stream carried, and answer the other requests with their path."""
+
+    def handler(h2c) -> None:
+        while not h2c.streams:
+            if not h2c.pump():
+                return
+        up = min(h2c.streams)
+        h2c.send_headers(up, 200, [("content-type", "text/plain")])
+        seen["up"] = h2c.streams[up].request
+        while (req := h2c.next_request()) is not None:
+            if req.stream_id != up:
+                h2c.respond(req.stream_id, 200, req.path.encode())
+
+    return handler
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.timeout(60)
+def test_fixed_body_outlives_a_response_dropped_mid_upload(h2_scripted, certs, mode):
+    """A response dropped (garbage collected inside a TLS callback) while the engine
+    still sends its fixed request body: the engine reads the body as the server's
+    window opens, so the bytes must stay alive until the transfer is released. They
+    used to be freed at once: the child read unmapped memory and crashed."""
+    import subprocess
+    import sys
+
+    from servers.h2server import h2_context
+
+    seen: dict = {}
+    srv = h2_scripted(_head_then_hold_upload(seen), ssl_context=h2_context(certs.server))
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    proc = subprocess.run(
+        [sys.executable, "-c", _DROPPED_UPLOAD_CHILD, srv.url, certs.ca_file, mode],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=env,
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), proc.stderr[-3000:]
+    body = seen["up"].body
+    assert 0 < len(body) < 4 << 20  # reset once released, part way
+    assert body == b"x" * len(body)
+
+
+_UPGRADE = {"Upgrade": "foo", "Connection": "Upgrade"}
+
+
+def test_upgrade_request_never_takes_an_http2_connection(hypercorn_tls, certs):
+    """An Upgrade request stays HTTP/1.1 (its ALPN offers http/1.1 alone), so it must
+    not be handed the origin's idle HTTP/2 connection: it used to get it and fail
+    with "HTTP/2 request needs a method and a path"."""
+    with httprs.Client(http2=True, verify=_ca(certs)) as client:
+        assert client.get(hypercorn_tls.url + "/").http_version == "HTTP/2"
+        r = client.get(hypercorn_tls.url + "/", headers=_UPGRADE)
+        assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
+        assert client.get(hypercorn_tls.url + "/").status_code == 200
+
+
+@pytest.mark.anyio
+async def test_async_upgrade_request_never_takes_an_http2_connection(hypercorn_tls, certs):
+    async with httprs.AsyncClient(http2=True, verify=_ca(certs)) as client:
+        assert (await client.get(hypercorn_tls.url + "/")).http_version == "HTTP/2"
+        r = await client.get(hypercorn_tls.url + "/", headers=_UPGRADE)
+        assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
+        assert (await client.get(hypercorn_tls.url + "/")).status_code == 200
+
+
+def _header_names(h2c) -> None:
+    """Answer each request with the names of its regular header fields."""
+    while (req := h2c.next_request()) is not None:
+        names = ",".join(sorted(k for k, _ in req.headers if not k.startswith(":")))
+        h2c.respond(req.stream_id, 200, names.encode())
+
+
+@pytest.mark.parametrize("client_cls", [httprs.Client, httpx.Client])
+def test_http1_false_sends_an_upgrade_request_as_http2(h2_scripted, client_cls):
+    """http1=False: an Upgrade request goes as HTTP/2, its connection-specific headers
+    dropped, as httpx does (an HTTP/2-only server); it used to be written as HTTP/1.1."""
+    srv = h2_scripted(_header_names)
+    with client_cls(http1=False, http2=True, timeout=5) as client:
+        r = client.get(srv.url + "/", headers=_UPGRADE)
+        assert (r.status_code, r.http_version) == (200, "HTTP/2")
+        assert "upgrade" not in r.text and "connection" not in r.text
+
+
+@pytest.mark.anyio
+async def test_async_http1_false_sends_an_upgrade_request_as_http2(h2_scripted):
+    srv = h2_scripted(_header_names)
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        r = await client.get(srv.url + "/", headers=_UPGRADE)
+        assert (r.status_code, r.http_version) == (200, "HTTP/2")
+        assert "upgrade" not in r.text and "connection" not in r.text
+
+
+def _finish_goaway_and_reset(go: threading.Event):
+    """First connection: head of the first request, then (once told) the rest of its
+    body, GOAWAY naming it as the last stream, and an RST, without reading what the
+    client sent meanwhile. Later connections: serve_path."""
+
+    def first(h2c) -> None:
+        req = h2c.next_request()
+        if req is None:
+            return
+        h2c.send_headers(req.stream_id, 200, [("content-length", "5")])
+        go.wait(10)
+        h2c.h2.send_data(req.stream_id, b"hello", end_stream=True)
+        h2c.flush()
+        h2c.goaway(last_stream_id=req.stream_id)
+        time.sleep(0.1)
+        h2c.conn.reset()
+
+    return _first_connection(first)
+
+
+@pytest.mark.timeout(30)
+def test_write_error_reads_what_the_server_sent_first(h2_scripted):
+    """A write fails (the server reset the connection) while the end of a response
+    and a GOAWAY wait unread in the socket: they are read before the streams fail,
+    so the response completes and the stream above last_stream_id is retried on a
+    new connection. Every stream used to fail at once with WriteError."""
+    go = threading.Event()
+    srv = h2_scripted(_finish_goaway_and_reset(go))
+    with httprs.Client(http1=False, http2=True, timeout=5) as client:
+        first = client.send(client.build_request("GET", srv.url + "/first"), stream=True)
+        go.set()
+        time.sleep(0.5)  # nobody drives the loop: the bytes and the RST wait unread
+        assert client.get(srv.url + "/second").text == "/second"
+        assert first.read() == b"hello"
+    assert srv.connections == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_async_write_error_reads_what_the_server_sent_first(h2_scripted):
+    go = threading.Event()
+    srv = h2_scripted(_finish_goaway_and_reset(go))
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        first = await client.send(client.build_request("GET", srv.url + "/first"), stream=True)
+        go.set()
+        time.sleep(0.5)  # the event loop does not run: the bytes and the RST wait unread
+        assert (await client.get(srv.url + "/second")).text == "/second"
+        assert await first.aread() == b"hello"
+    assert srv.connections == 2

@@ -294,7 +294,12 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     response = Response._from_transport(
         t.head.status, raw, public, version, None if t.http2 else <bytes>t.head.reason
     )
-    if t.head.status == 101:
+    if t.http2:
+        # httpcore's HTTP/2 responses name their stream. (Its `network_stream`, the
+        # connection all the streams share, is not given: raw reads or writes on it
+        # would break every other stream.)
+        response.extensions["stream_id"] = t.stream_id
+    elif t.head.status == 101:
         # A requested upgrade: the connection is this response's for good.
         response.extensions["network_stream"] = _network_stream(stream)
     return response

@@ -27,6 +27,7 @@ cdef int _LOG_DEBUG = logging.DEBUG
 cdef object _LOG_PARENT  # `httpcore` / `httpcore2` itself
 cdef object _LOG_CONNECTION
 cdef object _LOG_HTTP11
+cdef object _LOG_HTTP2
 cdef object _LOG_PROXY
 cdef object _LOG_SOCKS
 cdef dict _LOGGERS = {}
@@ -35,14 +36,19 @@ cdef dict _LOGGERS = {}
 def _set_core_loggers(str prefix):
     """Log connection events on `<prefix>.connection`, `<prefix>.http11`, ...: httpcore's
     logger names for `prefix="httpcore"`, httpcore2's for `"httpcore2"`."""
-    global _LOG_PARENT, _LOG_CONNECTION, _LOG_HTTP11, _LOG_PROXY, _LOG_SOCKS
+    global _LOG_PARENT, _LOG_CONNECTION, _LOG_HTTP11, _LOG_HTTP2, _LOG_PROXY, _LOG_SOCKS
     _LOG_PARENT = logging.getLogger(prefix)
     _LOG_CONNECTION = logging.getLogger(prefix + ".connection")
     _LOG_HTTP11 = logging.getLogger(prefix + ".http11")
+    _LOG_HTTP2 = logging.getLogger(prefix + ".http2")
     _LOG_PROXY = logging.getLogger(prefix + ".proxy")
     _LOG_SOCKS = logging.getLogger(prefix + ".socks")
     _LOGGERS.update(
-        connection=_LOG_CONNECTION, http11=_LOG_HTTP11, proxy=_LOG_PROXY, socks=_LOG_SOCKS
+        connection=_LOG_CONNECTION,
+        http11=_LOG_HTTP11,
+        http2=_LOG_HTTP2,
+        proxy=_LOG_PROXY,
+        socks=_LOG_SOCKS,
     )
 
 
@@ -58,18 +64,23 @@ cdef bint _inherits_parent_level(object logger) except -1:
 
 cdef bint _debug_logging(str mode) except -1:
     """Whether a request on a route of `mode` has a logger enabled for DEBUG, checked once
-    per request. Usually the request's loggers (http11, connection, and proxy or socks)
+    per request. Usually the request's loggers (http11, http2, connection, and proxy or socks)
     are configured only through `httpcore` or above: then one isEnabledFor on `httpcore`
     answers for all of them (a cached dict lookup in logging). Otherwise each is asked."""
     proxy = None if mode == "direct" else (_LOG_SOCKS if mode == "socks" else _LOG_PROXY)
     if (
         not _LOG_PARENT.disabled
         and _inherits_parent_level(_LOG_HTTP11)
+        and _inherits_parent_level(_LOG_HTTP2)
         and _inherits_parent_level(_LOG_CONNECTION)
         and (proxy is None or _inherits_parent_level(proxy))
     ):
         return _LOG_PARENT.isEnabledFor(_LOG_DEBUG)
-    if _LOG_HTTP11.isEnabledFor(_LOG_DEBUG) or _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
+    if (
+        _LOG_HTTP11.isEnabledFor(_LOG_DEBUG)
+        or _LOG_HTTP2.isEnabledFor(_LOG_DEBUG)
+        or _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG)
+    ):
         return True
     return proxy is not None and proxy.isEnabledFor(_LOG_DEBUG)
 
@@ -181,7 +192,13 @@ cdef class _Tracer:
             name = _HTTP11[self.http11]
             if self.prefix != "http11.":
                 name = self.prefix + name[7:]
-            if name.endswith(".started"):
+            if name.endswith(".started") and self.prefix == "http2.":
+                # httpcore's HTTP/2 events name the stream.
+                t = self.stream.t.get()
+                info = {"stream_id": t.stream_id}
+                if self.http11 != H_CLOSED - 1:
+                    info = {"request": self.request, "stream_id": t.stream_id}
+            elif name.endswith(".started"):
                 info = {} if self.http11 == H_CLOSED - 1 else {"request": self.request}
             elif self.http11 == H_HEAD_COMPLETE:
                 t = self.stream.t.get()
@@ -310,6 +327,9 @@ cdef class _Tracer:
         elif step == <int>TraceStep.kTlsDone:
             stream = _TraceStream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
             self.add(f"{via}.start_tls.complete", {"return_value": stream})
+        elif step == <int>TraceStep.kH2Init:
+            self.add("http2.send_connection_init.started", {"request": request})
+            self.add("http2.send_connection_init.complete", {"return_value": None})
         elif step == <int>TraceStep.kSend:
             self.prefix = "http2." if self.stream.t.get().http2 else "http11."
             self.http11 = 0

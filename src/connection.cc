@@ -347,9 +347,8 @@ void Connection::on_write_error(int status) {
 
 void Connection::on_write_done() {
   if (h2_) {
-    if (socket_.writes_pending() > 0) return;
     h2_->set_now(engine_->now_ms());
-    h2_->note_written();
+    h2_->note_written(socket_.writes_completed());
     h2_arm_timer();
     return;
   }
@@ -389,7 +388,7 @@ void Connection::resume_reading(Transfer& t) {
     h2_->set_now(engine_->now_ms());
     h2_->resume(t);
     h2_flush();
-    h2_arm_timer();
+    h2_settle();  // a failed flush may have ended streams
     return;
   }
   if (state_ == State::kClosing || !session_.resume()) return;

@@ -35,6 +35,8 @@ void Connection::start_http2() {
   state_ = State::kIdle;
   idle_since_ms = engine_->now_ms();
   if (first) {
+    // httpcore's http2.send_connection_init: the preface goes out with it.
+    if (first->spec.trace) first->trace_steps.push_back(static_cast<int>(TraceStep::kH2Init));
     h2_assign(std::move(first));
     return;
   }
@@ -97,7 +99,14 @@ void Connection::h2_abandon(Transfer& t) {
 
 void Connection::h2_flush() {
   Outgoing out;
-  while (state_ != State::kClosing && h2_->take_output(out)) send(std::move(out));
+  bool sent = false;
+  while (state_ != State::kClosing && h2_->take_output(out)) {
+    send(std::move(out));
+    h2_->mark_flushed(socket_.writes_started());
+    sent = true;
+  }
+  // Writes the kernel took whole at once completed inside send().
+  if (sent && state_ != State::kClosing) h2_->note_written(socket_.writes_completed());
 }
 
 void Connection::h2_write_failed(int status) {

@@ -266,6 +266,8 @@ void Engine::retry(std::shared_ptr<Transfer> t) {
   t->head_ready = false;
   t->body_sent = false;
   t->want_body = false;
+  t->http2 = false;  // the next connection may speak HTTP/1.1
+  t->stream_id = 0;
   start_pool_wait(*t);
   waiters_.push_front(std::move(t));
   service_waiters();
@@ -385,7 +387,7 @@ void Engine::on_connection_released(Connection* c) {
   }
   service_waiters();
   if (limits_.max_keepalive_connections >= 0) {
-    while (n_idle_ > limits_.max_keepalive_connections) {
+    while (idle_connections() > limits_.max_keepalive_connections) {
       // Close the longest-idle connection (carrying no exchange).
       Connection* oldest = nullptr;
       for (auto& [key, conns] : idle_)
@@ -786,7 +788,17 @@ int Engine::connection_count() {
 
 int Engine::idle_count() {
   std::lock_guard<std::mutex> lk(mu_);
-  return n_idle_;
+  return idle_connections();
+}
+
+int Engine::idle_connections() const {
+  // idle_ also lists HTTP/2 connections that carry streams and have room for
+  // more: busy, not idle.
+  int n = 0;
+  for (const auto& [key, conns] : idle_)
+    for (const Connection* c : conns)
+      if (c->open_exchanges() == 0) n++;
+  return n;
 }
 
 void Engine::hold_mutex_for_testing(int ms) {

@@ -82,6 +82,7 @@ enum class TraceStep : int {
   kTunnelDone = 9,
   kSocks = 10,  // gate: about to start the SOCKS5 exchange
   kSocksDone = 11,
+  kH2Init = 12,  // the connection preface and SETTINGS went out for this request (HTTP/2)
 };
 
 // The HTTP versions a transport may speak (httpx's http1= / http2=): HTTP/2
@@ -166,6 +167,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   uint64_t pool_deadline_ms = 0;
   Connection* conn = nullptr;
   bool http2 = false;            // carried by an HTTP/2 stream (set before kSend is recorded)
+  int32_t stream_id = 0;         // its HTTP/2 stream (the `stream_id` response extension)
   std::vector<int> trace_steps;  // TraceSteps recorded (spec.trace), taken by take_trace
   size_t trace_taken = 0;        // how many of trace_steps the consumer took
 
@@ -320,6 +322,8 @@ class Engine {
   // A connection for `key` is still establishing and may become HTTP/2.
   bool negotiating_http2(const std::string& key) const;
   void service_waiters();
+  // Listed connections carrying nothing (max_keepalive_connections counts these).
+  int idle_connections() const;
   void arm_pool_timer();
   static void on_pool_timer(uv_timer_t* h);
   static void on_wakeup(uv_async_t* h);
@@ -364,7 +368,7 @@ class Engine {
   uv_timer_t pool_timer_;
   PoolLimits limits_;
   int n_conns_ = 0;
-  int n_idle_ = 0;
+  int n_idle_ = 0;  // connections listed in idle_ (with room; HTTP/2 ones may be busy)
   std::unordered_map<std::string, std::vector<Connection*>> idle_;
   std::vector<Connection*> all_;
   std::deque<std::shared_ptr<Transfer>> waiters_;

@@ -74,6 +74,7 @@ bool Http2Exchanges::submit(Transfer& t, Error& err) {
     s.remaining = spec.plan.content_length;
   }
   t.http2 = true;
+  t.stream_id = id;
   t.phase = Transfer::Phase::kSending;
   arm(s);
   streams_.emplace(id, std::move(s));
@@ -109,6 +110,7 @@ bool Http2Exchanges::take_output(Outgoing& out) {
   if (write_error_) return false;  // the socket takes nothing more
   Error err;
   bool ok = session_.flush(out.owned, err);
+  flushed_ = session_.take_progressed();
   process_events();  // a failed flush failed every stream
   return ok && !out.owned.empty();
 }
@@ -165,12 +167,21 @@ void Http2Exchanges::resume(Transfer& t) {
   arm(s);
 }
 
-void Http2Exchanges::note_written() {
+void Http2Exchanges::mark_flushed(uint64_t seq) {
+  for (int32_t id : flushed_) {
+    auto it = streams_.find(id);
+    if (it != streams_.end() && !it->second.transfer->body_sent) it->second.write_mark = seq;
+  }
+  flushed_.clear();
+}
+
+void Http2Exchanges::note_written(uint64_t done) {
   for (auto& [id, s] : streams_) {
     Transfer& t = *s.transfer;
-    if (t.body_sent) continue;
+    if (t.body_sent || s.write_mark == 0 || s.write_mark > done) continue;
+    s.write_mark = 0;
     if (!session_.request_sent(id)) {
-      arm(s);  // the upload moves: its write timeout starts again
+      arm(s);  // its upload moved: the write timeout starts again
       continue;
     }
     t.body_sent = true;

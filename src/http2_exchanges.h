@@ -76,8 +76,15 @@ class Http2Exchanges final : public ProtocolSession {
   void cancel(Transfer& t);
   // The consumer took body bytes of `t`: open its window again.
   void resume(Transfer& t);
-  // Socket writes completed: requests fully handed over count as sent.
-  void note_written();
+  // The output take_output() gave went out as the socket's write number
+  // `seq` (SocketStream::writes_started()): the streams it moved forward
+  // wait for that write.
+  void mark_flushed(uint64_t seq);
+  // The socket's writes up to number `done` completed: the streams whose
+  // output they carried moved (their write timeout starts again), and those
+  // whose whole request is out count as sent. A stream that did not move
+  // keeps its deadline, whatever the other streams write.
+  void note_written(uint64_t done);
   // Streams past their deadline fail (ReadTimeout / WriteTimeout) and are
   // reset; the others go on.
   void expire();
@@ -97,6 +104,7 @@ class Http2Exchanges final : public ProtocolSession {
     bool length_known = false;
     size_t unread_credit = 0;  // DATA bytes delivered but not given back yet
     uint64_t deadline = 0;     // engine ms; 0: none
+    uint64_t write_mark = 0;   // socket write carrying its latest output; 0: none
   };
 
   void on_event(Http2Event& ev);
@@ -112,7 +120,8 @@ class Http2Exchanges final : public ProtocolSession {
   Http2Session session_;
   std::map<int32_t, Stream> streams_;
   std::vector<Ended> ended_;
-  Error write_error_;  // set once a socket write failed
+  std::vector<int32_t> flushed_;  // streams moved by the last take_output()
+  Error write_error_;             // set once a socket write failed
   uint64_t now_ = 0;
 };
 

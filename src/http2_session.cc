@@ -77,6 +77,11 @@ bool build_http2_headers(const Http2Request& req, HeaderList& out, Error& err) {
   out.emplace_back(":scheme", req.scheme);
   out.emplace_back(":path", req.path);
   for (const auto& [name, value] : req.headers) {
+    if (!name.empty() && name[0] == ':') {
+      // Pseudo-headers are the session's own: never a user's (RFC 9113 8.3).
+      err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
+      return false;
+    }
     std::string lname = lower(name);
     if (lname == "host" || is_connection_specific(lname)) continue;
     if (lname == "te" && !equals_ignore_case(value, "trailers")) {
@@ -128,6 +133,7 @@ struct Http2Session::Stream {
   size_t chunk_off = 0;
   bool body_ended = false;  // end_body() was called
   bool want_signalled = false;
+  bool progressed = false;  // listed in progressed_
 
   size_t unconsumed = 0;  // DATA bytes handed out and not yet consume()d
 
@@ -204,6 +210,10 @@ struct Http2Session::Callbacks {
       nghttp2_session_consume(session, stream_id, len);
       return 0;
     }
+    // The connection window opens at once: each stream's own window (and
+    // the unread bound above it) is what holds a slow reader back, so streams
+    // whose readers stopped never starve the others.
+    nghttp2_session_consume_connection(session, len);
     s->unconsumed += len;
     Http2Event ev{Http2EventKind::kData, stream_id};
     ev.data.assign(reinterpret_cast<const char*>(data), len);
@@ -220,8 +230,14 @@ struct Http2Session::Callbacks {
 
   static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
     Http2Session& h = self(ud);
-    if (frame->hd.type == NGHTTP2_HEADERS) {
-      if (Stream* s = h.find(frame->hd.stream_id)) s->headers_sent = true;
+    if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) {
+      if (Stream* s = h.find(frame->hd.stream_id)) {
+        if (frame->hd.type == NGHTTP2_HEADERS) s->headers_sent = true;
+        if (!s->progressed) {
+          s->progressed = true;
+          h.progressed_.push_back(s->id);
+        }
+      }
     } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       // nghttp2 found a connection error in what the server sent.
       h.fail_all(ErrorKind::kRemoteProtocolError,
@@ -473,7 +489,7 @@ void Http2Session::consume(int32_t stream_id, size_t n) {
   n = std::min(n, s->unconsumed);
   if (n == 0) return;
   s->unconsumed -= n;
-  nghttp2_session_consume(session_.get(), stream_id, n);
+  nghttp2_session_consume_stream(session_.get(), stream_id, n);
 }
 
 void Http2Session::cancel(int32_t stream_id) {
@@ -488,7 +504,6 @@ void Http2Session::cancel(int32_t stream_id) {
 void Http2Session::release(int32_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
-  Stream& s = *it->second;
   if (session_ && !dead_ && live_.count(stream_id) != 0) {
     // Released while the stream is open on either side: the response is still
     // coming (nobody will read it), or it ended before the request body was
@@ -496,16 +511,21 @@ void Http2Session::release(int32_t stream_id) {
     // a MAX_CONCURRENT_STREAMS slot for good.
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
   }
-  if (s.unconsumed > 0 && session_) {
-    // Stream-level consumption of a closed stream is ignored; the connection
-    // window gets the bytes back either way.
-    nghttp2_session_consume(session_.get(), stream_id, s.unconsumed);
-  }
+  // Its unread bytes were given back to the connection window on arrival;
+  // the stream's own window dies with it.
   streams_.erase(it);
 }
 
 void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {
   fail_all(kind, message, true);
+}
+
+std::vector<int32_t> Http2Session::take_progressed() {
+  std::vector<int32_t> out;
+  out.swap(progressed_);
+  for (int32_t id : out)
+    if (Stream* s = find(id)) s->progressed = false;
+  return out;
 }
 
 std::vector<Http2Event> Http2Session::take_events() {

@@ -5,11 +5,12 @@
 // the owner (a connection) moves bytes and turns events into transfer state.
 //
 // Flow control is manual (NGHTTP2_OPT_NO_AUTO_WINDOW_UPDATE): received DATA
-// counts against the stream and connection windows until the owner says it
-// was read (consume()), so a slow reader gets backpressure, not unbounded
-// buffering. The initial stream window is well above 64 KiB and the
-// connection window is large enough that a few paused streams cannot starve
-// the others.
+// counts against its stream's window until the owner says it was read
+// (consume()), so a slow reader gets backpressure, not unbounded buffering.
+// The connection window is given back as DATA arrives: what a stopped reader
+// may hold is bounded by its stream window, and however many readers stop,
+// the other streams never wait for connection window. The initial stream
+// window is well above 64 KiB.
 #pragma once
 
 #include <sys/types.h>
@@ -34,8 +35,8 @@ namespace httprs {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Receive windows: a stream may have 1 MiB unread (the HTTP/1.1 path pauses
-// reading at the same bound) and the connection 64 MiB, so 64 streams whose
-// readers stopped still leave room for the others.
+// reading at the same bound); the connection window (given back on arrival)
+// only sets how much may be in flight at once over all streams.
 struct Http2Config {
   uint32_t stream_window = 1u << 20;       // SETTINGS_INITIAL_WINDOW_SIZE we announce
   uint32_t connection_window = 64u << 20;  // our connection-level receive window
@@ -86,7 +87,8 @@ std::string http2_error_name(uint32_t code);
 // first, names lower-cased, connection-specific headers (Connection,
 // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade) and Host dropped
 // (Host becomes :authority), every name and value checked as nghttp2 requires
-// (RFC 9113 8.2.1). A TE other than "trailers" is a LocalProtocolError.
+// (RFC 9113 8.2.1). A TE other than "trailers", or a user header name
+// starting with ':' (a pseudo-header), is a LocalProtocolError.
 bool build_http2_headers(const Http2Request& req, HeaderList& out, Error& err);
 
 class Http2Session {
@@ -119,16 +121,19 @@ class Http2Session {
   // The owner read `n` bytes of a stream's DATA: open the windows again.
   void consume(int32_t stream_id, size_t n);
   // Cancel one stream: RST_STREAM(CANCEL); the connection and the other
-  // streams go on. Unread bytes are given back to the connection window.
+  // streams go on.
   void cancel(int32_t stream_id);
-  // The owner is done with a stream (after kEnd / kReset / cancel): forget it,
-  // giving its unread bytes back to the connection window.
+  // The owner is done with a stream (after kEnd / kReset / cancel): forget it
+  // (resetting it if it is still open).
   void release(int32_t stream_id);
   // The connection broke (EOF or a read error): every open stream fails with
   // `kind` / `message`; streams the server never processed are retryable.
   void connection_lost(ErrorKind kind, const std::string& message);
 
   std::vector<Http2Event> take_events();
+  // The streams whose HEADERS or DATA went into the output since the last
+  // call (their request moved forward).
+  std::vector<int32_t> take_progressed();
 
   // May a new stream start now? False after GOAWAY (either way), when the
   // stream ids are used up, or when MAX_CONCURRENT_STREAMS streams are open.
@@ -168,6 +173,7 @@ class Http2Session {
   std::set<int32_t> live_;  // streams nghttp2 has not closed yet
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<Http2Event> events_;
+  std::vector<int32_t> progressed_;
   uint32_t last_max_concurrent_ = 0xffffffffu;
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;

@@ -63,6 +63,7 @@ struct SocketStream::WriteReq {
   uv_write_t req;
   std::string owned;
   SocketStream* sock;
+  uint64_t seq = 0;  // its number (writes_started())
 };
 
 SocketStream::SocketStream(uv_loop_t* loop, Owner* owner, bool uds)
@@ -314,6 +315,7 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
     delete w;
     return true;
   }
+  uint64_t seq = ++writes_started_;
   // Give the kernel what it takes now (libuv would too, inside uv_write), so
   // the owner knows whether any byte left (a request may be resent if none).
   if (writes_pending_ == 0) {
@@ -328,10 +330,12 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
     }
     if (n == 0) {  // all of it went out
       delete w;
+      writes_completed_ = seq;
       owner_->on_socket_write_done();
       return true;
     }
   }
+  w->seq = seq;
   int rc = uv_write(&w->req, stream(), bufs, n, &SocketStream::on_write);
   if (rc < 0) {
     delete w;
@@ -346,9 +350,11 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
 void SocketStream::on_write(uv_write_t* req, int status) {
   auto* w = static_cast<WriteReq*>(req->data);
   SocketStream* s = w->sock;
+  uint64_t seq = w->seq;
   delete w;
   s->writes_pending_--;
   if (status == UV_ECANCELED || s->state_ != State::kOpen) return;
+  if (status >= 0) s->writes_completed_ = seq;
   // Whether it ended in an error or not, some of it may have left.
   s->owner_->on_socket_sent();
   if (status < 0) {

@@ -76,6 +76,11 @@ class SocketStream {
   // The descriptor while the socket is open, else -1.
   int fd();
   int writes_pending() const { return writes_pending_; }
+  // Writes are numbered from 1 as write() takes them (one number per call
+  // with bytes) and complete in that order: writes_completed() is the number
+  // of the last one that went out whole.
+  uint64_t writes_started() const { return writes_started_; }
+  uint64_t writes_completed() const { return writes_completed_; }
   bool write_queue_empty() { return stream()->write_queue_size == 0; }
 
  private:
@@ -118,6 +123,8 @@ class SocketStream {
   Resolve* resolving_ = nullptr;  // pending getaddrinfo; it outlives us if we close first
   uv_connect_t connect_req_;
   int writes_pending_ = 0;
+  uint64_t writes_started_ = 0;
+  uint64_t writes_completed_ = 0;
   bool reading_ = false;
 };
 

@@ -900,3 +900,127 @@ async def test_async_write_error_reads_what_the_server_sent_first(h2_scripted):
         assert (await client.get(srv.url + "/second")).text == "/second"
         assert await first.aread() == b"hello"
     assert srv.connections == 2
+
+
+def _held_body(go: threading.Event):
+    """Answer the head of the one request at once, its body once ``go`` is set."""
+
+    def handler(h2c) -> None:
+        req = h2c.next_request()
+        if req is None:
+            return
+        h2c.send_headers(req.stream_id, 200, [("content-length", "2")])
+        go.wait(10)
+        h2c.send_data(req.stream_id, b"ok")
+        h2c.drain(2.0)
+
+    return handler
+
+
+@pytest.mark.timeout(30)
+def test_busy_http2_connection_is_not_idle(h2_scripted):
+    """An HTTP/2 connection carrying a stream is listed for more streams, but it is not
+    idle: it does not count in max_keepalive_connections (which used to close the
+    truly idle connection of another origin) nor in the pool statistics."""
+    go = threading.Event()
+    busy, other = h2_scripted(_held_body(go)), h2_scripted(serve_path)
+    limits = httprs.Limits(max_keepalive_connections=1)
+    with httprs.Client(http1=False, http2=True, limits=limits, timeout=5) as client:
+        held = client.send(client.build_request("GET", busy.url + "/held"), stream=True)
+        assert client.get(other.url + "/x").text == "/x"
+        assert client._transport._pool_stats() == {"connections": 2, "idle": 1}
+        assert client.get(other.url + "/y").text == "/y"
+        go.set()
+        assert held.read() == b"ok"
+    assert other.connections == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_async_busy_http2_connection_is_not_idle(h2_scripted):
+    go = threading.Event()
+    busy, other = h2_scripted(_held_body(go)), h2_scripted(serve_path)
+    limits = httprs.Limits(max_keepalive_connections=1)
+    async with httprs.AsyncClient(http1=False, http2=True, limits=limits, timeout=5) as client:
+        held = await client.send(client.build_request("GET", busy.url + "/held"), stream=True)
+        assert (await client.get(other.url + "/x")).text == "/x"
+        assert client._transport._pool_stats() == {"connections": 2, "idle": 1}
+        assert (await client.get(other.url + "/y")).text == "/y"
+        go.set()
+        assert await held.aread() == b"ok"
+    assert other.connections == 1
+
+
+def _trace_events(events: list):
+    def record(name, info):
+        events.append((name, dict(info)))
+
+    return record
+
+
+def _async_trace_events(events: list):
+    async def record(name, info):
+        events.append((name, dict(info)))
+
+    return record
+
+
+def _check_http2_trace(events, request_urls) -> None:
+    names = [name for name, _ in events]
+    assert not [n for n in names if n.startswith("http11.")]
+    # The first request on a connection sends its preface, as httpcore reports.
+    assert names.count("http2.send_connection_init.started") == 1
+    assert names.index("http2.send_connection_init.complete") < names.index(
+        "http2.send_request_headers.started"
+    )
+    started = {n: i for n, i in events if n.startswith("http2.") and n.endswith(".started")}
+    for name in (
+        "http2.send_request_headers.started",
+        "http2.send_request_body.started",
+        "http2.receive_response_headers.started",
+        "http2.receive_response_body.started",
+    ):
+        assert set(started[name]) == {"request", "stream_id"}, name
+        assert started[name]["stream_id"] in (1, 3)
+    assert set(started["http2.response_closed.started"]) == {"stream_id"}
+
+
+@pytest.mark.timeout(30)
+def test_http2_trace_and_stream_id_as_httpcore(h2_scripted):
+    """HTTP/2 trace events carry the stream id, the connection's first request reports
+    http2.send_connection_init, and responses have the `stream_id` extension, as
+    httpcore gives them (checked against httpx below)."""
+    srv = h2_scripted(serve_path)
+    for cls in (httprs.Client, httpx.Client):
+        events: list = []
+        with cls(http1=False, http2=True, timeout=5) as client:
+            r1 = client.get(srv.url + "/a", extensions={"trace": _trace_events(events)})
+            r2 = client.get(srv.url + "/b", extensions={"trace": _trace_events(events)})
+        assert (r1.extensions["stream_id"], r2.extensions["stream_id"]) == (1, 3), cls
+        assert r1.extensions["http_version"] == b"HTTP/2"
+        _check_http2_trace(events, [srv.url + "/a", srv.url + "/b"])
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_async_http2_trace_and_stream_id_as_httpcore(h2_scripted):
+    srv = h2_scripted(serve_path)
+    events: list = []
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        r1 = await client.get(srv.url + "/a", extensions={"trace": _async_trace_events(events)})
+        r2 = await client.get(srv.url + "/b", extensions={"trace": _async_trace_events(events)})
+    assert (r1.extensions["stream_id"], r2.extensions["stream_id"]) == (1, 3)
+    _check_http2_trace(events, [srv.url + "/a", srv.url + "/b"])
+
+
+def test_http2_debug_log_lines_on_the_http2_logger(h2_scripted, caplog):
+    srv = h2_scripted(serve_path)
+    with caplog.at_level("DEBUG", logger="httpcore"):
+        with httprs.Client(http1=False, http2=True, timeout=5) as client:
+            client.get(srv.url + "/a")
+    lines = [(r.name, r.getMessage()) for r in caplog.records if r.name == "httpcore.http2"]
+    assert ("httpcore.http2", "send_connection_init.started request=<Request [b'GET']>") in lines
+    assert any(
+        m.startswith("send_request_headers.started request=") and "stream_id=1" in m
+        for _, m in lines
+    )

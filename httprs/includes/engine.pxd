@@ -98,6 +98,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool want_body
         bool released
         bool http2
+        int stream_id
         RawState raw_state
         Error raw_error
         bool failed()
@@ -126,6 +127,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kTunnelDone
         kSocks
         kSocksDone
+        kH2Init
 
     cdef cppclass Engine:
         Engine(const PoolLimits& limits)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "check.h"
+#include "h2_test_server.h"
 #include "http2_exchanges.h"
 
 using namespace httprs;
@@ -22,119 +23,69 @@ struct Listener : SessionListener {
   void on_transfer_progress(Transfer&) override { ++progress; }
 };
 
-// A scripted HTTP/2 server: records requests and resets, answers when told.
-struct Server {
-  struct Req {
-    HeaderList headers;
-    std::string body;
-    bool complete = false;
-    bool closed = false;
-    uint32_t close_code = 0;
-  };
-  nghttp2_session* session = nullptr;
-  std::map<int32_t, Req> requests;
-  std::map<int32_t, std::pair<std::string, size_t>> bodies;  // response body, offset
-  std::map<int32_t, uint32_t> resets;                        // RST_STREAM received
+using h2test::Server;
 
-  explicit Server(std::vector<nghttp2_settings_entry> settings = {}) {
-    nghttp2_session_callbacks* cbs = nullptr;
-    nghttp2_session_callbacks_new(&cbs);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
-    nghttp2_session_server_new(&session, cbs, this);
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
-  }
-  ~Server() { nghttp2_session_del(session); }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
+std::shared_ptr<Transfer> request(const std::string& method, const std::string& target,
+                                  double read_timeout = -1);
 
-  static Server& self(void* ud) { return *static_cast<Server*>(ud); }
-  static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
-                       const uint8_t* v, size_t vl, uint8_t, void* ud) {
-    self(ud).requests[f->hd.stream_id].headers.emplace_back(
-        std::string(reinterpret_cast<const char*>(n), nl),
-        std::string(reinterpret_cast<const char*>(v), vl));
-    return 0;
+// What a connection would be around the session under test: the listener,
+// the server at the other end, the socket's write numbers and the clock.
+struct Fixture {
+  Listener l;
+  Http2Exchanges c;
+  Server s;
+  uint64_t writes = 0;  // write numbers handed out (SocketStream::writes_started())
+
+  explicit Fixture(std::vector<nghttp2_settings_entry> settings = {}, Http2Config config = {})
+      : c(&l, config), s(std::move(settings)) {
+    Error err;
+    CHECK(c.start(err));
   }
-  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud) {
-    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-      self(ud).requests[f->hd.stream_id].complete = true;
-    if (f->hd.type == NGHTTP2_RST_STREAM)
-      self(ud).resets[f->hd.stream_id] = f->rst_stream.error_code;
-    return 0;
+  // The client's output as one socket write (not completed yet): into the
+  // server. False when it had nothing to say.
+  bool send() {
+    Outgoing out;
+    if (!c.take_output(out)) return false;
+    c.mark_flushed(++writes);
+    s.input(out.owned);
+    return true;
   }
-  static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t n, void* ud) {
-    self(ud).requests[id].body.append(reinterpret_cast<const char*>(d), n);
-    return 0;
+  // The socket's writes up to number `upto` (0: all) completed.
+  void written(uint64_t upto = 0) { c.note_written(upto ? upto : writes); }
+  // The server's output into the client. False when it had nothing to say.
+  bool answer() {
+    std::string back = s.output();
+    if (back.empty()) return false;
+    size_t used = 0;
+    Error err;
+    c.receive(back.data(), back.size(), &used, err);
+    return true;
   }
-  static int on_close(nghttp2_session*, int32_t id, uint32_t code, void* ud) {
-    auto& r = self(ud).requests[id];
-    r.closed = true;
-    r.close_code = code;
-    return 0;
+  // Move bytes both ways until neither side has anything to say; each write
+  // completes at once unless `complete` is false.
+  void pump(bool complete = true) {
+    for (int round = 0; round < 1000; ++round) {
+      bool any = send();
+      if (any && complete) written();
+      if (!answer() && !any) return;
+    }
+    CHECK(!"pump did not settle");
   }
-  static ssize_t read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
-                           nghttp2_data_source*, void* ud) {
-    auto& [body, off] = self(ud).bodies[id];
-    size_t n = std::min(len, body.size() - off);
-    std::memcpy(buf, body.data() + off, n);
-    off += n;
-    if (off == body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
-    return static_cast<ssize_t>(n);
-  }
-  void respond(int32_t id, int status, const std::string& body) {
-    bodies[id] = {body, 0};
-    std::string st = std::to_string(status);
-    std::string name = ":status", ctype = "content-type", text = "text/plain";
-    nghttp2_nv nva[] = {
-        {(uint8_t*)name.data(), (uint8_t*)st.data(), name.size(), st.size(), NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t*)ctype.data(), (uint8_t*)text.data(), ctype.size(), text.size(),
-         NGHTTP2_NV_FLAG_NONE},
-    };
-    nghttp2_data_provider prd;
-    prd.read_callback = read_body;
-    nghttp2_submit_response(session, id, nva, 2, body.empty() ? nullptr : &prd);
-  }
-  std::string header(int32_t id, const std::string& name) {
-    for (auto& [n, v] : requests[id].headers)
-      if (n == name) return v;
-    return "<none>";
+  // A GET for each target, submitted (checked), then pumped.
+  std::vector<std::shared_ptr<Transfer>> get(const std::vector<std::string>& targets) {
+    std::vector<std::shared_ptr<Transfer>> ts;
+    Error err;
+    for (auto& target : targets) {
+      ts.push_back(request("GET", target));
+      CHECK(c.submit(*ts.back(), err));
+    }
+    pump();
+    return ts;
   }
 };
 
-// Move bytes both ways until neither side has anything to say.
-void pump(Http2Exchanges& client, Server& server) {
-  for (int round = 0; round < 1000; ++round) {
-    Outgoing out;
-    bool any = client.take_output(out);
-    if (any) {
-      ssize_t rv = nghttp2_session_mem_recv(server.session, (const uint8_t*)out.owned.data(),
-                                            out.owned.size());
-      CHECK(rv == (ssize_t)out.owned.size());
-    }
-    std::string back;
-    for (;;) {
-      const uint8_t* p = nullptr;
-      ssize_t n = nghttp2_session_mem_send(server.session, &p);
-      if (n <= 0) break;
-      back.append((const char*)p, n);
-    }
-    if (!back.empty()) {
-      size_t used = 0;
-      Error err;
-      client.receive(back.data(), back.size(), &used, err);
-    }
-    if (!any && back.empty()) return;
-  }
-  CHECK(!"pump did not settle");
-}
-
 std::shared_ptr<Transfer> request(const std::string& method, const std::string& target,
-                                  double read_timeout = -1) {
+                                  double read_timeout) {
   auto t = std::make_shared<Transfer>();
   t->spec.method = method;
   t->spec.target = target;
@@ -154,25 +105,24 @@ Http2Exchanges::Outcome outcome_of(std::vector<Http2Exchanges::Ended>& ended, co
 }
 
 void test_request_response() {
-  Listener l;
-  Http2Exchanges c(&l);
+  Fixture f;
   Error err;
-  CHECK(c.start(err));
-  Server s;
   auto t = request("GET", "/a?b=1");
-  CHECK(c.submit(*t, err));
+  CHECK(f.c.submit(*t, err));
   CHECK(t->http2);
-  CHECK(c.open_exchanges() == 1);
-  pump(c, s);
-  CHECK_EQ_STR(s.header(1, ":path"), "/a?b=1");
-  CHECK_EQ_STR(s.header(1, ":authority"), "example.org:8080");
-  CHECK_EQ_STR(s.header(1, ":scheme"), "http");
-  CHECK_EQ_STR(s.header(1, "x-custom"), "v");
-  CHECK_EQ_STR(s.header(1, "connection"), "<none>");
-  c.note_written();
+  CHECK(t->stream_id == 1);
+  CHECK(f.c.open_exchanges() == 1);
+  f.pump(false);
+  CHECK_EQ_STR(f.s.header(1, ":path"), "/a?b=1");
+  CHECK_EQ_STR(f.s.header(1, ":authority"), "example.org:8080");
+  CHECK_EQ_STR(f.s.header(1, ":scheme"), "http");
+  CHECK_EQ_STR(f.s.header(1, "x-custom"), "v");
+  CHECK_EQ_STR(f.s.header(1, "connection"), "<none>");
+  CHECK(!t->body_sent);  // handed to the socket, not written yet
+  f.written();
   CHECK(t->body_sent);
-  s.respond(1, 200, "hello");
-  pump(c, s);
+  f.s.respond(1, 200, "hello", {{"content-type", "text/plain"}});
+  f.pump();
   CHECK(t->head_ready);
   CHECK(t->head.status == 200);
   CHECK(t->head.http_major == 2);
@@ -180,29 +130,22 @@ void test_request_response() {
   CHECK_EQ_STR(t->body_buf, "hello");
   CHECK(t->complete);
   CHECK(t->phase == Transfer::Phase::kDone);
-  auto ended = c.take_ended();
+  auto ended = f.c.take_ended();
   CHECK(ended.size() == 1 && outcome_of(ended, *t) == Http2Exchanges::Outcome::kComplete);
-  CHECK(c.open_exchanges() == 0);
-  CHECK(c.can_take_exchange());
-  CHECK(l.progress > 0);
+  CHECK(f.c.open_exchanges() == 0);
+  CHECK(f.c.can_take_exchange());
+  CHECK(f.l.progress > 0);
 }
 
 // A consumer that does not read holds its stream at about 2 MiB (1 MiB
 // buffered + the 1 MiB window); reading opens the window again.
 void test_backpressure_until_read() {
-  Listener l;
-  Http2Exchanges c(&l);
-  Error err;
-  CHECK(c.start(err));
-  Server s;
-  auto slow = request("GET", "/big");
-  auto other = request("GET", "/small");
-  CHECK(c.submit(*slow, err));
-  CHECK(c.submit(*other, err));
-  pump(c, s);
-  s.respond(1, 200, std::string(6u << 20, 'x'));
-  s.respond(3, 200, "small");
-  pump(c, s);
+  Fixture f;
+  auto ts = f.get({"/big", "/small"});
+  auto &slow = ts[0], &other = ts[1];
+  f.s.respond(1, 200, std::string(6u << 20, 'x'));
+  f.s.respond(3, 200, "small");
+  f.pump();
   CHECK(!slow->complete);
   CHECK(slow->body_buf.size() >= Http2Exchanges::kHighWater);
   CHECK(slow->body_buf.size() <= Http2Exchanges::kHighWater + (1u << 20) + 16384);
@@ -212,8 +155,8 @@ void test_backpressure_until_read() {
   for (int i = 0; i < 100 && !slow->complete; ++i) {
     total += slow->body_buf.size();
     slow->body_buf.clear();
-    c.resume(*slow);
-    pump(c, s);
+    f.c.resume(*slow);
+    f.pump();
   }
   total += slow->body_buf.size();
   CHECK(slow->complete);
@@ -221,177 +164,269 @@ void test_backpressure_until_read() {
 }
 
 void test_cancel_one_stream() {
-  Listener l;
-  Http2Exchanges c(&l);
-  Error err;
-  CHECK(c.start(err));
-  Server s;
-  auto a = request("GET", "/a");
-  auto b = request("GET", "/b");
-  CHECK(c.submit(*a, err));
-  CHECK(c.submit(*b, err));
-  pump(c, s);
-  c.cancel(*a);
-  pump(c, s);
-  CHECK(s.resets.count(1) == 1 && s.resets[1] == NGHTTP2_CANCEL);
-  CHECK(s.resets.count(3) == 0);
-  s.respond(3, 200, "b");
-  pump(c, s);
-  CHECK(b->complete);
-  CHECK(c.open_exchanges() == 0);
+  Fixture f;
+  auto ts = f.get({"/a", "/b"});
+  f.c.cancel(*ts[0]);
+  f.pump();
+  CHECK(f.s.resets.count(1) == 1 && f.s.resets[1] == NGHTTP2_CANCEL);
+  CHECK(f.s.resets.count(3) == 0);
+  f.s.respond(3, 200, "b");
+  f.pump();
+  CHECK(ts[1]->complete);
+  CHECK(f.c.open_exchanges() == 0);
 }
 
 void test_refused_is_retried_then_fails() {
-  Listener l;
-  Http2Exchanges c(&l);
+  Fixture f;
   Error err;
-  CHECK(c.start(err));
-  Server s;
-  auto t = request("GET", "/");
-  CHECK(c.submit(*t, err));
-  pump(c, s);
-  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_REFUSED_STREAM);
-  pump(c, s);
-  auto ended = c.take_ended();
+  auto t = f.get({"/"})[0];
+  nghttp2_submit_rst_stream(f.s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_REFUSED_STREAM);
+  f.pump();
+  auto ended = f.c.take_ended();
   CHECK(ended.size() == 1 && outcome_of(ended, *t) == Http2Exchanges::Outcome::kRetry);
   CHECK(!t->failed());
   // Out of attempts: the error reaches the consumer.
   auto u = request("GET", "/again");
   u->attempts = Http2Exchanges::kMaxAttempts;
-  CHECK(c.submit(*u, err));
-  pump(c, s);
-  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 3, NGHTTP2_REFUSED_STREAM);
-  pump(c, s);
-  ended = c.take_ended();
+  CHECK(f.c.submit(*u, err));
+  f.pump();
+  nghttp2_submit_rst_stream(f.s.session, NGHTTP2_FLAG_NONE, 3, NGHTTP2_REFUSED_STREAM);
+  f.pump();
+  ended = f.c.take_ended();
   CHECK(ended.size() == 1 && outcome_of(ended, *u) == Http2Exchanges::Outcome::kFailed);
   CHECK(u->failed() && u->error.kind == ErrorKind::kRemoteProtocolError);
   // A streamed body is never sent again (a chunk may have left its iterator).
   auto up = request("POST", "/up");
   up->spec.body_streamed = true;
   up->spec.plan.framing = BodyFraming::kChunked;
-  CHECK(c.submit(*up, err));
-  pump(c, s);
-  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 5, NGHTTP2_REFUSED_STREAM);
-  pump(c, s);
-  ended = c.take_ended();
+  CHECK(f.c.submit(*up, err));
+  f.pump();
+  nghttp2_submit_rst_stream(f.s.session, NGHTTP2_FLAG_NONE, 5, NGHTTP2_REFUSED_STREAM);
+  f.pump();
+  ended = f.c.take_ended();
   CHECK(ended.size() == 1 && outcome_of(ended, *up) == Http2Exchanges::Outcome::kFailed);
   CHECK(up->failed());
 }
 
 void test_goaway_retries_streams_above_last() {
-  Listener l;
-  Http2Exchanges c(&l);
-  Error err;
-  CHECK(c.start(err));
-  Server s;
-  auto a = request("GET", "/a");
-  auto b = request("GET", "/b");
-  CHECK(c.submit(*a, err));
-  CHECK(c.submit(*b, err));
-  pump(c, s);
-  nghttp2_submit_goaway(s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, nullptr, 0);
-  s.respond(1, 200, "a");
-  pump(c, s);
-  CHECK(c.goaway_received());
-  CHECK(!c.can_take_exchange());
-  auto ended = c.take_ended();
+  Fixture f;
+  auto ts = f.get({"/a", "/b"});
+  nghttp2_submit_goaway(f.s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, nullptr, 0);
+  f.s.respond(1, 200, "a");
+  f.pump();
+  CHECK(f.c.goaway_received());
+  CHECK(!f.c.can_take_exchange());
+  auto ended = f.c.take_ended();
   CHECK(ended.size() == 2);
-  CHECK(outcome_of(ended, *a) == Http2Exchanges::Outcome::kComplete);
-  CHECK(outcome_of(ended, *b) == Http2Exchanges::Outcome::kRetry);
-  CHECK_EQ_STR(a->body_buf, "a");
+  CHECK(outcome_of(ended, *ts[0]) == Http2Exchanges::Outcome::kComplete);
+  CHECK(outcome_of(ended, *ts[1]) == Http2Exchanges::Outcome::kRetry);
+  CHECK_EQ_STR(ts[0]->body_buf, "a");
 }
 
 void test_reset_fails_that_stream_with_its_code() {
-  Listener l;
-  Http2Exchanges c(&l);
-  Error err;
-  CHECK(c.start(err));
-  Server s;
-  auto a = request("GET", "/a");
-  auto b = request("GET", "/b");
-  CHECK(c.submit(*a, err));
-  CHECK(c.submit(*b, err));
-  pump(c, s);
-  nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_INTERNAL_ERROR);
-  s.respond(3, 200, "b");
-  pump(c, s);
-  CHECK(a->failed());
-  CHECK(a->error.message.find("INTERNAL_ERROR") != std::string::npos);
-  CHECK(b->complete && !b->failed());
+  Fixture f;
+  auto ts = f.get({"/a", "/b"});
+  nghttp2_submit_rst_stream(f.s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_INTERNAL_ERROR);
+  f.s.respond(3, 200, "b");
+  f.pump();
+  CHECK(ts[0]->failed());
+  CHECK(ts[0]->error.message.find("INTERNAL_ERROR") != std::string::npos);
+  CHECK(ts[1]->complete && !ts[1]->failed());
 }
 
 void test_read_deadline_per_stream() {
-  Listener l;
-  Http2Exchanges c(&l);
+  Fixture f;
   Error err;
-  CHECK(c.start(err));
-  Server s;
-  c.set_now(1000);
+  f.c.set_now(1000);
   auto slow = request("GET", "/slow", 0.5);
   auto fast = request("GET", "/fast", 0.5);
-  CHECK(c.submit(*slow, err));
-  CHECK(c.submit(*fast, err));
-  pump(c, s);
-  c.note_written();
-  CHECK(c.next_deadline() == 1500);
-  c.set_now(1400);
-  s.respond(3, 200, "fast");
-  pump(c, s);  // the fast stream's frames renew its own deadline only
+  CHECK(f.c.submit(*slow, err));
+  CHECK(f.c.submit(*fast, err));
+  f.pump();
+  CHECK(f.c.next_deadline() == 1500);
+  f.c.set_now(1400);
+  f.s.respond(3, 200, "fast");
+  f.pump();  // the fast stream's frames renew its own deadline only
   CHECK(fast->complete);
-  CHECK(c.next_deadline() == 1500);
-  c.set_now(1500);
-  c.expire();
-  pump(c, s);
+  CHECK(f.c.next_deadline() == 1500);
+  f.c.set_now(1500);
+  f.c.expire();
+  f.pump();
   CHECK(slow->failed() && slow->error.kind == ErrorKind::kReadTimeout);
-  CHECK(s.resets.count(1) == 1 && s.resets[1] == NGHTTP2_CANCEL);
-  CHECK(c.next_deadline() == 0);
-  CHECK(c.open_exchanges() == 0);
+  CHECK(f.s.resets.count(1) == 1 && f.s.resets[1] == NGHTTP2_CANCEL);
+  CHECK(f.c.next_deadline() == 0);
+  CHECK(f.c.open_exchanges() == 0);
+}
+
+// Write deadlines are per stream: a request counts as sent once the socket
+// write carrying its end completed, whatever else is still being written; a
+// stream whose upload stopped moving (no window) times out while others write.
+void test_write_deadline_per_stream() {
+  Fixture f;  // the server's windows: 64 KiB
+  Error err;
+  f.c.set_now(1000);
+  std::string body(300000, 'x');
+  auto up = request("POST", "/up", 5);
+  up->spec.write_timeout = 0.5;
+  up->spec.body = body.data();
+  up->spec.body_len = body.size();
+  auto get = request("GET", "/get", 5);
+  get->spec.write_timeout = 0.5;
+  CHECK(f.c.submit(*up, err));
+  CHECK(f.c.submit(*get, err));
+  CHECK(f.send());  // write 1: both HEADERS, the upload's first 64 KiB
+  f.written(1);
+  CHECK(get->body_sent && !up->body_sent);
+  CHECK(f.c.next_deadline() == 1500);  // the upload's write deadline
+  f.c.set_now(1400);
+  // The server reads but gives no window back; other requests come and go,
+  // and their writes complete: the stalled upload's deadline does not move.
+  for (int i = 0; i < 3; ++i) {
+    auto more = request("GET", "/more", 5);
+    CHECK(f.c.submit(*more, err));
+    CHECK(f.send());
+    f.written();
+    CHECK(more->body_sent);
+  }
+  CHECK(f.c.next_deadline() == 1500);
+  f.c.set_now(1500);
+  f.c.expire();
+  CHECK(up->failed() && up->error.kind == ErrorKind::kWriteTimeout);
+  CHECK(!get->failed());
+}
+
+// An upload still moving keeps its stream alive: each of its writes that
+// completes starts its write timeout again; a request behind it counts as
+// sent as soon as its own write completed.
+void test_write_progress_renews_only_that_stream() {
+  Fixture f;
+  Error err;
+  f.c.set_now(1000);
+  std::string body(300000, 'x');
+  auto up = request("POST", "/up", 5);
+  up->spec.write_timeout = 0.5;
+  up->spec.body = body.data();
+  up->spec.body_len = body.size();
+  CHECK(f.c.submit(*up, err));
+  CHECK(f.send());  // write 1: HEADERS and the first 64 KiB
+  f.written(1);
+  CHECK(f.c.next_deadline() == 1500);
+  f.c.set_now(1300);
+  CHECK(f.answer());  // the server's WINDOW_UPDATEs
+  CHECK(f.send());    // write 2: more of the body
+  auto get = request("GET", "/get", 5);
+  CHECK(f.c.submit(*get, err));
+  CHECK(f.send());  // write 3: the GET
+  f.c.set_now(1400);
+  f.written(2);
+  CHECK(f.c.next_deadline() == 1900);  // renewed by its own progress
+  CHECK(!get->body_sent);              // its write is still pending
+  f.written(3);
+  CHECK(get->body_sent && !up->body_sent);
+  f.pump();
+  CHECK(up->body_sent);
+  CHECK(f.s.requests[1].body == body);
+}
+
+// A failed write stops the output, not the input: a response and a GOAWAY
+// already sent are read, then the end of the connection fails the rest,
+// each with the right error.
+void test_write_failure_reads_on() {
+  Fixture f;
+  Error err;
+  auto ts = f.get({"/a", "/b"});       // both written
+  auto unsent = request("GET", "/c");  // handed over, its write failed
+  CHECK(f.c.submit(*unsent, err));
+  CHECK(f.send());
+  Error werr;
+  werr.set(ErrorKind::kWriteError, "Broken pipe");
+  f.c.write_failed(werr);
+  Outgoing out;
+  CHECK(!f.c.take_output(out));
+  f.s.respond(1, 200, "a");
+  f.pump();
+  CHECK(ts[0]->complete && !ts[0]->failed());
+  Error eof;
+  f.c.receive_eof(eof);
+  auto ended = f.c.take_ended();
+  CHECK(outcome_of(ended, *ts[0]) == Http2Exchanges::Outcome::kComplete);
+  CHECK(outcome_of(ended, *ts[1]) == Http2Exchanges::Outcome::kFailed);
+  CHECK(ts[1]->error.kind == ErrorKind::kRemoteProtocolError);  // the read side's
+  CHECK(outcome_of(ended, *unsent) == Http2Exchanges::Outcome::kFailed);
+  CHECK(unsent->error.kind == ErrorKind::kWriteError);
+  // With a GOAWAY read first, what the server did not process is retried.
+  Fixture g;
+  auto us = g.get({"/a", "/b"});
+  g.c.write_failed(werr);
+  nghttp2_submit_goaway(g.s.session, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, nullptr, 0);
+  g.s.respond(1, 200, "a");
+  g.pump();
+  g.c.receive_eof(eof);
+  ended = g.c.take_ended();
+  CHECK(outcome_of(ended, *us[0]) == Http2Exchanges::Outcome::kComplete);
+  CHECK(outcome_of(ended, *us[1]) == Http2Exchanges::Outcome::kRetry);
+}
+
+// Readers that stopped hold their streams at their own windows, never the
+// connection's: with a connection window of 4 MiB, four stopped readers
+// (1 MiB unread each beyond the buffered megabyte) used to take all of it and
+// stall every other stream.
+void test_stopped_readers_never_starve_others() {
+  Http2Config config;
+  config.connection_window = 4u << 20;
+  Fixture f({}, config);
+  auto ts = f.get({"/1", "/2", "/3", "/4", "/5"});
+  for (int32_t id = 1; id <= 7; id += 2) f.s.respond(id, 200, std::string(3u << 20, 'x'));
+  f.pump();
+  f.s.respond(9, 200, std::string(3u << 20, 'y'));
+  size_t got = 0;
+  for (int i = 0; i < 100 && !ts[4]->complete; ++i) {
+    f.pump();
+    got += ts[4]->body_buf.size();
+    ts[4]->body_buf.clear();
+    f.c.resume(*ts[4]);
+  }
+  CHECK(ts[4]->complete);
+  CHECK(got == (3u << 20));
+  for (int i = 0; i < 4; ++i) CHECK(!ts[i]->complete);  // still held at their windows
 }
 
 void test_streamed_body_and_length() {
-  Listener l;
-  Http2Exchanges c(&l);
+  Fixture f;
   Error err;
-  CHECK(c.start(err));
-  Server s;
   auto t = request("POST", "/up");
   t->spec.body_streamed = true;
   t->spec.plan.framing = BodyFraming::kContentLength;
   t->spec.plan.content_length = 5;
   t->spec.h2_headers.emplace_back("Content-Length", "5");
-  CHECK(c.submit(*t, err));
+  CHECK(f.c.submit(*t, err));
   CHECK(t->want_body);
-  CHECK(c.send_body(*t, "abc", 3, false, err) == ProtocolSession::BodyStep::kQueued);
-  CHECK(c.send_body(*t, "de", 2, true, err) == ProtocolSession::BodyStep::kQueued);
-  pump(c, s);
-  CHECK(s.requests[1].complete);
-  CHECK_EQ_STR(s.requests[1].body, "abcde");
+  CHECK(f.c.send_body(*t, "abc", 3, false, err) == ProtocolSession::BodyStep::kQueued);
+  CHECK(f.c.send_body(*t, "de", 2, true, err) == ProtocolSession::BodyStep::kQueued);
+  f.pump();
+  CHECK(f.s.requests[1].complete);
+  CHECK_EQ_STR(f.s.requests[1].body, "abcde");
   // More than declared: refused before it is sent.
   auto u = request("POST", "/up");
   u->spec.body_streamed = true;
   u->spec.plan.framing = BodyFraming::kContentLength;
   u->spec.plan.content_length = 2;
-  CHECK(c.submit(*u, err));
+  CHECK(f.c.submit(*u, err));
   Error e2;
-  CHECK(c.send_body(*u, "abc", 3, true, e2) == ProtocolSession::BodyStep::kFailed);
+  CHECK(f.c.send_body(*u, "abc", 3, true, e2) == ProtocolSession::BodyStep::kFailed);
   CHECK(e2.kind == ErrorKind::kLocalProtocolError);
 }
 
 void test_connection_lost() {
-  Listener l;
-  Http2Exchanges c(&l);
+  Fixture f;
   Error err;
-  CHECK(c.start(err));
-  Server s;
-  auto sent = request("GET", "/a");
-  CHECK(c.submit(*sent, err));
-  pump(c, s);
+  auto sent = f.get({"/a"})[0];
   auto unsent = request("GET", "/b");
-  CHECK(c.submit(*unsent, err));  // HEADERS not flushed yet
+  CHECK(f.c.submit(*unsent, err));  // HEADERS not flushed yet
   Error eof;
-  CHECK(c.receive_eof(eof) == ProtocolSession::Result::kFailed);
+  CHECK(f.c.receive_eof(eof) == ProtocolSession::Result::kFailed);
   CHECK_EQ_STR(eof.message, "Server disconnected");
-  auto ended = c.take_ended();
+  auto ended = f.c.take_ended();
   CHECK(ended.size() == 2);
   CHECK(outcome_of(ended, *sent) == Http2Exchanges::Outcome::kFailed);
   CHECK(sent->error.kind == ErrorKind::kRemoteProtocolError);
@@ -399,24 +434,21 @@ void test_connection_lost() {
 }
 
 void test_max_concurrent_streams() {
-  Listener l;
-  Http2Exchanges c(&l);
+  Fixture f({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 2}});
   Error err;
-  CHECK(c.start(err));
-  Server s({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 2}});
-  pump(c, s);
-  CHECK(c.max_exchanges() == 2);
+  f.pump();
+  CHECK(f.c.max_exchanges() == 2);
   auto a = request("GET", "/a");
   auto b = request("GET", "/b");
-  CHECK(c.submit(*a, err));
-  CHECK(c.can_take_exchange());
-  CHECK(c.submit(*b, err));
-  CHECK(!c.can_take_exchange());
-  pump(c, s);
-  s.respond(1, 200, "a");
-  pump(c, s);
-  c.take_ended();
-  CHECK(c.can_take_exchange());
+  CHECK(f.c.submit(*a, err));
+  CHECK(f.c.can_take_exchange());
+  CHECK(f.c.submit(*b, err));
+  CHECK(!f.c.can_take_exchange());
+  f.pump();
+  f.s.respond(1, 200, "a");
+  f.pump();
+  f.c.take_ended();
+  CHECK(f.c.can_take_exchange());
 }
 
 }  // namespace
@@ -429,6 +461,10 @@ int main() {
   test_goaway_retries_streams_above_last();
   test_reset_fails_that_stream_with_its_code();
   test_read_deadline_per_stream();
+  test_write_deadline_per_stream();
+  test_write_progress_renews_only_that_stream();
+  test_write_failure_reads_on();
+  test_stopped_readers_never_starve_others();
   test_streamed_body_and_length();
   test_connection_lost();
   test_max_concurrent_streams();

@@ -10,107 +10,14 @@
 #include <vector>
 
 #include "check.h"
+#include "h2_test_server.h"
 #include "http2_session.h"
 
 using namespace httprs;
 
 namespace {
 
-// A scripted HTTP/2 server: records what it receives, answers when told.
-struct Server {
-  struct Req {
-    HeaderList headers;
-    std::string body;
-    bool complete = false;
-    bool closed = false;
-    uint32_t close_code = 0;
-  };
-  struct Resp {
-    std::string body;
-    size_t off = 0;
-  };
-
-  nghttp2_session* session = nullptr;
-  std::map<int32_t, Req> requests;
-  std::map<int32_t, Resp> responses;
-
-  explicit Server(std::vector<nghttp2_settings_entry> settings = {}) {
-    nghttp2_session_callbacks* cbs = nullptr;
-    nghttp2_session_callbacks_new(&cbs);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    // Let it send header blocks past the client's limit (the limit test).
-    nghttp2_option_set_max_send_header_block_length(opt, 1 << 20);
-    nghttp2_session_server_new2(&session, cbs, this, opt);
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
-  }
-  ~Server() { nghttp2_session_del(session); }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  static Server& self(void* ud) { return *static_cast<Server*>(ud); }
-  static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
-                       const uint8_t* v, size_t vl, uint8_t, void* ud) {
-    self(ud).requests[f->hd.stream_id].headers.emplace_back(
-        std::string(reinterpret_cast<const char*>(n), nl),
-        std::string(reinterpret_cast<const char*>(v), vl));
-    return 0;
-  }
-  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud) {
-    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-      self(ud).requests[f->hd.stream_id].complete = true;
-    }
-    return 0;
-  }
-  static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t n, void* ud) {
-    self(ud).requests[id].body.append(reinterpret_cast<const char*>(d), n);
-    return 0;
-  }
-  static int on_close(nghttp2_session*, int32_t id, uint32_t code, void* ud) {
-    auto& r = self(ud).requests[id];
-    r.closed = true;
-    r.close_code = code;
-    return 0;
-  }
-  static ssize_t read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
-                           nghttp2_data_source*, void* ud) {
-    Resp& r = self(ud).responses[id];
-    size_t n = std::min(len, r.body.size() - r.off);
-    std::memcpy(buf, r.body.data() + r.off, n);
-    r.off += n;
-    if (r.off == r.body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
-    return static_cast<ssize_t>(n);
-  }
-
-  void respond(int32_t id, int status, const std::string& body, HeaderList extra = {}) {
-    responses[id].body = body;
-    std::string st = std::to_string(status);
-    HeaderList hl = {{":status", st}};
-    for (auto& h : extra) hl.push_back(h);
-    std::vector<nghttp2_nv> nva;
-    for (auto& [n, v] : hl) {
-      nva.push_back(
-          {(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
-    }
-    nghttp2_data_provider prd;
-    prd.read_callback = read_body;
-    nghttp2_submit_response(session, id, nva.data(), nva.size(), body.empty() ? nullptr : &prd);
-  }
-
-  std::string header(int32_t id, const std::string& name) {
-    for (auto& [n, v] : requests[id].headers) {
-      if (n == name) return v;
-    }
-    return "<none>";
-  }
-};
+using h2test::Server;
 
 // Move bytes both ways until neither side has anything to say.
 void pump(Http2Session& client, Server& server) {
@@ -118,17 +25,8 @@ void pump(Http2Session& client, Server& server) {
     std::string out;
     Error err;
     CHECK(client.flush(out, err));
-    if (!out.empty()) {
-      ssize_t rv = nghttp2_session_mem_recv(server.session, (const uint8_t*)out.data(), out.size());
-      CHECK(rv == (ssize_t)out.size());
-    }
-    std::string back;
-    for (;;) {
-      const uint8_t* p = nullptr;
-      ssize_t n = nghttp2_session_mem_send(server.session, &p);
-      if (n <= 0) break;
-      back.append((const char*)p, n);
-    }
+    if (!out.empty()) server.input(out);
+    std::string back = server.output();
     if (!back.empty()) client.feed((const uint8_t*)back.data(), back.size(), err);
     if (out.empty() && back.empty()) return;
   }
@@ -263,6 +161,13 @@ void test_header_validation() {
   err.clear();
   CHECK(!build_http2_headers(get("/", {{"x-a", std::string("nul\0x", 5)}}), out, err));
   err.clear();
+  // A user header named like a pseudo-header never overrides the request's own.
+  for (const char* name : {":path", ":authority", ":method", ":scheme", ":status", ":x"}) {
+    CHECK(!build_http2_headers(get("/public", {{name, "/admin"}}), out, err));
+    CHECK(err.kind == ErrorKind::kLocalProtocolError);
+    CHECK(err.message.find(name) != std::string::npos);
+    err.clear();
+  }
   Http2Request no_method = get("/");
   no_method.method.clear();
   CHECK(!build_http2_headers(no_method, out, err));

@@ -148,7 +148,7 @@ class Connection final : private SocketStream::Owner,
   void handle_closed();
 
   // SocketStream::Owner
-  char* socket_read_buffer(size_t* len) override { return engine_->read_buffer(len); }
+  char* socket_read_buffer(size_t* len) override;
   void on_socket_connected() override;
   void on_socket_connect_failed(const Error& err) override { close(err); }
   void on_socket_data(const char* data, size_t len) override { chain_.receive(data, len); }

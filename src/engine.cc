@@ -814,7 +814,7 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
     case WaitFor::kHead:
       return t.head_ready;
     case WaitFor::kBodyData:
-      return t.complete || !t.body_buf.empty();
+      return t.complete || !t.body_buf.empty() || (t.sink != nullptr && t.sink_fill > 0);
     case WaitFor::kComplete:
       return t.complete;
     case WaitFor::kBodyWanted:

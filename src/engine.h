@@ -186,7 +186,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
 
 enum class WaitFor : int {
   kHead = 0,        // response head (or failure)
-  kBodyData = 1,    // some body bytes buffered, or complete
+  kBodyData = 1,    // some body bytes buffered (or in the sink), or complete
   kComplete = 2,    // whole body received (into the sink or the buffer)
   kBodyWanted = 3,  // streamed upload wants a chunk, or the head arrived
   kTraceStep = 4,   // a TraceStep not taken yet, or kBodyWanted holds

@@ -344,7 +344,8 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   connect_request_ = connect_request;
   upgrade_request_ = upgrade_request;
   switched_ = false;
-  started_ = head_done_ = complete_ = interim_ = keep_alive_ = false;
+  started_ = head_done_ = complete_ = interim_ = keep_alive_ = length_body_ = false;
+  body_length_ = 0;
   body_bytes_ = 0;
   head_bytes_ = 0;
   user_error_.clear();
@@ -455,6 +456,9 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   s->sink_->on_head(std::move(s->head_));
   if (tunnel || s->switched_) return 2;
   if (s->head_request_ || status == 204 || status == 304) return 1;
+  // The strict parser refuses Content-Length next to Transfer-Encoding.
+  s->length_body_ = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED);
+  s->body_length_ = p->content_length;
   return 0;
 }
 

@@ -117,6 +117,16 @@ class ResponseParser {
   bool started() const { return started_; }
   bool head_done() const { return head_done_; }
   uint64_t body_bytes() const { return body_bytes_; }
+  // Inside a body framed by Content-Length: the bytes of it still due (so a
+  // read of at most that many holds nothing but body). 0 anywhere else: in
+  // the head, a chunked or close-delimited body, no body, complete.
+  uint64_t length_body_left() const {
+    return length_body_ && !complete_ ? body_length_ - body_bytes_ : 0;
+  }
+  // More body bytes may follow those delivered so far.
+  bool body_may_continue() const {
+    return !complete_ && !(length_body_ && body_bytes_ >= body_length_);
+  }
 
  private:
   static int on_message_begin(llhttp_t* p);
@@ -155,6 +165,8 @@ class ResponseParser {
   bool complete_ = false;
   bool interim_ = false;  // current message is a 1xx
   bool keep_alive_ = false;
+  bool length_body_ = false;  // the final response's body is framed by Content-Length
+  uint64_t body_length_ = 0;  // ... of this many bytes
   uint64_t body_bytes_ = 0;
   size_t head_bytes_ = 0;
   std::string user_error_;

@@ -144,21 +144,35 @@ void Http1Session::on_body(const char* data, size_t len) {
   listener_->on_transfer_progress(t);
 }
 
+char* Http1Session::direct_read_buffer(size_t* len) const {
+  if (cur_ == nullptr || response_ != Response::kReceiving) return nullptr;
+  const Transfer& t = *cur_;
+  if (t.sink == nullptr || t.sink_fill >= t.sink_len || !t.body_buf.empty()) return nullptr;
+  uint64_t left = parser_.length_body_left();
+  if (left == 0) return nullptr;
+  size_t room = t.sink_len - t.sink_fill;
+  *len = left < room ? static_cast<size_t>(left) : room;
+  return t.sink + t.sink_fill;
+}
+
 void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
   if (t.sink != nullptr) {
     size_t room = t.sink_len - t.sink_fill;
     size_t n = len < room ? len : room;
-    std::memcpy(t.sink + t.sink_fill, data, n);
+    // Read straight into the sink (direct_read_buffer): already in place.
+    if (data != t.sink + t.sink_fill) std::memcpy(t.sink + t.sink_fill, data, n);
     t.sink_fill += n;
     if (n < len) {
       t.sink_overflow = true;
       t.body_buf.append(data + n, len - n);
     }
+    // Full, with more body to come: wait for the consumer's next (or bigger)
+    // sink rather than buffer what follows and copy it again.
+    if (t.sink_fill >= t.sink_len && parser_.body_may_continue()) pause();
     return;
   }
   t.body_buf.append(data, len);
-  if (t.body_buf.size() >= kHighWater && flow_ == Flow::kReading && !t.read_all)
-    flow_ = Flow::kPaused;
+  if (t.body_buf.size() >= kBodyWater && !t.read_all) pause();
 }
 
 }  // namespace httprs

@@ -15,7 +15,10 @@ namespace httprs {
 
 class Http1Session final : public ProtocolSession, private ResponseParser::Sink {
  public:
-  static constexpr size_t kHighWater = 1 << 20;  // pause reading when this much body is unread
+  static constexpr size_t kHighWater = 1 << 20;  // a switched stream: read ahead at most this
+  // Body bytes buffered with no sink to take them (the consumer has not asked
+  // yet, or streams): reading pauses at this mark; the kernel holds the rest.
+  static constexpr size_t kBodyWater = 256 << 10;
   static constexpr uint64_t kDrainLimit = 256 * 1024;  // abandoned responses: drain at most this
 
   // The request body of the current exchange: fixed (handed over at once),
@@ -28,7 +31,8 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // reuse after its consumer left (kDraining) or past that bound
   // (kDiscarded), complete.
   enum class Response { kAwaiting, kReceiving, kDraining, kDiscarded, kComplete };
-  // Reading: paused while more than kHighWater body bytes wait for the consumer.
+  // Reading: paused while more than kBodyWater body bytes wait for the
+  // consumer, or while its sink is full and more body may follow.
   enum class Flow { kReading, kPaused };
 
   explicit Http1Session(SessionListener* listener) : listener_(listener) {}
@@ -67,6 +71,13 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // its request go out again on a fresh one? (See the definition.)
   bool may_resend(const Transfer& t) const;
 
+  // Where the socket may read next, when that is straight into the
+  // consumer's sink: inside a body framed by Content-Length, with room in the
+  // sink and nothing buffered before it. `*len` is bounded by the body bytes
+  // still due, so such a read holds body bytes only; receive() still parses
+  // them (in place, without a copy). Null when the read must go elsewhere.
+  char* direct_read_buffer(size_t* len) const;
+
   Upload upload() const { return upload_; }
   Response response() const { return response_; }
   Flow flow() const { return flow_; }
@@ -76,6 +87,9 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   void on_head(ResponseHead&& head) override;
   void on_body(const char* data, size_t len) override;
   void deliver_body(Transfer& t, const char* data, size_t len);
+  void pause() {
+    if (flow_ == Flow::kReading) flow_ = Flow::kPaused;
+  }
 
   SessionListener* listener_;
   Transfer* cur_ = nullptr;  // the exchange under way (owned by the connection)

@@ -31,6 +31,13 @@ StreamLayer::Status StreamChain::connect_top(Error& err) {
 
 bool StreamChain::transparent(size_t level) const { return layers_[level]->transparent(); }
 
+bool StreamChain::passthrough() const {
+  if (connecting()) return false;
+  for (size_t i = 0; i < layers_.size(); i++)
+    if (!transparent(i)) return false;
+  return true;
+}
+
 void StreamChain::deliver(size_t level, const char* data, size_t len) {
   if (level == layers_.size()) {
     host_->chain_data(data, len);

@@ -48,6 +48,9 @@ class StreamChain {
   // True while the top layer's handshake runs.
   bool connecting() const { return open_ < layers_.size(); }
   StreamLayer* top() { return layers_.empty() ? nullptr : layers_.back().get(); }
+  // Socket bytes reach the session unchanged: every layer is open and
+  // transparent (or there is none).
+  bool passthrough() const;
   size_t size() const { return layers_.size(); }
 
   // Bytes the socket read.

@@ -4,6 +4,7 @@
 // the stream, streamed uploads held to their Content-Length, pausing above the
 // high-water mark, draining an abandoned response, and when a request may be
 // resent. Built and run by tests/test_cpp_units.py.
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -176,6 +177,72 @@ void test_sink() {
   CHECK_EQ_STR(t->body_buf, "ef");
 }
 
+// Reading straight into the sink: offered only inside a Content-Length body,
+// bounded by the bytes still due and the room left; the bytes read there are
+// parsed in place; a full sink with more body due pauses reading.
+void test_direct_read() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  char sink[8];
+  t->sink = sink;
+  t->sink_len = sizeof sink;
+  size_t len = 0;
+  CHECK(s.direct_read_buffer(&len) == nullptr);  // awaiting the head
+  size_t used = 0;
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nab";
+  CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kMore);
+  CHECK(t->sink_fill == 2 && std::string(sink, 2) == "ab");
+  char* at = s.direct_read_buffer(&len);
+  CHECK(at == sink + 2 && len == 6);  // the room left (9 bytes are due)
+  std::memcpy(at, "cdefgh", 6);        // as the socket would read them
+  CHECK(s.receive(at, 6, &used, err) == Result::kMore);
+  CHECK(t->sink_fill == 8 && std::string(sink, 8) == "abcdefgh");
+  CHECK(s.flow() == Http1Session::Flow::kPaused);  // full, 3 bytes still due
+  CHECK(s.direct_read_buffer(&len) == nullptr);     // no room
+  char bigger[16];
+  std::memcpy(bigger, sink, 8);
+  t->sink = bigger;
+  t->sink_len = sizeof bigger;
+  CHECK(s.resume());
+  at = s.direct_read_buffer(&len);
+  CHECK(at == bigger + 8 && len == 3);  // never past the body's end
+  std::memcpy(at, "ijk", 3);
+  CHECK(s.receive(at, 3, &used, err) == Result::kComplete);
+  CHECK(std::string(bigger, 11) == "abcdefghijk" && t->body_buf.empty());
+  CHECK(s.direct_read_buffer(&len) == nullptr);  // complete
+
+  // A sink filled exactly by the last body byte: no pause.
+  auto exact = make("GET", {}, BodyKind::kFixed);
+  s.submit(*exact, err);
+  char four[4];
+  exact->sink = four;
+  exact->sink_len = sizeof four;
+  std::string whole = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nwxyz";
+  CHECK(s.receive(whole.data(), whole.size(), &used, err) == Result::kComplete);
+  CHECK(s.flow() == Http1Session::Flow::kReading);
+
+  // Chunked and close-delimited bodies are never read in place (the framing
+  // is interleaved / the end is unknown), but fill a sink all the same.
+  for (const char* framing : {"Transfer-Encoding: chunked", "Connection: close"}) {
+    auto u = make("GET", {}, BodyKind::kFixed);
+    s.submit(*u, err);
+    char buf[4];
+    u->sink = buf;
+    u->sink_len = sizeof buf;
+    std::string h = std::string("HTTP/1.1 200 OK\r\n") + framing + "\r\n\r\n";
+    CHECK(s.receive(h.data(), h.size(), &used, err) == Result::kMore);
+    CHECK(s.direct_read_buffer(&len) == nullptr);
+    std::string body = framing[0] == 'T' ? "5\r\nabcde\r\n" : "abcde";
+    CHECK(s.receive(body.data(), body.size(), &used, err) == Result::kMore);
+    CHECK(std::string(buf, 4) == "abcd" && u->body_buf == "e");
+    CHECK(s.flow() == Http1Session::Flow::kPaused);  // full, and more may follow
+    CHECK(s.resume());
+  }
+}
+
 void test_connection_close_and_eof() {
   Listener l;
   Http1Session s(&l);
@@ -228,7 +295,7 @@ void test_switching_protocols() {
   CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kFailed);
 }
 
-void test_pause_above_high_water() {
+void test_pause_above_body_water() {
   Listener l;
   Http1Session s(&l);
   Error err;
@@ -237,7 +304,7 @@ void test_pause_above_high_water() {
   std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n";
   size_t used = 0;
   s.receive(head.data(), head.size(), &used, err);
-  std::string chunk(Http1Session::kHighWater - 1, 'x');
+  std::string chunk(Http1Session::kBodyWater - 1, 'x');
   CHECK(s.receive(chunk.data(), chunk.size(), &used, err) == Result::kMore);
   CHECK(s.flow() == Http1Session::Flow::kReading);
   CHECK(s.receive("yy", 2, &used, err) == Result::kMore);
@@ -251,7 +318,7 @@ void test_pause_above_high_water() {
   all->read_all = true;
   s.submit(*all, err);
   s.receive(head.data(), head.size(), &used, err);
-  std::string big(Http1Session::kHighWater + 10, 'z');
+  std::string big(Http1Session::kBodyWater + 10, 'z');
   s.receive(big.data(), big.size(), &used, err);
   CHECK(s.flow() == Http1Session::Flow::kReading);
 }
@@ -319,10 +386,11 @@ int main() {
   test_streamed_upload();
   for (size_t step : {1, 7, 1000}) test_response(step);
   test_sink();
+  test_direct_read();
   test_connection_close_and_eof();
   test_protocol_error();
   test_switching_protocols();
-  test_pause_above_high_water();
+  test_pause_above_body_water();
   test_draining();
   test_may_resend();
   return check_report("test_http1_session");

@@ -281,13 +281,15 @@ cdef class _AsyncBody(_Body):
             raise exc.StreamClosed()
         try:
             while True:
+                self._chunk_start()
                 await self.driver.wait(self, <int>WaitFor.kBodyData)
-                chunk = self._next_chunk()
+                chunk = self._chunk_take()
                 if chunk is None:
                     break
                 if chunk:
                     yield chunk
         finally:
+            self._sink_cleanup()
             self._release()
 
     async def _httprs_aread_all(self):

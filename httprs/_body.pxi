@@ -1,10 +1,20 @@
 # A response body coming from the C++ core, the Response built around it, and
 # the upload length check both drivers share (included into _core.pyx).
 
-# The first buffer `read()` allocates for a body of known length; it grows
-# (doubling, up to the declared length) as bytes arrive, so one header cannot
+# The buffers the engine writes a response body into (each becomes the `bytes`
+# object the caller gets, so the body is copied once, or not at all when read
+# straight from the socket). Allocating untouched memory costs address space,
+# not pages, so a body of known length gets its whole length at once up to
+# FIRST_SINK (16 MiB: tests/test_faults.py bounds what a bare header may make
+# the client allocate); beyond that, and for bodies of unknown length (first
+# sized from the last one, see _Engine.unknown_hint), the buffer grows
+# (doubling) as it fills while the engine pauses reading: one header cannot
 # make the client allocate gigabytes up front.
-DEF FIRST_SINK = 4 * 1024 * 1024
+DEF FIRST_SINK = 16 * 1024 * 1024
+DEF UNKNOWN_SINK = 256 * 1024  # first buffer for a body of unknown length
+DEF STREAM_SINK = 256 * 1024  # streaming: the most one chunk holds
+# `_Body.expected` of a body of unknown length (chunked or close-delimited).
+DEF UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 
 cdef extern from "Python.h":
     PyObject* _new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t size) except NULL
@@ -54,19 +64,47 @@ def _parked_pin_count():
     return len(_parked_pins)
 
 
+@cython.final
+cdef class _ParkedSink:
+    """A body buffer freed from a finaliser that ran inside a TLS callback: the
+    engine mutex is held there, so the transfer's release is deferred and the
+    engine may still write into the buffer until it runs. Kept alive until the
+    transfer shows released (the engine cleared its sink before setting that)."""
+
+    cdef shared_ptr[Transfer] t
+    cdef PyObject* sink
+
+    def __dealloc__(self):
+        _Py_XDECREF(self.sink)
+
+
+cdef list _parked_sinks = []
+
+
+cdef void _free_parked_sinks() noexcept:
+    cdef _ParkedSink p
+    cdef list keep = []
+    for p in _parked_sinks:
+        if not p.t.get().released:
+            keep.append(p)
+    _parked_sinks[:] = keep
+
+
 @cython.no_gc_clear
 cdef class _Body:
     """The body of a response coming from the C++ core.
 
-    Iterating yields raw (undecoded) chunks as they arrive; `_httprs_read_all`
-    returns the whole body at once, written straight into one bytes object
-    when the length is known. Closing before the end closes the connection.
+    Iterating yields raw (undecoded) chunks as they arrive, each a `bytes`
+    object the engine wrote into (`STREAM_SINK` at most); `_httprs_read_all`
+    returns the whole body at once, written by the engine into one bytes
+    object, grown as needed when the length is unknown. Closing before the
+    end closes the connection.
 
     The sync and async twins share every step below; they differ only in how
     they wait (`_wait` with the GIL released, or the async driver). Whatever
     ends a read (the body, an error, a signal handler raising, a task being
-    cancelled), `_read_all_cleanup` detaches the engine from the buffer
-    before the buffer is freed.
+    cancelled), `_sink_cleanup` detaches the engine from the buffer before
+    the buffer is freed.
 
     no_gc_clear: a cycle through the request must not clear `engine` before
     `__dealloc__` has released the transfer (pool slot, request body).
@@ -79,25 +117,111 @@ cdef class _Body:
     cdef bint closed
     cdef bint released
     cdef long long declared  # streamed body: bytes the head declares; -1 when chunked
-    cdef PyObject* sink  # read_all: the bytes object the engine writes into (owned)
+    cdef PyObject* sink  # the bytes object the engine writes into (owned), or NULL
     cdef size_t sink_cap
-    cdef unsigned long long expected  # read_all: the response's Content-Length
+    cdef unsigned long long expected  # read_all: Content-Length, or UNKNOWN_LENGTH
+    cdef unsigned long long streamed  # iteration: body bytes yielded so far
 
     # -- shared steps ---------------------------------------------------------------
 
     cdef object _closed_error(self):
         return exc.ReadError("The response was closed while it was being read.", request=self.request)
 
-    cdef object _next_chunk(self):
-        """After a wait for kBodyData: a chunk (b"" to wait again), or None at the end."""
+    cdef int _attach_sink(self, size_t cap, size_t fill) except -1:
+        """Hand the engine `self.sink` (new or regrown to `cap`) from `fill` on."""
+        cdef Transfer* t = self.t.get()
+        cdef char* buf
+        if self.sink == NULL:
+            self.sink = _new_bytes(NULL, <Py_ssize_t>cap)
+        else:
+            _PyBytes_Resize(&self.sink, <Py_ssize_t>cap)
+        self.sink_cap = cap
+        buf = _bytes_data(self.sink)
+        with nogil:
+            self.engine.eng.set_sink(t[0], buf, cap, fill)
+        return 0
+
+    cdef object _take_sink(self, size_t fill):
+        """The detached sink as a bytes object of `fill` bytes (ours no more)."""
+        if fill < self.sink_cap:
+            _PyBytes_Resize(&self.sink, <Py_ssize_t>fill)
+        out = <object>self.sink
+        _Py_XDECREF(self.sink)
+        self.sink = NULL
+        return out
+
+    cdef void _sink_cleanup(self) noexcept:
+        """After a read or a chunk, whatever ended it: detach, then free the sink."""
+        if self.sink == NULL:
+            return
+        if httprs_in_tls_callback():
+            # A finaliser run inside a TLS callback (this thread holds the
+            # engine mutex): the release is deferred, so the engine may still
+            # write here until it runs; keep the buffer until then.
+            self._release()
+            self._park_sink()
+            return
+        with nogil:
+            self.engine.eng.detach_sink(self.t.get()[0], NULL)
+        _Py_XDECREF(self.sink)
+        self.sink = NULL
+
+    cdef void _park_sink(self) noexcept:
+        cdef _ParkedSink parked
+        try:
+            parked = _ParkedSink.__new__(_ParkedSink)
+            parked.t = self.t
+            parked.sink = self.sink
+            self.sink = NULL
+            _parked_sinks.append(parked)
+        except BaseException:  # no memory for the record: leak the buffer rather than free it early
+            self.sink = NULL
+
+    cdef int _chunk_start(self) except -1:
+        """Streaming: give the engine a fresh buffer for the next chunk (it copies
+        what is buffered first). The caller waits for kBodyData next."""
+        cdef Transfer* t = self.t.get()
+        cdef size_t cap = STREAM_SINK
+        cdef unsigned long long left
+        if self.released:
+            raise self._closed_error()
+        if _parked_sinks:
+            _free_parked_sinks()
+        if t.head.has_content_length:
+            # Never more than the rest of the body; nothing once it is all here.
+            left = 0
+            if t.head.content_length > self.streamed:
+                left = t.head.content_length - self.streamed
+            if left < cap:
+                cap = <size_t>left
+        elif t.complete:
+            # All here, buffered: the engine touches the buffer no more.
+            cap = min(cap, t.body_buf.size())
+        if cap > 0:
+            self._attach_sink(cap, 0)
+        return 0
+
+    cdef object _chunk_take(self):
+        """After the wait: a chunk, b"" to wait again, or None at the end."""
         cdef string chunk
+        cdef size_t fill = 0
         cdef Transfer* t = self.t.get()
         if self.released:
             # Closed by another thread or task while this one was iterating.
+            self._sink_cleanup()
             raise self._closed_error()
+        if self.sink != NULL:
+            with nogil:
+                fill = self.engine.eng.detach_sink(t[0], NULL)
+            if fill > 0:
+                self.streamed += fill
+                return self._take_sink(fill)
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
         with nogil:
             self.engine.eng.take_body(t[0], chunk)
         if chunk.size() > 0:
+            self.streamed += chunk.size()
             return <bytes>chunk
         if t.failed():
             raise _error_to_exception(t.error, self.request)
@@ -108,58 +232,59 @@ cdef class _Body:
     cdef int _read_all_start(self) except -1:
         """Begin reading the whole body; returns the first WaitFor."""
         cdef Transfer* t = self.t.get()
-        cdef Engine* eng = self.engine.eng
-        cdef char* buf
         cdef size_t cap
         if self.closed:
             raise exc.StreamClosed()
-        if t.head.has_content_length and not t.complete:
+        if _parked_sinks:
+            _free_parked_sinks()
+        if t.complete:
+            # Already buffered in full: _read_all_result takes it.
+            return <int>WaitFor.kComplete
+        if t.head.has_content_length:
             self.expected = t.head.content_length
             cap = <size_t>min(self.expected, <unsigned long long>FIRST_SINK)
-            self.sink = _new_bytes(NULL, <Py_ssize_t>cap)
-            self.sink_cap = cap
-            buf = _bytes_data(self.sink)
-            with nogil:
-                eng.set_sink(t[0], buf, cap, 0)
-            return <int>WaitFor.kSinkFull
-        with nogil:
-            eng.want_all(t[0])
-        return <int>WaitFor.kComplete
+        else:
+            self.expected = UNKNOWN_LENGTH
+            cap = max(<size_t>UNKNOWN_SINK, min(self.engine.unknown_hint, <size_t>FIRST_SINK))
+        self._attach_sink(cap, 0)
+        return <int>WaitFor.kSinkFull
 
     cdef int _read_all_step(self) except -2:
         """After a wait: the next WaitFor, or -1 once the body is complete."""
         cdef Transfer* t = self.t.get()
         cdef Engine* eng = self.engine.eng
         cdef size_t fill
+        cdef size_t extra = 0
         cdef size_t cap
-        cdef char* buf
         cdef cbool complete
+        cdef bint known = self.expected != UNKNOWN_LENGTH
         if self.released:
             raise self._closed_error()
         if t.failed():
             raise _error_to_exception(t.error, self.request)
         complete = t.complete
-        if self.sink == NULL or self.sink_cap >= self.expected:
+        if self.sink == NULL or (known and self.sink_cap >= self.expected):
             # Full size already: anything beyond is an error found at the end.
             return -1 if complete else <int>WaitFor.kComplete
-        # The buffer is full (or the body ended while the engine kept the rest
-        # aside): grow it; the engine copies what it kept into the new buffer.
+        # The buffer is full (or the body ended, maybe with bytes kept aside
+        # when the buffer was full): resize it; the engine copies what it kept.
         with nogil:
-            fill = eng.detach_sink(t[0], NULL)
-        if self.sink_cap >= <size_t>PY_SSIZE_T_MAX:
-            raise exc.RemoteProtocolError(
-                f"Content-Length {self.expected} is too large", request=self.request
-            )
+            fill = eng.detach_sink(t[0], &extra)
         if complete:
-            cap = <size_t>self.expected
-        else:
+            cap = <size_t>self.expected if known else fill + extra
+        elif self.sink_cap >= <size_t>PY_SSIZE_T_MAX:
+            raise exc.RemoteProtocolError(
+                f"Content-Length {self.expected} is too large"
+                if known
+                else "Response body is too large",
+                request=self.request,
+            )
+        elif known:
             cap = <size_t>min(<unsigned long long>self.sink_cap * 2, self.expected)
+        else:
+            cap = self.sink_cap * 2
         cap = min(cap, <size_t>PY_SSIZE_T_MAX)
-        _PyBytes_Resize(&self.sink, <Py_ssize_t>cap)
-        self.sink_cap = cap
-        buf = _bytes_data(self.sink)
-        with nogil:
-            eng.set_sink(t[0], buf, cap, fill)
+        self._attach_sink(cap, fill)
         return -1 if complete else <int>WaitFor.kSinkFull
 
     cdef object _read_all_result(self):
@@ -174,19 +299,26 @@ cdef class _Body:
             return <bytes>rest
         with nogil:
             fill = self.engine.eng.detach_sink(t[0], &extra)
-        if fill != self.expected or extra != 0:
+        if self.expected != UNKNOWN_LENGTH and (fill != self.expected or extra != 0):
             raise exc.RemoteProtocolError(
                 f"received {fill + extra} body bytes, expected {self.expected}",
                 request=self.request,
             )
-        return <object>self.sink
+        if extra != 0:  # cannot happen: the last step made room for all of it
+            raise exc.RemoteProtocolError(
+                "response body overflowed its buffer", request=self.request
+            )
+        if self.expected == UNKNOWN_LENGTH:
+            # One byte more: the same body again never fills the buffer (which
+            # would make the engine pause and the buffer grow for nothing), and
+            # the allocator can hand back the block this one leaves.
+            self.engine.unknown_hint = fill + 1
+        return self._take_sink(fill)
 
     cdef void _read_all_cleanup(self) noexcept:
         """Always run after a read_all: detach and free the buffer, release."""
-        self._release()  # under the engine mutex: nothing writes into the sink after this
-        if self.sink != NULL:
-            _Py_XDECREF(self.sink)
-            self.sink = NULL
+        self._sink_cleanup()
+        self._release()
 
     # -- sync -----------------------------------------------------------------------
 
@@ -196,13 +328,15 @@ cdef class _Body:
             raise exc.StreamClosed()
         try:
             while True:
+                self._chunk_start()
                 _wait(self.engine.eng, t, WaitFor.kBodyData)
-                chunk = self._next_chunk()
+                chunk = self._chunk_take()
                 if chunk is None:
                     break
                 if chunk:
                     yield chunk
         finally:
+            self._sink_cleanup()
             self._release()
 
     def _httprs_read_all(self):
@@ -251,8 +385,11 @@ cdef class _Body:
                 if self.body_ref is not None:
                     _park_pin(self.t, self.body_ref)  # read until the release has run
         if self.sink != NULL:
-            _Py_XDECREF(self.sink)
-            self.sink = NULL
+            if self.t.get() != NULL and not self.t.get().released:
+                self._park_sink()  # the engine may write into it until the release runs
+            else:
+                _Py_XDECREF(self.sink)
+                self.sink = NULL
 
 
 cdef int _check_sent(_Body stream, long long sent, bint done) except -1:

@@ -24,6 +24,10 @@ cdef class _Engine:
     """Owns one C++ Engine: a uv loop and its connection pool."""
 
     cdef Engine* eng
+    # The size of the last body of unknown length read whole here: the first
+    # buffer for the next one (responses from one client tend to repeat), so
+    # it is usually allocated once, at about its size, and not regrown.
+    cdef size_t unknown_hint
 
     def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
         cdef PoolLimits limits

@@ -99,6 +99,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool released
         bool http2
         int stream_id
+        string body_buf  # read only once `complete` (the engine is done with it)
         RawState raw_state
         Error raw_error
         bool failed()

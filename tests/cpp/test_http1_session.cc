@@ -197,11 +197,11 @@ void test_direct_read() {
   CHECK(t->sink_fill == 2 && std::string(sink, 2) == "ab");
   char* at = s.direct_read_buffer(&len);
   CHECK(at == sink + 2 && len == 6);  // the room left (9 bytes are due)
-  std::memcpy(at, "cdefgh", 6);        // as the socket would read them
+  std::memcpy(at, "cdefgh", 6);       // as the socket would read them
   CHECK(s.receive(at, 6, &used, err) == Result::kMore);
   CHECK(t->sink_fill == 8 && std::string(sink, 8) == "abcdefgh");
   CHECK(s.flow() == Http1Session::Flow::kPaused);  // full, 3 bytes still due
-  CHECK(s.direct_read_buffer(&len) == nullptr);     // no room
+  CHECK(s.direct_read_buffer(&len) == nullptr);    // no room
   char bigger[16];
   std::memcpy(bigger, sink, 8);
   t->sink = bigger;

@@ -1,0 +1,279 @@
+"""Response bodies on the engine's read path: whole reads into one buffer (the length
+known, or not: chunked, close-delimited) at and around the buffers' boundaries, bodies
+larger than the first buffer, streamed chunks, and a read that ends half-way (a read
+timeout with the buffer half filled, a response dropped mid-body). Sync and async twins.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pytest
+from servers.scripted import chunked
+
+import httprs
+
+KIB = 1024
+MIB = 1024 * KIB
+FIRST_UNKNOWN = 256 * KIB  # _body.pxi UNKNOWN_SINK: first buffer of an unknown-length body
+FIRST_KNOWN = 16 * MIB  # _body.pxi FIRST_SINK: the most allocated before bytes arrive
+STREAM_CHUNK = 256 * KIB  # _body.pxi STREAM_SINK: the most one streamed chunk holds
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    """n bytes that differ from any shifted copy (catches a lost or doubled piece)."""
+    block = bytes((i * 7 + seed) % 251 for i in range(251 * 4))
+    return (block * (n // len(block) + 1))[:n]
+
+
+def send(conn, data: bytes) -> None:
+    """sendall with time enough for megabytes (the server's socket timeout, 50 ms, bounds a
+    whole sendall call, and a loaded machine may take longer to read that much)."""
+    conn.sock.settimeout(30)
+    try:
+        conn.send(data)
+    finally:
+        conn.sock.settimeout(0.05)
+
+
+def _sized_handler(framing: str):
+    """Serves GET /<n>[/<seed>]: n bytes, framed as asked, 16 KiB at a time."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            parts = req.target.strip("/").split("/")
+            body = pattern(int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+            if framing == "chunked":
+                pieces = [body[i : i + 16 * KIB] for i in range(0, len(body), 16 * KIB)]
+                send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                send(conn, chunked(*pieces))
+            elif framing == "close":
+                send(conn, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+                conn.close()
+                return
+            else:
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    return handler
+
+
+BOUNDARY_SIZES = [
+    0,
+    1,
+    FIRST_UNKNOWN - 1,
+    FIRST_UNKNOWN,
+    FIRST_UNKNOWN + 1,
+    2 * FIRST_UNKNOWN,
+    3 * MIB + 5,
+]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+def test_whole_body_at_buffer_boundaries(scripted, framing):
+    srv = scripted(_sized_handler(framing))
+    with httprs.Client() as c:
+        for n in BOUNDARY_SIZES:
+            assert c.get(f"{srv.url}/{n}").content == pattern(n), n
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+async def test_whole_body_at_buffer_boundaries_async(scripted, anyio_backend, framing):
+    srv = scripted(_sized_handler(framing))
+    async with httprs.AsyncClient() as c:
+        for n in BOUNDARY_SIZES:
+            assert (await c.get(f"{srv.url}/{n}")).content == pattern(n), n
+
+
+# One client, bodies of unknown length in an order that takes every path of the size
+# the first buffer gets from the last body: the same size again, one byte more (the
+# buffer fills and grows), much smaller (it shrinks), much larger (it doubles), empty.
+HINT_SEQUENCE = [300 * KIB, 300 * KIB, 300 * KIB + 1, 5 * KIB, 2 * MIB + 3, 2 * MIB + 3, 0, 7]
+
+
+def test_unknown_length_bodies_of_changing_size(scripted):
+    srv = scripted(_sized_handler("chunked"))
+    with httprs.Client() as c:
+        for i, n in enumerate(HINT_SEQUENCE):
+            assert c.get(f"{srv.url}/{n}/{i}").content == pattern(n, i), (i, n)
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+async def test_unknown_length_bodies_of_changing_size_async(scripted, anyio_backend):
+    srv = scripted(_sized_handler("chunked"))
+    async with httprs.AsyncClient() as c:
+        for i, n in enumerate(HINT_SEQUENCE):
+            assert (await c.get(f"{srv.url}/{n}/{i}")).content == pattern(n, i), (i, n)
+    assert srv.connections == 1
+
+
+@pytest.mark.parametrize("n", [FIRST_KNOWN, FIRST_KNOWN + 3])
+def test_known_length_body_larger_than_first_buffer(scripted, n):
+    srv = scripted(_sized_handler("length"))
+    with httprs.Client() as c:
+        assert c.get(f"{srv.url}/{n}").content == pattern(n)
+        assert c.get(f"{srv.url}/5").content == pattern(5)  # the connection is reused
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+async def test_known_length_body_larger_than_first_buffer_async(scripted, anyio_backend):
+    n = FIRST_KNOWN + 3
+    srv = scripted(_sized_handler("length"))
+    async with httprs.AsyncClient() as c:
+        assert (await c.get(f"{srv.url}/{n}")).content == pattern(n)
+        assert (await c.get(f"{srv.url}/5")).content == pattern(5)
+    assert srv.connections == 1
+
+
+STREAM_SIZES = [0, 1, STREAM_CHUNK, STREAM_CHUNK + 1, 3 * MIB + 7]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+def test_streamed_chunks_are_bounded_and_complete(scripted, framing):
+    """iter_raw yields the body exactly, each chunk one buffer of at most 256 KiB
+    (the engine pauses reading while the consumer holds a full one)."""
+    srv = scripted(_sized_handler(framing))
+    with httprs.Client() as c:
+        for n in STREAM_SIZES:
+            with c.stream("GET", f"{srv.url}/{n}") as r:
+                chunks = list(r.iter_raw())
+            assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
+            assert b"".join(chunks) == pattern(n), n
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+async def test_streamed_chunks_are_bounded_and_complete_async(scripted, anyio_backend, framing):
+    srv = scripted(_sized_handler(framing))
+    async with httprs.AsyncClient() as c:
+        for n in STREAM_SIZES:
+            async with c.stream("GET", f"{srv.url}/{n}") as r:
+                chunks = [ch async for ch in r.aiter_raw()]
+            assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
+            assert b"".join(chunks) == pattern(n), n
+
+
+def _stall_mid_body(framing: str, sent: int, declared: int):
+    """Sends the head and `sent` body bytes, then nothing until the client leaves.
+    (The body is made before the test traces allocations: the server runs in-process.)"""
+    body = pattern(sent)
+
+    def handler(conn):
+        req = conn.read_request()
+        if req is None:
+            return
+        if req.target == "/good":
+            conn.respond(b"good")
+            conn.hold(5)
+            return
+        if framing == "chunked":
+            send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body))
+        else:
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % declared)
+        send(conn, body)
+        conn.hold(5)
+
+    return handler
+
+
+def _traced_now() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_read_timeout_with_the_buffer_half_filled(scripted, framing):
+    """The body stops half-way: ReadTimeout, the buffer the engine wrote into is freed
+    (detached first), and the client goes on with a new connection."""
+    srv = scripted(_stall_mid_body(framing, 3 * MIB, 6 * MIB))
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.5)) as c:
+        tracemalloc.start()
+        try:
+            before = _traced_now()
+            with pytest.raises(httprs.ReadTimeout):
+                c.get(srv.url + "/big")
+            after = _traced_now()
+        finally:
+            tracemalloc.stop()
+        assert after - before < 1 * MIB
+        assert c.get(srv.url + "/good").text == "good"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+async def test_read_timeout_with_the_buffer_half_filled_async(scripted, anyio_backend, framing):
+    srv = scripted(_stall_mid_body(framing, 3 * MIB, 6 * MIB))
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.5)) as c:
+        tracemalloc.start()
+        try:
+            before = _traced_now()
+            with pytest.raises(httprs.ReadTimeout):
+                await c.get(srv.url + "/big")
+            after = _traced_now()
+        finally:
+            tracemalloc.stop()
+        assert after - before < 1 * MIB
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
+def test_streamed_read_timeout_mid_body(scripted):
+    srv = scripted(_stall_mid_body("length", 1 * MIB, 4 * MIB))
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.5)) as c:
+        with c.stream("GET", srv.url + "/big") as r:
+            got = 0
+            with pytest.raises(httprs.ReadTimeout):
+                for chunk in r.iter_raw():
+                    got += len(chunk)
+        assert got == 1 * MIB
+        assert c.get(srv.url + "/good").text == "good"
+
+
+BIG = pattern(8 * MIB)  # made once, before any test traces allocations
+
+
+def _big_then_good(conn):
+    while (req := conn.read_request()) is not None:
+        if req.target == "/good":
+            conn.respond(b"good")
+            continue
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BIG))
+        send(conn, BIG)
+
+
+def test_response_dropped_mid_body_releases_its_memory(scripted):
+    srv = scripted(_big_then_good)
+    with httprs.Client() as c:
+        tracemalloc.start()
+        try:
+            before = _traced_now()
+            with c.stream("GET", srv.url + "/big") as r:
+                it = r.iter_raw()
+                assert len(next(it)) > 0
+            del it, r
+            after = _traced_now()
+        finally:
+            tracemalloc.stop()
+        assert after - before < 1 * MIB
+        assert c.get(srv.url + "/good").text == "good"
+
+
+@pytest.mark.anyio
+async def test_response_dropped_mid_body_releases_its_memory_async(scripted, anyio_backend):
+    srv = scripted(_big_then_good)
+    async with httprs.AsyncClient() as c:
+        tracemalloc.start()
+        try:
+            before = _traced_now()
+            async with c.stream("GET", srv.url + "/big") as r:
+                it = r.aiter_raw()
+                assert len(await it.__anext__()) > 0
+                await it.aclose()
+            del it, r
+            after = _traced_now()
+        finally:
+            tracemalloc.stop()
+        assert after - before < 1 * MIB
+        assert (await c.get(srv.url + "/good")).text == "good"

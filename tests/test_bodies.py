@@ -277,3 +277,68 @@ async def test_response_dropped_mid_body_releases_its_memory_async(scripted, any
             tracemalloc.stop()
         assert after - before < 1 * MIB
         assert (await c.get(srv.url + "/good")).text == "good"
+
+
+# HTTP/2 delivers DATA frames into the same sinks: one bytes object for a whole read
+# (grown while the stream's window is withheld), one per streamed chunk.
+
+
+def _h2_sized(h2c):
+    """Serves GET /<n>/<framing>: n bytes in DATA frames, with a content-length header
+    ("length") or without one ("unknown")."""
+    while (req := h2c.next_request()) is not None:
+        n, framing = req.path.strip("/").split("/")
+        body = pattern(int(n))
+        headers = [("content-length", str(len(body)))] if framing == "length" else []
+        h2c.send_headers(req.stream_id, 200, headers, end=not body)
+        if body and not h2c.send_data(req.stream_id, body):
+            return
+
+
+H2_SIZES = [0, 1, FIRST_UNKNOWN - 1, FIRST_UNKNOWN, FIRST_UNKNOWN + 1, 3 * MIB + 5]
+
+
+@pytest.mark.parametrize("framing", ["unknown", "length"])
+def test_http2_whole_body_at_buffer_boundaries(h2_scripted, framing):
+    srv = h2_scripted(_h2_sized)
+    with httprs.Client(http1=False, http2=True, timeout=30) as c:
+        for n in [*H2_SIZES, 300 * KIB, 300 * KIB + 1, 5]:  # the unknown-length size hint
+            r = c.get(f"{srv.url}/{n}/{framing}")
+            assert r.http_version == "HTTP/2"
+            assert r.content == pattern(n), n
+    assert srv.connections == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["unknown", "length"])
+async def test_http2_whole_body_at_buffer_boundaries_async(h2_scripted, anyio_backend, framing):
+    srv = h2_scripted(_h2_sized)
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=30) as c:
+        for n in [*H2_SIZES, 300 * KIB, 300 * KIB + 1, 5]:
+            assert (await c.get(f"{srv.url}/{n}/{framing}")).content == pattern(n), n
+    assert srv.connections == 1
+
+
+@pytest.mark.parametrize("framing", ["unknown", "length"])
+def test_http2_streamed_chunks_are_bounded_and_complete(h2_scripted, framing):
+    srv = h2_scripted(_h2_sized)
+    with httprs.Client(http1=False, http2=True, timeout=30) as c:
+        for n in STREAM_SIZES:
+            with c.stream("GET", f"{srv.url}/{n}/{framing}") as r:
+                chunks = list(r.iter_raw())
+            assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
+            assert b"".join(chunks) == pattern(n), n
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["unknown", "length"])
+async def test_http2_streamed_chunks_are_bounded_and_complete_async(
+    h2_scripted, anyio_backend, framing
+):
+    srv = h2_scripted(_h2_sized)
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=30) as c:
+        for n in STREAM_SIZES:
+            async with c.stream("GET", f"{srv.url}/{n}/{framing}") as r:
+                chunks = [ch async for ch in r.aiter_raw()]
+            assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
+            assert b"".join(chunks) == pattern(n), n

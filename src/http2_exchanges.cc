@@ -44,9 +44,8 @@ bool Http2Exchanges::can_take_exchange() const {
 }
 
 int32_t Http2Exchanges::find(const Transfer& t) const {
-  for (const auto& [id, s] : streams_)
-    if (s.transfer.get() == &t) return id;
-  return -1;
+  auto it = streams_.find(t.stream_id);
+  return it != streams_.end() && it->second.transfer.get() == &t ? t.stream_id : -1;
 }
 
 bool Http2Exchanges::submit(Transfer& t, Error& err) {
@@ -170,15 +169,27 @@ void Http2Exchanges::resume(Transfer& t) {
 void Http2Exchanges::mark_flushed(uint64_t seq) {
   for (int32_t id : flushed_) {
     auto it = streams_.find(id);
-    if (it != streams_.end() && !it->second.transfer->body_sent) it->second.write_mark = seq;
+    if (it == streams_.end() || it->second.transfer->body_sent) continue;
+    if (it->second.write_mark == 0) awaiting_write_.push_back(id);
+    it->second.write_mark = seq;
   }
   flushed_.clear();
 }
 
 void Http2Exchanges::note_written(uint64_t done) {
-  for (auto& [id, s] : streams_) {
+  // Only the streams waiting for a write (not every stream in flight).
+  std::vector<int32_t> waiting;
+  waiting.swap(awaiting_write_);
+  for (int32_t id : waiting) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) continue;
+    Stream& s = it->second;
     Transfer& t = *s.transfer;
-    if (t.body_sent || s.write_mark == 0 || s.write_mark > done) continue;
+    if (t.body_sent || s.write_mark == 0) continue;
+    if (s.write_mark > done) {
+      awaiting_write_.push_back(id);
+      continue;
+    }
     s.write_mark = 0;
     if (!session_.request_sent(id)) {
       arm(s);  // its upload moved: the write timeout starts again

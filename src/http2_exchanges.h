@@ -120,8 +120,9 @@ class Http2Exchanges final : public ProtocolSession {
   Http2Session session_;
   std::map<int32_t, Stream> streams_;
   std::vector<Ended> ended_;
-  std::vector<int32_t> flushed_;  // streams moved by the last take_output()
-  Error write_error_;             // set once a socket write failed
+  std::vector<int32_t> flushed_;         // streams moved by the last take_output()
+  std::vector<int32_t> awaiting_write_;  // streams with a write_mark, for note_written
+  Error write_error_;                    // set once a socket write failed
   uint64_t now_ = 0;
 };
 

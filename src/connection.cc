@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include <cerrno>
 #include <cstring>
 
 #include "connect_tunnel.h"
@@ -767,6 +768,52 @@ void Connection::arm_timer(TimerMode mode) {
   uv_timer_start(&timer_, &Connection::on_timer, to_ms(seconds), 0);
 }
 
+// libuv runs the timers that are due before it polls for I/O, so after a
+// pause in driving the loop (a consumer busy between two chunks, a process
+// not scheduled for a while) a read deadline can be found past while the
+// answer already waits in the socket. A plain recv() (httpx) would return those
+// bytes, so take them in first: bytes, an EOF or a reset decide the outcome as
+// if the loop had read them. Returns false when nothing was waiting.
+bool Connection::take_waiting_bytes() {
+  bool took = false;
+  for (;;) {
+    bool h1_reading = state_ == State::kActive && session_.flow() != Http1Session::Flow::kPaused;
+    if (state_ == State::kClosing || (!h2_ && !h1_reading)) return took;
+    size_t n = 0;
+    switch (socket_.read_now(peek_scratch, sizeof peek_scratch, &n)) {
+      case SocketStream::Peek::kData:
+        took = true;
+        chain_.receive(peek_scratch, n);
+        pause_if_asked();
+        continue;
+      case SocketStream::Peek::kEof:
+        on_eof();
+        return true;
+      case SocketStream::Peek::kError: {
+        int status = -errno;  // read_now's recv() failed: errno is its error
+        on_read_error(status);
+        return true;
+      }
+      case SocketStream::Peek::kWouldBlock:
+        return took;
+    }
+  }
+}
+
+void Connection::on_read_deadline() {
+  if (take_waiting_bytes()) {
+    // Bytes arrived in time: the wait for the next ones starts now, as the
+    // read of a fresh recv() would (a partial TLS record re-arms nothing
+    // by itself).
+    if (timer_mode_ == TimerMode::kNone) await_response();
+    return;
+  }
+  Error err;
+  err.set(ErrorKind::kReadTimeout, "timed out");
+  health_ = Health::kSpent;
+  close(err);
+}
+
 void Connection::on_timer(uv_timer_t* h) {
   auto* c = static_cast<Connection*>(h->data);
   TimerMode mode = c->timer_mode_;
@@ -777,15 +824,18 @@ void Connection::on_timer(uv_timer_t* h) {
       err.set(ErrorKind::kConnectTimeout, "timed out");
       break;
     case TimerMode::kRead:
-      err.set(ErrorKind::kReadTimeout, "timed out");
-      break;
+      c->on_read_deadline();
+      return;
     case TimerMode::kWrite:
       err.set(ErrorKind::kWriteTimeout, "timed out");
       break;
     case TimerMode::kDrain:
       break;  // an abandoned response took too long: just close
     case TimerMode::kStreams:
-      c->h2_on_timer();  // per-stream deadlines: only those streams fail
+      // Per-stream deadlines: only those streams fail, after what waits in
+      // the socket was taken in (it may complete or advance them).
+      c->take_waiting_bytes();
+      c->h2_on_timer();
       return;
     case TimerMode::kNone:
       return;

@@ -144,6 +144,10 @@ class Connection final : private SocketStream::Owner,
   // The current transfer leaves the connection (its `conn` is cleared).
   std::shared_ptr<Transfer> detach_transfer();
   void arm_timer(TimerMode mode);
+  // A read deadline passed: take in what waits in the socket (true if
+  // anything did: bytes, an EOF, an error), else fail with ReadTimeout.
+  bool take_waiting_bytes();
+  void on_read_deadline();
   bool reusable() const;
   void handle_closed();
 

@@ -164,3 +164,78 @@ def test_tls_handshake_stall_is_connect_timeout(scripted, server):
             c.get(url)
         assert time.monotonic() - t0 < 2
         assert c.get(server.url + "/").status_code == 200
+
+
+def _late_chunk_handler(conn) -> None:
+    # The head and a first chunk, then (while the client is not driving its loop) the
+    # rest: the bytes wait in the client's socket when its read deadline is found past.
+    if conn.read_request() is None:
+        return
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    conn.send(head + b"5\r\nfirst\r\n")
+    time.sleep(0.1)
+    conn.send(b"6\r\nsecond\r\n0\r\n\r\n")
+    conn.hold(2.0)
+
+
+def test_read_deadline_takes_bytes_already_waiting(scripted):
+    # libuv runs due timers before polling: a consumer that pauses longer than the read
+    # timeout between chunks must still get the bytes that arrived during the pause (a
+    # recv() would return them at once, as httpx's does), not a ReadTimeout.
+    srv = scripted(_late_chunk_handler)
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.3)) as c:
+        with c.stream("GET", srv.url + "/") as r:
+            chunks = r.iter_raw()
+            assert next(chunks) == b"first"
+            time.sleep(1.0)  # the loop is not driven; the second chunk arrives meanwhile
+            assert b"".join(chunks) == b"second"
+
+
+@pytest.mark.anyio
+async def test_read_deadline_takes_bytes_already_waiting_async(scripted):
+    # The same with the event loop itself stalled (a blocking call in a task): when it
+    # runs again, the read timer and the socket are both ready.
+    srv = scripted(_late_chunk_handler)
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.3)) as c:
+        async with c.stream("GET", srv.url + "/") as r:
+            chunks = r.aiter_raw()
+            assert await chunks.__anext__() == b"first"
+            time.sleep(1.0)  # noqa: ASYNC251 - stalls the event loop on purpose
+            assert b"".join([chunk async for chunk in chunks]) == b"second"
+
+
+def test_read_deadline_without_bytes_still_times_out(scripted):
+    # Nothing waiting when the deadline is found past: ReadTimeout as before.
+    def handler(conn) -> None:
+        if conn.read_request() is None:
+            return
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        conn.hold(3.0)
+
+    srv = scripted(handler)
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.3)) as c:
+        with c.stream("GET", srv.url + "/") as r:
+            chunks = r.iter_raw()
+            assert next(chunks) == b"first"
+            time.sleep(0.6)
+            t0 = time.monotonic()
+            with pytest.raises(httprs.ReadTimeout):
+                b"".join(chunks)
+            assert time.monotonic() - t0 < 2.0
+
+
+def test_read_deadline_takes_bytes_already_waiting_tls(scripted, certs):
+    # Over TLS the waiting bytes are records: they go through the TLS layer first.
+    import ssl
+
+    from servers.tls import server_context
+
+    srv = scripted(_late_chunk_handler, ssl_context=server_context(certs.server))
+    url = srv.url.replace("http://", "https://")
+    verify = ssl.create_default_context(cafile=certs.ca_file)
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=0.3), verify=verify) as c:
+        with c.stream("GET", url + "/") as r:
+            chunks = r.iter_raw()
+            assert next(chunks) == b"first"
+            time.sleep(1.0)
+            assert b"".join(chunks) == b"second"

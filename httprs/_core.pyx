@@ -8,6 +8,7 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 """
 
 import base64
+import errno
 import logging
 import os
 import ssl
@@ -52,6 +53,7 @@ from httprs.includes.http1 cimport (
     llhttp_is_strict,
     serialize_request,
 )
+from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (
     ForeignTlsOps,
     OpenSSL_version_num,
@@ -100,6 +102,31 @@ def _check_runtime(unsigned uv_version, bint llhttp_strict):
 
 
 _check_runtime(libuv_runtime_version(), llhttp_is_strict())
+
+cdef dict _FAULT_SITES = {
+    "connect": FaultSite.kConnect,
+    "write": FaultSite.kWrite,
+    "read": FaultSite.kRead,
+}
+# errno names a failed call reports, as libuv statuses (negated errnos).
+cdef dict _FAULT_STATUSES = {
+    "ECONNREFUSED": -errno.ECONNREFUSED,
+    "ECONNRESET": -errno.ECONNRESET,
+    "EPIPE": -errno.EPIPE,
+}
+
+
+def _fault_arm(str site, int k, str status="ECONNRESET"):
+    """Tests (tests/test_torture.py): make the k-th connect, write or read from now on,
+    in any engine of the process, fail with `status`; k = 0 disarms and only counts."""
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    fault_arm(<FaultSite>_FAULT_SITES[site], k, <int>_FAULT_STATUSES[status])
+
+
+def _fault_calls(str site):
+    """Tests: the calls at `site` since it was last armed."""
+    return fault_calls(<FaultSite>_FAULT_SITES[site])
 
 cdef dict _ERROR_CLASSES = {
     <int>ErrorKind.kConnectError: exc.ConnectError,

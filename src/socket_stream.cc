@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -37,6 +38,40 @@ void advance_bufs(uv_buf_t* bufs, unsigned* count, size_t n) {
 }
 
 }  // namespace
+
+namespace {
+
+struct FaultPoint {
+  std::atomic<int> fail_at{0};  // 0: disarmed
+  std::atomic<int> calls{0};
+  std::atomic<int> status{0};
+};
+FaultPoint fault_points[3];
+std::atomic<bool> faults_counting{false};  // set once any site was armed
+
+}  // namespace
+
+void fault_arm(FaultSite site, int k, int status) {
+  FaultPoint& p = fault_points[static_cast<int>(site)];
+  p.fail_at.store(0, std::memory_order_relaxed);
+  p.calls.store(0, std::memory_order_relaxed);
+  p.status.store(status, std::memory_order_relaxed);
+  p.fail_at.store(k, std::memory_order_relaxed);
+  faults_counting.store(true, std::memory_order_release);
+}
+
+int fault_calls(FaultSite site) {
+  return fault_points[static_cast<int>(site)].calls.load(std::memory_order_relaxed);
+}
+
+bool fault_due(FaultSite site, int* status) {
+  if (!faults_counting.load(std::memory_order_relaxed)) return false;
+  FaultPoint& p = fault_points[static_cast<int>(site)];
+  int n = p.calls.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n != p.fail_at.load(std::memory_order_relaxed)) return false;
+  *status = p.status.load(std::memory_order_relaxed);
+  return true;
+}
 
 std::string errno_message(int uv_status) {
   // libuv errors are negated errno values on Unix.
@@ -205,7 +240,9 @@ void SocketStream::connect_next() {
     }
   }
   connect_req_.data = this;
-  int rc = uv_tcp_connect(&connect_req_, &sock_.tcp, addr, &SocketStream::on_connect);
+  int rc = 0;
+  if (!fault_due(FaultSite::kConnect, &rc))
+    rc = uv_tcp_connect(&connect_req_, &sock_.tcp, addr, &SocketStream::on_connect);
   if (rc < 0) {
     last_error_.set(ErrorKind::kConnectError, errno_message(rc));
     reopen();  // the handle may be unusable now
@@ -319,7 +356,11 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
   // Give the kernel what it takes now (libuv would too, inside uv_write), so
   // the owner knows whether any byte left (a request may be resent if none).
   if (writes_pending_ == 0) {
-    int rc = uv_try_write(stream(), bufs, n);
+    int rc = 0;
+    if (fault_due(FaultSite::kWrite, &rc))
+      break_for_fault();
+    else
+      rc = uv_try_write(stream(), bufs, n);
     if (rc > 0) {
       owner_->on_socket_sent();
       advance_bufs(bufs, &n, static_cast<size_t>(rc));
@@ -354,6 +395,11 @@ void SocketStream::on_write(uv_write_t* req, int status) {
   delete w;
   s->writes_pending_--;
   if (status == UV_ECANCELED || s->state_ != State::kOpen) return;
+  int injected = 0;
+  if (status == 0 && fault_due(FaultSite::kWrite, &injected)) {
+    s->break_for_fault();
+    status = injected;
+  }
   if (status >= 0) s->writes_completed_ = seq;
   // Whether it ended in an error or not, some of it may have left.
   s->owner_->on_socket_sent();
@@ -394,6 +440,8 @@ void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<SocketStream*>(st->data);
   if (s->state_ != State::kOpen) return;
+  int injected = 0;
+  if (nread > 0 && fault_due(FaultSite::kRead, &injected)) nread = injected;
   if (nread > 0) {
     s->owner_->on_socket_data(buf->base, static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
@@ -405,6 +453,13 @@ void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
   } else if (nread < 0) {
     s->owner_->on_socket_read_error(static_cast<int>(nread));
   }
+}
+
+void SocketStream::break_for_fault() {
+  // A write the kernel fails with a reset or EPIPE leaves a dead connection:
+  // later reads see its end too, not a server still waiting for the request.
+  int sock = fd();
+  if (sock >= 0) ::shutdown(sock, SHUT_RDWR);
 }
 
 SocketStream::Peek SocketStream::read_now(char* buf, size_t cap, size_t* n) {

@@ -97,6 +97,7 @@ class SocketStream {
   bool apply_socket_options(int fd, Error& err);
   bool bind_local_address(int fd, int family, Error& err);
   void fail_connect(const Error& err);
+  void break_for_fault();  // an injected write failure (fault_due)
   bool handle_open() const;
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&sock_); }
   uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&sock_); }
@@ -130,5 +131,18 @@ class SocketStream {
 
 // "[Errno N] strerror" for a libuv status, as Python words OSError.
 std::string errno_message(int uv_status);
+
+// Fault injection for the torture tests (tests/test_torture.py, catalog row
+// M08): once armed, the k-th call at a site, counted process-wide, fails as
+// the kernel's call would (a refused connect, a write or a read that ends in
+// a reset). Disarmed, a site costs one relaxed atomic load.
+enum class FaultSite { kConnect = 0, kWrite = 1, kRead = 2 };
+// k >= 1 arms the site (its count restarts at 0); k = 0 disarms it and only
+// counts. `status` is the negative libuv status the failed call returns.
+void fault_arm(FaultSite site, int k, int status);
+// Calls at the site since it was last armed.
+int fault_calls(FaultSite site);
+// Counts one call; true (with *status set) when this is the armed k-th one.
+bool fault_due(FaultSite site, int* status);
 
 }  // namespace httprs

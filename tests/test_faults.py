@@ -1040,6 +1040,54 @@ async def test_reason_phrase_control_bytes_as_httpx_async(scripted, anyio_backen
         assert (await c.get(srv.url + "/good")).text == "good"
 
 
+# Control bytes in a response header value. h11 refuses NUL, VT and FF there and takes
+# the others; strict llhttp also refuses the bytes in HEADER_VALUE_STRICTER (a documented
+# difference, docs/compatibility.md "Response header values"): httprs is never less strict.
+HEADER_VALUE_CTLS = [b for b in [*range(0x20), 0x7F] if b not in (0x0A, 0x0D)]
+HEADER_VALUE_STRICTER = {*range(0x01, 0x09), 0x0E, 0x0F, *range(0x10, 0x20), 0x7F}
+
+
+def _header_ctl_server(scripted):
+    def fault(conn, req):
+        byte = bytes([int(req.target.rsplit("/", 1)[1], 16)])
+        conn.send(b"HTTP/1.1 200 OK\r\nX-A: a" + byte + b"b\r\nContent-Length: 2\r\n\r\nok")
+
+    return fault_server(scripted, fault, keep_serving=True)
+
+
+def test_header_value_control_bytes_never_less_strict_than_httpx(client, scripted):
+    import httpx
+
+    srv = _header_ctl_server(scripted)
+    refused = {"httpx": set(), "httprs": set()}
+    with httpx.Client(timeout=5.0) as hx:
+        for lib, c in (("httpx", hx), ("httprs", client)):
+            for b in HEADER_VALUE_CTLS:
+                try:
+                    r = c.get(srv.url + f"/h/{b:02x}")
+                except (httpx.RemoteProtocolError, httprs.RemoteProtocolError):
+                    refused[lib].add(b)
+                else:
+                    assert r.headers["x-a"] == "a" + chr(b) + "b", (lib, b)
+    assert refused["httpx"] == {0x00, 0x0B, 0x0C}
+    assert refused["httprs"] == refused["httpx"] | HEADER_VALUE_STRICTER
+    assert_usable(client, srv)
+
+
+@pytest.mark.anyio
+async def test_header_value_control_bytes_refused_async(scripted, anyio_backend):
+    srv = _header_ctl_server(scripted)
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        for b in HEADER_VALUE_CTLS:
+            if b in HEADER_VALUE_STRICTER or b in (0x00, 0x0B, 0x0C):
+                with pytest.raises(httprs.RemoteProtocolError):
+                    await c.get(srv.url + f"/h/{b:02x}")
+            else:
+                r = await c.get(srv.url + f"/h/{b:02x}")
+                assert r.headers["x-a"] == "a" + chr(b) + "b"
+        assert (await c.get(srv.url + "/good")).text == "good"
+
+
 SPLIT_CORPUS = {
     "content_length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     "chunked_trailers": (

@@ -11,6 +11,10 @@ test *ARGS:
 test-asan *ARGS:
     bash scripts/dev.sh test-asan {{ARGS}}
 
+# The threaded tests (or the given ones) on a ThreadSanitizer build (build/tsan, .venv-tsan).
+test-tsan *ARGS:
+    bash scripts/dev.sh test-tsan {{ARGS}}
+
 # Every fuzz target in tests/fuzz for SECONDS each (0: once over the seed corpus).
 fuzz SECONDS="60" *TARGETS:
     bash scripts/dev.sh fuzz {{SECONDS}} {{TARGETS}}
@@ -27,6 +31,10 @@ soak *ARGS:
 
 faultmix *ARGS:
     bash scripts/dev.sh faultmix {{ARGS}}
+
+# memcheck over a sync/async/TLS/fault workload (scripts/valgrind_check.py; minutes)
+valgrind *ARGS:
+    bash scripts/dev.sh valgrind {{ARGS}}
 
 ecosystem *ARGS:
     bash scripts/dev.sh ecosystem {{ARGS}}

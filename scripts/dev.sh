@@ -10,7 +10,9 @@
 #   bash scripts/dev.sh faultmix [--seed S]     seeded fault-injection run (scripts/faultmix.py)
 #   bash scripts/dev.sh lint | fmt
 #   bash scripts/dev.sh test-asan [pytest args...]  the suite on an ASan+UBSan build
+#   bash scripts/dev.sh test-tsan [pytest args...]  the threaded tests on a TSan build
 #   bash scripts/dev.sh fuzz [SECONDS]          every libFuzzer target in tests/fuzz
+#   bash scripts/dev.sh valgrind [--requests N] memcheck over a sync/async/TLS/fault workload
 # It is idempotent: system packages are installed only when missing, the
 # virtual environment (.venv) is reused, pip runs only when pyproject changed,
 # and the editable install rebuilds only what changed.
@@ -87,46 +89,109 @@ build() {
 }
 
 # The AddressSanitizer + UndefinedBehaviorSanitizer build: its own virtual
-# environment (.venv-asan) and meson build directory (build/asan), an editable
-# install like the normal one, so the normal build is never touched. The core,
-# llhttp and every Cython module are compiled with -fsanitize=address,undefined
-# (meson's b_sanitize), without NDEBUG (debug checks such as the libuv handle
-# count at engine close are on).
+# environment (.venv-asan) and meson build directory (build/asan), so the normal
+# build is never touched. The core, llhttp and every Cython module are compiled
+# with -fsanitize=address,undefined (meson's b_sanitize), without NDEBUG (debug
+# checks such as the libuv handle count at engine close are on). The install is
+# a regular (non-editable) one: an editable loader would run ninja, sh and the
+# compilers inside the test process's environment, i.e. with libasan preloaded
+# and leak checking on, and their own leaks would fail the import. The stamp is
+# a hash of every source the build reads, so a changed file reinstalls (ninja
+# rebuilds only what changed in build/asan).
 ASAN_VENV="$ROOT/.venv-asan"
-build_asan() {
+sources_hash() {
+  find pyproject.toml meson.build meson.options src httprs subprojects -type f \
+    \( -name '*.cc' -o -name '*.h' -o -name '*.c' -o -name '*.pyx' -o -name '*.pxd' \
+    -o -name '*.pxi' -o -name '*.py' -o -name '*.pyi' -o -name 'meson.build' \
+    -o -name '*.wrap' -o -name '*.toml' -o -name '*.options' -o -name '*.typed' \) \
+    -not -path 'subprojects/packagecache/*' -print0 | LC_ALL=C sort -z |
+    xargs -0 sha256sum | sha256sum | cut -c1-16
+}
+build_sanitized() {
+  # build_sanitized VENV BUILD_DIR LABEL MESON_SETUP_ARGS...
+  local venv="$1" build_dir="$2" label="$3"
+  shift 3
   apt_install "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"
   local saved_venv="$VENV"
-  VENV="$ASAN_VENV"
+  VENV="$venv"
   ensure_venv
   pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
     certifi idna sniffio
-  local stamp="$VENV/.httprs-editable.stamp"
-  local want
-  want="$(cat pyproject.toml meson.build meson.options src/meson.build httprs/meson.build | sha256sum | cut -c1-16)"
+  local stamp="$VENV/.httprs-install.stamp"
+  local want setup_args=() a
+  want="$(sources_hash)-$(echo "$*" | sha256sum | cut -c1-8)"
+  for a in "$@"; do setup_args+=("-Csetup-args=$a"); done
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "building httprs with AddressSanitizer + UBSan (editable, build/asan)"
+    log "building httprs with $label (non-editable, $build_dir)"
+    # A former editable install leaves a loader behind that would shadow the wheel.
+    "$VENV/bin/python" -m pip uninstall -q -y httprs >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
-      -Cbuild-dir=build/asan -Csetup-args=-Db_sanitize=address,undefined \
-      -Csetup-args=-Dbuildtype=debug -Csetup-args=-Doptimization=1 -e ".[test]"
+      "-Cbuild-dir=$build_dir" "${setup_args[@]}" ".[test]"
     echo "$want" > "$stamp"
   fi
-  # Rebuild what changed now, through the editable loader itself (the same ninja,
-  # so it finds no work later) and without the sanitizer runtime preloaded: a
-  # rebuild on the first import under test-asan would run the compilers with
-  # libasan and fail on their leaks.
-  "$VENV/bin/python" -c "import sys; [f._rebuild() for f in sys.meta_path if hasattr(f, '_rebuild')]" >&2
   VENV="$saved_venv"
+}
+build_asan() {
+  build_sanitized "$ASAN_VENV" build/asan "AddressSanitizer + UBSan" \
+    -Db_sanitize=address,undefined -Dbuildtype=debug -Doptimization=1
+}
+
+# The ThreadSanitizer build: .venv-tsan and build/tsan, the C++ core, llhttp and
+# every Cython module compiled with -fsanitize=thread. CPython, libuv and OpenSSL
+# are not instrumented: their pthread calls (the GIL is a mutex and a condition
+# variable) are intercepted, so the happens-before they create is seen, and a
+# report always involves an access in httprs's own code.
+TSAN_VENV="$ROOT/.venv-tsan"
+build_tsan() {
+  build_sanitized "$TSAN_VENV" build/tsan "ThreadSanitizer" \
+    -Db_sanitize=thread -Dbuildtype=debug -Doptimization=1
+}
+# The tests where several threads (or a thread and an event loop) share an
+# engine: pool waiters, leader/follower driving, interrupts, HTTP/2 streams of
+# several threads on one connection, fork with threads, close from another thread.
+TSAN_TESTS=(
+  tests/test_pool.py tests/test_interrupt.py tests/test_http2.py tests/test_lifecycle.py
+  tests/test_fork.py tests/test_timeouts.py tests/test_websockets.py
+)
+tsan_env() {
+  local libtsan
+  libtsan="$(gcc -print-file-name=libtsan.so)"
+  export LD_PRELOAD="$libtsan"
+  # halt_on_error=0: every report of the run is printed; the process then exits
+  # with 66 (exitcode) if there was any. Suppressions: tests/tsan/tsan.supp.
+  export TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:report_signal_unsafe=0:suppressions=$ROOT/tests/tsan/tsan.supp"
+  export HTTPRS_TSAN=1
+}
+
+# Run pytest on an installed (non-editable) build: from tests/ and with -P, so
+# the source tree's httprs/ (no compiled modules in it) never shadows the
+# installed package, in the suite or in the interpreters it starts. Arguments
+# that name paths under the repository root are made absolute first.
+run_installed() {
+  local venv="$1" a args=()
+  shift
+  for a in "$@"; do
+    if [ "${a#-}" = "$a" ] && [ -e "$ROOT/${a%%::*}" ]; then a="$ROOT/$a"; fi
+    args+=("$a")
+  done
+  [ ${#args[@]} -eq 0 ] && args=("$ROOT/tests")
+  cd "$ROOT/tests"
+  exec "$venv/bin/python" -P -m pytest -p no:cacheprovider --rootdir="$ROOT" \
+    -c "$ROOT/pyproject.toml" "${args[@]}"
 }
 
 # The environment a process needs to load the ASan build: libasan first (the
 # interpreter is not instrumented), Python's allocator off so ASan sees every
-# object, leak checking with the suppressions for CPython's own leaks.
+# object, leak checking with the suppressions for CPython's own leaks. Stacks
+# are taken with the fast (frame-pointer) unwinder, ASan's default: httprs is
+# built with frame pointers; the slow unwinder on every one of Python's
+# mallocs made the suite hundreds of times slower.
 asan_env() {
   local libasan
   libasan="$(gcc -print-file-name=libasan.so)"
   export LD_PRELOAD="$libasan"
   export PYTHONMALLOC=malloc
-  export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:allocator_may_return_null=1:strict_init_order=1"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:allocator_may_return_null=1:strict_init_order=1"
   export LSAN_OPTIONS="suppressions=$ROOT/tests/asan/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$ROOT/tests/asan/ubsan.supp"
   export HTTPRS_ASAN=1
@@ -147,7 +212,13 @@ case "$cmd" in
   test-asan)
     build_asan
     asan_env
-    exec "$ASAN_VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+    run_installed "$ASAN_VENV" "$@"
+    ;;
+  test-tsan)
+    build_tsan
+    tsan_env
+    [ $# -eq 0 ] && set -- "${TSAN_TESTS[@]}"
+    run_installed "$TSAN_VENV" "$@"
     ;;
   fuzz)
     # bash scripts/dev.sh fuzz [SECONDS [TARGET...]]: every target in tests/fuzz for
@@ -176,6 +247,14 @@ case "$cmd" in
     build
     exec "$VENV/bin/python" scripts/faultmix.py "$@"
     ;;
+  valgrind)
+    # scripts/valgrind_check.py: the workload runs in a child under memcheck; an
+    # error counts when a frame of it is in httprs's own code.
+    apt_install valgrind
+    build
+    pip_stamp test -e ".[test,cli]" --no-build-isolation -Cbuild-dir=build/cp311
+    exec "$VENV/bin/python" scripts/valgrind_check.py "$@"
+    ;;
   ecosystem)
     build
     exec "$VENV/bin/python" scripts/check_ecosystem.py "$@"
@@ -195,7 +274,7 @@ case "$cmd" in
     clang-format -i src/*.cc src/*.h
     ;;
   *)
-    echo "usage: $0 {setup|test|test-asan|fuzz|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|test-asan|test-tsan|fuzz|valgrind|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

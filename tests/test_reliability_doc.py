@@ -62,7 +62,9 @@ def test_every_named_test_exists():
     for path in files:
         assert (ROOT / path).is_file(), path
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"] + files,
+        # -P: the source tree's httprs/ must not shadow an installed (sanitizer) build.
+        [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+        + files,
         cwd=ROOT,
         capture_output=True,
         text=True,

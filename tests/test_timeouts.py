@@ -239,3 +239,14 @@ def test_read_deadline_takes_bytes_already_waiting_tls(scripted, certs):
             assert next(chunks) == b"first"
             time.sleep(1.0)
             assert b"".join(chunks) == b"second"
+
+
+def test_read_deadline_takes_bytes_already_waiting_http2(hypercorn_h2c):
+    # HTTP/2: the stream's deadline; the DATA frame waiting in the socket advances it.
+    with httprs.Client(http1=False, http2=True, timeout=httprs.Timeout(5.0, read=0.3)) as c:
+        with c.stream("GET", hypercorn_h2c.url + "/slow_body?delay=0.1") as r:
+            assert r.http_version == "HTTP/2"
+            chunks = r.iter_raw()
+            assert next(chunks) == b"slow"
+            time.sleep(1.0)
+            assert b"".join(chunks) == b" body"

@@ -9,18 +9,23 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
+#include <list>
 #include <map>
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
+
+#include "engine.h"
 
 namespace httprs {
 namespace {
@@ -306,21 +311,57 @@ Identity adopted_fingerprint(SSL* ssl, bool check_hostname, std::string& out) {
   return add_client_identity(out, ssl);
 }
 
-// Gives `key` (a non-empty session key on an adopted context) the SSL's
-// fingerprint, or clears it (this connection neither resumes nor keeps its
-// session). Returns the SSL to use: a fresh one when reading the client
-// certificates changed the current one.
-SSL* key_adopted_session(SSL* ssl, SSL_CTX* ctx, bool check_hostname, std::string& key) {
-  std::string fingerprint;
+// Reads the SSL's fingerprint into `fingerprint` (for a non-empty session
+// key on an adopted context), or clears `key` (this connection neither
+// resumes nor keeps its session). Returns the SSL to use: a fresh one when
+// reading the client certificates changed the current one.
+SSL* key_adopted_session(SSL* ssl, SSL_CTX* ctx, bool check_hostname, std::string& key,
+                         std::string& fingerprint) {
   Identity id = adopted_fingerprint(ssl, check_hostname, fingerprint);
-  if (id == Identity::kRead) {
-    key += fingerprint;
-    return ssl;
-  }
+  if (id == Identity::kRead) return ssl;
   key.clear();
+  fingerprint.clear();
   if (id != Identity::kDisturbed) return ssl;
   SSL_free(ssl);
   return SSL_new(ctx);
+}
+
+// How long after the full handshake that verified it a session may be
+// offered (and sessions from resuming it in turn): past this, a full
+// handshake checks the certificates again.
+constexpr int64_t kMaxVerifiedAge = 3600;
+
+int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// Narrows `w` to the validity of `cert` (`now` is the current time). False
+// when a date cannot be read.
+bool narrow_to_certificate(SessionWindow& w, X509* cert, int64_t now) {
+  int days = 0, secs = 0;
+  if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert)) != 1) return false;
+  w.not_after = std::min(w.not_after, now + int64_t{days} * 86400 + secs);
+  if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notBefore(cert)) != 1) return false;
+  w.not_before = std::max(w.not_before, now + int64_t{days} * 86400 + secs);
+  return true;
+}
+
+// The window of a session whose full handshake just verified the SSL's
+// chain: the validity of every certificate in the verified chain (the peer's
+// own certificate when there is no verified chain), for kMaxVerifiedAge.
+SessionWindow verified_window(const SSL* ssl) {
+  int64_t now = now_seconds();
+  SessionWindow w;
+  w.not_before = INT64_MIN;
+  w.not_after = now + kMaxVerifiedAge;
+  STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl);
+  int n = chain == nullptr ? 0 : sk_X509_num(chain);
+  bool ok = true;
+  for (int i = 0; ok && i < n; ++i) ok = narrow_to_certificate(w, sk_X509_value(chain, i), now);
+  if (n == 0) {
+    const SSL_SESSION* s = SSL_get_session(ssl);
+    X509* peer = s == nullptr ? nullptr : SSL_SESSION_get0_peer(const_cast<SSL_SESSION*>(s));
+    ok = peer != nullptr && narrow_to_certificate(w, peer, now);
+  }
+  return ok ? w : SessionWindow();
 }
 
 }  // namespace
@@ -346,69 +387,151 @@ struct TlsContext::KeyLog {
   }
 };
 
-// Resumable client sessions by key. Each key keeps its few most recent
-// tickets; each is handed out once (RFC 8446 advises against reusing a
-// ticket). Bounded: beyond kMaxKeys keys an arbitrary key is dropped.
+// Resumable client sessions by key, each with the window in which it may be
+// offered (SessionWindow). Each key keeps its few most recent tickets; each
+// is handed out once (RFC 8446 C.4: a client should not reuse a ticket).
+// Bounded: the least recently used key goes beyond kMaxKeys, and sessions
+// out of their window are freed when met (a sweep of every key runs at most
+// once a minute, on put). On adopted contexts each key also records the
+// fingerprint its sessions were verified under: a session kept under another
+// fingerprint replaces them all, and a take under another one frees them.
+// After fork() the first use in the child frees every inherited session, so
+// parent and child never present the same tickets. Callers hold their
+// engine's lock, which fork() takes, so the mutex is free at a fork.
 struct TlsContext::SessionCache {
   static constexpr size_t kPerKey = 4;
-  static constexpr size_t kMaxKeys = 1024;
-  std::mutex mu;
-  std::unordered_map<std::string, std::deque<SSL_SESSION*>> map;
+  static constexpr size_t kMaxKeys = 256;
+  static constexpr int64_t kSweepEvery = 60;
 
-  ~SessionCache() {
-    for (auto& entry : map)
-      for (SSL_SESSION* s : entry.second) SSL_SESSION_free(s);
-  }
+  struct Kept {
+    SSL_SESSION* session;
+    SessionWindow window;
+  };
+  struct Slot {
+    std::string fingerprint;
+    std::deque<Kept> sessions;  // oldest first
+    std::list<std::string>::iterator lru;
+  };
+
+  std::mutex mu;
+  std::unordered_map<std::string, Slot> map;
+  std::list<std::string> lru;  // keys, most recently used first
+  uint64_t generation = Engine::fork_generation();
+  int64_t last_sweep = 0;
+
+  ~SessionCache() { clear(); }
+
   // Takes ownership of one reference to `s`.
-  void put(const std::string& key, SSL_SESSION* s) {
+  void put(const std::string& key, const std::string& fingerprint, SSL_SESSION* s,
+           SessionWindow window) {
     std::lock_guard<std::mutex> guard(mu);
-    if (map.size() >= kMaxKeys && map.find(key) == map.end()) {
-      for (SSL_SESSION* old : map.begin()->second) SSL_SESSION_free(old);
-      map.erase(map.begin());
+    enter_generation();
+    int64_t now = now_seconds();
+    if (now - last_sweep >= kSweepEvery) sweep(now);
+    if (!window.contains(now)) {
+      SSL_SESSION_free(s);
+      return;
     }
-    std::deque<SSL_SESSION*>& q = map[key];
-    q.push_back(s);
-    if (q.size() > kPerKey) {
-      SSL_SESSION_free(q.front());
-      q.pop_front();
+    auto it = map.find(key);
+    if (it == map.end()) {
+      if (map.size() >= kMaxKeys) erase(map.find(lru.back()));
+      lru.push_front(key);
+      it = map.emplace(key, Slot()).first;
+      it->second.lru = lru.begin();
+    } else {
+      lru.splice(lru.begin(), lru, it->second.lru);
+    }
+    Slot& slot = it->second;
+    if (slot.fingerprint != fingerprint) {
+      free_sessions(slot);
+      slot.fingerprint = fingerprint;
+    }
+    slot.sessions.push_back(Kept{s, window});
+    if (slot.sessions.size() > kPerKey) {
+      SSL_SESSION_free(slot.sessions.front().session);
+      slot.sessions.pop_front();
     }
   }
   // Forget every session kept for `key`.
   void drop(const std::string& key) {
     std::lock_guard<std::mutex> guard(mu);
+    enter_generation();
     auto it = map.find(key);
-    if (it == map.end()) return;
-    for (SSL_SESSION* s : it->second) SSL_SESSION_free(s);
-    map.erase(it);
+    if (it != map.end()) erase(it);
   }
-  // The newest still-resumable session for `key` (the caller owns the
-  // reference), or nullptr. Sessions of failed connections are skipped.
-  SSL_SESSION* take(const std::string& key) {
+  // The newest session for `key` and `fingerprint` that is still resumable
+  // and within its window (the caller owns the reference; its window goes to
+  // `window`), or nullptr. Sessions of failed connections are skipped.
+  SSL_SESSION* take(const std::string& key, const std::string& fingerprint, SessionWindow& window) {
     std::lock_guard<std::mutex> guard(mu);
+    enter_generation();
     auto it = map.find(key);
     if (it == map.end()) return nullptr;
+    Slot& slot = it->second;
+    int64_t now = now_seconds();
     SSL_SESSION* found = nullptr;
-    while (found == nullptr && !it->second.empty()) {
-      SSL_SESSION* s = it->second.back();
-      it->second.pop_back();
-      if (SSL_SESSION_is_resumable(s) == 1) {
-        found = s;
+    while (found == nullptr && slot.fingerprint == fingerprint && !slot.sessions.empty()) {
+      Kept k = slot.sessions.back();
+      slot.sessions.pop_back();
+      if (SSL_SESSION_is_resumable(k.session) == 1 && k.window.contains(now)) {
+        found = k.session;
+        window = k.window;
       } else {
-        SSL_SESSION_free(s);
+        SSL_SESSION_free(k.session);
       }
     }
-    if (it->second.empty()) map.erase(it);
+    if (found == nullptr || slot.sessions.empty()) erase(it);
     return found;
+  }
+
+ private:
+  static void free_sessions(Slot& slot) {
+    for (Kept& k : slot.sessions) SSL_SESSION_free(k.session);
+    slot.sessions.clear();
+  }
+  void erase(std::unordered_map<std::string, Slot>::iterator it) {
+    free_sessions(it->second);
+    lru.erase(it->second.lru);
+    map.erase(it);
+  }
+  void clear() {
+    for (auto& entry : map) free_sessions(entry.second);
+    map.clear();
+    lru.clear();
+  }
+  // A fork() child starts empty: the tickets stay the parent's.
+  void enter_generation() {
+    uint64_t now = Engine::fork_generation();
+    if (now == generation) return;
+    clear();
+    generation = now;
+  }
+  void sweep(int64_t now) {
+    last_sweep = now;
+    for (auto it = map.begin(); it != map.end();) {
+      auto next = std::next(it);
+      std::deque<Kept>& q = it->second.sessions;
+      for (auto k = q.begin(); k != q.end();) {
+        if (k->window.contains(now)) {
+          ++k;
+        } else {
+          SSL_SESSION_free(k->session);
+          k = q.erase(k);
+        }
+      }
+      if (q.empty()) erase(it);
+      it = next;
+    }
   }
 };
 
 int OpenSslSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* owner = static_cast<OpenSslSession*>(SSL_get_ex_data(ssl, owner_index()));
-  if (owner == nullptr || owner->session_key_.empty()) return 0;
+  if (owner == nullptr || !owner->may_keep_sessions()) return 0;
   auto* cache = static_cast<TlsContext::SessionCache*>(
       SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_cache_index()));
   if (cache == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
-  cache->put(owner->session_key_, session);
+  cache->put(owner->session_key_, std::string(), session, owner->window_for(session));
   return 1;  // we keep the reference OpenSSL gave us
 }
 
@@ -533,7 +656,10 @@ std::unique_ptr<TlsSession> TlsSession::open(std::shared_ptr<TlsContext> ctx,
 
 OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
                                const std::string& session_key)
-    : ctx_(std::move(ctx)), host_(host), session_key_(session_key) {
+    : ctx_(std::move(ctx)),
+      host_(host),
+      session_key_(session_key),
+      fork_generation_(Engine::fork_generation()) {
   ERR_clear_error();
   if (!ctx_ || ctx_->ctx() == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session without a context");
@@ -554,7 +680,8 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   }
   ssl_ = SSL_new(ctx_->ctx());
   if (ssl_ != nullptr && ctx_->adopted_ && !session_key_.empty())
-    ssl_ = key_adopted_session(ssl_, ctx_->ctx(), ctx_->check_hostname(), session_key_);
+    ssl_ =
+        key_adopted_session(ssl_, ctx_->ctx(), ctx_->check_hostname(), session_key_, fingerprint_);
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
   if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
@@ -594,8 +721,11 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
   if (ok && !session_key_.empty() && ctx_->sessions_) {
     if (!ctx_->adopted_) SSL_set_ex_data(ssl_, owner_index(), this);
-    if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_)) {
+    if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_, fingerprint_, taken_window_)) {
       SSL_set_session(ssl_, saved);  // takes its own reference
+      // The offered ticket never goes back into the cache (RFC 8446 C.4);
+      // a new ticket, or a full handshake, gives the SSL another session.
+      harvested_ = saved;
       SSL_SESSION_free(saved);
     }
   }
@@ -603,17 +733,31 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
 }
 
 OpenSslSession::~OpenSslSession() {
-  // SSL_free marks the session non-resumable unless the connection was shut
-  // down. HTTP connections usually just close; only a failure should spoil
-  // the sessions, so a healthy one is marked as shut down first, and a
-  // failed one takes every session kept under its key with it.
-  if (ssl_ != nullptr && !failed_) {
+  // SSL_free marks the session non-resumable (through the SSL_CTX, Python's
+  // for an adopted context, on a session other SSLs or the cache may share)
+  // unless the connection was shut down, so every SSL is marked as shut down
+  // first. A failure instead takes every session kept under its key with it.
+  if (ssl_ != nullptr) {
     SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     harvest_session();
   }
-  if (failed_ && !session_key_.empty() && ctx_ && ctx_->sessions_)
-    ctx_->sessions_->drop(session_key_);
+  if (failed_ && may_keep_sessions() && ctx_->sessions_) ctx_->sessions_->drop(session_key_);
   SSL_free(ssl_);
+}
+
+bool OpenSslSession::may_keep_sessions() const {
+  return !session_key_.empty() && ctx_ && fork_generation_ == Engine::fork_generation();
+}
+
+SessionWindow OpenSslSession::window_for(SSL_SESSION* s) const {
+  // A resumed handshake verified nothing: its sessions inherit the window
+  // of the one it resumed.
+  SessionWindow w = SSL_session_reused(ssl_) == 1 ? taken_window_ : verified_window(ssl_);
+  uint64_t hint = SSL_SESSION_get_ticket_lifetime_hint(s);
+  if (hint > 0 && hint <= static_cast<uint64_t>(INT64_MAX / 2))
+    w.not_after = std::min(
+        w.not_after, static_cast<int64_t>(SSL_SESSION_get_time(s)) + static_cast<int64_t>(hint));
+  return w;
 }
 
 TlsSession::Status OpenSslSession::handshake(Error& err) {
@@ -728,8 +872,8 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
 // holds once the peer's first data arrived (TLS 1.3 tickets come before it),
 // and again when it ends if a newer ticket came meanwhile.
 void OpenSslSession::harvest_session() {
-  if (ssl_ == nullptr || failed_ || session_key_.empty() || !ctx_ || !ctx_->adopted_ ||
-      !ctx_->sessions_ || !handshake_done())
+  if (ssl_ == nullptr || failed_ || !may_keep_sessions() || !ctx_->adopted_ || !ctx_->sessions_ ||
+      !handshake_done())
     return;
   SSL_SESSION* s = SSL_get1_session(ssl_);
   if (s == nullptr) return;
@@ -742,7 +886,7 @@ void OpenSslSession::harvest_session() {
     return;
   }
   harvested_ = s;  // compared only: the cache owns the reference
-  ctx_->sessions_->put(session_key_, s);
+  ctx_->sessions_->put(session_key_, fingerprint_, s, window_for(s));
 }
 
 bool OpenSslSession::write(const char* data, size_t len, Error& err) {

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -120,6 +121,18 @@ class TlsContext {
   std::unique_ptr<SessionCache> sessions_;  // resumable sessions (create() and adopt())
   const ForeignTlsOps* foreign_ops_ = nullptr;
   void* foreign_handle_ = nullptr;
+};
+
+// When a kept TLS session may still be offered, in seconds since the epoch:
+// resuming skips certificate verification, so a session is offered only
+// while every certificate of the chain its full handshake verified is valid
+// (the latest notBefore to the earliest notAfter), for at most an hour after
+// that verification, and within the ticket's lifetime hint. The default
+// window is empty.
+struct SessionWindow {
+  int64_t not_before = 0;
+  int64_t not_after = 0;  // exclusive
+  bool contains(int64_t now) const { return not_before <= now && now < not_after; }
 };
 
 // One TLS connection's state machine, fed and drained through memory buffers:
@@ -246,6 +259,12 @@ class OpenSslSession final : public TlsSession {
   friend class TlsContext;
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
   void harvest_session();
+  // Whether this connection may still give sessions to its context's cache:
+  // it has a key, and the process did not fork since it was made (the
+  // parent's connections must not donate its tickets to the child).
+  bool may_keep_sessions() const;
+  // The window in which `s`, a session this connection got, may be offered.
+  SessionWindow window_for(SSL_SESSION* s) const;
 
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // network -> SSL (owned by ssl_)
@@ -254,7 +273,10 @@ class OpenSslSession final : public TlsSession {
   std::string host_;  // as given, for error messages
   bool host_is_ip_ = false;
   std::string session_key_;
-  const SSL_SESSION* harvested_ = nullptr;  // last session given to an adopted context's cache
+  std::string fingerprint_;                 // adopted contexts: the SSL's verification fingerprint
+  uint64_t fork_generation_ = 0;            // Engine::fork_generation() when it was made
+  SessionWindow taken_window_;              // of the session offered, carried over when it resumes
+  const SSL_SESSION* harvested_ = nullptr;  // offered, or last given to an adopted context's cache
   Status deferred_ = Status::kOk;           // end / failure seen after data, for the next read()
   Error deferred_err_;
 };

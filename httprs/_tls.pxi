@@ -108,8 +108,53 @@ cdef SSL_CTX* _raw_ctx(object context):
     return ctx
 
 
+def _ssl_entry_points():
+    """ssl.SSLContext's wrap_socket, wrap_bio, sslobject_class and sslsocket_class as
+    the ssl module defines them, or None when one was already replaced when httprs was
+    imported (then the fast path is never taken)."""
+    cls = ssl.SSLContext
+    found = tuple(cls.__dict__.get(name) for name in _SSL_ENTRY_NAMES)
+    wrap_socket, wrap_bio, sslobject_class, sslsocket_class = found
+    for name, fn in (("wrap_socket", wrap_socket), ("wrap_bio", wrap_bio)):
+        if getattr(fn, "__module__", None) != "ssl":
+            return None
+        if getattr(fn, "__qualname__", None) != "SSLContext." + name:
+            return None
+    if sslobject_class is not ssl.SSLObject or sslsocket_class is not ssl.SSLSocket:
+        return None
+    for klass in (sslobject_class, sslsocket_class):
+        if getattr(klass, "__module__", None) != "ssl":
+            return None
+    return found
+
+
+cdef tuple _SSL_ENTRY_NAMES = ("wrap_socket", "wrap_bio", "sslobject_class", "sslsocket_class")
+# Captured at import; None when they were not the ssl module's own already.
+cdef object _SSL_ENTRY_POINTS = _ssl_entry_points()
+
+
+cdef bint _ssl_entry_points_untouched() except -1:
+    """True while ssl.SSLContext's TLS entry points are still the ssl module's own. A
+    library may replace one on the class (a certificate pinning hook in wrap_bio, say):
+    the fast path would skip it, the Python TLS path runs it, so only then is the
+    SSL_CTX shared."""
+    cdef tuple originals
+    if _SSL_ENTRY_POINTS is None:
+        return False
+    originals = <tuple>_SSL_ENTRY_POINTS
+    d = ssl.SSLContext.__dict__
+    return (
+        d.get("wrap_bio") is originals[1]
+        and d.get("wrap_socket") is originals[0]
+        and d.get("sslobject_class") is originals[2]
+        and d.get("sslsocket_class") is originals[3]
+    )
+
+
 cdef bint _shareable(object context) except -1:
-    return type(context) is ssl.SSLContext and _same_openssl()
+    return (
+        type(context) is ssl.SSLContext and _same_openssl() and _ssl_entry_points_untouched()
+    )
 
 
 # ------------------------------------------------------------ Python TLS sessions
@@ -352,6 +397,7 @@ cdef class _TlsContext:
             return self.ctx
         if self.fast and not (
             context.__dict__  # e.g. a per-instance sslobject_class or wrap_bio
+            or not _ssl_entry_points_untouched()  # e.g. a pinning hook on the class
             or context.keylog_filename
             or context.post_handshake_auth
             or context._msg_callback is not None
@@ -462,10 +508,17 @@ def _check_sync_context(context):
     if not isinstance(context, ssl.SSLContext):
         return
     cls = type(context)
+    # Compared with the ssl module's own entry points, so that a wrap_socket hook
+    # installed on ssl.SSLContext itself is not skipped either.
+    if _SSL_ENTRY_POINTS is not None:
+        wrap_socket, wrap_bio, sslobject_class, _ = _SSL_ENTRY_POINTS
+    else:
+        wrap_socket, wrap_bio = ssl.SSLContext.wrap_socket, ssl.SSLContext.wrap_bio
+        sslobject_class = ssl.SSLObject
     if (
-        cls.wrap_socket is not ssl.SSLContext.wrap_socket
-        and cls.wrap_bio is ssl.SSLContext.wrap_bio
-        and context.sslobject_class is ssl.SSLObject
+        cls.wrap_socket is not wrap_socket
+        and cls.wrap_bio is wrap_bio
+        and context.sslobject_class is sslobject_class
     ):
         raise NotImplementedError(
             f"{cls.__module__}.{cls.__qualname__} overrides wrap_socket() but not wrap_bio(): "

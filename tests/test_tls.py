@@ -386,6 +386,119 @@ async def test_async_runs_wrap_bio_like_httpx(https_server, certs):
         assert (await c.get(https_server.url)).status_code == 200
 
 
+class _ClassHookPin:
+    """The pin a class-level hook (installed on ssl.SSLContext itself) checks."""
+
+    pin = ""
+
+    @classmethod
+    def check(cls, der):
+        if hashlib.sha256(der).hexdigest() != cls.pin:
+            raise ssl.SSLError("certificate pin mismatch (class-level hook)")
+
+
+class _ClassPinnedObject(ssl.SSLObject):
+    def do_handshake(self):
+        super().do_handshake()
+        if not self.server_side:  # the test servers run in this process too
+            _ClassHookPin.check(self.getpeercert(binary_form=True))
+
+
+class _ClassPinnedSocket(ssl.SSLSocket):
+    def do_handshake(self, *args, **kwargs):
+        super().do_handshake(*args, **kwargs)
+        if not self.server_side:
+            _ClassHookPin.check(self.getpeercert(binary_form=True))
+
+
+@pytest.fixture
+def class_level_pinning(monkeypatch, certs):
+    """Installs a pin check on ssl.SSLContext itself, as a pinning library would (its
+    sslobject_class and sslsocket_class). Yields a setter for the pinned leaf."""
+
+    def pin_to(leaf):
+        monkeypatch.setattr(_ClassHookPin, "pin", hashlib.sha256(_der(leaf)).hexdigest())
+        monkeypatch.setattr(ssl.SSLContext, "sslobject_class", _ClassPinnedObject)
+        monkeypatch.setattr(ssl.SSLContext, "sslsocket_class", _ClassPinnedSocket)
+
+    return pin_to
+
+
+def test_class_level_pinning_hook_is_honoured(https_server, certs, class_level_pinning):
+    """A hook a library installs on ssl.SSLContext runs for a plain context too, even one
+    a client already used before the hook came: the fast path is taken only while the
+    class's TLS entry points are the ssl module's own (httpx runs the hook: so must we)."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
+        assert c.get(https_server.url).status_code == 200
+        class_level_pinning(certs.wrong_name)
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+        class_level_pinning(certs.server)
+        assert c.get(https_server.url).status_code == 200
+    with httprs.Client(verify=ssl.create_default_context(cafile=certs.ca_file)) as c:
+        class_level_pinning(certs.wrong_name)
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+
+
+@pytest.mark.anyio
+async def test_class_level_pinning_hook_is_honoured_async(
+    https_server, certs, class_level_pinning, anyio_backend
+):
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    async with httprs.AsyncClient(verify=ctx, limits=NO_KEEPALIVE) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        class_level_pinning(certs.wrong_name)
+        match = _cert_error(anyio_backend, "certificate pin mismatch")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+        class_level_pinning(certs.server)
+        assert (await c.get(https_server.url)).status_code == 200
+
+
+def _refusing_wrap_bio(self, *args, **kwargs):
+    raise ssl.SSLError("pin check failed (class-level wrap_bio hook)")
+
+
+@pytest.mark.anyio
+async def test_class_level_wrap_bio_hook_is_honoured_async(
+    https_server, certs, monkeypatch, anyio_backend
+):
+    """The review's reproducer: a wrap_bio replaced on ssl.SSLContext refuses the
+    connection (httpx's AsyncClient calls wrap_bio)."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    monkeypatch.setattr(ssl.SSLContext, "wrap_bio", _refusing_wrap_bio)
+    async with httprs.AsyncClient(verify=ctx) as c:
+        match = _cert_error(anyio_backend, "pin check failed")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+
+
+@pytest.mark.httprs_only
+def test_class_level_wrap_bio_hook_is_honoured(https_server, certs, monkeypatch):
+    """The sync client runs TLS through wrap_bio (httpx's through wrap_socket): a
+    wrap_bio hook on ssl.SSLContext refuses the connection."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    monkeypatch.setattr(ssl.SSLContext, "wrap_bio", _refusing_wrap_bio)
+    with httprs.Client(verify=ctx) as c:
+        with pytest.raises(httprs.ConnectError, match="pin check failed"):
+            c.get(https_server.url)
+
+
+@pytest.mark.httprs_only
+def test_sync_refuses_a_class_level_hook_only_in_wrap_socket(certs, monkeypatch):
+    """A wrap_socket hook installed on ssl.SSLContext itself cannot run either on
+    httprs's wrap_bio path: a sync client refuses it, as it refuses such a subclass."""
+
+    def refusing_wrap_socket(self, *args, **kwargs):
+        raise ssl.SSLError("pin check in wrap_socket")
+
+    monkeypatch.setattr(ssl.SSLContext, "wrap_socket", refusing_wrap_socket)
+    with pytest.raises(NotImplementedError, match="wrap_bio"):
+        httprs.Client(verify=ssl.create_default_context(cafile=certs.ca_file))
+
+
 def truststore_context(certs):
     truststore = pytest.importorskip("truststore")
     ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -8,8 +8,10 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -25,10 +27,17 @@
 #include <unordered_map>
 #include <utility>
 
-#include "engine.h"
-
 namespace httprs {
 namespace {
+
+// How many times this process is a fork() child. Counted here rather than
+// read from the engine (which counts the same) so that the TLS layer stands
+// alone; registered at load time, so it counts before any engine's handler
+// runs in a child.
+std::atomic<uint64_t> g_fork_generation{0};
+void count_fork_child() { g_fork_generation.fetch_add(1); }
+[[maybe_unused]] const int g_fork_counter = pthread_atfork(nullptr, nullptr, &count_fork_child);
+uint64_t fork_generation() { return g_fork_generation.load(); }
 
 // CPython 3.10+'s PY_SSL_DEFAULT_CIPHER_STRING ("python" default), which
 // ssl.create_default_context() and therefore httpx use.
@@ -416,7 +425,7 @@ struct TlsContext::SessionCache {
   std::mutex mu;
   std::unordered_map<std::string, Slot> map;
   std::list<std::string> lru;  // keys, most recently used first
-  uint64_t generation = Engine::fork_generation();
+  uint64_t generation = fork_generation();
   int64_t last_sweep = 0;
 
   ~SessionCache() { clear(); }
@@ -501,7 +510,7 @@ struct TlsContext::SessionCache {
   }
   // A fork() child starts empty: the tickets stay the parent's.
   void enter_generation() {
-    uint64_t now = Engine::fork_generation();
+    uint64_t now = fork_generation();
     if (now == generation) return;
     clear();
     generation = now;
@@ -659,7 +668,7 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
     : ctx_(std::move(ctx)),
       host_(host),
       session_key_(session_key),
-      fork_generation_(Engine::fork_generation()) {
+      fork_generation_(fork_generation()) {
   ERR_clear_error();
   if (!ctx_ || ctx_->ctx() == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session without a context");
@@ -746,7 +755,7 @@ OpenSslSession::~OpenSslSession() {
 }
 
 bool OpenSslSession::may_keep_sessions() const {
-  return !session_key_.empty() && ctx_ && fork_generation_ == Engine::fork_generation();
+  return !session_key_.empty() && ctx_ && fork_generation_ == fork_generation();
 }
 
 SessionWindow OpenSslSession::window_for(SSL_SESSION* s) const {

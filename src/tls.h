@@ -274,7 +274,7 @@ class OpenSslSession final : public TlsSession {
   bool host_is_ip_ = false;
   std::string session_key_;
   std::string fingerprint_;                 // adopted contexts: the SSL's verification fingerprint
-  uint64_t fork_generation_ = 0;            // Engine::fork_generation() when it was made
+  uint64_t fork_generation_ = 0;            // fork generation when it was made (tls.cc)
   SessionWindow taken_window_;              // of the session offered, carried over when it resumes
   const SSL_SESSION* harvested_ = nullptr;  // offered, or last given to an adopted context's cache
   Status deferred_ = Status::kOk;           // end / failure seen after data, for the next read()

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.httprs_only
 
 WARMUP = 300
 RUNS = 1000
-LIMIT = 0.05  # blocks per request; a leak of one object per request is >= 1
+# Blocks per request. A leak of one object per request is >= 1; what stays below comes and
+# goes with timing (request bodies parked until the engine has released their transfer are
+# let go by a later request), measured up to 0.08 under load 15-30, 0.00-0.03 unloaded.
+LIMIT = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +103,7 @@ def test_client_cycles_leak_nothing(c_server):
     run(RUNS)
     gc.collect()
     per_client = (sys.getallocatedblocks() - before) / (RUNS // 10)
-    assert per_client < 10 * LIMIT, per_client
+    assert per_client < 0.5, per_client  # one object leaked per Client() cycle is >= 1
 
 
 @pytest.mark.parametrize("lib", ["asyncio", "trio"])

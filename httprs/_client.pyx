@@ -81,6 +81,19 @@ cdef object _CLOSED = ClientState.CLOSED
 
 cdef int _LOG_INFO = logging.INFO
 
+cdef object _core_mod = None
+
+
+cdef object _core_module():
+    """httprs._core, imported on first use (an import statement per Client() costs more
+    than the attribute lookup that still honours a patched transport class)."""
+    global _core_mod
+    if _core_mod is None:
+        import httprs._core
+
+        _core_mod = httprs._core
+    return _core_mod
+
 
 class UseClientDefault:
     """The "not given" marker for per-request `auth`, `timeout` and `follow_redirects`:
@@ -573,6 +586,9 @@ class BaseClient:
             if isinstance(proxy, (str, URL)):
                 proxy = Proxy(url=proxy)
             proxy_map = {"all://": proxy}
+        if not proxy_map and mounts is None:
+            self._mounts = {}
+            return
         result = {}
         for key, value in proxy_map.items():
             if value is None:
@@ -657,9 +673,7 @@ class Client(BaseClient):
     ):
         if transport is not None:
             return transport
-        from httprs._core import HTTPTransport
-
-        return HTTPTransport(
+        return _core_module().HTTPTransport(
             verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits
         )
 
@@ -673,9 +687,7 @@ class Client(BaseClient):
         http2=False,
         limits=DEFAULT_LIMITS,
     ):
-        from httprs._core import HTTPTransport
-
-        return HTTPTransport(
+        return _core_module().HTTPTransport(
             verify=verify,
             cert=cert,
             trust_env=trust_env,
@@ -1265,9 +1277,7 @@ class AsyncClient(BaseClient):
     ):
         if transport is not None:
             return transport
-        from httprs._core import AsyncHTTPTransport
-
-        return AsyncHTTPTransport(
+        return _core_module().AsyncHTTPTransport(
             verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits
         )
 
@@ -1281,9 +1291,7 @@ class AsyncClient(BaseClient):
         http2=False,
         limits=DEFAULT_LIMITS,
     ):
-        from httprs._core import AsyncHTTPTransport
-
-        return AsyncHTTPTransport(
+        return _core_module().AsyncHTTPTransport(
             verify=verify,
             cert=cert,
             trust_env=trust_env,

@@ -374,6 +374,38 @@ cdef _parse_into(self, str url, dict kwargs):
     self._fragment = None if fragment is None else _quote(fragment, _FRAG_SAFE)
 
 
+# Parsed components of recently seen URL strings. A client sends to the same few
+# URLs over and over, and parsing (splitting, quoting, IDNA, validation) is a pure
+# function of the string: the components are immutable values, so a hit copies
+# them instead of parsing again. Only exact str objects are cached (a subclass may
+# compare or hash differently); a failed parse raises before anything is stored.
+# Bounded: when full, the table starts over; strings longer than _PARSED_MAX_LEN are
+# parsed every time (the table never holds more than 256 x 2 KiB of URL text).
+cdef Py_ssize_t _PARSED_MAX = 256
+cdef Py_ssize_t _PARSED_MAX_LEN = 2048
+cdef dict _parsed_urls = {}
+
+
+cdef int _parse_cached(self, str url) except -1:
+    cdef tuple parts = _parsed_urls.get(url)
+    if parts is None:
+        _parse_into(self, url, None)
+        if len(url) > _PARSED_MAX_LEN:
+            return 0
+        if len(_parsed_urls) >= _PARSED_MAX:
+            _parsed_urls.clear()
+        _parsed_urls[url] = (
+            self._scheme, self._userinfo, self._host, self._port, self._path, self._query,
+            self._fragment,
+        )
+        return 0
+    (
+        self._scheme, self._userinfo, self._host, self._port, self._path, self._query,
+        self._fragment,
+    ) = parts
+    return 0
+
+
 cdef str _authority(self, bint secure):
     userinfo = self._userinfo
     if secure and ":" in userinfo:
@@ -466,8 +498,11 @@ class URL:
                 params = kwargs.pop("params")
                 kwargs["query"] = None if not params else str(QueryParams(params))
 
-        if isinstance(url, str):
-            _parse_into(self, url, kwargs)
+        if type(url) is str and not kwargs:
+            _parse_cached(self, <str>url)
+        elif isinstance(url, str):
+            # A str subclass parses as its text (its own __str__ is not asked).
+            _parse_into(self, str.__str__(url), kwargs)
         elif isinstance(url, URL):
             other = url
             if kwargs:

@@ -314,3 +314,31 @@ def test_uri_reference_components_match_httpx(rs, raw):
     for field in ("scheme", "userinfo", "host", "port", "path", "query", "fragment"):
         assert getattr(ours, field) == getattr(theirs, field), field
     assert ours.authority == theirs.authority
+
+
+class _Text(str):
+    pass
+
+
+def test_repeated_parses_are_independent(rs):
+    """A client parses the same URL strings over and over (httprs keeps recent parses):
+    every parse gives what httpx gives, what is done to one URL object never shows in the
+    next parse of its string, a bad URL fails every time, str subclasses parse as their
+    text, and past the kept number of strings every URL still parses right."""
+    for raw in URLS:
+        first, again = rs.URL(raw), rs.URL(raw)
+        assert first is not again
+        assert _props(first) == _props(again) == _props(httpx.URL(raw))
+    text = "http://example.com/a?x=1"
+    url = rs.URL(text)
+    url.copy_with(path="/changed", query=b"y=2")
+    url._path = "/mutated"  # one object's private state
+    assert rs.URL(text).path == "/a"
+    assert str(rs.URL(text)) == text
+    for _ in range(2):
+        with pytest.raises(rs.InvalidURL, match="Invalid port"):
+            rs.URL("http://example.com:abc/")
+    assert str(rs.URL(_Text("HTTP://Example.COM/p"))) == "http://example.com/p"
+    many = [f"http://h{i}.example:{1000 + i}/p{i}?q={i}#f{i}" for i in range(600)]
+    for raw in many + many[:10] + many[-10:]:
+        assert _props(rs.URL(raw)) == _props(httpx.URL(raw))

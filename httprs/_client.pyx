@@ -262,6 +262,26 @@ def _redirect_headers(request, url, method):
 # own steps, not httpx method names anyone overrides), so they cost no method lookup.
 
 
+cdef object _base_url(object url):
+    """A client's base URL: `url` with its path ending in "/"."""
+    url = URL(url)
+    raw_path = url.raw_path
+    if not raw_path.endswith(b"/"):
+        url = url.copy_with(raw_path=raw_path + b"/")
+    return url
+
+
+cdef object _EMPTY_BASE_URL = None
+
+
+cdef object _empty_base_url():
+    """_base_url(""), built once (every Client() without base_url copies it)."""
+    global _EMPTY_BASE_URL
+    if _EMPTY_BASE_URL is None:
+        _EMPTY_BASE_URL = _base_url("")
+    return _EMPTY_BASE_URL
+
+
 cdef bint _has_cookies(object cookies) except -1:
     """bool(cookies) without iterating the jar in the common case of an empty jar."""
     store = getattr(cookies.jar, "_cookies", None)  # http.cookiejar's domain map
@@ -418,11 +438,10 @@ class BaseClient:
 
     @base_url.setter
     def base_url(self, url):
-        url = URL(url)
-        raw_path = url.raw_path
-        if not raw_path.endswith(b"/"):
-            url = url.copy_with(raw_path=raw_path + b"/")
-        self._base_url = url
+        if type(url) is str and not url:  # the default: a copy of the one empty base
+            self._base_url = URL(_empty_base_url())
+            return
+        self._base_url = _base_url(url)
 
     @property
     def headers(self):
@@ -431,15 +450,15 @@ class BaseClient:
 
     @headers.setter
     def headers(self, headers):
-        client_headers = Headers(
-            {
-                b"Accept": b"*/*",
-                b"Accept-Encoding": ACCEPT_ENCODING.encode("ascii"),
-                b"Connection": b"keep-alive",
-                b"User-Agent": USER_AGENT.encode("ascii"),
-            }
-        )
-        client_headers.update(headers)
+        # The defaults as the raw byte pairs Headers({bytes: bytes}) would hold.
+        client_headers = Headers._from_raw([
+            (b"Accept", b"*/*"),
+            (b"Accept-Encoding", ACCEPT_ENCODING.encode("ascii")),
+            (b"Connection", b"keep-alive"),
+            (b"User-Agent", USER_AGENT.encode("ascii")),
+        ])
+        if headers is not None:
+            client_headers.update(headers)
         self._headers = client_headers
 
     @property

@@ -13,6 +13,7 @@ import os
 import re
 import warnings
 from collections.abc import AsyncIterable, Iterable, Mapping
+from json import JSONEncoder
 from json import dumps as json_dumps
 from pathlib import Path
 from urllib.parse import urlencode
@@ -274,10 +275,21 @@ cdef tuple _encode_fixed(str text, str content_type):
     return {"Content-Length": str(len(body)), "Content-Type": content_type}, ByteStream(body)
 
 
+# httpx's JSON body settings, in one encoder for every request (json.dumps with keyword
+# arguments builds a JSONEncoder per call). Only while json_dumps is the standard one:
+# code that replaces httprs._content.json_dumps (as some do httpx's) is still called.
+cdef object _stdlib_json_dumps = json_dumps
+cdef object _json_encode = JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+
+
 def encode_json(json):
-    body = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
-        "utf-8"
-    )
+    if json_dumps is _stdlib_json_dumps:
+        text = _json_encode(json)
+    else:
+        text = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    body = text.encode("utf-8")
     headers = {"Content-Length": str(len(body)), "Content-Type": "application/json"}
     return headers, ByteStream(body)
 

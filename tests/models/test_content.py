@@ -122,3 +122,42 @@ def test_unattached_stream():
     s = ours.UnattachedStream()
     with pytest.raises(ours.StreamClosed):
         list(s)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 1, "b": [1.5, None, True]}, "plain", 'snowman ☃ \x00\n"q"', [], {"k": {"n": [{}]}}],
+)
+def test_json_body_bytes_match_httpx(value):
+    """Equal bytes and headers to httpx for JSON bodies (httprs keeps one encoder)."""
+    assert _outcome(lambda: ours.encode_json(value)) == _outcome(lambda: ref.encode_json(value))
+
+
+def _self_containing():
+    loop = []
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize(
+    "value", [{"x": float("nan")}, {"x": object()}, {(1, 2): 1}, _self_containing()]
+)
+def test_json_body_errors_match_httpx(value):
+    assert _outcome(lambda: ours.encode_json(value)) == _outcome(lambda: ref.encode_json(value))
+
+
+@pytest.mark.parametrize("module", [ours, ref], ids=["httprs", "httpx"])
+def test_json_dumps_replaced_on_the_module_is_used(module, monkeypatch):
+    """Code that swaps the module's json_dumps (for orjson, say) gets it called with
+    httpx's arguments, as in httpx."""
+    calls = []
+
+    def fake(obj, **kwargs):
+        calls.append(kwargs)
+        return "[42]"
+
+    monkeypatch.setattr(module, "json_dumps", fake)
+    headers, stream = module.encode_json({"ignored": True})
+    assert _drain(stream) == b"[42]"
+    assert headers["Content-Length"] == "4"
+    assert calls == [{"ensure_ascii": False, "separators": (",", ":"), "allow_nan": False}]

@@ -404,11 +404,26 @@ void Connection::pause_if_asked() {
 }
 
 char* Connection::socket_read_buffer(size_t* len) {
+  char* buf = engine_->read_buffer(len);
+  if (state_ != State::kActive || h2_ || chain_.connecting()) return buf;
   // A body of known length goes straight into its consumer's buffer when no
   // layer transforms the bytes: the parser still reads every byte, in place.
-  if (state_ == State::kActive && chain_.passthrough())
-    if (char* direct = session_.direct_read_buffer(len)) return direct;
-  return engine_->read_buffer(len);
+  size_t direct_len = 0;
+  if (chain_.passthrough())
+    if (char* direct = session_.direct_read_buffer(&direct_len)) {
+      *len = direct_len;
+      return direct;
+    }
+  // Else at most what the consumer has room for (through TLS: about that
+  // much plaintext), so the rest waits in the kernel, not in a buffer here.
+  *len = session_.read_limit(*len);
+  return buf;
+}
+
+char* Connection::chain_read_buffer(size_t* len) {
+  // Through TLS: decrypt a body of known length straight into the sink.
+  if (state_ != State::kActive || h2_) return nullptr;
+  return session_.direct_read_buffer(len);
 }
 
 void Connection::on_plaintext(const char* data, size_t len) {

@@ -167,6 +167,7 @@ class Connection final : private SocketStream::Owner,
   // StreamChain::Host
   void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override;
   void chain_data(const char* data, size_t len) override { on_plaintext(data, len); }
+  char* chain_read_buffer(size_t* len) override;
   void chain_connect_input() override { continue_layer(); }
   void chain_eof() override { on_eof(); }
   void chain_read_error(const Error& err) override;

@@ -155,6 +155,22 @@ char* Http1Session::direct_read_buffer(size_t* len) const {
   return t.sink + t.sink_fill;
 }
 
+size_t Http1Session::read_limit(size_t cap) const {
+  if (cur_ == nullptr || (response_ != Response::kAwaiting && response_ != Response::kReceiving))
+    return cap;
+  size_t want;
+  if (!parser_.head_done()) {
+    want = kHeadRead;
+  } else {
+    const Transfer& t = *cur_;
+    size_t held = t.sink != nullptr ? t.sink_fill : t.body_buf.size();
+    size_t room = t.sink != nullptr ? t.sink_len : kBodyWater;
+    want = room > held ? room - held : 0;
+    if (want < kMinRead) want = kMinRead;
+  }
+  return want < cap ? want : cap;
+}
+
 void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
   if (t.sink != nullptr) {
     size_t room = t.sink_len - t.sink_fill;

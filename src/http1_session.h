@@ -17,8 +17,14 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
  public:
   static constexpr size_t kHighWater = 1 << 20;  // a switched stream: read ahead at most this
   // Body bytes buffered with no sink to take them (the consumer has not asked
-  // yet, or streams): reading pauses at this mark; the kernel holds the rest.
-  static constexpr size_t kBodyWater = 256 << 10;
+  // yet): reading pauses at this mark; the kernel holds the rest.
+  static constexpr size_t kBodyWater = 64 << 10;
+  // A read that may end a head takes at most this much: what follows the head
+  // in the same read is body bytes the consumer has no buffer for yet.
+  static constexpr size_t kHeadRead = 64 << 10;
+  // The smallest read read_limit() asks for (the end of a chunked body, a
+  // nearly full sink: the framing needs a few bytes more than the room).
+  static constexpr size_t kMinRead = 16 << 10;
   static constexpr uint64_t kDrainLimit = 256 * 1024;  // abandoned responses: drain at most this
 
   // The request body of the current exchange: fixed (handed over at once),
@@ -77,6 +83,11 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // still due, so such a read holds body bytes only; receive() still parses
   // them (in place, without a copy). Null when the read must go elsewhere.
   char* direct_read_buffer(size_t* len) const;
+  // How many bytes (of at most `cap`) the next read of response bytes should
+  // take, so that body bytes land in the consumer's buffer rather than pile
+  // up beside it: a head read takes kHeadRead, a body read the room left in
+  // the sink (or under kBodyWater without one), never less than kMinRead.
+  size_t read_limit(size_t cap) const;
 
   Upload upload() const { return upload_; }
   Response response() const { return response_; }

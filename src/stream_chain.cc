@@ -31,6 +31,12 @@ StreamLayer::Status StreamChain::connect_top(Error& err) {
 
 bool StreamChain::transparent(size_t level) const { return layers_[level]->transparent(); }
 
+bool StreamChain::topmost(size_t level) const {
+  for (size_t i = level + 1; i < layers_.size(); i++)
+    if (!transparent(i)) return false;
+  return true;
+}
+
 bool StreamChain::passthrough() const {
   if (connecting()) return false;
   for (size_t i = 0; i < layers_.size(); i++)
@@ -57,11 +63,17 @@ void StreamChain::deliver(size_t level, const char* data, size_t len) {
 
 void StreamChain::drain(size_t level) {
   StreamLayer& layer = *layers_[level];
-  char* buf = scratch[level];
+  bool top = topmost(level);
   for (;;) {
     size_t n = 0;
+    size_t cap = kScratch;
+    char* buf = top ? host_->chain_read_buffer(&cap) : nullptr;
+    if (buf == nullptr) {
+      buf = scratch[level];
+      cap = kScratch;
+    }
     Error err;
-    StreamLayer::Status st = layer.recv(buf, kScratch, &n, err);
+    StreamLayer::Status st = layer.recv(buf, cap, &n, err);
     if (st == StreamLayer::Status::kOk) {
       deliver(level + 1, buf, n);
       if (host_->chain_stopped()) return;

@@ -26,6 +26,13 @@ class StreamChain {
     virtual void chain_write(std::string&& bytes, const char* ext, size_t ext_len) = 0;
     // Bytes out of the top layer.
     virtual void chain_data(const char* data, size_t len) = 0;
+    // Where the top layer may put its next bytes instead of the chain's own
+    // buffer (the consumer's, read in place: chain_data then gets a pointer
+    // into it), at most `*len`; null for the chain's buffer.
+    virtual char* chain_read_buffer(size_t* len) {
+      (void)len;
+      return nullptr;
+    }
     // The top layer, still connecting, was fed: call connect_top().
     virtual void chain_connect_input() = 0;
     // A layer's peer ended its stream cleanly (TLS close_notify).
@@ -69,6 +76,8 @@ class StreamChain {
   bool flush(size_t level, Error& err);
   bool send_below(size_t level, std::string&& bytes, const char* ext, size_t ext_len, Error& err);
   bool transparent(size_t level) const;
+  // Every layer above `level` is transparent: its output goes straight up.
+  bool topmost(size_t level) const;
 
   Host* host_;
   std::vector<std::unique_ptr<StreamLayer>> layers_;

@@ -7,10 +7,12 @@ timeout with the buffer half filled, a response dropped mid-body). Sync and asyn
 from __future__ import annotations
 
 import gc
+import ssl
 import tracemalloc
 
 import pytest
 from servers.scripted import chunked
+from servers.tls import server_context
 
 import httprs
 
@@ -339,6 +341,61 @@ async def test_http2_streamed_chunks_are_bounded_and_complete_async(
     async with httprs.AsyncClient(http1=False, http2=True, timeout=30) as c:
         for n in STREAM_SIZES:
             async with c.stream("GET", f"{srv.url}/{n}/{framing}") as r:
+                chunks = [ch async for ch in r.aiter_raw()]
+            assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
+            assert b"".join(chunks) == pattern(n), n
+
+
+# Through TLS a body of known length is decrypted straight into the sink; the others go
+# through the TLS layer's buffer. Every read is bounded by the room the consumer has.
+
+
+@pytest.fixture
+def tls_sized(scripted, certs):
+    def make(framing):
+        srv = scripted(_sized_handler(framing), ssl_context=server_context(certs.server))
+        return srv, ssl.create_default_context(cafile=certs.ca_file)
+
+    return make
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+def test_tls_whole_body_at_buffer_boundaries(tls_sized, framing):
+    srv, ctx = tls_sized(framing)
+    with httprs.Client(verify=ctx, timeout=30) as c:
+        for n in [*BOUNDARY_SIZES, 16 * KIB - 1, 16 * KIB + 1, 64 * KIB + 3]:
+            assert c.get(f"{srv.url}/{n}").content == pattern(n), n
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+async def test_tls_whole_body_at_buffer_boundaries_async(tls_sized, anyio_backend, framing):
+    srv, ctx = tls_sized(framing)
+    async with httprs.AsyncClient(verify=ctx, timeout=30) as c:
+        for n in [*BOUNDARY_SIZES, 16 * KIB - 1, 16 * KIB + 1, 64 * KIB + 3]:
+            assert (await c.get(f"{srv.url}/{n}")).content == pattern(n), n
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_tls_streamed_chunks_are_bounded_and_complete(tls_sized, framing):
+    srv, ctx = tls_sized(framing)
+    with httprs.Client(verify=ctx, timeout=30) as c:
+        for n in STREAM_SIZES:
+            with c.stream("GET", f"{srv.url}/{n}") as r:
+                chunks = list(r.iter_raw())
+            assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
+            assert b"".join(chunks) == pattern(n), n
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+async def test_tls_streamed_chunks_are_bounded_and_complete_async(
+    tls_sized, anyio_backend, framing
+):
+    srv, ctx = tls_sized(framing)
+    async with httprs.AsyncClient(verify=ctx, timeout=30) as c:
+        for n in STREAM_SIZES:
+            async with c.stream("GET", f"{srv.url}/{n}") as r:
                 chunks = [ch async for ch in r.aiter_raw()]
             assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
             assert b"".join(chunks) == pattern(n), n

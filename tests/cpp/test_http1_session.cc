@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "check.h"
 #include "http1_session.h"
@@ -243,6 +244,43 @@ void test_direct_read() {
   }
 }
 
+void test_read_limit() {
+  using S = Http1Session;
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  size_t used = 0;
+  constexpr size_t cap = 256 << 10;
+  CHECK(s.read_limit(cap) == cap);  // no exchange: an idle connection's read
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  CHECK(s.read_limit(cap) == S::kHeadRead);  // a head read brings little body with it
+  CHECK(s.read_limit(1000) == 1000);
+  std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kMore);
+  // No sink yet: the room under kBodyWater.
+  CHECK(s.read_limit(cap) == S::kBodyWater);
+  std::string chunk = "2800\r\n" + std::string(0x2800, 'a') + "\r\n";  // 10 KiB
+  CHECK(s.receive(chunk.data(), chunk.size(), &used, err) == Result::kMore);
+  CHECK(s.read_limit(cap) == S::kBodyWater - 0x2800);
+  for (int i = 0; i < 4; i++)
+    CHECK(s.receive(chunk.data(), chunk.size(), &used, err) == Result::kMore);
+  CHECK(s.read_limit(cap) == S::kMinRead);  // never less
+  // A sink: the room left in it (the framing only makes a read hold less body).
+  std::vector<char> sink(100 << 10);
+  t->sink = sink.data();
+  t->sink_len = sink.size();
+  t->sink_fill = 0x2800;
+  t->body_buf.clear();
+  CHECK(s.read_limit(cap) == sink.size() - 0x2800);
+  t->sink_fill = sink.size() - 10;
+  CHECK(s.read_limit(cap) == S::kMinRead);
+  t->sink = nullptr;
+  // Draining (the consumer left): as much as the buffer holds.
+  s.drain();
+  CHECK(s.read_limit(cap) == cap);
+}
+
 void test_connection_close_and_eof() {
   Listener l;
   Http1Session s(&l);
@@ -387,6 +425,7 @@ int main() {
   for (size_t step : {1, 7, 1000}) test_response(step);
   test_sink();
   test_direct_read();
+  test_read_limit();
   test_connection_close_and_eof();
   test_protocol_error();
   test_switching_protocols();

@@ -313,6 +313,53 @@ void test_chain() {
   CHECK(host.eofs == 1);
 }
 
+// A host that offers its own buffer for the top layer's output (the
+// consumer's sink): the layer reads into it and the host is handed a pointer
+// into it, never more than it offered; null leaves the chain's buffer.
+struct DirectHost : Host {
+  char sink[8] = {};
+  size_t offered = 0;  // bytes of room offered at the next read (0: none)
+  int asked = 0;
+  std::vector<const char*> at;
+  char* chain_read_buffer(size_t* len) override {
+    asked++;
+    if (offered == 0) return nullptr;
+    *len = offered;
+    offered = 0;
+    return sink;
+  }
+  void chain_data(const char* d, size_t len) override {
+    at.push_back(d);
+    data.append(d, len);
+  }
+};
+
+void test_chain_reads_into_host_buffer() {
+  DirectHost host;
+  StreamChain chain(&host);
+  host.chain = &chain;
+  CHECK(chain.push(std::make_unique<XorLayer>()));
+  Error err;
+  CHECK(chain.connect_top(err) == Status::kOk);
+  host.offered = 5;
+  std::string in = xored("abcdefgh");
+  chain.receive(in.data(), in.size());
+  // Five bytes decoded in place, the rest into the chain's buffer.
+  CHECK(host.at.size() == 2 && host.at[0] == host.sink);
+  CHECK(host.at[1] != host.sink);
+  CHECK_EQ_STR(std::string(host.sink, 5), "abcde");
+  CHECK_EQ_STR(host.data, "abcdefgh");
+  // A layer above that is not transparent (a SOCKS handshake under way): the
+  // bytes below it are its own, the host is not asked.
+  CHECK(chain.push(std::make_unique<Socks5Stream>("h", 80, "", "")));
+  CHECK(chain.connect_top(err) == Status::kWantRead);
+  host.asked = 0;
+  host.offered = 5;
+  in = xored(bytes({5, 0}));
+  chain.receive(in.data(), in.size());
+  CHECK(host.asked == 0);
+}
+
 void test_chain_borrowed_bytes_without_layers() {
   // No layer (plain http): the session's borrowed body reaches the socket
   // as is, never copied.
@@ -338,6 +385,7 @@ int main() {
   test_socks_ipv6_target();
   test_socks_failures();
   test_connect_failures();
+  test_chain_reads_into_host_buffer();
   test_chain();
   test_chain_borrowed_bytes_without_layers();
   return check_report("test_layers");

@@ -5,9 +5,11 @@ import hashlib
 import os
 import re
 import time
+from collections import namedtuple
 from base64 import b64encode
 from urllib.request import parse_http_list
 
+from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import ProtocolError
 from httprs._utils import to_bytes, to_str, unquote
 
@@ -40,19 +42,25 @@ class Auth:
             except StopIteration:
                 return
 
-    async def async_auth_flow(self, request):
-        if self.requires_request_body:
-            await request.aread()
-        flow = self.auth_flow(request)
-        request = next(flow)
-        while True:
-            response = yield request
-            if self.requires_response_body:
-                await response.aread()
-            try:
-                request = flow.send(response)
-            except StopIteration:
-                return
+    def async_auth_flow(self, request):
+        # Lazy (see httprs._content._LazyAsyncIterator): a flow created and
+        # dropped unstarted stays silent, as a Python async generator does.
+        return _LazyAsyncIterator(_async_auth_flow, self, request)
+
+
+async def _async_auth_flow(auth, request):
+    if auth.requires_request_body:
+        await request.aread()
+    flow = auth.auth_flow(request)
+    request = next(flow)
+    while True:
+        response = yield request
+        if auth.requires_response_body:
+            await response.aread()
+        try:
+            request = flow.send(response)
+        except StopIteration:
+            return
 
 
 def _basic_auth_header(username, password):
@@ -102,15 +110,11 @@ class NetRCAuth(Auth):
         return _basic_auth_header(username, password)
 
 
-class _DigestChallenge:
-    __slots__ = ("realm", "nonce", "algorithm", "opaque", "qop")
-
-    def __init__(self, realm, nonce, algorithm, opaque, qop):
-        self.realm = realm
-        self.nonce = nonce
-        self.algorithm = algorithm
-        self.opaque = opaque
-        self.qop = qop
+# httpx's name and shape (a named tuple of realm, nonce, algorithm, opaque, qop): libraries
+# that subclass DigestAuth build one and pass it to `_build_auth_header` (pyprusalink).
+_DigestAuthChallenge = namedtuple(
+    "_DigestAuthChallenge", ("realm", "nonce", "algorithm", "opaque", "qop"), module=__name__
+)
 
 
 _DIGEST_HASHES = {
@@ -182,7 +186,7 @@ class DigestAuth(Auth):
             raise ProtocolError("Malformed Digest WWW-Authenticate header", request=request)
         opaque = fields.get("opaque")
         qop = fields.get("qop")
-        return _DigestChallenge(
+        return _DigestAuthChallenge(
             realm=fields["realm"].encode(),
             nonce=fields["nonce"].encode(),
             algorithm=fields.get("algorithm", "MD5"),

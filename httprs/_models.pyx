@@ -1402,3 +1402,14 @@ class _CookieCompatResponse:
         for key, value in self.response.headers.multi_items():
             info[key] = value
         return info
+
+
+def _obfuscate_sensitive_headers(items):
+    """httpx's private helper: yield (name, value) pairs with Authorization and
+    Proxy-Authorization values replaced by "[secure]" (str or bytes, as the value was)."""
+    from httprs._utils import to_bytes_or_str, to_str
+
+    for key, value in items:
+        if to_str(key.lower()) in SENSITIVE_HEADERS:
+            value = to_bytes_or_str("[secure]", match_type_of=value)
+        yield key, value

@@ -57,6 +57,8 @@ PRIVATE_NAMES = [
     ("_transports.base", "BaseTransport", "httprs.BaseTransport"),
     ("_transports", "HTTPTransport", "httprs.HTTPTransport"),
     ("_models", "Response", "httprs.Response"),
+    ("_models", "_obfuscate_sensitive_headers", "httprs._models._obfuscate_sensitive_headers"),
+    ("_auth", "_DigestAuthChallenge", "httprs._auth._DigestAuthChallenge"),
     ("_models", "Headers", "httprs.Headers"),
     ("_urls", "URL", "httprs.URL"),
     ("_exceptions", "HTTPStatusError", "httprs.HTTPStatusError"),
@@ -146,6 +148,47 @@ def test_private_names_are_httprs_objects(top):
         print("ok")
     """
     assert run_py(code).split() == ["ok"]
+
+
+def test_obfuscate_sensitive_headers_matches_httpx():
+    import httpx._models as real
+
+    from httprs._models import _obfuscate_sensitive_headers as ours
+
+    items = [
+        ("Authorization", "Basic abc"),
+        (b"proxy-authorization", b"secret"),
+        ("X-Other", "visible"),
+        (b"AUTHORIZATION", b"x"),
+    ]
+    assert list(ours(items)) == list(real._obfuscate_sensitive_headers(items))
+    assert list(ours(items)) == [
+        ("Authorization", "[secure]"),
+        (b"proxy-authorization", b"[secure]"),
+        ("X-Other", "visible"),
+        (b"AUTHORIZATION", b"[secure]"),
+    ]
+
+
+def test_digest_auth_challenge_matches_httpx():
+    """pyprusalink subclasses DigestAuth, builds `_DigestAuthChallenge(...)` itself and passes
+    it to `_build_auth_header`: the same fields, by keyword and position, give the same
+    Authorization header as httpx's."""
+    import httpx
+    import httpx._auth as real
+
+    import httprs
+    from httprs._auth import _DigestAuthChallenge
+
+    fields = dict(realm=b"r", nonce=b"n", algorithm="SHA-256", opaque=b"o", qop=b"auth")
+    ours, theirs = _DigestAuthChallenge(**fields), real._DigestAuthChallenge(**fields)
+    assert tuple(ours) == tuple(theirs) and ours._fields == theirs._fields
+    assert ours == _DigestAuthChallenge(*theirs) and ours.qop == b"auth"
+    cnonce = b"0123456789abcdef"
+    mine, ref = httprs.DigestAuth("u", "p"), httpx.DigestAuth("u", "p")
+    mine._get_client_nonce = ref._get_client_nonce = lambda nonce_count, nonce: cnonce
+    header = mine._build_auth_header(httprs.Request("GET", "http://h/p?q"), ours)
+    assert header == ref._build_auth_header(httpx.Request("GET", "http://h/p?q"), theirs)
 
 
 def test_urlparse_matches_httpx():

@@ -9,6 +9,8 @@ finalised through the event loop's asyncgen hooks.
 import asyncio
 import gc
 import socket
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -157,3 +159,51 @@ def test_transport_answering_without_reading_the_upload_leaves_no_warning():
         assert response.status_code == 204
 
     assert _runtime_warnings(_run(main)) == []
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [httprs.BasicAuth("user", "pass"), httprs.DigestAuth("user", "pass"), httprs.Auth()],
+    ids=["basic", "digest", "base"],
+)
+def test_unstarted_async_auth_flow_is_silent(auth):
+    async def main():
+        request = httprs.Request("GET", "http://example.com/")
+        flow = auth.async_auth_flow(request)
+        del flow
+
+    assert _runtime_warnings(_run(main)) == []
+
+
+def test_unstarted_async_auth_flow_under_w_error(tmp_path):
+    # The -W error suites this protects: an unraisable "never awaited" warning
+    # turns into a non-zero exit under -X dev -W error.
+    script = tmp_path / "flow.py"
+    script.write_text(
+        "import gc, httprs\n"
+        "flow = httprs.BasicAuth('a', 'b').async_auth_flow(httprs.Request('GET', 'http://x/'))\n"
+        "del flow\n"
+        "gc.collect()\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "never awaited" not in result.stderr
+
+
+def test_async_auth_flow_still_drives_the_flow():
+    async def main():
+        auth = httprs.BasicAuth("user", "pass")
+        flow = auth.async_auth_flow(httprs.Request("GET", "http://example.com/"))
+        request = await flow.__anext__()
+        assert request.headers["Authorization"].startswith("Basic ")
+        with pytest.raises(StopAsyncIteration):
+            await flow.asend(httprs.Response(200))
+
+    asyncio.run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import sys
+from collections.abc import Iterable
 from typing import Any, BinaryIO, Callable
 
 __all__ = ["main"]
@@ -94,7 +95,9 @@ def request_head_text(request: Any, http2: bool = False) -> str:
     return "\n".join(lines)
 
 
-def response_head_text(version: bytes, status: int, reason: bytes | None, headers) -> str:
+def response_head_text(
+    version: bytes, status: int, reason: bytes | None, headers: Iterable[tuple[Any, Any]]
+) -> str:
     """The status line and headers; with no reason phrase (HTTP/2), the standard one."""
     if reason is None:
         from httprs._status_codes import codes
@@ -107,7 +110,7 @@ def response_head_text(version: bytes, status: int, reason: bytes | None, header
     return "\n".join(lines)
 
 
-def certificate_text(cert: dict) -> str:
+def certificate_text(cert: dict[str, Any]) -> str:
     """`ssl.SSLObject.getpeercert()` as "*   key: value" lines."""
     out = []
     for key, value in cert.items():
@@ -131,7 +134,8 @@ def lexer_name(content_type: str | None) -> str:
         return ""
     mime = content_type.split(";", 1)[0].strip()
     try:
-        return pygments.lexers.get_lexer_for_mimetype(mime).name
+        name: str = pygments.lexers.get_lexer_for_mimetype(mime).name
+        return name
     except pygments.util.ClassNotFound:
         return ""
 
@@ -193,24 +197,24 @@ class Tracer:
         self.verbose = verbose
         self.target: tuple[str, int] | None = None
 
-    def __call__(self, name: str, info: dict) -> None:
+    def __call__(self, name: str, info: dict[str, Any]) -> None:
         handler = self.HANDLERS.get(name)
         if handler is not None:
             handler(self, info)
 
-    def connecting(self, info: dict) -> None:
+    def connecting(self, info: dict[str, Any]) -> None:
         if self.verbose:
             self.target = (info["host"], info["port"])
             _console().print(f"* Connecting to {info['host']!r}")
 
-    def connected(self, info: dict) -> None:
+    def connected(self, info: dict[str, Any]) -> None:
         if not self.verbose:
             return
         address = info["return_value"].get_extra_info("server_addr") or self.target
         if address is not None:
             _console().print(f"* Connected to {address[0]!r} on port {address[1]}")
 
-    def tls_done(self, info: dict) -> None:
+    def tls_done(self, info: dict[str, Any]) -> None:
         if not self.verbose:
             return
         console = _console()
@@ -227,22 +231,22 @@ class Tracer:
             console.print("* Server certificate:")
             console.print(certificate_text(cert))
 
-    def request_head(self, info: dict, http2: bool = False) -> None:
+    def request_head(self, info: dict[str, Any], http2: bool = False) -> None:
         if self.verbose:
             _print_http(request_head_text(info["request"], http2=http2))
 
-    def request_head_h2(self, info: dict) -> None:
+    def request_head_h2(self, info: dict[str, Any]) -> None:
         self.request_head(info, http2=True)
 
-    def response_head(self, info: dict) -> None:
+    def response_head(self, info: dict[str, Any]) -> None:
         version, status, reason, headers = info["return_value"]
         _print_http(response_head_text(version, status, reason, headers))
 
-    def response_head_h2(self, info: dict) -> None:
+    def response_head_h2(self, info: dict[str, Any]) -> None:
         status, headers = info["return_value"]
         _print_http(response_head_text(b"HTTP/2", status, None, headers))
 
-    HANDLERS: dict[str, Callable[[Tracer, dict], None]] = {
+    HANDLERS: dict[str, Callable[[Tracer, dict[str, Any]], None]] = {
         "connection.connect_tcp.started": connecting,
         "connection.connect_tcp.complete": connected,
         "connection.start_tls.complete": tls_done,
@@ -283,15 +287,15 @@ def run(
     url: str,
     *,
     method: str | None,
-    params,
-    content,
-    data,
-    files,
-    json,
-    headers,
-    cookies,
-    auth,
-    proxy,
+    params: Any,
+    content: str | None,
+    data: Any,
+    files: Any,
+    json: Any,
+    headers: Any,
+    cookies: Any,
+    auth: tuple[str, str] | None,
+    proxy: str | None,
     timeout: float,
     follow_redirects: bool,
     verify: bool,
@@ -338,7 +342,7 @@ def run(
     return 0 if response.is_success else 1
 
 
-def _json_option(ctx, param, value):
+def _json_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
     try:
@@ -347,7 +351,9 @@ def _json_option(ctx, param, value):
         raise click.BadParameter("Not valid JSON") from None
 
 
-def _auth_option(ctx, param, value):
+def _auth_option(
+    ctx: click.Context, param: click.Parameter, value: tuple[str | None, str | None]
+) -> tuple[str | None, str | None] | None:
     user, password = value
     if user is None and password is None:
         return None
@@ -356,13 +362,13 @@ def _auth_option(ctx, param, value):
     return (user, password)
 
 
-def _help_option(ctx, param, value):
+def _help_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         print_help()
         ctx.exit()
 
 
-def _build_command():
+def _build_command() -> click.Command:
     pair = (str, str)
     options = [
         click.argument("url", type=str),

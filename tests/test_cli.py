@@ -193,6 +193,57 @@ def test_verbose_tls_details_match_httpx_cli(https_server, certs, monkeypatch):
     assert same(out) == same(lines(theirs.output))
 
 
+def _without_connection_index(text):
+    # The test app numbers its connections in the body: not part of a comparison.
+    return [re.sub(r'"connection_index": \d+', '"connection_index": N', x) for x in text]
+
+
+def test_proxy_option_goes_through_the_proxy(server, proxy_factory, clean_env):
+    """--proxy sends the request to the proxy in absolute form, and prints what httpx's
+    CLI prints through the same proxy."""
+    proxy = proxy_factory()
+    argv = [server.url + "/json", "--proxy", proxy.url, "-v"]
+    ours = invoke(httprs.main, argv)
+    assert ours.exit_code == 0, ours.output
+    assert [req.target for req in proxy.seen] == [server.url + "/json"]
+    theirs = invoke(httpx.main, argv)
+    assert theirs.exit_code == 0, theirs.output
+    assert len(proxy.seen) == 2
+    # Known difference: -v prints the request line from the trace's request, which in
+    # httprs is the client's Request (origin-form target), where httpcore's shows the
+    # absolute-form target sent to a forwarding proxy. Everything else is the same.
+    ours_out, theirs_out = lines(ours.output), lines(theirs.output)
+    assert "GET /json HTTP/1.1" in ours_out
+    assert f"GET {server.url}/json HTTP/1.1" in theirs_out
+    ours_out.remove("GET /json HTTP/1.1")
+    theirs_out.remove(f"GET {server.url}/json HTTP/1.1")
+    assert _without_connection_index(ours_out) == _without_connection_index(theirs_out)
+    # A proxy that refuses the connection: the same error class as httpx's CLI reports.
+    refused = [
+        invoke(m, [server.url, "--proxy", "http://127.0.0.1:1"]) for m in (httprs.main, httpx.main)
+    ]
+    assert [r.exit_code for r in refused] == [1, 1]
+    assert refused[0].output.split(":")[0] == refused[1].output.split(":")[0] == "ConnectError"
+
+
+def test_http2_option_negotiates_http2(hypercorn_tls, certs, monkeypatch):
+    """--http2 against a TLS server offering h2: the exchange is HTTP/2 and the output
+    (heads included) is httpx's CLI's; without the flag it stays HTTP/1.1."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    url = hypercorn_tls.url + "/json"
+    ours = invoke(httprs.main, [url, "--http2", "-v"])
+    assert ours.exit_code == 0, ours.output
+    out = lines(ours.output)
+    assert "HTTP/2 200 OK" in out, out
+    assert "GET /json HTTP/2" in out, out
+    theirs = invoke(httpx.main, [url, "--http2", "-v"])
+    assert theirs.exit_code == 0, theirs.output
+    assert _without_connection_index(out) == _without_connection_index(lines(theirs.output))
+    plain = lines(invoke(httprs.main, [url, "-v"]).output)
+    assert "GET /json HTTP/1.1" in plain and "HTTP/2 200 OK" not in plain, plain
+    assert "* Selected ALPN protocol: 'http/1.1'" in plain
+
+
 def test_invalid_json_option(server):
     result = CliRunner().invoke(httprs.main, [server.url, "-j", "{not json"])
     assert result.exit_code == 2

@@ -24,7 +24,7 @@ import httprs
 
 # Names of httpx2's `__all__` that httprs does not provide (yet). Anything else missing
 # is a failure.
-NOT_PROVIDED = {"websocket"}
+NOT_PROVIDED: set[str] = set()
 
 _MISSING = object()
 
@@ -52,6 +52,10 @@ def _same_default(ref, ours) -> bool:
         return ref is ours
     if type(ref) is object:
         return type(ours) is object
+    if isinstance(ref, type):
+        # A class default (httpx2.websockets' `session_class`): the library's class of
+        # that name.
+        return isinstance(ours, type) and ours.__name__ == ref.__name__
     if isinstance(ref, (type(None), bool, int, float, str, bytes, tuple)):
         return type(ref) is type(ours) and ref == ours
     # Objects of the library itself (Timeout(...), Limits(...), sentinels): same class
@@ -68,7 +72,14 @@ def _shape(sig: inspect.Signature):
 
 
 def _assert_same_signature(ref_obj, our_obj, where: str) -> None:
-    ref = inspect.signature(ref_obj)
+    try:
+        ref = inspect.signature(ref_obj)
+    except ValueError:
+        # No signature (an exception class keeping BaseException's constructor): ours
+        # must not have one either.
+        with pytest.raises(ValueError):
+            inspect.signature(our_obj)
+        return
     ours = inspect.signature(our_obj)
     assert _shape(ours) == _shape(ref), f"{where}: {ours} != httpx's {ref}"
     for p_ref, p_ours in zip(ref.parameters.values(), ours.parameters.values()):
@@ -102,8 +113,33 @@ def test_every_reference_name_is_provided():
 
 @pytest.mark.parametrize(("lib", "name"), _cases())
 def test_signature_matches(lib, name):
-    ref_obj = getattr(lib, name)
-    our_obj = getattr(httprs, name)
+    _assert_same_api(lib, getattr(lib, name), getattr(httprs, name), name)
+
+
+def _websockets_cases():
+    import httpx2.websockets
+
+    return [
+        pytest.param(name, id=f"httpx2.websockets.{name}")
+        for name in httpx2.websockets.__all__
+        if not name.startswith("__")
+    ]
+
+
+@pytest.mark.parametrize("name", _websockets_cases())
+def test_websockets_signature_matches(name):
+    """The `websockets` submodule (httpx2[ws]) too: its session and client classes,
+    `connect_ws` / `aconnect_ws` and its exceptions."""
+    import httpx2.websockets
+
+    import httprs.websockets
+
+    assert hasattr(httprs.websockets, name), f"httprs.websockets lacks {name}"
+    ref_obj = getattr(httpx2.websockets, name)
+    _assert_same_api(httpx2, ref_obj, getattr(httprs.websockets, name), f"websockets.{name}")
+
+
+def _assert_same_api(lib, ref_obj, our_obj, name):
     if inspect.isclass(ref_obj):
         assert inspect.isclass(our_obj), f"{name} is a class in {lib.__name__}"
     if callable(ref_obj) and not isinstance(ref_obj, type(httpx.USE_CLIENT_DEFAULT)):
@@ -112,8 +148,6 @@ def test_signature_matches(lib, name):
         return  # an exception's constructor was compared above; its members are Python's
     for member, ref_member in _public_members(ref_obj, lib):
         where = f"{name}.{member}"
-        if member in NOT_PROVIDED:
-            continue  # Client.websocket / AsyncClient.websocket (httpx2)
         our_member = inspect.getattr_static(our_obj, member, _MISSING)
         assert our_member is not _MISSING, f"{where} is missing"
         if isinstance(ref_member, property):

@@ -625,6 +625,26 @@ class WebSocketClient(_ClientOptions):
 
     _default_session = WebSocketSession
 
+    def __init__(
+        self,
+        client,
+        *,
+        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
+        keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
+        session_class=WebSocketSession,
+    ) -> None:
+        # httpx2's signature: the session class is the default (not None).
+        super().__init__(
+            client,
+            max_message_size_bytes=max_message_size_bytes,
+            queue_size=queue_size,
+            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
+            session_class=session_class,
+        )
+
     @contextlib.contextmanager
     def connect(
         self,
@@ -660,6 +680,26 @@ class AsyncWebSocketClient(_ClientOptions):
     """Opens WebSocket sessions with an `AsyncClient`: `async with ws_client.connect(url)`."""
 
     _default_session = AsyncWebSocketSession
+
+    def __init__(
+        self,
+        client,
+        *,
+        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
+        keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
+        session_class=AsyncWebSocketSession,
+    ) -> None:
+        # httpx2's signature: the session class is the default (not None).
+        super().__init__(
+            client,
+            max_message_size_bytes=max_message_size_bytes,
+            queue_size=queue_size,
+            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
+            session_class=session_class,
+        )
 
     @contextlib.asynccontextmanager
     async def connect(

@@ -1,9 +1,9 @@
-"""httprs: a drop-in replacement for httpx on a C++ HTTP/1.1 core."""
+"""httprs: a drop-in replacement for httpx on a C++ HTTP/1.1 and HTTP/2 core."""
 
 from httprs._version import __version__  # generated from meson.build's project() version
 
 __title__ = "httprs"
-__description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 core (libuv, llhttp, OpenSSL)"
+__description__ = "A drop-in replacement for httpx on a C++ HTTP/1.1 and HTTP/2 core (libuv, llhttp, nghttp2, OpenSSL)"
 
 from httprs._alias import alias_httpx, install
 from httprs._api import (
@@ -161,3 +161,8 @@ def __getattr__(name: str):
         globals()["main"] = main
         return main
     raise AttributeError(f"module 'httprs' has no attribute {name!r}")
+
+
+def __dir__():
+    # Lazy names (`main`) are listed before their first use, as in httpx.
+    return sorted(set(globals()) | set(__all__))

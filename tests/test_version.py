@@ -50,3 +50,57 @@ def test_user_agent_carries_the_version():
 def test_changelog_has_the_version():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(rf"^## \[?{re.escape(meson_version())}\]?", changelog, re.M)
+
+
+def test_description_names_both_protocols():
+    """The package summary (`pip show httprs`) and `httprs.__description__` are one text,
+    and it says the core speaks HTTP/2 too."""
+    assert "HTTP/1.1 and HTTP/2" in httprs.__description__
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        assert project["description"] == httprs.__description__
+
+
+def test_changelog_unreleased_lists_the_new_features():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    unreleased = changelog.split("## Unreleased", 1)[1].split("\n## ", 1)[0]
+    for feature in [
+        "HTTP/2",
+        "nghttp2.wrap",
+        "server-sent events",
+        "WebSockets",
+        "httpx2 2.16.2",
+        "network_stream",
+        "stub",
+    ]:
+        assert feature.lower() in unreleased.lower(), feature
+
+
+# GitHub-hosted runner labels that GitHub has retired: a job asking for one never starts.
+RETIRED_RUNNERS = {"macos-11", "macos-12", "macos-13", "ubuntu-18.04", "ubuntu-20.04"}
+
+
+def _workflow_runners(text: str) -> list[str]:
+    labels = re.findall(r"\bruns-on:\s*([\w.-]+)", text)
+    labels += re.findall(r"\bos:\s*([\w.-]+)", text)
+    return labels
+
+
+def test_workflows_use_live_runners():
+    """Every runner label in .github/workflows exists (macos-13 was retired in December
+    2025), and each macOS wheel job's deployment target is its runner's macOS version
+    (delocate rejects Homebrew libraries built for a newer macOS than the target)."""
+    for workflow in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        text = workflow.read_text()
+        retired = set(_workflow_runners(text)) & RETIRED_RUNNERS
+        assert not retired, f"{workflow.name} asks for retired runners {sorted(retired)}"
+        for os_label, target in re.findall(
+            r"os:\s*(macos-[\w.-]+),.*?macos:\s*\"([\d.]+)\"", text
+        ):
+            major = re.match(r"macos-(\d+)", os_label).group(1)
+            assert target == f"{major}.0", (workflow.name, os_label, target)
+    wheels = (ROOT / ".github" / "workflows" / "wheels.yml").read_text()
+    assert "macos-15-intel" in wheels  # the x86_64 macOS wheel still has a runner
+    assert "`macos-15-intel`" in (ROOT / "README.md").read_text()

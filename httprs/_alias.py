@@ -11,8 +11,9 @@ rest of the process:
 * `import httpx._client` (and every other private module listed in `SUBMODULES`) returns the
   httprs module that holds those names, the very module object, so `mock.patch` on it
   reaches httprs's code, as patching `httpx._client` reaches httpx's code;
-* httprs's logger is the primary name's (`httpx2` when httpx2 is routed, else `httpx`;
-  see `install()`), so logging configuration written for that library applies;
+* httprs's logger is the primary name's (`httpx2` once `import httpx2` has run, else
+  `httpx` once `import httpx` has run; see `install()`), so logging configuration written
+  for that library applies;
 * the public classes report the primary name as their `__module__` where Python lets a
   class attribute be set (plain Python classes; Cython `cdef` classes cannot be changed and
   keep `httprs._...`).
@@ -135,7 +136,12 @@ class AlreadyImportedError(RuntimeError):
     """`install()` was called after the real module was imported."""
 
 
-_state: dict[str, Any] = {"names": (), "primary": None, "explicit_primary": None}
+_state: dict[str, Any] = {
+    "names": (),
+    "primary": None,
+    "explicit_primary": None,
+    "imported": (),  # the routed top-level names imported so far, in order
+}
 
 
 def installed() -> tuple[str, ...]:
@@ -215,7 +221,9 @@ class _Loader(importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         if self._target is None:
-            return build_stand_in(spec.name)
+            module = build_stand_in(spec.name)
+            _imported(spec.name)
+            return module
         module = importlib.import_module(self._target)
         self._spec = module.__spec__
         return module
@@ -252,13 +260,23 @@ class _Finder(importlib.abc.MetaPathFinder):
         )
 
 
+def _imported_from(name: str, module: types.ModuleType) -> str:
+    """Where the real package `name` came from: its directory (not whichever of its
+    submodules `sys.modules` happens to list first)."""
+    package = sys.modules.get(name) or module
+    path = getattr(package, "__path__", None)
+    if path:
+        return str(list(path)[0])
+    return str(getattr(package, "__file__", None) or repr(package))
+
+
 def _check_not_imported(name: str) -> None:
     for key, module in list(sys.modules.items()):
         if key != name and not key.startswith(name + "."):
             continue
         if module is None or is_stand_in(sys.modules.get(name)):
             continue
-        where = getattr(module, "__file__", None) or repr(module)
+        where = _imported_from(name, module)
         raise AlreadyImportedError(
             f"{name!r} was already imported (from {where}) before httprs.install(); "
             f"call httprs.install() before anything imports {name}, or start Python "
@@ -290,13 +308,33 @@ def _set_class_modules(primary: str) -> list[str]:
     return refused
 
 
-def _identity(names: Sequence[str], primary: str | None) -> str:
-    """The name httprs presents as (logger, `__module__`): `primary` if given, else httpx2
-    when it is routed (SDKs built on httpx2 reject objects whose class module is `httpx`),
-    else httpx."""
+def _identity(names: Sequence[str], primary: str | None, imported: Sequence[str]) -> str | None:
+    """The name httprs presents as (logger, `__module__`), None while undecided.
+
+    `primary` if given. Else, among the routed names the program has imported: httpx2 if
+    it is one of them (SDKs built on httpx2 reject objects whose class module is `httpx`),
+    else httpx. Before either is imported: the routed name if only one is routed, else
+    undecided (nothing is changed yet)."""
     if primary is not None:
         return primary
-    return "httpx2" if "httpx2" in names else "httpx"
+    candidates = [n for n in imported if n in names] or (list(names) if len(names) == 1 else [])
+    if not candidates:
+        return None
+    return "httpx2" if "httpx2" in candidates else "httpx"
+
+
+def _present_as(identity: str | None) -> None:
+    if identity is not None and identity != _state["primary"]:
+        _state["primary"] = identity
+        _set_logger(identity)
+        _set_class_modules(identity)
+
+
+def _imported(name: str) -> None:
+    """The stand-in for `name` was just imported: the presented name may follow it."""
+    if name not in _state["imported"]:
+        _state["imported"] = (*_state["imported"], name)
+    _present_as(_identity(_state["names"], _state["explicit_primary"], _state["imported"]))
 
 
 def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None = None) -> None:
@@ -304,8 +342,12 @@ def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None =
 
     `names` is any of "httpx" and "httpx2". The *primary* name is the one httprs presents
     as: its logger and, for plain classes, its `__module__`. It is `primary` if given (one
-    of the routed names), else "httpx2" when httpx2 is routed, else "httpx": current SDKs
-    built on httpx2 (openai 3, anthropic 2) refuse objects whose class module is `httpx`.
+    of the routed names). Otherwise it follows what the program imports: "httpx" once
+    `import httpx` has run, and "httpx2" as soon as `import httpx2` has run, whichever came
+    first (current SDKs built on httpx2, openai 3 and anthropic 2, refuse objects whose
+    class module is `httpx`, so in a process that imports both httpx2 wins). With a single
+    routed name it is that name from the start; with both routed and neither imported yet,
+    nothing is renamed until the first import.
     Calling it again with names already routed is a no-op; adding a name later is allowed
     (the primary name is then recomputed, unless given earlier).
     Raises `AlreadyImportedError` if a name's real module was imported first, and
@@ -330,17 +372,14 @@ def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None =
         _state["names"] = all_names
     if primary is not None:
         _state["explicit_primary"] = primary
-    identity = _identity(all_names, _state.get("explicit_primary"))
-    if identity != _state["primary"]:
-        _state["primary"] = identity
-        _set_logger(identity)
-        _set_class_modules(identity)
+    _present_as(_identity(all_names, _state["explicit_primary"], _state["imported"]))
 
 
 def alias_httpx() -> None:
     """httpx2's switch, on httprs: make `import httpx` (and `import httpx2`) resolve to httprs.
 
-    Must be called before anything imports httpx. Calling it again is a no-op. Unlike
-    httpx2's, it does not alias `httpcore` (httprs does not use httpcore).
+    Must be called before anything imports httpx. Calling it again is a no-op. httprs
+    presents as httpx2 (the caller is an httpx2 user). Unlike httpx2's, it does not alias
+    `httpcore` (httprs does not use httpcore).
     """
-    install(("httpx2", "httpx"))
+    install(("httpx2", "httpx"), primary=_state["explicit_primary"] or "httpx2")

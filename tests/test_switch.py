@@ -39,6 +39,20 @@ def run_py(code: str, *args: str, env: dict | None = None, cwd=None, check=True)
     return proc
 
 
+def test_dir_lists_every_export_before_first_use():
+    """`dir(httprs)` lists every name of `__all__`, the lazy `main` included, in a fresh
+    process where nothing has touched `httprs.main` (and the CLI stays unimported)."""
+    out = run_py(
+        """
+        import sys, httprs
+        names = dir(httprs)
+        print(sorted(set(httprs.__all__) - set(names)), "main" in names)
+        print("httprs._main" in sys.modules, names == sorted(names))
+        """
+    )
+    assert out.stdout.split("\n")[:2] == ["[] True", "False True"], out.stdout
+
+
 def test_httprs_exports_the_union_of_httpx_and_httpx2():
     import httpx
 
@@ -75,7 +89,7 @@ def test_install_routes_both_names_and_their_private_modules():
         assert httpx is not httpx2 and httpx.__spec__.name == "httpx"
         assert "Origin" in httpx2.__all__ and "Origin" not in httpx.__all__
         assert "main" in httpx.__all__ and httpx.main is httprs.main
-        # httpx2 is routed, so httprs presents as httpx2 (see test_primary_name).
+        # httpx2 is imported, so httprs presents as httpx2 (see test_primary_name).
         assert httprs._client.logger is logging.getLogger("httpx2")
         assert httpx.Client.__module__ == "httpx2" and httpx.Timeout.__module__ == "httpx2"
         assert httpx.ConnectError.__module__ == "httpx2"
@@ -108,6 +122,11 @@ def test_install_refuses_after_the_real_module_was_imported():
     kind, message = out.stdout.split("|", 1)
     assert kind.strip() == "RuntimeError"
     assert "'httpx' was already imported" in message and "site-packages" in message
+    # It names the package (its directory), not whichever submodule sys.modules lists first.
+    import httpx as real_httpx
+
+    where = message.split("(from ", 1)[1].split(")", 1)[0]
+    assert where == os.path.dirname(real_httpx.__file__), message
     # The real httpx is untouched and the refused name is not routed.
     out = run_py(
         """
@@ -163,7 +182,7 @@ def test_logging_goes_to_the_primary_name(server):
         f"""
         import logging, httprs
         httprs.install(["httpx2", "httpx"])
-        import httpx
+        import httpx, httpx2  # both imported: httprs presents as httpx2
         records = []
         class H(logging.Handler):
             def emit(self, record):
@@ -255,8 +274,46 @@ def test_pickles_made_under_the_switch_load_under_it():
     assert out.stdout.split() == ["ok"]
 
 
+def test_plain_install_presents_as_what_the_program_imports():
+    """The README's `httprs.install()` in an httpx-only program presents as httpx (logger,
+    `__module__`); importing httpx2 too makes it httpx2, in either order; before either
+    import nothing is renamed."""
+    code = """
+        import logging, httprs
+        from httprs import _alias
+        httprs.install()
+        def state():
+            return (_alias.primary(), httprs.Client.__module__, httprs._client.logger.name,
+                    httprs.Response.__module__)
+        print(state())
+        import {first}
+        print(state())
+        import {second}
+        print(state())
+    """
+    httpx_first = run_py(code.format(first="httpx", second="httpx2")).stdout.splitlines()
+    assert httpx_first == [
+        "(None, 'httprs._client', 'httpx', 'httprs._models')",
+        "('httpx', 'httpx', 'httpx', 'httpx')",
+        "('httpx2', 'httpx2', 'httpx2', 'httpx2')",
+    ]
+    httpx2_first = run_py(code.format(first="httpx2", second="httpx")).stdout.splitlines()
+    assert httpx2_first[1:] == ["('httpx2', 'httpx2', 'httpx2', 'httpx2')"] * 2
+    # An httpx-only program logs on httpx's logger, as the README promises.
+    out = run_py(
+        """
+        import logging, httprs
+        httprs.install()
+        import httpx
+        from httpx._client import Client
+        print(logging.getLogger("httpx") is httprs._client.logger, Client.__module__)
+        """
+    )
+    assert out.stdout.split() == ["True", "httpx"]
+
+
 def test_primary_name():
-    """httprs presents as httpx2 whenever httpx2 is routed: SDKs built on httpx2 (anthropic
+    """httprs presents as httpx2 once httpx2 is imported: SDKs built on httpx2 (anthropic
     2, openai 3) refuse objects any of whose classes has the module `httpx`."""
     out = run_py(
         """
@@ -265,7 +322,7 @@ def test_primary_name():
         httprs.install(["httpx"])
         import httpx
         first = (_alias.primary(), httpx.Client.__module__, httprs._client.logger.name)
-        httprs.install(["httpx2"])  # routing httpx2 later switches the identity
+        httprs.install(["httpx2"])  # routing httpx2 later, then importing it, switches
         import httpx2
         second = (_alias.primary(), httpx.Client.__module__, httprs._client.logger.name)
         # anthropic 2.x's check on a client passed as http_client:

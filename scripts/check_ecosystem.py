@@ -205,7 +205,10 @@ def ensure_checkout(target: Target, checkout: Path, args, logfile: Path) -> str:
         archive = download_sdist(target, args.checkouts_dir / "_downloads", args.index, logfile)
         extract_sdist(archive, checkout)
     if target.prepare is not None:
-        target.prepare(checkout)
+        try:
+            target.prepare(checkout)
+        except (OSError, ValueError) as exc:
+            raise SetupError(f"preparing the checkout failed: {exc}") from exc
     marker.write_text(json.dumps(spec), encoding="utf-8")
     return "fresh checkout"
 

@@ -497,6 +497,7 @@ def test_relax_missing_pin_takes_the_newest_release_of_that_name():
 def test_targets_are_pinned_as_the_issue_says():
     assert set(T.TARGETS) == {
         "httpx",
+        "httpx2",
         "openai",
         "anthropic",
         "openai3",
@@ -508,7 +509,7 @@ def test_targets_are_pinned_as_the_issue_says():
     # The current SDKs, built on httpx2: both names are routed to httprs.
     assert T.TARGETS["openai3"].version == "3.57.0"
     assert T.TARGETS["anthropic2"].version == "2.15.0"
-    for name in ("openai3", "anthropic2"):
+    for name in ("openai3", "anthropic2", "httpx2"):
         assert T.TARGETS[name].switch == "httpx2,httpx"
     for name in ("openai", "anthropic", "httpx", "python-telegram-bot"):
         assert T.TARGETS[name].switch == "httpx"
@@ -651,3 +652,56 @@ def test_cause_from_text_names_the_httprs_frame_like_cause_from_exception():
     assert plugin.cause_from_text(native) == expected
     short = "tests/a.py:3: in <module>\n    x()\nE   ValueError: bad"
     assert plugin.cause_from_text(short) == "ValueError: bad"
+
+
+def test_httpx2_target_runs_its_own_suite_from_git(tmp_path):
+    """httpx2 2.16.2's sdist has no tests: the target runs tests/httpx2 of the git tag,
+    with the PyPI wheels of httpx2 and httpcore2 as the baseline and the root `dev`
+    group as test requirements; an sdist checkout is a clear setup error."""
+    target = T.TARGETS["httpx2"]
+    assert (target.version, target.git_ref) == ("2.16.2", "v2.16.2")
+    assert target.pytest_args[0] == "tests/httpx2" and target.install_self is None
+    pyproject = textwrap.dedent(
+        """\
+        [dependency-groups]
+        dev = ["httpx2[brotli,cli,http2,socks,ws,zstd]", "httpcore2[asyncio,trio,http2,socks]",
+               "chardet==6.0.0.post1", "pytest>=9.1.0", "trustme==1.2.1", "mypy==2.3.0",
+               "ruff==0.16.0", "twine==7.0.0", "uvicorn>=0.52.0"]
+        docs = ["zensical>=0.0.51"]
+        [tool.uv]
+        default-groups = ["dev", "docs"]
+        """
+    )
+    lock = '[[package]]\nname = "pytest"\nversion = "9.1.2"\n'
+    assert T.httpx2_requirements(pyproject, lock) == [
+        "httpx2[brotli,cli,http2,socks,ws,zstd]==2.16.2",
+        "httpcore2[asyncio,trio,http2,socks]==2.16.2",
+        "chardet==6.0.0.post1",
+        "pytest==9.1.2",
+        "trustme==1.2.1",
+        "uvicorn>=0.52.0",
+    ]
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert target.deps(tmp_path)[2:] == [
+        "chardet==6.0.0.post1",
+        "pytest>=9.1.0",
+        "trustme==1.2.1",
+        "uvicorn>=0.52.0",
+    ]
+    with pytest.raises(FileNotFoundError, match="--source git"):
+        target.prepare(tmp_path)
+    (tmp_path / "tests" / "httpx2").mkdir(parents=True)
+    target.prepare(tmp_path)
+
+
+def test_a_failing_prepare_is_a_setup_error(tmp_path, monkeypatch):
+    target = T.TARGETS["httpx2"]
+    monkeypatch.setattr(
+        check_ecosystem, "download_sdist", lambda *a, **k: tmp_path / "unused.tar.gz"
+    )
+    monkeypatch.setattr(
+        check_ecosystem, "extract_sdist", lambda archive, checkout: checkout.mkdir(parents=True)
+    )
+    args = type("Args", (), {"source": "sdist", "checkouts_dir": tmp_path, "index": "x"})()
+    with pytest.raises(check_ecosystem.SetupError, match="no tests/httpx2"):
+        check_ecosystem.ensure_checkout(target, tmp_path / "co", args, tmp_path / "log")

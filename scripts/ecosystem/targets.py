@@ -154,6 +154,58 @@ def _httpx_prepare(checkout: Path) -> None:
         src.rename(dest)
 
 
+# httpx2's repository (github.com/pydantic/httpx2) is a uv workspace: the packages live in
+# src/httpx2 and src/httpcore2, their tests in tests/httpx2 and tests/httpcore2, and the
+# test requirements in the root pyproject's `dev` dependency group. Its PyPI sdist (built
+# from src/httpx2) ships no tests, so this target needs `--source git`.
+HTTPX2_VERSION = "2.16.2"
+# Not test requirements: linters, packaging, and the workspace's own packages (installed
+# from PyPI at the pinned version instead, as the baseline).
+HTTPX2_EXCLUDE = frozenset({"twine", "httpx2", "httpcore2"}) | UV_EXCLUDE
+
+
+def httpx2_requirements(pyproject_text: str, lock_text: str | None) -> list[str]:
+    """httpx2's `dev` group (pinned from uv.lock when it is there), minus tools and the
+    workspace packages, plus httpx2 and httpcore2 from PyPI at the pinned version with
+    the extras the group asks for."""
+    data = tomllib.loads(pyproject_text)
+    group = [e for e in data.get("dependency-groups", {}).get("dev", []) if isinstance(e, str)]
+    versions: dict[str, set[str]] = {}
+    for pkg in tomllib.loads(lock_text).get("package", []) if lock_text else []:
+        if "version" in pkg:
+            versions.setdefault(requirement_name(pkg["name"]), set()).add(pkg["version"])
+    out = [
+        f"httpx2[brotli,cli,http2,socks,ws,zstd]=={HTTPX2_VERSION}",
+        f"httpcore2[asyncio,trio,http2,socks]=={HTTPX2_VERSION}",
+    ]
+    for entry in group:
+        name = requirement_name(entry)
+        if name in HTTPX2_EXCLUDE or name.startswith("types-"):
+            continue
+        marker = entry.partition(";")[2].strip()
+        pinned = versions.get(name, set())
+        if len(pinned) == 1:
+            entry = f"{name}=={next(iter(pinned))}" + (f" ; {marker}" if marker else "")
+        out.append(entry)
+    return out
+
+
+def _httpx2_deps(checkout: Path) -> list[str]:
+    lock = checkout / "uv.lock"
+    return httpx2_requirements(
+        (checkout / "pyproject.toml").read_text(encoding="utf-8"),
+        lock.read_text(encoding="utf-8") if lock.is_file() else None,
+    )
+
+
+def _httpx2_prepare(checkout: Path) -> None:
+    if not (checkout / "tests" / "httpx2").is_dir():
+        raise FileNotFoundError(
+            f"{checkout} has no tests/httpx2: httpx2's sdist ships no tests; "
+            "run this target with --source git (github.com/pydantic/httpx2)"
+        )
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -168,6 +220,21 @@ TARGETS: dict[str, Target] = {
             install_self=None,
             prepare=_httpx_prepare,
             notes="httpx's own suite; its source dir is moved aside, the PyPI wheel is tested",
+        ),
+        Target(
+            name="httpx2",
+            dist="httpx2",
+            version=HTTPX2_VERSION,
+            git_url="https://github.com/pydantic/httpx2.git",
+            git_ref=f"v{HTTPX2_VERSION}",
+            # httpx2's own tests only: tests/httpcore2 tests httpcore2, which httprs does
+            # not replace. The benchmarks need CodSpeed.
+            pytest_args=("tests/httpx2", "-m", "not network and not benchmark"),
+            deps=_httpx2_deps,
+            install_self=None,
+            prepare=_httpx2_prepare,
+            switch="httpx2,httpx",
+            notes="httpx2's own suite (git only: the sdist has no tests); PyPI wheels tested",
         ),
         Target(
             name="python-telegram-bot",

@@ -84,10 +84,16 @@ def _text(value: bytes | str) -> str:
     return value if isinstance(value, str) else value.decode("ascii")
 
 
-def request_head_text(request: Any, http2: bool = False) -> str:
-    """The request line and headers as sent, from the Request a trace event carries."""
+def request_head_text(request: Any, http2: bool = False, absolute: bool = False) -> str:
+    """The request line and headers as sent, from the Request a trace event carries;
+    `absolute`: the absolute-form target a forwarding proxy is sent."""
     method = _text(request.method)
-    target = request.url.raw_path if hasattr(request.url, "raw_path") else request.url.target
+    if absolute and hasattr(request.url, "raw_path"):
+        target: Any = str(request.url.copy_with(fragment=None))
+    elif hasattr(request.url, "raw_path"):
+        target = request.url.raw_path
+    else:
+        target = request.url.target
     lines = [f"{method} {_text(target)} {'HTTP/2' if http2 else 'HTTP/1.1'}"]
     raw = request.headers.raw if hasattr(request.headers, "raw") else request.headers
     for name, value in raw:
@@ -233,7 +239,16 @@ class Tracer:
 
     def request_head(self, info: dict[str, Any], http2: bool = False) -> None:
         if self.verbose:
-            _print_http(request_head_text(info["request"], http2=http2))
+            request = info["request"]
+            forwarded = not http2 and self._via_forwarding_proxy(request.url)
+            _print_http(request_head_text(request, http2=http2, absolute=forwarded))
+
+    def _via_forwarding_proxy(self, url: Any) -> bool:
+        """An http:// request on a connection to another host than its own: sent to a
+        forwarding proxy, in absolute form (what httpcore's trace shows)."""
+        if self.target is None or getattr(url, "scheme", "") != "http":
+            return False
+        return self.target != (url.host, url.port or 80)
 
     def request_head_h2(self, info: dict[str, Any]) -> None:
         self.request_head(info, http2=True)

@@ -190,7 +190,6 @@ class Connection final : private SocketStream::Owner,
   // when it has room, close it when it can carry nothing more.
   void h2_settle();
   void h2_receive(const char* data, size_t len);
-  void h2_lost(const Error& err);
   // A socket write failed: write nothing more, read on (see
   // Http2Exchanges::write_failed); closed once no stream is left.
   void h2_write_failed(int status);

@@ -166,8 +166,11 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool signaled = false;  // async: already in the engine's signaled list
   uint64_t pool_deadline_ms = 0;
   Connection* conn = nullptr;
-  bool http2 = false;            // carried by an HTTP/2 stream (set before kSend is recorded)
-  int32_t stream_id = 0;         // its HTTP/2 stream (the `stream_id` response extension)
+  // Carried by an HTTP/2 stream (set before kSend is recorded), and which one
+  // (the `stream_id` response extension). Atomic: the consumer reads them
+  // without the mutex, and Engine::retry rewrites them for the next attempt.
+  std::atomic<bool> http2{false};
+  std::atomic<int32_t> stream_id{0};
   std::vector<int> trace_steps;  // TraceSteps recorded (spec.trace), taken by take_trace
   size_t trace_taken = 0;        // how many of trace_steps the consumer took
 

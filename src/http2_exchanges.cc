@@ -44,8 +44,9 @@ bool Http2Exchanges::can_take_exchange() const {
 }
 
 int32_t Http2Exchanges::find(const Transfer& t) const {
-  auto it = streams_.find(t.stream_id);
-  return it != streams_.end() && it->second.transfer.get() == &t ? t.stream_id : -1;
+  int32_t id = t.stream_id;
+  auto it = streams_.find(id);
+  return it != streams_.end() && it->second.transfer.get() == &t ? id : -1;
 }
 
 bool Http2Exchanges::submit(Transfer& t, Error& err) {
@@ -331,10 +332,11 @@ void Http2Exchanges::fail_stream(int32_t id, const Error& err, bool retryable) {
   if (it == streams_.end()) return;
   Stream& s = it->second;
   Transfer& t = *s.transfer;
-  // Only a request the server never processed goes out again, and never a
-  // streamed body: the consumer may have taken a chunk from its iterator
-  // already (as HTTP/1.1, which does not resend those either).
-  if (retryable && t.attempts < kMaxAttempts && !s.streamed && !t.released) {
+  // Only a request the server never processed (and never answered) goes out
+  // again, and never a streamed body: the consumer may have taken a chunk
+  // from its iterator already (as HTTP/1.1, which does not resend those
+  // either).
+  if (retryable && t.attempts < kMaxAttempts && !s.streamed && !t.released && !t.head_ready) {
     end_stream(id, Outcome::kRetry);
     return;
   }

@@ -544,8 +544,11 @@ bool Http2Session::request_sent(int32_t stream_id) const {
 
 bool Http2Session::unprocessed(int32_t stream_id) const {
   auto it = streams_.find(stream_id);
-  bool headers_sent = it != streams_.end() && it->second->headers_sent;
-  return !headers_sent || (goaway_received_ && stream_id > goaway_last_stream_id_);
+  if (it == streams_.end()) return true;
+  const Stream& s = *it->second;
+  // A stream the server answered was processed, whatever a GOAWAY says later.
+  if (s.state != Stream::State::kRequested) return false;
+  return !s.headers_sent || (goaway_received_ && stream_id > goaway_last_stream_id_);
 }
 
 uint32_t Http2Session::max_concurrent_streams() const {
@@ -608,10 +611,13 @@ void Http2Session::on_closed(Stream& s, uint32_t code) {
   if (goaway_received_ && s.id > goaway_last_stream_id_) {
     char last[64];
     std::snprintf(last, sizeof last, "%d", goaway_last_stream_id_);
+    // Retried elsewhere only if no response came: one that did was processed
+    // (the server contradicts itself), and it may already be in use.
+    bool answered = s.state != Stream::State::kRequested;
     fail_stream(s, ErrorKind::kRemoteProtocolError,
                 "Server sent GOAWAY (" + http2_error_name(goaway_error_) + ", last_stream_id " +
-                    last + "): stream " + id + " was not processed",
-                code, true);
+                    last + "): stream " + id + (answered ? " was cut short" : " was not processed"),
+                code, !answered);
     return;
   }
   if (code == NGHTTP2_NO_ERROR && s.state == Stream::State::kHead) {

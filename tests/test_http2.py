@@ -23,6 +23,7 @@ import h2.events
 import httpx
 import hyperframe.frame
 import pytest
+import twin
 from servers.app import expected_bytes
 from servers.h2server import (
     goaway_every,
@@ -435,6 +436,148 @@ def test_refused_stream_is_retried(h2_scripted):
         assert (r.http_version, r.text) == ("HTTP/2", "/x")
 
 
+def _h2_goaway_then_http11(certs):
+    """TLS; the first connection picks h2 by ALPN and answers the first request with
+    GOAWAY(last_stream_id=0): not processed. Later connections pick http/1.1 and
+    answer each request with its target."""
+    from servers.h2server import H2Conn, h2_context
+    from servers.scripted import ScriptedServer
+
+    h2_ctx = h2_context(certs.server)
+    h1_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    certs.server.configure_cert(h1_ctx)
+    h1_ctx.set_alpn_protocols(["http/1.1"])
+
+    def handler(conn) -> None:
+        conn.sock.settimeout(5)
+        conn.sock = (h2_ctx if conn.index == 0 else h1_ctx).wrap_socket(
+            conn.sock, server_side=True
+        )
+        conn.sock.settimeout(0.05)
+        if conn.index == 0:
+            h2c = H2Conn(conn)
+            if h2c.next_request() is not None:
+                h2c.goaway(last_stream_id=0)
+                h2c.drain(2.0)
+            return
+        while (req := conn.read_request()) is not None:
+            conn.respond(req.target.encode())
+
+    return ScriptedServer(handler)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.timeout(30)
+def test_retry_after_goaway_on_a_connection_that_speaks_http11(certs, flavour):
+    """A stream the server did not process goes out again on a new connection, which
+    ALPN makes HTTP/1.1: the response is an HTTP/1.1 one in every respect (reason
+    phrase, no `stream_id`), and a streamed body is not held open as an HTTP/2 stream
+    would be. The retry used to keep the first attempt's HTTP/2 marks."""
+    srv = _h2_goaway_then_http11(certs)
+    url = f"https://127.0.0.1:{srv.port}"
+
+    async def body(tw):
+        async with tw.client(http2=True, verify=_ca(certs), timeout=5) as client:
+            r = await client.get(url + "/x")
+            assert (r.status_code, r.http_version, r.text) == (200, "HTTP/1.1", "/x")
+            assert r.reason_phrase == "OK"
+            assert "stream_id" not in r.extensions
+
+    try:
+        twin.run(flavour, body)
+    finally:
+        srv.close()
+    assert srv.connections == 2
+    assert not srv.errors
+
+
+def _answer_then_goaway_below(h2c) -> None:
+    """Answer the request's head and part of its body, then GOAWAY naming a lower
+    last stream id (as if it had not been processed), then close."""
+    req = h2c.next_request()
+    if req is None:
+        return
+    h2c.send_headers(req.stream_id, 200, [("content-length", "10")])
+    h2c.send_data(req.stream_id, b"part", end=False)
+    time.sleep(0.2)
+    h2c.goaway(last_stream_id=0)
+    time.sleep(0.2)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.timeout(30)
+def test_answered_stream_is_never_retried_whatever_goaway_says(h2_scripted, flavour):
+    """A GOAWAY whose last_stream_id is below a stream the server already answered
+    contradicts itself: the answered request was processed, so it fails
+    (RemoteProtocolError) and is never sent again. It used to be retried on a new
+    connection under the response its consumer already had: a POST went out twice."""
+    srv = h2_scripted(_first_connection(_answer_then_goaway_below))
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            with pytest.raises(httprs.RemoteProtocolError, match="GOAWAY"):
+                await client.post(srv.url + "/once", content=b"pay")
+
+    twin.run(flavour, body)
+    assert srv.connections == 1
+
+
+# 105 DATA frames of 10,000 bytes: the 105th takes the unread body past the 1 MiB
+# high-water mark, so its 10,000 bytes are not given back until the reader resumes.
+# Of the stream's 1 MiB window the client announces a WINDOW_UPDATE once half is
+# given back: frames 1-53 make one, frames 54-104 are 510,000 bytes, and with the
+# 105th they stay below half, so resuming writes nothing.
+_FRAME, _FRAMES = 10_000, 105
+
+
+def _big_body_then_stall(h2c) -> None:
+    """/big: the head, then (once /drive, the second request, is open) 105 frames of
+    10,000 bytes, never the end; /drive is answered after them, so a client that has
+    read /drive has taken them in. Then the server stays silent."""
+    big = h2c.next_request()
+    if big is None:
+        return
+    h2c.send_headers(big.stream_id, 200)
+    drive = h2c.next_request()
+    if drive is None:
+        return
+    for _ in range(_FRAMES):
+        while h2c.h2.local_flow_control_window(big.stream_id) < _FRAME:
+            if not h2c.pump():
+                return
+        h2c.h2.send_data(big.stream_id, b"b" * _FRAME)
+        h2c.flush()
+    h2c.respond(drive.stream_id, 200, b"driven")
+    h2c.drain(10.0)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.timeout(30)
+def test_read_timeout_after_a_stopped_reader_resumes(h2_scripted, flavour):
+    """A reader that stopped (its buffer past the high-water mark: no read timeout
+    runs, the server waits for window) and then reads again gets its read timeout
+    back: the connection's timer is armed again when it resumes. It was not, so once
+    the server went silent the read waited for ever."""
+    srv = h2_scripted(_big_body_then_stall)
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=1.0) as client:
+            async with client.stream("GET", srv.url + "/big") as r:
+                # Another request drives the connection meanwhile (a sync client
+                # reads only while someone waits): /big's bytes arrive unread.
+                assert (await client.get(srv.url + "/drive")).text == "driven"
+                got = 0
+                started = time.monotonic()
+                with pytest.raises(httprs.ReadTimeout):
+                    async for chunk in r.aiter_bytes():
+                        got += len(chunk)
+                assert got == _FRAME * _FRAMES
+                assert time.monotonic() - started < 10
+
+    twin.run(flavour, body)
+    assert srv.connections == 1
+
+
 def _reset_path(bad: str, code: int):
     def handler(h2c) -> None:
         while (req := h2c.next_request()) is not None:
@@ -446,24 +589,18 @@ def _reset_path(bad: str, code: int):
     return handler
 
 
-def test_rst_stream_fails_only_that_request(h2_scripted):
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_rst_stream_fails_only_that_request(h2_scripted, flavour):
     srv = h2_scripted(_reset_path("/bad", h2.errors.ErrorCodes.INTERNAL_ERROR))
-    with httprs.Client(http1=False, http2=True) as client:
-        assert client.get(srv.url + "/good").text == "/good"
-        with pytest.raises(httprs.RemoteProtocolError, match="INTERNAL_ERROR"):
-            client.get(srv.url + "/bad")
-        assert client.get(srv.url + "/again").text == "/again"
-    assert srv.connections == 1
 
+    async def body(tw):
+        async with tw.client(http1=False, http2=True) as client:
+            assert (await client.get(srv.url + "/good")).text == "/good"
+            with pytest.raises(httprs.RemoteProtocolError, match="INTERNAL_ERROR"):
+                await client.get(srv.url + "/bad")
+            assert (await client.get(srv.url + "/again")).text == "/again"
 
-@pytest.mark.anyio
-async def test_async_rst_stream_fails_only_that_request(h2_scripted):
-    srv = h2_scripted(_reset_path("/bad", h2.errors.ErrorCodes.INTERNAL_ERROR))
-    async with httprs.AsyncClient(http1=False, http2=True) as client:
-        assert (await client.get(srv.url + "/good")).text == "/good"
-        with pytest.raises(httprs.RemoteProtocolError, match="INTERNAL_ERROR"):
-            await client.get(srv.url + "/bad")
-        assert (await client.get(srv.url + "/again")).text == "/again"
+    twin.run(flavour, body)
     assert srv.connections == 1
 
 
@@ -586,13 +723,72 @@ def test_differential_vs_httpx(hypercorn_tls, certs, method, path, content):
     assert got == expected
 
 
-def test_through_connect_proxy(hypercorn_tls, certs, proxy_factory):
-    proxy = proxy_factory()
-    with httprs.Client(http2=True, verify=_ca(certs), proxy=proxy.url) as client:
-        r = client.get(hypercorn_tls.url + "/")
-        assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")
-        r = client.get(hypercorn_tls.url + "/echo")
-        assert r.json()["http_version"] == "2"
+@pytest.fixture
+def socks_factory():
+    from servers.socks import Socks5Server
+
+    servers = []
+
+    def make(**kwargs):
+        srv = Socks5Server(**kwargs)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+
+
+async def _two_requests_over_http2(client, url: str) -> None:
+    r = await client.get(url + "/")
+    assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")
+    r = await client.post(url + "/echo", content=b"x" * 100_000)
+    assert (r.json()["http_version"], r.json()["body"]) == ("2", "x" * 100_000)
+
+
+@pytest.mark.parametrize("proxy_tls", [False, True], ids=["http-proxy", "https-proxy"])
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_through_connect_tunnel(hypercorn_tls, certs, proxy_factory, flavour, proxy_tls):
+    """HTTP/2 to the origin inside a CONNECT tunnel (ALPN h2 in the origin's TLS), the
+    proxy spoken to in clear text or over TLS of its own: one tunnel for both."""
+    from servers.tls import server_context
+
+    proxy = proxy_factory(ssl_context=server_context(certs.server) if proxy_tls else None)
+
+    async def body(tw):
+        p = httprs.Proxy(proxy.url, ssl_context=_ca(certs)) if proxy_tls else proxy.url
+        async with tw.client(http2=True, verify=_ca(certs), proxy=p, timeout=10) as client:
+            await _two_requests_over_http2(client, hypercorn_tls.url)
+
+    twin.run(flavour, body)
+    assert proxy.connections == 1
+    assert [r.method for r in proxy.seen] == ["CONNECT"]
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_through_socks5_alpn(hypercorn_tls, certs, socks_factory, flavour):
+    proxy = socks_factory()
+
+    async def body(tw):
+        async with tw.client(http2=True, verify=_ca(certs), proxy=proxy.url, timeout=10) as c:
+            await _two_requests_over_http2(c, hypercorn_tls.url)
+
+    twin.run(flavour, body)
+    assert proxy.connections == 1
+    assert proxy.seen[0].port == hypercorn_tls.port
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_through_socks5_prior_knowledge(hypercorn_h2c, socks_factory, flavour):
+    """h2c (http1=False) inside a SOCKS5 tunnel: origin-form requests, so HTTP/2 applies
+    (a forwarding HTTP proxy's absolute-form requests stay HTTP/1.1, as in httpx)."""
+    proxy = socks_factory()
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, proxy=proxy.url, timeout=10) as c:
+            await _two_requests_over_http2(c, hypercorn_h2c.url)
+
+    twin.run(flavour, body)
     assert proxy.connections == 1
 
 
@@ -631,30 +827,27 @@ def _slow_chunks():
         yield b"x" * 40_000
 
 
+async def _aslow_chunks():
+    for chunk in _slow_chunks():
+        yield chunk
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.timeout(30)
-def test_streamed_upload_goes_on_after_an_early_head(h2_scripted):
+def test_streamed_upload_goes_on_after_an_early_head(h2_scripted, flavour):
     """The response head arrives while the body is still going out (and past the
     peer's 64 KiB window): the whole body is still sent, as httpcore sends it. It
     used to stop at the head and leave the stream open, waiting with no timeout."""
     srv = h2_scripted(_headers_first_echo)
-    with httprs.Client(http1=False, http2=True, timeout=5) as client:
-        r = client.post(srv.url + "/echo", content=_slow_chunks())
-        assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", "200000")
-        assert client.get(srv.url + "/again").status_code == 200
 
+    async def body(tw):
+        chunks = _aslow_chunks() if tw.is_async else _slow_chunks()
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            r = await client.post(srv.url + "/echo", content=chunks)
+            assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", "200000")
+            assert (await client.get(srv.url + "/again")).status_code == 200
 
-@pytest.mark.anyio
-@pytest.mark.timeout(30)
-async def test_async_streamed_upload_goes_on_after_an_early_head(h2_scripted):
-    srv = h2_scripted(_headers_first_echo)
-
-    async def chunks():
-        for chunk in _slow_chunks():
-            yield chunk
-
-    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
-        r = await client.post(srv.url + "/echo", content=chunks())
-        assert (r.status_code, r.http_version, r.text) == (200, "HTTP/2", "200000")
+    twin.run(flavour, body)
 
 
 def _answer_on_headers(h2c) -> None:
@@ -804,24 +997,20 @@ def test_fixed_body_outlives_a_response_dropped_mid_upload(h2_scripted, certs, m
 _UPGRADE = {"Upgrade": "foo", "Connection": "Upgrade"}
 
 
-def test_upgrade_request_never_takes_an_http2_connection(hypercorn_tls, certs):
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_upgrade_request_never_takes_an_http2_connection(hypercorn_tls, certs, flavour):
     """An Upgrade request stays HTTP/1.1 (its ALPN offers http/1.1 alone), so it must
     not be handed the origin's idle HTTP/2 connection: it used to get it and fail
     with "HTTP/2 request needs a method and a path"."""
-    with httprs.Client(http2=True, verify=_ca(certs)) as client:
-        assert client.get(hypercorn_tls.url + "/").http_version == "HTTP/2"
-        r = client.get(hypercorn_tls.url + "/", headers=_UPGRADE)
-        assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
-        assert client.get(hypercorn_tls.url + "/").status_code == 200
 
+    async def body(tw):
+        async with tw.client(http2=True, verify=_ca(certs)) as client:
+            assert (await client.get(hypercorn_tls.url + "/")).http_version == "HTTP/2"
+            r = await client.get(hypercorn_tls.url + "/", headers=_UPGRADE)
+            assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
+            assert (await client.get(hypercorn_tls.url + "/")).status_code == 200
 
-@pytest.mark.anyio
-async def test_async_upgrade_request_never_takes_an_http2_connection(hypercorn_tls, certs):
-    async with httprs.AsyncClient(http2=True, verify=_ca(certs)) as client:
-        assert (await client.get(hypercorn_tls.url + "/")).http_version == "HTTP/2"
-        r = await client.get(hypercorn_tls.url + "/", headers=_UPGRADE)
-        assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
-        assert (await client.get(hypercorn_tls.url + "/")).status_code == 200
+    twin.run(flavour, body)
 
 
 def _header_names(h2c) -> None:
@@ -831,24 +1020,23 @@ def _header_names(h2c) -> None:
         h2c.respond(req.stream_id, 200, names.encode())
 
 
-@pytest.mark.parametrize("client_cls", [httprs.Client, httpx.Client])
-def test_http1_false_sends_an_upgrade_request_as_http2(h2_scripted, client_cls):
+@pytest.mark.parametrize("flavour", [*twin.FLAVOURS, "httpx"])
+def test_http1_false_sends_an_upgrade_request_as_http2(h2_scripted, flavour):
     """http1=False: an Upgrade request goes as HTTP/2, its connection-specific headers
-    dropped, as httpx does (an HTTP/2-only server); it used to be written as HTTP/1.1."""
+    dropped, as httpx does (an HTTP/2-only server; httpx is the reference flavour); it
+    used to be written as HTTP/1.1."""
     srv = h2_scripted(_header_names)
-    with client_cls(http1=False, http2=True, timeout=5) as client:
-        r = client.get(srv.url + "/", headers=_UPGRADE)
-        assert (r.status_code, r.http_version) == (200, "HTTP/2")
-        assert "upgrade" not in r.text and "connection" not in r.text
 
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            r = await client.get(srv.url + "/", headers=_UPGRADE)
+            assert (r.status_code, r.http_version) == (200, "HTTP/2")
+            assert "upgrade" not in r.text and "connection" not in r.text
 
-@pytest.mark.anyio
-async def test_async_http1_false_sends_an_upgrade_request_as_http2(h2_scripted):
-    srv = h2_scripted(_header_names)
-    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
-        r = await client.get(srv.url + "/", headers=_UPGRADE)
-        assert (r.status_code, r.http_version) == (200, "HTTP/2")
-        assert "upgrade" not in r.text and "connection" not in r.text
+    if flavour == "httpx":
+        twin.run("sync", body, sync_cls=httpx.Client)
+    else:
+        twin.run(flavour, body)
 
 
 def _finish_goaway_and_reset(go: threading.Event):
@@ -871,34 +1059,28 @@ def _finish_goaway_and_reset(go: threading.Event):
     return _first_connection(first)
 
 
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.timeout(30)
-def test_write_error_reads_what_the_server_sent_first(h2_scripted):
+def test_write_error_reads_what_the_server_sent_first(h2_scripted, flavour):
     """A write fails (the server reset the connection) while the end of a response
     and a GOAWAY wait unread in the socket: they are read before the streams fail,
     so the response completes and the stream above last_stream_id is retried on a
     new connection. Every stream used to fail at once with WriteError."""
     go = threading.Event()
     srv = h2_scripted(_finish_goaway_and_reset(go))
-    with httprs.Client(http1=False, http2=True, timeout=5) as client:
-        first = client.send(client.build_request("GET", srv.url + "/first"), stream=True)
-        go.set()
-        time.sleep(0.5)  # nobody drives the loop: the bytes and the RST wait unread
-        assert client.get(srv.url + "/second").text == "/second"
-        assert first.read() == b"hello"
-    assert srv.connections == 2
 
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            request = client.build_request("GET", srv.url + "/first")
+            first = await client.send(request, stream=True)
+            go.set()
+            # Blocking: nobody drives the loop (no thread waits, the event loop does
+            # not run), so the bytes and the RST wait unread.
+            time.sleep(0.5)
+            assert (await client.get(srv.url + "/second")).text == "/second"
+            assert await first.aread() == b"hello"
 
-@pytest.mark.anyio
-@pytest.mark.timeout(30)
-async def test_async_write_error_reads_what_the_server_sent_first(h2_scripted):
-    go = threading.Event()
-    srv = h2_scripted(_finish_goaway_and_reset(go))
-    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
-        first = await client.send(client.build_request("GET", srv.url + "/first"), stream=True)
-        go.set()
-        time.sleep(0.5)  # the event loop does not run: the bytes and the RST wait unread
-        assert (await client.get(srv.url + "/second")).text == "/second"
-        assert await first.aread() == b"hello"
+    twin.run(flavour, body)
     assert srv.connections == 2
 
 
@@ -917,37 +1099,27 @@ def _held_body(go: threading.Event):
     return handler
 
 
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.timeout(30)
-def test_busy_http2_connection_is_not_idle(h2_scripted):
+def test_busy_http2_connection_is_not_idle(h2_scripted, flavour):
     """An HTTP/2 connection carrying a stream is listed for more streams, but it is not
     idle: it does not count in max_keepalive_connections (which used to close the
     truly idle connection of another origin) nor in the pool statistics."""
     go = threading.Event()
     busy, other = h2_scripted(_held_body(go)), h2_scripted(serve_path)
     limits = httprs.Limits(max_keepalive_connections=1)
-    with httprs.Client(http1=False, http2=True, limits=limits, timeout=5) as client:
-        held = client.send(client.build_request("GET", busy.url + "/held"), stream=True)
-        assert client.get(other.url + "/x").text == "/x"
-        assert client._transport._pool_stats() == {"connections": 2, "idle": 1}
-        assert client.get(other.url + "/y").text == "/y"
-        go.set()
-        assert held.read() == b"ok"
-    assert other.connections == 1
 
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, limits=limits, timeout=5) as client:
+            request = client.build_request("GET", busy.url + "/held")
+            held = await client.send(request, stream=True)
+            assert (await client.get(other.url + "/x")).text == "/x"
+            assert client._transport._pool_stats() == {"connections": 2, "idle": 1}
+            assert (await client.get(other.url + "/y")).text == "/y"
+            go.set()
+            assert await held.aread() == b"ok"
 
-@pytest.mark.anyio
-@pytest.mark.timeout(30)
-async def test_async_busy_http2_connection_is_not_idle(h2_scripted):
-    go = threading.Event()
-    busy, other = h2_scripted(_held_body(go)), h2_scripted(serve_path)
-    limits = httprs.Limits(max_keepalive_connections=1)
-    async with httprs.AsyncClient(http1=False, http2=True, limits=limits, timeout=5) as client:
-        held = await client.send(client.build_request("GET", busy.url + "/held"), stream=True)
-        assert (await client.get(other.url + "/x")).text == "/x"
-        assert client._transport._pool_stats() == {"connections": 2, "idle": 1}
-        assert (await client.get(other.url + "/y")).text == "/y"
-        go.set()
-        assert await held.aread() == b"ok"
+    twin.run(flavour, body)
     assert other.connections == 1
 
 
@@ -985,31 +1157,31 @@ def _check_http2_trace(events, request_urls) -> None:
     assert set(started["http2.response_closed.started"]) == {"stream_id"}
 
 
+async def _traced_pair(client, url: str, record) -> None:
+    r1 = await client.get(url + "/a", extensions={"trace": record})
+    r2 = await client.get(url + "/b", extensions={"trace": record})
+    assert (r1.extensions["stream_id"], r2.extensions["stream_id"]) == (1, 3)
+    assert r1.extensions["http_version"] == b"HTTP/2"
+
+
+@pytest.mark.parametrize("flavour", [*twin.FLAVOURS, "httpx"])
 @pytest.mark.timeout(30)
-def test_http2_trace_and_stream_id_as_httpcore(h2_scripted):
+def test_http2_trace_and_stream_id_as_httpcore(h2_scripted, flavour):
     """HTTP/2 trace events carry the stream id, the connection's first request reports
     http2.send_connection_init, and responses have the `stream_id` extension, as
-    httpcore gives them (checked against httpx below)."""
-    srv = h2_scripted(serve_path)
-    for cls in (httprs.Client, httpx.Client):
-        events: list = []
-        with cls(http1=False, http2=True, timeout=5) as client:
-            r1 = client.get(srv.url + "/a", extensions={"trace": _trace_events(events)})
-            r2 = client.get(srv.url + "/b", extensions={"trace": _trace_events(events)})
-        assert (r1.extensions["stream_id"], r2.extensions["stream_id"]) == (1, 3), cls
-        assert r1.extensions["http_version"] == b"HTTP/2"
-        _check_http2_trace(events, [srv.url + "/a", srv.url + "/b"])
-
-
-@pytest.mark.anyio
-@pytest.mark.timeout(30)
-async def test_async_http2_trace_and_stream_id_as_httpcore(h2_scripted):
+    httpcore gives them (httpx is the reference flavour)."""
     srv = h2_scripted(serve_path)
     events: list = []
-    async with httprs.AsyncClient(http1=False, http2=True, timeout=5) as client:
-        r1 = await client.get(srv.url + "/a", extensions={"trace": _async_trace_events(events)})
-        r2 = await client.get(srv.url + "/b", extensions={"trace": _async_trace_events(events)})
-    assert (r1.extensions["stream_id"], r2.extensions["stream_id"]) == (1, 3)
+
+    async def body(tw):
+        record = _async_trace_events(events) if tw.is_async else _trace_events(events)
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            await _traced_pair(client, srv.url, record)
+
+    if flavour == "httpx":
+        twin.run("sync", body, sync_cls=httpx.Client)
+    else:
+        twin.run(flavour, body)
     _check_http2_trace(events, [srv.url + "/a", srv.url + "/b"])
 
 

@@ -82,6 +82,23 @@ struct Fixture {
     pump();
     return ts;
   }
+  // At now = 1000: a POST of `body` (kept by the caller) with a 0.5 s write
+  // timeout, submitted (checked), its HEADERS and first window's worth of
+  // body written (write 1, completed): its write deadline is 1500.
+  std::shared_ptr<Transfer> upload(const std::string& body) {
+    Error err;
+    c.set_now(1000);
+    auto up = request("POST", "/up", 5);
+    up->spec.write_timeout = 0.5;
+    up->spec.body = body.data();
+    up->spec.body_len = body.size();
+    CHECK(c.submit(*up, err));
+    CHECK(send());
+    written(1);
+    CHECK(!up->body_sent);
+    CHECK(c.next_deadline() == 1500);
+    return up;
+  }
 };
 
 std::shared_ptr<Transfer> request(const std::string& method, const std::string& target,
@@ -264,18 +281,13 @@ void test_read_deadline_per_stream() {
 void test_write_deadline_per_stream() {
   Fixture f;  // the server's windows: 64 KiB
   Error err;
-  f.c.set_now(1000);
   std::string body(300000, 'x');
-  auto up = request("POST", "/up", 5);
-  up->spec.write_timeout = 0.5;
-  up->spec.body = body.data();
-  up->spec.body_len = body.size();
+  auto up = f.upload(body);  // write 1: its HEADERS and first 64 KiB
   auto get = request("GET", "/get", 5);
   get->spec.write_timeout = 0.5;
-  CHECK(f.c.submit(*up, err));
   CHECK(f.c.submit(*get, err));
-  CHECK(f.send());  // write 1: both HEADERS, the upload's first 64 KiB
-  f.written(1);
+  CHECK(f.send());
+  f.written(2);
   CHECK(get->body_sent && !up->body_sent);
   CHECK(f.c.next_deadline() == 1500);  // the upload's write deadline
   f.c.set_now(1400);
@@ -301,16 +313,8 @@ void test_write_deadline_per_stream() {
 void test_write_progress_renews_only_that_stream() {
   Fixture f;
   Error err;
-  f.c.set_now(1000);
   std::string body(300000, 'x');
-  auto up = request("POST", "/up", 5);
-  up->spec.write_timeout = 0.5;
-  up->spec.body = body.data();
-  up->spec.body_len = body.size();
-  CHECK(f.c.submit(*up, err));
-  CHECK(f.send());  // write 1: HEADERS and the first 64 KiB
-  f.written(1);
-  CHECK(f.c.next_deadline() == 1500);
+  auto up = f.upload(body);  // write 1: HEADERS and the first 64 KiB
   f.c.set_now(1300);
   CHECK(f.answer());  // the server's WINDOW_UPDATEs
   CHECK(f.send());    // write 2: more of the body

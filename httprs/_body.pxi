@@ -25,69 +25,54 @@ cdef extern from "Python.h":
 
 
 @cython.final
-cdef class _ParkedPin:
-    """A fixed request body whose response was let go of while the engine may still
-    read it: the release was only queued (Engine::release_deferred, from a finaliser
-    or a TLS callback), and an HTTP/2 stream reads its body as the server's window
-    opens, HTTP/1.1 from the socket's write queue. Kept until the transfer shows
-    released (the engine has reset the stream or closed the connection by then)."""
+cdef class _Parked:
+    """What the engine may still touch after its response was let go of: the release
+    was only queued (Engine::release_deferred, from a finaliser, or from Python code
+    run inside a TLS callback, where this thread holds the engine mutex). Until the
+    transfer shows released, the engine may read the fixed request body (`pin`: an
+    HTTP/2 stream reads it as the server's window opens, HTTP/1.1 from the socket's
+    write queue) and write into the body buffer (`sink`, owned). The engine has reset
+    the stream or closed the connection, and cleared the sink, before it sets
+    released; then the record goes."""
 
     cdef shared_ptr[Transfer] t
     cdef object pin
-
-
-cdef list _parked_pins = []
-
-
-cdef void _park_pin(shared_ptr[Transfer] t, object pin) noexcept:
-    cdef _ParkedPin parked
-    try:
-        parked = _ParkedPin.__new__(_ParkedPin)
-        parked.t = t
-        parked.pin = pin
-        _parked_pins.append(parked)
-    except BaseException:  # no memory for the record: leak the bytes rather than free them early
-        Py_INCREF(pin)
-
-
-cdef void _free_parked_pins() noexcept:
-    cdef _ParkedPin p
-    cdef list keep = []
-    for p in _parked_pins:
-        if not p.t.get().released:
-            keep.append(p)
-    _parked_pins[:] = keep
-
-
-def _parked_pin_count():
-    """Tests: request bodies kept for transfers whose release is still queued."""
-    return len(_parked_pins)
-
-
-@cython.final
-cdef class _ParkedSink:
-    """A body buffer freed from a finaliser that ran inside a TLS callback: the
-    engine mutex is held there, so the transfer's release is deferred and the
-    engine may still write into the buffer until it runs. Kept alive until the
-    transfer shows released (the engine cleared its sink before setting that)."""
-
-    cdef shared_ptr[Transfer] t
     cdef PyObject* sink
 
     def __dealloc__(self):
         _Py_XDECREF(self.sink)
 
 
-cdef list _parked_sinks = []
+cdef list _parked = []
 
 
-cdef void _free_parked_sinks() noexcept:
-    cdef _ParkedSink p
+cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
+    """Keep `pin` and `sink` (its reference is taken over) until `t` shows released."""
+    cdef _Parked parked
+    try:
+        parked = _Parked.__new__(_Parked)
+        parked.t = t
+        parked.pin = pin
+        _parked.append(parked)
+    except BaseException:  # no memory for the record: leak both rather than free them early
+        Py_INCREF(pin)
+        return
+    parked.sink = sink  # only once listed: an unlisted record would free it now
+
+
+cdef void _free_parked() noexcept:
+    cdef _Parked p
     cdef list keep = []
-    for p in _parked_sinks:
+    for p in _parked:
         if not p.t.get().released:
             keep.append(p)
-    _parked_sinks[:] = keep
+    _parked[:] = keep
+
+
+def _parked_count():
+    """Tests: request bodies and body buffers kept for transfers whose release is
+    still queued."""
+    return len(_parked)
 
 
 @cython.no_gc_clear
@@ -159,23 +144,13 @@ cdef class _Body:
             # engine mutex): the release is deferred, so the engine may still
             # write here until it runs; keep the buffer until then.
             self._release()
-            self._park_sink()
+            _park(self.t, None, self.sink)
+            self.sink = NULL
             return
         with nogil:
             self.engine.eng.detach_sink(self.t.get()[0], NULL)
         _Py_XDECREF(self.sink)
         self.sink = NULL
-
-    cdef void _park_sink(self) noexcept:
-        cdef _ParkedSink parked
-        try:
-            parked = _ParkedSink.__new__(_ParkedSink)
-            parked.t = self.t
-            parked.sink = self.sink
-            self.sink = NULL
-            _parked_sinks.append(parked)
-        except BaseException:  # no memory for the record: leak the buffer rather than free it early
-            self.sink = NULL
 
     cdef int _chunk_start(self) except -1:
         """Streaming: give the engine a fresh buffer for the next chunk (it copies
@@ -185,8 +160,8 @@ cdef class _Body:
         cdef unsigned long long left
         if self.released:
             raise self._closed_error()
-        if _parked_sinks:
-            _free_parked_sinks()
+        if _parked:
+            _free_parked()
         if t.head.has_content_length:
             # Never more than the rest of the body; nothing once it is all here.
             left = 0
@@ -235,8 +210,8 @@ cdef class _Body:
         cdef size_t cap
         if self.closed:
             raise exc.StreamClosed()
-        if _parked_sinks:
-            _free_parked_sinks()
+        if _parked:
+            _free_parked()
         if t.complete:
             # Already buffered in full: _read_all_result takes it.
             return <int>WaitFor.kComplete
@@ -365,7 +340,7 @@ cdef class _Body:
                     # the release has run.
                     eng.release_deferred(self.t)
                     if self.body_ref is not None:
-                        _park_pin(self.t, self.body_ref)
+                        _park(self.t, self.body_ref, NULL)
                 else:
                     with nogil:
                         eng.release(t[0])
@@ -379,17 +354,18 @@ cdef class _Body:
         # A finaliser can run on a thread that holds the engine mutex (a GC
         # pass inside a Python TLS callback): never take it here. The engine
         # releases the transfer the next time its loop runs.
+        cdef object pin = None
+        cdef PyObject* sink = self.sink
+        self.sink = NULL
         if not self.released and self.t.get() != NULL and self.engine is not None:
             if self.engine.eng != NULL:
                 self.engine.eng.release_deferred(self.t)
-                if self.body_ref is not None:
-                    _park_pin(self.t, self.body_ref)  # read until the release has run
-        if self.sink != NULL:
-            if self.t.get() != NULL and not self.t.get().released:
-                self._park_sink()  # the engine may write into it until the release runs
-            else:
-                _Py_XDECREF(self.sink)
-                self.sink = NULL
+                pin = self.body_ref  # read until the release has run
+        if sink != NULL and (self.t.get() == NULL or self.t.get().released):
+            _Py_XDECREF(sink)  # the engine writes into it no more
+            sink = NULL
+        if pin is not None or sink != NULL:
+            _park(self.t, pin, sink)  # the engine may use them until the release runs
 
 
 cdef int _check_sent(_Body stream, long long sent, bint done) except -1:

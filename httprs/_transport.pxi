@@ -204,8 +204,8 @@ cdef class _TransportCore:
             spec.h2_headers = headers
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
-        if _parked_pins:
-            _free_parked_pins()  # submit released what finalisers let go of
+        if _parked:
+            _free_parked()  # submit released what finalisers let go of
         return stream
 
 

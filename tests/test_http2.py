@@ -904,7 +904,7 @@ parked = []
 def drop():
     held.clear()
     gc.collect()
-    parked.append(httprs._core._parked_pin_count())
+    parked.append(httprs._core._parked_count())
 
 
 ctx = ssl.create_default_context(cafile=cafile)
@@ -924,7 +924,7 @@ def run_sync():
         assert client.get(url + "/go").text == "/go"  # WINDOW_UPDATEs are read
         assert client.get(url + "/after").text == "/after"
         assert parked == [1]  # collected in the callback: the body was kept
-        assert httprs._core._parked_pin_count() == 0  # released, then let go
+        assert httprs._core._parked_count() == 0  # released, then let go
 
 
 async def run_async():
@@ -939,7 +939,7 @@ async def run_async():
         assert (await client.get(url + "/go")).text == "/go"
         assert (await client.get(url + "/after")).text == "/after"
         assert parked == [1]
-        assert httprs._core._parked_pin_count() == 0
+        assert httprs._core._parked_count() == 0
 
 
 run_sync() if mode == "sync" else asyncio.run(run_async())

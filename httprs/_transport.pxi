@@ -201,7 +201,7 @@ cdef class _TransportCore:
             if port != (443 if scheme == "https" else 80):
                 authority += b":" + str(port).encode()
             spec.authority = authority
-            spec.h2_headers = headers
+            spec.h2_headers = move(headers)  # serialize_request is done with them
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
         if _parked:

@@ -388,8 +388,8 @@ void Connection::resume_reading(Transfer& t) {
   if (h2_ && state_ != State::kClosing) {
     h2_->set_now(engine_->now_ms());
     h2_->resume(t);
-    h2_flush();
-    h2_settle();  // a failed flush may have ended streams
+    h2_flush_later();  // the WINDOW_UPDATEs, if any
+    h2_settle();       // its read deadline runs again: re-arm the timer
     return;
   }
   if (state_ == State::kClosing || !session_.resume()) return;

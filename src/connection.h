@@ -70,6 +70,8 @@ class Connection final : private SocketStream::Owner,
   void switched_resume();
   void switched_write(const char* data, size_t len);
   int switched_fd();
+  // The engine's turn for the output want_flush() deferred: write it.
+  void flush_wanted();
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 
@@ -186,6 +188,9 @@ class Connection final : private SocketStream::Owner,
   void start_http2();
   void h2_assign(std::shared_ptr<Transfer> t);
   void h2_flush();
+  // h2_flush() once the consumers' calls of this turn are in: one write for
+  // every stream they started, not one each.
+  void h2_flush_later();
   // Hand the ended streams to the engine, offer the connection to the pool
   // when it has room, close it when it can carry nothing more.
   void h2_settle();
@@ -213,13 +218,15 @@ class Connection final : private SocketStream::Owner,
   StreamChain chain_;
   Http1Session session_;
   std::unique_ptr<Http2Exchanges> h2_;  // set once the connection speaks HTTP/2
+  bool flush_wanted_ = false;           // listed by Engine::want_flush
   bool may_http2_ = false;              // HTTP/2 possible (its spec allows it)
   TlsStream* origin_tls_ = nullptr;     // in chain_, once TLS to the origin started
   Stage handshaking_ = Stage::kNone;    // the layer whose handshake runs (kHandshaking)
   Stage gated_ = Stage::kNone;          // what runs once the current trace gate is passed
   uv_timer_t timer_;
   TimerMode timer_mode_ = TimerMode::kNone;
-  int handles_open_ = 2;  // the socket and the timer
+  uint64_t timer_due_ = 0;  // kStreams: the engine time it fires at
+  int handles_open_ = 2;    // the socket and the timer
   std::shared_ptr<Transfer> cur_;
   int reuses_ = 0;                               // exchanges assigned after the first
   std::shared_ptr<Transfer> retry_after_close_;  // a connect retry to queue once closed

@@ -69,7 +69,7 @@ void Connection::h2_assign(std::shared_ptr<Transfer> t) {
   } else {
     engine_->signal(*t);
   }
-  h2_flush();
+  h2_flush_later();
   h2_settle();
 }
 
@@ -85,7 +85,7 @@ void Connection::h2_send_body(Transfer& t, const char* data, size_t len, bool la
     t.phase = Transfer::Phase::kFailed;
     engine_->signal(t);
   }
-  h2_flush();
+  h2_flush_later();
   h2_settle();
 }
 
@@ -95,6 +95,20 @@ void Connection::h2_abandon(Transfer& t) {
   t.conn = nullptr;
   h2_flush();
   h2_settle();
+}
+
+void Connection::h2_flush_later() {
+  if (flush_wanted_) return;
+  flush_wanted_ = true;
+  engine_->want_flush(this);
+}
+
+void Connection::flush_wanted() {
+  flush_wanted_ = false;
+  if (!h2_ || state_ == State::kClosing) return;
+  h2_->set_now(engine_->now_ms());
+  h2_flush();
+  h2_settle();  // a failed flush may have ended streams
 }
 
 void Connection::h2_flush() {
@@ -161,15 +175,17 @@ void Connection::h2_settle() {
 
 void Connection::h2_arm_timer() {
   if (state_ == State::kClosing) return;
-  uint64_t deadline = h2_->next_deadline();
-  if (deadline == 0) {
+  uint64_t due = h2_->wake_at();
+  if (due == 0) {
     if (timer_mode_ != TimerMode::kNone) uv_timer_stop(&timer_);
     timer_mode_ = TimerMode::kNone;
     return;
   }
+  if (timer_mode_ == TimerMode::kStreams && due == timer_due_) return;  // set already
   uint64_t now = engine_->now_ms();
   timer_mode_ = TimerMode::kStreams;
-  uv_timer_start(&timer_, &Connection::on_timer, deadline > now ? deadline - now : 0, 0);
+  timer_due_ = due;
+  uv_timer_start(&timer_, &Connection::on_timer, due > now ? due - now : 0, 0);
 }
 
 void Connection::h2_on_timer() {

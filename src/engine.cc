@@ -169,6 +169,7 @@ void Engine::reset_after_fork() {
   // another thread held at fork time).
   for (Connection* c : all_) c->drop_after_fork(err);
   all_.clear();
+  flush_wanted_.clear();
   idle_.clear();
   n_conns_ = 0;
   n_idle_ = 0;
@@ -400,7 +401,21 @@ void Engine::on_connection_released(Connection* c) {
   }
 }
 
+void Engine::want_flush(Connection* c) { flush_wanted_.push_back(c); }
+
+void Engine::flush_connections() {
+  // A flush may close a connection (on_connection_closed takes it off the
+  // list) or ask again: take the list as it is now.
+  while (!flush_wanted_.empty()) {
+    Connection* c = flush_wanted_.back();
+    flush_wanted_.pop_back();
+    c->flush_wanted();
+  }
+}
+
 void Engine::on_connection_closed(Connection* c) {
+  flush_wanted_.erase(std::remove(flush_wanted_.begin(), flush_wanted_.end(), c),
+                      flush_wanted_.end());
   auto it = idle_.find(c->key());
   if (it != idle_.end()) {
     auto& v = it->second;
@@ -854,6 +869,7 @@ bool libuv_supported(unsigned version) { return version >= kMinLibuvVersion; }
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
   if (loop_closed_) return;
   drain_deferred();
+  flush_connections();
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
@@ -869,8 +885,10 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
     in_poll_ = false;
     if (loop_closed_) return;
     drain_deferred();  // what woke the poll
+    flush_connections();
   }
   uv_run(loop_, UV_RUN_NOWAIT);
+  flush_connections();  // streams the callbacks started (retries, a new connection's first)
 }
 
 void Engine::wake_sleepers(bool hand_off) {
@@ -934,7 +952,9 @@ void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
   std::lock_guard<std::mutex> lk(mu_);
   if (!loop_closed_) {
     drain_deferred();
+    flush_connections();
     uv_run(loop_, UV_RUN_NOWAIT);
+    flush_connections();
   }
   for (auto& t : signaled_) t->signaled = false;
   signaled.swap(signaled_);

@@ -311,6 +311,10 @@ class Engine {
   // requests held for it (negotiating_http2) may go on.
   void on_connection_ready(Connection* c);
   void signal(Transfer& t);
+  // `c` has output to write once the consumers' calls of this turn are in
+  // (HTTP/2: every stream started meanwhile goes out in one write): the
+  // engine calls c->flush_wanted() before it next polls or runs the loop.
+  void want_flush(Connection* c);
   void retry(std::shared_ptr<Transfer> t);
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
@@ -353,6 +357,7 @@ class Engine {
   // With mu_ held: wakes the sleepers whose wait is over and, when
   // `hand_off` (the driver is leaving), one other sleeper to drive next.
   void wake_sleepers(bool hand_off);
+  void flush_connections();  // what want_flush() asked for
 
   std::mutex mu_;
   std::condition_variable cv_;  // signals the end of a driving round (close())
@@ -377,6 +382,7 @@ class Engine {
   std::deque<std::shared_ptr<Transfer>> waiters_;
   std::vector<std::shared_ptr<Transfer>> delayed_;  // connect retries waiting out a backoff
   std::vector<std::shared_ptr<Transfer>> signaled_;
+  std::vector<Connection*> flush_wanted_;  // want_flush(), each once
   std::unique_ptr<char[]> rbuf_;
   // release_deferred's queue: deferred_mu_ is a leaf lock (taken after mu_,
   // never held while waiting for anything else). deferred_open_ is false once

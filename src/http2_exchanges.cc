@@ -56,7 +56,7 @@ bool Http2Exchanges::submit(Transfer& t, Error& err) {
   req.scheme = spec.tls ? "https" : "http";
   req.authority = spec.authority;
   req.path = spec.target;
-  req.headers = spec.h2_headers;
+  req.headers = &spec.h2_headers;
   if (spec.body_streamed) {
     req.body = Http2Request::Body::kStreamed;
   } else if (spec.body_len > 0) {
@@ -155,6 +155,7 @@ void Http2Exchanges::cancel(Transfer& t) {
   if (id < 0) return;
   session_.cancel(id);  // RST_STREAM(CANCEL) unless it already ended
   streams_.erase(id);
+  if (streams_.empty()) wake_at_ = 0;
 }
 
 void Http2Exchanges::resume(Transfer& t) {
@@ -210,6 +211,7 @@ void Http2Exchanges::expire() {
   std::vector<int32_t> due;
   for (const auto& [id, s] : streams_)
     if (s.deadline != 0 && s.deadline <= now_) due.push_back(id);
+  wake_at_ = 0;  // found again below, once the due streams are gone
   for (int32_t id : due) {
     auto it = streams_.find(id);
     if (it == streams_.end()) continue;
@@ -219,6 +221,7 @@ void Http2Exchanges::expire() {
     session_.cancel(id);  // the other streams go on
     fail_stream(id, err, false);
   }
+  wake_at_ = next_deadline();
 }
 
 uint64_t Http2Exchanges::next_deadline() const {
@@ -237,7 +240,14 @@ std::vector<Http2Exchanges::Ended> Http2Exchanges::take_ended() {
 // ---------------------------------------------------------------- events
 
 void Http2Exchanges::process_events() {
-  for (Http2Event& ev : session_.take_events()) on_event(ev);
+  // The batch borrows spare_'s memory and gives it back (a nested call, if
+  // any, would find spare_ empty and allocate: still correct).
+  std::vector<Http2Event> batch;
+  batch.swap(spare_);
+  session_.take_events(batch);
+  for (Http2Event& ev : batch) on_event(ev);
+  batch.clear();
+  spare_.swap(batch);
 }
 
 void Http2Exchanges::on_event(Http2Event& ev) {
@@ -290,7 +300,7 @@ void Http2Exchanges::on_headers(Stream& s, Http2Event& ev) {
   listener_->on_transfer_progress(t);
 }
 
-void Http2Exchanges::on_data(Stream& s, int32_t id, const std::string& data) {
+void Http2Exchanges::on_data(Stream& s, int32_t id, std::string& data) {
   Transfer& t = *s.transfer;
   const char* p = data.data();
   size_t len = data.size();
@@ -304,6 +314,8 @@ void Http2Exchanges::on_data(Stream& s, int32_t id, const std::string& data) {
       t.sink_overflow = true;
       t.body_buf.append(p + n, len - n);
     }
+  } else if (t.body_buf.empty()) {
+    t.body_buf.swap(data);  // the event's bytes, not a copy of them
   } else {
     t.body_buf.append(p, len);
   }
@@ -325,6 +337,7 @@ void Http2Exchanges::end_stream(int32_t id, Outcome outcome) {
   ended_.push_back(Ended{std::move(it->second.transfer), outcome});
   streams_.erase(it);
   session_.release(id);
+  if (streams_.empty()) wake_at_ = 0;
 }
 
 void Http2Exchanges::fail_stream(int32_t id, const Error& err, bool retryable) {
@@ -353,7 +366,9 @@ void Http2Exchanges::arm(Stream& s) {
   s.deadline = 0;
   if (t.complete || t.want_body || s.unread_credit > 0) return;
   double seconds = t.body_sent ? t.spec.read_timeout : t.spec.write_timeout;
-  if (seconds >= 0) s.deadline = now_ + seconds_to_ms(seconds);
+  if (seconds < 0) return;
+  s.deadline = now_ + seconds_to_ms(seconds);
+  if (wake_at_ == 0 || s.deadline < wake_at_) wake_at_ = s.deadline;
 }
 
 }  // namespace httprs

@@ -88,7 +88,13 @@ class Http2Exchanges final : public ProtocolSession {
   // Streams past their deadline fail (ReadTimeout / WriteTimeout) and are
   // reset; the others go on.
   void expire();
-  // The earliest deadline of any stream (0: none).
+  // When the owner's timer should fire (0: no stream has a deadline): never
+  // later than the earliest deadline, maybe earlier (a deadline that moved
+  // later is not looked for at each step: with many streams in flight that
+  // walk cost more than the rare early wake-up, after which expire() finds
+  // the true one).
+  uint64_t wake_at() const { return wake_at_; }
+  // The earliest deadline of any stream (0: none), walking them all.
   uint64_t next_deadline() const;
 
   std::vector<Ended> take_ended();
@@ -109,7 +115,7 @@ class Http2Exchanges final : public ProtocolSession {
 
   void on_event(Http2Event& ev);
   void on_headers(Stream& s, Http2Event& ev);
-  void on_data(Stream& s, int32_t id, const std::string& data);
+  void on_data(Stream& s, int32_t id, std::string& data);  // may take `data`
   void end_stream(int32_t id, Outcome outcome);
   void fail_stream(int32_t id, const Error& err, bool retryable);
   void process_events();
@@ -120,10 +126,12 @@ class Http2Exchanges final : public ProtocolSession {
   Http2Session session_;
   std::map<int32_t, Stream> streams_;
   std::vector<Ended> ended_;
+  std::vector<Http2Event> spare_;        // process_events()' batch memory
   std::vector<int32_t> flushed_;         // streams moved by the last take_output()
   std::vector<int32_t> awaiting_write_;  // streams with a write_mark, for note_written
   Error write_error_;                    // set once a socket write failed
   uint64_t now_ = 0;
+  uint64_t wake_at_ = 0;  // see wake_at()
 };
 
 }  // namespace httprs

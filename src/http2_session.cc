@@ -16,26 +16,26 @@ bool is_connection_specific(std::string_view name) {
          name == "transfer-encoding" || name == "upgrade";
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && lower(a) == lower(b);
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
 }
 
-const uint8_t* bytes(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+uint8_t* bytes(std::string_view s) {
+  return reinterpret_cast<uint8_t*>(const_cast<char*>(s.data()));
+}
 
-nghttp2_nv make_nv(const std::string& name, const std::string& value) {
+nghttp2_nv make_nv(std::string_view name, std::string_view value) {
   nghttp2_nv nv;
-  nv.name = const_cast<uint8_t*>(bytes(name));
+  nv.name = bytes(name);
   nv.namelen = name.size();
-  nv.value = const_cast<uint8_t*>(bytes(value));
+  nv.value = bytes(value);
   nv.valuelen = value.size();
+  // nghttp2 copies both (nghttp2_submit_request copies the header block).
   nv.flags = NGHTTP2_NV_FLAG_NONE;
   return nv;
 }
@@ -59,45 +59,58 @@ std::string http2_error_name(uint32_t code) {
   return buf;
 }
 
-bool build_http2_headers(const Http2Request& req, HeaderList& out, Error& err) {
-  out.clear();
+bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& err) {
+  out.fields.clear();
+  out.lowered.clear();
   if (req.method.empty() || req.path.empty()) {
     err.set(ErrorKind::kLocalProtocolError, "HTTP/2 request needs a method and a path");
     return false;
   }
-  std::string authority = req.authority;
-  for (const auto& [name, value] : req.headers) {
-    if (equals_ignore_case(name, "host")) {
-      authority = value;
-      break;
-    }
-  }
-  out.emplace_back(":method", req.method);
-  out.emplace_back(":authority", authority);
-  out.emplace_back(":scheme", req.scheme);
-  out.emplace_back(":path", req.path);
-  for (const auto& [name, value] : req.headers) {
+  static const HeaderList kNone;
+  const HeaderList& headers = req.headers ? *req.headers : kNone;
+  // Every user name lower-cased into one buffer, sized first: the views
+  // into it stay valid.
+  size_t total = 0;
+  for (const auto& [name, value] : headers) total += name.size();
+  out.lowered.reserve(total);
+  std::string_view authority = req.authority;
+  out.fields.reserve(headers.size() + 4);
+  out.fields.emplace_back(":method", req.method);
+  out.fields.emplace_back(":authority", std::string_view());  // set below
+  out.fields.emplace_back(":scheme", req.scheme);
+  out.fields.emplace_back(":path", req.path);
+  bool have_host = false;
+  for (const auto& [name, value] : headers) {
     if (!name.empty() && name[0] == ':') {
       // Pseudo-headers are the session's own: never a user's (RFC 9113 8.3).
       err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
       return false;
     }
-    std::string lname = lower(name);
-    if (lname == "host" || is_connection_specific(lname)) continue;
+    size_t at = out.lowered.size();
+    for (char c : name) out.lowered.push_back(lower(c));
+    std::string_view lname(out.lowered.data() + at, name.size());
+    if (lname == "host") {
+      if (!have_host) authority = value;  // the first Host names the authority
+      have_host = true;
+      continue;
+    }
+    if (is_connection_specific(lname)) continue;
     if (lname == "te" && !equals_ignore_case(value, "trailers")) {
       err.set(ErrorKind::kLocalProtocolError, "Invalid value for TE header: " + value);
       return false;
     }
-    out.emplace_back(std::move(lname), value);
-  }
-  for (const auto& [name, value] : out) {
-    bool pseudo = !name.empty() && name[0] == ':';
-    if (!pseudo && !nghttp2_check_header_name(bytes(name), name.size())) {
+    if (!nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(lname.data()), lname.size())) {
       err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
       return false;
     }
-    if (!nghttp2_check_header_value_rfc9113(bytes(value), value.size())) {
-      err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header value for " + name);
+    out.fields.emplace_back(lname, value);
+  }
+  out.fields[1].second = authority;
+  for (const auto& [name, value] : out.fields) {
+    if (!nghttp2_check_header_value_rfc9113(reinterpret_cast<const uint8_t*>(value.data()),
+                                            value.size())) {
+      err.set(ErrorKind::kLocalProtocolError,
+              "Invalid HTTP/2 header value for " + std::string(name));
       return false;
     }
   }
@@ -129,7 +142,7 @@ struct Http2Session::Stream {
   BodyState body = BodyState::kNone;
   const uint8_t* fixed = nullptr;
   size_t fixed_len = 0, fixed_off = 0;
-  std::deque<std::string> chunks;  // streamed body waiting for the window
+  std::list<std::string> chunks;  // streamed body waiting for the window (no memory when empty)
   size_t chunk_off = 0;
   bool body_ended = false;  // end_body() was called
   bool want_signalled = false;
@@ -383,11 +396,15 @@ int32_t Http2Session::submit(const Http2Request& req, Error& err) {
     err.set(ErrorKind::kRemoteProtocolError, "HTTP/2 connection takes no new streams");
     return -1;
   }
-  HeaderList block;
-  if (!build_http2_headers(req, block, err)) return -1;
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(block.size());
-  for (const auto& [name, value] : block) nva.push_back(make_nv(name, value));
+  if (!build_http2_headers(req, block_, err)) return -1;
+  nghttp2_nv nva[64];
+  std::vector<nghttp2_nv> more;  // only for a block of more than 64 fields
+  nghttp2_nv* nv = nva;
+  if (block_.size() > sizeof nva / sizeof nva[0]) {
+    more.resize(block_.size());
+    nv = more.data();
+  }
+  for (size_t i = 0; i < block_.size(); i++) nv[i] = make_nv(block_.name(i), block_.value(i));
 
   auto stream = std::make_unique<Stream>();
   stream->body_kind = req.body;
@@ -401,8 +418,7 @@ int32_t Http2Session::submit(const Http2Request& req, Error& err) {
     stream->fixed = req.fixed;
     stream->fixed_len = req.fixed_len;
   }
-  int32_t id =
-      nghttp2_submit_request(session_.get(), nullptr, nva.data(), nva.size(), prd, nullptr);
+  int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv, block_.size(), prd, nullptr);
   if (id < 0) {
     err.set(id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? ErrorKind::kRemoteProtocolError
                                                       : ErrorKind::kLocalProtocolError,
@@ -532,6 +548,11 @@ std::vector<Http2Event> Http2Session::take_events() {
   std::vector<Http2Event> out;
   out.swap(events_);
   return out;
+}
+
+void Http2Session::take_events(std::vector<Http2Event>& out) {
+  out.clear();
+  out.swap(events_);
 }
 
 bool Http2Session::request_sent(int32_t stream_id) const {

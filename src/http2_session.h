@@ -17,7 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <set>
@@ -45,13 +45,15 @@ struct Http2Config {
   uint32_t max_header_list = 64u << 10;
 };
 
-// What the owner has to send a request.
+// What the owner has to send a request: views of the owner's own strings,
+// which need to live only through submit() (nghttp2 copies the header block).
 struct Http2Request {
-  std::string method;
-  std::string scheme;     // "https" or "http"
-  std::string authority;  // used when the headers carry no Host
-  std::string path;       // origin-form target ("/a?b"); "*" for OPTIONS *
-  HeaderList headers;     // as the user gave them (any case); Host becomes :authority
+  std::string_view method;
+  std::string_view scheme;     // "https" or "http"
+  std::string_view authority;  // used when the headers carry no Host
+  std::string_view path;       // origin-form target ("/a?b"); "*" for OPTIONS *
+  // As the user gave them (any case); Host becomes :authority. Null: none.
+  const HeaderList* headers = nullptr;
   enum class Body { kNone, kFixed, kStreamed } body = Body::kNone;
   const uint8_t* fixed = nullptr;  // kFixed: owned by the caller until the stream ends
   size_t fixed_len = 0;
@@ -83,13 +85,25 @@ struct Http2Event {
 // The name of an HTTP/2 error code ("PROTOCOL_ERROR", "0xff" when unknown).
 std::string http2_error_name(uint32_t code);
 
+// A request's HTTP/2 header block: its fields as views, names into
+// `lowered` (the user's names lower-cased), values into the request. Built
+// again for each request into the same object, which keeps its memory.
+struct Http2HeaderBlock {
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  std::string lowered;
+  size_t size() const { return fields.size(); }
+  std::string_view name(size_t i) const { return fields[i].first; }
+  std::string_view value(size_t i) const { return fields[i].second; }
+};
+
 // Turn user request headers into an HTTP/2 header block: pseudo-headers
 // first, names lower-cased, connection-specific headers (Connection,
 // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade) and Host dropped
 // (Host becomes :authority), every name and value checked as nghttp2 requires
 // (RFC 9113 8.2.1). A TE other than "trailers", or a user header name
-// starting with ':' (a pseudo-header), is a LocalProtocolError.
-bool build_http2_headers(const Http2Request& req, HeaderList& out, Error& err);
+// starting with ':' (a pseudo-header), is a LocalProtocolError. `out` views
+// `req`'s strings: valid while they are.
+bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& err);
 
 class Http2Session {
  public:
@@ -131,6 +145,9 @@ class Http2Session {
   void connection_lost(ErrorKind kind, const std::string& message);
 
   std::vector<Http2Event> take_events();
+  // The same into `out` (cleared first), which lends its memory to the
+  // events that come next: no allocation per batch.
+  void take_events(std::vector<Http2Event>& out);
   // The streams whose HEADERS or DATA went into the output since the last
   // call (their request moved forward).
   std::vector<int32_t> take_progressed();
@@ -174,6 +191,7 @@ class Http2Session {
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<Http2Event> events_;
   std::vector<int32_t> progressed_;
+  Http2HeaderBlock block_;  // submit()'s scratch, kept for its memory
   uint32_t last_max_concurrent_ = 0xffffffffu;
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;

@@ -124,6 +124,11 @@ def _fault_arm(str site, int k, str status="ECONNRESET"):
     fault_arm(<FaultSite>_FAULT_SITES[site], k, <int>_FAULT_STATUSES[status])
 
 
+def _spare_loop_count():
+    """Tests: emptied event loops of closed clients kept for new clients (at most 4)."""
+    return Engine.spare_loop_count()
+
+
 def _fault_calls(str site):
     """Tests: the calls at `site` since it was last armed."""
     return fault_calls(<FaultSite>_FAULT_SITES[site])

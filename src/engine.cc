@@ -39,7 +39,18 @@ struct Registry {
   // under orphan_mu (taken after any engine's mu_, never before).
   std::mutex orphan_mu;
   std::vector<uv_loop_t*> orphans;
+  // Loops of closed engines with nothing left in them, for the next engines
+  // to take (a fresh loop costs an epoll instance and an eventfd: ~10 us of
+  // system calls, a Client() + close() in a loop paid it every time), at most
+  // kSpareLoops, each with the fork generation it was made in; under orphan_mu.
+  struct Spare {
+    uv_loop_t* loop;
+    uint64_t generation;
+  };
+  std::vector<Spare> spares;
 };
+
+constexpr size_t kSpareLoops = 4;
 
 // Never destroyed: a reaper thread may still use it during static destruction.
 Registry& registry() {
@@ -109,6 +120,10 @@ struct ForkGuard {
     new (&r.mu) std::mutex;
     new (&r.orphan_mu) std::mutex;
     g_fork_generation.fetch_add(1);
+    // Spare loops are the parent's (their epoll sets are shared with it):
+    // never hand one to an engine here, not even the ones reset just below.
+    for (const Registry::Spare& s : r.spares) close_loop_fds_in_child(s.loop);
+    r.spares.clear();
     for (Engine* e : r.engines) e->reset_after_fork();
     // The threads reaping closed engines' loops stayed in the parent.
     for (uv_loop_t* l : r.orphans) close_loop_fds_in_child(l);
@@ -192,11 +207,53 @@ void Engine::reset_after_fork() {
   deferred_open_ = false;
 }
 
+namespace {
+
+// A spare loop made in this process, or nullptr. One of another generation
+// (cannot happen: the fork child handler empties the list) is never reused.
+uv_loop_t* take_spare_loop() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lk(r.orphan_mu);
+  uint64_t generation = g_fork_generation.load();
+  while (!r.spares.empty()) {
+    Registry::Spare s = r.spares.back();
+    r.spares.pop_back();
+    if (s.generation == generation) return s.loop;
+    close_loop_fds_in_child(s.loop);  // the memory is left alone, as after fork
+  }
+  return nullptr;
+}
+
+// Keep a closed engine's emptied loop for the next engine, or free it.
+void give_back_loop(uv_loop_t* loop) {
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.orphan_mu);
+    if (r.spares.size() < kSpareLoops) {
+      r.spares.push_back({loop, g_fork_generation.load()});
+      return;
+    }
+  }
+  uv_loop_close(loop);
+  delete loop;
+}
+
+}  // namespace
+
+size_t Engine::spare_loop_count() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lk(r.orphan_mu);
+  return r.spares.size();
+}
+
 bool Engine::init_loop() {
-  auto* loop = new uv_loop_t;
-  if (uv_loop_init(loop) != 0) {
-    delete loop;
-    return false;
+  uv_loop_t* loop = take_spare_loop();
+  if (loop == nullptr) {
+    loop = new uv_loop_t;
+    if (uv_loop_init(loop) != 0) {
+      delete loop;
+      return false;
+    }
   }
   loop_ = loop;
   uv_async_init(loop_, &wakeup_, &Engine::on_wakeup);
@@ -777,9 +834,8 @@ void Engine::finish_loop() {
   // last one), so none is left, even when a lookup keeps the loop alive.
   check_loop_released(loop, "Engine::close");
   if (!uv_loop_alive(loop)) {
-    uv_loop_close(loop);
-    delete loop;
     loop_ = nullptr;
+    give_back_loop(loop);
     return;
   }
   loop_ = nullptr;

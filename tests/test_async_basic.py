@@ -707,3 +707,27 @@ async def test_new_request_is_not_stuck_behind_a_long_poll(scripted):
             tg.cancel_scope.cancel()
     # Generous: without a wake-up this waits for the 8 s long-poll.
     assert elapsed < 2.0
+
+
+async def test_sequential_clients_take_over_one_engine_loop(server):
+    """AsyncClients made one after another take over the previous one's engine loop
+    (the same backend fd, see test_pool.py::test_new_client_takes_a_closed_clients_loop):
+    each registers it with the event loop anew and works, also after a client that was
+    dropped without aclose()."""
+    import gc
+
+    async def get(client, results):
+        r = await client.get(server.url + "/echo?x=1")
+        results.append((r.status_code, echo(r)["method"]))
+
+    for _ in range(3):
+        async with httprs.AsyncClient(timeout=5) as c:
+            results = []
+            async with anyio.create_task_group() as tg:
+                for _k in range(3):
+                    tg.start_soon(get, c, results)
+            assert results == [(200, "GET")] * 3
+        dropped = httprs.AsyncClient(timeout=5)
+        assert (await dropped.get(server.url + "/echo")).status_code == 200
+        del dropped
+        gc.collect()

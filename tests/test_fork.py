@@ -167,6 +167,39 @@ def test_parent_and_children_concurrently(server):
     client.close()
 
 
+def test_child_never_takes_a_loop_the_parent_kept(server):
+    # A closed client's emptied loop is kept for the next Client(); its epoll set is an
+    # open file the child shares with the parent. Children drop their copies and make
+    # their own loops, so clients made after the fork in parent and children run side by
+    # side, the parent's on the kept loop.
+    for _ in range(2):
+        with httprs.Client(timeout=5) as c:
+            check_echo(c, server.url, "warm", n=1)
+    spare = httprs._core._spare_loop_count()
+    assert spare >= 1
+    pids = []
+    for k in range(2):
+        pid = _fork()
+        if pid == 0:
+            try:
+                signal.alarm(int(CHILD_DEADLINE))
+                assert httprs._core._spare_loop_count() == 0
+                for _ in range(2):
+                    with httprs.Client(timeout=5) as c:
+                        check_echo(c, server.url, f"child{k}", n=10)
+                assert httprs._core._spare_loop_count() == 1
+                code = 0
+            except BaseException:  # noqa: BLE001
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    with httprs.Client(timeout=5) as c:
+        assert httprs._core._spare_loop_count() == spare - 1
+        check_echo(c, server.url, "parent", n=30)
+    assert [_wait_child(pid, CHILD_DEADLINE) for pid in pids] == [0, 0]
+    assert httprs._core._spare_loop_count() == spare
+
+
 def test_open_response_in_child_fails_cleanly(server):
     # A response still streaming at fork time belongs to the parent's socket: in the
     # child, reading on raises ReadError instead of stealing the parent's bytes.

@@ -672,3 +672,48 @@ def test_pool_not_poisoned_by_connect_timeouts(scripted):
             assert c._transport._pool_stats()["connections"] == 0
     finally:
         fb.close()
+
+
+def _epoll_fds() -> int:
+    """Open epoll instances of this process (each engine's loop has one)."""
+    n = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:[eventpoll]":
+                n += 1
+        except OSError:  # the listing's own descriptor, gone already
+            pass
+    return n
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_new_client_takes_a_closed_clients_loop(process_server):
+    """Client() after a closed Client reuses its event loop (epoll instance and
+    eventfd) rather than making one: Client() + close() in a loop no longer pays
+    for two descriptors each time."""
+    with httprs.Client() as c:
+        c.get(process_server.url + "/warm")
+    assert httprs._core._spare_loop_count() >= 1
+    before = _epoll_fds()
+    for i in range(5):
+        with httprs.Client() as c:
+            assert _epoll_fds() == before
+            assert c.get(process_server.url + f"/{i}").text == f"/{i}"
+        assert _epoll_fds() == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_closed_clients_keep_at_most_four_loops(process_server):
+    """However many clients close, at most four emptied loops stay open for reuse."""
+    with httprs.Client() as warm:
+        warm.get(process_server.url + "/warm")
+    spare_before = httprs._core._spare_loop_count()
+    before = _epoll_fds()
+    clients = [httprs.Client() for _ in range(10)]
+    assert _epoll_fds() == before - spare_before + 10
+    for i, c in enumerate(clients):
+        assert c.get(process_server.url + f"/{i}").text == f"/{i}"
+    for c in clients:
+        c.close()
+    assert httprs._core._spare_loop_count() == 4
+    assert _epoll_fds() == before - spare_before + 4

@@ -166,3 +166,5 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void fork_prepare_all()
         @staticmethod
         void fork_abandon_all()
+        @staticmethod
+        size_t spare_loop_count()

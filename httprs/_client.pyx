@@ -26,7 +26,15 @@ from httprs._config import (
 )
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
-from httprs._models import AsyncByteStream, Cookies, Headers, Request, SyncByteStream
+from httprs._models import (
+    _ELAPSED_UNSET,
+    AsyncByteStream,
+    Cookies,
+    Headers,
+    Request,
+    Response,
+    SyncByteStream,
+)
 from httprs._sse import DEFAULT_MAX_EVENT_SIZE_BYTES, aconnect_sse, connect_sse
 from httprs._urls import URL, QueryParams
 from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
@@ -130,6 +138,17 @@ cdef bint _is_https_upgrade(object url, object location):
     )
 
 
+cdef int _record_elapsed(object response, double seconds) except -1:
+    """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
+    first asked for (most never are); anything else gets it now."""
+    if type(response) is Response:
+        response._elap = _ELAPSED_UNSET
+        response._elap_s = seconds
+    else:
+        response.elapsed = datetime.timedelta(seconds=seconds)
+    return 0
+
+
 class BoundSyncStream(SyncByteStream):
     """Wraps a response stream so that closing it records `response.elapsed`."""
 
@@ -148,7 +167,7 @@ class BoundSyncStream(SyncByteStream):
             # Dropping the back-reference breaks the response <-> stream cycle, so a
             # closed response is freed by reference counting, not by the cyclic GC.
             self._response = None
-            response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+            _record_elapsed(response, perf_counter() - self._start)
         self._stream.close()
 
 
@@ -178,7 +197,7 @@ class BoundAsyncStream(AsyncByteStream):
         response = self._response
         if response is not None:
             self._response = None
-            response.elapsed = datetime.timedelta(seconds=perf_counter() - self._start)
+            _record_elapsed(response, perf_counter() - self._start)
         await self._stream.aclose()
 
 

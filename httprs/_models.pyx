@@ -8,6 +8,7 @@ offers `_httprs_read_all()` and decoded only when Content-Encoding says so.
 """
 
 import codecs
+import datetime
 import email.message
 import json as jsonlib
 import re
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 cdef object _MISSING = object()
+# For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
+# earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
+_ELAPSED_UNSET = _MISSING
 cdef object _object_new = object.__new__
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
@@ -162,8 +166,9 @@ class Headers:
             raw = []
         elif isinstance(headers, Headers):
             raw = list(headers._raw)
-            if headers._lower is not None:
-                lower = list(headers._lower)
+            # Lower-cased once on the source (a client's defaults, copied into every
+            # request), then copied.
+            lower = list(_hkeys(headers))
         elif type(headers) is dict or isinstance(headers, Mapping):
             raw = [
                 (_header_key(k, encoding), _header_value(v, encoding))
@@ -644,6 +649,7 @@ class Response:
     _enc = _MISSING  # httpx's `_encoding`
     _decoder = _MISSING
     _elap = _MISSING  # httpx's `_elapsed`
+    _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
     next_request = None
@@ -693,11 +699,12 @@ class Response:
     @property
     def elapsed(self):
         """Time taken for the complete request/response cycle."""
-        if self._elap is _MISSING:
+        elapsed = _elapsed_of(self)
+        if elapsed is _MISSING:
             raise RuntimeError(
                 "'.elapsed' may only be accessed after the response has been read or closed."
             )
-        return self._elap
+        return elapsed
 
     @elapsed.setter
     def elapsed(self, value):
@@ -832,7 +839,10 @@ class Response:
         raise HTTPStatusError(message, request=request, response=self)
 
     def json(self, **kwargs):
-        return jsonlib.loads(self.content, **kwargs)
+        content = self.content
+        if not kwargs and jsonlib.loads is _stdlib_json_loads:
+            return _json_loads_default(content)
+        return jsonlib.loads(content, **kwargs)
 
     @property
     def cookies(self):
@@ -903,9 +913,10 @@ class Response:
 
     @property
     def _elapsed(self):
-        if self._elap is _MISSING:
+        elapsed = _elapsed_of(self)
+        if elapsed is _MISSING:
             raise AttributeError("_elapsed")
-        return self._elap
+        return elapsed
 
     @_elapsed.setter
     def _elapsed(self, value):
@@ -1174,6 +1185,55 @@ async def _aiter_raw(self, chunk_size):
     for chunk in (<_Chunker>chunker).flush():
         yield chunk
     await self.aclose()
+
+
+cdef object _elapsed_of(self):
+    """The response's `elapsed` timedelta, or _MISSING. The client records the seconds
+    (`_elap_s`) when the response closes; the timedelta is built on first access."""
+    elapsed = self._elap
+    if elapsed is _MISSING:
+        seconds = self._elap_s
+        if seconds is not None:
+            elapsed = self._elap = datetime.timedelta(seconds=seconds)
+    return elapsed
+
+
+cdef object _stdlib_json_loads = jsonlib.loads
+cdef object _JSONDecoder = jsonlib.JSONDecoder
+
+
+cdef inline bint _json_space(Py_UCS4 c):
+    return c == u" " or c == u"\t" or c == u"\n" or c == u"\r"
+
+
+cdef object _json_loads_default(object content):
+    """json.loads(content) for a UTF-8 body, without its Python-level steps (encoding
+    detection, JSONDecoder.decode and raw_decode): the same scanner on the same text.
+    Anything else, and every document that fails, goes to json.loads itself, so results
+    and errors are the standard library's."""
+    decoder = jsonlib._default_decoder
+    if type(content) is not bytes or type(decoder) is not _JSONDecoder:
+        return jsonlib.loads(content)
+    cdef bytes raw = <bytes>content
+    cdef Py_ssize_t n = len(raw)
+    # json.detect_encoding says UTF-8 (no BOM, no NUL among the first two bytes).
+    if n < 2 or raw[0] == 0 or raw[1] == 0 or raw[0] == 0xEF or raw[0] >= 0xFE:
+        return jsonlib.loads(content)
+    cdef str text = raw.decode("utf-8", "surrogatepass")
+    cdef Py_ssize_t size = len(text)
+    cdef Py_ssize_t i = 0
+    while i < size and _json_space(text[i]):
+        i += 1
+    try:
+        obj, end = decoder.scan_once(text, i)
+    except StopIteration:
+        return jsonlib.loads(content)  # raises "Expecting value"
+    i = end
+    while i < size and _json_space(text[i]):
+        i += 1
+    if i != size:
+        return jsonlib.loads(content)  # raises "Extra data"
+    return obj
 
 
 cdef object _get_decoder(self):

@@ -465,3 +465,33 @@ def test_no_cookie_headers_leave_jar_alone(hx):
     )
     client.get("http://example.org/")
     assert dict(client.cookies) == {}
+
+
+def test_elapsed_is_recorded_at_close(hx):
+    """`elapsed` (and httpx's `_elapsed`) is a timedelta once the response is closed, the
+    same one each time; set before close, it is replaced by the measured one (httpx's
+    bound stream sets it when it closes); set after, it stays; pickling keeps it."""
+    import datetime
+    import pickle
+
+    def handler(request):
+        return hx.Response(200, content=iter([b"a", b"b"]))
+
+    client = make_client(hx, handler)
+    with client.stream("GET", "http://example.org/") as response:
+        assert not hasattr(response, "_elapsed")
+        response.elapsed = datetime.timedelta(days=1)
+        assert response.elapsed == datetime.timedelta(days=1)
+        response.read()
+    elapsed = response.elapsed
+    assert type(elapsed) is datetime.timedelta
+    assert datetime.timedelta(0) <= elapsed < datetime.timedelta(seconds=60)
+    assert response.elapsed is elapsed
+    assert response._elapsed is elapsed
+    copy = pickle.loads(pickle.dumps(response))
+    assert copy.elapsed == elapsed
+    response.elapsed = datetime.timedelta(seconds=3)
+    assert response.elapsed == response._elapsed == datetime.timedelta(seconds=3)
+    plain = client.get("http://example.org/")
+    assert type(plain.elapsed) is datetime.timedelta
+    assert plain.elapsed >= datetime.timedelta(0)

@@ -1,7 +1,9 @@
 """Response: differential against httpx, plus the transport fast paths."""
 
 import asyncio
+import decimal
 import gzip
+import json
 import pickle
 import zlib
 
@@ -461,3 +463,79 @@ def test_private_attribute_names_like_httpx(hx):
     assert r.request is req
     assert hasattr(req, "_content")
     assert not hasattr(hx.Request("GET", "http://x", stream=hx.ByteStream(b"")), "_content")
+
+
+JSON_BODIES = [
+    b'{"a": [1, 2.5, null, true, false], "s": "\\u2603 \xe2\x98\x83", "n": {"m": []}}',
+    b" \t\r\n[1, 2]\n \r\t",
+    b'"only a string"',
+    b"7",
+    b"\xef\xbb\xbf" + b'{"bom": 1}',
+    '{"utf16": 1}'.encode("utf-16"),
+    '{"utf16be": 1}'.encode("utf-16-be"),
+    '{"utf16le": 1}'.encode("utf-16-le"),
+    "[1]".encode("utf-32"),
+    "[1]".encode("utf-32-be"),
+    b'"\xed\xa0\x80"',  # a lone surrogate: json.loads decodes with surrogatepass
+    b"",
+    b" ",
+    b"x",
+    b"[1] [2]",
+    b"[1",
+    b'{"a": 1} x',
+    b"nul",
+    b'{"a": \xff}',
+    b"\xff\xfe",
+    b"[NaN, Infinity, -Infinity]",
+    b'{"a": 1, "a": 2}',
+]
+
+
+@pytest.mark.parametrize("body", JSON_BODIES)
+def test_json_matches_json_loads(hx, body):
+    """Response.json() without arguments gives what json.loads gives for the body: the
+    same value or the same error, whatever the encoding, BOM or surrounding blanks."""
+
+    def value_and_types():
+        value = hx.Response(200, content=body).json()
+        return value, repr(value)
+
+    def expected():
+        value = json.loads(body)
+        return value, repr(value)
+
+    assert _outcome(value_and_types) == _outcome(expected)
+
+
+def test_json_error_is_json_loads_error(hx):
+    r = hx.Response(200, content=b'{"a": 1,\n "b": }')
+    with pytest.raises(json.JSONDecodeError) as got:
+        r.json()
+    with pytest.raises(json.JSONDecodeError) as want:
+        json.loads(r.content)
+    assert (got.value.msg, got.value.pos, got.value.lineno, got.value.doc) == (
+        want.value.msg,
+        want.value.pos,
+        want.value.lineno,
+        want.value.doc,
+    )
+
+
+def test_json_uses_a_replaced_json_loads(hx, monkeypatch):
+    """Code that swaps json.loads (for orjson, say) has it called by Response.json()."""
+    calls = []
+
+    def fake(content, **kwargs):
+        calls.append((content, kwargs))
+        return "faked"
+
+    monkeypatch.setattr(json, "loads", fake)
+    r = hx.Response(200, content=b'{"a": 1}')
+    assert r.json() == "faked"
+    assert r.json(parse_int=str) == "faked"
+    assert calls == [(b'{"a": 1}', {}), (b'{"a": 1}', {"parse_int": str})]
+
+
+def test_json_uses_a_replaced_default_decoder(hx, monkeypatch):
+    monkeypatch.setattr(json, "_default_decoder", json.JSONDecoder(parse_float=decimal.Decimal))
+    assert hx.Response(200, content=b"[1.5]").json() == [decimal.Decimal("1.5")]

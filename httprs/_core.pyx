@@ -68,7 +68,7 @@ from httprs.includes.tls cimport (
 from httprs import _exceptions as exc
 from httprs._config import DEFAULT_LIMITS, Proxy
 from httprs._content import AsyncByteStream, SyncByteStream, _LazyAsyncIterator
-from httprs._models import Response
+from httprs._models import Headers, Response
 from httprs._urls import URL
 
 # How often a blocked wait comes back to check for signals (Ctrl-C).

@@ -118,6 +118,18 @@ cdef inline bint _hhas(h, bytes lower_key) except -1:
     return lower_key in _hkeys(h)
 
 
+cdef bint _raw_has(list raw, bytes lower_key) except -1:
+    """Whether raw header pairs hold `lower_key` (ASCII lower-case), without lower-casing
+    every name: for one question asked of headers nobody has looked up yet."""
+    cdef Py_ssize_t n = len(lower_key)
+    cdef bytes name
+    for item in raw:
+        name = <bytes?>(<tuple?>item)[0]
+        if len(name) == n and name.lower() == lower_key:
+            return True
+    return False
+
+
 cdef object _hlookup(h, key):
     """The comma-joined str value for `key`, or None when absent."""
     enc = h.encoding
@@ -470,7 +482,12 @@ class Request:
                  content=None, data=None, files=None, json=None, stream=None,
                  extensions=None):
         self.method = method.upper()
-        self.url = URL(url) if params is None else URL(url, params=params)
+        if params is not None:
+            self.url = URL(url, params=params)
+        elif type(url) is URL:
+            self.url = url  # URLs are immutable: shared, not copied
+        else:
+            self.url = URL(url)
         self.headers = Headers(headers)
         self.extensions = {} if extensions is None else dict(extensions)
         if cookies:
@@ -1241,7 +1258,11 @@ cdef object _get_decoder(self):
     decoder = self._decoder
     if decoder is _MISSING:
         headers = self.headers
-        if type(headers) is Headers and not _hhas(headers, b"content-encoding"):
+        if type(headers) is Headers and not (
+            _raw_has(headers._raw, b"content-encoding")
+            if headers._lower is None
+            else _hhas(headers, b"content-encoding")
+        ):
             self._decoder = None
             return None
         values = headers.get_list("content-encoding")

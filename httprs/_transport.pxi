@@ -71,7 +71,11 @@ cdef class _TransportCore:
             spec.read_timeout = _timeout_value(timeout.get("read"))
             spec.write_timeout = _timeout_value(timeout.get("write"))
             spec.pool_timeout = _timeout_value(timeout.get("pool"))
-        raw_headers = request.headers.raw
+        request_headers = request.headers
+        # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
+        raw_headers = (
+            request_headers._raw if type(request_headers) is Headers else request_headers.raw
+        )
         route = self.route
         # httpcore's "target" extension replaces the path and query on the wire; it is
         # validated with the head (an illegal one is LocalProtocolError, as with h11).

@@ -539,3 +539,26 @@ def test_json_uses_a_replaced_json_loads(hx, monkeypatch):
 def test_json_uses_a_replaced_default_decoder(hx, monkeypatch):
     monkeypatch.setattr(json, "_default_decoder", json.JSONDecoder(parse_float=decimal.Decimal))
     assert hx.Response(200, content=b"[1.5]").json() == [decimal.Decimal("1.5")]
+
+
+@pytest.mark.parametrize(
+    "name", [b"Content-Encoding", b"CONTENT-ENCODING", b"content-encoding", b"cOnTeNt-EnCoDiNg"]
+)
+@pytest.mark.parametrize("looked_up_first", [False, True])
+def test_fast_read_finds_content_encoding_in_any_case(rs, name, looked_up_first):
+    """Among other headers, in any case, before or after the headers were looked up."""
+    body = b"zipped" * 50
+    raw = [(b"Content-Type", b"text/plain"), (b"Content-Encodinx", b"br"), (name, b"gzip")]
+    r = rs.Response._from_transport(
+        200, raw, _FastStream(rs, gzip.compress(body)).stream, b"HTTP/1.1", b"OK"
+    )
+    if looked_up_first:
+        assert r.headers["content-type"] == "text/plain"
+    assert r.read() == body
+
+
+def test_fast_read_ignores_a_near_miss_encoding_name(rs):
+    body = gzip.compress(b"kept as is")
+    raw = [(b"Content-Encodinx", b"gzip"), (b"X-Content-Encoding", b"gzip")]
+    r = rs.Response._from_transport(200, raw, _FastStream(rs, body).stream, b"HTTP/1.1", b"OK")
+    assert r.read() == body

@@ -420,9 +420,11 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   ResponseParser* s = self(p);
   int status = p->status_code;
   if (status >= 100 && status < 200 && status != 101) {
-    // Interim response: skip it, the final one follows.
+    // Interim response: skip it, the final one follows. A 1xx never has a body
+    // (RFC 9110 15.2, as h11): whatever framing headers it carries, the next byte
+    // starts the next response, so tell llhttp to skip the body.
     s->interim_ = true;
-    return 0;
+    return 1;
   }
   s->interim_ = false;
   if (status < 100 || status > 999) {

@@ -204,6 +204,52 @@ def test_interim_then_fault(client, scripted):
     assert_usable(client, srv)
 
 
+# A 1xx response never has a body (RFC 9110 15.2; h11 reads none): framing headers on it
+# are ignored, the next byte starts the next response. httpx's outcome for each, checked
+# over 127.0.0.1 with the same bytes: bytes where a "body" would be are a bad status line.
+INTERIM_FRAMING = {
+    "content_length": (b"HTTP/1.1 103 Early\r\nContent-Length: 4\r\n\r\n", b"ok"),
+    "chunked": (b"HTTP/1.1 103 Early\r\nTransfer-Encoding: chunked\r\n\r\n", b"ok"),
+    "content_length_and_bytes": (
+        b"HTTP/1.1 103 Early\r\nContent-Length: 4\r\n\r\nabcd",
+        httprs.RemoteProtocolError,
+    ),
+}
+
+
+def interim_framing_server(scripted, interim):
+    def handler(conn):
+        if conn.read_request(body=False) is not None:
+            conn.send(interim + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            conn.hold(1)
+
+    return scripted(handler)
+
+
+@pytest.mark.parametrize("case", list(INTERIM_FRAMING))
+def test_interim_response_framing_is_ignored(client, scripted, case):
+    interim, expected = INTERIM_FRAMING[case]
+    srv = interim_framing_server(scripted, interim)
+    if isinstance(expected, bytes):
+        assert client.get(srv.url).content == expected
+    else:
+        with pytest.raises(expected):  # never "abcdok"
+            client.get(srv.url)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", list(INTERIM_FRAMING))
+async def test_interim_response_framing_is_ignored_async(scripted, anyio_backend, case):
+    interim, expected = INTERIM_FRAMING[case]
+    srv = interim_framing_server(scripted, interim)
+    async with httprs.AsyncClient(timeout=5.0) as c:
+        if isinstance(expected, bytes):
+            assert (await c.get(srv.url)).content == expected
+        else:
+            with pytest.raises(expected):
+                await c.get(srv.url)
+
+
 def test_chunked_trailers_then_reuse(client, scripted):
     def handler(conn):
         while (req := conn.read_request()) is not None:

@@ -232,6 +232,60 @@ def test_plaintext_injected_after_connect_is_not_a_response(scripted, https_serv
             c.get(https_server.url)
 
 
+# fuzz_proxy_reply's finding (tests/fuzz/corpus/fuzz_proxy_reply/interim-content-length): a
+# 1xx answer to CONNECT carrying Content-Length. A 1xx has no body (h11 reads none), so the
+# bytes after its head are the next status line; httprs used to read them as the 1xx's body
+# and then take the 286 behind them as the tunnel's answer.
+INTERIM_WITH_LENGTH_THEN_2XX = (
+    b"HTTP/1.1 114 OK\xe0HT\xe0\nContent-Length: 4\r\n\r\nb\xff\xffV"
+    b"HTTP/1.1 286 BH/\r\nContent-Length: 1\r\n\r\n\x8a\r\n\x00\nxA\x00\x008\n\r"
+)
+
+
+def proxy_answering(scripted, answer: bytes):
+    def proxy(conn):
+        conn.read_request(body=False)
+        conn.send(answer)
+        conn.hold(3)
+
+    return scripted(proxy)
+
+
+def test_connect_interim_reply_has_no_body(scripted, https_server, ca_context):
+    proxy = proxy_answering(scripted, INTERIM_WITH_LENGTH_THEN_2XX)
+    # httpx: RemoteProtocolError (illegal status line b"b\xff\xffVHTTP/1.1 286 BH/");
+    # httprs words a bad CONNECT answer as a ProxyError. Never a tunnel.
+    with httprs.Client(proxy=proxy.url, verify=ca_context, timeout=5) as c:
+        t0 = time.monotonic()
+        with pytest.raises((httprs.ProxyError, httprs.RemoteProtocolError)) as info:
+            c.get(https_server.url)
+        assert "HTTP/" in str(info.value)
+        assert time.monotonic() - t0 < 3
+
+
+@pytest.mark.anyio
+async def test_connect_interim_reply_has_no_body_async(
+    scripted, https_server, ca_context, anyio_backend
+):
+    proxy = proxy_answering(scripted, INTERIM_WITH_LENGTH_THEN_2XX)
+    async with httprs.AsyncClient(proxy=proxy.url, verify=ca_context, timeout=5) as c:
+        with pytest.raises((httprs.ProxyError, httprs.RemoteProtocolError)):
+            await c.get(https_server.url)
+
+
+def test_connect_interim_reply_length_is_ignored(scripted, https_server, ca_context):
+    # The 1xx's Content-Length is no body: the 200 right behind it opens the tunnel (and
+    # the TLS handshake then waits on a proxy that relays nothing, as with httpx). httprs
+    # used to eat "HTTP" as the 1xx's body and fail on the rest of the status line.
+    proxy = proxy_answering(
+        scripted,
+        b"HTTP/1.1 103 Early\r\nContent-Length: 4\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+    )
+    with httprs.Client(proxy=proxy.url, verify=ca_context, timeout=1) as c:
+        with pytest.raises(httprs.ConnectTimeout):
+            c.get(https_server.url)
+
+
 @pytest.fixture
 def tls_proxy_factory(proxy_factory, certs):
     from servers.tls import server_context

@@ -168,6 +168,23 @@ def proxy_factory():
 
 
 @pytest.fixture
+def socks_factory():
+    """SOCKS5 proxies on 127.0.0.1 (tests/servers/socks.py), closed after the test."""
+    from servers.socks import Socks5Server
+
+    servers = []
+
+    def make(**kwargs):
+        srv = Socks5Server(**kwargs)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+
+
+@pytest.fixture
 def closed_port():
     """A port on 127.0.0.1 with nothing listening (bound then closed)."""
     import socket

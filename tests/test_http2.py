@@ -723,22 +723,6 @@ def test_differential_vs_httpx(hypercorn_tls, certs, method, path, content):
     assert got == expected
 
 
-@pytest.fixture
-def socks_factory():
-    from servers.socks import Socks5Server
-
-    servers = []
-
-    def make(**kwargs):
-        srv = Socks5Server(**kwargs)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.close()
-
-
 async def _two_requests_over_http2(client, url: str) -> None:
     r = await client.get(url + "/")
     assert (r.http_version, r.text) == ("HTTP/2", "Hello, world!")

@@ -343,22 +343,6 @@ async def test_https_proxy_async(tls_proxy_factory, https_server, ca_context):
     assert r.json()["target"] == "/z"
 
 
-@pytest.fixture
-def socks_factory():
-    from servers.socks import Socks5Server
-
-    servers = []
-
-    def make(**kwargs):
-        srv = Socks5Server(**kwargs)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.close()
-
-
 def test_socks5_http(socks_factory, server):
     proxy = socks_factory()
     with httprs.Client(proxy=proxy.url) as c:

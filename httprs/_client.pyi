@@ -41,7 +41,6 @@ class UseClientDefault: ...
 
 USE_CLIENT_DEFAULT: UseClientDefault
 
-
 class BaseClient:
     follow_redirects: bool
     max_redirects: int

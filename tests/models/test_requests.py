@@ -158,3 +158,20 @@ def test_no_warning_for_mapping_data(hx):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hx.Request("POST", "http://x", data={"a": "b"})
+
+
+def test_request_shares_an_immutable_url(rs):
+    """httprs keeps the URL object it is given (httpx copies it): harmless only because a
+    URL cannot be changed in place; this pins both halves of that."""
+    url = rs.URL("http://example.com/a?b=1")
+    request = rs.Request("GET", url)
+    assert request.url is url
+    for name in ("scheme", "host", "port", "path", "query", "params", "raw_path"):
+        with pytest.raises(AttributeError):
+            setattr(url, name, getattr(url, name))
+    changed = request.url.copy_with(path="/other")
+    assert str(url) == "http://example.com/a?b=1"
+    assert str(changed) == "http://example.com/other?b=1"
+    with_params = rs.Request("GET", url, params={"c": "2"})
+    assert with_params.url is not url
+    assert str(url) == "http://example.com/a?b=1"

@@ -60,6 +60,35 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
     parked.sink = sink  # only once listed: an unlisted record would free it now
 
 
+# Streaming reads each chunk into one buffer (a STREAM_SINK bytes object),
+# kept from chunk to chunk: a chunk that fills it is handed out as it is (and
+# the next chunk gets a fresh one), a partly filled one is copied out at its
+# size. One such buffer is kept here between responses (the process's spare,
+# taken and put back with the GIL held), so streaming allocates nothing but
+# the chunks themselves. Shrinking a partly filled buffer in place instead
+# (realloc) made glibc map and unmap each chunk's pages (mmap, page faults,
+# mremap, munmap per chunk): it never saw a large block freed, so it never
+# raised its mmap threshold.
+cdef PyObject* _spare_stream_sink = NULL
+
+
+cdef PyObject* _take_spare_stream_sink() noexcept:
+    global _spare_stream_sink
+    cdef PyObject* sink = _spare_stream_sink
+    _spare_stream_sink = NULL
+    return sink
+
+
+cdef void _keep_spare_stream_sink(PyObject* sink) noexcept:
+    """Keep `sink` (a STREAM_SINK bytes object no engine refers to any more) as
+    the spare, or free it when there is one already."""
+    global _spare_stream_sink
+    if _spare_stream_sink == NULL:
+        _spare_stream_sink = sink
+    else:
+        _Py_XDECREF(sink)
+
+
 cdef void _free_parked() noexcept:
     cdef _Parked p
     cdef list keep = []
@@ -123,8 +152,34 @@ cdef class _Body:
         self.sink_cap = cap
         buf = _bytes_data(self.sink)
         with nogil:
-            self.engine.eng.set_sink(t[0], buf, cap, fill)
+            self.engine.eng.set_sink(t[0], buf, cap, fill, SinkUse.kWhole)
         return 0
+
+    cdef int _attach_chunk_sink(self, size_t cap) except -1:
+        """Streaming: hand the engine room for one chunk of at most `cap` bytes, in
+        the buffer kept from the last chunk, the spare, or a new one."""
+        cdef Transfer* t = self.t.get()
+        cdef char* buf
+        if self.sink != NULL and self.sink_cap < cap:
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
+        if self.sink == NULL:
+            self.sink = _take_spare_stream_sink()
+            self.sink_cap = STREAM_SINK
+            if self.sink == NULL:
+                # Sized to the chunk: a chunk that fills it is handed out as it is.
+                self.sink = _new_bytes(NULL, <Py_ssize_t>cap)
+                self.sink_cap = cap
+        buf = _bytes_data(self.sink)
+        with nogil:
+            self.engine.eng.set_sink(t[0], buf, cap, 0, SinkUse.kChunk)
+        return 0
+
+    cdef object _take_chunk(self, size_t fill):
+        """Streaming: the chunk the detached sink holds (`fill` bytes)."""
+        if fill == self.sink_cap:
+            return self._take_sink(fill)  # full: it is the chunk, no copy
+        return PyBytes_FromStringAndSize(_bytes_data(self.sink), <Py_ssize_t>fill)
 
     cdef object _take_sink(self, size_t fill):
         """The detached sink as a bytes object of `fill` bytes (ours no more)."""
@@ -149,7 +204,10 @@ cdef class _Body:
             return
         with nogil:
             self.engine.eng.detach_sink(self.t.get()[0], NULL)
-        _Py_XDECREF(self.sink)
+        if self.sink_cap == STREAM_SINK:
+            _keep_spare_stream_sink(self.sink)
+        else:
+            _Py_XDECREF(self.sink)
         self.sink = NULL
 
     cdef int _chunk_start(self) except -1:
@@ -173,7 +231,7 @@ cdef class _Body:
             # All here, buffered: the engine touches the buffer no more.
             cap = min(cap, t.body_buf.size())
         if cap > 0:
-            self._attach_sink(cap, 0)
+            self._attach_chunk_sink(cap)
         return 0
 
     cdef object _chunk_take(self):
@@ -190,9 +248,7 @@ cdef class _Body:
                 fill = self.engine.eng.detach_sink(t[0], NULL)
             if fill > 0:
                 self.streamed += fill
-                return self._take_sink(fill)
-            _Py_XDECREF(self.sink)
-            self.sink = NULL
+                return self._take_chunk(fill)
         with nogil:
             self.engine.eng.take_body(t[0], chunk)
         if chunk.size() > 0:

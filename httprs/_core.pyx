@@ -38,6 +38,7 @@ from httprs.includes.engine cimport (
     PoolLimits,
     RawState,
     RequestSpec,
+    SinkUse,
     SocketOption,
     SocketOptionKind,
     SocketOptions,

@@ -582,7 +582,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   }
 }
 
-size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill) {
+size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use) {
   std::lock_guard<std::mutex> lk(mu_);
   size_t n = std::min(len - fill, t.body_buf.size());
   if (n) std::memcpy(buf + fill, t.body_buf.data(), n);
@@ -591,6 +591,7 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill) {
   t.sink_len = len;
   t.sink_fill = fill + n;
   t.sink_overflow = !t.body_buf.empty();
+  t.sink_use = use;
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
@@ -604,6 +605,7 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
   t.sink = nullptr;
   t.sink_len = 0;
   t.sink_overflow = false;
+  t.sink_use = SinkUse::kWhole;
   if (extra) *extra = t.body_buf.size();
   size_t fill = t.sink_fill;
   t.sink_fill = 0;

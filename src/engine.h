@@ -131,6 +131,11 @@ struct RequestSpec {
   }
 };
 
+// How the consumer uses the sink it hands the engine: the whole body (grown
+// when full: WaitFor::kSinkFull), or one streamed chunk (taken as soon as it
+// holds bytes: WaitFor::kBodyData).
+enum class SinkUse { kWhole, kChunk };
+
 // One request/response exchange. Shared between the engine (while it is in
 // flight) and the Python object that owns it.
 //
@@ -157,6 +162,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   size_t sink_len = 0;
   size_t sink_fill = 0;
   bool sink_overflow = false;
+  SinkUse sink_use = SinkUse::kWhole;
   bool read_all = false;  // the consumer wants the whole body: never pause reading
   uint64_t body_received = 0;
   int attempts = 0;
@@ -229,7 +235,7 @@ class Engine {
   // Direct body bytes into `buf` (`len` bytes, of which the first `fill` are
   // already body): copies what is buffered first. Returns the new fill. The
   // sink can be replaced by a bigger one: detach_sink(), grow, set_sink().
-  size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill);
+  size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use = SinkUse::kWhole);
   // Stop writing into the sink; returns how many bytes it holds. `extra` (if
   // not null) is set to the number of body bytes buffered beyond it.
   size_t detach_sink(Transfer& t, size_t* extra);

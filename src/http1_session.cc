@@ -171,6 +171,17 @@ size_t Http1Session::read_limit(size_t cap) const {
   return want < cap ? want : cap;
 }
 
+bool Http1Session::sink_full(const Transfer& t) const {
+  size_t room = t.sink_len - t.sink_fill;
+  if (room == 0) return true;
+  // A streamed chunk with less room than a read takes (kMinRead) counts as
+  // full: through chunked framing or a short read the room rarely comes out
+  // exact, and the read that fills it would spill past it into body_buf, to
+  // be handed out as a small chunk of its own. Inside a Content-Length body
+  // reads are bounded by the bytes due, so they fit whatever the room.
+  return t.sink_use == SinkUse::kChunk && room < kMinRead && parser_.length_body_left() == 0;
+}
+
 void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
   if (t.sink != nullptr) {
     size_t room = t.sink_len - t.sink_fill;
@@ -184,7 +195,7 @@ void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
     }
     // Full, with more body to come: wait for the consumer's next (or bigger)
     // sink rather than buffer what follows and copy it again.
-    if (t.sink_fill >= t.sink_len && parser_.body_may_continue()) pause();
+    if (parser_.body_may_continue() && sink_full(t)) pause();
     return;
   }
   t.body_buf.append(data, len);

@@ -38,7 +38,8 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // (kDiscarded), complete.
   enum class Response { kAwaiting, kReceiving, kDraining, kDiscarded, kComplete };
   // Reading: paused while more than kBodyWater body bytes wait for the
-  // consumer, or while its sink is full and more body may follow.
+  // consumer, or while its sink is full (a streamed chunk's: nearly full,
+  // see sink_full) and more body may follow.
   enum class Flow { kReading, kPaused };
 
   explicit Http1Session(SessionListener* listener) : listener_(listener) {}
@@ -98,6 +99,8 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   void on_head(ResponseHead&& head) override;
   void on_body(const char* data, size_t len) override;
   void deliver_body(Transfer& t, const char* data, size_t len);
+  // The consumer's sink holds all it should before the consumer takes it.
+  bool sink_full(const Transfer& t) const;
   void pause() {
     if (flow_ == Flow::kReading) flow_ = Flow::kPaused;
   }

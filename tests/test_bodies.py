@@ -158,6 +158,39 @@ async def test_streamed_chunks_are_bounded_and_complete_async(scripted, anyio_ba
             assert b"".join(chunks) == pattern(n), n
 
 
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+def test_streamed_chunks_stay_intact(scripted, framing):
+    """Chunks are read into a buffer kept from chunk to chunk and from response to
+    response (partly filled: copied out; full: handed out, a new one next): every
+    chunk the consumer holds stays as it was while the engine reads on, through later
+    chunks and later responses on the same client."""
+    srv = scripted(_sized_handler(framing))
+    n = 2 * MIB + 5
+    with httprs.Client() as c:
+        kept = {}
+        for seed in (1, 2, 3):
+            with c.stream("GET", f"{srv.url}/{n}/{seed}") as r:
+                kept[seed] = list(r.iter_raw())
+        kept[4] = [c.get(f"{srv.url}/{n}/4").content]
+    for seed, chunks in kept.items():
+        assert b"".join(chunks) == pattern(n, seed), seed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+async def test_streamed_chunks_stay_intact_async(scripted, anyio_backend, framing):
+    srv = scripted(_sized_handler(framing))
+    n = 2 * MIB + 5
+    async with httprs.AsyncClient() as c:
+        kept = {}
+        for seed in (1, 2, 3):
+            async with c.stream("GET", f"{srv.url}/{n}/{seed}") as r:
+                kept[seed] = [ch async for ch in r.aiter_raw()]
+        kept[4] = [(await c.get(f"{srv.url}/{n}/4")).content]
+    for seed, chunks in kept.items():
+        assert b"".join(chunks) == pattern(n, seed), seed
+
+
 def _stall_mid_body(framing: str, sent: int, declared: int):
     """Sends the head and `sent` body bytes, then nothing until the client leaves.
     (The body is made before the test traces allocations: the server runs in-process.)"""

@@ -104,6 +104,10 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         Error raw_error
         bool failed()
 
+    cdef enum class SinkUse "httprs::SinkUse":
+        kWhole
+        kChunk
+
     cdef enum class WaitFor(int):
         kHead
         kBodyData
@@ -136,7 +140,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool wait(Transfer& t, WaitFor what, int slice_ms)
         void push_body(Transfer& t, const char* data, size_t len, bool last)
         void take_body(Transfer& t, string& out)
-        size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill)
+        size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use)
         size_t detach_sink(Transfer& t, size_t* extra)
         void want_all(Transfer& t)
         void release(Transfer& t)

@@ -281,6 +281,56 @@ void test_read_limit() {
   CHECK(s.read_limit(cap) == cap);
 }
 
+// A streamed chunk's sink (SinkUse::kChunk) counts as full once less room than
+// a read takes (kMinRead) is left in a chunked or close-delimited body, so the
+// next read does not spill past it into body_buf (a small chunk of its own);
+// a whole-body sink (kWhole) reads on until it is full; inside a Content-Length
+// body reads are exact, so a chunk sink is filled to the last byte there too.
+void test_chunk_sink_nearly_full() {
+  using S = Http1Session;
+  Listener l;
+  Error err;
+  size_t used = 0;
+  std::string piece = "3ff0\r\n" + std::string(0x3ff0, 'c') + "\r\n";  // 16 KiB - 16
+  for (httprs::SinkUse use : {httprs::SinkUse::kChunk, httprs::SinkUse::kWhole}) {
+    Http1Session s(&l);
+    auto t = make("GET", {}, BodyKind::kFixed);
+    s.submit(*t, err);
+    std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kMore);
+    std::vector<char> sink(S::kMinRead + 0x3ff0 + 8);  // room for one piece and a bit
+    t->sink = sink.data();
+    t->sink_len = sink.size();
+    t->sink_use = use;
+    CHECK(s.receive(piece.data(), piece.size(), &used, err) == Result::kMore);
+    CHECK(s.flow() == Http1Session::Flow::kReading);  // kMinRead + 8 bytes of room
+    CHECK(s.receive(piece.data(), piece.size(), &used, err) == Result::kMore);
+    CHECK(t->sink_fill == 2 * 0x3ff0 && t->body_buf.empty());
+    if (use == httprs::SinkUse::kChunk) {
+      CHECK(s.flow() == Http1Session::Flow::kPaused);  // 24 bytes of room: take the chunk
+    } else {
+      CHECK(s.flow() == Http1Session::Flow::kReading);  // reads on into the last bytes
+      CHECK(s.read_limit(256 << 10) == S::kMinRead);
+    }
+    std::string end = "0\r\n\r\n";
+    CHECK(s.receive(end.data(), end.size(), &used, err) == Result::kComplete);
+  }
+  // Content-Length: the read is bounded by the bytes due, so a small room is
+  // no reason to stop short of it.
+  Http1Session s(&l);
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  char sink[64];
+  t->sink = sink;
+  t->sink_len = sizeof sink;
+  t->sink_use = httprs::SinkUse::kChunk;
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(10, 'x');
+  CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kMore);
+  CHECK(s.flow() == Http1Session::Flow::kReading);
+  size_t len = 0;
+  CHECK(s.direct_read_buffer(&len) == sink + 10 && len == 54);
+}
+
 void test_connection_close_and_eof() {
   Listener l;
   Http1Session s(&l);
@@ -426,6 +476,7 @@ int main() {
   test_sink();
   test_direct_read();
   test_read_limit();
+  test_chunk_sink_nearly_full();
   test_connection_close_and_eof();
   test_protocol_error();
   test_switching_protocols();

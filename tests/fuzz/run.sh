@@ -94,13 +94,21 @@ run() {
 }
 
 for t in "${TARGETS[@]}"; do [ "$t" = fuzz_url ] || build "$t"; done
-status=0
+# Each target's exit status goes to a file: `wait PID` after `jobs` has reported
+# the job done can fail with "not a child of this shell" and fail a clean run.
 jobs_max="${FUZZ_JOBS:-1}"
-pids=()
 for t in "${TARGETS[@]}"; do
-  run "$t" &
-  pids+=($!)
+  rm -f "$OUT/$t.status"
+  (
+    rc=0
+    run "$t" || rc=$?
+    echo "$rc" > "$OUT/$t.status"
+  ) &
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 1; done
 done
-for p in "${pids[@]}"; do wait "$p" || status=1; done
+wait
+status=0
+for t in "${TARGETS[@]}"; do
+  [ "$(cat "$OUT/$t.status" 2>/dev/null)" = 0 ] || { echo "$t: failed" >&2; status=1; }
+done
 exit $status

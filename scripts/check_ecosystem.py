@@ -5,8 +5,11 @@ with `import httpx` routed to httprs (experiment), and report the regressions.
     python scripts/check_ecosystem.py [--repos NAME ...] [--checkouts-dir PATH] ...
 
 Each target is pinned (scripts/ecosystem/targets.py). Its source is the sdist from PyPI
-(default) or a git clone at the pinned tag (--source git, for machines that reach the
-forge). Each target gets its own venv (.venv-ecosystem inside its checkout) with its test
+(default), a git clone at the pinned tag (--source git, for machines that reach the
+forge), or a tree already at CHECKOUTS_DIR/NAME that the harness must use as it is
+(--source local: a checkout made by hand, e.g. httpx2's suite rebuilt where GitHub is out
+of reach; it is never downloaded, replaced or deleted: --clean then recreates only its
+venv). Each target gets its own venv (.venv-ecosystem inside its checkout) with its test
 dependencies, httpx 0.28.1 and the httprs wheel (built once per run unless --httprs-wheel).
 The experiment uses httprs's public switch, as a user would: it sets HTTPRS_INSTALL, which
 the httprs wheel's start-up hook (httprs-install.pth) reads to call `httprs.install()` in
@@ -165,6 +168,8 @@ def extract_sdist(archive: Path, checkout: Path) -> None:
 
 
 def source_spec(target: Target, source: str) -> dict:
+    if source == "local":
+        return {"source": "local"}
     if source == "git":
         return {"source": "git", "url": target.git_url, "ref": target.git_ref}
     return {"source": "sdist", "dist": target.dist, "version": target.version}
@@ -172,6 +177,8 @@ def source_spec(target: Target, source: str) -> dict:
 
 def ensure_checkout(target: Target, checkout: Path, args, logfile: Path) -> str:
     """Make `checkout` hold the pinned sources; return a short description."""
+    if args.source == "local":
+        return use_local_checkout(target, checkout)
     spec = source_spec(target, args.source)
     marker = checkout / SOURCE_MARKER
     if marker.is_file():
@@ -211,6 +218,18 @@ def ensure_checkout(target: Target, checkout: Path, args, logfile: Path) -> str:
             raise SetupError(f"preparing the checkout failed: {exc}") from exc
     marker.write_text(json.dumps(spec), encoding="utf-8")
     return "fresh checkout"
+
+
+def use_local_checkout(target: Target, checkout: Path) -> str:
+    """--source local: the tree at `checkout` is the user's; check it, never replace it."""
+    if not checkout.is_dir():
+        raise SetupError(f"--source local: {checkout} does not exist (put the checkout there)")
+    if target.prepare is not None:
+        try:
+            target.prepare(checkout)
+        except (OSError, ValueError) as exc:
+            raise SetupError(f"preparing the checkout failed: {exc}") from exc
+    return "local checkout"
 
 
 # --------------------------------------------------------------------------------------
@@ -619,14 +638,19 @@ def check_run(run: R.RunResult, mode: str) -> str:
 
 
 def process_target(target: Target, args, work: Path, wheel_future) -> R.TargetReport:
-    pin = f"{target.dist}=={target.version}" if args.source == "sdist" else target.git_ref
+    pin = {"sdist": f"{target.dist}=={target.version}", "local": "local checkout"}.get(
+        args.source, target.git_ref
+    )
     rep = R.TargetReport(name=target.name, pin=pin)
     t0 = time.monotonic()
     checkout = args.checkouts_dir / target.name
     setup_log = args.checkouts_dir / "_logs" / f"{target.name}-setup.log"
     notes = []
     try:
-        if args.clean and checkout.exists():
+        if args.clean and args.source == "local" and (checkout / VENV_NAME).exists():
+            log(f"{target.name}: --clean, removing {checkout / VENV_NAME} (local checkout kept)")
+            shutil.rmtree(checkout / VENV_NAME)
+        elif args.clean and checkout.exists():
             log(f"{target.name}: --clean, removing {checkout}")
             shutil.rmtree(checkout)
         how = ensure_checkout(target, checkout, args, setup_log)
@@ -772,8 +796,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="write a JSON report here")
     p.add_argument("--only-regressions", action="store_true",
                    help="re-run only the last regressed test ids of one target")  # fmt: skip
-    p.add_argument("--source", choices=("sdist", "git"), default="sdist",
-                   help="sdist from PyPI (default) or git clone at the pinned tag")  # fmt: skip
+    p.add_argument("--source", choices=("sdist", "git", "local"), default="sdist",
+                   help="sdist from PyPI (default), git clone at the pinned tag, or local: "
+                   "use the tree already at CHECKOUTS_DIR/NAME as it is")  # fmt: skip
     p.add_argument("--index", default="https://pypi.org", help="PyPI base URL")
     p.add_argument("--python", default=default_python(), help="interpreter for target venvs")
     p.add_argument("--tb", default="native", choices=("native", "short", "long", "line", "auto"),

@@ -705,3 +705,23 @@ def test_a_failing_prepare_is_a_setup_error(tmp_path, monkeypatch):
     args = type("Args", (), {"source": "sdist", "checkouts_dir": tmp_path, "index": "x"})()
     with pytest.raises(check_ecosystem.SetupError, match="no tests/httpx2"):
         check_ecosystem.ensure_checkout(target, tmp_path / "co", args, tmp_path / "log")
+
+
+def test_local_source_uses_the_tree_as_it_is_and_never_deletes_it(tmp_path):
+    target = T.TARGETS["httpx2"]
+    args = type("Args", (), {"source": "local", "checkouts_dir": tmp_path, "index": "x"})()
+    checkout = tmp_path / "httpx2"
+    with pytest.raises(check_ecosystem.SetupError, match="does not exist"):
+        check_ecosystem.ensure_checkout(target, checkout, args, tmp_path / "log")
+    checkout.mkdir()
+    (checkout / "mine.txt").write_text("kept")
+    with pytest.raises(check_ecosystem.SetupError, match="--source local"):
+        check_ecosystem.ensure_checkout(target, checkout, args, tmp_path / "log")
+    (checkout / "tests" / "httpx2").mkdir(parents=True)
+    # A marker from another source would make sdist/git runs replace the tree: not here.
+    (checkout / check_ecosystem.SOURCE_MARKER).write_text('{"source": "git"}')
+    assert check_ecosystem.ensure_checkout(target, checkout, args, tmp_path / "log") == (
+        "local checkout"
+    )
+    assert (checkout / "mine.txt").read_text() == "kept"
+    assert check_ecosystem.parse_args(["--source", "local"]).source == "local"

@@ -157,7 +157,8 @@ def _httpx_prepare(checkout: Path) -> None:
 # httpx2's repository (github.com/pydantic/httpx2) is a uv workspace: the packages live in
 # src/httpx2 and src/httpcore2, their tests in tests/httpx2 and tests/httpcore2, and the
 # test requirements in the root pyproject's `dev` dependency group. Its PyPI sdist (built
-# from src/httpx2) ships no tests, so this target needs `--source git`.
+# from src/httpx2) ships no tests, so this target needs `--source git`, or `--source local`
+# with a tree put at CHECKOUTS_DIR/httpx2 by hand (docs/compatibility.md says how).
 HTTPX2_VERSION = "2.16.2"
 # Not test requirements: linters, packaging, and the workspace's own packages (installed
 # from PyPI at the pinned version instead, as the baseline).
@@ -202,7 +203,8 @@ def _httpx2_prepare(checkout: Path) -> None:
     if not (checkout / "tests" / "httpx2").is_dir():
         raise FileNotFoundError(
             f"{checkout} has no tests/httpx2: httpx2's sdist ships no tests; "
-            "run this target with --source git (github.com/pydantic/httpx2)"
+            "run this target with --source git (github.com/pydantic/httpx2), or with "
+            "--source local and a checkout at that path"
         )
 
 

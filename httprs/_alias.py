@@ -29,6 +29,7 @@ import functools
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import logging
 import sys
 import types
@@ -375,11 +376,62 @@ def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None =
     _present_as(_identity(all_names, _state["explicit_primary"], _state["imported"]))
 
 
-def alias_httpx() -> None:
-    """httpx2's switch, on httprs: make `import httpx` (and `import httpx2`) resolve to httprs.
+class _AliasLoader(importlib.abc.Loader):
+    """Gives the already-resolved module `real_name` under an alias name."""
 
-    Must be called before anything imports httpx. Calling it again is a no-op. httprs
-    presents as httpx2 (the caller is an httpx2 user). Unlike httpx2's, it does not alias
-    `httpcore` (httprs does not use httpcore).
+    def __init__(self, real_name: str) -> None:
+        self._real_name = real_name
+        self._spec: importlib.machinery.ModuleSpec | None = None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = importlib.import_module(self._real_name)
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__spec__ = self._spec  # the module keeps its own name and spec
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder):
+    """httpx2's `alias_httpx()` finder (same name and constructor as httpx2's): `alias` and
+    `alias.<sub>` import as the very modules `real` and `real.<sub>`."""
+
+    def __init__(self, alias: str = "httpx", real: str = "httpx2") -> None:
+        self._alias = alias
+        self._real = real
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self._alias and not fullname.startswith(self._alias + "."):
+            return None
+        real_name = self._real + fullname[len(self._alias) :]
+        if real_name not in sys.modules and importlib.util.find_spec(real_name) is None:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real_name))
+
+
+def alias_httpx() -> None:
+    """httpx2's switch, on httprs: route `httpx2` to httprs, and make `import httpx` (and
+    `import httpx.<sub>`) give the very `httpx2` module (and submodules), as httpx2's
+    `alias_httpx()` does, so code importing httpx shares httpx2's objects.
+
+    Must be called before anything imports the real httpx (RuntimeError otherwise, with
+    httpx2's message); an `httpx` already routed to httprs is replaced by the `httpx2` one
+    (same classes either way). Calling it again is a no-op. httprs presents as httpx2 (the
+    caller is an httpx2 user). Unlike httpx2's, it does not alias `httpcore` to `httpcore2`
+    (httprs sends through neither).
     """
+    existing = sys.modules.get("httpx")
+    if existing is not None and not is_stand_in(existing):
+        raise AlreadyImportedError(
+            "httpx was already imported; call `alias_httpx()` before any `import httpx`."
+        )
     install(("httpx2", "httpx"), primary=_state["explicit_primary"] or "httpx2")
+    httpx2 = importlib.import_module("httpx2")
+    if not any(isinstance(f, _AliasFinder) and f._alias == "httpx" for f in sys.meta_path):
+        sys.meta_path.insert(0, _AliasFinder("httpx", "httpx2"))
+    sys.modules["httpx"] = httpx2

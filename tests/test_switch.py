@@ -162,6 +162,38 @@ def test_alias_httpx_makes_httpx2_primary():
     assert out.stdout.split() == ["('httpx2',", "'httpx')", "True", "httpx2", "httpx2"]
 
 
+def test_alias_httpx_makes_httpx_the_httpx2_module_as_httpx2_does():
+    """httpx2's `alias_httpx()`: `import httpx` gives the very `httpx2` module, and
+    `httpx.<sub>` the very `httpx2.<sub>` module; idempotent; httpx2's error text when the
+    real httpx came first; an unknown submodule is not found."""
+    out = run_py(
+        """
+        import importlib.util, sys, types, httprs
+        from httprs._alias import _AliasFinder
+        httprs.install(["httpx"])
+        import httpx as routed_first  # an httpx already routed to httprs is replaced
+        httprs.alias_httpx()
+        httprs.alias_httpx()
+        import httpx, httpx2
+        from httpx._exceptions import HTTPError
+        print(httpx is httpx2, routed_first is httpx, HTTPError is httpx2.HTTPError,
+              sys.modules["httpx._exceptions"] is sys.modules["httpx2._exceptions"],
+              sum(isinstance(f, _AliasFinder) for f in sys.meta_path),
+              importlib.util.find_spec("httpx._does_not_exist"),
+              _AliasFinder().find_spec("json"))
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AliasFinder)]
+        sys.modules["httpx"] = types.ModuleType("httpx")
+        try:
+            httprs.alias_httpx()
+        except RuntimeError as exc:
+            print("|", exc)
+        """
+    )
+    result, message = out.stdout.split("|")
+    assert result.split() == ["True", "False", "True", "True", "1", "None", "None"]
+    assert message.strip().startswith("httpx was already imported; call `alias_httpx()`")
+
+
 def test_httpx2_main_is_deprecated_like_httpx2():
     out = run_py(
         """

@@ -72,7 +72,7 @@ HELP_ROWS = (
         "reading some data, etc... [Default: 5.0]",
     ),
     ("--follow-redirects", "Automatically follow redirects."),
-    ("--no-verify", "Disable SSL verification."),
+    ("--verify / --no-verify", "Enable SSL verification."),
     ("--http2", "Send the request using HTTP/2, if the remote server supports it."),
     ("--download [cyan]FILE", "Save the response content as a file, rather than displaying it."),
     ("-v, --verbose", "Verbose output. Show request as well as response."),
@@ -399,9 +399,8 @@ def _build_command() -> click.Command:
         click.option("--proxy", "proxy", type=str, default=None),
         click.option("--timeout", "timeout", type=float, default=5.0),
         click.option("--follow-redirects", "follow_redirects", is_flag=True, default=False),
-        # A plain flag, negated in command(): httpx declares `--no-verify` as a flag with
-        # default=True, which recent click versions read as True when it is given.
-        click.option("--no-verify", "no_verify", is_flag=True, default=False),
+        # httpx2's on/off pair (httpx 0.28.1 has only `--no-verify`, which this keeps).
+        click.option("--verify/--no-verify", "verify", default=True),
         click.option("--http2", "http2", is_flag=True, default=False),
         click.option("--download", "download_to", type=click.File("wb")),
         click.option("--verbose", "-v", "verbose", is_flag=True, default=False),
@@ -411,9 +410,9 @@ def _build_command() -> click.Command:
     ]
     # (option help texts are in HELP_ROWS: --help prints that table, as httpx does)
 
-    def command(url: str, no_verify: bool, **kwargs: Any) -> None:
+    def command(url: str, **kwargs: Any) -> None:
         """An HTTP command line client. Sends a request and displays the response."""
-        sys.exit(run(url, verify=not no_verify, **kwargs))
+        sys.exit(run(url, **kwargs))
 
     for decorate in reversed(options):
         command = decorate(command)

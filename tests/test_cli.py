@@ -172,6 +172,22 @@ def test_https_verify_and_no_verify(https_server):
     assert "HTTP/1.1 200 OK" in out
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"), [([], True), (["--verify"], True), (["--no-verify"], False)]
+)
+def test_verify_is_an_on_off_pair_as_in_httpx2(argv, expected):
+    """httpx2's CLI declares `--verify/--no-verify` (default on); httpx's `--no-verify`
+    is one half of it."""
+    with httprs.main.make_context("httprs", ["https://example.com", *argv]) as ctx:
+        assert ctx.params["verify"] is expected
+
+
+def test_verify_flag_keeps_verification_on(https_server):
+    result = invoke(httprs.main, [https_server.url, "--verify"])
+    assert result.exit_code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in result.output
+
+
 def test_verbose_tls_details_match_httpx_cli(https_server, certs, monkeypatch):
     """-v over TLS prints what httpx's CLI prints: TLS version and cipher, the ALPN
     protocol, the verified server certificate's fields (both clients trust the test CA

@@ -625,6 +625,37 @@ async def test_asgi_websocket_transport():
         assert refused.value.response.status_code == 403
 
 
+def test_httpx2_module_names_are_the_modules_a_patch_reaches():
+    """`from httpx2.websockets import _api` gives the module whose code `connect_ws` runs,
+    so `patch.object(_api, "WebSocketClient")` reaches it, and the client is passed by
+    keyword (`call_args[1]["client"]`) and closed on exit, as in httpx2."""
+    from unittest import mock
+
+    from httprs.websockets import _api, _transport, connect_ws
+
+    assert _transport.ASGIWebSocketTransport is ASGIWebSocketTransport
+    with mock.patch.object(_api, "WebSocketClient") as patched:
+        with connect_ws("http://testserver/ws"):
+            pass
+    patched.return_value.connect.assert_called_once()
+    client = patched.call_args[1]["client"]
+    assert isinstance(client, httprs.Client) and client.is_closed
+
+
+@pytest.mark.anyio
+async def test_httpx2_module_names_are_the_modules_a_patch_reaches_async():
+    from unittest import mock
+
+    from httprs.websockets import _api, aconnect_ws
+
+    with mock.patch.object(_api, "AsyncWebSocketClient") as patched:
+        async with aconnect_ws("http://testserver/ws"):
+            pass
+    patched.return_value.connect.assert_called_once()
+    client = patched.call_args[1]["client"]
+    assert isinstance(client, httprs.AsyncClient) and client.is_closed
+
+
 # ------------------------------------------------------------------ through the switch
 
 

@@ -4,6 +4,10 @@
 Needs the optional `wsproto` dependency (`pip install httprs[ws]`); the async session also
 uses anyio. Reachable as `httpx2.websockets` through the switch (httprs.install())."""
 
+# httpx2's module names for these (`from httpx2.websockets import _api`, then
+# `mock.patch.object(_api, "WebSocketClient")`): the very modules, so patches reach the code.
+from . import _asgi as _transport  # noqa: F401
+from . import _session as _api  # noqa: F401
 from ._asgi import ASGIWebSocketTransport
 from ._exceptions import (
     HTTPXWSException,

@@ -756,7 +756,7 @@ def connect_ws(
     owned = Client() if client is None else contextlib.nullcontext(client)
     with owned as active:
         ws_client = WebSocketClient(
-            active,
+            client=active,
             max_message_size_bytes=max_message_size_bytes,
             queue_size=queue_size,
             keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
@@ -806,7 +806,7 @@ async def aconnect_ws(
     owned = AsyncClient() if client is None else _borrowed(client)
     async with owned as active:
         ws_client = AsyncWebSocketClient(
-            active,
+            client=active,
             max_message_size_bytes=max_message_size_bytes,
             queue_size=queue_size,
             keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,

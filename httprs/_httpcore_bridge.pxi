@@ -38,8 +38,9 @@ cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) e
 
     Called as httpcore's socket.create_connection calls it; the first IPv4 /
     IPv6 address becomes the connect host (the C++ core takes a literal as is)
-    and part of the pool key, so connections follow the patched answers. The
-    original name stays the TLS server name and the Host header.
+    and part of the pool key, so connections follow the patched answers; the
+    others, in their order, are the addresses the core races after it (Happy
+    Eyeballs). The original name stays the TLS server name and the Host header.
     """
     cdef bytes raw = spec.connect_host
     host = raw.decode("ascii")
@@ -49,17 +50,20 @@ cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) e
         infos = resolve(host, spec.connect_port, 0, _socket_module.SOCK_STREAM)
     except OSError as err:
         raise exc.ConnectError(str(err), request=request) from err
-    address = None
+    cdef list addresses = []
     for info in infos:
         if info[0] in (_socket_module.AF_INET, _socket_module.AF_INET6):
-            address = str(info[4][0])
-            break
-    if address is None:
+            address = str(info[4][0]).encode("ascii")
+            if address not in addresses:
+                addresses.append(address)
+    if not addresses:
         raise exc.ConnectError(f"No address found for {host!r}", request=request)
-    cdef bytes literal = address.encode("ascii")
+    cdef bytes literal = addresses[0]
     cdef bytes key = spec.pool_key
     spec.connect_host = literal
     spec.pool_key = key + b"|addr:" + literal
+    for address in addresses[1:]:
+        spec.more_addresses.push_back(address)
     return 0
 
 

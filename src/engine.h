@@ -95,6 +95,9 @@ struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
   std::string connect_host;  // where the TCP connection goes (origin or proxy)
   int connect_port = 0;
+  // With connect_host an IP literal: more literals for the same host (a Python
+  // resolver hook's further answers, in its order), raced after it (RFC 8305).
+  std::vector<std::string> more_addresses;
   std::string tunnel_authority;  // "host:port" to CONNECT through a proxy; empty: no tunnel
   HeaderList tunnel_headers;     // headers for the CONNECT request (Host is added)
   std::string socks_host;        // SOCKS5 proxy: the target to CONNECT to; empty: no SOCKS

@@ -1,9 +1,11 @@
 #include "socket_stream.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -85,12 +87,21 @@ SocketTarget SocketTarget::from(const RequestSpec& spec) {
   t.port = spec.connect_port;
   t.uds_path = spec.uds_path;
   t.local_address = spec.local_address;
+  t.more_addresses = spec.more_addresses;
   t.options = spec.socket_options;
   return t;
 }
 
 struct SocketStream::Resolve {
   uv_getaddrinfo_t req;
+  SocketStream* sock;
+};
+
+// One connect attempt of a race, on its own handle. It frees itself in its
+// close callback; `sock` is null once the stream no longer waits for it.
+struct SocketStream::Attempt {
+  uv_tcp_t tcp;
+  uv_connect_t req;
   SocketStream* sock;
 };
 
@@ -118,7 +129,7 @@ void SocketStream::init_handle() {
 
 bool SocketStream::handle_open() const {
   return state_ == State::kIdle || state_ == State::kResolving || state_ == State::kConnecting ||
-         state_ == State::kOpen;
+         state_ == State::kRacing || state_ == State::kOpen;
 }
 
 // ---------------------------------------------------------------- connecting
@@ -152,9 +163,8 @@ void SocketStream::resolve() {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   if (add_literal(host)) {
-    keep_local_family();
-    state_ = State::kConnecting;
-    connect_next();
+    for (const std::string& more : target_.more_addresses) add_literal(more);
+    connect_addresses();
     return;
   }
   auto* r = new Resolve;
@@ -202,9 +212,7 @@ void SocketStream::on_resolved(uv_getaddrinfo_t* req, int status, struct addrinf
     s->addrs_.push_back(ss);
   }
   uv_freeaddrinfo(res);
-  s->keep_local_family();
-  s->state_ = State::kConnecting;
-  s->connect_next();
+  s->connect_addresses();
 }
 
 void SocketStream::keep_local_family() {
@@ -222,6 +230,21 @@ void SocketStream::keep_local_family() {
   addrs_.swap(kept);
 }
 
+void SocketStream::connect_addresses() {
+  keep_local_family();
+  if (addrs_.size() > 1) {
+    state_ = State::kRacing;
+    race_next();
+    return;
+  }
+  state_ = State::kConnecting;
+  connect_next();
+}
+
+bool SocketStream::own_socket() const {
+  return (target_.options && !target_.options->empty()) || !target_.local_address.empty();
+}
+
 void SocketStream::connect_next() {
   if (addr_index_ >= addrs_.size()) {
     Error err = last_error_;
@@ -230,11 +253,9 @@ void SocketStream::connect_next() {
     return;
   }
   const auto* addr = reinterpret_cast<const struct sockaddr*>(&addrs_[addr_index_++]);
-  bool own_socket =
-      (target_.options && !target_.options->empty()) || !target_.local_address.empty();
-  if (own_socket) {
+  if (own_socket()) {
     Error err;
-    if (!open_socket_with_options(addr->sa_family, err)) {
+    if (!open_socket_with_options(&sock_.tcp, addr->sa_family, err)) {
       fail_connect(err);
       return;
     }
@@ -256,7 +277,131 @@ void SocketStream::reopen() {
 
 void SocketStream::fail_connect(const Error& err) { owner_->on_socket_connect_failed(err); }
 
-bool SocketStream::open_socket_with_options(int family, Error& err) {
+// ---------------------------------------------------------------- racing
+
+// Start the next address's attempt (going on to the one after when an address
+// fails at once), and time the one after that. With nothing left to start and
+// nothing connecting, the race is lost: the last error is the connect error.
+void SocketStream::race_next() {
+  while (addr_index_ < addrs_.size()) {
+    const auto* addr = reinterpret_cast<const struct sockaddr*>(&addrs_[addr_index_++]);
+    if (start_attempt(addr)) {
+      if (addr_index_ < addrs_.size()) arm_attempt_timer();
+      return;
+    }
+  }
+  close_attempt_timer();
+  if (attempts_.empty()) {
+    Error err = last_error_;
+    if (!err) err.set(ErrorKind::kConnectError, "[Errno -2] Name or service not known");
+    fail_connect(err);
+  }
+}
+
+bool SocketStream::start_attempt(const struct sockaddr* addr) {
+  auto* a = new Attempt;
+  a->sock = this;
+  uv_tcp_init(loop_, &a->tcp);
+  a->tcp.data = a;
+  a->req.data = a;
+  Error err;
+  if (own_socket() && !open_socket_with_options(&a->tcp, addr->sa_family, err)) {
+    last_error_ = err;
+    a->sock = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp),
+             [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+    return false;
+  }
+  int rc = 0;
+  if (!fault_due(FaultSite::kConnect, &rc))
+    rc = uv_tcp_connect(&a->req, &a->tcp, addr, &SocketStream::on_attempt_connect);
+  if (rc < 0) {
+    last_error_.set(ErrorKind::kConnectError, errno_message(rc));
+    a->sock = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp),
+             [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+    return false;
+  }
+  attempts_.push_back(a);
+  return true;
+}
+
+void SocketStream::on_attempt_connect(uv_connect_t* req, int status) {
+  auto* a = static_cast<Attempt*>(req->data);
+  SocketStream* s = a->sock;
+  if (s == nullptr || s->state_ != State::kRacing) return;  // dropped (UV_ECANCELED)
+  if (status < 0)
+    s->attempt_failed(a, status);
+  else
+    s->attempt_won(a);
+}
+
+void SocketStream::attempt_failed(Attempt* a, int status) {
+  last_error_.set(ErrorKind::kConnectError, errno_message(status));
+  drop_attempt(a);
+  // A refused or unreachable address hands over at once (RFC 8305 section 5).
+  race_next();
+}
+
+void SocketStream::attempt_won(Attempt* a) {
+  // The winner's socket moves into the stream's own handle (a duplicate of the
+  // descriptor: the attempt's handle closes its own).
+  uv_os_fd_t fd = -1;
+  int copy = -1;
+  int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(&a->tcp), &fd);
+  if (rc == 0) {
+    copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    rc = copy < 0 ? -errno : uv_tcp_open(&sock_.tcp, copy);
+  }
+  if (rc < 0) {
+    if (copy >= 0) ::close(copy);
+    attempt_failed(a, rc);
+    return;
+  }
+  drop_all_attempts();
+  close_attempt_timer();
+  state_ = State::kOpen;
+  uv_tcp_nodelay(&sock_.tcp, 1);
+  start_reading();
+  owner_->on_socket_connected();
+}
+
+void SocketStream::drop_attempt(Attempt* a) {
+  attempts_.erase(std::remove(attempts_.begin(), attempts_.end(), a), attempts_.end());
+  a->sock = nullptr;
+  // A connect still pending calls back first, with UV_ECANCELED.
+  uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp),
+           [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+}
+
+void SocketStream::drop_all_attempts() {
+  while (!attempts_.empty()) drop_attempt(attempts_.back());
+}
+
+void SocketStream::arm_attempt_timer() {
+  if (attempt_timer_ == nullptr) {
+    attempt_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, attempt_timer_);
+    attempt_timer_->data = this;
+  }
+  uv_timer_start(attempt_timer_, &SocketStream::on_attempt_timer, kAttemptDelayMs, 0);
+}
+
+void SocketStream::on_attempt_timer(uv_timer_t* t) {
+  auto* s = static_cast<SocketStream*>(t->data);
+  if (s->state_ == State::kRacing) s->race_next();
+}
+
+void SocketStream::close_attempt_timer() {
+  if (attempt_timer_ == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(attempt_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  attempt_timer_ = nullptr;
+}
+
+// ---------------------------------------------------------------- socket setup
+
+bool SocketStream::open_socket_with_options(uv_tcp_t* tcp, int family, Error& err) {
   // Our own socket, so the options apply before connect() (buffer sizes,
   // keep-alive, ...); libuv takes it over with uv_tcp_open.
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -268,7 +413,7 @@ bool SocketStream::open_socket_with_options(int family, Error& err) {
     ::close(fd);
     return false;
   }
-  int rc = uv_tcp_open(&sock_.tcp, fd);
+  int rc = uv_tcp_open(tcp, fd);
   if (rc < 0) {
     ::close(fd);
     err.set(ErrorKind::kConnectError, errno_message(rc));
@@ -510,6 +655,8 @@ void SocketStream::close() {
     uv_cancel(reinterpret_cast<uv_req_t*>(&resolving_->req));
     resolving_ = nullptr;
   }
+  drop_all_attempts();
+  close_attempt_timer();
   bool open = handle_open();
   State was = state_;
   state_ = State::kClosing;
@@ -528,6 +675,13 @@ void SocketStream::drop_after_fork() {
   }
   uv_os_fd_t fd = -1;
   if (handle_open() && uv_fileno(handle(), &fd) == 0 && fd >= 0) ::close(fd);
+  // A race's attempts: their descriptors too (their memory is left with the old loop).
+  for (Attempt* a : attempts_) {
+    a->sock = nullptr;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&a->tcp), &fd) == 0 && fd >= 0) ::close(fd);
+  }
+  attempts_.clear();
+  attempt_timer_ = nullptr;
   state_ = State::kClosed;
 }
 

@@ -1,7 +1,13 @@
-// The bottom layer of a connection: one libuv stream, TCP (DNS, then each
-// address in turn on a fresh handle, with socket options and a local address
-// applied before connect()) or a Unix domain socket. It does the only I/O of
-// a connection; what it reads and how its writes end go to its Owner.
+// The bottom layer of a connection: one libuv stream, TCP (DNS, then the
+// addresses, with socket options and a local address applied before connect())
+// or a Unix domain socket. It does the only I/O of a connection; what it reads
+// and how its writes end go to its Owner.
+//
+// One address connects on the stream's own handle. Several race (RFC 8305,
+// "Happy Eyeballs"): each attempt has its own handle, the next one starts when
+// the previous fails or after kAttemptDelayMs without an answer, the first to
+// connect wins (its socket moves into the stream's handle) and the others are
+// closed. An address that drops SYNs so costs 250 ms, not the connect timeout.
 #pragma once
 
 #include <uv.h>
@@ -19,8 +25,9 @@ namespace httprs {
 struct SocketTarget {
   std::string host;  // name or IP literal (IPv6 may be bracketed)
   int port = 0;
-  std::string uds_path;       // non-empty: a Unix domain socket instead of host:port
-  std::string local_address;  // bind to this before connecting
+  std::string uds_path;                     // non-empty: a Unix domain socket instead of host:port
+  std::string local_address;                // bind to this before connecting
+  std::vector<std::string> more_addresses;  // IP literals raced after `host` (a literal too)
   std::shared_ptr<const SocketOptions> options;
   static SocketTarget from(const RequestSpec& spec);
 };
@@ -28,8 +35,18 @@ struct SocketTarget {
 class SocketStream {
  public:
   // kReopening: a connect attempt failed; the handle is closing so that the
-  // next address gets a fresh one.
-  enum class State { kIdle, kResolving, kConnecting, kReopening, kOpen, kClosing, kClosed };
+  // next address gets a fresh one. kRacing: several addresses are being tried,
+  // each on its own handle (Attempt); the stream's handle waits for the winner.
+  enum class State {
+    kIdle,
+    kResolving,
+    kConnecting,
+    kReopening,
+    kRacing,
+    kOpen,
+    kClosing,
+    kClosed
+  };
   // Outcome of read_now().
   enum class Peek { kData, kEof, kWouldBlock, kError };
 
@@ -49,6 +66,9 @@ class SocketStream {
     virtual void on_socket_write_error(int status) = 0;  // after sent / queued
     virtual void on_socket_closed() = 0;                 // the handle is closed
   };
+
+  // RFC 8305's recommended "Connection Attempt Delay".
+  static constexpr uint64_t kAttemptDelayMs = 250;
 
   SocketStream(uv_loop_t* loop, Owner* owner, bool uds);
   ~SocketStream();
@@ -86,14 +106,26 @@ class SocketStream {
  private:
   struct Resolve;
   struct WriteReq;
+  struct Attempt;
 
   void init_handle();
   void resolve();
   bool add_literal(const std::string& host);
   void keep_local_family();
+  void connect_addresses();
   void connect_next();
   void reopen();  // close the handle to try the next address on a fresh one
-  bool open_socket_with_options(int family, Error& err);
+  // Happy Eyeballs (several addresses): start attempts, settle the race.
+  void race_next();
+  bool start_attempt(const struct sockaddr* addr);
+  void attempt_failed(Attempt* a, int status);
+  void attempt_won(Attempt* a);
+  void drop_attempt(Attempt* a);  // stop waiting for it and close its handle
+  void drop_all_attempts();
+  void arm_attempt_timer();
+  void close_attempt_timer();
+  bool own_socket() const;
+  bool open_socket_with_options(uv_tcp_t* tcp, int family, Error& err);
   bool apply_socket_options(int fd, Error& err);
   bool bind_local_address(int fd, int family, Error& err);
   void fail_connect(const Error& err);
@@ -104,6 +136,8 @@ class SocketStream {
 
   static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
   static void on_connect(uv_connect_t* req, int status);
+  static void on_attempt_connect(uv_connect_t* req, int status);
+  static void on_attempt_timer(uv_timer_t* t);
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
@@ -121,7 +155,9 @@ class SocketStream {
   std::vector<struct sockaddr_storage> addrs_;
   size_t addr_index_ = 0;
   Error last_error_;
-  Resolve* resolving_ = nullptr;  // pending getaddrinfo; it outlives us if we close first
+  Resolve* resolving_ = nullptr;         // pending getaddrinfo; it outlives us if we close first
+  std::vector<Attempt*> attempts_;       // kRacing: the attempts still connecting
+  uv_timer_t* attempt_timer_ = nullptr;  // kRacing: starts the next attempt; freed on close
   uv_connect_t connect_req_;
   int writes_pending_ = 0;
   uint64_t writes_started_ = 0;

@@ -6,7 +6,10 @@ C++; when socket.getaddrinfo is not the socket module's own, it resolves through
 """
 
 import asyncio
+import contextlib
+import os
 import socket
+import time
 from unittest import mock
 
 import pytest
@@ -84,3 +87,280 @@ def test_unpatching_restores_the_normal_resolver(server):
         with pytest.raises(httprs.ConnectError):
             client.get(url)
         assert client.get(f"http://127.0.0.1:{_port(server)}/").status_code == 200
+
+
+# Happy Eyeballs (catalog F37): every address the resolver returns is tried, in its
+# order; the next one starts when one fails or after 250 ms without an answer, the
+# first to connect wins. httpx's sync client tries them one after another, each with
+# the whole connect timeout; its async backends race them as here. [harden]: an
+# address that drops SYNs costs 250 ms, never the connect timeout.
+
+
+def _resolving_to(name, *addresses):
+    """A getaddrinfo that answers `name` with `addresses` (IPv4), in this order."""
+
+    def fake(host, port, family=0, type=0, proto=0, flags=0):
+        if isinstance(host, bytes):
+            host = host.decode("ascii")
+        if host != name:
+            return _real_getaddrinfo(host, port, family, type, proto, flags)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port))
+            for a in addresses
+        ]
+
+    return fake
+
+
+@contextlib.contextmanager
+def _stalling(port, *addresses):
+    """Each address (default 127.0.0.2) on `port`: a listener that never accepts, its
+    queue (backlog 0) filled, so a SYN to it goes unanswered (checked: the premise of the
+    tests). Yields the addresses."""
+    addresses = addresses or ("127.0.0.2",)
+    socks = []
+    try:
+        for address in addresses:
+            listener = socket.socket()
+            socks.append(listener)
+            listener.bind((address, port))
+            listener.listen(0)
+            for _ in range(4):
+                s = socket.socket()
+                socks.append(s)
+                s.setblocking(False)
+                s.connect_ex((address, port))
+        time.sleep(0.1)
+        probes = []
+        for address in addresses:
+            probe = socket.socket()
+            socks.append(probe)
+            probe.setblocking(False)
+            probe.connect_ex((address, port))
+            probes.append(probe)
+        time.sleep(0.3)
+        for probe in probes:
+            assert probe.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            with pytest.raises(OSError):  # ENOTCONN: still in SYN-SENT
+                probe.getpeername()
+            probe.close()
+        yield addresses
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.fixture
+def stalling_address(server):
+    """127.0.0.2 on the server's port, stalling (_stalling)."""
+    with _stalling(_port(server)) as (address,):
+        yield address
+
+
+@pytest.fixture
+def stalling_addresses(server):
+    """Three addresses on the server's port, each stalling (_stalling)."""
+    with _stalling(_port(server), "127.0.0.2", "127.0.0.5", "127.0.0.6") as addresses:
+        yield addresses
+
+
+def _sockets_to(addresses, port):
+    """How many of this process's TCP sockets have one of `addresses` (one or a tuple),
+    at `port`, as their peer (any state, SYN-SENT included): a race's attempts show up
+    here until they are closed."""
+    if isinstance(addresses, str):
+        addresses = (addresses,)
+    peers = set()
+    for address in addresses:
+        a, b, c, d = (int(x) for x in address.split("."))
+        peers.add(f"{d:02X}{c:02X}{b:02X}{a:02X}:{port:04X}")
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[2] in peers:
+                inodes.add(fields[9])
+    mine = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            mine += 1
+    return mine
+
+
+async def _settles_to_async(expected, addresses, port, within=3.0):
+    """_settles_to, sleeping on the event loop: an AsyncClient's connections advance
+    (timers, closes) only while the loop runs."""
+    import anyio
+
+    deadline = time.monotonic() + within
+    while True:
+        n = _sockets_to(addresses, port)
+        if n == expected or time.monotonic() > deadline:
+            return n
+        await anyio.sleep(0.02)
+
+
+def _settles_to(expected, addresses, port, within=3.0):
+    """Wait (polling) until _sockets_to(addresses, port) == expected; the last count."""
+    deadline = time.monotonic() + within
+    while True:
+        n = _sockets_to(addresses, port)
+        if n == expected or time.monotonic() > deadline:
+            return n
+        time.sleep(0.02)
+
+
+def test_stalling_address_falls_back_to_the_next(server, stalling_address):
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    fake = _resolving_to("eyeballs.test.invalid", stalling_address, "127.0.0.1")
+    baseline = _sockets_to(stalling_address, _port(server))
+    with mock.patch("socket.getaddrinfo", fake):
+        with httprs.Client(timeout=5.0) as client:
+            t0 = time.monotonic()
+            response = client.get(url)
+            took = time.monotonic() - t0
+            assert response.status_code == 200
+            # The winner went to the pool: the next requests reuse it.
+            port = client.get(url + "client_port").text
+            assert client.get(url + "client_port").text == port
+            # The losing attempt's socket is closed (only the 4 fillers remain).
+            assert _settles_to(baseline, stalling_address, _port(server)) == baseline
+    # 250 ms for the stalled attempt, then the live address: far below the 5 s timeout.
+    assert 0.2 <= took < 2.5
+
+
+@pytest.mark.anyio
+async def test_stalling_address_falls_back_to_the_next_async(
+    server, stalling_address, anyio_backend
+):
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    fake = _resolving_to("eyeballs.test.invalid", stalling_address, "127.0.0.1")
+    baseline = _sockets_to(stalling_address, _port(server))
+    with mock.patch("socket.getaddrinfo", fake):
+        async with httprs.AsyncClient(timeout=5.0) as client:
+            t0 = time.monotonic()
+            response = await client.get(url)
+            took = time.monotonic() - t0
+            assert response.status_code == 200
+            assert await _settles_to_async(baseline, stalling_address, _port(server)) == baseline
+    assert 0.2 <= took < 2.5
+
+
+def test_every_address_stalling_is_one_connect_timeout(server, stalling_addresses):
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    fake = _resolving_to("eyeballs.test.invalid", *stalling_addresses)
+    baseline = _sockets_to(stalling_addresses, _port(server))
+    with mock.patch("socket.getaddrinfo", fake):
+        with httprs.Client(timeout=1.0) as client:
+            t0 = time.monotonic()
+            with pytest.raises(httprs.ConnectTimeout):
+                client.get(url)
+            took = time.monotonic() - t0
+            # The timeout closed every attempt, the client still open.
+            assert _settles_to(baseline, stalling_addresses, _port(server)) == baseline
+    assert 0.9 <= took < 2.5  # one connect timeout, not one per address
+
+
+@pytest.mark.anyio
+async def test_every_address_stalling_is_one_connect_timeout_async(
+    server, stalling_addresses, anyio_backend
+):
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    fake = _resolving_to("eyeballs.test.invalid", *stalling_addresses)
+    baseline = _sockets_to(stalling_addresses, _port(server))
+    with mock.patch("socket.getaddrinfo", fake):
+        async with httprs.AsyncClient(timeout=1.0) as client:
+            t0 = time.monotonic()
+            with pytest.raises(httprs.ConnectTimeout):
+                await client.get(url)
+            took = time.monotonic() - t0
+            assert await _settles_to_async(baseline, stalling_addresses, _port(server)) == baseline
+    assert 0.9 <= took < 2.5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("close_client", [False, True])
+async def test_cancelled_mid_race_leaves_no_socket(
+    server, stalling_addresses, anyio_backend, close_client
+):
+    # The request is cancelled while three attempts are under way. The connection goes
+    # on connecting for the pool (as after any cancel mid-connect) until its connect
+    # timeout, or until the client closes: either way every attempt's socket is closed.
+    # (On trio the engine runs only while a task awaits it: the next request here.)
+    import anyio
+
+    port = _port(server)
+    url = f"http://eyeballs.test.invalid:{port}/"
+    fake = _resolving_to("eyeballs.test.invalid", *stalling_addresses)
+    baseline = _sockets_to(stalling_addresses, port)
+    connect = 5.0 if close_client else 1.0
+    with mock.patch("socket.getaddrinfo", fake):
+        client = httprs.AsyncClient(timeout=httprs.Timeout(10.0, connect=connect))
+        async with client:
+            with anyio.move_on_after(0.6) as scope:
+                await client.get(url)
+            assert scope.cancelled_caught
+            racing = _sockets_to(stalling_addresses, port) - baseline
+            assert racing >= 2  # the attempts are real sockets, seen here
+            if not close_client:
+                await anyio.sleep(1.0)  # past the connect timeout
+                assert (await client.get(server.url)).status_code == 200
+                assert await _settles_to_async(baseline, stalling_addresses, port) == baseline
+        t0 = time.monotonic()
+        assert await _settles_to_async(baseline, stalling_addresses, port) == baseline
+        assert time.monotonic() - t0 < 2.0  # closing the client ended the race
+
+
+def test_proxy_host_addresses_are_raced(server, proxy_factory):
+    # The proxy's name resolves to a stalling address first: the proxy is reached through
+    # the second one, well before the connect timeout.
+    proxy = proxy_factory()
+    proxy_port = int(proxy.url.rsplit(":", 1)[1])
+    fake = _resolving_to("proxy.test.invalid", "127.0.0.2", "127.0.0.1")
+    with _stalling(proxy_port), mock.patch("socket.getaddrinfo", fake):
+        with httprs.Client(proxy=f"http://proxy.test.invalid:{proxy_port}", timeout=5.0) as c:
+            t0 = time.monotonic()
+            response = c.get(server.url + "/echo")
+            took = time.monotonic() - t0
+    assert response.status_code == 200
+    assert [s.target for s in proxy.seen] == [server.url + "/echo"]
+    assert 0.2 <= took < 2.5
+
+
+@pytest.mark.parametrize("refused", [1, 2])
+def test_refused_addresses_fall_back_in_order(server, refused):
+    # Nothing listens on 127.0.0.3/.4 at the server's port: refused at once, the next
+    # address is tried without waiting.
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    addresses = ["127.0.0.3", "127.0.0.4"][:refused] + ["127.0.0.1"]
+    fake = _resolving_to("eyeballs.test.invalid", *addresses)
+    with mock.patch("socket.getaddrinfo", fake):
+        with httprs.Client(timeout=5.0) as client:
+            t0 = time.monotonic()
+            assert client.get(url).status_code == 200
+            assert time.monotonic() - t0 < 1.5
+
+
+@pytest.mark.anyio
+async def test_refused_addresses_fall_back_in_order_async(server, anyio_backend):
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    fake = _resolving_to("eyeballs.test.invalid", "127.0.0.3", "127.0.0.1")
+    with mock.patch("socket.getaddrinfo", fake):
+        async with httprs.AsyncClient(timeout=5.0) as client:
+            assert (await client.get(url)).status_code == 200
+
+
+def test_every_address_refused_is_a_connect_error(server):
+    url = f"http://eyeballs.test.invalid:{_port(server)}/"
+    fake = _resolving_to("eyeballs.test.invalid", "127.0.0.3", "127.0.0.4")
+    with mock.patch("socket.getaddrinfo", fake):
+        with httprs.Client(timeout=5.0) as client:
+            t0 = time.monotonic()
+            with pytest.raises(httprs.ConnectError, match="Connection refused"):
+                client.get(url)
+            assert time.monotonic() - t0 < 1.5

@@ -43,6 +43,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string pool_key
         string connect_host
         int connect_port
+        vector[string] more_addresses
         string tunnel_authority
         HeaderList tunnel_headers
         string socks_host

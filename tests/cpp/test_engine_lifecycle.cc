@@ -1,13 +1,20 @@
 // Engine lifecycle under AddressSanitizer: close() with a getaddrinfo still
 // running (the loop is handed to a reaper thread), fork() with a pooled
 // connection (the child gets a fresh loop, the parent keeps its connection),
-// and the raw stream of a switched (101) connection: reads, writes, a burst
-// past the read-ahead bound, release, and close() under a live stream.
+// the raw stream of a switched (101) connection: reads, writes, a burst
+// past the read-ahead bound, release, and close() under a live stream; and
+// Happy Eyeballs: a host with a stalling address first (a listener on
+// 127.0.0.2 whose accept queue is full, so SYNs go unanswered) and the live
+// server second, every attempt's handle closed at the end (the loop check
+// aborts this debug build otherwise).
 //
 // getaddrinfo() is interposed here: "slow.test" takes kSlowMs, then resolves
-// to 127.0.0.1. A tiny keep-alive HTTP server runs in a thread.
+// to 127.0.0.1; "race.test" resolves to 127.0.0.2 then 127.0.0.1. A tiny
+// keep-alive HTTP server runs in a thread.
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "check.h"
 #include "engine.h"
@@ -246,6 +254,107 @@ void test_switched_raw_stream(int port) {
   e.release(*t2);
 }
 
+// A listener on 127.0.0.2:port that never accepts, its queue (backlog 0) filled
+// by connections of its own: a further SYN to it goes unanswered.
+struct StallingListener {
+  int fd = -1;
+  std::vector<int> fillers;
+
+  explicit StallingListener(int port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    CHECK(::listen(fd, 0) == 0);
+    for (int i = 0; i < 4; i++) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers.push_back(c);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ~StallingListener() {
+    for (int c : fillers) ::close(c);
+    ::close(fd);
+  }
+};
+
+// True when a connect to 127.0.0.2:port is still unanswered after `ms`.
+bool connect_stalls(int port, int ms) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len);
+  bool connected = ::getpeername(c, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(c);
+  return err == 0 && !connected;
+}
+
+// The name resolves to a stalling address first: the live one, tried
+// 250 ms later on its own handle, wins long before the 5 s connect timeout;
+// the same with the addresses as literals (a Python resolver hook's answers).
+void test_happy_eyeballs(int port) {
+  StallingListener stall(port);
+  CHECK(connect_stalls(port, 300));
+  for (int literal = 0; literal < 2; literal++) {
+    Engine e{PoolLimits()};
+    auto racing_spec = [&] {
+      RequestSpec spec = make_spec(literal ? "127.0.0.2" : "race.test", port);
+      if (literal) spec.more_addresses = {"127.0.0.1"};
+      return spec;
+    };
+    for (int round = 0; round < 2; round++) {
+      auto t0 = Clock::now();
+      std::shared_ptr<Transfer> t = e.submit(racing_spec());
+      while (!e.wait(*t, WaitFor::kComplete, 50))
+        if (seconds_since(t0) > 6) break;
+      double took = seconds_since(t0);
+      std::string body;
+      e.take_body(*t, body);
+      std::printf("happy eyeballs (%s, request %d): %.3f s\n", literal ? "literals" : "resolved",
+                  round + 1, took);
+      CHECK(!t->failed() && t->complete);
+      CHECK_EQ_STR(body, "ok");
+      // The first request waits 250 ms for the stalled attempt; the second
+      // reuses the winner from the pool.
+      if (round == 0) CHECK(took >= 0.2 && took < 2.5);
+      e.release(*t);
+      CHECK(e.connection_count() == 1);
+    }
+    e.close();  // check_loop_released: the losing attempt's handle is closed too
+  }
+  // Every address stalls: close() in the middle of the race closes each attempt
+  // and the attempt timer.
+  Engine e{PoolLimits()};
+  RequestSpec spec = make_spec("127.0.0.2", port);
+  spec.more_addresses = {"127.0.0.2", "127.0.0.2"};
+  std::shared_ptr<Transfer> t = e.submit(std::move(spec));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // two attempts running
+  e.close();
+  CHECK(t->failed() && t->error.kind == ErrorKind::kClosed);
+  e.release(*t);
+  // Every address refused: the race ends at once with the last error.
+  Engine e2{PoolLimits()};
+  RequestSpec refused = make_spec("127.0.0.2", port + 1 == 65536 ? port - 1 : port + 1);
+  refused.more_addresses = {"127.0.0.3"};
+  auto t0 = Clock::now();
+  std::shared_ptr<Transfer> t2 = e2.submit(std::move(refused));
+  while (!e2.wait(*t2, WaitFor::kComplete, 50))
+    if (seconds_since(t0) > 6) break;
+  CHECK(t2->failed() && t2->error.kind == ErrorKind::kConnectError);
+  CHECK(seconds_since(t0) < 1.0);
+  e2.release(*t2);
+  e2.close();
+}
+
 // The debug check run when an engine's loop is freed: it counts a handle until
 // its close callback has run, and aborts (this program is built without NDEBUG)
 // when one is left.
@@ -286,6 +395,23 @@ extern "C" int getaddrinfo(const char* node, const char* service, const struct a
     std::this_thread::sleep_for(std::chrono::milliseconds(kSlowMs));
     node = "127.0.0.1";
   }
+  if (node != nullptr && std::strcmp(node, "race.test") == 0) {
+    // 127.0.0.2 then 127.0.0.1, in this order (two lookups chained).
+    struct addrinfo* first = nullptr;
+    int rc = real("127.0.0.2", service, hints, &first);
+    if (rc != 0) return rc;
+    struct addrinfo* second = nullptr;
+    rc = real("127.0.0.1", service, hints, &second);
+    if (rc != 0) {
+      freeaddrinfo(first);
+      return rc;
+    }
+    struct addrinfo* tail = first;
+    while (tail->ai_next != nullptr) tail = tail->ai_next;
+    tail->ai_next = second;
+    *res = first;
+    return 0;
+  }
   return real(node, service, hints, res);
 }
 
@@ -295,5 +421,6 @@ int main() {
   test_close_with_running_lookup(server.port);
   test_fork_keeps_parent_pool(server.port);
   test_switched_raw_stream(server.port);
+  test_happy_eyeballs(server.port);
   return check_report("test_engine_lifecycle");
 }

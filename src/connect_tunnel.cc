@@ -47,8 +47,9 @@ StreamLayer::Status ConnectTunnel::read_response(Error& err) {
       in_.clear();
       return Status::kWantRead;
     case ResponseParser::Status::kError:
+      // A malformed answer is the parser's RemoteProtocolError, as httpx
+      // (h11) reports it; only a well-formed non-2xx is a ProxyError.
       state_ = State::kFailed;
-      err.kind = ErrorKind::kProxyError;
       return Status::kError;
     case ResponseParser::Status::kUpgrade:
     case ResponseParser::Status::kComplete:
@@ -66,8 +67,10 @@ void ConnectTunnel::on_head(ResponseHead&& head) {
 }
 
 Error ConnectTunnel::eof_while_connecting() const {
+  // The proxy closed before its answer's head was whole: httpx (h11) reports
+  // a RemoteProtocolError, whatever part of the head had arrived.
   Error err;
-  err.set(ErrorKind::kProxyError, "Server disconnected without sending a response.");
+  err.set(ErrorKind::kRemoteProtocolError, "Server disconnected without sending a response.");
   return err;
 }
 

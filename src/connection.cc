@@ -343,7 +343,7 @@ void Connection::on_write_error(int status) {
     end_switched(Transfer::RawState::kFailed, err);
     return;
   }
-  fail_transfer(connecting_error(ErrorKind::kConnectError, errno_message(status)));
+  fail_transfer(connecting_error(ErrorKind::kWriteError, errno_message(status)));
 }
 
 void Connection::on_write_done() {
@@ -520,12 +520,13 @@ void Connection::switched_write(const char* data, size_t len) {
 
 int Connection::switched_fd() { return state_ == State::kSwitched ? socket_.fd() : -1; }
 
-Error Connection::connecting_error(ErrorKind fallback, const std::string& message) const {
+Error Connection::connecting_error(ErrorKind io, const std::string& message) const {
   // While a layer connects (or waits at the gate after its handshake), it
-  // says what a socket failure means: a CONNECT tunnel's is a ProxyError.
+  // says what a failed read or write (`io`) means: a ConnectError, or a
+  // CONNECT tunnel's ReadError / WriteError.
   Error err;
   StreamLayer* top = const_cast<StreamChain&>(chain_).top();
-  err.set(top ? top->socket_error_kind() : fallback, message);
+  err.set(top ? top->socket_error_kind(io) : ErrorKind::kConnectError, message);
   return err;
 }
 
@@ -601,7 +602,7 @@ void Connection::on_read_error(int status) {
   if (state_ == State::kActive)
     err.set(ErrorKind::kReadError, errno_message(status));
   else
-    err = connecting_error(ErrorKind::kConnectError, errno_message(status));
+    err = connecting_error(ErrorKind::kReadError, errno_message(status));
   fail_transfer(err);
 }
 

@@ -134,7 +134,7 @@ class Connection final : private SocketStream::Owner,
   void on_read_error(int status);
   void on_write_error(int status);
   void on_write_done();
-  Error connecting_error(ErrorKind fallback, const std::string& message) const;
+  Error connecting_error(ErrorKind io, const std::string& message) const;
   void pause_if_asked();
   // The transfer failed before any response byte: may it go out again on a
   // fresh connection? resend() does that.

@@ -52,7 +52,8 @@ class StreamLayer {
   // How the connection reports the peer ending the stream, or a socket
   // error, while this layer's handshake runs.
   virtual Error eof_while_connecting() const = 0;
-  virtual ErrorKind socket_error_kind() const { return ErrorKind::kConnectError; }
+  // `io` is kReadError or kWriteError: what the failed socket call was.
+  virtual ErrorKind socket_error_kind(ErrorKind /*io*/) const { return ErrorKind::kConnectError; }
 };
 
 // A layer that only speaks during its handshake (SOCKS5, CONNECT): it keeps

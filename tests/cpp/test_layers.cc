@@ -135,7 +135,7 @@ void test_socks_failures() {
   Socks5Stream s("h", 1, "", "");
   CHECK(s.eof_while_connecting().kind == ErrorKind::kProxyError);
   CHECK_EQ_STR(s.eof_while_connecting().message, "Server disconnected without sending a response.");
-  CHECK(s.socket_error_kind() == ErrorKind::kConnectError);
+  CHECK(s.socket_error_kind(ErrorKind::kReadError) == ErrorKind::kConnectError);
 }
 
 void test_connect_tunnel(bool bytewise) {
@@ -181,15 +181,21 @@ void test_connect_failures() {
   CHECK_EQ_STR(tunnel_failure("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 100\r\n\r\n",
                               ErrorKind::kProxyError),
                "502 Bad Gateway");
-  tunnel_failure("SSH-2.0-OpenSSH\r\n\r\n", ErrorKind::kProxyError);
+  // A malformed answer is a RemoteProtocolError, as httpx (h11) reports it.
+  tunnel_failure("SSH-2.0-OpenSSH\r\n\r\n", ErrorKind::kRemoteProtocolError);
+  tunnel_failure("HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", ErrorKind::kRemoteProtocolError);
   // A header the CONNECT request cannot carry fails before anything is sent.
   ConnectTunnel bad("example.org:443", {{"X-Bad", "a\r\nb"}});
   Error err;
   CHECK(bad.connect(err) == Status::kError);
   CHECK(err.kind == ErrorKind::kLocalProtocolError);
   CHECK(take(bad).empty());
-  CHECK(bad.eof_while_connecting().kind == ErrorKind::kProxyError);
-  CHECK(bad.socket_error_kind() == ErrorKind::kProxyError);
+  CHECK(bad.eof_while_connecting().kind == ErrorKind::kRemoteProtocolError);
+  CHECK_EQ_STR(bad.eof_while_connecting().message,
+               "Server disconnected without sending a response.");
+  // A reset reading the answer is a ReadError (sending the request: a WriteError).
+  CHECK(bad.socket_error_kind(ErrorKind::kReadError) == ErrorKind::kReadError);
+  CHECK(bad.socket_error_kind(ErrorKind::kWriteError) == ErrorKind::kWriteError);
 }
 
 // A scripted layer with no handshake that XORs bytes both ways, standing in

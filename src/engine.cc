@@ -924,7 +924,7 @@ static_assert(kMinLibuvVersion == ((1 << 16) | (44 << 8)), "libuv 1.44");
 
 bool libuv_supported(unsigned version) { return version >= kMinLibuvVersion; }
 
-void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
+void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake) {
   if (loop_closed_) return;
   drain_deferred();
   flush_connections();
@@ -938,6 +938,7 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
     p.revents = 0;
     in_poll_ = true;
     lk.unlock();
+    notify(wake);
     ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
@@ -949,52 +950,88 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms) {
   flush_connections();  // streams the callbacks started (retries, a new connection's first)
 }
 
-void Engine::wake_sleepers(bool hand_off) {
+std::shared_ptr<Engine::Sleeper> Engine::sleeper_record() {
+  thread_local std::shared_ptr<Sleeper> mine;
+  // Held elsewhere: a driver has yet to notify it (a stale wake-up, which the
+  // woken flag makes harmless, but the record must stay alive for it).
+  if (mine == nullptr || mine.use_count() != 1) mine = std::make_shared<Sleeper>();
+  return mine;
+}
+
+void Engine::notify(Wakeups& wake) {
+  for (auto& s : wake) s->cv.notify_one();
+  wake.clear();
+}
+
+void Engine::wake_sleepers(bool hand_off, Wakeups* later) {
   Sleeper* successor = nullptr;
-  for (Sleeper* s : sleepers_) {
+  auto pick = [later](const std::shared_ptr<Sleeper>& s) {
+    s->woken = true;
+    if (later != nullptr) {
+      later->push_back(s);
+    } else {
+      s->cv.notify_one();
+    }
+  };
+  for (const auto& s : sleepers_) {
     if (s->woken) continue;
     if (loop_closed_ || satisfied(*s->transfer, s->what)) {
-      s->woken = true;
-      s->cv.notify_one();
+      pick(s);
     } else if (successor == nullptr) {
-      successor = s;
+      successor = s.get();
     }
   }
   if (hand_off && successor != nullptr) {
-    successor->woken = true;
-    successor->cv.notify_one();
+    for (const auto& s : sleepers_)
+      if (s.get() == successor) pick(s);
   }
 }
 
 // Leader/follower: the caller drives the loop when nobody does; otherwise it
 // sleeps until the driver wakes it (its transfer is ready, or it is to drive
 // next) or its slice ends. Each round wakes only those threads, not every
-// follower: with 16 threads on one client a round used to wake all 15.
+// follower: with 16 threads on one client a round used to wake all 15. The
+// driver notifies them once it has let go of mu_ (for its next poll, or on
+// its way out), so they do not wake up only to wait for it.
 bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   using clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lk(mu_);
   if (satisfied(t, what)) return true;
   auto deadline = clock::now() + std::chrono::milliseconds(slice_ms);
+  Wakeups wake;
+  bool done = false;
   for (;;) {
-    if (loop_closed_) return true;  // everything in flight has failed with kClosed
+    if (loop_closed_) {
+      done = true;  // everything in flight has failed with kClosed
+      break;
+    }
     if (!driving_) {
       int remaining = static_cast<int>(
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
       driving_ = true;
-      drive_once(lk, remaining > 0 ? remaining : 0);
+      drive_once(lk, remaining > 0 ? remaining : 0, wake);
       driving_ = false;
       bool leaving = satisfied(t, what) || loop_closed_ || clock::now() >= deadline;
-      wake_sleepers(leaving);
+      wake_sleepers(leaving, &wake);
       cv_.notify_all();
     } else {
-      Sleeper self{&t, what, {}, false};
-      sleepers_.push_back(&self);
-      self.cv.wait_until(lk, deadline, [&self] { return self.woken; });
-      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &self));
+      std::shared_ptr<Sleeper> self = sleeper_record();
+      self->transfer = &t;
+      self->what = what;
+      self->woken = false;
+      sleepers_.push_back(self);
+      self->cv.wait_until(lk, deadline, [&self] { return self->woken; });
+      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
     }
-    if (satisfied(t, what)) return true;
-    if (clock::now() >= deadline) return false;
+    if (satisfied(t, what)) {
+      done = true;
+      break;
+    }
+    if (clock::now() >= deadline) break;
   }
+  lk.unlock();
+  notify(wake);
+  return done;
 }
 
 int Engine::backend_fd() const { return loop_closed_ ? -1 : uv_backend_fd(loop_); }

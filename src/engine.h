@@ -345,7 +345,12 @@ class Engine {
   void arm_pool_timer();
   static void on_pool_timer(uv_timer_t* h);
   static void on_wakeup(uv_async_t* h);
-  void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms);
+  // A thread sleeping in wait() while another one drives the loop.
+  struct Sleeper;
+  using Wakeups = std::vector<std::shared_ptr<Sleeper>>;
+  // One round of driving. `wake`: sleepers picked by the last round, notified
+  // (and cleared) once mu_ is let go of for the poll.
+  void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake);
   void fail(Transfer& t, ErrorKind kind, const std::string& message);
   void finish_loop();
   // fork(): pthread_atfork handlers (engine.cc) lock every live engine before
@@ -358,21 +363,29 @@ class Engine {
   void release_locked(Transfer& t);
   void drain_deferred();  // with mu_ held: release what release_deferred queued
 
-  // A thread sleeping in wait() while another one drives the loop.
+  // Shared, so that the driver can notify a sleeper after letting go of mu_
+  // (a sleeper notified under mu_ wakes only to wait for mu_: two more futex
+  // calls and context switches per hand-over) while the sleeper, woken by its
+  // deadline meanwhile, may already have left wait().
   struct Sleeper {
-    const Transfer* transfer;
-    WaitFor what;
+    const Transfer* transfer = nullptr;
+    WaitFor what = WaitFor::kHead;
     std::condition_variable cv;
     bool woken = false;
   };
+  // This thread's sleeper record (reused while no waker holds it).
+  static std::shared_ptr<Sleeper> sleeper_record();
   // With mu_ held: wakes the sleepers whose wait is over and, when
   // `hand_off` (the driver is leaving), one other sleeper to drive next.
-  void wake_sleepers(bool hand_off);
+  // With `later`, they are only marked woken and listed there: the caller
+  // notifies them once it has let go of mu_ (notify()).
+  void wake_sleepers(bool hand_off, Wakeups* later = nullptr);
+  static void notify(Wakeups& wake);
   void flush_connections();  // what want_flush() asked for
 
   std::mutex mu_;
   std::condition_variable cv_;  // signals the end of a driving round (close())
-  std::vector<Sleeper*> sleepers_;
+  std::vector<std::shared_ptr<Sleeper>> sleepers_;
   bool driving_ = false;
   bool servicing_ = false;
   bool service_again_ = false;

@@ -26,6 +26,26 @@ def _driver_run(ref):
         driver.run()
 
 
+@cython.final
+cdef class _YieldOnce:
+    """Awaited in an asyncio task: gives up control for one pass of the event loop
+    (a bare yield: the task is rescheduled at once), as `asyncio.sleep(0)` does."""
+
+    cdef bint yielded
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.yielded:
+            raise StopIteration
+        self.yielded = True
+        return None
+
+
 @cython.no_gc_clear
 cdef class _AsyncDriver:
     """Drives an engine's uv loop from inside the running event loop.
@@ -103,12 +123,18 @@ cdef class _AsyncDriver:
             self.loop.call_soon(_driver_run, self.ref)
 
     cdef void run(self) except *:
+        """The scheduled pass (a call_soon, the timer, or the fd turning readable)."""
+        self.scheduled = False
+        self.advance()
+
+    cdef void advance(self) except *:
+        """Run the uv loop once without blocking and resolve the futures of the
+        transfers it advanced."""
         cdef vector[shared_ptr[Transfer]] signaled
         cdef Transfer* t
         cdef Engine* eng = self.engine.eng
         cdef cbool ok
         cdef WaitFor what
-        self.scheduled = False
         if self.closed:
             return
         with nogil:
@@ -176,11 +202,28 @@ cdef class _AsyncDriver:
         loop = _asyncio._get_running_loop()
         if loop is None or loop is not self.loop:
             if _current_library() == "trio":
+                if what == <int>WaitFor.kBodyData:
+                    # The chunk's sink was set without waking the driver
+                    # (Wake.kCaller): another task may be the one driving.
+                    with nogil:
+                        self.engine.eng.wake()
                 await self._wait_trio(stream, what)
                 return
             loop = _asyncio.get_running_loop()
             if loop is not self.loop:
                 self.attach(loop)
+        if what == <int>WaitFor.kBodyData:
+            # The consumer has just handed the engine room for the next chunk
+            # (without waking the driver, Wake.kCaller): run the loop here, at
+            # once, rather than in a callback scheduled for the next pass with
+            # this task woken in the pass after. With the bytes in the socket
+            # already (a fast server, a big body) the chunk is read now, and
+            # one pass of the event loop (the yield below, so other tasks
+            # still run between chunks) is all a chunk costs.
+            self.advance()
+            if self.done(t, what):
+                await _YieldOnce()
+                return
         key = <size_t>t
         while not self.done(t, what):
             fut = loop.create_future()
@@ -281,7 +324,8 @@ cdef class _AsyncBody(_Body):
             raise exc.StreamClosed()
         try:
             while True:
-                self._chunk_start()
+                # No wake-up for the driver: the wait runs the loop itself.
+                self._chunk_start(Wake.kCaller)
                 await self.driver.wait(self, <int>WaitFor.kBodyData)
                 chunk = self._chunk_take()
                 if chunk is None:

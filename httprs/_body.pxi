@@ -152,10 +152,10 @@ cdef class _Body:
         self.sink_cap = cap
         buf = _bytes_data(self.sink)
         with nogil:
-            self.engine.eng.set_sink(t[0], buf, cap, fill, SinkUse.kWhole)
+            self.engine.eng.set_sink(t[0], buf, cap, fill, SinkUse.kWhole, Wake.kDriver)
         return 0
 
-    cdef int _attach_chunk_sink(self, size_t cap) except -1:
+    cdef int _attach_chunk_sink(self, size_t cap, Wake wake) except -1:
         """Streaming: hand the engine room for one chunk of at most `cap` bytes, in
         the buffer kept from the last chunk, the spare, or a new one."""
         cdef Transfer* t = self.t.get()
@@ -172,7 +172,7 @@ cdef class _Body:
                 self.sink_cap = cap
         buf = _bytes_data(self.sink)
         with nogil:
-            self.engine.eng.set_sink(t[0], buf, cap, 0, SinkUse.kChunk)
+            self.engine.eng.set_sink(t[0], buf, cap, 0, SinkUse.kChunk, wake)
         return 0
 
     cdef object _take_chunk(self, size_t fill):
@@ -210,9 +210,10 @@ cdef class _Body:
             _Py_XDECREF(self.sink)
         self.sink = NULL
 
-    cdef int _chunk_start(self) except -1:
+    cdef int _chunk_start(self, Wake wake=Wake.kDriver) except -1:
         """Streaming: give the engine a fresh buffer for the next chunk (it copies
-        what is buffered first). The caller waits for kBodyData next."""
+        what is buffered first). The caller waits for kBodyData next (with
+        Wake.kCaller: a wait that runs the loop, or wakes its driver, itself)."""
         cdef Transfer* t = self.t.get()
         cdef size_t cap = STREAM_SINK
         cdef unsigned long long left
@@ -231,7 +232,7 @@ cdef class _Body:
             # All here, buffered: the engine touches the buffer no more.
             cap = min(cap, t.body_buf.size())
         if cap > 0:
-            self._attach_chunk_sink(cap)
+            self._attach_chunk_sink(cap, wake)
         return 0
 
     cdef object _chunk_take(self):

@@ -45,6 +45,7 @@ from httprs.includes.engine cimport (
     TraceStep,
     Transfer,
     WaitFor,
+    Wake,
 )
 from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport (

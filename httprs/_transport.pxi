@@ -343,6 +343,14 @@ class _CoreTransport:
             "idle": core.engine.idle_count,
         }
 
+    def _driver_wakes(self):
+        """Tests: how many times a consumer operation woke the loop's driver."""
+        cdef _TransportCore core = self._core
+        cdef unsigned long long n
+        with nogil:
+            n = core.engine.eng.driver_wakes()
+        return n
+
     def _hold_engine_mutex(self, int ms):
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core

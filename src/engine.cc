@@ -508,10 +508,18 @@ void Engine::drive_externally() {
   external_driver_ = true;
 }
 
+void Engine::wake() {
+  std::lock_guard<std::mutex> lk(mu_);
+  wake_driver();
+}
+
 void Engine::wake_driver() {
   // A thread in poll() or an event loop watching the backend fd: make the fd
   // readable. uv_async_send coalesces, so a burst of operations costs one wake.
-  if (!loop_closed_ && (in_poll_ || external_driver_)) uv_async_send(&wakeup_);
+  if (!loop_closed_ && (in_poll_ || external_driver_)) {
+    driver_wakes_++;
+    uv_async_send(&wakeup_);
+  }
 }
 
 // ------------------------------------------------------------------ pool timer
@@ -582,7 +590,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   }
 }
 
-size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use) {
+size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use, Wake wake) {
   std::lock_guard<std::mutex> lk(mu_);
   size_t n = std::min(len - fill, t.body_buf.size());
   if (n) std::memcpy(buf + fill, t.body_buf.data(), n);
@@ -595,7 +603,7 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
-    wake_driver();
+    if (wake == Wake::kDriver) wake_driver();
   }
   return t.sink_fill;
 }
@@ -862,6 +870,11 @@ int Engine::connection_count() {
 int Engine::idle_count() {
   std::lock_guard<std::mutex> lk(mu_);
   return idle_connections();
+}
+
+uint64_t Engine::driver_wakes() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return driver_wakes_;
 }
 
 int Engine::idle_connections() const {

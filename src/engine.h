@@ -139,6 +139,12 @@ struct RequestSpec {
 // holds bytes: WaitFor::kBodyData).
 enum class SinkUse { kWhole, kChunk };
 
+// Whether a consumer operation wakes whoever drives the loop (kDriver), or
+// leaves that to the caller (kCaller): an async consumer that runs the loop
+// itself right after, or else calls Engine::wake() (saves an eventfd write,
+// and the event loop pass it causes, per streamed chunk).
+enum class Wake { kDriver, kCaller };
+
 // One request/response exchange. Shared between the engine (while it is in
 // flight) and the Python object that owns it.
 //
@@ -238,7 +244,8 @@ class Engine {
   // Direct body bytes into `buf` (`len` bytes, of which the first `fill` are
   // already body): copies what is buffered first. Returns the new fill. The
   // sink can be replaced by a bigger one: detach_sink(), grow, set_sink().
-  size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use = SinkUse::kWhole);
+  size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use = SinkUse::kWhole,
+                  Wake wake = Wake::kDriver);
   // Stop writing into the sink; returns how many bytes it holds. `extra` (if
   // not null) is set to the number of body bytes buffered beyond it.
   size_t detach_sink(Transfer& t, size_t* extra);
@@ -288,6 +295,9 @@ class Engine {
   // consumer operation wakes it (uv_async_send makes the backend fd readable),
   // not only a thread blocked in wait()'s poll().
   void drive_externally();
+  // Wake whoever drives the loop (after an operation called with Wake::kCaller
+  // when the caller does not run the loop itself after all).
+  void wake();
 
   // How many times this process is a fork() child of a process that had
   // engines (bumped in the child). The async bridge compares it to know that
@@ -307,6 +317,8 @@ class Engine {
   // Stats for tests and benchmarks.
   int connection_count();
   int idle_count();
+  // How many times the driver was woken (uv_async_send) for a consumer operation.
+  uint64_t driver_wakes();
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).
   void hold_mutex_for_testing(int ms);
@@ -391,6 +403,7 @@ class Engine {
   bool service_again_ = false;
   bool in_poll_ = false;
   bool external_driver_ = false;  // an event loop watches backend_fd()
+  uint64_t driver_wakes_ = 0;
   bool closed_ = false;
   bool loop_closed_ = false;  // close() ran: no libuv calls any more
   // Heap-allocated: a loop whose getaddrinfo requests are still running when

@@ -10,6 +10,7 @@ import gc
 import ssl
 import tracemalloc
 
+import anyio
 import pytest
 from servers.scripted import chunked
 from servers.tls import server_context
@@ -189,6 +190,39 @@ async def test_streamed_chunks_stay_intact_async(scripted, anyio_backend, framin
         kept[4] = [(await c.get(f"{srv.url}/{n}/4")).content]
     for seed, chunks in kept.items():
         assert b"".join(chunks) == pattern(n, seed), seed
+
+
+@pytest.mark.anyio
+async def test_streamed_chunks_need_no_driver_wake_ups_async(scripted, anyio_backend):
+    """asyncio: an async consumer runs the loop itself for each chunk it asks for (in its
+    wait, at once), so handing the engine the next chunk's buffer does not wake the loop's
+    driver: no eventfd write, and no extra event loop pass, per chunk. Every chunk still
+    yields to the event loop once: another task runs between chunks. trio: the wait wakes
+    whichever task drives (it may be another one)."""
+    srv = scripted(_sized_handler("length"))
+    n = 4 * MIB + 3
+    ticks = 0
+    streaming = True
+
+    async def ticker():
+        nonlocal ticks
+        while streaming:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with httprs.AsyncClient() as c, anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        async with c.stream("GET", f"{srv.url}/{n}") as r:
+            wakes = c._transport._driver_wakes()
+            chunks = [ch async for ch in r.aiter_raw()]
+            wakes = c._transport._driver_wakes() - wakes
+        streaming = False
+    assert b"".join(chunks) == pattern(n)
+    assert len(chunks) >= n // STREAM_CHUNK
+    assert ticks >= len(chunks) // 2, (ticks, len(chunks))
+    if anyio_backend == "asyncio":
+        # Each chunk's set_sink woke the driver (at least len(chunks)) before.
+        assert wakes < len(chunks) // 4, (wakes, len(chunks))
 
 
 def _stall_mid_body(framing: str, sent: int, declared: int):

@@ -109,6 +109,10 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kWhole
         kChunk
 
+    cdef enum class Wake "httprs::Wake":
+        kDriver
+        kCaller
+
     cdef enum class WaitFor(int):
         kHead
         kBodyData
@@ -141,7 +145,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool wait(Transfer& t, WaitFor what, int slice_ms)
         void push_body(Transfer& t, const char* data, size_t len, bool last)
         void take_body(Transfer& t, string& out)
-        size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use)
+        size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use, Wake wake)
         size_t detach_sink(Transfer& t, size_t* extra)
         void want_all(Transfer& t)
         void release(Transfer& t)
@@ -159,9 +163,11 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void run_nowait(vector[shared_ptr[Transfer]]& signaled)
         void watch(Transfer& t)
         void drive_externally()
+        void wake()
         bool check(Transfer& t, WaitFor what)
         int connection_count()
         int idle_count()
+        unsigned long long driver_wakes()
         void hold_mutex_for_testing(int ms)
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)

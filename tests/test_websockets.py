@@ -656,6 +656,181 @@ async def test_httpx2_module_names_are_the_modules_a_patch_reaches_async():
     assert isinstance(client, httprs.AsyncClient) and client.is_closed
 
 
+def test_keepalive_ping_started_before_close_is_never_sent(monkeypatch):
+    """A keepalive ping whose payload (from `secrets.token_bytes`, as httpx2) is being made
+    while close() runs is dropped: the close frame is the only thing written."""
+    import secrets
+
+    from httprs.websockets import WebSocketSession
+
+    making_payload, resume, closed = threading.Event(), threading.Event(), threading.Event()
+    writes = []
+
+    def slow_token_bytes(n=None):
+        making_payload.set()
+        assert resume.wait(5)
+        return b"p" * (n or 16)
+
+    class Stream:
+        def read(self, max_bytes, timeout=None):
+            assert closed.wait(5)
+            return b""
+
+        def write(self, buffer, timeout=None):
+            writes.append(bytes(buffer))
+
+        def close(self):
+            closed.set()
+
+    monkeypatch.setattr(secrets, "token_bytes", slow_token_bytes)
+    with WebSocketSession(Stream(), keepalive_ping_interval_seconds=0) as session:
+        try:
+            assert making_payload.wait(5)
+            session.close()
+        finally:
+            resume.set()
+    assert closed.is_set()
+    assert len(writes) == 1 and writes[0][0] == 0x88  # one frame: a close frame
+
+
+# ------------------------------------------------------------------ the in-process stream
+
+
+def _ws_scope(path="/echo"):
+    import base64
+    import os
+
+    key = base64.b64encode(os.urandom(16))
+    headers = [
+        (b"host", b"testserver"),
+        (b"connection", b"upgrade"),
+        (b"upgrade", b"websocket"),
+        (b"sec-websocket-key", key),
+        (b"sec-websocket-version", b"13"),
+    ]
+    return {"type": "websocket", "path": path, "headers": headers, "subprotocols": []}
+
+
+async def _stream_outcome(app):
+    """Enter an ASGIWebSocketAsyncNetworkStream on `app`: its (stream, head) or the
+    exception its handshake raised, and the stream."""
+    import anyio
+
+    from httprs.websockets._asgi import ASGIWebSocketAsyncNetworkStream
+
+    async with anyio.create_task_group() as group:
+        stream = ASGIWebSocketAsyncNetworkStream(app, _ws_scope(), group, 1.0)
+        try:
+            async with stream as (entered, head):
+                assert entered is stream
+                return head, stream
+        except Exception as e:  # noqa: BLE001 - the outcome under test
+            return e, stream
+
+
+@pytest.mark.anyio
+async def test_asgi_stream_handshake_outcomes():
+    """Accept gives the 101 head; closing first, a denial response, an exception and an
+    app that returns without answering each end the handshake with httpx2's exception."""
+
+    async def accepts(scope, receive, send):
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept", "subprotocol": None})
+        await receive()
+
+    async def closes(scope, receive, send):
+        await send({"type": "websocket.close", "code": 4003, "reason": "no"})
+
+    async def denies(scope, receive, send):
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"who", "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b" are you"})
+
+    async def fails(scope, receive, send):
+        raise ValueError("broken app")
+
+    async def silent(scope, receive, send):
+        return
+
+    head, _ = await _stream_outcome(accepts)
+    assert head.startswith(b"HTTP/1.1 101 ") and b"Sec-WebSocket-Accept" in head
+    closed, _ = await _stream_outcome(closes)
+    assert isinstance(closed, WebSocketDisconnect) and (closed.code, closed.reason) == (4003, "no")
+    denied, _ = await _stream_outcome(denies)
+    assert isinstance(denied, WebSocketUpgradeError)
+    assert (denied.response.status_code, denied.response.content) == (401, b"who are you")
+    failed, stream = await _stream_outcome(fails)
+    assert isinstance(failed, WebSocketDisconnect) and failed.code == 1011
+    assert failed.reason == "broken app" and isinstance(stream.app_error, ValueError)
+    never, _ = await _stream_outcome(silent)
+    assert isinstance(never, RuntimeError) and "accept" in str(never)
+
+
+@pytest.mark.anyio
+async def test_asgi_stream_carries_frames_both_ways():
+    """Client frames become ASGI messages (a fragmented message joined, a close a
+    disconnect with its code); the app's messages come back framed, one per read; a ping
+    is answered without the app; an unknown app message is an error."""
+    import anyio
+    import wsproto
+    from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+    from httprs.websockets._asgi import (
+        ASGIWebSocketAsyncNetworkStream,
+        UnhandledASGIMessageType,
+    )
+
+    seen = []
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            seen.append(message)
+            if message["type"] == "websocket.disconnect":
+                break
+            await send({"type": "websocket.send", "text": f"got {message.get('text')}"})
+        await send({"type": "websocket.nonsense"})
+
+    client = wsproto.Connection(wsproto.ConnectionType.CLIENT)
+    async with anyio.create_task_group() as group:
+        async with ASGIWebSocketAsyncNetworkStream(app, _ws_scope(), group) as (stream, _):
+            await stream.write(client.send(TextMessage("par", message_finished=False)))
+            await stream.write(client.send(TextMessage("ts", message_finished=True)))
+            client.receive_data(await stream.read(65536, timeout=5))
+            assert list(client.events()) == [TextMessage("got parts")]
+            await stream.write(client.send(Ping(b"p1")))
+            client.receive_data(await stream.read(65536, timeout=5))
+            assert list(client.events()) == [Pong(b"p1")]
+            await stream.write(client.send(BytesMessage(b"\x00raw")))
+            client.receive_data(await stream.read(65536, timeout=5))
+            await stream.write(client.send(CloseConnection(4000, "bye")))
+            with pytest.raises(UnhandledASGIMessageType):
+                await stream.read(65536, timeout=5)
+    assert seen == [
+        {"type": "websocket.receive", "text": "parts"},
+        {"type": "websocket.receive", "bytes": b"\x00raw"},
+        {"type": "websocket.disconnect", "code": 4000, "reason": "bye"},
+    ]
+
+
+@pytest.mark.anyio
+async def test_asgi_transport_exit_closes_its_streams_and_sessions_skip_keepalive():
+    import anyio
+
+    transport = ASGIWebSocketTransport(ws_app)
+    async with httprs.AsyncClient(transport=transport) as client:
+        async with client.websocket("ws://testserver/echo") as ws:
+            # no background pings over an in-process stream (as httpx2)
+            assert ws._keepalive_ping_interval_seconds is None
+            stream = ws.stream
+    with pytest.raises(anyio.ClosedResourceError):
+        await stream.send({"type": "websocket.receive", "text": "late"})
+    with pytest.raises(httprs.ReadError):  # a closed stream: an error, not a hang
+        await stream.read(10)
+
+
 # ------------------------------------------------------------------ through the switch
 
 

@@ -1,179 +1,281 @@
-"""ASGIWebSocketTransport: an ASGITransport that also runs an ASGI app's WebSocket
-endpoints in-process, for tests (httpx2.websockets' class of that name).
+"""In-process WebSocket endpoints of an ASGI app, for tests: `ASGIWebSocketTransport`
+(an ASGITransport that also serves WebSocket handshakes) and the network stream it hands
+out, `ASGIWebSocketAsyncNetworkStream` (httpx2.websockets._transport's names).
 
-A WebSocket handshake request (a ws:// or wss:// URL, or `Upgrade: websocket`) starts the
-app with a "websocket" scope in the transport's task group (so the transport must be
-entered: `async with AsyncClient(transport=...)`). Once the app accepts, the request gets
-a 101 whose `network_stream` carries real WebSocket frames: what the client writes is
-decoded by a server-side wsproto connection into `websocket.receive` messages, and what
-the app sends is framed back to it. An app that closes before accepting gets a 403.
+The stream runs the app with a "websocket" scope in a task group and is the app's peer:
+the WebSocket frames the client writes are decoded by a server-side wsproto connection
+into `websocket.receive` / `websocket.disconnect` messages, and each message the app sends
+is framed back to the client. Entering the stream (`async with`) waits for the app's
+answer to `websocket.connect`: it gives `(stream, the 101 head as bytes)` once the app
+accepts, and raises `WebSocketDisconnect` if it closes first, `WebSocketUpgradeError` with
+the app's response if it denies the upgrade (the ASGI WebSocket Denial Response), and
+RuntimeError if it says nothing in time. The transport turns the first two into the
+response a real server would give (403, or the denial response) and re-raises an app's
+exception when `raise_app_exceptions` is set, as ASGITransport does for HTTP.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import contextlib
 import math
-import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
+import anyio
 import wsproto
-from wsproto.connection import ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from anyio.streams.stapled import StapledObjectStream
+from wsproto import events as ws
+from wsproto.frame_protocol import CloseReason
 
+from httprs._exceptions import ReadError
 from httprs._models import Response
 from httprs._transports import ASGITransport
 
-__all__ = ["ASGIWebSocketTransport"]
+from ._exceptions import WebSocketDisconnect, WebSocketUpgradeError
 
-_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+__all__ = [
+    "ASGIWebSocketAsyncNetworkStream",
+    "ASGIWebSocketTransport",
+    "ASGIWebSocketTransportError",
+    "UnhandledASGIMessageType",
+    "UnhandledWebSocketEvent",
+]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Coroutine[None, None, None]]
+ASGIApp = Callable[[Scope, Receive, Send], Coroutine[None, None, None]]
+
+_CLOSED = (anyio.ClosedResourceError, anyio.BrokenResourceError)
 
 
-def _is_websocket(request) -> bool:
+class ASGIWebSocketTransportError(Exception):
+    """The app and the client stream disagree on what may be exchanged."""
+
+
+class UnhandledASGIMessageType(ASGIWebSocketTransportError):
+    """The app sent a message a WebSocket endpoint may not send."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(f"unexpected ASGI message from the app: {message.get('type')!r}")
+        self.message = message
+
+
+class UnhandledWebSocketEvent(ASGIWebSocketTransportError):
+    """The client wrote a WebSocket event the stream cannot pass to the app."""
+
+    def __init__(self, event: wsproto.events.Event) -> None:
+        super().__init__(f"unexpected WebSocket event from the client: {event!r}")
+        self.event = event
+
+
+def _queue() -> StapledObjectStream:
+    return StapledObjectStream(*anyio.create_memory_object_stream(math.inf))
+
+
+class ASGIWebSocketAsyncNetworkStream:
+    """One running WebSocket endpoint, seen from the client as an httpcore-style
+    `AsyncNetworkStream` (`read`, `write`, `aclose`, `get_extra_info`)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        task_group: anyio.abc.TaskGroup,
+        initial_receive_timeout: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.scope = scope
+        self._task_group = task_group
+        self._initial_receive_timeout = initial_receive_timeout
+        self._receive_queue = _queue()  # client -> app: what the app's `receive()` gets
+        self._send_queue = _queue()  # app -> client: what the app's `send()` put
+        self.connection = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        self.connection.initiate_upgrade_connection(scope["headers"], scope["path"])
+        self.app_error: Exception | None = None
+        self._entered = False
+        self._disconnected = False
+        self._parts: list[str | bytes] = []
+        self._pending = b""
+
+    # -- the handshake ----------------------------------------------------------------
+
+    async def __aenter__(self) -> tuple[ASGIWebSocketAsyncNetworkStream, bytes]:
+        if self._entered:
+            raise RuntimeError("an ASGIWebSocketAsyncNetworkStream is a context manager twice")
+        self._entered = True
+        self._task_group.start_soon(self._run)
+        try:
+            await self.send({"type": "websocket.connect"})
+            return self, await self._handshake()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _handshake(self) -> bytes:
+        try:
+            message = await self.receive(self._initial_receive_timeout)
+        except (TimeoutError, anyio.EndOfStream) as e:
+            raise RuntimeError(
+                "the WebSocket app neither accepted nor closed the connection in time "
+                "(does it call accept()?)"
+            ) from e
+        kind = message.get("type")
+        if kind == "websocket.accept":
+            event = ws.AcceptConnection(
+                subprotocol=message.get("subprotocol"), extra_headers=message.get("headers") or []
+            )
+            return self.connection.send(event)
+        if kind == "websocket.close":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        if kind == "websocket.http.response.start":
+            raise WebSocketUpgradeError(await self._denial(message))
+        raise UnhandledASGIMessageType(message)
+
+    async def _denial(self, start: Message) -> Response:
+        body = []
+        while True:
+            message = await self.receive(self._initial_receive_timeout)
+            if message.get("type") != "websocket.http.response.body":
+                raise UnhandledASGIMessageType(message)
+            body.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        return Response(
+            start["status"], headers=start.get("headers") or [], content=b"".join(body)
+        )
+
+    async def _run(self) -> None:
+        try:
+            await self.app(self.scope, self._receive_queue.receive, self._send_queue.send)
+        except Exception as e:  # the app failed: the client sees an internal-error close
+            self.app_error = e
+            close = {
+                "type": "websocket.close",
+                "code": CloseReason.INTERNAL_ERROR,
+                "reason": str(e),
+            }
+            with contextlib.suppress(*_CLOSED):
+                await self._send_queue.send(close)
+        finally:
+            # The app has returned: whatever the client reads next is the end of the stream.
+            with contextlib.suppress(*_CLOSED):
+                await self._send_queue.send_stream.aclose()
+
+    # -- the app's side, for callers that play the client by hand ---------------------
+
+    async def send(self, message: Message) -> None:
+        """Give `message` to the app (what its `receive()` returns next)."""
+        await self._receive_queue.send(message)
+
+    async def receive(self, timeout: float | None = None) -> Message:
+        """The next message the app sent; TimeoutError after `timeout` seconds."""
+        with anyio.fail_after(math.inf if timeout is None else timeout):
+            return await self._send_queue.receive()
+
+    # -- the client's side (httpcore's AsyncNetworkStream) ----------------------------
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if not self._pending:
+            try:
+                message = await self.receive(timeout)
+            except anyio.EndOfStream:
+                return b""
+            except anyio.ClosedResourceError as e:
+                raise ReadError("the ASGI WebSocket stream is closed") from e
+            if isinstance(message, bytes):  # a frame of the stream's own (a pong)
+                self._pending = message
+            else:
+                self._pending = self.connection.send(self._event_for(message))
+        data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+        return data
+
+    @staticmethod
+    def _event_for(message: Message) -> wsproto.events.Event:
+        kind = message.get("type")
+        if kind == "websocket.send":
+            if message.get("text") is not None:
+                return ws.TextMessage(data=message["text"])
+            return ws.BytesMessage(data=message.get("bytes") or b"")
+        if kind == "websocket.close":
+            return ws.CloseConnection(message.get("code", 1000), message.get("reason") or "")
+        raise UnhandledASGIMessageType(message)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.connection.receive_data(bytes(buffer))
+        for event in self.connection.events():
+            await self._deliver(event)
+
+    async def _deliver(self, event: wsproto.events.Event) -> None:
+        if isinstance(event, (ws.Request, ws.Pong)):
+            return  # the handshake request (already answered); an unsolicited pong
+        if isinstance(event, ws.Ping):
+            # Answered as a real server does (RFC 6455 5.5.2; ASGI apps never see pings),
+            # queued with the app's messages so a waiting reader wakes up for it.
+            with contextlib.suppress(anyio.WouldBlock, *_CLOSED):
+                self._send_queue.send_stream.send_nowait(self.connection.send(event.response()))
+        elif isinstance(event, ws.CloseConnection):
+            await self._disconnect(event.code, event.reason)
+        elif isinstance(event, ws.Message):
+            self._parts.append(event.data)
+            if event.message_finished:
+                joined = ("" if isinstance(event.data, str) else b"").join(self._parts)  # type: ignore[attr-defined]
+                self._parts = []
+                key = "text" if isinstance(joined, str) else "bytes"
+                await self.send({"type": "websocket.receive", key: joined})
+        else:
+            raise UnhandledWebSocketEvent(event)
+
+    async def _disconnect(self, code: int, reason: str | None) -> None:
+        if not self._disconnected:
+            self._disconnected = True
+            with contextlib.suppress(*_CLOSED):
+                await self.send({
+                    "type": "websocket.disconnect",
+                    "code": code,
+                    "reason": reason or "",
+                })
+
+    async def aclose(self) -> None:
+        await self._disconnect(CloseReason.ABNORMAL_CLOSURE, None)
+        await self._receive_queue.aclose()
+        await self._send_queue.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: Any = None, timeout: Any = None
+    ) -> Any:
+        raise NotImplementedError("an ASGI WebSocket stream has no TLS")
+
+    def get_extra_info(self, info: str) -> Any:
+        return None
+
+
+def _is_websocket(request: Any) -> bool:
     if request.url.scheme in ("ws", "wss"):
         return True
     return request.headers.get("upgrade", "").strip().lower() == "websocket"
 
 
-class _AppStream:
-    """The client's network stream to one running WebSocket endpoint."""
-
-    def __init__(self, app, scope) -> None:
-        import anyio
-
-        self.app = app
-        self.scope = scope
-        self.protocol = wsproto.Connection(ConnectionType.SERVER)
-        self._to_app, self._app_inbox = anyio.create_memory_object_stream(math.inf)
-        self._to_client, self._client_inbox = anyio.create_memory_object_stream(math.inf)
-        self._to_app.send_nowait({"type": "websocket.connect"})
-        self.handshake = anyio.Event()
-        self.accepted: dict | None = None
-        self.denial: dict | None = None
-        self.error: BaseException | None = None
-        self._parts: list = []
-        self._pending = b""
-        self._disconnected = False
-
-    # -- the app's side ---------------------------------------------------------------
-
-    async def run(self) -> None:
-        import anyio
-
-        try:
-            await self.app(self.scope, self._receive, self._send)
-        except anyio.get_cancelled_exc_class():
-            raise
-        except Exception as e:  # reported to the client by the transport
-            self.error = e
-        finally:
-            self.handshake.set()
-            self._to_client.close()
-            self._to_app.close()
-            self._app_inbox.close()
-
-    async def _receive(self) -> dict:
-        import anyio
-
-        try:
-            return await self._app_inbox.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return {"type": "websocket.disconnect", "code": 1006}
-
-    async def _send(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == "websocket.accept":
-            self.accepted = message
-            self.handshake.set()
-        elif kind == "websocket.http.response.start" and self.accepted is None:
-            self.denial = {"status": message["status"], "headers": message.get("headers", [])}
-            self.denial["body"] = b""
-        elif kind == "websocket.http.response.body" and self.denial is not None:
-            self.denial["body"] += message.get("body", b"")
-            if not message.get("more_body", False):
-                self.handshake.set()
-        elif kind == "websocket.send":
-            if message.get("text") is not None:
-                event = TextMessage(data=message["text"])
-            else:
-                event = BytesMessage(data=message.get("bytes") or b"")
-            self._frame(event)
-        elif kind == "websocket.close":
-            if self.accepted is None:
-                self.handshake.set()  # denied: 403
-            elif self.protocol.state is ConnectionState.OPEN:
-                self._frame(CloseConnection(message.get("code", 1000), message.get("reason")))
-
-    def _frame(self, event) -> None:
-        if self.protocol.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self._to_client.send_nowait(self.protocol.send(event))
-        if self.protocol.state is ConnectionState.CLOSED:
-            self._to_client.close()
-
-    def _to_app_nowait(self, message: dict) -> None:
-        import anyio
-
-        try:
-            self._to_app.send_nowait(message)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
-
-    # -- the client's side (httpcore's AsyncNetworkStream) ----------------------------
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        import anyio
-
-        if not self._pending:
-            try:
-                with anyio.fail_after(timeout):
-                    self._pending = await self._client_inbox.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return b""
-        data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
-        return data
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.protocol.receive_data(bytes(buffer))
-        for event in self.protocol.events():
-            if isinstance(event, Ping):
-                self._frame(event.response())
-            elif isinstance(event, CloseConnection):
-                if self.protocol.state is ConnectionState.REMOTE_CLOSING:
-                    self._frame(event.response())
-                self._disconnect(event.code, event.reason)
-            elif isinstance(event, Message):
-                self._parts.append(event.data)
-                if event.message_finished:
-                    joined = ("" if isinstance(event.data, str) else b"").join(self._parts)
-                    self._parts = []
-                    key = "text" if isinstance(joined, str) else "bytes"
-                    self._to_app_nowait({"type": "websocket.receive", key: joined})
-
-    def _disconnect(self, code: int, reason: str | None = None) -> None:
-        if not self._disconnected:
-            self._disconnected = True
-            self._to_app_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-            self._to_app.close()
-
-    async def aclose(self) -> None:
-        self._disconnect(1006)
-        self._to_client.close()
-        self._client_inbox.close()
-        self._to_app.close()
-        self._app_inbox.close()
-
-    async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        raise NotImplementedError("an ASGI WebSocket stream has no TLS")
-
-    def get_extra_info(self, info: str):
-        return None
+def _head_headers(head: bytes) -> list[tuple[bytes, bytes]]:
+    """The header fields of an HTTP/1.1 response head."""
+    lines = head.split(b"\r\n")[1:]
+    return [
+        (name.strip(), value.strip())
+        for name, _, value in (ln.partition(b":") for ln in lines if ln)
+    ]
 
 
 class ASGIWebSocketTransport(ASGITransport):
-    """ASGITransport plus in-process WebSocket endpoints (enter it before use)."""
+    """ASGITransport plus in-process WebSocket endpoints (enter it before use: the
+    endpoints run in its task group, and leaving it closes them)."""
 
     def __init__(
         self,
-        app,
+        app: Any,
         raise_app_exceptions: bool = True,
         root_path: str = "",
         client: tuple[str, int] = ("127.0.0.1", 123),
@@ -181,38 +283,27 @@ class ASGIWebSocketTransport(ASGITransport):
     ) -> None:
         super().__init__(app, raise_app_exceptions, root_path, client)
         self.initial_receive_timeout = initial_receive_timeout
-        self._task_group = None
-        self._streams: weakref.WeakSet[_AppStream] = weakref.WeakSet()  # closed on exit
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._streams: list[ASGIWebSocketAsyncNetworkStream] = []
 
-    async def __aenter__(self):
-        import anyio
-
+    async def __aenter__(self) -> ASGIWebSocketTransport:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
 
-    async def __aexit__(self, exc_type=None, exc_value=None, traceback=None) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         group, self._task_group = self._task_group, None
-        streams, self._streams = list(self._streams), weakref.WeakSet()
+        streams, self._streams = self._streams, []
         for stream in streams:
             await stream.aclose()
         if group is not None:
             group.cancel_scope.cancel()
             await group.__aexit__(None, None, None)
 
-    async def handle_async_request(self, request):
-        if not _is_websocket(request):
-            return await super().handle_async_request(request)
-        if self._task_group is None:
-            raise RuntimeError(
-                "ASGIWebSocketTransport runs WebSocket endpoints in a task group: enter it "
-                "first (`async with AsyncClient(transport=...)` or `async with transport`)."
-            )
-        import anyio
-
+    def _scope(self, request: Any) -> Scope:
         url = request.url
         offered = request.headers.get("sec-websocket-protocol")
-        scope = {
+        return {
             "type": "websocket",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -226,31 +317,25 @@ class ASGIWebSocketTransport(ASGITransport):
             "server": (url.host, url.port),
             "subprotocols": [p.strip() for p in offered.split(",")] if offered else [],
         }
-        stream = _AppStream(self.app, scope)
-        self._streams.add(stream)
-        self._task_group.start_soon(stream.run)
-        with anyio.fail_after(self.initial_receive_timeout):
-            await stream.handshake.wait()
-        if stream.accepted is None or stream.error is not None:
-            await stream.aclose()
-        if stream.error is not None and self.raise_app_exceptions:
-            raise stream.error
-        if stream.accepted is None:
-            if stream.denial is not None:
-                return Response(
-                    stream.denial["status"],
-                    headers=stream.denial["headers"],
-                    content=stream.denial["body"],
-                )
-            return Response(403)
-        key = request.headers.get("sec-websocket-key", "").encode("ascii")
-        accept = base64.b64encode(hashlib.sha1(key + _ACCEPT_GUID).digest())
-        headers = [
-            (b"upgrade", b"websocket"),
-            (b"connection", b"upgrade"),
-            (b"sec-websocket-accept", accept),
-        ]
-        if stream.accepted.get("subprotocol"):
-            headers.append((b"sec-websocket-protocol", stream.accepted["subprotocol"].encode()))
-        headers.extend(stream.accepted.get("headers") or [])
-        return Response(101, headers=headers, extensions={"network_stream": stream})
+
+    async def handle_async_request(self, request: Any) -> Response:
+        if not _is_websocket(request):
+            return await super().handle_async_request(request)
+        if self._task_group is None:
+            raise RuntimeError(
+                "ASGIWebSocketTransport runs WebSocket endpoints in a task group: enter it "
+                "first (`async with AsyncClient(transport=...)` or `async with transport`)."
+            )
+        stream = ASGIWebSocketAsyncNetworkStream(
+            self.app, self._scope(request), self._task_group, self.initial_receive_timeout
+        )
+        try:
+            _, head = await stream.__aenter__()
+        except (WebSocketDisconnect, WebSocketUpgradeError) as refused:
+            if stream.app_error is not None and self.raise_app_exceptions:
+                raise stream.app_error from None
+            if isinstance(refused, WebSocketUpgradeError):
+                return refused.response  # the app's denial response
+            return Response(403)  # closed before accepting: what an ASGI server answers
+        self._streams.append(stream)
+        return Response(101, headers=_head_headers(head), extensions={"network_stream": stream})

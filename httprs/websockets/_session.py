@@ -20,6 +20,7 @@ import json
 import math
 import os
 import queue
+import secrets
 import sys
 import threading
 from typing import Any, Literal
@@ -67,6 +68,13 @@ DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS = 20.0
 
 _READ_SIZE = 65_536
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+
+
+def _in_process(stream) -> bool:
+    """True for the stream of an in-process ASGI endpoint (ASGIWebSocketTransport)."""
+    from ._asgi import ASGIWebSocketAsyncNetworkStream
+
+    return isinstance(stream, ASGIWebSocketAsyncNetworkStream)
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
@@ -186,6 +194,8 @@ class _SessionBase:
         )
         self._max_message_size_bytes = max_message_size_bytes
         self._queue_size = queue_size
+        if _in_process(stream):
+            keepalive_ping_interval_seconds = None  # nothing to keep alive (as httpx2)
         self._keepalive_ping_interval_seconds = keepalive_ping_interval_seconds
         self._keepalive_ping_timeout_seconds = keepalive_ping_timeout_seconds
         self._pings = {}
@@ -279,7 +289,7 @@ class WebSocketSession(_SessionBase):
 
     def ping(self, payload: bytes = b"") -> threading.Event:
         """Send a ping; the returned event is set when its pong arrives."""
-        payload = payload or os.urandom(16)
+        payload = payload or secrets.token_bytes(16)
         waiter = threading.Event()
         self._pings[payload] = waiter
         self.send(Ping(payload=payload))
@@ -474,7 +484,7 @@ class AsyncWebSocketSession(_SessionBase):
         """Send a ping; the returned anyio.Event is set when its pong arrives."""
         import anyio
 
-        payload = payload or os.urandom(16)
+        payload = payload or secrets.token_bytes(16)
         waiter = anyio.Event()
         self._pings[payload] = waiter
         await self.send(Ping(payload=payload))

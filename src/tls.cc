@@ -674,19 +674,7 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
     err.set(ErrorKind::kConnectError, "TLS session without a context");
     return;
   }
-  // An adopted context may carry a key log callback from Python's ssl
-  // module (keylog_filename, set from SSLKEYLOGFILE by
-  // ssl.create_default_context()). It expects its own socket object behind
-  // every SSL and would crash on ours, so such a context is refused.
-  SSL_CTX_keylog_cb_func keylog = SSL_CTX_get_keylog_callback(ctx_->ctx());
-  if (keylog != nullptr && keylog != TlsContext::KeyLog::callback) {
-    err.set(ErrorKind::kConnectError,
-            "This SSL context logs TLS secrets (keylog_filename, e.g. from SSLKEYLOGFILE) "
-            "through Python's ssl module, which cannot run on httprs connections: set "
-            "keylog_filename = None on it, or pass verify=True / a CA path (httprs then "
-            "honours SSLKEYLOGFILE itself)");
-    return;
-  }
+  if (foreign_keylog(err)) return;
   ssl_ = SSL_new(ctx_->ctx());
   if (ssl_ != nullptr && ctx_->adopted_ && !session_key_.empty())
     ssl_ =
@@ -769,9 +757,39 @@ SessionWindow OpenSslSession::window_for(SSL_SESSION* s) const {
   return w;
 }
 
+// An adopted context may carry a key log callback from Python's ssl module
+// (keylog_filename, set from SSLKEYLOGFILE by ssl.create_default_context()).
+// It expects its own socket object behind every SSL and crashes on ours
+// (SIGSEGV), so such a context is refused. OpenSSL reads the callback from
+// the SSL_CTX each time it derives secrets, i.e. during the handshake: the
+// check runs when the session is made and again before each handshake step,
+// since Python code (another task, another thread) may set keylog_filename
+// on the shared context while a handshake waits for the server. A setter on
+// another thread racing the step itself remains possible (microseconds wide;
+// the engine runs without the GIL, so nothing orders the two).
+bool OpenSslSession::foreign_keylog(Error& err) const {
+  SSL_CTX_keylog_cb_func keylog = SSL_CTX_get_keylog_callback(ctx_->ctx());
+  if (keylog == nullptr || keylog == TlsContext::KeyLog::callback) return false;
+  err.set(ErrorKind::kConnectError,
+          ssl_ == nullptr
+              ? "This SSL context logs TLS secrets (keylog_filename, e.g. from SSLKEYLOGFILE) "
+                "through Python's ssl module, which cannot run on httprs connections: set "
+                "keylog_filename = None on it, or pass verify=True / a CA path (httprs then "
+                "honours SSLKEYLOGFILE itself)"
+              : "keylog_filename was set on this SSL context during the TLS handshake: "
+                "Python's ssl module cannot log the secrets of an httprs connection, so this "
+                "handshake stops (the next connection made with the context takes Python's "
+                "TLS path, which logs them)");
+  return true;
+}
+
 TlsSession::Status OpenSslSession::handshake(Error& err) {
   if (ssl_ == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session not initialised");
+    return Status::kError;
+  }
+  if (foreign_keylog(err)) {
+    failed_ = true;
     return Status::kError;
   }
   ERR_clear_error();

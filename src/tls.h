@@ -258,6 +258,8 @@ class OpenSslSession final : public TlsSession {
  private:
   friend class TlsContext;
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  // The SSL_CTX carries Python's key log callback (set err, true): see tls.cc.
+  bool foreign_keylog(Error& err) const;
   void harvest_session();
   // Whether this connection may still give sessions to its context's cache:
   // it has a key, and the process did not fork since it was made (the

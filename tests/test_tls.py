@@ -953,6 +953,114 @@ def test_gc_in_python_tls_callback_frees_unclosed_response(https_server, certs, 
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [200, 200]
 
 
+# keylog_filename set on a context while a fast-path connection's handshake waits for
+# the server: OpenSSL reads the SSL_CTX's key log callback when it derives the secrets,
+# and Python's callback dereferences the Python socket object it expects behind every SSL
+# (httprs's have none): the process crashed (SIGSEGV), from one thread (another task) or
+# from another thread. The handshake now checks the callback before each step.
+_KEYLOG_MID_HANDSHAKE = r"""
+import asyncio, os, socket, ssl, sys, tempfile, threading, time
+import trustme
+import httprs
+
+mode = sys.argv[1]
+ca = trustme.CA()
+server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(8)
+url = "https://127.0.0.1:%d/" % listener.getsockname()[1]
+
+
+def serve():
+    while True:
+        try:
+            raw, _ = listener.accept()
+        except OSError:
+            return
+        try:
+            raw.settimeout(5)
+            raw.recv(1, socket.MSG_PEEK)  # the ClientHello arrived
+            time.sleep(0.6)  # the client waits for the ServerHello meanwhile
+            s = server_ctx.wrap_socket(raw, server_side=True)
+            s.recv(65536)
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            s.close()
+        except (OSError, ssl.SSLError):
+            raw.close()
+
+
+threading.Thread(target=serve, daemon=True).start()
+ctx = ssl.create_default_context()
+ca.configure_trust(ctx)
+keylog = os.path.join(tempfile.mkdtemp(), "keys.log")
+
+
+def flip():
+    time.sleep(0.2)
+    ctx.keylog_filename = keylog
+
+
+def outcome(call):
+    try:
+        return "status %d" % call().status_code
+    except httprs.ConnectError as exc:
+        return "ConnectError: %s" % exc
+
+
+async def in_task():
+    async with httprs.AsyncClient(verify=ctx) as client:
+        async def flip_task():
+            await anyio.sleep(0.2)
+            ctx.keylog_filename = keylog
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flip_task)
+            first = await outcome_async(client.get(url))
+        second = await outcome_async(client.get(url))
+    return first, second
+
+
+async def outcome_async(coro):
+    try:
+        return "status %d" % (await coro).status_code
+    except httprs.ConnectError as exc:
+        return "ConnectError: %s" % exc
+
+
+if mode == "sync":
+    with httprs.Client(verify=ctx) as client:
+        t = threading.Thread(target=flip)
+        t.start()
+        first = outcome(lambda: client.get(url))
+        t.join()
+        second = outcome(lambda: client.get(url))
+else:
+    import anyio
+
+    first, second = anyio.run(in_task, backend=mode)
+print(first)
+print(second)
+print("logged" if "CLIENT_" in open(keylog).read() else "not logged")
+"""
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("mode", ["sync", "asyncio", "trio"])
+def test_keylog_set_during_the_handshake_is_an_error_not_a_crash(tmp_path, mode):
+    script = tmp_path / "keylog_mid_handshake.py"
+    script.write_text(_KEYLOG_MID_HANDSHAKE)
+    proc = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second, logged = proc.stdout.strip().splitlines()[-3:]
+    assert first.startswith("ConnectError:") and "keylog_filename" in first, first
+    # The next connection takes Python's TLS path, which logs the secrets.
+    assert (second, logged) == ("status 200", "logged")
+
+
 # ------------------------------------------- catalog rows (docs/reliability.md)
 
 

@@ -153,18 +153,24 @@ def h2_scripted():
             raise srv.errors[0]
 
 
-@pytest.fixture
-def proxy_factory():
-    proxies: list[ProxyServer] = []
+def _closing_factory(cls):
+    """A `make(**kwargs)` that builds `cls` servers, and closes every one of them at the
+    end of the test (a generator for a fixture to yield from)."""
+    made = []
 
-    def make(**kwargs) -> ProxyServer:
-        p = ProxyServer(**kwargs)
-        proxies.append(p)
-        return p
+    def make(**kwargs):
+        srv = cls(**kwargs)
+        made.append(srv)
+        return srv
 
     yield make
-    for p in proxies:
-        p.close()
+    for srv in made:
+        srv.close()
+
+
+@pytest.fixture
+def proxy_factory():
+    yield from _closing_factory(ProxyServer)
 
 
 @pytest.fixture
@@ -172,16 +178,7 @@ def socks_factory():
     """SOCKS5 proxies on 127.0.0.1 (tests/servers/socks.py), closed after the test."""
     from servers.socks import Socks5Server
 
-    servers = []
-
-    def make(**kwargs):
-        srv = Socks5Server(**kwargs)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.close()
+    yield from _closing_factory(Socks5Server)
 
 
 @pytest.fixture

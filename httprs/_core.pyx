@@ -53,7 +53,9 @@ from httprs.includes.http1 cimport (
     BodyKind,
     HeaderList,
     llhttp_is_strict,
+    plan_request,
     serialize_request,
+    write_planned_head,
 )
 from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (

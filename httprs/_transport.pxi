@@ -45,6 +45,7 @@ cdef class _TransportCore:
         cdef string target
         cdef BodyKind kind
         cdef size_t fixed_len
+        cdef bint may_http2
         url = request.url
         scheme = url.scheme
         if scheme == "ws" or scheme == "wss":
@@ -100,16 +101,34 @@ cdef class _TransportCore:
             fixed = body
         if fixed is not None and not isinstance(fixed, bytes):
             fixed = bytes(fixed)
-        # Framing is decided in one place, with the head: serialize_request.
+        # Framing is decided in one place, with the head: serialize_request. A
+        # request that may go as HTTP/2 is only checked (plan_request): its
+        # HTTP/1.1 head is written if it goes as HTTP/1.1 after all.
         kind = BodyKind.kFixed
         fixed_len = 0
         if fixed is not None:
             fixed_len = len(fixed)
         elif body is not None:
             kind = BodyKind.kStreamed
-        if not serialize_request(head, method, target, headers, kind, fixed_len, &spec.plan, err):
+        if self.versions == HttpVersions.kHttp1:
+            if not serialize_request(head, method, target, headers, kind, fixed_len, &spec.plan, err):
+                raise _error_to_exception(err, request)
+            spec.head = move(head)
+        elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
             raise _error_to_exception(err, request)
-        spec.head = move(head)
+        # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
+        # An Upgrade stays HTTP/1.1 (the engine never puts it on an HTTP/2
+        # connection) unless HTTP/1.1 is not allowed: then it goes as HTTP/2,
+        # its Upgrade and Connection headers dropped, as httpx does.
+        may_http2 = (
+            self.versions != HttpVersions.kHttp1
+            and target.size() > 0
+            and target[0] == 47
+            and (not spec.plan.upgrade or self.versions == HttpVersions.kHttp2)
+        )
+        if self.versions != HttpVersions.kHttp1 and not may_http2:
+            write_planned_head(head, method, target, headers)
+            spec.head = move(head)
         spec.head_request = method == b"HEAD"
         spec.socket_options = self.socket_options
         if route.proxy_tls:
@@ -188,16 +207,8 @@ cdef class _TransportCore:
         spec.trace = (
             request.extensions.get("trace") is not None or _debug_logging(self.route.mode)
         )
-        if (
-            self.versions != HttpVersions.kHttp1
-            and target.size() > 0
-            and target[0] == 47
-            and (not spec.plan.upgrade or self.versions == HttpVersions.kHttp2)
-        ):
-            # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
-            # An Upgrade stays HTTP/1.1 (the engine never puts it on an HTTP/2
-            # connection) unless HTTP/1.1 is not allowed: then it goes as HTTP/2,
-            # its Upgrade and Connection headers dropped, as httpx does.
+        if may_http2:
+            # `head` stays empty: see RequestSpec::head.
             spec.versions = self.versions
             spec.method = method
             spec.target = target
@@ -205,7 +216,7 @@ cdef class _TransportCore:
             if port != (443 if scheme == "https" else 80):
                 authority += b":" + str(port).encode()
             spec.authority = authority
-            spec.h2_headers = move(headers)  # serialize_request is done with them
+            spec.headers = move(headers)  # plan_request is done with them
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
         if _parked:

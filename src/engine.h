@@ -108,7 +108,11 @@ struct RequestSpec {
   std::string tls_host;                   // SNI / certificate check name
   std::shared_ptr<TlsContext> proxy_tls;  // TLS to an https:// proxy; null: plain
   std::string proxy_tls_host;             // the proxy's name for SNI / checks
-  std::string head;                       // serialised request head (serialize_request)
+  // The serialised HTTP/1.1 request head (serialize_request). Empty when the
+  // request may go as HTTP/2: then only plan_request checked it, and the
+  // HTTP/1.1 session writes the head (write_planned_head from method, target
+  // and headers) if it goes out as HTTP/1.1 after all.
+  std::string head;
   RequestPlan plan;            // its framing, idempotency and upgrade, from the same call
   const char* body = nullptr;  // fixed body, owned by the caller until the transfer ends
   size_t body_len = 0;
@@ -121,11 +125,11 @@ struct RequestSpec {
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
   bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
   HttpVersions versions = HttpVersions::kHttp1;
-  // versions != kHttp1: the request as HTTP/2 needs it (`head` is HTTP/1.1's).
+  // When the request may go as HTTP/2 (`head` is empty): the request itself.
   std::string method;
   std::string target;     // origin-form path and query
   std::string authority;  // host[:port] when the headers carry no Host
-  HeaderList h2_headers;  // the request headers, as given
+  HeaderList headers;     // the request headers, as given
 
   // HTTP/2 may carry this request on this connection: over TLS (ALPN decides),
   // or in clear text with prior knowledge.

@@ -206,7 +206,11 @@ size_t count_named(const HeaderList& headers, std::string_view name) {
   return n;
 }
 
-bool write_head(std::string& out, std::string_view method, std::string_view target,
+// Check the head as h11 would (method, target, one Host, every name and
+// value) and, with `out`, append it. Without `out` nothing is written: an
+// HTTP/2 request is checked the same way, and its HTTP/1.1 head is written
+// only if it goes out as HTTP/1.1 after all.
+bool write_head(std::string* out, std::string_view method, std::string_view target,
                 const HeaderList& headers, const HeadRewrite& rw, Error& err) {
   if (!is_token(method)) {
     err.set(ErrorKind::kLocalProtocolError, "Illegal method characters");
@@ -221,10 +225,12 @@ bool write_head(std::string& out, std::string_view method, std::string_view targ
     err.set(ErrorKind::kLocalProtocolError, "Found multiple Host: headers");
     return false;
   }
-  size_t need = method.size() + target.size() + 14;
-  for (const auto& [name, value] : headers) need += name.size() + value.size() + 4;
-  out.reserve(out.size() + need);
-  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  if (out != nullptr) {
+    size_t need = method.size() + target.size() + 14;
+    for (const auto& [name, value] : headers) need += name.size() + value.size() + 4;
+    out->reserve(out->size() + need);
+    out->append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  }
   // Host goes first after the request line (RFC 9110 7.2), as h11 writes it.
   bool length_written = false;
   for (int pass = 0; pass < 2; pass++) {
@@ -246,10 +252,10 @@ bool write_head(std::string& out, std::string_view method, std::string_view targ
       } else if (rw.active && iequals(name, "transfer-encoding")) {
         v = "chunked";
       }
-      out.append(name).append(": ").append(v).append("\r\n");
+      if (out != nullptr) out->append(name).append(": ").append(v).append("\r\n");
     }
   }
-  out.append("\r\n");
+  if (out != nullptr) out->append("\r\n");
   return true;
 }
 
@@ -257,12 +263,23 @@ bool write_head(std::string& out, std::string_view method, std::string_view targ
 
 bool serialize_request_head(std::string& out, std::string_view method, std::string_view target,
                             const HeaderList& headers, Error& err) {
-  return write_head(out, method, target, headers, HeadRewrite(), err);
+  return write_head(&out, method, target, headers, HeadRewrite(), err);
 }
 
-bool serialize_request(std::string& out, std::string_view method, std::string_view target,
-                       const HeaderList& headers, BodyKind kind, size_t fixed_len,
-                       RequestPlan* plan, Error& err) {
+namespace {
+
+HeadRewrite planned_rewrite(const FramingHeaders& fh) {
+  HeadRewrite rw;
+  rw.active = true;
+  rw.chunked = fh.chunked;
+  rw.length_digits = fh.length_digits;
+  return rw;
+}
+
+// serialize_request, writing the head into `out` when it is not null.
+bool plan_and_write(std::string* out, std::string_view method, std::string_view target,
+                    const HeaderList& headers, BodyKind kind, size_t fixed_len, RequestPlan* plan,
+                    Error& err) {
   FramingHeaders fh;
   if (!read_framing_headers(headers, &fh, err)) return false;
   RequestPlan p;
@@ -280,13 +297,30 @@ bool serialize_request(std::string& out, std::string_view method, std::string_vi
       return false;
     }
   }
-  HeadRewrite rw;
-  rw.active = true;
-  rw.chunked = fh.chunked;
-  rw.length_digits = fh.length_digits;
-  if (!write_head(out, method, target, headers, rw, err)) return false;
+  if (!write_head(out, method, target, headers, planned_rewrite(fh), err)) return false;
   *plan = p;
   return true;
+}
+
+}  // namespace
+
+bool serialize_request(std::string& out, std::string_view method, std::string_view target,
+                       const HeaderList& headers, BodyKind kind, size_t fixed_len,
+                       RequestPlan* plan, Error& err) {
+  return plan_and_write(&out, method, target, headers, kind, fixed_len, plan, err);
+}
+
+bool plan_request(std::string_view method, std::string_view target, const HeaderList& headers,
+                  BodyKind kind, size_t fixed_len, RequestPlan* plan, Error& err) {
+  return plan_and_write(nullptr, method, target, headers, kind, fixed_len, plan, err);
+}
+
+void write_planned_head(std::string& out, std::string_view method, std::string_view target,
+                        const HeaderList& headers) {
+  FramingHeaders fh;
+  Error ignored;  // plan_request accepted these headers: nothing fails here
+  read_framing_headers(headers, &fh, ignored);
+  write_head(&out, method, target, headers, planned_rewrite(fh), ignored);
 }
 
 void append_chunk_size(std::string& out, size_t n) {

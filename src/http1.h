@@ -60,6 +60,17 @@ bool serialize_request(std::string& out, std::string_view method, std::string_vi
                        const HeaderList& headers, BodyKind kind, size_t fixed_len,
                        RequestPlan* plan, Error& err);
 
+// serialize_request's checks and framing decision without writing the head:
+// a request that may go as HTTP/2 is checked exactly as an HTTP/1.1 one
+// (the same LocalProtocolError), and pays for an HTTP/1.1 head only if it
+// goes out as HTTP/1.1 (write_planned_head).
+bool plan_request(std::string_view method, std::string_view target, const HeaderList& headers,
+                  BodyKind kind, size_t fixed_len, RequestPlan* plan, Error& err);
+// Append the head serialize_request would have written for a request
+// plan_request accepted (the same bytes; nothing is checked again).
+void write_planned_head(std::string& out, std::string_view method, std::string_view target,
+                        const HeaderList& headers);
+
 // True when the linked llhttp rejects what only a lenient parser accepts
 // (bare LF line endings, Content-Length with Transfer-Encoding, ...), checked
 // once by parsing such responses. An llhttp 8 built without

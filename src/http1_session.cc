@@ -13,11 +13,18 @@ void Http1Session::expect(Transfer& t) {
 }
 
 bool Http1Session::submit(Transfer& t, Error& err) {
-  (void)err;  // serialize_request validated the head and its framing already
+  (void)err;  // serialize_request (or plan_request) checked the head and its framing
   expect(t);
   // The body goes out exactly as serialize_request framed the head: chunked
   // coding when the head says chunked, else exactly content_length bytes.
-  out_.owned = t.spec.head;  // kept in the spec for a retry
+  if (t.spec.head.empty()) {
+    // A request that may have gone as HTTP/2: its HTTP/1.1 head is written
+    // only now that it goes as HTTP/1.1 (plan_request checked it).
+    out_.owned.clear();
+    write_planned_head(out_.owned, t.spec.method, t.spec.target, t.spec.headers);
+  } else {
+    out_.owned = t.spec.head;  // kept in the spec for a retry
+  }
   out_.ext = nullptr;
   out_.ext_len = 0;
   bool chunked = t.spec.plan.framing == BodyFraming::kChunked;

@@ -56,7 +56,7 @@ bool Http2Exchanges::submit(Transfer& t, Error& err) {
   req.scheme = spec.tls ? "https" : "http";
   req.authority = spec.authority;
   req.path = spec.target;
-  req.headers = &spec.h2_headers;
+  req.headers = &spec.headers;
   if (spec.body_streamed) {
     req.body = Http2Request::Body::kStreamed;
   } else if (spec.body_len > 0) {

@@ -73,7 +73,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string method
         string target
         string authority
-        HeaderList h2_headers
+        HeaderList headers
 
     cdef enum class Phase "httprs::Transfer::Phase":
         kQueued

@@ -31,6 +31,10 @@ cdef extern from "http1.h" namespace "httprs" nogil:
                            const HeaderList& headers, BodyKind kind, size_t fixed_len,
                            RequestPlan* plan, Error& err)
 
+    bool plan_request(string method, string target, const HeaderList& headers, BodyKind kind,
+                      size_t fixed_len, RequestPlan* plan, Error& err)
+    void write_planned_head(string& out, string method, string target, const HeaderList& headers)
+
     bool llhttp_is_strict()
 
     cdef cppclass ResponseHead:

@@ -250,6 +250,59 @@ void test_strictness(bool expect_strict) {
 
 }  // namespace
 
+// plan_request checks and plans exactly as serialize_request does, writing
+// nothing; write_planned_head then writes the same bytes (an HTTP/2 request
+// pays for an HTTP/1.1 head only if it goes out as HTTP/1.1).
+void test_plan_without_head() {
+  struct Case {
+    const char* method;
+    const char* target;
+    HeaderList headers;
+    BodyKind kind;
+    size_t len;
+  };
+  const std::vector<Case> cases = {
+      {"GET", "/", {{"Host", "example.org"}, {"Accept", "*/*"}}, BodyKind::kFixed, 0},
+      {"POST", "/up?x=1", {{"Host", "h"}, {"Content-Length", "007"}}, BodyKind::kFixed, 7},
+      {"POST", "/", {{"Content-Length", "5"}, {"Content-Length", "5"}}, BodyKind::kFixed, 5},
+      {"PUT",
+       "/",
+       {{"Transfer-Encoding", "chunked"}, {"Content-Length", "3"}},
+       BodyKind::kFixed,
+       3},
+      {"PUT", "/", {{"transfer-encoding", "Chunked"}}, BodyKind::kStreamed, 0},
+      {"GET", "/", {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}}, BodyKind::kFixed, 0},
+      // Refused by both, with the same message.
+      {"GET", "/", {{"Bad Name", "v"}}, BodyKind::kFixed, 0},
+      {"GET", "/", {{"X", " padded"}}, BodyKind::kFixed, 0},
+      {"GET", "/", {{"Host", "a"}, {"Host", "b"}}, BodyKind::kFixed, 0},
+      {"G ET", "/", {}, BodyKind::kFixed, 0},
+      {"GET", "/a b", {}, BodyKind::kFixed, 0},
+      {"POST", "/", {{"Content-Length", "4"}}, BodyKind::kFixed, 5},
+      {"POST", "/", {{"Transfer-Encoding", "gzip"}}, BodyKind::kFixed, 0},
+  };
+  for (const Case& c : cases) {
+    std::string head;
+    RequestPlan full;
+    Error full_err;
+    bool full_ok = httprs::serialize_request(head, c.method, c.target, c.headers, c.kind, c.len,
+                                             &full, full_err);
+    RequestPlan planned;
+    Error plan_err;
+    bool plan_ok =
+        httprs::plan_request(c.method, c.target, c.headers, c.kind, c.len, &planned, plan_err);
+    CHECK(plan_ok == full_ok);
+    CHECK(plan_err.kind == full_err.kind);
+    CHECK_EQ_STR(plan_err.message, full_err.message);
+    if (!full_ok) continue;
+    CHECK(planned.framing == full.framing && planned.content_length == full.content_length);
+    CHECK(planned.idempotent == full.idempotent && planned.upgrade == full.upgrade);
+    std::string later = "kept:";  // appended to, as the session's output is
+    httprs::write_planned_head(later, c.method, c.target, c.headers);
+    CHECK_EQ_STR(later, "kept:" + head);
+  }
+}
+
 int main(int argc, char** argv) {
   int strict = -1;
   for (int i = 1; i < argc; i++)
@@ -263,6 +316,7 @@ int main(int argc, char** argv) {
     test_framing();
     test_header_values();
     test_switching_protocols();
+    test_plan_without_head();
   }
   return check_report("test_http1");
 }

@@ -102,6 +102,34 @@ void test_request_bytes() {
   CHECK(bytes.size() > 20 && bytes.substr(bytes.size() - 15) == "5\r\nhello\r\n0\r\n\r\n");
 }
 
+// A request that may have gone as HTTP/2 carries no head (plan_request
+// only): the session writes it when it goes as HTTP/1.1, the same bytes, and
+// again for a retry.
+void test_planned_request() {
+  Listener l;
+  Http1Session s(&l);
+  std::string body = "hello";
+  auto full = make("POST", {{"Content-Length", "5"}, {"X-A", "1"}}, BodyKind::kFixed, &body);
+  auto planned = std::make_shared<Transfer>();
+  planned->spec.method = "POST";
+  planned->spec.target = "/";
+  planned->spec.headers = {{"Host", "example.org"}, {"Content-Length", "5"}, {"X-A", "1"}};
+  Error err;
+  CHECK(httprs::plan_request("POST", "/", planned->spec.headers, BodyKind::kFixed, 5,
+                             &planned->spec.plan, err));
+  CHECK(planned->spec.head.empty());
+  planned->spec.body = body.data();
+  planned->spec.body_len = body.size();
+  CHECK(s.submit(*full, err));
+  std::string want = output(s);
+  s.detach();
+  for (int attempt = 0; attempt < 2; attempt++) {
+    CHECK(s.submit(*planned, err));
+    CHECK_EQ_STR(output(s), want);
+    s.detach();
+  }
+}
+
 void test_streamed_upload() {
   Listener l;
   Http1Session s(&l);
@@ -471,6 +499,7 @@ void test_may_resend() {
 
 int main() {
   test_request_bytes();
+  test_planned_request();
   test_streamed_upload();
   for (size_t step : {1, 7, 1000}) test_response(step);
   test_sink();

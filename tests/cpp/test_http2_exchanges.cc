@@ -107,7 +107,7 @@ std::shared_ptr<Transfer> request(const std::string& method, const std::string& 
   t->spec.method = method;
   t->spec.target = target;
   t->spec.authority = "example.org";
-  t->spec.h2_headers = {
+  t->spec.headers = {
       {"Host", "example.org:8080"}, {"Connection", "keep-alive"}, {"X-Custom", "v"}};
   t->spec.read_timeout = read_timeout;
   t->attempts = 1;
@@ -402,7 +402,7 @@ void test_streamed_body_and_length() {
   t->spec.body_streamed = true;
   t->spec.plan.framing = BodyFraming::kContentLength;
   t->spec.plan.content_length = 5;
-  t->spec.h2_headers.emplace_back("Content-Length", "5");
+  t->spec.headers.emplace_back("Content-Length", "5");
   CHECK(f.c.submit(*t, err));
   CHECK(t->want_body);
   CHECK(f.c.send_body(*t, "abc", 3, false, err) == ProtocolSession::BodyStep::kQueued);

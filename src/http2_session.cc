@@ -142,6 +142,7 @@ struct Http2Session::Stream {
   BodyState body = BodyState::kNone;
   const uint8_t* fixed = nullptr;
   size_t fixed_len = 0, fixed_off = 0;
+  size_t frame_off = 0;           // where the DATA frame read_body() just sized starts
   std::list<std::string> chunks;  // streamed body waiting for the window (no memory when empty)
   size_t chunk_off = 0;
   bool body_ended = false;  // end_body() was called
@@ -279,8 +280,12 @@ struct Http2Session::Callbacks {
     Stream* s = h.find(stream_id);
     if (s == nullptr || s->terminal()) return NGHTTP2_ERR_DEFERRED;  // being reset
     if (s->body_kind == Http2Request::Body::kFixed) {
+      // Not copied here: send_data() appends these bytes to the output
+      // straight from the caller's buffer (one copy, not two).
+      (void)buf;
       size_t n = std::min(length, s->fixed_len - s->fixed_off);
-      if (n > 0) std::memcpy(buf, s->fixed + s->fixed_off, n);
+      s->frame_off = s->fixed_off;
+      if (n > 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
       s->fixed_off += n;
       if (s->fixed_off == s->fixed_len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -289,6 +294,25 @@ struct Http2Session::Callbacks {
       return static_cast<ssize_t>(n);
     }
     return h.read_streamed(*s, buf, length, flags);
+  }
+
+  // A fixed body's DATA frame (NGHTTP2_DATA_FLAG_NO_COPY), called by
+  // mem_send right after read_body() sized it: the frame header, then the
+  // payload from the caller's buffer, into the output flush() is filling.
+  static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                       size_t length, nghttp2_data_source*, void* ud) {
+    Http2Session& h = self(ud);
+    Stream* s = h.find(frame->hd.stream_id);
+    if (h.flushing_ == nullptr || s == nullptr || s->fixed == nullptr ||
+        s->frame_off + length > s->fixed_len)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // reset that stream
+    std::string& out = *h.flushing_;
+    size_t pad = frame->data.padlen;
+    out.append(reinterpret_cast<const char*>(framehd), 9);
+    if (pad > 0) out.push_back(static_cast<char>(pad - 1));
+    out.append(reinterpret_cast<const char*>(s->fixed + s->frame_off), length);
+    if (pad > 1) out.append(pad - 1, '\0');
+    return 0;
   }
 };
 
@@ -313,6 +337,7 @@ bool Http2Session::init(Error& err) {
   nghttp2_session_callbacks_set_on_stream_close_callback(raw_cbs, Callbacks::on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(raw_cbs, Callbacks::on_frame_send);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(raw_cbs, Callbacks::on_frame_not_send);
+  nghttp2_session_callbacks_set_send_data_callback(raw_cbs, Callbacks::send_data);
   nghttp2_option_set_no_auto_window_update(raw_opt, 1);
   nghttp2_option_set_max_reserved_remote_streams(raw_opt, 0);
 
@@ -366,6 +391,12 @@ bool Http2Session::feed(const uint8_t* data, size_t len, Error& err) {
 
 bool Http2Session::flush(std::string& out, Error& err) {
   if (!session_) return true;
+  // send_data() appends a fixed body's DATA frames here, in their place.
+  struct Target {
+    Http2Session& h;
+    Target(Http2Session& s, std::string& o) : h(s) { h.flushing_ = &o; }
+    ~Target() { h.flushing_ = nullptr; }
+  } target(*this, out);
   for (;;) {
     const uint8_t* chunk = nullptr;
     ssize_t n = nghttp2_session_mem_send(session_.get(), &chunk);

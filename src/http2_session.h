@@ -191,7 +191,8 @@ class Http2Session {
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<Http2Event> events_;
   std::vector<int32_t> progressed_;
-  Http2HeaderBlock block_;  // submit()'s scratch, kept for its memory
+  Http2HeaderBlock block_;           // submit()'s scratch, kept for its memory
+  std::string* flushing_ = nullptr;  // flush()'s output while it runs (for send_data)
   uint32_t last_max_concurrent_ = 0xffffffffu;
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;

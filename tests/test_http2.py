@@ -675,6 +675,32 @@ def test_read_timeout_is_per_stream(h2_scripted):
     assert srv.connections == 1
 
 
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_ping_is_answered_while_a_request_waits(h2_scripted, flavour):
+    """A PING from the server is acknowledged with its data, while the client waits
+    for a response on that connection; the server answers only once it has the ACK."""
+    acks: list = []
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            data = req.path[-8:].encode()
+            acked = h2c.ping(data)
+            acks.append(acked)
+            h2c.respond(req.stream_id, 200, b"acked" if acked else b"no ack")
+
+    srv = h2_scripted(handler)
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            for path in ("/pingdata", "/otherone"):
+                r = await client.get(srv.url + path)
+                assert (r.http_version, r.text) == ("HTTP/2", "acked")
+
+    twin.run(flavour, body)
+    assert acks == [True, True]
+    assert srv.connections == 1
+
+
 def test_connection_loss_fails_open_streams(h2_scripted):
     def handler(h2c) -> None:
         h2c.next_request()

@@ -164,6 +164,7 @@ class H2Conn:
         self.streams: dict[int, _StreamState] = {}
         self.ready: list[H2Request] = []
         self.resets: dict[int, int] = {}  # stream id -> error code the client reset with
+        self.ping_acks: list[bytes] = []  # opaque data of the PING ACKs the client sent
         self.closed = False
         self.flush()
 
@@ -212,6 +213,8 @@ class H2Conn:
             if st is not None and not st.request.complete:
                 st.request.complete = True
                 self.ready.append(st.request)
+        elif isinstance(ev, h2.events.PingAckReceived):
+            self.ping_acks.append(ev.ping_data)
         elif isinstance(ev, h2.events.StreamReset):
             self.resets[ev.stream_id] = ev.error_code
             st = self.streams.get(ev.stream_id)
@@ -271,6 +274,16 @@ class H2Conn:
             last_stream_id = max(self.streams, default=0)
         frame = hyperframe.frame.GoAwayFrame(0, last_stream_id=last_stream_id, error_code=code)
         self.conn.send(frame.serialize())
+
+    def ping(self, data: bytes, timeout: float = 5.0) -> bool:
+        """Send PING with `data` and read until the client's ACK of it; False if none."""
+        self.h2.ping(data)
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while data not in self.ping_acks:
+            if time.monotonic() > deadline or not self.pump():
+                return False
+        return True
 
     def settings(self, values: dict) -> None:
         self.h2.update_settings({

@@ -27,9 +27,10 @@ TIMEOUT = 60.0
 class Ctx:
     """What an adapter needs from the run: URLs, the CA file, the request bodies."""
 
-    def __init__(self, info: dict, sc: Scenario):
+    def __init__(self, info: dict, sc: Scenario, http2: bool = True):
         self.sc = sc
-        self.url = info["urls"][sc.url]
+        # An HTTP/1.1-only client runs an h2c scenario's GETs over HTTP/1.1 (h1_url).
+        self.url = info["urls"][sc.h1_url if sc.h1_url and not http2 else sc.url]
         self.ca_pem = info["ca_pem"]
         self.body = b"x" * sc.size if sc.size else b""
         self.chunk = b"u" * UPLOAD_CHUNK
@@ -54,6 +55,7 @@ def _unsupported(adapter: Adapter, op: str):
 
 
 class Adapter:
+    http2 = False  # speaks HTTP/2 in the h2 scenarios (else HTTP/1.1, for reference)
     name = ""
     family = ""
     is_async = False
@@ -78,8 +80,11 @@ def _httpx_kwargs(m, ctx: Ctx) -> dict[str, Any]:
     """
     kw: dict[str, Any] = {}
     if ctx.sc.h2:
-        # HTTP/2: every request in flight multiplexed on one connection.
+        # HTTP/2: every request in flight multiplexed on one connection; in clear
+        # text with prior knowledge (http1=False), as httpx does h2c.
         kw["http2"] = True
+        if not ctx.sc.tls:
+            kw["http1"] = False
         kw["limits"] = m.Limits(max_connections=1, max_keepalive_connections=1)
     elif ctx.sc.conc > 1:
         n = ctx.sc.conc
@@ -93,6 +98,7 @@ class HttpxSync(Adapter):
     """httpx.Client (also used for httprs.Client: the same API by design)."""
 
     name = family = "httpx"
+    http2 = True
     modules = ("httpx",)
 
     def open(self, ctx: Ctx) -> None:
@@ -152,6 +158,7 @@ class HttprsSync(HttpxSync):
 class HttpxAsync(Adapter):
     name = "httpx-async"
     family = "httpx"
+    http2 = True
     is_async = True
     modules = ("httpx",)
 
@@ -442,6 +449,7 @@ class _Reader:
 
 class Pycurl(Adapter):
     name = family = "pycurl"
+    http2 = True
     modules = ("pycurl",)
 
     def load(self) -> dict[str, str]:
@@ -475,7 +483,14 @@ class Pycurl(Adapter):
         if ctx.sc.tls:
             h.setopt(pc.CAINFO, ctx.ca_pem)
         if ctx.sc.h2:
-            h.setopt(pc.HTTP_VERSION, pc.CURL_HTTP_VERSION_2TLS)
+            if not pc.version_info()[4] & pc.VERSION_HTTP2:
+                raise RuntimeError("this pycurl's libcurl has no HTTP/2 (nghttp2)")
+            h.setopt(
+                pc.HTTP_VERSION,
+                pc.CURL_HTTP_VERSION_2TLS
+                if ctx.sc.tls
+                else pc.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+            )
         if op == "get_close":
             headers.append("Connection: close")
         if op in ("post_bytes", "upload"):
@@ -567,6 +582,7 @@ class Pycurl(Adapter):
 # ----------------------------------------------------------------------- pyreqwest
 class PyreqwestSync(Adapter):
     name = family = "pyreqwest"
+    http2 = True
     modules = ("pyreqwest",)
 
     def load(self) -> dict[str, str]:
@@ -585,6 +601,8 @@ class PyreqwestSync(Adapter):
                 b = b.add_root_certificate_pem(f.read())
         if ctx.sc.op == "get_json":
             b = b.gzip(True)
+        if ctx.sc.h2:
+            b = b.http2(True) if ctx.sc.tls else b.http2_prior_knowledge()
         return b
 
     def open(self, ctx: Ctx) -> None:

@@ -39,7 +39,10 @@ class Scenario:
     min_ops: int = 20  # measured operations at least, even past the window
     quick_min_ops: int = 5
     tls: bool = False
-    h2: bool = False  # HTTP/2 (h2 by ALPN), every request on one connection
+    # HTTP/2, every request on one connection: h2 by ALPN with tls, else h2c (prior
+    # knowledge); HTTP/1.1-only clients run `h1_url` instead (a pool of `conc`)
+    h2: bool = False
+    h1_url: str = ""
 
     @property
     def bytes_per_op(self) -> int:
@@ -203,6 +206,35 @@ def _all() -> list[Scenario]:
                 h2=True,
             )
         )
+    # Like for like without TLS: HTTP/2 with prior knowledge (h2c) to nginx's cleartext
+    # http2 listener, next to the same GETs over HTTP/1.1 for the HTTP/1.1-only clients.
+    s.append(
+        Scenario(
+            "h2c_async_100",
+            "HTTP/2 cleartext (prior knowledge) async, 100 GETs in flight on one connection",
+            "async",
+            "get",
+            "h2c_small",
+            small,
+            conc=100,
+            h2=True,
+            h1_url="small",
+        )
+    )
+    # Threads on a sync client: every thread's request a stream of one connection.
+    s.append(
+        Scenario(
+            "h2_sync_16",
+            "HTTP/2, 16 threads sharing one sync client (one connection)",
+            "sync",
+            "get",
+            "h2_small",
+            small,
+            conc=16,
+            tls=True,
+            h2=True,
+        )
+    )
     s.append(
         Scenario(
             "h2_get_10m",

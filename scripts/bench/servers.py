@@ -119,6 +119,7 @@ class Servers:
     http_port: int = 0
     https_port: int = 0
     h2_port: int = 0
+    h2c_port: int = 0
     c_port: int = 0
     ca_pem: Path = field(default_factory=Path)
     nginx_master: subprocess.Popen | None = None
@@ -182,6 +183,7 @@ class Servers:
         self.http_port = free_port()
         self.https_port = free_port()
         self.h2_port = free_port()
+        self.h2c_port = free_port()
         headers = "".join(
             f"            add_header X-Bench-Header-{i:02d} "
             f'"value-{i:02d}-abcdefghijklmnopqrstuvwxyz";\n'
@@ -208,6 +210,7 @@ class Servers:
             "@HTTP_PORT@": str(self.http_port),
             "@HTTPS_PORT@": str(self.https_port),
             "@H2_PORT@": str(self.h2_port),
+            "@H2C_PORT@": str(self.h2c_port),
             "@CERT@": str(self.root / "tls" / "cert.pem"),
             "@KEY@": str(self.root / "tls" / "key.pem"),
             "@ROOT@": str(self.root / "www"),
@@ -285,6 +288,7 @@ class Servers:
             "tls_small": f"{s}/small",
             "h2_small": f"{h2}/small",
             "h2_file_10m": f"{h2}/files/10m.bin",
+            "h2c_small": f"http://127.0.0.1:{self.h2c_port}/small",
             "echo": f"{c}/echo",
             "upload": f"{c}/upload",
             "chunked_10m": f"{c}/chunked?size={10 << 20}&chunk=16384",

@@ -162,7 +162,7 @@ def measure(spec: dict) -> dict:
     except ImportError as exc:
         out.update(status="missing", error=f"{type(exc).__name__}: {exc}")
         return out
-    ctx = Ctx(spec["info"], sc)
+    ctx = Ctx(spec["info"], sc, adapter.http2)
     server_pid = spec["info"]["server_pids"][sc.server]
     timing = spec["timing"]
     min_ops = sc.quick_min_ops if timing["quick"] else sc.min_ops

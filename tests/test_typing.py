@@ -108,6 +108,9 @@ def tools(tmp_path_factory):
                 str(BIN / "basedpyright"),
                 "-p",
                 str(TYPING / "pyrightconfig.json"),
+                # the test environment's packages (anyio, wsproto, ...), as mypy sees them
+                "--pythonpath",
+                sys.executable,
                 "--outputjson",
             ],
             tmp,

@@ -693,6 +693,163 @@ def test_keepalive_ping_started_before_close_is_never_sent(monkeypatch):
     assert len(writes) == 1 and writes[0][0] == 0x88  # one frame: a close frame
 
 
+class _ScriptedStream:
+    """A sync network stream over a server-side wsproto connection: `read` gives the
+    frames of `script` one by one, then blocks until close() and raises `after_close`
+    (what a torn-down stream may raise); writes are decoded into `received`."""
+
+    def __init__(self, script=(), after_close=None):
+        import wsproto
+
+        self.server = wsproto.Connection(wsproto.ConnectionType.SERVER)
+        self.script = list(script)
+        self.after_close = after_close
+        self.closed = threading.Event()
+        self.received = []
+
+    def read(self, max_bytes, timeout=None):
+        if self.script:
+            item = self.script.pop(0)
+            if isinstance(item, BaseException):
+                raise item
+            return self.server.send(item)
+        assert self.closed.wait(5)
+        if self.after_close is not None:
+            raise self.after_close
+        return b""
+
+    def write(self, buffer, timeout=None):
+        self.server.receive_data(buffer)
+        self.received.extend(self.server.events())
+
+    def close(self):
+        self.closed.set()
+
+
+class _AsyncScriptedStream(_ScriptedStream):
+    async def read(self, max_bytes, timeout=None):
+        import anyio
+
+        if self.script:
+            return super().read(max_bytes)
+        await anyio.sleep(30)
+        return b""
+
+    async def write(self, buffer, timeout=None):
+        super().write(buffer)
+
+    async def aclose(self):
+        self.close()
+
+
+@pytest.mark.anyio
+async def test_async_session_wraps_what_leaves_its_block_in_an_exception_group():
+    """As in httpx2 (its session's tasks run in a task group around the block): an
+    exception caught inside the `async with` is the plain one; one that leaves the block
+    arrives in an ExceptionGroup (for `except*`)."""
+    import wsproto.events as ev
+
+    from httprs.websockets import AsyncWebSocketSession
+
+    stream = _AsyncScriptedStream([ev.TextMessage("one"), ev.CloseConnection(4001, "bye")])
+    async with AsyncWebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+        assert await ws.receive_text(timeout=5) == "one"
+        with pytest.raises(WebSocketDisconnect) as plain:
+            await ws.receive(timeout=5)
+        assert plain.value.code == 4001
+
+    stream = _AsyncScriptedStream([httpcore.ReadError("reset")])
+    with pytest.RaisesGroup(WebSocketNetworkError):
+        async with AsyncWebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+            await ws.receive(timeout=5)
+    assert stream.closed.is_set()
+
+    closed = pytest.RaisesExc(WebSocketDisconnect, check=lambda e: e.code == 1000)
+    with pytest.RaisesGroup(closed):
+        stream = _AsyncScriptedStream([ev.CloseConnection(1000)])
+        async with AsyncWebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+            await ws.receive(timeout=5)
+
+
+@pytest.mark.anyio
+async def test_async_keepalive_ping_on_a_closing_session_exits_without_writing():
+    """httpx2's `_background_keepalive_ping(interval, timeout)`: on a session whose
+    connection is closing it stops at its first ping, writing nothing; a session never
+    entered leaves no unclosed queue behind (no ResourceWarning)."""
+    import gc
+
+    import anyio
+    import wsproto.events as ev
+
+    from httprs.websockets import AsyncWebSocketSession
+
+    stream = _AsyncScriptedStream()
+    session = AsyncWebSocketSession(stream, keepalive_ping_interval_seconds=0.1)
+    session.connection.send(ev.CloseConnection(1000))
+    with anyio.fail_after(2):
+        await session._background_keepalive_ping(0.01)
+    assert stream.received == []
+    del session
+    gc.collect()  # an unclosed anyio stream would warn here (an error in this suite)
+
+
+def test_keepalive_ping_on_a_closing_session_exits_without_writing():
+    import wsproto.events as ev
+
+    from httprs.websockets import WebSocketSession
+
+    stream = _ScriptedStream()
+    session = WebSocketSession(stream, keepalive_ping_interval_seconds=0.1)
+    session.connection.send(ev.CloseConnection(1000))
+    started = time.monotonic()
+    session._background_keepalive_ping(0.01, 0.01)
+    assert time.monotonic() - started < 2 and stream.received == []
+
+
+def test_sync_session_stream_errors_never_escape_its_threads(monkeypatch):
+    """Whatever the stream raises in the reader thread ends the session with
+    WebSocketNetworkError (the original as its cause) before close(), and is dropped
+    after close() (a stream being torn down): never an unhandled thread exception."""
+    import wsproto.events as ev
+    from wsproto.utilities import LocalProtocolError
+
+    from httprs.websockets import WebSocketSession
+
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+
+    stream = _ScriptedStream([ev.TextMessage("hi"), ValueError("odd stream")])
+    with WebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+        assert ws.receive_text(timeout=5) == "hi"
+        with pytest.raises(WebSocketNetworkError) as info:
+            ws.receive(timeout=5)
+        assert isinstance(info.value.__cause__, ValueError)
+
+    stream = _ScriptedStream(after_close=LocalProtocolError("closed under the reader"))
+    with WebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+        ws.send_text("x")
+    assert [e.data for e in stream.received if isinstance(e, ev.TextMessage)] == ["x"]
+    assert escaped == []
+
+
+@pytest.mark.anyio
+async def test_asgi_websocket_transport_serves_plain_http_too():
+    """A request without an upgrade goes to the app as an `http` scope (ASGITransport's
+    own), not as a WebSocket one."""
+
+    async def app(scope, receive, send):
+        assert scope["type"] == "http" and scope["method"] == "GET"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"plain " + scope["path"].encode()})
+
+    async with ASGIWebSocketTransport(app) as transport:
+        response = await transport.handle_async_request(
+            httprs.Request("GET", "http://testserver/http")
+        )
+        assert response.status_code == 200
+        assert await response.aread() == b"plain /http"
+
+
 # ------------------------------------------------------------------ the in-process stream
 
 

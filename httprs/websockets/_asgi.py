@@ -19,16 +19,17 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import wsproto
+from anyio.streams.memory import MemoryObjectSendStream
 from anyio.streams.stapled import StapledObjectStream
 from wsproto import events as ws
 from wsproto.frame_protocol import CloseReason
 
 from httprs._exceptions import ReadError
-from httprs._models import Response
+from httprs._models import Request, Response
 from httprs._transports import ASGITransport
 
 from ._exceptions import WebSocketDisconnect, WebSocketUpgradeError
@@ -70,8 +71,9 @@ class UnhandledWebSocketEvent(ASGIWebSocketTransportError):
         self.event = event
 
 
-def _queue() -> StapledObjectStream:
-    return StapledObjectStream(*anyio.create_memory_object_stream(math.inf))
+def _queue() -> StapledObjectStream[Any]:
+    """An unbounded queue of ASGI messages (and, app -> client, the stream's own frames)."""
+    return StapledObjectStream(*anyio.create_memory_object_stream[Any](math.inf))
 
 
 class ASGIWebSocketAsyncNetworkStream:
@@ -96,7 +98,7 @@ class ASGIWebSocketAsyncNetworkStream:
         self.app_error: Exception | None = None
         self._entered = False
         self._disconnected = False
-        self._parts: list[str | bytes] = []
+        self._parts: list[Any] = []  # one message's fragments: all str or all bytes
         self._pending = b""
 
     # -- the handshake ----------------------------------------------------------------
@@ -175,7 +177,8 @@ class ASGIWebSocketAsyncNetworkStream:
     async def receive(self, timeout: float | None = None) -> Message:
         """The next message the app sent; TimeoutError after `timeout` seconds."""
         with anyio.fail_after(math.inf if timeout is None else timeout):
-            return await self._send_queue.receive()
+            message: Message = await self._send_queue.receive()
+            return message
 
     # -- the client's side (httpcore's AsyncNetworkStream) ----------------------------
 
@@ -217,16 +220,18 @@ class ASGIWebSocketAsyncNetworkStream:
             # Answered as a real server does (RFC 6455 5.5.2; ASGI apps never see pings),
             # queued with the app's messages so a waiting reader wakes up for it.
             with contextlib.suppress(anyio.WouldBlock, *_CLOSED):
-                self._send_queue.send_stream.send_nowait(self.connection.send(event.response()))
+                pong = self.connection.send(event.response())
+                cast("MemoryObjectSendStream[Any]", self._send_queue.send_stream).send_nowait(pong)
         elif isinstance(event, ws.CloseConnection):
             await self._disconnect(event.code, event.reason)
         elif isinstance(event, ws.Message):
             self._parts.append(event.data)
             if event.message_finished:
-                joined = ("" if isinstance(event.data, str) else b"").join(self._parts)  # type: ignore[attr-defined]
-                self._parts = []
-                key = "text" if isinstance(joined, str) else "bytes"
-                await self.send({"type": "websocket.receive", key: joined})
+                parts, self._parts = self._parts, []
+                if isinstance(event.data, str):
+                    await self.send({"type": "websocket.receive", "text": "".join(parts)})
+                else:
+                    await self.send({"type": "websocket.receive", "bytes": b"".join(parts)})
         else:
             raise UnhandledWebSocketEvent(event)
 
@@ -254,10 +259,11 @@ class ASGIWebSocketAsyncNetworkStream:
         return None
 
 
-def _is_websocket(request: Any) -> bool:
+def _is_websocket(request: Request) -> bool:
     if request.url.scheme in ("ws", "wss"):
         return True
-    return request.headers.get("upgrade", "").strip().lower() == "websocket"
+    upgrade: str = request.headers.get("upgrade", "")
+    return upgrade.strip().lower() == "websocket"
 
 
 def _head_headers(head: bytes) -> list[tuple[bytes, bytes]]:
@@ -300,7 +306,8 @@ class ASGIWebSocketTransport(ASGITransport):
             group.cancel_scope.cancel()
             await group.__aexit__(None, None, None)
 
-    def _scope(self, request: Any) -> Scope:
+    def _websocket_scope(self, request: Request) -> Scope:
+        # Not `_scope`: ASGITransport's own `_scope` builds the scope of plain HTTP requests.
         url = request.url
         offered = request.headers.get("sec-websocket-protocol")
         return {
@@ -318,7 +325,7 @@ class ASGIWebSocketTransport(ASGITransport):
             "subprotocols": [p.strip() for p in offered.split(",")] if offered else [],
         }
 
-    async def handle_async_request(self, request: Any) -> Response:
+    async def handle_async_request(self, request: Request) -> Response:
         if not _is_websocket(request):
             return await super().handle_async_request(request)
         if self._task_group is None:
@@ -327,7 +334,10 @@ class ASGIWebSocketTransport(ASGITransport):
                 "first (`async with AsyncClient(transport=...)` or `async with transport`)."
             )
         stream = ASGIWebSocketAsyncNetworkStream(
-            self.app, self._scope(request), self._task_group, self.initial_receive_timeout
+            cast("ASGIApp", self.app),
+            self._websocket_scope(request),
+            self._task_group,
+            self.initial_receive_timeout,
         )
         try:
             _, head = await stream.__aenter__()

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wsproto.events import Event
+
+    from httprs._models import Response
+
 __all__ = [
     "HTTPXWSException",
     "WebSocketDisconnect",
@@ -18,7 +25,7 @@ class HTTPXWSException(Exception):
 class WebSocketUpgradeError(HTTPXWSException):
     """The server did not switch to the WebSocket protocol; `response` is its answer."""
 
-    def __init__(self, response) -> None:
+    def __init__(self, response: Response) -> None:
         super().__init__(f"WebSocket upgrade failed: {response.status_code}")
         self.response = response
 
@@ -35,7 +42,7 @@ class WebSocketDisconnect(HTTPXWSException):
 class WebSocketInvalidTypeReceived(HTTPXWSException):
     """A message of another kind than asked for arrived (text for bytes, or the reverse)."""
 
-    def __init__(self, event) -> None:
+    def __init__(self, event: Event) -> None:
         super().__init__(event)
         self.event = event
 

@@ -9,12 +9,18 @@ messages (at most `queue_size`; reading pauses while the queue is full). A close
 from the server is answered and ends the session: `receive*()` then raises
 `WebSocketDisconnect(code, reason)` once the queued messages are consumed. A failed,
 ended or silent connection (keepalive pings unanswered) raises `WebSocketNetworkError`.
+
+The sync session runs one reader thread (and a keepalive thread when pings are on); the
+async session runs the same two as tasks of an anyio task group, so, as in httpx2, an
+exception that leaves its `async with` block arrives wrapped in an `ExceptionGroup`
+(catch it with `except*`, or inside the block).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import enum
 import hashlib
 import json
 import math
@@ -23,13 +29,19 @@ import queue
 import secrets
 import sys
 import threading
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-import wsproto
-from wsproto.connection import ConnectionState, ConnectionType
+import anyio
+import wsproto.utilities
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     BytesMessage,
     CloseConnection,
+    Event,
     Message,
     Ping,
     Pong,
@@ -37,7 +49,7 @@ from wsproto.events import (
 )
 from wsproto.frame_protocol import CloseReason
 
-from httprs._client import USE_CLIENT_DEFAULT
+from httprs._client import USE_CLIENT_DEFAULT, UseClientDefault
 from httprs._exceptions import TransportError
 from httprs._models import Headers
 
@@ -48,6 +60,18 @@ from ._exceptions import (
     WebSocketNetworkError,
     WebSocketUpgradeError,
 )
+
+if TYPE_CHECKING:
+    from httprs._client import AsyncClient, Client
+    from httprs._models import Response
+    from httprs._types import (
+        AuthTypes,
+        CookieTypes,
+        HeaderTypes,
+        QueryParamTypes,
+        RequestExtensions,
+        TimeoutTypes,
+    )
 
 __all__ = [
     "AsyncWebSocketClient",
@@ -70,7 +94,24 @@ _READ_SIZE = 65_536
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
 
-def _in_process(stream) -> bool:
+class NetworkStream(Protocol):
+    """What a sync session needs of its stream (httpcore's `NetworkStream` shape: the
+    `network_stream` of a 101 response from `Client`)."""
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes: ...
+    def write(self, buffer: bytes, timeout: float | None = None) -> None: ...
+    def close(self) -> None: ...
+
+
+class AsyncNetworkStream(Protocol):
+    """What an async session needs of its stream (httpcore's `AsyncNetworkStream`)."""
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes: ...
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+def _in_process(stream: object) -> bool:
     """True for the stream of an in-process ASGI endpoint (ASGIWebSocketTransport)."""
     from ._asgi import ASGIWebSocketAsyncNetworkStream
 
@@ -88,122 +129,150 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _network_error(cause: BaseException) -> WebSocketNetworkError:
+    error = WebSocketNetworkError(str(cause))
+    error.__cause__ = cause
+    return error
+
+
+@dataclass
+class _Step:
+    """What one read from the server asks of a session, in this order: frames to write
+    back (pong and close replies), pongs to acknowledge, complete messages to queue, and
+    the exception that ends the session, if it ended."""
+
+    replies: list[bytes] = field(default_factory=list)
+    pongs: list[bytes] = field(default_factory=list)
+    messages: list[Message[Any]] = field(default_factory=list)
+    end: HTTPXWSException | None = None
+
+
 class _Inbound:
-    """Bytes from the server -> actions for a session (sync and async share it).
+    """Bytes from the server -> a `_Step` for the session (sync and async share it)."""
 
-    `feed(data)` returns a list of (kind, value): ("reply", bytes to send),
-    ("pong", payload acknowledged), ("message", a complete Message event),
-    ("end", the exception that ends the session)."""
-
-    def __init__(self, connection: wsproto.Connection, limit: int) -> None:
+    def __init__(self, connection: Connection, limit: int) -> None:
         self.connection = connection
         self.limit = limit
-        self.parts: list[str | bytes] = []
+        self.parts: list[Any] = []  # the fragments of one message: all str or all bytes
         self.size = 0
 
-    def feed(self, data: bytes) -> list[tuple[str, Any]]:
+    def feed(self, data: bytes) -> _Step:
         self.connection.receive_data(data)
-        actions: list[tuple[str, Any]] = []
+        step = _Step()
         for event in self.connection.events():
             if isinstance(event, Ping):
-                actions.append(("reply", self.connection.send(event.response())))
+                step.replies.append(self.connection.send(event.response()))
             elif isinstance(event, Pong):
-                actions.append(("pong", bytes(event.payload)))
+                step.pongs.append(bytes(event.payload))
             elif isinstance(event, CloseConnection):
                 if self.connection.state is ConnectionState.REMOTE_CLOSING:
-                    actions.append(("reply", self.connection.send(event.response())))
-                actions.append(("end", WebSocketDisconnect(event.code, event.reason)))
-                return actions
+                    step.replies.append(self.connection.send(event.response()))
+                step.end = WebSocketDisconnect(event.code, event.reason)
+                return step
             elif isinstance(event, Message):
-                message = self._assemble(event)
-                if message is _TOO_BIG:
+                data_part = event.data
+                is_text = isinstance(data_part, str)
+                self.size += len(data_part.encode("utf-8")) if is_text else len(data_part)
+                if self.size > self.limit:
                     reason = "Message too big"
                     if self.connection.state is ConnectionState.OPEN:
                         close = CloseConnection(CloseReason.MESSAGE_TOO_BIG, reason)
-                        actions.append(("reply", self.connection.send(close)))
-                    actions.append((
-                        "end",
-                        WebSocketDisconnect(CloseReason.MESSAGE_TOO_BIG, reason),
-                    ))
-                    return actions
-                if message is not None:
-                    actions.append(("message", message))
-        return actions
-
-    def _assemble(self, event: Message):
-        data = event.data
-        self.size += len(data.encode("utf-8")) if isinstance(data, str) else len(data)
-        if self.size > self.limit:
-            return _TOO_BIG
-        if not event.message_finished:
-            self.parts.append(data)
-            return None
-        if self.parts:
-            self.parts.append(data)
-            joined = ("" if isinstance(data, str) else b"").join(self.parts)
-            event = type(event)(data=joined)
-        self.parts = []
-        self.size = 0
-        return event
+                        step.replies.append(self.connection.send(close))
+                    step.end = WebSocketDisconnect(CloseReason.MESSAGE_TOO_BIG, reason)
+                    return step
+                self.parts.append(data_part)
+                if event.message_finished:
+                    parts, self.parts, self.size = self.parts, [], 0
+                    whole = (
+                        TextMessage("".join(parts)) if is_text else BytesMessage(b"".join(parts))
+                    )
+                    step.messages.append(whole)
+        return step
 
 
-_TOO_BIG = object()
-_WAKE = object()  # queued to wake a blocked receive() once the session has ended
+class _Signal(enum.Enum):
+    WAKE = "wake"  # queued to wake a blocked receive() once the session has ended
 
 
-def _expect_type(event, kind):
-    if not isinstance(event, kind):
+def _text(event: Event) -> str:
+    if not isinstance(event, TextMessage):
         raise WebSocketInvalidTypeReceived(event)
     return event.data
 
 
-def _load_json(event, mode: JSONMode):
+def _bytes(event: Event) -> bytes:
+    if not isinstance(event, BytesMessage):
+        raise WebSocketInvalidTypeReceived(event)
+    return bytes(event.data)
+
+
+def _check_mode(mode: str) -> None:
     if mode not in ("text", "binary"):
         raise ValueError("mode must be 'text' or 'binary'")
-    data = _expect_type(event, TextMessage if mode == "text" else BytesMessage)
-    return json.loads(data)
+
+
+def _load_json(event: Event, mode: JSONMode) -> Any:
+    _check_mode(mode)
+    return json.loads(_text(event) if mode == "text" else _bytes(event))
 
 
 def _dump_json(data: Any, mode: JSONMode) -> TextMessage | BytesMessage:
-    if mode not in ("text", "binary"):
-        raise ValueError("mode must be 'text' or 'binary'")
+    _check_mode(mode)
     text = json.dumps(data)
     return TextMessage(data=text) if mode == "text" else BytesMessage(data=text.encode("utf-8"))
 
 
+_Waiter = TypeVar("_Waiter", threading.Event, anyio.Event)
+
+
 class _SessionBase:
-    """What the sync and async sessions share: the stream, the wsproto connection, the
-    accepted subprotocol, the settings, and the pings waiting for their pong."""
+    """What the sync and async sessions share: the constructor (httpx2's signature), the
+    wsproto connection, the accepted subprotocol, the settings, and the pings waiting for
+    their pong. `_open()` makes the flavour's own queue and locks."""
 
-    _pings: dict[bytes, Any]
+    subprotocol: str | None
+    response: Response | None
 
-    def _setup(
+    def __init__(
         self,
-        stream,
-        response,
-        max_message_size_bytes: int,
-        queue_size: int,
-        keepalive_ping_interval_seconds: float | None,
-        keepalive_ping_timeout_seconds: float | None,
+        stream: Any,
+        *,
+        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
+        keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
+        response: Response | None = None,
     ) -> None:
         self.stream = stream
-        self.connection = wsproto.Connection(ConnectionType.CLIENT)
+        self.connection = Connection(ConnectionType.CLIENT)
         self.response = response
         self.subprotocol = (
             response.headers.get("sec-websocket-protocol") if response is not None else None
         )
         self._max_message_size_bytes = max_message_size_bytes
         self._queue_size = queue_size
-        if _in_process(stream):
-            keepalive_ping_interval_seconds = None  # nothing to keep alive (as httpx2)
+        if _in_process(stream):  # nothing to keep alive (as httpx2)
+            keepalive_ping_interval_seconds = keepalive_ping_timeout_seconds = None
         self._keepalive_ping_interval_seconds = keepalive_ping_interval_seconds
         self._keepalive_ping_timeout_seconds = keepalive_ping_timeout_seconds
-        self._pings = {}
+        self._ended: HTTPXWSException | None = None
+        self._open(queue_size)
 
-    def _pong(self, payload: bytes) -> None:
-        waiter = self._pings.pop(payload, None)
-        if waiter is not None:
-            waiter.set()
+    def _open(self, queue_size: int) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _ping_payload(pings: dict[bytes, _Waiter], payload: bytes, waiter: _Waiter) -> bytes:
+        payload = payload or secrets.token_bytes(16)
+        pings[payload] = waiter
+        return payload
+
+    @staticmethod
+    def _ack(pings: dict[bytes, _Waiter], payloads: list[bytes]) -> None:
+        for payload in payloads:
+            waiter = pings.pop(payload, None)
+            if waiter is not None:
+                waiter.set()
 
 
 class WebSocketSession(_SessionBase):
@@ -211,46 +280,39 @@ class WebSocketSession(_SessionBase):
 
     `subprotocol` is the one the server accepted (or None), `response` the 101."""
 
-    def __init__(
-        self,
-        stream,
-        *,
-        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
-        keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
-        response=None,
-    ) -> None:
-        self._setup(
-            stream,
-            response,
-            max_message_size_bytes,
-            queue_size,
-            keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds,
-        )
-        self._events: queue.Queue = queue.Queue(queue_size)
+    stream: NetworkStream
+
+    def _open(self, queue_size: int) -> None:
+        self._events: queue.Queue[Event | _Signal] = queue.Queue(queue_size)
         self._lock = threading.Lock()  # the wsproto connection and writes to the stream
         self._stopping = threading.Event()
-        self._ended: HTTPXWSException | None = None
         self._threads: list[threading.Thread] = []
+        self._pings: dict[bytes, threading.Event] = {}
 
     # -- lifetime ---------------------------------------------------------------------
 
     def __enter__(self) -> WebSocketSession:
-        self._spawn(self._read_loop)
-        if self._keepalive_ping_interval_seconds is not None:
-            self._spawn(self._keepalive_loop)
+        self._spawn(self._background_receive, self._max_message_size_bytes)
+        interval = self._keepalive_ping_interval_seconds
+        if interval is not None:
+            self._spawn(
+                self._background_keepalive_ping, interval, self._keepalive_ping_timeout_seconds
+            )
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join()
 
-    def _spawn(self, target) -> None:
-        thread = threading.Thread(target=target, name="httprs-websocket", daemon=True)
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name="httprs-websocket", daemon=True)
         self._threads.append(thread)
         thread.start()
 
@@ -269,7 +331,7 @@ class WebSocketSession(_SessionBase):
 
     # -- sending ----------------------------------------------------------------------
 
-    def send(self, event) -> None:
+    def send(self, event: Event) -> None:
         """Send a wsproto event."""
         try:
             with self._lock:
@@ -289,15 +351,13 @@ class WebSocketSession(_SessionBase):
 
     def ping(self, payload: bytes = b"") -> threading.Event:
         """Send a ping; the returned event is set when its pong arrives."""
-        payload = payload or secrets.token_bytes(16)
         waiter = threading.Event()
-        self._pings[payload] = waiter
-        self.send(Ping(payload=payload))
+        self.send(Ping(payload=self._ping_payload(self._pings, payload, waiter)))
         return waiter
 
     # -- receiving --------------------------------------------------------------------
 
-    def receive(self, timeout: float | None = None):
+    def receive(self, timeout: float | None = None) -> Event:
         """The next message event; TimeoutError if none came within `timeout`."""
         if self._ended is not None:
             try:
@@ -309,15 +369,16 @@ class WebSocketSession(_SessionBase):
                 item = self._events.get(timeout=timeout)
             except queue.Empty:
                 raise TimeoutError from None
-        if item is _WAKE:
+        if isinstance(item, _Signal):
+            assert self._ended is not None
             raise self._ended
         return item
 
     def receive_text(self, timeout: float | None = None) -> str:
-        return _expect_type(self.receive(timeout), TextMessage)
+        return _text(self.receive(timeout))
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
-        return _expect_type(self.receive(timeout), BytesMessage)
+        return _bytes(self.receive(timeout))
 
     def receive_json(self, timeout: float | None = None, mode: JSONMode = "text") -> Any:
         return _load_json(self.receive(timeout), mode)
@@ -328,9 +389,9 @@ class WebSocketSession(_SessionBase):
         if self._ended is None:
             self._ended = error
             with contextlib.suppress(queue.Full):
-                self._events.put_nowait(_WAKE)
+                self._events.put_nowait(_Signal.WAKE)
 
-    def _queue(self, item) -> bool:
+    def _queue(self, item: Event) -> bool:
         while not self._stopping.is_set():
             try:
                 self._events.put(item, timeout=0.1)
@@ -339,59 +400,59 @@ class WebSocketSession(_SessionBase):
                 continue
         return False
 
-    def _read_loop(self) -> None:
-        inbound = _Inbound(self.connection, self._max_message_size_bytes)
-        errors = _stream_errors()
+    def _background_receive(self, max_bytes: int) -> None:
+        """The reader thread: frames in, replies out, messages queued (at most
+        `max_bytes` per message). Whatever the stream raises ends the session with
+        WebSocketNetworkError, never the thread: after close() it is only the stream
+        being torn down, and is dropped."""
+        inbound = _Inbound(self.connection, max_bytes)
         try:
             while not self._stopping.is_set():
                 data = self.stream.read(_READ_SIZE)
                 if not data:  # EOF without a close frame
                     raise WebSocketNetworkError("the connection ended")
                 with self._lock:
-                    actions = inbound.feed(data)
-                    for kind, value in actions:
-                        if kind == "reply":
-                            self.stream.write(value)
-                if not self._act(actions):
+                    step = inbound.feed(data)
+                    for reply in step.replies:
+                        self.stream.write(reply)
+                if not self._deliver(step):
                     return
-        except errors as e:
-            if not self._stopping.is_set():
-                self._fail(WebSocketNetworkError(str(e)), e)
         except WebSocketNetworkError as e:
-            self._fail(e, None)
+            self._fail(e)
+        except Exception as e:  # noqa: BLE001 - the stream's own errors, of any kind
+            if not self._stopping.is_set():
+                self._fail(_network_error(e))
 
-    def _act(self, actions) -> bool:
-        """Deliver what `feed` found; False once the session has ended."""
-        for kind, value in actions:
-            if kind == "pong":
-                self._pong(value)
-            elif kind == "message":
-                if not self._queue(value):
-                    return False
-            elif kind == "end":
-                self._stopping.set()
-                self._end(value)
+    def _deliver(self, step: _Step) -> bool:
+        """Act on what `feed` found; False once the session has ended."""
+        self._ack(self._pings, step.pongs)
+        for message in step.messages:
+            if not self._queue(message):
                 return False
+        if step.end is not None:
+            self._stopping.set()
+            self._end(step.end)
+            return False
         return True
 
-    def _fail(self, error: WebSocketNetworkError, cause) -> None:
-        error.__cause__ = cause
+    def _fail(self, error: WebSocketNetworkError) -> None:
         self._end(error)
         self._stopping.set()
         self.stream.close()
 
-    def _keepalive_loop(self) -> None:
-        interval = self._keepalive_ping_interval_seconds
-        timeout = self._keepalive_ping_timeout_seconds
-        while not self._stopping.wait(interval):
+    def _background_keepalive_ping(
+        self, interval_seconds: float, timeout_seconds: float | None = None
+    ) -> None:
+        """The keepalive thread: a ping every `interval_seconds`; no pong within
+        `timeout_seconds` ends the session with WebSocketNetworkError."""
+        while not self._stopping.wait(interval_seconds):
             try:
                 waiter = self.ping()
             except (HTTPXWSException, wsproto.utilities.LocalProtocolError):
-                return
-            if timeout is None:
+                return  # closing, or closed
+            if timeout_seconds is None:
                 continue
-            deadline_hit = not waiter.wait(timeout)
-            if deadline_hit and not self._stopping.is_set():
+            if not waiter.wait(timeout_seconds) and not self._stopping.is_set():
                 self._end(WebSocketNetworkError("keepalive ping timeout"))
                 self.close(CloseReason.INTERNAL_ERROR, "Keepalive ping timeout")
                 return
@@ -399,56 +460,59 @@ class WebSocketSession(_SessionBase):
 
 class AsyncWebSocketSession(_SessionBase):
     """A WebSocket session over an async network stream (`async with` closes it).
-    Runs on asyncio and trio (through anyio)."""
+    Runs on asyncio and trio (through anyio).
 
-    def __init__(
-        self,
-        stream,
-        *,
-        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
-        keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
-        response=None,
-    ) -> None:
-        import anyio
+    Its background reader and keepalive pings are tasks of a task group that the
+    `async with` block runs inside, as in httpx2: an exception that leaves the block
+    arrives wrapped in an `ExceptionGroup` (`except* WebSocketDisconnect:`), one caught
+    inside the block is the plain exception."""
 
-        self._setup(
-            stream,
-            response,
-            max_message_size_bytes,
-            queue_size,
-            keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds,
-        )
-        self._send_events, self._receive_events = anyio.create_memory_object_stream(
-            queue_size if queue_size > 0 else math.inf
-        )
+    stream: AsyncNetworkStream
+
+    def _open(self, queue_size: int) -> None:
+        # The message queue is made when the session is entered (so that a session never
+        # entered leaves no unclosed stream behind), and closed when it is left.
+        self._send_events: MemoryObjectSendStream[Event] | None = None
+        self._receive_events: MemoryObjectReceiveStream[Event] | None = None
         self._lock = anyio.Lock()
         self._stopping = False
-        self._ended: HTTPXWSException | None = None
-        self._task_group = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._pings: dict[bytes, anyio.Event] = {}
 
     async def __aenter__(self) -> AsyncWebSocketSession:
-        import anyio
-
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._read_loop)
-        if self._keepalive_ping_interval_seconds is not None:
-            self._task_group.start_soon(self._keepalive_loop)
+        size = self._queue_size if self._queue_size > 0 else math.inf
+        self._send_events, self._receive_events = anyio.create_memory_object_stream[Event](size)
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._task_group = group
+        group.start_soon(self._background_receive, self._max_message_size_bytes)
+        interval = self._keepalive_ping_interval_seconds
+        if interval is not None:
+            group.start_soon(
+                self._background_keepalive_ping, interval, self._keepalive_ping_timeout_seconds
+            )
         return self
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        group, self._task_group = self._task_group, None
+        assert group is not None, "the session was not entered"
+        group.cancel_scope.cancel()
         try:
-            await self.close()
+            with anyio.CancelScope(shield=True):
+                await self.close()
         finally:
-            self._task_group.cancel_scope.cancel()
-            try:
-                await self._task_group.__aexit__(None, None, None)
-            finally:
-                self._send_events.close()
-                self._receive_events.close()
+            assert self._send_events is not None and self._receive_events is not None
+            self._send_events.close()
+            self._receive_events.close()
+            # The block's own exception goes through the task group, which wraps it in
+            # an ExceptionGroup (with any of the background tasks'), as httpx2's does.
+            suppress = await group.__aexit__(exc_type, exc, tb)
+        return suppress
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Send a close frame (unless the session is closed already) and close the stream."""
@@ -463,7 +527,8 @@ class AsyncWebSocketSession(_SessionBase):
             self._end(WebSocketDisconnect(code, reason))
             await self.stream.aclose()
 
-    async def send(self, event) -> None:
+    async def send(self, event: Event) -> None:
+        """Send a wsproto event."""
         try:
             async with self._lock:
                 await self.stream.write(self.connection.send(event))
@@ -480,19 +545,16 @@ class AsyncWebSocketSession(_SessionBase):
     async def send_json(self, data: Any, mode: JSONMode = "text") -> None:
         await self.send(_dump_json(data, mode))
 
-    async def ping(self, payload: bytes = b""):
+    async def ping(self, payload: bytes = b"") -> anyio.Event:
         """Send a ping; the returned anyio.Event is set when its pong arrives."""
-        import anyio
-
-        payload = payload or secrets.token_bytes(16)
         waiter = anyio.Event()
-        self._pings[payload] = waiter
-        await self.send(Ping(payload=payload))
+        await self.send(Ping(payload=self._ping_payload(self._pings, payload, waiter)))
         return waiter
 
-    async def receive(self, timeout: float | None = None):
-        import anyio
-
+    async def receive(self, timeout: float | None = None) -> Event:
+        """The next message event; TimeoutError if none came within `timeout`."""
+        if self._receive_events is None:
+            raise RuntimeError("receive() needs the session entered (`async with`)")
         try:
             with anyio.fail_after(timeout):
                 return await self._receive_events.receive()
@@ -500,10 +562,10 @@ class AsyncWebSocketSession(_SessionBase):
             raise self._ended or WebSocketNetworkError() from None
 
     async def receive_text(self, timeout: float | None = None) -> str:
-        return _expect_type(await self.receive(timeout), TextMessage)
+        return _text(await self.receive(timeout))
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
-        return _expect_type(await self.receive(timeout), BytesMessage)
+        return _bytes(await self.receive(timeout))
 
     async def receive_json(self, timeout: float | None = None, mode: JSONMode = "text") -> Any:
         return _load_json(await self.receive(timeout), mode)
@@ -512,61 +574,57 @@ class AsyncWebSocketSession(_SessionBase):
         if self._ended is None:
             self._ended = error
             # Queued messages stay readable; then receive() raises `error`.
-            self._send_events.close()
+            if self._send_events is not None:
+                self._send_events.close()
 
-    async def _read_loop(self) -> None:
-        import anyio
-
-        inbound = _Inbound(self.connection, self._max_message_size_bytes)
-        errors = _stream_errors()
+    async def _background_receive(self, max_bytes: int) -> None:
+        """The reader task (see WebSocketSession._background_receive)."""
+        inbound = _Inbound(self.connection, max_bytes)
+        assert self._send_events is not None, "started by __aenter__"
         try:
             while not self._stopping:
                 data = await self.stream.read(_READ_SIZE)
                 if not data:  # EOF without a close frame
                     raise WebSocketNetworkError("the connection ended")
                 async with self._lock:
-                    actions = inbound.feed(data)
-                    for kind, value in actions:
-                        if kind == "reply":
-                            await self.stream.write(value)
-                for kind, value in actions:
-                    if kind == "pong":
-                        self._pong(value)
-                    elif kind == "message":
-                        await self._send_events.send(value)
-                    elif kind == "end":
-                        self._stopping = True
-                        self._end(value)
-                        return
+                    step = inbound.feed(data)
+                    for reply in step.replies:
+                        await self.stream.write(reply)
+                self._ack(self._pings, step.pongs)
+                for message in step.messages:
+                    await self._send_events.send(message)
+                if step.end is not None:
+                    self._stopping = True
+                    self._end(step.end)
+                    return
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return
-        except errors as e:
-            if not self._stopping:
-                error = WebSocketNetworkError(str(e))
-                error.__cause__ = e
-                await self._fail(error)
+            return  # the session's own queue, closed as it ended
         except WebSocketNetworkError as e:
             await self._fail(e)
+        except Exception as e:  # noqa: BLE001 - the stream's own errors, of any kind
+            if not self._stopping:
+                await self._fail(_network_error(e))
 
     async def _fail(self, error: WebSocketNetworkError) -> None:
         self._end(error)
         self._stopping = True
         await self.stream.aclose()
 
-    async def _keepalive_loop(self) -> None:
-        import anyio
-
+    async def _background_keepalive_ping(
+        self, interval_seconds: float, timeout_seconds: float | None = None
+    ) -> None:
+        """The keepalive task (see WebSocketSession._background_keepalive_ping)."""
         while not self._stopping:
-            await anyio.sleep(self._keepalive_ping_interval_seconds)
+            await anyio.sleep(interval_seconds)
             if self._stopping:
                 return
             try:
                 waiter = await self.ping()
             except (HTTPXWSException, wsproto.utilities.LocalProtocolError):
-                return
-            if self._keepalive_ping_timeout_seconds is None:
+                return  # closing, or closed
+            if timeout_seconds is None:
                 continue
-            with anyio.move_on_after(self._keepalive_ping_timeout_seconds):
+            with anyio.move_on_after(timeout_seconds):
                 await waiter.wait()
             if not waiter.is_set() and not self._stopping:
                 self._end(WebSocketNetworkError("keepalive ping timeout"))
@@ -577,7 +635,41 @@ class AsyncWebSocketSession(_SessionBase):
 # ---------------------------------------------------------------------- connecting
 
 
-def _handshake_headers(headers, subprotocols: list[str] | None) -> tuple[Headers, str]:
+def _connect_args(
+    subprotocols: list[str] | None,
+    params: QueryParamTypes | None,
+    headers: HeaderTypes | None,
+    cookies: CookieTypes | None,
+    auth: AuthTypes | UseClientDefault | None,
+    follow_redirects: bool | UseClientDefault,
+    timeout: TimeoutTypes | UseClientDefault,
+    extensions: RequestExtensions | None,
+) -> dict[str, Any]:
+    """The keyword arguments of `connect()` (and of the handshake's request, but for
+    `subprotocols`)."""
+    return {
+        "subprotocols": subprotocols,
+        "params": params,
+        "headers": headers,
+        "cookies": cookies,
+        "auth": auth,
+        "follow_redirects": follow_redirects,
+        "timeout": timeout,
+        "extensions": extensions,
+    }
+
+
+def _upgrade_request(
+    subprotocols: list[str] | None,
+    params: QueryParamTypes | None,
+    headers: HeaderTypes | None,
+    cookies: CookieTypes | None,
+    auth: AuthTypes | UseClientDefault | None,
+    follow_redirects: bool | UseClientDefault,
+    timeout: TimeoutTypes | UseClientDefault,
+    extensions: RequestExtensions | None,
+) -> tuple[str, dict[str, Any]]:
+    """The handshake's key and the keyword arguments of its `client.stream("GET", url)`."""
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     merged = Headers(headers)
     merged["Connection"] = "Upgrade"
@@ -586,10 +678,14 @@ def _handshake_headers(headers, subprotocols: list[str] | None) -> tuple[Headers
     merged["Sec-WebSocket-Version"] = "13"
     if subprotocols:
         merged["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
-    return merged, key
+    kwargs = _connect_args(
+        None, params, merged, cookies, auth, follow_redirects, timeout, extensions
+    )
+    del kwargs["subprotocols"]
+    return key, kwargs
 
 
-def _check_upgrade(response, key: str) -> None:
+def _check_upgrade(response: Response, key: str) -> None:
     """The server switched to the WebSocket protocol, answering our key (RFC 6455 4.1)."""
     if response.status_code != 101:
         raise WebSocketUpgradeError(response)
@@ -601,236 +697,210 @@ def _check_upgrade(response, key: str) -> None:
         raise WebSocketUpgradeError(response)
 
 
+_S = TypeVar("_S", bound=_SessionBase)
+
+
 class _ClientOptions:
+    """The session settings a WebSocket client passes to each session it opens."""
+
     def __init__(
         self,
-        client,
-        *,
-        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
-        keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
-        session_class=None,
+        max_message_size_bytes: int,
+        queue_size: int,
+        keepalive_ping_interval_seconds: float | None,
+        keepalive_ping_timeout_seconds: float | None,
     ) -> None:
-        self.client = client
+        # Public names as in httpx2 (`ws_client.queue_size`, ...).
         self.max_message_size_bytes = max_message_size_bytes
         self.queue_size = queue_size
         self.keepalive_ping_interval_seconds = keepalive_ping_interval_seconds
         self.keepalive_ping_timeout_seconds = keepalive_ping_timeout_seconds
-        self.session_class = session_class or self._default_session
 
-    def _session(self, response):
-        return self.session_class(
-            response.extensions["network_stream"],
-            max_message_size_bytes=self.max_message_size_bytes,
-            queue_size=self.queue_size,
-            keepalive_ping_interval_seconds=self.keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds=self.keepalive_ping_timeout_seconds,
-            response=response,
+    def _session(self, session_class: type[_S], response: Response) -> _S:
+        return session_class(
+            response.extensions["network_stream"], response=response, **_settings(self)
         )
+
+
+def _settings(options: _ClientOptions) -> dict[str, Any]:
+    """The session settings as keyword arguments (of a session, or of a client)."""
+    return {
+        "max_message_size_bytes": options.max_message_size_bytes,
+        "queue_size": options.queue_size,
+        "keepalive_ping_interval_seconds": options.keepalive_ping_interval_seconds,
+        "keepalive_ping_timeout_seconds": options.keepalive_ping_timeout_seconds,
+    }
 
 
 class WebSocketClient(_ClientOptions):
     """Opens WebSocket sessions with a `Client`: `with ws_client.connect(url) as ws:`."""
 
-    _default_session = WebSocketSession
-
     def __init__(
         self,
-        client,
+        client: Client,
         *,
         max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
         keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
-        session_class=WebSocketSession,
+        session_class: type[WebSocketSession] = WebSocketSession,
     ) -> None:
-        # httpx2's signature: the session class is the default (not None).
         super().__init__(
-            client,
-            max_message_size_bytes=max_message_size_bytes,
-            queue_size=queue_size,
-            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
-            session_class=session_class,
+            max_message_size_bytes,
+            queue_size,
+            keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds,
         )
+        self.client = client
+        self.session_class = session_class
 
     @contextlib.contextmanager
     def connect(
         self,
-        url,
+        url: str,
         *,
         subprotocols: list[str] | None = None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
-        merged, key = _handshake_headers(headers, subprotocols)
-        with self.client.stream(
-            "GET",
-            url,
-            params=params,
-            headers=merged,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
-        ) as response:
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Iterator[WebSocketSession]:
+        key, kwargs = _upgrade_request(
+            subprotocols, params, headers, cookies, auth, follow_redirects, timeout, extensions
+        )
+        with self.client.stream("GET", url, **kwargs) as response:
             _check_upgrade(response, key)
-            with self._session(response) as session:
+            with self._session(self.session_class, response) as session:
                 yield session
 
 
 class AsyncWebSocketClient(_ClientOptions):
     """Opens WebSocket sessions with an `AsyncClient`: `async with ws_client.connect(url)`."""
 
-    _default_session = AsyncWebSocketSession
-
     def __init__(
         self,
-        client,
+        client: AsyncClient,
         *,
         max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
         keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
-        session_class=AsyncWebSocketSession,
+        session_class: type[AsyncWebSocketSession] = AsyncWebSocketSession,
     ) -> None:
-        # httpx2's signature: the session class is the default (not None).
         super().__init__(
-            client,
-            max_message_size_bytes=max_message_size_bytes,
-            queue_size=queue_size,
-            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
-            session_class=session_class,
+            max_message_size_bytes,
+            queue_size,
+            keepalive_ping_interval_seconds,
+            keepalive_ping_timeout_seconds,
         )
+        self.client = client
+        self.session_class = session_class
 
     @contextlib.asynccontextmanager
     async def connect(
         self,
-        url,
+        url: str,
         *,
         subprotocols: list[str] | None = None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
-        merged, key = _handshake_headers(headers, subprotocols)
-        async with self.client.stream(
-            "GET",
-            url,
-            params=params,
-            headers=merged,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
-        ) as response:
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> AsyncIterator[AsyncWebSocketSession]:
+        key, kwargs = _upgrade_request(
+            subprotocols, params, headers, cookies, auth, follow_redirects, timeout, extensions
+        )
+        async with self.client.stream("GET", url, **kwargs) as response:
             _check_upgrade(response, key)
-            async with self._session(response) as session:
+            async with self._session(self.session_class, response) as session:
                 yield session
 
 
 @contextlib.contextmanager
 def connect_ws(
-    url,
-    client=None,
+    url: str,
+    client: Client | None = None,
     *,
     max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
     keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
     subprotocols: list[str] | None = None,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=USE_CLIENT_DEFAULT,
-    follow_redirects=USE_CLIENT_DEFAULT,
-    timeout=USE_CLIENT_DEFAULT,
-    extensions=None,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+    follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+    extensions: RequestExtensions | None = None,
+) -> Iterator[WebSocketSession]:
     """A WebSocket session (`with connect_ws(url) as ws:`), on `client` or a new Client."""
     from httprs._client import Client
 
+    settings = _ClientOptions(
+        max_message_size_bytes,
+        queue_size,
+        keepalive_ping_interval_seconds,
+        keepalive_ping_timeout_seconds,
+    )
+    request = _connect_args(
+        subprotocols, params, headers, cookies, auth, follow_redirects, timeout, extensions
+    )
+    owned: contextlib.AbstractContextManager[Client]
     owned = Client() if client is None else contextlib.nullcontext(client)
     with owned as active:
-        ws_client = WebSocketClient(
-            client=active,
-            max_message_size_bytes=max_message_size_bytes,
-            queue_size=queue_size,
-            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
-        )
-        with ws_client.connect(
-            url,
-            subprotocols=subprotocols,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
-        ) as session:
+        # Looked up in this module at each call (httpx2's tests patch `_api.WebSocketClient`
+        # and read the client from its keyword arguments).
+        ws_client = WebSocketClient(client=active, **_settings(settings))
+        with ws_client.connect(url, **request) as session:
             yield session
 
 
 @contextlib.asynccontextmanager
-async def _borrowed(client):
-    yield client
+async def _borrowed(client: AsyncClient) -> AsyncIterator[AsyncClient]:
+    yield client  # contextlib.nullcontext is an async context manager from Python 3.10 on
 
 
 @contextlib.asynccontextmanager
 async def aconnect_ws(
-    url,
-    client=None,
+    url: str,
+    client: AsyncClient | None = None,
     *,
     max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     keepalive_ping_interval_seconds: float | None = DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
     keepalive_ping_timeout_seconds: float | None = DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
     subprotocols: list[str] | None = None,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=USE_CLIENT_DEFAULT,
-    follow_redirects=USE_CLIENT_DEFAULT,
-    timeout=USE_CLIENT_DEFAULT,
-    extensions=None,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+    follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+    extensions: RequestExtensions | None = None,
+) -> AsyncIterator[AsyncWebSocketSession]:
     """A WebSocket session (`async with aconnect_ws(url) as ws:`), on `client` or a new
     AsyncClient."""
     from httprs._client import AsyncClient
 
+    settings = _ClientOptions(
+        max_message_size_bytes,
+        queue_size,
+        keepalive_ping_interval_seconds,
+        keepalive_ping_timeout_seconds,
+    )
+    request = _connect_args(
+        subprotocols, params, headers, cookies, auth, follow_redirects, timeout, extensions
+    )
+    owned: contextlib.AbstractAsyncContextManager[AsyncClient]
     owned = AsyncClient() if client is None else _borrowed(client)
     async with owned as active:
-        ws_client = AsyncWebSocketClient(
-            client=active,
-            max_message_size_bytes=max_message_size_bytes,
-            queue_size=queue_size,
-            keepalive_ping_interval_seconds=keepalive_ping_interval_seconds,
-            keepalive_ping_timeout_seconds=keepalive_ping_timeout_seconds,
-        )
-        async with ws_client.connect(
-            url,
-            subprotocols=subprotocols,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
-        ) as session:
+        ws_client = AsyncWebSocketClient(client=active, **_settings(settings))
+        async with ws_client.connect(url, **request) as session:
             yield session

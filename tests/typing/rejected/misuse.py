@@ -26,3 +26,15 @@ async def amisuse(client: httprs.AsyncClient) -> None:
     with httprs.AsyncClient():  # rejected
         pass
     await client.close()  # rejected
+
+
+def wsmisuse(client: httprs.Client) -> None:
+    from httprs.websockets import connect_ws
+
+    with client.websocket("ws://example.org/") as ws:
+        ws.send_text(b"bytes")  # rejected
+        count: int = ws.receive_text()  # rejected
+        ws.receive_json(mode="yaml")  # rejected
+        print(count)
+    with connect_ws("ws://example.org/", client, queue_size="8"):  # rejected
+        pass

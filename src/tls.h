@@ -261,6 +261,7 @@ class OpenSslSession final : public TlsSession {
   // The SSL_CTX carries Python's key log callback (set err, true): see tls.cc.
   bool foreign_keylog(Error& err) const;
   void harvest_session();
+  bool nothing_to_read() const;
   // Whether this connection may still give sessions to its context's cache:
   // it has a key, and the process did not fork since it was made (the
   // parent's connections must not donate its tickets to the child).

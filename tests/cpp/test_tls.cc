@@ -556,6 +556,41 @@ static void test_read_coalesces_records() {
   CHECK(c.read(buf.data(), buf.size(), &n, err) == Status::kClosed);
 }
 
+// read() skips SSL_read_ex while nothing is buffered: idle reads say
+// kWantRead, and a record, half a record or a close_notify fed afterwards is
+// still seen.
+static void test_read_when_idle() {
+  auto ctx = make_ctx(trusting(arg("ca")));
+  Server s(arg("server"));
+  Error err;
+  OpenSslSession c(ctx, "localhost", err);
+  CHECK(handshake(c, s, err) == Status::kOk);
+  char buf[256];
+  size_t n = 7;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+    CHECK(n == 0);
+    CHECK(!err);
+  }
+  SSL_write(s.ssl, "first", 5);
+  std::string wire = s.take();
+  c.feed(wire.data(), 3);  // part of the record header only
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  c.feed(wire.data() + 3, wire.size() - 4);  // all but the last byte
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  c.feed(wire.data() + wire.size() - 1, 1);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf, n), "first");
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  SSL_shutdown(s.ssl);
+  wire = s.take();
+  c.feed(wire.data(), wire.size());
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kClosed);
+  CHECK(n == 0);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kClosed);
+}
+
 static void test_read_error_after_data() {
   auto ctx = make_ctx(trusting(arg("ca")));
   Server s(arg("server"));
@@ -1159,6 +1194,7 @@ int main(int argc, char** argv) {
   test_alpn_http2();
   test_byte_at_a_time_handshake();
   test_read_coalesces_records();
+  test_read_when_idle();
   test_read_error_after_data();
   test_tls12_server();
   test_not_tls();

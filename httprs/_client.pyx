@@ -351,6 +351,26 @@ cdef int _check_can_open(object client) except -1:
     return 0
 
 
+cdef object _info_logger = None  # the `logger` _info_cache belongs to
+cdef object _info_cache = None  # its `_cache` (logging's isEnabledFor memo), or None
+cdef object _INFO_KEY = logging.INFO
+
+
+cdef bint _info_logging() except -1:
+    """logger.isEnabledFor(INFO), answered from logging's own memo while it says False
+    (logging empties it on any setLevel() or logging.disable(); a `disabled` logger is
+    never memoised). `logger` is looked up each time: the switch may replace it."""
+    global _info_logger, _info_cache
+    current = logger
+    if current is not _info_logger:
+        _info_logger = current
+        cache = getattr(current, "_cache", None) if type(current) is logging.Logger else None
+        _info_cache = cache if type(cache) is dict else None
+    if _info_cache is not None and (<dict>_info_cache).get(_INFO_KEY) is False:
+        return False
+    return current.isEnabledFor(_LOG_INFO)
+
+
 cdef int _finish_response(
     object client, object request, object response, double start, bint is_async
 ) except -1:
@@ -370,7 +390,7 @@ cdef int _finish_response(
     if _has_set_cookie(response.headers.raw):
         client._cookies.extract_cookies(response)
     response.default_encoding = client._default_encoding
-    if logger.isEnabledFor(_LOG_INFO):
+    if _info_logging():
         logger.info(
             'HTTP Request: %s %s "%s %d %s"',
             request.method,

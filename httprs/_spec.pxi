@@ -1,6 +1,13 @@
 # From an httpx Request to the C++ RequestSpec's parts (included into _core.pyx):
 # timeouts, proxy routes, the request target, SNI.
 
+cdef inline object _mapping_get(object mapping, str key):
+    """mapping.get(key): a C lookup for a plain dict (extensions, timeouts), else the call."""
+    if type(mapping) is dict:
+        return (<dict>mapping).get(key)
+    return mapping.get(key)
+
+
 cdef inline double _timeout_value(object value):
     return -1.0 if value is None else <double>value
 
@@ -71,7 +78,7 @@ cdef object _absolute_target(object url, object custom=None):
 cdef bytes _sni_hostname(object request, bytes host):
     """The TLS server name for a request: its `sni_hostname` extension (as httpcore
     honours it, for SNI and the certificate check), else the URL's host."""
-    sni = request.extensions.get("sni_hostname")
+    sni = _mapping_get(request.extensions, "sni_hostname")
     if not sni:
         return host
     if isinstance(sni, str):

@@ -24,7 +24,6 @@ cdef object _TRACE_STREAM = _TraceStream()
 # httpcore's loggers, by trace-event prefix: DEBUG logging shows what httpcore's would
 # (`httpcore2.*` when the switch presents httprs as httpx2; _alias._set_logger).
 cdef int _LOG_DEBUG = logging.DEBUG
-cdef object _LOG_PARENT  # `httpcore` / `httpcore2` itself
 cdef object _LOG_CONNECTION
 cdef object _LOG_HTTP11
 cdef object _LOG_HTTP2
@@ -33,16 +32,40 @@ cdef object _LOG_SOCKS
 cdef dict _LOGGERS = {}
 
 
+# Each logger's `_cache` dict (logging's own memo of isEnabledFor by level), or None for a
+# logger of another class. logging fills it in isEnabledFor and empties every logger's on any
+# setLevel() or logging.disable(), so a cached False stays true until the configuration
+# changes (a `disabled` logger is never cached, and can only make the answer more False).
+cdef object _CACHE_CONNECTION
+cdef object _CACHE_HTTP11
+cdef object _CACHE_HTTP2
+cdef object _CACHE_PROXY
+cdef object _CACHE_SOCKS
+cdef object _DEBUG_KEY = logging.DEBUG
+
+
+cdef object _level_cache(object logger):
+    if type(logger) is not logging.Logger:
+        return None  # another class may answer isEnabledFor its own way
+    cache = getattr(logger, "_cache", None)
+    return cache if type(cache) is dict else None
+
+
 def _set_core_loggers(str prefix):
     """Log connection events on `<prefix>.connection`, `<prefix>.http11`, ...: httpcore's
     logger names for `prefix="httpcore"`, httpcore2's for `"httpcore2"`."""
-    global _LOG_PARENT, _LOG_CONNECTION, _LOG_HTTP11, _LOG_HTTP2, _LOG_PROXY, _LOG_SOCKS
-    _LOG_PARENT = logging.getLogger(prefix)
+    global _LOG_CONNECTION, _LOG_HTTP11, _LOG_HTTP2, _LOG_PROXY, _LOG_SOCKS
+    global _CACHE_CONNECTION, _CACHE_HTTP11, _CACHE_HTTP2, _CACHE_PROXY, _CACHE_SOCKS
     _LOG_CONNECTION = logging.getLogger(prefix + ".connection")
     _LOG_HTTP11 = logging.getLogger(prefix + ".http11")
     _LOG_HTTP2 = logging.getLogger(prefix + ".http2")
     _LOG_PROXY = logging.getLogger(prefix + ".proxy")
     _LOG_SOCKS = logging.getLogger(prefix + ".socks")
+    _CACHE_CONNECTION = _level_cache(_LOG_CONNECTION)
+    _CACHE_HTTP11 = _level_cache(_LOG_HTTP11)
+    _CACHE_HTTP2 = _level_cache(_LOG_HTTP2)
+    _CACHE_PROXY = _level_cache(_LOG_PROXY)
+    _CACHE_SOCKS = _level_cache(_LOG_SOCKS)
     _LOGGERS.update(
         connection=_LOG_CONNECTION,
         http11=_LOG_HTTP11,
@@ -55,27 +78,29 @@ def _set_core_loggers(str prefix):
 _set_core_loggers("httpcore")
 
 
-cdef bint _inherits_parent_level(object logger) except -1:
-    """True when `logger` is enabled for a level exactly when its parent `httpcore` is:
-    no level of its own, not disabled, the parent its parent (`disabled` is the only
-    per-logger state isEnabledFor reads besides the inherited level)."""
-    return logger.level == 0 and not logger.disabled and logger.parent is _LOG_PARENT
+cdef inline bint _debug_cached_off(object cache):
+    """True when logging's memo already says the logger is not enabled for DEBUG."""
+    return cache is not None and (<dict>cache).get(_DEBUG_KEY) is False
 
 
 cdef bint _debug_logging(str mode) except -1:
-    """Whether a request on a route of `mode` has a logger enabled for DEBUG, checked once
-    per request. Usually the request's loggers (http11, http2, connection, and proxy or socks)
-    are configured only through `httpcore` or above: then one isEnabledFor on `httpcore`
-    answers for all of them (a cached dict lookup in logging). Otherwise each is asked."""
-    proxy = None if mode == "direct" else (_LOG_SOCKS if mode == "socks" else _LOG_PROXY)
+    """Whether a request on a route of `mode` has a logger enabled for DEBUG (its http11,
+    http2 and connection loggers, and proxy or socks), checked once per request. While
+    DEBUG is off, logging's own per-logger memo answers with a dict lookup each; otherwise
+    each logger is asked (which fills the memo for the next request)."""
+    proxy_cache = None
+    proxy = None
+    if mode != "direct":
+        proxy, proxy_cache = (
+            (_LOG_SOCKS, _CACHE_SOCKS) if mode == "socks" else (_LOG_PROXY, _CACHE_PROXY)
+        )
     if (
-        not _LOG_PARENT.disabled
-        and _inherits_parent_level(_LOG_HTTP11)
-        and _inherits_parent_level(_LOG_HTTP2)
-        and _inherits_parent_level(_LOG_CONNECTION)
-        and (proxy is None or _inherits_parent_level(proxy))
+        _debug_cached_off(_CACHE_HTTP11)
+        and _debug_cached_off(_CACHE_HTTP2)
+        and _debug_cached_off(_CACHE_CONNECTION)
+        and (proxy is None or _debug_cached_off(proxy_cache))
     ):
-        return _LOG_PARENT.isEnabledFor(_LOG_DEBUG)
+        return False
     if (
         _LOG_HTTP11.isEnabledFor(_LOG_DEBUG)
         or _LOG_HTTP2.isEnabledFor(_LOG_DEBUG)

@@ -66,12 +66,13 @@ cdef class _TransportCore:
         port = url.port
         if port is None:
             port = 443 if scheme == "https" else 80
-        timeout = request.extensions.get("timeout")
+        extensions = request.extensions
+        timeout = _mapping_get(extensions, "timeout")
         if timeout:
-            spec.connect_timeout = _timeout_value(timeout.get("connect"))
-            spec.read_timeout = _timeout_value(timeout.get("read"))
-            spec.write_timeout = _timeout_value(timeout.get("write"))
-            spec.pool_timeout = _timeout_value(timeout.get("pool"))
+            spec.connect_timeout = _timeout_value(_mapping_get(timeout, "connect"))
+            spec.read_timeout = _timeout_value(_mapping_get(timeout, "read"))
+            spec.write_timeout = _timeout_value(_mapping_get(timeout, "write"))
+            spec.pool_timeout = _timeout_value(_mapping_get(timeout, "pool"))
         request_headers = request.headers
         # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
         raw_headers = (
@@ -80,11 +81,12 @@ cdef class _TransportCore:
         route = self.route
         # httpcore's "target" extension replaces the path and query on the wire; it is
         # validated with the head (an illegal one is LocalProtocolError, as with h11).
-        custom = request.extensions.get("target")
+        custom = _mapping_get(extensions, "target")
         if route.mode != "proxy" or scheme == "https":
             target = url.raw_path if custom is None else bytes(custom)
         else:
             target = _absolute_target(url, custom)
+        headers.reserve(len(raw_headers))
         for name, value in raw_headers:
             headers.push_back(pair[string, string](name, value))
         if route.mode == "proxy" and scheme == "http":
@@ -205,7 +207,7 @@ cdef class _TransportCore:
         stream.request = request
         # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
         spec.trace = (
-            request.extensions.get("trace") is not None or _debug_logging(self.route.mode)
+            _mapping_get(extensions, "trace") is not None or _debug_logging(self.route.mode)
         )
         if may_http2:
             # `head` stays empty: see RequestSpec::head.

@@ -154,9 +154,9 @@ def test_info_level_shows_only_the_request_line(scripted, caplog):
 
 
 def test_logging_off_costs_one_level_check_per_request(scripted, monkeypatch, caplog):
-    """With httpcore's loggers off and configured only through their parents (the usual
-    case), a request asks logging once (the `httpcore` logger, a cached dict lookup in
-    logging) and takes the untraced path."""
+    """With the loggers off, a request asks logging nothing once logging's own per-logger
+    memo says DEBUG (httpcore's loggers) and INFO (httpx) are off: it takes the untraced
+    path after a dict lookup per logger."""
     url = scripted(keepalive(b"ok")).url
     caplog.set_level(logging.WARNING)
     calls = []
@@ -170,11 +170,75 @@ def test_logging_off_costs_one_level_check_per_request(scripted, monkeypatch, ca
     monkeypatch.setattr(logging.Logger, "isEnabledFor", counting)
     with httprs.Client() as client:
         client.get(url)
+        assert calls, "the first request fills logging's memo"
         calls.clear()
         for _ in range(10):
             client.get(url)
-        assert len(calls) == 10, calls
+        assert calls == []
     assert logged(caplog) == []
+
+
+def _mid_session_steps(caplog):
+    """(a logging change, the loggers the next request must write to), in order: each
+    change is one logging's memo is emptied by, made between requests of one client."""
+
+    def disable(level):
+        return lambda: logging.disable(level)
+
+    return [
+        (lambda: caplog.set_level(logging.WARNING), set()),
+        (lambda: caplog.set_level(logging.INFO, logger="httpx"), {"httpx"}),
+        (
+            lambda: caplog.set_level(logging.DEBUG, logger="httpcore.http11"),
+            {"httpx", "httpcore.http11"},
+        ),
+        (disable(logging.CRITICAL), set()),
+        (disable(logging.NOTSET), {"httpx", "httpcore.http11"}),
+        (lambda: logging.getLogger("httpcore.http11").setLevel(logging.WARNING), {"httpx"}),
+        (lambda: logging.getLogger("httpx").setLevel(logging.WARNING), set()),
+        (lambda: logging.getLogger("httpcore").setLevel(logging.DEBUG), set()),  # http11 own
+        (
+            lambda: logging.getLogger("httpcore.http11").setLevel(logging.NOTSET),
+            {"httpcore.http11"},  # now inherits DEBUG from `httpcore`
+        ),
+    ]
+
+
+def _names(caplog) -> set[str]:
+    return {name for name, _, _ in logged(caplog)}
+
+
+def test_logging_changed_between_requests_is_seen(scripted, caplog, restore_httpcore_loggers):
+    """Logging's memo answers while logging is off; a level set or a logging.disable()
+    between two requests of one client shows in the very next request's lines."""
+    url = scripted(keepalive(b"ok")).url
+    try:
+        with httprs.Client() as client:
+            client.get(url)
+            for change, expected in _mid_session_steps(caplog):
+                change()
+                caplog.clear()
+                client.get(url)
+                assert _names(caplog) == expected, change
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+@pytest.mark.anyio
+async def test_logging_changed_between_requests_is_seen_async(
+    scripted, caplog, restore_httpcore_loggers
+):
+    url = scripted(keepalive(b"ok")).url
+    try:
+        async with httprs.AsyncClient() as client:
+            await client.get(url)
+            for change, expected in _mid_session_steps(caplog):
+                change()
+                caplog.clear()
+                await client.get(url)
+                assert _names(caplog) == expected, change
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _names_logged(url, caplog) -> set[str]:

@@ -432,6 +432,9 @@ async def _upload_async(_AsyncBody stream, object body):
         sent += n
         _check_sent(stream, sent, False)
         data = PyBytes_AS_STRING(chunk)
+        # HTTP/1.1 writes the chunk from these bytes: pinned until the next chunk is
+        # wanted (its write is done) or the transfer is released (_Body._release).
+        stream.body_ref = chunk
         with nogil:
             eng.push_body(t[0], data, n, False)
 

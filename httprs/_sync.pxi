@@ -56,6 +56,9 @@ cdef int _upload_sync(_Body stream, object body) except -1:
             continue
         sent += n
         _check_sent(stream, sent, False)
+        # HTTP/1.1 writes the chunk from these bytes: pinned until the next chunk is
+        # wanted (its write is done) or the transfer is released (_Body._release).
+        stream.body_ref = chunk
         with nogil:
             eng.push_body(t[0], data, n, False)
 

@@ -27,6 +27,7 @@ bool Http1Session::submit(Transfer& t, Error& err) {
   }
   out_.ext = nullptr;
   out_.ext_len = 0;
+  chunk_open_ = false;
   bool chunked = t.spec.plan.framing == BodyFraming::kChunked;
   if (t.spec.body_streamed) {
     upload_ = Upload::kStreaming;
@@ -50,14 +51,25 @@ ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data,
                                                   bool last, Error& err) {
   // The upload was cut short (a write failed): the response decides.
   if (upload_ != Upload::kStreaming || cur_ != &t) return BodyStep::kIgnored;
-  std::string& out = out_.owned;
   if (t.spec.plan.framing == BodyFraming::kChunked) {
-    if (len > 0) {
-      append_chunk_size(out, len);
-      out.append(data, len);
-      out.append("\r\n");
+    // A chunk's closing CRLF goes out in front of what follows it (the next
+    // chunk's size line, or the last chunk), so each chunk's data can be
+    // borrowed (written from the consumer's bytes) rather than copied.
+    if (len > 0 || last) {
+      std::string& out = owned_tail();
+      if (chunk_open_) out.append("\r\n");
+      chunk_open_ = false;
+      if (len > 0) {
+        append_chunk_size(out, len);
+        append_body(data, len);
+        chunk_open_ = true;
+      }
+      if (last) {
+        if (chunk_open_) owned_tail().append("\r\n");
+        chunk_open_ = false;
+        owned_tail().append(kLastChunk);
+      }
     }
-    if (last) out.append(kLastChunk);
   } else {
     // Never more (or, at the end, fewer) bytes than the head declared: the
     // server would read the difference as the start of another request.
@@ -68,10 +80,28 @@ ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data,
       return BodyStep::kFailed;
     }
     body_remaining_ -= len;
-    out.append(data, len);
+    if (len > 0) append_body(data, len);
   }
   if (last) upload_ = Upload::kStreamEnded;
-  return out.empty() ? BodyStep::kNothing : BodyStep::kQueued;
+  return out_.empty() ? BodyStep::kNothing : BodyStep::kQueued;
+}
+
+std::string& Http1Session::owned_tail() {
+  if (out_.ext_len > 0) {  // owned bytes go before the borrowed ones: copy those first
+    out_.owned.append(out_.ext, out_.ext_len);
+    out_.ext = nullptr;
+    out_.ext_len = 0;
+  }
+  return out_.owned;
+}
+
+void Http1Session::append_body(const char* data, size_t len) {
+  if (out_.ext_len == 0) {
+    out_.ext = data;
+    out_.ext_len = len;
+  } else {
+    owned_tail().append(data, len);
+  }
 }
 
 bool Http1Session::take_output(Outgoing& out) {

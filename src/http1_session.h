@@ -101,6 +101,10 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   void deliver_body(Transfer& t, const char* data, size_t len);
   // The consumer's sink holds all it should before the consumer takes it.
   bool sink_full(const Transfer& t) const;
+  // out_.owned to append to, after any borrowed bytes (copied into it first).
+  std::string& owned_tail();
+  // Body bytes for out_: borrowed (out_.ext) when nothing is borrowed yet, else copied.
+  void append_body(const char* data, size_t len);
   void pause() {
     if (flow_ == Flow::kReading) flow_ = Flow::kPaused;
   }
@@ -114,6 +118,7 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   Response response_ = Response::kAwaiting;
   Flow flow_ = Flow::kReading;
   uint64_t body_remaining_ = 0;  // streamed upload with Content-Length: bytes still due
+  bool chunk_open_ = false;      // chunked upload: the last chunk's closing CRLF is still due
 };
 
 }  // namespace httprs

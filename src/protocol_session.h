@@ -55,7 +55,10 @@ class ProtocolSession {
 
   // Start exchange `t`: its request goes to the output. False: err set.
   virtual bool submit(Transfer& t, Error& err) = 0;
-  // A streamed request body chunk of `t` (`last` ends the body).
+  // A streamed request body chunk of `t` (`last` ends the body). HTTP/1.1
+  // borrows `data` (Outgoing::ext): the consumer keeps the bytes alive until
+  // the transfer wants the next chunk (want_body: every write is done) or is
+  // released.
   enum class BodyStep { kQueued, kNothing, kIgnored, kFailed };
   virtual BodyStep send_body(Transfer& t, const char* data, size_t len, bool last, Error& err) = 0;
   // Bytes waiting to go out, moved into `out`; false when there are none.

@@ -18,9 +18,6 @@ class ConnectTunnel final : public HandshakeLayer, private ResponseParser::Sink 
 
   Status connect(Error& err) override;
   Error eof_while_connecting() const override;
-  // The CONNECT exchange is a plain request: a reset reading its answer is a
-  // ReadError (a WriteError sending it), as in httpx.
-  ErrorKind socket_error_kind(ErrorKind io) const override { return io; }
 
   State state() const { return state_; }
   int status() const { return status_; }

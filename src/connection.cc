@@ -63,10 +63,7 @@ void Connection::pass_trace_gate(Transfer& t) {
   if (gated_ == Stage::kNone || cur_.get() != &t || state_ == State::kClosing) return;
   Stage next = gated_;
   gated_ = Stage::kNone;
-  // Connecting phases run under the connect timeout, stopped at the gate.
-  if (next == Stage::kProxyTls || next == Stage::kSocks || next == Stage::kTunnel ||
-      next == Stage::kTls)
-    arm_timer(TimerMode::kConnect);
+  // A layer's handshake arms its own timer (continue_layer); the gate stopped it.
   run(next);
 }
 
@@ -174,7 +171,15 @@ void Connection::continue_layer() {
   Error err;
   StreamLayer::Status st = chain_.connect_top(err);
   if (state_ == State::kClosing) return;
-  if (st == StreamLayer::Status::kWantRead) return;
+  if (st == StreamLayer::Status::kWantRead) {
+    // TLS handshakes share the connect timeout with the TCP connect (a
+    // fresh one after a proxy's answer); a proxy's answer is waited for
+    // under the read timeout, again after each read that leaves it short.
+    StreamLayer* top = chain_.top();
+    bool per_read = top && top->handshake_deadline() == StreamLayer::Deadline::kRead;
+    arm_timer(per_read ? TimerMode::kRead : TimerMode::kConnect);
+    return;
+  }
   if (st != StreamLayer::Status::kOk) {
     close(err);
     return;

@@ -54,6 +54,11 @@ class StreamLayer {
   virtual Error eof_while_connecting() const = 0;
   // `io` is kReadError or kWriteError: what the failed socket call was.
   virtual ErrorKind socket_error_kind(ErrorKind /*io*/) const { return ErrorKind::kConnectError; }
+  // The timeout the handshake waits for the peer under: the connect timeout
+  // (TLS, as httpcore's start_tls), or the read timeout, started again for
+  // each read (a request answered by the peer).
+  enum class Deadline { kConnect, kRead };
+  virtual Deadline handshake_deadline() const { return Deadline::kConnect; }
 };
 
 // A layer that only speaks during its handshake (SOCKS5, CONNECT): it keeps
@@ -68,6 +73,11 @@ class HandshakeLayer : public StreamLayer {
   size_t pending_output() const override { return out_.size(); }
   bool data_pending() const override { return open() && !in_.empty(); }
   bool transparent() const override { return open() && in_.empty() && out_.empty(); }
+  // The handshake is a request and the proxy's answer: a reset reading it is a
+  // ReadError (a WriteError sending it), and each wait for an answer runs under
+  // the read timeout, as httpx reports a CONNECT and httpcore2 a SOCKS5 proxy.
+  ErrorKind socket_error_kind(ErrorKind io) const override { return io; }
+  Deadline handshake_deadline() const override { return Deadline::kRead; }
 
  protected:
   // The handshake is over: bytes now pass through.

@@ -387,6 +387,40 @@ async def test_connect_failure_error_class_async(
         assert message in str(info.value)
 
 
+def _silent_proxy(conn):
+    conn.read_request(body=False)
+    conn.hold(3)
+
+
+# A proxy that takes the CONNECT and never answers: the wait for its answer is a read,
+# under the read timeout, and ends in ReadTimeout, as in httpx 0.28.1 (compared over
+# 127.0.0.1). httprs used to give ConnectTimeout after the connect timeout.
+SILENT_CONNECT_TIMEOUT = httprs.Timeout(5.0, connect=0.2, read=0.8)
+
+
+def test_connect_never_answered_is_read_timeout(scripted, https_server, ca_context):
+    proxy = scripted(_silent_proxy)
+    with httprs.Client(proxy=proxy.url, verify=ca_context, timeout=SILENT_CONNECT_TIMEOUT) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout):
+            c.get(https_server.url)
+        assert 0.7 < time.monotonic() - t0 < 2.5  # the read timeout, not the connect one
+
+
+@pytest.mark.anyio
+async def test_connect_never_answered_is_read_timeout_async(
+    scripted, https_server, ca_context, anyio_backend
+):
+    proxy = scripted(_silent_proxy)
+    async with httprs.AsyncClient(
+        proxy=proxy.url, verify=ca_context, timeout=SILENT_CONNECT_TIMEOUT
+    ) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout):
+            await c.get(https_server.url)
+        assert 0.7 < time.monotonic() - t0 < 2.5
+
+
 @pytest.fixture
 def tls_proxy_factory(proxy_factory, certs):
     from servers.tls import server_context
@@ -492,6 +526,115 @@ def test_socks5_refusal_and_bad_credentials_are_proxy_errors(socks_factory, serv
     with httprs.Client(proxy=guarded.url) as c:  # no credentials offered
         with pytest.raises(httprs.ProxyError, match="NO ACCEPTABLE METHODS"):
             c.get(server.url + "/")
+
+
+# How a failing SOCKS5 proxy is reported, each compared with httpx 0.28.1 (socksio) and
+# httpx2 2.16.2 over 127.0.0.1. A reset is a ReadError and a proxy that stops answering a
+# ReadTimeout under the read timeout, as httpx2 reports them (httpx 0.28.1 gives the same
+# ReadError; it reads the SOCKS answers with no timeout at all and waits for ever). An
+# answer cut short or not SOCKS5 is a ProxyError (httpx and httpx2 let socksio's own
+# ProtocolError("Malformed reply") out, not an httpx class); a refusal and bad
+# credentials are ProxyErrors worded as in httpx. httprs used to give ConnectError for the
+# reset and ConnectTimeout, under the connect timeout, for the silence.
+GREETING = b"\x05\x01\x00"  # version 5, one method offered: no authentication
+CONNECT_V4 = 10  # bytes of a CONNECT request to an IPv4 address
+
+
+def _socks_script(*steps):
+    def proxy(conn):
+        for step in steps:
+            if isinstance(step, int):
+                if conn.read_exact(step) is None:
+                    return
+            elif step == "reset":
+                conn.reset()
+                return
+            elif step == "hold":
+                conn.hold(3)
+                return
+            else:
+                conn.send(step)
+        conn.close()
+
+    return proxy
+
+
+_SOCKS_CASES = {
+    # id: (the proxy's script, the error, words of its message)
+    "silent": ((3, "hold"), httprs.ReadTimeout, "timed out"),
+    "silent-after-method": ((3, b"\x05\x00", CONNECT_V4, "hold"), httprs.ReadTimeout, "timed out"),
+    "half-answer": ((3, b"\x05", "hold"), httprs.ReadTimeout, "timed out"),
+    "reset": ((3, "reset"), httprs.ReadError, "reset"),
+    "reset-after-method": ((3, b"\x05\x00", CONNECT_V4, "reset"), httprs.ReadError, "reset"),
+    "eof": ((3,), httprs.ProxyError, "disconnected"),
+    "eof-mid-reply": (
+        (3, b"\x05\x00", CONNECT_V4, b"\x05\x00\x00"),
+        httprs.ProxyError,
+        "disconnected",
+    ),
+    "garbage": ((3, b"HTTP/1.1 400 Bad\r\n\r\n", "hold"), httprs.ProxyError, "SOCKS version 5"),
+    "bad-address-type": (
+        (3, b"\x05\x00", CONNECT_V4, b"\x05\x00\x00\x09" + bytes(6), "hold"),
+        httprs.ProxyError,
+        "invalid address type",
+    ),
+    "failure-reply": (
+        (3, b"\x05\x00", CONNECT_V4, b"\x05\x01\x00\x01" + bytes(6), "hold"),
+        httprs.ProxyError,
+        "Proxy Server could not connect: General SOCKS server failure.",
+    ),
+    "no-acceptable-method": ((3, b"\x05\xff", "hold"), httprs.ProxyError, "NO ACCEPTABLE METHODS"),
+}
+SOCKS_FAILURES = [
+    pytest.param(_socks_script(*steps), error, message, id=name)
+    for name, (steps, error, message) in _SOCKS_CASES.items()
+]
+SOCKS_TIMEOUT = httprs.Timeout(5.0, connect=0.2, read=0.8)
+
+
+def _expect_socks_failure(info, t0, error, message):
+    elapsed = time.monotonic() - t0
+    assert type(info.value) is error
+    assert message in str(info.value)
+    if error is httprs.ReadTimeout:
+        assert 0.7 < elapsed < 2.5  # the read timeout, not the connect one
+    else:
+        assert elapsed < 2.5  # never the 3 s the proxy holds on
+
+
+@pytest.mark.parametrize("script, error, message", SOCKS_FAILURES)
+def test_socks5_failure_error_class(scripted, script, error, message):
+    proxy = scripted(script)
+    url = proxy.url.replace("http://", "socks5://")
+    with httprs.Client(proxy=url, timeout=SOCKS_TIMEOUT) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.TransportError) as info:
+            c.get("http://127.0.0.1:9/")
+        _expect_socks_failure(info, t0, error, message)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("script, error, message", SOCKS_FAILURES)
+async def test_socks5_failure_error_class_async(scripted, anyio_backend, script, error, message):
+    proxy = scripted(script)
+    url = proxy.url.replace("http://", "socks5://")
+    async with httprs.AsyncClient(proxy=url, timeout=SOCKS_TIMEOUT) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.TransportError) as info:
+            await c.get("http://127.0.0.1:9/")
+        _expect_socks_failure(info, t0, error, message)
+
+
+@pytest.mark.anyio
+async def test_socks5_refused_is_connect_error(closed_port, anyio_backend):
+    """Nothing listening at the proxy's port: ConnectError, as in httpx."""
+    url = f"socks5://127.0.0.1:{closed_port}"
+    with httprs.Client(proxy=url) as c:
+        with pytest.raises(httprs.ConnectError):
+            c.get("http://127.0.0.1:9/")
+    async with httprs.AsyncClient(proxy=url) as c:
+        with pytest.raises(httprs.ConnectError):
+            await c.get("http://127.0.0.1:9/")
 
 
 @pytest.mark.anyio

@@ -135,7 +135,11 @@ void test_socks_failures() {
   Socks5Stream s("h", 1, "", "");
   CHECK(s.eof_while_connecting().kind == ErrorKind::kProxyError);
   CHECK_EQ_STR(s.eof_while_connecting().message, "Server disconnected without sending a response.");
-  CHECK(s.socket_error_kind(ErrorKind::kReadError) == ErrorKind::kConnectError);
+  // A reset while the proxy answers is a ReadError, each answer waited for under
+  // the read timeout (httpx2).
+  CHECK(s.socket_error_kind(ErrorKind::kReadError) == ErrorKind::kReadError);
+  CHECK(s.socket_error_kind(ErrorKind::kWriteError) == ErrorKind::kWriteError);
+  CHECK(s.handshake_deadline() == StreamLayer::Deadline::kRead);
 }
 
 void test_connect_tunnel(bool bytewise) {
@@ -196,6 +200,7 @@ void test_connect_failures() {
   // A reset reading the answer is a ReadError (sending the request: a WriteError).
   CHECK(bad.socket_error_kind(ErrorKind::kReadError) == ErrorKind::kReadError);
   CHECK(bad.socket_error_kind(ErrorKind::kWriteError) == ErrorKind::kWriteError);
+  CHECK(bad.handshake_deadline() == StreamLayer::Deadline::kRead);
 }
 
 // A scripted layer with no handshake that XORs bytes both ways, standing in

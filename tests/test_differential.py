@@ -164,6 +164,33 @@ def test_same_bytes_on_the_wire(scripted, method, path, kwargs):
     assert wire(httprs) == wire(httpx)
 
 
+# Request lines llhttp treats apart (fuzz_request_head's allowances): methods it knows
+# only from RTSP, which it refuses with an HTTP version, PRI (the HTTP/2 preface), and a
+# target that is none of RFC 9112's four forms. Any token is a method and h11 takes any
+# visible characters as the target (the `target` extension), so httpx sends them as
+# given; httprs sends the same bytes, and exactly one request.
+REQUEST_LINES = [("SETUP", b"*="), ("DESCRIBE", b"rtsp://x/"), ("PRI", b"*"), ("GET", b"*=")]
+
+
+@pytest.mark.parametrize(
+    "method,target", REQUEST_LINES, ids=[f"{m} {t.decode()}" for m, t in REQUEST_LINES]
+)
+def test_request_line_llhttp_treats_apart_sent_as_httpx(scripted, method, target):
+    from servers.scripted import keepalive
+
+    srv = scripted(keepalive(b"ok"))
+
+    def wire(module):
+        srv.requests.clear()
+        with module.Client() as c:
+            assert c.request(method, srv.url + "/", extensions={"target": target}).text == "ok"
+        (req,) = srv.requests
+        return req.head.split(b"\r\n")[0], req.body
+
+    line = (method.encode() + b" " + target + b" HTTP/1.1", b"")
+    assert wire(httprs) == wire(httpx) == line
+
+
 def _two_chunks():
     yield b"abc"
     yield b"de"

@@ -10,7 +10,11 @@
 //   is exactly two. A request line llhttp does not know (a method outside its list,
 //   a target it does not accept) is checked the same way with the method and target
 //   replaced, since framing depends on the header fields only.
-// llhttp's PRI (the HTTP/2 preface) is such a request line too.
+// llhttp's PRI (the HTTP/2 preface) is such a request line too, and so is a method
+// llhttp knows from RTSP only (SETUP, PLAY, ...) with an HTTP version: it refuses
+// the line (HPE_INVALID_CONSTANT). httpx sends any token method, these included,
+// byte for byte as httprs does (tests/test_differential.py); a server built on
+// llhttp answers 400, one request refused, never two.
 // Known, deliberate difference: a header value may hold control bytes other than
 // CR, LF, NUL, VT and FF (h11 and so httpx send them); strict llhttp refuses them
 // (HPE_INVALID_HEADER_TOKEN). Such a request is one request or none, never two;
@@ -87,6 +91,30 @@ llhttp_errno_t parse(const std::string& wire, Count* count, size_t* consumed) {
   return rc;
 }
 
+// The method starting `head` is one llhttp knows only from RTSP: followed by
+// "HTTP/1.1" it fails the request line with HPE_INVALID_CONSTANT.
+bool rtsp_only_method(const std::string& head) {
+  static const char* const kHttp[] = {
+#define HTTPRS_METHOD_NAME(num, name, string) #string,
+      HTTP_METHOD_MAP(HTTPRS_METHOD_NAME)};
+  static const char* const kRtsp[] = {RTSP_METHOD_MAP(HTTPRS_METHOD_NAME)};
+#undef HTTPRS_METHOD_NAME
+  std::string method = head.substr(0, head.find(' '));
+  for (const char* m : kHttp)
+    if (method == m) return false;
+  for (const char* m : kRtsp)
+    if (method == m) return true;
+  return false;
+}
+
+// A request line llhttp refuses by itself (an unknown method or target, an RTSP
+// method): checked again under "POST /fuzz" by the caller.
+bool line_refused(llhttp_errno_t rc, const std::string& head, bool strict_line) {
+  if (strict_line) return false;
+  return rc == HPE_INVALID_METHOD || rc == HPE_INVALID_URL ||
+         (rc == HPE_INVALID_CONSTANT && rtsp_only_method(head));
+}
+
 // The head plus the body its plan announces; false when the body would be too large.
 bool with_body(const std::string& head, const RequestPlan& plan, const std::string& chunk,
                std::string* wire) {
@@ -120,7 +148,7 @@ void check_framing(const std::string& head, const RequestPlan& plan, const std::
     Count c;
     size_t used = 0;
     llhttp_errno_t rc = parse(head, &c, &used);
-    if (!strict_line && (rc == HPE_INVALID_METHOD || rc == HPE_INVALID_URL)) return;
+    if (line_refused(rc, head, strict_line)) return;
     if (ctl_in_values && rc == HPE_INVALID_HEADER_TOKEN && c.messages == 0) return;
     if (rc == HPE_PAUSED_UPGRADE) {
       if (c.heads != 1) fail("upgrade request is not one head", head);
@@ -132,7 +160,7 @@ void check_framing(const std::string& head, const RequestPlan& plan, const std::
   Count one;
   size_t used = 0;
   llhttp_errno_t rc = parse(wire, &one, &used);
-  if (!strict_line && (rc == HPE_INVALID_METHOD || rc == HPE_INVALID_URL)) return;
+  if (line_refused(rc, head, strict_line)) return;
   if (ctl_in_values && rc == HPE_INVALID_HEADER_TOKEN && one.messages == 0) return;
   if (rc == HPE_PAUSED_UPGRADE) {
     // Upgrade / CONNECT: llhttp stops after the head; what follows is another

@@ -408,9 +408,7 @@ async def _upload_async(_AsyncBody stream, object body):
         is_async = False
     while True:
         await stream.driver.wait(stream, <int>WaitFor.kBodyWanted)
-        # HTTP/1.1 stops at an early response (the connection is not reused);
-        # an HTTP/2 stream stays open until its body ends, as httpcore sends it.
-        if t.failed() or (t.head_ready and not t.http2) or t.complete or not t.want_body:
+        if _upload_over(stream, t):
             return
         if is_async:
             try:

@@ -425,6 +425,21 @@ cdef class _Body:
             _park(self.t, pin, sink)  # the engine may use them until the release runs
 
 
+cdef bint _upload_over(_Body stream, Transfer* t) noexcept:
+    """Pull no more of a streamed request body: the transfer failed, the response came
+    early (HTTP/1.1; the connection is not reused; an HTTP/2 stream stays open until its
+    body ends, as httpcore sends it), or the engine wants no more. A head that declares
+    no body (neither Content-Length nor Transfer-Encoding: length 0) ended the request
+    itself, so the answer is no early response: the body is still read up to its first
+    byte, which raises "Too much data" as h11 does however soon the server answered
+    (it used to depend on whether the answer came before the body was asked for)."""
+    if t.failed():
+        return True
+    if stream.declared == 0:
+        return False
+    return (t.head_ready and not t.http2) or t.complete or not t.want_body
+
+
 cdef int _check_sent(_Body stream, long long sent, bint done) except -1:
     if stream.declared < 0:
         return 0

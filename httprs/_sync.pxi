@@ -38,9 +38,7 @@ cdef int _upload_sync(_Body stream, object body) except -1:
     iterator = iter(body)
     while True:
         _wait(eng, t, WaitFor.kBodyWanted)
-        # HTTP/1.1 stops at an early response (the connection is not reused);
-        # an HTTP/2 stream stays open until its body ends, as httpcore sends it.
-        if t.failed() or (t.head_ready and not t.http2) or t.complete or not t.want_body:
+        if _upload_over(stream, t):
             return 0
         chunk = next(iterator, None)
         if chunk is None:

@@ -39,6 +39,23 @@ void advance_bufs(uv_buf_t* bufs, unsigned* count, size_t n) {
   *count -= first;
 }
 
+// RFC 8305 section 4: the addresses to try, the families alternating from the
+// family of the first answer (one address of it, then one of the other, ...),
+// each family in the resolver's order: a family that does not work (a broken
+// IPv6 route, say) delays the other by one attempt at most, not by all its own.
+void interleave_families(std::vector<struct sockaddr_storage>& addrs) {
+  if (addrs.size() < 3) return;
+  sa_family_t first = addrs.front().ss_family;
+  std::vector<struct sockaddr_storage> same, other, out;
+  for (const auto& a : addrs) (a.ss_family == first ? same : other).push_back(a);
+  out.reserve(addrs.size());
+  for (size_t i = 0; i < same.size() || i < other.size(); i++) {
+    if (i < same.size()) out.push_back(same[i]);
+    if (i < other.size()) out.push_back(other[i]);
+  }
+  addrs.swap(out);
+}
+
 }  // namespace
 
 namespace {
@@ -232,6 +249,7 @@ void SocketStream::keep_local_family() {
 
 void SocketStream::connect_addresses() {
   keep_local_family();
+  interleave_families(addrs_);
   if (addrs_.size() > 1) {
     state_ = State::kRacing;
     race_next();

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import threading
 import time
 from unittest import mock
 
@@ -97,7 +98,8 @@ def test_unpatching_restores_the_normal_resolver(server):
 
 
 def _resolving_to(name, *addresses):
-    """A getaddrinfo that answers `name` with `addresses` (IPv4), in this order."""
+    """A getaddrinfo that answers `name` with `addresses` (IPv4, or IPv6 when written
+    with a colon), in this order."""
 
     def fake(host, port, family=0, type=0, proto=0, flags=0):
         if isinstance(host, bytes):
@@ -105,7 +107,9 @@ def _resolving_to(name, *addresses):
         if host != name:
             return _real_getaddrinfo(host, port, family, type, proto, flags)
         return [
-            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port))
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port, 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port))
             for a in addresses
         ]
 
@@ -353,6 +357,78 @@ async def test_refused_addresses_fall_back_in_order_async(server, anyio_backend)
     with mock.patch("socket.getaddrinfo", fake):
         async with httprs.AsyncClient(timeout=5.0) as client:
             assert (await client.get(url)).status_code == 200
+
+
+@contextlib.contextmanager
+def _answering_with_their_address(*addresses):
+    """A listener on each address, all on one port: each connection gets a response
+    whose body is the address it reached. Yields the port."""
+    listeners = []
+    port = 0
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        listener = socket.socket(family)
+        listeners.append(listener)
+        listener.bind((address, port))
+        port = listener.getsockname()[1]
+        listener.listen(8)
+
+    def serve(listener, address):
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                body = address.encode()
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
+                conn.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+    threads = [
+        threading.Thread(target=serve, args=(listener, address), daemon=True)
+        for listener, address in zip(listeners, addresses)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        yield port
+    finally:
+        for listener in listeners:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            listener.close()
+        for t in threads:
+            t.join(5)
+            assert not t.is_alive()
+
+
+# RFC 8305 section 4: the race alternates address families from the first answer's.
+# The resolver answers two IPv4 addresses, then an IPv6 one; the first IPv4 address
+# stalls, so the attempt started 250 ms later wins: ::1 when the families alternate,
+# 127.0.0.3 in the resolver's order (what httprs used to do).
+INTERLEAVED = ("127.0.0.2", "127.0.0.3", "::1")
+
+
+def test_happy_eyeballs_alternates_address_families():
+    with _answering_with_their_address("127.0.0.3", "::1") as port:
+        with _stalling(port, "127.0.0.2"):
+            fake = _resolving_to("eyeballs.test.invalid", *INTERLEAVED)
+            with mock.patch("socket.getaddrinfo", fake):
+                with httprs.Client(timeout=5.0) as client:
+                    r = client.get(f"http://eyeballs.test.invalid:{port}/")
+    assert r.text == "::1"
+
+
+@pytest.mark.anyio
+async def test_happy_eyeballs_alternates_address_families_async(anyio_backend):
+    with _answering_with_their_address("127.0.0.3", "::1") as port:
+        with _stalling(port, "127.0.0.2"):
+            fake = _resolving_to("eyeballs.test.invalid", *INTERLEAVED)
+            with mock.patch("socket.getaddrinfo", fake):
+                async with httprs.AsyncClient(timeout=5.0) as client:
+                    r = await client.get(f"http://eyeballs.test.invalid:{port}/")
+    assert r.text == "::1"
 
 
 def test_every_address_refused_is_a_connect_error(server):

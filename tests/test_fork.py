@@ -88,6 +88,24 @@ def run_in_child(fn, deadline: float = CHILD_DEADLINE):
     return result["ok"]
 
 
+def _run_in_children(n: int, body) -> list[int]:
+    """fork() n children; child k runs body(k) under the deadline and exits 0, or 1 when
+    it raised. Returns their pids, for _wait_child once the parent has done its part."""
+    pids = []
+    for k in range(n):
+        pid = _fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(int(CHILD_DEADLINE))  # a hung child dies on its own
+                body(k)
+                code = 0
+            finally:
+                os._exit(code)  # never back into pytest, whatever body raised
+        pids.append(pid)
+    return pids
+
+
 def echo_query(response) -> str:
     assert response.status_code == 200
     return response.json()["query"]
@@ -149,18 +167,7 @@ def test_parent_and_children_concurrently(server):
     # another's responses.
     client = httprs.Client(timeout=5)
     check_echo(client, server.url, "warm")
-    pids = []
-    for k in range(3):
-        pid = _fork()
-        if pid == 0:
-            try:
-                signal.alarm(int(CHILD_DEADLINE))
-                check_echo(client, server.url, f"child{k}", n=20)
-                code = 0
-            except BaseException:  # noqa: BLE001
-                code = 1
-            os._exit(code)
-        pids.append(pid)
+    pids = _run_in_children(3, lambda k: check_echo(client, server.url, f"child{k}", n=20))
     check_echo(client, server.url, "parent", n=40)
     assert [_wait_child(pid, CHILD_DEADLINE) for pid in pids] == [0, 0, 0]
     check_echo(client, server.url, "parent-after", n=5)
@@ -177,22 +184,15 @@ def test_child_never_takes_a_loop_the_parent_kept(server):
             check_echo(c, server.url, "warm", n=1)
     spare = httprs._core._spare_loop_count()
     assert spare >= 1
-    pids = []
-    for k in range(2):
-        pid = _fork()
-        if pid == 0:
-            try:
-                signal.alarm(int(CHILD_DEADLINE))
-                assert httprs._core._spare_loop_count() == 0
-                for _ in range(2):
-                    with httprs.Client(timeout=5) as c:
-                        check_echo(c, server.url, f"child{k}", n=10)
-                assert httprs._core._spare_loop_count() == 1
-                code = 0
-            except BaseException:  # noqa: BLE001
-                code = 1
-            os._exit(code)
-        pids.append(pid)
+
+    def child(k):
+        assert httprs._core._spare_loop_count() == 0
+        for _ in range(2):
+            with httprs.Client(timeout=5) as c:
+                check_echo(c, server.url, f"child{k}", n=10)
+        assert httprs._core._spare_loop_count() == 1
+
+    pids = _run_in_children(2, child)
     with httprs.Client(timeout=5) as c:
         assert httprs._core._spare_loop_count() == spare - 1
         check_echo(c, server.url, "parent", n=30)

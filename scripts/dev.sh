@@ -118,15 +118,16 @@ build_sanitized() {
   pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
     certifi idna sniffio
   local stamp="$VENV/.httprs-install.stamp"
-  local want setup_args=() a
-  want="$(sources_hash)-$(echo "$*" | sha256sum | cut -c1-8)"
+  # The `cli` extra too: the suite tests the command line (click).
+  local want setup_args=() a extras="test,cli"
+  want="$(sources_hash)-$(echo "$* $extras" | sha256sum | cut -c1-8)"
   for a in "$@"; do setup_args+=("-Csetup-args=$a"); done
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "building httprs with $label (non-editable, $build_dir)"
     # A former editable install leaves a loader behind that would shadow the wheel.
     "$VENV/bin/python" -m pip uninstall -q -y httprs >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
-      "-Cbuild-dir=$build_dir" "${setup_args[@]}" ".[test]"
+      "-Cbuild-dir=$build_dir" "${setup_args[@]}" ".[$extras]"
     echo "$want" > "$stamp"
   fi
   VENV="$saved_venv"

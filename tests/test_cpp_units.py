@@ -126,7 +126,7 @@ def test_http2_exchanges(tmp_path: Path) -> None:
         str(SRC / "http2_session.cc"), "-o", str(exe),
         *pkg_config("libnghttp2", "libuv", "openssl"),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, f"build failed: {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     run([str(exe)])
 

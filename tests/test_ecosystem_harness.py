@@ -96,11 +96,16 @@ def test_plugin_makes_the_switch_win_and_records_results(tmp_path):
         (SCRIPTS / "ecosystem_conftest.py").read_text()
     )
     # A plugin loaded before ours that imports the *real* httpx, as a .pth hook might.
+    # It sets HTTPRS_INSTALL only then: in the environment from the start, a regular
+    # (non-editable) install's httprs-install.pth would switch before any plugin runs
+    # (the `test-asan` and `test-tsan` recipes test such an install).
     (plugin_dir / "realfirst.py").write_text(
         textwrap.dedent(
             """
+            import os
             import httpx
             assert not hasattr(httpx, "__httprs__")
+            os.environ["HTTPRS_INSTALL"] = "httpx,httpx2"
             """
         )
     )
@@ -121,11 +126,10 @@ def test_plugin_makes_the_switch_win_and_records_results(tmp_path):
     )
     proj = _write_session(tmp_path)
     report = tmp_path / "run.jsonl"
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
     env.update(
         PYTHONPATH=os.pathsep.join(map(str, (plugin_dir, backend_dir))),
         HTTPRS_ECOSYSTEM_MODE="experiment",
-        HTTPRS_INSTALL="httpx,httpx2",
         HTTPRS_ECOSYSTEM_REPORT=str(report),
         # Only the plugins named with -p: installed ones (the real respx's, say) would
         # load against the stand-in packages on PYTHONPATH.

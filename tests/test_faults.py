@@ -953,9 +953,14 @@ def test_interim_response_flood_is_bounded(scripted):
     hint = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
 
     def fault(conn, req):
+        # The scripted server's sockets time out after 0.05 s; a send waiting longer for
+        # the client to read (a slow machine, a sanitizer build) would end the flood
+        # early with a close, which is not what this test is about.
+        conn.sock.settimeout(10)
         for _ in range(100):
             if not conn.send(hint * 1000):
                 return
+        conn.sock.settimeout(0.05)
         conn.hold(5)
 
     srv = fault_server(scripted, fault)

@@ -1157,7 +1157,11 @@ def test_tls_churn_keeps_descriptors_and_memory_flat(https_server, ca_context):
             assert c.get(url).status_code == 200
         gc.collect()
         assert settled_fds(base_fds) == base_fds
-        assert rss() - base_rss < 8 * 1024 * 1024
+        # Under `test-asan` freed memory waits in ASan's quarantine (256 MB) before it
+        # is reused, so RSS grows with every handshake whatever httprs does; there,
+        # LeakSanitizer checks what is never freed instead.
+        if os.environ.get("HTTPRS_ASAN") != "1":
+            assert rss() - base_rss < 8 * 1024 * 1024
 
 
 def test_alpn_offers_http11(certs, ca_context):

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from .servers import Servers, proc_cpu_seconds, taskset
+from .servers import Servers, plain_env, proc_cpu_seconds, taskset
 
 _UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
@@ -54,6 +54,7 @@ def run_wrk(
             [*taskset(cpu), "wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", url],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=plain_env(),
         )
         rc, cpu_s = _wait_usage(proc, dur + 30)
         out.seek(0)
@@ -105,6 +106,7 @@ def run_pingpong(servers: Servers, cpu: int | None, seconds: float, warmup: floa
         capture_output=True,
         text=True,
         timeout=seconds + warmup + 30,
+        env=plain_env(),
     )
     srv = proc_cpu_seconds(servers.nginx_worker_pid) - srv0
     if res.returncode != 0:

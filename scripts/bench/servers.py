@@ -66,6 +66,14 @@ def taskset(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)]
 
 
+def plain_env() -> dict[str, str]:
+    """The environment for the compiler, the servers and the native load tools (wrk, the
+    C client): without a sanitizer runtime preloaded for the process under test
+    (scripts/dev.sh test-asan / test-tsan); with it a compiler's own leaks at exit fail
+    the build, and none of them is what is tested."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def build_native() -> dict[str, Path]:
     """Compiles the C server and client once (rebuilt when a source is newer)."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
@@ -78,7 +86,10 @@ def build_native() -> dict[str, Path]:
         exe = NATIVE_BUILD / name
         if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
             res = subprocess.run(
-                [cc, "-O2", "-Wall", "-o", str(exe), str(src)], capture_output=True, text=True
+                [cc, "-O2", "-Wall", "-o", str(exe), str(src)],
+                capture_output=True,
+                text=True,
+                env=plain_env(),
             )
             if res.returncode != 0:
                 raise SetupError(f"compiling {src.name} failed:\n{res.stderr}")
@@ -234,6 +245,7 @@ class Servers:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=plain_env(),
         )
         log.close()
         try:
@@ -269,6 +281,7 @@ class Servers:
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "c_server.log", "wb"),
             start_new_session=True,
+            env=plain_env(),
         )
         wait_port(self.c_port, self.c_server, "the C echo server")
 

@@ -27,7 +27,6 @@ Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
       key_(t->spec.pool_key),
       socket_(engine->loop(), this, !t->spec.uds_path.empty()),
       chain_(this),
-      session_(this),
       cur_(std::move(t)) {
   uv_timer_init(engine_->loop(), &timer_);
   timer_.data = this;
@@ -213,6 +212,12 @@ void Connection::on_established() {
     start_http2();
     return;
   }
+  start_http1();
+}
+
+void Connection::start_http1() {
+  SessionListener* listener = this;
+  session_ = std::make_unique<Http1Session>(listener);
   if (may_http2_) {
     // HTTP/1.1 after all: requests held for this connection go their own way.
     may_http2_ = false;
@@ -228,14 +233,14 @@ void Connection::on_established() {
     engine_->on_connection_released(this);
     return;
   }
-  session_.expect(*cur_);
+  h1().expect(*cur_);
   trace_gate(TraceStep::kSend, Stage::kSend);
 }
 
 // ---------------------------------------------------------------- exchanges
 
 void Connection::assign(std::shared_ptr<Transfer> t) {
-  if (h2_) {
+  if (is_http2()) {
     h2_assign(std::move(t));
     return;
   }
@@ -243,7 +248,7 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
   cur_ = std::move(t);
   cur_->conn = this;
   state_ = State::kActive;
-  session_.expect(*cur_);
+  h1().expect(*cur_);
   trace_gate(TraceStep::kSend, Stage::kSend);
 }
 
@@ -251,13 +256,13 @@ void Connection::start_transfer() {
   Transfer& t = *cur_;
   t.phase = Transfer::Phase::kSending;
   Error err;
-  if (!session_.submit(t, err)) {
+  if (!session_->submit(t, err)) {
     fail_transfer(err);
     return;
   }
   flush_session();
   if (!t.spec.body_streamed || state_ == State::kClosing || !cur_) return;
-  if (socket_.writes_pending() == 0 && session_.upload() == Http1Session::Upload::kStreaming) {
+  if (socket_.writes_pending() == 0 && h1().upload() == Http1Session::Upload::kStreaming) {
     t.want_body = true;
     engine_->signal(t);
   }
@@ -265,14 +270,14 @@ void Connection::start_transfer() {
 
 void Connection::send_body_chunk(Transfer& t, const char* data, size_t len, bool last) {
   if (state_ == State::kClosing) return;
-  if (h2_) {
+  if (is_http2()) {
     h2_send_body(t, data, len, last);
     return;
   }
   if (cur_.get() != &t) return;
   t.want_body = false;
   Error err;
-  switch (session_.send_body(t, data, len, last, err)) {
+  switch (session_->send_body(t, data, len, last, err)) {
     case ProtocolSession::BodyStep::kIgnored:
       return;
     case ProtocolSession::BodyStep::kFailed:
@@ -290,7 +295,7 @@ void Connection::send_body_chunk(Transfer& t, const char* data, size_t len, bool
 
 void Connection::flush_session() {
   Outgoing out;
-  while (state_ != State::kClosing && session_.take_output(out)) send(std::move(out));
+  while (state_ != State::kClosing && session_->take_output(out)) send(std::move(out));
 }
 
 void Connection::send(Outgoing&& out) {
@@ -305,7 +310,7 @@ void Connection::chain_write(std::string&& bytes, const char* ext, size_t ext_le
 }
 
 void Connection::on_socket_sent() {
-  if (state_ == State::kActive) session_.note_sent();
+  if (state_ == State::kActive && is_http1()) h1().note_sent();
 }
 
 void Connection::on_socket_write_done() {
@@ -324,12 +329,12 @@ void Connection::on_socket_write_error(int status) {
 }
 
 void Connection::on_socket_write_queued() {
-  if (state_ == State::kActive && !h2_) arm_timer(TimerMode::kWrite);
+  if (state_ == State::kActive && !is_http2()) arm_timer(TimerMode::kWrite);
 }
 
 void Connection::on_write_error(int status) {
   health_ = Health::kSpent;
-  if (h2_) {
+  if (is_http2()) {
     h2_write_failed(status);
     return;
   }
@@ -338,7 +343,7 @@ void Connection::on_write_error(int status) {
     // answer, so a failed write is not reported; the response (or the read
     // error or EOF that follows, which may resend) decides the outcome.
     cur_->body_sent = true;
-    session_.cut_short();
+    h1().cut_short();
     arm_timer(TimerMode::kRead);
     return;
   }
@@ -352,18 +357,17 @@ void Connection::on_write_error(int status) {
 }
 
 void Connection::on_write_done() {
-  if (h2_) {
-    h2_->set_now(engine_->now_ms());
-    h2_->note_written(socket_.writes_completed());
+  if (is_http2()) {
+    h2().set_now(engine_->now_ms());
+    h2().note_written(socket_.writes_completed());
     h2_arm_timer();
     return;
   }
   // Stopped at a trace gate before sending: what completed was TLS handshake
   // output, not the request.
-  if (socket_.writes_pending() > 0 || !cur_ || session_.draining() || gated_ != Stage::kNone)
-    return;
+  if (socket_.writes_pending() > 0 || !cur_ || h1().draining() || gated_ != Stage::kNone) return;
   Transfer& t = *cur_;
-  if (session_.upload() == Http1Session::Upload::kStreaming) {
+  if (h1().upload() == Http1Session::Upload::kStreaming) {
     arm_timer(TimerMode::kNone);
     t.want_body = true;
     engine_->signal(t);
@@ -379,60 +383,60 @@ void Connection::on_write_done() {
       return;
     }
   }
-  arm_timer(session_.flow() == Http1Session::Flow::kPaused ? TimerMode::kNone : TimerMode::kRead);
+  arm_timer(h1().flow() == Http1Session::Flow::kPaused ? TimerMode::kNone : TimerMode::kRead);
 }
 
 void Connection::await_response() {
-  if (cur_ && !cur_->complete && state_ == State::kActive && !session_.draining())
-    arm_timer(session_.flow() == Http1Session::Flow::kPaused ? TimerMode::kNone : TimerMode::kRead);
+  if (cur_ && !cur_->complete && state_ == State::kActive && is_http1() && !h1().draining())
+    arm_timer(h1().flow() == Http1Session::Flow::kPaused ? TimerMode::kNone : TimerMode::kRead);
 }
 
 // ---------------------------------------------------------------- reading
 
 void Connection::resume_reading(Transfer& t) {
-  if (h2_ && state_ != State::kClosing) {
-    h2_->set_now(engine_->now_ms());
-    h2_->resume(t);
+  if (is_http2() && state_ != State::kClosing) {
+    h2().set_now(engine_->now_ms());
+    h2().resume(t);
     h2_flush_later();  // the WINDOW_UPDATEs, if any
     h2_settle();       // its read deadline runs again: re-arm the timer
     return;
   }
-  if (state_ == State::kClosing || !session_.resume()) return;
+  if (state_ == State::kClosing || !is_http1() || !h1().resume()) return;
   socket_.start_reading();
   if (cur_ && !cur_->complete) arm_timer(TimerMode::kRead);
 }
 
 void Connection::pause_if_asked() {
-  if (session_.flow() != Http1Session::Flow::kPaused) return;
+  if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
   socket_.stop_reading();
   arm_timer(TimerMode::kNone);
 }
 
 char* Connection::socket_read_buffer(size_t* len) {
   char* buf = engine_->read_buffer(len);
-  if (state_ != State::kActive || h2_ || chain_.connecting()) return buf;
+  if (state_ != State::kActive || !is_http1() || chain_.connecting()) return buf;
   // A body of known length goes straight into its consumer's buffer when no
   // layer transforms the bytes: the parser still reads every byte, in place.
   size_t direct_len = 0;
   if (chain_.passthrough())
-    if (char* direct = session_.direct_read_buffer(&direct_len)) {
+    if (char* direct = h1().direct_read_buffer(&direct_len)) {
       *len = direct_len;
       return direct;
     }
   // Else at most what the consumer has room for (through TLS: about that
   // much plaintext), so the rest waits in the kernel, not in a buffer here.
-  *len = session_.read_limit(*len);
+  *len = h1().read_limit(*len);
   return buf;
 }
 
 char* Connection::chain_read_buffer(size_t* len) {
   // Through TLS: decrypt a body of known length straight into the sink.
-  if (state_ != State::kActive || h2_) return nullptr;
-  return session_.direct_read_buffer(len);
+  if (state_ != State::kActive || !is_http1()) return nullptr;
+  return h1().direct_read_buffer(len);
 }
 
 void Connection::on_plaintext(const char* data, size_t len) {
-  if (h2_) {
+  if (is_http2()) {
     h2_receive(data, len);
     return;
   }
@@ -454,14 +458,14 @@ void Connection::on_plaintext(const char* data, size_t len) {
   if (state_ != State::kActive) return;
   size_t used = 0;
   Error err;
-  ProtocolSession::Result r = session_.receive(data, len, &used, err);
+  ProtocolSession::Result r = session_->receive(data, len, &used, err);
   if (state_ == State::kClosing) return;
   on_response(r, data, len, used, err);
 }
 
 void Connection::on_response(ProtocolSession::Result r, const char* data, size_t len, size_t used,
                              const Error& err) {
-  bool was_paused = session_.flow() == Http1Session::Flow::kPaused;
+  bool was_paused = h1().flow() == Http1Session::Flow::kPaused;
   pause_if_asked();
   switch (r) {
     case ProtocolSession::Result::kDiscard:
@@ -469,8 +473,7 @@ void Connection::on_response(ProtocolSession::Result r, const char* data, size_t
       close(Error());
       break;
     case ProtocolSession::Result::kMore:
-      if (cur_ && cur_->body_sent && !was_paused && !session_.draining())
-        arm_timer(TimerMode::kRead);
+      if (cur_ && cur_->body_sent && !was_paused && !h1().draining()) arm_timer(TimerMode::kRead);
       break;
     case ProtocolSession::Result::kComplete:
       if (used < len) health_ = Health::kSpent;  // extra bytes after the response
@@ -537,10 +540,10 @@ Error Connection::connecting_error(ErrorKind io, const std::string& message) con
 
 void Connection::on_eof() {
   health_ = Health::kSpent;
-  if (h2_) {
+  if (is_http2()) {
     Error err;
-    h2_->set_now(engine_->now_ms());
-    if (h2_->open_exchanges() > 0) h2_->receive_eof(err);
+    h2().set_now(engine_->now_ms());
+    if (h2().open_exchanges() > 0) h2().receive_eof(err);
     close(err);
     return;
   }
@@ -558,7 +561,7 @@ void Connection::on_eof() {
   }
   if (state_ == State::kActive) {
     Error err;
-    if (session_.receive_eof(err) == ProtocolSession::Result::kComplete) {
+    if (session_->receive_eof(err) == ProtocolSession::Result::kComplete) {
       finish_transfer();
       return;
     }
@@ -579,9 +582,9 @@ void Connection::on_eof() {
 
 void Connection::on_read_error(int status) {
   health_ = Health::kSpent;
-  if (h2_) {
+  if (is_http2()) {
     Error err;
-    if (h2_->open_exchanges() > 0) err.set(ErrorKind::kReadError, errno_message(status));
+    if (h2().open_exchanges() > 0) err.set(ErrorKind::kReadError, errno_message(status));
     close(err);
     return;
   }
@@ -620,7 +623,7 @@ void Connection::chain_read_error(const Error& err) {
 
 bool Connection::may_resend() const {
   // Only on a kept-alive connection: the stale keep-alive race.
-  return cur_ && reuses_ > 0 && session_.may_resend(*cur_);
+  return cur_ && reuses_ > 0 && is_http1() && h1().may_resend(*cur_);
 }
 
 void Connection::resend() {
@@ -632,7 +635,7 @@ void Connection::resend() {
 // ---------------------------------------------------------------- the exchange's end
 
 std::shared_ptr<Transfer> Connection::detach_transfer() {
-  session_.detach();
+  if (is_http1()) h1().detach();
   std::shared_ptr<Transfer> t = std::move(cur_);
   cur_.reset();
   if (t) t->conn = nullptr;
@@ -640,8 +643,8 @@ std::shared_ptr<Transfer> Connection::detach_transfer() {
 }
 
 bool Connection::reusable() const {
-  return health_ == Health::kSound && session_.keep_alive() && socket_.writes_pending() == 0 &&
-         cur_ && cur_->body_sent;
+  return health_ == Health::kSound && is_http1() && h1().keep_alive() &&
+         socket_.writes_pending() == 0 && cur_ && cur_->body_sent;
 }
 
 void Connection::finish_transfer() {
@@ -652,7 +655,7 @@ void Connection::finish_transfer() {
   engine_->signal(t);
   arm_timer(TimerMode::kNone);
   state_ = State::kHeld;
-  if (session_.finish()) release_held();  // it was being drained: nobody holds it
+  if (h1().finish()) release_held();  // it was being drained: nobody holds it
 }
 
 void Connection::release_held() {
@@ -663,7 +666,7 @@ void Connection::release_held() {
     return;
   }
   state_ = State::kIdle;
-  if (session_.resume()) socket_.start_reading();
+  if (h1().resume()) socket_.start_reading();
   engine_->on_connection_released(this);
 }
 
@@ -674,7 +677,7 @@ void Connection::fail_transfer(const Error& err) {
 }
 
 void Connection::abandon(Transfer& t) {
-  if (h2_) {
+  if (is_http2()) {
     h2_abandon(t);
     return;
   }
@@ -704,7 +707,7 @@ void Connection::abandon() {
     case State::kActive:
       // The request counts as sent once libuv handed every byte to the
       // kernel, even if the write callback has not run yet.
-      if (cur_ && session_.upload() != Http1Session::Upload::kStreaming &&
+      if (cur_ && h1().upload() != Http1Session::Upload::kStreaming &&
           (cur_->body_sent || socket_.write_queue_empty()) &&
           cur_->body_received <= Http1Session::kDrainLimit) {
         cur_->body_sent = true;
@@ -713,8 +716,8 @@ void Connection::abandon() {
         cur_->conn = nullptr;
         cur_->sink = nullptr;
         cur_->body_buf.clear();
-        session_.drain();
-        if (session_.resume()) socket_.start_reading();
+        h1().drain();
+        if (h1().resume()) socket_.start_reading();
         arm_timer(TimerMode::kDrain);
         return;
       }
@@ -727,7 +730,7 @@ void Connection::abandon() {
 }
 
 bool Connection::usable_for_reuse(uint64_t now_ms) {
-  if (h2_) return h2_usable_for_reuse(now_ms);
+  if (is_http2()) return h2_usable_for_reuse(now_ms);
   if (state_ != State::kIdle || health_ == Health::kSpent || !has_room()) return false;
   double expiry = engine_->limits().keepalive_expiry;
   if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0)) return false;
@@ -798,8 +801,9 @@ void Connection::arm_timer(TimerMode mode) {
 bool Connection::take_waiting_bytes() {
   bool took = false;
   for (;;) {
-    bool h1_reading = state_ == State::kActive && session_.flow() != Http1Session::Flow::kPaused;
-    if (state_ == State::kClosing || (!h2_ && !h1_reading)) return took;
+    bool h1_reading =
+        state_ == State::kActive && is_http1() && h1().flow() != Http1Session::Flow::kPaused;
+    if (state_ == State::kClosing || (!is_http2() && !h1_reading)) return took;
     size_t n = 0;
     switch (socket_.read_now(peek_scratch, sizeof peek_scratch, &n)) {
       case SocketStream::Peek::kData:
@@ -873,17 +877,17 @@ void Connection::close(const Error& err) {
   state_ = State::kClosing;
   health_ = Health::kSpent;
   std::vector<Http2Exchanges::Ended> streams_ended;
-  if (h2_) {
+  if (is_http2()) {
     // Every stream ends; those the server never processed are retried
     // (unless the client itself is closing).
     if (err.kind == ErrorKind::kClosed) {
-      h2_->fail_all(err);
+      h2().fail_all(err);
     } else {
       Error lost = err;
       if (!lost) lost.set(ErrorKind::kReadError, "connection closed");
-      h2_->lost(lost);
+      h2().lost(lost);
     }
-    streams_ended = h2_->take_ended();
+    streams_ended = h2().take_ended();
   }
   bool connect_failure =
       err.kind == ErrorKind::kConnectError || err.kind == ErrorKind::kConnectTimeout;
@@ -934,9 +938,9 @@ void Connection::drop_after_fork(const Error& err) {
     }
   }
   retry_after_close_.reset();
-  if (h2_) {
-    h2_->fail_all(err);
-    for (Http2Exchanges::Ended& e : h2_->take_ended()) e.transfer->conn = nullptr;
+  if (is_http2()) {
+    h2().fail_all(err);
+    for (Http2Exchanges::Ended& e : h2().take_ended()) e.transfer->conn = nullptr;
   }
   socket_.drop_after_fork();
 }

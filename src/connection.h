@@ -1,12 +1,13 @@
 // One client connection: a SocketStream at the bottom, the StreamChain of
-// layers it was built with (proxy TLS, SOCKS5 or CONNECT, origin TLS), and a
-// protocol session on top: an Http1Session carrying one exchange (Transfer)
-// at a time, or (when ALPN picked "h2", or with prior knowledge) an
-// Http2Exchanges carrying many, one stream each (connection_h2.cc). The
-// connection runs the establishing stages (with the trace gates between
-// them), the timer, and the exchange's life in the pool: reuse, draining an
-// abandoned response, resending a request a stale connection lost. Owned by
-// the engine; freed only after libuv has closed both of its handles.
+// layers it was built with (proxy TLS, SOCKS5 or CONNECT, origin TLS), and
+// one ProtocolSession on top, chosen once the last layer is up: an
+// Http1Session carrying one exchange (Transfer) at a time, or (when ALPN
+// picked "h2", or with prior knowledge) an Http2Exchanges carrying many, one
+// stream each (connection_h2.cc). The connection runs the establishing
+// stages (with the trace gates between them), the timer, and the exchange's
+// life in the pool: reuse, draining an abandoned response, resending a
+// request a stale connection lost. Owned by the engine; freed only after
+// libuv has closed both of its handles.
 #pragma once
 
 #include <uv.h>
@@ -79,19 +80,22 @@ class Connection final : private SocketStream::Owner,
   bool usable_for_reuse(uint64_t now_ms);
   // The pool hands out exchanges: a connection carries up to max_exchanges()
   // at once (HTTP/1.1: one; an HTTP/2 session as many as the server allows)
-  // and has room for another while it carries fewer.
-  int max_exchanges() const { return protocol().max_exchanges(); }
-  int open_exchanges() const { return protocol().open_exchanges(); }
+  // and has room for another while its session can take one. Until it is
+  // established (no session yet) it carries no exchange the pool counts.
+  int max_exchanges() const { return session_ ? session_->max_exchanges() : 1; }
+  int open_exchanges() const { return session_ ? session_->open_exchanges() : 0; }
   bool has_room() const {
-    return h2_ ? h2_->can_take_exchange() && state_ != State::kClosing && health_ == Health::kSound
-               : session_.open_exchanges() < session_.max_exchanges();
+    return session_ && state_ != State::kClosing && health_ == Health::kSound &&
+           session_->can_take_exchange();
   }
   // Still establishing a connection that may carry HTTP/2: a request to the
   // same origin waits for it rather than opening another.
   bool may_become_http2() const {
     return may_http2_ && (state_ == State::kConnecting || state_ == State::kHandshaking);
   }
-  bool is_http2() const { return h2_ != nullptr; }
+  bool is_http2() const {
+    return session_ && session_->protocol() == ProtocolSession::Protocol::kHttp2;
+  }
 
   const std::string& key() const { return key_; }
   State state() const { return state_; }
@@ -179,10 +183,19 @@ class Connection final : private SocketStream::Owner,
   // SessionListener
   void on_transfer_progress(Transfer& t) override { engine_->signal(t); }
 
-  // HTTP/2 (connection_h2.cc).
-  const ProtocolSession& protocol() const {
-    return h2_ ? static_cast<const ProtocolSession&>(*h2_) : session_;
+  // The session as the protocol it speaks, for what only that protocol
+  // does (HTTP/1.1's exchange lifecycle, HTTP/2's streams): h1() only while
+  // the session is an Http1Session, h2() only while is_http2().
+  bool is_http1() const {
+    return session_ && session_->protocol() == ProtocolSession::Protocol::kHttp1;
   }
+  Http1Session& h1() { return static_cast<Http1Session&>(*session_); }
+  const Http1Session& h1() const { return static_cast<const Http1Session&>(*session_); }
+  Http2Exchanges& h2() { return static_cast<Http2Exchanges&>(*session_); }
+  // HTTP/1.1 after the last handshake: its session, then the first exchange.
+  void start_http1();
+
+  // HTTP/2 (connection_h2.cc).
   // After the last handshake: should this connection speak HTTP/2?
   bool negotiated_http2() const;
   void start_http2();
@@ -216,13 +229,14 @@ class Connection final : private SocketStream::Owner,
   Health health_ = Health::kSound;
   SocketStream socket_;
   StreamChain chain_;
-  Http1Session session_;
-  std::unique_ptr<Http2Exchanges> h2_;  // set once the connection speaks HTTP/2
-  bool flush_wanted_ = false;           // listed by Engine::want_flush
-  bool may_http2_ = false;              // HTTP/2 possible (its spec allows it)
-  TlsStream* origin_tls_ = nullptr;     // in chain_, once TLS to the origin started
-  Stage handshaking_ = Stage::kNone;    // the layer whose handshake runs (kHandshaking)
-  Stage gated_ = Stage::kNone;          // what runs once the current trace gate is passed
+  // The protocol on top, chosen once the last layer is up (ALPN, or prior
+  // knowledge): an Http1Session or an Http2Exchanges. Null until then.
+  std::unique_ptr<ProtocolSession> session_;
+  bool flush_wanted_ = false;         // listed by Engine::want_flush
+  bool may_http2_ = false;            // HTTP/2 possible (its spec allows it)
+  TlsStream* origin_tls_ = nullptr;   // in chain_, once TLS to the origin started
+  Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)
+  Stage gated_ = Stage::kNone;        // what runs once the current trace gate is passed
   uv_timer_t timer_;
   TimerMode timer_mode_ = TimerMode::kNone;
   uint64_t timer_due_ = 0;  // kStreams: the engine time it fires at

@@ -20,9 +20,11 @@ bool Connection::negotiated_http2() const {
 void Connection::start_http2() {
   may_http2_ = false;
   SessionListener* listener = this;
-  h2_ = std::make_unique<Http2Exchanges>(listener);
+  auto h2 = std::make_unique<Http2Exchanges>(listener);
   Error err;
-  if (!h2_->start(err)) {
+  bool started = h2->start(err);
+  session_ = std::move(h2);
+  if (!started) {
     close(err);
     return;
   }
@@ -45,14 +47,14 @@ void Connection::start_http2() {
 }
 
 void Connection::h2_assign(std::shared_ptr<Transfer> t) {
-  if (state_ == State::kClosing || !h2_->can_take_exchange()) {
+  if (state_ == State::kClosing || !session_->can_take_exchange()) {
     // GOAWAY or the stream limit came first: another connection takes it.
     t->conn = nullptr;
     engine_->retry(std::move(t));
     return;
   }
   reuses_++;
-  h2_->set_now(engine_->now_ms());
+  h2().set_now(engine_->now_ms());
   state_ = State::kActive;
   t->conn = this;
   if (t->spec.trace) {
@@ -60,7 +62,7 @@ void Connection::h2_assign(std::shared_ptr<Transfer> t) {
     t->trace_steps.push_back(static_cast<int>(TraceStep::kSend));
   }
   Error err;
-  if (!h2_->submit(*t, err)) {
+  if (!session_->submit(*t, err)) {
     // A request nghttp2 refuses (an invalid header): that request only.
     t->conn = nullptr;
     t->error = err;
@@ -75,11 +77,11 @@ void Connection::h2_assign(std::shared_ptr<Transfer> t) {
 
 void Connection::h2_send_body(Transfer& t, const char* data, size_t len, bool last) {
   t.want_body = false;
-  h2_->set_now(engine_->now_ms());
+  h2().set_now(engine_->now_ms());
   Error err;
-  if (h2_->send_body(t, data, len, last, err) == ProtocolSession::BodyStep::kFailed) {
+  if (h2().send_body(t, data, len, last, err) == ProtocolSession::BodyStep::kFailed) {
     // That stream fails (reset); the connection and the others go on.
-    h2_->cancel(t);
+    h2().cancel(t);
     t.conn = nullptr;
     t.error = err;
     t.phase = Transfer::Phase::kFailed;
@@ -90,8 +92,8 @@ void Connection::h2_send_body(Transfer& t, const char* data, size_t len, bool la
 }
 
 void Connection::h2_abandon(Transfer& t) {
-  h2_->set_now(engine_->now_ms());
-  h2_->cancel(t);  // RST_STREAM(CANCEL) for this stream only
+  h2().set_now(engine_->now_ms());
+  h2().cancel(t);  // RST_STREAM(CANCEL) for this stream only
   t.conn = nullptr;
   h2_flush();
   h2_settle();
@@ -105,8 +107,8 @@ void Connection::h2_flush_later() {
 
 void Connection::flush_wanted() {
   flush_wanted_ = false;
-  if (!h2_ || state_ == State::kClosing) return;
-  h2_->set_now(engine_->now_ms());
+  if (!is_http2() || state_ == State::kClosing) return;
+  h2().set_now(engine_->now_ms());
   h2_flush();
   h2_settle();  // a failed flush may have ended streams
 }
@@ -114,31 +116,31 @@ void Connection::flush_wanted() {
 void Connection::h2_flush() {
   Outgoing out;
   bool sent = false;
-  while (state_ != State::kClosing && h2_->take_output(out)) {
+  while (state_ != State::kClosing && h2().take_output(out)) {
     send(std::move(out));
-    h2_->mark_flushed(socket_.writes_started());
+    h2().mark_flushed(socket_.writes_started());
     sent = true;
   }
   // Writes the kernel took whole at once completed inside send().
-  if (sent && state_ != State::kClosing) h2_->note_written(socket_.writes_completed());
+  if (sent && state_ != State::kClosing) h2().note_written(socket_.writes_completed());
 }
 
 void Connection::h2_write_failed(int status) {
-  if (!h2_->writable() || state_ == State::kClosing) return;  // each queued write fails
+  if (!h2().writable() || state_ == State::kClosing) return;  // each queued write fails
   Error err;
   err.set(ErrorKind::kWriteError, errno_message(status));
-  h2_->set_now(engine_->now_ms());
-  h2_->write_failed(err);
+  h2().set_now(engine_->now_ms());
+  h2().write_failed(err);
   socket_.start_reading();
   h2_settle();
 }
 
 void Connection::h2_receive(const char* data, size_t len) {
   if (state_ == State::kClosing) return;
-  h2_->set_now(engine_->now_ms());
+  h2().set_now(engine_->now_ms());
   size_t used = 0;
   Error err;
-  ProtocolSession::Result r = h2_->receive(data, len, &used, err);
+  ProtocolSession::Result r = session_->receive(data, len, &used, err);
   h2_flush();  // SETTINGS and PING acks, WINDOW_UPDATEs, our GOAWAY on an error
   if (r == ProtocolSession::Result::kFailed) {
     health_ = Health::kSpent;
@@ -150,14 +152,14 @@ void Connection::h2_receive(const char* data, size_t len) {
 
 void Connection::h2_settle() {
   if (state_ == State::kClosing) return;
-  std::vector<Http2Exchanges::Ended> ended = h2_->take_ended();
+  std::vector<Http2Exchanges::Ended> ended = h2().take_ended();
   std::vector<std::shared_ptr<Transfer>> retries;
   for (Http2Exchanges::Ended& e : ended) {
     e.transfer->conn = nullptr;
     if (e.outcome == Http2Exchanges::Outcome::kRetry) retries.push_back(std::move(e.transfer));
   }
-  bool carrying = h2_->open_exchanges() > 0;
-  if (!carrying && (health_ == Health::kSpent || h2_->goaway_received() || h2_->finished())) {
+  bool carrying = h2().open_exchanges() > 0;
+  if (!carrying && (health_ == Health::kSpent || h2().goaway_received() || h2().finished())) {
     // It takes no new streams and has none left: done.
     health_ = Health::kSpent;
     close(Error());
@@ -175,7 +177,7 @@ void Connection::h2_settle() {
 
 void Connection::h2_arm_timer() {
   if (state_ == State::kClosing) return;
-  uint64_t due = h2_->wake_at();
+  uint64_t due = h2().wake_at();
   if (due == 0) {
     if (timer_mode_ != TimerMode::kNone) uv_timer_stop(&timer_);
     timer_mode_ = TimerMode::kNone;
@@ -190,15 +192,15 @@ void Connection::h2_arm_timer() {
 
 void Connection::h2_on_timer() {
   if (state_ == State::kClosing) return;
-  h2_->set_now(engine_->now_ms());
-  h2_->expire();
+  h2().set_now(engine_->now_ms());
+  h2().expire();
   h2_flush();
   h2_settle();
 }
 
 bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
   if (state_ == State::kClosing || health_ == Health::kSpent) return false;
-  if (h2_->open_exchanges() == 0) {
+  if (h2().open_exchanges() == 0) {
     double expiry = engine_->limits().keepalive_expiry;
     if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0))
       return false;
@@ -225,7 +227,7 @@ bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
       break;
     }
   }
-  return state_ != State::kClosing && h2_->can_take_exchange();
+  return state_ != State::kClosing && h2().can_take_exchange();
 }
 
 }  // namespace httprs

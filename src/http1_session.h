@@ -33,10 +33,10 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   enum class Upload { kFixed, kStreaming, kStreamEnded, kCutShort };
   // Whether any byte of the current request reached the socket.
   enum class Wire { kNothingSent, kSomeSent };
-  // The current response: awaited, arriving, being read into the void for
-  // reuse after its consumer left (kDraining) or past that bound
-  // (kDiscarded), complete.
-  enum class Response { kAwaiting, kReceiving, kDraining, kDiscarded, kComplete };
+  // The current response: none yet (a fresh session), awaited, arriving,
+  // being read into the void for reuse after its consumer left (kDraining)
+  // or past that bound (kDiscarded), complete.
+  enum class Response { kNone, kAwaiting, kReceiving, kDraining, kDiscarded, kComplete };
   // Reading: paused while more than kBodyWater body bytes wait for the
   // consumer, or while its sink is full (a streamed chunk's: nearly full,
   // see sink_full) and more body may follow.
@@ -45,9 +45,14 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   explicit Http1Session(SessionListener* listener) : listener_(listener) {}
 
   // ProtocolSession
+  Protocol protocol() const override { return Protocol::kHttp1; }
   int max_exchanges() const override { return 1; }
   int open_exchanges() const override { return cur_ != nullptr ? 1 : 0; }
-  bool can_take_exchange() const override { return cur_ == nullptr && keep_alive(); }
+  // A fresh session takes its first exchange; later ones only after a
+  // response that keeps the connection alive.
+  bool can_take_exchange() const override {
+    return cur_ == nullptr && (response_ == Response::kNone || keep_alive());
+  }
   bool submit(Transfer& t, Error& err) override;
   BodyStep send_body(Transfer& t, const char* data, size_t len, bool last, Error& err) override;
   bool take_output(Outgoing& out) override;
@@ -115,7 +120,7 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   Outgoing out_;
   Upload upload_ = Upload::kFixed;
   Wire wire_ = Wire::kNothingSent;
-  Response response_ = Response::kAwaiting;
+  Response response_ = Response::kNone;
   Flow flow_ = Flow::kReading;
   uint64_t body_remaining_ = 0;  // streamed upload with Content-Length: bytes still due
   bool chunk_open_ = false;      // chunked upload: the last chunk's closing CRLF is still due

@@ -43,6 +43,7 @@ class Http2Exchanges final : public ProtocolSession {
   bool start(Error& err);
 
   // ProtocolSession
+  Protocol protocol() const override { return Protocol::kHttp2; }
   int max_exchanges() const override;
   int open_exchanges() const override { return static_cast<int>(streams_.size()); }
   bool can_take_exchange() const override;

@@ -45,7 +45,13 @@ class ProtocolSession {
     kDiscard,   // an abandoned response outgrew its drain bound: close quietly
   };
 
+  // Which protocol: the connection picks one after the last handshake (ALPN,
+  // or prior knowledge) and holds that session alone.
+  enum class Protocol { kHttp1, kHttp2 };
+
   virtual ~ProtocolSession() = default;
+
+  virtual Protocol protocol() const = 0;
 
   // Exchanges the connection can carry at once, and how many it carries now.
   virtual int max_exchanges() const = 0;

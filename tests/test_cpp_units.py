@@ -196,6 +196,16 @@ def test_http1_session(tmp_path: Path) -> None:
     run([str(_build_with_llhttp(tmp_path, "test_http1_session", sources))])
 
 
+@pytest.mark.timeout(600)  # ASan builds are slow on a loaded machine
+def test_protocol_session(tmp_path: Path) -> None:
+    """The protocol-session interface alone, as the connection drives the session it
+    chose after ALPN: the same exchanges (a response split anywhere, fixed and streamed
+    bodies, an EOF before the response) on Http1Session and Http2Exchanges, with
+    scripted HTTP/1.1 bytes and an nghttp2 server session."""
+    sources = ["http1_session.cc", "http1.cc", "http2_exchanges.cc", "http2_session.cc"]
+    run([str(_build_with_llhttp(tmp_path, "test_protocol_session", sources))])
+
+
 def make_certificates(tmp_path: Path) -> dict[str, str]:
     """Certificates for test_tls, as --name=path arguments."""
     ca = trustme.CA()

@@ -1,6 +1,5 @@
 #include "http1.h"
 
-#include <cctype>
 #include <cstdint>
 #include <cstdio>
 
@@ -8,30 +7,20 @@ namespace httprs {
 
 namespace {
 
-// RFC 9110 token characters.
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
+// RFC 9110 token characters, as a table (a lookup per byte of every header
+// name a request carries).
+struct TokenTable {
+  bool tchar[256];
+  constexpr TokenTable() : tchar() {
+    for (int c = 0; c < 256; c++)
+      tchar[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    for (char c : {'!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~'})
+      tchar[static_cast<unsigned char>(c)] = true;
   }
-}
+};
+constexpr TokenTable kTokens;
+
+bool is_tchar(unsigned char c) { return kTokens.tchar[c]; }
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -80,11 +69,17 @@ std::string bytes_repr(std::string_view s) {
   return out;
 }
 
+// ASCII only, whatever the process locale (header names are compared with
+// ASCII names).
+constexpr unsigned char ascii_lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c - 'A' + 'a') : c;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
+    if (ascii_lower(static_cast<unsigned char>(a[i])) !=
+        ascii_lower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -244,6 +239,7 @@ bool write_head(std::string* out, std::string_view method, std::string_view targ
         err.set(ErrorKind::kLocalProtocolError, "Illegal header value " + bytes_repr(value));
         return false;
       }
+      if (out == nullptr) continue;  // checking only
       std::string_view v = value;
       if (rw.active && iequals(name, "content-length")) {
         if (rw.chunked || length_written) continue;
@@ -252,7 +248,7 @@ bool write_head(std::string* out, std::string_view method, std::string_view targ
       } else if (rw.active && iequals(name, "transfer-encoding")) {
         v = "chunked";
       }
-      if (out != nullptr) out->append(name).append(": ").append(v).append("\r\n");
+      out->append(name).append(": ").append(v).append("\r\n");
     }
   }
   if (out != nullptr) out->append("\r\n");

@@ -250,6 +250,35 @@ void test_strictness(bool expect_strict) {
 
 }  // namespace
 
+// Every byte as a one-byte header name and as a method: accepted exactly
+// when it is an RFC 9110 tchar; and header names compared without regard to
+// ASCII case only (the framing headers in any case, a name differing by a
+// non-ASCII byte never taken for one).
+void test_token_bytes() {
+  const std::string tchars =
+      "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (int c = 0; c < 256; c++) {
+    std::string one(1, static_cast<char>(c));
+    bool want = tchars.find(static_cast<char>(c)) != std::string::npos && c != 0;
+    std::string head;
+    RequestPlan plan;
+    Error err;
+    bool as_name =
+        httprs::serialize_request(head, "GET", "/", {{one, "v"}}, BodyKind::kFixed, 0, &plan, err);
+    bool as_method = httprs::plan_request(one, "/", {}, BodyKind::kFixed, 0, &plan, err);
+    if (as_name != want || as_method != want) std::fprintf(stderr, "byte 0x%02x\n", c);
+    CHECK(as_name == want);
+    CHECK(as_method == want);
+  }
+  Serialized s = serialize("POST", {{"cOnTeNt-LeNgTh", "3"}}, BodyKind::kFixed, 3);
+  CHECK(s.ok && s.plan.content_length == 3);
+  s = serialize("POST", {{"TRANSFER-ENCODING", "chunked"}}, BodyKind::kStreamed, 0);
+  CHECK(s.ok && s.plan.framing == BodyFraming::kChunked);
+  // "Content-Length" with a Latin-1 capital A-grave where an 'n' was: not the header.
+  s = serialize("POST", {{"Content-Le\xc0gth", "3"}}, BodyKind::kFixed, 0);
+  CHECK(!s.ok);  // not a token: refused as a name, never read as a length
+}
+
 // plan_request checks and plans exactly as serialize_request does, writing
 // nothing; write_planned_head then writes the same bytes (an HTTP/2 request
 // pays for an HTTP/1.1 head only if it goes out as HTTP/1.1).
@@ -317,6 +346,7 @@ int main(int argc, char** argv) {
     test_header_values();
     test_switching_protocols();
     test_plan_without_head();
+    test_token_bytes();
   }
   return check_report("test_http1");
 }

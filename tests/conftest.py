@@ -21,6 +21,7 @@ if VALIDATING:
 import pytest  # noqa: E402
 from servers.app import App, UvicornThread  # noqa: E402
 from servers.h2server import HypercornThread, h2_server  # noqa: E402
+from servers.nginx import NGINX, NginxH2  # noqa: E402
 from servers.proxy import ProxyServer  # noqa: E402
 from servers.scripted import ScriptedServer  # noqa: E402
 from servers.tls import make_certs, server_context, tls_server  # noqa: E402
@@ -120,6 +121,22 @@ def hypercorn_tls(certs, tmp_path_factory):
         blob.write_to_path(certfile, append=True)
     certs.server.private_key_pem.write_to_path(keyfile)
     srv = HypercornThread(App(), certfile=certfile, keyfile=keyfile).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def nginx_h2(certs, tmp_path_factory):
+    """nginx's HTTP/2 TLS listener (h2 by ALPN; GOAWAY after 1,000 requests per
+    connection, its default), servers/nginx.py."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed (Debian: nginx-light)")
+    prefix = tmp_path_factory.mktemp("nginx")
+    certfile, keyfile = str(prefix / "cert.pem"), str(prefix / "key.pem")
+    for blob in certs.server.cert_chain_pems:
+        blob.write_to_path(certfile, append=True)
+    certs.server.private_key_pem.write_to_path(keyfile)
+    srv = NginxH2(prefix, certfile, keyfile).start()
     yield srv
     srv.stop()
 

@@ -427,6 +427,33 @@ def test_ten_thousand_requests_across_goaways(h2_scripted):
     assert srv.connections == 10
 
 
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+@pytest.mark.timeout(600)
+def test_ten_thousand_requests_to_nginx(nginx_h2, certs, flavour):
+    """10,000 sequential requests to nginx's own HTTP/2 listener, which closes each
+    connection with GOAWAY after 1,000 requests (its keepalive_requests default):
+    every one succeeds, over HTTP/2, on fresh connections as nginx ends them. httpx's
+    h2 users get ``ConnectionTerminated last_stream_id:1999`` here."""
+    from servers.nginx import BODY
+
+    ctx = _ca(certs)
+    before = nginx_h2.accepted(ctx)
+
+    async def body(tw):
+        async with tw.client(http2=True, verify=ctx) as client:
+            versions = set()
+            for _ in range(10_000):
+                r = await client.get(nginx_h2.url + "/small")
+                assert (r.status_code, r.text) == (200, BODY)
+                versions.add(r.http_version)
+            assert versions == {"HTTP/2"}
+
+    twin.run(flavour, body)
+    # nginx really ended them: 1,000 requests a connection, so at least 10 of ours
+    # (the second status request adds one).
+    assert nginx_h2.accepted(ctx) - before >= 10 + 1
+
+
 def test_refused_stream_is_retried(h2_scripted):
     """REFUSED_STREAM: the server did not process the request; httprs sends it again
     (httpx raises RemoteProtocolError here: test_httpx_fails_on_refused_stream_reference)."""

@@ -672,6 +672,42 @@ async def test_cancelled_task_resets_only_its_stream(h2_scripted):
     assert srv.connections == 1
 
 
+def test_ctrl_c_resets_only_its_stream(h2_scripted):
+    """Ctrl-C (SIGINT) while a sync request waits for its response: KeyboardInterrupt,
+    RST_STREAM(CANCEL) for that stream only, and the connection carries the next one."""
+    import signal
+
+    resets: list = []
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            if req.path != "/never":
+                resets.append(dict(h2c.resets))
+                h2c.respond(req.stream_id, 200, req.path.encode())
+
+    srv = h2_scripted(handler)
+    main = threading.main_thread().ident
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with httprs.Client(http1=False, http2=True, timeout=None) as client:
+            assert client.get(srv.url + "/first").text == "/first"
+            timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+            timer.start()
+            started = time.monotonic()
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    client.get(srv.url + "/never")
+            finally:
+                timer.cancel()
+                timer.join()
+            assert time.monotonic() - started < 2
+            assert client.get(srv.url + "/next").text == "/next"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert resets == [{}, {3: h2.errors.ErrorCodes.CANCEL}]
+    assert srv.connections == 1
+
+
 def _silent_on(path: str):
     def handler(h2c) -> None:
         while (req := h2c.next_request()) is not None:

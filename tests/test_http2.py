@@ -212,6 +212,35 @@ def test_scripted_server_that_stops_reading_stalls_an_upload(h2_scripted):
             client.post(srv.url + "/", content=b"x" * 1_000_000)
 
 
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("streamed", [False, True], ids=["bytes", "iterator"])
+def test_upload_to_a_server_that_stops_reading_times_out(h2_scripted, flavour, streamed):
+    """Backpressure on an upload: once the server stops reading, its windows stay
+    shut, the body waits (nothing buffered without bound) and the stream fails with
+    WriteTimeout, as httpx (above) times out."""
+    srv = h2_scripted(stop_reading)
+    chunk = b"x" * 65536
+
+    def chunks():
+        for _ in range(16):  # 1 MiB, far more than the 64 KiB windows
+            yield chunk
+
+    async def achunks():
+        for c in chunks():
+            yield c
+
+    async def body(tw):
+        content = (chunks() if not tw.is_async else achunks()) if streamed else chunk * 16
+        timeout = httprs.Timeout(5.0, write=0.5)
+        async with tw.client(http1=False, http2=True, timeout=timeout) as client:
+            started = time.monotonic()
+            with pytest.raises(httprs.WriteTimeout):
+                await client.post(srv.url + "/", content=content)
+            assert time.monotonic() - started < 4
+
+    twin.run(flavour, body)
+
+
 # ---------------------------------------------------------------------------
 # httprs's own HTTP/2 (Client(http2=True))
 # ---------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class UnhandledWebSocketEvent(ASGIWebSocketTransportError):
 
 def _queue() -> StapledObjectStream[Any]:
     """An unbounded queue of ASGI messages (and, app -> client, the stream's own frames)."""
-    return StapledObjectStream(*anyio.create_memory_object_stream[Any](math.inf))
+    return StapledObjectStream(*anyio.create_memory_object_stream(math.inf))
 
 
 class ASGIWebSocketAsyncNetworkStream:

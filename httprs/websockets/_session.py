@@ -481,7 +481,7 @@ class AsyncWebSocketSession(_SessionBase):
 
     async def __aenter__(self) -> AsyncWebSocketSession:
         size = self._queue_size if self._queue_size > 0 else math.inf
-        self._send_events, self._receive_events = anyio.create_memory_object_stream[Event](size)
+        self._send_events, self._receive_events = anyio.create_memory_object_stream(size)
         group = anyio.create_task_group()
         await group.__aenter__()
         self._task_group = group

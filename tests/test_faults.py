@@ -503,9 +503,17 @@ def _large_body(size: int, slow: bool):
     return handler, body
 
 
+# 21 MiB: one regrowth of the 16 MiB first buffer; 40 MiB: the regrown buffer is past
+# HUGE_SINK (32 MiB) and asks for transparent huge pages.
+_LARGE_SIZES = pytest.mark.parametrize(
+    "size", [21 * 1024 * 1024 + 7, 40 * 1024 * 1024 + 7], ids=["21MiB", "40MiB"]
+)
+
+
+@_LARGE_SIZES
 @pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
-def test_body_larger_than_first_buffer_grows_intact(client, scripted, slow):
-    handler, body = _large_body(21 * 1024 * 1024 + 7, slow)
+def test_body_larger_than_first_buffer_grows_intact(client, scripted, slow, size):
+    handler, body = _large_body(size, slow)
     srv = scripted(handler)
     for _ in range(3):
         r = client.get(srv.url + "/big")
@@ -517,11 +525,14 @@ def test_body_larger_than_first_buffer_grows_intact(client, scripted, slow):
 
 
 @pytest.mark.anyio
+@_LARGE_SIZES
 @pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
-async def test_body_larger_than_first_buffer_grows_intact_async(scripted, anyio_backend, slow):
+async def test_body_larger_than_first_buffer_grows_intact_async(
+    scripted, anyio_backend, slow, size
+):
     import anyio
 
-    handler, body = _large_body(21 * 1024 * 1024 + 7, slow)
+    handler, body = _large_body(size, slow)
     srv = scripted(handler)
     async with httprs.AsyncClient(timeout=5.0) as c:
         for _ in range(3):

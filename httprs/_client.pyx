@@ -556,7 +556,12 @@ class BaseClient:
 
     def _merge_url(self, url):
         merged = url if isinstance(url, URL) else URL(url)
-        if merged.is_relative_url:
+        # An httprs URL is relative when it lacks a scheme or a host (is_relative_url).
+        if (
+            not (merged._scheme and merged._host)
+            if type(merged) is URL
+            else merged.is_relative_url
+        ):
             # Always append to the base URL (which ends in "/"): "/path" on
             # "https://host/sub/" gives "https://host/sub/path".
             base = self._base_url

@@ -528,9 +528,10 @@ class Request:
                 h.setdefault(key, value)
         auto = []
         if not _hhas(h, b"host"):
-            host = self.url.host
-            if host:
-                auto.append((b"Host", self.url.netloc))
+            url = self.url
+            # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike).
+            if url._host if type(url) is URL else url.host:
+                auto.append((b"Host", url.netloc))
         if (
             self.method in ("POST", "PUT", "PATCH")
             and not _hhas(h, b"content-length")

@@ -47,7 +47,10 @@ cdef class _TransportCore:
         cdef size_t fixed_len
         cdef bint may_http2
         url = request.url
-        scheme = url.scheme
+        # An httprs URL's parsed parts are read as they are (its properties derive from
+        # them: scheme, raw_host = host.encode("ascii"), port); anything else is asked.
+        exact_url = type(url) is URL
+        scheme = url._scheme if exact_url else url.scheme
         if scheme == "ws" or scheme == "wss":
             # WebSocket URLs, as httpcore: the handshake is HTTP/1.1 (wss over TLS).
             scheme = "https" if scheme == "wss" else "http"
@@ -60,10 +63,10 @@ cdef class _TransportCore:
             raise exc.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{scheme}://'.", request=request
             )
-        host = url.raw_host
+        host = (<str>url._host).encode("ascii") if exact_url else url.raw_host
         if not host:
             raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
-        port = url.port
+        port = url._port if exact_url else url.port
         if port is None:
             port = 443 if scheme == "https" else 80
         extensions = request.extensions

@@ -473,6 +473,126 @@ cdef class _Chunker:
 # Request
 
 
+# Methods that are their own upper case (Request skips the `.upper()` copy for them).
+cdef frozenset _UPPER_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY"}
+)
+
+
+cdef object _copy_headers(object src):
+    """Headers(src) for a Headers `src`: its lists copied, nothing converted."""
+    h = _object_new(Headers)
+    h._raw = list(<list?>src._raw)
+    h._lower = list(_hkeys(src))
+    h._encoding = None
+    return h
+
+
+cdef object _empty_byte_stream():
+    """ByteStream(b"") when ByteStream is the stock class (no __init__ call)."""
+    if ByteStream.__init__ is not _BYTESTREAM_INIT:
+        return ByteStream(b"")
+    stream = _object_new(ByteStream)
+    stream._stream = b""
+    stream._httprs_body = b""
+    return stream
+
+
+cdef int _init_request(
+    object self, object method, object url, object params, object headers, object cookies,
+    object content, object data, object files, object json, object stream, dict extensions,
+) except -1:
+    """Request.__init__'s work; `extensions` is the request's own dict already."""
+    if type(method) is str and method in _UPPER_METHODS:
+        self.method = method
+    else:
+        self.method = method.upper()
+    if params is not None:
+        self.url = URL(url, params=params)
+    elif type(url) is URL:
+        self.url = url  # URLs are immutable: shared, not copied
+    else:
+        self.url = URL(url)
+    if type(headers) is Headers:
+        h = _copy_headers(headers)
+    else:
+        h = Headers(headers)
+    self.headers = h
+    self.extensions = extensions
+    if cookies:
+        Cookies(cookies).set_cookie_header(self)
+    if stream is not None:
+        self.stream = stream
+        return 0
+    if content is None and data is None and files is None and json is None:
+        default_headers = None
+        stream = _empty_byte_stream()
+    else:
+        boundary = None
+        if files:
+            content_type = h.get("content-type")
+            if content_type:
+                boundary = get_multipart_boundary_from_content_type(
+                    content_type.encode(h.encoding)
+                )
+        default_headers, stream = encode_request(
+            content=content, data=data, files=files, json=json, boundary=boundary
+        )
+    if type(self) is Request and Request._prepare is _REQUEST_PREPARE:
+        _prepare_request(self, h, default_headers)
+    else:
+        self._prepare(default_headers)
+    self.stream = stream
+    if type(stream) is ByteStream:
+        self._body = stream._stream
+    elif isinstance(stream, ByteStream):
+        self.read()
+    return 0
+
+
+cdef int _prepare_request(object self, object h, object default_headers) except -1:
+    """Request._prepare: body headers, then Host / Content-Length prepended as httpx does."""
+    if not isinstance(h, Headers):
+        h = self.headers = Headers(h)
+    if default_headers:
+        for key, value in default_headers.items():
+            if key.lower() == "transfer-encoding" and _hhas(h, b"content-length"):
+                continue
+            h.setdefault(key, value)
+    cdef list keys = _hkeys(h)
+    auto = None
+    if b"host" not in keys:
+        url = self.url
+        if type(url) is URL:
+            # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike).
+            if url._host:
+                auto = [(b"Host", url.netloc)]
+        elif url.host:
+            auto = [(b"Host", url.netloc)]
+    method = self.method
+    if (
+        (method == "POST" or method == "PUT" or method == "PATCH")
+        and b"content-length" not in keys
+        and b"transfer-encoding" not in keys
+    ):
+        if auto is None:
+            auto = [(b"Content-Length", b"0")]
+        else:
+            auto.append((b"Content-Length", b"0"))
+    if auto is not None:
+        raw = <list?>h._raw
+        if len(auto) == 1:
+            pair = auto[0]
+            raw.insert(0, pair)
+            keys.insert(0, (<bytes>pair[0]).lower())
+        else:
+            raw[0:0] = auto
+            keys[0:0] = [(<bytes>k).lower() for k, _ in auto]
+    # httpx rebuilds the Headers here, which forgets any detected encoding.
+    h._encoding = None
+    return 0
+
+
 class Request:
     """An HTTP request (httpx.Request): a plain class, as httpx's is."""
 
@@ -481,68 +601,32 @@ class Request:
     def __init__(self, method, url, *, params=None, headers=None, cookies=None,
                  content=None, data=None, files=None, json=None, stream=None,
                  extensions=None):
-        self.method = method.upper()
-        if params is not None:
-            self.url = URL(url, params=params)
-        elif type(url) is URL:
-            self.url = url  # URLs are immutable: shared, not copied
-        else:
-            self.url = URL(url)
-        self.headers = Headers(headers)
-        self.extensions = {} if extensions is None else dict(extensions)
-        if cookies:
-            Cookies(cookies).set_cookie_header(self)
-        if stream is not None:
-            self.stream = stream
-            return
-        if content is None and data is None and files is None and json is None:
-            default_headers = None
-            stream = ByteStream(b"")
-        else:
-            boundary = None
-            if files:
-                content_type = self.headers.get("content-type")
-                if content_type:
-                    boundary = get_multipart_boundary_from_content_type(
-                        content_type.encode(self.headers.encoding)
-                    )
-            default_headers, stream = encode_request(
-                content=content, data=data, files=files, json=json, boundary=boundary
+        _init_request(
+            self, method, url, params, headers, cookies, content, data, files, json, stream,
+            {} if extensions is None else dict(extensions),
+        )
+
+    @staticmethod
+    def _for_client(method, url, params, headers, cookies, content, data, files, json,
+                    dict extensions):
+        """Request(...) as a client's build_request makes it, with `extensions` adopted
+        (the client made that dict for this request). Callers check that `Request` is
+        this class; a patched `Request.__init__` is called as usual."""
+        if Request.__init__ is not _REQUEST_INIT:
+            return Request(
+                method, url, params=params, headers=headers, cookies=cookies,
+                content=content, data=data, files=files, json=json, extensions=extensions,
             )
-        self._prepare(default_headers)
-        self.stream = stream
-        if type(stream) is ByteStream:
-            self._body = stream._stream
-        elif isinstance(stream, ByteStream):
-            self.read()
+        r = _object_new(Request)
+        _init_request(
+            r, method, url, params, headers, cookies, content, data, files, json, None,
+            extensions,
+        )
+        return r
 
     def _prepare(self, default_headers):
         """Apply body headers, then prepend Host / Content-Length as httpx does."""
-        h = self.headers
-        if not isinstance(h, Headers):
-            h = self.headers = Headers(h)
-        if default_headers:
-            for key, value in default_headers.items():
-                if key.lower() == "transfer-encoding" and _hhas(h, b"content-length"):
-                    continue
-                h.setdefault(key, value)
-        auto = []
-        if not _hhas(h, b"host"):
-            url = self.url
-            # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike).
-            if url._host if type(url) is URL else url.host:
-                auto.append((b"Host", url.netloc))
-        if (
-            self.method in ("POST", "PUT", "PATCH")
-            and not _hhas(h, b"content-length")
-            and not _hhas(h, b"transfer-encoding")
-        ):
-            auto.append((b"Content-Length", b"0"))
-        if auto:
-            _hkeys(h)[0:0] = [k.lower() for k, _ in auto]
-            h._raw[0:0] = auto
-        # httpx rebuilds the Headers here, which forgets any detected encoding.
-        h._encoding = None
+        _prepare_request(self, self.headers, default_headers)
 
     @property
     def content(self):
@@ -1495,3 +1579,8 @@ def _obfuscate_sensitive_headers(items):
         if to_str(key.lower()) in SENSITIVE_HEADERS:
             value = to_bytes_or_str("[secure]", match_type_of=value)
         yield key, value
+
+
+_REQUEST_INIT = Request.__init__
+_REQUEST_PREPARE = Request._prepare
+_BYTESTREAM_INIT = ByteStream.__init__

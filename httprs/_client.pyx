@@ -402,6 +402,189 @@ cdef int _finish_response(
     return 0
 
 
+# -- the plain path ---------------------------------------------------------------------
+#
+# httpx's request flow is a chain of methods on the client (request -> build_request ->
+# _merge_* -> send -> _set_timeout, _build_request_auth, _send_handling_auth ->
+# _send_handling_redirects -> _send_single_request -> _transport_for_url), any of which a
+# subclass may override or a test patch (on the class or the instance). When none is,
+# the client is "plain" and the steps call each other as C functions instead of looking
+# up and calling methods. Whether a class is plain is remembered with its type version
+# tag, which CPython clears on any change to the class or a base (a patch, an
+# assignment); the instance's own dict is looked at on every request.
+
+cdef extern from "Python.h":
+    ctypedef struct _TypeWithTag "PyTypeObject":
+        unsigned int tp_version_tag
+
+# The steps, in the order httpx calls them.
+cdef tuple _STEPS = (
+    "request", "build_request", "_merge_url", "_merge_headers", "_merge_cookies",
+    "_merge_queryparams", "send", "_set_timeout", "_build_request_auth",
+    "_send_handling_auth", "_send_handling_redirects", "_send_single_request",
+    "_transport_for_url",
+)
+cdef tuple _SYNC_STEP_FUNCS = None  # Client's own functions for _STEPS
+cdef tuple _ASYNC_STEP_FUNCS = None  # AsyncClient's
+# One remembered plain class per flavour (programs rarely use more than one).
+cdef object _sync_plain_cls = None
+cdef unsigned int _sync_plain_tag = 0
+cdef object _async_plain_cls = None
+cdef unsigned int _async_plain_tag = 0
+
+
+cdef bint _class_is_plain(object cls, tuple funcs) except -1:
+    cdef Py_ssize_t i
+    for i in range(len(_STEPS)):
+        if getattr(cls, <str>_STEPS[i], None) is not funcs[i]:
+            return False
+    return True
+
+
+cdef bint _is_plain(object client, bint is_async) except -1:
+    """Whether none of the request steps is overridden or patched for `client`."""
+    global _sync_plain_cls, _sync_plain_tag, _async_plain_cls, _async_plain_tag
+    cls = type(client)
+    cdef unsigned int tag = (<_TypeWithTag*>cls).tp_version_tag
+    if is_async:
+        known = tag != 0 and cls is _async_plain_cls and tag == _async_plain_tag
+    else:
+        known = tag != 0 and cls is _sync_plain_cls and tag == _sync_plain_tag
+    if not known:
+        if not _class_is_plain(cls, _ASYNC_STEP_FUNCS if is_async else _SYNC_STEP_FUNCS):
+            return False
+        # The lookups above gave the class a tag if it had none; nothing ran since.
+        tag = (<_TypeWithTag*>cls).tp_version_tag
+        if is_async:
+            _async_plain_cls = cls
+            _async_plain_tag = tag
+        else:
+            _sync_plain_cls = cls
+            _sync_plain_tag = tag
+    instance_dict = getattr(client, "__dict__", None)
+    if type(instance_dict) is not dict:
+        return False
+    for name in _STEPS:
+        if name in <dict>instance_dict:
+            return False
+    return True
+
+
+cdef object _build_request(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object timeout,
+    object extensions, bint plain,
+):
+    """build_request(); `plain`: the client's merge steps are its own (_is_plain)."""
+    # The request's own extensions dict (Request copies what it is given).
+    if extensions is None:
+        extensions = {"timeout": _timeout_for(client, timeout)}
+    else:
+        extensions = dict(extensions)
+        if "timeout" not in extensions:
+            extensions["timeout"] = _timeout_for(client, timeout)
+    if plain:
+        url = _merge_url(client, url)
+        params = _merge_queryparams(client, params)
+        headers = _merge_headers(client, headers)
+        cookies = _merge_cookies(client, cookies)
+    else:
+        url = client._merge_url(url)
+        params = client._merge_queryparams(params)
+        headers = client._merge_headers(headers)
+        cookies = client._merge_cookies(cookies)
+    if Request is _MODELS_REQUEST:
+        return Request._for_client(
+            method, url, params, headers, cookies, content, data, files, json, extensions
+        )
+    return Request(
+        method,
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        extensions=extensions,
+    )
+
+
+cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
+
+
+cdef object _merge_url(object client, object url):
+    merged = url if isinstance(url, URL) else URL(url)
+    # An httprs URL is relative when it lacks a scheme or a host (is_relative_url).
+    if (
+        not (merged._scheme and merged._host)
+        if type(merged) is URL
+        else merged.is_relative_url
+    ):
+        # Always append to the base URL (which ends in "/"): "/path" on
+        # "https://host/sub/" gives "https://host/sub/path".
+        base = client._base_url
+        return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
+    return merged
+
+
+cdef object _merge_headers(object client, object headers):
+    if headers is None:
+        return client._headers  # Request copies it; no need to copy twice.
+    merged = Headers(client._headers)
+    merged.update(headers)
+    return merged
+
+
+cdef object _merge_cookies(object client, object cookies):
+    if cookies or _has_cookies(client._cookies):
+        merged = Cookies(client._cookies)
+        merged.update(cookies)
+        return merged
+    return cookies
+
+
+cdef object _merge_queryparams(object client, object params):
+    if params or client._params:
+        return QueryParams(client._params).merge(params)
+    return params
+
+
+cdef object _build_request_auth(object client, object request, object auth):
+    if isinstance(auth, UseClientDefault):
+        auth = client._auth
+    else:
+        auth = _build_auth(auth)
+    if auth is not None:
+        return auth
+    url = request.url
+    if url.userinfo:
+        username = url.username
+        password = url.password
+        if username or password:
+            return BasicAuth(username=username, password=password)
+    return None
+
+
+cdef int _set_timeout(object client, object request) except -1:
+    extensions = request.extensions
+    if "timeout" not in extensions:
+        extensions = dict(extensions)
+        extensions["timeout"] = dict(client._timeout_dict)
+        request.extensions = extensions
+    return 0
+
+
+cdef object _transport_for_url(object client, object url):
+    mounts = client._mounts
+    if mounts:
+        for pattern, transport in mounts.items():
+            if pattern.matches(url):
+                return client._transport if transport is None else transport
+    return client._transport
+
+
 class BaseClient:
     """Configuration and request building shared by Client and AsyncClient."""
 
@@ -536,72 +719,26 @@ class BaseClient:
         extensions=None,
     ):
         """Build a Request, merging url/params/headers/cookies with the client's."""
-        if extensions is None:
-            extensions = {"timeout": _timeout_for(self, timeout)}
-        elif "timeout" not in extensions:
-            extensions = dict(extensions)
-            extensions["timeout"] = _timeout_for(self, timeout)
-        return Request(
-            method,
-            self._merge_url(url),
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=self._merge_queryparams(params),
-            headers=self._merge_headers(headers),
-            cookies=self._merge_cookies(cookies),
-            extensions=extensions,
+        return _build_request(
+            self, method, url, content, data, files, json, params, headers, cookies, timeout,
+            extensions, False,
         )
 
     def _merge_url(self, url):
-        merged = url if isinstance(url, URL) else URL(url)
-        # An httprs URL is relative when it lacks a scheme or a host (is_relative_url).
-        if (
-            not (merged._scheme and merged._host)
-            if type(merged) is URL
-            else merged.is_relative_url
-        ):
-            # Always append to the base URL (which ends in "/"): "/path" on
-            # "https://host/sub/" gives "https://host/sub/path".
-            base = self._base_url
-            return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
-        return merged
+        return _merge_url(self, url)
 
     def _merge_headers(self, headers=None):
-        if headers is None:
-            return self._headers  # Request copies it; no need to copy twice.
-        merged = Headers(self._headers)
-        merged.update(headers)
-        return merged
+        return _merge_headers(self, headers)
 
     def _merge_cookies(self, cookies=None):
-        if cookies or _has_cookies(self._cookies):
-            merged = Cookies(self._cookies)
-            merged.update(cookies)
-            return merged
-        return cookies
+        return _merge_cookies(self, cookies)
 
     def _merge_queryparams(self, params=None):
-        if params or self._params:
-            return QueryParams(self._params).merge(params)
-        return params
+        return _merge_queryparams(self, params)
 
     def _build_request_auth(self, request, auth=USE_CLIENT_DEFAULT):
         """The Auth to run for `request`, or None when no authentication applies."""
-        if isinstance(auth, UseClientDefault):
-            auth = self._auth
-        else:
-            auth = _build_auth(auth)
-        if auth is not None:
-            return auth
-        url = request.url
-        if url.userinfo:
-            username = url.username
-            password = url.password
-            if username or password:
-                return BasicAuth(username=username, password=password)
-        return None
+        return _build_request_auth(self, request, auth)
 
     def _build_redirect_request(self, request, response):
         """The request that follows the redirect `response` to `request`."""
@@ -633,11 +770,7 @@ class BaseClient:
         return request.stream
 
     def _set_timeout(self, request):
-        extensions = request.extensions
-        if "timeout" not in extensions:
-            extensions = dict(extensions)
-            extensions["timeout"] = dict(self._timeout_dict)
-            request.extensions = extensions
+        _set_timeout(self, request)
 
     def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
         if proxy is None:
@@ -665,11 +798,207 @@ class BaseClient:
 
     def _transport_for_url(self, url):
         """The transport that handles `url`: the most specific matching mount, else default."""
-        if self._mounts:
-            for pattern, transport in self._mounts.items():
-                if pattern.matches(url):
-                    return self._transport if transport is None else transport
-        return self._transport
+        return _transport_for_url(self, url)
+
+
+cdef int _warn_request_cookies() except -1:
+    # stacklevel=1: compiled functions have no frame of their own, so level 1
+    # already names the caller's line (what httpx's stacklevel=2 shows).
+    warnings.warn(
+        "Setting per-request cookies=<...> is being deprecated, because the expected "
+        "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
+        "client instance instead.",
+        DeprecationWarning,
+        stacklevel=1,
+    )
+    return 0
+
+
+# Client's request steps as C functions; `plain` (see _is_plain): call the next step
+# directly, else through the client's method, which a subclass or patch may replace.
+
+
+cdef object _sync_request(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object auth,
+    object follow_redirects, object timeout, object extensions, bint plain,
+):
+    if cookies is not None:
+        _warn_request_cookies()
+    if plain:
+        request = _build_request(
+            client, method, url, content, data, files, json, params, headers, cookies,
+            timeout, extensions, True,
+        )
+        return _sync_send(client, request, False, auth, follow_redirects, True)
+    request = client.build_request(
+        method=method,
+        url=url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        timeout=timeout,
+        extensions=extensions,
+    )
+    return client.send(request, auth=auth, follow_redirects=follow_redirects)
+
+
+cdef object _sync_call(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object auth,
+    object follow_redirects, object timeout, object extensions, bint with_body,
+):
+    """get(), post(), ...: call request(), or go straight on when the client is plain."""
+    if _is_plain(client, False):
+        return _sync_request(
+            client, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions, True,
+        )
+    if not with_body:  # as httpx's get() etc., which pass no body arguments
+        return client.request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+    return client.request(
+        method,
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        extensions=extensions,
+    )
+
+
+cdef object _sync_send(
+    object client, object request, bint stream, object auth, object follow_redirects,
+    bint plain,
+):
+    _check_can_send(client)
+    follow_redirects = _resolve_follow(client, follow_redirects)
+    if plain:
+        _set_timeout(client, request)
+        auth = _build_request_auth(client, request, auth)
+        if auth is None:
+            response = _sync_send_handling_redirects(client, request, follow_redirects, [], True)
+        else:
+            response = _sync_send_handling_auth(client, request, auth, follow_redirects, [], True)
+    else:
+        client._set_timeout(request)
+        auth = client._build_request_auth(request, auth)
+        if auth is None:
+            response = client._send_handling_redirects(request, follow_redirects, [])
+        else:
+            response = client._send_handling_auth(request, auth, follow_redirects, [])
+    if not stream:
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+    return response
+
+
+cdef object _sync_send_handling_auth(
+    object client, object request, object auth, object follow_redirects, list history,
+    bint plain,
+):
+    flow = auth.sync_auth_flow(request)
+    try:
+        request = next(flow)
+        while True:
+            if plain:
+                response = _sync_send_handling_redirects(
+                    client, request, follow_redirects, history, True
+                )
+            else:
+                response = client._send_handling_redirects(request, follow_redirects, history)
+            try:
+                try:
+                    next_request = flow.send(response)
+                except StopIteration:
+                    return response
+                response.history = list(history)
+                response.read()
+                request = next_request
+                history.append(response)
+            except BaseException:
+                response.close()
+                raise
+    finally:
+        flow.close()
+
+
+cdef object _sync_send_handling_redirects(
+    object client, object request, object follow_redirects, list history, bint plain
+):
+    hooks = client._event_hooks
+    while True:
+        if len(history) > client.max_redirects:
+            raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+        for hook in hooks["request"]:
+            hook(request)
+        if plain:
+            response = _sync_send_single_request(client, request, True)
+        else:
+            response = client._send_single_request(request)
+        try:
+            for hook in hooks["response"]:
+                hook(response)
+            response.history = list(history)
+            if not response.has_redirect_location:
+                return response
+            if not follow_redirects:
+                # Not following: an invalid Location leaves next_request unset rather
+                # than failing a response the caller asked to see (httpx2).
+                try:
+                    response.next_request = client._build_redirect_request(request, response)
+                except RemoteProtocolError:
+                    pass
+                return response
+            request = client._build_redirect_request(request, response)
+            history = history + [response]
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+
+
+cdef object _sync_send_single_request(object client, object request, bint plain):
+    url = request.url
+    transport = _transport_for_url(client, url) if plain else client._transport_for_url(url)
+    start = perf_counter()
+    if not isinstance(request.stream, SyncByteStream):
+        raise RuntimeError("Attempted to send an async request with a sync Client instance.")
+    try:
+        response = transport.handle_request(request)
+    except RequestError as exc:
+        exc.request = request
+        raise
+    stream = response.stream
+    # The core's own streams are cdef classes, not SyncByteStream subclasses:
+    # only reject what is unmistakably async.
+    if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
+        raise TypeError("The transport returned a response with an async byte stream.")
+    _finish_response(client, request, response, start, False)
+    return response
 
 
 class Client(BaseClient):
@@ -778,30 +1107,10 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Build and send a request (`build_request()` then `send()`)."""
-        if cookies is not None:
-            # stacklevel=1: compiled functions have no frame of their own, so level 1
-            # already names the caller's line (what httpx's stacklevel=2 shows).
-            warnings.warn(
-                "Setting per-request cookies=<...> is being deprecated, because the expected "
-                "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
-                "client instance instead.",
-                DeprecationWarning,
-                stacklevel=1,
-            )
-        request = self.build_request(
-            method=method,
-            url=url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_request(
+            self, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions, _is_plain(self, False),
         )
-        return self.send(request, auth=auth, follow_redirects=follow_redirects)
 
     @contextmanager
     def stream(
@@ -852,89 +1161,16 @@ class Client(BaseClient):
         follow_redirects=USE_CLIENT_DEFAULT,
     ):
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
-        _check_can_send(self)
-        follow_redirects = _resolve_follow(self, follow_redirects)
-        self._set_timeout(request)
-        auth = self._build_request_auth(request, auth)
-        if auth is None:
-            response = self._send_handling_redirects(request, follow_redirects, [])
-        else:
-            response = self._send_handling_auth(request, auth, follow_redirects, [])
-        if not stream:
-            try:
-                response.read()
-            except BaseException:
-                response.close()
-                raise
-        return response
+        return _sync_send(self, request, stream, auth, follow_redirects, _is_plain(self, False))
 
     def _send_handling_auth(self, request, auth, follow_redirects, history):
-        flow = auth.sync_auth_flow(request)
-        try:
-            request = next(flow)
-            while True:
-                response = self._send_handling_redirects(request, follow_redirects, history)
-                try:
-                    try:
-                        next_request = flow.send(response)
-                    except StopIteration:
-                        return response
-                    response.history = list(history)
-                    response.read()
-                    request = next_request
-                    history.append(response)
-                except BaseException:
-                    response.close()
-                    raise
-        finally:
-            flow.close()
+        return _sync_send_handling_auth(self, request, auth, follow_redirects, history, False)
 
     def _send_handling_redirects(self, request, follow_redirects, history):
-        hooks = self._event_hooks
-        while True:
-            if len(history) > self.max_redirects:
-                raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-            for hook in hooks["request"]:
-                hook(request)
-            response = self._send_single_request(request)
-            try:
-                for hook in hooks["response"]:
-                    hook(response)
-                response.history = list(history)
-                if not response.has_redirect_location:
-                    return response
-                if not follow_redirects:
-                    # Not following: an invalid Location leaves next_request unset rather
-                    # than failing a response the caller asked to see (httpx2).
-                    try:
-                        response.next_request = self._build_redirect_request(request, response)
-                    except RemoteProtocolError:
-                        pass
-                    return response
-                request = self._build_redirect_request(request, response)
-                history = history + [response]
-                response.read()
-            except BaseException:
-                response.close()
-                raise
+        return _sync_send_handling_redirects(self, request, follow_redirects, history, False)
 
     def _send_single_request(self, request):
-        transport = self._transport_for_url(request.url)
-        start = perf_counter()
-        if not isinstance(request.stream, SyncByteStream):
-            raise RuntimeError("Attempted to send an async request with a sync Client instance.")
-        try:
-            response = transport.handle_request(request)
-        except RequestError as exc:
-            exc.request = request
-            raise
-        stream = response.stream
-        # The core's own streams are cdef classes, not SyncByteStream subclasses:
-        # only reject what is unmistakably async.
-        if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
-            raise TypeError("The transport returned a response with an async byte stream.")
-        _finish_response(self, request, response, start, False)
-        return response
+        return _sync_send_single_request(self, request, False)
 
     def get(
         self,
@@ -949,16 +1185,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `GET` request."""
-        return self.request(
-            "GET",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "GET", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     def options(
@@ -974,16 +1203,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send an `OPTIONS` request."""
-        return self.request(
-            "OPTIONS",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "OPTIONS", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     def head(
@@ -999,16 +1221,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `HEAD` request."""
-        return self.request(
-            "HEAD",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "HEAD", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     def post(
@@ -1028,20 +1243,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `POST` request."""
-        return self.request(
-            "POST",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "POST", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     def put(
@@ -1061,20 +1265,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `PUT` request."""
-        return self.request(
-            "PUT",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "PUT", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     def patch(
@@ -1094,20 +1287,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `PATCH` request."""
-        return self.request(
-            "PATCH",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "PATCH", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     def delete(
@@ -1123,16 +1305,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `DELETE` request."""
-        return self.request(
-            "DELETE",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "DELETE", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     def query(
@@ -1152,20 +1327,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a `QUERY` request (a safe, idempotent request with a body: RFC 10008)."""
-        return self.request(
-            "QUERY",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return _sync_call(
+            self, "QUERY", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     def sse(
@@ -1276,6 +1440,193 @@ class Client(BaseClient):
                 transport.__exit__(exc_type, exc_value, traceback)
 
 
+async def _async_call(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object auth,
+    object follow_redirects, object timeout, object extensions, bint with_body,
+):
+    """_sync_call's twin."""
+    if _is_plain(client, True):
+        return await _async_request(
+            client, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions, True,
+        )
+    if not with_body:
+        return await client.request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+            extensions=extensions,
+        )
+    return await client.request(
+        method,
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        extensions=extensions,
+    )
+
+
+async def _async_request(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object auth,
+    object follow_redirects, object timeout, object extensions, bint plain,
+):
+    if cookies is not None:
+        _warn_request_cookies()
+    if plain:
+        request = _build_request(
+            client, method, url, content, data, files, json, params, headers, cookies,
+            timeout, extensions, True,
+        )
+        return await _async_send(client, request, False, auth, follow_redirects, True)
+    request = client.build_request(
+        method=method,
+        url=url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        timeout=timeout,
+        extensions=extensions,
+    )
+    return await client.send(request, auth=auth, follow_redirects=follow_redirects)
+
+
+async def _async_send(
+    object client, object request, bint stream, object auth, object follow_redirects,
+    bint plain,
+):
+    _check_can_send(client)
+    follow_redirects = _resolve_follow(client, follow_redirects)
+    if plain:
+        _set_timeout(client, request)
+        auth = _build_request_auth(client, request, auth)
+        if auth is None:
+            response = await _async_send_handling_redirects(
+                client, request, follow_redirects, [], True
+            )
+        else:
+            response = await _async_send_handling_auth(
+                client, request, auth, follow_redirects, [], True
+            )
+    else:
+        client._set_timeout(request)
+        auth = client._build_request_auth(request, auth)
+        if auth is None:
+            response = await client._send_handling_redirects(request, follow_redirects, [])
+        else:
+            response = await client._send_handling_auth(request, auth, follow_redirects, [])
+    if not stream:
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+    return response
+
+
+async def _async_send_handling_auth(
+    object client, object request, object auth, object follow_redirects, list history,
+    bint plain,
+):
+    flow = auth.async_auth_flow(request)
+    try:
+        request = await flow.__anext__()
+        while True:
+            if plain:
+                response = await _async_send_handling_redirects(
+                    client, request, follow_redirects, history, True
+                )
+            else:
+                response = await client._send_handling_redirects(
+                    request, follow_redirects, history
+                )
+            try:
+                try:
+                    next_request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+                response.history = list(history)
+                await response.aread()
+                request = next_request
+                history.append(response)
+            except BaseException:
+                await response.aclose()
+                raise
+    finally:
+        await flow.aclose()
+
+
+async def _async_send_handling_redirects(
+    object client, object request, object follow_redirects, list history, bint plain
+):
+    hooks = client._event_hooks
+    while True:
+        if len(history) > client.max_redirects:
+            raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+        for hook in hooks["request"]:
+            await hook(request)
+        if plain:
+            response = await _async_send_single_request(client, request, True)
+        else:
+            response = await client._send_single_request(request)
+        try:
+            for hook in hooks["response"]:
+                await hook(response)
+            response.history = list(history)
+            if not response.has_redirect_location:
+                return response
+            if not follow_redirects:
+                # Not following: an invalid Location leaves next_request unset rather
+                # than failing a response the caller asked to see (httpx2).
+                try:
+                    response.next_request = client._build_redirect_request(request, response)
+                except RemoteProtocolError:
+                    pass
+                return response
+            request = client._build_redirect_request(request, response)
+            history = history + [response]
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+
+
+async def _async_send_single_request(object client, object request, bint plain):
+    url = request.url
+    transport = _transport_for_url(client, url) if plain else client._transport_for_url(url)
+    start = perf_counter()
+    if not isinstance(request.stream, AsyncByteStream):
+        raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
+    try:
+        response = await transport.handle_async_request(request)
+    except RequestError as exc:
+        exc.request = request
+        raise
+    stream = response.stream
+    if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
+        raise TypeError("The transport returned a response with a sync byte stream.")
+    _finish_response(client, request, response, start, True)
+    return response
+
+
 class AsyncClient(BaseClient):
     """An asynchronous HTTP client (asyncio or trio) with connection pooling, redirects,
     cookie persistence, authentication and event hooks. It can be shared between tasks.
@@ -1382,30 +1733,10 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Build and send a request (`build_request()` then `send()`)."""
-        if cookies is not None:
-            # stacklevel=1: compiled functions have no frame of their own, so level 1
-            # already names the caller's line (what httpx's stacklevel=2 shows).
-            warnings.warn(
-                "Setting per-request cookies=<...> is being deprecated, because the expected "
-                "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
-                "client instance instead.",
-                DeprecationWarning,
-                stacklevel=1,
-            )
-        request = self.build_request(
-            method=method,
-            url=url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_request(
+            self, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions, _is_plain(self, True),
         )
-        return await self.send(request, auth=auth, follow_redirects=follow_redirects)
 
     @asynccontextmanager
     async def stream(
@@ -1456,89 +1787,22 @@ class AsyncClient(BaseClient):
         follow_redirects=USE_CLIENT_DEFAULT,
     ):
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
-        _check_can_send(self)
-        follow_redirects = _resolve_follow(self, follow_redirects)
-        self._set_timeout(request)
-        auth = self._build_request_auth(request, auth)
-        if auth is None:
-            response = await self._send_handling_redirects(request, follow_redirects, [])
-        else:
-            response = await self._send_handling_auth(request, auth, follow_redirects, [])
-        if not stream:
-            try:
-                await response.aread()
-            except BaseException:
-                await response.aclose()
-                raise
-        return response
+        return await _async_send(
+            self, request, stream, auth, follow_redirects, _is_plain(self, True)
+        )
 
     async def _send_handling_auth(self, request, auth, follow_redirects, history):
-        flow = auth.async_auth_flow(request)
-        try:
-            request = await flow.__anext__()
-            while True:
-                response = await self._send_handling_redirects(
-                    request, follow_redirects, history
-                )
-                try:
-                    try:
-                        next_request = await flow.asend(response)
-                    except StopAsyncIteration:
-                        return response
-                    response.history = list(history)
-                    await response.aread()
-                    request = next_request
-                    history.append(response)
-                except BaseException:
-                    await response.aclose()
-                    raise
-        finally:
-            await flow.aclose()
+        return await _async_send_handling_auth(
+            self, request, auth, follow_redirects, history, False
+        )
 
     async def _send_handling_redirects(self, request, follow_redirects, history):
-        hooks = self._event_hooks
-        while True:
-            if len(history) > self.max_redirects:
-                raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-            for hook in hooks["request"]:
-                await hook(request)
-            response = await self._send_single_request(request)
-            try:
-                for hook in hooks["response"]:
-                    await hook(response)
-                response.history = list(history)
-                if not response.has_redirect_location:
-                    return response
-                if not follow_redirects:
-                    # Not following: an invalid Location leaves next_request unset rather
-                    # than failing a response the caller asked to see (httpx2).
-                    try:
-                        response.next_request = self._build_redirect_request(request, response)
-                    except RemoteProtocolError:
-                        pass
-                    return response
-                request = self._build_redirect_request(request, response)
-                history = history + [response]
-                await response.aread()
-            except BaseException:
-                await response.aclose()
-                raise
+        return await _async_send_handling_redirects(
+            self, request, follow_redirects, history, False
+        )
 
     async def _send_single_request(self, request):
-        transport = self._transport_for_url(request.url)
-        start = perf_counter()
-        if not isinstance(request.stream, AsyncByteStream):
-            raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
-        try:
-            response = await transport.handle_async_request(request)
-        except RequestError as exc:
-            exc.request = request
-            raise
-        stream = response.stream
-        if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
-            raise TypeError("The transport returned a response with a sync byte stream.")
-        _finish_response(self, request, response, start, True)
-        return response
+        return await _async_send_single_request(self, request, False)
 
     async def get(
         self,
@@ -1553,16 +1817,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `GET` request."""
-        return await self.request(
-            "GET",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "GET", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     async def options(
@@ -1578,16 +1835,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send an `OPTIONS` request."""
-        return await self.request(
-            "OPTIONS",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "OPTIONS", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     async def head(
@@ -1603,16 +1853,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `HEAD` request."""
-        return await self.request(
-            "HEAD",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "HEAD", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     async def post(
@@ -1632,20 +1875,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `POST` request."""
-        return await self.request(
-            "POST",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "POST", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     async def put(
@@ -1665,20 +1897,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `PUT` request."""
-        return await self.request(
-            "PUT",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "PUT", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     async def patch(
@@ -1698,20 +1919,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `PATCH` request."""
-        return await self.request(
-            "PATCH",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "PATCH", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     async def delete(
@@ -1727,16 +1937,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `DELETE` request."""
-        return await self.request(
-            "DELETE",
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "DELETE", url, None, None, None, None, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, False,
         )
 
     async def query(
@@ -1756,20 +1959,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a `QUERY` request (a safe, idempotent request with a body: RFC 10008)."""
-        return await self.request(
-            "QUERY",
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
+        return await _async_call(
+            self, "QUERY", url, content, data, files, json, params, headers,
+            cookies, auth, follow_redirects, timeout, extensions, True,
         )
 
     def sse(
@@ -1878,3 +2070,7 @@ class AsyncClient(BaseClient):
         for transport in self._mounts.values():
             if transport is not None:
                 await transport.__aexit__(exc_type, exc_value, traceback)
+
+
+_SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _STEPS)
+_ASYNC_STEP_FUNCS = tuple(getattr(AsyncClient, name) for name in _STEPS)

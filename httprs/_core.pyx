@@ -53,6 +53,7 @@ from httprs.includes.http1 cimport (
     BodyKind,
     HeaderList,
     llhttp_is_strict,
+    RequestPlan,
     plan_request,
     serialize_request,
     write_planned_head,

@@ -16,6 +16,8 @@ cdef class _TransportCore:
     cdef int retries  # connect retries
     cdef object socket_options_arg  # socket_options= as given, for trace events
     cdef HttpVersions versions  # http1= / http2=
+    # The last HTTP/1.1 head serialised, and what it was made from (_HeadCache).
+    cdef _HeadCache head_cache
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
@@ -46,6 +48,7 @@ cdef class _TransportCore:
         cdef BodyKind kind
         cdef size_t fixed_len
         cdef bint may_http2
+        cdef _HeadCache cache
         url = request.url
         # An httprs URL's parsed parts are read as they are (its properties derive from
         # them: scheme, raw_host = host.encode("ascii"), port); anything else is asked.
@@ -89,14 +92,8 @@ cdef class _TransportCore:
             target = url.raw_path if custom is None else bytes(custom)
         else:
             target = _absolute_target(url, custom)
-        headers.reserve(len(raw_headers))
-        for name, value in raw_headers:
-            headers.push_back(pair[string, string](name, value))
-        if route.mode == "proxy" and scheme == "http":
-            for name, value in route.proxy_headers:
-                headers.push_back(pair[string, string](name, value))
         try:
-            method = request.method.encode("ascii")
+            method_bytes = request.method.encode("ascii")
         except UnicodeEncodeError:
             raise TypeError("method strings may not include unicode characters.") from None
         # The body: bytes known up front (fixed) or an iterable (streamed).
@@ -115,12 +112,33 @@ cdef class _TransportCore:
             fixed_len = len(fixed)
         elif body is not None:
             kind = BodyKind.kStreamed
-        if self.versions == HttpVersions.kHttp1:
-            if not serialize_request(head, method, target, headers, kind, fixed_len, &spec.plan, err):
+        cache = self.head_cache
+        if self.versions == HttpVersions.kHttp1 and cache is not None and cache.matches(
+            method_bytes, target, raw_headers, kind, fixed_len
+        ):
+            # The same head as the last request's (a client's defaults, the same URL):
+            # its bytes and plan again, checked when they were made.
+            spec.head = cache.head
+            spec.plan = cache.plan
+        else:
+            method = method_bytes
+            headers.reserve(len(raw_headers))
+            for name, value in raw_headers:
+                headers.push_back(pair[string, string](name, value))
+            if route.mode == "proxy" and scheme == "http":
+                for name, value in route.proxy_headers:
+                    headers.push_back(pair[string, string](name, value))
+            if self.versions == HttpVersions.kHttp1:
+                if not serialize_request(
+                    head, method, target, headers, kind, fixed_len, &spec.plan, err
+                ):
+                    raise _error_to_exception(err, request)
+                self.head_cache = _HeadCache.make(
+                    method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
+                )
+                spec.head = move(head)
+            elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
                 raise _error_to_exception(err, request)
-            spec.head = move(head)
-        elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
-            raise _error_to_exception(err, request)
         # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
         # An Upgrade stays HTTP/1.1 (the engine never puts it on an HTTP/2
         # connection) unless HTTP/1.1 is not allowed: then it goes as HTTP/2,
@@ -134,7 +152,7 @@ cdef class _TransportCore:
         if self.versions != HttpVersions.kHttp1 and not may_http2:
             write_planned_head(head, method, target, headers)
             spec.head = move(head)
-        spec.head_request = method == b"HEAD"
+        spec.head_request = method_bytes == b"HEAD"
         spec.socket_options = self.socket_options
         if route.proxy_tls:
             if route.proxy_tls_ctx is None:
@@ -215,7 +233,7 @@ cdef class _TransportCore:
         if may_http2:
             # `head` stays empty: see RequestSpec::head.
             spec.versions = self.versions
-            spec.method = method
+            spec.method = method_bytes
             spec.target = target
             authority = host if b":" not in host else b"[" + host + b"]"
             if port != (443 if scheme == "https" else 80):
@@ -227,6 +245,70 @@ cdef class _TransportCore:
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
+
+
+@cython.final
+cdef class _HeadCache:
+    """A serialised HTTP/1.1 head with what it was made from: method, target, the
+    request's raw header pairs (a snapshot; kept only when each is a tuple of two exact
+    bytes objects, so nothing in it can change), body kind and fixed length. The same
+    inputs give the same bytes and plan, so a request that matches skips converting and
+    checking its headers (serialize_request) again. One per transport: the last head."""
+
+    cdef bytes method
+    cdef string target
+    cdef list raw
+    cdef BodyKind kind
+    cdef size_t fixed_len
+    cdef string head
+    cdef RequestPlan plan
+
+    @staticmethod
+    cdef _HeadCache make(bytes method, const string& target, object raw, BodyKind kind,
+                         size_t fixed_len, const string& head, const RequestPlan& plan):
+        if type(raw) is not list:
+            return None
+        for item in <list>raw:
+            if not (
+                type(item) is tuple
+                and len(<tuple>item) == 2
+                and type((<tuple>item)[0]) is bytes
+                and type((<tuple>item)[1]) is bytes
+            ):
+                return None
+        cdef _HeadCache cache = _HeadCache.__new__(_HeadCache)
+        cache.method = method
+        cache.target = target
+        cache.raw = list(<list>raw)
+        cache.kind = kind
+        cache.fixed_len = fixed_len
+        cache.head = head
+        cache.plan = plan
+        return cache
+
+    cdef bint matches(self, bytes method, const string& target, object raw, BodyKind kind,
+                      size_t fixed_len) except -1:
+        if kind != self.kind or fixed_len != self.fixed_len or type(raw) is not list:
+            return False
+        if method != self.method or target != self.target:
+            return False
+        cdef list mine = self.raw
+        cdef list theirs = <list>raw
+        cdef Py_ssize_t i
+        if len(theirs) != len(mine):
+            return False
+        for i in range(len(mine)):
+            a = <tuple>mine[i]
+            b = theirs[i]
+            if b is a:
+                continue
+            if not (type(b) is tuple and len(<tuple>b) == 2):
+                return False
+            for j in range(2):
+                x = (<tuple>b)[j]
+                if type(x) is not bytes or <bytes>x != <bytes>(<tuple>a)[j]:
+                    return False
+        return True
 
 
 cdef shared_ptr[SocketOptions] _socket_options(object options) except *:

@@ -1,0 +1,370 @@
+"""The per-request path: a plain client (no request step overridden or patched) runs its
+steps as C functions and the transport reuses the last serialised head when nothing in
+it changed. Everything that may change between two requests must be seen on the next
+one: client headers, cookies, hooks, auth, patches and overrides of any step, headers of
+a request built and then edited. Sync and async (asyncio, trio) run the same bodies.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+from unittest import mock
+
+import pytest
+
+import httprs
+
+FLAVOURS = ["sync", "asyncio", "trio"]
+
+# httpx's request steps, each a method a subclass or a patch may replace.
+STEPS = [
+    "request",
+    "build_request",
+    "_merge_url",
+    "_merge_headers",
+    "_merge_cookies",
+    "_merge_queryparams",
+    "send",
+    "_set_timeout",
+    "_build_request_auth",
+    "_send_handling_auth",
+    "_send_handling_redirects",
+    "_send_single_request",
+    "_transport_for_url",
+]
+ASYNC_STEPS = {"request", "send", "_send_handling_auth", "_send_handling_redirects",
+               "_send_single_request"}  # fmt: skip
+
+
+async def go(value):
+    """Await `value` when the client is async; a sync client's result as it is."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def run(flavour, body):
+    """Run `async def body(cls)` with Client (stepped by hand: a sync client never
+    suspends) or AsyncClient under the flavour's event loop."""
+    if flavour == "sync":
+        coro = body(httprs.Client)
+        try:
+            coro.send(None)
+        except StopIteration:
+            return
+        coro.close()
+        raise AssertionError("the sync flavour awaited something that suspends")
+    import anyio
+
+    anyio.run(body, httprs.AsyncClient, backend=flavour)
+
+
+async def close(client):
+    await go(client.aclose() if isinstance(client, httprs.AsyncClient) else client.close())
+
+
+async def sent_headers(client, url, **kwargs):
+    """The request headers the server saw, lower-cased names -> last value."""
+    response = await go(client.get(url + "/echo", **kwargs))
+    assert response.status_code == 200
+    return {k.lower(): v for k, v in response.json()["headers"]}
+
+
+def wrap_step(cls, name, calls):
+    """A replacement for cls.<name> that records the call and runs the original."""
+    original = getattr(cls, name)
+    if issubclass(cls, httprs.AsyncClient) and name in ASYNC_STEPS:
+
+        async def step(self, *args, **kwargs):
+            calls.append(name)
+            return await original(self, *args, **kwargs)
+
+    else:
+
+        def step(self, *args, **kwargs):
+            calls.append(name)
+            return original(self, *args, **kwargs)
+
+    return step
+
+
+# -- what the client holds, changed between requests ---------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_client_header_changes_are_sent(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            assert "x-a" not in await sent_headers(client, server.url)
+            client.headers["X-A"] = "1"
+            assert (await sent_headers(client, server.url))["x-a"] == "1"
+            client.headers["X-A"] = "2"  # same length, same position
+            assert (await sent_headers(client, server.url))["x-a"] == "2"
+            del client.headers["X-A"]
+            assert "x-a" not in await sent_headers(client, server.url)
+            client.headers.update({"User-Agent": "agent/2"})
+            assert (await sent_headers(client, server.url))["user-agent"] == "agent/2"
+            client.headers = {"X-B": "b"}  # assignment: the defaults again, plus X-B
+            seen = await sent_headers(client, server.url)
+            assert seen["x-b"] == "b"
+            assert seen["user-agent"].startswith("python-httprs/")
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_cookies_set_mid_session_are_sent(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            assert "cookie" not in await sent_headers(client, server.url)
+            client.cookies.set("k", "v")
+            assert (await sent_headers(client, server.url))["cookie"] == "k=v"
+            client.cookies = {"other": "1"}
+            assert (await sent_headers(client, server.url))["cookie"] == "other=1"
+            client.cookies.clear()
+            assert "cookie" not in await sent_headers(client, server.url)
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_hooks_added_after_creation_run(flavour, server):
+    async def body(cls):
+        seen = []
+        is_async = cls is httprs.AsyncClient
+
+        def hook(kind):
+            if is_async:
+
+                async def record(obj):
+                    seen.append(kind)
+
+            else:
+
+                def record(obj):
+                    seen.append(kind)
+
+            return record
+
+        client = cls()
+        try:
+            await sent_headers(client, server.url)
+            client.event_hooks["request"].append(hook("request"))  # the list, mutated
+            await sent_headers(client, server.url)
+            assert seen == ["request"]
+            client.event_hooks = {"response": [hook("response")]}  # assigned
+            await sent_headers(client, server.url)
+            assert seen == ["request", "response"]
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_auth_set_later_is_used(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            assert "authorization" not in await sent_headers(client, server.url)
+            client.auth = ("user", "pass")
+            expected = "Basic " + base64.b64encode(b"user:pass").decode()
+            assert (await sent_headers(client, server.url))["authorization"] == expected
+            client.auth = None
+            assert "authorization" not in await sent_headers(client, server.url)
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_base_url_and_params_changed_later(flavour, server):
+    async def body(cls):
+        client = cls(base_url=server.url)
+        try:
+            r = await go(client.get("/echo"))
+            assert r.json()["path"] == "/echo"
+            client.base_url = server.url + "/echo"
+            r = await go(client.get(""))
+            assert r.json()["path"] == "/echo/"
+            client.params = {"q": "1"}
+            r = await go(client.get("/x"))
+            assert (r.json()["path"], r.json()["query"]) == ("/echo/x", "q=1")
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+# -- overrides and patches of any step ------------------------------------------------------
+
+
+def _step_kwargs(name):
+    # _send_handling_auth runs only when there is auth.
+    return {"auth": ("u", "p")} if name == "_send_handling_auth" else {}
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_step_overridden_by_a_subclass_is_called(flavour, name, server):
+    async def body(cls):
+        calls = []
+        sub = type("Sub", (cls,), {})
+        setattr(sub, name, wrap_step(cls, name, calls))
+        client = sub()
+        try:
+            r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
+            assert r.status_code == 200
+            assert name in calls
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_step_patched_on_the_class_after_use_is_called(flavour, name, server):
+    async def body(cls):
+        calls = []
+        client = cls()
+        try:
+            await sent_headers(client, server.url)  # the class is known plain now
+            with mock.patch.object(cls, name, wrap_step(cls, name, calls)):
+                r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
+                assert r.status_code == 200
+            assert name in calls
+            calls.clear()
+            await sent_headers(client, server.url)  # unpatched: plain again
+            assert calls == []
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_step_patched_on_the_instance_is_called(flavour, name, server):
+    async def body(cls):
+        calls = []
+        client = cls()
+        try:
+            await sent_headers(client, server.url)
+            step = wrap_step(cls, name, calls).__get__(client)
+            with mock.patch.object(client, name, step):
+                r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
+                assert r.status_code == 200
+            assert name in calls
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_mock_patch_of_send_is_called(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            await sent_headers(client, server.url)
+            response = httprs.Response(204)
+            if cls is httprs.AsyncClient:
+                patched = mock.patch.object(cls, "send", new_callable=mock.AsyncMock)
+            else:
+                patched = mock.patch.object(cls, "send")
+            with patched as send:
+                send.return_value = response
+                assert await go(client.get(server.url + "/echo")) is response
+            assert send.call_count == 1
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+# -- the transport's head cache ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_request_edited_between_build_and_send(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            await sent_headers(client, server.url)
+            request = client.build_request("GET", server.url + "/echo")
+            request.headers["X-Late"] = "late"
+            response = await go(client.send(request))
+            assert {k.lower(): v for k, v in response.json()["headers"]}["x-late"] == "late"
+            request = client.build_request("GET", server.url + "/echo")
+            request.headers["Accept"] = "text/x"  # same name, same position, other value
+            response = await go(client.send(request))
+            assert {k.lower(): v for k, v in response.json()["headers"]}["accept"] == "text/x"
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_alternating_targets_and_bodies(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            for i in range(6):
+                path = "/echo/a" if i % 2 else "/echo/bb"
+                content = b"x" * (i % 3)
+                response = await go(client.post(server.url + path, content=content))
+                doc = response.json()
+                assert doc["path"] == path
+                assert doc["body"] == content.decode()
+                headers = {k.lower(): v for k, v in doc["headers"]}
+                assert headers["content-length"] == str(len(content))
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_bad_header_after_a_good_head_is_refused(flavour, server):
+    async def body(cls):
+        client = cls()
+        try:
+            await sent_headers(client, server.url, headers={"X-V": "ab"})
+            with pytest.raises(httprs.LocalProtocolError):
+                await sent_headers(client, server.url, headers={"X-V": "a\n"})
+            with pytest.raises(httprs.LocalProtocolError):
+                await go(
+                    client.post(
+                        server.url + "/echo", content=b"x", headers={"Content-Length": "2"}
+                    )
+                )
+            assert (await sent_headers(client, server.url, headers={"X-V": "ab"}))["x-v"] == "ab"
+        finally:
+            await close(client)
+
+    run(flavour, body)
+
+
+def test_bytes_subclass_header_values_are_not_cached(server):
+    class Weird(bytes):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = bytes.__hash__
+
+    with httprs.Client() as client:
+        client.get(server.url + "/echo", headers={"X-W": b"one"})
+        request = client.build_request("GET", server.url + "/echo", headers={"X-W": b"one"})
+        request.headers._raw[-1] = (b"X-W", Weird(b"two"))
+        seen = {k.lower(): v for k, v in client.send(request).json()["headers"]}
+        assert seen["x-w"] == "two"

@@ -831,7 +831,19 @@ cdef object _sync_request(
             timeout, extensions, True,
         )
         return _sync_send(client, request, False, auth, follow_redirects, True)
-    request = client.build_request(
+    request = _build_request_via_method(
+        client, method, url, content, data, files, json, params, headers, cookies, timeout,
+        extensions,
+    )
+    return client.send(request, auth=auth, follow_redirects=follow_redirects)
+
+
+cdef object _build_request_via_method(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object timeout,
+    object extensions,
+):
+    return client.build_request(
         method=method,
         url=url,
         content=content,
@@ -844,21 +856,16 @@ cdef object _sync_request(
         timeout=timeout,
         extensions=extensions,
     )
-    return client.send(request, auth=auth, follow_redirects=follow_redirects)
 
 
-cdef object _sync_call(
+cdef object _request_via_method(
     object client, object method, object url, object content, object data, object files,
     object json, object params, object headers, object cookies, object auth,
     object follow_redirects, object timeout, object extensions, bint with_body,
 ):
-    """get(), post(), ...: call request(), or go straight on when the client is plain."""
-    if _is_plain(client, False):
-        return _sync_request(
-            client, method, url, content, data, files, json, params, headers, cookies, auth,
-            follow_redirects, timeout, extensions, True,
-        )
-    if not with_body:  # as httpx's get() etc., which pass no body arguments
+    """client.request(...) (a coroutine for an AsyncClient), with the arguments httpx's
+    get(), post(), ... pass: no body arguments from get() and the like."""
+    if not with_body:
         return client.request(
             method,
             url,
@@ -884,6 +891,23 @@ cdef object _sync_call(
         follow_redirects=follow_redirects,
         timeout=timeout,
         extensions=extensions,
+    )
+
+
+cdef object _sync_call(
+    object client, object method, object url, object content, object data, object files,
+    object json, object params, object headers, object cookies, object auth,
+    object follow_redirects, object timeout, object extensions, bint with_body,
+):
+    """get(), post(), ...: call request(), or go straight on when the client is plain."""
+    if _is_plain(client, False):
+        return _sync_request(
+            client, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions, True,
+        )
+    return _request_via_method(
+        client, method, url, content, data, files, json, params, headers, cookies, auth,
+        follow_redirects, timeout, extensions, with_body,
     )
 
 
@@ -946,6 +970,25 @@ cdef object _sync_send_handling_auth(
         flow.close()
 
 
+cdef object _next_request(
+    object client, object request, object response, object follow_redirects, list history
+):
+    """After the response hooks: set `response.history`; the redirect to follow, or None
+    when `response` is the one to return."""
+    response.history = list(history)
+    if not response.has_redirect_location:
+        return None
+    if not follow_redirects:
+        # Not following: an invalid Location leaves next_request unset rather
+        # than failing a response the caller asked to see (httpx2).
+        try:
+            response.next_request = client._build_redirect_request(request, response)
+        except RemoteProtocolError:
+            pass
+        return None
+    return client._build_redirect_request(request, response)
+
+
 cdef object _sync_send_handling_redirects(
     object client, object request, object follow_redirects, list history, bint plain
 ):
@@ -962,18 +1005,10 @@ cdef object _sync_send_handling_redirects(
         try:
             for hook in hooks["response"]:
                 hook(response)
-            response.history = list(history)
-            if not response.has_redirect_location:
+            next_request = _next_request(client, request, response, follow_redirects, history)
+            if next_request is None:
                 return response
-            if not follow_redirects:
-                # Not following: an invalid Location leaves next_request unset rather
-                # than failing a response the caller asked to see (httpx2).
-                try:
-                    response.next_request = client._build_redirect_request(request, response)
-                except RemoteProtocolError:
-                    pass
-                return response
-            request = client._build_redirect_request(request, response)
+            request = next_request
             history = history + [response]
             response.read()
         except BaseException:
@@ -1131,18 +1166,9 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a request and yield the response with its body unread; close it on exit."""
-        request = self.build_request(
-            method=method,
-            url=url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            extensions=extensions,
+        request = _build_request_via_method(
+            self, method, url, content, data, files, json, params, headers, cookies, timeout,
+            extensions,
         )
         response = self.send(
             request=request, auth=auth, follow_redirects=follow_redirects, stream=True
@@ -1451,32 +1477,9 @@ async def _async_call(
             client, method, url, content, data, files, json, params, headers, cookies, auth,
             follow_redirects, timeout, extensions, True,
         )
-    if not with_body:
-        return await client.request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
-        )
-    return await client.request(
-        method,
-        url,
-        content=content,
-        data=data,
-        files=files,
-        json=json,
-        params=params,
-        headers=headers,
-        cookies=cookies,
-        auth=auth,
-        follow_redirects=follow_redirects,
-        timeout=timeout,
-        extensions=extensions,
+    return await _request_via_method(
+        client, method, url, content, data, files, json, params, headers, cookies, auth,
+        follow_redirects, timeout, extensions, with_body,
     )
 
 
@@ -1493,18 +1496,9 @@ async def _async_request(
             timeout, extensions, True,
         )
         return await _async_send(client, request, False, auth, follow_redirects, True)
-    request = client.build_request(
-        method=method,
-        url=url,
-        content=content,
-        data=data,
-        files=files,
-        json=json,
-        params=params,
-        headers=headers,
-        cookies=cookies,
-        timeout=timeout,
-        extensions=extensions,
+    request = _build_request_via_method(
+        client, method, url, content, data, files, json, params, headers, cookies, timeout,
+        extensions,
     )
     return await client.send(request, auth=auth, follow_redirects=follow_redirects)
 
@@ -1590,18 +1584,10 @@ async def _async_send_handling_redirects(
         try:
             for hook in hooks["response"]:
                 await hook(response)
-            response.history = list(history)
-            if not response.has_redirect_location:
+            next_request = _next_request(client, request, response, follow_redirects, history)
+            if next_request is None:
                 return response
-            if not follow_redirects:
-                # Not following: an invalid Location leaves next_request unset rather
-                # than failing a response the caller asked to see (httpx2).
-                try:
-                    response.next_request = client._build_redirect_request(request, response)
-                except RemoteProtocolError:
-                    pass
-                return response
-            request = client._build_redirect_request(request, response)
+            request = next_request
             history = history + [response]
             await response.aread()
         except BaseException:
@@ -1757,18 +1743,9 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a request and yield the response with its body unread; close it on exit."""
-        request = self.build_request(
-            method=method,
-            url=url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            extensions=extensions,
+        request = _build_request_via_method(
+            self, method, url, content, data, files, json, params, headers, cookies, timeout,
+            extensions,
         )
         response = await self.send(
             request=request, auth=auth, follow_redirects=follow_redirects, stream=True

@@ -8,6 +8,7 @@ a request built and then edited. Sync and async (asyncio, trio) run the same bod
 from __future__ import annotations
 
 import base64
+import contextlib
 import inspect
 from unittest import mock
 
@@ -60,8 +61,14 @@ def run(flavour, body):
     anyio.run(body, httprs.AsyncClient, backend=flavour)
 
 
-async def close(client):
-    await go(client.aclose() if isinstance(client, httprs.AsyncClient) else client.close())
+@contextlib.asynccontextmanager
+async def opened(cls, **kwargs):
+    """`cls(**kwargs)`, closed on exit (aclose() or close(), as the client has)."""
+    client = cls(**kwargs)
+    try:
+        yield client
+    finally:
+        await go(client.aclose() if isinstance(client, httprs.AsyncClient) else client.close())
 
 
 async def sent_headers(client, url, **kwargs):
@@ -95,8 +102,7 @@ def wrap_step(cls, name, calls):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_client_header_changes_are_sent(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             assert "x-a" not in await sent_headers(client, server.url)
             client.headers["X-A"] = "1"
             assert (await sent_headers(client, server.url))["x-a"] == "1"
@@ -110,8 +116,6 @@ def test_client_header_changes_are_sent(flavour, server):
             seen = await sent_headers(client, server.url)
             assert seen["x-b"] == "b"
             assert seen["user-agent"].startswith("python-httprs/")
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -119,8 +123,7 @@ def test_client_header_changes_are_sent(flavour, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_cookies_set_mid_session_are_sent(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             assert "cookie" not in await sent_headers(client, server.url)
             client.cookies.set("k", "v")
             assert (await sent_headers(client, server.url))["cookie"] == "k=v"
@@ -128,8 +131,6 @@ def test_cookies_set_mid_session_are_sent(flavour, server):
             assert (await sent_headers(client, server.url))["cookie"] == "other=1"
             client.cookies.clear()
             assert "cookie" not in await sent_headers(client, server.url)
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -153,8 +154,7 @@ def test_hooks_added_after_creation_run(flavour, server):
 
             return record
 
-        client = cls()
-        try:
+        async with opened(cls) as client:
             await sent_headers(client, server.url)
             client.event_hooks["request"].append(hook("request"))  # the list, mutated
             await sent_headers(client, server.url)
@@ -162,8 +162,6 @@ def test_hooks_added_after_creation_run(flavour, server):
             client.event_hooks = {"response": [hook("response")]}  # assigned
             await sent_headers(client, server.url)
             assert seen == ["request", "response"]
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -171,16 +169,13 @@ def test_hooks_added_after_creation_run(flavour, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_auth_set_later_is_used(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             assert "authorization" not in await sent_headers(client, server.url)
             client.auth = ("user", "pass")
             expected = "Basic " + base64.b64encode(b"user:pass").decode()
             assert (await sent_headers(client, server.url))["authorization"] == expected
             client.auth = None
             assert "authorization" not in await sent_headers(client, server.url)
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -188,8 +183,7 @@ def test_auth_set_later_is_used(flavour, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_base_url_and_params_changed_later(flavour, server):
     async def body(cls):
-        client = cls(base_url=server.url)
-        try:
+        async with opened(cls, base_url=server.url) as client:
             r = await go(client.get("/echo"))
             assert r.json()["path"] == "/echo"
             client.base_url = server.url + "/echo"
@@ -198,8 +192,6 @@ def test_base_url_and_params_changed_later(flavour, server):
             client.params = {"q": "1"}
             r = await go(client.get("/x"))
             assert (r.json()["path"], r.json()["query"]) == ("/echo/x", "q=1")
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -219,13 +211,10 @@ def test_step_overridden_by_a_subclass_is_called(flavour, name, server):
         calls = []
         sub = type("Sub", (cls,), {})
         setattr(sub, name, wrap_step(cls, name, calls))
-        client = sub()
-        try:
+        async with opened(sub) as client:
             r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
             assert r.status_code == 200
             assert name in calls
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -235,8 +224,7 @@ def test_step_overridden_by_a_subclass_is_called(flavour, name, server):
 def test_step_patched_on_the_class_after_use_is_called(flavour, name, server):
     async def body(cls):
         calls = []
-        client = cls()
-        try:
+        async with opened(cls) as client:
             await sent_headers(client, server.url)  # the class is known plain now
             with mock.patch.object(cls, name, wrap_step(cls, name, calls)):
                 r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
@@ -245,8 +233,6 @@ def test_step_patched_on_the_class_after_use_is_called(flavour, name, server):
             calls.clear()
             await sent_headers(client, server.url)  # unpatched: plain again
             assert calls == []
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -256,16 +242,13 @@ def test_step_patched_on_the_class_after_use_is_called(flavour, name, server):
 def test_step_patched_on_the_instance_is_called(flavour, name, server):
     async def body(cls):
         calls = []
-        client = cls()
-        try:
+        async with opened(cls) as client:
             await sent_headers(client, server.url)
             step = wrap_step(cls, name, calls).__get__(client)
             with mock.patch.object(client, name, step):
                 r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
                 assert r.status_code == 200
             assert name in calls
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -273,8 +256,7 @@ def test_step_patched_on_the_instance_is_called(flavour, name, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_mock_patch_of_send_is_called(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             await sent_headers(client, server.url)
             response = httprs.Response(204)
             if cls is httprs.AsyncClient:
@@ -285,8 +267,6 @@ def test_mock_patch_of_send_is_called(flavour, server):
                 send.return_value = response
                 assert await go(client.get(server.url + "/echo")) is response
             assert send.call_count == 1
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -297,8 +277,7 @@ def test_mock_patch_of_send_is_called(flavour, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_request_edited_between_build_and_send(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             await sent_headers(client, server.url)
             request = client.build_request("GET", server.url + "/echo")
             request.headers["X-Late"] = "late"
@@ -308,8 +287,6 @@ def test_request_edited_between_build_and_send(flavour, server):
             request.headers["Accept"] = "text/x"  # same name, same position, other value
             response = await go(client.send(request))
             assert {k.lower(): v for k, v in response.json()["headers"]}["accept"] == "text/x"
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -317,8 +294,7 @@ def test_request_edited_between_build_and_send(flavour, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_alternating_targets_and_bodies(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             for i in range(6):
                 path = "/echo/a" if i % 2 else "/echo/bb"
                 content = b"x" * (i % 3)
@@ -328,8 +304,6 @@ def test_alternating_targets_and_bodies(flavour, server):
                 assert doc["body"] == content.decode()
                 headers = {k.lower(): v for k, v in doc["headers"]}
                 assert headers["content-length"] == str(len(content))
-        finally:
-            await close(client)
 
     run(flavour, body)
 
@@ -337,8 +311,7 @@ def test_alternating_targets_and_bodies(flavour, server):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_bad_header_after_a_good_head_is_refused(flavour, server):
     async def body(cls):
-        client = cls()
-        try:
+        async with opened(cls) as client:
             await sent_headers(client, server.url, headers={"X-V": "ab"})
             with pytest.raises(httprs.LocalProtocolError):
                 await sent_headers(client, server.url, headers={"X-V": "a\n"})
@@ -349,8 +322,6 @@ def test_bad_header_after_a_good_head_is_refused(flavour, server):
                     )
                 )
             assert (await sent_headers(client, server.url, headers={"X-V": "ab"}))["x-v"] == "ab"
-        finally:
-            await close(client)
 
     run(flavour, body)
 

@@ -112,7 +112,11 @@ cdef class _TransportCore:
             fixed_len = len(fixed)
         elif body is not None:
             kind = BodyKind.kStreamed
-        cache = self.head_cache
+        # A forwarded request's head carries the proxy's headers (Proxy-Authorization):
+        # never cached, so a tunnelled request with an equal custom target cannot send
+        # them to the origin, nor a forwarded one go without them.
+        forwarded = route.mode == "proxy" and scheme == "http"
+        cache = None if forwarded else self.head_cache
         if self.versions == HttpVersions.kHttp1 and cache is not None and cache.matches(
             method_bytes, target, raw_headers, kind, fixed_len
         ):
@@ -125,7 +129,7 @@ cdef class _TransportCore:
             headers.reserve(len(raw_headers))
             for name, value in raw_headers:
                 headers.push_back(pair[string, string](name, value))
-            if route.mode == "proxy" and scheme == "http":
+            if forwarded:
                 for name, value in route.proxy_headers:
                     headers.push_back(pair[string, string](name, value))
             if self.versions == HttpVersions.kHttp1:
@@ -133,9 +137,10 @@ cdef class _TransportCore:
                     head, method, target, headers, kind, fixed_len, &spec.plan, err
                 ):
                     raise _error_to_exception(err, request)
-                self.head_cache = _HeadCache.make(
-                    method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
-                )
+                if not forwarded:
+                    self.head_cache = _HeadCache.make(
+                        method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
+                    )
                 spec.head = move(head)
             elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
                 raise _error_to_exception(err, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import ssl
 import time
 
@@ -656,3 +657,56 @@ def test_httpoxy_http_proxy_ignored_under_cgi(clean_env, server):
     with httprs.Client() as c:
         with pytest.raises((httprs.ConnectError, httprs.ProxyError)):
             c.get(server.url + "/")
+
+
+def _forwarded_then_tunnelled(client, proxy, https_server, order):
+    """One forwarded http request and one tunnelled https request whose custom target
+    equals the first's absolute-form target (same Host: the same port), in `order`; what
+    the proxy and the origin saw."""
+    origin = f"127.0.0.1:{https_server.port}"
+    absolute = f"http://{origin}/x"
+    seen_by_origin = None
+    for leg in order:
+        if leg == "http":
+            # Forwarded as plain HTTP to the TLS origin: the answer is an error; only
+            # the head the proxy received matters.
+            with contextlib.suppress(httprs.HTTPError):
+                client.get(absolute)
+        else:
+            r = client.get(f"https://{origin}/x", extensions={"target": absolute.encode()})
+            seen_by_origin = {k.lower() for k, _ in r.json()["headers"]}
+    forwarded = [s for s in proxy.seen if s.method == "GET"]
+    return forwarded, seen_by_origin
+
+
+@pytest.mark.parametrize("order", [("http", "https"), ("https", "http")])
+def test_forwarded_and_tunnelled_heads_keep_their_own_headers(
+    proxy_factory, https_server, ca_context, order
+):
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=with_auth(proxy.url), verify=ca_context) as c:
+        forwarded, origin_headers = _forwarded_then_tunnelled(c, proxy, https_server, order)
+    assert [s.header("proxy-authorization") for s in forwarded] == [AUTH_HEADER]
+    assert "proxy-authorization" not in origin_headers
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("order", [("http", "https"), ("https", "http")])
+async def test_forwarded_and_tunnelled_heads_keep_their_own_headers_async(
+    proxy_factory, https_server, ca_context, order, anyio_backend
+):
+    proxy = proxy_factory(auth=AUTH)
+    origin = f"127.0.0.1:{https_server.port}"
+    absolute = f"http://{origin}/x"
+    origin_headers = None
+    async with httprs.AsyncClient(proxy=with_auth(proxy.url), verify=ca_context) as c:
+        for leg in order:
+            if leg == "http":
+                with contextlib.suppress(httprs.HTTPError):
+                    await c.get(absolute)
+            else:
+                r = await c.get(f"https://{origin}/x", extensions={"target": absolute.encode()})
+                origin_headers = {k.lower() for k, _ in r.json()["headers"]}
+    forwarded = [s for s in proxy.seen if s.method == "GET"]
+    assert [s.header("proxy-authorization") for s in forwarded] == [AUTH_HEADER]
+    assert "proxy-authorization" not in origin_headers

@@ -396,10 +396,7 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
 
 async def _upload_async(_AsyncBody stream, object body):
     cdef Transfer* t = stream.t.get()
-    cdef Engine* eng = stream.engine.eng
     cdef long long sent = 0
-    cdef const char* data
-    cdef size_t n
     if hasattr(body, "__aiter__"):
         iterator = body.__aiter__()
         is_async = True
@@ -417,24 +414,9 @@ async def _upload_async(_AsyncBody stream, object body):
                 chunk = None
         else:
             chunk = next(iterator, None)
+        sent = _push_upload_chunk(stream, chunk, sent)
         if chunk is None:
-            _check_sent(stream, sent, True)
-            with nogil:
-                eng.push_body(t[0], NULL, 0, True)
             return
-        if not isinstance(chunk, bytes):
-            chunk = bytes(chunk)
-        n = len(chunk)
-        if n == 0:
-            continue
-        sent += n
-        _check_sent(stream, sent, False)
-        data = PyBytes_AS_STRING(chunk)
-        # HTTP/1.1 writes the chunk from these bytes: pinned until the next chunk is
-        # wanted (its write is done) or the transfer is released (_Body._release).
-        stream.body_ref = chunk
-        with nogil:
-            eng.push_body(t[0], data, n, False)
 
 
 class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):

@@ -93,31 +93,91 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 
 # Streaming reads each chunk into one buffer (a STREAM_SINK bytes object),
 # kept from chunk to chunk: a chunk that fills it is handed out as it is (and
-# the next chunk gets a fresh one), a partly filled one is copied out at its
-# size. One such buffer is kept here between responses (the process's spare,
-# taken and put back with the GIL held), so streaming allocates nothing but
-# the chunks themselves. Shrinking a partly filled buffer in place instead
-# (realloc) made glibc map and unmap each chunk's pages (mmap, page faults,
-# mremap, munmap per chunk): it never saw a large block freed, so it never
-# raised its mmap threshold.
-cdef PyObject* _spare_stream_sink = NULL
+# the next chunk gets another buffer), a partly filled one is copied out at its
+# size. Shrinking a partly filled buffer in place instead (realloc) made glibc
+# map and unmap each chunk's pages.
+#
+# Buffers come from a small process-wide pool (GIL held), which also keeps a
+# reference to each full buffer it hands out as a chunk: once the consumer has
+# let go of that chunk (the pool's is the only reference left), the buffer is
+# written again for a later chunk, of this response or the next. Without it
+# every chunk was a fresh 256 KiB block, and glibc, trimming the top of its heap
+# as each response's chunks were freed, faulted their pages in again on the next
+# response (1 MB streamed: ~125 page faults and 3 brk calls). A chunk the
+# consumer still holds is never touched: with nothing free, a new buffer is made.
+DEF SINK_POOL = 4
+cdef PyObject* _sink_pool[SINK_POOL]  # owned references, or NULL
+cdef int _sink_pool_next = 0  # the slot a kept buffer goes to when none is empty
 
 
-cdef PyObject* _take_spare_stream_sink() noexcept:
-    global _spare_stream_sink
-    cdef PyObject* sink = _spare_stream_sink
-    _spare_stream_sink = NULL
-    return sink
+cdef extern from *:
+    """
+    #include <Python.h>
+    /* A bytes object about to be written again (this module made it, and
+       holds the only reference): forget a hash computed from its old bytes.
+       ob_shash is deprecated since 3.11, but still what hash() caches. */
+    static void httprs_bytes_forget_hash(PyObject* o) {
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    #endif
+      ((PyBytesObject*)o)->ob_shash = -1;
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic pop
+    #endif
+    }
+    /* The length of a bytes object this module holds the only reference to,
+       within the length it was made with (no realloc: the block keeps its size). */
+    static void httprs_bytes_set_length(PyObject* o, Py_ssize_t n) {
+      Py_SET_SIZE(o, n);
+      PyBytes_AS_STRING(o)[n] = 0;
+    }
+    """
+    void httprs_bytes_forget_hash(PyObject* o)
+    void httprs_bytes_set_length(PyObject* o, Py_ssize_t n)
+    Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
 
 
-cdef void _keep_spare_stream_sink(PyObject* sink) noexcept:
-    """Keep `sink` (a STREAM_SINK bytes object no engine refers to any more) as
-    the spare, or free it when there is one already."""
-    global _spare_stream_sink
-    if _spare_stream_sink == NULL:
-        _spare_stream_sink = sink
-    else:
-        _Py_XDECREF(sink)
+cdef PyObject* _take_pooled_sink() noexcept:
+    """A STREAM_SINK bytes object nobody else refers to (the reference is the
+    caller's), or NULL."""
+    cdef PyObject* sink
+    for i in range(SINK_POOL):
+        sink = _sink_pool[i]
+        if sink != NULL and _refcnt(sink) == 1:
+            _sink_pool[i] = NULL
+            httprs_bytes_forget_hash(sink)
+            httprs_bytes_set_length(sink, STREAM_SINK)  # handed out shorter, maybe
+            return sink
+    return NULL
+
+
+cdef void _pool_sink(PyObject* sink) noexcept:
+    """Take over a reference to `sink` (a STREAM_SINK bytes object no engine writes
+    into any more, maybe handed out as a chunk): an empty slot, else one whose buffer
+    is in use elsewhere, else the next in turn."""
+    global _sink_pool_next
+    cdef int i
+    cdef int slot = -1
+    for i in range(SINK_POOL):
+        if _sink_pool[i] == NULL:
+            slot = i
+            break
+    if slot < 0:
+        for i in range(SINK_POOL):
+            if _refcnt(_sink_pool[i]) > 1:
+                slot = i
+                break
+    if slot < 0:
+        slot = _sink_pool_next
+        _sink_pool_next = (_sink_pool_next + 1) % SINK_POOL
+    _Py_XDECREF(_sink_pool[slot])
+    _sink_pool[slot] = sink
+
+
+def _sink_pool_state():
+    """Tests: the pooled stream buffers, as (slot, reference count) pairs."""
+    return [(i, _refcnt(_sink_pool[i])) for i in range(SINK_POOL) if _sink_pool[i] != NULL]
 
 
 cdef void _free_parked() noexcept:
@@ -190,14 +250,14 @@ cdef class _Body:
 
     cdef int _attach_chunk_sink(self, size_t cap, Wake wake) except -1:
         """Streaming: hand the engine room for one chunk of at most `cap` bytes, in
-        the buffer kept from the last chunk, the spare, or a new one."""
+        the buffer kept from the last chunk, a pooled one, or a new one."""
         cdef Transfer* t = self.t.get()
         cdef char* buf
         if self.sink != NULL and self.sink_cap < cap:
             _Py_XDECREF(self.sink)
             self.sink = NULL
         if self.sink == NULL:
-            self.sink = _take_spare_stream_sink()
+            self.sink = _take_pooled_sink()
             self.sink_cap = STREAM_SINK
             if self.sink == NULL:
                 # Sized to the chunk: a chunk that fills it is handed out as it is.
@@ -209,10 +269,24 @@ cdef class _Body:
         return 0
 
     cdef object _take_chunk(self, size_t fill):
-        """Streaming: the chunk the detached sink holds (`fill` bytes)."""
+        """Streaming: the chunk the detached sink holds (`fill` bytes): the buffer
+        itself when full, or when it is a pooled one at least half full (a chunked
+        body's chunks stop short of the end, see Http1Session::sink_full); its
+        length is then cut in place, no realloc, so it keeps its block for the
+        next time. Else a copy, so a small chunk never holds a large block."""
         if fill == self.sink_cap:
-            return self._take_sink(fill)  # full: it is the chunk, no copy
-        return PyBytes_FromStringAndSize(_bytes_data(self.sink), <Py_ssize_t>fill)
+            chunk = self._take_sink(fill)  # full: it is the chunk, no copy
+        elif self.sink_cap == STREAM_SINK and fill >= STREAM_SINK // 2:
+            httprs_bytes_set_length(self.sink, <Py_ssize_t>fill)
+            chunk = <object>self.sink
+            _Py_XDECREF(self.sink)
+            self.sink = NULL
+        else:
+            return PyBytes_FromStringAndSize(_bytes_data(self.sink), <Py_ssize_t>fill)
+        if self.sink_cap == STREAM_SINK:
+            Py_INCREF(chunk)
+            _pool_sink(<PyObject*>chunk)  # written again once the consumer drops it
+        return chunk
 
     cdef object _take_sink(self, size_t fill):
         """The detached sink as a bytes object of `fill` bytes (ours no more)."""
@@ -238,7 +312,7 @@ cdef class _Body:
         with nogil:
             self.engine.eng.detach_sink(self.t.get()[0], NULL)
         if self.sink_cap == STREAM_SINK:
-            _keep_spare_stream_sink(self.sink)
+            _pool_sink(self.sink)
         else:
             _Py_XDECREF(self.sink)
         self.sink = NULL
@@ -487,6 +561,34 @@ cdef int _check_sent(_Body stream, long long sent, bint done) except -1:
             "Too little data for declared Content-Length", request=stream.request
         )
     return 0
+
+
+cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) except -1:
+    """Hand the engine one chunk of a streamed request body (either driver); returns
+    the bytes sent so far. An empty chunk is skipped; None ends the body."""
+    cdef Transfer* t = stream.t.get()
+    cdef Engine* eng = stream.engine.eng
+    cdef const char* data
+    cdef size_t n
+    if chunk is None:
+        _check_sent(stream, sent, True)
+        with nogil:
+            eng.push_body(t[0], NULL, 0, True)
+        return sent
+    if not isinstance(chunk, bytes):
+        chunk = bytes(chunk)
+    n = len(chunk)
+    if n == 0:
+        return sent
+    sent += <long long>n
+    _check_sent(stream, sent, False)
+    data = PyBytes_AS_STRING(chunk)
+    # HTTP/1.1 writes the chunk from these bytes: pinned until the next chunk is
+    # wanted (its write is done) or the transfer is released (_Body._release).
+    stream.body_ref = chunk
+    with nogil:
+        eng.push_body(t[0], data, n, False)
+    return sent
 
 
 cdef object _make_response(_Body stream, object request, object tracer=None):

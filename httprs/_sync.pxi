@@ -31,34 +31,16 @@ cdef object _send_sync(_TransportCore core, object request):
 
 cdef int _upload_sync(_Body stream, object body) except -1:
     cdef Transfer* t = stream.t.get()
-    cdef Engine* eng = stream.engine.eng
-    cdef const char* data
-    cdef size_t n
     cdef long long sent = 0
     iterator = iter(body)
     while True:
-        _wait(eng, t, WaitFor.kBodyWanted)
+        _wait(stream.engine.eng, t, WaitFor.kBodyWanted)
         if _upload_over(stream, t):
             return 0
         chunk = next(iterator, None)
+        sent = _push_upload_chunk(stream, chunk, sent)
         if chunk is None:
-            _check_sent(stream, sent, True)
-            with nogil:
-                eng.push_body(t[0], NULL, 0, True)
             return 0
-        if not isinstance(chunk, bytes):
-            chunk = bytes(chunk)
-        data = PyBytes_AS_STRING(chunk)
-        n = len(chunk)
-        if n == 0:
-            continue
-        sent += n
-        _check_sent(stream, sent, False)
-        # HTTP/1.1 writes the chunk from these bytes: pinned until the next chunk is
-        # wanted (its write is done) or the transfer is released (_Body._release).
-        stream.body_ref = chunk
-        with nogil:
-            eng.push_body(t[0], data, n, False)
 
 
 class HTTPTransport(_CoreTransport, BaseTransport):

@@ -12,6 +12,7 @@ import tracemalloc
 
 import anyio
 import pytest
+import twin
 from servers.scripted import chunked
 from servers.tls import server_context
 
@@ -190,6 +191,46 @@ async def test_streamed_chunks_stay_intact_async(scripted, anyio_backend, framin
         kept[4] = [(await c.get(f"{srv.url}/{n}/4")).content]
     for seed, chunks in kept.items():
         assert b"".join(chunks) == pattern(n, seed), seed
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+def test_streamed_chunk_buffers_are_written_again_only_once_dropped(scripted, flavour, framing):
+    """A full chunk's buffer (or, in a chunked body, one at least half full, handed out
+    at the chunk's length) stays in a pool and is read into again once the consumer
+    has dropped that chunk: chunks the consumer keeps never change, a chunk read into
+    a reused buffer has its own bytes, length and hash (hashed before: not the old
+    one), and the buffers come back at their full size for later responses."""
+    from httprs import _core
+
+    srv = scripted(_sized_handler(framing))
+    n = 2 * MIB + 5
+
+    async def body(tw):
+        kept = []  # (chunk, offset, hash)
+        async with tw.client() as c:
+            for seed in (1, 2, 3):
+                expected = pattern(n, seed)
+                offset = 0
+                async with c.stream("GET", f"{srv.url}/{n}/{seed}") as r:
+                    async for chunk in r.aiter_raw():
+                        assert 0 < len(chunk) <= STREAM_CHUNK
+                        assert chunk == expected[offset : offset + len(chunk)], (seed, offset)
+                        assert hash(chunk) == hash(bytes(bytearray(chunk)))
+                        if len(kept) < 6 and offset % 3 == 0:
+                            kept.append((chunk, offset, hash(chunk), seed))
+                        offset += len(chunk)
+                        del chunk  # only the pool refers to it now: reused
+                assert offset == n
+            # Pooled buffers the consumer dropped are free again, at their full size.
+            assert any(refs == 1 for _, refs in _core._sink_pool_state())
+            after = (await c.get(f"{srv.url}/{STREAM_CHUNK}/9")).content
+            assert after == pattern(STREAM_CHUNK, 9)
+        for chunk, offset, h, seed in kept:
+            assert chunk == pattern(n, seed)[offset : offset + len(chunk)]
+            assert hash(chunk) == h
+
+    twin.run(flavour, body)
 
 
 @pytest.mark.anyio

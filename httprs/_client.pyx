@@ -89,18 +89,11 @@ cdef object _CLOSED = ClientState.CLOSED
 
 cdef int _LOG_INFO = logging.INFO
 
-cdef object _core_mod = None
-
-
-cdef object _core_module():
-    """httprs._core, imported on first use (an import statement per Client() costs more
-    than the attribute lookup that still honours a patched transport class)."""
-    global _core_mod
-    if _core_mod is None:
-        import httprs._core
-
-        _core_mod = httprs._core
-    return _core_mod
+# The transport classes a client builds, read from this module's globals each time, as
+# httpx's Client reads `httpx._client.HTTPTransport`: tests of real libraries patch them
+# there (`monkeypatch.setattr("httpx._client.HTTPTransport", factory)`) so that every new
+# client sends through a mock.
+from httprs._core import AsyncHTTPTransport, HTTPTransport
 
 
 class UseClientDefault:
@@ -1100,7 +1093,7 @@ class Client(BaseClient):
     ):
         if transport is not None:
             return transport
-        return _core_module().HTTPTransport(
+        return HTTPTransport(
             verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits
         )
 
@@ -1114,7 +1107,7 @@ class Client(BaseClient):
         http2=False,
         limits=DEFAULT_LIMITS,
     ):
-        return _core_module().HTTPTransport(
+        return HTTPTransport(
             verify=verify,
             cert=cert,
             trust_env=trust_env,
@@ -1677,7 +1670,7 @@ class AsyncClient(BaseClient):
     ):
         if transport is not None:
             return transport
-        return _core_module().AsyncHTTPTransport(
+        return AsyncHTTPTransport(
             verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits
         )
 
@@ -1691,7 +1684,7 @@ class AsyncClient(BaseClient):
         http2=False,
         limits=DEFAULT_LIMITS,
     ):
-        return _core_module().AsyncHTTPTransport(
+        return AsyncHTTPTransport(
             verify=verify,
             cert=cert,
             trust_env=trust_env,

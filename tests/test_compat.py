@@ -33,6 +33,8 @@ PRIVATE_NAMES = [
     ("_client", "TimeoutTypes", "httprs._types.TimeoutTypes"),
     ("_client", "Limits", "httprs.Limits"),
     ("_client", "AsyncBaseTransport", "httprs.AsyncBaseTransport"),
+    ("_client", "HTTPTransport", "httprs.HTTPTransport"),
+    ("_client", "AsyncHTTPTransport", "httprs.AsyncHTTPTransport"),
     ("_content", "IteratorByteStream", "httprs._content.IteratorByteStream"),
     ("_content", "AsyncIteratorByteStream", "httprs._content.AsyncIteratorByteStream"),
     ("_content", "ByteStream", "httprs.ByteStream"),
@@ -587,6 +589,64 @@ def test_patched_user_agent_constant(server):
     """
     out = run_py(code)
     assert "['user-agent', 'Mozilla/5.0 (test)']" in out
+
+
+@pytest.mark.parametrize("top", ["httpx", "httpx2"])
+def test_patched_transport_classes_of_the_client_module(top, server):
+    """Tests of real libraries make every new client send through a mock by patching the
+    transport classes in `httpx._client` (`monkeypatch.setattr("httpx._client.HTTPTransport",
+    lambda **kw: httpx.MockTransport(handler))`, `mocker.patch(...AsyncHTTPTransport)`), as
+    httpx builds a client's transports, proxy mounts included, from those names."""
+    code = f"""
+        import asyncio, os, httprs
+        httprs.install(["{top}"])
+        import {top} as httpx, {top}._client as client_module, trio
+        from unittest import mock
+
+        made = []
+        def factory(**kwargs):
+            made.append(kwargs)
+            return httpx.MockTransport(lambda request: httpx.Response(200, text="mocked"))
+
+        real, areal = client_module.HTTPTransport, client_module.AsyncHTTPTransport
+        assert real is httpx.HTTPTransport and areal is httpx.AsyncHTTPTransport
+        with mock.patch.object(client_module, "HTTPTransport", side_effect=factory):
+            with httpx.Client() as c:
+                assert c.get("{server.url}").text == "mocked"
+            with httpx.Client(proxy="http://127.0.0.1:9") as c:
+                assert c.get("http://example.invalid/").text == "mocked"
+            with mock.patch.dict(os.environ, {{"HTTP_PROXY": "http://127.0.0.1:9"}}):
+                with httpx.Client() as c:
+                    assert c.get("http://example.invalid/").text == "mocked"
+        assert len(made) == 5, made
+        assert made[0]["http2"] is False and "proxy" not in made[0]
+        assert [str(kw["proxy"].url) for kw in made[1:] if "proxy" in kw] == [
+            "http://127.0.0.1:9", "http://127.0.0.1:9"
+        ]
+
+        async def use_async_clients():
+            async with httpx.AsyncClient() as c:
+                assert (await c.get("{server.url}")).text == "mocked"
+            async with httpx.AsyncClient(proxy="http://127.0.0.1:9") as c:
+                assert (await c.get("http://example.invalid/")).text == "mocked"
+        for run in (lambda main: asyncio.run(main()), trio.run):
+            made.clear()
+            with mock.patch(f"{top}._client.AsyncHTTPTransport", side_effect=factory):
+                run(use_async_clients)
+            assert len(made) == 3 and str(made[-1]["proxy"].url) == "http://127.0.0.1:9"
+
+        # Unpatched again: the real transports, which reach the server.
+        with httpx.Client() as c:
+            assert type(c._transport) is real
+            assert c.get("{server.url}").text == "Hello, world!"
+        async def real_async():
+            async with httpx.AsyncClient() as c:
+                assert type(c._transport) is areal
+                return (await c.get("{server.url}")).text
+        assert asyncio.run(real_async()) == trio.run(real_async) == "Hello, world!"
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]
 
 
 def test_respx_httpx_mocker_after_the_switch():

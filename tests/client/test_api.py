@@ -1,3 +1,4 @@
+import importlib
 import inspect
 
 import httpx
@@ -43,11 +44,9 @@ class AnsweringTransport:
 
 @pytest.fixture
 def fake_network(hx, monkeypatch):
-    if hx.__name__ == "httpx":
-        import httpx._client as target
-    else:
-        import httprs._core as target
-    monkeypatch.setattr(target, "HTTPTransport", AnsweringTransport, raising=False)
+    # Both build a client's transports from the names in their `_client` module.
+    target = importlib.import_module(hx.__name__ + "._client")
+    monkeypatch.setattr(target, "HTTPTransport", AnsweringTransport)
     AnsweringTransport.module = hx
     AnsweringTransport.seen = []
 

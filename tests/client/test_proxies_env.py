@@ -3,6 +3,7 @@
 The network transports are replaced by a recorder, so nothing connects anywhere.
 """
 
+import importlib
 import os
 
 import pytest
@@ -41,12 +42,10 @@ class Recorder:
 
 @pytest.fixture
 def fake_transports(hx, monkeypatch):
-    if hx.__name__ == "httpx":
-        import httpx._client as target
-    else:
-        import httprs._core as target
-    monkeypatch.setattr(target, "HTTPTransport", Recorder, raising=False)
-    monkeypatch.setattr(target, "AsyncHTTPTransport", Recorder, raising=False)
+    # Both build a client's transports from the names in their `_client` module.
+    target = importlib.import_module(hx.__name__ + "._client")
+    monkeypatch.setattr(target, "HTTPTransport", Recorder)
+    monkeypatch.setattr(target, "AsyncHTTPTransport", Recorder)
 
 
 def proxy_for(client, url, hx):

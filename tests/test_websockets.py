@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 import threading
 import time
+import types
 
 import httpcore
 import pytest
@@ -830,6 +832,83 @@ def test_sync_session_stream_errors_never_escape_its_threads(monkeypatch):
         ws.send_text("x")
     assert [e.data for e in stream.received if isinstance(e, ev.TextMessage)] == ["x"]
     assert escaped == []
+
+
+class _WriteFailsStream(_ScriptedStream):
+    """A stream whose writes raise `error` (the reads block until close)."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def write(self, buffer, timeout=None):
+        raise self.error
+
+
+class _AsyncWriteFailsStream(_AsyncScriptedStream):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    async def write(self, buffer, timeout=None):
+        raise self.error
+
+
+def _httpcore_gone(monkeypatch, package, how):
+    """The httpcore (or httpcore2) a stream was written against is no longer the one in
+    sys.modules: removed (httpx2's test_httpcore_lazy_loading does that) or replaced by
+    another import of the package. Returns the old module's WriteError."""
+    write_error = pytest.importorskip(package).WriteError
+    if how == "removed":
+        monkeypatch.delitem(sys.modules, package)
+    else:
+        monkeypatch.setitem(sys.modules, package, types.ModuleType(package))
+    return write_error
+
+
+@pytest.mark.parametrize("how", ["removed", "reimported"])
+@pytest.mark.parametrize("package", ["httpcore", "httpcore2"])
+def test_sync_send_error_of_an_earlier_httpcore_is_a_network_error(monkeypatch, package, how):
+    """httpx2's TestSend::test_send_error, run after a test that removed httpcore2 from
+    sys.modules: the stream's httpcore2.WriteError still ends in WebSocketNetworkError
+    (it escaped as a bare WriteError from close() before)."""
+    from httprs.websockets import WebSocketSession
+
+    write_error = _httpcore_gone(monkeypatch, package, how)
+    stream = _WriteFailsStream(write_error())
+    with WebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+        with pytest.raises(WebSocketNetworkError) as info:
+            ws.send_text("x")
+        assert isinstance(info.value.__cause__, write_error)
+    assert stream.closed.is_set()
+
+    stream = _WriteFailsStream(ValueError("not a stream error"))
+    with pytest.raises(ValueError, match="not a stream error"):
+        with WebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+            ws.send_text("x")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["removed", "reimported"])
+@pytest.mark.parametrize("package", ["httpcore", "httpcore2"])
+async def test_async_send_error_of_an_earlier_httpcore_is_a_network_error(
+    monkeypatch, package, how
+):
+    """The async twin (httpx2's TestSend::test_async_send_error)."""
+    from httprs.websockets import AsyncWebSocketSession
+
+    write_error = _httpcore_gone(monkeypatch, package, how)
+    stream = _AsyncWriteFailsStream(write_error())
+    async with AsyncWebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+        with pytest.raises(WebSocketNetworkError) as info:
+            await ws.send_text("x")
+        assert isinstance(info.value.__cause__, write_error)
+    assert stream.closed.is_set()
+
+    stream = _AsyncWriteFailsStream(ValueError("not a stream error"))
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="not a stream error")):
+        async with AsyncWebSocketSession(stream, keepalive_ping_interval_seconds=None) as ws:
+            await ws.send_text("x")
 
 
 @pytest.mark.anyio

@@ -27,7 +27,6 @@ import math
 import os
 import queue
 import secrets
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -118,15 +117,23 @@ def _in_process(stream: object) -> bool:
     return isinstance(stream, ASGIWebSocketAsyncNetworkStream)
 
 
-def _stream_errors() -> tuple[type[BaseException], ...]:
-    """What a network stream raises when the connection fails: httprs's transport
-    errors, and httpcore's / httpcore2's when a stream of theirs is in use."""
-    errors: list[type[BaseException]] = [TransportError, OSError]
-    for name in ("httpcore", "httpcore2"):
-        mod = sys.modules.get(name)
-        if mod is not None:
-            errors.extend((mod.NetworkError, mod.TimeoutException))
-    return tuple(errors)
+_HTTPCORE_PACKAGES = frozenset({"httpcore", "httpcore2"})
+_HTTPCORE_STREAM_ERRORS = frozenset({"NetworkError", "TimeoutException"})
+
+
+def _is_stream_error(exc: BaseException) -> bool:
+    """Whether `exc` is what a network stream raises when the connection fails: httprs's
+    transport errors, OSError, and httpcore's / httpcore2's `NetworkError` and
+    `TimeoutException`. Those are told by package and name, not by identity with what
+    `sys.modules` holds now: a stream written against an httpcore2 that has since been
+    removed from `sys.modules` or imported again raises the classes of the module it was
+    written against (httpx2's session keeps the httpcore2 it imported, so it matches them)."""
+    if isinstance(exc, (TransportError, OSError)):
+        return True
+    return any(
+        cls.__module__ in _HTTPCORE_PACKAGES and cls.__name__ in _HTTPCORE_STREAM_ERRORS
+        for cls in type(exc).__mro__
+    )
 
 
 def _network_error(cause: BaseException) -> WebSocketNetworkError:
@@ -323,8 +330,11 @@ class WebSocketSession(_SessionBase):
             self._stopping.set()
             if self.connection.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
                 data = self.connection.send(CloseConnection(code, reason))
-                with contextlib.suppress(*_stream_errors()):
+                try:
                     self.stream.write(data)
+                except Exception as e:
+                    if not _is_stream_error(e):
+                        raise
         if not already:
             self._end(WebSocketDisconnect(code, reason))
             self.stream.close()
@@ -336,7 +346,9 @@ class WebSocketSession(_SessionBase):
         try:
             with self._lock:
                 self.stream.write(self.connection.send(event))
-        except _stream_errors() as e:
+        except Exception as e:
+            if not _is_stream_error(e):
+                raise
             self.close(CloseReason.INTERNAL_ERROR, "Stream write error")
             raise WebSocketNetworkError() from e
 
@@ -521,8 +533,11 @@ class AsyncWebSocketSession(_SessionBase):
             self._stopping = True
             if self.connection.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
                 data = self.connection.send(CloseConnection(code, reason))
-                with contextlib.suppress(*_stream_errors()):
+                try:
                     await self.stream.write(data)
+                except Exception as e:
+                    if not _is_stream_error(e):
+                        raise
         if not already:
             self._end(WebSocketDisconnect(code, reason))
             await self.stream.aclose()
@@ -532,7 +547,9 @@ class AsyncWebSocketSession(_SessionBase):
         try:
             async with self._lock:
                 await self.stream.write(self.connection.send(event))
-        except _stream_errors() as e:
+        except Exception as e:
+            if not _is_stream_error(e):
+                raise
             await self.close(CloseReason.INTERNAL_ERROR, "Stream write error")
             raise WebSocketNetworkError() from e
 

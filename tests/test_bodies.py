@@ -22,7 +22,7 @@ KIB = 1024
 MIB = 1024 * KIB
 FIRST_UNKNOWN = 256 * KIB  # _body.pxi UNKNOWN_SINK: first buffer of an unknown-length body
 FIRST_KNOWN = 16 * MIB  # _body.pxi FIRST_SINK: the most allocated before bytes arrive
-STREAM_CHUNK = 256 * KIB  # _body.pxi STREAM_SINK: the most one streamed chunk holds
+STREAM_CHUNK = MIB  # _body.pxi STREAM_SINK: the most one streamed chunk holds
 
 
 def pattern(n: int, seed: int = 0) -> bytes:
@@ -137,7 +137,7 @@ STREAM_SIZES = [0, 1, STREAM_CHUNK, STREAM_CHUNK + 1, 3 * MIB + 7]
 
 @pytest.mark.parametrize("framing", ["chunked", "close", "length"])
 def test_streamed_chunks_are_bounded_and_complete(scripted, framing):
-    """iter_raw yields the body exactly, each chunk one buffer of at most 256 KiB
+    """iter_raw yields the body exactly, each chunk one buffer of at most 1 MiB
     (the engine pauses reading while the consumer holds a full one)."""
     srv = scripted(_sized_handler(framing))
     with httprs.Client() as c:
@@ -204,10 +204,10 @@ def test_streamed_chunk_buffers_are_written_again_only_once_dropped(scripted, fl
     from httprs import _core
 
     srv = scripted(_sized_handler(framing))
-    n = 2 * MIB + 5
+    n = 4 * MIB + 5
 
     async def body(tw):
-        kept = []  # (chunk, offset, hash)
+        kept = []  # (chunk, offset, hash, seed)
         async with tw.client() as c:
             for seed in (1, 2, 3):
                 expected = pattern(n, seed)
@@ -241,7 +241,7 @@ async def test_streamed_chunks_need_no_driver_wake_ups_async(scripted, anyio_bac
     yields to the event loop once: another task runs between chunks. trio: the wait wakes
     whichever task drives (it may be another one)."""
     srv = scripted(_sized_handler("length"))
-    n = 4 * MIB + 3
+    n = 16 * MIB + 3
     ticks = 0
     streaming = True
 

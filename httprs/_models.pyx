@@ -7,6 +7,8 @@ computed on first use. Response bodies are read in one call when the stream
 offers `_httprs_read_all()` and decoded only when Content-Encoding says so.
 """
 
+from cpython.type cimport PyType_GenericNew
+
 import codecs
 import datetime
 import email.message
@@ -59,7 +61,13 @@ cdef object _MISSING = object()
 # For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
 # earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
 _ELAPSED_UNSET = _MISSING
-cdef object _object_new = object.__new__
+
+
+cdef inline object _object_new(type cls):
+    """object.__new__(cls), without a Python-level call: the type's own allocator
+    (these classes define no __new__)."""
+    return PyType_GenericNew(cls, None, None)
+
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 
@@ -550,6 +558,25 @@ cdef int _init_request(
     return 0
 
 
+cdef int _set_default_header(object h, object key, object value) except -1:
+    """h.setdefault(key, value), done on the lists for an exact Headers and the str names
+    and values the body encoders give (an ASCII name encodes and lower-cases alike under
+    every encoding Headers uses); anything else through setdefault itself."""
+    if not (
+        type(h) is Headers and type(key) is str and type(value) is str and (<str>key).isascii()
+    ):
+        h.setdefault(key, value)
+        return 0
+    cdef list keys = _hkeys(h)
+    lookup = (<str>key).lower().encode("ascii")
+    if lookup in keys:
+        return 0
+    enc = h._encoding or "utf-8"  # what __setitem__ encodes with
+    (<list?>h._raw).append(((<str>key).encode(enc), (<str>value).encode(enc)))
+    keys.append(lookup)
+    return 0
+
+
 cdef int _prepare_request(object self, object h, object default_headers) except -1:
     """Request._prepare: body headers, then Host / Content-Length prepended as httpx does."""
     if not isinstance(h, Headers):
@@ -558,7 +585,7 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
         for key, value in default_headers.items():
             if key.lower() == "transfer-encoding" and _hhas(h, b"content-length"):
                 continue
-            h.setdefault(key, value)
+            _set_default_header(h, key, value)
     cdef list keys = _hkeys(h)
     auto = None
     if b"host" not in keys:

@@ -9,6 +9,8 @@ skipped when there is no auth, mounts are scanned only when there are any, and
 cookies are extracted only from responses that carry Set-Cookie.
 """
 
+from cpython.type cimport PyType_GenericNew
+
 import datetime
 import enum
 import logging
@@ -364,6 +366,18 @@ cdef bint _info_logging() except -1:
     return current.isEnabledFor(_LOG_INFO)
 
 
+cdef object _bind_stream(object bound, object stream, object response, double start):
+    """bound(stream, response, start), without the Python-level __init__ call while it
+    is the stock one."""
+    if bound.__init__ is not _BOUND_SYNC_INIT and bound.__init__ is not _BOUND_ASYNC_INIT:
+        return bound(stream, response, start)
+    wrapper = PyType_GenericNew(bound, None, None)
+    wrapper._stream = stream
+    wrapper._response = response
+    wrapper._start = start
+    return wrapper
+
+
 cdef int _finish_response(
     object client, object request, object response, double start, bint is_async
 ) except -1:
@@ -379,8 +393,9 @@ cdef int _finish_response(
         bound = _BoundSyncStreamReadAll
     else:
         bound = BoundSyncStream
-    response.stream = bound(stream, response, start)
-    if _has_set_cookie(response.headers.raw):
+    response.stream = _bind_stream(bound, stream, response, start)
+    headers = response.headers
+    if _has_set_cookie(headers._raw if type(headers) is Headers else headers.raw):
         client._cookies.extract_cookies(response)
     response.default_encoding = client._default_encoding
     if _info_logging():
@@ -507,8 +522,27 @@ cdef object _build_request(
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
 
 
+# Absolute URL strings -> their URL (immutable, so requests to the same string share one:
+# parsed once, its netloc made once). Bounded like _urls' parse cache.
+cdef dict _absolute_urls = {}
+cdef Py_ssize_t _ABSOLUTE_URLS_MAX = 256
+cdef Py_ssize_t _ABSOLUTE_URL_MAX_LEN = 2048
+
+
 cdef object _merge_url(object client, object url):
-    merged = url if isinstance(url, URL) else URL(url)
+    if type(url) is str:
+        merged = _absolute_urls.get(url)
+        if merged is not None and type(merged) is URL:
+            return merged
+        merged = URL(url)
+        if type(merged) is URL and merged._scheme and merged._host:
+            if len(<str>url) <= _ABSOLUTE_URL_MAX_LEN:
+                if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
+                    _absolute_urls.clear()
+                _absolute_urls[url] = merged
+            return merged
+    else:
+        merged = url if isinstance(url, URL) else URL(url)
     # An httprs URL is relative when it lacks a scheme or a host (is_relative_url).
     if (
         not (merged._scheme and merged._host)
@@ -2044,3 +2078,5 @@ class AsyncClient(BaseClient):
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _STEPS)
 _ASYNC_STEP_FUNCS = tuple(getattr(AsyncClient, name) for name in _STEPS)
+_BOUND_SYNC_INIT = BoundSyncStream.__init__
+_BOUND_ASYNC_INIT = BoundAsyncStream.__init__

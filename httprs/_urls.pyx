@@ -480,6 +480,8 @@ class URL:
     """
 
     _str = None
+    _netloc = None  # `netloc` and `raw_path`, made on first use (the parts never change)
+    _raw_path = None
 
     def __init__(self, url="", **kwargs):
         if kwargs:
@@ -573,12 +575,15 @@ class URL:
 
     @property
     def netloc(self):
-        host = self._host
-        if ":" in host:
-            host = f"[{host}]"
-        if self._port is not None:
-            host = f"{host}:{self._port}"
-        return host.encode("ascii")
+        netloc = self._netloc
+        if netloc is None:
+            host = self._host
+            if ":" in host:
+                host = f"[{host}]"
+            if self._port is not None:
+                host = f"{host}:{self._port}"
+            netloc = self._netloc = host.encode("ascii")
+        return netloc
 
     @property
     def path(self):
@@ -612,10 +617,13 @@ class URL:
     @property
     def raw_path(self):
         """Path and query as sent in the request line, as bytes."""
-        path = self._path or "/"
-        if self._query is not None:
-            path = path + "?" + self._query
-        return path.encode("ascii")
+        raw_path = self._raw_path
+        if raw_path is None:
+            path = self._path or "/"
+            if self._query is not None:
+                path = path + "?" + self._query
+            raw_path = self._raw_path = path.encode("ascii")
+        return raw_path
 
     @property
     def fragment(self):

@@ -67,6 +67,11 @@ cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) e
     return 0
 
 
+cdef extern from "Python.h":
+    ctypedef struct _TypeWithTag "PyTypeObject":
+        unsigned int tp_version_tag
+
+
 cdef class _HttpcoreHook:
     """Notices when a mocking library has replaced httpcore's (or httpcore2's) pool entry
     point.
@@ -86,6 +91,7 @@ cdef class _HttpcoreHook:
     cdef str attr
     cdef object cls
     cdef object original
+    cdef unsigned int clean_tag  # cls's version tag when `attr` was last its own, or 0
 
     def __cinit__(self, str package, str module, str cls_name, str attr):
         self.package = package
@@ -95,19 +101,25 @@ cdef class _HttpcoreHook:
 
     cdef object patched(self):
         if self.cls is None:
-            if self.package not in sys.modules:
+            # The interpreter's module table (what `sys.modules` names).
+            modules = <dict><object>PyImport_GetModuleDict()
+            if self.package not in modules:
                 return None
-            mod = sys.modules.get(self.module)
+            mod = modules.get(self.module)
             if mod is None:
                 return None
             self.cls = getattr(mod, self.cls_name)
+        cdef unsigned int tag = (<_TypeWithTag*>self.cls).tp_version_tag
+        if tag != 0 and tag == self.clean_tag:
+            return None  # the class has not changed since it was last found unpatched
         current = self.cls.__dict__.get(self.attr)
-        if current is self.original:
-            return None
-        if getattr(current, "__module__", "").startswith(self.package + "."):
+        if current is not self.original:
+            if not getattr(current, "__module__", "").startswith(self.package + "."):
+                return current
             self.original = current
-            return None
-        return current
+        getattr(self.cls, self.attr, None)  # a lookup through the class gives it a tag
+        self.clean_tag = (<_TypeWithTag*>self.cls).tp_version_tag
+        return None
 
 
 cdef tuple _SYNC_HOOKS = (

@@ -18,6 +18,8 @@ cdef class _TransportCore:
     cdef HttpVersions versions  # http1= / http2=
     # The last HTTP/1.1 head serialised, and what it was made from (_HeadCache).
     cdef _HeadCache head_cache
+    # (scheme, host, port, pool key prefix) of the last request: the key made once.
+    cdef tuple last_origin
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
@@ -176,7 +178,17 @@ cdef class _TransportCore:
         # The pool key names everything that identifies the peer; TLS sessions
         # are resumed under it too (a resumption skips certificate checks), so
         # it includes the proxy and the name the certificate was checked for.
-        origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+        last = self.last_origin
+        if (
+            last is not None
+            and last[2] == port
+            and <bytes>last[1] == host
+            and <str>last[0] == scheme
+        ):
+            origin_key = last[3]
+        else:
+            origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+            self.last_origin = (scheme, host, port, origin_key)
         if scheme == "https":
             spec.tls = self.tls_context()
             tls_host = _sni_hostname(request, host)

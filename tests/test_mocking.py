@@ -230,3 +230,27 @@ async def test_pass_through_reuses_one_pool_and_connection_async(server):
             assert client._transport._pool is pool
             assert len(pool.connections) == 1
     assert first.status_code == second.status_code == 200
+
+
+# --- a patch put in place (and taken away) between two requests of one client ------------
+
+
+def test_respx_patch_between_requests_of_one_client(server):
+    # The transport remembers that httpcore's pool class was unpatched (its type version
+    # tag); respx's patch changes the class, so the next request must see it.
+    with httprs.Client() as client:
+        assert client.get(server.url + "/").text == "Hello, world!"
+        with respx.mock(assert_all_called=False) as router:
+            router.get(server.url + "/").mock(return_value=httpx.Response(200, text="mocked"))
+            assert client.get(server.url + "/").text == "mocked"
+        assert client.get(server.url + "/").text == "Hello, world!"
+
+
+@pytest.mark.anyio
+async def test_respx_patch_between_requests_of_one_async_client(server):
+    async with httprs.AsyncClient() as client:
+        assert (await client.get(server.url + "/")).text == "Hello, world!"
+        with respx.mock(assert_all_called=False) as router:
+            router.get(server.url + "/").mock(return_value=httpx.Response(200, text="mocked"))
+            assert (await client.get(server.url + "/")).text == "mocked"
+        assert (await client.get(server.url + "/")).text == "Hello, world!"

@@ -13,6 +13,7 @@ import inspect
 from unittest import mock
 
 import pytest
+from servers.scripted import keepalive
 
 import httprs
 
@@ -339,3 +340,46 @@ def test_bytes_subclass_header_values_are_not_cached(server):
         request.headers._raw[-1] = (b"X-W", Weird(b"two"))
         seen = {k.lower(): v for k, v in client.send(request).json()["headers"]}
         assert seen["x-w"] == "two"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_alternating_origins_reach_their_servers(flavour, scripted):
+    one = scripted(keepalive(b"one"))
+    two = scripted(keepalive(b"two"))
+
+    async def body(cls):
+        async with opened(cls) as client:
+            for i in range(6):
+                srv, expected = (one, b"one") if i % 2 == 0 else (two, b"two")
+                assert (await go(client.get(srv.url + "/same/path"))).content == expected
+
+    run(flavour, body)
+
+
+def test_shared_url_parts_stay_per_url():
+    # A URL's netloc and raw_path are made once per URL object; copies made from it with
+    # other parts have their own.
+    url = httprs.URL("http://example.com:8080/a?x=1")
+    assert (url.netloc, url.raw_path) == (b"example.com:8080", b"/a?x=1")
+    other = url.copy_with(port=9090, query=b"y=2")
+    assert (other.netloc, other.raw_path) == (b"example.com:9090", b"/a?y=2")
+    assert (httprs.URL(url, path="/b").raw_path, url.raw_path) == (b"/b?x=1", b"/a?x=1")
+    assert httprs.URL("http://[::1]:1/").netloc == b"[::1]:1"
+    assert url.join("/c").raw_path == b"/c"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_body_headers_with_client_headers(flavour, server):
+    # The body's Content-Type / Content-Length are added unless a header of that name (any
+    # case) is there already, as Headers.setdefault does.
+    async def body(cls):
+        async with opened(cls, headers={"content-type": "text/x-mine"}) as client:
+            r = await go(client.post(server.url + "/echo", json={"a": 1}))
+            seen = [(k.lower(), v) for k, v in r.json()["headers"]]
+            assert ("content-type", "text/x-mine") in seen
+            assert ("content-type", "application/json") not in seen
+            assert ("content-length", "7") in seen
+            r = await go(client.post(server.url + "/echo", content=b"abc"))
+            assert ("content-length", "3") in [(k.lower(), v) for k, v in r.json()["headers"]]
+
+    run(flavour, body)

@@ -9,7 +9,7 @@ skipped when there is no auth, mounts are scanned only when there are any, and
 cookies are extracted only from responses that carry Set-Cookie.
 """
 
-from cpython.type cimport PyType_GenericNew
+from httprs.includes.pyobject cimport object_new as _object_new
 
 import datetime
 import enum
@@ -371,7 +371,7 @@ cdef object _bind_stream(object bound, object stream, object response, double st
     is the stock one."""
     if bound.__init__ is not _BOUND_SYNC_INIT and bound.__init__ is not _BOUND_ASYNC_INIT:
         return bound(stream, response, start)
-    wrapper = PyType_GenericNew(bound, None, None)
+    wrapper = _object_new(bound)
     wrapper._stream = stream
     wrapper._response = response
     wrapper._start = start

@@ -7,8 +7,6 @@ computed on first use. Response bodies are read in one call when the stream
 offers `_httprs_read_all()` and decoded only when Content-Encoding says so.
 """
 
-from cpython.type cimport PyType_GenericNew
-
 import codecs
 import datetime
 import email.message
@@ -63,10 +61,7 @@ cdef object _MISSING = object()
 _ELAPSED_UNSET = _MISSING
 
 
-cdef inline object _object_new(type cls):
-    """object.__new__(cls), without a Python-level call: the type's own allocator
-    (these classes define no __new__)."""
-    return PyType_GenericNew(cls, None, None)
+from httprs.includes.pyobject cimport object_new as _object_new
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 

@@ -81,8 +81,9 @@ cdef class _HttpcoreHook:
     openai 3.x's tests) and pytest-httpx2 patch httpcore2's, below httpx2's. httprs has no
     httpcore underneath, so its transports look on each request whether that method is
     still the package's own; when it is not, the request goes through the patched
-    function, converted to that package's types and back. Unpatched (or the package not
-    imported at all), this costs a dict lookup per package.
+    function, converted to that package's types and back. Unpatched, this costs a dict
+    lookup per package not imported, or, once the class was found unpatched, a compare of
+    its type version tag (which CPython changes when anything sets an attribute on it).
     """
 
     cdef readonly str package

@@ -10,6 +10,7 @@ cookies are extracted only from responses that carry Set-Cookie.
 """
 
 from httprs.includes.pyobject cimport object_new as _object_new
+from httprs.includes.pyobject cimport type_tag as _type_tag
 
 import datetime
 import enum
@@ -421,10 +422,6 @@ cdef int _finish_response(
 # tag, which CPython clears on any change to the class or a base (a patch, an
 # assignment); the instance's own dict is looked at on every request.
 
-cdef extern from "Python.h":
-    ctypedef struct _TypeWithTag "PyTypeObject":
-        unsigned int tp_version_tag
-
 # The steps, in the order httpx calls them.
 cdef tuple _STEPS = (
     "request", "build_request", "_merge_url", "_merge_headers", "_merge_cookies",
@@ -453,7 +450,7 @@ cdef bint _is_plain(object client, bint is_async) except -1:
     """Whether none of the request steps is overridden or patched for `client`."""
     global _sync_plain_cls, _sync_plain_tag, _async_plain_cls, _async_plain_tag
     cls = type(client)
-    cdef unsigned int tag = (<_TypeWithTag*>cls).tp_version_tag
+    cdef unsigned int tag = _type_tag(cls)
     if is_async:
         known = tag != 0 and cls is _async_plain_cls and tag == _async_plain_tag
     else:
@@ -462,7 +459,7 @@ cdef bint _is_plain(object client, bint is_async) except -1:
         if not _class_is_plain(cls, _ASYNC_STEP_FUNCS if is_async else _SYNC_STEP_FUNCS):
             return False
         # The lookups above gave the class a tag if it had none; nothing ran since.
-        tag = (<_TypeWithTag*>cls).tp_version_tag
+        tag = _type_tag(cls)
         if is_async:
             _async_plain_cls = cls
             _async_plain_tag = tag

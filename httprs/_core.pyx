@@ -59,6 +59,7 @@ from httprs.includes.http1 cimport (
     serialize_request,
     write_planned_head,
 )
+from httprs.includes.pyobject cimport type_tag as _type_tag
 from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (
     ForeignTlsOps,

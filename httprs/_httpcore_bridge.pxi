@@ -67,10 +67,6 @@ cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) e
     return 0
 
 
-cdef extern from "Python.h":
-    ctypedef struct _TypeWithTag "PyTypeObject":
-        unsigned int tp_version_tag
-
 
 cdef class _HttpcoreHook:
     """Notices when a mocking library has replaced httpcore's (or httpcore2's) pool entry
@@ -110,7 +106,7 @@ cdef class _HttpcoreHook:
             if mod is None:
                 return None
             self.cls = getattr(mod, self.cls_name)
-        cdef unsigned int tag = (<_TypeWithTag*>self.cls).tp_version_tag
+        cdef unsigned int tag = _type_tag(self.cls)
         if tag != 0 and tag == self.clean_tag:
             return None  # the class has not changed since it was last found unpatched
         current = self.cls.__dict__.get(self.attr)
@@ -119,7 +115,7 @@ cdef class _HttpcoreHook:
                 return current
             self.original = current
         getattr(self.cls, self.attr, None)  # a lookup through the class gives it a tag
-        self.clean_tag = (<_TypeWithTag*>self.cls).tp_version_tag
+        self.clean_tag = _type_tag(self.cls)
         return None
 
 

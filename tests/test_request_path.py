@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import inspect
+import subprocess
+import sys
 from unittest import mock
 
 import pytest
@@ -383,3 +385,34 @@ def test_body_headers_with_client_headers(flavour, server):
             assert ("content-length", "3") in [(k.lower(), v) for k, v in r.json()["headers"]]
 
     run(flavour, body)
+
+
+# -- a models name patched with something that is not a class --------------------------------
+
+_PATCHED_NAME = """
+import sys
+from unittest import mock
+import httprs
+import httprs._models as models
+with mock.patch.object(models, sys.argv[1], mock.MagicMock()):
+    try:
+        with httprs.Client() as client:
+            client.get(sys.argv[2])
+    except TypeError as exc:
+        print("TypeError", exc)
+"""
+
+
+@pytest.mark.parametrize("name", ["Response", "Headers"])
+def test_models_name_patched_with_a_mock_is_a_type_error_not_a_crash(name, server):
+    # Objects are allocated through object's own tp_new from C only for plain classes;
+    # anything else goes through object.__new__'s checks (a mock: TypeError, no crash).
+    proc = subprocess.run(
+        [sys.executable, "-c", _PATCHED_NAME, name, server.url + "/echo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("TypeError"), proc.stdout
+    assert "is not a type object" in proc.stdout

@@ -7,11 +7,28 @@ cdef extern from *:
        instance allocated without that keeps its attributes in a separate dict). For
        classes that define no __new__ of their own. */
     static PyObject *httprs_object_new(PyObject *cls) {
+        if (!PyType_Check(cls) || ((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new) {
+            /* Not a plain class (a mock patched over the name, a class with a __new__ of
+               its own): object.__new__'s checked call, which raises TypeError for a
+               non-type instead of handing it to tp_new as one. */
+            return PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__new__", "(O)", cls);
+        }
         PyObject *args = PyTuple_New(0);
         if (args == NULL) return NULL;
         PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)cls, args, NULL);
         Py_DECREF(args);
         return obj;
     }
+    /* A class's type version tag, or 0 when it cannot tell whether the class changed
+       (not a type; before 3.11 a change only clears Py_TPFLAGS_VALID_VERSION_TAG and
+       leaves the old number, so the number counts only with the flag set). */
+    static unsigned int httprs_type_tag(PyObject *cls) {
+        if (!PyType_Check(cls)) return 0;
+    #if PY_VERSION_HEX < 0x030B0000
+        if (!PyType_HasFeature((PyTypeObject *)cls, Py_TPFLAGS_VALID_VERSION_TAG)) return 0;
+    #endif
+        return ((PyTypeObject *)cls)->tp_version_tag;
+    }
     """
     object object_new "httprs_object_new"(object cls)
+    unsigned int type_tag "httprs_type_tag"(object cls)

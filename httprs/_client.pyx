@@ -10,6 +10,7 @@ cookies are extracted only from responses that carry Set-Cookie.
 """
 
 from httprs.includes.pyobject cimport object_new as _object_new
+from httprs.includes.pyobject cimport plain_new as _plain_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
 
 import datetime
@@ -318,9 +319,11 @@ cdef bint _has_set_cookie(list raw) except -1:
     return False
 
 
-cdef object _timeout_for(object client, object timeout):
+cdef object _timeout_for(object client, object timeout, bint plain):
     if isinstance(timeout, UseClientDefault):
-        return dict(client._timeout_dict)
+        if plain:
+            return dict(client._timeout_dict)
+        return client.timeout.as_dict()  # a subclass may override the property
     return Timeout(timeout).as_dict()
 
 
@@ -368,10 +371,12 @@ cdef bint _info_logging() except -1:
 
 
 cdef object _bind_stream(object bound, object stream, object response, double start):
-    """bound(stream, response, start), without the Python-level __init__ call while it
-    is the stock one."""
-    if bound.__init__ is not _BOUND_SYNC_INIT and bound.__init__ is not _BOUND_ASYNC_INIT:
-        return bound(stream, response, start)
+    """bound(stream, response=response, start=start), without the Python-level call
+    while `bound` has no __new__ of its own and the stock __init__."""
+    if not _plain_new(bound) or (
+        bound.__init__ is not _BOUND_SYNC_INIT and bound.__init__ is not _BOUND_ASYNC_INIT
+    ):
+        return bound(stream, response=response, start=start)  # as httpx calls it
     wrapper = _object_new(bound)
     wrapper._stream = stream
     wrapper._response = response
@@ -380,24 +385,25 @@ cdef object _bind_stream(object bound, object stream, object response, double st
 
 
 cdef int _finish_response(
-    object client, object request, object response, double start, bint is_async
+    object client, object request, object response, double start, bint is_async, bint plain
 ) except -1:
-    """Attach the request, bind the stream for `elapsed`, take cookies, log."""
+    """Attach the request, bind the stream for `elapsed`, take cookies, log. `plain`:
+    the client's `cookies` property is its own."""
     response.request = request
     stream = response.stream
     if is_async:
-        if hasattr(stream, "_httprs_aread_all"):
+        if BoundAsyncStream is _STOCK_BOUND_ASYNC and hasattr(stream, "_httprs_aread_all"):
             bound = _BoundAsyncStreamReadAll
         else:
             bound = BoundAsyncStream
-    elif hasattr(stream, "_httprs_read_all"):
+    elif BoundSyncStream is _STOCK_BOUND_SYNC and hasattr(stream, "_httprs_read_all"):
         bound = _BoundSyncStreamReadAll
     else:
         bound = BoundSyncStream
     response.stream = _bind_stream(bound, stream, response, start)
     headers = response.headers
     if _has_set_cookie(headers._raw if type(headers) is Headers else headers.raw):
-        client._cookies.extract_cookies(response)
+        (client._cookies if plain else client.cookies).extract_cookies(response)
     response.default_encoding = client._default_encoding
     if _info_logging():
         logger.info(
@@ -429,7 +435,11 @@ cdef tuple _STEPS = (
     "_send_handling_auth", "_send_handling_redirects", "_send_single_request",
     "_transport_for_url",
 )
-cdef tuple _SYNC_STEP_FUNCS = None  # Client's own functions for _STEPS
+# The properties httpx's steps read the client's settings through (a subclass may
+# override them; they are data descriptors, so an instance cannot).
+cdef tuple _STEP_PROPERTIES = ("headers", "cookies", "params", "base_url", "timeout")
+cdef tuple _CLASS_NAMES = _STEPS + _STEP_PROPERTIES  # what _class_is_plain compares
+cdef tuple _SYNC_STEP_FUNCS = None  # Client's own objects for _CLASS_NAMES
 cdef tuple _ASYNC_STEP_FUNCS = None  # AsyncClient's
 # One remembered plain class per flavour (programs rarely use more than one).
 cdef object _sync_plain_cls = None
@@ -440,8 +450,8 @@ cdef unsigned int _async_plain_tag = 0
 
 cdef bint _class_is_plain(object cls, tuple funcs) except -1:
     cdef Py_ssize_t i
-    for i in range(len(_STEPS)):
-        if getattr(cls, <str>_STEPS[i], None) is not funcs[i]:
+    for i in range(len(_CLASS_NAMES)):
+        if getattr(cls, <str>_CLASS_NAMES[i], None) is not funcs[i]:
             return False
     return True
 
@@ -456,10 +466,13 @@ cdef bint _is_plain(object client, bint is_async) except -1:
     else:
         known = tag != 0 and cls is _sync_plain_cls and tag == _sync_plain_tag
     if not known:
+        # The tag is read before the class is looked at: a change after this read gives
+        # the class a new tag, so a tag is never remembered for a state it did not see.
+        if tag == 0:
+            getattr(cls, "request", None)  # a lookup through the class gives it a tag
+            tag = _type_tag(cls)
         if not _class_is_plain(cls, _ASYNC_STEP_FUNCS if is_async else _SYNC_STEP_FUNCS):
             return False
-        # The lookups above gave the class a tag if it had none; nothing ran since.
-        tag = _type_tag(cls)
         if is_async:
             _async_plain_cls = cls
             _async_plain_tag = tag
@@ -483,16 +496,21 @@ cdef object _build_request(
     """build_request(); `plain`: the client's merge steps are its own (_is_plain)."""
     # The request's own extensions dict (Request copies what it is given).
     if extensions is None:
-        extensions = {"timeout": _timeout_for(client, timeout)}
+        extensions = {"timeout": _timeout_for(client, timeout, plain)}
+    elif "timeout" not in extensions:  # httpx's steps, and so its errors for bad values
+        if not isinstance(extensions, dict) and not hasattr(extensions, "keys"):
+            raise TypeError(
+                "dict() argument after ** must be a mapping, not "
+                + type(extensions).__name__
+            )
+        extensions = dict(**extensions, timeout=_timeout_for(client, timeout, plain))
     else:
         extensions = dict(extensions)
-        if "timeout" not in extensions:
-            extensions["timeout"] = _timeout_for(client, timeout)
     if plain:
-        url = _merge_url(client, url)
-        params = _merge_queryparams(client, params)
-        headers = _merge_headers(client, headers)
-        cookies = _merge_cookies(client, cookies)
+        url = _merge_url(client, url, True)
+        params = _merge_queryparams(client, params, True)
+        headers = _merge_headers(client, headers, True)
+        cookies = _merge_cookies(client, cookies, True)
     else:
         url = client._merge_url(url)
         params = client._merge_queryparams(params)
@@ -519,63 +537,97 @@ cdef object _build_request(
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
 
 
-# Absolute URL strings -> their URL (immutable, so requests to the same string share one:
-# parsed once, its netloc made once). Bounded like _urls' parse cache.
+# Absolute URL strings -> a parsed template URL, never handed out: each request gets a
+# fresh URL (as httpx's URL(url)) with the template's parts and its netloc and raw_path
+# already made. Only while `URL` is the stock class (a class patched in here is called
+# for every request, as httpx does). Bounded like _urls' parse cache.
 cdef dict _absolute_urls = {}
 cdef Py_ssize_t _ABSOLUTE_URLS_MAX = 256
 cdef Py_ssize_t _ABSOLUTE_URL_MAX_LEN = 2048
+cdef object _STOCK_URL = URL
 
 
-cdef object _merge_url(object client, object url):
-    if type(url) is str:
-        merged = _absolute_urls.get(url)
-        if merged is not None and type(merged) is URL:
-            return merged
+cdef object _url_from_template(tuple parts):
+    """A new stock URL with the parts (and netloc, raw_path) of a parsed one; the parts
+    that hold URL's class defaults (no userinfo, port, query, fragment) are not set."""
+    url = _object_new(_STOCK_URL)
+    url._scheme = parts[0]
+    if parts[1]:
+        url._userinfo = parts[1]
+    url._host = parts[2]
+    if parts[3] is not None:
+        url._port = parts[3]
+    url._path = parts[4]
+    if parts[5] is not None:
+        url._query = parts[5]
+    if parts[6] is not None:
+        url._fragment = parts[6]
+    url._netloc = parts[7]
+    url._raw_path = parts[8]
+    return url
+
+
+cdef object _merge_url(object client, object url, bint plain):
+    """`plain` (_is_plain): the client's properties are its own, read their attributes."""
+    if type(url) is str and URL is _STOCK_URL:
+        parts = _absolute_urls.get(url)
+        if parts is not None:
+            return _url_from_template(<tuple>parts)
         merged = URL(url)
-        if type(merged) is URL and merged._scheme and merged._host:
+        if merged._scheme and merged._host:
             if len(<str>url) <= _ABSOLUTE_URL_MAX_LEN:
                 if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
                     _absolute_urls.clear()
-                _absolute_urls[url] = merged
+                _absolute_urls[url] = (
+                    merged._scheme, merged._userinfo, merged._host, merged._port,
+                    merged._path, merged._query, merged._fragment, merged.netloc,
+                    merged.raw_path,
+                )
             return merged
     else:
+        # A URL object is kept (docs/compatibility.md, "Differences that change no result").
         merged = url if isinstance(url, URL) else URL(url)
     # An httprs URL is relative when it lacks a scheme or a host (is_relative_url).
     if (
         not (merged._scheme and merged._host)
-        if type(merged) is URL
+        if type(merged) is _STOCK_URL
         else merged.is_relative_url
     ):
         # Always append to the base URL (which ends in "/"): "/path" on
         # "https://host/sub/" gives "https://host/sub/path".
-        base = client._base_url
+        base = client._base_url if plain else client.base_url
         return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
     return merged
 
 
-cdef object _merge_headers(object client, object headers):
-    if headers is None:
-        return client._headers  # Request copies it; no need to copy twice.
-    merged = Headers(client._headers)
+cdef object _merge_headers(object client, object headers, bint plain):
+    client_headers = client._headers if plain else client.headers
+    if headers is None and plain:
+        return client_headers  # Request copies it; no need to copy twice.
+    merged = Headers(client_headers)
     merged.update(headers)
     return merged
 
 
-cdef object _merge_cookies(object client, object cookies):
-    if cookies or _has_cookies(client._cookies):
-        merged = Cookies(client._cookies)
+cdef object _merge_cookies(object client, object cookies, bint plain):
+    client_cookies = client._cookies if plain else client.cookies
+    if cookies or _has_cookies(client_cookies):
+        merged = Cookies(client_cookies)
         merged.update(cookies)
         return merged
     return cookies
 
 
-cdef object _merge_queryparams(object client, object params):
-    if params or client._params:
-        return QueryParams(client._params).merge(params)
+cdef object _merge_queryparams(object client, object params, bint plain):
+    client_params = client._params if plain else client.params
+    if params or client_params:
+        return QueryParams(client_params).merge(params)
     return params
 
 
 cdef object _build_request_auth(object client, object request, object auth):
+    """The Auth for `request`, or None when none applies (the plain path then skips the
+    auth flow; the method returns Auth() instead)."""
     if isinstance(auth, UseClientDefault):
         auth = client._auth
     else:
@@ -591,11 +643,11 @@ cdef object _build_request_auth(object client, object request, object auth):
     return None
 
 
-cdef int _set_timeout(object client, object request) except -1:
+cdef int _set_timeout(object client, object request, bint plain) except -1:
     extensions = request.extensions
     if "timeout" not in extensions:
         extensions = dict(extensions)
-        extensions["timeout"] = dict(client._timeout_dict)
+        extensions["timeout"] = _timeout_for(client, USE_CLIENT_DEFAULT, plain)
         request.extensions = extensions
     return 0
 
@@ -748,21 +800,26 @@ class BaseClient:
             extensions, False,
         )
 
+    # The merge steps read the client's settings through its properties, as httpx's do
+    # (a subclass may override them); the plain path reads the attributes behind them.
+
     def _merge_url(self, url):
-        return _merge_url(self, url)
+        return _merge_url(self, url, False)
 
     def _merge_headers(self, headers=None):
-        return _merge_headers(self, headers)
+        return _merge_headers(self, headers, False)
 
     def _merge_cookies(self, cookies=None):
-        return _merge_cookies(self, cookies)
+        return _merge_cookies(self, cookies, False)
 
     def _merge_queryparams(self, params=None):
-        return _merge_queryparams(self, params)
+        return _merge_queryparams(self, params, False)
 
     def _build_request_auth(self, request, auth=USE_CLIENT_DEFAULT):
-        """The Auth to run for `request`, or None when no authentication applies."""
-        return _build_request_auth(self, request, auth)
+        """The Auth to run for `request`: `Auth()` (which adds nothing) when no
+        authentication applies, as httpx's."""
+        auth = _build_request_auth(self, request, auth)
+        return Auth() if auth is None else auth
 
     def _build_redirect_request(self, request, response):
         """The request that follows the redirect `response` to `request`."""
@@ -794,7 +851,7 @@ class BaseClient:
         return request.stream
 
     def _set_timeout(self, request):
-        _set_timeout(self, request)
+        _set_timeout(self, request, False)
 
     def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
         if proxy is None:
@@ -942,19 +999,20 @@ cdef object _sync_send(
     _check_can_send(client)
     follow_redirects = _resolve_follow(client, follow_redirects)
     if plain:
-        _set_timeout(client, request)
+        _set_timeout(client, request, True)
         auth = _build_request_auth(client, request, auth)
         if auth is None:
             response = _sync_send_handling_redirects(client, request, follow_redirects, [], True)
         else:
             response = _sync_send_handling_auth(client, request, auth, follow_redirects, [], True)
     else:
+        # httpx's chain: _send_handling_auth runs for every request (with Auth(), which
+        # does nothing, when none applies), so an override of it sees them all.
         client._set_timeout(request)
         auth = client._build_request_auth(request, auth)
-        if auth is None:
-            response = client._send_handling_redirects(request, follow_redirects, [])
-        else:
-            response = client._send_handling_auth(request, auth, follow_redirects, [])
+        response = client._send_handling_auth(
+            request, Auth() if auth is None else auth, follow_redirects, []
+        )
     if not stream:
         try:
             response.read()
@@ -1056,7 +1114,7 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
     # only reject what is unmistakably async.
     if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
         raise TypeError("The transport returned a response with an async byte stream.")
-    _finish_response(client, request, response, start, False)
+    _finish_response(client, request, response, start, False, plain)
     return response
 
 
@@ -1534,7 +1592,7 @@ async def _async_send(
     _check_can_send(client)
     follow_redirects = _resolve_follow(client, follow_redirects)
     if plain:
-        _set_timeout(client, request)
+        _set_timeout(client, request, True)
         auth = _build_request_auth(client, request, auth)
         if auth is None:
             response = await _async_send_handling_redirects(
@@ -1545,12 +1603,11 @@ async def _async_send(
                 client, request, auth, follow_redirects, [], True
             )
     else:
-        client._set_timeout(request)
+        client._set_timeout(request)  # httpx's chain, as in _sync_send
         auth = client._build_request_auth(request, auth)
-        if auth is None:
-            response = await client._send_handling_redirects(request, follow_redirects, [])
-        else:
-            response = await client._send_handling_auth(request, auth, follow_redirects, [])
+        response = await client._send_handling_auth(
+            request, Auth() if auth is None else auth, follow_redirects, []
+        )
     if not stream:
         try:
             await response.aread()
@@ -1633,7 +1690,7 @@ async def _async_send_single_request(object client, object request, bint plain):
     stream = response.stream
     if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
         raise TypeError("The transport returned a response with a sync byte stream.")
-    _finish_response(client, request, response, start, True)
+    _finish_response(client, request, response, start, True, plain)
     return response
 
 
@@ -2073,7 +2130,12 @@ class AsyncClient(BaseClient):
                 await transport.__aexit__(exc_type, exc_value, traceback)
 
 
-_SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _STEPS)
-_ASYNC_STEP_FUNCS = tuple(getattr(AsyncClient, name) for name in _STEPS)
+_SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
+_ASYNC_STEP_FUNCS = tuple(getattr(AsyncClient, name) for name in _CLASS_NAMES)
 _BOUND_SYNC_INIT = BoundSyncStream.__init__
 _BOUND_ASYNC_INIT = BoundAsyncStream.__init__
+# The classes as defined here: while `BoundSyncStream` / `BoundAsyncStream` is not
+# replaced in this module, a core stream gets the subclass that reads the whole body at
+# once; a replaced one wraps every response, as httpx's `_client.BoundSyncStream` does.
+cdef object _STOCK_BOUND_SYNC = BoundSyncStream
+cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream

@@ -10,6 +10,7 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 import base64
 import errno
 import logging
+import operator
 import os
 import ssl
 import sys
@@ -19,7 +20,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.module cimport PyImport_GetModuleDict
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.string cimport memcpy
 from libcpp cimport bool as cbool

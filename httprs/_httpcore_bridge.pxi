@@ -97,7 +97,8 @@ cdef class _HttpcoreHook:
         self.attr = attr
 
     cdef object patched(self):
-        if self.cls is None:
+        cls = self.cls
+        if cls is None:
             # The interpreter's module table (what `sys.modules` names).
             modules = <dict><object>PyImport_GetModuleDict()
             if self.package not in modules:
@@ -105,17 +106,26 @@ cdef class _HttpcoreHook:
             mod = modules.get(self.module)
             if mod is None:
                 return None
-            self.cls = getattr(mod, self.cls_name)
-        cdef unsigned int tag = _type_tag(self.cls)
+            cls = getattr(mod, self.cls_name, None)
+            if not isinstance(cls, type):
+                # Not a class (a mock patched over the name, a module being torn down):
+                # nothing whose method could be patched; looked up again next time.
+                return None
+            self.cls = cls
+        # The tag is read before the class dict: a change after this read gives the
+        # class a new tag, so a tag is never remembered for a state it did not see.
+        cdef unsigned int tag = _type_tag(cls)
         if tag != 0 and tag == self.clean_tag:
             return None  # the class has not changed since it was last found unpatched
-        current = self.cls.__dict__.get(self.attr)
+        if tag == 0:
+            getattr(cls, self.attr, None)  # a lookup through the class gives it a tag
+            tag = _type_tag(cls)
+        current = (<type>cls).__dict__.get(self.attr)
         if current is not self.original:
             if not getattr(current, "__module__", "").startswith(self.package + "."):
                 return current
             self.original = current
-        getattr(self.cls, self.attr, None)  # a lookup through the class gives it a tag
-        self.clean_tag = _type_tag(self.cls)
+        self.clean_tag = tag
         return None
 
 
@@ -147,7 +157,7 @@ cdef object _httpcore_request(str package, object request):
     httpcore = sys.modules[package]  # imported: its patched method is why we are here
     url = request.url
     return httpcore.Request(
-        method=request.method.encode("ascii"),
+        method=request.method,  # as httpx passes it (httpcore checks and encodes it)
         url=httpcore.URL(
             scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
         ),

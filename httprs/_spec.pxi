@@ -8,8 +8,67 @@ cdef inline object _mapping_get(object mapping, str key):
     return mapping.get(key)
 
 
-cdef inline double _timeout_value(object value):
-    return -1.0 if value is None else <double>value
+# Timeouts from this many seconds up (~31 years) mean none: the core's timers count
+# milliseconds in 64 bits, and httpx's async backends accept inf.
+cdef double _TIMEOUT_NONE_FROM = 1e9
+
+
+cdef inline double _timeout_value(object value, bint is_async) except? -2.0:
+    """A timeout in seconds for the core, -1 for none."""
+    cdef double seconds
+    if value is None:
+        return -1.0
+    if type(value) is float or type(value) is int:
+        seconds = value
+        if 0.0 <= seconds < _TIMEOUT_NONE_FROM:
+            return seconds
+    return _odd_timeout_value(value, is_async)
+
+
+cdef str _tp_name(object value):
+    """The name Python's own error messages give `value`'s type (`decimal.Decimal`)."""
+    cls = type(value)
+    return (<PyTypeObject*>cls).tp_name.decode("utf-8")
+
+
+cdef double _odd_timeout_value(object value, bint is_async) except? -2.0:
+    """_timeout_value for anything but a float or int in range: what httpx's backends
+    take, with their errors. Sync, socket.settimeout()'s (a float or an integer,
+    neither negative nor NaN); async, anyio's deadline arithmetic's (a float or an
+    integer; NaN refused; a negative timeout has expired already)."""
+    cdef double seconds
+    if isinstance(value, float):
+        seconds = value
+    elif hasattr(type(value), "__index__"):
+        seconds = operator.index(value)
+    elif is_async:
+        raise TypeError(f"unsupported operand type(s) for +: 'float' and '{_tp_name(value)}'")
+    else:
+        raise TypeError(f"'{_tp_name(value)}' object cannot be interpreted as an integer")
+    if seconds != seconds:
+        if is_async:
+            raise ValueError("deadline must not be NaN")
+        raise ValueError("Invalid value NaN (not a number)")
+    if seconds < 0:
+        if not is_async:
+            raise ValueError("Timeout value out of range")
+        return 0.0
+    if seconds >= _TIMEOUT_NONE_FROM:
+        return -1.0
+    return seconds
+
+
+cdef bytes _method_bytes(object method):
+    """The method as sent: a str in ASCII or bytes, as httpcore's enforce_bytes takes it
+    (httpx keeps `Request(b"GET", ...).method` as bytes)."""
+    if isinstance(method, str):
+        try:
+            return method.encode("ascii")
+        except UnicodeEncodeError:
+            raise TypeError("method strings may not include unicode characters.") from None
+    if isinstance(method, bytes):
+        return bytes(method)
+    raise TypeError(f"method must be bytes or str, but got {type(method).__name__}.")
 
 
 cdef bytes _basic_auth(object raw_auth):

@@ -128,7 +128,7 @@ cdef int _log_closed(int connections) except -1:
 cdef str _log_value(str key, object value):
     if key == "request":
         # httpcore's Request repr: the log reads as httpx's does.
-        return f"<Request [{value.method.encode('ascii')!r}]>"
+        return f"<Request [{_method_bytes(value.method)!r}]>"
     return repr(value)
 
 

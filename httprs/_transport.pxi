@@ -35,12 +35,12 @@ cdef class _TransportCore:
         return self.tls.current()
 
     cdef _Body start_async(self, object request):
-        return self._start(request, _AsyncBody.__new__(_AsyncBody))
+        return self._start(request, _AsyncBody.__new__(_AsyncBody), True)
 
     cdef _Body start(self, object request):
-        return self._start(request, _Body.__new__(_Body))
+        return self._start(request, _Body.__new__(_Body), False)
 
-    cdef _Body _start(self, object request, _Body stream):
+    cdef _Body _start(self, object request, _Body stream, bint is_async):
         cdef RequestSpec spec
         cdef HeaderList headers
         cdef Error err
@@ -77,10 +77,10 @@ cdef class _TransportCore:
         extensions = request.extensions
         timeout = _mapping_get(extensions, "timeout")
         if timeout:
-            spec.connect_timeout = _timeout_value(_mapping_get(timeout, "connect"))
-            spec.read_timeout = _timeout_value(_mapping_get(timeout, "read"))
-            spec.write_timeout = _timeout_value(_mapping_get(timeout, "write"))
-            spec.pool_timeout = _timeout_value(_mapping_get(timeout, "pool"))
+            spec.connect_timeout = _timeout_value(_mapping_get(timeout, "connect"), is_async)
+            spec.read_timeout = _timeout_value(_mapping_get(timeout, "read"), is_async)
+            spec.write_timeout = _timeout_value(_mapping_get(timeout, "write"), is_async)
+            spec.pool_timeout = _timeout_value(_mapping_get(timeout, "pool"), is_async)
         request_headers = request.headers
         # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
         raw_headers = (
@@ -94,10 +94,7 @@ cdef class _TransportCore:
             target = url.raw_path if custom is None else bytes(custom)
         else:
             target = _absolute_target(url, custom)
-        try:
-            method_bytes = request.method.encode("ascii")
-        except UnicodeEncodeError:
-            raise TypeError("method strings may not include unicode characters.") from None
+        method_bytes = _method_bytes(request.method)
         # The body: bytes known up front (fixed) or an iterable (streamed).
         body = request.stream
         fixed = getattr(body, "_httprs_body", None)
@@ -129,11 +126,15 @@ cdef class _TransportCore:
         else:
             method = method_bytes
             headers.reserve(len(raw_headers))
+            if forwarded:
+                # httpcore's order: the proxy's headers (those the request does not set
+                # itself) before the request's; Host still goes first on the wire.
+                own = {name.lower() for name, _ in raw_headers}
+                for name, value in route.proxy_headers:
+                    if name.lower() not in own:
+                        headers.push_back(pair[string, string](name, value))
             for name, value in raw_headers:
                 headers.push_back(pair[string, string](name, value))
-            if forwarded:
-                for name, value in route.proxy_headers:
-                    headers.push_back(pair[string, string](name, value))
             if self.versions == HttpVersions.kHttp1:
                 if not serialize_request(
                     head, method, target, headers, kind, fixed_len, &spec.plan, err

@@ -479,6 +479,11 @@ class URL:
     `_path`, `_query` and `_fragment`; `_str` caches the string form.
     """
 
+    # Defaults a URL made from a parsed template leaves unset (_client's _merge_url).
+    _userinfo = ""
+    _port = None
+    _query = None
+    _fragment = None
     _str = None
     _netloc = None  # `netloc` and `raw_path`, made on first use (the parts never change)
     _raw_path = None

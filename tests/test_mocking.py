@@ -254,3 +254,82 @@ async def test_respx_patch_between_requests_of_one_async_client(server):
             router.get(server.url + "/").mock(return_value=httpx.Response(200, text="mocked"))
             assert (await client.get(server.url + "/")).text == "mocked"
         assert (await client.get(server.url + "/")).text == "Hello, world!"
+
+
+# --- how the transports tell that httpcore's pool method was patched ----------------------
+
+_NON_CLASS_POOL = """
+import sys
+import httpcore
+import httpcore._sync.connection_pool as pool_module
+import httprs
+
+real = pool_module.ConnectionPool
+pool_module.ConnectionPool = object()  # not a class: nothing to route through
+with httprs.Client() as client:
+    print(client.get(sys.argv[1]).text)
+    pool_module.ConnectionPool = real
+    real.handle_request = lambda pool, request: httpcore.Response(200, content=b"patched")
+    print(client.get(sys.argv[1]).text)
+"""
+
+
+def test_pool_name_that_is_not_a_class_is_ignored(server):
+    import subprocess
+    import sys
+
+    # A fresh interpreter: the transports have not found httpcore's pool class yet.
+    proc = subprocess.run(
+        [sys.executable, "-c", _NON_CLASS_POOL, server.url + "/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["Hello,", "world!", "patched"]
+
+
+def _patches_when_inspected(cls, name, patched):
+    """An object that passes for httpcore's own method (its __module__ is httpcore's), and
+    that puts `patched` in place on `cls` while the transport reads that __module__."""
+
+    class LooksLikeHttpcores:
+        @property
+        def __module__(self):
+            setattr(cls, name, patched)
+            return "httpcore._fake"
+
+    return LooksLikeHttpcores()
+
+
+def test_patch_made_while_the_pool_class_is_inspected_is_seen(server, monkeypatch):
+    # The transport remembers the class's version tag as read before it looked at the
+    # method: a change made meanwhile must show on the next request.
+    import httpcore
+
+    def patched(pool, request):
+        return httpcore.Response(200, content=b"patched")
+
+    cls = httpcore.ConnectionPool
+    monkeypatch.setattr(cls, "handle_request", cls.handle_request)  # restored on exit
+    with httprs.Client() as client:
+        assert client.get(server.url + "/").text == "Hello, world!"
+        cls.handle_request = _patches_when_inspected(cls, "handle_request", patched)
+        assert client.get(server.url + "/").text == "Hello, world!"
+        assert client.get(server.url + "/").text == "patched"
+
+
+@pytest.mark.anyio
+async def test_patch_made_while_the_pool_class_is_inspected_is_seen_async(server, monkeypatch):
+    import httpcore
+
+    async def patched(pool, request):
+        return httpcore.Response(200, content=b"patched")
+
+    cls = httpcore.AsyncConnectionPool
+    monkeypatch.setattr(cls, "handle_async_request", cls.handle_async_request)
+    async with httprs.AsyncClient() as client:
+        assert (await client.get(server.url + "/")).text == "Hello, world!"
+        cls.handle_async_request = _patches_when_inspected(cls, "handle_async_request", patched)
+        assert (await client.get(server.url + "/")).text == "Hello, world!"
+        assert (await client.get(server.url + "/")).text == "patched"

@@ -61,6 +61,42 @@ def test_http_via_proxy_with_auth(proxy_factory, server):
     assert "proxy-authorization" not in echo_headers(r)
 
 
+def _forwarded_header_names(proxy):
+    (seen,) = proxy.seen
+    return [name.lower() for name, _ in seen.headers]
+
+
+def test_forwarded_request_puts_proxy_authorization_after_host(proxy_factory, server):
+    # httpcore's order: the proxy's headers before the request's (h11 writes Host first);
+    # a Proxy-Authorization of the request's own replaces the proxy's.
+    proxy = proxy_factory(auth=AUTH)
+    with httprs.Client(proxy=with_auth(proxy.url)) as c:
+        assert c.get(server.url + "/echo", headers={"X-A": "1"}).status_code == 200
+    names = _forwarded_header_names(proxy)
+    assert names[:2] == ["host", "proxy-authorization"]
+    assert names.index("x-a") > 1
+    proxy = proxy_factory()
+    with httprs.Client(proxy=with_auth(proxy.url)) as c:
+        c.get(server.url + "/echo", headers={"Proxy-Authorization": "Basic mine"})
+    assert proxy.seen[0].header_all("proxy-authorization") == ["Basic mine"]
+
+
+@pytest.mark.anyio
+async def test_forwarded_request_puts_proxy_authorization_after_host_async(
+    proxy_factory, server, anyio_backend
+):
+    proxy = proxy_factory(auth=AUTH)
+    async with httprs.AsyncClient(proxy=with_auth(proxy.url)) as c:
+        assert (await c.get(server.url + "/echo", headers={"X-A": "1"})).status_code == 200
+    names = _forwarded_header_names(proxy)
+    assert names[:2] == ["host", "proxy-authorization"]
+    assert names.index("x-a") > 1
+    proxy = proxy_factory()
+    async with httprs.AsyncClient(proxy=with_auth(proxy.url)) as c:
+        await c.get(server.url + "/echo", headers={"Proxy-Authorization": "Basic mine"})
+    assert proxy.seen[0].header_all("proxy-authorization") == ["Basic mine"]
+
+
 def test_http_via_proxy_object_with_auth(proxy_factory, server):
     proxy = proxy_factory(auth=AUTH)
     with httprs.Client(proxy=httprs.Proxy(proxy.url, auth=AUTH)) as c:

@@ -203,8 +203,8 @@ def test_base_url_and_params_changed_later(flavour, server):
 
 
 def _step_kwargs(name):
-    # _send_handling_auth runs only when there is auth.
-    return {"auth": ("u", "p")} if name == "_send_handling_auth" else {}
+    # Every step runs without auth too (_send_handling_auth with httpx's no-op Auth()).
+    return {}
 
 
 @pytest.mark.parametrize("name", STEPS)
@@ -416,3 +416,203 @@ def test_models_name_patched_with_a_mock_is_a_type_error_not_a_crash(name, serve
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("TypeError"), proc.stdout
     assert "is not a type object" in proc.stdout
+
+
+# -- steps httpx runs for every request, through the client's properties ---------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_send_handling_auth_override_sees_unauthenticated_requests(flavour, server):
+    # httpx calls _send_handling_auth for every request, with Auth() when none applies.
+    async def body(cls):
+        seen = []
+        base = cls._send_handling_auth
+
+        if cls is httprs.AsyncClient:
+
+            async def step(self, request, auth, follow_redirects, history):
+                seen.append(auth)
+                return await base(self, request, auth, follow_redirects, history)
+
+        else:
+
+            def step(self, request, auth, follow_redirects, history):
+                seen.append(auth)
+                return base(self, request, auth, follow_redirects, history)
+
+        sub = type("Sub", (cls,), {"_send_handling_auth": step})
+        async with opened(sub) as client:
+            assert (await sent_headers(client, server.url)).get("authorization") is None
+            assert type(seen[0]) is httprs.Auth
+            request = client.build_request("GET", server.url)
+            assert type(client._build_request_auth(request)) is httprs.Auth
+            seen.clear()
+            headers = await sent_headers(client, server.url, auth=("u", "p"))
+            assert headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+            assert type(seen[0]) is httprs.BasicAuth
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_setting_properties_overridden_by_a_subclass_are_read(flavour, server):
+    # httpx's merge steps read self.headers, .cookies, .params, .base_url and .timeout.
+    async def body(cls):
+        def prop(value):
+            return property(lambda self: value, lambda self, v: None)
+
+        sub = type(
+            "Sub",
+            (cls,),
+            {
+                "headers": prop(httprs.Headers({"X-Prop": "h"})),
+                "cookies": prop(httprs.Cookies({"c": "1"})),
+                "params": prop(httprs.QueryParams({"p": "2"})),
+                "base_url": prop(httprs.URL(server.url + "/echo/")),
+                "timeout": prop(httprs.Timeout(7.5)),
+            },
+        )
+        async with opened(sub) as client:
+            response = await go(client.get("sub"))
+            doc = response.json()
+            assert doc["path"] == "/echo/sub"
+            assert doc["query"] == "p=2"
+            headers = {k.lower(): v for k, v in doc["headers"]}
+            assert headers["x-prop"] == "h"
+            assert headers["cookie"] == "c=1"
+            assert response.request.extensions["timeout"]["read"] == 7.5
+            request = httprs.Request("GET", server.url + "/echo")
+            client._set_timeout(request)
+            assert request.extensions["timeout"]["pool"] == 7.5
+        async with opened(cls) as client:  # the plain class still reads its own settings
+            assert "x-prop" not in await sent_headers(client, server.url)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_bytes_method_is_sent(flavour, server):
+    # httpx keeps a bytes method as bytes (upper-cased) and sends it.
+    async def body(cls):
+        async with opened(cls) as client:
+            response = await go(client.request(b"post", server.url + "/echo", content=b"x"))
+            assert response.request.method == b"POST"
+            assert response.json()["method"] == "POST"
+            assert response.json()["body"] == "x"
+            with pytest.raises(TypeError, match="method strings may not include unicode"):
+                await go(client.request("G\u00c9T", server.url + "/echo"))
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_bad_extensions_raise_httpx_errors(flavour, server):
+    async def body(cls):
+        async with opened(cls) as client:
+            with pytest.raises(TypeError, match="^argument of type 'int' is not iterable$"):
+                await go(client.get(server.url + "/echo", extensions=5))
+            with pytest.raises(
+                TypeError, match=r"^dict\(\) argument after \*\* must be a mapping, not list$"
+            ):
+                await go(client.get(server.url + "/echo", extensions=[("a", 1)]))
+            with pytest.raises(TypeError, match="^keywords must be strings$"):
+                await go(client.get(server.url + "/echo", extensions={1: 2}))
+            # still usable
+            response = await go(client.get(server.url + "/echo", extensions={"x": 1}))
+            assert response.request.extensions["x"] == 1
+            assert "timeout" in response.request.extensions
+
+    run(flavour, body)
+
+
+# -- the URL of each request ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_each_request_gets_its_own_url(flavour, server):
+    # Absolute URL strings are parsed once, but no two requests share a URL object: an
+    # attribute set on one request's URL is not seen on the next (httpx: URL(url) each time).
+    async def body(cls):
+        async with opened(cls) as client:
+            url = server.url + "/echo?q=1#frag"
+            first = (await go(client.get(url))).request.url
+            first.note = "mine"
+            second = (await go(client.get(url))).request.url
+            assert second is not first
+            assert not hasattr(second, "note")
+            assert second == first == httprs.URL(url)
+            assert (second.netloc, second.raw_path) == (first.netloc, b"/echo?q=1")
+            assert (second.fragment, second.query, second.userinfo) == ("frag", b"q=1", b"")
+            plain = (await go(client.get(server.url + "/echo"))).request.url
+            assert (plain.query, plain.fragment, plain.port) == (b"", "", server.port)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_url_class_patched_into_the_client_module_is_called_for_each_request(flavour, server):
+    import httprs._client as client_module
+
+    made = []
+
+    class MyURL(httprs.URL):
+        def __init__(self, *args, **kwargs):
+            made.append(args)
+            super().__init__(*args, **kwargs)
+
+    async def body(cls):
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/echo"))  # the stock class's template first
+            with mock.patch.object(client_module, "URL", MyURL):
+                for _ in range(2):
+                    response = await go(client.get(server.url + "/echo"))
+                    assert response.json()["path"] == "/echo"
+            # Request makes a URL of its own from it, as httpx's does.
+            assert made == [(server.url + "/echo",)] * 2
+            await go(client.get(server.url + "/echo"))
+            assert len(made) == 2
+
+    run(flavour, body)
+
+
+# -- the response stream wrapper --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_replaced_bound_stream_class_wraps_every_response(flavour, server):
+    # httpx wraps each response's stream in `httpx._client.BoundSyncStream(stream,
+    # response=..., start=...)` (BoundAsyncStream for async): a class patched in there,
+    # even one that only overrides __new__ or takes keyword-only arguments, is called.
+    import httprs._client as client_module
+
+    made = []
+
+    async def body(cls):
+        name = "BoundAsyncStream" if cls is httprs.AsyncClient else "BoundSyncStream"
+        stock = getattr(client_module, name)
+
+        def new(klass, *args, **kwargs):
+            made.append(("new", kwargs.keys() == {"response", "start"}))
+            return object.__new__(klass)
+
+        class NewOnly(stock):
+            __new__ = new
+
+        class KeywordOnly(stock):
+            def __init__(self, stream, *, response, start):
+                made.append(("init", response.status_code))
+                super().__init__(stream, response, start)
+
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/echo"))
+            for replacement in (NewOnly, KeywordOnly):
+                with mock.patch.object(client_module, name, replacement):
+                    response = await go(client.get(server.url + "/echo"))
+                    assert type(response.stream) is replacement
+                    assert response.json()["path"] == "/echo"
+                    assert response.elapsed.total_seconds() >= 0
+            assert made == [("new", True), ("init", 200)]
+            response = await go(client.get(server.url + "/echo"))
+            assert type(response.stream).__name__ == "_" + name + "ReadAll"
+
+    run(flavour, body)

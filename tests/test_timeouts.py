@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from servers.scripted import FullBacklog
@@ -141,6 +142,54 @@ def test_timeout_in_request_extensions(server):
             "write": 3.0,
             "pool": 3.0,
         }
+
+
+# Values httpx's backends refuse, with their errors: sync, socket.settimeout()'s; async,
+# anyio's deadline arithmetic's. Huge values and inf mean no timeout.
+_SYNC_BAD_TIMEOUTS = [
+    ("x", TypeError, "^'str' object cannot be interpreted as an integer$"),
+    (Decimal("1.5"), TypeError, "^'decimal.Decimal' object cannot be interpreted as an"),
+    (-1, ValueError, "^Timeout value out of range$"),
+    (float("nan"), ValueError, "^Invalid value NaN"),
+]
+_ASYNC_BAD_TIMEOUTS = [
+    ("x", TypeError, r"^unsupported operand type\(s\) for \+: 'float' and 'str'$"),
+    (Decimal("1.5"), TypeError, "'float' and 'decimal.Decimal'$"),
+    (float("nan"), ValueError, "^deadline must not be NaN$"),
+]
+
+
+@pytest.mark.parametrize(("value", "error", "message"), _SYNC_BAD_TIMEOUTS)
+def test_bad_timeout_values_raise_as_httpx(server, value, error, message):
+    with httprs.Client() as c:
+        with pytest.raises(error, match=message):
+            c.get(server.url + "/", timeout=value)
+        with pytest.raises(error, match=message):
+            c.get(server.url + "/", timeout=httprs.Timeout(5.0, read=value))
+        assert c.get(server.url + "/").status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("value", "error", "message"), _ASYNC_BAD_TIMEOUTS)
+async def test_bad_timeout_values_raise_as_httpx_async(server, value, error, message):
+    async with httprs.AsyncClient() as c:
+        with pytest.raises(error, match=message):
+            await c.get(server.url + "/", timeout=value)
+        assert (await c.get(server.url + "/")).status_code == 200
+
+
+@pytest.mark.parametrize("value", [float("inf"), 2**70, 1e300])
+def test_huge_timeouts_mean_none(server, value):
+    with httprs.Client(timeout=value) as c:
+        assert c.get(server.url + "/slow?delay=0.2").text == "slow"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", [float("inf"), 2**70, 1e300])
+async def test_huge_timeouts_mean_none_async(server, value):
+    # inf once became a timer of 0 ms: an immediate ReadTimeout.
+    async with httprs.AsyncClient(timeout=value) as c:
+        assert (await c.get(server.url + "/slow?delay=0.2")).text == "slow"
 
 
 def test_default_timeout_is_5s():

@@ -19,6 +19,11 @@ cdef extern from *:
         Py_DECREF(args);
         return obj;
     }
+    /* Whether instances of `cls` are allocated by object's own tp_new (no __new__ of its
+       own nor of a base): then object.__new__(cls) is what calling cls allocates. */
+    static int httprs_plain_new(PyObject *cls) {
+        return PyType_Check(cls) && ((PyTypeObject *)cls)->tp_new == PyBaseObject_Type.tp_new;
+    }
     /* A class's type version tag, or 0 when it cannot tell whether the class changed
        (not a type; before 3.11 a change only clears Py_TPFLAGS_VALID_VERSION_TAG and
        leaves the old number, so the number counts only with the flag set). */
@@ -32,3 +37,4 @@ cdef extern from *:
     """
     object object_new "httprs_object_new"(object cls)
     unsigned int type_tag "httprs_type_tag"(object cls)
+    bint plain_new "httprs_plain_new"(object cls)

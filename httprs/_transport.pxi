@@ -467,6 +467,14 @@ class _CoreTransport:
             n = core.engine.eng.driver_wakes()
         return n
 
+    def _direct_waits(self):
+        """Tests: how many rounds sync waiters spent polling their own sockets."""
+        cdef _TransportCore core = self._core
+        cdef unsigned long long n
+        with nogil:
+            n = core.engine.eng.direct_waits()
+        return n
+
     def _hold_engine_mutex(self, int ms):
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core

@@ -406,6 +406,15 @@ void Connection::resume_reading(Transfer& t) {
   if (cur_ && !cur_->complete) arm_timer(TimerMode::kRead);
 }
 
+int Connection::direct_wait_fd(const Transfer& t) {
+  if (state_ != State::kActive || cur_.get() != &t || !is_http1() || gated_ != Stage::kNone ||
+      flush_wanted_ || !t.body_sent || h1().draining() ||
+      h1().flow() != Http1Session::Flow::kReading || !socket_.reading() ||
+      socket_.writes_pending() > 0)
+    return -1;
+  return socket_.fd();
+}
+
 void Connection::pause_if_asked() {
   if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
   socket_.stop_reading();

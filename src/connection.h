@@ -73,6 +73,11 @@ class Connection final : private SocketStream::Owner,
   int switched_fd();
   // The engine's turn for the output want_flush() deferred: write it.
   void flush_wanted();
+  // The socket a sync waiter on `t` may poll itself instead of the loop's
+  // backend (Engine::wait): only while the whole HTTP/1.1 request of `t` is
+  // out and libuv reads that socket for its response, so that its readability
+  // is the only event `t` waits for (timers aside). Else -1.
+  int direct_wait_fd(const Transfer& t);
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 

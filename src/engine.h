@@ -323,6 +323,8 @@ class Engine {
   int idle_count();
   // How many times the driver was woken (uv_async_send) for a consumer operation.
   uint64_t driver_wakes();
+  // How many rounds of wait() a thread spent polling its own socket (direct_fd).
+  uint64_t direct_waits();
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).
   void hold_mutex_for_testing(int ms);
@@ -361,12 +363,32 @@ class Engine {
   void arm_pool_timer();
   static void on_pool_timer(uv_timer_t* h);
   static void on_wakeup(uv_async_t* h);
-  // A thread sleeping in wait() while another one drives the loop.
+  // A thread sleeping in wait() while another one drives the loop, or on its
+  // own socket (Sleeper below).
   struct Sleeper;
-  using Wakeups = std::vector<std::shared_ptr<Sleeper>>;
+  // How a sleeper waits: on its condition variable while another thread
+  // drives (kFollower), or in poll() on its own socket and eventfd (kDirect).
+  enum class SleepMode { kFollower, kDirect };
+  // A sleeper to wake once mu_ is let go of, and how it waits: read under
+  // mu_ when it was picked (its thread may have moved on since).
+  struct Wakeup {
+    std::shared_ptr<Sleeper> sleeper;
+    SleepMode mode;
+  };
+  using Wakeups = std::vector<Wakeup>;
   // One round of driving. `wake`: sleepers picked by the last round, notified
   // (and cleared) once mu_ is let go of for the poll.
   void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake);
+  // One round of a direct wait (SleepMode::kDirect) on socket `fd` for
+  // `t`: poll it (and the sleeper's eventfd) without mu_, then run the loop
+  // once unless `t` is satisfied meanwhile. False when no eventfd could be
+  // made (the caller waits the other way).
+  bool direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
+                   int timeout_ms, Wakeups& wake);
+  // The socket `t`'s waiter may poll directly for `what`, or -1.
+  int direct_fd(Transfer& t, WaitFor what);
+  // Run the loop once without blocking (mu_ held), with the flushes around it.
+  void run_once();
   void fail(Transfer& t, ErrorKind kind, const std::string& message);
   void finish_loop();
   // fork(): pthread_atfork handlers (engine.cc) lock every live engine before
@@ -383,11 +405,26 @@ class Engine {
   // (a sleeper notified under mu_ wakes only to wait for mu_: two more futex
   // calls and context switches per hand-over) while the sleeper, woken by its
   // deadline meanwhile, may already have left wait().
+  //
+  // A sleeper waits in one of two ways (SleepMode). kFollower: on `cv`, while
+  // another thread drives the loop. kDirect: in poll() on its own
+  // connection's socket and on `efd` (an eventfd, made on first use), with no
+  // driver involved (Engine::wait says when): whoever else satisfies its wait
+  // writes to `efd`.
   struct Sleeper {
     const Transfer* transfer = nullptr;
     WaitFor what = WaitFor::kHead;
+    SleepMode mode = SleepMode::kFollower;
     std::condition_variable cv;
     bool woken = false;
+    int efd = -1;  // set once, under mu_, before its first direct wait
+    Sleeper() = default;
+    Sleeper(const Sleeper&) = delete;
+    Sleeper& operator=(const Sleeper&) = delete;
+    ~Sleeper();
+    // Wake it as it waits (`how`: its mode when it was picked), with or
+    // without mu_ held.
+    void notify(SleepMode how);
   };
   // This thread's sleeper record (reused while no waker holds it).
   static std::shared_ptr<Sleeper> sleeper_record();
@@ -408,6 +445,7 @@ class Engine {
   bool in_poll_ = false;
   bool external_driver_ = false;  // an event loop watches backend_fd()
   uint64_t driver_wakes_ = 0;
+  uint64_t direct_waits_ = 0;
   bool closed_ = false;
   bool loop_closed_ = false;  // close() ran: no libuv calls any more
   // Heap-allocated: a loop whose getaddrinfo requests are still running when

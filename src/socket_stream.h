@@ -102,6 +102,8 @@ class SocketStream {
   uint64_t writes_started() const { return writes_started_; }
   uint64_t writes_completed() const { return writes_completed_; }
   bool write_queue_empty() { return stream()->write_queue_size == 0; }
+  // libuv reads this socket (start_reading() and no stop_reading() since).
+  bool reading() const { return reading_; }
 
  private:
   struct Resolve;

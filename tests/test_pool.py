@@ -717,3 +717,53 @@ def test_closed_clients_keep_at_most_four_loops(process_server):
         c.close()
     assert httprs._core._spare_loop_count() == 4
     assert _epoll_fds() == before - spare_before + 4
+
+
+def test_threads_waiting_on_their_own_sockets_see_the_client_close(scripted):
+    """Threads whose requests are out wait on their own connections' sockets (after the
+    first request of each connection): closing the client from another thread still ends
+    every wait at once, with the error a closed client gives, not after the read timeout."""
+    release = threading.Event()
+
+    def handler(conn):
+        n = 0
+        while conn.read_request() is not None:
+            n += 1
+            if n == 2:  # each connection's second request waits for the test
+                release.wait(10)
+                return
+            conn.respond(b"ok")
+
+    srv = scripted(handler)
+    c = httprs.Client(timeout=httprs.Timeout(30))
+    errors: list = []
+    started = threading.Barrier(5)
+
+    def worker():
+        try:
+            started.wait()
+            with c.stream("GET", srv.url + "/first") as r:
+                r.read()
+                started.wait()  # every connection opened before any is reused
+            c.get(srv.url + "/second")
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    started.wait()
+    assert wait_for(lambda: len(srv.requests) == 8)
+    assert wait_for(lambda: c._transport._direct_waits() >= 4)
+    t0 = time.monotonic()
+    c.close()
+    for t in threads:
+        t.join(5)
+    elapsed = time.monotonic() - t0
+    release.set()
+    assert not any(t.is_alive() for t in threads)
+    assert elapsed < 3
+    assert len(errors) == 4
+    assert all(isinstance(e, httprs.TransportError) for e in errors), errors
+    assert {str(e) for e in errors} == {"the client has been closed"}, errors

@@ -168,6 +168,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int connection_count()
         int idle_count()
         unsigned long long driver_wakes()
+        unsigned long long direct_waits()
         void hold_mutex_for_testing(int ms)
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)

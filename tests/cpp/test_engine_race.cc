@@ -5,14 +5,19 @@
 // thread drives the loop and writes them; once it has seen head_ready it reads
 // head, once it has seen a failed phase it reads error. This program does the
 // same from plain threads against a local server, so a flag that is not an
-// atomic (or data written after its flag) is a reported data race.
+// atomic (or data written after its flag) is a reported data race. It also
+// runs threads that wait on their own sockets (Engine::wait's direct rounds)
+// while responses arrive in bursts, and checks that no waiter is left asleep.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,9 +151,123 @@ void concurrent_exchanges(Engine& engine, int port) {
   CHECK(ok.load() == kThreads * kEach);
 }
 
+// Holds every response until `kThreads` requests are waiting (one per
+// connection), then answers them all at once, round after round: whichever
+// waiter runs the loop first takes in several responses, and must wake the
+// others, which wait on their own sockets (Engine::wait's direct rounds).
+class BurstServer {
+ public:
+  static constexpr int kThreads = 6;
+  BurstServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~BurstServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    for (std::thread& t : conns_) t.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void serve() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      conns_.emplace_back([this, c] { answer(c); });
+    }
+  }
+  // Wait until every connection has a request in this round (or stopping).
+  bool gather() {
+    std::unique_lock<std::mutex> lk(mu_);
+    uint64_t round = round_;
+    if (++arrived_ == kThreads) {
+      arrived_ = 0;
+      round_++;
+      cv_.notify_all();
+      return true;
+    }
+    cv_.wait(lk, [&] { return round_ != round || stopping_; });
+    return !stopping_;
+  }
+  void answer(int c) {
+    std::string buf;
+    char tmp[4096];
+    for (;;) {
+      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+      if (n <= 0) break;
+      buf.append(tmp, static_cast<size_t>(n));
+      size_t end;
+      while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
+        buf.erase(0, end + 4);
+        if (!gather()) break;
+        static const char kResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nburst";
+        ::send(c, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL);
+      }
+    }
+    ::close(c);
+  }
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::vector<std::thread> conns_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+  uint64_t round_ = 0;
+  bool stopping_ = false;
+};
+
+// Each thread waits with a 10 s slice: a waiter nobody woke would sit out its
+// slice, so a round that takes seconds is a lost wake-up.
+void burst_exchanges() {
+  BurstServer server;
+  Engine engine{PoolLimits()};
+  constexpr int kRounds = 40;
+  std::atomic<int> ok{0};
+  std::atomic<int> slow{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < BurstServer::kThreads; i++) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < kRounds; j++) {
+        std::shared_ptr<Transfer> t = engine.submit(make_spec(server.port()));
+        auto start = std::chrono::steady_clock::now();
+        bool done = engine.wait(*t, WaitFor::kComplete, 10000);
+        if (std::chrono::steady_clock::now() - start > std::chrono::seconds(3)) slow++;
+        std::string body;
+        if (done && !t->failed()) engine.take_body(*t, body);
+        if (body == "burst") ok++;
+        engine.release(*t);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(ok.load() == BurstServer::kThreads * kRounds);
+  CHECK(slow.load() == 0);
+  // Keep-alive connections: after the first round every response was awaited
+  // on its own socket (the first round connects, under a driver).
+  CHECK(engine.direct_waits() > 0);
+  engine.close();
+}
+
 }  // namespace
 
 int main() {
+  burst_exchanges();
   Server server;
   PoolLimits limits;
   Engine engine(limits);

@@ -1109,9 +1109,10 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   std::unique_lock<std::mutex> lk(mu_);
   if (satisfied(t, what)) return true;
   auto deadline = clock::now() + std::chrono::milliseconds(slice_ms);
+  // Rounded up: the last fraction of a millisecond is waited for in poll(),
+  // not spun through in rounds that may not sleep (a 0 ms timeout).
   auto remaining_ms = [&deadline] {
-    auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
     return left > 0 ? static_cast<int>(left) : 0;
   };
   Wakeups wake;

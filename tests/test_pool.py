@@ -743,8 +743,8 @@ def test_threads_waiting_on_their_own_sockets_see_the_client_close(scripted):
         try:
             started.wait()
             with c.stream("GET", srv.url + "/first") as r:
-                r.read()
                 started.wait()  # every connection opened before any is reused
+                r.read()
             c.get(srv.url + "/second")
         except Exception as exc:  # collected and asserted below
             errors.append(exc)

@@ -74,6 +74,8 @@ cdef class _Engine:
 cdef int _wait(Engine* eng, Transfer* t, WaitFor what) except -1:
     """Block until `what` holds for the transfer, letting signals through."""
     cdef cbool done = False
+    if Engine.ready_now(t[0], what):
+        return 0  # over already: no GIL release (another thread would take the GIL)
     while True:
         with nogil:
             done = eng.wait(t[0], what, SLICE_MS)

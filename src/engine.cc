@@ -924,6 +924,10 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
   return true;
 }
 
+bool Engine::ready_now(const Transfer& t, WaitFor what) {
+  return (what == WaitFor::kHead || what == WaitFor::kComplete) && satisfied(t, what);
+}
+
 bool Engine::check(Transfer& t, WaitFor what) {
   std::lock_guard<std::mutex> lk(mu_);
   return satisfied(t, what);
@@ -1106,6 +1110,7 @@ void Engine::wake_sleepers(bool hand_off, Wakeups* later) {
 // response is all it waits for waits on its own socket (direct_fd) instead.
 bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   using clock = std::chrono::steady_clock;
+  if (ready_now(t, what)) return true;
   std::unique_lock<std::mutex> lk(mu_);
   if (satisfied(t, what)) return true;
   auto deadline = clock::now() + std::chrono::milliseconds(slice_ms);

@@ -232,6 +232,11 @@ class Engine {
   // `slice_ms` passed (so the caller can check for signals). True when done.
   bool wait(Transfer& t, WaitFor what, int slice_ms);
   static bool satisfied(const Transfer& t, WaitFor what);
+  // satisfied() where it reads only atomics (kHead, kComplete), so without
+  // the mutex: true when `what` holds already, false when it does not or
+  // cannot be told this way. A wait that is over costs no lock (and, from
+  // Cython, no GIL release).
+  static bool ready_now(const Transfer& t, WaitFor what);
   // satisfied(), read under the mutex (the consumer's view of the buffers).
   bool check(Transfer& t, WaitFor what);
 

@@ -173,6 +173,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)
         @staticmethod
+        bool ready_now(const Transfer& t, WaitFor what)
+        @staticmethod
         unsigned long long fork_generation()
         @staticmethod
         void fork_prepare_all()

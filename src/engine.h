@@ -5,9 +5,11 @@
 // fd *without* the lock, then runs uv_run(UV_RUN_NOWAIT) with it. One thread
 // drives at a time (leader/follower); the others sleep, each on its own
 // condition variable, and are woken one by one: when their own transfer is
-// ready, or (one of them) to take over driving when the driver leaves. The
-// async bridge drives the same way from the event loop's thread (backend_fd()
-// + run_nowait()).
+// ready, or (one of them) to take over driving when the driver leaves. A
+// sync waiter whose HTTP/1.1 request is out polls its own connection's
+// socket instead, and runs the loop itself when it is readable (wait(),
+// direct_fd()). The async bridge drives the same way from the event loop's
+// thread (backend_fd() + run_nowait()).
 #pragma once
 
 #include <uv.h>

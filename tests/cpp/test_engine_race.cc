@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -29,12 +30,11 @@ using namespace httprs;
 
 namespace {
 
-// Answers every request on a connection with a small keep-alive response,
-// after a short pause so the head arrives while the consumer is polling.
-// Each connection is served by its own thread.
-class Server {
+// A loopback listener: each accepted connection is served by `handler` on a
+// thread of its own, all joined once the listener is shut down.
+class Listener {
  public:
-  Server() {
+  explicit Listener(std::function<void(int)> handler) : handler_(std::move(handler)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -46,7 +46,7 @@ class Server {
     port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] { serve(); });
   }
-  ~Server() {
+  ~Listener() {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
@@ -59,31 +59,54 @@ class Server {
     for (;;) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      conns_.emplace_back([c] { answer(c); });
+      conns_.emplace_back([this, c] { handler_(c); });
     }
   }
-  static void answer(int c) {
-    std::string buf;
-    char tmp[4096];
-    for (;;) {
-      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-      if (n <= 0) break;
-      buf.append(tmp, static_cast<size_t>(n));
-      size_t end;
-      while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
-        buf.erase(0, end + 4);
-        ::usleep(2000);
-        static const char kResponse[] =
-            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello";
-        ::send(c, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL);
-      }
-    }
-    ::close(c);
-  }
+  std::function<void(int)> handler_;
   int fd_ = -1;
   int port_ = 0;
   std::thread thread_;
   std::vector<std::thread> conns_;  // joined after the listener is shut down
+};
+
+// Reads request heads on `c` and answers each with `response` once `before`
+// has run (false: stop answering), until the peer closes.
+void answer_each(int c, const std::function<bool()>& before, const std::string& response) {
+  std::string buf;
+  char tmp[4096];
+  for (;;) {
+    ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
+    if (n <= 0) break;
+    buf.append(tmp, static_cast<size_t>(n));
+    size_t end;
+    bool go_on = true;
+    while (go_on && (end = buf.find("\r\n\r\n")) != std::string::npos) {
+      buf.erase(0, end + 4);
+      go_on = before();
+      if (go_on) ::send(c, response.data(), response.size(), MSG_NOSIGNAL);
+    }
+    if (!go_on) break;
+  }
+  ::close(c);
+}
+
+// Answers every request on a connection with a small keep-alive response,
+// after a short pause so the head arrives while the consumer is polling.
+class Server {
+ public:
+  int port() const { return listener_.port(); }
+
+ private:
+  static void answer(int c) {
+    answer_each(
+        c,
+        [] {
+          ::usleep(2000);
+          return true;
+        },
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello");
+  }
+  Listener listener_{&Server::answer};
 };
 
 RequestSpec make_spec(int port) {
@@ -158,39 +181,16 @@ void concurrent_exchanges(Engine& engine, int port) {
 class BurstServer {
  public:
   static constexpr int kThreads = 6;
-  BurstServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
   ~BurstServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
     {
       std::lock_guard<std::mutex> lk(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
-    thread_.join();
-    for (std::thread& t : conns_) t.join();
   }
-  int port() const { return port_; }
+  int port() const { return listener_.port(); }
 
  private:
-  void serve() {
-    for (;;) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      conns_.emplace_back([this, c] { answer(c); });
-    }
-  }
   // Wait until every connection has a request in this round (or stopping).
   bool gather() {
     std::unique_lock<std::mutex> lk(mu_);
@@ -205,31 +205,17 @@ class BurstServer {
     return !stopping_;
   }
   void answer(int c) {
-    std::string buf;
-    char tmp[4096];
-    for (;;) {
-      ssize_t n = ::recv(c, tmp, sizeof tmp, 0);
-      if (n <= 0) break;
-      buf.append(tmp, static_cast<size_t>(n));
-      size_t end;
-      while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
-        buf.erase(0, end + 4);
-        if (!gather()) break;
-        static const char kResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nburst";
-        ::send(c, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL);
-      }
-    }
-    ::close(c);
+    answer_each(
+        c, [this] { return gather(); }, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nburst");
   }
-  int fd_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-  std::vector<std::thread> conns_;
   std::mutex mu_;
   std::condition_variable cv_;
   int arrived_ = 0;
   uint64_t round_ = 0;
   bool stopping_ = false;
+  // Last: shut down (its threads joined) first, after the destructor's body
+  // released any connection thread waiting in gather().
+  Listener listener_{[this](int c) { answer(c); }};
 };
 
 // Each thread waits with a 10 s slice: a waiter nobody woke would sit out its

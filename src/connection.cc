@@ -225,7 +225,7 @@ void Connection::start_http1() {
     if (state_ == State::kClosing) return;
   }
   if (purpose_ == Purpose::kPool) {
-    purpose_ = Purpose::kTransfer;
+    set_purpose(Purpose::kTransfer);
     detach_transfer();
   }
   if (!cur_) {
@@ -667,7 +667,14 @@ void Connection::finish_transfer() {
   if (h1().finish()) release_held();  // it was being drained: nobody holds it
 }
 
+void Connection::set_purpose(Purpose p) {
+  if (p == purpose_) return;
+  engine_->note_pool_work(p == Purpose::kPool ? 1 : -1);
+  purpose_ = p;
+}
+
 void Connection::release_held() {
+  set_purpose(Purpose::kTransfer);  // a drain, if any, is over
   bool keep = reusable();
   detach_transfer();
   if (!keep) {
@@ -711,7 +718,7 @@ void Connection::abandon() {
       // would only make the next request open another one. The transfer
       // stays, for its settings, but no longer points here.
       if (cur_) cur_->conn = nullptr;
-      purpose_ = Purpose::kPool;
+      set_purpose(Purpose::kPool);
       return;
     case State::kActive:
       // The request counts as sent once libuv handed every byte to the
@@ -726,6 +733,7 @@ void Connection::abandon() {
         cur_->sink = nullptr;
         cur_->body_buf.clear();
         h1().drain();
+        set_purpose(Purpose::kPool);
         if (h1().resume()) socket_.start_reading();
         arm_timer(TimerMode::kDrain);
         return;
@@ -885,6 +893,8 @@ void Connection::close(const Error& err) {
   State was = state_;
   state_ = State::kClosing;
   health_ = Health::kSpent;
+  Purpose purpose = purpose_;
+  set_purpose(Purpose::kTransfer);
   std::vector<Http2Exchanges::Ended> streams_ended;
   if (is_http2()) {
     // Every stream ends; those the server never processed are retried
@@ -900,7 +910,7 @@ void Connection::close(const Error& err) {
   }
   bool connect_failure =
       err.kind == ErrorKind::kConnectError || err.kind == ErrorKind::kConnectTimeout;
-  if (cur_ && purpose_ == Purpose::kTransfer && was == State::kConnecting && connect_failure &&
+  if (cur_ && purpose == Purpose::kTransfer && was == State::kConnecting && connect_failure &&
       cur_->connect_retries_done < cur_->spec.connect_retries) {
     // httpcore's connect retries: immediately, then after 0.5 s, 1 s, 2 s, ...
     int n = cur_->connect_retries_done++;

@@ -111,8 +111,9 @@ class Connection final : private SocketStream::Owner,
   // What runs next: the stages of establishing a connection and of an
   // exchange, each possibly behind a trace gate.
   enum class Stage { kNone, kConnect, kProxyTls, kSocks, kTunnel, kTls, kSend, kAwaitResponse };
-  // Who the connection is being established for: the transfer, or (once
-  // that transfer left while we were connecting) the pool.
+  // Who the connection works for: its transfer (or nobody: idle), or the
+  // pool once that transfer left, while it finishes establishing or drains
+  // the abandoned response (Engine::note_pool_work counts these).
   enum class Purpose { kTransfer, kPool };
   // kSpent: never reusable (EOF, stray bytes, errors, a timeout, switched).
   enum class Health { kSound, kSpent };
@@ -199,6 +200,8 @@ class Connection final : private SocketStream::Owner,
   Http2Exchanges& h2() { return static_cast<Http2Exchanges&>(*session_); }
   // HTTP/1.1 after the last handshake: its session, then the first exchange.
   void start_http1();
+  // purpose_ = p, counted by the engine (note_pool_work).
+  void set_purpose(Purpose p);
 
   // HTTP/2 (connection_h2.cc).
   // After the last handshake: should this connection speak HTTP/2?

@@ -31,7 +31,7 @@ void Connection::start_http2() {
   socket_.start_reading();  // always: flow control is HTTP/2's own
   std::shared_ptr<Transfer> first = detach_transfer();
   if (purpose_ == Purpose::kPool) {
-    purpose_ = Purpose::kTransfer;  // its transfer left while we connected
+    set_purpose(Purpose::kTransfer);  // its transfer left while we connected
     first.reset();
   }
   state_ = State::kIdle;

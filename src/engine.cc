@@ -189,6 +189,7 @@ void Engine::reset_after_fork() {
   idle_.clear();
   n_conns_ = 0;
   n_idle_ = 0;
+  pool_work_ = 0;
   auto fail_all = [&](auto& queue) {
     for (auto& t : queue) {
       t->error = err;
@@ -985,7 +986,10 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
 // (16 threads on one client: ~3.3 context switches per request instead of
 // ~1). Anything else (connecting, TLS handshakes, uploads, writes the kernel
 // has not taken, paused reads, HTTP/2 streams sharing one socket, trace gates)
-// needs the loop's other events and waits the leader/follower way.
+// needs the loop's other events and waits the leader/follower way; so does
+// every waiter while a connection works for the pool with nobody waiting on
+// it (note_pool_work): a waiter polling only its own socket would leave it
+// unread (an abandoned response's server blocked on a full socket buffer).
 int Engine::direct_fd(Transfer& t, WaitFor what) {
   switch (what) {
     case WaitFor::kHead:
@@ -996,7 +1000,7 @@ int Engine::direct_fd(Transfer& t, WaitFor what) {
     default:
       return -1;
   }
-  if (t.conn == nullptr || !flush_wanted_.empty()) return -1;
+  if (t.conn == nullptr || !flush_wanted_.empty() || pool_work_ > 0) return -1;
   return t.conn->direct_wait_fd(t);
 }
 
@@ -1059,17 +1063,52 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   return true;
 }
 
+namespace {
+
+// This thread's sleeper record and the fork generation it was made in. Held
+// through a pthread key, not a C++ thread_local: a thread_local with a
+// destructor is read at thread exit, after Python's join() was told the
+// thread is done, and ThreadSanitizer then reports the next thread, reusing
+// the stack, freeing that (dynamic TLS) memory as a race.
+struct SleeperSlot {
+  std::shared_ptr<void> record;
+  uint64_t generation = 0;
+};
+
+// The key, or nullptr when none could be made (PTHREAD_KEYS_MAX reached):
+// every wait then gets a fresh record.
+const pthread_key_t* sleeper_key() {
+  static pthread_key_t key;
+  static bool made = false;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    made = pthread_key_create(&key, [](void* p) { delete static_cast<SleeperSlot*>(p); }) == 0;
+  });
+  return made ? &key : nullptr;
+}
+
+}  // namespace
+
 std::shared_ptr<Engine::Sleeper> Engine::sleeper_record() {
-  thread_local std::shared_ptr<Sleeper> mine;
-  thread_local uint64_t generation = 0;
+  const pthread_key_t* key = sleeper_key();
+  if (key == nullptr) return std::make_shared<Sleeper>();
+  auto* slot = static_cast<SleeperSlot*>(pthread_getspecific(*key));
+  if (slot == nullptr) {
+    slot = new SleeperSlot;
+    if (pthread_setspecific(*key, slot) != 0) {
+      delete slot;
+      return std::make_shared<Sleeper>();
+    }
+  }
   // Held elsewhere: a driver has yet to notify it (a stale wake-up, which the
   // woken flag makes harmless, but the record must stay alive for it). Made
   // before a fork(): its eventfd is shared with the parent's thread.
-  if (mine == nullptr || mine.use_count() != 1 || generation != fork_generation()) {
-    mine = std::make_shared<Sleeper>();
-    generation = fork_generation();
+  uint64_t generation = fork_generation();
+  if (slot->record == nullptr || slot->record.use_count() != 1 || slot->generation != generation) {
+    slot->record = std::make_shared<Sleeper>();
+    slot->generation = generation;
   }
-  return mine;
+  return std::static_pointer_cast<Sleeper>(slot->record);
 }
 
 void Engine::notify(Wakeups& wake) {

@@ -351,6 +351,11 @@ class Engine {
   // (HTTP/2: every stream started meanwhile goes out in one write): the
   // engine calls c->flush_wanted() before it next polls or runs the loop.
   void want_flush(Connection* c);
+  // A connection starts (+1) or stops (-1) working for the pool with no
+  // waiter behind it: establishing after its transfer left, or draining an
+  // abandoned response. While any does, sync waiters do not wait on their own
+  // sockets (direct_fd): someone must drive the loop for it.
+  void note_pool_work(int delta) { pool_work_ += delta; }
   void retry(std::shared_ptr<Transfer> t);
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
@@ -453,6 +458,7 @@ class Engine {
   bool external_driver_ = false;  // an event loop watches backend_fd()
   uint64_t driver_wakes_ = 0;
   uint64_t direct_waits_ = 0;
+  int pool_work_ = 0;  // note_pool_work()
   bool closed_ = false;
   bool loop_closed_ = false;  // close() ran: no libuv calls any more
   // Heap-allocated: a loop whose getaddrinfo requests are still running when

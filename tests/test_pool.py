@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from servers.scripted import keepalive
 
 import httprs
 
@@ -603,6 +604,60 @@ def test_abandoned_response_drain_stops_at_its_bound(scripted):
         assert client.get(b.url).text == "ok"  # drives the loop while the bytes come
         a.close()  # waits for the handler: has it seen the client close?
         assert eof == [True]
+
+
+@pytest.mark.parametrize("ending", ["reused", "closed"])
+def test_requests_drive_the_loop_while_a_connection_drains(scripted, ending):
+    """A sync request whose response is all it waits for polls its own socket (no thread
+    drives the whole loop), except while a connection drains an abandoned response:
+    nobody waits on that one, so waiters drive the loop (reading it, running its drain
+    timer) until the drain ends, whether the connection goes back to the pool or closes."""
+    more, eof = threading.Event(), []
+
+    def abandoned(conn):
+        if conn.read_request() is None:
+            return
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+        more.wait(5)
+        if ending == "reused":
+            conn.send(b"body")  # the drain reads it: the connection is reusable
+            while conn.read_request() is not None:
+                conn.respond(b"again")
+        else:
+            eof.append(conn.wait_eof(5))  # the 0.5 s drain timer closes it
+
+    a, b = scripted(abandoned), scripted(keepalive(b"ok"))
+    with httprs.Client(timeout=5) as client:
+        assert client.get(b.url).text == "ok"
+        direct = client._transport._direct_waits()
+        assert client.get(b.url).text == "ok"  # its connection's second request
+        assert client._transport._direct_waits() > direct
+        with client.stream("GET", a.url) as r:
+            assert r.status_code == 200
+        direct = client._transport._direct_waits()
+        for _ in range(3):
+            assert client.get(b.url).text == "ok"
+        assert client._transport._direct_waits() == direct  # the drain is driven
+        more.set()
+        if ending == "reused":
+            assert wait_for_drained(client, b.url, direct)
+            assert client.get(a.url).text == "again"
+            assert a.connections == 1
+        else:
+            assert wait_for_drained(client, b.url, direct)
+            a.close()
+            assert eof == [True]
+
+
+def wait_for_drained(client, url, direct, timeout=5.0):
+    """Requests on `client` until one waits on its own socket again (the drain ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert client.get(url).text == "ok"
+        if client._transport._direct_waits() > direct:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 @pytest.mark.anyio

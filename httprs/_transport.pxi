@@ -475,6 +475,14 @@ class _CoreTransport:
             n = core.engine.eng.direct_waits()
         return n
 
+    def _direct_reads(self):
+        """Tests: how many of those rounds read the socket without running the loop."""
+        cdef _TransportCore core = self._core
+        cdef unsigned long long n
+        with nogil:
+            n = core.engine.eng.direct_reads()
+        return n
+
     def _hold_engine_mutex(self, int ms):
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core

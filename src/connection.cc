@@ -415,6 +415,11 @@ int Connection::direct_wait_fd(const Transfer& t) {
   return socket_.fd();
 }
 
+SocketStream::ReadNow Connection::read_for_direct_wait(const Transfer& t) {
+  if (direct_wait_fd(t) < 0) return SocketStream::ReadNow::kLoop;
+  return socket_.read_ready();
+}
+
 void Connection::pause_if_asked() {
   if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
   socket_.stop_reading();

@@ -78,6 +78,9 @@ class Connection final : private SocketStream::Owner,
   // out and libuv reads that socket for its response, so that its readability
   // is the only event `t` waits for (timers aside). Else -1.
   int direct_wait_fd(const Transfer& t);
+  // That waiter found the socket readable: read it now, as the loop would
+  // (SocketStream::read_ready); kLoop when `t` no longer waits that way.
+  SocketStream::ReadNow read_for_direct_wait(const Transfer& t);
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 

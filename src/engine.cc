@@ -290,7 +290,7 @@ char* Engine::read_buffer(size_t* len) {
 std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   auto t = std::make_shared<Transfer>();
   t->spec = std::move(spec);
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   drain_deferred();  // a pool slot freed by a dropped response is free now
   if (closed_) {
     t->error.set(ErrorKind::kClosed, "the client has been closed");
@@ -511,7 +511,7 @@ void Engine::drive_externally() {
 }
 
 void Engine::wake() {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   wake_driver();
 }
 
@@ -520,8 +520,32 @@ void Engine::wake_driver() {
   // readable. uv_async_send coalesces, so a burst of operations costs one wake.
   if (!loop_closed_ && (in_poll_ || external_driver_)) {
     driver_wakes_++;
+    if (defer_wakes_) {
+      wake_deferred_ = true;  // ~ConsumerLock sends it, once mu_ is let go of
+      return;
+    }
     uv_async_send(&wakeup_);
   }
+}
+
+// The driver polls on this CPU as often as not: woken while the waker still
+// holds mu_, it would run at once only to wait for mu_ (two more context
+// switches, and the waker's preemption, per operation).
+Engine::ConsumerLock::ConsumerLock(Engine& e) : e_(e) {
+  e_.mu_.lock();
+  e_.defer_wakes_ = true;
+}
+
+Engine::ConsumerLock::~ConsumerLock() {
+  bool wake = e_.wake_deferred_;
+  e_.wake_deferred_ = false;
+  e_.defer_wakes_ = false;
+  e_.mu_.unlock();
+  if (!wake) return;
+  // close() stops the wakeup handle only after clearing deferred_open_ under
+  // deferred_mu_, so the handle is open while this holds it.
+  std::lock_guard<std::mutex> lk(e_.deferred_mu_);
+  if (e_.deferred_open_) uv_async_send(&e_.wakeup_);
 }
 
 // ------------------------------------------------------------------ pool timer
@@ -574,7 +598,7 @@ void Engine::on_wakeup(uv_async_t*) {}
 // ------------------------------------------------------------------ consumers
 
 void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   if (loop_closed_) return;
   uv_update_time(loop_);
   if (t.conn) t.conn->send_body_chunk(t, data, len, last);
@@ -582,7 +606,7 @@ void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
 }
 
 void Engine::take_body(Transfer& t, std::string& out) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   out.clear();
   out.swap(t.body_buf);
   if (t.conn && !loop_closed_) {
@@ -593,7 +617,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
 }
 
 size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use, Wake wake) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   size_t n = std::min(len - fill, t.body_buf.size());
   if (n) std::memcpy(buf + fill, t.body_buf.data(), n);
   t.body_buf.erase(0, n);
@@ -623,7 +647,7 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
 }
 
 void Engine::want_all(Transfer& t) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   t.read_all = true;
   if (t.conn && !loop_closed_) {
     uv_update_time(loop_);
@@ -633,7 +657,7 @@ void Engine::want_all(Transfer& t) {
 }
 
 void Engine::raw_take(Transfer& t, std::string& out, size_t max) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   out.clear();
   size_t n = std::min(max, t.raw_in.size());
   out.assign(t.raw_in, 0, n);
@@ -646,7 +670,7 @@ void Engine::raw_take(Transfer& t, std::string& out, size_t max) {
 }
 
 void Engine::raw_write(Transfer& t, const char* data, size_t len) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   if (loop_closed_ || t.conn == nullptr) return;
   uv_update_time(loop_);
   t.conn->switched_write(data, len);
@@ -683,7 +707,7 @@ void Engine::take_trace(Transfer& t, std::vector<int>& out) {
 }
 
 void Engine::trace_resume(Transfer& t) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   if (loop_closed_ || t.conn == nullptr) return;
   uv_update_time(loop_);
   t.conn->pass_trace_gate(t);
@@ -691,7 +715,7 @@ void Engine::trace_resume(Transfer& t) {
 }
 
 void Engine::release(Transfer& t) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   release_locked(t);
 }
 
@@ -884,6 +908,11 @@ uint64_t Engine::direct_waits() {
   return direct_waits_;
 }
 
+uint64_t Engine::direct_reads() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return direct_reads_;
+}
+
 int Engine::idle_connections() const {
   // idle_ also lists HTTP/2 connections that carry streams and have room for
   // more: busy, not idle.
@@ -1026,6 +1055,7 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     if (self->efd < 0) return false;
   }
   drain_deferred();
+  uv_update_time(loop_);  // the loop may not have run for a while: its timers' delays from now
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
@@ -1057,6 +1087,19 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   // Woken only by the eventfd without being satisfied: a wake-up meant for an
   // earlier wait, written after it ended. Nothing to run the loop for.
   if (ready > 0 && p[0].revents == 0) return true;
+  // Only its socket is readable and the loop has nothing else due (no timer,
+  // no pending callback or close, no deferred write): read it here, as the
+  // loop would, without the loop's epoll_wait and its other phases (nor
+  // taking in other threads' responses, which would then need a wake-up).
+  if (p[0].revents == POLLIN && flush_wanted_.empty() && t.conn != nullptr) {
+    uv_update_time(loop_);
+    if (uv_backend_timeout(loop_) != 0 &&
+        t.conn->read_for_direct_wait(t) != SocketStream::ReadNow::kLoop) {
+      direct_reads_++;
+      wake_sleepers(false, &wake);
+      return true;
+    }
+  }
   run_once();
   // What this round did for other waiters: they are told once mu_ is let go.
   wake_sleepers(false, &wake);

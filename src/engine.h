@@ -332,6 +332,8 @@ class Engine {
   uint64_t driver_wakes();
   // How many rounds of wait() a thread spent polling its own socket (direct_fd).
   uint64_t direct_waits();
+  // How many of those rounds read their socket without running the loop.
+  uint64_t direct_reads();
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).
   void hold_mutex_for_testing(int ms);
@@ -409,7 +411,20 @@ class Engine {
   friend struct ForkGuard;
   void reset_after_fork();
   bool init_loop();    // a new loop with the engine's own handles; false: none
-  void wake_driver();  // with mu_ held
+  void wake_driver();  // with mu_ held (under a ConsumerLock: made once it is let go of)
+  // mu_, held by a consumer operation (submit, release, set_sink, ...): the
+  // wake-up of the driver it asks for (wake_driver) is made after mu_ is
+  // unlocked.
+  class ConsumerLock {
+   public:
+    explicit ConsumerLock(Engine& e);
+    ~ConsumerLock();
+    ConsumerLock(const ConsumerLock&) = delete;
+    ConsumerLock& operator=(const ConsumerLock&) = delete;
+
+   private:
+    Engine& e_;
+  };
   void release_locked(Transfer& t);
   void drain_deferred();  // with mu_ held: release what release_deferred queued
 
@@ -455,9 +470,12 @@ class Engine {
   bool servicing_ = false;
   bool service_again_ = false;
   bool in_poll_ = false;
+  bool defer_wakes_ = false;      // a ConsumerLock holds mu_
+  bool wake_deferred_ = false;    // and wake_driver() asked it for a wake-up
   bool external_driver_ = false;  // an event loop watches backend_fd()
   uint64_t driver_wakes_ = 0;
   uint64_t direct_waits_ = 0;
+  uint64_t direct_reads_ = 0;
   int pool_work_ = 0;  // note_pool_work()
   bool closed_ = false;
   bool loop_closed_ = false;  // close() ran: no libuv calls any more

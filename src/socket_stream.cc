@@ -603,19 +603,55 @@ void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<SocketStream*>(st->data);
   if (s->state_ != State::kOpen) return;
+  s->deliver(nread, buf->base);
+}
+
+void SocketStream::deliver(ssize_t nread, const char* base) {
   int injected = 0;
   if (nread > 0 && fault_due(FaultSite::kRead, &injected)) nread = injected;
   if (nread > 0) {
-    s->owner_->on_socket_data(buf->base, static_cast<size_t>(nread));
+    owner_->on_socket_data(base, static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
-    int err = s->pending_error();
+    int err = pending_error();
     if (err != 0)
-      s->owner_->on_socket_read_error(err);
+      owner_->on_socket_read_error(err);
     else
-      s->owner_->on_socket_eof();
+      owner_->on_socket_eof();
   } else if (nread < 0) {
-    s->owner_->on_socket_read_error(static_cast<int>(nread));
+    owner_->on_socket_read_error(static_cast<int>(nread));
   }
+}
+
+// libuv's own read of a readable stream, done by the thread that polled the
+// socket: the owner's buffer, recv() until it comes back short (at most
+// kReadsPerCall full ones, as libuv), each read delivered as on_read would.
+// An EOF stays readable, so it is left to the loop, whose read sees it too
+// (and stops reading, as libuv does). A read error is consumed by recv():
+// it is delivered here, and reading stops, as after libuv's.
+SocketStream::ReadNow SocketStream::read_ready() {
+  constexpr int kReadsPerCall = 32;
+  int sock = fd();
+  if (sock < 0 || !reading_) return ReadNow::kLoop;
+  ReadNow result = ReadNow::kNothing;
+  for (int i = 0; i < kReadsPerCall; i++) {
+    size_t len = 0;
+    char* base = owner_->socket_read_buffer(&len);
+    ssize_t got;
+    do {
+      got = ::recv(sock, base, len, MSG_DONTWAIT);
+    } while (got < 0 && errno == EINTR);
+    if (got == 0) return ReadNow::kLoop;
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return result;
+      deliver(-errno, base);  // libuv statuses are negated errnos on Unix
+      if (reading_ && state_ == State::kOpen) stop_reading();
+      return ReadNow::kRead;
+    }
+    result = ReadNow::kRead;
+    deliver(got, base);
+    if (state_ != State::kOpen || !reading_ || static_cast<size_t>(got) < len) break;
+  }
+  return result;
 }
 
 void SocketStream::break_for_fault() {

@@ -83,6 +83,13 @@ class SocketStream {
   void write_now(std::string& data);
   // Non-blocking read of what arrived while nobody ran the loop.
   Peek read_now(char* buf, size_t cap, size_t* n);
+  // Outcome of read_ready(): bytes were read and delivered (or a read error
+  // was), nothing was there, or the loop must read (an EOF, not reading).
+  enum class ReadNow { kRead, kNothing, kLoop };
+  // While reading: read what the kernel holds now and deliver it to the owner
+  // exactly as the loop's read callback would (Engine::wait, for a thread
+  // that polled this socket itself, without running the whole loop).
+  ReadNow read_ready();
   // The error (a negative libuv status) the next recv() would return, or 0.
   int pending_error();
   void start_reading();
@@ -136,6 +143,8 @@ class SocketStream {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&sock_); }
   uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&sock_); }
 
+  // What on_read does with one read's result (fault injection included).
+  void deliver(ssize_t nread, const char* base);
   static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
   static void on_connect(uv_connect_t* req, int status);
   static void on_attempt_connect(uv_connect_t* req, int status);

@@ -774,6 +774,48 @@ def test_closed_clients_keep_at_most_four_loops(process_server):
     assert _epoll_fds() == before - spare_before + 4
 
 
+def test_waits_on_their_own_sockets_read_as_the_loop_does(scripted):
+    """A sync request waiting on its own socket reads what arrives there itself (not
+    through the loop's poll of every socket): bodies in pieces, a close-delimited body,
+    a body cut short by a close or a reset end exactly as the loop would end them."""
+    body = bytes(range(256)) * 1200  # 300 KiB
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/pieces":
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+                for i in range(0, len(body), 100_000):
+                    time.sleep(0.02)  # the client waits on the socket meanwhile
+                    conn.send(body[i : i + 100_000])
+                continue
+            if req.target == "/close-delimited":
+                conn.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                for i in range(0, len(body), 100_000):
+                    time.sleep(0.02)
+                    conn.send(body[i : i + 100_000])
+                return
+            if req.target in ("/cut", "/reset"):
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+                time.sleep(0.05)
+                if req.target == "/reset":
+                    conn.reset()
+                return  # "/cut": closed (FIN) on the way out
+            conn.respond(b"ok")
+
+    srv = scripted(handler)
+    with httprs.Client(timeout=5) as client:
+        for _ in range(3):
+            assert client.get(srv.url + "/ok").text == "ok"
+        assert client.get(srv.url + "/pieces").content == body
+        assert client.get(srv.url + "/close-delimited").content == body
+        with pytest.raises(httprs.RemoteProtocolError):
+            client.get(srv.url + "/cut")
+        with pytest.raises(httprs.ReadError):
+            client.get(srv.url + "/reset")
+        assert client.get(srv.url + "/ok").text == "ok"
+        assert client._transport._direct_reads() > 0
+
+
 def test_threads_waiting_on_their_own_sockets_see_the_client_close(scripted):
     """Threads whose requests are out wait on their own connections' sockets (after the
     first request of each connection): closing the client from another thread still ends

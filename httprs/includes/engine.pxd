@@ -169,6 +169,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int idle_count()
         unsigned long long driver_wakes()
         unsigned long long direct_waits()
+        unsigned long long direct_reads()
         void hold_mutex_for_testing(int ms)
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)

@@ -11,6 +11,8 @@ httpx2's coding names and applies httpx2's cap of 5 codings.
 
 import codecs
 
+from cpython.ref cimport PyObject
+from libc.string cimport memcpy
 from libcpp.memory cimport unique_ptr
 from libcpp.string cimport string
 from libcpp.vector cimport vector
@@ -19,6 +21,18 @@ from httprs.includes.decode cimport DecoderChain
 from httprs.includes.errors cimport Error
 
 from httprs._exceptions import DecodingError
+
+cdef extern from "Python.h":
+    PyObject* _new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t size) except NULL
+    int _PyBytes_Resize(PyObject** obj, Py_ssize_t size) except -1
+    char* _bytes_data "PyBytes_AS_STRING"(PyObject* obj)
+    void _Py_XDECREF "Py_XDECREF"(PyObject* obj)
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+# decode_whole's first buffer for a body that does not record its decoded size:
+# compressed input usually grows several times.
+DEF GUESS_RATIO = 4
+DEF MIN_GUESS = 64 * 1024
 
 __all__ = [
     "SUPPORTED_DECODERS",
@@ -76,6 +90,55 @@ cdef class _Chain:
         if not ok:
             raise DecodingError(err.message.decode("utf-8", "replace"))
         return <bytes>out
+
+    def decode_whole(self, bytes data not None):
+        """The whole body `data` decoded and its end checked: httpx's `decode(data) +
+        flush()`, inflated straight into the bytes object returned. Its first size is
+        what the body records (gzip's ISIZE, zstd's frame sizes; bounded in C++), else a
+        guess; it doubles as it fills, and is cut to the output at the end."""
+        cdef const char* ptr = data
+        cdef size_t n = len(data)
+        cdef DecoderChain* chain = self._chain.get()
+        cdef size_t size = 0
+        cdef size_t got = 0
+        cdef size_t cap
+        cdef PyObject* out = NULL
+        cdef char* buf
+        cdef string tail
+        cdef Error err
+        cdef bint ok = True
+        cdef bint ended = False
+        if n == 0:
+            return self.flush()
+        self._finished = True
+        cap = chain.size_hint(ptr, n) + 1  # + 1: output of exactly the hint ends in one pass
+        if cap == 1:
+            cap = max(n * GUESS_RATIO if n < <size_t>PY_SSIZE_T_MAX // GUESS_RATIO else n, MIN_GUESS)
+        try:
+            out = _new_bytes(NULL, <Py_ssize_t>cap)
+            while not ended:
+                buf = _bytes_data(out)
+                with nogil:
+                    ok = chain.decode_into(&ptr, &n, buf + size, cap - size, &got, err)
+                    size += got
+                    ended = ok and size < cap
+                    if ended:
+                        ok = chain.finish(tail, err)
+                if not ok:
+                    raise DecodingError(err.message.decode("utf-8", "replace"))
+                if not ended:
+                    if cap > <size_t>PY_SSIZE_T_MAX // 2:
+                        raise MemoryError()
+                    cap *= 2
+                    _PyBytes_Resize(&out, <Py_ssize_t>cap)
+            if size + tail.size() != cap:
+                _PyBytes_Resize(&out, <Py_ssize_t>(size + tail.size()))
+            if tail.size() > 0:  # finish() found output still held (none is, in practice)
+                memcpy(_bytes_data(out) + size, tail.data(), tail.size())
+            result = <object>out
+        finally:
+            _Py_XDECREF(out)
+        return result
 
     def decode_iter(self, data, size_t max_out=1 << 20):
         """Decode `data` in pieces of at most `max_out` bytes, as a generator.

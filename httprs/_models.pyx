@@ -1388,7 +1388,7 @@ cdef bytes _decode_all(self, bytes raw):
     if decoder is None:
         return raw
     with _attach_request(self._req):
-        return decoder.decode(raw) + decoder.flush()
+        return decoder.decode_whole(raw)
 
 
 cdef int _begin_whole_read(self, bint is_async) except -1:

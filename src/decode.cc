@@ -30,6 +30,8 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cstdint>
+#include <cstring>
 
 namespace httprs {
 namespace {
@@ -91,6 +93,21 @@ class ZlibDecoder final : public Decoder {
   // Truncated gzip / deflate streams are not an error (Python's flush()
   // does not complain).
   bool end(Error&) override { return true; }
+
+  // gzip's trailer ends with ISIZE, the input size mod 2^32 (RFC 1952), of the
+  // last member; only the first is decoded, so it is exact for one member. No
+  // deflate stream expands more than 1032-fold, which bounds what a lying one
+  // can claim.
+  size_t recorded_size(const char* data, size_t len) const override {
+    constexpr size_t kMinMember = 20;  // 10-byte header, empty deflate block, trailer
+    constexpr size_t kMaxRatio = 1032;
+    if (format_ != Format::kGzip || len < kMinMember) return 0;
+    auto b = reinterpret_cast<const unsigned char*>(data);
+    if (b[0] != 0x1f || b[1] != 0x8b) return 0;
+    const unsigned char* t = b + len - 4;
+    size_t isize = size_t{t[0]} | size_t{t[1]} << 8 | size_t{t[2]} << 16 | size_t{t[3]} << 24;
+    return std::min(isize, len * kMaxRatio);
+  }
 
  private:
   // Choose the window bits and initialise the inflater. Two bytes are
@@ -234,6 +251,14 @@ class ZstdDecoder final : public Decoder {
     return true;
   }
 
+  // The content size the first frame's header records (more frames: the
+  // output grows past it), or 0 when it does not.
+  size_t recorded_size(const char* data, size_t len) const override {
+    unsigned long long n = ZSTD_getFrameContentSize(data, len);
+    if (n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR) return 0;
+    return n > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(n);
+  }
+
   bool end(Error& err) override {
     if (seen_data_ && pending_ != 0) {
       err.set(ErrorKind::kDecodingError, "Zstandard data is incomplete");
@@ -266,6 +291,8 @@ bool Decoder::feed(const char* data, size_t len, std::string& out, Error& err) {
 bool Decoder::finish(std::string& out, Error& err) {
   return feed(nullptr, 0, out, err) && end(err);
 }
+
+size_t Decoder::recorded_size(const char*, size_t) const { return 0; }
 
 std::unique_ptr<Decoder> Decoder::for_coding(const std::string& token) {
   // httpx 0.28.1 decodes exactly these; "x-gzip" and others pass through.
@@ -373,25 +400,36 @@ bool DecoderChain::pull(size_t i, char* dst, size_t cap, size_t* produced, Error
   }
 }
 
+// Input held back by a bounded feed() is decoded first, so new input joins it.
+bool DecoderChain::set_input(const char* data, size_t len) {
+  if (held_pos_ < held_.size()) {
+    if (len > 0) held_.append(data, len);
+    ext_ = nullptr;
+    ext_len_ = 0;
+    return false;
+  }
+  ext_ = data;
+  ext_len_ = len;
+  return true;
+}
+
+bool DecoderChain::usable(Error& err) {
+  if (failed_) return fail(err);
+  if (finished_) {
+    err.set(ErrorKind::kDecodingError, "content decoder used after the end of the body");
+    return fail(err);
+  }
+  return true;
+}
+
 bool DecoderChain::feed(const char* data, size_t len, std::string& out, Error& err) {
   return feed(data, len, out, static_cast<size_t>(-1), err);
 }
 
 bool DecoderChain::feed(const char* data, size_t len, std::string& out, size_t max_out,
                         Error& err) {
-  if (failed_) return fail(err);
-  if (finished_) {
-    err.set(ErrorKind::kDecodingError, "content decoder used after the end of the body");
-    return fail(err);
-  }
-  if (held_pos_ < held_.size()) {
-    if (len > 0) held_.append(data, len);
-    ext_ = nullptr;
-    ext_len_ = 0;
-  } else {
-    ext_ = data;
-    ext_len_ = len;
-  }
+  if (!usable(err)) return false;
+  set_input(data, len);
   size_t budget = max_out;
   bool ok = true;
   if (stages_.empty()) {
@@ -423,6 +461,49 @@ bool DecoderChain::feed(const char* data, size_t len, std::string& out, size_t m
   ext_ = nullptr;
   ext_len_ = 0;
   return ok ? true : fail(err);
+}
+
+bool DecoderChain::decode_into(const char** data, size_t* len, char* dst, size_t cap,
+                               size_t* produced, Error& err) {
+  *produced = 0;
+  if (!usable(err)) return false;
+  bool borrowed = set_input(*data, *len);
+  if (!borrowed) {  // joined the held input
+    *data += *len;
+    *len = 0;
+  }
+  bool ok = true;
+  if (stages_.empty()) {
+    const char* in = nullptr;
+    size_t in_len = 0;
+    take_input(0, &in, &in_len);
+    size_t n = std::min(in_len, cap);
+    if (n > 0) std::memcpy(dst, in, n);
+    consumed(0, n);
+    *produced = n;
+  } else {
+    while (*produced < cap) {
+      size_t got = 0;
+      if (!pull(stages_.size() - 1, dst + *produced, cap - *produced, &got, err)) {
+        ok = false;
+        break;
+      }
+      if (got == 0) break;
+      *produced += got;
+    }
+  }
+  if (borrowed) {  // the caller keeps what was not taken
+    *data = ext_;
+    *len = ext_len_;
+  }
+  ext_ = nullptr;
+  ext_len_ = 0;
+  return ok ? true : fail(err);
+}
+
+size_t DecoderChain::size_hint(const char* data, size_t len) const {
+  if (stages_.size() != 1 || len == 0) return 0;
+  return std::min(stages_[0]->recorded_size(data, len), kMaxSizeHint);
 }
 
 bool DecoderChain::finish(std::string& out, Error& err) {

@@ -46,6 +46,10 @@ class Decoder {
   // the format says the stream was cut short and httpx would complain.
   virtual bool end(Error& err) = 0;
 
+  // The decoded size of the whole input `data` as the format records it, or
+  // 0 when it does not (see DecoderChain::size_hint).
+  virtual size_t recorded_size(const char* data, size_t len) const;
+
   // A decoder for one (trimmed, lower-case) Content-Encoding token, or
   // nullptr for "identity" and for codings httpx does not decode.
   static std::unique_ptr<Decoder> for_coding(const std::string& token);
@@ -86,12 +90,29 @@ class DecoderChain {
   // truncation, in order. Only the first call has effect.
   bool finish(std::string& out, Error& err);
 
+  // Whole-body decoding into the caller's memory (no intermediate buffer):
+  // decode from [*data, *data + *len) into dst, at most cap bytes, advancing
+  // *data / *len past the input taken and setting *produced. The chain does
+  // not copy the input: the caller keeps it and passes the rest again. A call
+  // that leaves room in dst (*produced < cap) has taken all the input and
+  // written all it decodes to; then finish() checks the end.
+  bool decode_into(const char** data, size_t* len, char* dst, size_t cap, size_t* produced,
+                   Error& err);
+  // What a whole body `data` says its decoded size is (gzip's ISIZE for a
+  // single gzip coding, zstd's frame content sizes), to size the output, or 0
+  // when it does not say. Bounded (kMaxSizeHint, and what the input can
+  // expand to): the input may lie, the hint costs address space only.
+  size_t size_hint(const char* data, size_t len) const;
+  static constexpr size_t kMaxSizeHint = size_t{64} << 20;
+
  private:
   struct Piece {  // one stage's input waiting to be decoded: mem[begin, end)
     std::unique_ptr<char[]> mem;
     size_t begin = 0, end = 0;
   };
   bool fail(Error& err);
+  bool usable(Error& err);
+  bool set_input(const char* data, size_t len);
   bool pull(size_t i, char* dst, size_t cap, size_t* produced, Error& err);
   bool take_input(size_t i, const char** in, size_t* in_len);
   void consumed(size_t i, size_t n);

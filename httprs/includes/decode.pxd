@@ -27,3 +27,9 @@ cdef extern from "decode.h" namespace "httprs" nogil:
         bool drain(string& out, size_t max_out, Error& err)
         # End of body; false + err when the format can tell it was truncated.
         bool finish(string& out, Error& err)
+        # Whole body into dst[:cap]: advances data/len past the input taken; room
+        # left in dst means all the input is taken and decoded (then finish()).
+        bool decode_into(const char** data, size_t* len, char* dst, size_t cap,
+                         size_t* produced, Error& err)
+        # The decoded size the whole body records (gzip ISIZE, zstd), bounded; 0: none.
+        size_t size_hint(const char* data, size_t len)

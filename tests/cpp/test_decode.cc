@@ -327,6 +327,18 @@ static void test_multi_member() {
   check_all_splits({"zstd"}, z, "hello world", "zstd frames");
 }
 
+struct Case {
+  std::vector<std::string> enc;
+  std::string data;
+};
+
+// The end of a chain whose output has all come out already: finish() adds nothing.
+static void finish_drained(DecoderChain& chain, Result& r) {
+  std::string tail;
+  r.ok = chain.finish(tail, r.err);
+  CHECK(tail.empty());
+}
+
 // Decode with the bounded API: every feed/drain call appends at most
 // `limits[k]` bytes; checks the bound and returns everything decoded.
 static Result decode_bounded(const std::vector<std::string>& enc, const std::string& data,
@@ -369,18 +381,13 @@ static Result decode_bounded(const std::vector<std::string>& enc, const std::str
     }
     if (got == 0) break;
   }
-  std::string tail;
-  r.ok = chain->finish(tail, r.err);
-  CHECK(tail.empty());  // everything came out through drain()
+  finish_drained(*chain, r);  // everything came out through drain()
   return r;
 }
 
 static void test_bounded() {
   std::string plain = sample(200000, 7);
-  struct Case {
-    std::vector<std::string> enc;
-    std::string data;
-  } cases[] = {
+  Case cases[] = {
       {{"gzip"}, gzip_encode(plain)},
       {{"deflate"}, raw_encode(plain)},
       {{"br"}, br_encode(plain)},
@@ -482,6 +489,109 @@ static void test_single_decoder() {
   CHECK(Decoder::for_coding("x-gzip") == nullptr);
 }
 
+// decode_into: the whole body into the caller's buffer, in rooms of every size
+// from one byte up, the input passed again from where the chain left it.
+static Result decode_into_rooms(const std::vector<std::string>& enc, const std::string& data,
+                                size_t room) {
+  Result r;
+  auto chain = make(enc);
+  if (!chain) {
+    r.ok = false;
+    return r;
+  }
+  const char* in = data.data();
+  size_t in_len = data.size();
+  std::vector<char> buf(room);
+  for (;;) {
+    size_t got = 0;
+    if (!chain->decode_into(&in, &in_len, buf.data(), room, &got, r.err)) {
+      r.ok = false;
+      return r;
+    }
+    r.out.append(buf.data(), got);
+    if (got < room) break;  // room left: all input taken and decoded
+  }
+  CHECK(in_len == 0);
+  finish_drained(*chain, r);
+  return r;
+}
+
+static void test_decode_into() {
+  std::string plain = sample(150000, 11);
+  Case cases[] = {
+      {{"gzip"}, gzip_encode(plain)},
+      {{"deflate"}, zlibw_encode(plain)},
+      {{"deflate"}, raw_encode(plain)},
+      {{"br"}, br_encode(plain)},
+      {{"zstd"}, zstd_encode(plain)},
+      {{"deflate", "gzip"}, gzip_encode(zlibw_encode(plain))},
+      {{"identity"}, plain},
+      {{"gzip"}, gzip_encode(plain) + gzip_encode("second member")},
+  };
+  for (const Case& c : cases) {
+    for (size_t room :
+         {size_t{1}, size_t{7}, size_t{4096}, plain.size(), plain.size() + 1, plain.size() * 3}) {
+      Result r = decode_into_rooms(c.enc, c.data, room);
+      CHECK(r.ok);
+      CHECK(r.out == plain);
+    }
+  }
+  // Errors as feed() reports them, and sticky.
+  Result r = decode_into_rooms({"gzip"}, "xxxxxxxx", 64);
+  CHECK(!r.ok);
+  CHECK_EQ_STR(r.err.message, "Error -3 while decompressing data: incorrect header check");
+  std::string z = zstd_encode(plain);
+  r = decode_into_rooms({"zstd"}, z.substr(0, z.size() - 3), 1 << 20);
+  CHECK(!r.ok);
+  CHECK_EQ_STR(r.err.message, "Zstandard data is incomplete");
+  // Input held back by a bounded feed() is decoded first, then the new input.
+  auto chain = make({"gzip"});
+  std::string gz = gzip_encode(plain), out;
+  Error err;
+  CHECK(chain->feed(gz.data(), gz.size() / 2, out, 1000, err));
+  CHECK(out.size() == 1000);
+  const char* in = gz.data() + gz.size() / 2;
+  size_t in_len = gz.size() - gz.size() / 2;
+  std::vector<char> buf(plain.size());
+  size_t got = 0;
+  CHECK(chain->decode_into(&in, &in_len, buf.data(), buf.size(), &got, err));
+  CHECK(in_len == 0);
+  CHECK(got == plain.size() - 1000);
+  CHECK(out + std::string(buf.data(), got) == plain);
+}
+
+static void test_size_hint() {
+  std::string plain = sample(100000, 12);
+  std::string gz = gzip_encode(plain);
+  CHECK(make({"gzip"})->size_hint(gz.data(), gz.size()) == plain.size());
+  std::string z = zstd_encode(plain);
+  CHECK(make({"zstd"})->size_hint(z.data(), z.size()) == plain.size());
+  // A zstd frame that does not record its size, formats that never do, chains of
+  // two codings, and input that is not what it claims: no hint.
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+  std::string z2(ZSTD_compressBound(plain.size()), '\0');
+  size_t n = ZSTD_compress2(cctx, &z2[0], z2.size(), plain.data(), plain.size());
+  ZSTD_freeCCtx(cctx);
+  CHECK(!ZSTD_isError(n));
+  z2.resize(n);
+  CHECK(make({"zstd"})->size_hint(z2.data(), z2.size()) == 0);
+  std::string br = br_encode(plain), zl = zlibw_encode(plain);
+  CHECK(make({"br"})->size_hint(br.data(), br.size()) == 0);
+  CHECK(make({"deflate"})->size_hint(zl.data(), zl.size()) == 0);
+  std::string gz2 = gzip_encode(zlibw_encode(plain));
+  CHECK(make({"deflate", "gzip"})->size_hint(gz2.data(), gz2.size()) == 0);
+  CHECK(make({"gzip"})->size_hint("not gzip, but long enough", 25) == 0);
+  CHECK(make({"gzip"})->size_hint(gz.data(), 0) == 0);
+  // A lying ISIZE is bounded by what deflate can expand to, and by kMaxSizeHint.
+  std::string liar = gz;
+  for (size_t i = liar.size() - 4; i < liar.size(); ++i) liar[i] = '\xff';
+  CHECK(make({"gzip"})->size_hint(liar.data(), liar.size()) == liar.size() * 1032);
+  std::string big_liar = liar + std::string(100000, 'x');
+  for (size_t i = big_liar.size() - 4; i < big_liar.size(); ++i) big_liar[i] = '\xff';
+  CHECK(make({"gzip"})->size_hint(big_liar.data(), big_liar.size()) == DecoderChain::kMaxSizeHint);
+}
+
 int main() {
   test_round_trips();
   test_empty_input();
@@ -494,5 +604,7 @@ int main() {
   test_bounded();
   test_stacked_bomb();
   test_single_decoder();
+  test_decode_into();
+  test_size_hint();
   return check_report("test_decode");
 }

@@ -279,3 +279,102 @@ def test_decoder_classes_are_patchable_and_used_by_responses():
     with mock.patch.object(rs_decoders.LineDecoder, "decode", spy_decode):
         lines = list(httprs.Response(200, content=b"a\nb\n").iter_lines())
     assert lines == ["a", "b"] and calls == ["a\nb\n"]
+
+
+# -- whole-body decoding (`.content`, `read()`, `aread()`): inflated straight into the
+# bytes object, sized from what the body records (gzip ISIZE, zstd frame sizes) ----------
+
+
+def _isize(data, value):
+    """`data` with gzip's trailing ISIZE field replaced by `value`."""
+    return data[:-4] + value.to_bytes(4, "little")
+
+
+def _whole_body_cases():
+    brotli = pytest.importorskip("brotli")
+    zstandard = pytest.importorskip("zstandard")
+    big = BODY * 40  # 360 KB: far past every first guess
+    zeros = bytes(3 << 20)  # expands ~1000-fold: grows many times
+    sized = zstandard.ZstdCompressor().compress(big)
+    unsized = zstandard.ZstdCompressor(write_content_size=False).compress(big)
+    return {
+        "gzip": ("gzip", gzip.compress(big)),
+        "gzip empty": ("gzip", gzip.compress(b"")),
+        "gzip zeros": ("gzip", gzip.compress(zeros, 9)),
+        # ISIZE as the last member says: only the first member is decoded.
+        "gzip small then big member": ("gzip", gzip.compress(b"small") + gzip.compress(big)),
+        "gzip big then small member": ("gzip", gzip.compress(big) + gzip.compress(b"x")),
+        "gzip garbage claiming 4 GB": ("gzip", gzip.compress(b"tiny") + b"\xff" * 4),
+        "gzip wrong ISIZE": ("gzip", _isize(gzip.compress(big), len(big) + 1)),
+        "gzip truncated": ("gzip", gzip.compress(big)[:-100]),
+        "deflate": ("deflate", zlib.compress(big)),
+        "raw deflate": ("deflate", zlib.compress(big)[2:-4]),
+        "br": ("br", brotli.compress(big)),
+        "zstd sized": ("zstd", sized),
+        "zstd unsized": ("zstd", unsized),
+        "zstd frames": ("zstd", zstandard.ZstdCompressor().compress(b"a") + sized),
+        "zstd truncated": ("zstd", sized[:-3]),
+        "deflate, gzip": ("deflate, gzip", gzip.compress(zlib.compress(big))),
+        "identity": ("identity", big),
+        "not gzip": ("gzip", b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    }
+
+
+def _httpx_outcome(coding, data):
+    try:
+        return httpx.Response(200, headers={"Content-Encoding": coding}, content=data).content
+    except httpx.DecodingError as exc:
+        return ("DecodingError", str(exc))
+
+
+def _httprs_outcome(coding, data):
+    try:
+        return httprs.Response(200, headers={"Content-Encoding": coding}, content=data).content
+    except httprs.DecodingError as exc:
+        return ("DecodingError", str(exc))
+
+
+def test_whole_body_cases_include_errors():
+    outcomes = [_httpx_outcome(*case) for case in _whole_body_cases().values()]
+    assert sum(isinstance(o, tuple) for o in outcomes) == 3  # wrong ISIZE, zstd cut, not gzip
+
+
+def test_whole_body_decoding_matches_httpx():
+    for name, (coding, data) in _whole_body_cases().items():
+        assert _httprs_outcome(coding, data) == _httpx_outcome(coding, data), name
+
+
+@pytest.mark.anyio
+async def test_whole_body_decoding_matches_httpx_async(anyio_backend):
+    for name, (coding, data) in _whole_body_cases().items():
+        want = _httpx_outcome(coding, data)
+        response = httprs.Response(
+            200, headers={"Content-Encoding": coding}, stream=httprs.ByteStream(data)
+        )
+        try:
+            got = await response.aread()
+        except httprs.DecodingError as exc:
+            got = ("DecodingError", str(exc))
+        assert got == want, name
+
+
+def test_decode_whole_after_streamed_pieces():
+    """Input held back by bounded decoding comes first, then the rest; afterwards the
+    chain is finished (flush() has nothing more)."""
+    data = gzip.compress(BODY * 40)
+    chain = _Chain(["gzip"])
+    pieces = chain.decode_iter(data[:1000], 100)
+    head = next(pieces)
+    assert len(head) == 100
+    pieces.close()
+    assert head + chain.decode_whole(data[1000:]) == BODY * 40
+    assert chain.flush() == b""
+    assert _Chain(["gzip"]).decode_whole(b"") == b""
+
+
+def test_decode_whole_after_the_end_is_an_error():
+    chain = _Chain(["gzip"])
+    assert chain.decode_whole(gzip.compress(b"once")) == b"once"
+    with pytest.raises(DecodingError, match="after the end of the body"):
+        chain.decode_whole(gzip.compress(b"twice"))
+    assert chain.decode_whole(b"") == b""

@@ -30,7 +30,9 @@ bool parse_length(const std::string& value, uint64_t* out) {
 }  // namespace
 
 Http2Exchanges::Http2Exchanges(SessionListener* listener, Http2Config config)
-    : listener_(listener), session_(config) {}
+    : listener_(listener), session_(config) {
+  session_.set_data_sink(this);
+}
 
 bool Http2Exchanges::start(Error& err) { return session_.init(err); }
 
@@ -261,7 +263,7 @@ void Http2Exchanges::on_event(Http2Event& ev) {
       on_headers(s, ev);
       break;
     case Http2EventKind::kData:
-      on_data(s, ev.stream_id, ev.data);
+      on_data(s, ev.stream_id, ev);
       break;
     case Http2EventKind::kEnd:
       t.body_sent = true;
@@ -300,12 +302,25 @@ void Http2Exchanges::on_headers(Stream& s, Http2Event& ev) {
   listener_->on_transfer_progress(t);
 }
 
-void Http2Exchanges::on_data(Stream& s, int32_t id, std::string& data) {
+bool Http2Exchanges::take_data(int32_t stream_id, const char* data, size_t len) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return false;
+  Transfer& t = *it->second.transfer;
+  if (t.sink == nullptr || !t.body_buf.empty() || t.sink_len - t.sink_fill < len) return false;
+  std::memcpy(t.sink + t.sink_fill, data, len);
+  t.sink_fill += len;
+  return true;
+}
+
+void Http2Exchanges::on_data(Stream& s, int32_t id, Http2Event& ev) {
   Transfer& t = *s.transfer;
+  std::string& data = ev.data;
   const char* p = data.data();
-  size_t len = data.size();
+  size_t len = ev.delivered > 0 ? ev.delivered : data.size();
   t.body_received += len;
-  if (t.sink != nullptr) {
+  if (ev.delivered > 0) {
+    // Already in the sink (take_data).
+  } else if (t.sink != nullptr) {
     size_t room = t.sink_len - t.sink_fill;
     size_t n = len < room ? len : room;
     std::memcpy(t.sink + t.sink_fill, p, n);

@@ -22,7 +22,7 @@
 
 namespace httprs {
 
-class Http2Exchanges final : public ProtocolSession {
+class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
  public:
   // Body bytes a consumer may leave unread before the stream's window is no
   // longer given back (the same bound as HTTP/1.1's pause).
@@ -116,7 +116,10 @@ class Http2Exchanges final : public ProtocolSession {
 
   void on_event(Http2Event& ev);
   void on_headers(Stream& s, Http2Event& ev);
-  void on_data(Stream& s, int32_t id, std::string& data);  // may take `data`
+  void on_data(Stream& s, int32_t id, Http2Event& ev);  // may take ev.data
+  // Http2DataSink: DATA straight into the consumer's sink when it all fits
+  // there and nothing is buffered ahead of it.
+  bool take_data(int32_t stream_id, const char* data, size_t len) override;
   void end_stream(int32_t id, Outcome outcome);
   void fail_stream(int32_t id, const Error& err, bool retryable);
   void process_events();

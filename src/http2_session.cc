@@ -150,6 +150,9 @@ struct Http2Session::Stream {
   bool progressed = false;  // listed in progressed_
 
   size_t unconsumed = 0;  // DATA bytes handed out and not yet consume()d
+  // The batch (Http2Session::batch_) in which DATA of this stream went into an
+  // event's string: later DATA of the batch must too, to stay behind it.
+  uint64_t data_queued_in = ~uint64_t{0};
 
   bool terminal() const { return state == State::kEnded || state == State::kFailed; }
 };
@@ -230,7 +233,14 @@ struct Http2Session::Callbacks {
     nghttp2_session_consume_connection(session, len);
     s->unconsumed += len;
     Http2Event ev{Http2EventKind::kData, stream_id};
-    ev.data.assign(reinterpret_cast<const char*>(data), len);
+    auto bytes = reinterpret_cast<const char*>(data);
+    if (s->data_queued_in != h.batch_ && h.data_sink_ != nullptr &&
+        h.data_sink_->take_data(stream_id, bytes, len)) {
+      ev.delivered = len;
+    } else {
+      ev.data.assign(bytes, len);
+      s->data_queued_in = h.batch_;
+    }
     h.emit(std::move(ev));
     return 0;
   }
@@ -577,13 +587,14 @@ std::vector<int32_t> Http2Session::take_progressed() {
 
 std::vector<Http2Event> Http2Session::take_events() {
   std::vector<Http2Event> out;
-  out.swap(events_);
+  take_events(out);
   return out;
 }
 
 void Http2Session::take_events(std::vector<Http2Event>& out) {
   out.clear();
   out.swap(events_);
+  ++batch_;
 }
 
 bool Http2Session::request_sent(int32_t stream_id) const {

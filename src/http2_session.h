@@ -75,11 +75,24 @@ struct Http2Event {
   Http2EventKind kind;
   int32_t stream_id = 0;
   int status = 0;
-  HeaderList headers;  // lower-case names, as received
-  std::string data;
+  HeaderList headers;      // lower-case names, as received
+  std::string data;        // kData: the bytes, unless the owner's sink took them
+  size_t delivered = 0;    // kData: bytes already copied into the owner's sink (data empty)
   uint32_t h2_error = 0;   // HTTP/2 error code (kReset, kGoaway)
   bool retryable = false;  // kReset: the server did not process the request
   Error error;             // kReset: what the caller raises
+};
+
+// Where a stream's DATA may be copied as it arrives (the consumer's buffer)
+// instead of into its kData event's own string: the body is copied once, as
+// HTTP/1.1's is. Called while nghttp2 parses, so it only copies: everything
+// else (windows, progress) waits for the kData event, which carries the length.
+class Http2DataSink {
+ public:
+  virtual ~Http2DataSink() = default;
+  // Copy all `len` bytes of stream_id's DATA where its consumer reads them,
+  // if they fit there now: true when taken.
+  virtual bool take_data(int32_t stream_id, const char* data, size_t len) = 0;
 };
 
 // The name of an HTTP/2 error code ("PROTOCOL_ERROR", "0xff" when unknown).
@@ -144,6 +157,9 @@ class Http2Session {
   // `kind` / `message`; streams the server never processed are retryable.
   void connection_lost(ErrorKind kind, const std::string& message);
 
+  // DATA goes to `sink` when it takes it (see Http2DataSink), else into events.
+  void set_data_sink(Http2DataSink* sink) { data_sink_ = sink; }
+
   std::vector<Http2Event> take_events();
   // The same into `out` (cleared first), which lends its memory to the
   // events that come next: no allocation per batch.
@@ -190,6 +206,8 @@ class Http2Session {
   std::set<int32_t> live_;  // streams nghttp2 has not closed yet
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<Http2Event> events_;
+  uint64_t batch_ = 0;  // take_events() calls so far: which batch events_ holds
+  Http2DataSink* data_sink_ = nullptr;
   std::vector<int32_t> progressed_;
   Http2HeaderBlock block_;           // submit()'s scratch, kept for its memory
   std::string* flushing_ = nullptr;  // flush()'s output while it runs (for send_data)

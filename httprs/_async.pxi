@@ -324,12 +324,14 @@ cdef class _AsyncBody(_Body):
             raise exc.StreamClosed()
         try:
             while True:
-                # No wake-up for the driver: the wait runs the loop itself.
-                self._chunk_start(Wake.kCaller)
-                await self.driver.wait(self, <int>WaitFor.kBodyData)
-                chunk = self._chunk_take()
+                # No wake-up for the driver: the next wait runs the loop itself.
+                chunk = self._chunk_buffered(Wake.kCaller)
                 if chunk is None:
-                    break
+                    self._chunk_start(Wake.kCaller)
+                    await self.driver.wait(self, <int>WaitFor.kBodyData)
+                    chunk = self._chunk_take()
+                    if chunk is None:
+                        break
                 if chunk:
                     yield chunk
         finally:

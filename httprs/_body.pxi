@@ -346,6 +346,21 @@ cdef class _Body:
             self._attach_chunk_sink(cap, wake)
         return 0
 
+    cdef object _chunk_buffered(self, Wake wake=Wake.kDriver):
+        """Streaming: the body bytes buffered with no sink attached (those read with
+        the head), as a chunk of their own: one copy, where going through the chunk's
+        sink made two. None when nothing is buffered (then _chunk_start)."""
+        cdef string chunk
+        cdef cbool took
+        if self.released:
+            raise self._closed_error()
+        with nogil:
+            took = self.engine.eng.take_buffered(self.t.get()[0], chunk, STREAM_SINK, wake)
+        if not took:
+            return None
+        self.streamed += chunk.size()
+        return <bytes>chunk
+
     cdef object _chunk_take(self):
         """After the wait: a chunk, b"" to wait again, or None at the end."""
         cdef string chunk
@@ -473,11 +488,13 @@ cdef class _Body:
             raise exc.StreamClosed()
         try:
             while True:
-                self._chunk_start()
-                _wait(self.engine.eng, t, WaitFor.kBodyData)
-                chunk = self._chunk_take()
+                chunk = self._chunk_buffered()
                 if chunk is None:
-                    break
+                    self._chunk_start()
+                    _wait(self.engine.eng, t, WaitFor.kBodyData)
+                    chunk = self._chunk_take()
+                    if chunk is None:
+                        break
                 if chunk:
                     yield chunk
         finally:

@@ -616,6 +616,24 @@ void Engine::take_body(Transfer& t, std::string& out) {
   }
 }
 
+bool Engine::take_buffered(Transfer& t, std::string& out, size_t max, Wake wake) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (t.body_buf.empty() || max == 0) return false;
+  if (t.body_buf.size() <= max) {
+    out.clear();
+    out.swap(t.body_buf);
+  } else {
+    out.assign(t.body_buf, 0, max);
+    t.body_buf.erase(0, max);
+  }
+  if (t.conn && !loop_closed_) {
+    uv_update_time(loop_);
+    t.conn->resume_reading(t);
+    if (wake == Wake::kDriver) wake_driver();
+  }
+  return true;
+}
+
 size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use, Wake wake) {
   ConsumerLock lk(*this);
   size_t n = std::min(len - fill, t.body_buf.size());

@@ -249,6 +249,11 @@ class Engine {
   void push_body(Transfer& t, const char* data, size_t len, bool last);
   // Move buffered body bytes out (resumes reading if it was paused).
   void take_body(Transfer& t, std::string& out);
+  // Streaming: move out up to `max` buffered body bytes, if there are any
+  // (then reading resumes; `wake` says whether the driver is woken); false,
+  // and nothing done, when none are. Bytes that came before a sink was
+  // attached (with the head) so become a chunk with one copy, not two.
+  bool take_buffered(Transfer& t, std::string& out, size_t max, Wake wake);
   // The consumer will take the whole body at once (unknown length): buffer it
   // all instead of pausing at the high-water mark.
   void want_all(Transfer& t);

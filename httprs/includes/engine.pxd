@@ -145,6 +145,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool wait(Transfer& t, WaitFor what, int slice_ms)
         void push_body(Transfer& t, const char* data, size_t len, bool last)
         void take_body(Transfer& t, string& out)
+        bool take_buffered(Transfer& t, string& out, size_t max, Wake wake)
         size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use, Wake wake)
         size_t detach_sink(Transfer& t, size_t* extra)
         void want_all(Transfer& t)

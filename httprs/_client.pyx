@@ -300,7 +300,7 @@ cdef object _empty_base_url():
 
 cdef bint _has_cookies(object cookies) except -1:
     """bool(cookies) without iterating the jar in the common case of an empty jar."""
-    store = getattr(cookies.jar, "_cookies", None)  # http.cookiejar's domain map
+    store = getattr(getattr(cookies, "jar", None), "_cookies", None)  # http.cookiejar's domain map
     if type(store) is dict and not store:
         return False
     return bool(cookies)
@@ -323,7 +323,7 @@ cdef object _timeout_for(object client, object timeout, bint plain):
     if isinstance(timeout, UseClientDefault):
         if plain:
             return dict(client._timeout_dict)
-        return client.timeout.as_dict()  # a subclass may override the property
+        return Timeout(client.timeout).as_dict()  # a subclass may override the property
     return Timeout(timeout).as_dict()
 
 
@@ -829,7 +829,7 @@ class BaseClient:
             method=method,
             url=url,
             headers=self._redirect_headers(request, url, method),
-            cookies=Cookies(self._cookies),
+            cookies=Cookies(self.cookies),
             stream=self._redirect_stream(request, method),
             extensions=request.extensions,
         )
@@ -1011,7 +1011,10 @@ cdef object _sync_send(
         client._set_timeout(request)
         auth = client._build_request_auth(request, auth)
         response = client._send_handling_auth(
-            request, Auth() if auth is None else auth, follow_redirects, []
+            request,
+            auth=Auth() if auth is None else auth,
+            follow_redirects=follow_redirects,
+            history=[],
         )
     if not stream:
         try:
@@ -1035,7 +1038,9 @@ cdef object _sync_send_handling_auth(
                     client, request, follow_redirects, history, True
                 )
             else:
-                response = client._send_handling_redirects(request, follow_redirects, history)
+                response = client._send_handling_redirects(
+                    request, follow_redirects=follow_redirects, history=history
+                )
             try:
                 try:
                     next_request = flow.send(response)
@@ -1606,7 +1611,10 @@ async def _async_send(
         client._set_timeout(request)  # httpx's chain, as in _sync_send
         auth = client._build_request_auth(request, auth)
         response = await client._send_handling_auth(
-            request, Auth() if auth is None else auth, follow_redirects, []
+            request,
+            auth=Auth() if auth is None else auth,
+            follow_redirects=follow_redirects,
+            history=[],
         )
     if not stream:
         try:
@@ -1631,7 +1639,7 @@ async def _async_send_handling_auth(
                 )
             else:
                 response = await client._send_handling_redirects(
-                    request, follow_redirects, history
+                    request, follow_redirects=follow_redirects, history=history
                 )
             try:
                 try:

@@ -25,6 +25,16 @@ cdef inline double _timeout_value(object value, bint is_async) except? -2.0:
     return _odd_timeout_value(value, is_async)
 
 
+cdef inline double _pool_timeout_value(object value, bint is_async) except? -2.0:
+    """The pool timeout for the core: as _timeout_value, except that a negative value is
+    a timeout of 0 in both flavours (httpx only uses it when a request has to wait for a
+    connection, and then a negative wait has expired at once)."""
+    if type(value) is float or type(value) is int:
+        if value < 0:
+            return 0.0
+    return _timeout_value(value, is_async)
+
+
 cdef str _tp_name(object value):
     """The name Python's own error messages give `value`'s type (`decimal.Decimal`)."""
     cls = type(value)

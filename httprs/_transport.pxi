@@ -80,7 +80,7 @@ cdef class _TransportCore:
             spec.connect_timeout = _timeout_value(_mapping_get(timeout, "connect"), is_async)
             spec.read_timeout = _timeout_value(_mapping_get(timeout, "read"), is_async)
             spec.write_timeout = _timeout_value(_mapping_get(timeout, "write"), is_async)
-            spec.pool_timeout = _timeout_value(_mapping_get(timeout, "pool"), is_async)
+            spec.pool_timeout = _pool_timeout_value(_mapping_get(timeout, "pool"), is_async)
         request_headers = request.headers
         # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
         raw_headers = (

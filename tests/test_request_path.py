@@ -491,6 +491,76 @@ def test_setting_properties_overridden_by_a_subclass_are_read(flavour, server):
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_overridden_steps_are_called_with_httpx_keywords(flavour, server):
+    # httpx passes auth=, follow_redirects= and history= by keyword: an override with
+    # keyword-only parameters must work, authenticated or not, redirected or not.
+    async def body(cls):
+        calls = []
+        auth_base, redirects_base = cls._send_handling_auth, cls._send_handling_redirects
+        if cls is httprs.AsyncClient:
+
+            async def auth_step(self, request, *, auth, follow_redirects, history):
+                calls.append("auth")
+                return await auth_base(self, request, auth, follow_redirects, history)
+
+            async def redirects_step(self, request, *, follow_redirects, history):
+                calls.append("redirects")
+                return await redirects_base(self, request, follow_redirects, history)
+
+        else:
+
+            def auth_step(self, request, *, auth, follow_redirects, history):
+                calls.append("auth")
+                return auth_base(self, request, auth, follow_redirects, history)
+
+            def redirects_step(self, request, *, follow_redirects, history):
+                calls.append("redirects")
+                return redirects_base(self, request, follow_redirects, history)
+
+        steps = {"_send_handling_auth": auth_step, "_send_handling_redirects": redirects_step}
+        async with opened(type("Sub", (cls,), steps)) as client:
+            assert (await go(client.get(server.url + "/echo"))).status_code == 200
+            response = await go(
+                client.get(server.url + "/redirect/302", auth=("u", "p"), follow_redirects=True)
+            )
+            assert response.status_code == 200
+            assert [r.status_code for r in response.history] == [302]
+            assert calls == ["auth", "redirects", "auth", "redirects"]
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_redirects_read_an_overridden_cookies_property(flavour, server):
+    # httpx builds a redirect's cookies from self.cookies, as it does a first request's.
+    async def body(cls):
+        jar = httprs.Cookies({"prop": "1"})
+        sub = type("Sub", (cls,), {"cookies": property(lambda self: jar, lambda s, v: None)})
+        async with opened(sub, follow_redirects=True) as client:
+            response = await go(client.get(server.url + "/redirect/302"))
+            assert [r.status_code for r in response.history] == [302]
+            headers = {k.lower(): v for k, v in response.json()["headers"]}
+            assert headers["cookie"] == "prop=1"
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_overridden_timeout_property_may_be_a_number(flavour, server):
+    # httpx's _set_timeout wraps the property in Timeout(): a plain float works.
+    async def body(cls):
+        sub = type("Sub", (cls,), {"timeout": property(lambda self: 3.0, lambda s, v: None)})
+        async with opened(sub) as client:
+            response = await go(client.send(httprs.Request("GET", server.url + "/echo")))
+            assert response.status_code == 200
+            assert response.request.extensions["timeout"] == dict.fromkeys(
+                ("connect", "read", "write", "pool"), 3.0
+            )
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_bytes_method_is_sent(flavour, server):
     # httpx keeps a bytes method as bytes (upper-cased) and sends it.
     async def body(cls):

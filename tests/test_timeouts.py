@@ -178,6 +178,31 @@ async def test_bad_timeout_values_raise_as_httpx_async(server, value, error, mes
         assert (await c.get(server.url + "/")).status_code == 200
 
 
+def test_negative_pool_timeout_without_a_wait_is_no_error(server):
+    # httpx uses the pool timeout only while a request waits for a connection; a free
+    # pool never looks at it, and a request that must wait has expired at once.
+    with httprs.Client(limits=httprs.Limits(max_connections=1)) as c:
+        timeout = httprs.Timeout(5.0, pool=-1)
+        assert c.get(server.url + "/", timeout=timeout).status_code == 200
+        with c.stream("GET", server.url + "/") as held:
+            with pytest.raises(httprs.PoolTimeout):
+                c.get(server.url + "/", timeout=timeout)
+            held.read()
+        assert c.get(server.url + "/", timeout=timeout).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_negative_pool_timeout_without_a_wait_is_no_error_async(server):
+    async with httprs.AsyncClient(limits=httprs.Limits(max_connections=1)) as c:
+        timeout = httprs.Timeout(5.0, pool=-1)
+        assert (await c.get(server.url + "/", timeout=timeout)).status_code == 200
+        async with c.stream("GET", server.url + "/") as held:
+            with pytest.raises(httprs.PoolTimeout):
+                await c.get(server.url + "/", timeout=timeout)
+            await held.aread()
+        assert (await c.get(server.url + "/", timeout=timeout)).status_code == 200
+
+
 @pytest.mark.parametrize("value", [float("inf"), 2**70, 1e300])
 def test_huge_timeouts_mean_none(server, value):
     with httprs.Client(timeout=value) as c:

@@ -287,6 +287,43 @@ cdef object _base_url(object url):
     return url
 
 
+cdef object _client_base_url(object url):
+    """What a client stores for base_url=`url`."""
+    if type(url) is str and not url:  # the default: a copy of the one empty base
+        return URL(_empty_base_url())
+    return _base_url(url)
+
+
+cdef int _store_timeout(object client, object timeout) except -1:
+    """A client's Timeout, and the dict each request copies from it."""
+    client._timeout = timeout
+    client._timeout_dict = timeout.as_dict()
+    return 0
+
+
+# The default client headers' values as bytes, made again when code patches
+# USER_AGENT or ACCEPT_ENCODING here (as it may httpx's).
+cdef object _encoded_for = None
+cdef tuple _encoded_values = None
+
+
+cdef list _default_header_pairs():
+    global _encoded_for, _encoded_values
+    user_agent = USER_AGENT
+    accept_encoding = ACCEPT_ENCODING
+    if _encoded_for is None or (<tuple>_encoded_for)[0] is not user_agent or (
+        <tuple>_encoded_for
+    )[1] is not accept_encoding:
+        _encoded_values = (user_agent.encode("ascii"), accept_encoding.encode("ascii"))
+        _encoded_for = (user_agent, accept_encoding)
+    return [
+        (b"Accept", b"*/*"),
+        (b"Accept-Encoding", _encoded_values[1]),
+        (b"Connection", b"keep-alive"),
+        (b"User-Agent", _encoded_values[0]),
+    ]
+
+
 cdef object _EMPTY_BASE_URL = None
 
 
@@ -679,12 +716,14 @@ class BaseClient:
         trust_env=True,
         default_encoding="utf-8",
     ):
-        self.base_url = base_url
+        # As httpx: the base URL and the timeout are stored, not set through their
+        # properties (headers is: httpx calls its setter too).
+        self._base_url = _client_base_url(base_url)
         self._auth = _build_auth(auth)
         self._params = QueryParams(params)
         self.headers = headers
         self._cookies = Cookies(cookies)
-        self.timeout = timeout
+        _store_timeout(self, Timeout(timeout))
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
@@ -709,8 +748,7 @@ class BaseClient:
 
     @timeout.setter
     def timeout(self, timeout):
-        self._timeout = Timeout(timeout)
-        self._timeout_dict = self._timeout.as_dict()
+        _store_timeout(self, Timeout(timeout))
 
     @property
     def event_hooks(self):
@@ -736,10 +774,7 @@ class BaseClient:
 
     @base_url.setter
     def base_url(self, url):
-        if type(url) is str and not url:  # the default: a copy of the one empty base
-            self._base_url = URL(_empty_base_url())
-            return
-        self._base_url = _base_url(url)
+        self._base_url = _client_base_url(url)
 
     @property
     def headers(self):
@@ -749,12 +784,7 @@ class BaseClient:
     @headers.setter
     def headers(self, headers):
         # The defaults as the raw byte pairs Headers({bytes: bytes}) would hold.
-        client_headers = Headers._from_raw([
-            (b"Accept", b"*/*"),
-            (b"Accept-Encoding", ACCEPT_ENCODING.encode("ascii")),
-            (b"Connection", b"keep-alive"),
-            (b"User-Agent", USER_AGENT.encode("ascii")),
-        ])
+        client_headers = Headers._from_raw(_default_header_pairs())
         if headers is not None:
             client_headers.update(headers)
         self._headers = client_headers

@@ -70,6 +70,10 @@ def _no_proxy_pattern(host):
     return "all://*" + host
 
 
+cdef object _urllib_request = urllib.request  # the module (looked up once)
+cdef object _Environ = os._Environ
+
+
 cdef inline bint _ends_with_proxy(bytes name):
     """name[-6:].lower() == b"_proxy" (ASCII case folding, as bytes.lower()), without
     slicing or lowering: the test runs for every variable of the process, per Client()."""
@@ -101,18 +105,23 @@ def _proxy_variables():
     """
     env = os.environ
     data = getattr(env, "_data", None)
+    request = _urllib_request
     if (
         os.name != "posix"
-        or type(env) is not os._Environ
+        or type(env) is not _Environ
         or type(data) is not dict
-        or urllib.request.getproxies is not urllib.request.getproxies_environment
+        or request.getproxies is not request.getproxies_environment
     ):
-        return urllib.request.getproxies()
+        return request.getproxies()
     cdef dict raw = data
-    variables = []
+    variables = None
     for key in raw:
         if type(key) is bytes and _ends_with_proxy(<bytes>key):
+            if variables is None:
+                variables = []
             variables.append((os.fsdecode(key), os.fsdecode(raw[key])))
+    if variables is None:  # the common case: no proxy variable at all
+        return {}
     found = {}
     for name, value in variables:
         if value:
@@ -137,6 +146,8 @@ def get_environment_proxies():
     does not make a valid pattern is skipped.
     """
     found = _proxy_variables()
+    if not found:
+        return {}
     result = {}
     for scheme in ("http", "https", "all"):
         value = found.get(scheme)

@@ -187,22 +187,25 @@ void Connection::continue_layer() {
     case Stage::kProxyTls:
       trace_step(TraceStep::kProxyTlsDone);
       after_proxy_tls();
-      return;
+      break;
     case Stage::kSocks:
       trace_step(TraceStep::kSocksDone);
       after_tunnel();
-      return;
+      break;
     case Stage::kTunnel:
       trace_step(TraceStep::kTunnelDone);
       after_tunnel();
-      return;
+      break;
     case Stage::kTls:
       trace_step(TraceStep::kTlsDone);
       on_established();
-      return;
+      break;
     default:
-      return;
+      break;
   }
+  // The handshake's last flight went out with what followed it (the
+  // request, the next layer's handshake), or goes now (StreamChain).
+  if (state_ != State::kClosing) chain_.flush_held();
 }
 
 void Connection::on_established() {

@@ -20,13 +20,30 @@ bool StreamChain::push(std::unique_ptr<StreamLayer> layer) {
 StreamLayer::Status StreamChain::connect_top(Error& err) {
   size_t level = layers_.size() - 1;
   StreamLayer::Status st = layers_[level]->connect(err);
-  Error send_err;
-  if (!flush(level, send_err)) {
-    host_->chain_send_error(send_err);
-    return st;
+  if (st == StreamLayer::Status::kOk && layers_[level]->pending_output() > 0) {
+    held_ = true;  // sent with the next bytes through the chain, or by flush_held()
+  } else {
+    Error send_err;
+    if (!flush(level, send_err)) {
+      host_->chain_send_error(send_err);
+      return st;
+    }
   }
   if (st == StreamLayer::Status::kOk && open_ == level) open_ = level + 1;
   return st;
+}
+
+void StreamChain::flush_held() {
+  if (!held_) return;
+  held_ = false;
+  for (size_t level = layers_.size(); level-- > 0;) {
+    if (layers_[level]->pending_output() == 0) continue;
+    Error err;
+    if (!flush(level, err)) {
+      host_->chain_send_error(err);
+      return;
+    }
+  }
 }
 
 bool StreamChain::transparent(size_t level) const { return layers_[level]->transparent(); }

@@ -51,7 +51,14 @@ class StreamChain {
   // Add a layer on top; it connects next (connect_top()). False when full.
   bool push(std::unique_ptr<StreamLayer> layer);
   // Run the top layer's handshake with what it was fed and send its output.
+  // The last flight of a handshake that this call completes (a TLS client
+  // Finished) is held back in its layer: it goes out in one write with the
+  // first bytes sent through the chain (the request: one segment instead of
+  // two), or with flush_held(), which the host calls once it has sent what
+  // it had to send after the handshake.
   StreamLayer::Status connect_top(Error& err);
+  // Send what a completed handshake held back, if it is still waiting.
+  void flush_held();
   // True while the top layer's handshake runs.
   bool connecting() const { return open_ < layers_.size(); }
   StreamLayer* top() { return layers_.empty() ? nullptr : layers_.back().get(); }
@@ -81,7 +88,8 @@ class StreamChain {
 
   Host* host_;
   std::vector<std::unique_ptr<StreamLayer>> layers_;
-  size_t open_ = 0;  // layers whose handshake is done (the bottom ones)
+  size_t open_ = 0;    // layers whose handshake is done (the bottom ones)
+  bool held_ = false;  // a completed handshake's last flight may wait in a layer
 };
 
 }  // namespace httprs

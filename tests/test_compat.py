@@ -586,9 +586,14 @@ def test_patched_user_agent_constant(server):
         httpx._client.USER_AGENT = "Mozilla/5.0 (test)"
         with httpx.Client() as client:
             print(client.get("{server.url}/echo").json()["headers"])
+        httpx._client.USER_AGENT = "Mozilla/5.0 (again)"
+        with httpx.Client() as client:
+            print(client.get("{server.url}/echo").json()["headers"])
     """
     out = run_py(code)
-    assert "['user-agent', 'Mozilla/5.0 (test)']" in out
+    first, second = out.strip().splitlines()
+    assert "['user-agent', 'Mozilla/5.0 (test)']" in first
+    assert "['user-agent', 'Mozilla/5.0 (again)']" in second
 
 
 @pytest.mark.parametrize("top", ["httpx", "httpx2"])

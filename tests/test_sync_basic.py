@@ -878,3 +878,41 @@ def test_streamed_decompression_is_bounded_per_chunk(client, scripted, coding):
             assert len(chunk) <= 1 << 20
             total += len(chunk)
     assert total == 64 << 20
+
+
+def test_client_init_stores_base_url_and_timeout_without_their_setters(server):
+    """As httpx's BaseClient.__init__: base_url and timeout are stored as given (a
+    subclass's property setters run only when code assigns them), headers goes through
+    its setter; each client gets its own Timeout."""
+    calls = []
+
+    def recording(name):
+        def get(self):
+            return getattr(self, "_" + name)
+
+        def set(self, value):
+            calls.append(name)
+            getattr(httprs.Client, name).fset(self, value)
+
+        return property(get, set)
+
+    class Sub(httprs.Client):
+        timeout = recording("timeout")
+        base_url = recording("base_url")
+        headers = recording("headers")
+
+    with Sub(base_url=server.url + "/echo", timeout=3.0) as c, Sub() as d:
+        assert calls == ["headers", "headers"]
+        assert c.timeout == httprs.Timeout(3.0)
+        assert d.timeout == httprs.Timeout(5.0)
+        assert c.timeout is not d.timeout
+        assert d.timeout is not httprs.Client().timeout
+        assert c.base_url == server.url + "/echo/"
+        assert d.base_url == ""
+        assert c.get("").status_code == 200
+        c.timeout = 7.0
+        c.base_url = server.url
+        assert calls == ["headers", "headers", "timeout", "base_url"]
+        assert c.timeout == httprs.Timeout(7.0)
+        r = c.get("/echo")
+        assert r.request.extensions["timeout"] == httprs.Timeout(7.0).as_dict()

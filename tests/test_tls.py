@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
@@ -1067,8 +1070,6 @@ def test_keylog_set_during_the_handshake_is_an_error_not_a_crash(tmp_path, mode)
 def test_wrong_protocol_on_the_port(server, https_server, ca_context):
     """S19: https:// to a plain-HTTP server is a ConnectError at once; http:// to a TLS
     server gets no HTTP response back: RemoteProtocolError (or ReadError), no hang."""
-    import time
-
     with httprs.Client(verify=ca_context, timeout=5) as c:
         t0 = time.monotonic()
         with pytest.raises(httprs.ConnectError):
@@ -1122,7 +1123,6 @@ def test_tls_churn_keeps_descriptors_and_memory_flat(https_server, ca_context):
     """L07 (short form): TLS requests with keep-alive disabled, each a full handshake:
     descriptors return to the baseline and RSS does not grow with the count."""
     import gc
-    import time
 
     def rss():
         with open("/proc/self/statm") as f:
@@ -1179,3 +1179,120 @@ def test_alpn_offers_http11(certs, ca_context):
     with tls_server(ctx, handler) as srv, httprs.Client(verify=ca_context) as c:
         assert c.get(localhost(srv.url)).text == "ok"
     assert chosen == ["http/1.1"]
+
+
+class _FlightServer:
+    """A TLS 1.3 server on a raw socket, run over memory BIOs so that it sees each read
+    of the socket: for every connection it records whether the client's first request
+    bytes arrived in the same read as the client's Finished (one write from the
+    client, one segment), then answers and closes."""
+
+    def __init__(self, certs):
+        self.ctx = server_context(certs.server)
+        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(5)
+        self.url = f"https://localhost:{self.sock.getsockname()[1]}/"
+        self.together: list[bool] = []
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.settimeout(5)
+                    self._serve(conn)
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def _serve(self, conn):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                conn.sendall(outgoing.read())
+                data = conn.recv(65536)
+                if not data:
+                    return
+                incoming.write(data)
+        # The read that completed the handshake: did it carry the request too?
+        try:
+            request = tls.read(65536)
+            self.together.append(True)
+        except ssl.SSLWantReadError:
+            self.together.append(False)
+            request = b""
+        while b"\r\n\r\n" not in request:
+            conn.sendall(outgoing.read())
+            try:
+                request += tls.read(65536)
+            except ssl.SSLWantReadError:
+                incoming.write(conn.recv(65536))
+        tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        conn.sendall(outgoing.read())
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def flight_server(certs):
+    srv = _FlightServer(certs)
+    yield srv
+    srv.close()
+    assert not srv.errors
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("verify", ["context", "path"])
+def test_handshake_finished_goes_with_the_request(flight_server, certs, verify):
+    """The TLS client's last handshake flight (Finished) and the first request leave in
+    one write: the server reads them together, one round trip and one segment fewer.
+    Both for the core's own contexts and for an adopted ssl.SSLContext."""
+    if verify == "context":
+        client = httprs.Client(verify=ssl.create_default_context(cafile=certs.ca_file))
+    else:
+        with pytest.warns(DeprecationWarning, match="verify=<str>"):
+            client = httprs.Client(verify=certs.ca_file)
+    with client as c:
+        for _ in range(3):  # a full handshake, then resumed ones
+            assert c.get(flight_server.url).text == "ok"
+    assert flight_server.together == [True, True, True]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_handshake_finished_goes_with_the_request_async(flight_server, certs):
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    async with httprs.AsyncClient(verify=ctx) as c:
+        for _ in range(2):
+            assert (await c.get(flight_server.url)).text == "ok"
+    assert flight_server.together == [True, True]
+
+
+def test_handshake_finished_sent_when_the_request_waits(flight_server, certs):
+    """A request held back after the handshake (here by a trace callback) does not hold
+    the Finished: the handshake completes on the server first, and the request follows."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    seen = []
+
+    def trace(name, info):
+        seen.append(name)
+        if name == "http11.send_request_headers.started":
+            time.sleep(0.05)
+
+    with httprs.Client(verify=ctx) as c:
+        r = c.get(flight_server.url, extensions={"trace": trace})
+        assert r.text == "ok"
+    assert "connection.start_tls.complete" in seen
+    assert flight_server.together == [False]

@@ -3,6 +3,7 @@
 // StreamChain that moves bytes between layers (src/stream_chain.cc). Built
 // and run by tests/test_cpp_units.py. Every exchange is also fed one byte at
 // a time: a layer must not care where the network splits its input.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -206,7 +207,26 @@ void test_connect_failures() {
 // A scripted layer with no handshake that XORs bytes both ways, standing in
 // for TLS below a SOCKS layer: the chain must encode what goes down and
 // decode what comes up, in order, through every layer.
-class XorLayer final : public StreamLayer {
+// What both scripted layers below share: their input and output buffers, and
+// "BYE" as the words of a clean close.
+class ScriptedLayer : public StreamLayer {
+ public:
+  size_t append_output(std::string& dst) override {
+    size_t n = out_.size();
+    dst += out_;
+    out_.clear();
+    return n;
+  }
+  size_t pending_output() const override { return out_.size(); }
+  bool data_pending() const override { return !in_.empty(); }
+  void close() override { out_ += "BYE"; }
+  Error eof_while_connecting() const override { return Error(); }
+
+ protected:
+  std::string in_, out_;
+};
+
+class XorLayer final : public ScriptedLayer {
  public:
   Status connect(Error&) override { return Status::kOk; }
   void feed(const char* data, size_t len) override {
@@ -231,22 +251,9 @@ class XorLayer final : public StreamLayer {
     for (size_t i = 0; i < len; i++) out_ += static_cast<char>(data[i] ^ 0x5a);
     return true;
   }
-  size_t append_output(std::string& dst) override {
-    size_t n = out_.size();
-    dst += out_;
-    out_.clear();
-    return n;
-  }
-  size_t pending_output() const override { return out_.size(); }
-  bool data_pending() const override { return !in_.empty(); }
-  void close() override { out_ += "BYE"; }
-  Error eof_while_connecting() const override { return Error(); }
 
   bool closed_ = false;
   bool fail_send_ = false;
-
- private:
-  std::string in_, out_;
 };
 
 std::string xored(const std::string& s) {
@@ -385,6 +392,134 @@ void test_chain_borrowed_bytes_without_layers() {
   CHECK_EQ_STR(host.data, "abc");
 }
 
+// A layer whose handshake ends with a last flight of its own, as a TLS
+// client's Finished: "HELLO" out, then "DONE" in completes it with "FIN" out
+// (or "ALERT" out and a failure for anything else).
+class FlightLayer final : public ScriptedLayer {
+ public:
+  Status connect(Error& err) override {
+    if (open_) return Status::kOk;
+    if (in_.empty()) {
+      if (!hello_sent_) out_ += "HELLO";
+      hello_sent_ = true;
+      return Status::kWantRead;
+    }
+    if (in_ != "DONE") {
+      out_ += "ALERT";
+      err.set(ErrorKind::kConnectError, "bad flight");
+      return Status::kError;
+    }
+    in_.clear();
+    out_ += "FIN";
+    open_ = true;
+    return Status::kOk;
+  }
+  void feed(const char* data, size_t len) override { in_.append(data, len); }
+  Status recv(char* buf, size_t cap, size_t* n, Error&) override {
+    *n = in_.size() < cap ? in_.size() : cap;
+    in_.copy(buf, *n);
+    in_.erase(0, *n);
+    return *n > 0 ? Status::kOk : Status::kWantRead;
+  }
+  bool send(const char* data, size_t len, Error&) override {
+    out_.append(data, len);
+    return true;
+  }
+
+ private:
+  bool hello_sent_ = false;
+  bool open_ = false;
+};
+
+// Counts the socket writes, to see what went out together, and does what a
+// connection does once a handshake completes (Connection::continue_layer):
+// what comes next (`then`), then flush_held().
+struct CountingHost : Host {
+  std::vector<std::string> writes;
+  std::function<void()> then;
+  void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override {
+    writes.push_back(bytes + std::string(ext == nullptr ? "" : std::string(ext, ext_len)));
+    Host::chain_write(std::move(bytes), ext, ext_len);
+  }
+  void chain_connect_input() override {
+    Host::chain_connect_input();
+    if (last != Status::kOk) return;
+    if (then) then();
+    chain->flush_held();
+  }
+};
+
+std::unique_ptr<StreamChain> flight_chain(CountingHost& host) {
+  auto chain = std::make_unique<StreamChain>(&host);
+  host.chain = chain.get();
+  CHECK(chain->push(std::make_unique<FlightLayer>()));
+  Error err;
+  CHECK(chain->connect_top(err) == Status::kWantRead);
+  CHECK(host.writes.size() == 1 && host.writes[0] == "HELLO");
+  return chain;
+}
+
+void test_chain_holds_last_flight() {
+  // The handshake's last flight goes out with the first bytes sent after it:
+  // one write.
+  {
+    CountingHost host;
+    auto chain = flight_chain(host);
+    std::string body = "body";
+    host.then = [&] {
+      Error err;
+      CHECK(host.writes.size() == 1);  // FIN held
+      CHECK(chain->send("GET ", body.data(), body.size(), err));
+    };
+    chain->receive("DONE", 4);
+    CHECK(host.last == Status::kOk);
+    CHECK(!chain->connecting());
+    CHECK(host.writes.size() == 2 && host.writes[1] == "FINGET body");
+    chain->receive("reply", 5);
+    CHECK_EQ_STR(host.data, "reply");
+    CHECK(host.writes.size() == 2);
+  }
+  // Nothing follows: flush_held() sends it alone, once.
+  {
+    CountingHost host;
+    auto chain = flight_chain(host);
+    chain->receive("DONE", 4);
+    CHECK(host.writes.size() == 2 && host.writes[1] == "FIN");
+    chain->flush_held();
+    CHECK(host.writes.size() == 2);
+  }
+  // A close right after the handshake says both, in order.
+  {
+    CountingHost host;
+    auto chain = flight_chain(host);
+    host.then = [&] { CHECK_EQ_STR(chain->close_top(), "FINBYE"); };
+    chain->receive("DONE", 4);
+    CHECK(host.writes.size() == 1);
+  }
+  // Below another layer (TLS to a proxy, then CONNECT): the held flight goes
+  // out with the next layer's first bytes.
+  {
+    CountingHost host;
+    auto chain = flight_chain(host);
+    host.then = [&] {
+      Error err;
+      CHECK(chain->push(std::make_unique<ConnectTunnel>("h:443", httprs::HeaderList())));
+      CHECK(chain->connect_top(err) == Status::kWantRead);
+    };
+    chain->receive("DONE", 4);
+    CHECK(host.writes.size() == 2);
+    CHECK_EQ_STR(host.writes[1].substr(0, 27), std::string("FINCONNECT h:443 HTTP/1.1\r\n"));
+  }
+  // A failed handshake's last words (an alert) are not held.
+  {
+    CountingHost host;
+    auto chain = flight_chain(host);
+    chain->receive("NOPE", 4);
+    CHECK(host.last == Status::kError);
+    CHECK(host.writes.size() == 2 && host.writes[1] == "ALERT");
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -399,5 +534,6 @@ int main() {
   test_chain_reads_into_host_buffer();
   test_chain();
   test_chain_borrowed_bytes_without_layers();
+  test_chain_holds_last_flight();
   return check_report("test_layers");
 }

@@ -2,7 +2,9 @@
 
 #include <poll.h>
 #include <pthread.h>
+#ifdef __linux__
 #include <sys/eventfd.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -1037,6 +1039,19 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
 // every waiter while a connection works for the pool with nobody waiting on
 // it (note_pool_work): a waiter polling only its own socket would leave it
 // unread (an abandoned response's server blocked on a full socket buffer).
+void Engine::note_pool_work(int delta) {
+  pool_work_ += delta;
+  if (delta <= 0 || pool_work_ != 1) return;
+  // Waiters polling only their own sockets would leave the new work unread
+  // until their polls end: wake them, and their next round drives or follows.
+  for (const auto& s : sleepers_) {
+    if (s->mode == SleepMode::kDirect && !s->woken) {
+      s->woken = true;
+      s->notify(SleepMode::kDirect);
+    }
+  }
+}
+
 int Engine::direct_fd(Transfer& t, WaitFor what) {
   switch (what) {
     case WaitFor::kHead:
@@ -1068,11 +1083,18 @@ void Engine::Sleeper::notify(SleepMode how) {
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
                          int timeout_ms, Wakeups& wake) {
   std::shared_ptr<Sleeper> self = sleeper_record();
+#ifdef __linux__
   if (self->efd < 0) {
     self->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (self->efd < 0) return false;
   }
+#else
+  return false;  // no eventfd: every waiter waits the leader/follower way
+#endif
   drain_deferred();
+  // A deferred release may have started a drain or queued a write: then the
+  // loop has work besides this socket, and this round drives or follows.
+  if (direct_fd(t, what) != fd) return false;
   uv_update_time(loop_);  // the loop may not have run for a while: its timers' delays from now
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
@@ -1244,6 +1266,13 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
                      (direct_rounds > 0 && direct_fd(t, what) >= 0);
       wake_sleepers(leaving, &wake);
       cv_.notify_all();
+    } else if (!wake.empty()) {
+      // A direct round picked other waiters: tell them before sleeping as a
+      // follower, which may last until this thread's slice ends.
+      lk.unlock();
+      notify(wake);
+      lk.lock();
+      continue;
     } else {
       std::shared_ptr<Sleeper> self = sleeper_record();
       self->transfer = &t;

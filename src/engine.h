@@ -362,7 +362,7 @@ class Engine {
   // waiter behind it: establishing after its transfer left, or draining an
   // abandoned response. While any does, sync waiters do not wait on their own
   // sockets (direct_fd): someone must drive the loop for it.
-  void note_pool_work(int delta) { pool_work_ += delta; }
+  void note_pool_work(int delta);
   void retry(std::shared_ptr<Transfer> t);
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);

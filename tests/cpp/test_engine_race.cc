@@ -250,10 +250,64 @@ void burst_exchanges() {
   engine.close();
 }
 
+// A drain started while another thread waits on its own socket with a long
+// slice: the waiter is told to leave its poll, so the loop reads the abandoned
+// response (~0.1 s) and the connection returns to the pool, instead of the
+// drain waiting for the other thread's response (3 s) and timing out.
+void drain_while_a_thread_waits_directly() {
+  Listener slow([](int c) {
+    int answered = 0;
+    answer_each(
+        c,
+        [&answered] {
+          if (answered++ > 0) std::this_thread::sleep_for(std::chrono::seconds(3));
+          return true;
+        },
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  Listener drained([](int c) {
+    answer_each(
+        c,
+        [c] {
+          std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+          head += std::string(10, 'x');
+          ::send(c, head.data(), head.size(), MSG_NOSIGNAL);
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          return true;
+        },
+        std::string(990, 'y'));
+  });
+  Engine engine{PoolLimits()};
+  std::shared_ptr<Transfer> first = engine.submit(make_spec(slow.port()));
+  while (!engine.wait(*first, WaitFor::kComplete, 10000)) {
+  }
+  engine.release(*first);
+  std::thread waiter([&] {
+    std::shared_ptr<Transfer> t = engine.submit(make_spec(slow.port()));  // reused: direct
+    while (!engine.wait(*t, WaitFor::kComplete, 10000)) {
+    }
+    engine.release(*t);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the waiter is in poll()
+  std::shared_ptr<Transfer> abandoned = engine.submit(make_spec(drained.port()));
+  while (!engine.wait(*abandoned, WaitFor::kHead, 10000)) {
+  }
+  engine.release(*abandoned);  // 990 bytes left: the connection drains them
+  auto start = std::chrono::steady_clock::now();
+  while (engine.idle_count() < 1 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(engine.idle_count() >= 1);  // drained and pooled while the waiter still waits
+  waiter.join();
+  engine.close();
+}
+
 }  // namespace
 
 int main() {
   burst_exchanges();
+  drain_while_a_thread_waits_directly();
   Server server;
   PoolLimits limits;
   Engine engine(limits);

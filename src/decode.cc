@@ -503,7 +503,10 @@ bool DecoderChain::decode_into(const char** data, size_t* len, char* dst, size_t
 
 size_t DecoderChain::size_hint(const char* data, size_t len) const {
   if (stages_.size() != 1 || len == 0) return 0;
-  return std::min(stages_[0]->recorded_size(data, len), kMaxSizeHint);
+  // The body's own claim is believed only as far as what was received makes
+  // plausible: beyond that the output grows as it is decoded.
+  size_t plausible = len < kMinHintCap / kTrustedRatio ? kMinHintCap : len * kTrustedRatio;
+  return std::min({stages_[0]->recorded_size(data, len), plausible, kMaxSizeHint});
 }
 
 bool DecoderChain::finish(std::string& out, Error& err) {

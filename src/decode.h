@@ -100,10 +100,13 @@ class DecoderChain {
                    Error& err);
   // What a whole body `data` says its decoded size is (gzip's ISIZE for a
   // single gzip coding, zstd's frame content sizes), to size the output, or 0
-  // when it does not say. Bounded (kMaxSizeHint, and what the input can
-  // expand to): the input may lie, the hint costs address space only.
+  // when it does not say. Bounded by kMaxSizeHint and by kTrustedRatio times
+  // the input (at least kMinHintCap): the input may lie, and the first buffer
+  // follows what was received, not the claim alone.
   size_t size_hint(const char* data, size_t len) const;
   static constexpr size_t kMaxSizeHint = size_t{64} << 20;
+  static constexpr size_t kMinHintCap = size_t{1} << 20;
+  static constexpr size_t kTrustedRatio = 32;
 
  private:
   struct Piece {  // one stage's input waiting to be decoded: mem[begin, end)

@@ -583,13 +583,22 @@ static void test_size_hint() {
   CHECK(make({"deflate", "gzip"})->size_hint(gz2.data(), gz2.size()) == 0);
   CHECK(make({"gzip"})->size_hint("not gzip, but long enough", 25) == 0);
   CHECK(make({"gzip"})->size_hint(gz.data(), 0) == 0);
-  // A lying ISIZE is bounded by what deflate can expand to, and by kMaxSizeHint.
+  // A claim is believed up to kTrustedRatio times the input (at least
+  // kMinHintCap), whatever the body says: a lying ISIZE, a zstd frame header
+  // claiming more than its few bytes make plausible, a true but huge ratio.
+  constexpr size_t kMin = DecoderChain::kMinHintCap, kRatio = DecoderChain::kTrustedRatio;
   std::string liar = gz;
   for (size_t i = liar.size() - 4; i < liar.size(); ++i) liar[i] = '\xff';
-  CHECK(make({"gzip"})->size_hint(liar.data(), liar.size()) == liar.size() * 1032);
+  CHECK(make({"gzip"})->size_hint(liar.data(), liar.size()) ==
+        std::max(kMin, liar.size() * kRatio));
   std::string big_liar = liar + std::string(100000, 'x');
   for (size_t i = big_liar.size() - 4; i < big_liar.size(); ++i) big_liar[i] = '\xff';
-  CHECK(make({"gzip"})->size_hint(big_liar.data(), big_liar.size()) == DecoderChain::kMaxSizeHint);
+  CHECK(make({"gzip"})->size_hint(big_liar.data(), big_liar.size()) ==
+        std::max(kMin, big_liar.size() * kRatio));
+  std::string zeros = zstd_encode(std::string(size_t{48} << 20, '\0'));
+  CHECK(zeros.size() * kRatio < kMin);
+  CHECK(make({"zstd"})->size_hint(zeros.data(), zeros.size()) == kMin);
+  CHECK(make({"zstd"})->size_hint(zeros.data(), 18) == kMin);
 }
 
 int main() {

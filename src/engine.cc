@@ -1062,6 +1062,9 @@ int Engine::direct_fd(Transfer& t, WaitFor what) {
     default:
       return -1;
   }
+#ifndef __linux__
+  return -1;  // no eventfd: every waiter waits the leader/follower way
+#endif
   if (t.conn == nullptr || !flush_wanted_.empty() || pool_work_ > 0) return -1;
   return t.conn->direct_wait_fd(t);
 }
@@ -1133,9 +1136,10 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   // taking in other threads' responses, which would then need a wake-up).
   if (p[0].revents == POLLIN && flush_wanted_.empty() && t.conn != nullptr) {
     uv_update_time(loop_);
-    if (uv_backend_timeout(loop_) != 0 &&
-        t.conn->read_for_direct_wait(t) != SocketStream::ReadNow::kLoop) {
-      direct_reads_++;
+    SocketStream::ReadNow got = SocketStream::ReadNow::kLoop;
+    if (uv_backend_timeout(loop_) != 0) got = t.conn->read_for_direct_wait(t);
+    if (got != SocketStream::ReadNow::kLoop) {
+      if (got == SocketStream::ReadNow::kRead) direct_reads_++;  // bytes taken in
       wake_sleepers(false, &wake);
       return true;
     }
@@ -1254,7 +1258,12 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       break;
     }
     int fd = direct_rounds > 0 ? direct_fd(t, what) : -1;
-    if (fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake)) {
+    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake);
+    // Refused (no eventfd, or the loop got other work): drive or follow for
+    // the rest of this call, so `leaving` below does not hand the driver's
+    // seat on every round to a thread that will not take it.
+    if (fd >= 0 && !direct) direct_rounds = 0;
+    if (direct) {
       direct_rounds--;
     } else if (!driving_) {
       driving_ = true;

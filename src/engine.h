@@ -337,7 +337,7 @@ class Engine {
   uint64_t driver_wakes();
   // How many rounds of wait() a thread spent polling its own socket (direct_fd).
   uint64_t direct_waits();
-  // How many of those rounds read their socket without running the loop.
+  // How many of those rounds took bytes from their socket without the loop.
   uint64_t direct_reads();
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).

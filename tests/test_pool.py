@@ -806,8 +806,14 @@ def test_waits_on_their_own_sockets_read_as_the_loop_does(scripted):
     with httprs.Client(timeout=5) as client:
         for _ in range(3):
             assert client.get(srv.url + "/ok").text == "ok"
+        reads = client._transport._direct_reads()
         assert client.get(srv.url + "/pieces").content == body
+        assert client._transport._direct_reads() > reads  # the pieces were read directly
+        reads = client._transport._direct_reads()
         assert client.get(srv.url + "/close-delimited").content == body
+        assert client._transport._direct_reads() > reads
+        # A close (recv() returns 0) and a reset (poll() reports an error) are handed to
+        # the loop, which ends them as it always has.
         with pytest.raises(httprs.RemoteProtocolError):
             client.get(srv.url + "/cut")
         with pytest.raises(httprs.ReadError):

@@ -371,7 +371,10 @@ cdef object _resolve_follow(object client, object follow_redirects):
 
 
 cdef int _check_can_send(object client) except -1:
-    if client._state == _CLOSED:
+    state = client._state
+    if state is _OPENED:
+        return 0  # already (the common case: no attribute write per request)
+    if state == _CLOSED:
         raise RuntimeError("Cannot send a request, as the client has been closed.")
     client._state = _OPENED
     return 0
@@ -672,7 +675,8 @@ cdef object _build_request_auth(object client, object request, object auth):
     if auth is not None:
         return auth
     url = request.url
-    if url.userinfo:
+    # A stock URL's userinfo is empty exactly when its `_userinfo` is.
+    if url._userinfo if type(url) is _STOCK_URL else url.userinfo:
         username = url.username
         password = url.password
         if username or password:
@@ -1087,13 +1091,39 @@ cdef object _sync_send_handling_auth(
         flow.close()
 
 
+# Response's version tag when its `has_redirect_location` was last found the stock one.
+cdef unsigned int _response_plain_tag = 0
+cdef object _STOCK_HAS_REDIRECT = Response.__dict__["has_redirect_location"]
+cdef tuple _REDIRECT_STATUSES = (301, 302, 303, 307, 308)  # the property's codes
+
+
+cdef bint _has_redirect_location(object response) except -1:
+    """response.has_redirect_location; for a Response whose property is the stock one,
+    its status is looked at first without the property call (a Location header matters
+    only on a redirect status)."""
+    global _response_plain_tag
+    if type(response) is not Response:
+        return response.has_redirect_location
+    cdef unsigned int tag = _type_tag(Response)
+    if tag == 0 or tag != _response_plain_tag:
+        if tag == 0:
+            getattr(Response, "has_redirect_location", None)  # gives the class a tag
+            tag = _type_tag(Response)
+        if Response.__dict__.get("has_redirect_location") is not _STOCK_HAS_REDIRECT:
+            return response.has_redirect_location
+        _response_plain_tag = tag
+    if response.status_code not in _REDIRECT_STATUSES:
+        return False
+    return response.has_redirect_location
+
+
 cdef object _next_request(
     object client, object request, object response, object follow_redirects, list history
 ):
     """After the response hooks: set `response.history`; the redirect to follow, or None
     when `response` is the one to return."""
     response.history = list(history)
-    if not response.has_redirect_location:
+    if not _has_redirect_location(response):
         return None
     if not follow_redirects:
         # Not following: an invalid Location leaves next_request unset rather

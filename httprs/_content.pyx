@@ -279,14 +279,43 @@ cdef tuple _encode_fixed(str text, str content_type):
 # arguments builds a JSONEncoder per call). Only while json_dumps is the standard one:
 # code that replaces httprs._content.json_dumps (as some do httpx's) is still called.
 cdef object _stdlib_json_dumps = json_dumps
-cdef object _json_encode = JSONEncoder(
+cdef object _json_encoder = JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
-).encode
+)
+cdef object _json_encode = _json_encoder.encode
+# What that encoder's encode() runs for a container, called directly: the C encoder
+# json.encoder builds for a one-shot encode (a new one per call: its `markers` dict,
+# for cycle detection, must start empty), without encode() and iterencode()'s Python
+# frames. Used only once a probe encodes to the same text as the encoder (below).
+cdef object _c_make_encoder = None
+
+
+cdef str _json_text(object obj):
+    if _c_make_encoder is None or type(obj) is str:
+        return _json_encode(obj)
+    chunks = _c_make_encoder(
+        {}, _json_encoder.default, _encode_basestring, None, ":", ",", False, False, False
+    )(obj, 0)
+    return "".join(chunks)
+
+
+cdef object _encode_basestring = None
+try:
+    from json.encoder import c_make_encoder as _found_c_make_encoder
+    from json.encoder import encode_basestring as _found_encode_basestring
+
+    _encode_basestring = _found_encode_basestring
+    _JSON_PROBE = {"a": [1, 2.5, -0.0, 1e300, True, None], "\u00e9\u20ac": {"k": "v\n\""}}
+    _c_make_encoder = _found_c_make_encoder
+    if _json_text(_JSON_PROBE) != _json_encode(_JSON_PROBE):
+        _c_make_encoder = None
+except Exception:  # another json module, or another C encoder signature
+    _c_make_encoder = None
 
 
 def encode_json(json):
     if json_dumps is _stdlib_json_dumps:
-        text = _json_encode(json)
+        text = _json_text(json)
     else:
         text = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     body = text.encode("utf-8")

@@ -68,9 +68,19 @@ cdef double _odd_timeout_value(object value, bint is_async) except? -2.0:
     return seconds
 
 
+cdef dict _METHOD_BYTES = {
+    m: m.encode("ascii")
+    for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
+}
+
+
 cdef bytes _method_bytes(object method):
     """The method as sent: a str in ASCII or bytes, as httpcore's enforce_bytes takes it
     (httpx keeps `Request(b"GET", ...).method` as bytes)."""
+    if type(method) is str:
+        known = _METHOD_BYTES.get(method)
+        if known is not None:
+            return <bytes>known
     if isinstance(method, str):
         try:
             return method.encode("ascii")

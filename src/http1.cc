@@ -264,6 +264,8 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
 
 namespace {
 
+constexpr size_t kHeadersReserved = 16;  // response header fields room is made for at once
+
 HeadRewrite planned_rewrite(const FramingHeaders& fh) {
   HeadRewrite rw;
   rw.active = true;
@@ -384,6 +386,9 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
 int ResponseParser::on_message_begin(llhttp_t* p) {
   ResponseParser* s = self(p);
   s->head_ = ResponseHead();
+  // One allocation for a typical head, not one per doubling (the list is moved out
+  // with the head, so each response starts a new one).
+  s->head_.headers.reserve(kHeadersReserved);
   s->field_.clear();
   s->value_.clear();
   s->in_value_ = false;

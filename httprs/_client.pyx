@@ -359,7 +359,10 @@ cdef bint _has_set_cookie(list raw) except -1:
 cdef object _timeout_for(object client, object timeout, bint plain):
     if isinstance(timeout, UseClientDefault):
         if plain:
-            return dict(client._timeout_dict)
+            timeouts = client._timeout_dict
+            if type(timeouts) is dict:
+                return (<dict>timeouts).copy()
+            return dict(timeouts)
         return Timeout(client.timeout).as_dict()  # a subclass may override the property
     return Timeout(timeout).as_dict()
 

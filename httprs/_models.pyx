@@ -572,6 +572,10 @@ cdef int _set_default_header(object h, object key, object value) except -1:
     return 0
 
 
+cdef bytes _HOST = b"Host"
+cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
+
+
 cdef int _prepare_request(object self, object h, object default_headers) except -1:
     """Request._prepare: body headers, then Host / Content-Length prepended as httpx does."""
     if not isinstance(h, Headers):
@@ -588,12 +592,14 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
         if type(url) is URL:
             # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike).
             if url._host:
-                auto = [(b"Host", url.netloc)]
+                auto = [(_HOST, url.netloc)]
         elif url.host:
-            auto = [(b"Host", url.netloc)]
+            auto = [(_HOST, url.netloc)]
     method = self.method
     if (
-        (method == "POST" or method == "PUT" or method == "PATCH")
+        (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
+            method == "POST" or method == "PUT" or method == "PATCH"
+        ))
         and b"content-length" not in keys
         and b"transfer-encoding" not in keys
     ):
@@ -606,7 +612,7 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
         if len(auto) == 1:
             pair = auto[0]
             raw.insert(0, pair)
-            keys.insert(0, (<bytes>pair[0]).lower())
+            keys.insert(0, b"host" if pair[0] is _HOST else (<bytes>pair[0]).lower())
         else:
             raw[0:0] = auto
             keys[0:0] = [(<bytes>k).lower() for k, _ in auto]

@@ -34,7 +34,18 @@ cdef extern from *:
     static int httprs_cb_enter(void) { httprs_tls_depth++; return 0; }
     static void httprs_cb_leave(int) { httprs_tls_depth--; }
     static int httprs_in_tls_callback(void) { return httprs_tls_depth > 0; }
+    /* descr.__get__(obj, type(obj)) without the method call (a getset descriptor's C
+       getter, found once). */
+    static PyObject *httprs_descr_get(PyObject *descr, PyObject *obj) {
+        descrgetfunc get = Py_TYPE(descr)->tp_descr_get;
+        if (get == NULL) {
+            PyErr_SetString(PyExc_TypeError, "not a descriptor");
+            return NULL;
+        }
+        return get(descr, obj, (PyObject *)Py_TYPE(obj));
+    }
     """
+    object _descr_get "httprs_descr_get"(object descr, object obj)
     int httprs_cb_enter() nogil
     void httprs_cb_leave(int) nogil
     bint httprs_in_tls_callback() nogil
@@ -132,23 +143,76 @@ cdef tuple _SSL_ENTRY_NAMES = ("wrap_socket", "wrap_bio", "sslobject_class", "ss
 # Captured at import; None when they were not the ssl module's own already.
 cdef object _SSL_ENTRY_POINTS = _ssl_entry_points()
 
+# The settings the fast path reads per request (current()) go through the C getters of
+# _ssl._SSLContext, called directly: what an attribute read finds as long as
+# ssl.SSLContext itself defines none of them but the ssl module's own `_msg_callback`
+# property (a wrapper: its getter answers None exactly when the C one does), which
+# _ssl_entry_points_untouched() checks along with the entry points.
+cdef tuple _SSL_GETTER_NAMES = ("keylog_filename", "post_handshake_auth", "_msg_callback", "check_hostname")
+
+
+def _ssl_getters():
+    """(what ssl.SSLContext's own dict holds under each getter name, the C getters) at
+    import, or None when one is not what the ssl module defines."""
+    cls = ssl.SSLContext
+    base = cls.__mro__[1] if len(cls.__mro__) == 3 else None
+    if base is None:
+        return None
+    own = tuple(cls.__dict__.get(name) for name in _SSL_GETTER_NAMES)
+    getters = tuple(base.__dict__.get(name) for name in _SSL_GETTER_NAMES)
+    getset = type(type.__dict__["__name__"])
+    if any(type(g) is not getset for g in getters):
+        return None
+    msg_callback = own[2]
+    if own[:2] + own[3:] != (None, None, None) or not (
+        isinstance(msg_callback, property)
+        and getattr(msg_callback.fget, "__module__", None) == "ssl"
+    ):
+        return None
+    return own, getters
+
+
+cdef object _SSL_GETTERS = _ssl_getters()
+
+
+# The class ssl.SSLContext was, and its type version tag, when its entry points were last
+# found untouched: a class whose tag is still that one has not been changed since (any
+# assignment to it or to a base gives it another tag), so the check is not repeated.
+cdef object _untouched_class = None
+cdef unsigned int _untouched_tag = 0
+
 
 cdef bint _ssl_entry_points_untouched() except -1:
     """True while ssl.SSLContext's TLS entry points are still the ssl module's own. A
     library may replace one on the class (a certificate pinning hook in wrap_bio, say):
     the fast path would skip it, the Python TLS path runs it, so only then is the
     SSL_CTX shared."""
+    global _untouched_class, _untouched_tag
     cdef tuple originals
+    cdef unsigned int tag
     if _SSL_ENTRY_POINTS is None:
         return False
+    cls = ssl.SSLContext
+    tag = _type_tag(cls)
+    if tag != 0 and tag == _untouched_tag and cls is _untouched_class:
+        return True
     originals = <tuple>_SSL_ENTRY_POINTS
-    d = ssl.SSLContext.__dict__
-    return (
+    d = cls.__dict__
+    untouched = (
         d.get("wrap_bio") is originals[1]
         and d.get("wrap_socket") is originals[0]
         and d.get("sslobject_class") is originals[2]
         and d.get("sslsocket_class") is originals[3]
+        and _SSL_GETTERS is not None
+        and all(
+            d.get(name) is own
+            for name, own in zip(_SSL_GETTER_NAMES, (<tuple>_SSL_GETTERS)[0])
+        )
     )
+    if untouched:
+        _untouched_class = cls
+        _untouched_tag = tag
+    return untouched
 
 
 cdef bint _shareable(object context) except -1:
@@ -398,18 +462,26 @@ cdef class _TlsContext:
         if self.fast and not (
             context.__dict__  # e.g. a per-instance sslobject_class or wrap_bio
             or not _ssl_entry_points_untouched()  # e.g. a pinning hook on the class
-            or context.keylog_filename
-            or context.post_handshake_auth
-            or context._msg_callback is not None
         ):
-            check_hostname = <bint>context.check_hostname
+            # keylog_filename, post_handshake_auth, _msg_callback, check_hostname
+            getters = <tuple>(<tuple>_SSL_GETTERS)[1]
+            if (
+                _descr_get(getters[0], context)
+                or _descr_get(getters[1], context)
+                or _descr_get(getters[2], context) is not None
+            ):
+                return self._python_path()
+            check_hostname = <bint>_descr_get(getters[3], context)
             if self.ctx.get() == NULL or check_hostname != self.adopted_check_hostname:
                 self.ctx = TlsContext.adopt(_raw_ctx(context), check_hostname)
                 self.adopted_check_hostname = check_hostname
             if self.ctx.get() != NULL:
                 return self.ctx
+        return self._python_path()
+
+    cdef shared_ptr[TlsContext] _python_path(self) except *:
         if self.foreign.get() == NULL:
-            self.foreign = _foreign_context(context, self.alpn)
+            self.foreign = _foreign_context(self.py_ctx, self.alpn)
         return self.foreign
 
 

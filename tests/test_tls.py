@@ -489,6 +489,47 @@ def test_class_level_wrap_bio_hook_is_honoured(https_server, certs, monkeypatch)
             c.get(https_server.url)
 
 
+@pytest.mark.anyio
+async def test_class_level_hook_installed_between_requests_async(
+    https_server, certs, monkeypatch, anyio_backend
+):
+    """A hook installed on ssl.SSLContext after connections took the fast path (which
+    remembers that the class was untouched) applies to the next connection, and
+    removing it brings the fast path back."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    no_keepalive = httprs.Limits(max_keepalive_connections=0)
+    async with httprs.AsyncClient(verify=ctx, limits=no_keepalive) as c:
+        for _ in range(2):
+            assert (await c.get(https_server.url)).status_code == 200
+        monkeypatch.setattr(ssl.SSLContext, "wrap_bio", _refusing_wrap_bio)
+        # httpx on trio lets the hook's SSLError through unwrapped.
+        refused = (httprs.ConnectError, ssl.SSLError) if VALIDATING else httprs.ConnectError
+        with pytest.raises(refused, match="pin check failed"):
+            await c.get(https_server.url)
+        monkeypatch.undo()
+        assert (await c.get(https_server.url)).status_code == 200
+    if not VALIDATING:
+        assert not httprs._core._uses_python_tls(ctx)
+
+
+@pytest.mark.anyio
+async def test_msg_callback_set_between_requests_async(https_server, certs, anyio_backend):
+    """A TLS message callback set on a context that already served requests sees the
+    next connection's handshake (it runs through Python's ssl module)."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    no_keepalive = httprs.Limits(max_keepalive_connections=0)
+    seen = []
+    async with httprs.AsyncClient(verify=ctx, limits=no_keepalive) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        ctx._msg_callback = lambda *args: seen.append(args[2])
+        assert (await c.get(https_server.url)).status_code == 200
+        assert seen
+        ctx._msg_callback = None
+        count = len(seen)
+        assert (await c.get(https_server.url)).status_code == 200
+    assert len(seen) == count
+
+
 @pytest.mark.httprs_only
 def test_sync_refuses_a_class_level_hook_only_in_wrap_socket(certs, monkeypatch):
     """A wrap_socket hook installed on ssl.SSLContext itself cannot run either on

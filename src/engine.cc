@@ -619,7 +619,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
 }
 
 bool Engine::take_buffered(Transfer& t, std::string& out, size_t max, Wake wake) {
-  std::lock_guard<std::mutex> lk(mu_);
+  ConsumerLock lk(*this);
   if (t.body_buf.empty() || max == 0) return false;
   if (t.body_buf.size() <= max) {
     out.clear();

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "connect_tunnel.h"
+#include "scratch.h"
 #include "socks5.h"
 
 namespace httprs {
@@ -18,7 +19,10 @@ uint64_t to_ms(double seconds) {
   return static_cast<uint64_t>(ms);
 }
 
-thread_local char peek_scratch[64 * 1024];  // usable_for_reuse's reads
+// usable_for_reuse's reads (and take_in_now's)
+constexpr size_t kPeekScratch = 64 * 1024;
+struct PeekScratch {};
+char* peek_scratch() { return thread_scratch<PeekScratch, kPeekScratch>(); }
 
 }  // namespace
 
@@ -761,11 +765,12 @@ bool Connection::usable_for_reuse(uint64_t now_ms) {
   if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0)) return false;
   // Drain whatever arrived while nobody ran the loop: an EOF or stray bytes
   // mean the server is done with this connection.
+  char* buf = peek_scratch();
   for (;;) {
     size_t n = 0;
-    switch (socket_.read_now(peek_scratch, sizeof peek_scratch, &n)) {
+    switch (socket_.read_now(buf, kPeekScratch, &n)) {
       case SocketStream::Peek::kData:
-        chain_.receive(peek_scratch, n);
+        chain_.receive(buf, n);
         if (state_ != State::kIdle) return false;
         continue;
       case SocketStream::Peek::kEof:
@@ -825,15 +830,16 @@ void Connection::arm_timer(TimerMode mode) {
 // if the loop had read them. Returns false when nothing was waiting.
 bool Connection::take_waiting_bytes() {
   bool took = false;
+  char* buf = peek_scratch();
   for (;;) {
     bool h1_reading =
         state_ == State::kActive && is_http1() && h1().flow() != Http1Session::Flow::kPaused;
     if (state_ == State::kClosing || (!is_http2() && !h1_reading)) return took;
     size_t n = 0;
-    switch (socket_.read_now(peek_scratch, sizeof peek_scratch, &n)) {
+    switch (socket_.read_now(buf, kPeekScratch, &n)) {
       case SocketStream::Peek::kData:
         took = true;
-        chain_.receive(peek_scratch, n);
+        chain_.receive(buf, n);
         pause_if_asked();
         continue;
       case SocketStream::Peek::kEof:

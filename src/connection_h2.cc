@@ -3,6 +3,7 @@
 // Http2Exchanges carries every exchange as a stream. The establishing
 // stages, the layers and the socket stay connection.cc's.
 #include "connection.h"
+#include "scratch.h"
 
 namespace httprs {
 
@@ -206,10 +207,12 @@ bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
       return false;
     // Take in what arrived while nobody ran the loop (SETTINGS, PING,
     // GOAWAY, or the end of the connection).
-    static thread_local char scratch[16 * 1024];
+    constexpr size_t kScratch = 16 * 1024;
+    struct ReuseScratch {};
+    char* scratch = thread_scratch<ReuseScratch, kScratch>();
     for (;;) {
       size_t n = 0;
-      SocketStream::Peek p = socket_.read_now(scratch, sizeof scratch, &n);
+      SocketStream::Peek p = socket_.read_now(scratch, kScratch, &n);
       if (p == SocketStream::Peek::kData) {
         chain_.receive(scratch, n);
         if (state_ == State::kClosing) return false;

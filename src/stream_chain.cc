@@ -1,5 +1,7 @@
 #include "stream_chain.h"
 
+#include "scratch.h"
+
 namespace httprs {
 
 namespace {
@@ -7,7 +9,10 @@ namespace {
 // Plaintext out of each layer, one buffer per level: a layer's bytes are
 // still being delivered upwards while the layer above reads its own.
 constexpr size_t kScratch = 64 * 1024;
-thread_local char scratch[StreamChain::kMaxLayers][kScratch];
+struct LevelScratch {};
+char* scratch(size_t level) {
+  return thread_scratch<LevelScratch, kScratch, StreamChain::kMaxLayers>(level);
+}
 
 }  // namespace
 
@@ -86,7 +91,7 @@ void StreamChain::drain(size_t level) {
     size_t cap = kScratch;
     char* buf = top ? host_->chain_read_buffer(&cap) : nullptr;
     if (buf == nullptr) {
-      buf = scratch[level];
+      buf = scratch(level);
       cap = kScratch;
     }
     Error err;

@@ -6,18 +6,13 @@
 #include "connect_tunnel.h"
 #include "scratch.h"
 #include "socks5.h"
+#include "timeouts.h"
 
 namespace httprs {
 
 namespace {
 
 constexpr double kDrainSeconds = 0.5;  // abandoned responses: drain for at most this long
-
-uint64_t to_ms(double seconds) {
-  double ms = seconds * 1000.0;
-  if (ms < 1) return 1;
-  return static_cast<uint64_t>(ms);
-}
 
 // usable_for_reuse's reads (and take_in_now's)
 constexpr size_t kPeekScratch = 64 * 1024;
@@ -758,11 +753,16 @@ void Connection::abandon() {
   close(Error());
 }
 
+bool Connection::keepalive_expired(uint64_t now_ms) const {
+  uint64_t expiry_ms = 0;
+  return timeout_ms(engine_->limits().keepalive_expiry, &expiry_ms) &&
+         now_ms - idle_since_ms > expiry_ms;
+}
+
 bool Connection::usable_for_reuse(uint64_t now_ms) {
   if (is_http2()) return h2_usable_for_reuse(now_ms);
   if (state_ != State::kIdle || health_ == Health::kSpent || !has_room()) return false;
-  double expiry = engine_->limits().keepalive_expiry;
-  if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0)) return false;
+  if (keepalive_expired(now_ms)) return false;
   // Drain whatever arrived while nobody ran the loop: an EOF or stray bytes
   // mean the server is done with this connection.
   char* buf = peek_scratch();
@@ -813,13 +813,14 @@ void Connection::arm_timer(TimerMode mode) {
     }
   }
   if (mode == TimerMode::kConnect && timer_mode_ == TimerMode::kConnect) return;
-  if (seconds < 0 || mode == TimerMode::kNone) {
+  uint64_t ms = 0;
+  if (mode == TimerMode::kNone || !timeout_ms(seconds, &ms, 1)) {
     if (timer_mode_ != TimerMode::kNone) uv_timer_stop(&timer_);
     timer_mode_ = TimerMode::kNone;
     return;
   }
   timer_mode_ = mode;
-  uv_timer_start(&timer_, &Connection::on_timer, to_ms(seconds), 0);
+  uv_timer_start(&timer_, &Connection::on_timer, ms, 0);
 }
 
 // libuv runs the timers that are due before it polls for I/O, so after a

@@ -227,6 +227,8 @@ class Connection final : private SocketStream::Owner,
   void h2_arm_timer();
   void h2_on_timer();
   bool h2_usable_for_reuse(uint64_t now_ms);
+  // Idle for longer than the pool's keepalive_expiry (never when it is none).
+  bool keepalive_expired(uint64_t now_ms) const;
 
   static void on_timer(uv_timer_t* h);
   static void on_timer_close(uv_handle_t* h);

@@ -202,9 +202,7 @@ void Connection::h2_on_timer() {
 bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
   if (state_ == State::kClosing || health_ == Health::kSpent) return false;
   if (h2().open_exchanges() == 0) {
-    double expiry = engine_->limits().keepalive_expiry;
-    if (expiry >= 0 && now_ms - idle_since_ms > static_cast<uint64_t>(expiry * 1000.0))
-      return false;
+    if (keepalive_expired(now_ms)) return false;
     // Take in what arrived while nobody ran the loop (SETTINGS, PING,
     // GOAWAY, or the end of the connection).
     constexpr size_t kScratch = 16 * 1024;

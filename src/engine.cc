@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "connection.h"
+#include "timeouts.h"
 
 namespace httprs {
 
@@ -308,11 +309,10 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
 void Engine::start_pool_wait(Transfer& t) {
   t.attempts++;
   t.phase = Transfer::Phase::kQueued;
-  if (t.spec.pool_timeout >= 0) {
-    t.pool_deadline_ms = uv_now(loop_) + static_cast<uint64_t>(t.spec.pool_timeout * 1000.0);
-  } else {
-    t.pool_deadline_ms = 0;
-  }
+  // 0: none. A timeout of 0 ms is due at once (now is never 0: libuv's
+  // clock counts from boot).
+  uint64_t ms = 0;
+  t.pool_deadline_ms = timeout_ms(t.spec.pool_timeout, &ms) ? uv_now(loop_) + ms : 0;
 }
 
 void Engine::acquire(std::shared_ptr<Transfer> t) {

@@ -52,7 +52,7 @@ class Engine;
 struct PoolLimits {
   int max_connections = -1;            // < 0: unlimited
   int max_keepalive_connections = -1;  // < 0: unlimited
-  double keepalive_expiry = 5.0;       // seconds; < 0: never expire
+  double keepalive_expiry = 5.0;       // seconds; none (never expire): timeouts.h
 };
 
 // A setsockopt() applied to every new socket before it connects, as httpx's
@@ -120,6 +120,7 @@ struct RequestSpec {
   size_t body_len = 0;
   bool body_streamed = false;  // the body comes through Engine::push_body
   bool head_request = false;   // response has no body
+  // Seconds; < 0 (or NaN, infinite, huge: timeouts.h) means none.
   double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
   std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
   std::string uds_path;       // connect to this Unix domain socket instead of host:port

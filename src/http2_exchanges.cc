@@ -3,14 +3,11 @@
 #include <climits>
 #include <cstring>
 
+#include "timeouts.h"
+
 namespace httprs {
 
 namespace {
-
-uint64_t seconds_to_ms(double seconds) {
-  double ms = seconds * 1000.0;
-  return ms < 1 ? 1 : static_cast<uint64_t>(ms);
-}
 
 bool is_content_length(const std::string& name) { return name == "content-length"; }
 
@@ -380,9 +377,9 @@ void Http2Exchanges::arm(Stream& s) {
   const Transfer& t = *s.transfer;
   s.deadline = 0;
   if (t.complete || t.want_body || s.unread_credit > 0) return;
-  double seconds = t.body_sent ? t.spec.read_timeout : t.spec.write_timeout;
-  if (seconds < 0) return;
-  s.deadline = now_ + seconds_to_ms(seconds);
+  uint64_t ms = 0;
+  if (!timeout_ms(t.body_sent ? t.spec.read_timeout : t.spec.write_timeout, &ms, 1)) return;
+  s.deadline = now_ + ms;
   if (wake_at_ == 0 || s.deadline < wake_at_) wake_at_ = s.deadline;
 }
 

@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import twin
 from servers.scripted import keepalive
 
 import httprs
@@ -133,6 +134,23 @@ def test_keepalive_expiry(scripted):
         time.sleep(1.0)
         c.get(srv.url)
         assert srv.connections == 2
+
+
+@pytest.mark.parametrize("expiry", [float("inf"), float("nan"), 1e300])
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_keepalive_expiry_out_of_range_never_expires(scripted, expiry, flavour):
+    """As httpcore (now + expiry is never passed): the connection is reused. The core
+    turned these into whole milliseconds as they were (undefined behaviour in C++)."""
+    srv = scripted(counting_handler())
+
+    async def body(tw):
+        async with tw.client(limits=httprs.Limits(keepalive_expiry=expiry)) as c:
+            assert (await c.get(srv.url)).text == "0:1:/"
+            await tw.sleep(0.05)
+            assert (await c.get(srv.url)).text == "0:2:/"
+
+    twin.run(flavour, body)
+    assert srv.connections == 1
 
 
 def test_keepalive_expiry_closes_idle_socket(scripted):

@@ -1,4 +1,5 @@
-// Engine lifecycle under AddressSanitizer: close() with a getaddrinfo still
+// Engine lifecycle under AddressSanitizer (and UBSan): timeouts out of range
+// (inf, NaN, 1e300 s) as none, close() with a getaddrinfo still
 // running (the loop is handed to a reaper thread), fork() with a pooled
 // connection (the child gets a fresh loop, the parent keeps its connection),
 // the raw stream of a switched (101) connection: reads, writes, a burst
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <memory>
@@ -31,6 +33,7 @@
 
 #include "check.h"
 #include "engine.h"
+#include "timeouts.h"
 
 using namespace httprs;
 using Clock = std::chrono::steady_clock;
@@ -130,8 +133,10 @@ RequestSpec make_spec(const std::string& host, int port) {
 }
 
 // One whole exchange; true when "ok" came back.
-bool fetch(Engine& e, int port) {
-  std::shared_ptr<Transfer> t = e.submit(make_spec("127.0.0.1", port));
+bool fetch(Engine& e, int port, double timeouts = 5) {
+  RequestSpec spec = make_spec("127.0.0.1", port);
+  spec.connect_timeout = spec.read_timeout = spec.write_timeout = spec.pool_timeout = timeouts;
+  std::shared_ptr<Transfer> t = e.submit(std::move(spec));
   auto t0 = Clock::now();
   while (!e.wait(*t, WaitFor::kComplete, 50))
     if (seconds_since(t0) > 5) break;
@@ -415,8 +420,49 @@ extern "C" int getaddrinfo(const char* node, const char* service, const struct a
   return real(node, service, hints, res);
 }
 
+// Timeouts out of range: infinite, NaN or 1e300 seconds as whole milliseconds
+// would be undefined behaviour (this build's UBSan aborts on it). As request
+// timeouts, a pool timeout and the keep-alive expiry they are none: the
+// request runs, a connection stays reusable, a request waiting for the pool
+// waits until a connection frees up.
+void test_timeouts_out_of_range(int port) {
+  uint64_t ms = 7;
+  CHECK(timeout_ms(1.5, &ms) && ms == 1500);
+  CHECK(timeout_ms(0, &ms) && ms == 0);
+  CHECK(timeout_ms(0.0001, &ms, 1) && ms == 1);
+  CHECK(timeout_ms(1e8, &ms) && ms == 100000000000ull);
+  const double none[] = {HUGE_VAL, -HUGE_VAL, NAN, -NAN, 1e300, 1e9, -1, -0.5};
+  for (double x : none) CHECK(!timeout_ms(x, &ms));
+  const double out_of_range[] = {HUGE_VAL, NAN, 1e300};
+  for (double x : out_of_range) {
+    PoolLimits limits;
+    limits.max_connections = 1;
+    limits.keepalive_expiry = x;
+    Engine e{limits};
+    CHECK(fetch(e, port, x));
+    CHECK(fetch(e, port, x));
+    CHECK(e.connection_count() == 1);  // kept: never expires
+    // The one connection switched (101, out of the pool for good): a request
+    // with this pool timeout waits for a connection, without timing out.
+    std::shared_ptr<Transfer> up = switch_up(e, port);
+    CHECK(up->head_ready && up->head.status == 101);
+    RequestSpec spec = make_spec("127.0.0.1", port);
+    spec.pool_timeout = x;
+    std::shared_ptr<Transfer> queued = e.submit(std::move(spec));
+    CHECK(!e.wait(*queued, WaitFor::kComplete, 150));
+    CHECK(!queued->failed() && queued->phase == Transfer::Phase::kQueued);
+    e.release(*up);  // closes the switched connection: room for a new one
+    auto t0 = Clock::now();
+    while (!e.wait(*queued, WaitFor::kComplete, 50) && seconds_since(t0) < 5) {
+    }
+    CHECK(queued->complete && !queued->failed());
+    e.release(*queued);
+  }
+}
+
 int main() {
   Server server;
+  test_timeouts_out_of_range(server.port);
   test_handle_count_check();
   test_close_with_running_lookup(server.port);
   test_fork_keeps_parent_pool(server.port);

@@ -4,6 +4,7 @@
 // time) is done here by hand.
 #include <nghttp2/nghttp2.h>
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -274,6 +275,43 @@ void test_read_deadline_per_stream() {
   CHECK(f.c.open_exchanges() == 0);
 }
 
+// Timeouts out of range (infinite, NaN, 1e300 s: converting them to whole
+// milliseconds as they are is undefined behaviour, which this build's UBSan
+// aborts on) are no timeout: such a stream sets no deadline, its neighbour
+// with a real one does. A timeout of 1e6 s is a deadline that far.
+void test_deadlines_out_of_range() {
+  const double none[] = {HUGE_VAL, -HUGE_VAL, NAN, 1e300, 1e9, -1};
+  for (double seconds : none) {
+    for (bool sent : {false, true}) {
+      Fixture f;
+      Error err;
+      f.c.set_now(1000);
+      auto t = request("GET", "/t", sent ? seconds : 5);
+      t->spec.write_timeout = sent ? 5 : seconds;
+      CHECK(f.c.submit(*t, err));
+      if (sent) {
+        f.pump();  // the request is out: the read timeout runs
+        CHECK(t->body_sent);
+      } else {
+        CHECK(f.send());  // the write is not complete: the write timeout runs
+        CHECK(!t->body_sent);
+      }
+      CHECK(f.c.next_deadline() == 0);
+      auto other = request("GET", "/other", 0.25);
+      CHECK(f.c.submit(*other, err));
+      f.pump();
+      CHECK(f.c.next_deadline() == 1250);
+    }
+  }
+  Fixture f;
+  Error err;
+  f.c.set_now(1000);
+  auto far = request("GET", "/far", 1e6);
+  CHECK(f.c.submit(*far, err));
+  f.pump();
+  CHECK(f.c.next_deadline() == 1000 + 1000000000ull);
+}
+
 // Write deadlines are per stream: a request counts as sent once the socket
 // write carrying its end completed, whatever else is still being written; a
 // stream whose upload stopped moving (no window) times out while others write.
@@ -528,6 +566,7 @@ int main() {
   test_reset_fails_that_stream_with_its_code();
   test_read_deadline_per_stream();
   test_write_deadline_per_stream();
+  test_deadlines_out_of_range();
   test_write_progress_renews_only_that_stream();
   test_write_failure_reads_on();
   test_stopped_readers_never_starve_others();

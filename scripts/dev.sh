@@ -31,6 +31,8 @@ APT_PACKAGES=(
 TEST_APT_PACKAGES=(nginx-light wrk)
 BENCH_APT_PACKAGES=(nginx-light wrk libcurl4-openssl-dev)
 LINT_APT_PACKAGES=(clang-format)
+# The C++ that `lint` checks and `fmt` formats: the core, its unit tests and the fuzz targets.
+CPP_FORMATTED=(src/*.cc src/*.h tests/cpp/*.cc tests/cpp/*.h tests/fuzz/*.cc)
 # libFuzzer (clang's runtime) for the fuzz recipe only.
 FUZZ_APT_PACKAGES=(clang libclang-rt-14-dev)
 
@@ -270,14 +272,14 @@ case "$cmd" in
     build
     "$VENV/bin/ruff" format --preview --check .
     "$VENV/bin/ruff" check .
-    clang-format --dry-run -Werror src/*.cc src/*.h
+    clang-format --dry-run -Werror "${CPP_FORMATTED[@]}"
     ;;
   fmt)
     apt_install "${LINT_APT_PACKAGES[@]}"
     build
     "$VENV/bin/ruff" format --preview .
     "$VENV/bin/ruff" check --fix .
-    clang-format -i src/*.cc src/*.h
+    clang-format -i "${CPP_FORMATTED[@]}"
     ;;
   *)
     echo "usage: $0 {setup|test|test-asan|test-tsan|fuzz|valgrind|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2

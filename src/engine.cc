@@ -168,7 +168,8 @@ void Engine::reset_after_fork() {
   new (&deferred_mu_) std::mutex;
   new (&cv_) std::condition_variable;
   sleepers_.clear();  // their threads stayed in the parent
-  driving_ = false;   // the driving thread, if any, stayed in the parent
+  picked_.clear();
+  driving_ = false;  // the driving thread, if any, stayed in the parent
   in_poll_ = false;
   servicing_ = false;
   service_again_ = false;
@@ -542,7 +543,10 @@ Engine::ConsumerLock::~ConsumerLock() {
   bool wake = e_.wake_deferred_;
   e_.wake_deferred_ = false;
   e_.defer_wakes_ = false;
+  Wakeups picked;
+  picked.swap(e_.picked_);
   e_.mu_.unlock();
+  notify(picked);
   if (!wake) return;
   // close() stops the wakeup handle only after clearing deferred_open_ under
   // deferred_mu_, so the handle is open while this holds it.
@@ -771,7 +775,7 @@ void Engine::release_locked(Transfer& t) {
   // through the signaled list) before the transfer stops being watched.
   signal(t);
   t.watched = false;
-  wake_sleepers(false);
+  wake_sleepers(false, &picked_);
   if (loop_closed_) return;
   if (t.conn) {
     t.conn->abandon(t);
@@ -830,6 +834,7 @@ void Engine::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
   finish_loop();
   loop_closed_ = true;
+  notify(picked_);
   wake_sleepers(false);
   cv_.notify_all();
 }
@@ -1017,6 +1022,7 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     p.events = POLLIN;
     p.revents = 0;
     in_poll_ = true;
+    take_picked(wake);
     lk.unlock();
     notify(wake);
     ::poll(&p, 1, timeout);
@@ -1043,11 +1049,12 @@ void Engine::note_pool_work(int delta) {
   pool_work_ += delta;
   if (delta <= 0 || pool_work_ != 1) return;
   // Waiters polling only their own sockets would leave the new work unread
-  // until their polls end: wake them, and their next round drives or follows.
+  // until their polls end: wake them (once mu_ is let go of: picked_), and
+  // their next round drives or follows.
   for (const auto& s : sleepers_) {
     if (s->mode == SleepMode::kDirect && !s->woken) {
       s->woken = true;
-      s->notify(SleepMode::kDirect);
+      picked_.push_back({s, SleepMode::kDirect});
     }
   }
 }
@@ -1115,6 +1122,7 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   p[1].fd = self->efd;
   p[1].events = POLLIN;
   p[1].revents = 0;
+  take_picked(wake);
   lk.unlock();
   notify(wake);
   int ready = timeout > 0 ? ::poll(p, 2, timeout) : 0;
@@ -1198,6 +1206,12 @@ std::shared_ptr<Engine::Sleeper> Engine::sleeper_record() {
   return std::static_pointer_cast<Sleeper>(slot->record);
 }
 
+void Engine::take_picked(Wakeups& wake) {
+  if (picked_.empty()) return;
+  wake.insert(wake.end(), picked_.begin(), picked_.end());
+  picked_.clear();
+}
+
 void Engine::notify(Wakeups& wake) {
   for (Wakeup& w : wake) w.sleeper->notify(w.mode);
   wake.clear();
@@ -1275,9 +1289,10 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
                      (direct_rounds > 0 && direct_fd(t, what) >= 0);
       wake_sleepers(leaving, &wake);
       cv_.notify_all();
-    } else if (!wake.empty()) {
+    } else if (!wake.empty() || !picked_.empty()) {
       // A direct round picked other waiters: tell them before sleeping as a
       // follower, which may last until this thread's slice ends.
+      take_picked(wake);
       lk.unlock();
       notify(wake);
       lk.lock();
@@ -1298,6 +1313,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
     }
     if (clock::now() >= deadline) break;
   }
+  take_picked(wake);
   lk.unlock();
   notify(wake);
   return done;
@@ -1313,11 +1329,16 @@ int Engine::backend_timeout() {
 }
 
 void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
-  std::lock_guard<std::mutex> lk(mu_);
-  if (!loop_closed_) run_once();
-  for (auto& t : signaled_) t->signaled = false;
-  signaled.swap(signaled_);
-  signaled_.clear();
+  Wakeups wake;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!loop_closed_) run_once();
+    for (auto& t : signaled_) t->signaled = false;
+    signaled.swap(signaled_);
+    signaled_.clear();
+    take_picked(wake);
+  }
+  notify(wake);
 }
 
 }  // namespace httprs

@@ -467,11 +467,19 @@ class Engine {
   // notifies them once it has let go of mu_ (notify()).
   void wake_sleepers(bool hand_off, Wakeups* later = nullptr);
   static void notify(Wakeups& wake);
+  // Moves picked_ into `wake` (mu_ held), for the caller to notify once it
+  // has let go of mu_.
+  void take_picked(Wakeups& wake);
   void flush_connections();  // what want_flush() asked for
 
   std::mutex mu_;
   std::condition_variable cv_;  // signals the end of a driving round (close())
   std::vector<std::shared_ptr<Sleeper>> sleepers_;
+  // Sleepers picked (marked woken) by code with no Wakeups of its own
+  // (note_pool_work, release_locked): notified by whoever next lets go of
+  // mu_ (ConsumerLock, the waits before they poll or return, run_nowait,
+  // close), so that no eventfd write or notify happens under mu_.
+  Wakeups picked_;
   bool driving_ = false;
   bool servicing_ = false;
   bool service_again_ = false;

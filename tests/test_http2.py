@@ -586,25 +586,32 @@ def test_answered_stream_is_never_retried_whatever_goaway_says(h2_scripted, flav
 _FRAME, _FRAMES = 10_000, 105
 
 
-def _big_body_then_stall(h2c) -> None:
+def _big_body(end: bool):
     """/big: the head, then (once /drive, the second request, is open) 105 frames of
-    10,000 bytes, never the end; /drive is answered after them, so a client that has
-    read /drive has taken them in. Then the server stays silent."""
-    big = h2c.next_request()
-    if big is None:
-        return
-    h2c.send_headers(big.stream_id, 200)
-    drive = h2c.next_request()
-    if drive is None:
-        return
-    for _ in range(_FRAMES):
-        while h2c.h2.local_flow_control_window(big.stream_id) < _FRAME:
-            if not h2c.pump():
-                return
-        h2c.h2.send_data(big.stream_id, b"b" * _FRAME)
-        h2c.flush()
-    h2c.respond(drive.stream_id, 200, b"driven")
-    h2c.drain(10.0)
+    10,000 bytes, frame i all byte i, and with `end` the end of the stream; /drive is
+    answered after them, so a client that has read /drive has taken them in. Then the
+    server stays silent."""
+
+    def handler(h2c) -> None:
+        big = h2c.next_request()
+        if big is None:
+            return
+        length = [("content-length", str(_FRAME * _FRAMES))] if end else []
+        h2c.send_headers(big.stream_id, 200, length)
+        drive = h2c.next_request()
+        if drive is None:
+            return
+        for i in range(_FRAMES):
+            while h2c.h2.local_flow_control_window(big.stream_id) < _FRAME:
+                if not h2c.pump():
+                    return
+            last = end and i == _FRAMES - 1
+            h2c.h2.send_data(big.stream_id, bytes([i]) * _FRAME, end_stream=last)
+            h2c.flush()
+        h2c.respond(drive.stream_id, 200, b"driven")
+        h2c.drain(10.0)
+
+    return handler
 
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
@@ -614,7 +621,7 @@ def test_read_timeout_after_a_stopped_reader_resumes(h2_scripted, flavour):
     runs, the server waits for window) and then reads again gets its read timeout
     back: the connection's timer is armed again when it resumes. It was not, so once
     the server went silent the read waited for ever."""
-    srv = h2_scripted(_big_body_then_stall)
+    srv = h2_scripted(_big_body(end=False))
 
     async def body(tw):
         async with tw.client(http1=False, http2=True, timeout=1.0) as client:
@@ -634,26 +641,6 @@ def test_read_timeout_after_a_stopped_reader_resumes(h2_scripted, flavour):
     assert srv.connections == 1
 
 
-def _big_body_then_end(h2c) -> None:
-    """/big: the head, then (once /drive, the second request, is open) 105 frames of
-    10,000 bytes, frame i all byte i, and the end; /drive is answered after them."""
-    big = h2c.next_request()
-    if big is None:
-        return
-    h2c.send_headers(big.stream_id, 200, [("content-length", str(_FRAME * _FRAMES))])
-    drive = h2c.next_request()
-    if drive is None:
-        return
-    for i in range(_FRAMES):
-        while h2c.h2.local_flow_control_window(big.stream_id) < _FRAME:
-            if not h2c.pump():
-                return
-        h2c.h2.send_data(big.stream_id, bytes([i]) * _FRAME, end_stream=i == _FRAMES - 1)
-        h2c.flush()
-    h2c.respond(drive.stream_id, 200, b"driven")
-    h2c.drain(5.0)
-
-
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.timeout(30)
 def test_buffered_body_past_a_mebibyte_comes_in_mebibyte_chunks(h2_scripted, flavour):
@@ -661,7 +648,7 @@ def test_buffered_body_past_a_mebibyte_comes_in_mebibyte_chunks(h2_scripted, fla
     (the window is given back until 1 MiB waits unread: here 1,050,000 bytes). The
     first chunk moved out of that buffer (Engine::take_buffered) is 1 MiB, the largest
     chunk a stream yields; the rest follows, in order, none lost."""
-    srv = h2_scripted(_big_body_then_end)
+    srv = h2_scripted(_big_body(end=True))
     expected = b"".join(bytes([i]) * _FRAME for i in range(_FRAMES))
 
     async def body(tw):

@@ -9,6 +9,10 @@ skipped when there is no auth, mounts are scanned only when there are any, and
 cookies are extracted only from responses that carry Set-Cookie.
 """
 
+from cpython.dict cimport PyDict_Copy, PyDict_Next
+from cpython.ref cimport PyObject
+
+from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport plain_new as _plain_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
@@ -210,7 +214,9 @@ def _hooks_dict(event_hooks):
     }
 
 
-def _build_auth(auth):
+cdef object _build_auth(object auth):
+    """The stock `_build_auth` method's work (the client calls the method, which a
+    subclass may override)."""
     if auth is None:
         return None
     if isinstance(auth, tuple):
@@ -287,18 +293,54 @@ cdef object _base_url(object url):
     return url
 
 
-cdef object _client_base_url(object url):
-    """What a client stores for base_url=`url`."""
+cdef object _client_base_url(object client, object url):
+    """What `client` stores for base_url=`url`: URL(url) through its
+    `_enforce_trailing_slash` (a subclass may override it, as httpx's)."""
+    if not _own_method(client, "_enforce_trailing_slash", _STOCK_ENFORCE_TRAILING_SLASH):
+        return client._enforce_trailing_slash(URL(url))
     if type(url) is str and not url:  # the default: a copy of the one empty base
         return URL(_empty_base_url())
     return _base_url(url)
 
 
-cdef int _store_timeout(object client, object timeout) except -1:
-    """A client's Timeout, and the dict each request copies from it."""
-    client._timeout = timeout
-    client._timeout_dict = timeout.as_dict()
-    return 0
+cdef bint _own_method(object client, str name, object stock) except -1:
+    """Whether `client`'s method `name` is `stock` (neither overridden by its class nor
+    set on the instance)."""
+    if getattr(type(client), name, None) is not stock:
+        return False
+    instance_dict = getattr(client, "__dict__", None)
+    return not (type(instance_dict) is dict and name in <dict>instance_dict)
+
+
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object obj, void* context)
+
+
+# A stock Timeout's as_dict() is its four attributes in this order: its own __dict__
+# is copied (Timeout.__init__ sets them in this order), so a Timeout changed in place
+# (`client.timeout.read = 5`) is seen by the next request, as httpx reads it per request.
+cdef object _STOCK_TIMEOUT = Timeout
+cdef unsigned int _timeout_tag = 0
+cdef tuple _TIMEOUT_FIELDS = ("connect", "read", "write", "pool")
+
+
+cdef object _timeout_as_dict(object timeout):
+    """timeout.as_dict()."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    if type(timeout) is _STOCK_TIMEOUT and _class_unchanged(
+        _STOCK_TIMEOUT, &_timeout_tag, _TIMEOUT_STOCK
+    ):
+        attrs = PyObject_GenericGetDict(timeout, NULL)
+        if type(attrs) is dict and len(<dict>attrs) == 4:
+            for name in _TIMEOUT_FIELDS:
+                PyDict_Next(attrs, &pos, &key, &value)
+                if <object>key is not name and <object>key != name:
+                    break
+            else:
+                return PyDict_Copy(attrs)
+    return timeout.as_dict()
 
 
 # The default client headers' values as bytes, made again when code patches
@@ -359,10 +401,7 @@ cdef bint _has_set_cookie(list raw) except -1:
 cdef object _timeout_for(object client, object timeout, bint plain):
     if isinstance(timeout, UseClientDefault):
         if plain:
-            timeouts = client._timeout_dict
-            if type(timeouts) is dict:
-                return (<dict>timeouts).copy()
-            return dict(timeouts)
+            return _timeout_as_dict(client._timeout)
         return Timeout(client.timeout).as_dict()  # a subclass may override the property
     return Timeout(timeout).as_dict()
 
@@ -536,7 +575,18 @@ cdef object _build_request(
     object json, object params, object headers, object cookies, object timeout,
     object extensions, bint plain,
 ):
-    """build_request(); `plain`: the client's merge steps are its own (_is_plain)."""
+    """build_request(); `plain`: the client's merge steps are its own (_is_plain).
+    The steps run in httpx's order, so the same argument's error wins when two are bad."""
+    if plain:
+        url = _merge_url(client, url, True)
+        headers = _merge_headers(client, headers, True)
+        cookies = _merge_cookies(client, cookies, True)
+        params = _merge_queryparams(client, params, True)
+    else:
+        url = client._merge_url(url)
+        headers = client._merge_headers(headers)
+        cookies = client._merge_cookies(cookies)
+        params = client._merge_queryparams(params)
     # The request's own extensions dict (Request copies what it is given).
     if extensions is None:
         extensions = {"timeout": _timeout_for(client, timeout, plain)}
@@ -549,16 +599,6 @@ cdef object _build_request(
         extensions = dict(**extensions, timeout=_timeout_for(client, timeout, plain))
     else:
         extensions = dict(extensions)
-    if plain:
-        url = _merge_url(client, url, True)
-        params = _merge_queryparams(client, params, True)
-        headers = _merge_headers(client, headers, True)
-        cookies = _merge_cookies(client, cookies, True)
-    else:
-        url = client._merge_url(url)
-        params = client._merge_queryparams(params)
-        headers = client._merge_headers(headers)
-        cookies = client._merge_cookies(cookies)
     if Request is _MODELS_REQUEST:
         return Request._for_client(
             method, url, params, headers, cookies, content, data, files, json, extensions
@@ -582,9 +622,11 @@ cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replac
 
 # Absolute URL strings -> a parsed template URL, never handed out: each request gets a
 # fresh URL (as httpx's URL(url)) with the template's parts and its netloc and raw_path
-# already made. Only while `URL` is the stock class (a class patched in here is called
-# for every request, as httpx does). Bounded like _urls' parse cache.
+# already made. Only while `URL` is the stock class with its own __init__ (a class
+# patched in here, or a patched URL.__init__, is called for every request, as httpx
+# does). Bounded like _urls' parse cache.
 cdef dict _absolute_urls = {}
+cdef unsigned int _url_tag = 0  # _class_unchanged's memo
 cdef Py_ssize_t _ABSOLUTE_URLS_MAX = 256
 cdef Py_ssize_t _ABSOLUTE_URL_MAX_LEN = 2048
 cdef object _STOCK_URL = URL
@@ -612,7 +654,11 @@ cdef object _url_from_template(tuple parts):
 
 cdef object _merge_url(object client, object url, bint plain):
     """`plain` (_is_plain): the client's properties are its own, read their attributes."""
-    if type(url) is str and URL is _STOCK_URL:
+    if (
+        type(url) is str
+        and URL is _STOCK_URL
+        and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)
+    ):
         parts = _absolute_urls.get(url)
         if parts is not None:
             return _url_from_template(<tuple>parts)
@@ -674,7 +720,7 @@ cdef object _build_request_auth(object client, object request, object auth):
     if isinstance(auth, UseClientDefault):
         auth = client._auth
     else:
-        auth = _build_auth(auth)
+        auth = client._build_auth(auth)  # as httpx: a subclass may override it
     if auth is not None:
         return auth
     url = request.url
@@ -725,12 +771,12 @@ class BaseClient:
     ):
         # As httpx: the base URL and the timeout are stored, not set through their
         # properties (headers is: httpx calls its setter too).
-        self._base_url = _client_base_url(base_url)
-        self._auth = _build_auth(auth)
+        self._base_url = _client_base_url(self, base_url)
+        self._auth = self._build_auth(auth)
         self._params = QueryParams(params)
         self.headers = headers
         self._cookies = Cookies(cookies)
-        _store_timeout(self, Timeout(timeout))
+        self._timeout = Timeout(timeout)
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
@@ -755,7 +801,7 @@ class BaseClient:
 
     @timeout.setter
     def timeout(self, timeout):
-        _store_timeout(self, Timeout(timeout))
+        self._timeout = Timeout(timeout)
 
     @property
     def event_hooks(self):
@@ -772,7 +818,7 @@ class BaseClient:
 
     @auth.setter
     def auth(self, auth):
-        self._auth = _build_auth(auth)
+        self._auth = self._build_auth(auth)
 
     @property
     def base_url(self):
@@ -781,7 +827,7 @@ class BaseClient:
 
     @base_url.setter
     def base_url(self, url):
-        self._base_url = _client_base_url(url)
+        self._base_url = _client_base_url(self, url)
 
     @property
     def headers(self):
@@ -813,6 +859,14 @@ class BaseClient:
     @params.setter
     def params(self, params):
         self._params = QueryParams(params)
+
+    def _enforce_trailing_slash(self, url):
+        if url.raw_path.endswith(b"/"):
+            return url
+        return url.copy_with(raw_path=url.raw_path + b"/")
+
+    def _build_auth(self, auth):
+        return _build_auth(auth)
 
     # -- building requests ------------------------------------------------------------
 
@@ -2202,6 +2256,13 @@ class AsyncClient(BaseClient):
 
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
+cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
+# What _class_unchanged compares (the methods behind the fast paths).
+cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
+cdef tuple _TIMEOUT_STOCK = (
+    ("as_dict", Timeout.as_dict),
+    ("connect", None), ("read", None), ("write", None), ("pool", None),
+)
 _ASYNC_STEP_FUNCS = tuple(getattr(AsyncClient, name) for name in _CLASS_NAMES)
 _BOUND_SYNC_INIT = BoundSyncStream.__init__
 _BOUND_ASYNC_INIT = BoundAsyncStream.__init__

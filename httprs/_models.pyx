@@ -56,11 +56,19 @@ __all__ = [
 ]
 
 cdef object _MISSING = object()
+# _class_unchanged's memos (the stock tuples are at the end of the module).
+cdef unsigned int _request_tag = 0
+cdef unsigned int _response_tag = 0
+cdef unsigned int _headers_tag = 0
+cdef unsigned int _bytestream_tag = 0
 # For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
 # earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
 _ELAPSED_UNSET = _MISSING
 
 
+from cpython.type cimport PyType_Check
+
+from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -404,6 +412,8 @@ MutableMapping.register(Headers)
 
 
 cdef object _headers_from_raw(list raw):
+    if PyType_Check(Headers) and not _class_unchanged(Headers, &_headers_tag, _HEADERS_STOCK):
+        return Headers(raw)  # a patched Headers.__init__ is called, as httpx calls it
     h = _object_new(Headers)
     h._raw = raw
     h._lower = None
@@ -484,6 +494,8 @@ cdef frozenset _UPPER_METHODS = frozenset(
 
 cdef object _copy_headers(object src):
     """Headers(src) for a Headers `src`: its lists copied, nothing converted."""
+    if PyType_Check(Headers) and not _class_unchanged(Headers, &_headers_tag, _HEADERS_STOCK):
+        return Headers(src)
     h = _object_new(Headers)
     h._raw = list(<list?>src._raw)
     h._lower = list(_hkeys(src))
@@ -493,7 +505,7 @@ cdef object _copy_headers(object src):
 
 cdef object _empty_byte_stream():
     """ByteStream(b"") when ByteStream is the stock class (no __init__ call)."""
-    if ByteStream.__init__ is not _BYTESTREAM_INIT:
+    if not _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK):
         return ByteStream(b"")
     stream = _object_new(ByteStream)
     stream._stream = b""
@@ -541,7 +553,7 @@ cdef int _init_request(
         default_headers, stream = encode_request(
             content=content, data=data, files=files, json=json, boundary=boundary
         )
-    if type(self) is Request and Request._prepare is _REQUEST_PREPARE:
+    if type(self) is Request and _class_unchanged(Request, &_request_tag, _REQUEST_STOCK):
         _prepare_request(self, h, default_headers)
     else:
         self._prepare(default_headers)
@@ -640,7 +652,7 @@ class Request:
         """Request(...) as a client's build_request makes it, with `extensions` adopted
         (the client made that dict for this request). Callers check that `Request` is
         this class; a patched `Request.__init__` is called as usual."""
-        if Request.__init__ is not _REQUEST_INIT:
+        if not _class_unchanged(Request, &_request_tag, _REQUEST_STOCK):
             return Request(
                 method, url, params=params, headers=headers, cookies=cookies,
                 content=content, data=data, files=files, json=json, extensions=extensions,
@@ -814,14 +826,22 @@ class Response:
     def _from_transport(status_code, list raw_headers, stream, bytes http_version,
                         bytes reason_phrase):
         """The transports' factory: adopts raw headers as-is, decodes nothing. HTTP/2
-        responses have no reason phrase (None): httpcore's extensions then lack it."""
+        responses have no reason phrase (None): httpcore's extensions then lack it.
+        A patched `Response.__init__` is called, as httpx's transports call it."""
+        if reason_phrase is None:
+            extensions = {"http_version": http_version}
+        else:
+            extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        if PyType_Check(Response) and not _class_unchanged(
+            Response, &_response_tag, _RESPONSE_STOCK
+        ):
+            return Response(
+                status_code, headers=raw_headers, stream=stream, extensions=extensions
+            )
         r = _object_new(Response)
         r.status_code = status_code
         r.headers = _headers_from_raw(raw_headers)
-        if reason_phrase is None:
-            r.extensions = {"http_version": http_version}
-        else:
-            r.extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        r.extensions = extensions
         r.history = []
         r.stream = stream
         return r
@@ -1609,6 +1629,9 @@ def _obfuscate_sensitive_headers(items):
         yield key, value
 
 
-_REQUEST_INIT = Request.__init__
-_REQUEST_PREPARE = Request._prepare
-_BYTESTREAM_INIT = ByteStream.__init__
+# The library's own methods of the classes it makes instances of without calling them
+# (checked with _class_unchanged; a patched one makes those instances by the call).
+cdef tuple _REQUEST_STOCK = (("__init__", Request.__init__), ("_prepare", Request._prepare))
+cdef tuple _RESPONSE_STOCK = (("__init__", Response.__init__),)
+cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
+cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)

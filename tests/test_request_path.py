@@ -7,11 +7,13 @@ a request built and then edited. Sync and async (asyncio, trio) run the same bod
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import inspect
 import subprocess
 import sys
+import warnings
 from unittest import mock
 
 import pytest
@@ -684,5 +686,186 @@ def test_replaced_bound_stream_class_wraps_every_response(flavour, server):
             assert made == [("new", True), ("init", 200)]
             response = await go(client.get(server.url + "/echo"))
             assert type(response.stream).__name__ == "_" + name + "ReadAll"
+
+    run(flavour, body)
+
+
+# -- overridable helpers and settings read per request (as httpx) -----------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_build_auth_and_trailing_slash_overrides_are_called(flavour, server):
+    # httpx calls self._build_auth (in __init__, the auth setter and for a request's own
+    # auth=) and self._enforce_trailing_slash (base_url in __init__ and its setter).
+    calls = []
+
+    async def body(cls):
+        class Sub(cls):
+            def _build_auth(self, auth):
+                calls.append(("auth", auth))
+                if auth is None:
+                    return httprs.BasicAuth("default", "pw")
+                return super()._build_auth(auth)
+
+            def _enforce_trailing_slash(self, url):
+                calls.append(("slash", str(url)))
+                return url  # no slash added: "/ec" + "ho" is "/echo"
+
+        async with opened(Sub, base_url=server.url + "/ec") as client:
+            assert calls == [("slash", server.url + "/ec"), ("auth", None)]
+            assert str(client.base_url) == server.url + "/ec"
+            response = await go(client.get("ho"))
+            assert response.json()["path"] == "/echo"
+            seen = {k.lower(): v for k, v in response.json()["headers"]}
+            assert seen["authorization"] == "Basic " + base64.b64encode(b"default:pw").decode()
+            seen = await sent_headers(client, server.url, auth=("u", "p"))
+            assert seen["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+            assert calls[-1] == ("auth", ("u", "p"))
+            client.auth = None
+            assert calls[-1] == ("auth", None)
+            client.base_url = server.url + "/b"
+            assert calls[-1] == ("slash", server.url + "/b")
+            assert str(client.base_url) == server.url + "/b"
+            # An instance attribute replaces the method, as on any Python class.
+            client._build_auth = lambda auth: calls.append(("instance", auth)) or None
+            seen = await sent_headers(client, server.url, auth=("u", "p"))
+            assert "authorization" not in seen
+            assert calls[-1] == ("instance", ("u", "p"))
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_timeout_changed_in_place_is_seen(flavour, server):
+    # httpx reads client.timeout for every request: a Timeout changed in place
+    # (client.timeout.read = ...) applies to the next request.
+    async def body(cls):
+        async with opened(cls, timeout=5.0) as client:
+            response = await go(client.get(server.url + "/echo"))
+            assert response.request.extensions["timeout"] == dict.fromkeys(
+                ("connect", "read", "write", "pool"), 5.0
+            )
+            client.timeout.read = 0.05
+            with pytest.raises(httprs.ReadTimeout):
+                await go(client.get(server.url + "/slow?delay=1"))
+            client.timeout.read = 5.0
+            client.timeout.pool = 7
+            response = await go(client.get(server.url + "/slow?delay=0.1"))
+            assert response.text == "slow"
+            timeouts = response.request.extensions["timeout"]
+            assert list(timeouts.items()) == [
+                ("connect", 5.0),
+                ("read", 5.0),
+                ("write", 5.0),
+                ("pool", 7),
+            ]
+            timeouts["read"] = 1  # the request's own copy
+            assert client.timeout.read == 5.0
+            # A Timeout with an attribute of its own, or one missing, is read through
+            # as_dict() as httpx does (the extra attribute is not a timeout).
+            client.timeout.note = "x"
+            timeouts = (await go(client.get(server.url + "/echo"))).request.extensions["timeout"]
+            assert timeouts == {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 7}
+            del client.timeout.note
+            del client.timeout.write
+            with pytest.raises(AttributeError):
+                await go(client.get(server.url + "/echo"))
+            client.timeout = 3
+            timeouts = (await go(client.get(server.url + "/echo"))).request.extensions["timeout"]
+            assert timeouts == dict.fromkeys(("connect", "read", "write", "pool"), 3)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_patched_timeout_as_dict_is_called(flavour, server):
+    async def body(cls):
+        async with opened(cls, timeout=5.0) as client:
+            await go(client.get(server.url + "/echo"))
+            stock = httprs.Timeout.as_dict
+            with mock.patch.object(
+                httprs.Timeout, "as_dict", lambda self: {**stock(self), "read": 9.0}
+            ):
+                response = await go(client.get(server.url + "/echo"))
+                assert response.request.extensions["timeout"]["read"] == 9.0
+            response = await go(client.get(server.url + "/echo"))
+            assert response.request.extensions["timeout"]["read"] == 5.0
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_patched_init_of_the_stock_classes_is_called(flavour, server):
+    # httpx makes each request's URL with URL(url), its Request with Request(...) and the
+    # transport's Response with Response(...): a patch of their __init__ is called for
+    # every request, also after the fast paths have seen the stock classes.
+    made = []
+
+    def spy(cls, name):
+        original = cls.__init__
+
+        def __init__(self, *args, **kwargs):
+            made.append(name)
+            original(self, *args, **kwargs)
+
+        return mock.patch.object(cls, "__init__", __init__)
+
+    async def body(cls):
+        url = server.url + "/echo?a=1"
+        async with opened(cls) as client:
+            for _ in range(2):
+                await go(client.get(url))
+            for klass in (httprs.URL, httprs.Request, httprs.Response, httprs.Headers):
+                made.clear()
+                with spy(klass, klass.__name__):
+                    for _ in range(2):
+                        response = await go(client.get(url))
+                        assert response.json()["path"] == "/echo"
+                        assert response.status_code == 200
+                        assert response.headers["content-type"] == "application/json"
+                assert made.count(klass.__name__) >= 2, (klass, made)
+            made.clear()
+            await go(client.get(url))
+            assert made == []
+
+    run(flavour, body)
+
+
+# Pairs of bad arguments: httpx merges url, headers, cookies, params, then the timeout
+# and extensions, so the first bad one in that order decides the error.
+BAD_PAIRS = [
+    {"headers": 5, "params": 5},
+    {"headers": 5, "timeout": "x"},
+    {"cookies": 5, "params": 5},
+    {"params": 5, "timeout": (1,)},
+    {"params": 5, "extensions": 5},
+    {"cookies": 5, "extensions": 5},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_PAIRS, ids=lambda kw: "+".join(kw))
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_bad_argument_pairs_fail_as_httpx(flavour, kwargs, server):
+    httpx = pytest.importorskip("httpx")
+
+    async def error(call):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # per-request cookies
+            try:
+                await go(call())
+            except Exception as exc:  # noqa: BLE001 - the error is what is compared
+                return type(exc).__name__, str(exc)
+        raise AssertionError("no error")
+
+    expected = asyncio.run(
+        error(lambda: httpx.Client().build_request("GET", "http://h/", **kwargs))
+    )
+
+    async def body(cls):
+        async with opened(cls) as client:
+            assert (
+                await error(lambda: client.build_request("GET", server.url, **kwargs)) == expected
+            )
+            assert await error(lambda: client.get(server.url, **kwargs)) == expected
 
     run(flavour, body)

@@ -38,3 +38,24 @@ cdef extern from *:
     object object_new "httprs_object_new"(object cls)
     unsigned int type_tag "httprs_type_tag"(object cls)
     bint plain_new "httprs_plain_new"(object cls)
+
+
+cdef inline bint class_unchanged(object cls, unsigned int* remembered, tuple stock) except -1:
+    """Whether `cls` still has each (name, value) pair of `stock` (the library's own
+    methods), answered from the class's version tag while it is the one `remembered`
+    from the last check that found them all (CPython gives a class a new tag on any
+    change to it or a base: a patch, an assignment, a deletion). `remembered` is the
+    caller's module-level memo."""
+    cdef unsigned int tag = type_tag(cls)
+    if tag != 0 and tag == remembered[0]:
+        return True
+    if tag == 0:  # a lookup through the class gives it a tag
+        getattr(cls, "__init__", None)
+        tag = type_tag(cls)
+    # The tag is read before the class is looked at: a change after this read gives the
+    # class a new tag, so a tag is never remembered for a state it did not see.
+    for name, value in stock:
+        if getattr(cls, name, None) is not value:
+            return False
+    remembered[0] = tag
+    return True

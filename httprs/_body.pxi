@@ -612,11 +612,56 @@ cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) ex
     return sent
 
 
+# The last response head's (name, value) pairs and reason phrase, as made for it: a pair
+# (or a name) equal to the one at its position there is that same immutable object
+# again, so a server's repeated head costs a compare per field, not new objects. Only
+# touched with the GIL held; a snapshot (tuple), so edits to a response's headers never
+# reach it.
+cdef tuple _last_pairs = ()
+cdef bytes _last_reason = b""
+
+
+cdef inline bint _same_bytes(bytes b, const string& s) noexcept:
+    return <size_t>PyBytes_GET_SIZE(b) == s.size() and memcmp(
+        PyBytes_AS_STRING(b), s.data(), s.size()
+    ) == 0
+
+
+cdef list _head_pairs(HeaderList& headers):
+    """The raw [(name, value)] list of a response head (a new list each time)."""
+    global _last_pairs
+    cdef Py_ssize_t n = headers.size()
+    cdef Py_ssize_t i
+    cdef tuple last = _last_pairs
+    cdef Py_ssize_t reuse = min(n, len(last))
+    cdef list raw = [None] * n
+    cdef tuple prev
+    for i in range(n):
+        if i < reuse:
+            prev = <tuple>last[i]
+            if _same_bytes(<bytes>prev[0], headers[i].first):
+                if _same_bytes(<bytes>prev[1], headers[i].second):
+                    raw[i] = prev
+                else:
+                    raw[i] = (prev[0], <bytes>headers[i].second)
+                continue
+        raw[i] = (<bytes>headers[i].first, <bytes>headers[i].second)
+    _last_pairs = tuple(raw)
+    return raw
+
+
+cdef bytes _reason_bytes(string& reason):
+    global _last_reason
+    cdef bytes made
+    if not _same_bytes(_last_reason, reason):
+        made = reason
+        _last_reason = made
+    return _last_reason
+
+
 cdef object _make_response(_Body stream, object request, object tracer=None):
     cdef Transfer* t = stream.t.get()
-    cdef list raw = []
-    for i in range(t.head.headers.size()):
-        raw.append((<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second))
+    cdef list raw = _head_pairs(t.head.headers)
     version = b"HTTP/1.1" if t.head.http_minor == 1 else (
         b"HTTP/1.0" if t.head.http_major == 1 else
         b"HTTP/2" if t.head.http_major == 2 else
@@ -630,12 +675,12 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
         )
         public._tracer = tracer
     elif isinstance(stream, _AsyncBody):
-        public = AsyncResponseStream.__new__(AsyncResponseStream)
+        public = _object_new(AsyncResponseStream)
     else:
-        public = ResponseStream.__new__(ResponseStream)
+        public = _object_new(ResponseStream)
     public._body = stream
     response = Response._from_transport(
-        t.head.status, raw, public, version, None if t.http2 else <bytes>t.head.reason
+        t.head.status, raw, public, version, None if t.http2 else _reason_bytes(t.head.reason)
     )
     if t.http2:
         # httpcore's HTTP/2 responses name their stream. (Its `network_stream`, the

@@ -389,6 +389,39 @@ def test_body_headers_with_client_headers(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_response_heads_are_each_their_own(flavour, server, server2):
+    # Fields equal to the previous response's are shared immutable objects: each
+    # response still gets its own headers, values that differ, and edits stay its own.
+    async def body(cls):
+        async with opened(cls) as client:
+            first = await go(client.get(server.url + "/echo?a=1"))
+            second = await go(client.get(server.url + "/echo?a=1234567"))
+            for response in (first, second):
+                assert response.headers["content-length"] == str(len(response.content))
+            assert first.headers["content-length"] != second.headers["content-length"]
+            first.headers["X-Mine"] = "1"
+            first.headers["Content-Type"] = "text/x"
+            del first.headers["content-length"]
+            third = await go(client.get(server.url + "/echo?a=1"))
+            assert third.headers["content-type"] == "application/json"
+            assert "x-mine" not in third.headers
+            assert third.headers.raw is not first.headers.raw
+            assert third.headers["content-length"] == str(len(third.content))
+            assert first.headers["content-type"] == "text/x"
+            other = await go(client.get(server2.url + "/echo?a=1"))
+            assert other.headers["content-length"] == str(len(other.content))
+            again = await go(client.get(server.url + "/echo?a=1"))
+            assert again.headers.multi_items() == third.headers.multi_items()
+            assert all(type(k) is bytes and type(v) is bytes for k, v in again.headers.raw)
+            assert again.reason_phrase == "OK"
+            missing = await go(client.get(server.url + "/nowhere"))
+            assert (missing.status_code, missing.reason_phrase) == (404, "Not Found")
+            assert (await go(client.get(server.url + "/echo"))).reason_phrase == "OK"
+
+    run(flavour, body)
+
+
 # -- a models name patched with something that is not a class --------------------------------
 
 _PATCHED_NAME = """

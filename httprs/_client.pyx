@@ -13,6 +13,7 @@ from cpython.dict cimport PyDict_Copy, PyDict_Next
 from cpython.ref cimport PyObject
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
+from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport plain_new as _plain_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
@@ -471,7 +472,10 @@ cdef int _finish_response(
 ) except -1:
     """Attach the request, bind the stream for `elapsed`, take cookies, log. `plain`:
     the client's `cookies` property is its own."""
-    response.request = request
+    if type(response) is Response and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK):
+        response._req = request  # what the stock `request` setter does
+    else:
+        response.request = request
     stream = response.stream
     if is_async:
         if BoundAsyncStream is _STOCK_BOUND_ASYNC and hasattr(stream, "_httprs_aread_all"):
@@ -528,6 +532,8 @@ cdef object _sync_plain_cls = None
 cdef unsigned int _sync_plain_tag = 0
 cdef object _async_plain_cls = None
 cdef unsigned int _async_plain_tag = 0
+cdef PyObject* _plain_dict = NULL  # _is_plain's memo of a step-free instance dict
+cdef unsigned long long _plain_version = 0
 
 
 cdef bint _class_is_plain(object cls, tuple funcs) except -1:
@@ -541,6 +547,7 @@ cdef bint _class_is_plain(object cls, tuple funcs) except -1:
 cdef bint _is_plain(object client, bint is_async) except -1:
     """Whether none of the request steps is overridden or patched for `client`."""
     global _sync_plain_cls, _sync_plain_tag, _async_plain_cls, _async_plain_tag
+    global _plain_dict, _plain_version
     cls = type(client)
     cdef unsigned int tag = _type_tag(cls)
     if is_async:
@@ -561,13 +568,27 @@ cdef bint _is_plain(object client, bint is_async) except -1:
         else:
             _sync_plain_cls = cls
             _sync_plain_tag = tag
-    instance_dict = getattr(client, "__dict__", None)
+    instance_dict = _instance_dict(client)
     if type(instance_dict) is not dict:
         return False
+    # The last instance dict found without a step, while its contents are unchanged.
+    cdef unsigned long long version = _dict_version(instance_dict)
+    if version != 0 and <PyObject*>instance_dict == _plain_dict and version == _plain_version:
+        return True
     for name in _STEPS:
         if name in <dict>instance_dict:
             return False
+    _plain_dict = <PyObject*>instance_dict  # compared, never dereferenced
+    _plain_version = version
     return True
+
+
+cdef object _instance_dict(object obj):
+    """obj.__dict__ (the plain attribute dict a client class has), or None."""
+    try:
+        return PyObject_GenericGetDict(obj, NULL)
+    except AttributeError:
+        return None
 
 
 cdef object _build_request(
@@ -627,6 +648,7 @@ cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replac
 # does). Bounded like _urls' parse cache.
 cdef dict _absolute_urls = {}
 cdef unsigned int _url_tag = 0  # _class_unchanged's memo
+cdef unsigned int _response_tag = 0  # the same, for _RESPONSE_STOCK
 cdef Py_ssize_t _ABSOLUTE_URLS_MAX = 256
 cdef Py_ssize_t _ABSOLUTE_URL_MAX_LEN = 2048
 cdef object _STOCK_URL = URL
@@ -1148,9 +1170,6 @@ cdef object _sync_send_handling_auth(
         flow.close()
 
 
-# Response's version tag when its `has_redirect_location` was last found the stock one.
-cdef unsigned int _response_plain_tag = 0
-cdef object _STOCK_HAS_REDIRECT = Response.__dict__["has_redirect_location"]
 cdef tuple _REDIRECT_STATUSES = (301, 302, 303, 307, 308)  # the property's codes
 
 
@@ -1158,17 +1177,10 @@ cdef bint _has_redirect_location(object response) except -1:
     """response.has_redirect_location; for a Response whose property is the stock one,
     its status is looked at first without the property call (a Location header matters
     only on a redirect status)."""
-    global _response_plain_tag
-    if type(response) is not Response:
+    if type(response) is not Response or not _class_unchanged(
+        Response, &_response_tag, _RESPONSE_STOCK
+    ):
         return response.has_redirect_location
-    cdef unsigned int tag = _type_tag(Response)
-    if tag == 0 or tag != _response_plain_tag:
-        if tag == 0:
-            getattr(Response, "has_redirect_location", None)  # gives the class a tag
-            tag = _type_tag(Response)
-        if Response.__dict__.get("has_redirect_location") is not _STOCK_HAS_REDIRECT:
-            return response.has_redirect_location
-        _response_plain_tag = tag
     if response.status_code not in _REDIRECT_STATUSES:
         return False
     return response.has_redirect_location
@@ -2257,6 +2269,10 @@ class AsyncClient(BaseClient):
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
+cdef tuple _RESPONSE_STOCK = (
+    ("has_redirect_location", Response.has_redirect_location),
+    ("request", Response.request),
+)
 # What _class_unchanged compares (the methods behind the fast paths).
 cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
 cdef tuple _TIMEOUT_STOCK = (

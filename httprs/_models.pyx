@@ -183,6 +183,10 @@ class Headers:
     lower-cased keys parallel to it (None until needed).
     """
 
+    # Defaults for the Headers the library makes without __init__ (only `_raw` set).
+    _lower = None
+    _encoding = None
+
     def __init__(self, headers=None, encoding=None):
         lower = None
         if headers is None:
@@ -416,8 +420,6 @@ cdef object _headers_from_raw(list raw):
         return Headers(raw)  # a patched Headers.__init__ is called, as httpx calls it
     h = _object_new(Headers)
     h._raw = raw
-    h._lower = None
-    h._encoding = None
     return h
 
 
@@ -499,7 +501,6 @@ cdef object _copy_headers(object src):
     h = _object_new(Headers)
     h._raw = list(<list?>src._raw)
     h._lower = list(_hkeys(src))
-    h._encoding = None
     return h
 
 
@@ -629,7 +630,8 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
             raw[0:0] = auto
             keys[0:0] = [(<bytes>k).lower() for k, _ in auto]
     # httpx rebuilds the Headers here, which forgets any detected encoding.
-    h._encoding = None
+    if h._encoding is not None:
+        h._encoding = None
     return 0
 
 

@@ -34,8 +34,20 @@ cdef extern from *:
     #endif
         return ((PyTypeObject *)cls)->tp_version_tag;
     }
+    /* PEP 509's version of a dict's contents: globally unique, renewed by every change
+       to the dict, so an unchanged (dict, version) pair means unchanged contents. 0 where
+       it may not be read (deprecated from 3.12). */
+    static unsigned long long httprs_dict_version(PyObject *d) {
+    #if PY_VERSION_HEX < 0x030C0000
+        return PyDict_CheckExact(d) ? (unsigned long long)((PyDictObject *)d)->ma_version_tag : 0;
+    #else
+        (void)d;
+        return 0;
+    #endif
+    }
     """
     object object_new "httprs_object_new"(object cls)
+    unsigned long long dict_version "httprs_dict_version"(object d)
     unsigned int type_tag "httprs_type_tag"(object cls)
     bint plain_new "httprs_plain_new"(object cls)
 

@@ -325,8 +325,14 @@ cdef unsigned int _timeout_tag = 0
 cdef tuple _TIMEOUT_FIELDS = ("connect", "read", "write", "pool")
 
 
+cdef PyObject* _timeout_attrs = NULL
+cdef unsigned long long _timeout_version = 0
+
+
 cdef object _timeout_as_dict(object timeout):
     """timeout.as_dict()."""
+    global _timeout_attrs, _timeout_version
+    cdef unsigned long long version
     cdef Py_ssize_t pos = 0
     cdef PyObject* key
     cdef PyObject* value
@@ -334,12 +340,20 @@ cdef object _timeout_as_dict(object timeout):
         _STOCK_TIMEOUT, &_timeout_tag, _TIMEOUT_STOCK
     ):
         attrs = PyObject_GenericGetDict(timeout, NULL)
-        if type(attrs) is dict and len(<dict>attrs) == 4:
+        if type(attrs) is not dict:
+            return timeout.as_dict()
+        # The last attribute dict found right, while unchanged (see _is_plain).
+        version = _dict_version(attrs)
+        if version != 0 and <PyObject*>attrs == _timeout_attrs and version == _timeout_version:
+            return PyDict_Copy(attrs)
+        if len(<dict>attrs) == 4:
             for name in _TIMEOUT_FIELDS:
                 PyDict_Next(attrs, &pos, &key, &value)
                 if <object>key is not name and <object>key != name:
                     break
             else:
+                _timeout_attrs = <PyObject*>attrs  # compared, never dereferenced
+                _timeout_version = version
                 return PyDict_Copy(attrs)
     return timeout.as_dict()
 
@@ -376,6 +390,17 @@ cdef object _empty_base_url():
     if _EMPTY_BASE_URL is None:
         _EMPTY_BASE_URL = _base_url("")
     return _EMPTY_BASE_URL
+
+
+cdef bint _has_params(object params) except -1:
+    """bool(params), read from a stock QueryParams' dict without the __bool__ call."""
+    if type(params) is QueryParams and _class_unchanged(
+        QueryParams, &_query_params_tag, _QUERY_PARAMS_STOCK
+    ):
+        mapping = params._dict
+        if type(mapping) is dict:
+            return len(<dict>mapping) != 0
+    return bool(params)
 
 
 cdef bint _has_cookies(object cookies) except -1:
@@ -649,6 +674,7 @@ cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replac
 cdef dict _absolute_urls = {}
 cdef unsigned int _url_tag = 0  # _class_unchanged's memo
 cdef unsigned int _response_tag = 0  # the same, for _RESPONSE_STOCK
+cdef unsigned int _query_params_tag = 0  # and for _QUERY_PARAMS_STOCK
 cdef Py_ssize_t _ABSOLUTE_URLS_MAX = 256
 cdef Py_ssize_t _ABSOLUTE_URL_MAX_LEN = 2048
 cdef object _STOCK_URL = URL
@@ -731,7 +757,7 @@ cdef object _merge_cookies(object client, object cookies, bint plain):
 
 cdef object _merge_queryparams(object client, object params, bint plain):
     client_params = client._params if plain else client.params
-    if params or client_params:
+    if params or _has_params(client_params):
         return QueryParams(client_params).merge(params)
     return params
 
@@ -2269,6 +2295,7 @@ class AsyncClient(BaseClient):
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
+cdef tuple _QUERY_PARAMS_STOCK = (("__bool__", QueryParams.__bool__), ("__len__", QueryParams.__len__))
 cdef tuple _RESPONSE_STOCK = (
     ("has_redirect_location", Response.has_redirect_location),
     ("request", Response.request),

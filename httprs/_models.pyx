@@ -1113,11 +1113,11 @@ class Response:
         if self._body is None:
             stream = self.stream
             if type(stream) is ByteStream:
-                self._body = _read_whole(self, stream._stream)
+                self._body = _read_whole(self, stream, stream._stream)
             else:
                 read_all = getattr(stream, "_httprs_read_all", None)
                 if read_all is not None:
-                    self._body = _read_whole(self, read_all)
+                    self._body = _read_whole(self, stream, read_all)
                 else:
                     self._body = b"".join(self.iter_bytes())
         return self._body
@@ -1198,12 +1198,13 @@ class Response:
 
     def close(self):
         """Close the response and release the connection."""
-        if not isinstance(self.stream, SyncByteStream):
+        stream = self.stream
+        if not isinstance(stream, SyncByteStream):
             raise RuntimeError("Attempted to call an sync close on an async stream.")
         if not self.is_closed:
             self.is_closed = True
             try:
-                self.stream.close()
+                stream.close()
             except RequestError as exc:
                 if self._req is not None:
                     exc.request = self._req
@@ -1226,7 +1227,7 @@ class Response:
         return self._body
 
     async def _aread_whole(self, source):
-        _begin_whole_read(self, True)
+        _begin_whole_read(self, self.stream, True)
         if callable(source):
             with _attach_request(self._req):
                 raw = await source()
@@ -1419,25 +1420,27 @@ cdef bytes _decode_all(self, bytes raw):
         return decoder.decode_whole(raw)
 
 
-cdef int _begin_whole_read(self, bint is_async) except -1:
-    """What a one-shot read checks and marks first, sync or async: the stream is
-    unread, open and of the caller's kind; then it counts as consumed."""
+cdef int _begin_whole_read(self, stream, bint is_async) except -1:
+    """What a one-shot read checks and marks first, sync or async: the stream
+    (`self.stream`) is unread, open and of the caller's kind; then it counts as
+    consumed."""
     if self.is_stream_consumed:
         raise StreamConsumed()
     if self.is_closed:
         raise StreamClosed()
-    if is_async and not isinstance(self.stream, AsyncByteStream):
+    if is_async and not isinstance(stream, AsyncByteStream):
         raise RuntimeError("Attempted to call an async iterator on an sync stream.")
-    if not is_async and not isinstance(self.stream, SyncByteStream):
+    if not is_async and not isinstance(stream, SyncByteStream):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
     self.is_stream_consumed = True
     self._nbytes = 0
     return 0
 
 
-cdef bytes _read_whole(self, source):
-    """One-shot read: `source` is the whole raw body or a callable returning it."""
-    _begin_whole_read(self, False)
+cdef bytes _read_whole(self, stream, source):
+    """One-shot read of `self.stream` (`stream`): `source` is the whole raw body or a
+    callable returning it."""
+    _begin_whole_read(self, stream, False)
     if callable(source):
         try:
             raw = source()

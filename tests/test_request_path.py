@@ -864,6 +864,30 @@ def test_patched_init_of_the_stock_classes_is_called(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_patched_query_params_truth_is_asked(flavour, server):
+    # httpx's _merge_queryparams asks `params or self.params`: a patched __bool__ of the
+    # client's QueryParams is called, also after requests that read it without the call.
+    asked = []
+
+    def __bool__(self):
+        asked.append(dict(self))
+        return len(self) > 0
+
+    async def body(cls):
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/echo"))
+            with mock.patch.object(httprs.QueryParams, "__bool__", __bool__):
+                await go(client.get(server.url + "/echo"))
+                assert asked == [{}]
+                client.params = {"a": "1"}
+                response = await go(client.get(server.url + "/echo"))
+                assert asked[-1] == {"a": "1"}
+            assert response.json()["query"] == "a=1"
+
+    run(flavour, body)
+
+
 # Pairs of bad arguments: httpx merges url, headers, cookies, params, then the timeout
 # and extensions, so the first bad one in that order decides the error.
 BAD_PAIRS = [

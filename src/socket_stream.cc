@@ -158,6 +158,7 @@ void SocketStream::connect(SocketTarget target) {
     connect_req_.data = this;
     uv_pipe_connect(&connect_req_, &sock_.pipe, target_.uds_path.c_str(),
                     &SocketStream::on_connect);
+    read_while_connecting();  // refused by libuv when the connect failed at once
     return;
   }
   resolve();
@@ -285,7 +286,21 @@ void SocketStream::connect_next() {
   if (rc < 0) {
     last_error_.set(ErrorKind::kConnectError, errno_message(rc));
     reopen();  // the handle may be unusable now
+    return;
   }
+  read_while_connecting();
+}
+
+// Reading starts with the connect: libuv registers the socket with epoll for
+// both (one EPOLL_CTL_ADD), reports the connect first (its read callback only
+// runs once the connect callback has), and leaves the socket registered for
+// reading when the connect ends (one EPOLL_CTL_MOD). Started after the
+// connect, the read watcher was a new registration of a socket epoll still
+// held (EPOLL_CTL_ADD failing with EEXIST, then EPOLL_CTL_MOD): one system
+// call more per connection. A failed connect stops it again (on_connect).
+void SocketStream::read_while_connecting() {
+  if (!reading_ && uv_read_start(stream(), &SocketStream::on_alloc, &SocketStream::on_read) == 0)
+    reading_ = true;
 }
 
 void SocketStream::reopen() {
@@ -485,6 +500,7 @@ void SocketStream::on_connect(uv_connect_t* req, int status) {
   auto* s = static_cast<SocketStream*>(req->data);
   if (s->state_ != State::kConnecting) return;  // closed meanwhile
   if (status < 0) {
+    s->stop_reading();  // nothing to read on a socket that did not connect
     s->last_error_.set(ErrorKind::kConnectError, errno_message(status));
     if (s->addr_index_ < s->addrs_.size()) {
       s->reopen();
@@ -631,7 +647,7 @@ void SocketStream::deliver(ssize_t nread, const char* base) {
 SocketStream::ReadNow SocketStream::read_ready() {
   constexpr int kReadsPerCall = 32;
   int sock = fd();
-  if (sock < 0 || !reading_) return ReadNow::kLoop;
+  if (sock < 0 || !reading_ || state_ != State::kOpen) return ReadNow::kLoop;
   ReadNow result = ReadNow::kNothing;
   for (int i = 0; i < kReadsPerCall; i++) {
     size_t len = 0;

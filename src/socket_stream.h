@@ -109,7 +109,8 @@ class SocketStream {
   uint64_t writes_started() const { return writes_started_; }
   uint64_t writes_completed() const { return writes_completed_; }
   bool write_queue_empty() { return stream()->write_queue_size == 0; }
-  // libuv reads this socket (start_reading() and no stop_reading() since).
+  // libuv reads this socket (start_reading(), or a connect on the stream's
+  // own handle, and no stop_reading() since).
   bool reading() const { return reading_; }
 
  private:
@@ -124,6 +125,8 @@ class SocketStream {
   void connect_addresses();
   void connect_next();
   void reopen();  // close the handle to try the next address on a fresh one
+  // uv_read_start together with the connect (see socket_stream.cc).
+  void read_while_connecting();
   // Happy Eyeballs (several addresses): start attempts, settle the race.
   void race_next();
   bool start_attempt(const struct sockaddr* addr);

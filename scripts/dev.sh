@@ -166,21 +166,45 @@ tsan_env() {
   export HTTPRS_TSAN=1
 }
 
+# pytest arguments as the sanitizer recipes read them: TEST_ARGS gets them with
+# every test path (a file or directory under the repository root, with or without
+# a ::node suffix) made absolute, TEST_PATHS the number of such paths. An option's
+# value (the word after -k, -m, -p, -o, -c, -W, --deselect, ...) is never a path.
+scan_test_args() {
+  local a skip=0
+  TEST_ARGS=()
+  TEST_PATHS=0
+  for a in "$@"; do
+    if [ $skip = 1 ]; then
+      skip=0
+    elif [ "${a#-}" != "$a" ]; then
+      case "$a" in
+        -k | -m | -p | -o | -c | -W | --deselect | --rootdir | --confcutdir | --basetemp) skip=1 ;;
+      esac
+    elif [ -e "$ROOT/${a%%::*}" ]; then
+      a="$ROOT/$a"
+      TEST_PATHS=$((TEST_PATHS + 1))
+    fi
+    TEST_ARGS+=("$a")
+  done
+}
+# Whether any of the arguments names a test path (see scan_test_args).
+names_test_path() {
+  scan_test_args "$@"
+  [ "$TEST_PATHS" -gt 0 ]
+}
+
 # Run pytest on an installed (non-editable) build: from tests/ and with -P, so
 # the source tree's httprs/ (no compiled modules in it) never shadows the
 # installed package, in the suite or in the interpreters it starts. Arguments
-# that name paths under the repository root are made absolute first.
+# that name paths under the repository root are made absolute first; with none,
+# the whole of tests/ runs.
 run_installed() {
-  local venv="$1" a args=() paths=0
+  local venv="$1" args=()
   shift
-  for a in "$@"; do
-    if [ "${a#-}" = "$a" ] && [ -e "$ROOT/${a%%::*}" ]; then
-      a="$ROOT/$a"
-      paths=1
-    fi
-    args+=("$a")
-  done
-  [ $paths = 0 ] && args+=("$ROOT/tests")
+  scan_test_args "$@"
+  args=("${TEST_ARGS[@]}")
+  [ "$TEST_PATHS" = 0 ] && args+=("$ROOT/tests")
   cd "$ROOT/tests"
   exec "$venv/bin/python" -P -m pytest -p no:cacheprovider --rootdir="$ROOT" \
     -c "$ROOT/pyproject.toml" "${args[@]}"
@@ -202,6 +226,10 @@ asan_env() {
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$ROOT/tests/asan/ubsan.supp"
   export HTTPRS_ASAN=1
 }
+
+# Sourced (tests/test_dev_script.py checks the argument handling): the
+# functions only, no job.
+if (return 0 2>/dev/null); then return 0; fi
 
 cmd="${1:-test}"
 [ $# -gt 0 ] && shift
@@ -225,7 +253,9 @@ case "$cmd" in
   test-tsan)
     build_tsan
     tsan_env
-    [ $# -eq 0 ] && set -- "${TSAN_TESTS[@]}"
+    # Options alone (`test-tsan -k fork -x`) apply to the threaded set; naming a
+    # path (`test-tsan tests/`, `test-tsan tests/test_tls.py`) runs what it names.
+    names_test_path "$@" || set -- "$@" "${TSAN_TESTS[@]}"
     run_installed "$TSAN_VENV" "$@"
     ;;
   fuzz)

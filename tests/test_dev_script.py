@@ -1,0 +1,88 @@
+"""scripts/dev.sh: how the sanitizer recipes read their pytest arguments.
+
+`test-tsan` runs a default set of threaded tests; options alone (`-k fork -x`) must
+narrow that set, not widen the run to the whole suite, and a path names exactly what
+runs. The script is sourced (functions only, no job) and its decision asked directly.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SH = ROOT / "scripts" / "dev.sh"
+
+
+def names_test_path(*args: str) -> bool:
+    proc = subprocess.run(
+        ["bash", "-c", 'source "$0" && names_test_path "$@"', str(DEV_SH), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("-q", "-rfE"),
+        ("-k", "fork", "-x"),
+        # option values that happen to be directories of the repository
+        ("-k", "tests"),
+        ("-m", "scripts"),
+        ("-p", "no:cacheprovider"),
+        ("--deselect", "tests/test_pool.py::test_x"),
+    ],
+)
+def test_options_alone_keep_the_default_set(args: tuple[str, ...]) -> None:
+    assert not names_test_path(*args)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tests/",),
+        ("tests/test_tls.py",),
+        ("tests/test_tls.py::test_something", "-q"),
+        ("-k", "fork", "tests/test_pool.py"),
+    ],
+)
+def test_a_path_runs_what_it_names(args: tuple[str, ...]) -> None:
+    assert names_test_path(*args)
+
+
+def test_sourcing_runs_no_job() -> None:
+    proc = subprocess.run(
+        ["bash", "-c", 'source "$0" && echo sourced', str(DEV_SH), "lint"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "sourced\n"
+
+
+def test_paths_are_made_absolute_and_option_values_kept() -> None:
+    proc = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'source "$0" && scan_test_args "$@" && printf "%s\\n" "${TEST_ARGS[@]}"',
+            str(DEV_SH),
+            "-k",
+            "tests",
+            "tests/test_tls.py::test_x",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["-k", "tests", f"{ROOT}/tests/test_tls.py::test_x", "-q"]

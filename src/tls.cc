@@ -92,6 +92,16 @@ std::string reason_mnemonic(const std::string& text) {
   return r;
 }
 
+// Empties this thread's OpenSSL error queue before a call whose outcome is
+// read from it (SSL_get_error looks at it too). ERR_clear_error resets each of
+// the queue's 16 slots, about 800 instructions on OpenSSL 3.0, even when the
+// queue is empty, as it nearly always is here; looking first costs ~100. It
+// runs before each handshake step, read and write: 2-3 times per request,
+// about 8 times per new connection.
+void clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 // The text of the most recent OpenSSL error on this thread, without the
 // "[LIB: REASON]" prefix; clears the queue.
 std::string last_error_text() {
@@ -677,7 +687,7 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
       host_(host),
       session_key_(session_key),
       fork_generation_(fork_generation()) {
-  ERR_clear_error();
+  clear_errors();
   if (!ctx_ || ctx_->ctx() == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session without a context");
     return;
@@ -734,7 +744,7 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
       SSL_SESSION_free(saved);
     }
   }
-  ERR_clear_error();
+  clear_errors();
 }
 
 OpenSslSession::~OpenSslSession() {
@@ -800,7 +810,7 @@ TlsSession::Status OpenSslSession::handshake(Error& err) {
     failed_ = true;
     return Status::kError;
   }
-  ERR_clear_error();
+  clear_errors();
   int rc = SSL_do_handshake(ssl_);
   if (rc == 1) return Status::kOk;
   int e = SSL_get_error(ssl_, rc);
@@ -869,7 +879,7 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
       if (total == 0) return Status::kWantRead;
       break;
     }
-    ERR_clear_error();
+    clear_errors();
     size_t got = 0;
     int rc = SSL_read_ex(ssl_, buf + total, cap - total, &got);
     if (rc == 1) {
@@ -945,7 +955,7 @@ bool OpenSslSession::write(const char* data, size_t len, Error& err) {
     return false;
   }
   while (len > 0) {
-    ERR_clear_error();
+    clear_errors();
     size_t written = 0;
     int rc = SSL_write_ex(ssl_, data, len, &written);
     if (rc != 1) {
@@ -974,9 +984,9 @@ bool OpenSslSession::write(const char* data, size_t len, Error& err) {
 
 void OpenSslSession::shutdown() {
   if (ssl_ == nullptr || !handshake_done()) return;
-  ERR_clear_error();
+  clear_errors();
   SSL_shutdown(ssl_);  // queues close_notify in out_; the reply is not awaited
-  ERR_clear_error();
+  clear_errors();
 }
 
 size_t OpenSslSession::pending_output() const {

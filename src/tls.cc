@@ -1,4 +1,4 @@
-// TLS contexts and memory-BIO sessions (see tls.h).
+// TLS contexts and sessions over memory buffers (see tls.h).
 //
 // Error texts follow Python's ssl module, because httpx's ConnectError
 // carries str(ssl.SSLError): "[LIB: REASON] reason text: verify detail". The
@@ -697,24 +697,23 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   if (ssl_ != nullptr && ctx_->adopted_ && !session_key_.empty())
     ssl_ =
         key_adopted_session(ssl_, ctx_->ctx(), ctx_->check_hostname(), session_key_, fingerprint_);
-  in_ = BIO_new(BIO_s_mem());
-  out_ = BIO_new(BIO_s_mem());
-  if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
+  BIO_METHOD* method = wire_method();
+  BIO* wire = method == nullptr ? nullptr : BIO_new(method);
+  if (ssl_ == nullptr || wire == nullptr) {
     err.set(ErrorKind::kConnectError, "Could not create a TLS session: " + last_error_text());
-    BIO_free(in_);
-    BIO_free(out_);
+    BIO_free(wire);
     SSL_free(ssl_);
     ssl_ = nullptr;
-    in_ = out_ = nullptr;
     return;
   }
+  BIO_set_data(wire, this);
+  BIO_set_init(wire, 1);
   // Per-connection callbacks an adopted Python context may carry (its
   // _msg_callback, PSK callbacks) read Python's socket object from the SSL:
   // switch them off for our SSL objects (the keylog one is checked above).
   SSL_set_msg_callback(ssl_, nullptr);
   SSL_set_psk_client_callback(ssl_, nullptr);
-  BIO_set_mem_eof_return(in_, -1);  // empty input means "want more", not EOF
-  SSL_set_bio(ssl_, in_, out_);     // ssl_ owns both BIOs from here on
+  SSL_set_bio(ssl_, wire, wire);  // ssl_ owns the BIO from here on, for both directions
   SSL_set_connect_state(ssl_);
   SSL_set_alpn_protos(ssl_, kAlpnHttp11, sizeof kAlpnHttp11);
   std::string ip = ip_address_part(host);
@@ -847,13 +846,71 @@ bool OpenSslSession::handshake_done() const {
 }
 
 void OpenSslSession::feed(const char* data, size_t len) {
-  if (in_ == nullptr) return;
-  while (len > 0) {  // BIO_write takes an int
-    int chunk = len > INT_MAX ? INT_MAX : static_cast<int>(len);
-    int n = BIO_write(in_, data, chunk);
-    if (n <= 0) return;  // allocation failure: the next SSL call reports it
-    data += n;
-    len -= static_cast<size_t>(n);
+  if (ssl_ == nullptr || len == 0) return;
+  if (in_pos_ > 0) {  // OpenSSL left part of a record: keep it in front
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  in_.append(data, len);
+}
+
+// The SSL's BIO, in place of two memory BIOs: OpenSSL reads the fed
+// ciphertext straight from in_ and writes its records straight into out_,
+// which append_output() hands over whole when the caller's string is empty
+// (a memory BIO's records were copied out, and its whole buffer zeroed at
+// each reset); pending bytes are read off the strings, not through BIO_ctrl.
+BIO_METHOD* OpenSslSession::wire_method() {
+  static BIO_METHOD* const method = [] {  // kept for the life of the process
+    int index = BIO_get_new_index();
+    BIO_METHOD* m = index > 0 ? BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "httprs") : nullptr;
+    if (m != nullptr &&
+        (BIO_meth_set_read(m, &wire_read) != 1 || BIO_meth_set_write(m, &wire_write) != 1 ||
+         BIO_meth_set_ctrl(m, &wire_ctrl) != 1)) {
+      BIO_meth_free(m);
+      m = nullptr;
+    }
+    return m;
+  }();
+  return method;
+}
+
+int OpenSslSession::wire_read(BIO* b, char* buf, int len) {
+  auto* self = static_cast<OpenSslSession*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  size_t avail = self->in_pending();
+  if (avail == 0 || len <= 0) {
+    BIO_set_retry_read(b);  // nothing yet: "want read", never an EOF
+    return -1;
+  }
+  size_t n = std::min(avail, static_cast<size_t>(len));
+  std::memcpy(buf, self->in_.data() + self->in_pos_, n);
+  self->in_pos_ += n;
+  if (self->in_pos_ == self->in_.size()) {
+    self->in_.clear();
+    self->in_pos_ = 0;
+  }
+  return static_cast<int>(n);
+}
+
+int OpenSslSession::wire_write(BIO* b, const char* data, int len) {
+  auto* self = static_cast<OpenSslSession*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  if (len <= 0) return 0;
+  self->out_.append(data, static_cast<size_t>(len));
+  return len;
+}
+
+long OpenSslSession::wire_ctrl(BIO* b, int cmd, long, void*) {
+  auto* self = static_cast<OpenSslSession*>(BIO_get_data(b));
+  switch (cmd) {
+    case BIO_CTRL_PENDING:  // bytes OpenSSL may still read
+      return static_cast<long>(self->in_pending());
+    case BIO_CTRL_WPENDING:  // bytes written, not yet sent
+      return static_cast<long>(self->out_.size());
+    case BIO_CTRL_FLUSH:  // the caller sends out_ itself
+      return 1;
+    default:  // EOF: never (the socket reports it); no other control applies
+      return 0;
   }
 }
 
@@ -924,7 +981,7 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
 // check saves the SSL_read_ex that ends each read() (about 2 per response).
 bool OpenSslSession::nothing_to_read() const {
   return !failed_ && SSL_is_init_finished(ssl_) == 1 &&
-         (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) == 0 && BIO_ctrl_pending(in_) == 0 &&
+         (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) == 0 && in_pending() == 0 &&
          SSL_has_pending(ssl_) == 0;
 }
 
@@ -989,19 +1046,18 @@ void OpenSslSession::shutdown() {
   clear_errors();
 }
 
-size_t OpenSslSession::pending_output() const {
-  return out_ == nullptr ? 0 : static_cast<size_t>(BIO_ctrl_pending(out_));
-}
+size_t OpenSslSession::pending_output() const { return out_.size(); }
 
 size_t OpenSslSession::append_output(std::string& dst) {
-  if (out_ == nullptr) return 0;
-  char* p = nullptr;
-  long n = BIO_get_mem_data(out_, &p);
-  if (n <= 0) return 0;
-  dst.append(p, static_cast<size_t>(n));
-  // Drop what was taken: a read-write memory BIO is emptied by a reset.
-  (void)BIO_reset(out_);
-  return static_cast<size_t>(n);
+  size_t n = out_.size();
+  if (n == 0) return 0;
+  if (dst.empty()) {
+    dst.swap(out_);  // the records move, uncopied
+  } else {
+    dst.append(out_);
+  }
+  out_.clear();
+  return n;
 }
 
 void OpenSslSession::offer_http2(bool http11_too) {

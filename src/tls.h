@@ -1,5 +1,5 @@
 // TLS for the client: SSL_CTX construction (shared, reference counted) and a
-// per-connection session over memory BIOs. No I/O happens here: the tcp layer
+// per-connection session over memory buffers. No I/O happens here: the tcp layer
 // feeds ciphertext in and sends out whatever the session produces.
 #pragma once
 
@@ -224,7 +224,7 @@ class TlsSession {
   bool failed_ = false;  // a TLS error happened: do not keep the session resumable
 };
 
-// The core's own session: OpenSSL over memory BIOs.
+// The core's own session: OpenSSL over memory buffers (a BIO of its own).
 class OpenSslSession final : public TlsSession {
  public:
   // `session_key` turns on TLS session resumption (contexts from create()
@@ -269,9 +269,19 @@ class OpenSslSession final : public TlsSession {
   // The window in which `s`, a session this connection got, may be offered.
   SessionWindow window_for(SSL_SESSION* s) const;
 
+  // The SSL's network side (its BIO, owned by ssl_, reads and writes these):
+  // ciphertext fed and not yet read by OpenSSL (from in_pos_ on), and
+  // ciphertext OpenSSL wrote that append_output() has not taken yet.
+  static BIO_METHOD* wire_method();  // built once per process
+  static int wire_read(BIO* b, char* buf, int len);
+  static int wire_write(BIO* b, const char* data, int len);
+  static long wire_ctrl(BIO* b, int cmd, long num, void* ptr);
+  size_t in_pending() const { return in_.size() - in_pos_; }
+
   SSL* ssl_ = nullptr;
-  BIO* in_ = nullptr;   // network -> SSL (owned by ssl_)
-  BIO* out_ = nullptr;  // SSL -> network (owned by ssl_)
+  std::string in_;
+  size_t in_pos_ = 0;
+  std::string out_;
   std::shared_ptr<TlsContext> ctx_;
   std::string host_;  // as given, for error messages
   bool host_is_ip_ = false;

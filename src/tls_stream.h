@@ -1,4 +1,4 @@
-// The TLS layer: a TlsSession (OpenSSL over memory BIOs, or a foreign one)
+// The TLS layer: a TlsSession (OpenSSL over memory buffers, or a foreign one)
 // as a StreamLayer. The same class carries TLS to an https:// proxy and TLS
 // to the origin (two instances when both are used).
 #pragma once

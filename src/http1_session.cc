@@ -236,7 +236,12 @@ void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
     return;
   }
   t.body_buf.append(data, len);
-  if (t.body_buf.size() >= kBodyWater && !t.read_all) pause();
+  // Less room under the mark than a read takes: a read now would bring a few
+  // bytes more to be copied twice (here, then into the consumer's buffer),
+  // which the kernel can as well hold until the consumer's buffer is there.
+  // (A head read of kHeadRead leaves just under the mark: pausing then saves
+  // a read of kMinRead per response with a body larger than that.)
+  if (t.body_buf.size() + kMinRead > kBodyWater && !t.read_all) pause();
 }
 
 }  // namespace httprs

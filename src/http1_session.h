@@ -17,7 +17,8 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
  public:
   static constexpr size_t kHighWater = 1 << 20;  // a switched stream: read ahead at most this
   // Body bytes buffered with no sink to take them (the consumer has not asked
-  // yet): reading pauses at this mark; the kernel holds the rest.
+  // yet): reading pauses once less than a read's worth (kMinRead) of room is
+  // left under this mark; the kernel holds the rest.
   static constexpr size_t kBodyWater = 64 << 10;
   // A read that may end a head takes at most this much: what follows the head
   // in the same read is body bytes the consumer has no buffer for yet.
@@ -37,8 +38,8 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // being read into the void for reuse after its consumer left (kDraining)
   // or past that bound (kDiscarded), complete.
   enum class Response { kNone, kAwaiting, kReceiving, kDraining, kDiscarded, kComplete };
-  // Reading: paused while more than kBodyWater body bytes wait for the
-  // consumer, or while its sink is full (a streamed chunk's: nearly full,
+  // Reading: paused while body bytes within kMinRead of kBodyWater wait for
+  // the consumer, or while its sink is full (a streamed chunk's: nearly full,
   // see sink_full) and more body may follow.
   enum class Flow { kReading, kPaused };
 

@@ -455,10 +455,12 @@ void test_pause_above_body_water() {
   std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n";
   size_t used = 0;
   s.receive(head.data(), head.size(), &used, err);
-  std::string chunk(Http1Session::kBodyWater - 1, 'x');
+  // Reading goes on while a read's worth (kMinRead) of room is left under the mark.
+  std::string chunk(Http1Session::kBodyWater - Http1Session::kMinRead, 'x');
   CHECK(s.receive(chunk.data(), chunk.size(), &used, err) == Result::kMore);
   CHECK(s.flow() == Http1Session::Flow::kReading);
-  CHECK(s.receive("yy", 2, &used, err) == Result::kMore);
+  CHECK(s.read_limit(256 << 10) == Http1Session::kMinRead);
+  CHECK(s.receive("y", 1, &used, err) == Result::kMore);
   CHECK(s.flow() == Http1Session::Flow::kPaused);
   t->body_buf.clear();  // the consumer took it
   CHECK(s.resume());

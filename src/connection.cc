@@ -424,7 +424,7 @@ SocketStream::ReadNow Connection::read_for_direct_wait(const Transfer& t) {
 
 void Connection::pause_if_asked() {
   if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
-  socket_.stop_reading();
+  socket_.pause_reading();
   arm_timer(TimerMode::kNone);
 }
 

@@ -300,7 +300,7 @@ void SocketStream::connect_next() {
 // call more per connection. A failed connect stops it again (on_connect).
 void SocketStream::read_while_connecting() {
   if (!reading_ && uv_read_start(stream(), &SocketStream::on_alloc, &SocketStream::on_read) == 0)
-    reading_ = true;
+    reading_ = uv_reading_ = true;
 }
 
 void SocketStream::reopen() {
@@ -599,18 +599,27 @@ void SocketStream::write_now(std::string& data) {
 
 void SocketStream::start_reading() {
   if (reading_ || state_ != State::kOpen) return;
-  if (uv_read_start(stream(), &SocketStream::on_alloc, &SocketStream::on_read) == 0)
+  if (uv_reading_) {  // a pause libuv never saw
     reading_ = true;
+    return;
+  }
+  if (uv_read_start(stream(), &SocketStream::on_alloc, &SocketStream::on_read) == 0)
+    reading_ = uv_reading_ = true;
 }
 
 void SocketStream::stop_reading() {
-  if (!reading_) return;
-  uv_read_stop(stream());
   reading_ = false;
+  if (!uv_reading_) return;
+  uv_read_stop(stream());
+  uv_reading_ = false;
 }
 
 void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* s = static_cast<SocketStream*>(h->data);
+  if (!s->reading_) {  // paused: no buffer, so libuv reads nothing (on_read stops it)
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   size_t len = 0;
   char* base = s->owner_->socket_read_buffer(&len);
   *buf = uv_buf_init(base, len);
@@ -618,6 +627,10 @@ void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<SocketStream*>(st->data);
+  if (nread == UV_ENOBUFS && !s->reading_) {  // readable while paused: stop libuv now
+    s->stop_reading();
+    return;
+  }
   if (s->state_ != State::kOpen) return;
   s->deliver(nread, buf->base);
 }

@@ -94,6 +94,14 @@ class SocketStream {
   int pending_error();
   void start_reading();
   void stop_reading();
+  // Stop taking bytes until start_reading(), telling libuv only if its loop
+  // finds the socket readable meanwhile (on_alloc then declines, and on_read
+  // stops libuv's read). A consumer that resumes first (the usual case: it
+  // hands over its buffer right after the head) costs libuv nothing, where a
+  // stop and a start cost two epoll_ctl calls and a loop run (the watcher
+  // change leaves the loop due), and left the socket to the loop's reads
+  // instead of a direct wait's.
+  void pause_reading() { reading_ = false; }
   // Close the handle; the owner hears on_socket_closed() once it is.
   void close();
   // fork() child: close only our copy of the descriptor, no libuv call.
@@ -109,8 +117,8 @@ class SocketStream {
   uint64_t writes_started() const { return writes_started_; }
   uint64_t writes_completed() const { return writes_completed_; }
   bool write_queue_empty() { return stream()->write_queue_size == 0; }
-  // libuv reads this socket (start_reading(), or a connect on the stream's
-  // own handle, and no stop_reading() since).
+  // Bytes are taken from this socket (start_reading(), or a connect on the
+  // stream's own handle, and no stop_reading() or pause_reading() since).
   bool reading() const { return reading_; }
 
  private:
@@ -177,6 +185,7 @@ class SocketStream {
   uint64_t writes_started_ = 0;
   uint64_t writes_completed_ = 0;
   bool reading_ = false;
+  bool uv_reading_ = false;  // libuv's read is started (a pause may not have stopped it)
 };
 
 // "[Errno N] strerror" for a libuv status, as Python words OSError.

@@ -194,6 +194,33 @@ async def test_streamed_chunks_stay_intact_async(scripted, anyio_backend, framin
 
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_paused_stream_survives_the_loop_running_meanwhile(scripted, flavour, framing):
+    """A response whose head came with more body than is held before the consumer asks
+    pauses reading without telling libuv (SocketStream::pause_reading); when the loop runs
+    meanwhile (other requests on the same client open connections and read responses)
+    and finds that socket readable, libuv's read is stopped then, with no byte taken and
+    no error. The body then arrives whole, and the connection is reused after it."""
+    srv = scripted(_sized_handler(framing))
+    n = 2 * MIB + 5
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", f"{srv.url}/{n}/5") as r:
+                # The head is in, the body waits in the kernel while these run the loop.
+                for i in range(3):
+                    other = await c.get(f"{srv.url}/{200 * KIB}/{i}")
+                    assert other.content == pattern(200 * KIB, i)
+                await tw.sleep(0.05)
+                assert await r.aread() == pattern(n, 5)
+            again = await c.get(f"{srv.url}/{n}/6")
+            assert again.content == pattern(n, 6)
+        assert srv.connections == 2  # none closed for it: no third connection
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.parametrize("framing", ["chunked", "close", "length"])
 def test_streamed_chunk_buffers_are_written_again_only_once_dropped(scripted, flavour, framing):
     """A full chunk's buffer (or, in a chunked body, one at least half full, handed out

@@ -424,7 +424,13 @@ SocketStream::ReadNow Connection::read_for_direct_wait(const Transfer& t) {
 
 void Connection::pause_if_asked() {
   if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
-  socket_.pause_reading();
+  // An async consumer's event loop finds the socket readable before the
+  // consumer's task runs: a pause libuv is not told of would cost that loop
+  // an extra pass (stop on it, remove from epoll on the next), so stop now.
+  if (cur_ && cur_->watched)
+    socket_.stop_reading();
+  else
+    socket_.pause_reading();
   arm_timer(TimerMode::kNone);
 }
 

@@ -178,6 +178,7 @@ class Connection final : private SocketStream::Owner,
   void on_socket_write_queued() override;
   void on_socket_write_error(int status) override;
   void on_socket_closed() override { handle_closed(); }
+  bool defer_socket_write(SocketStream* s) override { return engine_->defer_write(s); }
 
   // StreamChain::Host
   void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override;

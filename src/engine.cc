@@ -171,6 +171,9 @@ void Engine::reset_after_fork() {
   picked_.clear();
   driving_ = false;  // the driving thread, if any, stayed in the parent
   in_poll_ = false;
+  defer_writes_ = false;
+  deferred_writes_.clear();
+  writes_in_flight_ = 0;  // their threads stayed in the parent
   servicing_ = false;
   service_again_ = false;
   for (auto& t : signaled_) t->signaled = false;
@@ -465,6 +468,56 @@ void Engine::on_connection_released(Connection* c) {
 
 void Engine::want_flush(Connection* c) { flush_wanted_.push_back(c); }
 
+bool Engine::defer_write(SocketStream* s) {
+  if (!defer_writes_ || loop_closed_) return false;
+  deferred_writes_.push_back(s);
+  return true;
+}
+
+std::vector<SocketStream*> Engine::take_deferred_writes() {
+  // A list kept from an earlier batch, so that a request allocates none.
+  std::vector<SocketStream*> batch;
+  if (!spare_batches_.empty()) {
+    batch.swap(spare_batches_.back());
+    spare_batches_.pop_back();
+  }
+  for (SocketStream* s : deferred_writes_)
+    if (s->begin_deferred()) batch.push_back(s);  // else closed since: its write was dropped
+  deferred_writes_.clear();
+  writes_in_flight_ += static_cast<int>(batch.size());
+  return batch;
+}
+
+void Engine::end_deferred_writes(std::vector<SocketStream*>&& batch) {
+  bool any = !batch.empty();
+  writes_in_flight_ -= static_cast<int>(batch.size());
+  // Nothing frees a socket while its write is in flight (its close waits).
+  for (SocketStream* s : batch) s->end_deferred();
+  batch.clear();
+  if (spare_batches_.size() < 4) spare_batches_.push_back(std::move(batch));
+  if (any && writes_in_flight_ == 0) cv_.notify_all();  // close() may wait for them
+}
+
+void Engine::send_deferred_writes() {
+  while (!deferred_writes_.empty()) {
+    std::vector<SocketStream*> batch = take_deferred_writes();
+    if (batch.empty()) {
+      spare_batches_.push_back(std::move(batch));
+      return;
+    }
+    // Other consumers may take mu_ meanwhile: the wake-up owed stays ours.
+    bool owed = wake_deferred_;
+    wake_deferred_ = false;
+    defer_wakes_ = false;
+    mu_.unlock();
+    for (SocketStream* s : batch) s->write_deferred_now();
+    mu_.lock();
+    defer_wakes_ = true;
+    wake_deferred_ = wake_deferred_ || owed;
+    end_deferred_writes(std::move(batch));
+  }
+}
+
 void Engine::flush_connections() {
   // A flush may close a connection (on_connection_closed takes it off the
   // list) or ask again: take the list as it is now.
@@ -537,9 +590,12 @@ void Engine::wake_driver() {
 Engine::ConsumerLock::ConsumerLock(Engine& e) : e_(e) {
   e_.mu_.lock();
   e_.defer_wakes_ = true;
+  e_.defer_writes_ = true;
 }
 
 Engine::ConsumerLock::~ConsumerLock() {
+  e_.defer_writes_ = false;
+  if (!e_.deferred_writes_.empty()) e_.send_deferred_writes();
   bool wake = e_.wake_deferred_;
   e_.wake_deferred_ = false;
   e_.defer_wakes_ = false;
@@ -805,6 +861,11 @@ void Engine::close() {
   Error err;
   err.set(ErrorKind::kClosed, "the client has been closed");
   for (Connection* c : conns) c->close(err);
+  // A socket whose deferred write is in flight closes once it is accounted.
+  while (writes_in_flight_ > 0) {
+    uv_async_send(&wakeup_);  // a driver may poll after its writes
+    cv_.wait(lk);
+  }
   for (auto& t : waiters_) {
     t->error = err;
     t->phase = Transfer::Phase::kFailed;
@@ -1012,11 +1073,16 @@ void Engine::run_once() {
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake) {
   if (loop_closed_) return;
   drain_deferred();
+  // What the consumers' calls asked for (HTTP/2 frames) leaves once mu_ is
+  // let go of for the poll (defer_write).
+  defer_writes_ = true;
   flush_connections();
+  defer_writes_ = false;
+  std::vector<SocketStream*> batch = take_deferred_writes();
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
-  if (timeout > 0) {
+  if (timeout > 0 || !batch.empty()) {
     struct pollfd p;
     p.fd = uv_backend_fd(loop_);
     p.events = POLLIN;
@@ -1025,10 +1091,17 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     take_picked(wake);
     lk.unlock();
     notify(wake);
-    ::poll(&p, 1, timeout);
+    bool all_out = true;
+    for (SocketStream* s : batch) all_out = s->write_deferred_now() && all_out;
+    // What the kernel did not take is queued (end_deferred) before the loop
+    // polls for room to write it.
+    if (timeout > 0 && all_out) ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
+    end_deferred_writes(std::move(batch));
     if (loop_closed_) return;
+  } else {
+    end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
   }
   run_once();
 }

@@ -1,7 +1,8 @@
 // The engine: one uv loop, its connection pool and the transfers in flight.
 //
 // Threading: every piece of engine state, and every libuv call, happens under
-// `mu_`. Whoever needs progress drives the loop: it polls the loop's backend
+// `mu_` (one exception, no libuv call: a deferred socket write's kernel call,
+// see defer_write()). Whoever needs progress drives the loop: it polls the loop's backend
 // fd *without* the lock, then runs uv_run(UV_RUN_NOWAIT) with it. One thread
 // drives at a time (leader/follower); the others sleep, each on its own
 // condition variable, and are woken one by one: when their own transfer is
@@ -48,6 +49,7 @@ void check_loop_released(uv_loop_t* loop, const char* where);
 
 class Connection;
 class Engine;
+class SocketStream;
 
 struct PoolLimits {
   int max_connections = -1;            // < 0: unlimited
@@ -364,6 +366,13 @@ class Engine {
   // abandoned response. While any does, sync waiters do not wait on their own
   // sockets (direct_fd): someone must drive the loop for it.
   void note_pool_work(int delta);
+  // SocketStream::write asks: inside a consumer operation (ConsumerLock) or a
+  // driver's flush before it polls, a write to a socket with nothing queued
+  // leaves for the kernel once mu_ is let go of (true: `s` is listed). The
+  // server it wakes, on the caller's CPU, preempts the caller at that call;
+  // made with mu_ held, every other thread needing mu_ then waited too
+  // (16 threads on one client: ~0.3-0.5 futex waits per request).
+  bool defer_write(SocketStream* s);
   void retry(std::shared_ptr<Transfer> t);
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
@@ -471,6 +480,13 @@ class Engine {
   // has let go of mu_.
   void take_picked(Wakeups& wake);
   void flush_connections();  // what want_flush() asked for
+  // The listed deferred writes that still wait, now in flight (writes_in_flight_).
+  std::vector<SocketStream*> take_deferred_writes();
+  // Their kernel calls, made without mu_ (held on entry and on return), then
+  // their accounting (SocketStream::end_deferred); again while more were listed.
+  void send_deferred_writes();
+  // With mu_ held again after the kernel calls of `batch`.
+  void end_deferred_writes(std::vector<SocketStream*>&& batch);
 
   std::mutex mu_;
   std::condition_variable cv_;  // signals the end of a driving round (close())
@@ -487,6 +503,10 @@ class Engine {
   bool defer_wakes_ = false;      // a ConsumerLock holds mu_
   bool wake_deferred_ = false;    // and wake_driver() asked it for a wake-up
   bool external_driver_ = false;  // an event loop watches backend_fd()
+  bool defer_writes_ = false;     // defer_write() may defer (see there)
+  std::vector<SocketStream*> deferred_writes_;
+  int writes_in_flight_ = 0;  // deferred writes out of mu_: close() waits for them
+  std::vector<std::vector<SocketStream*>> spare_batches_;  // emptied batches, reused
   uint64_t driver_wakes_ = 0;
   uint64_t direct_waits_ = 0;
   uint64_t direct_reads_ = 0;

@@ -127,6 +127,11 @@ struct SocketStream::WriteReq {
   std::string owned;
   SocketStream* sock;
   uint64_t seq = 0;  // its number (writes_started())
+  // A deferred write, or one behind it: its buffers, and the kernel's answer
+  // (bytes written, or a negative libuv status).
+  uv_buf_t bufs[2];
+  unsigned nbufs = 0;
+  ssize_t rc = 0;
 };
 
 SocketStream::SocketStream(uv_loop_t* loop, Owner* owner, bool uds)
@@ -134,7 +139,7 @@ SocketStream::SocketStream(uv_loop_t* loop, Owner* owner, bool uds)
   init_handle();
 }
 
-SocketStream::~SocketStream() = default;
+SocketStream::~SocketStream() { drop_deferred(); }
 
 void SocketStream::init_handle() {
   if (uds_)
@@ -523,7 +528,7 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
   w->owned = std::move(owned);
   w->sock = this;
   w->req.data = w;
-  uv_buf_t bufs[2];
+  uv_buf_t* bufs = w->bufs;
   unsigned n = 0;
   if (!w->owned.empty()) bufs[n++] = uv_buf_init(w->owned.data(), w->owned.size());
   if (ext_len > 0) bufs[n++] = uv_buf_init(const_cast<char*>(ext), ext_len);
@@ -531,7 +536,18 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
     delete w;
     return true;
   }
-  uint64_t seq = ++writes_started_;
+  w->nbufs = n;
+  w->seq = ++writes_started_;
+  if (deferred_ != nullptr) {  // queued once the deferred write is out
+    behind_.push_back(w);
+    writes_pending_++;
+    return true;
+  }
+  if (writes_pending_ == 0 && owner_->defer_socket_write(this)) {
+    deferred_ = w;
+    writes_pending_++;
+    return true;
+  }
   // Give the kernel what it takes now (libuv would too, inside uv_write), so
   // the owner knows whether any byte left (a request may be resent if none).
   if (writes_pending_ == 0) {
@@ -549,13 +565,16 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
       return true;
     }
     if (n == 0) {  // all of it went out
+      writes_completed_ = w->seq;
       delete w;
-      writes_completed_ = seq;
       owner_->on_socket_write_done();
       return true;
     }
   }
-  w->seq = seq;
+  return queue_write(w, bufs, n, err);
+}
+
+bool SocketStream::queue_write(WriteReq* w, uv_buf_t* bufs, unsigned n, Error& err) {
   int rc = uv_write(&w->req, stream(), bufs, n, &SocketStream::on_write);
   if (rc < 0) {
     delete w;
@@ -565,6 +584,109 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
   writes_pending_++;
   owner_->on_socket_write_queued();
   return true;
+}
+
+namespace {
+std::atomic<void (*)()> g_flight_hook{nullptr};
+std::atomic<uint64_t> g_reads_held{0};
+}  // namespace
+
+void SocketStream::set_flight_hook_for_testing(void (*hook)()) { g_flight_hook = hook; }
+
+uint64_t SocketStream::reads_held_for_testing() { return g_reads_held.load(); }
+
+bool SocketStream::begin_deferred() {
+  if (deferred_ == nullptr || in_flight_) return false;
+  flight_fd_ = fd();
+  if (flight_fd_ < 0) {
+    drop_deferred();
+    return false;
+  }
+  in_flight_ = true;
+  return true;
+}
+
+bool SocketStream::write_deferred_now() {
+  WriteReq* w = deferred_;
+  int injected = 0;
+  if (fault_due(FaultSite::kWrite, &injected)) {
+    ::shutdown(flight_fd_, SHUT_RDWR);  // as break_for_fault(), on the descriptor alone
+    w->rc = injected;
+    return false;
+  }
+  struct msghdr msg {};
+  msg.msg_iov = reinterpret_cast<struct iovec*>(w->bufs);  // uv_buf_t is an iovec on Unix
+  msg.msg_iovlen = w->nbufs;
+  ssize_t got;
+  do {
+    got = ::sendmsg(flight_fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) w->rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? UV_EAGAIN : -errno;
+  if (void (*hook)() = g_flight_hook.load(std::memory_order_relaxed)) hook();
+  if (got < 0) return false;
+  w->rc = got;
+  size_t total = 0;
+  for (unsigned i = 0; i < w->nbufs; i++) total += w->bufs[i].len;
+  return static_cast<size_t>(got) == total;
+}
+
+void SocketStream::end_deferred() {
+  WriteReq* w = deferred_;
+  deferred_ = nullptr;
+  in_flight_ = false;
+  std::vector<WriteReq*> behind;
+  behind.swap(behind_);
+  writes_pending_ -= 1 + static_cast<int>(behind.size());
+  if (close_after_flight_) {
+    close_after_flight_ = false;
+    delete w;
+    for (WriteReq* b : behind) delete b;
+    held_in_.clear();
+    uv_close(handle(), &SocketStream::on_close);
+    return;
+  }
+  // As write() after its kernel call.
+  if (w->rc > 0) {
+    owner_->on_socket_sent();
+    advance_bufs(w->bufs, &w->nbufs, static_cast<size_t>(w->rc));
+  }
+  Error err;
+  if (w->rc < 0 && w->rc != UV_EAGAIN) {
+    int status = static_cast<int>(w->rc);
+    delete w;
+    owner_->on_socket_write_error(status);
+  } else if (w->nbufs == 0) {
+    writes_completed_ = w->seq;
+    delete w;
+    owner_->on_socket_write_done();
+  } else if (state_ != State::kOpen) {
+    delete w;
+  } else if (!queue_write(w, w->bufs, w->nbufs, err)) {
+    owner_->on_socket_write_error(UV_EPIPE);
+  }
+  for (WriteReq* b : behind) {
+    if (state_ != State::kOpen) {
+      delete b;
+    } else if (!queue_write(b, b->bufs, b->nbufs, err)) {
+      owner_->on_socket_write_error(UV_EPIPE);
+    }
+  }
+  // What the loop read meanwhile, as it would have delivered it.
+  std::string in;
+  in.swap(held_in_);
+  ssize_t status = held_status_;
+  held_status_ = 0;
+  if (!in.empty() && state_ == State::kOpen) deliver(static_cast<ssize_t>(in.size()), in.data());
+  if (status != 0 && state_ == State::kOpen) deliver(status, nullptr);
+}
+
+void SocketStream::drop_deferred() {
+  if (deferred_ == nullptr || in_flight_) return;
+  writes_pending_ -= 1 + static_cast<int>(behind_.size());
+  delete deferred_;
+  deferred_ = nullptr;
+  for (WriteReq* b : behind_) delete b;
+  behind_.clear();
 }
 
 void SocketStream::on_write(uv_write_t* req, int status) {
@@ -590,7 +712,8 @@ void SocketStream::on_write(uv_write_t* req, int status) {
 }
 
 void SocketStream::write_now(std::string& data) {
-  if (!handle_open() || data.empty()) return;
+  // Never ahead of a deferred write (a TLS record behind it would be cut).
+  if (!handle_open() || data.empty() || deferred_ != nullptr) return;
   uv_buf_t b = uv_buf_init(data.data(), data.size());
   uv_try_write(stream(), &b, 1);
 }
@@ -632,6 +755,16 @@ void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
     return;
   }
   if (s->state_ != State::kOpen) return;
+  if (s->in_flight_) {
+    // A deferred write is out of the mutex: what answers it waits until the
+    // write is accounted for (end_deferred), as when it went out at once.
+    if (nread > 0)
+      s->held_in_.append(buf->base, static_cast<size_t>(nread));
+    else if (nread < 0 && s->held_status_ == 0)
+      s->held_status_ = nread;
+    g_reads_held.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   s->deliver(nread, buf->base);
 }
 
@@ -660,7 +793,7 @@ void SocketStream::deliver(ssize_t nread, const char* base) {
 SocketStream::ReadNow SocketStream::read_ready() {
   constexpr int kReadsPerCall = 32;
   int sock = fd();
-  if (sock < 0 || !reading_ || state_ != State::kOpen) return ReadNow::kLoop;
+  if (sock < 0 || !reading_ || state_ != State::kOpen || in_flight_) return ReadNow::kLoop;
   ReadNow result = ReadNow::kNothing;
   for (int i = 0; i < kReadsPerCall; i++) {
     size_t len = 0;
@@ -694,6 +827,7 @@ SocketStream::Peek SocketStream::read_now(char* buf, size_t cap, size_t* n) {
   *n = 0;
   uv_os_fd_t fd;
   if (state_ != State::kOpen || uv_fileno(handle(), &fd) != 0) return Peek::kError;
+  if (in_flight_) return Peek::kWouldBlock;  // end_deferred delivers what comes
   for (;;) {
     ssize_t got = ::recv(fd, buf, cap, MSG_DONTWAIT);
     if (got > 0) {
@@ -748,6 +882,11 @@ void SocketStream::close() {
     return;  // kReopening: the handle is closing already; on_close reports it
   }
   stop_reading();
+  if (in_flight_) {
+    close_after_flight_ = true;  // end_deferred closes it: the descriptor is in use
+    return;
+  }
+  drop_deferred();
   uv_close(handle(), &SocketStream::on_close);
 }
 
@@ -765,6 +904,8 @@ void SocketStream::drop_after_fork() {
   }
   attempts_.clear();
   attempt_timer_ = nullptr;
+  in_flight_ = false;  // its thread stayed in the parent
+  close_after_flight_ = false;
   state_ = State::kClosed;
 }
 

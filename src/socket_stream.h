@@ -65,6 +65,9 @@ class SocketStream {
     virtual void on_socket_write_queued() = 0;
     virtual void on_socket_write_error(int status) = 0;  // after sent / queued
     virtual void on_socket_closed() = 0;                 // the handle is closed
+    // A write that finds nothing queued may leave for the kernel once the
+    // engine mutex is let go of (Engine::defer_write): true when it does.
+    virtual bool defer_socket_write(SocketStream* s) = 0;
   };
 
   // RFC 8305's recommended "Connection Attempt Delay".
@@ -79,6 +82,24 @@ class SocketStream {
   // Queue `owned` then `ext` (not copied: it must live until the write ends).
   // False with err set when libuv refuses the write.
   bool write(std::string&& owned, const char* ext, size_t ext_len, Error& err);
+  // A deferred write (Owner::defer_socket_write) is made in three steps, so
+  // that the kernel call, which wakes the peer (and on the same CPU lets it
+  // preempt the caller), is not made with the engine mutex held. Until
+  // end_deferred() the stream acts as if the write were queued: later writes
+  // queue behind it, the loop's reads are held back, a close waits for it.
+  // With the mutex: true when a write waits; it is now in flight.
+  bool begin_deferred();
+  // Without the mutex (only the in-flight write and the descriptor are
+  // touched): the kernel call. True when all of it went out.
+  bool write_deferred_now();
+  // With the mutex again: what write() does after its kernel call, then the
+  // writes behind it, the reads held back, a close asked for meanwhile.
+  void end_deferred();
+  // Tests: `hook` runs in every deferred write right after its kernel call
+  // (without the engine mutex); nullptr: none. And how many reads of the
+  // loop were held back while a deferred write was in flight.
+  static void set_flight_hook_for_testing(void (*hook)());
+  static uint64_t reads_held_for_testing();
   // Best effort, never queued (a TLS close_notify on the way out).
   void write_now(std::string& data);
   // Non-blocking read of what arrived while nobody ran the loop.
@@ -116,7 +137,7 @@ class SocketStream {
   // of the last one that went out whole.
   uint64_t writes_started() const { return writes_started_; }
   uint64_t writes_completed() const { return writes_completed_; }
-  bool write_queue_empty() { return stream()->write_queue_size == 0; }
+  bool write_queue_empty() { return deferred_ == nullptr && stream()->write_queue_size == 0; }
   // Bytes are taken from this socket (start_reading(), or a connect on the
   // stream's own handle, and no stop_reading() or pause_reading() since).
   bool reading() const { return reading_; }
@@ -156,6 +177,9 @@ class SocketStream {
 
   // What on_read does with one read's result (fault injection included).
   void deliver(ssize_t nread, const char* base);
+  // uv_write() `w` (its remaining `bufs`); false with err set when refused.
+  bool queue_write(WriteReq* w, uv_buf_t* bufs, unsigned n, Error& err);
+  void drop_deferred();  // a close before the deferred write left: it never will
   static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
   static void on_connect(uv_connect_t* req, int status);
   static void on_attempt_connect(uv_connect_t* req, int status);
@@ -186,6 +210,15 @@ class SocketStream {
   uint64_t writes_completed_ = 0;
   bool reading_ = false;
   bool uv_reading_ = false;  // libuv's read is started (a pause may not have stopped it)
+  // The deferred write (begin_deferred), the writes queued behind it, and
+  // what the loop read while it was in flight (bytes, then an EOF or error).
+  WriteReq* deferred_ = nullptr;
+  bool in_flight_ = false;
+  bool close_after_flight_ = false;
+  int flight_fd_ = -1;
+  std::vector<WriteReq*> behind_;
+  std::string held_in_;
+  ssize_t held_status_ = 0;
 };
 
 // "[Errno N] strerror" for a libuv status, as Python words OSError.

@@ -7,7 +7,9 @@
 // same from plain threads against a local server, so a flag that is not an
 // atomic (or data written after its flag) is a reported data race. It also
 // runs threads that wait on their own sockets (Engine::wait's direct rounds)
-// while responses arrive in bursts, and checks that no waiter is left asleep.
+// while responses arrive in bursts, and checks that no waiter is left asleep;
+// and a request write made without the mutex (a deferred write) while another
+// thread runs the loop, or closes the engine.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -25,6 +27,7 @@
 
 #include "check.h"
 #include "engine.h"
+#include "socket_stream.h"
 
 using namespace httprs;
 
@@ -303,9 +306,136 @@ void drain_while_a_thread_waits_directly() {
   engine.close();
 }
 
+// A deferred write in flight (SocketStream::write_deferred_now, made without
+// the engine mutex), parked by the test hook right after its kernel call.
+struct FlightPark {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false;
+  bool parked = false;
+  bool go = false;
+};
+FlightPark g_park;
+
+void park_in_flight() {
+  std::unique_lock<std::mutex> lk(g_park.mu);
+  if (!g_park.armed) return;
+  g_park.armed = false;
+  g_park.parked = true;
+  g_park.cv.notify_all();
+  g_park.cv.wait(lk, [] { return g_park.go; });
+}
+
+void arm_park() {
+  std::lock_guard<std::mutex> lk(g_park.mu);
+  g_park.armed = true;
+  g_park.parked = false;
+  g_park.go = false;
+}
+
+void await_parked() {
+  std::unique_lock<std::mutex> lk(g_park.mu);
+  g_park.cv.wait(lk, [] { return g_park.parked; });
+}
+
+void release_park() {
+  std::lock_guard<std::mutex> lk(g_park.mu);
+  g_park.go = true;
+  g_park.cv.notify_all();
+}
+
+// One whole exchange on `engine` (so a connection to `port` is pooled).
+void fetch_ok(Engine& engine, int port) {
+  std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+  while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+  }
+  CHECK(t->complete && !t->failed());
+  engine.release(*t);
+}
+
+// The request on a pooled connection leaves once submit() has let go of the
+// engine mutex. While it is in flight the answer arrives and another thread
+// runs the loop: the read is held back, then delivered once the write is
+// accounted for, and the exchange ends as if the write had gone out at once
+// (the connection back in the pool, reused by the next request).
+void answer_read_while_the_write_is_in_flight() {
+  Listener quick([](int c) {
+    answer_each(
+        c, [] { return true; }, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  Listener silent([](int c) {  // reads, never answers
+    char buf[4096];
+    while (::recv(c, buf, sizeof buf, 0) > 0) {
+    }
+    ::close(c);
+  });
+  Engine engine{PoolLimits()};
+  fetch_ok(engine, quick.port());
+  uint64_t held = SocketStream::reads_held_for_testing();
+  arm_park();
+  std::shared_ptr<Transfer> t;
+  std::thread writer([&] { t = engine.submit(make_spec(quick.port())); });
+  await_parked();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the answer is in
+  // This thread drives (its own request goes nowhere): the loop reads the
+  // parked write's socket.
+  std::shared_ptr<Transfer> other = engine.submit(make_spec(silent.port()));
+  CHECK(!engine.wait(*other, WaitFor::kHead, 100));
+  CHECK(SocketStream::reads_held_for_testing() > held);
+  release_park();
+  writer.join();
+  while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+  }
+  CHECK(t->complete && !t->failed() && t->head.status == 200);
+  std::string body;
+  engine.take_body(*t, body);
+  CHECK_EQ_STR(body, "ok");
+  engine.release(*t);
+  CHECK(engine.idle_count() == 1);  // back in the pool
+  int connections = engine.connection_count();
+  fetch_ok(engine, quick.port());
+  CHECK(engine.connection_count() == connections);  // and reused
+  engine.release(*other);
+  engine.close();
+}
+
+// close() from another thread while a deferred write is in flight waits for
+// it: the socket closes once the write is accounted for (the descriptor is in
+// use until then), the request fails as closed, no handle is left (a debug
+// build aborts at close otherwise).
+void close_while_the_write_is_in_flight() {
+  Listener quick([](int c) {
+    answer_each(
+        c, [] { return true; }, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  Engine engine{PoolLimits()};
+  fetch_ok(engine, quick.port());
+  arm_park();
+  std::shared_ptr<Transfer> t;
+  std::thread writer([&] { t = engine.submit(make_spec(quick.port())); });
+  await_parked();
+  std::atomic<bool> closed{false};
+  std::thread closer([&] {
+    engine.close();
+    closed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(!closed);  // waits for the write in flight
+  release_park();
+  writer.join();
+  closer.join();
+  CHECK(closed);
+  CHECK(t->failed() && t->error.kind == ErrorKind::kClosed);
+  CHECK(engine.connection_count() == 0);
+  engine.release(*t);
+}
+
 }  // namespace
 
 int main() {
+  SocketStream::set_flight_hook_for_testing(&park_in_flight);
+  answer_read_while_the_write_is_in_flight();
+  close_while_the_write_is_in_flight();
   burst_exchanges();
   drain_while_a_thread_waits_directly();
   Server server;

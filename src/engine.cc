@@ -182,6 +182,7 @@ void Engine::reset_after_fork() {
   // are failed below anyway; no connection of ours touches their buffers.
   for (auto& t : deferred_) t->released = true;
   deferred_.clear();
+  deferred_pending_ = false;
   if (loop_closed_) return;
   Error err;
   err.set(ErrorKind::kReadError,
@@ -809,16 +810,23 @@ void Engine::release_deferred(std::shared_ptr<Transfer> t) {
     return;
   }
   deferred_.push_back(std::move(t));
+  deferred_pending_.store(true, std::memory_order_release);
   // The wakeup handle stays open while deferred_open_ (close() clears it under
   // deferred_mu_ before closing the handle), and uv_async_send is thread-safe.
   uv_async_send(&wakeup_);
 }
 
 void Engine::drain_deferred() {
+  // Every driving round comes here: it takes deferred_mu_ only when there is
+  // something (a ConsumerLock holds it while it wakes the driver, which would
+  // otherwise wait for it). A release queued just after this check woke the
+  // loop, whose next round takes it.
+  if (!deferred_pending_.load(std::memory_order_acquire)) return;
   std::vector<std::shared_ptr<Transfer>> todo;
   {
     std::lock_guard<std::mutex> lk(deferred_mu_);
     todo.swap(deferred_);
+    deferred_pending_.store(false, std::memory_order_relaxed);
   }
   for (auto& t : todo) release_locked(*t);
 }
@@ -829,27 +837,37 @@ void Engine::release_locked(Transfer& t) {
   t.released = true;
   // Wake the consumer's other waiters (another thread, or an awaiting task
   // through the signaled list) before the transfer stops being watched.
+  bool watched = t.watched;
   signal(t);
   t.watched = false;
   wake_sleepers(false, &picked_);
   if (loop_closed_) return;
+  // The driver is woken only when the loop has something to do for this
+  // release: its connection, its place in a queue, or (async) the signaled
+  // list to hand out. A finished transfer's release (every request, once its
+  // body is read) used to wake a polling driver for nothing: an eventfd write,
+  // and on the same CPU a preemption by the driver, per HTTP/2 request.
+  bool loop_work = watched;
   if (t.conn) {
     t.conn->abandon(t);
+    loop_work = true;
   } else {
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
       if (it->get() == &t) {
         waiters_.erase(it);
+        loop_work = true;
         break;
       }
     }
     for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {
       if (it->get() == &t) {
         delayed_.erase(it);
+        loop_work = true;
         break;
       }
     }
   }
-  wake_driver();
+  if (loop_work) wake_driver();
 }
 
 void Engine::close() {

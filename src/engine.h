@@ -534,6 +534,7 @@ class Engine {
   std::mutex deferred_mu_;
   bool deferred_open_ = true;
   std::vector<std::shared_ptr<Transfer>> deferred_;
+  std::atomic<bool> deferred_pending_{false};  // deferred_ may hold some (drain_deferred)
   static constexpr size_t kReadBufferSize = 256 * 1024;
 };
 

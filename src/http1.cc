@@ -1,5 +1,6 @@
 #include "http1.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -264,7 +265,8 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
 
 namespace {
 
-constexpr size_t kHeadersReserved = 16;  // response header fields room is made for at once
+constexpr size_t kHeadersReserved = 16;      // response header fields room is made for at once
+constexpr size_t kHeadersReservedMax = 128;  // ... at most, after a head with more fields
 
 HeadRewrite planned_rewrite(const FramingHeaders& fh) {
   HeadRewrite rw;
@@ -387,8 +389,10 @@ int ResponseParser::on_message_begin(llhttp_t* p) {
   ResponseParser* s = self(p);
   s->head_ = ResponseHead();
   // One allocation for a typical head, not one per doubling (the list is moved out
-  // with the head, so each response starts a new one).
-  s->head_.headers.reserve(kHeadersReserved);
+  // with the head, so each response starts a new one): room for as many fields as the
+  // last head on this connection had (a server repeats its heads).
+  s->head_.headers.reserve(
+      std::max(kHeadersReserved, std::min(s->last_fields_, kHeadersReservedMax)));
   s->field_.clear();
   s->value_.clear();
   s->in_value_ = false;
@@ -462,6 +466,7 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     return 1;
   }
   s->interim_ = false;
+  s->last_fields_ = s->head_.headers.size();
   if (status < 100 || status > 999) {
     s->user_error_ = "illegal status code " + std::to_string(status);
     return -1;

@@ -180,6 +180,7 @@ class ResponseParser {
   uint64_t body_length_ = 0;  // ... of this many bytes
   uint64_t body_bytes_ = 0;
   size_t head_bytes_ = 0;
+  size_t last_fields_ = 0;  // fields of the last final head (room is made for as many)
   std::string user_error_;
 };
 

@@ -603,9 +603,11 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
     if b"host" not in keys:
         url = self.url
         if type(url) is URL:
-            # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike).
+            # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
+            # `netloc` the made `_netloc` (else the property makes it).
             if url._host:
-                auto = [(_HOST, url.netloc)]
+                netloc = url._netloc
+                auto = [(_HOST, url.netloc if netloc is None else netloc)]
         elif url.host:
             auto = [(_HOST, url.netloc)]
     method = self.method

@@ -91,7 +91,12 @@ cdef class _TransportCore:
         # validated with the head (an illegal one is LocalProtocolError, as with h11).
         custom = _mapping_get(extensions, "target")
         if route.mode != "proxy" or scheme == "https":
-            target = url.raw_path if custom is None else bytes(custom)
+            if custom is not None:
+                target = bytes(custom)
+            else:
+                # An httprs URL's made raw_path, as its parts above (else the property).
+                raw_target = url._raw_path if exact_url else None
+                target = url.raw_path if raw_target is None else raw_target
         else:
             target = _absolute_target(url, custom)
         method_bytes = _method_bytes(request.method)

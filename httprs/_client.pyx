@@ -9,7 +9,7 @@ skipped when there is no auth, mounts are scanned only when there are any, and
 cookies are extracted only from responses that carry Set-Cookie.
 """
 
-from cpython.dict cimport PyDict_Copy, PyDict_Next
+from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
 from cpython.ref cimport PyObject
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
@@ -427,7 +427,7 @@ cdef bint _has_set_cookie(list raw) except -1:
 cdef object _timeout_for(object client, object timeout, bint plain):
     if isinstance(timeout, UseClientDefault):
         if plain:
-            return _timeout_as_dict(client._timeout)
+            return _timeout_as_dict(_plain_attr(client, "_timeout"))
         return Timeout(client.timeout).as_dict()  # a subclass may override the property
     return Timeout(timeout).as_dict()
 
@@ -514,7 +514,7 @@ cdef int _finish_response(
     response.stream = _bind_stream(bound, stream, response, start)
     headers = response.headers
     if _has_set_cookie(headers._raw if type(headers) is Headers else headers.raw):
-        (client._cookies if plain else client.cookies).extract_cookies(response)
+        (_plain_attr(client, "_cookies") if plain else client.cookies).extract_cookies(response)
     response.default_encoding = client._default_encoding
     if _info_logging():
         logger.info(
@@ -566,7 +566,33 @@ cdef bint _class_is_plain(object cls, tuple funcs) except -1:
     for i in range(len(_CLASS_NAMES)):
         if getattr(cls, <str>_CLASS_NAMES[i], None) is not funcs[i]:
             return False
+    # The settings _plain_attr reads from the instance dict: no class may make them
+    # data descriptors (which would take precedence over the instance's values).
+    for klass in cls.__mro__:
+        namespace = klass.__dict__
+        for name in _PLAIN_ATTRS:
+            if name in namespace:
+                kind = type(namespace[name])
+                if hasattr(kind, "__set__") or hasattr(kind, "__delete__"):
+                    return False
     return True
+
+
+# The client settings the plain path reads straight from the instance dict.
+cdef tuple _PLAIN_ATTRS = (
+    "_headers", "_cookies", "_params", "_timeout", "_base_url", "_mounts", "_transport",
+    "_event_hooks", "max_redirects",
+)
+
+
+cdef object _plain_attr(object client, str name):
+    """`client.<name>` for a plain client (_is_plain; `name` in _PLAIN_ATTRS): its
+    instance dict's value (no class defines `name` as a data descriptor), else the
+    attribute lookup (its AttributeError)."""
+    cdef PyObject* value = PyDict_GetItemWithError(PyObject_GenericGetDict(client, NULL), name)
+    if value == NULL:
+        return getattr(client, name)
+    return <object>value
 
 
 cdef bint _is_plain(object client, bint is_async) except -1:
@@ -732,13 +758,13 @@ cdef object _merge_url(object client, object url, bint plain):
     ):
         # Always append to the base URL (which ends in "/"): "/path" on
         # "https://host/sub/" gives "https://host/sub/path".
-        base = client._base_url if plain else client.base_url
+        base = _plain_attr(client, "_base_url") if plain else client.base_url
         return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
     return merged
 
 
 cdef object _merge_headers(object client, object headers, bint plain):
-    client_headers = client._headers if plain else client.headers
+    client_headers = _plain_attr(client, "_headers") if plain else client.headers
     if headers is None and plain:
         return client_headers  # Request copies it; no need to copy twice.
     merged = Headers(client_headers)
@@ -747,7 +773,7 @@ cdef object _merge_headers(object client, object headers, bint plain):
 
 
 cdef object _merge_cookies(object client, object cookies, bint plain):
-    client_cookies = client._cookies if plain else client.cookies
+    client_cookies = _plain_attr(client, "_cookies") if plain else client.cookies
     if cookies or _has_cookies(client_cookies):
         merged = Cookies(client_cookies)
         merged.update(cookies)
@@ -756,7 +782,7 @@ cdef object _merge_cookies(object client, object cookies, bint plain):
 
 
 cdef object _merge_queryparams(object client, object params, bint plain):
-    client_params = client._params if plain else client.params
+    client_params = _plain_attr(client, "_params") if plain else client.params
     if params or _has_params(client_params):
         return QueryParams(client_params).merge(params)
     return params
@@ -790,13 +816,15 @@ cdef int _set_timeout(object client, object request, bint plain) except -1:
     return 0
 
 
-cdef object _transport_for_url(object client, object url):
-    mounts = client._mounts
+cdef object _transport_for_url(object client, object url, bint plain):
+    mounts = _plain_attr(client, "_mounts") if plain else client._mounts
     if mounts:
         for pattern, transport in mounts.items():
             if pattern.matches(url):
-                return client._transport if transport is None else transport
-    return client._transport
+                if transport is not None:
+                    return transport
+                break
+    return _plain_attr(client, "_transport") if plain else client._transport
 
 
 class BaseClient:
@@ -1018,7 +1046,7 @@ class BaseClient:
 
     def _transport_for_url(self, url):
         """The transport that handles `url`: the most specific matching mount, else default."""
-        return _transport_for_url(self, url)
+        return _transport_for_url(self, url, False)
 
 
 cdef int _warn_request_cookies() except -1:
@@ -1234,9 +1262,11 @@ cdef object _next_request(
 cdef object _sync_send_handling_redirects(
     object client, object request, object follow_redirects, list history, bint plain
 ):
-    hooks = client._event_hooks
+    hooks = _plain_attr(client, "_event_hooks") if plain else client._event_hooks
     while True:
-        if len(history) > client.max_redirects:
+        if len(history) > (
+            _plain_attr(client, "max_redirects") if plain else client.max_redirects
+        ):
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
         for hook in hooks["request"]:
             hook(request)
@@ -1260,7 +1290,7 @@ cdef object _sync_send_handling_redirects(
 
 cdef object _sync_send_single_request(object client, object request, bint plain):
     url = request.url
-    transport = _transport_for_url(client, url) if plain else client._transport_for_url(url)
+    transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
     start = perf_counter()
     if not isinstance(request.stream, SyncByteStream):
         raise RuntimeError("Attempted to send an async request with a sync Client instance.")
@@ -1815,9 +1845,11 @@ async def _async_send_handling_auth(
 async def _async_send_handling_redirects(
     object client, object request, object follow_redirects, list history, bint plain
 ):
-    hooks = client._event_hooks
+    hooks = _plain_attr(client, "_event_hooks") if plain else client._event_hooks
     while True:
-        if len(history) > client.max_redirects:
+        if len(history) > (
+            _plain_attr(client, "max_redirects") if plain else client.max_redirects
+        ):
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
         for hook in hooks["request"]:
             await hook(request)
@@ -1841,7 +1873,7 @@ async def _async_send_handling_redirects(
 
 async def _async_send_single_request(object client, object request, bint plain):
     url = request.url
-    transport = _transport_for_url(client, url) if plain else client._transport_for_url(url)
+    transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
     start = perf_counter()
     if not isinstance(request.stream, AsyncByteStream):
         raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")

@@ -891,6 +891,38 @@ def test_patched_query_params_truth_is_asked(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_private_settings_made_properties_by_a_subclass_are_read(flavour, server):
+    # The plain path reads the client's private settings from its instance dict; a class
+    # that makes one of them a property must still have it read through the property.
+    seen = []
+
+    async def body(cls):
+        class Sub(cls):
+            @property
+            def _headers(self):
+                return httprs.Headers({"X-Prop": "1"})
+
+            @_headers.setter
+            def _headers(self, value):
+                self.__dict__["_headers"] = value  # shadowed by the property
+
+            @property
+            def max_redirects(self):
+                seen.append("max_redirects")
+                return 20
+
+            @max_redirects.setter
+            def max_redirects(self, value):
+                self.__dict__["max_redirects"] = value
+
+        async with opened(Sub) as client:
+            assert (await sent_headers(client, server.url))["x-prop"] == "1"
+            assert "max_redirects" in seen
+
+    run(flavour, body)
+
+
 # Pairs of bad arguments: httpx merges url, headers, cookies, params, then the timeout
 # and extensions, so the first bad one in that order decides the error.
 BAD_PAIRS = [

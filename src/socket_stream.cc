@@ -1,6 +1,5 @@
 #include "socket_stream.h"
 
-#include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -147,6 +146,13 @@ void SocketStream::init_handle() {
   else
     uv_tcp_init(loop_, &sock_.tcp);
   handle()->data = this;
+}
+
+uv_tcp_t* SocketStream::tcp() { return won_ != nullptr ? &won_->tcp : &sock_.tcp; }
+
+uv_handle_t* SocketStream::handle() {
+  return won_ != nullptr ? reinterpret_cast<uv_handle_t*>(&won_->tcp)
+                         : reinterpret_cast<uv_handle_t*>(&sock_);
 }
 
 bool SocketStream::handle_open() const {
@@ -382,24 +388,20 @@ void SocketStream::attempt_failed(Attempt* a, int status) {
 }
 
 void SocketStream::attempt_won(Attempt* a) {
-  // The winner's socket moves into the stream's own handle (a duplicate of the
-  // descriptor: the attempt's handle closes its own).
-  uv_os_fd_t fd = -1;
-  int copy = -1;
-  int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(&a->tcp), &fd);
-  if (rc == 0) {
-    copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    rc = copy < 0 ? -errno : uv_tcp_open(&sock_.tcp, copy);
-  }
-  if (rc < 0) {
-    if (copy >= 0) ::close(copy);
-    attempt_failed(a, rc);
-    return;
-  }
+  // The winner's handle becomes the stream's (its socket, already in epoll,
+  // stays as it is); the stream's own handle, never opened in a race, closes.
+  // Moving the socket into that handle instead cost a dup(), an ioctl, a
+  // close() and an epoll_ctl per connection. on_close reports the stream
+  // closed once both handles are.
+  attempts_.erase(std::remove(attempts_.begin(), attempts_.end(), a), attempts_.end());
   drop_all_attempts();
   close_attempt_timer();
+  a->tcp.data = this;  // the read, write and close callbacks find the stream there
+  won_ = a;
+  spare_closing_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sock_), &SocketStream::on_close);
   state_ = State::kOpen;
-  uv_tcp_nodelay(&sock_.tcp, 1);
+  uv_tcp_nodelay(tcp(), 1);
   start_reading();
   owner_->on_socket_connected();
 }
@@ -897,7 +899,8 @@ void SocketStream::drop_after_fork() {
   }
   uv_os_fd_t fd = -1;
   if (handle_open() && uv_fileno(handle(), &fd) == 0 && fd >= 0) ::close(fd);
-  // A race's attempts: their descriptors too (their memory is left with the old loop).
+  // A race's attempts: their descriptors too (their memory is left with the old
+  // loop, as a race's winner's is).
   for (Attempt* a : attempts_) {
     a->sock = nullptr;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&a->tcp), &fd) == 0 && fd >= 0) ::close(fd);
@@ -911,6 +914,13 @@ void SocketStream::drop_after_fork() {
 
 void SocketStream::on_close(uv_handle_t* h) {
   auto* s = static_cast<SocketStream*>(h->data);
+  if (s->spare_closing_ && h == reinterpret_cast<uv_handle_t*>(&s->sock_)) {
+    // The stream's own handle, left unused by a race's winner: the stream is
+    // closed once this one and the winner's are (either may close first).
+    s->spare_closing_ = false;
+    if (s->state_ == State::kClosed) s->owner_->on_socket_closed();
+    return;
+  }
   if (s->state_ == State::kReopening) {
     // A failed connect attempt: try the next address on a fresh handle.
     s->init_handle();
@@ -919,7 +929,11 @@ void SocketStream::on_close(uv_handle_t* h) {
     return;
   }
   s->state_ = State::kClosed;
-  s->owner_->on_socket_closed();
+  if (s->won_ != nullptr) {  // the race's winner's handle: libuv is done with it
+    delete s->won_;
+    s->won_ = nullptr;
+  }
+  if (!s->spare_closing_) s->owner_->on_socket_closed();
 }
 
 }  // namespace httprs

@@ -6,8 +6,9 @@
 // One address connects on the stream's own handle. Several race (RFC 8305,
 // "Happy Eyeballs"): each attempt has its own handle, the next one starts when
 // the previous fails or after kAttemptDelayMs without an answer, the first to
-// connect wins (its socket moves into the stream's handle) and the others are
-// closed. An address that drops SYNs so costs 250 ms, not the connect timeout.
+// connect wins (its handle becomes the stream's, the stream's own unused one
+// is closed) and the others are closed. An address that drops SYNs so costs
+// 250 ms, not the connect timeout.
 #pragma once
 
 #include <uv.h>
@@ -172,8 +173,10 @@ class SocketStream {
   void fail_connect(const Error& err);
   void break_for_fault();  // an injected write failure (fault_due)
   bool handle_open() const;
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&sock_); }
-  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&sock_); }
+  // The handle the stream uses: its own, or the race's winner's.
+  uv_tcp_t* tcp();
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(handle()); }
+  uv_handle_t* handle();
 
   // What on_read does with one read's result (fault injection included).
   void deliver(ssize_t nread, const char* base);
@@ -204,6 +207,8 @@ class SocketStream {
   Resolve* resolving_ = nullptr;         // pending getaddrinfo; it outlives us if we close first
   std::vector<Attempt*> attempts_;       // kRacing: the attempts still connecting
   uv_timer_t* attempt_timer_ = nullptr;  // kRacing: starts the next attempt; freed on close
+  Attempt* won_ = nullptr;               // the race's winner: its handle is the stream's
+  bool spare_closing_ = false;           // sock_, unused once a race is won, is closing
   uv_connect_t connect_req_;
   int writes_pending_ = 0;
   uint64_t writes_started_ = 0;

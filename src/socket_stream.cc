@@ -116,9 +116,11 @@ struct SocketStream::Resolve {
 // One connect attempt of a race, on its own handle. It frees itself in its
 // close callback; `sock` is null once the stream no longer waits for it.
 struct SocketStream::Attempt {
-  uv_tcp_t tcp;
+  uv_tcp_t tcp;  // first: the handle's address is the attempt's (closed())
   uv_connect_t req;
   SocketStream* sock;
+  bool reading = false;  // its read started with the connect
+  static void closed(uv_handle_t* h) { delete reinterpret_cast<Attempt*>(h); }
 };
 
 struct SocketStream::WriteReq {
@@ -346,24 +348,28 @@ bool SocketStream::start_attempt(const struct sockaddr* addr) {
   auto* a = new Attempt;
   a->sock = this;
   uv_tcp_init(loop_, &a->tcp);
-  a->tcp.data = a;
+  // The handle's callbacks find the stream: its read starts with the connect
+  // (see read_while_connecting), and libuv reports the connect first, by
+  // which time a loser is closed and the winner is the stream's.
+  a->tcp.data = this;
   a->req.data = a;
   Error err;
   if (own_socket() && !open_socket_with_options(&a->tcp, addr->sa_family, err)) {
     last_error_ = err;
     a->sock = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp),
-             [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp), &Attempt::closed);
     return false;
   }
   int rc = 0;
   if (!fault_due(FaultSite::kConnect, &rc))
     rc = uv_tcp_connect(&a->req, &a->tcp, addr, &SocketStream::on_attempt_connect);
+  if (rc == 0)
+    a->reading = uv_read_start(reinterpret_cast<uv_stream_t*>(&a->tcp), &SocketStream::on_alloc,
+                               &SocketStream::on_read) == 0;
   if (rc < 0) {
     last_error_.set(ErrorKind::kConnectError, errno_message(rc));
     a->sock = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp),
-             [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp), &Attempt::closed);
     return false;
   }
   attempts_.push_back(a);
@@ -388,16 +394,16 @@ void SocketStream::attempt_failed(Attempt* a, int status) {
 }
 
 void SocketStream::attempt_won(Attempt* a) {
-  // The winner's handle becomes the stream's (its socket, already in epoll,
-  // stays as it is); the stream's own handle, never opened in a race, closes.
-  // Moving the socket into that handle instead cost a dup(), an ioctl, a
-  // close() and an epoll_ctl per connection. on_close reports the stream
-  // closed once both handles are.
+  // The winner's handle becomes the stream's (its socket, already in epoll
+  // and read from the connect on, stays as it is); the stream's own handle,
+  // never opened in a race, closes. Moving the socket into that handle
+  // instead cost a dup(), an ioctl, a close() and two epoll_ctl per
+  // connection. on_close reports the stream closed once both handles are.
   attempts_.erase(std::remove(attempts_.begin(), attempts_.end(), a), attempts_.end());
   drop_all_attempts();
   close_attempt_timer();
-  a->tcp.data = this;  // the read, write and close callbacks find the stream there
   won_ = a;
+  reading_ = a->reading;
   spare_closing_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&sock_), &SocketStream::on_close);
   state_ = State::kOpen;
@@ -410,8 +416,7 @@ void SocketStream::drop_attempt(Attempt* a) {
   attempts_.erase(std::remove(attempts_.begin(), attempts_.end(), a), attempts_.end());
   a->sock = nullptr;
   // A connect still pending calls back first, with UV_ECANCELED.
-  uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp),
-           [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&a->tcp), &Attempt::closed);
 }
 
 void SocketStream::drop_all_attempts() {

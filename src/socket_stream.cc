@@ -403,7 +403,7 @@ void SocketStream::attempt_won(Attempt* a) {
   drop_all_attempts();
   close_attempt_timer();
   won_ = a;
-  reading_ = a->reading;
+  reading_ = uv_reading_ = a->reading;
   spare_closing_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&sock_), &SocketStream::on_close);
   state_ = State::kOpen;

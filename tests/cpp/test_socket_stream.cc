@@ -101,6 +101,7 @@ class Owner : public SocketStream::Owner {
   void on_socket_write_done() override {}
   void on_socket_write_queued() override {}
   void on_socket_write_error(int) override {}
+  bool defer_socket_write(SocketStream*) override { return false; }  // writes go out at once
   void on_socket_closed() override {
     closed++;
     state_when_closed = sock.state();

@@ -62,6 +62,7 @@ from httprs.includes.http1 cimport (
 )
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
+from httprs.includes.scratch cimport scratch_fail_next
 from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (
     ForeignTlsOps,
@@ -131,6 +132,15 @@ def _fault_arm(str site, int k, str status="ECONNRESET"):
     if k < 0:
         raise ValueError("k must be >= 0")
     fault_arm(<FaultSite>_FAULT_SITES[site], k, <int>_FAULT_STATUSES[status])
+
+
+def _scratch_fail(int n):
+    """Tests (tests/test_torture.py): the next `n` allocations of a per-thread read or
+    decoding buffer (src/scratch.h) fail as on an exhausted heap; 0 disarms. Returns
+    how many of those armed before had not fired."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    return scratch_fail_next(n)
 
 
 def _spare_loop_count():

@@ -14,7 +14,7 @@ namespace {
 
 constexpr double kDrainSeconds = 0.5;  // abandoned responses: drain for at most this long
 
-// usable_for_reuse's reads (and take_in_now's)
+// usable_for_reuse's reads (and take_waiting_bytes')
 constexpr size_t kPeekScratch = 64 * 1024;
 struct PeekScratch {};
 char* peek_scratch() { return thread_scratch<PeekScratch, kPeekScratch>(); }
@@ -640,7 +640,7 @@ void Connection::chain_read_error(const Error& err) {
   if (cur_)
     fail_transfer(err);
   else
-    close(Error());
+    close(err);  // HTTP/2: the streams end with it
 }
 
 bool Connection::may_resend() const {
@@ -772,6 +772,7 @@ bool Connection::usable_for_reuse(uint64_t now_ms) {
   // Drain whatever arrived while nobody ran the loop: an EOF or stray bytes
   // mean the server is done with this connection.
   char* buf = peek_scratch();
+  if (buf == nullptr) return false;  // no memory to look with: not reused (closed)
   for (;;) {
     size_t n = 0;
     switch (socket_.read_now(buf, kPeekScratch, &n)) {
@@ -842,6 +843,10 @@ bool Connection::take_waiting_bytes() {
     bool h1_reading =
         state_ == State::kActive && is_http1() && h1().flow() != Http1Session::Flow::kPaused;
     if (state_ == State::kClosing || (!is_http2() && !h1_reading)) return took;
+    if (buf == nullptr) {  // no memory to read into: fail as a read would, not as a timeout
+      close(scratch_error(ErrorKind::kReadError, kPeekScratch));
+      return true;
+    }
     size_t n = 0;
     switch (socket_.read_now(buf, kPeekScratch, &n)) {
       case SocketStream::Peek::kData:

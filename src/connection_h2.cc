@@ -208,6 +208,7 @@ bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
     constexpr size_t kScratch = 16 * 1024;
     struct ReuseScratch {};
     char* scratch = thread_scratch<ReuseScratch, kScratch>();
+    if (scratch == nullptr) return false;  // no memory to look with: not reused
     for (;;) {
       size_t n = 0;
       SocketStream::Peek p = socket_.read_now(scratch, kScratch, &n);

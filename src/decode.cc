@@ -33,6 +33,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "scratch.h"
+
 namespace httprs {
 namespace {
 
@@ -44,9 +46,14 @@ std::string lower_trim(const std::string& s, size_t begin, size_t end) {
   return r;
 }
 
-char* scratch() {  // the last stage's output piece, before it is appended
-  thread_local std::unique_ptr<char[]> buf(new char[Decoder::kChunk]);
-  return buf.get();
+// The last stage's output piece, before it is appended; null when there was
+// no memory for it (the decoding fails with no_memory()).
+struct DecodeScratch {};
+char* scratch() { return thread_scratch<DecodeScratch, Decoder::kChunk>(); }
+
+bool no_memory(Error& err) {
+  err = scratch_error(ErrorKind::kDecodingError, Decoder::kChunk);
+  return false;
 }
 
 // ---------------------------------------------------------------- zlib ----
@@ -279,6 +286,7 @@ class ZstdDecoder final : public Decoder {
 
 bool Decoder::feed(const char* data, size_t len, std::string& out, Error& err) {
   char* buf = scratch();
+  if (buf == nullptr) return no_memory(err);
   for (;;) {
     const char* before = data;
     size_t got = 0;
@@ -391,7 +399,8 @@ bool DecoderChain::pull(size_t i, char* dst, size_t cap, size_t* produced, Error
     // means the stage's input is used up: fetch more from upstream.
     if (i == 0 || had_input) return true;
     Piece& p = pieces_[i];
-    if (!p.mem) p.mem.reset(new char[Decoder::kChunk]);
+    if (!p.mem) p.mem.reset(scratch_alloc(Decoder::kChunk));
+    if (!p.mem) return no_memory(err);
     size_t refill = 0;
     if (!pull(i - 1, p.mem.get(), Decoder::kChunk, &refill, err)) return false;
     p.begin = 0;
@@ -445,7 +454,8 @@ bool DecoderChain::feed(const char* data, size_t len, std::string& out, size_t m
     size_t guess = out.size() + (len < budget / 4 ? len * 4 : budget);
     if (len > 0 && guess > out.capacity()) out.reserve(std::max(guess, out.capacity() * 2));
     char* buf = scratch();
-    while (budget > 0) {
+    if (buf == nullptr) ok = no_memory(err);
+    while (ok && budget > 0) {
       size_t got = 0;
       size_t cap = budget < Decoder::kChunk ? budget : Decoder::kChunk;
       if (!pull(stages_.size() - 1, buf, cap, &got, err)) {

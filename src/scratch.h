@@ -7,20 +7,53 @@
 // or let go of a response pay their full size in resident memory (344 KiB),
 // used or not. A pointer costs 8 bytes there; its buffer is allocated on first
 // use, and its pages are touched only as they are written.
+//
+// The allocation may fail (an exhausted heap). It runs inside libuv callbacks
+// and calls from Cython, where an exception would cross C frames, so it is
+// nothrow: the caller gets null, fails what needed the buffer with a clear
+// error (scratch_error), and the next call tries again.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
+#include <new>
+#include <string>
+
+#include "errors.h"
 
 namespace httprs {
 
+// Tests: the next `n` scratch allocations, in any thread, fail as they would
+// on an exhausted heap (httprs._core._scratch_fail). Read only when a thread
+// allocates a buffer, never on the hot path. One per extension module: each
+// links its own copy of the core (httprs._decoders' is not armed by _core's).
+inline std::atomic<int> scratch_failures{0};
+// Arms `n` failures; returns how many armed ones had not fired yet.
+inline int scratch_fail_next(int n) { return scratch_failures.exchange(n); }
+
+inline char* scratch_alloc(size_t n) {
+  int left = scratch_failures.load(std::memory_order_relaxed);
+  while (left > 0)
+    if (scratch_failures.compare_exchange_weak(left, left - 1, std::memory_order_relaxed))
+      return nullptr;
+  return new (std::nothrow) char[n];
+}
+
+// The error of a failed scratch allocation of `n` bytes, as `kind`.
+inline Error scratch_error(ErrorKind kind, size_t n) {
+  Error err;
+  err.set(kind, "Out of memory: could not allocate a " + std::to_string(n / 1024) + " KiB buffer.");
+  return err;
+}
+
 // `Tag` tells the uses apart: per tag and thread, `Slots` buffers of N bytes
-// each (`slot` < Slots).
+// each (`slot` < Slots). Null when the allocation failed.
 template <typename Tag, size_t N, size_t Slots = 1>
 char* thread_scratch(size_t slot = 0) {
   thread_local std::unique_ptr<char[]> bufs[Slots];
   std::unique_ptr<char[]>& buf = bufs[slot];
-  if (!buf) buf.reset(new char[N]);
+  if (!buf) buf.reset(scratch_alloc(N));
   return buf.get();
 }
 

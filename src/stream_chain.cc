@@ -93,6 +93,12 @@ void StreamChain::drain(size_t level) {
     if (buf == nullptr) {
       buf = scratch(level);
       cap = kScratch;
+      if (buf == nullptr) {  // no memory for it: fail as a failed read would
+        ErrorKind kind = connecting() ? layers_.back()->socket_error_kind(ErrorKind::kReadError)
+                                      : ErrorKind::kReadError;
+        host_->chain_read_error(scratch_error(kind, kScratch));
+        return;
+      }
     }
     Error err;
     StreamLayer::Status st = layer.recv(buf, cap, &n, err);

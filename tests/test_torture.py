@@ -7,6 +7,12 @@ Every run must end in the exact expected body or a transport error that fits the
 connection may be left in use; and the same client must then work. Under
 `dev.sh test-asan` the same runs check that no failure path leaks or touches freed
 memory. The fault hook is `httprs._core._fault_arm` (src/socket_stream.h).
+
+The per-thread read and decoding buffers (src/scratch.h) are allocated on a thread's
+first use; `httprs._core._scratch_fail` makes that allocation fail as on an exhausted
+heap: the read fails with a clear error, never a crash, and the client works on. (The
+decoding buffers live in `httprs._decoders`, a module of its own with its own copy of
+the hook: tests/cpp/test_decode.cc covers them.)
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import ssl
+import threading
 from collections.abc import Callable
 
 import pytest
+import twin
 from servers.scripted import ScriptedServer, chunked, response_bytes
 from servers.tls import server_context
 
@@ -249,3 +257,69 @@ async def test_torture_async(torture_server, anyio_backend, site, path, size, po
     async with httprs.AsyncClient(timeout=10.0) as c:
         outcomes = await _atorture(c, torture_server, site, path, size, post)
     assert sum(v for key, v in outcomes.items() if key != "ok") >= 1, outcomes
+
+
+# --------------------------------------------------------------- no memory for a buffer
+
+NO_MEMORY = "Out of memory: could not allocate a 64 KiB buffer."
+
+
+def _on_fresh_thread(fn: Callable[[], None]) -> None:
+    """Run `fn` on a new thread, whose per-thread buffers are not allocated yet."""
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # re-raised on the test's thread
+            errors.append(exc)
+        finally:
+            _core._scratch_fail(0)
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_no_memory_for_a_read_buffer(torture_tls, certs, flavour):
+    # Through TLS the decrypted bytes go through a per-thread buffer: without one the
+    # read fails, the connection is closed, and the next request gets a new one.
+    url = torture_tls.url + f"/n/{BIG}"
+
+    async def body(tw):
+        verify = ssl.create_default_context(cafile=certs.ca_file)
+        async with tw.client(verify=verify, timeout=10.0) as c:
+            _core._scratch_fail(1)
+            with pytest.raises(httprs.ReadError) as info:
+                await c.get(url)
+            assert _core._scratch_fail(0) == 0  # it fired
+            assert str(info.value) == NO_MEMORY
+            assert (await c.get(url)).content == body_of(BIG)
+            assert torture_tls.connections == 2
+
+    _on_fresh_thread(lambda: twin.run(flavour, body))
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_no_memory_to_check_an_idle_connection(torture_server, flavour):
+    # Before reusing an idle connection the pool reads what arrived on it (an EOF,
+    # stray bytes) into a per-thread buffer: without one it is not reused but closed,
+    # and the request goes out on a new connection.
+    url = torture_server.url + "/n/100"
+
+    async def body(tw):
+        async with tw.client(timeout=10.0) as c:
+            assert (await c.get(url)).content == body_of(100)
+            _core._scratch_fail(1)
+            assert (await c.get(url)).content == body_of(100)
+            assert _core._scratch_fail(0) == 0
+            assert torture_server.connections == 2
+            assert (await c.get(url)).content == body_of(100)
+            assert torture_server.connections == 2
+
+    _on_fresh_thread(lambda: twin.run(flavour, body))

@@ -10,10 +10,12 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
 #include "decode.h"
+#include "scratch.h"
 
 using httprs::Decoder;
 using httprs::DecoderChain;
@@ -601,7 +603,57 @@ static void test_size_hint() {
   CHECK(make({"zstd"})->size_hint(zeros.data(), 18) == kMin);
 }
 
+// No memory for a decoding buffer (the per-thread output piece, or a stacked
+// chain's piece between two stages): a DecodingError that says so, never a
+// crash; the chain stays failed, and the next chain decodes. On fresh threads,
+// whose buffers are not allocated yet.
+static void test_no_memory() {
+  const std::string kMessage = "Out of memory: could not allocate a 64 KiB buffer.";
+  std::string plain = sample(100000, 13);
+  std::string gz = gzip_encode(plain), z = zstd_encode(plain);
+  std::thread([&] {
+    auto chain = make({"gzip"});
+    std::string out;
+    Error err;
+    httprs::scratch_failures.store(1);
+    CHECK(!chain->feed(gz.data(), gz.size(), out, err));
+    CHECK(err.kind == ErrorKind::kDecodingError);
+    CHECK_EQ_STR(err.message, kMessage);
+    CHECK(out.empty());
+    Error again;
+    CHECK(!chain->feed(gz.data(), gz.size(), out, again));  // failed for good
+    CHECK(again.kind == ErrorKind::kDecodingError);
+    auto fresh = make({"gzip"});
+    Error ok;
+    CHECK(fresh->feed(gz.data(), gz.size(), out, ok) && fresh->finish(out, ok));
+    CHECK(out == plain);
+  }).join();
+  std::thread([&] {
+    auto d = Decoder::for_coding("zstd");
+    std::string out;
+    Error err;
+    httprs::scratch_failures.store(1);
+    CHECK(!d->feed(z.data(), z.size(), out, err));
+    CHECK(err.kind == ErrorKind::kDecodingError);
+    CHECK_EQ_STR(err.message, kMessage);
+  }).join();
+  // decode_into writes into the caller's buffer; a stacked chain needs one of
+  // its own between the stages.
+  std::string stacked = gzip_encode(zlibw_encode(plain));
+  auto chain = make({"deflate", "gzip"});
+  std::string dst(plain.size(), '\0');
+  const char* in = stacked.data();
+  size_t in_len = stacked.size(), got = 0;
+  Error err;
+  httprs::scratch_failures.store(1);
+  CHECK(!chain->decode_into(&in, &in_len, &dst[0], dst.size(), &got, err));
+  CHECK(err.kind == ErrorKind::kDecodingError);
+  CHECK_EQ_STR(err.message, kMessage);
+  CHECK(httprs::scratch_failures.load() == 0);
+}
+
 int main() {
+  test_no_memory();
   test_round_trips();
   test_empty_input();
   test_stacked();

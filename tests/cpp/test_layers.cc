@@ -6,10 +6,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
 #include "connect_tunnel.h"
+#include "scratch.h"
 #include "socks5.h"
 #include "stream_chain.h"
 
@@ -228,7 +230,7 @@ class ScriptedLayer : public StreamLayer {
 
 class XorLayer final : public ScriptedLayer {
  public:
-  Status connect(Error&) override { return Status::kOk; }
+  Status connect(Error&) override { return handshake_done_ ? Status::kOk : Status::kWantRead; }
   void feed(const char* data, size_t len) override {
     for (size_t i = 0; i < len; i++) in_ += static_cast<char>(data[i] ^ 0x5a);
   }
@@ -254,6 +256,7 @@ class XorLayer final : public ScriptedLayer {
 
   bool closed_ = false;
   bool fail_send_ = false;
+  bool handshake_done_ = true;  // false: connect() waits for ever (a handshake under way)
 };
 
 std::string xored(const std::string& s) {
@@ -329,6 +332,59 @@ void test_chain() {
   x->closed_ = true;
   chain.receive("", 0);
   CHECK(host.eofs == 1);
+}
+
+// No memory for the chain's read buffer (allocated per thread on first use):
+// the read fails with a clear ReadError, nothing reaches the session, and the
+// next read allocates it and works. Run on a fresh thread, whose buffers are
+// not allocated yet.
+struct FailingHost : Host {
+  std::vector<Error> read_errors;
+  void chain_read_error(const Error& e) override { read_errors.push_back(e); }
+};
+
+// `chain` (on `host`) with one open XorLayer.
+void open_xor_chain(FailingHost& host, StreamChain& chain) {
+  host.chain = &chain;
+  CHECK(chain.push(std::make_unique<XorLayer>()));
+  Error err;
+  CHECK(chain.connect_top(err) == Status::kOk);
+}
+
+void test_chain_read_without_memory() {
+  std::thread([] {
+    FailingHost host;
+    StreamChain chain(&host);
+    open_xor_chain(host, chain);
+    httprs::scratch_failures.store(1);
+    std::string in = xored("HTTP/1.1 200 OK\r\n");
+    chain.receive(in.data(), in.size());
+    CHECK(httprs::scratch_failures.load() == 0);
+    CHECK(host.read_errors.size() == 1);
+    CHECK(host.read_errors.size() == 1 && host.read_errors[0].kind == ErrorKind::kReadError);
+    CHECK_EQ_STR(host.read_errors.empty() ? "" : host.read_errors[0].message,
+                 "Out of memory: could not allocate a 64 KiB buffer.");
+    CHECK(host.data.empty());
+    chain.receive("", 0);  // the layer still holds the bytes: they come now
+    CHECK(host.read_errors.size() == 1);
+    CHECK_EQ_STR(host.data, "HTTP/1.1 200 OK\r\n");
+  }).join();
+  // While a layer above runs its handshake (TLS through a proxy's tunnel),
+  // the failed read is what that layer says one is: a ConnectError here.
+  std::thread([] {
+    FailingHost host;
+    StreamChain chain(&host);
+    open_xor_chain(host, chain);
+    Error err;
+    auto above = std::make_unique<XorLayer>();
+    above->handshake_done_ = false;
+    CHECK(chain.push(std::move(above)));
+    CHECK(chain.connect_top(err) == Status::kWantRead);
+    httprs::scratch_failures.store(1);
+    std::string in = xored("hello");
+    chain.receive(in.data(), in.size());
+    CHECK(host.read_errors.size() == 1 && host.read_errors[0].kind == ErrorKind::kConnectError);
+  }).join();
 }
 
 // A host that offers its own buffer for the top layer's output (the
@@ -533,6 +589,7 @@ int main() {
   test_connect_failures();
   test_chain_reads_into_host_buffer();
   test_chain();
+  test_chain_read_without_memory();
   test_chain_borrowed_bytes_without_layers();
   test_chain_holds_last_flight();
   return check_report("test_layers");

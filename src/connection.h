@@ -168,6 +168,10 @@ class Connection final : private SocketStream::Owner,
 
   // SocketStream::Owner
   char* socket_read_buffer(size_t* len) override;
+  // HTTP/1.1 with its response complete (held or idle): nothing is due.
+  bool socket_read_done() const override {
+    return (state_ == State::kHeld || state_ == State::kIdle) && is_http1();
+  }
   void on_socket_connected() override;
   void on_socket_connect_failed(const Error& err) override { close(err); }
   void on_socket_data(const char* data, size_t len) override { chain_.receive(data, len); }

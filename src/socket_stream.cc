@@ -750,6 +750,17 @@ void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
+  // libuv reads again after a read that filled its buffer. When that read
+  // ended the response (a body of known length is read exactly to its end),
+  // the next one would only find the socket empty: decline it (one system
+  // call per response). Bytes that do come wake the loop's poll as usual,
+  // whose read is not declined; the pool reads before reusing anyway.
+  if (s->filled_ && s->owner_->socket_read_done()) {
+    s->filled_ = false;
+    s->declined_ = true;
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   size_t len = 0;
   char* base = s->owner_->socket_read_buffer(&len);
   *buf = uv_buf_init(base, len);
@@ -757,10 +768,15 @@ void SocketStream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<SocketStream*>(st->data);
+  if (nread == UV_ENOBUFS && s->declined_) {  // on_alloc declined a read: nothing happened
+    s->declined_ = false;
+    return;
+  }
   if (nread == UV_ENOBUFS && !s->reading_) {  // readable while paused: stop libuv now
     s->stop_reading();
     return;
   }
+  s->filled_ = nread > 0 && static_cast<size_t>(nread) == buf->len;
   if (s->state_ != State::kOpen) return;
   if (s->in_flight_) {
     // A deferred write is out of the mutex: what answers it waits until the
@@ -801,6 +817,7 @@ SocketStream::ReadNow SocketStream::read_ready() {
   constexpr int kReadsPerCall = 32;
   int sock = fd();
   if (sock < 0 || !reading_ || state_ != State::kOpen || in_flight_) return ReadNow::kLoop;
+  filled_ = false;  // what libuv's last read did no longer tells what comes next
   ReadNow result = ReadNow::kNothing;
   for (int i = 0; i < kReadsPerCall; i++) {
     size_t len = 0;
@@ -818,7 +835,11 @@ SocketStream::ReadNow SocketStream::read_ready() {
     }
     result = ReadNow::kRead;
     deliver(got, base);
-    if (state_ != State::kOpen || !reading_ || static_cast<size_t>(got) < len) break;
+    // A read that ended the response is not followed by one that would find
+    // the socket empty (as on_alloc declines libuv's).
+    if (state_ != State::kOpen || !reading_ || static_cast<size_t>(got) < len ||
+        owner_->socket_read_done())
+      break;
   }
   return result;
 }

@@ -55,6 +55,11 @@ class SocketStream {
    public:
     virtual ~Owner() = default;
     virtual char* socket_read_buffer(size_t* len) = 0;
+    // The exchange on this stream is complete and no read is due: bytes now
+    // could only be stray ones or an EOF, which the pool's check before reuse
+    // (a non-blocking read) finds. Then a read that filled its buffer is not
+    // followed by another that would find the socket empty (see on_alloc).
+    virtual bool socket_read_done() const { return false; }
     virtual void on_socket_connected() = 0;
     // DNS failed, or every address did: err is the ConnectError to report.
     virtual void on_socket_connect_failed(const Error& err) = 0;
@@ -215,6 +220,10 @@ class SocketStream {
   uint64_t writes_completed_ = 0;
   bool reading_ = false;
   bool uv_reading_ = false;  // libuv's read is started (a pause may not have stopped it)
+  // libuv's last read filled its buffer (so libuv reads again at once), and
+  // on_alloc declined that read (on_read then ignores the UV_ENOBUFS).
+  bool filled_ = false;
+  bool declined_ = false;
   // The deferred write (begin_deferred), the writes queued behind it, and
   // what the loop read while it was in flight (bytes, then an EOF or error).
   WriteReq* deferred_ = nullptr;

@@ -7,6 +7,7 @@ timeout with the buffer half filled, a response dropped mid-body). Sync and asyn
 from __future__ import annotations
 
 import gc
+import socket
 import ssl
 import tracemalloc
 
@@ -534,3 +535,55 @@ async def test_tls_streamed_chunks_are_bounded_and_complete_async(
                 chunks = [ch async for ch in r.aiter_raw()]
             assert all(0 < len(ch) <= STREAM_CHUNK for ch in chunks), [len(x) for x in chunks]
             assert b"".join(chunks) == pattern(n), n
+
+
+# A body of known length is read exactly to its end (each read bounded by what is still
+# due), and the read libuv (or a direct wait) would make next, which finds the socket
+# empty, is not made. What the server sends behind the body in the same segment (a
+# forged response) or its close is then still in the socket: the pool's read before
+# reuse must find it, so the next request (a POST, never retried) goes out on a new
+# connection and gets its own response.
+FORGED = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("read", ["content", "stream"])
+@pytest.mark.parametrize("behind", ["forged", "close"])
+def test_what_follows_a_body_read_to_its_end_is_seen_before_reuse(scripted, flavour, read, behind):
+    body = pattern(300 * KIB, 3)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.method == "POST":
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nposted")
+                continue
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+            if conn.index > 0:
+                send(conn, head + body)
+                continue
+            # Corked: the last bytes of the body leave with what follows them (the
+            # forged response, or the FIN), so the client never reads the body's end
+            # before those are in its socket.
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            send(conn, head + body + (FORGED if behind == "forged" else b""))
+            if behind == "close":
+                conn.sock.shutdown(socket.SHUT_WR)
+                conn.wait_eof()
+                return
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+
+    srv = scripted(handler)
+
+    async def run(tw):
+        async with tw.client(timeout=10.0) as c:
+            for _ in range(2):
+                if read == "content":
+                    assert (await c.get(srv.url + "/")).content == body
+                else:
+                    async with c.stream("GET", srv.url + "/") as r:
+                        assert b"".join([chunk async for chunk in r.aiter_bytes()]) == body
+                r = await c.post(srv.url + "/post", content=b"x")
+                assert r.content == b"posted"
+        assert srv.connections == 2
+
+    twin.run(flavour, run)

@@ -121,6 +121,7 @@ ProtocolSession::Result Http1Session::receive(const char* data, size_t len, size
     case ResponseParser::Status::kOk:
       return Result::kMore;
     case ResponseParser::Status::kComplete:
+      if (cur_ != nullptr) water_ = cur_->body_received > kBodyWater ? kMinRead : kHeadRead;
       return Result::kComplete;
     case ResponseParser::Status::kUpgrade:
       // Only a 101 to a request that asked for it gets here (the parser
@@ -197,11 +198,11 @@ size_t Http1Session::read_limit(size_t cap) const {
     return cap;
   size_t want;
   if (!parser_.head_done()) {
-    want = kHeadRead;
+    want = water_;
   } else {
     const Transfer& t = *cur_;
     size_t held = t.sink != nullptr ? t.sink_fill : t.body_buf.size();
-    size_t room = t.sink != nullptr ? t.sink_len : kBodyWater;
+    size_t room = t.sink != nullptr ? t.sink_len : water_;
     want = room > held ? room - held : 0;
     if (want < kMinRead) want = kMinRead;
   }
@@ -239,9 +240,9 @@ void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
   // Less room under the mark than a read takes: a read now would bring a few
   // bytes more to be copied twice (here, then into the consumer's buffer),
   // which the kernel can as well hold until the consumer's buffer is there.
-  // (A head read of kHeadRead leaves just under the mark: pausing then saves
+  // (A head read of water() leaves just under the mark: pausing then saves
   // a read of kMinRead per response with a body larger than that.)
-  if (t.body_buf.size() + kMinRead > kBodyWater && !t.read_all) pause();
+  if (t.body_buf.size() + kMinRead > water_ && !t.read_all) pause();
 }
 
 }  // namespace httprs

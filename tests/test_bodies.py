@@ -587,3 +587,29 @@ def test_what_follows_a_body_read_to_its_end_is_seen_before_reuse(scripted, flav
         assert srv.connections == 2
 
     twin.run(flavour, run)
+
+
+# How much a head read takes follows the connection's last response (64 KiB, or 16 KiB
+# after a body larger than 64 KiB, so that more of a large body is read straight into
+# the consumer's buffer): bodies of every size, in any order, on one connection.
+SEQUENCE = [300 * KIB, 100, 70 * KIB, 20 * KIB, MIB + 3, 5, 64 * KIB, 64 * KIB + 1, 0, 40 * KIB]
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_bodies_of_every_size_in_turn_on_one_connection(scripted, flavour, framing):
+    srv = scripted(_sized_handler(framing))
+
+    async def run(tw):
+        async with tw.client(timeout=10.0) as c:
+            for i, size in enumerate(SEQUENCE * 2):
+                url = f"{srv.url}/{size}/{i % 7}"
+                if i % 2:
+                    assert (await c.get(url)).content == pattern(size, i % 7), (i, size)
+                else:
+                    async with c.stream("GET", url) as r:
+                        got = b"".join([chunk async for chunk in r.aiter_raw()])
+                    assert got == pattern(size, i % 7), (i, size)
+        assert srv.connections == 1
+
+    twin.run(flavour, run)

@@ -476,6 +476,49 @@ void test_pause_above_body_water() {
   CHECK(s.flow() == Http1Session::Flow::kReading);
 }
 
+// The head read and the mark for body bytes with no sink follow the last
+// response on the connection: after one with a body larger than kBodyWater,
+// the next head read takes kMinRead and reading pauses as soon as body bytes
+// wait with no sink (the rest is read straight into the consumer's); after a
+// small one, kHeadRead again.
+void test_water_follows_the_last_body() {
+  using S = Http1Session;
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  size_t used = 0;
+  constexpr size_t cap = 256 << 10;
+  CHECK(s.water() == S::kHeadRead);  // a fresh connection
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  CHECK(s.read_limit(cap) == S::kHeadRead);
+  t->read_all = true;
+  std::string big = "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + std::string(70000, 'b');
+  CHECK(s.receive(big.data(), big.size(), &used, err) == Result::kComplete);
+  CHECK(s.water() == S::kMinRead);
+  s.finish();
+  s.detach();
+  auto next = make("GET", {}, BodyKind::kFixed);
+  s.submit(*next, err);
+  CHECK(s.read_limit(cap) == S::kMinRead);
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+  CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kMore);
+  CHECK(s.flow() == S::Flow::kReading);
+  CHECK(s.receive("x", 1, &used, err) == Result::kMore);
+  CHECK(s.flow() == S::Flow::kPaused);
+  CHECK(next->body_buf == "x");
+  next->body_buf.clear();
+  CHECK(s.resume());
+  std::string rest(99, 'y');
+  CHECK(s.receive(rest.data(), rest.size(), &used, err) == Result::kComplete);
+  CHECK(s.water() == S::kHeadRead);  // a small body: the whole response in one read again
+  s.finish();
+  s.detach();
+  auto third = make("GET", {}, BodyKind::kFixed);
+  s.submit(*third, err);
+  CHECK(s.read_limit(cap) == S::kHeadRead);
+}
+
 void test_draining() {
   Listener l;
   Http1Session s(&l);
@@ -547,6 +590,7 @@ int main() {
   test_protocol_error();
   test_switching_protocols();
   test_pause_above_body_water();
+  test_water_follows_the_last_body();
   test_draining();
   test_may_resend();
   return check_report("test_http1_session");

@@ -454,8 +454,13 @@ cdef class _Body:
         cdef size_t fill
         cdef size_t extra = 0
         if self.sink == NULL:
-            with nogil:
-                self.engine.eng.take_body(t[0], rest)
+            if t.complete:
+                # The engine is done with the buffer of a complete body: no lock
+                # (and no GIL release) to take it.
+                rest.swap(t.body_buf)
+            else:
+                with nogil:
+                    self.engine.eng.take_body(t[0], rest)
             return <bytes>rest
         with nogil:
             fill = self.engine.eng.detach_sink(t[0], &extra)
@@ -528,7 +533,10 @@ cdef class _Body:
                     eng.release_deferred(self.t)
                     if self.body_ref is not None:
                         _park(self.t, self.body_ref, NULL)
-                else:
+                elif not eng.try_release(t[0]):
+                    # Another thread holds the engine mutex: wait for it without
+                    # the GIL. (try_release never waits: the GIL is kept when the
+                    # mutex is free, so a waiting thread does not take it over.)
                     with nogil:
                         eng.release(t[0])
             self.body_ref = None

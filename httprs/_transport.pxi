@@ -50,6 +50,7 @@ cdef class _TransportCore:
         cdef BodyKind kind
         cdef size_t fixed_len
         cdef bint may_http2
+        cdef bint wait_head
         cdef _HeadCache cache
         url = request.url
         # An httprs URL's parsed parts are read as they are (its properties derive from
@@ -263,8 +264,15 @@ cdef class _TransportCore:
                 authority += b":" + str(port).encode()
             spec.authority = authority
             spec.headers = move(headers)  # plan_request is done with them
+        # Sync, when nothing is to be done between the submission and the head (no
+        # streamed body to push, no trace step to report): the first slice of the wait
+        # for the head in the same GIL release (a thread waiting for the GIL takes it
+        # at each release: one hand-off per request, not two). _send_sync waits on.
+        wait_head = not is_async and not spec.body_streamed and not spec.trace
         with nogil:
             stream.t = self.engine.eng.submit(move(spec))
+            if wait_head:
+                self.engine.eng.wait(stream.t.get()[0], WaitFor.kHead, SLICE_MS)
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream

@@ -594,6 +594,8 @@ Engine::ConsumerLock::ConsumerLock(Engine& e) : e_(e) {
   e_.defer_writes_ = true;
 }
 
+Engine::ConsumerLock::ConsumerLock(Engine& e, std::adopt_lock_t) : e_(e) { e_.defer_wakes_ = true; }
+
 Engine::ConsumerLock::~ConsumerLock() {
   e_.defer_writes_ = false;
   if (!e_.deferred_writes_.empty()) e_.send_deferred_writes();
@@ -798,6 +800,13 @@ void Engine::trace_resume(Transfer& t) {
 void Engine::release(Transfer& t) {
   ConsumerLock lk(*this);
   release_locked(t);
+}
+
+bool Engine::try_release(Transfer& t) {
+  if (!mu_.try_lock()) return false;
+  ConsumerLock lk(*this, std::adopt_lock);
+  release_locked(t);
+  return true;
 }
 
 void Engine::release_deferred(std::shared_ptr<Transfer> t) {

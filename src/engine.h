@@ -272,6 +272,11 @@ class Engine {
   // closed (the response was not fully read); queued transfers are dropped.
   // Anyone waiting on `t` returns (released counts as done).
   void release(Transfer& t);
+  // release() when mu_ is free, without waiting for it: false, and nothing
+  // done, when another thread holds it. Never blocks, so Cython may call it
+  // with the GIL held (a GIL released for each response's release is taken by
+  // a waiting thread: one more hand-off per request with threads).
+  bool try_release(Transfer& t);
   // release() for finalisers: never takes mu_ (Python code, and so a GC pass
   // that frees a body, can run on a thread that holds mu_: the TLS callbacks).
   // Queues `t` under deferred_mu_ and wakes the loop; whoever next holds mu_
@@ -433,6 +438,10 @@ class Engine {
   class ConsumerLock {
    public:
     explicit ConsumerLock(Engine& e);
+    // mu_ taken already with try_lock by a caller that may hold the GIL and so
+    // must never wait for mu_: its socket writes are made under mu_, not
+    // deferred (a deferred write locks mu_ again after its kernel call).
+    ConsumerLock(Engine& e, std::adopt_lock_t);
     ~ConsumerLock();
     ConsumerLock(const ConsumerLock&) = delete;
     ConsumerLock& operator=(const ConsumerLock&) = delete;

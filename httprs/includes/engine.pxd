@@ -150,6 +150,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         size_t detach_sink(Transfer& t, size_t* extra)
         void want_all(Transfer& t)
         void release(Transfer& t)
+        bool try_release(Transfer& t)
         void release_deferred(shared_ptr[Transfer] t)
         void take_trace(Transfer& t, vector[int]& out)
         void trace_resume(Transfer& t)

@@ -152,6 +152,38 @@ void exchange(Engine& engine, int port) {
   engine.release(*t);
 }
 
+// try_release never waits for the mutex (Cython calls it with the GIL held):
+// while another thread holds it, it returns false at once and leaves the
+// transfer as it is; once the mutex is free it releases the transfer and the
+// finished exchange's connection goes back to the pool.
+void try_release_never_waits(int port) {
+  PoolLimits limits;
+  Engine engine(limits);
+  std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+  while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+  }
+  CHECK(t->complete && !t->failed());
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    holding = true;
+    engine.hold_mutex_for_testing(500);
+  });
+  while (!holding) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it holds the mutex now
+  auto t0 = std::chrono::steady_clock::now();
+  bool took = engine.try_release(*t);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(!took);
+  CHECK(!t->released);
+  CHECK(waited < std::chrono::milliseconds(200));  // the hold has ~400 ms left
+  holder.join();
+  CHECK(engine.idle_count() == 0);  // the connection is still the transfer's
+  CHECK(engine.try_release(*t));
+  CHECK(t->released);
+  CHECK(engine.idle_count() == 1);
+  engine.close();
+}
+
 // Several threads share the engine, each waiting for its own transfers as the
 // sync client does: one drives, the others sleep until the driver hands them
 // their ready transfer or the driving (the sleepers list under the mutex).
@@ -439,6 +471,7 @@ int main() {
   burst_exchanges();
   drain_while_a_thread_waits_directly();
   Server server;
+  try_release_never_waits(server.port());
   PoolLimits limits;
   Engine engine(limits);
   for (int i = 0; i < 20; i++) exchange(engine, server.port());

@@ -408,7 +408,8 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     core.engine = _Engine(
         -1 if max_conn is None else max_conn,
         -1 if max_keep is None else max_keep,
-        -1.0 if expiry is None else expiry,
+        # None never expires (as infinity); zero or less expires at once, as in httpcore.
+        float("inf") if expiry is None else expiry,
     )
     core.tls_args = (verify, cert, trust_env)
     core.route = _make_route(proxy)

@@ -760,6 +760,7 @@ void Connection::abandon() {
 }
 
 bool Connection::keepalive_expired(uint64_t now_ms) const {
+  if (engine_->limits().expire_at_once()) return true;
   uint64_t expiry_ms = 0;
   return timeout_ms(engine_->limits().keepalive_expiry, &expiry_ms) &&
          now_ms - idle_since_ms > expiry_ms;

@@ -441,7 +441,9 @@ void Engine::on_connection_ready(Connection*) {
 }
 
 void Engine::on_connection_released(Connection* c) {
-  if (closed_) {
+  if (closed_ || (limits_.expire_at_once() && c->open_exchanges() == 0)) {
+    // Expired as it goes idle: closed now, as httpcore's pool closes it when
+    // the response is (on_connection_closed serves the waiters).
     c->close(Error());
     return;
   }

@@ -55,6 +55,10 @@ struct PoolLimits {
   int max_connections = -1;            // < 0: unlimited
   int max_keepalive_connections = -1;  // < 0: unlimited
   double keepalive_expiry = 5.0;       // seconds; none (never expire): timeouts.h
+  // Zero or less: an idle connection has expired at once, even within the
+  // millisecond (httpcore: once now > idle since + expiry, which its pool checks
+  // as the response is closed), so none is kept. NaN is none, as there.
+  bool expire_at_once() const { return keepalive_expiry <= 0; }
 };
 
 // A setsockopt() applied to every new socket before it connects, as httpx's

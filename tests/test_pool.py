@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 import twin
 from servers.scripted import keepalive
@@ -136,7 +137,7 @@ def test_keepalive_expiry(scripted):
         assert srv.connections == 2
 
 
-@pytest.mark.parametrize("expiry", [float("inf"), float("nan"), 1e300])
+@pytest.mark.parametrize("expiry", [float("inf"), float("nan"), 1e300, None])
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
 def test_keepalive_expiry_out_of_range_never_expires(scripted, expiry, flavour):
     """As httpcore (now + expiry is never passed): the connection is reused. The core
@@ -151,6 +152,34 @@ def test_keepalive_expiry_out_of_range_never_expires(scripted, expiry, flavour):
 
     twin.run(flavour, body)
     assert srv.connections == 1
+
+
+@pytest.mark.parametrize("expiry", [0, 0.0, -1.0, -1e300])
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("client", ["httprs", "httpx"])
+def test_keepalive_expiry_zero_or_negative_keeps_no_connection(scripted, expiry, flavour, client):
+    """As httpcore (an idle connection has expired once now > idle since + expiry, which
+    its pool checks as the response is closed): with zero or a negative expiry each
+    request opens a connection of its own, closed with its response, while the client
+    stays open. httprs reused one with 0 within the same millisecond, and never expired
+    a negative one."""
+    closed: list = []
+    srv = scripted(counting_handler(closed=closed))
+    classes = {}
+    limits_cls = httprs.Limits
+    if client == "httpx":
+        classes = {"sync_cls": httpx.Client, "async_cls": httpx.AsyncClient}
+        limits_cls = httpx.Limits
+
+    async def body(tw):
+        async with tw.client(limits=limits_cls(keepalive_expiry=expiry)) as c:
+            for i in range(3):
+                assert (await c.get(srv.url)).text == f"{i}:1:/"
+            # Closed with their responses: the server saw each one end meanwhile.
+            assert wait_for(lambda: sorted(closed) == [0, 1, 2])
+
+    twin.run(flavour, body, **classes)
+    assert srv.connections == 3
 
 
 def test_keepalive_expiry_closes_idle_socket(scripted):

@@ -491,14 +491,16 @@ std::vector<SocketStream*> Engine::take_deferred_writes() {
   return batch;
 }
 
-void Engine::end_deferred_writes(std::vector<SocketStream*>&& batch) {
+bool Engine::end_deferred_writes(std::vector<SocketStream*>&& batch) {
   bool any = !batch.empty();
+  bool replayed = false;
   writes_in_flight_ -= static_cast<int>(batch.size());
   // Nothing frees a socket while its write is in flight (its close waits).
-  for (SocketStream* s : batch) s->end_deferred();
+  for (SocketStream* s : batch) replayed = s->end_deferred() || replayed;
   batch.clear();
   if (spare_batches_.size() < 4) spare_batches_.push_back(std::move(batch));
   if (any && writes_in_flight_ == 0) cv_.notify_all();  // close() may wait for them
+  return replayed;
 }
 
 void Engine::send_deferred_writes() {
@@ -517,7 +519,10 @@ void Engine::send_deferred_writes() {
     mu_.lock();
     defer_wakes_ = true;
     wake_deferred_ = wake_deferred_ || owed;
-    end_deferred_writes(std::move(batch));
+    // What a polling driver's loop read meanwhile was held back and is
+    // delivered now: wake the waiters it answers, as its round would have
+    // (a woken driver's next round did, after the wake-up owed above).
+    if (end_deferred_writes(std::move(batch))) wake_sleepers(false, &picked_);
   }
 }
 
@@ -1122,12 +1127,25 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     notify(wake);
     bool all_out = true;
     for (SocketStream* s : batch) all_out = s->write_deferred_now() && all_out;
-    // What the kernel did not take is queued (end_deferred) before the loop
-    // polls for room to write it.
+    if (!batch.empty()) {
+      // Accounted for before the poll, not after it: while they are in
+      // flight, a loop run by another thread (a direct waiter's) holds back
+      // what it reads on these sockets, and the readiness it consumed would
+      // not end this poll; the waiters those bytes answer (HTTP/2 streams of
+      // other threads) would sleep until it timed out. What the kernel did
+      // not take is queued then, and the loop runs at once to write it.
+      lk.lock();
+      bool replayed = end_deferred_writes(std::move(batch));
+      if (loop_closed_) {
+        in_poll_ = false;
+        return;
+      }
+      lk.unlock();
+      if (replayed) timeout = 0;  // held bytes delivered: run the loop, wake their waiters
+    }
     if (timeout > 0 && all_out) ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
-    end_deferred_writes(std::move(batch));
     if (loop_closed_) return;
   } else {
     end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse

@@ -498,8 +498,9 @@ class Engine {
   // Their kernel calls, made without mu_ (held on entry and on return), then
   // their accounting (SocketStream::end_deferred); again while more were listed.
   void send_deferred_writes();
-  // With mu_ held again after the kernel calls of `batch`.
-  void end_deferred_writes(std::vector<SocketStream*>&& batch);
+  // With mu_ held again after the kernel calls of `batch`. True when reads
+  // held back meanwhile were delivered (SocketStream::end_deferred).
+  bool end_deferred_writes(std::vector<SocketStream*>&& batch);
 
   std::mutex mu_;
   std::condition_variable cv_;  // signals the end of a driving round (close())

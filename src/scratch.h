@@ -8,15 +8,25 @@
 // used or not. A pointer costs 8 bytes there; its buffer is allocated on first
 // use, and its pages are touched only as they are written.
 //
+// Nor a thread_local smart pointer: its destructor runs at thread exit from
+// glibc's TLS destructors, after Python's join() was told the thread is done,
+// and ThreadSanitizer then reports the next thread, which reuses that dynamic
+// TLS block, freeing it as a race (glibc's hand-over is invisible to it). The
+// buffers hang off a pthread key instead, freed by the key's destructor (as
+// the engine's sleeper records, engine.cc).
+//
 // The allocation may fail (an exhausted heap). It runs inside libuv callbacks
 // and calls from Cython, where an exception would cross C frames, so it is
 // nothrow: the caller gets null, fails what needed the buffer with a clear
 // error (scratch_error), and the next call tries again.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -51,8 +61,33 @@ inline Error scratch_error(ErrorKind kind, size_t n) {
 // each (`slot` < Slots). Null when the allocation failed.
 template <typename Tag, size_t N, size_t Slots = 1>
 char* thread_scratch(size_t slot = 0) {
-  thread_local std::unique_ptr<char[]> bufs[Slots];
-  std::unique_ptr<char[]>& buf = bufs[slot];
+  struct Buffers {
+    std::unique_ptr<char[]> bufs[Slots];
+  };
+  static pthread_key_t key;
+  static bool made = false;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    made = pthread_key_create(&key, [](void* p) { delete static_cast<Buffers*>(p); }) == 0;
+  });
+  Buffers* mine = nullptr;
+  if (made) {
+    mine = static_cast<Buffers*>(pthread_getspecific(key));
+    if (mine == nullptr) {
+      mine = new (std::nothrow) Buffers;
+      if (mine != nullptr && pthread_setspecific(key, mine) != 0) {
+        delete mine;
+        mine = nullptr;
+      }
+    }
+  }
+  if (mine == nullptr) {
+    // No key (PTHREAD_KEYS_MAX reached) or no memory for the record: the
+    // thread_local way.
+    thread_local Buffers fallback;
+    mine = &fallback;
+  }
+  std::unique_ptr<char[]>& buf = mine->bufs[slot];
   if (!buf) buf.reset(scratch_alloc(N));
   return buf.get();
 }

@@ -637,7 +637,7 @@ bool SocketStream::write_deferred_now() {
   return static_cast<size_t>(got) == total;
 }
 
-void SocketStream::end_deferred() {
+bool SocketStream::end_deferred() {
   WriteReq* w = deferred_;
   deferred_ = nullptr;
   in_flight_ = false;
@@ -650,7 +650,7 @@ void SocketStream::end_deferred() {
     for (WriteReq* b : behind) delete b;
     held_in_.clear();
     uv_close(handle(), &SocketStream::on_close);
-    return;
+    return false;
   }
   // As write() after its kernel call.
   if (w->rc > 0) {
@@ -683,8 +683,16 @@ void SocketStream::end_deferred() {
   in.swap(held_in_);
   ssize_t status = held_status_;
   held_status_ = 0;
-  if (!in.empty() && state_ == State::kOpen) deliver(static_cast<ssize_t>(in.size()), in.data());
-  if (status != 0 && state_ == State::kOpen) deliver(status, nullptr);
+  bool replayed = false;
+  if (!in.empty() && state_ == State::kOpen) {
+    deliver(static_cast<ssize_t>(in.size()), in.data());
+    replayed = true;
+  }
+  if (status != 0 && state_ == State::kOpen) {
+    deliver(status, nullptr);
+    replayed = true;
+  }
+  return replayed;
 }
 
 void SocketStream::drop_deferred() {

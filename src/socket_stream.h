@@ -99,8 +99,9 @@ class SocketStream {
   // touched): the kernel call. True when all of it went out.
   bool write_deferred_now();
   // With the mutex again: what write() does after its kernel call, then the
-  // writes behind it, the reads held back, a close asked for meanwhile.
-  void end_deferred();
+  // writes behind it, the reads held back, a close asked for meanwhile. True
+  // when held reads (bytes, an EOF or an error) were delivered.
+  bool end_deferred();
   // Tests: `hook` runs in every deferred write right after its kernel call
   // (without the engine mutex); nullptr: none. And how many reads of the
   // loop were held back while a deferred write was in flight.

@@ -2,11 +2,13 @@
 // counted and reported, the program's exit code says whether any failed.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 
-inline int g_failures = 0;
-inline int g_checks = 0;
+// Atomic: a test's server thread may check too (h2_test_server.h).
+inline std::atomic<int> g_failures{0};
+inline std::atomic<int> g_checks{0};
 
 #define CHECK(cond)                                                                 \
   do {                                                                              \
@@ -31,6 +33,6 @@ inline int g_checks = 0;
 
 // Print the totals; the exit code for main().
 inline int check_report(const char* program) {
-  std::printf("%s: %d checks, %d failures\n", program, g_checks, g_failures);
+  std::printf("%s: %d checks, %d failures\n", program, g_checks.load(), g_failures.load());
   return g_failures == 0 ? 0 : 1;
 }

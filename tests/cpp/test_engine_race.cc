@@ -21,12 +21,14 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "check.h"
 #include "engine.h"
+#include "h2_test_server.h"
 #include "socket_stream.h"
 
 using namespace httprs;
@@ -462,12 +464,128 @@ void close_while_the_write_is_in_flight() {
   engine.release(*t);
 }
 
+// h2c with prior knowledge: answers each complete request ("h2"), holding the
+// answers back until `hold_until` requests have come.
+void serve_h2c(int c, const std::atomic<int>* hold_until) {
+  h2test::Server srv;
+  std::set<int32_t> answered;
+  std::string out = srv.output();
+  ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    srv.input(std::string(buf, static_cast<size_t>(n)));
+    int complete = 0;
+    for (auto& [id, r] : srv.requests) complete += r.complete ? 1 : 0;
+    if (complete < hold_until->load()) continue;
+    for (auto& [id, r] : srv.requests) {
+      if (r.complete && answered.insert(id).second) srv.respond(id, 200, "h2");
+    }
+    out = srv.output();
+    if (!out.empty()) ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+  }
+  ::close(c);
+}
+
+RequestSpec h2c_spec(int port) {
+  RequestSpec spec;
+  spec.pool_key = "h2c://127.0.0.1:" + std::to_string(port);
+  spec.connect_host = "127.0.0.1";
+  spec.connect_port = port;
+  spec.versions = HttpVersions::kHttp2;
+  spec.method = "GET";
+  spec.target = "/";
+  spec.authority = "127.0.0.1:" + std::to_string(port);
+  spec.plan.idempotent = true;
+  spec.read_timeout = 10;
+  spec.connect_timeout = 5;
+  return spec;
+}
+
+// A driver's HTTP/2 flush is a deferred write; a loop run by another thread
+// while it is in flight (here a direct waiter on an HTTP/1.1 socket of the same
+// engine, whose server closes: it runs the loop for the EOF) reads the HTTP/2
+// answers, which are held back until that write is accounted for. They used to
+// be accounted for only after the driver's whole poll, whose readiness the
+// other thread had consumed: the driver and a follower whose stream was
+// answered slept until the poll's timeout (3 s here). Now the writes are
+// accounted for before the poll, and the held answers end it.
+void held_reads_end_the_drivers_poll() {
+  std::atomic<int> hold_until{0};
+  Listener h2([&hold_until](int c) { serve_h2c(c, &hold_until); });
+  std::atomic<int> h1_requests{0};
+  Listener h1([&h1_requests](int c) {
+    answer_each(
+        c,
+        [&h1_requests] {
+          if (++h1_requests == 1) return true;  // the first: pooled
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          return false;  // then FIN without an answer
+        },
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  PoolLimits limits;
+  Engine engine(limits);
+  auto fetch = [&engine](RequestSpec spec) {
+    std::shared_ptr<Transfer> t = engine.submit(std::move(spec));
+    while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+    }
+    CHECK(t->complete && !t->failed());
+    engine.release(*t);
+  };
+  fetch(h2c_spec(h2.port()));   // a pooled HTTP/2 connection
+  fetch(make_spec(h1.port()));  // and a pooled HTTP/1.1 one
+  // The follower's stream goes out first; its answer comes with the driver's.
+  hold_until = 3;
+  std::shared_ptr<Transfer> follower = engine.submit(h2c_spec(h2.port()));
+  CHECK(!engine.wait(*follower, WaitFor::kComplete, 100));
+  using clock = std::chrono::steady_clock;
+  clock::time_point driver_done, follower_done;
+  arm_park();
+  std::shared_ptr<Transfer> driven;
+  std::thread driver([&] {
+    driven = engine.submit(h2c_spec(h2.port()));
+    engine.wait(*driven, WaitFor::kComplete, 3000);  // drives; its flush parks in flight
+    driver_done = clock::now();
+  });
+  await_parked();
+  std::thread follows([&] {
+    engine.wait(*follower, WaitFor::kComplete, 3000);
+    follower_done = clock::now();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // both answers are in
+  uint64_t held = SocketStream::reads_held_for_testing();
+  // A POST (not resent): the EOF fails it, and no new connection wakes the driver.
+  RequestSpec post = make_spec(h1.port());
+  post.head = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+  post.plan.idempotent = false;
+  std::shared_ptr<Transfer> direct = engine.submit(std::move(post));
+  while (!engine.wait(*direct, WaitFor::kComplete, 50)) {
+  }
+  CHECK(direct->failed());
+  CHECK(SocketStream::reads_held_for_testing() > held);  // the answers were held back
+  engine.release(*direct);
+  clock::time_point released = clock::now();
+  release_park();
+  driver.join();
+  follows.join();
+  CHECK(driven->complete && !driven->failed());
+  CHECK(follower->complete && !follower->failed());
+  CHECK(driver_done - released < std::chrono::milliseconds(1000));
+  CHECK(follower_done - released < std::chrono::milliseconds(1000));
+  engine.release(*driven);
+  engine.release(*follower);
+  engine.close();
+}
+
 }  // namespace
 
 int main() {
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();
   close_while_the_write_is_in_flight();
+  held_reads_end_the_drivers_poll();
   burst_exchanges();
   drain_while_a_thread_waits_directly();
   Server server;

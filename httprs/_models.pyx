@@ -388,8 +388,15 @@ class Headers:
         return key, value
 
     def clear(self):
-        self._raw = []
-        self._lower = []
+        # In place, as httpx's (MutableMapping's) clear: a copy.copy() shares the lists.
+        del _hkeys(self)[:]
+        del (<list?>self._raw)[:]
+
+    def __getstate__(self):
+        # copy.copy() shares the attributes, as httpx's: the lower-cased keys are made
+        # first, so the copy and the original edit the same two parallel lists.
+        _hkeys(self)
+        return self.__dict__
 
     def setdefault(self, key, default=None):
         found = _hlookup(self, key)

@@ -1,5 +1,6 @@
 """Headers: differential against httpx."""
 
+import copy
 import pickle
 
 import httpx
@@ -125,6 +126,43 @@ def test_mutations_match_httpx(rs, op):
     ours_h["after"] = "1"
     ref_h["after"] = "1"
     assert _state(ours_h) == _state(ref_h)
+
+
+COPIERS = {
+    "copy": copy.copy,
+    "deepcopy": copy.deepcopy,
+    "pickle": lambda h: pickle.loads(pickle.dumps(h)),
+}
+
+
+@pytest.mark.parametrize("made", ["init", "looked-up", "from_raw"])
+@pytest.mark.parametrize("copier", sorted(COPIERS))
+@pytest.mark.parametrize("op", range(len(MUTATIONS)))
+def test_copies_match_httpx(rs, op, copier, made):
+    # httpx's copy.copy() shares the header list: an edit of the copy shows in the
+    # original (and the other way round); deepcopy and pickle are independent. Headers
+    # made by the library (from_raw) or already looked up copy the same way.
+    data = [("a", "1"), ("A", "2"), ("c", "x, y"), ("d", "4")]
+    ref_h = httpx.Headers(data)
+    if made == "from_raw":
+        ours_h = rs.Headers._from_raw([(k.encode(), v.encode()) for k, v in data])
+    else:
+        ours_h = rs.Headers(data)
+    if made == "looked-up":
+        assert ours_h["c"] == ref_h["c"] == "x, y"
+    ours_c, ref_c = COPIERS[copier](ours_h), COPIERS[copier](ref_h)
+    assert _outcome(lambda: MUTATIONS[op](ours_c)) == _outcome(lambda: MUTATIONS[op](ref_c))
+    assert _state(ours_c) == _state(ref_c)
+    assert _state(ours_h) == _state(ref_h)
+    for h in (ours_h, ours_c, ref_h, ref_c):
+        h["after"] = "1"
+    assert _state(ours_c) == _state(ref_c)
+    assert _state(ours_h) == _state(ref_h)
+    if copier == "copy":
+        assert ours_c.raw == ours_h.raw
+    for key in ("a", "c", "d", "after"):
+        assert ours_h.get(key) == ref_h.get(key)
+        assert ours_c.get(key) == ref_c.get(key)
 
 
 def test_from_raw_adopts_list(rs):

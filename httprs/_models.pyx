@@ -846,8 +846,9 @@ class Response:
         if PyType_Check(Response) and not _class_unchanged(
             Response, &_response_tag, _RESPONSE_STOCK
         ):
-            return Response(
-                status_code, headers=raw_headers, stream=stream, extensions=extensions
+            return Response(  # by keyword, as httpx's transports call it
+                status_code=status_code, headers=raw_headers, stream=stream,
+                extensions=extensions,
             )
         r = _object_new(Response)
         r.status_code = status_code

@@ -835,16 +835,35 @@ def test_patched_init_of_the_stock_classes_is_called(flavour, server):
     # httpx makes each request's URL with URL(url), its Request with Request(...) and the
     # transport's Response with Response(...): a patch of their __init__ is called for
     # every request, also after the fast paths have seen the stock classes.
+    # Each spy records the instances its __init__ ran for: the objects the request hands
+    # out must be among them. httpx's transport calls Response(status_code=..., ...) by
+    # keyword, so an __init__ that takes it keyword-only works.
     made = []
 
-    def spy(cls, name):
+    def spy(cls):
         original = cls.__init__
+        if cls is httprs.Response:
 
-        def __init__(self, *args, **kwargs):
-            made.append(name)
-            original(self, *args, **kwargs)
+            def __init__(self, *, status_code, **kwargs):
+                made.append(self)
+                original(self, status_code, **kwargs)
+
+        else:
+
+            def __init__(self, *args, **kwargs):
+                made.append(self)
+                original(self, *args, **kwargs)
 
         return mock.patch.object(cls, "__init__", __init__)
+
+    def handed_out(klass, response):
+        if klass is httprs.URL:
+            return [response.request.url]
+        if klass is httprs.Request:
+            return [response.request]
+        if klass is httprs.Response:
+            return [response]
+        return [response.request.headers, response.headers]
 
     async def body(cls):
         url = server.url + "/echo?a=1"
@@ -852,14 +871,15 @@ def test_patched_init_of_the_stock_classes_is_called(flavour, server):
             for _ in range(2):
                 await go(client.get(url))
             for klass in (httprs.URL, httprs.Request, httprs.Response, httprs.Headers):
-                made.clear()
-                with spy(klass, klass.__name__):
+                with spy(klass):
                     for _ in range(2):
+                        made.clear()
                         response = await go(client.get(url))
                         assert response.json()["path"] == "/echo"
                         assert response.status_code == 200
                         assert response.headers["content-type"] == "application/json"
-                assert made.count(klass.__name__) >= 2, (klass, made)
+                        for obj in handed_out(klass, response):
+                            assert any(obj is seen for seen in made), (klass, obj)
             made.clear()
             await go(client.get(url))
             assert made == []

@@ -329,8 +329,9 @@ cdef PyObject* _timeout_attrs = NULL
 cdef unsigned long long _timeout_version = 0
 
 
-cdef object _timeout_as_dict(object timeout):
-    """timeout.as_dict()."""
+cdef object _stock_timeout_dict(object timeout):
+    """A stock Timeout's as_dict() (then equal to Timeout(timeout).as_dict()), read from
+    its attribute dict; None for any other Timeout, or while Timeout is patched."""
     global _timeout_attrs, _timeout_version
     cdef unsigned long long version
     cdef Py_ssize_t pos = 0
@@ -341,7 +342,7 @@ cdef object _timeout_as_dict(object timeout):
     ):
         attrs = PyObject_GenericGetDict(timeout, NULL)
         if type(attrs) is not dict:
-            return timeout.as_dict()
+            return None
         # The last attribute dict found right, while unchanged (see _is_plain).
         version = _dict_version(attrs)
         if version != 0 and <PyObject*>attrs == _timeout_attrs and version == _timeout_version:
@@ -355,7 +356,7 @@ cdef object _timeout_as_dict(object timeout):
                 _timeout_attrs = <PyObject*>attrs  # compared, never dereferenced
                 _timeout_version = version
                 return PyDict_Copy(attrs)
-    return timeout.as_dict()
+    return None
 
 
 # The default client headers' values as bytes, made again when code patches
@@ -424,11 +425,27 @@ cdef bint _has_set_cookie(list raw) except -1:
     return False
 
 
-cdef object _timeout_for(object client, object timeout, bint plain):
+cdef object _timeout_for(object client, object timeout, bint plain, bint wrap):
+    """The request's timeout dict, as httpx makes it. The client's own: build_request
+    asks its `timeout` (`self.timeout.as_dict()`), _set_timeout (`wrap`) a Timeout made
+    of it (`Timeout(self.timeout).as_dict()`: a number works there, and a Timeout
+    subclass's as_dict is not asked)."""
     if isinstance(timeout, UseClientDefault):
         if plain:
-            return _timeout_as_dict(_plain_attr(client, "_timeout"))
-        return Timeout(client.timeout).as_dict()  # a subclass may override the property
+            timeout = _plain_attr(client, "_timeout")
+            found = _stock_timeout_dict(timeout)
+            if found is not None and (not wrap or Timeout is _STOCK_TIMEOUT):
+                return found
+            if not wrap:
+                return timeout.as_dict()
+        elif not wrap:
+            return client.timeout.as_dict()  # the property: a subclass may override it
+        else:
+            # httpx reads the property twice here.
+            timeout = client.timeout
+            if isinstance(timeout, UseClientDefault):
+                return client.timeout.as_dict()
+            timeout = client.timeout
     return Timeout(timeout).as_dict()
 
 
@@ -661,14 +678,14 @@ cdef object _build_request(
         params = client._merge_queryparams(params)
     # The request's own extensions dict (Request copies what it is given).
     if extensions is None:
-        extensions = {"timeout": _timeout_for(client, timeout, plain)}
+        extensions = {"timeout": _timeout_for(client, timeout, plain, False)}
     elif "timeout" not in extensions:  # httpx's steps, and so its errors for bad values
         if not isinstance(extensions, dict) and not hasattr(extensions, "keys"):
             raise TypeError(
                 "dict() argument after ** must be a mapping, not "
                 + type(extensions).__name__
             )
-        extensions = dict(**extensions, timeout=_timeout_for(client, timeout, plain))
+        extensions = dict(**extensions, timeout=_timeout_for(client, timeout, plain, False))
     else:
         extensions = dict(extensions)
     if Request is _MODELS_REQUEST:
@@ -811,7 +828,7 @@ cdef int _set_timeout(object client, object request, bint plain) except -1:
     extensions = request.extensions
     if "timeout" not in extensions:
         extensions = dict(extensions)
-        extensions["timeout"] = _timeout_for(client, USE_CLIENT_DEFAULT, plain)
+        extensions["timeout"] = _timeout_for(client, USE_CLIENT_DEFAULT, plain, True)
         request.extensions = extensions
     return 0
 
@@ -1020,16 +1037,21 @@ class BaseClient:
     def _set_timeout(self, request):
         _set_timeout(self, request, False)
 
+    def _get_proxy_map(self, proxy, allow_env_proxies):
+        """{URL pattern: Proxy, or None for no proxy}: the proxy given, else (when
+        `allow_env_proxies`) the environment's. httpx's private helper, which some
+        libraries call; __init__ asks it as httpx's does, so an override is seen."""
+        if proxy is not None:
+            return {"all://": Proxy(url=proxy) if isinstance(proxy, (str, URL)) else proxy}
+        if not allow_env_proxies:
+            return {}
+        return {
+            key: None if url is None else Proxy(url=url)
+            for key, url in get_environment_proxies().items()
+        }
+
     def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
-        if proxy is None:
-            proxy_map = {}
-            if self._trust_env and transport is None:
-                for key, url in get_environment_proxies().items():
-                    proxy_map[key] = None if url is None else Proxy(url=url)
-        else:
-            if isinstance(proxy, (str, URL)):
-                proxy = Proxy(url=proxy)
-            proxy_map = {"all://": proxy}
+        proxy_map = self._get_proxy_map(proxy, self._trust_env and transport is None)
         if not proxy_map and mounts is None:
             self._mounts = {}
             return
@@ -1259,23 +1281,27 @@ cdef object _next_request(
     return client._build_redirect_request(request, response)
 
 
+cdef inline object _hooks(object client, bint plain):
+    """client._event_hooks, read where httpx reads it (a hook may replace it)."""
+    return _plain_attr(client, "_event_hooks") if plain else client._event_hooks
+
+
 cdef object _sync_send_handling_redirects(
     object client, object request, object follow_redirects, list history, bint plain
 ):
-    hooks = _plain_attr(client, "_event_hooks") if plain else client._event_hooks
     while True:
         if len(history) > (
             _plain_attr(client, "max_redirects") if plain else client.max_redirects
         ):
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-        for hook in hooks["request"]:
+        for hook in _hooks(client, plain)["request"]:
             hook(request)
         if plain:
             response = _sync_send_single_request(client, request, True)
         else:
             response = client._send_single_request(request)
         try:
-            for hook in hooks["response"]:
+            for hook in _hooks(client, plain)["response"]:
                 hook(response)
             next_request = _next_request(client, request, response, follow_redirects, history)
             if next_request is None:
@@ -1845,20 +1871,19 @@ async def _async_send_handling_auth(
 async def _async_send_handling_redirects(
     object client, object request, object follow_redirects, list history, bint plain
 ):
-    hooks = _plain_attr(client, "_event_hooks") if plain else client._event_hooks
     while True:
         if len(history) > (
             _plain_attr(client, "max_redirects") if plain else client.max_redirects
         ):
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-        for hook in hooks["request"]:
+        for hook in _hooks(client, plain)["request"]:
             await hook(request)
         if plain:
             response = await _async_send_single_request(client, request, True)
         else:
             response = await client._send_single_request(request)
         try:
-            for hook in hooks["response"]:
+            for hook in _hooks(client, plain)["response"]:
                 await hook(response)
             next_request = _next_request(client, request, response, follow_redirects, history)
             if next_request is None:
@@ -2335,7 +2360,7 @@ cdef tuple _RESPONSE_STOCK = (
 # What _class_unchanged compares (the methods behind the fast paths).
 cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
 cdef tuple _TIMEOUT_STOCK = (
-    ("as_dict", Timeout.as_dict),
+    ("as_dict", Timeout.as_dict), ("__init__", Timeout.__init__),
     ("connect", None), ("read", None), ("write", None), ("pool", None),
 )
 _ASYNC_STEP_FUNCS = tuple(getattr(AsyncClient, name) for name in _CLASS_NAMES)

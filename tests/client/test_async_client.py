@@ -32,6 +32,26 @@ async def test_get_and_context_manager(hx):
     assert client.is_closed
 
 
+async def test_client_timeout_is_asked_as_httpx_asks_it(hx):
+    # As the sync twin (test_client.py): build_request asks `self.timeout.as_dict()`,
+    # _set_timeout `Timeout(self.timeout).as_dict()`.
+    class Custom(hx.Timeout):
+        def as_dict(self):
+            return dict.fromkeys(("connect", "read", "write", "pool"), 7.0)
+
+    url = "http://example.org/"
+    sub = type("Sub", (hx.AsyncClient,), {"timeout": property(lambda self: 3.0)})
+    async with sub(transport=hx.MockTransport(echo(hx))) as client:
+        with pytest.raises(AttributeError, match="'float' object has no attribute 'as_dict'"):
+            await client.get(url)
+        response = await client.send(hx.Request("GET", url))
+        assert response.json()["timeout"]["read"] == 3.0
+    async with hx.AsyncClient(transport=hx.MockTransport(echo(hx))) as client:
+        client._timeout = Custom(2.0)
+        assert (await client.get(url)).json()["timeout"]["read"] == 7.0
+        assert (await client.send(hx.Request("GET", url))).json()["timeout"]["read"] == 2.0
+
+
 async def test_sync_handler_in_async_client(hx):
     client = hx.AsyncClient(transport=hx.MockTransport(lambda r: hx.Response(201, text="s")))
     response = await client.post("http://example.org/", content=b"x")

@@ -161,6 +161,41 @@ def test_per_request_cookies_deprecated(hx):
     assert "a" not in client.cookies
 
 
+def _timeout_subclass(hx):
+    class Custom(hx.Timeout):
+        def as_dict(self):
+            return dict.fromkeys(("connect", "read", "write", "pool"), 7.0)
+
+    return Custom
+
+
+def _all(value):
+    return dict.fromkeys(("connect", "read", "write", "pool"), value)
+
+
+def test_client_timeout_is_asked_as_httpx_asks_it(hx):
+    # build_request asks the client's timeout itself (`self.timeout.as_dict()`), while
+    # _set_timeout (send() of a request made elsewhere) asks a Timeout made of it
+    # (`Timeout(self.timeout).as_dict()`): a Timeout subclass's as_dict is called only by
+    # the first, and a property giving a number works only in the second.
+    custom = _timeout_subclass(hx)
+    url = "http://example.org/"
+    client = make_client(hx)
+    client._timeout = custom(2.0)
+    assert client.get(url).json()["timeout"] == _all(7.0)
+    assert client.send(hx.Request("GET", url)).json()["timeout"] == _all(2.0)
+    for value, via_get in ((custom(3.0), _all(7.0)), (3.0, None)):
+        timeout = property(lambda self, value=value: value)
+        sub = type("Sub", (hx.Client,), {"timeout": timeout})
+        client = sub(transport=hx.MockTransport(echo(hx)))
+        if via_get is None:
+            with pytest.raises(AttributeError, match="'float' object has no attribute 'as_dict'"):
+                client.get(url)
+        else:
+            assert client.get(url).json()["timeout"] == via_get
+        assert client.send(hx.Request("GET", url)).json()["timeout"] == _all(3.0)
+
+
 def test_timeout_extension(hx):
     client = make_client(hx, timeout=hx.Timeout(3.0, connect=1.0))
     data = client.get("http://example.org/").json()

@@ -51,6 +51,33 @@ def test_hooks_on_each_redirect_hop(hx):
     assert events == [("req", "/redirect"), ("resp", 302), ("req", "/target"), ("resp", 200)]
 
 
+@pytest.mark.parametrize("overridden", [False, True])
+def test_hooks_replaced_during_a_redirect_are_read_again(hx, overridden):
+    # httpx reads client._event_hooks for each hop and each kind of hook: hooks replaced
+    # by a hook run from the next read on, within the same redirect chain. With a step
+    # overridden the client runs its methods; without, the library's direct path.
+    cls = hx.Client
+    if overridden:
+        step = hx.Client._send_single_request
+        cls = type("Sub", (cls,), {"_send_single_request": lambda s, r: step(s, r)})
+    events = []
+
+    def replace(request):
+        events.append(("first", request.url.path))
+        client.event_hooks = {
+            "request": [lambda r: events.append(("second", r.url.path))],
+            "response": [lambda r: events.append(("new", r.status_code))],
+        }
+
+    client = cls(
+        transport=hx.MockTransport(ok_handler(hx)),
+        follow_redirects=True,
+        event_hooks={"request": [replace], "response": [lambda r: events.append(("old", 0))]},
+    )
+    client.get("http://example.org/redirect")
+    assert events == [("first", "/redirect"), ("new", 302), ("second", "/target"), ("new", 200)]
+
+
 def test_raise_for_status_in_hook(hx):
     def raise_on_4xx_5xx(response):
         response.raise_for_status()
@@ -103,3 +130,43 @@ async def test_async_hooks(hx):
         response = await client.get("http://example.org/x")
     assert response.content == b"body"
     assert events == [("request", "/x"), ("response", 200), ("body", b"body")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("overridden", [False, True])
+async def test_async_hooks_replaced_during_a_redirect_are_read_again(hx, overridden):
+    # The async twin of test_hooks_replaced_during_a_redirect_are_read_again.
+    events = []
+
+    def hook(name, attr):
+        async def record(obj):
+            events.append((name, getattr(obj, attr)))
+
+        return record
+
+    async def replace(request):
+        events.append(("first", request.url.path))
+        client.event_hooks = {
+            "request": [hook("second", "url")],
+            "response": [hook("new", "status_code")],
+        }
+
+    cls = hx.AsyncClient
+    if overridden:
+        step = hx.AsyncClient._send_single_request
+        cls = type("Sub", (cls,), {"_send_single_request": lambda s, r: step(s, r)})
+
+    def handler(request):
+        if request.url.path == "/redirect":
+            return hx.Response(302, headers={"Location": "/target"})
+        return hx.Response(200, content=b"body")
+
+    client = cls(
+        transport=hx.MockTransport(handler),
+        follow_redirects=True,
+        event_hooks={"request": [replace], "response": [hook("old", "status_code")]},
+    )
+    async with client:
+        await client.get("http://example.org/redirect")
+    events = [(name, getattr(value, "path", value)) for name, value in events]
+    assert events == [("first", "/redirect"), ("new", 302), ("second", "/target"), ("new", 200)]

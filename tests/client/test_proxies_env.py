@@ -211,3 +211,42 @@ def test_patched_getproxies_is_honoured(monkeypatch):
 
     monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://patched:3128"})
     assert get_environment_proxies() == {"https://": "http://patched:3128"}
+
+
+def test_get_proxy_map(hx, monkeypatch):
+    # httpx's private BaseClient._get_proxy_map (some libraries call it): the proxy given
+    # as {"all://": Proxy}, else the environment's when allowed; __init__ asks it, so a
+    # subclass's override decides the proxy mounts.
+    monkeypatch.setenv("HTTP_PROXY", "http://env:8080")
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    for cls in (hx.Client, hx.AsyncClient):
+        client = cls()
+        found = client._get_proxy_map(None, True)
+        assert sorted(found) == ["all://*example.com", "http://"]
+        assert found["all://*example.com"] is None
+        assert isinstance(found["http://"], hx.Proxy)
+        assert str(found["http://"].url) == "http://env:8080"
+        assert client._get_proxy_map(None, False) == {}
+        # Called unbound with self=None, as ansys-simai-core does.
+        unbound = cls._get_proxy_map(None, None, True)
+        assert {key: None if p is None else str(p.url) for key, p in unbound.items()} == {
+            "all://*example.com": None,
+            "http://": "http://env:8080",
+        }
+        for given in ("http://u:p@given:1", hx.URL("http://u:p@given:1")):
+            ((key, proxy),) = client._get_proxy_map(given, True).items()
+            assert (key, str(proxy.url), proxy.auth) == ("all://", "http://given:1", ("u", "p"))
+        proxy = hx.Proxy("http://given:2")
+        assert client._get_proxy_map(proxy, False) == {"all://": proxy}
+
+        asked = []
+
+        def override(self, proxy, allow_env_proxies, asked=asked):
+            asked.append((proxy, allow_env_proxies))
+            return {}
+
+        sub = type("Sub", (cls,), {"_get_proxy_map": override})
+        assert sub()._mounts == {}
+        assert sub(proxy="http://p:3", trust_env=False)._mounts == {}
+        sub(transport=hx.MockTransport(lambda request: hx.Response(200)))
+        assert asked == [(None, True), ("http://p:3", False), (None, False)]

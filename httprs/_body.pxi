@@ -635,7 +635,25 @@ cdef inline bint _same_bytes(bytes b, const string& s) noexcept:
     ) == 0
 
 
-cdef list _head_pairs(HeaderList& headers):
+cdef inline bint _same_view(bytes b, string_view s) noexcept:
+    return <size_t>PyBytes_GET_SIZE(b) == s.size() and memcmp(
+        PyBytes_AS_STRING(b), s.data(), s.size()
+    ) == 0
+
+
+cdef inline bytes _view_bytes(string_view s):
+    return PyBytes_FromStringAndSize(s.data(), s.size())
+
+
+cdef list _head_fields(HeaderBlock& headers):
+    """A head's [(name, value)] pairs, each made anew."""
+    return [
+        (_view_bytes(headers.name(i)), _view_bytes(headers.value(i)))
+        for i in range(headers.size())
+    ]
+
+
+cdef list _head_pairs(HeaderBlock& headers):
     """The raw [(name, value)] list of a response head (a new list each time)."""
     global _last_pairs
     cdef Py_ssize_t n = headers.size()
@@ -644,16 +662,18 @@ cdef list _head_pairs(HeaderList& headers):
     cdef Py_ssize_t reuse = min(n, len(last))
     cdef list raw = [None] * n
     cdef tuple prev
+    cdef string_view value
     for i in range(n):
+        value = headers.value(i)
         if i < reuse:
             prev = <tuple>last[i]
-            if _same_bytes(<bytes>prev[0], headers[i].first):
-                if _same_bytes(<bytes>prev[1], headers[i].second):
+            if _same_view(<bytes>prev[0], headers.name(i)):
+                if _same_view(<bytes>prev[1], value):
                     raw[i] = prev
                 else:
-                    raw[i] = (prev[0], <bytes>headers[i].second)
+                    raw[i] = (prev[0], _view_bytes(value))
                 continue
-        raw[i] = (<bytes>headers[i].first, <bytes>headers[i].second)
+        raw[i] = (_view_bytes(headers.name(i)), _view_bytes(value))
     _last_pairs = tuple(raw)
     return raw
 

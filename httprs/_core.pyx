@@ -27,6 +27,7 @@ from libcpp cimport bool as cbool
 from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.pair cimport pair
 from libcpp.string cimport string
+from libcpp.string_view cimport string_view
 from libcpp.utility cimport move
 from libcpp.vector cimport vector
 
@@ -53,6 +54,7 @@ from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport (
     BodyFraming,
     BodyKind,
+    HeaderBlock,
     HeaderList,
     llhttp_is_strict,
     RequestPlan,

@@ -227,10 +227,7 @@ cdef class _Tracer:
                 info = {} if self.http11 == H_CLOSED - 1 else {"request": self.request}
             elif self.http11 == H_HEAD_COMPLETE:
                 t = self.stream.t.get()
-                headers = [
-                    (<bytes>t.head.headers[i].first, <bytes>t.head.headers[i].second)
-                    for i in range(t.head.headers.size())
-                ]
+                headers = _head_fields(t.head.headers)
                 if t.http2:
                     info = {"return_value": (t.head.status, headers)}
                 else:

@@ -265,8 +265,10 @@ bool serialize_request_head(std::string& out, std::string_view method, std::stri
 
 namespace {
 
-constexpr size_t kHeadersReserved = 16;      // response header fields room is made for at once
-constexpr size_t kHeadersReservedMax = 128;  // ... at most, after a head with more fields
+constexpr size_t kHeadersReserved = 16;       // response header fields room is made for at once
+constexpr size_t kHeadersReservedMax = 128;   // ... at most, after a head with more fields
+constexpr size_t kHeaderBytesReserved = 512;  // bytes of their names and values
+constexpr size_t kHeaderBytesReservedMax = 16 * 1024;
 
 HeadRewrite planned_rewrite(const FramingHeaders& fh) {
   HeadRewrite rw;
@@ -371,9 +373,6 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   init_parser();
   sink_ = sink;
   head_ = ResponseHead();
-  field_.clear();
-  value_.clear();
-  in_value_ = false;
   head_request_ = head_request;
   connect_request_ = connect_request;
   upgrade_request_ = upgrade_request;
@@ -388,14 +387,13 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
 int ResponseParser::on_message_begin(llhttp_t* p) {
   ResponseParser* s = self(p);
   s->head_ = ResponseHead();
-  // One allocation for a typical head, not one per doubling (the list is moved out
-  // with the head, so each response starts a new one): room for as many fields as the
-  // last head on this connection had (a server repeats its heads).
+  // One allocation each for a typical head's fields and their bytes, not one per
+  // doubling (both are moved out with the head, so each response starts new ones):
+  // room for as many as the last head on this connection had (a server repeats its
+  // heads).
   s->head_.headers.reserve(
-      std::max(kHeadersReserved, std::min(s->last_fields_, kHeadersReservedMax)));
-  s->field_.clear();
-  s->value_.clear();
-  s->in_value_ = false;
+      std::max(kHeadersReserved, std::min(s->last_fields_, kHeadersReservedMax)),
+      std::max(kHeaderBytesReserved, std::min(s->last_text_, kHeaderBytesReservedMax)));
   s->head_bytes_ = 0;
   return 0;
 }
@@ -428,30 +426,21 @@ int ResponseParser::count_head(size_t len) {
 
 int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
-  if (s->in_value_) {
-    s->in_value_ = false;
-    s->field_.clear();
-  }
-  s->field_.append(at, len);
-  return s->count_head(len);
+  // Counted first: the head's bytes never pass the bound (nor the block's offsets).
+  int rc = s->count_head(len);
+  if (rc == 0) s->head_.headers.append_name(at, len);
+  return rc;
 }
 
 int ResponseParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
-  s->in_value_ = true;
-  s->value_.append(at, len);
-  return s->count_head(len);
+  int rc = s->count_head(len);
+  if (rc == 0) s->head_.headers.append_value(at, len);
+  return rc;
 }
 
 int ResponseParser::on_header_value_complete(llhttp_t* p) {
-  ResponseParser* s = self(p);
-  // Trailing whitespace is not part of the value (RFC 9110 5.5).
-  while (!s->value_.empty() && (s->value_.back() == ' ' || s->value_.back() == '\t'))
-    s->value_.pop_back();
-  s->head_.headers.emplace_back(std::move(s->field_), std::move(s->value_));
-  s->field_.clear();
-  s->value_.clear();
-  s->in_value_ = false;
+  self(p)->head_.headers.end_field();
   return 0;
 }
 
@@ -467,6 +456,7 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   }
   s->interim_ = false;
   s->last_fields_ = s->head_.headers.size();
+  s->last_text_ = s->head_.headers.text_size();
   if (status < 100 || status > 999) {
     s->user_error_ = "illegal status code " + std::to_string(status);
     return -1;
@@ -478,10 +468,11 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   }
   // Like h11: the only transfer coding is a single, exact "chunked".
   int te_count = 0;
-  for (const auto& [name, value] : s->head_.headers) {
-    if (!iequals(name, "transfer-encoding")) continue;
-    if (++te_count > 1 || !iequals(value, "chunked")) {
-      s->user_error_ = "Unsupported Transfer-Encoding " + bytes_repr(value);
+  const HeaderBlock& fields = s->head_.headers;
+  for (size_t i = 0; i < fields.size(); i++) {
+    if (!iequals(fields.name(i), "transfer-encoding")) continue;
+    if (++te_count > 1 || !iequals(fields.value(i), "chunked")) {
+      s->user_error_ = "Unsupported Transfer-Encoding " + bytes_repr(fields.value(i));
       return -1;
     }
   }

@@ -288,11 +288,14 @@ void Http2Exchanges::on_headers(Stream& s, Http2Event& ev) {
   head.status = ev.status;
   head.http_major = 2;
   head.http_minor = 0;
+  size_t bytes = 0;
   for (const auto& [name, value] : ev.headers) {
     if (is_content_length(name) && parse_length(value, &head.content_length))
       head.has_content_length = true;
+    bytes += name.size() + value.size();
   }
-  head.headers = std::move(ev.headers);
+  head.headers.reserve(ev.headers.size(), bytes);
+  for (const auto& [name, value] : ev.headers) head.headers.add(name, value);
   t.head = std::move(head);
   t.head_ready = true;
   arm(s);

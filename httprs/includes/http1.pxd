@@ -2,6 +2,7 @@
 from libcpp cimport bool
 from libcpp.pair cimport pair
 from libcpp.string cimport string
+from libcpp.string_view cimport string_view
 from libcpp.vector cimport vector
 
 from httprs.includes.errors cimport Error
@@ -37,11 +38,17 @@ cdef extern from "http1.h" namespace "httprs" nogil:
 
     bool llhttp_is_strict()
 
+    cdef cppclass HeaderBlock:
+        size_t size()
+        bool empty()
+        string_view name(size_t i)
+        string_view value(size_t i)
+
     cdef cppclass ResponseHead:
         int status
         int http_major
         int http_minor
         string reason
-        HeaderList headers
+        HeaderBlock headers
         bool has_content_length
         unsigned long long content_length

@@ -143,7 +143,8 @@ void test_request_response() {
   CHECK(t->head_ready);
   CHECK(t->head.status == 200);
   CHECK(t->head.http_major == 2);
-  CHECK_EQ_STR(t->head.headers.at(0).first, "content-type");
+  CHECK(!t->head.headers.empty());
+  if (!t->head.headers.empty()) CHECK_EQ_STR(std::string(t->head.headers.name(0)), "content-type");
   CHECK_EQ_STR(t->body_buf, "hello");
   CHECK(t->complete);
   CHECK(t->phase == Transfer::Phase::kDone);

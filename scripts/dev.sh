@@ -169,18 +169,52 @@ tsan_env() {
 # pytest arguments as the sanitizer recipes read them: TEST_ARGS gets them with
 # every test path (a file or directory under the repository root, with or without
 # a ::node suffix) made absolute, TEST_PATHS the number of such paths. An option's
-# value (the word after -k, -m, -p, -o, -c, -W, --deselect, ...) is never a path.
+# value (the word after -k, -m, -p, -o, -W, --deselect, --maxfail, ...) is never a
+# path; a value that names a file or directory (--ignore, --ignore-glob, --log-file,
+# --junitxml, --basetemp, --rootdir, --confcutdir, -c; separate or after "=") is
+# made absolute, since pytest runs from tests/ (run_installed) and would otherwise
+# resolve it there.
+VALUE_OPTIONS=(
+  -k -m -p -o -W -r -n --deselect --maxfail --tb --durations --durations-min --capture
+  --import-mode --log-level --log-format --log-date-format --log-cli-level --log-file-level
+  --log-file-format --log-file-date-format --junit-prefix --override-ini --timeout
+)
+PATH_VALUE_OPTIONS=(
+  -c --config-file --ignore --ignore-glob --log-file --junitxml --junit-xml --basetemp
+  --rootdir --confcutdir
+)
+# Whether $1 is one of the remaining arguments.
+one_of() {
+  local word="$1" o
+  shift
+  for o in "$@"; do [ "$o" = "$word" ] && return 0; done
+  return 1
+}
+# A path option's value as seen from the repository root, made absolute.
+root_path() {
+  case "$1" in
+    /*) printf '%s' "$1" ;;
+    *) printf '%s' "$ROOT/$1" ;;
+  esac
+}
 scan_test_args() {
-  local a skip=0
+  local a skip=none
   TEST_ARGS=()
   TEST_PATHS=0
   for a in "$@"; do
-    if [ $skip = 1 ]; then
-      skip=0
+    if [ $skip = value ]; then
+      skip=none
+    elif [ $skip = path ]; then
+      skip=none
+      a="$(root_path "$a")"
     elif [ "${a#-}" != "$a" ]; then
-      case "$a" in
-        -k | -m | -p | -o | -c | -W | --deselect | --rootdir | --confcutdir | --basetemp) skip=1 ;;
-      esac
+      if one_of "$a" "${VALUE_OPTIONS[@]}"; then
+        skip=value
+      elif one_of "$a" "${PATH_VALUE_OPTIONS[@]}"; then
+        skip=path
+      elif [ "${a#*=}" != "$a" ] && one_of "${a%%=*}" "${PATH_VALUE_OPTIONS[@]}"; then
+        a="${a%%=*}=$(root_path "${a#*=}")"
+      fi
     elif [ -e "$ROOT/${a%%::*}" ]; then
       a="$ROOT/$a"
       TEST_PATHS=$((TEST_PATHS + 1))

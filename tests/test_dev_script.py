@@ -38,6 +38,12 @@ def names_test_path(*args: str) -> bool:
         ("-m", "scripts"),
         ("-p", "no:cacheprovider"),
         ("--deselect", "tests/test_pool.py::test_x"),
+        # options whose value is a path: the path is not a test to run
+        ("--ignore", "tests/test_tls.py"),
+        ("--ignore-glob", "tests"),
+        ("--log-file", "tests/test_pool.py"),
+        ("--junitxml", "scripts"),
+        ("--maxfail", "1", "--tb", "short"),
     ],
 )
 def test_options_alone_keep_the_default_set(args: tuple[str, ...]) -> None:
@@ -68,21 +74,48 @@ def test_sourcing_runs_no_job() -> None:
     assert proc.stdout == "sourced\n"
 
 
-def test_paths_are_made_absolute_and_option_values_kept() -> None:
+def scanned(*args: str) -> list[str]:
     proc = subprocess.run(
         [
             "bash",
             "-c",
             'source "$0" && scan_test_args "$@" && printf "%s\\n" "${TEST_ARGS[@]}"',
             str(DEV_SH),
-            "-k",
-            "tests",
-            "tests/test_tls.py::test_x",
-            "-q",
+            *args,
         ],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["-k", "tests", f"{ROOT}/tests/test_tls.py::test_x", "-q"]
+    return proc.stdout.splitlines()
+
+
+def test_paths_are_made_absolute_and_option_values_kept() -> None:
+    assert scanned("-k", "tests", "tests/test_tls.py::test_x", "-q") == [
+        "-k",
+        "tests",
+        f"{ROOT}/tests/test_tls.py::test_x",
+        "-q",
+    ]
+
+
+def test_path_option_values_are_made_absolute() -> None:
+    # pytest runs from tests/ (run_installed): a relative value would be read there
+    assert scanned(
+        "--ignore",
+        "tests/test_tls.py",
+        "--ignore-glob=tests/*_h2.py",
+        "--junitxml",
+        "out.xml",
+        "--log-file=/var/tmp/x.log",
+        "tests/test_pool.py",
+    ) == [
+        "--ignore",
+        f"{ROOT}/tests/test_tls.py",
+        f"--ignore-glob={ROOT}/tests/*_h2.py",
+        "--junitxml",
+        f"{ROOT}/out.xml",
+        "--log-file=/var/tmp/x.log",
+        f"{ROOT}/tests/test_pool.py",
+    ]

@@ -23,6 +23,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <new>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -448,10 +449,21 @@ struct TlsContext::SessionCache {
 
   ~SessionCache() { clear(); }
 
-  // Takes ownership of one reference to `s`.
+  // Takes ownership of one reference to `s`. Throws nothing (it runs in
+  // OpenSSL's new-session callback): when memory runs out the session is
+  // freed instead of kept, and the cache stays consistent.
   void put(const std::string& key, const std::string& fingerprint, SSL_SESSION* s,
            SessionWindow window) {
     std::lock_guard<std::mutex> guard(mu);
+    try {
+      keep(key, fingerprint, s, window);
+    } catch (const std::bad_alloc&) {
+      SSL_SESSION_free(s);
+    }
+  }
+  // put()'s work. On std::bad_alloc `s` is not kept (the caller frees it).
+  void keep(const std::string& key, const std::string& fingerprint, SSL_SESSION* s,
+            SessionWindow window) {
     enter_generation();
     int64_t now = now_seconds();
     if (now - last_sweep >= kSweepEvery) sweep(now);
@@ -462,8 +474,13 @@ struct TlsContext::SessionCache {
     auto it = map.find(key);
     if (it == map.end()) {
       if (map.size() >= kMaxKeys) erase(map.find(lru.back()));
-      lru.push_front(key);
       it = map.emplace(key, Slot()).first;
+      try {
+        lru.push_front(key);
+      } catch (...) {
+        map.erase(it);
+        throw;
+      }
       it->second.lru = lru.begin();
     } else {
       lru.splice(lru.begin(), lru, it->second.lru);
@@ -809,9 +826,11 @@ TlsSession::Status OpenSslSession::handshake(Error& err) {
     failed_ = true;
     return Status::kError;
   }
+  if (wire_failed(ErrorKind::kConnectError, err)) return Status::kError;
   clear_errors();
   int rc = SSL_do_handshake(ssl_);
   if (rc == 1) return Status::kOk;
+  if (wire_failed(ErrorKind::kConnectError, err)) return Status::kError;
   int e = SSL_get_error(ssl_, rc);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::kWantRead;
   unsigned long code = ERR_peek_last_error();
@@ -846,12 +865,26 @@ bool OpenSslSession::handshake_done() const {
 }
 
 void OpenSslSession::feed(const char* data, size_t len) {
-  if (ssl_ == nullptr || len == 0) return;
+  if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
   if (in_pos_ > 0) {  // OpenSSL left part of a record: keep it in front
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
-  in_.append(data, len);
+  try {
+    in_.append(data, len);
+  } catch (const std::bad_alloc&) {  // the next handshake() / read() reports it
+    wire_ = Wire::kOutOfMemory;
+    failed_ = true;
+  }
+}
+
+// True (err set, the session failed) once a buffer of the wire could not grow.
+bool OpenSslSession::wire_failed(ErrorKind kind, Error& err) {
+  if (wire_ == Wire::kSound) return false;
+  ERR_clear_error();
+  err.set(kind, "Out of memory buffering TLS records");
+  failed_ = true;
+  return true;
 }
 
 // The SSL's BIO, in place of two memory BIOs: OpenSSL reads the fed
@@ -859,18 +892,33 @@ void OpenSslSession::feed(const char* data, size_t len) {
 // which append_output() hands over whole when the caller's string is empty
 // (a memory BIO's records were copied out, and its whole buffer zeroed at
 // each reset); pending bytes are read off the strings, not through BIO_ctrl.
+//
+// Retry flags: one BIO serves both directions, and SSL_get_error() reads the
+// flags of the direction the failed call was in (then the other one's). Only
+// a read can ask for a retry: wire_read() clears the flags and sets "retry
+// read" when nothing is buffered, as OpenSSL's memory BIO does. A write never
+// waits, so wire_write() leaves them alone when it succeeds (clearing there
+// could erase the read side's "retry read" before OpenSSL reports it); when
+// its buffer cannot grow it clears them, so the failure is no "want read".
 BIO_METHOD* OpenSslSession::wire_method() {
-  static BIO_METHOD* const method = [] {  // kept for the life of the process
-    int index = BIO_get_new_index();
-    BIO_METHOD* m = index > 0 ? BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "httprs") : nullptr;
-    if (m != nullptr &&
-        (BIO_meth_set_read(m, &wire_read) != 1 || BIO_meth_set_write(m, &wire_write) != 1 ||
-         BIO_meth_set_ctrl(m, &wire_ctrl) != 1)) {
-      BIO_meth_free(m);
-      m = nullptr;
-    }
-    return m;
-  }();
+  // Built once and kept for the life of the process; a failed attempt (no
+  // memory, no free BIO type index) is not kept, the next session tries again.
+  static std::atomic<BIO_METHOD*> built{nullptr};
+  static std::mutex building;
+  BIO_METHOD* method = built.load(std::memory_order_acquire);
+  if (method != nullptr) return method;
+  std::lock_guard<std::mutex> guard(building);
+  method = built.load(std::memory_order_relaxed);
+  if (method != nullptr) return method;
+  int index = BIO_get_new_index();
+  method = index > 0 ? BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "httprs") : nullptr;
+  if (method != nullptr &&
+      (BIO_meth_set_read(method, &wire_read) != 1 || BIO_meth_set_write(method, &wire_write) != 1 ||
+       BIO_meth_set_ctrl(method, &wire_ctrl) != 1)) {
+    BIO_meth_free(method);
+    method = nullptr;
+  }
+  if (method != nullptr) built.store(method, std::memory_order_release);
   return method;
 }
 
@@ -894,9 +942,14 @@ int OpenSslSession::wire_read(BIO* b, char* buf, int len) {
 
 int OpenSslSession::wire_write(BIO* b, const char* data, int len) {
   auto* self = static_cast<OpenSslSession*>(BIO_get_data(b));
-  BIO_clear_retry_flags(b);
   if (len <= 0) return 0;
-  self->out_.append(data, static_cast<size_t>(len));
+  try {  // nothing may be thrown through OpenSSL's frames
+    self->out_.append(data, static_cast<size_t>(len));
+  } catch (const std::bad_alloc&) {
+    self->wire_ = Wire::kOutOfMemory;
+    BIO_clear_retry_flags(b);  // a failure, not a retry
+    return -1;
+  }
   return len;
 }
 
@@ -930,6 +983,7 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     if (st == Status::kError) err = deferred_err_;
     return st;
   }
+  if (wire_failed(ErrorKind::kReadError, err)) return Status::kError;
   size_t total = 0;
   while (total < cap) {
     if (nothing_to_read()) {  // SSL_read_ex would only say "want read"
@@ -946,7 +1000,9 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     Status st;
     Error e;
     int code = SSL_get_error(ssl_, rc);
-    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+    if (wire_failed(ErrorKind::kReadError, e)) {  // a reply OpenSSL wrote (a key update)
+      st = Status::kError;
+    } else if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
       st = Status::kWantRead;
     } else if (code == SSL_ERROR_ZERO_RETURN) {
       st = Status::kClosed;
@@ -1016,6 +1072,7 @@ bool OpenSslSession::write(const char* data, size_t len, Error& err) {
     size_t written = 0;
     int rc = SSL_write_ex(ssl_, data, len, &written);
     if (rc != 1) {
+      if (wire_failed(ErrorKind::kWriteError, err)) return false;
       int e = SSL_get_error(ssl_, rc);
       unsigned long code = ERR_peek_last_error();
       ERR_clear_error();

@@ -277,8 +277,14 @@ class OpenSslSession final : public TlsSession {
   static int wire_write(BIO* b, const char* data, int len);
   static long wire_ctrl(BIO* b, int cmd, long num, void* ptr);
   size_t in_pending() const { return in_.size() - in_pos_; }
+  bool wire_failed(ErrorKind kind, Error& err);
+
+  // kOutOfMemory: in_ or out_ could not grow (std::bad_alloc, caught before
+  // it reached OpenSSL's frames or the caller); every later call fails.
+  enum class Wire { kSound, kOutOfMemory };
 
   SSL* ssl_ = nullptr;
+  Wire wire_ = Wire::kSound;
   std::string in_;
   size_t in_pos_ = 0;
   std::string out_;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,42 @@ static const std::string& arg(const char* name) {
   }
   return it->second;
 }
+
+// ------------------------------------------------- failing allocations ----
+
+// operator new replaced for this program: while g_fail_at is not negative,
+// that many more allocations succeed and the next one throws std::bad_alloc
+// (as when memory runs out), once. OpenSSL allocates with malloc, so only the
+// C++ side (the session's buffers, the ticket cache) sees the failure.
+static long g_fail_at = -1;
+
+static void* allocate(std::size_t n) {
+  if (g_fail_at == 0) {
+    g_fail_at = -1;
+    throw std::bad_alloc();
+  }
+  if (g_fail_at > 0) --g_fail_at;
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+static void* allocate(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return allocate(n);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+void* operator new(std::size_t n) { return allocate(n); }
+void* operator new[](std::size_t n) { return allocate(n); }
+void* operator new(std::size_t n, const std::nothrow_t& t) noexcept { return allocate(n, t); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return allocate(n, t); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 // ------------------------------------------------------------- server ----
 
@@ -163,6 +200,15 @@ static Status handshake(TlsSession& c, Server& s, Error& err, bool one_byte = fa
   }
   err.set(ErrorKind::kConnectError, "test: handshake did not converge");
   return Status::kError;
+}
+
+// The client's first step (its ClientHello) and the server's answer to it.
+static std::string server_first_flight(TlsSession& c, Server& s) {
+  Error err;
+  CHECK(c.handshake(err) == Status::kWantRead);
+  s.feed(c.take_output());
+  s.step();
+  return s.take();
 }
 
 static std::shared_ptr<TlsContext> make_ctx(const TlsConfig& cfg) {
@@ -661,10 +707,7 @@ static void test_error_queue_isolation() {
   Server s(arg("server"));
   Error err;
   OpenSslSession c(ctx, "localhost", err);
-  CHECK(c.handshake(err) == Status::kWantRead);
-  s.feed(c.take_output());
-  s.step();
-  std::string hello = s.take();
+  std::string hello = server_first_flight(c, s);
   c.feed(hello.data(), 1);  // not enough for any progress
   ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
   CHECK(c.handshake(err) == Status::kWantRead);
@@ -854,6 +897,90 @@ static bool connect_with_key(const std::shared_ptr<TlsContext>& ctx, Server& s,
 
 static void test_adopted_resumption(const Server& first);
 static void test_adopted_crl_check(const Server& first);
+
+// A buffer that cannot grow fails the session with a clear error: nothing is
+// thrown through OpenSSL or to the caller, and the failure is never reported
+// as "want read" (a write failing after a read that asked for more input).
+static void test_out_of_memory() {
+  const std::string oom = "Out of memory buffering TLS records";
+  auto ctx = make_ctx(trusting(arg("ca")));
+  {  // the ClientHello cannot be buffered
+    Error err;
+    OpenSslSession c(ctx, "localhost", err);
+    g_fail_at = 0;
+    Status st = c.handshake(err);
+    CHECK(g_fail_at == -1);  // the allocation that failed was this one
+    g_fail_at = -1;
+    CHECK(st == Status::kError);
+    CHECK(err.kind == ErrorKind::kConnectError);
+    CHECK_EQ_STR(err.message, oom);
+    Error again;
+    CHECK(c.handshake(again) == Status::kError);
+    CHECK_EQ_STR(again.message, oom);
+  }
+  {  // the server's flight cannot be taken in
+    Server s(arg("server"));
+    Error err;
+    OpenSslSession c(ctx, "localhost", err);
+    std::string back = server_first_flight(c, s);
+    g_fail_at = 0;
+    c.feed(back.data(), back.size());
+    CHECK(g_fail_at == -1);  // the allocation that failed was this one
+    g_fail_at = -1;
+    CHECK(c.handshake(err) == Status::kError);
+    CHECK(err.kind == ErrorKind::kConnectError);
+    CHECK_EQ_STR(err.message, oom);
+  }
+  {  // after the handshake: a read that wants more, then a write that fails
+    Server s(arg("server"));
+    Error err;
+    OpenSslSession c(ctx, "localhost", err);
+    CHECK(handshake(c, s, err) == Status::kOk);  // the server's tickets are fed, not read
+    char buf[256];
+    size_t n = 0;
+    CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);  // the BIO said "retry read"
+    c.take_output();
+    std::string req = "GET / HTTP/1.1\r\n\r\n";
+    g_fail_at = 0;
+    bool wrote = c.write(req.data(), req.size(), err);
+    CHECK(g_fail_at == -1);  // the allocation that failed was this one
+    g_fail_at = -1;
+    CHECK(!wrote);
+    CHECK(err.kind == ErrorKind::kWriteError);
+    CHECK_EQ_STR(err.message, oom);
+    Error rerr;
+    CHECK(c.read(buf, sizeof buf, &n, rerr) == Status::kError);
+    CHECK(rerr.kind == ErrorKind::kReadError);
+    CHECK_EQ_STR(rerr.message, oom);
+  }
+  // The ticket cache, failing at each of its allocations in turn while the
+  // new-session callback keeps a ticket: the ticket is freed, not kept
+  // (LeakSanitizer checks), and the cache stays consistent and usable.
+  long points = 0;  // allocations the callback makes, each failed in turn
+  for (bool failed = true; failed && points < 64; ++points) {
+    auto fresh = make_ctx(trusting(arg("ca")));
+    Server s(arg("server"));
+    const std::string key = "a key long enough to be allocated:" + std::to_string(points);
+    {
+      Error err;
+      OpenSslSession c(fresh, "localhost", err, key);
+      CHECK(handshake(c, s, err) == Status::kOk);
+      char buf[256];
+      size_t n = 0;
+      g_fail_at = points;
+      Status st = c.read(buf, sizeof buf, &n, err);  // two tickets: the callback runs twice
+      failed = g_fail_at == -1;
+      g_fail_at = -1;
+      CHECK(st == Status::kWantRead);
+      CHECK(!err);
+    }
+    Server again(s);
+    connect_with_key(fresh, again, "localhost", key);  // resumes when one ticket was kept
+    Server third(s);
+    CHECK(connect_with_key(fresh, third, "localhost", key));  // the cache works again
+  }
+  CHECK(points > 3 && points < 64);
+}
 
 static void test_resumption() {
   auto ctx = make_ctx(trusting(arg("ca")));
@@ -1205,6 +1332,7 @@ int main(int argc, char** argv) {
   test_session_misuse();
   test_keylog();
   test_resumption();
+  test_out_of_memory();
   test_foreign();
   return check_report("test_tls");
 }

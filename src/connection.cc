@@ -409,10 +409,19 @@ void Connection::resume_reading(Transfer& t) {
 }
 
 int Connection::direct_wait_fd(const Transfer& t) {
-  if (state_ != State::kActive || cur_.get() != &t || !is_http1() || gated_ != Stage::kNone ||
-      flush_wanted_ || !t.body_sent || h1().draining() ||
-      h1().flow() != Http1Session::Flow::kReading || !socket_.reading() ||
+  if (cur_.get() != &t || gated_ != Stage::kNone || flush_wanted_ || !socket_.reading() ||
       socket_.writes_pending() > 0)
+    return -1;
+  // The origin's TLS handshake for `t` waits for the server's next flight (no
+  // other request waits on a connection that may become HTTP/2): the poll
+  // that wakes it reads that flight itself, where the loop's round after it
+  // was one epoll_wait more per new connection.
+  if (state_ == State::kHandshaking)
+    return handshaking_ == Stage::kTls && purpose_ == Purpose::kTransfer && !may_http2_
+               ? socket_.fd()
+               : -1;
+  if (state_ != State::kActive || !is_http1() || !t.body_sent || h1().draining() ||
+      h1().flow() != Http1Session::Flow::kReading)
     return -1;
   return socket_.fd();
 }

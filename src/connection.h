@@ -75,8 +75,9 @@ class Connection final : private SocketStream::Owner,
   void flush_wanted();
   // The socket a sync waiter on `t` may poll itself instead of the loop's
   // backend (Engine::wait): only while the whole HTTP/1.1 request of `t` is
-  // out and libuv reads that socket for its response, so that its readability
-  // is the only event `t` waits for (timers aside). Else -1.
+  // out and libuv reads that socket for its response, or while the origin's
+  // TLS handshake for `t` waits for the server, so that its readability is
+  // the only event `t` waits for (timers aside). Else -1.
   int direct_wait_fd(const Transfer& t);
   // That waiter found the socket readable: read it now, as the loop would
   // (SocketStream::read_ready); kLoop when `t` no longer waits that way.

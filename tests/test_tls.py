@@ -1228,9 +1228,13 @@ class _FlightServer:
     bytes arrived in the same read as the client's Finished (one write from the
     client, one segment), then answers and closes."""
 
-    def __init__(self, certs):
+    def __init__(self, certs, flight_delay=0.0, answer=True):
         self.ctx = server_context(certs.server)
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.flight_delay = flight_delay  # before its first flight, the client waits
+        self.answer = answer  # False: no tickets, no response (the client times out)
+        if not answer:
+            self.ctx.num_tickets = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(5)
         self.url = f"https://localhost:{self.sock.getsockname()[1]}/"
@@ -1260,6 +1264,8 @@ class _FlightServer:
                 tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
+                if self.flight_delay:
+                    time.sleep(self.flight_delay)
                 conn.sendall(outgoing.read())
                 data = conn.recv(65536)
                 if not data:
@@ -1278,6 +1284,10 @@ class _FlightServer:
                 request += tls.read(65536)
             except ssl.SSLWantReadError:
                 incoming.write(conn.recv(65536))
+        if not self.answer:
+            while conn.recv(65536):  # until the client gives up
+                pass
+            return
         tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
         conn.sendall(outgoing.read())
 
@@ -1337,3 +1347,23 @@ def test_handshake_finished_sent_when_the_request_waits(flight_server, certs):
         assert r.text == "ok"
     assert "connection.start_tls.complete" in seen
     assert flight_server.together == [False]
+
+
+@pytest.mark.httprs_only
+def test_handshake_flight_read_by_the_waiting_thread(certs):
+    """A sync request waiting for the server's TLS handshake flight polls its own socket
+    and reads the flight itself (Engine's direct wait), as it does for the response,
+    rather than through another round of the loop. The server here sends no tickets and
+    no response: every direct read is a handshake read."""
+    srv = _FlightServer(certs, flight_delay=0.05, answer=False)
+    try:
+        ctx = ssl.create_default_context(cafile=certs.ca_file)
+        with httprs.Client(verify=ctx, timeout=httprs.Timeout(5.0, read=0.2)) as c:
+            before = c._transport._direct_reads()
+            with pytest.raises(httprs.ReadTimeout):  # the handshake completed
+                c.get(srv.url)
+            assert c._transport._direct_reads() > before
+    finally:
+        srv.close()
+    assert srv.together == [True]
+    assert not srv.errors

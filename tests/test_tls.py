@@ -1355,7 +1355,8 @@ def test_handshake_flight_read_by_the_waiting_thread(certs):
     and reads the flight itself (Engine's direct wait), as it does for the response,
     rather than through another round of the loop. The server here sends no tickets and
     no response: every direct read is a handshake read."""
-    srv = _FlightServer(certs, flight_delay=0.05, answer=False)
+    # The delay puts the flight well after the loop round that follows the ClientHello.
+    srv = _FlightServer(certs, flight_delay=0.2, answer=False)
     try:
         ctx = ssl.create_default_context(cafile=certs.ca_file)
         with httprs.Client(verify=ctx, timeout=httprs.Timeout(5.0, read=0.2)) as c:

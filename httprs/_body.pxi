@@ -660,20 +660,23 @@ cdef list _head_pairs(HeaderBlock& headers):
     cdef Py_ssize_t i
     cdef tuple last = _last_pairs
     cdef Py_ssize_t reuse = min(n, len(last))
-    cdef list raw = [None] * n
+    # Each slot is filled below (a failure leaves NULLs, which the list's dealloc skips).
+    cdef list raw = PyList_New(n)
     cdef tuple prev
+    cdef tuple item
     cdef string_view value
     for i in range(n):
         value = headers.value(i)
         if i < reuse:
             prev = <tuple>last[i]
             if _same_view(<bytes>prev[0], headers.name(i)):
-                if _same_view(<bytes>prev[1], value):
-                    raw[i] = prev
-                else:
-                    raw[i] = (prev[0], _view_bytes(value))
+                item = prev if _same_view(<bytes>prev[1], value) else (prev[0], _view_bytes(value))
+                Py_INCREF(item)
+                PyList_SET_ITEM(raw, i, item)  # steals the reference
                 continue
-        raw[i] = (_view_bytes(headers.name(i)), _view_bytes(value))
+        item = (_view_bytes(headers.name(i)), _view_bytes(value))
+        Py_INCREF(item)
+        PyList_SET_ITEM(raw, i, item)
     _last_pairs = tuple(raw)
     return raw
 

@@ -103,6 +103,7 @@ cdef int _LOG_INFO = logging.INFO
 # there (`monkeypatch.setattr("httpx._client.HTTPTransport", factory)`) so that every new
 # client sends through a mock.
 from httprs._core import AsyncHTTPTransport, HTTPTransport
+from httprs._core import ResponseStream as _CORE_RESPONSE_STREAM
 
 
 class UseClientDefault:
@@ -514,7 +515,10 @@ cdef int _finish_response(
 ) except -1:
     """Attach the request, bind the stream for `elapsed`, take cookies, log. `plain`:
     the client's `cookies` property is its own."""
-    if type(response) is Response and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK):
+    cdef bint stock = type(response) is Response and _class_unchanged(
+        Response, &_response_tag, _RESPONSE_STOCK
+    )
+    if stock:
         response._req = request  # what the stock `request` setter does
     else:
         response.request = request
@@ -524,7 +528,9 @@ cdef int _finish_response(
             bound = _BoundAsyncStreamReadAll
         else:
             bound = BoundAsyncStream
-    elif BoundSyncStream is _STOCK_BOUND_SYNC and hasattr(stream, "_httprs_read_all"):
+    elif BoundSyncStream is _STOCK_BOUND_SYNC and (
+        type(stream) is _CORE_RESPONSE_STREAM or hasattr(stream, "_httprs_read_all")
+    ):
         bound = _BoundSyncStreamReadAll
     else:
         bound = BoundSyncStream
@@ -532,7 +538,12 @@ cdef int _finish_response(
     headers = response.headers
     if _has_set_cookie(headers._raw if type(headers) is Headers else headers.raw):
         (_plain_attr(client, "_cookies") if plain else client.cookies).extract_cookies(response)
-    response.default_encoding = client._default_encoding
+    encoding = _plain_attr(client, "_default_encoding") if plain else client._default_encoding
+    # A stock Response reads the class's "utf-8" until set (httpx sets it in __init__).
+    if not (
+        stock and type(encoding) is str and encoding == _STOCK_DEFAULT_ENCODING
+    ):
+        response.default_encoding = encoding
     if _info_logging():
         logger.info(
             'HTTP Request: %s %s "%s %d %s"',
@@ -598,7 +609,7 @@ cdef bint _class_is_plain(object cls, tuple funcs) except -1:
 # The client settings the plain path reads straight from the instance dict.
 cdef tuple _PLAIN_ATTRS = (
     "_headers", "_cookies", "_params", "_timeout", "_base_url", "_mounts", "_transport",
-    "_event_hooks", "max_redirects",
+    "_event_hooks", "max_redirects", "_default_encoding",
 )
 
 
@@ -2356,7 +2367,9 @@ cdef tuple _QUERY_PARAMS_STOCK = (("__bool__", QueryParams.__bool__), ("__len__"
 cdef tuple _RESPONSE_STOCK = (
     ("has_redirect_location", Response.has_redirect_location),
     ("request", Response.request),
+    ("default_encoding", Response.default_encoding),
 )
+cdef str _STOCK_DEFAULT_ENCODING = Response.default_encoding
 # What _class_unchanged compares (the methods behind the fast paths).
 cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
 cdef tuple _TIMEOUT_STOCK = (

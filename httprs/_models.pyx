@@ -59,6 +59,7 @@ cdef object _MISSING = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
 cdef unsigned int _response_tag = 0
+cdef unsigned int _response_close_tag = 0
 cdef unsigned int _headers_tag = 0
 cdef unsigned int _bytestream_tag = 0
 # For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
@@ -1208,17 +1209,7 @@ class Response:
 
     def close(self):
         """Close the response and release the connection."""
-        stream = self.stream
-        if not isinstance(stream, SyncByteStream):
-            raise RuntimeError("Attempted to call an sync close on an async stream.")
-        if not self.is_closed:
-            self.is_closed = True
-            try:
-                stream.close()
-            except RequestError as exc:
-                if self._req is not None:
-                    exc.request = self._req
-                raise
+        _close_response(self, self.stream)
 
     # -- async body access --
 
@@ -1442,8 +1433,22 @@ cdef int _begin_whole_read(self, stream, bint is_async) except -1:
         raise RuntimeError("Attempted to call an async iterator on an sync stream.")
     if not is_async and not isinstance(stream, SyncByteStream):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
-    self.is_stream_consumed = True
-    self._nbytes = 0
+    self.is_stream_consumed = True  # (_nbytes is 0 until then: set once the body is read)
+    return 0
+
+
+cdef int _close_response(self, stream) except -1:
+    """Response.close() of `self`, whose stream is `stream`."""
+    if not isinstance(stream, SyncByteStream):
+        raise RuntimeError("Attempted to call an sync close on an async stream.")
+    if not self.is_closed:
+        self.is_closed = True
+        try:
+            stream.close()
+        except RequestError as exc:
+            if self._req is not None:
+                exc.request = self._req
+            raise
     return 0
 
 
@@ -1461,7 +1466,12 @@ cdef bytes _read_whole(self, stream, source):
     else:
         raw = source
     self._nbytes = len(raw)
-    self.close()
+    # self.close(), called directly while it is Response's own (the stream read is
+    # `self.stream`: nothing here replaces it).
+    if type(self) is Response and _class_unchanged(Response, &_response_close_tag, _CLOSE_STOCK):
+        _close_response(self, stream)
+    else:
+        self.close()
     return _decode_all(self, raw)
 
 
@@ -1650,3 +1660,5 @@ cdef tuple _REQUEST_STOCK = (("__init__", Request.__init__), ("_prepare", Reques
 cdef tuple _RESPONSE_STOCK = (("__init__", Response.__init__),)
 cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
+# ... and the method a whole read calls directly.
+cdef tuple _CLOSE_STOCK = (("close", Response.close),)

@@ -888,6 +888,30 @@ def test_patched_init_of_the_stock_classes_is_called(flavour, server):
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_response_default_encoding_is_the_clients(flavour, server):
+    # httpx sets every response's default_encoding from the client, whatever Response's
+    # own default is (a patched class default included).
+    async def body(cls):
+        async with opened(cls) as client:
+            response = await go(client.get(server.url + "/echo"))
+            assert response.default_encoding == "utf-8"
+            with mock.patch.object(httprs.Response, "default_encoding", "latin-1"):
+                response = await go(client.get(server.url + "/echo"))
+                assert response.default_encoding == "utf-8"
+                client._default_encoding = "cp1252"
+                response = await go(client.get(server.url + "/echo"))
+                assert response.default_encoding == "cp1252"
+            client._default_encoding = "utf-8"
+            response = await go(client.get(server.url + "/echo"))
+            assert response.default_encoding == "utf-8"
+        async with opened(cls, default_encoding="iso-8859-2") as client:
+            response = await go(client.get(server.url + "/echo"))
+            assert response.default_encoding == "iso-8859-2"
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_patched_query_params_truth_is_asked(flavour, server):
     # httpx's _merge_queryparams asks `params or self.params`: a patched __bool__ of the
     # client's QueryParams is called, also after requests that read it without the call.

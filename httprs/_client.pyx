@@ -103,6 +103,7 @@ cdef int _LOG_INFO = logging.INFO
 # there (`monkeypatch.setattr("httpx._client.HTTPTransport", factory)`) so that every new
 # client sends through a mock.
 from httprs._core import AsyncHTTPTransport, HTTPTransport
+from httprs._core import AsyncResponseStream as _CORE_ASYNC_RESPONSE_STREAM
 from httprs._core import ResponseStream as _CORE_RESPONSE_STREAM
 
 
@@ -141,6 +142,23 @@ cdef bint _is_https_upgrade(object url, object location):
     )
 
 
+cdef unsigned int _core_stream_tag = 0
+cdef unsigned int _core_astream_tag = 0
+
+
+cdef bint _core_stream(object stream, bint is_async) except -1:
+    """Whether `stream` is the core's own response stream (sync or async) with its
+    stock methods, which only forward to its `_body`: the bound streams then call the
+    body directly."""
+    if is_async:
+        return type(stream) is _CORE_ASYNC_RESPONSE_STREAM and _class_unchanged(
+            _CORE_ASYNC_RESPONSE_STREAM, &_core_astream_tag, _CORE_ASYNC_STREAM_STOCK
+        )
+    return type(stream) is _CORE_RESPONSE_STREAM and _class_unchanged(
+        _CORE_RESPONSE_STREAM, &_core_stream_tag, _CORE_STREAM_STOCK
+    )
+
+
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
     first asked for (most never are); anything else gets it now."""
@@ -171,14 +189,21 @@ class BoundSyncStream(SyncByteStream):
             # closed response is freed by reference counting, not by the cyclic GC.
             self._response = None
             _record_elapsed(response, perf_counter() - self._start)
-        self._stream.close()
+        stream = self._stream
+        if _core_stream(stream, False):
+            stream._body.close()  # what its stock close() does, one call fewer
+        else:
+            stream.close()
 
 
 class _BoundSyncStreamReadAll(BoundSyncStream):
     """BoundSyncStream over a core stream that can hand over the whole body at once."""
 
     def _httprs_read_all(self):
-        return self._stream._httprs_read_all()
+        stream = self._stream
+        if _core_stream(stream, False):
+            return stream._body._httprs_read_all()
+        return stream._httprs_read_all()
 
 
 class BoundAsyncStream(AsyncByteStream):
@@ -201,12 +226,19 @@ class BoundAsyncStream(AsyncByteStream):
         if response is not None:
             self._response = None
             _record_elapsed(response, perf_counter() - self._start)
-        await self._stream.aclose()
+        stream = self._stream
+        if _core_stream(stream, True):
+            await stream._body.aclose()
+        else:
+            await stream.aclose()
 
 
 class _BoundAsyncStreamReadAll(BoundAsyncStream):
     async def _httprs_aread_all(self):
-        return await self._stream._httprs_aread_all()
+        stream = self._stream
+        if _core_stream(stream, True):
+            return await stream._body._httprs_aread_all()
+        return await stream._httprs_aread_all()
 
 
 def _hooks_dict(event_hooks):
@@ -2370,6 +2402,14 @@ cdef tuple _RESPONSE_STOCK = (
     ("default_encoding", Response.default_encoding),
 )
 cdef str _STOCK_DEFAULT_ENCODING = Response.default_encoding
+cdef tuple _CORE_STREAM_STOCK = (
+    ("_httprs_read_all", _CORE_RESPONSE_STREAM._httprs_read_all),
+    ("close", _CORE_RESPONSE_STREAM.close),
+)
+cdef tuple _CORE_ASYNC_STREAM_STOCK = (
+    ("_httprs_aread_all", _CORE_ASYNC_RESPONSE_STREAM._httprs_aread_all),
+    ("aclose", _CORE_ASYNC_RESPONSE_STREAM.aclose),
+)
 # What _class_unchanged compares (the methods behind the fast paths).
 cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
 cdef tuple _TIMEOUT_STOCK = (

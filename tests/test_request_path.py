@@ -912,6 +912,48 @@ def test_response_default_encoding_is_the_clients(flavour, server):
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_patched_core_stream_methods_are_called(flavour, server):
+    # The client's bound stream calls the transport stream's body directly while the
+    # stream's class has its own methods: patched ones are called, as before.
+    from httprs import _core
+
+    calls = []
+
+    def spy(cls, name):
+        original = getattr(cls, name)
+        if inspect.iscoroutinefunction(original):
+
+            async def method(self):
+                calls.append(name)
+                return await original(self)
+
+        else:
+
+            def method(self):
+                calls.append(name)
+                return original(self)
+
+        return mock.patch.object(cls, name, method)
+
+    async def body(cls):
+        is_async = cls is httprs.AsyncClient
+        stream_cls = _core.AsyncResponseStream if is_async else _core.ResponseStream
+        names = ("_httprs_aread_all", "aclose") if is_async else ("_httprs_read_all", "close")
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/echo"))
+            with spy(stream_cls, names[0]), spy(stream_cls, names[1]):
+                response = await go(client.get(server.url + "/echo"))
+                assert response.json()["path"] == "/echo"
+            assert calls == list(names)
+            calls.clear()
+            response = await go(client.get(server.url + "/echo"))
+            assert response.json()["path"] == "/echo"
+            assert calls == []
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_patched_query_params_truth_is_asked(flavour, server):
     # httpx's _merge_queryparams asks `params or self.params`: a patched __bool__ of the
     # client's QueryParams is called, also after requests that read it without the call.

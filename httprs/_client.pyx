@@ -33,6 +33,7 @@ from httprs._config import (
     Proxy,
     Timeout,
 )
+from httprs._content import ByteStream as _ByteStream
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from httprs._models import (
@@ -142,6 +143,7 @@ cdef bint _is_https_upgrade(object url, object location):
     )
 
 
+cdef object _BYTE_STREAM = _ByteStream  # both a sync and an async stream
 cdef unsigned int _core_stream_tag = 0
 cdef unsigned int _core_astream_tag = 0
 
@@ -482,14 +484,14 @@ cdef object _timeout_for(object client, object timeout, bint plain, bint wrap):
     return Timeout(timeout).as_dict()
 
 
-cdef object _resolve_follow(object client, object follow_redirects):
+cdef object _resolve_follow(object client, object follow_redirects, bint plain):
     if isinstance(follow_redirects, UseClientDefault):
-        return client.follow_redirects
+        return _plain_attr(client, "follow_redirects") if plain else client.follow_redirects
     return follow_redirects
 
 
-cdef int _check_can_send(object client) except -1:
-    state = client._state
+cdef int _check_can_send(object client, bint plain) except -1:
+    state = _plain_attr(client, "_state") if plain else client._state
     if state is _OPENED:
         return 0  # already (the common case: no attribute write per request)
     if state == _CLOSED:
@@ -641,7 +643,8 @@ cdef bint _class_is_plain(object cls, tuple funcs) except -1:
 # The client settings the plain path reads straight from the instance dict.
 cdef tuple _PLAIN_ATTRS = (
     "_headers", "_cookies", "_params", "_timeout", "_base_url", "_mounts", "_transport",
-    "_event_hooks", "max_redirects", "_default_encoding",
+    "_event_hooks", "max_redirects", "_default_encoding", "follow_redirects", "_state",
+    "_auth",
 )
 
 
@@ -848,11 +851,11 @@ cdef object _merge_queryparams(object client, object params, bint plain):
     return params
 
 
-cdef object _build_request_auth(object client, object request, object auth):
+cdef object _build_request_auth(object client, object request, object auth, bint plain):
     """The Auth for `request`, or None when none applies (the plain path then skips the
     auth flow; the method returns Auth() instead)."""
     if isinstance(auth, UseClientDefault):
-        auth = client._auth
+        auth = _plain_attr(client, "_auth") if plain else client._auth
     else:
         auth = client._build_auth(auth)  # as httpx: a subclass may override it
     if auth is not None:
@@ -1045,7 +1048,7 @@ class BaseClient:
     def _build_request_auth(self, request, auth=USE_CLIENT_DEFAULT):
         """The Auth to run for `request`: `Auth()` (which adds nothing) when no
         authentication applies, as httpx's."""
-        auth = _build_request_auth(self, request, auth)
+        auth = _build_request_auth(self, request, auth, False)
         return Auth() if auth is None else auth
 
     def _build_redirect_request(self, request, response):
@@ -1228,11 +1231,11 @@ cdef object _sync_send(
     object client, object request, bint stream, object auth, object follow_redirects,
     bint plain,
 ):
-    _check_can_send(client)
-    follow_redirects = _resolve_follow(client, follow_redirects)
+    _check_can_send(client, plain)
+    follow_redirects = _resolve_follow(client, follow_redirects, plain)
     if plain:
         _set_timeout(client, request, True)
-        auth = _build_request_auth(client, request, auth)
+        auth = _build_request_auth(client, request, auth, True)
         if auth is None:
             response = _sync_send_handling_redirects(client, request, follow_redirects, [], True)
         else:
@@ -1361,7 +1364,8 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
     start = perf_counter()
-    if not isinstance(request.stream, SyncByteStream):
+    body = request.stream
+    if type(body) is not _BYTE_STREAM and not isinstance(body, SyncByteStream):
         raise RuntimeError("Attempted to send an async request with a sync Client instance.")
     try:
         response = transport.handle_request(request)
@@ -1371,7 +1375,11 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
     stream = response.stream
     # The core's own streams are cdef classes, not SyncByteStream subclasses:
     # only reject what is unmistakably async.
-    if isinstance(stream, AsyncByteStream) and not isinstance(stream, SyncByteStream):
+    if (
+        type(stream) is not _CORE_RESPONSE_STREAM
+        and isinstance(stream, AsyncByteStream)
+        and not isinstance(stream, SyncByteStream)
+    ):
         raise TypeError("The transport returned a response with an async byte stream.")
     _finish_response(client, request, response, start, False, plain)
     return response
@@ -1848,11 +1856,11 @@ async def _async_send(
     object client, object request, bint stream, object auth, object follow_redirects,
     bint plain,
 ):
-    _check_can_send(client)
-    follow_redirects = _resolve_follow(client, follow_redirects)
+    _check_can_send(client, plain)
+    follow_redirects = _resolve_follow(client, follow_redirects, plain)
     if plain:
         _set_timeout(client, request, True)
-        auth = _build_request_auth(client, request, auth)
+        auth = _build_request_auth(client, request, auth, True)
         if auth is None:
             response = await _async_send_handling_redirects(
                 client, request, follow_redirects, [], True
@@ -1943,7 +1951,8 @@ async def _async_send_single_request(object client, object request, bint plain):
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
     start = perf_counter()
-    if not isinstance(request.stream, AsyncByteStream):
+    body = request.stream
+    if type(body) is not _BYTE_STREAM and not isinstance(body, AsyncByteStream):
         raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
     try:
         response = await transport.handle_async_request(request)
@@ -1951,7 +1960,11 @@ async def _async_send_single_request(object client, object request, bint plain):
         exc.request = request
         raise
     stream = response.stream
-    if isinstance(stream, SyncByteStream) and not isinstance(stream, AsyncByteStream):
+    if (
+        type(stream) is not _CORE_ASYNC_RESPONSE_STREAM
+        and isinstance(stream, SyncByteStream)
+        and not isinstance(stream, AsyncByteStream)
+    ):
         raise TypeError("The transport returned a response with a sync byte stream.")
     _finish_response(client, request, response, start, True, plain)
     return response

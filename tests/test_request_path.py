@@ -1002,9 +1002,39 @@ def test_private_settings_made_properties_by_a_subclass_are_read(flavour, server
             def max_redirects(self, value):
                 self.__dict__["max_redirects"] = value
 
+            @property
+            def follow_redirects(self):
+                seen.append("follow_redirects")
+                return False
+
+            @follow_redirects.setter
+            def follow_redirects(self, value):
+                self.__dict__["follow_redirects"] = value
+
+            @property
+            def _auth(self):
+                return httprs.BasicAuth("prop", "pw")
+
+            @_auth.setter
+            def _auth(self, value):
+                self.__dict__["_auth"] = value
+
+            @property
+            def _default_encoding(self):
+                return "cp1252"
+
+            @_default_encoding.setter
+            def _default_encoding(self, value):
+                self.__dict__["_default_encoding"] = value
+
         async with opened(Sub) as client:
-            assert (await sent_headers(client, server.url))["x-prop"] == "1"
+            headers = await sent_headers(client, server.url)
+            assert headers["x-prop"] == "1"
+            assert headers["authorization"] == "Basic " + base64.b64encode(b"prop:pw").decode()
             assert "max_redirects" in seen
+            assert "follow_redirects" in seen
+            response = await go(client.get(server.url + "/echo"))
+            assert response.default_encoding == "cp1252"
 
     run(flavour, body)
 

@@ -574,16 +574,38 @@ cdef int _init_request(
     return 0
 
 
+cdef bytes _CONTENT_LENGTH = b"content-length"
+cdef bytes _TRANSFER_ENCODING = b"transfer-encoding"
+# The names the body encoders give -> (lower-cased, as sent) bytes: ASCII, so the same
+# under the encodings Headers detects.
+cdef dict _ENCODER_NAMES = {
+    "Content-Length": (_CONTENT_LENGTH, b"Content-Length"),
+    "Transfer-Encoding": (_TRANSFER_ENCODING, b"Transfer-Encoding"),
+    "Content-Type": (b"content-type", b"Content-Type"),
+}
+
+
 cdef int _set_default_header(object h, object key, object value) except -1:
     """h.setdefault(key, value), done on the lists for an exact Headers and the str names
     and values the body encoders give (an ASCII name encodes and lower-cases alike under
     every encoding Headers uses); anything else through setdefault itself."""
+    cdef list keys
+    cdef tuple known
+    if type(h) is Headers and type(key) is str and type(value) is str and h._encoding is None:
+        known = <tuple?>_ENCODER_NAMES.get(key)
+        if known is not None:  # the encoders' own names: nothing to encode or lower-case
+            keys = _hkeys(h)
+            if known[0] in keys:
+                return 0
+            (<list?>h._raw).append((known[1], (<str>value).encode("utf-8")))
+            keys.append(known[0])
+            return 0
     if not (
         type(h) is Headers and type(key) is str and type(value) is str and (<str>key).isascii()
     ):
         h.setdefault(key, value)
         return 0
-    cdef list keys = _hkeys(h)
+    keys = _hkeys(h)
     lookup = (<str>key).lower().encode("ascii")
     if lookup in keys:
         return 0
@@ -601,11 +623,20 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
     """Request._prepare: body headers, then Host / Content-Length prepended as httpx does."""
     if not isinstance(h, Headers):
         h = self.headers = Headers(h)
+    # Whether Content-Length or Transfer-Encoding is known to be set (by the defaults).
+    cdef bint framed = False
+    cdef tuple known
     if default_headers:
         for key, value in default_headers.items():
-            if key.lower() == "transfer-encoding" and _hhas(h, b"content-length"):
+            known = <tuple?>_ENCODER_NAMES.get(key) if type(key) is str else None
+            if known is not None:
+                framed = framed or known[0] is _CONTENT_LENGTH or known[0] is _TRANSFER_ENCODING
+                if known[0] is _TRANSFER_ENCODING and _hhas(h, _CONTENT_LENGTH):
+                    continue
+            elif key.lower() == "transfer-encoding" and _hhas(h, _CONTENT_LENGTH):
                 continue
             _set_default_header(h, key, value)
+        framed = framed and type(h) is Headers  # (a subclass's setdefault may differ)
     cdef list keys = _hkeys(h)
     auto = None
     if b"host" not in keys:
@@ -623,8 +654,9 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
             method == "POST" or method == "PUT" or method == "PATCH"
         ))
-        and b"content-length" not in keys
-        and b"transfer-encoding" not in keys
+        and not framed
+        and _CONTENT_LENGTH not in keys
+        and _TRANSFER_ENCODING not in keys
     ):
         if auto is None:
             auto = [(b"Content-Length", b"0")]

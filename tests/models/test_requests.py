@@ -61,7 +61,29 @@ CASES = [
     dict(method="POST", url="http://example.com", json={"nan": float("nan")}),
     dict(method="POST", url="http://example.com", content=123),
     dict(method="GET", url="http://example.com", extensions={"timeout": {"read": 1}}),
+    # The encoders' Content-Length / Content-Type next to the caller's own headers.
+    dict(method="POST", url="http://example.com", json={"a": 1}, headers={"content-type": "x/y"}),
+    dict(method="POST", url="http://example.com", json=[1], headers={"CONTENT-LENGTH": "3"}),
+    dict(
+        method="PUT",
+        url="http://example.com",
+        data={"a": "1"},
+        headers={"Transfer-Encoding": "chunked"},
+    ),
+    dict(method="POST", url="http://example.com", content=b"", headers={"Content-Type": "a/b"}),
 ]
+
+
+@pytest.mark.parametrize(
+    "headers", [None, {"Content-Length": "3"}, {"transfer-encoding": "chunked"}, {"X": "1"}]
+)
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_streamed_body_framing_headers_match_httpx(rs, method, headers):
+    # A generator body's default Transfer-Encoding: chunked, unless the caller set a
+    # Content-Length (or the coding) already.
+    ours = rs.Request(method, "http://example.com", content=_gen(), headers=headers)
+    ref = httpx.Request(method, "http://example.com", content=_gen(), headers=headers)
+    assert ours.headers.raw == ref.headers.raw
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))

@@ -912,6 +912,31 @@ def test_response_default_encoding_is_the_clients(flavour, server):
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_patched_response_close_is_called_by_a_whole_read(flavour, server):
+    # httpx's read() ends with self.close() (aread() with aclose()): a patched one runs.
+    closed = []
+
+    async def body(cls):
+        name = "aclose" if cls is httprs.AsyncClient else "close"
+        original = getattr(httprs.Response, name)
+
+        def close(self):
+            closed.append(self)
+            return original(self)
+
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/echo"))
+            with mock.patch.object(httprs.Response, name, close):
+                response = await go(client.get(server.url + "/echo"))
+            assert closed == [response]
+            assert response.is_closed
+            await go(client.get(server.url + "/echo"))
+            assert closed == [response]
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_patched_core_stream_methods_are_called(flavour, server):
     # The client's bound stream calls the transport stream's body directly while the
     # stream's class has its own methods: patched ones are called, as before.

@@ -289,3 +289,20 @@ def test_max_redirects_through_every_api(hx, api):
         else:
             with client.stream("GET", url):
                 pass
+
+
+@pytest.mark.parametrize("status", ["int", "codes", "float", "int-200"])
+def test_redirect_status_of_any_number_type(hx, status):
+    # has_redirect_location compares the status with the redirect codes: an IntEnum
+    # or a float equal to one is followed as an int is.
+    code = {"int": 302, "codes": hx.codes.FOUND, "float": 302.0, "int-200": 200}[status]
+
+    def handler(request):
+        if request.url.path == "/start":
+            return hx.Response(code, headers={"Location": "/end"})
+        return hx.Response(200, text=request.url.path)
+
+    with hx.Client(transport=hx.MockTransport(handler), follow_redirects=True) as client:
+        response = client.get("http://example.org/start")
+    assert response.url.path == ("/start" if status == "int-200" else "/end")
+    assert len(response.history) == (0 if status == "int-200" else 1)

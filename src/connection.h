@@ -184,6 +184,7 @@ class Connection final : private SocketStream::Owner,
   void on_socket_write_error(int status) override;
   void on_socket_closed() override { handle_closed(); }
   bool defer_socket_write(SocketStream* s) override { return engine_->defer_write(s); }
+  void on_socket_deferred_ended() override;
 
   // StreamChain::Host
   void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override;
@@ -252,6 +253,7 @@ class Connection final : private SocketStream::Owner,
   // knowledge): an Http1Session or an Http2Exchanges. Null until then.
   std::unique_ptr<ProtocolSession> session_;
   bool flush_wanted_ = false;         // listed by Engine::want_flush
+  bool h2_flush_held_ = false;        // h2_flush() waits for the deferred write (see there)
   bool may_http2_ = false;            // HTTP/2 possible (its spec allows it)
   TlsStream* origin_tls_ = nullptr;   // in chain_, once TLS to the origin started
   Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)

@@ -115,6 +115,16 @@ void Connection::flush_wanted() {
 }
 
 void Connection::h2_flush() {
+  if (socket_.write_deferred()) {
+    // A deferred write waits or is in flight (another thread's frames, made
+    // without the engine mutex): what the session has now would queue behind
+    // it write by write, each through uv_write and a loop run for its
+    // completion. It is taken whole once that write is accounted for, with
+    // the frames of the streams started meanwhile (on_socket_deferred_ended;
+    // its writer flushes, Engine::send_deferred_writes / drive_once).
+    h2_flush_held_ = true;
+    return;
+  }
   Outgoing out;
   bool sent = false;
   while (state_ != State::kClosing && h2().take_output(out)) {
@@ -124,6 +134,12 @@ void Connection::h2_flush() {
   }
   // Writes the kernel took whole at once completed inside send().
   if (sent && state_ != State::kClosing) h2().note_written(socket_.writes_completed());
+}
+
+void Connection::on_socket_deferred_ended() {
+  if (!h2_flush_held_) return;
+  h2_flush_held_ = false;
+  if (is_http2() && state_ != State::kClosing) h2_flush_later();
 }
 
 void Connection::h2_write_failed(int status) {

@@ -307,7 +307,17 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   }
   uv_update_time(loop_);
   acquire(t);
-  wake_driver();
+  if (external_driver_) {
+    wake_driver();  // the event loop flushes what its turn's submissions queued, in one write
+  } else {
+    // Sync: what the request has to write (HTTP/2 frames, which a polling
+    // driver used to be woken to flush: an eventfd write and read, and a
+    // context switch, per request) leaves from this thread once mu_ is let go
+    // of; a polling driver is woken only if the loop needs a run before its
+    // poll ends (~ConsumerLock decides, once the write is accounted for).
+    flush_connections();
+    wake_if_due_ = true;
+  }
   return t;
 }
 
@@ -503,6 +513,17 @@ bool Engine::end_deferred_writes(std::vector<SocketStream*>&& batch) {
   return replayed;
 }
 
+bool Engine::loop_due_before_poll_ends() {
+  if (!in_poll_ || loop_closed_) return false;  // nobody polls: the next waiter runs the loop
+  if (!flush_wanted_.empty()) return true;
+  uv_update_time(loop_);
+  // 0: a watcher was queued (a connect, a read or write started), a handle is
+  // closing or a callback is pending; else the next timer, maybe one this
+  // operation armed (a short timeout).
+  int due = uv_backend_timeout(loop_);
+  return due == 0 || (due > 0 && uv_now(loop_) + static_cast<uint64_t>(due) < poll_until_ms_);
+}
+
 void Engine::send_deferred_writes() {
   while (!deferred_writes_.empty()) {
     std::vector<SocketStream*> batch = take_deferred_writes();
@@ -520,9 +541,20 @@ void Engine::send_deferred_writes() {
     defer_wakes_ = true;
     wake_deferred_ = wake_deferred_ || owed;
     // What a polling driver's loop read meanwhile was held back and is
-    // delivered now: wake the waiters it answers, as its round would have
-    // (a woken driver's next round did, after the wake-up owed above).
-    if (end_deferred_writes(std::move(batch))) wake_sleepers(false, &picked_);
+    // delivered now: wake the waiters it answers, as its round would have,
+    // and the driver, whose own answer it may be (its poll saw the bytes
+    // already, when its loop run read them).
+    if (end_deferred_writes(std::move(batch))) {
+      wake_sleepers(false, &picked_);
+      wake_driver();
+    }
+    if (!external_driver_ && !flush_wanted_.empty()) {
+      // HTTP/2 frames held behind these writes (Connection::h2_flush): in
+      // one write now (an event loop flushes them in its next run).
+      defer_writes_ = true;
+      flush_connections();
+      defer_writes_ = false;
+    }
   }
 }
 
@@ -606,6 +638,10 @@ Engine::ConsumerLock::ConsumerLock(Engine& e, std::adopt_lock_t) : e_(e) { e_.de
 Engine::ConsumerLock::~ConsumerLock() {
   e_.defer_writes_ = false;
   if (!e_.deferred_writes_.empty()) e_.send_deferred_writes();
+  if (e_.wake_if_due_) {
+    e_.wake_if_due_ = false;
+    if (e_.loop_due_before_poll_ends()) e_.wake_driver();
+  }
   bool wake = e_.wake_deferred_;
   e_.wake_deferred_ = false;
   e_.defer_wakes_ = false;
@@ -1113,10 +1149,14 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
   flush_connections();
   defer_writes_ = false;
   std::vector<SocketStream*> batch = take_deferred_writes();
+  uv_update_time(loop_);
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
   if (timeout > 0 || !batch.empty()) {
+    poll_until_ms_ = uv_now(loop_) + static_cast<uint64_t>(timeout);
+    bool writes = !batch.empty();
+    if (!writes) end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
     struct pollfd p;
     p.fd = uv_backend_fd(loop_);
     p.events = POLLIN;
@@ -1126,8 +1166,8 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     lk.unlock();
     notify(wake);
     bool all_out = true;
-    for (SocketStream* s : batch) all_out = s->write_deferred_now() && all_out;
-    if (!batch.empty()) {
+    if (writes) {
+      for (SocketStream* s : batch) all_out = s->write_deferred_now() && all_out;
       // Accounted for before the poll, not after it: while they are in
       // flight, a loop run by another thread (a direct waiter's) holds back
       // what it reads on these sockets, and the readiness it consumed would
@@ -1140,8 +1180,10 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
         in_poll_ = false;
         return;
       }
+      // Held bytes delivered (run the loop, wake their waiters), or HTTP/2
+      // frames held behind these writes (flush them): no poll.
+      if (replayed || !flush_wanted_.empty()) timeout = 0;
       lk.unlock();
-      if (replayed) timeout = 0;  // held bytes delivered: run the loop, wake their waiters
     }
     if (timeout > 0 && all_out) ::poll(&p, 1, timeout);
     lk.lock();

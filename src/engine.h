@@ -436,6 +436,10 @@ class Engine {
   void reset_after_fork();
   bool init_loop();    // a new loop with the engine's own handles; false: none
   void wake_driver();  // with mu_ held (under a ConsumerLock: made once it is let go of)
+  // With mu_ held: a driver polls and the loop needs a run before its poll
+  // ends (poll_until_ms_): a watcher queued, a handle closing, a flush wanted,
+  // or a timer due sooner. Else a wake-up would only cost it a round.
+  bool loop_due_before_poll_ends();
   // mu_, held by a consumer operation (submit, release, set_sink, ...): the
   // wake-up of the driver it asks for (wake_driver) is made after mu_ is
   // unlocked.
@@ -516,6 +520,8 @@ class Engine {
   bool in_poll_ = false;
   bool defer_wakes_ = false;      // a ConsumerLock holds mu_
   bool wake_deferred_ = false;    // and wake_driver() asked it for a wake-up
+  bool wake_if_due_ = false;      // and it wakes the driver if loop_due_before_poll_ends()
+  uint64_t poll_until_ms_ = 0;    // loop time at which the driver's poll() ends
   bool external_driver_ = false;  // an event loop watches backend_fd()
   bool defer_writes_ = false;     // defer_write() may defer (see there)
   std::vector<SocketStream*> deferred_writes_;

@@ -692,6 +692,7 @@ bool SocketStream::end_deferred() {
     deliver(status, nullptr);
     replayed = true;
   }
+  if (state_ == State::kOpen) owner_->on_socket_deferred_ended();
   return replayed;
 }
 

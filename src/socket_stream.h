@@ -74,6 +74,8 @@ class SocketStream {
     // A write that finds nothing queued may leave for the kernel once the
     // engine mutex is let go of (Engine::defer_write): true when it does.
     virtual bool defer_socket_write(SocketStream* s) = 0;
+    // The deferred write is accounted for (end_deferred), the socket open.
+    virtual void on_socket_deferred_ended() {}
   };
 
   // RFC 8305's recommended "Connection Attempt Delay".
@@ -139,6 +141,9 @@ class SocketStream {
   // The descriptor while the socket is open, else -1.
   int fd();
   int writes_pending() const { return writes_pending_; }
+  // A deferred write waits for its kernel call or is in flight: a write now
+  // would queue behind it.
+  bool write_deferred() const { return deferred_ != nullptr; }
   // Writes are numbered from 1 as write() takes them (one number per call
   // with bytes) and complete in that order: writes_completed() is the number
   // of the last one that went out whole.

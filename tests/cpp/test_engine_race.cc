@@ -503,15 +503,18 @@ RequestSpec h2c_spec(int port) {
   return spec;
 }
 
-// A driver's HTTP/2 flush is a deferred write; a loop run by another thread
-// while it is in flight (here a direct waiter on an HTTP/1.1 socket of the same
-// engine, whose server closes: it runs the loop for the EOF) reads the HTTP/2
-// answers, which are held back until that write is accounted for. They used to
-// be accounted for only after the driver's whole poll, whose readiness the
-// other thread had consumed: the driver and a follower whose stream was
-// answered slept until the poll's timeout (3 s here). Now the writes are
-// accounted for before the poll, and the held answers end it.
-void held_reads_end_the_drivers_poll() {
+// An HTTP/2 write made without the mutex (a deferred write) while a loop run
+// by another thread reads that socket (here a direct waiter on an HTTP/1.1
+// socket of the same engine, whose server closes: it runs the loop for the
+// EOF; or the thread driving the loop): the answers it reads are held back
+// until the write is accounted for. `driver_flight`: the write is the driver's
+// flush before its poll (a streamed body's last DATA frame), which was
+// accounted for only after its whole poll, whose readiness the other thread
+// had consumed: the driver and a follower whose stream was answered slept until
+// the poll's timeout (3 s here). Else it is a submission's own (its HEADERS,
+// sent by the submitting thread): the held answers are then delivered by that
+// thread, which must wake their waiters and the polling driver.
+void held_reads_end_the_drivers_poll(bool driver_flight) {
   std::atomic<int> hold_until{0};
   Listener h2([&hold_until](int c) { serve_h2c(c, &hold_until); });
   std::atomic<int> h1_requests{0};
@@ -542,11 +545,23 @@ void held_reads_end_the_drivers_poll() {
   CHECK(!engine.wait(*follower, WaitFor::kComplete, 100));
   using clock = std::chrono::steady_clock;
   clock::time_point driver_done, follower_done;
-  arm_park();
+  uint64_t held = SocketStream::reads_held_for_testing();
   std::shared_ptr<Transfer> driven;
+  if (driver_flight) {
+    RequestSpec spec = h2c_spec(h2.port());
+    spec.body_streamed = true;
+    spec.method = "POST";
+    driven = engine.submit(std::move(spec));  // its HEADERS go out now
+    while (!engine.wait(*driven, WaitFor::kBodyWanted, 50)) {
+    }
+  }
+  arm_park();
   std::thread driver([&] {
-    driven = engine.submit(h2c_spec(h2.port()));
-    engine.wait(*driven, WaitFor::kComplete, 3000);  // drives; its flush parks in flight
+    if (driver_flight)
+      engine.push_body(*driven, nullptr, 0, true);  // the driver's flush sends it
+    else
+      driven = engine.submit(h2c_spec(h2.port()));  // parks in its own write
+    engine.wait(*driven, WaitFor::kComplete, 3000);
     driver_done = clock::now();
   });
   await_parked();
@@ -555,7 +570,6 @@ void held_reads_end_the_drivers_poll() {
     follower_done = clock::now();
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // both answers are in
-  uint64_t held = SocketStream::reads_held_for_testing();
   // A POST (not resent): the EOF fails it, and no new connection wakes the driver.
   RequestSpec post = make_spec(h1.port());
   post.head = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
@@ -585,7 +599,8 @@ int main() {
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();
   close_while_the_write_is_in_flight();
-  held_reads_end_the_drivers_poll();
+  held_reads_end_the_drivers_poll(true);
+  held_reads_end_the_drivers_poll(false);
   burst_exchanges();
   drain_while_a_thread_waits_directly();
   Server server;

@@ -637,8 +637,13 @@ Engine::ConsumerLock::ConsumerLock(Engine& e, std::adopt_lock_t) : e_(e) { e_.de
 
 Engine::ConsumerLock::~ConsumerLock() {
   e_.defer_writes_ = false;
+  // Our check stays ours while our writes go out: a consumer taking mu_
+  // meanwhile must not clear it and check before those writes are accounted
+  // for (an unsent tail or a timer they arm is what may make the loop due).
+  bool check_due = e_.wake_if_due_;
+  e_.wake_if_due_ = false;
   if (!e_.deferred_writes_.empty()) e_.send_deferred_writes();
-  if (e_.wake_if_due_) {
+  if (check_due || e_.wake_if_due_) {
     e_.wake_if_due_ = false;
     if (e_.loop_due_before_poll_ends()) e_.wake_driver();
   }

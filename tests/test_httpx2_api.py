@@ -185,20 +185,72 @@ def _bad_redirect(request):
 
 
 def test_unfollowed_redirect_with_an_invalid_location_returns_the_response():
+    """Presented as httpx2, an invalid Location that is not followed leaves next_request
+    None and returns the response (httpx 0.28.1 fails the send:
+    tests/client/test_redirects.py::test_invalid_location_not_followed_fails_the_send)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = f"""
+        import asyncio, trio, httprs
+        httprs.install(["httpx2"])
+        import httpx2
+
+        def bad(request):
+            return httpx2.Response(302, headers={{"Location": {BAD_LOCATION!r}}})
+
+        def check(response):
+            assert response.status_code == 302 and response.next_request is None
+
+        with httpx2.Client(transport=httpx2.MockTransport(bad)) as client:
+            check(client.get("http://example.invalid/"))
+            try:
+                client.get("http://example.invalid/", follow_redirects=True)
+            except httpx2.RemoteProtocolError as exc:
+                assert "Invalid URL in location" in str(exc)
+            else:
+                raise AssertionError("following an invalid Location must raise")
+
+        async def main():
+            async def abad(request):
+                return bad(request)
+
+            async with httpx2.AsyncClient(transport=httpx2.MockTransport(abad)) as client:
+                check(await client.get("http://example.invalid/"))
+                try:
+                    await client.get("http://example.invalid/", follow_redirects=True)
+                except httpx2.RemoteProtocolError as exc:
+                    assert "Invalid URL in location" in str(exc)
+                else:
+                    raise AssertionError("following an invalid Location must raise")
+
+        asyncio.run(main())
+        trio.run(main)
+        print("ok")
+        """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"},
+    )
+    assert proc.stdout.split() == ["ok"], proc.stderr
+
+
+def test_unfollowed_redirect_with_an_invalid_location_fails_as_httpx():
     with httprs.Client(transport=httprs.MockTransport(_bad_redirect)) as client:
-        response = client.get("http://example.invalid/")
-        assert response.status_code == 302 and response.next_request is None
         with pytest.raises(httprs.RemoteProtocolError, match="Invalid URL in location"):
-            client.get("http://example.invalid/", follow_redirects=True)
+            client.get("http://example.invalid/")
 
 
 @pytest.mark.anyio
-async def test_unfollowed_redirect_with_an_invalid_location_returns_the_response_async():
+async def test_unfollowed_redirect_with_an_invalid_location_fails_as_httpx_async():
     async with httprs.AsyncClient(transport=httprs.MockTransport(_bad_redirect)) as client:
-        response = await client.get("http://example.invalid/")
-        assert response.status_code == 302 and response.next_request is None
         with pytest.raises(httprs.RemoteProtocolError, match="Invalid URL in location"):
-            await client.get("http://example.invalid/", follow_redirects=True)
+            await client.get("http://example.invalid/")
 
 
 @pytest.mark.parametrize(

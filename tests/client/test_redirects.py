@@ -155,6 +155,38 @@ def test_invalid_location(hx):
         client.get("http://example.org/redirect/302", params={"to": "http://[::1/"})
 
 
+INVALID_LOCATIONS = ["http://[::1/", "http://example.org:notaport/", "/a\x00b"]
+
+
+@pytest.mark.parametrize("location", INVALID_LOCATIONS)
+def test_invalid_location_not_followed_fails_the_send(hx, location):
+    """httpx 0.28.1 builds next_request while sending, followed or not: an invalid Location
+    fails the send (httpx2 returns the response instead: tests/test_httpx2_api.py)."""
+    closed = []
+    client = make_client(hx, event_hooks={"response": [lambda response: closed.append(response)]})
+    with pytest.raises(hx.RemoteProtocolError, match="Invalid URL in location header"):
+        client.get("http://example.org/redirect/302", params={"to": location})
+    assert closed[0].is_closed
+    assert client.get("http://example.org/echo").status_code == 200  # still usable
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+@pytest.mark.parametrize("location", INVALID_LOCATIONS)
+async def test_invalid_location_not_followed_fails_the_send_async(anyio_backend, location):
+    import httprs
+
+    app = redirect_app(httprs)
+
+    async def handler(request):
+        return app(request)
+
+    async with httprs.AsyncClient(transport=httprs.MockTransport(handler)) as client:
+        with pytest.raises(httprs.RemoteProtocolError, match="Invalid URL in location header"):
+            await client.get("http://example.org/redirect/302", params={"to": location})
+        assert (await client.get("http://example.org/echo")).status_code == 200
+
+
 def test_authorization_stripped_cross_origin(hx):
     client = make_client(hx, follow_redirects=True)
     headers = {"Authorization": "secret"}

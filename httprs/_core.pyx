@@ -63,6 +63,7 @@ from httprs.includes.http1 cimport (
     serialize_request,
     write_planned_head,
 )
+from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
 from httprs.includes.scratch cimport scratch_fail_next

@@ -3,7 +3,11 @@
 # into _core.pyx).
 
 cdef object _socket_module = None
+cdef object _socket_dict = None  # its __dict__ (a module's, fixed for its life)
 cdef object _genuine_getaddrinfo = None
+# The PEP 509 version of the socket module's dict when its getaddrinfo was last found
+# genuine: while the dict keeps it, nothing in the module changed (0: not known).
+cdef unsigned long long _socket_dict_genuine = 0
 
 
 cdef object _patched_getaddrinfo():
@@ -11,16 +15,22 @@ cdef object _patched_getaddrinfo():
 
     httpx resolves through Python's socket module, so such a replacement steers
     its connections; httprs resolves in C++, and honours it by resolving through
-    it instead (_resolve_in_python). Unpatched, this costs a lookup and an
-    identity test.
+    it instead (_resolve_in_python). Unpatched, this costs a compare of the module
+    dict's version (PEP 509; where it cannot be read, a lookup and an identity test).
     """
-    global _socket_module, _genuine_getaddrinfo
+    global _socket_module, _socket_dict, _genuine_getaddrinfo, _socket_dict_genuine
     if _socket_module is None:
         import socket
 
+        _socket_dict = socket.__dict__
         _socket_module = socket
+    # Read before the module is looked at: a change after this read renews it.
+    cdef unsigned long long version = _dict_version(_socket_dict)
+    if version != 0 and version == _socket_dict_genuine:
+        return None
     current = _socket_module.getaddrinfo
     if current is _genuine_getaddrinfo:
+        _socket_dict_genuine = version
         return None
     code = getattr(current, "__code__", None)
     if (
@@ -29,6 +39,7 @@ cdef object _patched_getaddrinfo():
         and code.co_filename == _socket_module.__file__
     ):
         _genuine_getaddrinfo = current
+        _socket_dict_genuine = version
         return None
     return current
 

@@ -1424,6 +1424,12 @@ cdef object _json_loads_default(object content):
 
 cdef object _get_decoder(self):
     """The ContentDecoder for Response `self`, or None when nothing to undo."""
+    return _decoder_of(self, True)
+
+
+cdef object _decoder_of(self, bint keep_none):
+    """_get_decoder; `keep_none` false: a body without Content-Encoding does not record
+    that it has none (a whole read asks once, and never again: the body is then read)."""
     decoder = self._decoder
     if decoder is _MISSING:
         headers = self.headers
@@ -1432,7 +1438,8 @@ cdef object _get_decoder(self):
             if headers._lower is None
             else _hhas(headers, b"content-encoding")
         ):
-            self._decoder = None
+            if keep_none:
+                self._decoder = None
             return None
         values = headers.get_list("content-encoding")
         decoder = None
@@ -1446,7 +1453,7 @@ cdef object _get_decoder(self):
 
 
 cdef bytes _decode_all(self, bytes raw):
-    decoder = _get_decoder(self)
+    decoder = _decoder_of(self, False)
     if decoder is None:
         return raw
     with _attach_request(self._req):

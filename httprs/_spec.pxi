@@ -8,6 +8,17 @@ cdef inline object _mapping_get(object mapping, str key):
     return mapping.get(key)
 
 
+cdef inline int _set_string(string* dst, object value) except -1:
+    """*dst = value for a bytes value: exact bytes are copied straight in (Cython's own
+    conversion makes a temporary string and copies it again); anything else goes
+    through that conversion, with its errors."""
+    if type(value) is bytes:
+        dst.assign(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+    else:
+        dst[0] = <string>value
+    return 0
+
+
 # Timeouts from this many seconds up (~31 years) mean none: the core's timers count
 # milliseconds in 64 bits, and httpx's async backends accept inf.
 cdef double _TIMEOUT_NONE_FROM = 1e9

@@ -52,20 +52,27 @@ cdef class _TransportCore:
         cdef bint may_http2
         cdef bint wait_head
         cdef _HeadCache cache
+        cdef bint https
         url = request.url
         # An httprs URL's parsed parts are read as they are (its properties derive from
         # them: scheme, raw_host = host.encode("ascii"), port); anything else is asked.
         exact_url = type(url) is URL
         scheme = url._scheme if exact_url else url.scheme
-        if scheme == "ws" or scheme == "wss":
+        # http and https first: one comparison for the common case.
+        if scheme == "http":
+            https = False
+        elif scheme == "https":
+            https = True
+        elif scheme == "ws" or scheme == "wss":
             # WebSocket URLs, as httpcore: the handshake is HTTP/1.1 (wss over TLS).
-            scheme = "https" if scheme == "wss" else "http"
-        if scheme not in ("http", "https"):
-            if not scheme:
-                raise exc.UnsupportedProtocol(
-                    "Request URL is missing an 'http://' or 'https://' protocol.",
-                    request=request,
-                )
+            https = scheme == "wss"
+            scheme = "https" if https else "http"
+        elif not scheme:
+            raise exc.UnsupportedProtocol(
+                "Request URL is missing an 'http://' or 'https://' protocol.",
+                request=request,
+            )
+        else:
             raise exc.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{scheme}://'.", request=request
             )
@@ -74,7 +81,7 @@ cdef class _TransportCore:
             raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
         port = url._port if exact_url else url.port
         if port is None:
-            port = 443 if scheme == "https" else 80
+            port = 443 if https else 80
         extensions = request.extensions
         timeout = _mapping_get(extensions, "timeout")
         if timeout:
@@ -91,15 +98,15 @@ cdef class _TransportCore:
         # httpcore's "target" extension replaces the path and query on the wire; it is
         # validated with the head (an illegal one is LocalProtocolError, as with h11).
         custom = _mapping_get(extensions, "target")
-        if route.mode != "proxy" or scheme == "https":
+        if https or route.mode != "proxy":
             if custom is not None:
-                target = bytes(custom)
+                _set_string(&target, bytes(custom))
             else:
                 # An httprs URL's made raw_path, as its parts above (else the property).
                 raw_target = url._raw_path if exact_url else None
-                target = url.raw_path if raw_target is None else raw_target
+                _set_string(&target, url.raw_path if raw_target is None else raw_target)
         else:
-            target = _absolute_target(url, custom)
+            _set_string(&target, _absolute_target(url, custom))
         method_bytes = _method_bytes(request.method)
         # The body: bytes known up front (fixed) or an iterable (streamed).
         body = request.stream
@@ -120,7 +127,7 @@ cdef class _TransportCore:
         # A forwarded request's head carries the proxy's headers (Proxy-Authorization):
         # never cached, so a tunnelled request with an equal custom target cannot send
         # them to the origin, nor a forwarded one go without them.
-        forwarded = route.mode == "proxy" and scheme == "http"
+        forwarded = not https and route.mode == "proxy"
         cache = None if forwarded else self.head_cache
         if self.versions == HttpVersions.kHttp1 and cache is not None and cache.matches(
             method_bytes, target, raw_headers, kind, fixed_len
@@ -196,19 +203,19 @@ cdef class _TransportCore:
         else:
             origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
             self.last_origin = (scheme, host, port, origin_key)
-        if scheme == "https":
+        if https:
             spec.tls = self.tls_context()
             tls_host = _sni_hostname(request, host)
-            spec.tls_host = tls_host
+            _set_string(&spec.tls_host, tls_host)
             if tls_host != host:
                 origin_key += b"|sni:" + tls_host
         if route.mode == "direct":
-            spec.connect_host = host
+            _set_string(&spec.connect_host, host)
             spec.connect_port = port
             key = origin_key
             if self.uds is not None:
                 key += b"|uds:" + self.uds
-            spec.pool_key = key
+            _set_string(&spec.pool_key, key)
         elif route.mode == "socks":
             spec.connect_host = route.proxy_host
             spec.connect_port = route.proxy_port
@@ -224,7 +231,7 @@ cdef class _TransportCore:
         else:
             spec.connect_host = route.proxy_host
             spec.connect_port = route.proxy_port
-            if scheme == "https":
+            if https:
                 authority = host if b":" not in host else b"[" + host + b"]"
                 authority += b":" + str(port).encode()
                 spec.tunnel_authority = authority
@@ -260,7 +267,7 @@ cdef class _TransportCore:
             spec.method = method_bytes
             spec.target = target
             authority = host if b":" not in host else b"[" + host + b"]"
-            if port != (443 if scheme == "https" else 80):
+            if port != (443 if https else 80):
                 authority += b":" + str(port).encode()
             spec.authority = authority
             spec.headers = move(headers)  # plan_request is done with them

@@ -90,6 +90,35 @@ def test_unpatching_restores_the_normal_resolver(server):
         assert client.get(f"http://127.0.0.1:{_port(server)}/").status_code == 200
 
 
+def test_patch_made_between_requests_is_seen(server):
+    """A patch made after requests found the resolver genuine (which is remembered with
+    the socket module's dict version) is honoured by the very next request."""
+    calls = []
+    url = f"http://service.test.invalid:{_port(server)}/"
+    with httprs.Client() as client:
+        for _ in range(3):
+            assert client.get(f"http://127.0.0.1:{_port(server)}/").status_code == 200
+        with mock.patch("socket.getaddrinfo", _override("service.test.invalid", calls)):
+            assert client.get(url).status_code == 200
+        assert calls
+        with pytest.raises(httprs.ConnectError):
+            client.get(url)
+
+
+@pytest.mark.anyio
+async def test_patch_made_between_requests_is_seen_async(server, anyio_backend):
+    calls = []
+    url = f"http://service.test.invalid:{_port(server)}/"
+    async with httprs.AsyncClient() as client:
+        for _ in range(3):
+            assert (await client.get(f"http://127.0.0.1:{_port(server)}/")).status_code == 200
+        with mock.patch("socket.getaddrinfo", _override("service.test.invalid", calls)):
+            assert (await client.get(url)).status_code == 200
+        assert calls
+        with pytest.raises(httprs.ConnectError):
+            await client.get(url)
+
+
 # Happy Eyeballs (catalog F37): every address the resolver returns is tried, in its
 # order; the next one starts when one fails or after 250 ms without an answer, the
 # first to connect wins. httpx's sync client tries them one after another, each with

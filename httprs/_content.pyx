@@ -299,13 +299,18 @@ cdef str _json_text(object obj):
     return "".join(chunks)
 
 
+# A document with every kind of value and escape the fast paths write.
+_JSON_PROBE = {
+    "a": [1, 2.5, -0.0, 1e300, 1e-7, True, False, None, -9223372036854775808, 10, 0],
+    "\u00e9\u20ac\U0001f600": {"k": "v\n\"\\\t\r\b\f\x01\x1f\x7f/", "": ()},
+    "l": [[], {}, (1, "x")],
+}
 cdef object _encode_basestring = None
 try:
     from json.encoder import c_make_encoder as _found_c_make_encoder
     from json.encoder import encode_basestring as _found_encode_basestring
 
     _encode_basestring = _found_encode_basestring
-    _JSON_PROBE = {"a": [1, 2.5, -0.0, 1e300, True, None], "\u00e9\u20ac": {"k": "v\n\""}}
     _c_make_encoder = _found_c_make_encoder
     if _json_text(_JSON_PROBE) != _json_encode(_JSON_PROBE):
         _c_make_encoder = None
@@ -313,12 +318,27 @@ except Exception:  # another json module, or another C encoder signature
     _c_make_encoder = None
 
 
+include "_json_body.pxi"
+
+# _json_body is used only while it writes what the standard encoder does for a probe.
+cdef bint _json_body_ok = False
+try:
+    _json_body_ok = _json_body(_JSON_PROBE) == _json_encode(_JSON_PROBE).encode("utf-8")
+except Exception:
+    _json_body_ok = False
+_JSON_BODY_DIRECT = _json_body_ok  # for the tests: whether the direct writer is in use
+
+
 def encode_json(json):
+    cdef bytes body = None
     if json_dumps is _stdlib_json_dumps:
-        text = _json_text(json)
+        if _json_body_ok:
+            body = _json_body(json)
+        if body is None:
+            body = _json_text(json).encode("utf-8")
     else:
         text = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    body = text.encode("utf-8")
+        body = text.encode("utf-8")
     headers = {"Content-Length": str(len(body)), "Content-Type": "application/json"}
     return headers, ByteStream(body)
 

@@ -176,6 +176,75 @@ def test_json_compact_non_ascii(hx):
     assert r.content == '{"k":"ü","n":[1,2]}'.encode()
 
 
+class _Str(str):
+    pass
+
+
+class _Dict(dict):
+    pass
+
+
+def _json_documents():
+    """Documents for json=: what the direct UTF-8 writer handles (every escape, every
+    UTF-8 length, int edges, float reprs) and what it leaves to the standard encoder (a
+    subclass, a non-str key, NaN, a huge int, a lone surrogate, deep nesting, a cycle)."""
+    import enum
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    deep = []
+    inner = deep
+    for _ in range(100):
+        inner.append([])
+        inner = inner[0]
+    cycle = {}
+    cycle["self"] = cycle
+    return [
+        {"a": [1, -1, 0, 9, 10, -10, 2**63 - 1, -(2**63), True, False, None]},
+        {"f": [1.0, -0.0, 2.5, 0.1, 1e16, 1e22, 1e-7, 5e-324, 1e300, 3.141592653589793]},
+        'q"b\\s\n\r\t\b\f\x00\x01\x1f\x7f/\x80\u00ff\u07ff\u0800\uffff\U0010ffff',
+        {"\u00e9\u20ac\U0001f600": ("t", [], {}, ())},
+        [],
+        {},
+        "",
+        "x" * 5000 + "é",
+        {"big": 2**64},
+        {"nan": float("nan")},
+        [float("inf")],
+        {1: "int key"},
+        {None: 1, True: 2, 1.5: 3},
+        {(1, 2): "tuple key"},
+        {"s": _Str("sub")},
+        _Dict(a=1),
+        {"e": Color.RED},
+        {"bad": "\ud800"},
+        ["\udfff"],
+        {"o": object()},
+        {"b": b"bytes"},
+        deep,
+        cycle,
+    ]
+
+
+def test_json_bodies_match_httpx():
+    """Every document gives httpx's bytes and Content-Length, or httpx's error."""
+    import httprs
+    from httprs import _content
+
+    assert _content._JSON_BODY_DIRECT  # its probe passed: the writer is what is tested
+
+    for doc in _json_documents():
+        expected = _outcome(lambda doc=doc: httpx.Request("POST", "http://x", json=doc))
+        got = _outcome(lambda doc=doc: httprs.Request("POST", "http://x", json=doc))
+        if expected[0] == "ok":
+            assert got[0] == "ok", (doc, got)
+            assert got[1].content == expected[1].content, doc
+            assert got[1].headers["content-length"] == expected[1].headers["content-length"]
+        else:
+            assert got == expected, doc
+
+
 def test_no_warning_for_mapping_data(hx):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -613,6 +613,12 @@ void Connection::on_eof() {
 
 void Connection::on_read_error(int status) {
   health_ = Health::kSpent;
+  if (status == UV_ENOBUFS) {
+    // No buffer to read into (Engine::read_buffer, on an exhausted heap):
+    // this connection fails with a clear error; the next one tries again.
+    close(scratch_error(ErrorKind::kReadError, Engine::kReadBufferSize));
+    return;
+  }
   if (is_http2()) {
     Error err;
     if (h2().open_exchanges() > 0) err.set(ErrorKind::kReadError, errno_message(status));
@@ -853,6 +859,17 @@ bool Connection::take_waiting_bytes() {
     bool h1_reading =
         state_ == State::kActive && is_http1() && h1().flow() != Http1Session::Flow::kPaused;
     if (state_ == State::kClosing || (!is_http2() && !h1_reading)) return took;
+    if (socket_.write_in_flight()) {
+      // Another thread's write on this socket is out of the engine mutex:
+      // what the loop read meanwhile is held back until it is accounted for
+      // (SocketStream::end_deferred), and a read now would pass it. Input
+      // that arrived counts as taken in: the accounting delivers what is
+      // held, the loop what waits in the kernel. The HTTP/2 streams' expiry
+      // waits for that (on_socket_deferred_ended).
+      if (!socket_.input_arrived_in_flight()) return took;
+      deadline_after_flight_ = true;
+      return true;
+    }
     if (buf == nullptr) {  // no memory to read into: fail as a read would, not as a timeout
       close(scratch_error(ErrorKind::kReadError, kPeekScratch));
       return true;
@@ -911,9 +928,10 @@ void Connection::on_timer(uv_timer_t* h) {
       break;  // an abandoned response took too long: just close
     case TimerMode::kStreams:
       // Per-stream deadlines: only those streams fail, after what waits in
-      // the socket was taken in (it may complete or advance them).
+      // the socket was taken in (it may complete or advance them), or once
+      // a write in flight is accounted for when input is held behind it.
       c->take_waiting_bytes();
-      c->h2_on_timer();
+      if (!c->deadline_after_flight_) c->h2_on_timer();
       return;
     case TimerMode::kNone:
       return;

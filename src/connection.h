@@ -252,8 +252,11 @@ class Connection final : private SocketStream::Owner,
   // The protocol on top, chosen once the last layer is up (ALPN, or prior
   // knowledge): an Http1Session or an Http2Exchanges. Null until then.
   std::unique_ptr<ProtocolSession> session_;
-  bool flush_wanted_ = false;         // listed by Engine::want_flush
-  bool h2_flush_held_ = false;        // h2_flush() waits for the deferred write (see there)
+  bool flush_wanted_ = false;   // listed by Engine::want_flush
+  bool h2_flush_held_ = false;  // h2_flush() waits for the deferred write (see there)
+  // A read deadline found input held behind a write in flight: decided again
+  // once it is accounted for (take_waiting_bytes, on_socket_deferred_ended).
+  bool deadline_after_flight_ = false;
   bool may_http2_ = false;            // HTTP/2 possible (its spec allows it)
   TlsStream* origin_tls_ = nullptr;   // in chain_, once TLS to the origin started
   Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)

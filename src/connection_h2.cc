@@ -137,6 +137,17 @@ void Connection::h2_flush() {
 }
 
 void Connection::on_socket_deferred_ended() {
+  if (deadline_after_flight_) {
+    // A read deadline found input held behind the write (take_waiting_bytes):
+    // it is delivered now; the HTTP/2 streams' deadlines are looked at again
+    // in the loop's next run, after what the kernel still holds is read.
+    deadline_after_flight_ = false;
+    if (is_http2() && state_ != State::kClosing) {
+      timer_mode_ = TimerMode::kNone;  // re-armed whatever it was set to
+      uv_timer_stop(&timer_);
+      h2_arm_timer();
+    }
+  }
   if (!h2_flush_held_) return;
   h2_flush_held_ = false;
   if (is_http2() && state_ != State::kClosing) h2_flush_later();

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "connection.h"
+#include "scratch.h"
 #include "timeouts.h"
 
 namespace httprs {
@@ -137,11 +138,17 @@ struct ForkGuard {
     static std::once_flag once;
     std::call_once(once, [] { pthread_atfork(&prepare, &parent, &child); });
   }
-  static void add(Engine* e) {
+  // False when the registry could not grow (an exhausted heap).
+  static bool add(Engine* e) {
     install();
     Registry& r = registry();
     std::lock_guard<std::mutex> lk(r.mu);
-    r.engines.push_back(e);
+    try {
+      r.engines.push_back(e);
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+    return true;
   }
   static void remove(Engine* e) {
     Registry& r = registry();
@@ -171,6 +178,14 @@ void Engine::reset_after_fork() {
   picked_.clear();
   driving_ = false;  // the driving thread, if any, stayed in the parent
   in_poll_ = false;
+  poll_until_ms_ = 0;
+  // A consumer operation inside the engine at the fork is the parent's: the
+  // wake-up it owed, its due check and its deferred-wake mode stay there too
+  // (a child's first ConsumerLock would otherwise send the parent's wake-up,
+  // or check for one it never asked).
+  defer_wakes_ = false;
+  wake_deferred_ = false;
+  wake_if_due_ = false;
   defer_writes_ = false;
   deferred_writes_.clear();
   writes_in_flight_ = 0;  // their threads stayed in the parent
@@ -259,7 +274,8 @@ size_t Engine::spare_loop_count() {
 bool Engine::init_loop() {
   uv_loop_t* loop = take_spare_loop();
   if (loop == nullptr) {
-    loop = new uv_loop_t;
+    loop = new (std::nothrow) uv_loop_t;
+    if (loop == nullptr) return false;
     if (uv_loop_init(loop) != 0) {
       delete loop;
       return false;
@@ -279,8 +295,12 @@ Engine::Engine(const PoolLimits& limits) : loop_(nullptr), limits_(limits) {
     loop_closed_ = true;
     deferred_open_ = false;
   }
-  rbuf_.reset(new char[kReadBufferSize]);
-  ForkGuard::add(this);
+  if (!ForkGuard::add(this)) {
+    // No memory to list it for fork(): unusable (a fork child would share
+    // its loop with the parent); every submit fails.
+    close();
+    closed_ = true;
+  }
 }
 
 Engine::~Engine() {
@@ -289,7 +309,11 @@ Engine::~Engine() {
 }
 
 char* Engine::read_buffer(size_t* len) {
-  *len = kReadBufferSize;
+  // Allocated on the first read, nothrow (a libuv callback asks): on an
+  // exhausted heap that read fails with a clear error (Connection's
+  // on_read_error) and the next one tries again.
+  if (!rbuf_) rbuf_.reset(scratch_alloc(kReadBufferSize));
+  *len = rbuf_ ? kReadBufferSize : 0;
   return rbuf_.get();
 }
 
@@ -525,7 +549,7 @@ bool Engine::loop_due_before_poll_ends() {
 }
 
 void Engine::send_deferred_writes() {
-  while (!deferred_writes_.empty()) {
+  for (int round = 1; !deferred_writes_.empty(); round++) {
     std::vector<SocketStream*> batch = take_deferred_writes();
     if (batch.empty()) {
       spare_batches_.push_back(std::move(batch));
@@ -548,9 +572,18 @@ void Engine::send_deferred_writes() {
       wake_sleepers(false, &picked_);
       wake_driver();
     }
-    if (!external_driver_ && !flush_wanted_.empty()) {
-      // HTTP/2 frames held behind these writes (Connection::h2_flush): in
-      // one write now (an event loop flushes them in its next run).
+    if (flush_wanted_.empty()) continue;
+    if (external_driver_ || round >= kFlushRounds) {
+      // HTTP/2 frames held behind these writes (Connection::h2_flush), left
+      // to whoever drives, woken for them: an event loop flushes them in its
+      // next run (every consumer operation wakes it after its writes anyway;
+      // this does not depend on that); a polling driver once this consumer's
+      // rounds are spent (under load, other threads' streams start faster
+      // than one writer sends them: the consumer that flushed them all could
+      // go on for ever before its own wait).
+      wake_driver();
+    } else {
+      // Else in one write now, with the streams started meanwhile.
       defer_writes_ = true;
       flush_connections();
       defer_writes_ = false;
@@ -1188,6 +1221,13 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
       // Held bytes delivered (run the loop, wake their waiters), or HTTP/2
       // frames held behind these writes (flush them): no poll.
       if (replayed || !flush_wanted_.empty()) timeout = 0;
+      // The poll starts only now: when it ends, and whether a timer armed
+      // meanwhile (a consumer's, whose check for a wake-up read the old end)
+      // comes first, is decided again.
+      uv_update_time(loop_);
+      backend = uv_backend_timeout(loop_);
+      if (backend >= 0 && backend < timeout) timeout = backend;
+      poll_until_ms_ = uv_now(loop_) + static_cast<uint64_t>(timeout > 0 ? timeout : 0);
       lk.unlock();
     }
     if (timeout > 0 && all_out) ::poll(&p, 1, timeout);

@@ -385,7 +385,10 @@ class Engine {
   void retry(std::shared_ptr<Transfer> t);
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
+  // The connections' shared read buffer; null (and *len 0) when it could
+  // not be allocated (an exhausted heap).
   char* read_buffer(size_t* len);
+  static constexpr size_t kReadBufferSize = 256 * 1024;
   uint64_t now_ms() { return uv_now(loop_); }
 
  private:
@@ -547,7 +550,7 @@ class Engine {
   std::vector<std::shared_ptr<Transfer>> delayed_;  // connect retries waiting out a backoff
   std::vector<std::shared_ptr<Transfer>> signaled_;
   std::vector<Connection*> flush_wanted_;  // want_flush(), each once
-  std::unique_ptr<char[]> rbuf_;
+  std::unique_ptr<char[]> rbuf_;           // read_buffer(): allocated on first use
   // release_deferred's queue: deferred_mu_ is a leaf lock (taken after mu_,
   // never held while waiting for anything else). deferred_open_ is false once
   // close() closed the wakeup handle.
@@ -555,7 +558,9 @@ class Engine {
   bool deferred_open_ = true;
   std::vector<std::shared_ptr<Transfer>> deferred_;
   std::atomic<bool> deferred_pending_{false};  // deferred_ may hold some (drain_deferred)
-  static constexpr size_t kReadBufferSize = 256 * 1024;
+  // Rounds of send_deferred_writes() one consumer makes: its own writes,
+  // then once the HTTP/2 frames held behind them; the rest is the driver's.
+  static constexpr int kFlushRounds = 2;
 };
 
 }  // namespace httprs

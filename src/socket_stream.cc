@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 namespace httprs {
 
@@ -696,6 +697,18 @@ bool SocketStream::end_deferred() {
   return replayed;
 }
 
+bool SocketStream::input_arrived_in_flight() {
+  if (!in_flight_) return false;
+  if (!held_in_.empty() || held_status_ != 0) return true;
+  char byte;
+  for (;;) {
+    ssize_t got = ::recv(flight_fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got >= 0) return true;  // bytes, or an EOF
+    if (errno == EINTR) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;  // else an error
+  }
+}
+
 void SocketStream::drop_deferred() {
   if (deferred_ == nullptr || in_flight_) return;
   writes_pending_ -= 1 + static_cast<int>(behind_.size());
@@ -790,10 +803,18 @@ void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
   if (s->in_flight_) {
     // A deferred write is out of the mutex: what answers it waits until the
     // write is accounted for (end_deferred), as when it went out at once.
-    if (nread > 0)
-      s->held_in_.append(buf->base, static_cast<size_t>(nread));
-    else if (nread < 0 && s->held_status_ == 0)
+    if (nread > 0 && s->held_status_ == 0) {
+      // Growing the hold may fail (an exhausted heap): no exception through
+      // libuv's frames; the read fails as the kernel's would, after the
+      // bytes held before it.
+      try {
+        s->held_in_.append(buf->base, static_cast<size_t>(nread));
+      } catch (const std::bad_alloc&) {
+        s->held_status_ = UV_ENOMEM;
+      }
+    } else if (nread < 0 && s->held_status_ == 0) {
       s->held_status_ = nread;
+    }
     g_reads_held.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -831,6 +852,11 @@ SocketStream::ReadNow SocketStream::read_ready() {
   for (int i = 0; i < kReadsPerCall; i++) {
     size_t len = 0;
     char* base = owner_->socket_read_buffer(&len);
+    if (base == nullptr || len == 0) {  // no buffer (see Owner::socket_read_buffer)
+      deliver(UV_ENOBUFS, nullptr);
+      if (reading_ && state_ == State::kOpen) stop_reading();
+      return ReadNow::kRead;
+    }
     ssize_t got;
     do {
       got = ::recv(sock, base, len, MSG_DONTWAIT);

@@ -54,6 +54,8 @@ class SocketStream {
   class Owner {
    public:
     virtual ~Owner() = default;
+    // Where the next read goes; null (or no room) when no buffer could be
+    // allocated: that read then fails with UV_ENOBUFS (on_socket_read_error).
     virtual char* socket_read_buffer(size_t* len) = 0;
     // The exchange on this stream is complete and no read is due: bytes now
     // could only be stray ones or an EOF, which the pool's check before reuse
@@ -144,6 +146,14 @@ class SocketStream {
   // A deferred write waits for its kernel call or is in flight: a write now
   // would queue behind it.
   bool write_deferred() const { return deferred_ != nullptr; }
+  // A deferred write is out of the engine mutex (begin_deferred until
+  // end_deferred): the loop's reads are held back meanwhile.
+  bool write_in_flight() const { return in_flight_; }
+  // While a deferred write is in flight: input arrived, either held back
+  // (bytes, an EOF or an error the loop read) or waiting in the kernel
+  // (peeked, left there for the loop). A read deadline then finds what a
+  // recv() would have returned, which end_deferred and the loop deliver.
+  bool input_arrived_in_flight();
   // Writes are numbered from 1 as write() takes them (one number per call
   // with bytes) and complete in that order: writes_completed() is the number
   // of the last one that went out whole.

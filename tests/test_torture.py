@@ -285,7 +285,7 @@ def _on_fresh_thread(fn: Callable[[], None]) -> None:
 
 @pytest.mark.httprs_only
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
-def test_no_memory_for_a_read_buffer(torture_tls, certs, flavour):
+def test_no_memory_for_a_read_buffer(torture_tls, torture_server, certs, flavour):
     # Through TLS the decrypted bytes go through a per-thread buffer: without one the
     # read fails, the connection is closed, and the next request gets a new one.
     url = torture_tls.url + f"/n/{BIG}"
@@ -293,6 +293,9 @@ def test_no_memory_for_a_read_buffer(torture_tls, certs, flavour):
     async def body(tw):
         verify = ssl.create_default_context(cafile=certs.ca_file)
         async with tw.client(verify=verify, timeout=10.0) as c:
+            # The client's own read buffer is made on its first read (a plain one
+            # makes none per thread): the TLS layer's is then the next allocation.
+            assert (await c.get(torture_server.url + "/n/100")).content == body_of(100)
             _core._scratch_fail(1)
             with pytest.raises(httprs.ReadError) as info:
                 await c.get(url)
@@ -321,5 +324,32 @@ def test_no_memory_to_check_an_idle_connection(torture_server, flavour):
             assert torture_server.connections == 2
             assert (await c.get(url)).content == body_of(100)
             assert torture_server.connections == 2
+
+    _on_fresh_thread(lambda: twin.run(flavour, body))
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_no_memory_for_the_clients_read_buffer(torture_server, flavour):
+    # A client's read buffer (256 KiB, shared by its connections) is allocated on its
+    # first read, not in Client(): without memory for it that read fails with a clear
+    # ReadError (no exception through libuv's frames), and the next read allocates it.
+    url = torture_server.url + "/n/100"
+
+    async def body(tw):
+        # A first client makes this thread's own buffers: the engine's is then the
+        # next allocation.
+        async with tw.client(timeout=10.0) as warm:
+            assert (await warm.get(url)).content == body_of(100)
+            assert (await warm.get(url)).content == body_of(100)
+        async with tw.client(timeout=10.0) as c:
+            _core._scratch_fail(1)
+            with pytest.raises(httprs.ReadError) as info:
+                await c.get(url)
+            assert _core._scratch_fail(0) == 0  # it fired
+            assert str(info.value) == "Out of memory: could not allocate a 256 KiB buffer."
+            assert (await c.get(url)).content == body_of(100)
+            assert (await c.get(url)).content == body_of(100)
+            assert torture_server.connections == 3  # the warm one, the failed one, one more
 
     _on_fresh_thread(lambda: twin.run(flavour, body))

@@ -140,7 +140,9 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kH2Init
 
     cdef cppclass Engine:
-        Engine(const PoolLimits& limits)
+        # `new Engine` on an exhausted heap: MemoryError, never a C++ exception through
+        # Cython's frames (the engine allocates its read buffer on first use, nothrow).
+        Engine(const PoolLimits& limits) except +
         shared_ptr[Transfer] submit(RequestSpec spec)
         bool wait(Transfer& t, WaitFor what, int slice_ms)
         void push_body(Transfer& t, const char* data, size_t len, bool last)

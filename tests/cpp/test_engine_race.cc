@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -593,6 +594,52 @@ void held_reads_end_the_drivers_poll(bool driver_flight) {
   engine.close();
 }
 
+// A stream's read deadline passes while another thread's write on the same
+// HTTP/2 connection is in flight (a deferred write, made without the engine
+// mutex) and its answer has arrived: the loop run by this thread meanwhile
+// holds back what it reads on that socket until the write is accounted for.
+// The deadline must see that input (held, or waiting in the kernel) as a
+// recv() would, not fail the stream with ReadTimeout; the streams' deadlines
+// are looked at again once the held bytes are delivered.
+void deadline_sees_input_held_behind_a_write() {
+  std::atomic<int> hold_until{0};
+  Listener h2([&hold_until](int c) { serve_h2c(c, &hold_until); });
+  Engine engine{PoolLimits()};
+  std::shared_ptr<Transfer> first = engine.submit(h2c_spec(h2.port()));
+  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
+  }
+  CHECK(first->complete && !first->failed());
+  engine.release(*first);
+  hold_until = 3;  // the answers come once the third request (counting the first) is in
+  RequestSpec spec = h2c_spec(h2.port());
+  spec.read_timeout = 0.2;
+  std::shared_ptr<Transfer> timed = engine.submit(std::move(spec));
+  CHECK(!engine.wait(*timed, WaitFor::kComplete, 50));  // its request is out, no answer
+  arm_park();
+  std::shared_ptr<Transfer> other;
+  std::thread writer([&] { other = engine.submit(h2c_spec(h2.port())); });
+  await_parked();
+  // Past the deadline, both answers in: this thread's loop run fires the
+  // deadline and reads the socket while the other request's write is parked.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  uint64_t held = SocketStream::reads_held_for_testing();
+  CHECK(!engine.wait(*timed, WaitFor::kComplete, 100));
+  CHECK(SocketStream::reads_held_for_testing() > held);
+  CHECK(!timed->failed());
+  release_park();
+  writer.join();
+  while (!engine.wait(*timed, WaitFor::kComplete, 50)) {
+  }
+  CHECK(timed->complete && !timed->failed() && timed->head.status == 200);
+  if (timed->failed()) std::fprintf(stderr, "  failed: %s\n", timed->error.message.c_str());
+  while (!engine.wait(*other, WaitFor::kComplete, 50)) {
+  }
+  CHECK(other->complete && !other->failed());
+  engine.release(*timed);
+  engine.release(*other);
+  engine.close();
+}
+
 }  // namespace
 
 int main() {
@@ -601,6 +648,7 @@ int main() {
   close_while_the_write_is_in_flight();
   held_reads_end_the_drivers_poll(true);
   held_reads_end_the_drivers_poll(false);
+  deadline_sees_input_held_behind_a_write();
   burst_exchanges();
   drain_while_a_thread_waits_directly();
   Server server;

@@ -88,6 +88,10 @@ def test_quick_run_writes_json(tmp_path):
         assert row["ops_per_s"] > 0
         assert 0 < row["p50_us"] <= row["p99_us"]
         assert row["peak_rss_mb"] >= 0
+        # the window's own peak (above the RSS after warm-up) is part of the peak above
+        # the post-import RSS (this machine's /proc lets the peak mark be reset)
+        assert row["peak_rss_method"] == "VmHWM after clear_refs"
+        assert 0 <= row["transfer_rss_mb"] <= row["peak_rss_mb"] + 0.5
         assert row["server_cpu_pct"] >= 0
         assert row["gc0_per_10k"] >= 0
         assert isinstance(row["blocks_per_op"], float)

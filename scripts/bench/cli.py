@@ -157,6 +157,7 @@ METRICS = (
     "p50_us",
     "p99_us",
     "peak_rss_mb",
+    "transfer_rss_mb",
     "server_cpu_pct",
     "server_cpu_us_per_op",
     "new_connections",

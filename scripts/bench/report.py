@@ -74,6 +74,8 @@ def table(doc: dict) -> str:
     out.append(
         "CPU = whole client process user+sys per operation (median of repetitions, [min-max]); "
         "srv% = server CPU / wall; RSS+ = peak RSS above the post-import baseline; "
+        "xfer MB = peak RSS of the timed window above the RSS of the constructed client "
+        "(before its first request); "
         "vs httpx = httpx CPU/op ÷ this CPU/op (>1 is cheaper; async clients vs httpx.AsyncClient); "
         "gc0/10k = generation-0 GC collections per 10,000 ops; blk+/op = net allocated "
         "memory blocks per op over the window"
@@ -102,7 +104,7 @@ def table(doc: dict) -> str:
         out.append(f"{name}: {sc['title']}  [server: {sc['server']}]")
         out.append(
             f"  {'client':16} {'CPU µs/op':>10} {'[min-max]':>17} {unit:>9} {'p50 µs':>9} {'p99 µs':>9} "
-            f"{'RSS+ MB':>8} {'srv%':>5} {'vs httpx':>9} {'gc0/10k':>8} {'blk+/op':>8}"
+            f"{'RSS+ MB':>8} {'xfer MB':>8} {'srv%':>5} {'vs httpx':>9} {'gc0/10k':>8} {'blk+/op':>8}"
         )
         for r in rows:
             if r.get("status") not in ("ok", "partial"):
@@ -116,6 +118,7 @@ def table(doc: dict) -> str:
             line = (
                 f"  {r['client']:16} {_short(r['cpu_us_per_op']):>10} {spread:>17} {_num(thr):>9} "
                 f"{_short(r.get('p50_us')):>9} {_short(r.get('p99_us')):>9} {_short(r.get('peak_rss_mb')):>8} "
+                f"{_short(r.get('transfer_rss_mb')):>8} "
                 f"{_num(r.get('server_cpu_pct')):>5} {(f'{ratio:.2f}x' if ratio else '-'):>9} "
                 f"{_short(r.get('gc0_per_10k')):>8} {_short(r.get('blocks_per_op')):>8}"
             )
@@ -253,7 +256,9 @@ def summary(doc: dict) -> dict:
     httprs is the cheaper of httprs / httprs-async among those that ran the scenario;
     ratio_best = httprs CPU/op ÷ the cheapest other client's (below 1: httprs wins);
     ratio_httpx = httprs CPU/op ÷ httpx's; floor_ratio (large downloads) = httprs CPU/op ÷
-    wrk -c1's on the same file; rss_over_body = httprs's peak RSS ÷ the body size.
+    wrk -c1's on the same file; rss_over_body = httprs's peak RSS (RSS+) ÷ the body size;
+    transfer_rss_over_body = the timed window's peak above the RSS of the constructed client
+    ÷ the body size.
     """
     rows: list[dict] = []
     for name, sc in doc["scenarios"].items():
@@ -281,8 +286,12 @@ def summary(doc: dict) -> dict:
         if floor is not None:
             row["floor_ratio"] = cpu / floor["cpu_us_per_op"]
         if sc.get("bytes_per_op") and sc.get("op") in ("get", "stream"):
-            if ours.get("peak_rss_mb") is not None:
-                row["rss_over_body"] = ours["peak_rss_mb"] * (1 << 20) / sc["bytes_per_op"]
+            for key, out in (
+                ("peak_rss_mb", "rss_over_body"),
+                ("transfer_rss_mb", "transfer_rss_over_body"),
+            ):
+                if ours.get(key) is not None:
+                    row[out] = ours[key] * (1 << 20) / sc["bytes_per_op"]
         rows.append(row)
     compared = [r for r in rows if "wins" in r]
     return {
@@ -295,9 +304,10 @@ def summary(doc: dict) -> dict:
 def summary_text(s: dict) -> str:
     out = [
         "Summary: httprs CPU/op ÷ the cheapest other client's (below 1.00 = httprs is cheapest), "
-        "÷ httpx's, and for large downloads ÷ wrk -c1 on the same file and peak RSS ÷ body",
+        "÷ httpx's, and for large downloads ÷ wrk -c1 on the same file, peak RSS ÷ body (RSS+) "
+        "and the timed window's peak above the constructed client ÷ body (xfer)",
         f"  {'scenario':16} {'httprs':13} {'÷ best peer':>11} {'best peer':16} {'÷ httpx':>8} "
-        f"{'÷ wrk':>6} {'RSS÷body':>8}",
+        f"{'÷ wrk':>6} {'RSS÷body':>8} {'xfer÷body':>9}",
     ]
     for r in s["rows"]:
         if "cpu_us_per_op" not in r:
@@ -312,7 +322,7 @@ def summary_text(s: dict) -> str:
         out.append(
             f"  {r['scenario']:16} {r['httprs']:13} {f('ratio_best'):>11} "
             f"{r.get('best_peer', '-'):16} {f('ratio_httpx'):>8} {f('floor_ratio'):>6} "
-            f"{f('rss_over_body'):>8}{mark}"
+            f"{f('rss_over_body'):>8} {f('transfer_rss_over_body'):>9}{mark}"
         )
     out.append(
         f"  httprs is the cheapest client in {s['scenarios_won']} of "

@@ -7,7 +7,10 @@ The result (always written, also on failure) has status ok | missing | error.
 
 Measurement: imports first (outside the timed region); then the peak-RSS mark is reset
 (/proc/self/clear_refs) and the post-import RSS recorded; the client is built and warmed
-up; then getrusage(RUSAGE_SELF) (user+sys, every thread of the process), the wall clock
+up (the RSS after the construction is recorded); the peak so far is read and the mark is
+reset again (the larger of both peaks, above the post-import RSS, is RSS+; the timed
+window's own peak above the RSS of the constructed client is the transfer RSS+); then
+getrusage(RUSAGE_SELF) (user+sys, every thread of the process), the wall clock
 and the server process's CPU time are read around a timed window of operations, each
 timed with perf_counter_ns (async: from the task's request start to the body read).
 """
@@ -182,6 +185,9 @@ def measure(spec: dict) -> dict:
     stats_port = spec["info"]["stats_ports"][sc.server]
 
     def mark_start():
+        # The peak of construction and warm-up; then the window's own peak
+        marks["hwm_warm_kb"] = _status_kb("VmHWM")
+        marks["window_peak_reset"] = peak_reset and reset_peak_rss()
         marks["acc0"] = accepted_connections(stats_port, sc.server)
         marks["gc0"] = gc.get_stats()[0]["collections"]
         marks["blocks0"] = sys.getallocatedblocks()
@@ -192,6 +198,7 @@ def measure(spec: dict) -> dict:
     def mark_end():
         marks["t1"] = time.perf_counter()
         marks["ru1"] = resource.getrusage(resource.RUSAGE_SELF)
+        marks["hwm_window_kb"] = _status_kb("VmHWM")
         marks["blocks1"] = sys.getallocatedblocks()
         marks["gc1"] = gc.get_stats()[0]["collections"]
         marks["srv1"] = proc_cpu_seconds(server_pid)
@@ -201,6 +208,7 @@ def measure(spec: dict) -> dict:
 
         async def run():
             await adapter.open(ctx)
+            marks["built_rss_kb"] = _status_kb("VmRSS")
             try:
                 op = adapter.op(ctx)
                 await async_phase(op, start_window(True), conc)
@@ -220,6 +228,7 @@ def measure(spec: dict) -> dict:
             win = asyncio.run(run())
     else:
         adapter.open(ctx)
+        marks["built_rss_kb"] = _status_kb("VmRSS")
         try:
             op = adapter.op(ctx)
             win = run_sync(
@@ -235,8 +244,12 @@ def measure(spec: dict) -> dict:
     system = ru1.ru_stime - ru0.ru_stime
     srv = marks["srv1"] - marks["srv0"]
     lat = sorted(win.lat)
+    transfer_kb = None
     if peak_reset:
-        peak_kb = _status_kb("VmHWM") - base_rss_kb
+        # the window's peak or the close's, whichever is higher (as before the reset)
+        peak_kb = max(marks["hwm_warm_kb"], _status_kb("VmHWM")) - base_rss_kb
+        if marks["window_peak_reset"]:
+            transfer_kb = marks["hwm_window_kb"] - marks["built_rss_kb"]
     else:  # ru_maxrss only grows: a delta from the post-import value
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss0
     out.update(
@@ -254,6 +267,10 @@ def measure(spec: dict) -> dict:
         p50_us=percentile(lat, 0.50),
         p99_us=percentile(lat, 0.99),
         peak_rss_mb=max(0, peak_kb) / 1024.0,
+        # the timed window's peak above the RSS of the constructed client (what the
+        # requests add: connections, buffers, bodies, held or freed): None when the
+        # peak mark cannot be reset
+        transfer_rss_mb=None if transfer_kb is None else max(0, transfer_kb) / 1024.0,
         peak_rss_method="VmHWM after clear_refs" if peak_reset else "ru_maxrss delta",
         server_cpu_s=srv,
         server_cpu_us_per_op=srv / n * 1e6,

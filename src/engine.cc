@@ -784,7 +784,10 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse
   ConsumerLock lk(*this);
   size_t n = std::min(len - fill, t.body_buf.size());
   if (n) std::memcpy(buf + fill, t.body_buf.data(), n);
-  t.body_buf.erase(0, n);
+  if (n == t.body_buf.size())
+    std::string().swap(t.body_buf);  // its block is free before the sink fills
+  else
+    t.body_buf.erase(0, n);
   t.sink = buf;
   t.sink_len = len;
   t.sink_fill = fill + n;

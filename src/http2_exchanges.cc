@@ -1,5 +1,6 @@
 #include "http2_exchanges.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -27,7 +28,7 @@ bool parse_length(const std::string& value, uint64_t* out) {
 }  // namespace
 
 Http2Exchanges::Http2Exchanges(SessionListener* listener, Http2Config config)
-    : listener_(listener), session_(config) {
+    : listener_(listener), session_(config), buffer_most_(kHighWater + config.stream_window) {
   session_.set_data_sink(this);
 }
 
@@ -332,6 +333,8 @@ void Http2Exchanges::on_data(Stream& s, int32_t id, Http2Event& ev) {
   } else if (t.body_buf.empty()) {
     t.body_buf.swap(data);  // the event's bytes, not a copy of them
   } else {
+    if (t.body_buf.capacity() - t.body_buf.size() < len && t.head.has_content_length)
+      grow_declared(t, len);
     t.body_buf.append(p, len);
   }
   // The window opens again only as the consumer reads: past the high-water
@@ -344,6 +347,16 @@ void Http2Exchanges::on_data(Stream& s, int32_t id, Http2Event& ev) {
   }
   arm(s);
   listener_->on_transfer_progress(t);
+}
+
+void Http2Exchanges::grow_declared(Transfer& t, size_t len) const {
+  // At once to the declared length, up to the most it may hold: grown by
+  // doubling, up to 2 MiB before the consumer's sink came, it left the blocks
+  // it grew out of free below that sink, the sink took fresh memory above, and
+  // so a 10 MB HTTP/2 body kept 16 MB resident (HTTP/1.1's: 10.7).
+  size_t want = buffer_most_;
+  if (t.head.content_length < want) want = static_cast<size_t>(t.head.content_length);
+  t.body_buf.reserve(std::max(want, t.body_buf.size() + len));
 }
 
 void Http2Exchanges::end_stream(int32_t id, Outcome outcome) {

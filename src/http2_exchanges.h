@@ -120,6 +120,9 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   // Http2DataSink: DATA straight into the consumer's sink when it all fits
   // there and nothing is buffered ahead of it.
   bool take_data(int32_t stream_id, const char* data, size_t len) override;
+  // Room for `len` more bytes in the buffer of a stream with no sink whose
+  // head declared a length.
+  void grow_declared(Transfer& t, size_t len) const;
   void end_stream(int32_t id, Outcome outcome);
   void fail_stream(int32_t id, const Error& err, bool retryable);
   void process_events();
@@ -134,6 +137,8 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   std::vector<int32_t> flushed_;         // streams moved by the last take_output()
   std::vector<int32_t> awaiting_write_;  // streams with a write_mark, for note_written
   Error write_error_;                    // set once a socket write failed
+  // The most a stream's buffer holds: kHighWater, then what its window lets in.
+  size_t buffer_most_;
   uint64_t now_ = 0;
   uint64_t wake_at_ = 0;  // see wake_at()
 };

@@ -254,6 +254,7 @@ class OpenSslSession final : public TlsSession {
   std::string cipher() const override;
   bool session_reused() const override;
   bool peer_certificate(std::string& der, bool& verified) const override;
+  SSL* native() const { return ssl_; }  // for tests and diagnostics; owned by the session
 
  private:
   friend class TlsContext;

@@ -802,6 +802,21 @@ static void test_adopt() {
     OpenSslSession c(adopted, "localhost", err);
     CHECK(handshake(c, s, err) == Status::kOk);
   }
+  {
+    // Python's contexts release the record buffers whenever they run empty;
+    // our connections keep theirs (one allocation per connection, not one
+    // per record) and leave the context's mode as Python set it.
+    SSL_CTX* releasing = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_mode(releasing, SSL_MODE_RELEASE_BUFFERS);
+    auto adopted = TlsContext::adopt(releasing, false);
+    SSL_CTX_free(releasing);
+    Server s(arg("server"));
+    Error err;
+    OpenSslSession c(adopted, "localhost", err);
+    CHECK(c.native() != nullptr && (SSL_get_mode(c.native()) & SSL_MODE_RELEASE_BUFFERS) == 0);
+    CHECK(handshake(c, s, err) == Status::kOk);
+    CHECK((SSL_CTX_get_mode(adopted->ctx()) & SSL_MODE_RELEASE_BUFFERS) != 0);
+  }
   auto lax = TlsContext::adopt(ctx->ctx(), false);
   Server s(arg("server"));
   Error err;

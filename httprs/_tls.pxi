@@ -182,20 +182,21 @@ cdef object _untouched_class = None
 cdef unsigned int _untouched_tag = 0
 
 
-cdef bint _ssl_entry_points_untouched() except -1:
-    """True while ssl.SSLContext's TLS entry points are still the ssl module's own. A
-    library may replace one on the class (a certificate pinning hook in wrap_bio, say):
-    the fast path would skip it, the Python TLS path runs it, so only then is the
-    SSL_CTX shared."""
+cdef bint _ssl_entry_points_untouched(object cls) except -1:
+    """True while `cls`, a context's class, is ssl.SSLContext with its TLS entry points
+    still the ssl module's own. A library may replace one on the class (a certificate
+    pinning hook in wrap_bio, say): the fast path would skip it, the Python TLS path runs
+    it, so only then is the SSL_CTX shared. Per request the class is the context's own
+    (no lookup of ssl.SSLContext): an object given another __class__ since is checked
+    again, and is no longer ssl.SSLContext."""
     global _untouched_class, _untouched_tag
     cdef tuple originals
     cdef unsigned int tag
-    if _SSL_ENTRY_POINTS is None:
-        return False
-    cls = ssl.SSLContext
     tag = _type_tag(cls)
     if tag != 0 and tag == _untouched_tag and cls is _untouched_class:
         return True
+    if _SSL_ENTRY_POINTS is None or cls is not ssl.SSLContext:
+        return False
     originals = <tuple>_SSL_ENTRY_POINTS
     d = cls.__dict__
     untouched = (
@@ -217,7 +218,9 @@ cdef bint _ssl_entry_points_untouched() except -1:
 
 cdef bint _shareable(object context) except -1:
     return (
-        type(context) is ssl.SSLContext and _same_openssl() and _ssl_entry_points_untouched()
+        type(context) is ssl.SSLContext
+        and _same_openssl()
+        and _ssl_entry_points_untouched(type(context))
     )
 
 
@@ -461,7 +464,7 @@ cdef class _TlsContext:
             return self.ctx
         if self.fast and not (
             context.__dict__  # e.g. a per-instance sslobject_class or wrap_bio
-            or not _ssl_entry_points_untouched()  # e.g. a pinning hook on the class
+            or not _ssl_entry_points_untouched(type(context))  # a pinning hook on the class
         ):
             # keylog_filename, post_handshake_auth, _msg_callback, check_hostname
             getters = <tuple>(<tuple>_SSL_GETTERS)[1]

@@ -460,6 +460,39 @@ async def test_class_level_pinning_hook_is_honoured_async(
         assert (await c.get(https_server.url)).status_code == 200
 
 
+class _WrongPinContext(PinningContext):
+    pin = "0" * 64  # no certificate has this SHA-256: every pin check fails
+
+
+def test_context_given_a_pinning_class_between_requests(https_server, certs):
+    """A plain context that served requests and is then given a pinning subclass as its
+    __class__ (no attribute of its own) runs that subclass's check on the next
+    connection, as httpx would: the fast path looks at the context's own class."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
+        assert c.get(https_server.url).status_code == 200
+        ctx.__class__ = _WrongPinContext
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+        ctx.__class__ = ssl.SSLContext
+        assert c.get(https_server.url).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_context_given_a_pinning_class_between_requests_async(
+    https_server, certs, anyio_backend
+):
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    async with httprs.AsyncClient(verify=ctx, limits=NO_KEEPALIVE) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        ctx.__class__ = _WrongPinContext
+        match = _cert_error(anyio_backend, "certificate pin mismatch")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+        ctx.__class__ = ssl.SSLContext
+        assert (await c.get(https_server.url)).status_code == 200
+
+
 def _refusing_wrap_bio(self, *args, **kwargs):
     raise ssl.SSLError("pin check failed (class-level wrap_bio hook)")
 

@@ -67,7 +67,9 @@ cdef unsigned int _bytestream_tag = 0
 _ELAPSED_UNSET = _MISSING
 
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.type cimport PyType_Check
+from libc.string cimport memcmp
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
@@ -125,9 +127,23 @@ cdef inline list _hkeys(h):
     return <list?>lower
 
 
+cdef bint _bytes_in(list keys, bytes key) except -1:
+    """`key in keys` for a list of header names: exact bytes compared by length and
+    memcmp (no rich comparison per element); anything else compared as `in` does."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(key)
+    cdef const char* data = PyBytes_AS_STRING(key)
+    for item in keys:
+        if type(item) is bytes:
+            if PyBytes_GET_SIZE(item) == n and memcmp(PyBytes_AS_STRING(item), data, n) == 0:
+                return True
+        elif item is key or item == key:
+            return True
+    return False
+
+
 cdef inline bint _hhas(h, bytes lower_key) except -1:
     """Membership test for an ASCII lower-case key (encoding-independent)."""
-    return lower_key in _hkeys(h)
+    return _bytes_in(_hkeys(h), lower_key)
 
 
 cdef bint _raw_has(list raw, bytes lower_key) except -1:
@@ -595,7 +611,7 @@ cdef int _set_default_header(object h, object key, object value) except -1:
         known = <tuple?>_ENCODER_NAMES.get(key)
         if known is not None:  # the encoders' own names: nothing to encode or lower-case
             keys = _hkeys(h)
-            if known[0] in keys:
+            if _bytes_in(keys, <bytes>known[0]):
                 return 0
             (<list?>h._raw).append((known[1], (<str>value).encode("utf-8")))
             keys.append(known[0])
@@ -607,7 +623,7 @@ cdef int _set_default_header(object h, object key, object value) except -1:
         return 0
     keys = _hkeys(h)
     lookup = (<str>key).lower().encode("ascii")
-    if lookup in keys:
+    if _bytes_in(keys, lookup):
         return 0
     enc = h._encoding or "utf-8"  # what __setitem__ encodes with
     (<list?>h._raw).append(((<str>key).encode(enc), (<str>value).encode(enc)))
@@ -639,7 +655,7 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
         framed = framed and type(h) is Headers  # (a subclass's setdefault may differ)
     cdef list keys = _hkeys(h)
     auto = None
-    if b"host" not in keys:
+    if not _bytes_in(keys, b"host"):
         url = self.url
         if type(url) is URL:
             # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
@@ -655,8 +671,8 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
             method == "POST" or method == "PUT" or method == "PATCH"
         ))
         and not framed
-        and _CONTENT_LENGTH not in keys
-        and _TRANSFER_ENCODING not in keys
+        and not _bytes_in(keys, _CONTENT_LENGTH)
+        and not _bytes_in(keys, _TRANSFER_ENCODING)
     ):
         if auto is None:
             auto = [(b"Content-Length", b"0")]

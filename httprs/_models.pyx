@@ -149,13 +149,28 @@ cdef inline bint _hhas(h, bytes lower_key) except -1:
 cdef bint _raw_has(list raw, bytes lower_key) except -1:
     """Whether raw header pairs hold `lower_key` (ASCII lower-case), without lower-casing
     every name: for one question asked of headers nobody has looked up yet."""
-    cdef Py_ssize_t n = len(lower_key)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(lower_key)
+    cdef const char* want = PyBytes_AS_STRING(lower_key)
     cdef bytes name
     for item in raw:
         name = <bytes?>(<tuple?>item)[0]
-        if len(name) == n and name.lower() == lower_key:
+        if PyBytes_GET_SIZE(name) == n and _lower_equals(PyBytes_AS_STRING(name), want, n):
             return True
     return False
+
+
+cdef inline bint _lower_equals(const char* name, const char* lower, Py_ssize_t n):
+    """name.lower() == lower for `n` bytes (bytes.lower() folds ASCII A-Z only), without
+    making the lower-cased copy."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = <unsigned char>name[i]
+        if 0x41 <= c <= 0x5A:
+            c += 0x20
+        if c != <unsigned char>lower[i]:
+            return False
+    return True
 
 
 cdef object _hlookup(h, key):

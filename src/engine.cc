@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <pthread.h>
 #ifdef __linux__
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #endif
 #include <unistd.h>
 
@@ -1295,9 +1297,39 @@ void Engine::Sleeper::notify(SleepMode how) {
     uint64_t one = 1;
     ssize_t n = ::write(efd, &one, sizeof one);
     (void)n;  // EAGAIN only at a counter of 2^64-2: it is readable anyway
-  } else {
-    cv.notify_one();
+    return;
   }
+#ifdef __linux__
+  parked.store(1, std::memory_order_release);
+  ::syscall(SYS_futex, &parked, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+#else
+  std::lock_guard<std::mutex> lk(park_mu);
+  parked.store(1, std::memory_order_release);
+  park_cv.notify_one();
+#endif
+}
+
+bool Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadline) {
+  using clock = std::chrono::steady_clock;
+#ifdef __linux__
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word");
+  while (parked.load(std::memory_order_acquire) == 0) {
+    auto left = deadline - clock::now();
+    if (left <= clock::duration::zero()) return false;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(ns % 1000000000);
+    // Returns at once when the word is 1 already (EAGAIN), else when woken,
+    // interrupted or timed out: the loop looks again.
+    ::syscall(SYS_futex, &parked, FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
+  }
+  return true;
+#else
+  std::unique_lock<std::mutex> lk(park_mu);
+  return park_cv.wait_until(lk, deadline,
+                            [this] { return parked.load(std::memory_order_acquire) != 0; });
+#endif
 }
 
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
@@ -1429,8 +1461,10 @@ void Engine::notify(Wakeups& wake) {
 
 void Engine::wake_sleepers(bool hand_off, Wakeups* later) {
   Sleeper* successor = nullptr;
-  auto pick = [later](const std::shared_ptr<Sleeper>& s) {
+  bool followers_picked = false;
+  auto pick = [later, &followers_picked](const std::shared_ptr<Sleeper>& s) {
     s->woken = true;
+    followers_picked = followers_picked || s->mode == SleepMode::kFollower;
     if (later != nullptr) {
       later->push_back({s, s->mode});
     } else {
@@ -1448,6 +1482,15 @@ void Engine::wake_sleepers(bool hand_off, Wakeups* later) {
   if (hand_off && successor != nullptr) {
     for (const auto& s : sleepers_)
       if (s.get() == successor) pick(s);
+  }
+  // A picked follower is off the list from now on: woken, it may leave
+  // wait() without mu_ (a direct sleeper takes itself off, after its poll).
+  if (followers_picked) {
+    sleepers_.erase(std::remove_if(sleepers_.begin(), sleepers_.end(),
+                                   [](const std::shared_ptr<Sleeper>& s) {
+                                     return s->woken && s->mode == SleepMode::kFollower;
+                                   }),
+                    sleepers_.end());
   }
 }
 
@@ -1513,9 +1556,16 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       self->what = what;
       self->mode = SleepMode::kFollower;
       self->woken = false;
+      self->parked.store(0, std::memory_order_relaxed);
       sleepers_.push_back(self);
-      self->cv.wait_until(lk, deadline, [&self] { return self->woken; });
-      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
+      lk.unlock();
+      bool notified = self->park_until(deadline);
+      // Picked (so off the list) and done by the atomics: no mu_ to take.
+      if (notified && ready_now(t, what)) return true;
+      lk.lock();
+      if (!self->woken) {  // not picked: still listed
+        sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
+      }
     }
     if (satisfied(t, what)) {
       done = true;

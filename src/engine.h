@@ -4,8 +4,8 @@
 // `mu_` (one exception, no libuv call: a deferred socket write's kernel call,
 // see defer_write()). Whoever needs progress drives the loop: it polls the loop's backend
 // fd *without* the lock, then runs uv_run(UV_RUN_NOWAIT) with it. One thread
-// drives at a time (leader/follower); the others sleep, each on its own
-// condition variable, and are woken one by one: when their own transfer is
+// drives at a time (leader/follower); the others sleep, each on a futex word
+// of its own (Sleeper::parked), and are woken one by one: when their own transfer is
 // ready, or (one of them) to take over driving when the driver leaves. A
 // sync waiter whose HTTP/1.1 request is out polls its own connection's
 // socket instead, and runs the loop itself when it is readable (wait(),
@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -407,7 +408,7 @@ class Engine {
   // A thread sleeping in wait() while another one drives the loop, or on its
   // own socket (Sleeper below).
   struct Sleeper;
-  // How a sleeper waits: on its condition variable while another thread
+  // How a sleeper waits: parked on its own word while another thread
   // drives (kFollower), or in poll() on its own socket and eventfd (kDirect).
   enum class SleepMode { kFollower, kDirect };
   // A sleeper to wake once mu_ is let go of, and how it waits: read under
@@ -468,18 +469,32 @@ class Engine {
   // calls and context switches per hand-over) while the sleeper, woken by its
   // deadline meanwhile, may already have left wait().
   //
-  // A sleeper waits in one of two ways (SleepMode). kFollower: on `cv`, while
-  // another thread drives the loop. kDirect: in poll() on its own
+  // A sleeper waits in one of two ways (SleepMode). kFollower: parked on
+  // `parked`, while another thread drives the loop. kDirect: in poll() on its own
   // connection's socket and on `efd` (an eventfd, made on first use), with no
   // driver involved (Engine::wait says when): whoever else satisfies its wait
   // writes to `efd`.
+  //
+  // A follower parks on its own word (`parked`, a futex on Linux), not on a
+  // condition variable of mu_: woken, it leaves wait() without mu_ when its
+  // transfer's atomics say it is done (Engine::ready_now). Through a
+  // condition variable it had to take mu_ again, and glibc's waking wait
+  // takes a mutex as contended, so its next unlock was one more futex call
+  // (HTTP/2, 16 threads: a third of the futex calls), besides the wait for
+  // mu_ while other woken followers held it. The picker takes a follower off
+  // sleepers_ (wake_sleepers), so a woken one need not.
   struct Sleeper {
     const Transfer* transfer = nullptr;
     WaitFor what = WaitFor::kHead;
     SleepMode mode = SleepMode::kFollower;
-    std::condition_variable cv;
-    bool woken = false;
-    int efd = -1;  // set once, under mu_, before its first direct wait
+    bool woken = false;  // picked (under mu_)
+    int efd = -1;        // set once, under mu_, before its first direct wait
+    // kFollower: 0 while parked, 1 once notified (written without mu_).
+    std::atomic<uint32_t> parked{0};
+#ifndef __linux__
+    std::mutex park_mu;  // no futex: the word is waited for on these
+    std::condition_variable park_cv;
+#endif
     Sleeper() = default;
     Sleeper(const Sleeper&) = delete;
     Sleeper& operator=(const Sleeper&) = delete;
@@ -487,6 +502,9 @@ class Engine {
     // Wake it as it waits (`how`: its mode when it was picked), with or
     // without mu_ held.
     void notify(SleepMode how);
+    // kFollower, without mu_: wait until notified or `deadline`; true when
+    // notified.
+    bool park_until(std::chrono::steady_clock::time_point deadline);
   };
   // This thread's sleeper record (reused while no waker holds it).
   static std::shared_ptr<Sleeper> sleeper_record();

@@ -824,6 +824,24 @@ void SocketStream::on_read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
 void SocketStream::deliver(ssize_t nread, const char* base) {
   int injected = 0;
   if (nread > 0 && fault_due(FaultSite::kRead, &injected)) nread = injected;
+  // What the owner does with a read may grow a buffer (a body of unknown
+  // length, HTTP/2's events and headers): on an exhausted heap that throws,
+  // and the exception must not unwind through libuv's frames (nor, for a
+  // direct wait's read, Cython's). The read fails instead, as the kernel's
+  // would; if even that cannot be done, reading stops (the transfer ends at
+  // its read timeout, or when its consumer lets go).
+  try {
+    hand_over(nread, base);
+  } catch (const std::bad_alloc&) {
+    try {
+      if (state_ == State::kOpen) owner_->on_socket_read_error(UV_ENOMEM);
+    } catch (const std::bad_alloc&) {
+      if (state_ == State::kOpen) stop_reading();
+    }
+  }
+}
+
+void SocketStream::hand_over(ssize_t nread, const char* base) {
   if (nread > 0) {
     owner_->on_socket_data(base, static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {

@@ -201,6 +201,7 @@ class SocketStream {
 
   // What on_read does with one read's result (fault injection included).
   void deliver(ssize_t nread, const char* base);
+  void hand_over(ssize_t nread, const char* base);  // deliver()'s calls of the owner
   // uv_write() `w` (its remaining `bufs`); false with err set when refused.
   bool queue_write(WriteReq* w, uv_buf_t* bufs, unsigned n, Error& err);
   void drop_deferred();  // a close before the deferred write left: it never will

@@ -1208,7 +1208,11 @@ class Response:
         with _attach_request(self._req):
             try:
                 decoder = _get_decoder(self)
-                if decoder is None:
+                if decoder is None and chunk_size is None:
+                    # Nothing to decode or re-chunk: iter_raw's chunks (never empty).
+                    for raw in self.iter_raw():
+                        yield raw
+                elif decoder is None:
                     for raw in self.iter_raw():
                         for chunk in chunker.decode(raw):
                             yield chunk
@@ -1260,14 +1264,19 @@ class Response:
             raise RuntimeError("Attempted to call a sync iterator on an async stream.")
         self.is_stream_consumed = True
         self._nbytes = 0
-        cdef _Chunker chunker = _Chunker(chunk_size, b"")
+        cdef _Chunker chunker = None if chunk_size is None else _Chunker(chunk_size, b"")
         with _attach_request(self._req):
             for raw in self.stream:
                 self._nbytes += len(raw)
-                for chunk in chunker.decode(raw):
-                    yield chunk
-        for chunk in chunker.flush():
-            yield chunk
+                if chunker is None:
+                    if raw:
+                        yield raw
+                else:
+                    for chunk in chunker.decode(raw):
+                        yield chunk
+        if chunker is not None:
+            for chunk in chunker.flush():
+                yield chunk
         self.close()
 
     def close(self):
@@ -1342,7 +1351,11 @@ async def _aiter_bytes(self, chunk_size):
     with _attach_request(self._req):
         try:
             decoder = _get_decoder(self)
-            if decoder is None:
+            if decoder is None and chunk_size is None:
+                # Nothing to decode or re-chunk: aiter_raw's chunks (never empty).
+                async for raw in self.aiter_raw():
+                    yield raw
+            elif decoder is None:
                 async for raw in self.aiter_raw():
                     for chunk in (<_Chunker>chunker).decode(raw):
                         yield chunk
@@ -1393,14 +1406,19 @@ async def _aiter_raw(self, chunk_size):
         raise RuntimeError("Attempted to call an async iterator on an sync stream.")
     self.is_stream_consumed = True
     self._nbytes = 0
-    chunker = _Chunker(chunk_size, b"")
+    chunker = None if chunk_size is None else _Chunker(chunk_size, b"")
     with _attach_request(self._req):
         async for raw in self.stream:
             self._nbytes += len(raw)
-            for chunk in (<_Chunker>chunker).decode(raw):
-                yield chunk
-    for chunk in (<_Chunker>chunker).flush():
-        yield chunk
+            if chunker is None:
+                if raw:
+                    yield raw
+            else:
+                for chunk in (<_Chunker>chunker).decode(raw):
+                    yield chunk
+    if chunker is not None:
+        for chunk in (<_Chunker>chunker).flush():
+            yield chunk
     await self.aclose()
 
 

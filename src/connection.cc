@@ -616,7 +616,12 @@ void Connection::on_read_error(int status) {
   if (status == UV_ENOBUFS) {
     // No buffer to read into (Engine::read_buffer, on an exhausted heap):
     // this connection fails with a clear error; the next one tries again.
-    close(scratch_error(ErrorKind::kReadError, Engine::kReadBufferSize));
+    // While connecting (the TLS handshake's first read makes the buffer),
+    // a failure is the connect's, as any other failed read then would be.
+    ErrorKind kind = ErrorKind::kReadError;
+    if (state_ == State::kConnecting || state_ == State::kHandshaking)
+      kind = connecting_error(kind, std::string()).kind;
+    close(scratch_error(kind, Engine::kReadBufferSize));
     return;
   }
   if (is_http2()) {

@@ -1,6 +1,7 @@
 #include "socket_stream.h"
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -700,13 +701,15 @@ bool SocketStream::end_deferred() {
 bool SocketStream::input_arrived_in_flight() {
   if (!in_flight_) return false;
   if (!held_in_.empty() || held_status_ != 0) return true;
-  char byte;
-  for (;;) {
-    ssize_t got = ::recv(flight_fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (got >= 0) return true;  // bytes, or an EOF
-    if (errno == EINTR) continue;
-    return errno != EAGAIN && errno != EWOULDBLOCK;  // else an error
-  }
+  // poll, not a peeking recv: on Linux a recv takes a pending socket error
+  // (ECONNRESET) off the socket, and the loop's read would then see a plain
+  // EOF instead of the reset.
+  pollfd p{flight_fd_, POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&p, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
 void SocketStream::drop_deferred() {

@@ -309,6 +309,32 @@ def test_no_memory_for_a_read_buffer(torture_tls, torture_server, certs, flavour
 
 @pytest.mark.httprs_only
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_no_memory_for_the_clients_read_buffer_while_connecting(torture_tls, certs, flavour):
+    # A client whose first read is a TLS handshake's makes its read buffer then:
+    # without memory for it the connect fails (ConnectError, as any failed read while
+    # connecting), and the next request connects.
+    url = torture_tls.url + "/n/100"
+
+    async def body(tw):
+        verify = ssl.create_default_context(cafile=certs.ca_file)
+        # A first client makes this thread's own buffers: the engine's is then the
+        # next allocation.
+        async with tw.client(verify=verify, timeout=10.0) as warm:
+            assert (await warm.get(url)).content == body_of(100)
+        async with tw.client(verify=verify, timeout=10.0) as c:
+            _core._scratch_fail(1)
+            with pytest.raises(httprs.ConnectError) as info:
+                await c.get(url)
+            assert _core._scratch_fail(0) == 0  # it fired
+            assert str(info.value) == "Out of memory: could not allocate a 256 KiB buffer."
+            assert (await c.get(url)).content == body_of(100)
+            assert torture_tls.connections == 3  # the warm one, the failed one, one more
+
+    _on_fresh_thread(lambda: twin.run(flavour, body))
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
 def test_no_memory_to_check_an_idle_connection(torture_server, flavour):
     # Before reusing an idle connection the pool reads what arrived on it (an EOF,
     # stray bytes) into a per-thread buffer: without one it is not reused but closed,

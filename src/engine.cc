@@ -626,8 +626,11 @@ void Engine::on_connection_closed(Connection* c) {
 
 void Engine::signal(Transfer& t) {
   if (t.watched && !t.signaled) {
-    t.signaled = true;
+    // The list first: if it cannot grow (an exhausted heap), the transfer
+    // stays unsignalled, so the failure that follows signals it again
+    // instead of finding the flag set and leaving its task waiting.
     signaled_.push_back(t.shared_from_this());
+    t.signaled = true;
   }
 }
 

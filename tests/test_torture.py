@@ -309,32 +309,6 @@ def test_no_memory_for_a_read_buffer(torture_tls, torture_server, certs, flavour
 
 @pytest.mark.httprs_only
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
-def test_no_memory_for_the_clients_read_buffer_while_connecting(torture_tls, certs, flavour):
-    # A client whose first read is a TLS handshake's makes its read buffer then:
-    # without memory for it the connect fails (ConnectError, as any failed read while
-    # connecting), and the next request connects.
-    url = torture_tls.url + "/n/100"
-
-    async def body(tw):
-        verify = ssl.create_default_context(cafile=certs.ca_file)
-        # A first client makes this thread's own buffers: the engine's is then the
-        # next allocation.
-        async with tw.client(verify=verify, timeout=10.0) as warm:
-            assert (await warm.get(url)).content == body_of(100)
-        async with tw.client(verify=verify, timeout=10.0) as c:
-            _core._scratch_fail(1)
-            with pytest.raises(httprs.ConnectError) as info:
-                await c.get(url)
-            assert _core._scratch_fail(0) == 0  # it fired
-            assert str(info.value) == "Out of memory: could not allocate a 256 KiB buffer."
-            assert (await c.get(url)).content == body_of(100)
-            assert torture_tls.connections == 3  # the warm one, the failed one, one more
-
-    _on_fresh_thread(lambda: twin.run(flavour, body))
-
-
-@pytest.mark.httprs_only
-@pytest.mark.parametrize("flavour", twin.FLAVOURS)
 def test_no_memory_to_check_an_idle_connection(torture_server, flavour):
     # Before reusing an idle connection the pool reads what arrived on it (an EOF,
     # stray bytes) into a per-thread buffer: without one it is not reused but closed,
@@ -356,26 +330,33 @@ def test_no_memory_to_check_an_idle_connection(torture_server, flavour):
 
 @pytest.mark.httprs_only
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
-def test_no_memory_for_the_clients_read_buffer(torture_server, flavour):
+@pytest.mark.parametrize(
+    ("scheme", "failure"), [("http", httprs.ReadError), ("https", httprs.ConnectError)]
+)
+def test_no_memory_for_the_clients_read_buffer(request, certs, scheme, failure, flavour):
     # A client's read buffer (256 KiB, shared by its connections) is allocated on its
     # first read, not in Client(): without memory for it that read fails with a clear
-    # ReadError (no exception through libuv's frames), and the next read allocates it.
-    url = torture_server.url + "/n/100"
+    # error (no exception through libuv's frames), and the next read allocates it. Over
+    # https that first read is the TLS handshake's: the connect fails (ConnectError, as
+    # any failed read while connecting).
+    srv = request.getfixturevalue("torture_tls" if scheme == "https" else "torture_server")
+    url = srv.url + "/n/100"
+    verify = ssl.create_default_context(cafile=certs.ca_file)
 
     async def body(tw):
         # A first client makes this thread's own buffers: the engine's is then the
         # next allocation.
-        async with tw.client(timeout=10.0) as warm:
+        async with tw.client(verify=verify, timeout=10.0) as warm:
             assert (await warm.get(url)).content == body_of(100)
             assert (await warm.get(url)).content == body_of(100)
-        async with tw.client(timeout=10.0) as c:
+        async with tw.client(verify=verify, timeout=10.0) as c:
             _core._scratch_fail(1)
-            with pytest.raises(httprs.ReadError) as info:
+            with pytest.raises(failure) as info:
                 await c.get(url)
             assert _core._scratch_fail(0) == 0  # it fired
             assert str(info.value) == "Out of memory: could not allocate a 256 KiB buffer."
             assert (await c.get(url)).content == body_of(100)
             assert (await c.get(url)).content == body_of(100)
-            assert torture_server.connections == 3  # the warm one, the failed one, one more
+            assert srv.connections == 3  # the warm one, the failed one, one more
 
     _on_fresh_thread(lambda: twin.run(flavour, body))

@@ -1313,8 +1313,8 @@ void Engine::Sleeper::notify(SleepMode how) {
 }
 
 bool Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadline) {
-  using clock = std::chrono::steady_clock;
 #ifdef __linux__
+  using clock = std::chrono::steady_clock;
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word");
   while (parked.load(std::memory_order_acquire) == 0) {
     auto left = deadline - clock::now();
@@ -1324,8 +1324,12 @@ bool Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadline)
     ts.tv_sec = static_cast<time_t>(ns / 1000000000);
     ts.tv_nsec = static_cast<long>(ns % 1000000000);
     // Returns at once when the word is 1 already (EAGAIN), else when woken,
-    // interrupted or timed out: the loop looks again.
-    ::syscall(SYS_futex, &parked, FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0);
+    // interrupted or timed out: the loop looks again. Any other failure (a
+    // seccomp filter's ENOSYS or EPERM) would return at once every time:
+    // sleep a little instead of spinning until the deadline.
+    if (::syscall(SYS_futex, &parked, FUTEX_WAIT_PRIVATE, 0, &ts, nullptr, 0) != 0 &&
+        errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
+      std::this_thread::sleep_for(std::min<clock::duration>(left, std::chrono::milliseconds(1)));
   }
   return true;
 #else

@@ -1130,6 +1130,21 @@ void Engine::hold_mutex_for_testing(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+namespace {
+
+std::atomic<void (*)(Engine::WaitPoint)> g_wait_hook{nullptr};
+std::atomic<uint64_t> g_sleeper_records{0};
+
+inline void at_wait_point(Engine::WaitPoint point) {
+  if (auto hook = g_wait_hook.load(std::memory_order_relaxed)) hook(point);
+}
+
+}  // namespace
+
+void Engine::set_wait_hook_for_testing(void (*hook)(WaitPoint)) { g_wait_hook.store(hook); }
+
+uint64_t Engine::sleeper_records_made_for_testing() { return g_sleeper_records.load(); }
+
 // ------------------------------------------------------------------ driving
 
 bool Engine::satisfied(const Transfer& t, WaitFor what) {
@@ -1238,6 +1253,7 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
       poll_until_ms_ = uv_now(loop_) + static_cast<uint64_t>(timeout > 0 ? timeout : 0);
       lk.unlock();
     }
+    at_wait_point(WaitPoint::kPolling);
     if (timeout > 0 && all_out) ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
@@ -1266,12 +1282,8 @@ void Engine::note_pool_work(int delta) {
   // Waiters polling only their own sockets would leave the new work unread
   // until their polls end: wake them (once mu_ is let go of: picked_), and
   // their next round drives or follows.
-  for (const auto& s : sleepers_) {
-    if (s->mode == SleepMode::kDirect && !s->woken) {
-      s->woken = true;
-      picked_.push_back({s, SleepMode::kDirect});
-    }
-  }
+  for (const auto& s : sleepers_)
+    if (s->mode == SleepMode::kDirect && !s->woken) list_wakeup(picked_, s, Pick::kDone);
 }
 
 int Engine::direct_fd(Transfer& t, WaitFor what) {
@@ -1295,7 +1307,7 @@ Engine::Sleeper::~Sleeper() {
   if (efd >= 0) ::close(efd);
 }
 
-void Engine::Sleeper::notify(SleepMode how) {
+void Engine::Sleeper::notify(SleepMode how, Pick pick) {
   if (how == SleepMode::kDirect) {
     uint64_t one = 1;
     ssize_t n = ::write(efd, &one, sizeof one);
@@ -1303,22 +1315,23 @@ void Engine::Sleeper::notify(SleepMode how) {
     return;
   }
 #ifdef __linux__
-  parked.store(1, std::memory_order_release);
+  parked.store(static_cast<uint32_t>(pick), std::memory_order_release);
   ::syscall(SYS_futex, &parked, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 #else
   std::lock_guard<std::mutex> lk(park_mu);
-  parked.store(1, std::memory_order_release);
+  parked.store(static_cast<uint32_t>(pick), std::memory_order_release);
   park_cv.notify_one();
 #endif
 }
 
-bool Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadline) {
+uint32_t Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadline) {
 #ifdef __linux__
   using clock = std::chrono::steady_clock;
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word");
-  while (parked.load(std::memory_order_acquire) == 0) {
+  uint32_t word;
+  while ((word = parked.load(std::memory_order_acquire)) == 0) {
     auto left = deadline - clock::now();
-    if (left <= clock::duration::zero()) return false;
+    if (left <= clock::duration::zero()) return 0;
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     struct timespec ts;
     ts.tv_sec = static_cast<time_t>(ns / 1000000000);
@@ -1331,11 +1344,11 @@ bool Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadline)
         errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
       std::this_thread::sleep_for(std::min<clock::duration>(left, std::chrono::milliseconds(1)));
   }
-  return true;
+  return word;
 #else
   std::unique_lock<std::mutex> lk(park_mu);
-  return park_cv.wait_until(lk, deadline,
-                            [this] { return parked.load(std::memory_order_acquire) != 0; });
+  park_cv.wait_until(lk, deadline, [this] { return parked.load(std::memory_order_acquire) != 0; });
+  return parked.load(std::memory_order_acquire);
 #endif
 }
 
@@ -1363,6 +1376,7 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   self->what = what;
   self->mode = SleepMode::kDirect;
   self->woken = false;
+  self->drive_next = false;
   sleepers_.push_back(self);
   struct pollfd p[2];
   p[0].fd = fd;
@@ -1444,13 +1458,17 @@ std::shared_ptr<Engine::Sleeper> Engine::sleeper_record() {
       return std::make_shared<Sleeper>();
     }
   }
-  // Held elsewhere: a driver has yet to notify it (a stale wake-up, which the
-  // woken flag makes harmless, but the record must stay alive for it). Made
-  // before a fork(): its eventfd is shared with the parent's thread.
+  // A waker has yet to notify it (an earlier wait's wake-up, which would set
+  // the next wait's word: Sleeper::pending; the waker's shared_ptr keeps the
+  // old record alive for it). Made before a fork(): its eventfd is shared
+  // with the parent's thread.
   uint64_t generation = fork_generation();
-  if (slot->record == nullptr || slot->record.use_count() != 1 || slot->generation != generation) {
+  auto* record = static_cast<Sleeper*>(slot->record.get());
+  if (record == nullptr || record->pending.load(std::memory_order_acquire) != 0 ||
+      slot->generation != generation) {
     slot->record = std::make_shared<Sleeper>();
     slot->generation = generation;
+    g_sleeper_records.fetch_add(1, std::memory_order_relaxed);
   }
   return std::static_pointer_cast<Sleeper>(slot->record);
 }
@@ -1462,33 +1480,48 @@ void Engine::take_picked(Wakeups& wake) {
 }
 
 void Engine::notify(Wakeups& wake) {
-  for (Wakeup& w : wake) w.sleeper->notify(w.mode);
+  for (Wakeup& w : wake) {
+    at_wait_point(WaitPoint::kNotifying);
+    w.sleeper->notify(w.mode, w.pick);
+    // Its last touch of the record (the shared_ptr keeps the memory): the
+    // thread may reuse it for its next wait from now on.
+    w.sleeper->pending.fetch_sub(1, std::memory_order_release);
+    at_wait_point(WaitPoint::kNotified);
+  }
   wake.clear();
+}
+
+void Engine::list_wakeup(Wakeups& wake, const std::shared_ptr<Sleeper>& s, Pick pick) {
+  wake.push_back({s, s->mode, pick});
+  s->pending.fetch_add(1, std::memory_order_relaxed);  // read by its thread under mu_
+  s->woken = true;
+  s->drive_next = pick == Pick::kDrive;
 }
 
 void Engine::wake_sleepers(bool hand_off, Wakeups* later) {
   Sleeper* successor = nullptr;
   bool followers_picked = false;
-  auto pick = [later, &followers_picked](const std::shared_ptr<Sleeper>& s) {
-    s->woken = true;
-    followers_picked = followers_picked || s->mode == SleepMode::kFollower;
+  auto pick = [later, &followers_picked](const std::shared_ptr<Sleeper>& s, Pick why) {
     if (later != nullptr) {
-      later->push_back({s, s->mode});
+      list_wakeup(*later, s, why);
     } else {
-      s->notify(s->mode);
+      s->woken = true;
+      s->drive_next = why == Pick::kDrive;
+      s->notify(s->mode, why);
     }
+    followers_picked = followers_picked || s->mode == SleepMode::kFollower;
   };
   for (const auto& s : sleepers_) {
     if (s->woken) continue;
     if (loop_closed_ || satisfied(*s->transfer, s->what)) {
-      pick(s);
+      pick(s, Pick::kDone);
     } else if (successor == nullptr && s->mode == SleepMode::kFollower) {
       successor = s.get();
     }
   }
   if (hand_off && successor != nullptr) {
     for (const auto& s : sleepers_)
-      if (s.get() == successor) pick(s);
+      if (s.get() == successor) pick(s, Pick::kDrive);
   }
   // A picked follower is off the list from now on: woken, it may leave
   // wait() without mu_ (a direct sleeper takes itself off, after its poll).
@@ -1526,12 +1559,19 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   // that stays readable while nothing reads it (never seen; each round
   // otherwise takes in what woke it), after which the call drives instead.
   int direct_rounds = 256;
+  // Picked to drive next (Pick::kDrive) and not driving: the seat is this
+  // thread's, to take or to hand on before it waits otherwise or leaves.
+  bool seat = false;
   for (;;) {
     if (loop_closed_) {
       done = true;  // everything in flight has failed with kClosed
       break;
     }
     int fd = direct_rounds > 0 ? direct_fd(t, what) : -1;
+    if (seat && fd >= 0) {
+      wake_sleepers(true, &wake);
+      seat = false;
+    }
     bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake);
     // Refused (no eventfd, or the loop got other work): drive or follow for
     // the rest of this call, so `leaving` below does not hand the driver's
@@ -1540,6 +1580,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
     if (direct) {
       direct_rounds--;
     } else if (!driving_) {
+      seat = false;
       driving_ = true;
       drive_once(lk, remaining_ms(), wake);
       driving_ = false;
@@ -1558,20 +1599,28 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       lk.lock();
       continue;
     } else {
+      seat = false;  // another thread drives
       std::shared_ptr<Sleeper> self = sleeper_record();
       self->transfer = &t;
       self->what = what;
       self->mode = SleepMode::kFollower;
       self->woken = false;
+      self->drive_next = false;
       self->parked.store(0, std::memory_order_relaxed);
       sleepers_.push_back(self);
       lk.unlock();
-      bool notified = self->park_until(deadline);
-      // Picked (so off the list) and done by the atomics: no mu_ to take.
-      if (notified && ready_now(t, what)) return true;
+      at_wait_point(WaitPoint::kParking);
+      uint32_t got = self->park_until(deadline);
+      at_wait_point(WaitPoint::kUnparked);
+      // Picked (so off the list) because its wait is over, and done by the
+      // atomics: no mu_ to take. Picked to drive, it takes mu_ in any case.
+      if (got == static_cast<uint32_t>(Pick::kDone) && ready_now(t, what)) return true;
       lk.lock();
+      at_wait_point(WaitPoint::kRelocked);
       if (!self->woken) {  // not picked: still listed
         sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
+      } else {
+        seat = self->drive_next;  // picked to drive (maybe as its slice ended)
       }
     }
     if (satisfied(t, what)) {
@@ -1580,6 +1629,9 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
     }
     if (clock::now() >= deadline) break;
   }
+  // Leaving with the seat untaken (its transfer done meanwhile, or its slice
+  // over): hand it on, as the driver that picked this thread did.
+  if (seat && !driving_) wake_sleepers(true, &wake);
   take_picked(wake);
   lk.unlock();
   notify(wake);

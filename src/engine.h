@@ -355,6 +355,15 @@ class Engine {
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).
   void hold_mutex_for_testing(int ms);
+  // Tests: a hook told where sync waiters are (set before any thread waits;
+  // none by default): a driver about to poll without mu_ (kPolling), a
+  // follower about to park (kParking), back from its park (kUnparked),
+  // holding mu_ again after it (kRelocked), and a waker about to notify a
+  // sleeper it picked (kNotifying) and done with it (kNotified).
+  enum class WaitPoint { kPolling, kParking, kUnparked, kRelocked, kNotifying, kNotified };
+  static void set_wait_hook_for_testing(void (*hook)(WaitPoint));
+  // Tests: sleeper records made so far (each thread reuses its own).
+  static uint64_t sleeper_records_made_for_testing();
 
   // ---- internal, used by Connection (called with mu_ held) ----
   uv_loop_t* loop() { return loop_; }
@@ -411,11 +420,16 @@ class Engine {
   // How a sleeper waits: parked on its own word while another thread
   // drives (kFollower), or in poll() on its own socket and eventfd (kDirect).
   enum class SleepMode { kFollower, kDirect };
+  // Why a sleeper was picked, and the value its word (Sleeper::parked) gets
+  // (0 while it waits): its wait is over (kDone), or the driver left and it
+  // is to drive next (kDrive), which it must pass on if it does not.
+  enum class Pick : uint32_t { kDone = 1, kDrive = 2 };
   // A sleeper to wake once mu_ is let go of, and how it waits: read under
   // mu_ when it was picked (its thread may have moved on since).
   struct Wakeup {
     std::shared_ptr<Sleeper> sleeper;
     SleepMode mode;
+    Pick pick;
   };
   using Wakeups = std::vector<Wakeup>;
   // One round of driving. `wake`: sleepers picked by the last round, notified
@@ -482,15 +496,24 @@ class Engine {
   // takes a mutex as contended, so its next unlock was one more futex call
   // (HTTP/2, 16 threads: a third of the futex calls), besides the wait for
   // mu_ while other woken followers held it. The picker takes a follower off
-  // sleepers_ (wake_sleepers), so a woken one need not.
+  // sleepers_ (wake_sleepers), so a woken one need not. A follower picked to
+  // drive next (Pick::kDrive) takes mu_ however it finds its transfer, and
+  // hands the seat on if it does not drive (nobody else would: the others
+  // sat out their slices).
   struct Sleeper {
     const Transfer* transfer = nullptr;
     WaitFor what = WaitFor::kHead;
     SleepMode mode = SleepMode::kFollower;
-    bool woken = false;  // picked (under mu_)
-    int efd = -1;        // set once, under mu_, before its first direct wait
-    // kFollower: 0 while parked, 1 once notified (written without mu_).
+    bool woken = false;       // picked (under mu_)
+    bool drive_next = false;  // picked with Pick::kDrive (under mu_)
+    int efd = -1;             // set once, under mu_, before its first direct wait
+    // kFollower: 0 while parked, the Pick once notified (written without mu_).
     std::atomic<uint32_t> parked{0};
+    // Wakeups listed for it (under mu_) whose notify() has not finished: the
+    // thread reuses the record for its next wait only at 0, read with acquire
+    // against notify()'s release, so a late notify of an earlier wait can
+    // never land on the next one's word.
+    std::atomic<uint32_t> pending{0};
 #ifndef __linux__
     std::mutex park_mu;  // no futex: the word is waited for on these
     std::condition_variable park_cv;
@@ -501,11 +524,14 @@ class Engine {
     ~Sleeper();
     // Wake it as it waits (`how`: its mode when it was picked), with or
     // without mu_ held.
-    void notify(SleepMode how);
-    // kFollower, without mu_: wait until notified or `deadline`; true when
-    // notified.
-    bool park_until(std::chrono::steady_clock::time_point deadline);
+    void notify(SleepMode how, Pick pick);
+    // kFollower, without mu_: wait until notified or `deadline`; the Pick it
+    // was notified with, or 0 at the deadline.
+    uint32_t park_until(std::chrono::steady_clock::time_point deadline);
   };
+  // With mu_ held: mark `s` picked and list it in `wake` (notified once mu_
+  // is let go of). The list grows first: if it cannot, nothing is marked.
+  static void list_wakeup(Wakeups& wake, const std::shared_ptr<Sleeper>& s, Pick pick);
   // This thread's sleeper record (reused while no waker holds it).
   static std::shared_ptr<Sleeper> sleeper_record();
   // With mu_ held: wakes the sleepers whose wait is over and, when

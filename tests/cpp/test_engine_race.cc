@@ -640,9 +640,302 @@ void deadline_sees_input_held_behind_a_write() {
   engine.close();
 }
 
+// ---- the followers' paths, ordered by the engine's wait hook
+
+// A scripted order of sync waiters: each test thread has a role (a letter;
+// '?' for the others); the hook logs the points they pass and parks the
+// first thread of some roles to reach a point until the test lets it go.
+struct WaitScript {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<char, Engine::WaitPoint>> seen;
+  std::string stop_roles;  // park the first of these roles at stop_at (once)
+  Engine::WaitPoint stop_at = Engine::WaitPoint::kParking;
+  bool stopped = false;
+  bool go = false;
+};
+WaitScript g_script;
+thread_local char t_role = 0;
+
+void script_hook(Engine::WaitPoint point) {
+  char role = t_role != 0 ? t_role : '?';
+  std::unique_lock<std::mutex> lk(g_script.mu);
+  g_script.seen.emplace_back(role, point);
+  g_script.cv.notify_all();
+  if (g_script.stop_roles.find(role) == std::string::npos || g_script.stop_at != point) return;
+  g_script.stop_roles.clear();
+  g_script.stopped = true;
+  g_script.cv.notify_all();
+  g_script.cv.wait(lk, [] { return g_script.go; });
+  g_script.go = false;
+  g_script.stopped = false;
+}
+
+void script_reset() {
+  std::lock_guard<std::mutex> lk(g_script.mu);
+  g_script.seen.clear();
+  g_script.stop_roles.clear();
+  g_script.stopped = false;
+  g_script.go = false;
+}
+
+void stop_at(const std::string& roles, Engine::WaitPoint point) {
+  std::lock_guard<std::mutex> lk(g_script.mu);
+  g_script.stop_roles = roles;
+  g_script.stop_at = point;
+}
+
+// Blocks until `role` (0: any) has passed `point` `times` times in all.
+void await_point(char role, Engine::WaitPoint point, int times = 1) {
+  std::unique_lock<std::mutex> lk(g_script.mu);
+  g_script.cv.wait(lk, [&] {
+    int n = 0;
+    for (auto& [r, p] : g_script.seen) n += (role == 0 || r == role) && p == point ? 1 : 0;
+    return n >= times;
+  });
+}
+
+void await_stopped() {
+  std::unique_lock<std::mutex> lk(g_script.mu);
+  g_script.cv.wait(lk, [] { return g_script.stopped; });
+}
+
+void let_go() {
+  std::lock_guard<std::mutex> lk(g_script.mu);
+  g_script.go = true;
+  g_script.cv.notify_all();
+}
+
+int times_seen(char role, Engine::WaitPoint point) {
+  std::lock_guard<std::mutex> lk(g_script.mu);
+  int n = 0;
+  for (auto& [r, p] : g_script.seen) n += r == role && p == point ? 1 : 0;
+  return n;
+}
+
+// h2c with prior knowledge, answering on cue: "/now" at once; any other
+// request is held until a request for "/open/<letters>" names its path's
+// letter ("/f" by "/open/fg"), which is answered too.
+void serve_h2c_on_cue(int c) {
+  h2test::Server srv;
+  std::set<int32_t> answered;
+  std::string opened;
+  std::string out = srv.output();
+  ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    srv.input(std::string(buf, static_cast<size_t>(n)));
+    for (auto& [id, r] : srv.requests) {
+      std::string path = srv.header(id, ":path");
+      if (r.complete && path.rfind("/open/", 0) == 0 && answered.insert(id).second) {
+        opened += path.substr(6);
+        srv.respond(id, 200, "open");
+      }
+    }
+    for (auto& [id, r] : srv.requests) {
+      std::string path = srv.header(id, ":path");
+      bool cued = path == "/now" || (path.size() == 2 && opened.find(path[1]) != std::string::npos);
+      if (r.complete && cued && answered.insert(id).second) srv.respond(id, 200, "h2");
+    }
+    out = srv.output();
+    if (!out.empty()) ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+  }
+  ::close(c);
+}
+
+RequestSpec cue_spec(int port, const std::string& path) {
+  RequestSpec spec = h2c_spec(port);
+  spec.target = path;
+  return spec;
+}
+
+// A follower picked to drive next as its slice ends (the driver left while
+// it was on its way out) takes the seat or hands it on: here it leaves, and
+// the follower behind it drives, reading its own answer. Before, the seat
+// stayed empty: nobody read the answers until the other follower's slice
+// (10 s here) was over, and its wait came back undone.
+void follower_picked_as_its_slice_ends_hands_the_seat_on() {
+  using WP = Engine::WaitPoint;
+  Listener h2(&serve_h2c_on_cue);
+  Engine engine{PoolLimits()};
+  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
+  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
+  }
+  CHECK(first->complete && !first->failed());
+  engine.release(*first);
+  script_reset();
+  std::shared_ptr<Transfer> d, f, g;
+  bool d_done = false, f_done = true, g_done = false;
+  std::thread driver([&] {
+    t_role = 'd';
+    d = engine.submit(cue_spec(h2.port(), "/d"));
+    d_done = engine.wait(*d, WaitFor::kComplete, 10000);
+  });
+  await_point('d', WP::kPolling);
+  stop_at("f", WP::kUnparked);
+  std::thread follower([&] {
+    t_role = 'f';
+    f = engine.submit(cue_spec(h2.port(), "/f"));
+    f_done = engine.wait(*f, WaitFor::kComplete, 100);  // times out, stopped on its way out
+  });
+  await_point('f', WP::kParking);
+  std::thread other([&] {
+    t_role = 'g';
+    g = engine.submit(cue_spec(h2.port(), "/g"));
+    g_done = engine.wait(*g, WaitFor::kComplete, 10000);
+  });
+  await_point('g', WP::kParking);
+  await_stopped();  // f's slice is over; it is still listed
+  // d's answer: d leaves the seat and picks f, the first follower listed.
+  std::shared_ptr<Transfer> open_d = engine.submit(cue_spec(h2.port(), "/open/d"));
+  driver.join();
+  CHECK(d_done && d->complete && !d->failed());
+  // Both followers' answers come; nobody drives.
+  std::shared_ptr<Transfer> open_fg = engine.submit(cue_spec(h2.port(), "/open/fg"));
+  let_go();
+  follower.join();
+  other.join();
+  CHECK(!f_done);  // its slice was over
+  CHECK(g_done);   // the seat came to it: it drove and read its answer
+  CHECK(g->complete && !g->failed());
+  CHECK(times_seen('g', WP::kPolling) >= 1);
+  t_role = 't';
+  while (!engine.wait(*f, WaitFor::kComplete, 50)) {
+  }
+  CHECK(f->complete && !f->failed());
+  for (auto* t : {&d, &f, &g, &open_d, &open_fg}) {
+    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
+    }
+    engine.release(**t);
+  }
+  t_role = 0;
+  engine.close();
+}
+
+// A follower whose answer the driver read is woken as done and leaves wait()
+// by the transfer's atomics, without taking the engine mutex again.
+void follower_done_leaves_without_the_mutex() {
+  using WP = Engine::WaitPoint;
+  Listener h2(&serve_h2c_on_cue);
+  Engine engine{PoolLimits()};
+  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
+  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
+  }
+  engine.release(*first);
+  script_reset();
+  std::shared_ptr<Transfer> d, f;
+  bool f_done = false;
+  std::thread driver([&] {
+    t_role = 'd';
+    d = engine.submit(cue_spec(h2.port(), "/d"));
+    while (!engine.wait(*d, WaitFor::kComplete, 10000)) {
+    }
+  });
+  await_point('d', WP::kPolling);
+  std::thread follower([&] {
+    t_role = 'f';
+    f = engine.submit(cue_spec(h2.port(), "/f"));
+    f_done = engine.wait(*f, WaitFor::kComplete, 10000);
+  });
+  await_point('f', WP::kParking);
+  std::shared_ptr<Transfer> open_f = engine.submit(cue_spec(h2.port(), "/open/f"));
+  follower.join();
+  CHECK(f_done && f->complete && !f->failed());
+  CHECK(times_seen('f', WP::kUnparked) == 1);
+  CHECK(times_seen('f', WP::kRelocked) == 0);  // no mu_ after its park
+  std::shared_ptr<Transfer> open_d = engine.submit(cue_spec(h2.port(), "/open/d"));
+  driver.join();
+  CHECK(d->complete && !d->failed());
+  for (auto* t : {&d, &f, &open_f, &open_d}) {
+    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
+    }
+    engine.release(**t);
+  }
+  engine.close();
+}
+
+// A follower picked by a driver whose notify is late (here: stopped before
+// it) leaves as its slice ends; its next wait parks on a new record, which
+// the late notify does not touch (it stays parked until its own answer), and
+// once that notify is over the record after it is reused.
+void sleeper_record_waits_for_a_late_notify() {
+  using WP = Engine::WaitPoint;
+  Listener h2(&serve_h2c_on_cue);
+  Engine engine{PoolLimits()};
+  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
+  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
+  }
+  engine.release(*first);
+  script_reset();
+  std::shared_ptr<Transfer> d, f1, f2, f3;
+  bool f1_done = false, f2_done = false, f3_done = false;
+  uint64_t made_first = 0, made_second = 0, made_third = 0;
+  std::thread driver([&] {
+    t_role = 'd';
+    d = engine.submit(cue_spec(h2.port(), "/d"));
+    while (!engine.wait(*d, WaitFor::kComplete, 10000)) {
+    }
+  });
+  await_point('d', WP::kPolling);
+  std::thread follower([&] {
+    t_role = 'f';
+    f1 = engine.submit(cue_spec(h2.port(), "/f"));
+    uint64_t before = Engine::sleeper_records_made_for_testing();
+    f1_done = engine.wait(*f1, WaitFor::kComplete, 300);  // picked, but its notify is late
+    made_first = Engine::sleeper_records_made_for_testing() - before;
+    f2 = engine.submit(cue_spec(h2.port(), "/g"));
+    before = Engine::sleeper_records_made_for_testing();
+    f2_done = engine.wait(*f2, WaitFor::kComplete, 10000);
+    made_second = Engine::sleeper_records_made_for_testing() - before;
+    await_point(0, WP::kNotified, 2);  // the late notify, then f2's: both over
+    f3 = engine.submit(cue_spec(h2.port(), "/h"));
+    before = Engine::sleeper_records_made_for_testing();
+    f3_done = engine.wait(*f3, WaitFor::kComplete, 10000);
+    made_third = Engine::sleeper_records_made_for_testing() - before;
+  });
+  await_point('f', WP::kParking);
+  // Whoever delivers f's answer notifies it: the driver, or the thread
+  // whose write was in flight as it was read (held, then delivered by it).
+  stop_at("dx", WP::kNotifying);
+  std::shared_ptr<Transfer> open_f;
+  std::thread cue([&] {
+    t_role = 'x';
+    open_f = engine.submit(cue_spec(h2.port(), "/open/f"));
+  });
+  await_stopped();                    // f picked; its notify stopped before it
+  await_point('f', WP::kParking, 2);  // f left at its slice's end, and waits again
+  let_go();                           // the late notify: the old record's word
+  std::shared_ptr<Transfer> open_g = engine.submit(cue_spec(h2.port(), "/open/g"));
+  await_point('f', WP::kUnparked, 2);
+  CHECK(f2->complete);  // woken for its own answer, not by the late notify
+  std::shared_ptr<Transfer> open_h = engine.submit(cue_spec(h2.port(), "/open/h"));
+  follower.join();
+  CHECK(f1_done && f1->complete && !f1->failed());
+  CHECK(f2_done && f2->complete && !f2->failed());
+  CHECK(f3_done && f3->complete && !f3->failed());
+  CHECK(made_second == 1);  // the first record still had a notify to come
+  CHECK(made_third == 0);   // the second had none: reused
+  CHECK(made_first <= 1);   // this thread's first record, unless it had one
+  cue.join();
+  std::shared_ptr<Transfer> open_d = engine.submit(cue_spec(h2.port(), "/open/d"));
+  driver.join();
+  for (auto* t : {&d, &f1, &f2, &f3, &open_f, &open_g, &open_h, &open_d}) {
+    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
+    }
+    engine.release(**t);
+  }
+  engine.close();
+}
+
 }  // namespace
 
 int main() {
+  Engine::set_wait_hook_for_testing(&script_hook);
+  follower_picked_as_its_slice_ends_hands_the_seat_on();
+  follower_done_leaves_without_the_mutex();
+  sleeper_record_waits_for_a_late_notify();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();
   close_while_the_write_is_in_flight();

@@ -156,6 +156,12 @@ def primary() -> str | None:
     return name
 
 
+def presented_name() -> str:
+    """The library name httprs's messages give: httpx2's where httprs presents as httpx2,
+    httpx's otherwise (also before install(): httprs speaks as httpx)."""
+    return "httpx2" if _state["primary"] == "httpx2" else "httpx"
+
+
 def is_stand_in(module: object) -> bool:
     """True if `module` is one of the top-level modules `install()` provides."""
     return isinstance(module, types.ModuleType) and getattr(module, MARKER, False) is True

@@ -95,8 +95,10 @@ class Timeout:
             self.pool = pool
         else:
             if timeout is UNSET:
+                from httprs._alias import presented_name
+
                 raise ValueError(
-                    "httpx.Timeout must either include a default, or set all "
+                    f"{presented_name()}.Timeout must either include a default, or set all "
                     "four parameters explicitly."
                 )
             self.connect = timeout if connect is UNSET else connect

@@ -533,8 +533,10 @@ class URL:
                 if other._str is not None:
                     self._str = other._str
         else:
+            from httprs._alias import presented_name
+
             raise TypeError(
-                "Invalid type for url.  Expected str or httpx.URL,"
+                f"Invalid type for url.  Expected str or {presented_name()}.URL,"
                 f" got {type(url)}: {url!r}"
             )
 

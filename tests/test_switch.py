@@ -209,6 +209,41 @@ def test_httpx2_main_is_deprecated_like_httpx2():
     assert out.stdout.split() == ["True", "DeprecationWarning", "False"]
 
 
+def test_messages_name_the_library_httprs_presents_as():
+    """httpx2's own messages say `httpx2.Timeout` / `httpx2.URL` where httpx 0.28.1's say
+    `httpx.`: httprs's follow the name it presents as."""
+    out = run_py(
+        """
+        import httprs
+
+        def messages(module):
+            found = []
+            try:
+                module.Timeout(connect=1.0)
+            except ValueError as exc:
+                found.append(str(exc).split(" must")[0])
+            try:
+                module.URL(1)
+            except TypeError as exc:
+                found.append(str(exc).split(",")[0].rsplit(" ", 1)[1])
+            return found
+
+        print(*messages(httprs))
+        httprs.install(["httpx"])
+        import httpx
+        print(*messages(httpx))
+        httprs.install(["httpx2"])
+        import httpx2
+        print(*messages(httpx2), *messages(httpx))
+        """
+    )
+    assert out.stdout.splitlines() == [
+        "httpx.Timeout httpx.URL",
+        "httpx.Timeout httpx.URL",
+        "httpx2.Timeout httpx2.URL httpx2.Timeout httpx2.URL",
+    ]
+
+
 def test_logging_goes_to_the_primary_name(server):
     out = run_py(
         f"""

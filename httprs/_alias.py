@@ -142,6 +142,7 @@ _state: dict[str, Any] = {
     "primary": None,
     "explicit_primary": None,
     "imported": (),  # the routed top-level names imported so far, in order
+    "accept_encoding": None,  # the value _set_accept_encoding last gave _client's
 }
 
 
@@ -335,6 +336,46 @@ def _present_as(identity: str | None) -> None:
         _state["primary"] = identity
         _set_logger(identity)
         _set_class_modules(identity)
+        _set_accept_encoding(identity)
+
+
+# httpx 0.28.1 and httpx2 2.16.2 decode br and zstd through optional packages and list a
+# coding in their default Accept-Encoding only when one of its packages imports
+# (`_decoders.py`). httprs decodes all four natively; presented as one of them it asks for
+# what that library would in this environment, so servers, and tests that compare request
+# heads, see the same header. Responses in any of the four codings are still decoded.
+_CODING_PACKAGES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "httpx": (("br", ("brotli", "brotlicffi")), ("zstd", ("zstandard",))),
+    "httpx2": (
+        ("br", ("brotli", "brotlicffi")),
+        ("zstd", ("compression.zstd" if sys.version_info >= (3, 14) else "backports.zstd",)),
+    ),
+}
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a missing parent package, a broken spec
+        return False
+
+
+def presented_accept_encoding(name: str) -> str:
+    """The default Accept-Encoding of the library `name` ("httpx" or "httpx2") here."""
+    codings = ["gzip", "deflate"]
+    for coding, packages in _CODING_PACKAGES[name]:
+        if any(_importable(package) for package in packages):
+            codings.append(coding)
+    return ", ".join(codings)
+
+
+def _set_accept_encoding(primary: str) -> None:
+    from httprs import _client
+
+    # A value the program set (`httpx._client.ACCEPT_ENCODING = ...`) is left alone.
+    if _client.ACCEPT_ENCODING == (_state["accept_encoding"] or _client._NATIVE_ACCEPT_ENCODING):
+        _state["accept_encoding"] = presented_accept_encoding(primary)
+        _client.ACCEPT_ENCODING = _state["accept_encoding"]
 
 
 def _imported(name: str) -> None:

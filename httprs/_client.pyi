@@ -36,6 +36,7 @@ EventHook = Callable[..., Any]
 logger: logging.Logger
 USER_AGENT: str
 ACCEPT_ENCODING: str
+_NATIVE_ACCEPT_ENCODING: str
 
 class UseClientDefault: ...
 

@@ -79,8 +79,10 @@ __all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
 logger = logging.getLogger("httpx")
 
 USER_AGENT = "python-httprs/" + __version__
-# The C++ core decodes all four codings natively (src/decode.h).
-ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+# The C++ core decodes all four codings natively (src/decode.h). Presented as httpx or
+# httpx2 (the switch), httprs asks for what that library would (`_alias`).
+_NATIVE_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+ACCEPT_ENCODING = _NATIVE_ACCEPT_ENCODING
 
 class ClientState(enum.Enum):
     """A client's life cycle, httpx's `_client.ClientState` (code reads and sets

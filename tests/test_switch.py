@@ -244,6 +244,42 @@ def test_messages_name_the_library_httprs_presents_as():
     ]
 
 
+_ACCEPT_ENCODING_OF = """
+    import sys
+    for name in {blocked!r}:
+        sys.modules[name] = None  # as if not installed: `import` and find_spec fail
+    if {switched!r}:
+        import httprs
+        {patch}
+        httprs.install([{library!r}])
+    module = __import__({library!r})
+    print(module.Client().headers["accept-encoding"], module.AsyncClient().headers["accept-encoding"])
+"""
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.parametrize(
+    "blocked", [(), ("brotli", "brotlicffi"), ("zstandard", "backports.zstd")], ids=str
+)
+def test_accept_encoding_is_the_presented_librarys(library, blocked):
+    """httpx and httpx2 ask for br and zstd only when their optional decoder packages
+    import (starlette's suite compares the header httpx2 sends without brotli); httprs
+    decodes all four natively and, presented as one of them, asks for what it would."""
+    pytest.importorskip(library)
+
+    def accept_encoding(switched: bool, patch: str = "") -> str:
+        code = _ACCEPT_ENCODING_OF.format(
+            blocked=blocked, switched=switched, library=library, patch=patch
+        )
+        return run_py(code).stdout.strip()
+
+    real = accept_encoding(switched=False)
+    assert real.startswith("gzip, deflate")
+    assert accept_encoding(switched=True) == real
+    patched = accept_encoding(True, patch='httprs._client.ACCEPT_ENCODING = "identity"')
+    assert patched == "identity identity"  # a value the program set is kept
+
+
 def test_logging_goes_to_the_primary_name(server):
     out = run_py(
         f"""

@@ -571,7 +571,7 @@ void Engine::send_deferred_writes() {
     // and the driver, whose own answer it may be (its poll saw the bytes
     // already, when its loop run read them).
     if (end_deferred_writes(std::move(batch))) {
-      wake_sleepers(false, &picked_);
+      wake_sleepers(false, picked_);
       wake_driver();
     }
     if (flush_wanted_.empty()) continue;
@@ -938,7 +938,7 @@ void Engine::release_locked(Transfer& t) {
   bool watched = t.watched;
   signal(t);
   t.watched = false;
-  wake_sleepers(false, &picked_);
+  wake_sleepers(false, picked_);
   if (loop_closed_) return;
   // The driver is woken only when the loop has something to do for this
   // release: its connection, its place in a queue, or (async) the signaled
@@ -1011,8 +1011,9 @@ void Engine::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
   finish_loop();
   loop_closed_ = true;
+  // Picked followers leave sleepers_ before any is notified (wake_sleepers).
+  wake_sleepers(false, picked_);
   notify(picked_);
-  wake_sleepers(false);
   cv_.notify_all();
 }
 
@@ -1411,13 +1412,13 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     if (uv_backend_timeout(loop_) != 0) got = t.conn->read_for_direct_wait(t);
     if (got != SocketStream::ReadNow::kLoop) {
       if (got == SocketStream::ReadNow::kRead) direct_reads_++;  // bytes taken in
-      wake_sleepers(false, &wake);
+      wake_sleepers(false, wake);
       return true;
     }
   }
   run_once();
   // What this round did for other waiters: they are told once mu_ is let go.
-  wake_sleepers(false, &wake);
+  wake_sleepers(false, wake);
   return true;
 }
 
@@ -1498,17 +1499,11 @@ void Engine::list_wakeup(Wakeups& wake, const std::shared_ptr<Sleeper>& s, Pick 
   s->drive_next = pick == Pick::kDrive;
 }
 
-void Engine::wake_sleepers(bool hand_off, Wakeups* later) {
+void Engine::wake_sleepers(bool hand_off, Wakeups& later) {
   Sleeper* successor = nullptr;
   bool followers_picked = false;
-  auto pick = [later, &followers_picked](const std::shared_ptr<Sleeper>& s, Pick why) {
-    if (later != nullptr) {
-      list_wakeup(*later, s, why);
-    } else {
-      s->woken = true;
-      s->drive_next = why == Pick::kDrive;
-      s->notify(s->mode, why);
-    }
+  auto pick = [&later, &followers_picked](const std::shared_ptr<Sleeper>& s, Pick why) {
+    list_wakeup(later, s, why);
     followers_picked = followers_picked || s->mode == SleepMode::kFollower;
   };
   for (const auto& s : sleepers_) {
@@ -1569,7 +1564,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
     }
     int fd = direct_rounds > 0 ? direct_fd(t, what) : -1;
     if (seat && fd >= 0) {
-      wake_sleepers(true, &wake);
+      wake_sleepers(true, wake);
       seat = false;
     }
     bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake);
@@ -1588,7 +1583,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       // the next round waits directly. One follower, if any, drives next.
       bool leaving = satisfied(t, what) || loop_closed_ || clock::now() >= deadline ||
                      (direct_rounds > 0 && direct_fd(t, what) >= 0);
-      wake_sleepers(leaving, &wake);
+      wake_sleepers(leaving, wake);
       cv_.notify_all();
     } else if (!wake.empty() || !picked_.empty()) {
       // A direct round picked other waiters: tell them before sleeping as a
@@ -1631,7 +1626,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   }
   // Leaving with the seat untaken (its transfer done meanwhile, or its slice
   // over): hand it on, as the driver that picked this thread did.
-  if (seat && !driving_) wake_sleepers(true, &wake);
+  if (seat && !driving_) wake_sleepers(true, wake);
   take_picked(wake);
   lk.unlock();
   notify(wake);

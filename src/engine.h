@@ -534,11 +534,13 @@ class Engine {
   static void list_wakeup(Wakeups& wake, const std::shared_ptr<Sleeper>& s, Pick pick);
   // This thread's sleeper record (reused while no waker holds it).
   static std::shared_ptr<Sleeper> sleeper_record();
-  // With mu_ held: wakes the sleepers whose wait is over and, when
+  // With mu_ held: picks the sleepers whose wait is over and, when
   // `hand_off` (the driver is leaving), one other sleeper to drive next.
-  // With `later`, they are only marked woken and listed there: the caller
-  // notifies them once it has let go of mu_ (notify()).
-  void wake_sleepers(bool hand_off, Wakeups* later = nullptr);
+  // They are only marked woken and listed in `later`; the caller notifies
+  // them (notify()) after this returns, never before the picked followers
+  // are off sleepers_: a notified follower may leave wait() and reuse its
+  // record in another engine at once.
+  void wake_sleepers(bool hand_off, Wakeups& later);
   static void notify(Wakeups& wake);
   // Moves picked_ into `wake` (mu_ held), for the caller to notify once it
   // has let go of mu_.

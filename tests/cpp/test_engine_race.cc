@@ -929,6 +929,50 @@ void sleeper_record_waits_for_a_late_notify() {
   engine.close();
 }
 
+// A client closed while a thread follows on it: the follower is woken, off
+// the engine's list before it is notified, and its next wait (here on
+// another engine) works with its record. Before, close() notified each
+// follower while still walking the list and took them off afterwards: a
+// woken one could list its reused record in the other engine first and
+// stay listed in the closed one too (a stale entry; a Transfer read after
+// it was freed).
+void close_wakes_a_follower_that_then_waits_elsewhere() {
+  using WP = Engine::WaitPoint;
+  Listener h2(&serve_h2c_on_cue);
+  Engine engine{PoolLimits()};
+  Engine other{PoolLimits()};
+  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
+  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
+  }
+  engine.release(*first);
+  script_reset();
+  std::shared_ptr<Transfer> d, f, g;
+  bool g_done = false;
+  std::thread driver([&] {
+    t_role = 'd';
+    d = engine.submit(cue_spec(h2.port(), "/d"));
+    while (!engine.wait(*d, WaitFor::kComplete, 10000) && !d->failed()) {
+    }
+  });
+  await_point('d', WP::kPolling);
+  std::thread follower([&] {
+    t_role = 'f';
+    f = engine.submit(cue_spec(h2.port(), "/f"));
+    while (!engine.wait(*f, WaitFor::kComplete, 10000) && !f->failed()) {
+    }
+    g = other.submit(cue_spec(h2.port(), "/now"));
+    g_done = other.wait(*g, WaitFor::kComplete, 10000);
+  });
+  await_point('f', WP::kParking);
+  engine.close();
+  follower.join();
+  driver.join();
+  CHECK(f->failed() && d->failed());
+  CHECK(g_done && g->complete && !g->failed());
+  other.release(*g);
+  other.close();
+}
+
 }  // namespace
 
 int main() {
@@ -936,6 +980,7 @@ int main() {
   follower_picked_as_its_slice_ends_hands_the_seat_on();
   follower_done_leaves_without_the_mutex();
   sleeper_record_waits_for_a_late_notify();
+  close_wakes_a_follower_that_then_waits_elsewhere();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();
   close_while_the_write_is_in_flight();

@@ -1434,41 +1434,63 @@ cdef object _elapsed_of(self):
 
 
 cdef object _stdlib_json_loads = jsonlib.loads
-cdef object _JSONDecoder = jsonlib.JSONDecoder
+# json.loads(s) without arguments is _default_decoder.decode(s): the decoder built at
+# json's import, its C scanner, the class's decode and raw_decode. Replacing any of them
+# changes what json.loads does, so the direct decoder runs only while all are the ones seen
+# here.
+cdef object _stdlib_decoder = jsonlib._default_decoder
+cdef object _stdlib_scan_once = jsonlib._default_decoder.scan_once
+cdef object _stdlib_decode = jsonlib.JSONDecoder.decode
+cdef object _stdlib_raw_decode = jsonlib.JSONDecoder.raw_decode
+
+include "_json_decode.pxi"
 
 
-cdef inline bint _json_space(Py_UCS4 c):
-    return c == u" " or c == u"\t" or c == u"\n" or c == u"\r"
+cdef bint _json_decoder_unchanged():
+    decoder = jsonlib._default_decoder
+    return (
+        decoder is _stdlib_decoder
+        and decoder.scan_once is _stdlib_scan_once
+        and type(decoder).decode is _stdlib_decode
+        and type(decoder).raw_decode is _stdlib_raw_decode
+    )
+
+
+# A document with every kind of value, escape and number form the decoder builds: it is
+# used only while it gives what json.loads gives for this one.
+_JSON_DECODE_PROBE = (
+    b' {"a": [1, -0, 2.5, -0.0, 1e300, 1E-7, 12345678901234567890123, 0.1e1, true, false,'
+    b' null, NaN, Infinity, -Infinity], "\\u00e9\\ud83d\\ude00\\ud800x\xc3\xa9\xed\xa0\x80":'
+    b' {"k": "v\\n\\"\\\\\\t\\r\\b\\f\\/\\u0001\xe2\x82\xac\xf0\x9f\x98\x80", "": []},'
+    b' "a": {"a": 1, "a": 2}}\r\n'
+)
+cdef bint _json_decode_ok = False
+try:
+    _json_decode_ok = repr(_json_decode(_JSON_DECODE_PROBE)) == repr(
+        jsonlib.loads(_JSON_DECODE_PROBE)
+    )
+except Exception:
+    _json_decode_ok = False
+_JSON_DECODE_DIRECT = _json_decode_ok  # for the tests: whether the direct decoder is in use
+_JSON_GAVE_UP = _MISSING
+
+
+def _json_decode_direct(bytes body):
+    """For the tests: the direct decoder's value for `body`, or _JSON_GAVE_UP where it
+    leaves the document to json.loads."""
+    return _json_decode(body)
 
 
 cdef object _json_loads_default(object content):
-    """json.loads(content) for a UTF-8 body, without its Python-level steps (encoding
-    detection, JSONDecoder.decode and raw_decode): the same scanner on the same text.
-    Anything else, and every document that fails, goes to json.loads itself, so results
-    and errors are the standard library's."""
-    decoder = jsonlib._default_decoder
-    if type(content) is not bytes or type(decoder) is not _JSONDecoder:
-        return jsonlib.loads(content)
-    cdef bytes raw = <bytes>content
-    cdef Py_ssize_t n = len(raw)
-    # json.detect_encoding says UTF-8 (no BOM, no NUL among the first two bytes).
-    if n < 2 or raw[0] == 0 or raw[1] == 0 or raw[0] == 0xEF or raw[0] >= 0xFE:
-        return jsonlib.loads(content)
-    cdef str text = raw.decode("utf-8", "surrogatepass")
-    cdef Py_ssize_t size = len(text)
-    cdef Py_ssize_t i = 0
-    while i < size and _json_space(text[i]):
-        i += 1
-    try:
-        obj, end = decoder.scan_once(text, i)
-    except StopIteration:
-        return jsonlib.loads(content)  # raises "Expecting value"
-    i = end
-    while i < size and _json_space(text[i]):
-        i += 1
-    if i != size:
-        return jsonlib.loads(content)  # raises "Extra data"
-    return obj
+    """json.loads(content): the direct decoder's value for a bytes body while json is
+    the standard library's as imported; json.loads itself for anything else and for
+    every document the decoder gives up on (errors included), so results and errors are
+    the standard library's."""
+    if _json_decode_ok and type(content) is bytes and _json_decoder_unchanged():
+        value = _json_decode(<bytes>content)
+        if value is not _MISSING:
+            return value
+    return jsonlib.loads(content)
 
 
 cdef object _get_decoder(self):

@@ -8,8 +8,8 @@
 # A crash stops the run (exit status non-zero); its input is written to
 # build/fuzz/crashes/NAME/ : add it to the seed corpus with the fix.
 # FUZZ_JOBS=N runs N targets at a time (default 1). Called by `scripts/dev.sh fuzz`.
-# fuzz_url is a Python target (Atheris, tests/fuzz/fuzz_url.py) run with $FUZZ_PYTHON,
-# an interpreter that can import httprs, httpx and atheris.
+# fuzz_url and fuzz_json are Python targets (Atheris, tests/fuzz/NAME.py) run with
+# $FUZZ_PYTHON, an interpreter that can import httprs, httpx and atheris.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -41,7 +41,7 @@ declare -A PACKAGES=(
 )
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_response fuzz_proxy_reply fuzz_proxy_layers fuzz_request_head fuzz_decoder
-  fuzz_url)
+  fuzz_url fuzz_json)
 FUZZ_PYTHON="${FUZZ_PYTHON:-python3}"
 
 obj() {  # compile $1 (C or C++) into build/fuzz/obj when it changed
@@ -77,7 +77,7 @@ run() {
   local t="$1" seeds="$ROOT/tests/fuzz/corpus/$1" work="$OUT/corpus/$1"
   mkdir -p "$work" "$OUT/crashes/$t"
   local exe=("$OUT/$t")
-  [ "$t" = fuzz_url ] && exe=("$FUZZ_PYTHON" "$ROOT/tests/fuzz/fuzz_url.py")
+  [ -f "$ROOT/tests/fuzz/$t.py" ] && exe=("$FUZZ_PYTHON" "$ROOT/tests/fuzz/$t.py")
   local opts=(-artifact_prefix="$OUT/crashes/$t/" -max_len=8192 -timeout=20 -rss_limit_mb=2048
               -print_final_stats=1)
   [ -f "$ROOT/tests/fuzz/$t.dict" ] && opts+=(-dict="$ROOT/tests/fuzz/$t.dict")
@@ -93,7 +93,7 @@ run() {
   fi
 }
 
-for t in "${TARGETS[@]}"; do [ "$t" = fuzz_url ] || build "$t"; done
+for t in "${TARGETS[@]}"; do [ -f "$ROOT/tests/fuzz/$t.py" ] || build "$t"; done
 # Each target's exit status goes to a file: `wait PID` after `jobs` has reported
 # the job done can fail with "not a child of this shell" and fail a clean run.
 jobs_max="${FUZZ_JOBS:-1}"

@@ -64,6 +64,7 @@ cdef extern from "<float.h>":
 
 cdef enum:
     _JD_MAX_DEPTH = 512  # nested containers; deeper documents are json.loads's
+    _JD_RESERVED_LEVELS = 8  # recursion levels kept for json.loads's own frames
     _JD_KEYS = 64  # slots of the key memo (a power of two)
     _JD_SMALL = 128  # characters of an escaped string decoded on the stack
 
@@ -524,8 +525,8 @@ cdef PyObject* _jd_float_of(const unsigned char* s, const unsigned char* end) no
     cdef const unsigned char* p = s + negative
     cdef unsigned long long digits = 0
     cdef int significant = 0
-    cdef int fraction = -1  # digits after the point; -1 before it
-    cdef int exponent = 0
+    cdef Py_ssize_t fraction = -1  # digits after the point; -1 before it
+    cdef Py_ssize_t exponent = 0
     cdef bint exponent_negative = False
     cdef double value
     while p < end and (_jd_digit(p[0]) or p[0] == c'.'):
@@ -546,8 +547,9 @@ cdef PyObject* _jd_float_of(const unsigned char* s, const unsigned char* end) no
             exponent_negative = p[0] == c'-'
             p += 1
         while p < end:
-            if exponent < 100000:
-                exponent = exponent * 10 + (p[0] - 0x30)
+            exponent = exponent * 10 + (p[0] - 0x30)
+            if exponent > 100000:  # a long fraction could bring a cut one back in range
+                return _jd_parse_text(s, end - s, True)
             p += 1
     exponent = (-exponent if exponent_negative else exponent) - (fraction if fraction > 0 else 0)
     if digits == 0:
@@ -594,6 +596,16 @@ cdef object _json_decode(bytes raw):
     d.end = d.p + PyBytes_GET_SIZE(raw)
     d.depth = 0
     memset(d.keys, 0, sizeof(d.keys))
+    # json.loads reaches its scanner through a few Python frames (loads, decode,
+    # raw_decode) that share the recursion budget: hold that many levels in reserve, so
+    # this decoder gives up before json would raise RecursionError, never after.
+    for i in range(_JD_RESERVED_LEVELS):
+        if _jd_enter(" while decoding a JSON document"):
+            while i > 0:
+                _jd_leave()
+                i -= 1
+            _jd_clear_error()
+            return _MISSING
     _jd_skip(&d)
     r = _jd_value(&d)
     if r != NULL:
@@ -601,6 +613,8 @@ cdef object _json_decode(bytes raw):
         if d.p != d.end:
             _jd_decref(r)  # trailing data
             r = NULL
+    for i in range(_JD_RESERVED_LEVELS):
+        _jd_leave()
     for i in range(_JD_KEYS):
         _jd_xdecref(d.keys[i])
     if r == NULL:

@@ -1442,6 +1442,9 @@ cdef object _stdlib_decoder = jsonlib._default_decoder
 cdef object _stdlib_scan_once = jsonlib._default_decoder.scan_once
 cdef object _stdlib_decode = jsonlib.JSONDecoder.decode
 cdef object _stdlib_raw_decode = jsonlib.JSONDecoder.raw_decode
+cdef object _stdlib_detect_encoding = jsonlib.detect_encoding
+# The scanner's parse_constant is this dict's __getitem__ (NaN, Infinity, -Infinity).
+cdef dict _STDLIB_CONSTANTS = dict(jsonlib.decoder._CONSTANTS)
 
 include "_json_decode.pxi"
 
@@ -1453,6 +1456,11 @@ cdef bint _json_decoder_unchanged():
         and decoder.scan_once is _stdlib_scan_once
         and type(decoder).decode is _stdlib_decode
         and type(decoder).raw_decode is _stdlib_raw_decode
+        # methods patched on the instance win over the class's
+        and "decode" not in decoder.__dict__
+        and "raw_decode" not in decoder.__dict__
+        and jsonlib.detect_encoding is _stdlib_detect_encoding
+        and jsonlib.decoder._CONSTANTS == _STDLIB_CONSTANTS
     )
 
 
@@ -1475,7 +1483,7 @@ _JSON_DECODE_DIRECT = _json_decode_ok  # for the tests: whether the direct decod
 _JSON_GAVE_UP = _MISSING
 
 
-def _json_decode_direct(bytes body):
+def _json_decode_direct(bytes body not None):
     """For the tests: the direct decoder's value for `body`, or _JSON_GAVE_UP where it
     leaves the document to json.loads."""
     return _json_decode(body)

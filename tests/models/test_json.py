@@ -307,6 +307,12 @@ def test_corrupted_documents_fail_or_succeed_as_json_loads(seed):
         b'{"": 1, "": [], "\\u0000": null}',
         b"[1] x",
         b"[1]\n\n ]",
+        # a long fraction cannot bring a huge exponent back into range
+        b"0." + b"0" * 99999 + b"1e1000000",
+        b"0." + b"0" * 99999 + b"5e1000005",
+        b"[0." + b"0" * 100004 + b"3e1000000]",
+        b"0." + b"0" * 99999 + b"1e-1000000",
+        b"1e0000000000000000000000005",
     ],
 )
 def test_edge_documents_match_json_loads(body):
@@ -444,6 +450,25 @@ def test_recursion_limit_is_honoured():
     assert got[:2] == ("raise", RecursionError)
 
 
+def test_recursion_limit_boundary_is_jsons():
+    """At every depth around the point where json.loads starts raising RecursionError,
+    .json() gives what json.loads gives: the decoder keeps json's own frames in reserve."""
+
+    def at_depth(n, decode, body):
+        if n:
+            return at_depth(n - 1, decode, body)
+        return outcome(decode, body)
+
+    old = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(300)
+        for nesting in range(240, 300):
+            body = b"[" * nesting + b"]" * nesting
+            assert at_depth(20, _httprs_json, body) == at_depth(20, json.loads, body), nesting
+    finally:
+        sys.setrecursionlimit(old)
+
+
 # -- json's hooks stay json's ------------------------------------------------------------
 
 
@@ -457,6 +482,25 @@ def test_a_replaced_scan_once_is_used(monkeypatch):
 def test_a_replaced_decode_method_is_used(monkeypatch):
     monkeypatch.setattr(json.JSONDecoder, "decode", lambda self, text: ("decoded", text))
     assert _httprs_json(b"[1]") == ("decoded", "[1]")
+
+
+def test_decode_methods_replaced_on_the_instance_are_used(monkeypatch):
+    decoder = json._default_decoder
+    monkeypatch.setattr(decoder, "decode", lambda text: ("patched", text), raising=False)
+    assert _httprs_json(b"[1]") == json.loads(b"[1]") == ("patched", "[1]")
+    monkeypatch.undo()
+    monkeypatch.setattr(
+        decoder, "raw_decode", lambda text, idx=0: (("raw", text), len(text)), raising=False
+    )
+    assert _httprs_json(b"[1]") == json.loads(b"[1]") == ("raw", "[1]")
+
+
+def test_replaced_constants_and_encoding_detection_are_used(monkeypatch):
+    monkeypatch.setitem(json.decoder._CONSTANTS, "NaN", None)
+    assert _httprs_json(b"[NaN]") == json.loads(b"[NaN]") == [None]
+    monkeypatch.undo()
+    monkeypatch.setattr(json, "detect_encoding", lambda b: "latin-1")
+    assert _httprs_json(b'["\xc3\xa9"]') == json.loads(b'["\xc3\xa9"]') == ["\xc3\xa9"]
 
 
 def test_arguments_go_to_json_loads():

@@ -72,11 +72,19 @@ cdef struct _JDoc:
     const unsigned char* p  # the next byte
     const unsigned char* end  # one past the last byte
     int depth
-    PyObject* keys[_JD_KEYS]  # ASCII keys met so far, by hash (strong references)
+    int key_count  # keys in the memo
+    # The key memo: ASCII keys met so far (strong references, or NULL: only these are
+    # cleared for each document), their first eight bytes as a word and their sizes.
+    PyObject* keys[_JD_KEYS]
+    unsigned long long key_heads[_JD_KEYS]
+    Py_ssize_t key_sizes[_JD_KEYS]
 
 
 cdef bint _JD_PLAIN[256]  # what a string runs over: printable ASCII but quote, backslash
 cdef double _JD_POW10[23]  # 10**0 .. 10**22, every one exact as a double
+# Eight 0xFF bytes then eight zeros: the eight bytes at _JD_MASK + 8 - n keep the first n
+# bytes of a word loaded from memory, whatever the byte order.
+cdef unsigned char _JD_MASK[16]
 
 
 cdef void _jd_tables() noexcept:
@@ -84,6 +92,8 @@ cdef void _jd_tables() noexcept:
     for i in range(256):
         _JD_PLAIN[i] = 0x20 <= i < 0x80 and i != 0x22 and i != 0x5C
     _JD_POW10[0] = 1.0
+    for i in range(16):
+        _JD_MASK[i] = 0xFF if i < 8 else 0
     for i in range(1, 23):
         _JD_POW10[i] = _JD_POW10[i - 1] * 10.0
 
@@ -296,40 +306,54 @@ cdef PyObject* _jd_string(_JDoc* d) noexcept:
     return _jd_string_rest(d, p)
 
 
+cdef inline unsigned long long _jd_load8(const unsigned char* p) noexcept nogil:
+    cdef unsigned long long w
+    memcpy(&w, p, 8)
+    return w
+
+
 cdef PyObject* _jd_key(_JDoc* d) noexcept:
     """A key string: a plain ASCII key met before in this document is the same object
     again (json memoises its keys too), so repeated keys cost neither a str nor a hash.
-    The memo slot comes from the length and the first and last two bytes."""
+    The memo is an open-addressed table of _JD_KEYS slots holding up to half as many
+    keys (later new keys are not kept); a slot keeps its key's first eight bytes as a
+    word, so keys of up to eight bytes compare in one step."""
     cdef const unsigned char* p = _jd_plain_end(d)
     cdef const unsigned char* s = d.p
     cdef Py_ssize_t n = p - s
-    cdef Py_ssize_t i
-    cdef unsigned int h
-    cdef const unsigned char* known
+    cdef unsigned long long head
+    cdef unsigned long long h
     cdef PyObject* key
-    cdef PyObject** slot
     if p >= d.end or p[0] != c'"':
         return _jd_string_rest(d, p)
     d.p = p + 1
-    h = <unsigned int>n * 0x9E3779B1u
-    if n:
-        h ^= s[0] * 0x85EBCA77u ^ s[n - 1] * 0xC2B2AE3Du ^ s[n >> 1] * 0x27D4EB2Fu
-        h ^= s[n - 2] * 0x165667B1u if n > 1 else 0
-    slot = &d.keys[(h ^ (h >> 11) ^ (h >> 22)) & (_JD_KEYS - 1)]
-    key = slot[0]
-    if key != NULL and _jd_str_len(key) == n:
-        known = <const unsigned char*>_jd_str_data(key)
-        i = 0
-        while i < n and known[i] == s[i]:
-            i += 1
-        if i == n:
+    if d.end - s < 8:
+        return _jd_ascii(s, n)  # too near the end to load a word: not memoised
+    head = _jd_load8(s) & _jd_load8(_JD_MASK + 8 - (n if n < 8 else 8))
+    h = (head ^ <unsigned long long>n) * 0x9E3779B97F4A7C15ULL
+    if n > 8:
+        h ^= _jd_load8(s + n - 8) * 0xC2B2AE3D27D4EB4FULL
+    h >>= 58  # _JD_KEYS = 64 slots: the top six bits
+    while True:
+        h &= _JD_KEYS - 1
+        key = d.keys[h]
+        if key == NULL:
+            break
+        if (
+            d.key_sizes[h] == n
+            and d.key_heads[h] == head
+            and (n <= 8 or memcmp(<const char*>_jd_str_data(key) + 8, s + 8, n - 8) == 0)
+        ):
             _jd_incref(key)
             return key
+        h += 1
     key = _jd_ascii(s, n)
-    if key != NULL:
-        _jd_xdecref(slot[0])
+    if key != NULL and d.key_count < _JD_KEYS // 2:
+        d.key_count += 1
         _jd_incref(key)
-        slot[0] = key
+        d.keys[h] = key
+        d.key_heads[h] = head
+        d.key_sizes[h] = n
     return key
 
 
@@ -595,6 +619,7 @@ cdef object _json_decode(bytes raw):
     d.p = <const unsigned char*>PyBytes_AS_STRING(raw)
     d.end = d.p + PyBytes_GET_SIZE(raw)
     d.depth = 0
+    d.key_count = 0
     memset(d.keys, 0, sizeof(d.keys))
     # json.loads reaches its scanner through a few Python frames (loads, decode,
     # raw_decode) that share the recursion budget: hold that many levels in reserve, so

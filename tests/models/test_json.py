@@ -345,6 +345,11 @@ def test_many_keys_of_one_length_match_json_loads():
     _assert_same(body)
     records = [{rnd.choice(keys): i, rnd.choice(keys): -i} for i in range(2000)]
     _assert_same(json.dumps(records).encode())
+    # Long keys alike in their first eight bytes and their length, few enough to be kept.
+    long_keys = [f"property_{i:04d}_of_a_record" for i in range(20)]
+    records = [{k: i for k in rnd.sample(long_keys, 5)} for i in range(500)]
+    assert _httprs_json(json.dumps(records).encode()) == records
+    _assert_same(json.dumps(records).encode())
 
 
 def test_nan_and_infinities_are_jsons_own_objects():

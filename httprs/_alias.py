@@ -17,6 +17,9 @@ rest of the process:
 * the public classes report the primary name as their `__module__` where Python lets a
   class attribute be set (plain Python classes; Cython `cdef` classes cannot be changed and
   keep `httprs._...`).
+* the default `User-Agent` and `Accept-Encoding` are those the primary name's library sends
+  (`python-httpx/0.28.1`, `python-httpx2/2.16.2`); a value the program patched into
+  `httpx._client.USER_AGENT` / `ACCEPT_ENCODING` is kept.
 
 The finder refuses to take over a name that is already imported: objects created from the
 real library would then mix with httprs's, which is never what the caller wants. It raises
@@ -142,7 +145,7 @@ _state: dict[str, Any] = {
     "primary": None,
     "explicit_primary": None,
     "imported": (),  # the routed top-level names imported so far, in order
-    "accept_encoding": None,  # the value _set_accept_encoding last gave _client's
+    "client_defaults": {},  # _client's constant -> the value _set_client_defaults gave it
 }
 
 
@@ -336,7 +339,7 @@ def _present_as(identity: str | None) -> None:
         _state["primary"] = identity
         _set_logger(identity)
         _set_class_modules(identity)
-        _set_accept_encoding(identity)
+        _set_client_defaults(identity)
 
 
 # httpx 0.28.1 and httpx2 2.16.2 decode br and zstd through optional packages and list a
@@ -369,13 +372,26 @@ def presented_accept_encoding(name: str) -> str:
     return ", ".join(codings)
 
 
-def _set_accept_encoding(primary: str) -> None:
+def presented_user_agent(name: str) -> str:
+    """The default User-Agent of the library `name` ("httpx" or "httpx2")."""
+    return f"python-{name}/{FACES[name]['__version__']}"
+
+
+def _set_client_defaults(primary: str) -> None:
+    """Give `_client`'s default User-Agent and Accept-Encoding the presented library's
+    values, so servers, mocks and tests that compare request heads see what it sends."""
     from httprs import _client
 
-    # A value the program set (`httpx._client.ACCEPT_ENCODING = ...`) is left alone.
-    if _client.ACCEPT_ENCODING == (_state["accept_encoding"] or _client._NATIVE_ACCEPT_ENCODING):
-        _state["accept_encoding"] = presented_accept_encoding(primary)
-        _client.ACCEPT_ENCODING = _state["accept_encoding"]
+    presented = {
+        "USER_AGENT": (presented_user_agent(primary), _client._NATIVE_USER_AGENT),
+        "ACCEPT_ENCODING": (presented_accept_encoding(primary), _client._NATIVE_ACCEPT_ENCODING),
+    }
+    given: dict[str, str] = _state["client_defaults"]
+    for attr, (value, native) in presented.items():
+        # A value the program set (`httpx._client.USER_AGENT = ...`) is left alone.
+        if getattr(_client, attr) == given.get(attr, native):
+            given[attr] = value
+            setattr(_client, attr, value)
 
 
 def _imported(name: str) -> None:

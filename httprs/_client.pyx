@@ -78,7 +78,10 @@ __all__ = ["USE_CLIENT_DEFAULT", "AsyncClient", "Client"]
 
 logger = logging.getLogger("httpx")
 
-USER_AGENT = "python-httprs/" + __version__
+# httprs's own User-Agent. Presented as httpx or httpx2 (the switch), httprs sends that
+# library's (`_alias`).
+_NATIVE_USER_AGENT = "python-httprs/" + __version__
+USER_AGENT = _NATIVE_USER_AGENT
 # The C++ core decodes all four codings natively (src/decode.h). Presented as httpx or
 # httpx2 (the switch), httprs asks for what that library would (`_alias`).
 _NATIVE_ACCEPT_ENCODING = "gzip, deflate, br, zstd"

@@ -280,6 +280,76 @@ def test_accept_encoding_is_the_presented_librarys(library, blocked):
     assert patched == "identity identity"  # a value the program set is kept
 
 
+_USER_AGENT_OF = """
+    if {switched!r}:
+        import httprs
+        {patch}
+        httprs.install([{library!r}])
+    module = __import__({library!r})
+    sync, async_ = module.Client(), module.AsyncClient()
+    request = sync.build_request("GET", "http://127.0.0.1/")
+    own = module.Client(headers={{"User-Agent": "mine/1"}}).build_request("GET", "http://127.0.0.1/")
+    print(sync.headers["user-agent"], async_.headers["user-agent"], request.headers["user-agent"])
+    print(own.headers["user-agent"], module._client.USER_AGENT)
+"""
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_user_agent_is_the_presented_librarys(library):
+    """Presented as httpx or httpx2, httprs sends that library's default User-Agent
+    (pytest-httpx's and the libraries' own suites compare it); a header the user gives
+    wins, and a value the program patched into `_client.USER_AGENT` is kept."""
+    pytest.importorskip(library)
+
+    def user_agent(switched: bool, patch: str = "") -> list[str]:
+        code = _USER_AGENT_OF.format(switched=switched, library=library, patch=patch)
+        return run_py(code).stdout.splitlines()
+
+    real = user_agent(switched=False)
+    version = {"httpx": "0.28.1", "httpx2": "2.16.2"}[library]
+    assert real[0] == " ".join([f"python-{library}/{version}"] * 3)
+    assert user_agent(switched=True) == real
+    patched = user_agent(True, patch='httprs._client.USER_AGENT = "patched/2"')
+    assert patched == ["patched/2 patched/2 patched/2", "mine/1 patched/2"]
+
+
+def test_user_agent_follows_the_presented_name():
+    """httprs presents as httpx2 once `import httpx2` has run (see `install()`): the
+    User-Agent follows; one patched meanwhile is kept; plain httprs keeps its own."""
+    out = run_py(
+        """
+        import httprs
+        from httprs import _client
+        own = httprs.Client().headers["user-agent"]
+        print(own == "python-httprs/" + httprs.__version__)
+        httprs.install(["httpx", "httpx2"])
+        print(httprs.Client().headers["user-agent"])
+        import httpx
+        print(httpx.AsyncClient().headers["user-agent"])
+        import httpx2
+        print(httpx.Client().headers["user-agent"], _client.USER_AGENT)
+        """
+    )
+    assert out.stdout.splitlines() == [
+        "True",
+        "python-httprs/" + httprs.__version__,  # both routed, neither imported: undecided
+        "python-httpx/0.28.1",
+        "python-httpx2/2.16.2 python-httpx2/2.16.2",
+    ]
+    out = run_py(
+        """
+        import httprs
+        httprs.install(["httpx", "httpx2"])
+        import httpx
+        httpx._client.USER_AGENT = "patched/3"
+        import httpx2
+        print(httpx2.Client().headers["user-agent"], httpx2.Client().headers["accept-encoding"])
+        """
+    )
+    assert out.stdout.split()[0] == "patched/3"
+    assert "python-httprs" not in out.stdout
+
+
 def test_logging_goes_to_the_primary_name(server):
     out = run_py(
         f"""

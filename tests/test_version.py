@@ -4,7 +4,9 @@ the User-Agent and the changelog all follow it."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,6 +47,22 @@ def test_user_agent_carries_the_version():
     client = httprs.Client()
     assert client.headers["User-Agent"] == f"python-httprs/{meson_version()}"
     client.close()
+
+
+def test_user_agent_is_httprs_without_the_switch():
+    """Without the switch httprs sends its own User-Agent, also in a process that
+    imports the real httpx (only the switch presents httprs as httpx or httpx2:
+    tests/test_switch.py::test_user_agent_is_the_presented_librarys)."""
+    code = (
+        "import httprs\n"
+        "try:\n    import httpx\nexcept ImportError:\n    pass\n"
+        "print(httprs.Client().headers['user-agent'], httprs.AsyncClient().headers['user-agent'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HTTPRS_INSTALL"}
+    run = [sys.executable, "-c", code]
+    out = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [f"python-httprs/{meson_version()}"] * 2
 
 
 def test_changelog_has_the_version():

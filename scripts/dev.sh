@@ -249,11 +249,15 @@ run_installed() {
 # object, leak checking with the suppressions for CPython's own leaks. Stacks
 # are taken with the fast (frame-pointer) unwinder, ASan's default: httprs is
 # built with frame pointers; the slow unwinder on every one of Python's
-# mallocs made the suite hundreds of times slower.
+# mallocs made the suite hundreds of times slower. libstdc++ is preloaded
+# too: ASan's __cxa_throw interceptor finds the real function only in a
+# library loaded at start-up (the interpreter is C; the extension brings
+# libstdc++ later), so the first C++ throw (a std::bad_alloc the core catches,
+# tests/test_torture.py's growth hooks) otherwise aborts in its CHECK.
 asan_env() {
   local libasan
   libasan="$(gcc -print-file-name=libasan.so)"
-  export LD_PRELOAD="$libasan"
+  export LD_PRELOAD="$libasan $(gcc -print-file-name=libstdc++.so)"
   export PYTHONMALLOC=malloc
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:allocator_may_return_null=1:strict_init_order=1"
   export LSAN_OPTIONS="suppressions=$ROOT/tests/asan/lsan.supp:print_suppressions=0"

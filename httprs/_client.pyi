@@ -37,6 +37,7 @@ logger: logging.Logger
 USER_AGENT: str
 ACCEPT_ENCODING: str
 _NATIVE_ACCEPT_ENCODING: str
+_NATIVE_USER_AGENT: str
 
 class UseClientDefault: ...
 

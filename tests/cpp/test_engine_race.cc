@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <set>
 #include <string>
@@ -751,6 +752,26 @@ RequestSpec cue_spec(int port, const std::string& path) {
   return spec;
 }
 
+// The h2c connection opened and idle: one exchange, released, and the
+// script cleared for the test's own waits.
+void open_idle_h2c(Engine& engine, int port) {
+  std::shared_ptr<Transfer> first = engine.submit(cue_spec(port, "/now"));
+  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
+  }
+  CHECK(first->complete && !first->failed());
+  engine.release(*first);
+  script_reset();
+}
+
+// Waits for each transfer to end and releases it.
+void finish_all(Engine& engine, std::initializer_list<std::shared_ptr<Transfer>*> transfers) {
+  for (auto* t : transfers) {
+    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
+    }
+    engine.release(**t);
+  }
+}
+
 // A follower picked to drive next as its slice ends (the driver left while
 // it was on its way out) takes the seat or hands it on: here it leaves, and
 // the follower behind it drives, reading its own answer. Before, the seat
@@ -760,12 +781,7 @@ void follower_picked_as_its_slice_ends_hands_the_seat_on() {
   using WP = Engine::WaitPoint;
   Listener h2(&serve_h2c_on_cue);
   Engine engine{PoolLimits()};
-  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
-  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
-  }
-  CHECK(first->complete && !first->failed());
-  engine.release(*first);
-  script_reset();
+  open_idle_h2c(engine, h2.port());
   std::shared_ptr<Transfer> d, f, g;
   bool d_done = false, f_done = true, g_done = false;
   std::thread driver([&] {
@@ -805,11 +821,7 @@ void follower_picked_as_its_slice_ends_hands_the_seat_on() {
   while (!engine.wait(*f, WaitFor::kComplete, 50)) {
   }
   CHECK(f->complete && !f->failed());
-  for (auto* t : {&d, &f, &g, &open_d, &open_fg}) {
-    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
-    }
-    engine.release(**t);
-  }
+  finish_all(engine, {&d, &f, &g, &open_d, &open_fg});
   t_role = 0;
   engine.close();
 }
@@ -820,11 +832,7 @@ void follower_done_leaves_without_the_mutex() {
   using WP = Engine::WaitPoint;
   Listener h2(&serve_h2c_on_cue);
   Engine engine{PoolLimits()};
-  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
-  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
-  }
-  engine.release(*first);
-  script_reset();
+  open_idle_h2c(engine, h2.port());
   std::shared_ptr<Transfer> d, f;
   bool f_done = false;
   std::thread driver([&] {
@@ -848,11 +856,7 @@ void follower_done_leaves_without_the_mutex() {
   std::shared_ptr<Transfer> open_d = engine.submit(cue_spec(h2.port(), "/open/d"));
   driver.join();
   CHECK(d->complete && !d->failed());
-  for (auto* t : {&d, &f, &open_f, &open_d}) {
-    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
-    }
-    engine.release(**t);
-  }
+  finish_all(engine, {&d, &f, &open_f, &open_d});
   engine.close();
 }
 
@@ -864,11 +868,7 @@ void sleeper_record_waits_for_a_late_notify() {
   using WP = Engine::WaitPoint;
   Listener h2(&serve_h2c_on_cue);
   Engine engine{PoolLimits()};
-  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
-  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
-  }
-  engine.release(*first);
-  script_reset();
+  open_idle_h2c(engine, h2.port());
   std::shared_ptr<Transfer> d, f1, f2, f3;
   bool f1_done = false, f2_done = false, f3_done = false;
   uint64_t made_first = 0, made_second = 0, made_third = 0;
@@ -921,11 +921,7 @@ void sleeper_record_waits_for_a_late_notify() {
   cue.join();
   std::shared_ptr<Transfer> open_d = engine.submit(cue_spec(h2.port(), "/open/d"));
   driver.join();
-  for (auto* t : {&d, &f1, &f2, &f3, &open_f, &open_g, &open_h, &open_d}) {
-    while (!engine.wait(**t, WaitFor::kComplete, 50)) {
-    }
-    engine.release(**t);
-  }
+  finish_all(engine, {&d, &f1, &f2, &f3, &open_f, &open_g, &open_h, &open_d});
   engine.close();
 }
 
@@ -941,11 +937,7 @@ void close_wakes_a_follower_that_then_waits_elsewhere() {
   Listener h2(&serve_h2c_on_cue);
   Engine engine{PoolLimits()};
   Engine other{PoolLimits()};
-  std::shared_ptr<Transfer> first = engine.submit(cue_spec(h2.port(), "/now"));
-  while (!engine.wait(*first, WaitFor::kComplete, 50)) {
-  }
-  engine.release(*first);
-  script_reset();
+  open_idle_h2c(engine, h2.port());
   std::shared_ptr<Transfer> d, f, g;
   bool g_done = false;
   std::thread driver([&] {

@@ -2,6 +2,11 @@
 # and async transports share: construction, socket options, pool statistics
 # (included into _core.pyx).
 
+# The last head any transport made (a _HeadCache, or None): read by a transport that
+# has none yet. Immutable once made, so every transport may read it (under the GIL).
+cdef object _last_head = None
+
+
 cdef class _TransportCore:
     """The state behind one HTTPTransport: engine, TLS context, route."""
 
@@ -41,6 +46,7 @@ cdef class _TransportCore:
         return self._start(request, _Body.__new__(_Body), False)
 
     cdef _Body _start(self, object request, _Body stream, bint is_async):
+        global _last_head
         cdef RequestSpec spec
         cdef HeaderList headers
         cdef Error err
@@ -128,7 +134,11 @@ cdef class _TransportCore:
         # never cached, so a tunnelled request with an equal custom target cannot send
         # them to the origin, nor a forwarded one go without them.
         forwarded = not https and route.mode == "proxy"
-        cache = None if forwarded else self.head_cache
+        cache = None
+        if not forwarded:
+            # A transport's first request looks at the last head any transport made (a
+            # new Client per request sends the same head each time).
+            cache = self.head_cache if self.head_cache is not None else <_HeadCache>_last_head
         if self.versions == HttpVersions.kHttp1 and cache is not None and cache.matches(
             method_bytes, target, raw_headers, kind, fixed_len
         ):
@@ -136,6 +146,7 @@ cdef class _TransportCore:
             # its bytes and plan again, checked when they were made.
             spec.head = cache.head
             spec.plan = cache.plan
+            self.head_cache = cache
         else:
             method = method_bytes
             headers.reserve(len(raw_headers))
@@ -157,6 +168,8 @@ cdef class _TransportCore:
                     self.head_cache = _HeadCache.make(
                         method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
                     )
+                    if self.head_cache is not None:
+                        _last_head = self.head_cache
                 spec.head = move(head)
             elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
                 raise _error_to_exception(err, request)
@@ -291,7 +304,8 @@ cdef class _HeadCache:
     request's raw header pairs (a snapshot; kept only when each is a tuple of two exact
     bytes objects, so nothing in it can change), body kind and fixed length. The same
     inputs give the same bytes and plan, so a request that matches skips converting and
-    checking its headers (serialize_request) again. One per transport: the last head."""
+    checking its headers (serialize_request) again. One per transport (its last head), and
+    the last one made by any (`_last_head`), for a transport's first request."""
 
     cdef bytes method
     cdef string target

@@ -331,6 +331,25 @@ def test_bad_header_after_a_good_head_is_refused(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_new_clients_send_their_own_heads(flavour, server):
+    # A transport's first request may reuse the last head any transport made: only when
+    # it is the same; each new client's headers, target and body are its own.
+    async def body(cls):
+        for i in range(4):
+            value = "same" if i < 2 else f"v{i}"
+            async with opened(cls, headers={"X-Client": value}) as client:
+                seen = await sent_headers(client, server.url, params={"n": str(i % 3)})
+                assert seen["x-client"] == value
+        async with opened(cls) as client:
+            seen = await sent_headers(client, server.url)
+            assert "x-client" not in seen
+            doc = (await go(client.post(server.url + "/echo", content=b"abc"))).json()
+            assert doc["body"] == "abc"
+
+    run(flavour, body)
+
+
 def test_bytes_subclass_header_values_are_not_cached(server):
     class Weird(bytes):
         def __eq__(self, other):

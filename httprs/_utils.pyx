@@ -1,6 +1,8 @@
 # cython: language_level=3, annotation_typing=False
 """Client-side helpers: environment proxies, mount/proxy URL patterns, small coercions."""
 
+from httprs.includes.pyobject cimport dict_version as _dict_version
+
 import ipaddress
 import os
 import re
@@ -92,6 +94,13 @@ cdef inline bint _ends_with_proxy(bytes name):
     )
 
 
+# The last scan of os.environ's variables: its dict, that dict's version then (PEP 509,
+# renewed by any change to it; 0 where it cannot be read) and what the scan found.
+cdef object _scanned_data = None
+cdef unsigned long long _scanned_version = 0
+cdef dict _scanned = None
+
+
 def _proxy_variables():
     """What urllib.request.getproxies() returns on POSIX, without decoding every variable.
 
@@ -101,8 +110,11 @@ def _proxy_variables():
     counts, a lower-case "_proxy" name wins over the other spellings (an empty one then
     removes the entry), and under CGI (REQUEST_METHOD set) HTTP_PROXY is ignored.
     Anywhere the shortcut cannot see what urllib would (not POSIX, os.environ replaced,
-    urllib's getproxies patched) urllib is asked.
+    urllib's getproxies patched) urllib is asked. While os.environ's dict has not changed
+    since the last scan (its version, where Python lets it be read: before 3.12), that
+    scan's result is returned (a copy) without scanning again.
     """
+    global _scanned_data, _scanned_version, _scanned
     env = os.environ
     data = getattr(env, "_data", None)
     request = _urllib_request
@@ -113,7 +125,19 @@ def _proxy_variables():
         or request.getproxies is not request.getproxies_environment
     ):
         return request.getproxies()
-    cdef dict raw = data
+    cdef unsigned long long version = _dict_version(data)
+    if version != 0 and version == _scanned_version and data is _scanned_data:
+        return dict(_scanned)
+    found = _scan_proxy_variables(data)
+    # os.fsdecode may let another thread change the environment mid-scan: kept only if not.
+    if version != 0 and _dict_version(data) == version:
+        _scanned_data = data
+        _scanned_version = version
+        _scanned = dict(found)
+    return found
+
+
+cdef dict _scan_proxy_variables(dict raw):
     variables = None
     for key in raw:
         if type(key) is bytes and _ends_with_proxy(<bytes>key):
@@ -126,7 +150,7 @@ def _proxy_variables():
     for name, value in variables:
         if value:
             found[name.lower()[:-6]] = value
-    if b"REQUEST_METHOD" in data:
+    if b"REQUEST_METHOD" in raw:
         found.pop("http", None)
     for name, value in variables:
         if name.endswith("_proxy"):

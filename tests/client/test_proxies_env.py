@@ -250,3 +250,19 @@ def test_get_proxy_map(hx, monkeypatch):
         assert sub(proxy="http://p:3", trust_env=False)._mounts == {}
         sub(transport=hx.MockTransport(lambda request: hx.Response(200)))
         assert asked == [(None, True), ("http://p:3", False), (None, False)]
+
+
+def test_environment_changes_between_clients_are_seen(hx, fake_transports, monkeypatch):
+    # Each Client() reads the environment as it is then (httprs skips the scan of an
+    # unchanged one): set, changed, emptied, removed.
+    assert proxy_for(hx.Client(), "http://example.com", hx) is None
+    monkeypatch.setenv("HTTP_PROXY", "http://first:1")
+    assert proxy_for(hx.Client(), "http://example.com", hx) == "http://first:1"
+    assert proxy_for(hx.Client(), "http://example.com", hx) == "http://first:1"
+    monkeypatch.setenv("HTTP_PROXY", "http://second:2")
+    assert proxy_for(hx.AsyncClient(), "http://example.com", hx) == "http://second:2"
+    monkeypatch.setenv("http_proxy", "")
+    assert proxy_for(hx.Client(), "http://example.com", hx) is None
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.delenv("HTTP_PROXY")
+    assert proxy_for(hx.Client(), "http://example.com", hx) is None

@@ -896,6 +896,121 @@ cdef object _transport_for_url(object client, object url, bint plain):
     return _plain_attr(client, "_transport") if plain else client._transport
 
 
+cdef int _init_base(
+    object client, object auth, object params, object headers, object cookies,
+    object timeout, object follow_redirects, object max_redirects, object event_hooks,
+    object base_url, object trust_env, object default_encoding,
+) except -1:
+    """BaseClient.__init__'s work (Client and AsyncClient call it directly when
+    `super().__init__` would reach the stock BaseClient.__init__: _base_init_is_stock)."""
+    # As httpx: the base URL and the timeout are stored, not set through their
+    # properties (headers is: httpx calls its setter too).
+    client._base_url = _client_base_url(client, base_url)
+    client._auth = client._build_auth(auth)
+    client._params = QueryParams(params)
+    client.headers = headers
+    client._cookies = Cookies(cookies)
+    client._timeout = Timeout(timeout)
+    client.follow_redirects = follow_redirects
+    client.max_redirects = max_redirects
+    client._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
+    client._trust_env = trust_env
+    client._default_encoding = default_encoding
+    client._state = _UNOPENED
+    return 0
+
+
+cdef bint _base_init_is_stock(object client, object cls) except -1:
+    """Whether `super(cls, client).__init__` is the stock BaseClient.__init__: the class
+    after `cls` in the client's MRO is BaseClient, whose __init__ nobody replaced."""
+    mro = type(client).__mro__
+    if type(mro) is not tuple:
+        return False
+    cdef tuple classes = <tuple>mro
+    cdef Py_ssize_t i
+    for i in range(len(classes) - 1):
+        if classes[i] is cls:
+            return (
+                classes[i + 1] is BaseClient
+                and BaseClient.__dict__.get("__init__") is _STOCK_BASE_INIT
+            )
+    return False
+
+
+cdef int _init_transports(
+    object client, object transport_cls, object stock_init_transport, object verify,
+    object cert, object trust_env, object http1, object http2, object limits, object proxy,
+    object mounts, object transport,
+) except -1:
+    """The transport and mounts of Client.__init__ / AsyncClient.__init__, as httpx's:
+    `_init_transport()` then `_init_mounts()`, each called as a method when the client's
+    is not the stock one (a subclass or patch), else its work done here (no keyword
+    dictionary unpacked into the call, no method lookups). `transport_cls` is the
+    module's HTTPTransport / AsyncHTTPTransport as it is now (tests replace it)."""
+    transport_kwargs = {
+        "verify": verify,
+        "cert": cert,
+        "trust_env": trust_env,
+        "http1": http1,
+        "http2": http2,
+        "limits": limits,
+    }
+    if not _own_method(client, "_init_transport", stock_init_transport):
+        client._transport = client._init_transport(transport=transport, **transport_kwargs)
+    elif transport is not None:
+        client._transport = transport
+    else:
+        client._transport = transport_cls(
+            verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2,
+            limits=limits,
+        )
+    if not (
+        _own_method(client, "_init_mounts", _STOCK_INIT_MOUNTS)
+        and _own_method(client, "_get_proxy_map", _STOCK_GET_PROXY_MAP)
+    ):
+        client._init_mounts(proxy, mounts, transport, transport_kwargs)
+    else:
+        _set_mounts(
+            client,
+            _proxy_map(proxy, client._trust_env and transport is None),
+            mounts,
+            transport_kwargs,
+        )
+    return 0
+
+
+cdef object _proxy_map(object proxy, bint allow_env_proxies):
+    """The stock `_get_proxy_map`'s work."""
+    if proxy is not None:
+        return {"all://": Proxy(url=proxy) if isinstance(proxy, (str, URL)) else proxy}
+    if not allow_env_proxies:
+        return {}
+    return {
+        key: None if url is None else Proxy(url=url)
+        for key, url in get_environment_proxies().items()
+    }
+
+
+cdef int _set_mounts(
+    object client, object proxy_map, object mounts, object transport_kwargs
+) except -1:
+    """The stock `_init_mounts`'s work once it has the proxy map."""
+    if not proxy_map and mounts is None:
+        client._mounts = {}
+        return 0
+    result = {}
+    for key, value in proxy_map.items():
+        if value is None:
+            result[URLPattern(key)] = None
+        else:
+            result[URLPattern(key)] = client._init_proxy_transport(value, **transport_kwargs)
+    if mounts is not None:
+        for key, value in mounts.items():
+            result[URLPattern(key)] = value
+    client._mounts = sorted_mounts(result)
+    return 0
+
+
 class BaseClient:
     """Configuration and request building shared by Client and AsyncClient."""
 
@@ -914,20 +1029,10 @@ class BaseClient:
         trust_env=True,
         default_encoding="utf-8",
     ):
-        # As httpx: the base URL and the timeout are stored, not set through their
-        # properties (headers is: httpx calls its setter too).
-        self._base_url = _client_base_url(self, base_url)
-        self._auth = self._build_auth(auth)
-        self._params = QueryParams(params)
-        self.headers = headers
-        self._cookies = Cookies(cookies)
-        self._timeout = Timeout(timeout)
-        self.follow_redirects = follow_redirects
-        self.max_redirects = max_redirects
-        self._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
-        self._trust_env = trust_env
-        self._default_encoding = default_encoding
-        self._state = _UNOPENED
+        _init_base(
+            self, auth, params, headers, cookies, timeout, follow_redirects, max_redirects,
+            event_hooks, base_url, trust_env, default_encoding,
+        )
 
     # -- configuration properties -----------------------------------------------------
 
@@ -1093,30 +1198,15 @@ class BaseClient:
         """{URL pattern: Proxy, or None for no proxy}: the proxy given, else (when
         `allow_env_proxies`) the environment's. httpx's private helper, which some
         libraries call; __init__ asks it as httpx's does, so an override is seen."""
-        if proxy is not None:
-            return {"all://": Proxy(url=proxy) if isinstance(proxy, (str, URL)) else proxy}
-        if not allow_env_proxies:
-            return {}
-        return {
-            key: None if url is None else Proxy(url=url)
-            for key, url in get_environment_proxies().items()
-        }
+        return _proxy_map(proxy, allow_env_proxies)
 
     def _init_mounts(self, proxy, mounts, transport, transport_kwargs):
-        proxy_map = self._get_proxy_map(proxy, self._trust_env and transport is None)
-        if not proxy_map and mounts is None:
-            self._mounts = {}
-            return
-        result = {}
-        for key, value in proxy_map.items():
-            if value is None:
-                result[URLPattern(key)] = None
-            else:
-                result[URLPattern(key)] = self._init_proxy_transport(value, **transport_kwargs)
-        if mounts is not None:
-            for key, value in mounts.items():
-                result[URLPattern(key)] = value
-        self._mounts = sorted_mounts(result)
+        _set_mounts(
+            self,
+            self._get_proxy_map(proxy, self._trust_env and transport is None),
+            mounts,
+            transport_kwargs,
+        )
 
     def _transport_for_url(self, url):
         """The transport that handles `url`: the most specific matching mount, else default."""
@@ -1423,29 +1513,29 @@ class Client(BaseClient):
         transport=None,
         default_encoding="utf-8",
     ):
-        super().__init__(
-            auth=auth,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            follow_redirects=follow_redirects,
-            max_redirects=max_redirects,
-            event_hooks=event_hooks,
-            base_url=base_url,
-            trust_env=trust_env,
-            default_encoding=default_encoding,
+        if _base_init_is_stock(self, Client):
+            _init_base(
+                self, auth, params, headers, cookies, timeout, follow_redirects,
+                max_redirects, event_hooks, base_url, trust_env, default_encoding,
+            )
+        else:
+            super().__init__(
+                auth=auth,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                follow_redirects=follow_redirects,
+                max_redirects=max_redirects,
+                event_hooks=event_hooks,
+                base_url=base_url,
+                trust_env=trust_env,
+                default_encoding=default_encoding,
+            )
+        _init_transports(
+            self, HTTPTransport, _STOCK_INIT_TRANSPORT, verify, cert, trust_env, http1, http2,
+            limits, proxy, mounts, transport,
         )
-        transport_kwargs = {
-            "verify": verify,
-            "cert": cert,
-            "trust_env": trust_env,
-            "http1": http1,
-            "http2": http2,
-            "limits": limits,
-        }
-        self._transport = self._init_transport(transport=transport, **transport_kwargs)
-        self._init_mounts(proxy, mounts, transport, transport_kwargs)
 
     def _init_transport(
         self,
@@ -2008,29 +2098,29 @@ class AsyncClient(BaseClient):
         trust_env=True,
         default_encoding="utf-8",
     ):
-        super().__init__(
-            auth=auth,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            timeout=timeout,
-            follow_redirects=follow_redirects,
-            max_redirects=max_redirects,
-            event_hooks=event_hooks,
-            base_url=base_url,
-            trust_env=trust_env,
-            default_encoding=default_encoding,
+        if _base_init_is_stock(self, AsyncClient):
+            _init_base(
+                self, auth, params, headers, cookies, timeout, follow_redirects,
+                max_redirects, event_hooks, base_url, trust_env, default_encoding,
+            )
+        else:
+            super().__init__(
+                auth=auth,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                timeout=timeout,
+                follow_redirects=follow_redirects,
+                max_redirects=max_redirects,
+                event_hooks=event_hooks,
+                base_url=base_url,
+                trust_env=trust_env,
+                default_encoding=default_encoding,
+            )
+        _init_transports(
+            self, AsyncHTTPTransport, _STOCK_ASYNC_INIT_TRANSPORT, verify, cert, trust_env,
+            http1, http2, limits, proxy, mounts, transport,
         )
-        transport_kwargs = {
-            "verify": verify,
-            "cert": cert,
-            "trust_env": trust_env,
-            "http1": http1,
-            "http2": http2,
-            "limits": limits,
-        }
-        self._transport = self._init_transport(transport=transport, **transport_kwargs)
-        self._init_mounts(proxy, mounts, transport, transport_kwargs)
 
     def _init_transport(
         self,
@@ -2418,6 +2508,11 @@ class AsyncClient(BaseClient):
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
+cdef object _STOCK_BASE_INIT = BaseClient.__dict__["__init__"]
+cdef object _STOCK_INIT_MOUNTS = BaseClient._init_mounts
+cdef object _STOCK_GET_PROXY_MAP = BaseClient._get_proxy_map
+cdef object _STOCK_INIT_TRANSPORT = Client._init_transport
+cdef object _STOCK_ASYNC_INIT_TRANSPORT = AsyncClient._init_transport
 cdef tuple _QUERY_PARAMS_STOCK = (("__bool__", QueryParams.__bool__), ("__len__", QueryParams.__len__))
 cdef tuple _RESPONSE_STOCK = (
     ("has_redirect_location", Response.has_redirect_location),

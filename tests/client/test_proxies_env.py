@@ -266,3 +266,34 @@ def test_environment_changes_between_clients_are_seen(hx, fake_transports, monke
     monkeypatch.delenv("http_proxy")
     monkeypatch.delenv("HTTP_PROXY")
     assert proxy_for(hx.Client(), "http://example.com", hx) is None
+
+
+def test_overridden_construction_steps_are_called(hx, fake_transports):
+    # A subclass's _init_transport, and a class between the client's and BaseClient in
+    # its MRO, run as httpx's __init__ calls them.
+    base = importlib.import_module(hx.__name__ + "._client").BaseClient
+    calls = []
+    for cls in (hx.Client, hx.AsyncClient):
+
+        class Sub(cls):
+            def _init_transport(self, **kwargs):
+                calls.append(("transport", kwargs["verify"], kwargs["transport"]))
+                return super()._init_transport(**kwargs)
+
+        client = Sub(verify=False, http2=True, proxy="http://p:1")
+        assert calls == [("transport", False, None)]
+        assert proxy_for(client, "http://example.com", hx) == "http://p:1"
+        calls.clear()
+
+        class Between(base):
+            def __init__(self, **kwargs):
+                calls.append(("between", kwargs["headers"]))
+                super().__init__(**kwargs)
+
+        class WithBetween(cls, Between):
+            pass
+
+        client = WithBetween(headers={"X-A": "1"})
+        assert calls == [("between", {"X-A": "1"})]
+        assert client.headers["X-A"] == "1"
+        calls.clear()

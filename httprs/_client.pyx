@@ -899,16 +899,28 @@ cdef object _transport_for_url(object client, object url, bint plain):
 cdef int _init_base(
     object client, object auth, object params, object headers, object cookies,
     object timeout, object follow_redirects, object max_redirects, object event_hooks,
-    object base_url, object trust_env, object default_encoding,
+    object base_url, object trust_env, object default_encoding, bint stock,
 ) except -1:
     """BaseClient.__init__'s work (Client and AsyncClient call it directly when
-    `super().__init__` would reach the stock BaseClient.__init__: _base_init_is_stock)."""
+    `super().__init__` would reach the stock BaseClient.__init__: _construction_is_stock,
+    then `stock`: the methods and the headers setter it uses are the stock ones, their
+    work done here)."""
     # As httpx: the base URL and the timeout are stored, not set through their
     # properties (headers is: httpx calls its setter too).
-    client._base_url = _client_base_url(client, base_url)
-    client._auth = client._build_auth(auth)
+    if not stock:
+        client._base_url = _client_base_url(client, base_url)
+        client._auth = client._build_auth(auth)
+    elif type(base_url) is str and not base_url:
+        client._base_url = URL(_empty_base_url())
+        client._auth = _build_auth(auth)
+    else:
+        client._base_url = _base_url(base_url)
+        client._auth = _build_auth(auth)
     client._params = QueryParams(params)
-    client.headers = headers
+    if stock:
+        client._headers = _client_headers(headers)
+    else:
+        client.headers = headers
     client._cookies = Cookies(cookies)
     client._timeout = Timeout(timeout)
     client.follow_redirects = follow_redirects
@@ -920,33 +932,124 @@ cdef int _init_base(
     return 0
 
 
-cdef bint _base_init_is_stock(object client, object cls) except -1:
-    """Whether `super(cls, client).__init__` is the stock BaseClient.__init__: the class
-    after `cls` in the client's MRO is BaseClient, whose __init__ nobody replaced."""
-    mro = type(client).__mro__
+# The last client classes whose construction was found stock (_construction_is_stock),
+# with their version tags then: Client's and AsyncClient's (or their subclasses').
+cdef object _stock_init_cls = None
+cdef unsigned int _stock_init_tag = 0
+cdef object _stock_init_cls_async = None
+cdef unsigned int _stock_init_tag_async = 0
+
+
+cdef object _client_headers(object headers):
+    """What the stock `headers` setter stores for `headers`."""
+    # The defaults as the raw byte pairs Headers({bytes: bytes}) would hold.
+    client_headers = Headers._from_raw(_default_header_pairs())
+    if headers is not None:
+        client_headers.update(headers)
+    return client_headers
+
+
+cdef bint _construction_is_stock(object client, bint is_async) except -1:
+    """Whether Client.__init__ (AsyncClient's) may do the work of its steps itself:
+    `super().__init__` reaches the stock BaseClient.__init__ (the class after Client in
+    the client's MRO is BaseClient, whose __init__ nobody replaced) and the class's
+    _init_transport, _init_mounts, _get_proxy_map, _enforce_trailing_slash, _build_auth
+    and `headers` property are the stock ones. Remembered for
+    the class with its version tag (renewed by any change to it or to a base). Methods
+    set on the instance are not looked for: none can be before its __init__ runs."""
+    global _stock_init_cls, _stock_init_tag, _stock_init_cls_async, _stock_init_tag_async
+    cls = type(client)
+    cdef unsigned int tag = _type_tag(cls)
+    if tag != 0 and (
+        (cls is _stock_init_cls_async and tag == _stock_init_tag_async)
+        if is_async
+        else (cls is _stock_init_cls and tag == _stock_init_tag)
+    ):
+        return True
+    if tag == 0:
+        getattr(cls, "__init__", None)  # a lookup through the class gives it a tag
+        tag = _type_tag(cls)
+    # The tag is read before the class is looked at (see _is_plain).
+    own = AsyncClient if is_async else Client
+    mro = cls.__mro__
     if type(mro) is not tuple:
         return False
     cdef tuple classes = <tuple>mro
     cdef Py_ssize_t i
     for i in range(len(classes) - 1):
-        if classes[i] is cls:
-            return (
-                classes[i + 1] is BaseClient
-                and BaseClient.__dict__.get("__init__") is _STOCK_BASE_INIT
-            )
-    return False
+        if classes[i] is own:
+            break
+    else:
+        return False
+    if not (
+        classes[i + 1] is BaseClient
+        and BaseClient.__dict__.get("__init__") is _STOCK_BASE_INIT
+        and getattr(cls, "_init_transport", None)
+        is (_STOCK_ASYNC_INIT_TRANSPORT if is_async else _STOCK_INIT_TRANSPORT)
+        and getattr(cls, "_init_mounts", None) is _STOCK_INIT_MOUNTS
+        and getattr(cls, "_get_proxy_map", None) is _STOCK_GET_PROXY_MAP
+        and getattr(cls, "_enforce_trailing_slash", None) is _STOCK_ENFORCE_TRAILING_SLASH
+        and getattr(cls, "_build_auth", None) is _STOCK_BUILD_AUTH
+        and getattr(cls, "headers", None) is _STOCK_HEADERS
+    ):
+        return False
+    if tag != 0:
+        if is_async:
+            _stock_init_cls_async = cls
+            _stock_init_tag_async = tag
+        else:
+            _stock_init_cls = cls
+            _stock_init_tag = tag
+    return True
+
+
+cdef int _init_client(
+    object client, bint is_async, object transport_cls, object auth, object params,
+    object headers, object cookies, object verify, object cert, object trust_env,
+    object http1, object http2, object proxy, object mounts, object timeout,
+    object follow_redirects, object limits, object max_redirects, object event_hooks,
+    object base_url, object transport, object default_encoding,
+) except -1:
+    """Client.__init__ (AsyncClient's when `is_async`): BaseClient's settings (its
+    __init__'s work done here for a stock construction, else `super().__init__`), then
+    the transport and mounts."""
+    cdef bint stock = _construction_is_stock(client, is_async)
+    if stock:
+        _init_base(
+            client, auth, params, headers, cookies, timeout, follow_redirects,
+            max_redirects, event_hooks, base_url, trust_env, default_encoding, True,
+        )
+    else:
+        super(AsyncClient if is_async else Client, client).__init__(
+            auth=auth,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            event_hooks=event_hooks,
+            base_url=base_url,
+            trust_env=trust_env,
+            default_encoding=default_encoding,
+        )
+    _init_transports(
+        client, stock, transport_cls, verify, cert, trust_env, http1, http2, limits, proxy,
+        mounts, transport,
+    )
+    return 0
 
 
 cdef int _init_transports(
-    object client, object transport_cls, object stock_init_transport, object verify,
-    object cert, object trust_env, object http1, object http2, object limits, object proxy,
+    object client, bint stock, object transport_cls, object verify, object cert,
+    object trust_env, object http1, object http2, object limits, object proxy,
     object mounts, object transport,
 ) except -1:
     """The transport and mounts of Client.__init__ / AsyncClient.__init__, as httpx's:
-    `_init_transport()` then `_init_mounts()`, each called as a method when the client's
-    is not the stock one (a subclass or patch), else its work done here (no keyword
-    dictionary unpacked into the call, no method lookups). `transport_cls` is the
-    module's HTTPTransport / AsyncHTTPTransport as it is now (tests replace it)."""
+    `_init_transport()` then `_init_mounts()`, called as methods unless the
+    construction is `stock` (_construction_is_stock): then their work is done here (no
+    keyword dictionary unpacked into the call, no method lookups). `transport_cls` is
+    the module's HTTPTransport / AsyncHTTPTransport as it is now (tests replace it)."""
     transport_kwargs = {
         "verify": verify,
         "cert": cert,
@@ -955,27 +1058,23 @@ cdef int _init_transports(
         "http2": http2,
         "limits": limits,
     }
-    if not _own_method(client, "_init_transport", stock_init_transport):
+    if not stock:
         client._transport = client._init_transport(transport=transport, **transport_kwargs)
-    elif transport is not None:
+        client._init_mounts(proxy, mounts, transport, transport_kwargs)
+        return 0
+    if transport is not None:
         client._transport = transport
     else:
         client._transport = transport_cls(
             verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2,
             limits=limits,
         )
-    if not (
-        _own_method(client, "_init_mounts", _STOCK_INIT_MOUNTS)
-        and _own_method(client, "_get_proxy_map", _STOCK_GET_PROXY_MAP)
-    ):
-        client._init_mounts(proxy, mounts, transport, transport_kwargs)
-    else:
-        _set_mounts(
-            client,
-            _proxy_map(proxy, client._trust_env and transport is None),
-            mounts,
-            transport_kwargs,
-        )
+    _set_mounts(
+        client,
+        _proxy_map(proxy, client._trust_env and transport is None),
+        mounts,
+        transport_kwargs,
+    )
     return 0
 
 
@@ -1031,7 +1130,7 @@ class BaseClient:
     ):
         _init_base(
             self, auth, params, headers, cookies, timeout, follow_redirects, max_redirects,
-            event_hooks, base_url, trust_env, default_encoding,
+            event_hooks, base_url, trust_env, default_encoding, False,
         )
 
     # -- configuration properties -----------------------------------------------------
@@ -1086,11 +1185,7 @@ class BaseClient:
 
     @headers.setter
     def headers(self, headers):
-        # The defaults as the raw byte pairs Headers({bytes: bytes}) would hold.
-        client_headers = Headers._from_raw(_default_header_pairs())
-        if headers is not None:
-            client_headers.update(headers)
-        self._headers = client_headers
+        self._headers = _client_headers(headers)
 
     @property
     def cookies(self):
@@ -1513,28 +1608,10 @@ class Client(BaseClient):
         transport=None,
         default_encoding="utf-8",
     ):
-        if _base_init_is_stock(self, Client):
-            _init_base(
-                self, auth, params, headers, cookies, timeout, follow_redirects,
-                max_redirects, event_hooks, base_url, trust_env, default_encoding,
-            )
-        else:
-            super().__init__(
-                auth=auth,
-                params=params,
-                headers=headers,
-                cookies=cookies,
-                timeout=timeout,
-                follow_redirects=follow_redirects,
-                max_redirects=max_redirects,
-                event_hooks=event_hooks,
-                base_url=base_url,
-                trust_env=trust_env,
-                default_encoding=default_encoding,
-            )
-        _init_transports(
-            self, HTTPTransport, _STOCK_INIT_TRANSPORT, verify, cert, trust_env, http1, http2,
-            limits, proxy, mounts, transport,
+        _init_client(
+            self, False, HTTPTransport, auth, params, headers, cookies, verify, cert, trust_env,
+            http1, http2, proxy, mounts, timeout, follow_redirects, limits, max_redirects,
+            event_hooks, base_url, transport, default_encoding,
         )
 
     def _init_transport(
@@ -2098,28 +2175,10 @@ class AsyncClient(BaseClient):
         trust_env=True,
         default_encoding="utf-8",
     ):
-        if _base_init_is_stock(self, AsyncClient):
-            _init_base(
-                self, auth, params, headers, cookies, timeout, follow_redirects,
-                max_redirects, event_hooks, base_url, trust_env, default_encoding,
-            )
-        else:
-            super().__init__(
-                auth=auth,
-                params=params,
-                headers=headers,
-                cookies=cookies,
-                timeout=timeout,
-                follow_redirects=follow_redirects,
-                max_redirects=max_redirects,
-                event_hooks=event_hooks,
-                base_url=base_url,
-                trust_env=trust_env,
-                default_encoding=default_encoding,
-            )
-        _init_transports(
-            self, AsyncHTTPTransport, _STOCK_ASYNC_INIT_TRANSPORT, verify, cert, trust_env,
-            http1, http2, limits, proxy, mounts, transport,
+        _init_client(
+            self, True, AsyncHTTPTransport, auth, params, headers, cookies, verify, cert, trust_env,
+            http1, http2, proxy, mounts, timeout, follow_redirects, limits, max_redirects,
+            event_hooks, base_url, transport, default_encoding,
         )
 
     def _init_transport(
@@ -2509,6 +2568,8 @@ class AsyncClient(BaseClient):
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
 cdef object _STOCK_BASE_INIT = BaseClient.__dict__["__init__"]
+cdef object _STOCK_BUILD_AUTH = BaseClient._build_auth
+cdef object _STOCK_HEADERS = BaseClient.__dict__["headers"]
 cdef object _STOCK_INIT_MOUNTS = BaseClient._init_mounts
 cdef object _STOCK_GET_PROXY_MAP = BaseClient._get_proxy_map
 cdef object _STOCK_INIT_TRANSPORT = Client._init_transport

@@ -297,3 +297,48 @@ def test_overridden_construction_steps_are_called(hx, fake_transports):
         assert calls == [("between", {"X-A": "1"})]
         assert client.headers["X-A"] == "1"
         calls.clear()
+
+        class HeadersSetter(cls):
+            @cls.headers.setter
+            def headers(self, headers):
+                calls.append(("headers", headers))
+                type(self).__mro__[1].headers.fset(self, headers)
+
+        assert HeadersSetter(headers={"X-B": "2"}).headers["X-B"] == "2"
+        assert calls == [("headers", {"X-B": "2"})]
+        calls.clear()
+
+
+def test_construction_steps_patched_after_use_are_called(hx, fake_transports):
+    # A class patched after clients were made (httprs remembers a stock class until it
+    # changes): the next client calls the patch, and the original once restored.
+    calls = []
+    base = importlib.import_module(hx.__name__ + "._client").BaseClient
+    original_init = base.__init__
+
+    def init(self, **kwargs):
+        calls.append("base")
+        original_init(self, **kwargs)
+
+    for cls in (hx.Client, hx.AsyncClient):
+        cls()
+        original = cls.__dict__["_init_transport"]
+
+        def patched(self, *args, original=original, **kwargs):
+            calls.append("transport")
+            return original(self, *args, **kwargs)
+
+        try:
+            cls._init_transport = patched
+            cls()
+        finally:
+            cls._init_transport = original
+        cls()
+        try:
+            base.__init__ = init
+            cls()
+        finally:
+            base.__init__ = original_init
+        cls()
+        assert calls == ["transport", "base"]
+        calls.clear()

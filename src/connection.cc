@@ -431,6 +431,16 @@ SocketStream::ReadNow Connection::read_for_direct_wait(const Transfer& t) {
   return socket_.read_ready();
 }
 
+Connection::BodyWait Connection::prepare_body_wait(const Transfer& t, size_t least, size_t most) {
+  if (cur_.get() != &t || state_ != State::kActive || !is_http1() || !chain_.passthrough())
+    return BodyWait::kNone;
+  size_t want = 0;
+  if (h1().direct_read_buffer(&want) == nullptr || want < least) return BodyWait::kNone;
+  int mark = static_cast<int>(want < most ? want : most);
+  if (socket_.bytes_queued() >= mark) return BodyWait::kQueued;
+  return socket_.set_read_lowat(mark) ? BodyWait::kMarked : BodyWait::kNone;
+}
+
 void Connection::pause_if_asked() {
   if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
   // An async consumer's event loop finds the socket readable before the

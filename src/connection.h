@@ -82,6 +82,14 @@ class Connection final : private SocketStream::Owner,
   // That waiter found the socket readable: read it now, as the loop would
   // (SocketStream::read_ready); kLoop when `t` no longer waits that way.
   SocketStream::ReadNow read_for_direct_wait(const Transfer& t);
+  // That waiter's next read lands straight in the body's sink (a body of known
+  // length, no layer transforming it) and takes at least `least` bytes:
+  // kQueued when what it takes (up to `most`) is in the kernel already (read
+  // it, no poll), kMarked when the socket now wakes a poll only once it is (a
+  // receive low-water mark: SocketStream::set_read_lowat, which the waiter
+  // sets back to 1 after its poll). Else kNone (Engine::direct_once).
+  enum class BodyWait { kNone, kQueued, kMarked };
+  BodyWait prepare_body_wait(const Transfer& t, size_t least, size_t most);
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 

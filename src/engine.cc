@@ -1354,7 +1354,7 @@ uint32_t Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadl
 }
 
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
-                         int timeout_ms, Wakeups& wake) {
+                         int timeout_ms, Wakeups& wake, bool& lowat) {
   std::shared_ptr<Sleeper> self = sleeper_record();
 #ifdef __linux__
   if (self->efd < 0) {
@@ -1372,6 +1372,19 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   int backend = uv_backend_timeout(loop_);
   int timeout = timeout_ms;
   if (backend >= 0 && backend < timeout) timeout = backend;
+  // Body bytes read straight into the sink: wake once what the sink takes next
+  // is here (up to kLowatMax), not on each segment. With the server on this
+  // CPU each wake-up preempted it mid-write (nginx's sendfile hands the socket
+  // 64 KiB at a time), and the TCP work of every round (its window update,
+  // the next segments' receipt) was then done, and counted, here: a 1 MB
+  // stream in 16 rounds cost ~5x one in 2. All of it queued already (the usual
+  // case once the server is quicker than the consumer): read, no poll. A
+  // streamed chunk waits for it at most kLowatChunkMs, then gets what came;
+  // `.content` waits for the whole body anyway.
+  using BodyWait = Connection::BodyWait;
+  BodyWait body = lowat ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax) : BodyWait::kNone;
+  bool marked = body == BodyWait::kMarked;
+  if (marked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs) timeout = kLowatChunkMs;
   direct_waits_++;
   self->transfer = &t;
   self->what = what;
@@ -1389,7 +1402,28 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   take_picked(wake);
   lk.unlock();
   notify(wake);
-  int ready = timeout > 0 ? ::poll(p, 2, timeout) : 0;
+  int ready = 0;
+  if (body == BodyWait::kQueued) {
+    ready = 1;
+    p[0].revents = POLLIN;
+  } else if (timeout > 0) {
+    ready = ::poll(p, 2, timeout);
+  }
+  bool expired = false;
+  if (marked) {
+    // The default again before anyone else (the loop, a pooled connection's
+    // next head) waits on it. By descriptor, before taking mu_: the socket is
+    // this waiter's while its transfer reads, as for the poll.
+    int one = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    if (ready == 0) {
+      // Out of time with bytes maybe queued under the mark: read them now,
+      // before the loop runs a read timeout that is due over them.
+      lowat = false;
+      expired = true;
+      p[0].revents = POLLIN;
+    }
+  }
   if (p[1].revents & POLLIN) {
     uint64_t count;
     ssize_t n = ::read(self->efd, &count, sizeof count);
@@ -1409,8 +1443,9 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   if (p[0].revents == POLLIN && flush_wanted_.empty() && t.conn != nullptr) {
     uv_update_time(loop_);
     SocketStream::ReadNow got = SocketStream::ReadNow::kLoop;
-    if (uv_backend_timeout(loop_) != 0) got = t.conn->read_for_direct_wait(t);
-    if (got != SocketStream::ReadNow::kLoop) {
+    if (expired || uv_backend_timeout(loop_) != 0) got = t.conn->read_for_direct_wait(t);
+    if (got == SocketStream::ReadNow::kRead ||
+        (got == SocketStream::ReadNow::kNothing && !expired)) {
       if (got == SocketStream::ReadNow::kRead) direct_reads_++;  // bytes taken in
       wake_sleepers(false, wake);
       return true;
@@ -1554,6 +1589,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   // that stays readable while nothing reads it (never seen; each round
   // otherwise takes in what woke it), after which the call drives instead.
   int direct_rounds = 256;
+  bool lowat = true;  // see direct_once
   // Picked to drive next (Pick::kDrive) and not driving: the seat is this
   // thread's, to take or to hand on before it waits otherwise or leaves.
   bool seat = false;
@@ -1567,7 +1603,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       wake_sleepers(true, wake);
       seat = false;
     }
-    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake);
+    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake, lowat);
     // Refused (no eventfd, or the loop got other work): drive or follow for
     // the rest of this call, so `leaving` below does not hand the driver's
     // seat on every round to a thread that will not take it.

@@ -438,9 +438,19 @@ class Engine {
   // One round of a direct wait (SleepMode::kDirect) on socket `fd` for
   // `t`: poll it (and the sleeper's eventfd) without mu_, then run the loop
   // once unless `t` is satisfied meanwhile. False when no eventfd could be
-  // made (the caller waits the other way).
+  // made (the caller waits the other way). `lowat`: whether the poll may wait
+  // for a body's next bytes at once (a low-water mark on the socket); cleared
+  // once such a poll ran out of time, for the rest of the caller's wait.
   bool direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
-                   int timeout_ms, Wakeups& wake);
+                   int timeout_ms, Wakeups& wake, bool& lowat);
+  // A direct wait for body bytes read straight into the sink sleeps until what
+  // the sink takes next has arrived, up to kLowatMax bytes, when that is at
+  // least kLowatMin (SO_RCVLOWAT): not on every segment of a sender whose
+  // writes the wake-ups interrupt. A streamed chunk's wait does so for at most
+  // kLowatChunkMs, then takes what came.
+  static constexpr size_t kLowatMin = 64 << 10;
+  static constexpr size_t kLowatMax = 1 << 20;
+  static constexpr int kLowatChunkMs = 1;
   // The socket `t`'s waiter may poll directly for `what`, or -1.
   int direct_fd(Transfer& t, WaitFor what);
   // Run the loop once without blocking (mu_ held), with the flushes around it.

@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -898,6 +899,17 @@ SocketStream::ReadNow SocketStream::read_ready() {
       break;
   }
   return result;
+}
+
+bool SocketStream::set_read_lowat(int bytes) {
+  int sock = fd();
+  return sock >= 0 && ::setsockopt(sock, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes) == 0;
+}
+
+int SocketStream::bytes_queued() {
+  int sock = fd();
+  int n = 0;
+  return sock >= 0 && ::ioctl(sock, FIONREAD, &n) == 0 ? n : -1;
 }
 
 void SocketStream::break_for_fault() {

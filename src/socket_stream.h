@@ -122,6 +122,14 @@ class SocketStream {
   // exactly as the loop's read callback would (Engine::wait, for a thread
   // that polled this socket itself, without running the whole loop).
   ReadNow read_ready();
+  // The kernel's receive low-water mark (SO_RCVLOWAT): poll() finds the socket
+  // readable once `bytes` are queued (or at an EOF, an error, a receive window
+  // about to close); a non-blocking recv() still returns what is there. Set
+  // around a direct waiter's poll only (Engine::direct_once), 1 (the default)
+  // again before anyone else waits on the socket.
+  bool set_read_lowat(int bytes);
+  // Bytes the kernel holds for reading now (FIONREAD), or -1.
+  int bytes_queued();
   // The error (a negative libuv status) the next recv() would return, or 0.
   int pending_error();
   void start_reading();

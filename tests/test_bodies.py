@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import socket
 import ssl
+import threading
 import tracemalloc
 
 import anyio
@@ -367,6 +368,42 @@ def test_streamed_read_timeout_mid_body(scripted):
                     got += len(chunk)
         assert got == 1 * MIB
         assert c.get(srv.url + "/good").text == "good"
+
+
+def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
+    """A waiter for the next chunk of a body of known length may sleep until the
+    whole chunk is in the kernel (Engine::direct_once: a low-water mark), but only
+    briefly: what came is handed out. The server sends each piece of a 4 MiB body
+    only once the client holds every byte before it: a waiter that held a chunk back
+    for the rest of it would wait for bytes that come only once it has let go."""
+    piece = 300 * KIB
+    n = 4 * MIB
+    body = pattern(n, 3)
+    got = [0]
+    moved = threading.Condition()
+
+    def handler(conn):
+        req = conn.read_request()
+        if req is None:
+            return
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+        for start in range(0, n, piece):
+            with moved:
+                if not moved.wait_for(lambda start=start: got[0] >= start, timeout=30):
+                    return  # the client gave up: nothing more to send
+            send(conn, body[start : start + piece])
+        conn.hold(5)
+
+    srv = scripted(handler)
+    with httprs.Client(timeout=httprs.Timeout(5.0, read=2.0)) as c:
+        received = bytearray()
+        with c.stream("GET", srv.url + "/paced") as r:
+            for chunk in r.iter_raw():
+                received += chunk
+                with moved:
+                    got[0] = len(received)
+                    moved.notify_all()
+        assert bytes(received) == body
 
 
 BIG = pattern(8 * MIB)  # made once, before any test traces allocations

@@ -264,9 +264,14 @@ cdef class _Body:
             self.sink = _take_pooled_sink()
             self.sink_cap = STREAM_SINK
             if self.sink == NULL:
-                # Sized to the chunk: a chunk that fills it is handed out as it is.
-                self.sink = _new_bytes(NULL, <Py_ssize_t>cap)
-                self.sink_cap = cap
+                # A chunk of more than half a pooled buffer gets one (handed out
+                # at its length, in place, and pooled after, as is one that
+                # stops short of its room: a 1 MB body's 1 MB - 16 KiB rest, or
+                # what came before the server paused, is not copied out); a
+                # smaller one a buffer of its size, handed out as it is if filled.
+                if cap <= STREAM_SINK // 2:
+                    self.sink_cap = cap
+                self.sink = _new_bytes(NULL, <Py_ssize_t>self.sink_cap)
         buf = _bytes_data(self.sink)
         with nogil:
             self.engine.eng.set_sink(t[0], buf, cap, 0, SinkUse.kChunk, wake)

@@ -136,17 +136,23 @@ cdef class _TransportCore:
         forwarded = not https and route.mode == "proxy"
         cache = None
         if not forwarded:
-            # A transport's first request looks at the last head any transport made (a
-            # new Client per request sends the same head each time).
-            cache = self.head_cache if self.head_cache is not None else <_HeadCache>_last_head
-        if self.versions == HttpVersions.kHttp1 and cache is not None and cache.matches(
-            method_bytes, target, raw_headers, kind, fixed_len
-        ):
+            cache = self.head_cache
+            if cache is None and self.versions == HttpVersions.kHttp1:
+                # A transport's first request looks at the last head any HTTP/1.1-only
+                # transport made (a new Client per request sends the same head each
+                # time); a transport that may speak HTTP/2 keeps its own only.
+                cache = <_HeadCache>_last_head
+        if cache is not None and cache.matches(method_bytes, target, raw_headers, kind, fixed_len):
             # The same head as the last request's (a client's defaults, the same URL):
-            # its bytes and plan again, checked when they were made.
-            spec.head = cache.head
+            # its bytes and plan again, checked when they were made; a request that may
+            # go as HTTP/2, its plan and converted headers (no head bytes yet).
             spec.plan = cache.plan
             self.head_cache = cache
+            if self.versions == HttpVersions.kHttp1:
+                spec.head = cache.head
+            else:
+                method = method_bytes
+                headers = cache.headers
         else:
             method = method_bytes
             headers.reserve(len(raw_headers))
@@ -173,6 +179,13 @@ cdef class _TransportCore:
                 spec.head = move(head)
             elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
                 raise _error_to_exception(err, request)
+            elif not forwarded:
+                made = _HeadCache.make(
+                    method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
+                )
+                if made is not None:
+                    made.headers = headers
+                self.head_cache = made
         # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
         # An Upgrade stays HTTP/1.1 (the engine never puts it on an HTTP/2
         # connection) unless HTTP/1.1 is not allowed: then it goes as HTTP/2,
@@ -305,7 +318,11 @@ cdef class _HeadCache:
     bytes objects, so nothing in it can change), body kind and fixed length. The same
     inputs give the same bytes and plan, so a request that matches skips converting and
     checking its headers (serialize_request) again. One per transport (its last head), and
-    the last one made by any (`_last_head`), for a transport's first request."""
+    the last one made by any HTTP/1.1-only transport (`_last_head`), for such a transport's
+    first request. A transport that may speak HTTP/2 keeps no head bytes (each request's
+    head is made for the protocol its connection speaks) but the plan and the converted
+    headers (plan_request's checks), which a matching request of its own reuses the same
+    way."""
 
     cdef bytes method
     cdef string target
@@ -314,6 +331,7 @@ cdef class _HeadCache:
     cdef size_t fixed_len
     cdef string head
     cdef RequestPlan plan
+    cdef HeaderList headers  # a transport that may speak HTTP/2: the converted headers
 
     @staticmethod
     cdef _HeadCache make(bytes method, const string& target, object raw, BodyKind kind,

@@ -8,6 +8,15 @@ cdef inline object _mapping_get(object mapping, str key):
     return mapping.get(key)
 
 
+cdef inline bint _has_colon(object host) except -1:
+    """b":" in host (an IPv6 literal), by memchr for exact bytes: bytes' `in` first tries
+    its operand as an int, and raises and clears a TypeError for a bytes one (about 1.8k
+    instructions, once per HTTP/2 request for its authority)."""
+    if type(host) is bytes:
+        return memchr(PyBytes_AS_STRING(host), 58, <size_t>PyBytes_GET_SIZE(host)) != NULL
+    return b":" in host
+
+
 cdef inline int _set_string(string* dst, object value) except -1:
     """*dst = value for a bytes value: exact bytes are copied straight in (Cython's own
     conversion makes a temporary string and copies it again); anything else goes
@@ -157,7 +166,7 @@ cdef _Route _make_route(object proxy):
 cdef object _absolute_target(object url, object custom=None):
     port = url.port
     authority = url.raw_host
-    if b":" in authority:
+    if _has_colon(authority):
         authority = b"[" + authority + b"]"
     if port is not None:
         authority += b":" + str(port).encode("ascii")

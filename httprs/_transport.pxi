@@ -258,7 +258,7 @@ cdef class _TransportCore:
             spec.connect_host = route.proxy_host
             spec.connect_port = route.proxy_port
             if https:
-                authority = host if b":" not in host else b"[" + host + b"]"
+                authority = b"[" + host + b"]" if _has_colon(host) else host
                 authority += b":" + str(port).encode()
                 spec.tunnel_authority = authority
                 for name, value in route.proxy_headers:
@@ -292,7 +292,7 @@ cdef class _TransportCore:
             spec.versions = self.versions
             spec.method = method_bytes
             spec.target = target
-            authority = host if b":" not in host else b"[" + host + b"]"
+            authority = b"[" + host + b"]" if _has_colon(host) else host
             if port != (443 if https else 80):
                 authority += b":" + str(port).encode()
             spec.authority = authority

@@ -9,6 +9,7 @@ skipped when there is no auth, mounts are scanned only when there are any, and
 cookies are extracted only from responses that carry Set-Cookie.
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
 from cpython.ref cimport PyObject
 
@@ -460,7 +461,12 @@ cdef bint _has_set_cookie(list raw) except -1:
     cdef bytes name
     for item in raw:
         name = <bytes?>item[0]
-        if (len(name) == 10 or len(name) == 11) and name.lower().startswith(b"set-cookie"):
+        # Its first byte first ("s" or "S"): "Connection" is as long, and lower() a copy.
+        if (
+            (len(name) == 10 or len(name) == 11)
+            and (<unsigned char>PyBytes_AS_STRING(name)[0] | 0x20) == 0x73
+            and name.lower().startswith(b"set-cookie")
+        ):
             if len(name) == 10 or name[10] == 0x32:  # "set-cookie" or "set-cookie2"
                 return True
     return False
@@ -536,11 +542,27 @@ cdef bint _info_logging() except -1:
     return current.isEnabledFor(_LOG_INFO)
 
 
+cdef unsigned int _read_all_sync_tag = 0  # _class_unchanged's memos for the two
+cdef unsigned int _read_all_async_tag = 0  # bound streams made for core streams
+
+
+cdef bint _stock_read_all(object bound) except -1:
+    """Whether `bound` is one of this module's bound streams for core streams with the
+    stock __init__ (remembered with the class's version tag)."""
+    if bound is _READ_ALL_SYNC:
+        return _class_unchanged(bound, &_read_all_sync_tag, _READ_ALL_SYNC_STOCK)
+    if bound is _READ_ALL_ASYNC:
+        return _class_unchanged(bound, &_read_all_async_tag, _READ_ALL_ASYNC_STOCK)
+    return False
+
+
 cdef object _bind_stream(object bound, object stream, object response, double start):
     """bound(stream, response=response, start=start), without the Python-level call
     while `bound` has no __new__ of its own and the stock __init__."""
-    if not _plain_new(bound) or (
-        bound.__init__ is not _BOUND_SYNC_INIT and bound.__init__ is not _BOUND_ASYNC_INIT
+    if not _plain_new(bound) or not (
+        _stock_read_all(bound)
+        or bound.__init__ is _BOUND_SYNC_INIT
+        or bound.__init__ is _BOUND_ASYNC_INIT
     ):
         return bound(stream, response=response, start=start)  # as httpx calls it
     wrapper = _object_new(bound)
@@ -2603,3 +2625,7 @@ _BOUND_ASYNC_INIT = BoundAsyncStream.__init__
 # once; a replaced one wraps every response, as httpx's `_client.BoundSyncStream` does.
 cdef object _STOCK_BOUND_SYNC = BoundSyncStream
 cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
+cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
+cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
+cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
+cdef tuple _READ_ALL_ASYNC_STOCK = (("__init__", _BOUND_ASYNC_INIT),)

@@ -543,13 +543,13 @@ cdef object _copy_headers(object src):
     return h
 
 
-cdef object _empty_byte_stream():
-    """ByteStream(b"") when ByteStream is the stock class (no __init__ call)."""
+cdef object _byte_stream(bytes body):
+    """ByteStream(body) when ByteStream is the stock class (no __init__ call)."""
     if not _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK):
-        return ByteStream(b"")
+        return ByteStream(body)
     stream = _object_new(ByteStream)
-    stream._stream = b""
-    stream._httprs_body = b""
+    stream._stream = body
+    stream._httprs_body = body
     return stream
 
 
@@ -579,9 +579,13 @@ cdef int _init_request(
     if stream is not None:
         self.stream = stream
         return 0
-    if content is None and data is None and files is None and json is None:
+    if data is None and files is None and json is None and content is None:
         default_headers = None
-        stream = _empty_byte_stream()
+        stream = _byte_stream(b"")
+    elif data is None and files is None and json is None and type(content) is bytes:
+        # What encode_request(content=content) gives for exact bytes, without its calls.
+        default_headers = {"Content-Length": str(len(<bytes>content))} if content else {}
+        stream = _byte_stream(<bytes>content)
     else:
         boundary = None
         if files:

@@ -479,7 +479,7 @@ cdef object _timeout_for(object client, object timeout, bint plain, bint wrap):
     subclass's as_dict is not asked)."""
     if isinstance(timeout, UseClientDefault):
         if plain:
-            timeout = _plain_attr(client, "_timeout")
+            timeout = _plain_attr(client, ATTR_TIMEOUT)
             found = _stock_timeout_dict(timeout)
             if found is not None and (not wrap or Timeout is _STOCK_TIMEOUT):
                 return found
@@ -498,12 +498,12 @@ cdef object _timeout_for(object client, object timeout, bint plain, bint wrap):
 
 cdef object _resolve_follow(object client, object follow_redirects, bint plain):
     if isinstance(follow_redirects, UseClientDefault):
-        return _plain_attr(client, "follow_redirects") if plain else client.follow_redirects
+        return _plain_attr(client, ATTR_FOLLOW_REDIRECTS) if plain else client.follow_redirects
     return follow_redirects
 
 
 cdef int _check_can_send(object client, bint plain) except -1:
-    state = _plain_attr(client, "_state") if plain else client._state
+    state = _plain_attr(client, ATTR_STATE) if plain else client._state
     if state is _OPENED:
         return 0  # already (the common case: no attribute write per request)
     if state == _CLOSED:
@@ -599,8 +599,8 @@ cdef int _finish_response(
     response.stream = _bind_stream(bound, stream, response, start)
     headers = response.headers
     if _has_set_cookie(headers._raw if type(headers) is Headers else headers.raw):
-        (_plain_attr(client, "_cookies") if plain else client.cookies).extract_cookies(response)
-    encoding = _plain_attr(client, "_default_encoding") if plain else client._default_encoding
+        (_plain_attr(client, ATTR_COOKIES) if plain else client.cookies).extract_cookies(response)
+    encoding = _plain_attr(client, ATTR_DEFAULT_ENCODING) if plain else client._default_encoding
     # A stock Response reads the class's "utf-8" until set (httpx sets it in __init__).
     if not (
         stock and type(encoding) is str and encoding == _STOCK_DEFAULT_ENCODING
@@ -674,15 +674,54 @@ cdef tuple _PLAIN_ATTRS = (
     "_event_hooks", "max_redirects", "_default_encoding", "follow_redirects", "_state",
     "_auth",
 )
+cdef enum _PlainAttr:  # their indices in _PLAIN_ATTRS
+    ATTR_HEADERS = 0
+    ATTR_COOKIES = 1
+    ATTR_PARAMS = 2
+    ATTR_TIMEOUT = 3
+    ATTR_BASE_URL = 4
+    ATTR_MOUNTS = 5
+    ATTR_TRANSPORT = 6
+    ATTR_EVENT_HOOKS = 7
+    ATTR_MAX_REDIRECTS = 8
+    ATTR_DEFAULT_ENCODING = 9
+    ATTR_FOLLOW_REDIRECTS = 10
+    ATTR_STATE = 11
+    ATTR_AUTH = 12
+    ATTR_COUNT = 13
 
 
-cdef object _plain_attr(object client, str name):
-    """`client.<name>` for a plain client (_is_plain; `name` in _PLAIN_ATTRS): its
+# _plain_attr's memo: the values of _PLAIN_ATTRS in the last instance dict read (NULL
+# for a name it lacks), borrowed: they are valid while that dict is unchanged, which its
+# PEP 509 version (globally unique, renewed by any change) tells; the dict holds them.
+cdef PyObject* _attrs_dict = NULL  # compared, never dereferenced
+cdef unsigned long long _attrs_version = 0
+cdef PyObject* _attrs_values[<int>ATTR_COUNT]
+
+
+cdef object _plain_attr(object client, _PlainAttr which):
+    """`client.<name>` for a plain client (_is_plain; `name` is _PLAIN_ATTRS[which]): its
     instance dict's value (no class defines `name` as a data descriptor), else the
-    attribute lookup (its AttributeError)."""
-    cdef PyObject* value = PyDict_GetItemWithError(PyObject_GenericGetDict(client, NULL), name)
+    attribute lookup (its AttributeError). A client's dict does not change from request
+    to request: while it is the one last read, unchanged, the values come from the memo."""
+    global _attrs_dict, _attrs_version
+    cdef Py_ssize_t i
+    cdef PyObject* value
+    instance_dict = PyObject_GenericGetDict(client, NULL)
+    cdef unsigned long long version = _dict_version(instance_dict)
+    if version == 0:  # not an exact dict, or a Python that keeps no readable version
+        value = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[<int>which])
+    else:
+        if <PyObject*>instance_dict != _attrs_dict or version != _attrs_version:
+            for i in range(<int>ATTR_COUNT):
+                _attrs_values[i] = PyDict_GetItemWithError(
+                    instance_dict, <str>_PLAIN_ATTRS[i]
+                )
+            _attrs_dict = <PyObject*>instance_dict
+            _attrs_version = version
+        value = _attrs_values[<int>which]
     if value == NULL:
-        return getattr(client, name)
+        return getattr(client, <str>_PLAIN_ATTRS[<int>which])
     return <object>value
 
 
@@ -849,13 +888,13 @@ cdef object _merge_url(object client, object url, bint plain):
     ):
         # Always append to the base URL (which ends in "/"): "/path" on
         # "https://host/sub/" gives "https://host/sub/path".
-        base = _plain_attr(client, "_base_url") if plain else client.base_url
+        base = _plain_attr(client, ATTR_BASE_URL) if plain else client.base_url
         return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
     return merged
 
 
 cdef object _merge_headers(object client, object headers, bint plain):
-    client_headers = _plain_attr(client, "_headers") if plain else client.headers
+    client_headers = _plain_attr(client, ATTR_HEADERS) if plain else client.headers
     if headers is None and plain:
         return client_headers  # Request copies it; no need to copy twice.
     merged = Headers(client_headers)
@@ -864,7 +903,7 @@ cdef object _merge_headers(object client, object headers, bint plain):
 
 
 cdef object _merge_cookies(object client, object cookies, bint plain):
-    client_cookies = _plain_attr(client, "_cookies") if plain else client.cookies
+    client_cookies = _plain_attr(client, ATTR_COOKIES) if plain else client.cookies
     if cookies or _has_cookies(client_cookies):
         merged = Cookies(client_cookies)
         merged.update(cookies)
@@ -873,7 +912,7 @@ cdef object _merge_cookies(object client, object cookies, bint plain):
 
 
 cdef object _merge_queryparams(object client, object params, bint plain):
-    client_params = _plain_attr(client, "_params") if plain else client.params
+    client_params = _plain_attr(client, ATTR_PARAMS) if plain else client.params
     if params or _has_params(client_params):
         return QueryParams(client_params).merge(params)
     return params
@@ -883,7 +922,7 @@ cdef object _build_request_auth(object client, object request, object auth, bint
     """The Auth for `request`, or None when none applies (the plain path then skips the
     auth flow; the method returns Auth() instead)."""
     if isinstance(auth, UseClientDefault):
-        auth = _plain_attr(client, "_auth") if plain else client._auth
+        auth = _plain_attr(client, ATTR_AUTH) if plain else client._auth
     else:
         auth = client._build_auth(auth)  # as httpx: a subclass may override it
     if auth is not None:
@@ -908,14 +947,14 @@ cdef int _set_timeout(object client, object request, bint plain) except -1:
 
 
 cdef object _transport_for_url(object client, object url, bint plain):
-    mounts = _plain_attr(client, "_mounts") if plain else client._mounts
+    mounts = _plain_attr(client, ATTR_MOUNTS) if plain else client._mounts
     if mounts:
         for pattern, transport in mounts.items():
             if pattern.matches(url):
                 if transport is not None:
                     return transport
                 break
-    return _plain_attr(client, "_transport") if plain else client._transport
+    return _plain_attr(client, ATTR_TRANSPORT) if plain else client._transport
 
 
 cdef int _init_base(
@@ -1546,7 +1585,7 @@ cdef object _next_request(
 
 cdef inline object _hooks(object client, bint plain):
     """client._event_hooks, read where httpx reads it (a hook may replace it)."""
-    return _plain_attr(client, "_event_hooks") if plain else client._event_hooks
+    return _plain_attr(client, ATTR_EVENT_HOOKS) if plain else client._event_hooks
 
 
 cdef object _sync_send_handling_redirects(
@@ -1554,7 +1593,7 @@ cdef object _sync_send_handling_redirects(
 ):
     while True:
         if len(history) > (
-            _plain_attr(client, "max_redirects") if plain else client.max_redirects
+            _plain_attr(client, ATTR_MAX_REDIRECTS) if plain else client.max_redirects
         ):
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
         for hook in _hooks(client, plain)["request"]:
@@ -2123,7 +2162,7 @@ async def _async_send_handling_redirects(
 ):
     while True:
         if len(history) > (
-            _plain_attr(client, "max_redirects") if plain else client.max_redirects
+            _plain_attr(client, ATTR_MAX_REDIRECTS) if plain else client.max_redirects
         ):
             raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
         for hook in _hooks(client, plain)["request"]:

@@ -350,6 +350,37 @@ def test_new_clients_send_their_own_heads(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_alternating_clients_each_send_their_own_settings(flavour, server):
+    # The plain path reads a client's settings from its instance dict (remembered while
+    # the dict is unchanged): two clients in turn, each changed between requests.
+    async def body(cls):
+        async with opened(cls, headers={"X-C": "one"}) as one:
+            async with opened(cls, headers={"X-C": "two"}) as two:
+                await alternate(one, two)
+
+    async def alternate(one, two):
+        for _ in range(3):
+            assert (await sent_headers(one, server.url))["x-c"] == "one"
+            assert (await sent_headers(two, server.url))["x-c"] == "two"
+        one.headers = {"X-C": "uno"}
+        assert (await sent_headers(one, server.url))["x-c"] == "uno"
+        assert (await sent_headers(two, server.url))["x-c"] == "two"
+        two.headers["X-C"] = "dos"
+        assert (await sent_headers(two, server.url))["x-c"] == "dos"
+        one.follow_redirects = True
+        r = await go(one.get(server.url + "/redirect/302"))
+        assert (r.status_code, len(r.history)) == (200, 1)
+        r = await go(two.get(server.url + "/redirect/302"))
+        assert (r.status_code, r.history) == (302, [])
+        one.max_redirects = 0
+        with pytest.raises(httprs.TooManyRedirects):
+            await go(one.get(server.url + "/redirect/302"))
+        assert (await go(two.get(server.url + "/redirect/302"))).status_code == 302
+
+    run(flavour, body)
+
+
 def test_bytes_subclass_header_values_are_not_cached(server):
     class Weird(bytes):
         def __eq__(self, other):

@@ -398,9 +398,15 @@ void Connection::await_response() {
 void Connection::resume_reading(Transfer& t) {
   if (is_http2() && state_ != State::kClosing) {
     h2().set_now(engine_->now_ms());
-    h2().resume(t);
-    h2_flush_later();  // the WINDOW_UPDATEs, if any
-    h2_settle();       // its read deadline runs again: re-arm the timer
+    // The WINDOW_UPDATE that opens the stream's window on its first read goes
+    // now: the server waits for it, and the consumer may not wait (a chunk
+    // taken from the buffer) until it has used what it got. Later ones, if
+    // any, with the next flush.
+    if (h2().resume(t))
+      h2_flush();
+    else
+      h2_flush_later();
+    h2_settle();  // its read deadline runs again: re-arm the timer
     return;
   }
   if (state_ == State::kClosing || !is_http1() || !h1().resume()) return;

@@ -28,7 +28,10 @@ bool parse_length(const std::string& value, uint64_t* out) {
 }  // namespace
 
 Http2Exchanges::Http2Exchanges(SessionListener* listener, Http2Config config)
-    : listener_(listener), session_(config), buffer_most_(kHighWater + config.stream_window) {
+    : listener_(listener),
+      session_(config),
+      buffer_most_(kHighWater + config.stream_window),
+      first_most_(std::min(config.initial_window, config.stream_window)) {
   session_.set_data_sink(this);
 }
 
@@ -158,14 +161,20 @@ void Http2Exchanges::cancel(Transfer& t) {
   if (streams_.empty()) wake_at_ = 0;
 }
 
-void Http2Exchanges::resume(Transfer& t) {
+bool Http2Exchanges::resume(Transfer& t) {
   int32_t id = find(t);
-  if (id < 0) return;
+  if (id < 0) return false;
   Stream& s = streams_.at(id);
-  if (s.unread_credit == 0 || (t.body_buf.size() >= kHighWater && !t.read_all)) return;
+  bool opened = s.window == Window::kInitial;
+  if (opened) {
+    s.window = Window::kOpen;
+    session_.open_window(id);
+  }
+  if (s.unread_credit == 0 || !gives_back(s)) return opened;
   session_.consume(id, s.unread_credit);
   s.unread_credit = 0;
   arm(s);
+  return opened;
 }
 
 void Http2Exchanges::mark_flushed(uint64_t seq) {
@@ -334,12 +343,10 @@ void Http2Exchanges::on_data(Stream& s, int32_t id, Http2Event& ev) {
     t.body_buf.swap(data);  // the event's bytes, not a copy of them
   } else {
     if (t.body_buf.capacity() - t.body_buf.size() < len && t.head.has_content_length)
-      grow_declared(t, len);
+      grow_declared(s, len);
     t.body_buf.append(p, len);
   }
-  // The window opens again only as the consumer reads: past the high-water
-  // mark of unread bytes the server must wait.
-  if (t.body_buf.size() < kHighWater || t.read_all) {
+  if (gives_back(s)) {
     session_.consume(id, len + s.unread_credit);
     s.unread_credit = 0;
   } else {
@@ -349,14 +356,34 @@ void Http2Exchanges::on_data(Stream& s, int32_t id, Http2Event& ev) {
   listener_->on_transfer_progress(t);
 }
 
-void Http2Exchanges::grow_declared(Transfer& t, size_t len) const {
+bool Http2Exchanges::gives_back(const Stream& s) const {
+  const Transfer& t = *s.transfer;
+  // Before the consumer's first read, once the request is all out, DATA is
+  // held to the initial window: the consumer's buffer comes next. While the
+  // request still goes out it is given back (as after that read), so a
+  // server that answers as it reads (an echo) never stalls the upload.
+  if (s.window == Window::kInitial && t.body_sent) return false;
+  // Then the window opens again only as the consumer reads: past the
+  // high-water mark of unread bytes the server must wait.
+  return t.body_buf.size() < kHighWater || t.read_all;
+}
+
+void Http2Exchanges::grow_declared(const Stream& s, size_t len) const {
   // At once to the declared length, up to the most it may hold: grown by
   // doubling, up to 2 MiB before the consumer's sink came, it left the blocks
   // it grew out of free below that sink, the sink took fresh memory above, and
-  // so a 10 MB HTTP/2 body kept 16 MB resident (HTTP/1.1's: 10.7).
-  size_t want = buffer_most_;
+  // so a 10 MB HTTP/2 body kept 16 MB resident (HTTP/1.1's: 10.7). Before the
+  // consumer's first read, the initial window's worth (a reserve of the most
+  // it may hold later was a block of 2 MiB in the way of the sink's).
+  Transfer& t = *s.transfer;
+  size_t want = s.window == Window::kOpen ? buffer_most_ : first_most_;
   if (t.head.content_length < want) want = static_cast<size_t>(t.head.content_length);
-  t.body_buf.reserve(std::max(want, t.body_buf.size() + len));
+  // Exactly that: reserve() on a string would round a request below twice
+  // its capacity up to twice it.
+  std::string grown;
+  grown.reserve(std::max(want, t.body_buf.size() + len));
+  grown.append(t.body_buf);
+  t.body_buf.swap(grown);
 }
 
 void Http2Exchanges::end_stream(int32_t id, Outcome outcome) {
@@ -392,7 +419,11 @@ void Http2Exchanges::fail_stream(int32_t id, const Error& err, bool retryable) {
 void Http2Exchanges::arm(Stream& s) {
   const Transfer& t = *s.transfer;
   s.deadline = 0;
-  if (t.complete || t.want_body || s.unread_credit > 0) return;
+  // The consumer's turn: a body chunk wanted, or body bytes held unread for
+  // it once the request is all out. While the request still goes out, its
+  // write timeout runs whatever came back (an upload must not stall for ever
+  // because response bytes wait unread).
+  if (t.complete || t.want_body || (s.unread_credit > 0 && t.body_sent)) return;
   uint64_t ms = 0;
   if (!timeout_ms(t.body_sent ? t.spec.read_timeout : t.spec.write_timeout, &ms, 1)) return;
   s.deadline = now_ + ms;

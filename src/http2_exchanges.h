@@ -75,8 +75,11 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   // The consumer left `t` before its response ended: RST_STREAM(CANCEL) for
   // that stream only.
   void cancel(Transfer& t);
-  // The consumer took body bytes of `t`: open its window again.
-  void resume(Transfer& t);
+  // The consumer reads `t`'s body (takes bytes, hands over its buffer, or
+  // wants it all): its window opens wide on the first such call, and opens
+  // again as bytes are taken. True when that first call queued the
+  // WINDOW_UPDATE: the server waits for it, so it is to go out at once.
+  bool resume(Transfer& t);
   // The output take_output() gave went out as the socket's write number
   // `seq` (SocketStream::writes_started()): the streams it moved forward
   // wait for that write.
@@ -104,8 +107,13 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   bool finished() const { return session_.finished(); }
 
  private:
+  // A stream's receive window: the initial one until its consumer first
+  // reads (what comes before is held to it), then stream_window.
+  enum class Window { kInitial, kOpen };
+
   struct Stream {
     std::shared_ptr<Transfer> transfer;
+    Window window = Window::kInitial;
     bool streamed = false;   // the body comes through send_body
     uint64_t remaining = 0;  // streamed with Content-Length: bytes still due
     bool length_known = false;
@@ -122,7 +130,10 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   bool take_data(int32_t stream_id, const char* data, size_t len) override;
   // Room for `len` more bytes in the buffer of a stream with no sink whose
   // head declared a length.
-  void grow_declared(Transfer& t, size_t len) const;
+  void grow_declared(const Stream& s, size_t len) const;
+  // Whether DATA that just came is given back to the server at once (else
+  // held as unread credit until the consumer takes bytes).
+  bool gives_back(const Stream& s) const;
   void end_stream(int32_t id, Outcome outcome);
   void fail_stream(int32_t id, const Error& err, bool retryable);
   void process_events();
@@ -137,8 +148,10 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   std::vector<int32_t> flushed_;         // streams moved by the last take_output()
   std::vector<int32_t> awaiting_write_;  // streams with a write_mark, for note_written
   Error write_error_;                    // set once a socket write failed
-  // The most a stream's buffer holds: kHighWater, then what its window lets in.
+  // The most a stream's buffer holds: kHighWater, then what its window lets in;
+  // before its first read, its initial window.
   size_t buffer_most_;
+  size_t first_most_;
   uint64_t now_ = 0;
   uint64_t wake_at_ = 0;  // see wake_at()
 };

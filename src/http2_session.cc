@@ -360,7 +360,8 @@ bool Http2Session::init(Error& err) {
   session_.reset(session);
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, config_.stream_window},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+       std::min(config_.initial_window, config_.stream_window)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, config_.max_header_list},
   };
   rv = nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings,
@@ -547,6 +548,17 @@ void Http2Session::consume(int32_t stream_id, size_t n) {
   if (n == 0) return;
   s->unconsumed -= n;
   nghttp2_session_consume_stream(session_.get(), stream_id, n);
+}
+
+void Http2Session::open_window(int32_t stream_id) {
+  if (!session_ || dead_ || live_.count(stream_id) == 0 ||
+      config_.stream_window <= config_.initial_window)
+    return;
+  // nghttp2 raises its own bound for the stream and queues the WINDOW_UPDATE;
+  // bytes received and not yet consume()d stay owed, as before. Should it
+  // fail (no memory for the frame), the stream goes on at its initial window.
+  (void)nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, stream_id,
+                                              static_cast<int32_t>(config_.stream_window));
 }
 
 void Http2Session::cancel(int32_t stream_id) {

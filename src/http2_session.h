@@ -9,8 +9,9 @@
 // (consume()), so a slow reader gets backpressure, not unbounded buffering.
 // The connection window is given back as DATA arrives: what a stopped reader
 // may hold is bounded by its stream window, and however many readers stop,
-// the other streams never wait for connection window. The initial stream
-// window is well above 64 KiB.
+// the other streams never wait for connection window. A stream starts at a
+// small window (what arrives before its consumer first reads it is buffered)
+// and its owner opens it wide on that first read (open_window()).
 #pragma once
 
 #include <sys/types.h>
@@ -35,10 +36,16 @@ namespace httprs {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Receive windows: a stream may have 1 MiB unread (the HTTP/1.1 path pauses
-// reading at the same bound); the connection window (given back on arrival)
-// only sets how much may be in flight at once over all streams.
+// reading at the same bound) once its consumer reads; until then only its
+// initial window (64 KiB, about HTTP/1.1's mark for a body nobody asked for
+// yet), so a body's bytes that come before its consumer's buffer are few
+// (copied once more, and resident beside that buffer: a 10 MiB HTTP/2 body
+// took ~1 MiB on top). The connection window (given back on arrival) only
+// sets how much may be in flight at once over all streams.
 struct Http2Config {
-  uint32_t stream_window = 1u << 20;       // SETTINGS_INITIAL_WINDOW_SIZE we announce
+  uint32_t stream_window = 1u << 20;  // a stream's window once its consumer reads (open_window)
+  // SETTINGS_INITIAL_WINDOW_SIZE we announce (never more than stream_window)
+  uint32_t initial_window = 64u << 10;
   uint32_t connection_window = 64u << 20;  // our connection-level receive window
   // SETTINGS_MAX_HEADER_LIST_SIZE we announce and enforce (RFC 9113 6.5.2
   // size: names + values + 32 per field), h2's default as httpx uses it.
@@ -147,6 +154,9 @@ class Http2Session {
   bool end_body(int32_t stream_id, Error& err);
   // The owner read `n` bytes of a stream's DATA: open the windows again.
   void consume(int32_t stream_id, size_t n);
+  // The stream's consumer reads: its window goes from the initial one to
+  // stream_window (a WINDOW_UPDATE for the difference is queued).
+  void open_window(int32_t stream_id);
   // Cancel one stream: RST_STREAM(CANCEL); the connection and the other
   // streams go on.
   void cancel(int32_t stream_id);

@@ -607,19 +607,18 @@ def test_answered_stream_is_never_retried_whatever_goaway_says(h2_scripted, flav
     assert srv.connections == 1
 
 
-# 105 DATA frames of 10,000 bytes: the 105th takes the unread body past the 1 MiB
-# high-water mark, so its 10,000 bytes are not given back until the reader resumes.
-# Of the stream's 1 MiB window the client announces a WINDOW_UPDATE once half is
-# given back: frames 1-53 make one, frames 54-104 are 510,000 bytes, and with the
-# 105th they stay below half, so resuming writes nothing.
-_FRAME, _FRAMES = 10_000, 105
+# /big: 111 DATA frames of 10,000 bytes, frame i all byte i. A stream's window is
+# 64 KiB until its reader first reads: the first 6 frames go at once, the other 105
+# only after that read. Left unread, the 105th of those takes the body past the 1 MiB
+# high-water mark, so its bytes are not given back until the reader resumes.
+_FRAME, _FIRST, _FRAMES = 10_000, 6, 111
 
 
 def _big_body(end: bool):
-    """/big: the head, then (once /drive, the second request, is open) 105 frames of
-    10,000 bytes, frame i all byte i, and with `end` the end of the stream; /drive is
-    answered after them, so a client that has read /drive has taken them in. Then the
-    server stays silent."""
+    """/big: the head and the frames its initial window lets go, then (once /drive,
+    the second request, is open: the client sends it after its first read) the other
+    frames, with `end` the end of the stream; /drive is answered after them, so a
+    client that has read /drive has taken them in. Then the server stays silent."""
 
     def handler(h2c) -> None:
         big = h2c.next_request()
@@ -627,16 +626,24 @@ def _big_body(end: bool):
             return
         length = [("content-length", str(_FRAME * _FRAMES))] if end else []
         h2c.send_headers(big.stream_id, 200, length)
-        drive = h2c.next_request()
-        if drive is None:
-            return
-        for i in range(_FRAMES):
+
+        def send(i: int) -> bool:
             while h2c.h2.local_flow_control_window(big.stream_id) < _FRAME:
                 if not h2c.pump():
-                    return
+                    return False
             last = end and i == _FRAMES - 1
             h2c.h2.send_data(big.stream_id, bytes([i]) * _FRAME, end_stream=last)
             h2c.flush()
+            return True
+
+        for i in range(_FIRST):
+            send(i)
+        drive = h2c.next_request()
+        if drive is None:
+            return
+        for i in range(_FIRST, _FRAMES):
+            if not send(i):
+                return
         h2c.respond(drive.stream_id, 200, b"driven")
         h2c.drain(10.0)
 
@@ -655,13 +662,14 @@ def test_read_timeout_after_a_stopped_reader_resumes(h2_scripted, flavour):
     async def body(tw):
         async with tw.client(http1=False, http2=True, timeout=1.0) as client:
             async with client.stream("GET", srv.url + "/big") as r:
+                chunks = r.aiter_bytes()
+                got = len(await chunks.__anext__())  # the first read opens the window
                 # Another request drives the connection meanwhile (a sync client
                 # reads only while someone waits): /big's bytes arrive unread.
                 assert (await client.get(srv.url + "/drive")).text == "driven"
-                got = 0
                 started = time.monotonic()
                 with pytest.raises(httprs.ReadTimeout):
-                    async for chunk in r.aiter_bytes():
+                    async for chunk in chunks:
                         got += len(chunk)
                 assert got == _FRAME * _FRAMES
                 assert time.monotonic() - started < 10
@@ -673,22 +681,84 @@ def test_read_timeout_after_a_stopped_reader_resumes(h2_scripted, flavour):
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.timeout(30)
 def test_buffered_body_past_a_mebibyte_comes_in_mebibyte_chunks(h2_scripted, flavour):
-    """An HTTP/2 stream's body buffered before the consumer reads it can pass 1 MiB
-    (the window is given back until 1 MiB waits unread: here 1,050,000 bytes). The
-    first chunk moved out of that buffer (Engine::take_buffered) is 1 MiB, the largest
-    chunk a stream yields; the rest follows, in order, none lost."""
+    """An HTTP/2 stream's body buffered while the consumer does not read can pass
+    1 MiB once it has read (the window is given back until 1 MiB waits unread: here
+    at least 1,050,000 bytes). The chunk moved out of that buffer
+    (Engine::take_buffered) is 1 MiB, the largest chunk a stream yields; the rest
+    follows, in order, none lost."""
     srv = h2_scripted(_big_body(end=True))
     expected = b"".join(bytes([i]) * _FRAME for i in range(_FRAMES))
 
     async def body(tw):
         async with tw.client(http1=False, http2=True) as client:
             async with client.stream("GET", srv.url + "/big") as r:
+                raw = r.aiter_raw()
+                first = await raw.__anext__()  # the first read opens the window
                 # Another request drives the connection meanwhile (a sync client
-                # reads only while someone waits): all of /big arrives unread.
+                # reads only while someone waits): the rest of /big arrives unread.
                 assert (await client.get(srv.url + "/drive")).text == "driven"
-                chunks = [chunk async for chunk in r.aiter_raw()]
-        assert [len(c) for c in chunks] == [1 << 20, len(expected) - (1 << 20)]
-        assert b"".join(chunks) == expected
+                chunks = [chunk async for chunk in raw]
+        assert 0 < len(first) <= _FRAME * _FIRST
+        rest = len(expected) - len(first)
+        assert [len(c) for c in chunks] == [1 << 20, rest - (1 << 20)]
+        assert first + b"".join(chunks) == expected
+
+    twin.run(flavour, body)
+    assert srv.connections == 1
+
+
+def _window_watch(opened: threading.Event):
+    """/big: the head and the frames its initial window lets go; /drive, answered
+    after them; then `opened` is set once /big's window lets another frame go, and
+    the rest of /big follows."""
+
+    def handler(h2c) -> None:
+        big = h2c.next_request()
+        if big is None:
+            return
+        h2c.send_headers(big.stream_id, 200, [("content-length", str(_FRAME * 10))])
+        for i in range(_FIRST):
+            h2c.h2.send_data(big.stream_id, bytes([i]) * _FRAME)
+        h2c.flush()
+        drive = h2c.next_request()
+        if drive is None:
+            return
+        h2c.respond(drive.stream_id, 200, b"driven")
+        while h2c.h2.local_flow_control_window(big.stream_id) < _FRAME:
+            if not h2c.pump():
+                return
+        opened.set()
+        h2c.send_data(big.stream_id, b"".join(bytes([i]) * _FRAME for i in range(_FIRST, 10)))
+        h2c.drain(10.0)
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.timeout(30)
+def test_first_read_opens_the_window_at_once(h2_scripted, flavour):
+    """A stream's window is small until its reader first reads; that read opens it,
+    and the WINDOW_UPDATE goes out with it, not with the reader's next wait: a first
+    chunk taken from what was buffered does not wait, and the reader may do other
+    things before it asks for more (here: wait for the server to see the window)."""
+    opened = threading.Event()
+    srv = h2_scripted(_window_watch(opened))
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5.0) as client:
+            async with client.stream("GET", srv.url + "/big") as r:
+                # /drive's answer comes after /big's first frames: they are buffered
+                assert (await client.get(srv.url + "/drive")).text == "driven"
+                raw = r.aiter_raw()
+                first = await raw.__anext__()
+                assert first == b"".join(bytes([i]) * _FRAME for i in range(_FIRST))
+                if tw.is_async:
+                    seen = await anyio.to_thread.run_sync(opened.wait, 10.0)
+                else:
+                    seen = opened.wait(10.0)
+                assert seen, "the first read's WINDOW_UPDATE did not go out"
+                rest = b"".join([chunk async for chunk in raw])
+        assert rest == b"".join(bytes([i]) * _FRAME for i in range(_FIRST, 10))
 
     twin.run(flavour, body)
     assert srv.connections == 1

@@ -155,8 +155,11 @@ void test_request_response() {
   CHECK(f.l.progress > 0);
 }
 
-// A consumer that does not read holds its stream at about 2 MiB (1 MiB
-// buffered + the 1 MiB window); reading opens the window again.
+// A consumer that has not read yet holds its stream at its initial window
+// (64 KiB). Its first read opens the window wide (the WINDOW_UPDATE is to go
+// out at once: resume() says so, that time only); a consumer that then stops
+// holds its stream at about 2 MiB (1 MiB buffered + the 1 MiB window);
+// reading opens the window again.
 void test_backpressure_until_read() {
   Fixture f;
   auto ts = f.get({"/big", "/small"});
@@ -165,6 +168,11 @@ void test_backpressure_until_read() {
   f.s.respond(3, 200, "small");
   f.pump();
   CHECK(!slow->complete);
+  CHECK(slow->body_buf.size() == (64u << 10));
+  CHECK(other->complete);
+  CHECK(f.c.resume(*slow));   // the first read: the window opens
+  CHECK(!f.c.resume(*slow));  // and stays open
+  f.pump();
   constexpr size_t most = Http2Exchanges::kHighWater + (1u << 20);
   CHECK(slow->body_buf.size() >= Http2Exchanges::kHighWater);
   CHECK(slow->body_buf.size() <= most);
@@ -347,6 +355,25 @@ void test_write_deadline_per_stream() {
   CHECK(!get->failed());
 }
 
+// An upload answered before it is all out keeps its write timeout: the
+// response's bytes that came meanwhile are given back (a server that answers
+// as it reads must not stall the upload), and bytes held unread are the
+// consumer's turn (no deadline) only once the request is all out. Exempting
+// them stalled such an upload with no timeout.
+void test_upload_answered_early_keeps_its_write_timeout() {
+  Fixture f;
+  std::string body(300000, 'x');
+  auto up = f.upload(body);  // write 1: HEADERS and the first 64 KiB; deadline 1500
+  f.s.respond(1, 200, std::string(200000, 'r'));
+  CHECK(f.answer());  // its head and first DATA (the server's WINDOW_UPDATEs too)
+  CHECK(up->head_ready && !up->body_sent);
+  CHECK(up->body_buf.size() == (64u << 10));
+  CHECK(f.c.next_deadline() == 1500);  // nothing more goes out: the upload stalls
+  f.c.set_now(1500);
+  f.c.expire();
+  CHECK(up->failed() && up->error.kind == ErrorKind::kWriteTimeout);
+}
+
 // An upload still moving keeps its stream alive: each of its writes that
 // completes starts its write timeout again; a request behind it counts as
 // sent as soon as its own write completed.
@@ -515,15 +542,26 @@ void attach(Transfer& t, std::string& buf, size_t fill) {
 
 // DATA goes straight into the consumer's sink while it fits there, in order
 // with whatever went through the buffer first.
-// With no sink, the buffer of a body of declared length grows once, to that
-// length or to the most the stream may hold unread: doubling left a chain of
-// freed blocks below the body's sink (16 MB resident for a 10 MB body).
+// With no sink, the buffer of a body of declared length grows at once to
+// the most it may hold: before the consumer's first read, its initial window
+// (or the length); after, that length or the most the stream may hold unread,
+// exactly: doubling left a chain of freed blocks below the body's sink (16 MB
+// resident for a 10 MB body).
 void test_buffer_grows_once() {
   Fixture f;
-  auto ts = f.get({"/small", "/big"});
-  std::string small = pattern(100000), big = pattern(3u << 20);
+  auto ts = f.get({"/small", "/big", "/tiny"});
+  std::string small = pattern(100000), big = pattern(3u << 20), tiny = pattern(40000);
   f.s.respond(1, 200, small, {{"content-length", std::to_string(small.size())}});
   f.s.respond(3, 200, big, {{"content-length", std::to_string(big.size())}});
+  f.s.respond(5, 200, tiny, {{"content-length", std::to_string(tiny.size())}});
+  f.pump();
+  CHECK(ts[2]->complete && ts[2]->body_buf == tiny);
+  CHECK(ts[2]->body_buf.capacity() == tiny.size());
+  for (int i = 0; i < 2; ++i) {
+    CHECK(!ts[i]->complete && ts[i]->body_buf.size() == (64u << 10));
+    CHECK(ts[i]->body_buf.capacity() == (64u << 10));
+    CHECK(f.c.resume(*ts[i]));
+  }
   f.pump();
   CHECK(ts[0]->complete && ts[0]->body_buf == small);
   CHECK(ts[0]->body_buf.capacity() == small.size());
@@ -596,6 +634,7 @@ int main() {
   test_write_deadline_per_stream();
   test_deadlines_out_of_range();
   test_write_progress_renews_only_that_stream();
+  test_upload_answered_early_keeps_its_write_timeout();
   test_write_failure_reads_on();
   test_stopped_readers_never_starve_others();
   test_streamed_body_and_length();

@@ -110,9 +110,17 @@ void test_request_response() {
                         err);
   CHECK(id == 1);
   pump(c, s);
-  // Windows sized for throughput: 1 MiB per stream, 64 MiB for the connection.
+  // Windows: 64 KiB per stream until its consumer reads, then 1 MiB (sized
+  // for throughput); 64 MiB for the connection.
   CHECK(nghttp2_session_get_remote_settings(s.session, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) ==
-        (1u << 20));
+        (64u << 10));
+  CHECK(nghttp2_session_get_stream_remote_window_size(s.session, id) == (64 << 10));
+  c.open_window(id);
+  pump(c, s);
+  CHECK(nghttp2_session_get_stream_remote_window_size(s.session, id) == (1 << 20));
+  c.open_window(id);  // once open, it stays as it is
+  pump(c, s);
+  CHECK(nghttp2_session_get_stream_remote_window_size(s.session, id) == (1 << 20));
   CHECK(nghttp2_session_get_remote_window_size(s.session) == (64 << 20));
   CHECK(nghttp2_session_get_remote_settings(s.session, NGHTTP2_SETTINGS_ENABLE_PUSH) == 0);
   CHECK(s.requests[1].complete);

@@ -75,12 +75,17 @@ void StreamChain::deliver(size_t level, const char* data, size_t len) {
     deliver(level + 1, data, len);
     return;
   }
-  layers_[level]->feed(data, len);
-  if (level == open_) {  // the top layer, still connecting
+  StreamLayer& layer = *layers_[level];
+  layer.lend(data, len);  // read in place until keep_fed()
+  if (level == open_) {   // the top layer, still connecting
     host_->chain_connect_input();
-    if (host_->chain_stopped() || level >= open_) return;
+    if (host_->chain_stopped() || level >= open_) {
+      layer.keep_fed();
+      return;
+    }
   }
   drain(level);
+  layer.keep_fed();
 }
 
 void StreamChain::drain(size_t level) {

@@ -31,6 +31,11 @@ class StreamLayer {
   virtual Status connect(Error& err) = 0;
   // Bytes from the layer below.
   virtual void feed(const char* data, size_t len) = 0;
+  // As feed(), but the layer may read the bytes in place until keep_fed(),
+  // which the caller makes before they change (the chain: once the level is
+  // drained); what is still unread is copied then.
+  virtual void lend(const char* data, size_t len) { feed(data, len); }
+  virtual void keep_fed() {}
   // After connect(): bytes for the layer above, up to cap. kOk with *n > 0,
   // kWantRead when nothing is buffered, kClosed / kError at the end. Reading
   // may queue output (TLS key updates): check append_output() after.

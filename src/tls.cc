@@ -871,14 +871,48 @@ bool OpenSslSession::handshake_done() const {
   return ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1;
 }
 
+void OpenSslSession::lend(const char* data, size_t len) {
+  if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
+  if (in_pending() != 0) {
+    feed(data, len);
+    return;
+  }
+  in_.clear();  // read in place until keep_fed()
+  in_pos_ = 0;
+  lent_ = data;
+  lent_len_ = len;
+  lent_pos_ = 0;
+}
+
 void OpenSslSession::feed(const char* data, size_t len) {
   if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
+  keep_fed();
+  if (wire_ != Wire::kSound) return;
   if (in_pos_ > 0) {  // OpenSSL left part of a record: keep it in front
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
   try {
     in_.append(data, len);
+  } catch (const std::bad_alloc&) {  // the next handshake() / read() reports it
+    wire_ = Wire::kOutOfMemory;
+    failed_ = true;
+  }
+}
+
+void OpenSslSession::keep_fed() {
+  if (lent_ == nullptr) return;
+  const char* rest = lent_ + lent_pos_;
+  size_t n = lent_len_ - lent_pos_;
+  lent_ = nullptr;
+  lent_len_ = lent_pos_ = 0;
+  if (n == 0 || wire_ != Wire::kSound) return;
+  if (in_pos_ > 0) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  try {
+    in_.append(rest, n);             // a record's first part: the rest comes with the next read
   } catch (const std::bad_alloc&) {  // the next handshake() / read() reports it
     wire_ = Wire::kOutOfMemory;
     failed_ = true;
@@ -938,6 +972,13 @@ int OpenSslSession::wire_read(BIO* b, char* buf, int len) {
     return -1;
   }
   size_t n = std::min(avail, static_cast<size_t>(len));
+  size_t held = self->in_.size() - self->in_pos_;
+  if (held == 0) {  // the caller's bytes, in place
+    std::memcpy(buf, self->lent_ + self->lent_pos_, n);
+    self->lent_pos_ += n;
+    return static_cast<int>(n);
+  }
+  n = std::min(n, held);
   std::memcpy(buf, self->in_.data() + self->in_pos_, n);
   self->in_pos_ += n;
   if (self->in_pos_ == self->in_.size()) {

@@ -164,6 +164,9 @@ class TlsSession {
 
   // Ciphertext received from the network.
   virtual void feed(const char* data, size_t len) = 0;
+  // See StreamLayer::lend / keep_fed: lent bytes may be read in place until then.
+  virtual void lend(const char* data, size_t len) { feed(data, len); }
+  virtual void keep_fed() {}
 
   // Decrypted application data: fills up to cap bytes into buf (as many
   // records as are buffered), *n = bytes. kOk with *n > 0, kWantRead when
@@ -243,6 +246,8 @@ class OpenSslSession final : public TlsSession {
   Status handshake(Error& err) override;
   bool handshake_done() const override;
   void feed(const char* data, size_t len) override;
+  void lend(const char* data, size_t len) override;
+  void keep_fed() override;
   Status read(char* buf, size_t cap, size_t* n, Error& err) override;
   bool write(const char* data, size_t len, Error& err) override;
   void shutdown() override;
@@ -277,7 +282,7 @@ class OpenSslSession final : public TlsSession {
   static int wire_read(BIO* b, char* buf, int len);
   static int wire_write(BIO* b, const char* data, int len);
   static long wire_ctrl(BIO* b, int cmd, long num, void* ptr);
-  size_t in_pending() const { return in_.size() - in_pos_; }
+  size_t in_pending() const { return in_.size() - in_pos_ + (lent_len_ - lent_pos_); }
   bool wire_failed(ErrorKind kind, Error& err);
 
   // kOutOfMemory: in_ or out_ could not grow (std::bad_alloc, caught before
@@ -288,6 +293,12 @@ class OpenSslSession final : public TlsSession {
   Wire wire_ = Wire::kSound;
   std::string in_;
   size_t in_pos_ = 0;
+  // The caller's bytes fed while in_ held nothing, read in place until
+  // keep_fed() (each socket read was copied into in_ first: 256 KiB resident
+  // and a copy of every ciphertext byte); after in_'s, if both hold some.
+  const char* lent_ = nullptr;
+  size_t lent_len_ = 0;
+  size_t lent_pos_ = 0;
   std::string out_;
   std::shared_ptr<TlsContext> ctx_;
   std::string host_;  // as given, for error messages

@@ -377,11 +377,17 @@ void Http2Exchanges::grow_declared(const Stream& s, size_t len) const {
   // it may hold later was a block of 2 MiB in the way of the sink's).
   Transfer& t = *s.transfer;
   size_t want = s.window == Window::kOpen ? buffer_most_ : first_most_;
+  const size_t need = t.body_buf.size() + len;
+  if (need > want) {
+    // Past that (the initial window's bytes given back while the request
+    // still goes out): double, so a long body is never copied once per frame.
+    want = std::max(need, 2 * t.body_buf.capacity());
+  }
   if (t.head.content_length < want) want = static_cast<size_t>(t.head.content_length);
   // Exactly that: reserve() on a string would round a request below twice
   // its capacity up to twice it.
   std::string grown;
-  grown.reserve(std::max(want, t.body_buf.size() + len));
+  grown.reserve(std::max(want, need));
   grown.append(t.body_buf);
   t.body_buf.swap(grown);
 }

@@ -578,6 +578,32 @@ void test_buffer_grows_once() {
   CHECK(ts[1]->complete && got == big);
 }
 
+// An upload answered early with a long body of declared length: its bytes
+// are given back while the request goes out, so they pass the initial
+// window's buffer; it then grows by doubling, not by one frame at a time.
+void test_buffer_doubles_past_the_initial_window() {
+  Fixture f;
+  std::string body(3000000, 'x');  // the upload reads it in place
+  auto up = f.upload(body);
+  std::string resp = pattern(900000);
+  f.s.respond(1, 200, resp, {{"content-length", std::to_string(resp.size())}});
+  int moves = 0;
+  const char* at = nullptr;
+  for (int round = 0; round < 2000; ++round) {
+    bool any = f.send();
+    if (any) f.written();
+    bool answered = f.answer();
+    if (!up->body_buf.empty() && up->body_buf.data() != at) {
+      moves += at != nullptr;
+      at = up->body_buf.data();
+    }
+    if (!answered && !any) break;
+  }
+  CHECK(up->body_buf == resp);
+  CHECK(up->body_buf.capacity() == resp.size());
+  CHECK(moves <= 5);  // 64 KiB -> 128 -> 256 -> 512 KiB -> the declared length
+}
+
 void test_data_into_sink() {
   {  // the whole body into one sink, frames of every size
     Fixture f;
@@ -642,5 +668,6 @@ int main() {
   test_max_concurrent_streams();
   test_data_into_sink();
   test_buffer_grows_once();
+  test_buffer_doubles_past_the_initial_window();
   return check_report("test_http2_exchanges");
 }

@@ -1016,9 +1016,12 @@ cdef bint _construction_is_stock(object client, bint is_async) except -1:
     the client's MRO is BaseClient, whose __init__ nobody replaced) and the class's
     _init_transport, _init_mounts, _get_proxy_map, _enforce_trailing_slash, _build_auth
     and `headers` property are the stock ones. Remembered for
-    the class with its version tag (renewed by any change to it or to a base). Methods
-    set on the instance are not looked for: none can be before its __init__ runs."""
+    the class with its version tag (renewed by any change to it or to a base). Not when
+    the instance already holds attributes (a subclass's __init__ may set a step on it
+    before calling ours): then every step is looked up on the instance, as httpx does."""
     global _stock_init_cls, _stock_init_tag, _stock_init_cls_async, _stock_init_tag_async
+    if getattr(client, "__dict__", None):
+        return False
     cls = type(client)
     cdef unsigned int tag = _type_tag(cls)
     if tag != 0 and (

@@ -309,6 +309,28 @@ def test_overridden_construction_steps_are_called(hx, fake_transports):
         calls.clear()
 
 
+def test_construction_steps_set_on_the_instance_are_called(hx, fake_transports):
+    # A subclass's __init__ that sets a step on the instance before calling the client's
+    # __init__: httpx looks the step up on the instance, so it runs.
+    calls = []
+    for cls in (hx.Client, hx.AsyncClient):
+        cls()  # the class is known stock by now
+        calls.clear()
+
+        class Sub(cls):
+            def __init__(self, **kwargs):
+                def proxy_map(proxy, allow_env_proxies):
+                    calls.append("proxy map")
+                    return {"all://": None}
+
+                self._get_proxy_map = proxy_map
+                super().__init__(**kwargs)
+
+        client = Sub()
+        assert calls == ["proxy map"]
+        assert [pattern.pattern for pattern in client._mounts] == ["all://"]
+
+
 def test_construction_steps_patched_after_use_are_called(hx, fake_transports):
     # A class patched after clients were made (httprs remembers a stock class until it
     # changes): the next client calls the patch, and the original once restored.

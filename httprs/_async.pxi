@@ -440,6 +440,7 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         cdef _TransportCore core = self._core
         cdef int open_connections = _open_connections_to_log(core)
         core.closed = True
+        _forget_head(core)
         self._driver.close()
         core.engine.close()  # in-flight transfers fail with kClosed (ReadError)
         self._driver.resume_waiters()

@@ -64,5 +64,6 @@ class HTTPTransport(_CoreTransport, BaseTransport):
         cdef _TransportCore core = self._core
         cdef int open_connections = _open_connections_to_log(core)
         core.closed = True
+        _forget_head(core)
         core.engine.close()
         _log_closed(open_connections)

@@ -540,3 +540,13 @@ class _CoreTransport:
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core
         core.engine._hold_mutex_for_testing(ms)
+
+
+cdef int _forget_head(_TransportCore core) except -1:
+    """On close: the transport's head (and `_last_head`, when it is that one) goes, so a
+    closed client's Authorization or Cookie values are not kept alive in the module."""
+    global _last_head
+    if core.head_cache is not None and _last_head is core.head_cache:
+        _last_head = None
+    core.head_cache = None
+    return 0

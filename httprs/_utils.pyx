@@ -94,11 +94,11 @@ cdef inline bint _ends_with_proxy(bytes name):
     )
 
 
-# The last scan of os.environ's variables: its dict, that dict's version then (PEP 509,
-# renewed by any change to it; 0 where it cannot be read) and what the scan found.
-cdef object _scanned_data = None
-cdef unsigned long long _scanned_version = 0
-cdef dict _scanned = None
+# The last scan of os.environ's variables: (its dict, that dict's version then (PEP 509,
+# renewed by any change to it; 0 where it cannot be read), what the scan found), made
+# whole before it is stored, so no thread ever reads one scan's version with another's
+# result.
+cdef tuple _scanned = None
 
 
 def _proxy_variables():
@@ -114,7 +114,7 @@ def _proxy_variables():
     since the last scan (its version, where Python lets it be read: before 3.12), that
     scan's result is returned (a copy) without scanning again.
     """
-    global _scanned_data, _scanned_version, _scanned
+    global _scanned
     env = os.environ
     data = getattr(env, "_data", None)
     request = _urllib_request
@@ -126,14 +126,14 @@ def _proxy_variables():
     ):
         return request.getproxies()
     cdef unsigned long long version = _dict_version(data)
-    if version != 0 and version == _scanned_version and data is _scanned_data:
-        return dict(_scanned)
+    cdef tuple memo = _scanned
+    if version != 0 and memo is not None and memo[0] is data and <unsigned long long>memo[1] == version:
+        return dict(memo[2])
     found = _scan_proxy_variables(data)
     # os.fsdecode may let another thread change the environment mid-scan: kept only if not.
     if version != 0 and _dict_version(data) == version:
-        _scanned_data = data
-        _scanned_version = version
-        _scanned = dict(found)
+        memo = (data, version, dict(found))
+        _scanned = memo
     return found
 
 

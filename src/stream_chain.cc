@@ -77,15 +77,17 @@ void StreamChain::deliver(size_t level, const char* data, size_t len) {
   }
   StreamLayer& layer = *layers_[level];
   layer.lend(data, len);  // read in place until keep_fed()
-  if (level == open_) {   // the top layer, still connecting
+  // keep_fed() on every way out, a host callback's bad_alloc included: the
+  // lent bytes belong to the caller's buffer, which may be reused after.
+  struct KeepFed {
+    StreamLayer& layer;
+    ~KeepFed() { layer.keep_fed(); }
+  } keep{layer};
+  if (level == open_) {  // the top layer, still connecting
     host_->chain_connect_input();
-    if (host_->chain_stopped() || level >= open_) {
-      layer.keep_fed();
-      return;
-    }
+    if (host_->chain_stopped() || level >= open_) return;
   }
   drain(level);
-  layer.keep_fed();
 }
 
 void StreamChain::drain(size_t level) {

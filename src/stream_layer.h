@@ -35,7 +35,7 @@ class StreamLayer {
   // which the caller makes before they change (the chain: once the level is
   // drained); what is still unread is copied then.
   virtual void lend(const char* data, size_t len) { feed(data, len); }
-  virtual void keep_fed() {}
+  virtual void keep_fed() noexcept {}
   // After connect(): bytes for the layer above, up to cap. kOk with *n > 0,
   // kWantRead when nothing is buffered, kClosed / kError at the end. Reading
   // may queue output (TLS key updates): check append_output() after.

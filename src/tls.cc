@@ -900,7 +900,7 @@ void OpenSslSession::feed(const char* data, size_t len) {
   }
 }
 
-void OpenSslSession::keep_fed() {
+void OpenSslSession::keep_fed() noexcept {
   if (lent_ == nullptr) return;
   const char* rest = lent_ + lent_pos_;
   size_t n = lent_len_ - lent_pos_;

@@ -166,7 +166,7 @@ class TlsSession {
   virtual void feed(const char* data, size_t len) = 0;
   // See StreamLayer::lend / keep_fed: lent bytes may be read in place until then.
   virtual void lend(const char* data, size_t len) { feed(data, len); }
-  virtual void keep_fed() {}
+  virtual void keep_fed() noexcept {}
 
   // Decrypted application data: fills up to cap bytes into buf (as many
   // records as are buffered), *n = bytes. kOk with *n > 0, kWantRead when
@@ -247,7 +247,7 @@ class OpenSslSession final : public TlsSession {
   bool handshake_done() const override;
   void feed(const char* data, size_t len) override;
   void lend(const char* data, size_t len) override;
-  void keep_fed() override;
+  void keep_fed() noexcept override;
   Status read(char* buf, size_t cap, size_t* n, Error& err) override;
   bool write(const char* data, size_t len, Error& err) override;
   void shutdown() override;

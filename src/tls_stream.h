@@ -25,7 +25,7 @@ class TlsStream final : public StreamLayer {
   Status connect(Error& err) override;
   void feed(const char* data, size_t len) override { session_->feed(data, len); }
   void lend(const char* data, size_t len) override { session_->lend(data, len); }
-  void keep_fed() override { session_->keep_fed(); }
+  void keep_fed() noexcept override { session_->keep_fed(); }
   Status recv(char* buf, size_t cap, size_t* n, Error& err) override;
   bool send(const char* data, size_t len, Error& err) override {
     return session_->write(data, len, err);

@@ -374,6 +374,27 @@ void test_upload_answered_early_keeps_its_write_timeout() {
   CHECK(up->failed() && up->error.kind == ErrorKind::kWriteTimeout);
 }
 
+// The same with more response than the stream buffers unread (its window
+// then held, not given back): bytes held for the consumer exempt a stream from
+// its deadline only once its request is all out; an upload still stalls into
+// its write timeout.
+void test_upload_answered_past_the_high_water_keeps_its_write_timeout() {
+  Fixture f;
+  std::string body(300000, 'x');
+  auto up = f.upload(body);  // write 1: HEADERS and the first 64 KiB; deadline 1500
+  f.s.respond(1, 200, std::string(3u << 20, 'r'));
+  for (int round = 0; round < 1000; ++round) {
+    bool any = f.send();  // never completed: the upload makes no progress
+    if (!f.answer() && !any) break;
+  }
+  CHECK(up->head_ready && !up->body_sent);
+  CHECK(up->body_buf.size() >= Http2Exchanges::kHighWater);
+  CHECK(f.c.next_deadline() == 1500);
+  f.c.set_now(1500);
+  f.c.expire();
+  CHECK(up->failed() && up->error.kind == ErrorKind::kWriteTimeout);
+}
+
 // An upload still moving keeps its stream alive: each of its writes that
 // completes starts its write timeout again; a request behind it counts as
 // sent as soon as its own write completed.
@@ -661,6 +682,7 @@ int main() {
   test_deadlines_out_of_range();
   test_write_progress_renews_only_that_stream();
   test_upload_answered_early_keeps_its_write_timeout();
+  test_upload_answered_past_the_high_water_keeps_its_write_timeout();
   test_write_failure_reads_on();
   test_stopped_readers_never_starve_others();
   test_streamed_body_and_length();

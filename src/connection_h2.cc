@@ -184,7 +184,10 @@ void Connection::h2_settle() {
   std::vector<std::shared_ptr<Transfer>> retries;
   for (Http2Exchanges::Ended& e : ended) {
     e.transfer->conn = nullptr;
-    if (e.outcome == Http2Exchanges::Outcome::kRetry) retries.push_back(std::move(e.transfer));
+    if (e.outcome == Http2Exchanges::Outcome::kRetry)
+      retries.push_back(std::move(e.transfer));
+    else
+      engine_->on_transfer_detached(*e.transfer);
   }
   bool carrying = h2().open_exchanges() > 0;
   if (!carrying && (health_ == Health::kSpent || h2().goaway_received() || h2().finished())) {

@@ -472,6 +472,13 @@ bool Engine::negotiating_http2(const std::string& key) const {
   return false;
 }
 
+void Engine::on_transfer_detached(Transfer& t) {
+  // Async (an event loop drives, a watched transfer): its release also ends
+  // the watching, under mu_; left as it is.
+  if (!external_driver_ && !t.watched && (t.complete || t.failed()))
+    t.detached.store(true, std::memory_order_release);
+}
+
 void Engine::on_connection_ready(Connection*) {
   if (!closed_) service_waiters();
 }
@@ -887,11 +894,22 @@ void Engine::trace_resume(Transfer& t) {
 }
 
 void Engine::release(Transfer& t) {
+  if (t.detached.load(std::memory_order_acquire)) {
+    t.released.store(true, std::memory_order_release);  // as try_release
+    return;
+  }
   ConsumerLock lk(*this);
   release_locked(t);
 }
 
 bool Engine::try_release(Transfer& t) {
+  if (t.detached.load(std::memory_order_acquire)) {
+    // Nothing of the engine's refers to it: release_locked() would only mark
+    // it (no connection, queue or watcher; a waiter of another thread on it
+    // was satisfied by its end already, and picked by the round that ended it).
+    t.released.store(true, std::memory_order_release);
+    return true;
+  }
   if (!mu_.try_lock()) return false;
   ConsumerLock lk(*this, std::adopt_lock);
   release_locked(t);

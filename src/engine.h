@@ -180,6 +180,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   std::atomic<bool> body_sent{false};  // the whole request has been written
   std::atomic<bool> want_body{false};  // streamed upload: the engine wants the next chunk
   std::atomic<bool> released{false};   // the consumer let go (Engine::release)
+  std::atomic<bool> detached{false};   // the engine is done with it (on_transfer_detached)
   std::string body_buf;                // received body bytes not yet taken by the consumer
   char* sink = nullptr;                // when set: body bytes go here (allocated by the consumer)
   size_t sink_len = 0;
@@ -280,7 +281,8 @@ class Engine {
   // release() when mu_ is free, without waiting for it: false, and nothing
   // done, when another thread holds it. Never blocks, so Cython may call it
   // with the GIL held (a GIL released for each response's release is taken by
-  // a waiting thread: one more hand-off per request with threads).
+  // a waiting thread: one more hand-off per request with threads). A detached
+  // transfer (an HTTP/2 stream that ended) is released without mu_: true.
   bool try_release(Transfer& t);
   // release() for finalisers: never takes mu_ (Python code, and so a GC pass
   // that frees a body, can run on a thread that holds mu_: the TLS callbacks).
@@ -372,6 +374,14 @@ class Engine {
   // `c` has room for another exchange (idle, or an HTTP/2 connection below
   // its stream limit): list it for its key, once, and serve the waiters.
   void on_connection_released(Connection* c);
+  // `t` ended (completed or failed, not to be retried) and no connection or
+  // queue holds it any more: an HTTP/2 stream's end. In a sync engine it is
+  // then marked detached (under mu_, after everything else the engine wrote
+  // to it: it writes to it no more), so that its release takes no mutex:
+  // with threads sharing one HTTP/2 connection, the mutex is held (by the
+  // driver, by a submission) when a response is released as often as not,
+  // and waiting for it cost a futex wait and wake, and the GIL, per release.
+  void on_transfer_detached(Transfer& t);
   // `c` finished establishing as HTTP/1.1 although it might have been HTTP/2:
   // requests held for it (negotiating_http2) may go on.
   void on_connection_ready(Connection* c);

@@ -156,6 +156,19 @@ void exchange(Engine& engine, int port) {
   engine.release(*t);
 }
 
+// Another thread holding the engine mutex for `ms`, holding it already when
+// this returns (join it afterwards).
+std::thread hold_the_mutex(Engine& engine, int ms) {
+  std::atomic<bool> holding{false};
+  std::thread holder([&engine, &holding, ms] {
+    holding = true;
+    engine.hold_mutex_for_testing(ms);
+  });
+  while (!holding) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it holds the mutex now
+  return holder;
+}
+
 // try_release never waits for the mutex (Cython calls it with the GIL held):
 // while another thread holds it, it returns false at once and leaves the
 // transfer as it is; once the mutex is free it releases the transfer and the
@@ -167,13 +180,7 @@ void try_release_never_waits(int port) {
   while (!engine.wait(*t, WaitFor::kComplete, 50)) {
   }
   CHECK(t->complete && !t->failed());
-  std::atomic<bool> holding{false};
-  std::thread holder([&] {
-    holding = true;
-    engine.hold_mutex_for_testing(500);
-  });
-  while (!holding) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it holds the mutex now
+  std::thread holder = hold_the_mutex(engine, 500);
   auto t0 = std::chrono::steady_clock::now();
   bool took = engine.try_release(*t);
   auto waited = std::chrono::steady_clock::now() - t0;
@@ -188,29 +195,35 @@ void try_release_never_waits(int port) {
   engine.close();
 }
 
-// Several threads share the engine, each waiting for its own transfers as the
-// sync client does: one drives, the others sleep until the driver hands them
-// their ready transfer or the driving (the sleepers list under the mutex).
-void concurrent_exchanges(Engine& engine, int port) {
+// Six threads run `exchange` eight times each; every run must return true.
+void from_six_threads(const std::function<bool()>& exchange) {
   constexpr int kThreads = 6;
   constexpr int kEach = 8;
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; i++) {
     threads.emplace_back([&] {
-      for (int j = 0; j < kEach; j++) {
-        std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
-        while (!engine.wait(*t, WaitFor::kComplete, 50)) {
-        }
-        std::string body;
-        if (!t->failed()) engine.take_body(*t, body);
-        if (!t->failed() && body == "hello") ok++;
-        engine.release(*t);
-      }
+      for (int j = 0; j < kEach; j++) ok += exchange() ? 1 : 0;
     });
   }
   for (std::thread& t : threads) t.join();
   CHECK(ok.load() == kThreads * kEach);
+}
+
+// Several threads share the engine, each waiting for its own transfers as the
+// sync client does: one drives, the others sleep until the driver hands them
+// their ready transfer or the driving (the sleepers list under the mutex).
+void concurrent_exchanges(Engine& engine, int port) {
+  from_six_threads([&engine, port] {
+    std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+    while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+    }
+    std::string body;
+    if (!t->failed()) engine.take_body(*t, body);
+    bool ok = !t->failed() && body == "hello";
+    engine.release(*t);
+    return ok;
+  });
 }
 
 // Holds every response until `kThreads` requests are waiting (one per
@@ -592,6 +605,41 @@ void held_reads_end_the_drivers_poll(bool driver_flight) {
   CHECK(follower_done - released < std::chrono::milliseconds(1000));
   engine.release(*driven);
   engine.release(*follower);
+  engine.close();
+}
+
+// An HTTP/2 stream that ended is its consumer's alone (Transfer::detached):
+// its release takes no mutex, so a thread holding the mutex (the driver, a
+// submission) neither makes it wait nor makes try_release() give up (the
+// GIL-holding caller then waited for the mutex without the GIL: a futex wait
+// and wake, and a GIL hand-off). Then threads sharing the connection release
+// their ended streams that way while others drive and submit (under
+// ThreadSanitizer: every field the release touches is an atomic).
+void ended_stream_released_without_the_mutex() {
+  std::atomic<int> hold_until{0};
+  Listener h2([&hold_until](int c) { serve_h2c(c, &hold_until); });
+  PoolLimits limits;
+  Engine engine(limits);
+  std::shared_ptr<Transfer> t = engine.submit(h2c_spec(h2.port()));
+  while (!engine.wait(*t, WaitFor::kComplete, 50)) {
+  }
+  CHECK(t->complete && !t->failed());
+  CHECK(t->detached);
+  std::thread holder = hold_the_mutex(engine, 500);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(engine.try_release(*t));
+  CHECK(t->released);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(200));
+  holder.join();
+  from_six_threads([&engine, &h2] {
+    std::shared_ptr<Transfer> x = engine.submit(h2c_spec(h2.port()));
+    while (!engine.wait(*x, WaitFor::kComplete, 50)) {
+    }
+    bool ok = x->complete && !x->failed() && x->head.status == 200;
+    if (!engine.try_release(*x)) engine.release(*x);
+    return ok && x->released;
+  });
+  CHECK(engine.connection_count() == 1);  // every stream on the one connection
   engine.close();
 }
 
@@ -979,6 +1027,7 @@ int main() {
   held_reads_end_the_drivers_poll(true);
   held_reads_end_the_drivers_poll(false);
   deadline_sees_input_held_behind_a_write();
+  ended_stream_released_without_the_mutex();
   burst_exchanges();
   drain_while_a_thread_waits_directly();
   Server server;

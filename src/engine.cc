@@ -1371,6 +1371,24 @@ uint32_t Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadl
 #endif
 }
 
+bool Engine::read_first(Sleeper& self) {
+  if (self.read_first_skip == 0) return true;
+  self.read_first_skip--;
+  return false;
+}
+
+void Engine::read_first_found(Sleeper& self, bool bytes) {
+  // Counted over rounds, not in a row: where the answer usually is in, a miss
+  // comes now and then (a poll that blocks changes who runs when), and the
+  // reads that follow find it again.
+  self.read_first_tries++;
+  if (!bytes) self.read_first_misses++;
+  if (self.read_first_tries < kReadFirstRound) return;
+  if (self.read_first_misses * 4 >= kReadFirstRound * 3) self.read_first_skip = kReadFirstSkip;
+  self.read_first_tries = 0;
+  self.read_first_misses = 0;
+}
+
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
                          int timeout_ms, Wakeups& wake, bool& lowat) {
   std::shared_ptr<Sleeper> self = sleeper_record();
@@ -1403,6 +1421,22 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   BodyWait body = lowat ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax) : BodyWait::kNone;
   bool marked = body == BodyWait::kMarked;
   if (marked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs) timeout = kLowatChunkMs;
+  if (body == BodyWait::kNone && backend != 0 && read_first(*self)) {
+    // The answer is usually in already: the server, woken on this CPU by the
+    // request's write, preempted the writer there and answered before it got
+    // here. Read it as the poll's round would, without the poll (and without
+    // letting go of mu_ and taking it again).
+    direct_waits_++;
+    SocketStream::ReadNow got = t.conn->read_for_direct_wait(t);
+    if (got == SocketStream::ReadNow::kRead) {
+      read_first_found(*self, true);
+      direct_reads_++;
+      wake_sleepers(false, wake);
+      return true;
+    }
+    // Nothing yet (or an end, left to the loop): poll, as without the read.
+    if (got == SocketStream::ReadNow::kNothing) read_first_found(*self, false);
+  }
   direct_waits_++;
   self->transfer = &t;
   self->what = what;
@@ -1425,6 +1459,7 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     ready = 1;
     p[0].revents = POLLIN;
   } else if (timeout > 0) {
+    at_wait_point(WaitPoint::kDirectPolling);
     ready = ::poll(p, 2, timeout);
   }
   bool expired = false;

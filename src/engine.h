@@ -360,9 +360,18 @@ class Engine {
   // Tests: a hook told where sync waiters are (set before any thread waits;
   // none by default): a driver about to poll without mu_ (kPolling), a
   // follower about to park (kParking), back from its park (kUnparked),
-  // holding mu_ again after it (kRelocked), and a waker about to notify a
-  // sleeper it picked (kNotifying) and done with it (kNotified).
-  enum class WaitPoint { kPolling, kParking, kUnparked, kRelocked, kNotifying, kNotified };
+  // holding mu_ again after it (kRelocked), a waker about to notify a
+  // sleeper it picked (kNotifying) and done with it (kNotified), and a direct
+  // waiter about to poll its own socket without mu_ (kDirectPolling).
+  enum class WaitPoint {
+    kPolling,
+    kParking,
+    kUnparked,
+    kRelocked,
+    kNotifying,
+    kNotified,
+    kDirectPolling
+  };
   static void set_wait_hook_for_testing(void (*hook)(WaitPoint));
   // Tests: sleeper records made so far (each thread reuses its own).
   static uint64_t sleeper_records_made_for_testing();
@@ -461,6 +470,18 @@ class Engine {
   static constexpr size_t kLowatMin = 64 << 10;
   static constexpr size_t kLowatMax = 1 << 20;
   static constexpr int kLowatChunkMs = 1;
+  // A direct wait reads its socket before it polls (the answer is usually
+  // in: a poll saved per request), unless three quarters or more of this
+  // thread's last kReadFirstRound such reads found nothing: then its next
+  // kReadFirstSkip waits poll first, and the round after tries again (a server
+  // that answers later, on another CPU or host: kReadFirstRound recv() wasted
+  // in kReadFirstRound + kReadFirstSkip waits, 1/8 per request).
+  static constexpr uint8_t kReadFirstRound = 8;
+  static constexpr uint8_t kReadFirstSkip = 56;
+  // Whether this direct wait reads before it polls; counts the skips down.
+  static bool read_first(Sleeper& self);
+  // What that read found: bytes (true) or nothing (false).
+  static void read_first_found(Sleeper& self, bool bytes);
   // The socket `t`'s waiter may poll directly for `what`, or -1.
   int direct_fd(Transfer& t, WaitFor what);
   // Run the loop once without blocking (mu_ held), with the flushes around it.
@@ -527,6 +548,11 @@ class Engine {
     bool woken = false;       // picked (under mu_)
     bool drive_next = false;  // picked with Pick::kDrive (under mu_)
     int efd = -1;             // set once, under mu_, before its first direct wait
+    // Direct waits left that poll before they try to read; the reads tried
+    // in this round of kReadFirstRound, and how many found nothing.
+    uint8_t read_first_skip = 0;
+    uint8_t read_first_tries = 0;
+    uint8_t read_first_misses = 0;
     // kFollower: 0 while parked, the Pick once notified (written without mu_).
     std::atomic<uint32_t> parked{0};
     // Wakeups listed for it (under mu_) whose notify() has not finished: the

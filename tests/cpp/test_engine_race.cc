@@ -820,6 +820,53 @@ void finish_all(Engine& engine, std::initializer_list<std::shared_ptr<Transfer>*
   }
 }
 
+// Answers each request on `c` with a small keep-alive response, the third
+// one in two parts 100 ms apart (its head cut in two).
+void answer_third_in_two_parts(int c) {
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  int served = 0;
+  answer_each(
+      c,
+      [&] {
+        if (++served != 3) return true;
+        ::send(c, response.data(), 20, MSG_NOSIGNAL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        ::send(c, response.data() + 20, response.size() - 20, MSG_NOSIGNAL);
+        return true;  // (then the whole response again, unread: the test ends)
+      },
+      response);
+}
+
+// A direct wait whose answer is in already reads it without polling its
+// socket (Engine::read_first: the poll is saved); one whose answer is not all
+// in reads what came, finds nothing more, and polls for the rest.
+void direct_wait_reads_an_answer_in_before_it_polls() {
+  Listener h1(&answer_third_in_two_parts);
+  PoolLimits limits;
+  Engine engine(limits);
+  t_role = 'r';
+  auto exchange = [&engine, &h1](int settle_ms) {
+    std::shared_ptr<Transfer> t = engine.submit(make_spec(h1.port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+    while (!engine.wait(*t, WaitFor::kComplete, 5000)) {
+    }
+    CHECK(t->complete && !t->failed() && t->head.status == 200);
+    std::string body;
+    engine.take_body(*t, body);
+    CHECK_EQ_STR(body, "ok");
+    engine.release(*t);
+  };
+  exchange(0);  // connects: a pooled connection for the next ones
+  script_reset();
+  exchange(50);  // its answer is in when the wait starts
+  CHECK(times_seen('r', Engine::WaitPoint::kDirectPolling) == 0);
+  exchange(50);  // half of its head is in
+  CHECK(times_seen('r', Engine::WaitPoint::kDirectPolling) >= 1);
+  engine.close();
+  script_reset();
+  t_role = 0;
+}
+
 // A follower picked to drive next as its slice ends (the driver left while
 // it was on its way out) takes the seat or hands it on: here it leaves, and
 // the follower behind it drives, reading its own answer. Before, the seat
@@ -1021,6 +1068,7 @@ int main() {
   follower_done_leaves_without_the_mutex();
   sleeper_record_waits_for_a_late_notify();
   close_wakes_a_follower_that_then_waits_elsewhere();
+  direct_wait_reads_an_answer_in_before_it_polls();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();
   close_while_the_write_is_in_flight();

@@ -1390,7 +1390,7 @@ void Engine::read_first_found(Sleeper& self, bool bytes) {
 }
 
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
-                         int timeout_ms, Wakeups& wake, bool& lowat) {
+                         int timeout_ms, Wakeups& wake, LowWater& low_water) {
   std::shared_ptr<Sleeper> self = sleeper_record();
 #ifdef __linux__
   if (self->efd < 0) {
@@ -1418,7 +1418,8 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   // streamed chunk waits for it at most kLowatChunkMs, then gets what came;
   // `.content` waits for the whole body anyway.
   using BodyWait = Connection::BodyWait;
-  BodyWait body = lowat ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax) : BodyWait::kNone;
+  BodyWait body = low_water == LowWater::kArmed ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax)
+                                                : BodyWait::kNone;
   bool marked = body == BodyWait::kMarked;
   if (marked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs) timeout = kLowatChunkMs;
   if (body == BodyWait::kNone && backend != 0 && read_first(*self)) {
@@ -1462,17 +1463,17 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     at_wait_point(WaitPoint::kDirectPolling);
     ready = ::poll(p, 2, timeout);
   }
-  bool expired = false;
+  bool expired = false;  // this round's marked poll ran out of time
   if (marked) {
     // The default again before anyone else (the loop, a pooled connection's
     // next head) waits on it. By descriptor, before taking mu_: the socket is
-    // this waiter's while its transfer reads, as for the poll.
-    int one = 1;
-    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    // this waiter's while its transfer reads, as for the poll, but its
+    // SocketStream is not to be touched without mu_.
+    (void)SocketStream::set_read_lowat(fd, 1);
     if (ready == 0) {
       // Out of time with bytes maybe queued under the mark: read them now,
       // before the loop runs a read timeout that is due over them.
-      lowat = false;
+      low_water = LowWater::kExpired;
       expired = true;
       p[0].revents = POLLIN;
     }
@@ -1642,7 +1643,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   // that stays readable while nothing reads it (never seen; each round
   // otherwise takes in what woke it), after which the call drives instead.
   int direct_rounds = 256;
-  bool lowat = true;  // see direct_once
+  LowWater low_water = LowWater::kArmed;  // see direct_once
   // Picked to drive next (Pick::kDrive) and not driving: the seat is this
   // thread's, to take or to hand on before it waits otherwise or leaves.
   bool seat = false;
@@ -1656,7 +1657,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       wake_sleepers(true, wake);
       seat = false;
     }
-    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake, lowat);
+    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake, low_water);
     // Refused (no eventfd, or the loop got other work): drive or follow for
     // the rest of this call, so `leaving` below does not hand the driver's
     // seat on every round to a thread that will not take it.

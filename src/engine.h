@@ -454,14 +454,18 @@ class Engine {
   // One round of driving. `wake`: sleepers picked by the last round, notified
   // (and cleared) once mu_ is let go of for the poll.
   void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake);
+  // Whether a direct wait's poll may wait for a body's next bytes at once (a
+  // low-water mark on the socket, below): kArmed until such a poll runs out
+  // of time; kExpired from then on, for the rest of the caller's wait (that
+  // round reads what came at once, before the loop runs a timer due over it).
+  enum class LowWater { kArmed, kExpired };
   // One round of a direct wait (SleepMode::kDirect) on socket `fd` for
   // `t`: poll it (and the sleeper's eventfd) without mu_, then run the loop
   // once unless `t` is satisfied meanwhile. False when no eventfd could be
-  // made (the caller waits the other way). `lowat`: whether the poll may wait
-  // for a body's next bytes at once (a low-water mark on the socket); cleared
-  // once such a poll ran out of time, for the rest of the caller's wait.
+  // made (the caller waits the other way). `low_water`: the caller's wait's
+  // LowWater state (kArmed on its first round).
   bool direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
-                   int timeout_ms, Wakeups& wake, bool& lowat);
+                   int timeout_ms, Wakeups& wake, LowWater& low_water);
   // A direct wait for body bytes read straight into the sink sleeps until what
   // the sink takes next has arrived, up to kLowatMax bytes, when that is at
   // least kLowatMin (SO_RCVLOWAT): not on every segment of a sender whose

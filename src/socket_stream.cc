@@ -901,9 +901,10 @@ SocketStream::ReadNow SocketStream::read_ready() {
   return result;
 }
 
-bool SocketStream::set_read_lowat(int bytes) {
-  int sock = fd();
-  return sock >= 0 && ::setsockopt(sock, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes) == 0;
+bool SocketStream::set_read_lowat(int bytes) { return set_read_lowat(fd(), bytes); }
+
+bool SocketStream::set_read_lowat(int fd, int bytes) {
+  return fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes) == 0;
 }
 
 int SocketStream::bytes_queued() {

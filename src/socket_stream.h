@@ -126,8 +126,10 @@ class SocketStream {
   // readable once `bytes` are queued (or at an EOF, an error, a receive window
   // about to close); a non-blocking recv() still returns what is there. Set
   // around a direct waiter's poll only (Engine::direct_once), 1 (the default)
-  // again before anyone else waits on the socket.
+  // again before anyone else waits on the socket. By descriptor: for a
+  // caller that may not touch the SocketStream (without the engine mutex).
   bool set_read_lowat(int bytes);
+  static bool set_read_lowat(int fd, int bytes);
   // Bytes the kernel holds for reading now (FIONREAD), or -1.
   int bytes_queued();
   // The error (a negative libuv status) the next recv() would return, or 0.

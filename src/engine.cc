@@ -1390,7 +1390,7 @@ void Engine::read_first_found(Sleeper& self, bool bytes) {
 }
 
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
-                         int timeout_ms, Wakeups& wake, LowWater& low_water) {
+                         int timeout_ms, Wakeups& wake, DirectRounds& rounds) {
   std::shared_ptr<Sleeper> self = sleeper_record();
 #ifdef __linux__
   if (self->efd < 0) {
@@ -1418,16 +1418,27 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   // streamed chunk waits for it at most kLowatChunkMs, then gets what came;
   // `.content` waits for the whole body anyway.
   using BodyWait = Connection::BodyWait;
-  BodyWait body = low_water == LowWater::kArmed ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax)
-                                                : BodyWait::kNone;
+  BodyWait body = rounds.low_water == LowWater::kArmed
+                      ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax)
+                      : BodyWait::kNone;
   bool marked = body == BodyWait::kMarked;
   if (marked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs) timeout = kLowatChunkMs;
-  if (body == BodyWait::kNone && backend != 0 && read_first(*self)) {
+  direct_waits_++;
+  // Only the call's first round reads first: one whose read did not end the
+  // wait is followed by rounds that poll (and so let go of mu_ and notify
+  // what they picked), not by reads under mu_ for as long as bytes come. Not
+  // the TLS handshake's rounds (Connection::direct_wait_fd): the server's
+  // flight comes a round trip after the client's from a server elsewhere;
+  // they poll, and leave the read first to the response's round.
+  bool handshake = t.conn->state() == Connection::State::kHandshaking;
+  bool first = rounds.read_first && !handshake;
+  if (!handshake) rounds.read_first = false;
+  if (first && body == BodyWait::kNone && backend != 0 && read_first(*self)) {
     // The answer is usually in already: the server, woken on this CPU by the
     // request's write, preempted the writer there and answered before it got
     // here. Read it as the poll's round would, without the poll (and without
     // letting go of mu_ and taking it again).
-    direct_waits_++;
+    at_wait_point(WaitPoint::kDirectReadingFirst);
     SocketStream::ReadNow got = t.conn->read_for_direct_wait(t);
     if (got == SocketStream::ReadNow::kRead) {
       read_first_found(*self, true);
@@ -1438,7 +1449,6 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     // Nothing yet (or an end, left to the loop): poll, as without the read.
     if (got == SocketStream::ReadNow::kNothing) read_first_found(*self, false);
   }
-  direct_waits_++;
   self->transfer = &t;
   self->what = what;
   self->mode = SleepMode::kDirect;
@@ -1473,7 +1483,7 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     if (ready == 0) {
       // Out of time with bytes maybe queued under the mark: read them now,
       // before the loop runs a read timeout that is due over them.
-      low_water = LowWater::kExpired;
+      rounds.low_water = LowWater::kExpired;
       expired = true;
       p[0].revents = POLLIN;
     }
@@ -1643,7 +1653,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   // that stays readable while nothing reads it (never seen; each round
   // otherwise takes in what woke it), after which the call drives instead.
   int direct_rounds = 256;
-  LowWater low_water = LowWater::kArmed;  // see direct_once
+  DirectRounds rounds;  // see direct_once
   // Picked to drive next (Pick::kDrive) and not driving: the seat is this
   // thread's, to take or to hand on before it waits otherwise or leaves.
   bool seat = false;
@@ -1657,7 +1667,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       wake_sleepers(true, wake);
       seat = false;
     }
-    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake, low_water);
+    bool direct = fd >= 0 && direct_once(lk, t, what, fd, remaining_ms(), wake, rounds);
     // Refused (no eventfd, or the loop got other work): drive or follow for
     // the rest of this call, so `leaving` below does not hand the driver's
     // seat on every round to a thread that will not take it.

@@ -350,7 +350,9 @@ class Engine {
   int idle_count();
   // How many times the driver was woken (uv_async_send) for a consumer operation.
   uint64_t driver_wakes();
-  // How many rounds of wait() a thread spent polling its own socket (direct_fd).
+  // How many rounds of wait() a thread spent waiting on its own socket
+  // (direct_fd): each counted once, whether it polled, read first without a
+  // poll (Engine::read_first), or read first, found nothing and polled.
   uint64_t direct_waits();
   // How many of those rounds took bytes from their socket without the loop.
   uint64_t direct_reads();
@@ -362,7 +364,8 @@ class Engine {
   // follower about to park (kParking), back from its park (kUnparked),
   // holding mu_ again after it (kRelocked), a waker about to notify a
   // sleeper it picked (kNotifying) and done with it (kNotified), and a direct
-  // waiter about to poll its own socket without mu_ (kDirectPolling).
+  // waiter about to poll its own socket without mu_ (kDirectPolling) or to
+  // read it before it polls, holding mu_ (kDirectReadingFirst).
   enum class WaitPoint {
     kPolling,
     kParking,
@@ -370,7 +373,8 @@ class Engine {
     kRelocked,
     kNotifying,
     kNotified,
-    kDirectPolling
+    kDirectPolling,
+    kDirectReadingFirst
   };
   static void set_wait_hook_for_testing(void (*hook)(WaitPoint));
   // Tests: sleeper records made so far (each thread reuses its own).
@@ -459,13 +463,22 @@ class Engine {
   // of time; kExpired from then on, for the rest of the caller's wait (that
   // round reads what came at once, before the loop runs a timer due over it).
   enum class LowWater { kArmed, kExpired };
+  // A wait() call's state across its direct rounds (direct_once).
+  struct DirectRounds {
+    LowWater low_water = LowWater::kArmed;
+    // The next direct round may read its socket before it polls: the call's
+    // first (after its TLS handshake's, if any) only. A later round polls (at
+    // once when more bytes are in), so each round after a read that did not
+    // end the wait lets go of mu_ and notifies the sleepers it picked.
+    bool read_first = true;
+  };
   // One round of a direct wait (SleepMode::kDirect) on socket `fd` for
   // `t`: poll it (and the sleeper's eventfd) without mu_, then run the loop
   // once unless `t` is satisfied meanwhile. False when no eventfd could be
-  // made (the caller waits the other way). `low_water`: the caller's wait's
-  // LowWater state (kArmed on its first round).
+  // made (the caller waits the other way). `rounds`: the caller's wait's
+  // state, as its first round finds it (DirectRounds{}).
   bool direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
-                   int timeout_ms, Wakeups& wake, LowWater& low_water);
+                   int timeout_ms, Wakeups& wake, DirectRounds& rounds);
   // A direct wait for body bytes read straight into the sink sleeps until what
   // the sink takes next has arrived, up to kLowatMax bytes, when that is at
   // least kLowatMin (SO_RCVLOWAT): not on every segment of a sender whose
@@ -474,12 +487,14 @@ class Engine {
   static constexpr size_t kLowatMin = 64 << 10;
   static constexpr size_t kLowatMax = 1 << 20;
   static constexpr int kLowatChunkMs = 1;
-  // A direct wait reads its socket before it polls (the answer is usually
-  // in: a poll saved per request), unless three quarters or more of this
-  // thread's last kReadFirstRound such reads found nothing: then its next
-  // kReadFirstSkip waits poll first, and the round after tries again (a server
-  // that answers later, on another CPU or host: kReadFirstRound recv() wasted
-  // in kReadFirstRound + kReadFirstSkip waits, 1/8 per request).
+  // A direct wait reads its socket before it polls, in its first direct
+  // round (the answer is usually in: a poll saved per request), unless three
+  // quarters or more of this thread's last kReadFirstRound such reads found
+  // nothing: then its next kReadFirstSkip waits poll first, and the round
+  // after tries again (a server that answers later, on another CPU or host:
+  // kReadFirstRound recv() wasted in kReadFirstRound + kReadFirstSkip waits,
+  // 1/8 per request). Not a TLS handshake's wait: the server's flight is a
+  // round trip away unless the server runs on this CPU.
   static constexpr uint8_t kReadFirstRound = 8;
   static constexpr uint8_t kReadFirstSkip = 56;
   // Whether this direct wait reads before it polls; counts the skips down.

@@ -820,34 +820,50 @@ void finish_all(Engine& engine, std::initializer_list<std::shared_ptr<Transfer>*
   }
 }
 
-// Answers each request on `c` with a small keep-alive response, the third
-// one in two parts 100 ms apart (its head cut in two).
-void answer_third_in_two_parts(int c) {
+// Answers each request on `c` with a small keep-alive response, counting the
+// sends in `sent`; the third response in two parts (its head cut in two), the
+// second once `rest` is set, then no more.
+void answer_third_in_two_parts(int c, std::atomic<int>& sent, const std::atomic<bool>& rest) {
   const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   int served = 0;
   answer_each(
       c,
       [&] {
-        if (++served != 3) return true;
+        if (++served != 3) {
+          ::send(c, response.data(), response.size(), MSG_NOSIGNAL);
+          sent++;
+          return true;
+        }
         ::send(c, response.data(), 20, MSG_NOSIGNAL);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        sent++;
+        while (!rest) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         ::send(c, response.data() + 20, response.size() - 20, MSG_NOSIGNAL);
-        return true;  // (then the whole response again, unread: the test ends)
+        sent++;
+        return false;
       },
-      response);
+      "");  // (each answer sent above)
 }
 
 // A direct wait whose answer is in already reads it without polling its
 // socket (Engine::read_first: the poll is saved); one whose answer is not all
-// in reads what came, finds nothing more, and polls for the rest.
+// in reads what came in its first round only, and its next round polls for
+// the rest (letting go of the mutex) rather than reading on under it. On a
+// thread of its own: a fresh sleeper record, whose read-first counters no
+// earlier wait of this program moved.
 void direct_wait_reads_an_answer_in_before_it_polls() {
-  Listener h1(&answer_third_in_two_parts);
-  PoolLimits limits;
-  Engine engine(limits);
-  t_role = 'r';
-  auto exchange = [&engine, &h1](int settle_ms) {
+  using WP = Engine::WaitPoint;
+  std::atomic<int> sent{0};
+  std::atomic<bool> rest{false};
+  std::atomic<bool> third{false};  // the reader's third exchange begins
+  Listener h1([&sent, &rest](int c) { answer_third_in_two_parts(c, sent, rest); });
+  Engine engine{PoolLimits()};
+  // Submits (which writes the request on a pooled connection), waits until
+  // the server has made `sends` sends in all (the answer, or its first part,
+  // is then in this socket: loopback), then waits for the answer.
+  auto exchange = [&engine, &h1, &sent](int sends) {
     std::shared_ptr<Transfer> t = engine.submit(make_spec(h1.port()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (sent < sends && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     while (!engine.wait(*t, WaitFor::kComplete, 5000)) {
     }
     CHECK(t->complete && !t->failed() && t->head.status == 200);
@@ -856,15 +872,69 @@ void direct_wait_reads_an_answer_in_before_it_polls() {
     CHECK_EQ_STR(body, "ok");
     engine.release(*t);
   };
-  exchange(0);  // connects: a pooled connection for the next ones
-  script_reset();
-  exchange(50);  // its answer is in when the wait starts
-  CHECK(times_seen('r', Engine::WaitPoint::kDirectPolling) == 0);
-  exchange(50);  // half of its head is in
-  CHECK(times_seen('r', Engine::WaitPoint::kDirectPolling) >= 1);
+  std::thread reader([&] {
+    t_role = 'r';
+    exchange(0);  // connects (in the wait): a pooled connection for the next ones
+    script_reset();
+    exchange(2);  // its answer is in when the wait starts
+    CHECK(times_seen('r', WP::kDirectReadingFirst) == 1);
+    CHECK(times_seen('r', WP::kDirectPolling) == 0);
+    script_reset();
+    third = true;
+    exchange(3);  // the first part of its head is in
+    t_role = 0;
+  });
+  while (!third) std::this_thread::yield();
+  await_point('r', WP::kDirectPolling);  // the third exchange's second round
+  rest = true;
+  reader.join();
+  CHECK(times_seen('r', WP::kDirectReadingFirst) == 1);
+  CHECK(times_seen('r', WP::kDirectPolling) >= 1);
   engine.close();
   script_reset();
-  t_role = 0;
+}
+
+// A TLS handshake's direct wait does not read before it polls (the server's
+// flight is a round trip away from a server elsewhere): it polls. Here the
+// "server" takes the ClientHello and, once the waiter has polled in three
+// wait() calls (short slices: each call's first direct round is one that
+// could read first, with the loop quiet), closes (the handshake fails). On a
+// thread of its own, as above.
+void handshake_wait_polls_without_reading_first() {
+  using WP = Engine::WaitPoint;
+  std::atomic<bool> polled{false};
+  Listener tls([&polled](int c) {
+    char hello[4096];
+    (void)::recv(c, hello, sizeof hello, 0);
+    while (!polled) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ::close(c);
+  });
+  TlsConfig cfg;
+  cfg.verify = false;
+  Error err;
+  std::shared_ptr<TlsContext> ctx = TlsContext::create(cfg, err);
+  CHECK(ctx != nullptr);
+  Engine engine{PoolLimits()};
+  script_reset();
+  std::thread waiter([&] {
+    t_role = 'h';
+    RequestSpec spec = make_spec(tls.port());
+    spec.pool_key = "https://127.0.0.1:" + std::to_string(tls.port());
+    spec.tls = ctx;
+    spec.tls_host = "localhost";
+    std::shared_ptr<Transfer> t = engine.submit(std::move(spec));
+    while (!engine.wait(*t, WaitFor::kHead, 20)) {
+    }
+    CHECK(t->failed());
+    engine.release(*t);
+    t_role = 0;
+  });
+  await_point('h', WP::kDirectPolling, 3);
+  polled = true;
+  waiter.join();
+  CHECK(times_seen('h', WP::kDirectReadingFirst) == 0);
+  engine.close();
+  script_reset();
 }
 
 // A follower picked to drive next as its slice ends (the driver left while
@@ -1069,6 +1139,7 @@ int main() {
   sleeper_record_waits_for_a_late_notify();
   close_wakes_a_follower_that_then_waits_elsewhere();
   direct_wait_reads_an_answer_in_before_it_polls();
+  handshake_wait_polls_without_reading_first();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();
   close_while_the_write_is_in_flight();

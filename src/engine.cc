@@ -1149,6 +1149,11 @@ void Engine::hold_mutex_for_testing(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+void Engine::hold_mutex_for_testing(const std::function<void()>& held) {
+  std::lock_guard<std::mutex> lk(mu_);
+  held();
+}
+
 namespace {
 
 std::atomic<void (*)(Engine::WaitPoint)> g_wait_hook{nullptr};

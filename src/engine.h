@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -359,6 +360,9 @@ class Engine {
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).
   void hold_mutex_for_testing(int ms);
+  // Tests: hold the engine mutex while `held` runs on this thread (it knows
+  // the mutex is held: no sleep stands in for that).
+  void hold_mutex_for_testing(const std::function<void()>& held);
   // Tests: a hook told where sync waiters are (set before any thread waits;
   // none by default): a driver about to poll without mu_ (kPolling), a
   // follower about to park (kParking), back from its park (kUnparked),

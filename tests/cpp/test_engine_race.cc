@@ -156,18 +156,40 @@ void exchange(Engine& engine, int port) {
   engine.release(*t);
 }
 
-// Another thread holding the engine mutex for `ms`, holding it already when
-// this returns (join it afterwards).
-std::thread hold_the_mutex(Engine& engine, int ms) {
-  std::atomic<bool> holding{false};
-  std::thread holder([&engine, &holding, ms] {
-    holding = true;
-    engine.hold_mutex_for_testing(ms);
-  });
-  while (!holding) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it holds the mutex now
-  return holder;
-}
+// Another thread holding the engine mutex: from construction (it holds it
+// when the constructor returns: the flag is set with the mutex taken) until
+// let_go() or destruction. A caller that waits for the mutex meanwhile waits
+// until kGiveUpAfter (then the holder lets go, and sets gave_up), so a test
+// whose call should not wait fails on what that call returned, not by hanging.
+class MutexHeld {
+ public:
+  explicit MutexHeld(Engine& engine)
+      : holder_([this, &engine] {
+          engine.hold_mutex_for_testing([this] {
+            holding_ = true;
+            auto until = std::chrono::steady_clock::now() + kGiveUpAfter;
+            while (!done_ && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+            gave_up_ = !done_;
+          });
+        }) {
+    while (!holding_) std::this_thread::yield();
+  }
+  ~MutexHeld() { let_go(); }
+  MutexHeld(const MutexHeld&) = delete;
+  MutexHeld& operator=(const MutexHeld&) = delete;
+  void let_go() {
+    done_ = true;
+    if (holder_.joinable()) holder_.join();
+  }
+  bool gave_up() const { return gave_up_; }
+
+ private:
+  static constexpr std::chrono::seconds kGiveUpAfter{20};
+  std::atomic<bool> holding_{false};
+  std::atomic<bool> done_{false};
+  std::atomic<bool> gave_up_{false};
+  std::thread holder_;  // last: started once the flags are made
+};
 
 // try_release never waits for the mutex (Cython calls it with the GIL held):
 // while another thread holds it, it returns false at once and leaves the
@@ -180,14 +202,13 @@ void try_release_never_waits(int port) {
   while (!engine.wait(*t, WaitFor::kComplete, 50)) {
   }
   CHECK(t->complete && !t->failed());
-  std::thread holder = hold_the_mutex(engine, 500);
-  auto t0 = std::chrono::steady_clock::now();
-  bool took = engine.try_release(*t);
-  auto waited = std::chrono::steady_clock::now() - t0;
-  CHECK(!took);
-  CHECK(!t->released);
-  CHECK(waited < std::chrono::milliseconds(200));  // the hold has ~400 ms left
-  holder.join();
+  {
+    MutexHeld held(engine);
+    CHECK(!engine.try_release(*t));
+    CHECK(!t->released);
+    held.let_go();
+    CHECK(!held.gave_up());  // try_release did not wait for the holder
+  }
   CHECK(engine.idle_count() == 0);  // the connection is still the transfer's
   CHECK(engine.try_release(*t));
   CHECK(t->released);
@@ -625,12 +646,22 @@ void ended_stream_released_without_the_mutex() {
   }
   CHECK(t->complete && !t->failed());
   CHECK(t->detached);
-  std::thread holder = hold_the_mutex(engine, 500);
-  auto t0 = std::chrono::steady_clock::now();
-  CHECK(engine.try_release(*t));
-  CHECK(t->released);
-  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(200));
-  holder.join();
+  // The control: an HTTP/1.1 exchange's release needs the mutex.
+  Server h1;
+  std::shared_ptr<Transfer> control = engine.submit(make_spec(h1.port()));
+  while (!engine.wait(*control, WaitFor::kComplete, 50)) {
+  }
+  CHECK(control->complete && !control->failed());
+  CHECK(!control->detached);
+  {
+    MutexHeld held(engine);
+    CHECK(!engine.try_release(*control));  // the mutex is held
+    CHECK(engine.try_release(*t));
+    CHECK(t->released);
+    held.let_go();
+    CHECK(!held.gave_up());  // neither call waited for the holder
+  }
+  engine.release(*control);
   from_six_threads([&engine, &h2] {
     std::shared_ptr<Transfer> x = engine.submit(h2c_spec(h2.port()));
     while (!engine.wait(*x, WaitFor::kComplete, 50)) {
@@ -639,7 +670,8 @@ void ended_stream_released_without_the_mutex() {
     if (!engine.try_release(*x)) engine.release(*x);
     return ok && x->released;
   });
-  CHECK(engine.connection_count() == 1);  // every stream on the one connection
+  // Every stream on the one HTTP/2 connection (the other: the control's).
+  CHECK(engine.connection_count() == 2);
   engine.close();
 }
 

@@ -4,7 +4,17 @@
 
 # The last head any transport made (a _HeadCache, or None): read by a transport that
 # has none yet. Immutable once made, so every transport may read it (under the GIL).
+# Only a head with nothing secret in it (`_HeadCache.public`) goes here, so it may
+# outlive the transport that made it (a new Client per request reuses the last one's).
 cdef object _last_head = None
+# The header names a head shared between transports may carry (lower-case): what a
+# client sends by default, Host and a body's framing and type. A head with any other
+# header (Authorization, Cookie, an API key of some name) or a query in its target
+# stays its transport's, and goes when that transport is closed.
+cdef frozenset _PUBLIC_HEADER_NAMES = frozenset({
+    b"host", b"accept", b"accept-encoding", b"accept-language", b"connection",
+    b"user-agent", b"content-length", b"content-type", b"transfer-encoding",
+})
 
 
 cdef class _TransportCore:
@@ -171,11 +181,12 @@ cdef class _TransportCore:
                 ):
                     raise _error_to_exception(err, request)
                 if not forwarded:
-                    self.head_cache = _HeadCache.make(
+                    cache = _HeadCache.make(
                         method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
                     )
-                    if self.head_cache is not None:
-                        _last_head = self.head_cache
+                    self.head_cache = cache
+                    if cache is not None and cache.public():
+                        _last_head = cache
                 spec.head = move(head)
             elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
                 raise _error_to_exception(err, request)
@@ -355,6 +366,16 @@ cdef class _HeadCache:
         cache.head = head
         cache.plan = plan
         return cache
+
+    cdef bint public(self) except -1:
+        """Whether this head may be shared beyond its transport (`_last_head`): no query in
+        its target, and only headers named in _PUBLIC_HEADER_NAMES."""
+        if memchr(self.target.data(), 63, self.target.size()) != NULL:  # "?"
+            return False
+        for item in self.raw:
+            if (<bytes>(<tuple>item)[0]).lower() not in _PUBLIC_HEADER_NAMES:
+                return False
+        return True
 
     cdef bint matches(self, bytes method, const string& target, object raw, BodyKind kind,
                       size_t fixed_len) except -1:
@@ -543,10 +564,8 @@ class _CoreTransport:
 
 
 cdef int _forget_head(_TransportCore core) except -1:
-    """On close: the transport's head (and `_last_head`, when it is that one) goes, so a
-    closed client's Authorization or Cookie values are not kept alive in the module."""
-    global _last_head
-    if core.head_cache is not None and _last_head is core.head_cache:
-        _last_head = None
+    """On close: the transport's head goes, so a closed client's Authorization or Cookie
+    values are not kept alive (`_last_head` holds only a head with none: it stays, for
+    the next new client's first request)."""
     core.head_cache = None
     return 0

@@ -350,6 +350,61 @@ def test_new_clients_send_their_own_heads(flavour, server):
     run(flavour, body)
 
 
+def test_new_clients_send_their_own_heads_through_each_transport(server, proxy_factory):
+    # The last head a transport made is reused by another transport's first request only
+    # where the head is the same on the wire: never through a forwarding proxy (its
+    # target and the proxy's credentials are the client's own), whatever came before.
+    url = server.url + "/echo"
+    proxy = proxy_factory()
+    creds = [("user", "pw"), ("other", "pw2")]
+    for _ in range(2):
+        with httprs.Client() as client:
+            assert client.get(url).json()["path"] == "/echo"
+        for user, password in creds:
+            proxy_url = proxy.url.replace("://", f"://{user}:{password}@")
+            with httprs.Client(proxy=proxy_url) as client:
+                assert client.get(url).json()["path"] == "/echo"
+        with httprs.Client(http2=True) as client:  # may speak HTTP/2: its own head
+            assert client.get(url).json()["path"] == "/echo"
+        with httprs.Client(auth=("a", "b")) as client:
+            seen = {k.lower(): v for k, v in client.get(url).json()["headers"]}
+            assert seen["authorization"] == "Basic " + base64.b64encode(b"a:b").decode()
+        with httprs.Client() as client:
+            seen = {k.lower(): v for k, v in client.get(url).json()["headers"]}
+            assert "authorization" not in seen
+    assert [seen.target for seen in proxy.seen] == [url] * 4
+    expected = ["Basic " + base64.b64encode(f"{u}:{p}".encode()).decode() for u, p in creds]
+    assert [seen.header("proxy-authorization") for seen in proxy.seen] == expected * 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"headers": {"Authorization": "Bearer tok-7c1e5"}},
+        {"headers": {"X-Api-Key": "tok-7c1e5"}},
+        {"cookies": {"session": "tok-7c1e5"}},
+    ],
+)
+def test_a_closed_clients_secrets_are_not_kept(server, kwargs):
+    # A transport's last head goes when it is closed; the one kept beyond it for the
+    # next new client holds only default headers (no credentials, no query).
+    import gc
+
+    secret = b"tok-7c1e5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # per-request cookies
+        with httprs.Client() as client:
+            assert client.get(server.url + "/echo", **kwargs).status_code == 200
+    del client
+    gc.collect()
+    kept = [
+        obj
+        for obj in gc.get_objects()
+        if type(obj) is tuple and any(type(x) is bytes and secret in x for x in obj)
+    ]
+    assert kept == []
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_alternating_clients_each_send_their_own_settings(flavour, server):
     # The plain path reads a client's settings from its instance dict (remembered while

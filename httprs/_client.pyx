@@ -822,11 +822,17 @@ cdef object _build_request(
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
 
 
-# Absolute URL strings -> a parsed template URL, never handed out: each request gets a
-# fresh URL (as httpx's URL(url)) with the template's parts and its netloc and raw_path
-# already made. Only while `URL` is the stock class with its own __init__ (a class
-# patched in here, or a patched URL.__init__, is called for every request, as httpx
-# does). Bounded like _urls' parse cache.
+# Absolute URL strings -> (parts of the parsed URL, a shared URL with them, that URL's
+# instance-dict version). Only while `URL` is the stock class with its own __init__ (a
+# class patched in here, or a patched URL.__init__, is called for every request, as
+# httpx does). A URL's parts never change (it has no setters; its netloc, raw_path and
+# string, made on first use, are made before it is shared), so requests to the same URL
+# string share one URL object, handed out while its attribute dict is unchanged: its
+# PEP 509 version (globally unique, renewed by any set, delete or dict change) is the
+# one recorded when it was made. Code that writes to a URL's attributes all the same
+# gets it to itself: the next request makes a new shared URL from the parts. Where the
+# version is unreadable (Python 3.12+) each request gets a new URL with the parts.
+# Bounded like _urls' parse cache.
 cdef dict _absolute_urls = {}
 cdef unsigned int _url_tag = 0  # _class_unchanged's memo
 cdef unsigned int _response_tag = 0  # the same, for _RESPONSE_STOCK
@@ -856,6 +862,28 @@ cdef object _url_from_template(tuple parts):
     return url
 
 
+cdef int _share_url(str key, tuple parts, object url) except -1:
+    """Make `url` (a stock URL of `parts`) the one handed out for `key`."""
+    str(url)  # its string made now: nothing lazily made changes its dict later
+    cdef unsigned long long version = _dict_version(PyObject_GenericGetDict(url, NULL))
+    if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
+        _absolute_urls.clear()
+    _absolute_urls[key] = (parts, url, version)
+    return 0
+
+
+cdef object _shared_url(str key, tuple entry):
+    """The URL for `key` from its _absolute_urls entry (parts, shared URL, version)."""
+    cdef unsigned long long version = entry[2]
+    shared = entry[1]
+    if version != 0 and _dict_version(PyObject_GenericGetDict(shared, NULL)) == version:
+        return shared
+    url = _url_from_template(<tuple>entry[0])
+    if version != 0:  # the shared one was written to: this one is shared from now on
+        _share_url(key, <tuple>entry[0], url)
+    return url
+
+
 cdef object _merge_url(object client, object url, bint plain):
     """`plain` (_is_plain): the client's properties are its own, read their attributes."""
     if (
@@ -863,18 +891,20 @@ cdef object _merge_url(object client, object url, bint plain):
         and URL is _STOCK_URL
         and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)
     ):
-        parts = _absolute_urls.get(url)
-        if parts is not None:
-            return _url_from_template(<tuple>parts)
+        entry = _absolute_urls.get(url)
+        if entry is not None:
+            return _shared_url(<str>url, <tuple>entry)
         merged = URL(url)
         if merged._scheme and merged._host:
-            if len(<str>url) <= _ABSOLUTE_URL_MAX_LEN:
-                if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
-                    _absolute_urls.clear()
-                _absolute_urls[url] = (
-                    merged._scheme, merged._userinfo, merged._host, merged._port,
-                    merged._path, merged._query, merged._fragment, merged.netloc,
-                    merged.raw_path,
+            if len(<str>url) <= _ABSOLUTE_URL_MAX_LEN and type(merged) is _STOCK_URL:
+                _share_url(
+                    <str>url,
+                    (
+                        merged._scheme, merged._userinfo, merged._host, merged._port,
+                        merged._path, merged._query, merged._fragment, merged.netloc,
+                        merged.raw_path,
+                    ),
+                    merged,
                 )
             return merged
     else:

@@ -406,6 +406,26 @@ def test_a_closed_clients_secrets_are_not_kept(server, kwargs):
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_shared_url_written_to_is_not_handed_out_again(flavour, server):
+    # Requests to the same URL string may share one URL object (its parts never change):
+    # one whose attributes were written to all the same is not handed out again.
+    async def body(cls):
+        async with opened(cls) as client:
+            url = server.url + "/echo/a?x=1"
+            first = (await go(client.get(url))).request.url
+            assert (first.path, first.query) == ("/echo/a", b"x=1")
+            first._path = "/echo/b"
+            first._raw_path = b"/echo/b?x=1"
+            for _ in range(2):
+                response = await go(client.get(url))
+                assert response.json()["path"] == "/echo/a"
+                assert str(response.request.url) == url
+            assert str(first) == url  # (its string was made before it was shared)
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_alternating_clients_each_send_their_own_settings(flavour, server):
     # The plain path reads a client's settings from its instance dict (remembered while
     # the dict is unchanged): two clients in turn, each changed between requests.

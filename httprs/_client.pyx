@@ -668,27 +668,48 @@ cdef bint _class_is_plain(object cls, tuple funcs) except -1:
     return True
 
 
-# The client settings the plain path reads straight from the instance dict.
-cdef tuple _PLAIN_ATTRS = (
-    "_headers", "_cookies", "_params", "_timeout", "_base_url", "_mounts", "_transport",
-    "_event_hooks", "max_redirects", "_default_encoding", "follow_redirects", "_state",
-    "_auth",
-)
-cdef enum _PlainAttr:  # their indices in _PLAIN_ATTRS
-    ATTR_HEADERS = 0
-    ATTR_COOKIES = 1
-    ATTR_PARAMS = 2
-    ATTR_TIMEOUT = 3
-    ATTR_BASE_URL = 4
-    ATTR_MOUNTS = 5
-    ATTR_TRANSPORT = 6
-    ATTR_EVENT_HOOKS = 7
-    ATTR_MAX_REDIRECTS = 8
-    ATTR_DEFAULT_ENCODING = 9
-    ATTR_FOLLOW_REDIRECTS = 10
-    ATTR_STATE = 11
-    ATTR_AUTH = 12
-    ATTR_COUNT = 13
+# The client settings the plain path reads straight from the instance dict, by index.
+cdef enum _PlainAttr:
+    ATTR_HEADERS
+    ATTR_COOKIES
+    ATTR_PARAMS
+    ATTR_TIMEOUT
+    ATTR_BASE_URL
+    ATTR_MOUNTS
+    ATTR_TRANSPORT
+    ATTR_EVENT_HOOKS
+    ATTR_MAX_REDIRECTS
+    ATTR_DEFAULT_ENCODING
+    ATTR_FOLLOW_REDIRECTS
+    ATTR_STATE
+    ATTR_AUTH
+    ATTR_COUNT
+
+
+cdef tuple _plain_attr_names():
+    """The names of the _PlainAttr indices, in index order (each index named once)."""
+    cdef dict index = {
+        ATTR_HEADERS: "_headers",
+        ATTR_COOKIES: "_cookies",
+        ATTR_PARAMS: "_params",
+        ATTR_TIMEOUT: "_timeout",
+        ATTR_BASE_URL: "_base_url",
+        ATTR_MOUNTS: "_mounts",
+        ATTR_TRANSPORT: "_transport",
+        ATTR_EVENT_HOOKS: "_event_hooks",
+        ATTR_MAX_REDIRECTS: "max_redirects",
+        ATTR_DEFAULT_ENCODING: "_default_encoding",
+        ATTR_FOLLOW_REDIRECTS: "follow_redirects",
+        ATTR_STATE: "_state",
+        ATTR_AUTH: "_auth",
+    }
+    names = tuple([index[i] for i in range(<int>ATTR_COUNT)])  # KeyError: one unnamed
+    if len(index) != <int>ATTR_COUNT or len(set(names)) != <int>ATTR_COUNT:
+        raise ImportError("httprs._client: _PlainAttr names are not one per index")
+    return names
+
+
+cdef tuple _PLAIN_ATTRS = _plain_attr_names()  # _PLAIN_ATTRS[which] names `which`
 
 
 # _plain_attr's memo: the values of _PLAIN_ATTRS in the last instance dict read (NULL
@@ -703,23 +724,31 @@ cdef object _plain_attr(object client, _PlainAttr which):
     """`client.<name>` for a plain client (_is_plain; `name` is _PLAIN_ATTRS[which]): its
     instance dict's value (no class defines `name` as a data descriptor), else the
     attribute lookup (its AttributeError). A client's dict does not change from request
-    to request: while it is the one last read, unchanged, the values come from the memo."""
+    to request: while it is the one last read, unchanged, the values come from the memo.
+    The memo is filled in a local array and published whole, with nothing between the
+    copy and the (dict, version) pair that could run Python code or switch threads (a
+    key's __eq__ may run during the lookups: another thread may publish meanwhile); a
+    lookup that fails publishes nothing."""
     global _attrs_dict, _attrs_version
     cdef Py_ssize_t i
     cdef PyObject* value
+    cdef PyObject* found[<int>ATTR_COUNT]
     instance_dict = PyObject_GenericGetDict(client, NULL)
     cdef unsigned long long version = _dict_version(instance_dict)
     if version == 0:  # not an exact dict, or a Python that keeps no readable version
         value = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[<int>which])
+    elif <PyObject*>instance_dict == _attrs_dict and version == _attrs_version:
+        value = _attrs_values[<int>which]
     else:
-        if <PyObject*>instance_dict != _attrs_dict or version != _attrs_version:
+        for i in range(<int>ATTR_COUNT):
+            # (A lookup that fails raises here: nothing is published.)
+            found[i] = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[i])
+        if _dict_version(instance_dict) == version:  # (no key's __eq__ changed it)
             for i in range(<int>ATTR_COUNT):
-                _attrs_values[i] = PyDict_GetItemWithError(
-                    instance_dict, <str>_PLAIN_ATTRS[i]
-                )
+                _attrs_values[i] = found[i]
             _attrs_dict = <PyObject*>instance_dict
             _attrs_version = version
-        value = _attrs_values[<int>which]
+        value = found[<int>which]
     if value == NULL:
         return getattr(client, <str>_PLAIN_ATTRS[<int>which])
     return <object>value
@@ -1044,8 +1073,8 @@ cdef bint _construction_is_stock(object client, bint is_async) except -1:
     """Whether Client.__init__ (AsyncClient's) may do the work of its steps itself:
     `super().__init__` reaches the stock BaseClient.__init__ (the class after Client in
     the client's MRO is BaseClient, whose __init__ nobody replaced) and the class's
-    _init_transport, _init_mounts, _get_proxy_map, _enforce_trailing_slash, _build_auth
-    and `headers` property are the stock ones. Remembered for
+    _init_transport, _init_mounts, _get_proxy_map, _enforce_trailing_slash, _build_auth,
+    `headers` property and __setattr__ (object's) are the stock ones. Remembered for
     the class with its version tag (renewed by any change to it or to a base). Not when
     the instance already holds attributes (a subclass's __init__ may set a step on it
     before calling ours): then every step is looked up on the instance, as httpx does."""
@@ -1085,6 +1114,9 @@ cdef bint _construction_is_stock(object client, bint is_async) except -1:
         and getattr(cls, "_enforce_trailing_slash", None) is _STOCK_ENFORCE_TRAILING_SLASH
         and getattr(cls, "_build_auth", None) is _STOCK_BUILD_AUTH
         and getattr(cls, "headers", None) is _STOCK_HEADERS
+        # A class's own __setattr__ sees every assignment as httpx makes them (the
+        # stock path stores `_headers` where httpx assigns `headers`).
+        and getattr(cls, "__setattr__", None) is _OBJECT_SETATTR
     ):
         return False
     if tag != 0:
@@ -2661,6 +2693,7 @@ class AsyncClient(BaseClient):
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
+cdef object _OBJECT_SETATTR = object.__setattr__
 cdef object _STOCK_BASE_INIT = BaseClient.__dict__["__init__"]
 cdef object _STOCK_BUILD_AUTH = BaseClient._build_auth
 cdef object _STOCK_HEADERS = BaseClient.__dict__["headers"]

@@ -364,3 +364,22 @@ def test_construction_steps_patched_after_use_are_called(hx, fake_transports):
         cls()
         assert calls == ["transport", "base"]
         calls.clear()
+
+
+def test_a_subclass_setattr_sees_the_assignments_httpx_makes(hx, fake_transports):
+    # httpx's BaseClient.__init__ assigns `headers` (its setter then `_headers`): a class
+    # with its own __setattr__ sees those names, whichever way the client is made.
+    seen = []
+    for cls in (hx.Client, hx.AsyncClient):
+        cls()  # the class is known stock by now
+        seen.clear()
+
+        class Sub(cls):
+            def __setattr__(self, name, value):
+                seen.append(name)
+                super().__setattr__(name, value)
+
+        client = Sub(headers={"X-A": "1"})
+        assert client.headers["X-A"] == "1"
+        assert "headers" in seen
+        assert seen.index("headers") < seen.index("_headers")

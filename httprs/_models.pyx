@@ -72,7 +72,12 @@ from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
+from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
+
+
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object obj, void* context)
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
@@ -553,6 +558,37 @@ cdef object _byte_stream(bytes body):
     return stream
 
 
+# The ByteStream of b"" that requests without a body share (_empty_stream), with its
+# attribute dict's PEP 509 version when it was made: (stream, version), or None.
+cdef tuple _empty_stream_memo = None
+
+
+cdef object _empty_stream():
+    """_byte_stream(b""), shared: a ByteStream has no setters and reading it changes
+    nothing, so every request without a body may have the same one, handed out while
+    its attribute dict is unchanged (its PEP 509 version, renewed by any set, delete or
+    dict change, is the one recorded when it was made). Code that writes to it all the
+    same keeps it: the next request makes and shares a new one. Where the version is
+    unreadable (3.12+), or ByteStream's __init__ is patched, one per request."""
+    global _empty_stream_memo
+    cdef tuple memo = _empty_stream_memo
+    if (
+        memo is not None
+        and _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK)
+        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
+        == <unsigned long long>memo[1]
+    ):
+        return memo[0]
+    stream = _byte_stream(b"")
+    if type(stream) is ByteStream and _class_unchanged(
+        ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK
+    ):
+        version = _dict_version(PyObject_GenericGetDict(stream, NULL))
+        if version != 0:
+            _empty_stream_memo = (stream, version)
+    return stream
+
+
 cdef int _init_request(
     object self, object method, object url, object params, object headers, object cookies,
     object content, object data, object files, object json, object stream, dict extensions,
@@ -581,7 +617,7 @@ cdef int _init_request(
         return 0
     if data is None and files is None and json is None and content is None:
         default_headers = None
-        stream = _byte_stream(b"")
+        stream = _empty_stream()
     elif data is None and files is None and json is None and type(content) is bytes:
         # What encode_request(content=content) gives for exact bytes, without its calls.
         default_headers = {"Content-Length": str(len(<bytes>content))} if content else {}

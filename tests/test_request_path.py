@@ -425,6 +425,19 @@ def test_a_shared_url_written_to_is_not_handed_out_again(flavour, server):
     run(flavour, body)
 
 
+def test_a_shared_empty_body_written_to_is_not_handed_out_again(server):
+    # Requests without a body may share one empty ByteStream: one whose attributes were
+    # written to all the same is not handed out again.
+    with httprs.Client() as client:
+        first = client.get(server.url + "/echo").request.stream
+        first._stream = first._httprs_body = b"junk"
+        for _ in range(2):
+            response = client.get(server.url + "/echo")
+            assert response.json()["body"] == ""
+            assert response.request.read() == b""
+            assert list(response.request.stream) == [b""]
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_alternating_clients_each_send_their_own_settings(flavour, server):
     # The plain path reads a client's settings from its instance dict (remembered while

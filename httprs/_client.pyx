@@ -435,6 +435,35 @@ cdef object _empty_base_url():
     return _EMPTY_BASE_URL
 
 
+# The base URL clients without one share (_client_empty_base_url): (URL, its attribute
+# dict's PEP 509 version when it was made), or None.
+cdef tuple _empty_base_memo = None
+
+
+cdef object _client_empty_base_url():
+    """URL(_empty_base_url()), the base URL of a client given none, shared by such
+    clients as the requests to one URL string share theirs (_shared_url): handed out
+    while its attribute dict is unchanged, and only while `URL` is the stock class with
+    its own __init__ (else it is called for every client, as httpx does)."""
+    global _empty_base_memo
+    if not (URL is _STOCK_URL and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)):
+        return URL(_empty_base_url())
+    cdef tuple memo = _empty_base_memo
+    if memo is not None and _dict_version(
+        PyObject_GenericGetDict(memo[0], NULL)
+    ) == <unsigned long long>memo[1]:
+        return memo[0]
+    url = URL(_empty_base_url())
+    if type(url) is _STOCK_URL:
+        str(url)  # its string, netloc and raw_path made now: nothing writes to it later
+        url.netloc
+        url.raw_path
+        version = _dict_version(PyObject_GenericGetDict(url, NULL))
+        if version != 0:
+            _empty_base_memo = (url, version)
+    return url
+
+
 cdef bint _has_params(object params) except -1:
     """bool(params), read from a stock QueryParams' dict without the __bool__ call."""
     if type(params) is QueryParams and _class_unchanged(
@@ -1031,7 +1060,7 @@ cdef int _init_base(
         client._base_url = _client_base_url(client, base_url)
         client._auth = client._build_auth(auth)
     elif type(base_url) is str and not base_url:
-        client._base_url = URL(_empty_base_url())
+        client._base_url = _client_empty_base_url()
         client._auth = _build_auth(auth)
     else:
         client._base_url = _base_url(base_url)
@@ -1045,7 +1074,9 @@ cdef int _init_base(
     client._timeout = Timeout(timeout)
     client.follow_redirects = follow_redirects
     client.max_redirects = max_redirects
-    client._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
+    client._event_hooks = (
+        {"request": [], "response": []} if event_hooks is None else _hooks_dict(event_hooks)
+    )
     client._trust_env = trust_env
     client._default_encoding = default_encoding
     client._state = _UNOPENED

@@ -438,6 +438,19 @@ def test_a_shared_empty_body_written_to_is_not_handed_out_again(server):
             assert list(response.request.stream) == [b""]
 
 
+def test_a_shared_base_url_written_to_is_not_handed_out_again(server):
+    # Clients without a base URL may share one: one whose attributes were written to all
+    # the same is not handed out again.
+    with httprs.Client() as client:
+        expected = (str(client.base_url), client.base_url.raw_path)
+        client.base_url._path = "/junk/"
+        client.base_url._raw_path = b"/junk/"
+    for _ in range(2):
+        with httprs.Client() as client:
+            assert (str(client.base_url), client.base_url.raw_path) == expected
+            assert client.get(server.url + "/echo").json()["path"] == "/echo"
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_alternating_clients_each_send_their_own_settings(flavour, server):
     # The plain path reads a client's settings from its instance dict (remembered while

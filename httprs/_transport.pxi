@@ -100,11 +100,12 @@ cdef class _TransportCore:
             port = 443 if https else 80
         extensions = request.extensions
         timeout = _mapping_get(extensions, "timeout")
+        # A client's request has its timeout and nothing else: no target or trace to ask.
+        only_timeout = (
+            timeout is not None and type(extensions) is dict and len(<dict>extensions) == 1
+        )
         if timeout:
-            spec.connect_timeout = _timeout_value(_mapping_get(timeout, "connect"), is_async)
-            spec.read_timeout = _timeout_value(_mapping_get(timeout, "read"), is_async)
-            spec.write_timeout = _timeout_value(_mapping_get(timeout, "write"), is_async)
-            spec.pool_timeout = _pool_timeout_value(_mapping_get(timeout, "pool"), is_async)
+            _set_timeouts(&spec, timeout, is_async)
         request_headers = request.headers
         # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
         raw_headers = (
@@ -113,7 +114,7 @@ cdef class _TransportCore:
         route = self.route
         # httpcore's "target" extension replaces the path and query on the wire; it is
         # validated with the head (an illegal one is LocalProtocolError, as with h11).
-        custom = _mapping_get(extensions, "target")
+        custom = None if only_timeout else _mapping_get(extensions, "target")
         if https or route.mode != "proxy":
             if custom is not None:
                 _set_string(&target, bytes(custom))
@@ -296,7 +297,8 @@ cdef class _TransportCore:
         stream.request = request
         # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
         spec.trace = (
-            _mapping_get(extensions, "trace") is not None or _debug_logging(self.route.mode)
+            (not only_timeout and _mapping_get(extensions, "trace") is not None)
+            or _debug_logging(self.route.mode)
         )
         if may_http2:
             # `head` stays empty: see RequestSpec::head.
@@ -320,6 +322,43 @@ cdef class _TransportCore:
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
+
+
+cdef inline bint _next_key_is(object d, Py_ssize_t* pos, str name, PyObject** value):
+    """Whether the dict's next entry (PyDict_Next) has `name` itself as its key."""
+    cdef PyObject* key
+    return PyDict_Next(d, pos, &key, value) and <object>key is name
+
+
+cdef int _set_timeouts(RequestSpec* spec, object timeout, bint is_async) except -1:
+    """The spec's four timeouts from a request's `timeout` extension. A client's is a
+    dict of exactly those four keys in that order (a Timeout's as_dict()): read in one
+    pass over its entries; any other mapping is asked for each key."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* v0
+    cdef PyObject* v1
+    cdef PyObject* v2
+    cdef PyObject* v3
+    if (
+        type(timeout) is dict
+        and len(<dict>timeout) == 4
+        and _next_key_is(timeout, &pos, "connect", &v0)
+        and _next_key_is(timeout, &pos, "read", &v1)
+        and _next_key_is(timeout, &pos, "write", &v2)
+        and _next_key_is(timeout, &pos, "pool", &v3)
+    ):
+        # Each held before any is converted (a conversion may run Python code).
+        connect, read, write, pool = <object>v0, <object>v1, <object>v2, <object>v3
+    else:
+        connect = _mapping_get(timeout, "connect")
+        read = _mapping_get(timeout, "read")
+        write = _mapping_get(timeout, "write")
+        pool = _mapping_get(timeout, "pool")
+    spec.connect_timeout = _timeout_value(connect, is_async)
+    spec.read_timeout = _timeout_value(read, is_async)
+    spec.write_timeout = _timeout_value(write, is_async)
+    spec.pool_timeout = _pool_timeout_value(pool, is_async)
+    return 0
 
 
 @cython.final

@@ -602,10 +602,11 @@ cdef object _bind_stream(object bound, object stream, object response, double st
 
 
 cdef int _finish_response(
-    object client, object request, object response, double start, bint is_async, bint plain
+    object client, object request, object response, object stream, double start,
+    bint is_async, bint plain,
 ) except -1:
-    """Attach the request, bind the stream for `elapsed`, take cookies, log. `plain`:
-    the client's `cookies` property is its own."""
+    """Attach the request, bind the stream (`response.stream`, read by the caller) for
+    `elapsed`, take cookies, log. `plain`: the client's `cookies` property is its own."""
     cdef bint stock = type(response) is Response and _class_unchanged(
         Response, &_response_tag, _RESPONSE_STOCK
     )
@@ -613,7 +614,7 @@ cdef int _finish_response(
         response._req = request  # what the stock `request` setter does
     else:
         response.request = request
-    stream = response.stream
+        stream = response.stream  # read again after the setter ran, as httpx reads it
     if is_async:
         if BoundAsyncStream is _STOCK_BOUND_ASYNC and hasattr(stream, "_httprs_aread_all"):
             bound = _BoundAsyncStreamReadAll
@@ -1733,7 +1734,7 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
         and not isinstance(stream, SyncByteStream)
     ):
         raise TypeError("The transport returned a response with an async byte stream.")
-    _finish_response(client, request, response, start, False, plain)
+    _finish_response(client, request, response, stream, start, False, plain)
     return response
 
 
@@ -2300,7 +2301,7 @@ async def _async_send_single_request(object client, object request, bint plain):
         and not isinstance(stream, AsyncByteStream)
     ):
         raise TypeError("The transport returned a response with a sync byte stream.")
-    _finish_response(client, request, response, start, True, plain)
+    _finish_response(client, request, response, stream, start, True, plain)
     return response
 
 

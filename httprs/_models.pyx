@@ -595,15 +595,17 @@ cdef int _init_request(
 ) except -1:
     """Request.__init__'s work; `extensions` is the request's own dict already."""
     if type(method) is str and method in _UPPER_METHODS:
-        self.method = method
+        self_method = method
     else:
-        self.method = method.upper()
+        self_method = method.upper()
+    self.method = self_method
     if params is not None:
-        self.url = URL(url, params=params)
+        self_url = URL(url, params=params)
     elif type(url) is URL:
-        self.url = url  # URLs are immutable: shared, not copied
+        self_url = url  # URLs are immutable: shared, not copied
     else:
-        self.url = URL(url)
+        self_url = URL(url)
+    self.url = self_url
     if type(headers) is Headers:
         h = _copy_headers(headers)
     else:
@@ -634,7 +636,7 @@ cdef int _init_request(
             content=content, data=data, files=files, json=json, boundary=boundary
         )
     if type(self) is Request and _class_unchanged(Request, &_request_tag, _REQUEST_STOCK):
-        _prepare_request(self, h, default_headers)
+        _prepare_request(self, h, default_headers, self_url, self_method)
     else:
         self._prepare(default_headers)
     self.stream = stream
@@ -690,8 +692,11 @@ cdef bytes _HOST = b"Host"
 cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
-cdef int _prepare_request(object self, object h, object default_headers) except -1:
-    """Request._prepare: body headers, then Host / Content-Length prepended as httpx does."""
+cdef int _prepare_request(
+    object self, object h, object default_headers, object url, object method
+) except -1:
+    """Request._prepare: body headers, then Host / Content-Length prepended as httpx does.
+    `url` and `method` are the request's (its `url` and `method` attributes)."""
     if not isinstance(h, Headers):
         h = self.headers = Headers(h)
     # Whether Content-Length or Transfer-Encoding is known to be set (by the defaults).
@@ -711,7 +716,6 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
     cdef list keys = _hkeys(h)
     auto = None
     if not _bytes_in(keys, b"host"):
-        url = self.url
         if type(url) is URL:
             # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
             # `netloc` the made `_netloc` (else the property makes it).
@@ -720,7 +724,6 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
                 auto = [(_HOST, url.netloc if netloc is None else netloc)]
         elif url.host:
             auto = [(_HOST, url.netloc)]
-    method = self.method
     if (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
             method == "POST" or method == "PUT" or method == "PATCH"
@@ -781,7 +784,7 @@ class Request:
 
     def _prepare(self, default_headers):
         """Apply body headers, then prepend Host / Content-Length as httpx does."""
-        _prepare_request(self, self.headers, default_headers)
+        _prepare_request(self, self.headers, default_headers, self.url, self.method)
 
     @property
     def content(self):

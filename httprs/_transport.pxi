@@ -100,7 +100,8 @@ cdef class _TransportCore:
             port = 443 if https else 80
         extensions = request.extensions
         timeout = _mapping_get(extensions, "timeout")
-        # A client's request has its timeout and nothing else: no target or trace to ask.
+        # A client's request has its timeout and nothing else: no target, trace or
+        # sni_hostname to ask.
         only_timeout = (
             timeout is not None and type(extensions) is dict and len(<dict>extensions) == 1
         )
@@ -243,7 +244,8 @@ cdef class _TransportCore:
             self.last_origin = (scheme, host, port, origin_key)
         if https:
             spec.tls = self.tls_context()
-            tls_host = _sni_hostname(request, host)
+            # (No sni_hostname extension where the timeout is the only one.)
+            tls_host = host if only_timeout else _sni_hostname(request, host)
             _set_string(&spec.tls_host, tls_host)
             if tls_host != host:
                 origin_key += b"|sni:" + tls_host

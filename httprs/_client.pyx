@@ -449,9 +449,12 @@ cdef object _client_empty_base_url():
     if not (URL is _STOCK_URL and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)):
         return URL(_empty_base_url())
     cdef tuple memo = _empty_base_memo
-    if memo is not None and _dict_version(
-        PyObject_GenericGetDict(memo[0], NULL)
-    ) == <unsigned long long>memo[1]:
+    if (
+        memo is not None
+        and type(memo[0]) is _STOCK_URL  # (not given another __class__)
+        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
+        == <unsigned long long>memo[1]
+    ):
         return memo[0]
     url = URL(_empty_base_url())
     if type(url) is _STOCK_URL:
@@ -935,7 +938,11 @@ cdef object _shared_url(str key, tuple entry):
     """The URL for `key` from its _absolute_urls entry (parts, shared URL, version)."""
     cdef unsigned long long version = entry[2]
     shared = entry[1]
-    if version != 0 and _dict_version(PyObject_GenericGetDict(shared, NULL)) == version:
+    if (
+        version != 0
+        and type(shared) is _STOCK_URL  # (not given another __class__)
+        and _dict_version(PyObject_GenericGetDict(shared, NULL)) == version
+    ):
         return shared
     url = _url_from_template(<tuple>entry[0])
     if version != 0:  # the shared one was written to: this one is shared from now on

@@ -574,6 +574,7 @@ cdef object _empty_stream():
     cdef tuple memo = _empty_stream_memo
     if (
         memo is not None
+        and type(memo[0]) is ByteStream  # (not given another __class__, nor patched over)
         and _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK)
         and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
         == <unsigned long long>memo[1]

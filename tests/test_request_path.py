@@ -431,6 +431,48 @@ def test_a_shared_base_url_written_to_is_not_handed_out_again(server):
             assert client.get(server.url + "/echo").json()["path"] == "/echo"
 
 
+class _OtherURL(httprs.URL):
+    pass
+
+
+class _OtherStream(httprs.ByteStream):
+    def __iter__(self):
+        yield b"surprise"
+
+
+@pytest.mark.parametrize("which", ["url", "stream", "base_url"])
+def test_a_shared_object_given_another_class_is_not_handed_out_again(server, which):
+    # The URL shared by the requests to one URL string (what _merge_url gives: Request
+    # copies a URL of another class), a body-less request's shared empty ByteStream and
+    # the base URL shared by clients without one are handed out only while each is of
+    # its stock class: one given another __class__ (which leaves its attribute dict as it
+    # was) goes to no later request or client.
+    url = server.url + "/echo"
+    stock = httprs.ByteStream if which == "stream" else httprs.URL
+
+    def shared(client):
+        if which == "base_url":
+            with httprs.Client() as other:
+                return other.base_url
+        if which == "url":
+            return client._merge_url(url)
+        return client.get(url).request.stream
+
+    with httprs.Client() as client:
+        first = shared(client)
+        if sys.version_info < (3, 12):  # (where the version is readable: shared)
+            assert shared(client) is first
+        first.__class__ = _OtherStream if which == "stream" else _OtherURL
+        for _ in range(2):
+            later = shared(client)
+            assert later is not first
+            assert type(later) is stock
+        response = client.get(url)
+        assert list(response.request.stream) == [b""]
+        assert response.json()["body"] == ""
+        assert str(response.request.url) == url
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_alternating_clients_each_send_their_own_settings(flavour, server):
     # The plain path reads a client's settings from its instance dict (remembered while

@@ -761,7 +761,9 @@ cdef object _plain_attr(object client, _PlainAttr which):
     The memo is filled in a local array and published whole, with nothing between the
     copy and the (dict, version) pair that could run Python code or switch threads (a
     key's __eq__ may run during the lookups: another thread may publish meanwhile); a
-    lookup that fails publishes nothing."""
+    lookup that fails publishes nothing. When a key's __eq__ changed the dict during the
+    lookups, nothing is published and the value is looked up again (what was found,
+    borrowed, may have been replaced or deleted)."""
     global _attrs_dict, _attrs_version
     cdef Py_ssize_t i
     cdef PyObject* value
@@ -781,7 +783,9 @@ cdef object _plain_attr(object client, _PlainAttr which):
                 _attrs_values[i] = found[i]
             _attrs_dict = <PyObject*>instance_dict
             _attrs_version = version
-        value = found[<int>which]
+            value = found[<int>which]
+        else:  # a key's __eq__ changed it: what was found may be gone, look it up again
+            value = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[<int>which])
     if value == NULL:
         return getattr(client, <str>_PLAIN_ATTRS[<int>which])
     return <object>value

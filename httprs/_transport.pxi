@@ -4,8 +4,10 @@
 
 # The last head any transport made (a _HeadCache, or None): read by a transport that
 # has none yet. Immutable once made, so every transport may read it (under the GIL).
-# Only a head with nothing secret in it (`_HeadCache.public`) goes here, so it may
-# outlive the transport that made it (a new Client per request reuses the last one's).
+# Only a public head (`_HeadCache.public`: no query, only allow-listed headers) goes
+# here, so it outlives the transport that made it (a new Client per request reuses the
+# last one's), with whatever its path holds (a token in a webhook URL's path, say):
+# docs/compatibility.md, "What the module keeps after a client closes".
 cdef object _last_head = None
 # The header names a head shared between transports may carry (lower-case): what a
 # client sends by default, Host and a body's framing and type. A head with any other

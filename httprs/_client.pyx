@@ -435,6 +435,38 @@ cdef object _empty_base_url():
     return _EMPTY_BASE_URL
 
 
+# The base URL clients without one share (_client_empty_base_url): (URL, its attribute
+# dict's PEP 509 version when it was made), or None.
+cdef tuple _empty_base_memo = None
+
+
+cdef object _client_empty_base_url():
+    """URL(_empty_base_url()), the base URL of a client given none, shared by such
+    clients as the requests to one URL string share theirs (_shared_url): handed out
+    while its attribute dict is unchanged, and only while `URL` is the stock class with
+    its own __init__ (else it is called for every client, as httpx does)."""
+    global _empty_base_memo
+    if not (URL is _STOCK_URL and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)):
+        return URL(_empty_base_url())
+    cdef tuple memo = _empty_base_memo
+    if (
+        memo is not None
+        and type(memo[0]) is _STOCK_URL  # (not given another __class__)
+        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
+        == <unsigned long long>memo[1]
+    ):
+        return memo[0]
+    url = URL(_empty_base_url())
+    if type(url) is _STOCK_URL:
+        str(url)  # its string, netloc and raw_path made now: nothing writes to it later
+        url.netloc
+        url.raw_path
+        version = _dict_version(PyObject_GenericGetDict(url, NULL))
+        if version != 0:
+            _empty_base_memo = (url, version)
+    return url
+
+
 cdef bint _has_params(object params) except -1:
     """bool(params), read from a stock QueryParams' dict without the __bool__ call."""
     if type(params) is QueryParams and _class_unchanged(
@@ -573,10 +605,11 @@ cdef object _bind_stream(object bound, object stream, object response, double st
 
 
 cdef int _finish_response(
-    object client, object request, object response, double start, bint is_async, bint plain
+    object client, object request, object response, object stream, double start,
+    bint is_async, bint plain,
 ) except -1:
-    """Attach the request, bind the stream for `elapsed`, take cookies, log. `plain`:
-    the client's `cookies` property is its own."""
+    """Attach the request, bind the stream (`response.stream`, read by the caller) for
+    `elapsed`, take cookies, log. `plain`: the client's `cookies` property is its own."""
     cdef bint stock = type(response) is Response and _class_unchanged(
         Response, &_response_tag, _RESPONSE_STOCK
     )
@@ -584,7 +617,7 @@ cdef int _finish_response(
         response._req = request  # what the stock `request` setter does
     else:
         response.request = request
-    stream = response.stream
+        stream = response.stream  # read again after the setter ran, as httpx reads it
     if is_async:
         if BoundAsyncStream is _STOCK_BOUND_ASYNC and hasattr(stream, "_httprs_aread_all"):
             bound = _BoundAsyncStreamReadAll
@@ -668,27 +701,48 @@ cdef bint _class_is_plain(object cls, tuple funcs) except -1:
     return True
 
 
-# The client settings the plain path reads straight from the instance dict.
-cdef tuple _PLAIN_ATTRS = (
-    "_headers", "_cookies", "_params", "_timeout", "_base_url", "_mounts", "_transport",
-    "_event_hooks", "max_redirects", "_default_encoding", "follow_redirects", "_state",
-    "_auth",
-)
-cdef enum _PlainAttr:  # their indices in _PLAIN_ATTRS
-    ATTR_HEADERS = 0
-    ATTR_COOKIES = 1
-    ATTR_PARAMS = 2
-    ATTR_TIMEOUT = 3
-    ATTR_BASE_URL = 4
-    ATTR_MOUNTS = 5
-    ATTR_TRANSPORT = 6
-    ATTR_EVENT_HOOKS = 7
-    ATTR_MAX_REDIRECTS = 8
-    ATTR_DEFAULT_ENCODING = 9
-    ATTR_FOLLOW_REDIRECTS = 10
-    ATTR_STATE = 11
-    ATTR_AUTH = 12
-    ATTR_COUNT = 13
+# The client settings the plain path reads straight from the instance dict, by index.
+cdef enum _PlainAttr:
+    ATTR_HEADERS
+    ATTR_COOKIES
+    ATTR_PARAMS
+    ATTR_TIMEOUT
+    ATTR_BASE_URL
+    ATTR_MOUNTS
+    ATTR_TRANSPORT
+    ATTR_EVENT_HOOKS
+    ATTR_MAX_REDIRECTS
+    ATTR_DEFAULT_ENCODING
+    ATTR_FOLLOW_REDIRECTS
+    ATTR_STATE
+    ATTR_AUTH
+    ATTR_COUNT
+
+
+cdef tuple _plain_attr_names():
+    """The names of the _PlainAttr indices, in index order (each index named once)."""
+    cdef dict index = {
+        ATTR_HEADERS: "_headers",
+        ATTR_COOKIES: "_cookies",
+        ATTR_PARAMS: "_params",
+        ATTR_TIMEOUT: "_timeout",
+        ATTR_BASE_URL: "_base_url",
+        ATTR_MOUNTS: "_mounts",
+        ATTR_TRANSPORT: "_transport",
+        ATTR_EVENT_HOOKS: "_event_hooks",
+        ATTR_MAX_REDIRECTS: "max_redirects",
+        ATTR_DEFAULT_ENCODING: "_default_encoding",
+        ATTR_FOLLOW_REDIRECTS: "follow_redirects",
+        ATTR_STATE: "_state",
+        ATTR_AUTH: "_auth",
+    }
+    names = tuple([index[i] for i in range(<int>ATTR_COUNT)])  # KeyError: one unnamed
+    if len(index) != <int>ATTR_COUNT or len(set(names)) != <int>ATTR_COUNT:
+        raise ImportError("httprs._client: _PlainAttr names are not one per index")
+    return names
+
+
+cdef tuple _PLAIN_ATTRS = _plain_attr_names()  # _PLAIN_ATTRS[which] names `which`
 
 
 # _plain_attr's memo: the values of _PLAIN_ATTRS in the last instance dict read (NULL
@@ -703,23 +757,35 @@ cdef object _plain_attr(object client, _PlainAttr which):
     """`client.<name>` for a plain client (_is_plain; `name` is _PLAIN_ATTRS[which]): its
     instance dict's value (no class defines `name` as a data descriptor), else the
     attribute lookup (its AttributeError). A client's dict does not change from request
-    to request: while it is the one last read, unchanged, the values come from the memo."""
+    to request: while it is the one last read, unchanged, the values come from the memo.
+    The memo is filled in a local array and published whole, with nothing between the
+    copy and the (dict, version) pair that could run Python code or switch threads (a
+    key's __eq__ may run during the lookups: another thread may publish meanwhile); a
+    lookup that fails publishes nothing. When a key's __eq__ changed the dict during the
+    lookups, nothing is published and the value is looked up again (what was found,
+    borrowed, may have been replaced or deleted)."""
     global _attrs_dict, _attrs_version
     cdef Py_ssize_t i
     cdef PyObject* value
+    cdef PyObject* found[<int>ATTR_COUNT]
     instance_dict = PyObject_GenericGetDict(client, NULL)
     cdef unsigned long long version = _dict_version(instance_dict)
     if version == 0:  # not an exact dict, or a Python that keeps no readable version
         value = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[<int>which])
+    elif <PyObject*>instance_dict == _attrs_dict and version == _attrs_version:
+        value = _attrs_values[<int>which]
     else:
-        if <PyObject*>instance_dict != _attrs_dict or version != _attrs_version:
+        for i in range(<int>ATTR_COUNT):
+            # (A lookup that fails raises here: nothing is published.)
+            found[i] = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[i])
+        if _dict_version(instance_dict) == version:  # (no key's __eq__ changed it)
             for i in range(<int>ATTR_COUNT):
-                _attrs_values[i] = PyDict_GetItemWithError(
-                    instance_dict, <str>_PLAIN_ATTRS[i]
-                )
+                _attrs_values[i] = found[i]
             _attrs_dict = <PyObject*>instance_dict
             _attrs_version = version
-        value = _attrs_values[<int>which]
+            value = found[<int>which]
+        else:  # a key's __eq__ changed it: what was found may be gone, look it up again
+            value = PyDict_GetItemWithError(instance_dict, <str>_PLAIN_ATTRS[<int>which])
     if value == NULL:
         return getattr(client, <str>_PLAIN_ATTRS[<int>which])
     return <object>value
@@ -822,11 +888,17 @@ cdef object _build_request(
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
 
 
-# Absolute URL strings -> a parsed template URL, never handed out: each request gets a
-# fresh URL (as httpx's URL(url)) with the template's parts and its netloc and raw_path
-# already made. Only while `URL` is the stock class with its own __init__ (a class
-# patched in here, or a patched URL.__init__, is called for every request, as httpx
-# does). Bounded like _urls' parse cache.
+# Absolute URL strings -> (parts of the parsed URL, a shared URL with them, that URL's
+# instance-dict version). Only while `URL` is the stock class with its own __init__ (a
+# class patched in here, or a patched URL.__init__, is called for every request, as
+# httpx does). A URL's parts never change (it has no setters; its netloc, raw_path and
+# string, made on first use, are made before it is shared), so requests to the same URL
+# string share one URL object, handed out while its attribute dict is unchanged: its
+# PEP 509 version (globally unique, renewed by any set, delete or dict change) is the
+# one recorded when it was made. Code that writes to a URL's attributes all the same
+# gets it to itself: the next request makes a new shared URL from the parts. Where the
+# version is unreadable (Python 3.12+) each request gets a new URL with the parts.
+# Bounded like _urls' parse cache.
 cdef dict _absolute_urls = {}
 cdef unsigned int _url_tag = 0  # _class_unchanged's memo
 cdef unsigned int _response_tag = 0  # the same, for _RESPONSE_STOCK
@@ -856,6 +928,32 @@ cdef object _url_from_template(tuple parts):
     return url
 
 
+cdef int _share_url(str key, tuple parts, object url) except -1:
+    """Make `url` (a stock URL of `parts`) the one handed out for `key`."""
+    str(url)  # its string made now: nothing lazily made changes its dict later
+    cdef unsigned long long version = _dict_version(PyObject_GenericGetDict(url, NULL))
+    if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
+        _absolute_urls.clear()
+    _absolute_urls[key] = (parts, url, version)
+    return 0
+
+
+cdef object _shared_url(str key, tuple entry):
+    """The URL for `key` from its _absolute_urls entry (parts, shared URL, version)."""
+    cdef unsigned long long version = entry[2]
+    shared = entry[1]
+    if (
+        version != 0
+        and type(shared) is _STOCK_URL  # (not given another __class__)
+        and _dict_version(PyObject_GenericGetDict(shared, NULL)) == version
+    ):
+        return shared
+    url = _url_from_template(<tuple>entry[0])
+    if version != 0:  # the shared one was written to: this one is shared from now on
+        _share_url(key, <tuple>entry[0], url)
+    return url
+
+
 cdef object _merge_url(object client, object url, bint plain):
     """`plain` (_is_plain): the client's properties are its own, read their attributes."""
     if (
@@ -863,18 +961,20 @@ cdef object _merge_url(object client, object url, bint plain):
         and URL is _STOCK_URL
         and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)
     ):
-        parts = _absolute_urls.get(url)
-        if parts is not None:
-            return _url_from_template(<tuple>parts)
+        entry = _absolute_urls.get(url)
+        if entry is not None:
+            return _shared_url(<str>url, <tuple>entry)
         merged = URL(url)
         if merged._scheme and merged._host:
-            if len(<str>url) <= _ABSOLUTE_URL_MAX_LEN:
-                if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
-                    _absolute_urls.clear()
-                _absolute_urls[url] = (
-                    merged._scheme, merged._userinfo, merged._host, merged._port,
-                    merged._path, merged._query, merged._fragment, merged.netloc,
-                    merged.raw_path,
+            if len(<str>url) <= _ABSOLUTE_URL_MAX_LEN and type(merged) is _STOCK_URL:
+                _share_url(
+                    <str>url,
+                    (
+                        merged._scheme, merged._userinfo, merged._host, merged._port,
+                        merged._path, merged._query, merged._fragment, merged.netloc,
+                        merged.raw_path,
+                    ),
+                    merged,
                 )
             return merged
     else:
@@ -972,7 +1072,7 @@ cdef int _init_base(
         client._base_url = _client_base_url(client, base_url)
         client._auth = client._build_auth(auth)
     elif type(base_url) is str and not base_url:
-        client._base_url = URL(_empty_base_url())
+        client._base_url = _client_empty_base_url()
         client._auth = _build_auth(auth)
     else:
         client._base_url = _base_url(base_url)
@@ -986,7 +1086,9 @@ cdef int _init_base(
     client._timeout = Timeout(timeout)
     client.follow_redirects = follow_redirects
     client.max_redirects = max_redirects
-    client._event_hooks = _hooks_dict({} if event_hooks is None else event_hooks)
+    client._event_hooks = (
+        {"request": [], "response": []} if event_hooks is None else _hooks_dict(event_hooks)
+    )
     client._trust_env = trust_env
     client._default_encoding = default_encoding
     client._state = _UNOPENED
@@ -1014,8 +1116,8 @@ cdef bint _construction_is_stock(object client, bint is_async) except -1:
     """Whether Client.__init__ (AsyncClient's) may do the work of its steps itself:
     `super().__init__` reaches the stock BaseClient.__init__ (the class after Client in
     the client's MRO is BaseClient, whose __init__ nobody replaced) and the class's
-    _init_transport, _init_mounts, _get_proxy_map, _enforce_trailing_slash, _build_auth
-    and `headers` property are the stock ones. Remembered for
+    _init_transport, _init_mounts, _get_proxy_map, _enforce_trailing_slash, _build_auth,
+    `headers` property and __setattr__ (object's) are the stock ones. Remembered for
     the class with its version tag (renewed by any change to it or to a base). Not when
     the instance already holds attributes (a subclass's __init__ may set a step on it
     before calling ours): then every step is looked up on the instance, as httpx does."""
@@ -1055,6 +1157,9 @@ cdef bint _construction_is_stock(object client, bint is_async) except -1:
         and getattr(cls, "_enforce_trailing_slash", None) is _STOCK_ENFORCE_TRAILING_SLASH
         and getattr(cls, "_build_auth", None) is _STOCK_BUILD_AUTH
         and getattr(cls, "headers", None) is _STOCK_HEADERS
+        # A class's own __setattr__ sees every assignment as httpx makes them (the
+        # stock path stores `_headers` where httpx assigns `headers`).
+        and getattr(cls, "__setattr__", None) is _OBJECT_SETATTR
     ):
         return False
     if tag != 0:
@@ -1640,7 +1745,7 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
         and not isinstance(stream, SyncByteStream)
     ):
         raise TypeError("The transport returned a response with an async byte stream.")
-    _finish_response(client, request, response, start, False, plain)
+    _finish_response(client, request, response, stream, start, False, plain)
     return response
 
 
@@ -2207,7 +2312,7 @@ async def _async_send_single_request(object client, object request, bint plain):
         and not isinstance(stream, AsyncByteStream)
     ):
         raise TypeError("The transport returned a response with a sync byte stream.")
-    _finish_response(client, request, response, start, True, plain)
+    _finish_response(client, request, response, stream, start, True, plain)
     return response
 
 
@@ -2631,6 +2736,7 @@ class AsyncClient(BaseClient):
 
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
+cdef object _OBJECT_SETATTR = object.__setattr__
 cdef object _STOCK_BASE_INIT = BaseClient.__dict__["__init__"]
 cdef object _STOCK_BUILD_AUTH = BaseClient._build_auth
 cdef object _STOCK_HEADERS = BaseClient.__dict__["headers"]

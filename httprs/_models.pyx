@@ -72,7 +72,12 @@ from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
+from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
+
+
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object obj, void* context)
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
@@ -553,21 +558,55 @@ cdef object _byte_stream(bytes body):
     return stream
 
 
+# The ByteStream of b"" that requests without a body share (_empty_stream), with its
+# attribute dict's PEP 509 version when it was made: (stream, version), or None.
+cdef tuple _empty_stream_memo = None
+
+
+cdef object _empty_stream():
+    """_byte_stream(b""), shared: a ByteStream has no setters and reading it changes
+    nothing, so every request without a body may have the same one, handed out while
+    its attribute dict is unchanged (its PEP 509 version, renewed by any set, delete or
+    dict change, is the one recorded when it was made). Code that writes to it all the
+    same keeps it: the next request makes and shares a new one. Where the version is
+    unreadable (3.12+), or ByteStream's __init__ is patched, one per request."""
+    global _empty_stream_memo
+    cdef tuple memo = _empty_stream_memo
+    if (
+        memo is not None
+        and type(memo[0]) is ByteStream  # (not given another __class__, nor patched over)
+        and _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK)
+        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
+        == <unsigned long long>memo[1]
+    ):
+        return memo[0]
+    stream = _byte_stream(b"")
+    if type(stream) is ByteStream and _class_unchanged(
+        ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK
+    ):
+        version = _dict_version(PyObject_GenericGetDict(stream, NULL))
+        if version != 0:
+            _empty_stream_memo = (stream, version)
+    return stream
+
+
 cdef int _init_request(
     object self, object method, object url, object params, object headers, object cookies,
     object content, object data, object files, object json, object stream, dict extensions,
 ) except -1:
     """Request.__init__'s work; `extensions` is the request's own dict already."""
     if type(method) is str and method in _UPPER_METHODS:
-        self.method = method
+        self_method = method
     else:
-        self.method = method.upper()
+        self_method = method.upper()
+    self.method = self_method
     if params is not None:
-        self.url = URL(url, params=params)
+        self_url = URL(url, params=params)
     elif type(url) is URL:
-        self.url = url  # URLs are immutable: shared, not copied
+        self_url = url  # URLs are immutable: shared, not copied
     else:
-        self.url = URL(url)
+        self_url = URL(url)
+    self.url = self_url
     if type(headers) is Headers:
         h = _copy_headers(headers)
     else:
@@ -581,7 +620,7 @@ cdef int _init_request(
         return 0
     if data is None and files is None and json is None and content is None:
         default_headers = None
-        stream = _byte_stream(b"")
+        stream = _empty_stream()
     elif data is None and files is None and json is None and type(content) is bytes:
         # What encode_request(content=content) gives for exact bytes, without its calls.
         default_headers = {"Content-Length": str(len(<bytes>content))} if content else {}
@@ -598,7 +637,7 @@ cdef int _init_request(
             content=content, data=data, files=files, json=json, boundary=boundary
         )
     if type(self) is Request and _class_unchanged(Request, &_request_tag, _REQUEST_STOCK):
-        _prepare_request(self, h, default_headers)
+        _prepare_request(self, h, default_headers, self_url, self_method)
     else:
         self._prepare(default_headers)
     self.stream = stream
@@ -654,8 +693,11 @@ cdef bytes _HOST = b"Host"
 cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
-cdef int _prepare_request(object self, object h, object default_headers) except -1:
-    """Request._prepare: body headers, then Host / Content-Length prepended as httpx does."""
+cdef int _prepare_request(
+    object self, object h, object default_headers, object url, object method
+) except -1:
+    """Request._prepare: body headers, then Host / Content-Length prepended as httpx does.
+    `url` and `method` are the request's (its `url` and `method` attributes)."""
     if not isinstance(h, Headers):
         h = self.headers = Headers(h)
     # Whether Content-Length or Transfer-Encoding is known to be set (by the defaults).
@@ -675,7 +717,6 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
     cdef list keys = _hkeys(h)
     auto = None
     if not _bytes_in(keys, b"host"):
-        url = self.url
         if type(url) is URL:
             # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
             # `netloc` the made `_netloc` (else the property makes it).
@@ -684,7 +725,6 @@ cdef int _prepare_request(object self, object h, object default_headers) except 
                 auto = [(_HOST, url.netloc if netloc is None else netloc)]
         elif url.host:
             auto = [(_HOST, url.netloc)]
-    method = self.method
     if (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
             method == "POST" or method == "PUT" or method == "PATCH"
@@ -745,7 +785,7 @@ class Request:
 
     def _prepare(self, default_headers):
         """Apply body headers, then prepend Host / Content-Length as httpx does."""
-        _prepare_request(self, self.headers, default_headers)
+        _prepare_request(self, self.headers, default_headers, self.url, self.method)
 
     @property
     def content(self):

@@ -4,7 +4,19 @@
 
 # The last head any transport made (a _HeadCache, or None): read by a transport that
 # has none yet. Immutable once made, so every transport may read it (under the GIL).
+# Only a public head (`_HeadCache.public`: no query, only allow-listed headers) goes
+# here, so it outlives the transport that made it (a new Client per request reuses the
+# last one's), with whatever its path holds (a token in a webhook URL's path, say):
+# docs/compatibility.md, "What the module keeps after a client closes".
 cdef object _last_head = None
+# The header names a head shared between transports may carry (lower-case): what a
+# client sends by default, Host and a body's framing and type. A head with any other
+# header (Authorization, Cookie, an API key of some name) or a query in its target
+# stays its transport's, and goes when that transport is closed.
+cdef frozenset _PUBLIC_HEADER_NAMES = frozenset({
+    b"host", b"accept", b"accept-encoding", b"accept-language", b"connection",
+    b"user-agent", b"content-length", b"content-type", b"transfer-encoding",
+})
 
 
 cdef class _TransportCore:
@@ -90,11 +102,13 @@ cdef class _TransportCore:
             port = 443 if https else 80
         extensions = request.extensions
         timeout = _mapping_get(extensions, "timeout")
+        # A client's request has its timeout and nothing else: no target, trace or
+        # sni_hostname to ask.
+        only_timeout = (
+            timeout is not None and type(extensions) is dict and len(<dict>extensions) == 1
+        )
         if timeout:
-            spec.connect_timeout = _timeout_value(_mapping_get(timeout, "connect"), is_async)
-            spec.read_timeout = _timeout_value(_mapping_get(timeout, "read"), is_async)
-            spec.write_timeout = _timeout_value(_mapping_get(timeout, "write"), is_async)
-            spec.pool_timeout = _pool_timeout_value(_mapping_get(timeout, "pool"), is_async)
+            _set_timeouts(&spec, timeout, is_async)
         request_headers = request.headers
         # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
         raw_headers = (
@@ -103,7 +117,7 @@ cdef class _TransportCore:
         route = self.route
         # httpcore's "target" extension replaces the path and query on the wire; it is
         # validated with the head (an illegal one is LocalProtocolError, as with h11).
-        custom = _mapping_get(extensions, "target")
+        custom = None if only_timeout else _mapping_get(extensions, "target")
         if https or route.mode != "proxy":
             if custom is not None:
                 _set_string(&target, bytes(custom))
@@ -171,11 +185,12 @@ cdef class _TransportCore:
                 ):
                     raise _error_to_exception(err, request)
                 if not forwarded:
-                    self.head_cache = _HeadCache.make(
+                    cache = _HeadCache.make(
                         method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
                     )
-                    if self.head_cache is not None:
-                        _last_head = self.head_cache
+                    self.head_cache = cache
+                    if cache is not None and cache.public():
+                        _last_head = cache
                 spec.head = move(head)
             elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
                 raise _error_to_exception(err, request)
@@ -231,7 +246,8 @@ cdef class _TransportCore:
             self.last_origin = (scheme, host, port, origin_key)
         if https:
             spec.tls = self.tls_context()
-            tls_host = _sni_hostname(request, host)
+            # (No sni_hostname extension where the timeout is the only one.)
+            tls_host = host if only_timeout else _sni_hostname(request, host)
             _set_string(&spec.tls_host, tls_host)
             if tls_host != host:
                 origin_key += b"|sni:" + tls_host
@@ -285,7 +301,8 @@ cdef class _TransportCore:
         stream.request = request
         # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
         spec.trace = (
-            _mapping_get(extensions, "trace") is not None or _debug_logging(self.route.mode)
+            (not only_timeout and _mapping_get(extensions, "trace") is not None)
+            or _debug_logging(self.route.mode)
         )
         if may_http2:
             # `head` stays empty: see RequestSpec::head.
@@ -309,6 +326,43 @@ cdef class _TransportCore:
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
+
+
+cdef inline bint _next_key_is(object d, Py_ssize_t* pos, str name, PyObject** value):
+    """Whether the dict's next entry (PyDict_Next) has `name` itself as its key."""
+    cdef PyObject* key
+    return PyDict_Next(d, pos, &key, value) and <object>key is name
+
+
+cdef int _set_timeouts(RequestSpec* spec, object timeout, bint is_async) except -1:
+    """The spec's four timeouts from a request's `timeout` extension. A client's is a
+    dict of exactly those four keys in that order (a Timeout's as_dict()): read in one
+    pass over its entries; any other mapping is asked for each key."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* v0
+    cdef PyObject* v1
+    cdef PyObject* v2
+    cdef PyObject* v3
+    if (
+        type(timeout) is dict
+        and len(<dict>timeout) == 4
+        and _next_key_is(timeout, &pos, "connect", &v0)
+        and _next_key_is(timeout, &pos, "read", &v1)
+        and _next_key_is(timeout, &pos, "write", &v2)
+        and _next_key_is(timeout, &pos, "pool", &v3)
+    ):
+        # Each held before any is converted (a conversion may run Python code).
+        connect, read, write, pool = <object>v0, <object>v1, <object>v2, <object>v3
+    else:
+        connect = _mapping_get(timeout, "connect")
+        read = _mapping_get(timeout, "read")
+        write = _mapping_get(timeout, "write")
+        pool = _mapping_get(timeout, "pool")
+    spec.connect_timeout = _timeout_value(connect, is_async)
+    spec.read_timeout = _timeout_value(read, is_async)
+    spec.write_timeout = _timeout_value(write, is_async)
+    spec.pool_timeout = _pool_timeout_value(pool, is_async)
+    return 0
 
 
 @cython.final
@@ -355,6 +409,16 @@ cdef class _HeadCache:
         cache.head = head
         cache.plan = plan
         return cache
+
+    cdef bint public(self) except -1:
+        """Whether this head may be shared beyond its transport (`_last_head`): no query in
+        its target, and only headers named in _PUBLIC_HEADER_NAMES."""
+        if memchr(self.target.data(), 63, self.target.size()) != NULL:  # "?"
+            return False
+        for item in self.raw:
+            if (<bytes>(<tuple>item)[0]).lower() not in _PUBLIC_HEADER_NAMES:
+                return False
+        return True
 
     cdef bint matches(self, bytes method, const string& target, object raw, BodyKind kind,
                       size_t fixed_len) except -1:
@@ -543,10 +607,8 @@ class _CoreTransport:
 
 
 cdef int _forget_head(_TransportCore core) except -1:
-    """On close: the transport's head (and `_last_head`, when it is that one) goes, so a
-    closed client's Authorization or Cookie values are not kept alive in the module."""
-    global _last_head
-    if core.head_cache is not None and _last_head is core.head_cache:
-        _last_head = None
+    """On close: the transport's head goes, so a closed client's Authorization or Cookie
+    values are not kept alive (`_last_head` holds only a head with none: it stays, for
+    the next new client's first request)."""
     core.head_cache = None
     return 0

@@ -144,6 +144,20 @@ def test_timeout_in_request_extensions(server):
         }
 
 
+@pytest.mark.parametrize(
+    "order", [("connect", "read", "write", "pool"), ("read", "connect", "write", "pool")]
+)
+def test_timeout_extension_is_read_by_key(server, order):
+    # A client's timeout dict is read in one pass while its keys come in as_dict()'s
+    # order; a request's own dict in any order is read by key alike.
+    values = {"connect": 5.0, "read": 0.2, "write": 5.0, "pool": 5.0}
+    with httprs.Client() as c:
+        request = c.build_request("GET", server.url + "/slow?delay=2")
+        request.extensions = {"timeout": {name: values[name] for name in order}}
+        with pytest.raises(httprs.ReadTimeout):
+            c.send(request)
+
+
 # Values httpx's backends refuse, with their errors: sync, socket.settimeout()'s; async,
 # anyio's deadline arithmetic's. Huge values and inf mean no timeout.
 _SYNC_BAD_TIMEOUTS = [

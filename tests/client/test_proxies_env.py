@@ -311,7 +311,9 @@ def test_overridden_construction_steps_are_called(hx, fake_transports):
 
 def test_construction_steps_set_on_the_instance_are_called(hx, fake_transports):
     # A subclass's __init__ that sets a step on the instance before calling the client's
-    # __init__: httpx looks the step up on the instance, so it runs.
+    # __init__: httpx looks the step up on the instance, so it runs. A subclass's own
+    # __setattr__ sees the assignments httpx makes (`headers`, whose setter then assigns
+    # `_headers`).
     calls = []
     for cls in (hx.Client, hx.AsyncClient):
         cls()  # the class is known stock by now
@@ -329,6 +331,15 @@ def test_construction_steps_set_on_the_instance_are_called(hx, fake_transports):
         client = Sub()
         assert calls == ["proxy map"]
         assert [pattern.pattern for pattern in client._mounts] == ["all://"]
+        calls.clear()
+
+        class Recording(cls):
+            def __setattr__(self, name, value):
+                calls.append(name)
+                super().__setattr__(name, value)
+
+        assert Recording(headers={"X-A": "1"}).headers["X-A"] == "1"
+        assert calls.index("headers") < calls.index("_headers")
 
 
 def test_construction_steps_patched_after_use_are_called(hx, fake_transports):

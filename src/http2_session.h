@@ -109,7 +109,12 @@ std::string http2_error_name(uint32_t code);
 // `lowered` (the user's names lower-cased), values into the request. Built
 // again for each request into the same object, which keeps its memory.
 struct Http2HeaderBlock {
+  // Where a field's value comes from: the request's method, scheme,
+  // authority, path, then each header's name and value in turn (a header's
+  // value is kHeaderValues + 2 * its index).
+  enum Input : size_t { kMethod, kScheme, kAuthority, kPath, kHeaderValues = 5 };
   std::vector<std::pair<std::string_view, std::string_view>> fields;
+  std::vector<size_t> inputs;  // per field, its value's input
   std::string lowered;
   size_t size() const { return fields.size(); }
   std::string_view name(size_t i) const { return fields[i].first; }
@@ -195,6 +200,11 @@ class Http2Session {
  private:
   struct Stream;
   struct Callbacks;  // the nghttp2 callbacks, friends of the session
+  struct SentHead;   // a request's header block as nghttp2 reads it
+
+  // The header block for `req`: the last one when its inputs are equal, else
+  // built (and checked) again. Null with err set when the request is invalid.
+  std::shared_ptr<const SentHead> head_for(const Http2Request& req, Error& err);
 
   Stream* find(int32_t stream_id);
   void on_stream_frame(int32_t stream_id, bool headers, bool end_stream);
@@ -219,7 +229,14 @@ class Http2Session {
   uint64_t batch_ = 0;  // take_events() calls so far: which batch events_ holds
   Http2DataSink* data_sink_ = nullptr;
   std::vector<int32_t> progressed_;
-  Http2HeaderBlock block_;           // submit()'s scratch, kept for its memory
+  Http2HeaderBlock block_;  // submit()'s scratch, kept for its memory
+  // The last request's header block, sent again while requests are equal to
+  // it. Rebuilt in place when no stream's HEADERS still waits to read it.
+  std::shared_ptr<SentHead> last_head_;
+  // Blocks of streams released before their HEADERS went: nghttp2 may still
+  // hold the frame (cancelled, never written), so they are kept until its
+  // outbound queue is empty.
+  std::vector<std::shared_ptr<const SentHead>> orphan_heads_;
   std::string* flushing_ = nullptr;  // flush()'s output while it runs (for send_data)
   uint32_t last_max_concurrent_ = 0xffffffffu;
   bool goaway_received_ = false;

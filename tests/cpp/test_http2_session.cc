@@ -630,11 +630,129 @@ void test_header_block_limit() {
   CHECK(c.can_start_stream());
 }
 
+// A request built from its own strings (kept for the run, as get()'s).
+Http2Request request(const std::string& method, const std::string& scheme,
+                     const std::string& authority, const std::string& path, HeaderList headers) {
+  static std::list<std::pair<std::vector<std::string>, HeaderList>> kept;
+  kept.emplace_back(std::vector<std::string>{method, scheme, authority, path}, std::move(headers));
+  const auto& k = kept.back();
+  Http2Request r;
+  r.method = k.first[0];
+  r.scheme = k.first[1];
+  r.authority = k.first[2];
+  r.path = k.first[3];
+  r.headers = &k.second;
+  return r;
+}
+
+// The header block the server received for stream `id`, as "name: value" lines.
+std::string received(Server& s, int32_t id) {
+  std::string out;
+  for (const auto& [n, v] : s.requests[id].headers) out += n + ": " + v + "\n";
+  return out;
+}
+
+// The session sends a request equal to the last one with the block it built
+// for it (checked and lower-cased once); a request that differs in any input
+// (method, scheme, authority, path, a header's name or value, one header more
+// or fewer, a Host) gets its own, and an invalid one is refused even right
+// after an equal-but-valid one. Blocks of streams whose HEADERS has not gone
+// yet are never rebuilt under them.
+void test_header_block_reuse() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  pump(c, s);
+  const HeaderList base = {{"Accept", "*/*"}, {"X-V", "abcd"}};
+  struct Case {
+    Http2Request req;
+    std::string want;  // what the server receives; "" when refused
+  };
+  auto with = [&](HeaderList h) { return h; };
+  std::vector<Case> cases = {
+      {request("GET", "https", "example.org", "/p", base),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", base),  // equal: the same block
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-V", "abce"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abce\n"},
+      {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-W", "abce"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-w: abce\n"},
+      {request("GET", "https", "example.org", "/q", base),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("DELETE", "https", "example.org", "/q", base),
+       ":method: DELETE\n:authority: example.org\n:scheme: https\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("DELETE", "http", "example.org", "/q", base),
+       ":method: DELETE\n:authority: example.org\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("DELETE", "http", "example.net", "/q", base),
+       ":method: DELETE\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "http", "example.net", "/q",
+               with({{"Accept", "*/*"}, {"X-V", "abcd"}, {"Host", "h.example"}})),
+       ":method: GET\n:authority: h.example\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "http", "example.net", "/q",
+               with({{"Accept", "*/*"}, {"X-V", "abcd"}, {"Host", "i.example"}})),
+       ":method: GET\n:authority: i.example\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}})),
+       ":method: GET\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}, {"TE", "trailers"}})),
+       ":method: GET\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"
+       "te: trailers\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}, {"TE", "gzip"}})), ""},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}, {"TE", "trailers"}})),
+       ":method: GET\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"
+       "te: trailers\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/\n*"}, {"TE", "trailers"}})),
+       ""},
+  };
+  // One at a time (each block written before the next request), then all
+  // submitted before one flush.
+  for (int batch = 0; batch < 2; ++batch) {
+    std::vector<int32_t> ids;
+    for (Case& k : cases) {
+      Error e;
+      int32_t id = c.submit(k.req, e);
+      CHECK((id > 0) == !k.want.empty());
+      if (k.want.empty()) CHECK(e.kind == ErrorKind::kLocalProtocolError);
+      ids.push_back(id);
+      if (batch == 0) pump(c, s);
+    }
+    pump(c, s);
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (ids[i] <= 0) continue;
+      CHECK_EQ_STR(received(s, ids[i]), cases[i].want);
+      s.respond(ids[i], 204, "");
+    }
+    pump(c, s);
+    for (int32_t id : ids)
+      if (id > 0) c.release(id);
+  }
+  // Released before its HEADERS went: the block outlives the stream (nghttp2
+  // drops the frame), and the next request is sent whole.
+  int32_t gone = c.submit(cases[0].req, err);
+  c.release(gone);
+  int32_t next = c.submit(cases[4].req, err);
+  pump(c, s);
+  CHECK_EQ_STR(received(s, next), cases[4].want);
+  CHECK(c.can_start_stream());
+}
+
 }  // namespace
 
 int main() {
   test_request_response();
   test_header_validation();
+  test_header_block_reuse();
   test_multiplex();
   test_goaway();
   test_refused_and_reset();

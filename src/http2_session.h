@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "header_block.h"
 
 struct nghttp2_session;
 
@@ -82,7 +83,7 @@ struct Http2Event {
   Http2EventKind kind;
   int32_t stream_id = 0;
   int status = 0;
-  HeaderList headers;      // lower-case names, as received
+  HeaderBlock headers;     // kHeaders: lower-case names, as received
   std::string data;        // kData: the bytes, unless the owner's sink took them
   size_t delivered = 0;    // kData: bytes already copied into the owner's sink (data empty)
   uint32_t h2_error = 0;   // HTTP/2 error code (kReset, kGoaway)

@@ -343,6 +343,48 @@ def test_http2_requests_send_their_own_headers(hypercorn_h2c):
         assert seen("POST", content=b"abcd")["content-length"] == "4"
 
 
+@pytest.mark.parametrize("route", ["cleartext", "alpn_http11", "upgrade"])
+def test_http2_client_writes_each_http11_head_from_its_own_headers(
+    route, server, https_server, hypercorn_tls, certs
+):
+    """Where a request of an http2=True client goes out as HTTP/1.1 after all (clear
+    text, ALPN picking http/1.1, an Upgrade request), its head is written from the
+    transport's cached plan and converted headers (write_planned_head): equal,
+    changed, client-level and invalid headers and bodies in turn each reach the server
+    as sent, and a bad one still fails before a byte is written. Fails with a cache
+    that hands out the last request's headers (a stale head)."""
+    kw, extra = {}, {}
+    if route == "cleartext":
+        url = server.url + "/echo"
+    elif route == "alpn_http11":
+        url, kw = https_server.url + "/", {"verify": _ca(certs)}
+    else:
+        url, kw, extra = hypercorn_tls.url + "/echo", {"verify": _ca(certs)}, _UPGRADE
+    with httprs.Client(http2=True, **kw) as client:
+
+        def seen(method="GET", headers=None, **kwargs):
+            r = client.request(method, url, headers={**extra, **(headers or {})}, **kwargs)
+            assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
+            return {k.lower(): v for k, v in r.json()["headers"]}
+
+        assert seen(headers={"X-V": "a"})["x-v"] == "a"
+        assert seen(headers={"X-V": "a"})["x-v"] == "a"
+        assert seen(headers={"X-V": "b"})["x-v"] == "b"
+        assert "x-v" not in seen()
+        client.headers["X-C"] = "1"
+        assert seen()["x-c"] == "1"
+        client.headers["X-C"] = "2"
+        assert seen()["x-c"] == "2"
+        with pytest.raises(httprs.LocalProtocolError):
+            client.get(url, headers={**extra, "X-V": "a\n"})
+        assert seen(headers={"X-V": "a"})["x-v"] == "a"
+        assert seen("POST", content=b"abc")["content-length"] == "3"
+        assert seen("POST", content=b"abcd")["content-length"] == "4"
+        with pytest.raises(httprs.LocalProtocolError):
+            client.post(url, content=b"abc", headers={**extra, "Content-Length": "4"})
+        assert seen("POST", content=b"abcd")["content-length"] == "4"
+
+
 def test_alpn_falls_back_to_http11(https_server, certs):
     """A TLS server without h2 in its ALPN: HTTP/1.1 on the same connection attempt."""
     with httprs.Client(http2=True, verify=_ca(certs)) as client:

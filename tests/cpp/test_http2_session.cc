@@ -34,17 +34,24 @@ void pump(Http2Session& client, Server& server) {
   CHECK(!"pump did not settle");
 }
 
-// A GET; Http2Request views its strings, so the test keeps them for the run.
-Http2Request get(const std::string& path, HeaderList headers = {}) {
-  static std::list<std::pair<std::string, HeaderList>> kept;
-  kept.emplace_back(path, std::move(headers));
+// A request; Http2Request views its strings, so the test keeps them for the run.
+Http2Request request(const std::string& method, const std::string& scheme,
+                     const std::string& authority, const std::string& path, HeaderList headers) {
+  static std::list<std::pair<std::vector<std::string>, HeaderList>> kept;
+  kept.emplace_back(std::vector<std::string>{method, scheme, authority, path}, std::move(headers));
+  const auto& k = kept.back();
   Http2Request r;
-  r.method = "GET";
-  r.scheme = "https";
-  r.authority = "example.org";
-  r.path = kept.back().first;
-  r.headers = &kept.back().second;
+  r.method = k.first[0];
+  r.scheme = k.first[1];
+  r.authority = k.first[2];
+  r.path = k.first[3];
+  r.headers = &k.second;
   return r;
+}
+
+// A GET of `path` on https://example.org.
+Http2Request get(const std::string& path, HeaderList headers = {}) {
+  return request("GET", "https", "example.org", path, std::move(headers));
 }
 
 struct StreamLog {
@@ -630,21 +637,6 @@ void test_header_block_limit() {
   CHECK(s.requests[big].closed);
   CHECK(logs[ok].ended && logs[ok].body == "fine");
   CHECK(c.can_start_stream());
-}
-
-// A request built from its own strings (kept for the run, as get()'s).
-Http2Request request(const std::string& method, const std::string& scheme,
-                     const std::string& authority, const std::string& path, HeaderList headers) {
-  static std::list<std::pair<std::vector<std::string>, HeaderList>> kept;
-  kept.emplace_back(std::vector<std::string>{method, scheme, authority, path}, std::move(headers));
-  const auto& k = kept.back();
-  Http2Request r;
-  r.method = k.first[0];
-  r.scheme = k.first[1];
-  r.authority = k.first[2];
-  r.path = k.first[3];
-  r.headers = &k.second;
-  return r;
 }
 
 // The header block the server received for stream `id`, as "name: value" lines.

@@ -1055,11 +1055,18 @@ struct LendingHost : httprs::StreamChain::Host {
   bool chain_stopped() const override { return false; }
 };
 
-static void open_chain(httprs::StreamChain& chain, Server& s) {
-  CHECK(chain.push(std::make_unique<httprs::TlsStream>(ready_session(s))));
-  Error err;
-  CHECK(chain.connect_top(err) == httprs::StreamLayer::Status::kOk);
-}
+// A chain of one open TLS layer to `s`, delivering to `host`.
+struct LendingChain {
+  Server s{arg("server")};
+  LendingHost host;
+  httprs::StreamChain chain{&host};
+  std::string body;  // what the server sent
+  LendingChain() {
+    CHECK(chain.push(std::make_unique<httprs::TlsStream>(ready_session(s))));
+    Error err;
+    CHECK(chain.connect_top(err) == httprs::StreamLayer::Status::kOk);
+  }
+};
 
 // StreamChain's lending, with the real TLS layer: a host callback that throws
 // still leaves the unread records kept (the caller's buffer is freed after),
@@ -1067,44 +1074,36 @@ static void open_chain(httprs::StreamChain& chain, Server& s) {
 // keep_lent() first as the rule says, gets every byte in order.
 static void test_chain_keeps_lent_bytes() {
   {  // bad_alloc out of the host: the lent rest is kept on the way out
-    Server s(arg("server"));
-    LendingHost host;
-    httprs::StreamChain chain(&host);
-    open_chain(chain, s);
-    std::string body;
-    std::string w = records(s, 3, body);
-    host.on_first = [] { throw std::bad_alloc(); };
+    LendingChain t;
+    std::string w = records(t.s, 3, t.body);
+    t.host.on_first = [] { throw std::bad_alloc(); };
     auto* socket_buffer = new std::vector<char>(w.begin(), w.end());
     bool thrown = false;
     try {
-      chain.receive(socket_buffer->data(), socket_buffer->size());
+      t.chain.receive(socket_buffer->data(), socket_buffer->size());
     } catch (const std::bad_alloc&) {
       thrown = true;
     }
     CHECK(thrown);
     delete socket_buffer;  // the socket layer reuses or frees it
-    w = records(s, 1, body, 3);
+    w = records(t.s, 1, t.body, 3);
     std::vector<char> next(w.begin(), w.end());
-    chain.receive(next.data(), next.size());
-    CHECK(host.got == body);
+    t.chain.receive(next.data(), next.size());
+    CHECK(t.host.got == t.body);
   }
   {  // a nested read into the buffer an outer delivery still reads
-    Server s(arg("server"));
-    LendingHost host;
-    httprs::StreamChain chain(&host);
-    open_chain(chain, s);
-    std::string body;
-    std::string w = records(s, 3, body);
+    LendingChain t;
+    std::string w = records(t.s, 3, t.body);
     static std::vector<char> shared;  // as Connection's peek scratch
     shared.assign(w.begin(), w.end());
-    host.on_first = [&] {
+    t.host.on_first = [&] {
       httprs::StreamChain::keep_lent();  // before the buffer is written
-      std::string more = records(s, 2, body, 3);
+      std::string more = records(t.s, 2, t.body, 3);
       shared.assign(more.begin(), more.end());
-      chain.receive(shared.data(), shared.size());
+      t.chain.receive(shared.data(), shared.size());
     };
-    chain.receive(shared.data(), shared.size());
-    CHECK(host.got == body);
+    t.chain.receive(shared.data(), shared.size());
+    CHECK(t.host.got == t.body);
   }
 }
 

@@ -114,7 +114,7 @@ bool Http2Exchanges::take_output(Outgoing& out) {
   if (write_error_) return false;  // the socket takes nothing more
   Error err;
   bool ok = session_.flush(out.owned, err);
-  flushed_ = session_.take_progressed();
+  session_.take_progressed(flushed_);
   process_events();  // a failed flush failed every stream
   return ok && !out.owned.empty();
 }

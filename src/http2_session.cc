@@ -467,7 +467,7 @@ bool Http2Session::init(Error& err) {
     session_.reset();
     return false;
   }
-  last_max_concurrent_ = max_concurrent_streams();
+  last_max_concurrent_ = remote_max_concurrent();
   return true;
 }
 
@@ -693,12 +693,11 @@ void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {
   fail_all(kind, message, true);
 }
 
-std::vector<int32_t> Http2Session::take_progressed() {
-  std::vector<int32_t> out;
-  out.swap(progressed_);
+void Http2Session::take_progressed(std::vector<int32_t>& out) {
+  out.clear();
+  out.swap(progressed_);  // progressed_ keeps out's memory for the next ones
   for (int32_t id : out)
     if (Stream* s = find(id)) s->progressed = false;
-  return out;
 }
 
 std::vector<Http2Event> Http2Session::take_events() {
@@ -731,7 +730,10 @@ bool Http2Session::unprocessed(int32_t stream_id) const {
 }
 
 uint32_t Http2Session::max_concurrent_streams() const {
-  if (!session_) return 0;
+  return session_ ? last_max_concurrent_ : 0;
+}
+
+uint32_t Http2Session::remote_max_concurrent() const {
   return nghttp2_session_get_remote_settings(session_.get(),
                                              NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
@@ -767,7 +769,7 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
 }
 
 void Http2Session::on_settings() {
-  uint32_t now = max_concurrent_streams();
+  uint32_t now = remote_max_concurrent();  // nghttp2 applied the SETTINGS first
   if (now == last_max_concurrent_) return;
   last_max_concurrent_ = now;
   emit(Http2Event{Http2EventKind::kSettings, 0});

@@ -182,12 +182,15 @@ class Http2Session {
   void take_events(std::vector<Http2Event>& out);
   // The streams whose HEADERS or DATA went into the output since the last
   // call (their request moved forward).
-  std::vector<int32_t> take_progressed();
+  // (into `out`, cleared first; its memory goes back to the session)
+  void take_progressed(std::vector<int32_t>& out);
 
   // May a new stream start now? False after GOAWAY (either way), when the
   // stream ids are used up, or when MAX_CONCURRENT_STREAMS streams are open.
   bool can_start_stream() const;
-  uint32_t max_concurrent_streams() const;  // the peer's, from its last SETTINGS
+  // The peer's, from its last SETTINGS (kept as each SETTINGS arrives: the
+  // pool asks several times per request).
+  uint32_t max_concurrent_streams() const;
   size_t open_streams() const { return live_.size(); }
   bool goaway_received() const { return goaway_received_; }
   // The whole request of a stream (HEADERS and any body) has been handed to
@@ -210,6 +213,7 @@ class Http2Session {
   Stream* find(int32_t stream_id);
   void on_stream_frame(int32_t stream_id, bool headers, bool end_stream);
   void on_settings();
+  uint32_t remote_max_concurrent() const;  // nghttp2's record of the peer's SETTINGS
   void on_goaway(int32_t last_stream_id, uint32_t code);
   void on_closed(Stream& s, uint32_t code);
   ssize_t read_streamed(Stream& s, uint8_t* buf, size_t length, uint32_t* flags);
@@ -238,8 +242,8 @@ class Http2Session {
   // hold the frame (cancelled, never written), so they are kept until its
   // outbound queue is empty.
   std::vector<std::shared_ptr<const SentHead>> orphan_heads_;
-  std::string* flushing_ = nullptr;  // flush()'s output while it runs (for send_data)
-  uint32_t last_max_concurrent_ = 0xffffffffu;
+  std::string* flushing_ = nullptr;             // flush()'s output while it runs (for send_data)
+  uint32_t last_max_concurrent_ = 0xffffffffu;  // the peer's MAX_CONCURRENT_STREAMS
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;
   uint32_t goaway_error_ = 0;

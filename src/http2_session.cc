@@ -682,7 +682,8 @@ void Http2Session::release(int32_t stream_id) {
     // a MAX_CONCURRENT_STREAMS slot for good.
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
   }
-  // nghttp2 may still hold its HEADERS (cancelled before it was written).
+  // nghttp2 may still hold its HEADERS: cancelled before it was written, or,
+  // on a dead session (no RST_STREAM above), written by a later flush().
   if (it->second->head_block != nullptr) orphan_heads_.push_back(std::move(it->second->head_block));
   // Its unread bytes were given back to the connection window on arrival;
   // the stream's own window dies with it.

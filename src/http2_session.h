@@ -239,7 +239,8 @@ class Http2Session {
   // it. Rebuilt in place when no stream's HEADERS still waits to read it.
   std::shared_ptr<SentHead> last_head_;
   // Blocks of streams released before their HEADERS went: nghttp2 may still
-  // hold the frame (cancelled, never written), so they are kept until its
+  // hold the frame (cancelled and never written, or written by a later flush
+  // of a dead session, which sends no RST_STREAM), so they are kept until its
   // outbound queue is empty.
   std::vector<std::shared_ptr<const SentHead>> orphan_heads_;
   std::string* flushing_ = nullptr;             // flush()'s output while it runs (for send_data)

@@ -671,6 +671,15 @@ void test_header_block_reuse() {
       {request("GET", "https", "example.org", "/p", base),  // equal: the same block
        ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
        "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", with({{"X-V", "abcd"}, {"Accept", "*/*"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\nx-v: abcd\n"
+       "accept: */*\n"},  // the same headers in another order
+      {request("GET", "https", "example.org", "/p", base),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-V", "ABCD"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: ABCD\n"},  // a value differing only in case
       {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-V", "abce"}})),
        ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
        "x-v: abce\n"},
@@ -741,12 +750,37 @@ void test_header_block_reuse() {
   CHECK(c.can_start_stream());
 }
 
+// A stream released after the connection was lost sends no RST_STREAM, so
+// nghttp2 still writes its queued HEADERS on the next flush (as h2_receive
+// does after a failed feed): the header block must outlive the stream.
+void test_released_head_outlives_stream() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  pump(c, s);
+  const std::string big(200, 'a');
+  int32_t a = c.submit(get("/a", {{"X-A", big}}), err);
+  int32_t b = c.submit(get("/b", {{"X-B", "b"}}), err);  // a new block: a's is held
+  CHECK(a > 0 && b > 0);
+  c.connection_lost(ErrorKind::kReadError, "lost");
+  c.release(a);
+  c.take_events();  // a's block is now held by nobody but nghttp2's queue
+  std::string out;
+  c.flush(out, err);
+  // Its HEADERS went out from the kept block (were it freed, ASan would
+  // report a use after free here).
+  s.input(out);
+  CHECK(received(s, a).find("x-a: " + big + "\n") != std::string::npos);
+}
+
 }  // namespace
 
 int main() {
   test_request_response();
   test_header_validation();
   test_header_block_reuse();
+  test_released_head_outlives_stream();
   test_multiplex();
   test_goaway();
   test_refused_and_reset();

@@ -1105,6 +1105,36 @@ static void test_chain_keeps_lent_bytes() {
     t.chain.receive(shared.data(), shared.size());
     CHECK(t.host.got == t.body);
   }
+  // TLS in TLS (proxy, then origin), as production reads it: the inner
+  // layer reads the outer one's plaintext in place from the chain's level-0
+  // scratch. A host callback delivers another connection's bytes, whose
+  // plaintext goes into that same scratch (its host has no buffer of its
+  // own), without calling keep_lent() itself: the nested receive() must.
+  {
+    LendingChain t;  // t.s: the proxy
+    Server origin(arg("server"));
+    CHECK(t.chain.push(std::make_unique<httprs::TlsStream>(ready_session(origin))));
+    Error err;
+    CHECK(t.chain.connect_top(err) == httprs::StreamLayer::Status::kOk);
+    std::string inner = records(origin, 3, t.body);
+    CHECK(SSL_write(t.s.ssl, inner.data(), static_cast<int>(inner.size())) ==
+          static_cast<int>(inner.size()));
+    std::string w = t.s.take();  // one proxy record: the origin's three in one read
+    struct ScratchHost : LendingHost {
+      char* chain_read_buffer(size_t*) override { return nullptr; }
+    };
+    ScratchHost other_host;
+    httprs::StreamChain other{&other_host};
+    Server other_server(arg("server"));
+    CHECK(other.push(std::make_unique<httprs::TlsStream>(ready_session(other_server))));
+    CHECK(other.connect_top(err) == httprs::StreamLayer::Status::kOk);
+    std::string other_body;
+    std::string ow = records(other_server, 3, other_body, 10);
+    t.host.on_first = [&] { other.receive(ow.data(), ow.size()); };
+    t.chain.receive(w.data(), w.size());
+    CHECK(other_host.got == other_body);
+    CHECK(t.host.got == t.body);
+  }
 }
 
 // A buffer that cannot grow fails the session with a clear error: nothing is

@@ -774,6 +774,63 @@ void test_released_head_outlives_stream() {
   CHECK(received(s, a).find("x-a: " + big + "\n") != std::string::npos);
 }
 
+// The peer's MAX_CONCURRENT_STREAMS as the pool sees it: nghttp2's 100 before
+// any SETTINGS, unlimited once a SETTINGS without it arrives, each later
+// value as it arrives (with streams open), kept across GOAWAY.
+void test_max_concurrent_as_settings_arrive() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  CHECK(c.max_concurrent_streams() == 100);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(c.submit(get("/" + std::to_string(i)), err));
+  CHECK(ids.back() > 0);
+  CHECK(!c.can_start_stream());  // 100 open, no SETTINGS yet
+  Server s;                      // a SETTINGS with no entries
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  std::vector<Http2Event> other;
+  collect(c, logs, &other);
+  CHECK(c.max_concurrent_streams() == 0xffffffffu);
+  CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);
+  CHECK(c.can_start_stream());
+  // A later SETTINGS with the limit, while the streams are open.
+  nghttp2_settings_entry three = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 3};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &three, 1);
+  pump(c, s);
+  CHECK(c.max_concurrent_streams() == 3);
+  CHECK(!c.can_start_stream());
+  // A SETTINGS without it changes nothing and says nothing.
+  nghttp2_settings_entry window = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &window, 1);
+  pump(c, s);
+  other.clear();
+  collect(c, logs, &other);
+  CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);  // the one for 3
+  CHECK(c.max_concurrent_streams() == 3);
+  for (size_t i = 0; i < 98; ++i) s.respond(ids[i], 204, "");
+  pump(c, s);
+  collect(c, logs);
+  for (size_t i = 0; i < 98; ++i) c.release(ids[i]);
+  CHECK(c.open_streams() == 2);
+  CHECK(c.can_start_stream());
+  int32_t third = c.submit(get("/third"), err);
+  CHECK(third > 0 && !c.can_start_stream());
+  // Raised again in the same read as a response.
+  nghttp2_settings_entry four = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &four, 1);
+  s.respond(ids[98], 204, "");
+  pump(c, s);
+  CHECK(c.max_concurrent_streams() == 4);
+  CHECK(c.can_start_stream());
+  // GOAWAY: no new stream, whatever the limit says.
+  nghttp2_submit_goaway(s.session, NGHTTP2_FLAG_NONE, third, NGHTTP2_NO_ERROR, nullptr, 0);
+  pump(c, s);
+  CHECK(c.goaway_received());
+  CHECK(c.max_concurrent_streams() == 4);
+  CHECK(!c.can_start_stream());
+}
+
 }  // namespace
 
 int main() {
@@ -781,6 +838,7 @@ int main() {
   test_header_validation();
   test_header_block_reuse();
   test_released_head_outlives_stream();
+  test_max_concurrent_as_settings_arrive();
   test_multiplex();
   test_goaway();
   test_refused_and_reset();

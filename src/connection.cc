@@ -810,6 +810,7 @@ bool Connection::usable_for_reuse(uint64_t now_ms) {
   // mean the server is done with this connection.
   char* buf = peek_scratch();
   if (buf == nullptr) return false;  // no memory to look with: not reused (closed)
+  StreamChain::keep_lent();          // a delivery this runs inside may be reading buf
   for (;;) {
     size_t n = 0;
     switch (socket_.read_now(buf, kPeekScratch, &n)) {
@@ -876,6 +877,7 @@ void Connection::arm_timer(TimerMode mode) {
 bool Connection::take_waiting_bytes() {
   bool took = false;
   char* buf = peek_scratch();
+  StreamChain::keep_lent();  // a delivery this runs inside may be reading buf
   for (;;) {
     bool h1_reading =
         state_ == State::kActive && is_http1() && h1().flow() != Http1Session::Flow::kPaused;

@@ -239,6 +239,7 @@ bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
     struct ReuseScratch {};
     char* scratch = thread_scratch<ReuseScratch, kScratch>();
     if (scratch == nullptr) return false;  // no memory to look with: not reused
+    StreamChain::keep_lent();              // a delivery this runs inside may be reading it
     for (;;) {
       size_t n = 0;
       SocketStream::Peek p = socket_.read_now(scratch, kScratch, &n);

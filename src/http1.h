@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "header_block.h"
 
 namespace httprs {
 
@@ -81,78 +82,6 @@ bool llhttp_is_strict();
 // Chunked transfer coding framing for streamed uploads.
 void append_chunk_size(std::string& out, size_t n);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
-
-// A response head's fields in order: every name and value in one buffer, each field
-// its offsets into it. A head of ~20 fields is then two allocations, where a string
-// per name and value made up to ~40 (and as many frees).
-class HeaderBlock {
- public:
-  size_t size() const { return fields_.size(); }
-  bool empty() const { return fields_.empty(); }
-  std::string_view name(size_t i) const {
-    const Field& f = fields_[i];
-    return std::string_view(text_.data() + f.name_at, f.value_at - f.name_at);
-  }
-  std::string_view value(size_t i) const {
-    const Field& f = fields_[i];
-    return std::string_view(text_.data() + f.value_at, f.end - f.value_at);
-  }
-  void reserve(size_t fields, size_t bytes) {
-    fields_.reserve(fields);
-    text_.reserve(bytes);
-  }
-  // A whole field.
-  void add(std::string_view name, std::string_view value) {
-    append_name(name.data(), name.size());
-    append_value(value.data(), value.size());
-    push_field();
-  }
-  // A field as llhttp delivers it: its name, then its value, each in any number of
-  // pieces, then end_field(), which drops the value's trailing whitespace.
-  void append_name(const char* at, size_t len) {
-    if (in_value_) {
-      // A name after a value that never ended: that field is dropped.
-      text_.resize(name_at_);
-      in_value_ = false;
-    }
-    text_.append(at, len);
-  }
-  void append_value(const char* at, size_t len) {
-    if (!in_value_) {
-      value_at_ = static_cast<uint32_t>(text_.size());
-      in_value_ = true;
-    }
-    text_.append(at, len);
-  }
-  void end_field() {
-    if (!in_value_) value_at_ = static_cast<uint32_t>(text_.size());  // an empty value
-    // Trailing whitespace is not part of the value (RFC 9110 5.5).
-    while (text_.size() > value_at_ && (text_.back() == ' ' || text_.back() == '\t'))
-      text_.pop_back();
-    push_field();
-  }
-  size_t text_size() const { return text_.size(); }
-
- private:
-  // Offsets into text_ (a head is at most ResponseParser::kMaxHeadSize).
-  struct Field {
-    uint32_t name_at;
-    uint32_t value_at;
-    uint32_t end;
-  };
-  void push_field() {
-    const uint32_t end = static_cast<uint32_t>(text_.size());
-    fields_.push_back(Field{name_at_, value_at_, end});
-    name_at_ = end;
-    in_value_ = false;
-  }
-
-  std::string text_;
-  std::vector<Field> fields_;
-  uint32_t name_at_ = 0;   // where the field being built starts
-  uint32_t value_at_ = 0;  // ... and its value, once in_value_
-  bool in_value_ = false;
-};
 
 struct ResponseHead {
   int status = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <string_view>
 
 #include "timeouts.h"
 
@@ -10,11 +11,11 @@ namespace httprs {
 
 namespace {
 
-bool is_content_length(const std::string& name) { return name == "content-length"; }
+bool is_content_length(std::string_view name) { return name == "content-length"; }
 
 // A decimal Content-Length (nghttp2 has checked the response's against its
 // DATA already); false when absent or malformed.
-bool parse_length(const std::string& value, uint64_t* out) {
+bool parse_length(std::string_view value, uint64_t* out) {
   if (value.empty() || value.size() > 19) return false;
   uint64_t n = 0;
   for (char c : value) {
@@ -113,7 +114,7 @@ bool Http2Exchanges::take_output(Outgoing& out) {
   if (write_error_) return false;  // the socket takes nothing more
   Error err;
   bool ok = session_.flush(out.owned, err);
-  flushed_ = session_.take_progressed();
+  session_.take_progressed(flushed_);
   process_events();  // a failed flush failed every stream
   return ok && !out.owned.empty();
 }
@@ -298,14 +299,12 @@ void Http2Exchanges::on_headers(Stream& s, Http2Event& ev) {
   head.status = ev.status;
   head.http_major = 2;
   head.http_minor = 0;
-  size_t bytes = 0;
-  for (const auto& [name, value] : ev.headers) {
-    if (is_content_length(name) && parse_length(value, &head.content_length))
+  for (size_t i = 0; i < ev.headers.size(); i++) {
+    if (is_content_length(ev.headers.name(i)) &&
+        parse_length(ev.headers.value(i), &head.content_length))
       head.has_content_length = true;
-    bytes += name.size() + value.size();
   }
-  head.headers.reserve(ev.headers.size(), bytes);
-  for (const auto& [name, value] : ev.headers) head.headers.add(name, value);
+  head.headers = std::move(ev.headers);  // as the session received them
   t.head = std::move(head);
   t.head_ready = true;
   arm(s);

@@ -35,8 +35,9 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) {
   nv.namelen = name.size();
   nv.value = bytes(value);
   nv.valuelen = value.size();
-  // nghttp2 copies both (nghttp2_submit_request copies the header block).
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
+  // Not copied by nghttp2_submit_request: they live in a SentHead that the
+  // stream keeps until its HEADERS is written (or never will be).
+  nv.flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
   return nv;
 }
 
@@ -61,6 +62,7 @@ std::string http2_error_name(uint32_t code) {
 
 bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& err) {
   out.fields.clear();
+  out.inputs.clear();
   out.lowered.clear();
   if (req.method.empty() || req.path.empty()) {
     err.set(ErrorKind::kLocalProtocolError, "HTTP/2 request needs a method and a path");
@@ -75,12 +77,18 @@ bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& 
   out.lowered.reserve(total);
   std::string_view authority = req.authority;
   out.fields.reserve(headers.size() + 4);
+  out.inputs.reserve(headers.size() + 4);
   out.fields.emplace_back(":method", req.method);
   out.fields.emplace_back(":authority", std::string_view());  // set below
   out.fields.emplace_back(":scheme", req.scheme);
   out.fields.emplace_back(":path", req.path);
+  size_t authority_input = Http2HeaderBlock::kAuthority;
+  out.inputs.insert(out.inputs.end(), {Http2HeaderBlock::kMethod, authority_input,
+                                       Http2HeaderBlock::kScheme, Http2HeaderBlock::kPath});
   bool have_host = false;
+  size_t index = 0;
   for (const auto& [name, value] : headers) {
+    const size_t value_input = Http2HeaderBlock::kHeaderValues + 2 * index++;
     if (!name.empty() && name[0] == ':') {
       // Pseudo-headers are the session's own: never a user's (RFC 9113 8.3).
       err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
@@ -90,7 +98,10 @@ bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& 
     for (char c : name) out.lowered.push_back(lower(c));
     std::string_view lname(out.lowered.data() + at, name.size());
     if (lname == "host") {
-      if (!have_host) authority = value;  // the first Host names the authority
+      if (!have_host) {  // the first Host names the authority
+        authority = value;
+        authority_input = value_input;
+      }
       have_host = true;
       continue;
     }
@@ -104,8 +115,10 @@ bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& 
       return false;
     }
     out.fields.emplace_back(lname, value);
+    out.inputs.push_back(value_input);
   }
   out.fields[1].second = authority;
+  out.inputs[1] = authority_input;
   for (const auto& [name, value] : out.fields) {
     if (!nghttp2_check_header_value_rfc9113(reinterpret_cast<const uint8_t*>(value.data()),
                                             value.size())) {
@@ -121,6 +134,73 @@ bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& 
   return true;
 }
 
+// A request's header block as nghttp2 reads it (NGHTTP2_NV_FLAG_NO_COPY_*):
+// the request's inputs as given, its names lower-cased, and the nv array
+// pointing into both (the pseudo-header names are literals). Built and
+// checked once for a run of equal requests: a request whose inputs (method,
+// scheme, authority, path, every header name and value in order, compared
+// byte for byte) equal the last one's sends the same block, as
+// build_http2_headers would have built it again from the same inputs. Never
+// changed while a stream whose HEADERS has not been written holds it.
+struct Http2Session::SentHead {
+  std::string given;         // the inputs, in Http2HeaderBlock::Input order
+  std::vector<size_t> ends;  // where each input ends in `given`
+  std::string lowered;       // the header names lower-cased (the block's)
+  std::vector<nghttp2_nv> nva;
+  bool valid = false;  // filled completely (a failed fill matches nothing)
+
+  std::string_view input(size_t i) const {
+    size_t at = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(given.data() + at, ends[i] - at);
+  }
+
+  bool matches(const Http2Request& req) const {
+    const size_t n = req.headers ? req.headers->size() : 0;
+    if (!valid || ends.size() != Http2HeaderBlock::kHeaderValues - 1 + 2 * n) return false;
+    if (input(Http2HeaderBlock::kMethod) != req.method ||
+        input(Http2HeaderBlock::kScheme) != req.scheme ||
+        input(Http2HeaderBlock::kAuthority) != req.authority ||
+        input(Http2HeaderBlock::kPath) != req.path)
+      return false;
+    for (size_t i = 0; i < n; i++) {
+      const auto& [name, value] = (*req.headers)[i];
+      const size_t at = Http2HeaderBlock::kHeaderValues - 1 + 2 * i;
+      if (input(at) != name || input(at + 1) != value) return false;
+    }
+    return true;
+  }
+
+  // The block `block` that build_http2_headers made of `req`.
+  void fill(const Http2Request& req, const Http2HeaderBlock& block) {
+    valid = false;
+    given.clear();
+    ends.clear();
+    auto put = [this](std::string_view s) {
+      given.append(s);
+      ends.push_back(given.size());
+    };
+    put(req.method);
+    put(req.scheme);
+    put(req.authority);
+    put(req.path);
+    if (req.headers != nullptr) {
+      for (const auto& [name, value] : *req.headers) {
+        put(name);
+        put(value);
+      }
+    }
+    lowered = block.lowered;
+    nva.clear();
+    for (size_t i = 0; i < block.size(); i++) {
+      std::string_view name = block.name(i);
+      if (i >= 4)  // a user's name: the same place in this copy of `lowered`
+        name = std::string_view(lowered.data() + (name.data() - block.lowered.data()), name.size());
+      nva.push_back(make_nv(name, input(block.inputs[i])));
+    }
+    valid = true;
+  }
+};
+
 // What the session knows about one request.
 struct Http2Session::Stream {
   enum class State {
@@ -135,7 +215,7 @@ struct Http2Session::Stream {
   State state = State::kRequested;
   bool headers_sent = false;  // the request HEADERS frame went out
   int status = 0;             // :status of the header block being received
-  HeaderList head;            // the header block being received
+  HeaderBlock head;           // the header block being received
   size_t head_size = 0;       // its size as SETTINGS_MAX_HEADER_LIST_SIZE counts it
 
   Http2Request::Body body_kind = Http2Request::Body::kNone;
@@ -148,6 +228,8 @@ struct Http2Session::Stream {
   bool body_ended = false;  // end_body() was called
   bool want_signalled = false;
   bool progressed = false;  // listed in progressed_
+  // Its header block, until nghttp2 has written (or dropped) its HEADERS.
+  std::shared_ptr<const SentHead> head_block;
 
   size_t unconsumed = 0;  // DATA bytes handed out and not yet consume()d
   // The batch (Http2Session::batch_) in which DATA of this stream went into an
@@ -168,6 +250,10 @@ struct Http2Session::Callbacks {
     if (Stream* s = self(ud).find(frame->hd.stream_id)) {
       s->status = 0;
       s->head.clear();
+      // Room for a typical head at once (it becomes the transfer's): grown
+      // from nothing, a head of 5 fields took 7 allocations. Trailers are
+      // dropped: no room for them.
+      if (s->state == Stream::State::kRequested) s->head.reserve(16, 256);
       s->head_size = 0;
     }
     return 0;
@@ -193,7 +279,7 @@ struct Http2Session::Callbacks {
       // nghttp2 has checked it is three digits.
       s->status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
     } else if (!n.empty() && n[0] != ':') {
-      s->head.emplace_back(std::string(n), std::string(v));
+      s->head.add(n, v);
     }
     return 0;
   }
@@ -256,7 +342,10 @@ struct Http2Session::Callbacks {
     Http2Session& h = self(ud);
     if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) {
       if (Stream* s = h.find(frame->hd.stream_id)) {
-        if (frame->hd.type == NGHTTP2_HEADERS) s->headers_sent = true;
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+          s->headers_sent = true;
+          s->head_block.reset();  // deflated: nghttp2 reads it no more
+        }
         if (!s->progressed) {
           s->progressed = true;
           h.progressed_.push_back(s->id);
@@ -276,6 +365,7 @@ struct Http2Session::Callbacks {
     Http2Session& h = self(ud);
     h.live_.erase(frame->hd.stream_id);
     if (Stream* s = h.find(frame->hd.stream_id)) {
+      s->head_block.reset();
       // The request never left: another connection may take it.
       h.fail_stream(*s, ErrorKind::kRemoteProtocolError,
                     std::string("HTTP/2 request not sent: ") + nghttp2_strerror(lib_error), 0,
@@ -328,7 +418,9 @@ struct Http2Session::Callbacks {
 
 Http2Session::Http2Session(Http2Config config) : config_(config) {}
 
-Http2Session::~Http2Session() = default;
+// The nghttp2 session goes first: its queued HEADERS point into the
+// streams' header blocks (it frees them without reading them).
+Http2Session::~Http2Session() { session_.reset(); }
 
 bool Http2Session::init(Error& err) {
   nghttp2_session_callbacks* raw_cbs = nullptr;
@@ -375,7 +467,7 @@ bool Http2Session::init(Error& err) {
     session_.reset();
     return false;
   }
-  last_max_concurrent_ = max_concurrent_streams();
+  last_max_concurrent_ = remote_max_concurrent();
   return true;
 }
 
@@ -418,9 +510,13 @@ bool Http2Session::flush(std::string& out, Error& err) {
       fail_all(ErrorKind::kLocalProtocolError, msg, true);
       return false;
     }
-    if (n == 0) return true;
+    if (n == 0) break;
     out.append(reinterpret_cast<const char*>(chunk), static_cast<size_t>(n));
   }
+  // Nothing queued: no frame refers to a released stream's header block.
+  if (!orphan_heads_.empty() && nghttp2_session_get_outbound_queue_size(session_.get()) == 0)
+    orphan_heads_.clear();
+  return true;
 }
 
 bool Http2Session::want_write() const {
@@ -438,15 +534,8 @@ int32_t Http2Session::submit(const Http2Request& req, Error& err) {
     err.set(ErrorKind::kRemoteProtocolError, "HTTP/2 connection takes no new streams");
     return -1;
   }
-  if (!build_http2_headers(req, block_, err)) return -1;
-  nghttp2_nv nva[64];
-  std::vector<nghttp2_nv> more;  // only for a block of more than 64 fields
-  nghttp2_nv* nv = nva;
-  if (block_.size() > sizeof nva / sizeof nva[0]) {
-    more.resize(block_.size());
-    nv = more.data();
-  }
-  for (size_t i = 0; i < block_.size(); i++) nv[i] = make_nv(block_.name(i), block_.value(i));
+  std::shared_ptr<const SentHead> head = head_for(req, err);
+  if (head == nullptr) return -1;
 
   auto stream = std::make_unique<Stream>();
   stream->body_kind = req.body;
@@ -460,7 +549,8 @@ int32_t Http2Session::submit(const Http2Request& req, Error& err) {
     stream->fixed = req.fixed;
     stream->fixed_len = req.fixed_len;
   }
-  int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv, block_.size(), prd, nullptr);
+  int32_t id = nghttp2_submit_request(session_.get(), nullptr, head->nva.data(), head->nva.size(),
+                                      prd, nullptr);
   if (id < 0) {
     err.set(id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? ErrorKind::kRemoteProtocolError
                                                       : ErrorKind::kLocalProtocolError,
@@ -468,12 +558,24 @@ int32_t Http2Session::submit(const Http2Request& req, Error& err) {
     return -1;
   }
   stream->id = id;
+  stream->head_block = std::move(head);
   bool streamed = req.body == Http2Request::Body::kStreamed;
   if (streamed) stream->want_signalled = true;
   streams_[id] = std::move(stream);
   live_.insert(id);
   if (streamed) emit(Http2Event{Http2EventKind::kBodyWanted, id});
   return id;
+}
+
+std::shared_ptr<const Http2Session::SentHead> Http2Session::head_for(const Http2Request& req,
+                                                                     Error& err) {
+  if (last_head_ != nullptr && last_head_->matches(req)) return last_head_;
+  if (!build_http2_headers(req, block_, err)) return nullptr;
+  // In place, unless a stream's HEADERS still waits to be written from it.
+  if (last_head_ == nullptr || last_head_.use_count() > 1)
+    last_head_ = std::make_shared<SentHead>();
+  last_head_->fill(req, block_);
+  return last_head_;
 }
 
 ssize_t Http2Session::read_streamed(Stream& s, uint8_t* buf, size_t length, uint32_t* flags) {
@@ -580,6 +682,9 @@ void Http2Session::release(int32_t stream_id) {
     // a MAX_CONCURRENT_STREAMS slot for good.
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
   }
+  // nghttp2 may still hold its HEADERS: cancelled before it was written, or,
+  // on a dead session (no RST_STREAM above), written by a later flush().
+  if (it->second->head_block != nullptr) orphan_heads_.push_back(std::move(it->second->head_block));
   // Its unread bytes were given back to the connection window on arrival;
   // the stream's own window dies with it.
   streams_.erase(it);
@@ -589,12 +694,11 @@ void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {
   fail_all(kind, message, true);
 }
 
-std::vector<int32_t> Http2Session::take_progressed() {
-  std::vector<int32_t> out;
-  out.swap(progressed_);
+void Http2Session::take_progressed(std::vector<int32_t>& out) {
+  out.clear();
+  out.swap(progressed_);  // progressed_ keeps out's memory for the next ones
   for (int32_t id : out)
     if (Stream* s = find(id)) s->progressed = false;
-  return out;
 }
 
 std::vector<Http2Event> Http2Session::take_events() {
@@ -627,7 +731,10 @@ bool Http2Session::unprocessed(int32_t stream_id) const {
 }
 
 uint32_t Http2Session::max_concurrent_streams() const {
-  if (!session_) return 0;
+  return session_ ? last_max_concurrent_ : 0;
+}
+
+uint32_t Http2Session::remote_max_concurrent() const {
   return nghttp2_session_get_remote_settings(session_.get(),
                                              NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
@@ -663,7 +770,7 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
 }
 
 void Http2Session::on_settings() {
-  uint32_t now = max_concurrent_streams();
+  uint32_t now = remote_max_concurrent();  // nghttp2 applied the SETTINGS first
   if (now == last_max_concurrent_) return;
   last_max_concurrent_ = now;
   emit(Http2Event{Http2EventKind::kSettings, 0});

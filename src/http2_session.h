@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "header_block.h"
 
 struct nghttp2_session;
 
@@ -82,7 +83,7 @@ struct Http2Event {
   Http2EventKind kind;
   int32_t stream_id = 0;
   int status = 0;
-  HeaderList headers;      // lower-case names, as received
+  HeaderBlock headers;     // kHeaders: lower-case names, as received
   std::string data;        // kData: the bytes, unless the owner's sink took them
   size_t delivered = 0;    // kData: bytes already copied into the owner's sink (data empty)
   uint32_t h2_error = 0;   // HTTP/2 error code (kReset, kGoaway)
@@ -109,7 +110,12 @@ std::string http2_error_name(uint32_t code);
 // `lowered` (the user's names lower-cased), values into the request. Built
 // again for each request into the same object, which keeps its memory.
 struct Http2HeaderBlock {
+  // Where a field's value comes from: the request's method, scheme,
+  // authority, path, then each header's name and value in turn (a header's
+  // value is kHeaderValues + 2 * its index).
+  enum Input : size_t { kMethod, kScheme, kAuthority, kPath, kHeaderValues = 5 };
   std::vector<std::pair<std::string_view, std::string_view>> fields;
+  std::vector<size_t> inputs;  // per field, its value's input
   std::string lowered;
   size_t size() const { return fields.size(); }
   std::string_view name(size_t i) const { return fields[i].first; }
@@ -176,12 +182,15 @@ class Http2Session {
   void take_events(std::vector<Http2Event>& out);
   // The streams whose HEADERS or DATA went into the output since the last
   // call (their request moved forward).
-  std::vector<int32_t> take_progressed();
+  // (into `out`, cleared first; its memory goes back to the session)
+  void take_progressed(std::vector<int32_t>& out);
 
   // May a new stream start now? False after GOAWAY (either way), when the
   // stream ids are used up, or when MAX_CONCURRENT_STREAMS streams are open.
   bool can_start_stream() const;
-  uint32_t max_concurrent_streams() const;  // the peer's, from its last SETTINGS
+  // The peer's, from its last SETTINGS (kept as each SETTINGS arrives: the
+  // pool asks several times per request).
+  uint32_t max_concurrent_streams() const;
   size_t open_streams() const { return live_.size(); }
   bool goaway_received() const { return goaway_received_; }
   // The whole request of a stream (HEADERS and any body) has been handed to
@@ -195,10 +204,16 @@ class Http2Session {
  private:
   struct Stream;
   struct Callbacks;  // the nghttp2 callbacks, friends of the session
+  struct SentHead;   // a request's header block as nghttp2 reads it
+
+  // The header block for `req`: the last one when its inputs are equal, else
+  // built (and checked) again. Null with err set when the request is invalid.
+  std::shared_ptr<const SentHead> head_for(const Http2Request& req, Error& err);
 
   Stream* find(int32_t stream_id);
   void on_stream_frame(int32_t stream_id, bool headers, bool end_stream);
   void on_settings();
+  uint32_t remote_max_concurrent() const;  // nghttp2's record of the peer's SETTINGS
   void on_goaway(int32_t last_stream_id, uint32_t code);
   void on_closed(Stream& s, uint32_t code);
   ssize_t read_streamed(Stream& s, uint8_t* buf, size_t length, uint32_t* flags);
@@ -219,9 +234,17 @@ class Http2Session {
   uint64_t batch_ = 0;  // take_events() calls so far: which batch events_ holds
   Http2DataSink* data_sink_ = nullptr;
   std::vector<int32_t> progressed_;
-  Http2HeaderBlock block_;           // submit()'s scratch, kept for its memory
-  std::string* flushing_ = nullptr;  // flush()'s output while it runs (for send_data)
-  uint32_t last_max_concurrent_ = 0xffffffffu;
+  Http2HeaderBlock block_;  // submit()'s scratch, kept for its memory
+  // The last request's header block, sent again while requests are equal to
+  // it. Rebuilt in place when no stream's HEADERS still waits to read it.
+  std::shared_ptr<SentHead> last_head_;
+  // Blocks of streams released before their HEADERS went: nghttp2 may still
+  // hold the frame (cancelled and never written, or written by a later flush
+  // of a dead session, which sends no RST_STREAM), so they are kept until its
+  // outbound queue is empty.
+  std::vector<std::shared_ptr<const SentHead>> orphan_heads_;
+  std::string* flushing_ = nullptr;             // flush()'s output while it runs (for send_data)
+  uint32_t last_max_concurrent_ = 0xffffffffu;  // the peer's MAX_CONCURRENT_STREAMS
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;
   uint32_t goaway_error_ = 0;

@@ -14,7 +14,28 @@ char* scratch(size_t level) {
   return thread_scratch<LevelScratch, kScratch, StreamChain::kMaxLayers>(level);
 }
 
+// This thread's deliveries in progress whose layer may be reading its input
+// in place (innermost first): a nested read has them keep what they have not
+// read before a buffer they may be reading is written again. A pointer, not
+// a buffer (scratch.h says why that matters for a thread_local).
+struct Lending {
+  StreamLayer* layer;
+  Lending* outer;
+};
+thread_local Lending* t_lending = nullptr;
+
 }  // namespace
+
+void StreamChain::keep_lent() noexcept {
+  for (Lending* l = t_lending; l != nullptr; l = l->outer) l->layer->keep_fed();
+}
+
+void StreamChain::receive(const char* data, size_t len) {
+  // Nested in another delivery (a host callback read a socket): the outer
+  // layers' unread bytes may sit in a chain scratch this one writes.
+  if (t_lending != nullptr) keep_lent();
+  deliver(0, data, len);
+}
 
 bool StreamChain::push(std::unique_ptr<StreamLayer> layer) {
   if (layers_.size() >= kMaxLayers) return false;
@@ -79,9 +100,16 @@ void StreamChain::deliver(size_t level, const char* data, size_t len) {
   layer.lend(data, len);  // read in place until keep_fed()
   // keep_fed() on every way out, a host callback's bad_alloc included: the
   // lent bytes belong to the caller's buffer, which may be reused after.
+  // Listed meanwhile, for a nested read (keep_lent()).
   struct KeepFed {
-    StreamLayer& layer;
-    ~KeepFed() { layer.keep_fed(); }
+    Lending link;
+    explicit KeepFed(StreamLayer& l) : link{&l, t_lending} { t_lending = &link; }
+    ~KeepFed() {
+      t_lending = link.outer;
+      link.layer->keep_fed();
+    }
+    KeepFed(const KeepFed&) = delete;
+    KeepFed& operator=(const KeepFed&) = delete;
   } keep{layer};
   if (level == open_) {  // the top layer, still connecting
     host_->chain_connect_input();

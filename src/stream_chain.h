@@ -67,8 +67,17 @@ class StreamChain {
   bool passthrough() const;
   size_t size() const { return layers_.size(); }
 
-  // Bytes the socket read.
-  void receive(const char* data, size_t len) { deliver(0, data, len); }
+  // Bytes the socket read. A layer may read them in place (StreamLayer::lend)
+  // until this returns: the buffer must not change meanwhile. A host callback
+  // may read a socket and call receive() again (any chain's, nested): it
+  // calls keep_lent() before it reads into a buffer an outer delivery may be
+  // reading (a shared scratch), and a nested receive() calls it itself before
+  // the chain writes its own scratch buffers.
+  void receive(const char* data, size_t len);
+  // Every layer of this thread's deliveries in progress copies what it has
+  // not read of its lent input (StreamLayer::keep_fed): their buffers may be
+  // written from now on. Cheap when none is in progress.
+  static void keep_lent() noexcept;
   // Bytes from the session, down through every layer to the socket. False
   // (err set) when a layer fails to take them.
   bool send(std::string&& bytes, const char* ext, size_t ext_len, Error& err);

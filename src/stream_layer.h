@@ -32,8 +32,11 @@ class StreamLayer {
   // Bytes from the layer below.
   virtual void feed(const char* data, size_t len) = 0;
   // As feed(), but the layer may read the bytes in place until keep_fed(),
-  // which the caller makes before they change (the chain: once the level is
-  // drained); what is still unread is copied then.
+  // which the caller makes before they change: the chain once the level is
+  // drained, or StreamChain::keep_lent() at any point while they are lent
+  // (a nested read, in the middle of a delivery). keep_fed() copies what is
+  // still unread, and reads after it come from that copy; a second call
+  // (nothing lent any more) does nothing.
   virtual void lend(const char* data, size_t len) { feed(data, len); }
   virtual void keep_fed() noexcept {}
   // After connect(): bytes for the layer above, up to cap. kOk with *n > 0,

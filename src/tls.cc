@@ -912,7 +912,10 @@ void OpenSslSession::keep_fed() noexcept {
     in_pos_ = 0;
   }
   try {
-    in_.append(rest, n);             // a record's first part: the rest comes with the next read
+    // What the chain did not drain (the host stopped reading, a handshake not
+    // run on it yet, a failure): OpenSSL took a partial record's start into
+    // its own buffer before it asked for more, so a drained level keeps nothing.
+    in_.append(rest, n);
   } catch (const std::bad_alloc&) {  // the next handshake() / read() reports it
     wire_ = Wire::kOutOfMemory;
     failed_ = true;

@@ -293,9 +293,10 @@ class OpenSslSession final : public TlsSession {
   Wire wire_ = Wire::kSound;
   std::string in_;
   size_t in_pos_ = 0;
-  // The caller's bytes fed while in_ held nothing, read in place until
+  // The caller's bytes lent while in_ held nothing, read in place until
   // keep_fed() (each socket read was copied into in_ first: 256 KiB resident
-  // and a copy of every ciphertext byte); after in_'s, if both hold some.
+  // and a copy of every ciphertext byte). Never both: bytes lent while in_
+  // holds some are appended to it (feed()), behind them.
   const char* lent_ = nullptr;
   size_t lent_len_ = 0;
   size_t lent_pos_ = 0;

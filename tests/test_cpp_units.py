@@ -295,7 +295,10 @@ def test_tls(tmp_path: Path) -> None:
     exe = build(
         tmp_path,
         "test_tls",
-        [CPP_TESTS / "test_tls.cc", SRC / "tls.cc"],
+        [
+            CPP_TESTS / "test_tls.cc",
+            *(SRC / s for s in ("tls.cc", "tls_stream.cc", "stream_chain.cc")),
+        ],
         ["openssl"],
     )
     args = make_certificates(tmp_path)

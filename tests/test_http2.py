@@ -314,33 +314,61 @@ def test_h2c_prior_knowledge(hypercorn_h2c):
         assert client.get(hypercorn_h2c.url + "/").http_version == "HTTP/1.1"
 
 
+def _own_headers_in_turn(client, url, version, extra=None):
+    """Equal, changed, client-level and invalid headers and bodies in turn: each
+    request's own reach the server (its /echo answer), a bad one fails before a byte
+    is written. `extra` headers go with every request."""
+    extra = extra or {}
+
+    def seen(method="GET", headers=None, **kwargs):
+        r = client.request(method, url, headers={**extra, **(headers or {})}, **kwargs)
+        assert (r.status_code, r.http_version) == (200, version)
+        return {k.lower(): v for k, v in r.json()["headers"]}
+
+    assert seen(headers={"X-V": "a"})["x-v"] == "a"
+    assert seen(headers={"X-V": "a"})["x-v"] == "a"
+    assert seen(headers={"X-V": "b"})["x-v"] == "b"
+    assert "x-v" not in seen()
+    client.headers["X-C"] = "1"
+    assert seen()["x-c"] == "1"
+    client.headers["X-C"] = "2"
+    assert seen()["x-c"] == "2"
+    with pytest.raises(httprs.LocalProtocolError):
+        client.get(url, headers={**extra, "X-V": "a\n"})
+    assert seen(headers={"X-V": "a"})["x-v"] == "a"
+    assert seen("POST", content=b"abc")["content-length"] == "3"
+    assert seen("POST", content=b"abcd")["content-length"] == "4"
+    with pytest.raises(httprs.LocalProtocolError):
+        client.post(url, content=b"abc", headers={**extra, "Content-Length": "4"})
+    assert seen("POST", content=b"abcd")["content-length"] == "4"
+
+
 def test_http2_requests_send_their_own_headers(hypercorn_h2c):
     """A request that may go as HTTP/2 reuses the previous one's checked headers only
     when they are equal: every change reaches the server, a bad value still fails."""
     with httprs.Client(http1=False, http2=True) as client:
-        url = hypercorn_h2c.url + "/echo"
+        _own_headers_in_turn(client, hypercorn_h2c.url + "/echo", "HTTP/2")
 
-        def seen(method="GET", **kwargs):
-            r = client.request(method, url, **kwargs)
-            assert r.http_version == "HTTP/2"
-            return {k.lower(): v for k, v in r.json()["headers"]}
 
-        assert seen(headers={"X-V": "a"})["x-v"] == "a"
-        assert seen(headers={"X-V": "a"})["x-v"] == "a"
-        assert seen(headers={"X-V": "b"})["x-v"] == "b"
-        assert "x-v" not in seen()
-        client.headers["X-C"] = "1"
-        assert seen()["x-c"] == "1"
-        client.headers["X-C"] = "2"
-        assert seen()["x-c"] == "2"
-        with pytest.raises(httprs.LocalProtocolError):
-            client.get(url, headers={"X-V": "a\n"})
-        assert seen(headers={"X-V": "a"})["x-v"] == "a"
-        assert seen("POST", content=b"abc")["content-length"] == "3"
-        assert seen("POST", content=b"abcd")["content-length"] == "4"
-        with pytest.raises(httprs.LocalProtocolError):
-            client.post(url, content=b"abc", headers={"Content-Length": "4"})
-        assert seen("POST", content=b"abcd")["content-length"] == "4"
+@pytest.mark.parametrize("route", ["cleartext", "alpn_http11", "upgrade"])
+def test_http2_client_writes_each_http11_head_from_its_own_headers(
+    route, server, https_server, hypercorn_tls, certs
+):
+    """Where a request of an http2=True client goes out as HTTP/1.1 after all (clear
+    text, ALPN picking http/1.1, an Upgrade request), its head is written from the
+    transport's cached plan and converted headers (write_planned_head): equal,
+    changed, client-level and invalid headers and bodies in turn each reach the server
+    as sent, and a bad one still fails before a byte is written. Fails with a cache
+    that hands out the last request's headers (a stale head)."""
+    kw, extra = {}, {}
+    if route == "cleartext":
+        url = server.url + "/echo"
+    elif route == "alpn_http11":
+        url, kw = https_server.url + "/", {"verify": _ca(certs)}
+    else:
+        url, kw, extra = hypercorn_tls.url + "/echo", {"verify": _ca(certs)}, _UPGRADE
+    with httprs.Client(http2=True, **kw) as client:
+        _own_headers_in_turn(client, url, "HTTP/1.1", extra)
 
 
 def test_alpn_falls_back_to_http11(https_server, certs):

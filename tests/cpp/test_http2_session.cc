@@ -34,22 +34,29 @@ void pump(Http2Session& client, Server& server) {
   CHECK(!"pump did not settle");
 }
 
-// A GET; Http2Request views its strings, so the test keeps them for the run.
-Http2Request get(const std::string& path, HeaderList headers = {}) {
-  static std::list<std::pair<std::string, HeaderList>> kept;
-  kept.emplace_back(path, std::move(headers));
+// A request; Http2Request views its strings, so the test keeps them for the run.
+Http2Request request(const std::string& method, const std::string& scheme,
+                     const std::string& authority, const std::string& path, HeaderList headers) {
+  static std::list<std::pair<std::vector<std::string>, HeaderList>> kept;
+  kept.emplace_back(std::vector<std::string>{method, scheme, authority, path}, std::move(headers));
+  const auto& k = kept.back();
   Http2Request r;
-  r.method = "GET";
-  r.scheme = "https";
-  r.authority = "example.org";
-  r.path = kept.back().first;
-  r.headers = &kept.back().second;
+  r.method = k.first[0];
+  r.scheme = k.first[1];
+  r.authority = k.first[2];
+  r.path = k.first[3];
+  r.headers = &k.second;
   return r;
+}
+
+// A GET of `path` on https://example.org.
+Http2Request get(const std::string& path, HeaderList headers = {}) {
+  return request("GET", "https", "example.org", path, std::move(headers));
 }
 
 struct StreamLog {
   int status = 0;
-  HeaderList headers;
+  HeaderBlock headers;
   std::string body;
   bool ended = false;
   bool reset = false;
@@ -144,8 +151,10 @@ void test_request_response() {
   CHECK(!logs[1].reset);
   CHECK(logs[1].headers.size() == 3);
   if (logs[1].headers.size() == 3) {
-    CHECK_EQ_STR(logs[1].headers[0].first, "content-type");
-    CHECK_EQ_STR(logs[1].headers[2].second, "2");
+    CHECK_EQ_STR(std::string(logs[1].headers.name(0)), "content-type");
+    CHECK_EQ_STR(std::string(logs[1].headers.value(0)), "text/plain");
+    CHECK_EQ_STR(std::string(logs[1].headers.name(2)), "x-multi");
+    CHECK_EQ_STR(std::string(logs[1].headers.value(2)), "2");
   }
   c.release(1);
   CHECK(c.open_streams() == 0);
@@ -513,7 +522,7 @@ void test_informational_then_final() {
   collect(c, logs);
   CHECK(logs[id].status == 200);
   CHECK(logs[id].headers.size() == 1);
-  if (logs[id].headers.size() == 1) CHECK_EQ_STR(logs[id].headers[0].first, "x-final");
+  if (logs[id].headers.size() == 1) CHECK_EQ_STR(std::string(logs[id].headers.name(0)), "x-final");
   CHECK(logs[id].ended && logs[id].body == "final");
 }
 
@@ -630,11 +639,206 @@ void test_header_block_limit() {
   CHECK(c.can_start_stream());
 }
 
+// The header block the server received for stream `id`, as "name: value" lines.
+std::string received(Server& s, int32_t id) {
+  std::string out;
+  for (const auto& [n, v] : s.requests[id].headers) out += n + ": " + v + "\n";
+  return out;
+}
+
+// The session sends a request equal to the last one with the block it built
+// for it (checked and lower-cased once); a request that differs in any input
+// (method, scheme, authority, path, a header's name or value, one header more
+// or fewer, a Host) gets its own, and an invalid one is refused even right
+// after an equal-but-valid one. Blocks of streams whose HEADERS has not gone
+// yet are never rebuilt under them.
+void test_header_block_reuse() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  pump(c, s);
+  const HeaderList base = {{"Accept", "*/*"}, {"X-V", "abcd"}};
+  struct Case {
+    Http2Request req;
+    std::string want;  // what the server receives; "" when refused
+  };
+  auto with = [&](HeaderList h) { return h; };
+  std::vector<Case> cases = {
+      {request("GET", "https", "example.org", "/p", base),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", base),  // equal: the same block
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", with({{"X-V", "abcd"}, {"Accept", "*/*"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\nx-v: abcd\n"
+       "accept: */*\n"},  // the same headers in another order
+      {request("GET", "https", "example.org", "/p", base),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-V", "ABCD"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: ABCD\n"},  // a value differing only in case
+      {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-V", "abce"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-v: abce\n"},
+      {request("GET", "https", "example.org", "/p", with({{"Accept", "*/*"}, {"X-W", "abce"}})),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /p\naccept: */*\n"
+       "x-w: abce\n"},
+      {request("GET", "https", "example.org", "/q", base),
+       ":method: GET\n:authority: example.org\n:scheme: https\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("DELETE", "https", "example.org", "/q", base),
+       ":method: DELETE\n:authority: example.org\n:scheme: https\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("DELETE", "http", "example.org", "/q", base),
+       ":method: DELETE\n:authority: example.org\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("DELETE", "http", "example.net", "/q", base),
+       ":method: DELETE\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "http", "example.net", "/q",
+               with({{"Accept", "*/*"}, {"X-V", "abcd"}, {"Host", "h.example"}})),
+       ":method: GET\n:authority: h.example\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "http", "example.net", "/q",
+               with({{"Accept", "*/*"}, {"X-V", "abcd"}, {"Host", "i.example"}})),
+       ":method: GET\n:authority: i.example\n:scheme: http\n:path: /q\naccept: */*\n"
+       "x-v: abcd\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}})),
+       ":method: GET\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}, {"TE", "trailers"}})),
+       ":method: GET\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"
+       "te: trailers\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}, {"TE", "gzip"}})), ""},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/*"}, {"TE", "trailers"}})),
+       ":method: GET\n:authority: example.net\n:scheme: http\n:path: /q\naccept: */*\n"
+       "te: trailers\n"},
+      {request("GET", "http", "example.net", "/q", with({{"Accept", "*/\n*"}, {"TE", "trailers"}})),
+       ""},
+  };
+  // One at a time (each block written before the next request), then all
+  // submitted before one flush.
+  for (int batch = 0; batch < 2; ++batch) {
+    std::vector<int32_t> ids;
+    for (Case& k : cases) {
+      Error e;
+      int32_t id = c.submit(k.req, e);
+      CHECK((id > 0) == !k.want.empty());
+      if (k.want.empty()) CHECK(e.kind == ErrorKind::kLocalProtocolError);
+      ids.push_back(id);
+      if (batch == 0) pump(c, s);
+    }
+    pump(c, s);
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (ids[i] <= 0) continue;
+      CHECK_EQ_STR(received(s, ids[i]), cases[i].want);
+      s.respond(ids[i], 204, "");
+    }
+    pump(c, s);
+    for (int32_t id : ids)
+      if (id > 0) c.release(id);
+  }
+  // Released before its HEADERS went: the block outlives the stream (nghttp2
+  // drops the frame), and the next request is sent whole.
+  int32_t gone = c.submit(cases[0].req, err);
+  c.release(gone);
+  int32_t next = c.submit(cases[4].req, err);
+  pump(c, s);
+  CHECK_EQ_STR(received(s, next), cases[4].want);
+  CHECK(c.can_start_stream());
+}
+
+// A stream released after the connection was lost sends no RST_STREAM, so
+// nghttp2 still writes its queued HEADERS on the next flush (as h2_receive
+// does after a failed feed): the header block must outlive the stream.
+void test_released_head_outlives_stream() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  pump(c, s);
+  const std::string big(200, 'a');
+  int32_t a = c.submit(get("/a", {{"X-A", big}}), err);
+  int32_t b = c.submit(get("/b", {{"X-B", "b"}}), err);  // a new block: a's is held
+  CHECK(a > 0 && b > 0);
+  c.connection_lost(ErrorKind::kReadError, "lost");
+  c.release(a);
+  c.take_events();  // a's block is now held by nobody but nghttp2's queue
+  std::string out;
+  c.flush(out, err);
+  // Its HEADERS went out from the kept block (were it freed, ASan would
+  // report a use after free here).
+  s.input(out);
+  CHECK(received(s, a).find("x-a: " + big + "\n") != std::string::npos);
+}
+
+// The peer's MAX_CONCURRENT_STREAMS as the pool sees it: nghttp2's 100 before
+// any SETTINGS, unlimited once a SETTINGS without it arrives, each later
+// value as it arrives (with streams open), kept across GOAWAY.
+void test_max_concurrent_as_settings_arrive() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  CHECK(c.max_concurrent_streams() == 100);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(c.submit(get("/" + std::to_string(i)), err));
+  CHECK(ids.back() > 0);
+  CHECK(!c.can_start_stream());  // 100 open, no SETTINGS yet
+  Server s;                      // a SETTINGS with no entries
+  pump(c, s);
+  std::map<int32_t, StreamLog> logs;
+  std::vector<Http2Event> other;
+  collect(c, logs, &other);
+  CHECK(c.max_concurrent_streams() == 0xffffffffu);
+  CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);
+  CHECK(c.can_start_stream());
+  // A later SETTINGS with the limit, while the streams are open.
+  nghttp2_settings_entry three = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 3};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &three, 1);
+  pump(c, s);
+  CHECK(c.max_concurrent_streams() == 3);
+  CHECK(!c.can_start_stream());
+  // A SETTINGS without it changes nothing and says nothing.
+  nghttp2_settings_entry window = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &window, 1);
+  pump(c, s);
+  other.clear();
+  collect(c, logs, &other);
+  CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);  // the one for 3
+  CHECK(c.max_concurrent_streams() == 3);
+  for (size_t i = 0; i < 98; ++i) s.respond(ids[i], 204, "");
+  pump(c, s);
+  collect(c, logs);
+  for (size_t i = 0; i < 98; ++i) c.release(ids[i]);
+  CHECK(c.open_streams() == 2);
+  CHECK(c.can_start_stream());
+  int32_t third = c.submit(get("/third"), err);
+  CHECK(third > 0 && !c.can_start_stream());
+  // Raised again in the same read as a response.
+  nghttp2_settings_entry four = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4};
+  nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, &four, 1);
+  s.respond(ids[98], 204, "");
+  pump(c, s);
+  CHECK(c.max_concurrent_streams() == 4);
+  CHECK(c.can_start_stream());
+  // GOAWAY: no new stream, whatever the limit says.
+  nghttp2_submit_goaway(s.session, NGHTTP2_FLAG_NONE, third, NGHTTP2_NO_ERROR, nullptr, 0);
+  pump(c, s);
+  CHECK(c.goaway_received());
+  CHECK(c.max_concurrent_streams() == 4);
+  CHECK(!c.can_start_stream());
+}
+
 }  // namespace
 
 int main() {
   test_request_response();
   test_header_validation();
+  test_header_block_reuse();
+  test_released_head_outlives_stream();
+  test_max_concurrent_as_settings_arrive();
   test_multiplex();
   test_goaway();
   test_refused_and_reset();

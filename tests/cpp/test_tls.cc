@@ -11,13 +11,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "check.h"
+#include "stream_chain.h"
 #include "tls.h"
+#include "tls_stream.h"
 
 using httprs::Error;
 using httprs::ErrorKind;
@@ -913,6 +917,226 @@ static bool connect_with_key(const std::shared_ptr<TlsContext>& ctx, Server& s,
 static void test_adopted_resumption(const Server& first);
 static void test_adopted_crl_check(const Server& first);
 
+// ------------------------------------------------------ lent input ----
+
+// `n` records of 100 bytes from the server (one SSL_write each), each a
+// different letter; what they carry is appended to `body`.
+static std::string records(Server& s, int n, std::string& body, int first = 0) {
+  for (int i = first; i < first + n; ++i) {
+    std::string rec(100, static_cast<char>('a' + i % 26));
+    CHECK(SSL_write(s.ssl, rec.data(), 100) == 100);
+    body += rec;
+  }
+  return s.take();
+}
+
+// Read what the session has, up to `most` bytes (all of it when 0), in reads
+// of at most `cap` bytes.
+static std::string read_some(TlsSession& c, size_t cap, size_t most = 0) {
+  std::string got;
+  std::vector<char> buf(cap);
+  while (most == 0 || got.size() < most) {
+    size_t n = 0;
+    Error err;
+    size_t want = most == 0 ? cap : std::min(cap, most - got.size());
+    if (c.read(buf.data(), want, &n, err) != Status::kOk) break;
+    got.append(buf.data(), n);
+  }
+  return got;
+}
+
+// A session after its handshake, the server's tickets taken in.
+static std::unique_ptr<OpenSslSession> ready_session(Server& s) {
+  Error err;
+  auto c = std::make_unique<OpenSslSession>(make_ctx(trusting(arg("ca"))), "localhost", err);
+  CHECK(handshake(*c, s, err) == Status::kOk);
+  CHECK(read_some(*c, 256).empty());
+  return c;
+}
+
+// lend() lets OpenSSL read the caller's bytes in place; keep_fed() copies
+// what was not read, so the caller may reuse its buffer at once (scribbled
+// over here); bytes lent or fed after that queue behind the rest.
+static void test_lend_and_keep_fed() {
+  {  // a small read stops with whole records left: they are kept
+    Server s(arg("server"));
+    auto c = ready_session(s);
+    std::string body;
+    std::vector<char> wire;
+    std::string w = records(s, 30, body);
+    wire.assign(w.begin(), w.end());
+    c->lend(wire.data(), wire.size());
+    std::string got = read_some(*c, 100, 250);
+    CHECK(got.size() == 250);
+    c->keep_fed();
+    std::fill(wire.begin(), wire.end(), '\x17');
+    got += read_some(*c, 1000);
+    CHECK(got == body);
+  }
+  {  // uneven pieces, record boundaries anywhere: each lent, drained, kept, reused
+    Server s(arg("server"));
+    auto c = ready_session(s);
+    std::string body;
+    std::string wire = records(s, 40, body);
+    const size_t pieces[] = {1, 1, 5, 37, 100, 3, 700, 129, 2};
+    std::string got;
+    std::vector<char> piece;
+    for (size_t pos = 0, k = 0; pos < wire.size(); ++k) {
+      size_t len = std::min(pieces[k % 9], wire.size() - pos);
+      piece.assign(wire.begin() + pos, wire.begin() + pos + len);
+      pos += len;
+      c->lend(piece.data(), piece.size());
+      got += read_some(*c, 64);
+      c->keep_fed();
+      std::fill(piece.begin(), piece.end(), '\x17');
+    }
+    CHECK(got == body);
+  }
+  {  // lent while a kept rest waits: behind it; an empty lend replaces nothing
+    Server s(arg("server"));
+    auto c = ready_session(s);
+    std::string body;
+    std::string w1 = records(s, 5, body), w2 = records(s, 5, body, 5);
+    std::vector<char> first(w1.begin(), w1.end()), second(w2.begin(), w2.end());
+    c->lend(first.data(), first.size());
+    std::string got = read_some(*c, 150, 150);
+    c->lend(first.data(), 0);
+    c->keep_fed();
+    std::fill(first.begin(), first.end(), '\x17');
+    c->lend(second.data(), second.size());
+    got += read_some(*c, 150, 200);
+    c->keep_fed();
+    std::fill(second.begin(), second.end(), '\x17');
+    got += read_some(*c, 1000);
+    CHECK(got == body);
+  }
+  {  // the rest cannot be kept (no memory): the next read says so
+    Server s(arg("server"));
+    auto c = ready_session(s);
+    std::string body;
+    std::string w = records(s, 200, body);  // more than the handshake left room for
+    c->lend(w.data(), w.size());
+    CHECK(read_some(*c, 100, 100).size() == 100);
+    g_fail_at = 0;
+    c->keep_fed();
+    CHECK(g_fail_at == -1);  // the allocation that failed was this one
+    g_fail_at = -1;
+    char buf[256];
+    size_t n = 0;
+    Error err;
+    CHECK(c->read(buf, sizeof buf, &n, err) == Status::kError);
+    CHECK(err.kind == ErrorKind::kReadError);
+    CHECK_EQ_STR(err.message, "Out of memory buffering TLS records");
+  }
+}
+
+// A chain host reading into a small buffer of its own (each TLS read stops
+// at 100 bytes, so records stay lent while it runs), with a callback for the
+// first data it gets.
+struct LendingHost : httprs::StreamChain::Host {
+  std::string got;
+  std::vector<std::string> writes;
+  char buf[100];
+  int calls = 0;
+  std::function<void()> on_first;
+  void chain_write(std::string&& bytes, const char*, size_t) override { writes.push_back(bytes); }
+  void chain_data(const char* data, size_t len) override {
+    got.append(data, len);
+    if (++calls == 1 && on_first) on_first();
+  }
+  char* chain_read_buffer(size_t* len) override {
+    *len = sizeof buf;
+    return buf;
+  }
+  void chain_connect_input() override {}
+  void chain_eof() override { got += "<eof>"; }
+  void chain_read_error(const Error& e) override { got += "<error: " + e.message + ">"; }
+  void chain_send_error(const Error& e) override { got += "<send error: " + e.message + ">"; }
+  bool chain_stopped() const override { return false; }
+};
+
+// A chain of one open TLS layer to `s`, delivering to `host`.
+struct LendingChain {
+  Server s{arg("server")};
+  LendingHost host;
+  httprs::StreamChain chain{&host};
+  std::string body;  // what the server sent
+  LendingChain() {
+    CHECK(chain.push(std::make_unique<httprs::TlsStream>(ready_session(s))));
+    Error err;
+    CHECK(chain.connect_top(err) == httprs::StreamLayer::Status::kOk);
+  }
+};
+
+// StreamChain's lending, with the real TLS layer: a host callback that throws
+// still leaves the unread records kept (the caller's buffer is freed after),
+// and a host that reads into the very buffer still lent, having called
+// keep_lent() first as the rule says, gets every byte in order.
+static void test_chain_keeps_lent_bytes() {
+  {  // bad_alloc out of the host: the lent rest is kept on the way out
+    LendingChain t;
+    std::string w = records(t.s, 3, t.body);
+    t.host.on_first = [] { throw std::bad_alloc(); };
+    auto* socket_buffer = new std::vector<char>(w.begin(), w.end());
+    bool thrown = false;
+    try {
+      t.chain.receive(socket_buffer->data(), socket_buffer->size());
+    } catch (const std::bad_alloc&) {
+      thrown = true;
+    }
+    CHECK(thrown);
+    delete socket_buffer;  // the socket layer reuses or frees it
+    w = records(t.s, 1, t.body, 3);
+    std::vector<char> next(w.begin(), w.end());
+    t.chain.receive(next.data(), next.size());
+    CHECK(t.host.got == t.body);
+  }
+  {  // a nested read into the buffer an outer delivery still reads
+    LendingChain t;
+    std::string w = records(t.s, 3, t.body);
+    static std::vector<char> shared;  // as Connection's peek scratch
+    shared.assign(w.begin(), w.end());
+    t.host.on_first = [&] {
+      httprs::StreamChain::keep_lent();  // before the buffer is written
+      std::string more = records(t.s, 2, t.body, 3);
+      shared.assign(more.begin(), more.end());
+      t.chain.receive(shared.data(), shared.size());
+    };
+    t.chain.receive(shared.data(), shared.size());
+    CHECK(t.host.got == t.body);
+  }
+  // TLS in TLS (proxy, then origin), as production reads it: the inner
+  // layer reads the outer one's plaintext in place from the chain's level-0
+  // scratch. A host callback delivers another connection's bytes, whose
+  // plaintext goes into that same scratch (its host has no buffer of its
+  // own), without calling keep_lent() itself: the nested receive() must.
+  {
+    LendingChain t;  // t.s: the proxy
+    Server origin(arg("server"));
+    CHECK(t.chain.push(std::make_unique<httprs::TlsStream>(ready_session(origin))));
+    Error err;
+    CHECK(t.chain.connect_top(err) == httprs::StreamLayer::Status::kOk);
+    std::string inner = records(origin, 3, t.body);
+    CHECK(SSL_write(t.s.ssl, inner.data(), static_cast<int>(inner.size())) ==
+          static_cast<int>(inner.size()));
+    std::string w = t.s.take();  // one proxy record: the origin's three in one read
+    struct ScratchHost : LendingHost {
+      char* chain_read_buffer(size_t*) override { return nullptr; }
+    };
+    ScratchHost other_host;
+    httprs::StreamChain other{&other_host};
+    Server other_server(arg("server"));
+    CHECK(other.push(std::make_unique<httprs::TlsStream>(ready_session(other_server))));
+    CHECK(other.connect_top(err) == httprs::StreamLayer::Status::kOk);
+    std::string other_body;
+    std::string ow = records(other_server, 3, other_body, 10);
+    t.host.on_first = [&] { other.receive(ow.data(), ow.size()); };
+    t.chain.receive(w.data(), w.size());
+    CHECK(other_host.got == other_body);
+    CHECK(t.host.got == t.body);
+  }
+}
+
 // A buffer that cannot grow fails the session with a clear error: nothing is
 // thrown through OpenSSL or to the caller, and the failure is never reported
 // as "want read" (a write failing after a read that asked for more input).
@@ -1348,6 +1572,8 @@ int main(int argc, char** argv) {
   test_keylog();
   test_resumption();
   test_out_of_memory();
+  test_lend_and_keep_fed();
+  test_chain_keeps_lent_bytes();
   test_foreign();
   return check_report("test_tls");
 }

@@ -10,6 +10,7 @@ import gc
 import socket
 import ssl
 import threading
+import time
 import tracemalloc
 
 import anyio
@@ -370,14 +371,10 @@ def test_streamed_read_timeout_mid_body(scripted):
         assert c.get(srv.url + "/good").text == "good"
 
 
-def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
-    """A waiter for the next chunk of a body of known length may sleep until the
-    whole chunk is in the kernel (Engine::direct_once: a low-water mark), but only
-    briefly: what came is handed out. The server sends each piece of a 4 MiB body
-    only once the client holds every byte before it: a waiter that held a chunk back
-    for the rest of it would wait for bytes that come only once it has let go."""
-    piece = 300 * KIB
-    n = 4 * MIB
+def _paced(n: int, piece: int, patience: float):
+    """Serves a body of n bytes (Content-Length) `piece` bytes at a time, each only once
+    the client holds every byte before it (`got`, kept by the test). Waiting longer than
+    `patience` for the client, it gives up: the connection closes mid-body."""
     body = pattern(n, 3)
     got = [0]
     moved = threading.Condition()
@@ -389,21 +386,154 @@ def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
         send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
         for start in range(0, n, piece):
             with moved:
-                if not moved.wait_for(lambda start=start: got[0] >= start, timeout=30):
-                    return  # the client gave up: nothing more to send
+                if not moved.wait_for(lambda start=start: got[0] >= start, timeout=patience):
+                    return  # the client held a chunk back: give up
             send(conn, body[start : start + piece])
         conn.hold(5)
 
-    srv = scripted(handler)
-    with httprs.Client(timeout=httprs.Timeout(5.0, read=2.0)) as c:
+    def consume(r):
         received = bytearray()
-        with c.stream("GET", srv.url + "/paced") as r:
-            for chunk in r.iter_raw():
-                received += chunk
-                with moved:
-                    got[0] = len(received)
-                    moved.notify_all()
-        assert bytes(received) == body
+        for chunk in r.iter_raw():
+            received += chunk
+            with moved:
+                got[0] = len(received)
+                moved.notify_all()
+        return bytes(received)
+
+    return handler, consume, body
+
+
+def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
+    """A waiter for the next chunk of a body of known length may sleep until the
+    whole chunk is in the kernel (Engine::direct_once: a low-water mark), but only
+    briefly (Engine::kLowatChunkMs): what came is handed out. The server sends each
+    piece of a 4 MiB body only once the client holds every byte before it, and gives
+    up after a wait far longer than that bound. The chunk wait's slice (which alone
+    would let a held-back chunk go every 50 ms) is made longer than the server's
+    patience: only the engine's bound hands the chunk out in time."""
+    from httprs import _core
+
+    handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0)
+    srv = scripted(handler)
+    old = _core._set_chunk_wait_slice(60_000)
+    try:
+        with httprs.Client(timeout=httprs.Timeout(60.0)) as c:
+            with c.stream("GET", srv.url + "/paced") as r:
+                assert consume(r) == body
+    finally:
+        _core._set_chunk_wait_slice(old)
+
+
+def _cut_short(sent: int, declared: int):
+    """Sends the head (Content-Length: declared) and `sent` body bytes, then closes."""
+    body = pattern(sent)
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % declared)
+        send(conn, body)
+        conn.close()
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("sent", [100 * KIB, 1 * MIB + 5])
+def test_content_of_a_body_cut_short_is_a_protocol_error(scripted, flavour, sent):
+    """`.content` of a body whose server closes before its Content-Length: httpx's
+    RemoteProtocolError, from the EOF itself (not a ReadTimeout: the read timeout is
+    far away), also while the wait is marked for bytes that never come."""
+    srv = scripted(_cut_short(sent, 2 * MIB))
+
+    async def body(tw):
+        async with tw.client(timeout=httprs.Timeout(60.0)) as c:
+            with pytest.raises(httprs.RemoteProtocolError):
+                await c.get(srv.url + "/short")
+
+    twin.run(flavour, body)
+
+
+def _trickle(n: int, piece: int, gap: float):
+    body = pattern(n, 5)
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+        for start in range(0, n, piece):
+            time.sleep(gap)
+            send(conn, body[start : start + piece])
+        conn.hold(5)
+
+    return handler, body
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_content_of_a_trickled_body_times_out_only_on_a_gap(scripted, flavour):
+    """A body that trickles in (16 KiB every 40 ms, 640 KiB in all) takes longer than
+    the read timeout, but no gap does: `.content` gets all of it, no ReadTimeout. The
+    wait for it is marked for the whole rest (only the last byte reaches the mark),
+    and a read timeout due while bytes sit under the mark reads them first."""
+    handler, expected = _trickle(640 * KIB, 16 * KIB, 0.04)
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client(timeout=httprs.Timeout(60.0, read=0.5)) as c:
+            r = await c.get(srv.url + "/trickle")
+            assert r.content == expected
+
+    twin.run(flavour, body)
+
+
+def test_streamed_chunk_over_half_a_buffer_with_the_pool_used_up(scripted):
+    """With every pooled buffer held by the consumer, a chunk that may take more than
+    half a buffer gets a fresh whole one (STREAM_CHUNK): its bytes are intact, kept it
+    holds at most that one buffer, and the buffer joins the pool afterwards."""
+    from httprs import _core
+
+    rest = 600 * KIB
+    bodies = {f"/{seed}": pattern(4 * MIB, seed) for seed in range(1, 6)}
+    bodies["/rest"] = pattern(rest, 9)  # made before tracing: the server runs in-process
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            body = bodies[req.target]
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    srv = scripted(handler)
+    kept = []
+    with httprs.Client() as c:
+        for seed in range(1, 6):  # until the consumer holds every pooled buffer
+            with c.stream("GET", f"{srv.url}/{seed}") as r:
+                chunks = list(r.iter_raw())
+            assert b"".join(chunks) == bodies[f"/{seed}"]
+            kept.extend(chunks)
+            state = _core._sink_pool_state()
+            if len(state) == 3 and all(refs > 1 for _, refs in state):
+                break
+        else:
+            pytest.fail(f"the pool never ran out: {_core._sink_pool_state()}")
+        before = set(_core._sink_pool_ids())
+        tracemalloc.start()
+        try:
+            base = _traced_now()
+            with c.stream("GET", f"{srv.url}/rest") as r:
+                chunks = list(r.iter_raw())
+            held = _traced_now() - base
+        finally:
+            tracemalloc.stop()
+        assert b"".join(chunks) == bodies["/rest"]
+        # The rest after the bytes read with the head is over half a buffer: one
+        # fresh buffer, which the chunks (kept) hold at most.
+        assert held < STREAM_CHUNK + 256 * KIB, held
+        pooled = set(_core._sink_pool_ids()) - before
+        assert len(pooled) == 1, _core._sink_pool_state()
+        in_place = [ch for ch in chunks if id(ch) in pooled]
+        assert all(len(ch) >= STREAM_CHUNK // 2 for ch in in_place)
+        del chunks, in_place, kept
+        assert any(refs == 1 for _, refs in _core._sink_pool_state())
+        assert c.get(f"{srv.url}/1").content == bodies["/1"]
 
 
 BIG = pattern(8 * MIB)  # made once, before any test traces allocations

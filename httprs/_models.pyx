@@ -1213,9 +1213,9 @@ class Response:
             try:
                 decoder = _get_decoder(self)
                 if decoder is None and chunk_size is None:
-                    # Nothing to decode or re-chunk: iter_raw's chunks (never empty).
-                    for raw in self.iter_raw():
-                        yield raw
+                    # Nothing to decode or re-chunk: iter_raw's chunks (never empty),
+                    # delegated: each next() goes straight to iter_raw.
+                    yield from self.iter_raw()
                 elif decoder is None:
                     for raw in self.iter_raw():
                         for chunk in chunker.decode(raw):
@@ -1316,7 +1316,7 @@ class Response:
 
     def aiter_bytes(self, chunk_size=None):
         """Iterate asynchronously over the decoded body."""
-        return _LazyAsyncIterator(_aiter_bytes, self, chunk_size)
+        return _LazyAsyncIterator(_aiter_bytes_start, self, chunk_size)
 
     def aiter_text(self, chunk_size=None):
         """Iterate asynchronously over the body decoded to str."""
@@ -1344,6 +1344,18 @@ class Response:
 # when collected unstarted, Python's do not.
 
 
+def _aiter_bytes_start(self, chunk_size):
+    """aiter_bytes()'s iterator, made on its first use: with nothing to decode or
+    re-chunk, aiter_raw's own (its chunks are never empty), one async generator fewer
+    for each chunk to pass through."""
+    if self._body is None and chunk_size is None:
+        with _attach_request(self._req):
+            plain = _get_decoder(self) is None
+        if plain:
+            return self.aiter_raw()
+    return _aiter_bytes(self, chunk_size)
+
+
 async def _aiter_bytes(self, chunk_size):
     if self._body is not None:
         content = self._body
@@ -1355,11 +1367,7 @@ async def _aiter_bytes(self, chunk_size):
     with _attach_request(self._req):
         try:
             decoder = _get_decoder(self)
-            if decoder is None and chunk_size is None:
-                # Nothing to decode or re-chunk: aiter_raw's chunks (never empty).
-                async for raw in self.aiter_raw():
-                    yield raw
-            elif decoder is None:
+            if decoder is None:  # to re-chunk (else _aiter_bytes_start gave aiter_raw's)
                 async for raw in self.aiter_raw():
                     for chunk in (<_Chunker>chunker).decode(raw):
                         yield chunk

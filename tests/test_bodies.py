@@ -780,3 +780,39 @@ def test_bodies_of_every_size_in_turn_on_one_connection(scripted, flavour, frami
         assert srv.connections == 1
 
     twin.run(flavour, run)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_byte_iterator_decides_what_it_yields_on_first_use(scripted, flavour, encoding):
+    """`iter_bytes()` / `aiter_bytes()` look at the response when first iterated, as
+    httpx's generators do: an iterator made before the body was read yields the body
+    read (not StreamConsumed), one made on an unread body yields its chunks, decoded
+    when the body is encoded. (With nothing to decode they hand out the raw chunks
+    themselves.)"""
+    import gzip
+
+    data = pattern(3 * MIB + 7, 4)
+    wire = data if encoding is None else gzip.compress(data, 1)
+    extra = b"" if encoding is None else b"Content-Encoding: gzip\r\n"
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            send(conn, b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n" % (extra, len(wire)))
+            send(conn, wire)
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url) as r:
+                early = r.aiter_bytes()
+                assert await r.aread() == data
+                assert b"".join([chunk async for chunk in early]) == data
+            async with c.stream("GET", srv.url) as r:
+                chunks = [chunk async for chunk in r.aiter_bytes()]
+                assert b"".join(chunks) == data
+                assert all(chunks)
+                assert r.num_bytes_downloaded == len(wire)
+
+    twin.run(flavour, body)

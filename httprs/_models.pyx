@@ -1346,13 +1346,14 @@ class Response:
 
 def _aiter_bytes_start(self, chunk_size):
     """aiter_bytes()'s iterator, made on its first use: with nothing to decode or
-    re-chunk, aiter_raw's own (its chunks are never empty), one async generator fewer
-    for each chunk to pass through."""
+    re-chunk, the stock aiter_raw's own async generator (its chunks are never empty),
+    one async generator fewer for each chunk to pass through. An aiter_raw of a
+    subclass or patched on goes through _aiter_bytes as before."""
     if self._body is None and chunk_size is None:
         with _attach_request(self._req):
             plain = _get_decoder(self) is None
-        if plain:
-            return self.aiter_raw()
+        if plain and getattr(self.aiter_raw, "__func__", None) is _STOCK_AITER_RAW:
+            return _aiter_raw(self, None)
     return _aiter_bytes(self, chunk_size)
 
 
@@ -1792,3 +1793,4 @@ cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.
 cdef tuple _CLOSE_STOCK = (("close", Response.close),)
+cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start

@@ -816,3 +816,30 @@ def test_byte_iterator_decides_what_it_yields_on_first_use(scripted, flavour, en
                 assert r.num_bytes_downloaded == len(wire)
 
     twin.run(flavour, body)
+
+
+@pytest.mark.anyio
+async def test_byte_iterator_goes_through_an_overridden_raw_iterator(scripted, anyio_backend):
+    """A Response subclass's aiter_raw() still feeds aiter_bytes() (empty chunks dropped,
+    as httpx's chunker does), and aclose() on aiter_bytes()'s iterator reaches it."""
+    srv = scripted(_sized_handler("length"))
+    seen = []
+
+    class Tagged(httprs.Response):
+        async def aiter_raw(self, chunk_size=None):
+            async for chunk in super().aiter_raw(chunk_size):
+                seen.append(len(chunk))
+                yield chunk
+                yield b""
+
+    async with httprs.AsyncClient() as c:
+        async with c.stream("GET", f"{srv.url}/{2 * MIB + 1}") as r:
+            r.__class__ = Tagged
+            chunks = [chunk async for chunk in r.aiter_bytes()]
+        assert b"".join(chunks) == pattern(2 * MIB + 1)
+        assert all(chunks) and sum(seen) == 2 * MIB + 1
+        async with c.stream("GET", f"{srv.url}/{2 * MIB + 1}") as r:
+            r.__class__ = Tagged
+            it = r.aiter_bytes()
+            assert len(await it.__anext__()) > 0
+            await it.aclose()

@@ -1350,8 +1350,13 @@ def _aiter_bytes_start(self, chunk_size):
     one async generator fewer for each chunk to pass through. An aiter_raw of a
     subclass or patched on goes through _aiter_bytes as before."""
     if self._body is None and chunk_size is None:
-        with _attach_request(self._req):
-            plain = _get_decoder(self) is None
+        try:
+            with _attach_request(self._req):
+                plain = _get_decoder(self) is None
+        except Exception:
+            # Raised where main raised it, closing the response: when the iterator is
+            # iterated (_aiter_bytes looks the decoder up again inside its try).
+            return _aiter_bytes(self, chunk_size)
         if plain and getattr(self.aiter_raw, "__func__", None) is _STOCK_AITER_RAW:
             return _aiter_raw(self, None)
     return _aiter_bytes(self, chunk_size)

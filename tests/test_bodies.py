@@ -843,3 +843,64 @@ async def test_byte_iterator_goes_through_an_overridden_raw_iterator(scripted, a
             it = r.aiter_bytes()
             assert len(await it.__anext__()) > 0
             await it.aclose()
+
+
+# More than five codings: building the decoder raises DecodingError (D03's cap).
+_SIX_CODINGS = [("content-encoding", ", ".join(["gzip"] * 6))]
+
+
+class _OneChunk(httprs.SyncByteStream):
+    def __init__(self):
+        self.closed = False
+
+    def __iter__(self):
+        yield b"abc"
+        yield b"def"
+
+    def close(self):
+        self.closed = True
+
+
+class _AsyncOneChunk(httprs.AsyncByteStream):
+    def __init__(self, data=b"abc"):
+        self.data = data
+        self.closed = False
+
+    async def __aiter__(self):
+        yield self.data
+
+    async def aclose(self):
+        self.closed = True
+
+
+def test_iter_bytes_closes_the_response_when_the_decoder_cannot_be_built():
+    """iter_bytes() of a body with too many codings raises DecodingError when iterated
+    and closes the response (its stream), as httpx's does for an undecodable body."""
+    stream = _OneChunk()
+    r = httprs.Response(200, headers=_SIX_CODINGS, stream=stream)
+    it = r.iter_bytes()
+    with pytest.raises(httprs.DecodingError):
+        next(it)
+    assert r.is_closed and stream.closed
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+@pytest.mark.anyio
+async def test_aiter_bytes_closes_the_response_when_the_decoder_cannot_be_built(
+    anyio_backend,
+):
+    """The async twin: the DecodingError comes when the __anext__() awaitable is
+    awaited (not from the call), the response and its stream are closed, and the
+    iterator is then finished, as an async generator that raised is."""
+    stream = _AsyncOneChunk()
+    r = httprs.Response(200, headers=_SIX_CODINGS, stream=stream)
+    it = r.aiter_bytes()
+    step = it.__anext__()
+    assert not r.is_closed
+    with pytest.raises(httprs.DecodingError):
+        await step
+    assert r.is_closed and stream.closed
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+

@@ -6,7 +6,9 @@ timeout with the buffer half filled, a response dropped mid-body). Sync and asyn
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import gzip
 import socket
 import ssl
 import threading
@@ -790,8 +792,6 @@ def test_byte_iterator_decides_what_it_yields_on_first_use(scripted, flavour, en
     read (not StreamConsumed), one made on an unread body yields its chunks, decoded
     when the body is encoded. (With nothing to decode they hand out the raw chunks
     themselves.)"""
-    import gzip
-
     data = pattern(3 * MIB + 7, 4)
     wire = data if encoding is None else gzip.compress(data, 1)
     extra = b"" if encoding is None else b"Content-Encoding: gzip\r\n"
@@ -903,4 +903,34 @@ async def test_aiter_bytes_closes_the_response_when_the_decoder_cannot_be_built(
     assert r.is_closed and stream.closed
     with pytest.raises(StopAsyncIteration):
         await it.__anext__()
+
+@pytest.mark.anyio
+async def test_unstarted_aiter_bytes_closes_without_looking_at_the_response(
+    anyio_backend,
+):
+    """aclose() / athrow() on an aiter_bytes() iterator never iterated do what they do
+    on httpx's unstarted async generator: nothing / raise what is thrown. No decoder is
+    looked up (no DecodingError in place of the caller's exception, nothing recorded:
+    a Content-Encoding set afterwards still applies), and the iterator is finished."""
+    r = httprs.Response(200, headers=_SIX_CODINGS, stream=_AsyncOneChunk())
+    it = r.aiter_bytes()
+    await it.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+    assert not r.is_closed and not r.is_stream_consumed
+
+    with pytest.raises(ValueError, match="mine"):
+        async with contextlib.aclosing(r.aiter_bytes()):
+            raise ValueError("mine")
+    it = r.aiter_bytes()
+    with pytest.raises(ValueError, match="mine"):
+        await it.athrow(ValueError("mine"))
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+
+    data = gzip.compress(b"hello")
+    r = httprs.Response(200, stream=_AsyncOneChunk(data))
+    await r.aiter_bytes().aclose()
+    r.headers["Content-Encoding"] = "gzip"
+    assert await r.aread() == b"hello"
 

@@ -1212,9 +1212,15 @@ class Response:
         with _attach_request(self._req):
             try:
                 decoder = _get_decoder(self)
-                if decoder is None and chunk_size is None:
-                    # Nothing to decode or re-chunk: iter_raw's chunks (never empty),
-                    # delegated: each next() goes straight to iter_raw.
+                if (
+                    decoder is None
+                    and chunk_size is None
+                    and getattr(self.iter_raw, "__func__", None) is _STOCK_ITER_RAW
+                ):
+                    # Nothing to decode or re-chunk: the stock iter_raw's chunks (never
+                    # empty), delegated: each next() goes straight to iter_raw. A
+                    # subclass's or patched iter_raw goes through the chunker (which
+                    # drops empty chunks), and gets no throw() / close() from ours.
                     yield from self.iter_raw()
                 elif decoder is None:
                     for raw in self.iter_raw():
@@ -1373,7 +1379,7 @@ async def _aiter_bytes(self, chunk_size):
     with _attach_request(self._req):
         try:
             decoder = _get_decoder(self)
-            if decoder is None:  # to re-chunk (else _aiter_bytes_start gave aiter_raw's)
+            if decoder is None:  # re-chunk, or an overridden aiter_raw
                 async for raw in self.aiter_raw():
                     for chunk in (<_Chunker>chunker).decode(raw):
                         yield chunk
@@ -1799,3 +1805,4 @@ cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.
 cdef tuple _CLOSE_STOCK = (("close", Response.close),)
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
+cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes

@@ -934,3 +934,27 @@ async def test_unstarted_aiter_bytes_closes_without_looking_at_the_response(
     r.headers["Content-Encoding"] = "gzip"
     assert await r.aread() == b"hello"
 
+class _EmptyAfterEach(httprs.Response):
+    def iter_raw(self, chunk_size=None):
+        for chunk in super().iter_raw(chunk_size):
+            yield chunk
+            yield b""
+
+
+class _Recovering(httprs.Response):
+    def iter_raw(self, chunk_size=None):
+        try:
+            yield b"a"
+        except ValueError:
+            yield b"recovered"
+
+
+def test_iter_bytes_goes_through_an_overridden_raw_iterator():
+    """A Response subclass's iter_raw() feeds iter_bytes() as httpx's does: its empty
+    chunks are dropped, and an exception thrown into iter_bytes() is raised there, not
+    passed into the subclass's iterator."""
+    assert list(_EmptyAfterEach(200, stream=_OneChunk()).iter_bytes()) == [b"abc", b"def"]
+    it = _Recovering(200, stream=_OneChunk()).iter_bytes()
+    assert next(it) == b"a"
+    with pytest.raises(ValueError, match="thrown"):
+        it.throw(ValueError("thrown"))

@@ -821,7 +821,9 @@ def test_byte_iterator_decides_what_it_yields_on_first_use(scripted, flavour, en
 @pytest.mark.anyio
 async def test_byte_iterator_goes_through_an_overridden_raw_iterator(scripted, anyio_backend):
     """A Response subclass's aiter_raw() still feeds aiter_bytes() (empty chunks dropped,
-    as httpx's chunker does), and aclose() on aiter_bytes()'s iterator reaches it."""
+    as httpx's chunker does). aclose() on aiter_bytes()'s iterator ends that iterator
+    only: as with httpx's generator, the response stays open until the stream() block
+    closes it (the subclass's generator is left to the asyncgen finaliser)."""
     srv = scripted(_sized_handler("length"))
     seen = []
 
@@ -843,6 +845,10 @@ async def test_byte_iterator_goes_through_an_overridden_raw_iterator(scripted, a
             it = r.aiter_bytes()
             assert len(await it.__anext__()) > 0
             await it.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await it.__anext__()
+            assert not r.is_closed
+        assert r.is_closed
 
 
 # More than five codings: building the decoder raises DecodingError (D03's cap).
@@ -904,6 +910,7 @@ async def test_aiter_bytes_closes_the_response_when_the_decoder_cannot_be_built(
     with pytest.raises(StopAsyncIteration):
         await it.__anext__()
 
+
 @pytest.mark.anyio
 async def test_unstarted_aiter_bytes_closes_without_looking_at_the_response(
     anyio_backend,
@@ -933,6 +940,7 @@ async def test_unstarted_aiter_bytes_closes_without_looking_at_the_response(
     await r.aiter_bytes().aclose()
     r.headers["Content-Encoding"] = "gzip"
     assert await r.aread() == b"hello"
+
 
 class _EmptyAfterEach(httprs.Response):
     def iter_raw(self, chunk_size=None):

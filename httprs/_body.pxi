@@ -184,6 +184,25 @@ def _sink_pool_state():
     return [(i, _refcnt(_sink_pool[i])) for i in range(SINK_POOL) if _sink_pool[i] != NULL]
 
 
+def _sink_pool_ids():
+    """Tests: the id() of each pooled stream buffer."""
+    return [<size_t>_sink_pool[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL]
+
+
+# How often a streamed chunk's sync wait comes back to check for signals. Tests
+# lengthen it (_set_chunk_wait_slice): then only the engine's own bound on a wait
+# for the rest of a chunk (Engine::kLowatChunkMs) ends it early.
+cdef int _chunk_slice_ms = SLICE_MS
+
+
+def _set_chunk_wait_slice(int ms):
+    """Tests: a streamed chunk's sync wait slice in ms; returns the one it replaces."""
+    global _chunk_slice_ms
+    old = _chunk_slice_ms
+    _chunk_slice_ms = ms if ms > 0 else SLICE_MS
+    return old
+
+
 cdef void _free_parked() noexcept:
     cdef _Parked p
     cdef list keep = []
@@ -501,7 +520,7 @@ cdef class _Body:
                 chunk = self._chunk_buffered()
                 if chunk is None:
                     self._chunk_start()
-                    _wait(self.engine.eng, t, WaitFor.kBodyData)
+                    _wait(self.engine.eng, t, WaitFor.kBodyData, _chunk_slice_ms)
                     chunk = self._chunk_take()
                     if chunk is None:
                         break

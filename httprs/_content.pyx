@@ -44,6 +44,10 @@ cdef class _LazyAsyncIterator:
     `factory(*args)` only on the first `__anext__` / `asend` / `athrow` /
     `aclose` and delegates to it, so an unused one leaves nothing behind, and a
     started one is finalised through the event loop's asyncgen hooks as usual.
+    `aclose()` / `athrow()` before any `__anext__` / `asend` do not call the
+    factory (it may look at its arguments, as aiter_bytes()'s does): they act on
+    an empty generator never started, as on an unstarted async generator
+    (nothing / raise what is thrown), and the iterator is then finished.
     """
 
     cdef object _factory
@@ -70,11 +74,23 @@ cdef class _LazyAsyncIterator:
     def asend(self, value):
         return self._started().asend(value)
 
+    cdef object _unstarted(self):
+        if self._gen is None:
+            self._gen = _aiter_nothing()
+            self._factory = None
+            self._args = None
+        return self._gen
+
     def athrow(self, *args):
-        return self._started().athrow(*args)
+        return self._unstarted().athrow(*args)
 
     def aclose(self):
-        return self._started().aclose()
+        return self._unstarted().aclose()
+
+
+async def _aiter_nothing():
+    return
+    yield b""
 
 
 class SyncByteStream:

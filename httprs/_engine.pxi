@@ -71,14 +71,15 @@ cdef class _Engine:
             self.eng.hold_mutex_for_testing(ms)
 
 
-cdef int _wait(Engine* eng, Transfer* t, WaitFor what) except -1:
-    """Block until `what` holds for the transfer, letting signals through."""
+cdef int _wait(Engine* eng, Transfer* t, WaitFor what, int slice_ms=SLICE_MS) except -1:
+    """Block until `what` holds for the transfer, letting signals through (every
+    `slice_ms`)."""
     cdef cbool done = False
     if Engine.ready_now(t[0], what):
         return 0  # over already: no GIL release (another thread would take the GIL)
     while True:
         with nogil:
-            done = eng.wait(t[0], what, SLICE_MS)
+            done = eng.wait(t[0], what, slice_ms)
         if done:
             return 0
         PyErr_CheckSignals()

@@ -1252,10 +1252,16 @@ class Response:
         with _attach_request(self._req):
             try:
                 decoder = _get_decoder(self)
-                if decoder is None and chunk_size is None:
-                    # Nothing to decode or re-chunk: iter_raw's chunks (never empty).
-                    for raw in self.iter_raw():
-                        yield raw
+                if (
+                    decoder is None
+                    and chunk_size is None
+                    and getattr(self.iter_raw, "__func__", None) is _STOCK_ITER_RAW
+                ):
+                    # Nothing to decode or re-chunk: the stock iter_raw's chunks (never
+                    # empty), delegated: each next() goes straight to iter_raw. A
+                    # subclass's or patched iter_raw goes through the chunker (which
+                    # drops empty chunks), and gets no throw() / close() from ours.
+                    yield from self.iter_raw()
                 elif decoder is None:
                     for raw in self.iter_raw():
                         for chunk in chunker.decode(raw):
@@ -1356,7 +1362,7 @@ class Response:
 
     def aiter_bytes(self, chunk_size=None):
         """Iterate asynchronously over the decoded body."""
-        return _LazyAsyncIterator(_aiter_bytes, self, chunk_size)
+        return _LazyAsyncIterator(_aiter_bytes_start, self, chunk_size)
 
     def aiter_text(self, chunk_size=None):
         """Iterate asynchronously over the body decoded to str."""
@@ -1384,6 +1390,24 @@ class Response:
 # when collected unstarted, Python's do not.
 
 
+def _aiter_bytes_start(self, chunk_size):
+    """aiter_bytes()'s iterator, made on its first use: with nothing to decode or
+    re-chunk, the stock aiter_raw's own async generator (its chunks are never empty),
+    one async generator fewer for each chunk to pass through. An aiter_raw of a
+    subclass or patched on goes through _aiter_bytes as before."""
+    if self._body is None and chunk_size is None:
+        try:
+            with _attach_request(self._req):
+                plain = _get_decoder(self) is None
+        except Exception:
+            # Raised where main raised it, closing the response: when the iterator is
+            # iterated (_aiter_bytes looks the decoder up again inside its try).
+            return _aiter_bytes(self, chunk_size)
+        if plain and getattr(self.aiter_raw, "__func__", None) is _STOCK_AITER_RAW:
+            return _aiter_raw(self, None)
+    return _aiter_bytes(self, chunk_size)
+
+
 async def _aiter_bytes(self, chunk_size):
     if self._body is not None:
         content = self._body
@@ -1395,11 +1419,7 @@ async def _aiter_bytes(self, chunk_size):
     with _attach_request(self._req):
         try:
             decoder = _get_decoder(self)
-            if decoder is None and chunk_size is None:
-                # Nothing to decode or re-chunk: aiter_raw's chunks (never empty).
-                async for raw in self.aiter_raw():
-                    yield raw
-            elif decoder is None:
+            if decoder is None:  # re-chunk, or an overridden aiter_raw
                 async for raw in self.aiter_raw():
                     for chunk in (<_Chunker>chunker).decode(raw):
                         yield chunk
@@ -1824,3 +1844,5 @@ cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.
 cdef tuple _CLOSE_STOCK = (("close", Response.close),)
+cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
+cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes

@@ -6,10 +6,13 @@ timeout with the buffer half filled, a response dropped mid-body). Sync and asyn
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import gzip
 import socket
 import ssl
 import threading
+import time
 import tracemalloc
 
 import anyio
@@ -370,14 +373,10 @@ def test_streamed_read_timeout_mid_body(scripted):
         assert c.get(srv.url + "/good").text == "good"
 
 
-def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
-    """A waiter for the next chunk of a body of known length may sleep until the
-    whole chunk is in the kernel (Engine::direct_once: a low-water mark), but only
-    briefly: what came is handed out. The server sends each piece of a 4 MiB body
-    only once the client holds every byte before it: a waiter that held a chunk back
-    for the rest of it would wait for bytes that come only once it has let go."""
-    piece = 300 * KIB
-    n = 4 * MIB
+def _paced(n: int, piece: int, patience: float):
+    """Serves a body of n bytes (Content-Length) `piece` bytes at a time, each only once
+    the client holds every byte before it (`got`, kept by the test). Waiting longer than
+    `patience` for the client, it gives up: the connection closes mid-body."""
     body = pattern(n, 3)
     got = [0]
     moved = threading.Condition()
@@ -389,21 +388,154 @@ def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
         send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
         for start in range(0, n, piece):
             with moved:
-                if not moved.wait_for(lambda start=start: got[0] >= start, timeout=30):
-                    return  # the client gave up: nothing more to send
+                if not moved.wait_for(lambda start=start: got[0] >= start, timeout=patience):
+                    return  # the client held a chunk back: give up
             send(conn, body[start : start + piece])
         conn.hold(5)
 
-    srv = scripted(handler)
-    with httprs.Client(timeout=httprs.Timeout(5.0, read=2.0)) as c:
+    def consume(r):
         received = bytearray()
-        with c.stream("GET", srv.url + "/paced") as r:
-            for chunk in r.iter_raw():
-                received += chunk
-                with moved:
-                    got[0] = len(received)
-                    moved.notify_all()
-        assert bytes(received) == body
+        for chunk in r.iter_raw():
+            received += chunk
+            with moved:
+                got[0] = len(received)
+                moved.notify_all()
+        return bytes(received)
+
+    return handler, consume, body
+
+
+def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
+    """A waiter for the next chunk of a body of known length may sleep until the
+    whole chunk is in the kernel (Engine::direct_once: a low-water mark), but only
+    briefly (Engine::kLowatChunkMs): what came is handed out. The server sends each
+    piece of a 4 MiB body only once the client holds every byte before it, and gives
+    up after a wait far longer than that bound. The chunk wait's slice (which alone
+    would let a held-back chunk go every 50 ms) is made longer than the server's
+    patience: only the engine's bound hands the chunk out in time."""
+    from httprs import _core
+
+    handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0)
+    srv = scripted(handler)
+    old = _core._set_chunk_wait_slice(60_000)
+    try:
+        with httprs.Client(timeout=httprs.Timeout(60.0)) as c:
+            with c.stream("GET", srv.url + "/paced") as r:
+                assert consume(r) == body
+    finally:
+        _core._set_chunk_wait_slice(old)
+
+
+def _cut_short(sent: int, declared: int):
+    """Sends the head (Content-Length: declared) and `sent` body bytes, then closes."""
+    body = pattern(sent)
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % declared)
+        send(conn, body)
+        conn.close()
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("sent", [100 * KIB, 1 * MIB + 5])
+def test_content_of_a_body_cut_short_is_a_protocol_error(scripted, flavour, sent):
+    """`.content` of a body whose server closes before its Content-Length: httpx's
+    RemoteProtocolError, from the EOF itself (not a ReadTimeout: the read timeout is
+    far away), also while the wait is marked for bytes that never come."""
+    srv = scripted(_cut_short(sent, 2 * MIB))
+
+    async def body(tw):
+        async with tw.client(timeout=httprs.Timeout(60.0)) as c:
+            with pytest.raises(httprs.RemoteProtocolError):
+                await c.get(srv.url + "/short")
+
+    twin.run(flavour, body)
+
+
+def _trickle(n: int, piece: int, gap: float):
+    body = pattern(n, 5)
+
+    def handler(conn):
+        if conn.read_request() is None:
+            return
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+        for start in range(0, n, piece):
+            time.sleep(gap)
+            send(conn, body[start : start + piece])
+        conn.hold(5)
+
+    return handler, body
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_content_of_a_trickled_body_times_out_only_on_a_gap(scripted, flavour):
+    """A body that trickles in (16 KiB every 40 ms, 640 KiB in all) takes longer than
+    the read timeout, but no gap does: `.content` gets all of it, no ReadTimeout. The
+    wait for it is marked for the whole rest (only the last byte reaches the mark),
+    and a read timeout due while bytes sit under the mark reads them first."""
+    handler, expected = _trickle(640 * KIB, 16 * KIB, 0.04)
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client(timeout=httprs.Timeout(60.0, read=0.5)) as c:
+            r = await c.get(srv.url + "/trickle")
+            assert r.content == expected
+
+    twin.run(flavour, body)
+
+
+def test_streamed_chunk_over_half_a_buffer_with_the_pool_used_up(scripted):
+    """With every pooled buffer held by the consumer, a chunk that may take more than
+    half a buffer gets a fresh whole one (STREAM_CHUNK): its bytes are intact, kept it
+    holds at most that one buffer, and the buffer joins the pool afterwards."""
+    from httprs import _core
+
+    rest = 600 * KIB
+    bodies = {f"/{seed}": pattern(4 * MIB, seed) for seed in range(1, 6)}
+    bodies["/rest"] = pattern(rest, 9)  # made before tracing: the server runs in-process
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            body = bodies[req.target]
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    srv = scripted(handler)
+    kept = []
+    with httprs.Client() as c:
+        for seed in range(1, 6):  # until the consumer holds every pooled buffer
+            with c.stream("GET", f"{srv.url}/{seed}") as r:
+                chunks = list(r.iter_raw())
+            assert b"".join(chunks) == bodies[f"/{seed}"]
+            kept.extend(chunks)
+            state = _core._sink_pool_state()
+            if len(state) == 3 and all(refs > 1 for _, refs in state):
+                break
+        else:
+            pytest.fail(f"the pool never ran out: {_core._sink_pool_state()}")
+        before = set(_core._sink_pool_ids())
+        tracemalloc.start()
+        try:
+            base = _traced_now()
+            with c.stream("GET", f"{srv.url}/rest") as r:
+                chunks = list(r.iter_raw())
+            held = _traced_now() - base
+        finally:
+            tracemalloc.stop()
+        assert b"".join(chunks) == bodies["/rest"]
+        # The rest after the bytes read with the head is over half a buffer: one
+        # fresh buffer, which the chunks (kept) hold at most.
+        assert held < STREAM_CHUNK + 256 * KIB, held
+        pooled = set(_core._sink_pool_ids()) - before
+        assert len(pooled) == 1, _core._sink_pool_state()
+        in_place = [ch for ch in chunks if id(ch) in pooled]
+        assert all(len(ch) >= STREAM_CHUNK // 2 for ch in in_place)
+        del chunks, in_place, kept
+        assert any(refs == 1 for _, refs in _core._sink_pool_state())
+        assert c.get(f"{srv.url}/1").content == bodies["/1"]
 
 
 BIG = pattern(8 * MIB)  # made once, before any test traces allocations
@@ -650,3 +782,187 @@ def test_bodies_of_every_size_in_turn_on_one_connection(scripted, flavour, frami
         assert srv.connections == 1
 
     twin.run(flavour, run)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_byte_iterator_decides_what_it_yields_on_first_use(scripted, flavour, encoding):
+    """`iter_bytes()` / `aiter_bytes()` look at the response when first iterated, as
+    httpx's generators do: an iterator made before the body was read yields the body
+    read (not StreamConsumed), one made on an unread body yields its chunks, decoded
+    when the body is encoded. (With nothing to decode they hand out the raw chunks
+    themselves.)"""
+    data = pattern(3 * MIB + 7, 4)
+    wire = data if encoding is None else gzip.compress(data, 1)
+    extra = b"" if encoding is None else b"Content-Encoding: gzip\r\n"
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            send(conn, b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n" % (extra, len(wire)))
+            send(conn, wire)
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url) as r:
+                early = r.aiter_bytes()
+                assert await r.aread() == data
+                assert b"".join([chunk async for chunk in early]) == data
+            async with c.stream("GET", srv.url) as r:
+                chunks = [chunk async for chunk in r.aiter_bytes()]
+                assert b"".join(chunks) == data
+                assert all(chunks)
+                assert r.num_bytes_downloaded == len(wire)
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.anyio
+async def test_byte_iterator_goes_through_an_overridden_raw_iterator(scripted, anyio_backend):
+    """A Response subclass's aiter_raw() still feeds aiter_bytes() (empty chunks dropped,
+    as httpx's chunker does). aclose() on aiter_bytes()'s iterator ends that iterator
+    only: as with httpx's generator, the response stays open until the stream() block
+    closes it (the subclass's generator is left to the asyncgen finaliser)."""
+    srv = scripted(_sized_handler("length"))
+    seen = []
+
+    class Tagged(httprs.Response):
+        async def aiter_raw(self, chunk_size=None):
+            async for chunk in super().aiter_raw(chunk_size):
+                seen.append(len(chunk))
+                yield chunk
+                yield b""
+
+    async with httprs.AsyncClient() as c:
+        async with c.stream("GET", f"{srv.url}/{2 * MIB + 1}") as r:
+            r.__class__ = Tagged
+            chunks = [chunk async for chunk in r.aiter_bytes()]
+        assert b"".join(chunks) == pattern(2 * MIB + 1)
+        assert all(chunks) and sum(seen) == 2 * MIB + 1
+        async with c.stream("GET", f"{srv.url}/{2 * MIB + 1}") as r:
+            r.__class__ = Tagged
+            it = r.aiter_bytes()
+            assert len(await it.__anext__()) > 0
+            await it.aclose()
+            with pytest.raises(StopAsyncIteration):
+                await it.__anext__()
+            assert not r.is_closed
+        assert r.is_closed
+
+
+# More than five codings: building the decoder raises DecodingError (D03's cap).
+_SIX_CODINGS = [("content-encoding", ", ".join(["gzip"] * 6))]
+
+
+class _OneChunk(httprs.SyncByteStream):
+    def __init__(self):
+        self.closed = False
+
+    def __iter__(self):
+        yield b"abc"
+        yield b"def"
+
+    def close(self):
+        self.closed = True
+
+
+class _AsyncOneChunk(httprs.AsyncByteStream):
+    def __init__(self, data=b"abc"):
+        self.data = data
+        self.closed = False
+
+    async def __aiter__(self):
+        yield self.data
+
+    async def aclose(self):
+        self.closed = True
+
+
+def test_iter_bytes_closes_the_response_when_the_decoder_cannot_be_built():
+    """iter_bytes() of a body with too many codings raises DecodingError when iterated
+    and closes the response (its stream), as httpx's does for an undecodable body."""
+    stream = _OneChunk()
+    r = httprs.Response(200, headers=_SIX_CODINGS, stream=stream)
+    it = r.iter_bytes()
+    with pytest.raises(httprs.DecodingError):
+        next(it)
+    assert r.is_closed and stream.closed
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+@pytest.mark.anyio
+async def test_aiter_bytes_closes_the_response_when_the_decoder_cannot_be_built(
+    anyio_backend,
+):
+    """The async twin: the DecodingError comes when the __anext__() awaitable is
+    awaited (not from the call), the response and its stream are closed, and the
+    iterator is then finished, as an async generator that raised is."""
+    stream = _AsyncOneChunk()
+    r = httprs.Response(200, headers=_SIX_CODINGS, stream=stream)
+    it = r.aiter_bytes()
+    step = it.__anext__()
+    assert not r.is_closed
+    with pytest.raises(httprs.DecodingError):
+        await step
+    assert r.is_closed and stream.closed
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+
+
+@pytest.mark.anyio
+async def test_unstarted_aiter_bytes_closes_without_looking_at_the_response(
+    anyio_backend,
+):
+    """aclose() / athrow() on an aiter_bytes() iterator never iterated do what they do
+    on httpx's unstarted async generator: nothing / raise what is thrown. No decoder is
+    looked up (no DecodingError in place of the caller's exception, nothing recorded:
+    a Content-Encoding set afterwards still applies), and the iterator is finished."""
+    r = httprs.Response(200, headers=_SIX_CODINGS, stream=_AsyncOneChunk())
+    it = r.aiter_bytes()
+    await it.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+    assert not r.is_closed and not r.is_stream_consumed
+
+    with pytest.raises(ValueError, match="mine"):
+        async with contextlib.aclosing(r.aiter_bytes()):
+            raise ValueError("mine")
+    it = r.aiter_bytes()
+    with pytest.raises(ValueError, match="mine"):
+        await it.athrow(ValueError("mine"))
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+
+    data = gzip.compress(b"hello")
+    r = httprs.Response(200, stream=_AsyncOneChunk(data))
+    await r.aiter_bytes().aclose()
+    r.headers["Content-Encoding"] = "gzip"
+    assert await r.aread() == b"hello"
+
+
+class _EmptyAfterEach(httprs.Response):
+    def iter_raw(self, chunk_size=None):
+        for chunk in super().iter_raw(chunk_size):
+            yield chunk
+            yield b""
+
+
+class _Recovering(httprs.Response):
+    def iter_raw(self, chunk_size=None):
+        try:
+            yield b"a"
+        except ValueError:
+            yield b"recovered"
+
+
+def test_iter_bytes_goes_through_an_overridden_raw_iterator():
+    """A Response subclass's iter_raw() feeds iter_bytes() as httpx's does: its empty
+    chunks are dropped, and an exception thrown into iter_bytes() is raised there, not
+    passed into the subclass's iterator."""
+    assert list(_EmptyAfterEach(200, stream=_OneChunk()).iter_bytes()) == [b"abc", b"def"]
+    it = _Recovering(200, stream=_OneChunk()).iter_bytes()
+    assert next(it) == b"a"
+    with pytest.raises(ValueError, match="thrown"):
+        it.throw(ValueError("thrown"))

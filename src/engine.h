@@ -369,7 +369,8 @@ class Engine {
   // holding mu_ again after it (kRelocked), a waker about to notify a
   // sleeper it picked (kNotifying) and done with it (kNotified), and a direct
   // waiter about to poll its own socket without mu_ (kDirectPolling) or to
-  // read it before it polls, holding mu_ (kDirectReadingFirst).
+  // read it before it polls, holding mu_ (kDirectReadingFirst: a hook that
+  // stops there stops the whole engine).
   enum class WaitPoint {
     kPolling,
     kParking,

@@ -6,7 +6,6 @@ timeout with the buffer half filled, a response dropped mid-body). Sync and asyn
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import gzip
 import socket
@@ -926,9 +925,12 @@ async def test_unstarted_aiter_bytes_closes_without_looking_at_the_response(
         await it.__anext__()
     assert not r.is_closed and not r.is_stream_consumed
 
+    it = r.aiter_bytes()
     with pytest.raises(ValueError, match="mine"):
-        async with contextlib.aclosing(r.aiter_bytes()):
+        try:  # contextlib.aclosing (3.10+) by hand: the package supports 3.9
             raise ValueError("mine")
+        finally:
+            await it.aclose()
     it = r.aiter_bytes()
     with pytest.raises(ValueError, match="mine"):
         await it.athrow(ValueError("mine"))

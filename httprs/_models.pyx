@@ -72,12 +72,10 @@ from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
-from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
+from httprs.includes.pyobject cimport share_memo as _share_memo
+from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
 
-
-cdef extern from "Python.h":
-    object PyObject_GenericGetDict(object obj, void* context)
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
@@ -552,41 +550,35 @@ cdef object _byte_stream(bytes body):
     """ByteStream(body) when ByteStream is the stock class (no __init__ call)."""
     if not _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK):
         return ByteStream(body)
+    return _stock_byte_stream(body)
+
+
+cdef inline object _stock_byte_stream(bytes body):
+    """ByteStream(body) for the stock class, whose __init__ sets these two."""
     stream = _object_new(ByteStream)
     stream._stream = body
     stream._httprs_body = body
     return stream
 
 
-# The ByteStream of b"" that requests without a body share (_empty_stream), with its
-# attribute dict's PEP 509 version when it was made: (stream, version), or None.
+# The ByteStream of b"" that requests without a body share (_empty_stream): a memo of
+# shared_or_none / share_memo, or None.
 cdef tuple _empty_stream_memo = None
 
 
 cdef object _empty_stream():
     """_byte_stream(b""), shared: a ByteStream has no setters and reading it changes
     nothing, so every request without a body may have the same one, handed out while
-    its attribute dict is unchanged (its PEP 509 version, renewed by any set, delete or
-    dict change, is the one recorded when it was made). Code that writes to it all the
+    its attribute dict is unchanged (shared_or_none). Code that writes to it all the
     same keeps it: the next request makes and shares a new one. Where the version is
     unreadable (3.12+), or ByteStream's __init__ is patched, one per request."""
     global _empty_stream_memo
-    cdef tuple memo = _empty_stream_memo
-    if (
-        memo is not None
-        and type(memo[0]) is ByteStream  # (not given another __class__, nor patched over)
-        and _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK)
-        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
-        == <unsigned long long>memo[1]
-    ):
-        return memo[0]
-    stream = _byte_stream(b"")
-    if type(stream) is ByteStream and _class_unchanged(
-        ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK
-    ):
-        version = _dict_version(PyObject_GenericGetDict(stream, NULL))
-        if version != 0:
-            _empty_stream_memo = (stream, version)
+    if not _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK):
+        return ByteStream(b"")
+    stream = _shared_or_none(_empty_stream_memo, ByteStream)
+    if stream is None:
+        stream = _stock_byte_stream(b"")
+        _empty_stream_memo = _share_memo(stream, ByteStream)
     return stream
 
 

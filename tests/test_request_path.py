@@ -421,9 +421,12 @@ def test_a_shared_empty_body_written_to_is_not_handed_out_again(server):
     # written to all the same is not handed out again.
     with httprs.Client() as client:
         first = client.get(server.url + "/echo").request.stream
+        if sys.version_info < (3, 12):  # (where the version is readable: shared)
+            assert client.get(server.url + "/echo").request.stream is first
         first._stream = first._httprs_body = b"junk"
         for _ in range(2):
             response = client.get(server.url + "/echo")
+            assert response.request.stream is not first
             assert response.json()["body"] == ""
             assert response.request.read() == b""
             assert list(response.request.stream) == [b""]
@@ -433,11 +436,16 @@ def test_a_shared_base_url_written_to_is_not_handed_out_again(server):
     # Clients without a base URL may share one: one whose attributes were written to all
     # the same is not handed out again.
     with httprs.Client() as client:
-        expected = (str(client.base_url), client.base_url.raw_path)
-        client.base_url._path = "/junk/"
-        client.base_url._raw_path = b"/junk/"
+        first = client.base_url
+        expected = (str(first), first.raw_path)
+        if sys.version_info < (3, 12):  # (where the version is readable: shared)
+            with httprs.Client() as other:
+                assert other.base_url is first
+        first._path = "/junk/"
+        first._raw_path = b"/junk/"
     for _ in range(2):
         with httprs.Client() as client:
+            assert client.base_url is not first
             assert (str(client.base_url), client.base_url.raw_path) == expected
             assert client.get(server.url + "/echo").json()["path"] == "/echo"
 
@@ -830,6 +838,8 @@ def test_each_request_gets_its_own_url(flavour, server):
         async with opened(cls) as client:
             url = server.url + "/echo?q=1#frag"
             first = (await go(client.get(url))).request.url
+            if sys.version_info < (3, 12):  # (where the version is readable: shared)
+                assert (await go(client.get(url))).request.url is first
             first.note = "mine"
             second = (await go(client.get(url))).request.url
             assert second is not first

@@ -41,6 +41,7 @@ from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from httprs._models import (
     _ELAPSED_UNSET,
+    _RESPONSE_LAZY,
     AsyncByteStream,
     Cookies,
     Headers,
@@ -1595,7 +1596,9 @@ cdef object _sync_send(
         _set_timeout(client, request, True)
         auth = _build_request_auth(client, request, auth, True)
         if auth is None:
-            response = _sync_send_handling_redirects(client, request, follow_redirects, [], True)
+            response = _sync_send_handling_redirects(
+                client, request, follow_redirects, _NO_HISTORY, True
+            )
         else:
             response = _sync_send_handling_auth(client, request, auth, follow_redirects, [], True)
     else:
@@ -1669,12 +1672,23 @@ cdef bint _has_redirect_location(object response) except -1:
     return response.has_redirect_location
 
 
+# The history the plain path's _*_send_handling_redirects start from: only read (its
+# redirects make new lists), never appended to nor handed to a caller.
+cdef list _NO_HISTORY = []
+cdef object _LAZY = _RESPONSE_LAZY  # (httprs._models: a stock Response's lazy history)
+
+
 cdef object _next_request(
     object client, object request, object response, object follow_redirects, list history
 ):
     """After the response hooks: set `response.history`; the redirect to follow, or None
     when `response` is the one to return."""
-    response.history = list(history)
+    if history or not (
+        type(response) is Response and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
+    ):
+        response.history = list(history)
+    else:
+        response._hist = _LAZY  # a new empty list, made when first asked for
     if not _has_redirect_location(response):
         return None
     if not follow_redirects:
@@ -2207,7 +2221,7 @@ async def _async_send(
         auth = _build_request_auth(client, request, auth, True)
         if auth is None:
             response = await _async_send_handling_redirects(
-                client, request, follow_redirects, [], True
+                client, request, follow_redirects, _NO_HISTORY, True
             )
         else:
             response = await _async_send_handling_auth(
@@ -2745,6 +2759,7 @@ cdef object _STOCK_ASYNC_INIT_TRANSPORT = AsyncClient._init_transport
 cdef tuple _QUERY_PARAMS_STOCK = (("__bool__", QueryParams.__bool__), ("__len__", QueryParams.__len__))
 cdef tuple _RESPONSE_STOCK = (
     ("has_redirect_location", Response.has_redirect_location),
+    ("history", Response.history),
     ("request", Response.request),
     ("default_encoding", Response.default_encoding),
 )

@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 cdef object _MISSING = object()
+# A stock Response's `extensions` / `history` not made yet: made on first access from
+# what _from_transport stored (_hv, _rp), or as a new empty list (_next_request).
+cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
 cdef unsigned int _response_tag = 0
@@ -65,6 +68,7 @@ cdef unsigned int _bytestream_tag = 0
 # For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
 # earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
 _ELAPSED_UNSET = _MISSING
+_RESPONSE_LAZY = _LAZY  # for _client's _next_request
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -880,7 +884,7 @@ def _parse_header_links(value):
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Not carried over by pickle / copy: live I/O state, and the cookie jar (its lock).
 _UNPICKLED_RESPONSE_ATTRS = frozenset(
-    {"extensions", "stream", "is_closed", "_decoder", "_cookie_jar"}
+    {"extensions", "_ext", "_hv", "_rp", "stream", "is_closed", "_decoder", "_cookie_jar"}
 )
 _ERROR_TYPES = {
     1: "Informational response",
@@ -905,6 +909,10 @@ class Response:
     _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
+    _ext = _MISSING  # `extensions`: the dict once made or set, or _LAZY (see _made_extensions)
+    _hv = None  # with _LAZY: the http_version extension
+    _rp = None  # with _LAZY: the reason_phrase extension, or None for none
+    _hist = _MISSING  # `history`: the list once made or set, or _LAZY (a new empty list)
     next_request = None
     is_closed = False
     is_stream_consumed = False
@@ -939,13 +947,13 @@ class Response:
         """The transports' factory: adopts raw headers as-is, decodes nothing. HTTP/2
         responses have no reason phrase (None): httpcore's extensions then lack it.
         A patched `Response.__init__` is called, as httpx's transports call it."""
-        if reason_phrase is None:
-            extensions = {"http_version": http_version}
-        else:
-            extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
         if PyType_Check(Response) and not _class_unchanged(
             Response, &_response_tag, _RESPONSE_STOCK
         ):
+            if reason_phrase is None:
+                extensions = {"http_version": http_version}
+            else:
+                extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
             return Response(  # by keyword, as httpx's transports call it
                 status_code=status_code, headers=raw_headers, stream=stream,
                 extensions=extensions,
@@ -953,10 +961,53 @@ class Response:
         r = _object_new(Response)
         r.status_code = status_code
         r.headers = _headers_from_raw(raw_headers)
-        r.extensions = extensions
-        r.history = []
+        # Its extensions dict and history list are made when first asked for: the
+        # client's requests mostly never ask.
+        r._hv = http_version
+        if reason_phrase is not None:
+            r._rp = reason_phrase
+        r._ext = _LAZY
+        r._hist = _LAZY
         r.stream = stream
         return r
+
+    @property
+    def extensions(self):
+        ext = self._ext
+        if ext is _LAZY:
+            return _made_extensions(self)
+        if ext is _MISSING:
+            raise AttributeError(_no_attribute(self, "extensions"))
+        return ext
+
+    @extensions.setter
+    def extensions(self, value):
+        self._ext = value
+
+    @extensions.deleter
+    def extensions(self):
+        if self._ext is _MISSING:
+            raise AttributeError(_no_attribute(self, "extensions"))
+        self._ext = _MISSING
+
+    @property
+    def history(self):
+        hist = self._hist
+        if hist is _LAZY:
+            return _made_history(self)
+        if hist is _MISSING:
+            raise AttributeError(_no_attribute(self, "history"))
+        return hist
+
+    @history.setter
+    def history(self, value):
+        self._hist = value
+
+    @history.deleter
+    def history(self):
+        if self._hist is _MISSING:
+            raise AttributeError(_no_attribute(self, "history"))
+        self._hist = _MISSING
 
     @property
     def elapsed(self):
@@ -984,6 +1035,8 @@ class Response:
 
     @property
     def http_version(self):
+        if self._ext is _LAZY:
+            return (<bytes?>self._hv).decode("ascii", errors="ignore")
         try:
             version = self.extensions["http_version"]
         except KeyError:
@@ -992,6 +1045,11 @@ class Response:
 
     @property
     def reason_phrase(self):
+        if self._ext is _LAZY:
+            phrase = self._rp
+            if phrase is None:
+                return codes.get_reason_phrase(self.status_code)
+            return (<bytes?>phrase).decode("ascii", errors="ignore")
         try:
             phrase = self.extensions["reason_phrase"]
         except KeyError:
@@ -1204,7 +1262,7 @@ class Response:
 
     def __getstate__(self):
         return {
-            name: value
+            name: [] if value is _LAZY else value
             for name, value in vars(self).items()
             if value is not _MISSING and name not in _UNPICKLED_RESPONSE_ATTRS
         }
@@ -1476,6 +1534,37 @@ async def _aiter_raw(self, chunk_size):
         for chunk in (<_Chunker>chunker).flush():
             yield chunk
     await self.aclose()
+
+
+cdef str _no_attribute(self, str name):
+    return f"'{type(self).__name__}' object has no attribute '{name}'"
+
+
+cdef object _made_extensions(self):
+    """A stock Response's extensions dict from what _from_transport stored, made on first
+    access and kept. No Python code runs between the check and the store: two threads
+    asking at once get the same dict."""
+    reason = self._rp
+    if reason is None:
+        ext = {"http_version": self._hv}
+    else:
+        ext = {"http_version": self._hv, "reason_phrase": reason}
+    current = self._ext
+    if current is not _LAZY:  # set (or made by another thread) meanwhile
+        return current
+    self._ext = ext
+    return ext
+
+
+cdef object _made_history(self):
+    """A stock Response's empty history list, made on first access and kept (as
+    _made_extensions)."""
+    hist = []
+    current = self._hist
+    if current is not _LAZY:
+        return current
+    self._hist = hist
+    return hist
 
 
 cdef object _elapsed_of(self):
@@ -1831,7 +1920,11 @@ def _obfuscate_sensitive_headers(items):
 # The library's own methods of the classes it makes instances of without calling them
 # (checked with _class_unchanged; a patched one makes those instances by the call).
 cdef tuple _REQUEST_STOCK = (("__init__", Request.__init__), ("_prepare", Request._prepare))
-cdef tuple _RESPONSE_STOCK = (("__init__", Response.__init__),)
+cdef tuple _RESPONSE_STOCK = (
+    ("__init__", Response.__init__),
+    ("extensions", Response.extensions),
+    ("history", Response.history),
+)
 cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.

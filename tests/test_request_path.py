@@ -14,6 +14,7 @@ import gc
 import inspect
 import subprocess
 import sys
+import threading
 import warnings
 from unittest import mock
 
@@ -490,6 +491,60 @@ def test_a_shared_object_given_another_class_is_not_handed_out_again(server, whi
         assert list(response.request.stream) == [b""]
         assert response.json()["body"] == ""
         assert str(response.request.url) == url
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_each_response_has_its_own_extensions_and_history(flavour, server):
+    # A transport's response makes its extensions dict and history list when first asked
+    # for: each response still has its own (as httpx's __init__ gives it), written to
+    # without reaching the next one, and set, deleted or patched as plain attributes.
+    async def body(cls):
+        async with opened(cls) as client:
+            first = await go(client.get(server.url + "/echo"))
+            assert first.extensions == {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+            assert (first.http_version, first.reason_phrase) == ("HTTP/1.1", "OK")
+            assert first.history == [] and first.history is first.history
+            first.extensions["mine"] = 1
+            first.history.append("mine")
+            second = await go(client.get(server.url + "/echo"))
+            assert "mine" not in second.extensions and second.history == []
+            assert second.extensions is not first.extensions
+            assert second.history is not first.history
+            assert first.extensions["mine"] == 1 and first.history == ["mine"]
+            with mock.patch.object(second, "extensions", {"http_version": b"HTTP/1.0"}):
+                assert second.http_version == "HTTP/1.0"
+                assert second.reason_phrase == "OK"  # (from the status code)
+            assert second.extensions["reason_phrase"] == b"OK"
+            del second.history
+            with pytest.raises(AttributeError, match="'Response' object has no attribute"):
+                _ = second.history
+            second.history = None
+            assert second.history is None
+            redirected = await go(client.get(server.url + "/redirect/302", follow_redirects=True))
+            assert [r.status_code for r in redirected.history] == [302]
+            assert redirected.history[0].history == []
+
+    run(flavour, body)
+
+
+def test_threads_asking_one_response_for_its_extensions_get_the_same_dict(server):
+    # Made on first access, once: every thread sees the same dict and history list.
+    with httprs.Client() as client:
+        for _ in range(20):
+            response = client.get(server.url + "/echo")
+            seen = []
+            barrier = threading.Barrier(4)
+
+            def ask(response=response, seen=seen, barrier=barrier):
+                barrier.wait()
+                seen.append((id(response.extensions), id(response.history)))
+
+            threads = [threading.Thread(target=ask) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert set(seen) == {(id(response.extensions), id(response.history))}
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

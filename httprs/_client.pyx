@@ -891,8 +891,8 @@ cdef object _build_request(
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
 
 
-# Absolute URL strings -> (parts of the parsed URL, a shared URL with them, that URL's
-# instance-dict version). Only while `URL` is the stock class with its own __init__ (a
+# Absolute URL strings -> (parts of the parsed URL, the memo of a shared URL with them:
+# shared_or_none / share_memo). Only while `URL` is the stock class with its own __init__ (a
 # class patched in here, or a patched URL.__init__, is called for every request, as
 # httpx does). A URL's parts never change (it has no setters; its netloc, raw_path and
 # string, made on first use, are made before it is shared), so requests to the same URL
@@ -1687,7 +1687,7 @@ cdef object _next_request(
         type(response) is Response and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
     ):
         response.history = list(history)
-    else:
+    elif response._hist is not _LAZY:  # (as _from_transport leaves it)
         response._hist = _LAZY  # a new empty list, made when first asked for
     if not _has_redirect_location(response):
         return None

@@ -56,8 +56,8 @@ __all__ = [
 ]
 
 cdef object _MISSING = object()
-# A stock Response's `extensions` / `history` not made yet: made on first access from
-# what _from_transport stored (_hv, _rp), or as a new empty list (_next_request).
+# A Response's `extensions` / `history` not made yet (its class defaults): made on first
+# access, from what _from_transport stored (_hv, _rp) / as a new empty list.
 cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
@@ -909,10 +909,12 @@ class Response:
     _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
-    _ext = _MISSING  # `extensions`: the dict once made or set, or _LAZY (see _made_extensions)
-    _hv = None  # with _LAZY: the http_version extension
-    _rp = None  # with _LAZY: the reason_phrase extension, or None for none
-    _hist = _MISSING  # `history`: the list once made or set, or _LAZY (a new empty list)
+    # `extensions`: the dict once made or set; _LAZY: made from _hv (the http_version
+    # extension; None: no extensions, as after a delete) and _rp (reason_phrase or None).
+    _ext = _LAZY
+    _hv = None
+    _rp = None
+    _hist = _LAZY  # `history`: the list once made or set; _LAZY: a new empty list
     next_request = None
     is_closed = False
     is_stream_consumed = False
@@ -966,8 +968,6 @@ class Response:
         r._hv = http_version
         if reason_phrase is not None:
             r._rp = reason_phrase
-        r._ext = _LAZY
-        r._hist = _LAZY
         r.stream = stream
         return r
 
@@ -976,8 +976,6 @@ class Response:
         ext = self._ext
         if ext is _LAZY:
             return _made_extensions(self)
-        if ext is _MISSING:
-            raise AttributeError(_no_attribute(self, "extensions"))
         return ext
 
     @extensions.setter
@@ -986,9 +984,10 @@ class Response:
 
     @extensions.deleter
     def extensions(self):
-        if self._ext is _MISSING:
+        if self._ext is _LAZY and self._hv is None:
             raise AttributeError(_no_attribute(self, "extensions"))
-        self._ext = _MISSING
+        self._ext = _LAZY
+        self._hv = None
 
     @property
     def history(self):
@@ -1035,7 +1034,7 @@ class Response:
 
     @property
     def http_version(self):
-        if self._ext is _LAZY:
+        if self._ext is _LAZY and self._hv is not None:
             return (<bytes?>self._hv).decode("ascii", errors="ignore")
         try:
             version = self.extensions["http_version"]
@@ -1045,7 +1044,7 @@ class Response:
 
     @property
     def reason_phrase(self):
-        if self._ext is _LAZY:
+        if self._ext is _LAZY and self._hv is not None:
             phrase = self._rp
             if phrase is None:
                 return codes.get_reason_phrase(self.status_code)
@@ -1544,11 +1543,14 @@ cdef object _made_extensions(self):
     """A stock Response's extensions dict from what _from_transport stored, made on first
     access and kept. No Python code runs between the check and the store: two threads
     asking at once get the same dict."""
+    version = self._hv
+    if version is None:
+        raise AttributeError(_no_attribute(self, "extensions"))
     reason = self._rp
     if reason is None:
-        ext = {"http_version": self._hv}
+        ext = {"http_version": version}
     else:
-        ext = {"http_version": self._hv, "reason_phrase": reason}
+        ext = {"http_version": version, "reason_phrase": reason}
     current = self._ext
     if current is not _LAZY:  # set (or made by another thread) meanwhile
         return current

@@ -515,6 +515,11 @@ def test_each_response_has_its_own_extensions_and_history(flavour, server):
                 assert second.http_version == "HTTP/1.0"
                 assert second.reason_phrase == "OK"  # (from the status code)
             assert second.extensions["reason_phrase"] == b"OK"
+            del first.extensions
+            with pytest.raises(AttributeError, match="'Response' object has no attribute"):
+                _ = first.extensions
+            first.extensions = {}
+            assert (first.http_version, first.reason_phrase) == ("HTTP/1.1", "OK")
             del second.history
             with pytest.raises(AttributeError, match="'Response' object has no attribute"):
                 _ = second.history

@@ -686,6 +686,7 @@ cdef int _set_default_header(object h, object key, object value) except -1:
 
 
 cdef bytes _HOST = b"Host"
+cdef tuple _ZERO_LENGTH = (b"Content-Length", b"0")  # (a tuple: shared by the requests)
 cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
@@ -711,16 +712,17 @@ cdef int _prepare_request(
             _set_default_header(h, key, value)
         framed = framed and type(h) is Headers  # (a subclass's setdefault may differ)
     cdef list keys = _hkeys(h)
-    auto = None
+    host = None  # the Host pair to prepend
     if not _bytes_in(keys, b"host"):
         if type(url) is URL:
             # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
             # `netloc` the made `_netloc` (else the property makes it).
             if url._host:
                 netloc = url._netloc
-                auto = [(_HOST, url.netloc if netloc is None else netloc)]
+                host = (_HOST, url.netloc if netloc is None else netloc)
         elif url.host:
-            auto = [(_HOST, url.netloc)]
+            host = (_HOST, url.netloc)
+    # Prepended as httpx does: Host first, then Content-Length (inserted first here).
     if (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
             method == "POST" or method == "PUT" or method == "PATCH"
@@ -729,19 +731,11 @@ cdef int _prepare_request(
         and not _bytes_in(keys, _CONTENT_LENGTH)
         and not _bytes_in(keys, _TRANSFER_ENCODING)
     ):
-        if auto is None:
-            auto = [(b"Content-Length", b"0")]
-        else:
-            auto.append((b"Content-Length", b"0"))
-    if auto is not None:
-        raw = <list?>h._raw
-        if len(auto) == 1:
-            pair = auto[0]
-            raw.insert(0, pair)
-            keys.insert(0, b"host" if pair[0] is _HOST else (<bytes>pair[0]).lower())
-        else:
-            raw[0:0] = auto
-            keys[0:0] = [(<bytes>k).lower() for k, _ in auto]
+        (<list?>h._raw).insert(0, _ZERO_LENGTH)
+        keys.insert(0, _CONTENT_LENGTH)
+    if host is not None:
+        (<list?>h._raw).insert(0, host)
+        keys.insert(0, b"host")
     # httpx rebuilds the Headers here, which forgets any detected encoding.
     if h._encoding is not None:
         h._encoding = None

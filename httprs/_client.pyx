@@ -1683,12 +1683,16 @@ cdef object _next_request(
 ):
     """After the response hooks: set `response.history`; the redirect to follow, or None
     when `response` is the one to return."""
-    if history or not (
-        type(response) is Response and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
+    if (
+        history
+        or not (
+            type(response) is Response
+            and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
+        )
+        or response._hist is not _LAZY
     ):
         response.history = list(history)
-    elif response._hist is not _LAZY:  # (as _from_transport leaves it)
-        response._hist = _LAZY  # a new empty list, made when first asked for
+    # else: a transport response's history not made yet: a new empty list when asked for
     if not _has_redirect_location(response):
         return None
     if not follow_redirects:

@@ -57,7 +57,8 @@ __all__ = [
 
 cdef object _MISSING = object()
 # A Response's `extensions` / `history` not made yet (its class defaults): made on first
-# access, from what _from_transport stored (_hv, _rp) / as a new empty list.
+# access from what _from_transport stored (_hv, _rp) / as a new empty list, for a
+# response _from_transport made (its _hv is set); any other has none (AttributeError).
 cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
@@ -903,12 +904,15 @@ class Response:
     _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
-    # `extensions`: the dict once made or set; _LAZY: made from _hv (the http_version
-    # extension; None: no extensions, as after a delete) and _rp (reason_phrase or None).
+    # `extensions`: the dict once made or set, _MISSING once deleted; _LAZY: made from _hv
+    # (the http_version extension; _MISSING: not made by _from_transport, so none) and
+    # _rp (reason_phrase, or None for none).
     _ext = _LAZY
-    _hv = None
+    _hv = _MISSING
     _rp = None
-    _hist = _LAZY  # `history`: the list once made or set; _LAZY: a new empty list
+    # `history`: the list once made or set, _MISSING once deleted; _LAZY: a new empty list
+    # for a response _from_transport made, none for any other.
+    _hist = _LAZY
     next_request = None
     is_closed = False
     is_stream_consumed = False
@@ -970,6 +974,8 @@ class Response:
         ext = self._ext
         if ext is _LAZY:
             return _made_extensions(self)
+        if ext is _MISSING:
+            raise AttributeError(_no_attribute(self, "extensions"))
         return ext
 
     @extensions.setter
@@ -978,10 +984,10 @@ class Response:
 
     @extensions.deleter
     def extensions(self):
-        if self._ext is _LAZY and self._hv is None:
+        ext = self._ext
+        if ext is _MISSING or (ext is _LAZY and self._hv is _MISSING):
             raise AttributeError(_no_attribute(self, "extensions"))
-        self._ext = _LAZY
-        self._hv = None
+        self._ext = _MISSING
 
     @property
     def history(self):
@@ -998,7 +1004,8 @@ class Response:
 
     @history.deleter
     def history(self):
-        if self._hist is _MISSING:
+        hist = self._hist
+        if hist is _MISSING or (hist is _LAZY and self._hv is _MISSING):
             raise AttributeError(_no_attribute(self, "history"))
         self._hist = _MISSING
 
@@ -1028,8 +1035,8 @@ class Response:
 
     @property
     def http_version(self):
-        if self._ext is _LAZY and self._hv is not None:
-            return (<bytes?>self._hv).decode("ascii", errors="ignore")
+        if _lazy_extensions(self):
+            return (<bytes>self._hv).decode("ascii", errors="ignore")
         try:
             version = self.extensions["http_version"]
         except KeyError:
@@ -1038,7 +1045,7 @@ class Response:
 
     @property
     def reason_phrase(self):
-        if self._ext is _LAZY and self._hv is not None:
+        if _lazy_extensions(self):
             phrase = self._rp
             if phrase is None:
                 return codes.get_reason_phrase(self.status_code)
@@ -1254,11 +1261,15 @@ class Response:
     # -- pickling (stream, extensions and decoder are not carried over) --
 
     def __getstate__(self):
-        return {
-            name: [] if value is _LAZY else value
+        state = {
+            name: value
             for name, value in vars(self).items()
             if value is not _MISSING and name not in _UNPICKLED_RESPONSE_ATTRS
         }
+        if self._hist is _LAZY and self._hv is not _MISSING:
+            # Made now, so a shallow copy shares it, as httpx's copies share theirs.
+            state["_hist"] = _made_history(self)
+        return state
 
     def __setstate__(self, state):
         for name, value in state.items():
@@ -1529,6 +1540,18 @@ async def _aiter_raw(self, chunk_size):
     await self.aclose()
 
 
+cdef bint _lazy_extensions(self) except -1:
+    """Whether http_version / reason_phrase may read _hv / _rp: the extensions dict is
+    not made yet and `extensions` is Response's own property (a subclass's or a patched
+    one is read, as httpx reads `self.extensions`)."""
+    return (
+        self._ext is _LAZY
+        and type(self._hv) is bytes
+        and type(self) is Response
+        and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
+    )
+
+
 cdef str _no_attribute(self, str name):
     return f"'{type(self).__name__}' object has no attribute '{name}'"
 
@@ -1538,7 +1561,7 @@ cdef object _made_extensions(self):
     access and kept. No Python code runs between the check and the store: two threads
     asking at once get the same dict."""
     version = self._hv
-    if version is None:
+    if version is _MISSING:
         raise AttributeError(_no_attribute(self, "extensions"))
     reason = self._rp
     if reason is None:
@@ -1554,7 +1577,9 @@ cdef object _made_extensions(self):
 
 cdef object _made_history(self):
     """A stock Response's empty history list, made on first access and kept (as
-    _made_extensions)."""
+    _made_extensions); AttributeError for a response _from_transport did not make."""
+    if self._hv is _MISSING:
+        raise AttributeError(_no_attribute(self, "history"))
     hist = []
     current = self._hist
     if current is not _LAZY:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import gc
 import inspect
+import pickle
 import subprocess
 import sys
 import threading
@@ -532,8 +534,47 @@ def test_each_response_has_its_own_extensions_and_history(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("how", ["subclass", "patched"])
+def test_http_version_and_reason_phrase_read_an_overridden_extensions(server, how):
+    # httpx's http_version / reason_phrase read `self.extensions`: a transport response
+    # given a class with its own `extensions`, or read while Response's is patched,
+    # answers from that, not from what the transport stored.
+    class Sub(httprs.Response):
+        @property
+        def extensions(self):
+            return {"http_version": b"HTTP/9", "reason_phrase": b"Yo"}
+
+    with httprs.Client() as client:
+        response = client.get(server.url + "/echo")
+        if how == "subclass":
+            response.__class__ = Sub
+            assert (response.http_version, response.reason_phrase) == ("HTTP/9", "Yo")
+        else:
+            fake = {"http_version": b"HTTP/2", "reason_phrase": b"Yo"}
+            with mock.patch.object(
+                httprs.Response, "extensions", new_callable=mock.PropertyMock, return_value=fake
+            ):
+                assert (response.http_version, response.reason_phrase) == ("HTTP/2", "Yo")
+            assert (response.http_version, response.reason_phrase) == ("HTTP/1.1", "OK")
+
+
+def test_a_transport_response_pickles_and_copies_its_extensions_and_history(server):
+    with httprs.Client() as client:
+        for path in ("/echo", "/redirect/302"):
+            response = client.get(server.url + path, follow_redirects=True)
+            copied = copy.copy(response)
+            assert copied.history is response.history  # (shallow: shared, as httpx's)
+            assert copied.extensions == {}  # (not carried over, as in httpx)
+            restored = pickle.loads(pickle.dumps(response))
+            assert restored.extensions == {}
+            assert restored.http_version == "HTTP/1.1" and restored.reason_phrase == "OK"
+            assert [r.status_code for r in restored.history] == ([302] if path != "/echo" else [])
+
+
 def test_threads_asking_one_response_for_its_extensions_get_the_same_dict(server):
     # Made on first access, once: every thread sees the same dict and history list.
+    # (Documents behaviour: making them runs no Python code, so no thread can switch
+    # in between; this does not force a switch there.)
     with httprs.Client() as client:
         for _ in range(20):
             response = client.get(server.url + "/echo")

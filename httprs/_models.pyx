@@ -972,11 +972,7 @@ class Response:
     @property
     def extensions(self):
         ext = self._ext
-        if ext is _LAZY:
-            return _made_extensions(self)
-        if ext is _MISSING:
-            raise AttributeError(_no_attribute(self, "extensions"))
-        return ext
+        return _made_extensions(self) if ext is _LAZY else _lazy_value(self, ext, "extensions")
 
     @extensions.setter
     def extensions(self, value):
@@ -984,19 +980,13 @@ class Response:
 
     @extensions.deleter
     def extensions(self):
-        ext = self._ext
-        if ext is _MISSING or (ext is _LAZY and self._hv is _MISSING):
-            raise AttributeError(_no_attribute(self, "extensions"))
+        _lazy_value(self, self._ext, "extensions")
         self._ext = _MISSING
 
     @property
     def history(self):
         hist = self._hist
-        if hist is _LAZY:
-            return _made_history(self)
-        if hist is _MISSING:
-            raise AttributeError(_no_attribute(self, "history"))
-        return hist
+        return _made_history(self) if hist is _LAZY else _lazy_value(self, hist, "history")
 
     @history.setter
     def history(self, value):
@@ -1004,9 +994,7 @@ class Response:
 
     @history.deleter
     def history(self):
-        hist = self._hist
-        if hist is _MISSING or (hist is _LAZY and self._hv is _MISSING):
-            raise AttributeError(_no_attribute(self, "history"))
+        _lazy_value(self, self._hist, "history")
         self._hist = _MISSING
 
     @property
@@ -1550,6 +1538,15 @@ cdef bint _lazy_extensions(self) except -1:
         and type(self) is Response
         and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
     )
+
+
+cdef object _lazy_value(self, value, str name):
+    """`value` (what `extensions` / `history` holds) when the response has one: not
+    deleted (_MISSING), and made or to be made (_LAZY on a response _from_transport
+    made); else AttributeError, as for an httpx attribute never set."""
+    if value is _MISSING or (value is _LAZY and self._hv is _MISSING):
+        raise AttributeError(_no_attribute(self, name))
+    return value
 
 
 cdef str _no_attribute(self, str name):

@@ -17,6 +17,8 @@ from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport plain_new as _plain_new
+from httprs.includes.pyobject cimport share_memo as _share_memo
+from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
 from httprs.includes.pyobject cimport type_tag as _type_tag
 
 import datetime
@@ -39,6 +41,7 @@ from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from httprs._models import (
     _ELAPSED_UNSET,
+    _RESPONSE_LAZY,
     AsyncByteStream,
     Cookies,
     Headers,
@@ -435,36 +438,36 @@ cdef object _empty_base_url():
     return _EMPTY_BASE_URL
 
 
-# The base URL clients without one share (_client_empty_base_url): (URL, its attribute
-# dict's PEP 509 version when it was made), or None.
+# The base URL clients without one share (_client_empty_base_url): a memo of
+# shared_or_none / share_memo, or None.
 cdef tuple _empty_base_memo = None
 
 
 cdef object _client_empty_base_url():
     """URL(_empty_base_url()), the base URL of a client given none, shared by such
     clients as the requests to one URL string share theirs (_shared_url): handed out
-    while its attribute dict is unchanged, and only while `URL` is the stock class with
-    its own __init__ (else it is called for every client, as httpx does)."""
+    while its attribute dict is unchanged (shared_or_none), and only while `URL` is the
+    stock class with its own __init__ (else it is called for every client, as httpx
+    does)."""
     global _empty_base_memo
     if not (URL is _STOCK_URL and _class_unchanged(_STOCK_URL, &_url_tag, _URL_STOCK)):
         return URL(_empty_base_url())
-    cdef tuple memo = _empty_base_memo
-    if (
-        memo is not None
-        and type(memo[0]) is _STOCK_URL  # (not given another __class__)
-        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
-        == <unsigned long long>memo[1]
-    ):
-        return memo[0]
-    url = URL(_empty_base_url())
+    url = _shared_or_none(_empty_base_memo, _STOCK_URL)
+    if url is None:
+        url = URL(_empty_base_url())
+        _made_whole(url)
+        _empty_base_memo = _share_memo(url, _STOCK_URL)
+    return url
+
+
+cdef inline int _made_whole(object url) except -1:
+    """Make what a stock URL makes lazily (its string, netloc and raw_path) now, so
+    nothing writes to its attribute dict once it is shared."""
     if type(url) is _STOCK_URL:
-        str(url)  # its string, netloc and raw_path made now: nothing writes to it later
+        str(url)
         url.netloc
         url.raw_path
-        version = _dict_version(PyObject_GenericGetDict(url, NULL))
-        if version != 0:
-            _empty_base_memo = (url, version)
-    return url
+    return 0
 
 
 cdef bint _has_params(object params) except -1:
@@ -888,8 +891,8 @@ cdef object _build_request(
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
 
 
-# Absolute URL strings -> (parts of the parsed URL, a shared URL with them, that URL's
-# instance-dict version). Only while `URL` is the stock class with its own __init__ (a
+# Absolute URL strings -> (parts of the parsed URL, the memo of a shared URL with them:
+# shared_or_none / share_memo). Only while `URL` is the stock class with its own __init__ (a
 # class patched in here, or a patched URL.__init__, is called for every request, as
 # httpx does). A URL's parts never change (it has no setters; its netloc, raw_path and
 # string, made on first use, are made before it is shared), so requests to the same URL
@@ -929,27 +932,23 @@ cdef object _url_from_template(tuple parts):
 
 
 cdef int _share_url(str key, tuple parts, object url) except -1:
-    """Make `url` (a stock URL of `parts`) the one handed out for `key`."""
-    str(url)  # its string made now: nothing lazily made changes its dict later
-    cdef unsigned long long version = _dict_version(PyObject_GenericGetDict(url, NULL))
+    """Make `url` (a stock URL of `parts`, netloc and raw_path made) the one handed out
+    for `key`: its _absolute_urls entry is (parts, memo), memo as share_memo gives."""
+    _made_whole(url)
     if len(_absolute_urls) >= _ABSOLUTE_URLS_MAX:
         _absolute_urls.clear()
-    _absolute_urls[key] = (parts, url, version)
+    _absolute_urls[key] = (parts, _share_memo(url, _STOCK_URL))
     return 0
 
 
 cdef object _shared_url(str key, tuple entry):
-    """The URL for `key` from its _absolute_urls entry (parts, shared URL, version)."""
-    cdef unsigned long long version = entry[2]
-    shared = entry[1]
-    if (
-        version != 0
-        and type(shared) is _STOCK_URL  # (not given another __class__)
-        and _dict_version(PyObject_GenericGetDict(shared, NULL)) == version
-    ):
-        return shared
+    """The URL for `key` from its _absolute_urls entry (parts, memo)."""
+    memo = entry[1]
+    url = _shared_or_none(memo, _STOCK_URL)
+    if url is not None:
+        return url
     url = _url_from_template(<tuple>entry[0])
-    if version != 0:  # the shared one was written to: this one is shared from now on
+    if memo is not None:  # the shared one was written to: this one is shared from now on
         _share_url(key, <tuple>entry[0], url)
     return url
 
@@ -1597,7 +1596,9 @@ cdef object _sync_send(
         _set_timeout(client, request, True)
         auth = _build_request_auth(client, request, auth, True)
         if auth is None:
-            response = _sync_send_handling_redirects(client, request, follow_redirects, [], True)
+            response = _sync_send_handling_redirects(
+                client, request, follow_redirects, _NO_HISTORY, True
+            )
         else:
             response = _sync_send_handling_auth(client, request, auth, follow_redirects, [], True)
     else:
@@ -1671,12 +1672,27 @@ cdef bint _has_redirect_location(object response) except -1:
     return response.has_redirect_location
 
 
+# The history the plain path's _*_send_handling_redirects start from: only read (its
+# redirects make new lists), never appended to nor handed to a caller.
+cdef list _NO_HISTORY = []
+cdef object _LAZY = _RESPONSE_LAZY  # (httprs._models: a stock Response's lazy history)
+
+
 cdef object _next_request(
     object client, object request, object response, object follow_redirects, list history
 ):
     """After the response hooks: set `response.history`; the redirect to follow, or None
     when `response` is the one to return."""
-    response.history = list(history)
+    if (
+        history
+        or not (
+            type(response) is Response
+            and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
+        )
+        or response._hist is not _LAZY
+    ):
+        response.history = list(history)
+    # else: a transport response's history not made yet: a new empty list when asked for
     if not _has_redirect_location(response):
         return None
     if not follow_redirects:
@@ -2209,7 +2225,7 @@ async def _async_send(
         auth = _build_request_auth(client, request, auth, True)
         if auth is None:
             response = await _async_send_handling_redirects(
-                client, request, follow_redirects, [], True
+                client, request, follow_redirects, _NO_HISTORY, True
             )
         else:
             response = await _async_send_handling_auth(
@@ -2747,6 +2763,7 @@ cdef object _STOCK_ASYNC_INIT_TRANSPORT = AsyncClient._init_transport
 cdef tuple _QUERY_PARAMS_STOCK = (("__bool__", QueryParams.__bool__), ("__len__", QueryParams.__len__))
 cdef tuple _RESPONSE_STOCK = (
     ("has_redirect_location", Response.has_redirect_location),
+    ("history", Response.history),
     ("request", Response.request),
     ("default_encoding", Response.default_encoding),
 )

@@ -56,6 +56,10 @@ __all__ = [
 ]
 
 cdef object _MISSING = object()
+# A Response's `extensions` / `history` not made yet (its class defaults): made on first
+# access from what _from_transport stored (_hv, _rp) / as a new empty list, for a
+# response _from_transport made (its _hv is set); any other has none (AttributeError).
+cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
 cdef unsigned int _response_tag = 0
@@ -65,6 +69,7 @@ cdef unsigned int _bytestream_tag = 0
 # For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
 # earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
 _ELAPSED_UNSET = _MISSING
+_RESPONSE_LAZY = _LAZY  # for _client's _next_request
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -72,12 +77,10 @@ from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
-from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
+from httprs.includes.pyobject cimport share_memo as _share_memo
+from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
 
-
-cdef extern from "Python.h":
-    object PyObject_GenericGetDict(object obj, void* context)
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
@@ -552,41 +555,35 @@ cdef object _byte_stream(bytes body):
     """ByteStream(body) when ByteStream is the stock class (no __init__ call)."""
     if not _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK):
         return ByteStream(body)
+    return _stock_byte_stream(body)
+
+
+cdef inline object _stock_byte_stream(bytes body):
+    """ByteStream(body) for the stock class, whose __init__ sets these two."""
     stream = _object_new(ByteStream)
     stream._stream = body
     stream._httprs_body = body
     return stream
 
 
-# The ByteStream of b"" that requests without a body share (_empty_stream), with its
-# attribute dict's PEP 509 version when it was made: (stream, version), or None.
+# The ByteStream of b"" that requests without a body share (_empty_stream): a memo of
+# shared_or_none / share_memo, or None.
 cdef tuple _empty_stream_memo = None
 
 
 cdef object _empty_stream():
     """_byte_stream(b""), shared: a ByteStream has no setters and reading it changes
     nothing, so every request without a body may have the same one, handed out while
-    its attribute dict is unchanged (its PEP 509 version, renewed by any set, delete or
-    dict change, is the one recorded when it was made). Code that writes to it all the
+    its attribute dict is unchanged (shared_or_none). Code that writes to it all the
     same keeps it: the next request makes and shares a new one. Where the version is
     unreadable (3.12+), or ByteStream's __init__ is patched, one per request."""
     global _empty_stream_memo
-    cdef tuple memo = _empty_stream_memo
-    if (
-        memo is not None
-        and type(memo[0]) is ByteStream  # (not given another __class__, nor patched over)
-        and _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK)
-        and _dict_version(PyObject_GenericGetDict(memo[0], NULL))
-        == <unsigned long long>memo[1]
-    ):
-        return memo[0]
-    stream = _byte_stream(b"")
-    if type(stream) is ByteStream and _class_unchanged(
-        ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK
-    ):
-        version = _dict_version(PyObject_GenericGetDict(stream, NULL))
-        if version != 0:
-            _empty_stream_memo = (stream, version)
+    if not _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK):
+        return ByteStream(b"")
+    stream = _shared_or_none(_empty_stream_memo, ByteStream)
+    if stream is None:
+        stream = _stock_byte_stream(b"")
+        _empty_stream_memo = _share_memo(stream, ByteStream)
     return stream
 
 
@@ -690,6 +687,7 @@ cdef int _set_default_header(object h, object key, object value) except -1:
 
 
 cdef bytes _HOST = b"Host"
+cdef tuple _ZERO_LENGTH = (b"Content-Length", b"0")  # (a tuple: shared by the requests)
 cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
@@ -715,16 +713,17 @@ cdef int _prepare_request(
             _set_default_header(h, key, value)
         framed = framed and type(h) is Headers  # (a subclass's setdefault may differ)
     cdef list keys = _hkeys(h)
-    auto = None
+    host = None  # the Host pair to prepend
     if not _bytes_in(keys, b"host"):
         if type(url) is URL:
             # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
             # `netloc` the made `_netloc` (else the property makes it).
             if url._host:
                 netloc = url._netloc
-                auto = [(_HOST, url.netloc if netloc is None else netloc)]
+                host = (_HOST, url.netloc if netloc is None else netloc)
         elif url.host:
-            auto = [(_HOST, url.netloc)]
+            host = (_HOST, url.netloc)
+    # Prepended as httpx does: Host first, then Content-Length (inserted first here).
     if (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
             method == "POST" or method == "PUT" or method == "PATCH"
@@ -733,19 +732,11 @@ cdef int _prepare_request(
         and not _bytes_in(keys, _CONTENT_LENGTH)
         and not _bytes_in(keys, _TRANSFER_ENCODING)
     ):
-        if auto is None:
-            auto = [(b"Content-Length", b"0")]
-        else:
-            auto.append((b"Content-Length", b"0"))
-    if auto is not None:
-        raw = <list?>h._raw
-        if len(auto) == 1:
-            pair = auto[0]
-            raw.insert(0, pair)
-            keys.insert(0, b"host" if pair[0] is _HOST else (<bytes>pair[0]).lower())
-        else:
-            raw[0:0] = auto
-            keys[0:0] = [(<bytes>k).lower() for k, _ in auto]
+        (<list?>h._raw).insert(0, _ZERO_LENGTH)
+        keys.insert(0, _CONTENT_LENGTH)
+    if host is not None:
+        (<list?>h._raw).insert(0, host)
+        keys.insert(0, b"host")
     # httpx rebuilds the Headers here, which forgets any detected encoding.
     if h._encoding is not None:
         h._encoding = None
@@ -888,7 +879,7 @@ def _parse_header_links(value):
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Not carried over by pickle / copy: live I/O state, and the cookie jar (its lock).
 _UNPICKLED_RESPONSE_ATTRS = frozenset(
-    {"extensions", "stream", "is_closed", "_decoder", "_cookie_jar"}
+    {"extensions", "_ext", "_hv", "_rp", "stream", "is_closed", "_decoder", "_cookie_jar"}
 )
 _ERROR_TYPES = {
     1: "Informational response",
@@ -913,6 +904,15 @@ class Response:
     _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
+    # `extensions`: the dict once made or set, _MISSING once deleted; _LAZY: made from _hv
+    # (the http_version extension; _MISSING: not made by _from_transport, so none) and
+    # _rp (reason_phrase, or None for none).
+    _ext = _LAZY
+    _hv = _MISSING
+    _rp = None
+    # `history`: the list once made or set, _MISSING once deleted; _LAZY: a new empty list
+    # for a response _from_transport made, none for any other.
+    _hist = _LAZY
     next_request = None
     is_closed = False
     is_stream_consumed = False
@@ -947,13 +947,13 @@ class Response:
         """The transports' factory: adopts raw headers as-is, decodes nothing. HTTP/2
         responses have no reason phrase (None): httpcore's extensions then lack it.
         A patched `Response.__init__` is called, as httpx's transports call it."""
-        if reason_phrase is None:
-            extensions = {"http_version": http_version}
-        else:
-            extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
         if PyType_Check(Response) and not _class_unchanged(
             Response, &_response_tag, _RESPONSE_STOCK
         ):
+            if reason_phrase is None:
+                extensions = {"http_version": http_version}
+            else:
+                extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
             return Response(  # by keyword, as httpx's transports call it
                 status_code=status_code, headers=raw_headers, stream=stream,
                 extensions=extensions,
@@ -961,10 +961,41 @@ class Response:
         r = _object_new(Response)
         r.status_code = status_code
         r.headers = _headers_from_raw(raw_headers)
-        r.extensions = extensions
-        r.history = []
+        # Its extensions dict and history list are made when first asked for: the
+        # client's requests mostly never ask.
+        r._hv = http_version
+        if reason_phrase is not None:
+            r._rp = reason_phrase
         r.stream = stream
         return r
+
+    @property
+    def extensions(self):
+        ext = self._ext
+        return _made_extensions(self) if ext is _LAZY else _lazy_value(self, ext, "extensions")
+
+    @extensions.setter
+    def extensions(self, value):
+        self._ext = value
+
+    @extensions.deleter
+    def extensions(self):
+        _lazy_value(self, self._ext, "extensions")
+        self._ext = _MISSING
+
+    @property
+    def history(self):
+        hist = self._hist
+        return _made_history(self) if hist is _LAZY else _lazy_value(self, hist, "history")
+
+    @history.setter
+    def history(self, value):
+        self._hist = value
+
+    @history.deleter
+    def history(self):
+        _lazy_value(self, self._hist, "history")
+        self._hist = _MISSING
 
     @property
     def elapsed(self):
@@ -992,6 +1023,8 @@ class Response:
 
     @property
     def http_version(self):
+        if _lazy_extensions(self):
+            return (<bytes>self._hv).decode("ascii", errors="ignore")
         try:
             version = self.extensions["http_version"]
         except KeyError:
@@ -1000,6 +1033,11 @@ class Response:
 
     @property
     def reason_phrase(self):
+        if _lazy_extensions(self):
+            phrase = self._rp
+            if phrase is None:
+                return codes.get_reason_phrase(self.status_code)
+            return (<bytes?>phrase).decode("ascii", errors="ignore")
         try:
             phrase = self.extensions["reason_phrase"]
         except KeyError:
@@ -1211,11 +1249,15 @@ class Response:
     # -- pickling (stream, extensions and decoder are not carried over) --
 
     def __getstate__(self):
-        return {
+        state = {
             name: value
             for name, value in vars(self).items()
             if value is not _MISSING and name not in _UNPICKLED_RESPONSE_ATTRS
         }
+        if self._hist is _LAZY and self._hv is not _MISSING:
+            # Made now, so a shallow copy shares it, as httpx's copies share theirs.
+            state["_hist"] = _made_history(self)
+        return state
 
     def __setstate__(self, state):
         for name, value in state.items():
@@ -1484,6 +1526,63 @@ async def _aiter_raw(self, chunk_size):
         for chunk in (<_Chunker>chunker).flush():
             yield chunk
     await self.aclose()
+
+
+cdef bint _lazy_extensions(self) except -1:
+    """Whether http_version / reason_phrase may read _hv / _rp: the extensions dict is
+    not made yet and `extensions` is Response's own property (a subclass's or a patched
+    one is read, as httpx reads `self.extensions`)."""
+    return (
+        self._ext is _LAZY
+        and type(self._hv) is bytes
+        and type(self) is Response
+        and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
+    )
+
+
+cdef object _lazy_value(self, value, str name):
+    """`value` (what `extensions` / `history` holds) when the response has one: not
+    deleted (_MISSING), and made or to be made (_LAZY on a response _from_transport
+    made); else AttributeError, as for an httpx attribute never set."""
+    if value is _MISSING or (value is _LAZY and self._hv is _MISSING):
+        raise AttributeError(_no_attribute(self, name))
+    return value
+
+
+cdef str _no_attribute(self, str name):
+    return f"'{type(self).__name__}' object has no attribute '{name}'"
+
+
+cdef object _made_extensions(self):
+    """A stock Response's extensions dict from what _from_transport stored, made on first
+    access and kept. No Python code runs between the check and the store: two threads
+    asking at once get the same dict."""
+    version = self._hv
+    if version is _MISSING:
+        raise AttributeError(_no_attribute(self, "extensions"))
+    reason = self._rp
+    if reason is None:
+        ext = {"http_version": version}
+    else:
+        ext = {"http_version": version, "reason_phrase": reason}
+    current = self._ext
+    if current is not _LAZY:  # set (or made by another thread) meanwhile
+        return current
+    self._ext = ext
+    return ext
+
+
+cdef object _made_history(self):
+    """A stock Response's empty history list, made on first access and kept (as
+    _made_extensions); AttributeError for a response _from_transport did not make."""
+    if self._hv is _MISSING:
+        raise AttributeError(_no_attribute(self, "history"))
+    hist = []
+    current = self._hist
+    if current is not _LAZY:
+        return current
+    self._hist = hist
+    return hist
 
 
 cdef object _elapsed_of(self):
@@ -1839,7 +1938,11 @@ def _obfuscate_sensitive_headers(items):
 # The library's own methods of the classes it makes instances of without calling them
 # (checked with _class_unchanged; a patched one makes those instances by the call).
 cdef tuple _REQUEST_STOCK = (("__init__", Request.__init__), ("_prepare", Request._prepare))
-cdef tuple _RESPONSE_STOCK = (("__init__", Response.__init__),)
+cdef tuple _RESPONSE_STOCK = (
+    ("__init__", Response.__init__),
+    ("extensions", Response.extensions),
+    ("history", Response.history),
+)
 cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.

@@ -71,3 +71,34 @@ cdef inline bint class_unchanged(object cls, unsigned int* remembered, tuple sto
             return False
     remembered[0] = tag
     return True
+
+
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object obj, void* context)
+
+
+# One object handed out to many holders while nothing wrote to it: a memo is
+# (object, its attribute dict's PEP 509 version when it was recorded), or None.
+cdef inline object shared_or_none(tuple memo, object cls):
+    """The memo's object while it is still of class `cls` (not given another __class__)
+    and its attribute dict's version is the recorded one (any set, delete or dict change
+    renews it); else None: the caller makes a new one and records it (share_memo)."""
+    if memo is None:
+        return None
+    obj = memo[0]
+    if (
+        type(obj) is cls
+        and dict_version(PyObject_GenericGetDict(obj, NULL)) == <unsigned long long>memo[1]
+    ):
+        return obj
+    return None
+
+
+cdef inline tuple share_memo(object obj, object cls):
+    """The memo that hands `obj` out (shared_or_none), or None when it may not be shared:
+    not of class `cls`, or its dict's version unreadable (3.12+). Anything lazily made
+    into its dict must be made before this call."""
+    if type(obj) is not cls:
+        return None
+    cdef unsigned long long version = dict_version(PyObject_GenericGetDict(obj, NULL))
+    return None if version == 0 else (obj, version)

@@ -266,3 +266,21 @@ def test_request_shares_an_immutable_url(rs):
     with_params = rs.Request("GET", url, params={"c": "2"})
     assert with_params.url is not url
     assert str(url) == "http://example.com/a?b=1"
+
+
+@pytest.mark.parametrize(
+    "method, url, headers",
+    [
+        ("POST", "http://a.b/x", None),
+        ("PUT", "http://a.b/x", {"Host": "z"}),
+        ("PATCH", "/x", None),
+        ("GET", "http://a.b:81/x", None),
+        ("POST", "http://a.b/x", {"content-length": "0"}),
+    ],
+)
+def test_prepended_host_and_content_length_in_httpx_order(hx, method, url, headers):
+    request = hx.Request(method, url, headers=headers)
+    assert request.headers.raw == httpx.Request(method, url, headers=headers).headers.raw
+    request.headers["X-After"] = "1"  # the lists stay in step
+    assert list(request.headers.keys())[-1] == "x-after"
+    assert "host" in request.headers or not url.startswith("http")

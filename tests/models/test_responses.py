@@ -562,3 +562,16 @@ def test_fast_read_ignores_a_near_miss_encoding_name(rs):
     raw = [(b"Content-Encodinx", b"gzip"), (b"X-Content-Encoding", b"gzip")]
     r = rs.Response._from_transport(200, raw, _FastStream(rs, body).stream, b"HTTP/1.1", b"OK")
     assert r.read() == body
+
+
+def test_a_response_made_without_init_has_no_extensions_nor_history(hx):
+    response = hx.Response.__new__(hx.Response)
+    for name in ("extensions", "history"):
+        with pytest.raises(AttributeError):
+            getattr(response, name)
+        with pytest.raises(AttributeError):
+            delattr(response, name)
+        setattr(response, name, [])
+        assert getattr(response, name) == []
+        delattr(response, name)
+        assert not hasattr(response, name)

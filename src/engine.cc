@@ -917,6 +917,12 @@ bool Engine::try_release(Transfer& t) {
 }
 
 void Engine::release_deferred(std::shared_ptr<Transfer> t) {
+  if (t->detached.load(std::memory_order_acquire)) {
+    // As try_release: no mutex to take, so a finaliser may do it on the spot
+    // (it used to queue it, wake the loop and park the body until a round).
+    t->released.store(true, std::memory_order_release);
+    return;
+  }
   std::lock_guard<std::mutex> lk(deferred_mu_);
   if (!deferred_open_) {
     // Closed: every transfer has failed and no connection reads or writes

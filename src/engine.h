@@ -289,9 +289,11 @@ class Engine {
   // that frees a body, can run on a thread that holds mu_: the TLS callbacks).
   // Queues `t` under deferred_mu_ and wakes the loop; whoever next holds mu_
   // (drive_once, run_nowait, submit, close) releases it; once closed, it is
-  // marked released at once. Until `t->released` shows, the engine may still
-  // read the request body and write into the sink, so the consumer keeps
-  // both alive until then (_body.pxi parks them).
+  // marked released at once, and so is a detached transfer (an ended HTTP/2
+  // stream of a sync engine: nothing of the engine's refers to it, as in
+  // try_release), with no queue and no wake-up. Until `t->released` shows, the
+  // engine may still read the request body and write into the sink, so the
+  // consumer keeps both alive until then (_body.pxi parks them).
   void release_deferred(std::shared_ptr<Transfer> t);
   // Switched (101) transfers: the raw stream. raw_take moves up to `max`
   // buffered bytes into `out` and, when it leaves the buffer empty, reads on.

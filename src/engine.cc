@@ -1382,22 +1382,23 @@ uint32_t Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadl
 #endif
 }
 
-bool Engine::read_first(Sleeper& self) {
-  if (self.read_first_skip == 0) return true;
-  self.read_first_skip--;
+bool Engine::read_first(Connection& c) {
+  if (c.read_first.skip == 0) return true;
+  c.read_first.skip--;
   return false;
 }
 
-void Engine::read_first_found(Sleeper& self, bool bytes) {
+void Engine::read_first_found(Connection& c, bool bytes) {
   // Counted over rounds, not in a row: where the answer usually is in, a miss
   // comes now and then (a poll that blocks changes who runs when), and the
   // reads that follow find it again.
-  self.read_first_tries++;
-  if (!bytes) self.read_first_misses++;
-  if (self.read_first_tries < kReadFirstRound) return;
-  if (self.read_first_misses * 4 >= kReadFirstRound * 3) self.read_first_skip = kReadFirstSkip;
-  self.read_first_tries = 0;
-  self.read_first_misses = 0;
+  Connection::ReadFirst& r = c.read_first;
+  r.tries++;
+  if (!bytes) r.misses++;
+  if (r.tries < kReadFirstRound) return;
+  if (r.misses * 4 >= kReadFirstRound * 3) r.skip = kReadFirstSkip;
+  r.tries = 0;
+  r.misses = 0;
 }
 
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
@@ -1444,21 +1445,24 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   bool handshake = t.conn->state() == Connection::State::kHandshaking;
   bool first = rounds.read_first && !handshake;
   if (!handshake) rounds.read_first = false;
-  if (first && body == BodyWait::kNone && backend != 0 && read_first(*self)) {
+  if (first && body == BodyWait::kNone && backend != 0 && read_first(*t.conn)) {
     // The answer is usually in already: the server, woken on this CPU by the
     // request's write, preempted the writer there and answered before it got
     // here. Read it as the poll's round would, without the poll (and without
     // letting go of mu_ and taking it again).
     at_wait_point(WaitPoint::kDirectReadingFirst);
-    SocketStream::ReadNow got = t.conn->read_for_direct_wait(t);
+    // The read may end the exchange (t.conn cleared, the connection pooled or
+    // closing); the object lives on until its handles close in a loop run.
+    Connection* conn = t.conn;
+    SocketStream::ReadNow got = conn->read_for_direct_wait(t);
     if (got == SocketStream::ReadNow::kRead) {
-      read_first_found(*self, true);
+      read_first_found(*conn, true);
       direct_reads_++;
       wake_sleepers(false, wake);
       return true;
     }
     // Nothing yet (or an end, left to the loop): poll, as without the read.
-    if (got == SocketStream::ReadNow::kNothing) read_first_found(*self, false);
+    if (got == SocketStream::ReadNow::kNothing) read_first_found(*conn, false);
   }
   self->transfer = &t;
   self->what = what;

@@ -496,7 +496,7 @@ class Engine {
   static constexpr int kLowatChunkMs = 1;
   // A direct wait reads its socket before it polls, in its first direct
   // round (the answer is usually in: a poll saved per request), unless three
-  // quarters or more of this thread's last kReadFirstRound such reads found
+  // quarters or more of its connection's last kReadFirstRound such reads found
   // nothing: then its next kReadFirstSkip waits poll first, and the round
   // after tries again (a server that answers later, on another CPU or host:
   // kReadFirstRound recv() wasted in kReadFirstRound + kReadFirstSkip waits,
@@ -504,10 +504,10 @@ class Engine {
   // round trip away unless the server runs on this CPU.
   static constexpr uint8_t kReadFirstRound = 8;
   static constexpr uint8_t kReadFirstSkip = 56;
-  // Whether this direct wait reads before it polls; counts the skips down.
-  static bool read_first(Sleeper& self);
+  // Whether this direct wait on `c` reads before it polls; counts the skips down.
+  static bool read_first(Connection& c);
   // What that read found: bytes (true) or nothing (false).
-  static void read_first_found(Sleeper& self, bool bytes);
+  static void read_first_found(Connection& c, bool bytes);
   // The socket `t`'s waiter may poll directly for `what`, or -1.
   int direct_fd(Transfer& t, WaitFor what);
   // Run the loop once without blocking (mu_ held), with the flushes around it.
@@ -574,11 +574,6 @@ class Engine {
     bool woken = false;       // picked (under mu_)
     bool drive_next = false;  // picked with Pick::kDrive (under mu_)
     int efd = -1;             // set once, under mu_, before its first direct wait
-    // Direct waits left that poll before they try to read; the reads tried
-    // in this round of kReadFirstRound, and how many found nothing.
-    uint8_t read_first_skip = 0;
-    uint8_t read_first_tries = 0;
-    uint8_t read_first_misses = 0;
     // kFollower: 0 while parked, the Pick once notified (written without mu_).
     std::atomic<uint32_t> parked{0};
     // Wakeups listed for it (under mu_) whose notify() has not finished: the

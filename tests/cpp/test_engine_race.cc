@@ -927,6 +927,69 @@ void direct_wait_reads_an_answer_in_before_it_polls() {
   script_reset();
 }
 
+// The read-first record is the connection's, not the thread's: a thread whose
+// waits on one connection keep finding nothing there (its server answers only
+// once the waiter polls) backs off on that connection, and still reads first
+// on another whose answers are in. Per thread, the first connection's misses
+// made the second one's waits poll first too. On a thread of its own.
+void read_first_backs_off_per_connection() {
+  using WP = Engine::WaitPoint;
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  std::atomic<int> slow_served{0};
+  Listener slow([&](int c) {
+    answer_each(
+        c,
+        [&] {
+          await_point('b', WP::kDirectPolling, ++slow_served);
+          return true;
+        },
+        ok);
+  });
+  std::atomic<int> sent{0};
+  Listener quick([&](int c) {
+    answer_each(
+        c,
+        [&] {
+          ::send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
+          sent++;
+          return true;
+        },
+        "");  // (each answer sent above)
+  });
+  Engine engine{PoolLimits()};
+  // Submits; once the server made `sends` sends in all, waits for the answer.
+  auto exchange = [&](int port, int sends) {
+    std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (sent < sends && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    while (!engine.wait(*t, WaitFor::kComplete, 10000)) {
+    }
+    CHECK(t->complete && !t->failed() && t->head.status == 200);
+    engine.release(*t);
+  };
+  std::thread waiter([&] {
+    t_role = 'b';
+    exchange(quick.port(), 0);  // connects: a pooled connection for the last one
+    script_reset();             // (the slow server counts this thread's polls from here)
+    // Two rounds (kReadFirstRound) of waits that find nothing when they read
+    // first (a connecting one's may not try: the loop has work then).
+    for (int i = 0; i < 16; i++) exchange(slow.port(), 0);
+    script_reset();
+    slow_served = 0;
+    exchange(slow.port(), 0);  // backed off there: it polls first
+    CHECK(times_seen('b', WP::kDirectReadingFirst) == 0);
+    CHECK(times_seen('b', WP::kDirectPolling) == 1);
+    script_reset();
+    exchange(quick.port(), 2);  // its answer is in: read, no poll
+    CHECK(times_seen('b', WP::kDirectReadingFirst) == 1);
+    CHECK(times_seen('b', WP::kDirectPolling) == 0);
+    t_role = 0;
+  });
+  waiter.join();
+  engine.close();
+  script_reset();
+}
+
 // A TLS handshake's direct wait does not read before it polls (the server's
 // flight is a round trip away from a server elsewhere): it polls. Here the
 // "server" takes the ClientHello and, once the waiter has polled in three
@@ -1172,6 +1235,7 @@ int main() {
   sleeper_record_waits_for_a_late_notify();
   close_wakes_a_follower_that_then_waits_elsewhere();
   direct_wait_reads_an_answer_in_before_it_polls();
+  read_first_backs_off_per_connection();
   handshake_wait_polls_without_reading_first();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();

@@ -117,17 +117,9 @@ class Connection final : private SocketStream::Owner,
   const std::string& key() const { return key_; }
   State state() const { return state_; }
   uint64_t idle_since_ms = 0;
-  // The direct waits' reads before their poll on this socket (Engine::read_first),
-  // under the engine mutex: waits left that poll first; the reads tried in this
-  // round, and how many found nothing. Per connection, not per thread: whether
-  // the answer is in by the time its wait starts is the server's (and its CPU's)
-  // doing, and a thread talks to several.
-  struct ReadFirst {
-    uint8_t skip = 0;
-    uint8_t tries = 0;
-    uint8_t misses = 0;
-  };
-  ReadFirst read_first;
+  // Its origin's read-first record (Engine::read_first_record), under the
+  // engine mutex.
+  std::shared_ptr<Engine::ReadFirst> read_first;
 
  private:
   enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain, kStreams };

@@ -1382,9 +1382,26 @@ uint32_t Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadl
 #endif
 }
 
+std::shared_ptr<Engine::ReadFirst> Engine::read_first_record(const std::string& key) {
+  std::shared_ptr<ReadFirst>& r = read_first_by_key_[key];
+  if (r) return r;
+  r = std::make_shared<ReadFirst>();
+  if (read_first_by_key_.size() > read_first_sweep_at_) {
+    // Forget the origins no connection is open to (only the list holds their
+    // records), this one's aside; sweep again once the list has doubled.
+    for (auto it = read_first_by_key_.begin(); it != read_first_by_key_.end();) {
+      bool unused = it->second.use_count() == 1 && it->first != key;
+      it = unused ? read_first_by_key_.erase(it) : std::next(it);
+    }
+    read_first_sweep_at_ = std::max(kReadFirstKeys, 2 * read_first_by_key_.size());
+  }
+  return r;
+}
+
 bool Engine::read_first(Connection& c) {
-  if (c.read_first.skip == 0) return true;
-  c.read_first.skip--;
+  ReadFirst& r = *c.read_first;
+  if (r.skip == 0) return true;
+  r.skip--;
   return false;
 }
 
@@ -1392,7 +1409,7 @@ void Engine::read_first_found(Connection& c, bool bytes) {
   // Counted over rounds, not in a row: where the answer usually is in, a miss
   // comes now and then (a poll that blocks changes who runs when), and the
   // reads that follow find it again.
-  Connection::ReadFirst& r = c.read_first;
+  ReadFirst& r = *c.read_first;
   r.tries++;
   if (!bytes) r.misses++;
   if (r.tries < kReadFirstRound) return;

@@ -881,8 +881,8 @@ void answer_third_in_two_parts(int c, std::atomic<int>& sent, const std::atomic<
 // socket (Engine::read_first: the poll is saved); one whose answer is not all
 // in reads what came in its first round only, and its next round polls for
 // the rest (letting go of the mutex) rather than reading on under it. On a
-// thread of its own: a fresh sleeper record, whose read-first counters no
-// earlier wait of this program moved.
+// thread of its own (a role for the hook); its connection is new, so no
+// earlier wait of this program moved its read-first record.
 void direct_wait_reads_an_answer_in_before_it_polls() {
   using WP = Engine::WaitPoint;
   std::atomic<int> sent{0};
@@ -927,11 +927,13 @@ void direct_wait_reads_an_answer_in_before_it_polls() {
   script_reset();
 }
 
-// The read-first record is the connection's, not the thread's: a thread whose
-// waits on one connection keep finding nothing there (its server answers only
-// once the waiter polls) backs off on that connection, and still reads first
-// on another whose answers are in. Per thread, the first connection's misses
-// made the second one's waits poll first too. On a thread of its own.
+// The read-first record is the origin's, not the thread's: a thread whose
+// waits on one origin keep finding nothing there (its server answers only
+// once the waiter polls) backs off there, also on the origin's next
+// connection, and still reads first on another origin whose answers are in.
+// Per thread, the first origin's misses made the second one's waits poll
+// first too; per connection, a new connection started afresh. On a thread of
+// its own.
 void read_first_backs_off_per_connection() {
   using WP = Engine::WaitPoint;
   const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -940,8 +942,13 @@ void read_first_backs_off_per_connection() {
     answer_each(
         c,
         [&] {
-          await_point('b', WP::kDirectPolling, ++slow_served);
-          return true;
+          int n = ++slow_served;
+          await_point('b', WP::kDirectPolling, n);
+          if (n != 16) return true;
+          const std::string last =
+              "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+          ::send(c, last.data(), last.size(), MSG_NOSIGNAL);
+          return false;  // closes: the next exchange connects again
         },
         ok);
   });
@@ -976,9 +983,10 @@ void read_first_backs_off_per_connection() {
     for (int i = 0; i < 16; i++) exchange(slow.port(), 0);
     script_reset();
     slow_served = 0;
-    exchange(slow.port(), 0);  // backed off there: it polls first
+    // Backed off there, on its next connection too: they poll first.
+    for (int i = 0; i < 3; i++) exchange(slow.port(), 0);
     CHECK(times_seen('b', WP::kDirectReadingFirst) == 0);
-    CHECK(times_seen('b', WP::kDirectPolling) == 1);
+    CHECK(times_seen('b', WP::kDirectPolling) == 3);
     script_reset();
     exchange(quick.port(), 2);  // its answer is in: read, no poll
     CHECK(times_seen('b', WP::kDirectReadingFirst) == 1);

@@ -555,7 +555,7 @@ cdef class _Body:
                     # engine mutex. The engine may read the request body until
                     # the release has run.
                     eng.release_deferred(self.t)
-                    if self.body_ref is not None:
+                    if self.body_ref is not None and not t.released:
                         _park(self.t, self.body_ref, NULL)
                 elif not eng.try_release(t[0]):
                     # Another thread holds the engine mutex: wait for it without
@@ -579,7 +579,8 @@ cdef class _Body:
         if not self.released and self.t.get() != NULL and self.engine is not None:
             if self.engine.eng != NULL:
                 self.engine.eng.release_deferred(self.t)
-                pin = self.body_ref  # read until the release has run
+                if not self.t.get().released:  # (an ended HTTP/2 stream is at once)
+                    pin = self.body_ref  # read until the release has run
         if sink != NULL and (self.t.get() == NULL or self.t.get().released):
             _Py_XDECREF(sink)  # the engine writes into it no more
             sink = NULL

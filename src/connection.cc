@@ -32,6 +32,7 @@ Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
   cur_->conn = this;
   cur_->phase = Transfer::Phase::kConnecting;
   may_http2_ = cur_->spec.may_use_http2();
+  read_first = engine_->read_first_record(key_);
   trace_gate(TraceStep::kConnect, Stage::kConnect);
 }
 

@@ -117,6 +117,9 @@ class Connection final : private SocketStream::Owner,
   const std::string& key() const { return key_; }
   State state() const { return state_; }
   uint64_t idle_since_ms = 0;
+  // Its origin's read-first record (Engine::read_first_record), under the
+  // engine mutex.
+  std::shared_ptr<Engine::ReadFirst> read_first;
 
  private:
   enum class TimerMode { kNone, kConnect, kRead, kWrite, kDrain, kStreams };

@@ -917,6 +917,12 @@ bool Engine::try_release(Transfer& t) {
 }
 
 void Engine::release_deferred(std::shared_ptr<Transfer> t) {
+  if (t->detached.load(std::memory_order_acquire)) {
+    // As try_release: no mutex to take, so a finaliser may do it on the spot
+    // (it used to queue it, wake the loop and park the body until a round).
+    t->released.store(true, std::memory_order_release);
+    return;
+  }
   std::lock_guard<std::mutex> lk(deferred_mu_);
   if (!deferred_open_) {
     // Closed: every transfer has failed and no connection reads or writes
@@ -1376,22 +1382,40 @@ uint32_t Engine::Sleeper::park_until(std::chrono::steady_clock::time_point deadl
 #endif
 }
 
-bool Engine::read_first(Sleeper& self) {
-  if (self.read_first_skip == 0) return true;
-  self.read_first_skip--;
+std::shared_ptr<Engine::ReadFirst> Engine::read_first_record(const std::string& key) {
+  std::shared_ptr<ReadFirst>& r = read_first_by_key_[key];
+  if (r) return r;
+  r = std::make_shared<ReadFirst>();
+  if (read_first_by_key_.size() > read_first_sweep_at_) {
+    // Forget the origins no connection is open to (only the list holds their
+    // records), this one's aside; sweep again once the list has doubled.
+    for (auto it = read_first_by_key_.begin(); it != read_first_by_key_.end();) {
+      bool unused = it->second.use_count() == 1 && it->first != key;
+      it = unused ? read_first_by_key_.erase(it) : std::next(it);
+    }
+    read_first_sweep_at_ = std::max(kReadFirstKeys, 2 * read_first_by_key_.size());
+  }
+  return r;
+}
+
+bool Engine::read_first(Connection& c) {
+  ReadFirst& r = *c.read_first;
+  if (r.skip == 0) return true;
+  r.skip--;
   return false;
 }
 
-void Engine::read_first_found(Sleeper& self, bool bytes) {
+void Engine::read_first_found(Connection& c, bool bytes) {
   // Counted over rounds, not in a row: where the answer usually is in, a miss
   // comes now and then (a poll that blocks changes who runs when), and the
   // reads that follow find it again.
-  self.read_first_tries++;
-  if (!bytes) self.read_first_misses++;
-  if (self.read_first_tries < kReadFirstRound) return;
-  if (self.read_first_misses * 4 >= kReadFirstRound * 3) self.read_first_skip = kReadFirstSkip;
-  self.read_first_tries = 0;
-  self.read_first_misses = 0;
+  ReadFirst& r = *c.read_first;
+  r.tries++;
+  if (!bytes) r.misses++;
+  if (r.tries < kReadFirstRound) return;
+  if (r.misses * 4 >= kReadFirstRound * 3) r.skip = kReadFirstSkip;
+  r.tries = 0;
+  r.misses = 0;
 }
 
 bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
@@ -1438,21 +1462,24 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   bool handshake = t.conn->state() == Connection::State::kHandshaking;
   bool first = rounds.read_first && !handshake;
   if (!handshake) rounds.read_first = false;
-  if (first && body == BodyWait::kNone && backend != 0 && read_first(*self)) {
+  if (first && body == BodyWait::kNone && backend != 0 && read_first(*t.conn)) {
     // The answer is usually in already: the server, woken on this CPU by the
     // request's write, preempted the writer there and answered before it got
     // here. Read it as the poll's round would, without the poll (and without
     // letting go of mu_ and taking it again).
     at_wait_point(WaitPoint::kDirectReadingFirst);
-    SocketStream::ReadNow got = t.conn->read_for_direct_wait(t);
+    // The read may end the exchange (t.conn cleared, the connection pooled or
+    // closing); the object lives on until its handles close in a loop run.
+    Connection* conn = t.conn;
+    SocketStream::ReadNow got = conn->read_for_direct_wait(t);
     if (got == SocketStream::ReadNow::kRead) {
-      read_first_found(*self, true);
+      read_first_found(*conn, true);
       direct_reads_++;
       wake_sleepers(false, wake);
       return true;
     }
     // Nothing yet (or an end, left to the loop): poll, as without the read.
-    if (got == SocketStream::ReadNow::kNothing) read_first_found(*self, false);
+    if (got == SocketStream::ReadNow::kNothing) read_first_found(*conn, false);
   }
   self->transfer = &t;
   self->what = what;

@@ -289,10 +289,26 @@ class Engine {
   // that frees a body, can run on a thread that holds mu_: the TLS callbacks).
   // Queues `t` under deferred_mu_ and wakes the loop; whoever next holds mu_
   // (drive_once, run_nowait, submit, close) releases it; once closed, it is
-  // marked released at once. Until `t->released` shows, the engine may still
-  // read the request body and write into the sink, so the consumer keeps
-  // both alive until then (_body.pxi parks them).
+  // marked released at once, and so is a detached transfer (an ended HTTP/2
+  // stream of a sync engine: nothing of the engine's refers to it, as in
+  // try_release), with no queue and no wake-up. Until `t->released` shows, the
+  // engine may still read the request body and write into the sink, so the
+  // consumer keeps both alive until then (_body.pxi parks them).
   void release_deferred(std::shared_ptr<Transfer> t);
+  // The direct waits' reads before their poll (read_first), learnt per
+  // origin (pool key), under mu_: waits left that poll first; the reads tried
+  // in this round, and how many found nothing. An origin's connections share
+  // it, and a new one takes over what closed ones learnt (a server that
+  // answers `Connection: close` gets a connection per request).
+  struct ReadFirst {
+    uint8_t skip = 0;
+    uint8_t tries = 0;
+    uint8_t misses = 0;
+  };
+  // Origin `key`'s record (under mu_), which a connection takes when made.
+  // Kept while a connection holds it; the others are forgotten once more
+  // than kReadFirstKeys origins are listed.
+  std::shared_ptr<ReadFirst> read_first_record(const std::string& key);
   // Switched (101) transfers: the raw stream. raw_take moves up to `max`
   // buffered bytes into `out` and, when it leaves the buffer empty, reads on.
   // raw_write queues a copy of `data` (through TLS when the connection has
@@ -494,7 +510,7 @@ class Engine {
   static constexpr int kLowatChunkMs = 1;
   // A direct wait reads its socket before it polls, in its first direct
   // round (the answer is usually in: a poll saved per request), unless three
-  // quarters or more of this thread's last kReadFirstRound such reads found
+  // quarters or more of its origin's last kReadFirstRound such reads found
   // nothing: then its next kReadFirstSkip waits poll first, and the round
   // after tries again (a server that answers later, on another CPU or host:
   // kReadFirstRound recv() wasted in kReadFirstRound + kReadFirstSkip waits,
@@ -502,10 +518,11 @@ class Engine {
   // round trip away unless the server runs on this CPU.
   static constexpr uint8_t kReadFirstRound = 8;
   static constexpr uint8_t kReadFirstSkip = 56;
-  // Whether this direct wait reads before it polls; counts the skips down.
-  static bool read_first(Sleeper& self);
+  static constexpr size_t kReadFirstKeys = 64;
+  // Whether this direct wait on `c` reads before it polls; counts the skips down.
+  static bool read_first(Connection& c);
   // What that read found: bytes (true) or nothing (false).
-  static void read_first_found(Sleeper& self, bool bytes);
+  static void read_first_found(Connection& c, bool bytes);
   // The socket `t`'s waiter may poll directly for `what`, or -1.
   int direct_fd(Transfer& t, WaitFor what);
   // Run the loop once without blocking (mu_ held), with the flushes around it.
@@ -572,11 +589,6 @@ class Engine {
     bool woken = false;       // picked (under mu_)
     bool drive_next = false;  // picked with Pick::kDrive (under mu_)
     int efd = -1;             // set once, under mu_, before its first direct wait
-    // Direct waits left that poll before they try to read; the reads tried
-    // in this round of kReadFirstRound, and how many found nothing.
-    uint8_t read_first_skip = 0;
-    uint8_t read_first_tries = 0;
-    uint8_t read_first_misses = 0;
     // kFollower: 0 while parked, the Pick once notified (written without mu_).
     std::atomic<uint32_t> parked{0};
     // Wakeups listed for it (under mu_) whose notify() has not finished: the
@@ -667,6 +679,8 @@ class Engine {
   std::vector<std::shared_ptr<Transfer>> signaled_;
   std::vector<Connection*> flush_wanted_;  // want_flush(), each once
   std::unique_ptr<char[]> rbuf_;           // read_buffer(): allocated on first use
+  std::unordered_map<std::string, std::shared_ptr<ReadFirst>> read_first_by_key_;
+  size_t read_first_sweep_at_ = kReadFirstKeys;  // the list's size that sweeps it
   // release_deferred's queue: deferred_mu_ is a leaf lock (taken after mu_,
   // never held while waiting for anything else). deferred_open_ is false once
   // close() closed the wakeup handle.

@@ -1207,6 +1207,30 @@ print("ok")
 """
 
 
+def test_dropped_response_of_an_ended_stream_is_released_on_the_spot(hypercorn_h2c):
+    """A streamed HTTP/2 response whose stream ended, dropped unread (its finaliser):
+    nothing of the engine's refers to it any more, so it is released at once, and its
+    request body is not kept for a later round. It used to be queued for the loop
+    (a wake-up) with the body parked until the next request started."""
+    import gc
+
+    url = hypercorn_h2c.url
+    with httprs.Client(http1=False, http2=True) as client:
+        r = client.send(
+            client.build_request("POST", url + "/echo_body", content=b"x" * 500), stream=True
+        )
+        assert r.http_version == "HTTP/2"
+        # Another exchange on the connection reads the rest of the first stream: it
+        # has ended (its answer came before this one's).
+        assert client.get(url + "/echo").status_code == 200
+        gc.collect()
+        assert httprs._core._parked_count() == 0
+        del r
+        gc.collect()  # (the response and its stream form a cycle) -> _Body.__dealloc__
+        assert httprs._core._parked_count() == 0
+        assert client.get(url + "/echo").status_code == 200
+
+
 def _head_then_hold_upload(seen: dict):
     """Answer the upload's head at once and stop reading (its body waits for window),
     until the /go request: then read everything (WINDOW_UPDATEs go out), recording

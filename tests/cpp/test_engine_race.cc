@@ -881,8 +881,8 @@ void answer_third_in_two_parts(int c, std::atomic<int>& sent, const std::atomic<
 // socket (Engine::read_first: the poll is saved); one whose answer is not all
 // in reads what came in its first round only, and its next round polls for
 // the rest (letting go of the mutex) rather than reading on under it. On a
-// thread of its own: a fresh sleeper record, whose read-first counters no
-// earlier wait of this program moved.
+// thread of its own (a role for the hook); its connection is new, so no
+// earlier wait of this program moved its read-first record.
 void direct_wait_reads_an_answer_in_before_it_polls() {
   using WP = Engine::WaitPoint;
   std::atomic<int> sent{0};
@@ -923,6 +923,77 @@ void direct_wait_reads_an_answer_in_before_it_polls() {
   reader.join();
   CHECK(times_seen('r', WP::kDirectReadingFirst) == 1);
   CHECK(times_seen('r', WP::kDirectPolling) >= 1);
+  engine.close();
+  script_reset();
+}
+
+// The read-first record is the origin's, not the thread's: a thread whose
+// waits on one origin keep finding nothing there (its server answers only
+// once the waiter polls) backs off there, also on the origin's next
+// connection, and still reads first on another origin whose answers are in.
+// Per thread, the first origin's misses made the second one's waits poll
+// first too; per connection, a new connection started afresh. On a thread of
+// its own.
+void read_first_backs_off_per_connection() {
+  using WP = Engine::WaitPoint;
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  std::atomic<int> slow_served{0};
+  Listener slow([&](int c) {
+    answer_each(
+        c,
+        [&] {
+          int n = ++slow_served;
+          await_point('b', WP::kDirectPolling, n);
+          if (n != 16) return true;
+          const std::string last =
+              "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+          ::send(c, last.data(), last.size(), MSG_NOSIGNAL);
+          return false;  // closes: the next exchange connects again
+        },
+        ok);
+  });
+  std::atomic<int> sent{0};
+  Listener quick([&](int c) {
+    answer_each(
+        c,
+        [&] {
+          ::send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
+          sent++;
+          return true;
+        },
+        "");  // (each answer sent above)
+  });
+  Engine engine{PoolLimits()};
+  // Submits; once the server made `sends` sends in all, waits for the answer.
+  auto exchange = [&](int port, int sends) {
+    std::shared_ptr<Transfer> t = engine.submit(make_spec(port));
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (sent < sends && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    while (!engine.wait(*t, WaitFor::kComplete, 10000)) {
+    }
+    CHECK(t->complete && !t->failed() && t->head.status == 200);
+    engine.release(*t);
+  };
+  std::thread waiter([&] {
+    t_role = 'b';
+    exchange(quick.port(), 0);  // connects: a pooled connection for the last one
+    script_reset();             // (the slow server counts this thread's polls from here)
+    // Two rounds (kReadFirstRound) of waits that find nothing when they read
+    // first (a connecting one's may not try: the loop has work then).
+    for (int i = 0; i < 16; i++) exchange(slow.port(), 0);
+    script_reset();
+    slow_served = 0;
+    // Backed off there, on its next connection too: they poll first.
+    for (int i = 0; i < 3; i++) exchange(slow.port(), 0);
+    CHECK(times_seen('b', WP::kDirectReadingFirst) == 0);
+    CHECK(times_seen('b', WP::kDirectPolling) == 3);
+    script_reset();
+    exchange(quick.port(), 2);  // its answer is in: read, no poll
+    CHECK(times_seen('b', WP::kDirectReadingFirst) == 1);
+    CHECK(times_seen('b', WP::kDirectPolling) == 0);
+    t_role = 0;
+  });
+  waiter.join();
   engine.close();
   script_reset();
 }
@@ -1172,6 +1243,7 @@ int main() {
   sleeper_record_waits_for_a_late_notify();
   close_wakes_a_follower_that_then_waits_elsewhere();
   direct_wait_reads_an_answer_in_before_it_polls();
+  read_first_backs_off_per_connection();
   handshake_wait_polls_without_reading_first();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();

@@ -737,6 +737,12 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   // its buffers for the connection's life, as those of our own contexts do;
   // only this SSL's mode changes, the SSL_CTX stays as Python set it.
   SSL_clear_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+  // Read ahead: OpenSSL takes what is buffered in one BIO read (up to its record
+  // buffer), where it read each record's 5-byte header and then its body
+  // separately, two trips through BIO_read and its kernel-TLS checks per record.
+  // The bytes are the same; only where they wait changes (OpenSSL's buffer,
+  // which SSL_has_pending() sees, instead of ours).
+  SSL_set_read_ahead(ssl_, 1);
   SSL_set_bio(ssl_, wire, wire);  // ssl_ owns the BIO from here on, for both directions
   SSL_set_connect_state(ssl_);
   SSL_set_alpn_protos(ssl_, kAlpnHttp11, sizeof kAlpnHttp11);
@@ -1004,13 +1010,14 @@ int OpenSslSession::wire_write(BIO* b, const char* data, int len) {
   return len;
 }
 
+// OpenSSL 3.0 asks about a dozen of these per request, nearly all whether the
+// BIO does kernel TLS: only the two that read the buffers look up the session.
 long OpenSslSession::wire_ctrl(BIO* b, int cmd, long, void*) {
-  auto* self = static_cast<OpenSslSession*>(BIO_get_data(b));
   switch (cmd) {
     case BIO_CTRL_PENDING:  // bytes OpenSSL may still read
-      return static_cast<long>(self->in_pending());
+      return static_cast<long>(static_cast<OpenSslSession*>(BIO_get_data(b))->in_pending());
     case BIO_CTRL_WPENDING:  // bytes written, not yet sent
-      return static_cast<long>(self->out_.size());
+      return static_cast<long>(static_cast<OpenSslSession*>(BIO_get_data(b))->out_.size());
     case BIO_CTRL_FLUSH:  // the caller sends out_ itself
       return 1;
     default:  // EOF: never (the socket reports it); no other control applies

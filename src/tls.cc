@@ -96,9 +96,9 @@ std::string reason_mnemonic(const std::string& text) {
 // Empties this thread's OpenSSL error queue before a call whose outcome is
 // read from it (SSL_get_error looks at it too). ERR_clear_error resets each of
 // the queue's 16 slots, about 800 instructions on OpenSSL 3.0, even when the
-// queue is empty, as it nearly always is here; looking first costs ~100. It
-// runs before each handshake step, read and write: 2-3 times per request,
-// about 8 times per new connection.
+// queue is empty, as it nearly always is here; looking first costs ~100-200. It
+// runs before each handshake step (about 8 times per new connection); reads
+// and writes tell their failures without it (OpenSslSession::stopped_for_input).
 void clear_errors() {
   if (ERR_peek_error() != 0) ERR_clear_error();
 }
@@ -1048,7 +1048,6 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
       if (total == 0) return Status::kWantRead;
       break;
     }
-    clear_errors();
     size_t got = 0;
     int rc = SSL_read_ex(ssl_, buf + total, cap - total, &got);
     if (rc == 1) {
@@ -1057,12 +1056,12 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     }
     Status st;
     Error e;
-    int code = SSL_get_error(ssl_, rc);
     if (wire_failed(ErrorKind::kReadError, e)) {  // a reply OpenSSL wrote (a key update)
       st = Status::kError;
-    } else if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+    } else if (stopped_for_input()) {
       st = Status::kWantRead;
-    } else if (code == SSL_ERROR_ZERO_RETURN) {
+    } else if (closed_cleanly()) {
+      ERR_clear_error();  // only someone else's errors can be queued: none came from here
       st = Status::kClosed;
     } else {
       unsigned long last = ERR_peek_last_error();
@@ -1086,6 +1085,24 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
   *n = total;
   harvest_session();
   return Status::kOk;
+}
+
+// Why an SSL_read_ex failed, told without the thread's error queue. Emptying
+// the queue before the call, for SSL_get_error() to read it after, cost ~200
+// instructions per response (the queue is nearly always empty; looking is what
+// costs); a stale error someone else left there must still not turn a record
+// still arriving or a close_notify into a failure, so neither looks at it:
+// - Stopped for input: OpenSSL marks the SSL "reading" before each BIO read and
+//   back to "nothing" once it has the bytes; our BIO never reports an EOF, and
+//   a failure after that sends a fatal alert through the (never blocking) write
+//   side, which leaves the SSL "nothing" too.
+// - A clean close_notify: the peer's shutdown was received and the handshake
+//   state is still "finished"; a fatal alert received, or any fatal error,
+//   puts the state machine into its error state (not finished).
+bool OpenSslSession::stopped_for_input() const { return SSL_want_read(ssl_) != 0; }
+
+bool OpenSslSession::closed_cleanly() const {
+  return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0 && SSL_is_init_finished(ssl_) == 1;
 }
 
 // True when an SSL_read_ex could only report "want read": the handshake is
@@ -1126,12 +1143,14 @@ bool OpenSslSession::write(const char* data, size_t len, Error& err) {
     return false;
   }
   while (len > 0) {
-    clear_errors();
+    // The error queue is not emptied first (see stopped_for_input): a write
+    // into memory either succeeds or fails, and the queue only picks the
+    // message, this call's error being the last one queued.
     size_t written = 0;
     int rc = SSL_write_ex(ssl_, data, len, &written);
     if (rc != 1) {
       if (wire_failed(ErrorKind::kWriteError, err)) return false;
-      int e = SSL_get_error(ssl_, rc);
+      int e = stopped_for_input() ? SSL_ERROR_WANT_READ : SSL_get_error(ssl_, rc);
       unsigned long code = ERR_peek_last_error();
       ERR_clear_error();
       std::string msg;

@@ -268,6 +268,9 @@ class OpenSslSession final : public TlsSession {
   bool foreign_keylog(Error& err) const;
   void harvest_session();
   bool nothing_to_read() const;
+  // Why SSL_read_ex / SSL_write_ex failed, without the error queue (tls.cc).
+  bool stopped_for_input() const;
+  bool closed_cleanly() const;
   // Whether this connection may still give sessions to its context's cache:
   // it has a key, and the process did not fork since it was made (the
   // parent's connections must not donate its tickets to the child).

@@ -737,6 +737,51 @@ static void test_error_queue_isolation() {
   ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
   CHECK(c.read(buf, sizeof buf, &n, err) == Status::kOk);
   CHECK_EQ_STR(std::string(buf, n), "pong");
+
+  // Reads and writes do not empty the queue before OpenSSL's call: a record
+  // arriving in pieces, a close_notify and a broken record are still told
+  // apart with someone else's error queued.
+  SSL_write(s.ssl, "late", 4);
+  w = s.take();
+  c.feed(w.data(), 3);
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  CHECK(!err);
+  c.feed(w.data() + 3, w.size() - 4);
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  CHECK(!err);
+  c.feed(w.data() + w.size() - 1, 1);
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kOk);
+  CHECK_EQ_STR(std::string(buf, n), "late");
+  SSL_shutdown(s.ssl);
+  w = s.take();
+  c.feed(w.data(), w.size());
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  CHECK(c.read(buf, sizeof buf, &n, err) == Status::kClosed);
+  CHECK(!err);
+  CHECK(ERR_peek_error() == 0);  // the stale error went with the close
+
+  Server s2(arg("server"));
+  OpenSslSession c2(ctx, "localhost", err);
+  CHECK(handshake(c2, s2, err) == Status::kOk);
+  for (int i = 0; i < 2; ++i) CHECK(c2.read(buf, sizeof buf, &n, err) == Status::kWantRead);
+  SSL_write(s2.ssl, "evil", 4);
+  w = s2.take();
+  w[w.size() - 3] ^= 0x55;  // break the record's tag
+  c2.feed(w.data(), w.size());
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  Error rerr;
+  CHECK(c2.read(buf, sizeof buf, &n, rerr) == Status::kError);
+  CHECK_EQ_STR(rerr.message,
+               "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+  CHECK(ERR_peek_error() == 0);
+  Error werr;
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  CHECK(!c2.write("x", 1, werr));  // the session failed (its fatal alert is out)
+  CHECK(werr.kind == ErrorKind::kWriteError);
+  CHECK(ERR_peek_error() == 0);
 }
 
 static void test_default_context() {

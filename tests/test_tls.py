@@ -493,6 +493,41 @@ async def test_context_given_a_pinning_class_between_requests_async(
         assert (await c.get(https_server.url)).status_code == 200
 
 
+class _RefusingObject(ssl.SSLObject):
+    def do_handshake(self):
+        super().do_handshake()
+        raise ssl.SSLError("certificate pin mismatch")
+
+
+def test_context_given_an_instance_hook_between_requests(https_server, certs):
+    """A plain context that served requests and is then given an sslobject_class of its
+    own (an instance attribute: the class is untouched) runs it on the next connection,
+    as httpx would; deleting it brings the shared SSL_CTX back."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
+        assert c.get(https_server.url).status_code == 200
+        ctx.sslobject_class = _RefusingObject
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+        del ctx.sslobject_class
+        assert c.get(https_server.url).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_context_given_an_instance_hook_between_requests_async(
+    https_server, certs, anyio_backend
+):
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    async with httprs.AsyncClient(verify=ctx, limits=NO_KEEPALIVE) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        ctx.sslobject_class = _RefusingObject
+        match = _cert_error(anyio_backend, "certificate pin mismatch")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+        del ctx.sslobject_class
+        assert (await c.get(https_server.url)).status_code == 200
+
+
 def _refusing_wrap_bio(self, *args, **kwargs):
     raise ssl.SSLError("pin check failed (class-level wrap_bio hook)")
 

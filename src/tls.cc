@@ -879,6 +879,7 @@ bool OpenSslSession::handshake_done() const {
 
 void OpenSslSession::lend(const char* data, size_t len) {
   if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
+  idle_ = false;
   if (in_pending() != 0) {
     feed(data, len);
     return;
@@ -892,6 +893,7 @@ void OpenSslSession::lend(const char* data, size_t len) {
 
 void OpenSslSession::feed(const char* data, size_t len) {
   if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
+  idle_ = false;
   keep_fed();
   if (wire_ != Wire::kSound) return;
   if (in_pos_ > 0) {  // OpenSSL left part of a record: keep it in front
@@ -1042,9 +1044,14 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     return st;
   }
   if (wire_failed(ErrorKind::kReadError, err)) return Status::kError;
+  // Nothing fed since a read found OpenSSL with nothing left to read: the
+  // chain's call that ends each delivery (it reads until "want read") costs no
+  // second look into OpenSSL's buffers.
+  if (idle_ && !failed_) return Status::kWantRead;
   size_t total = 0;
   while (total < cap) {
     if (nothing_to_read()) {  // SSL_read_ex would only say "want read"
+      idle_ = true;
       if (total == 0) return Status::kWantRead;
       break;
     }

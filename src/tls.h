@@ -313,6 +313,7 @@ class OpenSslSession final : public TlsSession {
   SessionWindow taken_window_;              // of the session offered, carried over when it resumes
   const SSL_SESSION* harvested_ = nullptr;  // offered, or last given to an adopted context's cache
   Status deferred_ = Status::kOk;           // end / failure seen after data, for the next read()
+  bool idle_ = false;  // read() found nothing to read and nothing was fed since
   Error deferred_err_;
 };
 

@@ -1055,6 +1055,7 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
       if (total == 0) return Status::kWantRead;
       break;
     }
+    bool failed_before = failed_;
     size_t got = 0;
     int rc = SSL_read_ex(ssl_, buf + total, cap - total, &got);
     if (rc == 1) {
@@ -1071,7 +1072,7 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
       ERR_clear_error();  // only someone else's errors can be queued: none came from here
       st = Status::kClosed;
     } else {
-      unsigned long last = ERR_peek_last_error();
+      unsigned long last = failed_before ? 0 : ERR_peek_last_error();  // as in write()
       ERR_clear_error();
       e.set(ErrorKind::kReadError, last != 0
                                        ? python_style_error(last, "")
@@ -1152,13 +1153,16 @@ bool OpenSslSession::write(const char* data, size_t len, Error& err) {
   while (len > 0) {
     // The error queue is not emptied first (see stopped_for_input): a write
     // into memory either succeeds or fails, and the queue only picks the
-    // message, this call's error being the last one queued.
+    // message, this call's error being the last one queued. A session that
+    // failed before fails again without queueing anything: then the queue
+    // holds only someone else's errors, and is not read.
+    bool failed_before = failed_;
     size_t written = 0;
     int rc = SSL_write_ex(ssl_, data, len, &written);
     if (rc != 1) {
       if (wire_failed(ErrorKind::kWriteError, err)) return false;
       int e = stopped_for_input() ? SSL_ERROR_WANT_READ : SSL_get_error(ssl_, rc);
-      unsigned long code = ERR_peek_last_error();
+      unsigned long code = failed_before ? 0 : ERR_peek_last_error();
       ERR_clear_error();
       std::string msg;
       if (e == SSL_ERROR_WANT_READ) {

@@ -781,6 +781,7 @@ static void test_error_queue_isolation() {
   ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
   CHECK(!c2.write("x", 1, werr));  // the session failed (its fatal alert is out)
   CHECK(werr.kind == ErrorKind::kWriteError);
+  CHECK_EQ_STR(werr.message, "TLS write failed");  // not the stale error's text
   CHECK(ERR_peek_error() == 0);
 }
 

@@ -1116,7 +1116,8 @@ bool OpenSslSession::closed_cleanly() const {
 // True when an SSL_read_ex could only report "want read": the handshake is
 // done, no close_notify or failure was seen, nothing waits in the network
 // BIO and OpenSSL holds no record bytes (processed or not). A close_notify or
-// a record that arrives lands in the BIO first, so it is never missed; the
+// a record that arrives lands in the BIO first (and, read ahead, in OpenSSL's
+// buffer, which SSL_has_pending() sees), so it is never missed; the
 // check saves the SSL_read_ex that ends each read() (about 2 per response).
 bool OpenSslSession::nothing_to_read() const {
   return !failed_ && SSL_is_init_finished(ssl_) == 1 &&

@@ -44,8 +44,19 @@ cdef extern from *:
         }
         return get(descr, obj, (PyObject *)Py_TYPE(obj));
     }
+    /* Whether `obj`'s instance dict holds anything: bool(obj.__dict__) for a class
+       whose __dict__ is the default one, without the attribute lookup; -1 with an
+       exception when it has no instance dict. */
+    static int httprs_instance_attrs(PyObject *obj) {
+        PyObject *d = PyObject_GenericGetDict(obj, NULL);
+        if (d == NULL) return -1;
+        int n = PyDict_GET_SIZE(d) != 0;
+        Py_DECREF(d);
+        return n;
+    }
     """
     object _descr_get "httprs_descr_get"(object descr, object obj)
+    int _instance_attrs "httprs_instance_attrs"(object obj) except -1
     int httprs_cb_enter() nogil
     void httprs_cb_leave(int) nogil
     bint httprs_in_tls_callback() nogil
@@ -189,12 +200,19 @@ cdef bint _ssl_entry_points_untouched(object cls) except -1:
     it, so only then is the SSL_CTX shared. Per request the class is the context's own
     (no lookup of ssl.SSLContext): an object given another __class__ since is checked
     again, and is no longer ssl.SSLContext."""
-    global _untouched_class, _untouched_tag
-    cdef tuple originals
-    cdef unsigned int tag
-    tag = _type_tag(cls)
+    cdef unsigned int tag = _type_tag(cls)
     if tag != 0 and tag == _untouched_tag and cls is _untouched_class:
         return True
+    return _check_ssl_entry_points(cls, tag)
+
+
+cdef bint _check_ssl_entry_points(object cls, unsigned int tag) except -1:
+    """The look at the class behind _ssl_entry_points_untouched, remembered under `tag`
+    (read before it: a change after that read gives the class another tag). A function
+    of its own: its generator expression makes Cython allocate a closure scope on every
+    call, which the per-request check above no longer pays."""
+    global _untouched_class, _untouched_tag
+    cdef tuple originals
     if _SSL_ENTRY_POINTS is None or cls is not ssl.SSLContext:
         return False
     originals = <tuple>_SSL_ENTRY_POINTS
@@ -462,9 +480,13 @@ cdef class _TlsContext:
         context = self.py_ctx
         if context is None:
             return self.ctx
-        if self.fast and not (
-            context.__dict__  # e.g. a per-instance sslobject_class or wrap_bio
-            or not _ssl_entry_points_untouched(type(context))  # a pinning hook on the class
+        # The class first (a pinning hook on it, or another __class__ given to the
+        # object: then its __dict__ may not be the default one), then the instance
+        # (e.g. a per-instance sslobject_class or wrap_bio).
+        if (
+            self.fast
+            and _ssl_entry_points_untouched(type(context))
+            and not _instance_attrs(context)
         ):
             # keylog_filename, post_handshake_auth, _msg_callback, check_hostname
             getters = <tuple>(<tuple>_SSL_GETTERS)[1]

@@ -101,16 +101,20 @@ void StreamChain::deliver(size_t level, const char* data, size_t len) {
   // keep_fed() on every way out, a host callback's bad_alloc included: the
   // lent bytes belong to the caller's buffer, which may be reused after.
   // Listed meanwhile, for a nested read (keep_lent()).
+  // The list head's address is taken once: each access to a thread_local of a
+  // shared library is a call (__tls_get_addr), repeated after every call made
+  // in between.
   struct KeepFed {
+    Lending** head;
     Lending link;
-    explicit KeepFed(StreamLayer& l) : link{&l, t_lending} { t_lending = &link; }
+    KeepFed(StreamLayer& l, Lending** h) : head(h), link{&l, *h} { *head = &link; }
     ~KeepFed() {
-      t_lending = link.outer;
+      *head = link.outer;
       link.layer->keep_fed();
     }
     KeepFed(const KeepFed&) = delete;
     KeepFed& operator=(const KeepFed&) = delete;
-  } keep{layer};
+  } keep{layer, &t_lending};
   if (level == open_) {  // the top layer, still connecting
     host_->chain_connect_input();
     if (host_->chain_stopped() || level >= open_) return;
@@ -121,12 +125,14 @@ void StreamChain::deliver(size_t level, const char* data, size_t len) {
 void StreamChain::drain(size_t level) {
   StreamLayer& layer = *layers_[level];
   bool top = topmost(level);
+  char* own = nullptr;  // this level's scratch, looked up once per drain
   for (;;) {
     size_t n = 0;
     size_t cap = kScratch;
     char* buf = top ? host_->chain_read_buffer(&cap) : nullptr;
     if (buf == nullptr) {
-      buf = scratch(level);
+      if (own == nullptr) own = scratch(level);
+      buf = own;
       cap = kScratch;
       if (buf == nullptr) {  // no memory for it: fail as a failed read would
         ErrorKind kind = connecting() ? layers_.back()->socket_error_kind(ErrorKind::kReadError)

@@ -96,9 +96,9 @@ std::string reason_mnemonic(const std::string& text) {
 // Empties this thread's OpenSSL error queue before a call whose outcome is
 // read from it (SSL_get_error looks at it too). ERR_clear_error resets each of
 // the queue's 16 slots, about 800 instructions on OpenSSL 3.0, even when the
-// queue is empty, as it nearly always is here; looking first costs ~100. It
-// runs before each handshake step, read and write: 2-3 times per request,
-// about 8 times per new connection.
+// queue is empty, as it nearly always is here; looking first costs ~100-200. It
+// runs before each handshake step (about 8 times per new connection); reads
+// and writes tell their failures without it (OpenSslSession::stopped_for_input).
 void clear_errors() {
   if (ERR_peek_error() != 0) ERR_clear_error();
 }
@@ -737,6 +737,12 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   // its buffers for the connection's life, as those of our own contexts do;
   // only this SSL's mode changes, the SSL_CTX stays as Python set it.
   SSL_clear_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+  // Read ahead: OpenSSL takes what is buffered in one BIO read (up to its record
+  // buffer), where it read each record's 5-byte header and then its body
+  // separately, two trips through BIO_read and its kernel-TLS checks per record.
+  // The bytes are the same; only where they wait changes (OpenSSL's buffer,
+  // which SSL_has_pending() sees, instead of ours).
+  SSL_set_read_ahead(ssl_, 1);
   SSL_set_bio(ssl_, wire, wire);  // ssl_ owns the BIO from here on, for both directions
   SSL_set_connect_state(ssl_);
   SSL_set_alpn_protos(ssl_, kAlpnHttp11, sizeof kAlpnHttp11);
@@ -873,6 +879,7 @@ bool OpenSslSession::handshake_done() const {
 
 void OpenSslSession::lend(const char* data, size_t len) {
   if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
+  idle_ = false;
   if (in_pending() != 0) {
     feed(data, len);
     return;
@@ -886,6 +893,7 @@ void OpenSslSession::lend(const char* data, size_t len) {
 
 void OpenSslSession::feed(const char* data, size_t len) {
   if (ssl_ == nullptr || len == 0 || wire_ != Wire::kSound) return;
+  idle_ = false;
   keep_fed();
   if (wire_ != Wire::kSound) return;
   if (in_pos_ > 0) {  // OpenSSL left part of a record: keep it in front
@@ -1004,13 +1012,14 @@ int OpenSslSession::wire_write(BIO* b, const char* data, int len) {
   return len;
 }
 
+// OpenSSL 3.0 asks about a dozen of these per request, nearly all whether the
+// BIO does kernel TLS: only the two that read the buffers look up the session.
 long OpenSslSession::wire_ctrl(BIO* b, int cmd, long, void*) {
-  auto* self = static_cast<OpenSslSession*>(BIO_get_data(b));
   switch (cmd) {
     case BIO_CTRL_PENDING:  // bytes OpenSSL may still read
-      return static_cast<long>(self->in_pending());
+      return static_cast<long>(static_cast<OpenSslSession*>(BIO_get_data(b))->in_pending());
     case BIO_CTRL_WPENDING:  // bytes written, not yet sent
-      return static_cast<long>(self->out_.size());
+      return static_cast<long>(static_cast<OpenSslSession*>(BIO_get_data(b))->out_.size());
     case BIO_CTRL_FLUSH:  // the caller sends out_ itself
       return 1;
     default:  // EOF: never (the socket reports it); no other control applies
@@ -1035,13 +1044,18 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     return st;
   }
   if (wire_failed(ErrorKind::kReadError, err)) return Status::kError;
+  // Nothing fed since a read found OpenSSL with nothing left to read: the
+  // chain's call that ends each delivery (it reads until "want read") costs no
+  // second look into OpenSSL's buffers.
+  if (idle_ && !failed_) return Status::kWantRead;
   size_t total = 0;
   while (total < cap) {
     if (nothing_to_read()) {  // SSL_read_ex would only say "want read"
+      idle_ = true;
       if (total == 0) return Status::kWantRead;
       break;
     }
-    clear_errors();
+    bool failed_before = failed_;
     size_t got = 0;
     int rc = SSL_read_ex(ssl_, buf + total, cap - total, &got);
     if (rc == 1) {
@@ -1050,15 +1064,15 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
     }
     Status st;
     Error e;
-    int code = SSL_get_error(ssl_, rc);
     if (wire_failed(ErrorKind::kReadError, e)) {  // a reply OpenSSL wrote (a key update)
       st = Status::kError;
-    } else if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+    } else if (stopped_for_input()) {
       st = Status::kWantRead;
-    } else if (code == SSL_ERROR_ZERO_RETURN) {
+    } else if (closed_cleanly()) {
+      ERR_clear_error();  // only someone else's errors can be queued: none came from here
       st = Status::kClosed;
     } else {
-      unsigned long last = ERR_peek_last_error();
+      unsigned long last = failed_before ? 0 : ERR_peek_last_error();  // as in write()
       ERR_clear_error();
       e.set(ErrorKind::kReadError, last != 0
                                        ? python_style_error(last, "")
@@ -1081,10 +1095,29 @@ TlsSession::Status OpenSslSession::read(char* buf, size_t cap, size_t* n, Error&
   return Status::kOk;
 }
 
+// Why an SSL_read_ex failed, told without the thread's error queue. Emptying
+// the queue before the call, for SSL_get_error() to read it after, cost ~200
+// instructions per response (the queue is nearly always empty; looking is what
+// costs); a stale error someone else left there must still not turn a record
+// still arriving or a close_notify into a failure, so neither looks at it:
+// - Stopped for input: OpenSSL marks the SSL "reading" before each BIO read and
+//   back to "nothing" once it has the bytes; our BIO never reports an EOF, and
+//   a failure after that sends a fatal alert through the (never blocking) write
+//   side, which leaves the SSL "nothing" too.
+// - A clean close_notify: the peer's shutdown was received and the handshake
+//   state is still "finished"; a fatal alert received, or any fatal error,
+//   puts the state machine into its error state (not finished).
+bool OpenSslSession::stopped_for_input() const { return SSL_want_read(ssl_) != 0; }
+
+bool OpenSslSession::closed_cleanly() const {
+  return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0 && SSL_is_init_finished(ssl_) == 1;
+}
+
 // True when an SSL_read_ex could only report "want read": the handshake is
 // done, no close_notify or failure was seen, nothing waits in the network
 // BIO and OpenSSL holds no record bytes (processed or not). A close_notify or
-// a record that arrives lands in the BIO first, so it is never missed; the
+// a record that arrives lands in the BIO first (and, read ahead, in OpenSSL's
+// buffer, which SSL_has_pending() sees), so it is never missed; the
 // check saves the SSL_read_ex that ends each read() (about 2 per response).
 bool OpenSslSession::nothing_to_read() const {
   return !failed_ && SSL_is_init_finished(ssl_) == 1 &&
@@ -1119,13 +1152,18 @@ bool OpenSslSession::write(const char* data, size_t len, Error& err) {
     return false;
   }
   while (len > 0) {
-    clear_errors();
+    // The error queue is not emptied first (see stopped_for_input): a write
+    // into memory either succeeds or fails, and the queue only picks the
+    // message, this call's error being the last one queued. A session that
+    // failed before fails again without queueing anything: then the queue
+    // holds only someone else's errors, and is not read.
+    bool failed_before = failed_;
     size_t written = 0;
     int rc = SSL_write_ex(ssl_, data, len, &written);
     if (rc != 1) {
       if (wire_failed(ErrorKind::kWriteError, err)) return false;
-      int e = SSL_get_error(ssl_, rc);
-      unsigned long code = ERR_peek_last_error();
+      int e = stopped_for_input() ? SSL_ERROR_WANT_READ : SSL_get_error(ssl_, rc);
+      unsigned long code = failed_before ? 0 : ERR_peek_last_error();
       ERR_clear_error();
       std::string msg;
       if (e == SSL_ERROR_WANT_READ) {

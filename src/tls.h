@@ -268,6 +268,9 @@ class OpenSslSession final : public TlsSession {
   bool foreign_keylog(Error& err) const;
   void harvest_session();
   bool nothing_to_read() const;
+  // Why SSL_read_ex / SSL_write_ex failed, without the error queue (tls.cc).
+  bool stopped_for_input() const;
+  bool closed_cleanly() const;
   // Whether this connection may still give sessions to its context's cache:
   // it has a key, and the process did not fork since it was made (the
   // parent's connections must not donate its tickets to the child).
@@ -310,6 +313,7 @@ class OpenSslSession final : public TlsSession {
   SessionWindow taken_window_;              // of the session offered, carried over when it resumes
   const SSL_SESSION* harvested_ = nullptr;  // offered, or last given to an adopted context's cache
   Status deferred_ = Status::kOk;           // end / failure seen after data, for the next read()
+  bool idle_ = false;  // read() found nothing to read and nothing was fed since
   Error deferred_err_;
 };
 

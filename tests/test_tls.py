@@ -464,32 +464,65 @@ class _WrongPinContext(PinningContext):
     pin = "0" * 64  # no certificate has this SHA-256: every pin check fails
 
 
-def test_context_given_a_pinning_class_between_requests(https_server, certs):
-    """A plain context that served requests and is then given a pinning subclass as its
-    __class__ (no attribute of its own) runs that subclass's check on the next
-    connection, as httpx would: the fast path looks at the context's own class."""
+class _RefusingObject(ssl.SSLObject):
+    def do_handshake(self):
+        super().do_handshake()
+        raise ssl.SSLError("certificate pin mismatch")
+
+
+def _give_pinning_class(ctx):
+    ctx.__class__ = _WrongPinContext
+
+
+def _take_pinning_class(ctx):
+    ctx.__class__ = ssl.SSLContext
+
+
+def _give_instance_hook(ctx):
+    ctx.sslobject_class = _RefusingObject
+
+
+def _take_instance_hook(ctx):
+    del ctx.sslobject_class
+
+
+# A plain context that served requests and is then given a pinning subclass as its
+# __class__ (no attribute of its own), or an sslobject_class of its own (an instance
+# attribute: the class untouched), runs that check on the next connection, as httpx
+# would: the fast path looks at the context's own class and instance dict. Taking the
+# hook away brings the shared SSL_CTX back.
+_HOOK_BETWEEN_REQUESTS = pytest.mark.parametrize(
+    "give, take",
+    [(_give_pinning_class, _take_pinning_class), (_give_instance_hook, _take_instance_hook)],
+    ids=["class", "instance"],
+)
+
+
+@_HOOK_BETWEEN_REQUESTS
+def test_context_given_a_pinning_hook_between_requests(https_server, certs, give, take):
     ctx = ssl.create_default_context(cafile=certs.ca_file)
     with httprs.Client(verify=ctx, limits=NO_KEEPALIVE) as c:
         assert c.get(https_server.url).status_code == 200
-        ctx.__class__ = _WrongPinContext
+        give(ctx)
         with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
             c.get(https_server.url)
-        ctx.__class__ = ssl.SSLContext
+        take(ctx)
         assert c.get(https_server.url).status_code == 200
 
 
+@_HOOK_BETWEEN_REQUESTS
 @pytest.mark.anyio
-async def test_context_given_a_pinning_class_between_requests_async(
-    https_server, certs, anyio_backend
+async def test_context_given_a_pinning_hook_between_requests_async(
+    https_server, certs, anyio_backend, give, take
 ):
     ctx = ssl.create_default_context(cafile=certs.ca_file)
     async with httprs.AsyncClient(verify=ctx, limits=NO_KEEPALIVE) as c:
         assert (await c.get(https_server.url)).status_code == 200
-        ctx.__class__ = _WrongPinContext
+        give(ctx)
         match = _cert_error(anyio_backend, "certificate pin mismatch")
         with pytest.raises(httprs.ConnectError, match=match):
             await c.get(https_server.url)
-        ctx.__class__ = ssl.SSLContext
+        take(ctx)
         assert (await c.get(https_server.url)).status_code == 200
 
 

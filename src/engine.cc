@@ -836,6 +836,13 @@ void Engine::end_chunk_wait(Transfer& t) {
   if (t.conn != nullptr) t.conn->clear_chunk_mark();
 }
 
+void Engine::expire_chunk_wait(Transfer& t) {
+  ConsumerLock lk(*this);  // the read may end the exchange, and the pool start the next
+  if (t.conn == nullptr) return;
+  t.conn->clear_chunk_mark();
+  if (!loop_closed_) (void)t.conn->read_for_direct_wait(t);
+}
+
 void Engine::want_all(Transfer& t) {
   ConsumerLock lk(*this);
   t.read_all = true;

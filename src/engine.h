@@ -281,10 +281,13 @@ class Engine {
   // sync wait's receive low-water mark), so the loop is not woken, and the
   // server on this CPU not preempted, on every segment. 0 (kNone): not
   // marked; 1 (kQueued): that much is in already; 2 (kMarked): marked, until
-  // end_chunk_wait() (or the exchange's end), which the caller calls after
-  // at most kLowatChunkMs to take what came.
+  // end_chunk_wait() (or the exchange's end). After at most kLowatChunkMs
+  // the caller calls expire_chunk_wait(), which clears the mark and reads
+  // what came under it, as the sync wait does after its poll: a kernel
+  // before 4.18 does not wake the loop when the mark is cleared.
   int mark_chunk_wait(Transfer& t);
   void end_chunk_wait(Transfer& t);
+  void expire_chunk_wait(Transfer& t);
   // The consumer is done with the transfer: a connection still attached is
   // closed (the response was not fully read); queued transfers are dropped.
   // Anyone waiting on `t` returns (released counts as done).

@@ -152,6 +152,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         size_t detach_sink(Transfer& t, size_t* extra)
         int mark_chunk_wait(Transfer& t)
         void end_chunk_wait(Transfer& t)
+        void expire_chunk_wait(Transfer& t)
         void want_all(Transfer& t)
         void release(Transfer& t)
         bool try_release(Transfer& t)

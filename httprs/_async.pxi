@@ -26,6 +26,36 @@ def _driver_run(ref):
         driver.run()
 
 
+# Engine::mark_chunk_wait's answers, and how long a marked chunk's wait lasts at
+# most (Engine::kLowatChunkMs, as a sync chunk's poll).
+DEF _CHUNK_UNMARKED = 0
+DEF _CHUNK_MARKED = 2
+DEF _CHUNK_MARK_MS = 1
+DEF _CHUNK_MARK_S = 0.001
+cdef unsigned long long _chunk_marks = 0  # marked waits, for tests
+
+
+cdef inline void _count_chunk_mark() noexcept:
+    global _chunk_marks
+    _chunk_marks += 1
+
+
+def _chunk_marks_for_testing():
+    return _chunk_marks
+
+
+def _chunk_mark_expired(ref, _Body stream):
+    """A marked chunk's wait ran out of time: clear the mark, read what came (the
+    engine reads it: a kernel before 4.18 does not wake the loop for it), and hand it
+    to the waiter."""
+    cdef _AsyncDriver driver = ref()
+    if driver is None or driver.closed:
+        return
+    with nogil:
+        driver.engine.eng.expire_chunk_wait(stream.t.get()[0])
+    driver.advance()
+
+
 @cython.final
 cdef class _YieldOnce:
     """Awaited in an asyncio task: gives up control for one pass of the event loop
@@ -190,6 +220,8 @@ cdef class _AsyncDriver:
 
     async def wait(self, _Body stream, int what):
         cdef Transfer* t = stream.t.get()
+        cdef int mark = _CHUNK_UNMARKED
+        cdef int timeout
         if self.done(t, what):
             return
         global _asyncio
@@ -213,17 +245,57 @@ cdef class _AsyncDriver:
             if loop is not self.loop:
                 self.attach(loop)
         if what == <int>WaitFor.kBodyData:
-            # The consumer has just handed the engine room for the next chunk
-            # (without waking the driver, Wake.kCaller): run the loop here, at
-            # once, rather than in a callback scheduled for the next pass with
-            # this task woken in the pass after. With the bytes in the socket
-            # already (a fast server, a big body) the chunk is read now, and
-            # one pass of the event loop (the yield below, so other tasks
-            # still run between chunks) is all a chunk costs.
-            self.advance()
-            if self.done(t, what):
-                await _YieldOnce()
-                return
+            # After the first chunk (its latency stays that of the first bytes),
+            # when the chunk's sink takes its next read straight from the socket:
+            # the socket turns readable only once that much is in (or the mark is
+            # cleared, after at most _CHUNK_MARK_S), so the loop is not woken, nor
+            # a chunk handed out, for every segment.
+            if stream.streamed > 0:
+                with nogil:
+                    mark = self.engine.eng.mark_chunk_wait(t[0])
+            try:
+                # The consumer has just handed the engine room for the next
+                # chunk (without waking the driver, Wake.kCaller): run the loop
+                # here, at once, rather than in a callback scheduled for the
+                # next pass with this task woken in the pass after. With the
+                # bytes in the socket already (a fast server, a big body) the
+                # chunk is read now, and one pass of the event loop (the yield
+                # below, so other tasks still run between chunks) is all a
+                # chunk costs.
+                self.advance()
+                if self.done(t, what):
+                    await _YieldOnce()
+                    return
+                if mark == _CHUNK_MARKED:
+                    with nogil:
+                        timeout = self.engine.eng.backend_timeout()
+                    if timeout < 0 or timeout > _CHUNK_MARK_MS + 1:
+                        _count_chunk_mark()
+                        await self._wait_marked(stream, loop)
+                        return
+                    # A timer (a read timeout) falls due within the mark's bound:
+                    # take what came now, before it fires over those bytes.
+                    with nogil:
+                        self.engine.eng.expire_chunk_wait(t[0])
+            finally:
+                if mark == _CHUNK_MARKED:
+                    with nogil:
+                        self.engine.eng.end_chunk_wait(t[0])
+        await self._wait_future(stream, what, loop, True)
+
+    async def _wait_marked(self, _Body stream, loop):
+        """A chunk's wait with the socket marked: the backend fd wakes the driver once
+        the chunk's worth is in; past _CHUNK_MARK_S the mark goes and what came is
+        read (a slow sender's chunk is late by that much at most). The loop ran
+        just now (advance): no pass is scheduled for it."""
+        expiry = loop.call_later(_CHUNK_MARK_S, _chunk_mark_expired, self.ref, stream)
+        try:
+            await self._wait_future(stream, <int>WaitFor.kBodyData, loop, False)
+        finally:
+            expiry.cancel()
+
+    async def _wait_future(self, _Body stream, int what, loop, bint run_loop):
+        cdef Transfer* t = stream.t.get()
         key = <size_t>t
         while not self.done(t, what):
             fut = loop.create_future()
@@ -233,7 +305,9 @@ cdef class _AsyncDriver:
                 self.waiters[key] = [entry]
             else:
                 entries.append(entry)
-            self.schedule()
+            if run_loop:
+                self.schedule()
+            run_loop = True
             try:
                 await fut
             finally:

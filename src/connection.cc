@@ -448,6 +448,20 @@ Connection::BodyWait Connection::prepare_body_wait(const Transfer& t, size_t lea
   return socket_.set_read_lowat(mark) ? BodyWait::kMarked : BodyWait::kNone;
 }
 
+Connection::BodyWait Connection::mark_chunk_wait(const Transfer& t, size_t least, size_t most) {
+  BodyWait body = prepare_body_wait(t, least, most);
+  if (body == BodyWait::kMarked) chunk_mark_ = ChunkMark::kMarked;
+  return body;
+}
+
+void Connection::clear_chunk_mark() {
+  if (chunk_mark_ == ChunkMark::kNone) return;
+  chunk_mark_ = ChunkMark::kNone;
+  // Back to 1: the kernel then reports the socket readable at once when
+  // bytes wait under the old mark (tcp_set_rcvlowat wakes its pollers).
+  socket_.set_read_lowat(1);
+}
+
 void Connection::pause_if_asked() {
   if (!is_http1() || h1().flow() != Http1Session::Flow::kPaused) return;
   // An async consumer's event loop finds the socket readable before the
@@ -694,6 +708,7 @@ void Connection::resend() {
 // ---------------------------------------------------------------- the exchange's end
 
 std::shared_ptr<Transfer> Connection::detach_transfer() {
+  clear_chunk_mark();
   if (is_http1()) h1().detach();
   std::shared_ptr<Transfer> t = std::move(cur_);
   cur_.reset();
@@ -713,6 +728,7 @@ void Connection::finish_transfer() {
   t.phase = Transfer::Phase::kDone;
   engine_->signal(t);
   arm_timer(TimerMode::kNone);
+  clear_chunk_mark();
   state_ = State::kHeld;
   if (h1().finish()) release_held();  // it was being drained: nobody holds it
 }
@@ -782,6 +798,7 @@ void Connection::abandon() {
         cur_->conn = nullptr;
         cur_->sink = nullptr;
         cur_->body_buf.clear();
+        clear_chunk_mark();
         h1().drain();
         set_purpose(Purpose::kPool);
         if (h1().resume()) socket_.start_reading();

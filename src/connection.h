@@ -90,6 +90,12 @@ class Connection final : private SocketStream::Owner,
   // sets back to 1 after its poll). Else kNone (Engine::direct_once).
   enum class BodyWait { kNone, kQueued, kMarked };
   BodyWait prepare_body_wait(const Transfer& t, size_t least, size_t most);
+  // The same for an event loop's wait for a streamed chunk (Engine::mark_chunk_wait):
+  // the mark stays until clear_chunk_mark(), which the exchange's end (finish,
+  // drain, detach) also calls, so the loop's next read on this socket (a
+  // pooled connection's next head, a drain) is not held back by it.
+  BodyWait mark_chunk_wait(const Transfer& t, size_t least, size_t most);
+  void clear_chunk_mark();
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 
@@ -256,6 +262,9 @@ class Connection final : private SocketStream::Owner,
   Engine* engine_;
   std::string key_;
   State state_ = State::kConnecting;
+  // Whether the socket carries a chunk wait's receive low-water mark (mark_chunk_wait).
+  enum class ChunkMark { kNone, kMarked };
+  ChunkMark chunk_mark_ = ChunkMark::kNone;
   Purpose purpose_ = Purpose::kTransfer;
   Health health_ = Health::kSound;
   SocketStream socket_;

@@ -825,6 +825,24 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
   return fill;
 }
 
+int Engine::mark_chunk_wait(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (t.conn == nullptr || loop_closed_ || t.sink_use != SinkUse::kChunk) return 0;
+  return static_cast<int>(t.conn->mark_chunk_wait(t, kLowatMin, kLowatMax));
+}
+
+void Engine::end_chunk_wait(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (t.conn != nullptr) t.conn->clear_chunk_mark();
+}
+
+void Engine::expire_chunk_wait(Transfer& t) {
+  ConsumerLock lk(*this);  // the read may end the exchange, and the pool start the next
+  if (t.conn == nullptr) return;
+  t.conn->clear_chunk_mark();
+  if (!loop_closed_) (void)t.conn->read_for_direct_wait(t);
+}
+
 void Engine::want_all(Transfer& t) {
   ConsumerLock lk(*this);
   t.read_all = true;

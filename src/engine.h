@@ -275,6 +275,19 @@ class Engine {
   // Stop writing into the sink; returns how many bytes it holds. `extra` (if
   // not null) is set to the number of body bytes buffered beyond it.
   size_t detach_sink(Transfer& t, size_t* extra);
+  // An event loop's wait for a streamed chunk (asyncio, `_AsyncDriver.wait`):
+  // when the sink's next read goes straight into it, the transfer's socket
+  // reads readable only once that much is here (up to kLowatMax: the direct
+  // sync wait's receive low-water mark), so the loop is not woken, and the
+  // server on this CPU not preempted, on every segment. 0 (kNone): not
+  // marked; 1 (kQueued): that much is in already; 2 (kMarked): marked, until
+  // end_chunk_wait() (or the exchange's end). After at most kLowatChunkMs
+  // the caller calls expire_chunk_wait(), which clears the mark and reads
+  // what came under it, as the sync wait does after its poll: a kernel
+  // before 4.18 does not wake the loop when the mark is cleared.
+  int mark_chunk_wait(Transfer& t);
+  void end_chunk_wait(Transfer& t);
+  void expire_chunk_wait(Transfer& t);
   // The consumer is done with the transfer: a connection still attached is
   // closed (the response was not fully read); queued transfers are dropped.
   // Anyone waiting on `t` returns (released counts as done).

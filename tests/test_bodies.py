@@ -392,15 +392,19 @@ def _paced(n: int, piece: int, patience: float):
             send(conn, body[start : start + piece])
         conn.hold(5)
 
+    def held(n):
+        with moved:
+            got[0] = n
+            moved.notify_all()
+
     def consume(r):
         received = bytearray()
         for chunk in r.iter_raw():
             received += chunk
-            with moved:
-                got[0] = len(received)
-                moved.notify_all()
+            held(len(received))
         return bytes(received)
 
+    consume.moved = held
     return handler, consume, body
 
 
@@ -423,6 +427,33 @@ def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
                 assert consume(r) == body
     finally:
         _core._set_chunk_wait_slice(old)
+
+
+@pytest.mark.anyio
+async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(
+    scripted, anyio_backend
+):
+    """The async twin: under asyncio a chunk's wait marks the socket so that it reads
+    readable only once the chunk's worth is in (Engine::mark_chunk_wait), and clears
+    the mark after at most a millisecond: what came is handed out. The wait has no
+    slice of its own (the read timeout is far longer than the server's patience):
+    without that bound the server, waiting for the client, gives up. The pieces are
+    smaller than a chunk's buffer, so asyncio's waits after the first are marked
+    (trio's are not: the same behaviour without the mark)."""
+    from httprs import _core
+
+    handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0)
+    srv = scripted(handler)
+    marks = _core._chunk_marks_for_testing()
+    async with httprs.AsyncClient(timeout=httprs.Timeout(60.0)) as c:
+        async with c.stream("GET", srv.url + "/paced") as r:
+            received = bytearray()
+            async for chunk in r.aiter_raw():
+                received += chunk
+                consume.moved(len(received))
+    assert bytes(received) == body
+    if anyio_backend == "asyncio":
+        assert _core._chunk_marks_for_testing() > marks
 
 
 def _cut_short(sent: int, declared: int):

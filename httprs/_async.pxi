@@ -277,6 +277,9 @@ cdef class _AsyncDriver:
                     # take what came now, before it fires over those bytes.
                     with nogil:
                         self.engine.eng.expire_chunk_wait(t[0])
+                    # As on expiry: the read may have ended the exchange, and the
+                    # pool's next request wants a loop pass.
+                    self.advance()
             finally:
                 if mark == _CHUNK_MARKED:
                     with nogil:

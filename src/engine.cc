@@ -840,7 +840,9 @@ void Engine::expire_chunk_wait(Transfer& t) {
   ConsumerLock lk(*this);  // the read may end the exchange, and the pool start the next
   if (t.conn == nullptr) return;
   t.conn->clear_chunk_mark();
-  if (!loop_closed_) (void)t.conn->read_for_direct_wait(t);
+  if (loop_closed_) return;
+  uv_update_time(loop_);  // a read that brings bytes restarts the read timer from now
+  (void)t.conn->read_for_direct_wait(t);
 }
 
 void Engine::want_all(Transfer& t) {

@@ -73,6 +73,8 @@ _RESPONSE_LAZY = _LAZY  # for _client's _next_request
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
@@ -604,6 +606,21 @@ cdef int _init_request(
     else:
         self_url = URL(url)
     self.url = self_url
+    if (
+        cookies is None
+        and stream is None
+        and data is None
+        and files is None
+        and json is None
+        and (content is None or type(content) is bytes)
+        and (headers is None or type(headers) is Headers)
+        and PyType_Check(Headers)
+        and _class_unchanged(Headers, &_headers_tag, _HEADERS_STOCK)
+        and type(self) is Request
+        and _class_unchanged(Request, &_request_tag, _REQUEST_STOCK)
+    ):
+        _init_stock_request(self, headers, extensions, content, self_url, self_method)
+        return 0
     if type(headers) is Headers:
         h = _copy_headers(headers)
     else:
@@ -691,6 +708,19 @@ cdef tuple _ZERO_LENGTH = (b"Content-Length", b"0")  # (a tuple: shared by the r
 cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
+cdef object _host_pair(object url):
+    """(b"Host", url.netloc) for a URL with a host, else None."""
+    if type(url) is URL:
+        # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
+        # `netloc` the made `_netloc` (else the property makes it).
+        if url._host:
+            netloc = url._netloc
+            return (_HOST, url.netloc if netloc is None else netloc)
+    elif url.host:
+        return (_HOST, url.netloc)
+    return None
+
+
 cdef int _prepare_request(
     object self, object h, object default_headers, object url, object method
 ) except -1:
@@ -713,16 +743,8 @@ cdef int _prepare_request(
             _set_default_header(h, key, value)
         framed = framed and type(h) is Headers  # (a subclass's setdefault may differ)
     cdef list keys = _hkeys(h)
-    host = None  # the Host pair to prepend
-    if not _bytes_in(keys, b"host"):
-        if type(url) is URL:
-            # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
-            # `netloc` the made `_netloc` (else the property makes it).
-            if url._host:
-                netloc = url._netloc
-                host = (_HOST, url.netloc if netloc is None else netloc)
-        elif url.host:
-            host = (_HOST, url.netloc)
+    # The Host pair to prepend.
+    host = None if _bytes_in(keys, b"host") else _host_pair(url)
     # Prepended as httpx does: Host first, then Content-Length (inserted first here).
     if (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
@@ -741,6 +763,85 @@ cdef int _prepare_request(
     if h._encoding is not None:
         h._encoding = None
     return 0
+
+
+cdef int _init_stock_request(
+    object self, object src, dict extensions, object content, object url, object method
+) except -1:
+    """_init_request's rest for a stock Request with exact Headers `src` (or None), no
+    cookies, and no body or an exact bytes one, all classes stock: the same attributes
+    in the same order, the headers built whole (_stock_request_headers) rather than
+    copied, defaulted and prepended to, and the body known without reading it back."""
+    self.headers = _stock_request_headers(src, content, url, method)
+    self.extensions = extensions
+    if content is None:
+        body = b""
+        stream = _empty_stream()
+    else:
+        body = content
+        stream = _byte_stream(<bytes>content)
+    self.stream = stream
+    if type(stream) is ByteStream:
+        # A stock ByteStream's `_stream` is the body it was made of (the shared empty one
+        # is handed out only while its attributes are unchanged); else read it.
+        self._body = (
+            body if _class_unchanged(ByteStream, &_bytestream_tag, _BYTESTREAM_STOCK)
+            else stream._stream
+        )
+    elif isinstance(stream, ByteStream):
+        self.read()
+    return 0
+
+
+cdef list _NO_KEYS = []  # (only read)
+
+
+cdef object _stock_request_headers(object src, object content, object url, object method):
+    """What copying Headers `src` (or None) into a stock Request, then its body's default
+    headers (Content-Length for non-empty bytes `content`) and _prepare_request give:
+    [Host, Content-Length: 0, *src, Content-Length], each where httpx puts it, in one new
+    list. The lower-cased keys are left to be made on first use (_hkeys): the request
+    path reads only the pairs."""
+    cdef list src_raw = [] if src is None else <list?>src._raw
+    cdef list keys = _NO_KEYS if src is None else _hkeys(src)
+    host = None if _bytes_in(keys, b"host") else _host_pair(url)
+    length = None  # the body's Content-Length, appended when not given
+    if content:
+        if not _bytes_in(keys, _CONTENT_LENGTH):
+            length = (b"Content-Length", str(len(<bytes>content)).encode("ascii"))
+    elif (
+        (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
+            method == "POST" or method == "PUT" or method == "PATCH"
+        ))
+        and not _bytes_in(keys, _CONTENT_LENGTH)
+        and not _bytes_in(keys, _TRANSFER_ENCODING)
+    ):
+        length = _ZERO_LENGTH  # prepended (after Host)
+    cdef Py_ssize_t n = len(src_raw)
+    cdef Py_ssize_t size = n + (host is not None) + (length is not None)
+    cdef list raw = PyList_New(size)
+    cdef Py_ssize_t at = 0
+    cdef Py_ssize_t i
+    if host is not None:
+        _put(raw, 0, host)
+        at = 1
+    if length is _ZERO_LENGTH:
+        _put(raw, at, length)
+        at += 1
+    for i in range(n):
+        _put(raw, at + i, src_raw[i])
+    if length is not None and length is not _ZERO_LENGTH:
+        _put(raw, size - 1, length)
+    h = _object_new(Headers)
+    h._raw = raw
+    return h
+
+
+cdef inline void _put(list items, Py_ssize_t i, object item):
+    """items[i] = item in a list made by PyList_New (its slot still empty)."""
+    Py_INCREF(item)
+    PyList_SET_ITEM(items, i, item)
+
 
 
 class Request:

@@ -284,3 +284,39 @@ def test_prepended_host_and_content_length_in_httpx_order(hx, method, url, heade
     request.headers["X-After"] = "1"  # the lists stay in step
     assert list(request.headers.keys())[-1] == "x-after"
     assert "host" in request.headers or not url.startswith("http")
+
+
+@pytest.mark.parametrize(
+    "method, url, headers, content",
+    [
+        ("GET", "http://a.b/x", {"X-A": "1"}, None),
+        ("GET", "http://a.b/x", None, None),
+        ("POST", "http://a.b/x", {"X-A": "1"}, b"abc"),
+        ("POST", "http://a.b/x", {"Content-Length": "3"}, b"abc"),
+        ("POST", "http://a.b/x", {"X-A": "1"}, b""),
+        ("PUT", "http://a.b/x", {"Transfer-Encoding": "chunked"}, None),
+        ("PATCH", "/x", {"Host": "z"}, None),
+        ("post", "http://a.b:81/x", {"X": "1"}, b"x"),
+        ("DELETE", "http://u:p@a.b/x", {"X": "1"}, b"body"),
+    ],
+)
+def test_headers_given_as_headers_in_httpx_order(hx, method, url, headers, content):
+    # Headers given as a Headers object (as a client passes its own) and a bytes body or
+    # none: Host, Content-Length: 0, the given pairs, the body's Content-Length, in
+    # httpx's order; the lower-cased keys stay in step with the pairs afterwards.
+    given = None if headers is None else hx.Headers(headers)
+    request = hx.Request(method, url, headers=given, content=content)
+    expected = httpx.Request(method, url, headers=headers, content=content)
+    assert request.headers.raw == expected.headers.raw
+    assert request.content == expected.content
+    assert request.read() == expected.read()
+    if given is not None:
+        assert given.raw == hx.Headers(headers).raw  # the given Headers is not changed
+    request.headers["X-After"] = "1"
+    assert list(request.headers.keys())[-1] == "x-after"
+    del request.headers["x-after"]
+    assert request.headers.raw == expected.headers.raw
+    assert request.headers.get("content-length") == expected.headers.get("content-length")
+    assert [name for name in vars(request) if not name.startswith("_")] == [
+        name for name in vars(expected) if not name.startswith("_")
+    ]

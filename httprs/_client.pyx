@@ -10,11 +10,12 @@ cookies are extracted only from responses that carry Set-Cookie.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING
-from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
+from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyDict_Update
 from cpython.ref cimport PyObject
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
+from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport plain_new as _plain_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
@@ -363,45 +364,67 @@ cdef extern from "Python.h":
 
 
 # A stock Timeout's as_dict() is its four attributes in this order: its own __dict__
-# is copied (Timeout.__init__ sets them in this order), so a Timeout changed in place
+# is read (Timeout.__init__ sets them in this order), so a Timeout changed in place
 # (`client.timeout.read = 5`) is seen by the next request, as httpx reads it per request.
 cdef object _STOCK_TIMEOUT = Timeout
 cdef unsigned int _timeout_tag = 0
 cdef tuple _TIMEOUT_FIELDS = ("connect", "read", "write", "pool")
 
 
+# _stock_timeout_snapshot's memo: the last stock Timeout attribute dict found right (its
+# address, compared and never dereferenced, and its PEP 509 version: globally unique,
+# renewed by any change to it) and a copy of its contents then. Invalidation: any
+# change to that Timeout's attributes gives its dict a new version, which misses, and
+# a new snapshot is made; the snapshot itself is never handed to anything that writes.
 cdef PyObject* _timeout_attrs = NULL
 cdef unsigned long long _timeout_version = 0
+cdef dict _timeout_snapshot = None
 
 
-cdef object _stock_timeout_dict(object timeout):
+cdef dict _stock_timeout_snapshot(object timeout):
     """A stock Timeout's as_dict() (then equal to Timeout(timeout).as_dict()), read from
-    its attribute dict; None for any other Timeout, or while Timeout is patched."""
-    global _timeout_attrs, _timeout_version
+    its attribute dict; None for any other Timeout, or while Timeout is patched. The dict
+    is a snapshot shared while that Timeout is unchanged: never to be written (copy it,
+    or keep it as a client's request keeps its timeout: see Request in _models)."""
+    global _timeout_attrs, _timeout_version, _timeout_snapshot
     cdef unsigned long long version
     cdef Py_ssize_t pos = 0
     cdef PyObject* key
     cdef PyObject* value
+    cdef dict snapshot
     if type(timeout) is _STOCK_TIMEOUT and _class_unchanged(
         _STOCK_TIMEOUT, &_timeout_tag, _TIMEOUT_STOCK
     ):
         attrs = PyObject_GenericGetDict(timeout, NULL)
         if type(attrs) is not dict:
             return None
-        # The last attribute dict found right, while unchanged (see _is_plain).
         version = _dict_version(attrs)
         if version != 0 and <PyObject*>attrs == _timeout_attrs and version == _timeout_version:
-            return PyDict_Copy(attrs)
+            return _timeout_snapshot
         if len(<dict>attrs) == 4:
             for name in _TIMEOUT_FIELDS:
                 PyDict_Next(attrs, &pos, &key, &value)
                 if <object>key is not name and <object>key != name:
                     break
             else:
-                _timeout_attrs = <PyObject*>attrs  # compared, never dereferenced
+                # A combined-table dict (the attribute dict is a split one): copies of it
+                # are one block copy.
+                snapshot = {}
+                PyDict_Update(snapshot, attrs)
+                # (Published together: nothing between these stores runs Python code.)
+                _timeout_attrs = <PyObject*>attrs
                 _timeout_version = version
-                return PyDict_Copy(attrs)
+                _timeout_snapshot = snapshot
+                return snapshot
     return None
+
+
+cdef dict _client_timeout_snapshot(object client, object timeout):
+    """The plain client's timeout snapshot (_stock_timeout_snapshot) for a request given
+    `timeout` (USE_CLIENT_DEFAULT: the client's stock Timeout), else None."""
+    if not isinstance(timeout, UseClientDefault):
+        return None
+    return _stock_timeout_snapshot(_plain_attr(client, ATTR_TIMEOUT))
 
 
 # The default client headers' values as bytes, made again when code patches
@@ -515,9 +538,9 @@ cdef object _timeout_for(object client, object timeout, bint plain, bint wrap):
     if isinstance(timeout, UseClientDefault):
         if plain:
             timeout = _plain_attr(client, ATTR_TIMEOUT)
-            found = _stock_timeout_dict(timeout)
+            found = _stock_timeout_snapshot(timeout)
             if found is not None and (not wrap or Timeout is _STOCK_TIMEOUT):
-                return found
+                return PyDict_Copy(found)
             if not wrap:
                 return timeout.as_dict()
         elif not wrap:
@@ -860,6 +883,13 @@ cdef object _build_request(
         params = client._merge_queryparams(params)
     # The request's own extensions dict (Request copies what it is given).
     if extensions is None:
+        if plain and Request is _MODELS_REQUEST:
+            snapshot = _client_timeout_snapshot(client, timeout)
+            if snapshot is not None:  # the dict made on first access (see Request)
+                return Request._for_client(
+                    method, url, params, headers, cookies, content, data, files, json, None,
+                    snapshot,
+                )
         extensions = {"timeout": _timeout_for(client, timeout, plain, False)}
     elif "timeout" not in extensions:  # httpx's steps, and so its errors for bad values
         if not isinstance(extensions, dict) and not hasattr(extensions, "keys"):
@@ -889,6 +919,8 @@ cdef object _build_request(
 
 
 cdef object _MODELS_REQUEST = Request  # _build_request: `Request` is not replaced
+# Request's own members the lazy timeout is read past (see Request in _models).
+cdef tuple _REQUEST_STOCK = (("extensions", Request.extensions),)
 
 
 # Absolute URL strings -> (parts of the parsed URL, the memo of a shared URL with them:
@@ -1036,7 +1068,12 @@ cdef object _build_request_auth(object client, object request, object auth, bint
     return None
 
 
+cdef unsigned int _request_tag = 0  # _lazy_request_timeout's memo
+
+
 cdef int _set_timeout(object client, object request, bint plain) except -1:
+    if _lazy_request_timeout(request, _MODELS_REQUEST, &_request_tag, _REQUEST_STOCK) is not None:
+        return 0  # a client's request with its timeout snapshot (its dict not made yet)
     extensions = request.extensions
     if "timeout" not in extensions:
         extensions = dict(extensions)

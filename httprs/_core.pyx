@@ -65,6 +65,7 @@ from httprs.includes.http1 cimport (
     write_planned_head,
 )
 from httprs.includes.pyobject cimport dict_version as _dict_version
+from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
 from httprs.includes.scratch cimport scratch_fail_next
@@ -83,7 +84,7 @@ from httprs.includes.tls cimport (
 from httprs import _exceptions as exc
 from httprs._config import DEFAULT_LIMITS, Proxy
 from httprs._content import AsyncByteStream, SyncByteStream, _LazyAsyncIterator
-from httprs._models import Headers, Response
+from httprs._models import Headers, Request, Response
 from httprs._urls import URL
 
 # How often a blocked wait comes back to check for signals (Ctrl-C).

@@ -73,6 +73,7 @@ _RESPONSE_LAZY = _LAZY  # for _client's _next_request
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.type cimport PyType_Check
@@ -592,8 +593,11 @@ cdef object _empty_stream():
 cdef int _init_request(
     object self, object method, object url, object params, object headers, object cookies,
     object content, object data, object files, object json, object stream, dict extensions,
+    dict timeout,
 ) except -1:
-    """Request.__init__'s work; `extensions` is the request's own dict already."""
+    """Request.__init__'s work; `extensions` is the request's own dict already, or None
+    for a client's request whose extensions is {"timeout": a copy of `timeout`}, a
+    snapshot shared by the client's requests (never written)."""
     if type(method) is str and method in _UPPER_METHODS:
         self_method = method
     else:
@@ -619,14 +623,19 @@ cdef int _init_request(
         and type(self) is Request
         and _class_unchanged(Request, &_request_tag, _REQUEST_STOCK)
     ):
-        _init_stock_request(self, headers, extensions, content, self_url, self_method)
+        _init_stock_request(self, headers, extensions, timeout, content, self_url, self_method)
         return 0
     if type(headers) is Headers:
         h = _copy_headers(headers)
     else:
         h = Headers(headers)
     self.headers = h
-    self.extensions = extensions
+    if extensions is None:
+        extensions = {"timeout": PyDict_Copy(timeout)}
+    if type(self) is Request and _class_unchanged(Request, &_request_tag, _REQUEST_STOCK):
+        self._ext = extensions  # what the stock `extensions` setter does on a new request
+    else:
+        self.extensions = extensions
     if cookies:
         Cookies(cookies).set_cookie_header(self)
     if stream is not None:
@@ -766,14 +775,20 @@ cdef int _prepare_request(
 
 
 cdef int _init_stock_request(
-    object self, object src, dict extensions, object content, object url, object method
+    object self, object src, dict extensions, dict timeout, object content, object url,
+    object method,
 ) except -1:
     """_init_request's rest for a stock Request with exact Headers `src` (or None), no
     cookies, and no body or an exact bytes one, all classes stock: the same attributes
     in the same order, the headers built whole (_stock_request_headers) rather than
-    copied, defaulted and prepended to, and the body known without reading it back."""
+    copied, defaulted and prepended to, and the body known without reading it back. A
+    client's request keeps its timeout snapshot, its extensions dict is made on first
+    access (`extensions` None, see Request)."""
     self.headers = _stock_request_headers(src, content, url, method)
-    self.extensions = extensions
+    if extensions is None:
+        self._ext_timeout = timeout
+    else:
+        self._ext = extensions  # what the stock `extensions` setter does on a new request
     if content is None:
         body = b""
         stream = _empty_stream()
@@ -848,22 +863,34 @@ class Request:
     """An HTTP request (httpx.Request): a plain class, as httpx's is."""
 
     _body = None  # the body once read (httpx's `_content`)
+    # `extensions` (a property): the dict once made or set, _MISSING once deleted. A
+    # client's request starts with none made (`_ext` is the class default _LAZY) and its
+    # timeout snapshot in `_ext_timeout` (shared by the client's requests and never
+    # written: _request_extensions copies it into the dict it makes on first access);
+    # `_ext_timeout` is None once the dict is made or set, so a stock request's timeout
+    # is `_ext_timeout` while that is not None, else in `extensions`.
+    _ext = _LAZY
+    _ext_timeout = None
 
     def __init__(self, method, url, *, params=None, headers=None, cookies=None,
                  content=None, data=None, files=None, json=None, stream=None,
                  extensions=None):
         _init_request(
             self, method, url, params, headers, cookies, content, data, files, json, stream,
-            {} if extensions is None else dict(extensions),
+            {} if extensions is None else dict(extensions), None,
         )
 
     @staticmethod
     def _for_client(method, url, params, headers, cookies, content, data, files, json,
-                    dict extensions):
+                    dict extensions, dict timeout=None):
         """Request(...) as a client's build_request makes it, with `extensions` adopted
-        (the client made that dict for this request). Callers check that `Request` is
-        this class; a patched `Request.__init__` is called as usual."""
+        (the client made that dict for this request), or None: then {"timeout": a copy
+        of `timeout`}, made on first access (`timeout` is the client's snapshot, shared
+        and never written). Callers check that `Request` is this class; a patched
+        `Request.__init__` is called as usual."""
         if not _class_unchanged(Request, &_request_tag, _REQUEST_STOCK):
+            if extensions is None:
+                extensions = {"timeout": PyDict_Copy(timeout)}
             return Request(
                 method, url, params=params, headers=headers, cookies=cookies,
                 content=content, data=data, files=files, json=json, extensions=extensions,
@@ -871,13 +898,35 @@ class Request:
         r = _object_new(Request)
         _init_request(
             r, method, url, params, headers, cookies, content, data, files, json, None,
-            extensions,
+            extensions, timeout,
         )
         return r
 
     def _prepare(self, default_headers):
         """Apply body headers, then prepend Host / Content-Length as httpx does."""
         _prepare_request(self, self.headers, default_headers, self.url, self.method)
+
+    @property
+    def extensions(self):
+        ext = self._ext
+        if ext is _LAZY or ext is _MISSING:
+            return _request_extensions(self)
+        return ext
+
+    @extensions.setter
+    def extensions(self, value):
+        self._ext = value
+        if self._ext_timeout is not None:
+            self._ext_timeout = None
+
+    @extensions.deleter
+    def extensions(self):
+        ext = self._ext
+        if ext is _MISSING or (ext is _LAZY and self._ext_timeout is None):
+            raise AttributeError(_no_attribute(self, "extensions"))
+        self._ext = _MISSING
+        if self._ext_timeout is not None:
+            self._ext_timeout = None
 
     @property
     def content(self):
@@ -924,8 +973,8 @@ class Request:
 
     def __getstate__(self):
         state = dict(vars(self))
-        state.pop("extensions", None)
-        state.pop("stream", None)
+        for name in _UNPICKLED_REQUEST_ATTRS:
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state):
@@ -933,6 +982,27 @@ class Request:
             setattr(self, name, value)
         self.extensions = {}
         self.stream = UnattachedStream()
+
+
+# Not carried over by pickle / copy (as httpx's): the extensions and the stream.
+cdef tuple _UNPICKLED_REQUEST_ATTRS = ("extensions", "_ext", "_ext_timeout", "stream")
+
+
+cdef object _request_extensions(self):
+    """A Request's `extensions` when `_ext` holds none (_LAZY or _MISSING): a client's
+    request's dict, made from its timeout snapshot on first access and kept (no Python
+    code runs between the check and the stores: two threads asking at once get the same
+    dict); else AttributeError, as for an httpx attribute never set or deleted."""
+    timeout = self._ext_timeout
+    if self._ext is _MISSING or timeout is None:
+        raise AttributeError(_no_attribute(self, "extensions"))
+    ext = {"timeout": PyDict_Copy(timeout)}
+    current = self._ext
+    if current is not _LAZY:  # set (or made by another thread) meanwhile
+        return current
+    self._ext = ext
+    self._ext_timeout = None
+    return ext
 
 
 # ---------------------------------------------------------------------------
@@ -2038,7 +2108,11 @@ def _obfuscate_sensitive_headers(items):
 
 # The library's own methods of the classes it makes instances of without calling them
 # (checked with _class_unchanged; a patched one makes those instances by the call).
-cdef tuple _REQUEST_STOCK = (("__init__", Request.__init__), ("_prepare", Request._prepare))
+cdef tuple _REQUEST_STOCK = (
+    ("__init__", Request.__init__),
+    ("_prepare", Request._prepare),
+    ("extensions", Request.extensions),
+)
 cdef tuple _RESPONSE_STOCK = (
     ("__init__", Response.__init__),
     ("extensions", Response.extensions),

@@ -1,6 +1,13 @@
 # From an httpx Request to the C++ RequestSpec's parts (included into _core.pyx):
 # timeouts, proxy routes, the request target, SNI.
 
+# A client's request keeps its timeout snapshot until its extensions dict is asked for
+# (_lazy_request_timeout): read past Request's own `extensions` only.
+cdef object _STOCK_REQUEST = Request
+cdef tuple _REQUEST_STOCK = (("extensions", Request.extensions),)
+cdef unsigned int _request_tag = 0  # (class_unchanged's memo)
+
+
 cdef inline object _mapping_get(object mapping, str key):
     """mapping.get(key): a C lookup for a plain dict (extensions, timeouts), else the call."""
     if type(mapping) is dict:

@@ -100,13 +100,19 @@ cdef class _TransportCore:
         port = url._port if exact_url else url.port
         if port is None:
             port = 443 if https else 80
-        extensions = request.extensions
-        timeout = _mapping_get(extensions, "timeout")
         # A client's request has its timeout and nothing else: no target, trace or
-        # sni_hostname to ask.
-        only_timeout = (
-            timeout is not None and type(extensions) is dict and len(<dict>extensions) == 1
-        )
+        # sni_hostname to ask. Its extensions dict is read only once made (else its
+        # timeout snapshot is).
+        timeout = _lazy_request_timeout(request, _STOCK_REQUEST, &_request_tag, _REQUEST_STOCK)
+        if timeout is not None:
+            extensions = None
+            only_timeout = True
+        else:
+            extensions = request.extensions
+            timeout = _mapping_get(extensions, "timeout")
+            only_timeout = (
+                timeout is not None and type(extensions) is dict and len(<dict>extensions) == 1
+            )
         if timeout:
             _set_timeouts(&spec, timeout, is_async)
         request_headers = request.headers

@@ -1405,3 +1405,121 @@ def test_bad_argument_pairs_fail_as_httpx(flavour, kwargs, server):
             assert await error(lambda: client.get(server.url, **kwargs)) == expected
 
     run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_each_request_has_its_own_extensions_made_when_asked_for(flavour, server):
+    # A client's request makes its extensions dict when first asked for (it keeps the
+    # client's timeout snapshot until then): each request still has its own dict and
+    # timeout dict, written to without reaching the client or the next request, and
+    # set, deleted or patched as a plain attribute.
+    async def body(cls):
+        async with opened(cls, timeout=5.0) as client:
+            first = (await go(client.get(server.url + "/echo"))).request
+            timeouts = dict.fromkeys(("connect", "read", "write", "pool"), 5.0)
+            assert first.extensions == {"timeout": timeouts}
+            assert first.extensions is first.extensions
+            first.extensions["timeout"]["read"] = 1.0
+            first.extensions["mine"] = 1
+            second = (await go(client.get(server.url + "/echo"))).request
+            assert second.extensions == {"timeout": timeouts}
+            assert second.extensions["timeout"] is not first.extensions["timeout"]
+            assert client.timeout.read == 5.0
+            with mock.patch.object(second, "extensions", {"timeout": {}}):
+                assert second.extensions == {"timeout": {}}
+            assert second.extensions == {"timeout": timeouts}
+            del second.extensions
+            with pytest.raises(AttributeError, match="'Request' object has no attribute"):
+                _ = second.extensions
+            with pytest.raises(AttributeError):
+                del second.extensions
+            second.extensions = {"x": 1}
+            assert second.extensions == {"x": 1}
+            third = (await go(client.get(server.url + "/echo"))).request
+            del third.extensions  # deleted before it was ever made
+            with pytest.raises(AttributeError):
+                _ = third.extensions
+            # Pickled and copied without extensions (as httpx's), then an empty dict.
+            fourth = (await go(client.get(server.url + "/echo"))).request
+            for other in (pickle.loads(pickle.dumps(fourth)), copy.copy(fourth)):
+                assert other.extensions == {}
+            assert fourth.extensions == {"timeout": timeouts}
+            redirected = await go(client.get(server.url + "/redirect/302", follow_redirects=True))
+            assert redirected.request.extensions == {"timeout": timeouts}
+            assert redirected.history[0].request.extensions == {"timeout": timeouts}
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_timeout_changed_after_the_build_does_not_reach_the_built_request(flavour, server):
+    # httpx copies the client's timeout into the request when it builds it: a request
+    # hook (run after the build) that changes the client's Timeout in place changes the
+    # next request's timeout, not this one's (whose snapshot the client shares among its
+    # requests while that Timeout is unchanged).
+    async def body(cls):
+        async def hook(request):
+            client.timeout.read = 0.5
+
+        def sync_hook(request):
+            client.timeout.read = 0.5
+
+        async with opened(cls, timeout=5.0) as client:
+            before = (await go(client.get(server.url + "/echo"))).request
+            client.event_hooks = {"request": [hook if cls is httprs.AsyncClient else sync_hook]}
+            hooked = (await go(client.get(server.url + "/echo"))).request
+            client.event_hooks = {"request": []}
+            after = (await go(client.get(server.url + "/echo"))).request
+            assert before.extensions["timeout"]["read"] == 5.0
+            assert hooked.extensions["timeout"]["read"] == 5.0
+            assert after.extensions["timeout"]["read"] == 0.5
+            # The transport read the hooked request's own timeout: 5 s, enough for a
+            # response that comes after 1 s (the client's 0.5 s read timeout is not).
+            client.event_hooks = {"request": [hook if cls is httprs.AsyncClient else sync_hook]}
+            client.timeout.read = 5.0
+            response = await go(client.get(server.url + "/slow?delay=1"))
+            assert response.text == "slow"
+            assert response.request.extensions["timeout"]["read"] == 5.0
+            client.event_hooks = {"request": []}
+            with pytest.raises(httprs.ReadTimeout):
+                await go(client.get(server.url + "/slow?delay=1"))
+
+    run(flavour, body)
+
+
+def test_a_patched_request_extensions_is_what_the_transport_reads(server):
+    # With Request.extensions patched, a client's request is made with its dict (the
+    # patched descriptor is set and read, as httpx's plain attribute would be), and the
+    # transport reads its timeout through it.
+    short = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), 0.5)}
+    with httprs.Client(timeout=5.0) as client:
+        with mock.patch.object(
+            httprs.Request, "extensions", new_callable=mock.PropertyMock, return_value=short
+        ) as prop:
+            with pytest.raises(httprs.ReadTimeout):
+                client.get(server.url + "/slow?delay=1")
+            set_values = [c.args[0] for c in prop.call_args_list if c.args]
+            assert set_values and set_values[0]["timeout"]["read"] == 5.0
+        response = client.get(server.url + "/echo")
+        assert response.request.extensions["timeout"]["read"] == 5.0
+
+
+def test_threads_asking_one_request_for_its_extensions_get_the_same_dict(server):
+    # Documents behaviour (no GIL switch is forced inside the make-and-store window).
+    with httprs.Client() as client:
+        requests = [client.get(server.url + "/echo").request for _ in range(20)]
+        seen = [[] for _ in range(4)]
+        barrier = threading.Barrier(4)
+
+        def ask(out):
+            barrier.wait()
+            for request in requests:
+                out.append(request.extensions)
+
+        threads = [threading.Thread(target=ask, args=(out,)) for out in seen]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for i, request in enumerate(requests):
+            assert all(out[i] is request.extensions for out in seen)

@@ -102,3 +102,14 @@ cdef inline tuple share_memo(object obj, object cls):
         return None
     cdef unsigned long long version = dict_version(PyObject_GenericGetDict(obj, NULL))
     return None if version == 0 else (obj, version)
+
+
+cdef inline object lazy_request_timeout(object request, object cls, unsigned int* tag, tuple stock):
+    """The timeout snapshot of a Request a client built whose `extensions` dict is not made
+    yet (httprs._models.Request: its `_ext_timeout`, shared and never written), for an
+    exact `cls` (that Request) still holding the `stock` pairs (its own `extensions`
+    among them; `tag` the caller's memo, as for class_unchanged); else None: read
+    `request.extensions` then."""
+    if type(request) is cls and class_unchanged(cls, tag, stock):
+        return request._ext_timeout
+    return None

@@ -316,6 +316,8 @@ class Headers:
         return out
 
     def update(self, headers=None):
+        if type(self) is Headers and _update_in_place(self, headers):
+            return
         other = Headers(headers)
         for key in other.keys():
             if key in self:
@@ -463,6 +465,67 @@ class Headers:
 
 
 MutableMapping.register(Headers)
+
+
+cdef unsigned int _update_tag = 0  # _class_unchanged's memo for _UPDATE_STOCK
+
+
+cdef bint _update_in_place(self, headers) except -1:
+    """Headers.update(headers) on the lists, for an exact Headers with the stock methods
+    httpx's update steps through and no encoding set yet, given a dict of ASCII str or
+    bytes names and values (the client's per-request headers): the same result as
+    Headers(headers), each of its names popped here (all pairs of it), then its pairs
+    appended. The encoding the first `name in self` detects and keeps is detected only
+    when a popped pair is not ASCII: else detecting it later, from the pairs then, gives
+    the same (what is popped and appended is ASCII, the rest unchanged). False, with
+    nothing done, for anything else (the steps then run as they are)."""
+    if (
+        type(headers) is not dict
+        or self._encoding is not None
+        or not _class_unchanged(Headers, &_update_tag, _UPDATE_STOCK)
+    ):
+        return False
+    cdef list pairs = []
+    cdef list names = []
+    for name, value in (<dict>headers).items():
+        name = _ascii_bytes(name)
+        value = _ascii_bytes(value)
+        if name is None or value is None:
+            return False  # (non-ASCII, or not str nor bytes: the steps' own errors)
+        pairs.append((name, value))
+        names.append((<bytes>name).lower())
+    if not pairs:
+        return True
+    cdef list keys = _hkeys(self)
+    cdef list raw = self._raw
+    cdef Py_ssize_t i
+    cdef bint detected = False
+    for name in names:
+        for i in range(len(keys) - 1, -1, -1):
+            if keys[i] == name:
+                if not detected and not _ascii_pair(raw[i]):
+                    self._encoding = _detect_encoding(raw)  # (as `name in self` did)
+                    detected = True
+                del raw[i]
+                del keys[i]
+    raw.extend(pairs)
+    keys.extend(names)
+    return True
+
+
+cdef bint _ascii_pair(object item) except -1:
+    """Whether a raw (name, value) pair is all ASCII."""
+    name, value = item
+    return (<bytes?>name).isascii() and (<bytes?>value).isascii()
+
+
+cdef inline object _ascii_bytes(object text):
+    """An ASCII str as bytes, ASCII bytes as they are; None for anything else."""
+    if type(text) is str:
+        return (<str>text).encode("ascii") if (<str>text).isascii() else None
+    if type(text) is bytes:
+        return text if (<bytes>text).isascii() else None
+    return None
 
 
 cdef object _headers_from_raw(list raw):
@@ -2119,6 +2182,16 @@ cdef tuple _RESPONSE_STOCK = (
     ("history", Response.history),
 )
 cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
+# ... and those httpx's Headers.update steps through (_update_in_place).
+cdef tuple _UPDATE_STOCK = (
+    ("__init__", Headers.__init__),
+    ("keys", Headers.keys),
+    ("__contains__", Headers.__contains__),
+    ("pop", Headers.pop),
+    ("__getitem__", Headers.__getitem__),
+    ("__delitem__", Headers.__delitem__),
+    ("encoding", Headers.encoding),
+)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.
 cdef tuple _CLOSE_STOCK = (("close", Response.close),)

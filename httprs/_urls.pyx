@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urljoin
 
 import idna
 
+from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
+
 from httprs._exceptions import InvalidURL
 
 __all__ = ["URL", "QueryParams"]
@@ -332,6 +334,27 @@ cdef dict _prepare_kwargs(dict kwargs):
     return kwargs
 
 
+cdef int _with_query(self, other, query) except -1:
+    """URL(other, query=query) for a URL `other` (exact URL, so parsed: its parts are
+    what parsing them again gives) and a query str or None: its parts copied, as
+    URL(other) copies them, and the query checked and quoted as the parser does it."""
+    if query is not None:
+        if len(<str?>query) > MAX_URL_LENGTH:
+            raise InvalidURL("URL component 'query' too long")
+        _check_control(query, "query")
+        if "#" in query:  # (_COMPONENT_REGEX["query"])
+            raise InvalidURL("Invalid URL component 'query'")
+        query = _quote(query, _QUERY_SAFE)
+    self._scheme = other._scheme
+    self._userinfo = other._userinfo
+    self._host = other._host
+    self._port = other._port
+    self._path = other._path
+    self._query = query
+    self._fragment = other._fragment
+    return 0
+
+
 cdef _parse_into(self, str url, dict kwargs):
     if len(url) > MAX_URL_LENGTH:
         raise InvalidURL("URL too long")
@@ -504,6 +527,9 @@ class URL:
             if "params" in kwargs:
                 params = kwargs.pop("params")
                 kwargs["query"] = None if not params else str(QueryParams(params))
+                if len(kwargs) == 1 and type(url) is URL:  # (only the query)
+                    _with_query(self, url, kwargs["query"])
+                    return
 
         if type(url) is str and not kwargs:
             _parse_cached(self, <str>url)
@@ -810,6 +836,12 @@ class QueryParams:
         return not self.__eq__(other)
 
     def __str__(self):
+        if type(self) is QueryParams and _class_unchanged(
+            QueryParams, &_query_params_tag, _QUERY_PARAMS_STOCK
+        ):
+            text = _plain_urlencoded(self._dict)
+            if text is not None:
+                return text
         return urlencode(self.multi_items())
 
     def __repr__(self):
@@ -829,6 +861,39 @@ class QueryParams:
 
 
 Mapping.register(QueryParams)
+
+
+cdef unsigned int _query_params_tag = 0  # _class_unchanged's memo
+cdef tuple _QUERY_PARAMS_STOCK = (("multi_items", QueryParams.multi_items),)
+# What quote_plus (urlencode's quoting) keeps as it is: its always-safe characters.
+cdef bytes _ALWAYS_SAFE = _table(only="")
+
+
+cdef object _plain_urlencoded(object mapping):
+    """urlencode(params.multi_items()) for a QueryParams' {str: [str]} dict whose names
+    and values are all made of quote_plus's always-safe characters (ASCII letters,
+    digits, "_.-~": quoted as they are): "k=v&..." joined; None for anything else."""
+    if type(mapping) is not dict:
+        return None
+    cdef list parts = []
+    for name, values in (<dict>mapping).items():
+        if type(name) is not str or not _always_safe(<str>name) or type(values) is not list:
+            return None
+        for value in <list>values:
+            if type(value) is not str or not _always_safe(<str>value):
+                return None
+            parts.append(f"{name}={value}")
+    return "&".join(parts)
+
+
+cdef inline bint _always_safe(str text):
+    """Whether every character of `text` is one quote_plus keeps (_ALWAYS_SAFE)."""
+    cdef const unsigned char* table = _ALWAYS_SAFE
+    cdef Py_UCS4 c
+    for c in text:
+        if c >= 128 or not table[c]:
+            return False
+    return True
 
 
 cdef object _qp_copy(params):

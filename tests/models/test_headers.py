@@ -195,3 +195,30 @@ def test_pickle_and_weakref(rs):
     assert weakref.ref(h)() is h
     h.note = 1
     assert h.note == 1
+
+
+@pytest.mark.parametrize(
+    "start, update",
+    [
+        ({"Accept": "x", "X-A": "0", "x-a": "1"}, {"x-A": "2", "Y": b"3"}),
+        ({"a": "1"}, {}),
+        ({"a": "1"}, {"b": "2", "B": "3"}),
+        ([(b"x-utf8", "ü".encode()), (b"a", b"1")], {"x-utf8": "v"}),
+        ([(b"x-latin", b"\xff"), (b"a", b"1")], {"a": "2"}),
+        ([(b"x-latin", b"\xff"), (b"a", b"1")], {"X-Latin": "2"}),
+        ({"a": "1"}, {"é": "x"}),
+        ({"a": "1"}, {"a": "é"}),
+        ({"a": "1"}, {"a": 1}),
+        ({"a": "1"}, {b"a": b"\xff"}),
+        ({"a": "1"}, [("a", "2"), ("a", "3")]),
+        (None, {"a": "1"}),
+    ],
+)
+def test_update_matches_httpx(rs, start, update):
+    # update() of a dict of ASCII names and values runs on the lists: the same pairs,
+    # lower-cased keys in step, and the same encoding as httpx's steps detect and keep.
+    ours, ref = rs.Headers(start), httpx.Headers(start)
+    assert _outcome(lambda: ours.update(update)) == _outcome(lambda: ref.update(update))
+    assert _outcome(lambda: _state(ours)) == _outcome(lambda: _state(ref))
+    ours["X-After"] = ref["X-After"] = "1"
+    assert _outcome(lambda: _state(ours)) == _outcome(lambda: _state(ref))

@@ -342,3 +342,57 @@ def test_repeated_parses_are_independent(rs):
     many = [f"http://h{i}.example:{1000 + i}/p{i}?q={i}#f{i}" for i in range(600)]
     for raw in many + many[:10] + many[-10:]:
         assert _props(rs.URL(raw)) == _props(httpx.URL(raw))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a.b/x?old=1#f",
+        "https://u:p@xn--bcher-kva.example:8443/p%20a/th",
+        "https://bücher.example/ä b?x",
+        "http://[::1]:81/",
+        "http://a.b",
+        "http://a.b:80/%7e/./../c",
+        "/rel/x?y",
+        "//host/p",
+    ],
+)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "1"},
+        {"q": "a b", "é": "ü", "x": "a&b=c"},
+        {},
+        {"a": ["1", "2"], "b": None},
+        "x=1&y=2",
+    ],
+)
+def test_url_with_params_matches_httpx(rs, url, params):
+    # A URL object given params gets its parts copied and the params' query (quoted as
+    # the parser quotes one): the same URL as httpx's, and as parsing the string gives.
+    ours = rs.URL(rs.URL(url), params=params)
+    ref = httpx.URL(httpx.URL(url), params=params)
+    assert str(ours) == str(ref)
+    assert (ours.raw_path, ours.query, str(ours.params)) == (
+        ref.raw_path,
+        ref.query,
+        str(ref.params),
+    )
+    parsed = rs.URL(url, params=params)
+    parts = ("_scheme", "_userinfo", "_host", "_port", "_path", "_query", "_fragment")
+    assert [getattr(ours, n) for n in parts] == [getattr(parsed, n) for n in parts]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"q": "1"},
+        {"a~.-_": "Z9", "": ""},
+        {"q": "a b"},
+        {"é": "ü"},
+        {"a": ["1", "2"], "b": None, "c": True, "d": 1.5},
+        {"a": "x/y", "b": "+", "c": "%20"},
+    ],
+)
+def test_query_params_str_matches_httpx(rs, value):
+    assert str(rs.QueryParams(value)) == str(httpx.QueryParams(value))

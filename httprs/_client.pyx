@@ -938,6 +938,7 @@ cdef dict _absolute_urls = {}
 cdef unsigned int _url_tag = 0  # _class_unchanged's memo
 cdef unsigned int _response_tag = 0  # the same, for _RESPONSE_STOCK
 cdef unsigned int _query_params_tag = 0  # and for _QUERY_PARAMS_STOCK
+cdef unsigned int _merge_params_tag = 0  # and for _MERGE_PARAMS_STOCK
 cdef Py_ssize_t _ABSOLUTE_URLS_MAX = 256
 cdef Py_ssize_t _ABSOLUTE_URL_MAX_LEN = 2048
 cdef object _STOCK_URL = URL
@@ -1044,7 +1045,15 @@ cdef object _merge_cookies(object client, object cookies, bint plain):
 
 cdef object _merge_queryparams(object client, object params, bint plain):
     client_params = _plain_attr(client, ATTR_PARAMS) if plain else client.params
-    if params or _has_params(client_params):
+    if params:
+        if (
+            type(client_params) is QueryParams
+            and _class_unchanged(QueryParams, &_merge_params_tag, _MERGE_PARAMS_STOCK)
+            and not _has_params(client_params)
+        ):
+            return QueryParams(params)  # what merging into a copy of no params gives
+        return QueryParams(client_params).merge(params)
+    if _has_params(client_params):
         return QueryParams(client_params).merge(params)
     return params
 
@@ -2798,6 +2807,11 @@ cdef object _STOCK_GET_PROXY_MAP = BaseClient._get_proxy_map
 cdef object _STOCK_INIT_TRANSPORT = Client._init_transport
 cdef object _STOCK_ASYNC_INIT_TRANSPORT = AsyncClient._init_transport
 cdef tuple _QUERY_PARAMS_STOCK = (("__bool__", QueryParams.__bool__), ("__len__", QueryParams.__len__))
+# ... and what merging into a copy of empty client params steps through.
+cdef tuple _MERGE_PARAMS_STOCK = _QUERY_PARAMS_STOCK + (
+    ("__init__", QueryParams.__init__),
+    ("merge", QueryParams.merge),
+)
 cdef tuple _RESPONSE_STOCK = (
     ("has_redirect_location", Response.has_redirect_location),
     ("history", Response.history),

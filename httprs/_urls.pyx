@@ -526,7 +526,7 @@ class URL:
                     kwargs[key] = value.decode("ascii")
             if "params" in kwargs:
                 params = kwargs.pop("params")
-                kwargs["query"] = None if not params else str(QueryParams(params))
+                kwargs["query"] = None if not params else _params_query(params)
                 if len(kwargs) == 1 and type(url) is URL:  # (only the query)
                     _with_query(self, url, kwargs["query"])
                     return
@@ -746,6 +746,11 @@ class QueryParams:
         assert len(args) < 2, "Too many arguments."
         assert not (args and kwargs), "Cannot mix named and unnamed arguments."
         value = args[0] if args else kwargs
+        if type(value) is dict:
+            plain = _str_pairs_dict(value)
+            if plain is not None:
+                self._dict = plain
+                return
         if value is None or isinstance(value, (str, bytes)):
             if isinstance(value, bytes):
                 value = value.decode("ascii")
@@ -864,7 +869,31 @@ Mapping.register(QueryParams)
 
 
 cdef unsigned int _query_params_tag = 0  # _class_unchanged's memo
-cdef tuple _QUERY_PARAMS_STOCK = (("multi_items", QueryParams.multi_items),)
+cdef tuple _QUERY_PARAMS_STOCK = (
+    ("__init__", QueryParams.__init__),
+    ("__str__", QueryParams.__str__),
+    ("multi_items", QueryParams.multi_items),
+)
+
+
+cdef str _params_query(object params):
+    """str(QueryParams(params)); a stock QueryParams' own string (a copy's is the same)."""
+    if type(params) is QueryParams and _class_unchanged(
+        QueryParams, &_query_params_tag, _QUERY_PARAMS_STOCK
+    ):
+        return str(params)
+    return str(QueryParams(params))
+
+
+cdef dict _str_pairs_dict(dict value):
+    """QueryParams' dict for a dict of str names and str values ({name: [value]}, what
+    the general steps give them), or None for any other dict."""
+    cdef dict out = {}
+    for name, item in value.items():
+        if type(name) is not str or type(item) is not str:
+            return None
+        out[name] = [item]
+    return out
 # What quote_plus (urlencode's quoting) keeps as it is: its always-safe characters.
 cdef bytes _ALWAYS_SAFE = _table(only="")
 

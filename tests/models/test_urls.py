@@ -396,3 +396,16 @@ def test_url_with_params_matches_httpx(rs, url, params):
 )
 def test_query_params_str_matches_httpx(rs, value):
     assert str(rs.QueryParams(value)) == str(httpx.QueryParams(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": "1", "b": "x y"}, {"a": 1}, {"a": None, "b": True}, {1: "a"}, {"a": ["1", "2"]}, {}],
+)
+def test_query_params_from_a_dict_match_httpx(rs, value):
+    ours, ref = rs.QueryParams(value), httpx.QueryParams(value)
+    assert ours.multi_items() == ref.multi_items()
+    assert str(ours) == str(ref)
+    merged = ours.merge({"c": "3"})
+    assert merged.multi_items() == ref.merge({"c": "3"}).multi_items()
+    assert ours.multi_items() == ref.multi_items()  # (merge makes a copy)

@@ -485,11 +485,14 @@ cdef object _client_empty_base_url():
 
 cdef inline int _made_whole(object url) except -1:
     """Make what a stock URL makes lazily (its string, netloc and raw_path) now, so
-    nothing writes to its attribute dict once it is shared."""
+    nothing writes to its attribute dict once it is shared; and the Host pair its
+    requests prepend (URL._host_pair), which they then share."""
     if type(url) is _STOCK_URL:
         str(url)
-        url.netloc
+        netloc = url.netloc
         url.raw_path
+        if url._host:
+            url._host_pair = (b"Host", netloc)
     return 0
 
 

@@ -783,6 +783,9 @@ cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 cdef object _host_pair(object url):
     """(b"Host", url.netloc) for a URL with a host, else None."""
     if type(url) is URL:
+        pair = url._host_pair  # made for a URL the client's requests share
+        if pair is not None:
+            return pair
         # An httprs URL's `host` is its `_host` (IDNA-decoded, so empty alike), its
         # `netloc` the made `_netloc` (else the property makes it).
         if url._host:

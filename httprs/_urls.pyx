@@ -510,6 +510,9 @@ class URL:
     _str = None
     _netloc = None  # `netloc` and `raw_path`, made on first use (the parts never change)
     _raw_path = None
+    # A request's (b"Host", netloc) pair, made for a URL the client's requests share
+    # (httprs._client's _made_whole) before it is shared; None: made by each request.
+    _host_pair = None
 
     def __init__(self, url="", **kwargs):
         if kwargs:

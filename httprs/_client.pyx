@@ -373,12 +373,14 @@ cdef tuple _TIMEOUT_FIELDS = ("connect", "read", "write", "pool")
 
 # _stock_timeout_snapshot's memo: the last stock Timeout attribute dict found right (its
 # address, compared and never dereferenced, and its PEP 509 version: globally unique,
-# renewed by any change to it) and a copy of its contents then. Invalidation: any
-# change to that Timeout's attributes gives its dict a new version, which misses, and
-# a new snapshot is made; the snapshot itself is never handed to anything that writes.
+# renewed by any change to it) and a copy of its contents then, with that copy's own
+# version. Invalidation: any change to that Timeout's attributes gives its dict a new
+# version, which misses, and a new snapshot is made; so does a write into the snapshot
+# (never handed to anything that writes, but reachable as a request's `_ext_timeout`).
 cdef PyObject* _timeout_attrs = NULL
 cdef unsigned long long _timeout_version = 0
 cdef dict _timeout_snapshot = None
+cdef unsigned long long _snapshot_version = 0
 
 
 cdef dict _stock_timeout_snapshot(object timeout):
@@ -386,7 +388,7 @@ cdef dict _stock_timeout_snapshot(object timeout):
     its attribute dict; None for any other Timeout, or while Timeout is patched. The dict
     is a snapshot shared while that Timeout is unchanged: never to be written (copy it,
     or keep it as a client's request keeps its timeout: see Request in _models)."""
-    global _timeout_attrs, _timeout_version, _timeout_snapshot
+    global _timeout_attrs, _timeout_version, _timeout_snapshot, _snapshot_version
     cdef unsigned long long version
     cdef Py_ssize_t pos = 0
     cdef PyObject* key
@@ -399,7 +401,12 @@ cdef dict _stock_timeout_snapshot(object timeout):
         if type(attrs) is not dict:
             return None
         version = _dict_version(attrs)
-        if version != 0 and <PyObject*>attrs == _timeout_attrs and version == _timeout_version:
+        if (
+            version != 0
+            and <PyObject*>attrs == _timeout_attrs
+            and version == _timeout_version
+            and _dict_version(_timeout_snapshot) == _snapshot_version
+        ):
             return _timeout_snapshot
         if len(<dict>attrs) == 4:
             for name in _TIMEOUT_FIELDS:
@@ -414,6 +421,7 @@ cdef dict _stock_timeout_snapshot(object timeout):
                 # (Published together: nothing between these stores runs Python code.)
                 _timeout_attrs = <PyObject*>attrs
                 _timeout_version = version
+                _snapshot_version = _dict_version(snapshot)
                 _timeout_snapshot = snapshot
                 return snapshot
     return None

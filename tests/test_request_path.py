@@ -1523,3 +1523,23 @@ def test_threads_asking_one_request_for_its_extensions_get_the_same_dict(server)
             thread.join()
         for i, request in enumerate(requests):
             assert all(out[i] is request.extensions for out in seen)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="no readable dict version: not shared")
+def test_the_client_timeout_snapshot_is_shared_while_unchanged(server):
+    # The client's requests share one snapshot of its Timeout (`_ext_timeout`) while
+    # neither that Timeout nor the snapshot changed; either change makes a new one.
+    with httprs.Client(timeout=5.0) as client:
+        first = client.get(server.url + "/echo").request
+        second = client.get(server.url + "/echo").request
+        assert first._ext_timeout is second._ext_timeout  # shared
+        client.timeout.read = 6.0
+        third = client.get(server.url + "/echo").request
+        assert third._ext_timeout is not second._ext_timeout
+        assert second.extensions["timeout"]["read"] == 5.0
+        assert third.extensions["timeout"]["read"] == 6.0
+        fourth = client.get(server.url + "/echo").request
+        fourth._ext_timeout["read"] = 1.0  # written to all the same
+        fifth = client.get(server.url + "/echo").request
+        assert fifth._ext_timeout is not fourth._ext_timeout
+        assert fifth.extensions["timeout"]["read"] == 6.0

@@ -72,12 +72,17 @@ _ELAPSED_UNSET = _MISSING
 _RESPONSE_LAZY = _LAZY  # for _client's _next_request
 
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
+    void* PyUnicode_DATA(object text)
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
@@ -493,7 +498,7 @@ cdef bint _update_in_place(self, headers) except -1:
         if name is None or value is None:
             return False  # (non-ASCII, or not str nor bytes: the steps' own errors)
         pairs.append((name, value))
-        names.append((<bytes>name).lower())
+        names.append(_ascii_lower(<bytes>name))
     if not pairs:
         return True
     cdef list keys = _hkeys(self)
@@ -519,13 +524,39 @@ cdef bint _ascii_pair(object item) except -1:
     return (<bytes?>name).isascii() and (<bytes?>value).isascii()
 
 
-cdef inline object _ascii_bytes(object text):
+cdef object _ascii_bytes(object text):
     """An ASCII str as bytes, ASCII bytes as they are; None for anything else."""
+    cdef const unsigned char* data
+    cdef Py_ssize_t i
     if type(text) is str:
-        return (<str>text).encode("ascii") if (<str>text).isascii() else None
+        if not PyUnicode_IS_ASCII(text):
+            return None
+        return PyBytes_FromStringAndSize(<const char*>PyUnicode_DATA(text), len(<str>text))
     if type(text) is bytes:
-        return text if (<bytes>text).isascii() else None
+        data = <const unsigned char*>PyBytes_AS_STRING(text)
+        for i in range(PyBytes_GET_SIZE(text)):
+            if data[i] >= 128:
+                return None
+        return text
     return None
+
+
+cdef bytes _ascii_lower(bytes name):
+    """name.lower() for ASCII bytes."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(name)
+    cdef const char* data = PyBytes_AS_STRING(name)
+    cdef Py_ssize_t i
+    for i in range(n):
+        if 65 <= data[i] <= 90:
+            break
+    else:
+        return name  # (no upper case: the same bytes)
+    cdef bytes out = PyBytes_FromStringAndSize(data, n)
+    cdef char* dst = PyBytes_AS_STRING(out)
+    for i in range(n):
+        if 65 <= dst[i] <= 90:
+            dst[i] += 32
+    return out
 
 
 cdef object _headers_from_raw(list raw):

@@ -352,6 +352,9 @@ cdef int _with_query(self, other, query) except -1:
     self._path = other._path
     self._query = query
     self._fragment = other._fragment
+    pair = other._host_pair  # (the Host pair does not depend on the query)
+    if pair is not None:
+        self._host_pair = pair
     return 0
 
 

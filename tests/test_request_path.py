@@ -1543,3 +1543,22 @@ def test_the_client_timeout_snapshot_is_shared_while_unchanged(server):
         fifth = client.get(server.url + "/echo").request
         assert fifth._ext_timeout is not fourth._ext_timeout
         assert fifth.extensions["timeout"]["read"] == 6.0
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_requests_to_a_shared_url_send_its_host(flavour, server):
+    # Requests to one URL string share its URL and its Host pair, with params too (the
+    # URL with the params' query takes the pair over); a Host given wins.
+    host = httprs.URL(server.url).netloc.decode("ascii")
+
+    async def body(cls):
+        async with opened(cls) as client:
+            for kwargs in ({}, {}, {"params": {"q": "1"}}, {"params": {"q": "1"}}):
+                assert (await sent_headers(client, server.url, **kwargs))["host"] == host
+            given = await sent_headers(client, server.url, headers={"Host": "example.org"})
+            assert given["host"] == "example.org"
+            response = await go(client.get(server.url + "/echo", params={"a": "b c"}))
+            assert response.request.url.query == b"a=b+c"
+            assert response.request.headers["host"] == host
+
+    run(flavour, body)

@@ -212,6 +212,7 @@ def test_pickle_and_weakref(rs):
         ({"a": "1"}, {b"a": b"\xff"}),
         ({"a": "1"}, [("a", "2"), ("a", "3")]),
         (None, {"a": "1"}),
+        ({"A": "1", "b": "2"}, {b"A": b"3", "B": "4"}),
     ],
 )
 def test_update_matches_httpx(rs, start, update):

@@ -480,10 +480,9 @@ cdef bint _update_in_place(self, headers) except -1:
     httpx's update steps through and no encoding set yet, given a dict of ASCII str or
     bytes names and values (the client's per-request headers): the same result as
     Headers(headers), each of its names popped here (all pairs of it), then its pairs
-    appended. The encoding the first `name in self` detects and keeps is detected only
-    when a popped pair is not ASCII: else detecting it later, from the pairs then, gives
-    the same (what is popped and appended is ASCII, the rest unchanged). False, with
-    nothing done, for anything else (the steps then run as they are)."""
+    appended, and the encoding the first `name in self` detects kept (later writes
+    encode with it, as httpx's do). False, with nothing done, for anything else (the
+    steps then run as they are)."""
     if (
         type(headers) is not dict
         or self._encoding is not None
@@ -504,13 +503,10 @@ cdef bint _update_in_place(self, headers) except -1:
     cdef list keys = _hkeys(self)
     cdef list raw = self._raw
     cdef Py_ssize_t i
-    cdef bint detected = False
+    self._encoding = _detect_encoding(raw)  # what the first `name in self` does
     for name in names:
         for i in range(len(keys) - 1, -1, -1):
             if keys[i] == name:
-                if not detected and not _ascii_pair(raw[i]):
-                    self._encoding = _detect_encoding(raw)  # (as `name in self` did)
-                    detected = True
                 del raw[i]
                 del keys[i]
     raw.extend(pairs)
@@ -518,27 +514,25 @@ cdef bint _update_in_place(self, headers) except -1:
     return True
 
 
-cdef bint _ascii_pair(object item) except -1:
-    """Whether a raw (name, value) pair is all ASCII."""
-    name, value = item
-    return (<bytes?>name).isascii() and (<bytes?>value).isascii()
-
-
 cdef object _ascii_bytes(object text):
     """An ASCII str as bytes, ASCII bytes as they are; None for anything else."""
-    cdef const unsigned char* data
-    cdef Py_ssize_t i
     if type(text) is str:
         if not PyUnicode_IS_ASCII(text):
             return None
         return PyBytes_FromStringAndSize(<const char*>PyUnicode_DATA(text), len(<str>text))
     if type(text) is bytes:
-        data = <const unsigned char*>PyBytes_AS_STRING(text)
-        for i in range(PyBytes_GET_SIZE(text)):
-            if data[i] >= 128:
-                return None
-        return text
+        return text if _bytes_ascii(<bytes>text) else None
     return None
+
+
+cdef inline bint _bytes_ascii(bytes data):
+    """data.isascii(), without the method call."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t i
+    for i in range(PyBytes_GET_SIZE(data)):
+        if p[i] >= 128:
+            return False
+    return True
 
 
 cdef bytes _ascii_lower(bytes name):
@@ -569,7 +563,17 @@ cdef object _headers_from_raw(list raw):
 
 cdef str _detect_encoding(list raw):
     cdef bint ascii = True
-    for key, value in raw:
+    for item in raw:
+        # (An exact pair of exact bytes without the method calls.)
+        if type(item) is tuple and len(<tuple>item) == 2:
+            key = (<tuple>item)[0]
+            value = (<tuple>item)[1]
+            if type(key) is bytes and type(value) is bytes:
+                if _bytes_ascii(<bytes>key) and _bytes_ascii(<bytes>value):
+                    continue
+                ascii = False
+                break
+        key, value = item
         if not ((<bytes?>key).isascii() and (<bytes?>value).isascii()):
             ascii = False
             break

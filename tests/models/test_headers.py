@@ -213,6 +213,7 @@ def test_pickle_and_weakref(rs):
         ({"a": "1"}, [("a", "2"), ("a", "3")]),
         (None, {"a": "1"}),
         ({"A": "1", "b": "2"}, {b"A": b"3", "B": "4"}),
+        ({"a": b"\xe9"}, {"b": "2"}),
     ],
 )
 def test_update_matches_httpx(rs, start, update):
@@ -223,3 +224,11 @@ def test_update_matches_httpx(rs, start, update):
     assert _outcome(lambda: _state(ours)) == _outcome(lambda: _state(ref))
     ours["X-After"] = ref["X-After"] = "1"
     assert _outcome(lambda: _state(ours)) == _outcome(lambda: _state(ref))
+    # A later write encodes with the encoding update() kept (rev-request MEDIUM 1).
+    ours, ref = rs.Headers(start), httpx.Headers(start)
+    _outcome(lambda: ours.update(update))
+    _outcome(lambda: ref.update(update))
+    assert _outcome(lambda: ours.__setitem__("c", "é")) == _outcome(
+        lambda: ref.__setitem__("c", "é")
+    )
+    assert ours.raw == ref.raw

@@ -1099,6 +1099,8 @@ cdef object _request_extensions(self):
         raise AttributeError(_no_attribute(self, "extensions"))
     ext = {"timeout": PyDict_Copy(timeout)}
     current = self._ext
+    if current is _MISSING:  # deleted by another thread meanwhile (rev-request LOW 3)
+        raise AttributeError(_no_attribute(self, "extensions"))
     if current is not _LAZY:  # set (or made by another thread) meanwhile
         return current
     self._ext = ext

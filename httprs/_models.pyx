@@ -936,6 +936,10 @@ cdef object _stock_request_headers(object src, object content, object url, objec
     cdef Py_ssize_t n = len(src_raw)
     cdef Py_ssize_t size = n + (host is not None) + (length is not None)
     cdef list raw = PyList_New(size)
+    if len(src_raw) != n:
+        # Another thread changed `src` (a client's own headers) during the allocation (a
+        # collection may run Python code): start again from its pairs as they are now.
+        return _stock_request_headers(src, content, url, method)
     cdef Py_ssize_t at = 0
     cdef Py_ssize_t i
     if host is not None:

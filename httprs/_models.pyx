@@ -536,21 +536,16 @@ cdef inline bint _bytes_ascii(bytes data):
 
 
 cdef bytes _ascii_lower(bytes name):
-    """name.lower() for ASCII bytes."""
+    """name.lower() for ASCII bytes: the same object when it has no upper case letter,
+    else bytes.lower()'s new one (never written into here: PyBytes_FromStringAndSize
+    hands out shared objects, such as the one-byte singletons)."""
     cdef Py_ssize_t n = PyBytes_GET_SIZE(name)
     cdef const char* data = PyBytes_AS_STRING(name)
     cdef Py_ssize_t i
     for i in range(n):
         if 65 <= data[i] <= 90:
-            break
-    else:
-        return name  # (no upper case: the same bytes)
-    cdef bytes out = PyBytes_FromStringAndSize(data, n)
-    cdef char* dst = PyBytes_AS_STRING(out)
-    for i in range(n):
-        if 65 <= dst[i] <= 90:
-            dst[i] += 32
-    return out
+            return name.lower()
+    return name
 
 
 cdef object _headers_from_raw(list raw):

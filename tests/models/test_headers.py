@@ -232,3 +232,14 @@ def test_update_matches_httpx(rs, start, update):
         lambda: ref.__setitem__("c", "é")
     )
     assert ours.raw == ref.raw
+
+
+def test_update_by_one_letter_names_leaves_shared_bytes_alone(rs):
+    # CPython shares one-byte bytes objects (b"X" is bytes([88])): lower-casing a name
+    # must make a new object, never write into the one it was given (rev-request 5).
+    h = rs.Headers({"a": "1"})
+    h.update({"X": "2", b"Y": b"3"})
+    # (Compared as numbers: a written-into b"X" would still equal the literal b"X".)
+    assert bytes([88])[0] == 88 and bytes([89])[0] == 89
+    assert [name[0] for name, _ in h.raw] == [97, 88, 89]
+    assert h["x"] == "2" and h["y"] == "3"

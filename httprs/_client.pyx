@@ -42,6 +42,7 @@ from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, To
 from httprs._models import (
     _ELAPSED_UNSET,
     _RESPONSE_LAZY,
+    _RESPONSE_MISSING,
     AsyncByteStream,
     Cookies,
     Headers,
@@ -1676,6 +1677,7 @@ cdef bint _has_redirect_location(object response) except -1:
 # redirects make new lists), never appended to nor handed to a caller.
 cdef list _NO_HISTORY = []
 cdef object _LAZY = _RESPONSE_LAZY  # (httprs._models: a stock Response's lazy history)
+cdef object _MISSING = _RESPONSE_MISSING  # (... its _hv when _from_transport did not make it)
 
 
 cdef object _next_request(
@@ -1690,6 +1692,8 @@ cdef object _next_request(
             and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
         )
         or response._hist is not _LAZY
+        # made without __init__ (and not by _from_transport): it has none to make
+        or response._hv is _MISSING
     ):
         response.history = list(history)
     # else: a transport response's history not made yet: a new empty list when asked for

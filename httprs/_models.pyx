@@ -70,6 +70,7 @@ cdef unsigned int _bytestream_tag = 0
 # earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
 _ELAPSED_UNSET = _MISSING
 _RESPONSE_LAZY = _LAZY  # for _client's _next_request
+_RESPONSE_MISSING = _MISSING  # ... (a Response's _hv: not made by _from_transport)
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE

@@ -534,6 +534,41 @@ def test_each_response_has_its_own_extensions_and_history(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("touch", ["none", "read", "set", "delete"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_response_hook_touching_history_ends_as_in_httpx(flavour, touch, server):
+    # httpx sets `response.history = list(history)` after the response hooks ran: a
+    # transport response whose history a hook read, set or deleted ends with [] too.
+    import httpx
+
+    def hook(response):
+        if touch == "read":
+            assert response.history == []
+        elif touch == "set":
+            response.history = ["set by the hook"]
+        elif touch == "delete":
+            del response.history
+
+    async def ahook(response):
+        hook(response)
+
+    def ended(client):
+        response = client.get(server.url + "/echo")
+        return response.history, response.history is response.history
+
+    with httpx.Client(event_hooks={"response": [hook]}) as client:
+        expected = ended(client)
+    assert expected == ([], True)
+
+    async def body(cls):
+        hooks = [hook if cls is httprs.Client else ahook]
+        async with opened(cls, event_hooks={"response": hooks}) as client:
+            response = await go(client.get(server.url + "/echo"))
+            assert (response.history, response.history is response.history) == expected
+
+    run(flavour, body)
+
+
 @pytest.mark.parametrize("how", ["subclass", "patched"])
 def test_http_version_and_reason_phrase_read_an_overridden_extensions(server, how):
     # httpx's http_version / reason_phrase read `self.extensions`: a transport response

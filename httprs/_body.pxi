@@ -648,9 +648,10 @@ cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) ex
 # The last response head's (name, value) pairs and reason phrase, as made for it: a pair
 # (or a name) equal to the one at its position there is that same immutable object
 # again, so a server's repeated head costs a compare per field, not new objects. Only
-# touched with the GIL held; a snapshot (tuple), so edits to a response's headers never
-# reach it.
-cdef tuple _last_pairs = ()
+# touched with the GIL held; a list of its own, never handed out (each response gets a
+# new list of the same tuples), so edits to a response's headers never reach it. It is
+# updated in place where a pair differs: a repeated head makes no new object at all.
+cdef list _last_pairs = []
 cdef bytes _last_reason = b""
 
 
@@ -680,11 +681,9 @@ cdef list _head_fields(HeaderBlock& headers):
 
 cdef list _head_pairs(HeaderBlock& headers):
     """The raw [(name, value)] list of a response head (a new list each time)."""
-    global _last_pairs
     cdef Py_ssize_t n = headers.size()
     cdef Py_ssize_t i
-    cdef tuple last = _last_pairs
-    cdef Py_ssize_t reuse = min(n, len(last))
+    cdef list last = _last_pairs
     # Each slot is filled below (a failure leaves NULLs, which the list's dealloc skips).
     cdef list raw = PyList_New(n)
     cdef tuple prev
@@ -692,17 +691,26 @@ cdef list _head_pairs(HeaderBlock& headers):
     cdef string_view value
     for i in range(n):
         value = headers.value(i)
-        if i < reuse:
+        # (len(last) read each time: an allocation's finaliser could make a response too)
+        if i < len(last):
             prev = <tuple>last[i]
             if _same_view(<bytes>prev[0], headers.name(i)):
-                item = prev if _same_view(<bytes>prev[1], value) else (prev[0], _view_bytes(value))
+                if _same_view(<bytes>prev[1], value):
+                    item = prev
+                else:
+                    item = last[i] = (prev[0], _view_bytes(value))
                 Py_INCREF(item)
                 PyList_SET_ITEM(raw, i, item)  # steals the reference
                 continue
         item = (_view_bytes(headers.name(i)), _view_bytes(value))
+        if i < len(last):
+            last[i] = item
+        else:
+            last.append(item)
         Py_INCREF(item)
         PyList_SET_ITEM(raw, i, item)
-    _last_pairs = tuple(raw)
+    if len(last) > n:
+        del last[n:]
     return raw
 
 

@@ -40,7 +40,6 @@ from httprs._content import ByteStream as _ByteStream
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from httprs._models import (
-    _ELAPSED_UNSET,
     _RESPONSE_LAZY,
     _RESPONSE_MISSING,
     AsyncByteStream,
@@ -174,9 +173,9 @@ cdef bint _core_stream(object stream, bint is_async) except -1:
 
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
-    first asked for (most never are); anything else gets it now."""
+    first asked for (most never are): the seconds are newer than any `_elap` set before;
+    anything else gets it now."""
     if type(response) is Response:
-        response._elap = _ELAPSED_UNSET
         response._elap_s = seconds
     else:
         response.elapsed = datetime.timedelta(seconds=seconds)
@@ -1677,7 +1676,7 @@ cdef bint _has_redirect_location(object response) except -1:
 # redirects make new lists), never appended to nor handed to a caller.
 cdef list _NO_HISTORY = []
 cdef object _LAZY = _RESPONSE_LAZY  # (httprs._models: a stock Response's lazy history)
-cdef object _MISSING = _RESPONSE_MISSING  # (... its _hv when _from_transport did not make it)
+cdef object _MISSING = _RESPONSE_MISSING  # (... its _head when not made by _from_transport)
 
 
 cdef object _next_request(
@@ -1693,7 +1692,7 @@ cdef object _next_request(
         )
         or response._hist is not _LAZY
         # made without __init__ (and not by _from_transport): it has none to make
-        or response._hv is _MISSING
+        or response._head is _MISSING
     ):
         response.history = list(history)
     # else: a transport response's history not made yet: a new empty list when asked for

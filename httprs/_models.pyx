@@ -57,8 +57,8 @@ __all__ = [
 
 cdef object _MISSING = object()
 # A Response's `extensions` / `history` not made yet (its class defaults): made on first
-# access from what _from_transport stored (_hv, _rp) / as a new empty list, for a
-# response _from_transport made (its _hv is set); any other has none (AttributeError).
+# access from what _from_transport stored (_head) / as a new empty list, for a
+# response _from_transport made (its _head is set); any other has none (AttributeError).
 cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
@@ -66,11 +66,8 @@ cdef unsigned int _response_tag = 0
 cdef unsigned int _response_close_tag = 0
 cdef unsigned int _headers_tag = 0
 cdef unsigned int _bytestream_tag = 0
-# For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
-# earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
-_ELAPSED_UNSET = _MISSING
 _RESPONSE_LAZY = _LAZY  # for _client's _next_request
-_RESPONSE_MISSING = _MISSING  # ... (a Response's _hv: not made by _from_transport)
+_RESPONSE_MISSING = _MISSING  # ... (a Response's _head: not made by _from_transport)
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -880,7 +877,7 @@ def _parse_header_links(value):
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Not carried over by pickle / copy: live I/O state, and the cookie jar (its lock).
 _UNPICKLED_RESPONSE_ATTRS = frozenset(
-    {"extensions", "_ext", "_hv", "_rp", "stream", "is_closed", "_decoder", "_cookie_jar"}
+    {"extensions", "_ext", "_head", "stream", "is_closed", "_decoder", "_cookie_jar"}
 )
 _ERROR_TYPES = {
     1: "Informational response",
@@ -902,15 +899,16 @@ class Response:
     _enc = _MISSING  # httpx's `_encoding`
     _decoder = _MISSING
     _elap = _MISSING  # httpx's `_elapsed`
-    _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
+    # Elapsed seconds the client recorded (one store), newer than `_elap` while not None:
+    # made into `_elap` when first asked for; setting `elapsed` clears it.
+    _elap_s = None
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
-    # `extensions`: the dict once made or set, _MISSING once deleted; _LAZY: made from _hv
-    # (the http_version extension; _MISSING: not made by _from_transport, so none) and
-    # _rp (reason_phrase, or None for none).
+    # `extensions`: the dict once made or set, _MISSING once deleted; _LAZY: made from
+    # _head, (http_version, reason_phrase or None for none), the http_version and
+    # reason_phrase extensions; _MISSING: not made by _from_transport, so none.
     _ext = _LAZY
-    _hv = _MISSING
-    _rp = None
+    _head = _MISSING
     # `history`: the list once made or set, _MISSING once deleted; _LAZY: a new empty list
     # for a response _from_transport made, none for any other.
     _hist = _LAZY
@@ -964,9 +962,7 @@ class Response:
         r.headers = _headers_from_raw(raw_headers)
         # Its extensions dict and history list are made when first asked for: the
         # client's requests mostly never ask.
-        r._hv = http_version
-        if reason_phrase is not None:
-            r._rp = reason_phrase
+        r._head = _head_of(http_version, reason_phrase)
         r.stream = stream
         return r
 
@@ -1010,7 +1006,7 @@ class Response:
 
     @elapsed.setter
     def elapsed(self, value):
-        self._elap = value
+        _set_elapsed(self, value)
 
     @property
     def request(self):
@@ -1025,7 +1021,7 @@ class Response:
     @property
     def http_version(self):
         if _lazy_extensions(self):
-            return (<bytes>self._hv).decode("ascii", errors="ignore")
+            return (<bytes>(<tuple>self._head)[0]).decode("ascii", errors="ignore")
         try:
             version = self.extensions["http_version"]
         except KeyError:
@@ -1035,7 +1031,7 @@ class Response:
     @property
     def reason_phrase(self):
         if _lazy_extensions(self):
-            phrase = self._rp
+            phrase = (<tuple>self._head)[1]
             if phrase is None:
                 return codes.get_reason_phrase(self.status_code)
             return (<bytes?>phrase).decode("ascii", errors="ignore")
@@ -1229,7 +1225,7 @@ class Response:
 
     @_elapsed.setter
     def _elapsed(self, value):
-        self._elap = value
+        _set_elapsed(self, value)
 
     @property
     def _request(self):
@@ -1255,7 +1251,7 @@ class Response:
             for name, value in vars(self).items()
             if value is not _MISSING and name not in _UNPICKLED_RESPONSE_ATTRS
         }
-        if self._hist is _LAZY and self._hv is not _MISSING:
+        if self._hist is _LAZY and self._head is not _MISSING:
             # Made now, so a shallow copy shares it, as httpx's copies share theirs.
             state["_hist"] = _made_history(self)
         return state
@@ -1529,13 +1525,33 @@ async def _aiter_raw(self, chunk_size):
     await self.aclose()
 
 
+# The last (http_version, reason_phrase) pair _from_transport stored: the next response
+# with the same two objects (the transport hands out the same bytes for a repeated
+# reason) shares it (immutable), one store and no new tuple per response.
+cdef tuple _last_head = (None, None)
+
+
+cdef tuple _head_of(bytes version, bytes reason):
+    global _last_head
+    cdef tuple last = _last_head
+    if last[0] is version and last[1] is reason:
+        return last
+    _last_head = (version, reason)
+    return _last_head
+
+
+cdef inline bint _bytes_version(head) except -1:
+    """Whether `_head` holds a bytes http_version (set by _from_transport, not None)."""
+    return type(head) is tuple and type((<tuple>head)[0]) is bytes
+
+
 cdef bint _lazy_extensions(self) except -1:
-    """Whether http_version / reason_phrase may read _hv / _rp: the extensions dict is
+    """Whether http_version / reason_phrase may read _head: the extensions dict is
     not made yet and `extensions` is Response's own property (a subclass's or a patched
     one is read, as httpx reads `self.extensions`)."""
     return (
         self._ext is _LAZY
-        and type(self._hv) is bytes
+        and _bytes_version(self._head)
         and type(self) is Response
         and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
     )
@@ -1545,7 +1561,7 @@ cdef object _lazy_value(self, value, str name):
     """`value` (what `extensions` / `history` holds) when the response has one: not
     deleted (_MISSING), and made or to be made (_LAZY on a response _from_transport
     made); else AttributeError, as for an httpx attribute never set."""
-    if value is _MISSING or (value is _LAZY and self._hv is _MISSING):
+    if value is _MISSING or (value is _LAZY and self._head is _MISSING):
         raise AttributeError(_no_attribute(self, name))
     return value
 
@@ -1558,10 +1574,10 @@ cdef object _made_extensions(self):
     """A stock Response's extensions dict from what _from_transport stored, made on first
     access and kept. No Python code runs between the check and the store: two threads
     asking at once get the same dict."""
-    version = self._hv
-    if version is _MISSING:
+    head = self._head
+    if head is _MISSING:
         raise AttributeError(_no_attribute(self, "extensions"))
-    reason = self._rp
+    version, reason = <tuple>head
     if reason is None:
         ext = {"http_version": version}
     else:
@@ -1576,7 +1592,7 @@ cdef object _made_extensions(self):
 cdef object _made_history(self):
     """A stock Response's empty history list, made on first access and kept (as
     _made_extensions); AttributeError for a response _from_transport did not make."""
-    if self._hv is _MISSING:
+    if self._head is _MISSING:
         raise AttributeError(_no_attribute(self, "history"))
     hist = []
     current = self._hist
@@ -1588,13 +1604,26 @@ cdef object _made_history(self):
 
 cdef object _elapsed_of(self):
     """The response's `elapsed` timedelta, or _MISSING. The client records the seconds
-    (`_elap_s`) when the response closes; the timedelta is built on first access."""
-    elapsed = self._elap
-    if elapsed is _MISSING:
-        seconds = self._elap_s
-        if seconds is not None:
-            elapsed = self._elap = datetime.timedelta(seconds=seconds)
+    (`_elap_s`, newer than any `_elap`) when the response closes; the timedelta is built
+    on first access and kept. No Python code runs between the re-check and the stores:
+    a set meanwhile (another thread) is not overwritten."""
+    seconds = self._elap_s
+    if seconds is None:
+        return self._elap
+    elapsed = datetime.timedelta(seconds=seconds)
+    if self._elap_s is not seconds:  # set (or made by another thread) meanwhile
+        return self._elap
+    self._elap = elapsed
+    self._elap_s = None
     return elapsed
+
+
+cdef int _set_elapsed(self, value) except -1:
+    """`elapsed` / `_elapsed` set: the value, over any seconds recorded before."""
+    self._elap = value
+    if self._elap_s is not None:
+        self._elap_s = None
+    return 0
 
 
 cdef object _stdlib_json_loads = jsonlib.loads
@@ -1676,11 +1705,8 @@ cdef object _decoder_of(self, bint keep_none):
     decoder = self._decoder
     if decoder is _MISSING:
         headers = self.headers
-        if type(headers) is Headers and not (
-            _raw_has(headers._raw, b"content-encoding")
-            if headers._lower is None
-            else _hhas(headers, b"content-encoding")
-        ):
+        # (The raw pairs, not the lower-cased keys: one attribute read fewer.)
+        if type(headers) is Headers and not _raw_has(headers._raw, b"content-encoding"):
             if keep_none:
                 self._decoder = None
             return None

@@ -569,6 +569,30 @@ def test_a_response_hook_touching_history_ends_as_in_httpx(flavour, touch, serve
     run(flavour, body)
 
 
+@pytest.mark.parametrize("name", ["elapsed", "_elapsed"])
+def test_elapsed_set_before_and_after_the_close_as_in_httpx(name, server):
+    # The client records `elapsed` when the response closes (over what a hook set);
+    # a value set afterwards wins, and a pickled copy carries what it then holds.
+    import datetime
+
+    import httpx
+
+    day = datetime.timedelta(days=1)
+
+    def hook(response):
+        setattr(response, name, day)
+
+    for module in (httpx, httprs):
+        with module.Client(event_hooks={"response": [hook]}) as client:
+            first = client.get(server.url + "/echo")
+            second = client.get(server.url + "/echo")
+        assert pickle.loads(pickle.dumps(first)).elapsed == first.elapsed
+        assert first.elapsed < day and first.elapsed is first.elapsed
+        setattr(second, name, 2 * day)  # (its recorded elapsed never read)
+        assert pickle.loads(pickle.dumps(second)).elapsed == 2 * day
+        assert (second.elapsed, second._elapsed) == (2 * day, 2 * day), module
+
+
 @pytest.mark.parametrize("how", ["subclass", "patched"])
 def test_http_version_and_reason_phrase_read_an_overridden_extensions(server, how):
     # httpx's http_version / reason_phrase read `self.extensions`: a transport response

@@ -11,8 +11,10 @@ cookies are extracted only from responses that carry Set-Cookie.
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next
+from cpython.pycapsule cimport PyCapsule_New
 from cpython.ref cimport PyObject
 
+from httprs.includes.bound_stream cimport BoundStreamOps
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport object_new as _object_new
@@ -39,6 +41,7 @@ from httprs._config import (
 from httprs._content import ByteStream as _ByteStream
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
+from httprs._models import _lend_bound_stream as _models_lend_bound_stream
 from httprs._models import (
     _RESPONSE_LAZY,
     _RESPONSE_MISSING,
@@ -195,27 +198,59 @@ class BoundSyncStream(SyncByteStream):
             yield chunk
 
     def close(self):
-        response = self._response
-        if response is not None:
-            # Dropping the back-reference breaks the response <-> stream cycle, so a
-            # closed response is freed by reference counting, not by the cyclic GC.
-            self._response = None
-            _record_elapsed(response, perf_counter() - self._start)
-        stream = self._stream
-        if _core_stream(stream, False):
-            stream._body.close()  # what its stock close() does, one call fewer
-        else:
-            stream.close()
+        _bound_close(self)
 
 
 class _BoundSyncStreamReadAll(BoundSyncStream):
     """BoundSyncStream over a core stream that can hand over the whole body at once."""
 
     def _httprs_read_all(self):
-        stream = self._stream
-        if _core_stream(stream, False):
-            return stream._body._httprs_read_all()
-        return stream._httprs_read_all()
+        return _bound_read_all(self)
+
+
+cdef int _bound_close(object bound) except -1:
+    """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
+    _BoundSyncStreamReadAll whose methods are the stock ones: _bound_stock)."""
+    response = bound._response
+    if response is not None:
+        # Dropping the back-reference breaks the response <-> stream cycle, so a
+        # closed response is freed by reference counting, not by the cyclic GC.
+        bound._response = None
+        _record_elapsed(response, perf_counter() - bound._start)
+    stream = bound._stream
+    if _core_stream(stream, False):
+        stream._body.close()  # what its stock close() does, one call fewer
+    else:
+        stream.close()
+    return 0
+
+
+cdef object _bound_read_all(object bound):
+    """_BoundSyncStreamReadAll._httprs_read_all() of `bound` (Response.read calls it
+    directly, as _bound_close)."""
+    stream = bound._stream
+    if _core_stream(stream, False):
+        return stream._body._httprs_read_all()
+    return stream._httprs_read_all()
+
+
+cdef unsigned int _bound_stock_tag = 0
+
+
+cdef bint _bound_stock(object stream) except -1:
+    """Whether `stream` is a _BoundSyncStreamReadAll (the class defined here) whose
+    whole read and close are the stock ones (remembered with the class's version tag):
+    then Response.read / close call _bound_read_all / _bound_close without the two
+    Python-level method calls."""
+    return type(stream) is _READ_ALL_SYNC and _class_unchanged(
+        _READ_ALL_SYNC, &_bound_stock_tag, _BOUND_STOCK
+    )
+
+
+cdef BoundStreamOps _bound_ops
+_bound_ops.stock = _bound_stock
+_bound_ops.read_all = _bound_read_all
+_bound_ops.close = _bound_close
 
 
 class BoundAsyncStream(AsyncByteStream):
@@ -2796,4 +2831,10 @@ cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
 cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
 cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
+cdef tuple _BOUND_STOCK = (
+    ("_httprs_read_all", _BoundSyncStreamReadAll._httprs_read_all),
+    ("close", BoundSyncStream.close),
+)
+# Response.read / close of a response bound here call _bound_read_all / _bound_close.
+_models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))
 cdef tuple _READ_ALL_ASYNC_STOCK = (("__init__", _BOUND_ASYNC_INIT),)

@@ -71,9 +71,11 @@ _RESPONSE_MISSING = _MISSING  # ... (a Response's _head: not made by _from_trans
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
+from httprs.includes.bound_stream cimport BoundStreamOps
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
@@ -1271,6 +1273,8 @@ class Response:
             stream = self.stream
             if type(stream) is ByteStream:
                 self._body = _read_whole(self, stream, stream._stream)
+            elif _bound_stock(stream):
+                self._body = _read_whole(self, stream, None)
             else:
                 read_all = getattr(stream, "_httprs_read_all", None)
                 if read_all is not None:
@@ -1752,7 +1756,10 @@ cdef int _close_response(self, stream) except -1:
     if not self.is_closed:
         self.is_closed = True
         try:
-            stream.close()
+            if _bound_stock(stream):
+                _bound.close(stream)  # its stock close(), without the method call
+            else:
+                stream.close()
         except RequestError as exc:
             if self._req is not None:
                 exc.request = self._req
@@ -1762,11 +1769,11 @@ cdef int _close_response(self, stream) except -1:
 
 cdef bytes _read_whole(self, stream, source):
     """One-shot read of `self.stream` (`stream`): `source` is the whole raw body or a
-    callable returning it."""
+    callable returning it; None for the client's bound stream (_bound_stock)."""
     _begin_whole_read(self, stream, False)
-    if callable(source):
+    if source is None or callable(source):
         try:
-            raw = source()
+            raw = _bound.read_all(stream) if source is None else source()
         except RequestError as exc:
             if self._req is not None:
                 exc.request = self._req
@@ -1781,6 +1788,28 @@ cdef bytes _read_whole(self, stream, source):
     else:
         self.close()
     return _decode_all(self, raw)
+
+
+# The client's bound stream's stock whole read and close (httprs.includes.bound_stream),
+# lent by httprs._client at its import; until then no stream is one.
+cdef BoundStreamOps _bound
+
+
+cdef bint _no_bound_stream(object stream) except -1:
+    return False
+
+
+_bound.stock = _no_bound_stream
+
+
+def _lend_bound_stream(ops):
+    """httprs._client: a capsule of its BoundStreamOps (a static struct)."""
+    global _bound
+    _bound = (<BoundStreamOps*>PyCapsule_GetPointer(ops, NULL))[0]
+
+
+cdef inline bint _bound_stock(object stream) except -1:
+    return _bound.stock(stream)
 
 
 cdef class _attach_request:

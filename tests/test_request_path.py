@@ -569,6 +569,33 @@ def test_a_response_hook_touching_history_ends_as_in_httpx(flavour, touch, serve
     run(flavour, body)
 
 
+@pytest.mark.parametrize("name", ["close", "_httprs_read_all"])
+def test_a_bound_stream_method_patched_after_use_is_called_by_read(name, server):
+    # Response.read / close call the client's bound stream's stock whole read and close
+    # directly; patched on the class (after a first request), the patch is called.
+    from httprs import _client
+
+    cls = _client._BoundSyncStreamReadAll
+    with httprs.Client() as client:
+        assert client.get(server.url + "/echo").status_code == 200
+        stock = getattr(cls, name)
+        calls = []
+
+        def patched(self):
+            calls.append(self)
+            return stock(self)
+
+        with mock.patch.object(cls, name, patched):
+            response = client.get(server.url + "/echo")
+            assert type(response.stream) is cls
+            assert response.json()["body"] == "" and response.is_closed
+            assert calls == [response.stream]
+            response.close()  # (closed already: not called again)
+            assert calls == [response.stream]
+        response = client.get(server.url + "/echo")
+        assert response.is_closed and response.elapsed.total_seconds() >= 0
+
+
 @pytest.mark.parametrize("name", ["elapsed", "_elapsed"])
 def test_elapsed_set_before_and_after_the_close_as_in_httpx(name, server):
     # The client records `elapsed` when the response closes (over what a hook set);

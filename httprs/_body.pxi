@@ -723,6 +723,14 @@ cdef bytes _reason_bytes(string& reason):
     return _last_reason
 
 
+# Response._from_transport's body, called as a C function (no method lookup nor
+# Python-level call per response).
+from httprs._models import _TRANSPORT_RESPONSE
+cdef TransportResponse _transport_response = <TransportResponse>PyCapsule_GetPointer(
+    _TRANSPORT_RESPONSE, NULL
+)
+
+
 cdef object _make_response(_Body stream, object request, object tracer=None):
     cdef Transfer* t = stream.t.get()
     cdef list raw = _head_pairs(t.head.headers)
@@ -743,7 +751,7 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     else:
         public = _object_new(ResponseStream)
     public._body = stream
-    response = Response._from_transport(
+    response = _transport_response(
         t.head.status, raw, public, version, None if t.http2 else _reason_bytes(t.head.reason)
     )
     if t.http2:

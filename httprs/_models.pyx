@@ -71,7 +71,7 @@ _RESPONSE_MISSING = _MISSING  # ... (a Response's _head: not made by _from_trans
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
@@ -947,26 +947,11 @@ class Response:
                         bytes reason_phrase):
         """The transports' factory: adopts raw headers as-is, decodes nothing. HTTP/2
         responses have no reason phrase (None): httpcore's extensions then lack it.
-        A patched `Response.__init__` is called, as httpx's transports call it."""
-        if PyType_Check(Response) and not _class_unchanged(
-            Response, &_response_tag, _RESPONSE_STOCK
-        ):
-            if reason_phrase is None:
-                extensions = {"http_version": http_version}
-            else:
-                extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
-            return Response(  # by keyword, as httpx's transports call it
-                status_code=status_code, headers=raw_headers, stream=stream,
-                extensions=extensions,
-            )
-        r = _object_new(Response)
-        r.status_code = status_code
-        r.headers = _headers_from_raw(raw_headers)
-        # Its extensions dict and history list are made when first asked for: the
-        # client's requests mostly never ask.
-        r._head = _head_of(http_version, reason_phrase)
-        r.stream = stream
-        return r
+        A patched `Response.__init__` is called, as httpx's transports call it.
+        (httprs._core calls _transport_response, its body, directly.)"""
+        return _transport_response(
+            status_code, raw_headers, stream, http_version, reason_phrase
+        )
 
     @property
     def extensions(self):
@@ -1527,6 +1512,35 @@ async def _aiter_raw(self, chunk_size):
         for chunk in (<_Chunker>chunker).flush():
             yield chunk
     await self.aclose()
+
+
+cdef object _transport_response(
+    object status_code, list raw_headers, object stream, bytes http_version,
+    bytes reason_phrase,
+):
+    """Response._from_transport(...) (lent to httprs._core as a C function)."""
+    if PyType_Check(Response) and not _class_unchanged(
+        Response, &_response_tag, _RESPONSE_STOCK
+    ):
+        if reason_phrase is None:
+            extensions = {"http_version": http_version}
+        else:
+            extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        return Response(  # by keyword, as httpx's transports call it
+            status_code=status_code, headers=raw_headers, stream=stream,
+            extensions=extensions,
+        )
+    r = _object_new(Response)
+    r.status_code = status_code
+    r.headers = _headers_from_raw(raw_headers)
+    # Its extensions dict and history list are made when first asked for: the
+    # client's requests mostly never ask.
+    r._head = _head_of(http_version, reason_phrase)
+    r.stream = stream
+    return r
+
+
+_TRANSPORT_RESPONSE = PyCapsule_New(<void*>_transport_response, NULL, NULL)  # for _core
 
 
 # The last (http_version, reason_phrase) pair _from_transport stored: the next response

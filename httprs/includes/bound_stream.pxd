@@ -1,5 +1,8 @@
+# C functions one module lends another at import, through a capsule, where the
+# borrower cannot cimport the lender (no .pxd for these modules).
+
 # What the client's bound response stream lends Response (httprs._client registers it
-# with httprs._models at import, through a capsule: _models cannot import _client).
+# with httprs._models at import: _models cannot import _client).
 
 # Whether `stream` is the client's own bound stream over a core stream, with its stock
 # whole read and close (Response.read / close then call the two below, not the methods).
@@ -13,3 +16,9 @@ ctypedef struct BoundStreamOps:
     BoundStreamStock stock
     BoundStreamReadAll read_all
     BoundStreamClose close
+
+
+# httprs._models lends httprs._core the same way (a capsule, `_TRANSPORT_RESPONSE`) the
+# body of `Response._from_transport(status_code, raw_headers, stream, http_version,
+# reason_phrase)`, which the transports call for every response.
+ctypedef object (*TransportResponse)(object, list, object, bytes, bytes)

@@ -211,17 +211,23 @@ class _BoundSyncStreamReadAll(BoundSyncStream):
 cdef int _bound_close(object bound) except -1:
     """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
     _BoundSyncStreamReadAll whose methods are the stock ones: _bound_stock)."""
+    _bound_elapsed(bound)
+    stream = bound._stream
+    if _core_stream(stream, False):
+        stream._body.close()  # what its stock close() does, one call fewer
+    else:
+        stream.close()
+    return 0
+
+
+cdef int _bound_elapsed(object bound) except -1:
+    """A bound stream's close (sync or async): record its response's elapsed, once."""
     response = bound._response
     if response is not None:
         # Dropping the back-reference breaks the response <-> stream cycle, so a
         # closed response is freed by reference counting, not by the cyclic GC.
         bound._response = None
         _record_elapsed(response, perf_counter() - bound._start)
-    stream = bound._stream
-    if _core_stream(stream, False):
-        stream._body.close()  # what its stock close() does, one call fewer
-    else:
-        stream.close()
     return 0
 
 
@@ -269,10 +275,7 @@ class BoundAsyncStream(AsyncByteStream):
             yield chunk
 
     async def aclose(self):
-        response = self._response
-        if response is not None:
-            self._response = None
-            _record_elapsed(response, perf_counter() - self._start)
+        _bound_elapsed(self)
         stream = self._stream
         if _core_stream(stream, True):
             await stream._body.aclose()

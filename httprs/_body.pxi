@@ -651,7 +651,10 @@ cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) ex
 # touched with the GIL held; a list of its own, never handed out (each response gets a
 # new list of the same tuples), so edits to a response's headers never reach it. It is
 # updated in place where a pair differs: a repeated head makes no new object at all.
+# A Set-Cookie pair is not kept (a session token would outlive its client): its place
+# holds _NOT_KEPT, which matches no name.
 cdef list _last_pairs = []
+cdef tuple _NOT_KEPT = (b"", b"")
 cdef bytes _last_reason = b""
 
 
@@ -679,6 +682,23 @@ cdef list _head_fields(HeaderBlock& headers):
     ]
 
 
+cdef bint _is_set_cookie(string_view name) noexcept:
+    """name.lower() == b"set-cookie" (ASCII folding, as bytes.lower())."""
+    cdef const char* want = b"set-cookie"
+    cdef const char* got = name.data()
+    cdef char c
+    cdef size_t i
+    if name.size() != 10:
+        return False
+    for i in range(10):
+        c = got[i]
+        if b'A' <= c <= b'Z':
+            c = c + 32
+        if c != want[i]:
+            return False
+    return True
+
+
 cdef list _head_pairs(HeaderBlock& headers):
     """The raw [(name, value)] list of a response head (a new list each time)."""
     cdef Py_ssize_t n = headers.size()
@@ -698,15 +718,18 @@ cdef list _head_pairs(HeaderBlock& headers):
                 if _same_view(<bytes>prev[1], value):
                     item = prev
                 else:
-                    item = last[i] = (prev[0], _view_bytes(value))
+                    item = (prev[0], _view_bytes(value))
+                    if i < len(last):  # (after the allocation, which may run finalisers)
+                        last[i] = item
                 Py_INCREF(item)
                 PyList_SET_ITEM(raw, i, item)  # steals the reference
                 continue
         item = (_view_bytes(headers.name(i)), _view_bytes(value))
+        kept = _NOT_KEPT if _is_set_cookie(headers.name(i)) else item
         if i < len(last):
-            last[i] = item
+            last[i] = kept
         else:
-            last.append(item)
+            last.append(kept)
         Py_INCREF(item)
         PyList_SET_ITEM(raw, i, item)
     if len(last) > n:

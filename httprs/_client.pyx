@@ -21,6 +21,7 @@ from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport plain_new as _plain_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
 from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
+from httprs.includes.pyobject cimport stock_method as _stock_method
 from httprs.includes.pyobject cimport type_tag as _type_tag
 
 import datetime
@@ -174,11 +175,16 @@ cdef bint _core_stream(object stream, bint is_async) except -1:
     )
 
 
+cdef unsigned int _response_elapsed_tag = 0  # _class_unchanged's memo for _ELAPSED_STOCK
+
+
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
     first asked for (most never are): the seconds are newer than any `_elap` set before;
     anything else gets it now."""
-    if type(response) is Response:
+    if type(response) is Response and _class_unchanged(
+        Response, &_response_elapsed_tag, _ELAPSED_STOCK
+    ):
         response._elap_s = seconds
     else:
         response.elapsed = datetime.timedelta(seconds=seconds)
@@ -210,7 +216,7 @@ class _BoundSyncStreamReadAll(BoundSyncStream):
 
 cdef int _bound_close(object bound) except -1:
     """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
-    _BoundSyncStreamReadAll whose methods are the stock ones: _bound_stock)."""
+    _BoundSyncStreamReadAll whose close is the stock one: _bound_stock_close)."""
     _bound_elapsed(bound)
     stream = bound._stream
     if _core_stream(stream, False):
@@ -233,28 +239,30 @@ cdef int _bound_elapsed(object bound) except -1:
 
 cdef object _bound_read_all(object bound):
     """_BoundSyncStreamReadAll._httprs_read_all() of `bound` (Response.read calls it
-    directly, as _bound_close)."""
+    directly: _bound_stock_read)."""
     stream = bound._stream
     if _core_stream(stream, False):
         return stream._body._httprs_read_all()
     return stream._httprs_read_all()
 
 
-cdef unsigned int _bound_stock_tag = 0
-
-
-cdef bint _bound_stock(object stream) except -1:
+cdef bint _bound_stock_read(object stream) except -1:
     """Whether `stream` is a _BoundSyncStreamReadAll (the class defined here) whose
-    whole read and close are the stock ones (remembered with the class's version tag):
-    then Response.read / close call _bound_read_all / _bound_close without the two
-    Python-level method calls."""
-    return type(stream) is _READ_ALL_SYNC and _class_unchanged(
-        _READ_ALL_SYNC, &_bound_stock_tag, _BOUND_STOCK
+    `_httprs_read_all` is the stock one (patched neither on a class nor on the
+    instance): then Response.read calls _bound_read_all without the method call."""
+    return type(stream) is _READ_ALL_SYNC and _stock_method(
+        stream, "_httprs_read_all", _BOUND_READ_ALL
     )
 
 
+cdef bint _bound_stock_close(object stream) except -1:
+    """... and whose `close` is: then Response.close calls _bound_close."""
+    return type(stream) is _READ_ALL_SYNC and _stock_method(stream, "close", _BOUND_CLOSE)
+
+
 cdef BoundStreamOps _bound_ops
-_bound_ops.stock = _bound_stock
+_bound_ops.stock_read = _bound_stock_read
+_bound_ops.stock_close = _bound_stock_close
 _bound_ops.read_all = _bound_read_all
 _bound_ops.close = _bound_close
 
@@ -2834,10 +2842,9 @@ cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
 cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
 cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
-cdef tuple _BOUND_STOCK = (
-    ("_httprs_read_all", _BoundSyncStreamReadAll._httprs_read_all),
-    ("close", BoundSyncStream.close),
-)
+cdef tuple _ELAPSED_STOCK = (("elapsed", Response.elapsed),)  # (a patched one is set)
+cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
+cdef object _BOUND_CLOSE = BoundSyncStream.close
 # Response.read / close of a response bound here call _bound_read_all / _bound_close.
 _models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))
 cdef tuple _READ_ALL_ASYNC_STOCK = (("__init__", _BOUND_ASYNC_INIT),)

@@ -1258,7 +1258,7 @@ class Response:
             stream = self.stream
             if type(stream) is ByteStream:
                 self._body = _read_whole(self, stream, stream._stream)
-            elif _bound_stock(stream):
+            elif _bound.stock_read(stream):
                 self._body = _read_whole(self, stream, None)
             else:
                 read_all = getattr(stream, "_httprs_read_all", None)
@@ -1770,7 +1770,7 @@ cdef int _close_response(self, stream) except -1:
     if not self.is_closed:
         self.is_closed = True
         try:
-            if _bound_stock(stream):
+            if _bound.stock_close(stream):
                 _bound.close(stream)  # its stock close(), without the method call
             else:
                 stream.close()
@@ -1783,7 +1783,7 @@ cdef int _close_response(self, stream) except -1:
 
 cdef bytes _read_whole(self, stream, source):
     """One-shot read of `self.stream` (`stream`): `source` is the whole raw body or a
-    callable returning it; None for the client's bound stream (_bound_stock)."""
+    callable returning it; None for the client's bound stream (its stock_read)."""
     _begin_whole_read(self, stream, False)
     if source is None or callable(source):
         try:
@@ -1813,7 +1813,8 @@ cdef bint _no_bound_stream(object stream) except -1:
     return False
 
 
-_bound.stock = _no_bound_stream
+_bound.stock_read = _no_bound_stream
+_bound.stock_close = _no_bound_stream
 
 
 def _lend_bound_stream(ops):
@@ -1821,9 +1822,6 @@ def _lend_bound_stream(ops):
     global _bound
     _bound = (<BoundStreamOps*>PyCapsule_GetPointer(ops, NULL))[0]
 
-
-cdef inline bint _bound_stock(object stream) except -1:
-    return _bound.stock(stream)
 
 
 cdef class _attach_request:

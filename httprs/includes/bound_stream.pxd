@@ -4,8 +4,10 @@
 # What the client's bound response stream lends Response (httprs._client registers it
 # with httprs._models at import: _models cannot import _client).
 
-# Whether `stream` is the client's own bound stream over a core stream, with its stock
-# whole read and close (Response.read / close then call the two below, not the methods).
+# Whether `stream` is the client's own bound stream over a core stream, whose
+# `_httprs_read_all` (`stock_read`) / `close` (`stock_close`) is the stock one, on its
+# class and not shadowed on the instance: Response.read / close then call `read_all` /
+# `close` below, not the method.
 ctypedef bint (*BoundStreamStock)(object stream) except -1
 # Its stock `_httprs_read_all()`: the whole raw body.
 ctypedef object (*BoundStreamReadAll)(object stream)
@@ -13,7 +15,8 @@ ctypedef object (*BoundStreamReadAll)(object stream)
 ctypedef int (*BoundStreamClose)(object stream) except -1
 
 ctypedef struct BoundStreamOps:
-    BoundStreamStock stock
+    BoundStreamStock stock_read
+    BoundStreamStock stock_close
     BoundStreamReadAll read_all
     BoundStreamClose close
 

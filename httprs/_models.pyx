@@ -63,7 +63,6 @@ cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
 cdef unsigned int _response_tag = 0
-cdef unsigned int _response_close_tag = 0
 cdef unsigned int _headers_tag = 0
 cdef unsigned int _bytestream_tag = 0
 _RESPONSE_LAZY = _LAZY  # for _client's _next_request
@@ -80,6 +79,7 @@ from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
 from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
+from httprs.includes.pyobject cimport stock_method as _stock_method
 
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -1795,9 +1795,9 @@ cdef bytes _read_whole(self, stream, source):
     else:
         raw = source
     self._nbytes = len(raw)
-    # self.close(), called directly while it is Response's own (the stream read is
-    # `self.stream`: nothing here replaces it).
-    if type(self) is Response and _class_unchanged(Response, &_response_close_tag, _CLOSE_STOCK):
+    # self.close(), called directly while it is Response's own, on the class and not
+    # shadowed on the instance (the stream read is `self.stream`: nothing replaces it).
+    if type(self) is Response and _stock_method(self, "close", _STOCK_CLOSE):
         _close_response(self, stream)
     else:
         self.close()
@@ -2014,6 +2014,6 @@ cdef tuple _RESPONSE_STOCK = (
 cdef tuple _HEADERS_STOCK = (("__init__", Headers.__init__),)
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.
-cdef tuple _CLOSE_STOCK = (("close", Response.close),)
+cdef object _STOCK_CLOSE = Response.close
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
 cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes

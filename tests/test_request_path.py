@@ -436,6 +436,19 @@ def test_a_closed_clients_response_cookies_are_not_kept(scripted):
     assert _lists_holding(secret) == []
 
 
+def test_a_response_close_patched_on_the_instance_is_called_by_read(server):
+    # httpx's read() ends with self.close(): a close set on the response is called.
+    import httpx
+
+    for module in (httpx, httprs):
+        with module.Client() as client:
+            with client.stream("GET", server.url + "/echo") as response:
+                with mock.patch.object(response, "close", wraps=response.close) as close:
+                    response.read()
+                assert close.call_count == 1, module
+                assert response.is_closed, module
+
+
 def test_elapsed_patched_on_the_class_is_set_as_in_httpx(server):
     # httpx's bound stream sets `response.elapsed` on close: with a plain value patched
     # over Response's property, the measured time lands on the instance.

@@ -52,11 +52,17 @@ cdef extern from *:
     /* Whether `obj.name` finds `func` on the type of `obj`, not shadowed by an instance
        attribute: what `obj.name()` calls. CPython's own method lookup (the one
        `PyObject_VectorcallMethod` makes), which reads an instance's inline attribute
-       values without making its __dict__. -1 with an exception set on error. */
+       values without making its __dict__. 0 when there is no such attribute (the
+       caller's slow path finds what there is); -1 with an exception set on another
+       error. */
     static int httprs_stock_method(PyObject *obj, PyObject *name, PyObject *func) {
         PyObject *method = NULL;
         int unbound = _PyObject_GetMethod(obj, name, &method);
-        if (method == NULL) return -1;
+        if (method == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+            PyErr_Clear();
+            return 0;
+        }
         int same = unbound && method == func;
         Py_DECREF(method);
         return same;

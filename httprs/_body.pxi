@@ -648,9 +648,13 @@ cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) ex
 # The last response head's (name, value) pairs and reason phrase, as made for it: a pair
 # (or a name) equal to the one at its position there is that same immutable object
 # again, so a server's repeated head costs a compare per field, not new objects. Only
-# touched with the GIL held; a snapshot (tuple), so edits to a response's headers never
-# reach it.
-cdef tuple _last_pairs = ()
+# touched with the GIL held; a list of its own, never handed out (each response gets a
+# new list of the same tuples), so edits to a response's headers never reach it. It is
+# updated in place where a pair differs: a repeated head makes no new object at all.
+# A Set-Cookie pair is not kept (a session token would outlive its client): its place
+# holds _NOT_KEPT, which matches no name.
+cdef list _last_pairs = []
+cdef tuple _NOT_KEPT = (b"", b"")
 cdef bytes _last_reason = b""
 
 
@@ -678,13 +682,28 @@ cdef list _head_fields(HeaderBlock& headers):
     ]
 
 
+cdef bint _is_set_cookie(string_view name) noexcept:
+    """name.lower() == b"set-cookie" (ASCII folding, as bytes.lower())."""
+    cdef const char* want = b"set-cookie"
+    cdef const char* got = name.data()
+    cdef char c
+    cdef size_t i
+    if name.size() != 10:
+        return False
+    for i in range(10):
+        c = got[i]
+        if b'A' <= c <= b'Z':
+            c = c + 32
+        if c != want[i]:
+            return False
+    return True
+
+
 cdef list _head_pairs(HeaderBlock& headers):
     """The raw [(name, value)] list of a response head (a new list each time)."""
-    global _last_pairs
     cdef Py_ssize_t n = headers.size()
     cdef Py_ssize_t i
-    cdef tuple last = _last_pairs
-    cdef Py_ssize_t reuse = min(n, len(last))
+    cdef list last = _last_pairs
     # Each slot is filled below (a failure leaves NULLs, which the list's dealloc skips).
     cdef list raw = PyList_New(n)
     cdef tuple prev
@@ -692,17 +711,29 @@ cdef list _head_pairs(HeaderBlock& headers):
     cdef string_view value
     for i in range(n):
         value = headers.value(i)
-        if i < reuse:
+        # (len(last) read each time: an allocation's finaliser could make a response too)
+        if i < len(last):
             prev = <tuple>last[i]
             if _same_view(<bytes>prev[0], headers.name(i)):
-                item = prev if _same_view(<bytes>prev[1], value) else (prev[0], _view_bytes(value))
+                if _same_view(<bytes>prev[1], value):
+                    item = prev
+                else:
+                    item = (prev[0], _view_bytes(value))
+                    if i < len(last):  # (after the allocation, which may run finalisers)
+                        last[i] = item
                 Py_INCREF(item)
                 PyList_SET_ITEM(raw, i, item)  # steals the reference
                 continue
         item = (_view_bytes(headers.name(i)), _view_bytes(value))
+        kept = _NOT_KEPT if _is_set_cookie(headers.name(i)) else item
+        if i < len(last):
+            last[i] = kept
+        else:
+            last.append(kept)
         Py_INCREF(item)
         PyList_SET_ITEM(raw, i, item)
-    _last_pairs = tuple(raw)
+    if len(last) > n:
+        del last[n:]
     return raw
 
 
@@ -713,6 +744,14 @@ cdef bytes _reason_bytes(string& reason):
         made = reason
         _last_reason = made
     return _last_reason
+
+
+# Response._from_transport's body, called as a C function (no method lookup nor
+# Python-level call per response).
+from httprs._models import _TRANSPORT_RESPONSE
+cdef TransportResponse _transport_response = <TransportResponse>PyCapsule_GetPointer(
+    _TRANSPORT_RESPONSE, NULL
+)
 
 
 cdef object _make_response(_Body stream, object request, object tracer=None):
@@ -735,7 +774,7 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     else:
         public = _object_new(ResponseStream)
     public._body = stream
-    response = Response._from_transport(
+    response = _transport_response(
         t.head.status, raw, public, version, None if t.http2 else _reason_bytes(t.head.reason)
     )
     if t.http2:

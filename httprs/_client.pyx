@@ -11,8 +11,10 @@ cookies are extracted only from responses that carry Set-Cookie.
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyDict_Update
+from cpython.pycapsule cimport PyCapsule_New
 from cpython.ref cimport PyObject
 
+from httprs.includes.bound_stream cimport BoundStreamOps
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
@@ -20,6 +22,7 @@ from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport plain_new as _plain_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
 from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
+from httprs.includes.pyobject cimport stock_method as _stock_method
 from httprs.includes.pyobject cimport type_tag as _type_tag
 
 import datetime
@@ -40,9 +43,10 @@ from httprs._config import (
 from httprs._content import ByteStream as _ByteStream
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
+from httprs._models import _lend_bound_stream as _models_lend_bound_stream
 from httprs._models import (
-    _ELAPSED_UNSET,
     _RESPONSE_LAZY,
+    _RESPONSE_MISSING,
     AsyncByteStream,
     Cookies,
     Headers,
@@ -172,11 +176,16 @@ cdef bint _core_stream(object stream, bint is_async) except -1:
     )
 
 
+cdef unsigned int _response_elapsed_tag = 0  # _class_unchanged's memo for _ELAPSED_STOCK
+
+
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
-    first asked for (most never are); anything else gets it now."""
-    if type(response) is Response:
-        response._elap = _ELAPSED_UNSET
+    first asked for (most never are): the seconds are newer than any `_elap` set before;
+    anything else gets it now."""
+    if type(response) is Response and _class_unchanged(
+        Response, &_response_elapsed_tag, _ELAPSED_STOCK
+    ):
         response._elap_s = seconds
     else:
         response.elapsed = datetime.timedelta(seconds=seconds)
@@ -196,27 +205,67 @@ class BoundSyncStream(SyncByteStream):
             yield chunk
 
     def close(self):
-        response = self._response
-        if response is not None:
-            # Dropping the back-reference breaks the response <-> stream cycle, so a
-            # closed response is freed by reference counting, not by the cyclic GC.
-            self._response = None
-            _record_elapsed(response, perf_counter() - self._start)
-        stream = self._stream
-        if _core_stream(stream, False):
-            stream._body.close()  # what its stock close() does, one call fewer
-        else:
-            stream.close()
+        _bound_close(self)
 
 
 class _BoundSyncStreamReadAll(BoundSyncStream):
     """BoundSyncStream over a core stream that can hand over the whole body at once."""
 
     def _httprs_read_all(self):
-        stream = self._stream
-        if _core_stream(stream, False):
-            return stream._body._httprs_read_all()
-        return stream._httprs_read_all()
+        return _bound_read_all(self)
+
+
+cdef int _bound_close(object bound) except -1:
+    """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
+    _BoundSyncStreamReadAll whose close is the stock one: _bound_stock_close)."""
+    _bound_elapsed(bound)
+    stream = bound._stream
+    if _core_stream(stream, False):
+        stream._body.close()  # what its stock close() does, one call fewer
+    else:
+        stream.close()
+    return 0
+
+
+cdef int _bound_elapsed(object bound) except -1:
+    """A bound stream's close (sync or async): record its response's elapsed, once."""
+    response = bound._response
+    if response is not None:
+        # Dropping the back-reference breaks the response <-> stream cycle, so a
+        # closed response is freed by reference counting, not by the cyclic GC.
+        bound._response = None
+        _record_elapsed(response, perf_counter() - bound._start)
+    return 0
+
+
+cdef object _bound_read_all(object bound):
+    """_BoundSyncStreamReadAll._httprs_read_all() of `bound` (Response.read calls it
+    directly: _bound_stock_read)."""
+    stream = bound._stream
+    if _core_stream(stream, False):
+        return stream._body._httprs_read_all()
+    return stream._httprs_read_all()
+
+
+cdef bint _bound_stock_read(object stream) except -1:
+    """Whether `stream` is a _BoundSyncStreamReadAll (the class defined here) whose
+    `_httprs_read_all` is the stock one (patched neither on a class nor on the
+    instance): then Response.read calls _bound_read_all without the method call."""
+    return type(stream) is _READ_ALL_SYNC and _stock_method(
+        stream, "_httprs_read_all", _BOUND_READ_ALL
+    )
+
+
+cdef bint _bound_stock_close(object stream) except -1:
+    """... and whose `close` is: then Response.close calls _bound_close."""
+    return type(stream) is _READ_ALL_SYNC and _stock_method(stream, "close", _BOUND_CLOSE)
+
+
+cdef BoundStreamOps _bound_ops
+_bound_ops.stock_read = _bound_stock_read
+_bound_ops.stock_close = _bound_stock_close
+_bound_ops.read_all = _bound_read_all
+_bound_ops.close = _bound_close
 
 
 class BoundAsyncStream(AsyncByteStream):
@@ -235,10 +284,7 @@ class BoundAsyncStream(AsyncByteStream):
             yield chunk
 
     async def aclose(self):
-        response = self._response
-        if response is not None:
-            self._response = None
-            _record_elapsed(response, perf_counter() - self._start)
+        _bound_elapsed(self)
         stream = self._stream
         if _core_stream(stream, True):
             await stream._body.aclose()
@@ -1733,6 +1779,7 @@ cdef bint _has_redirect_location(object response) except -1:
 # redirects make new lists), never appended to nor handed to a caller.
 cdef list _NO_HISTORY = []
 cdef object _LAZY = _RESPONSE_LAZY  # (httprs._models: a stock Response's lazy history)
+cdef object _MISSING = _RESPONSE_MISSING  # (... its _head when not made by _from_transport)
 
 
 cdef object _next_request(
@@ -1747,6 +1794,8 @@ cdef object _next_request(
             and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
         )
         or response._hist is not _LAZY
+        # made without __init__ (and not by _from_transport): it has none to make
+        or response._head is _MISSING
     ):
         response.history = list(history)
     # else: a transport response's history not made yet: a new empty list when asked for
@@ -2855,4 +2904,9 @@ cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
 cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
 cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
+cdef tuple _ELAPSED_STOCK = (("elapsed", Response.elapsed),)  # (a patched one is set)
+cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
+cdef object _BOUND_CLOSE = BoundSyncStream.close
+# Response.read / close of a response bound here call _bound_read_all / _bound_close.
+_models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))
 cdef tuple _READ_ALL_ASYNC_STOCK = (("__init__", _BOUND_ASYNC_INIT),)

@@ -23,6 +23,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.module cimport PyImport_GetModuleDict
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.string cimport memchr, memcmp, memcpy
 from libcpp cimport bool as cbool
@@ -52,6 +53,7 @@ from httprs.includes.engine cimport (
     WaitFor,
     Wake,
 )
+from httprs.includes.bound_stream cimport TransportResponse
 from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport (
     BodyFraming,

@@ -57,27 +57,27 @@ __all__ = [
 
 cdef object _MISSING = object()
 # A Response's `extensions` / `history` not made yet (its class defaults): made on first
-# access from what _from_transport stored (_hv, _rp) / as a new empty list, for a
-# response _from_transport made (its _hv is set); any other has none (AttributeError).
+# access from what _from_transport stored (_head) / as a new empty list, for a
+# response _from_transport made (its _head is set); any other has none (AttributeError).
 cdef object _LAZY = object()
 # _class_unchanged's memos (the stock tuples are at the end of the module).
 cdef unsigned int _request_tag = 0
 cdef unsigned int _response_tag = 0
-cdef unsigned int _response_close_tag = 0
 cdef unsigned int _headers_tag = 0
 cdef unsigned int _bytestream_tag = 0
-# For the client's bound streams: `response._elap = _ELAPSED_UNSET` clears an elapsed set
-# earlier, so the seconds recorded with it (`_elap_s`) are what `elapsed` reports.
-_ELAPSED_UNSET = _MISSING
 _RESPONSE_LAZY = _LAZY  # for _client's _next_request
+_RESPONSE_MISSING = _MISSING  # ... (a Response's _head: not made by _from_transport)
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.ref cimport Py_INCREF
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
+
+from httprs.includes.bound_stream cimport BoundStreamOps
 
 
 cdef extern from "Python.h":
@@ -88,6 +88,7 @@ from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
 from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
+from httprs.includes.pyobject cimport stock_method as _stock_method
 
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -1152,7 +1153,7 @@ def _parse_header_links(value):
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Not carried over by pickle / copy: live I/O state, and the cookie jar (its lock).
 _UNPICKLED_RESPONSE_ATTRS = frozenset(
-    {"extensions", "_ext", "_hv", "_rp", "stream", "is_closed", "_decoder", "_cookie_jar"}
+    {"extensions", "_ext", "_head", "stream", "is_closed", "_decoder", "_cookie_jar"}
 )
 _ERROR_TYPES = {
     1: "Informational response",
@@ -1174,15 +1175,16 @@ class Response:
     _enc = _MISSING  # httpx's `_encoding`
     _decoder = _MISSING
     _elap = _MISSING  # httpx's `_elapsed`
-    _elap_s = None  # elapsed seconds, made into `_elap` when first asked for
+    # Elapsed seconds the client recorded (one store), newer than `_elap` while not None:
+    # made into `_elap` when first asked for; setting `elapsed` clears it.
+    _elap_s = None
     _cookie_jar = None
     _nbytes = 0  # httpx's `_num_bytes_downloaded`
-    # `extensions`: the dict once made or set, _MISSING once deleted; _LAZY: made from _hv
-    # (the http_version extension; _MISSING: not made by _from_transport, so none) and
-    # _rp (reason_phrase, or None for none).
+    # `extensions`: the dict once made or set, _MISSING once deleted; _LAZY: made from
+    # _head, (http_version, reason_phrase or None for none), the http_version and
+    # reason_phrase extensions; _MISSING: not made by _from_transport, so none.
     _ext = _LAZY
-    _hv = _MISSING
-    _rp = None
+    _head = _MISSING
     # `history`: the list once made or set, _MISSING once deleted; _LAZY: a new empty list
     # for a response _from_transport made, none for any other.
     _hist = _LAZY
@@ -1219,28 +1221,11 @@ class Response:
                         bytes reason_phrase):
         """The transports' factory: adopts raw headers as-is, decodes nothing. HTTP/2
         responses have no reason phrase (None): httpcore's extensions then lack it.
-        A patched `Response.__init__` is called, as httpx's transports call it."""
-        if PyType_Check(Response) and not _class_unchanged(
-            Response, &_response_tag, _RESPONSE_STOCK
-        ):
-            if reason_phrase is None:
-                extensions = {"http_version": http_version}
-            else:
-                extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
-            return Response(  # by keyword, as httpx's transports call it
-                status_code=status_code, headers=raw_headers, stream=stream,
-                extensions=extensions,
-            )
-        r = _object_new(Response)
-        r.status_code = status_code
-        r.headers = _headers_from_raw(raw_headers)
-        # Its extensions dict and history list are made when first asked for: the
-        # client's requests mostly never ask.
-        r._hv = http_version
-        if reason_phrase is not None:
-            r._rp = reason_phrase
-        r.stream = stream
-        return r
+        A patched `Response.__init__` is called, as httpx's transports call it.
+        (httprs._core calls _transport_response, its body, directly.)"""
+        return _transport_response(
+            status_code, raw_headers, stream, http_version, reason_phrase
+        )
 
     @property
     def extensions(self):
@@ -1282,7 +1267,7 @@ class Response:
 
     @elapsed.setter
     def elapsed(self, value):
-        self._elap = value
+        _set_elapsed(self, value)
 
     @property
     def request(self):
@@ -1297,7 +1282,7 @@ class Response:
     @property
     def http_version(self):
         if _lazy_extensions(self):
-            return (<bytes>self._hv).decode("ascii", errors="ignore")
+            return (<bytes>(<tuple>self._head)[0]).decode("ascii", errors="ignore")
         try:
             version = self.extensions["http_version"]
         except KeyError:
@@ -1307,7 +1292,7 @@ class Response:
     @property
     def reason_phrase(self):
         if _lazy_extensions(self):
-            phrase = self._rp
+            phrase = (<tuple>self._head)[1]
             if phrase is None:
                 return codes.get_reason_phrase(self.status_code)
             return (<bytes?>phrase).decode("ascii", errors="ignore")
@@ -1501,7 +1486,7 @@ class Response:
 
     @_elapsed.setter
     def _elapsed(self, value):
-        self._elap = value
+        _set_elapsed(self, value)
 
     @property
     def _request(self):
@@ -1527,7 +1512,7 @@ class Response:
             for name, value in vars(self).items()
             if value is not _MISSING and name not in _UNPICKLED_RESPONSE_ATTRS
         }
-        if self._hist is _LAZY and self._hv is not _MISSING:
+        if self._hist is _LAZY and self._head is not _MISSING:
             # Made now, so a shallow copy shares it, as httpx's copies share theirs.
             state["_hist"] = _made_history(self)
         return state
@@ -1547,6 +1532,8 @@ class Response:
             stream = self.stream
             if type(stream) is ByteStream:
                 self._body = _read_whole(self, stream, stream._stream)
+            elif _bound.stock_read(stream):
+                self._body = _read_whole(self, stream, None)
             else:
                 read_all = getattr(stream, "_httprs_read_all", None)
                 if read_all is not None:
@@ -1801,13 +1788,62 @@ async def _aiter_raw(self, chunk_size):
     await self.aclose()
 
 
+cdef object _transport_response(
+    object status_code, list raw_headers, object stream, bytes http_version,
+    bytes reason_phrase,
+):
+    """Response._from_transport(...) (lent to httprs._core as a C function)."""
+    if PyType_Check(Response) and not _class_unchanged(
+        Response, &_response_tag, _RESPONSE_STOCK
+    ):
+        if reason_phrase is None:
+            extensions = {"http_version": http_version}
+        else:
+            extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        return Response(  # by keyword, as httpx's transports call it
+            status_code=status_code, headers=raw_headers, stream=stream,
+            extensions=extensions,
+        )
+    r = _object_new(Response)
+    r.status_code = status_code
+    r.headers = _headers_from_raw(raw_headers)
+    # Its extensions dict and history list are made when first asked for: the
+    # client's requests mostly never ask.
+    r._head = _head_of(http_version, reason_phrase)
+    r.stream = stream
+    return r
+
+
+_TRANSPORT_RESPONSE = PyCapsule_New(<void*>_transport_response, NULL, NULL)  # for _core
+
+
+# The last (http_version, reason_phrase) pair _from_transport stored: the next response
+# with the same two objects (the transport hands out the same bytes for a repeated
+# reason) shares it (immutable), one store and no new tuple per response.
+cdef tuple _last_head = (None, None)
+
+
+cdef tuple _head_of(bytes version, bytes reason):
+    global _last_head
+    cdef tuple last = _last_head
+    if last[0] is version and last[1] is reason:
+        return last
+    _last_head = (version, reason)
+    return _last_head
+
+
+cdef inline bint _bytes_version(head) except -1:
+    """Whether `_head` holds a bytes http_version (set by _from_transport, not None)."""
+    return type(head) is tuple and type((<tuple>head)[0]) is bytes
+
+
 cdef bint _lazy_extensions(self) except -1:
-    """Whether http_version / reason_phrase may read _hv / _rp: the extensions dict is
+    """Whether http_version / reason_phrase may read _head: the extensions dict is
     not made yet and `extensions` is Response's own property (a subclass's or a patched
     one is read, as httpx reads `self.extensions`)."""
     return (
         self._ext is _LAZY
-        and type(self._hv) is bytes
+        and _bytes_version(self._head)
         and type(self) is Response
         and _class_unchanged(Response, &_response_tag, _RESPONSE_STOCK)
     )
@@ -1817,7 +1853,7 @@ cdef object _lazy_value(self, value, str name):
     """`value` (what `extensions` / `history` holds) when the response has one: not
     deleted (_MISSING), and made or to be made (_LAZY on a response _from_transport
     made); else AttributeError, as for an httpx attribute never set."""
-    if value is _MISSING or (value is _LAZY and self._hv is _MISSING):
+    if value is _MISSING or (value is _LAZY and self._head is _MISSING):
         raise AttributeError(_no_attribute(self, name))
     return value
 
@@ -1830,10 +1866,10 @@ cdef object _made_extensions(self):
     """A stock Response's extensions dict from what _from_transport stored, made on first
     access and kept. No Python code runs between the check and the store: two threads
     asking at once get the same dict."""
-    version = self._hv
-    if version is _MISSING:
+    head = self._head
+    if head is _MISSING:
         raise AttributeError(_no_attribute(self, "extensions"))
-    reason = self._rp
+    version, reason = <tuple>head
     if reason is None:
         ext = {"http_version": version}
     else:
@@ -1848,7 +1884,7 @@ cdef object _made_extensions(self):
 cdef object _made_history(self):
     """A stock Response's empty history list, made on first access and kept (as
     _made_extensions); AttributeError for a response _from_transport did not make."""
-    if self._hv is _MISSING:
+    if self._head is _MISSING:
         raise AttributeError(_no_attribute(self, "history"))
     hist = []
     current = self._hist
@@ -1860,13 +1896,26 @@ cdef object _made_history(self):
 
 cdef object _elapsed_of(self):
     """The response's `elapsed` timedelta, or _MISSING. The client records the seconds
-    (`_elap_s`) when the response closes; the timedelta is built on first access."""
-    elapsed = self._elap
-    if elapsed is _MISSING:
-        seconds = self._elap_s
-        if seconds is not None:
-            elapsed = self._elap = datetime.timedelta(seconds=seconds)
+    (`_elap_s`, newer than any `_elap`) when the response closes; the timedelta is built
+    on first access and kept. No Python code runs between the re-check and the stores:
+    a set meanwhile (another thread) is not overwritten."""
+    seconds = self._elap_s
+    if seconds is None:
+        return self._elap
+    elapsed = datetime.timedelta(seconds=seconds)
+    if self._elap_s is not seconds:  # set (or made by another thread) meanwhile
+        return self._elap
+    self._elap = elapsed
+    self._elap_s = None
     return elapsed
+
+
+cdef int _set_elapsed(self, value) except -1:
+    """`elapsed` / `_elapsed` set: the value, over any seconds recorded before."""
+    self._elap = value
+    if self._elap_s is not None:
+        self._elap_s = None
+    return 0
 
 
 cdef object _stdlib_json_loads = jsonlib.loads
@@ -1948,11 +1997,8 @@ cdef object _decoder_of(self, bint keep_none):
     decoder = self._decoder
     if decoder is _MISSING:
         headers = self.headers
-        if type(headers) is Headers and not (
-            _raw_has(headers._raw, b"content-encoding")
-            if headers._lower is None
-            else _hhas(headers, b"content-encoding")
-        ):
+        # (The raw pairs, not the lower-cased keys: one attribute read fewer.)
+        if type(headers) is Headers and not _raw_has(headers._raw, b"content-encoding"):
             if keep_none:
                 self._decoder = None
             return None
@@ -1998,7 +2044,10 @@ cdef int _close_response(self, stream) except -1:
     if not self.is_closed:
         self.is_closed = True
         try:
-            stream.close()
+            if _bound.stock_close(stream):
+                _bound.close(stream)  # its stock close(), without the method call
+            else:
+                stream.close()
         except RequestError as exc:
             if self._req is not None:
                 exc.request = self._req
@@ -2008,11 +2057,11 @@ cdef int _close_response(self, stream) except -1:
 
 cdef bytes _read_whole(self, stream, source):
     """One-shot read of `self.stream` (`stream`): `source` is the whole raw body or a
-    callable returning it."""
+    callable returning it; None for the client's bound stream (its stock_read)."""
     _begin_whole_read(self, stream, False)
-    if callable(source):
+    if source is None or callable(source):
         try:
-            raw = source()
+            raw = _bound.read_all(stream) if source is None else source()
         except RequestError as exc:
             if self._req is not None:
                 exc.request = self._req
@@ -2020,13 +2069,33 @@ cdef bytes _read_whole(self, stream, source):
     else:
         raw = source
     self._nbytes = len(raw)
-    # self.close(), called directly while it is Response's own (the stream read is
-    # `self.stream`: nothing here replaces it).
-    if type(self) is Response and _class_unchanged(Response, &_response_close_tag, _CLOSE_STOCK):
+    # self.close(), called directly while it is Response's own, on the class and not
+    # shadowed on the instance (the stream read is `self.stream`: nothing replaces it).
+    if type(self) is Response and _stock_method(self, "close", _STOCK_CLOSE):
         _close_response(self, stream)
     else:
         self.close()
     return _decode_all(self, raw)
+
+
+# The client's bound stream's stock whole read and close (httprs.includes.bound_stream),
+# lent by httprs._client at its import; until then no stream is one.
+cdef BoundStreamOps _bound
+
+
+cdef bint _no_bound_stream(object stream) except -1:
+    return False
+
+
+_bound.stock_read = _no_bound_stream
+_bound.stock_close = _no_bound_stream
+
+
+def _lend_bound_stream(ops):
+    """httprs._client: a capsule of its BoundStreamOps (a static struct)."""
+    global _bound
+    _bound = (<BoundStreamOps*>PyCapsule_GetPointer(ops, NULL))[0]
+
 
 
 cdef class _attach_request:
@@ -2233,6 +2302,6 @@ cdef tuple _UPDATE_STOCK = (
 )
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
 # ... and the method a whole read calls directly.
-cdef tuple _CLOSE_STOCK = (("close", Response.close),)
+cdef object _STOCK_CLOSE = Response.close
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
 cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes

@@ -419,6 +419,52 @@ def test_a_closed_clients_secrets_are_not_kept(scripted, kwargs):
     assert _lists_holding(secret) == []
 
 
+def test_a_closed_clients_response_cookies_are_not_kept(scripted):
+    # The last response head's pairs are remembered module-wide (a repeated head makes
+    # no new objects), but never a Set-Cookie pair: a session token does not outlive
+    # the client (its responses and cookie jar) that received it.
+    secret = b"tok-7c1e5"
+    cookie = ("Set-Cookie", "session=tok-7c1e5; Path=/")
+    srv = scripted(keepalive(headers=[("X-Other", "1"), cookie]))
+    with httprs.Client() as client:
+        for _ in range(2):  # (the second head is compared with the first)
+            response = client.get(srv.url + "/echo")
+            assert response.cookies["session"] == "tok-7c1e5"
+            assert response.headers["set-cookie"] == cookie[1]
+    del client, response
+    gc.collect()
+    assert _lists_holding(secret) == []
+
+
+def test_a_response_close_patched_on_the_instance_is_called_by_read(server):
+    # httpx's read() ends with self.close(): a close set on the response is called.
+    import httpx
+
+    for module in (httpx, httprs):
+        with module.Client() as client:
+            with client.stream("GET", server.url + "/echo") as response:
+                with mock.patch.object(response, "close", wraps=response.close) as close:
+                    response.read()
+                assert close.call_count == 1, module
+                assert response.is_closed, module
+
+
+def test_elapsed_patched_on_the_class_is_set_as_in_httpx(server):
+    # httpx's bound stream sets `response.elapsed` on close: with a plain value patched
+    # over Response's property, the measured time lands on the instance.
+    import datetime
+
+    import httpx
+
+    patched = datetime.timedelta(days=1)
+    for module in (httpx, httprs):
+        with mock.patch.object(module.Response, "elapsed", patched):
+            with module.Client() as client:
+                response = client.get(server.url + "/echo")
+            assert response.elapsed < patched, module
+            assert "elapsed" in vars(response), module
+
+
 def test_a_shared_empty_body_written_to_is_not_handed_out_again(server):
     # Requests without a body may share one empty ByteStream: one whose attributes were
     # written to all the same is not handed out again.
@@ -532,6 +578,104 @@ def test_each_response_has_its_own_extensions_and_history(flavour, server):
             assert redirected.history[0].history == []
 
     run(flavour, body)
+
+
+@pytest.mark.parametrize("touch", ["none", "read", "set", "delete"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_response_hook_touching_history_ends_as_in_httpx(flavour, touch, server):
+    # httpx sets `response.history = list(history)` after the response hooks ran: a
+    # transport response whose history a hook read, set or deleted ends with [] too.
+    import httpx
+
+    def hook(response):
+        if touch == "read":
+            assert response.history == []
+        elif touch == "set":
+            response.history = ["set by the hook"]
+        elif touch == "delete":
+            del response.history
+
+    async def ahook(response):
+        hook(response)
+
+    def ended(client):
+        response = client.get(server.url + "/echo")
+        return response.history, response.history is response.history
+
+    with httpx.Client(event_hooks={"response": [hook]}) as client:
+        expected = ended(client)
+    assert expected == ([], True)
+
+    async def body(cls):
+        hooks = [hook if cls is httprs.Client else ahook]
+        async with opened(cls, event_hooks={"response": hooks}) as client:
+            response = await go(client.get(server.url + "/echo"))
+            assert (response.history, response.history is response.history) == expected
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("where", ["class", "instance"])
+@pytest.mark.parametrize("name", ["close", "_httprs_read_all"])
+def test_a_bound_stream_method_patched_after_use_is_called_by_read(name, where, server):
+    # Response.read / close call the client's bound stream's stock whole read and close
+    # directly; patched on the class (after a first request) or on the response's own
+    # stream (by a response hook, or afterwards for close()), the patch is called.
+    from httprs import _client
+
+    cls = _client._BoundSyncStreamReadAll
+    stock = getattr(cls, name)
+    calls = []
+
+    def patched(self):
+        calls.append(self)
+        return stock(self)
+
+    def hook(response):
+        if where == "instance":
+            setattr(response.stream, name, lambda: patched(response.stream))
+
+    with httprs.Client(event_hooks={"response": [hook]}) as client:
+        assert client.get(server.url + "/echo").status_code == 200
+        calls.clear()
+        with mock.patch.object(cls, name, patched if where == "class" else stock):
+            response = client.get(server.url + "/echo")
+            assert type(response.stream) is cls
+            assert response.json()["body"] == "" and response.is_closed
+            assert calls == [response.stream]
+            response.close()  # (closed already: not called again)
+            assert calls == [response.stream]
+        if where == "instance" and name == "close":
+            calls.clear()
+            with client.stream("GET", server.url + "/echo") as streamed:
+                streamed.close()  # (the hook patched its stream's close)
+                assert calls == [streamed.stream] and streamed.is_closed
+        response = client.get(server.url + "/echo")
+        assert response.is_closed and response.elapsed.total_seconds() >= 0
+
+
+@pytest.mark.parametrize("name", ["elapsed", "_elapsed"])
+def test_elapsed_set_before_and_after_the_close_as_in_httpx(name, server):
+    # The client records `elapsed` when the response closes (over what a hook set);
+    # a value set afterwards wins, and a pickled copy carries what it then holds.
+    import datetime
+
+    import httpx
+
+    day = datetime.timedelta(days=1)
+
+    def hook(response):
+        setattr(response, name, day)
+
+    for module in (httpx, httprs):
+        with module.Client(event_hooks={"response": [hook]}) as client:
+            first = client.get(server.url + "/echo")
+            second = client.get(server.url + "/echo")
+        assert pickle.loads(pickle.dumps(first)).elapsed == first.elapsed
+        assert first.elapsed < day and first.elapsed is first.elapsed
+        setattr(second, name, 2 * day)  # (its recorded elapsed never read)
+        assert pickle.loads(pickle.dumps(second)).elapsed == 2 * day
+        assert (second.elapsed, second._elapsed) == (2 * day, 2 * day), module
 
 
 @pytest.mark.parametrize("how", ["subclass", "patched"])

@@ -45,8 +45,31 @@ cdef extern from *:
         return 0;
     #endif
     }
+    #if PY_VERSION_HEX >= 0x030D0000
+    /* Exported, but declared only in the internal headers from 3.13. */
+    PyAPI_FUNC(int) _PyObject_GetMethod(PyObject *obj, PyObject *name, PyObject **method);
+    #endif
+    /* Whether `obj.name` finds `func` on the type of `obj`, not shadowed by an instance
+       attribute: what `obj.name()` calls. CPython's own method lookup (the one
+       `PyObject_VectorcallMethod` makes), which reads an instance's inline attribute
+       values without making its __dict__. 0 when there is no such attribute (the
+       caller's slow path finds what there is); -1 with an exception set on another
+       error. */
+    static int httprs_stock_method(PyObject *obj, PyObject *name, PyObject *func) {
+        PyObject *method = NULL;
+        int unbound = _PyObject_GetMethod(obj, name, &method);
+        if (method == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        int same = unbound && method == func;
+        Py_DECREF(method);
+        return same;
+    }
     """
     object object_new "httprs_object_new"(object cls)
+    bint stock_method "httprs_stock_method"(object obj, object name, object func) except -1
     unsigned long long dict_version "httprs_dict_version"(object d)
     unsigned int type_tag "httprs_type_tag"(object cls)
     bint plain_new "httprs_plain_new"(object cls)

@@ -288,3 +288,21 @@ def test_transport_subclass_attributes(hx):
     client = hx.Client(transport=transport)
     client.get("http://example.org/")
     assert transport.count == 1
+
+
+def test_a_response_made_without_init_gets_an_empty_history(hx):
+    # A transport may return a Response made by __new__ (no __init__): the client gives it
+    # `history = []` all the same, as httpx's _send_handling_redirects does.
+    class Bare(hx.BaseTransport):
+        def handle_request(self, request):
+            response = hx.Response.__new__(hx.Response)
+            response.status_code = 200
+            response.headers = hx.Headers()
+            response.stream = hx.ByteStream(b"")
+            response.extensions = {}
+            response.is_closed = response.is_stream_consumed = False  # (httpx's close reads it)
+            return response
+
+    with hx.Client(transport=Bare()) as client:
+        with client.stream("GET", "http://example.org/") as response:
+            assert response.history == []

@@ -1,0 +1,27 @@
+# C functions one module lends another at import, through a capsule, where the
+# borrower cannot cimport the lender (no .pxd for these modules).
+
+# What the client's bound response stream lends Response (httprs._client registers it
+# with httprs._models at import: _models cannot import _client).
+
+# Whether `stream` is the client's own bound stream over a core stream, whose
+# `_httprs_read_all` (`stock_read`) / `close` (`stock_close`) is the stock one, on its
+# class and not shadowed on the instance: Response.read / close then call `read_all` /
+# `close` below, not the method.
+ctypedef bint (*BoundStreamStock)(object stream) except -1
+# Its stock `_httprs_read_all()`: the whole raw body.
+ctypedef object (*BoundStreamReadAll)(object stream)
+# Its stock `close()`.
+ctypedef int (*BoundStreamClose)(object stream) except -1
+
+ctypedef struct BoundStreamOps:
+    BoundStreamStock stock_read
+    BoundStreamStock stock_close
+    BoundStreamReadAll read_all
+    BoundStreamClose close
+
+
+# httprs._models lends httprs._core the same way (a capsule, `_TRANSPORT_RESPONSE`) the
+# body of `Response._from_transport(status_code, raw_headers, stream, http_version,
+# reason_phrase)`, which the transports call for every response.
+ctypedef object (*TransportResponse)(object, list, object, bytes, bytes)

@@ -79,16 +79,16 @@ from libc.string cimport memcmp
 
 from httprs.includes.bound_stream cimport BoundStreamOps
 
-
-cdef extern from "Python.h":
-    bint PyUnicode_IS_ASCII(object text)
-    void* PyUnicode_DATA(object text)
-
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport share_memo as _share_memo
 from httprs.includes.pyobject cimport shared_or_none as _shared_or_none
 from httprs.includes.pyobject cimport stock_method as _stock_method
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
+    void* PyUnicode_DATA(object text)
 
 
 cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})

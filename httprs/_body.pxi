@@ -13,7 +13,11 @@
 # front.
 DEF FIRST_SINK = 16 * 1024 * 1024
 DEF UNKNOWN_SINK = 256 * 1024  # first buffer for a body of unknown length
-DEF STREAM_SINK = 1024 * 1024  # streaming: the most one chunk holds
+DEF STREAM_SINK = 2 * 1024 * 1024  # streaming: the most one chunk holds
+# A streamed chunk of at least this much is handed out in its pooled buffer (a kept
+# chunk holds at most 4x its size); a smaller one is copied out, or read into a
+# buffer of its own size when it cannot be more.
+DEF STREAM_IN_PLACE = 512 * 1024
 # `_Body.expected` of a body of unknown length (chunked or close-delimited).
 DEF UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 
@@ -97,7 +101,13 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # size. Shrinking a partly filled buffer in place instead (realloc) made glibc
 # map and unmap each chunk's pages. 1 MiB rather than 256 KiB: every read the
 # consumer makes room for costs the kernel window updates and a wake-up of the
-# sender (a 10 MB stream cost ~40% more CPU than `.content` at 256 KiB).
+# sender (a 10 MB stream cost ~40% more CPU than `.content` at 256 KiB). 2 MiB
+# rather than 1: read 1 MiB at a time while ~1.5 MB stayed queued, a share of
+# connections kept the kernel's receive buffer at its first ~2 MB (autotuning never
+# saw a read take more than what stayed queued), the sender window-limited, and
+# each read then ran the sender's transmit in this process: streaming 10 MB cost
+# ~40% more CPU on such a connection. Reads of up to 2 MiB drain the queue, and
+# the buffer grows (docs/ARCHITECTURE.md).
 #
 # Buffers come from a small process-wide pool (GIL held), which also keeps a
 # reference to each buffer it hands out as a chunk: once the consumer has let
@@ -283,12 +293,13 @@ cdef class _Body:
             self.sink = _take_pooled_sink()
             self.sink_cap = STREAM_SINK
             if self.sink == NULL:
-                # A chunk of more than half a pooled buffer gets one (handed out
-                # at its length, in place, and pooled after, as is one that
-                # stops short of its room: a 1 MB body's 1 MB - 16 KiB rest, or
-                # what came before the server paused, is not copied out); a
-                # smaller one a buffer of its size, handed out as it is if filled.
-                if cap <= STREAM_SINK // 2:
+                # A chunk that may take more than STREAM_IN_PLACE gets a pooled-
+                # size buffer (handed out at its length, in place, and pooled
+                # after, as is one that stops short of its room: a 1 MB body's
+                # 1 MB - 16 KiB rest, or what came before the server paused, is
+                # not copied out); a smaller one a buffer of its size, handed out
+                # as it is if filled.
+                if cap <= STREAM_IN_PLACE:
                     self.sink_cap = cap
                 self.sink = _new_bytes(NULL, <Py_ssize_t>self.sink_cap)
         buf = _bytes_data(self.sink)
@@ -298,13 +309,13 @@ cdef class _Body:
 
     cdef object _take_chunk(self, size_t fill):
         """Streaming: the chunk the detached sink holds (`fill` bytes): the buffer
-        itself when full, or when it is a pooled one at least half full (a chunked
-        body's chunks stop short of the end, see Http1Session::sink_full); its
+        itself when full, or when it is a pooled one holding STREAM_IN_PLACE or more
+        (a chunked body's chunks stop short of the end, see Http1Session::sink_full); its
         length is then cut in place, no realloc, so it keeps its block for the
         next time. Else a copy, so a small chunk never holds a large block."""
         if fill == self.sink_cap:
             chunk = self._take_sink(fill)  # full: it is the chunk, no copy
-        elif self.sink_cap == STREAM_SINK and fill >= STREAM_SINK // 2:
+        elif self.sink_cap == STREAM_SINK and fill >= STREAM_IN_PLACE:
             httprs_bytes_set_length(self.sink, <Py_ssize_t>fill)
             chunk = <object>self.sink
             _Py_XDECREF(self.sink)

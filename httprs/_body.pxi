@@ -14,10 +14,10 @@
 DEF FIRST_SINK = 16 * 1024 * 1024
 DEF UNKNOWN_SINK = 256 * 1024  # first buffer for a body of unknown length
 DEF STREAM_SINK = 2 * 1024 * 1024  # streaming: the most one chunk holds
-# A streamed chunk of at least this much is handed out in its pooled buffer (a kept
-# chunk holds at most 4x its size); a smaller one is copied out, or read into a
-# buffer of its own size when it cannot be more.
-DEF STREAM_IN_PLACE = 512 * 1024
+# Streaming: the buffer of a chunk that can take at most this much (a known length's
+# rest: a 1 MB body's after the head), so that it, handed out in place, is at least
+# half its buffer, as a 2 MiB one's is.
+DEF STREAM_SINK_SMALL = 1024 * 1024
 # `_Body.expected` of a body of unknown length (chunked or close-delimited).
 DEF UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 
@@ -121,6 +121,7 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # one before it (free again), and one to spare.
 DEF SINK_POOL = 3
 cdef PyObject* _sink_pool[SINK_POOL]  # owned references, or NULL
+cdef size_t _sink_pool_cap[SINK_POOL]  # each one's size: STREAM_SINK or STREAM_SINK_SMALL
 cdef int _sink_pool_next = 0  # the slot a kept buffer goes to when none is empty
 
 
@@ -152,24 +153,29 @@ cdef extern from *:
     Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
 
 
-cdef PyObject* _take_pooled_sink() noexcept:
-    """A STREAM_SINK bytes object nobody else refers to (the reference is the
-    caller's), or NULL."""
+cdef inline bint _pooled_size(size_t cap) noexcept:
+    return cap == STREAM_SINK or cap == STREAM_SINK_SMALL
+
+
+cdef PyObject* _take_pooled_sink(size_t size) noexcept:
+    """A pooled bytes object of `size` (STREAM_SINK or STREAM_SINK_SMALL) nobody
+    else refers to (the reference is the caller's), or NULL."""
     cdef PyObject* sink
     for i in range(SINK_POOL):
         sink = _sink_pool[i]
-        if sink != NULL and _refcnt(sink) == 1:
+        if sink != NULL and _sink_pool_cap[i] == size and _refcnt(sink) == 1:
             _sink_pool[i] = NULL
             httprs_bytes_forget_hash(sink)
-            httprs_bytes_set_length(sink, STREAM_SINK)  # handed out shorter, maybe
+            httprs_bytes_set_length(sink, <Py_ssize_t>size)  # handed out shorter, maybe
             return sink
     return NULL
 
 
-cdef void _pool_sink(PyObject* sink) noexcept:
-    """Take over a reference to `sink` (a STREAM_SINK bytes object no engine writes
-    into any more, maybe handed out as a chunk): an empty slot, else one whose buffer
-    is in use elsewhere, else the next in turn."""
+cdef void _pool_sink(PyObject* sink, size_t size) noexcept:
+    """Take over a reference to `sink` (a bytes object of `size`, STREAM_SINK or
+    STREAM_SINK_SMALL, no engine writes into any more, maybe handed out as a
+    chunk): an empty slot, else one whose buffer is in use elsewhere or of the other
+    size, else the next in turn."""
     global _sink_pool_next
     cdef int i
     cdef int slot = -1
@@ -179,7 +185,7 @@ cdef void _pool_sink(PyObject* sink) noexcept:
             break
     if slot < 0:
         for i in range(SINK_POOL):
-            if _refcnt(_sink_pool[i]) > 1:
+            if _refcnt(_sink_pool[i]) > 1 or _sink_pool_cap[i] != size:
                 slot = i
                 break
     if slot < 0:
@@ -187,6 +193,7 @@ cdef void _pool_sink(PyObject* sink) noexcept:
         _sink_pool_next = (_sink_pool_next + 1) % SINK_POOL
     _Py_XDECREF(_sink_pool[slot])
     _sink_pool[slot] = sink
+    _sink_pool_cap[slot] = size
 
 
 def _sink_pool_state():
@@ -197,6 +204,11 @@ def _sink_pool_state():
 def _sink_pool_ids():
     """Tests: the id() of each pooled stream buffer."""
     return [<size_t>_sink_pool[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL]
+
+
+def _sink_pool_sizes():
+    """Tests: {id(): size} of each pooled stream buffer."""
+    return {<size_t>_sink_pool[i]: _sink_pool_cap[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL}
 
 
 # How often a streamed chunk's sync wait comes back to check for signals. Tests
@@ -286,20 +298,29 @@ cdef class _Body:
         the buffer kept from the last chunk, a pooled one, or a new one."""
         cdef Transfer* t = self.t.get()
         cdef char* buf
-        if self.sink != NULL and self.sink_cap < cap:
-            _Py_XDECREF(self.sink)
+        if self.sink != NULL and (self.sink_cap < cap or (
+                self.sink_cap == STREAM_SINK and STREAM_SINK_SMALL // 2 < cap <= STREAM_SINK_SMALL)):
+            # Detached (the last chunk was copied out of it): pooled again, or freed.
+            if _pooled_size(self.sink_cap):
+                _pool_sink(self.sink, self.sink_cap)
+            else:
+                _Py_XDECREF(self.sink)
             self.sink = NULL
         if self.sink == NULL:
-            self.sink = _take_pooled_sink()
-            self.sink_cap = STREAM_SINK
+            # A chunk that may take more than half a pooled buffer gets one (handed
+            # out at its length, in place, and pooled after, as is one that stops
+            # short of its room: a 1 MB body's 1 MB - 16 KiB rest, or what came
+            # before the server paused, is not copied out): a STREAM_SINK_SMALL one
+            # when it can take no more, so a kept chunk holds at most twice its
+            # size; a smaller one a buffer of its size, handed out as it is if
+            # filled, or a free pooled one.
+            self.sink_cap = STREAM_SINK_SMALL if cap <= STREAM_SINK_SMALL else STREAM_SINK
+            self.sink = _take_pooled_sink(self.sink_cap)
+            if self.sink == NULL and cap <= STREAM_SINK_SMALL // 2:
+                self.sink_cap = STREAM_SINK
+                self.sink = _take_pooled_sink(self.sink_cap)
             if self.sink == NULL:
-                # A chunk that may take more than STREAM_IN_PLACE gets a pooled-
-                # size buffer (handed out at its length, in place, and pooled
-                # after, as is one that stops short of its room: a 1 MB body's
-                # 1 MB - 16 KiB rest, or what came before the server paused, is
-                # not copied out); a smaller one a buffer of its size, handed out
-                # as it is if filled.
-                if cap <= STREAM_IN_PLACE:
+                if cap <= STREAM_SINK_SMALL // 2:
                     self.sink_cap = cap
                 self.sink = _new_bytes(NULL, <Py_ssize_t>self.sink_cap)
         buf = _bytes_data(self.sink)
@@ -309,22 +330,22 @@ cdef class _Body:
 
     cdef object _take_chunk(self, size_t fill):
         """Streaming: the chunk the detached sink holds (`fill` bytes): the buffer
-        itself when full, or when it is a pooled one holding STREAM_IN_PLACE or more
-        (a chunked body's chunks stop short of the end, see Http1Session::sink_full); its
+        itself when full, or when it is a pooled one at least half full (a chunked
+        body's chunks stop short of the end, see Http1Session::sink_full); its
         length is then cut in place, no realloc, so it keeps its block for the
         next time. Else a copy, so a small chunk never holds a large block."""
         if fill == self.sink_cap:
             chunk = self._take_sink(fill)  # full: it is the chunk, no copy
-        elif self.sink_cap == STREAM_SINK and fill >= STREAM_IN_PLACE:
+        elif _pooled_size(self.sink_cap) and fill >= self.sink_cap // 2:
             httprs_bytes_set_length(self.sink, <Py_ssize_t>fill)
             chunk = <object>self.sink
             _Py_XDECREF(self.sink)
             self.sink = NULL
         else:
             return PyBytes_FromStringAndSize(_bytes_data(self.sink), <Py_ssize_t>fill)
-        if self.sink_cap == STREAM_SINK:
+        if _pooled_size(self.sink_cap):
             Py_INCREF(chunk)
-            _pool_sink(<PyObject*>chunk)  # written again once the consumer drops it
+            _pool_sink(<PyObject*>chunk, self.sink_cap)  # written again once dropped
         return chunk
 
     cdef object _take_sink(self, size_t fill):
@@ -350,8 +371,8 @@ cdef class _Body:
             return
         with nogil:
             self.engine.eng.detach_sink(self.t.get()[0], NULL)
-        if self.sink_cap == STREAM_SINK:
-            _pool_sink(self.sink)
+        if _pooled_size(self.sink_cap):
+            _pool_sink(self.sink, self.sink_cap)
         else:
             _Py_XDECREF(self.sink)
         self.sink = NULL

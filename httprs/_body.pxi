@@ -13,7 +13,11 @@
 # front.
 DEF FIRST_SINK = 16 * 1024 * 1024
 DEF UNKNOWN_SINK = 256 * 1024  # first buffer for a body of unknown length
-DEF STREAM_SINK = 1024 * 1024  # streaming: the most one chunk holds
+DEF STREAM_SINK = 2 * 1024 * 1024  # streaming: the most one chunk holds
+# Streaming: the buffer of a chunk that can take at most this much (a known length's
+# rest: a 1 MB body's after the head), so that it, handed out in place, is at least
+# half its buffer, as a 2 MiB one's is.
+DEF STREAM_SINK_SMALL = 1024 * 1024
 # `_Body.expected` of a body of unknown length (chunked or close-delimited).
 DEF UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 
@@ -97,7 +101,13 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # size. Shrinking a partly filled buffer in place instead (realloc) made glibc
 # map and unmap each chunk's pages. 1 MiB rather than 256 KiB: every read the
 # consumer makes room for costs the kernel window updates and a wake-up of the
-# sender (a 10 MB stream cost ~40% more CPU than `.content` at 256 KiB).
+# sender (a 10 MB stream cost ~40% more CPU than `.content` at 256 KiB). 2 MiB
+# rather than 1: read 1 MiB at a time while ~1.5 MB stayed queued, a share of
+# connections kept the kernel's receive buffer at its first ~2 MB (autotuning never
+# saw a read take more than what stayed queued), the sender window-limited, and
+# each read then ran the sender's transmit in this process: streaming 10 MB cost
+# ~40% more CPU on such a connection. Reads of up to 2 MiB drain the queue, and
+# the buffer grows (docs/ARCHITECTURE.md).
 #
 # Buffers come from a small process-wide pool (GIL held), which also keeps a
 # reference to each buffer it hands out as a chunk: once the consumer has let
@@ -111,6 +121,7 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # one before it (free again), and one to spare.
 DEF SINK_POOL = 3
 cdef PyObject* _sink_pool[SINK_POOL]  # owned references, or NULL
+cdef size_t _sink_pool_cap[SINK_POOL]  # each one's size: STREAM_SINK or STREAM_SINK_SMALL
 cdef int _sink_pool_next = 0  # the slot a kept buffer goes to when none is empty
 
 
@@ -142,24 +153,29 @@ cdef extern from *:
     Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
 
 
-cdef PyObject* _take_pooled_sink() noexcept:
-    """A STREAM_SINK bytes object nobody else refers to (the reference is the
-    caller's), or NULL."""
+cdef inline bint _pooled_size(size_t cap) noexcept:
+    return cap == STREAM_SINK or cap == STREAM_SINK_SMALL
+
+
+cdef PyObject* _take_pooled_sink(size_t size) noexcept:
+    """A pooled bytes object of `size` (STREAM_SINK or STREAM_SINK_SMALL) nobody
+    else refers to (the reference is the caller's), or NULL."""
     cdef PyObject* sink
     for i in range(SINK_POOL):
         sink = _sink_pool[i]
-        if sink != NULL and _refcnt(sink) == 1:
+        if sink != NULL and _sink_pool_cap[i] == size and _refcnt(sink) == 1:
             _sink_pool[i] = NULL
             httprs_bytes_forget_hash(sink)
-            httprs_bytes_set_length(sink, STREAM_SINK)  # handed out shorter, maybe
+            httprs_bytes_set_length(sink, <Py_ssize_t>size)  # handed out shorter, maybe
             return sink
     return NULL
 
 
-cdef void _pool_sink(PyObject* sink) noexcept:
-    """Take over a reference to `sink` (a STREAM_SINK bytes object no engine writes
-    into any more, maybe handed out as a chunk): an empty slot, else one whose buffer
-    is in use elsewhere, else the next in turn."""
+cdef void _pool_sink(PyObject* sink, size_t size) noexcept:
+    """Take over a reference to `sink` (a bytes object of `size`, STREAM_SINK or
+    STREAM_SINK_SMALL, no engine writes into any more, maybe handed out as a
+    chunk): an empty slot, else one whose buffer is in use elsewhere or of the other
+    size, else the next in turn."""
     global _sink_pool_next
     cdef int i
     cdef int slot = -1
@@ -169,7 +185,7 @@ cdef void _pool_sink(PyObject* sink) noexcept:
             break
     if slot < 0:
         for i in range(SINK_POOL):
-            if _refcnt(_sink_pool[i]) > 1:
+            if _refcnt(_sink_pool[i]) > 1 or _sink_pool_cap[i] != size:
                 slot = i
                 break
     if slot < 0:
@@ -177,6 +193,7 @@ cdef void _pool_sink(PyObject* sink) noexcept:
         _sink_pool_next = (_sink_pool_next + 1) % SINK_POOL
     _Py_XDECREF(_sink_pool[slot])
     _sink_pool[slot] = sink
+    _sink_pool_cap[slot] = size
 
 
 def _sink_pool_state():
@@ -187,6 +204,11 @@ def _sink_pool_state():
 def _sink_pool_ids():
     """Tests: the id() of each pooled stream buffer."""
     return [<size_t>_sink_pool[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL]
+
+
+def _sink_pool_sizes():
+    """Tests: {id(): size} of each pooled stream buffer."""
+    return {<size_t>_sink_pool[i]: _sink_pool_cap[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL}
 
 
 # How often a streamed chunk's sync wait comes back to check for signals. Tests
@@ -276,19 +298,29 @@ cdef class _Body:
         the buffer kept from the last chunk, a pooled one, or a new one."""
         cdef Transfer* t = self.t.get()
         cdef char* buf
-        if self.sink != NULL and self.sink_cap < cap:
-            _Py_XDECREF(self.sink)
+        if self.sink != NULL and (self.sink_cap < cap or (
+                self.sink_cap == STREAM_SINK and STREAM_SINK_SMALL // 2 < cap <= STREAM_SINK_SMALL)):
+            # Detached (the last chunk was copied out of it): pooled again, or freed.
+            if _pooled_size(self.sink_cap):
+                _pool_sink(self.sink, self.sink_cap)
+            else:
+                _Py_XDECREF(self.sink)
             self.sink = NULL
         if self.sink == NULL:
-            self.sink = _take_pooled_sink()
-            self.sink_cap = STREAM_SINK
+            # A chunk that may take more than half a pooled buffer gets one (handed
+            # out at its length, in place, and pooled after, as is one that stops
+            # short of its room: a 1 MB body's 1 MB - 16 KiB rest, or what came
+            # before the server paused, is not copied out): a STREAM_SINK_SMALL one
+            # when it can take no more, so a kept chunk holds at most twice its
+            # size; a smaller one a buffer of its size, handed out as it is if
+            # filled, or a free pooled one.
+            self.sink_cap = STREAM_SINK_SMALL if cap <= STREAM_SINK_SMALL else STREAM_SINK
+            self.sink = _take_pooled_sink(self.sink_cap)
+            if self.sink == NULL and cap <= STREAM_SINK_SMALL // 2:
+                self.sink_cap = STREAM_SINK
+                self.sink = _take_pooled_sink(self.sink_cap)
             if self.sink == NULL:
-                # A chunk of more than half a pooled buffer gets one (handed out
-                # at its length, in place, and pooled after, as is one that
-                # stops short of its room: a 1 MB body's 1 MB - 16 KiB rest, or
-                # what came before the server paused, is not copied out); a
-                # smaller one a buffer of its size, handed out as it is if filled.
-                if cap <= STREAM_SINK // 2:
+                if cap <= STREAM_SINK_SMALL // 2:
                     self.sink_cap = cap
                 self.sink = _new_bytes(NULL, <Py_ssize_t>self.sink_cap)
         buf = _bytes_data(self.sink)
@@ -304,16 +336,16 @@ cdef class _Body:
         next time. Else a copy, so a small chunk never holds a large block."""
         if fill == self.sink_cap:
             chunk = self._take_sink(fill)  # full: it is the chunk, no copy
-        elif self.sink_cap == STREAM_SINK and fill >= STREAM_SINK // 2:
+        elif _pooled_size(self.sink_cap) and fill >= self.sink_cap // 2:
             httprs_bytes_set_length(self.sink, <Py_ssize_t>fill)
             chunk = <object>self.sink
             _Py_XDECREF(self.sink)
             self.sink = NULL
         else:
             return PyBytes_FromStringAndSize(_bytes_data(self.sink), <Py_ssize_t>fill)
-        if self.sink_cap == STREAM_SINK:
+        if _pooled_size(self.sink_cap):
             Py_INCREF(chunk)
-            _pool_sink(<PyObject*>chunk)  # written again once the consumer drops it
+            _pool_sink(<PyObject*>chunk, self.sink_cap)  # written again once dropped
         return chunk
 
     cdef object _take_sink(self, size_t fill):
@@ -339,8 +371,8 @@ cdef class _Body:
             return
         with nogil:
             self.engine.eng.detach_sink(self.t.get()[0], NULL)
-        if self.sink_cap == STREAM_SINK:
-            _pool_sink(self.sink)
+        if _pooled_size(self.sink_cap):
+            _pool_sink(self.sink, self.sink_cap)
         else:
             _Py_XDECREF(self.sink)
         self.sink = NULL

@@ -517,9 +517,11 @@ class Engine {
   // the sink takes next has arrived, up to kLowatMax bytes, when that is at
   // least kLowatMin (SO_RCVLOWAT): not on every segment of a sender whose
   // writes the wake-ups interrupt. A streamed chunk's wait does so for at most
-  // kLowatChunkMs, then takes what came.
+  // kLowatChunkMs, then takes what came. 2 MiB, a streamed chunk's most
+  // (_body.pxi STREAM_SINK): its read then takes what is queued, and the
+  // kernel's receive buffer can grow.
   static constexpr size_t kLowatMin = 64 << 10;
-  static constexpr size_t kLowatMax = 1 << 20;
+  static constexpr size_t kLowatMax = 2 << 20;
   static constexpr int kLowatChunkMs = 1;
   // A direct wait reads its socket before it polls, in its first direct
   // round (the answer is usually in: a poll saved per request), unless three

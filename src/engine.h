@@ -321,6 +321,7 @@ class Engine {
   // Origin `key`'s record (under mu_), which a connection takes when made.
   // Kept while a connection holds it; the others are forgotten once more
   // than kReadFirstKeys origins are listed.
+  static constexpr size_t kReadFirstKeys = 64;
   std::shared_ptr<ReadFirst> read_first_record(const std::string& key);
   // Switched (101) transfers: the raw stream. raw_take moves up to `max`
   // buffered bytes into `out` and, when it leaves the buffer empty, reads on.
@@ -533,7 +534,6 @@ class Engine {
   // round trip away unless the server runs on this CPU.
   static constexpr uint8_t kReadFirstRound = 8;
   static constexpr uint8_t kReadFirstSkip = 56;
-  static constexpr size_t kReadFirstKeys = 64;
   // Whether this direct wait on `c` reads before it polls; counts the skips down.
   static bool read_first(Connection& c);
   // What that read found: bytes (true) or nothing (false).

@@ -998,6 +998,94 @@ void read_first_backs_off_per_connection() {
   script_reset();
 }
 
+// The origins' read-first records are swept: once more than kReadFirstKeys
+// origins are listed, those no connection is open to are forgotten (a new
+// connection there reads first again), while an origin whose connection is
+// open keeps what it learnt. Origins A and B (two pool keys on a server that
+// answers only once the waiter polls) back off; A's connection then closes,
+// B's stays pooled; kReadFirstKeys other origins (one `Connection: close`
+// exchange each) fill the list. Without the sweep A's next waits polled
+// first; had the sweep forgotten B's record too, B's next connection read
+// first. On a thread of its own.
+void read_first_records_of_closed_origins_are_swept() {
+  using WP = Engine::WaitPoint;
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const std::string last = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+  std::atomic<int> served{0};
+  std::atomic<bool> close_next{false};
+  Listener slow([&](int c) {
+    answer_each(
+        c,
+        [&] {
+          await_point('s', WP::kDirectPolling, ++served);
+          if (!close_next.exchange(false)) return true;
+          ::send(c, last.data(), last.size(), MSG_NOSIGNAL);
+          return false;
+        },
+        ok);
+  });
+  Listener once([&](int c) {
+    answer_each(
+        c,
+        [&] {
+          ::send(c, last.data(), last.size(), MSG_NOSIGNAL);
+          return false;
+        },
+        "");
+  });
+  Engine engine{PoolLimits()};
+  auto exchange = [&](int port, const std::string& origin) {
+    RequestSpec spec = make_spec(port);
+    spec.pool_key += "/" + origin;
+    std::shared_ptr<Transfer> t = engine.submit(std::move(spec));
+    while (!engine.wait(*t, WaitFor::kComplete, 10000)) {
+    }
+    CHECK(t->complete && !t->failed() && t->head.status == 200);
+    engine.release(*t);
+  };
+  // Origin `origin` backs off: two rounds (kReadFirstRound) of waits whose
+  // reads first find nothing; `close` ends its connection after them.
+  auto back_off = [&](const std::string& origin, bool close) {
+    script_reset();
+    served = 0;
+    for (int i = 0; i < 16; i++) {
+      close_next = close && i == 15;
+      exchange(slow.port(), origin);
+    }
+    script_reset();
+    served = 0;
+  };
+  std::thread waiter([&] {
+    t_role = 's';
+    back_off("a", true);
+    back_off("b", false);
+    exchange(slow.port(), "b");  // backed off: polls first
+    CHECK(times_seen('s', WP::kDirectReadingFirst) == 0);
+    for (size_t i = 0; i < Engine::kReadFirstKeys; i++) exchange(once.port(), std::to_string(i));
+    script_reset();
+    served = 0;
+    // B's record was kept (its connection is open): its next connection takes
+    // it over and polls first too.
+    close_next = true;
+    exchange(slow.port(), "b");
+    exchange(slow.port(), "b");
+    exchange(slow.port(), "b");
+    CHECK(times_seen('s', WP::kDirectReadingFirst) == 0);
+    CHECK(times_seen('s', WP::kDirectPolling) >= 3);
+    script_reset();
+    served = 0;
+    // A starts afresh: its new connection's waits read first (the
+    // connecting one may not try: the loop has work then).
+    exchange(slow.port(), "a");
+    exchange(slow.port(), "a");
+    CHECK(times_seen('s', WP::kDirectReadingFirst) >= 1);
+    t_role = 0;
+  });
+  waiter.join();
+  engine.close();
+  script_reset();
+}
+
 // A TLS handshake's direct wait does not read before it polls (the server's
 // flight is a round trip away from a server elsewhere): it polls. Here the
 // "server" takes the ClientHello and, once the waiter has polled in three
@@ -1244,6 +1332,7 @@ int main() {
   close_wakes_a_follower_that_then_waits_elsewhere();
   direct_wait_reads_an_answer_in_before_it_polls();
   read_first_backs_off_per_connection();
+  read_first_records_of_closed_origins_are_swept();
   handshake_wait_polls_without_reading_first();
   SocketStream::set_flight_hook_for_testing(&park_in_flight);
   answer_read_while_the_write_is_in_flight();

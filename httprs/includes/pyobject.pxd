@@ -46,8 +46,15 @@ cdef extern from *:
     #endif
     }
     #if PY_VERSION_HEX >= 0x030D0000
-    /* Exported, but declared only in the internal headers from 3.13. */
+    /* Exported, but declared only in the internal headers from 3.13. C linkage: these
+       modules compile as C++, and CPython exports the unmangled name. */
+    #ifdef __cplusplus
+    extern "C" {
+    #endif
     PyAPI_FUNC(int) _PyObject_GetMethod(PyObject *obj, PyObject *name, PyObject **method);
+    #ifdef __cplusplus
+    }
+    #endif
     #endif
     /* Whether `obj.name` finds `func` on the type of `obj`, not shadowed by an instance
        attribute: what `obj.name()` calls. CPython's own method lookup (the one

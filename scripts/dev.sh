@@ -9,6 +9,9 @@
 #   bash scripts/dev.sh soak [--requests N]     1M-request RSS/fd soak (scripts/soak.py)
 #   bash scripts/dev.sh faultmix [--seed S]     seeded fault-injection run (scripts/faultmix.py)
 #   bash scripts/dev.sh lint | fmt
+#   bash scripts/dev.sh test-python VERSION [pytest args...]  the suite under another
+#                                               CPython (3.9, 3.13, 3.14) in a Debian chroot
+#                                               (scripts/test_python.sh; root; tens of minutes)
 #   bash scripts/dev.sh test-asan [pytest args...]  the suite on an ASan+UBSan build
 #   bash scripts/dev.sh test-tsan [pytest args...]  the threaded tests on a TSan build
 #   bash scripts/dev.sh fuzz [SECONDS]          every libFuzzer target in tests/fuzz
@@ -22,14 +25,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${HTTPRS_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
+# The editable build's directory, one per CPython minor version (build/cp311 on this
+# project's machine): set by python_tag once the interpreter is there.
+BUILD_DIR=build/cp311
 
+# llhttp: add_llhttp.
 APT_PACKAGES=(
   build-essential pkg-config libuv1-dev libssl-dev zlib1g-dev libbrotli-dev
-  libzstd-dev node-llhttp libnghttp2-dev
+  libzstd-dev libnghttp2-dev
 )
-# nginx and wrk also serve the test suite's benchmark smoke test.
-TEST_APT_PACKAGES=(nginx-light wrk)
-BENCH_APT_PACKAGES=(nginx-light wrk libcurl4-openssl-dev)
+# nginx and wrk also serve the test suite's benchmark smoke test (nginx: add_nginx).
+TEST_APT_PACKAGES=(wrk)
+BENCH_APT_PACKAGES=(wrk libcurl4-openssl-dev)
 LINT_APT_PACKAGES=(clang-format)
 # The C++ that `lint` checks and `fmt` formats: the core, its unit tests and the fuzz targets.
 CPP_FORMATTED=(src/*.cc src/*.h tests/cpp/*.cc tests/cpp/*.h tests/fuzz/*.cc)
@@ -52,11 +59,58 @@ apt_install() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The interpreter, with what building and a venv need: a Debian python3.X lacks its
+# headers (python3.X-dev) and ensurepip (python3.X-venv) until they are installed.
+ensure_python() {
+  local check='import ensurepip, os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'
+  if ! command -v "$PY" >/dev/null || ! "$PY" -c "$check" 2>/dev/null; then
+    local name
+    name="$(basename "$PY")"
+    apt_install "$name" "$name-dev" "$name-venv"
+  fi
+}
+
+# nginx, unless one is installed: nginx-light (Debian 12; a transitional package in 13),
+# or where a suite has none the nginx package, which is the light build from Debian 13 on.
+add_nginx() {
+  local -n packages="$1"
+  if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then return 0; fi
+  if apt-cache show nginx-light >/dev/null 2>&1; then
+    packages+=(nginx-light)
+  else
+    packages+=(nginx)
+  fi
+}
+
+# llhttp, unless one is installed: the library (libllhttp-dev, Debian 13 on), else the C
+# sources of node-llhttp (Debian 12; from 13 on it ships none), which meson compiles.
+add_llhttp() {
+  local -n packages="$1"
+  if pkg-config --exists libllhttp 2>/dev/null || [ -f /usr/share/llhttp/llhttp.c ]; then
+    return 0
+  fi
+  if apt-cache show libllhttp-dev >/dev/null 2>&1; then
+    packages+=(libllhttp-dev)
+  else
+    packages+=(node-llhttp)
+  fi
+}
+
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
+    ensure_python
     log "creating virtual environment $VENV"
     "$PY" -m venv "$VENV"
   fi
+  BUILD_DIR="build/$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+}
+
+# pip in the venv, with the venv's bin/ first on PATH: a build without isolation runs
+# the meson and ninja installed there (a fresh machine has no other), and the editable
+# loader keeps the ninja it found for its rebuilds.
+venv_pip() {
+  PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pip "$@"
 }
 
 # pip install the given requirement set once per content of pyproject.toml.
@@ -67,7 +121,7 @@ pip_stamp() {
   want="$(cat pyproject.toml "$0" | sha256sum | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   log "installing Python packages ($name)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  venv_pip install -q --disable-pip-version-check "$@"
   echo "$want" > "$stamp"
 }
 
@@ -82,8 +136,8 @@ build() {
   want="$(cat pyproject.toml meson.build meson.options src/meson.build httprs/meson.build | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VENV/bin/python" -c "import httprs" 2>/dev/null; then
     log "building httprs (editable)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
-      -Cbuild-dir=build/cp311 -e .
+    venv_pip install -q --disable-pip-version-check --no-build-isolation \
+      "-Cbuild-dir=$BUILD_DIR" -e .
     echo "$want" > "$stamp"
   fi
   # Trigger the rebuild now so errors surface here, not inside a test.
@@ -128,7 +182,7 @@ build_sanitized() {
     log "building httprs with $label (non-editable, $build_dir)"
     # A former editable install leaves a loader behind that would shadow the wheel.
     "$VENV/bin/python" -m pip uninstall -q -y httprs >/dev/null 2>&1 || true
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+    venv_pip install -q --disable-pip-version-check --no-build-isolation \
       "-Cbuild-dir=$build_dir" "${setup_args[@]}" ".[$extras]"
     echo "$want" > "$stamp"
   fi
@@ -269,6 +323,10 @@ asan_env() {
 # functions only, no job.
 if (return 0 2>/dev/null); then return 0; fi
 
+add_llhttp APT_PACKAGES
+add_nginx TEST_APT_PACKAGES
+add_nginx BENCH_APT_PACKAGES
+
 cmd="${1:-test}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -278,8 +336,12 @@ case "$cmd" in
   test)
     apt_install "${TEST_APT_PACKAGES[@]}"
     build
-    pip_stamp test -e ".[test,cli]" --no-build-isolation -Cbuild-dir=build/cp311
+    pip_stamp test -e ".[test,cli]" --no-build-isolation "-Cbuild-dir=$BUILD_DIR"
     exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  test-python)
+    # bash scripts/dev.sh test-python VERSION [pytest args...]: a Debian chroot's CPython
+    exec bash scripts/test_python.sh "$@"
     ;;
   test-asan)
     build_asan
@@ -301,13 +363,13 @@ case "$cmd" in
     # SECONDS each (default 60; 0 runs each over its seed corpus once).
     apt_install "${FUZZ_APT_PACKAGES[@]}"
     build
-    pip_stamp fuzz -e ".[test]" atheris --no-build-isolation -Cbuild-dir=build/cp311
+    pip_stamp fuzz -e ".[test]" atheris --no-build-isolation "-Cbuild-dir=$BUILD_DIR"
     FUZZ_PYTHON="$VENV/bin/python" exec bash tests/fuzz/run.sh "${1:-60}" "${@:2}"
     ;;
   bench)
     apt_install "${BENCH_APT_PACKAGES[@]}"
     build
-    pip_stamp bench -e ".[test,cli,bench]" --no-build-isolation -Cbuild-dir=build/cp311
+    pip_stamp bench -e ".[test,cli,bench]" --no-build-isolation "-Cbuild-dir=$BUILD_DIR"
     exec "$VENV/bin/python" scripts/bench.py "$@"
     ;;
   wheel)
@@ -328,7 +390,7 @@ case "$cmd" in
     # error counts when a frame of it is in httprs's own code.
     apt_install valgrind
     build
-    pip_stamp test -e ".[test,cli]" --no-build-isolation -Cbuild-dir=build/cp311
+    pip_stamp test -e ".[test,cli]" --no-build-isolation "-Cbuild-dir=$BUILD_DIR"
     exec "$VENV/bin/python" scripts/valgrind_check.py "$@"
     ;;
   ecosystem)
@@ -350,7 +412,7 @@ case "$cmd" in
     clang-format -i "${CPP_FORMATTED[@]}"
     ;;
   *)
-    echo "usage: $0 {setup|test|test-asan|test-tsan|fuzz|valgrind|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|test-python|test-asan|test-tsan|fuzz|valgrind|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

@@ -7,7 +7,9 @@ runs. The script is sourced (functions only, no job) and its decision asked dire
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,20 @@ def test_path_option_values_are_made_absolute() -> None:
         "--log-file=/var/tmp/x.log",
         f"{ROOT}/tests/test_pool.py",
     ]
+
+
+def test_the_build_directory_is_the_venvs_python_version(tmp_path: Path) -> None:
+    """Each CPython version builds in its own build/cpXY (test-python runs 3.9, 3.13 and
+    3.14 on the same tree as the host's 3.11): named after the venv's interpreter."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    proc = subprocess.run(
+        ["bash", "-c", 'source "$0" && ensure_venv && echo "$BUILD_DIR"', str(DEV_SH)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "HTTPRS_VENV": str(venv)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"build/cp{sys.version_info[0]}{sys.version_info[1]}\n"

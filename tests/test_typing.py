@@ -195,14 +195,14 @@ def test_every_compiled_module_has_a_stub():
 
 def test_stubs_and_marker_are_installed():
     """meson's install plan (what the wheel holds) has py.typed and every stub."""
-    # scripts/dev.sh's build directory: the editable build's, or the sanitizer build's
-    # that `test-asan` / `test-tsan` installed and run.
+    # scripts/dev.sh's build directory: the editable build's (build/cpXY, one per Python
+    # version), or the sanitizer build's that `test-asan` / `test-tsan` installed and run.
     build = (
         "asan"
         if os.environ.get("HTTPRS_ASAN") == "1"
         else "tsan"
         if os.environ.get("HTTPRS_TSAN") == "1"
-        else "cp311"
+        else f"cp{sys.version_info[0]}{sys.version_info[1]}"
     )
     plan = ROOT / "build" / build / "meson-info" / "intro-installed.json"
     assert plan.is_file(), f"{plan} is missing: build with scripts/dev.sh first"

@@ -452,7 +452,10 @@ def test_recursion_limit_is_honoured():
     finally:
         sys.setrecursionlimit(old)
     assert got == want
-    assert got[:2] == ("raise", RecursionError)
+    if sys.version_info < (3, 12):
+        # From 3.12 on, the recursion count of C code (Py_EnterRecursiveCall: json's
+        # scanner and .json()) is not sys.setrecursionlimit's: neither raises here.
+        assert got[:2] == ("raise", RecursionError)
 
 
 def test_recursion_limit_boundary_is_jsons():

@@ -793,14 +793,27 @@ bool OpenSslSession::may_keep_sessions() const {
   return !session_key_.empty() && ctx_ && fork_generation_ == fork_generation();
 }
 
+namespace {
+
+// When a session was made, in seconds since the epoch. OpenSSL 3.3 added the
+// time_t form; 3.4 deprecated the long one (not Y2038-safe where long is 32 bits).
+int64_t session_time(const SSL_SESSION* s) {
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+  return static_cast<int64_t>(SSL_SESSION_get_time_ex(s));
+#else
+  return static_cast<int64_t>(SSL_SESSION_get_time(s));
+#endif
+}
+
+}  // namespace
+
 SessionWindow OpenSslSession::window_for(SSL_SESSION* s) const {
   // A resumed handshake verified nothing: its sessions inherit the window
   // of the one it resumed.
   SessionWindow w = SSL_session_reused(ssl_) == 1 ? taken_window_ : verified_window(ssl_);
   uint64_t hint = SSL_SESSION_get_ticket_lifetime_hint(s);
   if (hint > 0 && hint <= static_cast<uint64_t>(INT64_MAX / 2))
-    w.not_after = std::min(
-        w.not_after, static_cast<int64_t>(SSL_SESSION_get_time(s)) + static_cast<int64_t>(hint));
+    w.not_after = std::min(w.not_after, session_time(s) + static_cast<int64_t>(hint));
   return w;
 }
 

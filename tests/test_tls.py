@@ -784,8 +784,9 @@ def _write_crl(ca, path) -> str:
 _CONTEXT_CHANGES = {
     "verify_mode": lambda ctx, certs: setattr(ctx, "verify_mode", ssl.CERT_OPTIONAL),
     "check_hostname": lambda ctx, certs: setattr(ctx, "check_hostname", False),
+    # toggled: ssl.create_default_context() sets VERIFY_X509_STRICT from Python 3.13 on
     "verify_flags": lambda ctx, certs: setattr(
-        ctx, "verify_flags", ctx.verify_flags | ssl.VERIFY_X509_STRICT
+        ctx, "verify_flags", ctx.verify_flags ^ ssl.VERIFY_X509_STRICT
     ),
     "hostname_checks_common_name": lambda ctx, certs: setattr(
         ctx, "hostname_checks_common_name", not ctx.hostname_checks_common_name

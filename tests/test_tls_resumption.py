@@ -61,6 +61,13 @@ def _cert(subject, issuer, issuer_key, key, not_before, not_after, *, ca, names=
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        # Key identifiers: ssl.create_default_context() sets VERIFY_X509_STRICT from
+        # Python 3.13 on, under which OpenSSL refuses a certificate without its issuer's.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
     )
     if ca:
         usage = dict(key_cert_sign=True, crl_sign=True, digital_signature=False)

@@ -82,6 +82,11 @@ def tools(tmp_path_factory):
                 "httprs",
                 "--allowlist",
                 str(TYPING / "stubtest_allowlist.txt"),
+                *(
+                    ["--allowlist", str(TYPING / "stubtest_allowlist_py313.txt")]
+                    if sys.version_info >= (3, 13)
+                    else []
+                ),
                 "--mypy-config-file",
                 str(TYPING / "mypy.ini"),
             ],

@@ -102,6 +102,9 @@ ensure_venv() {
     ensure_python
     log "creating virtual environment $VENV"
     "$PY" -m venv "$VENV"
+    # The pip that ensurepip brings may predate -C (--config-settings, pip 23.1):
+    # Python 3.9's (23.0.1; Debian 11's 20.3).
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   fi
   BUILD_DIR="build/$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
 }

@@ -138,3 +138,17 @@ def test_the_build_directory_is_the_venvs_python_version(tmp_path: Path) -> None
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"build/cp{sys.version_info[0]}{sys.version_info[1]}\n"
+
+
+@pytest.mark.parametrize("args", [(), ("3.10",), ("trixie",)])
+def test_test_python_names_the_versions_it_has(args: tuple[str, ...]) -> None:
+    """test-python takes only the versions it maps to a Debian suite, and says which,
+    before it makes or mounts anything."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test_python.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "3.9|3.11|3.13|3.14" in proc.stderr

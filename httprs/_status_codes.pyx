@@ -1,6 +1,7 @@
 # cython: language_level=3
 """HTTP status codes and reason phrases, as httpx.codes."""
 
+import sys
 from enum import IntEnum
 
 __all__ = ["codes"]
@@ -15,6 +16,12 @@ class codes(IntEnum):
         obj._value_ = value
         obj.phrase = phrase
         return obj
+
+    if sys.version_info < (3, 10):
+        # Cython makes anything bound to __new__ in a class body a staticmethod, which
+        # Python 3.9's enum calls directly (callable only from 3.10): the function itself,
+        # put in the class namespace past Cython's name rule.
+        locals()["__new__"] = locals()["__new__"].__func__
 
     def __str__(self):
         return str(self.value)

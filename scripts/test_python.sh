@@ -14,9 +14,13 @@
 #   3.14     sid       3.14
 #
 # The chroots live in $HTTPRS_CHROOTS (default: the directory beside the repository,
-# ../chroots), one per suite, outside any git tree; `rm -rf` one to start afresh. The
-# mounts (/proc, /sys, /dev, /dev/pts, a /dev/shm tmpfs, the tree) are made for the run
-# and undone when it ends, whatever its outcome; a lock per chroot keeps two runs apart.
+# ../chroots), one per suite, outside any git tree. The mounts (/proc, /sys, /dev,
+# /dev/pts, a /dev/shm tmpfs, the tree) are made for the run, kept from propagating to
+# the host's (a systemd host's mounts are shared), and undone when it ends, whatever its
+# outcome; a lock per chroot keeps two runs apart. To start a chroot afresh, delete it
+# only while `grep chroots /proc/mounts` shows nothing of it: during a run (or after one
+# killed with SIGKILL) the tree is bind-mounted in it and `rm -rf` deletes the tree too
+# (`--one-file-system` does not stop at a bind mount of the same file system).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,28 +47,56 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 MIRROR="${HTTPRS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-CHROOTS="${HTTPRS_CHROOTS:-$(dirname "$ROOT")/chroots}"
+# Physical paths (no symlinks): /proc/self/mountinfo names mount points that way.
+CHROOTS="$(realpath -m "${HTTPRS_CHROOTS:-$(dirname "$ROOT")/chroots}")"
 CHROOT="$CHROOTS/$SUITE"
+ROOT_REAL="$(realpath "$ROOT")"
+case "$CHROOT" in
+  *[[:space:]\\]*)
+    # mountinfo escapes these, and has_mounts compares its paths as they are
+    echo "no spaces or backslashes in the chroot's path, please ($CHROOT)" >&2
+    exit 2
+    ;;
+esac
 case "$CHROOT/" in
-  "$ROOT"/*)
+  "$ROOT_REAL"/*)
     echo "HTTPRS_CHROOTS must be outside the repository ($CHROOT)" >&2
+    exit 2
+    ;;
+esac
+case "$ROOT_REAL/" in
+  "$CHROOT"/*)
+    echo "the repository must be outside the chroot ($CHROOT)" >&2
     exit 2
     ;;
 esac
 PYNAME="python$VERSION"
 TAG="cp${VERSION/./}"
 
+# Whether anything is mounted at or below the chroot.
+has_mounts() {
+  awk -v dir="$CHROOT" '$5 == dir || index($5, dir "/") == 1 { found = 1 }
+    END { exit !found }' /proc/self/mountinfo
+}
+
 make_chroot() {
   [ -f "$CHROOT/.httprs-ready" ] && return 0
-  apt_install debootstrap
-  log "debootstrap $SUITE into $CHROOT (minbase; a few minutes)"
-  # A half-made chroot is made again; never while something (the tree!) is mounted in it.
-  if grep -q " $CHROOT/" /proc/mounts; then
+  # A half-made chroot (this script's marker beside it) is made again, but never while
+  # something (the tree!) is mounted in it, and never a directory this script did not make.
+  local making="$CHROOTS/.$SUITE.making"
+  if [ -e "$CHROOT" ] && [ ! -f "$making" ]; then
+    echo "$CHROOT exists but is not a chroot test-python made: move it away or set HTTPRS_CHROOTS" >&2
+    exit 1
+  fi
+  if has_mounts; then
     echo "$CHROOT has mounts (an interrupted run?): unmount them first" >&2
     exit 1
   fi
-  rm -rf --one-file-system "$CHROOT"
+  apt_install debootstrap
+  log "debootstrap $SUITE into $CHROOT (minbase; a few minutes)"
   mkdir -p "$CHROOTS"
+  touch "$making"
+  rm -rf --one-file-system "$CHROOT"
   debootstrap --variant=minbase --include=ca-certificates,"$PYNAME" "$SUITE" "$CHROOT" "$MIRROR"
   # The host's resolver, and the certificate authorities added on it (a proxy's, for
   # pip's downloads), which the chroot's own ca-certificates then takes in.
@@ -77,6 +109,7 @@ make_chroot() {
   # (sid's carries a Valid-Until); its packages are still the ones to test against.
   echo 'Acquire::Check-Valid-Until "false";' >"$CHROOT/etc/apt/apt.conf.d/99httprs-no-valid-until"
   touch "$CHROOT/.httprs-ready"
+  rm -f "$making"
 }
 
 MOUNTED=()
@@ -88,6 +121,9 @@ mount_at() {
   mkdir -p "$target"
   mountpoint -q "$target" || mount "$@" "$target"
   MOUNTED=("$target" "${MOUNTED[@]}")
+  # Nothing mounted below it (the chroot's /dev/pts and /dev/shm) reaches the host's
+  # tree through a shared mount (/dev on a systemd host); the host's still come in.
+  mount --make-rslave "$target"
 }
 unmount_all() {
   local m
@@ -111,11 +147,12 @@ log "running the suite under $SUITE's $PYNAME ($TAG, .venv-$TAG, build/$TAG)"
 # A clean environment: the host's pip settings (local indexes, find-links) name paths
 # the chroot does not have.
 set +e
+# 9>&-: a process the suite leaves behind does not hold the chroot's lock.
 chroot "$CHROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DEFAULT_TIMEOUT=180 \
   PYTHON="$PYNAME" HTTPRS_VENV="$ROOT/.venv-$TAG" \
-  bash "$ROOT/scripts/dev.sh" test "$@"
+  bash "$ROOT/scripts/dev.sh" test "$@" 9>&-
 status=$?
 set -e
 exit $status

@@ -152,3 +152,60 @@ def test_test_python_names_the_versions_it_has(args: tuple[str, ...]) -> None:
     )
     assert proc.returncode == 2
     assert "3.9|3.11|3.13|3.14" in proc.stderr
+
+
+def _test_python(chroots: Path) -> subprocess.CompletedProcess[str]:
+    # A mirror nothing answers on: were a guard to let the run through, debootstrap
+    # fails at once instead of downloading a suite.
+    env = {**os.environ, "HTTPRS_CHROOTS": str(chroots)}
+    env["HTTPRS_DEBIAN_MIRROR"] = "http://127.0.0.1:9/debian"
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test_python.sh"), "3.13"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="test-python runs as root only")
+
+
+@needs_root
+def test_test_python_leaves_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    """A trixie/ that test-python did not start is never deleted to make the chroot."""
+    mine = tmp_path / "trixie" / "mine.txt"
+    mine.parent.mkdir()
+    mine.write_text("keep")
+    proc = _test_python(tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "is not a chroot test-python made" in proc.stderr
+    assert mine.read_text() == "keep"
+
+
+@needs_root
+def test_test_python_never_deletes_through_a_mount(tmp_path: Path) -> None:
+    """A half-made chroot with something still mounted in it (a run killed with SIGKILL
+    leaves the tree bind-mounted) is not deleted: `rm -rf --one-file-system` would go
+    through a bind mount of the same file system. Named through a symlink, as
+    HTTPRS_CHROOTS or the repository's path may be (mountinfo has no symlinks)."""
+    real = tmp_path / "real"
+    chroot = real / "trixie"
+    (chroot / "work").mkdir(parents=True)
+    (real / ".trixie.making").touch()  # test-python's marker: a chroot it started
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "precious.txt").write_text("keep")
+    (tmp_path / "link").symlink_to(real)
+    mount = subprocess.run(
+        ["mount", "--bind", str(tree), str(chroot / "work")], capture_output=True, text=True
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mount.stderr.strip()}")
+    try:
+        proc = _test_python(tmp_path / "link")
+    finally:
+        subprocess.run(["umount", str(chroot / "work")], check=True)
+    assert proc.returncode == 1, proc.stderr
+    assert "has mounts" in proc.stderr
+    assert (tree / "precious.txt").read_text() == "keep"

@@ -26,7 +26,7 @@ cd "$ROOT"
 VENV="${HTTPRS_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 # The editable build's directory, one per CPython minor version (build/cp311 on this
-# project's machine): set by python_tag once the interpreter is there.
+# project's machine): set by ensure_venv once the interpreter is there.
 BUILD_DIR=build/cp311
 
 # llhttp: add_llhttp.
@@ -45,6 +45,18 @@ FUZZ_APT_PACKAGES=(clang libclang-rt-14-dev)
 
 log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
 
+sudo_cmd() {
+  if [ "$(id -u)" != 0 ]; then sudo "$@"; else "$@"; fi
+}
+
+# apt-get update, once per run.
+APT_UPDATED=0
+apt_update() {
+  [ "$APT_UPDATED" = 1 ] && return 0
+  sudo_cmd apt-get update -qq || true
+  APT_UPDATED=1
+}
+
 apt_install() {
   local missing=()
   for p in "$@"; do
@@ -52,11 +64,16 @@ apt_install() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing system packages: ${missing[*]}"
-  local sudo=()
-  if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq || true
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_update
+  sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Whether the suite's package lists have PKG. A fresh machine (a container image) has
+# fetched none yet, and every package would look absent: they are fetched first.
+apt_has() {
+  if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then apt_update; fi
+  apt-cache show "$1" >/dev/null 2>&1
 }
 
 # The interpreter, with what building and a venv need: a Debian python3.X lacks its
@@ -76,7 +93,7 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
 add_nginx() {
   local -n packages="$1"
   if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then return 0; fi
-  if apt-cache show nginx-light >/dev/null 2>&1; then
+  if apt_has nginx-light; then
     packages+=(nginx-light)
   else
     packages+=(nginx)
@@ -90,7 +107,7 @@ add_llhttp() {
   if pkg-config --exists libllhttp 2>/dev/null || [ -f /usr/share/llhttp/llhttp.c ]; then
     return 0
   fi
-  if apt-cache show libllhttp-dev >/dev/null 2>&1; then
+  if apt_has libllhttp-dev; then
     packages+=(libllhttp-dev)
   else
     packages+=(node-llhttp)
@@ -103,8 +120,8 @@ ensure_venv() {
     log "creating virtual environment $VENV"
     "$PY" -m venv "$VENV"
     # The pip that ensurepip brings may predate -C (--config-settings, pip 23.1):
-    # Python 3.9's (23.0.1; Debian 11's 20.3).
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    # Python 3.9's (23.0.1; Debian 11's 20.3, Debian 12's 23.0.1). A newer one is kept.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pip>=23.1"
   fi
   BUILD_DIR="build/$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
 }

@@ -154,6 +154,32 @@ def test_test_python_names_the_versions_it_has(args: tuple[str, ...]) -> None:
     assert "3.9|3.11|3.13|3.14" in proc.stderr
 
 
+@pytest.mark.parametrize("lists", [False, True])
+def test_package_choices_fetch_the_lists_a_fresh_machine_lacks(lists: bool) -> None:
+    """add_llhttp and add_nginx choose by what the package lists have (libllhttp-dev
+    from Debian 13 on, nginx-light in 12): on a fresh machine, whose lists are not
+    fetched yet, they are fetched first (once), else every package looks absent and
+    Debian 13 gets node-llhttp, which has no C sources there."""
+    script = r"""
+        source "$0"
+        updates=0
+        compgen() { [ "$LISTS" = 1 ] || [ "$updates" -gt 0 ]; }
+        sudo_cmd() { [ "$1 $2" = "apt-get update" ] && updates=$((updates + 1)); }
+        apt-cache() { [ "$1 $2" = "show libllhttp-dev" ] && { [ "$LISTS" = 1 ] || [ "$updates" -gt 0 ]; }; }
+        apt_has libllhttp-dev && apt_has libllhttp-dev && ! apt_has nginx-light
+        echo "$?" "$updates"
+    """
+    proc = subprocess.run(
+        ["bash", "-c", script, str(DEV_SH)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LISTS": "1" if lists else "0"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ("0 0\n" if lists else "0 1\n")
+
+
 def _test_python(chroots: Path) -> subprocess.CompletedProcess[str]:
     # A mirror nothing answers on: were a guard to let the run through, debootstrap
     # fails at once instead of downloading a suite.

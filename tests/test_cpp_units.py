@@ -135,6 +135,11 @@ def test_http2_exchanges(tmp_path: Path) -> None:
     run([str(exe)])
 
 
+# CPython's default cipher string from 3.10 on (PY_SSL_DEFAULT_CIPHER_STRING, ssl's
+# _DEFAULT_CIPHERS), which src/tls.cc's kCipherList copies.
+CPYTHON_DEFAULT_CIPHERS = (
+    "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
+)
 LLHTTP_SRC = Path("/usr/share/llhttp")  # meson.options' llhttp_src default
 LLHTTP_INCLUDE = Path("/usr/share/include/llhttp")
 
@@ -291,8 +296,13 @@ def make_certificates(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "empty_dir").mkdir()
     paths["empty_dir"] = str(tmp_path / "empty_dir")
     paths["tmpdir"] = str(tmp_path)
-    # The policy httpx gets from the ssl module, to compare with ours.
+    # The policy httpx gets from the ssl module, to compare with ours. Its ciphers are
+    # CPython's default cipher string, which a distribution's build may replace with
+    # OpenSSL's own longer default (Debian's python3: --with-ssl-default-suites=openssl);
+    # httprs keeps CPython's, so the comparison is with that string.
     py_ctx = ssl.create_default_context()
+    if getattr(ssl, "_DEFAULT_CIPHERS", None) != CPYTHON_DEFAULT_CIPHERS:
+        py_ctx.set_ciphers(CPYTHON_DEFAULT_CIPHERS)
     paths["py_options"] = str(int(py_ctx.options))
     paths["py_ciphers"] = ":".join(c["name"] for c in py_ctx.get_ciphers())
     return paths

@@ -42,6 +42,21 @@ using Status = httprs::TlsSession::Status;
     }                                                                                             \
   } while (0)
 
+// The message of a read that met a record failing its integrity check, the last error
+// OpenSSL queued: the record's own reason (OpenSSL 3.0), or from OpenSSL 3.5 (seen on
+// Debian 13) the record layer's, queued after it.
+#define CHECK_BAD_RECORD_MESSAGE(message)                                                         \
+  do {                                                                                            \
+    ++g_checks;                                                                                   \
+    std::string m_ = (message);                                                                   \
+    if (m_ != "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac" && \
+        m_ != "[SSL: RECORD_LAYER_FAILURE] record layer failure") {                               \
+      ++g_failures;                                                                               \
+      std::fprintf(stderr, "%s:%d: not a bad record's message: '%s'\n", __FILE__, __LINE__,       \
+                   m_.c_str());                                                                   \
+    }                                                                                             \
+  } while (0)
+
 static std::map<std::string, std::string> g_args;
 
 static const std::string& arg(const char* name) {
@@ -663,8 +678,7 @@ static void test_read_error_after_data() {
   CHECK(c.read(buf, sizeof buf, &n, rerr) == Status::kError);
   CHECK(n == 0);
   CHECK(rerr.kind == ErrorKind::kReadError);
-  CHECK_EQ_STR(rerr.message,
-               "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+  CHECK_BAD_RECORD_MESSAGE(rerr.message);
 }
 
 static void test_byte_at_a_time_handshake() {
@@ -774,8 +788,7 @@ static void test_error_queue_isolation() {
   ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
   Error rerr;
   CHECK(c2.read(buf, sizeof buf, &n, rerr) == Status::kError);
-  CHECK_EQ_STR(rerr.message,
-               "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+  CHECK_BAD_RECORD_MESSAGE(rerr.message);
   CHECK(ERR_peek_error() == 0);
   Error werr;
   ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);

@@ -26,7 +26,9 @@ cd "$ROOT"
 VENV="${HTTPRS_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 # The editable build's directory, one per CPython minor version (build/cp311 on this
-# project's machine): set by ensure_venv once the interpreter is there.
+# project's machine): set by ensure_venv once the interpreter is there, unless
+# HTTPRS_BUILD_DIR names one (test-python's chroots: their interpreter may be the same
+# version as one the host builds with, and must not share its build).
 BUILD_DIR=build/cp311
 
 # llhttp: add_llhttp.
@@ -123,7 +125,7 @@ ensure_venv() {
     # Python 3.9's (23.0.1; Debian 11's 20.3, Debian 12's 23.0.1). A newer one is kept.
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pip>=23.1"
   fi
-  BUILD_DIR="build/$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+  BUILD_DIR="${HTTPRS_BUILD_DIR:-build/$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')}"
 }
 
 # pip in the venv, with the venv's bin/ first on PATH: a build without isolation runs

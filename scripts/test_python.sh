@@ -4,8 +4,11 @@
 # The test suite under another CPython: Debian's own interpreter in a chroot of the Debian
 # suite that ships it, made once with debootstrap (minbase) and reused. The working tree is
 # bind-mounted at its own path, so the chroot builds it like a fresh Debian machine would
-# (scripts/dev.sh test: apt packages, a venv of its own, .venv-cpXY, and an editable build
-# in build/cpXY next to the host's build/cp311). Needs root (debootstrap, chroot, mount).
+# (scripts/dev.sh test: apt packages, a venv of its own, .venv-SUITE-cpXY, and an editable
+# build in build/SUITE-cpXY, never the host's: `3.11` would otherwise reconfigure the host's
+# build/cp311 for bookworm's interpreter, and a host run with another interpreter
+# (PYTHON=python3.9 HTTPRS_VENV=.venv-cp39) shares names with `3.9`'s).
+# Needs root (debootstrap, chroot, mount).
 #
 #   VERSION  suite     CPython   libuv / llhttp / nghttp2 / OpenSSL from the suite
 #   3.9      bullseye  3.9       see "bullseye" below
@@ -143,7 +146,9 @@ mount_at /dev/pts --bind /dev/pts
 mount_at /dev/shm -t tmpfs tmpfs
 mount_at "$ROOT" --bind "$ROOT"
 
-log "running the suite under $SUITE's $PYNAME ($TAG, .venv-$TAG, build/$TAG)"
+VENV_NAME=".venv-$SUITE-$TAG"
+BUILD_NAME="build/$SUITE-$TAG"
+log "running the suite under $SUITE's $PYNAME ($VENV_NAME, $BUILD_NAME)"
 # A clean environment: the host's pip settings (local indexes, find-links) name paths
 # the chroot does not have.
 set +e
@@ -151,7 +156,7 @@ set +e
 chroot "$CHROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DEFAULT_TIMEOUT=180 \
-  PYTHON="$PYNAME" HTTPRS_VENV="$ROOT/.venv-$TAG" \
+  PYTHON="$PYNAME" HTTPRS_VENV="$ROOT/$VENV_NAME" HTTPRS_BUILD_DIR="$BUILD_NAME" \
   bash "$ROOT/scripts/dev.sh" test "$@" 9>&-
 status=$?
 set -e

@@ -134,10 +134,28 @@ def test_the_build_directory_is_the_venvs_python_version(tmp_path: Path) -> None
         capture_output=True,
         text=True,
         timeout=30,
-        env={**os.environ, "HTTPRS_VENV": str(venv)},
+        # (test-python's chroots run the suite with HTTPRS_BUILD_DIR set)
+        env={**os.environ, "HTTPRS_VENV": str(venv), "HTTPRS_BUILD_DIR": ""},
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"build/cp{sys.version_info[0]}{sys.version_info[1]}\n"
+
+
+def test_the_build_directory_can_be_named(tmp_path: Path) -> None:
+    """test-python's chroots name their own (build/SUITE-cpXY): `test-python 3.11` would
+    otherwise reconfigure the host's build/cp311 for bookworm's interpreter."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    proc = subprocess.run(
+        ["bash", "-c", 'source "$0" && ensure_venv && echo "$BUILD_DIR"', str(DEV_SH)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "HTTPRS_VENV": str(venv), "HTTPRS_BUILD_DIR": "build/bookworm-cp311"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "build/bookworm-cp311\n"
 
 
 @pytest.mark.parametrize("args", [(), ("3.10",), ("trixie",)])

@@ -201,15 +201,17 @@ def test_every_compiled_module_has_a_stub():
 def test_stubs_and_marker_are_installed():
     """meson's install plan (what the wheel holds) has py.typed and every stub."""
     # scripts/dev.sh's build directory: the editable build's (build/cpXY, one per Python
-    # version), or the sanitizer build's that `test-asan` / `test-tsan` installed and run.
+    # version, or HTTPRS_BUILD_DIR's: test-python's chroots), or the sanitizer build's
+    # that `test-asan` / `test-tsan` installed and run.
     build = (
-        "asan"
+        "build/asan"
         if os.environ.get("HTTPRS_ASAN") == "1"
-        else "tsan"
+        else "build/tsan"
         if os.environ.get("HTTPRS_TSAN") == "1"
-        else f"cp{sys.version_info[0]}{sys.version_info[1]}"
+        else os.environ.get("HTTPRS_BUILD_DIR")
+        or f"build/cp{sys.version_info[0]}{sys.version_info[1]}"
     )
-    plan = ROOT / "build" / build / "meson-info" / "intro-installed.json"
+    plan = ROOT / build / "meson-info" / "intro-installed.json"
     assert plan.is_file(), f"{plan} is missing: build with scripts/dev.sh first"
     installed = {Path(dest).as_posix() for dest in json.loads(plan.read_text()).values()}
     wanted = ["py.typed"] + sorted(p.name for p in (ROOT / "httprs").glob("*.pyi"))

@@ -1983,13 +1983,22 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a request and yield the response with its body unread; close it on exit."""
-        request = _build_request_via_method(
-            self, method, url, content, data, files, json, params, headers, cookies, timeout,
-            extensions,
-        )
-        response = self.send(
-            request=request, auth=auth, follow_redirects=follow_redirects, stream=True
-        )
+        if _is_plain(self, False):
+            # build_request and send are the client's own: their steps as C calls, as
+            # request() makes them.
+            request = _build_request(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions, True,
+            )
+            response = _sync_send(self, request, True, auth, follow_redirects, True)
+        else:
+            request = _build_request_via_method(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions,
+            )
+            response = self.send(
+                request=request, auth=auth, follow_redirects=follow_redirects, stream=True
+            )
         try:
             yield response
         finally:
@@ -2550,13 +2559,21 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a request and yield the response with its body unread; close it on exit."""
-        request = _build_request_via_method(
-            self, method, url, content, data, files, json, params, headers, cookies, timeout,
-            extensions,
-        )
-        response = await self.send(
-            request=request, auth=auth, follow_redirects=follow_redirects, stream=True
-        )
+        if _is_plain(self, True):
+            # (As Client.stream.)
+            request = _build_request(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions, True,
+            )
+            response = await _async_send(self, request, True, auth, follow_redirects, True)
+        else:
+            request = _build_request_via_method(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions,
+            )
+            response = await self.send(
+                request=request, auth=auth, follow_redirects=follow_redirects, stream=True
+            )
         try:
             yield response
         finally:

@@ -213,49 +213,77 @@ def _step_kwargs(name):
     return {}
 
 
-@pytest.mark.parametrize("name", STEPS)
+# The entry points that run the steps: get() (through request()) and stream() (httpx's
+# calls build_request() and send() itself: every step but request).
+ENTRIES = ["get", "stream"]
+
+
+async def fetch(client, entry, url, **kwargs):
+    """The response to GET `url` through `entry`, its body read."""
+    if entry == "get":
+        return await go(client.get(url, **kwargs))
+    if isinstance(client, httprs.AsyncClient):
+        async with client.stream("GET", url, **kwargs) as response:
+            await response.aread()
+    else:
+        with client.stream("GET", url, **kwargs) as response:
+            response.read()
+    return response
+
+
+def _entry_steps(entry):
+    return [name for name in STEPS if entry == "get" or name != "request"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "name"), [(entry, name) for entry in ENTRIES for name in _entry_steps(entry)]
+)
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_step_overridden_by_a_subclass_is_called(flavour, name, server):
+def test_step_overridden_by_a_subclass_is_called(flavour, entry, name, server):
     async def body(cls):
         calls = []
         sub = type("Sub", (cls,), {})
         setattr(sub, name, wrap_step(cls, name, calls))
         async with opened(sub) as client:
-            r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
+            r = await fetch(client, entry, server.url + "/echo", **_step_kwargs(name))
             assert r.status_code == 200
             assert name in calls
 
     run(flavour, body)
 
 
-@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize(
+    ("entry", "name"), [(entry, name) for entry in ENTRIES for name in _entry_steps(entry)]
+)
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_step_patched_on_the_class_after_use_is_called(flavour, name, server):
+def test_step_patched_on_the_class_after_use_is_called(flavour, entry, name, server):
     async def body(cls):
         calls = []
         async with opened(cls) as client:
             await sent_headers(client, server.url)  # the class is known plain now
             with mock.patch.object(cls, name, wrap_step(cls, name, calls)):
-                r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
+                r = await fetch(client, entry, server.url + "/echo", **_step_kwargs(name))
                 assert r.status_code == 200
             assert name in calls
             calls.clear()
-            await sent_headers(client, server.url)  # unpatched: plain again
+            await fetch(client, entry, server.url + "/echo")  # unpatched: plain again
             assert calls == []
 
     run(flavour, body)
 
 
-@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize(
+    ("entry", "name"), [(entry, name) for entry in ENTRIES for name in _entry_steps(entry)]
+)
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_step_patched_on_the_instance_is_called(flavour, name, server):
+def test_step_patched_on_the_instance_is_called(flavour, entry, name, server):
     async def body(cls):
         calls = []
         async with opened(cls) as client:
             await sent_headers(client, server.url)
             step = wrap_step(cls, name, calls).__get__(client)
             with mock.patch.object(client, name, step):
-                r = await go(client.get(server.url + "/echo", **_step_kwargs(name)))
+                r = await fetch(client, entry, server.url + "/echo", **_step_kwargs(name))
                 assert r.status_code == 200
             assert name in calls
 

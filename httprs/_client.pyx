@@ -238,9 +238,20 @@ cdef int _bound_elapsed(object bound) except -1:
     return 0
 
 
+cdef unsigned int _read_all_iter_tag = 0  # _class_unchanged's memo for _READ_ALL_ITER_STOCK
+
+
 cdef object _bound_read_all(object bound):
     """_BoundSyncStreamReadAll._httprs_read_all() of `bound` (Response.read calls it
-    directly: _bound_stock_read)."""
+    directly: _bound_stock_read). Its iteration patched or overridden: the chunks it
+    gives, joined (httpx's read iterates the bound stream)."""
+    cls = type(bound)
+    if not (
+        _class_unchanged(cls, &_read_all_iter_tag, _READ_ALL_ITER_STOCK)
+        if cls is _READ_ALL_SYNC
+        else getattr(cls, "__iter__", None) is _BOUND_ITER
+    ):
+        return b"".join(iter(bound))
     stream = bound._stream
     if _core_stream(stream, False):
         return stream._body._httprs_read_all()
@@ -2923,6 +2934,8 @@ cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
 cdef tuple _ELAPSED_STOCK = (("elapsed", Response.elapsed),)  # (a patched one is set)
 cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
+cdef object _BOUND_ITER = BoundSyncStream.__iter__
+cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
 cdef object _BOUND_CLOSE = BoundSyncStream.close
 # Response.read / close of a response bound here call _bound_read_all / _bound_close.
 _models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))

@@ -1529,8 +1529,14 @@ class Response:
     def read(self):
         """Read and return the (decoded) response body."""
         if self._body is None:
+            if not _reads_whole(self):
+                # httpx's read(): a patched or overridden iter_bytes / iter_raw is used.
+                self._body = b"".join(self.iter_bytes())
+                return self._body
             stream = self.stream
-            if type(stream) is ByteStream:
+            if type(stream) is ByteStream and _class_unchanged(
+                ByteStream, &_bytestream_iter_tag, _BYTESTREAM_ITER_STOCK
+            ):
                 self._body = _read_whole(self, stream, stream._stream)
             elif _bound.stock_read(stream):
                 self._body = _read_whole(self, stream, None)
@@ -1640,8 +1646,14 @@ class Response:
     async def aread(self):
         """Read and return the (decoded) response body."""
         if self._body is None:
+            if not _areads_whole(self):
+                # httpx's aread(): a patched or overridden aiter_bytes / aiter_raw is used.
+                self._body = b"".join([part async for part in self.aiter_bytes()])
+                return self._body
             stream = self.stream
-            if type(stream) is ByteStream:
+            if type(stream) is ByteStream and _class_unchanged(
+                ByteStream, &_bytestream_iter_tag, _BYTESTREAM_ITER_STOCK
+            ):
                 self._body = await self._aread_whole(stream._stream)
             else:
                 aread_all = getattr(stream, "_httprs_aread_all", None)
@@ -2037,6 +2049,23 @@ cdef int _begin_whole_read(self, stream, bint is_async) except -1:
     return 0
 
 
+cdef bint _reads_whole(self) except -1:
+    """Whether read() may take the body in one piece rather than as httpx's read() does,
+    b"".join(self.iter_bytes()): iter_bytes and the iter_raw it steps through are
+    Response's own (neither overridden by a subclass, patched on a class, nor set on
+    the instance). The stream's own iteration is checked by the caller."""
+    return _stock_method(self, "iter_bytes", _STOCK_ITER_BYTES) and _stock_method(
+        self, "iter_raw", _STOCK_ITER_RAW
+    )
+
+
+cdef bint _areads_whole(self) except -1:
+    """_reads_whole for aread(): aiter_bytes and aiter_raw."""
+    return _stock_method(self, "aiter_bytes", _STOCK_AITER_BYTES) and _stock_method(
+        self, "aiter_raw", _STOCK_AITER_RAW
+    )
+
+
 cdef int _close_response(self, stream) except -1:
     """Response.close() of `self`, whose stream is `stream`."""
     if not isinstance(stream, SyncByteStream):
@@ -2301,7 +2330,14 @@ cdef tuple _UPDATE_STOCK = (
     ("encoding", Headers.encoding),
 )
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
+# ... and the iteration a whole read of a ByteStream stands in for.
+cdef unsigned int _bytestream_iter_tag = 0
+cdef tuple _BYTESTREAM_ITER_STOCK = (
+    ("__iter__", ByteStream.__iter__), ("__aiter__", ByteStream.__aiter__)
+)
 # ... and the method a whole read calls directly.
 cdef object _STOCK_CLOSE = Response.close
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
 cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes
+cdef object _STOCK_ITER_BYTES = Response.iter_bytes  # see _reads_whole
+cdef object _STOCK_AITER_BYTES = Response.aiter_bytes

@@ -447,21 +447,55 @@ def test_a_closed_clients_secrets_are_not_kept(scripted, kwargs):
     assert _lists_holding(secret) == []
 
 
-def test_a_closed_clients_response_cookies_are_not_kept(scripted):
+@pytest.mark.parametrize(
+    "secret_header",
+    [
+        ("Set-Cookie", "session=tok-7c1e5; Path=/"),
+        ("X-Auth-Token", "tok-7c1e5"),
+        ("Location", "/done?code=tok-7c1e5"),
+        ("WWW-Authenticate", 'Bearer realm="tok-7c1e5"'),
+    ],
+)
+def test_a_closed_clients_response_secrets_are_not_kept(scripted, secret_header):
     # The last response head's pairs are remembered module-wide (a repeated head makes
-    # no new objects), but never a Set-Cookie pair: a session token does not outlive
-    # the client (its responses and cookie jar) that received it.
+    # no new objects), but a value only for a name on an allow-list (Date, Server,
+    # Content-Type, ...): a session token, a redirect's code or an API token does not
+    # outlive the client (its responses and cookie jar) that received it.
     secret = b"tok-7c1e5"
-    cookie = ("Set-Cookie", "session=tok-7c1e5; Path=/")
-    srv = scripted(keepalive(headers=[("X-Other", "1"), cookie]))
+    srv = scripted(keepalive(headers=[("X-Other", "1"), secret_header, ("Server", "s")]))
+    name, value = secret_header
     with httprs.Client() as client:
-        for _ in range(2):  # (the second head is compared with the first)
+        for _ in range(3):  # (the later heads are compared with the first)
             response = client.get(srv.url + "/echo")
-            assert response.cookies["session"] == "tok-7c1e5"
-            assert response.headers["set-cookie"] == cookie[1]
+            assert response.headers.raw[1:3] == [
+                (name.encode(), value.encode()),
+                (b"Server", b"s"),
+            ]
+            if name == "Set-Cookie":
+                assert response.cookies["session"] == "tok-7c1e5"
     del client, response
     gc.collect()
     assert _lists_holding(secret) == []
+
+
+def test_a_remembered_response_pair_is_shared_only_while_equal(scripted):
+    # A name kept without its value gives each response its own pair; an allow-listed
+    # pair is the same object while it repeats, and a new one when its value changes.
+    values = iter(["a", "a", "b"])
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            value = next(values, "c")
+            headers = [("X-Token", value), ("Content-Language", value)]
+            if not conn.respond(b"ok", headers=headers):
+                return
+
+    srv = scripted(handler)
+    with httprs.Client() as client:
+        heads = [client.get(srv.url + "/").headers.raw for _ in range(3)]
+    assert [(h[0][1], h[1][1]) for h in heads] == [(b"a", b"a"), (b"a", b"a"), (b"b", b"b")]
+    assert heads[1][1] is heads[0][1]  # Content-Language repeated
+    assert heads[2][1] is not heads[1][1]
 
 
 def test_a_response_close_patched_on_the_instance_is_called_by_read(server):
@@ -475,6 +509,92 @@ def test_a_response_close_patched_on_the_instance_is_called_by_read(server):
                     response.read()
                 assert close.call_count == 1, module
                 assert response.is_closed, module
+
+
+def _upper_chunks(original):
+    """A replacement for a sync iterator method that upper-cases what `original` gives."""
+
+    def method(self, *args, **kwargs):
+        for chunk in original(self, *args, **kwargs):
+            yield chunk.upper()
+
+    return method
+
+
+def _aupper_chunks(original):
+    """The same for an async iterator method."""
+
+    async def method(self, *args, **kwargs):
+        async for chunk in original(self, *args, **kwargs):
+            yield chunk.upper()
+
+    return method
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("iter_bytes", "class"),
+        ("iter_raw", "class"),
+        ("iter_bytes", "instance"),
+        ("iter_raw", "instance"),
+        ("iter_bytes", "subclass"),
+        ("__iter__", "bound stream"),
+        ("__iter__", "ByteStream"),
+    ],
+)
+def test_read_goes_through_a_patched_iteration_as_in_httpx(name, where, server):
+    # httpx's read() is b"".join(self.iter_bytes()), which iterates iter_raw(), which
+    # iterates the stream: a replacement of any of them makes the body read.
+    import httpx
+
+    for module in (httpx, httprs):
+        with module.Client() as client:
+            if where == "class":
+                original = getattr(module.Response, name)
+                with mock.patch.object(module.Response, name, _upper_chunks(original)):
+                    content = client.get(server.url + "/").content
+            elif where == "instance":
+                with client.stream("GET", server.url + "/") as response:
+                    original = getattr(module.Response, name)
+                    setattr(response, name, _upper_chunks(original).__get__(response))
+                    content = response.read()
+            elif where == "subclass":
+                sub = type(
+                    "Sub", (module.Response,), {name: _upper_chunks(module.Response.iter_bytes)}
+                )
+                response = sub(200, content=b"Hello, world!")
+                content = response.content
+            elif where == "bound stream":
+                cls = module._client.BoundSyncStream
+                with mock.patch.object(cls, name, _upper_chunks(cls.__iter__)):
+                    content = client.get(server.url + "/").content
+            else:
+                cls = module.ByteStream
+                with mock.patch.object(cls, name, _upper_chunks(cls.__iter__)):
+                    content = module.Response(200, content=b"Hello, world!").content
+        assert content == b"HELLO, WORLD!", module
+
+
+@pytest.mark.parametrize("where", ["class", "instance"])
+@pytest.mark.parametrize("name", ["aiter_bytes", "aiter_raw"])
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_aread_goes_through_a_patched_iteration(flavour, name, where, server):
+    # httpx's aread() joins aiter_bytes(), which iterates aiter_raw() (as read()).
+    async def body(cls):
+        original = getattr(httprs.Response, name)
+        async with opened(cls) as client:
+            if where == "class":
+                with mock.patch.object(httprs.Response, name, _aupper_chunks(original)):
+                    response = await client.get(server.url + "/")
+                content = response.content
+            else:
+                async with client.stream("GET", server.url + "/") as response:
+                    setattr(response, name, _aupper_chunks(original).__get__(response))
+                    content = await response.aread()
+        assert content == b"HELLO, WORLD!"
+
+    run(flavour, body)
 
 
 def test_elapsed_patched_on_the_class_is_set_as_in_httpx(server):

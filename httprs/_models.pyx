@@ -241,10 +241,7 @@ class Headers:
         if headers is None:
             raw = []
         elif isinstance(headers, Headers):
-            raw = list(headers._raw)
-            # Lower-cased once on the source (a client's defaults, copied into every
-            # request), then copied.
-            lower = list(_hkeys(headers))
+            raw, lower = _copied_lists(headers)
         elif type(headers) is dict or isinstance(headers, Mapping):
             raw = [
                 (_header_key(k, encoding), _header_value(v, encoding))
@@ -503,16 +500,32 @@ cdef bint _update_in_place(self, headers) except -1:
         return True
     cdef list keys = _hkeys(self)
     cdef list raw = self._raw
-    cdef Py_ssize_t i
     self._encoding = _detect_encoding(raw)  # what the first `name in self` does
-    for name in names:
-        for i in range(len(keys) - 1, -1, -1):
-            if keys[i] == name:
-                del raw[i]
-                del keys[i]
+    _drop_names(raw, keys, set(names))
     raw.extend(pairs)
     keys.extend(names)
     return True
+
+
+cdef int _drop_names(list raw, list keys, set names) except -1:
+    """Remove every pair whose lower-cased key is in `names` from the parallel lists, in
+    place (a copy.copy() shares them) and in one pass: the kept pairs move up in order,
+    then the tail goes."""
+    cdef Py_ssize_t n = len(keys)
+    cdef Py_ssize_t i
+    cdef Py_ssize_t kept = 0
+    for i in range(n):
+        key = keys[i]
+        if key in names:
+            continue
+        if kept != i:
+            raw[kept] = raw[i]
+            keys[kept] = key
+        kept += 1
+    if kept != n:
+        del raw[kept:n]
+        del keys[kept:n]
+    return 0
 
 
 cdef object _ascii_bytes(object text):
@@ -527,13 +540,31 @@ cdef object _ascii_bytes(object text):
 
 
 cdef inline bint _bytes_ascii(bytes data):
-    """data.isascii(), without the method call."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t i
-    for i in range(PyBytes_GET_SIZE(data)):
-        if p[i] >= 128:
-            return False
-    return True
+    """data.isascii() for bytes (a subclass too: its own buffer is what isascii reads),
+    without the method call: one test of every byte's high bit, eight bytes at a time."""
+    return _ascii_only(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Whether none of `n` bytes at `p` has its high bit set (bytes.isascii()). */
+    static int httprs_ascii_only(const char *p, Py_ssize_t n) {
+        uint64_t any = 0;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t word;
+            memcpy(&word, p + i, 8);
+            any |= word;
+        }
+        for (; i < n; i++) {
+            any |= (unsigned char)p[i];
+        }
+        return (any & UINT64_C(0x8080808080808080)) == 0;
+    }
+    """
+    bint _ascii_only "httprs_ascii_only"(const char* p, Py_ssize_t n) nogil
 
 
 cdef bytes _ascii_lower(bytes name):
@@ -560,17 +591,12 @@ cdef object _headers_from_raw(list raw):
 cdef str _detect_encoding(list raw):
     cdef bint ascii = True
     for item in raw:
-        # (An exact pair of exact bytes without the method calls.)
-        if type(item) is tuple and len(<tuple>item) == 2:
+        if type(item) is tuple and len(<tuple>item) == 2:  # (an exact pair, not unpacked)
             key = (<tuple>item)[0]
             value = (<tuple>item)[1]
-            if type(key) is bytes and type(value) is bytes:
-                if _bytes_ascii(<bytes>key) and _bytes_ascii(<bytes>value):
-                    continue
-                ascii = False
-                break
-        key, value = item
-        if not ((<bytes?>key).isascii() and (<bytes?>value).isascii()):
+        else:
+            key, value = item
+        if not (_bytes_ascii(<bytes?>key) and _bytes_ascii(<bytes?>value)):
             ascii = False
             break
     if ascii:
@@ -642,10 +668,44 @@ cdef object _copy_headers(object src):
     """Headers(src) for a Headers `src`: its lists copied, nothing converted."""
     if PyType_Check(Headers) and not _class_unchanged(Headers, &_headers_tag, _HEADERS_STOCK):
         return Headers(src)
+    raw, lower = _copied_lists(src)
     h = _object_new(Headers)
-    h._raw = list(<list?>src._raw)
-    h._lower = list(_hkeys(src))
+    h._raw = raw
+    h._lower = lower
     return h
+
+
+cdef tuple _copied_lists(src):
+    """Copies of Headers `src`'s pairs and lower-cased keys (made once on the source: a
+    client's defaults, copied into every request), the keys None (made on first use)
+    unless they are the pairs' names lower-cased: each copy allocates, which may run
+    Python code (a collection's finalisers, another thread) that edits `src` between
+    the two."""
+    keys = _hkeys(src)
+    raw = list(<list?>src._raw)
+    lower = list(keys)
+    return raw, (lower if _lower_keys_of(raw, lower) else None)
+
+
+cdef bint _lower_keys_of(list raw, list keys) except -1:
+    """Whether `keys` are the names of the pairs `raw` lower-cased (exact bytes only)."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n = len(raw)
+    if len(keys) != n:
+        return False
+    for i in range(n):
+        item = raw[i]
+        key = keys[i]
+        if not (type(item) is tuple and len(<tuple>item) == 2 and type(key) is bytes):
+            return False
+        name = (<tuple>item)[0]
+        if not (
+            type(name) is bytes
+            and PyBytes_GET_SIZE(name) == PyBytes_GET_SIZE(key)
+            and _lower_equals(PyBytes_AS_STRING(name), PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+        ):
+            return False
+    return True
 
 
 cdef object _byte_stream(bytes body):

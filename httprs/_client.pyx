@@ -30,7 +30,6 @@ import enum
 import logging
 import warnings
 from contextlib import asynccontextmanager, contextmanager
-from time import perf_counter
 
 from httprs._auth import Auth, BasicAuth, FunctionAuth
 from httprs._config import (
@@ -179,6 +178,20 @@ cdef bint _core_stream(object stream, bint is_async) except -1:
 cdef unsigned int _response_elapsed_tag = 0  # _class_unchanged's memo for _ELAPSED_STOCK
 
 
+cdef extern from *:
+    """
+    #include <chrono>
+    /* time.perf_counter() without the Python call and its float: a monotonic clock in
+       seconds (CPython's perf_counter reads the same clock where steady_clock is
+       CLOCK_MONOTONIC, as on Linux; only differences of two readings are used). */
+    static double httprs_perf_counter(void) {
+        return std::chrono::duration<double>(
+            std::chrono::steady_clock::now().time_since_epoch()).count();
+    }
+    """
+    double _perf_counter "httprs_perf_counter"() nogil
+
+
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
     first asked for (most never are): the seconds are newer than any `_elap` set before;
@@ -234,7 +247,7 @@ cdef int _bound_elapsed(object bound) except -1:
         # Dropping the back-reference breaks the response <-> stream cycle, so a
         # closed response is freed by reference counting, not by the cyclic GC.
         bound._response = None
-        _record_elapsed(response, perf_counter() - bound._start)
+        _record_elapsed(response, _perf_counter() - <double>bound._start)
     return 0
 
 
@@ -1858,9 +1871,10 @@ cdef object _sync_send_handling_redirects(
 
 
 cdef object _sync_send_single_request(object client, object request, bint plain):
+    cdef double start
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
-    start = perf_counter()
+    start = _perf_counter()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, SyncByteStream):
         raise RuntimeError("Attempted to send an async request with a sync Client instance.")
@@ -2436,9 +2450,10 @@ async def _async_send_handling_redirects(
 
 
 async def _async_send_single_request(object client, object request, bint plain):
+    cdef double start
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
-    start = perf_counter()
+    start = _perf_counter()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, AsyncByteStream):
         raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")

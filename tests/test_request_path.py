@@ -597,6 +597,24 @@ def test_aread_goes_through_a_patched_iteration(flavour, name, where, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_elapsed_covers_the_exchange_and_lies_within_the_call(flavour, entry, server):
+    # elapsed runs from the send to the close: at least the server's delay before its
+    # head, at most the whole call (measured around it with time.perf_counter).
+    import time
+
+    async def body(cls):
+        async with opened(cls) as client:
+            started = time.perf_counter()
+            response = await fetch(client, entry, server.url + "/slow_body?delay=0.2")
+            took = time.perf_counter() - started
+            assert response.content == b"slow body"
+            assert 0.2 <= response.elapsed.total_seconds() <= took
+
+    run(flavour, body)
+
+
 def test_elapsed_patched_on_the_class_is_set_as_in_httpx(server):
     # httpx's bound stream sets `response.elapsed` on close: with a plain value patched
     # over Response's property, the measured time lands on the instance.

@@ -12,7 +12,7 @@ cookies are extracted only from responses that carry Set-Cookie.
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyDict_Update
 from cpython.pycapsule cimport PyCapsule_New
-from cpython.ref cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 
 from httprs.includes.bound_stream cimport BoundStreamOps
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
@@ -29,6 +29,7 @@ import datetime
 import enum
 import logging
 import warnings
+from types import MemberDescriptorType
 from contextlib import asynccontextmanager, contextmanager
 
 from httprs._auth import Auth, BasicAuth, FunctionAuth
@@ -205,6 +206,78 @@ cdef int _record_elapsed(object response, double seconds) except -1:
     return 0
 
 
+# The bound streams the client makes for core streams keep their stream, response and
+# start time in slots (not in an attribute dict), and the core streams their `_body`:
+# this module reads and writes them at their offsets, a load or a store instead of an
+# attribute lookup each, while the class's member descriptors are the ones it was made
+# with (_class_unchanged: a class patch over one, e.g. a property, is then used).
+_BOUND_SLOT_NAMES = ("_stream", "_response", "_start")
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+cdef Py_ssize_t _slot_offset(object cls, str name) except -1:
+    """The offset of `cls`'s own slot `name` in its instances."""
+    descriptor = cls.__dict__[name]
+    if type(descriptor) is not MemberDescriptorType:
+        raise ImportError(f"httprs._client: {cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject*><PyObject*>descriptor).d_member.offset
+
+
+cdef inline object _slot_get(object obj, Py_ssize_t offset, str name):
+    """obj.<name> for a slot at `offset` of `obj`'s class (an empty one: the
+    attribute lookup, which raises its AttributeError)."""
+    cdef PyObject* value = (<PyObject**>(<char*><PyObject*>obj + offset))[0]
+    if value == NULL:
+        return getattr(obj, name)
+    return <object>value
+
+
+cdef inline int _slot_set(object obj, Py_ssize_t offset, object value) except -1:
+    """obj.<name> = value for a slot at `offset` (the old value released last)."""
+    cdef PyObject** slot = <PyObject**>(<char*><PyObject*>obj + offset)
+    cdef PyObject* old = slot[0]
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+    Py_XDECREF(old)
+    return 0
+
+
+# The offsets of _BOUND_SLOT_NAMES in the two read-all bound streams, and their memos.
+cdef Py_ssize_t _sync_slots[3]
+cdef Py_ssize_t _async_slots[3]
+cdef unsigned int _sync_slots_tag = 0
+cdef unsigned int _async_slots_tag = 0
+
+
+cdef Py_ssize_t* _bound_slots(object bound) except? NULL:
+    """The offsets of `bound`'s slots when it is one of the read-all bound streams whose
+    class keeps its slots' descriptors; else NULL (read and write its attributes)."""
+    cls = type(bound)
+    if cls is _READ_ALL_SYNC:
+        if _class_unchanged(cls, &_sync_slots_tag, _READ_ALL_SYNC_SLOTS):
+            return _sync_slots
+    elif cls is _READ_ALL_ASYNC:
+        if _class_unchanged(cls, &_async_slots_tag, _READ_ALL_ASYNC_SLOTS):
+            return _async_slots
+    return NULL
+
+
+cdef inline object _bound_stream_of(object bound):
+    """bound._stream."""
+    cdef Py_ssize_t* slots = _bound_slots(bound)
+    return bound._stream if slots == NULL else _slot_get(bound, slots[0], "_stream")
+
+
+cdef Py_ssize_t _core_body_at = 0  # the core sync stream's `_body` slot
+cdef Py_ssize_t _core_abody_at = 0  # and the async one's
+
+
 class BoundSyncStream(SyncByteStream):
     """Wraps a response stream so that closing it records `response.elapsed`."""
 
@@ -222,7 +295,11 @@ class BoundSyncStream(SyncByteStream):
 
 
 class _BoundSyncStreamReadAll(BoundSyncStream):
-    """BoundSyncStream over a core stream that can hand over the whole body at once."""
+    """BoundSyncStream over a core stream that can hand over the whole body at once.
+    Its three attributes are slots, which the client reads and writes directly
+    (_bound_slots)."""
+
+    __slots__ = _BOUND_SLOT_NAMES
 
     def _httprs_read_all(self):
         return _bound_read_all(self)
@@ -232,9 +309,10 @@ cdef int _bound_close(object bound) except -1:
     """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
     _BoundSyncStreamReadAll whose close is the stock one: _bound_stock_close)."""
     _bound_elapsed(bound)
-    stream = bound._stream
+    stream = _bound_stream_of(bound)
     if _core_stream(stream, False):
-        stream._body.close()  # what its stock close() does, one call fewer
+        # What its stock close() does, one call fewer.
+        _slot_get(stream, _core_body_at, "_body").close()
     else:
         stream.close()
     return 0
@@ -242,6 +320,14 @@ cdef int _bound_close(object bound) except -1:
 
 cdef int _bound_elapsed(object bound) except -1:
     """A bound stream's close (sync or async): record its response's elapsed, once."""
+    cdef Py_ssize_t* slots = _bound_slots(bound)
+    if slots != NULL:
+        response = _slot_get(bound, slots[1], "_response")
+        if response is not None:
+            _slot_set(bound, slots[1], None)  # (as below)
+            start = _slot_get(bound, slots[2], "_start")
+            _record_elapsed(response, _perf_counter() - <double>start)
+        return 0
     response = bound._response
     if response is not None:
         # Dropping the back-reference breaks the response <-> stream cycle, so a
@@ -265,9 +351,9 @@ cdef object _bound_read_all(object bound):
         else getattr(cls, "__iter__", None) is _BOUND_ITER
     ):
         return b"".join(iter(bound))
-    stream = bound._stream
+    stream = _bound_stream_of(bound)
     if _core_stream(stream, False):
-        return stream._body._httprs_read_all()
+        return _slot_get(stream, _core_body_at, "_body")._httprs_read_all()
     return stream._httprs_read_all()
 
 
@@ -309,18 +395,20 @@ class BoundAsyncStream(AsyncByteStream):
 
     async def aclose(self):
         _bound_elapsed(self)
-        stream = self._stream
+        stream = _bound_stream_of(self)
         if _core_stream(stream, True):
-            await stream._body.aclose()
+            await _slot_get(stream, _core_abody_at, "_body").aclose()
         else:
             await stream.aclose()
 
 
 class _BoundAsyncStreamReadAll(BoundAsyncStream):
+    __slots__ = _BOUND_SLOT_NAMES  # (as _BoundSyncStreamReadAll's)
+
     async def _httprs_aread_all(self):
-        stream = self._stream
+        stream = _bound_stream_of(self)
         if _core_stream(stream, True):
-            return await stream._body._httprs_aread_all()
+            return await _slot_get(stream, _core_abody_at, "_body")._httprs_aread_all()
         return await stream._httprs_aread_all()
 
 
@@ -705,6 +793,12 @@ cdef object _bind_stream(object bound, object stream, object response, double st
     ):
         return bound(stream, response=response, start=start)  # as httpx calls it
     wrapper = _object_new(bound)
+    cdef Py_ssize_t* slots = _bound_slots(wrapper)
+    if slots != NULL:
+        _slot_set(wrapper, slots[0], stream)
+        _slot_set(wrapper, slots[1], response)
+        _slot_set(wrapper, slots[2], start)
+        return wrapper
     wrapper._stream = stream
     wrapper._response = response
     wrapper._start = start
@@ -2925,11 +3019,15 @@ cdef str _STOCK_DEFAULT_ENCODING = Response.default_encoding
 cdef tuple _CORE_STREAM_STOCK = (
     ("_httprs_read_all", _CORE_RESPONSE_STREAM._httprs_read_all),
     ("close", _CORE_RESPONSE_STREAM.close),
+    ("_body", _CORE_RESPONSE_STREAM.__dict__["_body"]),  # (read at its offset)
 )
 cdef tuple _CORE_ASYNC_STREAM_STOCK = (
     ("_httprs_aread_all", _CORE_ASYNC_RESPONSE_STREAM._httprs_aread_all),
     ("aclose", _CORE_ASYNC_RESPONSE_STREAM.aclose),
+    ("_body", _CORE_ASYNC_RESPONSE_STREAM.__dict__["_body"]),
 )
+_core_body_at = _slot_offset(_CORE_RESPONSE_STREAM, "_body")
+_core_abody_at = _slot_offset(_CORE_ASYNC_RESPONSE_STREAM, "_body")
 # What _class_unchanged compares (the methods behind the fast paths).
 cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
 cdef tuple _TIMEOUT_STOCK = (
@@ -2947,6 +3045,16 @@ cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
 cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
 cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
+cdef tuple _READ_ALL_SYNC_SLOTS = tuple(
+    [(name, _BoundSyncStreamReadAll.__dict__[name]) for name in _BOUND_SLOT_NAMES]
+)
+cdef tuple _READ_ALL_ASYNC_SLOTS = tuple(
+    [(name, _BoundAsyncStreamReadAll.__dict__[name]) for name in _BOUND_SLOT_NAMES]
+)
+for _i, _name in enumerate(_BOUND_SLOT_NAMES):
+    _sync_slots[_i] = _slot_offset(_BoundSyncStreamReadAll, _name)
+    _async_slots[_i] = _slot_offset(_BoundAsyncStreamReadAll, _name)
+del _i, _name
 cdef tuple _ELAPSED_STOCK = (("elapsed", Response.elapsed),)  # (a patched one is set)
 cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
 cdef object _BOUND_ITER = BoundSyncStream.__iter__

@@ -615,6 +615,66 @@ def test_elapsed_covers_the_exchange_and_lies_within_the_call(flavour, entry, se
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_bound_streams_attributes_read_as_before(flavour, server):
+    # The bound stream over a core stream keeps its attributes in slots, read and
+    # written directly: what code reads of it is as before.
+    from httprs import _core
+
+    async def body(cls):
+        core = _core.AsyncResponseStream if cls is httprs.AsyncClient else _core.ResponseStream
+        async with opened(cls) as client:
+            response = await fetch(client, "stream", server.url + "/")
+            bound = response.stream
+            assert type(bound._stream) is core
+            assert bound._response is None  # (dropped on close)
+            assert isinstance(bound._start, float)
+            assert response.elapsed.total_seconds() > 0
+            bound._start = 1.5
+            assert bound._start == 1.5
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("name", ["_stream", "_response", "_start", "_body"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_slot_replaced_on_the_class_is_used(flavour, name, server):
+    # The slots are read and written at their offsets only while the class's member
+    # descriptors are its own: a replacement (a property here) is what is used.
+    from httprs import _client, _core
+
+    used = []
+
+    async def body(cls):
+        is_async = cls is httprs.AsyncClient
+        if name == "_body":
+            owner = _core.AsyncResponseStream if is_async else _core.ResponseStream
+        else:
+            owner = (
+                _client._BoundAsyncStreamReadAll if is_async else _client._BoundSyncStreamReadAll
+            )
+        slot = owner.__dict__[name]
+
+        def get(self):
+            used.append(name)
+            return slot.__get__(self)
+
+        def set(self, value):
+            slot.__set__(self, value)  # (the transport sets `_body`: reads are counted)
+
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/"))
+            with mock.patch.object(owner, name, property(get, set)):
+                response = await go(client.get(server.url + "/"))
+            assert response.content == b"Hello, world!"
+            assert name in used
+            used.clear()
+            await go(client.get(server.url + "/"))
+            assert used == []
+
+    run(flavour, body)
+
+
 def test_elapsed_patched_on_the_class_is_set_as_in_httpx(server):
     # httpx's bound stream sets `response.elapsed` on close: with a plain value patched
     # over Response's property, the measured time lands on the instance.

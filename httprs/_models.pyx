@@ -682,7 +682,7 @@ cdef tuple _copied_lists(src):
     Python code (a collection's finalisers, another thread) that edits `src` between
     the two."""
     keys = _hkeys(src)
-    raw = list(<list?>src._raw)
+    raw = list(src._raw)
     lower = list(keys)
     return raw, (lower if _lower_keys_of(raw, lower) else None)
 

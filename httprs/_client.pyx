@@ -357,6 +357,18 @@ cdef object _bound_read_all(object bound):
     return stream._httprs_read_all()
 
 
+cdef unsigned int _read_all_aiter_tag = 0  # _class_unchanged's memo for _READ_ALL_AITER_STOCK
+
+
+cdef bint _bound_aiter_stock(object bound) except -1:
+    """Whether an async bound stream's `__aiter__` is BoundAsyncStream's own (not patched
+    on a class nor overridden by a subclass): then its whole body may be read at once."""
+    cls = type(bound)
+    if cls is _READ_ALL_ASYNC:
+        return _class_unchanged(cls, &_read_all_aiter_tag, _READ_ALL_AITER_STOCK)
+    return getattr(cls, "__aiter__", None) is _BOUND_AITER
+
+
 cdef bint _bound_stock_read(object stream) except -1:
     """Whether `stream` is a _BoundSyncStreamReadAll (the class defined here) whose
     `_httprs_read_all` is the stock one (patched neither on a class nor on the
@@ -406,6 +418,10 @@ class _BoundAsyncStreamReadAll(BoundAsyncStream):
     __slots__ = _BOUND_SLOT_NAMES  # (as _BoundSyncStreamReadAll's)
 
     async def _httprs_aread_all(self):
+        if not _bound_aiter_stock(self):
+            # Its iteration patched or overridden: what it gives, joined (httpx's aread
+            # iterates the bound stream), as _bound_read_all does for the sync one.
+            return b"".join([chunk async for chunk in self])
         stream = _bound_stream_of(self)
         if _core_stream(stream, True):
             return await _slot_get(stream, _core_abody_at, "_body")._httprs_aread_all()
@@ -3059,6 +3075,8 @@ cdef tuple _ELAPSED_STOCK = (("elapsed", Response.elapsed),)  # (a patched one i
 cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
 cdef object _BOUND_ITER = BoundSyncStream.__iter__
 cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
+cdef object _BOUND_AITER = BoundAsyncStream.__aiter__
+cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER),)
 cdef object _BOUND_CLOSE = BoundSyncStream.close
 # Response.read / close of a response bound here call _bound_read_all / _bound_close.
 _models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))

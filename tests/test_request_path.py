@@ -597,6 +597,36 @@ def test_aread_goes_through_a_patched_iteration(flavour, name, where, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_aread_goes_through_a_patched_bound_stream_iteration_as_in_httpx(flavour, server):
+    # httpx's aread() iterates the bound stream (aiter_raw): a patched __aiter__ of it is
+    # what reads the body, as read() uses a patched __iter__; unpatched, read whole again.
+    import anyio
+    import httpx
+
+    def upper(original):
+        def method(self):
+            async def chunks():
+                async for chunk in original(self):
+                    yield chunk.upper()
+
+            return chunks()
+
+        return method
+
+    async def body(module):
+        cls = module._client.BoundAsyncStream
+        async with module.AsyncClient() as client:
+            with mock.patch.object(cls, "__aiter__", upper(cls.__aiter__)):
+                response = await client.get(server.url + "/")
+            assert response.content == b"HELLO, WORLD!", module
+            response = await client.get(server.url + "/")
+            assert response.content == b"Hello, world!", module
+
+    for module in (httpx, httprs):
+        anyio.run(body, module, backend=flavour)
+
+
 @pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_elapsed_covers_the_exchange_and_lies_within_the_call(flavour, entry, server):

@@ -210,7 +210,8 @@ cdef int _record_elapsed(object response, double seconds) except -1:
 # start time in slots (not in an attribute dict), and the core streams their `_body`:
 # this module reads and writes them at their offsets, a load or a store instead of an
 # attribute lookup each, while the class's member descriptors are the ones it was made
-# with (_class_unchanged: a class patch over one, e.g. a property, is then used).
+# with and its __getattribute__ / __setattr__ are object's (_class_unchanged: a class
+# patch over one, e.g. a property or a recording __setattr__, is then used).
 _BOUND_SLOT_NAMES = ("_stream", "_response", "_start")
 
 
@@ -3036,11 +3037,13 @@ cdef tuple _CORE_STREAM_STOCK = (
     ("_httprs_read_all", _CORE_RESPONSE_STREAM._httprs_read_all),
     ("close", _CORE_RESPONSE_STREAM.close),
     ("_body", _CORE_RESPONSE_STREAM.__dict__["_body"]),  # (read at its offset)
+    ("__getattribute__", object.__getattribute__),  # (which that read stands in for)
 )
 cdef tuple _CORE_ASYNC_STREAM_STOCK = (
     ("_httprs_aread_all", _CORE_ASYNC_RESPONSE_STREAM._httprs_aread_all),
     ("aclose", _CORE_ASYNC_RESPONSE_STREAM.aclose),
     ("_body", _CORE_ASYNC_RESPONSE_STREAM.__dict__["_body"]),
+    ("__getattribute__", object.__getattribute__),
 )
 _core_body_at = _slot_offset(_CORE_RESPONSE_STREAM, "_body")
 _core_abody_at = _slot_offset(_CORE_ASYNC_RESPONSE_STREAM, "_body")
@@ -3061,12 +3064,16 @@ cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
 cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
 cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
+# The slots' descriptors, and the attribute access a patch could route them through.
+cdef tuple _SLOT_ACCESS_STOCK = (
+    ("__getattribute__", object.__getattribute__), ("__setattr__", object.__setattr__)
+)
 cdef tuple _READ_ALL_SYNC_SLOTS = tuple(
     [(name, _BoundSyncStreamReadAll.__dict__[name]) for name in _BOUND_SLOT_NAMES]
-)
+) + _SLOT_ACCESS_STOCK
 cdef tuple _READ_ALL_ASYNC_SLOTS = tuple(
     [(name, _BoundAsyncStreamReadAll.__dict__[name]) for name in _BOUND_SLOT_NAMES]
-)
+) + _SLOT_ACCESS_STOCK
 for _i, _name in enumerate(_BOUND_SLOT_NAMES):
     _sync_slots[_i] = _slot_offset(_BoundSyncStreamReadAll, _name)
     _async_slots[_i] = _slot_offset(_BoundAsyncStreamReadAll, _name)

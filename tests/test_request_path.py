@@ -705,6 +705,44 @@ def test_a_slot_replaced_on_the_class_is_used(flavour, name, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize("hook", ["__getattribute__", "__setattr__"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_bound_streams_attribute_access_patched_on_the_class_is_used(flavour, hook, server):
+    # The slots are read and written at their offsets only while the bound stream's class
+    # (and the core stream's, for `_body`) leaves attribute access to object's own: a
+    # patched __getattribute__ / __setattr__ sees the client's reads and writes, as it
+    # would httpx's bound stream's.
+    from httprs import _client, _core
+
+    seen = []
+    original = getattr(object, hook)
+
+    def patched(self, name, *value):
+        seen.append(name)
+        return original(self, name, *value)
+
+    async def body(cls):
+        is_async = cls is httprs.AsyncClient
+        owners = [_client.BoundAsyncStream if is_async else _client.BoundSyncStream]
+        wanted = {"_stream", "_response", "_start"}
+        if hook == "__getattribute__":
+            owners.append(_core.AsyncResponseStream if is_async else _core.ResponseStream)
+            wanted.add("_body")
+        async with opened(cls) as client:
+            await go(client.get(server.url + "/"))
+            with contextlib.ExitStack() as stack:
+                for owner in owners:
+                    stack.enter_context(mock.patch.object(owner, hook, patched))
+                response = await go(client.get(server.url + "/"))
+            assert response.content == b"Hello, world!"
+            assert wanted <= set(seen), seen
+            seen.clear()
+            await go(client.get(server.url + "/"))
+            assert seen == []
+
+    run(flavour, body)
+
+
 def test_elapsed_patched_on_the_class_is_set_as_in_httpx(server):
     # httpx's bound stream sets `response.elapsed` on close: with a plain value patched
     # over Response's property, the measured time lands on the instance.

@@ -193,6 +193,30 @@ cdef extern from *:
     double _perf_counter "httprs_perf_counter"() nogil
 
 
+import time as _time
+
+cdef dict _TIME_DICT = _time.__dict__
+cdef object _REAL_PERF_COUNTER = _time.perf_counter
+cdef unsigned long long _time_version = 0  # a version of `time`'s dict with the real one
+
+
+cdef double _clock() except? -1.0:
+    """time.perf_counter(), which httpx calls for `elapsed` (looked up on `time` each
+    time): the C clock while `time.perf_counter` is the real one, else what replaced it
+    (freezegun's clock, a mock). Remembered with the PEP 509 version of `time`'s dict
+    (any assignment there renews it); looked up each time where unreadable (3.12+)."""
+    global _time_version
+    cdef unsigned long long version = _dict_version(_TIME_DICT)
+    if version != 0 and version == _time_version:
+        return _perf_counter()
+    current = _TIME_DICT.get("perf_counter")
+    if current is _REAL_PERF_COUNTER:
+        if _dict_version(_TIME_DICT) == version:  # (read as it was)
+            _time_version = version
+        return _perf_counter()
+    return _time.perf_counter()
+
+
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
     first asked for (most never are): the seconds are newer than any `_elap` set before;
@@ -327,14 +351,14 @@ cdef int _bound_elapsed(object bound) except -1:
         if response is not None:
             _slot_set(bound, slots[1], None)  # (as below)
             start = _slot_get(bound, slots[2], "_start")
-            _record_elapsed(response, _perf_counter() - <double>start)
+            _record_elapsed(response, _clock() - <double>start)
         return 0
     response = bound._response
     if response is not None:
         # Dropping the back-reference breaks the response <-> stream cycle, so a
         # closed response is freed by reference counting, not by the cyclic GC.
         bound._response = None
-        _record_elapsed(response, _perf_counter() - <double>bound._start)
+        _record_elapsed(response, _clock() - <double>bound._start)
     return 0
 
 
@@ -1985,7 +2009,7 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
     cdef double start
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
-    start = _perf_counter()
+    start = _clock()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, SyncByteStream):
         raise RuntimeError("Attempted to send an async request with a sync Client instance.")
@@ -2564,7 +2588,7 @@ async def _async_send_single_request(object client, object request, bint plain):
     cdef double start
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
-    start = _perf_counter()
+    start = _clock()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, AsyncByteStream):
         raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")

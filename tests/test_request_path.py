@@ -645,6 +645,32 @@ def test_elapsed_covers_the_exchange_and_lies_within_the_call(flavour, entry, se
     run(flavour, body)
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_elapsed_reads_a_replaced_time_perf_counter_as_httpx(flavour, entry, server):
+    # httpx times elapsed with time.perf_counter(), looked up on `time` at each call: a
+    # replacement there (freezegun's frozen clock, a mock) is what both ends read, so a
+    # frozen clock gives 0 (as in httpx); the real clock again once it is restored.
+    import datetime
+    import time
+
+    import httpx
+
+    with mock.patch.object(time, "perf_counter", lambda: 7.0):
+        with httpx.Client() as client:
+            assert client.get(server.url + "/").elapsed == datetime.timedelta(0)
+
+    async def body(cls):
+        async with opened(cls) as client:
+            with mock.patch.object(time, "perf_counter", lambda: 7.0):
+                response = await fetch(client, entry, server.url + "/")
+            assert response.elapsed == datetime.timedelta(0)
+            response = await fetch(client, entry, server.url + "/")
+            assert response.elapsed > datetime.timedelta(0)
+
+    run(flavour, body)
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_a_bound_streams_attributes_read_as_before(flavour, server):
     # The bound stream over a core stream keeps its attributes in slots, read and

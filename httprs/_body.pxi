@@ -683,11 +683,22 @@ cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) ex
 # touched with the GIL held; a list of its own, never handed out (each response gets a
 # new list of the same tuples), so edits to a response's headers never reach it. It is
 # updated in place where a pair differs: a repeated head makes no new object at all.
-# A Set-Cookie pair is not kept (a session token would outlive its client): its place
-# holds _NOT_KEPT, which matches no name.
+# A value is kept only for a name on an allow-list (_VALUE_KEPT_NAMES): any other pair
+# (Set-Cookie, Location, WWW-Authenticate, an API token of any name) leaves only its name
+# (with _NO_VALUE, which equals no value), so no secret outlives the client that got it.
 cdef list _last_pairs = []
-cdef tuple _NOT_KEPT = (b"", b"")
+cdef bytes _NO_VALUE = b"(not kept)"  # (compared by identity)
 cdef bytes _last_reason = b""
+# Lower-case names whose values a server repeats and which say nothing secret: what
+# servers and proxies send with every response (framing, type, caching, server and
+# security policy headers).
+cdef frozenset _VALUE_KEPT_NAMES = frozenset({
+    b"date", b"server", b"content-type", b"content-length", b"content-encoding",
+    b"content-language", b"transfer-encoding", b"connection", b"keep-alive", b"vary",
+    b"cache-control", b"pragma", b"expires", b"age", b"accept-ranges", b"via",
+    b"x-content-type-options", b"x-frame-options", b"x-xss-protection",
+    b"strict-transport-security", b"referrer-policy", b"access-control-allow-origin",
+})
 
 
 cdef inline bint _same_bytes(bytes b, const string& s) noexcept:
@@ -714,23 +725,6 @@ cdef list _head_fields(HeaderBlock& headers):
     ]
 
 
-cdef bint _is_set_cookie(string_view name) noexcept:
-    """name.lower() == b"set-cookie" (ASCII folding, as bytes.lower())."""
-    cdef const char* want = b"set-cookie"
-    cdef const char* got = name.data()
-    cdef char c
-    cdef size_t i
-    if name.size() != 10:
-        return False
-    for i in range(10):
-        c = got[i]
-        if b'A' <= c <= b'Z':
-            c = c + 32
-        if c != want[i]:
-            return False
-    return True
-
-
 cdef list _head_pairs(HeaderBlock& headers):
     """The raw [(name, value)] list of a response head (a new list each time)."""
     cdef Py_ssize_t n = headers.size()
@@ -740,6 +734,7 @@ cdef list _head_pairs(HeaderBlock& headers):
     cdef list raw = PyList_New(n)
     cdef tuple prev
     cdef tuple item
+    cdef bytes name
     cdef string_view value
     for i in range(n):
         value = headers.value(i)
@@ -747,17 +742,20 @@ cdef list _head_pairs(HeaderBlock& headers):
         if i < len(last):
             prev = <tuple>last[i]
             if _same_view(<bytes>prev[0], headers.name(i)):
-                if _same_view(<bytes>prev[1], value):
+                if prev[1] is not _NO_VALUE and _same_view(<bytes>prev[1], value):
                     item = prev
                 else:
                     item = (prev[0], _view_bytes(value))
-                    if i < len(last):  # (after the allocation, which may run finalisers)
+                    # (A name kept without its value stays so; length checked after the
+                    # allocation, which may run finalisers.)
+                    if prev[1] is not _NO_VALUE and i < len(last):
                         last[i] = item
                 Py_INCREF(item)
                 PyList_SET_ITEM(raw, i, item)  # steals the reference
                 continue
-        item = (_view_bytes(headers.name(i)), _view_bytes(value))
-        kept = _NOT_KEPT if _is_set_cookie(headers.name(i)) else item
+        name = _view_bytes(headers.name(i))
+        item = (name, _view_bytes(value))
+        kept = item if name.lower() in _VALUE_KEPT_NAMES else (name, _NO_VALUE)
         if i < len(last):
             last[i] = kept
         else:

@@ -12,7 +12,7 @@ cookies are extracted only from responses that carry Set-Cookie.
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyDict_Update
 from cpython.pycapsule cimport PyCapsule_New
-from cpython.ref cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 
 from httprs.includes.bound_stream cimport BoundStreamOps
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
@@ -29,8 +29,8 @@ import datetime
 import enum
 import logging
 import warnings
+from types import MemberDescriptorType
 from contextlib import asynccontextmanager, contextmanager
-from time import perf_counter
 
 from httprs._auth import Auth, BasicAuth, FunctionAuth
 from httprs._config import (
@@ -179,6 +179,44 @@ cdef bint _core_stream(object stream, bint is_async) except -1:
 cdef unsigned int _response_elapsed_tag = 0  # _class_unchanged's memo for _ELAPSED_STOCK
 
 
+cdef extern from *:
+    """
+    #include <chrono>
+    /* time.perf_counter() without the Python call and its float: a monotonic clock in
+       seconds (CPython's perf_counter reads the same clock where steady_clock is
+       CLOCK_MONOTONIC, as on Linux; only differences of two readings are used). */
+    static double httprs_perf_counter(void) {
+        return std::chrono::duration<double>(
+            std::chrono::steady_clock::now().time_since_epoch()).count();
+    }
+    """
+    double _perf_counter "httprs_perf_counter"() nogil
+
+
+import time as _time
+
+cdef dict _TIME_DICT = _time.__dict__
+cdef object _REAL_PERF_COUNTER = _time.perf_counter
+cdef unsigned long long _time_version = 0  # a version of `time`'s dict with the real one
+
+
+cdef double _clock() except? -1.0:
+    """time.perf_counter(), which httpx calls for `elapsed` (looked up on `time` each
+    time): the C clock while `time.perf_counter` is the real one, else what replaced it
+    (freezegun's clock, a mock). Remembered with the PEP 509 version of `time`'s dict
+    (any assignment there renews it); looked up each time where unreadable (3.12+)."""
+    global _time_version
+    cdef unsigned long long version = _dict_version(_TIME_DICT)
+    if version != 0 and version == _time_version:
+        return _perf_counter()
+    current = _TIME_DICT.get("perf_counter")
+    if current is _REAL_PERF_COUNTER:
+        if _dict_version(_TIME_DICT) == version:  # (read as it was)
+            _time_version = version
+        return _perf_counter()
+    return _time.perf_counter()
+
+
 cdef int _record_elapsed(object response, double seconds) except -1:
     """Set `response.elapsed`. A Response's own getter builds the timedelta when it is
     first asked for (most never are): the seconds are newer than any `_elap` set before;
@@ -190,6 +228,79 @@ cdef int _record_elapsed(object response, double seconds) except -1:
     else:
         response.elapsed = datetime.timedelta(seconds=seconds)
     return 0
+
+
+# The bound streams the client makes for core streams keep their stream, response and
+# start time in slots (not in an attribute dict), and the core streams their `_body`:
+# this module reads and writes them at their offsets, a load or a store instead of an
+# attribute lookup each, while the class's member descriptors are the ones it was made
+# with and its __getattribute__ / __setattr__ are object's (_class_unchanged: a class
+# patch over one, e.g. a property or a recording __setattr__, is then used).
+_BOUND_SLOT_NAMES = ("_stream", "_response", "_start")
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+cdef Py_ssize_t _slot_offset(object cls, str name) except -1:
+    """The offset of `cls`'s own slot `name` in its instances."""
+    descriptor = cls.__dict__[name]
+    if type(descriptor) is not MemberDescriptorType:
+        raise ImportError(f"httprs._client: {cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject*><PyObject*>descriptor).d_member.offset
+
+
+cdef inline object _slot_get(object obj, Py_ssize_t offset, str name):
+    """obj.<name> for a slot at `offset` of `obj`'s class (an empty one: the
+    attribute lookup, which raises its AttributeError)."""
+    cdef PyObject* value = (<PyObject**>(<char*><PyObject*>obj + offset))[0]
+    if value == NULL:
+        return getattr(obj, name)
+    return <object>value
+
+
+cdef inline int _slot_set(object obj, Py_ssize_t offset, object value) except -1:
+    """obj.<name> = value for a slot at `offset` (the old value released last)."""
+    cdef PyObject** slot = <PyObject**>(<char*><PyObject*>obj + offset)
+    cdef PyObject* old = slot[0]
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+    Py_XDECREF(old)
+    return 0
+
+
+# The offsets of _BOUND_SLOT_NAMES in the two read-all bound streams, and their memos.
+cdef Py_ssize_t _sync_slots[3]
+cdef Py_ssize_t _async_slots[3]
+cdef unsigned int _sync_slots_tag = 0
+cdef unsigned int _async_slots_tag = 0
+
+
+cdef Py_ssize_t* _bound_slots(object bound) except? NULL:
+    """The offsets of `bound`'s slots when it is one of the read-all bound streams whose
+    class keeps its slots' descriptors; else NULL (read and write its attributes)."""
+    cls = type(bound)
+    if cls is _READ_ALL_SYNC:
+        if _class_unchanged(cls, &_sync_slots_tag, _READ_ALL_SYNC_SLOTS):
+            return _sync_slots
+    elif cls is _READ_ALL_ASYNC:
+        if _class_unchanged(cls, &_async_slots_tag, _READ_ALL_ASYNC_SLOTS):
+            return _async_slots
+    return NULL
+
+
+cdef inline object _bound_stream_of(object bound):
+    """bound._stream."""
+    cdef Py_ssize_t* slots = _bound_slots(bound)
+    return bound._stream if slots == NULL else _slot_get(bound, slots[0], "_stream")
+
+
+cdef Py_ssize_t _core_body_at = 0  # the core sync stream's `_body` slot
+cdef Py_ssize_t _core_abody_at = 0  # and the async one's
 
 
 class BoundSyncStream(SyncByteStream):
@@ -209,7 +320,11 @@ class BoundSyncStream(SyncByteStream):
 
 
 class _BoundSyncStreamReadAll(BoundSyncStream):
-    """BoundSyncStream over a core stream that can hand over the whole body at once."""
+    """BoundSyncStream over a core stream that can hand over the whole body at once.
+    Its three attributes are slots, which the client reads and writes directly
+    (_bound_slots)."""
+
+    __slots__ = _BOUND_SLOT_NAMES
 
     def _httprs_read_all(self):
         return _bound_read_all(self)
@@ -219,9 +334,10 @@ cdef int _bound_close(object bound) except -1:
     """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
     _BoundSyncStreamReadAll whose close is the stock one: _bound_stock_close)."""
     _bound_elapsed(bound)
-    stream = bound._stream
+    stream = _bound_stream_of(bound)
     if _core_stream(stream, False):
-        stream._body.close()  # what its stock close() does, one call fewer
+        # What its stock close() does, one call fewer.
+        _slot_get(stream, _core_body_at, "_body").close()
     else:
         stream.close()
     return 0
@@ -229,22 +345,53 @@ cdef int _bound_close(object bound) except -1:
 
 cdef int _bound_elapsed(object bound) except -1:
     """A bound stream's close (sync or async): record its response's elapsed, once."""
+    cdef Py_ssize_t* slots = _bound_slots(bound)
+    if slots != NULL:
+        response = _slot_get(bound, slots[1], "_response")
+        if response is not None:
+            _slot_set(bound, slots[1], None)  # (as below)
+            start = _slot_get(bound, slots[2], "_start")
+            _record_elapsed(response, _clock() - <double>start)
+        return 0
     response = bound._response
     if response is not None:
         # Dropping the back-reference breaks the response <-> stream cycle, so a
         # closed response is freed by reference counting, not by the cyclic GC.
         bound._response = None
-        _record_elapsed(response, perf_counter() - bound._start)
+        _record_elapsed(response, _clock() - <double>bound._start)
     return 0
+
+
+cdef unsigned int _read_all_iter_tag = 0  # _class_unchanged's memo for _READ_ALL_ITER_STOCK
 
 
 cdef object _bound_read_all(object bound):
     """_BoundSyncStreamReadAll._httprs_read_all() of `bound` (Response.read calls it
-    directly: _bound_stock_read)."""
-    stream = bound._stream
+    directly: _bound_stock_read). Its iteration patched or overridden: the chunks it
+    gives, joined (httpx's read iterates the bound stream)."""
+    cls = type(bound)
+    if not (
+        _class_unchanged(cls, &_read_all_iter_tag, _READ_ALL_ITER_STOCK)
+        if cls is _READ_ALL_SYNC
+        else getattr(cls, "__iter__", None) is _BOUND_ITER
+    ):
+        return b"".join(iter(bound))
+    stream = _bound_stream_of(bound)
     if _core_stream(stream, False):
-        return stream._body._httprs_read_all()
+        return _slot_get(stream, _core_body_at, "_body")._httprs_read_all()
     return stream._httprs_read_all()
+
+
+cdef unsigned int _read_all_aiter_tag = 0  # _class_unchanged's memo for _READ_ALL_AITER_STOCK
+
+
+cdef bint _bound_aiter_stock(object bound) except -1:
+    """Whether an async bound stream's `__aiter__` is BoundAsyncStream's own (not patched
+    on a class nor overridden by a subclass): then its whole body may be read at once."""
+    cls = type(bound)
+    if cls is _READ_ALL_ASYNC:
+        return _class_unchanged(cls, &_read_all_aiter_tag, _READ_ALL_AITER_STOCK)
+    return getattr(cls, "__aiter__", None) is _BOUND_AITER
 
 
 cdef bint _bound_stock_read(object stream) except -1:
@@ -285,18 +432,24 @@ class BoundAsyncStream(AsyncByteStream):
 
     async def aclose(self):
         _bound_elapsed(self)
-        stream = self._stream
+        stream = _bound_stream_of(self)
         if _core_stream(stream, True):
-            await stream._body.aclose()
+            await _slot_get(stream, _core_abody_at, "_body").aclose()
         else:
             await stream.aclose()
 
 
 class _BoundAsyncStreamReadAll(BoundAsyncStream):
+    __slots__ = _BOUND_SLOT_NAMES  # (as _BoundSyncStreamReadAll's)
+
     async def _httprs_aread_all(self):
-        stream = self._stream
+        if not _bound_aiter_stock(self):
+            # Its iteration patched or overridden: what it gives, joined (httpx's aread
+            # iterates the bound stream), as _bound_read_all does for the sync one.
+            return b"".join([chunk async for chunk in self])
+        stream = _bound_stream_of(self)
         if _core_stream(stream, True):
-            return await stream._body._httprs_aread_all()
+            return await _slot_get(stream, _core_abody_at, "_body")._httprs_aread_all()
         return await stream._httprs_aread_all()
 
 
@@ -681,6 +834,12 @@ cdef object _bind_stream(object bound, object stream, object response, double st
     ):
         return bound(stream, response=response, start=start)  # as httpx calls it
     wrapper = _object_new(bound)
+    cdef Py_ssize_t* slots = _bound_slots(wrapper)
+    if slots != NULL:
+        _slot_set(wrapper, slots[0], stream)
+        _slot_set(wrapper, slots[1], response)
+        _slot_set(wrapper, slots[2], start)
+        return wrapper
     wrapper._stream = stream
     wrapper._response = response
     wrapper._start = start
@@ -1847,9 +2006,10 @@ cdef object _sync_send_handling_redirects(
 
 
 cdef object _sync_send_single_request(object client, object request, bint plain):
+    cdef double start
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
-    start = perf_counter()
+    start = _clock()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, SyncByteStream):
         raise RuntimeError("Attempted to send an async request with a sync Client instance.")
@@ -1983,13 +2143,22 @@ class Client(BaseClient):
         extensions=None,
     ):
         """Send a request and yield the response with its body unread; close it on exit."""
-        request = _build_request_via_method(
-            self, method, url, content, data, files, json, params, headers, cookies, timeout,
-            extensions,
-        )
-        response = self.send(
-            request=request, auth=auth, follow_redirects=follow_redirects, stream=True
-        )
+        if _is_plain(self, False):
+            # build_request and send are the client's own: their steps as C calls, as
+            # request() makes them.
+            request = _build_request(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions, True,
+            )
+            response = _sync_send(self, request, True, auth, follow_redirects, True)
+        else:
+            request = _build_request_via_method(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions,
+            )
+            response = self.send(
+                request=request, auth=auth, follow_redirects=follow_redirects, stream=True
+            )
         try:
             yield response
         finally:
@@ -2416,9 +2585,10 @@ async def _async_send_handling_redirects(
 
 
 async def _async_send_single_request(object client, object request, bint plain):
+    cdef double start
     url = request.url
     transport = _transport_for_url(client, url, True) if plain else client._transport_for_url(url)
-    start = perf_counter()
+    start = _clock()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, AsyncByteStream):
         raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
@@ -2550,13 +2720,21 @@ class AsyncClient(BaseClient):
         extensions=None,
     ):
         """Send a request and yield the response with its body unread; close it on exit."""
-        request = _build_request_via_method(
-            self, method, url, content, data, files, json, params, headers, cookies, timeout,
-            extensions,
-        )
-        response = await self.send(
-            request=request, auth=auth, follow_redirects=follow_redirects, stream=True
-        )
+        if _is_plain(self, True):
+            # (As Client.stream.)
+            request = _build_request(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions, True,
+            )
+            response = await _async_send(self, request, True, auth, follow_redirects, True)
+        else:
+            request = _build_request_via_method(
+                self, method, url, content, data, files, json, params, headers, cookies,
+                timeout, extensions,
+            )
+            response = await self.send(
+                request=request, auth=auth, follow_redirects=follow_redirects, stream=True
+            )
         try:
             yield response
         finally:
@@ -2882,11 +3060,17 @@ cdef str _STOCK_DEFAULT_ENCODING = Response.default_encoding
 cdef tuple _CORE_STREAM_STOCK = (
     ("_httprs_read_all", _CORE_RESPONSE_STREAM._httprs_read_all),
     ("close", _CORE_RESPONSE_STREAM.close),
+    ("_body", _CORE_RESPONSE_STREAM.__dict__["_body"]),  # (read at its offset)
+    ("__getattribute__", object.__getattribute__),  # (which that read stands in for)
 )
 cdef tuple _CORE_ASYNC_STREAM_STOCK = (
     ("_httprs_aread_all", _CORE_ASYNC_RESPONSE_STREAM._httprs_aread_all),
     ("aclose", _CORE_ASYNC_RESPONSE_STREAM.aclose),
+    ("_body", _CORE_ASYNC_RESPONSE_STREAM.__dict__["_body"]),
+    ("__getattribute__", object.__getattribute__),
 )
+_core_body_at = _slot_offset(_CORE_RESPONSE_STREAM, "_body")
+_core_abody_at = _slot_offset(_CORE_ASYNC_RESPONSE_STREAM, "_body")
 # What _class_unchanged compares (the methods behind the fast paths).
 cdef tuple _URL_STOCK = (("__init__", URL.__init__),)
 cdef tuple _TIMEOUT_STOCK = (
@@ -2904,8 +3088,26 @@ cdef object _STOCK_BOUND_ASYNC = BoundAsyncStream
 cdef object _READ_ALL_SYNC = _BoundSyncStreamReadAll
 cdef object _READ_ALL_ASYNC = _BoundAsyncStreamReadAll
 cdef tuple _READ_ALL_SYNC_STOCK = (("__init__", _BOUND_SYNC_INIT),)
+# The slots' descriptors, and the attribute access a patch could route them through.
+cdef tuple _SLOT_ACCESS_STOCK = (
+    ("__getattribute__", object.__getattribute__), ("__setattr__", object.__setattr__)
+)
+cdef tuple _READ_ALL_SYNC_SLOTS = tuple(
+    [(name, _BoundSyncStreamReadAll.__dict__[name]) for name in _BOUND_SLOT_NAMES]
+) + _SLOT_ACCESS_STOCK
+cdef tuple _READ_ALL_ASYNC_SLOTS = tuple(
+    [(name, _BoundAsyncStreamReadAll.__dict__[name]) for name in _BOUND_SLOT_NAMES]
+) + _SLOT_ACCESS_STOCK
+for _i, _name in enumerate(_BOUND_SLOT_NAMES):
+    _sync_slots[_i] = _slot_offset(_BoundSyncStreamReadAll, _name)
+    _async_slots[_i] = _slot_offset(_BoundAsyncStreamReadAll, _name)
+del _i, _name
 cdef tuple _ELAPSED_STOCK = (("elapsed", Response.elapsed),)  # (a patched one is set)
 cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
+cdef object _BOUND_ITER = BoundSyncStream.__iter__
+cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
+cdef object _BOUND_AITER = BoundAsyncStream.__aiter__
+cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER),)
 cdef object _BOUND_CLOSE = BoundSyncStream.close
 # Response.read / close of a response bound here call _bound_read_all / _bound_close.
 _models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))

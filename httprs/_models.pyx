@@ -241,10 +241,7 @@ class Headers:
         if headers is None:
             raw = []
         elif isinstance(headers, Headers):
-            raw = list(headers._raw)
-            # Lower-cased once on the source (a client's defaults, copied into every
-            # request), then copied.
-            lower = list(_hkeys(headers))
+            raw, lower = _copied_lists(headers)
         elif type(headers) is dict or isinstance(headers, Mapping):
             raw = [
                 (_header_key(k, encoding), _header_value(v, encoding))
@@ -503,16 +500,32 @@ cdef bint _update_in_place(self, headers) except -1:
         return True
     cdef list keys = _hkeys(self)
     cdef list raw = self._raw
-    cdef Py_ssize_t i
     self._encoding = _detect_encoding(raw)  # what the first `name in self` does
-    for name in names:
-        for i in range(len(keys) - 1, -1, -1):
-            if keys[i] == name:
-                del raw[i]
-                del keys[i]
+    _drop_names(raw, keys, set(names))
     raw.extend(pairs)
     keys.extend(names)
     return True
+
+
+cdef int _drop_names(list raw, list keys, set names) except -1:
+    """Remove every pair whose lower-cased key is in `names` from the parallel lists, in
+    place (a copy.copy() shares them) and in one pass: the kept pairs move up in order,
+    then the tail goes."""
+    cdef Py_ssize_t n = len(keys)
+    cdef Py_ssize_t i
+    cdef Py_ssize_t kept = 0
+    for i in range(n):
+        key = keys[i]
+        if key in names:
+            continue
+        if kept != i:
+            raw[kept] = raw[i]
+            keys[kept] = key
+        kept += 1
+    if kept != n:
+        del raw[kept:n]
+        del keys[kept:n]
+    return 0
 
 
 cdef object _ascii_bytes(object text):
@@ -527,13 +540,31 @@ cdef object _ascii_bytes(object text):
 
 
 cdef inline bint _bytes_ascii(bytes data):
-    """data.isascii(), without the method call."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t i
-    for i in range(PyBytes_GET_SIZE(data)):
-        if p[i] >= 128:
-            return False
-    return True
+    """data.isascii() for bytes (a subclass too: its own buffer is what isascii reads),
+    without the method call: one test of every byte's high bit, eight bytes at a time."""
+    return _ascii_only(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Whether none of `n` bytes at `p` has its high bit set (bytes.isascii()). */
+    static int httprs_ascii_only(const char *p, Py_ssize_t n) {
+        uint64_t any = 0;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t word;
+            memcpy(&word, p + i, 8);
+            any |= word;
+        }
+        for (; i < n; i++) {
+            any |= (unsigned char)p[i];
+        }
+        return (any & UINT64_C(0x8080808080808080)) == 0;
+    }
+    """
+    bint _ascii_only "httprs_ascii_only"(const char* p, Py_ssize_t n) nogil
 
 
 cdef bytes _ascii_lower(bytes name):
@@ -560,17 +591,12 @@ cdef object _headers_from_raw(list raw):
 cdef str _detect_encoding(list raw):
     cdef bint ascii = True
     for item in raw:
-        # (An exact pair of exact bytes without the method calls.)
-        if type(item) is tuple and len(<tuple>item) == 2:
+        if type(item) is tuple and len(<tuple>item) == 2:  # (an exact pair, not unpacked)
             key = (<tuple>item)[0]
             value = (<tuple>item)[1]
-            if type(key) is bytes and type(value) is bytes:
-                if _bytes_ascii(<bytes>key) and _bytes_ascii(<bytes>value):
-                    continue
-                ascii = False
-                break
-        key, value = item
-        if not ((<bytes?>key).isascii() and (<bytes?>value).isascii()):
+        else:
+            key, value = item
+        if not (_bytes_ascii(<bytes?>key) and _bytes_ascii(<bytes?>value)):
             ascii = False
             break
     if ascii:
@@ -642,10 +668,44 @@ cdef object _copy_headers(object src):
     """Headers(src) for a Headers `src`: its lists copied, nothing converted."""
     if PyType_Check(Headers) and not _class_unchanged(Headers, &_headers_tag, _HEADERS_STOCK):
         return Headers(src)
+    raw, lower = _copied_lists(src)
     h = _object_new(Headers)
-    h._raw = list(<list?>src._raw)
-    h._lower = list(_hkeys(src))
+    h._raw = raw
+    h._lower = lower
     return h
+
+
+cdef tuple _copied_lists(src):
+    """Copies of Headers `src`'s pairs and lower-cased keys (made once on the source: a
+    client's defaults, copied into every request), the keys None (made on first use)
+    unless they are the pairs' names lower-cased: each copy allocates, which may run
+    Python code (a collection's finalisers, another thread) that edits `src` between
+    the two."""
+    keys = _hkeys(src)
+    raw = list(src._raw)
+    lower = list(keys)
+    return raw, (lower if _lower_keys_of(raw, lower) else None)
+
+
+cdef bint _lower_keys_of(list raw, list keys) except -1:
+    """Whether `keys` are the names of the pairs `raw` lower-cased (exact bytes only)."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n = len(raw)
+    if len(keys) != n:
+        return False
+    for i in range(n):
+        item = raw[i]
+        key = keys[i]
+        if not (type(item) is tuple and len(<tuple>item) == 2 and type(key) is bytes):
+            return False
+        name = (<tuple>item)[0]
+        if not (
+            type(name) is bytes
+            and PyBytes_GET_SIZE(name) == PyBytes_GET_SIZE(key)
+            and _lower_equals(PyBytes_AS_STRING(name), PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+        ):
+            return False
+    return True
 
 
 cdef object _byte_stream(bytes body):
@@ -1529,8 +1589,14 @@ class Response:
     def read(self):
         """Read and return the (decoded) response body."""
         if self._body is None:
+            if not _reads_whole(self):
+                # httpx's read(): a patched or overridden iter_bytes / iter_raw is used.
+                self._body = b"".join(self.iter_bytes())
+                return self._body
             stream = self.stream
-            if type(stream) is ByteStream:
+            if type(stream) is ByteStream and _class_unchanged(
+                ByteStream, &_bytestream_iter_tag, _BYTESTREAM_ITER_STOCK
+            ):
                 self._body = _read_whole(self, stream, stream._stream)
             elif _bound.stock_read(stream):
                 self._body = _read_whole(self, stream, None)
@@ -1640,8 +1706,14 @@ class Response:
     async def aread(self):
         """Read and return the (decoded) response body."""
         if self._body is None:
+            if not _areads_whole(self):
+                # httpx's aread(): a patched or overridden aiter_bytes / aiter_raw is used.
+                self._body = b"".join([part async for part in self.aiter_bytes()])
+                return self._body
             stream = self.stream
-            if type(stream) is ByteStream:
+            if type(stream) is ByteStream and _class_unchanged(
+                ByteStream, &_bytestream_iter_tag, _BYTESTREAM_ITER_STOCK
+            ):
                 self._body = await self._aread_whole(stream._stream)
             else:
                 aread_all = getattr(stream, "_httprs_aread_all", None)
@@ -2037,6 +2109,23 @@ cdef int _begin_whole_read(self, stream, bint is_async) except -1:
     return 0
 
 
+cdef bint _reads_whole(self) except -1:
+    """Whether read() may take the body in one piece rather than as httpx's read() does,
+    b"".join(self.iter_bytes()): iter_bytes and the iter_raw it steps through are
+    Response's own (neither overridden by a subclass, patched on a class, nor set on
+    the instance). The stream's own iteration is checked by the caller."""
+    return _stock_method(self, "iter_bytes", _STOCK_ITER_BYTES) and _stock_method(
+        self, "iter_raw", _STOCK_ITER_RAW
+    )
+
+
+cdef bint _areads_whole(self) except -1:
+    """_reads_whole for aread(): aiter_bytes and aiter_raw."""
+    return _stock_method(self, "aiter_bytes", _STOCK_AITER_BYTES) and _stock_method(
+        self, "aiter_raw", _STOCK_AITER_RAW
+    )
+
+
 cdef int _close_response(self, stream) except -1:
     """Response.close() of `self`, whose stream is `stream`."""
     if not isinstance(stream, SyncByteStream):
@@ -2301,7 +2390,14 @@ cdef tuple _UPDATE_STOCK = (
     ("encoding", Headers.encoding),
 )
 cdef tuple _BYTESTREAM_STOCK = (("__init__", ByteStream.__init__),)
+# ... and the iteration a whole read of a ByteStream stands in for.
+cdef unsigned int _bytestream_iter_tag = 0
+cdef tuple _BYTESTREAM_ITER_STOCK = (
+    ("__iter__", ByteStream.__iter__), ("__aiter__", ByteStream.__aiter__)
+)
 # ... and the method a whole read calls directly.
 cdef object _STOCK_CLOSE = Response.close
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
 cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes
+cdef object _STOCK_ITER_BYTES = Response.iter_bytes  # see _reads_whole
+cdef object _STOCK_AITER_BYTES = Response.aiter_bytes

@@ -340,15 +340,44 @@ cdef inline bint _next_key_is(object d, Py_ssize_t* pos, str name, PyObject** va
     return PyDict_Next(d, pos, &key, value) and <object>key is name
 
 
+# _set_timeouts' memo: the four timeouts made of the last exact dict read (for the
+# flavour `_timeouts_async`), while that dict is unchanged: its PEP 509 version (globally
+# unique, renewed by any change to it) is the one recorded. A client's requests share
+# one timeout snapshot, so each reads the same dict. Only for values that convert
+# without Python code (None, float, int); where the version is unreadable (3.12+), none.
+cdef PyObject* _timeouts_of = NULL  # compared, never dereferenced
+cdef unsigned long long _timeouts_version = 0
+cdef bint _timeouts_async = False
+cdef double _timeouts[4]
+
+
+cdef inline bint _plain_timeout(object value) noexcept:
+    return value is None or type(value) is float or type(value) is int
+
+
 cdef int _set_timeouts(RequestSpec* spec, object timeout, bint is_async) except -1:
     """The spec's four timeouts from a request's `timeout` extension. A client's is a
     dict of exactly those four keys in that order (a Timeout's as_dict()): read in one
-    pass over its entries; any other mapping is asked for each key."""
+    pass over its entries (or from the memo above); any other mapping is asked for each
+    key."""
+    global _timeouts_of, _timeouts_version, _timeouts_async
     cdef Py_ssize_t pos = 0
     cdef PyObject* v0
     cdef PyObject* v1
     cdef PyObject* v2
     cdef PyObject* v3
+    cdef unsigned long long version = _dict_version(timeout)  # (0: not an exact dict)
+    if (
+        version != 0
+        and <PyObject*>timeout == _timeouts_of
+        and version == _timeouts_version
+        and is_async == _timeouts_async
+    ):
+        spec.connect_timeout = _timeouts[0]
+        spec.read_timeout = _timeouts[1]
+        spec.write_timeout = _timeouts[2]
+        spec.pool_timeout = _timeouts[3]
+        return 0
     if (
         type(timeout) is dict
         and len(<dict>timeout) == 4
@@ -368,6 +397,22 @@ cdef int _set_timeouts(RequestSpec* spec, object timeout, bint is_async) except 
     spec.read_timeout = _timeout_value(read, is_async)
     spec.write_timeout = _timeout_value(write, is_async)
     spec.pool_timeout = _pool_timeout_value(pool, is_async)
+    if (
+        version != 0
+        and _plain_timeout(connect)
+        and _plain_timeout(read)
+        and _plain_timeout(write)
+        and _plain_timeout(pool)
+        and _dict_version(timeout) == version  # (read as it was)
+    ):
+        # Published whole: nothing between here and the last store runs Python code.
+        _timeouts[0] = spec.connect_timeout
+        _timeouts[1] = spec.read_timeout
+        _timeouts[2] = spec.write_timeout
+        _timeouts[3] = spec.pool_timeout
+        _timeouts_of = <PyObject*>timeout
+        _timeouts_version = version
+        _timeouts_async = is_async
     return 0
 
 

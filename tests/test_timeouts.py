@@ -338,3 +338,47 @@ def test_read_deadline_takes_bytes_already_waiting_http2(hypercorn_h2c):
             assert next(chunks) == b"slow"
             time.sleep(1.0)
             assert b"".join(chunks) == b" body"
+
+
+@pytest.mark.parametrize("how", ["changed", "replaced"])
+def test_a_timeout_dict_changed_in_place_is_read_again(server, how):
+    # The transport remembers the timeouts of the last timeout dict it read while that
+    # dict is unchanged (a client's requests share one): a dict changed in place, or
+    # another one, gets its own timeouts.
+    timeout = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+    url = server.url + "/slow?delay=0.5"
+    with httprs.HTTPTransport() as transport:
+        response = transport.handle_request(_with_timeout(url, timeout))
+        response.read()
+        assert response.status_code == 200
+        if how == "changed":
+            timeout["read"] = 0.1
+        else:
+            timeout = dict(timeout, read=0.1)
+        with pytest.raises(httprs.ReadTimeout):
+            transport.handle_request(_with_timeout(url, timeout))
+
+
+def test_a_timeout_dict_read_by_each_flavour_gets_its_own_timeouts(server):
+    # A negative read timeout has expired at once for an async transport (anyio's) and
+    # is refused by a sync one (socket.settimeout's): the remembered timeouts of a dict
+    # are the flavour's that read it.
+    import asyncio
+
+    timeout = {"connect": 5.0, "read": -1.0, "write": 5.0, "pool": 5.0}
+    url = server.url + "/slow?delay=0.5"
+
+    async def main():
+        async with httprs.AsyncHTTPTransport() as transport:
+            await transport.handle_async_request(_with_timeout(url, timeout))
+
+    for _ in range(2):
+        with pytest.raises(httprs.ReadTimeout):
+            asyncio.run(main())
+        with httprs.HTTPTransport() as transport:
+            with pytest.raises(ValueError, match="out of range"):
+                transport.handle_request(_with_timeout(url, timeout))
+
+
+def _with_timeout(url, timeout):
+    return httprs.Request("GET", url, extensions={"timeout": timeout})

@@ -214,6 +214,12 @@ def test_pickle_and_weakref(rs):
         (None, {"a": "1"}),
         ({"A": "1", "b": "2"}, {b"A": b"3", "B": "4"}),
         ({"a": b"\xe9"}, {"b": "2"}),
+        # Several names each removed from several places, kept pairs between them.
+        (
+            [("A", "1"), ("k1", "x"), ("b", "2"), ("a", "3"), ("k2", "y"), ("B", "4")],
+            {"a": "5", "B": "6", "c": "7"},
+        ),
+        ([("a", "1"), ("a", "2"), ("a", "3")], {"A": "4"}),
     ],
 )
 def test_update_matches_httpx(rs, start, update):
@@ -243,3 +249,67 @@ def test_update_by_one_letter_names_leaves_shared_bytes_alone(rs):
     assert bytes([88])[0] == 88 and bytes([89])[0] == 89
     assert [name[0] for name, _ in h.raw] == [97, 88, 89]
     assert h["x"] == "2" and h["y"] == "3"
+
+
+@pytest.mark.parametrize("how", ["Headers", "copy", "request"])
+def test_a_copy_edited_during_its_allocations_keeps_pairs_and_keys_in_step(rs, how):
+    # Copying a Headers allocates two lists (its pairs, its lower-cased keys); either
+    # allocation may start a collection, whose callbacks and finalisers run Python code
+    # that can edit the source (as another thread can): the copy's pairs and keys must
+    # still be in step (rev-fixes LOW: they were copied in two unchecked steps). With a
+    # threshold of 1 every other tracked allocation collects: the copy runs after 0-9
+    # others, so that each of its allocations is one that collects in some run.
+    import gc
+
+    for before in range(10):
+        src = rs.Headers({"Accept": "*/*", "X-Client": "1"})
+        assert "accept" in src  # (its lower-cased keys made)
+        edited = []
+
+        def edit(phase, info, src=src, edited=edited):
+            if phase == "start" and len(edited) < 20:
+                edited.append(1)
+                src[f"X-Edit-{len(edited)}"] = "1"
+
+        threshold = gc.get_threshold()
+        gc.collect()
+        gc.callbacks.append(edit)
+        gc.set_threshold(1)
+        try:
+            others = [[] for _ in range(before)]
+            if how == "Headers":
+                copied = rs.Headers(src)
+            elif how == "copy":
+                copied = src.copy()
+            else:
+                url = "http://example.org/"
+                copied = rs.Request("GET", url, headers=src, cookies={"a": "b"}).headers
+        finally:
+            gc.set_threshold(*threshold)
+            gc.callbacks.remove(edit)
+        del others
+        assert edited  # (the collections did run)
+        pairs = [(k.decode(), v.decode()) for k, v in copied.raw]
+        assert copied.multi_items() == [(k.lower(), v) for k, v in pairs], before
+        for name, value in pairs:
+            assert copied[name] == value
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"a",
+        b"abcdefg",
+        b"abcdefgh",
+        b"abcdefghi",
+        b"x" * 23 + b"\x80",
+        "é".encode() + b"y" * 15,
+        b"y" * 8 + b"\xff" + b"y" * 7,
+        b"y" * 15 + b"\x7f",
+    ],
+)
+def test_encoding_detection_matches_httpx(rs, data):
+    # Every byte of every pair is looked at (the ASCII scan takes eight at a time).
+    for pairs in ([(b"x-name", data)], [(data or b"v", b"1")], [(b"a", b"1"), (b"b", data)]):
+        assert rs.Headers(pairs).encoding == httpx.Headers(pairs).encoding, pairs

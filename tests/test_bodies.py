@@ -598,6 +598,92 @@ def test_kept_streamed_chunks_hold_little_more_than_the_body(scripted, size):
             del chunks
 
 
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_exact_chunk_size_pieces_are_made_as_they_are_taken(flavour):
+    """iter_bytes(chunk_size=N) slices a raw chunk one piece at a time, as it is asked
+    for: the first 16 bytes of a 2 MiB raw chunk make no list of all 131,072 pieces."""
+    raw = pattern(STREAM_CHUNK, 1)
+
+    async def body(tw):
+        if flavour == "sync":
+            r = httprs.Response(200, content=iter([raw]))
+            it = r.iter_bytes(chunk_size=16)
+            take = it.__next__
+        else:
+
+            async def chunks():
+                yield raw
+
+            r = httprs.Response(200, content=chunks())
+            ait = r.aiter_bytes(chunk_size=16)
+            take = ait.__anext__
+        tracemalloc.start()
+        try:
+            first = take() if flavour == "sync" else await take()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert first == raw[:16]
+        assert peak < 256 * KIB, peak
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_exact_chunk_size_pieces_across_raw_chunks(flavour):
+    """iter_bytes / iter_raw / iter_text(chunk_size=N): every piece but the last is
+    exactly N long, whatever the raw chunks' sizes (empty ones too), and they add up
+    to the body; bytes pieces are bytes even from bytearray chunks."""
+    import random
+
+    rng = random.Random(7)
+    data = pattern(70_001, 2)
+    cases = []
+    for _ in range(60):
+        cuts = sorted(rng.randrange(len(data) + 1) for _ in range(rng.randrange(6)))
+        raw = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        if rng.random() < 0.3:
+            raw = [bytearray(x) for x in raw]
+        cases.append((raw, rng.choice([1, 3, 16, 4096, 65536, 70_001, 100_000])))
+
+    def check(pieces, size, whole):
+        assert pieces[:0] == [] and whole[:0].join(pieces) == whole
+        assert all(len(p) == size for p in pieces[:-1]), (size, [len(p) for p in pieces])
+        assert not pieces or 0 < len(pieces[-1]) <= size
+
+    async def body(tw):
+        for raw, size in cases:
+            for how in ("bytes", "raw", "text"):
+                if flavour == "sync":
+                    r = httprs.Response(
+                        200,
+                        content=iter(raw),
+                        headers={"content-type": "text/plain; charset=latin-1"},
+                    )
+                    it = {"bytes": r.iter_bytes, "raw": r.iter_raw, "text": r.iter_text}[how]
+                    pieces = list(it(chunk_size=size))
+                else:
+
+                    async def chunks(raw=raw):
+                        for x in raw:
+                            yield x
+
+                    r = httprs.Response(
+                        200,
+                        content=chunks(),
+                        headers={"content-type": "text/plain; charset=latin-1"},
+                    )
+                    it = {"bytes": r.aiter_bytes, "raw": r.aiter_raw, "text": r.aiter_text}[how]
+                    pieces = [p async for p in it(chunk_size=size)]
+                if how == "text":
+                    check(pieces, size, data.decode("latin-1"))
+                else:
+                    assert all(type(p) is bytes for p in pieces)
+                    check(pieces, size, data)
+
+    twin.run(flavour, body)
+
+
 BIG = pattern(8 * MIB)  # made once, before any test traces allocations
 
 

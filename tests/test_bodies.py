@@ -27,7 +27,8 @@ MIB = 1024 * KIB
 FIRST_UNKNOWN = 256 * KIB  # _body.pxi UNKNOWN_SINK: first buffer of an unknown-length body
 FIRST_KNOWN = 16 * MIB  # _body.pxi FIRST_SINK: the most allocated before bytes arrive
 STREAM_CHUNK = 2 * MIB  # _body.pxi STREAM_SINK: the most one streamed chunk holds
-STREAM_SMALL = MIB  # _body.pxi STREAM_SINK_SMALL: a chunk's buffer when it can take no more
+STREAM_SMALL = MIB  # _body.pxi STREAM_SINK_SMALL: a stream's first chunks' buffer
+POOL_SLOTS = 4  # _body.pxi SINK_POOL: two buffers of each size
 
 
 def pattern(n: int, seed: int = 0) -> bytes:
@@ -543,7 +544,7 @@ def test_streamed_chunk_over_half_a_buffer_with_the_pool_used_up(scripted):
             assert b"".join(chunks) == bodies[f"/{seed}"]
             kept.extend(chunks)
             state = _core._sink_pool_state()
-            if len(state) == 3 and all(refs > 1 for _, refs in state):
+            if len(state) == POOL_SLOTS and all(refs > 1 for _, refs in state):
                 break
         else:
             pytest.fail(f"the pool never ran out: {_core._sink_pool_state()}")
@@ -596,6 +597,115 @@ def test_kept_streamed_chunks_hold_little_more_than_the_body(scripted, size):
             if size == MIB:  # the head's bytes, then the rest in a 1 MiB buffer
                 assert sum(held) < 1.3 * size, (held, lens)
             del chunks
+
+
+FAST = pattern(12 * MIB, 3)  # made once: the server runs in-process
+
+
+def _fast_handler(conn):
+    """Serves FAST, all of it written at once: the socket fills while the consumer works."""
+    while conn.read_request() is not None:
+        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour):
+    """A stream's chunks go into 1 MiB buffers until a read fills one (the socket had
+    that much queued), then into 2 MiB ones, whose reads drain more of the queue: a
+    known-length body written at once, with a consumer slower than the server, yields
+    chunks of more than 1 MiB read from the socket. The stream gives its larger room
+    back when it ends (another one may grow)."""
+    from httprs import _core
+
+    srv = scripted(_fast_handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            sizes = []
+            for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+                async with c.stream("GET", srv.url) as r:
+                    got = []
+                    async for chunk in r.aiter_raw():
+                        assert chunk == FAST[sum(got) : sum(got) + len(chunk)]
+                        got.append(len(chunk))
+                        await tw.sleep(0.02)  # the server fills the socket meanwhile
+                assert sum(got) == len(FAST)
+                assert _core._streams_grown_count() == 0
+                sizes.append(got)
+                if max(got) > STREAM_SMALL:
+                    break
+            assert any(max(got) > STREAM_SMALL for got in sizes), sizes
+            assert all(max(got) <= STREAM_CHUNK for got in sizes), sizes
+
+    twin.run(flavour, body)
+
+
+def test_at_most_two_streams_read_into_large_buffers_at_once(scripted):
+    """Many streams at once each keep 1 MiB buffers, but two: three fast streams read
+    in turn grow at most two at a time (30 such streams held twice the memory when
+    all grew); one ending, closed early or dropped unclosed, lets another grow."""
+    from httprs import _core
+
+    srv = scripted(_fast_handler)
+    with httprs.Client(limits=httprs.Limits(max_connections=4)) as c:
+        streams = []
+        for _ in range(3):
+            r = c.send(c.build_request("GET", srv.url), stream=True)
+            streams.append((r, r.iter_raw()))
+        filled = [False] * 3  # a read filled a small buffer: it grew, or could not
+        for _ in range(60):
+            for i, (_, it) in enumerate(streams):
+                if not filled[i]:  # (then left unread: it keeps what it has)
+                    chunk = next(it)
+                    assert len(chunk) <= STREAM_SMALL
+                    filled[i] = len(chunk) == STREAM_SMALL
+            if all(filled):
+                break
+            time.sleep(0.01)  # the server fills the sockets meanwhile
+        assert all(filled), filled
+        assert _core._streams_grown_count() == 2
+        grown = _core._streams_grown_count()
+        streams[0][0].close()  # closed early
+        assert _core._streams_grown_count() <= grown
+        del streams[1:2]  # dropped unclosed: its iterator and response freed
+        gc.collect()
+        left = streams[-1]
+        for _chunk in left[1]:
+            pass
+        left[0].close()
+        assert _core._streams_grown_count() == 0, _core._streams_grown_count()
+
+
+def test_pool_keeps_free_buffers_of_the_other_size(scripted):
+    """A buffer being pooled takes a slot of its own size: kept small chunks never make
+    the pool let go of a free large buffer (the next fast stream would fault a fresh
+    one in)."""
+    from httprs import _core
+
+    small = pattern(900 * KIB, 4)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            body = FAST if req.target == "/fast" else small
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    srv = scripted(handler)
+    with httprs.Client() as c:
+        large = set()
+        for _ in range(3):
+            with c.stream("GET", f"{srv.url}/fast") as r:
+                for _chunk in r.iter_raw():
+                    time.sleep(0.01)
+            large = {i for i, size in _core._sink_pool_sizes().items() if size == STREAM_CHUNK}
+            if large:
+                break
+        assert large, _core._sink_pool_sizes()
+        kept = []
+        for _ in range(4):
+            with c.stream("GET", f"{srv.url}/small") as r:
+                kept.extend(r.iter_raw())
+        assert b"".join(kept) == small * 4
+        assert large <= set(_core._sink_pool_ids()), (large, _core._sink_pool_sizes())
 
 
 @pytest.mark.parametrize("flavour", ["sync", "asyncio"])

@@ -26,6 +26,9 @@ DEF STREAM_SINK_SMALL = 1024 * 1024
 # consumer is slower than the server, so 30 streams at once that all grew held
 # ~4 MiB each (the sink, and the chunk the consumer holds), twice 1 MiB ones.
 DEF STREAMS_GROWN_MAX = 2
+# A streamed chunk's sink counts as full once less than a read's worth of room is left
+# (Http1Session::kMinRead, sink_full: a chunked body's chunks stop short of the end).
+DEF CHUNK_SLACK = 16 * 1024
 # `_Body.expected` of a body of unknown length (chunked or close-delimited).
 DEF UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 
@@ -127,10 +130,13 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # response's chunks were freed, faulted their pages in again on the next
 # response (1 MB streamed in 256 KiB chunks: ~125 page faults and 3 brk calls).
 # A chunk the consumer still holds is never touched: with nothing free, a new
-# buffer is made. Slots of each size: a stream alternates two buffers (the one a for
-# loop's variable still holds, and the one before it, free again).
-DEF SINK_POOL_LARGE = 2  # STREAM_SINK slots: 0 .. SINK_POOL_LARGE - 1
-DEF SINK_POOL_SMALL = 2  # STREAM_SINK_SMALL slots: the rest
+# buffer is made. A slot of each size, so the pool keeps at most 3 MiB: a stream
+# alternates two buffers (the one a for loop's variable still holds, and the one
+# before it, free again), and the second comes from glibc's heap each time (its
+# mmap threshold has risen past 2 MiB by then: no fresh pages, ~0-2 faults per
+# 10 MB streamed, as with two slots of each size).
+DEF SINK_POOL_LARGE = 1  # STREAM_SINK slots: 0 .. SINK_POOL_LARGE - 1
+DEF SINK_POOL_SMALL = 1  # STREAM_SINK_SMALL slots: the rest
 DEF SINK_POOL = SINK_POOL_LARGE + SINK_POOL_SMALL
 cdef PyObject* _sink_pool[SINK_POOL]  # owned references, or NULL
 cdef int _streams_grown = 0  # _Body objects with sink_grown set (GIL held)
@@ -295,7 +301,10 @@ cdef class _Body:
     cdef long long declared  # streamed body: bytes the head declares; -1 when chunked
     cdef PyObject* sink  # the bytes object the engine writes into (owned), or NULL
     cdef size_t sink_cap
-    cdef bint sink_grown  # streaming: a read filled a STREAM_SINK_SMALL chunk (one of _streams_grown)
+    cdef bint sink_grown  # streaming: reads into STREAM_SINK buffers (one of _streams_grown)
+    cdef size_t sink_room  # streaming: the attached chunk's room
+    cdef bint sink_bounded  # streaming: a chunk's room was its buffer's size
+    cdef bint sink_filled  # streaming: such a chunk came (within CHUNK_SLACK) full
     cdef unsigned long long expected  # read_all: Content-Length, or UNKNOWN_LENGTH
     cdef unsigned long long streamed  # iteration: body bytes yielded so far
 
@@ -336,17 +345,31 @@ cdef class _Body:
         return STREAM_SINK
 
     cdef void _grow(self) noexcept:
-        """Streaming: a read filled a small chunk (the socket had that much queued, or
-        the sender is that quick): the next ones get a larger room, which drains it
-        (see STREAM_SINK), while fewer than STREAMS_GROWN_MAX streams have one."""
+        """Streaming: a read filled a small buffer (to within CHUNK_SLACK: the socket
+        had that much queued, or the sender is that quick): the next chunks get a
+        larger room, which drains it (see STREAM_SINK), while fewer than
+        STREAMS_GROWN_MAX streams have one."""
         global _streams_grown
         if not self.sink_grown and _streams_grown < STREAMS_GROWN_MAX:
             self.sink_grown = True
             _streams_grown += 1
 
+    cdef void _bounded_chunk(self, size_t fill) noexcept:
+        """Streaming: a chunk whose room was its pooled buffer's size came with `fill`
+        bytes: a small buffer filled makes the stream grow."""
+        self.sink_bounded = True
+        if fill + CHUNK_SLACK > self.sink_cap:
+            self.sink_filled = True
+            if self.sink_cap == STREAM_SINK_SMALL:
+                self._grow()
+
     cdef void _end_growth(self) noexcept:
-        """The stream reads no more (released): another may grow."""
+        """The stream reads no more (released): another may grow; the next stream of
+        this client starts grown if this one's reads filled their buffers."""
         global _streams_grown
+        if self.sink_bounded and self.engine is not None:
+            self.engine.stream_hint = self.sink_filled
+            self.sink_bounded = False
         if self.sink_grown:
             self.sink_grown = False
             _streams_grown -= 1
@@ -382,6 +405,7 @@ cdef class _Body:
         buf = _bytes_data(self.sink)
         if cap > self.sink_cap:
             cap = self.sink_cap
+        self.sink_room = cap
         with nogil:
             self.engine.eng.set_sink(t[0], buf, cap, 0, SinkUse.kChunk, wake)
         return 0
@@ -457,6 +481,8 @@ cdef class _Body:
             # All here, buffered: the engine touches the buffer no more.
             cap = min(cap, t.body_buf.size())
         if cap > 0:
+            if self.engine.stream_hint and not self.sink_grown:
+                self._grow()  # this client's last stream filled its buffers
             self._attach_chunk_sink(cap, wake)
         return 0
 
@@ -489,8 +515,8 @@ cdef class _Body:
                 fill = self.engine.eng.detach_sink(t[0], NULL)
             if fill > 0:
                 self.streamed += fill
-                if fill == STREAM_SINK_SMALL:
-                    self._grow()
+                if self.sink_room == self.sink_cap and _pooled_size(self.sink_cap):
+                    self._bounded_chunk(fill)
                 return self._take_chunk(fill)
         with nogil:
             self.engine.eng.take_body(t[0], chunk)

@@ -28,7 +28,7 @@ FIRST_UNKNOWN = 256 * KIB  # _body.pxi UNKNOWN_SINK: first buffer of an unknown-
 FIRST_KNOWN = 16 * MIB  # _body.pxi FIRST_SINK: the most allocated before bytes arrive
 STREAM_CHUNK = 2 * MIB  # _body.pxi STREAM_SINK: the most one streamed chunk holds
 STREAM_SMALL = MIB  # _body.pxi STREAM_SINK_SMALL: a stream's first chunks' buffer
-POOL_SLOTS = 4  # _body.pxi SINK_POOL: two buffers of each size
+POOL_SLOTS = 2  # _body.pxi SINK_POOL: a buffer of each size
 
 
 def pattern(n: int, seed: int = 0) -> bytes:
@@ -603,18 +603,25 @@ FAST = pattern(12 * MIB, 3)  # made once: the server runs in-process
 
 
 def _fast_handler(conn):
-    """Serves FAST, all of it written at once: the socket fills while the consumer works."""
-    while conn.read_request() is not None:
-        send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+    """Serves FAST, all of it written at once: the socket fills while the consumer works
+    (/chunked: in chunked framing, 64 KiB pieces)."""
+    while (req := conn.read_request()) is not None:
+        if req.target == "/chunked":
+            pieces = [FAST[i : i + 64 * KIB] for i in range(0, len(FAST), 64 * KIB)]
+            send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(*pieces))
+        else:
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
 
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
-def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour):
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour, framing):
     """A stream's chunks go into 1 MiB buffers until a read fills one (the socket had
     that much queued), then into 2 MiB ones, whose reads drain more of the queue: a
     known-length body written at once, with a consumer slower than the server, yields
-    chunks of more than 1 MiB read from the socket. The stream gives its larger room
-    back when it ends (another one may grow)."""
+    chunks of more than 1 MiB read from the socket (a chunked one too: its chunks stop
+    short of their buffer's end). The stream gives its larger room back when it ends
+    (another one may grow)."""
     from httprs import _core
 
     srv = scripted(_fast_handler)
@@ -623,7 +630,7 @@ def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour):
         async with tw.client() as c:
             sizes = []
             for _ in range(3):  # (a loaded machine's server may not fill the socket once)
-                async with c.stream("GET", srv.url) as r:
+                async with c.stream("GET", f"{srv.url}/{framing}") as r:
                     got = []
                     async for chunk in r.aiter_raw():
                         assert chunk == FAST[sum(got) : sum(got) + len(chunk)]
@@ -674,6 +681,47 @@ def test_at_most_two_streams_read_into_large_buffers_at_once(scripted):
             pass
         left[0].close()
         assert _core._streams_grown_count() == 0, _core._streams_grown_count()
+
+
+def test_next_stream_starts_grown_only_after_one_that_filled_its_buffers(scripted):
+    """A client's stream starts with 2 MiB buffers when its last stream's reads filled
+    theirs (no 1 MiB chunk to prove it again), and with 1 MiB ones after a stream whose
+    buffers never filled (a slow sender: 100 KB pieces 10 ms apart)."""
+    from httprs import _core
+
+    slow = pattern(4 * MIB, 6)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/slow":
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(slow))
+                for i in range(0, len(slow), 100_000):
+                    send(conn, slow[i : i + 100_000])
+                    time.sleep(0.01)
+            else:
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+
+    srv = scripted(handler)
+
+    def grown_after_two_chunks(c, path):
+        with c.stream("GET", srv.url + path) as r:
+            it = r.iter_raw()
+            got = [next(it), next(it)]
+            grown = _core._streams_grown_count()
+            got.extend(it)
+        assert b"".join(got) == (slow if path == "/slow" else FAST)
+        return grown, max(len(ch) for ch in got)
+
+    with httprs.Client() as c:
+        for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+            _, most = grown_after_two_chunks(c, "/fast")
+            if most > STREAM_SMALL:
+                break
+        assert most > STREAM_SMALL
+        grown, most = grown_after_two_chunks(c, "/slow")  # the fast one's buffers filled
+        assert grown == 1 and most < STREAM_SMALL, (grown, most)
+        grown, most = grown_after_two_chunks(c, "/slow")  # the slow one's did not
+        assert grown == 0 and most < STREAM_SMALL, (grown, most)
 
 
 def test_pool_keeps_free_buffers_of_the_other_size(scripted):

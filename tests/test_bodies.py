@@ -663,7 +663,7 @@ def test_at_most_two_streams_read_into_large_buffers_at_once(scripted):
         for _ in range(60):
             for i, (_, it) in enumerate(streams):
                 if not filled[i]:  # (then left unread: it keeps what it has)
-                    chunk = next(it)
+                    chunk = next(it, b"")
                     assert len(chunk) <= STREAM_SMALL
                     filled[i] = len(chunk) == STREAM_SMALL
             if all(filled):

@@ -140,6 +140,10 @@ DEF SINK_POOL_SMALL = 1  # STREAM_SINK_SMALL slots: the rest
 DEF SINK_POOL = SINK_POOL_LARGE + SINK_POOL_SMALL
 cdef PyObject* _sink_pool[SINK_POOL]  # owned references, or NULL
 cdef int _streams_grown = 0  # _Body objects with sink_grown set (GIL held)
+# The Engine::fork_generation() that _streams_grown counts the leases of: a child of
+# os.fork() starts at 0 (_grown_count_now), since the streams other threads held
+# at fork() are never released there (those threads did not come along).
+cdef unsigned long long _streams_grown_forks = 0
 cdef int _sink_pool_next[2]  # [0] small, [1] large: the slot (within its size's) a buffer goes to when none is free
 
 
@@ -169,6 +173,17 @@ cdef extern from *:
     void httprs_bytes_forget_hash(PyObject* o)
     void httprs_bytes_set_length(PyObject* o, Py_ssize_t n)
     Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
+
+
+cdef inline unsigned long long _grown_count_now() noexcept:
+    """The fork generation, after setting _streams_grown to 0 if it is the
+    parent's (the first call in a child of os.fork())."""
+    global _streams_grown, _streams_grown_forks
+    cdef unsigned long long forks = Engine.fork_generation()
+    if forks != _streams_grown_forks:
+        _streams_grown_forks = forks
+        _streams_grown = 0
+    return forks
 
 
 cdef inline bint _pooled_size(size_t cap) noexcept:
@@ -235,6 +250,7 @@ def _sink_pool_ids():
 
 def _streams_grown_count():
     """Tests: how many streams read into STREAM_SINK buffers now."""
+    _grown_count_now()
     return _streams_grown
 
 
@@ -302,6 +318,7 @@ cdef class _Body:
     cdef PyObject* sink  # the bytes object the engine writes into (owned), or NULL
     cdef size_t sink_cap
     cdef bint sink_grown  # streaming: reads into STREAM_SINK buffers (one of _streams_grown)
+    cdef unsigned long long grown_forks  # the fork generation sink_grown was counted in
     cdef size_t sink_room  # streaming: the attached chunk's room
     cdef bint sink_bounded  # streaming: a chunk's room was its buffer's size
     cdef bint sink_filled  # streaming: such a chunk came (within CHUNK_SLACK) full
@@ -350,8 +367,13 @@ cdef class _Body:
         larger room, which drains it (see STREAM_SINK), while fewer than
         STREAMS_GROWN_MAX streams have one."""
         global _streams_grown
-        if not self.sink_grown and _streams_grown < STREAMS_GROWN_MAX:
+        cdef unsigned long long forks
+        if self.sink_grown:
+            return
+        forks = _grown_count_now()
+        if _streams_grown < STREAMS_GROWN_MAX:
             self.sink_grown = True
+            self.grown_forks = forks
             _streams_grown += 1
 
     cdef void _bounded_chunk(self, size_t fill) noexcept:
@@ -372,7 +394,8 @@ cdef class _Body:
             self.sink_bounded = False
         if self.sink_grown:
             self.sink_grown = False
-            _streams_grown -= 1
+            if self.grown_forks == _grown_count_now():  # (a parent's lease is not counted here)
+                _streams_grown -= 1
 
     cdef int _attach_chunk_sink(self, size_t cap, Wake wake) except -1:
         """Streaming: hand the engine room for one chunk of at most `cap` bytes, in

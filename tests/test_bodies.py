@@ -683,6 +683,92 @@ def test_at_most_two_streams_read_into_large_buffers_at_once(scripted):
         assert _core._streams_grown_count() == 0, _core._streams_grown_count()
 
 
+def _grow_streams(c, url, n):
+    """n streams of `url` (FAST), each read until it holds a lease (a read filled a
+    1 MiB buffer), then left unread: [(response, iterator)]."""
+    from httprs import _core
+
+    start = _core._streams_grown_count()
+    streams = []
+    for _ in range(n):
+        r = c.send(c.build_request("GET", url), stream=True)
+        it = r.iter_raw()
+        streams.append((r, it))
+        for _ in range(200):
+            if _core._streams_grown_count() > start:
+                break
+            next(it)
+            time.sleep(0.005)  # the server fills the socket meanwhile
+        start += 1
+        assert _core._streams_grown_count() == start, (start, _core._streams_grown_count())
+    return streams
+
+
+def test_fork_child_does_not_inherit_the_leases_of_other_threads_streams(scripted):
+    """A child of os.fork() counts only its own grown streams: a stream another thread
+    held at fork() is never released there (that thread did not come along), and one
+    this thread held and closes there does not take the count below zero. (The count
+    was the parent's: streams in the child never grew again.)"""
+    import json
+    import os
+    import signal
+    import warnings
+
+    from httprs import _core
+
+    srv = scripted(_fast_handler)
+    with httprs.Client(limits=httprs.Limits(max_connections=4)) as c:
+        held = threading.Event()
+        done = threading.Event()
+        errors = []
+
+        def holder():
+            try:
+                streams = _grow_streams(c, srv.url, 1)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                held.set()
+                return
+            held.set()
+            done.wait(30)
+            for r, _ in streams:
+                r.close()
+
+        t = threading.Thread(target=holder)
+        t.start()
+        try:
+            assert held.wait(30) and not errors, errors
+            mine = _grow_streams(c, srv.url, 1)
+            assert _core._streams_grown_count() == 2
+            r, w = os.pipe()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    signal.alarm(30)
+                    counts = [_core._streams_grown_count()]
+                    mine[0][0].close()  # inherited, this thread's: released here
+                    counts.append(_core._streams_grown_count())
+                    os.write(w, json.dumps(counts).encode())
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(w)
+            _, status = os.waitpid(pid, 0)
+            with os.fdopen(r, "rb") as f:
+                counts = json.loads(f.read() or b"null")
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert counts == [0, 0], counts
+            assert _core._streams_grown_count() == 2  # the parent's are still its own
+            mine[0][0].close()
+        finally:
+            done.set()
+            t.join(30)
+        assert _core._streams_grown_count() == 0
+
+
 def test_next_stream_starts_grown_only_after_one_that_filled_its_buffers(scripted):
     """A client's stream starts with 2 MiB buffers when its last stream's reads filled
     theirs (no 1 MiB chunk to prove it again), and with 1 MiB ones after a stream whose

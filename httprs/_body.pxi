@@ -365,10 +365,13 @@ cdef class _Body:
         """Streaming: a read filled a small buffer (to within CHUNK_SLACK: the socket
         had that much queued, or the sender is that quick): the next chunks get a
         larger room, which drains it (see STREAM_SINK), while fewer than
-        STREAMS_GROWN_MAX streams have one."""
+        STREAMS_GROWN_MAX streams have one. Never once released: _end_growth has
+        run then (another thread's close() can run it while this one's last read is
+        detached without the GIL), and nothing but freeing the response would give
+        the lease back."""
         global _streams_grown
         cdef unsigned long long forks
-        if self.sink_grown:
+        if self.sink_grown or self.released:
             return
         forks = _grown_count_now()
         if _streams_grown < STREAMS_GROWN_MAX:

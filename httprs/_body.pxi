@@ -507,8 +507,11 @@ cdef class _Body:
             # All here, buffered: the engine touches the buffer no more.
             cap = min(cap, t.body_buf.size())
         if cap > 0:
-            if self.engine.stream_hint and not self.sink_grown:
-                self._grow()  # this client's last stream filled its buffers
+            if self.engine.stream_hint and not self.sink_grown and cap > STREAM_SINK_SMALL:
+                # This client's last stream filled its buffers. (Not a rest that fits
+                # a small buffer: it never reads into a large one, and held open it
+                # would keep one of the leases for nothing.)
+                self._grow()
             self._attach_chunk_sink(cap, wake)
         return 0
 

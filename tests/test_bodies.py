@@ -810,6 +810,50 @@ def test_next_stream_starts_grown_only_after_one_that_filled_its_buffers(scripte
         assert grown == 0 and most < STREAM_SMALL, (grown, most)
 
 
+def test_a_stream_whose_rest_fits_a_small_buffer_takes_no_lease(scripted):
+    """After a fast stream, the client's next stream starts grown, but not one whose
+    rest can never need more than a 1 MiB buffer (a 900 KB body): held open, it would
+    keep one of the two leases for nothing. It leaves the hint alone (its chunks were
+    bounded by the body, not their buffers): a larger stream after it starts grown."""
+    from httprs import _core
+
+    small = pattern(900_000, 8)
+    large = pattern(4 * MIB, 9)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/fast":
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+                continue
+            body = small if req.target == "/small" else large
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for i in range(0, len(body), 100_000):
+                send(conn, body[i : i + 100_000])
+                time.sleep(0.01)
+
+    srv = scripted(handler)
+
+    def grown_after_two_chunks(c, path):
+        with c.stream("GET", srv.url + path) as r:
+            it = r.iter_raw()
+            got = [next(it), next(it)]
+            grown = _core._streams_grown_count()
+            got.extend(it)
+        assert b"".join(got) == (small if path == "/small" else large)
+        return grown
+
+    with httprs.Client() as c:
+        for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+            with c.stream("GET", f"{srv.url}/fast") as r:
+                most = max(len(chunk) for chunk in r.iter_raw())
+            if most > STREAM_SMALL:
+                break
+        assert most > STREAM_SMALL
+        assert grown_after_two_chunks(c, "/small") == 0
+        assert grown_after_two_chunks(c, "/large") == 1
+    assert _core._streams_grown_count() == 0
+
+
 def test_pool_keeps_free_buffers_of_the_other_size(scripted):
     """A buffer being pooled takes a slot of its own size: kept small chunks never make
     the pool let go of a free large buffer (the next fast stream would fault a fresh

@@ -972,6 +972,56 @@ def test_exact_chunk_size_pieces_across_raw_chunks(flavour):
     twin.run(flavour, body)
 
 
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_exact_chunk_size_text_across_split_characters(flavour):
+    """iter_text(chunk_size=N) counts characters: a UTF-8 body cut inside multi-byte
+    characters (and empty raw chunks) comes out as the text in pieces of exactly N
+    characters, the last shorter; an iterator closed part-way has yielded a prefix of
+    them."""
+    import random
+
+    rng = random.Random(11)
+    text = "".join(
+        rng.choice(["a", "\u00e9", "\u20ac", "\U0001f600", "\r\n"]) for _ in range(3000)
+    )
+    data = text.encode("utf-8")
+    cases = []
+    for _ in range(30):
+        cuts = sorted(rng.randrange(len(data) + 1) for _ in range(rng.randrange(1, 12)))
+        raw = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        cases.append((raw, rng.choice([1, 2, 3, 5, 64, 1000, 5000]), rng.randrange(4)))
+
+    def response(raw):
+        headers = {"content-type": "text/plain; charset=utf-8"}
+        if flavour == "sync":
+            return httprs.Response(200, content=iter(raw), headers=headers)
+
+        async def chunks():
+            for x in raw:
+                yield x
+
+        return httprs.Response(200, content=chunks(), headers=headers)
+
+    async def body(tw):
+        for raw, size, stop in cases:
+            want = [text[i : i + size] for i in range(0, len(text), size)]
+            stop = min(stop, len(want))
+            r = response(raw)
+            if flavour == "sync":
+                assert list(r.iter_text(chunk_size=size)) == want
+                it = response(raw).iter_text(chunk_size=size)
+                assert [next(it) for _ in range(stop)] == want[:stop]
+                it.close()
+            else:
+                assert [p async for p in r.aiter_text(chunk_size=size)] == want
+                r = response(raw)
+                it = r.aiter_text(chunk_size=size)
+                assert [await it.__anext__() for _ in range(stop)] == want[:stop]
+                await it.aclose()
+
+    twin.run(flavour, body)
+
+
 BIG = pattern(8 * MIB)  # made once, before any test traces allocations
 
 

@@ -13,11 +13,22 @@
 # front.
 DEF FIRST_SINK = 16 * 1024 * 1024
 DEF UNKNOWN_SINK = 256 * 1024  # first buffer for a body of unknown length
-DEF STREAM_SINK = 2 * 1024 * 1024  # streaming: the most one chunk holds
-# Streaming: the buffer of a chunk that can take at most this much (a known length's
-# rest: a 1 MB body's after the head), so that it, handed out in place, is at least
-# half its buffer, as a 2 MiB one's is.
+# Streaming: each stream's chunks go into STREAM_SINK_SMALL buffers until one read has
+# filled one (the socket had that much queued: the server is quicker than the
+# consumer), then into STREAM_SINK ones (see _Body._chunk_buffer_size). A chunk that
+# can take at most STREAM_SINK_SMALL (a known length's rest: a 1 MB body's after the
+# head) always gets a small one, so that it, handed out in place, is at least half
+# its buffer.
+DEF STREAM_SINK = 2 * 1024 * 1024  # the most one chunk holds
 DEF STREAM_SINK_SMALL = 1024 * 1024
+# At most this many streams of the process read into STREAM_SINK buffers at once
+# (the others stay at STREAM_SINK_SMALL): each one's reads fill its room when the
+# consumer is slower than the server, so 30 streams at once that all grew held
+# ~4 MiB each (the sink, and the chunk the consumer holds), twice 1 MiB ones.
+DEF STREAMS_GROWN_MAX = 2
+# A streamed chunk's sink counts as full once less than a read's worth of room is left
+# (Http1Session::kMinRead, sink_full: a chunked body's chunks stop short of the end).
+DEF CHUNK_SLACK = 16 * 1024
 # `_Body.expected` of a body of unknown length (chunked or close-delimited).
 DEF UNKNOWN_LENGTH = 0xFFFFFFFFFFFFFFFF
 
@@ -102,12 +113,14 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # map and unmap each chunk's pages. 1 MiB rather than 256 KiB: every read the
 # consumer makes room for costs the kernel window updates and a wake-up of the
 # sender (a 10 MB stream cost ~40% more CPU than `.content` at 256 KiB). 2 MiB
-# rather than 1: read 1 MiB at a time while ~1.5 MB stayed queued, a share of
-# connections kept the kernel's receive buffer at its first ~2 MB (autotuning never
-# saw a read take more than what stayed queued), the sender window-limited, and
-# each read then ran the sender's transmit in this process: streaming 10 MB cost
-# ~40% more CPU on such a connection. Reads of up to 2 MiB drain the queue, and
-# the buffer grows (docs/ARCHITECTURE.md).
+# once a 1 MiB read came full: read 1 MiB at a time while ~1.5 MB stayed queued, a
+# share of connections kept the kernel's receive buffer at its first ~2 MB
+# (autotuning never saw a read take more than what stayed queued), the sender
+# window-limited, and each read then ran the sender's transmit in this process:
+# streaming 10 MB cost ~40% more CPU on such a connection. Reads of up to 2 MiB
+# drain the queue, and the buffer grows (docs/ARCHITECTURE.md). A stream whose
+# reads never fill 1 MiB (a slower sender) keeps 1 MiB buffers, and a 1 MiB read
+# mark (the mark is the sink's room): half the memory per stream.
 #
 # Buffers come from a small process-wide pool (GIL held), which also keeps a
 # reference to each buffer it hands out as a chunk: once the consumer has let
@@ -117,12 +130,21 @@ cdef void _park(shared_ptr[Transfer] t, object pin, PyObject* sink) noexcept:
 # response's chunks were freed, faulted their pages in again on the next
 # response (1 MB streamed in 256 KiB chunks: ~125 page faults and 3 brk calls).
 # A chunk the consumer still holds is never touched: with nothing free, a new
-# buffer is made. Three slots: the one a for loop's variable still holds, the
-# one before it (free again), and one to spare.
-DEF SINK_POOL = 3
+# buffer is made. A slot of each size, so the pool keeps at most 3 MiB: a stream
+# alternates two buffers (the one a for loop's variable still holds, and the one
+# before it, free again), and the second comes from glibc's heap each time (its
+# mmap threshold has risen past 2 MiB by then: no fresh pages, ~0-2 faults per
+# 10 MB streamed, as with two slots of each size).
+DEF SINK_POOL_LARGE = 1  # STREAM_SINK slots: 0 .. SINK_POOL_LARGE - 1
+DEF SINK_POOL_SMALL = 1  # STREAM_SINK_SMALL slots: the rest
+DEF SINK_POOL = SINK_POOL_LARGE + SINK_POOL_SMALL
 cdef PyObject* _sink_pool[SINK_POOL]  # owned references, or NULL
-cdef size_t _sink_pool_cap[SINK_POOL]  # each one's size: STREAM_SINK or STREAM_SINK_SMALL
-cdef int _sink_pool_next = 0  # the slot a kept buffer goes to when none is empty
+cdef int _streams_grown = 0  # _Body objects with sink_grown set (GIL held)
+# The Engine::fork_generation() that _streams_grown counts the leases of: a child of
+# os.fork() starts at 0 (_grown_count_now), since the streams other threads held
+# at fork() are never released there (those threads did not come along).
+cdef unsigned long long _streams_grown_forks = 0
+cdef int _sink_pool_next[2]  # [0] small, [1] large: the slot (within its size's) a buffer goes to when none is free
 
 
 cdef extern from *:
@@ -153,17 +175,35 @@ cdef extern from *:
     Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
 
 
+cdef inline unsigned long long _grown_count_now() noexcept:
+    """The fork generation, after setting _streams_grown to 0 if it is the
+    parent's (the first call in a child of os.fork())."""
+    global _streams_grown, _streams_grown_forks
+    cdef unsigned long long forks = Engine.fork_generation()
+    if forks != _streams_grown_forks:
+        _streams_grown_forks = forks
+        _streams_grown = 0
+    return forks
+
+
 cdef inline bint _pooled_size(size_t cap) noexcept:
     return cap == STREAM_SINK or cap == STREAM_SINK_SMALL
+
+
+cdef inline size_t _pool_slot_size(int i) noexcept:
+    return STREAM_SINK if i < SINK_POOL_LARGE else STREAM_SINK_SMALL
 
 
 cdef PyObject* _take_pooled_sink(size_t size) noexcept:
     """A pooled bytes object of `size` (STREAM_SINK or STREAM_SINK_SMALL) nobody
     else refers to (the reference is the caller's), or NULL."""
     cdef PyObject* sink
-    for i in range(SINK_POOL):
+    cdef int i
+    cdef int first = 0 if size == STREAM_SINK else SINK_POOL_LARGE
+    cdef int last = SINK_POOL_LARGE if size == STREAM_SINK else SINK_POOL
+    for i in range(first, last):
         sink = _sink_pool[i]
-        if sink != NULL and _sink_pool_cap[i] == size and _refcnt(sink) == 1:
+        if sink != NULL and _refcnt(sink) == 1:
             _sink_pool[i] = NULL
             httprs_bytes_forget_hash(sink)
             httprs_bytes_set_length(sink, <Py_ssize_t>size)  # handed out shorter, maybe
@@ -174,26 +214,28 @@ cdef PyObject* _take_pooled_sink(size_t size) noexcept:
 cdef void _pool_sink(PyObject* sink, size_t size) noexcept:
     """Take over a reference to `sink` (a bytes object of `size`, STREAM_SINK or
     STREAM_SINK_SMALL, no engine writes into any more, maybe handed out as a
-    chunk): an empty slot, else one whose buffer is in use elsewhere or of the other
-    size, else the next in turn."""
-    global _sink_pool_next
+    chunk), in a slot of its size: an empty one, else one whose buffer is in use
+    elsewhere (dropping the pool's reference frees nothing), else the next in turn. A
+    free buffer of the other size is never let go of for it."""
+    cdef int large = size == STREAM_SINK
+    cdef int first = 0 if large else SINK_POOL_LARGE
+    cdef int count = SINK_POOL_LARGE if large else SINK_POOL_SMALL
     cdef int i
     cdef int slot = -1
-    for i in range(SINK_POOL):
+    for i in range(first, first + count):
         if _sink_pool[i] == NULL:
             slot = i
             break
     if slot < 0:
-        for i in range(SINK_POOL):
-            if _refcnt(_sink_pool[i]) > 1 or _sink_pool_cap[i] != size:
+        for i in range(first, first + count):
+            if _refcnt(_sink_pool[i]) > 1:
                 slot = i
                 break
     if slot < 0:
-        slot = _sink_pool_next
-        _sink_pool_next = (_sink_pool_next + 1) % SINK_POOL
+        slot = first + _sink_pool_next[large]
+        _sink_pool_next[large] = (_sink_pool_next[large] + 1) % count
     _Py_XDECREF(_sink_pool[slot])
     _sink_pool[slot] = sink
-    _sink_pool_cap[slot] = size
 
 
 def _sink_pool_state():
@@ -206,9 +248,15 @@ def _sink_pool_ids():
     return [<size_t>_sink_pool[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL]
 
 
+def _streams_grown_count():
+    """Tests: how many streams read into STREAM_SINK buffers now."""
+    _grown_count_now()
+    return _streams_grown
+
+
 def _sink_pool_sizes():
     """Tests: {id(): size} of each pooled stream buffer."""
-    return {<size_t>_sink_pool[i]: _sink_pool_cap[i] for i in range(SINK_POOL) if _sink_pool[i] != NULL}
+    return {<size_t>_sink_pool[i]: _pool_slot_size(i) for i in range(SINK_POOL) if _sink_pool[i] != NULL}
 
 
 # How often a streamed chunk's sync wait comes back to check for signals. Tests
@@ -269,6 +317,11 @@ cdef class _Body:
     cdef long long declared  # streamed body: bytes the head declares; -1 when chunked
     cdef PyObject* sink  # the bytes object the engine writes into (owned), or NULL
     cdef size_t sink_cap
+    cdef bint sink_grown  # streaming: reads into STREAM_SINK buffers (one of _streams_grown)
+    cdef unsigned long long grown_forks  # the fork generation sink_grown was counted in
+    cdef size_t sink_room  # streaming: the attached chunk's room
+    cdef bint sink_bounded  # streaming: a chunk's room was its buffer's size
+    cdef bint sink_filled  # streaming: such a chunk came (within CHUNK_SLACK) full
     cdef unsigned long long expected  # read_all: Content-Length, or UNKNOWN_LENGTH
     cdef unsigned long long streamed  # iteration: body bytes yielded so far
 
@@ -293,13 +346,68 @@ cdef class _Body:
             self.engine.eng.set_sink(t[0], buf, cap, fill, SinkUse.kWhole, Wake.kDriver)
         return 0
 
+    cdef size_t _chunk_buffer_size(self, size_t cap) noexcept:
+        """Streaming: the buffer for a chunk of at most `cap` bytes (its room is the
+        smaller of the two, and so is its read mark). One that may take more than
+        half a pooled buffer gets one (handed out at its length, in place, and pooled
+        after, as is one that stops short of its room: a 1 MB body's 1 MB - 16 KiB
+        rest, or what came before the server paused, is not copied out), so a kept
+        chunk holds at most twice its size: STREAM_SINK_SMALL until a read has
+        filled one, or when the chunk can take no more; else STREAM_SINK. A smaller
+        chunk gets a buffer of its size (`cap`), or a free pooled one."""
+        if cap <= STREAM_SINK_SMALL // 2:
+            return cap
+        if cap <= STREAM_SINK_SMALL or not self.sink_grown:
+            return STREAM_SINK_SMALL
+        return STREAM_SINK
+
+    cdef void _grow(self) noexcept:
+        """Streaming: a read filled a small buffer (to within CHUNK_SLACK: the socket
+        had that much queued, or the sender is that quick): the next chunks get a
+        larger room, which drains it (see STREAM_SINK), while fewer than
+        STREAMS_GROWN_MAX streams have one. Never once released: _end_growth has
+        run then (another thread's close() can run it while this one's last read is
+        detached without the GIL), and nothing but freeing the response would give
+        the lease back."""
+        global _streams_grown
+        cdef unsigned long long forks
+        if self.sink_grown or self.released:
+            return
+        forks = _grown_count_now()
+        if _streams_grown < STREAMS_GROWN_MAX:
+            self.sink_grown = True
+            self.grown_forks = forks
+            _streams_grown += 1
+
+    cdef void _bounded_chunk(self, size_t fill) noexcept:
+        """Streaming: a chunk whose room was its pooled buffer's size came with `fill`
+        bytes: a small buffer filled makes the stream grow."""
+        self.sink_bounded = True
+        if fill + CHUNK_SLACK > self.sink_cap:
+            self.sink_filled = True
+            if self.sink_cap == STREAM_SINK_SMALL:
+                self._grow()
+
+    cdef void _end_growth(self) noexcept:
+        """The stream reads no more (released): another may grow; the next stream of
+        this client starts grown if this one's reads filled their buffers."""
+        global _streams_grown
+        if self.sink_bounded and self.engine is not None:
+            self.engine.stream_hint = self.sink_filled
+            self.sink_bounded = False
+        if self.sink_grown:
+            self.sink_grown = False
+            if self.grown_forks == _grown_count_now():  # (a parent's lease is not counted here)
+                _streams_grown -= 1
+
     cdef int _attach_chunk_sink(self, size_t cap, Wake wake) except -1:
         """Streaming: hand the engine room for one chunk of at most `cap` bytes, in
         the buffer kept from the last chunk, a pooled one, or a new one."""
         cdef Transfer* t = self.t.get()
         cdef char* buf
-        if self.sink != NULL and (self.sink_cap < cap or (
-                self.sink_cap == STREAM_SINK and STREAM_SINK_SMALL // 2 < cap <= STREAM_SINK_SMALL)):
+        cdef size_t size = self._chunk_buffer_size(cap)
+        cdef bint small = not _pooled_size(size)  # any buffer of `cap` bytes or more will do
+        if self.sink != NULL and self.sink_cap != size and (not small or self.sink_cap < cap):
             # Detached (the last chunk was copied out of it): pooled again, or freed.
             if _pooled_size(self.sink_cap):
                 _pool_sink(self.sink, self.sink_cap)
@@ -307,23 +415,23 @@ cdef class _Body:
                 _Py_XDECREF(self.sink)
             self.sink = NULL
         if self.sink == NULL:
-            # A chunk that may take more than half a pooled buffer gets one (handed
-            # out at its length, in place, and pooled after, as is one that stops
-            # short of its room: a 1 MB body's 1 MB - 16 KiB rest, or what came
-            # before the server paused, is not copied out): a STREAM_SINK_SMALL one
-            # when it can take no more, so a kept chunk holds at most twice its
-            # size; a smaller one a buffer of its size, handed out as it is if
-            # filled, or a free pooled one.
-            self.sink_cap = STREAM_SINK_SMALL if cap <= STREAM_SINK_SMALL else STREAM_SINK
-            self.sink = _take_pooled_sink(self.sink_cap)
-            if self.sink == NULL and cap <= STREAM_SINK_SMALL // 2:
-                self.sink_cap = STREAM_SINK
+            self.sink_cap = size
+            if small:  # a free pooled buffer, else one of its own
+                self.sink_cap = STREAM_SINK_SMALL
+                self.sink = _take_pooled_sink(self.sink_cap)
+                if self.sink == NULL:
+                    self.sink_cap = STREAM_SINK
+                    self.sink = _take_pooled_sink(self.sink_cap)
+                if self.sink == NULL:
+                    self.sink_cap = cap
+            else:
                 self.sink = _take_pooled_sink(self.sink_cap)
             if self.sink == NULL:
-                if cap <= STREAM_SINK_SMALL // 2:
-                    self.sink_cap = cap
                 self.sink = _new_bytes(NULL, <Py_ssize_t>self.sink_cap)
         buf = _bytes_data(self.sink)
+        if cap > self.sink_cap:
+            cap = self.sink_cap
+        self.sink_room = cap
         with nogil:
             self.engine.eng.set_sink(t[0], buf, cap, 0, SinkUse.kChunk, wake)
         return 0
@@ -399,6 +507,11 @@ cdef class _Body:
             # All here, buffered: the engine touches the buffer no more.
             cap = min(cap, t.body_buf.size())
         if cap > 0:
+            if self.engine.stream_hint and not self.sink_grown and cap > STREAM_SINK_SMALL:
+                # This client's last stream filled its buffers. (Not a rest that fits
+                # a small buffer: it never reads into a large one, and held open it
+                # would keep one of the leases for nothing.)
+                self._grow()
             self._attach_chunk_sink(cap, wake)
         return 0
 
@@ -431,6 +544,8 @@ cdef class _Body:
                 fill = self.engine.eng.detach_sink(t[0], NULL)
             if fill > 0:
                 self.streamed += fill
+                if self.sink_room == self.sink_cap and _pooled_size(self.sink_cap):
+                    self._bounded_chunk(fill)
                 return self._take_chunk(fill)
         with nogil:
             self.engine.eng.take_body(t[0], chunk)
@@ -578,6 +693,7 @@ cdef class _Body:
         cdef Transfer* t
         if not self.released:
             self.released = True
+            self._end_growth()
             eng = self.engine.eng
             t = self.t.get()
             if t != NULL:
@@ -608,6 +724,7 @@ cdef class _Body:
         cdef object pin = None
         cdef PyObject* sink = self.sink
         self.sink = NULL
+        self._end_growth()
         if not self.released and self.t.get() != NULL and self.engine is not None:
             if self.engine.eng != NULL:
                 self.engine.eng.release_deferred(self.t)

@@ -28,6 +28,10 @@ cdef class _Engine:
     # buffer for the next one (responses from one client tend to repeat), so
     # it is usually allocated once, at about its size, and not regrown.
     cdef size_t unknown_hint
+    # Streaming: the last stream read here whose buffers bounded its reads filled
+    # them (the server outran the consumer): the next starts with STREAM_SINK
+    # buffers, when a stream may (_body.pxi STREAMS_GROWN_MAX), not 1 MiB ones.
+    cdef bint stream_hint
 
     def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
         cdef PoolLimits limits

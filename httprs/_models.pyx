@@ -615,7 +615,9 @@ cdef str _detect_encoding(list raw):
 
 
 cdef class _Chunker:
-    """Re-chunk a stream of bytes or str into pieces of exactly chunk_size."""
+    """Re-chunk a stream of bytes or str into pieces of exactly chunk_size, each made
+    only when it is asked for (_ChunkSlices): a 2 MiB raw chunk with chunk_size=1 is
+    not two million objects before the first one is yielded."""
 
     cdef object _size
     cdef list _parts
@@ -628,17 +630,42 @@ cdef class _Chunker:
         self._len = 0
         self._empty = empty
 
-    cdef list decode(self, content):
+    cdef object decode(self, content):
+        """The pieces `content` completes, as an iterable; what is left over is kept
+        for the next call (before any piece is taken)."""
         if self._size is None:
-            return [content] if content else []
+            return (content,) if content else ()
         cdef Py_ssize_t size = self._size
+        if size <= 0:
+            return self._decode_all(content)  # (range()'s errors, as before)
+        if type(content) is not type(self._empty):
+            content = self._empty.join((content,))  # bytearray, str subclass: the joined type
+        cdef Py_ssize_t n = len(content)
+        if self._len + n < size:
+            if n:
+                self._parts.append(content)
+                self._len += n
+            return ()
+        cdef Py_ssize_t start = 0
+        first = None
+        if self._len:
+            # The piece the kept bytes begin: only it is joined, not all of `content`.
+            start = size - self._len
+            self._parts.append(content[:start])
+            first = self._empty.join(self._parts)
+        cdef Py_ssize_t end = start + (n - start) // size * size
+        self._parts = [content[end:]] if end < n else []
+        self._len = n - end
+        return _ChunkSlices(first, content, start, end, size)
+
+    cdef list _decode_all(self, content):
         self._parts.append(content)
         self._len += len(content)
-        if self._len < size:
+        if self._len < self._size:
             return []
         value = self._empty.join(self._parts)
-        chunks = [value[i:i + size] for i in range(0, len(value), size)]
-        if len(chunks[-1]) == size:
+        chunks = [value[i:i + self._size] for i in range(0, len(value), self._size)]
+        if len(chunks[-1]) == self._size:
             self._parts = []
             self._len = 0
             return chunks
@@ -652,6 +679,39 @@ cdef class _Chunker:
         self._parts = []
         self._len = 0
         return [value] if value else []
+
+
+cdef class _ChunkSlices:
+    """_Chunker.decode's pieces: `first` (unless None), then content[start:end] in
+    slices of `size`, each made as the iteration gets to it."""
+
+    cdef object first
+    cdef object content
+    cdef Py_ssize_t pos
+    cdef Py_ssize_t end
+    cdef Py_ssize_t size
+
+    def __cinit__(self, first, content, Py_ssize_t start, Py_ssize_t end, Py_ssize_t size):
+        self.first = first
+        self.content = content
+        self.pos = start
+        self.end = end
+        self.size = size
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.first is not None:
+            first = self.first
+            self.first = None
+            return first
+        if self.pos >= self.end:
+            self.content = None
+            raise StopIteration
+        pos = self.pos
+        self.pos += self.size
+        return self.content[pos:pos + self.size]
 
 
 # ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@ MIB = 1024 * KIB
 FIRST_UNKNOWN = 256 * KIB  # _body.pxi UNKNOWN_SINK: first buffer of an unknown-length body
 FIRST_KNOWN = 16 * MIB  # _body.pxi FIRST_SINK: the most allocated before bytes arrive
 STREAM_CHUNK = 2 * MIB  # _body.pxi STREAM_SINK: the most one streamed chunk holds
-STREAM_SMALL = MIB  # _body.pxi STREAM_SINK_SMALL: a chunk's buffer when it can take no more
+STREAM_SMALL = MIB  # _body.pxi STREAM_SINK_SMALL: a stream's first chunks' buffer
+POOL_SLOTS = 2  # _body.pxi SINK_POOL: a buffer of each size
 
 
 def pattern(n: int, seed: int = 0) -> bytes:
@@ -543,7 +544,7 @@ def test_streamed_chunk_over_half_a_buffer_with_the_pool_used_up(scripted):
             assert b"".join(chunks) == bodies[f"/{seed}"]
             kept.extend(chunks)
             state = _core._sink_pool_state()
-            if len(state) == 3 and all(refs > 1 for _, refs in state):
+            if len(state) == POOL_SLOTS and all(refs > 1 for _, refs in state):
                 break
         else:
             pytest.fail(f"the pool never ran out: {_core._sink_pool_state()}")
@@ -596,6 +597,430 @@ def test_kept_streamed_chunks_hold_little_more_than_the_body(scripted, size):
             if size == MIB:  # the head's bytes, then the rest in a 1 MiB buffer
                 assert sum(held) < 1.3 * size, (held, lens)
             del chunks
+
+
+FAST = pattern(12 * MIB, 3)  # made once: the server runs in-process
+
+
+def _fast_handler(conn):
+    """Serves FAST, all of it written at once: the socket fills while the consumer works
+    (/chunked: in chunked framing, 64 KiB pieces)."""
+    while (req := conn.read_request()) is not None:
+        if req.target == "/chunked":
+            pieces = [FAST[i : i + 64 * KIB] for i in range(0, len(FAST), 64 * KIB)]
+            send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(*pieces))
+        else:
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour, framing):
+    """A stream's chunks go into 1 MiB buffers until a read fills one (the socket had
+    that much queued), then into 2 MiB ones, whose reads drain more of the queue: a
+    known-length body written at once, with a consumer slower than the server, yields
+    chunks of more than 1 MiB read from the socket (a chunked one too: its chunks stop
+    short of their buffer's end). The stream gives its larger room back when it ends
+    (another one may grow)."""
+    from httprs import _core
+
+    srv = scripted(_fast_handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            sizes = []
+            for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+                async with c.stream("GET", f"{srv.url}/{framing}") as r:
+                    got = []
+                    async for chunk in r.aiter_raw():
+                        assert chunk == FAST[sum(got) : sum(got) + len(chunk)]
+                        got.append(len(chunk))
+                        await tw.sleep(0.02)  # the server fills the socket meanwhile
+                assert sum(got) == len(FAST)
+                assert _core._streams_grown_count() == 0
+                sizes.append(got)
+                if max(got) > STREAM_SMALL:
+                    break
+            assert any(max(got) > STREAM_SMALL for got in sizes), sizes
+            assert all(max(got) <= STREAM_CHUNK for got in sizes), sizes
+
+    twin.run(flavour, body)
+
+
+def test_at_most_two_streams_read_into_large_buffers_at_once(scripted):
+    """Many streams at once each keep 1 MiB buffers, but two: three fast streams read
+    in turn grow at most two at a time (30 such streams held twice the memory when
+    all grew); one ending, closed early or dropped unclosed, lets another grow."""
+    from httprs import _core
+
+    srv = scripted(_fast_handler)
+    with httprs.Client(limits=httprs.Limits(max_connections=4)) as c:
+        streams = []
+        for _ in range(3):
+            r = c.send(c.build_request("GET", srv.url), stream=True)
+            streams.append((r, r.iter_raw()))
+        filled = [False] * 3  # a read filled a small buffer: it grew, or could not
+        for _ in range(60):
+            for i, (_, it) in enumerate(streams):
+                if not filled[i]:  # (then left unread: it keeps what it has)
+                    chunk = next(it, b"")
+                    assert len(chunk) <= STREAM_SMALL
+                    filled[i] = len(chunk) == STREAM_SMALL
+            if all(filled):
+                break
+            time.sleep(0.01)  # the server fills the sockets meanwhile
+        assert all(filled), filled
+        assert _core._streams_grown_count() == 2
+        grown = _core._streams_grown_count()
+        streams[0][0].close()  # closed early
+        assert _core._streams_grown_count() <= grown
+        del streams[1:2]  # dropped unclosed: its iterator and response freed
+        gc.collect()
+        left = streams[-1]
+        for _chunk in left[1]:
+            pass
+        left[0].close()
+        assert _core._streams_grown_count() == 0, _core._streams_grown_count()
+
+
+def _grow_streams(c, url, n):
+    """n streams of `url` (FAST), each read until it holds a lease (a read filled a
+    1 MiB buffer), then left unread: [(response, iterator)]."""
+    from httprs import _core
+
+    start = _core._streams_grown_count()
+    streams = []
+    for _ in range(n):
+        for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+            r = c.send(c.build_request("GET", url), stream=True)
+            it = r.iter_raw()
+            while _core._streams_grown_count() == start and next(it, None) is not None:
+                time.sleep(0.005)  # the server fills the socket meanwhile
+            if _core._streams_grown_count() > start:
+                break
+            r.close()
+        streams.append((r, it))
+        start += 1
+        assert _core._streams_grown_count() == start, (start, _core._streams_grown_count())
+    return streams
+
+
+def test_fork_child_does_not_inherit_the_leases_of_other_threads_streams(scripted):
+    """A child of os.fork() counts only its own grown streams: a stream another thread
+    held at fork() is never released there (that thread did not come along), and one
+    this thread held and closes there does not take the count below zero. (The count
+    was the parent's: streams in the child never grew again.)"""
+    import json
+    import os
+    import signal
+    import warnings
+
+    from httprs import _core
+
+    srv = scripted(_fast_handler)
+    with httprs.Client(limits=httprs.Limits(max_connections=4)) as c:
+        held = threading.Event()
+        done = threading.Event()
+        errors = []
+
+        def holder():
+            try:
+                streams = _grow_streams(c, srv.url, 1)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                held.set()
+                return
+            held.set()
+            done.wait(30)
+            for r, _ in streams:
+                r.close()
+
+        t = threading.Thread(target=holder)
+        t.start()
+        try:
+            assert held.wait(30) and not errors, errors
+            mine = _grow_streams(c, srv.url, 1)
+            assert _core._streams_grown_count() == 2
+            r, w = os.pipe()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    signal.alarm(30)
+                    counts = [_core._streams_grown_count()]
+                    mine[0][0].close()  # inherited, this thread's: released here
+                    counts.append(_core._streams_grown_count())
+                    os.write(w, json.dumps(counts).encode())
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(w)
+            _, status = os.waitpid(pid, 0)
+            with os.fdopen(r, "rb") as f:
+                counts = json.loads(f.read() or b"null")
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert counts == [0, 0], counts
+            assert _core._streams_grown_count() == 2  # the parent's are still its own
+            mine[0][0].close()
+        finally:
+            done.set()
+            t.join(30)
+        assert _core._streams_grown_count() == 0
+
+
+def test_next_stream_starts_grown_only_after_one_that_filled_its_buffers(scripted):
+    """A client's stream starts with 2 MiB buffers when its last stream's reads filled
+    theirs (no 1 MiB chunk to prove it again), and with 1 MiB ones after a stream whose
+    buffers never filled (a slow sender: 100 KB pieces 10 ms apart)."""
+    from httprs import _core
+
+    slow = pattern(4 * MIB, 6)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/slow":
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(slow))
+                for i in range(0, len(slow), 100_000):
+                    send(conn, slow[i : i + 100_000])
+                    time.sleep(0.01)
+            else:
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+
+    srv = scripted(handler)
+
+    def grown_after_two_chunks(c, path):
+        with c.stream("GET", srv.url + path) as r:
+            it = r.iter_raw()
+            got = [next(it), next(it)]
+            grown = _core._streams_grown_count()
+            got.extend(it)
+        assert b"".join(got) == (slow if path == "/slow" else FAST)
+        return grown, max(len(ch) for ch in got)
+
+    with httprs.Client() as c:
+        for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+            _, most = grown_after_two_chunks(c, "/fast")
+            if most > STREAM_SMALL:
+                break
+        assert most > STREAM_SMALL
+        grown, most = grown_after_two_chunks(c, "/slow")  # the fast one's buffers filled
+        assert grown == 1 and most < STREAM_SMALL, (grown, most)
+        grown, most = grown_after_two_chunks(c, "/slow")  # the slow one's did not
+        assert grown == 0 and most < STREAM_SMALL, (grown, most)
+
+
+def test_a_stream_whose_rest_fits_a_small_buffer_takes_no_lease(scripted):
+    """After a fast stream, the client's next stream starts grown, but not one whose
+    rest can never need more than a 1 MiB buffer (a 900 KB body): held open, it would
+    keep one of the two leases for nothing. It leaves the hint alone (its chunks were
+    bounded by the body, not their buffers): a larger stream after it starts grown."""
+    from httprs import _core
+
+    small = pattern(900_000, 8)
+    large = pattern(4 * MIB, 9)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/fast":
+                send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FAST) + FAST)
+                continue
+            body = small if req.target == "/small" else large
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for i in range(0, len(body), 100_000):
+                send(conn, body[i : i + 100_000])
+                time.sleep(0.01)
+
+    srv = scripted(handler)
+
+    def grown_after_two_chunks(c, path):
+        with c.stream("GET", srv.url + path) as r:
+            it = r.iter_raw()
+            got = [next(it), next(it)]
+            grown = _core._streams_grown_count()
+            got.extend(it)
+        assert b"".join(got) == (small if path == "/small" else large)
+        return grown
+
+    with httprs.Client() as c:
+        for _ in range(3):  # (a loaded machine's server may not fill the socket once)
+            with c.stream("GET", f"{srv.url}/fast") as r:
+                most = max(len(chunk) for chunk in r.iter_raw())
+            if most > STREAM_SMALL:
+                break
+        assert most > STREAM_SMALL
+        assert grown_after_two_chunks(c, "/small") == 0
+        assert grown_after_two_chunks(c, "/large") == 1
+    assert _core._streams_grown_count() == 0
+
+
+def test_pool_keeps_free_buffers_of_the_other_size(scripted):
+    """A buffer being pooled takes a slot of its own size: kept small chunks never make
+    the pool let go of a free large buffer (the next fast stream would fault a fresh
+    one in)."""
+    from httprs import _core
+
+    small = pattern(900 * KIB, 4)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            body = FAST if req.target == "/fast" else small
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    srv = scripted(handler)
+    with httprs.Client() as c:
+        large = set()
+        for _ in range(3):
+            with c.stream("GET", f"{srv.url}/fast") as r:
+                for _chunk in r.iter_raw():
+                    time.sleep(0.01)
+            large = {i for i, size in _core._sink_pool_sizes().items() if size == STREAM_CHUNK}
+            if large:
+                break
+        assert large, _core._sink_pool_sizes()
+        kept = []
+        for _ in range(4):
+            with c.stream("GET", f"{srv.url}/small") as r:
+                kept.extend(r.iter_raw())
+        assert b"".join(kept) == small * 4
+        assert large <= set(_core._sink_pool_ids()), (large, _core._sink_pool_sizes())
+
+
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_exact_chunk_size_pieces_are_made_as_they_are_taken(flavour):
+    """iter_bytes(chunk_size=N) slices a raw chunk one piece at a time, as it is asked
+    for: the first 16 bytes of a 2 MiB raw chunk make no list of all 131,072 pieces."""
+    raw = pattern(STREAM_CHUNK, 1)
+
+    async def body(tw):
+        if flavour == "sync":
+            r = httprs.Response(200, content=iter([raw]))
+            it = r.iter_bytes(chunk_size=16)
+            take = it.__next__
+        else:
+
+            async def chunks():
+                yield raw
+
+            r = httprs.Response(200, content=chunks())
+            ait = r.aiter_bytes(chunk_size=16)
+            take = ait.__anext__
+        tracemalloc.start()
+        try:
+            first = take() if flavour == "sync" else await take()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert first == raw[:16]
+        assert peak < 256 * KIB, peak
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_exact_chunk_size_pieces_across_raw_chunks(flavour):
+    """iter_bytes / iter_raw / iter_text(chunk_size=N): every piece but the last is
+    exactly N long, whatever the raw chunks' sizes (empty ones too), and they add up
+    to the body; bytes pieces are bytes even from bytearray chunks."""
+    import random
+
+    rng = random.Random(7)
+    data = pattern(70_001, 2)
+    cases = []
+    for _ in range(60):
+        cuts = sorted(rng.randrange(len(data) + 1) for _ in range(rng.randrange(6)))
+        raw = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        if rng.random() < 0.3:
+            raw = [bytearray(x) for x in raw]
+        cases.append((raw, rng.choice([1, 3, 16, 4096, 65536, 70_001, 100_000])))
+
+    def check(pieces, size, whole):
+        assert pieces[:0] == [] and whole[:0].join(pieces) == whole
+        assert all(len(p) == size for p in pieces[:-1]), (size, [len(p) for p in pieces])
+        assert not pieces or 0 < len(pieces[-1]) <= size
+
+    async def body(tw):
+        for raw, size in cases:
+            for how in ("bytes", "raw", "text"):
+                if flavour == "sync":
+                    r = httprs.Response(
+                        200,
+                        content=iter(raw),
+                        headers={"content-type": "text/plain; charset=latin-1"},
+                    )
+                    it = {"bytes": r.iter_bytes, "raw": r.iter_raw, "text": r.iter_text}[how]
+                    pieces = list(it(chunk_size=size))
+                else:
+
+                    async def chunks(raw=raw):
+                        for x in raw:
+                            yield x
+
+                    r = httprs.Response(
+                        200,
+                        content=chunks(),
+                        headers={"content-type": "text/plain; charset=latin-1"},
+                    )
+                    it = {"bytes": r.aiter_bytes, "raw": r.aiter_raw, "text": r.aiter_text}[how]
+                    pieces = [p async for p in it(chunk_size=size)]
+                if how == "text":
+                    check(pieces, size, data.decode("latin-1"))
+                else:
+                    assert all(type(p) is bytes for p in pieces)
+                    check(pieces, size, data)
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_exact_chunk_size_text_across_split_characters(flavour):
+    """iter_text(chunk_size=N) counts characters: a UTF-8 body cut inside multi-byte
+    characters (and empty raw chunks) comes out as the text in pieces of exactly N
+    characters, the last shorter; an iterator closed part-way has yielded a prefix of
+    them."""
+    import random
+
+    rng = random.Random(11)
+    text = "".join(
+        rng.choice(["a", "\u00e9", "\u20ac", "\U0001f600", "\r\n"]) for _ in range(3000)
+    )
+    data = text.encode("utf-8")
+    cases = []
+    for _ in range(30):
+        cuts = sorted(rng.randrange(len(data) + 1) for _ in range(rng.randrange(1, 12)))
+        raw = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        cases.append((raw, rng.choice([1, 2, 3, 5, 64, 1000, 5000]), rng.randrange(4)))
+
+    def response(raw):
+        headers = {"content-type": "text/plain; charset=utf-8"}
+        if flavour == "sync":
+            return httprs.Response(200, content=iter(raw), headers=headers)
+
+        async def chunks():
+            for x in raw:
+                yield x
+
+        return httprs.Response(200, content=chunks(), headers=headers)
+
+    async def body(tw):
+        for raw, size, stop in cases:
+            want = [text[i : i + size] for i in range(0, len(text), size)]
+            stop = min(stop, len(want))
+            r = response(raw)
+            if flavour == "sync":
+                assert list(r.iter_text(chunk_size=size)) == want
+                it = response(raw).iter_text(chunk_size=size)
+                assert [next(it) for _ in range(stop)] == want[:stop]
+                it.close()
+            else:
+                assert [p async for p in r.aiter_text(chunk_size=size)] == want
+                r = response(raw)
+                it = r.aiter_text(chunk_size=size)
+                assert [await it.__anext__() for _ in range(stop)] == want[:stop]
+                await it.aclose()
+
+    twin.run(flavour, body)
 
 
 BIG = pattern(8 * MIB)  # made once, before any test traces allocations

@@ -179,14 +179,19 @@ cdef object _httpcore_request(str package, object request):
 
 
 cdef object _from_httpcore_response(object response, object stream):
-    ext = response.extensions
-    return Response._from_transport(
+    """The client's Response for what the patched pool returned. Its extensions are a
+    copy of the httpcore response's, as httpx's transports pass them on: a mocked
+    response without `reason_phrase` (respx's) keeps the status code's phrase, and
+    whatever else the mock or a pass-through pool put there is kept."""
+    r = Response._from_transport(
         response.status,
         [(bytes(k), bytes(v)) for k, v in response.headers],
         stream,
-        ext.get("http_version", b"HTTP/1.1"),
-        ext.get("reason_phrase", b""),
+        b"HTTP/1.1",
+        None,
     )
+    r.extensions = dict(response.extensions)
+    return r
 
 
 cdef object _httpcore_error(BaseException error, object request):

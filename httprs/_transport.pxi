@@ -325,10 +325,12 @@ cdef class _TransportCore:
         # for the head in the same GIL release (a thread waiting for the GIL takes it
         # at each release: one hand-off per request, not two). _send_sync waits on.
         wait_head = not is_async and not spec.body_streamed and not spec.trace
+        # The stream's engine, never `self.engine` again: a closed transport used again
+        # gets a new engine (_reopen), perhaps in another thread meanwhile.
         with nogil:
-            stream.t = self.engine.eng.submit(move(spec))
+            stream.t = stream.engine.eng.submit(move(spec))
             if wait_head:
-                self.engine.eng.wait(stream.t.get()[0], WaitFor.kHead, SLICE_MS)
+                stream.engine.eng.wait(stream.t.get()[0], WaitFor.kHead, SLICE_MS)
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
@@ -479,6 +481,21 @@ cdef shared_ptr[SocketOptions] _socket_options(object options) except *:
     return out
 
 
+cdef _Engine _new_engine(object limits):
+    """An engine (a uv loop and its connection pool) for the transport's `limits=`."""
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    max_conn = limits.max_connections
+    max_keep = limits.max_keepalive_connections
+    expiry = limits.keepalive_expiry
+    return _Engine(
+        -1 if max_conn is None else max_conn,
+        -1 if max_keep is None else max_keep,
+        # None never expires (as infinity); zero or less expires at once, as in httpcore.
+        float("inf") if expiry is None else expiry,
+    )
+
+
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
                               object proxy, bint http1, bint http2, object uds,
                               object local_address, int retries, object socket_options):
@@ -502,8 +519,6 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
             DeprecationWarning,
             stacklevel=3,
         )
-    if limits is None:
-        limits = DEFAULT_LIMITS
     cdef _TransportCore core = _TransportCore()
     # As httpcore: HTTP/2 when asked for (ALPN over TLS; prior knowledge in clear text
     # only without HTTP/1.1); http1=False alone still speaks HTTP/1.1.
@@ -511,15 +526,7 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
         HttpVersions.kHttp1 if not http2 else
         HttpVersions.kHttp1Or2 if http1 else HttpVersions.kHttp2
     )
-    max_conn = limits.max_connections
-    max_keep = limits.max_keepalive_connections
-    expiry = limits.keepalive_expiry
-    core.engine = _Engine(
-        -1 if max_conn is None else max_conn,
-        -1 if max_keep is None else max_keep,
-        # None never expires (as infinity); zero or less expires at once, as in httpcore.
-        float("inf") if expiry is None else expiry,
-    )
+    core.engine = _new_engine(limits)
     core.tls_args = (verify, cert, trust_env)
     core.route = _make_route(proxy)
     if socket_options is not None:
@@ -610,6 +617,18 @@ class _CoreTransport:
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core
         core.engine._hold_mutex_for_testing(ms)
+
+
+cdef int _reopen(_TransportCore core, _Engine engine) except -1:
+    """A closed transport used again, as httpx's are (httpcore's pool opens new
+    connections after close(); a transport shared by clients outlives the first one's
+    `with`): `engine`, made for it, becomes its engine. Making one releases the GIL, so
+    another thread may have reopened the transport meanwhile: then `engine` is dropped.
+    Requests hold their stream's engine, never read this one again."""
+    if core.closed:
+        core.engine = engine
+        core.closed = False
+    return 0
 
 
 cdef int _forget_head(_TransportCore core) except -1:

@@ -58,6 +58,30 @@ async def test_respx_mocked_response_keeps_its_extensions_async():
     assert r.extensions == {"http_version": b"HTTP/2"}
 
 
+def test_respx_mocked_response_reaches_a_patched_response_init(monkeypatch):
+    # httpx's transport builds the response by keyword with httpcore's extensions:
+    # instrumentation wrapping Response.__init__ sees the mock's, not made-up ones.
+    seen = []
+    genuine = httprs.Response.__init__
+
+    def init(self, *args, **kwargs):
+        seen.append(dict(kwargs.get("extensions") or {}))
+        genuine(self, *args, **kwargs)
+
+    monkeypatch.setattr(httprs.Response, "__init__", init)
+    mocked = httpx.Response(
+        404, text="gone", extensions={"x-trace": "abc", "http_version": b"HTTP/2"}
+    )
+    with respx.mock(base_url="http://api.mocked.invalid") as router:
+        router.get("/missing").mock(return_value=mocked)
+        with httprs.Client() as client:
+            r = client.get("http://api.mocked.invalid/missing")
+    assert seen == [{"x-trace": "abc", "http_version": b"HTTP/2"}]
+    assert r.reason_phrase == "Not Found"
+    assert r.http_version == "HTTP/2"
+    assert r.extensions == {"x-trace": "abc", "http_version": b"HTTP/2"}
+
+
 def test_respx_side_effect_exception_and_recovery(server):
     with respx.mock(base_url="http://api.mocked.invalid") as router:
         router.get("/slow").mock(side_effect=httprs.ConnectTimeout("mocked timeout"))

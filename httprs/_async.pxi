@@ -510,8 +510,10 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
             engine = _new_engine(self._settings["limits"])
             driver = _AsyncDriver(engine)
             if core.closed:  # (the GIL was released while they were made)
+                old = self._driver  # let go after both stores (see _reopen)
                 self._driver = driver
                 _reopen(core, engine)
+                old = None
         patch = _find_patch(_ASYNC_HOOKS)
         if patch is not None:
             return await _send_via_httpcore_async(self, patch, request)

@@ -624,10 +624,17 @@ cdef int _reopen(_TransportCore core, _Engine engine) except -1:
     connections after close(); a transport shared by clients outlives the first one's
     `with`): `engine`, made for it, becomes its engine. Making one releases the GIL, so
     another thread may have reopened the transport meanwhile: then `engine` is dropped.
-    Requests hold their stream's engine, never read this one again."""
+    Requests hold their stream's engine, never read this one again.
+
+    The old engine is let go only after both stores: freeing it deletes the C++ engine
+    without the GIL, and a close() run then would see the new engine with `closed`
+    still set, close it, and be undone by the store of `closed` after it (a transport
+    open on a closed engine, failing every request)."""
+    cdef _Engine old = core.engine
     if core.closed:
         core.engine = engine
         core.closed = False
+    old = None
     return 0
 
 

@@ -582,41 +582,50 @@ class _CoreTransport:
     def _init_driving(self):
         pass
 
+    # These hold the engine they ask (`engine`, not `core.engine` borrowed): a closed
+    # transport used again gets a new engine (_reopen), and the old one may be freed by
+    # another thread while this one is in it without the GIL.
+
     def _pool_stats(self):
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         return {
-            "connections": core.engine.connection_count,
-            "idle": core.engine.idle_count,
+            "connections": engine.connection_count,
+            "idle": engine.idle_count,
         }
 
     def _driver_wakes(self):
         """Tests: how many times a consumer operation woke the loop's driver."""
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         cdef unsigned long long n
         with nogil:
-            n = core.engine.eng.driver_wakes()
+            n = engine.eng.driver_wakes()
         return n
 
     def _direct_waits(self):
         """Tests: how many rounds sync waiters spent polling their own sockets."""
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         cdef unsigned long long n
         with nogil:
-            n = core.engine.eng.direct_waits()
+            n = engine.eng.direct_waits()
         return n
 
     def _direct_reads(self):
         """Tests: how many of those rounds read the socket without running the loop."""
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         cdef unsigned long long n
         with nogil:
-            n = core.engine.eng.direct_reads()
+            n = engine.eng.direct_reads()
         return n
 
     def _hold_engine_mutex(self, int ms):
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core
-        core.engine._hold_mutex_for_testing(ms)
+        cdef _Engine engine = core.engine
+        engine._hold_mutex_for_testing(ms)
 
 
 cdef int _reopen(_TransportCore core, _Engine engine) except -1:

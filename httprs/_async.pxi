@@ -438,7 +438,9 @@ cdef class _AsyncBody(_Body):
 
 
 async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
-    cdef _Body base = core.start_async(request)
+    # The driver's engine: a close and reopen in another thread meanwhile cannot pair
+    # this transfer with an engine the driver does not run.
+    cdef _Body base = core.start_async(request, driver.engine)
     cdef _AsyncBody stream = <_AsyncBody>base
     cdef Transfer* t = stream.t.get()
     cdef Engine* eng = stream.engine.eng

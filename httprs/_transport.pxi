@@ -51,8 +51,12 @@ cdef class _TransportCore:
             self.tls.foreign.reset()  # an adopted context's Python path: offer the list
         return self.tls.current()
 
-    cdef _Body start_async(self, object request):
-        return self._start(request, _AsyncBody.__new__(_AsyncBody), True)
+    cdef _Body start_async(self, object request, _Engine engine):
+        """Async: submitted on `engine`, its driver's (never a newer one of a transport
+        closed and reopened meanwhile, which that driver does not run)."""
+        cdef _Body stream = _AsyncBody.__new__(_AsyncBody)
+        stream.engine = engine
+        return self._start(request, stream, True)
 
     cdef _Body start(self, object request):
         return self._start(request, _Body.__new__(_Body), False)
@@ -303,7 +307,8 @@ cdef class _TransportCore:
             spec.body_len = fixed_len
         elif kind == BodyKind.kStreamed:
             spec.body_streamed = True
-        stream.engine = self.engine
+        if stream.engine is None:  # (start_async has set its driver's)
+            stream.engine = self.engine
         stream.request = request
         # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
         spec.trace = (

@@ -11,6 +11,7 @@ instrumentation's own tests do so: `test_basic_multiple`,
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 
 import pytest
@@ -84,3 +85,46 @@ def test_threads_closing_and_reusing_one_transport(server):
     assert unexpected == []
     with httprs.Client(transport=transport) as client:
         assert client.get(server.url + "/").status_code == 200
+
+
+def test_async_request_racing_a_close_and_reopen_in_another_thread(server, monkeypatch):
+    # An AsyncHTTPTransport used from event loops in two threads: a close and reopen in
+    # the other thread lands while this request is being started (here: inside the
+    # patched resolver start() calls). The request must stay on its driver's engine:
+    # on the newer engine, driven by the old, closed driver, it read a transfer with
+    # no head (garbage sizes, MemoryError). Now it fails cleanly, as a request racing a
+    # close does, and the transport stays usable.
+    transport = httprs.AsyncHTTPTransport()
+    genuine = socket.getaddrinfo
+    raced = []
+
+    async def close_and_reopen():
+        await transport.aclose()
+        r = await transport.handle_async_request(httprs.Request("GET", server.url + "/"))
+        await r.aread()
+
+    def resolving(*args, **kwargs):
+        if not raced and threading.current_thread() is threading.main_thread():
+            raced.append(True)
+            other = threading.Thread(target=lambda: asyncio.run(close_and_reopen()))
+            other.start()
+            other.join()
+        return genuine(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolving)
+
+    async def send():
+        request = httprs.Request("GET", server.url + "/")
+        try:
+            r = await asyncio.wait_for(transport.handle_async_request(request), 10)
+        except httprs.TransportError:
+            return None
+        await r.aread()
+        return r
+
+    r = asyncio.run(send())
+    assert raced == [True]
+    assert r is None or (r.status_code == 200 and r.content == b"Hello, world!")
+    again = asyncio.run(send())
+    assert again is not None and again.status_code == 200
+    asyncio.run(transport.aclose())

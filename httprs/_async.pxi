@@ -438,10 +438,12 @@ cdef class _AsyncBody(_Body):
 
 
 async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
-    cdef _Body base = core.start_async(request)
+    # The driver's engine: a close and reopen in another thread meanwhile cannot pair
+    # this transfer with an engine the driver does not run.
+    cdef _Body base = core.start_async(request, driver.engine)
     cdef _AsyncBody stream = <_AsyncBody>base
     cdef Transfer* t = stream.t.get()
-    cdef Engine* eng = core.engine.eng
+    cdef Engine* eng = stream.engine.eng
     stream.driver = driver
     with nogil:
         eng.watch(t[0])
@@ -507,7 +509,13 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
     async def handle_async_request(self, request):
         cdef _TransportCore core = self._core
         if core.closed:
-            raise RuntimeError("Cannot send a request, as the transport has been closed.")
+            engine = _new_engine(self._settings["limits"])
+            driver = _AsyncDriver(engine)
+            if core.closed:  # (the GIL was released while they were made)
+                old = self._driver  # let go after both stores (see _reopen)
+                self._driver = driver
+                _reopen(core, engine)
+                old = None
         patch = _find_patch(_ASYNC_HOOKS)
         if patch is not None:
             return await _send_via_httpcore_async(self, patch, request)
@@ -516,9 +524,11 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
     async def aclose(self):
         cdef _TransportCore core = self._core
         cdef int open_connections = _open_connections_to_log(core)
+        cdef _Engine engine = core.engine  # what is closed, whoever reopens the transport
+        cdef _AsyncDriver driver = self._driver
         core.closed = True
         _forget_head(core)
-        self._driver.close()
-        core.engine.close()  # in-flight transfers fail with kClosed (ReadError)
-        self._driver.resume_waiters()
+        driver.close()
+        engine.close()  # in-flight transfers fail with kClosed (ReadError)
+        driver.resume_waiters()
         _log_closed(open_connections)

@@ -179,13 +179,16 @@ cdef object _httpcore_request(str package, object request):
 
 
 cdef object _from_httpcore_response(object response, object stream):
-    ext = response.extensions
-    return Response._from_transport(
-        response.status,
-        [(bytes(k), bytes(v)) for k, v in response.headers],
-        stream,
-        ext.get("http_version", b"HTTP/1.1"),
-        ext.get("reason_phrase", b""),
+    """The client's Response for what the patched pool returned, made as httpx's
+    transports make it: by keyword, with the httpcore response's extensions (a copy).
+    A mocked response without `reason_phrase` (respx's) keeps the status code's phrase,
+    whatever else the mock or a pass-through pool put there is kept, and a patched
+    `Response.__init__` sees them all. (Mocked requests only: no fast path needed.)"""
+    return Response(
+        status_code=response.status,
+        headers=[(bytes(k), bytes(v)) for k, v in response.headers],
+        stream=stream,
+        extensions=response.extensions,
     )
 
 

@@ -12,7 +12,7 @@ cdef object _send_sync(_TransportCore core, object request):
             _upload_sync(stream, request.stream)
         if tracer is not None:
             _trace_until(tracer, WaitFor.kHead)
-        _wait(core.engine.eng, t, WaitFor.kHead)
+        _wait(stream.engine.eng, t, WaitFor.kHead)
     except BaseException as error:
         if tracer is not None:
             tracer.failed(error)
@@ -54,7 +54,7 @@ class HTTPTransport(_CoreTransport, BaseTransport):
     def handle_request(self, request):
         cdef _TransportCore core = self._core
         if core.closed:
-            raise RuntimeError("Cannot send a request, as the transport has been closed.")
+            _reopen(core, _new_engine(self._settings["limits"]))
         patch = _find_patch(_SYNC_HOOKS)
         if patch is not None:
             return _send_via_httpcore(self, patch, request)
@@ -63,7 +63,8 @@ class HTTPTransport(_CoreTransport, BaseTransport):
     def close(self):
         cdef _TransportCore core = self._core
         cdef int open_connections = _open_connections_to_log(core)
+        cdef _Engine engine = core.engine  # what is closed, whoever reopens the transport
         core.closed = True
         _forget_head(core)
-        core.engine.close()
+        engine.close()
         _log_closed(open_connections)

@@ -114,7 +114,10 @@ cdef int _open_connections_to_log(_TransportCore core) except -1:
     """The connections a closing transport will close, when their close is to be logged."""
     if core.closed or not _LOG_CONNECTION.isEnabledFor(_LOG_DEBUG):
         return 0
-    return core.engine.connection_count
+    # Held while it is asked (without the GIL): a close and a reopen in other threads
+    # meanwhile would otherwise free it (_reopen replaces the transport's engine).
+    cdef _Engine engine = core.engine
+    return engine.connection_count
 
 
 cdef int _log_closed(int connections) except -1:

@@ -51,8 +51,12 @@ cdef class _TransportCore:
             self.tls.foreign.reset()  # an adopted context's Python path: offer the list
         return self.tls.current()
 
-    cdef _Body start_async(self, object request):
-        return self._start(request, _AsyncBody.__new__(_AsyncBody), True)
+    cdef _Body start_async(self, object request, _Engine engine):
+        """Async: submitted on `engine`, its driver's (never a newer one of a transport
+        closed and reopened meanwhile, which that driver does not run)."""
+        cdef _Body stream = _AsyncBody.__new__(_AsyncBody)
+        stream.engine = engine
+        return self._start(request, stream, True)
 
     cdef _Body start(self, object request):
         return self._start(request, _Body.__new__(_Body), False)
@@ -303,7 +307,8 @@ cdef class _TransportCore:
             spec.body_len = fixed_len
         elif kind == BodyKind.kStreamed:
             spec.body_streamed = True
-        stream.engine = self.engine
+        if stream.engine is None:  # (start_async has set its driver's)
+            stream.engine = self.engine
         stream.request = request
         # The trace machinery also feeds httpcore's DEBUG log lines (_log_event).
         spec.trace = (
@@ -325,10 +330,12 @@ cdef class _TransportCore:
         # for the head in the same GIL release (a thread waiting for the GIL takes it
         # at each release: one hand-off per request, not two). _send_sync waits on.
         wait_head = not is_async and not spec.body_streamed and not spec.trace
+        # The stream's engine, never `self.engine` again: a closed transport used again
+        # gets a new engine (_reopen), perhaps in another thread meanwhile.
         with nogil:
-            stream.t = self.engine.eng.submit(move(spec))
+            stream.t = stream.engine.eng.submit(move(spec))
             if wait_head:
-                self.engine.eng.wait(stream.t.get()[0], WaitFor.kHead, SLICE_MS)
+                stream.engine.eng.wait(stream.t.get()[0], WaitFor.kHead, SLICE_MS)
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
@@ -524,6 +531,21 @@ cdef shared_ptr[SocketOptions] _socket_options(object options) except *:
     return out
 
 
+cdef _Engine _new_engine(object limits):
+    """An engine (a uv loop and its connection pool) for the transport's `limits=`."""
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    max_conn = limits.max_connections
+    max_keep = limits.max_keepalive_connections
+    expiry = limits.keepalive_expiry
+    return _Engine(
+        -1 if max_conn is None else max_conn,
+        -1 if max_keep is None else max_keep,
+        # None never expires (as infinity); zero or less expires at once, as in httpcore.
+        float("inf") if expiry is None else expiry,
+    )
+
+
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
                               object proxy, bint http1, bint http2, object uds,
                               object local_address, int retries, object socket_options):
@@ -547,8 +569,6 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
             DeprecationWarning,
             stacklevel=3,
         )
-    if limits is None:
-        limits = DEFAULT_LIMITS
     cdef _TransportCore core = _TransportCore()
     # As httpcore: HTTP/2 when asked for (ALPN over TLS; prior knowledge in clear text
     # only without HTTP/1.1); http1=False alone still speaks HTTP/1.1.
@@ -556,15 +576,7 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
         HttpVersions.kHttp1 if not http2 else
         HttpVersions.kHttp1Or2 if http1 else HttpVersions.kHttp2
     )
-    max_conn = limits.max_connections
-    max_keep = limits.max_keepalive_connections
-    expiry = limits.keepalive_expiry
-    core.engine = _Engine(
-        -1 if max_conn is None else max_conn,
-        -1 if max_keep is None else max_keep,
-        # None never expires (as infinity); zero or less expires at once, as in httpcore.
-        float("inf") if expiry is None else expiry,
-    )
+    core.engine = _new_engine(limits)
     core.tls_args = (verify, cert, trust_env)
     core.route = _make_route(proxy)
     if socket_options is not None:
@@ -620,41 +632,69 @@ class _CoreTransport:
     def _init_driving(self):
         pass
 
+    # These hold the engine they ask (`engine`, not `core.engine` borrowed): a closed
+    # transport used again gets a new engine (_reopen), and the old one may be freed by
+    # another thread while this one is in it without the GIL.
+
     def _pool_stats(self):
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         return {
-            "connections": core.engine.connection_count,
-            "idle": core.engine.idle_count,
+            "connections": engine.connection_count,
+            "idle": engine.idle_count,
         }
 
     def _driver_wakes(self):
         """Tests: how many times a consumer operation woke the loop's driver."""
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         cdef unsigned long long n
         with nogil:
-            n = core.engine.eng.driver_wakes()
+            n = engine.eng.driver_wakes()
         return n
 
     def _direct_waits(self):
         """Tests: how many rounds sync waiters spent polling their own sockets."""
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         cdef unsigned long long n
         with nogil:
-            n = core.engine.eng.direct_waits()
+            n = engine.eng.direct_waits()
         return n
 
     def _direct_reads(self):
         """Tests: how many of those rounds read the socket without running the loop."""
         cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
         cdef unsigned long long n
         with nogil:
-            n = core.engine.eng.direct_reads()
+            n = engine.eng.direct_reads()
         return n
 
     def _hold_engine_mutex(self, int ms):
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core
-        core.engine._hold_mutex_for_testing(ms)
+        cdef _Engine engine = core.engine
+        engine._hold_mutex_for_testing(ms)
+
+
+cdef int _reopen(_TransportCore core, _Engine engine) except -1:
+    """A closed transport used again, as httpx's are (httpcore's pool opens new
+    connections after close(); a transport shared by clients outlives the first one's
+    `with`): `engine`, made for it, becomes its engine. Making one releases the GIL, so
+    another thread may have reopened the transport meanwhile: then `engine` is dropped.
+    Requests hold their stream's engine, never read this one again.
+
+    The old engine is let go only after both stores: freeing it deletes the C++ engine
+    without the GIL, and a close() run then would see the new engine with `closed`
+    still set, close it, and be undone by the store of `closed` after it (a transport
+    open on a closed engine, failing every request)."""
+    cdef _Engine old = core.engine
+    if core.closed:
+        core.engine = engine
+        core.closed = False
+    old = None
+    return 0
 
 
 cdef int _forget_head(_TransportCore core) except -1:

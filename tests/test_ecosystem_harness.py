@@ -507,19 +507,21 @@ def test_targets_are_pinned_as_the_issue_says():
         "openai3",
         "anthropic2",
         "python-telegram-bot",
+        "groq",
     }
     assert T.TARGETS["openai"].version == "2.54.0"
+    assert T.TARGETS["groq"].version == "1.7.0"
     assert T.TARGETS["anthropic"].version.startswith("0.121.")
     # The current SDKs, built on httpx2: both names are routed to httprs.
     assert T.TARGETS["openai3"].version == "3.57.0"
     assert T.TARGETS["anthropic2"].version == "2.15.0"
     for name in ("openai3", "anthropic2", "httpx2"):
         assert T.TARGETS[name].switch == "httpx2,httpx"
-    for name in ("openai", "anthropic", "httpx", "python-telegram-bot"):
+    for name in ("openai", "anthropic", "httpx", "python-telegram-bot", "groq"):
         assert T.TARGETS[name].switch == "httpx"
     assert T.TARGETS["python-telegram-bot"].version == "22.8"
     assert "not network" in T.TARGETS["httpx"].pytest_args
-    for name in ("openai", "anthropic", "openai3", "anthropic2"):
+    for name in ("openai", "anthropic", "openai3", "anthropic2", "groq"):
         assert "--ignore=tests/api_resources" in T.TARGETS[name].pytest_args
     ptb = T.TARGETS["python-telegram-bot"]
     assert "not req" in ptb.pytest_args and "--ignore=tests/test_official" in ptb.pytest_args

@@ -29,6 +29,60 @@ def test_respx_intercepts_sync_client():
     assert route.calls.last.request.content == b'{"name":"a"}'
 
 
+def test_respx_mocked_response_keeps_its_extensions():
+    # respx hands the mock's extensions to httpcore, and httpx's transport copies
+    # httpcore's onto the client's response: a mocked 404 without a reason phrase reads
+    # "Not Found" (not ""), and what the mock put there arrives (respx's own
+    # tests/test_stats.py compares the two dicts).
+    mocked = httpx.Response(404, text="gone", extensions={"x-trace": "abc"})
+    with respx.mock(base_url="http://api.mocked.invalid") as router:
+        route = router.get("/missing").mock(return_value=mocked)
+        with httprs.Client() as client:
+            r = client.get("http://api.mocked.invalid/missing")
+    assert r.reason_phrase == "Not Found"
+    assert r.extensions == route.calls.last.response.extensions == {"x-trace": "abc"}
+    assert r.http_version == "HTTP/1.1"
+    with pytest.raises(httprs.HTTPStatusError, match="'404 Not Found'"):
+        r.raise_for_status()
+
+
+@pytest.mark.anyio
+async def test_respx_mocked_response_keeps_its_extensions_async():
+    mocked = httpx.Response(202, text="queued", extensions={"http_version": b"HTTP/2"})
+    with respx.mock(base_url="http://api.mocked.invalid") as router:
+        router.get("/job").mock(return_value=mocked)
+        async with httprs.AsyncClient() as client:
+            r = await client.get("http://api.mocked.invalid/job")
+    assert r.reason_phrase == "Accepted"
+    assert r.http_version == "HTTP/2"
+    assert r.extensions == {"http_version": b"HTTP/2"}
+
+
+def test_respx_mocked_response_reaches_a_patched_response_init(monkeypatch):
+    # httpx's transport builds the response by keyword with httpcore's extensions:
+    # instrumentation wrapping Response.__init__ sees the mock's, not made-up ones.
+    seen = []
+    genuine = httprs.Response.__init__
+
+    def init(self, *args, **kwargs):
+        seen.append(dict(kwargs.get("extensions") or {}))
+        genuine(self, *args, **kwargs)
+
+    monkeypatch.setattr(httprs.Response, "__init__", init)
+    mocked = httpx.Response(
+        404, text="gone", extensions={"x-trace": "abc", "http_version": b"HTTP/2"}
+    )
+    with respx.mock(base_url="http://api.mocked.invalid") as router:
+        router.get("/missing").mock(return_value=mocked)
+        with httprs.Client() as client:
+            r = client.get("http://api.mocked.invalid/missing")
+    # (The last call is the client's response; respx builds responses of its own too.)
+    assert seen and seen[-1] == {"x-trace": "abc", "http_version": b"HTTP/2"}
+    assert r.reason_phrase == "Not Found"
+    assert r.http_version == "HTTP/2"
+    assert r.extensions == {"x-trace": "abc", "http_version": b"HTTP/2"}
+
+
 def test_respx_side_effect_exception_and_recovery(server):
     with respx.mock(base_url="http://api.mocked.invalid") as router:
         router.get("/slow").mock(side_effect=httprs.ConnectTimeout("mocked timeout"))

@@ -283,6 +283,17 @@ TARGETS: dict[str, Target] = {
             notes="newest 0.121 release (last line on httpx); api_resources need a mock server",
         ),
         Target(
+            name="groq",
+            dist="groq",
+            version="1.7.0",
+            git_url="https://github.com/groq/groq-python.git",
+            git_ref="v1.7.0",
+            pytest_args=("--ignore=tests/api_resources",),
+            deps=_lock_deps,
+            unset_env=("GROQ_API_KEY", "GROQ_BASE_URL", "TEST_API_BASE_URL"),
+            notes="Stainless SDK on httpx (respx 0.22); api_resources need a mock server",
+        ),
+        Target(
             name="openai3",
             dist="openai",
             version="3.57.0",

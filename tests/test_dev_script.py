@@ -123,9 +123,20 @@ def test_path_option_values_are_made_absolute() -> None:
     ]
 
 
-def test_the_build_directory_is_the_venvs_python_version(tmp_path: Path) -> None:
-    """Each CPython version builds in its own build/cpXY (test-python runs 3.9, 3.13 and
-    3.14 on the same tree as the host's 3.11): named after the venv's interpreter."""
+@pytest.mark.parametrize(
+    ("named", "expected"),
+    [
+        # each CPython version builds in its own build/cpXY (test-python runs 3.9, 3.13
+        # and 3.14 on the same tree as the host's 3.11): named after the venv's python
+        ("", f"build/cp{sys.version_info[0]}{sys.version_info[1]}"),
+        # test-python's chroots name their own (build/SUITE-cpXY): `test-python 3.11`
+        # would otherwise reconfigure the host's build/cp311 for bookworm's interpreter
+        ("build/bookworm-cp311", "build/bookworm-cp311"),
+    ],
+)
+def test_the_build_directory_is_per_python_or_named(
+    tmp_path: Path, named: str, expected: str
+) -> None:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
@@ -134,28 +145,10 @@ def test_the_build_directory_is_the_venvs_python_version(tmp_path: Path) -> None
         capture_output=True,
         text=True,
         timeout=30,
-        # (test-python's chroots run the suite with HTTPRS_BUILD_DIR set)
-        env={**os.environ, "HTTPRS_VENV": str(venv), "HTTPRS_BUILD_DIR": ""},
+        env={**os.environ, "HTTPRS_VENV": str(venv), "HTTPRS_BUILD_DIR": named},
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"build/cp{sys.version_info[0]}{sys.version_info[1]}\n"
-
-
-def test_the_build_directory_can_be_named(tmp_path: Path) -> None:
-    """test-python's chroots name their own (build/SUITE-cpXY): `test-python 3.11` would
-    otherwise reconfigure the host's build/cp311 for bookworm's interpreter."""
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").symlink_to(sys.executable)
-    proc = subprocess.run(
-        ["bash", "-c", 'source "$0" && ensure_venv && echo "$BUILD_DIR"', str(DEV_SH)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "HTTPRS_VENV": str(venv), "HTTPRS_BUILD_DIR": "build/bookworm-cp311"},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "build/bookworm-cp311\n"
+    assert proc.stdout == expected + "\n"
 
 
 @pytest.mark.parametrize("args", [(), ("3.10",), ("trixie",)])

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace httprs {
 
@@ -184,6 +185,23 @@ bool read_framing_headers(const HeaderList& headers, FramingHeaders* out, Error&
 
 ResponseParser* self(llhttp_t* p) { return static_cast<ResponseParser*>(p->data); }
 
+constexpr char kCrLf[] = "\r\n";
+
+bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+
+// The first CR in [p, end) where feed() stops to look: CR LF then SP or HTAB
+// (a fold, if it ends a value), CR LF CR (an empty line next: the end of the
+// head), or a CR or CR LF cut short by `end` (the next bytes decide).
+const char* find_line_break(const char* p, const char* end) {
+  while (p < end) {
+    p = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
+    if (p == nullptr) return nullptr;
+    if (end - p == 1 || (p[1] == '\n' && (end - p == 2 || is_wsp(p[2]) || p[2] == '\r'))) return p;
+    p++;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 namespace {
@@ -337,9 +355,11 @@ ResponseParser::ResponseParser() {
   settings_.on_status = &ResponseParser::on_status;
   settings_.on_status_complete = &ResponseParser::on_status_complete;
   settings_.on_header_field = &ResponseParser::on_header_field;
+  settings_.on_header_field_complete = &ResponseParser::on_header_field_complete;
   settings_.on_header_value = &ResponseParser::on_header_value;
   settings_.on_header_value_complete = &ResponseParser::on_header_value_complete;
   settings_.on_headers_complete = &ResponseParser::on_headers_complete;
+  settings_.on_chunk_header = &ResponseParser::on_chunk_header;
   settings_.on_body = &ResponseParser::on_body;
   settings_.on_message_complete = &ResponseParser::on_message_complete;
   init_parser();
@@ -381,6 +401,9 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   body_length_ = 0;
   body_bytes_ = 0;
   head_bytes_ = 0;
+  fold_ = Fold::kNone;
+  value_open_ = trailers_ = false;
+  last_byte_ = 0;
   user_error_.clear();
 }
 
@@ -395,6 +418,7 @@ int ResponseParser::on_message_begin(llhttp_t* p) {
       std::max(kHeadersReserved, std::min(s->last_fields_, kHeadersReservedMax)),
       std::max(kHeaderBytesReserved, std::min(s->last_text_, kHeaderBytesReservedMax)));
   s->head_bytes_ = 0;
+  s->value_open_ = s->trailers_ = false;
   return 0;
 }
 
@@ -432,6 +456,11 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
   return rc;
 }
 
+int ResponseParser::on_header_field_complete(llhttp_t* p) {
+  self(p)->value_open_ = true;
+  return 0;
+}
+
 int ResponseParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
   int rc = s->count_head(len);
@@ -440,8 +469,16 @@ int ResponseParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 }
 
 int ResponseParser::on_header_value_complete(llhttp_t* p) {
-  self(p)->head_.headers.end_field();
+  ResponseParser* s = self(p);
+  s->value_open_ = false;
+  s->head_.headers.end_field();
   return 0;
+}
+
+int ResponseParser::on_chunk_header(llhttp_t* p) {
+  if (p->content_length != 0) return 0;
+  self(p)->trailers_ = true;
+  return HPE_PAUSED;
 }
 
 int ResponseParser::on_headers_complete(llhttp_t* p) {
@@ -513,18 +550,110 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
+llhttp_errno_t ResponseParser::execute(const char* at, size_t len, size_t* used) {
+  llhttp_errno_t rc = llhttp_execute(&parser_, at, len);
+  if (rc == HPE_OK) {
+    *used = len;
+    return rc;
+  }
+  const char* pos = llhttp_get_error_pos(&parser_);
+  *used = pos ? static_cast<size_t>(pos - at) : len;
+  if (rc == HPE_PAUSED && trailers_ && !complete_) {
+    // on_chunk_header's pause: the trailer section follows.
+    llhttp_resume(&parser_);
+    return HPE_OK;
+  }
+  return rc;
+}
+
+llhttp_errno_t ResponseParser::step_fold(const char* data, size_t len, size_t* pos) {
+  size_t used = 0;
+  const char c = data[*pos];
+  switch (fold_) {
+    case Fold::kHeldCr:
+      if (c == '\n') {
+        fold_ = Fold::kHeldCrLf;
+        ++*pos;
+        return HPE_OK;
+      }
+      fold_ = Fold::kNone;
+      return execute(kCrLf, 1, &used);  // no fold: the CR goes on as it came
+    case Fold::kHeldCrLf:
+      if (!is_wsp(c)) {
+        fold_ = Fold::kNone;
+        return execute(kCrLf, 2, &used);  // the value's line ended
+      }
+      fold_ = Fold::kSkipWsp;
+      ++*pos;
+      return execute(" ", 1, &used);  // the fold, as one SP
+    case Fold::kSkipWsp: {
+      size_t n = 0;
+      while (*pos + n < len && is_wsp(data[*pos + n])) n++;
+      *pos += n;
+      if (*pos < len) fold_ = Fold::kNone;
+      // Dropped, but part of the head all the same.
+      if (count_head(n) == 0) return HPE_OK;
+      parser_.error = HPE_USER;  // as llhttp leaves a parser a callback failed
+      return HPE_USER;
+    }
+    case Fold::kNone:
+      break;
+  }
+  return HPE_OK;
+}
+
 ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t* consumed,
                                             Error& err) {
   *consumed = 0;
   if (len == 0) return Status::kOk;
   started_ = true;
-  llhttp_errno_t rc = llhttp_execute(&parser_, data, len);
-  if (rc == HPE_OK) {
-    *consumed = len;
-    return Status::kOk;
+  size_t pos = 0;   // data[0, pos) went to llhttp (or into a fold)
+  size_t scan = 0;  // where the next fold may start (>= pos)
+  llhttp_errno_t rc = HPE_OK;
+  while (pos < len) {
+    if (fold_ != Fold::kNone) {
+      rc = step_fold(data, len, &pos);
+      if (rc != HPE_OK) return stop(rc, pos, consumed, err);
+      scan = pos;
+      continue;
+    }
+    const char* cr = in_fields() ? find_line_break(data + scan, data + len) : nullptr;
+    size_t end = len;  // llhttp gets data[pos, end)
+    bool blank = false;
+    if (cr != nullptr) {
+      end = static_cast<size_t>(cr - data);
+      // An empty line next: to its end, so that a body after a whole head is not scanned.
+      blank = len - end >= 3 && cr[2] == '\r';
+      if (blank) end = std::min(end + 4, len);
+    }
+    if (end > pos) {
+      size_t used = 0;
+      rc = execute(data + pos, end - pos, &used);
+      if (rc != HPE_OK) return stop(rc, pos + used, consumed, err);
+      bool paused = used < end - pos;  // at the last chunk: the trailers follow
+      pos += used;
+      if (paused || blank) {
+        scan = pos;
+        continue;
+      }
+    }
+    if (cr == nullptr) break;
+    // llhttp has every byte before the CR: a fold if the CR ends a field's value
+    // line (not the empty line after one, which ends the head).
+    const char prev = pos > 0 ? data[pos - 1] : last_byte_;
+    if (value_open_ && prev != '\n') {
+      fold_ = Fold::kHeldCr;
+      pos++;
+    }
+    scan = pos + 1;
   }
-  const char* pos = llhttp_get_error_pos(&parser_);
-  size_t used = pos ? static_cast<size_t>(pos - data) : len;
+  last_byte_ = data[len - 1];
+  *consumed = len;
+  return Status::kOk;
+}
+
+ResponseParser::Status ResponseParser::stop(llhttp_errno_t rc, size_t used, size_t* consumed,
+                                            Error& err) {
   if (rc == HPE_PAUSED && complete_ && !switched_) {
     *consumed = used;
     return Status::kComplete;

@@ -147,9 +147,13 @@ class ResponseParser {
   // through and h11 rejects ("illegal status line").
   static int on_status_complete(llhttp_t* p);
   static int on_header_field(llhttp_t* p, const char* at, size_t len);
+  static int on_header_field_complete(llhttp_t* p);
   static int on_header_value(llhttp_t* p, const char* at, size_t len);
   static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
+  // The last chunk's header pauses the parser: the trailer section follows,
+  // where feed() looks for folds again.
+  static int on_chunk_header(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, size_t len);
   static int on_message_complete(llhttp_t* p);
 
@@ -160,6 +164,31 @@ class ResponseParser {
   int count_head(size_t len);
   // llhttp_init, then every lenient flag explicitly off.
   void init_parser();
+
+  // Obsolete line folding (RFC 9112 5.2): a field value continued on a line
+  // that starts with SP or HTAB. A user agent replaces each fold (CRLF and the
+  // whitespace run after it) with one SP, as h11 does; llhttp 9 rejects folds
+  // unless lenient and llhttp 8 keeps their whitespace, so feed() hands llhttp
+  // one SP in place of each fold and llhttp never sees one. Only inside a
+  // field's value (a head's or a trailer section's): never in a status line
+  // or a body. A fold may be split anywhere across feed() calls.
+  enum class Fold {
+    kNone,      // not in a fold
+    kHeldCr,    // the last byte was a CR ending a value: an LF and SP/HTAB next make a fold
+    kHeldCrLf,  // ... CR LF ending a value: an SP or HTAB next makes a fold
+    kSkipWsp,   // a fold went to llhttp as SP: dropping the rest of its whitespace run
+  };
+  // Whether feed() looks for folds: in a head (interim ones too) or a trailer
+  // section. A body is handed to llhttp as it is.
+  bool in_fields() const { return !head_done_ || trailers_; }
+  // Bytes to llhttp. llhttp's result, with `*used` bytes of `at` parsed. The
+  // pause at the last chunk's header is resumed here: HPE_OK with *used < len.
+  llhttp_errno_t execute(const char* at, size_t len, size_t* used);
+  // Advance a fold from feed() at data[*pos]. HPE_OK or llhttp's (or the head
+  // bound's) error.
+  llhttp_errno_t step_fold(const char* data, size_t len, size_t* pos);
+  // feed()'s result for llhttp's `rc` (not HPE_OK) with `used` bytes of the input consumed.
+  Status stop(llhttp_errno_t rc, size_t used, size_t* consumed, Error& err);
 
   llhttp_t parser_;
   llhttp_settings_t settings_;
@@ -178,8 +207,12 @@ class ResponseParser {
   uint64_t body_length_ = 0;  // ... of this many bytes
   uint64_t body_bytes_ = 0;
   size_t head_bytes_ = 0;
-  size_t last_fields_ = 0;  // fields of the last final head (room is made for as many)
-  size_t last_text_ = 0;    // ... and bytes of their names and values
+  Fold fold_ = Fold::kNone;
+  bool value_open_ = false;  // llhttp is inside a field's value (its name and colon seen)
+  bool trailers_ = false;    // in a chunked body's trailer section
+  char last_byte_ = 0;       // the last byte of the previous feed()
+  size_t last_fields_ = 0;   // fields of the last final head (room is made for as many)
+  size_t last_text_ = 0;     // ... and bytes of their names and values
   std::string user_error_;
 };
 

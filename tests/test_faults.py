@@ -378,6 +378,57 @@ def test_obs_fold_header_joined(client, scripted):
     assert_usable(client, srv)
 
 
+# Obsolete line folding (RFC 9112 5.2): a user agent replaces each fold in a response (CRLF
+# and its run of SP/HTAB) with one SP, as h11 does, wherever a field value may be: a head,
+# an interim head, a trailer section. httprs must do the same whatever its llhttp (9
+# rejects folds, 8 kept their whitespace). A continuation line with no field before it is
+# an error (h11: "continuation line at start of headers").
+_CL_OK = b"Content-Length: 2\r\n\r\nok"
+OBS_FOLDS = {
+    "wsp_run": b"HTTP/1.1 200 OK\r\nX-A: a\r\n \t  b\r\n" + _CL_OK,
+    "two_folds": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\tc\r\nX-B: d\r\n" + _CL_OK,
+    "trailing_wsp_kept": b"HTTP/1.1 200 OK\r\nX-A: a  \r\n b\r\n" + _CL_OK,
+    "blank_continuations": b"HTTP/1.1 200 OK\r\nX-A: a\r\n  \r\n b\r\nX-B: c\r\n \r\n" + _CL_OK,
+    "empty_value": b"HTTP/1.1 200 OK\r\nX-A:\r\n b\r\nX-B:\r\n \r\n" + _CL_OK,
+    "content_length": b"HTTP/1.1 200 OK\r\nContent-Length:\r\n 2\r\n\r\nok",
+    "interim": b"HTTP/1.1 103 Early\r\nLink: a\r\n b\r\n\r\nHTTP/1.1 200 OK\r\n" + _CL_OK,
+    "trailers": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\nX-T: a\r\n b\r\n\r\n"
+    ),
+    "body_untouched": b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nx\r\n yz",
+    "after_status_line": b"HTTP/1.1 200 OK\r\n b\r\n" + _CL_OK,
+    "after_interim_status_line": b"HTTP/1.1 103 Early\r\n b\r\n\r\nHTTP/1.1 200 OK\r\n" + _CL_OK,
+    "first_trailer_line": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n b\r\n\r\n"
+    ),
+}
+OBS_FOLD_REFUSED = {"after_status_line", "after_interim_status_line", "first_trailer_line"}
+
+
+def _fold_outcome(lib, c, url):
+    try:
+        r = c.get(url)
+    except lib.RemoteProtocolError:
+        return "RemoteProtocolError"
+    return (r.status_code, r.headers.raw, r.content)
+
+
+def test_obs_folds_as_httpx(client, scripted):
+    import httpx
+
+    def fault(conn, req):
+        conn.send(OBS_FOLDS[req.target.rsplit("/", 1)[1]])
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    with httpx.Client(timeout=5.0) as hx:
+        for name in OBS_FOLDS:
+            expected = _fold_outcome(httpx, hx, f"{srv.url}/fold/{name}")
+            assert (expected == "RemoteProtocolError") == (name in OBS_FOLD_REFUSED), name
+            assert _fold_outcome(httprs, client, f"{srv.url}/fold/{name}") == expected, name
+    assert_usable(client, srv)
+
+
 def test_short_body_server_keeps_socket_open_read_timeout(scripted):
     def fault(conn, req):
         conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\nonly twelve!")
@@ -1157,6 +1208,10 @@ SPLIT_CORPUS = {
         b"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-T: 1\r\n\r\n"
     ),
     "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "obs_fold_wsp_run": b"HTTP/1.1 200 OK\r\nX-A: a\r\n \t b\r\n  \r\nContent-Length: 2\r\n\r\nok",
+    "obs_fold_trailers": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: a\r\n b\r\n\r\n"
+    ),
     "interim_then_final": b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n" + GOOD,
 }
 

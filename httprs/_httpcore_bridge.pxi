@@ -168,7 +168,12 @@ cdef tuple _ASYNC_HOOKS = (
 cdef tuple _find_patch(tuple hooks):
     """(package, patched function) of the first hook whose method was replaced, or None."""
     cdef _HttpcoreHook hook
+    # The module table's version, read once for all hooks: a hook whose package was found
+    # absent at this version is skipped without a call (its own memo, as in patched()).
+    cdef unsigned long long version = _dict_version(<object>PyImport_GetModuleDict())
     for hook in hooks:
+        if hook.cls is None and version != 0 and version == hook.absent_version:
+            continue
         patched = hook.patched()
         if patched is not None:
             return (hook.package, patched)

@@ -730,6 +730,18 @@ cdef int _forget_head(_TransportCore core) except -1:
 cdef tuple _URL_PARTS = ("_scheme", "_host", "_port", "_raw_path")
 
 
+cdef bint _class_defines(type cls, str name) except -1:
+    """Whether `cls` or a base defines `name` as anything but None, found as Python's
+    attribute lookup finds it (the first class of the MRO whose own dict has it), its
+    value taken as stored: a descriptor is not asked (its `__get__` on the class could
+    answer None and still give instances a computed value)."""
+    for klass in cls.__mro__:
+        own = klass.__dict__
+        if name in own:
+            return own[name] is not None
+    return False
+
+
 cdef tuple _url_memo_of(_TransportCore core, object url):
     """The memo of a stock URL: (url, its attribute dict's PEP 509 version, the URL
     class's version tag, scheme, host as ASCII bytes, port, raw_path), what _start reads
@@ -764,7 +776,7 @@ cdef int _remember_url(_TransportCore core, object url) except -1:
     if version == 0 or tag == 0:
         return 0  # (3.12+: unreadable, no memo)
     for name in _URL_PARTS:
-        if getattr(URL, name, None) is not None:
+        if _class_defines(URL, name):
             return 0  # the class's own (a descriptor, a default): read each time
     scheme = url._scheme
     host = url._host

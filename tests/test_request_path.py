@@ -456,6 +456,19 @@ def _echo_target(conn):
             return
 
 
+def _url_memo(url):
+    """The transport's memo of `url` (a tuple holding it first), or None: found through
+    the garbage collector, as no Python name reaches the transport's C fields."""
+    gc.collect()
+    memos = [
+        obj
+        for obj in gc.get_referrers(url)
+        if type(obj) is tuple and len(obj) == 7 and obj[0] is url
+    ]
+    assert len(memos) <= 1
+    return memos[0] if memos else None
+
+
 @pytest.mark.parametrize("change", ["instance", "class"])
 def test_a_url_changed_between_requests_is_read_again(scripted, monkeypatch, change):
     # A transport remembers what it read of a URL used again (a client's shared one)
@@ -463,13 +476,47 @@ def test_a_url_changed_between_requests_is_read_again(scripted, monkeypatch, cha
     # version tag: a write to either between two requests shows in the next one.
     url = httprs.URL(scripted(_echo_target).url + "/a")
     with httprs.Client() as client:
-        for _ in range(3):  # (the second request makes the memo, the third uses it)
+        for _ in range(2):  # (the second request makes the memo)
             assert client.get(url).text == "/a"
+        attributes = dict(vars(url))
+        memo = _url_memo(url)
+        assert client.get(url).text == "/a"  # (the third uses it)
+        # The precondition of the test: nothing wrote to the URL between the requests
+        # (a write renews its dict's version), so the memo made at the second request
+        # was the one the third used, and is the one a change below must expire.
+        assert vars(url) == attributes
+        assert _url_memo(url) is memo
+        if sys.version_info < (3, 12):  # (3.12+: no dict versions, no memo)
+            assert memo is not None
         if change == "instance":
             url._raw_path = b"/b"
         else:  # a data descriptor on the class wins over the instance's value
             monkeypatch.setattr(httprs.URL, "_raw_path", property(lambda self: b"/b"))
         assert client.get(url).text == "/b"
+        assert client.get(url).text == "/b"
+
+
+def test_a_url_class_descriptor_answering_none_on_the_class_is_asked_each_time(
+    scripted, monkeypatch
+):
+    # A data descriptor on the class wins over the instance's value; one whose __get__
+    # answers None on the class itself must not pass for a stock default: no memo, so
+    # the value it gives the URL is read each request.
+    target = [b"/a"]
+
+    class Computed:
+        def __get__(self, obj, cls=None):
+            return None if obj is None else target[0]
+
+        def __set__(self, obj, value):
+            raise AttributeError("read-only")
+
+    url = httprs.URL(scripted(_echo_target).url + "/a")
+    monkeypatch.setattr(httprs.URL, "_raw_path", Computed())
+    with httprs.Client() as client:
+        for _ in range(3):
+            assert client.get(url).text == "/a"
+        target[0] = b"/b"  # (no write to the URL nor to its class)
         assert client.get(url).text == "/b"
 
 

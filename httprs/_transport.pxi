@@ -115,7 +115,7 @@ cdef class _TransportCore:
             if not host:
                 raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
             port = url._port if exact_url else url.port
-            if exact_url:
+            if exact_url and _dict_versions:  # (3.12+: no memo, the URL left as it is)
                 _remember_url(self, url)
         if port is None:
             port = 443 if https else 80
@@ -774,7 +774,7 @@ cdef int _remember_url(_TransportCore core, object url) except -1:
     # made for a state its reads did not see.
     cdef unsigned long long version = _dict_version(PyObject_GenericGetDict(url, NULL))
     if version == 0 or tag == 0:
-        return 0  # (3.12+: unreadable, no memo)
+        return 0  # (unreadable: no memo)
     for name in _URL_PARTS:
         if _class_defines(URL, name):
             return 0  # the class's own (a descriptor, a default): read each time

@@ -66,7 +66,9 @@ from httprs.includes.http1 cimport (
     serialize_request,
     write_planned_head,
 )
+from httprs.includes.pyobject cimport PyObject_GenericGetDict
 from httprs.includes.pyobject cimport dict_version as _dict_version
+from httprs.includes.pyobject cimport dict_versions as _dict_versions
 from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport type_tag as _type_tag

@@ -88,9 +88,11 @@ cdef class _HttpcoreHook:
     openai 3.x's tests) and pytest-httpx2 patch httpcore2's, below httpx2's. httprs has no
     httpcore underneath, so its transports look on each request whether that method is
     still the package's own; when it is not, the request goes through the patched
-    function, converted to that package's types and back. Unpatched, this costs a dict
-    lookup per package not imported, or, once the class was found unpatched, a compare of
-    its type version tag (which CPython changes when anything sets an attribute on it).
+    function, converted to that package's types and back. Unpatched, this costs, for a
+    package not imported, a compare of the module table's PEP 509 version (a dict lookup
+    where it cannot be read, or after any import), or, once the class was found unpatched,
+    a compare of its type version tag (which CPython changes when anything sets an
+    attribute on it).
     """
 
     cdef readonly str package
@@ -100,6 +102,9 @@ cdef class _HttpcoreHook:
     cdef object cls
     cdef object original
     cdef unsigned int clean_tag  # cls's version tag when `attr` was last its own, or 0
+    # The module table's PEP 509 version when `package` was last found not in it, or 0:
+    # while the table keeps that version nothing was imported, so it still is not.
+    cdef unsigned long long absent_version
 
     def __cinit__(self, str package, str module, str cls_name, str attr):
         self.package = package
@@ -108,11 +113,17 @@ cdef class _HttpcoreHook:
         self.attr = attr
 
     cdef object patched(self):
+        cdef unsigned long long version
         cls = self.cls
         if cls is None:
             # The interpreter's module table (what `sys.modules` names).
             modules = <dict><object>PyImport_GetModuleDict()
+            # Read before the lookup: an import after this read renews the version.
+            version = _dict_version(modules)
+            if version != 0 and version == self.absent_version:
+                return None
             if self.package not in modules:
+                self.absent_version = version
                 return None
             mod = modules.get(self.module)
             if mod is None:
@@ -157,7 +168,12 @@ cdef tuple _ASYNC_HOOKS = (
 cdef tuple _find_patch(tuple hooks):
     """(package, patched function) of the first hook whose method was replaced, or None."""
     cdef _HttpcoreHook hook
+    # The module table's version, read once for all hooks: a hook whose package was found
+    # absent at this version is skipped without a call (its own memo, as in patched()).
+    cdef unsigned long long version = _dict_version(<object>PyImport_GetModuleDict())
     for hook in hooks:
+        if hook.cls is None and version != 0 and version == hook.absent_version:
+            continue
         patched = hook.patched()
         if patched is not None:
             return (hook.package, patched)

@@ -43,6 +43,16 @@ cdef object _CACHE_PROXY
 cdef object _CACHE_SOCKS
 cdef object _DEBUG_KEY = logging.DEBUG
 
+# _debug_off's memo: the PEP 509 versions the http11, http2 and connection loggers'
+# `_cache` dicts had when all three said DEBUG is off. logging changes a logger's answer
+# only by emptying its `_cache` (setLevel, logging.disable: every logger's), and any
+# change to a dict renews its version (globally unique, a new dict's too), so while the
+# three versions are the remembered ones the three answers still hold. 0: nothing
+# remembered (a version is never 0; unreadable from 3.12: no memo, the lookups answer).
+cdef unsigned long long _off_http11 = 0
+cdef unsigned long long _off_http2 = 0
+cdef unsigned long long _off_connection = 0
+
 
 cdef object _level_cache(object logger):
     if type(logger) is not logging.Logger:
@@ -56,6 +66,7 @@ def _set_core_loggers(str prefix):
     logger names for `prefix="httpcore"`, httpcore2's for `"httpcore2"`."""
     global _LOG_CONNECTION, _LOG_HTTP11, _LOG_HTTP2, _LOG_PROXY, _LOG_SOCKS
     global _CACHE_CONNECTION, _CACHE_HTTP11, _CACHE_HTTP2, _CACHE_PROXY, _CACHE_SOCKS
+    global _off_http11, _off_http2, _off_connection
     _LOG_CONNECTION = logging.getLogger(prefix + ".connection")
     _LOG_HTTP11 = logging.getLogger(prefix + ".http11")
     _LOG_HTTP2 = logging.getLogger(prefix + ".http2")
@@ -66,6 +77,8 @@ def _set_core_loggers(str prefix):
     _CACHE_HTTP2 = _level_cache(_LOG_HTTP2)
     _CACHE_PROXY = _level_cache(_LOG_PROXY)
     _CACHE_SOCKS = _level_cache(_LOG_SOCKS)
+    # (New dicts have new versions anyway: the memo is emptied for clarity only.)
+    _off_http11 = _off_http2 = _off_connection = 0
     _LOGGERS.update(
         connection=_LOG_CONNECTION,
         http11=_LOG_HTTP11,
@@ -83,23 +96,49 @@ cdef inline bint _debug_cached_off(object cache):
     return cache is not None and (<dict>cache).get(_DEBUG_KEY) is False
 
 
+cdef inline bint _debug_off() except -1:
+    """Whether logging's memo says none of the http11, http2 and connection loggers is
+    enabled for DEBUG: three version compares while the memo holds, else a lookup each."""
+    global _off_http11, _off_http2, _off_connection
+    if _CACHE_HTTP11 is None or _CACHE_HTTP2 is None or _CACHE_CONNECTION is None:
+        return False  # a logger of another class: asked each time
+    # Read before the lookups: a change after these reads renews a version, so versions
+    # are never remembered for contents the lookups did not see.
+    cdef unsigned long long http11 = _dict_version(_CACHE_HTTP11)
+    cdef unsigned long long http2 = _dict_version(_CACHE_HTTP2)
+    cdef unsigned long long connection = _dict_version(_CACHE_CONNECTION)
+    if (
+        http11 != 0
+        and http11 == _off_http11
+        and http2 == _off_http2
+        and connection == _off_connection
+    ):
+        return True
+    if not (
+        _debug_cached_off(_CACHE_HTTP11)
+        and _debug_cached_off(_CACHE_HTTP2)
+        and _debug_cached_off(_CACHE_CONNECTION)
+    ):
+        return False
+    _off_http11 = http11
+    _off_http2 = http2
+    _off_connection = connection
+    return True
+
+
 cdef bint _debug_logging(str mode) except -1:
     """Whether a request on a route of `mode` has a logger enabled for DEBUG (its http11,
     http2 and connection loggers, and proxy or socks), checked once per request. While
-    DEBUG is off, logging's own per-logger memo answers with a dict lookup each; otherwise
-    each logger is asked (which fills the memo for the next request)."""
+    DEBUG is off, logging's own per-logger memo answers (_debug_off: unchanged since it
+    last said so, or a dict lookup each); otherwise each logger is asked (which fills
+    the memo for the next request)."""
     proxy_cache = None
     proxy = None
     if mode != "direct":
         proxy, proxy_cache = (
             (_LOG_SOCKS, _CACHE_SOCKS) if mode == "socks" else (_LOG_PROXY, _CACHE_PROXY)
         )
-    if (
-        _debug_cached_off(_CACHE_HTTP11)
-        and _debug_cached_off(_CACHE_HTTP2)
-        and _debug_cached_off(_CACHE_CONNECTION)
-        and (proxy is None or _debug_cached_off(proxy_cache))
-    ):
+    if _debug_off() and (proxy is None or _debug_cached_off(proxy_cache)):
         return False
     if (
         _LOG_HTTP11.isEnabledFor(_LOG_DEBUG)

@@ -37,6 +37,9 @@ cdef class _TransportCore:
     cdef _HeadCache head_cache
     # (scheme, host, port, pool key prefix) of the last request: the key made once.
     cdef tuple last_origin
+    # A stock URL's parts as _start reads them, while it is unchanged (_url_memo_of).
+    cdef tuple url_memo
+    cdef object url_seen  # the last request's stock URL, until its next request or close
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         if self.tls is None:
@@ -75,11 +78,17 @@ cdef class _TransportCore:
         cdef bint wait_head
         cdef _HeadCache cache
         cdef bint https
+        cdef tuple memo
         url = request.url
         # An httprs URL's parsed parts are read as they are (its properties derive from
         # them: scheme, raw_host = host.encode("ascii"), port); anything else is asked.
+        # The same unchanged URL as before (a client's shared one): from the memo.
         exact_url = type(url) is URL
-        scheme = url._scheme if exact_url else url.scheme
+        memo = _url_memo_of(self, url) if exact_url else None
+        if memo is not None:
+            scheme = memo[3]
+        else:
+            scheme = url._scheme if exact_url else url.scheme
         # http and https first: one comparison for the common case.
         if scheme == "http":
             https = False
@@ -98,10 +107,16 @@ cdef class _TransportCore:
             raise exc.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{scheme}://'.", request=request
             )
-        host = (<str>url._host).encode("ascii") if exact_url else url.raw_host
-        if not host:
-            raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
-        port = url._port if exact_url else url.port
+        if memo is not None:
+            host = memo[4]
+            port = memo[5]
+        else:
+            host = (<str>url._host).encode("ascii") if exact_url else url.raw_host
+            if not host:
+                raise exc.UnsupportedProtocol("Request URL is missing a host.", request=request)
+            port = url._port if exact_url else url.port
+            if exact_url and _dict_versions:  # (3.12+: no memo, the URL left as it is)
+                _remember_url(self, url)
         if port is None:
             port = 443 if https else 80
         # A client's request has its timeout and nothing else: no target, trace or
@@ -133,7 +148,10 @@ cdef class _TransportCore:
                 _set_string(&target, bytes(custom))
             else:
                 # An httprs URL's made raw_path, as its parts above (else the property).
-                raw_target = url._raw_path if exact_url else None
+                if memo is not None:
+                    raw_target = memo[6]
+                else:
+                    raw_target = url._raw_path if exact_url else None
                 _set_string(&target, url.raw_path if raw_target is None else raw_target)
         else:
             _set_string(&target, _absolute_target(url, custom))
@@ -700,6 +718,81 @@ cdef int _reopen(_TransportCore core, _Engine engine) except -1:
 cdef int _forget_head(_TransportCore core) except -1:
     """On close: the transport's head goes, so a closed client's Authorization or Cookie
     values are not kept alive (`_last_head` holds only a head with none: it stays, for
-    the next new client's first request)."""
+    the next new client's first request); its last URL too (userinfo, query)."""
     core.head_cache = None
+    core.url_memo = None
+    core.url_seen = None
+    return 0
+
+
+# What _start reads of a stock URL: instance attributes the URL class leaves unset (or
+# None, the defaults of the lazily made ones), else a memo would hide the class's own.
+cdef tuple _URL_PARTS = ("_scheme", "_host", "_port", "_raw_path")
+
+
+cdef bint _class_defines(type cls, str name) except -1:
+    """Whether `cls` or a base defines `name` as anything but None, found as Python's
+    attribute lookup finds it (the first class of the MRO whose own dict has it), its
+    value taken as stored: a descriptor is not asked (its `__get__` on the class could
+    answer None and still give instances a computed value)."""
+    for klass in cls.__mro__:
+        own = klass.__dict__
+        if name in own:
+            return own[name] is not None
+    return False
+
+
+cdef tuple _url_memo_of(_TransportCore core, object url):
+    """The memo of a stock URL: (url, its attribute dict's PEP 509 version, the URL
+    class's version tag, scheme, host as ASCII bytes, port, raw_path), what _start reads
+    of it, while `url` is the memo's own object, its dict has the recorded version (any
+    write to the URL renews it) and the class its recorded tag (any change to the class,
+    such as an attribute _start reads set on it, renews it); else None."""
+    memo = core.url_memo
+    if (
+        memo is None
+        or (<tuple>memo)[0] is not url
+        or _type_tag(URL) != <unsigned int>(<tuple>memo)[2]
+        or _dict_version(PyObject_GenericGetDict(url, NULL))
+        != <unsigned long long>(<tuple>memo)[1]
+    ):
+        return None
+    return memo
+
+
+cdef int _remember_url(_TransportCore core, object url) except -1:
+    """Make the memo of a stock URL (_url_memo_of) at its second request in a row: a URL
+    used once (a new one per request) is not given an attribute dict (which reading its
+    version makes) for nothing. Only a URL whose parts are all made (a client's shared
+    URL is: a lazily made raw_path would change its dict at once), and only while the
+    class defines none of them itself (_URL_PARTS)."""
+    if core.url_seen is not url:
+        core.url_seen = url
+        return 0
+    cdef unsigned int tag = _type_tag(URL)
+    # Read before the parts: a change after these reads renews them, so a memo is never
+    # made for a state its reads did not see.
+    cdef unsigned long long version = _dict_version(PyObject_GenericGetDict(url, NULL))
+    if version == 0 or tag == 0:
+        return 0  # (unreadable: no memo)
+    for name in _URL_PARTS:
+        if _class_defines(URL, name):
+            return 0  # the class's own (a descriptor, a default): read each time
+    scheme = url._scheme
+    host = url._host
+    port = url._port
+    raw_path = url._raw_path
+    if (
+        type(scheme) is not str
+        or type(host) is not str
+        or not host
+        or not (<str>host).isascii()
+        or not (port is None or type(port) is int)
+        or type(raw_path) is not bytes
+    ):
+        return 0  # (_start's own reads handle anything else, each time)
+    memo = (url, version, tag, scheme, (<str>host).encode("ascii"), port, raw_path)
+    if _dict_version(PyObject_GenericGetDict(url, NULL)) != version or _type_tag(URL) != tag:
+        return 0
+    core.url_memo = memo  # one store: another thread sees the old memo or this one
     return 0

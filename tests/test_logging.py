@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import logging.config
 import re
 import ssl
 import subprocess
@@ -239,6 +241,110 @@ async def test_logging_changed_between_requests_is_seen_async(
                 assert _names(caplog) == expected, change
     finally:
         logging.disable(logging.NOTSET)
+
+
+def _enabling_routes():
+    """(the logging state with httpcore's DEBUG lines off, a change that turns them on),
+    one way logging can enable them each: the logger's own level, its parent's, the end
+    of a logging.disable(), basicConfig, dictConfig."""
+    root = logging.getLogger()
+
+    def quiet(level=logging.WARNING):
+        def set_up():
+            root.setLevel(level)
+            for name in ("httpcore", "httpcore.http11", "httpcore.connection"):
+                logging.getLogger(name).setLevel(logging.NOTSET)
+
+        return set_up
+
+    def disabled():
+        quiet(logging.DEBUG)()
+        logging.disable(logging.CRITICAL)
+
+    return [
+        (quiet(), lambda: logging.getLogger("httpcore.http11").setLevel(logging.DEBUG)),
+        (quiet(), lambda: logging.getLogger("httpcore").setLevel(logging.DEBUG)),
+        (disabled, lambda: logging.disable(logging.NOTSET)),
+        (
+            quiet(),
+            lambda: logging.basicConfig(
+                level=logging.DEBUG, force=True, handlers=[logging.NullHandler()]
+            ),
+        ),
+        (
+            quiet(),
+            lambda: logging.config.dictConfig({
+                "version": 1,
+                "incremental": True,
+                "loggers": {"httpcore": {"level": "DEBUG"}},
+            }),
+        ),
+    ]
+
+
+class _Names(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.names = set()
+
+    def emit(self, record):
+        self.names.add(record.name)
+
+
+@contextlib.contextmanager
+def _httpcore_lines():
+    """The names of the loggers httpcore's lines come from (a handler on `httpcore`:
+    basicConfig(force=True) replaces the root's handlers), logging as it was after."""
+    root = logging.getLogger()
+    saved_root = (root.level, root.handlers[:])
+    loggers = [
+        logging.getLogger(n) for n in ("httpcore", "httpcore.http11", "httpcore.connection")
+    ]
+    saved = [(lg, lg.level) for lg in loggers]
+    names = _Names()
+    loggers[0].addHandler(names)
+    try:
+        yield names
+    finally:
+        loggers[0].removeHandler(names)
+        logging.disable(logging.NOTSET)
+        root.handlers[:] = saved_root[1]
+        root.setLevel(saved_root[0])
+        for lg, level in saved:
+            lg.setLevel(level)
+
+
+def test_logging_enabled_after_the_off_memo_is_made_is_seen(scripted):
+    """Two requests with httpcore's loggers off make httprs remember they are off (the
+    second finds logging's own memo filled); each way of enabling them then shows in
+    the very next request."""
+    url = scripted(keepalive(b"ok")).url
+    with _httpcore_lines() as lines, httprs.Client() as client:
+        for set_up, enable in _enabling_routes():
+            set_up()
+            client.get(url)
+            client.get(url)
+            assert lines.names == set()
+            enable()
+            client.get(url)
+            assert "httpcore.http11" in lines.names, enable
+            lines.names.clear()
+
+
+@pytest.mark.anyio
+async def test_logging_enabled_after_the_off_memo_is_made_is_seen_async(scripted):
+    url = scripted(keepalive(b"ok")).url
+    with _httpcore_lines() as lines:
+        async with httprs.AsyncClient() as client:
+            for set_up, enable in _enabling_routes():
+                set_up()
+                await client.get(url)
+                await client.get(url)
+                assert lines.names == set()
+                enable()
+                await client.get(url)
+                assert "httpcore.http11" in lines.names, enable
+                lines.names.clear()
 
 
 def _names_logged(url, caplog) -> set[str]:

@@ -343,6 +343,73 @@ def test_pool_name_that_is_not_a_class_is_ignored(server):
     assert proc.stdout.split() == ["Hello,", "world!", "patched"]
 
 
+_IMPORTED_AFTER_THE_FIRST_REQUESTS = """
+import asyncio, importlib, sys
+import httprs
+
+url, package, flavour = sys.argv[1:]
+assert package not in sys.modules  # (httprs imports neither httpcore)
+
+
+def patch():
+    core = importlib.import_module(package)
+    if flavour == "sync":
+        core.ConnectionPool.handle_request = lambda pool, request: core.Response(
+            200, content=b"patched"
+        )
+    else:
+        async def patched(pool, request):
+            return core.Response(200, content=b"patched")
+
+        core.AsyncConnectionPool.handle_async_request = patched
+
+
+if flavour == "sync":
+    with httprs.Client() as client:
+        print(client.get(url).text)
+        print(client.get(url).text)  # the package was found absent: remembered
+        patch()
+        print(client.get(url).text)
+else:
+    async def main():
+        async with httprs.AsyncClient() as client:
+            print((await client.get(url)).text)
+            print((await client.get(url)).text)
+            patch()
+            print((await client.get(url)).text)
+
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("package", ["httpcore", "httpcore2"])
+def test_httpcore_imported_and_patched_after_requests_is_seen(server, package, flavour):
+    """A transport remembers that the package was not imported while the module table
+    is unchanged (its PEP 509 version); an import changes the table, so a package
+    imported and patched between two requests of one client is used by the next one."""
+    import subprocess
+    import sys
+
+    pytest.importorskip(package)
+    # A fresh interpreter: the package is not imported when the client's requests start.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _IMPORTED_AFTER_THE_FIRST_REQUESTS,
+            server.url + "/",
+            package,
+            flavour,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["Hello,", "world!", "Hello,", "world!", "patched"]
+
+
 def _patches_when_inspected(cls, name, patched):
     """An object that passes for httpcore's own method (its __module__ is httpcore's), and
     that puts `patched` in place on `cls` while the transport reads that __module__."""

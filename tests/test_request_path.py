@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from unittest import mock
 
 import pytest
@@ -445,6 +446,117 @@ def test_a_closed_clients_secrets_are_not_kept(scripted, kwargs):
     del client
     gc.collect()
     assert _lists_holding(secret) == []
+
+
+def _echo_target(conn):
+    """Keep-alive; each response body is the request's target."""
+    while True:
+        request = conn.read_request()
+        if request is None or not conn.respond(request.target.encode()):
+            return
+
+
+def _url_memo(url):
+    """The transport's memo of `url` (a tuple holding it first), or None: found through
+    the garbage collector, as no Python name reaches the transport's C fields."""
+    gc.collect()
+    memos = [
+        obj
+        for obj in gc.get_referrers(url)
+        if type(obj) is tuple and len(obj) == 7 and obj[0] is url
+    ]
+    assert len(memos) <= 1
+    return memos[0] if memos else None
+
+
+@pytest.mark.parametrize("change", ["instance", "class"])
+def test_a_url_changed_between_requests_is_read_again(scripted, monkeypatch, change):
+    # A transport remembers what it read of a URL used again (a client's shared one)
+    # while the URL's attribute dict keeps its PEP 509 version and the URL class its
+    # version tag: a write to either between two requests shows in the next one.
+    url = httprs.URL(scripted(_echo_target).url + "/a")
+    with httprs.Client() as client:
+        for _ in range(2):  # (the second request makes the memo)
+            assert client.get(url).text == "/a"
+        attributes = dict(vars(url))
+        memo = _url_memo(url)
+        assert client.get(url).text == "/a"  # (the third uses it)
+        # The precondition of the test: nothing wrote to the URL between the requests
+        # (a write renews its dict's version), so the memo made at the second request
+        # was the one the third used, and is the one a change below must expire.
+        assert vars(url) == attributes
+        assert _url_memo(url) is memo
+        if sys.version_info < (3, 12):  # (3.12+: no dict versions, no memo)
+            assert memo is not None
+        if change == "instance":
+            url._raw_path = b"/b"
+        else:  # a data descriptor on the class wins over the instance's value
+            monkeypatch.setattr(httprs.URL, "_raw_path", property(lambda self: b"/b"))
+        assert client.get(url).text == "/b"
+        assert client.get(url).text == "/b"
+
+
+def test_a_url_class_descriptor_answering_none_on_the_class_is_asked_each_time(
+    scripted, monkeypatch
+):
+    # A data descriptor on the class wins over the instance's value; one whose __get__
+    # answers None on the class itself must not pass for a stock default: no memo, so
+    # the value it gives the URL is read each request.
+    target = [b"/a"]
+
+    class Computed:
+        def __get__(self, obj, cls=None):
+            return None if obj is None else target[0]
+
+        def __set__(self, obj, value):
+            raise AttributeError("read-only")
+
+    url = httprs.URL(scripted(_echo_target).url + "/a")
+    monkeypatch.setattr(httprs.URL, "_raw_path", Computed())
+    with httprs.Client() as client:
+        for _ in range(3):
+            assert client.get(url).text == "/a"
+        target[0] = b"/b"  # (no write to the URL nor to its class)
+        assert client.get(url).text == "/b"
+
+
+def test_threads_sharing_a_client_each_get_their_own_url(scripted):
+    # One transport memo for the URL last used twice in a row, threads taking turns:
+    # each request still goes to its own URL.
+    srv = scripted(_echo_target)
+    client = httprs.Client()
+    errors = []
+
+    def run(i):
+        url = httprs.URL(f"{srv.url}/t{i}")
+        try:
+            for _ in range(30):
+                body = client.get(url if i % 2 else str(url)).text
+                assert body == f"/t{i}", (i, body)
+        except BaseException as error:  # (reported by the main thread)
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    with client:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+
+
+def test_a_closed_clients_last_url_is_not_kept(scripted):
+    # The transport keeps the URL last used (and its memo) until the next request; a
+    # closed client's transport lets it go (a URL may carry userinfo or a query secret).
+    url = httprs.URL(scripted(keepalive(b"ok")).url + "/echo?key=tok-7c1e5")
+    ref = weakref.ref(url)
+    with httprs.Client() as client:
+        for _ in range(3):
+            assert client.get(url).status_code == 200
+    del url
+    gc.collect()
+    assert ref() is None
+    assert client.is_closed
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ cdef extern from *:
     /* PEP 509's version of a dict's contents: globally unique, renewed by every change
        to the dict, so an unchanged (dict, version) pair means unchanged contents. 0 where
        it may not be read (deprecated from 3.12). */
+    #define HTTPRS_DICT_VERSIONS (PY_VERSION_HEX < 0x030C0000)
     static unsigned long long httprs_dict_version(PyObject *d) {
     #if PY_VERSION_HEX < 0x030C0000
         return PyDict_CheckExact(d) ? (unsigned long long)((PyDictObject *)d)->ma_version_tag : 0;
@@ -78,6 +79,8 @@ cdef extern from *:
     object object_new "httprs_object_new"(object cls)
     bint stock_method "httprs_stock_method"(object obj, object name, object func) except -1
     unsigned long long dict_version "httprs_dict_version"(object d)
+    # Whether dict_version reads versions at all (a compile-time constant; else 0).
+    const bint dict_versions "HTTPRS_DICT_VERSIONS"
     unsigned int type_tag "httprs_type_tag"(object cls)
     bint plain_new "httprs_plain_new"(object cls)
 

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
+from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_info_handler, tls_server
 
 import httprs
 
@@ -1435,3 +1435,280 @@ def test_handshake_flight_read_by_the_waiting_thread(certs):
         srv.close()
     assert srv.together == [True]
     assert not srv.errors
+
+
+# ---------------------------------------------------------------- the interpreter's policy
+# httpx's contexts are ssl.create_default_context() (verify=False: a bare
+# ssl.SSLContext(PROTOCOL_TLS_CLIENT)) of the running interpreter, whose ciphers and
+# verification flags depend on how and which Python was built: Debian's python3 offers
+# OpenSSL's default cipher list, CPython 3.13 verifies with VERIFY_X509_STRICT and
+# VERIFY_X509_PARTIAL_CHAIN. httprs's own contexts (verify=True / a path / False) match.
+
+
+def _offer_server(certs, offers: list):
+    """A TLS server accepting every cipher and version, recording for each connection the
+    client's offered ciphers it knows (ssl's shared_ciphers(), in the server's order)."""
+    ctx = server_context(certs.server)
+    ctx.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+
+    def handler(conn):
+        offers.append([c[0] for c in conn.sock.shared_ciphers() or ()])
+        tls_info_handler(conn)
+
+    return tls_server(ctx, handler)
+
+
+def _python_handshake(ctx: ssl.SSLContext, port: int, host: str = "127.0.0.1") -> str:
+    """A handshake by `ctx` itself (what httpx does): "" or the verification error."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host):
+                return ""
+    except ssl.SSLCertVerificationError as error:
+        return error.verify_message or str(error)
+
+
+def _interpreter_context(verify: bool, cafile: str) -> ssl.SSLContext:
+    """The context httpx builds for verify=<cafile> / verify=False."""
+    if verify:
+        return ssl.create_default_context(cafile=cafile)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@pytest.fixture
+def reread_policy():
+    """Makes httprs read the interpreter's TLS defaults again (they are read once per
+    process) before the test and after it; httpx reads them for every client."""
+    forget = getattr(getattr(httprs, "_core", None), "_forget_tls_policy", None)
+    if forget is not None:
+        forget()
+    yield
+    if forget is not None:
+        forget()
+
+
+@pytest.fixture
+def changed_defaults(monkeypatch, reread_policy):
+    """ssl.create_default_context() as another Python build could make it: another
+    cipher list and security level, and VERIFY_X509_STRICT."""
+    original = ssl.create_default_context
+
+    def create_default_context(*args, **kwargs):
+        ctx = original(*args, **kwargs)
+        ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384:@SECLEVEL=1")
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        return ctx
+
+    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+
+
+@pytest.mark.parametrize(
+    "defaults, verify",
+    [("interpreter", True), ("interpreter", False), ("changed", True)],
+    ids=["verify", "no_verify", "changed_defaults"],
+)
+def test_own_context_offers_the_interpreters_ciphers(
+    certs, clean_env, monkeypatch, request, defaults, verify
+):
+    """The ciphers an httprs connection offers (TLS 1.2 and 1.3) are those httpx's context
+    offers: ssl.create_default_context()'s, or a bare SSLContext's for verify=False."""
+    if defaults == "changed":
+        request.getfixturevalue("changed_defaults")
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    offers: list = []
+    srv = _offer_server(certs, offers)
+    try:
+        with httprs.Client(verify=verify) as c:
+            assert c.get(srv.url).status_code == 200
+        reference = _interpreter_context(verify, certs.ca_file)
+        assert _python_handshake(reference, srv.port) == ""
+    finally:
+        srv.close()
+    assert len(offers) == 2
+    assert offers[0] == offers[1]
+    if defaults == "changed":
+        assert "AES256-GCM-SHA384" in offers[0]
+
+
+def _write_pem(path, *objects) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    blobs = []
+    for obj in objects:
+        if hasattr(obj, "public_bytes"):
+            blobs.append(obj.public_bytes(serialization.Encoding.PEM))
+        else:
+            blobs.append(
+                obj.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+    path.write_bytes(b"".join(blobs))
+    return str(path)
+
+
+def _leaf_without_authority_key_id(tmp_path):
+    """A CA and a certificate for localhost / 127.0.0.1 it signed without the Authority
+    Key Identifier extension, which OpenSSL's VERIFY_X509_STRICT requires ("Missing
+    Authority Key Identifier"; CPython 3.13's create_default_context() sets that flag):
+    (CA file, certificate chain file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def build(subject, issuer, key, signer, extensions):
+        builder = (
+            x509
+            .CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "httprs strict test CA")])
+    ca = build(
+        ca_name,
+        ca_name,
+        ca_key,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                True,
+            ),
+            (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+        ],
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = build(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]),
+        ca_name,
+        key,
+        ca_key,
+        [
+            (
+                x509.SubjectAlternativeName([
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]),
+                False,
+            ),
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
+    )
+    return (
+        _write_pem(tmp_path / "strict_ca.pem", ca),
+        _write_pem(tmp_path / "strict_leaf.pem", leaf),
+        _write_pem(tmp_path / "strict_key.pem", key),
+    )
+
+
+def _serve(certfile: str, keyfile: str):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certfile, keyfile)
+    return tls_server(ctx)
+
+
+def _httprs_outcome(verify, url: str) -> str:
+    try:
+        with httprs.Client(verify=verify) as c:
+            assert c.get(url).status_code == 200
+        return ""
+    except httprs.ConnectError as error:
+        assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+        return str(error)
+
+
+@pytest.mark.parametrize("defaults", ["interpreter", "changed"])
+def test_own_context_applies_the_interpreters_x509_strict(
+    tmp_path, clean_env, monkeypatch, request, defaults
+):
+    """A certificate only VERIFY_X509_STRICT refuses (no Authority Key Identifier) is
+    refused by httprs exactly when ssl.create_default_context() refuses it: from Python
+    3.13 on, which sets that flag (never a weaker check than httpx's)."""
+    if defaults == "changed":
+        request.getfixturevalue("changed_defaults")
+    ca_file, certfile, keyfile = _leaf_without_authority_key_id(tmp_path)
+    srv = _serve(certfile, keyfile)
+    try:
+        expected = _python_handshake(ssl.create_default_context(cafile=ca_file), srv.port)
+        monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+        got = {"verify=True": _httprs_outcome(True, srv.url)}
+        with pytest.warns(DeprecationWarning):
+            got["verify=<path>"] = _httprs_outcome(ca_file, srv.url)
+    finally:
+        srv.close()
+    strict = defaults == "changed" or sys.version_info >= (3, 13)
+    assert ("Authority Key Identifier" in expected) == strict, expected
+    for how, outcome in got.items():
+        assert bool(outcome) == strict, (how, outcome)
+        assert expected in outcome, (how, outcome)
+
+
+def test_own_context_applies_the_interpreters_partial_chain(
+    certs, tls_server_factory, tmp_path, clean_env, monkeypatch
+):
+    """Trusting only an intermediate CA: accepted where ssl.create_default_context()
+    sets VERIFY_X509_PARTIAL_CHAIN (Python 3.13 on), refused before, by httprs as by
+    the interpreter's context."""
+    intermediate = certs.ca.create_child_ca()
+    srv = tls_server_factory(intermediate.issue_cert("localhost", "127.0.0.1"))
+    inter_file = str(tmp_path / "intermediate.pem")
+    intermediate.cert_pem.write_to_path(inter_file)
+    expected = _python_handshake(ssl.create_default_context(cafile=inter_file), srv.port)
+    monkeypatch.setenv("SSL_CERT_FILE", inter_file)
+    got = _httprs_outcome(True, srv.url)
+    partial = sys.version_info >= (3, 13)
+    assert (expected == "") == partial, expected
+    assert (got == "") == partial, got
+    assert expected in got
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("verify", [True, False])
+def test_own_policy_is_the_interpreters(verify):
+    """What httprs reads (once per process) is the interpreter's context's settings."""
+    from httprs._core import _own_policy
+
+    policy = _own_policy(verify)
+    ctx = ssl.create_default_context() if verify else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    names = [c["name"] for c in ctx.get_ciphers()]
+    assert policy["ciphersuites"].split(":") + policy["cipher_list"].split(":") == names
+    assert policy["verify_flags"] == ctx.verify_flags
+    assert policy["options"] == ctx.options
+    # never below TLS 1.2 (docs/compatibility.md)
+    assert policy["min_version"] == max(ctx.minimum_version, ssl.TLSVersion.TLSv1_2)
+    assert policy["max_version"] == max(ctx.maximum_version, 0)
+    assert policy["security_level"] in (-1, 1, 2, 3, 4, 5)
+    assert not ctx.post_handshake_auth  # httprs's own contexts never offer it either

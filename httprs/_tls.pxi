@@ -543,8 +543,10 @@ cdef inline _Policy _policy(bint verifying):
     global _policy_plain, _policy_verifying
     if verifying:
         if _policy_verifying is None:
+            # A CA directory (a lookup, nothing read) rather than the system store,
+            # whose loading costs ~50 ms: the CAs are not what is read from it.
             try:
-                context = ssl.create_default_context()
+                context = ssl.create_default_context(capath=os.path.dirname(ssl.__file__))
             except OSError as error:  # SSLKEYLOGFILE cannot be opened
                 raise exc.ConnectError(f"Could not make Python's default SSL context: {error}")
             _policy_verifying = _read_policy(context)
@@ -665,7 +667,6 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
             raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {path}")
     else:
         raise TypeError(f"Invalid verify argument: {verify!r}")
-    cfg.policy = _policy(cfg.verify).p
     if cert is not None:
         if isinstance(cert, (str, os.PathLike)):
             cfg.cert_file = os.fsencode(cert)
@@ -678,6 +679,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
                 cfg.key_password = password.encode() if isinstance(password, str) else password
         else:
             raise TypeError(f"Invalid cert argument: {cert!r}")
+    cfg.policy = _policy(cfg.verify).p
     with nogil:
         holder.ctx = TlsContext.create(cfg, err)
     if err.kind != ErrorKind.kNone:

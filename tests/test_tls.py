@@ -1459,11 +1459,17 @@ def _offer_server(certs, offers: list):
     return tls_server(ctx, handler)
 
 
-def _python_handshake(ctx: ssl.SSLContext, port: int, host: str = "127.0.0.1") -> str:
-    """A handshake by `ctx` itself (what httpx does): "" or the verification error."""
+def _python_handshake(ctx: ssl.SSLContext, port: int) -> str:
+    """A handshake by `ctx` itself (what httpx does), then a request whose answer
+    shows the server saw the handshake through: "" or the verification error."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname=host):
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                head = b""
+                while len(head) < 12 and (data := tls.recv(12 - len(head))):
+                    head += data
+                assert head == b"HTTP/1.1 200"
                 return ""
     except ssl.SSLCertVerificationError as error:
         return error.verify_message or str(error)
@@ -1494,13 +1500,13 @@ def reread_policy():
 @pytest.fixture
 def changed_defaults(monkeypatch, reread_policy):
     """ssl.create_default_context() as another Python build could make it: another
-    cipher list and security level, and VERIFY_X509_STRICT."""
+    cipher list and security level, VERIFY_X509_STRICT and VERIFY_X509_PARTIAL_CHAIN."""
     original = ssl.create_default_context
 
     def create_default_context(*args, **kwargs):
         ctx = original(*args, **kwargs)
         ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384:@SECLEVEL=1")
-        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
         return ctx
 
     monkeypatch.setattr(ssl, "create_default_context", create_default_context)
@@ -1676,12 +1682,15 @@ def test_own_context_applies_the_interpreters_x509_strict(
         assert expected in outcome, (how, outcome)
 
 
+@pytest.mark.parametrize("defaults", ["interpreter", "changed"])
 def test_own_context_applies_the_interpreters_partial_chain(
-    certs, tls_server_factory, tmp_path, clean_env, monkeypatch
+    certs, tls_server_factory, tmp_path, clean_env, monkeypatch, request, defaults
 ):
     """Trusting only an intermediate CA: accepted where ssl.create_default_context()
     sets VERIFY_X509_PARTIAL_CHAIN (Python 3.13 on), refused before, by httprs as by
     the interpreter's context."""
+    if defaults == "changed":
+        request.getfixturevalue("changed_defaults")
     intermediate = certs.ca.create_child_ca()
     srv = tls_server_factory(intermediate.issue_cert("localhost", "127.0.0.1"))
     inter_file = str(tmp_path / "intermediate.pem")
@@ -1689,7 +1698,7 @@ def test_own_context_applies_the_interpreters_partial_chain(
     expected = _python_handshake(ssl.create_default_context(cafile=inter_file), srv.port)
     monkeypatch.setenv("SSL_CERT_FILE", inter_file)
     got = _httprs_outcome(True, srv.url)
-    partial = sys.version_info >= (3, 13)
+    partial = defaults == "changed" or sys.version_info >= (3, 13)
     assert (expected == "") == partial, expected
     assert (got == "") == partial, got
     assert expected in got
@@ -1710,5 +1719,9 @@ def test_own_policy_is_the_interpreters(verify):
     # never below TLS 1.2 (docs/compatibility.md)
     assert policy["min_version"] == max(ctx.minimum_version, ssl.TLSVersion.TLSv1_2)
     assert policy["max_version"] == max(ctx.maximum_version, 0)
-    assert policy["security_level"] in (-1, 1, 2, 3, 4, 5)
+    assert policy["security_level"] == getattr(ctx, "security_level", -1)
+    partial_wildcards, subject = 0x4, 0x20  # X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, ...
+    assert policy["host_flags"] == partial_wildcards | (
+        0 if ctx.hostname_checks_common_name else subject
+    )
     assert not ctx.post_handshake_auth  # httprs's own contexts never offer it either

@@ -529,9 +529,15 @@ cdef class _Policy:
     cdef TlsPolicy p
 
 
-# httpx's context settings for [verify off, verify on], read once per process.
-cdef _Policy _policy_plain = None
-cdef _Policy _policy_verifying = None
+# httpx's context settings for [verify off, verify on], each one tuple
+# (ssl.create_default_context, ssl.SSLContext, _Policy) read and replaced as a whole, so a
+# thread never pairs one identity with another's policy.
+cdef tuple _policy_plain = None
+cdef tuple _policy_verifying = None
+
+# A CA directory that is only a name: OpenSSL looks hash directories up lazily, so the
+# probe neither reads it nor loads the system store (~50 ms), and needs no ssl.__file__.
+cdef str _PROBE_CAPATH = "/nonexistent/httprs-policy-probe"
 
 
 cdef inline _Policy _policy(bint verifying):
@@ -539,21 +545,35 @@ cdef inline _Policy _policy(bint verifying):
     of the context httpx would build (httpx._config.create_ssl_context), which depend on
     how Python was built (Debian's python3 offers OpenSSL's default cipher list) and on
     its version (3.13 verifies with VERIFY_X509_STRICT and VERIFY_X509_PARTIAL_CHAIN).
-    Read once: a Client() only looks the result up."""
+    Read again whenever ssl.create_default_context or ssl.SSLContext is another object
+    than at the last read (a monkeypatch, a wrapper, truststore's class swap, or their
+    undoing); otherwise a lookup and two identity checks."""
     global _policy_plain, _policy_verifying
+    factory = ssl.create_default_context
+    context_class = ssl.SSLContext
+    cdef tuple cached = _policy_verifying if verifying else _policy_plain
+    if cached is not None and cached[0] is factory and cached[1] is context_class:
+        return <_Policy>cached[2]
+    cdef _Policy policy = _probe_policy(verifying, factory, context_class)
     if verifying:
-        if _policy_verifying is None:
-            # A CA directory (a lookup, nothing read) rather than the system store,
-            # whose loading costs ~50 ms: the CAs are not what is read from it.
-            try:
-                context = ssl.create_default_context(capath=os.path.dirname(ssl.__file__))
-            except OSError as error:  # SSLKEYLOGFILE cannot be opened
-                raise exc.ConnectError(f"Could not make Python's default SSL context: {error}")
-            _policy_verifying = _read_policy(context)
-        return _policy_verifying
-    if _policy_plain is None:
-        _policy_plain = _read_policy(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
-    return _policy_plain
+        _policy_verifying = (factory, context_class, policy)
+    else:
+        _policy_plain = (factory, context_class, policy)
+    return policy
+
+
+cdef _Policy _probe_policy(bint verifying, object factory, object context_class):
+    """Build the context httpx would and read it; any failure (an SSLKEYLOGFILE that
+    cannot be opened, a replacement factory that refuses capath=) is a ConnectError and
+    nothing is cached, so no looser policy is ever used instead."""
+    try:
+        if verifying:
+            context = factory(capath=_PROBE_CAPATH)
+        else:
+            context = context_class(ssl.PROTOCOL_TLS_CLIENT)
+        return _read_policy(context)
+    except Exception as error:
+        raise exc.ConnectError(f"Could not make Python's default SSL context: {error!r}") from error
 
 
 cdef _Policy _read_policy(object context):

@@ -1515,8 +1515,9 @@ def _interpreter_context(verify: bool, cafile: str) -> ssl.SSLContext:
 
 @pytest.fixture
 def reread_policy():
-    """Makes httprs read the interpreter's TLS defaults again (they are read once per
-    process) before the test and after it; httpx reads them for every client."""
+    """Makes httprs read the interpreter's TLS defaults again before the test and after
+    it (a patch in place is followed anyway; this also drops what a patch on an
+    attribute of the same function or class would leave); httpx reads them per client."""
     forget = getattr(getattr(httprs, "_core", None), "_forget_tls_policy", None)
     if forget is not None:
         forget()
@@ -1568,6 +1569,46 @@ def test_own_context_offers_the_interpreters_ciphers(
     assert all(hello == srv.hellos[0] for hello in srv.hellos[1:])
     if defaults == "changed":
         assert 0x009D in srv.hellos[0]  # AES256-GCM-SHA384 (not in CPython's string)
+
+
+def test_own_context_follows_a_later_patch_of_the_interpreters_defaults(
+    certs, clean_env, monkeypatch
+):
+    """httpx reads ssl.create_default_context() for every client: a patch made after
+    httprs's first HTTPS request applies to the next client, and undoing it brings the
+    original policy back (no reread_policy fixture: this is the cache's own rule)."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    srv = _HelloRecorder()
+
+    def offered():
+        before = len(srv.hellos)
+        with httprs.Client() as c:
+            with pytest.raises(httprs.TransportError):
+                c.get(f"https://127.0.0.1:{srv.port}/")
+        assert len(srv.hellos) > before
+        return srv.hellos[before]
+
+    try:
+        original_hello = offered()
+        original = ssl.create_default_context
+
+        def create_default_context(*args, **kwargs):
+            ctx = original(*args, **kwargs)
+            ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384")
+            return ctx
+
+        with monkeypatch.context() as patch:
+            patch.setattr(ssl, "create_default_context", create_default_context)
+            patched_hello = offered()
+            with pytest.raises((ssl.SSLError, OSError)):
+                _python_handshake(create_default_context(cafile=certs.ca_file), srv.port)
+            assert srv.hellos[-1] == patched_hello
+        restored_hello = offered()
+    finally:
+        srv.close()
+    assert 0x009D in patched_hello  # AES256-GCM-SHA384
+    assert patched_hello != original_hello
+    assert restored_hello == original_hello
 
 
 def _write_pem(path, *objects) -> str:
@@ -1737,7 +1778,8 @@ def test_own_context_applies_the_interpreters_partial_chain(
 @pytest.mark.httprs_only
 @pytest.mark.parametrize("verify", [True, False])
 def test_own_policy_is_the_interpreters(verify):
-    """What httprs reads (once per process) is the interpreter's context's settings."""
+    """What httprs reads (and keeps until ssl's factory or class changes) is the
+    interpreter's context's settings."""
     from httprs._core import _own_policy
 
     policy = _own_policy(verify)
@@ -1755,3 +1797,25 @@ def test_own_policy_is_the_interpreters(verify):
         0 if ctx.hostname_checks_common_name else subject
     )
     assert not ctx.post_handshake_auth  # httprs's own contexts never offer it either
+
+
+@pytest.mark.httprs_only
+def test_own_policy_probe_failure_is_a_connect_error(certs, clean_env, monkeypatch):
+    """A replacement create_default_context that refuses the probe's capath= (httpx
+    passes cafile=) gives httpx's ConnectError, chained, and is not cached: restored,
+    the next client works."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    original = ssl.create_default_context
+
+    def create_default_context(cafile=None):
+        return original(cafile=cafile)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ssl, "create_default_context", create_default_context)
+        with httprs.Client() as c:
+            with pytest.raises(httprs.ConnectError, match="default SSL context") as info:
+                c.get("https://127.0.0.1:9/")
+        assert isinstance(info.value.__cause__, TypeError)
+    from httprs._core import _own_policy
+
+    assert _own_policy(True)["min_version"] >= ssl.TLSVersion.TLSv1_2

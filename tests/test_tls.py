@@ -1819,3 +1819,33 @@ def test_own_policy_probe_failure_is_a_connect_error(certs, clean_env, monkeypat
     from httprs._core import _own_policy
 
     assert _own_policy(True)["min_version"] >= ssl.TLSVersion.TLSv1_2
+
+
+@pytest.mark.httprs_only
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_own_context_keeps_the_tls_1_2_floor(certs, clean_env, monkeypatch):
+    """An interpreter whose create_default_context() allows TLS 1.0/1.1 (security level
+    0, MINIMUM_SUPPORTED): its context reaches a server capped at TLS 1.1, httprs's own
+    context never goes below TLS 1.2 and refuses it."""
+    original = ssl.create_default_context
+
+    def create_default_context(*args, **kwargs):
+        ctx = original(*args, **kwargs)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        return ctx
+
+    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+    server_ctx = server_context(certs.server)
+    server_ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    server_ctx.minimum_version = ssl.TLSVersion.TLSv1
+    server_ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    srv = tls_server(server_ctx)
+    try:
+        assert _python_handshake(create_default_context(cafile=certs.ca_file), srv.port) == ""
+        monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+        with httprs.Client() as c:
+            with pytest.raises(httprs.ConnectError):
+                c.get(srv.url)
+    finally:
+        srv.close()

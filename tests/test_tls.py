@@ -1474,8 +1474,14 @@ class _HelloRecorder:
                 self.hellos.append(_hello_ciphers(record))
 
     def close(self) -> None:
+        # (closing alone does not wake the accept() blocked in the thread on Linux)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
         self.thread.join(10)
+        assert not self.thread.is_alive()
 
 
 def _hello_ciphers(record: bytes) -> list:

@@ -83,6 +83,7 @@ from httprs.includes.tls cimport (
     SSL_CTX_new,
     TlsConfig,
     TlsContext,
+    TlsPolicy,
 )
 
 from httprs import _exceptions as exc

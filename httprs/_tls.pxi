@@ -510,6 +510,118 @@ cdef class _TlsContext:
         return self.foreign
 
 
+# ------------------------------------------------------------ the interpreter's policy
+
+
+cdef extern from "openssl/x509v3.h" nogil:
+    unsigned int X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS
+    unsigned int X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+
+
+cdef extern from "openssl/ssl.h" nogil:
+    int TLS1_2_VERSION
+
+
+@cython.final
+cdef class _Policy:
+    """A TlsPolicy (src/tls.h), held for the life of the process."""
+
+    cdef TlsPolicy p
+
+
+# httpx's context settings for [verify off, verify on], each one tuple
+# (ssl.create_default_context, ssl.SSLContext, _Policy) read and replaced as a whole, so a
+# thread never pairs one identity with another's policy.
+cdef tuple _policy_plain = None
+cdef tuple _policy_verifying = None
+
+# A CA directory that is only a name: OpenSSL looks hash directories up lazily, so the
+# probe neither reads it nor loads the system store (~50 ms), and needs no ssl.__file__.
+cdef str _PROBE_CAPATH = "/nonexistent/httprs-policy-probe"
+
+
+cdef inline _Policy _policy(bint verifying):
+    """The TLS settings httprs's own contexts take from the running interpreter: those
+    of the context httpx would build (httpx._config.create_ssl_context), which depend on
+    how Python was built (Debian's python3 offers OpenSSL's default cipher list) and on
+    its version (3.13 verifies with VERIFY_X509_STRICT and VERIFY_X509_PARTIAL_CHAIN).
+    Read again whenever ssl.create_default_context or ssl.SSLContext is another object
+    than at the last read (a monkeypatch, a wrapper, truststore's class swap, or their
+    undoing); otherwise a lookup and two identity checks."""
+    global _policy_plain, _policy_verifying
+    factory = ssl.create_default_context
+    context_class = ssl.SSLContext
+    cdef tuple cached = _policy_verifying if verifying else _policy_plain
+    if cached is not None and cached[0] is factory and cached[1] is context_class:
+        return <_Policy>cached[2]
+    cdef _Policy policy = _probe_policy(verifying, factory, context_class)
+    if verifying:
+        _policy_verifying = (factory, context_class, policy)
+    else:
+        _policy_plain = (factory, context_class, policy)
+    return policy
+
+
+cdef _Policy _probe_policy(bint verifying, object factory, object context_class):
+    """Build the context httpx would and read it; any failure (an SSLKEYLOGFILE that
+    cannot be opened, a replacement factory that refuses capath=) is a ConnectError and
+    nothing is cached, so no looser policy is ever used instead."""
+    try:
+        if verifying:
+            context = factory(capath=_PROBE_CAPATH)
+        else:
+            context = context_class(ssl.PROTOCOL_TLS_CLIENT)
+        return _read_policy(context)
+    except Exception as error:
+        raise exc.ConnectError(f"Could not make Python's default SSL context: {error!r}") from error
+
+
+cdef _Policy _read_policy(object context):
+    """`context`'s ciphers, versions, options, security level and verification flags as
+    plain data (Python 3.9 has no security_level: TlsPolicy's -1, the library's default
+    but at least CPython's 2)."""
+    cdef _Policy policy = _Policy.__new__(_Policy)
+    tls12 = []
+    tls13 = []
+    for cipher in context.get_ciphers():
+        (tls13 if cipher["protocol"] == "TLSv1.3" else tls12).append(cipher["name"])
+    policy.p.cipher_list = ":".join(tls12).encode("ascii")
+    policy.p.ciphersuites = ":".join(tls13).encode("ascii")
+    # Never below TLS 1.2, CPython's own minimum from 3.10 on (Debian's python3 leaves
+    # MINIMUM_SUPPORTED, where OpenSSL 3's security levels 1+ refuse older versions anyway).
+    # TLSVersion.MAXIMUM_SUPPORTED (-1): OpenSSL's 0, no bound.
+    policy.p.min_version = max(int(context.minimum_version), TLS1_2_VERSION)
+    policy.p.max_version = max(int(context.maximum_version), 0)
+    policy.p.options = int(context.options)
+    policy.p.verify_flags = int(context.verify_flags)
+    policy.p.host_flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS
+    if not context.hostname_checks_common_name:
+        policy.p.host_flags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+    policy.p.security_level = getattr(context, "security_level", -1)
+    return policy
+
+
+def _forget_tls_policy():
+    """For tests: read the interpreter's TLS settings again for the next client."""
+    global _policy_plain, _policy_verifying
+    _policy_plain = _policy_verifying = None
+
+
+def _own_policy(verifying=True):
+    """For tests: the policy httprs's own contexts use, as a dict."""
+    cdef _Policy policy = _policy(verifying)
+    return {
+        "cipher_list": policy.p.cipher_list.decode(),
+        "ciphersuites": policy.p.ciphersuites.decode(),
+        "min_version": policy.p.min_version,
+        "max_version": policy.p.max_version,
+        "options": policy.p.options,
+        "verify_flags": policy.p.verify_flags,
+        "host_flags": policy.p.host_flags,
+        "security_level": policy.p.security_level,
+    }
+
+
 cdef object _certifi_where = None
 
 
@@ -535,6 +647,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef TlsConfig cfg
     cdef Error err
     cdef string ca_file, ca_dir
+    cdef _Policy policy
     if isinstance(verify, ssl.SSLContext):
         if cert:
             # httpx loads a deprecated cert= into the given context.
@@ -555,8 +668,9 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         if cert is None:
             ca_file = cfg.ca_file
             ca_dir = cfg.ca_dir
+            policy = _policy(True)
             with nogil:
-                holder.ctx = TlsContext.default_context(ca_file, ca_dir, err)
+                holder.ctx = TlsContext.default_context(ca_file, ca_dir, policy.p, err)
             if err.kind != ErrorKind.kNone:
                 raise _error_to_exception(err, None)
             return holder
@@ -585,6 +699,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
                 cfg.key_password = password.encode() if isinstance(password, str) else password
         else:
             raise TypeError(f"Invalid cert argument: {cert!r}")
+    cfg.policy = _policy(cfg.verify).p
     with nogil:
         holder.ctx = TlsContext.create(cfg, err)
     if err.kind != ErrorKind.kNone:

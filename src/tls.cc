@@ -40,11 +40,6 @@ void count_fork_child() { g_fork_generation.fetch_add(1); }
 [[maybe_unused]] const int g_fork_counter = pthread_atfork(nullptr, nullptr, &count_fork_child);
 uint64_t fork_generation() { return g_fork_generation.load(); }
 
-// CPython 3.10+'s PY_SSL_DEFAULT_CIPHER_STRING ("python" default), which
-// ssl.create_default_context() and therefore httpx use.
-constexpr const char* kCipherList =
-    "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM";
-
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
 constexpr unsigned char kAlpnH2Http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -583,6 +578,38 @@ bool is_ip_literal(const std::string& host) { return !ip_address_part(host).empt
 
 // ----------------------------------------------------------- TlsContext ----
 
+bool TlsPolicy::operator==(const TlsPolicy& o) const {
+  return std::tie(cipher_list, ciphersuites, min_version, max_version, options, verify_flags,
+                  host_flags, security_level) ==
+         std::tie(o.cipher_list, o.ciphersuites, o.min_version, o.max_version, o.options,
+                  o.verify_flags, o.host_flags, o.security_level);
+}
+
+namespace {
+
+// `p` on a new SSL_CTX, each value replacing the one SSL_CTX_new gave it.
+bool apply_policy(SSL_CTX* c, const TlsPolicy& p, Error& err) {
+  if (SSL_CTX_set_min_proto_version(c, p.min_version) != 1 ||
+      SSL_CTX_set_max_proto_version(c, p.max_version) != 1)
+    return fail(err, "Could not set the TLS versions: " + last_error_text());
+  SSL_CTX_clear_options(c, SSL_CTX_get_options(c) & ~p.options);
+  SSL_CTX_set_options(c, p.options);
+  if (SSL_CTX_set_cipher_list(c, p.cipher_list.c_str()) != 1)
+    return fail(err, "Could not set the cipher list: " + last_error_text());
+  if (SSL_CTX_set_ciphersuites(c, p.ciphersuites.c_str()) != 1)
+    return fail(err, "Could not set the TLS 1.3 cipher suites: " + last_error_text());
+  int level = p.security_level;
+  if (level < 0) level = std::max(SSL_CTX_get_security_level(c), 2);
+  SSL_CTX_set_security_level(c, level);
+  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(c);
+  X509_VERIFY_PARAM_clear_flags(param, X509_VERIFY_PARAM_get_flags(param) & ~p.verify_flags);
+  X509_VERIFY_PARAM_set_flags(param, p.verify_flags);
+  X509_VERIFY_PARAM_set_hostflags(param, p.host_flags);
+  return true;
+}
+
+}  // namespace
+
 std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err) {
   ERR_clear_error();
   CtxPtr ctx(SSL_CTX_new(TLS_client_method()));
@@ -591,18 +618,7 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err)
     return nullptr;
   }
   SSL_CTX* c = ctx.get();
-  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-  // CPython leaves empty-fragment insertion on (OP_ALL minus that bit).
-  SSL_CTX_clear_options(c, SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS);
-  SSL_CTX_set_options(c, (SSL_OP_ALL & ~SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS) | SSL_OP_NO_SSLv3 |
-                             SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                             SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
-  if (SSL_CTX_set_cipher_list(c, kCipherList) != 1) {
-    fail(err, "Could not set the cipher list: " + last_error_text());
-    return nullptr;
-  }
-  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c), X509_V_FLAG_TRUSTED_FIRST);
-  X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(c), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (!apply_policy(c, cfg.policy, err)) return nullptr;
   SSL_CTX_set_mode(c, SSL_MODE_AUTO_RETRY);
   SSL_CTX_set_verify(c, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
   if (cfg.verify && !load_trust(c, cfg, err)) return nullptr;
@@ -656,21 +672,26 @@ std::shared_ptr<TlsContext> TlsContext::foreign(const ForeignTlsOps* ops, void* 
 }
 
 std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
-                                                        const std::string& ca_dir, Error& err) {
+                                                        const std::string& ca_dir,
+                                                        const TlsPolicy& policy, Error& err) {
   using Key = std::tuple<std::string, std::string, std::string>;
   static std::mutex mu;
-  static auto* cache = new std::map<Key, std::shared_ptr<TlsContext>>();  // never destroyed
+  // The policy is the process's own, the same on every call: it is kept with the
+  // context rather than in the key (which would copy its strings on each lookup).
+  using Entry = std::pair<TlsPolicy, std::shared_ptr<TlsContext>>;
+  static auto* cache = new std::map<Key, Entry>();  // never destroyed
   const char* keylog = std::getenv("SSLKEYLOGFILE");
   Key key(ca_file, ca_dir, keylog != nullptr ? keylog : "");
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache->find(key);
-  if (it != cache->end()) return it->second;
+  if (it != cache->end() && it->second.first == policy) return it->second.second;
   TlsConfig cfg;
   cfg.ca_file = ca_file;
   cfg.ca_dir = ca_dir;
   cfg.keylog_file = std::get<2>(key);
+  cfg.policy = policy;
   std::shared_ptr<TlsContext> ctx = create(cfg, err);
-  if (ctx) cache->emplace(std::move(key), ctx);  // failures are not cached
+  if (ctx) (*cache)[std::move(key)] = Entry(policy, ctx);  // failures are not cached
   return ctx;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,36 @@
 #include "errors.h"
 
 namespace httprs {
+
+// What decides which servers a context reaches and which certificates it accepts: the
+// settings httpx's contexts take from ssl.create_default_context() (verify=False:
+// ssl.SSLContext(PROTOCOL_TLS_CLIENT)) in the running interpreter, which differ by
+// build and version (Debian's python3 offers OpenSSL's default cipher list, CPython
+// 3.13 verifies with VERIFY_X509_STRICT and VERIFY_X509_PARTIAL_CHAIN). The Cython
+// layer reads them once per process (httprs/_tls.pxi, _policy); each value here is
+// applied exactly, replacing what the new SSL_CTX had. The defaults are CPython 3.10-3.12's
+// own with its default cipher string (the core's unit tests use them).
+struct TlsPolicy {
+  std::string cipher_list = kCPythonCipherList;         // TLS 1.2 and below (set_cipher_list)
+  std::string ciphersuites = TLS_DEFAULT_CIPHERSUITES;  // TLS 1.3; "" = none
+  int min_version = TLS1_2_VERSION;                     // 0: the lowest the library supports
+  int max_version = 0;                                  // 0: the highest
+  uint64_t options = kCPythonOptions;
+  unsigned long verify_flags = X509_V_FLAG_TRUSTED_FIRST;
+  unsigned int host_flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+  // -1 (unknown): the library's default, but at least 2 (CPython's @SECLEVEL=2).
+  int security_level = -1;
+
+  static constexpr const char* kCPythonCipherList =
+      "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM";
+  // OP_ALL without DONT_INSERT_EMPTY_FRAGMENTS, NO_SSLv3, NO_COMPRESSION,
+  // CIPHER_SERVER_PREFERENCE, ENABLE_MIDDLEBOX_COMPAT.
+  static constexpr uint64_t kCPythonOptions =
+      (SSL_OP_ALL & ~static_cast<uint64_t>(SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS)) | SSL_OP_NO_SSLv3 |
+      SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_MIDDLEBOX_COMPAT;
+
+  bool operator==(const TlsPolicy& o) const;
+};
 
 struct TlsConfig {
   bool verify = true;          // verify the peer certificate chain
@@ -24,17 +55,13 @@ struct TlsConfig {
   std::string key_password;    // optional
   bool http2 = false;          // ALPN offer; only http/1.1 is implemented
   std::string keylog_file;     // append TLS secrets here (NSS key log format), optional
+  TlsPolicy policy;
 };
 
-// Policy, as httpx 0.28.1 gets it from ssl.create_default_context() on
-// CPython 3.11 (checked against the ssl module by tests/test_cpp_units.py):
-// TLS >= 1.2; options OP_ALL without DONT_INSERT_EMPTY_FRAGMENTS, plus
-// NO_SSLv3, NO_COMPRESSION, CIPHER_SERVER_PREFERENCE, ENABLE_MIDDLEBOX_COMPAT;
-// CPython's default cipher string; partial wildcards ("f*.example.com") are
-// not matched. verify=false turns hostname checking off too (as httpx does).
-// When neither ca_file nor ca_dir is given, the OpenSSL default paths are
-// used. `http2` is ignored: ALPN offers "http/1.1" only, so servers answer
-// with HTTP/1.1.
+// verify=false turns hostname checking off too (as httpx does). When neither ca_file
+// nor ca_dir is given, the OpenSSL default paths are used. `http2` is ignored: ALPN
+// offers "http/1.1" only, so servers answer with HTTP/1.1. Post-handshake client
+// authentication is never offered (Python's default contexts do not either).
 
 class TlsSession;
 
@@ -94,11 +121,12 @@ class TlsContext {
   static std::shared_ptr<TlsContext> foreign(const ForeignTlsOps* ops, void* handle);
 
   // The process-wide default context (verify on, certifi bundle at
-  // `ca_file`), built once and cached by (ca_file, ca_dir). Like Python's
-  // ssl.create_default_context(), it logs TLS secrets to $SSLKEYLOGFILE when
-  // that is set (the variable is part of the cache key).
+  // `ca_file`), built once and cached by (ca_file, ca_dir); a different `policy`
+  // builds it again. Like Python's ssl.create_default_context(), it logs TLS
+  // secrets to $SSLKEYLOGFILE when that is set (the variable is part of the cache key).
   static std::shared_ptr<TlsContext> default_context(const std::string& ca_file,
-                                                     const std::string& ca_dir, Error& err);
+                                                     const std::string& ca_dir,
+                                                     const TlsPolicy& policy, Error& err);
 
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;

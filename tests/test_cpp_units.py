@@ -136,7 +136,7 @@ def test_http2_exchanges(tmp_path: Path) -> None:
 
 
 # CPython's default cipher string from 3.10 on (PY_SSL_DEFAULT_CIPHER_STRING, ssl's
-# _DEFAULT_CIPHERS), which src/tls.cc's kCipherList copies.
+# _DEFAULT_CIPHERS), which TlsPolicy's default (src/tls.h) copies.
 CPYTHON_DEFAULT_CIPHERS = (
     "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 )
@@ -296,10 +296,12 @@ def make_certificates(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "empty_dir").mkdir()
     paths["empty_dir"] = str(tmp_path / "empty_dir")
     paths["tmpdir"] = str(tmp_path)
-    # The policy httpx gets from the ssl module, to compare with ours. Its ciphers are
-    # CPython's default cipher string, which a distribution's build may replace with
-    # OpenSSL's own longer default (Debian's python3: --with-ssl-default-suites=openssl);
-    # httprs keeps CPython's, so the comparison is with that string.
+    # The policy httpx gets from the ssl module, to compare with the core's default
+    # TlsPolicy (CPython's). Its ciphers are CPython's default cipher string, which a
+    # distribution's build may replace with OpenSSL's own longer default (Debian's
+    # python3: --with-ssl-default-suites=openssl), so the comparison is with that
+    # string. (What the Cython layer passes instead, the running interpreter's own
+    # policy, is compared in tests/test_tls.py.)
     py_ctx = ssl.create_default_context()
     if getattr(ssl, "_DEFAULT_CIPHERS", None) != CPYTHON_DEFAULT_CIPHERS:
         py_ctx.set_ciphers(CPYTHON_DEFAULT_CIPHERS)

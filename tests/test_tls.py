@@ -1435,3 +1435,423 @@ def test_handshake_flight_read_by_the_waiting_thread(certs):
         srv.close()
     assert srv.together == [True]
     assert not srv.errors
+
+
+# ---------------------------------------------------------------- the interpreter's policy
+# httpx's contexts are ssl.create_default_context() (verify=False: a bare
+# ssl.SSLContext(PROTOCOL_TLS_CLIENT)) of the running interpreter, whose ciphers and
+# verification flags depend on how and which Python was built: Debian's python3 offers
+# OpenSSL's default cipher list, CPython 3.13 verifies with VERIFY_X509_STRICT and
+# VERIFY_X509_PARTIAL_CHAIN. httprs's own contexts (verify=True / a path / False) match.
+
+
+class _HelloRecorder:
+    """A TCP server that records the cipher suites of each ClientHello it receives (in
+    the client's order) and closes the connection: what a client offers, read off the
+    wire (ssl's shared_ciphers() cannot tell it: before CPython 3.11.4 it returns the
+    server's whole list)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.hellos: list = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                record = b""
+                while len(record) < 5 or len(record) < 5 + int.from_bytes(record[3:5], "big"):
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    record += data
+                self.hellos.append(_hello_ciphers(record))
+
+    def close(self) -> None:
+        # (closing alone does not wake the accept() blocked in the thread on Linux)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def _hello_ciphers(record: bytes) -> list:
+    """The cipher suite numbers of a TLS record holding a ClientHello."""
+    assert record[0] == 22 and record[5] == 1  # handshake, client_hello
+    pos = 5 + 4 + 2 + 32  # record header, handshake header, version, random
+    pos += 1 + record[pos]  # session id
+    size = int.from_bytes(record[pos : pos + 2], "big")
+    return [int.from_bytes(record[i : i + 2], "big") for i in range(pos + 2, pos + 2 + size, 2)]
+
+
+def _python_handshake(ctx: ssl.SSLContext, port: int) -> str:
+    """A handshake by `ctx` itself (what httpx does), then a request whose answer
+    shows the server saw the handshake through: "" or the verification error."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                head = b""
+                while len(head) < 12 and (data := tls.recv(12 - len(head))):
+                    head += data
+                assert head == b"HTTP/1.1 200"
+                return ""
+    except ssl.SSLCertVerificationError as error:
+        return error.verify_message or str(error)
+
+
+def _interpreter_context(verify: bool, cafile: str) -> ssl.SSLContext:
+    """The context httpx builds for verify=<cafile> / verify=False."""
+    if verify:
+        return ssl.create_default_context(cafile=cafile)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@pytest.fixture
+def reread_policy():
+    """Makes httprs read the interpreter's TLS defaults again before the test and after
+    it (a patch in place is followed anyway; this also drops what a patch on an
+    attribute of the same function or class would leave); httpx reads them per client."""
+    forget = getattr(getattr(httprs, "_core", None), "_forget_tls_policy", None)
+    if forget is not None:
+        forget()
+    yield
+    if forget is not None:
+        forget()
+
+
+@pytest.fixture
+def changed_defaults(monkeypatch, reread_policy):
+    """ssl.create_default_context() as another Python build could make it: another
+    cipher list and security level, VERIFY_X509_STRICT and VERIFY_X509_PARTIAL_CHAIN."""
+    original = ssl.create_default_context
+
+    def create_default_context(*args, **kwargs):
+        ctx = original(*args, **kwargs)
+        ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384:@SECLEVEL=1")
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+        return ctx
+
+    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+
+
+@pytest.mark.parametrize(
+    "defaults, verify",
+    [("interpreter", True), ("interpreter", False), ("changed", True)],
+    ids=["verify", "no_verify", "changed_defaults"],
+)
+def test_own_context_offers_the_interpreters_ciphers(
+    certs, clean_env, monkeypatch, request, defaults, verify
+):
+    """The cipher suites an httprs connection offers (TLS 1.2 and 1.3, in order) are
+    those httpx's context offers: ssl.create_default_context()'s, or a bare
+    SSLContext's for verify=False."""
+    if defaults == "changed":
+        request.getfixturevalue("changed_defaults")
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    srv = _HelloRecorder()
+    try:
+        reference = _interpreter_context(verify, certs.ca_file)
+        with pytest.raises((ssl.SSLError, OSError)):
+            _python_handshake(reference, srv.port)
+        with httprs.Client(verify=verify) as c:
+            with pytest.raises(httprs.TransportError):
+                c.get(f"https://127.0.0.1:{srv.port}/")
+    finally:
+        srv.close()
+    assert len(srv.hellos) >= 2
+    assert all(hello == srv.hellos[0] for hello in srv.hellos[1:])
+    if defaults == "changed":
+        assert 0x009D in srv.hellos[0]  # AES256-GCM-SHA384 (not in CPython's string)
+
+
+def test_own_context_follows_a_later_patch_of_the_interpreters_defaults(
+    certs, clean_env, monkeypatch
+):
+    """httpx reads ssl.create_default_context() for every client: a patch made after
+    httprs's first HTTPS request applies to the next client, and undoing it brings the
+    original policy back (no reread_policy fixture: this is the cache's own rule)."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    srv = _HelloRecorder()
+
+    def offered():
+        before = len(srv.hellos)
+        with httprs.Client() as c:
+            with pytest.raises(httprs.TransportError):
+                c.get(f"https://127.0.0.1:{srv.port}/")
+        assert len(srv.hellos) > before
+        return srv.hellos[before]
+
+    try:
+        original_hello = offered()
+        original = ssl.create_default_context
+
+        def create_default_context(*args, **kwargs):
+            ctx = original(*args, **kwargs)
+            ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384")
+            return ctx
+
+        with monkeypatch.context() as patch:
+            patch.setattr(ssl, "create_default_context", create_default_context)
+            patched_hello = offered()
+            with pytest.raises((ssl.SSLError, OSError)):
+                _python_handshake(create_default_context(cafile=certs.ca_file), srv.port)
+            assert srv.hellos[-1] == patched_hello
+        restored_hello = offered()
+    finally:
+        srv.close()
+    assert 0x009D in patched_hello  # AES256-GCM-SHA384
+    assert patched_hello != original_hello
+    assert restored_hello == original_hello
+
+
+def _write_pem(path, *objects) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    blobs = []
+    for obj in objects:
+        if hasattr(obj, "public_bytes"):
+            blobs.append(obj.public_bytes(serialization.Encoding.PEM))
+        else:
+            blobs.append(
+                obj.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+    path.write_bytes(b"".join(blobs))
+    return str(path)
+
+
+def _leaf_without_authority_key_id(tmp_path):
+    """A CA and a certificate for localhost / 127.0.0.1 it signed without the Authority
+    Key Identifier extension, which OpenSSL's VERIFY_X509_STRICT requires ("Missing
+    Authority Key Identifier"; CPython 3.13's create_default_context() sets that flag):
+    (CA file, certificate chain file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def build(subject, issuer, key, signer, extensions):
+        builder = (
+            x509
+            .CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "httprs strict test CA")])
+    ca = build(
+        ca_name,
+        ca_name,
+        ca_key,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                True,
+            ),
+            (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+        ],
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = build(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]),
+        ca_name,
+        key,
+        ca_key,
+        [
+            (
+                x509.SubjectAlternativeName([
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]),
+                False,
+            ),
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
+    )
+    return (
+        _write_pem(tmp_path / "strict_ca.pem", ca),
+        _write_pem(tmp_path / "strict_leaf.pem", leaf),
+        _write_pem(tmp_path / "strict_key.pem", key),
+    )
+
+
+def _serve(certfile: str, keyfile: str):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certfile, keyfile)
+    return tls_server(ctx)
+
+
+def _httprs_outcome(verify, url: str) -> str:
+    try:
+        with httprs.Client(verify=verify) as c:
+            assert c.get(url).status_code == 200
+        return ""
+    except httprs.ConnectError as error:
+        assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+        return str(error)
+
+
+@pytest.mark.parametrize("defaults", ["interpreter", "changed"])
+def test_own_context_applies_the_interpreters_x509_strict(
+    tmp_path, clean_env, monkeypatch, request, defaults
+):
+    """A certificate only VERIFY_X509_STRICT refuses (no Authority Key Identifier) is
+    refused by httprs exactly when ssl.create_default_context() refuses it: from Python
+    3.13 on, which sets that flag (never a weaker check than httpx's)."""
+    if defaults == "changed":
+        request.getfixturevalue("changed_defaults")
+    ca_file, certfile, keyfile = _leaf_without_authority_key_id(tmp_path)
+    srv = _serve(certfile, keyfile)
+    try:
+        expected = _python_handshake(ssl.create_default_context(cafile=ca_file), srv.port)
+        monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+        got = {"verify=True": _httprs_outcome(True, srv.url)}
+        with pytest.warns(DeprecationWarning):
+            got["verify=<path>"] = _httprs_outcome(ca_file, srv.url)
+    finally:
+        srv.close()
+    strict = defaults == "changed" or sys.version_info >= (3, 13)
+    assert ("Authority Key Identifier" in expected) == strict, expected
+    for how, outcome in got.items():
+        assert bool(outcome) == strict, (how, outcome)
+        assert expected in outcome, (how, outcome)
+
+
+@pytest.mark.parametrize("defaults", ["interpreter", "changed"])
+def test_own_context_applies_the_interpreters_partial_chain(
+    certs, tls_server_factory, tmp_path, clean_env, monkeypatch, request, defaults
+):
+    """Trusting only an intermediate CA: accepted where ssl.create_default_context()
+    sets VERIFY_X509_PARTIAL_CHAIN (Python 3.13 on), refused before, by httprs as by
+    the interpreter's context."""
+    if defaults == "changed":
+        request.getfixturevalue("changed_defaults")
+    intermediate = certs.ca.create_child_ca()
+    srv = tls_server_factory(intermediate.issue_cert("localhost", "127.0.0.1"))
+    inter_file = str(tmp_path / "intermediate.pem")
+    intermediate.cert_pem.write_to_path(inter_file)
+    expected = _python_handshake(ssl.create_default_context(cafile=inter_file), srv.port)
+    monkeypatch.setenv("SSL_CERT_FILE", inter_file)
+    got = _httprs_outcome(True, srv.url)
+    partial = defaults == "changed" or sys.version_info >= (3, 13)
+    assert (expected == "") == partial, expected
+    assert (got == "") == partial, got
+    assert expected in got
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("verify", [True, False])
+def test_own_policy_is_the_interpreters(verify):
+    """What httprs reads (and keeps until ssl's factory or class changes) is the
+    interpreter's context's settings."""
+    from httprs._core import _own_policy
+
+    policy = _own_policy(verify)
+    ctx = ssl.create_default_context() if verify else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    names = [c["name"] for c in ctx.get_ciphers()]
+    assert policy["ciphersuites"].split(":") + policy["cipher_list"].split(":") == names
+    assert policy["verify_flags"] == ctx.verify_flags
+    assert policy["options"] == ctx.options
+    # never below TLS 1.2 (docs/compatibility.md)
+    assert policy["min_version"] == max(ctx.minimum_version, ssl.TLSVersion.TLSv1_2)
+    assert policy["max_version"] == max(ctx.maximum_version, 0)
+    assert policy["security_level"] == getattr(ctx, "security_level", -1)
+    partial_wildcards, subject = 0x4, 0x20  # X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, ...
+    assert policy["host_flags"] == partial_wildcards | (
+        0 if ctx.hostname_checks_common_name else subject
+    )
+    assert not ctx.post_handshake_auth  # httprs's own contexts never offer it either
+
+
+@pytest.mark.httprs_only
+def test_own_policy_probe_failure_is_a_connect_error(certs, clean_env, monkeypatch):
+    """A replacement create_default_context that refuses the probe's capath= (httpx
+    passes cafile=) gives httpx's ConnectError, chained, and is not cached: restored,
+    the next client works."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    original = ssl.create_default_context
+
+    def create_default_context(cafile=None):
+        return original(cafile=cafile)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ssl, "create_default_context", create_default_context)
+        with httprs.Client() as c:
+            with pytest.raises(httprs.ConnectError, match="default SSL context") as info:
+                c.get("https://127.0.0.1:9/")
+        assert isinstance(info.value.__cause__, TypeError)
+    from httprs._core import _own_policy
+
+    assert _own_policy(True)["min_version"] >= ssl.TLSVersion.TLSv1_2
+
+
+@pytest.mark.httprs_only
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_own_context_keeps_the_tls_1_2_floor(certs, clean_env, monkeypatch):
+    """An interpreter whose create_default_context() allows TLS 1.0/1.1 (security level
+    0, MINIMUM_SUPPORTED): its context reaches a server capped at TLS 1.1, httprs's own
+    context never goes below TLS 1.2 and refuses it."""
+    original = ssl.create_default_context
+
+    def create_default_context(*args, **kwargs):
+        ctx = original(*args, **kwargs)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        return ctx
+
+    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+    server_ctx = server_context(certs.server)
+    server_ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    server_ctx.minimum_version = ssl.TLSVersion.TLSv1
+    server_ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    srv = tls_server(server_ctx)
+    try:
+        assert _python_handshake(create_default_context(cafile=certs.ca_file), srv.port) == ""
+        monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+        with httprs.Client() as c:
+            with pytest.raises(httprs.ConnectError):
+                c.get(srv.url)
+    finally:
+        srv.close()

@@ -6,6 +6,7 @@
 # ForeignTlsOps) and hands the shared_ptr to the connection code; sessions are
 # created and driven inside C++ only, so TlsSession is not declared here.
 # All functions return error values (nullptr + Error), none raises.
+from libc.stdint cimport uint64_t
 from libcpp cimport bool
 from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
@@ -25,6 +26,17 @@ cdef extern from "openssl/ssl.h" nogil:
 
 
 cdef extern from "tls.h" namespace "httprs" nogil:
+    # The settings of ssl.create_default_context() httprs's own contexts copy (tls.h).
+    cdef cppclass TlsPolicy:
+        string cipher_list
+        string ciphersuites
+        int min_version
+        int max_version
+        uint64_t options
+        unsigned long verify_flags
+        unsigned int host_flags
+        int security_level
+
     cdef cppclass TlsConfig:
         bool verify
         bool check_hostname
@@ -34,6 +46,7 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         string key_file
         string key_password
         bool http2
+        TlsPolicy policy
 
     # Callbacks for a foreign context (see tls.h); statuses are ints:
     # 0 ok, 1 want read, 2 closed, 3 error.
@@ -62,7 +75,7 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         # Cached per (ca_file, ca_dir): verify on, hostname check on.
         @staticmethod
         shared_ptr[TlsContext] default_context(const string& ca_file, const string& ca_dir,
-                                               Error& err)
+                                               const TlsPolicy& policy, Error& err)
         SSL_CTX* ctx()
         bool check_hostname()
 

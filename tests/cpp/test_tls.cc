@@ -28,6 +28,7 @@ using httprs::ErrorKind;
 using httprs::OpenSslSession;
 using httprs::TlsConfig;
 using httprs::TlsContext;
+using httprs::TlsPolicy;
 using httprs::TlsSession;
 using Status = httprs::TlsSession::Status;
 
@@ -800,17 +801,25 @@ static void test_error_queue_isolation() {
 
 static void test_default_context() {
   Error err;
-  auto a = TlsContext::default_context(arg("ca"), "", err);
-  auto b = TlsContext::default_context(arg("ca"), "", err);
+  auto a = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
+  auto b = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
   CHECK(a != nullptr);
   CHECK(a.get() == b.get());
   CHECK(a && a->check_hostname());
-  auto other = TlsContext::default_context(arg("other_ca"), "", err);
+  auto other = TlsContext::default_context(arg("other_ca"), "", TlsPolicy(), err);
   CHECK(other != nullptr && other.get() != a.get());
   Error e1, e2;
-  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", e1) == nullptr);
-  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", e2) == nullptr);
+  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", TlsPolicy(), e1) == nullptr);
+  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", TlsPolicy(), e2) == nullptr);
   CHECK_CONTAINS(e2.message, "/nonexistent/x.pem");
+  // Another policy builds another context, then cached in place of the first.
+  TlsPolicy strict;
+  strict.verify_flags |= X509_V_FLAG_X509_STRICT;
+  auto c1 = TlsContext::default_context(arg("ca"), "", strict, err);
+  CHECK(c1 && c1.get() != a.get());
+  CHECK(c1 && (X509_VERIFY_PARAM_get_flags(SSL_CTX_get0_param(c1->ctx())) &
+               X509_V_FLAG_X509_STRICT) != 0);
+  CHECK(TlsContext::default_context(arg("ca"), "", strict, err).get() == c1.get());
   // The cached context works.
   Server s(arg("server"));
   OpenSslSession c(a, "localhost", err);
@@ -900,12 +909,51 @@ static void test_policy() {
     names += SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i));
   }
   CHECK_EQ_STR(names, arg("py_ciphers"));
+  CHECK(SSL_CTX_get_security_level(ctx->ctx()) == 2);
   CHECK(SSL_CTX_get_verify_mode(ctx->ctx()) == SSL_VERIFY_PEER);
   TlsConfig off;
   off.verify = false;
   auto lax = make_ctx(off);
   CHECK(lax && SSL_CTX_get_verify_mode(lax->ctx()) == SSL_VERIFY_NONE);
   CHECK(lax && !lax->check_hostname());
+}
+
+// A policy (what the Cython layer reads from the running Python) is applied exactly:
+// each value replaces the one SSL_CTX_new gave.
+static void test_given_policy() {
+  TlsConfig cfg = trusting(arg("ca"));
+  TlsPolicy& p = cfg.policy;
+  p.cipher_list = "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES256-GCM-SHA384";
+  p.ciphersuites = "TLS_AES_128_GCM_SHA256";
+  p.min_version = 0;
+  p.max_version = TLS1_2_VERSION;
+  p.options = SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF;
+  p.verify_flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
+  p.host_flags = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+  p.security_level = 1;
+  auto ctx = make_ctx(cfg);
+  if (!ctx) return;
+  SSL_CTX* c = ctx->ctx();
+  std::string names;
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(c);
+  for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i)
+    names += std::string(SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i))) + ";";
+  CHECK_EQ_STR(
+      names,
+      "TLS_AES_128_GCM_SHA256;ECDHE-ECDSA-AES128-SHA;ECDHE-RSA-AES128-SHA;AES256-GCM-SHA384;");
+  CHECK(SSL_CTX_get_min_proto_version(c) == 0);
+  CHECK(SSL_CTX_get_max_proto_version(c) == TLS1_2_VERSION);
+  CHECK(SSL_CTX_get_options(c) == p.options);
+  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(c);
+  CHECK(X509_VERIFY_PARAM_get_flags(param) == p.verify_flags);
+  CHECK(X509_VERIFY_PARAM_get_hostflags(param) == p.host_flags);
+  CHECK(SSL_CTX_get_security_level(c) == 1);
+  CHECK_EQ_STR(try_host(cfg, "localhost"), "");  // still connects (TLS 1.2)
+  TlsConfig bad = trusting(arg("ca"));
+  bad.policy.cipher_list = "NO-SUCH-CIPHER";
+  Error err;
+  CHECK(TlsContext::create(bad, err) == nullptr);
+  CHECK_CONTAINS(err.message, "Could not set the cipher list");
 }
 
 static std::string slurp(const std::string& path) {
@@ -942,12 +990,12 @@ static void test_keylog() {
 
   // default_context honours SSLKEYLOGFILE, which is part of its cache key.
   std::string env_path = arg("tmpdir") + "/env-keys.log";
-  auto plain = TlsContext::default_context(arg("ca"), "", err);
+  auto plain = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
   setenv("SSLKEYLOGFILE", env_path.c_str(), 1);
-  auto logging = TlsContext::default_context(arg("ca"), "", err);
+  auto logging = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
   unsetenv("SSLKEYLOGFILE");
   CHECK(plain && logging && plain.get() != logging.get());
-  CHECK(TlsContext::default_context(arg("ca"), "", err).get() == plain.get());
+  CHECK(TlsContext::default_context(arg("ca"), "", TlsPolicy(), err).get() == plain.get());
   Server s(arg("server"));
   OpenSslSession c(logging, "localhost", err);
   CHECK(handshake(c, s, err) == Status::kOk);
@@ -1650,6 +1698,7 @@ int main(int argc, char** argv) {
   test_default_context();
   test_adopt();
   test_policy();
+  test_given_policy();
   test_session_misuse();
   test_keylog();
   test_resumption();

@@ -770,11 +770,24 @@ def test_fork_child_does_not_inherit_the_leases_of_other_threads_streams(scripte
         assert _core._streams_grown_count() == 0
 
 
+def _grown_after_two_chunks(c, url: str, expected: bytes) -> tuple[int, int]:
+    """Streams `url`: the grown-stream count once two chunks arrived, and the largest
+    chunk (the body checked whole)."""
+    from httprs import _core
+
+    with c.stream("GET", url) as r:
+        it = r.iter_raw()
+        got = [next(it), next(it)]
+        grown = _core._streams_grown_count()
+        got.extend(it)
+    assert b"".join(got) == expected
+    return grown, max(len(chunk) for chunk in got)
+
+
 def test_next_stream_starts_grown_only_after_one_that_filled_its_buffers(scripted):
     """A client's stream starts with 2 MiB buffers when its last stream's reads filled
     theirs (no 1 MiB chunk to prove it again), and with 1 MiB ones after a stream whose
     buffers never filled (a slow sender: 100 KB pieces 10 ms apart)."""
-    from httprs import _core
 
     slow = pattern(4 * MIB, 6)
 
@@ -790,24 +803,15 @@ def test_next_stream_starts_grown_only_after_one_that_filled_its_buffers(scripte
 
     srv = scripted(handler)
 
-    def grown_after_two_chunks(c, path):
-        with c.stream("GET", srv.url + path) as r:
-            it = r.iter_raw()
-            got = [next(it), next(it)]
-            grown = _core._streams_grown_count()
-            got.extend(it)
-        assert b"".join(got) == (slow if path == "/slow" else FAST)
-        return grown, max(len(ch) for ch in got)
-
     with httprs.Client() as c:
         for _ in range(3):  # (a loaded machine's server may not fill the socket once)
-            _, most = grown_after_two_chunks(c, "/fast")
+            _, most = _grown_after_two_chunks(c, srv.url + "/fast", FAST)
             if most > STREAM_SMALL:
                 break
         assert most > STREAM_SMALL
-        grown, most = grown_after_two_chunks(c, "/slow")  # the fast one's buffers filled
+        grown, most = _grown_after_two_chunks(c, srv.url + "/slow", slow)  # fast one's filled
         assert grown == 1 and most < STREAM_SMALL, (grown, most)
-        grown, most = grown_after_two_chunks(c, "/slow")  # the slow one's did not
+        grown, most = _grown_after_two_chunks(c, srv.url + "/slow", slow)  # slow one's did not
         assert grown == 0 and most < STREAM_SMALL, (grown, most)
 
 
@@ -834,15 +838,6 @@ def test_a_stream_whose_rest_fits_a_small_buffer_takes_no_lease(scripted):
 
     srv = scripted(handler)
 
-    def grown_after_two_chunks(c, path):
-        with c.stream("GET", srv.url + path) as r:
-            it = r.iter_raw()
-            got = [next(it), next(it)]
-            grown = _core._streams_grown_count()
-            got.extend(it)
-        assert b"".join(got) == (small if path == "/small" else large)
-        return grown
-
     with httprs.Client() as c:
         for _ in range(3):  # (a loaded machine's server may not fill the socket once)
             with c.stream("GET", f"{srv.url}/fast") as r:
@@ -850,8 +845,8 @@ def test_a_stream_whose_rest_fits_a_small_buffer_takes_no_lease(scripted):
             if most > STREAM_SMALL:
                 break
         assert most > STREAM_SMALL
-        assert grown_after_two_chunks(c, "/small") == 0
-        assert grown_after_two_chunks(c, "/large") == 1
+        assert _grown_after_two_chunks(c, f"{srv.url}/small", small)[0] == 0
+        assert _grown_after_two_chunks(c, f"{srv.url}/large", large)[0] == 1
     assert _core._streams_grown_count() == 0
 
 

@@ -1445,43 +1445,20 @@ def test_handshake_flight_read_by_the_waiting_thread(certs):
 # VERIFY_X509_PARTIAL_CHAIN. httprs's own contexts (verify=True / a path / False) match.
 
 
-class _HelloRecorder:
-    """A TCP server that records the cipher suites of each ClientHello it receives (in
-    the client's order) and closes the connection: what a client offers, read off the
-    wire (ssl's shared_ciphers() cannot tell it: before CPython 3.11.4 it returns the
-    server's whole list)."""
+def _hello_recorder(scripted):
+    """A scripted TCP server that records the cipher suites of each ClientHello it
+    receives (in the client's order) and closes the connection: what a client offers,
+    read off the wire (ssl's shared_ciphers() cannot tell it: before CPython 3.11.4 it
+    returns the server's whole list). Returns the server and its list of hellos."""
+    hellos: list = []
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.hellos: list = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+    def handler(conn) -> None:
+        header = conn.read_exact(5)
+        body = None if header is None else conn.read_exact(int.from_bytes(header[3:5], "big"))
+        if body is not None:
+            hellos.append(_hello_ciphers(header + body))
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                record = b""
-                while len(record) < 5 or len(record) < 5 + int.from_bytes(record[3:5], "big"):
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    record += data
-                self.hellos.append(_hello_ciphers(record))
-
-    def close(self) -> None:
-        # (closing alone does not wake the accept() blocked in the thread on Linux)
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
+    return scripted(handler), hellos
 
 
 def _hello_ciphers(record: bytes) -> list:
@@ -1553,7 +1530,7 @@ def changed_defaults(monkeypatch, reread_policy):
     ids=["verify", "no_verify", "changed_defaults"],
 )
 def test_own_context_offers_the_interpreters_ciphers(
-    certs, clean_env, monkeypatch, request, defaults, verify
+    certs, clean_env, monkeypatch, request, scripted, defaults, verify
 ):
     """The cipher suites an httprs connection offers (TLS 1.2 and 1.3, in order) are
     those httpx's context offers: ssl.create_default_context()'s, or a bare
@@ -1561,57 +1538,52 @@ def test_own_context_offers_the_interpreters_ciphers(
     if defaults == "changed":
         request.getfixturevalue("changed_defaults")
     monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
-    srv = _HelloRecorder()
-    try:
-        reference = _interpreter_context(verify, certs.ca_file)
-        with pytest.raises((ssl.SSLError, OSError)):
-            _python_handshake(reference, srv.port)
-        with httprs.Client(verify=verify) as c:
-            with pytest.raises(httprs.TransportError):
-                c.get(f"https://127.0.0.1:{srv.port}/")
-    finally:
-        srv.close()
-    assert len(srv.hellos) >= 2
-    assert all(hello == srv.hellos[0] for hello in srv.hellos[1:])
+    srv, hellos = _hello_recorder(scripted)
+    reference = _interpreter_context(verify, certs.ca_file)
+    with pytest.raises((ssl.SSLError, OSError)):
+        _python_handshake(reference, srv.port)
+    with httprs.Client(verify=verify) as c:
+        with pytest.raises(httprs.TransportError):
+            c.get(f"https://127.0.0.1:{srv.port}/")
+    srv.close()
+    assert len(hellos) >= 2
+    assert all(hello == hellos[0] for hello in hellos[1:])
     if defaults == "changed":
-        assert 0x009D in srv.hellos[0]  # AES256-GCM-SHA384 (not in CPython's string)
+        assert 0x009D in hellos[0]  # AES256-GCM-SHA384 (not in CPython's string)
 
 
 def test_own_context_follows_a_later_patch_of_the_interpreters_defaults(
-    certs, clean_env, monkeypatch
+    certs, clean_env, monkeypatch, scripted
 ):
     """httpx reads ssl.create_default_context() for every client: a patch made after
     httprs's first HTTPS request applies to the next client, and undoing it brings the
     original policy back (no reread_policy fixture: this is the cache's own rule)."""
     monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
-    srv = _HelloRecorder()
+    srv, hellos = _hello_recorder(scripted)
 
     def offered():
-        before = len(srv.hellos)
+        before = len(hellos)
         with httprs.Client() as c:
             with pytest.raises(httprs.TransportError):
                 c.get(f"https://127.0.0.1:{srv.port}/")
-        assert len(srv.hellos) > before
-        return srv.hellos[before]
+        assert len(hellos) > before
+        return hellos[before]
 
-    try:
-        original_hello = offered()
-        original = ssl.create_default_context
+    original_hello = offered()
+    original = ssl.create_default_context
 
-        def create_default_context(*args, **kwargs):
-            ctx = original(*args, **kwargs)
-            ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384")
-            return ctx
+    def create_default_context(*args, **kwargs):
+        ctx = original(*args, **kwargs)
+        ctx.set_ciphers("ECDHE+AESGCM:AES256-GCM-SHA384")
+        return ctx
 
-        with monkeypatch.context() as patch:
-            patch.setattr(ssl, "create_default_context", create_default_context)
-            patched_hello = offered()
-            with pytest.raises((ssl.SSLError, OSError)):
-                _python_handshake(create_default_context(cafile=certs.ca_file), srv.port)
-            assert srv.hellos[-1] == patched_hello
-        restored_hello = offered()
-    finally:
-        srv.close()
+    with monkeypatch.context() as patch:
+        patch.setattr(ssl, "create_default_context", create_default_context)
+        patched_hello = offered()
+        with pytest.raises((ssl.SSLError, OSError)):
+            _python_handshake(create_default_context(cafile=certs.ca_file), srv.port)
+        assert hellos[-1] == patched_hello
+    restored_hello = offered()
     assert 0x009D in patched_hello  # AES256-GCM-SHA384
     assert patched_hello != original_hello
     assert restored_hello == original_hello

@@ -208,7 +208,6 @@ void SocketStream::resolve() {
   std::memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
   std::string port = std::to_string(target_.port);
   int rc = uv_getaddrinfo(loop_, &r->req, &SocketStream::on_resolved, host.c_str(), port.c_str(),
                           &hints);

@@ -426,6 +426,23 @@ cdef class _AsyncBody(_Body):
         finally:
             self._read_all_cleanup()
 
+    def _httprs_complete(self):
+        """Whether the whole body is in already (read with the head, say): then
+        `_httprs_aread_all()` would not wait, and `_httprs_read_all_now()` returns what
+        it would (the client reads a small body so without awaiting a coroutine)."""
+        return not self.closed and self.t.get().complete
+
+    def _httprs_read_all_now(self):
+        """`await _httprs_aread_all()` once `_httprs_complete()` said it needs no wait:
+        the same steps, none of which waits for a complete transfer."""
+        try:
+            self._read_all_start()
+            if self._read_all_step() >= 0:
+                raise RuntimeError("httprs: a read without a wait found the body incomplete")
+            return self._read_all_result()
+        finally:
+            self._read_all_cleanup()
+
     def __iter__(self):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
 
@@ -433,6 +450,11 @@ cdef class _AsyncBody(_Body):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
 
     async def aclose(self):
+        self._httprs_close_now()
+
+    def _httprs_close_now(self):
+        """What `await aclose()` does (nothing in it waits): close, then let the driver
+        run a pass (the connection may take a queued request)."""
         self.close()
         self.driver.schedule()
 

@@ -11,10 +11,10 @@ cookies are extracted only from responses that carry Set-Cookie.
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyDict_Update
-from cpython.pycapsule cimport PyCapsule_New
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 
-from httprs.includes.bound_stream cimport BoundStreamOps
+from httprs.includes.bound_stream cimport AreadNow, BoundStreamOps
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
@@ -43,6 +43,7 @@ from httprs._config import (
 from httprs._content import ByteStream as _ByteStream
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
+from httprs._models import _AREAD_NOW
 from httprs._models import _lend_bound_stream as _models_lend_bound_stream
 from httprs._models import (
     _RESPONSE_LAZY,
@@ -408,11 +409,45 @@ cdef bint _bound_stock_close(object stream) except -1:
     return type(stream) is _READ_ALL_SYNC and _stock_method(stream, "close", _BOUND_CLOSE)
 
 
+cdef bint _bound_aread_ready(object stream) except -1:
+    """Whether `stream` is a _BoundAsyncStreamReadAll whose `_httprs_aread_all`, `aclose`
+    and iteration are the stock ones (on its class, not shadowed on the instance), over
+    a stock core stream whose whole body is in already: then Response.aread takes it
+    with _bound_aread_all_now and closes it with _bound_aclose_now, awaiting nothing."""
+    if not (
+        type(stream) is _READ_ALL_ASYNC
+        and _stock_method(stream, "_httprs_aread_all", _BOUND_AREAD_ALL)
+        and _stock_method(stream, "aclose", _BOUND_ACLOSE)
+        and _bound_aiter_stock(stream)
+    ):
+        return False
+    inner = _bound_stream_of(stream)
+    return _core_stream(inner, True) and _slot_get(
+        inner, _core_abody_at, "_body"
+    )._httprs_complete()
+
+
+cdef object _bound_aread_all_now(object stream):
+    """`await stream._httprs_aread_all()` once _bound_aread_ready(stream) held."""
+    return _slot_get(_bound_stream_of(stream), _core_abody_at, "_body")._httprs_read_all_now()
+
+
+cdef int _bound_aclose_now(object stream) except -1:
+    """`await stream.aclose()` once _bound_aread_ready(stream) held (BoundAsyncStream's
+    aclose over a core stream: nothing in it waits)."""
+    _bound_elapsed(stream)
+    _slot_get(_bound_stream_of(stream), _core_abody_at, "_body")._httprs_close_now()
+    return 0
+
+
 cdef BoundStreamOps _bound_ops
 _bound_ops.stock_read = _bound_stock_read
 _bound_ops.stock_close = _bound_stock_close
 _bound_ops.read_all = _bound_read_all
 _bound_ops.close = _bound_close
+_bound_ops.aread_ready = _bound_aread_ready
+_bound_ops.aread_all_now = _bound_aread_all_now
+_bound_ops.aclose_now = _bound_aclose_now
 
 
 class BoundAsyncStream(AsyncByteStream):
@@ -2452,6 +2487,11 @@ class Client(BaseClient):
                 transport.__exit__(exc_type, exc_value, traceback)
 
 
+# `await response.aread()` without the await where it would wait for nothing (a body read
+# with its head): httprs._models's _aread_now.
+cdef AreadNow _aread_now = <AreadNow>PyCapsule_GetPointer(_AREAD_NOW, NULL)
+
+
 async def _async_call(
     object client, object method, object url, object content, object data, object files,
     object json, object params, object headers, object cookies, object auth,
@@ -2517,7 +2557,8 @@ async def _async_send(
         )
     if not stream:
         try:
-            await response.aread()
+            if not _aread_now(response):
+                await response.aread()
         except BaseException:
             await response.aclose()
             raise
@@ -2546,7 +2587,8 @@ async def _async_send_handling_auth(
                 except StopAsyncIteration:
                     return response
                 response.history = list(history)
-                await response.aread()
+                if not _aread_now(response):
+                    await response.aread()
                 request = next_request
                 history.append(response)
             except BaseException:
@@ -2578,7 +2620,8 @@ async def _async_send_handling_redirects(
                 return response
             request = next_request
             history = history + [response]
-            await response.aread()
+            if not _aread_now(response):
+                await response.aread()
         except BaseException:
             await response.aclose()
             raise
@@ -3109,6 +3152,8 @@ cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
 cdef object _BOUND_AITER = BoundAsyncStream.__aiter__
 cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER),)
 cdef object _BOUND_CLOSE = BoundSyncStream.close
+cdef object _BOUND_AREAD_ALL = _BoundAsyncStreamReadAll._httprs_aread_all
+cdef object _BOUND_ACLOSE = BoundAsyncStream.aclose
 # Response.read / close of a response bound here call _bound_read_all / _bound_close.
 _models_lend_bound_stream(PyCapsule_New(<void*>&_bound_ops, NULL, NULL))
 cdef tuple _READ_ALL_ASYNC_STOCK = (("__init__", _BOUND_ASYNC_INIT),)

@@ -1765,7 +1765,7 @@ class Response:
 
     async def aread(self):
         """Read and return the (decoded) response body."""
-        if self._body is None:
+        if self._body is None and not _aread_ready(self):
             if not _areads_whole(self):
                 # httpx's aread(): a patched or overridden aiter_bytes / aiter_raw is used.
                 self._body = b"".join([part async for part in self.aiter_bytes()])
@@ -2186,6 +2186,45 @@ cdef bint _areads_whole(self) except -1:
     )
 
 
+cdef bint _aread_ready(self) except -1:
+    """What Response.aread() does for a body that is in already (read with the head),
+    done without awaiting anything: True when done (`_body` set, the response closed),
+    False when nothing was done (aread goes on then). Only where the steps it would
+    await are the stock ones: `aiter_bytes`, `aiter_raw` and `aclose` Response's own, the
+    stream the client's bound stream over a core stream (_bound.aread_ready)."""
+    if self.is_stream_consumed or self.is_closed:
+        return False  # (aread raises)
+    if not (_areads_whole(self) and _stock_method(self, "aclose", _STOCK_ACLOSE)):
+        return False
+    stream = self.stream
+    if not _bound.aread_ready(stream):
+        return False
+    # _aread_whole's steps, each as it does them.
+    _begin_whole_read(self, stream, True)
+    with _attach_request(self._req):
+        raw = _bound.aread_all_now(stream)
+    self._nbytes = len(raw)
+    # `await self.aclose()` (Response's own: checked above).
+    if not self.is_closed:
+        self.is_closed = True
+        with _attach_request(self._req):
+            _bound.aclose_now(stream)
+    self._body = _decode_all(self, raw)
+    return True
+
+
+cdef bint _aread_now(object response) except -1:
+    """`await response.aread()` done here when Response's own aread (not overridden nor
+    patched) would wait for nothing (_aread_ready); False: nothing was done, await it.
+    Lent to httprs._client (`_AREAD_NOW`)."""
+    if response._body is not None:
+        return _stock_method(response, "aread", _STOCK_AREAD)
+    return _stock_method(response, "aread", _STOCK_AREAD) and _aread_ready(response)
+
+
+_AREAD_NOW = PyCapsule_New(<void*>_aread_now, NULL, NULL)  # for _client
+
+
 cdef int _close_response(self, stream) except -1:
     """Response.close() of `self`, whose stream is `stream`."""
     if not isinstance(stream, SyncByteStream):
@@ -2238,6 +2277,7 @@ cdef bint _no_bound_stream(object stream) except -1:
 
 _bound.stock_read = _no_bound_stream
 _bound.stock_close = _no_bound_stream
+_bound.aread_ready = _no_bound_stream
 
 
 def _lend_bound_stream(ops):
@@ -2457,6 +2497,8 @@ cdef tuple _BYTESTREAM_ITER_STOCK = (
 )
 # ... and the method a whole read calls directly.
 cdef object _STOCK_CLOSE = Response.close
+cdef object _STOCK_AREAD = Response.aread  # see _aread_now
+cdef object _STOCK_ACLOSE = Response.aclose  # see _aread_ready
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
 cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes
 cdef object _STOCK_ITER_BYTES = Response.iter_bytes  # see _reads_whole

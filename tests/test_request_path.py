@@ -1819,6 +1819,77 @@ def test_patched_response_close_is_called_by_a_whole_read(flavour, server):
     run(flavour, body)
 
 
+@pytest.mark.parametrize(
+    "owner, name",
+    [
+        ("Response", "aread"),
+        ("Response", "aclose"),
+        ("BoundAsyncStream", "aclose"),
+        ("_BoundAsyncStreamReadAll", "_httprs_aread_all"),
+    ],
+)
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_a_body_in_with_its_head_is_read_through_patched_steps(flavour, owner, name, scripted):
+    # AsyncClient reads a body that came with its head (the scripted server writes both
+    # at once) without awaiting aread() only while every step that read would await is
+    # the stock one: a patched one is awaited.
+    from httprs import _client
+
+    srv = scripted(keepalive(b"Hello, world!"))
+
+    calls = []
+    cls = getattr(_client, owner)
+    original = getattr(cls, name)
+
+    async def spy(self):
+        calls.append(name)
+        return await original(self)
+
+    async def body(client_cls):
+        async with opened(client_cls) as client:
+            await client.get(srv.url)
+            with mock.patch.object(cls, name, spy):
+                response = await client.get(srv.url)
+            assert response.content == b"Hello, world!"
+            assert calls == [name]
+            await client.get(srv.url)
+            assert calls == [name]
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_a_body_in_with_its_head_ends_as_an_awaited_read(flavour, scripted, server):
+    # A body that came with its head is read without awaiting (the steps wait for
+    # nothing), /slow_body's (its last bytes come 50 ms after the head) by awaiting them:
+    # both leave the response and the pool alike.
+    import datetime
+
+    srv = scripted(keepalive(b"Hello, world!"))
+    urls = ((srv.url, b"Hello, world!"), (server.url + "/slow_body?delay=0.05", b"slow body"))
+
+    async def body(cls):
+        async with opened(cls) as client:
+            for url, content in urls:
+                response = await client.get(url)
+                assert response.content == content
+                assert response.is_stream_consumed and response.is_closed
+                assert response.num_bytes_downloaded == len(content)
+                assert response.elapsed > datetime.timedelta(0)
+                assert await response.aread() == content
+                with pytest.raises(httprs.StreamConsumed):
+                    async for _ in response.aiter_raw():
+                        pass
+            # Both connections went back to the pool: the next requests reuse them.
+            ports = {(await client.get(server.url + "/client_port")).text for _ in range(3)}
+            assert len(ports) == 1
+            for _ in range(3):
+                assert (await client.get(srv.url)).content == b"Hello, world!"
+            assert srv.connections == 1
+
+    run(flavour, body)
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_patched_core_stream_methods_are_called(flavour, server):
     # The client's bound stream calls the transport stream's body directly while the

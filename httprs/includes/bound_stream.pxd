@@ -14,14 +14,27 @@ ctypedef object (*BoundStreamReadAll)(object stream)
 # Its stock `close()`.
 ctypedef int (*BoundStreamClose)(object stream) except -1
 
+# The async bound stream's, for Response.aread (which then awaits nothing): whether
+# `stream` is the client's own async bound stream over a core stream, its
+# `_httprs_aread_all`, `aclose` and `__aiter__` the stock ones, whose whole body is in
+# already (`aread_ready`); that body, read now (`aread_all_now`); its stock `aclose()`,
+# in which nothing waits (`aclose_now`).
 ctypedef struct BoundStreamOps:
     BoundStreamStock stock_read
     BoundStreamStock stock_close
     BoundStreamReadAll read_all
     BoundStreamClose close
+    BoundStreamStock aread_ready
+    BoundStreamReadAll aread_all_now
+    BoundStreamClose aclose_now
 
 
 # httprs._models lends httprs._core the same way (a capsule, `_TRANSPORT_RESPONSE`) the
 # body of `Response._from_transport(status_code, raw_headers, stream, http_version,
 # reason_phrase)`, which the transports call for every response.
 ctypedef object (*TransportResponse)(object, list, object, bytes, bytes)
+
+# ... and httprs._client (`_AREAD_NOW`) what `await response.aread()` does, done without
+# awaiting anything when it would wait for nothing (a body read with its head): True
+# when done, False when nothing was done (the caller awaits `aread()` then).
+ctypedef bint (*AreadNow)(object response) except -1

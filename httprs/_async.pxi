@@ -299,26 +299,59 @@ cdef class _AsyncDriver:
 
     async def _wait_future(self, _Body stream, int what, loop, bint run_loop):
         cdef Transfer* t = stream.t.get()
-        key = <size_t>t
         while not self.done(t, what):
-            fut = loop.create_future()
-            entry = [what, fut]
-            entries = self.waiters.get(key)
-            if entries is None:
-                self.waiters[key] = [entry]
-            else:
-                entries.append(entry)
-            if run_loop:
-                self.schedule()
+            fut = self._register(stream, what, loop, run_loop)
             run_loop = True
             try:
                 await fut
             finally:
-                entries = self.waiters.get(key)
-                if entries is not None and entry in entries:
-                    entries.remove(entry)
-                    if not entries:
-                        del self.waiters[key]
+                self._unwait(stream, fut)
+
+    cdef object _register(self, _Body stream, int what, loop, bint run_loop):
+        """A future of `loop`'s that advance() resolves once `what` holds for the
+        stream's transfer (or resume_waiters, once the engine closed); `run_loop`: with
+        a pass of the driver scheduled (work was just queued)."""
+        fut = loop.create_future()
+        key = <size_t>stream.t.get()
+        entry = [what, fut]
+        entries = self.waiters.get(key)
+        if entries is None:
+            self.waiters[key] = [entry]
+        else:
+            entries.append(entry)
+        if run_loop:
+            self.schedule()
+        return fut
+
+    cdef int _unwait(self, _Body stream, object waited) except -1:
+        """After awaiting what _register or _waiter gave (resolved, or not: cancelled):
+        forget its entry, if it is still there."""
+        key = <size_t>stream.t.get()
+        entries = self.waiters.get(key)
+        if entries is None:
+            return 0
+        for entry in entries:
+            if entry[1] is waited:
+                entries.remove(entry)
+                break
+        if not entries:
+            del self.waiters[key]
+        return 0
+
+    cdef object _waiter(self, _Body stream, int what):
+        """What `await self.wait(stream, what)` awaits, without that coroutine where it
+        can: None once `what` holds; on asyncio, in the loop this driver watches, for
+        anything but a chunk (whose wait runs the loop first), the future _register
+        makes; else the wait() coroutine. The caller awaits it, calls _unwait, and asks
+        again (a future may be resolved by the engine closing, or a pass that advanced
+        the transfer short of `what`)."""
+        if self.done(stream.t.get(), what):
+            return None
+        if what != <int>WaitFor.kBodyData and _asyncio is not None:
+            loop = _asyncio._get_running_loop()
+            if loop is not None and loop is self.loop:
+                return self._register(stream, what, loop, True)
+        return self.wait(stream, what)
 
     async def _wait_trio(self, _Body stream, int what):
         import trio
@@ -479,7 +512,14 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
             await _upload_async(stream, request.stream)
         if tracer is not None:
             await _atrace_until(tracer, WaitFor.kHead)
-        await driver.wait(stream, <int>WaitFor.kHead)
+        # driver.wait(stream, kHead), its future awaited here (two coroutines fewer).
+        waited = driver._waiter(stream, <int>WaitFor.kHead)
+        while waited is not None:
+            try:
+                await waited
+            finally:
+                driver._unwait(stream, waited)
+            waited = driver._waiter(stream, <int>WaitFor.kHead)
     except BaseException as error:
         if tracer is not None:
             await tracer.afailed(error)

@@ -492,6 +492,28 @@ cdef class _AsyncBody(_Body):
         self.driver.schedule()
 
 
+cdef object _handle_async(object transport, object request):
+    """AsyncHTTPTransport.handle_async_request(request)'s steps up to the exchange, whose
+    coroutine it returns: the method awaits it, and so does the client itself while the
+    transport's method is the stock one (lent as _HANDLE_ASYNC: one coroutine fewer)."""
+    cdef _TransportCore core = transport._core
+    if core.closed:
+        engine = _new_engine(transport._settings["limits"])
+        driver = _AsyncDriver(engine)
+        if core.closed:  # (the GIL was released while they were made)
+            old = transport._driver  # let go after both stores (see _reopen)
+            transport._driver = driver
+            _reopen(core, engine)
+            old = None
+    patch = _find_patch(_ASYNC_HOOKS)
+    if patch is not None:
+        return _send_via_httpcore_async(transport, patch, request)
+    return _send_async(core, transport._driver, request)
+
+
+_HANDLE_ASYNC = PyCapsule_New(<void*>_handle_async, NULL, NULL)  # for _client
+
+
 async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
     # The driver's engine: a close and reopen in another thread meanwhile cannot pair
     # this transfer with an engine the driver does not run.
@@ -569,19 +591,7 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
 
     async def handle_async_request(self, request):
-        cdef _TransportCore core = self._core
-        if core.closed:
-            engine = _new_engine(self._settings["limits"])
-            driver = _AsyncDriver(engine)
-            if core.closed:  # (the GIL was released while they were made)
-                old = self._driver  # let go after both stores (see _reopen)
-                self._driver = driver
-                _reopen(core, engine)
-                old = None
-        patch = _find_patch(_ASYNC_HOOKS)
-        if patch is not None:
-            return await _send_via_httpcore_async(self, patch, request)
-        return await _send_async(core, self._driver, request)
+        return await _handle_async(self, request)
 
     async def aclose(self):
         cdef _TransportCore core = self._core

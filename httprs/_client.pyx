@@ -14,7 +14,7 @@ from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyD
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 
-from httprs.includes.bound_stream cimport AreadNow, BoundStreamOps
+from httprs.includes.bound_stream cimport AreadNow, BoundStreamOps, HandleAsync
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
@@ -119,7 +119,7 @@ cdef int _LOG_INFO = logging.INFO
 # httpx's Client reads `httpx._client.HTTPTransport`: tests of real libraries patch them
 # there (`monkeypatch.setattr("httpx._client.HTTPTransport", factory)`) so that every new
 # client sends through a mock.
-from httprs._core import AsyncHTTPTransport, HTTPTransport
+from httprs._core import _HANDLE_ASYNC, AsyncHTTPTransport, HTTPTransport
 from httprs._core import AsyncResponseStream as _CORE_ASYNC_RESPONSE_STREAM
 from httprs._core import ResponseStream as _CORE_RESPONSE_STREAM
 
@@ -2490,30 +2490,36 @@ class Client(BaseClient):
 # `await response.aread()` without the await where it would wait for nothing (a body read
 # with its head): httprs._models's _aread_now.
 cdef AreadNow _aread_now = <AreadNow>PyCapsule_GetPointer(_AREAD_NOW, NULL)
+# AsyncHTTPTransport.handle_async_request's coroutine's steps (httprs._core).
+cdef HandleAsync _handle_async = <HandleAsync>PyCapsule_GetPointer(_HANDLE_ASYNC, NULL)
+cdef object _STOCK_HANDLE_ASYNC = AsyncHTTPTransport.handle_async_request
 
 
-async def _async_call(
+cdef object _async_call(
     object client, object method, object url, object content, object data, object files,
     object json, object params, object headers, object cookies, object auth,
     object follow_redirects, object timeout, object extensions, bint with_body,
 ):
-    """_sync_call's twin."""
+    """_sync_call's twin: what the caller (an AsyncClient method, itself a coroutine)
+    awaits. A function, not a coroutine of its own: its steps wait for nothing."""
     if _is_plain(client, True):
-        return await _async_request(
+        return _async_request(
             client, method, url, content, data, files, json, params, headers, cookies, auth,
             follow_redirects, timeout, extensions, True,
         )
-    return await _request_via_method(
+    return _request_via_method(
         client, method, url, content, data, files, json, params, headers, cookies, auth,
         follow_redirects, timeout, extensions, with_body,
     )
 
 
-async def _async_request(
+cdef object _async_request(
     object client, object method, object url, object content, object data, object files,
     object json, object params, object headers, object cookies, object auth,
     object follow_redirects, object timeout, object extensions, bint plain,
 ):
+    """AsyncClient.request's steps up to the send, whose coroutine it returns (as
+    _async_call)."""
     if cookies is not None:
         _warn_request_cookies()
     if plain:
@@ -2521,12 +2527,12 @@ async def _async_request(
             client, method, url, content, data, files, json, params, headers, cookies,
             timeout, extensions, True,
         )
-        return await _async_send(client, request, False, auth, follow_redirects, True)
+        return _async_send(client, request, False, auth, follow_redirects, True)
     request = _build_request_via_method(
         client, method, url, content, data, files, json, params, headers, cookies, timeout,
         extensions,
     )
-    return await client.send(request, auth=auth, follow_redirects=follow_redirects)
+    return client.send(request, auth=auth, follow_redirects=follow_redirects)
 
 
 async def _async_send(
@@ -2636,7 +2642,11 @@ async def _async_send_single_request(object client, object request, bint plain):
     if type(body) is not _BYTE_STREAM and not isinstance(body, AsyncByteStream):
         raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
     try:
-        response = await transport.handle_async_request(request)
+        if _stock_method(transport, "handle_async_request", _STOCK_HANDLE_ASYNC):
+            # What the stock method awaits, awaited here: one coroutine fewer.
+            response = await _handle_async(transport, request)
+        else:
+            response = await transport.handle_async_request(request)
     except RequestError as exc:
         exc.request = request
         raise

@@ -1858,6 +1858,40 @@ def test_a_body_in_with_its_head_is_read_through_patched_steps(flavour, owner, n
     run(flavour, body)
 
 
+@pytest.mark.parametrize("where", ["class", "instance"])
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_a_patched_handle_async_request_is_awaited(flavour, where, server):
+    # The client awaits the stock handle_async_request's exchange itself: a patched one
+    # (pytest-httpx patches the class) is called instead, from the next request on.
+    calls = []
+    original = httprs.AsyncHTTPTransport.handle_async_request
+
+    async def patched(self, request):
+        calls.append(request.url.path)
+        return await original(self, request)
+
+    async def body(cls):
+        async with opened(cls) as client:
+            await client.get(server.url + "/")
+            if where == "class":
+                patch = mock.patch.object(
+                    httprs.AsyncHTTPTransport, "handle_async_request", patched
+                )
+            else:
+                transport = client._transport
+                patch = mock.patch.object(
+                    transport, "handle_async_request", patched.__get__(transport)
+                )
+            with patch:
+                response = await client.get(server.url + "/echo")
+            assert response.json()["path"] == "/echo"
+            assert calls == ["/echo"]
+            await client.get(server.url + "/")
+            assert calls == ["/echo"]
+
+    run(flavour, body)
+
+
 @pytest.mark.parametrize("flavour", ["asyncio", "trio"])
 def test_a_body_in_with_its_head_ends_as_an_awaited_read(flavour, scripted, server):
     # A body that came with its head is read without awaiting (the steps wait for

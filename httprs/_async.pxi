@@ -450,10 +450,18 @@ cdef class _AsyncBody(_Body):
 
     async def _httprs_aread_all(self):
         cdef int what
+        cdef _AsyncDriver driver = self.driver
         try:
             what = self._read_all_start()
             while what >= 0:
-                await self.driver.wait(self, what)
+                # driver.wait(self, what), its future awaited here (as _send_async's).
+                waited = driver._waiter(self, what)
+                while waited is not None:
+                    try:
+                        await waited
+                    finally:
+                        driver._unwait(self, waited)
+                    waited = driver._waiter(self, what)
                 what = self._read_all_step()
             return self._read_all_result()
         finally:

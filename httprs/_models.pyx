@@ -2199,16 +2199,25 @@ cdef bint _aread_ready(self) except -1:
     stream = self.stream
     if not _bound.aread_ready(stream):
         return False
-    # _aread_whole's steps, each as it does them.
+    # _aread_whole's steps, each as it does them (a RequestError gets the request, as
+    # under its `with _attach_request(...)`).
     _begin_whole_read(self, stream, True)
-    with _attach_request(self._req):
+    try:
         raw = _bound.aread_all_now(stream)
+    except RequestError as exc:
+        if self._req is not None:
+            exc.request = self._req
+        raise
     self._nbytes = len(raw)
     # `await self.aclose()` (Response's own: checked above).
     if not self.is_closed:
         self.is_closed = True
-        with _attach_request(self._req):
+        try:
             _bound.aclose_now(stream)
+        except RequestError as exc:
+            if self._req is not None:
+                exc.request = self._req
+            raise
     self._body = _decode_all(self, raw)
     return True
 

@@ -2199,25 +2199,20 @@ cdef bint _aread_ready(self) except -1:
     stream = self.stream
     if not _bound.aread_ready(stream):
         return False
-    # _aread_whole's steps, each as it does them (a RequestError gets the request, as
-    # under its `with _attach_request(...)`).
+    # _aread_whole's steps, each as it does them (a RequestError from the read or the
+    # close gets the request, as under its `with _attach_request(...)` blocks).
     _begin_whole_read(self, stream, True)
     try:
         raw = _bound.aread_all_now(stream)
+        self._nbytes = len(raw)
+        # `await self.aclose()` (Response's own: checked above).
+        if not self.is_closed:
+            self.is_closed = True
+            _bound.aclose_now(stream)
     except RequestError as exc:
         if self._req is not None:
             exc.request = self._req
         raise
-    self._nbytes = len(raw)
-    # `await self.aclose()` (Response's own: checked above).
-    if not self.is_closed:
-        self.is_closed = True
-        try:
-            _bound.aclose_now(stream)
-        except RequestError as exc:
-            if self._req is not None:
-                exc.request = self._req
-            raise
     self._body = _decode_all(self, raw)
     return True
 
@@ -2226,9 +2221,9 @@ cdef bint _aread_now(object response) except -1:
     """`await response.aread()` done here when Response's own aread (not overridden nor
     patched) would wait for nothing (_aread_ready); False: nothing was done, await it.
     Lent to httprs._client (`_AREAD_NOW`)."""
-    if response._body is not None:
-        return _stock_method(response, "aread", _STOCK_AREAD)
-    return _stock_method(response, "aread", _STOCK_AREAD) and _aread_ready(response)
+    return _stock_method(response, "aread", _STOCK_AREAD) and (
+        response._body is not None or _aread_ready(response)
+    )
 
 
 _AREAD_NOW = PyCapsule_New(<void*>_aread_now, NULL, NULL)  # for _client

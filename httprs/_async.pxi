@@ -191,6 +191,7 @@ cdef class _AsyncDriver:
         if self.loop is None:
             return
         cdef int timeout
+        cdef double now, when
         cdef Engine* eng = self.engine.eng
         with nogil:
             timeout = eng.backend_timeout()
@@ -199,10 +200,12 @@ cdef class _AsyncDriver:
             return
         if timeout < 0:
             return
-        when = self.loop.time() + timeout / 1000.0
-        if self.timer is not None and not self.timer.cancelled() and self.timer_when <= when:
-            if self.timer_when > self.loop.time():
-                return
+        now = self.loop.time()
+        when = now + timeout / 1000.0
+        # The timer set before still falls due in time: keep it. (Only detach and
+        # this method cancel it, and both drop it then: it has not been cancelled.)
+        if self.timer is not None and now < self.timer_when <= when:
+            return
         if self.timer is not None:
             self.timer.cancel()
         self.timer_when = when
@@ -284,6 +287,10 @@ cdef class _AsyncDriver:
                 if mark == _CHUNK_MARKED:
                     with nogil:
                         self.engine.eng.end_chunk_wait(t[0])
+            # The loop has just run (advance, which schedules a pass itself when
+            # libuv has work due at once): no pass is scheduled for the future.
+            await self._wait_future(stream, what, loop, False)
+            return
         await self._wait_future(stream, what, loop, True)
 
     async def _wait_marked(self, _Body stream, loop):
@@ -352,6 +359,30 @@ cdef class _AsyncDriver:
             if loop is not None and loop is self.loop:
                 return self._register(stream, what, loop, True)
         return self.wait(stream, what)
+
+    cdef object _chunk_waiter(self, _Body stream, bint first):
+        """What `await self.wait(stream, kBodyData)` awaits, without that coroutine and
+        _wait_future's where it can: None once a chunk is ready; on asyncio, in the loop
+        this driver watches, for a body that never marks its socket (no Content-Length,
+        or the first chunk), the loop run now (as wait() does) and then a _YieldOnce
+        (the chunk came) or the future _register makes; else the wait() coroutine.
+        `first`: the chunk's first ask; a later one (the future resolved short of a
+        chunk, or by the engine closing) registers again with a pass scheduled, as
+        _wait_future does. The caller awaits it, calls _unwait and asks again."""
+        cdef Transfer* t = stream.t.get()
+        if self.done(t, <int>WaitFor.kBodyData):
+            return None
+        if _asyncio is None or (first and stream.streamed > 0 and t.head.has_content_length):
+            return self.wait(stream, <int>WaitFor.kBodyData)
+        loop = _asyncio._get_running_loop()
+        if loop is None or loop is not self.loop:
+            return self.wait(stream, <int>WaitFor.kBodyData)
+        if not first:
+            return self._register(stream, <int>WaitFor.kBodyData, loop, True)
+        self.advance()  # (see wait(): the consumer has just handed the engine room)
+        if self.done(t, <int>WaitFor.kBodyData):
+            return _YieldOnce()
+        return self._register(stream, <int>WaitFor.kBodyData, loop, False)
 
     async def _wait_trio(self, _Body stream, int what):
         import trio
@@ -430,6 +461,7 @@ cdef class _AsyncBody(_Body):
         return _LazyAsyncIterator(self._aiter)
 
     async def _aiter(self):
+        cdef _AsyncDriver driver = self.driver
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -438,7 +470,14 @@ cdef class _AsyncBody(_Body):
                 chunk = self._chunk_buffered(Wake.kCaller)
                 if chunk is None:
                     self._chunk_start(Wake.kCaller)
-                    await self.driver.wait(self, <int>WaitFor.kBodyData)
+                    # driver.wait(self, kBodyData), what it awaits awaited here.
+                    waited = driver._chunk_waiter(self, True)
+                    while waited is not None:
+                        try:
+                            await waited
+                        finally:
+                            driver._unwait(self, waited)
+                        waited = driver._chunk_waiter(self, False)
                     chunk = self._chunk_take()
                     if chunk is None:
                         break

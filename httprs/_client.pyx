@@ -432,6 +432,27 @@ cdef object _bound_aread_all_now(object stream):
     return _slot_get(_bound_stream_of(stream), _core_abody_at, "_body")._httprs_read_all_now()
 
 
+cdef unsigned int _aiter_body_tag = 0  # _class_unchanged's memo for _AITER_BODY_STOCK
+
+
+cdef object _bound_aiter_body(object stream):
+    """The core's async body under `stream` when `stream` is a _BoundAsyncStreamReadAll
+    whose iteration is the stock one (BoundAsyncStream's `__aiter__` and `_aiter`,
+    neither patched on its class nor shadowed on the instance), over a stock core
+    stream: iterating it only passes that body's chunks on, so Response.aiter_raw
+    iterates the body. Else None."""
+    if not (
+        type(stream) is _READ_ALL_ASYNC
+        and _class_unchanged(_READ_ALL_ASYNC, &_aiter_body_tag, _AITER_BODY_STOCK)
+        and _stock_method(stream, "_aiter", _BOUND_AITER_GEN)
+    ):
+        return None
+    inner = _bound_stream_of(stream)
+    if not _core_stream(inner, True):
+        return None
+    return _slot_get(inner, _core_abody_at, "_body")
+
+
 cdef int _bound_aclose_now(object stream) except -1:
     """`await stream.aclose()` once _bound_aread_ready(stream) held (BoundAsyncStream's
     aclose over a core stream: nothing in it waits)."""
@@ -448,6 +469,7 @@ _bound_ops.close = _bound_close
 _bound_ops.aread_ready = _bound_aread_ready
 _bound_ops.aread_all_now = _bound_aread_all_now
 _bound_ops.aclose_now = _bound_aclose_now
+_bound_ops.aiter_body = _bound_aiter_body
 
 
 class BoundAsyncStream(AsyncByteStream):
@@ -3161,6 +3183,8 @@ cdef object _BOUND_ITER = BoundSyncStream.__iter__
 cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
 cdef object _BOUND_AITER = BoundAsyncStream.__aiter__
 cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER),)
+cdef object _BOUND_AITER_GEN = BoundAsyncStream._aiter
+cdef tuple _AITER_BODY_STOCK = (("__aiter__", _BOUND_AITER), ("_aiter", _BOUND_AITER_GEN))
 cdef object _BOUND_CLOSE = BoundSyncStream.close
 cdef object _BOUND_AREAD_ALL = _BoundAsyncStreamReadAll._httprs_aread_all
 cdef object _BOUND_ACLOSE = BoundAsyncStream.aclose

@@ -1905,8 +1905,11 @@ async def _aiter_raw(self, chunk_size):
     self.is_stream_consumed = True
     self._nbytes = 0
     chunker = None if chunk_size is None else _Chunker(chunk_size, b"")
+    # The client's own bound stream over the core's: its body's chunks, taken from the
+    # body (one async generator fewer for each to pass through).
+    body = _bound.aiter_body(self.stream)
     with _attach_request(self._req):
-        async for raw in self.stream:
+        async for raw in (self.stream if body is None else body):
             self._nbytes += len(raw)
             if chunker is None:
                 if raw:
@@ -2279,9 +2282,14 @@ cdef bint _no_bound_stream(object stream) except -1:
     return False
 
 
+cdef object _no_bound_body(object stream):
+    return None
+
+
 _bound.stock_read = _no_bound_stream
 _bound.stock_close = _no_bound_stream
 _bound.aread_ready = _no_bound_stream
+_bound.aiter_body = _no_bound_body
 
 
 def _lend_bound_stream(ops):

@@ -2247,3 +2247,86 @@ def test_requests_to_a_shared_url_send_its_host(flavour, server):
             assert response.request.headers["host"] == host
 
     run(flavour, body)
+
+
+def _apart(parts):
+    """A scripted handler: every request on the connection answered with a chunked body
+    whose bytes (framing included) are written in `parts`, each its own send after a
+    pause, so the client's waits for chunks find them apart."""
+    import time
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for part in parts:
+                time.sleep(0.02)
+                conn.send(part)
+
+    return handler
+
+
+@pytest.mark.parametrize("how", ["aiter_raw", "aiter_bytes", "aiter_lines"])
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_chunks_that_arrive_apart_are_handed_out_in_order(flavour, how, scripted):
+    # A chunk's wait runs the loop, then awaits the driver's future (asyncio) or the
+    # wait() coroutine (trio): the framing split across sends (a chunk's size line
+    # without its data, data cut mid-chunk, the last chunk alone) gives the same body,
+    # and the connection serves the next request.
+    parts = [b"6\r\nfirst\n\r\n", b"7\r\nsec", b"ond\n\r\n", b"6\r\nthi", b"rd\n\r\n", b"0\r\n\r\n"]
+    srv = scripted(_apart(parts))
+
+    async def body(cls):
+        async with opened(cls) as client:
+            for _ in range(2):
+                async with client.stream("GET", srv.url) as response:
+                    got = [item async for item in getattr(response, how)()]
+                if how == "aiter_lines":
+                    assert got == ["first", "second", "third"]
+                else:
+                    assert b"".join(got) == b"first\nsecond\nthird\n"
+                    assert len(got) >= 3  # (each part came on its own)
+                assert response.is_closed and response.num_bytes_downloaded == 19
+        assert srv.connections == 1
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize(
+    "where", ["__aiter__ on the class", "_aiter on the class", "_aiter on the instance"]
+)
+@pytest.mark.parametrize("how", ["aiter_raw", "aiter_bytes"])
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_aiter_goes_through_a_patched_bound_stream_iteration(flavour, how, where, server):
+    # aiter_raw takes the chunks from the core's body, not through the bound stream's
+    # generator, only while that generator is the stock one: a patched __aiter__ or
+    # _aiter (on the class, or set on the instance) is what gives them.
+    from httprs import _client
+
+    cls = _client._BoundAsyncStreamReadAll
+    name = "__aiter__" if where.startswith("__aiter__") else "_aiter"
+    original = getattr(cls, name)
+
+    def upper(self):
+        async def chunks():
+            async for chunk in original(self):
+                yield chunk.upper()
+
+        return chunks()
+
+    async def read(client):
+        async with client.stream("GET", server.url + "/") as response:
+            if where.endswith("instance"):
+                response.stream._aiter = upper.__get__(response.stream)
+            return b"".join([chunk async for chunk in getattr(response, how)()])
+
+    async def body(client_cls):
+        async with opened(client_cls) as client:
+            if where.endswith("instance"):
+                assert await read(client) == b"HELLO, WORLD!"
+            else:
+                with mock.patch.object(cls, name, upper):
+                    assert await read(client) == b"HELLO, WORLD!"
+            async with client.stream("GET", server.url + "/") as response:
+                assert b"".join([c async for c in getattr(response, how)()]) == b"Hello, world!"
+
+    run(flavour, body)

@@ -19,6 +19,10 @@ ctypedef int (*BoundStreamClose)(object stream) except -1
 # `_httprs_aread_all`, `aclose` and `__aiter__` the stock ones, whose whole body is in
 # already (`aread_ready`); that body, read now (`aread_all_now`); its stock `aclose()`,
 # in which nothing waits (`aclose_now`).
+# For Response.aiter_raw: the core's async body under `stream` when iterating `stream`
+# would only pass that body's chunks on (the client's own async bound stream, its
+# iteration stock, over a stock core stream): one async generator fewer per chunk;
+# else None (`aiter_body`).
 ctypedef struct BoundStreamOps:
     BoundStreamStock stock_read
     BoundStreamStock stock_close
@@ -27,6 +31,7 @@ ctypedef struct BoundStreamOps:
     BoundStreamStock aread_ready
     BoundStreamReadAll aread_all_now
     BoundStreamClose aclose_now
+    BoundStreamReadAll aiter_body
 
 
 # httprs._models lends httprs._core the same way (a capsule, `_TRANSPORT_RESPONSE`) the

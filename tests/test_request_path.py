@@ -2272,7 +2272,14 @@ def test_chunks_that_arrive_apart_are_handed_out_in_order(flavour, how, scripted
     # wait() coroutine (trio): the framing split across sends (a chunk's size line
     # without its data, data cut mid-chunk, the last chunk alone) gives the same body,
     # and the connection serves the next request.
-    parts = [b"6\r\nfirst\n\r\n", b"7\r\nsec", b"ond\n\r\n", b"6\r\nthi", b"rd\n\r\n", b"0\r\n\r\n"]
+    parts = [
+        b"6\r\nfirst\n\r\n",
+        b"7\r\nsec",
+        b"ond\n\r\n",
+        b"6\r\nthi",
+        b"rd\n\r\n",
+        b"0\r\n\r\n",
+    ]
     srv = scripted(_apart(parts))
 
     async def body(cls):

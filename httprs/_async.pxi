@@ -32,6 +32,7 @@ DEF _CHUNK_UNMARKED = 0
 DEF _CHUNK_MARKED = 2
 DEF _CHUNK_MARK_MS = 1
 DEF _CHUNK_MARK_S = 0.001
+DEF _BODY_MARK_MIN = 64 * 1024  # Engine::kLowatMin: a smaller body is never marked
 cdef unsigned long long _chunk_marks = 0  # marked waits, for tests
 
 
@@ -384,6 +385,42 @@ cdef class _AsyncDriver:
             return _YieldOnce()
         return self._register(stream, <int>WaitFor.kBodyData, loop, False)
 
+    cdef object _body_waiter(self, _Body stream, int what):
+        """_waiter() for a whole-body read's wait: on asyncio, in the loop this driver
+        watches, the wait for the sink to fill (kSinkFull) of a body of known length of
+        at least _BODY_MARK_MIN is _wait_body_marked's."""
+        if (
+            what == <int>WaitFor.kSinkFull
+            and stream.expected != UNKNOWN_LENGTH
+            and stream.expected >= _BODY_MARK_MIN
+            and _asyncio is not None
+            and not self.done(stream.t.get(), what)
+        ):
+            loop = _asyncio._get_running_loop()
+            if loop is not None and loop is self.loop:
+                return self._wait_body_marked(stream, loop)
+        return self._waiter(stream, what)
+
+    async def _wait_body_marked(self, _Body stream, loop):
+        """The wait for a whole body's sink to fill with its socket marked, as the sync
+        wait's poll: the backend fd turns readable once what the sink takes next is in
+        (up to 2 MiB), not on each segment, and the mark comes down with the reads to
+        the body's last bytes (Connection::follow_body_mark), whose arrival, or the
+        stream's end, wakes the loop. A read timeout falling due over bytes queued under
+        the mark reads them and starts again, as it does for bytes a stalled loop left
+        waiting. Not marked (less than that due, or not plain HTTP/1.1): the plain wait."""
+        cdef Transfer* t = stream.t.get()
+        cdef Engine* eng = self.engine.eng
+        cdef int mark
+        with nogil:
+            mark = eng.mark_chunk_wait(t[0])
+        try:
+            await self._wait_future(stream, <int>WaitFor.kSinkFull, loop, True)
+        finally:
+            if mark == _CHUNK_MARKED:
+                with nogil:
+                    eng.end_chunk_wait(t[0])
+
     async def _wait_trio(self, _Body stream, int what):
         import trio
 
@@ -493,8 +530,9 @@ cdef class _AsyncBody(_Body):
         try:
             what = self._read_all_start()
             while what >= 0:
-                # driver.wait(self, what), its future awaited here (as _send_async's).
-                waited = driver._waiter(self, what)
+                # driver.wait(self, what), its future awaited here (as _send_async's);
+                # a large body's sink, with its socket marked (_wait_body_marked).
+                waited = driver._body_waiter(self, what)
                 while waited is not None:
                     try:
                         await waited

@@ -89,13 +89,19 @@ class Connection final : private SocketStream::Owner,
   // receive low-water mark: SocketStream::set_read_lowat, which the waiter
   // sets back to 1 after its poll). Else kNone (Engine::direct_once).
   enum class BodyWait { kNone, kQueued, kMarked };
-  BodyWait prepare_body_wait(const Transfer& t, size_t least, size_t most);
-  // The same for an event loop's wait for a streamed chunk (Engine::mark_chunk_wait):
-  // the mark stays until clear_chunk_mark(), which the exchange's end (finish,
-  // drain, detach) also calls, so the loop's next read on this socket (a
-  // pooled connection's next head, a drain) is not held back by it.
+  // `marked`, when kMarked: the mark set.
+  BodyWait prepare_body_wait(const Transfer& t, size_t least, size_t most,
+                             size_t* marked = nullptr);
+  // The same for an event loop's wait for a streamed chunk or a whole body
+  // (Engine::mark_chunk_wait): the mark stays until clear_chunk_mark(), which
+  // the exchange's end (finish, drain, detach) also calls, so the loop's next
+  // read on this socket (a pooled connection's next head, a drain) is not held
+  // back by it. A whole body's wait spans many reads: after each, the mark
+  // comes down to what the sink still takes when that is less
+  // (follow_body_mark), so the body's last bytes wake the loop.
   BodyWait mark_chunk_wait(const Transfer& t, size_t least, size_t most);
   void clear_chunk_mark();
+  void follow_body_mark();
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 
@@ -265,6 +271,7 @@ class Connection final : private SocketStream::Owner,
   // Whether the socket carries a chunk wait's receive low-water mark (mark_chunk_wait).
   enum class ChunkMark { kNone, kMarked };
   ChunkMark chunk_mark_ = ChunkMark::kNone;
+  size_t chunk_mark_bytes_ = 0;  // the mark while kMarked
   Purpose purpose_ = Purpose::kTransfer;
   Health health_ = Health::kSound;
   SocketStream socket_;

@@ -827,7 +827,7 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
 
 int Engine::mark_chunk_wait(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (t.conn == nullptr || loop_closed_ || t.sink_use != SinkUse::kChunk) return 0;
+  if (t.conn == nullptr || loop_closed_) return 0;
   return static_cast<int>(t.conn->mark_chunk_wait(t, kLowatMin, kLowatMax));
 }
 

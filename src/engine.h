@@ -275,16 +275,20 @@ class Engine {
   // Stop writing into the sink; returns how many bytes it holds. `extra` (if
   // not null) is set to the number of body bytes buffered beyond it.
   size_t detach_sink(Transfer& t, size_t* extra);
-  // An event loop's wait for a streamed chunk (asyncio, `_AsyncDriver.wait`):
-  // when the sink's next read goes straight into it, the transfer's socket
-  // reads readable only once that much is here (up to kLowatMax: the direct
-  // sync wait's receive low-water mark), so the loop is not woken, and the
-  // server on this CPU not preempted, on every segment. 0 (kNone): not
-  // marked; 1 (kQueued): that much is in already; 2 (kMarked): marked, until
-  // end_chunk_wait() (or the exchange's end). After at most kLowatChunkMs
-  // the caller calls expire_chunk_wait(), which clears the mark and reads
-  // what came under it, as the sync wait does after its poll: a kernel
-  // before 4.18 does not wake the loop when the mark is cleared.
+  // An event loop's wait for a streamed chunk (asyncio, `_AsyncDriver.wait`) or
+  // a whole body (`_AsyncDriver._wait_body_marked`): when the sink's next read
+  // goes straight into it, the transfer's socket reads readable only once
+  // that much is here (up to kLowatMax: the direct sync wait's receive
+  // low-water mark), so the loop is not woken, and the server on this CPU not
+  // preempted, on every segment. 0 (kNone): not marked; 1 (kQueued): that
+  // much is in already (a whole body's socket is marked all the same, for the
+  // bytes after it); 2 (kMarked): marked, until end_chunk_wait() (or the
+  // exchange's end). A chunk's caller calls expire_chunk_wait() after at most
+  // kLowatChunkMs, which clears the mark and reads what came under it, as the
+  // sync wait does after its poll: a kernel before 4.18 does not wake the loop
+  // when the mark is cleared. A whole body's mark comes down with its reads
+  // to what is still due (Connection::follow_body_mark); a read timeout due
+  // over bytes under it reads them (as for bytes a stalled loop left).
   int mark_chunk_wait(Transfer& t);
   void end_chunk_wait(Transfer& t);
   void expire_chunk_wait(Transfer& t);

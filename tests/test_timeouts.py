@@ -382,3 +382,75 @@ def test_a_timeout_dict_read_by_each_flavour_gets_its_own_timeouts(server):
 
 def _with_timeout(url, timeout):
     return httprs.Request("GET", url, extensions={"timeout": timeout})
+
+
+def _paced_body(pieces: int, piece: int, gap: float, then: str = "end"):
+    """A scripted handler: a Content-Length body of `pieces` x `piece` bytes, each piece
+    sent `gap` seconds after the last; `then`: "end" (all of it), "stall" (the last
+    piece never comes: the connection is held) or "close" (closed instead)."""
+
+    def handler(conn) -> None:
+        while conn.read_request() is not None:
+            total = pieces * piece
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+            for i in range(pieces):
+                if i == pieces - 1 and then != "end":
+                    if then == "stall":
+                        conn.hold(3.0)
+                    conn.close()
+                    return
+                time.sleep(gap)
+                conn.send(bytes([65 + i % 26]) * piece)
+
+    return handler
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_a_large_body_sent_slower_than_its_mark_is_read_within_the_read_timeout(
+    scripted, anyio_backend
+):
+    # An asyncio read of a large body waits with the socket marked (woken once up to
+    # 2 MiB is in): a sender whose pieces come faster than the read timeout, but whose
+    # whole body takes longer, has each piece read before that timeout falls due.
+    srv = scripted(_paced_body(8, 64 * 1024, 0.1))
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.35)) as c:
+        for _ in range(2):
+            r = await c.get(srv.url + "/")
+            assert r.content == b"".join(bytes([65 + i]) * 65536 for i in range(8))
+    assert srv.connections == 1
+
+
+@pytest.mark.parametrize("then", ["stall", "close"])
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_a_large_body_cut_short_under_its_mark_fails_as_httpx(scripted, anyio_backend, then):
+    # The marked wait still ends when the sender stalls (ReadTimeout, once the read
+    # timeout passes with nothing new) or closes early (RemoteProtocolError, as httpx:
+    # the end of the stream wakes the loop whatever the mark); the client goes on.
+    srv = scripted(_paced_body(4, 128 * 1024, 0.05, then))
+    expected = httprs.ReadTimeout if then == "stall" else httprs.RemoteProtocolError
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.4)) as c:
+        t0 = time.monotonic()
+        with pytest.raises(expected):
+            await c.get(srv.url + "/")
+        assert time.monotonic() - t0 < 2.5
+        srv2 = scripted(_paced_body(2, 64 * 1024, 0.0))
+        r = await c.get(srv2.url + "/")
+        assert len(r.content) == 2 * 65536
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_a_body_larger_than_its_mark_ends_without_a_read_timeout(scripted, anyio_backend):
+    # Without a read timeout nothing but the socket wakes the wait: the mark (2 MiB at
+    # most) comes down to the body's last bytes after each read, so a 3 MiB body whose
+    # last 0.5 MiB comes later (less than the first mark) still ends.
+    import anyio
+
+    srv = scripted(_paced_body(6, 512 * 1024, 0.05))
+    async with httprs.AsyncClient(timeout=None) as c:
+        with anyio.fail_after(10):
+            for _ in range(2):
+                r = await c.get(srv.url + "/")
+                assert len(r.content) == 6 * 512 * 1024

@@ -33,6 +33,7 @@ DEF _CHUNK_MARKED = 2
 DEF _CHUNK_MARK_MS = 1
 DEF _CHUNK_MARK_S = 0.001
 DEF _BODY_MARK_MIN = 64 * 1024  # Engine::kLowatMin: a smaller body is never marked
+DEF _BODY_MARK_S = 0.05  # a whole body's mark is renewed this often (sync: SLICE_MS)
 cdef unsigned long long _chunk_marks = 0  # marked waits, for tests
 
 
@@ -43,6 +44,19 @@ cdef inline void _count_chunk_mark() noexcept:
 
 def _chunk_marks_for_testing():
     return _chunk_marks
+
+
+def _body_mark_expired(ref, _Body stream, fut):
+    """A whole body's marked wait reached _BODY_MARK_S: clear the mark, read what came
+    under it, run the loop, and resume the waiter (which marks the socket again)."""
+    cdef _AsyncDriver driver = ref()
+    if driver is None or driver.closed:
+        return
+    with nogil:
+        driver.engine.eng.expire_chunk_wait(stream.t.get()[0])
+    driver.advance()
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _chunk_mark_expired(ref, _Body stream):
@@ -365,7 +379,8 @@ cdef class _AsyncDriver:
         """What `await self.wait(stream, kBodyData)` awaits, without that coroutine and
         _wait_future's where it can: None once a chunk is ready; on asyncio, in the loop
         this driver watches, for a body that never marks its socket (no Content-Length,
-        or the first chunk), the loop run now (as wait() does) and then a _YieldOnce
+        or the first chunk; HTTP/2 and TLS bodies with one take wait(), which finds they
+        are never marked), the loop run now (as wait() does) and then a _YieldOnce
         (the chunk came) or the future _register makes; else the wait() coroutine.
         `first`: the chunk's first ask; a later one (the future resolved short of a
         chunk, or by the engine closing) registers again with a pass scheduled, as
@@ -406,20 +421,32 @@ cdef class _AsyncDriver:
         wait's poll: the backend fd turns readable once what the sink takes next is in
         (up to 2 MiB), not on each segment, and the mark comes down with the reads to
         the body's last bytes (Connection::follow_body_mark), whose arrival, or the
-        stream's end, wakes the loop. A read timeout falling due over bytes queued under
-        the mark reads them and starts again, as it does for bytes a stalled loop left
-        waiting. Not marked (less than that due, or not plain HTTP/1.1): the plain wait."""
+        stream's end, wakes the loop. As the sync wait's poll slices do, every
+        _BODY_MARK_S the mark is cleared and what came under it read
+        (_body_mark_expired), then set again: a kernel that does not wake the loop at
+        the mark (before 4.18: no receive buffer grown for it, nor a wake-up when it is
+        lowered) costs that much latency, and a read timeout runs from the bytes read
+        then. Not marked (less than that due, or not plain HTTP/1.1): the plain wait."""
         cdef Transfer* t = stream.t.get()
         cdef Engine* eng = self.engine.eng
         cdef int mark
-        with nogil:
-            mark = eng.mark_chunk_wait(t[0])
-        try:
-            await self._wait_future(stream, <int>WaitFor.kSinkFull, loop, True)
-        finally:
-            if mark == _CHUNK_MARKED:
+        while not self.done(t, <int>WaitFor.kSinkFull):
+            with nogil:
+                mark = eng.mark_chunk_wait(t[0])
+            if mark != _CHUNK_MARKED:
+                break
+            try:
+                fut = self._register(stream, <int>WaitFor.kSinkFull, loop, True)
+                expiry = loop.call_later(_BODY_MARK_S, _body_mark_expired, self.ref, stream, fut)
+                try:
+                    await fut
+                finally:
+                    expiry.cancel()
+                    self._unwait(stream, fut)
+            finally:
                 with nogil:
                     eng.end_chunk_wait(t[0])
+        await self._wait_future(stream, <int>WaitFor.kSinkFull, loop, True)
 
     async def _wait_trio(self, _Body stream, int what):
         import trio

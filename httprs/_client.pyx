@@ -387,12 +387,16 @@ cdef unsigned int _read_all_aiter_tag = 0  # _class_unchanged's memo for _READ_A
 
 
 cdef bint _bound_aiter_stock(object bound) except -1:
-    """Whether an async bound stream's `__aiter__` is BoundAsyncStream's own (not patched
-    on a class nor overridden by a subclass): then its whole body may be read at once."""
+    """Whether an async bound stream's `__aiter__` and `_aiter` are BoundAsyncStream's own
+    (not patched on a class nor overridden by a subclass): then its whole body may be read
+    at once."""
     cls = type(bound)
     if cls is _READ_ALL_ASYNC:
         return _class_unchanged(cls, &_read_all_aiter_tag, _READ_ALL_AITER_STOCK)
-    return getattr(cls, "__aiter__", None) is _BOUND_AITER
+    return (
+        getattr(cls, "__aiter__", None) is _BOUND_AITER
+        and getattr(cls, "_aiter", None) is _BOUND_AITER_GEN
+    )
 
 
 cdef bint _bound_stock_read(object stream) except -1:
@@ -433,14 +437,15 @@ cdef object _bound_aread_all_now(object stream):
 
 
 cdef unsigned int _aiter_body_tag = 0  # _class_unchanged's memo for _AITER_BODY_STOCK
+cdef unsigned int _core_aiter_tag = 0  # and for _CORE_AITER_STOCK
 
 
 cdef object _bound_aiter_body(object stream):
     """The core's async body under `stream` when `stream` is a _BoundAsyncStreamReadAll
     whose iteration is the stock one (BoundAsyncStream's `__aiter__` and `_aiter`,
     neither patched on its class nor shadowed on the instance), over a stock core
-    stream: iterating it only passes that body's chunks on, so Response.aiter_raw
-    iterates the body. Else None."""
+    stream whose `__aiter__` is its own too: iterating it only passes that body's
+    chunks on, so Response.aiter_raw iterates the body. Else None."""
     if not (
         type(stream) is _READ_ALL_ASYNC
         and _class_unchanged(_READ_ALL_ASYNC, &_aiter_body_tag, _AITER_BODY_STOCK)
@@ -448,7 +453,10 @@ cdef object _bound_aiter_body(object stream):
     ):
         return None
     inner = _bound_stream_of(stream)
-    if not _core_stream(inner, True):
+    if not (
+        _core_stream(inner, True)
+        and _class_unchanged(_CORE_ASYNC_RESPONSE_STREAM, &_core_aiter_tag, _CORE_AITER_STOCK)
+    ):
         return None
     return _slot_get(inner, _core_abody_at, "_body")
 
@@ -3144,6 +3152,7 @@ cdef tuple _CORE_ASYNC_STREAM_STOCK = (
     ("_body", _CORE_ASYNC_RESPONSE_STREAM.__dict__["_body"]),
     ("__getattribute__", object.__getattribute__),
 )
+cdef tuple _CORE_AITER_STOCK = (("__aiter__", _CORE_ASYNC_RESPONSE_STREAM.__aiter__),)
 _core_body_at = _slot_offset(_CORE_RESPONSE_STREAM, "_body")
 _core_abody_at = _slot_offset(_CORE_ASYNC_RESPONSE_STREAM, "_body")
 # What _class_unchanged compares (the methods behind the fast paths).
@@ -3182,9 +3191,9 @@ cdef object _BOUND_READ_ALL = _BoundSyncStreamReadAll._httprs_read_all
 cdef object _BOUND_ITER = BoundSyncStream.__iter__
 cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
 cdef object _BOUND_AITER = BoundAsyncStream.__aiter__
-cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER),)
 cdef object _BOUND_AITER_GEN = BoundAsyncStream._aiter
-cdef tuple _AITER_BODY_STOCK = (("__aiter__", _BOUND_AITER), ("_aiter", _BOUND_AITER_GEN))
+cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER), ("_aiter", _BOUND_AITER_GEN))
+cdef tuple _AITER_BODY_STOCK = _READ_ALL_AITER_STOCK
 cdef object _BOUND_CLOSE = BoundSyncStream.close
 cdef object _BOUND_AREAD_ALL = _BoundAsyncStreamReadAll._httprs_aread_all
 cdef object _BOUND_ACLOSE = BoundAsyncStream.aclose

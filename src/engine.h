@@ -281,14 +281,15 @@ class Engine {
   // that much is here (up to kLowatMax: the direct sync wait's receive
   // low-water mark), so the loop is not woken, and the server on this CPU not
   // preempted, on every segment. 0 (kNone): not marked; 1 (kQueued): that
-  // much is in already (a whole body's socket is marked all the same, for the
-  // bytes after it); 2 (kMarked): marked, until end_chunk_wait() (or the
-  // exchange's end). A chunk's caller calls expire_chunk_wait() after at most
-  // kLowatChunkMs, which clears the mark and reads what came under it, as the
-  // sync wait does after its poll: a kernel before 4.18 does not wake the loop
-  // when the mark is cleared. A whole body's mark comes down with its reads
-  // to what is still due (Connection::follow_body_mark); a read timeout due
-  // over bytes under it reads them (as for bytes a stalled loop left).
+  // much is in already (a whole body's wait gets kMarked all the same: its
+  // socket reads readable at once, and the mark holds for the bytes after);
+  // 2 (kMarked): marked, until end_chunk_wait() (or the exchange's end). The
+  // caller calls expire_chunk_wait() after at most kLowatChunkMs for a chunk,
+  // every 50 ms for a whole body (the sync wait's poll slice), which clears
+  // the mark and reads what came under it, as the sync wait does after its
+  // poll: a kernel before 4.18 does not wake the loop when the mark is
+  // cleared. A whole body's mark comes down with its reads to what is still
+  // due (Connection::follow_body_mark).
   int mark_chunk_wait(Transfer& t);
   void end_chunk_wait(Transfer& t);
   void expire_chunk_wait(Transfer& t);

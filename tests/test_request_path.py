@@ -2299,17 +2299,25 @@ def test_chunks_that_arrive_apart_are_handed_out_in_order(flavour, how, scripted
 
 
 @pytest.mark.parametrize(
-    "where", ["__aiter__ on the class", "_aiter on the class", "_aiter on the instance"]
+    "where",
+    [
+        "__aiter__ on the class",
+        "_aiter on the class",
+        "_aiter on the instance",
+        "__aiter__ on the core stream's class",
+    ],
 )
 @pytest.mark.parametrize("how", ["aiter_raw", "aiter_bytes"])
 @pytest.mark.parametrize("flavour", ["asyncio", "trio"])
 def test_aiter_goes_through_a_patched_bound_stream_iteration(flavour, how, where, server):
     # aiter_raw takes the chunks from the core's body, not through the bound stream's
     # generator, only while that generator is the stock one: a patched __aiter__ or
-    # _aiter (on the class, or set on the instance) is what gives them.
-    from httprs import _client
+    # _aiter (on the class, or set on the instance), or the core stream's patched
+    # __aiter__, is what gives them.
+    from httprs import _client, _core
 
-    cls = _client._BoundAsyncStreamReadAll
+    core = where.endswith("core stream's class")
+    cls = _core.AsyncResponseStream if core else _client._BoundAsyncStreamReadAll
     name = "__aiter__" if where.startswith("__aiter__") else "_aiter"
     original = getattr(cls, name)
 
@@ -2335,5 +2343,30 @@ def test_aiter_goes_through_a_patched_bound_stream_iteration(flavour, how, where
                     assert await read(client) == b"HELLO, WORLD!"
             async with client.stream("GET", server.url + "/") as response:
                 assert b"".join([c async for c in getattr(response, how)()]) == b"Hello, world!"
+
+    run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", ["asyncio", "trio"])
+def test_aread_goes_through_a_patched_bound_stream_aiter(flavour, scripted):
+    # BoundAsyncStream.__aiter__ hands out its _aiter generator: a patch of _aiter alone
+    # is what aread() reads the body through, for a body that came with its head too.
+    from httprs import _client
+
+    srv = scripted(keepalive(b"Hello, world!"))
+    original = _client.BoundAsyncStream._aiter
+
+    def upper(self):
+        async def chunks():
+            async for chunk in original(self):
+                yield chunk.upper()
+
+        return chunks()
+
+    async def body(cls):
+        async with opened(cls) as client:
+            with mock.patch.object(_client.BoundAsyncStream, "_aiter", upper):
+                assert (await client.get(srv.url)).content == b"HELLO, WORLD!"
+            assert (await client.get(srv.url)).content == b"Hello, world!"
 
     run(flavour, body)

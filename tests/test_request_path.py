@@ -709,6 +709,20 @@ def test_aread_goes_through_a_patched_iteration(flavour, name, where, server):
     run(flavour, body)
 
 
+def _upper_chunks_of(original):
+    """A replacement for a stream's `__aiter__` or `_aiter` method `original`: its chunks,
+    upper-cased."""
+
+    def method(self):
+        async def chunks():
+            async for chunk in original(self):
+                yield chunk.upper()
+
+        return chunks()
+
+    return method
+
+
 @pytest.mark.parametrize("flavour", ["asyncio", "trio"])
 def test_aread_goes_through_a_patched_bound_stream_iteration_as_in_httpx(flavour, server):
     # httpx's aread() iterates the bound stream (aiter_raw): a patched __aiter__ of it is
@@ -716,20 +730,10 @@ def test_aread_goes_through_a_patched_bound_stream_iteration_as_in_httpx(flavour
     import anyio
     import httpx
 
-    def upper(original):
-        def method(self):
-            async def chunks():
-                async for chunk in original(self):
-                    yield chunk.upper()
-
-            return chunks()
-
-        return method
-
     async def body(module):
         cls = module._client.BoundAsyncStream
         async with module.AsyncClient() as client:
-            with mock.patch.object(cls, "__aiter__", upper(cls.__aiter__)):
+            with mock.patch.object(cls, "__aiter__", _upper_chunks_of(cls.__aiter__)):
                 response = await client.get(server.url + "/")
             assert response.content == b"HELLO, WORLD!", module
             response = await client.get(server.url + "/")
@@ -2319,14 +2323,7 @@ def test_aiter_goes_through_a_patched_bound_stream_iteration(flavour, how, where
     core = where.endswith("core stream's class")
     cls = _core.AsyncResponseStream if core else _client._BoundAsyncStreamReadAll
     name = "__aiter__" if where.startswith("__aiter__") else "_aiter"
-    original = getattr(cls, name)
-
-    def upper(self):
-        async def chunks():
-            async for chunk in original(self):
-                yield chunk.upper()
-
-        return chunks()
+    upper = _upper_chunks_of(getattr(cls, name))
 
     async def read(client):
         async with client.stream("GET", server.url + "/") as response:
@@ -2354,14 +2351,7 @@ def test_aread_goes_through_a_patched_bound_stream_aiter(flavour, scripted):
     from httprs import _client
 
     srv = scripted(keepalive(b"Hello, world!"))
-    original = _client.BoundAsyncStream._aiter
-
-    def upper(self):
-        async def chunks():
-            async for chunk in original(self):
-                yield chunk.upper()
-
-        return chunks()
+    upper = _upper_chunks_of(_client.BoundAsyncStream._aiter)
 
     async def body(cls):
         async with opened(cls) as client:

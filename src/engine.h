@@ -459,9 +459,12 @@ class Engine {
   // Queue `t` again after `delay_ms` (connect retries with backoff).
   void retry_later(std::shared_ptr<Transfer> t, uint64_t delay_ms);
   // The connections' shared read buffer; null (and *len 0) when it could
-  // not be allocated (an exhausted heap).
+  // not be allocated (an exhausted heap). 1 MiB: reads of a body through it
+  // (chunked, close-delimited) that large let the kernel's receive-buffer
+  // autotuning open the window (docs/ARCHITECTURE.md, streaming); its pages
+  // are resident only once a read wrote them.
   char* read_buffer(size_t* len);
-  static constexpr size_t kReadBufferSize = 256 * 1024;
+  static constexpr size_t kReadBufferSize = 1024 * 1024;
   uint64_t now_ms() { return uv_now(loop_); }
 
  private:

@@ -334,7 +334,7 @@ def test_no_memory_to_check_an_idle_connection(torture_server, flavour):
     ("scheme", "failure"), [("http", httprs.ReadError), ("https", httprs.ConnectError)]
 )
 def test_no_memory_for_the_clients_read_buffer(request, certs, scheme, failure, flavour):
-    # A client's read buffer (256 KiB, shared by its connections) is allocated on its
+    # A client's read buffer (1 MiB, shared by its connections) is allocated on its
     # first read, not in Client(): without memory for it that read fails with a clear
     # error (no exception through libuv's frames), and the next read allocates it. Over
     # https that first read is the TLS handshake's: the connect fails (ConnectError, as
@@ -354,7 +354,7 @@ def test_no_memory_for_the_clients_read_buffer(request, certs, scheme, failure, 
             with pytest.raises(failure) as info:
                 await c.get(url)
             assert _core._scratch_fail(0) == 0  # it fired
-            assert str(info.value) == "Out of memory: could not allocate a 256 KiB buffer."
+            assert str(info.value) == "Out of memory: could not allocate a 1024 KiB buffer."
             assert (await c.get(url)).content == body_of(100)
             assert (await c.get(url)).content == body_of(100)
             assert srv.connections == 3  # the warm one, the failed one, one more

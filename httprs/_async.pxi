@@ -360,6 +360,14 @@ cdef class _AsyncDriver:
             del self.waiters[key]
         return 0
 
+    cdef object _own_loop(self):
+        """The running event loop when it is the asyncio loop this driver watches; else
+        None (trio, another loop, or asyncio not imported by a wait yet)."""
+        if _asyncio is None:
+            return None
+        loop = _asyncio._get_running_loop()
+        return loop if loop is not None and loop is self.loop else None
+
     cdef object _waiter(self, _Body stream, int what):
         """What `await self.wait(stream, what)` awaits, without that coroutine where it
         can: None once `what` holds; on asyncio, in the loop this driver watches, for
@@ -369,9 +377,9 @@ cdef class _AsyncDriver:
         the transfer short of `what`)."""
         if self.done(stream.t.get(), what):
             return None
-        if what != <int>WaitFor.kBodyData and _asyncio is not None:
-            loop = _asyncio._get_running_loop()
-            if loop is not None and loop is self.loop:
+        if what != <int>WaitFor.kBodyData:
+            loop = self._own_loop()
+            if loop is not None:
                 return self._register(stream, what, loop, True)
         return self.wait(stream, what)
 
@@ -388,10 +396,8 @@ cdef class _AsyncDriver:
         cdef Transfer* t = stream.t.get()
         if self.done(t, <int>WaitFor.kBodyData):
             return None
-        if _asyncio is None or (first and stream.streamed > 0 and t.head.has_content_length):
-            return self.wait(stream, <int>WaitFor.kBodyData)
-        loop = _asyncio._get_running_loop()
-        if loop is None or loop is not self.loop:
+        loop = self._own_loop()
+        if loop is None or (first and stream.streamed > 0 and t.head.has_content_length):
             return self.wait(stream, <int>WaitFor.kBodyData)
         if not first:
             return self._register(stream, <int>WaitFor.kBodyData, loop, True)
@@ -408,11 +414,10 @@ cdef class _AsyncDriver:
             what == <int>WaitFor.kSinkFull
             and stream.expected != UNKNOWN_LENGTH
             and stream.expected >= _BODY_MARK_MIN
-            and _asyncio is not None
             and not self.done(stream.t.get(), what)
         ):
-            loop = _asyncio._get_running_loop()
-            if loop is not None and loop is self.loop:
+            loop = self._own_loop()
+            if loop is not None:
                 return self._wait_body_marked(stream, loop)
         return self._waiter(stream, what)
 

@@ -436,8 +436,7 @@ cdef object _bound_aread_all_now(object stream):
     return _slot_get(_bound_stream_of(stream), _core_abody_at, "_body")._httprs_read_all_now()
 
 
-cdef unsigned int _aiter_body_tag = 0  # _class_unchanged's memo for _AITER_BODY_STOCK
-cdef unsigned int _core_aiter_tag = 0  # and for _CORE_AITER_STOCK
+cdef unsigned int _core_aiter_tag = 0  # _class_unchanged's memo for _CORE_AITER_STOCK
 
 
 cdef object _bound_aiter_body(object stream):
@@ -448,7 +447,7 @@ cdef object _bound_aiter_body(object stream):
     chunks on, so Response.aiter_raw iterates the body. Else None."""
     if not (
         type(stream) is _READ_ALL_ASYNC
-        and _class_unchanged(_READ_ALL_ASYNC, &_aiter_body_tag, _AITER_BODY_STOCK)
+        and _bound_aiter_stock(stream)
         and _stock_method(stream, "_aiter", _BOUND_AITER_GEN)
     ):
         return None
@@ -3193,7 +3192,6 @@ cdef tuple _READ_ALL_ITER_STOCK = (("__iter__", _BOUND_ITER),)
 cdef object _BOUND_AITER = BoundAsyncStream.__aiter__
 cdef object _BOUND_AITER_GEN = BoundAsyncStream._aiter
 cdef tuple _READ_ALL_AITER_STOCK = (("__aiter__", _BOUND_AITER), ("_aiter", _BOUND_AITER_GEN))
-cdef tuple _AITER_BODY_STOCK = _READ_ALL_AITER_STOCK
 cdef object _BOUND_CLOSE = BoundSyncStream.close
 cdef object _BOUND_AREAD_ALL = _BoundAsyncStreamReadAll._httprs_aread_all
 cdef object _BOUND_ACLOSE = BoundAsyncStream.aclose

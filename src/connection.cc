@@ -438,46 +438,42 @@ SocketStream::ReadNow Connection::read_for_direct_wait(const Transfer& t) {
   return socket_.read_ready();
 }
 
-Connection::BodyWait Connection::prepare_body_wait(const Transfer& t, size_t least, size_t most,
-                                                   size_t* marked) {
+size_t Connection::body_mark(const Transfer& t, size_t least, size_t most) const {
   if (cur_.get() != &t || state_ != State::kActive || !is_http1() || !chain_.passthrough())
-    return BodyWait::kNone;
+    return 0;
   size_t want = 0;
-  if (h1().direct_read_buffer(&want) == nullptr || want < least) return BodyWait::kNone;
-  int mark = static_cast<int>(want < most ? want : most);
-  if (socket_.bytes_queued() >= mark) return BodyWait::kQueued;
-  if (!socket_.set_read_lowat(mark)) return BodyWait::kNone;
-  if (marked != nullptr) *marked = static_cast<size_t>(mark);
-  return BodyWait::kMarked;
+  if (h1().direct_read_buffer(&want) == nullptr || want < least) return 0;
+  return want < most ? want : most;
+}
+
+Connection::BodyWait Connection::prepare_body_wait(const Transfer& t, size_t least, size_t most) {
+  size_t mark = body_mark(t, least, most);
+  if (mark == 0) return BodyWait::kNone;
+  if (socket_.bytes_queued() >= static_cast<int>(mark)) return BodyWait::kQueued;
+  return socket_.set_read_lowat(static_cast<int>(mark)) ? BodyWait::kMarked : BodyWait::kNone;
 }
 
 Connection::BodyWait Connection::mark_chunk_wait(const Transfer& t, size_t least, size_t most) {
-  BodyWait body = prepare_body_wait(t, least, most, &chunk_mark_bytes_);
-  if (body == BodyWait::kQueued && t.sink_use == SinkUse::kWhole) {
-    // A whole body's wait outlasts the read of what is queued: marked all the
-    // same (the socket reads readable at once), for the bytes after it.
-    size_t want = 0;
-    h1().direct_read_buffer(&want);
-    size_t mark = want < most ? want : most;
-    if (socket_.set_read_lowat(static_cast<int>(mark))) {
-      chunk_mark_bytes_ = mark;
-      body = BodyWait::kMarked;
-    }
-  }
-  if (body == BodyWait::kMarked) chunk_mark_ = ChunkMark::kMarked;
-  return body;
+  size_t mark = body_mark(t, least, most);
+  if (mark == 0) return BodyWait::kNone;
+  if (t.sink_use != SinkUse::kWhole && socket_.bytes_queued() >= static_cast<int>(mark))
+    return BodyWait::kQueued;
+  if (!socket_.set_read_lowat(static_cast<int>(mark))) return BodyWait::kNone;
+  chunk_mark_ = ChunkMark::kMarked;
+  chunk_mark_bytes_ = mark;
+  return BodyWait::kMarked;
 }
 
 void Connection::follow_body_mark() {
   if (chunk_mark_ == ChunkMark::kNone || !cur_ || cur_->sink_use != SinkUse::kWhole) return;
-  size_t want = 0;
-  if (!chain_.passthrough() || h1().direct_read_buffer(&want) == nullptr) {
+  size_t mark = body_mark(*cur_, 1, chunk_mark_bytes_);
+  if (mark == 0) {
     clear_chunk_mark();  // the sink is full, or the body is in: any byte is news
     return;
   }
-  if (want >= chunk_mark_bytes_) return;
-  chunk_mark_bytes_ = want;
-  if (!socket_.set_read_lowat(static_cast<int>(want))) clear_chunk_mark();
+  if (mark == chunk_mark_bytes_) return;
+  chunk_mark_bytes_ = mark;
+  if (!socket_.set_read_lowat(static_cast<int>(mark))) clear_chunk_mark();
 }
 
 void Connection::clear_chunk_mark() {

@@ -89,16 +89,16 @@ class Connection final : private SocketStream::Owner,
   // receive low-water mark: SocketStream::set_read_lowat, which the waiter
   // sets back to 1 after its poll). Else kNone (Engine::direct_once).
   enum class BodyWait { kNone, kQueued, kMarked };
-  // `marked`, when kMarked: the mark set.
-  BodyWait prepare_body_wait(const Transfer& t, size_t least, size_t most,
-                             size_t* marked = nullptr);
+  BodyWait prepare_body_wait(const Transfer& t, size_t least, size_t most);
   // The same for an event loop's wait for a streamed chunk or a whole body
   // (Engine::mark_chunk_wait): the mark stays until clear_chunk_mark(), which
   // the exchange's end (finish, drain, detach) also calls, so the loop's next
   // read on this socket (a pooled connection's next head, a drain) is not held
-  // back by it. A whole body's wait spans many reads: after each, the mark
-  // comes down to what the sink still takes when that is less
-  // (follow_body_mark), so the body's last bytes wake the loop.
+  // back by it. A whole body's wait is marked even when that much is queued
+  // (the socket reads readable at once; the mark holds for what follows), and
+  // spans many reads: after each, the mark comes down to what the sink still
+  // takes when that is less (follow_body_mark), so the body's last bytes wake
+  // the loop.
   BodyWait mark_chunk_wait(const Transfer& t, size_t least, size_t most);
   void clear_chunk_mark();
   void follow_body_mark();
@@ -225,6 +225,10 @@ class Connection final : private SocketStream::Owner,
   // The session as the protocol it speaks, for what only that protocol
   // does (HTTP/1.1's exchange lifecycle, HTTP/2's streams): h1() only while
   // the session is an Http1Session, h2() only while is_http2().
+  // The mark a wait for `t`'s body would set: what its sink takes next, up to
+  // `most`; 0 when that read does not go straight into the sink (not plain
+  // HTTP/1.1, no sink, nothing due) or would take less than `least`.
+  size_t body_mark(const Transfer& t, size_t least, size_t most) const;
   bool is_http1() const {
     return session_ && session_->protocol() == ProtocolSession::Protocol::kHttp1;
   }

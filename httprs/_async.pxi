@@ -33,8 +33,9 @@ DEF _CHUNK_MARKED = 2
 DEF _CHUNK_MARK_MS = 1
 DEF _CHUNK_MARK_S = 0.001
 DEF _BODY_MARK_MIN = 64 * 1024  # Engine::kLowatMin: a smaller body is never marked
-DEF _BODY_MARK_S = 0.05  # a whole body's mark is renewed this often (sync: SLICE_MS)
-cdef unsigned long long _chunk_marks = 0  # marked waits, for tests
+DEF _BODY_MARK_MS = 50  # a whole body's mark is renewed this often (sync: SLICE_MS)
+DEF _BODY_MARK_S = 0.05
+cdef unsigned long long _chunk_marks = 0  # marked waits (chunk or whole body), for tests
 
 
 cdef inline void _count_chunk_mark() noexcept:
@@ -44,6 +45,22 @@ cdef inline void _count_chunk_mark() noexcept:
 
 def _chunk_marks_for_testing():
     return _chunk_marks
+
+
+cdef inline int _mark_ms(_Body stream, int what):
+    """For how long (ms) a wait for `what` keeps the stream's socket marked before what
+    came under the mark is read; 0: not marked. A chunk after the first (the first's
+    latency stays that of its first bytes): _CHUNK_MARK_MS. The whole body's sink, for
+    a body of known length of at least _BODY_MARK_MIN: _BODY_MARK_MS."""
+    if what == <int>WaitFor.kBodyData:
+        return _CHUNK_MARK_MS if stream.streamed > 0 else 0
+    if (
+        what == <int>WaitFor.kSinkFull
+        and stream.expected != UNKNOWN_LENGTH
+        and stream.expected >= _BODY_MARK_MIN
+    ):
+        return _BODY_MARK_MS
+    return 0
 
 
 def _body_mark_expired(ref, _Body stream, fut):
@@ -268,7 +285,7 @@ cdef class _AsyncDriver:
             # the socket turns readable only once that much is in (or the mark is
             # cleared, after at most _CHUNK_MARK_S), so the loop is not woken, nor
             # a chunk handed out, for every segment.
-            if stream.streamed > 0:
+            if _mark_ms(stream, what):
                 with nogil:
                     mark = self.engine.eng.mark_chunk_wait(t[0])
             try:
@@ -412,8 +429,7 @@ cdef class _AsyncDriver:
         at least _BODY_MARK_MIN is _wait_body_marked's."""
         if (
             what == <int>WaitFor.kSinkFull
-            and stream.expected != UNKNOWN_LENGTH
-            and stream.expected >= _BODY_MARK_MIN
+            and _mark_ms(stream, what)
             and not self.done(stream.t.get(), what)
         ):
             loop = self._own_loop()
@@ -440,6 +456,7 @@ cdef class _AsyncDriver:
                 mark = eng.mark_chunk_wait(t[0])
             if mark != _CHUNK_MARKED:
                 break
+            _count_chunk_mark()
             try:
                 fut = self._register(stream, <int>WaitFor.kSinkFull, loop, True)
                 expiry = loop.call_later(_BODY_MARK_S, _body_mark_expired, self.ref, stream, fut)
@@ -454,11 +471,20 @@ cdef class _AsyncDriver:
         await self._wait_future(stream, <int>WaitFor.kSinkFull, loop, True)
 
     async def _wait_trio(self, _Body stream, int what):
+        """trio's wait: the task that finds nobody driving waits for the backend fd
+        (or libuv's next timer) and runs the loop; the others wait for its round. The
+        driving task marks its own socket as asyncio's waits do (_mark_ms): a whole
+        body of known length, or a chunk after the first, wakes it once that much is
+        in, and for at most the mark's bound, after which what came under the mark is
+        read (Engine::expire_chunk_wait, which restarts the read timer) before the
+        loop runs its timers."""
         import trio
 
         cdef Transfer* t = stream.t.get()
         cdef vector[shared_ptr[Transfer]] signaled
         cdef int timeout
+        cdef int mark_ms = _mark_ms(stream, what)
+        cdef bint marked
         cdef Engine* eng = self.engine.eng
         while not self.done(t, what):
             if self.trio_driving:
@@ -467,9 +493,17 @@ cdef class _AsyncDriver:
                 await self.trio_event.wait()
                 continue
             self.trio_driving = True
+            marked = False
             try:
+                if mark_ms > 0:
+                    with nogil:
+                        marked = eng.mark_chunk_wait(t[0]) == _CHUNK_MARKED
+                    if marked:
+                        _count_chunk_mark()
                 with nogil:
                     timeout = eng.backend_timeout()
+                if marked and (timeout < 0 or timeout > mark_ms):
+                    timeout = mark_ms
                 if timeout == 0:
                     await trio.lowlevel.checkpoint()
                 else:
@@ -483,9 +517,14 @@ cdef class _AsyncDriver:
                             pass
                 if not self.closed:
                     with nogil:
+                        if marked:
+                            eng.expire_chunk_wait(t[0])
                         eng.run_nowait(signaled)
                     signaled.clear()
             finally:
+                if marked:
+                    with nogil:
+                        eng.end_chunk_wait(t[0])
                 self.trio_driving = False
                 event = self.trio_event
                 self.trio_event = None

@@ -435,13 +435,12 @@ def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
 async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(
     scripted, anyio_backend
 ):
-    """The async twin: under asyncio a chunk's wait marks the socket so that it reads
-    readable only once the chunk's worth is in (Engine::mark_chunk_wait), and clears
-    the mark after at most a millisecond: what came is handed out. The wait has no
-    slice of its own (the read timeout is far longer than the server's patience):
+    """The async twin: a chunk's wait (asyncio's and trio's) marks the socket so that
+    it reads readable only once the chunk's worth is in (Engine::mark_chunk_wait), and
+    clears the mark after at most a millisecond: what came is handed out. The wait has
+    no slice of its own (the read timeout is far longer than the server's patience):
     without that bound the server, waiting for the client, gives up. The pieces are
-    smaller than a chunk's buffer, so asyncio's waits after the first are marked
-    (trio's are not: the same behaviour without the mark)."""
+    smaller than a chunk's buffer, so the waits after the first are marked."""
     from httprs import _core
 
     handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0)
@@ -454,8 +453,7 @@ async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(
                 received += chunk
                 consume.moved(len(received))
     assert bytes(received) == body
-    if anyio_backend == "asyncio":
-        assert _core._chunk_marks_for_testing() > marks
+    assert _core._chunk_marks_for_testing() > marks
 
 
 def _cut_short(sent: int, declared: int):

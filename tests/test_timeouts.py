@@ -410,15 +410,20 @@ def _paced_body(pieces: int, piece: int, gap: float, then: str = "end"):
 async def test_a_large_body_sent_slower_than_its_mark_is_read_within_the_read_timeout(
     scripted, anyio_backend
 ):
-    # An asyncio read of a large body waits with the socket marked (woken once up to
-    # 2 MiB is in): a sender whose pieces come faster than the read timeout, but whose
-    # whole body takes longer, has each piece read before that timeout falls due.
+    # An async read of a large body (asyncio or trio) waits with the socket marked
+    # (woken once up to 2 MiB is in): a sender whose pieces come faster than the read
+    # timeout, but whose whole body takes longer, has each piece read before that
+    # timeout falls due.
+    from httprs import _core
+
     srv = scripted(_paced_body(8, 64 * 1024, 0.1))
+    marks = _core._chunk_marks_for_testing()
     async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.35)) as c:
         for _ in range(2):
             r = await c.get(srv.url + "/")
             assert r.content == b"".join(bytes([65 + i]) * 65536 for i in range(8))
     assert srv.connections == 1
+    assert _core._chunk_marks_for_testing() > marks
 
 
 @pytest.mark.parametrize("then", ["stall", "close"])

@@ -65,7 +65,7 @@ cdef inline int _mark_ms(_Body stream, int what):
 
 def _body_mark_expired(ref, _Body stream, fut):
     """A whole body's marked wait reached _BODY_MARK_S: clear the mark, read what came
-    under it, run the loop, and resume the waiter (which marks the socket again)."""
+    under it, run the loop, and resume the waiter (which waits on unmarked)."""
     cdef _AsyncDriver driver = ref()
     if driver is None or driver.closed:
         return
@@ -269,9 +269,10 @@ cdef class _AsyncDriver:
         loop = _asyncio._get_running_loop()
         if loop is None or loop is not self.loop:
             if _current_library() == "trio":
-                if what == <int>WaitFor.kBodyData:
+                if what == <int>WaitFor.kBodyData and self.trio_driving:
                     # The chunk's sink was set without waking the driver
-                    # (Wake.kCaller): another task may be the one driving.
+                    # (Wake.kCaller): another task is the one driving. (Else
+                    # _wait_trio runs the loop first.)
                     with nogil:
                         self.engine.eng.wake()
                 await self._wait_trio(stream, what)
@@ -442,20 +443,20 @@ cdef class _AsyncDriver:
         wait's poll: the backend fd turns readable once what the sink takes next is in
         (up to 2 MiB), not on each segment, and the mark comes down with the reads to
         the body's last bytes (Connection::follow_body_mark), whose arrival, or the
-        stream's end, wakes the loop. As the sync wait's poll slices do, every
-        _BODY_MARK_S the mark is cleared and what came under it read
-        (_body_mark_expired), then set again: a kernel that does not wake the loop at
-        the mark (before 4.18: no receive buffer grown for it, nor a wake-up when it is
-        lowered) costs that much latency, and a read timeout runs from the bytes read
-        then. Not marked (less than that due, or not plain HTTP/1.1): the plain wait."""
+        stream's end, wakes the loop. As the sync wait's poll slice does, after
+        _BODY_MARK_S without that the mark is cleared and what came under it read
+        (_body_mark_expired), and the rest of this wait is not marked: a kernel that
+        does not wake the loop at the mark (before 4.18: no receive buffer grown for
+        it, nor a wake-up when it is lowered) costs that much latency once, and a slow
+        sender's bytes (small segments held back by its Nagle until the client's
+        delayed ACK) are read, and its read timeout restarted, as they come. Not
+        marked (less than that due, or not plain HTTP/1.1): the plain wait."""
         cdef Transfer* t = stream.t.get()
         cdef Engine* eng = self.engine.eng
         cdef int mark
-        while not self.done(t, <int>WaitFor.kSinkFull):
-            with nogil:
-                mark = eng.mark_chunk_wait(t[0])
-            if mark != _CHUNK_MARKED:
-                break
+        with nogil:
+            mark = eng.mark_chunk_wait(t[0])
+        if mark == _CHUNK_MARKED:
             _count_chunk_mark()
             try:
                 fut = self._register(stream, <int>WaitFor.kSinkFull, loop, True)
@@ -472,12 +473,15 @@ cdef class _AsyncDriver:
 
     async def _wait_trio(self, _Body stream, int what):
         """trio's wait: the task that finds nobody driving waits for the backend fd
-        (or libuv's next timer) and runs the loop; the others wait for its round. The
-        driving task marks its own socket as asyncio's waits do (_mark_ms): a whole
-        body of known length, or a chunk after the first, wakes it once that much is
-        in, and for at most the mark's bound, after which what came under the mark is
-        read (Engine::expire_chunk_wait, which restarts the read timer) before the
-        loop runs its timers."""
+        (or libuv's next timer) and runs the loop; the others wait for its round. A
+        chunk's wait runs the loop first (its sink was set without waking anyone,
+        Wake.kCaller, as asyncio's wait() does). The driving task marks its own socket
+        as asyncio's waits do (_mark_ms): a whole body of known length, or a chunk
+        after the first, wakes it once that much is in, or after the mark's bound (or
+        libuv's next timer, if sooner), when what came under the mark is read
+        (Engine::expire_chunk_wait, which restarts the read timer) before the loop runs
+        its timers. As in the sync wait, once a marked round runs out of time the rest
+        of this wait is not marked: a slow sender's bytes are read as they come."""
         import trio
 
         cdef Transfer* t = stream.t.get()
@@ -485,6 +489,7 @@ cdef class _AsyncDriver:
         cdef int timeout
         cdef int mark_ms = _mark_ms(stream, what)
         cdef bint marked
+        cdef bint run_first = what == <int>WaitFor.kBodyData
         cdef Engine* eng = self.engine.eng
         while not self.done(t, what):
             if self.trio_driving:
@@ -495,6 +500,14 @@ cdef class _AsyncDriver:
             self.trio_driving = True
             marked = False
             try:
+                if run_first and not self.closed:
+                    run_first = False
+                    with nogil:
+                        eng.run_nowait(signaled)
+                    signaled.clear()
+                    if self.done(t, what):
+                        await trio.lowlevel.checkpoint()
+                        continue
                 if mark_ms > 0:
                     with nogil:
                         marked = eng.mark_chunk_wait(t[0]) == _CHUNK_MARKED
@@ -507,7 +520,9 @@ cdef class _AsyncDriver:
                 if timeout == 0:
                     await trio.lowlevel.checkpoint()
                 else:
-                    with trio.move_on_after(timeout / 1000.0 if timeout > 0 else 3600.0):
+                    with trio.move_on_after(
+                        timeout / 1000.0 if timeout > 0 else 3600.0
+                    ) as scope:
                         self.trio_fd = eng.backend_fd()
                         try:
                             await trio.lowlevel.wait_readable(self.trio_fd)
@@ -515,6 +530,8 @@ cdef class _AsyncDriver:
                             # aclose() in another task: the engine has failed
                             # every transfer, the loop is checked below.
                             pass
+                    if marked and scope.cancelled_caught:
+                        mark_ms = 0
                 if not self.closed:
                     with nogil:
                         if marked:

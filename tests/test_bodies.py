@@ -374,10 +374,11 @@ def test_streamed_read_timeout_mid_body(scripted):
         assert c.get(srv.url + "/good").text == "good"
 
 
-def _paced(n: int, piece: int, patience: float):
+def _paced(n: int, piece: int, patience: float, lag: float = 0.0):
     """Serves a body of n bytes (Content-Length) `piece` bytes at a time, each only once
-    the client holds every byte before it (`got`, kept by the test). Waiting longer than
-    `patience` for the client, it gives up: the connection closes mid-body."""
+    the client holds every byte before it (`got`, kept by the test), `lag` seconds after
+    that. Waiting longer than `patience` for the client, it gives up: the connection
+    closes mid-body."""
     body = pattern(n, 3)
     got = [0]
     moved = threading.Condition()
@@ -391,6 +392,7 @@ def _paced(n: int, piece: int, patience: float):
             with moved:
                 if not moved.wait_for(lambda start=start: got[0] >= start, timeout=patience):
                     return  # the client held a chunk back: give up
+            time.sleep(lag)
             send(conn, body[start : start + piece])
         conn.hold(5)
 
@@ -440,10 +442,11 @@ async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(
     clears the mark after at most a millisecond: what came is handed out. The wait has
     no slice of its own (the read timeout is far longer than the server's patience):
     without that bound the server, waiting for the client, gives up. The pieces are
-    smaller than a chunk's buffer, so the waits after the first are marked."""
+    smaller than a chunk's buffer, and each comes a little after the client asked for
+    it (a wait finds nothing in yet), so the waits after the first are marked."""
     from httprs import _core
 
-    handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0)
+    handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0, lag=0.005)
     srv = scripted(handler)
     marks = _core._chunk_marks_for_testing()
     async with httprs.AsyncClient(timeout=httprs.Timeout(60.0)) as c:

@@ -445,6 +445,30 @@ async def test_a_large_body_cut_short_under_its_mark_fails_as_httpx(scripted, an
         assert len(r.content) == 2 * 65536
 
 
+@pytest.mark.parametrize("how", ["read", "stream"])
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_a_marked_wait_that_runs_out_of_time_is_not_marked_again(
+    scripted, anyio_backend, how
+):
+    # As the sync wait's: once a marked wait runs out of time (50 ms for a whole body,
+    # 1 ms for a chunk), the rest of that wait reads bytes as they come. Marked again
+    # and again, a pause of the sender cost a wake-up per bound (trio: ~1,000 a second
+    # for a stream), and a sender's small segments, held back by its Nagle until the
+    # client's delayed ACK, could outlast a short read timeout.
+    from httprs import _core
+
+    srv = scripted(_paced_body(2, 512 * 1024, 0.4))
+    marks = _core._chunk_marks_for_testing()
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5.0)) as c:
+        if how == "read":
+            assert len((await c.get(srv.url + "/")).content) == 1024 * 1024
+        else:
+            async with c.stream("GET", srv.url + "/") as r:
+                assert sum([len(chunk) async for chunk in r.aiter_bytes()]) == 1024 * 1024
+    assert 0 < _core._chunk_marks_for_testing() - marks <= 10
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 @pytest.mark.anyio
 async def test_a_body_larger_than_its_mark_ends_without_a_read_timeout(scripted, anyio_backend):

@@ -31,10 +31,10 @@ def _driver_run(ref):
 DEF _CHUNK_UNMARKED = 0
 DEF _CHUNK_MARKED = 2
 DEF _CHUNK_MARK_MS = 1
-DEF _CHUNK_MARK_S = 0.001
+DEF _CHUNK_MARK_S = _CHUNK_MARK_MS / 1000.0
 DEF _BODY_MARK_MIN = 64 * 1024  # Engine::kLowatMin: a smaller body is never marked
 DEF _BODY_MARK_MS = 50  # how long a whole body's mark waits for its bytes (sync: SLICE_MS)
-DEF _BODY_MARK_S = 0.05
+DEF _BODY_MARK_S = _BODY_MARK_MS / 1000.0
 cdef unsigned long long _chunk_marks = 0  # marked waits (chunk or whole body), for tests
 
 

@@ -222,13 +222,14 @@ class Connection final : private SocketStream::Owner,
   // SessionListener
   void on_transfer_progress(Transfer& t) override { engine_->signal(t); }
 
-  // The session as the protocol it speaks, for what only that protocol
-  // does (HTTP/1.1's exchange lifecycle, HTTP/2's streams): h1() only while
-  // the session is an Http1Session, h2() only while is_http2().
   // The mark a wait for `t`'s body would set: what its sink takes next, up to
   // `most`; 0 when that read does not go straight into the sink (not plain
   // HTTP/1.1, no sink, nothing due) or would take less than `least`.
   size_t body_mark(const Transfer& t, size_t least, size_t most) const;
+
+  // The session as the protocol it speaks, for what only that protocol
+  // does (HTTP/1.1's exchange lifecycle, HTTP/2's streams): h1() only while
+  // the session is an Http1Session, h2() only while is_http2().
   bool is_http1() const {
     return session_ && session_->protocol() == ProtocolSession::Protocol::kHttp1;
   }

@@ -204,6 +204,41 @@ cdef class _Chain:
         return <bytes>out
 
 
+cdef class _Foreign:
+    """A decoder a response got from elsewhere (a transport or a library that set
+    `response._decoder`, a patched or overridden `_get_content_decoder()`), with
+    httpx's protocol only: `decode(data)` and `flush()`. Responses read it through the
+    steps `_Chain` offers, each made of those two calls as httpx's iter_bytes makes
+    them: one `decode()` per piece read, one `flush()` at the end."""
+
+    cdef object decoder
+
+    def __cinit__(self, decoder):
+        self.decoder = decoder
+
+    def decode_whole(self, data):
+        return self.decoder.decode(data) + self.decoder.flush()
+
+    def decode_iter(self, data):
+        out = self.decoder.decode(data)
+        if out:
+            yield out
+
+    def flush_iter(self):
+        out = self.decoder.flush()
+        if out:
+            yield out
+
+
+cpdef object _as_response_decoder(object decoder):
+    """What a response reads its body through, given a decoder with httpx's protocol:
+    None or a `_Chain` as it is, anything else behind a `_Foreign` (an IdentityDecoder
+    too: its methods may be patched, and httpx calls them)."""
+    if decoder is None or type(decoder) is _Chain:
+        return decoder
+    return _Foreign(decoder)
+
+
 # ---------------------------------------------------------------------------
 # httpx's decoder classes
 

@@ -26,7 +26,8 @@ from httprs._content import (
     encode_response,
     get_multipart_boundary_from_content_type,
 )
-from httprs._decoders import LineDecoder, TextDecoder
+from httprs._decoders import IdentityDecoder, LineDecoder, TextDecoder
+from httprs._decoders import _as_response_decoder
 from httprs._decoders import _Chain as ContentDecoder
 from httprs._exceptions import (
     CookieConflict,
@@ -1644,6 +1645,16 @@ class Response:
         self.extensions = {}
         self.stream = UnattachedStream()
 
+    def _get_content_decoder(self):
+        """httpx's: the decoder (`decode()` / `flush()`) of the body's Content-Encoding,
+        made once and kept in `_decoder`; an IdentityDecoder when there is nothing to
+        undo. A decoder set on `_decoder` is returned as it is. Reading the body asks an
+        overridden or patched one, as httpx's iter_bytes does."""
+        decoder = self._decoder
+        if decoder is _MISSING:
+            decoder = _own_decoder(self, True)
+        return IdentityDecoder() if decoder is None else decoder
+
     # -- sync body access --
 
     def read(self):
@@ -2128,23 +2139,36 @@ cdef object _get_decoder(self):
 
 cdef object _decoder_of(self, bint keep_none):
     """_get_decoder; `keep_none` false: a body without Content-Encoding does not record
-    that it has none (a whole read asks once, and never again: the body is then read)."""
+    that it has none (a whole read asks once, and never again: the body is then read).
+    A `_get_content_decoder` overridden or patched (on the class or the response) is
+    asked, and a decoder set on `_decoder` used, through their decode() / flush()."""
+    if not _stock_method(self, "_get_content_decoder", _STOCK_GET_CONTENT_DECODER):
+        return _as_response_decoder(self._get_content_decoder())
     decoder = self._decoder
     if decoder is _MISSING:
-        headers = self.headers
-        # (The raw pairs, not the lower-cased keys: one attribute read fewer.)
-        if type(headers) is Headers and not _raw_has(headers._raw, b"content-encoding"):
-            if keep_none:
-                self._decoder = None
-            return None
-        values = headers.get_list("content-encoding")
-        decoder = None
-        if values:
-            with _attach_request(self._req):
-                decoder = ContentDecoder(values)
-            if decoder.empty:
-                decoder = None
-        self._decoder = decoder
+        return _own_decoder(self, keep_none)
+    if decoder is not None and type(decoder) is not ContentDecoder:
+        return _as_response_decoder(decoder)
+    return decoder
+
+
+cdef object _own_decoder(self, bint keep_none):
+    """The decoder the Content-Encoding asks for, made and kept in `_decoder`
+    (unset so far), or None (kept as that only if `keep_none`)."""
+    headers = self.headers
+    # (The raw pairs, not the lower-cased keys: one attribute read fewer.)
+    if type(headers) is Headers and not _raw_has(headers._raw, b"content-encoding"):
+        if keep_none:
+            self._decoder = None
+        return None
+    values = headers.get_list("content-encoding")
+    decoder = None
+    if values:
+        with _attach_request(self._req):
+            decoder = ContentDecoder(values)
+        if decoder.empty:
+            decoder = None
+    self._decoder = decoder
     return decoder
 
 
@@ -2513,5 +2537,6 @@ cdef object _STOCK_AREAD = Response.aread  # see _aread_now
 cdef object _STOCK_ACLOSE = Response.aclose  # see _aread_ready
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start
 cdef object _STOCK_ITER_RAW = Response.iter_raw  # see Response.iter_bytes
+cdef object _STOCK_GET_CONTENT_DECODER = Response._get_content_decoder  # see _decoder_of
 cdef object _STOCK_ITER_BYTES = Response.iter_bytes  # see _reads_whole
 cdef object _STOCK_AITER_BYTES = Response.aiter_bytes

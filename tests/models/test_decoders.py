@@ -378,3 +378,136 @@ def test_decode_whole_after_the_end_is_an_error():
     with pytest.raises(DecodingError, match="after the end of the body"):
         chain.decode_whole(gzip.compress(b"twice"))
     assert chain.decode_whole(b"") == b""
+
+
+# -- a decoder from elsewhere: set on `response._decoder` by a transport (httpx-curl-cffi
+# sets an IdentityDecoder on every response, its body already decoded), or given by an
+# overridden / patched `_get_content_decoder()`: used through decode() / flush() ----------
+
+ZIPPED = gzip.compress(BODY)
+
+
+class _Shout:
+    """A decoder with httpx's protocol only: upper-cases, and ends with b"!"."""
+
+    def __init__(self):
+        self.calls = []
+
+    def decode(self, data):
+        self.calls.append(("decode", len(data)))
+        return data.upper()
+
+    def flush(self):
+        self.calls.append(("flush",))
+        return b"!"
+
+
+def _libs():
+    return [(httpx, hx_decoders), (httprs, rs_decoders)]
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+def test_a_decoder_set_on_the_response_is_what_reads_the_body(lib, decoders):
+    def made(decoder):
+        response = lib.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(ZIPPED)
+        )
+        response._decoder = decoder
+        return response
+
+    assert made(decoders.IdentityDecoder()).read() == ZIPPED
+    assert b"".join(made(decoders.IdentityDecoder()).iter_bytes()) == ZIPPED
+    shout = _Shout()
+    assert made(shout).read() == ZIPPED.upper() + b"!"
+    assert shout.calls[-1] == ("flush",) and shout.calls.count(("flush",)) == 1
+    chunks = list(made(_Shout()).iter_bytes(chunk_size=10))
+    assert b"".join(chunks) == ZIPPED.upper() + b"!"
+    assert len(chunks) > 2 and {len(c) for c in chunks[:-1]} == {10}
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+def test_a_transport_may_set_the_decoder_of_its_responses(lib, decoders):
+    """What httpx-curl-cffi's transports do: the body they hand over is decoded
+    already, and an IdentityDecoder keeps the client from decoding it again."""
+
+    class Transport(lib.BaseTransport):
+        def handle_request(self, request):
+            response = lib.Response(
+                200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(BODY)
+            )
+            response._decoder = decoders.IdentityDecoder()
+            return response
+
+    with lib.Client(transport=Transport()) as client:
+        assert client.get("http://example.invalid/").content == BODY
+        with client.stream("GET", "http://example.invalid/") as response:
+            assert b"".join(response.iter_bytes()) == BODY
+        assert client.get("http://example.invalid/").text == BODY.decode()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+async def test_a_decoder_set_on_the_response_is_what_reads_the_body_async(
+    lib, decoders, anyio_backend
+):
+    class Stream(lib.AsyncByteStream):
+        async def __aiter__(self):
+            yield ZIPPED[:100]
+            yield ZIPPED[100:]
+
+    def made(decoder):
+        response = lib.Response(200, headers={"Content-Encoding": "gzip"}, stream=Stream())
+        response._decoder = decoder
+        return response
+
+    assert await made(decoders.IdentityDecoder()).aread() == ZIPPED
+    shout = _Shout()
+    assert await made(shout).aread() == ZIPPED.upper() + b"!"
+    assert shout.calls == [("decode", 100), ("decode", len(ZIPPED) - 100), ("flush",)]
+    got = [chunk async for chunk in made(_Shout()).aiter_bytes()]
+    assert b"".join(got) == ZIPPED.upper() + b"!"
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+def test_get_content_decoder_gives_what_httpx_gives(lib, decoders):
+    plain = lib.Response(200, content=b"abc")
+    assert isinstance(plain._get_content_decoder(), decoders.IdentityDecoder)
+    assert plain.read() == b"abc"
+    # (A `content=` response is read as it is made: its decoder has ended.)
+    zipped = lib.Response(200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(ZIPPED))
+    decoder = zipped._get_content_decoder()
+    assert decoder is zipped._get_content_decoder()  # made once
+    assert decoder.decode(ZIPPED) + decoder.flush() == BODY
+    mine = _Shout()
+    zipped._decoder = mine
+    assert zipped._get_content_decoder() is mine
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+@pytest.mark.parametrize("where", ["class", "subclass", "instance"])
+def test_an_overridden_get_content_decoder_reads_the_body(lib, decoders, where):
+    from unittest import mock
+
+    def shout(self):
+        return _Shout()
+
+    cls = lib.Response
+    if where == "subclass":
+        cls = type("Sub", (lib.Response,), {"_get_content_decoder": shout})
+    patch = (
+        mock.patch.object(lib.Response, "_get_content_decoder", shout)
+        if where == "class"
+        else mock.patch.object(mock.sentinel, "unused", None, create=True)
+    )
+    with patch:
+        for read in ("read", "iter_bytes"):
+            response = cls(
+                200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(ZIPPED)
+            )
+            if where == "instance":
+                response._get_content_decoder = lambda: _Shout()
+            got = response.read() if read == "read" else b"".join(response.iter_bytes())
+            assert got == ZIPPED.upper() + b"!", read
+    # Unpatched again: the gzip decoder.
+    response = lib.Response(200, headers={"Content-Encoding": "gzip"}, content=ZIPPED)
+    assert response.read() == BODY

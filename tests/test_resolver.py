@@ -78,6 +78,42 @@ def test_patched_getaddrinfo_failure_is_a_connect_error(server):
                 client.get(f"http://localhost:{_port(server)}/")
 
 
+class _Blocked(RuntimeError):
+    """What pytest-socket's --disable-socket guard raises: not an OSError."""
+
+
+def _blocking(*args, **kwargs):
+    raise _Blocked("A test tried to use socket.getaddrinfo.")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_guard_on_getaddrinfo_blocks_every_host_as_in_httpx(server, host):
+    """pytest-socket's --disable-socket replaces socket.getaddrinfo with a guard that
+    raises a RuntimeError: it leaves the request as it is, for a name and for an IP
+    literal too (httpcore's socket.create_connection resolves literals as well); the
+    client works again once the guard is gone."""
+    url = f"http://{host}:{_port(server)}/"
+    with httprs.Client() as client:
+        with mock.patch("socket.getaddrinfo", _blocking):
+            with pytest.raises(_Blocked, match="socket.getaddrinfo"):
+                client.get(url)
+        assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_guard_on_getaddrinfo_blocks_every_host_as_in_httpx_async(server, host):
+    url = f"http://{host}:{_port(server)}/"
+
+    async def main():
+        async with httprs.AsyncClient() as client:
+            with mock.patch("socket.getaddrinfo", _blocking):
+                with pytest.raises(_Blocked, match="socket.getaddrinfo"):
+                    await client.get(url)
+            return (await client.get(url)).status_code
+
+    assert asyncio.run(main()) == 200
+
+
 def test_unpatching_restores_the_normal_resolver(server):
     calls = []
     url = f"http://service.test.invalid:{_port(server)}/"

@@ -204,16 +204,14 @@ cdef class _Chain:
         return <bytes>out
 
 
-cdef class _Foreign:
+class _Foreign:
     """A decoder a response got from elsewhere (a transport or a library that set
     `response._decoder`, a patched or overridden `_get_content_decoder()`), with
     httpx's protocol only: `decode(data)` and `flush()`. Responses read it through the
     steps `_Chain` offers, each made of those two calls as httpx's iter_bytes makes
     them: one `decode()` per piece read, one `flush()` at the end."""
 
-    cdef object decoder
-
-    def __cinit__(self, decoder):
+    def __init__(self, decoder):
         self.decoder = decoder
 
     def decode_whole(self, data):

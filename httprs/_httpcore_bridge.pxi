@@ -44,6 +44,96 @@ cdef object _patched_getaddrinfo():
     return current
 
 
+
+# The socket module's `socket` class as last found plain (the standard library's, its
+# connect and connect_ex not replaced), with the module dict's PEP 509 version and the
+# class's version tag then (0: not known): while both are unchanged, so is the answer.
+cdef object _plain_socket_class = None
+cdef unsigned long long _socket_dict_plain = 0
+cdef unsigned int _plain_socket_tag = 0
+
+
+cdef bint _connect_guarded() except -1:
+    """Whether something guards Python's socket connections: `socket.socket` replaced by
+    a class of its own (pytest-socket's --disable-socket), or its `connect` / `connect_ex`
+    replaced (pytest-socket's --allow-hosts, pytest-recording's block_network). httpx
+    connects through them, so such a guard decides where its connections may go; httprs
+    then opens its new connections through them too (_connect_in_python). Unguarded, this
+    costs two compares (the module dict's version, the class's tag)."""
+    global _plain_socket_class, _socket_dict_plain, _plain_socket_tag
+    if _socket_module is None:
+        _patched_getaddrinfo()  # (imports socket and keeps its dict)
+    cdef unsigned long long version = _dict_version(_socket_dict)
+    if (
+        version != 0
+        and version == _socket_dict_plain
+        and _plain_socket_tag != 0
+        and _type_tag(_plain_socket_class) == _plain_socket_tag
+    ):
+        return False
+    cls = _socket_module.socket
+    cdef unsigned int tag = _type_tag(cls) if isinstance(cls, type) else 0
+    if not (
+        isinstance(cls, type)
+        and cls.__module__ == "socket"
+        and cls.__name__ == "socket"
+        and "connect" not in cls.__dict__
+        and "connect_ex" not in cls.__dict__
+    ):
+        return True
+    _plain_socket_class = cls
+    _socket_dict_plain = version
+    _plain_socket_tag = tag
+    return False
+
+
+cdef int _connect_in_python(
+    RequestSpec* spec, object request, object socket_options, object local_address
+) except -1:
+    """Open the request's new connection as httpcore's socket.create_connection does,
+    through `socket.socket` and its `connect` as they are now (a guard there decides:
+    its exception leaves the request as it does from httpx), and hand the connected
+    descriptor to the engine (RequestSpec::adopted). Each address in turn, with the
+    connect timeout; the transport's socket options and local address applied first.
+    Blocking, as httpx's sync connect is (an async client's loop waits for it too: only
+    while such a guard is in place, in test suites)."""
+    cdef bytes raw = spec.connect_host
+    host = raw.decode("ascii")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    cdef int port = spec.connect_port
+    cdef double limit = spec.connect_timeout
+    timeout = limit if 0 <= limit < 1e9 else None  # (< 0, NaN, huge: none; timeouts.h)
+    hosts = [host] + [(<bytes>more).decode("ascii") for more in spec.more_addresses]
+    last = None
+    for name in hosts:
+        try:
+            infos = _socket_module.getaddrinfo(name, port, 0, _socket_module.SOCK_STREAM)
+        except OSError as err:
+            last = err
+            continue
+        for family, kind, proto, _, address in infos:
+            sock = _socket_module.socket(family, kind, proto)
+            try:
+                for option in socket_options or ():
+                    sock.setsockopt(*option)
+                if local_address is not None:
+                    sock.bind(((<bytes>local_address).decode("ascii"), 0))
+                sock.settimeout(timeout)
+                sock.connect(address)
+            except OSError as err:
+                sock.close()
+                last = err
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            spec.adopted.reset(sock.detach())
+            return 0
+    if isinstance(last, TimeoutError):
+        raise exc.ConnectTimeout(str(last) or "timed out", request=request) from last
+    raise exc.ConnectError(str(last), request=request) from last
+
 cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) except -1:
     """Resolve the connect host through `resolve` (a patched socket.getaddrinfo).
 

@@ -1839,8 +1839,13 @@ def _aiter_bytes_start(self, chunk_size):
     """aiter_bytes()'s iterator, made on its first use: with nothing to decode or
     re-chunk, the stock aiter_raw's own async generator (its chunks are never empty),
     one async generator fewer for each chunk to pass through. An aiter_raw of a
-    subclass or patched on goes through _aiter_bytes as before."""
-    if self._body is None and chunk_size is None:
+    subclass or patched on goes through _aiter_bytes as before, and so does a response
+    whose _get_content_decoder is not the stock one (asked once, there, as httpx asks)."""
+    if (
+        self._body is None
+        and chunk_size is None
+        and _stock_method(self, "_get_content_decoder", _STOCK_GET_CONTENT_DECODER)
+    ):
         try:
             with _attach_request(self._req):
                 plain = _get_decoder(self) is None

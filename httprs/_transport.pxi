@@ -314,8 +314,6 @@ cdef class _TransportCore:
             resolve = _patched_getaddrinfo()
             if resolve is not None:
                 _resolve_in_python(&spec, resolve, request)
-            if _connect_guarded() and not _will_reuse(stream, self.engine, spec.pool_key):
-                _connect_in_python(&spec, request, self.socket_options_arg, self.local_address)
         # A streamed body is held to its declared length as it is sent
         # (_check_sent; the connection enforces it again).
         stream.declared = -1
@@ -359,16 +357,6 @@ cdef class _TransportCore:
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
-
-
-cdef bint _will_reuse(_Body stream, _Engine own, string key) except -1:
-    """Whether the request's engine (its stream's, else the transport's) has a
-    connection under `key` to take it now: then no new one is opened for it."""
-    cdef _Engine engine = stream.engine if stream.engine is not None else own
-    cdef cbool idle
-    with nogil:
-        idle = engine.eng.has_idle(key)
-    return idle
 
 
 cdef inline bint _next_key_is(object d, Py_ssize_t* pos, str name, PyObject** value):

@@ -92,9 +92,7 @@ void Connection::run(Stage stage) {
 
 void Connection::start_connecting() {
   arm_timer(TimerMode::kConnect);
-  SocketTarget target = SocketTarget::from(cur_->spec);
-  target.adopted_fd = cur_->spec.adopted.release();  // a retry connects by itself
-  socket_.connect(std::move(target));
+  socket_.connect(SocketTarget::from(cur_->spec));
 }
 
 void Connection::on_socket_connected() {

@@ -347,12 +347,6 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   return t;
 }
 
-bool Engine::has_idle(const std::string& pool_key) {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto it = idle_.find(pool_key);
-  return it != idle_.end() && !it->second.empty();
-}
-
 void Engine::start_pool_wait(Transfer& t) {
   t.attempts++;
   t.phase = Transfer::Phase::kQueued;

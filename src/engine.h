@@ -28,7 +28,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "adopted_socket.h"
 #include "errors.h"
 #include "http1.h"
 #include "tls.h"
@@ -134,11 +133,8 @@ struct RequestSpec {
   std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
   std::string uds_path;       // connect to this Unix domain socket instead of host:port
   std::string local_address;  // bind the socket to this address before connecting
-  // Connected by the consumer (a Python connect guard decided): the new
-  // connection this request needs uses it instead of connecting.
-  AdoptedSocket adopted;
-  int connect_retries = 0;  // retry failed TCP connects (DNS / connect), httpcore-style
-  bool trace = false;       // record TraceSteps and stop at each gate (trace extension)
+  int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
+  bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
   HttpVersions versions = HttpVersions::kHttp1;
   // When the request may go as HTTP/2 (`head` is empty): the request itself.
   std::string method;
@@ -243,9 +239,6 @@ class Engine {
 
   // Start a request. Never blocks. Failures (closed engine) land in the transfer.
   std::shared_ptr<Transfer> submit(RequestSpec&& spec);
-  // Whether a connection under `pool_key` has room for another request now (a
-  // request submitted next would take it rather than connect).
-  bool has_idle(const std::string& pool_key);
 
   // Block (drive or wait) until `what` holds for `t`, the transfer failed, or
   // `slice_ms` passed (so the caller can check for signals). True when done.

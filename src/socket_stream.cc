@@ -169,12 +169,6 @@ bool SocketStream::handle_open() const {
 
 void SocketStream::connect(SocketTarget target) {
   target_ = std::move(target);
-  if (target_.adopted_fd >= 0) {
-    int fd = target_.adopted_fd;
-    target_.adopted_fd = -1;
-    adopt(fd);
-    return;
-  }
   if (uds_) {
     state_ = State::kConnecting;
     connect_req_.data = this;
@@ -431,43 +425,13 @@ void SocketStream::drop_all_attempts() {
   while (!attempts_.empty()) drop_attempt(attempts_.back());
 }
 
-uv_timer_t* SocketStream::attempt_timer() {
+void SocketStream::arm_attempt_timer() {
   if (attempt_timer_ == nullptr) {
     attempt_timer_ = new uv_timer_t;
     uv_timer_init(loop_, attempt_timer_);
     attempt_timer_->data = this;
   }
-  return attempt_timer_;
-}
-
-void SocketStream::arm_attempt_timer() {
-  uv_timer_start(attempt_timer(), &SocketStream::on_attempt_timer, kAttemptDelayMs, 0);
-}
-
-// A socket the consumer connected (SocketTarget::adopted_fd): taken over, and
-// reported connected from the loop's next timer phase, as a connect's callback
-// would be, never from inside connect().
-void SocketStream::adopt(int fd) {
-  int rc = uds_ ? uv_pipe_open(&sock_.pipe, fd) : uv_tcp_open(&sock_.tcp, fd);
-  if (rc < 0) {
-    ::close(fd);
-    Error err;
-    err.set(ErrorKind::kConnectError, errno_message(rc));
-    fail_connect(err);
-    return;
-  }
-  state_ = State::kConnecting;
-  uv_timer_start(attempt_timer(), &SocketStream::on_adopted, 0, 0);
-}
-
-void SocketStream::on_adopted(uv_timer_t* t) {
-  auto* s = static_cast<SocketStream*>(t->data);
-  if (s->state_ != State::kConnecting) return;  // closed meanwhile
-  s->close_attempt_timer();
-  s->state_ = State::kOpen;
-  if (!s->uds_) uv_tcp_nodelay(&s->sock_.tcp, 1);
-  s->start_reading();
-  s->owner_->on_socket_connected();
+  uv_timer_start(attempt_timer_, &SocketStream::on_attempt_timer, kAttemptDelayMs, 0);
 }
 
 void SocketStream::on_attempt_timer(uv_timer_t* t) {

@@ -30,10 +30,6 @@ struct SocketTarget {
   std::string local_address;                // bind to this before connecting
   std::vector<std::string> more_addresses;  // IP literals raced after `host` (a literal too)
   std::shared_ptr<const SocketOptions> options;
-  // A connected descriptor to take over instead of connecting (the spec's
-  // AdoptedSocket, released to it), or -1. Its options were applied, and its
-  // address bound, by whoever connected it.
-  int adopted_fd = -1;
   static SocketTarget from(const RequestSpec& spec);
 };
 
@@ -199,10 +195,8 @@ class SocketStream {
   void attempt_won(Attempt* a);
   void drop_attempt(Attempt* a);  // stop waiting for it and close its handle
   void drop_all_attempts();
-  uv_timer_t* attempt_timer();  // made on first use
   void arm_attempt_timer();
   void close_attempt_timer();
-  void adopt(int fd);  // a socket connected by the consumer (SocketTarget::adopted_fd)
   bool own_socket() const;
   bool open_socket_with_options(uv_tcp_t* tcp, int family, Error& err);
   bool apply_socket_options(int fd, Error& err);
@@ -225,7 +219,6 @@ class SocketStream {
   static void on_connect(uv_connect_t* req, int status);
   static void on_attempt_connect(uv_connect_t* req, int status);
   static void on_attempt_timer(uv_timer_t* t);
-  static void on_adopted(uv_timer_t* t);
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
@@ -243,13 +236,11 @@ class SocketStream {
   std::vector<struct sockaddr_storage> addrs_;
   size_t addr_index_ = 0;
   Error last_error_;
-  Resolve* resolving_ = nullptr;    // pending getaddrinfo; it outlives us if we close first
-  std::vector<Attempt*> attempts_;  // kRacing: the attempts still connecting
-  // kRacing: starts the next attempt; an adopted socket: reports it connected.
-  // Freed on close.
-  uv_timer_t* attempt_timer_ = nullptr;
-  Attempt* won_ = nullptr;      // the race's winner: its handle is the stream's
-  bool spare_closing_ = false;  // sock_, unused once a race is won, is closing
+  Resolve* resolving_ = nullptr;         // pending getaddrinfo; it outlives us if we close first
+  std::vector<Attempt*> attempts_;       // kRacing: the attempts still connecting
+  uv_timer_t* attempt_timer_ = nullptr;  // kRacing: starts the next attempt; freed on close
+  Attempt* won_ = nullptr;               // the race's winner: its handle is the stream's
+  bool spare_closing_ = false;           // sock_, unused once a race is won, is closing
   uv_connect_t connect_req_;
   int writes_pending_ = 0;
   uint64_t writes_started_ = 0;

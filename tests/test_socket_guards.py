@@ -2,10 +2,12 @@
 
 Test suites block the network by guarding `socket.socket.connect` (pytest-socket's
 --allow-hosts, pytest-recording's block_network) or by replacing `socket.socket` with a
-class that refuses to be made (pytest-socket's --disable-socket). httpx connects through
-those objects, so the guard raises or lets the connection through. httprs's core opens
-its sockets in C++: while such a guard is in place, each new connection is opened through
-`socket.socket` and its `connect` as they are, and the connected socket handed to the core.
+class that refuses to be made (pytest-socket's --disable-socket, which also guards
+`socket.getaddrinfo`: that part httprs honours, tests/test_resolver.py). httpx connects
+through those objects, so the guard raises or lets the connection through. httprs's core
+opens its sockets in C++ and does not meet them yet: a known gap (docs/compatibility.md,
+"Mocking libraries"), pinned here as strict expected failures, each case also run on
+httpx (where it passes) so that the behaviour to reach stays written down.
 """
 
 import asyncio
@@ -17,7 +19,10 @@ import pytest
 
 import httprs
 
-LIBS = [httpx, httprs]
+_GAP = pytest.mark.xfail(
+    strict=True, reason="known gap: httprs's C++ sockets do not meet Python socket guards"
+)
+LIBS = [httpx, pytest.param(httprs, marks=_GAP)]
 
 
 class Blocked(RuntimeError):
@@ -118,6 +123,7 @@ def test_a_guarded_connect_that_fails_is_a_connect_error(lib, closed_port):
                 client.get(f"http://127.0.0.1:{closed_port}/")
 
 
+@_GAP
 def test_a_guarded_connection_gets_the_transports_socket_options(server):
     seen = []
     real = socket.socket.connect
@@ -136,6 +142,7 @@ def test_a_guarded_connection_gets_the_transports_socket_options(server):
     assert seen == [1, "127.0.0.1"]
 
 
+@_GAP
 @pytest.mark.anyio
 async def test_a_connect_guard_decides_each_new_connection_async(server, server2, anyio_backend):
     guard = _ConnectGuard(_port(server))
@@ -168,3 +175,20 @@ def test_a_connect_guard_decides_for_httpx_async_too(server, server2):
         return guard.calls
 
     assert asyncio.run(main()) == [("127.0.0.1", _port(server)), ("127.0.0.1", _port(server2))]
+
+
+@pytest.mark.parametrize("lib", [httpx, httprs], ids=["httpx", "httprs"])
+def test_a_mocked_socket_class_leaves_the_client_working(lib, process_server):
+    """`mock.patch("socket.socket")` for some other code under test (the server runs in
+    a child process: an in-process one would accept through the mock): httprs's
+    connections do not go through it (httpx's fail on the mock's connect). A fix for the
+    gap above must not take a mock's "descriptor" for a socket (a MagicMock's int is 1:
+    stdout)."""
+    with mock.patch("socket.socket") as mocked:
+        with lib.Client() as client:
+            if lib is httpx:
+                with pytest.raises(TypeError):
+                    client.get(f"{process_server.url}/")
+            else:
+                assert client.get(f"{process_server.url}/").status_code == 200
+    assert mocked.called == (lib is httpx)

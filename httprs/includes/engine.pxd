@@ -4,7 +4,6 @@ from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
-from httprs.includes.adopted_socket cimport AdoptedSocket
 from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport HeaderList, RequestPlan, ResponseHead
 from httprs.includes.tls cimport TlsContext
@@ -68,7 +67,6 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         shared_ptr[SocketOptions] socket_options
         string uds_path
         string local_address
-        AdoptedSocket adopted
         int connect_retries
         bool trace
         HttpVersions versions
@@ -146,7 +144,6 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         # Cython's frames (the engine allocates its read buffer on first use, nothrow).
         Engine(const PoolLimits& limits) except +
         shared_ptr[Transfer] submit(RequestSpec spec)
-        bool has_idle(const string& pool_key)
         bool wait(Transfer& t, WaitFor what, int slice_ms)
         void push_body(Transfer& t, const char* data, size_t len, bool last)
         void take_body(Transfer& t, string& out)

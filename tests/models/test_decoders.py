@@ -483,6 +483,28 @@ def test_get_content_decoder_gives_what_httpx_gives(lib, decoders):
     assert zipped._get_content_decoder() is mine
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+async def test_an_overridden_get_content_decoder_is_asked_once_per_read_async(
+    lib, decoders, anyio_backend
+):
+    asked = []
+
+    class Sub(lib.Response):
+        def _get_content_decoder(self):
+            asked.append(1)
+            return _Shout()
+
+    for read in ("aread", "aiter_bytes"):
+        asked.clear()
+        response = Sub(200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(ZIPPED))
+        if read == "aread":
+            got = await response.aread()
+        else:
+            got = b"".join([chunk async for chunk in response.aiter_bytes()])
+        assert got == ZIPPED.upper() + b"!" and asked == [1], read
+
+
 @pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
 @pytest.mark.parametrize("where", ["class", "subclass", "instance"])
 def test_an_overridden_get_content_decoder_reads_the_body(lib, decoders, where):

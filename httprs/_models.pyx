@@ -1848,7 +1848,7 @@ def _aiter_bytes_start(self, chunk_size):
     ):
         try:
             with _attach_request(self._req):
-                plain = _get_decoder(self) is None
+                plain = _kept_decoder(self, True) is None  # (the stock lookup: checked)
         except Exception:
             # Raised where main raised it, closing the response: when the iterator is
             # iterated (_aiter_bytes looks the decoder up again inside its try).
@@ -2149,6 +2149,12 @@ cdef object _decoder_of(self, bint keep_none):
     asked, and a decoder set on `_decoder` used, through their decode() / flush()."""
     if not _stock_method(self, "_get_content_decoder", _STOCK_GET_CONTENT_DECODER):
         return _as_response_decoder(self._get_content_decoder())
+    return _kept_decoder(self, keep_none)
+
+
+cdef object _kept_decoder(self, bint keep_none):
+    """_decoder_of once `_get_content_decoder` is known to be the stock one: what
+    `_decoder` holds (made first if unset; a foreign decoder behind `_Foreign`)."""
     decoder = self._decoder
     if decoder is _MISSING:
         return _own_decoder(self, keep_none)

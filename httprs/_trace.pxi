@@ -230,6 +230,10 @@ cdef class _Tracer:
     cdef list queue  # [(name, info)] waiting to be delivered
     cdef bint is_async
     cdef bint log  # also write each event to httpcore's DEBUG loggers
+    # A socket guard decides (RequestSpec::consumer_connects): each kConnect gate is
+    # passed by opening the connection in Python (_connect_at_gate).
+    cdef bint connects
+    cdef bint must_connect  # stopped at such a gate
 
     @staticmethod
     cdef _Tracer create(_TransportCore core, _Body stream):
@@ -238,8 +242,11 @@ cdef class _Tracer:
         self.stream = stream
         self.request = stream.request
         self.callback = stream.request.extensions.get("trace")
-        # Traced without a callback: only because a logger was enabled (start()).
-        self.log = self.callback is None or _debug_logging(core.route.mode)
+        self.connects = stream.t.get().spec.consumer_connects
+        # Traced without a callback nor a guard: only because a logger was enabled.
+        self.log = (self.callback is None and not self.connects) or _debug_logging(
+            core.route.mode
+        )
         self.queue = []
         self.is_async = isinstance(stream, _AsyncBody)
         self.prefix = "http11."
@@ -331,6 +338,7 @@ cdef class _Tracer:
                         "socket_options": core.socket_options_arg,
                     },
                 )
+            self.must_connect = self.connects
             return True
         if step == <int>TraceStep.kConnected:
             kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
@@ -536,6 +544,10 @@ cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
         gate = False
         tracer.take(&gate)
         tracer.flush()
+        if gate and tracer.must_connect:
+            tracer.must_connect = False
+            _connect_at_gate(tracer.core, tracer.stream.engine.eng, t)
+            continue
         if gate:
             tracer.resume()
             continue
@@ -552,6 +564,11 @@ async def _atrace_until(_Tracer tracer, WaitFor what):
         gate = False
         tracer.take(&gate)
         await tracer.aflush()
+        if gate and tracer.must_connect:
+            tracer.must_connect = False
+            await _aconnect_at_gate(tracer.core, stream)
+            stream.driver.schedule()
+            continue
         if gate:
             tracer.resume()
             stream.driver.schedule()

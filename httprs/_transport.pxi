@@ -311,9 +311,13 @@ cdef class _TransportCore:
             else:
                 spec.pool_key = b"proxy://" + route.key
         if self.uds is None:
-            resolve = _patched_getaddrinfo()
-            if resolve is not None:
-                _resolve_in_python(&spec, resolve, request)
+            if _connect_guarded():
+                # Opened in Python, which resolves too (getaddrinfo asked once).
+                spec.consumer_connects = True
+            else:
+                resolve = _patched_getaddrinfo()
+                if resolve is not None:
+                    _resolve_in_python(&spec, resolve, request)
         # A streamed body is held to its declared length as it is sent
         # (_check_sent; the connection enforces it again).
         stream.declared = -1
@@ -332,6 +336,7 @@ cdef class _TransportCore:
         spec.trace = (
             (not only_timeout and _mapping_get(extensions, "trace") is not None)
             or _debug_logging(self.route.mode)
+            or spec.consumer_connects
         )
         if may_http2:
             # `head` stays empty: see RequestSpec::head.

@@ -1,5 +1,7 @@
 #include "connection.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -64,6 +66,21 @@ void Connection::pass_trace_gate(Transfer& t) {
   gated_ = Stage::kNone;
   // A layer's handshake arms its own timer (continue_layer); the gate stopped it.
   run(next);
+}
+
+void Connection::pass_connect_gate(Transfer& t, int fd, const Error& err) {
+  if (gated_ != Stage::kConnect || cur_.get() != &t || state_ != State::kConnecting) {
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  gated_ = Stage::kNone;
+  Error failed = err;
+  if (fd >= 0 && socket_.adopt(fd, failed)) {
+    on_socket_connected();
+    return;
+  }
+  if (!failed) failed.set(ErrorKind::kConnectError, "no connected socket");
+  close(failed);  // (a ConnectError: retried as the core's own connects are)
 }
 
 void Connection::run(Stage stage) {

@@ -66,6 +66,9 @@ class Connection final : private SocketStream::Owner,
   void resume_reading(Transfer& t);
   // Traced transfer `t` (the current one) may pass the gate it stopped at.
   void pass_trace_gate(Transfer& t);
+  // The kConnect gate of a consumer_connects transfer: go on over the
+  // consumer's connected socket `fd`, or fail the connect with `err` (fd < 0).
+  void pass_connect_gate(Transfer& t, int fd, const Error& err);
   // kSwitched: read on (the consumer took the buffered bytes); write raw bytes;
   // the socket's descriptor (-1 if none).
   void switched_resume();

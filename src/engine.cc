@@ -913,6 +913,17 @@ void Engine::trace_resume(Transfer& t) {
   wake_driver();
 }
 
+void Engine::connect_resume(Transfer& t, int fd, const Error& err) {
+  ConsumerLock lk(*this);
+  if (loop_closed_ || t.conn == nullptr) {
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  uv_update_time(loop_);
+  t.conn->pass_connect_gate(t, fd, err);
+  wake_driver();
+}
+
 void Engine::release(Transfer& t) {
   if (t.detached.load(std::memory_order_acquire)) {
     t.released.store(true, std::memory_order_release);  // as try_release

@@ -135,6 +135,10 @@ struct RequestSpec {
   std::string local_address;  // bind the socket to this address before connecting
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
   bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
+  // The consumer opens this transfer's new connections (Python's socket.socket
+  // or its connect is guarded, and a guard must decide): traced, and stopped at
+  // each new connection's kConnect gate until Engine::connect_resume.
+  bool consumer_connects = false;
   HttpVersions versions = HttpVersions::kHttp1;
   // When the request may go as HTTP/2 (`head` is empty): the request itself.
   std::string method;
@@ -347,6 +351,11 @@ class Engine {
   void take_trace(Transfer& t, std::vector<int>& out);
   // Traced transfers: let the connection stopped at a gate go on.
   void trace_resume(Transfer& t);
+  // consumer_connects transfers, stopped at the kConnect gate: go on over `fd`,
+  // a TCP socket the consumer connected (taken over; closed when the gate is
+  // no longer there), or, with fd < 0, fail the connect with `err` (a
+  // ConnectError or ConnectTimeout: retried as the core's own connects are).
+  void connect_resume(Transfer& t, int fd, const Error& err);
   // Close every connection (in-flight transfers fail with kClosed), then the
   // loop itself, releasing every descriptor. Idempotent. Never waits for
   // resolver (getaddrinfo) requests still running in libuv's thread pool: the

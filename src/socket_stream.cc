@@ -180,6 +180,28 @@ void SocketStream::connect(SocketTarget target) {
   resolve();
 }
 
+bool SocketStream::adopt(int fd, Error& err) {
+  int type = 0;
+  socklen_t type_len = sizeof type;
+  struct sockaddr_storage peer;
+  socklen_t peer_len = sizeof peer;
+  bool tcp = !uds_ && state_ == State::kIdle &&
+             ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 && type == SOCK_STREAM &&
+             ::getpeername(fd, reinterpret_cast<struct sockaddr*>(&peer), &peer_len) == 0 &&
+             (peer.ss_family == AF_INET || peer.ss_family == AF_INET6);
+  int rc = tcp ? uv_tcp_open(&sock_.tcp, fd) : 0;  // (makes it non-blocking)
+  if (!tcp || rc < 0) {
+    ::close(fd);
+    err.set(ErrorKind::kConnectError,
+            tcp ? errno_message(rc) : "the socket connected for the request is not a TCP stream");
+    return false;
+  }
+  state_ = State::kOpen;
+  uv_tcp_nodelay(&sock_.tcp, 1);
+  start_reading();
+  return true;
+}
+
 bool SocketStream::add_literal(const std::string& host) {
   struct sockaddr_storage ss;
   std::memset(&ss, 0, sizeof ss);

@@ -89,6 +89,10 @@ class SocketStream {
   SocketStream& operator=(const SocketStream&) = delete;
 
   void connect(SocketTarget target);
+  // Take over `fd`, a TCP socket someone else connected (the consumer, through
+  // Python's socket while a guard decides), as if connect() had just succeeded.
+  // False with err set (and fd closed) when it is not a connected TCP socket.
+  bool adopt(int fd, Error& err);
   // Queue `owned` then `ext` (not copied: it must live until the write ends).
   // False with err set when libuv refuses the write.
   bool write(std::string&& owned, const char* ext, size_t ext_len, Error& err);

@@ -5,24 +5,26 @@ Test suites block the network by guarding `socket.socket.connect` (pytest-socket
 class that refuses to be made (pytest-socket's --disable-socket, which also guards
 `socket.getaddrinfo`: that part httprs honours, tests/test_resolver.py). httpx connects
 through those objects, so the guard raises or lets the connection through. httprs's core
-opens its sockets in C++ and does not meet them yet: a known gap (docs/compatibility.md,
-"Mocking libraries"), pinned here as strict expected failures, each case also run on
-httpx (where it passes) so that the behaviour to reach stays written down.
+opens its sockets in C++; while such a guard is installed, each new connection a request
+needs stops at its connect gate and is opened in Python, through the guarded objects, by
+the waiting consumer (sync, asyncio, trio), and the core takes the connected socket over.
+Each case is also run on httpx where it can be, so that the behaviour stays the same.
 """
 
 import asyncio
+import os
 import socket
+import ssl
+import time
 from unittest import mock
 
+import anyio
 import httpx
 import pytest
 
 import httprs
 
-_GAP = pytest.mark.xfail(
-    strict=True, reason="known gap: httprs's C++ sockets do not meet Python socket guards"
-)
-LIBS = [httpx, pytest.param(httprs, marks=_GAP)]
+LIBS = [httpx, httprs]
 
 
 class Blocked(RuntimeError):
@@ -123,7 +125,6 @@ def test_a_guarded_connect_that_fails_is_a_connect_error(lib, closed_port):
                 client.get(f"http://127.0.0.1:{closed_port}/")
 
 
-@_GAP
 def test_a_guarded_connection_gets_the_transports_socket_options(server):
     seen = []
     real = socket.socket.connect
@@ -142,7 +143,6 @@ def test_a_guarded_connection_gets_the_transports_socket_options(server):
     assert seen == [1, "127.0.0.1"]
 
 
-@_GAP
 @pytest.mark.anyio
 async def test_a_connect_guard_decides_each_new_connection_async(server, server2, anyio_backend):
     guard = _ConnectGuard(_port(server))
@@ -192,3 +192,184 @@ def test_a_mocked_socket_class_leaves_the_client_working(lib, process_server):
             else:
                 assert client.get(f"{process_server.url}/").status_code == 200
     assert mocked.called == (lib is httpx)
+
+
+def _closing_after_each_response(conn):
+    """A server that answers keep-alive and then closes: every request needs a new
+    connection (found closed in the pool, or failing when reused)."""
+    if conn.read_request() is not None:
+        conn.respond(b"ok")
+        conn.close()
+
+
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_every_new_connection_goes_through_the_guard(lib, scripted):
+    """Not only a request's first: a pooled connection found closed, and one that
+    expired at once (keepalive_expiry=0), are each replaced through the guard."""
+    srv = scripted(_closing_after_each_response)
+    guard = _ConnectGuard(srv.port)
+    with lib.Client() as client, guard.installed():
+        for _ in range(3):
+            assert client.get(srv.url).text == "ok"
+            time.sleep(0.05)  # the server's close arrives before the next request
+    assert guard.calls == [("127.0.0.1", srv.port)] * 3
+    assert srv.connections == 3
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_expired_connections_are_replaced_through_the_guard(lib, server):
+    guard = _ConnectGuard(_port(server))
+    limits = lib.Limits(keepalive_expiry=0)
+    with lib.Client(limits=limits) as client, guard.installed():
+        for _ in range(3):
+            assert client.get(f"{server.url}/echo").status_code == 200
+    assert guard.calls == [("127.0.0.1", _port(server))] * 3
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_connect_retries_go_through_the_guard(lib, closed_port):
+    guard = _ConnectGuard(closed_port)  # lets each attempt reach the kernel: refused
+    transport = lib.HTTPTransport(retries=1)
+    with lib.Client(transport=transport) as client, guard.installed():
+        with pytest.raises(lib.ConnectError, match="refused"):
+            client.get(f"http://127.0.0.1:{closed_port}/")
+    assert guard.calls == [("127.0.0.1", closed_port)] * 2
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_patched_getaddrinfo_is_asked_once_per_guarded_connection(lib, server):
+    asked = []
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        asked.append(host)
+        return real("127.0.0.1" if host == "guarded.test" else host, port, *args, **kwargs)
+
+    guard = _ConnectGuard(_port(server))
+    with lib.Client() as client, guard.installed():
+        with mock.patch.object(socket, "getaddrinfo", resolve):
+            response = client.get(f"http://guarded.test:{_port(server)}/echo")
+    assert dict(response.json()["headers"])["host"] == f"guarded.test:{_port(server)}"
+    assert asked == ["guarded.test"]
+    assert guard.calls == [("127.0.0.1", _port(server))]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_guarded_request_reports_the_trace_events_httpx_does(lib, server):
+    events = []
+    guard = _ConnectGuard(_port(server))
+    with lib.Client() as client, guard.installed():
+        client.get(
+            f"{server.url}/echo", extensions={"trace": lambda name, info: events.append(name)}
+        )
+    assert events[:2] == ["connection.connect_tcp.started", "connection.connect_tcp.complete"]
+    assert events[-2:] == ["http11.response_closed.started", "http11.response_closed.complete"]
+    assert len(guard.calls) == 1
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_guarded_https_connection_verifies_as_usual(lib, https_server, certs):
+    guard = _ConnectGuard(https_server.port)
+    verified = ssl.create_default_context(cafile=certs.ca_file)
+    with guard.installed():
+        with lib.Client(verify=verified) as client:
+            for _ in range(2):
+                assert client.get(https_server.url).status_code == 200
+        with lib.Client(verify=ssl.create_default_context(cafile=certs.other_ca_file)) as client:
+            with pytest.raises(lib.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                client.get(https_server.url)
+    assert guard.calls == [("127.0.0.1", https_server.port)] * 2
+
+
+def test_refused_guarded_connects_leave_no_descriptor_open(server, server2):
+    guard = _ConnectGuard(_port(server))
+    with httprs.Client() as client, guard.installed():
+        client.get(f"{server.url}/echo")  # (the pool's own descriptors exist from here)
+        before = _open_fds()
+        for _ in range(20):
+            with pytest.raises(Blocked):
+                client.get(f"{server2.url}/echo")
+        assert _open_fds() == before
+        assert client.get(f"{server.url}/echo").status_code == 200
+
+
+@pytest.mark.anyio
+async def test_guarded_connects_async(server, https_server, certs, closed_port, anyio_backend):
+    """asyncio's sock_connect and trio's socket connect go through the guard: each
+    new connection, TLS over it, a refused connect's retry, a timeout."""
+    guard = _ConnectGuard(_port(server))
+    with guard.installed():
+        async with httprs.AsyncClient(limits=httprs.Limits(keepalive_expiry=0)) as client:
+            for _ in range(2):
+                assert (await client.get(f"{server.url}/echo")).status_code == 200
+        assert guard.calls == [("127.0.0.1", _port(server))] * 2
+        guard.allowed_port = https_server.port
+        verified = ssl.create_default_context(cafile=certs.ca_file)
+        async with httprs.AsyncClient(verify=verified) as client:
+            assert (await client.get(https_server.url)).status_code == 200
+        guard.allowed_port = closed_port
+        transport = httprs.AsyncHTTPTransport(retries=1)
+        async with httprs.AsyncClient(transport=transport) as client:
+            with pytest.raises(httprs.ConnectError):
+                await client.get(f"http://127.0.0.1:{closed_port}/")
+    assert guard.calls[3:] == [("127.0.0.1", closed_port)] * 2
+
+    def timing_out(sock, address):
+        raise socket.timeout("timed out")
+
+    async with httprs.AsyncClient() as client:
+        with mock.patch.object(socket.socket, "connect", timing_out):
+            with pytest.raises(httprs.ConnectTimeout):
+                await client.get(f"{server.url}/echo")
+        assert (await client.get(f"{server.url}/echo")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_guarded_connect_leaves_the_pool_usable(server, anyio_backend):
+    """Cancelled while the guarded connection is being opened (here in a slow
+    getaddrinfo): the connection waiting for it is dropped, its pool slot freed."""
+    real = socket.getaddrinfo
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    guard = _ConnectGuard(_port(server))
+    limits = httprs.Limits(max_connections=1)
+    timeout = httprs.Timeout(5, pool=2)
+    async with httprs.AsyncClient(limits=limits, timeout=timeout) as client:
+        with guard.installed():
+            with mock.patch.object(socket, "getaddrinfo", slow):
+                with anyio.move_on_after(0.05) as scope:
+                    await client.get(f"{server.url}/echo")
+            assert scope.cancelled_caught
+            assert (await client.get(f"{server.url}/echo")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_socket_class_that_refuses_to_be_made_blocks_async_connections(
+    server, anyio_backend
+):
+    class GuardedSocket(socket.socket):
+        def __new__(cls, *args, **kwargs):
+            raise Blocked("A test tried to use socket.socket.")
+
+    async with httprs.AsyncClient() as client:
+        with mock.patch.object(socket, "socket", GuardedSocket):
+            with pytest.raises(Blocked, match="socket.socket"):
+                await client.get(f"{server.url}/echo")
+        assert (await client.get(f"{server.url}/echo")).status_code == 200
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_guarded_http2_connection_serves_its_requests(lib, hypercorn_tls, certs):
+    guard = _ConnectGuard(_port(hypercorn_tls))
+    verified = ssl.create_default_context(cafile=certs.ca_file)
+    with lib.Client(http2=True, verify=verified) as client, guard.installed():
+        versions = [client.get(f"{hypercorn_tls.url}/echo").http_version for _ in range(3)]
+    assert versions == ["HTTP/2"] * 3
+    assert guard.calls == [("127.0.0.1", _port(hypercorn_tls))]

@@ -69,6 +69,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string local_address
         int connect_retries
         bool trace
+        bool consumer_connects
         HttpVersions versions
         string method
         string target
@@ -159,6 +160,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void release_deferred(shared_ptr[Transfer] t)
         void take_trace(Transfer& t, vector[int]& out)
         void trace_resume(Transfer& t)
+        void connect_resume(Transfer& t, int fd, const Error& err)
         void raw_take(Transfer& t, string& out, size_t max)
         void raw_write(Transfer& t, const char* data, size_t len)
         int raw_fd(Transfer& t)

@@ -1,0 +1,218 @@
+# Guards on Python's sockets (pytest-socket, pytest-recording's block_network):
+# while one is installed, a request's new connections are opened through
+# `socket.socket` and its `connect` as httpcore opens them, so that the guard
+# decides; the C++ connection takes the connected descriptor over
+# (Engine::connect_resume). Included into _core.pyx.
+
+import _socket
+
+cdef object _c_socket = _socket.socket  # what every real socket.socket instance is
+
+# `socket.socket` as last found plain (the standard library's class, its connect and
+# connect_ex its own), with the socket module dict's PEP 509 version and the class's
+# version tag then (0: not known): while both are unchanged, so is the answer.
+cdef object _plain_socket_class = None
+cdef unsigned long long _socket_dict_plain = 0
+cdef unsigned int _plain_socket_tag = 0
+
+
+cdef bint _connect_guarded() except -1:
+    """Whether something guards Python's socket connections: `socket.socket` replaced
+    by a socket class of its own (pytest-socket's --disable-socket), or its `connect` /
+    `connect_ex` replaced (pytest-socket's --allow-hosts, pytest-recording's
+    block_network). Anything else put in `socket.socket`'s place (a `mock.patch`
+    MagicMock, a green-thread library's class) is no socket httprs could use: its
+    connections stay the core's. Unguarded, this costs two compares."""
+    global _plain_socket_class, _socket_dict_plain, _plain_socket_tag
+    if _socket_module is None:
+        _patched_getaddrinfo()  # (imports socket and keeps its dict)
+    cdef unsigned long long version = _dict_version(_socket_dict)
+    if (
+        version != 0
+        and version == _socket_dict_plain
+        and _plain_socket_tag != 0
+        and _type_tag(_plain_socket_class) == _plain_socket_tag
+    ):
+        return False
+    cls = _socket_module.socket
+    cdef unsigned int tag = _type_tag(cls) if cls is _plain_socket_class else 0
+    if tag != 0 and tag == _plain_socket_tag:  # (the module changed elsewhere; or 3.12+)
+        _socket_dict_plain = version
+        return False
+    if not (isinstance(cls, type) and issubclass(cls, _c_socket)):
+        return False
+    # Read before the class is looked at (a change after it renews the tag); a lookup
+    # through the class gives it one.
+    tag = _type_tag(cls)
+    if tag == 0:
+        getattr(cls, "connect", None)
+        tag = _type_tag(cls)
+    attributes = cls.__dict__
+    if (
+        cls.__module__ != "socket"
+        or cls.__name__ != "socket"
+        or "connect" in attributes
+        or "connect_ex" in attributes
+    ):
+        return True
+    _plain_socket_class = cls
+    _socket_dict_plain = version
+    _plain_socket_tag = tag
+    return False
+
+
+cdef class _GuardedConnect:
+    """One new connection of a guarded request, opened as socket.create_connection
+    does: each address `socket.getaddrinfo` gives in turn, the transport's socket
+    options and local address applied before `connect`, the connect timeout on each.
+    The guard's own exceptions propagate as they do from httpx; OSErrors (refused,
+    timed out, a name that does not resolve) go to the core as the connect's failure,
+    so that `retries=` and the error's class are as for the core's own connects."""
+
+    cdef str host
+    cdef int port
+    cdef object timeout  # seconds, or None
+    cdef object options  # socket_options= as given, or None
+    cdef object local  # local_address= as str, or None
+    cdef object error  # the last OSError
+
+    @staticmethod
+    cdef _GuardedConnect of(_TransportCore core, Transfer* t):
+        cdef _GuardedConnect self = _GuardedConnect.__new__(_GuardedConnect)
+        host = (<bytes>t.spec.connect_host).decode("ascii")
+        self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        self.port = t.spec.connect_port
+        cdef double limit = t.spec.connect_timeout
+        self.timeout = limit if 0 <= limit < 1e9 else None  # (else none: timeouts.h)
+        self.options = core.socket_options_arg
+        self.local = core.local_address.decode() if core.local_address is not None else None
+        return self
+
+    cdef object socket_for(self, tuple info):
+        """A new socket for one getaddrinfo answer, options applied, bound."""
+        sock = _socket_module.socket(info[0], info[1], info[2])
+        try:
+            for option in self.options or ():
+                sock.setsockopt(*option)
+            if self.local is not None:
+                sock.bind((self.local, 0))
+        except OSError as err:
+            sock.close()
+            self.error = err
+            return None
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    cdef int taken(self, object sock) except -2:
+        """The connected socket's descriptor, now the caller's (-1: not a socket)."""
+        if not isinstance(sock, _c_socket) or sock.type != _socket_module.SOCK_STREAM:
+            self.error = OSError(f"socket.socket made {type(sock).__name__!r}, not a TCP socket")
+            return -1
+        return sock.detach()
+
+    def run(self):
+        """Sync: connect, blocking; the descriptor, or -1 (self.error says why)."""
+        try:
+            infos = _socket_module.getaddrinfo(self.host, self.port, 0, _socket_module.SOCK_STREAM)
+        except OSError as err:
+            self.error = err
+            return -1
+        for info in infos:
+            sock = self.socket_for(info)
+            if sock is None:
+                continue
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(info[4])
+            except OSError as err:
+                sock.close()
+                self.error = err
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return self.taken(sock)
+        return -1
+
+    async def arun(self):
+        """Async: the same on asyncio (the loop's sock_connect) or trio (its socket),
+        getaddrinfo in a worker thread; the event loop is never blocked."""
+        trio = None
+        if _current_library() == "trio":
+            import trio
+            infos = await trio.to_thread.run_sync(self.addresses)
+        else:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            infos = await loop.run_in_executor(None, self.addresses)
+        for info in infos or ():
+            sock = self.socket_for(info)
+            if sock is None:
+                continue
+            try:
+                sock.setblocking(False)
+                if trio is not None:
+                    await self.trio_connect(trio, sock, info[4])
+                else:
+                    await asyncio.wait_for(loop.sock_connect(sock, info[4]), self.timeout)
+            except OSError as err:
+                sock.close()
+                self.error = err
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return self.taken(sock)
+        return -1
+
+    def addresses(self):
+        try:
+            return _socket_module.getaddrinfo(self.host, self.port, 0, _socket_module.SOCK_STREAM)
+        except OSError as err:
+            self.error = err
+            return None
+
+    async def trio_connect(self, trio, sock, address):
+        stream = trio.socket.from_stdlib_socket(sock)
+        if self.timeout is None:
+            await stream.connect(address)
+            return
+        try:
+            with trio.fail_after(self.timeout):
+                await stream.connect(address)
+        except trio.TooSlowError:
+            raise TimeoutError("timed out") from None
+
+    cdef int resume(self, Engine* eng, Transfer* t, int fd) except -1:
+        """Hand the outcome to the connection waiting at its kConnect gate."""
+        cdef Error err
+        if fd < 0:
+            error = self.error
+            if error is None:
+                error = OSError("getaddrinfo returns an empty list")
+            kind = (
+                ErrorKind.kConnectTimeout
+                if isinstance(error, TimeoutError)
+                else ErrorKind.kConnectError
+            )
+            err.set(kind, (str(error) or "timed out").encode("utf-8", "replace"))
+        with nogil:
+            eng.connect_resume(t[0], fd, err)
+        return 0
+
+
+cdef int _connect_at_gate(_TransportCore core, Engine* eng, Transfer* t) except -1:
+    """Sync: open the connection the transfer waits for at its kConnect gate."""
+    cdef _GuardedConnect guarded = _GuardedConnect.of(core, t)
+    guarded.resume(eng, t, guarded.run())
+    return 0
+
+
+async def _aconnect_at_gate(_TransportCore core, _Body stream):
+    """Async: the same, awaiting the connect (the stream keeps the transfer alive)."""
+    cdef _GuardedConnect guarded = _GuardedConnect.of(core, stream.t.get())
+    fd = await guarded.arun()
+    guarded.resume(stream.engine.eng, stream.t.get(), fd)

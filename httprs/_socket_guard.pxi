@@ -7,6 +7,23 @@
 import _socket
 
 cdef object _c_socket = _socket.socket  # what every real socket.socket instance is
+# Its own methods: pytest-socket, after each test, stores the inherited connect back
+# on socket.socket (`socket.socket.connect = _true_connect`), which is no guard.
+cdef dict _c_socket_methods = {
+    "connect": _c_socket.__dict__["connect"],
+    "connect_ex": _c_socket.__dict__["connect_ex"],
+}
+cdef object _genuine_create_connection = None
+
+
+cdef bint _is_timeout(object error) except -1:
+    """Whether a connect's error is its timeout: socket.timeout and asyncio's
+    TimeoutError are TimeoutError itself only from 3.10 and 3.11."""
+    if isinstance(error, (TimeoutError, _socket_module.timeout)):
+        return True
+    aio = sys.modules.get("asyncio")
+    return aio is not None and isinstance(error, aio.TimeoutError)
+
 
 # `socket.socket` as last found plain (the standard library's class, its connect and
 # connect_ex its own), with the socket module dict's PEP 509 version and the class's
@@ -20,9 +37,10 @@ cdef bint _connect_guarded() except -1:
     """Whether something guards Python's socket connections: `socket.socket` replaced
     by a socket class of its own (pytest-socket's --disable-socket), or its `connect` /
     `connect_ex` replaced (pytest-socket's --allow-hosts, pytest-recording's
-    block_network). Anything else put in `socket.socket`'s place (a `mock.patch`
-    MagicMock, a green-thread library's class) is no socket httprs could use: its
-    connections stay the core's. Unguarded, this costs two compares."""
+    block_network), or a function in the class's place, or `socket.create_connection`
+    replaced. Anything else put in `socket.socket`'s place (a `mock.patch` MagicMock,
+    a green-thread library's class) is no socket httprs could use: its connections
+    stay the core's. Unguarded, this costs two compares."""
     global _plain_socket_class, _socket_dict_plain, _plain_socket_tag
     if _socket_module is None:
         _patched_getaddrinfo()  # (imports socket and keeps its dict)
@@ -37,10 +55,16 @@ cdef bint _connect_guarded() except -1:
     cls = _socket_module.socket
     cdef unsigned int tag = _type_tag(cls) if cls is _plain_socket_class else 0
     if tag != 0 and tag == _plain_socket_tag:  # (the module changed elsewhere; or 3.12+)
+        if _patched_create_connection() is not None:
+            return True
         _socket_dict_plain = version
         return False
-    if not (isinstance(cls, type) and issubclass(cls, _c_socket)):
-        return False
+    if not isinstance(cls, type):
+        # A function in the class's place guards it (a common recipe); a mock is no
+        # guard, nor anything else whose "sockets" could not be used.
+        return callable(cls) and type(cls).__module__ != "unittest.mock"
+    if not issubclass(cls, _c_socket):
+        return False  # a green-thread library's class (gevent, eventlet)
     # Read before the class is looked at (a change after it renews the tag); a lookup
     # through the class gives it one.
     tag = _type_tag(cls)
@@ -51,14 +75,36 @@ cdef bint _connect_guarded() except -1:
     if (
         cls.__module__ != "socket"
         or cls.__name__ != "socket"
-        or "connect" in attributes
-        or "connect_ex" in attributes
+        or attributes.get("connect", _c_socket_methods["connect"])
+        is not _c_socket_methods["connect"]
+        or attributes.get("connect_ex", _c_socket_methods["connect_ex"])
+        is not _c_socket_methods["connect_ex"]
+        or _patched_create_connection() is not None
     ):
         return True
     _plain_socket_class = cls
     _socket_dict_plain = version
     _plain_socket_tag = tag
     return False
+
+
+cdef object _patched_create_connection():
+    """socket.create_connection when something replaced it, else None: httpcore's
+    sync connect calls it, so a replacement decides there (and so in a guarded sync
+    request here)."""
+    global _genuine_create_connection
+    current = _socket_module.create_connection
+    if current is _genuine_create_connection:
+        return None
+    code = getattr(current, "__code__", None)
+    if (
+        code is not None
+        and getattr(current, "__module__", None) == "socket"
+        and code.co_filename == _socket_module.__file__
+    ):
+        _genuine_create_connection = current
+        return None
+    return current
 
 
 cdef class _GuardedConnect:
@@ -90,18 +136,21 @@ cdef class _GuardedConnect:
 
     cdef object socket_for(self, tuple info):
         """A new socket for one getaddrinfo answer, options applied, bound."""
-        sock = _socket_module.socket(info[0], info[1], info[2])
+        sock = None
         try:
+            sock = _socket_module.socket(info[0], info[1], info[2])
             for option in self.options or ():
                 sock.setsockopt(*option)
             if self.local is not None:
                 sock.bind((self.local, 0))
         except OSError as err:
-            sock.close()
+            if sock is not None:
+                sock.close()
             self.error = err
             return None
         except BaseException:
-            sock.close()
+            if sock is not None:
+                sock.close()
             raise
         return sock
 
@@ -114,6 +163,9 @@ cdef class _GuardedConnect:
 
     def run(self):
         """Sync: connect, blocking; the descriptor, or -1 (self.error says why)."""
+        create = _patched_create_connection()
+        if create is not None:
+            return self.run_through(create)
         try:
             infos = _socket_module.getaddrinfo(self.host, self.port, 0, _socket_module.SOCK_STREAM)
         except OSError as err:
@@ -136,10 +188,29 @@ cdef class _GuardedConnect:
             return self.taken(sock)
         return -1
 
+    def run_through(self, create):
+        """Sync, with socket.create_connection replaced: connect through it, as
+        httpcore does, then apply the socket options."""
+        local = (self.local, 0) if self.local is not None else None
+        try:
+            sock = create((self.host, self.port), self.timeout, source_address=local)
+        except OSError as err:
+            self.error = err
+            return -1
+        try:
+            for option in self.options or ():
+                sock.setsockopt(*option)
+        except OSError as err:
+            sock.close()
+            self.error = err
+            return -1
+        return self.taken(sock)
+
     async def arun(self):
         """Async: the same on asyncio (the loop's sock_connect) or trio (its socket),
         getaddrinfo in a worker thread; the event loop is never blocked."""
         trio = None
+        failures = OSError
         if _current_library() == "trio":
             import trio
             infos = await trio.to_thread.run_sync(self.addresses)
@@ -147,6 +218,7 @@ cdef class _GuardedConnect:
             import asyncio
 
             loop = asyncio.get_running_loop()
+            failures = (OSError, asyncio.TimeoutError)  # (before 3.11 not an OSError)
             infos = await loop.run_in_executor(None, self.addresses)
         for info in infos or ():
             sock = self.socket_for(info)
@@ -158,7 +230,7 @@ cdef class _GuardedConnect:
                     await self.trio_connect(trio, sock, info[4])
                 else:
                     await asyncio.wait_for(loop.sock_connect(sock, info[4]), self.timeout)
-            except OSError as err:
+            except failures as err:
                 sock.close()
                 self.error = err
                 continue
@@ -195,7 +267,7 @@ cdef class _GuardedConnect:
                 error = OSError("getaddrinfo returns an empty list")
             kind = (
                 ErrorKind.kConnectTimeout
-                if isinstance(error, TimeoutError)
+                if _is_timeout(error)
                 else ErrorKind.kConnectError
             )
             err.set(kind, (str(error) or "timed out").encode("utf-8", "replace"))

@@ -546,7 +546,8 @@ cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
         tracer.flush()
         if gate and tracer.must_connect:
             tracer.must_connect = False
-            _connect_at_gate(tracer.core, tracer.stream.engine.eng, t)
+            if not t.failed():  # (closed meanwhile: no connection to open)
+                _connect_at_gate(tracer.core, tracer.stream.engine.eng, t)
             continue
         if gate:
             tracer.resume()
@@ -566,8 +567,9 @@ async def _atrace_until(_Tracer tracer, WaitFor what):
         await tracer.aflush()
         if gate and tracer.must_connect:
             tracer.must_connect = False
-            await _aconnect_at_gate(tracer.core, stream)
-            stream.driver.schedule()
+            if not t.failed():  # (closed meanwhile: no connection to open)
+                await _aconnect_at_gate(tracer.core, stream)
+                stream.driver.schedule()
             continue
         if gate:
             tracer.resume()

@@ -49,7 +49,9 @@ void Connection::trace_step(TraceStep step) {
 }
 
 void Connection::trace_gate(TraceStep step, Stage next) {
-  if (!cur_ || !cur_->spec.trace) {
+  // A connection its transfer left (abandon: finishing for the pool) has no
+  // consumer to pass a gate: it goes straight on.
+  if (!cur_ || !cur_->spec.trace || purpose_ == Purpose::kPool) {
     run(next);
     return;
   }

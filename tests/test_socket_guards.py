@@ -11,10 +11,12 @@ the waiting consumer (sync, asyncio, trio), and the core takes the connected soc
 Each case is also run on httpx where it can be, so that the behaviour stays the same.
 """
 
+import _socket
 import asyncio
 import os
 import socket
 import ssl
+import sys
 import time
 from unittest import mock
 
@@ -373,3 +375,117 @@ def test_a_guarded_http2_connection_serves_its_requests(lib, hypercorn_tls, cert
         versions = [client.get(f"{hypercorn_tls.url}/echo").http_version for _ in range(3)]
     assert versions == ["HTTP/2"] * 3
     assert guard.calls == [("127.0.0.1", _port(hypercorn_tls))]
+
+
+def _late_tunnel(conn):
+    """A proxy that answers CONNECT after 0.2 s, then stays silent (no TLS behind)."""
+    if conn.read_request(body=False) is not None:
+        time.sleep(0.2)
+        conn.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        conn.hold()  # until the client closes, or the test ends
+
+
+@pytest.mark.parametrize("mode", ["guard", "trace"])
+@pytest.mark.anyio
+async def test_a_request_cancelled_in_its_tunnel_leaves_no_connection_behind(
+    mode, scripted, anyio_backend
+):
+    """Cancelled while its CONNECT is under way, the request leaves the connection to
+    finish for the pool; its later gates (the TLS one here) are passed without it, so
+    the handshake's connect timeout ends it, instead of a gate nobody passes holding
+    the pool's only slot for ever (the next request: PoolTimeout)."""
+    proxy = scripted(_late_tunnel)
+    trace = {"trace": lambda name, info: anyio.sleep(0)} if mode == "trace" else None
+    guard = _ConnectGuard(proxy.port)
+    limits = httprs.Limits(max_connections=1)
+    timeout = httprs.Timeout(5, connect=0.4, pool=2)
+    async with httprs.AsyncClient(proxy=proxy.url, limits=limits, timeout=timeout) as client:
+        with guard.installed() if mode == "guard" else mock.patch.object(guard, "calls", []):
+            with anyio.move_on_after(0.1):
+                await client.get("https://127.0.0.1:9/", extensions=trace)
+            await anyio.sleep(0.3)  # the tunnel is answered meanwhile
+            with pytest.raises(httprs.ConnectTimeout):
+                await client.get("https://127.0.0.1:9/", extensions=trace)
+    assert proxy.connections == 2
+
+
+def test_the_socket_class_given_its_own_connect_back_is_no_guard(server):
+    """pytest-socket, after every test, stores the inherited connect on socket.socket
+    (`socket.socket.connect = _true_connect`): no guard, so the core connects (no
+    Python connect: no "socket.connect" audit event); a real guard is still seen."""
+    connects = []
+    listening = []
+
+    def hook(event, args):
+        if listening and event == "socket.connect":
+            connects.append(args[1])
+
+    sys.addaudithook(hook)  # (stays for the session: it records only while listening)
+    with mock.patch.object(socket.socket, "connect", _socket.socket.connect):
+        with mock.patch.object(socket.socket, "connect_ex", _socket.socket.connect_ex):
+            listening.append(True)
+            with httprs.Client() as client:
+                assert client.get(f"{server.url}/echo").status_code == 200
+            listening.clear()
+    assert connects == []
+    with _ConnectGuard(_port(server)).installed():
+        listening.append(True)
+        with httprs.Client() as client:
+            assert client.get(f"{server.url}/echo").status_code == 200
+        listening.clear()
+    assert connects == [("127.0.0.1", _port(server))]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_socket_that_cannot_be_made_for_an_address_moves_on_to_the_next(lib, server):
+    """As socket.create_connection: an OSError making the socket for one address (no
+    IPv6 in the kernel, too many open files) tries the next address."""
+    real = socket.getaddrinfo
+
+    def both_families(host, port, *args, **kwargs):
+        v4 = real("127.0.0.1", port, socket.AF_INET, socket.SOCK_STREAM)
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)), *v4]
+
+    class NoIPv6(socket.socket):
+        def __init__(self, family=-1, *args, **kwargs):
+            if family == socket.AF_INET6:
+                raise OSError(97, "Address family not supported by protocol")
+            super().__init__(family, *args, **kwargs)
+
+    with lib.Client() as client:
+        with mock.patch.object(socket, "getaddrinfo", both_families):
+            with mock.patch.object(socket, "socket", NoIPv6):
+                response = client.get(f"http://guarded.test:{_port(server)}/echo")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_function_in_place_of_the_socket_class_guards_it(lib, server):
+    def refuse(*args, **kwargs):
+        raise Blocked("A test tried to use socket.socket.")
+
+    with lib.Client() as client:
+        with mock.patch.object(socket, "socket", refuse):
+            with pytest.raises(Blocked):
+                client.get(f"{server.url}/echo")
+        assert client.get(f"{server.url}/echo").status_code == 200
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_replaced_create_connection_decides_sync_connections(lib, server, server2):
+    """httpcore's sync connect calls socket.create_connection: a replacement decides."""
+    calls = []
+    real = socket.create_connection
+
+    def create_connection(address, *args, **kwargs):
+        calls.append(address)
+        if address[1] != _port(server):
+            raise Blocked(f"A test tried to connect to {address}")
+        return real(address, *args, **kwargs)
+
+    with lib.Client() as client:
+        with mock.patch.object(socket, "create_connection", create_connection):
+            assert client.get(f"{server.url}/echo").status_code == 200
+            with pytest.raises(Blocked):
+                client.get(f"{server2.url}/echo")
+    assert calls == [("127.0.0.1", _port(server)), ("127.0.0.1", _port(server2))]

@@ -32,12 +32,7 @@ cdef object _patched_getaddrinfo():
     if current is _genuine_getaddrinfo:
         _socket_dict_genuine = version
         return None
-    code = getattr(current, "__code__", None)
-    if (
-        code is not None
-        and getattr(current, "__module__", None) == "socket"
-        and code.co_filename == _socket_module.__file__
-    ):
+    if getattr(current, "__globals__", None) is _socket_dict:  # (socket.py's own)
         _genuine_getaddrinfo = current
         _socket_dict_genuine = version
         return None

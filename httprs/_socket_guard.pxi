@@ -33,14 +33,15 @@ cdef unsigned long long _socket_dict_plain = 0
 cdef unsigned int _plain_socket_tag = 0
 
 
-cdef bint _connect_guarded() except -1:
+cdef bint _connect_guarded(bint is_async) except -1:
     """Whether something guards Python's socket connections: `socket.socket` replaced
     by a socket class of its own (pytest-socket's --disable-socket), or its `connect` /
     `connect_ex` replaced (pytest-socket's --allow-hosts, pytest-recording's
     block_network), or a function in the class's place, or `socket.create_connection`
     replaced. Anything else put in `socket.socket`'s place (a `mock.patch` MagicMock,
     a green-thread library's class) is no socket httprs could use: its connections
-    stay the core's. Unguarded, this costs two compares."""
+    stay the core's. A replaced `socket.create_connection` counts for sync requests only
+    (httpcore's async backends never call it). Unguarded, this costs two compares."""
     global _plain_socket_class, _socket_dict_plain, _plain_socket_tag
     if _socket_module is None:
         _patched_getaddrinfo()  # (imports socket and keeps its dict)
@@ -55,14 +56,11 @@ cdef bint _connect_guarded() except -1:
     cls = _socket_module.socket
     cdef unsigned int tag = _type_tag(cls) if cls is _plain_socket_class else 0
     if tag != 0 and tag == _plain_socket_tag:  # (the module changed elsewhere; or 3.12+)
-        if _patched_create_connection() is not None:
-            return True
-        _socket_dict_plain = version
-        return False
+        return _plain_class_guarded(version, is_async)
     if not isinstance(cls, type):
         # A function in the class's place guards it (a common recipe); a mock is no
         # guard, nor anything else whose "sockets" could not be used.
-        return callable(cls) and type(cls).__module__ != "unittest.mock"
+        return callable(cls) and not _is_mock(cls)
     if not issubclass(cls, _c_socket):
         return False  # a green-thread library's class (gevent, eventlet)
     # Read before the class is looked at (a change after it renews the tag); a lookup
@@ -79,13 +77,27 @@ cdef bint _connect_guarded() except -1:
         is not _c_socket_methods["connect"]
         or attributes.get("connect_ex", _c_socket_methods["connect_ex"])
         is not _c_socket_methods["connect_ex"]
-        or _patched_create_connection() is not None
     ):
         return True
     _plain_socket_class = cls
-    _socket_dict_plain = version
     _plain_socket_tag = tag
+    return _plain_class_guarded(version, is_async)
+
+
+cdef bint _plain_class_guarded(unsigned long long version, bint is_async) except -1:
+    """With the standard socket class in place: guarded only by a replaced
+    create_connection, and only for sync requests; unguarded for both, the module
+    dict's version is remembered."""
+    global _socket_dict_plain
+    if _patched_create_connection() is not None:
+        return not is_async
+    _socket_dict_plain = version
     return False
+
+
+cdef bint _is_mock(object obj) except -1:
+    """Whether `obj` is a unittest.mock (or the standalone `mock` package's) mock."""
+    return any(k.__name__ == "NonCallableMock" for k in type(obj).__mro__)
 
 
 cdef object _patched_create_connection():
@@ -96,12 +108,7 @@ cdef object _patched_create_connection():
     current = _socket_module.create_connection
     if current is _genuine_create_connection:
         return None
-    code = getattr(current, "__code__", None)
-    if (
-        code is not None
-        and getattr(current, "__module__", None) == "socket"
-        and code.co_filename == _socket_module.__file__
-    ):
+    if getattr(current, "__globals__", None) is _socket_dict:  # (socket.py's own)
         _genuine_create_connection = current
         return None
     return current
@@ -155,11 +162,24 @@ cdef class _GuardedConnect:
         return sock
 
     cdef int taken(self, object sock) except -2:
-        """The connected socket's descriptor, now the caller's (-1: not a socket)."""
-        if not isinstance(sock, _c_socket) or sock.type != _socket_module.SOCK_STREAM:
-            self.error = OSError(f"socket.socket made {type(sock).__name__!r}, not a TCP socket")
+        """The connected socket's descriptor, now the caller's: a socket's own, detached;
+        another object's (a wrapper a guard returned) a duplicate, the object closed.
+        -1 when it has no descriptor (the core checks it is a connected TCP socket)."""
+        if isinstance(sock, _c_socket):
+            return sock.detach()
+        fileno = getattr(sock, "fileno", None)
+        try:
+            fd = fileno() if callable(fileno) else None
+            if type(fd) is int and fd >= 0:
+                return os.dup(fd)
+            self.error = OSError(
+                f"the connection made through the socket guard is not a socket: {sock!r}"
+            )
             return -1
-        return sock.detach()
+        finally:
+            close = getattr(sock, "close", None)
+            if callable(close):
+                close()
 
     def run(self):
         """Sync: connect, blocking; the descriptor, or -1 (self.error says why)."""
@@ -204,6 +224,9 @@ cdef class _GuardedConnect:
             sock.close()
             self.error = err
             return -1
+        except BaseException:
+            sock.close()
+            raise
         return self.taken(sock)
 
     async def arun(self):

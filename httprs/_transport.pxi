@@ -311,7 +311,7 @@ cdef class _TransportCore:
             else:
                 spec.pool_key = b"proxy://" + route.key
         if self.uds is None:
-            if _connect_guarded():
+            if _connect_guarded(is_async):
                 # Opened in Python, which resolves too (getaddrinfo asked once).
                 spec.consumer_connects = True
             else:

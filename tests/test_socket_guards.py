@@ -489,3 +489,49 @@ def test_a_replaced_create_connection_decides_sync_connections(lib, server, serv
             with pytest.raises(Blocked):
                 client.get(f"{server2.url}/echo")
     assert calls == [("127.0.0.1", _port(server)), ("127.0.0.1", _port(server2))]
+
+
+class _Wrapped:
+    """What some guards return: an object around the real socket, not a socket."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_wrapped_socket_from_a_replaced_create_connection_is_used(lib, server):
+    real = socket.create_connection
+    made = []
+
+    def create_connection(*args, **kwargs):
+        made.append(_Wrapped(real(*args, **kwargs)))
+        return made[-1]
+
+    with lib.Client() as client:
+        with mock.patch.object(socket, "create_connection", create_connection):
+            assert client.get(f"{server.url}/echo").status_code == 200
+            assert client.get(f"{server.url}/echo").status_code == 200
+    assert len(made) == 1
+    assert made[0]._sock.fileno() == -1  # closed (httprs: its duplicate descriptor is used)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+def test_a_replaced_create_connection_is_not_met_by_async_clients(lib, server):
+    """httpcore's async backends never call socket.create_connection."""
+    calls = []
+    real = socket.create_connection
+
+    def create_connection(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    async def main():
+        async with lib.AsyncClient() as client:
+            return (await client.get(f"{server.url}/echo")).status_code
+
+    with mock.patch.object(socket, "create_connection", create_connection):
+        assert asyncio.run(main()) == 200
+    assert calls == []

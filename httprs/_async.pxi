@@ -180,9 +180,15 @@ cdef class _AsyncDriver:
             self.scheduled = False
 
     cdef void schedule(self) except *:
-        if not self.scheduled and self.loop is not None:
-            self.scheduled = True
-            self.loop.call_soon(_driver_run, self.ref)
+        """A loop pass soon, on the loop we are attached to, when it is the one
+        running here. Called from another (the attached one closed since, or trio),
+        nothing: that task's next wait attaches its own loop, or drives, and runs it."""
+        if self.scheduled or self.loop is None:
+            return
+        if _asyncio is None or _asyncio._get_running_loop() is not self.loop:
+            return
+        self.scheduled = True
+        self.loop.call_soon(_driver_run, self.ref)
 
     cdef void run(self) except *:
         """The scheduled pass (a call_soon, the timer, or the fd turning readable)."""

@@ -535,3 +535,24 @@ def test_a_replaced_create_connection_is_not_met_by_async_clients(lib, server):
     with mock.patch.object(socket, "create_connection", create_connection):
         assert asyncio.run(main()) == 200
     assert calls == []
+
+
+@pytest.mark.parametrize("mode", ["guard", "trace"])
+def test_a_traced_async_client_moves_to_a_new_event_loop(mode, scripted):
+    """Each run needs a new connection (the server closes after each response): its
+    trace gates are passed in a loop other than the one the client's driver was last
+    attached to (closed since), or under trio, without touching that old loop."""
+    import trio
+
+    srv = scripted(_closing_after_each_response)
+    guard = _ConnectGuard(srv.port)
+    trace = {"trace": lambda name, info: anyio.sleep(0)} if mode == "trace" else None
+    client = httprs.AsyncClient()
+
+    async def use():
+        return (await client.get(srv.url, extensions=trace)).text
+
+    with guard.installed() if mode == "guard" else mock.patch.object(guard, "calls", []):
+        assert [asyncio.run(use()), asyncio.run(use()), trio.run(use)] == ["ok"] * 3
+        asyncio.run(client.aclose())
+    assert srv.connections == 3

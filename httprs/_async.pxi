@@ -703,7 +703,10 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
     stream.driver = driver
     with nogil:
         eng.watch(t[0])
-    cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
+    # (Also for a guarded request's connect gates: _GuardedConnect, _socket_guard.pxi.)
+    cdef _Tracer tracer = (
+        _Tracer.create(core, stream) if t.spec.trace or t.spec.consumer_connects else None
+    )
     try:
         if tracer is not None:
             await _atrace_until(
@@ -735,7 +738,7 @@ async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
         raise err
     if tracer is not None:
         await tracer.ahead_received()
-    return _make_response(stream, request, tracer)
+    return _make_response(stream, request, tracer if t.spec.trace else None)
 
 
 async def _upload_async(_AsyncBody stream, object body):

@@ -4,7 +4,10 @@
 cdef object _send_sync(_TransportCore core, object request):
     cdef _Body stream = core.start(request)
     cdef Transfer* t = stream.t.get()
-    cdef _Tracer tracer = _Tracer.create(core, stream) if t.spec.trace else None
+    # (Also for a guarded request's connect gates: _GuardedConnect, _socket_guard.pxi.)
+    cdef _Tracer tracer = (
+        _Tracer.create(core, stream) if t.spec.trace or t.spec.consumer_connects else None
+    )
     try:
         if tracer is not None:
             _trace_until(tracer, WaitFor.kBodyWanted if t.spec.body_streamed else WaitFor.kHead)
@@ -26,7 +29,7 @@ cdef object _send_sync(_TransportCore core, object request):
         raise err
     if tracer is not None:
         tracer.head_received()
-    return _make_response(stream, request, tracer)
+    return _make_response(stream, request, tracer if t.spec.trace else None)
 
 
 cdef int _upload_sync(_Body stream, object body) except -1:

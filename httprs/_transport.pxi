@@ -336,7 +336,6 @@ cdef class _TransportCore:
         spec.trace = (
             (not only_timeout and _mapping_get(extensions, "trace") is not None)
             or _debug_logging(self.route.mode)
-            or spec.consumer_connects
         )
         if may_http2:
             # `head` stays empty: see RequestSpec::head.
@@ -352,7 +351,7 @@ cdef class _TransportCore:
         # streamed body to push, no trace step to report): the first slice of the wait
         # for the head in the same GIL release (a thread waiting for the GIL takes it
         # at each release: one hand-off per request, not two). _send_sync waits on.
-        wait_head = not is_async and not spec.body_streamed and not spec.trace
+        wait_head = not (is_async or spec.body_streamed or spec.trace or spec.consumer_connects)
         # The stream's engine, never `self.engine` again: a closed transport used again
         # gets a new engine (_reopen), perhaps in another thread meanwhile.
         with nogil:

@@ -42,8 +42,14 @@ Connection::~Connection() = default;
 
 // ---------------------------------------------------------------- stages and tracing
 
+bool Connection::reports(TraceStep step) const {
+  // A consumer_connects transfer that is not traced stops at kConnect only.
+  return cur_ &&
+         (cur_->spec.trace || (step == TraceStep::kConnect && cur_->spec.consumer_connects));
+}
+
 void Connection::trace_step(TraceStep step) {
-  if (!cur_ || !cur_->spec.trace) return;
+  if (!reports(step)) return;
   cur_->trace_steps.push_back(static_cast<int>(step));
   engine_->signal(*cur_);
 }
@@ -51,7 +57,7 @@ void Connection::trace_step(TraceStep step) {
 void Connection::trace_gate(TraceStep step, Stage next) {
   // A connection its transfer left (abandon: finishing for the pool) has no
   // consumer to pass a gate: it goes straight on.
-  if (!cur_ || !cur_->spec.trace || purpose_ == Purpose::kPool) {
+  if (!reports(step) || purpose_ == Purpose::kPool) {
     run(next);
     return;
   }

@@ -149,6 +149,7 @@ class Connection final : private SocketStream::Owner,
   enum class Health { kSound, kSpent };
 
   // Traced transfers: record `step`; at a gate, stop until pass_trace_gate.
+  bool reports(TraceStep step) const;
   void trace_step(TraceStep step);
   void trace_gate(TraceStep step, Stage next);
   void run(Stage stage);

@@ -1026,6 +1026,13 @@ void Engine::release_locked(Transfer& t) {
 void Engine::close() {
   std::unique_lock<std::mutex> lk(mu_);
   if (loop_closed_) return;
+  if (closing_) {
+    // Another thread is closing (waiting below, the mutex let go of): wait for
+    // it to finish, rather than closing the engine's handles a second time.
+    cv_.wait(lk, [this] { return loop_closed_; });
+    return;
+  }
+  closing_ = true;
   drain_deferred();
   closed_ = true;
   std::vector<Connection*> conns = all_;

@@ -136,8 +136,9 @@ struct RequestSpec {
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
   bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
   // The consumer opens this transfer's new connections (Python's socket.socket
-  // or its connect is guarded, and a guard must decide): traced, and stopped at
-  // each new connection's kConnect gate until Engine::connect_resume.
+  // or its connect is guarded, and a guard must decide): each new connection
+  // records TraceStep::kConnect and stops at that gate (the others only when
+  // `trace` is set too) until Engine::connect_resume.
   bool consumer_connects = false;
   HttpVersions versions = HttpVersions::kHttp1;
   // When the request may go as HTTP/2 (`head` is empty): the request itself.
@@ -695,6 +696,7 @@ class Engine {
   uint64_t direct_reads_ = 0;
   int pool_work_ = 0;  // note_pool_work()
   bool closed_ = false;
+  bool closing_ = false;      // a close() is under way (in another thread, maybe)
   bool loop_closed_ = false;  // close() ran: no libuv calls any more
   // Heap-allocated: a loop whose getaddrinfo requests are still running when
   // the engine closes outlives the engine (see close()).

@@ -17,7 +17,6 @@ import os
 import socket
 import ssl
 import sys
-import threading
 import time
 from unittest import mock
 
@@ -557,33 +556,3 @@ def test_a_traced_async_client_moves_to_a_new_event_loop(mode, scripted):
         assert [asyncio.run(use()), asyncio.run(use()), trio.run(use)] == ["ok"] * 3
         asyncio.run(client.aclose())
     assert srv.connections == 3
-
-
-def test_threads_closing_one_guarded_transport_while_others_connect(server):
-    """Closes of one transport from several threads, while others open guarded
-    connections: a close that finds another under way waits for it, not closing the
-    engine's handles twice (libuv aborted the process on that, `uv_close` of a closing
-    handle). Requests fail with a transport error at most; the transport stays usable."""
-    transport = httprs.HTTPTransport()
-    unexpected = []
-
-    def work():
-        for _ in range(30):
-            try:
-                with httprs.Client(transport=transport) as client:
-                    client.get(f"{server.url}/").read()
-            except httprs.TransportError:
-                pass
-            except BaseException as error:  # noqa: BLE001 - reported below
-                unexpected.append(error)
-
-    with _ConnectGuard(_port(server)).installed():
-        for _ in range(3):
-            threads = [threading.Thread(target=work) for _ in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        assert unexpected == []
-        with httprs.Client(transport=transport) as client:
-            assert client.get(f"{server.url}/").status_code == 200

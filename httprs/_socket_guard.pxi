@@ -9,10 +9,8 @@ import _socket
 cdef object _c_socket = _socket.socket  # what every real socket.socket instance is
 # Its own methods: pytest-socket, after each test, stores the inherited connect back
 # on socket.socket (`socket.socket.connect = _true_connect`), which is no guard.
-cdef dict _c_socket_methods = {
-    "connect": _c_socket.__dict__["connect"],
-    "connect_ex": _c_socket.__dict__["connect_ex"],
-}
+cdef object _c_connect = _c_socket.__dict__["connect"]
+cdef object _c_connect_ex = _c_socket.__dict__["connect_ex"]
 cdef object _genuine_create_connection = None
 
 
@@ -73,10 +71,8 @@ cdef bint _connect_guarded(bint is_async) except -1:
     if (
         cls.__module__ != "socket"
         or cls.__name__ != "socket"
-        or attributes.get("connect", _c_socket_methods["connect"])
-        is not _c_socket_methods["connect"]
-        or attributes.get("connect_ex", _c_socket_methods["connect_ex"])
-        is not _c_socket_methods["connect_ex"]
+        or attributes.get("connect", _c_connect) is not _c_connect
+        or attributes.get("connect_ex", _c_connect_ex) is not _c_connect_ex
     ):
         return True
     _plain_socket_class = cls
@@ -142,24 +138,31 @@ cdef class _GuardedConnect:
         return self
 
     cdef object socket_for(self, tuple info):
-        """A new socket for one getaddrinfo answer, options applied, bound."""
-        sock = None
+        """A new socket for one getaddrinfo answer, options applied, bound; None (the
+        error kept) on an OSError."""
         try:
             sock = _socket_module.socket(info[0], info[1], info[2])
-            for option in self.options or ():
-                sock.setsockopt(*option)
-            if self.local is not None:
-                sock.bind((self.local, 0))
         except OSError as err:
-            if sock is not None:
-                sock.close()
             self.error = err
             return None
+        return sock if self.prepared(sock, True) else None
+
+    cdef bint prepared(self, object sock, bint bind) except -1:
+        """Apply the socket options (and bind the local address): False, the socket
+        closed and the error kept, on an OSError."""
+        try:
+            for option in self.options or ():
+                sock.setsockopt(*option)
+            if bind and self.local is not None:
+                sock.bind((self.local, 0))
+        except OSError as err:
+            sock.close()
+            self.error = err
+            return False
         except BaseException:
-            if sock is not None:
-                sock.close()
+            sock.close()
             raise
-        return sock
+        return True
 
     cdef int taken(self, object sock) except -2:
         """The connected socket's descriptor, now the caller's: a socket's own, detached;
@@ -186,12 +189,7 @@ cdef class _GuardedConnect:
         create = _patched_create_connection()
         if create is not None:
             return self.run_through(create)
-        try:
-            infos = _socket_module.getaddrinfo(self.host, self.port, 0, _socket_module.SOCK_STREAM)
-        except OSError as err:
-            self.error = err
-            return -1
-        for info in infos:
+        for info in self.addresses() or ():
             sock = self.socket_for(info)
             if sock is None:
                 continue
@@ -217,17 +215,7 @@ cdef class _GuardedConnect:
         except OSError as err:
             self.error = err
             return -1
-        try:
-            for option in self.options or ():
-                sock.setsockopt(*option)
-        except OSError as err:
-            sock.close()
-            self.error = err
-            return -1
-        except BaseException:
-            sock.close()
-            raise
-        return self.taken(sock)
+        return self.taken(sock) if self.prepared(sock, False) else -1
 
     async def arun(self):
         """Async: the same on asyncio (the loop's sock_connect) or trio (its socket),
@@ -264,6 +252,8 @@ cdef class _GuardedConnect:
         return -1
 
     def addresses(self):
+        """socket.getaddrinfo's answers (as it is now: a patch decides), or None (the
+        error kept)."""
         try:
             return _socket_module.getaddrinfo(self.host, self.port, 0, _socket_module.SOCK_STREAM)
         except OSError as err:

@@ -242,11 +242,10 @@ cdef class _Tracer:
         self.stream = stream
         self.request = stream.request
         self.callback = stream.request.extensions.get("trace")
-        self.connects = stream.t.get().spec.consumer_connects
-        # Traced without a callback nor a guard: only because a logger was enabled.
-        self.log = (self.callback is None and not self.connects) or _debug_logging(
-            core.route.mode
-        )
+        cdef Transfer* t = stream.t.get()
+        self.connects = t.spec.consumer_connects
+        # Traced without a callback: only because a logger was enabled (start()).
+        self.log = (self.callback is None and t.spec.trace) or _debug_logging(core.route.mode)
         self.queue = []
         self.is_async = isinstance(stream, _AsyncBody)
         self.prefix = "http11."

@@ -75,6 +75,10 @@ def test_quick_run_writes_json(tmp_path):
         assert row["status"] in ("ok", "missing"), row
         if row["status"] == "ok":
             assert row["ops"] > 0 and row["ops_per_s"] > 0 and row["cpu_us_per_op"] > 0
+    # OpenSSL's own new-connection floor resumes its sessions, as httprs does
+    (tls_floor,) = [row for row in doc["limits"] if row["tool"] == "tls_floor"]
+    assert tls_floor["status"] == "ok", tls_floor
+    assert 0 < tls_floor["resumed"] <= tls_floor["ops"]
 
     assert list(doc["scenarios"]) == ["get_small"]
     # get_small is a sync scenario: a family selects only its sync client here
@@ -117,6 +121,56 @@ def test_quick_run_writes_json(tmp_path):
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         absolute = tmp_path / "chart-absolute.png"
         assert absolute.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_divides_by_the_floor_doing_the_same_operation():
+    """floor_ratio: a large download ÷ wrk -c1 on the same file, a new HTTPS connection
+    ÷ the OpenSSL C client; a scenario without such a row has none."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench import report
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+    def scenario(op, path, tls=False, bytes_per_op=0):
+        return {"op": op, "path": path, "tls": tls, "bytes_per_op": bytes_per_op}
+
+    def result(client, name, cpu):
+        return {"client": client, "scenario": name, "status": "ok", "cpu_us_per_op": cpu}
+
+    def limit(tool, url, connections, cpu):
+        return {
+            "tool": tool,
+            "url": url,
+            "connections": connections,
+            "status": "ok",
+            "cpu_us_per_op": cpu,
+        }
+
+    doc = {
+        "scenarios": {
+            "get_10m": scenario("get", "10m.bin", bytes_per_op=10 << 20),
+            "https_new_conn": scenario("get_close", "small", tls=True),
+            "client_churn": scenario("get_close", "small"),
+            "get_small": scenario("get", "small"),
+        },
+        "results": [
+            r
+            for name in ("get_10m", "https_new_conn", "client_churn", "get_small")
+            for r in (result("httprs", name, 200.0), result("pycurl", name, 100.0))
+        ],
+        "limits": [
+            limit("wrk", "small", 1, 10.0),
+            limit("wrk", "10m.bin", 1, 400.0),
+            limit("tls_floor", "small", "new", 160.0),
+        ],
+    }
+    rows = {r["scenario"]: r for r in report.summary(doc)["rows"]}
+    assert rows["get_10m"]["floor_ratio"] == pytest.approx(0.5)
+    assert rows["https_new_conn"]["floor_ratio"] == pytest.approx(1.25)
+    assert "floor_ratio" not in rows["client_churn"]
+    assert "floor_ratio" not in rows["get_small"]
+    assert "÷ floor" in report.summary_text(report.summary(doc))
 
 
 def test_unknown_client_is_an_error(tmp_path):

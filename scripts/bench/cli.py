@@ -377,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                     "server": sc.server,
                     "conc": sc.conc,
                     "path": info["urls"][sc.url].rsplit("/", 1)[-1],
+                    "tls": sc.tls,
                     "bytes_per_op": sc.bytes_per_op,
                 }
                 for sc in scs

@@ -1,4 +1,5 @@
-"""Machine-limit rows: wrk and the project's C ping-pong client against the same nginx.
+"""Machine-limit rows: wrk and the project's C clients (ping-pong, TLS floor) against the
+same nginx.
 
 They run pinned to the client CPU, like the Python workers, and their CPU is measured
 from the outside (os.wait4 rusage) so the rows are comparable with the clients' rows.
@@ -85,24 +86,14 @@ def run_wrk(
     return row
 
 
-def run_pingpong(servers: Servers, cpu: int | None, seconds: float, warmup: float) -> dict:
-    row = {
-        "name": "C client, 1 conn, blocking keep-alive GET",
-        "tool": "pingpong",
-        "url": "small",
-        "connections": 1,
-    }
+def _run_native(
+    servers: Servers, cpu: int | None, row: dict, argv: list[str], seconds: float, warmup: float
+) -> dict:
+    """Runs one of the C clients (scripts/bench/native: their last two arguments are the
+    warm-up and the measured seconds; they print one JSON object) and fills `row`."""
     srv0 = proc_cpu_seconds(servers.nginx_worker_pid)
     res = subprocess.run(
-        [
-            *taskset(cpu),
-            str(servers.native["pingpong"]),
-            "127.0.0.1",
-            str(servers.http_port),
-            "/small",
-            str(warmup),
-            str(seconds),
-        ],
+        [*taskset(cpu), *argv, str(warmup), str(seconds)],
         capture_output=True,
         text=True,
         timeout=seconds + warmup + 30,
@@ -126,7 +117,39 @@ def run_pingpong(servers: Servers, cpu: int | None, seconds: float, warmup: floa
         server_cpu_pct=100.0 * srv / (wall + warmup),
         server_cpu_us_per_op=None,
     )
+    if "resumed" in d:
+        row["resumed"] = d["resumed"]
     return row
+
+
+def run_pingpong(servers: Servers, cpu: int | None, seconds: float, warmup: float) -> dict:
+    row = {
+        "name": "C client, 1 conn, blocking keep-alive GET",
+        "tool": "pingpong",
+        "url": "small",
+        "connections": 1,
+    }
+    argv = [str(servers.native["pingpong"]), "127.0.0.1", str(servers.http_port), "/small"]
+    return _run_native(servers, cpu, row, argv, seconds, warmup)
+
+
+def run_tls_floor(servers: Servers, cpu: int | None, seconds: float, warmup: float) -> dict:
+    """OpenSSL's own cost for https_new_conn's operation (native/tls_floor.c): a new
+    connection per GET, its TLS handshake resuming the last one's session."""
+    row = {
+        "name": "C client, OpenSSL, new HTTPS conn per GET",
+        "tool": "tls_floor",
+        "url": "small",
+        "connections": "new",
+    }
+    argv = [
+        str(servers.native["tls_floor"]),
+        "127.0.0.1",
+        str(servers.https_port),
+        "/small",
+        str(servers.ca_pem),
+    ]
+    return _run_native(servers, cpu, row, argv, seconds, warmup)
 
 
 def run_limits(servers: Servers, cpu: int | None, seconds: float) -> list[dict]:
@@ -135,6 +158,7 @@ def run_limits(servers: Servers, cpu: int | None, seconds: float) -> list[dict]:
         run_wrk(servers, cpu, urls["small"], 1, seconds, "wrk -t1 -c1, small GET"),
         run_wrk(servers, cpu, urls["small"], 50, seconds, "wrk -t1 -c50, small GET"),
         run_pingpong(servers, cpu, seconds, min(1.0, seconds / 4)),
+        run_tls_floor(servers, cpu, seconds, min(1.0, seconds / 4)),
         run_wrk(servers, cpu, urls["file_10m"], 1, seconds, "wrk -t1 -c1, 10 MB GET"),
     ]
     return rows

@@ -236,13 +236,19 @@ def _cheapest(rows: list[dict]) -> dict | None:
 
 
 def _floor_row(doc: dict, sc: dict) -> dict | None:
-    """The wrk -c1 row that downloads the same file as a large-body scenario."""
-    if not sc.get("bytes_per_op") or sc.get("op") not in ("get", "stream"):
+    """The machine-limit row that does a scenario's operation without a client around
+    it: wrk -c1 downloading the same file for a large download; the C client making the
+    same new HTTPS connection per GET (OpenSSL's own handshake) for https_new_conn."""
+    if sc.get("bytes_per_op") and sc.get("op") in ("get", "stream"):
+        tool, conns = "wrk", 1
+    elif sc.get("op") == "get_close" and sc.get("tls"):
+        tool, conns = "tls_floor", "new"
+    else:
         return None
     for row in doc.get("limits", []):
         if (
-            row.get("tool") == "wrk"
-            and row.get("connections") == 1
+            row.get("tool") == tool
+            and row.get("connections") == conns
             and row.get("url") == sc.get("path")
             and _ok(row)
         ):
@@ -255,8 +261,9 @@ def summary(doc: dict) -> dict:
 
     httprs is the cheaper of httprs / httprs-async among those that ran the scenario;
     ratio_best = httprs CPU/op ÷ the cheapest other client's (below 1: httprs wins);
-    ratio_httpx = httprs CPU/op ÷ httpx's; floor_ratio (large downloads) = httprs CPU/op ÷
-    wrk -c1's on the same file; rss_over_body = httprs's peak RSS (RSS+) ÷ the body size;
+    ratio_httpx = httprs CPU/op ÷ httpx's; floor_ratio = httprs CPU/op ÷ the machine-limit
+    row's doing the same operation (_floor_row: wrk -c1 for large downloads, the OpenSSL C
+    client for new HTTPS connections); rss_over_body = httprs's peak RSS (RSS+) ÷ the body size;
     transfer_rss_over_body = the timed window's peak above the RSS of the constructed client
     ÷ the body size.
     """
@@ -304,10 +311,11 @@ def summary(doc: dict) -> dict:
 def summary_text(s: dict) -> str:
     out = [
         "Summary: httprs CPU/op ÷ the cheapest other client's (below 1.00 = httprs is cheapest), "
-        "÷ httpx's, and for large downloads ÷ wrk -c1 on the same file, peak RSS ÷ body (RSS+) "
+        "÷ httpx's, ÷ the floor (large downloads: wrk -c1 on the same file; new HTTPS "
+        "connections: OpenSSL's own handshake in a C client), peak RSS ÷ body (RSS+) "
         "and the timed window's peak above the constructed client ÷ body (xfer)",
         f"  {'scenario':16} {'httprs':13} {'÷ best peer':>11} {'best peer':16} {'÷ httpx':>8} "
-        f"{'÷ wrk':>6} {'RSS÷body':>8} {'xfer÷body':>9}",
+        f"{'÷ floor':>7} {'RSS÷body':>8} {'xfer÷body':>9}",
     ]
     for r in s["rows"]:
         if "cpu_us_per_op" not in r:
@@ -321,7 +329,7 @@ def summary_text(s: dict) -> str:
         mark = "" if r.get("wins", True) else "  <- not cheapest"
         out.append(
             f"  {r['scenario']:16} {r['httprs']:13} {f('ratio_best'):>11} "
-            f"{r.get('best_peer', '-'):16} {f('ratio_httpx'):>8} {f('floor_ratio'):>6} "
+            f"{r.get('best_peer', '-'):16} {f('ratio_httpx'):>8} {f('floor_ratio'):>7} "
             f"{f('rss_over_body'):>8} {f('transfer_rss_over_body'):>9}{mark}"
         )
     out.append(

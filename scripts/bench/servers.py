@@ -75,18 +75,20 @@ def plain_env() -> dict[str, str]:
 
 
 def build_native() -> dict[str, Path]:
-    """Compiles the C server and client once (rebuilt when a source is newer)."""
+    """Compiles the C server and clients once (rebuilt when a source is newer)."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise SetupError("a C compiler (cc) is required to build scripts/bench/native")
     NATIVE_BUILD.mkdir(parents=True, exist_ok=True)
     out = {}
-    for name in ("echo_server", "pingpong"):
+    # tls_floor links the libssl / libcrypto that Python's ssl module and httprs use.
+    libs = {"echo_server": [], "pingpong": [], "tls_floor": ["-lssl", "-lcrypto"]}
+    for name, link in libs.items():
         src = NATIVE / f"{name}.c"
         exe = NATIVE_BUILD / name
         if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
             res = subprocess.run(
-                [cc, "-O2", "-Wall", "-o", str(exe), str(src)],
+                [cc, "-O2", "-Wall", "-o", str(exe), str(src), *link],
                 capture_output=True,
                 text=True,
                 env=plain_env(),

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: %s HOST PORT PATH CAFILE WARMUP_S SECONDS\n", argv[0]);
     return 2;
   }
+  signal(SIGPIPE, SIG_IGN); /* close_notify to a server that has closed: an error, not a kill */
   target.host = argv[1];
   int port = atoi(argv[2]);
   double warmup = atof(argv[5]), seconds = atof(argv[6]);

@@ -137,7 +137,7 @@ __all__ = [
     "WriteError",
     "WriteTimeout",
     "WSGITransport",
-    # httpx2 2.16.2 additions
+    # httpx2 2.17.0 additions
     "alias_httpx",
     "EventSource",
     "FunctionAuth",

@@ -6,7 +6,7 @@ rest of the process:
 * `import httpx` / `import httpx2` returns a module of that name whose public names are
   httprs's own objects (the same classes and functions under every name), whose
   `__version__`, `__title__` and `__description__` are those of the library it stands in for
-  (httpx 0.28.1, httpx2 2.16.2), and whose `__all__` is that library's list of the names
+  (httpx 0.28.1, httpx2 2.17.0), and whose `__all__` is that library's list of the names
   httprs provides;
 * `import httpx._client` (and every other private module listed in `SUBMODULES`) returns the
   httprs module that holds those names, the very module object, so `mock.patch` on it
@@ -18,7 +18,7 @@ rest of the process:
   class attribute be set (plain Python classes; Cython `cdef` classes cannot be changed and
   keep `httprs._...`).
 * the default `User-Agent` and `Accept-Encoding` are those the primary name's library sends
-  (`python-httpx/0.28.1`, `python-httpx2/2.16.2`); a value the program patched into
+  (`python-httpx/0.28.1`, `python-httpx2/2.17.0`); a value the program patched into
   `httpx._client.USER_AGENT` / `ACCEPT_ENCODING` is kept.
 
 The finder refuses to take over a name that is already imported: objects created from the
@@ -51,7 +51,7 @@ FACES: dict[str, dict[str, str]] = {
     },
     "httpx2": {
         "__title__": "httpx2",
-        "__version__": "2.16.2",
+        "__version__": "2.17.0",
         "__description__": "A next generation HTTP client, for Python 3.",
     },
 }
@@ -342,7 +342,7 @@ def _present_as(identity: str | None) -> None:
         _set_client_defaults(identity)
 
 
-# httpx 0.28.1 and httpx2 2.16.2 decode br and zstd through optional packages and list a
+# httpx 0.28.1 and httpx2 2.17.0 decode br and zstd through optional packages and list a
 # coding in their default Accept-Encoding only when one of its packages imports
 # (`_decoders.py`). httprs decodes all four natively; presented as one of them it asks for
 # what that library would in this environment, so servers, and tests that compare request

@@ -304,8 +304,8 @@ def test_version_submodule_under_the_switch():
         from httpx.__version__ import __version__ as v1, __title__
         from httpx2.__version__ import __version__ as v2
         import httpx.__version__
-        assert (v1, __title__, v2) == ("0.28.1", "httpx", "2.16.2"), (v1, v2)
-        assert httpx.__version__ == "0.28.1" and httpx2.__version__ == "2.16.2"
+        assert (v1, __title__, v2) == ("0.28.1", "httpx", "2.17.0"), (v1, v2)
+        assert httpx.__version__ == "0.28.1" and httpx2.__version__ == "2.17.0"
         print("ok")
     """
     assert run_py(code).split() == ["ok"]

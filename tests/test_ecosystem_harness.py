@@ -661,11 +661,11 @@ def test_cause_from_text_names_the_httprs_frame_like_cause_from_exception():
 
 
 def test_httpx2_target_runs_its_own_suite_from_git(tmp_path):
-    """httpx2 2.16.2's sdist has no tests: the target runs tests/httpx2 of the git tag,
+    """httpx2 2.17.0's sdist has no tests: the target runs tests/httpx2 of the git tag,
     with the PyPI wheels of httpx2 and httpcore2 as the baseline and the root `dev`
     group as test requirements; an sdist checkout is a clear setup error."""
     target = T.TARGETS["httpx2"]
-    assert (target.version, target.git_ref) == ("2.16.2", "v2.16.2")
+    assert (target.version, target.git_ref) == ("2.17.0", "v2.17.0")
     assert target.pytest_args[0] == "tests/httpx2" and target.install_self is None
     pyproject = textwrap.dedent(
         """\
@@ -680,8 +680,8 @@ def test_httpx2_target_runs_its_own_suite_from_git(tmp_path):
     )
     lock = '[[package]]\nname = "pytest"\nversion = "9.1.2"\n'
     assert T.httpx2_requirements(pyproject, lock) == [
-        "httpx2[brotli,cli,http2,socks,ws,zstd]==2.16.2",
-        "httpcore2[asyncio,trio,http2,socks]==2.16.2",
+        "httpx2[brotli,cli,http2,socks,ws,zstd]==2.17.0",
+        "httpcore2[asyncio,trio,http2,socks]==2.17.0",
         "chardet==6.0.0.post1",
         "pytest==9.1.2",
         "trustme==1.2.1",

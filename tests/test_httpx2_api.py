@@ -1,4 +1,4 @@
-"""httpx2 2.16.2's additions beyond the rename: FunctionAuth, query()/QUERY, Origin,
+"""httpx2 2.17.0's additions beyond the rename: FunctionAuth, query()/QUERY, Origin,
 HTTPXDeprecationWarning. (SSE: tests/test_sse.py; the switch: tests/test_switch.py.)"""
 
 from __future__ import annotations

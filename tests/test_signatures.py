@@ -1,6 +1,6 @@
 """`inspect.signature` of every public class, function and method equals httpx's.
 
-For every name in `httpx.__all__` (httpx 0.28.1) and `httpx2.__all__` (httpx2 2.16.2) that
+For every name in `httpx.__all__` (httpx 0.28.1) and `httpx2.__all__` (httpx2 2.17.0) that
 httprs exports, the signature of the object, and of each public method, `__init__` and
 property of a class, must have the same parameter names, kinds and defaults as the
 reference library's. Annotations are not compared here: they live in the `.pyi` stubs,

@@ -85,7 +85,7 @@ def test_install_routes_both_names_and_their_private_modules():
         assert sys.modules["httpx._client"] is sys.modules["httprs._client"]
         assert httpx._client is sys.modules["httprs._client"]
         assert httpx.__version__ == "0.28.1" and httpx.__title__ == "httpx"
-        assert httpx2.__version__ == "2.16.2" and httpx2.__title__ == "httpx2"
+        assert httpx2.__version__ == "2.17.0" and httpx2.__title__ == "httpx2"
         assert httpx is not httpx2 and httpx.__spec__.name == "httpx"
         assert "Origin" in httpx2.__all__ and "Origin" not in httpx.__all__
         assert "main" in httpx.__all__ and httpx.main is httprs.main
@@ -306,7 +306,7 @@ def test_user_agent_is_the_presented_librarys(library):
         return run_py(code).stdout.splitlines()
 
     real = user_agent(switched=False)
-    version = {"httpx": "0.28.1", "httpx2": "2.16.2"}[library]
+    version = {"httpx": "0.28.1", "httpx2": "2.17.0"}[library]
     assert real[0] == " ".join([f"python-{library}/{version}"] * 3)
     assert user_agent(switched=True) == real
     patched = user_agent(True, patch='httprs._client.USER_AGENT = "patched/2"')
@@ -334,7 +334,7 @@ def test_user_agent_follows_the_presented_name():
         "True",
         "python-httprs/" + httprs.__version__,  # both routed, neither imported: undecided
         "python-httpx/0.28.1",
-        "python-httpx2/2.16.2 python-httpx2/2.16.2",
+        "python-httpx2/2.17.0 python-httpx2/2.17.0",
     ]
     out = run_py(
         """
@@ -380,10 +380,10 @@ def test_python_m_httprs_run_script_and_module(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
     out = run_py("", "-m", "httprs.run", str(script), "a", "b")
-    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx2", "['a',", "'b']", "__main__"]
+    assert out.stdout.split() == ["0.28.1", "2.17.0", "httpx2", "['a',", "'b']", "__main__"]
     (tmp_path / "appmod.py").write_text(SCRIPT)
     out = run_py("", "-m", "httprs.run", "-m", "appmod", "x", cwd=tmp_path)
-    assert out.stdout.split() == ["0.28.1", "2.16.2", "httpx2", "['x']", "__main__"]
+    assert out.stdout.split() == ["0.28.1", "2.17.0", "httpx2", "['x']", "__main__"]
     # HTTPRS_INSTALL picks the names.
     out = run_py("", "-m", "httprs.run", str(script), env={"HTTPRS_INSTALL": "httpx"}, check=False)
     assert "No module named 'httpx2'" in out.stderr or out.stdout.split()[:1] == ["0.28.1"]

@@ -89,7 +89,7 @@ def test_changelog_unreleased_lists_the_new_features():
         "nghttp2.wrap",
         "server-sent events",
         "WebSockets",
-        "httpx2 2.16.2",
+        "httpx2 2.17.0",
         "network_stream",
         "stub",
     ]:

@@ -159,7 +159,7 @@ def _httpx_prepare(checkout: Path) -> None:
 # test requirements in the root pyproject's `dev` dependency group. Its PyPI sdist (built
 # from src/httpx2) ships no tests, so this target needs `--source git`, or `--source local`
 # with a tree put at CHECKOUTS_DIR/httpx2 by hand (docs/compatibility.md says how).
-HTTPX2_VERSION = "2.16.2"
+HTTPX2_VERSION = "2.17.0"
 # Not test requirements: linters, packaging, and the workspace's own packages (installed
 # from PyPI at the pinned version instead, as the baseline).
 HTTPX2_EXCLUDE = frozenset({"twine", "httpx2", "httpcore2"}) | UV_EXCLUDE

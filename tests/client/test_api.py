@@ -166,7 +166,7 @@ def test_other_signatures(cls, method):
 def test_export_list_matches_httpx():
     assert len(httprs.__all__) == len(set(httprs.__all__))  # no duplicates
     assert set(httprs.__all__) >= set(httpx.__all__)
-    # Beyond httpx's names: httpx2 2.16.2's additions and the switch, nothing else.
+    # Beyond httpx's names: httpx2 2.17.0's additions and the switch, nothing else.
     assert set(httprs.__all__) - set(httpx.__all__) <= {
         "alias_httpx",
         "EventSource",

@@ -56,7 +56,7 @@ from httprs._models import (
     SyncByteStream,
 )
 from httprs._sse import DEFAULT_MAX_EVENT_SIZE_BYTES, aconnect_sse, connect_sse
-from httprs._urls import URL, QueryParams
+from httprs._urls import URL, QueryParams, _zone_free
 from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
 
 from httprs import __version__  # defined first thing in httprs/__init__.py
@@ -580,7 +580,7 @@ def _redirect_headers(request, url, method):
         # [harden] proxy credentials belong to the proxy: a user-set header never
         # follows a redirect to another origin (httpx forwards it; urllib3 does not).
         headers.pop("Proxy-Authorization", None)
-        headers["Host"] = url.netloc.decode("ascii")
+        headers["Host"] = _zone_free(url.netloc).decode("ascii")
     if method != request.method and method == "GET":
         # The body is dropped, and so are the headers that describe it.
         headers.pop("Content-Length", None)
@@ -763,7 +763,7 @@ cdef inline int _made_whole(object url) except -1:
         netloc = url.netloc
         url.raw_path
         if url._host:
-            url._host_pair = (b"Host", netloc)
+            url._host_pair = (b"Host", _zone_free(netloc))
     return 0
 
 

@@ -40,7 +40,7 @@ from httprs._exceptions import (
     StreamConsumed,
 )
 from httprs._status_codes import codes
-from httprs._urls import URL
+from httprs._urls import URL, _zone_free
 
 from httprs._content import AsyncIteratorByteStream, IteratorByteStream  # noqa: F401
 
@@ -932,8 +932,19 @@ cdef tuple _ZERO_LENGTH = (b"Content-Length", b"0")  # (a tuple: shared by the r
 cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
+cdef inline object _host_value(object netloc):
+    """The Host value for a netloc: an IPv6 host's zone id left out (httpx2 2.17)."""
+    if (
+        type(netloc) is bytes
+        and PyBytes_GET_SIZE(netloc) != 0
+        and PyBytes_AS_STRING(netloc)[0] == 91  # "["
+    ):
+        return _zone_free(netloc)
+    return netloc
+
+
 cdef object _host_pair(object url):
-    """(b"Host", url.netloc) for a URL with a host, else None."""
+    """(b"Host", url.netloc without an IPv6 zone id) for a URL with a host, else None."""
     if type(url) is URL:
         pair = url._host_pair  # made for a URL the client's requests share
         if pair is not None:
@@ -942,9 +953,9 @@ cdef object _host_pair(object url):
         # `netloc` the made `_netloc` (else the property makes it).
         if url._host:
             netloc = url._netloc
-            return (_HOST, url.netloc if netloc is None else netloc)
+            return (_HOST, _host_value(url.netloc if netloc is None else netloc))
     elif url.host:
-        return (_HOST, url.netloc)
+        return (_HOST, _host_value(url.netloc))
     return None
 
 

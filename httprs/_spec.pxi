@@ -170,11 +170,19 @@ cdef _Route _make_route(object proxy):
     return route
 
 
+cdef bytes _ipv6_authority_host(bytes host):
+    """An IPv6 host as sent (an HTTP/2 authority, a CONNECT or absolute-form target): in
+    brackets, without its zone id, which only has meaning on the client (as the Host
+    header, httpx2 2.17)."""
+    cdef Py_ssize_t zone = host.find(b"%")
+    return b"[" + (host if zone < 0 else host[:zone]) + b"]"
+
+
 cdef object _absolute_target(object url, object custom=None):
     port = url.port
     authority = url.raw_host
     if _has_colon(authority):
-        authority = b"[" + authority + b"]"
+        authority = _ipv6_authority_host(authority)
     if port is not None:
         authority += b":" + str(port).encode("ascii")
     path = url.raw_path if custom is None else bytes(custom)

@@ -302,7 +302,7 @@ cdef class _TransportCore:
             spec.connect_host = route.proxy_host
             spec.connect_port = route.proxy_port
             if https:
-                authority = b"[" + host + b"]" if _has_colon(host) else host
+                authority = _ipv6_authority_host(host) if _has_colon(host) else host
                 authority += b":" + str(port).encode()
                 spec.tunnel_authority = authority
                 for name, value in route.proxy_headers:
@@ -342,7 +342,7 @@ cdef class _TransportCore:
             spec.versions = self.versions
             spec.method = method_bytes
             spec.target = target
-            authority = b"[" + host + b"]" if _has_colon(host) else host
+            authority = _ipv6_authority_host(host) if _has_colon(host) else host
             if port != (443 if https else 80):
                 authority += b":" + str(port).encode()
             spec.authority = authority

@@ -117,6 +117,12 @@ def encode_host(host: str) -> str:
     return _urls._urlparse_encode_host(host)
 
 
+def format_host(host: str) -> str:
+    """The host as an authority writes it: an IPv6 address in brackets, the "%" before
+    its zone id written "%25" (httpx2 2.17's helper of this name)."""
+    return _urls._format_host(host)
+
+
 def normalize_port(port: str | int | None, scheme: str) -> int | None:
     """The port as an int, None when absent or the scheme's default."""
     return _urls._urlparse_normalize_port(port, scheme)
@@ -146,7 +152,7 @@ class ParseResult(
 
     @property
     def netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = format_host(self.host)
         port = "" if self.port is None else f":{self.port}"
         return host + port
 

@@ -147,6 +147,37 @@ cdef bint _plain_ipv4(str host):
     return parts == 3
 
 
+cdef str _bracketed(str host):
+    """An IPv6 host as a URL writes it: in brackets, the "%" before a zone id as "%25"."""
+    if "%" in host:
+        host = host.replace("%", "%25")
+    return "[" + host + "]"
+
+
+cpdef bytes _zone_free(bytes netloc):
+    """`netloc` without the zone id of an IPv6 host: "[fe80::1%25en0]:8080" gives
+    "[fe80::1]:8080". A zone only has meaning on the client, so what goes on the wire
+    (Host, :authority, a proxy's target) leaves it out, as httpx2 2.17 does."""
+    if not netloc or netloc[0] != 91:  # "["
+        return netloc
+    cdef Py_ssize_t close = netloc.find(b"]")
+    cdef Py_ssize_t zone = netloc.find(b"%", 0, close)
+    if close < 0 or zone < 0:
+        return netloc
+    return netloc[:zone] + netloc[close:]
+
+
+def host_header(url):
+    """The Host header value for `url`: its netloc without an IPv6 zone id (httpx2's
+    `httpx2._urls.host_header`)."""
+    return _zone_free(url.netloc)
+
+
+def _format_host(str host):
+    """A host as a URL's authority writes it (IPv6 bracketed, its zone after "%25")."""
+    return _bracketed(host) if ":" in host else host
+
+
 cdef str _encode_host(str host):
     if not host:
         return ""
@@ -160,11 +191,20 @@ cdef str _encode_host(str host):
             raise InvalidURL(f"Invalid IPv4 address: {host!r}") from None
         return host
     if first == 91 and host[len(host) - 1] == "]":
+        # An IPv6 literal; a zone id (RFC 6874) is written after "%25" and held after a
+        # bare "%": "[fe80::1%25en0]" holds "fe80::1%en0" (httpx2 2.17). A zone of two
+        # characters or fewer is taken as written ("%25" alone is the zone "25").
+        literal = host[1:-1]
+        if "%" in literal:
+            address, _, zone = literal.partition("%")
+            if len(zone) > 2 and zone.startswith("25"):
+                zone = zone[2:]
+            literal = address + "%" + zone
         try:
-            ipaddress.IPv6Address(host[1:-1])
+            ipaddress.IPv6Address(literal)
         except ipaddress.AddressValueError:
             raise InvalidURL(f"Invalid IPv6 address: {host!r}") from None
-        return host[1:-1]
+        return literal
     if host.isascii():
         return _quote(host.lower(), _HOST_SAFE)
     try:
@@ -322,7 +362,8 @@ cdef dict _prepare_kwargs(dict kwargs):
     if "host" in kwargs:
         host = kwargs.get("host") or ""
         if ":" in host and not (host.startswith("[") and host.endswith("]")):
-            kwargs["host"] = f"[{host}]"
+            # An unbracketed IPv6 host is the form `URL.host` gives (zone after "%").
+            kwargs["host"] = _bracketed(host)
     for key, value in kwargs.items():
         if value is None:
             continue
@@ -441,9 +482,7 @@ cdef str _authority(self, bint secure):
         parts.append(userinfo)
         parts.append("@")
     if ":" in self._host:
-        parts.append("[")
-        parts.append(self._host)
-        parts.append("]")
+        parts.append(_bracketed(self._host))
     else:
         parts.append(self._host)
     if self._port is not None:
@@ -492,7 +531,7 @@ class _URIReference(
 
     @property
     def authority(self):
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = _bracketed(self.host) if ":" in self.host else self.host
         userinfo = f"{self.userinfo}@" if self.userinfo else ""
         port = f":{self.port}" if self.port is not None else ""
         return f"{userinfo}{host}{port}"
@@ -618,7 +657,7 @@ class URL:
         if netloc is None:
             host = self._host
             if ":" in host:
-                host = f"[{host}]"
+                host = _bracketed(host)
             if self._port is not None:
                 host = f"{host}:{self._port}"
             netloc = self._netloc = host.encode("ascii")

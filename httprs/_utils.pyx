@@ -63,6 +63,8 @@ def _no_proxy_pattern(host):
         return "all://" + host  # "10.1.2.3", "10.0.0.0/8"
     if is_ipv6_hostname(host):
         address, slash, prefix = host.partition("/")
+        if not slash:
+            return "all://[" + host.replace("%", "%25") + "]"  # a zone id after "%25"
         return "all://[" + address + "]" + slash + prefix
     if "/" in host:
         return None

@@ -750,3 +750,26 @@ async def test_forwarded_and_tunnelled_heads_keep_their_own_headers_async(
     forwarded = [s for s in proxy.seen if s.method == "GET"]
     assert [s.header("proxy-authorization") for s in forwarded] == [AUTH_HEADER]
     assert "proxy-authorization" not in origin_headers
+
+
+def test_ipv6_zone_id_is_not_sent_to_a_proxy(scripted):
+    """A URL's IPv6 zone id names an interface of the client; what goes to a proxy
+    leaves it out, as the Host header does (httpx2 2.17): the absolute-form target and
+    Host of a forwarded request, the CONNECT target of a tunnel."""
+    seen = []
+
+    def proxy(conn):
+        while (req := conn.read_request(body=False)) is not None:
+            seen.append((req.method, req.target, req.header("host")))
+            if req.method == "CONNECT":
+                conn.send(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            conn.respond(b"forwarded")
+
+    srv = scripted(proxy)
+    with httprs.Client(proxy=srv.url) as c:
+        assert c.get("http://[fe80::1%25en0]:8080/x?y").text == "forwarded"
+        with pytest.raises(httprs.ProxyError):
+            c.get("https://[fe80::1%25en0]:8443/")
+    assert seen[0] == ("GET", "http://[fe80::1]:8080/x?y", "[fe80::1]:8080")
+    assert seen[1] == ("CONNECT", "[fe80::1]:8443", "[fe80::1]:8443")

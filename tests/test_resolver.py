@@ -505,3 +505,42 @@ def test_every_address_refused_is_a_connect_error(server):
             with pytest.raises(httprs.ConnectError, match="Connection refused"):
                 client.get(url)
             assert time.monotonic() - t0 < 1.5
+
+
+def _zone_override(calls):
+    """A getaddrinfo that sends the link-local fe80::1 (with any zone) to 127.0.0.1."""
+
+    def fake(host, port, family=0, type=0, proto=0, flags=0):
+        if isinstance(host, bytes):
+            host = host.decode("ascii")
+        calls.append(host)
+        if host.startswith("fe80::1%"):
+            return _real_getaddrinfo("127.0.0.1", port, socket.AF_INET, type, proto, flags)
+        return _real_getaddrinfo(host, port, family, type, proto, flags)
+
+    return fake
+
+
+def test_ipv6_zone_id_is_resolved_with_the_address_and_not_sent(server, h2_scripted):
+    """A URL's IPv6 zone id goes to the resolver with the address (`fe80::1%en0`, what
+    getaddrinfo takes) and nowhere on the wire: neither in the HTTP/1.1 Host header nor
+    in the HTTP/2 :authority (httpx2 2.17)."""
+    authorities = []
+
+    def h2_handler(h2c):
+        while (req := h2c.next_request()) is not None:
+            authorities.append(dict(req.headers)[":authority"])
+            h2c.respond(req.stream_id, 200, b"h2", [("content-type", "text/plain")])
+
+    h2 = h2_scripted(h2_handler)
+    calls = []
+    with mock.patch("socket.getaddrinfo", _zone_override(calls)):
+        with httprs.Client() as client:
+            url = f"http://[fe80::1%25en0]:{_port(server)}/echo"
+            response = client.get(url)
+            assert dict(response.json()["headers"])["host"] == f"[fe80::1]:{_port(server)}"
+        with httprs.Client(http1=False, http2=True) as client:
+            response = client.get(f"http://[fe80::1%25en0]:{_port(h2)}/")
+            assert (response.http_version, response.text) == ("HTTP/2", "h2")
+    assert authorities == [f"[fe80::1]:{_port(h2)}"]
+    assert "fe80::1%en0" in calls

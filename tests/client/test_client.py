@@ -530,3 +530,23 @@ def test_elapsed_is_recorded_at_close(hx):
     plain = client.get("http://example.org/")
     assert type(plain.elapsed) is datetime.timedelta
     assert plain.elapsed >= datetime.timedelta(0)
+
+
+@pytest.mark.httprs_only
+def test_host_header_leaves_out_an_ipv6_zone_id():
+    """Each request to a URL with an IPv6 zone id (the first, and those sharing the
+    client's parsed URL) sends `Host` without the zone, as httpx2 2.17 does."""
+    import httprs
+
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers["Host"])
+        return httprs.Response(200)
+
+    with make_client(httprs, handler) as client:
+        for _ in range(3):
+            client.get("http://[fe80::1%25en0]:8080/a")
+        client.get(httprs.URL("http://[fe80::1%25en0]/b"))
+        client.get("http://[::1]/c")
+    assert seen == ["[fe80::1]:8080"] * 3 + ["[fe80::1]", "[::1]"]

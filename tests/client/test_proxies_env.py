@@ -174,6 +174,31 @@ def test_env_proxies_helper_matches_httpx(monkeypatch):
         assert httprs_env() == httpx_env()
 
 
+@pytest.mark.httprs_only
+def test_no_proxy_ipv6_zone_entries_as_httpx2(monkeypatch):
+    """NO_PROXY's IPv6 entries with a zone id are written as httpx2 2.17 writes them (the
+    zone after "%25"), so they match the URLs they name (httpx 0.28.1's
+    `all://[fe80::1%en0]` is no valid URL for the zone)."""
+    from httpx2._utils import get_environment_proxies as httpx2_env
+
+    import httprs
+    from httprs._utils import get_environment_proxies as httprs_env
+
+    monkeypatch.setenv("ALL_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "fe80::1%en0, fe80::3%25en1, ::1, fd00::/8")
+    assert httprs_env() == httpx2_env()
+    assert httprs_env()["all://[fe80::1%25en0]"] is None
+    with httprs.Client() as client:
+        for url, direct in [
+            ("http://[fe80::1%25en0]:8080/", True),
+            ("http://[fe80::1%25en1]/", False),
+            ("http://[fe80::3%2525en1]/", True),
+            ("http://[fe80::3]/", False),
+        ]:
+            transport = client._transport_for_url(httprs.URL(url))
+            assert (transport is client._transport) == direct, url
+
+
 @pytest.mark.parametrize(
     "env",
     [

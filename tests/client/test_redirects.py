@@ -338,3 +338,19 @@ def test_redirect_status_of_any_number_type(hx, status):
         response = client.get("http://example.org/start")
     assert response.url.path == ("/start" if status == "int-200" else "/end")
     assert len(response.history) == (0 if status == "int-200" else 1)
+
+
+@pytest.mark.httprs_only
+def test_redirect_host_header_leaves_out_an_ipv6_zone_id():
+    """The Host a redirect to another origin rebuilds has no IPv6 zone id, as the first
+    request's has none (httpx2 2.17; httpx 0.28.1 sends `[fe80::2%25en1]:81`)."""
+    import httprs
+
+    client = make_client(httprs, follow_redirects=True)
+    for start in ("http://example.org/", "http://[fe80::1%25en0]:8080/"):
+        response = client.get(
+            start + "redirect/302", params={"to": "http://[fe80::2%25en1]:81/echo"}
+        )
+        assert response.json()["headers"]["host"] == "[fe80::2]:81"
+        assert response.url.host == "fe80::2%en1"
+        assert response.history[0].request.headers["Host"] in ("example.org", "[fe80::1]:8080")

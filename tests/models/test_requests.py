@@ -324,3 +324,25 @@ def test_headers_given_as_headers_in_httpx_order(hx, method, url, headers, conte
 
     assert public(request) == public(expected)
     assert request.extensions == expected.extensions
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://[fe80::1%25en0]:8080/", "[fe80::1]:8080"),
+        ("http://[fe80::1%25en0]/", "[fe80::1]"),
+        ("https://u:p@[fe80::1%2525x]:8443/a?b", "[fe80::1]:8443"),
+        ("http://[::1]:8080/", "[::1]:8080"),
+        ("http://ho%25st:81/", "ho%25st:81"),  # a "%" outside an IPv6 literal stays
+    ],
+)
+def test_host_header_leaves_out_an_ipv6_zone_id_as_httpx2(rs, url, host):
+    """An IPv6 zone id only has meaning on the client: httpx2 2.17 sends
+    `Host: [fe80::1]:8080` for `http://[fe80::1%25en0]:8080/` (httpx 0.28.1 sends the
+    zone too). httprs does so under every name."""
+    import httpx2
+
+    assert httpx2.Request("GET", url).headers["Host"] == host
+    assert rs.Request("GET", url).headers["Host"] == host
+    assert rs.Request("GET", rs.URL(url)).headers["Host"] == host

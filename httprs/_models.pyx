@@ -2366,6 +2366,11 @@ cdef class _attach_request:
 # Cookies
 
 
+# The longest request path the cookie jar is given (RFC 6265bis's limit on a cookie's
+# Path attribute), as httpx2 2.17's `MAX_PATH_LENGTH`.
+cdef Py_ssize_t _MAX_COOKIE_PATH = 1024
+
+
 class Cookies(MutableMapping):
     """HTTP cookies over an http.cookiejar.CookieJar, as a mutable mapping."""
 
@@ -2380,7 +2385,8 @@ class Cookies(MutableMapping):
             for key, value in cookies:
                 self.set(key, value)
         elif isinstance(cookies, Cookies):
-            self.jar = CookieJar()
+            # The copy keeps the other jar's policy (httpx2 2.17).
+            self.jar = CookieJar(policy=getattr(cookies.jar, "_policy", None))
             for cookie in cookies.jar:
                 self.jar.set_cookie(cookie)
         else:
@@ -2388,7 +2394,13 @@ class Cookies(MutableMapping):
 
     def extract_cookies(self, response):
         """Load cookies from the response's Set-Cookie headers."""
-        self.jar.extract_cookies(_CookieCompatResponse(response), _CookieCompatRequest(response.request))
+        request = response.request
+        # A request path whose last "/" lies past the longest cookie path kept (RFC
+        # 6265bis: 1024 bytes) sets no cookies: the jar would default them to a parent
+        # of the cut path, widening what they set or delete (httpx2 2.17).
+        if request.url.raw_path.partition(b"?")[0].rfind(b"/") > _MAX_COOKIE_PATH:
+            return
+        self.jar.extract_cookies(_CookieCompatResponse(response), _CookieCompatRequest(request))
 
     def set_cookie_header(self, request):
         """Set the Cookie header on `request` from the matching cookies."""
@@ -2490,8 +2502,21 @@ class _CookieCompatRequest(urllib.request.Request):
     """A urllib Request view of our Request for CookieJar; writes headers back."""
 
     def __init__(self, request):
+        # The jar copies the URL's host and path into the cookies it makes, so it is
+        # given neither the userinfo nor a path beyond 1024 bytes (cut after a "/"), as
+        # in httpx2 2.17; the query is of no use to it.
+        url = request.url
+        path = url.raw_path.partition(b"?")[0]
+        if len(path) > _MAX_COOKIE_PATH:
+            path = path[: path.rfind(b"/", 0, _MAX_COOKIE_PATH + 1) + 1]
+        scheme = url.scheme
+        netloc = url.netloc.decode("ascii")
+        target = (f"{scheme}:" if scheme else "") + (f"//{netloc}" if netloc else "")
         urllib.request.Request.__init__(
-            self, url=str(request.url), headers=dict(request.headers), method=request.method
+            self,
+            url=target + path.decode("ascii"),
+            headers=dict(request.headers),
+            method=request.method,
         )
         self.request = request
 

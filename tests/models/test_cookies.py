@@ -91,3 +91,74 @@ def test_extract_and_send_roundtrip(hx):
     nxt = hx.Request("GET", "https://example.org/path")
     jar.set_cookie_header(nxt)
     assert nxt.headers["Cookie"] == "sid=abc"
+
+
+@pytest.mark.httprs_only
+def test_copy_keeps_the_jars_policy(rs):
+    """Cookies(other) keeps the other jar's policy (httpx2 2.17; httpx 0.28.1 gives the
+    copy a default policy), so a copy refuses what the original refuses."""
+    import httpx2
+
+    for mod in (httpx2, rs):
+        original = mod.Cookies()
+        policy = http.cookiejar.DefaultCookiePolicy(blocked_domains=["blocked.example"])
+        original.jar.set_policy(policy)
+        original.set("a", "1", domain="example.org")
+        copy = mod.Cookies(original)
+        assert copy.jar._policy is policy and dict(copy) == {"a": "1"}
+        response = mod.Response(
+            200,
+            headers={"Set-Cookie": "b=2"},
+            request=mod.Request("GET", "http://blocked.example/"),
+        )
+        copy.extract_cookies(response)
+        assert dict(copy) == {"a": "1"}
+
+
+COOKIE_PATH_URLS = [
+    "http://example.org/" + "x/" * 600 + "y",  # last "/" far beyond 1024 bytes
+    "http://example.org/" + "x" * 1023 + "/y",  # last "/" at byte 1024: kept
+    "http://example.org/" + "x" * 1024 + "/y",  # at byte 1025: no cookies
+    "http://example.org/" + "x" * 3000,  # long, but no "/" after the first
+    "http://example.org/" + "a/" * 400 + "b" * 500 + "/c",  # cut at the last "/" <= 1024
+    "http://example.org/p/q?" + "x/" * 3000,  # the query does not count
+    "http://user:secret@example.org/p/q",  # no userinfo in the cookie's domain
+    "http://user:secret@example.org:8080/p/q",
+]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("url", COOKIE_PATH_URLS)
+@pytest.mark.parametrize("set_cookie", ["a=1", "a=1; Path=/", "a=1; Domain=example.org"])
+def test_cookie_extraction_bounds_the_request_path_as_httpx2(rs, url, set_cookie):
+    """A request whose path has its last "/" beyond 1024 bytes sets no cookies; the jar
+    is given the URL without userinfo and with its path cut to 1024 bytes at a "/"
+    (httpx2 2.17; httpx 0.28.1 gave it the whole URL: a cookie domain "user:secret@host"
+    and default paths as long as the request's). Under every name."""
+    import httpx2
+
+    def extracted(mod):
+        response = mod.Response(
+            200, headers={"Set-Cookie": set_cookie}, request=mod.Request("GET", url)
+        )
+        cookies = mod.Cookies()
+        cookies.extract_cookies(response)
+        found = [(c.name, c.domain, c.path) for c in cookies.jar]
+        assert [(c.name, c.domain, c.path) for c in response.cookies.jar] == found
+        return found
+
+    assert extracted(rs) == extracted(httpx2)
+
+
+@pytest.mark.httprs_only
+def test_cookie_header_for_a_long_path_as_httpx2(rs):
+    import httpx2
+
+    url = "http://u:p@example.org/" + "a/" * 400 + "b" * 500 + "/c"
+    for mod in (httpx2, rs):
+        cookies = mod.Cookies()
+        cookies.set("root", "1", domain="example.org", path="/")
+        cookies.set("deep", "2", domain="example.org", path="/" + "a/" * 400 + "b" * 500)
+        request = mod.Request("GET", url)
+        cookies.set_cookie_header(request)
+        assert request.headers["Cookie"] == "root=1"

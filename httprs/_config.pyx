@@ -66,6 +66,19 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
     return ctx
 
 
+def _check_timeout_type(timeout):
+    """Presented as httpx2 (2.17), a default timeout that is no number, None, tuple or
+    Timeout is refused at once; httpx 0.28.1 keeps it and fails where it is used (see
+    docs/compatibility.md, "Timeout values"), which httprs does under the other names."""
+    from httprs._alias import primary
+
+    if primary() == "httpx2":
+        raise TypeError(
+            "Invalid timeout: expected a number, `None`, a tuple or `httpx2.Timeout`, "
+            f"got {type(timeout)!r}."
+        )
+
+
 class Timeout:
     """Timeout configuration: Timeout(None), Timeout(5.0), Timeout(5.0, connect=10.0),
     Timeout((connect, read[, write[, pool]])), Timeout(other_timeout), or all four
@@ -101,6 +114,13 @@ class Timeout:
                     f"{presented_name()}.Timeout must either include a default, or set all "
                     "four parameters explicitly."
                 )
+            if not (
+                timeout is None
+                or type(timeout) is float
+                or type(timeout) is int
+                or hasattr(type(timeout), "__float__")  # typing.SupportsFloat's test
+            ):
+                _check_timeout_type(timeout)
             self.connect = timeout if connect is UNSET else connect
             self.read = timeout if read is UNSET else read
             self.write = timeout if write is UNSET else write

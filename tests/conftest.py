@@ -227,6 +227,16 @@ def clean_env(monkeypatch):
     return monkeypatch
 
 
+@pytest.fixture
+def presented_as_httpx2(monkeypatch):
+    """httprs presenting as httpx2 (the switch's primary name, what `_alias.primary()`
+    answers) for the test, without routing any import: for behaviour httprs gives under
+    httpx2's name only."""
+    from httprs import _alias
+
+    monkeypatch.setitem(_alias._state, "primary", "httpx2")
+
+
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request):
     """anyio's pytest plugin runs each ``@pytest.mark.anyio`` test on asyncio and trio."""

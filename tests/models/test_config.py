@@ -100,3 +100,57 @@ def test_proxy(hx):
     assert repr(q) == "Proxy('https://proxy.local')"
     with pytest.raises(ValueError, match="Unknown scheme for proxy URL"):
         hx.Proxy("ftp://proxy.local")
+
+
+BAD_DEFAULT_TIMEOUTS = ["5", b"5", [1, 2], {"read": 1}, object()]
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("value", BAD_DEFAULT_TIMEOUTS)
+def test_timeout_of_a_wrong_type_is_refused_as_httpx2(rs, presented_as_httpx2, value):
+    """Presented as httpx2, a default timeout that is no number, None, tuple or Timeout
+    is a TypeError at once, with httpx2 2.17's message (keywords given beside it or
+    not; a client's `timeout=` too)."""
+    import httpx2
+
+    with pytest.raises(TypeError) as theirs:
+        httpx2.Timeout(value)
+    for make in (
+        lambda: rs.Timeout(value),
+        lambda: rs.Timeout(value, connect=1.0),
+        lambda: __import__("httprs").Client(timeout=value),
+    ):
+        with pytest.raises(TypeError) as ours:
+            make()
+        assert str(ours.value) == str(theirs.value)
+        assert str(ours.value).startswith("Invalid timeout: expected a number, `None`")
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("value", [None, 0, 2.5, True, "decimal", "fraction", "float-like"])
+def test_timeout_numbers_are_kept_as_httpx2(rs, presented_as_httpx2, value):
+    import decimal
+    import fractions
+
+    import httpx2
+
+    class FloatLike:
+        def __float__(self):
+            return 1.5
+
+    value = {
+        "decimal": decimal.Decimal("1.5"),
+        "fraction": fractions.Fraction(3, 2),
+        "float-like": FloatLike(),
+    }.get(value, value)
+    assert rs.Timeout(value).as_dict() == httpx2.Timeout(value).as_dict()
+
+
+@pytest.mark.parametrize("value", BAD_DEFAULT_TIMEOUTS[:2])
+def test_timeout_of_a_wrong_type_is_kept_as_httpx(hx, value):
+    """httpx 0.28.1 keeps such a value (the request then fails where it is used:
+    tests/test_timeouts.py::test_bad_timeout_values_raise_as_httpx), and so does httprs
+    under any other name than httpx2."""
+    assert hx.Timeout(value).as_dict() == dict.fromkeys(
+        ("connect", "read", "write", "pool"), value
+    )

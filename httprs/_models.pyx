@@ -111,6 +111,20 @@ cdef inline bytes _header_value(value, encoding):
     return value.encode(encoding or "ascii")
 
 
+cdef bytes _named_header_value(value, encoding, key):
+    """_header_value(); presented as httpx2, a value that cannot be encoded names its
+    header in the UnicodeEncodeError's reason, "... (header 'X-Name')" (httpx2 2.17);
+    under the other names the error is httpx 0.28.1's, word for word."""
+    try:
+        return _header_value(value, encoding)
+    except UnicodeEncodeError as exc:
+        from httprs._alias import primary
+
+        if primary() == "httpx2":
+            exc.reason += f" (header {key!r})"
+        raise
+
+
 def _normalize_header_key(key, encoding=None):
     """A header name as bytes (httpx's private helper, which code imports)."""
     return _header_key(key, encoding)
@@ -245,14 +259,14 @@ class Headers:
             raw, lower = _copied_lists(headers)
         elif type(headers) is dict or isinstance(headers, Mapping):
             raw = [
-                (_header_key(k, encoding), _header_value(v, encoding))
+                (_header_key(k, encoding), _named_header_value(v, encoding, k))
                 for k, v in headers.items()
             ]
         else:
             raw = []
             for item in headers:
                 k, v = _pair(item)
-                raw.append((_header_key(k, encoding), _header_value(v, encoding)))
+                raw.append((_header_key(k, encoding), _named_header_value(v, encoding, k)))
         self._raw = raw
         self._lower = lower
         self._encoding = encoding

@@ -313,3 +313,36 @@ def test_encoding_detection_matches_httpx(rs, data):
     # Every byte of every pair is looked at (the ASCII scan takes eight at a time).
     for pairs in ([(b"x-name", data)], [(data or b"v", b"1")], [(b"a", b"1"), (b"b", data)]):
         assert rs.Headers(pairs).encoding == httpx.Headers(pairs).encoding, pairs
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize(
+    ("headers", "encoding"),
+    [
+        ({"X-Name": "\u2603"}, None),
+        ([("X-Name", "\u2603")], None),
+        ([(b"X-Name", "\u2603")], None),
+        ((("Accept", "*/*"), ("X-Other", "caf\u00e9")), "ascii"),
+        ({"X-A": "ok", "X-Name": "caf\u00e9"}, "ascii"),
+    ],
+)
+def test_unencodable_value_names_its_header_as_httpx2(rs, presented_as_httpx2, headers, encoding):
+    """Presented as httpx2, a header value that cannot be encoded: the
+    UnicodeEncodeError's reason names the header, for a mapping and a list alike (httpx2
+    2.17). httpx 0.28.1's reason is the codec's alone, which httprs gives under the other
+    names (test_rejects_like_httpx, test_update_matches_httpx)."""
+    import httpx2
+
+    def error(make):
+        with pytest.raises(UnicodeEncodeError) as info:
+            make()
+        exc = info.value
+        return (exc.encoding, exc.object, exc.start, exc.end, exc.reason, str(exc))
+
+    theirs = error(lambda: httpx2.Headers(headers, encoding=encoding))
+    assert theirs[4].endswith(")") and "(header " in theirs[4]
+    assert error(lambda: rs.Headers(headers, encoding=encoding)) == theirs
+    if encoding is None:
+        assert error(lambda: rs.Request("GET", "http://a/", headers=headers)) == theirs
+        assert error(lambda: __import__("httprs").Client(headers=headers)) == theirs
+        assert error(lambda: rs.Headers({"X-Keep": "1"}).update(headers)) == theirs

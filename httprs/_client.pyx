@@ -935,7 +935,21 @@ cdef int _finish_response(
         bound = _BoundSyncStreamReadAll
     else:
         bound = BoundSyncStream
-    response.stream = _bind_stream(bound, stream, response, start)
+    bound_stream = _bind_stream(bound, stream, response, start)
+    response.stream = bound_stream
+    if (
+        type(stream) is not _CORE_RESPONSE_STREAM
+        and type(stream) is not _CORE_ASYNC_RESPONSE_STREAM
+        and response.is_closed
+    ):
+        # A response that arrives closed (a transport's Response(content=...)) never
+        # closes its stream, so its elapsed is recorded now (httpx2 2.17).
+        if bound is _BoundSyncStreamReadAll or bound is _BoundAsyncStreamReadAll or (
+            bound is BoundSyncStream and bound is _STOCK_BOUND_SYNC
+        ) or (bound is BoundAsyncStream and bound is _STOCK_BOUND_ASYNC):
+            _bound_elapsed(bound_stream)  # (drops the stream's back-reference too)
+        else:
+            _record_elapsed(response, _clock() - start)
     headers = response.headers
     if _has_set_cookie(headers._raw if type(headers) is Headers else headers.raw):
         (_plain_attr(client, ATTR_COOKIES) if plain else client.cookies).extract_cookies(response)

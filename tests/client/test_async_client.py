@@ -212,3 +212,19 @@ async def test_cookies_and_logging(hx, caplog):
     assert second.json() == "k=v"
     messages = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert messages[-1] == 'HTTP Request: GET http://example.org/ "HTTP/1.1 200 OK"'
+
+
+@pytest.mark.httprs_only
+async def test_elapsed_of_a_response_that_arrives_closed():
+    """(As the sync test_elapsed_of_a_response_that_arrives_closed, httpx2 2.17.)"""
+    import datetime
+
+    import httprs
+
+    async def handler(request):
+        return httprs.Response(200, content=b"whole")
+
+    async with httprs.AsyncClient(transport=httprs.MockTransport(handler)) as client:
+        response = await client.get("http://example.org/")
+        assert response.is_closed
+        assert datetime.timedelta(0) <= response.elapsed < datetime.timedelta(seconds=60)

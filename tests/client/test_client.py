@@ -550,3 +550,23 @@ def test_host_header_leaves_out_an_ipv6_zone_id():
         client.get(httprs.URL("http://[fe80::1%25en0]/b"))
         client.get("http://[::1]/c")
     assert seen == ["[fe80::1]:8080"] * 3 + ["[fe80::1]", "[::1]"]
+
+
+@pytest.mark.httprs_only
+def test_elapsed_of_a_response_that_arrives_closed():
+    """A transport's response made with its content arrives closed: its stream is never
+    closed, so the client records `elapsed` when it gets it (httpx2 2.17; httpx 0.28.1
+    raises RuntimeError on `elapsed`)."""
+    import datetime
+
+    import httprs
+
+    def handler(request):
+        return httprs.Response(200, content=b"whole")
+
+    with make_client(httprs, handler) as client:
+        response = client.get("http://example.org/")
+        assert response.is_closed
+        assert datetime.timedelta(0) <= response.elapsed < datetime.timedelta(seconds=60)
+        with client.stream("GET", "http://example.org/") as streamed:
+            assert streamed.elapsed >= datetime.timedelta(0)

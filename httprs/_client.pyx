@@ -1751,6 +1751,10 @@ class BaseClient:
         return _merge_url(self, url, False)
 
     def _merge_headers(self, headers=None):
+        if headers is None and _alias.primary() == "httpx2":
+            # httpx2 2.17 gives the client's own Headers (the request copies them);
+            # httpx 0.28.1 a copy, which the other names keep.
+            return self.headers
         return _merge_headers(self, headers, False)
 
     def _merge_cookies(self, cookies=None):

@@ -570,3 +570,37 @@ def test_elapsed_of_a_response_that_arrives_closed():
         assert datetime.timedelta(0) <= response.elapsed < datetime.timedelta(seconds=60)
         with client.stream("GET", "http://example.org/") as streamed:
             assert streamed.elapsed >= datetime.timedelta(0)
+
+
+def test_merge_headers_without_headers_is_a_copy_as_httpx(hx):
+    client = hx.Client(headers={"X-A": "1"})
+    merged = client._merge_headers(None)
+    assert merged == client.headers and merged is not client.headers
+
+
+@pytest.mark.httprs_only
+def test_merge_headers_without_headers_is_the_clients_as_httpx2(presented_as_httpx2):
+    """httpx2 2.17's `_merge_headers(None)` returns the client's own Headers (a request
+    copies them); presented as httpx2, httprs's does too."""
+    import httpx2
+
+    import httprs
+
+    theirs = httpx2.Client(headers={"X-A": "1"})
+    assert theirs._merge_headers(None) is theirs.headers
+    client = httprs.Client(headers={"X-A": "1"})
+    assert client._merge_headers(None) is client.headers
+    assert client._merge_headers({"X-B": "2"}) is not client.headers
+
+    class Sub(httprs.Client):  # through the overridable steps, requests still copy them
+        def _merge_headers(self, headers=None):
+            return super()._merge_headers(headers)
+
+    seen = []
+    with Sub(
+        headers={"X-A": "1"},
+        transport=httprs.MockTransport(lambda r: seen.append(r) or httprs.Response(200)),
+    ) as sub:
+        sub.get("http://example.org/")
+        seen[0].headers["X-A"] = "changed"
+        assert sub.headers["X-A"] == "1"

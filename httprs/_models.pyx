@@ -13,7 +13,7 @@ import email.message
 import json as jsonlib
 import re
 import urllib.request
-from collections.abc import Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from http.cookiejar import Cookie, CookieJar
 
 from httprs._content import (
@@ -1851,8 +1851,14 @@ class Response:
             raise RuntimeError("Attempted to call an async close on an sync stream.")
         if not self.is_closed:
             self.is_closed = True
-            with _attach_request(self._req):
-                await self.stream.aclose()
+            try:
+                with _attach_request(self._req):
+                    await self.stream.aclose()
+            except BaseException:
+                # Cancelled or failed: not closed, so a later aclose() tries again
+                # (httpx2 2.17).
+                self.is_closed = False
+                raise
 
 
 # Response's async iterators. Module-level async generators behind a
@@ -1879,8 +1885,20 @@ def _aiter_bytes_start(self, chunk_size):
             # iterated (_aiter_bytes looks the decoder up again inside its try).
             return _aiter_bytes(self, chunk_size)
         if plain and getattr(self.aiter_raw, "__func__", None) is _STOCK_AITER_RAW:
-            return _aiter_raw(self, None)
+            return _aiter_raw(self, None, True)
     return _aiter_bytes(self, chunk_size)
+
+
+cdef bint _aiter_bytes_reads_stream(self) except -1:
+    """Whether aiter_bytes() reads the stream itself (httpx2 2.17) rather than through
+    `self.aiter_raw()` (httpx 0.28.1): always while aiter_raw is Response's own (the
+    same chunks either way); an overridden or patched aiter_raw is used as httpx uses
+    it, except where httprs presents as httpx2."""
+    if getattr(self.aiter_raw, "__func__", None) is _STOCK_AITER_RAW:
+        return True
+    from httprs._alias import primary
+
+    return primary() == "httpx2"
 
 
 async def _aiter_bytes(self, chunk_size):
@@ -1891,26 +1909,36 @@ async def _aiter_bytes(self, chunk_size):
             yield content[i:i + size]
         return
     chunker = _Chunker(chunk_size, b"")
+    own = None
     with _attach_request(self._req):
         try:
             decoder = _get_decoder(self)
+            # Reading the stream itself, the raw chunks' generator closes the response
+            # however the iteration ends (closed here with this one).
+            if _aiter_bytes_reads_stream(self):
+                raws = own = _aiter_raw(self, None, True)
+            else:
+                raws = self.aiter_raw()
             if decoder is None:  # re-chunk, or an overridden aiter_raw
-                async for raw in self.aiter_raw():
+                async for raw in raws:
                     for chunk in (<_Chunker>chunker).decode(raw):
                         yield chunk
             else:
-                async for raw in self.aiter_raw():
+                async for raw in raws:
                     for decoded in decoder.decode_iter(raw):
                         for chunk in (<_Chunker>chunker).decode(decoded):
                             yield chunk
                 for decoded in decoder.flush_iter():
                     for chunk in (<_Chunker>chunker).decode(decoded):
                         yield chunk
+            for chunk in (<_Chunker>chunker).flush():
+                yield chunk
         except DecodingError:
             await self.aclose()
             raise
-        for chunk in (<_Chunker>chunker).flush():
-            yield chunk
+        finally:
+            if own is not None:
+                await own.aclose()
 
 
 async def _aiter_text(self, chunk_size):
@@ -1936,19 +1964,42 @@ async def _aiter_lines(self):
             yield line
 
 
-async def _aiter_raw(self, chunk_size):
+async def _aiter_raw(self, chunk_size, bint for_bytes=False):
+    """aiter_raw(); `for_bytes`: the chunks aiter_bytes() reads from the stream itself,
+    as httpx2 2.17's does: empty chunks skipped, the response closed however the
+    iteration ends (an error, a cancellation, aclose()), and, presented as httpx2, its
+    message for a sync stream."""
     if self.is_stream_consumed:
         raise StreamConsumed()
     if self.is_closed:
         raise StreamClosed()
     if not isinstance(self.stream, AsyncByteStream):
+        if for_bytes:
+            from httprs._alias import primary
+
+            if primary() == "httpx2":  # (httpx2 2.17's aiter_bytes says "a sync")
+                raise RuntimeError("Attempted to call an async iterator on a sync stream.")
         raise RuntimeError("Attempted to call an async iterator on an sync stream.")
     self.is_stream_consumed = True
     self._nbytes = 0
     chunker = None if chunk_size is None else _Chunker(chunk_size, b"")
     # The client's own bound stream over the core's: its body's chunks, taken from the
     # body (one async generator fewer for each to pass through).
-    body = _bound.aiter_body(self.stream)
+    stream = self.stream
+    body = _bound.aiter_body(stream)
+    if for_bytes:
+        chunks = (stream if body is None else body).__aiter__()
+        try:
+            with _attach_request(self._req):
+                async for raw in chunks:
+                    if raw:
+                        self._nbytes += len(raw)
+                        yield raw
+        finally:
+            if chunks is not stream and isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
+            await self.aclose()
+        return
     with _attach_request(self._req):
         async for raw in (self.stream if body is None else body):
             self._nbytes += len(raw)
@@ -2271,7 +2322,11 @@ cdef bint _aread_ready(self) except -1:
         # `await self.aclose()` (Response's own: checked above).
         if not self.is_closed:
             self.is_closed = True
-            _bound.aclose_now(stream)
+            try:
+                _bound.aclose_now(stream)
+            except BaseException:
+                self.is_closed = False  # (as aclose(): a later one tries again)
+                raise
     except RequestError as exc:
         if self._req is not None:
             exc.request = self._req

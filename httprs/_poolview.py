@@ -163,8 +163,15 @@ def _httpcore_pool(
     proxy_url = httpcore.URL(
         scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
     )
+    # httpx2 2.17 gives a proxy pool the transport's uds=, local_address= (HTTP) and
+    # retries= (SOCKS too), which httprs's own connections to a proxy honour under every
+    # name; httpx 0.28.1 gives none of them to a SOCKS proxy and only retries to an HTTP one.
+    as_httpx2 = package == "httpcore2"
     if url.scheme in ("http", "https"):
         cls = pool_class("HTTPProxy")
+        if as_httpx2:
+            common["uds"] = settings.get("uds")
+            common["local_address"] = settings.get("local_address")
         return cls(
             proxy_url=proxy_url,
             proxy_auth=proxy.raw_auth,
@@ -174,7 +181,8 @@ def _httpcore_pool(
             **common,
         )
     cls = pool_class("SOCKSProxy")
-    common.pop("retries")
+    if not as_httpx2:
+        common.pop("retries")
     return cls(proxy_url=proxy_url, proxy_auth=proxy.raw_auth, **common)
 
 

@@ -385,6 +385,24 @@ def test_pool_is_both_httpcores_pool(top):
     assert run_py(code).split() == ["ok"]
 
 
+@pytest.mark.parametrize("proxy", ["http://proxy.local:1", "socks5://proxy.local:2"])
+def test_proxy_pool_carries_the_transports_connect_options_as_httpx2(proxy, presented_as_httpx2):
+    """Presented as httpx2, a proxied transport's `_pool` holds its uds=, local_address=
+    (HTTP proxies) and retries= (SOCKS ones too), as httpx2 2.17's (httprs's connections
+    to the proxy honour them: tests/test_transport_options.py::test_proxied_*)."""
+    import httpx2
+
+    import httprs
+
+    names = ("_uds", "_local_address", "_retries")
+    # (uds= and local_address= together: not supported by httprs's transports)
+    for kwargs in ({"uds": "/tmp/x.sock", "retries": 2}, {"local_address": "127.0.0.2"}):
+        theirs = httpx2.HTTPTransport(proxy=proxy, **kwargs)._pool
+        ours = httprs.HTTPTransport(proxy=proxy, **kwargs)._pool
+        assert type(ours).__module__ == "httpcore2"
+        assert [getattr(ours, n) for n in names] == [getattr(theirs, n) for n in names]
+
+
 def test_pool_view_without_httpcore(monkeypatch):
     import httprs
     from httprs._poolview import PoolView, ProxyURL

@@ -238,3 +238,50 @@ def test_local_address_family_mismatch_is_connect_error(scripted):
 def test_negative_retries_rejected():
     with pytest.raises(ValueError):
         httprs.HTTPTransport(retries=-1)
+
+
+# A proxied transport connects to its proxy with the transport's uds=, local_address=
+# and retries=, as httpx2 2.17's proxied transports pass them to httpcore2's HTTPProxy
+# (httpx 0.28.1 and httpx2 2.16.2 dropped them silently).
+
+
+def test_proxied_transport_reaches_the_proxy_over_uds(unix_server):
+    path, state = unix_server
+    transport = httprs.HTTPTransport(proxy="http://proxy.invalid:3128", uds=path)
+    with httprs.Client(transport=transport) as client:
+        # unix_server answers with the Host it got: the forwarded request's.
+        assert client.get("http://example.org/a").text == "example.org"
+    assert state["connections"] == 1
+
+
+@pytest.mark.anyio
+async def test_async_proxied_transport_reaches_the_proxy_over_uds(unix_server):
+    path, state = unix_server
+    transport = httprs.AsyncHTTPTransport(proxy="http://proxy.invalid:3128", uds=path)
+    async with httprs.AsyncClient(transport=transport) as client:
+        assert (await client.get("http://example.org/a")).text == "example.org"
+    assert state["connections"] == 1
+
+
+def test_proxied_transport_binds_local_address(scripted):
+    proxy = scripted(_peer_host_handler)  # answers every request with the peer's address
+    transport = httprs.HTTPTransport(proxy=proxy.url, local_address="127.0.0.2")
+    with httprs.Client(transport=transport) as client:
+        assert client.get("http://example.org/").text == "127.0.0.2"
+
+
+def test_proxied_transport_retries_the_proxy_connect():
+    port, thread = _late_listener(0.3)  # the proxy: refuses for 0.3 s, then answers once
+    transport = httprs.HTTPTransport(proxy=f"http://127.0.0.1:{port}", retries=3)
+    with httprs.Client(transport=transport) as client:
+        assert client.get("http://example.org/").text == "late"
+    thread.join(5)
+
+
+@pytest.mark.anyio
+async def test_async_proxied_transport_retries_the_proxy_connect():
+    port, thread = _late_listener(0.3)
+    transport = httprs.AsyncHTTPTransport(proxy=f"http://127.0.0.1:{port}", retries=3)
+    async with httprs.AsyncClient(transport=transport) as client:
+        assert (await client.get("http://example.org/")).text == "late"
+    thread.join(5)

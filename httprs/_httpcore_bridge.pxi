@@ -39,8 +39,37 @@ cdef object _patched_getaddrinfo():
     return current
 
 
-cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) except -1:
-    """Resolve the connect host through `resolve` (a patched socket.getaddrinfo).
+cdef object _literal_addresses(str host, int port):
+    """getaddrinfo's answer for an IP literal without a zone id (IPv6 unbracketed), made
+    without asking getaddrinfo; None for anything else."""
+    if "%" in host:
+        return None  # (asyncio resolves a zone through getaddrinfo)
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version == 4:
+        return [(_socket_module.AF_INET, _socket_module.SOCK_STREAM, 0, "", (host, port))]
+    return [(_socket_module.AF_INET6, _socket_module.SOCK_STREAM, 0, "", (host, port, 0, 0))]
+
+
+cdef bint _asks_resolver(str host, int port, bint is_async) except -1:
+    """Whether httpcore's connect asks socket.getaddrinfo about `host` (unbracketed): its
+    sync backend (socket.create_connection) and its trio backend (trio.open_tcp_stream)
+    always do; on asyncio, anyio.connect_tcp takes an IP literal as it is, so a patched
+    or guarded getaddrinfo never sees one there."""
+    if not is_async or _current_library() == "trio":
+        return True
+    return _literal_addresses(host, port) is None
+
+
+cdef int _resolve_in_python(
+    RequestSpec* spec, object resolve, object request, bint is_async
+) except -1:
+    """Resolve the connect host through `resolve` (a patched socket.getaddrinfo), where
+    httpcore would ask it (_asks_resolver: not an IP literal on asyncio).
 
     Called as httpcore's socket.create_connection calls it; the first IPv4 /
     IPv6 address becomes the connect host (the C++ core takes a literal as is)
@@ -52,6 +81,8 @@ cdef int _resolve_in_python(RequestSpec* spec, object resolve, object request) e
     host = raw.decode("ascii")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    if not _asks_resolver(host, spec.connect_port, is_async):
+        return 0
     try:
         infos = resolve(host, spec.connect_port, 0, _socket_module.SOCK_STREAM)
     except OSError as err:

@@ -219,7 +219,8 @@ cdef class _GuardedConnect:
 
     async def arun(self):
         """Async: the same on asyncio (the loop's sock_connect) or trio (its socket),
-        getaddrinfo in a worker thread; the event loop is never blocked."""
+        getaddrinfo in a worker thread (on asyncio not for an IP literal, as anyio);
+        the event loop is never blocked."""
         trio = None
         failures = OSError
         if _current_library() == "trio":
@@ -230,7 +231,10 @@ cdef class _GuardedConnect:
 
             loop = asyncio.get_running_loop()
             failures = (OSError, asyncio.TimeoutError)  # (before 3.11 not an OSError)
-            infos = await loop.run_in_executor(None, self.addresses)
+            # anyio.connect_tcp (httpcore on asyncio) asks getaddrinfo about names only.
+            infos = _literal_addresses(self.host, self.port)
+            if infos is None:
+                infos = await loop.run_in_executor(None, self.addresses)
         for info in infos or ():
             sock = self.socket_for(info)
             if sock is None:

@@ -317,7 +317,7 @@ cdef class _TransportCore:
             else:
                 resolve = _patched_getaddrinfo()
                 if resolve is not None:
-                    _resolve_in_python(&spec, resolve, request)
+                    _resolve_in_python(&spec, resolve, request, is_async)
         # A streamed body is held to its declared length as it is sent
         # (_check_sent; the connection enforces it again).
         stream.declared = -1

@@ -100,18 +100,39 @@ def test_a_guard_on_getaddrinfo_blocks_every_host_as_in_httpx(server, host):
         assert client.get(url).status_code == 200
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_a_guard_on_getaddrinfo_blocks_every_host_as_in_httpx_async(server, host):
+@pytest.mark.parametrize(
+    ("library", "host", "blocked"),
+    [
+        ("asyncio", "127.0.0.1", False),
+        ("asyncio", "localhost", True),
+        ("trio", "127.0.0.1", True),
+        ("trio", "localhost", True),
+    ],
+)
+def test_a_guard_on_getaddrinfo_blocks_the_hosts_httpx_asks_it_about_async(
+    server, library, host, blocked
+):
+    """httpcore's async connect asks socket.getaddrinfo as its backend does: on trio
+    (trio.open_tcp_stream) about every host, on asyncio (anyio.connect_tcp) about names
+    only, an IP literal being connected to as it is; so a guard on getaddrinfo alone
+    (pytest-socket's resolver guard, a patch) stops those requests and no others."""
     url = f"http://{host}:{_port(server)}/"
 
     async def main():
         async with httprs.AsyncClient() as client:
             with mock.patch("socket.getaddrinfo", _blocking):
-                with pytest.raises(_Blocked, match="socket.getaddrinfo"):
-                    await client.get(url)
+                if blocked:
+                    with pytest.raises(_Blocked, match="socket.getaddrinfo"):
+                        await client.get(url)
+                else:
+                    assert (await client.get(url)).status_code == 200
             return (await client.get(url)).status_code
 
-    assert asyncio.run(main()) == 200
+    if library == "trio":
+        outcome = pytest.importorskip("trio").run(main)
+    else:
+        outcome = asyncio.run(main())
+    assert outcome == 200
 
 
 def test_unpatching_restores_the_normal_resolver(server):

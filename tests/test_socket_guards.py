@@ -336,20 +336,22 @@ async def test_a_cancelled_guarded_connect_leaves_the_pool_usable(server, anyio_
     getaddrinfo): the connection waiting for it is dropped, its pool slot freed."""
     real = socket.getaddrinfo
 
-    def slow(*args, **kwargs):
+    def slow(host, port, *args, **kwargs):
         time.sleep(0.3)
-        return real(*args, **kwargs)
+        return real("127.0.0.1" if host == "guarded.test" else host, port, *args, **kwargs)
 
     guard = _ConnectGuard(_port(server))
     limits = httprs.Limits(max_connections=1)
     timeout = httprs.Timeout(5, pool=2)
+    # A name: on asyncio an IP literal is connected to without getaddrinfo (as anyio).
+    url = f"http://guarded.test:{_port(server)}/echo"
     async with httprs.AsyncClient(limits=limits, timeout=timeout) as client:
         with guard.installed():
             with mock.patch.object(socket, "getaddrinfo", slow):
                 with anyio.move_on_after(0.05) as scope:
-                    await client.get(f"{server.url}/echo")
-            assert scope.cancelled_caught
-            assert (await client.get(f"{server.url}/echo")).status_code == 200
+                    await client.get(url)
+                assert scope.cancelled_caught
+                assert (await client.get(url)).status_code == 200
 
 
 @pytest.mark.anyio
@@ -365,6 +367,41 @@ async def test_a_socket_class_that_refuses_to_be_made_blocks_async_connections(
             with pytest.raises(Blocked, match="socket.socket"):
                 await client.get(f"{server.url}/echo")
         assert (await client.get(f"{server.url}/echo")).status_code == 200
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])
+@pytest.mark.parametrize("library", ["asyncio", "trio"])
+def test_a_guarded_async_connect_asks_getaddrinfo_where_httpx_does(lib, server, library):
+    """Guarded (socket.socket and socket.getaddrinfo both refusing, as pytest-socket's
+    --disable-socket): on asyncio httpx's anyio connect makes the socket for an IP
+    literal without asking getaddrinfo, so the socket guard is what stops it; on trio
+    getaddrinfo is asked first. A name asks getaddrinfo on both."""
+
+    class GuardedSocket(socket.socket):
+        def __new__(cls, *args, **kwargs):
+            raise Blocked("A test tried to use socket.socket.")
+
+    def refuse(*args, **kwargs):
+        raise Blocked("A test tried to use socket.getaddrinfo.")
+
+    async def attempt(host):
+        async with lib.AsyncClient() as client:
+            with mock.patch.object(socket, "socket", GuardedSocket):
+                with mock.patch.object(socket, "getaddrinfo", refuse):
+                    try:
+                        await client.get(f"http://{host}:{_port(server)}/")
+                    except BaseException as error:  # (httpx: an ExceptionGroup on asyncio)
+                        return error
+        raise AssertionError("not blocked")
+
+    def blocked_by(host):
+        error = anyio.run(attempt, host, backend=library)
+        return [part for part in ("socket.socket", "socket.getaddrinfo") if part in repr(error)]
+
+    assert blocked_by("127.0.0.1") == [
+        "socket.socket" if library == "asyncio" else "socket.getaddrinfo"
+    ]
+    assert blocked_by("localhost") == ["socket.getaddrinfo"]
 
 
 @pytest.mark.parametrize("lib", LIBS, ids=["httpx", "httprs"])

@@ -15,16 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "measure.h"
 
 static char buf[1 << 20];
 
@@ -66,9 +60,15 @@ static long round_trip(int fd, const char* req, size_t req_len) {
   return content_length;
 }
 
-static int cmp(const void* a, const void* b) {
-  double x = *(const double*)a, y = *(const double*)b;
-  return (x > y) - (x < y);
+struct conn {
+  int fd;
+  const char* req;
+  size_t req_len;
+};
+
+static long one_request(void* arg) {
+  struct conn* c = arg;
+  return round_trip(c->fd, c->req, c->req_len);
 }
 
 int main(int argc, char** argv) {
@@ -97,47 +97,10 @@ int main(int argc, char** argv) {
                          "User-Agent: bench-c\r\n\r\n",
                          path, host, port);
 
-  double end = now() + warmup;
-  while (now() < end)
-    if (round_trip(fd, req, (size_t)req_len) < 0) {
-      fprintf(stderr, "request failed during warm-up\n");
-      return 1;
-    }
-
-  size_t cap = 1 << 20, n = 0;
-  double* lat = malloc(cap * sizeof *lat);
-  long long bytes = 0;
-  struct rusage ru0, ru1;
-  getrusage(RUSAGE_SELF, &ru0);
-  double t0 = now();
-  end = t0 + seconds;
-  double t = t0;
-  while (t < end) {
-    long b = round_trip(fd, req, (size_t)req_len);
-    if (b < 0) {
-      fprintf(stderr, "request failed\n");
-      return 1;
-    }
-    bytes += b;
-    double t2 = now();
-    if (n == cap) {
-      cap *= 2;
-      lat = realloc(lat, cap * sizeof *lat);
-    }
-    lat[n++] = t2 - t;
-    t = t2;
-  }
-  double wall = t - t0;
-  getrusage(RUSAGE_SELF, &ru1);
-  qsort(lat, n, sizeof *lat, cmp);
-  double user = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-                (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) * 1e-6;
-  double sys = (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-               (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e-6;
-  printf(
-      "{\"requests\": %zu, \"wall_s\": %.6f, \"cpu_user_s\": %.6f, \"cpu_sys_s\": %.6f, "
-      "\"p50_us\": %.2f, \"p99_us\": %.2f, \"bytes\": %lld}\n",
-      n, wall, user, sys, lat[n / 2] * 1e6, lat[(size_t)((double)n * 0.99)] * 1e6, bytes);
+  struct conn c = {fd, req, (size_t)req_len};
+  struct measured m;
+  if (warm_up(one_request, &c, warmup) < 0 || measure(one_request, &c, seconds, &m) < 0) return 1;
+  print_measured(&m, "");
   close(fd);
   return 0;
 }

@@ -24,16 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "measure.h"
 
 /* The newest session ticket the server gave; offered (once) by the next connection. */
 static SSL_SESSION* kept;
@@ -77,7 +71,8 @@ static int set_peer_name(SSL* ssl) {
 }
 
 /* One connection, one request. Returns the bytes read (head and body), or -1. */
-static long exchange(SSL_CTX* ctx) {
+static long exchange(void* arg) {
+  SSL_CTX* ctx = arg;
   int fd = tcp_connect();
   if (fd < 0) return -1;
   long got = -1;
@@ -113,15 +108,6 @@ static SSL_CTX* make_context(const char* cafile) {
   return ctx;
 }
 
-static int cmp(const void* a, const void* b) {
-  double x = *(const double*)a, y = *(const double*)b;
-  return (x > y) - (x < y);
-}
-
-static double seconds_of(struct timeval tv) {
-  return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
-
 int main(int argc, char** argv) {
   if (argc < 7) {
     fprintf(stderr, "usage: %s HOST PORT PATH CAFILE WARMUP_S SECONDS\n", argv[0]);
@@ -149,46 +135,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  double end = now() + warmup;
-  do {
-    if (exchange(ctx) < 0) {
-      fprintf(stderr, "request failed during warm-up\n");
-      return 1;
-    }
-  } while (now() < end);
-
-  size_t cap = 1 << 16, n = 0;
-  double* lat = malloc(cap * sizeof *lat);
-  long long bytes = 0;
+  struct measured m;
+  if (warm_up(exchange, ctx, warmup) < 0) return 1;
   target.resumed = 0;
-  struct rusage ru0, ru1;
-  getrusage(RUSAGE_SELF, &ru0);
-  double t0 = now(), t = t0;
-  end = t0 + seconds;
-  while (t < end) {
-    long b = exchange(ctx);
-    if (b < 0) {
-      fprintf(stderr, "request failed\n");
-      return 1;
-    }
-    bytes += b;
-    double t2 = now();
-    if (n == cap) {
-      cap *= 2;
-      lat = realloc(lat, cap * sizeof *lat);
-    }
-    lat[n++] = t2 - t;
-    t = t2;
-  }
-  getrusage(RUSAGE_SELF, &ru1);
-  qsort(lat, n, sizeof *lat, cmp);
-  printf(
-      "{\"requests\": %zu, \"wall_s\": %.6f, \"cpu_user_s\": %.6f, \"cpu_sys_s\": %.6f, "
-      "\"p50_us\": %.2f, \"p99_us\": %.2f, \"bytes\": %lld, \"resumed\": %ld}\n",
-      n, t - t0, seconds_of(ru1.ru_utime) - seconds_of(ru0.ru_utime),
-      seconds_of(ru1.ru_stime) - seconds_of(ru0.ru_stime), lat[n / 2] * 1e6,
-      lat[(size_t)((double)n * 0.99)] * 1e6, bytes, target.resumed);
-  free(lat);
+  if (measure(exchange, ctx, seconds, &m) < 0) return 1;
+  char extra[64];
+  snprintf(extra, sizeof extra, ", \"resumed\": %ld", target.resumed);
+  print_measured(&m, extra);
   if (kept) SSL_SESSION_free(kept);
   SSL_CTX_free(ctx);
   return 0;

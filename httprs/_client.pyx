@@ -944,10 +944,13 @@ cdef int _finish_response(
     ):
         # A response that arrives closed (a transport's Response(content=...)) never
         # closes its stream, so its elapsed is recorded now (httpx2 2.17).
-        if bound is _BoundSyncStreamReadAll or bound is _BoundAsyncStreamReadAll or (
-            bound is BoundSyncStream and bound is _STOCK_BOUND_SYNC
-        ) or (bound is BoundAsyncStream and bound is _STOCK_BOUND_ASYNC):
-            _bound_elapsed(bound_stream)  # (drops the stream's back-reference too)
+        if (
+            bound is _BoundSyncStreamReadAll
+            or bound is _BoundAsyncStreamReadAll
+            or bound is _STOCK_BOUND_SYNC
+            or bound is _STOCK_BOUND_ASYNC
+        ):  # a class of the client's own: its close's record (it drops its back-reference)
+            _bound_elapsed(bound_stream)
         else:
             _record_elapsed(response, _clock() - start)
     headers = response.headers

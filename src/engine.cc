@@ -200,7 +200,7 @@ void Engine::reset_after_fork() {
   for (auto& t : deferred_) t->released = true;
   deferred_.clear();
   deferred_pending_ = false;
-  if (loop_closed_) return;
+  if (loop_closed()) return;
   Error err;
   err.set(ErrorKind::kReadError,
           "the request was in flight when the process forked; its connection stays with the "
@@ -230,7 +230,7 @@ void Engine::reset_after_fork() {
   loop_ = nullptr;  // the old loop's memory is left alone
   if (!closed_ && init_loop()) return;
   closed_ = true;
-  loop_closed_ = true;
+  loop_state_ = LoopState::kClosed;
   deferred_open_ = false;
 }
 
@@ -294,7 +294,7 @@ bool Engine::init_loop() {
 Engine::Engine(const PoolLimits& limits) : loop_(nullptr), limits_(limits) {
   if (!init_loop()) {
     closed_ = true;  // every submit fails with kClosed
-    loop_closed_ = true;
+    loop_state_ = LoopState::kClosed;
     deferred_open_ = false;
   }
   if (!ForkGuard::add(this)) {
@@ -515,7 +515,7 @@ void Engine::on_connection_released(Connection* c) {
 void Engine::want_flush(Connection* c) { flush_wanted_.push_back(c); }
 
 bool Engine::defer_write(SocketStream* s) {
-  if (!defer_writes_ || loop_closed_) return false;
+  if (!defer_writes_ || loop_closed()) return false;
   deferred_writes_.push_back(s);
   return true;
 }
@@ -547,7 +547,7 @@ bool Engine::end_deferred_writes(std::vector<SocketStream*>&& batch) {
 }
 
 bool Engine::loop_due_before_poll_ends() {
-  if (!in_poll_ || loop_closed_) return false;  // nobody polls: the next waiter runs the loop
+  if (!in_poll_ || loop_closed()) return false;  // nobody polls: the next waiter runs the loop
   if (!flush_wanted_.empty()) return true;
   uv_update_time(loop_);
   // 0: a watcher was queued (a connect, a read or write started), a handle is
@@ -659,7 +659,7 @@ void Engine::wake() {
 void Engine::wake_driver() {
   // A thread in poll() or an event loop watching the backend fd: make the fd
   // readable. uv_async_send coalesces, so a burst of operations costs one wake.
-  if (!loop_closed_ && (in_poll_ || external_driver_)) {
+  if (!loop_closed() && (in_poll_ || external_driver_)) {
     driver_wakes_++;
     if (defer_wakes_) {
       wake_deferred_ = true;  // ~ConsumerLock sends it, once mu_ is let go of
@@ -757,7 +757,7 @@ void Engine::on_wakeup(uv_async_t*) {}
 
 void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
   ConsumerLock lk(*this);
-  if (loop_closed_) return;
+  if (loop_closed()) return;
   uv_update_time(loop_);
   if (t.conn) t.conn->send_body_chunk(t, data, len, last);
   wake_driver();
@@ -767,7 +767,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   ConsumerLock lk(*this);
   out.clear();
   out.swap(t.body_buf);
-  if (t.conn && !loop_closed_) {
+  if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
     wake_driver();
@@ -784,7 +784,7 @@ bool Engine::take_buffered(Transfer& t, std::string& out, size_t max, Wake wake)
     out.assign(t.body_buf, 0, max);
     t.body_buf.erase(0, max);
   }
-  if (t.conn && !loop_closed_) {
+  if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
     if (wake == Wake::kDriver) wake_driver();
@@ -805,7 +805,7 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse
   t.sink_fill = fill + n;
   t.sink_overflow = !t.body_buf.empty();
   t.sink_use = use;
-  if (t.conn && !loop_closed_) {
+  if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
     if (wake == Wake::kDriver) wake_driver();
@@ -827,7 +827,7 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
 
 int Engine::mark_chunk_wait(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (t.conn == nullptr || loop_closed_) return 0;
+  if (t.conn == nullptr || loop_closed()) return 0;
   return static_cast<int>(t.conn->mark_chunk_wait(t, kLowatMin, kLowatMax));
 }
 
@@ -840,7 +840,7 @@ void Engine::expire_chunk_wait(Transfer& t) {
   ConsumerLock lk(*this);  // the read may end the exchange, and the pool start the next
   if (t.conn == nullptr) return;
   t.conn->clear_chunk_mark();
-  if (loop_closed_) return;
+  if (loop_closed()) return;
   uv_update_time(loop_);  // a read that brings bytes restarts the read timer from now
   (void)t.conn->read_for_direct_wait(t);
 }
@@ -848,7 +848,7 @@ void Engine::expire_chunk_wait(Transfer& t) {
 void Engine::want_all(Transfer& t) {
   ConsumerLock lk(*this);
   t.read_all = true;
-  if (t.conn && !loop_closed_) {
+  if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
     wake_driver();
@@ -861,7 +861,7 @@ void Engine::raw_take(Transfer& t, std::string& out, size_t max) {
   size_t n = std::min(max, t.raw_in.size());
   out.assign(t.raw_in, 0, n);
   t.raw_in.erase(0, n);
-  if (t.raw_in.empty() && t.conn && !loop_closed_) {
+  if (t.raw_in.empty() && t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->switched_resume();
     wake_driver();
@@ -870,7 +870,7 @@ void Engine::raw_take(Transfer& t, std::string& out, size_t max) {
 
 void Engine::raw_write(Transfer& t, const char* data, size_t len) {
   ConsumerLock lk(*this);
-  if (loop_closed_ || t.conn == nullptr) return;
+  if (loop_closed() || t.conn == nullptr) return;
   uv_update_time(loop_);
   t.conn->switched_write(data, len);
   wake_driver();
@@ -878,14 +878,14 @@ void Engine::raw_write(Transfer& t, const char* data, size_t len) {
 
 int Engine::raw_fd(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (loop_closed_ || t.conn == nullptr) return -1;
+  if (loop_closed() || t.conn == nullptr) return -1;
   return t.conn->switched_fd();
 }
 
 bool Engine::raw_tls_info(Transfer& t, std::string& version, std::string& cipher,
                           std::string& alpn) {
   std::lock_guard<std::mutex> lk(mu_);
-  const TlsSession* tls = t.conn && !loop_closed_ ? t.conn->tls_session() : nullptr;
+  const TlsSession* tls = t.conn && !loop_closed() ? t.conn->tls_session() : nullptr;
   if (tls == nullptr) return false;
   version = tls->version();
   cipher = tls->cipher();
@@ -895,7 +895,7 @@ bool Engine::raw_tls_info(Transfer& t, std::string& version, std::string& cipher
 
 bool Engine::tls_peer_certificate(Transfer& t, std::string& der, bool& verified) {
   std::lock_guard<std::mutex> lk(mu_);
-  const TlsSession* tls = t.conn && !loop_closed_ ? t.conn->tls_session() : nullptr;
+  const TlsSession* tls = t.conn && !loop_closed() ? t.conn->tls_session() : nullptr;
   return tls != nullptr && tls->peer_certificate(der, verified);
 }
 
@@ -907,7 +907,7 @@ void Engine::take_trace(Transfer& t, std::vector<int>& out) {
 
 void Engine::trace_resume(Transfer& t) {
   ConsumerLock lk(*this);
-  if (loop_closed_ || t.conn == nullptr) return;
+  if (loop_closed() || t.conn == nullptr) return;
   uv_update_time(loop_);
   t.conn->pass_trace_gate(t);
   wake_driver();
@@ -915,7 +915,7 @@ void Engine::trace_resume(Transfer& t) {
 
 void Engine::connect_resume(Transfer& t, int fd, const Error& err) {
   ConsumerLock lk(*this);
-  if (loop_closed_ || t.conn == nullptr) {
+  if (loop_closed() || t.conn == nullptr) {
     if (fd >= 0) ::close(fd);
     return;
   }
@@ -994,7 +994,7 @@ void Engine::release_locked(Transfer& t) {
   signal(t);
   t.watched = false;
   wake_sleepers(false, picked_);
-  if (loop_closed_) return;
+  if (loop_closed()) return;
   // The driver is woken only when the loop has something to do for this
   // release: its connection, its place in a queue, or (async) the signaled
   // list to hand out. A finished transfer's release (every request, once its
@@ -1025,14 +1025,14 @@ void Engine::release_locked(Transfer& t) {
 
 void Engine::close() {
   std::unique_lock<std::mutex> lk(mu_);
-  if (loop_closed_) return;
-  if (closing_) {
+  if (loop_closed()) return;
+  if (loop_state_ == LoopState::kClosing) {
     // Another thread is closing (waiting below, the mutex let go of): wait for
     // it to finish, rather than closing the engine's handles a second time.
-    cv_.wait(lk, [this] { return loop_closed_; });
+    cv_.wait(lk, [this] { return loop_closed(); });
     return;
   }
-  closing_ = true;
+  loop_state_ = LoopState::kClosing;
   drain_deferred();
   closed_ = true;
   std::vector<Connection*> conns = all_;
@@ -1072,7 +1072,7 @@ void Engine::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&pool_timer_), nullptr);
   finish_loop();
-  loop_closed_ = true;
+  loop_state_ = LoopState::kClosed;
   // Picked followers leave sleepers_ before any is notified (wake_sleepers).
   wake_sleepers(false, picked_);
   notify(picked_);
@@ -1270,7 +1270,7 @@ void Engine::run_once() {
 }
 
 void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake) {
-  if (loop_closed_) return;
+  if (loop_closed()) return;
   drain_deferred();
   // What the consumers' calls asked for (HTTP/2 frames) leaves once mu_ is
   // let go of for the poll (defer_write).
@@ -1305,7 +1305,7 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
       // not take is queued then, and the loop runs at once to write it.
       lk.lock();
       bool replayed = end_deferred_writes(std::move(batch));
-      if (loop_closed_) {
+      if (loop_closed()) {
         in_poll_ = false;
         return;
       }
@@ -1325,7 +1325,7 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     if (timeout > 0 && all_out) ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
-    if (loop_closed_) return;
+    if (loop_closed()) return;
   } else {
     end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
   }
@@ -1566,7 +1566,7 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   lk.lock();
   sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
   self->mode = SleepMode::kFollower;
-  if (loop_closed_ || satisfied(t, what)) return true;
+  if (loop_closed() || satisfied(t, what)) return true;
   // Woken only by the eventfd without being satisfied: a wake-up meant for an
   // earlier wait, written after it ended. Nothing to run the loop for.
   if (ready > 0 && p[0].revents == 0) return true;
@@ -1677,7 +1677,7 @@ void Engine::wake_sleepers(bool hand_off, Wakeups& later) {
   };
   for (const auto& s : sleepers_) {
     if (s->woken) continue;
-    if (loop_closed_ || satisfied(*s->transfer, s->what)) {
+    if (loop_closed() || satisfied(*s->transfer, s->what)) {
       pick(s, Pick::kDone);
     } else if (successor == nullptr && s->mode == SleepMode::kFollower) {
       successor = s.get();
@@ -1728,7 +1728,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   // thread's, to take or to hand on before it waits otherwise or leaves.
   bool seat = false;
   for (;;) {
-    if (loop_closed_) {
+    if (loop_closed()) {
       done = true;  // everything in flight has failed with kClosed
       break;
     }
@@ -1751,7 +1751,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       driving_ = false;
       // Leaving the driver's seat: the transfer is done, the slice is over, or
       // the next round waits directly. One follower, if any, drives next.
-      bool leaving = satisfied(t, what) || loop_closed_ || clock::now() >= deadline ||
+      bool leaving = satisfied(t, what) || loop_closed() || clock::now() >= deadline ||
                      (direct_rounds > 0 && direct_fd(t, what) >= 0);
       wake_sleepers(leaving, wake);
       cv_.notify_all();
@@ -1803,11 +1803,11 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   return done;
 }
 
-int Engine::backend_fd() const { return loop_closed_ ? -1 : uv_backend_fd(loop_); }
+int Engine::backend_fd() const { return loop_closed() ? -1 : uv_backend_fd(loop_); }
 
 int Engine::backend_timeout() {
   std::lock_guard<std::mutex> lk(mu_);
-  if (loop_closed_) return -1;
+  if (loop_closed()) return -1;
   uv_update_time(loop_);
   return uv_backend_timeout(loop_);
 }
@@ -1816,7 +1816,7 @@ void Engine::run_nowait(std::vector<std::shared_ptr<Transfer>>& signaled) {
   Wakeups wake;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!loop_closed_) run_once();
+    if (!loop_closed()) run_once();
     for (auto& t : signaled_) t->signaled = false;
     signaled.swap(signaled_);
     signaled_.clear();

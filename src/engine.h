@@ -696,8 +696,11 @@ class Engine {
   uint64_t direct_reads_ = 0;
   int pool_work_ = 0;  // note_pool_work()
   bool closed_ = false;
-  bool closing_ = false;      // a close() is under way (in another thread, maybe)
-  bool loop_closed_ = false;  // close() ran: no libuv calls any more
+  // kClosing: a close() is under way (in another thread, maybe: a second one waits
+  // for it); kClosed: close() ran, or the loop never came up: no libuv calls any more.
+  enum class LoopState { kRunning, kClosing, kClosed };
+  LoopState loop_state_ = LoopState::kRunning;
+  bool loop_closed() const { return loop_state_ == LoopState::kClosed; }
   // Heap-allocated: a loop whose getaddrinfo requests are still running when
   // the engine closes outlives the engine (see close()).
   uv_loop_t* loop_;

@@ -79,6 +79,11 @@ def test_quick_run_writes_json(tmp_path):
     (tls_floor,) = [row for row in doc["limits"] if row["tool"] == "tls_floor"]
     assert tls_floor["status"] == "ok", tls_floor
     assert 0 < tls_floor["resumed"] <= tls_floor["ops"]
+    # the C client's upload to the C server: upload_10m's floor
+    (upload,) = [row for row in doc["limits"] if row.get("upload_bytes")]
+    assert upload["status"] == "ok", upload
+    assert upload["tool"] == "pingpong" and upload["url"] == "upload"
+    assert upload["upload_bytes"] == 10 << 20
 
     assert list(doc["scenarios"]) == ["get_small"]
     # get_small is a sync scenario: a family selects only its sync client here
@@ -125,7 +130,8 @@ def test_quick_run_writes_json(tmp_path):
 
 def test_summary_divides_by_the_floor_doing_the_same_operation():
     """floor_ratio: a large download ÷ wrk -c1 on the same file, a new HTTPS connection
-    ÷ the OpenSSL C client; a scenario without such a row has none."""
+    ÷ the OpenSSL C client, an upload from bytes ÷ the C client's upload of the same size;
+    a scenario without such a row has none."""
     sys.path.insert(0, str(SCRIPTS))
     try:
         from bench import report
@@ -138,13 +144,14 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     def result(client, name, cpu):
         return {"client": client, "scenario": name, "status": "ok", "cpu_us_per_op": cpu}
 
-    def limit(tool, url, connections, cpu):
+    def limit(tool, url, connections, cpu, **extra):
         return {
             "tool": tool,
             "url": url,
             "connections": connections,
             "status": "ok",
             "cpu_us_per_op": cpu,
+            **extra,
         }
 
     doc = {
@@ -153,21 +160,38 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
             "https_new_conn": scenario("get_close", "small", tls=True),
             "client_churn": scenario("get_close", "small"),
             "get_small": scenario("get", "small"),
+            "upload_10m": scenario("upload", "upload", bytes_per_op=10 << 20),
+            "upload_1m": scenario("upload", "upload", bytes_per_op=1 << 20),
+            "upload_gen_10m": scenario("upload_gen", "upload", bytes_per_op=10 << 20),
         },
         "results": [
             r
-            for name in ("get_10m", "https_new_conn", "client_churn", "get_small")
+            for name in (
+                "get_10m",
+                "https_new_conn",
+                "client_churn",
+                "get_small",
+                "upload_10m",
+                "upload_1m",
+                "upload_gen_10m",
+            )
             for r in (result("httprs", name, 200.0), result("pycurl", name, 100.0))
         ],
         "limits": [
             limit("wrk", "small", 1, 10.0),
+            limit("pingpong", "small", 1, 5.0),
             limit("wrk", "10m.bin", 1, 400.0),
             limit("tls_floor", "small", "new", 160.0),
+            limit("pingpong", "upload", 1, 100.0, upload_bytes=10 << 20),
         ],
     }
     rows = {r["scenario"]: r for r in report.summary(doc)["rows"]}
     assert rows["get_10m"]["floor_ratio"] == pytest.approx(0.5)
     assert rows["https_new_conn"]["floor_ratio"] == pytest.approx(1.25)
+    assert rows["upload_10m"]["floor_ratio"] == pytest.approx(2.0)
+    # no row uploads 1 MB; a generator's chunked upload is another operation
+    assert "floor_ratio" not in rows["upload_1m"]
+    assert "floor_ratio" not in rows["upload_gen_10m"]
     assert "floor_ratio" not in rows["client_churn"]
     assert "floor_ratio" not in rows["get_small"]
     assert "÷ floor" in report.summary_text(report.summary(doc))

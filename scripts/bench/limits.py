@@ -1,5 +1,5 @@
-"""Machine-limit rows: wrk and the project's C clients (ping-pong, TLS floor) against the
-same nginx.
+"""Machine-limit rows: wrk and the project's C clients (ping-pong, upload, TLS floor)
+against the servers the scenarios use.
 
 They run pinned to the client CPU, like the Python workers, and their CPU is measured
 from the outside (os.wait4 rusage) so the rows are comparable with the clients' rows.
@@ -87,11 +87,19 @@ def run_wrk(
 
 
 def _run_native(
-    servers: Servers, cpu: int | None, row: dict, argv: list[str], seconds: float, warmup: float
+    servers: Servers,
+    cpu: int | None,
+    row: dict,
+    argv: list[str],
+    seconds: float,
+    warmup: float,
+    server_pid: int | None = None,
 ) -> dict:
     """Runs one of the C clients (scripts/bench/native: their last two arguments are the
-    warm-up and the measured seconds; they print one JSON object) and fills `row`."""
-    srv0 = proc_cpu_seconds(servers.nginx_worker_pid)
+    warm-up and the measured seconds; they print one JSON object) and fills `row`.
+    server_pid: the server it talks to (default: the nginx worker)."""
+    server_pid = server_pid or servers.nginx_worker_pid
+    srv0 = proc_cpu_seconds(server_pid)
     res = subprocess.run(
         [*taskset(cpu), *argv, str(warmup), str(seconds)],
         capture_output=True,
@@ -99,7 +107,7 @@ def _run_native(
         timeout=seconds + warmup + 30,
         env=plain_env(),
     )
-    srv = proc_cpu_seconds(servers.nginx_worker_pid) - srv0
+    srv = proc_cpu_seconds(server_pid) - srv0
     if res.returncode != 0:
         row.update(status="error", error=res.stderr.strip()[-300:])
         return row
@@ -133,6 +141,29 @@ def run_pingpong(servers: Servers, cpu: int | None, seconds: float, warmup: floa
     return _run_native(servers, cpu, row, argv, seconds, warmup)
 
 
+def run_upload_floor(
+    servers: Servers, cpu: int | None, size: int, seconds: float, warmup: float
+) -> dict:
+    """The kernel's cost of upload_10m's operation: the C client POSTing `size` bytes held
+    in memory to the C server's /upload over one keep-alive connection, in blocking writes."""
+    row = {
+        "name": f"C client, 1 conn, blocking {size >> 20} MB upload",
+        "tool": "pingpong",
+        "url": "upload",
+        "connections": 1,
+        "upload_bytes": size,
+    }
+    argv = [
+        str(servers.native["pingpong"]),
+        "127.0.0.1",
+        str(servers.c_port),
+        "/upload",
+        str(size),
+    ]
+    pid = servers.c_server.pid if servers.c_server else None
+    return _run_native(servers, cpu, row, argv, seconds, warmup, server_pid=pid)
+
+
 def run_tls_floor(servers: Servers, cpu: int | None, seconds: float, warmup: float) -> dict:
     """OpenSSL's own cost for https_new_conn's operation (native/tls_floor.c): a new
     connection per GET, its TLS handshake resuming the last one's session."""
@@ -160,5 +191,6 @@ def run_limits(servers: Servers, cpu: int | None, seconds: float) -> list[dict]:
         run_pingpong(servers, cpu, seconds, min(1.0, seconds / 4)),
         run_tls_floor(servers, cpu, seconds, min(1.0, seconds / 4)),
         run_wrk(servers, cpu, urls["file_10m"], 1, seconds, "wrk -t1 -c1, 10 MB GET"),
+        run_upload_floor(servers, cpu, 10 << 20, seconds, min(1.0, seconds / 4)),
     ]
     return rows

@@ -238,11 +238,15 @@ def _cheapest(rows: list[dict]) -> dict | None:
 def _floor_row(doc: dict, sc: dict) -> dict | None:
     """The machine-limit row that does a scenario's operation without a client around
     it: wrk -c1 downloading the same file for a large download; the C client making the
-    same new HTTPS connection per GET (OpenSSL's own handshake) for https_new_conn."""
+    same new HTTPS connection per GET (OpenSSL's own handshake) for https_new_conn; the C
+    client POSTing a body of the same size from memory for an upload from bytes."""
+    upload = None
     if sc.get("bytes_per_op") and sc.get("op") in ("get", "stream"):
         tool, conns = "wrk", 1
     elif sc.get("op") == "get_close" and sc.get("tls"):
         tool, conns = "tls_floor", "new"
+    elif sc.get("op") == "upload":
+        tool, conns, upload = "pingpong", 1, sc.get("bytes_per_op")
     else:
         return None
     for row in doc.get("limits", []):
@@ -250,6 +254,7 @@ def _floor_row(doc: dict, sc: dict) -> dict | None:
             row.get("tool") == tool
             and row.get("connections") == conns
             and row.get("url") == sc.get("path")
+            and row.get("upload_bytes") == upload
             and _ok(row)
         ):
             return row
@@ -263,7 +268,8 @@ def summary(doc: dict) -> dict:
     ratio_best = httprs CPU/op ÷ the cheapest other client's (below 1: httprs wins);
     ratio_httpx = httprs CPU/op ÷ httpx's; floor_ratio = httprs CPU/op ÷ the machine-limit
     row's doing the same operation (_floor_row: wrk -c1 for large downloads, the OpenSSL C
-    client for new HTTPS connections); rss_over_body = httprs's peak RSS (RSS+) ÷ the body size;
+    client for new HTTPS connections, the C client's upload for uploads from bytes);
+    rss_over_body = httprs's peak RSS (RSS+) ÷ the body size;
     transfer_rss_over_body = the timed window's peak above the RSS of the constructed client
     ÷ the body size.
     """
@@ -312,7 +318,8 @@ def summary_text(s: dict) -> str:
     out = [
         "Summary: httprs CPU/op ÷ the cheapest other client's (below 1.00 = httprs is cheapest), "
         "÷ httpx's, ÷ the floor (large downloads: wrk -c1 on the same file; new HTTPS "
-        "connections: OpenSSL's own handshake in a C client), peak RSS ÷ body (RSS+) "
+        "connections: OpenSSL's own handshake in a C client; uploads from bytes: a C client "
+        "writing the same body), peak RSS ÷ body (RSS+) "
         "and the timed window's peak above the constructed client ÷ body (xfer)",
         f"  {'scenario':16} {'httprs':13} {'÷ best peer':>11} {'best peer':16} {'÷ httpx':>8} "
         f"{'÷ floor':>7} {'RSS÷body':>8} {'xfer÷body':>9}",

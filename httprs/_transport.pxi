@@ -571,10 +571,6 @@ cdef _Engine _new_engine(object limits):
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
                               object proxy, bint http1, bint http2, object uds,
                               object local_address, int retries, object socket_options):
-    if uds is not None and (socket_options is not None or local_address is not None):
-        raise NotImplementedError(
-            "socket_options= or local_address= together with uds= is not supported by httprs yet"
-        )
     if retries < 0:
         raise ValueError("retries must be >= 0")
     if isinstance(verify, str):

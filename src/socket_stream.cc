@@ -171,6 +171,12 @@ void SocketStream::connect(SocketTarget target) {
   target_ = std::move(target);
   if (uds_) {
     state_ = State::kConnecting;
+    // local_address does not apply to a Unix socket (httpcore ignores it there too).
+    Error err;
+    if (!open_unix_socket_with_options(err)) {
+      fail_connect(err);
+      return;
+    }
     connect_req_.data = this;
     uv_pipe_connect(&connect_req_, &sock_.pipe, target_.uds_path.c_str(),
                     &SocketStream::on_connect);
@@ -483,6 +489,29 @@ bool SocketStream::open_socket_with_options(uv_tcp_t* tcp, int family, Error& er
     return false;
   }
   int rc = uv_tcp_open(tcp, fd);
+  if (rc < 0) {
+    ::close(fd);
+    err.set(ErrorKind::kConnectError, errno_message(rc));
+    return false;
+  }
+  return true;
+}
+
+bool SocketStream::open_unix_socket_with_options(Error& err) {
+  // Without options libuv makes the socket in uv_pipe_connect; with them it is
+  // ours, the options set before connect() (as httpcore's sync backend does),
+  // and uv_pipe_connect connects the descriptor it was given.
+  if (!target_.options || target_.options->empty()) return true;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err.set(ErrorKind::kConnectError, errno_message(-errno));
+    return false;
+  }
+  if (!apply_socket_options(fd, err)) {
+    ::close(fd);
+    return false;
+  }
+  int rc = uv_pipe_open(&sock_.pipe, fd);
   if (rc < 0) {
     ::close(fd);
     err.set(ErrorKind::kConnectError, errno_message(rc));

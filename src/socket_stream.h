@@ -203,6 +203,7 @@ class SocketStream {
   void close_attempt_timer();
   bool own_socket() const;
   bool open_socket_with_options(uv_tcp_t* tcp, int family, Error& err);
+  bool open_unix_socket_with_options(Error& err);
   bool apply_socket_options(int fd, Error& err);
   bool bind_local_address(int fd, int family, Error& err);
   void fail_connect(const Error& err);

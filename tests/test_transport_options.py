@@ -153,12 +153,79 @@ async def test_uds_async(unix_server):
     assert state["connections"] == 1
 
 
-def test_uds_with_socket_options_is_a_clear_error(tmp_path):
-    with pytest.raises(NotImplementedError, match="uds="):
-        httprs.HTTPTransport(
-            uds=str(tmp_path / "x.sock"),
-            socket_options=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)],
-        )
+def _client_socket_to_path(path: str) -> socket.socket:
+    """Our own process's Unix socket connected to `path` (a dup of it)."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        try:
+            if sock.family == socket.AF_UNIX and sock.getpeername() == path:
+                return sock
+        except OSError:
+            pass
+        sock.close()
+    raise AssertionError(f"no socket connected to {path}")
+
+
+# Smaller than the defaults (~208 KiB), so only the options can account for them.
+_UDS_OPTIONS = [
+    (socket.SOL_SOCKET, socket.SO_SNDBUF, 8192),
+    (socket.SOL_SOCKET, socket.SO_RCVBUF, 8192),
+]
+
+
+def _assert_uds_options_applied(path: str) -> None:
+    sock = _client_socket_to_path(path)
+    try:
+        # Linux reports twice what was set (its bookkeeping overhead)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 8192
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * 8192
+    finally:
+        sock.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_uds_with_socket_options_applies_them(unix_server):
+    """As httpcore's connect_unix_socket: the options go on the Unix socket; local_address
+    has no meaning there and is ignored, as httpx ignores it."""
+    path, state = unix_server
+    transport = httprs.HTTPTransport(
+        uds=path, socket_options=_UDS_OPTIONS, local_address="127.0.0.1"
+    )
+    with httprs.Client(transport=transport) as client:
+        assert client.get("http://localhost/a").text == "localhost"
+        _assert_uds_options_applied(path)
+        assert client.get("http://localhost/b").text == "localhost"
+    assert state["connections"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_uds_with_socket_options_applies_them_async(unix_server):
+    path, state = unix_server
+    transport = httprs.AsyncHTTPTransport(
+        uds=path, socket_options=_UDS_OPTIONS, local_address="127.0.0.1"
+    )
+    async with httprs.AsyncClient(transport=transport) as client:
+        assert (await client.get("http://localhost/a")).text == "localhost"
+        _assert_uds_options_applied(path)
+    assert state["connections"] == 1
+
+
+def test_uds_socket_option_error_is_connect_error_and_client_recovers(unix_server):
+    """An option the kernel refuses fails the connect as httpx's does (ConnectError);
+    nothing is left behind and the next transport connects."""
+    path, state = unix_server
+    bad = [(socket.SOL_SOCKET, 0x7FFF, 1)]
+    with httprs.Client(transport=httprs.HTTPTransport(uds=path, socket_options=bad)) as client:
+        for _ in range(2):
+            with pytest.raises(httprs.ConnectError):
+                client.get("http://localhost/")
+    assert state["connections"] == 0
+    with httprs.Client(transport=httprs.HTTPTransport(uds=path)) as client:
+        assert client.get("http://localhost/").text == "localhost"
 
 
 def _late_listener(delay: float):

@@ -6,7 +6,8 @@ rest of the process:
 * `import httpx` / `import httpx2` returns a module of that name whose public names are
   httprs's own objects (the same classes and functions under every name), whose
   `__version__`, `__title__` and `__description__` are those of the library it stands in for
-  (httpx 0.28.1, httpx2 2.17.0), and whose `__all__` is that library's list of the names
+  (httpx2 2.17.0; for httpx, the release installed beside httprs, 0.28.1 or 0.29.0, else
+  0.29.0: `httpx_version()`), and whose `__all__` is that library's list of the names
   httprs provides;
 * `import httpx._client` (and every other private module listed in `SUBMODULES`) returns the
   httprs module that holds those names, the very module object, so `mock.patch` on it
@@ -18,7 +19,7 @@ rest of the process:
   class attribute be set (plain Python classes; Cython `cdef` classes cannot be changed and
   keep `httprs._...`).
 * the default `User-Agent` and `Accept-Encoding` are those the primary name's library sends
-  (`python-httpx/0.28.1`, `python-httpx2/2.17.0`); a value the program patched into
+  (`python-httpx/0.29.0` or `/0.28.1`, `python-httpx2/2.17.0`); a value the program patched into
   `httpx._client.USER_AGENT` / `ACCEPT_ENCODING` is kept.
 
 The finder refuses to take over a name that is already imported: objects created from the
@@ -34,6 +35,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import logging
+import os
 import sys
 import types
 import warnings
@@ -42,11 +44,11 @@ from typing import Any
 
 __all__ = ["AlreadyImportedError", "alias_httpx", "install", "installed"]
 
-# The names httprs can stand in for, and what each reports about itself.
+# The names httprs can stand in for, and what each reports about itself (httpx's
+# `__version__`: see `face()`).
 FACES: dict[str, dict[str, str]] = {
     "httpx": {
         "__title__": "httpx",
-        "__version__": "0.28.1",
         "__description__": "A next generation HTTP client, for Python 3.",
     },
     "httpx2": {
@@ -71,6 +73,72 @@ HTTPX2_ONLY = frozenset({
     "websocket",
 })
 HTTPX_ONLY = frozenset({"main"})  # httpx2 keeps `main` as a deprecated attribute only
+# httpx2 names that httpx exports too from 0.29.0 on.
+HTTPX_029_NAMES = frozenset({"FunctionAuth"})
+# The httpx releases httprs presents as. They differ only in `FunctionAuth` (exported from
+# 0.29.0 on) and in four error messages that 0.28.1 words "an sync" (`worded()`).
+HTTPX_RELEASES = ("0.28.1", "0.29.0")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numbers of a version string: "0.29.0rc1" -> (0, 29, 0)."""
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _installed_httpx() -> str | None:
+    """The version of the httpx distribution an import would find (the first on
+    `sys.path`), from its metadata directory's name; None when there is none. The switch
+    shadows the package, not its metadata. A directory scan, not importlib.metadata,
+    whose import alone costs ~10 ms at start-up."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:  # not a directory (a zip file), or gone
+            continue
+        for name in names:
+            stem, dot, kind = name.lower().rpartition(".")
+            if dot and kind in ("dist-info", "egg-info") and stem.startswith("httpx-"):
+                # httpx-0.28.1.dist-info, httpx-0.28.1-py3.11.egg-info
+                return stem[len("httpx-") :].split("-")[0]
+    return None
+
+
+@functools.cache
+def httpx_version() -> str:
+    """The httpx release httprs presents as: that of the httpx installed in this
+    environment, 0.28.1 for any release before 0.29 (httpx 0.28.1 is what pytest-httpx and
+    other plugins still pin), 0.29.0 for 0.29 and later, and 0.29.0 when none is."""
+    installed = _installed_httpx()
+    if installed is None:
+        return HTTPX_RELEASES[-1]
+    return HTTPX_RELEASES[0] if _release(installed) < (0, 29) else HTTPX_RELEASES[-1]
+
+
+def face(name: str) -> dict[str, str]:
+    """What the stand-in for `name` reports about itself: title, version, description."""
+    if name == "httpx":
+        return {**FACES[name], "__version__": httpx_version()}
+    return FACES[name]
+
+
+def worded(httpx_028: str, current: str) -> str:
+    """An error message httpx 0.28.1 words differently ("an sync") from httpx 0.29.0 and
+    httpx2: 0.28.1's where httprs presents as that release, else the current one."""
+    if _state["primary"] != "httpx2" and httpx_version() == "0.28.1":
+        return httpx_028
+    return current
+
+
 # Exported by httprs but in neither library's `__all__`.
 IN_NEITHER = frozenset({"install", "HTTPXDeprecationWarning"})
 
@@ -81,7 +149,12 @@ def all_names(name: str) -> tuple[str, ...]:
     yet are listed too; `build_stand_in` exports only what httprs has."""
     import httprs
 
-    skip = IN_NEITHER | (HTTPX2_ONLY if name == "httpx" else HTTPX_ONLY)
+    if name == "httpx":
+        skip = IN_NEITHER | HTTPX2_ONLY
+        if httpx_version() != "0.28.1":
+            skip -= HTTPX_029_NAMES
+    else:
+        skip = IN_NEITHER | HTTPX_ONLY
     names = [n for n in httprs.__all__ if n not in skip]
     if name == "httpx2":
         names += [n for n in HTTPX2_ONLY if n not in names]  # those httprs lacks too
@@ -203,14 +276,14 @@ def build_stand_in(name: str) -> types.ModuleType:
     module = types.ModuleType(name, httprs.__doc__)
     exported = []
     for attr in all_names(name):
-        if attr in FACES[name]:
+        if attr in face(name):
             exported.append(attr)
         elif attr == "main" and name == "httpx2":
             continue  # deprecated in httpx2: served (with its warning) by __getattr__
         elif hasattr(httprs, attr):
             setattr(module, attr, getattr(httprs, attr))
             exported.append(attr)
-    module.__dict__.update(FACES[name])
+    module.__dict__.update(face(name))
     module.__dict__["__all__"] = exported
     module.__dict__["__getattr__"] = _module_getattr(name)
     module.__file__ = httprs.__file__
@@ -218,7 +291,7 @@ def build_stand_in(name: str) -> types.ModuleType:
     # `from httpx.__version__ import __version__` (httpx's version module). Registered
     # here, so importing it never replaces the `__version__` string attribute.
     version = types.ModuleType(f"{name}.__version__")
-    version.__dict__.update(FACES[name])
+    version.__dict__.update(face(name))
     sys.modules[version.__name__] = version
     return module
 
@@ -374,7 +447,7 @@ def presented_accept_encoding(name: str) -> str:
 
 def presented_user_agent(name: str) -> str:
     """The default User-Agent of the library `name` ("httpx" or "httpx2")."""
-    return f"python-{name}/{FACES[name]['__version__']}"
+    return f"python-{name}/{face(name)['__version__']}"
 
 
 def _set_client_defaults(primary: str) -> None:

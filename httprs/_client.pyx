@@ -2690,7 +2690,12 @@ async def _async_send_single_request(object client, object request, bint plain):
     start = _clock()
     body = request.stream
     if type(body) is not _BYTE_STREAM and not isinstance(body, AsyncByteStream):
-        raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
+        from httprs._alias import worded
+
+        raise RuntimeError(worded(
+            "Attempted to send an sync request with an AsyncClient instance.",
+            "Attempted to send a sync request with an AsyncClient instance.",
+        ))
     try:
         if _stock_method(transport, "handle_async_request", _STOCK_HANDLE_ASYNC):
             # What the stock method awaits, awaited here: one coroutine fewer.

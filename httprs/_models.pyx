@@ -111,6 +111,14 @@ cdef inline bytes _header_value(value, encoding):
     return value.encode(encoding or "ascii")
 
 
+cdef str _stream_kind_message(str httpx_028, str current):
+    """A stream-of-the-wrong-kind message: httpx 0.28.1's wording ("an sync") where httprs
+    presents as that release, httpx 0.29.0's and httpx2's otherwise (an error path only)."""
+    from httprs._alias import worded
+
+    return worded(httpx_028, current)
+
+
 cdef bytes _named_header_value(value, encoding, key):
     """_header_value(); presented as httpx2, a value that cannot be encoded names its
     header in the UnicodeEncodeError's reason, "... (header 'X-Name')" (httpx2 2.17);
@@ -1848,7 +1856,10 @@ class Response:
     async def aclose(self):
         """Close the response and release the connection."""
         if not isinstance(self.stream, AsyncByteStream):
-            raise RuntimeError("Attempted to call an async close on an sync stream.")
+            raise RuntimeError(_stream_kind_message(
+                "Attempted to call an async close on an sync stream.",
+                "Attempted to call an async close on a sync stream.",
+            ))
         if not self.is_closed:
             self.is_closed = True
             try:
@@ -1967,19 +1978,16 @@ async def _aiter_lines(self):
 async def _aiter_raw(self, chunk_size, bint for_bytes=False):
     """aiter_raw(); `for_bytes`: the chunks aiter_bytes() reads from the stream itself,
     as httpx2 2.17's does: empty chunks skipped, the response closed however the
-    iteration ends (an error, a cancellation, aclose()), and, presented as httpx2, its
-    message for a sync stream."""
+    iteration ends (an error, a cancellation, aclose())."""
     if self.is_stream_consumed:
         raise StreamConsumed()
     if self.is_closed:
         raise StreamClosed()
     if not isinstance(self.stream, AsyncByteStream):
-        if for_bytes:
-            from httprs._alias import primary
-
-            if primary() == "httpx2":  # (httpx2 2.17's aiter_bytes says "a sync")
-                raise RuntimeError("Attempted to call an async iterator on a sync stream.")
-        raise RuntimeError("Attempted to call an async iterator on an sync stream.")
+        raise RuntimeError(_stream_kind_message(
+            "Attempted to call an async iterator on an sync stream.",
+            "Attempted to call an async iterator on a sync stream.",
+        ))
     self.is_stream_consumed = True
     self._nbytes = 0
     chunker = None if chunk_size is None else _Chunker(chunk_size, b"")
@@ -2276,7 +2284,10 @@ cdef int _begin_whole_read(self, stream, bint is_async) except -1:
     if self.is_closed:
         raise StreamClosed()
     if is_async and not isinstance(stream, AsyncByteStream):
-        raise RuntimeError("Attempted to call an async iterator on an sync stream.")
+        raise RuntimeError(_stream_kind_message(
+            "Attempted to call an async iterator on an sync stream.",
+            "Attempted to call an async iterator on a sync stream.",
+        ))
     if not is_async and not isinstance(stream, SyncByteStream):
         raise RuntimeError("Attempted to call a sync iterator on an async stream.")
     self.is_stream_consumed = True  # (_nbytes is 0 until then: set once the body is read)
@@ -2350,7 +2361,10 @@ _AREAD_NOW = PyCapsule_New(<void*>_aread_now, NULL, NULL)  # for _client
 cdef int _close_response(self, stream) except -1:
     """Response.close() of `self`, whose stream is `stream`."""
     if not isinstance(stream, SyncByteStream):
-        raise RuntimeError("Attempted to call an sync close on an async stream.")
+        raise RuntimeError(_stream_kind_message(
+            "Attempted to call an sync close on an async stream.",
+            "Attempted to call a sync close on an async stream.",
+        ))
     if not self.is_closed:
         self.is_closed = True
         try:

@@ -237,6 +237,19 @@ def presented_as_httpx2(monkeypatch):
     monkeypatch.setitem(_alias._state, "primary", "httpx2")
 
 
+@pytest.fixture
+def presented_as_httpx_029(monkeypatch):
+    """httprs presenting as httpx 0.29.0, the release `_alias.httpx_version()` picks when
+    that release (or none) is installed beside httprs, for the test (the suite installs
+    httpx 0.28.1: pytest-httpx still requires 0.28.*)."""
+    from httprs import _alias
+
+    monkeypatch.setattr(_alias, "httpx_version", lambda: "0.29.0")
+    _alias.all_names.cache_clear()
+    yield
+    _alias.all_names.cache_clear()
+
+
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request):
     """anyio's pytest plugin runs each ``@pytest.mark.anyio`` test on asyncio and trio."""

@@ -70,6 +70,50 @@ def test_httprs_exports_the_union_of_httpx_and_httpx2():
         assert hasattr(httprs, name), name
 
 
+# Makes httprs find the httpx distribution given (or none) where it looks: the release it
+# presents as follows it.
+_FAKE_HTTPX_DIST = """
+from httprs import _alias
+_alias._installed_httpx = lambda: INSTALLED
+"""
+
+_PRESENTED = """
+import httprs
+httprs.install(["httpx"])
+import httpx
+from httpx.__version__ import __version__
+print(httpx.__version__, __version__, httpx.Client().headers["user-agent"])
+print(" ".join(httpx.__all__))
+"""
+
+
+@pytest.mark.parametrize(
+    ("installed", "presented"),
+    [
+        ("0.29.0", "0.29.0"),
+        ("0.30.2", "0.29.0"),
+        (None, "0.29.0"),
+        ("0.28.1", "0.28.1"),
+        ("0.27.2", "0.28.1"),
+    ],
+)
+def test_the_httpx_release_presented_follows_the_installed_one(installed, presented):
+    """httprs presents as the httpx release installed beside it (0.28.1 for one before
+    0.29: what pytest-httpx still pins), else as 0.29.0: its version, User-Agent and
+    `__all__`, which lists FunctionAuth from 0.29.0 on."""
+    import httpx  # the real httpx of the test environment (0.28.1)
+
+    code = f"INSTALLED = {installed!r}\n" + _FAKE_HTTPX_DIST + _PRESENTED
+    version_line, all_line = run_py(code).stdout.splitlines()
+    assert version_line.split() == [presented, presented, f"python-httpx/{presented}"]
+    expected = [n for n in httpx.__all__ if n != "FunctionAuth"]  # 0.28.1's list
+    if presented == "0.29.0":  # httpx 0.29.0's list: 0.28.1's and FunctionAuth
+        dunders = [n for n in expected if n.startswith("__")]
+        rest = [n for n in expected if not n.startswith("__")] + ["FunctionAuth"]
+        expected = dunders + sorted(rest, key=str.casefold)
+    assert all_line.split() == expected
+
+
 def test_install_routes_both_names_and_their_private_modules():
     out = run_py(
         """
@@ -511,3 +555,27 @@ def test_primary_name():
     )
     with pytest.raises(ValueError, match="primary"):
         httprs.install(["httpx"], primary="httpx2")
+
+
+def test_the_installed_httpx_is_found_by_its_metadata_directory(tmp_path, monkeypatch):
+    """The first httpx metadata directory on sys.path names the installed release (a
+    wheel's .dist-info, an egg's .egg-info); none, None."""
+    from httprs import _alias
+
+    empty, wheel, egg = (tmp_path / n for n in ("empty", "wheel", "egg"))
+    for d in (empty, wheel, egg):
+        d.mkdir()
+    (empty / "httpx_ws-0.9.0.dist-info").mkdir()  # other httpx-named projects do not count
+    (empty / "httpx2-2.17.0.dist-info").mkdir()
+    (wheel / "httpx-0.29.0.dist-info").mkdir()
+    (egg / "httpx-0.27.2-py3.11.egg-info").mkdir()
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "missing"), str(empty)])
+    assert _alias._installed_httpx() is None
+    monkeypatch.setattr(sys, "path", [str(empty), str(wheel), str(egg)])
+    assert _alias._installed_httpx() == "0.29.0"
+    monkeypatch.setattr(sys, "path", [str(egg), str(wheel)])
+    assert _alias._installed_httpx() == "0.27.2"
+    # the test environment's own: the httpx 0.28.1 that pytest-httpx pins
+    monkeypatch.undo()
+    assert _alias._installed_httpx() == "0.28.1"
+    assert _alias.httpx_version() == "0.28.1"

@@ -89,8 +89,27 @@ async def test_async_iterator_body(hx):
 
 async def test_sync_iterator_body_rejected(hx):
     client = hx.AsyncClient(transport=hx.MockTransport(echo(hx)))
-    with pytest.raises(RuntimeError, match="Attempted to send an sync request"):
+    with pytest.raises(RuntimeError, match="Attempted to send an? sync request"):
         await client.post("http://example.org/", content=iter([b"x"]))
+
+
+async def _sync_body_message(mod):
+    client = mod.AsyncClient(transport=mod.MockTransport(echo(mod)))
+    with pytest.raises(RuntimeError) as info:
+        await client.post("http://example.org/", content=iter([b"x"]))
+    return str(info.value)
+
+
+@pytest.mark.httprs_only
+async def test_sync_iterator_body_rejected_in_the_presented_words(presented_as_httpx_029):
+    """httpx 0.29.0 and httpx2 say "a sync request" (0.28.1: "an sync request", which the
+    test above checks against the installed httpx)."""
+    import httprs
+
+    httpx2 = pytest.importorskip("httpx2")
+    ours = await _sync_body_message(httprs)
+    assert ours == "Attempted to send a sync request with an AsyncClient instance."
+    assert ours == await _sync_body_message(httpx2)
 
 
 async def test_stream(hx):

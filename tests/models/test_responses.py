@@ -222,8 +222,56 @@ def test_stream_state_errors(hx):
     with pytest.raises(RuntimeError, match="sync close on an async stream"):
         r.close()
     r = hx.Response(200, stream=_stream_cls(hx, [b"a"])())
-    with pytest.raises(RuntimeError, match="async iterator on an sync stream"):
+    with pytest.raises(RuntimeError, match="async iterator on an? sync stream"):
         asyncio.run(r.aread())
+
+
+def _wrong_kind_messages(mod):
+    """What each one-shot read, close and raw iteration says about a stream of the other
+    kind (sync calls on an async stream, async calls on a sync stream)."""
+
+    async def drain(aiterator):
+        async for _ in aiterator:
+            pass
+
+    def outcome(call):
+        try:
+            call()
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    a = lambda: mod.Response(200, stream=_astream_cls(mod, [b"a"])())  # noqa: E731
+    s = lambda: mod.Response(200, stream=_stream_cls(mod, [b"a"])())  # noqa: E731
+    return [
+        outcome(lambda: a().read()),
+        outcome(lambda: a().close()),
+        outcome(lambda: asyncio.run(s().aread())),
+        outcome(lambda: asyncio.run(s().aclose())),
+        outcome(lambda: asyncio.run(drain(s().aiter_raw()))),
+    ]
+
+
+@pytest.mark.httprs_only
+def test_a_stream_of_the_wrong_kind_is_refused_in_the_installed_httpx_words(rs):
+    """Word for word the installed httpx's messages (httprs presents as the httpx release
+    installed beside it: 0.28.1 says "an sync", 0.29.0 "a sync")."""
+    assert _wrong_kind_messages(rs) == _wrong_kind_messages(httpx)
+
+
+@pytest.mark.httprs_only
+def test_a_stream_of_the_wrong_kind_is_refused_in_httpx2_words(rs, presented_as_httpx2):
+    httpx2 = pytest.importorskip("httpx2")
+    assert _wrong_kind_messages(rs) == _wrong_kind_messages(httpx2)
+
+
+@pytest.mark.httprs_only
+def test_a_stream_of_the_wrong_kind_is_refused_in_httpx_029_words(rs, presented_as_httpx_029):
+    """httpx 0.29.0's messages are httpx2's (0.29.0 reworded 0.28.1's "an sync")."""
+    httpx2 = pytest.importorskip("httpx2")
+    ours = _wrong_kind_messages(rs)
+    assert ours == _wrong_kind_messages(httpx2)
+    assert ours[2] == "Attempted to call an async iterator on a sync stream."
 
 
 def test_close_calls_stream_close_once(hx):

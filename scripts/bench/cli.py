@@ -30,6 +30,11 @@ from .limits import run_limits
 from .servers import REPO, Servers, SetupError, cpu_count, taskset
 
 SCRIPTS = Path(__file__).resolve().parent.parent
+# How the httprs measured was built (scripts/dev.sh bench sets HTTPRS_BENCH_BUILD).
+HTTPRS_BUILDS = {
+    "pgo": "profile-guided, as the wheels (scripts/dev.sh pgo)",
+    "editable": "editable development build, no profile-guided optimization",
+}
 
 # Timing per mode: warm-up and timed window per (client, scenario) run, in seconds.
 TIMING = {
@@ -106,6 +111,7 @@ def probe_client(adapter: type[clients_mod.Adapter], cpu: int | None) -> dict:
         capture_output=True,
         text=True,
         env=_worker_env(),
+        cwd=SCRIPTS,
         timeout=600,  # the first httprs import may rebuild the editable install
     )
     try:
@@ -130,7 +136,12 @@ def run_worker(spec: dict, cpu: int | None, timeout: float) -> dict:
         cmd = [*taskset(cpu), sys.executable, "-m", "bench.worker", str(spec_path), str(out_path)]
         try:
             res = subprocess.run(
-                cmd, capture_output=True, text=True, env=_worker_env(), timeout=timeout
+                cmd,
+                capture_output=True,
+                text=True,
+                env=_worker_env(),
+                cwd=SCRIPTS,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             return {
@@ -228,6 +239,9 @@ def machine_info(pin: str, server_cpu, client_cpu) -> dict:
         "cpus": os.cpu_count(),
         "nginx": nginx_v,
         "git": git,
+        "httprs_build": HTTPRS_BUILDS.get(
+            os.environ.get("HTTPRS_BENCH_BUILD", ""), "as installed"
+        ),
         "pin": pin,
         "server_cpu": server_cpu,
         "client_cpu": client_cpu,

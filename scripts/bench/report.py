@@ -58,6 +58,8 @@ def table(doc: dict) -> str:
         f"{meta['cpu_model']} ({meta['cpus']} CPUs), Python {meta['python']}, {meta['openssl']}, {meta['nginx']}"
     )
     out.append(f"pinning: {meta['pinning']}")
+    if "httprs_build" in meta:
+        out.append(f"httprs build: {meta['httprs_build']}")
     versions: list[str] = []
     for name, mods in meta.get("clients", {}).items():
         if "missing" in mods:

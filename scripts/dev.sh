@@ -444,6 +444,13 @@ case "$cmd" in
   pgo)
     build_pgo
     ;;
+  test-pgo)
+    # The suite against the profile-guided build (a compiler that lays code out by
+    # profile must not change what it does).
+    apt_install "${TEST_APT_PACKAGES[@]}"
+    build_pgo
+    run_installed "$PGO_VENV" "$@"
+    ;;
   wheel)
     build
     build_pgo
@@ -485,7 +492,7 @@ case "$cmd" in
     clang-format -i "${CPP_FORMATTED[@]}"
     ;;
   *)
-    echo "usage: $0 {setup|test|test-python|test-asan|test-tsan|fuzz|valgrind|bench|pgo|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
+    echo "usage: $0 {setup|test|test-python|test-asan|test-tsan|fuzz|valgrind|bench|pgo|test-pgo|soak|faultmix|ecosystem|wheel|lint|fmt} [args...]" >&2
     exit 2
     ;;
 esac

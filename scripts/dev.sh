@@ -215,13 +215,13 @@ build_asan() {
     -Db_sanitize=address,undefined -Dbuildtype=debug -Doptimization=1
 }
 
-# The profile-guided build (meson option pgo): .venv-pgo, build dir build/pgo, profiles
-# in build/pgo-profiles. Stage one installs an instrumented httprs (with the test, cli
-# and bench extras: the training run uses the benchmark's servers, and the benchmark
-# runs from this environment), scripts/pgo_train.py runs it against local servers, and
-# stage two compiles the same build directory again with the profiles. The profiles
-# are named by the objects' paths inside a build directory, so the wheel recipe uses
-# them in its own. The stamp is the sources' hash: unchanged sources keep the build.
+# The profile-guided build (meson option pgo): .venv-pgo, build dir build/pgo.
+# scripts/pgo_profiles.sh makes the profiles (an instrumented build in a scratch
+# environment, scripts/pgo_train.py against the benchmark's local servers) into
+# build/pgo-profiles, named by the objects' paths inside a build directory; then httprs
+# is installed here (with the test, cli and bench extras: the benchmark runs from this
+# environment) compiled with them, as the wheel recipe compiles its wheel. The stamp is
+# the sources' hash: unchanged sources keep the build.
 PGO_VENV="$ROOT/.venv-pgo"
 PGO_PROFILES="$ROOT/build/pgo-profiles"
 build_pgo() {
@@ -232,25 +232,15 @@ build_pgo() {
   pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
     certifi idna sniffio
   local stamp="$VENV/.httprs-pgo.stamp" want
-  want="$(sources_hash)-$(sha256sum scripts/pgo_train.py | cut -c1-8)"
+  want="$(sources_hash)-$(cat scripts/pgo_train.py scripts/pgo_profiles.sh | sha256sum | cut -c1-8)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     rm -f "$stamp"
     "$VENV/bin/python" -m pip uninstall -q -y httprs >/dev/null 2>&1 || true
-    local pgo_args=("-Cbuild-dir=build/pgo" "-Csetup-args=-Dpgo_dir=$PGO_PROFILES")
-    log "building httprs with profile-guided optimization: instrumented (build/pgo)"
-    rm -rf "$PGO_PROFILES"
+    bash scripts/pgo_profiles.sh "$PY"
+    log "building httprs with the profiles (build/pgo)"
     venv_pip install -q --disable-pip-version-check --no-build-isolation \
-      "${pgo_args[@]}" "-Csetup-args=-Dpgo=generate" ".[test,cli,bench]"
-    log "training run (scripts/pgo_train.py)"
-    # From /tmp: the source tree's httprs/ would shadow the installed package.
-    (cd /tmp && "$VENV/bin/python" "$ROOT/scripts/pgo_train.py") >&2
-    if [ -z "$(find "$PGO_PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
-      log "the training run wrote no profiles to $PGO_PROFILES"
-      exit 1
-    fi
-    log "building httprs with profile-guided optimization: with the profiles (build/pgo)"
-    venv_pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-      --force-reinstall "${pgo_args[@]}" "-Csetup-args=-Dpgo=use" .
+      "-Cbuild-dir=build/pgo" "-Csetup-args=-Dpgo=use" \
+      "-Csetup-args=-Dpgo_dir=$PGO_PROFILES" ".[test,cli,bench]"
     echo "$want" > "$stamp"
   fi
   VENV="$saved_venv"

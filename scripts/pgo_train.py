@@ -105,7 +105,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="workload multiplier")
     args = parser.parse_args()
-    servers = Servers.start(cpu=None)
+    # Files in the temporary directory: a build container's /dev/shm may be too small.
+    servers = Servers.start(cpu=None, in_memory=False)
     try:
         urls = servers.urls()
         context = ssl.create_default_context(cafile=str(servers.ca_pem))

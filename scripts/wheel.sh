@@ -57,7 +57,8 @@ elif [ "$FROM_SDIST" = 1 ]; then
 else
   log "building the sdist"
   "$PY" -m build --no-isolation --sdist --outdir dist .
-  log "building the wheel (build dir build/wheel)"
+  log "building the wheel (build dir build/wheel, from scratch: new profiles are no ninja input)"
+  rm -rf build/wheel
   "$PY" -m build --no-isolation --wheel --outdir dist -Cbuild-dir=build/wheel \
     "${PGO_ARGS[@]}" .
 fi

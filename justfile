@@ -19,8 +19,17 @@ test-tsan *ARGS:
 fuzz SECONDS="60" *TARGETS:
     bash scripts/dev.sh fuzz {{SECONDS}} {{TARGETS}}
 
+# The benchmark, on the profile-guided build (HTTPRS_BENCH_BUILD=editable: the editable one).
 bench *ARGS:
     bash scripts/dev.sh bench {{ARGS}}
+
+# The profile-guided build in .venv-pgo (scripts/pgo_profiles.sh trains it first).
+pgo:
+    bash scripts/dev.sh pgo
+
+# The suite on the profile-guided build.
+test-pgo *ARGS:
+    bash scripts/dev.sh test-pgo {{ARGS}}
 
 # sdist + auditwheel-repaired wheel, installed and smoke-tested in a fresh venv
 wheel *ARGS:

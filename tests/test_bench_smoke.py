@@ -61,6 +61,7 @@ def test_quick_run_writes_json(tmp_path):
         "mode",
         "repeat",
         "clients",
+        "tcp_congestion_control",
     ):
         assert key in meta, key
     assert meta["mode"] == "quick"
@@ -84,6 +85,8 @@ def test_quick_run_writes_json(tmp_path):
     assert upload["status"] == "ok", upload
     assert upload["tool"] == "pingpong" and upload["url"] == "upload"
     assert upload["upload_bytes"] == 10 << 20
+    # split over as many connections as the upload scenarios' windows
+    assert upload["connections"] == 4
 
     assert list(doc["scenarios"]) == ["get_small"]
     # get_small is a sync scenario: a family selects only its sync client here
@@ -138,8 +141,14 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     finally:
         sys.path.remove(str(SCRIPTS))
 
-    def scenario(op, path, tls=False, bytes_per_op=0):
-        return {"op": op, "path": path, "tls": tls, "bytes_per_op": bytes_per_op}
+    def scenario(op, path, tls=False, bytes_per_op=0, connections=1):
+        return {
+            "op": op,
+            "path": path,
+            "tls": tls,
+            "bytes_per_op": bytes_per_op,
+            "connections": connections,
+        }
 
     def result(client, name, cpu):
         return {"client": client, "scenario": name, "status": "ok", "cpu_us_per_op": cpu}
@@ -160,7 +169,7 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
             "https_new_conn": scenario("get_close", "small", tls=True),
             "client_churn": scenario("get_close", "small"),
             "get_small": scenario("get", "small"),
-            "upload_10m": scenario("upload", "upload", bytes_per_op=10 << 20),
+            "upload_10m": scenario("upload", "upload", bytes_per_op=10 << 20, connections=4),
             "upload_1m": scenario("upload", "upload", bytes_per_op=1 << 20),
             "upload_gen_10m": scenario("upload_gen", "upload", bytes_per_op=10 << 20),
         },
@@ -182,7 +191,9 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
             limit("pingpong", "small", 1, 5.0),
             limit("wrk", "10m.bin", 1, 400.0),
             limit("tls_floor", "small", "new", 160.0),
-            limit("pingpong", "upload", 1, 100.0, upload_bytes=10 << 20),
+            # one connection: not what upload_10m's windows do (4 connections in turn)
+            limit("pingpong", "upload", 1, 50.0, upload_bytes=10 << 20),
+            limit("pingpong", "upload", 4, 100.0, upload_bytes=10 << 20),
         ],
     }
     rows = {r["scenario"]: r for r in report.summary(doc)["rows"]}
@@ -195,6 +206,43 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     assert "floor_ratio" not in rows["client_churn"]
     assert "floor_ratio" not in rows["get_small"]
     assert "÷ floor" in report.summary_text(report.summary(doc))
+
+
+@pytest.mark.timeout(120)
+def test_upload_window_is_split_over_connections(tmp_path):
+    """An upload scenario's window runs over 4 clients in turn (Scenario.connections),
+    each keeping its one connection alive through its part of the window."""
+    out = tmp_path / "results.json"
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "bench.py"),
+            "--quick",
+            "--no-limits",
+            "--scenario",
+            "upload_1m",
+            "--clients",
+            "httprs",
+            "--json",
+            str(out),
+            "--chart",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=115,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["scenarios"]["upload_1m"]["connections"] == 4
+    (row,) = doc["results"]
+    assert row["status"] == "ok", row
+    assert row["connections"] == 4
+    # quick mode: at least 2 operations, spread over the 4 parts (one each at least)
+    assert row["ops"] >= 4
+    assert row["new_connections"] == 0
+    assert "each run's window over 4 clients in turn" in res.stdout
 
 
 def test_unknown_client_is_an_error(tmp_path):

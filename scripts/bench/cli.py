@@ -201,7 +201,7 @@ def aggregate(runs: list[dict]) -> dict:
         spread[m] = [min(vals), max(vals)]
     out["spread"] = spread
     out["ops"] = sum(r["ops"] for r in ok)
-    for k in ("notes", "peak_rss_method"):
+    for k in ("notes", "peak_rss_method", "connections"):
         if k in ok[0]:
             out[k] = ok[0][k]
     out["runs"] = [
@@ -229,6 +229,12 @@ def machine_info(pin: str, server_cpu, client_cpu) -> dict:
         ).stdout.strip()
     except OSError:
         git = ""
+    try:
+        # BBR paces every connection at a rate it estimates per connection: see
+        # Scenario.connections
+        congestion = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    except OSError:
+        congestion = "unknown"
     return {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0],
@@ -238,6 +244,7 @@ def machine_info(pin: str, server_cpu, client_cpu) -> dict:
         "cpu_model": cpu_model,
         "cpus": os.cpu_count(),
         "nginx": nginx_v,
+        "tcp_congestion_control": congestion,
         "git": git,
         "httprs_build": HTTPRS_BUILDS.get(
             os.environ.get("HTTPRS_BENCH_BUILD", ""), "as installed"
@@ -393,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                     "path": info["urls"][sc.url].rsplit("/", 1)[-1],
                     "tls": sc.tls,
                     "bytes_per_op": sc.bytes_per_op,
+                    "connections": sc.connections,
                 }
                 for sc in scs
             },

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 
+from .scenarios import UPLOAD_CONNECTIONS
 from .servers import Servers, plain_env, proc_cpu_seconds, taskset
 
 _UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
@@ -94,39 +95,50 @@ def _run_native(
     seconds: float,
     warmup: float,
     server_pid: int | None = None,
+    runs: int = 1,
 ) -> dict:
     """Runs one of the C clients (scripts/bench/native: their last two arguments are the
     warm-up and the measured seconds; they print one JSON object) and fills `row`.
-    server_pid: the server it talks to (default: the nginx worker)."""
+    server_pid: the server it talks to (default: the nginx worker). runs > 1 splits the
+    measured time over that many runs, one connection each, as the scenarios with
+    `connections` > 1 do (the row sums them; its p50 and p99 are the runs' highest)."""
     server_pid = server_pid or servers.nginx_worker_pid
-    srv0 = proc_cpu_seconds(server_pid)
-    res = subprocess.run(
-        [*taskset(cpu), *argv, str(warmup), str(seconds)],
-        capture_output=True,
-        text=True,
-        timeout=seconds + warmup + 30,
-        env=plain_env(),
-    )
-    srv = proc_cpu_seconds(server_pid) - srv0
-    if res.returncode != 0:
-        row.update(status="error", error=res.stderr.strip()[-300:])
-        return row
-    d = json.loads(res.stdout)
-    n, wall = d["requests"], d["wall_s"]
+    srv = 0.0
+    total = {"requests": 0, "wall_s": 0.0, "cpu_user_s": 0.0, "cpu_sys_s": 0.0}
+    p50 = p99 = 0.0
+    for _ in range(runs):
+        srv0 = proc_cpu_seconds(server_pid)
+        part_warmup, part_seconds = warmup / runs, seconds / runs
+        res = subprocess.run(
+            [*taskset(cpu), *argv, str(part_warmup), str(part_seconds)],
+            capture_output=True,
+            text=True,
+            timeout=part_seconds + part_warmup + 30,
+            env=plain_env(),
+        )
+        srv += proc_cpu_seconds(server_pid) - srv0
+        if res.returncode != 0:
+            row.update(status="error", error=res.stderr.strip()[-300:])
+            return row
+        d = json.loads(res.stdout)
+        for k in total:
+            total[k] += d[k]
+        p50, p99 = max(p50, d["p50_us"]), max(p99, d["p99_us"])
+        if "resumed" in d:
+            row["resumed"] = row.get("resumed", 0) + d["resumed"]
+    n, wall = total["requests"], total["wall_s"]
     row.update(
         status="ok",
         ops=n,
         wall_s=wall,
         ops_per_s=n / wall,
-        cpu_us_per_op=(d["cpu_user_s"] + d["cpu_sys_s"]) / n * 1e6,
-        p50_us=d["p50_us"],
-        p99_us=d["p99_us"],
+        cpu_us_per_op=(total["cpu_user_s"] + total["cpu_sys_s"]) / n * 1e6,
+        p50_us=p50,
+        p99_us=p99,
         # the server time includes the warm-up; scale it to the measured share
         server_cpu_pct=100.0 * srv / (wall + warmup),
         server_cpu_us_per_op=None,
     )
-    if "resumed" in d:
-        row["resumed"] = d["resumed"]
     return row
 
 
@@ -145,12 +157,13 @@ def run_upload_floor(
     servers: Servers, cpu: int | None, size: int, seconds: float, warmup: float
 ) -> dict:
     """The kernel's cost of upload_10m's operation: the C client POSTing `size` bytes held
-    in memory to the C server's /upload over one keep-alive connection, in blocking writes."""
+    in memory to the C server's /upload over a keep-alive connection, in blocking writes;
+    over `UPLOAD_CONNECTIONS` connections in turn, as the upload scenarios."""
     row = {
-        "name": f"C client, 1 conn, blocking {size >> 20} MB upload",
+        "name": f"C client, {UPLOAD_CONNECTIONS} conns, blocking {size >> 20} MB upload",
         "tool": "pingpong",
         "url": "upload",
-        "connections": 1,
+        "connections": UPLOAD_CONNECTIONS,
         "upload_bytes": size,
     }
     argv = [
@@ -161,7 +174,9 @@ def run_upload_floor(
         str(size),
     ]
     pid = servers.c_server.pid if servers.c_server else None
-    return _run_native(servers, cpu, row, argv, seconds, warmup, server_pid=pid)
+    return _run_native(
+        servers, cpu, row, argv, seconds, warmup, server_pid=pid, runs=UPLOAD_CONNECTIONS
+    )
 
 
 def run_tls_floor(servers: Servers, cpu: int | None, seconds: float, warmup: float) -> dict:

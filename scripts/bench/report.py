@@ -56,6 +56,11 @@ def table(doc: dict) -> str:
     )
     out.append(
         f"{meta['cpu_model']} ({meta['cpus']} CPUs), Python {meta['python']}, {meta['openssl']}, {meta['nginx']}"
+        + (
+            f", TCP congestion control {meta['tcp_congestion_control']}"
+            if "tcp_congestion_control" in meta
+            else ""
+        )
     )
     out.append(f"pinning: {meta['pinning']}")
     if "httprs_build" in meta:
@@ -103,7 +108,9 @@ def table(doc: dict) -> str:
         if not rows:
             continue
         unit = "MB/s" if sc["unit"] == "MB" else "op/s"
-        out.append(f"{name}: {sc['title']}  [server: {sc['server']}]")
+        split = sc.get("connections", 1)
+        split_note = f", each run's window over {split} clients in turn" if split > 1 else ""
+        out.append(f"{name}: {sc['title']}  [server: {sc['server']}{split_note}]")
         out.append(
             f"  {'client':16} {'CPU µs/op':>10} {'[min-max]':>17} {unit:>9} {'p50 µs':>9} {'p99 µs':>9} "
             f"{'RSS+ MB':>8} {'xfer MB':>8} {'srv%':>5} {'vs httpx':>9} {'gc0/10k':>8} {'blk+/op':>8}"
@@ -248,7 +255,7 @@ def _floor_row(doc: dict, sc: dict) -> dict | None:
     elif sc.get("op") == "get_close" and sc.get("tls"):
         tool, conns = "tls_floor", "new"
     elif sc.get("op") == "upload":
-        tool, conns, upload = "pingpong", 1, sc.get("bytes_per_op")
+        tool, conns, upload = "pingpong", sc.get("connections", 1), sc.get("bytes_per_op")
     else:
         return None
     for row in doc.get("limits", []):

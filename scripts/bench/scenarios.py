@@ -19,6 +19,8 @@ from .servers import FILE_SIZES, HEADERS_BODY, JSON_ITEMS, SMALL_BODY
 
 MB = 1 << 20
 UPLOAD_CHUNK = 64 * 1024
+# Scenario.connections of the uploads (and the C client's upload row, limits.py)
+UPLOAD_CONNECTIONS = 4
 
 # ~1 KB JSON object for the POST JSON case (30 keys).
 JSON_PAYLOAD = {f"key{i:02d}": f"value-{i:02d}-abcdefghijklmnopqrstu" for i in range(30)}
@@ -43,6 +45,13 @@ class Scenario:
     # knowledge); HTTP/1.1-only clients run `h1_url` instead (a pool of `conc`)
     h2: bool = False
     h1_url: str = ""
+    # Clients the timed window is split over, each built and warmed up outside the
+    # timing: > 1 where the cost depends on the state a connection settles in. The
+    # uploads: with the kernel's BBR congestion control (this VM's default), each
+    # connection keeps the pacing rate it estimated early on, and a 1 MB upload costs
+    # one client 43 or 77 µs of CPU depending on the connection it drew
+    # (scripts/bench/README.md, "Method").
+    connections: int = 1
 
     @property
     def bytes_per_op(self) -> int:
@@ -133,6 +142,7 @@ def _all() -> list[Scenario]:
                     unit="MB",
                     min_ops=5 if size > MB else 20,
                     quick_min_ops=2,
+                    connections=UPLOAD_CONNECTIONS,
                 )
             )
     for label, mode in (("1m", "sync"), ("10m", "any"), ("100m", "sync")):

@@ -13,6 +13,8 @@ window's own peak above the RSS of the constructed client is the transfer RSS+);
 getrusage(RUSAGE_SELF) (user+sys, every thread of the process), the wall clock
 and the server process's CPU time are read around a timed window of operations, each
 timed with perf_counter_ns (async: from the task's request start to the body read).
+A scenario with `connections` > 1 does that (build, warm-up, window, close) that many
+times, each window a share of the time, and sums the windows.
 """
 
 from __future__ import annotations
@@ -72,6 +74,63 @@ class Window:
     def check(self, value) -> None:
         if value != self.expect:
             raise CheckFailed(f"operation returned {value!r}, expected {self.expect!r}")
+
+
+class _Tally:
+    """Sums what the timed windows of one measurement cost (one window per client built;
+    see `Scenario.connections`), and their peaks."""
+
+    def __init__(self, peak_reset: bool, server_pid: int, stats_port, server: str):
+        self.peak_reset = peak_reset
+        self.server_pid, self.stats_port, self.server = server_pid, stats_port, server
+        self.user = self.system = self.srv = self.wall = 0.0
+        self.gc0 = self.blocks = 0
+        self.accepted: int | None = 0
+        self.lat: list[int] = []
+        self.hwm_warm_kb = 0
+        self.transfer_kb: int | None = None
+        self.built_rss_kb = 0
+        self.mark: dict = {}
+
+    def built(self) -> None:
+        """The client is built: its RSS is what the window's own peak is measured above."""
+        self.built_rss_kb = _status_kb("VmRSS")
+
+    def start(self) -> None:
+        m = self.mark
+        # The peak of construction and warm-up; then the window's own peak
+        self.hwm_warm_kb = max(self.hwm_warm_kb, _status_kb("VmHWM"))
+        m["peak_reset"] = self.peak_reset and reset_peak_rss()
+        m["acc"] = accepted_connections(self.stats_port, self.server)
+        m["gc"] = gc.get_stats()[0]["collections"]
+        m["blocks"] = sys.getallocatedblocks()
+        m["ru"] = resource.getrusage(resource.RUSAGE_SELF)
+        m["srv"] = proc_cpu_seconds(self.server_pid)
+        m["t"] = time.perf_counter()
+
+    def end(self) -> None:
+        m = self.mark
+        t1 = time.perf_counter()
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        hwm_kb = _status_kb("VmHWM")
+        blocks1 = sys.getallocatedblocks()
+        gc1 = gc.get_stats()[0]["collections"]
+        srv1 = proc_cpu_seconds(self.server_pid)
+        acc1 = accepted_connections(self.stats_port, self.server)
+        self.wall += t1 - m["t"]
+        self.user += ru1.ru_utime - m["ru"].ru_utime
+        self.system += ru1.ru_stime - m["ru"].ru_stime
+        self.srv += srv1 - m["srv"]
+        self.gc0 += gc1 - m["gc"]
+        self.blocks += blocks1 - m["blocks"]
+        if m["peak_reset"]:
+            own = hwm_kb - self.built_rss_kb
+            self.transfer_kb = own if self.transfer_kb is None else max(self.transfer_kb, own)
+        if self.accepted is not None and m["acc"] is not None and acc1 is not None:
+            # the second stats request accounts for the 1 subtracted
+            self.accepted += acc1 - m["acc"] - 1
+        else:
+            self.accepted = None
 
 
 def _sync_loop(op, win: Window) -> None:
@@ -175,81 +234,68 @@ def measure(spec: dict) -> dict:
     base_rss_kb = _status_kb("VmRSS")
     maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    def start_window(warm: bool) -> Window:
-        secs = timing["warmup_s"] if warm else timing["window_s"]
-        ops = max(1, min_ops // 4) if warm else min_ops
-        return Window(sc.expect, time.perf_counter() + secs, ops)
+    # The window is split over `sc.connections` clients, built and warmed up one after
+    # the other (outside the timing), so a scenario whose cost depends on the state a
+    # connection settles in measures several draws of it (scenarios.py).
+    segments = max(1, sc.connections)
 
-    marks: dict = {}
+    def start_window(warm: bool) -> Window:
+        secs = (timing["warmup_s"] if warm else timing["window_s"]) / segments
+        ops = max(1, min_ops // 4) if warm else min_ops
+        return Window(sc.expect, time.perf_counter() + secs, -(-ops // segments))
 
     stats_port = spec["info"]["stats_ports"][sc.server]
-
-    def mark_start():
-        # The peak of construction and warm-up; then the window's own peak
-        marks["hwm_warm_kb"] = _status_kb("VmHWM")
-        marks["window_peak_reset"] = peak_reset and reset_peak_rss()
-        marks["acc0"] = accepted_connections(stats_port, sc.server)
-        marks["gc0"] = gc.get_stats()[0]["collections"]
-        marks["blocks0"] = sys.getallocatedblocks()
-        marks["ru0"] = resource.getrusage(resource.RUSAGE_SELF)
-        marks["srv0"] = proc_cpu_seconds(server_pid)
-        marks["t0"] = time.perf_counter()
-
-    def mark_end():
-        marks["t1"] = time.perf_counter()
-        marks["ru1"] = resource.getrusage(resource.RUSAGE_SELF)
-        marks["hwm_window_kb"] = _status_kb("VmHWM")
-        marks["blocks1"] = sys.getallocatedblocks()
-        marks["gc1"] = gc.get_stats()[0]["collections"]
-        marks["srv1"] = proc_cpu_seconds(server_pid)
-        marks["acc1"] = accepted_connections(stats_port, sc.server)
+    tally = _Tally(peak_reset, server_pid, stats_port, sc.server)
 
     if adapter.is_async:
 
         async def run():
-            await adapter.open(ctx)
-            marks["built_rss_kb"] = _status_kb("VmRSS")
-            try:
-                op = adapter.op(ctx)
-                await async_phase(op, start_window(True), conc)
-                win = start_window(False)
-                mark_start()
-                await async_phase(op, win, conc)
-                mark_end()
-                return win
-            finally:
-                await adapter.close()
+            for _ in range(segments):
+                await adapter.open(ctx)
+                tally.built()
+                try:
+                    op = adapter.op(ctx)
+                    await async_phase(op, start_window(True), conc)
+                    win = start_window(False)
+                    tally.start()
+                    await async_phase(op, win, conc)
+                    tally.end()
+                    tally.lat += win.lat
+                finally:
+                    await adapter.close()
 
         if getattr(adapter, "loop", "asyncio") == "uvloop":
             import uvloop
 
-            win = uvloop.run(run())
+            uvloop.run(run())
         else:
-            win = asyncio.run(run())
+            asyncio.run(run())
     else:
-        adapter.open(ctx)
-        marks["built_rss_kb"] = _status_kb("VmRSS")
-        try:
-            op = adapter.op(ctx)
-            win = run_sync(
-                op, conc, start_window(True), lambda: start_window(False), mark_start, mark_end
-            )
-        finally:
-            adapter.close()
+        for _ in range(segments):
+            adapter.open(ctx)
+            tally.built()
+            try:
+                op = adapter.op(ctx)
+                win = run_sync(
+                    op,
+                    conc,
+                    start_window(True),
+                    lambda: start_window(False),
+                    tally.start,
+                    tally.end,
+                )
+                tally.lat += win.lat
+            finally:
+                adapter.close()
 
-    ru0, ru1 = marks["ru0"], marks["ru1"]
-    wall = marks["t1"] - marks["t0"]
-    n = len(win.lat)
-    user = ru1.ru_utime - ru0.ru_utime
-    system = ru1.ru_stime - ru0.ru_stime
-    srv = marks["srv1"] - marks["srv0"]
-    lat = sorted(win.lat)
+    n = len(tally.lat)
+    user, system, srv, wall = tally.user, tally.system, tally.srv, tally.wall
+    lat = sorted(tally.lat)
     transfer_kb = None
     if peak_reset:
-        # the window's peak or the close's, whichever is higher (as before the reset)
-        peak_kb = max(marks["hwm_warm_kb"], _status_kb("VmHWM")) - base_rss_kb
-        if marks["window_peak_reset"]:
-            transfer_kb = marks["hwm_window_kb"] - marks["built_rss_kb"]
+        # the windows' peak or the close's, whichever is higher (as before the reset)
+        peak_kb = max(tally.hwm_warm_kb, _status_kb("VmHWM")) - base_rss_kb
+        transfer_kb = tally.transfer_kb
     else:  # ru_maxrss only grows: a delta from the post-import value
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss0
     out.update(
@@ -267,7 +313,7 @@ def measure(spec: dict) -> dict:
         p50_us=percentile(lat, 0.50),
         p99_us=percentile(lat, 0.99),
         peak_rss_mb=max(0, peak_kb) / 1024.0,
-        # the timed window's peak above the RSS of the constructed client (what the
+        # the timed windows' peak above the RSS of the constructed client (what the
         # requests add: connections, buffers, bodies, held or freed): None when the
         # peak mark cannot be reset
         transfer_rss_mb=None if transfer_kb is None else max(0, transfer_kb) / 1024.0,
@@ -278,13 +324,13 @@ def measure(spec: dict) -> dict:
         # Python memory churn: generation-0 collections (each one follows ~700 net
         # allocations of GC-tracked objects) per 10,000 operations, and the net change in
         # allocated memory blocks per operation over the window (a leak shows as > 0)
-        gc0_per_10k=(marks["gc1"] - marks["gc0"]) * 10_000 / n,
-        blocks_per_op=(marks["blocks1"] - marks["blocks0"]) / n,
+        gc0_per_10k=tally.gc0 * 10_000 / n,
+        blocks_per_op=tally.blocks / n,
+        connections=segments,
     )
-    if marks["acc0"] is not None and marks["acc1"] is not None:
-        # connections the client opened during the window (the second stats request
-        # accounts for the 1 subtracted)
-        out["new_connections"] = marks["acc1"] - marks["acc0"] - 1
+    if tally.accepted is not None:
+        # connections the client opened during the windows
+        out["new_connections"] = tally.accepted
     if adapter.notes:
         out["notes"] = adapter.notes
     return out

@@ -861,6 +861,10 @@ void Connection::abandon() {
   close(Error());
 }
 
+bool Connection::draining_for_pool() const {
+  return purpose_ == Purpose::kPool && state_ == State::kActive && is_http1() && h1().draining();
+}
+
 bool Connection::keepalive_expired(uint64_t now_ms) const {
   if (engine_->limits().expire_at_once()) return true;
   uint64_t expiry_ms = 0;

@@ -125,6 +125,9 @@ class Connection final : private SocketStream::Owner,
   bool may_become_http2() const {
     return may_http2_ && (state_ == State::kConnecting || state_ == State::kHandshaking);
   }
+  // Reading the rest of a response its transfer abandoned, for the pool only
+  // (nobody waits for those bytes): closing it loses nothing.
+  bool draining_for_pool() const;
   bool is_http2() const {
     return session_ && session_->protocol() == ProtocolSession::Protocol::kHttp2;
   }

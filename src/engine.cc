@@ -451,6 +451,7 @@ void Engine::service_waiters() {
         if (victim) victim->close(Error());
         room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
       }
+      if (!room) room = close_a_drain();
       if (room) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
         auto* conn = new Connection(this, std::move(t));
@@ -464,6 +465,19 @@ void Engine::service_waiters() {
     }
   } while (service_again_);
   servicing_ = false;
+}
+
+bool Engine::close_a_drain() {
+  // A connection reading an abandoned response into the void holds a slot
+  // only to be reused afterwards: a waiting request takes the slot instead
+  // (httpcore closes such a connection at once, so its slot is free).
+  for (Connection* c : all_) {
+    if (c->draining_for_pool()) {
+      c->close(Error());
+      return limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
+    }
+  }
+  return false;
 }
 
 bool Engine::negotiating_http2(const std::string& key) const {

@@ -458,6 +458,9 @@ class Engine {
   // abandoned response. While any does, sync waiters do not wait on their own
   // sockets (direct_fd): someone must drive the loop for it.
   void note_pool_work(int delta);
+  // Close a connection draining an abandoned response, if any, for a waiter
+  // that finds no room in the pool; true when there is room now.
+  bool close_a_drain();
   // SocketStream::write asks: inside a consumer operation (ConsumerLock) or a
   // driver's flush before it polls, a write to a socket with nothing queued
   // leaves for the kernel once mu_ is let go of (true: `s` is listed). The

@@ -106,6 +106,16 @@ bool is_idempotent(std::string_view method) {
          method == "PUT" || method == "DELETE";
 }
 
+// Whether a Connection header value lists the "close" option (any case).
+bool lists_close(std::string_view value) {
+  while (true) {
+    size_t comma = value.find(',');
+    if (iequals(trim_ows(value.substr(0, comma)), "close")) return true;
+    if (comma == std::string_view::npos) return false;
+    value.remove_prefix(comma + 1);
+  }
+}
+
 // One Content-Length header value, h11's way: a comma-separated list whose
 // members must all be the same run of at most 20 digits. On success `digits`
 // is that run and `n` its value.
@@ -151,6 +161,7 @@ struct FramingHeaders {
   std::string_view length_digits;
   uint64_t length = 0;
   bool upgrade = false;
+  bool close = false;
 };
 
 bool read_framing_headers(const HeaderList& headers, FramingHeaders* out, Error& err) {
@@ -178,6 +189,8 @@ bool read_framing_headers(const HeaderList& headers, FramingHeaders* out, Error&
       out->length = n;
     } else if (iequals(name, "upgrade") && !trim_ows(value).empty()) {
       out->upgrade = true;
+    } else if (iequals(name, "connection") && lists_close(value)) {
+      out->close = true;
     }
   }
   return true;
@@ -305,6 +318,7 @@ bool plan_and_write(std::string* out, std::string_view method, std::string_view 
   RequestPlan p;
   p.idempotent = is_idempotent(method);
   p.upgrade = fh.upgrade;
+  p.close = fh.close;
   if (fh.chunked) {
     p.framing = BodyFraming::kChunked;
   } else {
@@ -472,6 +486,13 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
   ResponseParser* s = self(p);
   s->value_open_ = false;
   s->head_.headers.end_field();
+  // A field name is a token (RFC 9110 5.1): at least one character, as h11 requires.
+  const HeaderBlock& fields = s->head_.headers;
+  if (fields.name(fields.size() - 1).empty()) {
+    s->user_error_ = "illegal header line: empty field name, value " +
+                     bytes_repr(fields.value(fields.size() - 1));
+    return -1;
+  }
   return 0;
 }
 
@@ -546,7 +567,8 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
     return 0;
   }
   s->complete_ = true;
-  s->keep_alive_ = llhttp_should_keep_alive(p) != 0;
+  // As h11: an HTTP/1.0 response ends its connection, whatever Connection says.
+  s->keep_alive_ = llhttp_should_keep_alive(p) != 0 && (p->http_major > 1 || p->http_minor >= 1);
   return HPE_PAUSED;
 }
 
@@ -693,15 +715,15 @@ ResponseParser::Status ResponseParser::finish(Error& err) {
   }
   if (head_done_ && head_.has_content_length) {
     err.set(ErrorKind::kRemoteProtocolError,
-            "peer closed connection without sending complete message body: received " +
+            "peer closed connection without sending complete message body (received " +
                 std::to_string(body_bytes_) + " bytes, expected " +
-                std::to_string(head_.content_length));
+                std::to_string(head_.content_length) + ")");
     return Status::kError;
   }
   if (head_done_) {
     err.set(ErrorKind::kRemoteProtocolError,
-            "peer closed connection without sending complete message body: incomplete chunked "
-            "read");
+            "peer closed connection without sending complete message body (incomplete chunked "
+            "read)");
     return Status::kError;
   }
   err.set(ErrorKind::kRemoteProtocolError, "Server disconnected without sending a response.");

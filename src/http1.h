@@ -43,6 +43,7 @@ struct RequestPlan {
   uint64_t content_length = 0;  // kContentLength: the exact number of body bytes
   bool idempotent = false;      // RFC 9110 9.2.2: safe to send again on a fresh connection
   bool upgrade = false;         // the request carries an Upgrade header
+  bool close = false;  // Connection: close (RFC 9112 9.6: no later request on the connection)
 };
 
 // Decide the body framing from the request's own headers, the one place that

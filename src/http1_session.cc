@@ -15,6 +15,7 @@ void Http1Session::expect(Transfer& t) {
 bool Http1Session::submit(Transfer& t, Error& err) {
   (void)err;  // serialize_request (or plan_request) checked the head and its framing
   expect(t);
+  request_closes_ = t.spec.plan.close;
   // The body goes out exactly as serialize_request framed the head: chunked
   // coding when the head says chunked, else exactly content_length bytes.
   if (t.spec.head.empty()) {

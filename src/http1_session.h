@@ -79,8 +79,12 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   bool resume();
 
   // The connection may carry another exchange once this one ends: the
-  // server keeps it alive and no streamed upload is still under way.
-  bool keep_alive() const { return parser_.keep_alive() && upload_ != Upload::kStreaming; }
+  // server keeps it alive, the request did not ask to close it (RFC 9112 9.6:
+  // a client that sent "close" sends no further request there) and no streamed
+  // upload is still under way.
+  bool keep_alive() const {
+    return parser_.keep_alive() && !request_closes_ && upload_ != Upload::kStreaming;
+  }
   // The exchange failed before any response byte on a reused connection: may
   // its request go out again on a fresh one? (See the definition.)
   bool may_resend(const Transfer& t) const;
@@ -132,6 +136,7 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   Upload upload_ = Upload::kFixed;
   Wire wire_ = Wire::kNothingSent;
   Response response_ = Response::kNone;
+  bool request_closes_ = false;  // the exchange's request carries Connection: close
   Flow flow_ = Flow::kReading;
   uint64_t body_remaining_ = 0;  // streamed upload with Content-Length: bytes still due
   bool chunk_open_ = false;      // chunked upload: the last chunk's closing CRLF is still due

@@ -924,3 +924,110 @@ def test_threads_waiting_on_their_own_sockets_see_the_client_close(scripted):
     assert len(errors) == 4
     assert all(isinstance(e, httprs.TransportError) for e in errors), errors
     assert {str(e) for e in errors} == {"the client has been closed"}, errors
+
+
+def honours_client_close(conn):
+    """Keep-alive as counting_handler, but a request that says Connection: close is the
+    connection's last: the server answers it and reads nothing more (RFC 9112 9.6)."""
+    n = 0
+    while (req := conn.read_request()) is not None:
+        n += 1
+        conn.respond(f"{conn.index}:{n}:{req.target}".encode())
+        if "close" in (req.header("connection") or "").lower():
+            time.sleep(0.2)  # what a client still sends here is never read
+            break
+
+
+@pytest.mark.parametrize(
+    "spelling", ["close", "Close", "keep-alive, CLOSE", b"close"], ids=lambda s: repr(s)
+)
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_request_connection_close_is_the_connections_last(scripted, spelling, flavour):
+    """A request that sent Connection: close leaves its connection closed, as httpx's
+    (h11) does: the next request, a POST that is never resent, goes on a new one.
+    httprs pooled it, and the POST failed with a ReadError on the closed socket."""
+    srv = scripted(honours_client_close)
+    name = b"Connection" if isinstance(spelling, bytes) else "Connection"
+
+    async def body(tw):
+        async with tw.client() as c:
+            r1 = await c.post(srv.url + "/1", content=b"first", headers={name: spelling})
+            assert r1.text == "0:1:/1"
+            assert (await c.post(srv.url + "/2", content=b"second")).text == "1:1:/2"
+            assert (await c.post(srv.url + "/3", content=b"third")).text == "1:2:/3"
+
+    twin.run(flavour, body)
+    assert srv.connections == 2
+
+
+def test_client_wide_connection_close_opens_a_connection_per_request(scripted):
+    srv = scripted(honours_client_close)
+    with httprs.Client(headers={"Connection": "close"}) as c:
+        assert [c.get(srv.url + f"/{i}").text for i in range(3)] == ["0:1:/0", "1:1:/1", "2:1:/2"]
+    assert srv.connections == 3
+
+
+def test_connection_keep_alive_token_alone_keeps_the_connection(scripted):
+    """Only the "close" option ends the connection ("closed" is another token)."""
+    srv = scripted(counting_handler())
+    with httprs.Client() as c:
+        for value in ("keep-alive", "closed", "upgrade-close"):
+            c.get(srv.url, headers={"Connection": value})
+    assert srv.connections == 1
+
+
+@pytest.mark.parametrize("connection", [None, "keep-alive", "Keep-Alive"])
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_http10_response_connection_is_never_reused(scripted, connection, flavour):
+    """As httpx (h11): an HTTP/1.0 response ends its connection, even with
+    Connection: keep-alive (old servers and proxies mishandle that convention)."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            headers = [("Connection", connection)] if connection else []
+            if not conn.respond(req.target.encode(), headers=headers, version="HTTP/1.0"):
+                break
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            assert [(await c.get(srv.url + f"/{i}")).text for i in range(3)] == ["/0", "/1", "/2"]
+
+    twin.run(flavour, body)
+    assert srv.connections == 3
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_abandoned_drain_gives_its_slot_to_a_waiting_request(scripted, flavour):
+    """A stream left mid-body is drained for reuse, but a request waiting for a slot of a
+    full pool (max_connections=1) takes it at once, as in httpx, where the abandoned
+    connection is closed: no PoolTimeout, no wait for the rest of the body."""
+
+    def handler(conn):
+        req = conn.read_request()
+        if req is None:
+            return
+        if req.target == "/slow":
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
+            time.sleep(2.0)  # the rest never comes in time
+            return
+        conn.respond(b"ok")
+        while conn.read_request() is not None:
+            conn.respond(b"ok")
+
+    srv = scripted(handler)
+    timeout = httprs.Timeout(5.0, pool=0.5)
+
+    async def body(tw):
+        async with tw.client(limits=httprs.Limits(max_connections=1), timeout=timeout) as c:
+            async with c.stream("GET", srv.url + "/slow") as r:
+                async for chunk in r.aiter_bytes(chunk_size=2):
+                    assert chunk == b"01"
+                    break
+            started = time.monotonic()
+            assert (await c.get(srv.url + "/ok")).text == "ok"
+            assert time.monotonic() - started < 0.4
+
+    twin.run(flavour, body)
+    assert srv.connections == 2

@@ -125,6 +125,9 @@ MALFORMED = {
     "chunk_size_negative": (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"
     ),
+    # A field name is a token: at least one character (RFC 9110 5.1).
+    "empty_header_name": b"HTTP/1.1 200 OK\r\n: injected\r\nContent-Length: 2\r\n\r\nok",
+    "empty_header_name_no_value": b"HTTP/1.1 200 OK\r\n:\r\nContent-Length: 2\r\n\r\nok",
     "chunk_size_overflow": (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"fffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n"
@@ -132,9 +135,9 @@ MALFORMED = {
 }
 
 FAULTS = [
-    (truncated_body, "RemoteProtocolError", "received 10 bytes, expected 13"),
+    (truncated_body, "RemoteProtocolError", "body (received 10 bytes, expected 13)"),
     (reset_mid_body, "ReadError", None),
-    (close_after_headers, "RemoteProtocolError", "received 0 bytes, expected 10"),
+    (close_after_headers, "RemoteProtocolError", "body (received 0 bytes, expected 10)"),
     (
         close_before_response,
         "RemoteProtocolError",
@@ -146,7 +149,7 @@ FAULTS = [
     (space_in_header_name, "RemoteProtocolError", None),
     (header_flood, "RemoteProtocolError", None),
     (bad_chunk_size, "RemoteProtocolError", None),
-    (truncated_chunked, "RemoteProtocolError", "incomplete chunked read"),
+    (truncated_chunked, "RemoteProtocolError", "body (incomplete chunked read)"),
     (conflicting_content_length, "RemoteProtocolError", None),
     (negative_content_length, "RemoteProtocolError", None),
     (bad_transfer_encoding, "RemoteProtocolError", None),

@@ -766,6 +766,18 @@ cdef int _check_sent(_Body stream, long long sent, bint done) except -1:
     return 0
 
 
+cdef bytes _chunk_bytes(object chunk):
+    """A body chunk that is not `bytes`, as bytes: any bytes-like object (bytearray,
+    memoryview, ...). Anything else is a TypeError, as in httpx (whose writers take the
+    chunk's len()): never bytes(chunk), which makes an int N into N zero bytes."""
+    if PyObject_CheckBuffer(chunk):
+        return bytes(chunk)
+    len(chunk)  # httpx's error for an object without one: "object of type 'int' has no len()"
+    raise TypeError(
+        f"a request body chunk must be bytes-like, not {type(chunk).__name__}: {chunk!r:.40}"
+    )
+
+
 cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) except -1:
     """Hand the engine one chunk of a streamed request body (either driver); returns
     the bytes sent so far. An empty chunk is skipped; None ends the body."""
@@ -779,7 +791,7 @@ cdef long long _push_upload_chunk(_Body stream, object chunk, long long sent) ex
             eng.push_body(t[0], NULL, 0, True)
         return sent
     if not isinstance(chunk, bytes):
-        chunk = bytes(chunk)
+        chunk = _chunk_bytes(chunk)
     n = len(chunk)
     if n == 0:
         return sent

@@ -163,6 +163,87 @@ def test_body_iterator_wrong_type(client, srv):
     assert_usable(client, srv)
 
 
+def _int_chunks():
+    yield b"ab"
+    yield 3  # bytes(3) would be b"\x00\x00\x00"
+
+
+async def _aint_chunks():
+    yield b"ab"
+    yield 3
+
+
+@pytest.mark.parametrize(
+    "content",
+    [bytearray(b"hi"), memoryview(b"hi"), _int_chunks],
+    ids=["bytearray", "memoryview", "int-chunk"],
+)
+def test_body_chunk_that_is_not_bytes_like_raises(client, scripted, content):
+    """As httpx: a body iterating ints (bytearray and memoryview content iterate their
+    byte values) is a TypeError, and the server never receives a body. httprs made
+    each int N into N zero bytes and sent them, and the server answered 200."""
+    received = []
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            received.append(req.body)
+            conn.respond(b"good")
+
+    srv = scripted(handler)
+    body = content() if callable(content) else content
+    with pytest.raises(TypeError, match="object of type 'int' has no len()"):
+        client.post(srv.url + "/upload", content=body)
+    assert_usable(client, srv)
+    assert b"\x00" not in b"".join(received)
+
+
+@pytest.mark.anyio
+async def test_async_body_chunk_that_is_not_bytes_like_raises(scripted):
+    received = []
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            received.append(req.body)
+            conn.respond(b"good")
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient(timeout=5) as c:
+        # (bytearray content is a sync iterable: a RuntimeError there, as in httpx)
+        with pytest.raises(TypeError, match="object of type 'int' has no len()"):
+            await c.post(srv.url + "/upload", content=_aint_chunks())
+        assert (await c.get(srv.url + "/good")).text == "good"
+    assert b"\x00" not in b"".join(received)
+
+
+def test_bytes_like_chunks_of_an_iterator_are_sent(client, scripted):
+    """A generator may yield any bytes-like chunk (httpx's writers take them too)."""
+    received = []
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            received.append(req.body)
+            conn.respond(b"good")
+
+    srv = scripted(handler)
+
+    def gen():
+        yield b"a"
+        yield bytearray(b"bc")
+        yield memoryview(b"def")
+
+    assert client.post(srv.url + "/upload", content=gen()).text == "good"
+    assert received == [b"abcdef"]
+
+
+def test_str_chunk_of_an_iterator_raises(client, srv):
+    def gen():
+        yield "text"
+
+    with pytest.raises(TypeError, match="bytes-like, not str"):
+        client.post(srv.url + "/upload", content=gen())
+    assert_usable(client, srv)
+
+
 @pytest.mark.httprs_only
 def test_content_length_mismatch_too_little(client, srv):
     """httpx leaks h11's own LocalProtocolError here (not httpx.LocalProtocolError)."""

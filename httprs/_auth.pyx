@@ -11,6 +11,7 @@ from urllib.request import parse_http_list
 
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import ProtocolError
+from httprs._methods import python_methods
 from httprs._utils import to_bytes, to_str, unquote
 
 
@@ -258,3 +259,6 @@ class DigestAuth(Auth):
         if choices == [b"auth-int"]:
             raise NotImplementedError("Digest auth-int support is not yet implemented")
         raise ProtocolError(f'Unexpected qop value "{qop!r}" in digest auth', request=request)
+
+# Python functions in front of the compiled methods (httprs._methods).
+python_methods(Auth, FunctionAuth, BasicAuth, NetRCAuth, DigestAuth)

@@ -14,7 +14,7 @@ from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyD
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 
-from httprs.includes.bound_stream cimport AreadNow, BoundStreamOps, HandleAsync
+from httprs.includes.bound_stream cimport AreadNow, BoundStreamOps, HandleAsync, HandleSync, ReadNow
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport dict_version as _dict_version
 from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_timeout
@@ -43,7 +43,7 @@ from httprs._config import (
 from httprs._content import ByteStream as _ByteStream
 from httprs._content import _LazyAsyncIterator
 from httprs._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
-from httprs._models import _AREAD_NOW
+from httprs._models import _AREAD_NOW, _READ_NOW
 from httprs._models import _lend_bound_stream as _models_lend_bound_stream
 from httprs._models import (
     _RESPONSE_LAZY,
@@ -61,6 +61,7 @@ from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
 
 from httprs import __version__  # defined first thing in httprs/__init__.py
 from httprs import _alias
+from httprs._methods import python_methods
 
 # Names httpx's private `httpx._client` module also holds, which code imports from there
 # (typed wrappers, starlette, SDKs): the same objects as in httprs._types / _transports.
@@ -119,7 +120,7 @@ cdef int _LOG_INFO = logging.INFO
 # httpx's Client reads `httpx._client.HTTPTransport`: tests of real libraries patch them
 # there (`monkeypatch.setattr("httpx._client.HTTPTransport", factory)`) so that every new
 # client sends through a mock.
-from httprs._core import _HANDLE_ASYNC, AsyncHTTPTransport, HTTPTransport
+from httprs._core import _HANDLE_ASYNC, _HANDLE_SYNC, AsyncHTTPTransport, HTTPTransport
 from httprs._core import AsyncResponseStream as _CORE_ASYNC_RESPONSE_STREAM
 from httprs._core import ResponseStream as _CORE_RESPONSE_STREAM
 
@@ -1933,6 +1934,11 @@ cdef object _sync_call(
     )
 
 
+# `response.read()` (its work done directly while Response's read is the stock one):
+# httprs._models's _read_now.
+cdef ReadNow _read_now = <ReadNow>PyCapsule_GetPointer(_READ_NOW, NULL)
+
+
 cdef object _sync_send(
     object client, object request, bint stream, object auth, object follow_redirects,
     bint plain,
@@ -1961,7 +1967,7 @@ cdef object _sync_send(
         )
     if not stream:
         try:
-            response.read()
+            _read_now(response)
         except BaseException:
             response.close()
             raise
@@ -1990,7 +1996,7 @@ cdef object _sync_send_handling_auth(
                 except StopIteration:
                     return response
                 response.history = list(history)
-                response.read()
+                _read_now(response)
                 request = next_request
                 history.append(response)
             except BaseException:
@@ -2084,10 +2090,15 @@ cdef object _sync_send_handling_redirects(
                 return response
             request = next_request
             history = history + [response]
-            response.read()
+            _read_now(response)
         except BaseException:
             response.close()
             raise
+
+
+# HTTPTransport.handle_request's work, called directly while the method is the stock one.
+cdef HandleSync _handle_sync = <HandleSync>PyCapsule_GetPointer(_HANDLE_SYNC, NULL)
+cdef object _STOCK_HANDLE_SYNC = HTTPTransport.handle_request
 
 
 cdef object _sync_send_single_request(object client, object request, bint plain):
@@ -2099,7 +2110,10 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
     if type(body) is not _BYTE_STREAM and not isinstance(body, SyncByteStream):
         raise RuntimeError("Attempted to send an async request with a sync Client instance.")
     try:
-        response = transport.handle_request(request)
+        if _stock_method(transport, "handle_request", _STOCK_HANDLE_SYNC):
+            response = _handle_sync(transport, request)  # (the method's own work)
+        else:
+            response = transport.handle_request(request)
     except RequestError as exc:
         exc.request = request
         raise
@@ -3142,6 +3156,9 @@ class AsyncClient(BaseClient):
                 await transport.__aexit__(exc_type, exc_value, traceback)
 
 
+# Python functions in front of the compiled methods (httprs._methods), before any is
+# recorded as the stock one below.
+python_methods(BaseClient, Client, AsyncClient)
 _SYNC_STEP_FUNCS = tuple(getattr(Client, name) for name in _CLASS_NAMES)
 cdef object _STOCK_ENFORCE_TRAILING_SLASH = BaseClient._enforce_trailing_slash
 cdef object _OBJECT_SETATTR = object.__setattr__

@@ -209,3 +209,8 @@ include "_netstream.pxi"
 include "_trace.pxi"
 include "_httpcore_bridge.pxi"
 include "_socket_guard.pxi"
+
+# Python functions in front of the compiled methods (httprs._methods).
+from httprs._methods import python_methods
+
+python_methods(_CoreTransport, HTTPTransport, AsyncHTTPTransport)

@@ -27,6 +27,7 @@ from httprs._content import (
     get_multipart_boundary_from_content_type,
 )
 from httprs._decoders import IdentityDecoder, LineDecoder, TextDecoder
+from httprs._methods import python_methods
 from httprs._decoders import _as_response_decoder
 from httprs._decoders import _Chain as ContentDecoder
 from httprs._exceptions import (
@@ -1692,25 +1693,7 @@ class Response:
 
     def read(self):
         """Read and return the (decoded) response body."""
-        if self._body is None:
-            if not _reads_whole(self):
-                # httpx's read(): a patched or overridden iter_bytes / iter_raw is used.
-                self._body = b"".join(self.iter_bytes())
-                return self._body
-            stream = self.stream
-            if type(stream) is ByteStream and _class_unchanged(
-                ByteStream, &_bytestream_iter_tag, _BYTESTREAM_ITER_STOCK
-            ):
-                self._body = _read_whole(self, stream, stream._stream)
-            elif _bound.stock_read(stream):
-                self._body = _read_whole(self, stream, None)
-            else:
-                read_all = getattr(stream, "_httprs_read_all", None)
-                if read_all is not None:
-                    self._body = _read_whole(self, stream, read_all)
-                else:
-                    self._body = b"".join(self.iter_bytes())
-        return self._body
+        return _response_read(self)
 
     def iter_bytes(self, chunk_size=None):
         """Iterate over the decoded body."""
@@ -2346,6 +2329,41 @@ cdef bint _aread_ready(self) except -1:
     return True
 
 
+cdef object _response_read(object self):
+    """Response.read(): the body, read whole the first time."""
+    if self._body is None:
+        if not _reads_whole(self):
+            # httpx's read(): a patched or overridden iter_bytes / iter_raw is used.
+            self._body = b"".join(self.iter_bytes())
+            return self._body
+        stream = self.stream
+        if type(stream) is ByteStream and _class_unchanged(
+            ByteStream, &_bytestream_iter_tag, _BYTESTREAM_ITER_STOCK
+        ):
+            self._body = _read_whole(self, stream, stream._stream)
+        elif _bound.stock_read(stream):
+            self._body = _read_whole(self, stream, None)
+        else:
+            read_all = getattr(stream, "_httprs_read_all", None)
+            if read_all is not None:
+                self._body = _read_whole(self, stream, read_all)
+            else:
+                self._body = b"".join(self.iter_bytes())
+    return self._body
+
+
+cdef object _read_now(object response):
+    """`response.read()`, its work done here while Response's own read (not overridden
+    nor patched) is the method (a Python function in front of the compiled one,
+    httprs._methods). Lent to httprs._client (`_READ_NOW`)."""
+    if _stock_method(response, "read", _STOCK_READ):
+        return _response_read(response)
+    return response.read()
+
+
+_READ_NOW = PyCapsule_New(<void*>_read_now, NULL, NULL)  # for _client
+
+
 cdef bint _aread_now(object response) except -1:
     """`await response.aread()` done here when Response's own aread (not overridden nor
     patched) would wait for nothing (_aread_ready); False: nothing was done, await it.
@@ -2632,6 +2650,10 @@ def _obfuscate_sensitive_headers(items):
         yield key, value
 
 
+# Python functions in front of the compiled methods (httprs._methods), before any is
+# recorded as the stock one below.
+python_methods(Request, Response)
+
 # The library's own methods of the classes it makes instances of without calling them
 # (checked with _class_unchanged; a patched one makes those instances by the call).
 cdef tuple _REQUEST_STOCK = (
@@ -2663,6 +2685,7 @@ cdef tuple _BYTESTREAM_ITER_STOCK = (
 )
 # ... and the method a whole read calls directly.
 cdef object _STOCK_CLOSE = Response.close
+cdef object _STOCK_READ = Response.read  # see _read_now
 cdef object _STOCK_AREAD = Response.aread  # see _aread_now
 cdef object _STOCK_ACLOSE = Response.aclose  # see _aread_ready
 cdef object _STOCK_AITER_RAW = Response.aiter_raw  # see _aiter_bytes_start

@@ -46,6 +46,22 @@ cdef int _upload_sync(_Body stream, object body) except -1:
             return 0
 
 
+cdef object _handle_sync(object transport, object request):
+    """HTTPTransport.handle_request(request); the client calls it itself while the
+    transport's method is the stock one (lent as _HANDLE_SYNC: the method is a Python
+    function in front of the compiled one, httprs._methods)."""
+    cdef _TransportCore core = transport._core
+    if core.closed:
+        _reopen(core, _new_engine(transport._settings["limits"]))
+    patch = _find_patch(_SYNC_HOOKS)
+    if patch is not None:
+        return _send_via_httpcore(transport, patch, request)
+    return _send_sync(core, request)
+
+
+_HANDLE_SYNC = PyCapsule_New(<void*>_handle_sync, NULL, NULL)  # for _client
+
+
 class HTTPTransport(_CoreTransport, BaseTransport):
     """The default transport: HTTP/1.1 over the C++ core."""
 
@@ -55,13 +71,7 @@ class HTTPTransport(_CoreTransport, BaseTransport):
         _check_sync_context(core.route.proxy_ssl_context)
 
     def handle_request(self, request):
-        cdef _TransportCore core = self._core
-        if core.closed:
-            _reopen(core, _new_engine(self._settings["limits"]))
-        patch = _find_patch(_SYNC_HOOKS)
-        if patch is not None:
-            return _send_via_httpcore(self, patch, request)
-        return _send_sync(core, request)
+        return _handle_sync(self, request)
 
     def close(self):
         cdef _TransportCore core = self._core

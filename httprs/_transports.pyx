@@ -5,6 +5,7 @@ import io
 import sys
 
 from httprs._content import _LazyAsyncIterator
+from httprs._methods import python_methods
 from httprs._models import AsyncByteStream, Response, SyncByteStream
 
 
@@ -307,3 +308,6 @@ class ASGITransport(AsyncBaseTransport):
             raise RuntimeError("The ASGI application returned without completing a response.")
         stream = ASGIResponseStream(exchange.body)
         return Response(exchange.status_code, headers=exchange.headers, stream=stream)
+
+# Python functions in front of the compiled methods (httprs._methods).
+python_methods(BaseTransport, AsyncBaseTransport, MockTransport, WSGITransport, ASGITransport)

@@ -454,3 +454,83 @@ async def test_patch_made_while_the_pool_class_is_inspected_is_seen_async(server
         cls.handle_async_request = _patches_when_inspected(cls, "handle_async_request", patched)
         assert (await client.get(server.url + "/")).text == "Hello, world!"
         assert (await client.get(server.url + "/")).text == "patched"
+
+
+# unittest.mock's autospec: the methods are Python functions (httprs._methods), so a
+# patched method is bound and records `self`, as httpx's are.
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_autospec_patch_of_a_client_method_records_self(server, lib):
+    from unittest import mock
+
+    with mock.patch.object(lib.Client, "send", autospec=True) as send:
+        send.return_value = lib.Response(204)
+        with lib.Client() as client:
+            assert client.get(server.url + "/").status_code == 204
+    (self_arg, request), kwargs = send.call_args
+    assert self_arg is client
+    assert isinstance(request, lib.Request)
+    send.assert_called_once_with(client, request, auth=mock.ANY, follow_redirects=mock.ANY)
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_autospec_side_effect_gets_self_and_the_real_method_runs(server, lib):
+    from unittest import mock
+
+    real_send = lib.Client.send
+    seen = []
+
+    def spy(self, request, **kwargs):
+        seen.append((type(self).__name__, request.url.path))
+        return real_send(self, request, **kwargs)
+
+    with mock.patch.object(lib.Client, "send", autospec=True, side_effect=spy):
+        with lib.Client() as client:
+            assert client.get(server.url + "/").status_code == 200
+    assert seen == [("Client", "/")]
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+@pytest.mark.anyio
+async def test_autospec_patch_of_an_async_method_is_awaited_with_self(lib):
+    from unittest import mock
+
+    with mock.patch.object(lib.AsyncClient, "post", autospec=True) as post:
+        post.return_value = lib.Response(201)
+        async with lib.AsyncClient() as client:
+            response = await client.post("http://api.mocked.invalid/x", json={"a": 1})
+    assert response.status_code == 201
+    post.assert_awaited_once_with(client, "http://api.mocked.invalid/x", json={"a": 1})
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_autospec_of_response_and_transport_methods(lib):
+    from unittest import mock
+
+    response = lib.Response(200, json={"a": 1})
+    with mock.patch.object(lib.Response, "json", autospec=True) as json_method:
+        json_method.return_value = {"patched": True}
+        assert response.json() == {"patched": True}
+    json_method.assert_called_once_with(response)
+    with mock.patch.object(lib.HTTPTransport, "handle_request", autospec=True) as handle:
+        handle.return_value = lib.Response(418)
+        with lib.Client() as client:
+            assert client.get("http://api.mocked.invalid/").status_code == 418
+    ((transport, request), _) = handle.call_args
+    assert isinstance(transport, lib.HTTPTransport) and request.url.path == "/"
+
+
+@pytest.mark.anyio
+async def test_async_methods_return_real_coroutines():
+    import inspect
+
+    async with httprs.AsyncClient(
+        transport=httprs.MockTransport(lambda r: httprs.Response(200))
+    ) as c:
+        pending = c.get("http://mocked.invalid/")
+        assert inspect.iscoroutine(pending)
+        assert (await pending).status_code == 200
+    assert inspect.iscoroutinefunction(httprs.AsyncClient.get)
+    assert inspect.isfunction(httprs.AsyncClient.send)
+    assert inspect.isfunction(httprs.Client.get)

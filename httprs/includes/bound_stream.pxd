@@ -43,8 +43,13 @@ ctypedef object (*TransportResponse)(object, list, object, bytes, bytes)
 # awaiting anything when it would wait for nothing (a body read with its head): True
 # when done, False when nothing was done (the caller awaits `aread()` then).
 ctypedef bint (*AreadNow)(object response) except -1
+# ... and `response.read()` (`_READ_NOW`), done there while Response's read is the stock one.
+ctypedef object (*ReadNow)(object response)
 
 # httprs._core lends httprs._client (`_HANDLE_ASYNC`) the steps of
 # `AsyncHTTPTransport.handle_async_request(request)` up to the exchange: it returns the
 # exchange's coroutine, which the client awaits itself while the method is the stock one.
 ctypedef object (*HandleAsync)(object transport, object request)
+# ... and (`_HANDLE_SYNC`) `HTTPTransport.handle_request(request)`'s work, which the
+# client calls itself while the method is the stock one.
+ctypedef object (*HandleSync)(object transport, object request)

@@ -191,6 +191,13 @@ cdef object _error_to_exception(const Error& err, object request):
         cause = ssl.SSLCertVerificationError(1, message)
         cause.library, cause.reason = "SSL", "CERTIFICATE_VERIFY_FAILED"
         error.__cause__ = cause
+    elif message.startswith("[Errno "):
+        # A system call's failure: httpx's exception is caused (through httpcore's) by
+        # the OSError the socket raised, and code walks the chain for it
+        # (`isinstance(exc.__cause__, ConnectionRefusedError)`, its errno).
+        number, _, text = message[7:].partition("] ")
+        if number.isdigit():
+            error.__cause__ = OSError(int(number), text)
     return error
 
 

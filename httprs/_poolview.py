@@ -84,6 +84,9 @@ def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = N
         "http2": settings.get("http2", False),
         "retries": settings.get("retries", 0),
     }
+    # The context httpx builds for its pool (code reads `_pool._ssl_context`; a mocking
+    # library's pass-through route connects with it): made when the pool is built.
+    common["ssl_context"] = _ssl_context(settings)
     describe = package is None  # `_pool` read, not a pool to send through
     try:
         return _httpcore_pool(
@@ -114,6 +117,22 @@ def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = N
 
 
 _BOTH_PACKAGES: dict[tuple[str, str], type] = {}
+
+
+def _ssl_context(settings: dict[str, Any]) -> Any:
+    """What httpx's transport gives its pool: create_ssl_context(verify, cert, trust_env)
+    (the very context for verify=<ssl.SSLContext>)."""
+    import warnings
+
+    from httprs._config import create_ssl_context
+
+    with warnings.catch_warnings():  # the transport warned about verify=<str> / cert=
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return create_ssl_context(
+            verify=settings.get("verify", True),
+            cert=settings.get("cert"),
+            trust_env=settings.get("trust_env", True),
+        )
 
 
 def _pool_class(package: str, name: str, describe: bool) -> Any:

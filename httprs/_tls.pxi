@@ -659,9 +659,11 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     if verify is True or verify is None:
         env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
         env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
-        if env_file and os.path.isfile(env_file):
-            cfg.ca_file = os.fsencode(env_file)
-        elif env_dir and os.path.isdir(env_dir):
+        # As httpx: SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's bundle; a file
+        # named there that is missing is an error, never a quiet fall-back.
+        if env_file:
+            cfg.ca_file = os.fsencode(_existing(env_file))
+        elif env_dir:
             cfg.ca_dir = os.fsencode(env_dir)
         else:
             cfg.ca_file = os.fsencode(_default_ca_file())
@@ -672,7 +674,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
             with nogil:
                 holder.ctx = TlsContext.default_context(ca_file, ca_dir, policy.p, err)
             if err.kind != ErrorKind.kNone:
-                raise _error_to_exception(err, None)
+                raise _setup_error(err)
             return holder
     elif verify is False:
         cfg.verify = False
@@ -681,19 +683,17 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         path = os.fspath(verify)
         if os.path.isdir(path):
             cfg.ca_dir = os.fsencode(path)
-        elif os.path.isfile(path):
-            cfg.ca_file = os.fsencode(path)
         else:
-            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {path}")
+            cfg.ca_file = os.fsencode(_existing(path))
     else:
         raise TypeError(f"Invalid verify argument: {verify!r}")
     if cert is not None:
         if isinstance(cert, (str, os.PathLike)):
-            cfg.cert_file = os.fsencode(cert)
+            cfg.cert_file = os.fsencode(_existing(cert))
         elif isinstance(cert, tuple) and len(cert) in (2, 3):
-            cfg.cert_file = os.fsencode(cert[0])
+            cfg.cert_file = os.fsencode(_existing(cert[0]))
             if cert[1] is not None:
-                cfg.key_file = os.fsencode(cert[1])
+                cfg.key_file = os.fsencode(_existing(cert[1]))
             if len(cert) == 3 and cert[2] is not None:
                 password = cert[2]
                 cfg.key_password = password.encode() if isinstance(password, str) else password
@@ -703,8 +703,23 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     with nogil:
         holder.ctx = TlsContext.create(cfg, err)
     if err.kind != ErrorKind.kNone:
-        raise _error_to_exception(err, None)
+        raise _setup_error(err)
     return holder
+
+
+cdef object _existing(object path):
+    """`path` (a CA bundle, a client certificate or key), or the FileNotFoundError
+    httpx's context raises at Client() when there is no such file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
+    return path
+
+
+cdef object _setup_error(const Error& err):
+    """A context that could not be built (CA certificates, a client certificate or
+    key OpenSSL refused): ssl.SSLError, as the ssl module raises in httpx's
+    create_ssl_context (not a RequestError: no request is under way)."""
+    return ssl.SSLError(ssl.SSL_ERROR_SSL, err.message.decode("utf-8", "replace"))
 
 
 def _uses_python_tls(context):

@@ -608,6 +608,12 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     if not isinstance(verify, bool) or cert is not None:
         # Build non-default contexts eagerly so bad paths fail at construction.
         core.tls_context()
+    elif verify and trust_env:
+        # The default context is built at the first HTTPS request, but a CA bundle
+        # SSL_CERT_FILE names that is missing fails at construction, as in httpx.
+        env_file = os.environ.get("SSL_CERT_FILE")
+        if env_file:
+            _existing(env_file)
     return core
 
 
@@ -640,7 +646,8 @@ class _CoreTransport:
         self._settings = {
             "limits": limits, "proxy": proxy, "http1": http1, "http2": http2,
             "retries": retries, "uds": uds, "local_address": local_address,
-            "socket_options": socket_options,
+            "socket_options": socket_options, "verify": verify, "cert": cert,
+            "trust_env": trust_env,
         }
         self._init_driving()
 

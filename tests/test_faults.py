@@ -6,9 +6,11 @@ path, so after the fault a good request on the *same* client must succeed.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 
+import httpx
 import pytest
 from servers.faults import (
     FAULTS,
@@ -84,6 +86,30 @@ def test_connection_refused(client, closed_port, scripted):
     assert info.value.request.url.port == closed_port
     srv = fault_server(scripted, close_before_response)
     assert_usable(client, srv)
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_connection_refused_is_caused_by_the_oserror(closed_port, lib):
+    """As in httpx, the chain under the ConnectError reaches the socket's OSError
+    (through httpcore's exception there): code looks for ConnectionRefusedError and its
+    errno. httprs raised a ConnectError without a cause."""
+    with lib.Client() as c, pytest.raises(lib.ConnectError) as info:
+        c.get(f"http://127.0.0.1:{closed_port}/")
+    chain, exc = [], info.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__
+    refused = [e for e in chain if isinstance(e, ConnectionRefusedError)]
+    assert refused and refused[0].errno == errno.ECONNREFUSED
+
+
+@pytest.mark.anyio
+async def test_connection_refused_is_caused_by_the_oserror_async(closed_port):
+    async with httprs.AsyncClient() as c:
+        with pytest.raises(httprs.ConnectError) as info:
+            await c.get(f"http://127.0.0.1:{closed_port}/")
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+    assert info.value.__cause__.errno == errno.ECONNREFUSED
 
 
 def test_never_answering_read_timeout(scripted):

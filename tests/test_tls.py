@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import httpx
 import pytest
 from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
 
@@ -1827,3 +1828,65 @@ def test_own_context_keeps_the_tls_1_2_floor(certs, clean_env, monkeypatch):
                 c.get(srv.url)
     finally:
         srv.close()
+
+
+# Bad TLS file arguments fail at Client() with the exceptions httpx's create_ssl_context
+# raises there (the ssl module's), not a ConnectError (no request is under way); httprs
+# raised OSError / ConnectError and quietly used certifi for a missing SSL_CERT_FILE.
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+@pytest.mark.parametrize("arg", ["verify", "cert", "cert_key"])
+def test_missing_tls_file_is_file_not_found_at_construction(lib, arg, tmp_path, certs):
+    missing = str(tmp_path / "missing.pem")
+    kwargs = {
+        "verify": {"verify": missing},
+        "cert": {"cert": missing},
+        "cert_key": {"cert": (certs.client_cert_file, missing)},
+    }[arg]
+    with pytest.warns(DeprecationWarning), pytest.raises(FileNotFoundError):
+        lib.Client(**kwargs)
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_client_certificate_that_is_not_pem_is_ssl_error(lib, tmp_path):
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    with pytest.warns(DeprecationWarning), pytest.raises(ssl.SSLError):
+        lib.Client(cert=str(not_pem))
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_missing_ssl_cert_file_is_file_not_found_at_construction(lib, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(FileNotFoundError):
+        lib.Client()
+    lib.Client(trust_env=False).close()  # the environment is not read then
+
+
+def test_ssl_cert_dir_is_used_even_when_ssl_cert_file_is_unset(
+    certs, https_server, monkeypatch, tmp_path
+):
+    """As httpx: SSL_CERT_DIR names the CA directory (a directory without our CA fails the
+    verification; httprs fell back to certifi's bundle for a missing one)."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    with (
+        httprs.Client() as c,
+        pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        c.get(https_server.url)
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_pool_ssl_context_is_the_one_httpx_builds(lib):
+    """Test suites read `transport._pool._ssl_context` to check verify= (httprs gave None)."""
+    with lib.Client() as c:
+        ctx = c._transport._pool._ssl_context
+        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    with lib.Client(verify=False) as c:
+        ctx = c._transport._pool._ssl_context
+        assert ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
+    given = ssl.create_default_context()
+    with lib.Client(verify=given) as c:
+        assert c._transport._pool._ssl_context is given

@@ -379,6 +379,16 @@ def encode_request(content=None, data=None, files=None, json=None, boundary=None
     return {}, ByteStream(b"")
 
 
+def encode_text(text):
+    """httpx's helper: a text/plain body (default headers, stream)."""
+    return _encode_fixed(text, "text/plain; charset=utf-8")
+
+
+def encode_html(html):
+    """httpx's helper: a text/html body (default headers, stream)."""
+    return _encode_fixed(html, "text/html; charset=utf-8")
+
+
 def encode_response(content=None, text=None, html=None, json=None):
     """Encode a response body given to Response(); returns (default headers, stream)."""
     if content is not None:

@@ -93,7 +93,9 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object text)
 
 
-cdef frozenset SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization"})
+# The header names whose values repr() hides, a module-level set as in httpx: code adds
+# its own (`httpx._models.SENSITIVE_HEADERS.add("x-api-key")`), read at every repr.
+SENSITIVE_HEADERS = {"authorization", "proxy-authorization"}
 
 
 # ---------------------------------------------------------------------------
@@ -259,6 +261,9 @@ class Headers:
     # Defaults for the Headers the library makes without __init__ (only `_raw` set).
     _lower = None
     _encoding = None
+    # A mapping is not reversible (collections.abc.Mapping says so, which httpx's
+    # Headers derives from): without this, reversed() tried integer keys.
+    __reversed__ = None
 
     def __init__(self, headers=None, encoding=None):
         lower = None
@@ -1275,12 +1280,21 @@ cdef object _parse_charset(str content_type):
     return msg.get_content_charset(failobj=None)
 
 
-cdef bint _is_known_encoding(encoding):
+cdef bint _encoding_known(encoding):
     try:
         codecs.lookup(encoding)
     except LookupError:
         return False
     return True
+
+
+# httpx's private helpers of these names (code imports them from httpx._models).
+def _parse_content_type_charset(content_type):
+    return _parse_charset(content_type)
+
+
+def _is_known_encoding(encoding):
+    return _encoding_known(encoding)
 
 
 def _parse_header_links(value):
@@ -1483,7 +1497,7 @@ class Response:
         """Explicit .encoding, else the Content-Type charset, else default_encoding."""
         if self._enc is _MISSING:
             encoding = self.charset_encoding
-            if encoding is None or not _is_known_encoding(encoding):
+            if encoding is None or not _encoding_known(encoding):
                 if isinstance(self.default_encoding, str):
                     encoding = self.default_encoding
                 elif self._body is not None:
@@ -1678,6 +1692,14 @@ class Response:
         self.is_closed = True
         self.extensions = {}
         self.stream = UnattachedStream()
+
+    def _prepare(self, default_headers):
+        """httpx's step: the default headers of the body, where the response has none
+        of its own (not Transfer-Encoding beside an explicit Content-Length)."""
+        for key, value in default_headers.items():
+            if key.lower() == "transfer-encoding" and "Content-Length" in self.headers:
+                continue
+            self.headers.setdefault(key, value)
 
     def _get_content_decoder(self):
         """httpx's: the decoder (`decode()` / `flush()`) of the body's Content-Encoding,

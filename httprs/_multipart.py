@@ -8,10 +8,12 @@ classes live in httprs._content; these are the same objects.
 # boundary is drawn from os.urandom when a MultipartStream is made).
 import os  # noqa: F401
 
-from httprs._content import (
+from httprs._content import (  # noqa: F401  (httpx's private helpers, imported by code)
     DataField,
     FileField,
     MultipartStream,
+    _format_form_param,
+    _guess_content_type,
     get_multipart_boundary_from_content_type,
 )
 

@@ -9,6 +9,11 @@ from httprs._methods import python_methods
 from httprs._models import AsyncByteStream, Response, SyncByteStream
 
 
+class _IncompleteASGIResponse(RuntimeError, AssertionError):
+    """An ASGI app that returned before its response was complete. httpx asserts it (an
+    AssertionError, empty); this says what was wrong, and is both."""
+
+
 class BaseTransport:
     """A synchronous transport: turns one Request into one Response."""
 
@@ -305,7 +310,9 @@ class ASGITransport(AsyncBaseTransport):
             if exchange.headers is None:
                 exchange.headers = {}
         if not exchange.complete.is_set() or exchange.status_code is None:
-            raise RuntimeError("The ASGI application returned without completing a response.")
+            raise _IncompleteASGIResponse(
+                "The ASGI application returned without completing a response."
+            )
         stream = ASGIResponseStream(exchange.body)
         return Response(exchange.status_code, headers=exchange.headers, stream=stream)
 

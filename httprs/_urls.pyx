@@ -782,6 +782,8 @@ def primitive_value_to_str(value):
 class QueryParams:
     """Immutable multi-dict of URL query parameters (httpx.QueryParams): a plain class."""
 
+    __reversed__ = None  # not reversible, as a collections.abc.Mapping (see Headers)
+
     def __init__(self, *args, **kwargs):
         assert len(args) < 2, "Too many arguments."
         assert not (args and kwargs), "Cannot mix named and unnamed arguments."

@@ -77,6 +77,22 @@ _REEXPORTED = (
 )
 
 
+# httpcore's exception classes -> httpx's, as httpx 0.28.1 keeps them: empty until the first
+# mapping (or `_load_httpcore_exceptions()`) fills it, when httpcore is importable.
+HTTPCORE_EXC_MAP: dict[type[Exception], type[Exception]] = {}
+
+
+def _load_httpcore_exceptions() -> dict[type[Exception], type[Exception]]:
+    import httpcore
+
+    names = (
+        "TimeoutException", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout",
+        "NetworkError", "ConnectError", "ReadError", "WriteError", "ProxyError",
+        "UnsupportedProtocol", "ProtocolError", "LocalProtocolError", "RemoteProtocolError",
+    )  # fmt: skip
+    return {getattr(httpcore, name): getattr(_exceptions, name) for name in names}
+
+
 def _mapped_class(error: BaseException) -> Any:
     """httprs's exception class for an httpcore exception (matched by class name along
     the MRO, as httpcore and httpx name them alike), or None."""
@@ -92,6 +108,12 @@ def _mapped_class(error: BaseException) -> Any:
 @contextlib.contextmanager
 def map_httpcore_exceptions() -> Iterator[None]:
     """Re-raise an httpcore exception raised in the block as httprs's equivalent."""
+    global HTTPCORE_EXC_MAP
+    if not HTTPCORE_EXC_MAP:
+        try:
+            HTTPCORE_EXC_MAP = _load_httpcore_exceptions()
+        except ImportError:
+            pass
     try:
         yield
     except Exception as error:

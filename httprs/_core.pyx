@@ -12,6 +12,7 @@ import errno
 import logging
 import operator
 import os
+import socket
 import ssl
 import sys
 import warnings
@@ -193,11 +194,14 @@ cdef object _error_to_exception(const Error& err, object request):
         error.__cause__ = cause
     elif message.startswith("[Errno "):
         # A system call's failure: httpx's exception is caused (through httpcore's) by
-        # the OSError the socket raised, and code walks the chain for it
-        # (`isinstance(exc.__cause__, ConnectionRefusedError)`, its errno).
+        # the OSError the socket raised, and code walks the chain for it (a
+        # ConnectionRefusedError, its errno); a name lookup's (negative EAI_* codes) by
+        # a socket.gaierror.
         number, _, text = message[7:].partition("] ")
         if number.isdigit():
             error.__cause__ = OSError(int(number), text)
+        elif number[:1] == "-" and number[1:].isdigit():
+            error.__cause__ = socket.gaierror(int(number), text)
     return error
 
 

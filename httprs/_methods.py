@@ -33,7 +33,12 @@ def python_methods(*classes: type) -> None:
 
 
 def _front(impl: Callable[..., Any]) -> Callable[..., Any]:
-    method = _async_front(impl) if inspect.iscoroutinefunction(impl) else _sync_front(impl)
+    if inspect.iscoroutinefunction(impl):
+        method = _async_front(impl)
+    elif inspect.isgeneratorfunction(impl):
+        method = _generator_front(impl)
+    else:
+        method = _sync_front(impl)
     method.__name__ = impl.__name__
     method.__qualname__ = impl.__qualname__
     method.__module__ = impl.__module__
@@ -46,6 +51,15 @@ def _front(impl: Callable[..., Any]) -> Callable[..., Any]:
 def _sync_front(impl: Callable[..., Any]) -> Callable[..., Any]:
     def method(*args: Any, **kwargs: Any) -> Any:
         return impl(*args, **kwargs)
+
+    return method
+
+
+def _generator_front(impl: Callable[..., Any]) -> Callable[..., Any]:
+    # A generator function itself (as httpx's auth_flow, iter_bytes, ... are), so
+    # inspect.isgeneratorfunction holds; `yield from` passes send/throw/close through.
+    def method(*args: Any, **kwargs: Any) -> Any:
+        return (yield from impl(*args, **kwargs))
 
     return method
 

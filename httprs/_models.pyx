@@ -1374,10 +1374,7 @@ class Response:
         self.default_encoding = default_encoding
         if stream is None:
             default_headers, stream = encode_response(content, text, html, json)
-            for key, value in default_headers.items():
-                if key.lower() == "transfer-encoding" and "content-length" in self.headers:
-                    continue
-                self.headers.setdefault(key, value)
+            self._prepare(default_headers)  # (as httpx: an override or a patch is called)
             self.stream = stream
             if isinstance(stream, ByteStream):
                 self.read()

@@ -27,6 +27,7 @@ Reading `_pool` costs nothing until it happens; the value is then cached on the 
 from __future__ import annotations
 
 import importlib
+import os
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
@@ -126,13 +127,18 @@ def _ssl_context(settings: dict[str, Any]) -> Any:
 
     from httprs._config import create_ssl_context
 
+    verify = settings.get("verify", True)
+    if isinstance(verify, (bytes, os.PathLike)):  # a path httprs takes as httpx takes str
+        verify = os.fsdecode(verify)
     with warnings.catch_warnings():  # the transport warned about verify=<str> / cert=
         warnings.simplefilter("ignore", DeprecationWarning)
-        return create_ssl_context(
-            verify=settings.get("verify", True),
-            cert=settings.get("cert"),
-            trust_env=settings.get("trust_env", True),
-        )
+        try:
+            return create_ssl_context(
+                verify=verify, cert=settings.get("cert"), trust_env=settings.get("trust_env", True)
+            )
+        except (OSError, ValueError):
+            # (files gone since the transport was made): reading `_pool` never fails
+            return None
 
 
 def _pool_class(package: str, name: str, describe: bool) -> Any:

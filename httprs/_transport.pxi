@@ -42,6 +42,18 @@ cdef class _TransportCore:
     cdef object url_seen  # the last request's stock URL, until its next request or close
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
+        """The context, built now if it was left for the first HTTPS request (the
+        default one): a failure there is that request's ConnectError."""
+        if self.tls is None:
+            try:
+                self.build_tls()
+            except OSError as error:  # ssl.SSLError, FileNotFoundError
+                raise exc.ConnectError(str(error)) from error
+        return self.tls.current()
+
+    cdef int build_tls(self) except -1:
+        """Build the context (at construction, its errors are the ssl module's, as
+        httpx's create_ssl_context raises them in Client())."""
         if self.tls is None:
             verify, cert, trust_env = self.tls_args
             self.tls = _build_tls(verify, cert, trust_env)
@@ -52,7 +64,7 @@ cdef class _TransportCore:
             elif self.versions == HttpVersions.kHttp2:
                 self.tls.alpn = ["h2"]
             self.tls.foreign.reset()  # an adopted context's Python path: offer the list
-        return self.tls.current()
+        return 0
 
     cdef _Body start_async(self, object request, _Engine engine):
         """Async: submitted on `engine`, its driver's (never a newer one of a transport
@@ -605,16 +617,22 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     if local_address is not None:
         core.local_address = local_address.encode("ascii")
     core.retries = retries
-    if not isinstance(verify, bool) or cert is not None:
-        # Build non-default contexts eagerly so bad paths fail at construction.
-        core.tls_context()
-    elif verify and trust_env:
-        # The default context is built at the first HTTPS request, but a CA bundle
-        # SSL_CERT_FILE names that is missing fails at construction, as in httpx.
-        env_file = os.environ.get("SSL_CERT_FILE")
-        if env_file:
-            _existing(env_file)
+    if (
+        not isinstance(verify, bool)
+        or cert is not None
+        or (verify and trust_env and _ca_environment())
+    ):
+        # Build non-default contexts eagerly so bad paths fail at construction, as in
+        # httpx (whose create_ssl_context reads SSL_CERT_FILE / SSL_CERT_DIR there too);
+        # the default one waits for the first HTTPS request.
+        core.build_tls()
     return core
+
+
+cdef bint _ca_environment():
+    """Whether SSL_CERT_FILE or SSL_CERT_DIR names the CA certificates."""
+    environ = os.environ
+    return bool(environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"))
 
 
 from httprs._poolview import PoolAttribute

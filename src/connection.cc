@@ -837,7 +837,7 @@ void Connection::abandon() {
     case State::kActive:
       // The request counts as sent once libuv handed every byte to the
       // kernel, even if the write callback has not run yet.
-      if (cur_ && h1().upload() != Http1Session::Upload::kStreaming &&
+      if (cur_ && h1().upload() != Http1Session::Upload::kStreaming && !h1().request_closes() &&
           (cur_->body_sent || socket_.write_queue_empty()) &&
           cur_->body_received <= Http1Session::kDrainLimit) {
         cur_->body_sent = true;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace httprs {
@@ -16,6 +17,31 @@ namespace httprs {
 // per name and value made up to ~40 (and as many frees).
 class HeaderBlock {
  public:
+  HeaderBlock() = default;
+  HeaderBlock(const HeaderBlock&) = default;
+  HeaderBlock& operator=(const HeaderBlock&) = default;
+  // A moved-from block is empty with its offsets reset: fields appended to it
+  // afterwards (a response's trailers, after its head was handed on) are whole.
+  HeaderBlock(HeaderBlock&& other) noexcept
+      : text_(std::move(other.text_)),
+        fields_(std::move(other.fields_)),
+        name_at_(other.name_at_),
+        value_at_(other.value_at_),
+        in_value_(other.in_value_) {
+    other.clear();
+  }
+  HeaderBlock& operator=(HeaderBlock&& other) noexcept {
+    if (this != &other) {
+      text_ = std::move(other.text_);
+      fields_ = std::move(other.fields_);
+      name_at_ = other.name_at_;
+      value_at_ = other.value_at_;
+      in_value_ = other.in_value_;
+      other.clear();
+    }
+    return *this;
+  }
+
   size_t size() const { return fields_.size(); }
   bool empty() const { return fields_.empty(); }
   std::string_view name(size_t i) const {

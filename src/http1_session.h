@@ -85,6 +85,8 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   bool keep_alive() const {
     return parser_.keep_alive() && !request_closes_ && upload_ != Upload::kStreaming;
   }
+  // The request asked to close the connection: it is never reused, whatever follows.
+  bool request_closes() const { return request_closes_; }
   // The exchange failed before any response byte on a reused connection: may
   // its request go out again on a fresh one? (See the definition.)
   bool may_resend(const Transfer& t) const;

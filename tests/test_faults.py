@@ -98,7 +98,7 @@ def test_connection_refused_is_caused_by_the_oserror(closed_port, lib):
     chain, exc = [], info.value
     while exc is not None:
         chain.append(exc)
-        exc = exc.__cause__
+        exc = exc.__cause__ or exc.__context__  # (httpcore's link is the context)
     refused = [e for e in chain if isinstance(e, ConnectionRefusedError)]
     assert refused and refused[0].errno == errno.ECONNREFUSED
 
@@ -291,6 +291,43 @@ def test_chunked_trailers_then_reuse(client, scripted):
     assert client.get(srv.url + "/t").text == "abc"
     assert_usable(client, srv)
     assert srv.connections == 1
+
+
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+def test_trailer_names_of_any_length_are_accepted(client, scripted, delta):
+    """Trailers are parsed into the block the head was moved out of: a block left with the
+    head's offsets misread a trailer name as long as the head's bytes as empty (and
+    refused the response as having an empty field name)."""
+    head_bytes = len("Transfer-Encoding") + len("chunked")
+    name = b"X-" + b"t" * (head_bytes - 2 + delta)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/good":
+                conn.send(GOOD)
+            else:
+                conn.send(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + chunked(b"abc", trailers=name + b": 1\r\n")
+                )
+
+    srv = scripted(handler)
+    assert client.get(srv.url + "/t").text == "abc"
+    assert_usable(client, srv)
+    assert srv.connections == 1
+
+
+def test_trailer_with_an_empty_name_is_refused(client, scripted):
+    srv = fault_server(
+        scripted,
+        lambda conn, req: conn.send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunked(b"abc", trailers=b": 1\r\n")
+        ),
+    )
+    with pytest.raises(httprs.RemoteProtocolError, match="empty field name"):
+        client.get(srv.url + "/fault")
+    assert_usable(client, srv)
 
 
 def test_upload_server_closes_early_with_response(client, scripted):

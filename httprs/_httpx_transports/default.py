@@ -80,6 +80,7 @@ _REEXPORTED = (
 # httpcore's exception classes -> httpx's, as httpx 0.28.1 keeps them: empty until the first
 # mapping (or `_load_httpcore_exceptions()`) fills it, when httpcore is importable.
 HTTPCORE_EXC_MAP: dict[type[Exception], type[Exception]] = {}
+_httpcore_missing = False  # (not imported again once missing)
 
 
 def _load_httpcore_exceptions() -> dict[type[Exception], type[Exception]]:
@@ -108,12 +109,12 @@ def _mapped_class(error: BaseException) -> Any:
 @contextlib.contextmanager
 def map_httpcore_exceptions() -> Iterator[None]:
     """Re-raise an httpcore exception raised in the block as httprs's equivalent."""
-    global HTTPCORE_EXC_MAP
-    if not HTTPCORE_EXC_MAP:
+    global HTTPCORE_EXC_MAP, _httpcore_missing
+    if not HTTPCORE_EXC_MAP and not _httpcore_missing:
         try:
             HTTPCORE_EXC_MAP = _load_httpcore_exceptions()
         except ImportError:
-            pass
+            _httpcore_missing = True
     try:
         yield
     except Exception as error:

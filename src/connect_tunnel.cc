@@ -1,5 +1,7 @@
 #include "connect_tunnel.h"
 
+#include <strings.h>
+
 #include <cstring>
 
 namespace httprs {
@@ -10,8 +12,14 @@ ConnectTunnel::ConnectTunnel(std::string authority, HeaderList headers)
 StreamLayer::Status ConnectTunnel::connect(Error& err) {
   switch (state_) {
     case State::kStart: {
+      // httpcore's CONNECT head: Host and Accept: */*, the proxy's headers
+      // after them (an Accept among those replaces the default one).
       HeaderList headers;
       headers.emplace_back("Host", authority_);
+      bool own_accept = false;
+      for (const auto& h : headers_)
+        own_accept = own_accept || strcasecmp(h.first.c_str(), "accept") == 0;
+      if (!own_accept) headers.emplace_back("Accept", "*/*");
       for (const auto& h : headers_) headers.push_back(h);
       std::string head;
       if (!serialize_request_head(head, "CONNECT", authority_, headers, err)) {

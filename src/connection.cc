@@ -935,6 +935,7 @@ void Connection::arm_timer(TimerMode mode) {
     return;
   }
   timer_mode_ = mode;
+  if (mode == TimerMode::kWrite) unsent_at_deadline_ = socket_.unsent_bytes();
   uv_timer_start(&timer_, &Connection::on_timer, ms, 0);
 }
 
@@ -1002,6 +1003,22 @@ void Connection::on_read_deadline() {
   close(err);
 }
 
+void Connection::on_write_deadline() {
+  // As httpx's sync writes, whose timeout bounds each send: the deadline
+  // bounds a wait in which nothing of the request leaves. A peer reading
+  // slowly but steadily drains the send queue, and each drained byte starts
+  // the wait anew; one that stops reading times the write out.
+  size_t unsent = socket_.unsent_bytes();
+  if (unsent < unsent_at_deadline_) {
+    arm_timer(TimerMode::kWrite);
+    return;
+  }
+  Error err;
+  err.set(ErrorKind::kWriteTimeout, "timed out");
+  health_ = Health::kSpent;
+  close(err);
+}
+
 void Connection::on_timer(uv_timer_t* h) {
   auto* c = static_cast<Connection*>(h->data);
   TimerMode mode = c->timer_mode_;
@@ -1015,8 +1032,8 @@ void Connection::on_timer(uv_timer_t* h) {
       c->on_read_deadline();
       return;
     case TimerMode::kWrite:
-      err.set(ErrorKind::kWriteTimeout, "timed out");
-      break;
+      c->on_write_deadline();
+      return;
     case TimerMode::kDrain:
       break;  // an abandoned response took too long: just close
     case TimerMode::kStreams:

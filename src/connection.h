@@ -194,6 +194,9 @@ class Connection final : private SocketStream::Owner,
   // anything did: bytes, an EOF, an error), else fail with ReadTimeout.
   bool take_waiting_bytes();
   void on_read_deadline();
+  // The write timer ran out: wait again if the send queue drained since it
+  // was armed, else WriteTimeout.
+  void on_write_deadline();
   bool reusable() const;
   void handle_closed();
 
@@ -302,8 +305,9 @@ class Connection final : private SocketStream::Owner,
   Stage gated_ = Stage::kNone;        // what runs once the current trace gate is passed
   uv_timer_t timer_;
   TimerMode timer_mode_ = TimerMode::kNone;
-  uint64_t timer_due_ = 0;  // kStreams: the engine time it fires at
-  int handles_open_ = 2;    // the socket and the timer
+  size_t unsent_at_deadline_ = 0;  // unsent bytes when the write timer was armed
+  uint64_t timer_due_ = 0;         // kStreams: the engine time it fires at
+  int handles_open_ = 2;           // the socket and the timer
   std::shared_ptr<Transfer> cur_;
   int reuses_ = 0;                               // exchanges assigned after the first
   std::shared_ptr<Transfer> retry_after_close_;  // a connect retry to queue once closed

@@ -429,6 +429,7 @@ void Engine::service_waiters() {
       Connection* c = nullptr;
       if (take_idle(t->spec, &c)) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
+        renew_pool_waits(t->spec.pool_key);
         c->assign(std::move(t));
         continue;
       }
@@ -465,6 +466,20 @@ void Engine::service_waiters() {
     }
   } while (service_again_);
   servicing_ = false;
+}
+
+void Engine::renew_pool_waits(const std::string& key) {
+  // As httpcore: a connection that comes free is offered to every request
+  // queued for its origin, and those that lose the race wait again with a
+  // whole pool timeout. So the timeout bounds a wait in which the pool makes
+  // no progress, not the time spent in the queue: a long queue over a small
+  // pool (a gather of many requests) is served, as by httpx.
+  uint64_t now = uv_now(loop_);
+  for (auto& w : waiters_) {
+    uint64_t ms = 0;
+    if (w->pool_deadline_ms && w->spec.pool_key == key && timeout_ms(w->spec.pool_timeout, &ms))
+      w->pool_deadline_ms = now + ms;
+  }
 }
 
 bool Engine::close_a_drain() {

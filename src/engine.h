@@ -461,6 +461,9 @@ class Engine {
   // Close a connection draining an abandoned response, if any, for a waiter
   // that finds no room in the pool; true when there is room now.
   bool close_a_drain();
+  // A connection of `key`'s origin came free for a waiter: the others queued
+  // for that origin wait again from now (httpcore's pool timeout).
+  void renew_pool_waits(const std::string& key);
   // SocketStream::write asks: inside a consumer operation (ConsumerLock) or a
   // driver's flush before it polls, a write to a socket with nothing queued
   // leaves for the kernel once mu_ is let go of (true: `s` is listed). The

@@ -213,10 +213,11 @@ struct Http2Session::Stream {
 
   int32_t id = 0;
   State state = State::kRequested;
-  bool headers_sent = false;  // the request HEADERS frame went out
-  int status = 0;             // :status of the header block being received
-  HeaderBlock head;           // the header block being received
-  size_t head_size = 0;       // its size as SETTINGS_MAX_HEADER_LIST_SIZE counts it
+  bool headers_sent = false;   // the request HEADERS frame went out
+  bool reset_by_peer = false;  // an RST_STREAM came from the server (else nghttp2 reset it)
+  int status = 0;              // :status of the header block being received
+  HeaderBlock head;            // the header block being received
+  size_t head_size = 0;        // its size as SETTINGS_MAX_HEADER_LIST_SIZE counts it
 
   Http2Request::Body body_kind = Http2Request::Body::kNone;
   BodyState body = BodyState::kNone;
@@ -297,6 +298,9 @@ struct Http2Session::Callbacks {
         break;
       case NGHTTP2_GOAWAY:
         h.on_goaway(frame->goaway.last_stream_id, frame->goaway.error_code);
+        break;
+      case NGHTTP2_RST_STREAM:
+        if (Stream* s = h.find(frame->hd.stream_id)) s->reset_by_peer = true;
         break;
       default:
         break;
@@ -810,10 +814,14 @@ void Http2Session::on_closed(Stream& s, uint32_t code) {
     return;
   }
   bool unprocessed = code == NGHTTP2_REFUSED_STREAM && s.state == Stream::State::kRequested;
-  fail_stream(
-      s, ErrorKind::kRemoteProtocolError,
-      std::string("HTTP/2 stream ") + id + " was reset by the server: " + http2_error_name(code),
-      code, unprocessed);
+  // nghttp2 resets a stream itself when what the server sent on it breaks the
+  // protocol (a malformed response head: an upper-case or connection-specific
+  // field, a bad pseudo-header, a Content-Length the DATA contradicts, ...).
+  std::string why = s.reset_by_peer ? " was reset by the server: "
+                                    : " was reset by the client, the server's response on it "
+                                      "being malformed: ";
+  fail_stream(s, ErrorKind::kRemoteProtocolError,
+              std::string("HTTP/2 stream ") + id + why + http2_error_name(code), code, unprocessed);
 }
 
 void Http2Session::fail_stream(Stream& s, ErrorKind kind, std::string message, uint32_t code,

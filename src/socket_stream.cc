@@ -3,6 +3,9 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>  // SIOCOUTQ
+#endif
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1002,6 +1005,18 @@ int SocketStream::pending_error() {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
     return -errno;  // libuv statuses are negated errnos on Unix
   }
+}
+
+size_t SocketStream::unsent_bytes() {
+  if (!handle_open()) return 0;
+  size_t queued = stream()->write_queue_size;
+#ifdef SIOCOUTQ
+  int kernel = 0;
+  int sock = fd();
+  if (sock >= 0 && ioctl(sock, SIOCOUTQ, &kernel) == 0 && kernel > 0)
+    queued += static_cast<size_t>(kernel);
+#endif
+  return queued;
 }
 
 int SocketStream::fd() {

@@ -174,6 +174,10 @@ class SocketStream {
   uint64_t writes_started() const { return writes_started_; }
   uint64_t writes_completed() const { return writes_completed_; }
   bool write_queue_empty() { return deferred_ == nullptr && stream()->write_queue_size == 0; }
+  // Bytes written but not yet on their way: queued in libuv and, where the
+  // system tells (Linux SIOCOUTQ), in the kernel's send queue unacknowledged.
+  // A decrease is progress of a write the peer is reading.
+  size_t unsent_bytes();
   // Bytes are taken from this socket (start_reading(), or a connect on the
   // stream's own handle, and no stop_reading() or pause_reading() since).
   bool reading() const { return reading_; }

@@ -819,6 +819,43 @@ def test_rst_stream_fails_only_that_request(h2_scripted, flavour):
     assert srv.connections == 1
 
 
+def _malformed_head_on(path: str, header: tuple[str, str]):
+    """`path`: a response head carrying `header` (h2's own checks off); others: path."""
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            if req.path == path:
+                h2c.h2.config.validate_outbound_headers = False
+                h2c.h2.config.normalize_outbound_headers = False
+                h2c.send_headers(req.stream_id, 200, [header], end=True)
+                h2c.h2.config.validate_outbound_headers = True
+                h2c.h2.config.normalize_outbound_headers = True
+            else:
+                h2c.respond(req.stream_id, 200, req.path.encode())
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "header", [("X-Upper", "v"), ("connection", "keep-alive")], ids=["upper-case", "connection"]
+)
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_malformed_response_head_is_refused_by_the_client(h2_scripted, flavour, header):
+    """nghttp2 refuses a response head RFC 9113 8.2 calls malformed (httpx's h2 takes
+    these): the error says the client reset the stream for it, not the server (which sent
+    no RST_STREAM), and the connection's other requests go on."""
+    srv = h2_scripted(_malformed_head_on("/bad", header))
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True) as client:
+            assert (await client.get(srv.url + "/good")).text == "/good"
+            with pytest.raises(httprs.RemoteProtocolError, match="reset by the client.*malformed"):
+                await client.get(srv.url + "/bad")
+            assert (await client.get(srv.url + "/again")).text == "/again"
+
+    twin.run(flavour, body)
+
+
 def _endless_then_serve(seen_resets: list):
     """/big: headers and 64 KiB of data, never the end (until reset); others: path."""
 

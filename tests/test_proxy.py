@@ -126,8 +126,25 @@ def test_https_via_connect_tunnel(proxy_factory, https_server, ca_context):
     connect = proxy.seen[0]
     assert connect.target == https_server.url.split("//")[1]
     assert connect.header("proxy-authorization") == AUTH_HEADER
+    # httpcore's CONNECT head: Host, Accept: */*, then the proxy's headers
+    assert [name.lower() for name, _ in connect.headers] == [
+        "host",
+        "accept",
+        "proxy-authorization",
+    ]
+    assert connect.header("accept") == "*/*"
     assert https_server.connections == 1
     assert r2.json()["connection_index"] == 0
+
+
+def test_connect_accept_header_from_the_proxy_replaces_the_default(
+    proxy_factory, https_server, ca_context
+):
+    proxy = proxy_factory()
+    given = httprs.Proxy(proxy.url, headers={"Accept": "text/plain"})
+    with httprs.Client(proxy=given, verify=ca_context) as c:
+        assert c.get(https_server.url + "/x").status_code == 200
+    assert proxy.seen[0].header_all("accept") == ["text/plain"]
 
 
 def test_https_connect_407_is_proxy_error(proxy_factory, https_server, ca_context):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from decimal import Decimal
 
+import httpx
 import pytest
 from servers.scripted import FullBacklog
 
@@ -112,6 +114,107 @@ def test_pool_wait_until_released(server):
         r = c.get(server.url + "/")
         assert r.status_code == 200
         assert time.monotonic() - t0 >= 0.3
+
+
+def _slow_answers(delay):
+    """Keep-alive: each request answered after `delay`."""
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            time.sleep(delay)
+            if not conn.respond(b"ok"):
+                return
+
+    return handler
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_pool_timeout_bounds_a_wait_without_progress(scripted, lib):
+    """As httpcore: a connection that comes free wakes every request queued for it, and
+    the ones that lose wait again with a whole pool timeout. Ten requests over one
+    connection, each answered in 50 ms, all succeed with pool=0.2 although the last one
+    queues for ~0.45 s (httprs failed six of them with PoolTimeout: one deadline from
+    the first wait)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = scripted(_slow_answers(0.05))
+    limits, timeout = lib.Limits(max_connections=1), lib.Timeout(5.0, pool=0.2)
+    with lib.Client(limits=limits, timeout=timeout) as c, ThreadPoolExecutor(10) as pool:
+        texts = list(pool.map(lambda i: c.get(srv.url + f"/{i}").text, range(10)))
+    assert texts == ["ok"] * 10
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+async def test_pool_timeout_bounds_a_wait_without_progress_async(scripted, lib):
+    import anyio
+
+    srv = scripted(_slow_answers(0.05))
+    limits, timeout = lib.Limits(max_connections=1), lib.Timeout(5.0, pool=0.2)
+    texts = []
+    async with lib.AsyncClient(limits=limits, timeout=timeout) as c:
+
+        async def one(i):
+            texts.append((await c.get(srv.url + f"/{i}")).text)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(10):
+                tg.start_soon(one, i)
+    assert texts == ["ok"] * 10
+
+
+def _steady_reader(chunk, pause, received):
+    """Reads `chunk` bytes every `pause` seconds until the request body is in, then answers."""
+
+    def handler(conn):
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        head = conn.read_until(b"\r\n\r\n")
+        if head is None:
+            return
+        while not conn.buffer.endswith(b"0\r\n\r\n"):
+            time.sleep(pause)
+            data = conn.sock.recv(chunk)
+            if not data:
+                return
+            conn.buffer += data
+        received.append(len(conn.buffer))  # the chunked body, framing included
+        conn.respond(b"done")
+
+    return handler
+
+
+BODY_CHUNKS = 96  # 6 MiB in 64 KiB chunks: more than the send buffer takes (4 MiB here)
+
+
+def _chunks():
+    for _ in range(BODY_CHUNKS):  # ~2.4 s at the server's pace
+        yield b"x" * 65536
+
+
+def test_write_timeout_bounds_a_wait_without_progress(scripted):
+    """As httpx's sync writes (a timeout per send): a server that reads slowly but never
+    stops keeps the upload going, however long it takes; the write timeout is for a wait
+    in which nothing leaves (test_write_timeout). httprs timed out once the send buffer
+    had been full for `write` seconds, although the server kept reading."""
+    received = []
+    srv = scripted(_steady_reader(65536, 0.025, received))
+    with httprs.Client(timeout=httprs.Timeout(10.0, write=0.25)) as c:
+        assert c.post(srv.url, content=_chunks()).text == "done"
+    assert received and received[0] > BODY_CHUNKS * 65536
+
+
+@pytest.mark.anyio
+async def test_write_timeout_bounds_a_wait_without_progress_async(scripted):
+    received = []
+    srv = scripted(_steady_reader(65536, 0.025, received))
+
+    async def chunks():
+        for chunk in _chunks():
+            yield chunk
+
+    async with httprs.AsyncClient(timeout=httprs.Timeout(10.0, write=0.25)) as c:
+        assert (await c.post(srv.url, content=chunks())).text == "done"
+    assert received and received[0] > BODY_CHUNKS * 65536
 
 
 def test_timeout_none_waits(server):

@@ -150,7 +150,7 @@ void test_connect_tunnel(bool bytewise) {
   Error err;
   CHECK(t.connect(err) == Status::kWantRead);
   CHECK_EQ_STR(take(t),
-               "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n"
+               "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\nAccept: */*\r\n"
                "Proxy-Authorization: Basic eDp5\r\n\r\n");
   // The tunnel's first bytes may come with the proxy's head: they are the
   // tunnel's, not the proxy's.

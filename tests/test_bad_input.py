@@ -163,6 +163,17 @@ def test_body_iterator_wrong_type(client, srv):
     assert_usable(client, srv)
 
 
+def _recording(received):
+    """Keep-alive, answering "good"; each request body appended to `received`."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            received.append(req.body)
+            conn.respond(b"good")
+
+    return handler
+
+
 def _int_chunks():
     yield b"ab"
     yield 3  # bytes(3) would be b"\x00\x00\x00"
@@ -183,13 +194,7 @@ def test_body_chunk_that_is_not_bytes_like_raises(client, scripted, content):
     byte values) is a TypeError, and the server never receives a body. httprs made
     each int N into N zero bytes and sent them, and the server answered 200."""
     received = []
-
-    def handler(conn):
-        while (req := conn.read_request()) is not None:
-            received.append(req.body)
-            conn.respond(b"good")
-
-    srv = scripted(handler)
+    srv = scripted(_recording(received))
     body = content() if callable(content) else content
     with pytest.raises(TypeError, match="object of type 'int' has no len()"):
         client.post(srv.url + "/upload", content=body)
@@ -200,13 +205,7 @@ def test_body_chunk_that_is_not_bytes_like_raises(client, scripted, content):
 @pytest.mark.anyio
 async def test_async_body_chunk_that_is_not_bytes_like_raises(scripted):
     received = []
-
-    def handler(conn):
-        while (req := conn.read_request()) is not None:
-            received.append(req.body)
-            conn.respond(b"good")
-
-    srv = scripted(handler)
+    srv = scripted(_recording(received))
     async with httprs.AsyncClient(timeout=5) as c:
         # (bytearray content is a sync iterable: a RuntimeError there, as in httpx)
         with pytest.raises(TypeError, match="object of type 'int' has no len()"):
@@ -218,13 +217,7 @@ async def test_async_body_chunk_that_is_not_bytes_like_raises(scripted):
 def test_bytes_like_chunks_of_an_iterator_are_sent(client, scripted):
     """A generator may yield any bytes-like chunk (httpx's writers take them too)."""
     received = []
-
-    def handler(conn):
-        while (req := conn.read_request()) is not None:
-            received.append(req.body)
-            conn.respond(b"good")
-
-    srv = scripted(handler)
+    srv = scripted(_recording(received))
 
     def gen():
         yield b"a"

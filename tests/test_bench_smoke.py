@@ -23,30 +23,26 @@ SCRIPTS = ROOT / "scripts"
 NGINX = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbin/nginx")
 
 
-@pytest.mark.skipif(not NGINX, reason="nginx is not installed (bench needs nginx-light)")
-@pytest.mark.timeout(120)
-def test_quick_run_writes_json(tmp_path):
-    out = tmp_path / "results.json"
-    chart = tmp_path / "chart.png"
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPTS / "bench.py"),
-            "--quick",
-            "--scenario",
-            "get_small",
-            "--clients",
-            "httprs,httpx",
-            "--json",
-            str(out),
-            "--chart",
-            str(chart),
-        ],
+def _quick_bench(tmp_path, *args):
+    """`scripts/bench.py --quick ARGS` from `tmp_path`, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench.py"), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=115,
         cwd=tmp_path,
     )
+
+
+@pytest.mark.skipif(not NGINX, reason="nginx is not installed (bench needs nginx-light)")
+@pytest.mark.timeout(120)
+def test_quick_run_writes_json(tmp_path):
+    out = tmp_path / "results.json"
+    chart = tmp_path / "chart.png"
+    res = _quick_bench(
+        tmp_path, "--scenario", "get_small", "--clients", "httprs,httpx", "--json", str(out),
+        "--chart", str(chart),
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(out.read_text())
 
@@ -213,26 +209,10 @@ def test_upload_window_is_split_over_connections(tmp_path):
     """An upload scenario's window runs over 4 clients in turn (Scenario.connections),
     each keeping its one connection alive through its part of the window."""
     out = tmp_path / "results.json"
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPTS / "bench.py"),
-            "--quick",
-            "--no-limits",
-            "--scenario",
-            "upload_1m",
-            "--clients",
-            "httprs",
-            "--json",
-            str(out),
-            "--chart",
-            "none",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=115,
-        cwd=tmp_path,
-    )
+    res = _quick_bench(
+        tmp_path, "--no-limits", "--scenario", "upload_1m", "--clients", "httprs", "--json",
+        str(out), "--chart", "none",
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["scenarios"]["upload_1m"]["connections"] == 4

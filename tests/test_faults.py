@@ -276,7 +276,9 @@ async def test_interim_response_framing_is_ignored_async(scripted, anyio_backend
                 await c.get(srv.url)
 
 
-def test_chunked_trailers_then_reuse(client, scripted):
+def _chunked_with_trailers(trailers: bytes):
+    """Keep-alive: /good answers GOOD, anything else "abc" chunked with `trailers`."""
+
     def handler(conn):
         while (req := conn.read_request()) is not None:
             if req.target == "/good":
@@ -284,10 +286,14 @@ def test_chunked_trailers_then_reuse(client, scripted):
             else:
                 conn.send(
                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    + chunked(b"abc", trailers=b"X-T: 1\r\nX-U: 2\r\n")
+                    + chunked(b"abc", trailers=trailers)
                 )
 
-    srv = scripted(handler)
+    return handler
+
+
+def test_chunked_trailers_then_reuse(client, scripted):
+    srv = scripted(_chunked_with_trailers(b"X-T: 1\r\nX-U: 2\r\n"))
     assert client.get(srv.url + "/t").text == "abc"
     assert_usable(client, srv)
     assert srv.connections == 1
@@ -300,18 +306,7 @@ def test_trailer_names_of_any_length_are_accepted(client, scripted, delta):
     refused the response as having an empty field name)."""
     head_bytes = len("Transfer-Encoding") + len("chunked")
     name = b"X-" + b"t" * (head_bytes - 2 + delta)
-
-    def handler(conn):
-        while (req := conn.read_request()) is not None:
-            if req.target == "/good":
-                conn.send(GOOD)
-            else:
-                conn.send(
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    + chunked(b"abc", trailers=name + b": 1\r\n")
-                )
-
-    srv = scripted(handler)
+    srv = scripted(_chunked_with_trailers(name + b": 1\r\n"))
     assert client.get(srv.url + "/t").text == "abc"
     assert_usable(client, srv)
     assert srv.connections == 1

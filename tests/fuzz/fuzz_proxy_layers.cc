@@ -38,7 +38,7 @@ using Status = StreamLayer::Status;
 std::unique_ptr<StreamLayer> make(int mode) {
   if (mode == 0) return std::make_unique<Socks5Stream>("example.org", 443, "", "");
   if (mode == 1) return std::make_unique<Socks5Stream>("127.0.0.1", 80, "user", "pass");
-  // The tunnel adds Host itself; the proxy's own headers come on top.
+  // The tunnel adds Host and Accept itself; the proxy's own headers come after them.
   return std::make_unique<ConnectTunnel>("example.org:443",
                                          httprs::HeaderList{{"Proxy-Authorization", "Basic dTpw"}});
 }
@@ -71,7 +71,7 @@ void run(int mode, const std::string& input, bool bytewise, Run& r) {
   if (mode == 1 && first != std::string("\x05\x01\x02", 3)) fail("SOCKS5 greeting with auth");
   if (mode == 2 && first !=
                        "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n"
-                       "Proxy-Authorization: Basic dTpw\r\n\r\n")
+                       "Accept: */*\r\nProxy-Authorization: Basic dTpw\r\n\r\n")
     fail("CONNECT request head");
   size_t step = bytewise ? 1 : input.size();
   for (size_t pos = 0; pos < input.size(); pos += step) {

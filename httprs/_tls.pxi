@@ -707,6 +707,15 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     return holder
 
 
+cdef _TlsContext _request_tls(object verify, object cert, bint trust_env):
+    """_build_tls for a context first needed by a request (the default one, a proxy's):
+    its failure is that request's ConnectError, as a failed handshake would be."""
+    try:
+        return _build_tls(verify, cert, trust_env)
+    except OSError as error:  # ssl.SSLError, FileNotFoundError
+        raise exc.ConnectError(str(error)) from error
+
+
 cdef object _existing(object path):
     """`path` (a CA bundle, a client certificate or key), or the FileNotFoundError
     httpx's context raises at Client() when there is no such file."""

@@ -43,20 +43,17 @@ cdef class _TransportCore:
 
     cdef shared_ptr[TlsContext] tls_context(self) except *:
         """The context, built now if it was left for the first HTTPS request (the
-        default one): a failure there is that request's ConnectError."""
+        default one)."""
         if self.tls is None:
-            try:
-                self.build_tls()
-            except OSError as error:  # ssl.SSLError, FileNotFoundError
-                raise exc.ConnectError(str(error)) from error
+            self.build_tls(True)
         return self.tls.current()
 
-    cdef int build_tls(self) except -1:
-        """Build the context (at construction, its errors are the ssl module's, as
-        httpx's create_ssl_context raises them in Client())."""
+    cdef int build_tls(self, bint at_request) except -1:
+        """Build the context: at construction its errors are the ssl module's, as httpx's
+        create_ssl_context raises them in Client(); at a request, its ConnectError."""
         if self.tls is None:
             verify, cert, trust_env = self.tls_args
-            self.tls = _build_tls(verify, cert, trust_env)
+            self.tls = (_request_tls if at_request else _build_tls)(verify, cert, trust_env)
             # ALPN of a context run through Python (the core's own sessions offer
             # the same): httpcore's list, h2 alone when HTTP/1.1 is not allowed.
             if self.versions == HttpVersions.kHttp1Or2:
@@ -258,7 +255,7 @@ cdef class _TransportCore:
         spec.socket_options = self.socket_options
         if route.proxy_tls:
             if route.proxy_tls_ctx is None:
-                route.proxy_tls_ctx = _build_tls(
+                route.proxy_tls_ctx = _request_tls(
                     route.proxy_ssl_context if route.proxy_ssl_context is not None else True,
                     None,
                     False,
@@ -625,7 +622,7 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
         # Build non-default contexts eagerly so bad paths fail at construction, as in
         # httpx (whose create_ssl_context reads SSL_CERT_FILE / SSL_CERT_DIR there too);
         # the default one waits for the first HTTPS request.
-        core.build_tls()
+        core.build_tls(False)
     return core
 
 

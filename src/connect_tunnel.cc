@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace httprs {
@@ -16,10 +17,9 @@ StreamLayer::Status ConnectTunnel::connect(Error& err) {
       // after them (an Accept among those replaces the default one).
       HeaderList headers;
       headers.emplace_back("Host", authority_);
-      bool own_accept = false;
-      for (const auto& h : headers_)
-        own_accept = own_accept || strcasecmp(h.first.c_str(), "accept") == 0;
-      if (!own_accept) headers.emplace_back("Accept", "*/*");
+      if (std::none_of(headers_.begin(), headers_.end(),
+                       [](const auto& h) { return strcasecmp(h.first.c_str(), "accept") == 0; }))
+        headers.emplace_back("Accept", "*/*");
       for (const auto& h : headers_) headers.push_back(h);
       std::string head;
       if (!serialize_request_head(head, "CONNECT", authority_, headers, err)) {

@@ -1003,20 +1003,12 @@ void Connection::on_read_deadline() {
   close(err);
 }
 
-void Connection::on_write_deadline() {
+bool Connection::write_progressed() {
   // As httpx's sync writes, whose timeout bounds each send: the deadline
   // bounds a wait in which nothing of the request leaves. A peer reading
   // slowly but steadily drains the send queue, and each drained byte starts
   // the wait anew; one that stops reading times the write out.
-  size_t unsent = socket_.unsent_bytes();
-  if (unsent < unsent_at_deadline_) {
-    arm_timer(TimerMode::kWrite);
-    return;
-  }
-  Error err;
-  err.set(ErrorKind::kWriteTimeout, "timed out");
-  health_ = Health::kSpent;
-  close(err);
+  return socket_.unsent_bytes() < unsent_at_deadline_;
 }
 
 void Connection::on_timer(uv_timer_t* h) {
@@ -1032,8 +1024,12 @@ void Connection::on_timer(uv_timer_t* h) {
       c->on_read_deadline();
       return;
     case TimerMode::kWrite:
-      c->on_write_deadline();
-      return;
+      if (c->write_progressed()) {
+        c->arm_timer(TimerMode::kWrite);
+        return;
+      }
+      err.set(ErrorKind::kWriteTimeout, "timed out");
+      break;
     case TimerMode::kDrain:
       break;  // an abandoned response took too long: just close
     case TimerMode::kStreams:

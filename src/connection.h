@@ -194,9 +194,9 @@ class Connection final : private SocketStream::Owner,
   // anything did: bytes, an EOF, an error), else fail with ReadTimeout.
   bool take_waiting_bytes();
   void on_read_deadline();
-  // The write timer ran out: wait again if the send queue drained since it
-  // was armed, else WriteTimeout.
-  void on_write_deadline();
+  // The write timer ran out: did the send queue drain since it was armed?
+  // (Then it waits again, else WriteTimeout.)
+  bool write_progressed();
   bool reusable() const;
   void handle_closed();
 

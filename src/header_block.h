@@ -87,6 +87,16 @@ class HeaderBlock {
     push_field();
   }
   size_t text_size() const { return text_.size(); }
+  // The name of the field being built, once it is whole (before its value starts).
+  std::string_view pending_name() const {
+    return in_value_ ? std::string_view() : std::string_view(text_).substr(name_at_);
+  }
+  // Forget the last whole field (a repeat the head keeps once).
+  void drop_last() {
+    text_.resize(fields_.back().name_at);
+    fields_.pop_back();
+    name_at_ = value_at_ = static_cast<uint32_t>(text_.size());
+  }
   // Empty again, keeping its memory.
   void clear() {
     text_.clear();

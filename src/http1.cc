@@ -86,6 +86,13 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// The value of the first field named `name` (any case) in `fields`; empty if none.
+std::string_view first_value(const HeaderBlock& fields, std::string_view name) {
+  for (size_t i = 0; i < fields.size(); i++)
+    if (iequals(fields.name(i), name)) return fields.value(i);
+  return {};
+}
+
 // h11's request-target: one or more visible ASCII characters.
 bool is_safe_target(std::string_view s) {
   if (s.empty()) return false;
@@ -417,6 +424,7 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   head_bytes_ = 0;
   fold_ = Fold::kNone;
   value_open_ = trailers_ = false;
+  repeats_length_ = false;
   last_byte_ = 0;
   user_error_.clear();
 }
@@ -433,6 +441,7 @@ int ResponseParser::on_message_begin(llhttp_t* p) {
       std::max(kHeaderBytesReserved, std::min(s->last_text_, kHeaderBytesReservedMax)));
   s->head_bytes_ = 0;
   s->value_open_ = s->trailers_ = false;
+  s->repeats_length_ = false;
   return 0;
 }
 
@@ -471,7 +480,19 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
 }
 
 int ResponseParser::on_header_field_complete(llhttp_t* p) {
-  self(p)->value_open_ = true;
+  ResponseParser* s = self(p);
+  s->value_open_ = true;
+  // A head may repeat Content-Length with the same value (RFC 9112 6.3), which h11
+  // accepts, keeping one field; llhttp refuses any repeat. So llhttp is told it has
+  // seen none and parses the repeat as the first, and on_header_value_complete checks
+  // that the two values are the same bytes, as h11 does, and keeps one field. (llhttp
+  // adds a length's digits to content_length, which it zeroes only when a message starts.)
+  if (!s->head_done_ && (p->flags & F_CONTENT_LENGTH) &&
+      iequals(s->head_.headers.pending_name(), "content-length")) {
+    s->repeats_length_ = true;
+    p->flags &= ~F_CONTENT_LENGTH;
+    p->content_length = 0;
+  }
   return 0;
 }
 
@@ -492,6 +513,14 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
     s->user_error_ = "illegal header line: empty field name, value " +
                      bytes_repr(fields.value(fields.size() - 1));
     return -1;
+  }
+  if (s->repeats_length_) {
+    s->repeats_length_ = false;
+    if (fields.value(fields.size() - 1) != first_value(fields, "content-length")) {
+      s->user_error_ = "conflicting Content-Length headers";
+      return -1;
+    }
+    s->head_.headers.drop_last();
   }
   return 0;
 }

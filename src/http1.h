@@ -209,11 +209,12 @@ class ResponseParser {
   uint64_t body_bytes_ = 0;
   size_t head_bytes_ = 0;
   Fold fold_ = Fold::kNone;
-  bool value_open_ = false;  // llhttp is inside a field's value (its name and colon seen)
-  bool trailers_ = false;    // in a chunked body's trailer section
-  char last_byte_ = 0;       // the last byte of the previous feed()
-  size_t last_fields_ = 0;   // fields of the last final head (room is made for as many)
-  size_t last_text_ = 0;     // ... and bytes of their names and values
+  bool value_open_ = false;      // llhttp is inside a field's value (its name and colon seen)
+  bool trailers_ = false;        // in a chunked body's trailer section
+  char last_byte_ = 0;           // the last byte of the previous feed()
+  size_t last_fields_ = 0;       // fields of the last final head (room is made for as many)
+  size_t last_text_ = 0;         // ... and bytes of their names and values
+  bool repeats_length_ = false;  // the field being parsed repeats the head's Content-Length
   std::string user_error_;
 };
 

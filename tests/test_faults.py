@@ -365,16 +365,14 @@ ACCEPTED = {
 
 # h11 accepts these and httpx with it; httprs keeps llhttp in strict mode (no lenient
 # flags, see docs/ARCHITECTURE.md "Parser strictness") and rejects them: Content-Length
-# beside chunked and duplicated Content-Length are request-smuggling shapes, bare LF
-# line endings are what the lenient CR/LF flags exist for.
+# beside chunked is a request-smuggling shape, bare LF line endings are what the lenient
+# CR/LF flags exist for, and a Content-Length list is a form llhttp has no way to take.
 STRICTER_THAN_HTTPX = {
     "content_length_and_chunked": (
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n0\r\n\r\n"
     ),
-    "same_content_length_twice": (
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"
-    ),
+    "content_length_list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
     "bare_lf_line_endings": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
 }
 
@@ -404,6 +402,48 @@ def test_lenient_responses_accepted_like_httpx(client, scripted, name):
     r = client.get(srv.url + "/quirk")
     assert r.status_code == status
     assert r.content == body
+    assert_usable(client, srv)
+
+
+# RFC 9112 6.3 lets a recipient take a Content-Length repeated with one value as that
+# value, and h11 does, keeping the first field; repeats that differ are refused.
+REPEATED_LENGTH = {
+    "same_twice": (b"Content-Length: 2\r\nContent-Length: 2\r\n", None),
+    "same_three_times_other_case": (
+        b"content-length: 2\r\nX-A: a\r\nCONTENT-LENGTH: 2\r\nContent-Length:  2 \r\n",
+        None,
+    ),
+    # h11 compares the values' bytes.
+    "same_number_other_digits": (
+        b"Content-Length: 2\r\nContent-Length: 02\r\n",
+        "conflicting Content-Length",
+    ),
+    "disagree": (b"Content-Length: 2\r\nContent-Length: 3\r\n", "conflicting Content-Length"),
+    "disagree_later": (
+        b"Content-Length: 2\r\nContent-Length: 2\r\nContent-Length: 20\r\n",
+        "conflicting Content-Length",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REPEATED_LENGTH))
+def test_repeated_content_length(client, scripted, case):
+    fields, error = REPEATED_LENGTH[case]
+
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\nok")
+
+    srv = fault_server(scripted, fault, keep_serving=error is None)
+    if error is not None:
+        with pytest.raises(httprs.RemoteProtocolError, match=error):
+            client.get(srv.url + "/fault")
+    else:
+        r = client.get(srv.url + "/repeat")
+        assert r.content == b"ok"
+        # One field: the first as it came.
+        lengths = [(k, v) for k, v in r.headers.raw if k.lower() == b"content-length"]
+        assert lengths == [(fields.split(b":")[0], b"2")]
+        assert r.headers["content-length"] == "2"
     assert_usable(client, srv)
 
 

@@ -422,9 +422,11 @@ void test_protocol_error() {
   auto t = make("GET", {}, BodyKind::kFixed);
   s.submit(*t, err);
   size_t used = 0;
-  std::string bad = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
+  // A repeated Content-Length must repeat the first's bytes (h11).
+  std::string bad = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 01\r\n\r\nx";
   CHECK(s.receive(bad.data(), bad.size(), &used, err) == Result::kFailed);
   CHECK(err.kind == ErrorKind::kRemoteProtocolError);
+  CHECK_EQ_STR(err.message, "conflicting Content-Length headers");
 }
 
 void test_switching_protocols() {

@@ -158,12 +158,30 @@ def _frames(error: ET.Element) -> list[tuple[str, str, str]]:
     return out
 
 
+# CPython's call machinery: an error found below one of these, before any frame of
+# httprs's, is in what Python code called (json.loads at import, say), not in httprs.
+PYTHON_CALL_FRAMES = (
+    "_PyEval_EvalFrame",
+    "_PyObject_MakeTpCall",
+    "PyObject_Vectorcall",
+    "_PyObject_VectorcallTstate",
+    "_PyFunction_Vectorcall",
+    "PyObject_Call",
+    "_PyObject_Call",
+    "cfunction_",
+    "method_vectorcall",
+)
+
+
 def is_own(frames: list[tuple[str, str, str]]) -> bool:
-    for obj, _fn, src in frames:
-        if src.startswith(OWN_SOURCE_DIRS):
+    """Whether an error is httprs's: a frame of httprs's code lies between the error and
+    the innermost call through CPython's call machinery (so httprs called, directly or
+    through C, the code that went wrong)."""
+    for obj, fn, src in frames:
+        if src.startswith(OWN_SOURCE_DIRS) or obj.startswith(str(ROOT) + "/"):
             return True
-        if obj.startswith(str(ROOT) + "/"):
-            return True
+        if fn.startswith(PYTHON_CALL_FRAMES):
+            return False
     return False
 
 

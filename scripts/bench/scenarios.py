@@ -20,7 +20,7 @@ from .servers import FILE_SIZES, HEADERS_BODY, JSON_ITEMS, SMALL_BODY
 MB = 1 << 20
 UPLOAD_CHUNK = 64 * 1024
 # Scenario.connections of the uploads (and the C client's upload row, limits.py)
-UPLOAD_CONNECTIONS = 4
+UPLOAD_CONNECTIONS = 16
 
 # ~1 KB JSON object for the POST JSON case (30 keys).
 JSON_PAYLOAD = {f"key{i:02d}": f"value-{i:02d}-abcdefghijklmnopqrstu" for i in range(30)}
@@ -49,8 +49,10 @@ class Scenario:
     # timing: > 1 where the cost depends on the state a connection settles in. The
     # uploads: with the kernel's BBR congestion control (this VM's default), each
     # connection keeps the pacing rate it estimated early on, and a 1 MB upload costs
-    # one client 43 or 77 µs of CPU depending on the connection it drew
-    # (scripts/bench/README.md, "Method").
+    # one client 43 or 77 µs of CPU depending on the connection it drew (and 55-68,
+    # 106-124 or 160-230 µs with the client on the server's CPU); 16 draws per run keep
+    # a run's verdict from hanging on which of them it drew (scripts/bench/README.md,
+    # "Method").
     connections: int = 1
 
     @property

@@ -513,8 +513,11 @@ def test_targets_are_pinned_as_the_issue_says():
     assert T.TARGETS["groq"].version == "1.7.0"
     assert T.TARGETS["anthropic"].version.startswith("0.121.")
     # The current SDKs, built on httpx2: both names are routed to httprs.
-    assert T.TARGETS["openai3"].version == "3.57.0"
-    assert T.TARGETS["anthropic2"].version == "2.15.0"
+    assert T.TARGETS["openai3"].version == "3.63.0"
+    assert T.TARGETS["anthropic2"].version == "2.17.0"
+    # with the extras whose tests drive the client (realtime, aiohttp, bedrock, ...)
+    assert T.TARGETS["openai3"].install_self == ".[realtime,aiohttp,datalib]"
+    assert T.TARGETS["anthropic2"].install_self == ".[aiohttp,bedrock,vertex]"
     for name in ("openai3", "anthropic2", "httpx2"):
         assert T.TARGETS[name].switch == "httpx2,httpx"
     for name in ("openai", "anthropic", "httpx", "python-telegram-bot", "groq"):

@@ -299,11 +299,14 @@ TARGETS: dict[str, Target] = {
         Target(
             name="openai3",
             dist="openai",
-            version="3.57.0",
+            version="3.63.0",
             git_url="https://github.com/openai/openai-python.git",
-            git_ref="v3.57.0",
+            git_ref="v3.63.0",
             pytest_args=("--ignore=tests/api_resources",),
             deps=_uv_deps,
+            # The extras' tests (realtime websockets, the aiohttp transports that subclass
+            # httpx2's, the pandas/numpy helpers): ~2,400 more, many driving the client.
+            install_self=".[realtime,aiohttp,datalib]",
             env={"DEFER_PYDANTIC_BUILD": "false"},
             unset_env=("OPENAI_LIVE", "OPENAI_TEST_HTTP_CLIENT", "TEST_API_BASE_URL"),
             switch="httpx2,httpx",
@@ -312,11 +315,13 @@ TARGETS: dict[str, Target] = {
         Target(
             name="anthropic2",
             dist="anthropic",
-            version="2.15.0",
+            version="2.17.0",
             git_url="https://github.com/anthropics/anthropic-sdk-python.git",
-            git_ref="v2.15.0",
+            git_ref="v2.17.0",
             pytest_args=("--ignore=tests/api_resources",),
             deps=_lock_deps,
+            # Bedrock's and Vertex's clients and the aiohttp transport: 234 more tests.
+            install_self=".[aiohttp,bedrock,vertex]",
             unset_env=("TEST_API_BASE_URL", "ANTHROPIC_LIVE"),
             switch="httpx2,httpx",
             notes="current release, on httpx2; api_resources need a mock server",

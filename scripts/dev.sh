@@ -419,7 +419,18 @@ case "$cmd" in
     # Options alone (`test-tsan -k fork -x`) apply to the threaded set; naming a
     # path (`test-tsan tests/`, `test-tsan tests/test_tls.py`) runs what it names.
     names_test_path "$@" || set -- "$@" "${TSAN_TESTS[@]}"
-    run_installed "$TSAN_VENV" "$@"
+    # Reports go to files, printed at the end: on stderr, pytest keeps a passing
+    # test's output to itself, and a race found there left only TSan's count at exit.
+    tsan_logs="$(mktemp -d)"
+    export TSAN_OPTIONS="$TSAN_OPTIONS:log_path=$tsan_logs/report"
+    rc=0
+    (run_installed "$TSAN_VENV" "$@") || rc=$?
+    if compgen -G "$tsan_logs/report.*" >/dev/null; then
+      log "ThreadSanitizer reports:"
+      cat "$tsan_logs"/report.* >&2
+    fi
+    rm -rf "$tsan_logs"
+    exit "$rc"
     ;;
   fuzz)
     # bash scripts/dev.sh fuzz [SECONDS [TARGET...]]: every target in tests/fuzz for

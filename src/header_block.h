@@ -97,6 +97,15 @@ class HeaderBlock {
     fields_.pop_back();
     name_at_ = value_at_ = static_cast<uint32_t>(text_.size());
   }
+  // Give the last whole field the value `v` (its normal form), which may lie in it.
+  void set_last_value(std::string_view v) {
+    std::string copy(v);
+    Field& f = fields_.back();
+    text_.resize(f.value_at);
+    text_.append(copy);
+    f.end = static_cast<uint32_t>(text_.size());
+    name_at_ = value_at_ = f.end;
+  }
   // Empty again, keeping its memory.
   void clear() {
     text_.clear();

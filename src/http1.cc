@@ -424,7 +424,7 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   head_bytes_ = 0;
   fold_ = Fold::kNone;
   value_open_ = trailers_ = false;
-  repeats_length_ = false;
+  length_field_ = false;
   last_byte_ = 0;
   user_error_.clear();
 }
@@ -441,7 +441,7 @@ int ResponseParser::on_message_begin(llhttp_t* p) {
       std::max(kHeaderBytesReserved, std::min(s->last_text_, kHeaderBytesReservedMax)));
   s->head_bytes_ = 0;
   s->value_open_ = s->trailers_ = false;
-  s->repeats_length_ = false;
+  s->length_field_ = false;
   return 0;
 }
 
@@ -482,16 +482,13 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
 int ResponseParser::on_header_field_complete(llhttp_t* p) {
   ResponseParser* s = self(p);
   s->value_open_ = true;
-  // A head may repeat Content-Length with the same value (RFC 9112 6.3), which h11
-  // accepts, keeping one field; llhttp refuses any repeat. So llhttp is told it has
-  // seen none and parses the repeat as the first, and on_header_value_complete checks
-  // that the two values are the same bytes, as h11 does, and keeps one field. (llhttp
-  // adds a length's digits to content_length, which it zeroes only when a message starts.)
-  if (!s->head_done_ && (p->flags & F_CONTENT_LENGTH) &&
-      iequals(s->head_.headers.pending_name(), "content-length")) {
-    s->repeats_length_ = true;
-    p->flags &= ~F_CONTENT_LENGTH;
-    p->content_length = 0;
+  // A head's Content-Length is read here, as h11 reads it, not by llhttp: llhttp refuses
+  // a list of one value (`2, 2`) and a repeat in another field, both of which RFC 9112
+  // 6.3 lets a recipient take as that value. So llhttp parses its value as any other
+  // field's (its header state "general"), and on_header_value_complete sets the length.
+  if (!s->head_done_ && iequals(s->head_.headers.pending_name(), "content-length")) {
+    s->length_field_ = true;
+    p->header_state = 0;
   }
   return 0;
 }
@@ -514,15 +511,36 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
                      bytes_repr(fields.value(fields.size() - 1));
     return -1;
   }
-  if (s->repeats_length_) {
-    s->repeats_length_ = false;
-    if (fields.value(fields.size() - 1) != first_value(fields, "content-length")) {
-      s->user_error_ = "conflicting Content-Length headers";
-      return -1;
-    }
-    s->head_.headers.drop_last();
+  if (s->length_field_) {
+    s->length_field_ = false;
+    return s->take_length(p) ? 0 : -1;
   }
   return 0;
+}
+
+bool ResponseParser::take_length(llhttp_t* p) {
+  HeaderBlock& fields = head_.headers;
+  std::string_view digits;
+  uint64_t n = 0;
+  Error err;
+  if (!parse_content_length(fields.value(fields.size() - 1), &digits, &n, err)) {
+    user_error_ = err.message;
+    return false;
+  }
+  if (p->flags & F_CONTENT_LENGTH) {
+    // A repeat: the same digits as the first (kept in their normal form), as h11
+    // compares them, and the head keeps one field.
+    if (digits != first_value(fields, "content-length")) {
+      user_error_ = "conflicting Content-Length headers";
+      return false;
+    }
+    fields.drop_last();
+    return true;
+  }
+  fields.set_last_value(digits);  // h11 keeps `2` for `2, 2`
+  p->flags |= F_CONTENT_LENGTH;
+  p->content_length = n;
+  return true;
 }
 
 int ResponseParser::on_chunk_header(llhttp_t* p) {

@@ -163,6 +163,9 @@ class ResponseParser {
   // response is rejected.
   static constexpr size_t kMaxHeadSize = 128 * 1024;
   int count_head(size_t len);
+  // The head's Content-Length field just parsed, h11's way (a list of one value, or a
+  // repeat of the first field's): sets llhttp's length, or user_error_ and false.
+  bool take_length(llhttp_t* p);
   // llhttp_init, then every lenient flag explicitly off.
   void init_parser();
 
@@ -209,12 +212,12 @@ class ResponseParser {
   uint64_t body_bytes_ = 0;
   size_t head_bytes_ = 0;
   Fold fold_ = Fold::kNone;
-  bool value_open_ = false;      // llhttp is inside a field's value (its name and colon seen)
-  bool trailers_ = false;        // in a chunked body's trailer section
-  char last_byte_ = 0;           // the last byte of the previous feed()
-  size_t last_fields_ = 0;       // fields of the last final head (room is made for as many)
-  size_t last_text_ = 0;         // ... and bytes of their names and values
-  bool repeats_length_ = false;  // the field being parsed repeats the head's Content-Length
+  bool value_open_ = false;    // llhttp is inside a field's value (its name and colon seen)
+  bool trailers_ = false;      // in a chunked body's trailer section
+  char last_byte_ = 0;         // the last byte of the previous feed()
+  size_t last_fields_ = 0;     // fields of the last final head (room is made for as many)
+  size_t last_text_ = 0;       // ... and bytes of their names and values
+  bool length_field_ = false;  // the field being parsed is a Content-Length (take_length)
   std::string user_error_;
 };
 

@@ -97,12 +97,11 @@ class HeaderBlock {
     fields_.pop_back();
     name_at_ = value_at_ = static_cast<uint32_t>(text_.size());
   }
-  // Give the last whole field the value `v` (its normal form), which may lie in it.
+  // Give the last whole field the value `v` (its normal form), which may lie in it
+  // (std::string::replace takes a source inside the string).
   void set_last_value(std::string_view v) {
-    std::string copy(v);
     Field& f = fields_.back();
-    text_.resize(f.value_at);
-    text_.append(copy);
+    text_.replace(f.value_at, f.end - f.value_at, v.data(), v.size());
     f.end = static_cast<uint32_t>(text_.size());
     name_at_ = value_at_ = f.end;
   }

@@ -537,7 +537,8 @@ bool ResponseParser::take_length(llhttp_t* p) {
     fields.drop_last();
     return true;
   }
-  fields.set_last_value(digits);  // h11 keeps `2` for `2, 2`
+  // h11 keeps `2` for `2, 2`; a single value is already in that form.
+  if (digits.size() != fields.value(fields.size() - 1).size()) fields.set_last_value(digits);
   p->flags |= F_CONTENT_LENGTH;
   p->content_length = n;
   return true;

@@ -14,7 +14,8 @@ import time
 
 import httpx
 import pytest
-from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_server
+from servers.scripted import ScriptedServer
+from servers.tls import CLIENT_KEY_PASSWORD, server_context, tls_info_handler, tls_server
 
 import httprs
 
@@ -105,6 +106,39 @@ def test_wrong_ip_fails(tls_server_factory, certs, ca_context):
         assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
         # the client stays usable
         assert c.get(good.url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "named", "ok"),
+    [
+        ("127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.1", "127.0.0.2", False),
+        ("::1", "::1", True),
+        ("::1", "0:0:0:0:0:0:0:1", True),
+        ("::1", "127.0.0.1", False),
+        ("::1", "::2", False),
+    ],
+)
+def test_ip_address_is_checked_against_the_certificate(certs, clean_env, host, named, ok):
+    """An IP-literal host is matched against the certificate's IP SANs, as bytes
+    (so any spelling of the same IPv6 address matches), IPv4 and IPv6 alike, on a
+    passed context and on httprs's own (verify=True, SSL_CERT_FILE)."""
+    clean_env.setenv("SSL_CERT_FILE", certs.ca_file)
+    srv = ScriptedServer(
+        tls_info_handler, ssl_context=server_context(certs.ca.issue_cert(named)), host=host
+    )
+    try:
+        ctx = ssl.create_default_context(cafile=certs.ca_file)
+        for verify in (ctx, True):
+            with httprs.Client(verify=verify) as c:
+                if ok:
+                    assert c.get(srv.url).status_code == 200
+                    continue
+                with pytest.raises(httprs.ConnectError) as info:
+                    c.get(srv.url)
+                assert "IP address mismatch" in str(info.value)
+    finally:
+        srv.close()
 
 
 def test_wrong_hostname_fails(tls_server_factory, certs, ca_context):

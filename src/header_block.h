@@ -105,6 +105,12 @@ class HeaderBlock {
     f.end = static_cast<uint32_t>(text_.size());
     name_at_ = value_at_ = f.end;
   }
+  // Lower-case field i's value in place (a coding's normal form, as h11 keeps it).
+  void lower_value(size_t i) {
+    const Field& f = fields_[i];
+    for (uint32_t k = f.value_at; k < f.end; k++)
+      if (text_[k] >= 'A' && text_[k] <= 'Z') text_[k] = static_cast<char>(text_[k] - 'A' + 'a');
+  }
   // Empty again, keeping its memory.
   void clear() {
     text_.clear();

@@ -458,6 +458,23 @@ def test_repeated_content_length(client, scripted, case):
     assert_usable(client, srv)
 
 
+@pytest.mark.parametrize("value", [b"Chunked", b"CHUNKED", b"chunked"])
+def test_transfer_encoding_value_kept_lower_case(client, scripted, value):
+    """h11 takes "chunked" in any case and keeps the value lower-cased: so does the
+    response's Transfer-Encoding header (its name keeps the server's case)."""
+
+    def fault(conn, req):
+        conn.send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + value + b"\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        )
+
+    srv = fault_server(scripted, fault, keep_serving=True)
+    r = client.get(srv.url + "/te")
+    assert r.content == b"ok"
+    assert r.headers.raw == [(b"Transfer-Encoding", b"chunked")]
+    assert_usable(client, srv)
+
+
 def test_header_case_and_order_preserved(client, scripted):
     def fault(conn, req):
         conn.send(

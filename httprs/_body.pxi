@@ -913,14 +913,21 @@ cdef TransportResponse _transport_response = <TransportResponse>PyCapsule_GetPoi
 )
 
 
+cdef inline bytes _h1_version(int major, int minor):
+    """An HTTP/1 response's version as its status line gave it (h11 takes any
+    `HTTP/<digit>.<digit>`)."""
+    if major == 1:
+        if minor == 1:
+            return b"HTTP/1.1"
+        if minor == 0:
+            return b"HTTP/1.0"
+    return f"HTTP/{major}.{minor}".encode()
+
+
 cdef object _make_response(_Body stream, object request, object tracer=None):
     cdef Transfer* t = stream.t.get()
     cdef list raw = _head_pairs(t.head.headers)
-    version = b"HTTP/1.1" if t.head.http_minor == 1 else (
-        b"HTTP/1.0" if t.head.http_major == 1 else
-        b"HTTP/2" if t.head.http_major == 2 else
-        f"HTTP/{t.head.http_major}.{t.head.http_minor}".encode()
-    )
+    version = b"HTTP/2" if t.http2 else _h1_version(t.head.http_major, t.head.http_minor)
     if tracer is not None:
         public = (
             _TracedAsyncResponseStream.__new__(_TracedAsyncResponseStream)

@@ -279,7 +279,7 @@ cdef class _Tracer:
                 if t.http2:
                     info = {"return_value": (t.head.status, headers)}
                 else:
-                    version = b"HTTP/1.0" if t.head.http_minor == 0 else b"HTTP/1.1"
+                    version = _h1_version(t.head.http_major, t.head.http_minor)
                     info = {
                         "return_value": (version, t.head.status, <bytes>t.head.reason, headers)
                     }

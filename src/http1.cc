@@ -617,8 +617,11 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
     return 0;
   }
   s->complete_ = true;
-  // As h11: an HTTP/1.0 response ends its connection, whatever Connection says.
-  s->keep_alive_ = llhttp_should_keep_alive(p) != 0 && (p->http_major > 1 || p->http_minor >= 1);
+  // As h11: a response below HTTP/1.1 ends its connection, whatever Connection says;
+  // from 1.1 up (`HTTP/2.0` in an HTTP/1 status line too, which llhttp takes as 1.0),
+  // `Connection: close` or a body read to the end of the stream ends it.
+  const bool from_11 = p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
+  s->keep_alive_ = from_11 && !(p->flags & F_CONNECTION_CLOSE) && llhttp_message_needs_eof(p) == 0;
   return HPE_PAUSED;
 }
 

@@ -475,6 +475,31 @@ def test_transfer_encoding_value_kept_lower_case(client, scripted, value):
     assert_usable(client, srv)
 
 
+@pytest.mark.parametrize(
+    ("version", "reused"), [(b"HTTP/1.1", True), (b"HTTP/1.0", False), (b"HTTP/2.0", True)]
+)
+def test_status_line_version_reported_and_keep_alive_as_h11(scripted, version, reused):
+    """`http_version` is what an HTTP/1 status line said (`HTTP/2.0` there too, not
+    HTTP/2's "HTTP/2"), and, as in h11, the connection is kept from 1.1 up, never below."""
+    versions = []
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(version + b" 200 OK\r\nContent-Length: 1\r\n\r\n" + str(conn.index).encode())
+
+    def trace(name, info):
+        if name == "http11.receive_response_headers.complete":
+            versions.append(info["return_value"][0])
+
+    srv = scripted(handler)
+    with httprs.Client(timeout=5) as client:
+        first = client.get(srv.url + "/a", extensions={"trace": trace})
+        second = client.get(srv.url + "/b")
+    assert first.http_version == second.http_version == version.decode()
+    assert versions == [version]
+    assert (first.text, second.text) == (("0", "0") if reused else ("0", "1"))
+
+
 def test_header_case_and_order_preserved(client, scripted):
     def fault(conn, req):
         conn.send(

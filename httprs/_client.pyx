@@ -28,7 +28,6 @@ from httprs.includes.pyobject cimport type_tag as _type_tag
 import datetime
 import enum
 import logging
-import warnings
 from types import MemberDescriptorType
 from contextlib import asynccontextmanager, contextmanager
 
@@ -61,7 +60,7 @@ from httprs._utils import URLPattern, get_environment_proxies, sorted_mounts
 
 from httprs import __version__  # defined first thing in httprs/__init__.py
 from httprs import _alias
-from httprs._methods import python_methods
+from httprs._methods import python_methods, warn_at_caller_of
 
 # Names httpx's private `httpx._client` module also holds, which code imports from there
 # (typed wrappers, starlette, SDKs): the same objects as in httprs._types / _transports.
@@ -1844,14 +1843,14 @@ class BaseClient:
 
 
 cdef int _warn_request_cookies() except -1:
-    # stacklevel=1: compiled functions have no frame of their own, so level 1
-    # already names the caller's line (what httpx's stacklevel=2 shows).
-    warnings.warn(
+    # At the line that called request() itself, as httpx's stacklevel=2 there; inside
+    # httprs when get(), post(), ... called it.
+    warn_at_caller_of(
+        "request",
         "Setting per-request cookies=<...> is being deprecated, because the expected "
         "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
         "client instance instead.",
         DeprecationWarning,
-        stacklevel=1,
     )
     return 0
 

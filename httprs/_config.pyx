@@ -25,9 +25,10 @@ UNSET = UnsetType()
 def create_ssl_context(verify=True, cert=None, trust_env=True):
     """Build an ssl.SSLContext the way httpx does for `verify=` / `cert=`."""
     import ssl
-    import warnings
 
     import certifi
+
+    from httprs._methods import warn_inside
 
     if verify is True:
         if trust_env and os.environ.get("SSL_CERT_FILE"):
@@ -41,7 +42,7 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif isinstance(verify, str):
-        warnings.warn(
+        warn_inside(
             "`verify=<str>` is deprecated. "
             "Use `verify=ssl.create_default_context(cafile=...)` "
             "or `verify=ssl.create_default_context(capath=...)` instead.",
@@ -54,7 +55,7 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
         ctx = verify
 
     if cert:
-        warnings.warn(
+        warn_inside(
             "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
             "with `.load_cert_chain()` to configure the certificate chain.",
             DeprecationWarning,

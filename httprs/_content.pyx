@@ -11,7 +11,6 @@ import io
 import mimetypes
 import os
 import re
-import warnings
 from collections.abc import AsyncIterable, Iterable, Mapping
 from json import JSONEncoder
 from json import dumps as json_dumps
@@ -19,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from httprs._exceptions import StreamClosed, StreamConsumed
+from httprs._methods import warn_inside
 
 __all__ = [
     "AsyncByteStream",
@@ -362,11 +362,8 @@ def encode_json(json):
 def encode_request(content=None, data=None, files=None, json=None, boundary=None):
     """Encode a request body; returns (default headers, stream)."""
     if data is not None and not isinstance(data, Mapping):
-        warnings.warn(
-            "Use 'content=<...>' to upload raw bytes/text content.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        # Inside httprs, as httpx's (at its Request.__init__).
+        warn_inside("Use 'content=<...>' to upload raw bytes/text content.", DeprecationWarning)
         return encode_content(data)
     if content is not None:
         return encode_content(content)

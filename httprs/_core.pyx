@@ -15,7 +15,6 @@ import os
 import socket
 import ssl
 import sys
-import warnings
 
 cimport cython
 from cpython.buffer cimport PyObject_CheckBuffer
@@ -36,6 +35,7 @@ from libcpp.string_view cimport string_view
 from libcpp.utility cimport move
 from libcpp.vector cimport vector
 
+from httprs._methods import warn_inside
 from httprs._transports import AsyncBaseTransport, BaseTransport
 from httprs.includes.engine cimport (
     Engine,

@@ -16,6 +16,8 @@ stock one (the fast paths compare a class's methods with what was recorded).
 from __future__ import annotations
 
 import inspect
+import sys
+import warnings
 from typing import Any, Callable
 
 # The type of a function Cython compiled (its methods are of this type too).
@@ -69,3 +71,29 @@ def _async_front(impl: Callable[..., Any]) -> Callable[..., Any]:
         return await impl(*args, **kwargs)
 
     return method
+
+
+# Warnings from compiled code. `stacklevel` counts Python frames only, and compiled
+# functions have none, so a level given there lands on whichever Python frame happens to
+# be innermost: a front function above, the user's own line, or nothing at all (`sys:1`).
+# Where a warning is attributed decides whether Python's default filters show it (a
+# DeprecationWarning only when attributed to __main__) and what `module=` filters match,
+# so these attribute each warning where httpx's lands: inside the library, or at the line
+# that called a public method itself.
+
+
+def warn_inside(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to httprs itself, as httpx's from inside its modules."""
+    warnings.warn(message, category, stacklevel=1)
+
+
+def warn_at_caller_of(name: str, message: str, category: type[Warning]) -> None:
+    """Issue a warning at the line that called the method `name` (httpx's stacklevel=2
+    inside that method), or inside httprs when another of its methods called it."""
+    front = sys._getframe(1)  # the innermost Python frame: compiled ones have none
+    code = front.f_code
+    if code.co_filename == __file__ and code.co_name == "method":
+        if getattr(front.f_locals.get("impl"), "__name__", None) == name:
+            warnings.warn(message, category, stacklevel=3)
+            return
+    warnings.warn(message, category, stacklevel=1)

@@ -583,18 +583,16 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     if retries < 0:
         raise ValueError("retries must be >= 0")
     if isinstance(verify, str):
-        warnings.warn(
+        warn_inside(
             "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
             "or `verify=ssl.create_default_context(capath=...)` instead.",
             DeprecationWarning,
-            stacklevel=3,
         )
     if cert:
-        warnings.warn(
+        warn_inside(
             "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
             "with `.load_cert_chain()` to configure the certificate chain.",
             DeprecationWarning,
-            stacklevel=3,
         )
     cdef _TransportCore core = _TransportCore()
     # As httpcore: HTTP/2 when asked for (ALPN over TLS; prior knowledge in clear text

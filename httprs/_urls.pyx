@@ -756,9 +756,10 @@ class URL:
     @property
     def raw(self):
         import collections
-        import warnings
 
-        warnings.warn("URL.raw is deprecated.")
+        from httprs._methods import warn_inside
+
+        warn_inside("URL.raw is deprecated.", UserWarning)
         RawURL = collections.namedtuple("RawURL", ["raw_scheme", "raw_host", "port", "raw_path"])
         return RawURL(
             raw_scheme=self.raw_scheme,

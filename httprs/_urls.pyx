@@ -375,6 +375,13 @@ cdef dict _prepare_kwargs(dict kwargs):
     return kwargs
 
 
+cdef inline bint _parts_reparse(object url):
+    """Whether parsing `url`'s parts again gives the same parts. Not when its port is the
+    default of its scheme: `HTTP://h:80` keeps its port (the raw scheme names no default,
+    as in httpx), which building from the lower-cased scheme then drops."""
+    return url._port is None or url._port != _DEFAULT_PORTS.get(url._scheme)
+
+
 cdef int _with_query(self, other, query) except -1:
     """URL(other, query=query) for a URL `other` (exact URL, so parsed: its parts are
     what parsing them again gives) and a query str or None: its parts copied, as
@@ -569,8 +576,8 @@ class URL:
             if "params" in kwargs:
                 params = kwargs.pop("params")
                 kwargs["query"] = None if not params else _params_query(params)
-                if len(kwargs) == 1 and type(url) is URL:  # (only the query)
-                    _with_query(self, url, kwargs["query"])
+                if len(kwargs) == 1 and type(url) is URL and _parts_reparse(url):
+                    _with_query(self, url, kwargs["query"])  # (only the query)
                     return
 
         if type(url) is str and not kwargs:

@@ -164,6 +164,28 @@ def test_copy_with_matches_httpx(rs, kwargs):
     assert ours == ref
 
 
+# A scheme spelled in capitals keeps an explicit default port at parsing (its raw
+# spelling names no default port, in httpx too); rebuilding the URL from its lower-cased
+# scheme, as every params= copy does, then drops it.
+@pytest.mark.parametrize("base", ["HTTP://example.com:80/p", "HTTPS://example.com:443/p?x=1"])
+@pytest.mark.parametrize(
+    "copy",
+    [
+        lambda u: u.copy_add_param("a", "1"),
+        lambda u: u.copy_set_param("a", "1"),
+        lambda u: u.copy_remove_param("x"),
+        lambda u: u.copy_merge_params({"a": "1"}),
+        lambda u: u.copy_with(params={"a": "1"}),
+        lambda u: u.copy_with(path="/q"),
+        lambda u: type(u)(u, params={"a": "1"}),
+    ],
+    ids=["add", "set", "remove", "merge", "copy_with_params", "copy_with_path", "url_params"],
+)
+def test_params_copy_of_a_default_port_url_as_httpx(rs, base, copy):
+    ours, ref = copy(rs.URL(base)), copy(httpx.URL(base))
+    assert (str(ours), ours.port) == (str(ref), ref.port)
+
+
 JOINS = [
     ("https://example.org/a/b", "/new/path"),
     ("https://example.org/a/b", "c"),

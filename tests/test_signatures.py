@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 
 import httpx
 import httpx2
@@ -187,3 +188,17 @@ def test_default_comparison_rejects_a_changed_default():
         _assert_same_signature(ref, changed_default, "changed_default")
     with pytest.raises(AssertionError):
         _assert_same_signature(ref, changed_kind, "changed_kind")
+
+
+@pytest.mark.parametrize(
+    "cls", [httprs.Client, httprs.AsyncClient, httprs.Request, httprs.Response]
+)
+def test_front_functions_annotate_no_parameter_the_signature_lacks(cls):
+    """A method's `__annotations__` name only its signature's parameters (and `return`):
+    `typing.get_type_hints` on a front function must not report its own `*args`."""
+    for name, value in vars(cls).items():
+        if not inspect.isfunction(value):
+            continue
+        params = set(inspect.signature(value).parameters) | {"return"}
+        assert set(value.__annotations__) <= params, (name, value.__annotations__)
+        typing.get_type_hints(value)

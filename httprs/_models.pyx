@@ -235,8 +235,10 @@ cdef object _hlookup(h, key):
 
 
 cdef dict _hjoined(h):
-    enc = h.encoding
     cdef dict out = {}
+    if not h._raw:
+        return out  # (no encoding read: see Headers.keys)
+    enc = h.encoding
     cdef list keys = _hkeys(h)
     cdef list raw = h._raw
     cdef Py_ssize_t i
@@ -307,6 +309,11 @@ class Headers:
         return list(self._raw)
 
     def keys(self):
+        # Empty headers read no encoding, as httpx's, whose first read fixes it (to ascii
+        # when empty): a later `headers[k] = v` then still encodes v as UTF-8. dict(),
+        # list() and the cookie jar's view of a request without headers go through here.
+        if not self._raw:
+            return {}.keys()
         enc = self.encoding
         return {key.decode(enc): None for key in _hkeys(self)}.keys()
 
@@ -318,6 +325,8 @@ class Headers:
         return _hjoined(self).items()
 
     def multi_items(self):
+        if not self._raw:
+            return []  # (no encoding read: see keys)
         enc = self.encoding
         cdef list keys = _hkeys(self)
         cdef list raw = self._raw

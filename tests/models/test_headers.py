@@ -346,3 +346,31 @@ def test_unencodable_value_names_its_header_as_httpx2(rs, presented_as_httpx2, h
         assert error(lambda: rs.Request("GET", "http://a/", headers=headers)) == theirs
         assert error(lambda: __import__("httprs").Client(headers=headers)) == theirs
         assert error(lambda: rs.Headers({"X-Keep": "1"}).update(headers)) == theirs
+
+
+@pytest.mark.parametrize(
+    "read",
+    [dict, list, lambda h: h.keys(), lambda h: h.values(), lambda h: h.items()]
+    + [lambda h: h.multi_items(), lambda h: h.get("x"), lambda h: "x" in h, repr, len],
+    ids=["dict", "list", "keys", "values", "items", "multi_items", "get", "in", "repr", "len"],
+)
+def test_first_encoding_read_of_empty_headers_as_httpx(rs, read):
+    """httpx fixes an empty Headers' encoding (ascii) at its first read, and only some reads
+    of empty headers make one; a later non-ASCII value is UTF-8 until then, an error after."""
+
+    def outcome(lib):
+        h = lib.Headers()
+        read(h)
+        try:
+            h["a"] = "\u00e9"
+        except UnicodeEncodeError:
+            return "UnicodeEncodeError"
+        return h.raw
+
+    assert outcome(rs) == outcome(httpx)
+
+
+def test_request_without_headers_takes_a_non_ascii_cookie_as_httpx(rs):
+    ours = rs.Request("GET", "http://e.org/", cookies={"a": "\u00e9"})
+    ref = httpx.Request("GET", "http://e.org/", cookies={"a": "\u00e9"})
+    assert ours.headers.raw == ref.headers.raw == [(b"Host", b"e.org"), (b"Cookie", b"a=\xc3\xa9")]

@@ -597,6 +597,12 @@ cdef class _AsyncBody(_Body):
             raise exc.StreamClosed()
         try:
             while True:
+                if self.released:
+                    chunk = self._closed_rest()
+                    if not chunk:
+                        break
+                    yield chunk
+                    continue
                 # No wake-up for the driver: the next wait runs the loop itself.
                 chunk = self._chunk_buffered(Wake.kCaller)
                 if chunk is None:

@@ -201,6 +201,57 @@ async def test_streamed_chunks_stay_intact_async(scripted, anyio_backend, framin
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_reading_on_after_close_ends_a_complete_body(scripted, flavour, framing):
+    """A loop that closes its response and reads on (an SDK's `stream.close()` called
+    inside its loop): once the whole body is in, the iteration ends as httpx's does, after
+    the rest of the body, and the client goes on."""
+    srv = scripted(_sized_handler(framing))
+
+    async def body(tw):
+        async with tw.client() as c:
+            got = []
+            async with c.stream("GET", f"{srv.url}/1000/3") as r:
+                async for chunk in r.aiter_bytes(chunk_size=100):
+                    got.append(chunk)
+                    if len(got) == 1:
+                        await tw.sleep(0.05)  # the rest of the body is in by now
+                        await r.aclose()
+            assert b"".join(got) == pattern(1000, 3)
+            again = await c.get(f"{srv.url}/10/4")
+            assert again.content == pattern(10, 4)
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_reading_on_after_close_of_an_unfinished_body_raises(scripted, flavour):
+    """The body was not all in when the response was closed: reading on raises
+    ReadError, as httpx does, never a quietly shortened body."""
+    closed = threading.Event()
+
+    def handler(conn):
+        conn.read_request()
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+        if conn.wait_eof(5):
+            closed.set()
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url) as r:
+                chunks = r.aiter_raw()
+                assert await chunks.__anext__() == b"hello"
+                await r.aclose()
+                with pytest.raises(httprs.ReadError):
+                    await chunks.__anext__()
+
+    twin.run(flavour, body)
+    assert closed.wait(5)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("framing", ["chunked", "length"])
 def test_paused_stream_survives_the_loop_running_meanwhile(scripted, flavour, framing):
     """A response whose head came with more body than is held before the consumer asks
     pauses reading without telling libuv (SocketStream::pause_reading); when the loop runs

@@ -160,9 +160,20 @@ cdef bint _is_https_upgrade(object url, object location):
 
 
 class StreamKindError(TypeError, AssertionError):
-    """A transport's response stream of the other kind (async for a sync client, or the
-    reverse). httpx asserts the kind (an AssertionError, empty); this says what was wrong,
-    and is both, so `pytest.raises(AssertionError)` written for httpx still holds."""
+    """A transport's response stream the client cannot read: of the other kind (async for
+    a sync client, or the reverse), or no byte stream at all (a generator, a list, bytes).
+    httpx asserts the kind (an AssertionError, empty); this says what was wrong, and is
+    both, so `pytest.raises(AssertionError)` written for httpx still holds."""
+
+
+cdef int _wrong_stream(stream, str wanted, other_kind, str other_name) except -1:
+    """A transport's response stream the client cannot read: httpx asserts its kind."""
+    if isinstance(stream, other_kind):
+        raise StreamKindError(f"The transport returned a response with {other_name}.")
+    raise StreamKindError(
+        f"The transport returned a response whose stream is {type(stream).__name__!r}, "
+        f"not {wanted}."
+    )
 
 
 # httpx's module-level helpers of the same names (code imports them from httpx._client).
@@ -2136,14 +2147,8 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
         exc.request = request
         raise
     stream = response.stream
-    # The core's own streams are cdef classes, not SyncByteStream subclasses:
-    # only reject what is unmistakably async.
-    if (
-        type(stream) is not _CORE_RESPONSE_STREAM
-        and isinstance(stream, AsyncByteStream)
-        and not isinstance(stream, SyncByteStream)
-    ):
-        raise StreamKindError("The transport returned a response with an async byte stream.")
+    if type(stream) is not _CORE_RESPONSE_STREAM and not isinstance(stream, SyncByteStream):
+        _wrong_stream(stream, "a SyncByteStream", AsyncByteStream, "an async byte stream")
     _finish_response(client, request, response, stream, start, False, plain)
     return response
 
@@ -2738,12 +2743,8 @@ async def _async_send_single_request(object client, object request, bint plain):
         exc.request = request
         raise
     stream = response.stream
-    if (
-        type(stream) is not _CORE_ASYNC_RESPONSE_STREAM
-        and isinstance(stream, SyncByteStream)
-        and not isinstance(stream, AsyncByteStream)
-    ):
-        raise StreamKindError("The transport returned a response with a sync byte stream.")
+    if type(stream) is not _CORE_ASYNC_RESPONSE_STREAM and not isinstance(stream, AsyncByteStream):
+        _wrong_stream(stream, "an AsyncByteStream", SyncByteStream, "a sync byte stream")
     _finish_response(client, request, response, stream, start, True, plain)
     return response
 

@@ -735,7 +735,8 @@ bool Http2Session::unprocessed(int32_t stream_id) const {
 }
 
 uint32_t Http2Session::max_concurrent_streams() const {
-  return session_ ? last_max_concurrent_ : 0;
+  if (!session_) return 0;
+  return peer_settings_ ? last_max_concurrent_ : 1;
 }
 
 uint32_t Http2Session::remote_max_concurrent() const {
@@ -775,7 +776,8 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
 
 void Http2Session::on_settings() {
   uint32_t now = remote_max_concurrent();  // nghttp2 applied the SETTINGS first
-  if (now == last_max_concurrent_) return;
+  if (now == last_max_concurrent_ && peer_settings_) return;
+  peer_settings_ = true;
   last_max_concurrent_ = now;
   emit(Http2Event{Http2EventKind::kSettings, 0});
 }

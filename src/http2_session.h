@@ -189,8 +189,13 @@ class Http2Session {
   // stream ids are used up, or when MAX_CONCURRENT_STREAMS streams are open.
   bool can_start_stream() const;
   // The peer's, from its last SETTINGS (kept as each SETTINGS arrives: the
-  // pool asks several times per request).
+  // pool asks several times per request). 1 until its first SETTINGS came, as
+  // httpcore assumes: nghttp2 would assume 100, and a server allowing fewer
+  // (hypercorn, h2) refuses the connection for the streams beyond its limit.
   uint32_t max_concurrent_streams() const;
+  // The peer's first SETTINGS has not come yet: requests for its origin wait for it
+  // rather than open other connections (each would wait for its own).
+  bool awaiting_settings() const { return session_ && !peer_settings_; }
   size_t open_streams() const { return live_.size(); }
   bool goaway_received() const { return goaway_received_; }
   // The whole request of a stream (HEADERS and any body) has been handed to
@@ -245,6 +250,7 @@ class Http2Session {
   std::vector<std::shared_ptr<const SentHead>> orphan_heads_;
   std::string* flushing_ = nullptr;             // flush()'s output while it runs (for send_data)
   uint32_t last_max_concurrent_ = 0xffffffffu;  // the peer's MAX_CONCURRENT_STREAMS
+  bool peer_settings_ = false;                  // its first SETTINGS came
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;
   uint32_t goaway_error_ = 0;

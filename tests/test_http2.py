@@ -483,6 +483,42 @@ def test_max_concurrent_streams_opens_another_connection(h2_scripted):
     assert srv.connections == 2
 
 
+@pytest.mark.parametrize("limit", [1, 3])
+def test_cold_connection_keeps_to_one_stream_until_settings(h2_scripted, limit):
+    """Concurrent first requests on a fresh connection: one stream until the server's
+    SETTINGS came (as httpcore), never nghttp2's assumed 100, which a server allowing
+    fewer (h2, hypercorn) refuses as a protocol error: every request succeeds."""
+    srv = h2_scripted(serve_path, max_concurrent_streams=limit)
+    results = {}
+    with httprs.Client(http1=False, http2=True, timeout=10) as client:
+
+        def fetch(i):
+            results[i] = client.get(f"{srv.url}/{i}").text
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert results == {i: f"/{i}" for i in range(10)}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_cold_connection_keeps_to_one_stream_until_settings_async(h2_scripted, limit):
+    srv = h2_scripted(serve_path, max_concurrent_streams=limit)
+    results = {}
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=10) as client:
+
+        async def fetch(i):
+            results[i] = (await client.get(f"{srv.url}/{i}")).text
+
+        async with anyio.create_task_group() as tg:
+            for i in range(30):
+                tg.start_soon(fetch, i)
+    assert results == {i: f"/{i}" for i in range(30)}
+
+
 def test_goaway_retries_unprocessed_stream(h2_scripted):
     """GOAWAY names the first of two streams: the first finishes, the second (never
     processed) goes out again on a new connection."""

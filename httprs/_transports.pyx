@@ -9,9 +9,14 @@ from httprs._methods import python_methods
 from httprs._models import AsyncByteStream, Response, SyncByteStream
 
 
-class _IncompleteASGIResponse(RuntimeError, AssertionError):
-    """An ASGI app that returned before its response was complete. httpx asserts it (an
-    AssertionError, empty); this says what was wrong, and is both."""
+class _AppProtocolError(RuntimeError, AssertionError):
+    """A WSGI or ASGI app (or a request) breaking what its transport needs: httpx asserts
+    each of these (an AssertionError, empty); this says what was wrong, and is both, so
+    `pytest.raises(AssertionError)` written for httpx still holds."""
+
+
+class _IncompleteASGIResponse(_AppProtocolError):
+    """An ASGI app that returned before its response was complete."""
 
 
 class BaseTransport:
@@ -182,7 +187,7 @@ class WSGITransport(BaseTransport):
 
         if "status" not in state:
             stream.close()
-            raise RuntimeError("The WSGI application did not call start_response().")
+            raise _AppProtocolError("The WSGI application did not call start_response().")
         exc_info = state["exc_info"]
         if exc_info and exc_info[0] and self.raise_app_exceptions:
             stream.close()
@@ -255,13 +260,13 @@ class _ASGIExchange:
         kind = message["type"]
         if kind == "http.response.start":
             if self.started:
-                raise RuntimeError("ASGI app sent 'http.response.start' twice.")
+                raise _AppProtocolError("ASGI app sent 'http.response.start' twice.")
             self.status_code = message["status"]
             self.headers = message.get("headers", [])
             self.started = True
         elif kind == "http.response.body":
             if self.complete.is_set():
-                raise RuntimeError("ASGI app sent a body after the response completed.")
+                raise _AppProtocolError("ASGI app sent a body after the response completed.")
             chunk = message.get("body", b"")
             if chunk and self.request.method != "HEAD":
                 self.body.append(chunk)
@@ -297,7 +302,7 @@ class ASGITransport(AsyncBaseTransport):
 
     async def handle_async_request(self, request):
         if not isinstance(request.stream, AsyncByteStream):
-            raise RuntimeError("ASGITransport needs a request with an async byte stream.")
+            raise _AppProtocolError("ASGITransport needs a request with an async byte stream.")
         exchange = _ASGIExchange(request)
         try:
             await self.app(self._scope(request), exchange.receive, exchange.send)

@@ -306,3 +306,35 @@ def test_a_response_made_without_init_gets_an_empty_history(hx):
     with hx.Client(transport=Bare()) as client:
         with client.stream("GET", "http://example.org/") as response:
             assert response.history == []
+
+
+def _no_start_response(environ, start_response):
+    return [b"body"]
+
+
+def test_wsgi_app_without_start_response_is_an_assertion_error(hx):
+    """httpx asserts start_response() was called; httprs's error is an AssertionError too."""
+    with hx.Client(transport=hx.WSGITransport(app=_no_start_response)) as client:
+        with pytest.raises(AssertionError):
+            client.get("http://example.org/")
+
+
+async def _start_twice(scope, receive, send):
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    await send(start)
+    await send(start)
+
+
+async def _body_after_end(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"a"})
+    await send({"type": "http.response.body", "body": b"b"})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("app", [_start_twice, _body_after_end])
+async def test_asgi_app_breaking_the_protocol_is_an_assertion_error(hx, app):
+    """httpx asserts the message order; httprs's error is an AssertionError too."""
+    async with hx.AsyncClient(transport=hx.ASGITransport(app=app)) as client:
+        with pytest.raises(AssertionError):
+            await client.get("http://example.org/")

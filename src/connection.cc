@@ -705,7 +705,16 @@ void Connection::on_read_error(int status) {
   }
   if (is_http2()) {
     Error err;
-    if (h2().open_exchanges() > 0) err.set(ErrorKind::kReadError, errno_message(status));
+    if (h2().open_exchanges() > 0) {
+      std::string goaway = h2().goaway_note();
+      if (goaway.empty()) {
+        err.set(ErrorKind::kReadError, errno_message(status));
+      } else {
+        // The server said it ended the connection for an error; the reset follows.
+        err.set(ErrorKind::kRemoteProtocolError,
+                "Server disconnected" + goaway + ": " + errno_message(status));
+      }
+    }
     close(err);
     return;
   }

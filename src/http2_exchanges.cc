@@ -128,7 +128,7 @@ ProtocolSession::Result Http2Exchanges::receive(const char* data, size_t len, si
 }
 
 ProtocolSession::Result Http2Exchanges::receive_eof(Error& err) {
-  err.set(ErrorKind::kRemoteProtocolError, "Server disconnected");
+  err.set(ErrorKind::kRemoteProtocolError, "Server disconnected" + session_.goaway_note());
   lost(err);
   return Result::kFailed;
 }

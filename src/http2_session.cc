@@ -694,6 +694,12 @@ void Http2Session::release(int32_t stream_id) {
   streams_.erase(it);
 }
 
+std::string Http2Session::goaway_note() const {
+  if (!goaway_received_ || goaway_error_ == NGHTTP2_NO_ERROR) return std::string();
+  return " after GOAWAY (" + http2_error_name(goaway_error_) + ", last_stream_id " +
+         std::to_string(goaway_last_stream_id_) + ")";
+}
+
 void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {
   fail_all(kind, message, true);
 }

@@ -202,6 +202,9 @@ class Http2Session {
   // flush(): what is left is the response.
   bool request_sent(int32_t stream_id) const;
   int32_t goaway_last_stream_id() const { return goaway_last_stream_id_; }
+  // " after GOAWAY (<error>, last_stream_id <n>)" once the server's GOAWAY named an
+  // error, else empty: what a lost connection's message adds (httpx reports the GOAWAY).
+  std::string goaway_note() const;
   // The server did not process the stream: its HEADERS never went out, or a
   // GOAWAY named a lower last stream id.
   bool unprocessed(int32_t stream_id) const;

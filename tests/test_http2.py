@@ -519,6 +519,24 @@ async def test_cold_connection_keeps_to_one_stream_until_settings_async(h2_scrip
     assert results == {i: f"/{i}" for i in range(30)}
 
 
+@pytest.mark.httprs_only  # (httpx's message is h2's ConnectionTerminated repr)
+def test_connection_lost_after_an_error_goaway_names_it(h2_scripted):
+    """The server sends GOAWAY with an error code naming the open stream, then closes:
+    the stream's RemoteProtocolError names the GOAWAY (httpx reports its
+    ConnectionTerminated), and the client goes on with a new connection."""
+
+    def first(h2c) -> None:
+        req = h2c.next_request()
+        h2c.goaway(last_stream_id=req.stream_id, code=h2.errors.ErrorCodes.INTERNAL_ERROR)
+        h2c.conn.close()
+
+    srv = h2_scripted(_first_connection(first))
+    with httprs.Client(http1=False, http2=True, timeout=10) as client:
+        with pytest.raises(httprs.RemoteProtocolError, match=r"GOAWAY \(INTERNAL_ERROR"):
+            client.get(srv.url + "/first")
+        assert client.get(srv.url + "/second").text == "/second"
+
+
 def test_goaway_retries_unprocessed_stream(h2_scripted):
     """GOAWAY names the first of two streams: the first finishes, the second (never
     processed) goes out again on a new connection."""

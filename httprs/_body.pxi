@@ -314,6 +314,7 @@ cdef class _Body:
     cdef object body_ref  # the request body bytes, pinned while C++ may read them
     cdef bint closed
     cdef bint released
+    cdef bint ended_before_release  # the body was all in when it was released
     cdef long long declared  # streamed body: bytes the head declares; -1 when chunked
     cdef PyObject* sink  # the bytes object the engine writes into (owned), or NULL
     cdef size_t sink_cap
@@ -337,7 +338,7 @@ cdef class _Body:
         after the body's rest, rather than failing."""
         cdef Transfer* t = self.t.get()
         cdef string rest
-        if t == NULL or not t.released or not t.complete or t.failed():
+        if not self.ended_before_release or t == NULL or not t.released:
             raise self._closed_error()
         rest.swap(t.body_buf)
         self.streamed += rest.size()
@@ -716,6 +717,9 @@ cdef class _Body:
             eng = self.engine.eng
             t = self.t.get()
             if t != NULL:
+                # Read before the release: releasing a body not all in lets the
+                # connection read its rest into the void and mark it complete.
+                self.ended_before_release = t.complete and not t.failed()
                 if httprs_in_tls_callback():
                     # A finaliser (say a suspended iterator's `finally`) run by
                     # Python code inside a TLS callback: this thread holds the

@@ -93,7 +93,11 @@ def warn_inside(message: str, category: type[Warning]) -> None:
 def warn_at_caller_of(name: str, message: str, category: type[Warning]) -> None:
     """Issue a warning at the line that called the method `name` (httpx's stacklevel=2
     inside that method), or inside httprs when another of its methods called it."""
-    front = sys._getframe(1)  # the innermost Python frame: compiled ones have none
+    try:
+        front = sys._getframe(1)  # the innermost Python frame: compiled ones have none
+    except ValueError:  # none at all (a compiled method run as a thread's target)
+        warnings.warn(message, category, stacklevel=1)
+        return
     code = front.f_code
     if code.co_filename == __file__ and code.co_name == "method":
         if getattr(front.f_locals.get("impl"), "__name__", None) == name:

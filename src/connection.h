@@ -125,12 +125,6 @@ class Connection final : private SocketStream::Owner,
   bool may_become_http2() const {
     return may_http2_ && (state_ == State::kConnecting || state_ == State::kHandshaking);
   }
-  // An HTTP/2 connection whose peer has not sent its first SETTINGS: it carries
-  // one stream until then (Http2Session::max_concurrent_streams).
-  bool awaiting_h2_settings() const {
-    return state_ != State::kClosing && is_http2() &&
-           static_cast<const Http2Exchanges&>(*session_).awaiting_settings();
-  }
   // Reading the rest of a response its transfer abandoned, for the pool only
   // (nobody waits for those bytes): closing it loses nothing.
   bool draining_for_pool() const;

@@ -434,9 +434,8 @@ void Engine::service_waiters() {
         continue;
       }
       if (t->spec.may_use_http2() && negotiating_http2(t->spec.pool_key)) {
-        // The origin's first connection may turn out HTTP/2, or is HTTP/2 and
-        // waits for the server's SETTINGS: wait for it rather than open
-        // another (as httpcore does with http2 on).
+        // The origin's first connection may turn out HTTP/2: wait for it
+        // rather than open another (as httpcore does with http2 on).
         i++;
         continue;
       }
@@ -498,7 +497,7 @@ bool Engine::close_a_drain() {
 
 bool Engine::negotiating_http2(const std::string& key) const {
   for (Connection* c : all_)
-    if ((c->may_become_http2() || c->awaiting_h2_settings()) && c->key() == key) return true;
+    if (c->may_become_http2() && c->key() == key) return true;
   return false;
 }
 

@@ -104,7 +104,6 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   std::vector<Ended> take_ended();
   bool goaway_received() const { return session_.goaway_received(); }
   std::string goaway_note() const { return session_.goaway_note(); }
-  bool awaiting_settings() const { return session_.awaiting_settings(); }
   // Nothing more can happen on this connection (GOAWAY exchanged, or dead).
   bool finished() const { return session_.finished(); }
 

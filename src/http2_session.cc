@@ -446,6 +446,13 @@ bool Http2Session::init(Error& err) {
   nghttp2_session_callbacks_set_send_data_callback(raw_cbs, Callbacks::send_data);
   nghttp2_option_set_no_auto_window_update(raw_opt, 1);
   nghttp2_option_set_max_reserved_remote_streams(raw_opt, 0);
+  // One stream on the wire until the server's first SETTINGS, as httpcore sends:
+  // nghttp2 would send up to 100, and a server allowing fewer (h2, hypercorn) ends
+  // the connection for the streams beyond its limit. The pool still hands this
+  // connection up to kStreamsBeforeSettings requests meanwhile (max_concurrent_streams):
+  // nghttp2 holds their HEADERS and sends them as the server's limit allows, so they
+  // wait on this connection (with their own timeouts), as httpcore's do.
+  nghttp2_option_set_peer_max_concurrent_streams(raw_opt, 1);
 
   nghttp2_session* session = nullptr;
   int rv = nghttp2_session_client_new2(&session, raw_cbs, this, raw_opt);
@@ -742,7 +749,7 @@ bool Http2Session::unprocessed(int32_t stream_id) const {
 
 uint32_t Http2Session::max_concurrent_streams() const {
   if (!session_) return 0;
-  return peer_settings_ ? last_max_concurrent_ : 1;
+  return peer_settings_ ? last_max_concurrent_ : kStreamsBeforeSettings;
 }
 
 uint32_t Http2Session::remote_max_concurrent() const {

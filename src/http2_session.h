@@ -189,13 +189,11 @@ class Http2Session {
   // stream ids are used up, or when MAX_CONCURRENT_STREAMS streams are open.
   bool can_start_stream() const;
   // The peer's, from its last SETTINGS (kept as each SETTINGS arrives: the
-  // pool asks several times per request). 1 until its first SETTINGS came, as
-  // httpcore assumes: nghttp2 would assume 100, and a server allowing fewer
-  // (hypercorn, h2) refuses the connection for the streams beyond its limit.
+  // pool asks several times per request). Before its first SETTINGS, the streams
+  // the pool may hand this connection: nghttp2 sends only one of them until then
+  // (init), holding the others' HEADERS.
   uint32_t max_concurrent_streams() const;
-  // The peer's first SETTINGS has not come yet: requests for its origin wait for it
-  // rather than open other connections (each would wait for its own).
-  bool awaiting_settings() const { return session_ && !peer_settings_; }
+  static constexpr uint32_t kStreamsBeforeSettings = 100;
   size_t open_streams() const { return live_.size(); }
   bool goaway_received() const { return goaway_received_; }
   // The whole request of a stream (HEADERS and any body) has been handed to

@@ -331,6 +331,7 @@ void test_write_deadline_per_stream() {
   Error err;
   std::string body(300000, 'x');
   auto up = f.upload(body);  // write 1: its HEADERS and first 64 KiB
+  CHECK(f.answer());         // the server's SETTINGS: more streams may go now
   auto get = request("GET", "/get", 5);
   get->spec.write_timeout = 0.5;
   CHECK(f.c.submit(*get, err));

@@ -533,18 +533,24 @@ void test_error_names() {
   CHECK_EQ_STR(http2_error_name(0xabc), "0xabc");
 }
 
-// The server's bytes for a small exchange (SETTINGS, a head, a body split over
-// frames, a reset, a GOAWAY), recorded once.
-std::string recorded_server_bytes(std::vector<std::string>* client_out) {
+// The server's bytes for a small exchange (a head, a body split over frames, a
+// reset, a GOAWAY), recorded once, and before them its SETTINGS, in `settings`:
+// the client sends one stream until it has the server's SETTINGS.
+std::string recorded_server_bytes(std::vector<std::string>* client_out, std::string* settings) {
   Http2Session c;
   Error err;
   c.init(err);
   Server s;
+  std::string hello;
+  c.flush(hello, err);  // the preface and our SETTINGS
+  s.input(hello);
+  *settings = s.output();
+  c.feed((const uint8_t*)settings->data(), settings->size(), err);
   c.submit(get("/a"), err);
   c.submit(get("/b"), err);
   std::string out;
   c.flush(out, err);
-  client_out->push_back(out);
+  client_out->push_back(hello + out);
   nghttp2_session_mem_recv(s.session, (const uint8_t*)out.data(), out.size());
   s.respond(1, 200, std::string(40000, 'x'), {{"x-a", "1"}});
   nghttp2_submit_rst_stream(s.session, NGHTTP2_FLAG_NONE, 3, NGHTTP2_CANCEL);
@@ -563,11 +569,15 @@ std::string recorded_server_bytes(std::vector<std::string>* client_out) {
 // crash the session (AddressSanitizer watches) and a failure is an error value.
 void test_split_and_mutated_input() {
   std::vector<std::string> client_out;
-  const std::string bytes = recorded_server_bytes(&client_out);
+  std::string settings;
+  const std::string bytes = recorded_server_bytes(&client_out, &settings);
   auto run = [&](const std::string& input, size_t step, std::map<int32_t, StreamLog>& logs) {
     Http2Session c;
     Error err;
     c.init(err);
+    std::string hello;
+    c.flush(hello, err);
+    c.feed((const uint8_t*)settings.data(), settings.size(), err);
     c.submit(get("/a"), err);
     c.submit(get("/b"), err);
     std::string out;
@@ -774,30 +784,58 @@ void test_released_head_outlives_stream() {
   CHECK(received(s, a).find("x-a: " + big + "\n") != std::string::npos);
 }
 
-// The peer's MAX_CONCURRENT_STREAMS as the pool sees it: 1 before any SETTINGS
-// (httpcore's assumption; nghttp2 assumes 100), unlimited once a SETTINGS without
-// it arrives, each later value as it arrives (with streams open), kept across
+// HEADERS frames in `wire`, the client's output (after its connection preface).
+int headers_frames(const std::string& wire) {
+  static const std::string kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  size_t at = wire.compare(0, kPreface.size(), kPreface) == 0 ? kPreface.size() : 0;
+  int n = 0;
+  while (at + 9 <= wire.size()) {
+    const auto* h = reinterpret_cast<const uint8_t*>(wire.data() + at);
+    size_t len = (size_t{h[0]} << 16) | (size_t{h[1]} << 8) | h[2];
+    if (h[3] == NGHTTP2_HEADERS) n++;
+    at += 9 + len;
+  }
+  return n;
+}
+
+// Before the server's first SETTINGS one stream goes out (as httpcore sends), the
+// others' HEADERS held by nghttp2 while the pool may hand the connection more; the
+// server's SETTINGS lets them go.
+void test_one_stream_before_settings() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(c.submit(get("/" + std::to_string(i)), err));
+  CHECK(ids.back() > 0);
+  CHECK(c.can_start_stream());
+  std::string out;
+  CHECK(c.flush(out, err));
+  CHECK(headers_frames(out) == 1);
+  Server s;
+  s.input(out);
+  pump(c, s);
+  for (int32_t id : ids) CHECK(received(s, id).find(":path: /") != std::string::npos);
+}
+
+// The peer's MAX_CONCURRENT_STREAMS as the pool sees it: 100 before any
+// SETTINGS (nghttp2 sends one of them meanwhile: test_one_stream_before_settings), unlimited once a
+// SETTINGS without it arrives, each later value as it arrives (with streams open), kept across
 // GOAWAY.
 void test_max_concurrent_as_settings_arrive() {
   Http2Session c;
   Error err;
   CHECK(c.init(err));
-  CHECK(c.max_concurrent_streams() == 1);
-  CHECK(c.awaiting_settings());
-  CHECK(c.can_start_stream());
+  CHECK(c.max_concurrent_streams() == 100);
   std::vector<int32_t> ids;
-  ids.push_back(c.submit(get("/0"), err));
+  for (int i = 0; i < 100; ++i) ids.push_back(c.submit(get("/" + std::to_string(i)), err));
   CHECK(ids.back() > 0);
-  CHECK(!c.can_start_stream());  // one open, no SETTINGS yet
-  // (The session itself takes more when asked: the pool asks can_start_stream.)
-  for (int i = 1; i < 100; ++i) ids.push_back(c.submit(get("/" + std::to_string(i)), err));
-  CHECK(ids.back() > 0);
-  Server s;  // a SETTINGS with no entries
+  CHECK(!c.can_start_stream());  // 100 open, no SETTINGS yet
+  Server s;                      // a SETTINGS with no entries
   pump(c, s);
   std::map<int32_t, StreamLog> logs;
   std::vector<Http2Event> other;
   collect(c, logs, &other);
-  CHECK(!c.awaiting_settings());
   CHECK(c.max_concurrent_streams() == 0xffffffffu);
   CHECK(other.size() == 1 && other[0].kind == Http2EventKind::kSettings);
   CHECK(c.can_start_stream());
@@ -846,6 +884,7 @@ int main() {
   test_header_block_reuse();
   test_released_head_outlives_stream();
   test_max_concurrent_as_settings_arrive();
+  test_one_stream_before_settings();
   test_multiplex();
   test_goaway();
   test_refused_and_reset();

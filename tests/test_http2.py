@@ -387,23 +387,31 @@ def test_http1_false_never_speaks_http11(https_server, certs):
             client.get(https_server.url + "/")
 
 
+def _get_in_threads(client, base_url, names):
+    """GET base_url/<name> for each name, each on a thread of its own, all at once:
+    {name: response}."""
+    results = {}
+
+    def fetch(name):
+        results[name] = client.get(f"{base_url}/{name}")
+
+    threads = [threading.Thread(target=fetch, args=(name,)) for name in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_multiplexing_threads_share_one_connection(h2_scripted):
     n = 8
     srv = h2_scripted(_serve_after(n))
-    results = {}
     with httprs.Client(http1=False, http2=True, timeout=10) as client:
-
-        def fetch(i):
-            r = client.get(f"{srv.url}/{i}")
-            results[i] = (r.http_version, r.text)
-
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = _get_in_threads(client, srv.url, range(n))
         assert client._transport._pool_stats()["connections"] == 1
-    assert results == {i: ("HTTP/2", f"/{i}") for i in range(n)}
+    assert {i: (r.http_version, r.text) for i, r in got.items()} == {
+        i: ("HTTP/2", f"/{i}") for i in range(n)
+    }
     assert srv.connections == 1
 
 
@@ -467,40 +475,22 @@ def test_max_concurrent_streams_opens_another_connection(h2_scripted):
         serve_path(h2c)
 
     srv = h2_scripted(_first_connection(first, then), max_concurrent_streams=2)
-    results = {}
     with httprs.Client(http1=False, http2=True, timeout=10) as client:
         assert client.get(srv.url + "/warm").text == "/warm"  # SETTINGS known now
-
-        def fetch(i):
-            results[i] = client.get(f"{srv.url}/{i}").text
-
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert results == {i: f"/{i}" for i in range(4)}
+        got = _get_in_threads(client, srv.url, range(4))
+    assert {i: r.text for i, r in got.items()} == {i: f"/{i}" for i in range(4)}
     assert srv.connections == 2
 
 
 @pytest.mark.parametrize("limit", [1, 3])
 def test_cold_connection_keeps_to_one_stream_until_settings(h2_scripted, limit):
-    """Concurrent first requests on a fresh connection: one stream until the server's
-    SETTINGS came (as httpcore), never nghttp2's assumed 100, which a server allowing
-    fewer (h2, hypercorn) refuses as a protocol error: every request succeeds."""
+    """Concurrent first requests on a fresh connection: one stream on the wire until the
+    server's SETTINGS came (as httpcore), never nghttp2's default of 100 at once, which a
+    server allowing fewer (h2, hypercorn) ends the connection for: every request succeeds."""
     srv = h2_scripted(serve_path, max_concurrent_streams=limit)
-    results = {}
     with httprs.Client(http1=False, http2=True, timeout=10) as client:
-
-        def fetch(i):
-            results[i] = client.get(f"{srv.url}/{i}").text
-
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert results == {i: f"/{i}" for i in range(10)}
+        got = _get_in_threads(client, srv.url, range(10))
+    assert {i: r.text for i, r in got.items()} == {i: f"/{i}" for i in range(10)}
 
 
 @pytest.mark.anyio
@@ -540,19 +530,10 @@ def test_connection_lost_after_an_error_goaway_names_it(h2_scripted):
 def test_goaway_retries_unprocessed_stream(h2_scripted):
     """GOAWAY names the first of two streams: the first finishes, the second (never
     processed) goes out again on a new connection."""
-    results = {}
     srv2 = h2_scripted(_first_connection(goaway_midflight))
     with httprs.Client(http1=False, http2=True, timeout=10) as client:
-
-        def fetch(name):
-            results[name] = client.get(f"{srv2.url}/{name}").text
-
-        threads = [threading.Thread(target=fetch, args=(n,)) for n in ("a", "b")]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert results == {"a": "/a", "b": "/b"}
+        got = _get_in_threads(client, srv2.url, ("a", "b"))
+    assert {name: r.text for name, r in got.items()} == {"a": "/a", "b": "/b"}
     assert srv2.connections == 2
 
 

@@ -478,7 +478,8 @@ bool Http2Session::init(Error& err) {
     session_.reset();
     return false;
   }
-  last_max_concurrent_ = remote_max_concurrent();
+  // nghttp2 counts 1 until the first SETTINGS (the option above); the pool, more.
+  last_max_concurrent_ = kStreamsBeforeSettings;
   return true;
 }
 
@@ -748,8 +749,7 @@ bool Http2Session::unprocessed(int32_t stream_id) const {
 }
 
 uint32_t Http2Session::max_concurrent_streams() const {
-  if (!session_) return 0;
-  return peer_settings_ ? last_max_concurrent_ : kStreamsBeforeSettings;
+  return session_ ? last_max_concurrent_ : 0;
 }
 
 uint32_t Http2Session::remote_max_concurrent() const {
@@ -789,8 +789,7 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
 
 void Http2Session::on_settings() {
   uint32_t now = remote_max_concurrent();  // nghttp2 applied the SETTINGS first
-  if (now == last_max_concurrent_ && peer_settings_) return;
-  peer_settings_ = true;
+  if (now == last_max_concurrent_) return;
   last_max_concurrent_ = now;
   emit(Http2Event{Http2EventKind::kSettings, 0});
 }

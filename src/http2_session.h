@@ -251,7 +251,6 @@ class Http2Session {
   std::vector<std::shared_ptr<const SentHead>> orphan_heads_;
   std::string* flushing_ = nullptr;             // flush()'s output while it runs (for send_data)
   uint32_t last_max_concurrent_ = 0xffffffffu;  // the peer's MAX_CONCURRENT_STREAMS
-  bool peer_settings_ = false;                  // its first SETTINGS came
   bool goaway_received_ = false;
   int32_t goaway_last_stream_id_ = 0x7fffffff;
   uint32_t goaway_error_ = 0;

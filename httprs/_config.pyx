@@ -42,6 +42,7 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif isinstance(verify, str):
+        _check_verify_path_without_cert(verify, cert)
         warn_inside(
             "`verify=<str>` is deprecated. "
             "Use `verify=ssl.create_default_context(cafile=...)` "
@@ -65,6 +66,20 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
         else:
             ctx.load_cert_chain(*cert)
     return ctx
+
+
+def _check_verify_path_without_cert(verify, cert):
+    """Presented as httpx2 (2.17), `verify=<path>` with `cert=` is refused; httpx 0.28.1
+    drops the certificate without a word, and httprs presents it (the user asked for
+    it) under the other names (docs/compatibility.md, "TLS")."""
+    from httprs._alias import primary
+
+    if cert and isinstance(verify, str) and primary() == "httpx2":
+        raise TypeError(
+            "`verify=<str>` cannot be combined with `cert=...`. "
+            "Build an `ssl.SSLContext` and pass it as `verify=<ctx>`, "
+            "using `.load_cert_chain()` to configure the certificate chain."
+        )
 
 
 def _check_timeout_type(timeout):

@@ -89,7 +89,7 @@ from httprs.includes.tls cimport (
 )
 
 from httprs import _exceptions as exc
-from httprs._config import DEFAULT_LIMITS, Proxy
+from httprs._config import DEFAULT_LIMITS, Proxy, _check_verify_path_without_cert
 from httprs._content import AsyncByteStream, SyncByteStream, _LazyAsyncIterator
 from httprs._models import Headers, Request, Response
 from httprs._urls import URL

@@ -583,6 +583,7 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     if retries < 0:
         raise ValueError("retries must be >= 0")
     if isinstance(verify, str):
+        _check_verify_path_without_cert(verify, cert)
         warn_inside(
             "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
             "or `verify=ssl.create_default_context(capath=...)` instead.",

@@ -219,6 +219,24 @@ def test_client_cert_deprecated_cert_argument(mtls_server, certs, ca_context, fo
         assert c.get(mtls_server.url).json()["client_subject"] is not None
 
 
+@pytest.mark.httprs_only  # httpx 0.28.1 drops `cert=` when `verify=` is a path
+def test_client_cert_is_presented_with_a_ca_path(mtls_server, certs):
+    with pytest.warns(DeprecationWarning):
+        c = httprs.Client(verify=certs.ca_file, cert=certs.client_both_file)
+    with c:
+        assert c.get(mtls_server.url).json()["client_subject"] is not None
+
+
+@pytest.mark.httprs_only
+def test_ca_path_with_cert_is_refused_as_httpx2(presented_as_httpx2, certs):
+    match = "cannot be combined with `cert=...`"
+    for build in (httprs.Client, httprs.AsyncClient, httprs.HTTPTransport):
+        with pytest.raises(TypeError, match=match):
+            build(verify=certs.ca_file, cert=certs.client_both_file)
+    with pytest.raises(TypeError, match=match):
+        httprs._config.create_ssl_context(verify=certs.ca_file, cert=certs.client_both_file)
+
+
 def test_client_cert_missing_fails(mtls_server, ca_context, https_server):
     with httprs.Client(verify=ca_context) as c:
         # TLS 1.3: the server's "certificate required" alert arrives on the first read

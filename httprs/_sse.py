@@ -8,9 +8,11 @@ the event being built. An event that the stream ends before its blank line is dr
 As in httpx2, an event is dispatched when any field (event, data, id, retry) was set
 since the last one, and the last event id carries over to later events.
 
-`max_event_size` bounds the bytes buffered for one event (its field lines, plus an
-unterminated line still arriving): a server that never sends a line break or a blank line
-cannot make the client buffer without limit. Exceeding it raises `SSEError`.
+`max_event_size` bounds the bytes buffered for one event (its field lines without their
+line breaks, as httpx2 counts them, plus an unterminated line still arriving): a server
+that never sends a line break or a blank line cannot make the client buffer without
+limit. Exceeding it raises `SSEError`, after the events completed before it. A `retry:`
+value is what `int()` reads (httpx2's rule; the WHATWG text allows ASCII digits only).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class _EventBuilder:
             return sse
         if line[0] == ":":
             return None  # a comment (often a keep-alive): nothing is buffered
-        self.size += len(line.encode("utf-8")) + 1
+        self.size += len(line.encode("utf-8"))  # the line without its terminator
         self.check()
         name, colon, value = line.partition(":")
         if colon and value[:1] == " ":
@@ -101,9 +103,12 @@ class _EventBuilder:
                 return None
             self.last_id = value
         elif name == "retry":
-            if not value.isascii() or not value.isdigit():
+            # httpx2 takes what int() takes (WHATWG: ASCII digits only), and ignores the
+            # field otherwise.
+            try:
+                self.retry = int(value)
+            except ValueError:
                 return None
-            self.retry = int(value)
         else:
             return None
         self.pending = True
@@ -120,7 +125,9 @@ class _Parser:
         self._cr = False  # the previous chunk ended with CR: a following LF is its pair
         self._started = False
 
-    def feed(self, chunk: bytes, final: bool = False) -> list[ServerSentEvent]:
+    def feed(self, chunk: bytes, final: bool = False) -> Iterator[ServerSentEvent]:
+        """Yields each event as its blank line is reached, so the events before one that
+        exceeds `max_event_size` are given before the SSEError (as httpx2 gives them)."""
         text = self._decoder.decode(chunk, final)
         if not self._started and text:
             self._started = True
@@ -132,17 +139,15 @@ class _Parser:
                 text = text[1:]  # the LF of a CRLF split across chunks
         if text:
             self._cr = text[-1] == "\r"
-        events = []
         lines = (self._tail + text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
         self._tail = lines.pop()
         for line in lines:
             sse = self._builder.line(line)
             if sse is not None:
-                events.append(sse)
+                yield sse
         self._builder.check(len(self._tail.encode("utf-8")))
-        return events
 
-    def close(self) -> list[ServerSentEvent]:
+    def close(self) -> Iterator[ServerSentEvent]:
         # Whatever is left has no blank line after it: an incomplete event, dropped.
         return self.feed(b"", final=True)
 

@@ -45,6 +45,12 @@ def test_line_endings_fields_and_ids():
     ]
 
 
+def test_retry_takes_what_httpx2_takes():
+    # httpx2 reads the value with int(): a sign, spaces around it and underscores pass.
+    stream = b"retry: +5\n\nretry:  6 \n\nretry: 1_000\n\nretry: -7\n\nretry: 8s\ndata: x\n\n"
+    assert [e[3] for e in _events([stream])] == [5, 6, 1000, -7, None]
+
+
 def test_chunk_boundaries_byte_by_byte():
     stream = b"\xef\xbb\xbfevent: e\r\ndata: caf\xc3\xa9\r\n\r\ndata: 2\r\rdata: tail"
     whole = _events([stream])
@@ -60,6 +66,57 @@ def test_max_event_size_bounds_buffering():
     # Each event is counted on its own; comments are not buffered.
     many = b"".join(b"data: " + b"z" * 50 + b"\n\n" for _ in range(10))
     assert len(_events([many, b": keep-alive\n" * 50], 100)) == 10
+
+
+def test_max_event_size_counts_lines_without_their_ends():
+    # As httpx2: the bytes of each field line, not its line break.
+    assert _events([b"data: 1234\n\n"], 10) == [("message", "1234", "", None)]
+    assert _events([b"data: 1\ndata: 2\n\n"], 14) == [("message", "1\n2", "", None)]
+    with pytest.raises(httprs.SSEError, match="13 byte limit"):
+        _events([b"data: 1\ndata: 2\n\n"], 13)
+    with pytest.raises(httprs.SSEError, match="9 byte limit"):
+        _events([b"data: 1234\n\n"], 9)
+
+
+def test_events_before_an_oversized_one_come_first():
+    chunk = b"data: a\n\nid: 2\ndata: b\n\ndata: " + b"x" * 50 + b"\n\n"
+    got = []
+    parser = _Parser(20)
+    with pytest.raises(httprs.SSEError, match="20 byte limit"):
+        for sse in parser.feed(chunk):
+            got.append((sse.data, sse.id))
+    assert got == [("a", ""), ("b", "2")]
+
+
+def _sse_client_events(flavour, body, max_event_size, got):
+    """Appends the data of each event `client.sse()` gives to `got` as it arrives."""
+    headers = {"content-type": "text/event-stream"}
+
+    def handler(request):
+        return httprs.Response(200, headers=headers, content=body)
+
+    async def run_async():
+        transport = httprs.MockTransport(handler)
+        async with httprs.AsyncClient(transport=transport) as client:
+            async with client.sse("http://sse.test/", max_event_size=max_event_size) as src:
+                async for sse in src:
+                    got.append(sse.data)
+
+    if flavour == "sync":
+        with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+            with client.sse("http://sse.test/", max_event_size=max_event_size) as src:
+                got.extend(sse.data for sse in src)
+    else:
+        anyio.run(run_async, backend=flavour)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "asyncio", "trio"])
+def test_client_sse_gives_the_events_before_a_size_error(flavour):
+    body = b"data: a\n\ndata: b\n\ndata: " + b"x" * 50 + b"\n\n"
+    got = []
+    with pytest.raises(httprs.SSEError, match="20 byte limit"):
+        _sse_client_events(flavour, body, 20, got)
+    assert got == ["a", "b"]
 
 
 def test_server_sent_event_value():

@@ -406,6 +406,10 @@ def encode_response(content=None, text=None, html=None, json=None):
 _FORM_REPLACEMENTS = {'"': "%22", "\\": "\\\\"}
 _FORM_REPLACEMENTS.update({chr(c): "%{:02X}".format(c) for c in range(0x20) if c != 0x1B})
 _FORM_RE = re.compile("|".join([re.escape(c) for c in _FORM_REPLACEMENTS]))
+# A part header's name must be an RFC 9110 token, and its value carry no control
+# character but TAB: a CR or LF would start another header line (or the part's body).
+_PART_HEADER_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PART_HEADER_VALUE_BAD_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _format_form_param(name, value):
@@ -513,6 +517,10 @@ class FileField:
             if self.filename:
                 parts.extend([b"; ", _format_form_param("filename", self.filename)])
             for key, value in self.headers.items():
+                if _PART_HEADER_NAME_RE.fullmatch(key) is None:
+                    raise ValueError("Invalid multipart header name.")
+                if _PART_HEADER_VALUE_BAD_RE.search(value) is not None:
+                    raise ValueError("Invalid control character in multipart header value.")
                 parts.extend([f"\r\n{key}: ".encode(), value.encode()])
             parts.append(b"\r\n\r\n")
             self._headers = b"".join(parts)

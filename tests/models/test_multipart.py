@@ -117,3 +117,27 @@ def test_multipart_async_iteration_matches_sync(hx):
 
     assert asyncio.run(collect()) == b"".join(r.stream)
     assert asyncio.run(r.aread()) == r.read()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("X-A", "1\r\nX-Injected: 2", "Invalid control character"),
+        ("X-A", "a\nb", "Invalid control character"),
+        ("X-A", "nul\x00", "Invalid control character"),
+        ("X-A", "del\x7f", "Invalid control character"),
+        ("X A", "1", "Invalid multipart header name"),
+        ("X-A:", "1", "Invalid multipart header name"),
+        ("", "1", "Invalid multipart header name"),
+    ],
+)
+def test_part_headers_that_would_inject_are_refused(rs, name, value, message):
+    # As httpx2 (httpx 0.28.1 sends them, giving the server a line of the caller's making).
+    files = {"file": ("a.bin", b"x", "text/plain", {name: value})}
+    with pytest.raises(ValueError, match=message):
+        _render(rs, None, files)
+
+
+def test_part_header_value_with_tab_and_text_is_sent(rs):
+    files = {"file": ("a.bin", b"x", "text/plain", {"X-Note": "tab\there, caf\u00e9"})}
+    assert b"\r\nX-Note: tab\there, caf\xc3\xa9\r\n" in _render(rs, None, files)[1]

@@ -213,6 +213,25 @@ cdef str _encode_host(str host):
         raise InvalidURL(f"Invalid IDNA hostname: {host!r}") from None
 
 
+cdef str _unicode_host(str host):
+    """A host's IDNA A-labels as unicode. Presented as httpx2 every `xn--` label is
+    decoded; as httpx 0.28.1, only a host that starts with one. A label that is not valid
+    IDNA stays as written (httpx2's `display=True`), where httpx 0.28.1 raised idna's own
+    error, no httpx exception, even from a redirect the caller did not follow."""
+    from httprs._alias import primary
+
+    if not host.startswith("xn--") and primary() != "httpx2":
+        return host
+    labels = host.split(".")
+    for i, label in enumerate(labels):
+        if label.startswith("xn--"):
+            try:
+                labels[i] = idna.decode(label)
+            except idna.IDNAError:
+                pass
+    return ".".join(labels)
+
+
 cdef object _normalize_port(object port, object scheme):
     if port is None or port == "":
         return None
@@ -641,8 +660,8 @@ class URL:
     def host(self):
         """The host, lower-cased, IDNA hosts decoded to unicode, IPv6 without brackets."""
         host = self._host
-        if host.startswith("xn--"):
-            host = idna.decode(host)
+        if "xn--" in host:
+            host = _unicode_host(host)
         return host
 
     @property

@@ -254,6 +254,42 @@ async def test_unfollowed_redirect_with_an_invalid_location_fails_as_httpx_async
 
 
 @pytest.mark.parametrize(
+    ("url", "as_httpx", "as_httpx2"),
+    [
+        ("http://xn--bcher-kva.example/", "b\u00fccher.example", "b\u00fccher.example"),
+        # httpx 0.28.1 decodes a host that starts with an A-label; httpx2 every A-label.
+        ("http://a.xn--bcher-kva.example/", "a.xn--bcher-kva.example", "a.b\u00fccher.example"),
+        # Not valid IDNA: kept as written (httpx 0.28.1 raised idna's own error).
+        ("http://xn--a.com/", "xn--a.com", "xn--a.com"),
+        ("http://xn--ls8h.xn--a.la/", "xn--ls8h.xn--a.la", "xn--ls8h.xn--a.la"),
+        ("http://xn--bcher-kva.xn--a.com/", "b\u00fccher.xn--a.com", "b\u00fccher.xn--a.com"),
+    ],
+)
+def test_idna_hosts_are_shown_as_each_library_shows_them(monkeypatch, url, as_httpx, as_httpx2):
+    from httprs import _alias
+
+    assert httprs.URL(url).host == as_httpx
+    monkeypatch.setitem(_alias._state, "primary", "httpx2")
+    assert httprs.URL(url).host == as_httpx2
+    assert httprs.URL(url).origin.host == as_httpx2
+
+
+@pytest.mark.parametrize("presented", ["httpx", "httpx2"])
+def test_unfollowed_redirect_to_an_invalid_idna_host_returns_the_response(monkeypatch, presented):
+    from httprs import _alias
+
+    monkeypatch.setitem(_alias._state, "primary", presented)
+
+    def redirect(request):
+        return httprs.Response(302, headers={"Location": "http://xn--a.com/"})
+
+    with httprs.Client(transport=httprs.MockTransport(redirect)) as client:
+        response = client.get("http://example.invalid/")
+    assert response.status_code == 302
+    assert response.next_request.url.host == "xn--a.com"
+
+
+@pytest.mark.parametrize(
     ("no_proxy", "url", "proxied"),
     [
         ("10.0.0.0/8", "http://10.1.2.3/", False),

@@ -966,7 +966,8 @@ cdef int _set_default_header(object h, object key, object value) except -1:
 
 cdef bytes _HOST = b"Host"
 cdef tuple _ZERO_LENGTH = (b"Content-Length", b"0")  # (a tuple: shared by the requests)
-cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH"))
+# Methods whose empty body is still framed (`Content-Length: 0`); QUERY as httpx2 2.11.
+cdef frozenset _EMPTY_BODY_LENGTH_METHODS = frozenset(("POST", "PUT", "PATCH", "QUERY"))
 
 
 cdef inline object _host_value(object netloc):
@@ -1023,7 +1024,7 @@ cdef int _prepare_request(
     # Prepended as httpx does: Host first, then Content-Length (inserted first here).
     if (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
-            method == "POST" or method == "PUT" or method == "PATCH"
+            method == "POST" or method == "PUT" or method == "PATCH" or method == "QUERY"
         ))
         and not framed
         and not _bytes_in(keys, _CONTENT_LENGTH)
@@ -1092,7 +1093,7 @@ cdef object _stock_request_headers(object src, object content, object url, objec
             length = (b"Content-Length", str(len(<bytes>content)).encode("ascii"))
     elif (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (
-            method == "POST" or method == "PUT" or method == "PATCH"
+            method == "POST" or method == "PUT" or method == "PATCH" or method == "QUERY"
         ))
         and not _bytes_in(keys, _CONTENT_LENGTH)
         and not _bytes_in(keys, _TRANSFER_ENCODING)

@@ -43,6 +43,15 @@ def test_query_sync(server):
     assert (doc["method"], doc["body"], doc["query"]) == ("QUERY", "abc", "p=1")
 
 
+def test_query_without_a_body_is_framed_as_httpx2_frames_it(server):
+    # httpx2 2.11 treats QUERY as POST, PUT and PATCH: an empty body is `Content-Length: 0`.
+    for method in ("QUERY", "query"):
+        assert httprs.Request(method, "http://example.org/").headers["Content-Length"] == "0"
+    with httprs.Client() as client:
+        doc = client.query(server.url + "/echo").json()
+    assert doc["method"] == "QUERY" and ["content-length", "0"] in doc["headers"]
+
+
 @pytest.mark.anyio
 async def test_query_async(server):
     async with httprs.AsyncClient() as client:

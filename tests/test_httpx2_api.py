@@ -98,7 +98,22 @@ def test_origin_normalises_and_hashes():
         a.host = "other"
     with pytest.raises(ValueError, match="absolute"):
         httprs.Origin("/relative")
-    assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) is a
+    assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a
+
+
+def test_origin_is_a_frozen_dataclass_as_in_httpx2():
+    import dataclasses
+    import sys
+
+    a = httprs.Origin("http://example.com:8080/")
+    assert dataclasses.is_dataclass(a)
+    assert [f.name for f in dataclasses.fields(a)] == ["scheme", "host", "port"]
+    assert dataclasses.astuple(a) == ("http", "example.com", 8080)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.port = 80
+    if sys.version_info >= (3, 10):
+        assert httprs.Origin.__match_args__ == ("scheme", "host", "port")
+        assert not hasattr(a, "__dict__")
 
 
 def test_deprecation_warning_is_visible_by_default():

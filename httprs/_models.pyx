@@ -997,6 +997,19 @@ cdef object _host_pair(object url):
     return None
 
 
+cdef bint _presented_as_httpx2() except -1:
+    from httprs._alias import primary
+
+    return primary() == "httpx2"
+
+
+cdef bint _chunked_by_caller(object h) except -1:
+    """Whether the caller's Transfer-Encoding keeps the body's Content-Length out of the
+    request's headers: presented as httpx2 (2.11). httpx 0.28.1 keeps both there; either
+    way only the Transfer-Encoding goes on httprs's wire."""
+    return _hhas(h, _TRANSFER_ENCODING) and _presented_as_httpx2()
+
+
 cdef int _prepare_request(
     object self, object h, object default_headers, object url, object method
 ) except -1:
@@ -1010,11 +1023,17 @@ cdef int _prepare_request(
     if default_headers:
         for key, value in default_headers.items():
             known = <tuple?>_ENCODER_NAMES.get(key) if type(key) is str else None
+            # A framing header the caller set keeps the body's other one out (httpx: an
+            # explicit Content-Length drops Transfer-Encoding; httpx2 2.11 also the reverse).
             if known is not None:
                 framed = framed or known[0] is _CONTENT_LENGTH or known[0] is _TRANSFER_ENCODING
                 if known[0] is _TRANSFER_ENCODING and _hhas(h, _CONTENT_LENGTH):
                     continue
+                if known[0] is _CONTENT_LENGTH and _chunked_by_caller(h):
+                    continue
             elif key.lower() == "transfer-encoding" and _hhas(h, _CONTENT_LENGTH):
+                continue
+            elif key.lower() == "content-length" and _chunked_by_caller(h):
                 continue
             _set_default_header(h, key, value)
         framed = framed and type(h) is Headers  # (a subclass's setdefault may differ)
@@ -1089,7 +1108,9 @@ cdef object _stock_request_headers(object src, object content, object url, objec
     host = None if _bytes_in(keys, b"host") else _host_pair(url)
     length = None  # the body's Content-Length, appended when not given
     if content:
-        if not _bytes_in(keys, _CONTENT_LENGTH):
+        if not _bytes_in(keys, _CONTENT_LENGTH) and not (
+            _bytes_in(keys, _TRANSFER_ENCODING) and _presented_as_httpx2()
+        ):
             length = (b"Content-Length", str(len(<bytes>content)).encode("ascii"))
     elif (
         (method in _EMPTY_BODY_LENGTH_METHODS if type(method) is str else (

@@ -149,6 +149,11 @@ class WSGITransport(BaseTransport):
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": self.remote_addr,
         }
+        if request.content and "Content-Length" not in request.headers:
+            # A streamed body (sent chunked) is read whole first: its length tells a
+            # PEP 3333 app how much `wsgi.input` holds (httpx2 2.11; httpx 0.28.1 left it
+            # out, so such apps read nothing).
+            environ["CONTENT_LENGTH"] = str(len(request.content))
         for raw_key, raw_value in request.headers.raw:
             key = raw_key.decode("ascii").upper().replace("-", "_")
             if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":

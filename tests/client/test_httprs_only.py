@@ -136,3 +136,50 @@ def test_closed_response_freed_without_cyclic_gc():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_wsgi_streamed_body_has_a_content_length():
+    """A body streamed without Content-Length (sent chunked) reaches a WSGI app with
+    CONTENT_LENGTH, as httpx2 2.11 gives it; httpx 0.28.1 leaves it out, so an app that
+    reads `wsgi.input` up to CONTENT_LENGTH (PEP 3333) reads nothing."""
+    seen = {}
+
+    def app(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        seen["body"] = environ["wsgi.input"].read(length)
+        seen["te"] = environ.get("HTTP_TRANSFER_ENCODING")
+        start_response("200 OK", [])
+        return [b""]
+
+    with httprs.Client(transport=httprs.WSGITransport(app=app)) as client:
+        client.post("http://example.org/", content=iter([b"ab", b"cd"]))
+        assert seen == {"body": b"abcd", "te": "chunked"}
+        client.post("http://example.org/", content=b"xyz", headers={"Content-Length": "3"})
+        assert seen["body"] == b"xyz"
+
+
+@pytest.mark.parametrize("presented", ["httpx", "httpx2"])
+def test_callers_transfer_encoding_and_the_bodys_length(monkeypatch, presented):
+    """With the caller's `Transfer-Encoding` and a body of known length, httpx 0.28.1's
+    Request headers carry both framing headers and httpx2's (2.11) only the caller's;
+    httprs follows the library it presents as, and its wire has only the
+    Transfer-Encoding either way."""
+    from httprs import _alias
+
+    monkeypatch.setitem(_alias._state, "primary", presented)
+    both = presented == "httpx"
+    te = {"Transfer-Encoding": "chunked"}
+    request = httprs.Request("POST", "http://x/", content=b"abc", headers=te)
+    assert ("content-length" in request.headers) is both
+    sent = []
+
+    def handler(request):
+        sent.append(request.headers)
+        return httprs.Response(200)
+
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        client.post("http://x/", content=b"abc", headers=te)
+        client.post("http://x/", data={"a": "1"}, headers=te)
+    for headers in sent:
+        assert headers["transfer-encoding"] == "chunked"
+        assert ("content-length" in headers) is both

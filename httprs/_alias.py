@@ -181,6 +181,7 @@ SUBMODULES: dict[str, str] = {
     "_client": "httprs._client",
     "_config": "httprs._config",
     "_content": "httprs._content",
+    "_cookies": "httprs._cookies",
     "_decoders": "httprs._decoders",
     "_exceptions": "httprs._exceptions",
     "_main": "httprs._main",

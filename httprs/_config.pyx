@@ -236,3 +236,8 @@ DEFAULT_LIMITS = Limits(max_connections=100, max_keepalive_connections=20)
 DEFAULT_MAX_REDIRECTS = 20
 # httpx2's bound on the bytes buffered for one server-sent event (httprs._sse).
 DEFAULT_MAX_EVENT_SIZE_BYTES = 1024 * 1024
+# httpx2's WebSocket session defaults (httprs.websockets), under httpx2's names here.
+DEFAULT_MAX_MESSAGE_SIZE_BYTES = 65_536
+DEFAULT_QUEUE_SIZE = 512
+DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS = 20.0
+DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS = 20.0

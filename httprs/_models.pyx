@@ -2518,8 +2518,21 @@ cdef class _attach_request:
 
 
 # The longest request path the cookie jar is given (RFC 6265bis's limit on a cookie's
-# Path attribute), as httpx2 2.17's `MAX_PATH_LENGTH`.
-cdef Py_ssize_t _MAX_COOKIE_PATH = 1024
+# Path attribute), httpx2 2.17's `MAX_PATH_LENGTH` (importable from here, as there).
+from httprs._cookies import MAX_PATH_LENGTH, IndexedCookieJar  # noqa: E402, F401
+
+cdef Py_ssize_t _MAX_COOKIE_PATH = MAX_PATH_LENGTH
+
+
+def _new_jar(policy):
+    """The jar a Cookies makes: httpx2's IndexedCookieJar when httprs presents as httpx2
+    (cookies of several domains are then sent least specific domain first), else the
+    plain CookieJar of httpx 0.28.1 (in the order they were stored)."""
+    from httprs._alias import primary
+
+    if primary() == "httpx2":
+        return IndexedCookieJar(policy)
+    return CookieJar(policy)
 
 
 class Cookies(MutableMapping):
@@ -2527,17 +2540,17 @@ class Cookies(MutableMapping):
 
     def __init__(self, cookies=None):
         if cookies is None or isinstance(cookies, dict):
-            self.jar = CookieJar()
+            self.jar = _new_jar(None)
             if isinstance(cookies, dict):
                 for key, value in cookies.items():
                     self.set(key, value)
         elif isinstance(cookies, list):
-            self.jar = CookieJar()
+            self.jar = _new_jar(None)
             for key, value in cookies:
                 self.set(key, value)
         elif isinstance(cookies, Cookies):
             # The copy keeps the other jar's policy (httpx2 2.17).
-            self.jar = CookieJar(policy=getattr(cookies.jar, "_policy", None))
+            self.jar = _new_jar(getattr(cookies.jar, "_policy", None))
             for cookie in cookies.jar:
                 self.jar.set_cookie(cookie)
         else:

@@ -1000,7 +1000,8 @@ cdef object _qp_copy(params):
     return q
 
 
-# httpx2 keeps Origin in `_urls` (`from httpx2._urls import Origin`).
+# httpx2 keeps Origin in `_urls` (`from httpx2._urls import Origin`), with its ports.
+from httprs._origin import _DEFAULT_PORTS as _ORIGIN_DEFAULT_PORTS  # noqa: E402, F401
 from httprs._origin import Origin  # noqa: E402
 
 

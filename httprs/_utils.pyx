@@ -35,6 +35,14 @@ def unquote(value):
     return value
 
 
+def format_host(host):
+    """A host as a URL writes it (httpx2's `_urlparse.format_host`, which its `_utils`
+    imports): an IPv6 address in brackets, its zone after "%25"."""
+    from httprs._urls import _format_host
+
+    return _format_host(host)
+
+
 def _looks_like_ip(hostname, cls):
     try:
         cls(hostname.split("/")[0])

@@ -418,6 +418,33 @@ def test_proxy_pool_carries_the_transports_connect_options_as_httpx2(proxy, pres
         assert [getattr(ours, n) for n in names] == [getattr(theirs, n) for n in names]
 
 
+def test_httpx2_private_constants_and_cookie_module_are_importable():
+    """Names httpx2 2.17's private modules hold that httprs's lacked (found by a
+    differential sweep, session 33): each has httpx2's value."""
+    code = """
+        import httprs
+        httprs.install(["httpx2"])
+        from httpx2._config import (
+            DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS, DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
+            DEFAULT_MAX_MESSAGE_SIZE_BYTES, DEFAULT_QUEUE_SIZE,
+        )
+        from httpx2._cookies import MAX_HOST_LENGTH, MAX_PATH_LENGTH, IndexedCookieJar
+        from httpx2._models import MAX_PATH_LENGTH as models_max_path
+        from httpx2._urls import _ORIGIN_DEFAULT_PORTS
+        from httpx2._utils import format_host
+        import httpx2, http.cookiejar
+        assert (DEFAULT_MAX_MESSAGE_SIZE_BYTES, DEFAULT_QUEUE_SIZE) == (65536, 512)
+        assert DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS == DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS == 20.0
+        assert (MAX_HOST_LENGTH, MAX_PATH_LENGTH, models_max_path) == (255, 1024, 1024)
+        assert _ORIGIN_DEFAULT_PORTS == {"ftp": 21, "http": 80, "https": 443, "ws": 80, "wss": 443}
+        assert format_host("fe80::1%en0") == "[fe80::1%25en0]" and format_host("a.b") == "a.b"
+        assert issubclass(IndexedCookieJar, http.cookiejar.CookieJar)
+        assert type(httpx2.Cookies().jar) is IndexedCookieJar
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]
+
+
 def test_pool_view_without_httpcore(monkeypatch):
     import httprs
     from httprs._poolview import PoolView, ProxyURL

@@ -49,6 +49,12 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 
 from httprs._client import USE_CLIENT_DEFAULT, UseClientDefault
+from httprs._config import (
+    DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
+    DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
+    DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    DEFAULT_QUEUE_SIZE,
+)
 from httprs._exceptions import TransportError
 from httprs._models import Headers
 
@@ -84,10 +90,6 @@ __all__ = [
 
 JSONMode = Literal["text", "binary"]
 
-DEFAULT_MAX_MESSAGE_SIZE_BYTES = 65_536
-DEFAULT_QUEUE_SIZE = 512
-DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS = 20.0
-DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS = 20.0
 
 _READ_SIZE = 65_536
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3

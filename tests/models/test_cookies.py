@@ -162,3 +162,104 @@ def test_cookie_header_for_a_long_path_as_httpx2(rs):
         request = mod.Request("GET", url)
         cookies.set_cookie_header(request)
         assert request.headers["Cookie"] == "root=1"
+
+
+JAR_COOKIES = [
+    ("a", "1", "example.com", "/"),
+    ("b", "2", "www.example.com", "/"),
+    ("c", "3", ".example.com", "/"),
+    ("d", "4", "sub.www.example.com", "/"),
+    ("e", "5", "other.org", "/"),
+    ("f", "6", "www.example.com", "/deep/path"),
+    ("g", "7", "", "/"),
+    ("h", "8", "localhost.local", "/"),
+    ("i", "9", "127.0.0.1", "/"),
+    ("j", "10", ".com", "/"),
+]
+JAR_URLS = [
+    "http://sub.www.example.com/deep/path/x",
+    "http://www.example.com/",
+    "http://example.com/deep/path",
+    "http://EXAMPLE.com/",
+    "http://localhost/",
+    "http://127.0.0.1:8000/",
+    "http://other.org/",
+    "http://nomatch.net/",
+    "http://" + "x" * 250 + ".example.com/",  # longer than DNS allows: every domain
+]
+
+
+def _cookie_headers(mod, policy=None):
+    cookies = mod.Cookies()
+    if policy is not None:
+        cookies.jar.set_policy(policy)
+    for name, value, domain, path in JAR_COOKIES:
+        cookies.set(name, value, domain=domain, path=path)
+    headers = []
+    for url in JAR_URLS:
+        request = mod.Request("GET", url)
+        cookies.set_cookie_header(request)
+        headers.append(request.headers.get("Cookie"))
+    return type(cookies.jar).__name__, headers
+
+
+class _OwnMatching(http.cookiejar.DefaultCookiePolicy):
+    def domain_return_ok(self, domain, request):
+        return domain != "example.com" and super().domain_return_ok(domain, request)
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("policy", [None, _OwnMatching, http.cookiejar.DefaultCookiePolicy])
+def test_cookie_order_and_jar_follow_the_presented_library(rs, monkeypatch, policy):
+    """httpx2 (2.16) keeps cookies in an IndexedCookieJar, which sends those of several
+    domains least specific domain first; httpx 0.28.1's plain CookieJar in the order
+    they were stored. httprs follows the library it presents as."""
+    import httpx2
+
+    from httprs import _alias
+
+    make = (lambda: policy()) if policy is not None else (lambda: None)
+    assert _cookie_headers(rs, make()) == _cookie_headers(httpx, make())
+    monkeypatch.setitem(_alias._state, "primary", "httpx2")
+    assert _cookie_headers(rs, make()) == _cookie_headers(httpx2, make())
+    assert isinstance(rs.Cookies().jar, http.cookiejar.CookieJar)
+
+
+@pytest.mark.httprs_only
+def test_indexed_jar_sweeps_expired_cookies(rs, monkeypatch):
+    import time
+
+    from httprs import _alias
+    from httprs._cookies import IndexedCookieJar
+
+    monkeypatch.setitem(_alias._state, "primary", "httpx2")
+    cookies = rs.Cookies()
+    assert type(cookies.jar) is IndexedCookieJar
+    soon = time.time() + 0.2
+    cookie = http.cookiejar.Cookie(
+        0,
+        "t",
+        "1",
+        None,
+        False,
+        "example.com",
+        True,
+        False,
+        "/",
+        True,
+        False,
+        int(soon) + 1,
+        False,
+        None,
+        None,
+        {},
+    )
+    cookies.jar.set_cookie(cookie)
+    cookies.set("keep", "1", domain="example.com")
+    request = rs.Request("GET", "http://example.com/")
+    cookies.set_cookie_header(request)
+    assert request.headers["Cookie"] == "t=1; keep=1"
+    monkeypatch.setattr(time, "time", lambda: soon + 3600)
+    request = rs.Request("GET", "http://example.com/")
+    cookies.set_cookie_header(request)
+    assert request.headers["Cookie"] == "keep=1" and dict(cookies) == {"keep": "1"}

@@ -1862,6 +1862,7 @@ cdef int _warn_request_cookies() except -1:
         "behaviour on cookie persistence is ambiguous. Set cookies directly on the "
         "client instance instead.",
         DeprecationWarning,
+        "_client",
     )
     return 0
 

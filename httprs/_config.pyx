@@ -48,6 +48,7 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
             "Use `verify=ssl.create_default_context(cafile=...)` "
             "or `verify=ssl.create_default_context(capath=...)` instead.",
             DeprecationWarning,
+            "_config",
         )
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
@@ -60,6 +61,7 @@ def create_ssl_context(verify=True, cert=None, trust_env=True):
             "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
             "with `.load_cert_chain()` to configure the certificate chain.",
             DeprecationWarning,
+            "_config",
         )
         if isinstance(cert, str):
             ctx.load_cert_chain(cert)

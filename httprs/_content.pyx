@@ -362,8 +362,10 @@ def encode_json(json):
 def encode_request(content=None, data=None, files=None, json=None, boundary=None):
     """Encode a request body; returns (default headers, stream)."""
     if data is not None and not isinstance(data, Mapping):
-        # Inside httprs, as httpx's (at its Request.__init__).
-        warn_inside("Use 'content=<...>' to upload raw bytes/text content.", DeprecationWarning)
+        # Inside httprs, as httpx's (at its Request.__init__, in `_models`).
+        warn_inside(
+            "Use 'content=<...>' to upload raw bytes/text content.", DeprecationWarning, "_models"
+        )
         return encode_content(data)
     if content is not None:
         return encode_content(content)

@@ -85,22 +85,38 @@ def _async_front(impl: Callable[..., Any]) -> Callable[..., Any]:
 # that called a public method itself.
 
 
-def warn_inside(message: str, category: type[Warning]) -> None:
-    """Issue a warning attributed to httprs itself, as httpx's from inside its modules."""
-    warnings.warn(message, category, stacklevel=1)
+def warn_inside(message: str, category: type[Warning], module: str) -> None:
+    """Issue a warning attributed to httprs itself, as httpx's from inside its modules:
+    to the module of that name (`"_config"`) under the name httprs presents as
+    (`httpx2._config` through the switch, `httprs._config` without it), so that filters
+    written for httpx's warnings (`module="httpx._config"`, pytest's
+    `ignore::DeprecationWarning:httpx._content`) match httprs's."""
+    from httprs._alias import primary
+
+    registry = globals().setdefault("__warningregistry__", {})
+    warnings.warn_explicit(
+        message,
+        category,
+        __file__,
+        sys._getframe(0).f_lineno,
+        module=f"{primary() or 'httprs'}.{module}",
+        registry=registry,
+        module_globals=globals(),
+    )
 
 
-def warn_at_caller_of(name: str, message: str, category: type[Warning]) -> None:
+def warn_at_caller_of(name: str, message: str, category: type[Warning], module: str) -> None:
     """Issue a warning at the line that called the method `name` (httpx's stacklevel=2
-    inside that method), or inside httprs when another of its methods called it."""
+    inside that method), or inside httprs (in `module`, see warn_inside) when another of
+    its methods called it."""
     try:
         front = sys._getframe(1)  # the innermost Python frame: compiled ones have none
     except ValueError:  # none at all (a compiled method run as a thread's target)
-        warnings.warn(message, category, stacklevel=1)
+        warn_inside(message, category, module)
         return
     code = front.f_code
     if code.co_filename == __file__ and code.co_name == "method":
         if getattr(front.f_locals.get("impl"), "__name__", None) == name:
             warnings.warn(message, category, stacklevel=3)
             return
-    warnings.warn(message, category, stacklevel=1)
+    warn_inside(message, category, module)

@@ -588,12 +588,14 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
             "`verify=<str>` is deprecated. Use `verify=ssl.create_default_context(cafile=...)` "
             "or `verify=ssl.create_default_context(capath=...)` instead.",
             DeprecationWarning,
+            "_config",
         )
     if cert:
         warn_inside(
             "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
             "with `.load_cert_chain()` to configure the certificate chain.",
             DeprecationWarning,
+            "_config",
         )
     cdef _TransportCore core = _TransportCore()
     # As httpcore: HTTP/2 when asked for (ALPN over TLS; prior knowledge in clear text

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from urllib.parse import parse_qs, unquote, urlencode, urljoin
+import warnings
 
 import idna
 
@@ -783,9 +784,18 @@ class URL:
     def raw(self):
         import collections
 
-        from httprs._methods import warn_inside
+        from httprs._alias import primary
 
-        warn_inside("URL.raw is deprecated.", UserWarning)
+        if primary() == "httpx2":
+            # httpx2 marks it @deprecated: its own category, at the caller's line (the
+            # innermost Python frame: this property has none).
+            from httprs._exceptions import HTTPXDeprecationWarning
+
+            warnings.warn("URL.raw is deprecated.", HTTPXDeprecationWarning, stacklevel=1)
+        else:
+            from httprs._methods import warn_inside
+
+            warn_inside("URL.raw is deprecated.", UserWarning, "_urls")
         RawURL = collections.namedtuple("RawURL", ["raw_scheme", "raw_host", "port", "raw_path"])
         return RawURL(
             raw_scheme=self.raw_scheme,

@@ -84,3 +84,46 @@ def test_async_request_cookies_warning_attributed_as_httpx(lib):
             return found
 
     assert all(where == expected for where, expected in asyncio.run(main()))
+
+
+MODULES = ("_client", "_models", "_config", "_urls", "_content")
+
+
+def _filtered_by(lib_name, action) -> list[str]:
+    """The `<name>.<module>` filters (matched exactly, as pytest's `-W ...:module`)
+    that silence the warning `action` raises."""
+    silenced = []
+    for module in MODULES:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", module=rf"{lib_name}\.{module}\Z")
+            action()
+        if not caught:
+            silenced.append(module)
+    return silenced
+
+
+@pytest.mark.parametrize("presented", ["httpx", "httpx2"])
+def test_module_filters_written_for_the_library_match(monkeypatch, presented):
+    """A warning from inside the library is attributed to the module of the presented
+    name that httpx's comes from, so `module=` filters (pytest's
+    `ignore::DeprecationWarning:httpx._models`) written for it silence httprs's too."""
+    import importlib
+
+    from httprs import _alias
+
+    real = importlib.import_module(presented)
+    monkeypatch.setitem(_alias._state, "primary", presented)
+    theirs, ours = _sync_cases(real)[1], _sync_cases(httprs)[1]
+    found = {name: _filtered_by(presented, action) for name, (_, action) in ours.items()}
+    expected = {name: _filtered_by(presented, action) for name, (_, action) in theirs.items()}
+    assert found == expected
+    assert found["post(data=bytes)"] == ["_models"] and found["get(cookies=)"] == ["_client"]
+
+
+def test_url_raw_is_httpx2s_deprecation_at_the_caller(presented_as_httpx2):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        httprs.URL("http://example.org/").raw  # noqa: B018
+    assert [w.category for w in caught] == [httprs.HTTPXDeprecationWarning]
+    assert os.path.abspath(caught[0].filename) == HERE

@@ -328,8 +328,10 @@ std::unique_ptr<DecoderChain> DecoderChain::create(const std::vector<std::string
       std::unique_ptr<Decoder> d = Decoder::for_coding(lower_trim(value, start, comma));
       if (d) {
         if (++count > kMaxEncodings) {
-          err.set(ErrorKind::kDecodingError, "Too many content encodings in the chain: more than " +
-                                                 std::to_string(kMaxEncodings));
+          // httpx2's words (its MultiDecoder's cap, which this is).
+          err.set(
+              ErrorKind::kDecodingError,
+              "Cannot apply more than " + std::to_string(kMaxEncodings) + " content encodings.");
           return nullptr;
         }
         chain->stages_.push_back(std::move(d));

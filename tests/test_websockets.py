@@ -607,6 +607,34 @@ def test_websocket_server_gone_is_network_error(scripted):
                 ws.receive(timeout=5)
 
 
+def test_upgrade_request_headers_are_written_as_httpx2_writes_them():
+    """Lower-case names and `connection: upgrade`, as httpx2's handshake (wsproto's)
+    writes them: an ASGI app or a test comparing request heads sees the same pairs."""
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.raw)
+        return httprs.Response(403)
+
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        with pytest.raises(WebSocketUpgradeError):
+            with client.websocket(
+                "ws://example.org/", subprotocols=["chat"], headers={"X-A": "1"}
+            ):
+                pass
+    pairs = [(k, v) for k, v in seen[0] if k.startswith((b"connection", b"upgrade", b"sec-"))]
+    assert [k for k, _ in pairs] == [
+        b"connection",
+        b"upgrade",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-protocol",
+    ]
+    assert dict(pairs)[b"connection"] == b"upgrade"
+    assert dict(pairs)[b"sec-websocket-protocol"] == b"chat"
+    assert (b"X-A", b"1") in seen[0]
+
+
 @pytest.mark.anyio
 async def test_asgi_websocket_transport():
     transport = ASGIWebSocketTransport(ws_app)

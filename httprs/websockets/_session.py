@@ -691,12 +691,13 @@ def _upgrade_request(
     """The handshake's key and the keyword arguments of its `client.stream("GET", url)`."""
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     merged = Headers(headers)
-    merged["Connection"] = "Upgrade"
-    merged["Upgrade"] = "websocket"
-    merged["Sec-WebSocket-Key"] = key
-    merged["Sec-WebSocket-Version"] = "13"
+    # Written as httpx2 writes them (lower case, as wsproto's handshake does).
+    merged["connection"] = "upgrade"
+    merged["upgrade"] = "websocket"
+    merged["sec-websocket-key"] = key
+    merged["sec-websocket-version"] = "13"
     if subprotocols:
-        merged["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
+        merged["sec-websocket-protocol"] = ", ".join(subprotocols)
     kwargs = _connect_args(
         None, params, merged, cookies, auth, follow_redirects, timeout, extensions
     )

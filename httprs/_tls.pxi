@@ -681,6 +681,10 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         cfg.check_hostname = False
     elif isinstance(verify, (str, bytes, os.PathLike)):
         path = os.fspath(verify)
+        if isinstance(verify, str) and not path:
+            # httpx: ssl.create_default_context(cafile="") loads no file, so the
+            # interpreter's default trust store (the system's); the same context here.
+            return _build_tls(ssl.create_default_context(), cert, trust_env)
         if os.path.isdir(path):
             cfg.ca_dir = os.fsencode(path)
         else:

@@ -237,6 +237,23 @@ def test_ca_path_with_cert_is_refused_as_httpx2(presented_as_httpx2, certs):
         httprs._config.create_ssl_context(verify=certs.ca_file, cert=certs.client_both_file)
 
 
+def test_empty_verify_path_is_the_interpreters_default_store(
+    https_server, certs, clean_env, monkeypatch
+):
+    """`verify=""`, as httpx: `ssl.create_default_context(cafile="")` loads no file but the
+    interpreter's default store, which OpenSSL reads from SSL_CERT_FILE when it is set."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    with pytest.warns(DeprecationWarning):
+        client = httprs.Client(verify="", trust_env=False)
+    with client:
+        assert client.get(https_server.url).status_code == 200
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.warns(DeprecationWarning):
+        client = httprs.Client(verify="")
+    with client, pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.get(https_server.url)
+
+
 def test_client_cert_missing_fails(mtls_server, ca_context, https_server):
     with httprs.Client(verify=ca_context) as c:
         # TLS 1.3: the server's "certificate required" alert arrives on the first read

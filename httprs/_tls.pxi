@@ -648,6 +648,10 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef Error err
     cdef string ca_file, ca_dir
     cdef _Policy policy
+    # The files the context is built from, checked for existence only when OpenSSL
+    # refuses them (no Python stat where all is well: a coroutine that makes an
+    # AsyncClient then does no blocking call an event-loop watchdog would flag).
+    named = []
     if isinstance(verify, ssl.SSLContext):
         if cert:
             # httpx loads a deprecated cert= into the given context.
@@ -662,7 +666,8 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         # As httpx: SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's bundle; a file
         # named there that is missing is an error, never a quiet fall-back.
         if env_file:
-            cfg.ca_file = os.fsencode(_existing(env_file))
+            named.append(env_file)
+            cfg.ca_file = os.fsencode(env_file)
         elif env_dir:
             cfg.ca_dir = os.fsencode(env_dir)
         else:
@@ -674,7 +679,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
             with nogil:
                 holder.ctx = TlsContext.default_context(ca_file, ca_dir, policy.p, err)
             if err.kind != ErrorKind.kNone:
-                raise _setup_error(err)
+                raise _setup_error(err, named)
             return holder
     elif verify is False:
         cfg.verify = False
@@ -688,16 +693,20 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         if os.path.isdir(path):
             cfg.ca_dir = os.fsencode(path)
         else:
-            cfg.ca_file = os.fsencode(_existing(path))
+            named.append(path)
+            cfg.ca_file = os.fsencode(path)
     else:
         raise TypeError(f"Invalid verify argument: {verify!r}")
     if cert is not None:
         if isinstance(cert, (str, os.PathLike)):
-            cfg.cert_file = os.fsencode(_existing(cert))
+            named.append(cert)
+            cfg.cert_file = os.fsencode(cert)
         elif isinstance(cert, tuple) and len(cert) in (2, 3):
-            cfg.cert_file = os.fsencode(_existing(cert[0]))
+            named.append(cert[0])
+            cfg.cert_file = os.fsencode(cert[0])
             if cert[1] is not None:
-                cfg.key_file = os.fsencode(_existing(cert[1]))
+                named.append(cert[1])
+                cfg.key_file = os.fsencode(cert[1])
             if len(cert) == 3 and cert[2] is not None:
                 password = cert[2]
                 cfg.key_password = password.encode() if isinstance(password, str) else password
@@ -707,7 +716,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     with nogil:
         holder.ctx = TlsContext.create(cfg, err)
     if err.kind != ErrorKind.kNone:
-        raise _setup_error(err)
+        raise _setup_error(err, named)
     return holder
 
 
@@ -720,18 +729,15 @@ cdef _TlsContext _request_tls(object verify, object cert, bint trust_env):
         raise exc.ConnectError(str(error)) from error
 
 
-cdef object _existing(object path):
-    """`path` (a CA bundle, a client certificate or key), or the FileNotFoundError
-    httpx's context raises at Client() when there is no such file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
-    return path
-
-
-cdef object _setup_error(const Error& err):
-    """A context that could not be built (CA certificates, a client certificate or
-    key OpenSSL refused): ssl.SSLError, as the ssl module raises in httpx's
-    create_ssl_context (not a RequestError: no request is under way)."""
+cdef object _setup_error(const Error& err, list named):
+    """A context that could not be built: the FileNotFoundError httpx's context raises
+    at Client() for the first of the `named` files (a CA bundle, a client certificate
+    or key) that does not exist, else (OpenSSL refused what they hold) ssl.SSLError, as
+    the ssl module raises in httpx's create_ssl_context (not a RequestError: no request
+    is under way)."""
+    for path in named:
+        if not os.path.exists(path):
+            return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
     return ssl.SSLError(ssl.SSL_ERROR_SSL, err.message.decode("utf-8", "replace"))
 
 

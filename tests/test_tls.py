@@ -237,6 +237,28 @@ def test_ca_path_with_cert_is_refused_as_httpx2(presented_as_httpx2, certs):
         httprs._config.create_ssl_context(verify=certs.ca_file, cert=certs.client_both_file)
 
 
+@pytest.mark.httprs_only  # httpx reads the file in C too; its certifi path stats in Python
+@pytest.mark.parametrize("kind", ["Client", "AsyncClient"])
+def test_building_a_client_stats_no_file_from_python(certs, clean_env, monkeypatch, kind):
+    """A client made inside a coroutine makes no blocking call an event-loop watchdog
+    (BlockBuster, as mcp's tests run it) would flag: the CA file named by SSL_CERT_FILE
+    is read by OpenSSL, and checked for existence only when it cannot be loaded."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    calls = []
+    real_stat = os.stat
+
+    def counting_stat(*args, **kwargs):
+        calls.append(args[0])
+        return real_stat(*args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    getattr(httprs, kind)()
+    assert calls == []
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file + ".missing")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        getattr(httprs, kind)()
+
+
 def test_empty_verify_path_is_the_interpreters_default_store(
     https_server, certs, clean_env, monkeypatch
 ):

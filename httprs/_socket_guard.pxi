@@ -35,11 +35,14 @@ cdef bint _connect_guarded(bint is_async) except -1:
     """Whether something guards Python's socket connections: `socket.socket` replaced
     by a socket class of its own (pytest-socket's --disable-socket), or its `connect` /
     `connect_ex` replaced (pytest-socket's --allow-hosts, pytest-recording's
-    block_network), or a function in the class's place, or `socket.create_connection`
-    replaced. Anything else put in `socket.socket`'s place (a `mock.patch` MagicMock,
-    a green-thread library's class) is no socket httprs could use: its connections
-    stay the core's. A replaced `socket.create_connection` counts for sync requests only
-    (httpcore's async backends never call it). Unguarded, this costs two compares."""
+    block_network), or anything else in the class's place (a function, a `mock.patch`
+    MagicMock, the fake socket class of mocket or httpretty), or
+    `socket.create_connection` replaced. Connections then go through it, as httpx's do;
+    one that gives no TCP socket fails the request (ConnectError), never reaching the
+    network behind the replacement's back. Only a green-thread library's class (gevent,
+    eventlet), which makes real sockets cooperatively, leaves connections to the core. A
+    replaced `socket.create_connection` counts for sync requests only (httpcore's async
+    backends never call it). Unguarded, this costs two compares."""
     global _plain_socket_class, _socket_dict_plain, _plain_socket_tag
     if _socket_module is None:
         _patched_getaddrinfo()  # (imports socket and keeps its dict)
@@ -56,11 +59,9 @@ cdef bint _connect_guarded(bint is_async) except -1:
     if tag != 0 and tag == _plain_socket_tag:  # (the module changed elsewhere; or 3.12+)
         return _plain_class_guarded(version, is_async)
     if not isinstance(cls, type):
-        # A function in the class's place guards it (a common recipe); a mock is no
-        # guard, nor anything else whose "sockets" could not be used.
-        return callable(cls) and not _is_mock(cls)
+        return True  # a function in the class's place (a common recipe), a mock
     if not issubclass(cls, _c_socket):
-        return False  # a green-thread library's class (gevent, eventlet)
+        return not _green_socket_class(cls)
     # Read before the class is looked at (a change after it renews the tag); a lookup
     # through the class gives it one.
     tag = _type_tag(cls)
@@ -91,9 +92,38 @@ cdef bint _plain_class_guarded(unsigned long long version, bint is_async) except
     return False
 
 
-cdef bint _is_mock(object obj) except -1:
-    """Whether `obj` is a unittest.mock (or the standalone `mock` package's) mock."""
-    return any(k.__name__ == "NonCallableMock" for k in type(obj).__mro__)
+cdef bint _green_socket_class(object cls) except -1:
+    """Whether `cls` is a green-thread library's socket class (gevent's, eventlet's):
+    real sockets, scheduled cooperatively, so the core's own connections serve."""
+    package = (getattr(cls, "__module__", None) or "").partition(".")[0]
+    return package == "gevent" or package == "eventlet"
+
+
+cdef str _no_tcp_socket(object sock):
+    """Why a connection a socket replacement made cannot carry the request."""
+    kind = type(sock)
+    return (
+        f"the patched socket module gave a {kind.__module__}.{kind.__qualname__}, which "
+        "is no TCP socket httprs can send through (a Python-level socket mock, such as "
+        "mocket's or httpretty's, or a mock.patch of socket.socket): httprs's core needs a "
+        "connected TCP socket; mock at the transport level instead (respx, MockTransport)"
+    )
+
+
+cdef bint _is_tcp(int fd) except -1:
+    """Whether the descriptor a wrapper gave is a TCP socket (a mock's socketpair end,
+    or a MagicMock's 1, stdout, is not)."""
+    try:
+        probe = _c_socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    try:
+        return (
+            probe.family in (_socket.AF_INET, _socket.AF_INET6)
+            and probe.type == _socket.SOCK_STREAM
+        )
+    finally:
+        probe.close()
 
 
 cdef object _patched_create_connection():
@@ -137,13 +167,20 @@ cdef class _GuardedConnect:
         self.local = core.local_address.decode() if core.local_address is not None else None
         return self
 
-    cdef object socket_for(self, tuple info):
+    cdef object socket_for(self, tuple info, bint real_only):
         """A new socket for one getaddrinfo answer, options applied, bound; None (the
-        error kept) on an OSError."""
+        error kept) on an OSError, or when `real_only` and the replaced class made no
+        real socket (the async loops connect real sockets only)."""
         try:
             sock = _socket_module.socket(info[0], info[1], info[2])
         except OSError as err:
             self.error = err
+            return None
+        if real_only and not isinstance(sock, _c_socket):
+            self.error = OSError(_no_tcp_socket(sock))
+            close = getattr(sock, "close", None)
+            if callable(close):
+                close()
             return None
         return sock if self.prepared(sock, True) else None
 
@@ -173,11 +210,9 @@ cdef class _GuardedConnect:
         fileno = getattr(sock, "fileno", None)
         try:
             fd = fileno() if callable(fileno) else None
-            if type(fd) is int and fd >= 0:
+            if type(fd) is int and fd >= 0 and _is_tcp(fd):
                 return os.dup(fd)
-            self.error = OSError(
-                f"the connection made through the socket guard is not a socket: {sock!r}"
-            )
+            self.error = OSError(_no_tcp_socket(sock))
             return -1
         finally:
             close = getattr(sock, "close", None)
@@ -190,7 +225,7 @@ cdef class _GuardedConnect:
         if create is not None:
             return self.run_through(create)
         for info in self.addresses() or ():
-            sock = self.socket_for(info)
+            sock = self.socket_for(info, False)
             if sock is None:
                 continue
             try:
@@ -236,7 +271,7 @@ cdef class _GuardedConnect:
             if infos is None:
                 infos = await loop.run_in_executor(None, self.addresses)
         for info in infos or ():
-            sock = self.socket_for(info)
+            sock = self.socket_for(info, True)
             if sock is None:
                 continue
             try:

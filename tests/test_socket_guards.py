@@ -180,20 +180,86 @@ def test_a_connect_guard_decides_for_httpx_async_too(server, server2):
 
 
 @pytest.mark.parametrize("lib", [httpx, httprs], ids=["httpx", "httprs"])
-def test_a_mocked_socket_class_leaves_the_client_working(lib, process_server):
-    """`mock.patch("socket.socket")` for some other code under test (the server runs in
-    a child process: an in-process one would accept through the mock): httprs's
-    connections do not go through it (httpx's fail on the mock's connect). A fix for the
-    gap above must not take a mock's "descriptor" for a socket (a MagicMock's int is 1:
-    stdout)."""
+def test_a_mocked_socket_class_fails_the_request_as_with_httpx(lib, process_server):
+    """`mock.patch("socket.socket")` (the server runs in a child process: an in-process
+    one would accept through the mock): the connection goes through the mock, as httpx's
+    does, and fails (httpx: on the mock's recv; httprs: a ConnectError saying the mock
+    gave no TCP socket, not taking a MagicMock's "descriptor", 1, for one). It never
+    reaches the server behind the mock's back (httprs did until session 33)."""
     with mock.patch("socket.socket") as mocked:
         with lib.Client() as client:
-            if lib is httpx:
-                with pytest.raises(TypeError):
-                    client.get(f"{process_server.url}/")
-            else:
-                assert client.get(f"{process_server.url}/").status_code == 200
-    assert mocked.called == (lib is httpx)
+            expected = TypeError if lib is httpx else httprs.ConnectError
+            with pytest.raises(expected) as info:
+                client.get(f"{process_server.url}/")
+    assert mocked.called
+    if lib is httprs:
+        assert "no TCP socket" in str(info.value)
+    assert process_server.stats()["requests"] == 0
+
+
+class _FakeSocket:
+    """A Python-level socket (mocket's and httpretty's are of this kind): no subclass of
+    the standard class; answers every request with a canned response."""
+
+    made = []
+
+    def __init__(self, family=socket.AF_INET, type=socket.SOCK_STREAM, proto=0, fileno=None):
+        self._out = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nMOCKED"
+        self._pair = _socket.socketpair()  # a real descriptor, as mocket hands out
+        _FakeSocket.made.append(self)
+
+    def fileno(self):
+        return self._pair[0].fileno()
+
+    def connect(self, address):
+        pass
+
+    def settimeout(self, timeout):
+        pass
+
+    def setblocking(self, flag):
+        pass
+
+    def setsockopt(self, *args):
+        pass
+
+    def sendall(self, data, *args):
+        pass
+
+    def recv(self, n, *args):
+        out, self._out = self._out[:n], self._out[n:]
+        return out
+
+    def close(self):
+        for end in self._pair:
+            end.close()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "asyncio", "trio"])
+def test_a_fake_socket_class_is_never_bypassed(flavour, process_server):
+    """A Python-level socket class in `socket.socket`'s place (mocket, httpretty): httpx
+    sends through it; httprs's core cannot, so the request fails with a ConnectError that
+    says so, and never opens a connection of its own to the real server (until session
+    33 it did: a suite that believed itself hermetic reached the network)."""
+    url = f"{process_server.url}/"
+    _FakeSocket.made.clear()
+
+    async def fetch():
+        # Patched once the loop runs: trio makes its own socketpair through socket.socket.
+        with mock.patch("socket.socket", _FakeSocket):
+            async with httprs.AsyncClient() as client:
+                await client.get(url)
+
+    with pytest.raises(httprs.ConnectError, match="no TCP socket httprs can send through"):
+        if flavour == "sync":
+            with mock.patch("socket.socket", _FakeSocket), httprs.Client() as client:
+                client.get(url)
+        else:
+            anyio.run(fetch, backend=flavour)
+    assert _FakeSocket.made
+    for fake in _FakeSocket.made:
+        fake.close()
+    assert process_server.stats()["requests"] == 0
 
 
 def _closing_after_each_response(conn):

@@ -642,6 +642,26 @@ cdef _TlsContext _adopt_python(object context):
     return holder
 
 
+cdef bint _is_ssl_context(object obj) except -1:
+    """Whether `obj` is a context to adopt: a real one (of the C class every
+    ssl.SSLContext derives from, whatever class `ssl.SSLContext` names now: truststore's
+    inject_into_ssl() and mocket replace it), or an instance of what it names now (a
+    replacement's own contexts run through their own wrap_bio, as httpx uses them)."""
+    return isinstance(obj, _ssl_c_context()) or isinstance(obj, ssl.SSLContext)
+
+
+cdef object _c_context_class = None
+
+
+cdef object _ssl_c_context():
+    global _c_context_class
+    if _c_context_class is None:
+        import _ssl
+
+        _c_context_class = _ssl._SSLContext
+    return _c_context_class
+
+
 cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef _TlsContext holder = _TlsContext()
     cdef TlsConfig cfg
@@ -652,7 +672,7 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     # refuses them (no Python stat where all is well: a coroutine that makes an
     # AsyncClient then does no blocking call an event-loop watchdog would flag).
     named = []
-    if isinstance(verify, ssl.SSLContext):
+    if _is_ssl_context(verify):
         if cert:
             # httpx loads a deprecated cert= into the given context.
             if isinstance(cert, (str, os.PathLike)):

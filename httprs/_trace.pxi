@@ -389,7 +389,7 @@ cdef class _Tracer:
             self.add(
                 f"{via}.start_tls.started",
                 {
-                    "ssl_context": verify if isinstance(verify, ssl.SSLContext) else None,
+                    "ssl_context": verify if _is_ssl_context(verify) else None,
                     "server_hostname": self.stream.t.get().spec.tls_host.decode("ascii"),
                     "timeout": timeout,
                 },

@@ -623,7 +623,14 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
         # Build non-default contexts eagerly so bad paths fail at construction, as in
         # httpx (whose create_ssl_context reads SSL_CERT_FILE / SSL_CERT_DIR there too);
         # the default one waits for the first HTTPS request.
-        core.build_tls(False)
+        try:
+            core.build_tls(False)
+        except exc.ConnectError:
+            # The interpreter's TLS defaults could not be read (ssl.create_default_context
+            # or ssl.SSLContext replaced by something that gives no real context, as mocket
+            # does while it is active): the client is made, and its first HTTPS request
+            # raises this, nothing cached (docs/compatibility.md, TLS).
+            pass
     return core
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -257,6 +258,55 @@ def test_building_a_client_stats_no_file_from_python(certs, clean_env, monkeypat
     monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file + ".missing")
     with pytest.raises(FileNotFoundError, match="missing"):
         getattr(httprs, kind)()
+
+
+def test_context_made_before_the_class_was_replaced_is_adopted(https_server, certs, monkeypatch):
+    """truststore.inject_into_ssl() (and mocket) put another class in ssl.SSLContext's
+    place: a context made before, of the stdlib class, is still a context to adopt (httpx
+    takes any object), sync and async."""
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+
+    class Injected(ssl.SSLContext):
+        pass
+
+    monkeypatch.setattr(ssl, "SSLContext", Injected)
+    with httprs.Client(verify=ctx) as client:
+        assert client.get(https_server.url).status_code == 200
+
+    async def main():
+        async with httprs.AsyncClient(verify=ctx) as client:
+            return (await client.get(https_server.url)).status_code
+
+    assert asyncio.run(main()) == 200
+
+
+class _NoContext:
+    """mocket's stand-in for ssl.SSLContext while it is active: no real context."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+@pytest.mark.httprs_only  # httpx's contexts are the stand-in's own objects then
+def test_a_replaced_context_class_fails_only_https_requests(
+    server, https_server, certs, monkeypatch
+):
+    """With ssl.SSLContext replaced by a class that makes no real context, the
+    interpreter's TLS defaults cannot be read: clients are still made (SSL_CERT_FILE set,
+    whose context is built eagerly), plain HTTP works, and an HTTPS request fails with a
+    ConnectError that says why; nothing looser is used instead, nor cached."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    monkeypatch.setattr(ssl, "SSLContext", _NoContext)
+    with httprs.Client() as client:
+        assert client.get(server.url).status_code == 200
+        with pytest.raises(httprs.ConnectError, match="Could not make Python's default SSL"):
+            client.get(https_server.url)
+    monkeypatch.undo()
+    with httprs.Client(verify=ssl.create_default_context(cafile=certs.ca_file)) as client:
+        assert client.get(https_server.url).status_code == 200
 
 
 def test_empty_verify_path_is_the_interpreters_default_store(

@@ -475,10 +475,11 @@ def _imported(name: str) -> None:
     _present_as(_identity(_state["names"], _state["explicit_primary"], _state["imported"]))
 
 
-def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None = None) -> None:
+def install(names: Iterable[str] | None = None, *, primary: str | None = None) -> None:
     """Route `import <name>` and its private submodules to httprs for the rest of the process.
 
-    `names` is any of "httpx" and "httpx2". The *primary* name is the one httprs presents
+    `names` is any of "httpx" and "httpx2"; by default those whose real package is
+    installed, both when neither is (`httprs._autoinstall.default_names`). The *primary* name is the one httprs presents
     as: its logger and, for plain classes, its `__module__`. It is `primary` if given (one
     of the routed names). Otherwise it follows what the program imports: "httpx" once
     `import httpx` has run, and "httpx2" as soon as `import httpx2` has run, whichever came
@@ -491,6 +492,10 @@ def install(names: Iterable[str] = ("httpx", "httpx2"), *, primary: str | None =
     Raises `AlreadyImportedError` if a name's real module was imported first, and
     ValueError for a name httprs does not stand in for.
     """
+    if names is None:
+        from httprs._autoinstall import default_names
+
+        names = default_names()
     names = tuple(dict.fromkeys(names))
     if not names:
         raise ValueError("install() needs at least one name")

@@ -4,7 +4,8 @@
     python -m httprs.run -m package.module [args...]
     python -m httprs.run -m pytest tests/
 
-It calls `httprs.install()` (names from HTTPRS_INSTALL if set, else httpx then httpx2),
+It calls `httprs.install()` (names from HTTPRS_INSTALL if set, else those of httpx and
+httpx2 that are installed, both when neither is),
 then runs the script or module as `__main__`, as `python app.py` / `python -m` would.
 It also exports HTTPRS_INSTALL, so Python subprocesses the program starts (pytest-xdist
 workers, multiprocessing spawn children) are switched too when the `.pth` hook is present
@@ -17,7 +18,7 @@ import os
 import runpy
 import sys
 
-from httprs._autoinstall import ENV_VAR, names_from_env
+from httprs._autoinstall import ENV_VAR, default_names, names_from_env
 
 USAGE = "usage: python -m httprs.run (script.py | -m module) [args...]"
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr)
         raise SystemExit(0 if args else 2)
-    names = names_from_env(os.environ.get(ENV_VAR, "")) or ("httpx", "httpx2")
+    names = names_from_env(os.environ.get(ENV_VAR, "")) or default_names()
 
     from httprs._alias import install
 

@@ -579,3 +579,37 @@ def test_the_installed_httpx_is_found_by_its_metadata_directory(tmp_path, monkey
     monkeypatch.undo()
     assert _alias._installed_httpx() == "0.28.1"
     assert _alias.httpx_version() == "0.28.1"
+
+
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        (("httpx", "httpx2"), ("httpx", "httpx2")),
+        (("httpx",), ("httpx",)),
+        (("httpx2",), ("httpx2",)),
+        ((), ("httpx", "httpx2")),
+    ],
+)
+def test_default_names_are_the_installed_ones(monkeypatch, installed, expected):
+    """`install()` with no names, HTTPRS_INSTALL=1 and `python -m httprs.run` route the
+    names whose real package is installed (both when neither is): with httpx2 absent, a
+    library that tries `import httpx2` before httpx still falls back to httpx, and the
+    process keeps presenting as httpx, as it would without httprs (session 33: starlette's
+    TestClient, vcrpy and opentelemetry probe httpx2 first)."""
+    from importlib.machinery import PathFinder
+
+    from httprs import _autoinstall
+
+    real_find = PathFinder.find_spec
+
+    def find_spec(name, path=None, target=None):
+        if name in ("httpx", "httpx2"):
+            return real_find(name) if name in installed else None
+        return real_find(name, path, target)
+
+    monkeypatch.setattr(PathFinder, "find_spec", staticmethod(find_spec))
+    for name in ("httpx", "httpx2"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert _autoinstall.default_names() == expected
+    assert _autoinstall.names_from_env("1") == expected
+    assert _autoinstall.names_from_env("httpx2") == ("httpx2",)

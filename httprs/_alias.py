@@ -218,6 +218,7 @@ _state: dict[str, Any] = {
     "names": (),
     "primary": None,
     "explicit_primary": None,
+    "by_default": set(),  # routed names install() chose itself (see _absent_by_default)
     "imported": (),  # the routed top-level names imported so far, in order
     "client_defaults": {},  # _client's constant -> the value _set_client_defaults gave it
 }
@@ -319,6 +320,33 @@ class _Loader(importlib.abc.Loader):
             module.__spec__ = self._spec
 
 
+def _real_package_exists(name: str) -> bool:
+    """Whether an import of `name` would find a real package, httprs's finders aside
+    (asked at import time, when `sys.path` and editable-install finders are complete)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, (_Finder, _AliasFinder)):
+            continue
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            if find_spec(name, None) is not None:
+                return True
+        except Exception:  # a finder that cannot answer for a top-level name
+            continue
+    return False
+
+
+def _absent_by_default(name: str) -> bool:
+    """For a name routed by default (install() without names, HTTPRS_INSTALL=1): whether
+    its import must fail, as it would without httprs, because its real package is not
+    installed while the other one is. A library that tries `import httpx2` before falling
+    back to httpx then finds what it would, and the process presents as the library it
+    has; with neither installed, httprs stands in for both."""
+    other = "httpx2" if name == "httpx" else "httpx"
+    return not _real_package_exists(name) and _real_package_exists(other)
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
@@ -333,6 +361,8 @@ class _Finder(importlib.abc.MetaPathFinder):
         if top not in self.names:
             return None
         if not rest:
+            if top in _state["by_default"] and _absent_by_default(top):
+                return None  # the import fails as it would without httprs
             return importlib.machinery.ModuleSpec(
                 fullname, _Loader(None), origin="httprs", is_package=True
             )
@@ -478,8 +508,9 @@ def _imported(name: str) -> None:
 def install(names: Iterable[str] | None = None, *, primary: str | None = None) -> None:
     """Route `import <name>` and its private submodules to httprs for the rest of the process.
 
-    `names` is any of "httpx" and "httpx2"; by default those whose real package is
-    installed, both when neither is (`httprs._autoinstall.default_names`). The *primary* name is the one httprs presents
+    `names` is any of "httpx" and "httpx2"; by default both, each standing in only as long
+    as its real package is installed or neither is (decided at its import: see
+    `_absent_by_default`). The *primary* name is the one httprs presents
     as: its logger and, for plain classes, its `__module__`. It is `primary` if given (one
     of the routed names). Otherwise it follows what the program imports: "httpx" once
     `import httpx` has run, and "httpx2" as soon as `import httpx2` has run, whichever came
@@ -492,11 +523,8 @@ def install(names: Iterable[str] | None = None, *, primary: str | None = None) -
     Raises `AlreadyImportedError` if a name's real module was imported first, and
     ValueError for a name httprs does not stand in for.
     """
-    if names is None:
-        from httprs._autoinstall import default_names
-
-        names = default_names()
-    names = tuple(dict.fromkeys(names))
+    defaulted = names is None
+    names = tuple(dict.fromkeys(("httpx", "httpx2") if names is None else names))
     if not names:
         raise ValueError("install() needs at least one name")
     for name in names:
@@ -513,6 +541,10 @@ def install(names: Iterable[str] | None = None, *, primary: str | None = None) -
             sys.meta_path.remove(finder)
         sys.meta_path.insert(0, _Finder(all_names))
         _state["names"] = all_names
+    if defaulted:
+        _state["by_default"].update(new)
+    else:
+        _state["by_default"].difference_update(names)
     if primary is not None:
         _state["explicit_primary"] = primary
     _present_as(_identity(all_names, _state["explicit_primary"], _state["imported"]))

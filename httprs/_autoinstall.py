@@ -5,8 +5,8 @@ its one line at every start-up of that environment; the line only reads the envi
 variable and imports this module when it is set, so an unset variable costs one
 dictionary lookup. Values:
 
-    HTTPRS_INSTALL=1 (or "true", "yes")   route those of httpx and httpx2 that are
-                                          installed (both when neither is)
+    HTTPRS_INSTALL=1 (or "true", "yes")   install()'s default: httpx and httpx2, each
+                                          as long as it is installed or neither is
     HTTPRS_INSTALL=httpx                  route only these names (comma-separated)
     HTTPRS_INSTALL=0 / "" / unset         do nothing
 """
@@ -21,35 +21,21 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
 
-def default_names() -> tuple[str, ...]:
-    """The names routed when none are named: those of httpx and httpx2 whose real package
-    is installed, so that a library probing `import httpx2` before falling back to httpx
-    finds what it would find without httprs (and the process presents as the library it
-    has); both when neither is (httprs alone stands in for them)."""
-    from importlib.machinery import PathFinder
-
-    found = tuple(
-        name
-        for name in ("httpx", "httpx2")
-        if sys.modules.get(name) is not None or PathFinder.find_spec(name) is not None
-    )
-    return found or ("httpx", "httpx2")
-
-
-def names_from_env(value: str) -> tuple[str, ...]:
-    """The names an HTTPRS_INSTALL value asks for (empty: switch off)."""
+def names_from_env(value: str) -> tuple[str, ...] | None:
+    """The names an HTTPRS_INSTALL value asks for: empty for the switch off, None for
+    install()'s default names."""
     value = value.strip().lower()
     if value in _FALSE:
         return ()
     if value in _TRUE:
-        return default_names()
+        return None
     return tuple(n.strip() for n in value.split(",") if n.strip())
 
 
 def from_env() -> None:
     """Install the switch if HTTPRS_INSTALL asks for it; report failure on stderr."""
     names = names_from_env(os.environ.get(ENV_VAR, ""))
-    if not names:
+    if names == ():
         return
     try:
         from httprs._alias import install

@@ -113,9 +113,11 @@ cdef str _no_tcp_socket(object sock):
 cdef bint _is_tcp(int fd) except -1:
     """Whether the descriptor a wrapper gave is a TCP socket (a mock's socketpair end,
     or a MagicMock's 1, stdout, is not)."""
+    duplicate = os.dup(fd)
     try:
-        probe = _c_socket(fileno=os.dup(fd))
+        probe = _c_socket(fileno=duplicate)
     except OSError:
+        os.close(duplicate)
         return False
     try:
         return (
@@ -176,7 +178,7 @@ cdef class _GuardedConnect:
         except OSError as err:
             self.error = err
             return None
-        if real_only and not isinstance(sock, _c_socket):
+        if real_only and not issubclass(type(sock), _c_socket):
             self.error = OSError(_no_tcp_socket(sock))
             close = getattr(sock, "close", None)
             if callable(close):
@@ -205,7 +207,7 @@ cdef class _GuardedConnect:
         """The connected socket's descriptor, now the caller's: a socket's own, detached;
         another object's (a wrapper a guard returned) a duplicate, the object closed.
         -1 when it has no descriptor (the core checks it is a connected TCP socket)."""
-        if isinstance(sock, _c_socket):
+        if issubclass(type(sock), _c_socket):  # (not isinstance: an autospec mock passes it)
             return sock.detach()
         fileno = getattr(sock, "fileno", None)
         try:

@@ -662,6 +662,14 @@ cdef object _ssl_c_context():
     return _c_context_class
 
 
+cdef object _stdlib_context_class():
+    """The ssl module's own SSLContext class, whatever `ssl.SSLContext` names now."""
+    for cls in _ssl_c_context().__subclasses__():
+        if cls.__module__ == "ssl" and cls.__name__ == "SSLContext":
+            return cls
+    return ssl.SSLContext
+
+
 cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef _TlsContext holder = _TlsContext()
     cdef TlsConfig cfg
@@ -771,20 +779,22 @@ def _check_sync_context(context):
     sync transport calls wrap_socket instead. A subclass that customises only
     wrap_socket (a pin check there, say) could not be honoured: refuse it rather
     than skip what it does."""
-    if not isinstance(context, ssl.SSLContext):
+    if not _is_ssl_context(context):
         return
     cls = type(context)
     # Compared with the ssl module's own entry points, so that a wrap_socket hook
-    # installed on ssl.SSLContext itself is not skipped either.
+    # installed on ssl.SSLContext itself is not skipped either (nor one on a context of
+    # the stdlib class made before another class was put in ssl.SSLContext's place).
     if _SSL_ENTRY_POINTS is not None:
         wrap_socket, wrap_bio, sslobject_class, _ = _SSL_ENTRY_POINTS
     else:
-        wrap_socket, wrap_bio = ssl.SSLContext.wrap_socket, ssl.SSLContext.wrap_bio
+        stdlib = _stdlib_context_class()
+        wrap_socket, wrap_bio = stdlib.wrap_socket, stdlib.wrap_bio
         sslobject_class = ssl.SSLObject
     if (
-        cls.wrap_socket is not wrap_socket
-        and cls.wrap_bio is wrap_bio
-        and context.sslobject_class is sslobject_class
+        getattr(cls, "wrap_socket", None) is not wrap_socket
+        and getattr(cls, "wrap_bio", None) is wrap_bio
+        and getattr(context, "sslobject_class", None) is sslobject_class
     ):
         raise NotImplementedError(
             f"{cls.__module__}.{cls.__qualname__} overrides wrap_socket() but not wrap_bio(): "

@@ -4,8 +4,7 @@
     python -m httprs.run -m package.module [args...]
     python -m httprs.run -m pytest tests/
 
-It calls `httprs.install()` (names from HTTPRS_INSTALL if set, else those of httpx and
-httpx2 that are installed, both when neither is),
+It calls `httprs.install()` (names from HTTPRS_INSTALL if set, else its default ones),
 then runs the script or module as `__main__`, as `python app.py` / `python -m` would.
 It also exports HTTPRS_INSTALL, so Python subprocesses the program starts (pytest-xdist
 workers, multiprocessing spawn children) are switched too when the `.pth` hook is present
@@ -18,7 +17,7 @@ import os
 import runpy
 import sys
 
-from httprs._autoinstall import ENV_VAR, default_names, names_from_env
+from httprs._autoinstall import ENV_VAR, names_from_env
 
 USAGE = "usage: python -m httprs.run (script.py | -m module) [args...]"
 
@@ -28,12 +27,12 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr)
         raise SystemExit(0 if args else 2)
-    names = names_from_env(os.environ.get(ENV_VAR, "")) or default_names()
+    names = names_from_env(os.environ.get(ENV_VAR, "")) or None
 
     from httprs._alias import install
 
     install(names)
-    os.environ[ENV_VAR] = ",".join(names)
+    os.environ[ENV_VAR] = ",".join(names) if names else "1"
     if args[0] == "-m":
         if len(args) < 2:
             print(USAGE, file=sys.stderr)

@@ -197,6 +197,28 @@ def test_a_mocked_socket_class_fails_the_request_as_with_httpx(lib, process_serv
     assert process_server.stats()["requests"] == 0
 
 
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_an_autospec_socket_mock_is_no_socket(flavour, process_server):
+    """`mock.patch("socket.socket", autospec=True)`: its objects pass isinstance checks
+    for a socket, and `detach()` gives a mock (1 as a C int): the request fails with the
+    ConnectError, and the process's stdout (descriptor 1) stays open."""
+    url = f"{process_server.url}/"
+
+    async def fetch():
+        with mock.patch("socket.socket", autospec=True):
+            async with httprs.AsyncClient() as client:
+                await client.get(url)
+
+    with pytest.raises(httprs.ConnectError, match="no TCP socket"):
+        if flavour == "sync":
+            with mock.patch("socket.socket", autospec=True), httprs.Client() as client:
+                client.get(url)
+        else:
+            asyncio.run(fetch())
+    os.fstat(1)  # raises OSError if descriptor 1 was closed
+    assert process_server.stats()["requests"] == 0
+
+
 class _FakeSocket:
     """A Python-level socket (mocket's and httpretty's are of this kind): no subclass of
     the standard class; answers every request with a canned response."""

@@ -584,32 +584,53 @@ def test_the_installed_httpx_is_found_by_its_metadata_directory(tmp_path, monkey
 @pytest.mark.parametrize(
     ("installed", "expected"),
     [
-        (("httpx", "httpx2"), ("httpx", "httpx2")),
-        (("httpx",), ("httpx",)),
-        (("httpx2",), ("httpx2",)),
-        ((), ("httpx", "httpx2")),
+        (("httpx", "httpx2"), "httpx httpx2"),
+        (("httpx",), "httpx -"),
+        (("httpx2",), "- httpx2"),
+        ((), "httpx httpx2"),
     ],
 )
-def test_default_names_are_the_installed_ones(monkeypatch, installed, expected):
-    """`install()` with no names, HTTPRS_INSTALL=1 and `python -m httprs.run` route the
-    names whose real package is installed (both when neither is): with httpx2 absent, a
-    library that tries `import httpx2` before httpx still falls back to httpx, and the
-    process keeps presenting as httpx, as it would without httprs (session 33: starlette's
-    TestClient, vcrpy and opentelemetry probe httpx2 first)."""
-    from importlib.machinery import PathFinder
+def test_default_names_stand_in_only_for_what_is_installed(installed, expected):
+    """`install()` without names (so HTTPRS_INSTALL=1 and `python -m httprs.run`) routes
+    both names, but an import of one whose real package is not installed while the
+    other's is fails as it would without httprs: a library that tries `import httpx2`
+    before httpx (starlette's TestClient, vcrpy, opentelemetry) falls back to httpx, and
+    the process presents as httpx (session 33). Decided at the import, when sys.path and
+    editable-install finders are complete (not at start-up, in the `.pth` hook)."""
+    code = f"""
+        import sys
+        import httprs._alias as alias
+        alias._real_package_exists = lambda name: name in {installed!r}
+        import httprs
+        httprs.install()
 
-    from httprs import _autoinstall
+        class NotInstalled:  # behind httprs's finder: what this venv has is hidden
+            @staticmethod
+            def find_spec(name, path=None, target=None):
+                if name in ("httpx", "httpx2") and name not in {installed!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
 
-    real_find = PathFinder.find_spec
+        sys.meta_path.insert(1, NotInstalled)
+        found = []
+        for name in ("httpx", "httpx2"):
+            try:
+                module = __import__(name)
+            except ModuleNotFoundError:
+                found.append("-")
+            else:
+                assert module.Client is httprs.Client
+                found.append(name)
+        print(*found)
+    """
+    assert run_py(code).stdout.strip() == expected
 
-    def find_spec(name, path=None, target=None):
-        if name in ("httpx", "httpx2"):
-            return real_find(name) if name in installed else None
-        return real_find(name, path, target)
 
-    monkeypatch.setattr(PathFinder, "find_spec", staticmethod(find_spec))
-    for name in ("httpx", "httpx2"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    assert _autoinstall.default_names() == expected
-    assert _autoinstall.names_from_env("1") == expected
-    assert _autoinstall.names_from_env("httpx2") == ("httpx2",)
+def test_real_packages_are_found_past_the_switch():
+    code = """
+        import httprs
+        httprs.install()
+        from httprs._alias import _real_package_exists
+        print(_real_package_exists("httpx"), _real_package_exists("httpx2"),
+              _real_package_exists("httprs_no_such_package"))
+    """
+    assert run_py(code).stdout.split() == ["True", "True", "False"]

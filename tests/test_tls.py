@@ -521,6 +521,23 @@ def test_sync_refuses_a_context_customising_only_wrap_socket(certs):
         httprs.Client(proxy=httprs.Proxy("https://127.0.0.1:1", ssl_context=ctx))
 
 
+@pytest.mark.httprs_only
+def test_sync_refusal_holds_after_ssl_sslcontext_is_replaced(certs, monkeypatch):
+    """truststore.inject_into_ssl() (or mocket) puts another class in ssl.SSLContext's
+    place: a context of the stdlib class with a wrap_socket-only check is refused still,
+    never adopted with its check skipped."""
+    ctx = SocketOnlyPinning(ssl.PROTOCOL_TLS_CLIENT)
+
+    class Injected(ssl.SSLContext):
+        pass
+
+    monkeypatch.setattr(ssl, "SSLContext", Injected)
+    with pytest.raises(NotImplementedError, match="wrap_bio"):
+        httprs.Client(verify=ctx)
+    with pytest.raises(NotImplementedError, match="wrap_bio"):
+        httprs.Client(proxy=httprs.Proxy("https://127.0.0.1:1", ssl_context=ctx))
+
+
 @pytest.mark.anyio
 async def test_async_runs_wrap_bio_like_httpx(https_server, certs):
     """httpx's AsyncClient (anyio) only calls wrap_bio: a wrap_socket override is not

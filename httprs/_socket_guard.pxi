@@ -113,7 +113,10 @@ cdef str _no_tcp_socket(object sock):
 cdef bint _is_tcp(int fd) except -1:
     """Whether the descriptor a wrapper gave is a TCP socket (a mock's socketpair end,
     or a MagicMock's 1, stdout, is not)."""
-    duplicate = os.dup(fd)
+    try:
+        duplicate = os.dup(fd)
+    except OSError:  # no open descriptor at all
+        return False
     try:
         probe = _c_socket(fileno=duplicate)
     except OSError:

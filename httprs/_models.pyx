@@ -129,9 +129,7 @@ cdef bytes _named_header_value(value, encoding, key):
     try:
         return _header_value(value, encoding)
     except UnicodeEncodeError as exc:
-        from httprs._alias import primary
-
-        if primary() == "httpx2":
+        if _presented_as_httpx2():
             exc.reason += f" (header {key!r})"
         raise
 
@@ -997,10 +995,18 @@ cdef object _host_pair(object url):
     return None
 
 
-cdef bint _presented_as_httpx2() except -1:
-    from httprs._alias import primary
+cdef object _alias_primary = None  # httprs._alias.primary, looked up once
 
-    return primary() == "httpx2"
+
+cdef bint _presented_as_httpx2() except -1:
+    """Whether httprs presents as httpx2 (the switch's primary name), for the behaviours
+    this module follows per library."""
+    global _alias_primary
+    if _alias_primary is None:
+        from httprs._alias import primary  # (imported late: _alias imports this module)
+
+        _alias_primary = primary
+    return _alias_primary() == "httpx2"
 
 
 cdef bint _chunked_by_caller(object h) except -1:
@@ -1940,9 +1946,7 @@ cdef bint _aiter_bytes_reads_stream(self) except -1:
     it, except where httprs presents as httpx2."""
     if getattr(self.aiter_raw, "__func__", None) is _STOCK_AITER_RAW:
         return True
-    from httprs._alias import primary
-
-    return primary() == "httpx2"
+    return _presented_as_httpx2()
 
 
 async def _aiter_bytes(self, chunk_size):
@@ -2528,9 +2532,7 @@ def _new_jar(policy):
     """The jar a Cookies makes: httpx2's IndexedCookieJar when httprs presents as httpx2
     (cookies of several domains are then sent least specific domain first), else the
     plain CookieJar of httpx 0.28.1 (in the order they were stored)."""
-    from httprs._alias import primary
-
-    if primary() == "httpx2":
+    if _presented_as_httpx2():
         return IndexedCookieJar(policy)
     return CookieJar(policy)
 

@@ -4,12 +4,15 @@
 `_Chain` is what responses use (bounded inflation, the 5-coding cap). The rest is
 httpx's private `httpx._decoders` API, which libraries import (proxies and recorders
 check `SUPPORTED_DECODERS`, spy on `GZipDecoder.decode`, reuse `LineDecoder` /
-`TextDecoder` / the chunkers): plain classes over the same C++ decoders, with httpx
-0.28.1's signatures (`decode()`/`flush()` return bytes). `MultiDecoder` also takes
-httpx2's coding names and applies httpx2's cap of 5 codings.
+`TextDecoder` / the chunkers): plain classes over the same C++ decoders. Their
+`decode()` / `flush()` follow the presented library: bytes, as httpx 0.28.1's; presented
+as httpx2, generators of pieces of at most 1 MiB, as httpx2's (2.12, bounded
+decompression). `MultiDecoder` also takes httpx2's coding names and applies httpx2's cap
+of 5 codings. A response reads a decoder from elsewhere with either protocol.
 """
 
 import codecs
+import itertools
 
 from cpython.ref cimport PyObject
 from libc.string cimport memcpy
@@ -49,6 +52,23 @@ __all__ = [
     "ZStandardDecoder",
 ]
 
+cdef object _alias_primary = None
+
+
+cdef bint _yields_pieces() except -1:
+    """Whether the decoders follow httpx2's protocol (decode() / flush() are generators
+    of pieces): presented as httpx2 (the switch's primary name)."""
+    global _alias_primary
+    if _alias_primary is None:
+        from httprs._alias import primary  # (imported late: _alias imports the package)
+
+        _alias_primary = primary
+    return _alias_primary() == "httpx2"
+
+
+def _yield_as_is(data):
+    yield data
+
 
 cdef class _Chain:
     """Streaming decoder for a response's Content-Encoding values.
@@ -79,6 +99,14 @@ cdef class _Chain:
         return self._chain.get().empty()
 
     def decode(self, data):
+        """httpx's `decode()`: the decoded bytes; presented as httpx2, a generator of
+        pieces (`decode_iter`)."""
+        if _yields_pieces():
+            return self.decode_iter(data)
+        return self.decode_bytes(data)
+
+    def decode_bytes(self, data):
+        """`data` decoded, as far as it goes, in one bytes object."""
         cdef const unsigned char[:] view = data
         cdef string out
         cdef Error err
@@ -109,7 +137,7 @@ cdef class _Chain:
         cdef bint ok = True
         cdef bint ended = False
         if n == 0:
-            return self.flush()
+            return self.flush_bytes()
         self._finished = True
         cap = chain.size_hint(ptr, n) + 1  # + 1: output of exactly the hint ends in one pass
         if cap == 1:
@@ -186,11 +214,19 @@ cdef class _Chain:
             if out.size() == 0:
                 break
             yield <bytes>out
-        tail = self.flush()
+        tail = self.flush_bytes()
         if tail:
             yield tail
 
     def flush(self):
+        """httpx's `flush()`: the end of the body as bytes; presented as httpx2, a
+        generator of pieces (`flush_iter`)."""
+        if _yields_pieces():
+            return self.flush_iter()
+        return self.flush_bytes()
+
+    def flush_bytes(self):
+        """The end of the body in one bytes object, its completeness checked."""
         cdef string out
         cdef Error err
         cdef bint ok
@@ -207,25 +243,45 @@ cdef class _Chain:
 class _Foreign:
     """A decoder a response got from elsewhere (a transport or a library that set
     `response._decoder`, a patched or overridden `_get_content_decoder()`), with
-    httpx's protocol only: `decode(data)` and `flush()`. Responses read it through the
-    steps `_Chain` offers, each made of those two calls as httpx's iter_bytes makes
-    them: one `decode()` per piece read, one `flush()` at the end."""
+    httpx's protocol only: `decode(data)` and `flush()`, each returning bytes (httpx
+    0.28.1) or an iterable of bytes (httpx2). Responses read it through the steps
+    `_Chain` offers, each made of those two calls as httpx's iter_bytes makes them: one
+    `decode()` per piece read, one `flush()` at the end."""
 
     def __init__(self, decoder):
         self.decoder = decoder
 
     def decode_whole(self, data):
-        return self.decoder.decode(data) + self.decoder.flush()
+        # (decode()'s pieces are all taken before flush() is called.)
+        head = _joined(self.decoder.decode(data))
+        return head + _joined(self.decoder.flush())
 
     def decode_iter(self, data):
-        out = self.decoder.decode(data)
-        if out:
-            yield out
+        for piece in _pieces(self.decoder.decode(data)):
+            if piece:
+                yield piece
 
     def flush_iter(self):
-        out = self.decoder.flush()
-        if out:
-            yield out
+        for piece in _pieces(self.decoder.flush()):
+            if piece:
+                yield piece
+
+
+cdef object _pieces(object out):
+    """What a decoder's decode() / flush() gave, as an iterable of bytes pieces: bytes
+    (httpx 0.28.1's protocol) as one piece, an iterable (httpx2's) as it is."""
+    if isinstance(out, (bytes, bytearray, memoryview)):
+        return (out,)
+    return out
+
+
+cdef bytes _joined(object out):
+    """What a decoder's decode() / flush() gave, as one bytes object."""
+    if type(out) is bytes:
+        return <bytes>out
+    if isinstance(out, (bytes, bytearray, memoryview)):
+        return bytes(out)
+    return b"".join(out)
 
 
 cpdef object _as_response_decoder(object decoder):
@@ -242,7 +298,8 @@ cpdef object _as_response_decoder(object decoder):
 
 
 class ContentDecoder:
-    """Base of the content decoders: `decode(data)` and `flush()` return bytes."""
+    """Base of the content decoders: `decode(data)` and `flush()` return bytes
+    (presented as httpx2: generators of bytes pieces)."""
 
     def decode(self, data):
         raise NotImplementedError()
@@ -255,9 +312,13 @@ class IdentityDecoder(ContentDecoder):
     """No content coding: bytes pass through."""
 
     def decode(self, data):
+        if _yields_pieces():
+            return _yield_as_is(data)
         return data
 
     def flush(self):
+        if _yields_pieces():
+            return iter(())
         return b""
 
 
@@ -270,7 +331,7 @@ class _OneCoding(ContentDecoder):
         self._chain = _Chain([self.coding])
 
     def decode(self, data):
-        return self._chain.decode(data)
+        return self._chain.decode(data)  # (bytes, or pieces presented as httpx2)
 
     def flush(self):
         return self._chain.flush()
@@ -308,6 +369,41 @@ SUPPORTED_DECODERS = {
     "zstd": ZStandardDecoder,
 }
 
+# What SUPPORTED_DECODERS holds as shipped. Responses decode these codings in the C++
+# chain; a registry changed by the caller (a coding added, or one replaced or removed)
+# is followed for the codings it changes, as httpx looks each coding up there.
+_STOCK_DECODERS = dict(SUPPORTED_DECODERS)
+
+
+cpdef object _response_decoder(list values):
+    """The decoder for a response's Content-Encoding header `values`, or None when there
+    is nothing to undo: the C++ chain, unless SUPPORTED_DECODERS was changed for a coding
+    the values name; then httpx's: an instance of each named coding's registered class
+    (unknown ones skipped), a MultiDecoder of them when there are several."""
+    registry = SUPPORTED_DECODERS
+    if registry == _STOCK_DECODERS or not _registry_changed_for(registry, values):
+        chain = _Chain(values)
+        return None if chain.empty else chain
+    children = []
+    for value in values:
+        for coding in (value.decode("latin-1") if isinstance(value, bytes) else value).split(","):
+            cls = registry.get(coding.strip().lower())
+            if cls is not None and cls is not IdentityDecoder:
+                children.append(cls())
+    if not children:
+        return None
+    return children[0] if len(children) == 1 else MultiDecoder(children)
+
+
+cdef bint _registry_changed_for(dict registry, list values) except -1:
+    for value in values:
+        for coding in (value.decode("latin-1") if isinstance(value, bytes) else value).split(","):
+            coding = coding.strip().lower()
+            if registry.get(coding) is not _STOCK_DECODERS.get(coding):
+                return True
+    return False
+
+
 
 class MultiDecoder(ContentDecoder):
     """Several codings, given in the order they were applied: decoder instances
@@ -335,15 +431,45 @@ class MultiDecoder(ContentDecoder):
         self.children = decoders[::-1]  # decoding undoes the last coding first
 
     def decode(self, data):
+        if _yields_pieces():
+            return _multi_decode(self.children, data)
         for child in self.children:
-            data = child.decode(data)
+            data = _joined(child.decode(data))
         return data
 
     def flush(self):
+        if _yields_pieces():
+            return _multi_flush(self.children)
         data = b""
         for child in self.children:
-            data = child.decode(data) + child.flush()
+            data = _joined(child.decode(data))
+            data += _joined(child.flush())
         return data
+
+
+def _piped(child, upstream):
+    """`child.decode` applied to each piece of `upstream`, its pieces in order."""
+    for piece in upstream:
+        yield from _pieces(child.decode(piece))
+
+
+def _multi_decode(children, data):
+    stream = (data,)
+    for child in children:
+        stream = _piped(child, stream)
+    yield from stream
+
+
+def _multi_flush(children):
+    # Each coding's end goes through the codings decoded after it (httpx2's order).
+    stream = ()
+    for child in children:
+        stream = itertools.chain(_piped(child, stream), _pieces_of_flush(child))
+    yield from stream
+
+
+def _pieces_of_flush(child):
+    yield from _pieces(child.flush())
 
 
 # ---------------------------------------------------------------------------

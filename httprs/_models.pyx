@@ -30,6 +30,7 @@ from httprs._decoders import IdentityDecoder, LineDecoder, TextDecoder
 from httprs._methods import python_methods
 from httprs._decoders import _as_response_decoder
 from httprs._decoders import _Chain as ContentDecoder
+from httprs._decoders import _response_decoder
 from httprs._exceptions import (
     CookieConflict,
     DecodingError,
@@ -1740,9 +1741,9 @@ class Response:
         made once and kept in `_decoder`; an IdentityDecoder when there is nothing to
         undo. A decoder set on `_decoder` is returned as it is. Reading the body asks an
         overridden or patched one, as httpx's iter_bytes does."""
+        if self._decoder is _MISSING:
+            _own_decoder(self, True)
         decoder = self._decoder
-        if decoder is _MISSING:
-            decoder = _own_decoder(self, True)
         return IdentityDecoder() if decoder is None else decoder
 
     # -- sync body access --
@@ -2297,11 +2298,9 @@ cdef object _own_decoder(self, bint keep_none):
     decoder = None
     if values:
         with _attach_request(self._req):
-            decoder = ContentDecoder(values)
-        if decoder.empty:
-            decoder = None
+            decoder = _response_decoder(values)
     self._decoder = decoder
-    return decoder
+    return _as_response_decoder(decoder)  # (a registered class's: behind _Foreign)
 
 
 cdef bytes _decode_all(self, bytes raw):

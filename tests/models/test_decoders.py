@@ -533,3 +533,205 @@ def test_an_overridden_get_content_decoder_reads_the_body(lib, decoders, where):
     # Unpatched again: the gzip decoder.
     response = lib.Response(200, headers={"Content-Encoding": "gzip"}, content=ZIPPED)
     assert response.read() == BODY
+
+
+# -- httpx2's protocol (2.12, bounded decompression): presented as httpx2, the decoder
+# classes' decode() / flush() are generators of pieces of at most 1 MiB ---------------
+
+from httpx2 import _decoders as h2_decoders  # noqa: E402
+
+
+def _feed_pieces(decoder, data, split):
+    """The decoded body and the largest piece, decode() / flush() giving iterables."""
+    pieces = []
+    for i in range(0, len(data), split):
+        out = decoder.decode(data[i : i + split])
+        assert not isinstance(out, (bytes, bytearray)), "a bytes object, not pieces"
+        pieces += list(out)
+    pieces += list(decoder.flush())
+    assert all(type(piece) is bytes for piece in pieces)
+    return b"".join(pieces), max((len(p) for p in pieces), default=0)
+
+
+@pytest.mark.parametrize("split", [1, 13, 10**6])
+def test_presented_as_httpx2_decoders_yield_pieces_as_httpx2s(split, presented_as_httpx2):
+    brotli = pytest.importorskip("brotli")
+    zstandard = pytest.importorskip("zstandard")
+    cases = {
+        "identity": BODY,
+        "gzip": gzip.compress(BODY),
+        "deflate": zlib.compress(BODY),
+        "br": brotli.compress(BODY),
+        "zstd": zstandard.ZstdCompressor().compress(BODY),
+    }
+    for name, data in cases.items():
+        ours = _feed_pieces(rs_decoders.SUPPORTED_DECODERS[name](), data, split)[0]
+        assert ours == BODY, name
+        if name in h2_decoders.SUPPORTED_DECODERS:  # (zstd: with backports.zstd only)
+            assert _feed_pieces(h2_decoders.SUPPORTED_DECODERS[name](), data, split)[0] == BODY
+    with pytest.raises(DecodingError):
+        _feed_pieces(rs_decoders.GZipDecoder(), b"not gzip", 4)
+
+
+@pytest.mark.parametrize("names", [["gzip"], ["deflate", "gzip"], ["gzip", "br", "zstd"]])
+def test_presented_as_httpx2_a_bomb_comes_in_pieces_of_at_most_1_mib(names, presented_as_httpx2):
+    brotli = pytest.importorskip("brotli")
+    zstandard = pytest.importorskip("zstandard")
+    compress = {
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "br": brotli.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+    }
+    body = bytes(5 << 20)  # 5 MiB of zeros
+    data = body
+    for name in names:
+        data = compress[name](data)
+    for lib in (rs_decoders, h2_decoders):
+        if not set(names) <= set(lib.SUPPORTED_DECODERS):
+            continue  # (httpx2 decodes zstd with backports.zstd only)
+        decoder = lib.MultiDecoder(names)
+        got, largest = _feed_pieces(decoder, data, 4096)
+        assert got == body and largest <= 1 << 20, lib.__name__
+
+
+def test_presented_as_httpx2_multi_decoder_pipes_like_httpx2s(presented_as_httpx2):
+    data = gzip.compress(zlib.compress(BODY))
+    for split in (1, 17, len(data)):
+        ours = _feed_pieces(
+            rs_decoders.MultiDecoder(["deflate", "x-unknown", "gzip"]), data, split
+        )
+        theirs = _feed_pieces(
+            h2_decoders.MultiDecoder(["deflate", "x-unknown", "gzip"]), data, split
+        )
+        assert ours[0] == theirs[0] == BODY
+    assert list(rs_decoders.IdentityDecoder().decode(b"")) == [b""]  # as httpx2's: as it is
+    assert list(rs_decoders.IdentityDecoder().flush()) == []
+
+
+def test_presented_as_httpx2_the_response_decoder_yields_pieces(presented_as_httpx2):
+    for lib in (httprs, __import__("httpx2")):
+        zipped = lib.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(ZIPPED)
+        )
+        decoder = zipped._get_content_decoder()
+        assert _feed_pieces(decoder, ZIPPED, 100)[0] == BODY, lib.__name__
+        plain = lib.Response(200, stream=lib.ByteStream(b"abc"))
+        assert _feed_pieces(plain._get_content_decoder(), b"abc", 2)[0] == b"abc"
+
+
+def test_presented_as_httpx_the_decoders_give_bytes():
+    """(The default: no switch names httpx2 the primary.)"""
+    assert rs_decoders.GZipDecoder().decode(ZIPPED) == BODY
+    assert rs_decoders.IdentityDecoder().flush() == b""
+    zipped = httprs.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=httprs.ByteStream(ZIPPED)
+    )
+    decoder = zipped._get_content_decoder()
+    assert decoder.decode(ZIPPED) + decoder.flush() == BODY
+
+
+class _ShoutPieces:
+    """A decoder with httpx2's protocol: upper-cases in two pieces, ends with b"!"."""
+
+    def decode(self, data):
+        half = len(data) // 2
+        yield data[:half].upper()
+        yield data[half:].upper()
+
+    def flush(self):
+        yield b"!"
+
+
+@pytest.mark.parametrize("presented", ["httpx", "httpx2"])
+def test_a_set_decoder_with_httpx2s_protocol_reads_the_body(presented, monkeypatch):
+    """A transport or library written for httpx2 sets a decoder whose decode() / flush()
+    are generators: responses read it, whichever name httprs presents as."""
+    from httprs import _alias
+
+    if presented == "httpx2":
+        monkeypatch.setitem(_alias._state, "primary", "httpx2")
+
+    def made():
+        response = httprs.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httprs.ByteStream(ZIPPED)
+        )
+        response._decoder = _ShoutPieces()
+        return response
+
+    assert made().read() == ZIPPED.upper() + b"!"
+    assert b"".join(made().iter_bytes()) == ZIPPED.upper() + b"!"
+    chunks = list(made().iter_bytes(chunk_size=10))
+    assert b"".join(chunks) == ZIPPED.upper() + b"!" and {len(c) for c in chunks[:-1]} == {10}
+    # The real httpx2 reads it the same way.
+    import httpx2
+
+    theirs = httpx2.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=httpx2.ByteStream(ZIPPED)
+    )
+    theirs._decoder = _ShoutPieces()
+    assert theirs.read() == ZIPPED.upper() + b"!"
+
+
+@pytest.mark.anyio
+async def test_a_set_decoder_with_httpx2s_protocol_reads_the_body_async(anyio_backend):
+    class Stream(httprs.AsyncByteStream):
+        async def __aiter__(self):
+            yield ZIPPED[:100]
+            yield ZIPPED[100:]
+
+    def made():
+        response = httprs.Response(200, headers={"Content-Encoding": "gzip"}, stream=Stream())
+        response._decoder = _ShoutPieces()
+        return response
+
+    assert await made().aread() == ZIPPED.upper() + b"!"
+    assert b"".join([c async for c in made().aiter_bytes()]) == ZIPPED.upper() + b"!"
+
+
+# -- SUPPORTED_DECODERS changed by the caller: followed for the codings it changes, as
+# httpx looks each coding up there (a library registering its own coding) --------------
+
+
+class _Reverse:
+    """A coding of this test's own ('x-reverse'): the body's bytes reversed."""
+
+    def __init__(self):
+        self.parts = []
+
+    def decode(self, data):
+        self.parts.append(data)
+        return b""
+
+    def flush(self):
+        return b"".join(self.parts)[::-1]
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+def test_a_registered_coding_is_decoded(lib, decoders, monkeypatch):
+    monkeypatch.setitem(decoders.SUPPORTED_DECODERS, "x-reverse", _Reverse)
+    body = BODY[::-1]
+    response = lib.Response(200, headers={"Content-Encoding": "x-reverse"}, content=body)
+    assert response.content == BODY
+    # With a stock coding in the same chain, each undone in turn.
+    stacked = gzip.compress(body)
+    headers = {"Content-Encoding": "X-Reverse, gzip"}
+    response = lib.Response(200, headers=headers, stream=lib.ByteStream(stacked))
+    assert b"".join(response.iter_bytes(chunk_size=100)) == BODY
+    assert isinstance(response._get_content_decoder(), decoders.MultiDecoder)
+    # The stock codings alone are still the C++ chain's (and decode as ever).
+    assert lib.Response(200, headers={"Content-Encoding": "gzip"}, content=ZIPPED).content == BODY
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+def test_a_replaced_or_removed_coding_is_followed(lib, decoders, monkeypatch):
+    class Upper(decoders.IdentityDecoder):
+        def decode(self, data):
+            return data.upper()
+
+    monkeypatch.setitem(decoders.SUPPORTED_DECODERS, "gzip", Upper)
+    response = lib.Response(200, headers={"Content-Encoding": "gzip"}, content=b"abc")
+    assert response.content == b"ABC"
+    monkeypatch.delitem(decoders.SUPPORTED_DECODERS, "gzip")
+    response = lib.Response(200, headers={"Content-Encoding": "gzip"}, content=ZIPPED)
+    assert response.content == ZIPPED  # no decoder for it any more: as it came

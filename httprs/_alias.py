@@ -206,6 +206,24 @@ SUBMODULES: dict[str, str] = {
     "websockets._transport": "httprs.websockets._asgi",
 }
 
+# Where the two libraries' modules differ: `<name>.<key>` resolves to this httprs module
+# under that name only (before SUBMODULES).
+SUBMODULES_OF: dict[str, dict[str, str]] = {
+    # httpx2's codes: RFC 9110's names and phrases, the old names deprecated
+    "httpx2": {"_status_codes": "httprs._status_codes_httpx2"},
+}
+
+# What the stand-in top-level module `<name>` exports in place of httprs's object.
+EXPORTS_OF: dict[str, dict[str, tuple[str, str]]] = {
+    "httpx2": {"codes": ("httprs._status_codes_httpx2", "codes")},
+}
+
+
+def submodule_of(name: str, key: str) -> str | None:
+    """The httprs module `<name>.<key>` resolves to, None if there is none."""
+    return SUBMODULES_OF.get(name, {}).get(key) or SUBMODULES.get(key)
+
+
 # Marker set on each stand-in top-level module.
 MARKER = "__httprs__"
 
@@ -260,10 +278,11 @@ def _module_getattr(name: str) -> Callable[[str], Any]:
                 stacklevel=2,
             )
             return httprs.main
-        if attr in SUBMODULES:
+        mapped = submodule_of(name, attr)
+        if mapped is not None:
             # `httpx._transports.default...`, `httpx._multipart.MultipartStream` without
             # importing the submodule first: httpx's package imports them all.
-            return importlib.import_module(SUBMODULES[attr])
+            return importlib.import_module(mapped)
         if not attr.startswith("__") and hasattr(httprs, attr):
             return getattr(httprs, attr)
         raise AttributeError(f"module {name!r} has no attribute {attr!r}")
@@ -282,6 +301,10 @@ def build_stand_in(name: str) -> types.ModuleType:
             exported.append(attr)
         elif attr == "main" and name == "httpx2":
             continue  # deprecated in httpx2: served (with its warning) by __getattr__
+        elif attr in EXPORTS_OF.get(name, {}):
+            where, what = EXPORTS_OF[name][attr]
+            setattr(module, attr, getattr(importlib.import_module(where), what))
+            exported.append(attr)
         elif hasattr(httprs, attr):
             setattr(module, attr, getattr(httprs, attr))
             exported.append(attr)
@@ -366,7 +389,7 @@ class _Finder(importlib.abc.MetaPathFinder):
             return importlib.machinery.ModuleSpec(
                 fullname, _Loader(None), origin="httprs", is_package=True
             )
-        mapped = SUBMODULES.get(rest)
+        mapped = submodule_of(top, rest)
         if mapped is None:
             return None
         is_package = any(key.startswith(rest + ".") for key in SUBMODULES)
@@ -413,6 +436,10 @@ def _set_class_modules(primary: str) -> list[str]:
 
     refused = []
     for attr in all_names(primary):
+        if attr in EXPORTS_OF.get(primary, {}):
+            # The stand-in's own object (its module fixed), not httprs's: that one keeps
+            # the module it has, where the other name's pickles find it.
+            continue
         obj = getattr(httprs, attr, None)
         if not isinstance(obj, type) or obj.__module__ == primary:
             continue

@@ -106,9 +106,12 @@ def response_head_text(
 ) -> str:
     """The status line and headers; with no reason phrase (HTTP/2), the standard one."""
     if reason is None:
-        from httprs._status_codes import codes
+        from httprs._alias import presented_name
+        from httprs._status_codes import codes, httpx2_codes
 
-        phrase = codes.get_reason_phrase(status)
+        phrase = (httpx2_codes if presented_name() == "httpx2" else codes).get_reason_phrase(
+            status
+        )
     else:
         phrase = reason.decode("ascii")
     lines = [f"{version.decode('ascii')} {status} {phrase}"]

@@ -41,7 +41,7 @@ from httprs._exceptions import (
     StreamClosed,
     StreamConsumed,
 )
-from httprs._status_codes import codes
+from httprs._status_codes import codes, httpx2_codes
 from httprs._urls import URL, _zone_free
 
 from httprs._content import AsyncIteratorByteStream, IteratorByteStream  # noqa: F401
@@ -1010,6 +1010,14 @@ cdef bint _presented_as_httpx2() except -1:
     return _alias_primary() == "httpx2"
 
 
+cdef str _default_reason_phrase(object status_code):
+    """The reason phrase of a response without one of its own: httpx's, or httpx2's
+    (RFC 9110's for 413, 414, 416, 422) presented as httpx2."""
+    if _presented_as_httpx2():
+        return httpx2_codes.get_reason_phrase(status_code)
+    return codes.get_reason_phrase(status_code)
+
+
 cdef bint _chunked_by_caller(object h) except -1:
     """Whether the caller's Transfer-Encoding keeps the body's Content-Length out of the
     request's headers: presented as httpx2 (2.11). httpx 0.28.1 keeps both there; either
@@ -1498,12 +1506,12 @@ class Response:
         if _lazy_extensions(self):
             phrase = (<tuple>self._head)[1]
             if phrase is None:
-                return codes.get_reason_phrase(self.status_code)
+                return _default_reason_phrase(self.status_code)
             return (<bytes?>phrase).decode("ascii", errors="ignore")
         try:
             phrase = self.extensions["reason_phrase"]
         except KeyError:
-            return codes.get_reason_phrase(self.status_code)
+            return _default_reason_phrase(self.status_code)
         return phrase.decode("ascii", errors="ignore")
 
     @property

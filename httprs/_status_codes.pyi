@@ -1,6 +1,37 @@
-from enum import IntEnum
+from enum import EnumMeta, IntEnum
+from typing import Any
 
 __all__ = ["codes"]
+
+class _Codes(IntEnum):  # type: ignore[misc]  # (members only in its subclasses)
+    phrase: str
+    @classmethod
+    def get_reason_phrase(cls, value: int) -> str: ...
+    @classmethod
+    def is_informational(cls, value: int) -> bool: ...
+    @classmethod
+    def is_success(cls, value: int) -> bool: ...
+    @classmethod
+    def is_redirect(cls, value: int) -> bool: ...
+    @classmethod
+    def is_client_error(cls, value: int) -> bool: ...
+    @classmethod
+    def is_server_error(cls, value: int) -> bool: ...
+    @classmethod
+    def is_error(cls, value: int) -> bool: ...
+
+_DEPRECATED_CODES: dict[str, str]
+_RFC9110_PHRASES: dict[int, str]
+
+class _CodesMeta(EnumMeta):
+    def __getattribute__(cls, name: str) -> Any: ...
+
+class _Httpx2Codes(_Codes, metaclass=_CodesMeta): ...  # type: ignore[misc]
+
+def _httpx2_members() -> list[tuple[str, tuple[int, str]]]: ...
+
+# httpx2's codes (the switch's `httpx2.codes`), made from httpx's members
+httpx2_codes: type[_Httpx2Codes]
 
 class codes(IntEnum):
     phrase: str

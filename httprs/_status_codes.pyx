@@ -1,15 +1,18 @@
 # cython: language_level=3
-"""HTTP status codes and reason phrases, as httpx.codes."""
+"""HTTP status codes and reason phrases: `codes` as httpx 0.28.1's, and httpx2's (2.10+:
+RFC 9110's names and phrases for 413, 414, 416 and 422, the old names deprecated), which
+the switch gives as `httpx2.codes`. Two classes, as the two libraries have: code written
+for httpx sees httpx's names and no warnings, whichever other name is routed beside it."""
 
 import sys
+import warnings
 from enum import IntEnum
 
 __all__ = ["codes"]
 
 
-class codes(IntEnum):
-    """HTTP status codes and reason phrases (RFC 7231, 6585, 3229, 4918, 5842,
-    7238, 2295, 2774, 7540, 2324, 7725, 8297, 8470)."""
+class _Codes(IntEnum):
+    """What both `codes` classes share (an enum without members can be extended)."""
 
     def __new__(cls, value, phrase=""):
         obj = int.__new__(cls, value)
@@ -29,7 +32,7 @@ class codes(IntEnum):
     @classmethod
     def get_reason_phrase(cls, value):
         try:
-            return codes(value).phrase
+            return cls(value).phrase
         except ValueError:
             return ""
 
@@ -62,6 +65,11 @@ class codes(IntEnum):
     def is_error(cls, value):
         """Returns `True` for 4xx or 5xx status codes, `False` otherwise."""
         return 400 <= value <= 599
+
+
+class codes(_Codes):
+    """HTTP status codes and reason phrases (RFC 7231, 6585, 3229, 4918, 5842,
+    7238, 2295, 2774, 7540, 2324, 7725, 8297, 8470)."""
 
     CONTINUE = 100, "Continue"
     SWITCHING_PROTOCOLS = 101, "Switching Protocols"
@@ -130,18 +138,64 @@ class codes(IntEnum):
     NOT_EXTENDED = 510, "Not Extended"
     NETWORK_AUTHENTICATION_REQUIRED = 511, "Network Authentication Required"
 
-    # RFC 9110's names for four codes, as httpx2 2.10+ spells them. httpx 0.28.1's names
-    # above stay canonical (name and phrase), so httpx code sees what it always saw;
-    # these are aliases of the same members and warn about nothing (httpx2 warns about
-    # the old names, which httpx-era code uses everywhere). docs/compatibility.md.
+    # RFC 9110's names for four codes, as httpx2 2.10+ spells them, as silent aliases
+    # (code written for httpx 0.29 uses them; httpx 0.28.1 has neither).
     CONTENT_TOO_LARGE = REQUEST_ENTITY_TOO_LARGE
     URI_TOO_LONG = REQUEST_URI_TOO_LONG
     RANGE_NOT_SATISFIABLE = REQUESTED_RANGE_NOT_SATISFIABLE
     UNPROCESSABLE_CONTENT = UNPROCESSABLE_ENTITY
 
 
-# Lower-case aliases (plain ints), for `requests` compatibility; the RFC 9110 aliases
-# get theirs too (`codes.content_too_large`), as in httpx2.
-for _name, _code in codes.__members__.items():
-    setattr(codes, _name.lower(), int(_code))
-del _name, _code
+# httpx2's: the four codes RFC 9110 renamed, by their old names (deprecated aliases there).
+_DEPRECATED_CODES = {
+    "REQUEST_ENTITY_TOO_LARGE": "CONTENT_TOO_LARGE",
+    "REQUEST_URI_TOO_LONG": "URI_TOO_LONG",
+    "REQUESTED_RANGE_NOT_SATISFIABLE": "RANGE_NOT_SATISFIABLE",
+    "UNPROCESSABLE_ENTITY": "UNPROCESSABLE_CONTENT",
+}
+_RFC9110_PHRASES = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+
+
+class _CodesMeta(type(IntEnum)):
+    """httpx2's `codes` metaclass: reading an old name warns (DeprecationWarning)."""
+
+    def __getattribute__(cls, name):
+        new_name = _DEPRECATED_CODES.get(name)
+        if new_name is not None:
+            # (stacklevel 1: compiled code has no frame; the caller's line is innermost)
+            warnings.warn(
+                f"'{name}' is deprecated. Use '{new_name}' instead.", DeprecationWarning
+            )
+        return super().__getattribute__(name)
+
+
+class _Httpx2Codes(_Codes, metaclass=_CodesMeta):
+    """The base of httpx2's `codes` (made below from httpx's members)."""
+
+
+def _httpx2_members():
+    members = []
+    for name, code in codes.__members__.items():
+        if code.name != name:
+            continue  # the RFC 9110 aliases: httpx2's canonical names, below
+        new_name = _DEPRECATED_CODES.get(name, name)
+        members.append((new_name, (int(code), _RFC9110_PHRASES.get(int(code), code.phrase))))
+    members += [(old, (int(codes[old]), "")) for old in _DEPRECATED_CODES]  # the aliases
+    return members
+
+
+httpx2_codes = _Httpx2Codes("codes", _httpx2_members(), module="httpx2", qualname="codes")
+httpx2_codes.__doc__ = codes.__doc__
+
+
+# Lower-case aliases (plain ints), for `requests` compatibility, of every name (the
+# aliases' too: `codes.content_too_large`, `codes.unprocessable_entity`), as in httpx2.
+for _codes in (codes, httpx2_codes):
+    for _name, _code in type.__getattribute__(_codes, "_member_map_").items():
+        setattr(_codes, _name.lower(), int(_code))
+del _codes, _name, _code

@@ -160,6 +160,51 @@ def test_codes_keep_httpx_names_and_phrases_without_warning():
         assert httprs.codes.get_reason_phrase(422) == "Unprocessable Entity"
 
 
+def test_httpx2s_codes_are_httpx2s():
+    """The `codes` the switch gives as `httpx2.codes`: httpx2 2.10+'s names, phrases and
+    deprecated old names, member for member (httprs's own `codes` stays httpx's)."""
+    import httpx2
+
+    from httprs._status_codes import httpx2_codes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = [(c.name, int(c), c.phrase) for c in httpx2_codes]
+        assert ours == [(c.name, int(c), c.phrase) for c in httpx2.codes]
+        assert list(httpx2_codes.__members__) == list(httpx2.codes.__members__)
+        assert repr(httpx2_codes(413)) == "<codes.CONTENT_TOO_LARGE: 413>"
+        assert httpx2_codes.get_reason_phrase(422) == "Unprocessable Content"
+        assert httpx2_codes.get_reason_phrase(499) == ""
+        assert str(httpx2_codes.NOT_FOUND) == "404" and httpx2_codes["NOT_FOUND"] == 404
+        lower = {n for n in dir(httpx2.codes) if n.islower() and not n.startswith("_")}
+        assert {n for n in lower if isinstance(getattr(httpx2.codes, n), int)} <= set(
+            dir(httpx2_codes)
+        )
+        assert httpx2_codes.request_entity_too_large == httpx2_codes.content_too_large == 413
+    for old, new in (
+        ("REQUEST_ENTITY_TOO_LARGE", "CONTENT_TOO_LARGE"),
+        ("REQUEST_URI_TOO_LONG", "URI_TOO_LONG"),
+        ("REQUESTED_RANGE_NOT_SATISFIABLE", "RANGE_NOT_SATISFIABLE"),
+        ("UNPROCESSABLE_ENTITY", "UNPROCESSABLE_CONTENT"),
+    ):
+        with pytest.warns(
+            DeprecationWarning, match=f"'{old}' is deprecated. Use '{new}' instead."
+        ) as got:
+            assert getattr(httpx2_codes, old) is httpx2_codes[new]
+        assert got[0].filename == __file__  # the line that read it, as httpx2's
+    with pytest.raises(AttributeError):
+        _ = httpx2_codes.NOT_A_REAL_CODE
+
+
+def test_a_response_without_a_phrase_reads_the_presented_librarys(monkeypatch):
+    from httprs import _alias
+
+    assert httprs.Response(413).reason_phrase == "Request Entity Too Large"
+    monkeypatch.setitem(_alias._state, "primary", "httpx2")
+    assert httprs.Response(413).reason_phrase == "Content Too Large"
+    assert httprs.Response(404).reason_phrase == "Not Found"
+
+
 def test_still_missing_from_httpx2():
     """What httpx2 has that httprs does not yet: update this list as pieces land."""
     missing = []

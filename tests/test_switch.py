@@ -153,6 +153,39 @@ def test_install_routes_both_names_and_their_private_modules():
     assert out.stdout.split() == ["missing:", "httpx._nope", "ok"], out.stderr
 
 
+def test_each_name_has_its_librarys_codes():
+    """httpx2 renamed four codes (RFC 9110) and warns about the old names; httpx 0.28.1
+    did neither. Each name gives its library's `codes`, so httpx code routed beside
+    httpx2 reads the old names without a warning (-W error here)."""
+    out = run_py(
+        """
+        import pickle, warnings
+        import httprs
+        httprs.install()
+        import httpx, httpx2
+        from httpx2._status_codes import codes, _DEPRECATED_CODES, _CodesMeta
+        from httpx._status_codes import codes as httpx_codes
+        assert codes is httpx2.codes and httpx_codes is httpx.codes is httprs.codes
+        assert httpx.codes is not httpx2.codes and type(httpx2.codes) is _CodesMeta
+        assert httpx.codes.UNPROCESSABLE_ENTITY == 422  # no warning (-W error)
+        assert httpx.codes(413).name == "REQUEST_ENTITY_TOO_LARGE"
+        assert httpx2.codes(413).name == "CONTENT_TOO_LARGE"
+        assert httpx2.Response(413).reason_phrase == "Content Too Large"
+        assert "codes" in httpx2.__all__ and httpx2.codes.__module__ == "httpx2"
+        for member in (httpx2.codes(413), httpx.codes(413)):
+            assert pickle.loads(pickle.dumps(member)) is member
+        try:
+            httpx2.codes.REQUEST_URI_TOO_LONG
+        except DeprecationWarning as exc:
+            print(exc)
+        """,
+        env={"PYTHONWARNINGS": "error"},
+    )
+    assert (
+        out.stdout.strip() == "'REQUEST_URI_TOO_LONG' is deprecated. Use 'URI_TOO_LONG' instead."
+    )
+
+
 def test_install_refuses_after_the_real_module_was_imported():
     out = run_py(
         """

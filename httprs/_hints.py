@@ -123,7 +123,6 @@ def _namespace() -> dict[str, Any]:
     from httprs._client import AsyncClient, Client, UseClientDefault
     from httprs._config import Limits, Timeout, UnsetType
     from httprs._content import AsyncByteStream, SyncByteStream
-    from httprs._httpx_transports.default import SOCKET_OPTION
     from httprs._models import Cookies, Headers, Request, Response
     from httprs._origin import Origin
     from httprs._sse import EventSource
@@ -157,7 +156,7 @@ def _namespace() -> dict[str, Any]:
         UnsetType=UnsetType,
         AsyncByteStream=AsyncByteStream,
         SyncByteStream=SyncByteStream,
-        SOCKET_OPTION=SOCKET_OPTION,
+        SOCKET_OPTION=_types.SOCKET_OPTION,
         Cookies=Cookies,
         Headers=Headers,
         Request=Request,

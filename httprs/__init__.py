@@ -166,3 +166,11 @@ def __getattr__(name: str):
 def __dir__():
     # Lazy names (`main`) are listed before their first use, as in httpx.
     return sorted(set(globals()) | set(__all__))
+
+
+# The names the public callables' annotation strings use, in their modules' globals
+# (typing.get_type_hints): once, now that every module is imported.
+from httprs import _hints  # noqa: E402
+
+_hints.bind()
+del _hints

@@ -21,23 +21,23 @@ __all__ = [
 
 
 def request(
-    method,
-    url,
+    method: str,
+    url: URL | str,
     *,
-    params=None,
-    content=None,
-    data=None,
-    files=None,
-    json=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    follow_redirects=False,
-    verify=True,
-    trust_env=True,
-):
+    params: QueryParamTypes | None = None,
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    files: RequestFiles | None = None,
+    json: typing.Any | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    trust_env: bool = True,
+) -> Response:
     """Send one HTTP request with a short-lived Client and return the read Response."""
     with Client(
         cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
@@ -58,23 +58,23 @@ def request(
 
 @contextmanager
 def stream(
-    method,
-    url,
+    method: str,
+    url: URL | str,
     *,
-    params=None,
-    content=None,
-    data=None,
-    files=None,
-    json=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    follow_redirects=False,
-    verify=True,
-    trust_env=True,
-):
+    params: QueryParamTypes | None = None,
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    files: RequestFiles | None = None,
+    json: typing.Any | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    trust_env: bool = True,
+) -> typing.Iterator[Response]:
     """Like `request()`, but yield the Response with its body unread (closed on exit)."""
     with Client(
         cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
@@ -95,18 +95,18 @@ def stream(
 
 
 def get(
-    url,
+    url: URL | str,
     *,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send a `GET` request (see `request()`)."""
     return request(
         "GET",
@@ -124,18 +124,18 @@ def get(
 
 
 def options(
-    url,
+    url: URL | str,
     *,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send an `OPTIONS` request (see `request()`)."""
     return request(
         "OPTIONS",
@@ -153,18 +153,18 @@ def options(
 
 
 def head(
-    url,
+    url: URL | str,
     *,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send a `HEAD` request (see `request()`)."""
     return request(
         "HEAD",
@@ -182,22 +182,22 @@ def head(
 
 
 def post(
-    url,
+    url: URL | str,
     *,
-    content=None,
-    data=None,
-    files=None,
-    json=None,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    files: RequestFiles | None = None,
+    json: typing.Any | None = None,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send a `POST` request (see `request()`)."""
     return request(
         "POST",
@@ -219,22 +219,22 @@ def post(
 
 
 def query(
-    url,
+    url: URL | str,
     *,
-    content=None,
-    data=None,
-    files=None,
-    json=None,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    files: RequestFiles | None = None,
+    json: Any | None = None,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send a `QUERY` request (httpx2; RFC 10008): safe and idempotent, with a body."""
     return request(
         "QUERY",
@@ -256,22 +256,22 @@ def query(
 
 
 def put(
-    url,
+    url: URL | str,
     *,
-    content=None,
-    data=None,
-    files=None,
-    json=None,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    files: RequestFiles | None = None,
+    json: typing.Any | None = None,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send a `PUT` request (see `request()`)."""
     return request(
         "PUT",
@@ -293,22 +293,22 @@ def put(
 
 
 def patch(
-    url,
+    url: URL | str,
     *,
-    content=None,
-    data=None,
-    files=None,
-    json=None,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    verify=True,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    trust_env=True,
-):
+    content: RequestContent | None = None,
+    data: RequestData | None = None,
+    files: RequestFiles | None = None,
+    json: typing.Any | None = None,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    verify: ssl.SSLContext | str | bool = True,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
     """Send a `PATCH` request (see `request()`)."""
     return request(
         "PATCH",
@@ -330,18 +330,18 @@ def patch(
 
 
 def delete(
-    url,
+    url: URL | str,
     *,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    verify=True,
-    trust_env=True,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    verify: ssl.SSLContext | str | bool = True,
+    trust_env: bool = True,
+) -> Response:
     """Send a `DELETE` request (see `request()`)."""
     return request(
         "DELETE",
@@ -360,23 +360,23 @@ def delete(
 
 @contextmanager
 def websocket(
-    url,
+    url: URL | str,
     *,
-    params=None,
-    headers=None,
-    cookies=None,
-    auth=None,
-    proxy=None,
-    follow_redirects=False,
-    timeout=DEFAULT_TIMEOUT_CONFIG,
-    verify=True,
-    trust_env=True,
-    subprotocols=None,
-    max_message_size_bytes=65_536,
-    queue_size=512,
-    keepalive_ping_interval_seconds=20.0,
-    keepalive_ping_timeout_seconds=20.0,
-):
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    auth: AuthTypes | None = None,
+    proxy: ProxyTypes | None = None,
+    follow_redirects: bool = False,
+    timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+    verify: ssl.SSLContext | str | bool = True,
+    trust_env: bool = True,
+    subprotocols: list[str] | None = None,
+    max_message_size_bytes: int = 65_536,
+    queue_size: int = 512,
+    keepalive_ping_interval_seconds: float | None = 20.0,
+    keepalive_ping_timeout_seconds: float | None = 20.0,
+) -> Generator[WebSocketSession]:
     """Open a WebSocket session on a new Client (closed on exit); httpx2's `websocket()`.
     See `Client.websocket`."""
     with Client(

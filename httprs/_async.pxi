@@ -778,10 +778,10 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
     def _init_driving(self):
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
 
-    async def handle_async_request(self, request):
+    async def handle_async_request(self, request: Request) -> Response:
         return await _handle_async(self, request)
 
-    async def aclose(self):
+    async def aclose(self) -> None:
         cdef _TransportCore core = self._core
         cdef int open_connections = _open_connections_to_log(core)
         cdef _Engine engine = core.engine  # what is closed, whoever reopens the transport

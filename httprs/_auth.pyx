@@ -26,10 +26,10 @@ class Auth:
     requires_request_body = False
     requires_response_body = False
 
-    def auth_flow(self, request):
+    def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         yield request
 
-    def sync_auth_flow(self, request):
+    def sync_auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         if self.requires_request_body:
             request.read()
         flow = self.auth_flow(request)
@@ -43,7 +43,7 @@ class Auth:
             except StopIteration:
                 return
 
-    def async_auth_flow(self, request):
+    def async_auth_flow(self, request: Request) -> typing.AsyncGenerator[Request, Response]:
         # Lazy (see httprs._content._LazyAsyncIterator): a flow created and
         # dropped unstarted stays silent, as a Python async generator does.
         return _LazyAsyncIterator(_async_auth_flow, self, request)
@@ -72,20 +72,20 @@ def _basic_auth_header(username, password):
 class FunctionAuth(Auth):
     """Wrap a plain callable `func(request) -> request` as an auth scheme."""
 
-    def __init__(self, func):
+    def __init__(self, func: Callable[[Request], Request]) -> None:
         self._func = func
 
-    def auth_flow(self, request):
+    def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
         yield self._func(request)
 
 
 class BasicAuth(Auth):
     """HTTP Basic authentication with a (username, password) pair."""
 
-    def __init__(self, username, password):
+    def __init__(self, username: str | bytes, password: str | bytes) -> None:
         self._auth_header = _basic_auth_header(username, password)
 
-    def auth_flow(self, request):
+    def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         request.headers["Authorization"] = self._auth_header
         yield request
 
@@ -96,12 +96,12 @@ class BasicAuth(Auth):
 class NetRCAuth(Auth):
     """Basic authentication with credentials looked up by host in a netrc file."""
 
-    def __init__(self, file=None):
+    def __init__(self, file: str | None = None) -> None:
         import netrc
 
         self._netrc_info = netrc.netrc(file)
 
-    def auth_flow(self, request):
+    def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         found = self._netrc_info.authenticators(request.url.host)
         if found is not None and found[2]:
             request.headers["Authorization"] = _basic_auth_header(found[0], found[2])
@@ -140,13 +140,13 @@ class DigestAuth(Auth):
 
     _ALGORITHM_TO_HASH_FUNCTION = _DIGEST_HASHES
 
-    def __init__(self, username, password):
+    def __init__(self, username: str | bytes, password: str | bytes) -> None:
         self._username = to_bytes(username)
         self._password = to_bytes(password)
         self._last_challenge = None
         self._nonce_count = 1
 
-    def auth_flow(self, request):
+    def auth_flow(self, request: Request) -> typing.Generator[Request, Response, None]:
         if self._last_challenge is not None:
             request.headers["Authorization"] = self._build_auth_header(
                 request, self._last_challenge

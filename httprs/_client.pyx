@@ -1677,73 +1677,73 @@ class BaseClient:
     # -- configuration properties -----------------------------------------------------
 
     @property
-    def is_closed(self):
+    def is_closed(self) -> bool:
         """Whether the client has been closed."""
         return self._state == _CLOSED
 
     @property
-    def trust_env(self):
+    def trust_env(self) -> bool:
         return self._trust_env
 
     @property
-    def timeout(self):
+    def timeout(self) -> Timeout:
         return self._timeout
 
     @timeout.setter
-    def timeout(self, timeout):
+    def timeout(self, timeout: TimeoutTypes) -> None:
         self._timeout = Timeout(timeout)
 
     @property
-    def event_hooks(self):
+    def event_hooks(self) -> dict[str, list[EventHook]]:
         return self._event_hooks
 
     @event_hooks.setter
-    def event_hooks(self, event_hooks):
+    def event_hooks(self, event_hooks: dict[str, list[EventHook]]) -> None:
         self._event_hooks = _hooks_dict(event_hooks)
 
     @property
-    def auth(self):
+    def auth(self) -> Auth | None:
         """The client's default authentication, used when a request gives none."""
         return self._auth
 
     @auth.setter
-    def auth(self, auth):
+    def auth(self, auth: AuthTypes) -> None:
         self._auth = self._build_auth(auth)
 
     @property
-    def base_url(self):
+    def base_url(self) -> URL:
         """Base URL that relative request URLs are merged onto."""
         return self._base_url
 
     @base_url.setter
-    def base_url(self, url):
+    def base_url(self, url: URL | str) -> None:
         self._base_url = _client_base_url(self, url)
 
     @property
-    def headers(self):
+    def headers(self) -> Headers:
         """Headers sent with every request."""
         return self._headers
 
     @headers.setter
-    def headers(self, headers):
+    def headers(self, headers: HeaderTypes) -> None:
         self._headers = _client_headers(headers)
 
     @property
-    def cookies(self):
+    def cookies(self) -> Cookies:
         """The client's cookie jar: sent with requests, updated from responses."""
         return self._cookies
 
     @cookies.setter
-    def cookies(self, cookies):
+    def cookies(self, cookies: CookieTypes) -> None:
         self._cookies = Cookies(cookies)
 
     @property
-    def params(self):
+    def params(self) -> QueryParams:
         """Query parameters added to every request URL."""
         return self._params
 
     @params.setter
-    def params(self, params):
+    def params(self, params: QueryParamTypes) -> None:
         self._params = QueryParams(params)
 
     def _enforce_trailing_slash(self, url):
@@ -1758,19 +1758,19 @@ class BaseClient:
 
     def build_request(
         self,
-        method,
-        url,
+        method: str,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Request:
         """Build a Request, merging url/params/headers/cookies with the client's."""
         return _build_request(
             self, method, url, content, data, files, json, params, headers, cookies, timeout,
@@ -2162,26 +2162,26 @@ class Client(BaseClient):
     def __init__(
         self,
         *,
-        auth=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        verify=True,
-        cert=None,
-        trust_env=True,
-        http1=True,
-        http2=False,
-        proxy=None,
-        mounts=None,
-        timeout=DEFAULT_TIMEOUT_CONFIG,
-        follow_redirects=False,
-        limits=DEFAULT_LIMITS,
-        max_redirects=DEFAULT_MAX_REDIRECTS,
-        event_hooks=None,
-        base_url="",
-        transport=None,
-        default_encoding="utf-8",
-    ):
+        auth: AuthTypes | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        proxy: ProxyTypes | None = None,
+        mounts: None | typing.Mapping[str, BaseTransport | None] = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+        follow_redirects: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        event_hooks: None | typing.Mapping[str, list[EventHook]] = None,
+        base_url: URL | str = "",
+        transport: BaseTransport | None = None,
+        default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+    ) -> None:
         _init_client(
             self, False, HTTPTransport, auth, params, headers, cookies, verify, cert, trust_env,
             http1, http2, proxy, mounts, timeout, follow_redirects, limits, max_redirects,
@@ -2226,21 +2226,21 @@ class Client(BaseClient):
 
     def request(
         self,
-        method,
-        url,
+        method: str,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Build and send a request (`build_request()` then `send()`)."""
         return _sync_request(
             self, method, url, content, data, files, json, params, headers, cookies, auth,
@@ -2250,21 +2250,21 @@ class Client(BaseClient):
     @contextmanager
     def stream(
         self,
-        method,
-        url,
+        method: str,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> typing.Iterator[Response]:
         """Send a request and yield the response with its body unread; close it on exit."""
         if _is_plain(self, False):
             # build_request and send are the client's own: their steps as C calls, as
@@ -2289,12 +2289,12 @@ class Client(BaseClient):
 
     def send(
         self,
-        request,
+        request: Request,
         *,
-        stream=False,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-    ):
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
         return _sync_send(self, request, stream, auth, follow_redirects, _is_plain(self, False))
 
@@ -2309,16 +2309,16 @@ class Client(BaseClient):
 
     def get(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `GET` request."""
         return _sync_call(
             self, "GET", url, None, None, None, None, params, headers,
@@ -2327,16 +2327,16 @@ class Client(BaseClient):
 
     def options(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send an `OPTIONS` request."""
         return _sync_call(
             self, "OPTIONS", url, None, None, None, None, params, headers,
@@ -2345,16 +2345,16 @@ class Client(BaseClient):
 
     def head(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `HEAD` request."""
         return _sync_call(
             self, "HEAD", url, None, None, None, None, params, headers,
@@ -2363,20 +2363,20 @@ class Client(BaseClient):
 
     def post(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `POST` request."""
         return _sync_call(
             self, "POST", url, content, data, files, json, params, headers,
@@ -2385,20 +2385,20 @@ class Client(BaseClient):
 
     def put(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `PUT` request."""
         return _sync_call(
             self, "PUT", url, content, data, files, json, params, headers,
@@ -2407,20 +2407,20 @@ class Client(BaseClient):
 
     def patch(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `PATCH` request."""
         return _sync_call(
             self, "PATCH", url, content, data, files, json, params, headers,
@@ -2429,16 +2429,16 @@ class Client(BaseClient):
 
     def delete(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `DELETE` request."""
         return _sync_call(
             self, "DELETE", url, None, None, None, None, params, headers,
@@ -2447,20 +2447,20 @@ class Client(BaseClient):
 
     def query(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `QUERY` request (a safe, idempotent request with a body: RFC 10008)."""
         return _sync_call(
             self, "QUERY", url, content, data, files, json, params, headers,
@@ -2469,22 +2469,22 @@ class Client(BaseClient):
 
     def sse(
         self,
-        url,
+        url: URL | str,
         *,
-        method="GET",
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-        max_event_size=DEFAULT_MAX_EVENT_SIZE_BYTES,
-    ):
+        method: str = "GET",
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE_BYTES,
+    ) -> Generator[EventSource]:
         """Connect to a server-sent events endpoint: a context manager yielding an
         `EventSource`, whose iteration yields `ServerSentEvent`s (httpx2's API).
         `Accept: text/event-stream` and `Cache-Control: no-store` are sent unless
@@ -2509,21 +2509,21 @@ class Client(BaseClient):
 
     def websocket(
         self,
-        url,
+        url: URL | str,
         *,
-        max_message_size_bytes=65_536,
-        queue_size=512,
-        keepalive_ping_interval_seconds=20.0,
-        keepalive_ping_timeout_seconds=20.0,
-        subprotocols=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        max_message_size_bytes: int = 65_536,
+        queue_size: int = 512,
+        keepalive_ping_interval_seconds: float | None = 20.0,
+        keepalive_ping_timeout_seconds: float | None = 20.0,
+        subprotocols: list[str] | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Generator[WebSocketSession]:
         """Open a WebSocket session with this client's configuration: a context manager
         yielding a `httprs.websockets.WebSocketSession` (httpx2's API; needs `wsproto`)."""
         try:
@@ -2550,7 +2550,7 @@ class Client(BaseClient):
             extensions=extensions,
         )
 
-    def close(self):
+    def close(self) -> None:
         """Close the transport and every mounted transport."""
         if self._state != _CLOSED:
             self._state = _CLOSED
@@ -2758,26 +2758,26 @@ class AsyncClient(BaseClient):
     def __init__(
         self,
         *,
-        auth=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        verify=True,
-        cert=None,
-        http1=True,
-        http2=False,
-        proxy=None,
-        mounts=None,
-        timeout=DEFAULT_TIMEOUT_CONFIG,
-        follow_redirects=False,
-        limits=DEFAULT_LIMITS,
-        max_redirects=DEFAULT_MAX_REDIRECTS,
-        event_hooks=None,
-        base_url="",
-        transport=None,
-        trust_env=True,
-        default_encoding="utf-8",
-    ):
+        auth: AuthTypes | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        http1: bool = True,
+        http2: bool = False,
+        proxy: ProxyTypes | None = None,
+        mounts: None | typing.Mapping[str, AsyncBaseTransport | None] = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT_CONFIG,
+        follow_redirects: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        event_hooks: None | typing.Mapping[str, list[EventHook]] = None,
+        base_url: URL | str = "",
+        transport: AsyncBaseTransport | None = None,
+        trust_env: bool = True,
+        default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+    ) -> None:
         _init_client(
             self, True, AsyncHTTPTransport, auth, params, headers, cookies, verify, cert, trust_env,
             http1, http2, proxy, mounts, timeout, follow_redirects, limits, max_redirects,
@@ -2822,21 +2822,21 @@ class AsyncClient(BaseClient):
 
     async def request(
         self,
-        method,
-        url,
+        method: str,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Build and send a request (`build_request()` then `send()`)."""
         return await _async_request(
             self, method, url, content, data, files, json, params, headers, cookies, auth,
@@ -2846,21 +2846,21 @@ class AsyncClient(BaseClient):
     @asynccontextmanager
     async def stream(
         self,
-        method,
-        url,
+        method: str,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> typing.AsyncIterator[Response]:
         """Send a request and yield the response with its body unread; close it on exit."""
         if _is_plain(self, True):
             # (As Client.stream.)
@@ -2884,12 +2884,12 @@ class AsyncClient(BaseClient):
 
     async def send(
         self,
-        request,
+        request: Request,
         *,
-        stream=False,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-    ):
+        stream: bool = False,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
         """Send a Request as-is (handling auth and redirects); read the body unless `stream`."""
         return await _async_send(
             self, request, stream, auth, follow_redirects, _is_plain(self, True)
@@ -2910,16 +2910,16 @@ class AsyncClient(BaseClient):
 
     async def get(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `GET` request."""
         return await _async_call(
             self, "GET", url, None, None, None, None, params, headers,
@@ -2928,16 +2928,16 @@ class AsyncClient(BaseClient):
 
     async def options(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send an `OPTIONS` request."""
         return await _async_call(
             self, "OPTIONS", url, None, None, None, None, params, headers,
@@ -2946,16 +2946,16 @@ class AsyncClient(BaseClient):
 
     async def head(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `HEAD` request."""
         return await _async_call(
             self, "HEAD", url, None, None, None, None, params, headers,
@@ -2964,20 +2964,20 @@ class AsyncClient(BaseClient):
 
     async def post(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `POST` request."""
         return await _async_call(
             self, "POST", url, content, data, files, json, params, headers,
@@ -2986,20 +2986,20 @@ class AsyncClient(BaseClient):
 
     async def put(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `PUT` request."""
         return await _async_call(
             self, "PUT", url, content, data, files, json, params, headers,
@@ -3008,20 +3008,20 @@ class AsyncClient(BaseClient):
 
     async def patch(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `PATCH` request."""
         return await _async_call(
             self, "PATCH", url, content, data, files, json, params, headers,
@@ -3030,16 +3030,16 @@ class AsyncClient(BaseClient):
 
     async def delete(
         self,
-        url,
+        url: URL | str,
         *,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `DELETE` request."""
         return await _async_call(
             self, "DELETE", url, None, None, None, None, params, headers,
@@ -3048,20 +3048,20 @@ class AsyncClient(BaseClient):
 
     async def query(
         self,
-        url,
+        url: URL | str,
         *,
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> Response:
         """Send a `QUERY` request (a safe, idempotent request with a body: RFC 10008)."""
         return await _async_call(
             self, "QUERY", url, content, data, files, json, params, headers,
@@ -3070,22 +3070,22 @@ class AsyncClient(BaseClient):
 
     def sse(
         self,
-        url,
+        url: URL | str,
         *,
-        method="GET",
-        content=None,
-        data=None,
-        files=None,
-        json=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-        max_event_size=DEFAULT_MAX_EVENT_SIZE_BYTES,
-    ):
+        method: str = "GET",
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE_BYTES,
+    ) -> AsyncGenerator[EventSource]:
         """Connect to a server-sent events endpoint: a context manager yielding an
         `EventSource`, whose iteration yields `ServerSentEvent`s (httpx2's API).
         `Accept: text/event-stream` and `Cache-Control: no-store` are sent unless
@@ -3110,21 +3110,21 @@ class AsyncClient(BaseClient):
 
     def websocket(
         self,
-        url,
+        url: URL | str,
         *,
-        max_message_size_bytes=65_536,
-        queue_size=512,
-        keepalive_ping_interval_seconds=20.0,
-        keepalive_ping_timeout_seconds=20.0,
-        subprotocols=None,
-        params=None,
-        headers=None,
-        cookies=None,
-        auth=USE_CLIENT_DEFAULT,
-        follow_redirects=USE_CLIENT_DEFAULT,
-        timeout=USE_CLIENT_DEFAULT,
-        extensions=None,
-    ):
+        max_message_size_bytes: int = 65_536,
+        queue_size: int = 512,
+        keepalive_ping_interval_seconds: float | None = 20.0,
+        keepalive_ping_timeout_seconds: float | None = 20.0,
+        subprotocols: list[str] | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> AsyncGenerator[AsyncWebSocketSession]:
         """Open a WebSocket session with this client's configuration: a context manager
         yielding a `httprs.websockets.AsyncWebSocketSession` (httpx2's API; needs `wsproto`)."""
         try:
@@ -3151,7 +3151,7 @@ class AsyncClient(BaseClient):
             extensions=extensions,
         )
 
-    async def aclose(self):
+    async def aclose(self) -> None:
         """Close the transport and every mounted transport."""
         if self._state != _CLOSED:
             self._state = _CLOSED

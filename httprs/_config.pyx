@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, annotation_typing=False
 """Timeout, Limits and Proxy configuration, and SSL context creation (as httpx)."""
 
 import os
@@ -22,7 +22,11 @@ class UnsetType:
 UNSET = UnsetType()
 
 
-def create_ssl_context(verify=True, cert=None, trust_env=True):
+def create_ssl_context(
+    verify: ssl.SSLContext | str | bool = True,
+    cert: CertTypes | None = None,
+    trust_env: bool = True,
+) -> ssl.SSLContext:
     """Build an ssl.SSLContext the way httpx does for `verify=` / `cert=`."""
     import ssl
 
@@ -102,7 +106,15 @@ class Timeout:
     Timeout((connect, read[, write[, pool]])), Timeout(other_timeout), or all four
     keywords explicitly."""
 
-    def __init__(self, timeout=UNSET, *, connect=UNSET, read=UNSET, write=UNSET, pool=UNSET):
+    def __init__(
+        self,
+        timeout: TimeoutTypes | UnsetType = UNSET,
+        *,
+        connect: None | float | UnsetType = UNSET,
+        read: None | float | UnsetType = UNSET,
+        write: None | float | UnsetType = UNSET,
+        pool: None | float | UnsetType = UNSET,
+    ) -> None:
         if isinstance(timeout, Timeout):
             assert connect is UNSET
             assert read is UNSET
@@ -144,7 +156,7 @@ class Timeout:
             self.write = timeout if write is UNSET else write
             self.pool = timeout if pool is UNSET else pool
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, float | None]:
         return {
             "connect": self.connect,
             "read": self.read,
@@ -176,8 +188,13 @@ class Timeout:
 class Limits:
     """Connection pool limits."""
 
-    def __init__(self, *, max_connections=None, max_keepalive_connections=None,
-                 keepalive_expiry=5.0):
+    def __init__(
+        self,
+        *,
+        max_connections: int | None = None,
+        max_keepalive_connections: int | None = None,
+        keepalive_expiry: float | None = 5.0,
+    ) -> None:
         self.max_connections = max_connections
         self.max_keepalive_connections = max_keepalive_connections
         self.keepalive_expiry = keepalive_expiry
@@ -203,7 +220,14 @@ class Limits:
 class Proxy:
     """A proxy URL with optional credentials, headers and an SSL context."""
 
-    def __init__(self, url, *, ssl_context=None, auth=None, headers=None):
+    def __init__(
+        self,
+        url: URL | str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        auth: tuple[str, str] | None = None,
+        headers: HeaderTypes | None = None,
+    ) -> None:
         from httprs._models import Headers
         from httprs._urls import URL
 
@@ -220,7 +244,7 @@ class Proxy:
         self.ssl_context = ssl_context
 
     @property
-    def raw_auth(self):
+    def raw_auth(self) -> tuple[bytes, bytes] | None:
         if self.auth is None:
             return None
         return (self.auth[0].encode("utf-8"), self.auth[1].encode("utf-8"))

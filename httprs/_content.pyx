@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, annotation_typing=False
 """Request/response body encoding and the byte-stream classes (as httpx 0.28).
 
 `encode_request()` / `encode_response()` return (default headers, stream).
@@ -114,6 +114,12 @@ class AsyncByteStream:
         pass
 
 
+# httpx defines these two classes where annotations are not strings: its `-> None` is the
+# object None (a Cython annotation is always its source text).
+SyncByteStream.close.__annotations__["return"] = None
+AsyncByteStream.aclose.__annotations__["return"] = None
+
+
 async def _aiter_unimplemented():
     raise NotImplementedError("The '__aiter__' method must be implemented.")
     yield b""
@@ -126,7 +132,7 @@ async def _aiter_one(chunk):
 class ByteStream(AsyncByteStream, SyncByteStream):
     """A fixed body: iterable both synchronously and asynchronously, once per pass."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: bytes) -> None:
         self._stream = stream
         self._httprs_body = stream
 

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, annotation_typing=False
 """The httpx exception hierarchy.
 
 * HTTPError
@@ -60,7 +60,7 @@ class HTTPXDeprecationWarning(UserWarning):
 class HTTPError(Exception):
     """Base class for `RequestError` and `HTTPStatusError`."""
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
         self._request = None
 
@@ -78,7 +78,7 @@ class HTTPError(Exception):
 class RequestError(HTTPError):
     """Base class for all exceptions that may occur when issuing a `.request()`."""
 
-    def __init__(self, message, *, request=None):
+    def __init__(self, message: str, *, request: Request | None = None) -> None:
         Exception.__init__(self, message)
         self._request = request
 
@@ -158,7 +158,7 @@ class TooManyRedirects(RequestError):
 class HTTPStatusError(HTTPError):
     """The response had an error HTTP status of 4xx or 5xx."""
 
-    def __init__(self, message, *, request, response):
+    def __init__(self, message: str, *, request: Request, response: Response) -> None:
         HTTPError.__init__(self, message)
         self.request = request
         self.response = response
@@ -167,28 +167,28 @@ class HTTPStatusError(HTTPError):
 class InvalidURL(Exception):
     """URL is improperly formed or cannot be parsed."""
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
 
 
 class CookieConflict(Exception):
     """Attempted to look up a cookie by name, but multiple cookies existed."""
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
 
 
 class StreamError(RuntimeError):
     """The base class for stream exceptions."""
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         RuntimeError.__init__(self, message)
 
 
 class StreamConsumed(StreamError):
     """Attempted to read or stream content that has already been streamed."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         StreamError.__init__(
             self,
             "Attempted to read or stream some content, but the content has "
@@ -203,7 +203,7 @@ class StreamConsumed(StreamError):
 class StreamClosed(StreamError):
     """Attempted to read or stream response content after the stream was closed."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         StreamError.__init__(
             self, "Attempted to read or stream content, but the stream has been closed."
         )
@@ -212,7 +212,7 @@ class StreamClosed(StreamError):
 class ResponseNotRead(StreamError):
     """Attempted to access streaming response content without calling `read()`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         StreamError.__init__(
             self,
             "Attempted to access streaming response content, without having called `read()`.",
@@ -222,7 +222,7 @@ class ResponseNotRead(StreamError):
 class RequestNotRead(StreamError):
     """Attempted to access streaming request content without calling `read()`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         StreamError.__init__(
             self,
             "Attempted to access streaming request content, without having called `read()`.",

@@ -46,8 +46,9 @@ def _front(impl: Callable[..., Any]) -> Callable[..., Any]:
     method.__module__ = impl.__module__
     method.__doc__ = impl.__doc__
     method.__signature__ = inspect.signature(impl)  # type: ignore[attr-defined]
-    # The compiled method's (none: the types live in the .pyi stubs), not the front's own
-    # `args` / `kwargs`, which contradict the signature (typing.get_type_hints).
+    # The compiled method's (httpx's annotation strings; httprs/_hints.py binds the names
+    # they use in its module, where typing.get_type_hints looks through `__wrapped__`), not
+    # the front's own `args` / `kwargs`, which contradict the signature.
     method.__annotations__ = dict(getattr(impl, "__annotations__", None) or {})
     method.__wrapped__ = impl  # type: ignore[attr-defined]
     return method

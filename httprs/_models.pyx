@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, annotation_typing=False
 """Headers, Cookies, Request and Response: httpx 0.28's data model.
 
 Headers keep the raw (bytes, bytes) pairs exactly as given (the transport's
@@ -266,7 +266,7 @@ class Headers:
     # Headers derives from): without this, reversed() tried integer keys.
     __reversed__ = None
 
-    def __init__(self, headers=None, encoding=None):
+    def __init__(self, headers: HeaderTypes | None = None, encoding: str | None = None) -> None:
         lower = None
         if headers is None:
             raw = []
@@ -292,22 +292,22 @@ class Headers:
         return _headers_from_raw(raw)
 
     @property
-    def encoding(self):
+    def encoding(self) -> str:
         """ascii if every header decodes as ascii, else utf-8, else iso-8859-1."""
         if self._encoding is None:
             self._encoding = _detect_encoding(self._raw)
         return self._encoding
 
     @encoding.setter
-    def encoding(self, value):
+    def encoding(self, value: str) -> None:
         self._encoding = value
 
     @property
-    def raw(self):
+    def raw(self) -> list[tuple[bytes, bytes]]:
         """The raw header items, as a new list of (bytes, bytes) pairs."""
         return list(self._raw)
 
-    def keys(self):
+    def keys(self) -> typing.KeysView[str]:
         # Empty headers read no encoding, as httpx's, whose first read fixes it (to ascii
         # when empty): a later `headers[k] = v` then still encodes v as UTF-8. dict(),
         # list() and the cookie jar's view of a request without headers go through here.
@@ -316,14 +316,14 @@ class Headers:
         enc = self.encoding
         return {key.decode(enc): None for key in _hkeys(self)}.keys()
 
-    def values(self):
+    def values(self) -> typing.ValuesView[str]:
         return _hjoined(self).values()
 
-    def items(self):
+    def items(self) -> typing.ItemsView[str, str]:
         """(key, value) pairs; repeated keys are joined with ", "."""
         return _hjoined(self).items()
 
-    def multi_items(self):
+    def multi_items(self) -> list[tuple[str, str]]:
         if not self._raw:
             return []  # (no encoding read: see keys)
         enc = self.encoding
@@ -334,11 +334,11 @@ class Headers:
             for i in range(len(keys))
         ]
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: typing.Any = None) -> typing.Any:
         found = _hlookup(self, key)
         return default if found is None else found
 
-    def get_list(self, key, split_commas=False):
+    def get_list(self, key: str, split_commas: bool = False) -> list[str]:
         enc = self.encoding
         lookup = key.lower().encode(enc)
         cdef list keys = _hkeys(self)
@@ -355,7 +355,7 @@ class Headers:
             out.extend([item.strip() for item in value.split(",")])
         return out
 
-    def update(self, headers=None):
+    def update(self, headers: HeaderTypes | None = None) -> None:
         if type(self) is Headers and _update_in_place(self, headers):
             return
         other = Headers(headers)
@@ -365,7 +365,7 @@ class Headers:
         _hkeys(self).extend(_hkeys(other))
         self._raw.extend(other._raw)
 
-    def copy(self):
+    def copy(self) -> Headers:
         return Headers(self, encoding=self.encoding)
 
     # httpx2: `headers | other` is a merged copy (other's values win), `|=` updates.
@@ -1179,9 +1179,21 @@ class Request:
     _ext = _LAZY
     _ext_timeout = None
 
-    def __init__(self, method, url, *, params=None, headers=None, cookies=None,
-                 content=None, data=None, files=None, json=None, stream=None,
-                 extensions=None):
+    def __init__(
+        self,
+        method: str,
+        url: URL | str,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: typing.Any | None = None,
+        stream: SyncByteStream | AsyncByteStream | None = None,
+        extensions: RequestExtensions | None = None,
+    ) -> None:
         _init_request(
             self, method, url, params, headers, cookies, content, data, files, json, stream,
             {} if extensions is None else dict(extensions), None,
@@ -1236,12 +1248,12 @@ class Request:
             self._ext_timeout = None
 
     @property
-    def content(self):
+    def content(self) -> bytes:
         if self._body is None:
             raise RequestNotRead()
         return self._body
 
-    def read(self):
+    def read(self) -> bytes:
         """Read and return the request body."""
         if self._body is None:
             assert hasattr(self.stream, "__iter__")
@@ -1250,7 +1262,7 @@ class Request:
                 self.stream = ByteStream(self._body)
         return self._body
 
-    async def aread(self):
+    async def aread(self) -> bytes:
         """Read and return the request body."""
         if self._body is None:
             assert hasattr(self.stream, "__aiter__")
@@ -1408,9 +1420,21 @@ class Response:
     is_stream_consumed = False
     default_encoding = "utf-8"
 
-    def __init__(self, status_code, *, headers=None, content=None, text=None, html=None,
-                 json=None, stream=None, request=None, extensions=None, history=None,
-                 default_encoding="utf-8"):
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        headers: HeaderTypes | None = None,
+        content: ResponseContent | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        json: typing.Any = None,
+        stream: SyncByteStream | AsyncByteStream | None = None,
+        request: Request | None = None,
+        extensions: ResponseExtensions | None = None,
+        history: list[Response] | None = None,
+        default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+    ) -> None:
         self.status_code = status_code
         self.headers = Headers(headers)
         if request is not None:
@@ -1468,7 +1492,7 @@ class Response:
         self._hist = _MISSING
 
     @property
-    def elapsed(self):
+    def elapsed(self) -> datetime.timedelta:
         """Time taken for the complete request/response cycle."""
         elapsed = _elapsed_of(self)
         if elapsed is _MISSING:
@@ -1478,21 +1502,21 @@ class Response:
         return elapsed
 
     @elapsed.setter
-    def elapsed(self, value):
+    def elapsed(self, value: datetime.timedelta) -> None:
         _set_elapsed(self, value)
 
     @property
-    def request(self):
+    def request(self) -> Request:
         if self._req is None:
             raise RuntimeError("The request instance has not been set on this response.")
         return self._req
 
     @request.setter
-    def request(self, value):
+    def request(self, value: Request) -> None:
         self._req = value
 
     @property
-    def http_version(self):
+    def http_version(self) -> str:
         if _lazy_extensions(self):
             return (<bytes>(<tuple>self._head)[0]).decode("ascii", errors="ignore")
         try:
@@ -1502,7 +1526,7 @@ class Response:
         return version.decode("ascii", errors="ignore")
 
     @property
-    def reason_phrase(self):
+    def reason_phrase(self) -> str:
         if _lazy_extensions(self):
             phrase = (<tuple>self._head)[1]
             if phrase is None:
@@ -1515,17 +1539,17 @@ class Response:
         return phrase.decode("ascii", errors="ignore")
 
     @property
-    def url(self):
+    def url(self) -> URL:
         return self.request.url
 
     @property
-    def content(self):
+    def content(self) -> bytes:
         if self._body is None:
             raise ResponseNotRead()
         return self._body
 
     @property
-    def text(self):
+    def text(self) -> str:
         if self._txt is None:
             content = self.content
             if not content:
@@ -1536,7 +1560,7 @@ class Response:
         return self._txt
 
     @property
-    def encoding(self):
+    def encoding(self) -> str | None:
         """Explicit .encoding, else the Content-Type charset, else default_encoding."""
         if self._enc is _MISSING:
             encoding = self.charset_encoding
@@ -1549,47 +1573,47 @@ class Response:
         return self._enc
 
     @encoding.setter
-    def encoding(self, value):
+    def encoding(self, value: str) -> None:
         if self._txt is not None:
             raise ValueError("Setting encoding after `text` has been accessed is not allowed.")
         self._enc = value
 
     @property
-    def charset_encoding(self):
+    def charset_encoding(self) -> str | None:
         content_type = self.headers.get("Content-Type")
         if content_type is None:
             return None
         return _parse_charset(content_type)
 
     @property
-    def is_informational(self):
+    def is_informational(self) -> bool:
         return 100 <= self.status_code <= 199
 
     @property
-    def is_success(self):
+    def is_success(self) -> bool:
         return 200 <= self.status_code <= 299
 
     @property
-    def is_redirect(self):
+    def is_redirect(self) -> bool:
         return 300 <= self.status_code <= 399
 
     @property
-    def is_client_error(self):
+    def is_client_error(self) -> bool:
         return 400 <= self.status_code <= 499
 
     @property
-    def is_server_error(self):
+    def is_server_error(self) -> bool:
         return 500 <= self.status_code <= 599
 
     @property
-    def is_error(self):
+    def is_error(self) -> bool:
         return 400 <= self.status_code <= 599
 
     @property
-    def has_redirect_location(self):
+    def has_redirect_location(self) -> bool:
         return self.status_code in _REDIRECT_CODES and "Location" in self.headers
 
-    def raise_for_status(self):
+    def raise_for_status(self) -> Response:
         """Raise HTTPStatusError for non-2xx responses; return self otherwise."""
         request = self._req
         if request is None:
@@ -1616,21 +1640,21 @@ class Response:
         message = message.format(self, error_type=error_type)
         raise HTTPStatusError(message, request=request, response=self)
 
-    def json(self, **kwargs):
+    def json(self, **kwargs: typing.Any) -> typing.Any:
         content = self.content
         if not kwargs and jsonlib.loads is _stdlib_json_loads:
             return _json_loads_default(content)
         return jsonlib.loads(content, **kwargs)
 
     @property
-    def cookies(self):
+    def cookies(self) -> Cookies:
         if self._cookie_jar is None:
             self._cookie_jar = Cookies()
             self._cookie_jar.extract_cookies(self)
         return self._cookie_jar
 
     @property
-    def links(self):
+    def links(self) -> dict[str | None, dict[str, str]]:
         header = self.headers.get("link")
         if header is None:
             return {}
@@ -1639,7 +1663,7 @@ class Response:
         }
 
     @property
-    def num_bytes_downloaded(self):
+    def num_bytes_downloaded(self) -> int:
         return self._nbytes
 
     def __repr__(self):
@@ -1756,11 +1780,11 @@ class Response:
 
     # -- sync body access --
 
-    def read(self):
+    def read(self) -> bytes:
         """Read and return the (decoded) response body."""
         return _response_read(self)
 
-    def iter_bytes(self, chunk_size=None):
+    def iter_bytes(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
         """Iterate over the decoded body."""
         if self._body is not None:
             content = self._body
@@ -1802,7 +1826,7 @@ class Response:
             for chunk in chunker.flush():
                 yield chunk
 
-    def iter_text(self, chunk_size=None):
+    def iter_text(self, chunk_size: int | None = None) -> typing.Iterator[str]:
         """Iterate over the body decoded to str with the response's encoding."""
         decoder = TextDecoder(self.encoding or "utf-8")
         cdef _Chunker chunker = _Chunker(chunk_size, "")
@@ -1815,7 +1839,7 @@ class Response:
             for chunk in chunker.flush():
                 yield chunk
 
-    def iter_lines(self):
+    def iter_lines(self) -> typing.Iterator[str]:
         decoder = LineDecoder()
         with _attach_request(self._req):
             for text in self.iter_text():
@@ -1824,7 +1848,7 @@ class Response:
             for line in decoder.flush():
                 yield line
 
-    def iter_raw(self, chunk_size=None):
+    def iter_raw(self, chunk_size: int | None = None) -> typing.Iterator[bytes]:
         """Iterate over the raw (still encoded) body."""
         if self.is_stream_consumed:
             raise StreamConsumed()
@@ -1849,13 +1873,13 @@ class Response:
                 yield chunk
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the response and release the connection."""
         _close_response(self, self.stream)
 
     # -- async body access --
 
-    async def aread(self):
+    async def aread(self) -> bytes:
         """Read and return the (decoded) response body."""
         if self._body is None and not _aread_ready(self):
             if not _areads_whole(self):
@@ -1886,22 +1910,22 @@ class Response:
         await self.aclose()
         return _decode_all(self, raw)
 
-    def aiter_bytes(self, chunk_size=None):
+    def aiter_bytes(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
         """Iterate asynchronously over the decoded body."""
         return _LazyAsyncIterator(_aiter_bytes_start, self, chunk_size)
 
-    def aiter_text(self, chunk_size=None):
+    def aiter_text(self, chunk_size: int | None = None) -> typing.AsyncIterator[str]:
         """Iterate asynchronously over the body decoded to str."""
         return _LazyAsyncIterator(_aiter_text, self, chunk_size)
 
-    def aiter_lines(self):
+    def aiter_lines(self) -> typing.AsyncIterator[str]:
         return _LazyAsyncIterator(_aiter_lines, self)
 
-    def aiter_raw(self, chunk_size=None):
+    def aiter_raw(self, chunk_size: int | None = None) -> typing.AsyncIterator[bytes]:
         """Iterate asynchronously over the raw (still encoded) body."""
         return _LazyAsyncIterator(_aiter_raw, self, chunk_size)
 
-    async def aclose(self):
+    async def aclose(self) -> None:
         """Close the response and release the connection."""
         if not isinstance(self.stream, AsyncByteStream):
             raise RuntimeError(_stream_kind_message(
@@ -2547,7 +2571,7 @@ def _new_jar(policy):
 class Cookies(MutableMapping):
     """HTTP cookies over an http.cookiejar.CookieJar, as a mutable mapping."""
 
-    def __init__(self, cookies=None):
+    def __init__(self, cookies: CookieTypes | None = None) -> None:
         if cookies is None or isinstance(cookies, dict):
             self.jar = _new_jar(None)
             if isinstance(cookies, dict):
@@ -2565,7 +2589,7 @@ class Cookies(MutableMapping):
         else:
             self.jar = cookies
 
-    def extract_cookies(self, response):
+    def extract_cookies(self, response: Response) -> None:
         """Load cookies from the response's Set-Cookie headers."""
         request = response.request
         # A request path whose last "/" lies past the longest cookie path kept (RFC
@@ -2575,11 +2599,11 @@ class Cookies(MutableMapping):
             return
         self.jar.extract_cookies(_CookieCompatResponse(response), _CookieCompatRequest(request))
 
-    def set_cookie_header(self, request):
+    def set_cookie_header(self, request: Request) -> None:
         """Set the Cookie header on `request` from the matching cookies."""
         self.jar.add_cookie_header(_CookieCompatRequest(request))
 
-    def set(self, name, value, domain="", path="/"):
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
         cookie = Cookie(
             version=0,
             name=name,
@@ -2601,7 +2625,13 @@ class Cookies(MutableMapping):
         )
         self.jar.set_cookie(cookie)
 
-    def get(self, name, default=None, domain=None, path=None):
+    def get(
+        self,
+        name: str,
+        default: str | None = None,
+        domain: str | None = None,
+        path: str | None = None,
+    ) -> str | None:
         value = None
         for cookie in self.jar:
             if cookie.name == name:
@@ -2614,7 +2644,7 @@ class Cookies(MutableMapping):
             return default
         return value
 
-    def delete(self, name, domain=None, path=None):
+    def delete(self, name: str, domain: str | None = None, path: str | None = None) -> None:
         if domain is not None and path is not None:
             return self.jar.clear(domain, path, name)
         remove = [
@@ -2627,7 +2657,7 @@ class Cookies(MutableMapping):
         for cookie in remove:
             self.jar.clear(cookie.domain, cookie.path, cookie.name)
 
-    def clear(self, domain=None, path=None):
+    def clear(self, domain: str | None = None, path: str | None = None) -> None:
         args = []
         if domain is not None:
             args.append(domain)
@@ -2636,7 +2666,7 @@ class Cookies(MutableMapping):
             args.append(path)
         self.jar.clear(*args)
 
-    def update(self, cookies=None):
+    def update(self, cookies: CookieTypes | None = None) -> None:
         cookies = Cookies(cookies)
         for cookie in cookies.jar:
             self.jar.set_cookie(cookie)

@@ -49,7 +49,7 @@ class ServerSentEvent:
     id: str = ""
     retry: int | None = None
 
-    def json(self) -> Any:
+    def json(self) -> object:
         return jsonlib.loads(self.data)
 
 

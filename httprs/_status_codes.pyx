@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, annotation_typing=False
 """HTTP status codes and reason phrases: `codes` as httpx 0.28.1's, and httpx2's (2.10+:
 RFC 9110's names and phrases for 413, 414, 416 and 422, the old names deprecated), which
 the switch gives as `httpx2.codes`. Two classes, as the two libraries have: code written
@@ -30,39 +30,39 @@ class _Codes(IntEnum):
         return str(self.value)
 
     @classmethod
-    def get_reason_phrase(cls, value):
+    def get_reason_phrase(cls, value: int) -> str:
         try:
             return cls(value).phrase
         except ValueError:
             return ""
 
     @classmethod
-    def is_informational(cls, value):
+    def is_informational(cls, value: int) -> bool:
         """Returns `True` for 1xx status codes, `False` otherwise."""
         return 100 <= value <= 199
 
     @classmethod
-    def is_success(cls, value):
+    def is_success(cls, value: int) -> bool:
         """Returns `True` for 2xx status codes, `False` otherwise."""
         return 200 <= value <= 299
 
     @classmethod
-    def is_redirect(cls, value):
+    def is_redirect(cls, value: int) -> bool:
         """Returns `True` for 3xx status codes, `False` otherwise."""
         return 300 <= value <= 399
 
     @classmethod
-    def is_client_error(cls, value):
+    def is_client_error(cls, value: int) -> bool:
         """Returns `True` for 4xx status codes, `False` otherwise."""
         return 400 <= value <= 499
 
     @classmethod
-    def is_server_error(cls, value):
+    def is_server_error(cls, value: int) -> bool:
         """Returns `True` for 5xx status codes, `False` otherwise."""
         return 500 <= value <= 599
 
     @classmethod
-    def is_error(cls, value):
+    def is_error(cls, value: int) -> bool:
         """Returns `True` for 4xx or 5xx status codes, `False` otherwise."""
         return 400 <= value <= 599
 

@@ -70,10 +70,10 @@ class HTTPTransport(_CoreTransport, BaseTransport):
         _check_sync_context(core.tls_args[0])
         _check_sync_context(core.route.proxy_ssl_context)
 
-    def handle_request(self, request):
+    def handle_request(self, request: Request) -> Response:
         return _handle_sync(self, request)
 
-    def close(self):
+    def close(self) -> None:
         cdef _TransportCore core = self._core
         cdef int open_connections = _open_connections_to_log(core)
         cdef _Engine engine = core.engine  # what is closed, whoever reopens the transport

@@ -649,18 +649,18 @@ class _CoreTransport:
 
     def __init__(
         self,
-        verify=True,
-        cert=None,
-        trust_env=True,
-        http1=True,
-        http2=False,
-        limits=DEFAULT_LIMITS,
-        proxy=None,
-        uds=None,
-        local_address=None,
-        retries=0,
-        socket_options=None,
-    ):
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[SOCKET_OPTION] | None = None,
+    ) -> None:
         self._core = _new_core(
             verify, cert, trust_env, limits, proxy, http1, http2, uds, local_address, retries,
             socket_options,

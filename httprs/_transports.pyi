@@ -18,8 +18,8 @@ from httprs._models import Request, Response
 _T = TypeVar("_T", bound=BaseTransport)
 _A = TypeVar("_A", bound=AsyncBaseTransport)
 
-_SyncHandler = Callable[[Request], Response]
-_AsyncHandler = Callable[[Request], Coroutine[None, None, Response]]
+SyncHandler = Callable[[Request], Response]
+AsyncHandler = Callable[[Request], Coroutine[None, None, Response]]
 
 _Message = MutableMapping[str, Any]
 _Receive = Callable[[], Awaitable[_Message]]
@@ -49,8 +49,8 @@ class AsyncBaseTransport:
     async def aclose(self) -> None: ...
 
 class MockTransport(AsyncBaseTransport, BaseTransport):
-    handler: _SyncHandler | _AsyncHandler
-    def __init__(self, handler: _SyncHandler | _AsyncHandler) -> None: ...
+    handler: SyncHandler | AsyncHandler
+    def __init__(self, handler: SyncHandler | AsyncHandler) -> None: ...
     def handle_request(self, request: Request) -> Response: ...
     async def handle_async_request(self, request: Request) -> Response: ...
 

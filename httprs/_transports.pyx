@@ -6,7 +6,20 @@ import sys
 
 from httprs._content import _LazyAsyncIterator
 from httprs._methods import python_methods
-from httprs._models import AsyncByteStream, Response, SyncByteStream
+from httprs._models import AsyncByteStream, Request, Response, SyncByteStream
+
+# The types the annotations name (as httpx's `_transports.mock` / `_transports.asgi` define
+# them; WSGIApplication is typeshed's), for typing.get_type_hints.
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
+import typing
+
+SyncHandler = Callable[[Request], Response]
+AsyncHandler = Callable[[Request], Coroutine[None, None, Response]]
+_Message = MutableMapping[str, typing.Any]
+_Receive = Callable[[], Awaitable[_Message]]
+_Send = Callable[[MutableMapping[str, typing.Any]], Awaitable[None]]
+_ASGIApp = Callable[[MutableMapping[str, typing.Any], _Receive, _Send], Awaitable[None]]
+WSGIApplication = Callable[[dict[str, typing.Any], Callable[..., typing.Any]], Iterable[bytes]]
 
 
 class _AppProtocolError(RuntimeError, AssertionError):
@@ -28,11 +41,11 @@ class BaseTransport:
     def __exit__(self, exc_type=None, exc_value=None, traceback=None):
         self.close()
 
-    def handle_request(self, request):
+    def handle_request(self, request: Request) -> Response:
         """Send a single HTTP request and return a Response whose stream the caller closes."""
         raise NotImplementedError("The 'handle_request' method must be implemented.")
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
@@ -45,21 +58,21 @@ class AsyncBaseTransport:
     async def __aexit__(self, exc_type=None, exc_value=None, traceback=None):
         await self.aclose()
 
-    async def handle_async_request(self, request):
+    async def handle_async_request(self, request: Request) -> Response:
         """Send a single HTTP request and return a Response whose stream the caller closes."""
         raise NotImplementedError("The 'handle_async_request' method must be implemented.")
 
-    async def aclose(self):
+    async def aclose(self) -> None:
         pass
 
 
 class MockTransport(AsyncBaseTransport, BaseTransport):
     """Answer every request by calling `handler(request)` (sync or async) in-process."""
 
-    def __init__(self, handler):
+    def __init__(self, handler: SyncHandler | AsyncHandler) -> None:
         self.handler = handler
 
-    def handle_request(self, request):
+    def handle_request(self, request: Request) -> Response:
         request.read()
         response = self.handler(request)
         if not isinstance(response, Response):
@@ -69,7 +82,7 @@ class MockTransport(AsyncBaseTransport, BaseTransport):
             raise TypeError("Cannot use an async handler in a sync Client")
         return response
 
-    async def handle_async_request(self, request):
+    async def handle_async_request(self, request: Request) -> Response:
         await request.aread()
         response = self.handler(request)
         if not isinstance(response, Response):
@@ -115,12 +128,12 @@ class WSGITransport(BaseTransport):
 
     def __init__(
         self,
-        app,
-        raise_app_exceptions=True,
-        script_name="",
-        remote_addr="127.0.0.1",
-        wsgi_errors=None,
-    ):
+        app: WSGIApplication,
+        raise_app_exceptions: bool = True,
+        script_name: str = "",
+        remote_addr: str = "127.0.0.1",
+        wsgi_errors: typing.TextIO | None = None,
+    ) -> None:
         self.app = app
         self.raise_app_exceptions = raise_app_exceptions
         self.script_name = script_name
@@ -161,7 +174,7 @@ class WSGITransport(BaseTransport):
             environ[key] = raw_value.decode("ascii")
         return environ
 
-    def handle_request(self, request):
+    def handle_request(self, request: Request) -> Response:
         request.read()
         environ = self._environ(request)
         state = {}
@@ -282,7 +295,13 @@ class _ASGIExchange:
 class ASGITransport(AsyncBaseTransport):
     """Send requests straight to an ASGI application, in-process (asyncio or trio)."""
 
-    def __init__(self, app, raise_app_exceptions=True, root_path="", client=("127.0.0.1", 123)):
+    def __init__(
+        self,
+        app: _ASGIApp,
+        raise_app_exceptions: bool = True,
+        root_path: str = "",
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self.app = app
         self.raise_app_exceptions = raise_app_exceptions
         self.root_path = root_path
@@ -305,7 +324,7 @@ class ASGITransport(AsyncBaseTransport):
             "root_path": self.root_path,
         }
 
-    async def handle_async_request(self, request):
+    async def handle_async_request(self, request: Request) -> Response:
         if not isinstance(request.stream, AsyncByteStream):
             raise _AppProtocolError("ASGITransport needs a request with an async byte stream.")
         exchange = _ASGIExchange(request)

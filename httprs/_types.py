@@ -85,3 +85,11 @@ FileTypes = Union[
 RequestFiles = Union[Mapping[str, FileTypes], Sequence[tuple[str, FileTypes]]]
 
 RequestExtensions = Mapping[str, Any]
+
+# httpx's `httpx._transports.default.SOCKET_OPTION` (imported there from here): in this
+# module, which the package imports anyway, for the transports' annotations.
+SOCKET_OPTION = Union[
+    tuple[int, int, int],
+    tuple[int, int, Union[bytes, bytearray]],
+    tuple[int, int, None, int],
+]

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, annotation_typing=False
 """URL and QueryParams, with httpx 0.28's parsing and normalisation rules.
 
 A URL is parsed once into seven normalised ASCII strings (scheme, userinfo,
@@ -580,7 +580,7 @@ class URL:
     # (httprs._client's _made_whole) before it is shared; None: made by each request.
     _host_pair = None
 
-    def __init__(self, url="", **kwargs):
+    def __init__(self, url: URL | str = "", **kwargs: typing.Any) -> None:
         if kwargs:
             for key, value in kwargs.items():
                 expected = _ALLOWED_KWARGS.get(key)
@@ -636,29 +636,29 @@ class URL:
             )
 
     @property
-    def scheme(self):
+    def scheme(self) -> str:
         """The URL scheme, lower-cased ("http", "https")."""
         return self._scheme
 
     @property
-    def raw_scheme(self):
+    def raw_scheme(self) -> bytes:
         return self._scheme.encode("ascii")
 
     @property
-    def userinfo(self):
+    def userinfo(self) -> bytes:
         """The userinfo as raw (still percent-encoded) bytes."""
         return self._userinfo.encode("ascii")
 
     @property
-    def username(self):
+    def username(self) -> str:
         return unquote(self._userinfo.partition(":")[0])
 
     @property
-    def password(self):
+    def password(self) -> str:
         return unquote(self._userinfo.partition(":")[2])
 
     @property
-    def host(self):
+    def host(self) -> str:
         """The host, lower-cased, IDNA hosts decoded to unicode, IPv6 without brackets."""
         host = self._host
         if "xn--" in host:
@@ -666,17 +666,17 @@ class URL:
         return host
 
     @property
-    def raw_host(self):
+    def raw_host(self) -> bytes:
         """The host as ASCII bytes: lower-cased, IDNA-encoded, no IPv6 brackets."""
         return self._host.encode("ascii")
 
     @property
-    def port(self):
+    def port(self) -> int | None:
         """The port as an int, or None when absent or the scheme's default."""
         return self._port
 
     @property
-    def netloc(self):
+    def netloc(self) -> bytes:
         netloc = self._netloc
         if netloc is None:
             host = _format_host(self._host)
@@ -686,7 +686,7 @@ class URL:
         return netloc
 
     @property
-    def path(self):
+    def path(self) -> str:
         return unquote(self._path or "/")
 
     @property
@@ -707,15 +707,15 @@ class URL:
         )
 
     @property
-    def query(self):
+    def query(self) -> bytes:
         return (self._query or "").encode("ascii")
 
     @property
-    def params(self):
+    def params(self) -> QueryParams:
         return QueryParams(self._query)
 
     @property
-    def raw_path(self):
+    def raw_path(self) -> bytes:
         """Path and query as sent in the request line, as bytes."""
         raw_path = self._raw_path
         if raw_path is None:
@@ -726,40 +726,40 @@ class URL:
         return raw_path
 
     @property
-    def fragment(self):
+    def fragment(self) -> str:
         return unquote(self._fragment or "")
 
     @property
-    def is_absolute_url(self):
+    def is_absolute_url(self) -> bool:
         return bool(self._scheme and self._host)
 
     @property
-    def is_relative_url(self):
+    def is_relative_url(self) -> bool:
         return not (self._scheme and self._host)
 
     @property
-    def origin(self):
+    def origin(self) -> Origin:
         """httpx2: the scheme, host and effective port, as a hashable `Origin`."""
         from httprs._origin import Origin
 
         return Origin(self)
 
-    def copy_with(self, **kwargs):
+    def copy_with(self, **kwargs: typing.Any) -> URL:
         return URL(self, **kwargs)
 
-    def copy_set_param(self, key, value=None):
+    def copy_set_param(self, key: str, value: typing.Any = None) -> URL:
         return self.copy_with(params=self.params.set(key, value))
 
-    def copy_add_param(self, key, value=None):
+    def copy_add_param(self, key: str, value: typing.Any = None) -> URL:
         return self.copy_with(params=self.params.add(key, value))
 
-    def copy_remove_param(self, key):
+    def copy_remove_param(self, key: str) -> URL:
         return self.copy_with(params=self.params.remove(key))
 
-    def copy_merge_params(self, params):
+    def copy_merge_params(self, params: QueryParamTypes) -> URL:
         return self.copy_with(params=self.params.merge(params))
 
-    def join(self, url):
+    def join(self, url: URL | str) -> URL:
         """Resolve `url` against this URL as the base."""
         return URL(urljoin(str(self), str(URL(url))))
 
@@ -781,7 +781,7 @@ class URL:
         return f"{self.__class__.__name__}({_build(self, True)!r})"
 
     @property
-    def raw(self):
+    def raw(self) -> tuple[bytes, bytes, int, bytes]:
         import collections
 
         from httprs._alias import primary
@@ -821,7 +821,7 @@ class QueryParams:
 
     __reversed__ = None  # not reversible, as a collections.abc.Mapping (see Headers)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: QueryParamTypes | None, **kwargs: typing.Any) -> None:
         assert len(args) < 2, "Too many arguments."
         assert not (args and kwargs), "Cannot mix named and unnamed arguments."
         value = args[0] if args else kwargs
@@ -850,45 +850,45 @@ class QueryParams:
                 str(k): [primitive_value_to_str(item) for item in v] for k, v in grouped.items()
             }
 
-    def keys(self):
+    def keys(self) -> typing.KeysView[str]:
         return self._dict.keys()
 
-    def values(self):
+    def values(self) -> typing.ValuesView[str]:
         return {k: v[0] for k, v in self._dict.items()}.values()
 
-    def items(self):
+    def items(self) -> typing.ItemsView[str, str]:
         return {k: v[0] for k, v in self._dict.items()}.items()
 
-    def multi_items(self):
+    def multi_items(self) -> list[tuple[str, str]]:
         out = []
         for k, v in self._dict.items():
             out.extend([(k, i) for i in v])
         return out
 
-    def get(self, key, default=None):
+    def get(self, key: typing.Any, default: typing.Any = None) -> typing.Any:
         if key in self._dict:
             return self._dict[str(key)][0]
         return default
 
-    def get_list(self, key):
+    def get_list(self, key: str) -> list[str]:
         return list(self._dict.get(str(key), []))
 
-    def set(self, key, value=None):
+    def set(self, key: str, value: typing.Any = None) -> QueryParams:
         q = _qp_copy(self)
         q._dict[str(key)] = [primitive_value_to_str(value)]
         return q
 
-    def add(self, key, value=None):
+    def add(self, key: str, value: typing.Any = None) -> QueryParams:
         q = _qp_copy(self)
         q._dict[str(key)] = q.get_list(key) + [primitive_value_to_str(value)]
         return q
 
-    def remove(self, key):
+    def remove(self, key: str) -> QueryParams:
         q = _qp_copy(self)
         q._dict.pop(str(key), None)
         return q
 
-    def merge(self, params=None):
+    def merge(self, params: QueryParamTypes | None = None) -> QueryParams:
         q = QueryParams(params)
         q._dict = {**self._dict, **q._dict}
         return q
@@ -931,7 +931,7 @@ class QueryParams:
     def __repr__(self):
         return f"{self.__class__.__name__}({str(self)!r})"
 
-    def update(self, params=None):
+    def update(self, params: QueryParamTypes | None = None) -> None:
         raise RuntimeError(
             "QueryParams are immutable since 0.18.0. "
             "Use `q = q.merge(...)` to create an updated copy."

@@ -2,9 +2,13 @@
 
 For every name in `httpx.__all__` (httpx 0.28.1) and `httpx2.__all__` (httpx2 2.17.0) that
 httprs exports, the signature of the object, and of each public method, `__init__` and
-property of a class, must have the same parameter names, kinds and defaults as the
-reference library's. Annotations are not compared here: they live in the `.pyi` stubs,
-which `tests/test_typing.py` checks against the runtime with stubtest.
+property getter of a class, must have the same parameter names, kinds, defaults and
+annotations as the reference library's. The annotations are strings, as httpx's are (it
+uses `from __future__ import annotations`), and are httpx 0.28.1's own strings; httpx2
+spells some differently (`Any` for `typing.Any`, `X | None` for `None | X`, ...): against
+httpx2 the strings compare once normalised (`_normalised`), and what still differs is
+listed in `HTTPX2_DIFFERENCES`. `typing.get_type_hints` must resolve every one of them to
+httprs's own classes and the aliases of `httprs._types` (`test_type_hints_resolve`).
 
 Sentinel defaults (`USE_CLIENT_DEFAULT`, `Timeout`'s `UNSET`, a bare `object()`) are
 different objects in the two libraries; they compare equal when they are instances of
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import typing
 
 import httpx
@@ -72,7 +77,107 @@ def _shape(sig: inspect.Signature):
     return [(p.name, p.kind) for p in sig.parameters.values()]
 
 
-def _assert_same_signature(ref_obj, our_obj, where: str) -> None:
+# Where httprs's annotation (httpx 0.28.1's string) still differs from httpx2 2.17.0's once
+# both are normalised: (where, parameter or "return") -> (httpx2's string, httprs's).
+HTTPX2_DIFFERENCES: dict[tuple[str, str], tuple[str, str]] = {
+    **{
+        (f"{client}.{method}", "return"): (f"{gen}[Response]", f"typing.{it}[Response]")
+        for client, gen, it in (
+            ("Client", "Generator", "Iterator"),
+            ("AsyncClient", "AsyncGenerator", "AsyncIterator"),
+        )
+        for method in ("stream",)
+    },
+    ("stream", "return"): ("Generator[Response]", "typing.Iterator[Response]"),
+    **{
+        (f"{client}{member}", "default_encoding"): (
+            "str | Callable[[bytes], str | None]",
+            "str | typing.Callable[[bytes], str]",
+        )
+        for client in ("Client", "AsyncClient", "Response")
+        for member in ("", ".__init__")
+    },
+    ("Headers.get", "default"): ("_T | None", "typing.Any"),
+    ("Headers.get", "return"): ("str | _T | None", "typing.Any"),
+    ("Response.aiter_bytes", "return"): (
+        "AsyncGenerator[bytes, None]",
+        "typing.AsyncIterator[bytes]",
+    ),
+    ("Response.aiter_raw", "return"): (
+        "AsyncGenerator[bytes, None]",
+        "typing.AsyncIterator[bytes]",
+    ),
+    ("Limits", "return"): (None, "None"),
+    ("Limits.__init__", "return"): (None, "None"),
+    # httprs.websockets: the sessions share one constructor (httpx2's two name their own
+    # stream protocol), and the clients name the session classes where httpx2 has TypeVars
+    # (`type[SyncSession]`), which a default of a concrete class contradicts for mypy.
+    **{
+        (f"websockets.{session}{member}", "stream"): (stream, "Any")
+        for session, stream in (
+            ("WebSocketSession", "NetworkStream"),
+            ("AsyncWebSocketSession", "AsyncNetworkStream"),
+        )
+        for member in ("", ".__init__")
+    },
+    **{
+        (f"websockets.{client}{member}", "session_class"): (f"type[{var}]", f"type[{cls}]")
+        for client, var, cls in (
+            ("WebSocketClient", "SyncSession", "WebSocketSession"),
+            ("AsyncWebSocketClient", "AsyncSession", "AsyncWebSocketSession"),
+        )
+        for member in ("", ".__init__")
+    },
+    ("websockets.WebSocketClient.connect", "return"): (
+        "Generator[SyncSession, None, None]",
+        "Iterator[WebSocketSession]",
+    ),
+    ("websockets.AsyncWebSocketClient.connect", "return"): (
+        "AsyncGenerator[AsyncSession, None]",
+        "AsyncIterator[AsyncWebSocketSession]",
+    ),
+}
+
+
+def _annotation(annotation):
+    """The annotation: a string, or None where httpx's module has no `from __future__
+    import annotations` (`-> None` is then the object); "" for none at all."""
+    if annotation is inspect.Parameter.empty:
+        return ""
+    assert annotation is None or isinstance(annotation, str), f"{annotation!r}"
+    return annotation
+
+
+def _normalised(annotation: str) -> str:
+    """httpx2's spelling of httpx's annotation: no `typing.` prefix, and the members of a
+    top-level union sorted (`None | float` and `float | None` are one type)."""
+    annotation = annotation.replace("typing.", "")
+    members, depth, start = [], 0, 0
+    for i, char in enumerate(annotation):
+        depth += char in "[(" and 1 or char in "])" and -1 or 0
+        if char == "|" and depth == 0:
+            members.append(annotation[start:i].strip())
+            start = i + 1
+    members.append(annotation[start:].strip())
+    return " | ".join(sorted(members))
+
+
+def _assert_same_annotation(lib, ref: str, ours: str, where: str, name: str) -> None:
+    if lib is httpx:
+        assert ours == ref, f"{where}: {name!r} is annotated {ours!r}, httpx has {ref!r}"
+    elif (where, name) in HTTPX2_DIFFERENCES:
+        assert (ref, ours) == HTTPX2_DIFFERENCES[where, name], (where, name, ref, ours)
+    else:
+        assert isinstance(ref, str) == isinstance(ours, str), (where, name, ref, ours)
+        if not isinstance(ref, str):
+            assert ours is ref, (where, name, ref, ours)
+            return
+        assert _normalised(ours) == _normalised(ref), (
+            f"{where}: {name!r} is annotated {ours!r}, httpx2 has {ref!r}"
+        )
+
+
+def _assert_same_signature(ref_obj, our_obj, where: str, lib=httpx) -> None:
     try:
         ref = inspect.signature(ref_obj)
     except ValueError:
@@ -88,6 +193,16 @@ def _assert_same_signature(ref_obj, our_obj, where: str) -> None:
             f"{where}: default of {p_ref.name!r} is {p_ours.default!r}, "
             f"httpx has {p_ref.default!r}"
         )
+        _assert_same_annotation(
+            lib, _annotation(p_ref.annotation), _annotation(p_ours.annotation), where, p_ref.name
+        )
+    _assert_same_annotation(
+        lib,
+        _annotation(ref.return_annotation),
+        _annotation(ours.return_annotation),
+        where,
+        "return",
+    )
 
 
 def _public_members(cls, lib):
@@ -144,7 +259,7 @@ def _assert_same_api(lib, ref_obj, our_obj, name):
     if inspect.isclass(ref_obj):
         assert inspect.isclass(our_obj), f"{name} is a class in {lib.__name__}"
     if callable(ref_obj) and not isinstance(ref_obj, type(httpx.USE_CLIENT_DEFAULT)):
-        _assert_same_signature(ref_obj, our_obj, name)
+        _assert_same_signature(ref_obj, our_obj, name, lib)
     if not inspect.isclass(ref_obj) or issubclass(ref_obj, BaseException):
         return  # an exception's constructor was compared above; its members are Python's
     for member, ref_member in _public_members(ref_obj, lib):
@@ -156,11 +271,101 @@ def _assert_same_api(lib, ref_obj, our_obj, name):
             assert (ref_member.fset is None) == (our_member.fset is None), (
                 f"{where}: settable in one library and not in the other"
             )
+            _assert_same_signature(ref_member.fget, our_member.fget, where, lib)
             continue
         if isinstance(ref_member, (classmethod, staticmethod)):
             assert type(our_member) is type(ref_member), f"{where}: {type(ref_member)}"
         if callable(getattr(ref_obj, member)):
-            _assert_same_signature(getattr(ref_obj, member), getattr(our_obj, member), where)
+            _assert_same_signature(getattr(ref_obj, member), getattr(our_obj, member), where, lib)
+
+
+def _our_callables(lib, name, ref_obj, our_obj):
+    """(where, our callable, the reference's) for what `_assert_same_api` compares."""
+    if callable(ref_obj) and not isinstance(ref_obj, type(httpx.USE_CLIENT_DEFAULT)):
+        yield name, our_obj, ref_obj
+    if not inspect.isclass(ref_obj):
+        return
+    if issubclass(ref_obj, BaseException) or "__init__" not in dict(_public_members(ref_obj, lib)):
+        yield f"{name}.__init__", our_obj.__init__, ref_obj.__init__
+    if issubclass(ref_obj, BaseException):
+        return
+    for member, ref_member in _public_members(ref_obj, lib):
+        our_member = inspect.getattr_static(our_obj, member)
+        if isinstance(ref_member, property):
+            yield f"{name}.{member}", our_member.fget, ref_member.fget
+            if ref_member.fset is not None:
+                yield f"{name}.{member} (setter)", our_member.fset, ref_member.fset
+        else:
+            yield f"{name}.{member}", getattr(our_obj, member), getattr(ref_obj, member)
+
+
+def _hinted(ref) -> set[str]:
+    """The names the reference annotates (its signature's, or nothing without one)."""
+    try:
+        sig = inspect.signature(ref)
+    except ValueError:
+        return set()
+    names = {p.name for p in sig.parameters.values() if p.annotation is not p.empty}
+    if sig.return_annotation is not sig.empty:
+        names.add("return")
+    return names
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 10), reason="httpx's annotations use `X | Y`, Python 3.10's syntax"
+)
+@pytest.mark.parametrize(("lib", "name"), _cases())
+def test_type_hints_resolve(lib, name):
+    """`typing.get_type_hints` resolves every annotation of the callables compared above
+    (pydantic's validate_call, dependency injection containers and typer read them), to
+    httprs's own classes."""
+    import httprs.websockets  # noqa: F401  (binds WebSocketSession for `websocket()`)
+
+    if name == "main":
+        pytest.skip(
+            "a click Command: its annotations are click's, which name the TYPE_CHECKING-only "
+            "`click.Context` (httpx.main's fail the same way)"
+        )
+    ref_obj = getattr(lib, name)
+    for where, ours, ref in _our_callables(lib, name, ref_obj, getattr(httprs, name)):
+        if inspect.isclass(ours):
+            typing.get_type_hints(ours)  # the class's own variable annotations
+            continue
+        hints = typing.get_type_hints(ours)
+        if where.endswith("(setter)"):  # the value's parameter may be named differently
+            assert len(hints) == len(_hinted(ref)), f"{where}: {sorted(hints)}"
+        else:
+            assert set(hints) == _hinted(ref), f"{where}: {sorted(hints)}"
+    if name in ("Request", "Response", "URL", "Client"):
+        assert typing.get_type_hints(httprs.Client.get)["return"] is httprs.Response
+        assert typing.get_type_hints(httprs.Request.__init__)["url"] == httprs.URL | str
+
+
+@pytest.mark.parametrize("where", sorted(f"{w}:{p}" for w, p in HTTPX2_DIFFERENCES))
+def test_httpx2_differences_are_current(where):
+    """Each listed difference from httpx2 is one the comparison meets (none is stale)."""
+    import httpx2.websockets
+
+    import httprs.websockets
+
+    member, _, param = where.partition(":")
+    ref_module, our_module = httpx2, httprs
+    if member.startswith("websockets."):
+        ref_module, our_module = httpx2.websockets, httprs.websockets
+    name, _, attr = member.removeprefix("websockets.").partition(".")
+    ref, ours = getattr(ref_module, name), getattr(our_module, name)
+    if attr:
+        ref, ours = getattr(ref, attr), getattr(ours, attr)
+    ref_sig, our_sig = inspect.signature(ref), inspect.signature(ours)
+    if param == "return":
+        got = (_annotation(ref_sig.return_annotation), _annotation(our_sig.return_annotation))
+    else:
+        got = (
+            _annotation(ref_sig.parameters[param].annotation),
+            _annotation(our_sig.parameters[param].annotation),
+        )
+    assert got == HTTPX2_DIFFERENCES[member, param]
+    assert got[0] is None or _normalised(got[0]) != _normalised(got[1] or "")
 
 
 _HTTPX_5S = httpx.Timeout(5.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
 from httprs import _exceptions
 from httprs._config import DEFAULT_LIMITS, Limits, Proxy, create_ssl_context
@@ -35,6 +35,7 @@ from httprs._exceptions import (
 )
 from httprs._models import Request, Response
 from httprs._transports import AsyncBaseTransport, BaseTransport
+from httprs._types import SOCKET_OPTION  # noqa: F401  (httpx's module defines it)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -48,11 +49,6 @@ __all__ = [
     "map_httpcore_exceptions",
 ]
 
-SOCKET_OPTION = Union[
-    tuple[int, int, int],
-    tuple[int, int, Union[bytes, bytearray]],
-    tuple[int, int, None, int],
-]
 
 # Re-exported as httpx's module has them (code imports them from here).
 _REEXPORTED = (

@@ -41,3 +41,14 @@ __all__ = [
     "aconnect_ws",
     "connect_ws",
 ]
+
+# The names of the annotations of httpx2's `websocket()` / `Client.websocket()` (see
+# httprs/_hints.py): bound in those modules' globals once this optional package is imported.
+from httprs._hints import bind_names as _bind_names  # noqa: E402
+
+for _module in ("httprs._api", "httprs._client"):
+    _bind_names(
+        _module,
+        {"WebSocketSession": WebSocketSession, "AsyncWebSocketSession": AsyncWebSocketSession},
+    )
+del _bind_names, _module

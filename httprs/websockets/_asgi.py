@@ -30,7 +30,7 @@ from wsproto.frame_protocol import CloseReason
 
 from httprs._exceptions import ReadError
 from httprs._models import Request, Response
-from httprs._transports import ASGITransport
+from httprs._transports import ASGITransport, _ASGIApp
 
 from ._exceptions import WebSocketDisconnect, WebSocketUpgradeError
 
@@ -281,7 +281,7 @@ class ASGIWebSocketTransport(ASGITransport):
 
     def __init__(
         self,
-        app: Any,
+        app: _ASGIApp,
         raise_app_exceptions: bool = True,
         root_path: str = "",
         client: tuple[str, int] = ("127.0.0.1", 123),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import wsproto.events
 
-if TYPE_CHECKING:
-    from wsproto.events import Event
-
-    from httprs._models import Response
+from httprs._models import Response
 
 __all__ = [
     "HTTPXWSException",
@@ -42,7 +39,7 @@ class WebSocketDisconnect(HTTPXWSException):
 class WebSocketInvalidTypeReceived(HTTPXWSException):
     """A message of another kind than asked for arrived (text for bytes, or the reverse)."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: wsproto.events.Event) -> None:
         super().__init__(event)
         self.event = event
 

@@ -31,9 +31,10 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
+import wsproto.events
 import wsproto.utilities
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -48,7 +49,7 @@ from wsproto.events import (
 )
 from wsproto.frame_protocol import CloseReason
 
-from httprs._client import USE_CLIENT_DEFAULT, UseClientDefault
+from httprs._client import USE_CLIENT_DEFAULT, AsyncClient, Client, UseClientDefault
 from httprs._config import (
     DEFAULT_KEEPALIVE_PING_INTERVAL_SECONDS,
     DEFAULT_KEEPALIVE_PING_TIMEOUT_SECONDS,
@@ -56,7 +57,15 @@ from httprs._config import (
     DEFAULT_QUEUE_SIZE,
 )
 from httprs._exceptions import TransportError
-from httprs._models import Headers
+from httprs._models import Headers, Response
+from httprs._types import (
+    AuthTypes,
+    CookieTypes,
+    HeaderTypes,
+    QueryParamTypes,
+    RequestExtensions,
+    TimeoutTypes,
+)
 
 from ._exceptions import (
     HTTPXWSException,
@@ -65,18 +74,6 @@ from ._exceptions import (
     WebSocketNetworkError,
     WebSocketUpgradeError,
 )
-
-if TYPE_CHECKING:
-    from httprs._client import AsyncClient, Client
-    from httprs._models import Response
-    from httprs._types import (
-        AuthTypes,
-        CookieTypes,
-        HeaderTypes,
-        QueryParamTypes,
-        RequestExtensions,
-        TimeoutTypes,
-    )
 
 __all__ = [
     "AsyncWebSocketClient",
@@ -343,7 +340,7 @@ class WebSocketSession(_SessionBase):
 
     # -- sending ----------------------------------------------------------------------
 
-    def send(self, event: Event) -> None:
+    def send(self, event: wsproto.events.Event) -> None:
         """Send a wsproto event."""
         try:
             with self._lock:
@@ -371,7 +368,7 @@ class WebSocketSession(_SessionBase):
 
     # -- receiving --------------------------------------------------------------------
 
-    def receive(self, timeout: float | None = None) -> Event:
+    def receive(self, timeout: float | None = None) -> wsproto.events.Event:
         """The next message event; TimeoutError if none came within `timeout`."""
         if self._ended is not None:
             try:
@@ -544,7 +541,7 @@ class AsyncWebSocketSession(_SessionBase):
             self._end(WebSocketDisconnect(code, reason))
             await self.stream.aclose()
 
-    async def send(self, event: Event) -> None:
+    async def send(self, event: wsproto.events.Event) -> None:
         """Send a wsproto event."""
         try:
             async with self._lock:
@@ -570,7 +567,7 @@ class AsyncWebSocketSession(_SessionBase):
         await self.send(Ping(payload=self._ping_payload(self._pings, payload, waiter)))
         return waiter
 
-    async def receive(self, timeout: float | None = None) -> Event:
+    async def receive(self, timeout: float | None = None) -> wsproto.events.Event:
         """The next message event; TimeoutError if none came within `timeout`."""
         if self._receive_events is None:
             raise RuntimeError("receive() needs the session entered (`async with`)")

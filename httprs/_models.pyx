@@ -2591,6 +2591,11 @@ class Cookies(MutableMapping):
 
     def extract_cookies(self, response: Response) -> None:
         """Load cookies from the response's Set-Cookie headers."""
+        headers = response.headers
+        if "set-cookie" not in headers and "set-cookie2" not in headers:
+            # Nothing to load: the jar is not asked (httpx2 2.17; httpx 0.28.1 asked it,
+            # and a response without a request then raised).
+            return
         request = response.request
         # A request path whose last "/" lies past the longest cookie path kept (RFC
         # 6265bis: 1024 bytes) sets no cookies: the jar would default them to a parent

@@ -565,9 +565,27 @@ def test_websocket_wrong_accept_key_is_refused(scripted):
 
     srv = scripted(switch_then(after))
     with httprs.Client(timeout=5) as client:
-        with pytest.raises(WebSocketUpgradeError):
+        with pytest.raises(WebSocketUpgradeError) as info:
             with client.websocket(srv.url.replace("http://", "ws://")):
                 pass
+    # The message says why a 101 was refused.
+    assert "Sec-WebSocket-Accept header does not answer" in str(info.value)
+    assert "'d3Jvbmc='" in str(info.value) and info.value.response.status_code == 101
+
+
+def test_a_mocked_101_without_an_accept_key_says_why_it_is_refused():
+    """httpx2's own suite mocks a bare 101; httprs refuses it (RFC 6455 4.1,
+    docs/compatibility.md), and the error names the missing answer, not only the status."""
+
+    def handler(request):
+        return httprs.Response(101, extensions={"network_stream": object()})
+
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        with pytest.raises(WebSocketUpgradeError, match="Sec-WebSocket-Accept") as info:
+            with client.websocket("ws://example.invalid/"):
+                pass
+    assert str(info.value).startswith("WebSocket upgrade failed: 101 Switching Protocols, but")
+    assert "'' given" in str(info.value)
 
 
 def test_websocket_message_too_big(ws_server):

@@ -709,9 +709,23 @@ def _check_upgrade(response: Response, key: str) -> None:
     expected = base64.b64encode(hashlib.sha1(key.encode("ascii") + _ACCEPT_GUID).digest())
     accept = response.headers.get("sec-websocket-accept", "")
     if accept.strip().encode("ascii", "replace") != expected:
-        raise WebSocketUpgradeError(response)
+        raise _upgrade_error(
+            response,
+            "its Sec-WebSocket-Accept header does not answer the request's"
+            f" Sec-WebSocket-Key (RFC 6455 4.1: {expected.decode()!r} expected,"
+            f" {accept!r} given)",
+        )
     if "network_stream" not in response.extensions:
-        raise WebSocketUpgradeError(response)
+        raise _upgrade_error(
+            response, "the transport gave no connection to speak on (no network_stream)"
+        )
+
+
+def _upgrade_error(response: Response, why: str) -> WebSocketUpgradeError:
+    """A WebSocketUpgradeError for a 101 response the session cannot take, saying why."""
+    error = WebSocketUpgradeError(response)
+    error.args = (f"WebSocket upgrade failed: 101 Switching Protocols, but {why}",)
+    return error
 
 
 _S = TypeVar("_S", bound=_SessionBase)

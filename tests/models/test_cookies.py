@@ -263,3 +263,23 @@ def test_indexed_jar_sweeps_expired_cookies(rs, monkeypatch):
     request = rs.Request("GET", "http://example.com/")
     cookies.set_cookie_header(request)
     assert request.headers["Cookie"] == "keep=1" and dict(cookies) == {"keep": "1"}
+
+
+def test_extracting_from_a_response_without_set_cookie_asks_no_jar(rs):
+    """As httpx2 2.17: the jar is not asked when there is nothing to load, so a custom jar
+    sees only responses that set cookies, and a response made without a request has
+    (empty) cookies instead of raising (httpx 0.28.1 raised: no request)."""
+    asked = []
+
+    class Recording(http.cookiejar.CookieJar):
+        def extract_cookies(self, response, request):
+            asked.append(request.get_full_url())
+            super().extract_cookies(response, request)
+
+    cookies = rs.Cookies(Recording())
+    request = rs.Request("GET", "https://example.org/")
+    cookies.extract_cookies(rs.Response(200, request=request))
+    assert asked == [] and len(cookies) == 0
+    assert dict(rs.Response(200).cookies) == {}
+    cookies.extract_cookies(rs.Response(200, headers={"Set-Cookie": "a=1"}, request=request))
+    assert asked == ["https://example.org/"] and dict(cookies) == {"a": "1"}

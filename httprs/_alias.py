@@ -633,6 +633,12 @@ def alias_httpx() -> None:
         )
     install(("httpx2", "httpx"), primary=_state["explicit_primary"] or "httpx2")
     httpx2 = importlib.import_module("httpx2")
+    from httprs._status_codes import codes
+
+    if codes.__module__ == "httpx":
+        # httpx's codes are no longer `httpx.codes` (httpx2's are): pickles find them
+        # where they are defined.
+        codes.__module__ = "httprs._status_codes"
     if not any(isinstance(f, _AliasFinder) and f._alias == "httpx" for f in sys.meta_path):
         sys.meta_path.insert(0, _AliasFinder("httpx", "httpx2"))
     sys.modules["httpx"] = httpx2

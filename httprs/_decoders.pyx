@@ -272,6 +272,8 @@ cdef object _pieces(object out):
     (httpx 0.28.1's protocol) as one piece, an iterable (httpx2's) as it is."""
     if isinstance(out, (bytes, bytearray, memoryview)):
         return (out,)
+    if out is None:  # (httpx's iter_bytes skips a falsy result)
+        return ()
     return out
 
 
@@ -281,6 +283,8 @@ cdef bytes _joined(object out):
         return <bytes>out
     if isinstance(out, (bytes, bytearray, memoryview)):
         return bytes(out)
+    if out is None:
+        return b""
     return b"".join(out)
 
 

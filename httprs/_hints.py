@@ -171,11 +171,15 @@ def _namespace() -> dict[str, Any]:
     return namespace
 
 
-def bind_names(module: str, names: dict[str, Any]) -> None:
+def bind_names(module: str, names: dict[str, Any], *, replace: bool = False) -> None:
     """Adds `names` to the globals of `module` (already imported); a name it holds must be
-    the same object."""
+    the same object, unless `replace` (an optional package imported again, whose classes
+    are new objects)."""
     module_globals = vars(sys.modules[module])
     for name, value in names.items():
+        if replace:
+            module_globals[name] = value
+            continue
         held = module_globals.setdefault(name, value)
         if held is not value:
             raise RuntimeError(f"{module}.{name} is not the object its annotations name")

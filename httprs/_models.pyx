@@ -41,7 +41,7 @@ from httprs._exceptions import (
     StreamClosed,
     StreamConsumed,
 )
-from httprs._status_codes import codes, httpx2_codes
+from httprs._status_codes import HTTPX2_PHRASES, HTTPX_PHRASES, codes
 from httprs._urls import URL, _zone_free
 
 from httprs._content import AsyncIteratorByteStream, IteratorByteStream  # noqa: F401
@@ -1013,9 +1013,8 @@ cdef bint _presented_as_httpx2() except -1:
 cdef str _default_reason_phrase(object status_code):
     """The reason phrase of a response without one of its own: httpx's, or httpx2's
     (RFC 9110's for 413, 414, 416, 422) presented as httpx2."""
-    if _presented_as_httpx2():
-        return httpx2_codes.get_reason_phrase(status_code)
-    return codes.get_reason_phrase(status_code)
+    phrases = HTTPX2_PHRASES if _presented_as_httpx2() else HTTPX_PHRASES
+    return phrases.get(status_code, "")
 
 
 cdef bint _chunked_by_caller(object h) except -1:

@@ -33,6 +33,9 @@ def _httpx2_members() -> list[tuple[str, tuple[int, str]]]: ...
 # httpx2's codes (the switch's `httpx2.codes`), made from httpx's members
 httpx2_codes: type[_Httpx2Codes]
 
+HTTPX_PHRASES: dict[int, str]
+HTTPX2_PHRASES: dict[int, str]
+
 class codes(IntEnum):
     phrase: str
     @classmethod

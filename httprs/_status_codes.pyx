@@ -199,3 +199,9 @@ for _codes in (codes, httpx2_codes):
     for _name, _code in type.__getattribute__(_codes, "_member_map_").items():
         setattr(_codes, _name.lower(), int(_code))
 del _codes, _name, _code
+
+# Each library's phrase per status, for responses without their own (read per response:
+# a dict lookup, where `get_reason_phrase` builds a member, and httpx2's through its
+# metaclass).
+HTTPX_PHRASES = {int(_code): _code.phrase for _code in codes}
+HTTPX2_PHRASES = {int(_code): _code.phrase for _code in httpx2_codes}

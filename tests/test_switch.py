@@ -186,6 +186,44 @@ def test_each_name_has_its_librarys_codes():
     )
 
 
+def test_codes_pickle_after_alias_httpx_replaced_httpx():
+    """httpx routed first, then `alias_httpx()` makes `httpx` httpx2's module: a member of
+    httpx's codes obtained before still pickles (it names where it is defined)."""
+    out = run_py(
+        """
+        import pickle
+        import httprs
+        httprs.install()
+        import httpx
+        member = httpx.codes(413)
+        import httpx2
+        httpx2.alias_httpx()
+        assert pickle.loads(pickle.dumps(member)) is member
+        assert pickle.loads(pickle.dumps(httpx2.codes(413))) is httpx2.codes(413)
+        print("ok")
+        """
+    )
+    assert out.stdout.split() == ["ok"], out.stderr
+
+
+def test_websockets_imported_again_binds_its_new_classes():
+    """The annotation names `httprs.websockets` binds (httprs/_hints.py) follow a second
+    import of the package (a test suite purging it from sys.modules)."""
+    out = run_py(
+        """
+        import sys, typing
+        import httprs, httprs.websockets
+        for name in [n for n in sys.modules if n.startswith("httprs.websockets")]:
+            del sys.modules[name]
+        import httprs.websockets as again
+        hints = typing.get_type_hints(httprs.Client.websocket)
+        assert typing.get_args(hints["return"])[0] is again.WebSocketSession, hints["return"]
+        print("ok")
+        """
+    )
+    assert out.stdout.split() == ["ok"], out.stderr
+
+
 def test_install_refuses_after_the_real_module_was_imported():
     out = run_py(
         """

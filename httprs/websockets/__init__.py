@@ -50,5 +50,6 @@ for _module in ("httprs._api", "httprs._client"):
     _bind_names(
         _module,
         {"WebSocketSession": WebSocketSession, "AsyncWebSocketSession": AsyncWebSocketSession},
+        replace=True,  # (this package imported again: its classes are new objects)
     )
 del _bind_names, _module

@@ -735,3 +735,26 @@ def test_a_replaced_or_removed_coding_is_followed(lib, decoders, monkeypatch):
     monkeypatch.delitem(decoders.SUPPORTED_DECODERS, "gzip")
     response = lib.Response(200, headers={"Content-Encoding": "gzip"}, content=ZIPPED)
     assert response.content == ZIPPED  # no decoder for it any more: as it came
+
+
+class _Quiet:
+    """A decoder whose decode() / flush() give None for nothing (as some do)."""
+
+    def decode(self, data):
+        return data.upper() if data else None
+
+    def flush(self):
+        return None
+
+
+@pytest.mark.parametrize("lib, decoders", _libs(), ids=["httpx", "httprs"])
+def test_a_set_decoder_giving_none_reads_as_nothing(lib, decoders):
+    def made():
+        response = lib.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=lib.ByteStream(ZIPPED)
+        )
+        response._decoder = _Quiet()
+        return response
+
+    assert b"".join(made().iter_bytes()) == ZIPPED.upper()
+    assert list(made().iter_text())

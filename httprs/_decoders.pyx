@@ -53,17 +53,44 @@ __all__ = [
 ]
 
 cdef object _alias_primary = None
+cdef object _alias_installed = None
+
+# What the decoders' decode() / flush() give (`_protocol()`).
+cdef enum Protocol:
+    kBytes  # httpx 0.28.1's: bytes
+    kPieces  # httpx2's (2.12): a generator of pieces of at most 1 MiB
+    kEither  # both names routed: bytes that iterate as one piece (see _BytesOrPieces)
 
 
-cdef bint _yields_pieces() except -1:
-    """Whether the decoders follow httpx2's protocol (decode() / flush() are generators
-    of pieces): presented as httpx2 (the switch's primary name)."""
-    global _alias_primary
+cdef Protocol _protocol() except *:
+    """The protocol of the presented library: httpx's, httpx2's, or either when both
+    names are routed to httprs and httpx2 is presented (code written for httpx and for
+    httpx2 then shares these classes, and neither can be told from the other)."""
+    global _alias_primary, _alias_installed
     if _alias_primary is None:
-        from httprs._alias import primary  # (imported late: _alias imports the package)
+        from httprs._alias import installed, primary  # (late: _alias imports the package)
 
-        _alias_primary = primary
-    return _alias_primary() == "httpx2"
+        _alias_primary, _alias_installed = primary, installed
+    if _alias_primary() != "httpx2":
+        return kBytes
+    return kEither if "httpx" in _alias_installed() else kPieces
+
+
+class _BytesOrPieces(bytes):
+    """A decoder's output while httprs answers to both names as httpx2: the bytes httpx's
+    protocol gives (`decode(a) + flush()`, written to a file, ...), iterating as the one
+    piece httpx2's protocol gives (`b"".join(decoder.decode(a))`, `for piece in ...`)
+    rather than as ints."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        if self:
+            yield bytes(self)
+
+
+cdef object _as_protocol(bytes out, Protocol protocol):
+    return _BytesOrPieces(out) if protocol == kEither else out
 
 
 def _yield_as_is(data):
@@ -100,10 +127,11 @@ cdef class _Chain:
 
     def decode(self, data):
         """httpx's `decode()`: the decoded bytes; presented as httpx2, a generator of
-        pieces (`decode_iter`)."""
-        if _yields_pieces():
+        pieces (`decode_iter`); see `_protocol`."""
+        cdef Protocol protocol = _protocol()
+        if protocol == kPieces:
             return self.decode_iter(data)
-        return self.decode_bytes(data)
+        return _as_protocol(self.decode_bytes(data), protocol)
 
     def decode_bytes(self, data):
         """`data` decoded, as far as it goes, in one bytes object."""
@@ -220,10 +248,11 @@ cdef class _Chain:
 
     def flush(self):
         """httpx's `flush()`: the end of the body as bytes; presented as httpx2, a
-        generator of pieces (`flush_iter`)."""
-        if _yields_pieces():
+        generator of pieces (`flush_iter`); see `_protocol`."""
+        cdef Protocol protocol = _protocol()
+        if protocol == kPieces:
             return self.flush_iter()
-        return self.flush_bytes()
+        return _as_protocol(self.flush_bytes(), protocol)
 
     def flush_bytes(self):
         """The end of the body in one bytes object, its completeness checked."""
@@ -316,14 +345,16 @@ class IdentityDecoder(ContentDecoder):
     """No content coding: bytes pass through."""
 
     def decode(self, data):
-        if _yields_pieces():
+        cdef Protocol protocol = _protocol()
+        if protocol == kPieces:
             return _yield_as_is(data)
-        return data
+        return _as_protocol(bytes(data), protocol) if protocol == kEither else data
 
     def flush(self):
-        if _yields_pieces():
+        cdef Protocol protocol = _protocol()
+        if protocol == kPieces:
             return iter(())
-        return b""
+        return _as_protocol(b"", protocol)
 
 
 class _OneCoding(ContentDecoder):
@@ -435,20 +466,22 @@ class MultiDecoder(ContentDecoder):
         self.children = decoders[::-1]  # decoding undoes the last coding first
 
     def decode(self, data):
-        if _yields_pieces():
+        cdef Protocol protocol = _protocol()
+        if protocol == kPieces:
             return _multi_decode(self.children, data)
         for child in self.children:
             data = _joined(child.decode(data))
-        return data
+        return _as_protocol(bytes(data), protocol)
 
     def flush(self):
-        if _yields_pieces():
+        cdef Protocol protocol = _protocol()
+        if protocol == kPieces:
             return _multi_flush(self.children)
         data = b""
         for child in self.children:
             data = _joined(child.decode(data))
             data += _joined(child.flush())
-        return data
+        return _as_protocol(data, protocol)
 
 
 def _piped(child, upstream):

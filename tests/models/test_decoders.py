@@ -758,3 +758,33 @@ def test_a_set_decoder_giving_none_reads_as_nothing(lib, decoders):
 
     assert b"".join(made().iter_bytes()) == ZIPPED.upper()
     assert list(made().iter_text())
+
+
+@pytest.fixture
+def both_names_as_httpx2(monkeypatch):
+    """Both names routed to httprs, httpx2 presented (HTTPRS_INSTALL=1 once httpx2 is
+    imported): httpx's and httpx2's code share the decoder classes."""
+    from httprs import _alias
+
+    monkeypatch.setitem(_alias._state, "primary", "httpx2")
+    monkeypatch.setitem(_alias._state, "names", ("httpx", "httpx2"))
+
+
+def test_with_both_names_routed_decoders_serve_both_protocols(both_names_as_httpx2):
+    """Code written for httpx (bytes) and for httpx2 (pieces) both read the output."""
+    zipped = gzip.compress(BODY)
+    for make in (
+        rs_decoders.GZipDecoder,
+        lambda: rs_decoders.MultiDecoder(["gzip"]),
+        lambda: httprs.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httprs.ByteStream(zipped)
+        )._get_content_decoder(),
+    ):
+        decoder = make()
+        assert decoder.decode(zipped[:50]) + decoder.decode(zipped[50:]) + decoder.flush() == BODY
+        decoder = make()
+        pieces = [*decoder.decode(zipped[:50]), *decoder.decode(zipped[50:]), *decoder.flush()]
+        assert b"".join(pieces) == BODY and all(type(p) is bytes for p in pieces)
+    identity = rs_decoders.IdentityDecoder()
+    assert identity.decode(b"ab") + identity.flush() == b"ab"
+    assert list(identity.decode(b"ab")) == [b"ab"] and list(identity.flush()) == []

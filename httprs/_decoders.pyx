@@ -299,6 +299,8 @@ class _Foreign:
 cdef object _pieces(object out):
     """What a decoder's decode() / flush() gave, as an iterable of bytes pieces: bytes
     (httpx 0.28.1's protocol) as one piece, an iterable (httpx2's) as it is."""
+    if type(out) is _BytesOrPieces:  # (one of ours, set as a response's decoder)
+        return (bytes(out),)
     if isinstance(out, (bytes, bytearray, memoryview)):
         return (out,)
     if out is None:  # (httpx's iter_bytes skips a falsy result)

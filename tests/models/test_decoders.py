@@ -785,6 +785,12 @@ def test_with_both_names_routed_decoders_serve_both_protocols(both_names_as_http
         decoder = make()
         pieces = [*decoder.decode(zipped[:50]), *decoder.decode(zipped[50:]), *decoder.flush()]
         assert b"".join(pieces) == BODY and all(type(p) is bytes for p in pieces)
+    # One of these set as a response's decoder (httpx-curl-cffi's way): plain bytes out.
+    response = httprs.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=httprs.ByteStream(BODY)
+    )
+    response._decoder = rs_decoders.IdentityDecoder()
+    assert {type(chunk) for chunk in response.iter_bytes()} == {bytes}
     identity = rs_decoders.IdentityDecoder()
     assert identity.decode(b"ab") + identity.flush() == b"ab"
     assert list(identity.decode(b"ab")) == [b"ab"] and list(identity.flush()) == []

@@ -350,7 +350,7 @@ class IdentityDecoder(ContentDecoder):
         cdef Protocol protocol = _protocol()
         if protocol == kPieces:
             return _yield_as_is(data)
-        return _as_protocol(bytes(data), protocol) if protocol == kEither else data
+        return _BytesOrPieces(data) if protocol == kEither else data
 
     def flush(self):
         cdef Protocol protocol = _protocol()
@@ -418,28 +418,35 @@ cpdef object _response_decoder(list values):
     the values name; then httpx's: an instance of each named coding's registered class
     (unknown ones skipped), a MultiDecoder of them when there are several."""
     registry = SUPPORTED_DECODERS
-    if registry == _STOCK_DECODERS or not _registry_changed_for(registry, values):
-        chain = _Chain(values)
-        return None if chain.empty else chain
-    children = []
-    for value in values:
-        for coding in (value.decode("latin-1") if isinstance(value, bytes) else value).split(","):
-            cls = registry.get(coding.strip().lower())
-            if cls is not None and cls is not IdentityDecoder:
-                children.append(cls())
-    if not children:
-        return None
-    return children[0] if len(children) == 1 else MultiDecoder(children)
+    if registry != _STOCK_DECODERS:
+        codings = _codings(values)
+        if _changed_for(registry, codings):
+            children = []
+            for coding in codings:
+                cls = registry.get(coding)
+                if cls is not None and cls is not IdentityDecoder:
+                    children.append(cls())
+            if not children:
+                return None
+            return children[0] if len(children) == 1 else MultiDecoder(children)
+    chain = _Chain(values)
+    return None if chain.empty else chain
 
 
-cdef bint _registry_changed_for(dict registry, list values) except -1:
-    for value in values:
-        for coding in (value.decode("latin-1") if isinstance(value, bytes) else value).split(","):
-            coding = coding.strip().lower()
-            if registry.get(coding) is not _STOCK_DECODERS.get(coding):
-                return True
+cdef bint _changed_for(dict registry, list codings) except -1:
+    for coding in codings:
+        if registry.get(coding) is not _STOCK_DECODERS.get(coding):
+            return True
     return False
 
+
+cdef list _codings(list values):
+    """The coding names of Content-Encoding header values, in order, as httpx reads them."""
+    return [
+        coding.strip().lower()
+        for value in values
+        for coding in (value.decode("latin-1") if isinstance(value, bytes) else value).split(",")
+    ]
 
 
 class MultiDecoder(ContentDecoder):

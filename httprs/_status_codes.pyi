@@ -36,23 +36,7 @@ httpx2_codes: type[_Httpx2Codes]
 HTTPX_PHRASES: dict[int, str]
 HTTPX2_PHRASES: dict[int, str]
 
-class codes(IntEnum):
-    phrase: str
-    @classmethod
-    def get_reason_phrase(cls, value: int) -> str: ...
-    @classmethod
-    def is_informational(cls, value: int) -> bool: ...
-    @classmethod
-    def is_success(cls, value: int) -> bool: ...
-    @classmethod
-    def is_redirect(cls, value: int) -> bool: ...
-    @classmethod
-    def is_client_error(cls, value: int) -> bool: ...
-    @classmethod
-    def is_server_error(cls, value: int) -> bool: ...
-    @classmethod
-    def is_error(cls, value: int) -> bool: ...
-
+class codes(_Codes):
     CONTINUE = 100
     SWITCHING_PROTOCOLS = 101
     PROCESSING = 102

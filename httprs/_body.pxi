@@ -963,18 +963,19 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     else:
         public = _object_new(ResponseStream)
     public._body = stream
-    response = _transport_response(
-        t.head.status, raw, public, version, None if t.http2 else _reason_bytes(t.head.reason)
-    )
-    if t.http2:
-        # httpcore's HTTP/2 responses name their stream. (Its `network_stream`, the
-        # connection all the streams share, is not given: raw reads or writes on it
-        # would break every other stream.)
-        response.extensions["stream_id"] = t.stream_id
-    elif t.head.status == 101:
+    if t.head.status == 101 and not t.http2:
         # A requested upgrade: the connection is this response's for good.
+        response = _transport_response(
+            101, raw, public, version, _reason_bytes(t.head.reason), None
+        )
         response.extensions["network_stream"] = _network_stream(stream)
-    return response
+        return response
+    # The connection's extensions (network_stream, HTTP/2's stream_id) are added
+    # when the extensions dict is made (_connection_extensions).
+    return _transport_response(
+        t.head.status, raw, public, version,
+        None if t.http2 else _reason_bytes(t.head.reason), stream,
+    )
 
 
 class ResponseStream(SyncByteStream):

@@ -56,6 +56,13 @@ from httprs.includes.engine cimport (
     Wake,
 )
 from httprs.includes.bound_stream cimport TransportResponse
+from httprs.includes.connection_info cimport (
+    AddressFamily,
+    ConnectionInfo,
+    SocketAddress,
+    TlsFacts,
+    TlsKind,
+)
 from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport (
     BodyFraming,

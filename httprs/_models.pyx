@@ -80,7 +80,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
 
-from httprs.includes.bound_stream cimport BoundStreamOps
+from httprs.includes.bound_stream cimport BoundStreamOps, ConnectionExtensions
 
 from httprs.includes.pyobject cimport class_unchanged as _class_unchanged
 from httprs.includes.pyobject cimport object_new as _object_new
@@ -1379,7 +1379,7 @@ def _parse_header_links(value):
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Not carried over by pickle / copy: live I/O state, and the cookie jar (its lock).
 _UNPICKLED_RESPONSE_ATTRS = frozenset(
-    {"extensions", "_ext", "_head", "stream", "is_closed", "_decoder", "_cookie_jar"}
+    {"extensions", "_ext", "_head", "_conn", "stream", "is_closed", "_decoder", "_cookie_jar"}
 )
 _ERROR_TYPES = {
     1: "Informational response",
@@ -1411,6 +1411,9 @@ class Response:
     # reason_phrase extensions; _MISSING: not made by _from_transport, so none.
     _ext = _LAZY
     _head = _MISSING
+    # A transport response's body in the C++ core: its connection's extensions
+    # (network_stream, stream_id) join the dict _made_extensions makes.
+    _conn = None
     # `history`: the list once made or set, _MISSING once deleted; _LAZY: a new empty list
     # for a response _from_transport made, none for any other.
     _hist = _LAZY
@@ -1459,7 +1462,7 @@ class Response:
         A patched `Response.__init__` is called, as httpx's transports call it.
         (httprs._core calls _transport_response, its body, directly.)"""
         return _transport_response(
-            status_code, raw_headers, stream, http_version, reason_phrase
+            status_code, raw_headers, stream, http_version, reason_phrase, None
         )
 
     @property
@@ -2094,9 +2097,10 @@ async def _aiter_raw(self, chunk_size, bint for_bytes=False):
 
 cdef object _transport_response(
     object status_code, list raw_headers, object stream, bytes http_version,
-    bytes reason_phrase,
+    bytes reason_phrase, object conn,
 ):
-    """Response._from_transport(...) (lent to httprs._core as a C function)."""
+    """Response._from_transport(...) (lent to httprs._core as a C function); `conn`:
+    the core's body, whose connection gives further extensions (None: none)."""
     if PyType_Check(Response) and not _class_unchanged(
         Response, &_response_tag, _RESPONSE_STOCK
     ):
@@ -2104,6 +2108,8 @@ cdef object _transport_response(
             extensions = {"http_version": http_version}
         else:
             extensions = {"http_version": http_version, "reason_phrase": reason_phrase}
+        if conn is not None:
+            _connection_extensions(conn, extensions)
         return Response(  # by keyword, as httpx's transports call it
             status_code=status_code, headers=raw_headers, stream=stream,
             extensions=extensions,
@@ -2115,7 +2121,25 @@ cdef object _transport_response(
     # client's requests mostly never ask.
     r._head = _head_of(http_version, reason_phrase)
     r.stream = stream
+    if conn is not None:
+        r._conn = conn
     return r
+
+
+cdef ConnectionExtensions _connection_extensions_fn = NULL
+
+
+cdef int _connection_extensions(object conn, dict ext) except -1:
+    """httprs._core's _connection_extensions (looked up once: _core imports this
+    module, so it is lent on first use)."""
+    global _connection_extensions_fn
+    if _connection_extensions_fn == NULL:
+        from httprs._core import _CONNECTION_EXTENSIONS
+
+        _connection_extensions_fn = <ConnectionExtensions>PyCapsule_GetPointer(
+            _CONNECTION_EXTENSIONS, NULL
+        )
+    return _connection_extensions_fn(conn, ext)
 
 
 _TRANSPORT_RESPONSE = PyCapsule_New(<void*>_transport_response, NULL, NULL)  # for _core
@@ -2178,6 +2202,9 @@ cdef object _made_extensions(self):
         ext = {"http_version": version}
     else:
         ext = {"http_version": version, "reason_phrase": reason}
+    conn = self._conn
+    if conn is not None:
+        _connection_extensions(conn, ext)
     current = self._ext
     if current is not _LAZY:  # set (or made by another thread) meanwhile
         return current

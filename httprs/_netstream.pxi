@@ -54,16 +54,35 @@ cdef class _TlsInfo:
 
     cdef str _version
     cdef str _cipher
+    cdef object _cipher_version  # the cipher's protocol; None: the session's version
+    cdef object _bits  # secret bits; None when unknown
     cdef object _alpn
     cdef object _der  # the peer's certificate (DER bytes), None when it sent none
     cdef bint _verified  # the chain was checked
+    cdef bint _reused  # the handshake resumed a session
+    cdef object _hostname  # the name the certificate was checked for (SNI)
+
+    @property
+    def server_hostname(self):
+        return self._hostname
+
+    @property
+    def server_side(self):
+        return False
 
     def version(self):
         return self._version
 
     def cipher(self):
-        # ssl.SSLObject.cipher(): (name, protocol, secret bits); bits unknown here.
-        return (self._cipher, self._version, None)
+        # ssl.SSLObject.cipher(): (name, protocol, secret bits).
+        return (self._cipher, self._cipher_version or self._version, self._bits)
+
+    @property
+    def session_reused(self):
+        return self._reused
+
+    def compression(self):
+        return None
 
     def selected_alpn_protocol(self):
         return self._alpn
@@ -392,3 +411,190 @@ cdef object _network_stream(_Body body):
         stream = NetworkStream.__new__(NetworkStream)
     stream.body = body
     return stream
+
+
+# The `network_stream` of every other response: the connection's own stream, as
+# httpcore gives it (the same object for each response on one connection, while
+# any of them holds it). It answers get_extra_info from the facts the C++ core
+# took when the connection was established (ConnectionInfo), also after the
+# connection closed; the socket itself is lent only while it is open. Reading or
+# writing on it would take bytes from under the pool's parser: those raise.
+
+DEF _CS_NO_IO = (
+    "httprs: network_stream.{}() is only for a response that switched protocols "
+    "(101); this connection belongs to the pool and its bytes to the responses on it"
+)
+
+
+cdef object _socket_address(const SocketAddress& a, bint ipv6_pair):
+    """`a` as Python's socket module gives it: (host, port) for IPv4; for IPv6 the
+    4-tuple, or asyncio's (host[%scope], port) pair; a Unix socket's path (str, or
+    bytes for an abstract name)."""
+    if a.family == AddressFamily.kIpv4:
+        return (a.host.decode("ascii"), a.port)
+    if a.family == AddressFamily.kIpv6:
+        host = a.host.decode("ascii")
+        if not ipv6_pair:
+            return (host, a.port, a.flowinfo, a.scope_id)
+        if a.scope_id:
+            host = f"{host}%{a.scope_id}"
+        return (host, a.port)
+    if a.family == AddressFamily.kUnix:
+        path = <bytes>a.host
+        if path.startswith(b"\0"):
+            return path
+        return os.fsdecode(path)
+    return None
+
+
+cdef _TlsInfo _tls_facts(const TlsFacts& f):
+    cdef _TlsInfo info = _TlsInfo()
+    info._version = f.version.decode("ascii", "replace")
+    info._cipher = f.cipher.decode("ascii", "replace")
+    info._cipher_version = f.cipher_version.decode("ascii", "replace") or info._version
+    info._bits = f.cipher_bits if f.cipher_bits > 0 else None
+    info._alpn = f.alpn.decode("ascii", "replace") if f.alpn.size() else None
+    info._der = <bytes>f.peer_der if f.peer_der.size() else None
+    info._verified = f.verified
+    info._reused = f.session_reused
+    info._hostname = f.server_hostname.decode("utf-8", "replace") or None
+    return info
+
+
+@cython.no_gc_clear
+cdef class _ConnStreamCore:
+    """What the sync and async connection streams share: get_extra_info."""
+
+    cdef shared_ptr[ConnectionInfo] info
+    cdef _Engine engine
+    cdef bint ipv6_pair  # asyncio's IPv6 addresses: (host, port)
+    cdef object _ssl  # the ssl_object, made on first ask
+    cdef object sock  # a socket.socket over a duplicate descriptor, made on demand
+
+    def get_extra_info(self, info):
+        cdef ConnectionInfo* ci = self.info.get()
+        if info == "server_addr":
+            return _socket_address(ci.peer, self.ipv6_pair)
+        if info == "client_addr":
+            return _socket_address(ci.local, self.ipv6_pair)
+        if info == "ssl_object":
+            if ci.tls.kind == TlsKind.kNone:
+                return None
+            if self._ssl is None:
+                self._ssl = _tls_facts(ci.tls)
+            return self._ssl
+        if info == "socket":
+            return self._socket()
+        if info == "is_readable":
+            return self._is_readable()
+        return None
+
+    cdef object _socket(self):
+        """The connection's socket (a duplicate descriptor), made on first ask while
+        the connection is open; None once it closed."""
+        cdef int fd
+        if self.sock is None:
+            with nogil:
+                fd = self.engine.eng.info_fd(self.info.get()[0])
+            if fd >= 0:
+                self.sock = _ns_socket.socket(fileno=os.dup(fd))
+        return self.sock
+
+    cdef bint _is_readable(self):
+        cdef cbool readable
+        with nogil:
+            readable = self.engine.eng.info_readable(self.info.get()[0])
+        return readable
+
+    cdef void _spend(self) noexcept:
+        with nogil:
+            self.engine.eng.info_spend(self.info.get()[0])
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        raise NotImplementedError(_CS_NO_IO.format("start_tls"))
+
+    def __repr__(self):
+        cdef ConnectionInfo* ci = self.info.get()
+        return f"<{type(self).__name__} {_socket_address(ci.peer, self.ipv6_pair)!r}>"
+
+    def __dealloc__(self):
+        cdef ConnectionInfo* ci = self.info.get()
+        if ci != NULL and ci.owner_object == <void*>self:
+            ci.owner_object = NULL
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except BaseException:
+                pass
+
+
+cdef class ConnectionStream(_ConnStreamCore):
+    """httpcore's NetworkStream as an ordinary (sync) response gives it: what the
+    connection is. `close()` keeps the pool from reusing the connection (closed at
+    once when idle, else once its exchange ends)."""
+
+    def read(self, max_bytes, timeout=None):
+        raise NotImplementedError(_CS_NO_IO.format("read"))
+
+    def write(self, buffer, timeout=None):
+        raise NotImplementedError(_CS_NO_IO.format("write"))
+
+    def close(self):
+        self._spend()
+
+
+cdef class AsyncConnectionStream(_ConnStreamCore):
+    """httpcore's AsyncNetworkStream as an ordinary async response gives it."""
+
+    async def read(self, max_bytes, timeout=None):
+        raise NotImplementedError(_CS_NO_IO.format("read"))
+
+    async def write(self, buffer, timeout=None):
+        raise NotImplementedError(_CS_NO_IO.format("write"))
+
+    async def aclose(self):
+        self._spend()
+
+    async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        raise NotImplementedError(_CS_NO_IO.format("start_tls"))
+
+
+cdef object _connection_stream(_Body body):
+    """The stream of the connection that carried `body`'s response: the one object
+    while one is alive (the GIL guards the connection's slot), None when the
+    transfer never reached an established connection."""
+    cdef shared_ptr[ConnectionInfo] info = body.t.get().conn_info
+    cdef ConnectionInfo* ci = info.get()
+    cdef _ConnStreamCore stream
+    if ci == NULL:
+        return None
+    if ci.owner_object != NULL:
+        return <object>ci.owner_object
+    if isinstance(body, _AsyncBody):
+        stream = AsyncConnectionStream.__new__(AsyncConnectionStream)
+        stream.ipv6_pair = _current_library() != "trio"
+    else:
+        stream = ConnectionStream.__new__(ConnectionStream)
+    stream.info = info
+    stream.engine = body.engine
+    if ci.owner_object != NULL:  # made meanwhile (allocation may run other threads)
+        return <object>ci.owner_object
+    ci.owner_object = <void*>stream
+    return stream
+
+
+cdef int _connection_extensions(object body, dict ext) except -1:
+    """Add what a transport response's connection gives to its extensions dict (lent
+    to httprs._models, which makes that dict lazily): `network_stream`, and HTTP/2's
+    `stream_id`."""
+    cdef _Body b = <_Body>body
+    cdef Transfer* t = b.t.get()
+    stream = _connection_stream(b)
+    if stream is not None:
+        ext["network_stream"] = stream
+    if t.http2:
+        ext["stream_id"] = t.stream_id
+    return 0
+
+
+_CONNECTION_EXTENSIONS = PyCapsule_New(<void*>_connection_extensions, NULL, NULL)  # for _models

@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -154,10 +155,13 @@ void Connection::after_tunnel() {
 std::unique_ptr<StreamLayer> Connection::make_layer(Stage stage, Error& err) {
   const RequestSpec& spec = cur_->spec;
   switch (stage) {
-    case Stage::kProxyTls:
-      return TlsStream::open(
+    case Stage::kProxyTls: {
+      auto tls = TlsStream::open(
           spec.proxy_tls, spec.proxy_tls_host,
           "proxy|" + spec.proxy_tls_host + ":" + std::to_string(spec.connect_port), err);
+      proxy_tls_ = tls.get();
+      return tls;
+    }
     case Stage::kSocks:
       return std::make_unique<Socks5Stream>(spec.socks_host, spec.socks_port, spec.socks_username,
                                             spec.socks_password);
@@ -182,6 +186,7 @@ void Connection::start_layer(Stage stage) {
   std::unique_ptr<StreamLayer> layer = make_layer(stage, err);
   if (err || !layer || !chain_.push(std::move(layer))) {
     if (stage == Stage::kTls) origin_tls_ = nullptr;
+    if (stage == Stage::kProxyTls) proxy_tls_ = nullptr;
     if (!err) err.set(ErrorKind::kConnectError, "too many connection layers");
     close(err);
     return;
@@ -236,11 +241,38 @@ void Connection::continue_layer() {
 void Connection::on_established() {
   state_ = State::kActive;
   arm_timer(TimerMode::kNone);
+  capture_info();
   if (negotiated_http2()) {
     start_http2();
     return;
   }
   start_http1();
+}
+
+void Connection::capture_info() {
+  info_ = std::make_shared<ConnectionInfo>();
+  info_->live = this;
+  info_->capture_addresses(socket_.fd());
+  static const std::string kNoHost;
+  if (origin_tls_)
+    info_->capture_tls(origin_tls_->session(), TlsFacts::Kind::kOrigin,
+                       cur_ ? cur_->spec.tls_host : kNoHost);
+  else if (proxy_tls_)
+    info_->capture_tls(proxy_tls_->session(), TlsFacts::Kind::kProxy,
+                       cur_ ? cur_->spec.proxy_tls_host : kNoHost);
+}
+
+int Connection::live_fd(bool lend) {
+  if (state_ == State::kClosing) return -1;
+  int fd = socket_.fd();
+  if (fd >= 0 && lend) fd_lent_ = true;
+  return fd;
+}
+
+void Connection::spend() {
+  if (state_ == State::kClosing) return;
+  health_ = Health::kSpent;
+  if (state_ == State::kIdle) close(Error());
 }
 
 void Connection::start_http1() {
@@ -282,6 +314,7 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
 
 void Connection::start_transfer() {
   Transfer& t = *cur_;
+  t.conn_info = info_;
   t.phase = Transfer::Phase::kSending;
   Error err;
   if (!session_->submit(t, err)) {
@@ -1105,6 +1138,13 @@ void Connection::close(const Error& err) {
     std::string bye = chain_.close_top();  // the origin's close_notify
     socket_.write_now(bye);
   }
+  if (info_) info_->live = nullptr;
+  if (fd_lent_) {
+    // A duplicate of the descriptor (get_extra_info("socket")) would keep the
+    // connection open past our close: the peer sees it end now.
+    int fd = socket_.fd();
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
   socket_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_timer_close);
   engine_->on_connection_closed(this);
@@ -1118,6 +1158,7 @@ void Connection::close(const Error& err) {
 void Connection::drop_after_fork(const Error& err) {
   state_ = State::kClosing;
   health_ = Health::kSpent;
+  if (info_) info_->live = nullptr;  // the parent's socket: never shut down from here
   if (std::shared_ptr<Transfer> t = detach_transfer()) {
     if (!t->complete) {
       t->error = err;  // before the phase, which the consumer reads without the mutex

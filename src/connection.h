@@ -105,6 +105,12 @@ class Connection final : private SocketStream::Owner,
   BodyWait mark_chunk_wait(const Transfer& t, size_t least, size_t most);
   void clear_chunk_mark();
   void follow_body_mark();
+  // The socket's descriptor while it is open (-1 after). With `lend` the
+  // caller may keep a duplicate: closing then shuts the socket down first
+  // (see Engine::info_fd).
+  int live_fd(bool lend);
+  // Never reuse this connection (Engine::info_spend).
+  void spend();
   // The origin's TLS session, once its handshake started; null for plain http.
   const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
 
@@ -163,6 +169,7 @@ class Connection final : private SocketStream::Owner,
   std::unique_ptr<StreamLayer> make_layer(Stage stage, Error& err);
   void continue_layer();
   void on_established();
+  void capture_info();  // info_, for the transfers it will carry
   void start_transfer();
   void await_response();
   void send(Outgoing&& out);
@@ -299,8 +306,12 @@ class Connection final : private SocketStream::Owner,
   // A read deadline found input held behind a write in flight: decided again
   // once it is accounted for (take_waiting_bytes, on_socket_deferred_ended).
   bool deadline_after_flight_ = false;
-  bool may_http2_ = false;            // HTTP/2 possible (its spec allows it)
-  TlsStream* origin_tls_ = nullptr;   // in chain_, once TLS to the origin started
+  bool may_http2_ = false;           // HTTP/2 possible (its spec allows it)
+  TlsStream* origin_tls_ = nullptr;  // in chain_, once TLS to the origin started
+  TlsStream* proxy_tls_ = nullptr;   // in chain_, once TLS to an https:// proxy started
+  // Once established: what it is (addresses, TLS), shared with its transfers.
+  std::shared_ptr<ConnectionInfo> info_;
+  bool fd_lent_ = false;              // live_fd(true) handed out the descriptor
   Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)
   Stage gated_ = Stage::kNone;        // what runs once the current trace gate is passed
   uv_timer_t timer_;

@@ -58,6 +58,7 @@ void Connection::h2_assign(std::shared_ptr<Transfer> t) {
   h2().set_now(engine_->now_ms());
   state_ = State::kActive;
   t->conn = this;
+  t->conn_info = info_;
   if (t->spec.trace) {
     t->http2 = true;
     t->trace_steps.push_back(static_cast<int>(TraceStep::kSend));

@@ -928,6 +928,28 @@ bool Engine::tls_peer_certificate(Transfer& t, std::string& der, bool& verified)
   return tls != nullptr && tls->peer_certificate(der, verified);
 }
 
+int Engine::info_fd(ConnectionInfo& info) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return info.live && !loop_closed() ? info.live->live_fd(true) : -1;
+}
+
+bool Engine::info_readable(ConnectionInfo& info) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (info.live == nullptr || loop_closed()) return true;
+  int fd = info.live->live_fd(false);
+  if (fd < 0) return true;
+  struct pollfd p = {fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+void Engine::info_spend(ConnectionInfo& info) {
+  ConsumerLock lk(*this);
+  if (info.live == nullptr || loop_closed()) return;
+  uv_update_time(loop_);
+  info.live->spend();
+  wake_driver();
+}
+
 void Engine::take_trace(Transfer& t, std::vector<int>& out) {
   std::lock_guard<std::mutex> lk(mu_);
   out.insert(out.end(), t.trace_steps.begin() + t.trace_taken, t.trace_steps.end());

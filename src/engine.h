@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "connection_info.h"
 #include "errors.h"
 #include "http1.h"
 #include "tls.h"
@@ -202,6 +203,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool signaled = false;  // async: already in the engine's signaled list
   uint64_t pool_deadline_ms = 0;
   Connection* conn = nullptr;
+  // The connection that carries (or carried) it, as established: set before
+  // its head is ready, kept after it leaves the connection (`network_stream`).
+  std::shared_ptr<ConnectionInfo> conn_info;
   // Carried by an HTTP/2 stream (set before kSend is recorded), and which one
   // (the `stream_id` response extension). Atomic: the consumer reads them
   // without the mutex, and Engine::retry rewrites them for the next attempt.
@@ -348,6 +352,16 @@ class Engine {
   // was verified: false when there is none. For ssl_object.getpeercert() on a
   // switched stream and on the trace extension's start_tls event.
   bool tls_peer_certificate(Transfer& t, std::string& der, bool& verified);
+  // An established connection's live socket, from its ConnectionInfo (the
+  // caller holds a reference to it). info_fd: the descriptor, or -1 once the
+  // connection closed; the connection then shuts its socket down before closing
+  // it, so that a duplicate the caller made does not keep it open.
+  // info_readable: whether a read would not block (bytes or EOF waiting), true
+  // once it closed. info_spend: never reuse the connection; closed at once when
+  // it carries no exchange, else when its last one ends.
+  int info_fd(ConnectionInfo& info);
+  bool info_readable(ConnectionInfo& info);
+  void info_spend(ConnectionInfo& info);
   // Traced transfers: append the TraceSteps not taken yet to `out`.
   void take_trace(Transfer& t, std::vector<int>& out);
   // Traced transfers: let the connection stopped at a gate go on.

@@ -1284,6 +1284,17 @@ std::string OpenSslSession::cipher() const {
   return name == nullptr || std::strcmp(name, "(NONE)") == 0 ? "" : name;
 }
 
+std::string OpenSslSession::cipher_version() const {
+  const SSL_CIPHER* c = ssl_ == nullptr ? nullptr : SSL_get_current_cipher(ssl_);
+  const char* v = c == nullptr ? nullptr : SSL_CIPHER_get_version(c);
+  return v == nullptr ? "" : v;
+}
+
+int OpenSslSession::cipher_bits() const {
+  const SSL_CIPHER* c = ssl_ == nullptr ? nullptr : SSL_get_current_cipher(ssl_);
+  return c == nullptr ? 0 : SSL_CIPHER_get_bits(c, nullptr);
+}
+
 bool OpenSslSession::peer_certificate(std::string& der, bool& verified) const {
   if (ssl_ == nullptr || !handshake_done()) return false;
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L

@@ -236,6 +236,10 @@ class TlsSession {
 
   // True when the handshake resumed an earlier session.
   virtual bool session_reused() const { return false; }
+  // The negotiated cipher's protocol ("TLSv1.3", "TLSv1/SSLv3", as OpenSSL
+  // names it) and secret bits: "" and 0 when unknown.
+  virtual std::string cipher_version() const { return ""; }
+  virtual int cipher_bits() const { return 0; }
 
   // The peer's certificate (DER) once the handshake is done: false when there
   // is none. `verified`: the chain was checked (Python's getpeercert() decodes
@@ -285,6 +289,8 @@ class OpenSslSession final : public TlsSession {
   std::string alpn() const override;
   std::string version() const override;
   std::string cipher() const override;
+  std::string cipher_version() const override;
+  int cipher_bits() const override;
   bool session_reused() const override;
   bool peer_certificate(std::string& der, bool& verified) const override;
   SSL* native() const { return ssl_; }  // for tests and diagnostics; owned by the session

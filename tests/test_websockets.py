@@ -337,7 +337,10 @@ def test_network_stream_over_tls(scripted, certs):
             assert read_exact(stream, 6) == b"SECRET"
 
 
-def test_only_101_responses_carry_network_stream(scripted):
+@pytest.mark.httprs_only
+def test_only_101_responses_give_raw_io_on_network_stream(scripted):
+    # Other responses name their connection (tests/test_netstream_info.py), whose
+    # bytes belong to the pool: no raw reads or writes there.
     def handler(conn):
         while conn.read_request() is not None:
             conn.respond(b"ok")
@@ -345,7 +348,12 @@ def test_only_101_responses_carry_network_stream(scripted):
     srv = scripted(handler)
     with httprs.Client(timeout=5) as client:
         r = client.get(srv.url + "/")
-        assert "network_stream" not in r.extensions
+        stream = r.extensions["network_stream"]
+        with pytest.raises(NotImplementedError, match="switched protocols"):
+            stream.read(10)
+        with pytest.raises(NotImplementedError, match="switched protocols"):
+            stream.write(b"x")
+        assert client.get(srv.url + "/").text == "ok"
 
 
 # ------------------------------------------------------------------ WebSocket sessions

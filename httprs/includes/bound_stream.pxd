@@ -36,8 +36,14 @@ ctypedef struct BoundStreamOps:
 
 # httprs._models lends httprs._core the same way (a capsule, `_TRANSPORT_RESPONSE`) the
 # body of `Response._from_transport(status_code, raw_headers, stream, http_version,
-# reason_phrase)`, which the transports call for every response.
-ctypedef object (*TransportResponse)(object, list, object, bytes, bytes)
+# reason_phrase)`, which the transports call for every response, with the core's body
+# of that response (None: none), whose connection's extensions `_models` adds when it
+# makes the extensions dict ...
+ctypedef object (*TransportResponse)(object, list, object, bytes, bytes, object)
+
+# ... which httprs._core lends httprs._models (`_CONNECTION_EXTENSIONS`): add to `ext`
+# what the connection that carried `body` gives (network_stream, HTTP/2's stream_id).
+ctypedef int (*ConnectionExtensions)(object body, dict ext) except -1
 
 # ... and httprs._client (`_AREAD_NOW`) what `await response.aread()` does, done without
 # awaiting anything when it would wait for nothing (a body read with its head): True

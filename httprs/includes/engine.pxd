@@ -4,6 +4,7 @@ from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
+from httprs.includes.connection_info cimport ConnectionInfo
 from httprs.includes.errors cimport Error, ErrorKind
 from httprs.includes.http1 cimport HeaderList, RequestPlan, ResponseHead
 from httprs.includes.tls cimport TlsContext
@@ -101,6 +102,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool released
         bool http2
         int stream_id
+        shared_ptr[ConnectionInfo] conn_info  # read once the head is ready
         string body_buf  # read only once `complete` (the engine is done with it)
         RawState raw_state
         Error raw_error
@@ -166,6 +168,9 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int raw_fd(Transfer& t)
         bool raw_tls_info(Transfer& t, string& version, string& cipher, string& alpn)
         bool tls_peer_certificate(Transfer& t, string& der, bool& verified)
+        int info_fd(ConnectionInfo& info)
+        bool info_readable(ConnectionInfo& info)
+        void info_spend(ConnectionInfo& info)
         void close()
         int backend_fd()
         int backend_timeout()

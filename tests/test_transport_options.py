@@ -100,48 +100,6 @@ async def test_async_transport_socket_options(scripted):
             sock.close()
 
 
-@pytest.fixture
-def unix_server(tmp_path):
-    """A keep-alive HTTP server on a Unix domain socket; answers with the Host it got and
-    counts connections."""
-    import threading
-
-    path = str(tmp_path / "http.sock")
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
-    listener.listen()
-    state = {"connections": 0}
-
-    def handle(conn):
-        data = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                host = [line for line in head.split(b"\r\n") if line.lower().startswith(b"host:")]
-                body = host[0].split(b":", 1)[1].strip() if host else b"none"
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-                )
-
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            state["connections"] += 1
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield path, state
-    listener.close()
-
-
 def test_uds_sync(unix_server):
     path, state = unix_server
     with httprs.Client(transport=httprs.HTTPTransport(uds=path)) as client:

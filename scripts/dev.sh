@@ -271,7 +271,7 @@ build_tsan() {
 # several threads on one connection, fork with threads, close from another thread.
 TSAN_TESTS=(
   tests/test_pool.py tests/test_interrupt.py tests/test_http2.py tests/test_lifecycle.py
-  tests/test_fork.py tests/test_timeouts.py tests/test_websockets.py
+  tests/test_fork.py tests/test_timeouts.py tests/test_websockets.py tests/test_netstream_info.py
 )
 tsan_env() {
   local libtsan

@@ -76,9 +76,16 @@ def _sync_case(client, url: str, kind: str):
     elif kind == "error":
         with pytest.raises(httprs.ConnectError):
             client.get(url)
+    elif kind == "network_stream":
+        # The connection's stream, made and dropped with each response.
+        stream = client.get(url + "/chunked?size=64&chunk=32").extensions["network_stream"]
+        assert stream.get_extra_info("server_addr")[0] == "127.0.0.1"
+        assert stream.get_extra_info("socket") is not None
 
 
-@pytest.mark.parametrize("kind", ["get", "post", "stream_read", "stream_abandoned", "error"])
+@pytest.mark.parametrize(
+    "kind", ["get", "post", "stream_read", "stream_abandoned", "error", "network_stream"]
+)
 def test_sync_requests_leak_nothing(c_server, closed_port, kind):
     url = f"http://127.0.0.1:{closed_port}/" if kind == "error" else c_server.url
     with httprs.Client(timeout=5.0) as client:

@@ -84,6 +84,7 @@ from httprs.includes.pyobject cimport type_tag as _type_tag
 from httprs.includes.scratch cimport scratch_fail_next
 from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (
+    ForeignTlsInfo,
     ForeignTlsOps,
     OpenSSL_version_num,
     SSL_CTX,

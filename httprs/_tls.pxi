@@ -418,19 +418,29 @@ cdef size_t _py_take(void* p, string* dst) noexcept with gil:
     return len(data)
 
 
-cdef void _py_info(void* p, string* version, string* cipher, string* alpn) noexcept with gil:
+cdef void _py_info(void* p, ForeignTlsInfo* out) noexcept with gil:
+    """What the SSLObject negotiated, for the `network_stream` extension's ssl_object:
+    each fact it cannot tell stays unknown."""
     cdef _PySession s = <_PySession>p
     cdef int cb = httprs_cb_enter()
     try:
-        v = s.obj.version()
+        obj = s.obj
+        v = obj.version()
         if v:
-            version[0] = v.encode()
-        c = s.obj.cipher()
+            out.version = v.encode()
+        c = obj.cipher()
         if c:
-            cipher[0] = c[0].encode()
-        a = s.obj.selected_alpn_protocol()
+            out.cipher = c[0].encode()
+            out.cipher_version = (c[1] or "").encode()
+            out.cipher_bits = c[2] or 0
+        a = obj.selected_alpn_protocol()
         if a:
-            alpn[0] = a.encode()
+            out.alpn = a.encode()
+        der = obj.getpeercert(True)
+        if der:
+            out.peer_der = der
+            out.verified = obj.context.verify_mode != 0  # ssl.CERT_NONE
+        out.session_reused = bool(obj.session_reused)
     except BaseException:
         pass
     finally:

@@ -1330,6 +1330,13 @@ ForeignTlsSession::~ForeignTlsSession() {
   if (s_ != nullptr) ops_->close(s_);
 }
 
+bool ForeignTlsSession::peer_certificate(std::string& der, bool& verified) const {
+  if (!done_ || info_.peer_der.empty()) return false;
+  der = info_.peer_der;
+  verified = info_.verified;
+  return true;
+}
+
 TlsSession::Status ForeignTlsSession::handshake(Error& err) {
   if (s_ == nullptr) {
     err.set(ErrorKind::kConnectError, "TLS session not initialised");
@@ -1338,7 +1345,7 @@ TlsSession::Status ForeignTlsSession::handshake(Error& err) {
   auto st = static_cast<Status>(ops_->handshake(s_, &err));
   if (st == Status::kOk && !done_) {
     done_ = true;
-    ops_->info(s_, &version_, &cipher_, &alpn_);
+    ops_->info(s_, &info_);
   } else if (st == Status::kError || st == Status::kClosed) {
     if (!err) err.set(ErrorKind::kConnectError, "TLS/SSL connection has been closed (EOF)");
     err.kind = ErrorKind::kConnectError;

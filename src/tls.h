@@ -65,6 +65,18 @@ struct TlsConfig {
 
 class TlsSession;
 
+// What a foreign session tells once its handshake is done (ForeignTlsOps::info).
+struct ForeignTlsInfo {
+  std::string version;         // "TLSv1.3"; "" when unknown
+  std::string cipher;          // the cipher's name
+  std::string cipher_version;  // the protocol the cipher belongs to
+  int cipher_bits = 0;
+  std::string alpn;       // "" when none was selected
+  std::string peer_der;   // the peer's certificate (DER); empty when it sent none
+  bool verified = false;  // the chain was checked
+  bool session_reused = false;
+};
+
 // TLS run outside the core, by the embedding layer: the Cython layer uses it
 // to run an ssl.SSLContext through Python's own SSLContext.wrap_bio() (an
 // SSLObject over MemoryBIOs) whenever sharing its SSL_CTX could skip what the
@@ -84,8 +96,8 @@ struct ForeignTlsOps {
   void (*shutdown)(void* s);
   size_t (*pending)(void* s);
   size_t (*take)(void* s, std::string* dst);  // appends the waiting ciphertext to dst
-  // Negotiated version, cipher and ALPN protocol ("" when unknown).
-  void (*info)(void* s, std::string* version, std::string* cipher, std::string* alpn);
+  // What the session negotiated, called once its handshake is done.
+  void (*info)(void* s, ForeignTlsInfo* out);
   void (*release)(void* ctx);  // the context handle is no longer used
 };
 
@@ -365,16 +377,20 @@ class ForeignTlsSession final : public TlsSession {
   void shutdown() override;
   size_t pending_output() const override;
   size_t append_output(std::string& dst) override;
-  std::string alpn() const override { return alpn_; }
-  std::string version() const override { return version_; }
-  std::string cipher() const override { return cipher_; }
+  std::string alpn() const override { return info_.alpn; }
+  std::string version() const override { return info_.version; }
+  std::string cipher() const override { return info_.cipher; }
+  std::string cipher_version() const override { return info_.cipher_version; }
+  int cipher_bits() const override { return info_.cipher_bits; }
+  bool session_reused() const override { return info_.session_reused; }
+  bool peer_certificate(std::string& der, bool& verified) const override;
 
  private:
   std::shared_ptr<TlsContext> ctx_;
   const ForeignTlsOps* ops_ = nullptr;
   void* s_ = nullptr;  // the foreign session, nullptr when it could not be opened
   bool done_ = false;
-  std::string version_, cipher_, alpn_;  // read once the handshake is done
+  ForeignTlsInfo info_;  // read once the handshake is done
 };
 
 // True when `host` is an IPv4 or IPv6 literal (brackets and a "%zone" suffix

@@ -49,6 +49,7 @@ ENGINE_SOURCES = (
     "engine.cc",
     "connection.cc",
     "connection_h2.cc",
+    "connection_info.cc",
     "http2_exchanges.cc",
     "http2_session.cc",
     "socket_stream.cc",

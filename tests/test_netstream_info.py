@@ -407,3 +407,28 @@ def test_a_fork_child_reads_the_facts_but_never_the_parents_socket(scripted):
         assert run_in_child(child) == [["127.0.0.1", srv.port], None]  # (through JSON)
         assert client.get(srv.url + "/").text == "ok"
     assert srv.connections == 1
+
+
+class _WrapBioContext(ssl.SSLContext):
+    """A context whose wrap_bio is Python code: the TLS session runs through it (httpx's
+    async transport calls it too)."""
+
+    wrapped = 0
+
+    def wrap_bio(self, *args, **kwargs):
+        type(self).wrapped += 1
+        return super().wrap_bio(*args, **kwargs)
+
+
+@pytest.mark.anyio
+async def test_a_session_python_runs_is_described_too(https_server, certs):
+    ctx = _WrapBioContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca_file)
+    before = _WrapBioContext.wrapped
+    async with httprs.AsyncClient(verify=ctx, timeout=5) as client:
+        tls = stream_of(await client.get(https_server.url + "/")).get_extra_info("ssl_object")
+    assert _WrapBioContext.wrapped == before + 1
+    assert tls.getpeercert(True) == server_der(certs)
+    assert ("DNS", "localhost") in tls.getpeercert()["subjectAltName"]
+    assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    assert tls.cipher()[2] > 0

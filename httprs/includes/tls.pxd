@@ -50,6 +50,16 @@ cdef extern from "tls.h" namespace "httprs" nogil:
 
     # Callbacks for a foreign context (see tls.h); statuses are ints:
     # 0 ok, 1 want read, 2 closed, 3 error.
+    cdef cppclass ForeignTlsInfo:
+        string version
+        string cipher
+        string cipher_version
+        int cipher_bits
+        string alpn
+        string peer_der
+        bool verified
+        bool session_reused
+
     cdef struct ForeignTlsOps:
         void* (*open)(void* ctx, const char* host, size_t host_len, Error* err) noexcept
         void (*close)(void* s) noexcept
@@ -60,7 +70,7 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         void (*shutdown)(void* s) noexcept
         size_t (*pending)(void* s) noexcept
         size_t (*take)(void* s, string* dst) noexcept
-        void (*info)(void* s, string* version, string* cipher, string* alpn) noexcept
+        void (*info)(void* s, ForeignTlsInfo* out) noexcept
         void (*release)(void* ctx) noexcept
 
     cdef cppclass TlsContext:

@@ -25,6 +25,7 @@
 
 using httprs::Error;
 using httprs::ErrorKind;
+using httprs::ForeignTlsInfo;
 using httprs::OpenSslSession;
 using httprs::TlsConfig;
 using httprs::TlsContext;
@@ -1571,11 +1572,13 @@ static const httprs::ForeignTlsOps kFakeOps = {
       return static_cast<FakeSession*>(s)->s->append_output(*dst);
     },
     // info
-    [](void* s, std::string* version, std::string* cipher, std::string* alpn) {
+    [](void* s, ForeignTlsInfo* out) {
       auto* fs = static_cast<FakeSession*>(s);
-      *version = fs->s->version();
-      *cipher = fs->s->cipher();
-      *alpn = fs->s->alpn();
+      out->version = fs->s->version();
+      out->cipher = fs->s->cipher();
+      out->alpn = fs->s->alpn();
+      out->cipher_bits = fs->s->cipher_bits();
+      fs->s->peer_certificate(out->peer_der, out->verified);
     },
     // release
     [](void* ctx) { static_cast<FakeForeign*>(ctx)->releases++; },
@@ -1600,7 +1603,12 @@ static void test_foreign() {
       CHECK_EQ_STR(c->version(), "TLSv1.3");
       CHECK_EQ_STR(c->alpn(), "http/1.1");
       CHECK(!c->cipher().empty());
+      CHECK(c->cipher_bits() > 0);
       CHECK(!c->session_reused());  // foreign sessions never resume
+      // The certificate the implementation reported, as the core's own sessions give it.
+      std::string der;
+      bool verified = false;
+      CHECK(c->peer_certificate(der, verified) && verified && der.size() > 100);
       CHECK(c->write("ping", 4, err));
       s.feed(c->take_output());
       s.step();

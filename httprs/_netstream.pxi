@@ -235,13 +235,14 @@ cdef class _NetworkStreamCore:
             with nogil:
                 fd = eng.raw_fd(t[0])
             if fd >= 0:
-                self.sock = _ns_socket.socket(fileno=os.dup(fd))
+                self.sock = _owned_socket(fd)
         return self.sock
 
     cdef object _ssl_object(self):
-        if self.body.released:
+        cdef ConnectionInfo* ci = self.body.t.get().conn_info.get()
+        if ci == NULL or ci.tls.kind == TlsKind.kNone:
             return None
-        return _tls_info(self.body.engine.eng, self.body.t.get())
+        return _tls_facts(ci.tls)
 
     cdef bint _is_readable(self):
         """httpcore's meaning: reading would not block (bytes, EOF or an error)."""
@@ -261,13 +262,19 @@ cdef class _NetworkStreamCore:
         return bool(readable)
 
     def get_extra_info(self, info):
+        cdef ConnectionInfo* ci
         if info == "ssl_object":
             return self._ssl_object()
-        if info in ("client_addr", "server_addr", "socket"):
-            sock = self._socket()
-            if sock is None or info == "socket":
-                return sock
-            return sock.getsockname() if info == "client_addr" else sock.getpeername()
+        if info in ("client_addr", "server_addr"):
+            # As the connection was established (also once it closed), as every
+            # other response's stream answers.
+            ci = self.body.t.get().conn_info.get()
+            if ci == NULL:
+                return None
+            ipv6_pair = isinstance(self, AsyncNetworkStream) and _current_library() != "trio"
+            return _socket_address(ci.local if info == "client_addr" else ci.peer, ipv6_pair)
+        if info == "socket":
+            return self._socket()
         if info == "is_readable":
             return self._is_readable()
         return None
@@ -275,14 +282,16 @@ cdef class _NetworkStreamCore:
     def __repr__(self):
         return f"<{type(self).__name__} {'closed' if self.body.released else 'open'}>"
 
+    def __init__(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is made by the transport, for a response")
+
     def __dealloc__(self):
         # The duplicate descriptor behind get_extra_info("socket") lives as long as
-        # the stream (closing the response alone does not reach it).
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except BaseException:
-                pass
+        # the stream (closing the response alone does not reach it), unless the
+        # caller holds it.
+        sock = self.sock
+        self.sock = None
+        _close_unshared(sock)
 
 
 cdef bint _wait_until(Engine* eng, Transfer* t, WaitFor what, double deadline) except -1:
@@ -471,8 +480,13 @@ cdef class _ConnStreamCore:
     cdef object _ssl  # the ssl_object, made on first ask
     cdef object sock  # a socket.socket over a duplicate descriptor, made on demand
 
+    def __init__(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is made by the transport, for a response")
+
     def get_extra_info(self, info):
         cdef ConnectionInfo* ci = self.info.get()
+        if ci == NULL:  # made without a connection (through __new__)
+            return None
         if info == "server_addr":
             return _socket_address(ci.peer, self.ipv6_pair)
         if info == "client_addr":
@@ -491,41 +505,55 @@ cdef class _ConnStreamCore:
 
     cdef object _socket(self):
         """The connection's socket (a duplicate descriptor), made on first ask while
-        the connection is open; None once it closed."""
+        the connection is open; None once it closed (the duplicate is then closed
+        here, unless the caller still holds it)."""
         cdef int fd
-        if self.sock is None:
+        cdef cbool open_
+        if self.sock is not None:
             with nogil:
-                fd = self.engine.eng.info_fd(self.info.get()[0])
-            if fd >= 0:
-                self.sock = _ns_socket.socket(fileno=os.dup(fd))
+                open_ = self.engine.eng.info_open(self.info.get()[0])
+            if open_:
+                return self.sock
+            self._drop_socket()
+            return None
+        with nogil:
+            fd = self.engine.eng.info_fd(self.info.get()[0])
+        if fd >= 0:
+            self.sock = _owned_socket(fd)
         return self.sock
+
+    cdef void _drop_socket(self) noexcept:
+        sock, self.sock = self.sock, None
+        _close_unshared(sock)
 
     cdef bint _is_readable(self):
         cdef cbool readable
+        if self.info.get() == NULL:
+            return True
         with nogil:
             readable = self.engine.eng.info_readable(self.info.get()[0])
         return readable
 
     cdef void _spend(self) noexcept:
+        if self.info.get() == NULL:
+            return
         with nogil:
             self.engine.eng.info_spend(self.info.get()[0])
+        self._drop_socket()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):
         raise NotImplementedError(_CS_NO_IO.format("start_tls"))
 
     def __repr__(self):
         cdef ConnectionInfo* ci = self.info.get()
-        return f"<{type(self).__name__} {_socket_address(ci.peer, self.ipv6_pair)!r}>"
+        peer = None if ci == NULL else _socket_address(ci.peer, self.ipv6_pair)
+        return f"<{type(self).__name__} {peer!r}>"
 
     def __dealloc__(self):
         cdef ConnectionInfo* ci = self.info.get()
         if ci != NULL and ci.owner_object == <void*>self:
             ci.owner_object = NULL
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except BaseException:
-                pass
+        self._drop_socket()
 
 
 cdef class ConnectionStream(_ConnStreamCore):
@@ -559,6 +587,26 @@ cdef class AsyncConnectionStream(_ConnStreamCore):
         raise NotImplementedError(_CS_NO_IO.format("start_tls"))
 
 
+cdef object _owned_socket(int fd):
+    """A socket.socket taking over descriptor `fd` (closed here if that fails)."""
+    try:
+        return _ns_socket.socket(fileno=fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+cdef void _close_unshared(object sock) noexcept:
+    """Close a stream's cached socket as the stream goes, unless the user still holds
+    it (then it is theirs, as httpcore's socket would be)."""
+    if sock is None or Py_REFCNT(sock) > 1:
+        return
+    try:
+        sock.close()
+    except BaseException:
+        pass
+
+
 cdef object _connection_stream(_Body body):
     """The stream of the connection that carried `body`'s response: the one object
     while one is alive (the GIL guards the connection's slot), None when the
@@ -587,8 +635,12 @@ cdef int _connection_extensions(object body, dict ext) except -1:
     """Add what a transport response's connection gives to its extensions dict (lent
     to httprs._models, which makes that dict lazily): `network_stream`, and HTTP/2's
     `stream_id`."""
-    cdef _Body b = <_Body>body
-    cdef Transfer* t = b.t.get()
+    cdef _Body b
+    cdef Transfer* t
+    if not isinstance(body, _Body):  # a `_conn` set by hand
+        return 0
+    b = <_Body>body
+    t = b.t.get()
     stream = _connection_stream(b)
     if stream is not None:
         ext["network_stream"] = stream

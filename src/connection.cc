@@ -293,6 +293,7 @@ void Connection::start_http1() {
     engine_->on_connection_released(this);
     return;
   }
+  cur_->conn_info = info_;
   h1().expect(*cur_);
   trace_gate(TraceStep::kSend, Stage::kSend);
 }
@@ -307,6 +308,7 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
   reuses_++;
   cur_ = std::move(t);
   cur_->conn = this;
+  cur_->conn_info = info_;
   state_ = State::kActive;
   h1().expect(*cur_);
   trace_gate(TraceStep::kSend, Stage::kSend);
@@ -314,7 +316,6 @@ void Connection::assign(std::shared_ptr<Transfer> t) {
 
 void Connection::start_transfer() {
   Transfer& t = *cur_;
-  t.conn_info = info_;
   t.phase = Transfer::Phase::kSending;
   Error err;
   if (!session_->submit(t, err)) {

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #ifdef __linux__
@@ -371,6 +372,7 @@ void Engine::retry(std::shared_ptr<Transfer> t) {
   t->want_body = false;
   t->http2 = false;  // the next connection may speak HTTP/1.1
   t->stream_id = 0;
+  t->conn_info.reset();  // the next connection's, once it carries it
   start_pool_wait(*t);
   waiters_.push_front(std::move(t));
   service_waiters();
@@ -908,7 +910,8 @@ void Engine::raw_write(Transfer& t, const char* data, size_t len) {
 int Engine::raw_fd(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   if (loop_closed() || t.conn == nullptr) return -1;
-  return t.conn->switched_fd();
+  int fd = t.conn->switched_fd();
+  return fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 bool Engine::raw_tls_info(Transfer& t, std::string& version, std::string& cipher,
@@ -930,7 +933,13 @@ bool Engine::tls_peer_certificate(Transfer& t, std::string& der, bool& verified)
 
 int Engine::info_fd(ConnectionInfo& info) {
   std::lock_guard<std::mutex> lk(mu_);
-  return info.live && !loop_closed() ? info.live->live_fd(true) : -1;
+  int fd = info.live && !loop_closed() ? info.live->live_fd(true) : -1;
+  return fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+bool Engine::info_open(ConnectionInfo& info) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return info.live && !loop_closed() && info.live->live_fd(false) >= 0;
 }
 
 bool Engine::info_readable(ConnectionInfo& info) {

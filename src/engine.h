@@ -340,8 +340,8 @@ class Engine {
   // Switched (101) transfers: the raw stream. raw_take moves up to `max`
   // buffered bytes into `out` and, when it leaves the buffer empty, reads on.
   // raw_write queues a copy of `data` (through TLS when the connection has
-  // it); completion shows as WaitFor::kRawSent. raw_fd: the socket's
-  // descriptor, or -1 once the connection is gone. Timeouts are the
+  // it); completion shows as WaitFor::kRawSent. raw_fd: a duplicate of
+  // the socket's descriptor (as info_fd), or -1 once the connection is gone. Timeouts are the
   // consumer's (it waits in slices); none of these block.
   void raw_take(Transfer& t, std::string& out, size_t max);
   void raw_write(Transfer& t, const char* data, size_t len);
@@ -353,13 +353,16 @@ class Engine {
   // switched stream and on the trace extension's start_tls event.
   bool tls_peer_certificate(Transfer& t, std::string& der, bool& verified);
   // An established connection's live socket, from its ConnectionInfo (the
-  // caller holds a reference to it). info_fd: the descriptor, or -1 once the
-  // connection closed; the connection then shuts its socket down before closing
-  // it, so that a duplicate the caller made does not keep it open.
+  // caller holds a reference to it). info_fd: a duplicate of its descriptor
+  // (close-on-exec, the caller's to close), made under the mutex so that it is
+  // this connection's, or -1 once the connection closed (or the dup failed);
+  // the connection then shuts its socket down before closing it, so that the
+  // duplicate does not keep it open.
   // info_readable: whether a read would not block (bytes or EOF waiting), true
   // once it closed. info_spend: never reuse the connection; closed at once when
   // it carries no exchange, else when its last one ends.
   int info_fd(ConnectionInfo& info);
+  bool info_open(ConnectionInfo& info);  // the connection has not closed yet
   bool info_readable(ConnectionInfo& info);
   void info_spend(ConnectionInfo& info);
   // Traced transfers: append the TraceSteps not taken yet to `out`.

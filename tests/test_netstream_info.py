@@ -432,3 +432,59 @@ async def test_a_session_python_runs_is_described_too(https_server, certs):
     assert ("DNS", "localhost") in tls.getpeercert()["subjectAltName"]
     assert tls.version() in ("TLSv1.2", "TLSv1.3")
     assert tls.cipher()[2] > 0
+
+
+def test_a_socket_the_caller_keeps_stays_open(scripted):
+    # The response and its stream go at once; the socket asked for is the caller's.
+    srv = scripted(keepalive)
+    with httprs.Client(timeout=5) as client:
+        sock = client.get(srv.url + "/").extensions["network_stream"].get_extra_info("socket")
+        gc.collect()
+        assert sock.getpeername() == ("127.0.0.1", srv.port)
+        sock.close()
+
+
+@pytest.mark.httprs_only
+def test_the_socket_is_let_go_once_the_connection_closed(scripted):
+    # The stream's duplicate descriptor is closed once the connection is: a kept
+    # response does not pin one per closed connection.
+    srv = scripted(keepalive)
+    client = httprs.Client(timeout=5)
+    stream = stream_of(client.get(srv.url + "/"))
+    assert stream.get_extra_info("socket") is not None
+    client.close()
+    assert stream.get_extra_info("socket") is None
+
+
+@pytest.mark.httprs_only
+def test_streams_come_only_from_responses():
+    from httprs._core import AsyncConnectionStream, ConnectionStream
+
+    for cls in (ConnectionStream, AsyncConnectionStream):
+        with pytest.raises(TypeError, match="made by the transport"):
+            cls()
+        bare = cls.__new__(cls)  # no connection behind it: answers nothing, never crashes
+        assert bare.get_extra_info("server_addr") is None
+        assert "None" in repr(bare)
+
+
+@pytest.mark.anyio
+async def test_a_response_read_while_a_trace_callback_waits_names_its_connection(scripted):
+    # The server answers first; the response is in while the async trace callback
+    # still holds the request back at its gate.
+    import anyio
+
+    def handler(conn):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+        conn.read_request()
+        conn.hold(1)
+
+    async def trace(name, info):
+        if name == "http11.send_request_headers.started":
+            await anyio.sleep(0.3)
+
+    srv = scripted(handler)
+    async with httprs.AsyncClient(timeout=5) as client:
+        r = await client.get(srv.url + "/", extensions={"trace": trace})
+        assert r.text == "hi"
+        assert stream_of(r).get_extra_info("server_addr") == ("127.0.0.1", srv.port)

@@ -169,6 +169,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool raw_tls_info(Transfer& t, string& version, string& cipher, string& alpn)
         bool tls_peer_certificate(Transfer& t, string& der, bool& verified)
         int info_fd(ConnectionInfo& info)
+        bool info_open(ConnectionInfo& info)
         bool info_readable(ConnectionInfo& info)
         void info_spend(ConnectionInfo& info)
         void close()

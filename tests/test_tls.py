@@ -1423,7 +1423,9 @@ def test_tls_churn_keeps_descriptors_and_memory_flat(https_server, ca_context):
         for _ in range(300):
             assert c.get(url).status_code == 200
         gc.collect()
-        assert settled_fds(base_fds) == base_fds
+        # Not above the baseline: a server-side socket still closing when the baseline
+        # was counted may be gone by now.
+        assert settled_fds(base_fds) <= base_fds
         # Under `test-asan` freed memory waits in ASan's quarantine (256 MB) before it
         # is reused, so RSS grows with every handshake whatever httprs does; there,
         # LeakSanitizer checks what is never freed instead.

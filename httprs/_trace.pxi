@@ -6,17 +6,27 @@ import inspect
 
 class _TraceStream:
     """What httpcore's connect_tcp / start_tls events return: a network stream. The
-    C++ core owns the socket, so it answers get_extra_info with None, except for the
-    origin's start_tls.complete: "ssl_object" then describes the session (version,
-    cipher, ALPN, getpeercert()), as httpx's CLI prints with -v."""
+    C++ core owns the socket, so it answers get_extra_info from what it recorded:
+    "server_addr" and "client_addr" (the socket's addresses as it connected, in the
+    shapes httpcore's streams give) and, on a start_tls.complete (an https://
+    proxy's, the origin's), "ssl_object" (version, cipher, ALPN, getpeercert()), as
+    httpx's CLI prints with -v; anything else is None."""
 
-    __slots__ = ("_ssl_object",)
+    __slots__ = ("_ssl_object", "_server_addr", "_client_addr")
 
-    def __init__(self, ssl_object=None):
+    def __init__(self, ssl_object=None, server_addr=None, client_addr=None):
         self._ssl_object = ssl_object
+        self._server_addr = server_addr
+        self._client_addr = client_addr
 
     def get_extra_info(self, info):
-        return self._ssl_object if info == "ssl_object" else None
+        if info == "ssl_object":
+            return self._ssl_object
+        if info == "server_addr":
+            return self._server_addr
+        if info == "client_addr":
+            return self._client_addr
+        return None
 
 
 cdef object _TRACE_STREAM = _TraceStream()
@@ -288,6 +298,23 @@ cdef class _Tracer:
             self.http11 += 1
             self.add(name, info)
 
+    cdef object socket_stream(self, object ssl_object):
+        """The stream an event returns: the socket's addresses as it connected (none
+        recorded: a _TraceStream answering None), and `ssl_object`."""
+        cdef shared_ptr[const ConnectionInfo] addresses
+        cdef Transfer* t = self.stream.t.get()
+        with nogil:
+            addresses = self.stream.engine.eng.trace_addresses(t[0])
+        cdef const ConnectionInfo* a = addresses.get()
+        if a == NULL:
+            return _TRACE_STREAM if ssl_object is None else _TraceStream(ssl_object)
+        # IPv6 as httpcore's streams give it: a 4-tuple in sync code and trio, a pair
+        # under asyncio (anyio).
+        pair = self.is_async and _current_library() != "trio"
+        return _TraceStream(
+            ssl_object, _socket_address(a.peer, pair), _socket_address(a.local, pair)
+        )
+
     cdef bint step(self, int step) except -1:
         """Queue the events of one TraceStep; True when it is a gate."""
         core = self.core
@@ -342,7 +369,7 @@ cdef class _Tracer:
         if step == <int>TraceStep.kConnected:
             kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
             prefix = "socks" if route.mode == "socks" else "connection"
-            self.add(f"{prefix}.{kind}.complete", {"return_value": _TRACE_STREAM})
+            self.add(f"{prefix}.{kind}.complete", {"return_value": self.socket_stream(None)})
         elif step == <int>TraceStep.kProxyTls:
             self.add(
                 "connection.start_tls.started",
@@ -354,7 +381,8 @@ cdef class _Tracer:
             )
             return True
         elif step == <int>TraceStep.kProxyTlsDone:
-            self.add("connection.start_tls.complete", {"return_value": _TRACE_STREAM})
+            stream = self.socket_stream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
+            self.add("connection.start_tls.complete", {"return_value": stream})
         elif step == <int>TraceStep.kTunnel:
             # The CONNECT request's own HTTP/1.1 events (its head only).
             self.add("http11.send_request_headers.started", {"request": request})
@@ -373,7 +401,7 @@ cdef class _Tracer:
             self.add(
                 "socks.setup_socks5_connection.started",
                 {
-                    "stream": _TRACE_STREAM,
+                    "stream": self.socket_stream(None),
                     "host": url.raw_host.decode("ascii"),
                     "port": url.port or (443 if url.scheme == "https" else 80),
                     "auth": route.socks_auth,
@@ -382,7 +410,8 @@ cdef class _Tracer:
             return True
         elif step == <int>TraceStep.kSocksDone:
             self.add(
-                "socks.setup_socks5_connection.complete", {"return_value": _TRACE_STREAM}
+                "socks.setup_socks5_connection.complete",
+                {"return_value": self.socket_stream(None)},
             )
         elif step == <int>TraceStep.kTls:
             verify = core.tls_args[0]
@@ -396,7 +425,7 @@ cdef class _Tracer:
             )
             return True
         elif step == <int>TraceStep.kTlsDone:
-            stream = _TraceStream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
+            stream = self.socket_stream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
             self.add(f"{via}.start_tls.complete", {"return_value": stream})
         elif step == <int>TraceStep.kH2Init:
             self.add("http2.send_connection_init.started", {"request": request})

@@ -126,6 +126,13 @@ void Connection::on_socket_connected() {
     close(Error());
     return;
   }
+  if (reports(TraceStep::kConnected)) {
+    // The trace's connect_tcp stream answers server_addr / client_addr now,
+    // as httpcore's does; ConnectionInfo waits for the established session.
+    auto addresses = std::make_shared<ConnectionInfo>();
+    addresses->capture_addresses(socket_.fd());
+    cur_->trace_addresses = std::move(addresses);
+  }
   trace_step(TraceStep::kConnected);
   if (cur_->spec.proxy_tls) {
     trace_gate(TraceStep::kProxyTls, Stage::kProxyTls);

@@ -112,7 +112,13 @@ class Connection final : private SocketStream::Owner,
   // Never reuse this connection (Engine::info_spend).
   void spend();
   // The origin's TLS session, once its handshake started; null for plain http.
-  const TlsSession* tls_session() const { return origin_tls_ ? &origin_tls_->session() : nullptr; }
+  // The TLS session on top: the origin's, else an https:// proxy's (null when
+  // there is none). A trace reads it at the step after each handshake, while
+  // the connection waits at the next gate.
+  const TlsSession* tls_session() const {
+    if (origin_tls_) return &origin_tls_->session();
+    return proxy_tls_ ? &proxy_tls_->session() : nullptr;
+  }
 
   // True when an idle connection has seen no EOF, no stray bytes and no expiry.
   bool usable_for_reuse(uint64_t now_ms);

@@ -931,6 +931,11 @@ bool Engine::tls_peer_certificate(Transfer& t, std::string& der, bool& verified)
   return tls != nullptr && tls->peer_certificate(der, verified);
 }
 
+std::shared_ptr<const ConnectionInfo> Engine::trace_addresses(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return t.trace_addresses;
+}
+
 int Engine::info_fd(ConnectionInfo& info) {
   std::lock_guard<std::mutex> lk(mu_);
   int fd = info.live && !loop_closed() ? info.live->live_fd(true) : -1;

@@ -124,6 +124,15 @@ def test_verbose_shows_request_head(server):
     assert "User-Agent: python-<client>" in out
 
 
+def test_verbose_names_the_address_connected_to(server):
+    """As httpx's CLI: the connect line gives the peer's IP address, not the name."""
+    port = server.url.rsplit(":", 1)[1].rstrip("/")
+    result = invoke(httprs.main, [f"http://localhost:{port}/", "-v"])
+    assert result.exit_code == 0
+    out = lines(result.output)
+    assert out[:2] == ["* Connecting to 'localhost'", f"* Connected to '127.0.0.1' on port {port}"]
+
+
 def test_files_upload(server, tmp_path):
     upload = tmp_path / "upload.txt"
     upload.write_bytes(b"file contents\n")

@@ -241,3 +241,125 @@ def test_trace_events_through_proxies_match_httpx(
         return events
 
     assert run(httprs) == run(httpx)
+
+
+def address_shape(addr):
+    """An address with the ephemeral client port left out: (host, tuple length)."""
+    return None if addr is None else (addr[0], len(addr))
+
+
+def stream_recorder():
+    """Records, for every event that carries a network stream, what it answers."""
+    seen: list = []
+
+    def trace(name, info):
+        stream = info.get("return_value", info.get("stream"))
+        if hasattr(stream, "get_extra_info"):
+            seen.append((
+                name,
+                stream.get_extra_info("server_addr"),
+                address_shape(stream.get_extra_info("client_addr")),
+                stream.get_extra_info("ssl_object") is not None,
+            ))
+
+    return seen, trace
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_trace_streams_answer_addresses_as_httpx(scripted, https_server, certs, scheme):
+    """connect_tcp.complete's stream gives the peer's and the local address, as httpx's
+    CLI prints with -v ("Connected to 127.0.0.1 on port ..."); start_tls's too."""
+    if scheme == "http":
+        url, verify = scripted(keepalive(b"hello")).url, True
+    else:
+        url, verify = https_server.url, ssl.create_default_context(cafile=certs.ca_file)
+
+    def run(module):
+        seen, trace = stream_recorder()
+        with module.Client(verify=verify) as c:
+            assert c.get(url, extensions={"trace": trace}).status_code == 200
+        return seen
+
+    ours = run(httprs)
+    assert ours == run(httpx)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    assert ours[0] == (
+        "connection.connect_tcp.complete",
+        ("127.0.0.1", port),
+        ("127.0.0.1", 2),
+        False,
+    )
+
+
+@pytest.mark.anyio
+async def test_trace_streams_answer_addresses_as_httpx_async(https_server, certs):
+    verify = ssl.create_default_context(cafile=certs.ca_file)
+
+    async def run(module):
+        seen, trace = stream_recorder()
+
+        async def atrace(name, info):
+            trace(name, info)
+
+        async with module.AsyncClient(verify=verify) as c:
+            r = await c.get(https_server.url, extensions={"trace": atrace})
+            assert r.status_code == 200
+        return seen
+
+    ours = await run(httprs)
+    assert ours == await run(httpx)
+    assert [name for name, *_ in ours] == [
+        "connection.connect_tcp.complete",
+        "connection.start_tls.complete",
+    ]
+    assert ours[0][1][0] == "127.0.0.1"
+
+
+@pytest.mark.anyio
+async def test_trace_stream_ipv6_address_shape_follows_the_library(scripted, anyio_backend):
+    """IPv6 as httpcore's streams give it: a pair under asyncio, a 4-tuple under trio."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    srv = scripted(keepalive(b"hello"), host="::1")
+    seen, trace = stream_recorder()
+
+    async def atrace(name, info):
+        trace(name, info)
+
+    async with httprs.AsyncClient() as c:
+        r = await c.get(f"http://[::1]:{srv.port}/", extensions={"trace": atrace})
+        assert r.status_code == 200
+    expected = ("::1", srv.port) if anyio_backend == "asyncio" else ("::1", srv.port, 0, 0)
+    assert seen == [("connection.connect_tcp.complete", expected, ("::1", len(expected)), False)]
+
+
+def test_trace_streams_through_proxies_answer_the_proxy_address(
+    proxy_factory, socks_proxy, https_server, certs
+):
+    """Through a proxy the TCP connection is the proxy's: its address, as httpcore's
+    stream says, on connect_tcp, the proxy's TLS, SOCKS and the origin's TLS."""
+    from servers.tls import server_context
+
+    ctx = ssl.create_default_context(cafile=certs.ca_file)
+    https_proxy = proxy_factory(ssl_context=server_context(certs.server)).url
+    proxies = {
+        "https-proxy": lambda m: m.Proxy(https_proxy, ssl_context=ctx),
+        "socks": lambda m: f"socks5://127.0.0.1:{socks_proxy.port}",
+    }
+    for route, make in proxies.items():
+
+        def run(module, make=make):
+            seen, trace = stream_recorder()
+            with module.Client(verify=ctx, proxy=make(module)) as c:
+                r = c.get(https_server.url + "/", extensions={"trace": trace})
+                assert r.status_code == 200
+            return seen
+
+        ours = run(httprs)
+        assert ours == run(httpx), route
+        assert len(ours) >= 3 and all(event[1][0] == "127.0.0.1" for event in ours), route

@@ -369,13 +369,14 @@ void Connection::flush_session() {
 
 void Connection::send(Outgoing&& out) {
   Error err;
-  if (!chain_.send(std::move(out.owned), out.ext, out.ext_len, err)) fail_transfer(err);
+  if (!chain_.send(std::move(out.owned), {out.ext, out.ext_len}, {out.tail, out.tail_len}, err))
+    fail_transfer(err);
 }
 
-void Connection::chain_write(std::string&& bytes, const char* ext, size_t ext_len) {
+void Connection::chain_write(std::string&& bytes, Borrowed ext, Borrowed tail) {
   if (state_ == State::kClosing) return;
   Error err;
-  if (!socket_.write(std::move(bytes), ext, ext_len, err)) fail_transfer(err);
+  if (!socket_.write(std::move(bytes), ext, tail, err)) fail_transfer(err);
 }
 
 void Connection::on_socket_sent() {

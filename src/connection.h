@@ -233,7 +233,7 @@ class Connection final : private SocketStream::Owner,
   void on_socket_deferred_ended() override;
 
   // StreamChain::Host
-  void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override;
+  void chain_write(std::string&& bytes, Borrowed ext, Borrowed tail) override;
   void chain_data(const char* data, size_t len) override { on_plaintext(data, len); }
   char* chain_read_buffer(size_t* len) override;
   void chain_connect_input() override { continue_layer(); }

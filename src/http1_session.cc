@@ -4,6 +4,10 @@
 
 namespace httprs {
 
+namespace {
+constexpr char kChunkEnd[] = "\r\n";  // static: borrowed as an Outgoing's tail
+}  // namespace
+
 void Http1Session::expect(Transfer& t) {
   cur_ = &t;
   parser_.reset(this, t.spec.head_request, false, t.spec.plan.upgrade);
@@ -28,7 +32,8 @@ bool Http1Session::submit(Transfer& t, Error& err) {
   }
   out_.ext = nullptr;
   out_.ext_len = 0;
-  chunk_open_ = false;
+  out_.tail = nullptr;
+  out_.tail_len = 0;
   bool chunked = t.spec.plan.framing == BodyFraming::kChunked;
   if (t.spec.body_streamed) {
     upload_ = Upload::kStreaming;
@@ -53,24 +58,15 @@ ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data,
   // The upload was cut short (a write failed): the response decides.
   if (upload_ != Upload::kStreaming || cur_ != &t) return BodyStep::kIgnored;
   if (t.spec.plan.framing == BodyFraming::kChunked) {
-    // A chunk's closing CRLF goes out in front of what follows it (the next
-    // chunk's size line, or the last chunk), so each chunk's data can be
-    // borrowed (written from the consumer's bytes) rather than copied.
-    if (len > 0 || last) {
-      std::string& out = owned_tail();
-      if (chunk_open_) out.append("\r\n");
-      chunk_open_ = false;
-      if (len > 0) {
-        append_chunk_size(out, len);
-        append_body(data, len);
-        chunk_open_ = true;
-      }
-      if (last) {
-        if (chunk_open_) owned_tail().append("\r\n");
-        chunk_open_ = false;
-        owned_tail().append(kLastChunk);
-      }
+    // Each chunk goes out whole, its closing CRLF with it (as httpx sends
+    // it): a server reading chunk by chunk has it before the body is asked
+    // for the next. Its data is borrowed (written from the consumer's bytes)
+    // and the CRLF is static, so nothing is copied.
+    if (len > 0) {
+      append_chunk_size(owned_tail(), len);
+      append_body(data, len, kChunkEnd);
     }
+    if (last) owned_tail().append(kLastChunk);
   } else {
     // Never more (or, at the end, fewer) bytes than the head declared: the
     // server would read the difference as the start of another request.
@@ -81,27 +77,32 @@ ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data,
       return BodyStep::kFailed;
     }
     body_remaining_ -= len;
-    if (len > 0) append_body(data, len);
+    if (len > 0) append_body(data, len, "");
   }
   if (last) upload_ = Upload::kStreamEnded;
   return out_.empty() ? BodyStep::kNothing : BodyStep::kQueued;
 }
 
 std::string& Http1Session::owned_tail() {
-  if (out_.ext_len > 0) {  // owned bytes go before the borrowed ones: copy those first
-    out_.owned.append(out_.ext, out_.ext_len);
+  if (out_.ext_len > 0 || out_.tail_len > 0) {
+    // Owned bytes go after the borrowed ones: copy those (and their tail) first.
+    out_.owned.append(out_.ext, out_.ext_len).append(out_.tail, out_.tail_len);
     out_.ext = nullptr;
     out_.ext_len = 0;
+    out_.tail = nullptr;
+    out_.tail_len = 0;
   }
   return out_.owned;
 }
 
-void Http1Session::append_body(const char* data, size_t len) {
-  if (out_.ext_len == 0) {
+void Http1Session::append_body(const char* data, size_t len, const char* tail) {
+  if (out_.ext_len == 0 && out_.tail_len == 0) {
     out_.ext = data;
     out_.ext_len = len;
+    out_.tail = tail;
+    out_.tail_len = std::strlen(tail);
   } else {
-    owned_tail().append(data, len);
+    owned_tail().append(data, len).append(tail);
   }
 }
 

@@ -123,10 +123,12 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   void deliver_body(Transfer& t, const char* data, size_t len);
   // The consumer's sink holds all it should before the consumer takes it.
   bool sink_full(const Transfer& t) const;
-  // out_.owned to append to, after any borrowed bytes (copied into it first).
+  // out_.owned to append to, after any borrowed bytes and their tail (copied
+  // into it first).
   std::string& owned_tail();
-  // Body bytes for out_: borrowed (out_.ext) when nothing is borrowed yet, else copied.
-  void append_body(const char* data, size_t len);
+  // Body bytes for out_, then `tail` (static storage, "" for none): borrowed
+  // (out_.ext, out_.tail) when nothing is borrowed yet, else copied.
+  void append_body(const char* data, size_t len, const char* tail);
   void pause() {
     if (flow_ == Flow::kReading) flow_ = Flow::kPaused;
   }
@@ -141,7 +143,6 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   bool request_closes_ = false;  // the exchange's request carries Connection: close
   Flow flow_ = Flow::kReading;
   uint64_t body_remaining_ = 0;  // streamed upload with Content-Length: bytes still due
-  bool chunk_open_ = false;      // chunked upload: the last chunk's closing CRLF is still due
   size_t water_ = kHeadRead;     // see water()
 };
 

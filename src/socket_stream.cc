@@ -136,7 +136,7 @@ struct SocketStream::WriteReq {
   uint64_t seq = 0;  // its number (writes_started())
   // A deferred write, or one behind it: its buffers, and the kernel's answer
   // (bytes written, or a negative libuv status).
-  uv_buf_t bufs[2];
+  uv_buf_t bufs[3];
   unsigned nbufs = 0;
   ssize_t rc = 0;
 };
@@ -584,7 +584,7 @@ void SocketStream::on_connect(uv_connect_t* req, int status) {
 
 // ---------------------------------------------------------------- writing
 
-bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, Error& err) {
+bool SocketStream::write(std::string&& owned, Borrowed ext, Borrowed tail, Error& err) {
   if (state_ != State::kOpen) return true;
   auto* w = new WriteReq;
   w->owned = std::move(owned);
@@ -593,7 +593,8 @@ bool SocketStream::write(std::string&& owned, const char* ext, size_t ext_len, E
   uv_buf_t* bufs = w->bufs;
   unsigned n = 0;
   if (!w->owned.empty()) bufs[n++] = uv_buf_init(w->owned.data(), w->owned.size());
-  if (ext_len > 0) bufs[n++] = uv_buf_init(const_cast<char*>(ext), ext_len);
+  if (ext.len > 0) bufs[n++] = uv_buf_init(const_cast<char*>(ext.data), ext.len);
+  if (tail.len > 0) bufs[n++] = uv_buf_init(const_cast<char*>(tail.data), tail.len);
   if (n == 0) {
     delete w;
     return true;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "borrowed.h"
 #include "engine.h"
 #include "errors.h"
 
@@ -93,9 +94,9 @@ class SocketStream {
   // Python's socket while a guard decides), as if connect() had just succeeded.
   // False with err set (and fd closed) when it is not a connected TCP socket.
   bool adopt(int fd, Error& err);
-  // Queue `owned` then `ext` (not copied: it must live until the write ends).
-  // False with err set when libuv refuses the write.
-  bool write(std::string&& owned, const char* ext, size_t ext_len, Error& err);
+  // Queue `owned`, then `ext` and `tail` (not copied: they must live until
+  // the write ends). False with err set when libuv refuses the write.
+  bool write(std::string&& owned, Borrowed ext, Borrowed tail, Error& err);
   // A deferred write (Owner::defer_socket_write) is made in three steps, so
   // that the kernel call, which wakes the peer (and on the same CPU lets it
   // preempt the caller), is not made with the engine mutex held. Until

@@ -6,6 +6,9 @@ namespace httprs {
 
 namespace {
 
+// Borrowed bytes up to this much are copied into a layer's one send (send_below).
+constexpr size_t kJoinBelow = 16 * 1024;
+
 // Plaintext out of each layer, one buffer per level: a layer's bytes are
 // still being delivered upwards while the layer above reads its own.
 constexpr size_t kScratch = 64 * 1024;
@@ -165,27 +168,38 @@ void StreamChain::drain(size_t level) {
 bool StreamChain::flush(size_t level, Error& err) {
   std::string out;
   if (layers_[level]->append_output(out) == 0) return true;
-  return send_below(level, std::move(out), nullptr, 0, err);
+  return send_below(level, std::move(out), {}, {}, err);
 }
 
-bool StreamChain::send(std::string&& bytes, const char* ext, size_t ext_len, Error& err) {
-  return send_below(layers_.size(), std::move(bytes), ext, ext_len, err);
+bool StreamChain::send(std::string&& bytes, Borrowed ext, Borrowed tail, Error& err) {
+  return send_below(layers_.size(), std::move(bytes), ext, tail, err);
 }
 
-bool StreamChain::send_below(size_t level, std::string&& bytes, const char* ext, size_t ext_len,
+bool StreamChain::send_below(size_t level, std::string&& bytes, Borrowed ext, Borrowed tail,
                              Error& err) {
   for (size_t i = level; i-- > 0;) {
     if (transparent(i)) continue;
     StreamLayer& layer = *layers_[i];
+    if (ext.len + tail.len > 0 && ext.len + tail.len <= kJoinBelow) {
+      // A layer makes a record of each send: a small chunk and its CRLF go
+      // in one, copied (a TLS record holds 16 KiB; the copy is cheap beside
+      // the encryption), a large one as its own records.
+      if (ext.len > 0) bytes.append(ext.data, ext.len);
+      if (tail.len > 0) bytes.append(tail.data, tail.len);
+      ext = {};
+      tail = {};
+    }
     if ((!bytes.empty() && !layer.send(bytes.data(), bytes.size(), err)) ||
-        (ext_len > 0 && !layer.send(ext, ext_len, err)))
+        (ext.len > 0 && !layer.send(ext.data, ext.len, err)) ||
+        (tail.len > 0 && !layer.send(tail.data, tail.len, err)))
       return false;
     bytes.clear();
-    ext = nullptr;
-    ext_len = 0;
+    ext = {};
+    tail = {};
     layer.append_output(bytes);
   }
-  if (!bytes.empty() || ext_len > 0) host_->chain_write(std::move(bytes), ext, ext_len);
+  if (!bytes.empty() || ext.len > 0 || tail.len > 0)
+    host_->chain_write(std::move(bytes), ext, tail);
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "borrowed.h"
 #include "stream_layer.h"
 
 namespace httprs {
@@ -22,8 +23,8 @@ class StreamChain {
   class Host {
    public:
     virtual ~Host() = default;
-    // Bytes for the socket (`ext`: caller-owned bytes after `bytes`).
-    virtual void chain_write(std::string&& bytes, const char* ext, size_t ext_len) = 0;
+    // Bytes for the socket: `bytes`, then `ext` (caller-owned), then `tail`.
+    virtual void chain_write(std::string&& bytes, Borrowed ext, Borrowed tail) = 0;
     // Bytes out of the top layer.
     virtual void chain_data(const char* data, size_t len) = 0;
     // Where the top layer may put its next bytes instead of the chain's own
@@ -80,7 +81,8 @@ class StreamChain {
   static void keep_lent() noexcept;
   // Bytes from the session, down through every layer to the socket. False
   // (err set) when a layer fails to take them.
-  bool send(std::string&& bytes, const char* ext, size_t ext_len, Error& err);
+  // `ext` and `tail` are not copied when no layer transforms the bytes.
+  bool send(std::string&& bytes, Borrowed ext, Borrowed tail, Error& err);
   // Close the top layer cleanly (TLS close_notify) and return the bytes that
   // says, encoded by the layers below, for a last write; "" on any failure.
   std::string close_top();
@@ -90,7 +92,7 @@ class StreamChain {
   void drain(size_t level);
   // Send layer `level`'s output down; false (err set) on a failure below.
   bool flush(size_t level, Error& err);
-  bool send_below(size_t level, std::string&& bytes, const char* ext, size_t ext_len, Error& err);
+  bool send_below(size_t level, std::string&& bytes, Borrowed ext, Borrowed tail, Error& err);
   bool transparent(size_t level) const;
   // Every layer above `level` is transparent: its output goes straight up.
   bool topmost(size_t level) const;

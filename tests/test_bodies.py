@@ -1505,3 +1505,52 @@ def test_iter_bytes_goes_through_an_overridden_raw_iterator():
     assert next(it) == b"a"
     with pytest.raises(ValueError, match="thrown"):
         it.throw(ValueError("thrown"))
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+@pytest.mark.parametrize("size", [11, 100_000], ids=["small", "large"])
+def test_each_upload_chunk_is_sent_before_the_next_is_asked_for(
+    scripted, certs, flavour, tls, size
+):
+    """A streamed upload's chunk is on the wire, whole with its closing CRLF, before
+    the body is asked for the next one, as httpx sends it: a body that waits for the
+    server to have read its last chunk (a live feed, a protocol answered mid-upload) is
+    never held up behind itself. Here the second chunk is made only once the server
+    has read the first to its end. A small chunk and a large one (written from the
+    caller's bytes), in clear text and through TLS."""
+    first = b"f" * size
+    first_read = threading.Event()
+
+    def handler(conn):
+        req = conn.read_request(body=False)
+        if req is None:
+            return
+        if conn.read_until(b"%x\r\n" % size + first + b"\r\n") is None:
+            return
+        first_read.set()
+        conn.read_until(b"0\r\n\r\n")
+        conn.respond(b"ok")
+
+    kwargs = {"ssl_context": server_context(certs.server)} if tls else {}
+    url = scripted(handler, **kwargs).url
+    verify = ssl.create_default_context(cafile=certs.ca_file) if tls else True
+
+    def body():
+        yield first
+        assert first_read.wait(5), "the first chunk was held back"
+        yield b"second"
+
+    async def abody():
+        yield first
+        assert await anyio.to_thread.run_sync(first_read.wait, 5), "the first chunk was held back"
+        yield b"second"
+
+    async def run(tw):
+        async with tw.client(verify=verify) as client:
+            content = abody() if tw.is_async else body()
+            r = await client.post(url, content=content)
+            assert r.status_code == 200
+        assert first_read.is_set()
+
+    twin.run(flavour, run)

@@ -56,6 +56,7 @@ std::string output(Http1Session& s, Outgoing* last = nullptr) {
   while (s.take_output(out)) {
     all += out.owned;
     if (out.ext_len > 0) all.append(out.ext, out.ext_len);
+    if (out.tail_len > 0) all.append(out.tail, out.tail_len);
     if (last) *last = out;
   }
   return all;
@@ -160,8 +161,8 @@ void test_streamed_upload() {
   CHECK(s.send_body(*c, "hello", 5, false, err) == BodyStep::kQueued);
   CHECK(s.send_body(*c, "", 0, true, err) == BodyStep::kQueued);
   CHECK_EQ_STR(output(s), "5\r\nhello\r\n0\r\n\r\n");
-  // Each chunk's data is borrowed (written from the caller's bytes), its
-  // closing CRLF sent in front of what follows it.
+  // Each chunk's data is borrowed (written from the caller's bytes) and goes
+  // out whole: its closing CRLF (static) right after it, in the same write.
   auto g = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
   s.submit(*g, err);
   output(s);
@@ -171,14 +172,16 @@ void test_streamed_upload() {
   CHECK(s.take_output(o));
   CHECK_EQ_STR(o.owned, "5\r\n");
   CHECK(o.ext == one.data() && o.ext_len == 5);
+  CHECK(o.tail_len == 2 && std::string(o.tail, o.tail_len) == "\r\n");
   CHECK(s.send_body(*g, "", 0, false, err) == BodyStep::kNothing);
   CHECK(s.send_body(*g, two.data(), two.size(), false, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
-  CHECK_EQ_STR(o.owned, "\r\n6\r\n");
+  CHECK_EQ_STR(o.owned, "6\r\n");
   CHECK(o.ext == two.data() && o.ext_len == 6);
+  CHECK(o.tail_len == 2 && std::string(o.tail, o.tail_len) == "\r\n");
   CHECK(s.send_body(*g, "", 0, true, err) == BodyStep::kQueued);
-  CHECK_EQ_STR(output(s, &o), "\r\n0\r\n\r\n");
-  CHECK(o.ext_len == 0);
+  CHECK_EQ_STR(output(s, &o), "0\r\n\r\n");
+  CHECK(o.ext_len == 0 && o.tail_len == 0);
   // Two chunks queued before a write: the first is copied, the second borrowed.
   auto h = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
   s.submit(*h, err);
@@ -187,14 +190,14 @@ void test_streamed_upload() {
   CHECK(s.send_body(*h, two.data(), two.size(), true, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
   CHECK_EQ_STR(o.owned, "5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n");
-  CHECK(o.ext_len == 0);
+  CHECK(o.ext_len == 0 && o.tail_len == 0);
   // With Content-Length the chunk is borrowed as it is.
   auto k = make("PUT", {{"Content-Length", "5"}}, BodyKind::kStreamed);
   s.submit(*k, err);
   output(s);
   CHECK(s.send_body(*k, one.data(), one.size(), true, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
-  CHECK(o.owned.empty() && o.ext == one.data() && o.ext_len == 5);
+  CHECK(o.owned.empty() && o.ext == one.data() && o.ext_len == 5 && o.tail_len == 0);
   // A failed write cuts the upload short: later chunks are ignored.
   auto d = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
   s.submit(*d, err);

@@ -15,6 +15,7 @@
 #include "socks5.h"
 #include "stream_chain.h"
 
+using httprs::Borrowed;
 using httprs::ConnectTunnel;
 using httprs::Error;
 using httprs::ErrorKind;
@@ -271,9 +272,10 @@ struct Host : StreamChain::Host {
   std::vector<std::string> ext_writes;
   int connect_inputs = 0, eofs = 0, send_errors = 0;
   Status last = Status::kWantRead;
-  void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override {
+  void chain_write(std::string&& bytes, Borrowed ext, Borrowed tail) override {
     wire += bytes;
-    if (ext_len > 0) ext_writes.emplace_back(ext, ext_len);
+    if (ext.len > 0) ext_writes.emplace_back(ext.data, ext.len);
+    if (tail.len > 0) ext_writes.emplace_back(tail.data, tail.len);
   }
   void chain_data(const char* d, size_t len) override { data.append(d, len); }
   void chain_connect_input() override {
@@ -314,10 +316,10 @@ void test_chain() {
   CHECK(host.data.empty());
   // Open: the session's bytes go down through both layers (SOCKS now
   // passes them untouched, without a copy) and borrowed bytes stay last.
-  CHECK(chain.send("GET / ", nullptr, 0, err));
+  CHECK(chain.send("GET / ", {}, {}, err));
   std::string body = "body";
-  CHECK(chain.send(std::string(), body.data(), body.size(), err));
-  CHECK_EQ_STR(host.wire, xored("GET / body"));
+  CHECK(chain.send(std::string(), {body.data(), body.size()}, {"\r\n", 2}, err));
+  CHECK_EQ_STR(host.wire, xored("GET / body\r\n"));
   in = xored("HTTP/1.1 200 OK\r\n");
   chain.receive(in.data(), in.size());
   CHECK_EQ_STR(host.data, "HTTP/1.1 200 OK\r\n");
@@ -325,7 +327,7 @@ void test_chain() {
   CHECK_EQ_STR(chain.close_top(), "");  // SOCKS has nothing to say
   // A layer that fails to take bytes fails the send.
   x->fail_send_ = true;
-  CHECK(!chain.send("x", nullptr, 0, err));
+  CHECK(!chain.send("x", {}, {}, err));
   CHECK(err.kind == ErrorKind::kWriteError);
   // A clean end below reaches the host as an EOF.
   x->fail_send_ = false;
@@ -435,15 +437,16 @@ void test_chain_reads_into_host_buffer() {
 }
 
 void test_chain_borrowed_bytes_without_layers() {
-  // No layer (plain http): the session's borrowed body reaches the socket
-  // as is, never copied.
+  // No layer (plain http): the session's borrowed body and its tail reach
+  // the socket as they are, never copied.
   Host host;
   StreamChain chain(&host);
   Error err;
   std::string body(100000, 'b');
-  CHECK(chain.send("HEAD", body.data(), body.size(), err));
+  static const char kTail[] = "\r\n";
+  CHECK(chain.send("HEAD", {body.data(), body.size()}, {kTail, 2}, err));
   CHECK_EQ_STR(host.wire, "HEAD");
-  CHECK(host.ext_writes.size() == 1 && host.ext_writes[0] == body);
+  CHECK(host.ext_writes.size() == 2 && host.ext_writes[0] == body && host.ext_writes[1] == "\r\n");
   chain.receive("abc", 3);
   CHECK_EQ_STR(host.data, "abc");
 }
@@ -493,9 +496,11 @@ class FlightLayer final : public ScriptedLayer {
 struct CountingHost : Host {
   std::vector<std::string> writes;
   std::function<void()> then;
-  void chain_write(std::string&& bytes, const char* ext, size_t ext_len) override {
-    writes.push_back(bytes + std::string(ext == nullptr ? "" : std::string(ext, ext_len)));
-    Host::chain_write(std::move(bytes), ext, ext_len);
+  void chain_write(std::string&& bytes, Borrowed ext, Borrowed tail) override {
+    writes.push_back(bytes +
+                     std::string(ext.data == nullptr ? "" : std::string(ext.data, ext.len)) +
+                     std::string(tail.data == nullptr ? "" : std::string(tail.data, tail.len)));
+    Host::chain_write(std::move(bytes), ext, tail);
   }
   void chain_connect_input() override {
     Host::chain_connect_input();
@@ -525,7 +530,7 @@ void test_chain_holds_last_flight() {
     host.then = [&] {
       Error err;
       CHECK(host.writes.size() == 1);  // FIN held
-      CHECK(chain->send("GET ", body.data(), body.size(), err));
+      CHECK(chain->send("GET ", {body.data(), body.size()}, {}, err));
     };
     chain->receive("DONE", 4);
     CHECK(host.last == Status::kOk);

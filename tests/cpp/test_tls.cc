@@ -23,6 +23,7 @@
 #include "tls.h"
 #include "tls_stream.h"
 
+using httprs::Borrowed;
 using httprs::Error;
 using httprs::ErrorKind;
 using httprs::ForeignTlsInfo;
@@ -1170,7 +1171,7 @@ struct LendingHost : httprs::StreamChain::Host {
   char buf[100];
   int calls = 0;
   std::function<void()> on_first;
-  void chain_write(std::string&& bytes, const char*, size_t) override { writes.push_back(bytes); }
+  void chain_write(std::string&& bytes, Borrowed, Borrowed) override { writes.push_back(bytes); }
   void chain_data(const char* data, size_t len) override {
     got.append(data, len);
     if (++calls == 1 && on_first) on_first();

@@ -111,7 +111,6 @@ class Connection final : private SocketStream::Owner,
   int live_fd(bool lend);
   // Never reuse this connection (Engine::info_spend).
   void spend();
-  // The origin's TLS session, once its handshake started; null for plain http.
   // The TLS session on top: the origin's, else an https:// proxy's (null when
   // there is none). A trace reads it at the step after each handshake, while
   // the connection waits at the next gate.

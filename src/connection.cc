@@ -369,8 +369,7 @@ void Connection::flush_session() {
 
 void Connection::send(Outgoing&& out) {
   Error err;
-  if (!chain_.send(std::move(out.owned), {out.ext, out.ext_len}, {out.tail, out.tail_len}, err))
-    fail_transfer(err);
+  if (!chain_.send(std::move(out.owned), out.ext, out.tail, err)) fail_transfer(err);
 }
 
 void Connection::chain_write(std::string&& bytes, Borrowed ext, Borrowed tail) {

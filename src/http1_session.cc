@@ -5,7 +5,7 @@
 namespace httprs {
 
 namespace {
-constexpr char kChunkEnd[] = "\r\n";  // static: borrowed as an Outgoing's tail
+constexpr Borrowed kChunkEnd{"\r\n", 2};  // static: an Outgoing's tail
 }  // namespace
 
 void Http1Session::expect(Transfer& t) {
@@ -30,10 +30,8 @@ bool Http1Session::submit(Transfer& t, Error& err) {
   } else {
     out_.owned = t.spec.head;  // kept in the spec for a retry
   }
-  out_.ext = nullptr;
-  out_.ext_len = 0;
-  out_.tail = nullptr;
-  out_.tail_len = 0;
+  out_.ext = {};
+  out_.tail = {};
   bool chunked = t.spec.plan.framing == BodyFraming::kChunked;
   if (t.spec.body_streamed) {
     upload_ = Upload::kStreaming;
@@ -47,8 +45,7 @@ bool Http1Session::submit(Transfer& t, Error& err) {
     out_.owned.append(kLastChunk);
   } else {
     // serialize_request checked that body_len is the declared length.
-    out_.ext = t.spec.body;
-    out_.ext_len = t.spec.body_len;
+    out_.ext = {t.spec.body, t.spec.body_len};
   }
   return true;
 }
@@ -64,7 +61,7 @@ ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data,
     // and the CRLF is static, so nothing is copied.
     if (len > 0) {
       append_chunk_size(owned_tail(), len);
-      append_body(data, len, kChunkEnd);
+      append_body({data, len}, kChunkEnd);
     }
     if (last) owned_tail().append(kLastChunk);
   } else {
@@ -77,32 +74,28 @@ ProtocolSession::BodyStep Http1Session::send_body(Transfer& t, const char* data,
       return BodyStep::kFailed;
     }
     body_remaining_ -= len;
-    if (len > 0) append_body(data, len, "");
+    if (len > 0) append_body({data, len}, {});
   }
   if (last) upload_ = Upload::kStreamEnded;
   return out_.empty() ? BodyStep::kNothing : BodyStep::kQueued;
 }
 
 std::string& Http1Session::owned_tail() {
-  if (out_.ext_len > 0 || out_.tail_len > 0) {
+  if (out_.ext.len > 0 || out_.tail.len > 0) {
     // Owned bytes go after the borrowed ones: copy those (and their tail) first.
-    out_.owned.append(out_.ext, out_.ext_len).append(out_.tail, out_.tail_len);
-    out_.ext = nullptr;
-    out_.ext_len = 0;
-    out_.tail = nullptr;
-    out_.tail_len = 0;
+    out_.owned.append(out_.ext.data, out_.ext.len).append(out_.tail.data, out_.tail.len);
+    out_.ext = {};
+    out_.tail = {};
   }
   return out_.owned;
 }
 
-void Http1Session::append_body(const char* data, size_t len, const char* tail) {
-  if (out_.ext_len == 0 && out_.tail_len == 0) {
-    out_.ext = data;
-    out_.ext_len = len;
+void Http1Session::append_body(Borrowed body, Borrowed tail) {
+  if (out_.ext.len == 0 && out_.tail.len == 0) {
+    out_.ext = body;
     out_.tail = tail;
-    out_.tail_len = std::strlen(tail);
   } else {
-    owned_tail().append(data, len).append(tail);
+    owned_tail().append(body.data, body.len).append(tail.data, tail.len);
   }
 }
 

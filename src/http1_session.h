@@ -126,9 +126,9 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // out_.owned to append to, after any borrowed bytes and their tail (copied
   // into it first).
   std::string& owned_tail();
-  // Body bytes for out_, then `tail` (static storage, "" for none): borrowed
+  // Body bytes for out_, then `tail` (static storage, or none): borrowed
   // (out_.ext, out_.tail) when nothing is borrowed yet, else copied.
-  void append_body(const char* data, size_t len, const char* tail);
+  void append_body(Borrowed body, Borrowed tail);
   void pause() {
     if (flow_ == Flow::kReading) flow_ = Flow::kPaused;
   }

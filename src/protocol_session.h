@@ -12,22 +12,21 @@
 #include <cstddef>
 #include <string>
 
+#include "borrowed.h"
 #include "engine.h"
 #include "errors.h"
 
 namespace httprs {
 
-// Bytes a session wants sent: `owned`, then `ext_len` bytes at `ext`, which
-// stay the caller's (a fixed request body, alive until its transfer ends),
-// then `tail_len` bytes of static storage at `tail` (the CRLF that closes a
-// borrowed upload chunk, so the chunk is whole on the wire at once).
+// Bytes a session wants sent: `owned`, then the `ext` bytes, which stay the
+// caller's (a request body, alive until its write ends), then the `tail`
+// bytes, static storage (the CRLF that closes a borrowed upload chunk, so
+// the chunk is whole on the wire at once).
 struct Outgoing {
   std::string owned;
-  const char* ext = nullptr;
-  size_t ext_len = 0;
-  const char* tail = nullptr;
-  size_t tail_len = 0;
-  bool empty() const { return owned.empty() && ext_len == 0 && tail_len == 0; }
+  Borrowed ext;
+  Borrowed tail;
+  bool empty() const { return owned.empty() && ext.len == 0 && tail.len == 0; }
 };
 
 // How a session tells the engine that a transfer's consumer-visible state

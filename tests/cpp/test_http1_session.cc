@@ -55,8 +55,8 @@ std::string output(Http1Session& s, Outgoing* last = nullptr) {
   std::string all;
   while (s.take_output(out)) {
     all += out.owned;
-    if (out.ext_len > 0) all.append(out.ext, out.ext_len);
-    if (out.tail_len > 0) all.append(out.tail, out.tail_len);
+    if (out.ext.len > 0) all.append(out.ext.data, out.ext.len);
+    if (out.tail.len > 0) all.append(out.tail.data, out.tail.len);
     if (last) *last = out;
   }
   return all;
@@ -93,7 +93,7 @@ void test_request_bytes() {
   CHECK(s.submit(*post, err));
   Outgoing out;
   CHECK(s.take_output(out));
-  CHECK(out.ext == body.data() && out.ext_len == 5);
+  CHECK(out.ext.data == body.data() && out.ext.len == 5);
   CHECK(out.owned.find("Content-Length: 5\r\n\r\n") != std::string::npos);
   CHECK(!s.take_output(out));
   // Chunked: the fixed body is framed, and ends with the last chunk.
@@ -171,17 +171,17 @@ void test_streamed_upload() {
   CHECK(s.send_body(*g, one.data(), one.size(), false, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
   CHECK_EQ_STR(o.owned, "5\r\n");
-  CHECK(o.ext == one.data() && o.ext_len == 5);
-  CHECK(o.tail_len == 2 && std::string(o.tail, o.tail_len) == "\r\n");
+  CHECK(o.ext.data == one.data() && o.ext.len == 5);
+  CHECK(o.tail.len == 2 && std::string(o.tail.data, o.tail.len) == "\r\n");
   CHECK(s.send_body(*g, "", 0, false, err) == BodyStep::kNothing);
   CHECK(s.send_body(*g, two.data(), two.size(), false, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
   CHECK_EQ_STR(o.owned, "6\r\n");
-  CHECK(o.ext == two.data() && o.ext_len == 6);
-  CHECK(o.tail_len == 2 && std::string(o.tail, o.tail_len) == "\r\n");
+  CHECK(o.ext.data == two.data() && o.ext.len == 6);
+  CHECK(o.tail.len == 2 && std::string(o.tail.data, o.tail.len) == "\r\n");
   CHECK(s.send_body(*g, "", 0, true, err) == BodyStep::kQueued);
   CHECK_EQ_STR(output(s, &o), "0\r\n\r\n");
-  CHECK(o.ext_len == 0 && o.tail_len == 0);
+  CHECK(o.ext.len == 0 && o.tail.len == 0);
   // Two chunks queued before a write: the first is copied, the second borrowed.
   auto h = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
   s.submit(*h, err);
@@ -190,14 +190,14 @@ void test_streamed_upload() {
   CHECK(s.send_body(*h, two.data(), two.size(), true, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
   CHECK_EQ_STR(o.owned, "5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n");
-  CHECK(o.ext_len == 0 && o.tail_len == 0);
+  CHECK(o.ext.len == 0 && o.tail.len == 0);
   // With Content-Length the chunk is borrowed as it is.
   auto k = make("PUT", {{"Content-Length", "5"}}, BodyKind::kStreamed);
   s.submit(*k, err);
   output(s);
   CHECK(s.send_body(*k, one.data(), one.size(), true, err) == BodyStep::kQueued);
   CHECK(s.take_output(o));
-  CHECK(o.owned.empty() && o.ext == one.data() && o.ext_len == 5 && o.tail_len == 0);
+  CHECK(o.owned.empty() && o.ext.data == one.data() && o.ext.len == 5 && o.tail.len == 0);
   // A failed write cuts the upload short: later chunks are ignored.
   auto d = make("POST", {{"Transfer-Encoding", "chunked"}}, BodyKind::kStreamed);
   s.submit(*d, err);

@@ -150,7 +150,7 @@ void flush(Side& side) {
   Outgoing out;
   while (side.session->take_output(out)) {
     std::string bytes = out.owned;
-    if (out.ext_len > 0) bytes.append(out.ext, out.ext_len);
+    if (out.ext.len > 0) bytes.append(out.ext.data, out.ext.len);
     side.peer->take(bytes);
   }
 }

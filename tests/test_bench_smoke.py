@@ -138,7 +138,8 @@ def test_quick_run_writes_json(tmp_path):
 
 
 def test_summary_divides_by_the_floor_doing_the_same_operation():
-    """floor_ratio: a large download ÷ wrk -c1 on the same file, a new HTTPS connection
+    """floor_ratio: a large download ÷ wrk -c1 on the same file (over TLS when the
+    scenario's is, plain otherwise), a new HTTPS connection
     ÷ the OpenSSL C client, an upload from bytes ÷ the C client's upload of the same size;
     a scenario without such a row has none."""
     sys.path.insert(0, str(SCRIPTS))
@@ -172,6 +173,7 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     doc = {
         "scenarios": {
             "get_10m": scenario("get", "10m.bin", bytes_per_op=10 << 20),
+            "h2_get_10m": scenario("get", "10m.bin", tls=True, bytes_per_op=10 << 20),
             "https_new_conn": scenario("get_close", "small", tls=True),
             "client_churn": scenario("get_close", "small"),
             "get_small": scenario("get", "small"),
@@ -183,6 +185,7 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
             r
             for name in (
                 "get_10m",
+                "h2_get_10m",
                 "https_new_conn",
                 "client_churn",
                 "get_small",
@@ -195,7 +198,8 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
         "limits": [
             limit("wrk", "small", 1, 10.0),
             limit("pingpong", "small", 1, 5.0),
-            limit("wrk", "10m.bin", 1, 400.0),
+            limit("wrk", "10m.bin", 1, 800.0, tls=True),
+            limit("wrk", "10m.bin", 1, 400.0, tls=False),
             limit("tls_floor", "small", "new", 160.0),
             # one connection: not what upload_10m's windows do (4 connections in turn)
             limit("pingpong", "upload", 1, 50.0, upload_bytes=10 << 20),
@@ -204,6 +208,7 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     }
     rows = {r["scenario"]: r for r in report.summary(doc)["rows"]}
     assert rows["get_10m"]["floor_ratio"] == pytest.approx(0.5)
+    assert rows["h2_get_10m"]["floor_ratio"] == pytest.approx(0.25)
     assert rows["https_new_conn"]["floor_ratio"] == pytest.approx(1.25)
     assert rows["upload_10m"]["floor_ratio"] == pytest.approx(2.0)
     # no row uploads 1 MB; a generator's chunked upload is another operation

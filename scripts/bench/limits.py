@@ -45,7 +45,13 @@ def _lat_us(text: str) -> float:
 def run_wrk(
     servers: Servers, cpu: int | None, url: str, conns: int, seconds: float, label: str
 ) -> dict:
-    row = {"name": label, "tool": "wrk", "url": url.rsplit("/", 1)[-1], "connections": conns}
+    row = {
+        "name": label,
+        "tool": "wrk",
+        "url": url.rsplit("/", 1)[-1],
+        "connections": conns,
+        "tls": url.startswith("https:"),
+    }
     if not shutil.which("wrk"):
         row.update(status="missing", error="wrk is not installed (Debian: apt-get install wrk)")
         return row
@@ -206,6 +212,8 @@ def run_limits(servers: Servers, cpu: int | None, seconds: float) -> list[dict]:
         run_pingpong(servers, cpu, seconds, min(1.0, seconds / 4)),
         run_tls_floor(servers, cpu, seconds, min(1.0, seconds / 4)),
         run_wrk(servers, cpu, urls["file_10m"], 1, seconds, "wrk -t1 -c1, 10 MB GET"),
+        # HTTP/1.1 over TLS (wrk offers no ALPN): the decryption floor of h2_get_10m.
+        run_wrk(servers, cpu, urls["h2_file_10m"], 1, seconds, "wrk -t1 -c1, 10 MB GET, TLS"),
         run_upload_floor(servers, cpu, 10 << 20, seconds, min(1.0, seconds / 4)),
     ]
     return rows

@@ -246,7 +246,8 @@ def _cheapest(rows: list[dict]) -> dict | None:
 
 def _floor_row(doc: dict, sc: dict) -> dict | None:
     """The machine-limit row that does a scenario's operation without a client around
-    it: wrk -c1 downloading the same file for a large download; the C client making the
+    it: wrk -c1 downloading the same file for a large download (over TLS when the
+    scenario's is: HTTP/1.1, wrk offers no ALPN); the C client making the
     same new HTTPS connection per GET (OpenSSL's own handshake) for https_new_conn; the C
     client POSTing a body of the same size from memory for an upload from bytes."""
     upload = None
@@ -264,6 +265,7 @@ def _floor_row(doc: dict, sc: dict) -> dict | None:
             and row.get("connections") == conns
             and row.get("url") == sc.get("path")
             and row.get("upload_bytes") == upload
+            and (tool != "wrk" or bool(row.get("tls")) == bool(sc.get("tls")))
             and _ok(row)
         ):
             return row
@@ -326,7 +328,7 @@ def summary(doc: dict) -> dict:
 def summary_text(s: dict) -> str:
     out = [
         "Summary: httprs CPU/op ÷ the cheapest other client's (below 1.00 = httprs is cheapest), "
-        "÷ httpx's, ÷ the floor (large downloads: wrk -c1 on the same file; new HTTPS "
+        "÷ httpx's, ÷ the floor (large downloads: wrk -c1 on the same file, over TLS for h2; new HTTPS "
         "connections: OpenSSL's own handshake in a C client; uploads from bytes: a C client "
         "writing the same body), peak RSS ÷ body (RSS+) "
         "and the timed window's peak above the constructed client ÷ body (xfer)",

@@ -219,6 +219,48 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     assert "÷ floor" in report.summary_text(report.summary(doc))
 
 
+def test_summary_pairs_each_repetition_with_the_best_peers_same_one():
+    """reps won: httprs's run against the best peer's run of the same repetition (the
+    clients of a scenario run back to back in it), counted over the repetitions; the
+    headline ratio stays the medians'. Without runs of equal number, no count."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench import report
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+    def result(client, name, runs):
+        cpus = sorted(runs)
+        return {
+            "client": client,
+            "scenario": name,
+            "status": "ok",
+            "cpu_us_per_op": cpus[len(cpus) // 2],
+            "runs": [{"cpu_us_per_op": c} for c in runs],
+        }
+
+    doc = {
+        "scenarios": {"a": {"op": "get", "path": "small"}, "b": {"op": "get", "path": "small"}},
+        "results": [
+            # a slow stretch in repetition 2 hits both: httprs wins every pair
+            result("httprs", "a", [10.0, 20.0, 11.0]),
+            result("pycurl", "a", [12.0, 24.0, 13.0]),
+            result("pyreqwest", "a", [30.0, 31.0, 32.0]),
+            # medians say httprs loses (12 > 11); the pairs split 1 to 2
+            result("httprs", "b", [10.0, 12.0, 15.0]),
+            result("pycurl", "b", [11.0, 9.0, 14.0]),
+        ],
+    }
+    rows = {r["scenario"]: r for r in report.summary(doc)["rows"]}
+    assert (rows["a"]["best_peer"], rows["a"]["reps_won"], rows["a"]["reps"]) == ("pycurl", 3, 3)
+    assert rows["b"]["wins"] is False
+    assert (rows["b"]["reps_won"], rows["b"]["reps"]) == (1, 3)
+    text = report.summary_text(report.summary(doc))
+    assert "3/3" in text and "1/3" in text
+    doc["results"][4]["runs"].pop()
+    assert "reps" not in {r["scenario"]: r for r in report.summary(doc)["rows"]}["b"]
+
+
 @pytest.mark.timeout(120)
 def test_upload_window_is_split_over_connections(tmp_path):
     """An upload scenario's window runs over 4 clients in turn (Scenario.connections),

@@ -38,7 +38,7 @@ HTTPRS_BUILDS = {
 
 # Timing per mode: warm-up and timed window per (client, scenario) run, in seconds.
 TIMING = {
-    "full": {"warmup_s": 0.15, "window_s": 0.6, "limit_s": 3.0, "repeat": 3},
+    "full": {"warmup_s": 0.15, "window_s": 0.6, "limit_s": 3.0, "repeat": 5},
     "quick": {"warmup_s": 0.1, "window_s": 0.25, "limit_s": 1.0, "repeat": 1},
 }
 
@@ -63,7 +63,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="client name or family (repeatable, or comma-separated): httprs selects httprs and httprs-async",
     )
     p.add_argument(
-        "--repeat", type=int, help="repetitions per (client, scenario); default 3, quick 1"
+        "--repeat", type=int, help="repetitions per (client, scenario); default 5, quick 1"
     )
     p.add_argument("--window", type=float, help="timed window per run in seconds")
     p.add_argument("--warmup", type=float, help="warm-up per run in seconds")

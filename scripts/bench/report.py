@@ -272,6 +272,17 @@ def _floor_row(doc: dict, sc: dict) -> dict | None:
     return None
 
 
+def _paired_wins(ours: dict, best: dict) -> tuple[int, int] | None:
+    """In how many repetitions httprs cost less than the best peer did in the same one:
+    a scenario's clients run back to back within a repetition, so the pair shares that
+    stretch of the machine's drift, which the medians of the two do not."""
+    a, b = ours.get("runs") or [], best.get("runs") or []
+    if not a or len(a) != len(b):
+        return None
+    won = sum(1 for x, y in zip(a, b) if x["cpu_us_per_op"] < y["cpu_us_per_op"])
+    return won, len(a)
+
+
 def summary(doc: dict) -> dict:
     """Per scenario: httprs's CPU/op against the cheapest other client and against httpx.
 
@@ -304,6 +315,9 @@ def summary(doc: dict) -> dict:
                 ratio_best=cpu / best["cpu_us_per_op"],
                 wins=cpu < best["cpu_us_per_op"],
             )
+            paired = _paired_wins(ours, best)
+            if paired is not None:
+                row["reps_won"], row["reps"] = paired
         if httpx is not None:
             row["ratio_httpx"] = cpu / httpx["cpu_us_per_op"]
         floor = _floor_row(doc, sc)
@@ -331,9 +345,10 @@ def summary_text(s: dict) -> str:
         "÷ httpx's, ÷ the floor (large downloads: wrk -c1 on the same file, over TLS for h2; new HTTPS "
         "connections: OpenSSL's own handshake in a C client; uploads from bytes: a C client "
         "writing the same body), peak RSS ÷ body (RSS+) "
-        "and the timed window's peak above the constructed client ÷ body (xfer)",
+        "and the timed window's peak above the constructed client ÷ body (xfer), and in how "
+        "many repetitions httprs cost less than that peer in the same repetition (reps won)",
         f"  {'scenario':16} {'httprs':13} {'÷ best peer':>11} {'best peer':16} {'÷ httpx':>8} "
-        f"{'÷ floor':>7} {'RSS÷body':>8} {'xfer÷body':>9}",
+        f"{'÷ floor':>7} {'RSS÷body':>8} {'xfer÷body':>9} {'reps won':>8}",
     ]
     for r in s["rows"]:
         if "cpu_us_per_op" not in r:
@@ -345,10 +360,11 @@ def summary_text(s: dict) -> str:
             return "-" if v is None else f"{v:.2f}"
 
         mark = "" if r.get("wins", True) else "  <- not cheapest"
+        won = f"{r['reps_won']}/{r['reps']}" if "reps" in r else "-"
         out.append(
             f"  {r['scenario']:16} {r['httprs']:13} {f('ratio_best'):>11} "
             f"{r.get('best_peer', '-'):16} {f('ratio_httpx'):>8} {f('floor_ratio'):>7} "
-            f"{f('rss_over_body'):>8} {f('transfer_rss_over_body'):>9}{mark}"
+            f"{f('rss_over_body'):>8} {f('transfer_rss_over_body'):>9} {won:>8}{mark}"
         )
     out.append(
         f"  httprs is the cheapest client in {s['scenarios_won']} of "

@@ -693,6 +693,43 @@ bool SocketStream::write_deferred_now() {
   return static_cast<size_t>(got) == total;
 }
 
+// The deferred write `w` came back from its kernel call: as write() after
+// one. The writes queued behind it go to libuv before the owner hears how it
+// ended: it never sees "nothing pending" (the request sent, the next chunk
+// wanted) while they wait.
+void SocketStream::settle_flight(WriteReq* w, std::vector<WriteReq*>& behind) {
+  if (w->rc > 0) {
+    owner_->on_socket_sent();
+    advance_bufs(w->bufs, &w->nbufs, static_cast<size_t>(w->rc));
+  }
+  Error err;
+  int failed = 0;
+  bool done = false;
+  if (w->rc < 0 && w->rc != UV_EAGAIN) {
+    failed = static_cast<int>(w->rc);
+    delete w;
+  } else if (w->nbufs == 0) {
+    writes_completed_ = w->seq;
+    delete w;
+    done = true;
+  } else if (state_ != State::kOpen) {
+    delete w;
+  } else if (!queue_write(w, w->bufs, w->nbufs, err)) {
+    failed = UV_EPIPE;
+  }
+  for (WriteReq* b : behind) {
+    if (failed != 0 || state_ != State::kOpen) {
+      delete b;
+    } else if (!queue_write(b, b->bufs, b->nbufs, err)) {
+      failed = UV_EPIPE;
+    }
+  }
+  if (failed != 0)
+    owner_->on_socket_write_error(failed);
+  else if (done)
+    owner_->on_socket_write_done();
+}
+
 bool SocketStream::end_deferred() {
   WriteReq* w = deferred_;
   deferred_ = nullptr;
@@ -708,32 +745,7 @@ bool SocketStream::end_deferred() {
     uv_close(handle(), &SocketStream::on_close);
     return false;
   }
-  // As write() after its kernel call.
-  if (w->rc > 0) {
-    owner_->on_socket_sent();
-    advance_bufs(w->bufs, &w->nbufs, static_cast<size_t>(w->rc));
-  }
-  Error err;
-  if (w->rc < 0 && w->rc != UV_EAGAIN) {
-    int status = static_cast<int>(w->rc);
-    delete w;
-    owner_->on_socket_write_error(status);
-  } else if (w->nbufs == 0) {
-    writes_completed_ = w->seq;
-    delete w;
-    owner_->on_socket_write_done();
-  } else if (state_ != State::kOpen) {
-    delete w;
-  } else if (!queue_write(w, w->bufs, w->nbufs, err)) {
-    owner_->on_socket_write_error(UV_EPIPE);
-  }
-  for (WriteReq* b : behind) {
-    if (state_ != State::kOpen) {
-      delete b;
-    } else if (!queue_write(b, b->bufs, b->nbufs, err)) {
-      owner_->on_socket_write_error(UV_EPIPE);
-    }
-  }
+  settle_flight(w, behind);
   // What the loop read meanwhile, as it would have delivered it.
   std::string in;
   in.swap(held_in_);

@@ -228,6 +228,7 @@ class SocketStream {
   void hand_over(ssize_t nread, const char* base);  // deliver()'s calls of the owner
   // uv_write() `w` (its remaining `bufs`); false with err set when refused.
   bool queue_write(WriteReq* w, uv_buf_t* bufs, unsigned n, Error& err);
+  void settle_flight(WriteReq* w, std::vector<WriteReq*>& behind);
   void drop_deferred();  // a close before the deferred write left: it never will
   static void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
   static void on_connect(uv_connect_t* req, int status);

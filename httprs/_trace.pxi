@@ -4,32 +4,42 @@
 import inspect
 
 
-class _TraceStream:
+@cython.no_gc_clear
+cdef class _TraceStream(_ConnStreamCore):
     """What httpcore's connect_tcp / start_tls events return: a network stream. The
     C++ core owns the socket, so it answers get_extra_info from what it recorded:
     "server_addr" and "client_addr" (the socket's addresses as it connected, in the
-    shapes httpcore's streams give) and, on a start_tls.complete (an https://
-    proxy's, the origin's), "ssl_object" (version, cipher, ALPN, getpeercert()), as
-    httpx's CLI prints with -v; anything else is None."""
+    shapes httpcore's streams give), "socket" (a socket.socket over a duplicate of
+    the connection's descriptor while it is open, as a response's network_stream
+    gives: setsockopt() reaches the connection) and "is_readable" and, on a
+    start_tls.complete (an https:// proxy's, the origin's), "ssl_object" (version,
+    cipher, ALPN, getpeercert()), as httpx's CLI prints with -v; anything else is
+    None."""
 
-    __slots__ = ("_ssl_object", "_server_addr", "_client_addr")
-
-    def __init__(self, ssl_object=None, server_addr=None, client_addr=None):
-        self._ssl_object = ssl_object
-        self._server_addr = server_addr
-        self._client_addr = client_addr
+    cdef object _event_ssl  # the ssl_object of the start_tls event, else None
 
     def get_extra_info(self, info):
         if info == "ssl_object":
-            return self._ssl_object
-        if info == "server_addr":
-            return self._server_addr
-        if info == "client_addr":
-            return self._client_addr
-        return None
+            return self._event_ssl
+        return _ConnStreamCore.get_extra_info(self, info)
+
+    def __repr__(self):
+        # As httpcore's streams print in its DEBUG log: "<... object at 0x...>".
+        return object.__repr__(self)
 
 
-cdef object _TRACE_STREAM = _TraceStream()
+cdef _TraceStream _trace_stream(
+    shared_ptr[ConnectionInfo] info, _Engine engine, bint ipv6_pair, object ssl_object
+):
+    cdef _TraceStream stream = _TraceStream.__new__(_TraceStream)
+    stream.info = info
+    stream.engine = engine
+    stream.ipv6_pair = ipv6_pair
+    stream._event_ssl = ssl_object
+    return stream
+
+
+cdef object _TRACE_STREAM = _trace_stream(shared_ptr[ConnectionInfo](), None, False, None)
 
 # httpcore's loggers, by trace-event prefix: DEBUG logging shows what httpcore's would
 # (`httpcore2.*` when the switch presents httprs as httpx2; _alias._set_logger).
@@ -299,21 +309,21 @@ cdef class _Tracer:
             self.add(name, info)
 
     cdef object socket_stream(self, object ssl_object):
-        """The stream an event returns: the socket's addresses as it connected (none
-        recorded: a _TraceStream answering None), and `ssl_object`."""
-        cdef shared_ptr[const ConnectionInfo] addresses
+        """The stream an event returns: the socket's addresses as it connected and
+        the connection while it is open (none recorded: a stream answering None), and
+        `ssl_object`."""
+        cdef shared_ptr[ConnectionInfo] addresses
         cdef Transfer* t = self.stream.t.get()
         with nogil:
             addresses = self.stream.engine.eng.trace_addresses(t[0])
-        cdef const ConnectionInfo* a = addresses.get()
-        if a == NULL:
-            return _TRACE_STREAM if ssl_object is None else _TraceStream(ssl_object)
+        if addresses.get() == NULL:
+            if ssl_object is None:
+                return _TRACE_STREAM
+            return _trace_stream(addresses, self.stream.engine, False, ssl_object)
         # IPv6 as httpcore's streams give it: a 4-tuple in sync code and trio, a pair
         # under asyncio (anyio).
         pair = self.is_async and _current_library() != "trio"
-        return _TraceStream(
-            ssl_object, _socket_address(a.peer, pair), _socket_address(a.local, pair)
-        )
+        return _trace_stream(addresses, self.stream.engine, pair, ssl_object)
 
     cdef bint step(self, int step) except -1:
         """Queue the events of one TraceStep; True when it is a gate."""

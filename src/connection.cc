@@ -127,11 +127,13 @@ void Connection::on_socket_connected() {
     return;
   }
   if (reports(TraceStep::kConnected)) {
-    // The trace's connect_tcp stream answers server_addr / client_addr now,
-    // as httpcore's does; ConnectionInfo waits for the established session.
-    auto addresses = std::make_shared<ConnectionInfo>();
-    addresses->capture_addresses(socket_.fd());
-    cur_->trace_addresses = std::move(addresses);
+    // The trace's connect_tcp stream answers server_addr / client_addr (and
+    // "socket") now, as httpcore's does; info_ waits for the established session.
+    if (trace_info_) trace_info_->live = nullptr;  // (one connect per connection)
+    trace_info_ = std::make_shared<ConnectionInfo>();
+    trace_info_->live = this;
+    trace_info_->capture_addresses(socket_.fd());
+    cur_->trace_addresses = trace_info_;
   }
   trace_step(TraceStep::kConnected);
   if (cur_->spec.proxy_tls) {
@@ -1147,6 +1149,7 @@ void Connection::close(const Error& err) {
     socket_.write_now(bye);
   }
   if (info_) info_->live = nullptr;
+  if (trace_info_) trace_info_->live = nullptr;
   if (fd_lent_) {
     // A duplicate of the descriptor (get_extra_info("socket")) would keep the
     // connection open past our close: the peer sees it end now.
@@ -1167,6 +1170,7 @@ void Connection::drop_after_fork(const Error& err) {
   state_ = State::kClosing;
   health_ = Health::kSpent;
   if (info_) info_->live = nullptr;  // the parent's socket: never shut down from here
+  if (trace_info_) trace_info_->live = nullptr;
   if (std::shared_ptr<Transfer> t = detach_transfer()) {
     if (!t->complete) {
       t->error = err;  // before the phase, which the consumer reads without the mutex

@@ -316,6 +316,8 @@ class Connection final : private SocketStream::Owner,
   TlsStream* proxy_tls_ = nullptr;   // in chain_, once TLS to an https:// proxy started
   // Once established: what it is (addresses, TLS), shared with its transfers.
   std::shared_ptr<ConnectionInfo> info_;
+  // A traced transfer's view of it from the connect on (its trace_addresses).
+  std::shared_ptr<ConnectionInfo> trace_info_;
   bool fd_lent_ = false;              // live_fd(true) handed out the descriptor
   Stage handshaking_ = Stage::kNone;  // the layer whose handshake runs (kHandshaking)
   Stage gated_ = Stage::kNone;        // what runs once the current trace gate is passed

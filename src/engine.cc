@@ -931,7 +931,7 @@ bool Engine::tls_peer_certificate(Transfer& t, std::string& der, bool& verified)
   return tls != nullptr && tls->peer_certificate(der, verified);
 }
 
-std::shared_ptr<const ConnectionInfo> Engine::trace_addresses(Transfer& t) {
+std::shared_ptr<ConnectionInfo> Engine::trace_addresses(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   return t.trace_addresses;
 }

@@ -213,9 +213,11 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   std::atomic<int32_t> stream_id{0};
   std::vector<int> trace_steps;  // TraceSteps recorded (spec.trace), taken by take_trace
   // spec.trace: the socket's addresses as it connected (kConnected), for the
-  // trace's streams before the connection is established; never changed once
-  // set (a new connection of a retry sets a new one). Under the mutex.
-  std::shared_ptr<const ConnectionInfo> trace_addresses;
+  // trace's streams before the connection is established, and the connection
+  // while it is open (`live`: their get_extra_info("socket")); the addresses
+  // never change once set (a new connection of a retry sets a new one). Under
+  // the mutex.
+  std::shared_ptr<ConnectionInfo> trace_addresses;
   size_t trace_taken = 0;  // how many of trace_steps the consumer took
 
   // A requested 101 Switching Protocols: the connection is this transfer's raw
@@ -356,9 +358,9 @@ class Engine {
   // was verified: false when there is none. For ssl_object.getpeercert() on a
   // switched stream and on the trace extension's start_tls event.
   bool tls_peer_certificate(Transfer& t, std::string& der, bool& verified);
-  // The addresses `t`'s connection had when it connected (traced transfers;
-  // null before that).
-  std::shared_ptr<const ConnectionInfo> trace_addresses(Transfer& t);
+  // The addresses `t`'s connection had when it connected, with the connection
+  // while it is open (traced transfers; null before that).
+  std::shared_ptr<ConnectionInfo> trace_addresses(Transfer& t);
   // An established connection's live socket, from its ConnectionInfo (the
   // caller holds a reference to it). info_fd: a duplicate of its descriptor
   // (close-on-exec, the caller's to close), made under the mutex so that it is

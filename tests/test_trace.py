@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
+import threading
 
 import httpx
 import pytest
@@ -313,6 +315,93 @@ async def test_trace_streams_answer_addresses_as_httpx_async(https_server, certs
         "connection.start_tls.complete",
     ]
     assert ours[0][1][0] == "127.0.0.1"
+
+
+def socket_recorder():
+    """On connect_tcp.complete, sets SO_KEEPALIVE through the stream's socket (the
+    recipe for TCP keep-alive before socket_options existed) and records its peer
+    and is_readable."""
+    seen: list = []
+
+    def trace(name, info):
+        if name == "connection.connect_tcp.complete":
+            stream = info["return_value"]
+            sock = stream.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            seen.append((tuple(sock.getpeername()[:2]), stream.get_extra_info("is_readable")))
+
+    return seen, trace
+
+
+def keepalive_set(response) -> int:
+    sock = response.extensions["network_stream"].get_extra_info("socket")
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+
+
+def test_trace_stream_socket_reaches_the_connection_as_httpx(scripted):
+    """connect_tcp.complete's stream gives the connection's socket: an option set on
+    it is the connection's (a duplicate descriptor here, the socket itself in httpx)."""
+    srv = scripted(keepalive(b"hello"))
+
+    def run(module):
+        seen, trace = socket_recorder()
+        with module.Client() as c:
+            r = c.get(srv.url, extensions={"trace": trace})
+            assert r.status_code == 200
+            seen.append(keepalive_set(r))
+        return seen
+
+    ours = run(httprs)
+    assert ours == run(httpx)
+    assert ours == [(("127.0.0.1", srv.port), False), 1]
+
+
+@pytest.mark.anyio
+async def test_trace_stream_socket_reaches_the_connection_as_httpx_async(scripted):
+    srv = scripted(keepalive(b"hello"))
+
+    async def run(module):
+        seen, trace = socket_recorder()
+
+        async def atrace(name, info):
+            trace(name, info)
+
+        async with module.AsyncClient() as c:
+            r = await c.get(srv.url, extensions={"trace": atrace})
+            assert r.status_code == 200
+            seen.append(keepalive_set(r))
+        return seen
+
+    ours = await run(httprs)
+    assert ours == await run(httpx)
+    assert ours == [(("127.0.0.1", srv.port), False), 1]
+
+
+def test_a_kept_trace_stream_socket_lets_the_connection_end(scripted):
+    """The socket a trace callback keeps does not hold the connection open: closing
+    the client still ends it for the server, and the stream answers None after."""
+    ended = threading.Event()
+
+    def handler(conn):
+        keepalive(b"hello")(conn)
+        ended.set()
+
+    srv = scripted(handler)
+    kept: list = []
+
+    def trace(name, info):
+        if name == "connection.connect_tcp.complete":
+            stream = info["return_value"]
+            kept.append((stream, stream.get_extra_info("socket")))
+
+    client = httprs.Client(timeout=5)
+    assert client.get(srv.url, extensions={"trace": trace}).status_code == 200
+    client.close()
+    assert ended.wait(5)
+    stream, sock = kept[0]
+    assert stream.get_extra_info("socket") is None
+    assert stream.get_extra_info("server_addr") == ("127.0.0.1", srv.port)
+    sock.close()
 
 
 @pytest.mark.anyio

@@ -168,7 +168,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int raw_fd(Transfer& t)
         bool raw_tls_info(Transfer& t, string& version, string& cipher, string& alpn)
         bool tls_peer_certificate(Transfer& t, string& der, bool& verified)
-        shared_ptr[const ConnectionInfo] trace_addresses(Transfer& t)
+        shared_ptr[ConnectionInfo] trace_addresses(Transfer& t)
         int info_fd(ConnectionInfo& info)
         bool info_open(ConnectionInfo& info)
         bool info_readable(ConnectionInfo& info)

@@ -219,6 +219,40 @@ def test_summary_divides_by_the_floor_doing_the_same_operation():
     assert "÷ floor" in report.summary_text(report.summary(doc))
 
 
+def test_limit_rows_are_the_median_run_of_each_repetitions():
+    """The limit rows run at the start of every repetition; each row of the results is
+    the run with the median CPU/op (its other figures with it), with the repetitions'
+    count and [min, max]; a repetition that failed a row counts but is not a median."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench import limits
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+    def row(name, cpu, p50, status="ok"):
+        r = {"name": name, "tool": "wrk", "status": status}
+        if status == "ok":
+            r.update(cpu_us_per_op=cpu, p50_us=p50)
+        else:
+            r["error"] = "wrk exited 1"
+        return r
+
+    reps = [
+        [row("a", 5.0, 50.0), row("b", 0, 0, "error")],
+        [row("a", 9.0, 90.0), row("b", 0, 0, "error")],
+        [row("a", 4.0, 40.0), row("b", 0, 0, "error")],
+        [row("a", 6.0, 60.0), row("b", 0, 0, "error")],
+    ]
+    a, b = limits.median_limits(reps)
+    assert a["cpu_us_per_op"] == 5.5 and a["cpu_spread"] == [4.0, 9.0] and a["reps"] == 4
+    assert a["p50_us"] == 50.0  # the lower middle run's own figures
+    assert b["status"] == "error" and b["reps"] == 4
+    reps[1][1] = row("b", 7.0, 70.0)
+    b = limits.median_limits(reps)[1]
+    assert (b["status"], b["cpu_us_per_op"], b["cpu_spread"]) == ("ok", 7.0, [7.0, 7.0])
+    assert limits.median_limits([]) == []
+
+
 def test_summary_pairs_each_repetition_with_the_best_peers_same_one():
     """reps won: httprs's run against the best peer's run of the same repetition (the
     clients of a scenario run back to back in it), counted over the repetitions; the

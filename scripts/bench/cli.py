@@ -26,7 +26,7 @@ from pathlib import Path
 from . import clients as clients_mod
 from . import report
 from . import scenarios as scenarios_mod
-from .limits import run_limits
+from .limits import median_limits, run_limits
 from .servers import REPO, Servers, SetupError, cpu_count, taskset
 
 SCRIPTS = Path(__file__).resolve().parent.parent
@@ -308,10 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             f"bench: nginx :{servers.http_port} (worker pid {servers.nginx_worker_pid}), C server :{servers.c_port}; {meta['pinning']}"
         )
 
-        limits = []
-        if not args.no_limits:
-            log("bench: machine limits (wrk, C client) ...")
-            limits = run_limits(servers, client_cpu, timing["limit_s"])
+        limit_reps: list[list[dict]] = []
 
         probes = {}
         for a in adapters:
@@ -333,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         done = 0
         try:
             for rep in range(repeat):
+                if not args.no_limits:
+                    log(f"bench: machine limits (wrk, C client), rep {rep + 1} ...")
+                    limit_reps.append(run_limits(servers, client_cpu, timing["limit_s"]))
                 for sc in scs:
                     for a in adapters:
                         if not clients_mod.runs_scenario(a, sc):
@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for sc, a in pairs
         ]
+        limits = median_limits(limit_reps)
         report.add_ratios(results)
         meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
         doc = {

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -217,3 +218,27 @@ def run_limits(servers: Servers, cpu: int | None, seconds: float) -> list[dict]:
         run_upload_floor(servers, cpu, 10 << 20, seconds, min(1.0, seconds / 4)),
     ]
     return rows
+
+
+def median_limits(reps: list[list[dict]]) -> list[dict]:
+    """The limit rows of every repetition, one row each: the run with the median CPU/op
+    (its other figures with it, so a row stays one run's), with how many repetitions
+    ran it and the [min, max] of their CPU/op. The scenarios run between the repetitions'
+    limit rows, so a floor is measured across the same stretches of the VM's drift as
+    the rows divided by it."""
+    out = []
+    for i in range(len(reps[0]) if reps else 0):
+        rows = [rep[i] for rep in reps if i < len(rep)]
+        ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: r["cpu_us_per_op"])
+        if not ok:
+            out.append({**rows[-1], "reps": len(rows)})
+            continue
+        cpus = [r["cpu_us_per_op"] for r in ok]
+        row = dict(ok[(len(ok) - 1) // 2])
+        row.update(
+            cpu_us_per_op=statistics.median(cpus),
+            reps=len(rows),
+            cpu_spread=[cpus[0], cpus[-1]],
+        )
+        out.append(row)
+    return out

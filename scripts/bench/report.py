@@ -89,16 +89,24 @@ def table(doc: dict) -> str:
     )
     out.append("")
     if doc.get("limits"):
-        out.append("Machine limits (same nginx, load generator pinned like the clients)")
-        hdr = f"  {'tool':44} {'req/s':>10} {'MB/s':>8} {'CPU µs/req':>11} {'p50 µs':>8} {'p99 µs':>8} {'srv%':>5}"
+        out.append(
+            "Machine limits (same nginx, load generator pinned like the clients; run at the "
+            "start of each repetition: the median run, the CPU's [min-max])"
+        )
+        hdr = (
+            f"  {'tool':44} {'req/s':>10} {'MB/s':>8} {'CPU µs/req':>11} {'[min-max]':>17} "
+            f"{'p50 µs':>8} {'p99 µs':>8} {'srv%':>5}"
+        )
         out.append(hdr)
         for row in doc["limits"]:
             if row.get("status") != "ok":
                 out.append(f"  {row['name']:44} {row.get('status')}: {row.get('error', '')}")
                 continue
+            lo, hi = row.get("cpu_spread") or [None, None]
+            spread = f"[{_short(lo)}-{_short(hi)}]" if lo is not None and row["reps"] > 1 else ""
             out.append(
                 f"  {row['name']:44} {_num(row.get('ops_per_s')):>10} {_num(row.get('mb_per_s')):>8} "
-                f"{_short(row.get('cpu_us_per_op')):>11} {_short(row.get('p50_us')):>8} "
+                f"{_short(row.get('cpu_us_per_op')):>11} {spread:>17} {_short(row.get('p50_us')):>8} "
                 f"{_short(row.get('p99_us')):>8} {_num(row.get('server_cpu_pct')):>5}"
             )
         out.append("")

@@ -587,10 +587,46 @@ cdef class AsyncConnectionStream(_ConnStreamCore):
         raise NotImplementedError(_CS_NO_IO.format("start_tls"))
 
 
+# The longest wait a lent socket's "blocking" mode makes: CPython's socket waits in
+# poll() with a timeout in milliseconds that must fit an int (~24.8 days).
+cdef double _LENT_FOREVER = 2_000_000.0
+
+
+class _LentSocket(_ns_socket.socket):
+    """The socket get_extra_info("socket") gives: a duplicate of the connection's
+    descriptor, which shares its file status flags with the engine's. Those must stay
+    non-blocking (a blocking descriptor would stall the engine's loop, and every
+    client on it, in a read or write that never returns), so the blocking modes are
+    Python's own: setblocking(True) and settimeout(None) wait in poll() as a timeout
+    does (up to ~23 days) and gettimeout() still answers None. httpcore gives its own
+    socket, and sets the timeout back before each read or write."""
+
+    __slots__ = ("_lent_blocking",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lent_blocking = False
+        self.settimeout(None)  # Python's default for a new socket, kept non-blocking
+
+    def settimeout(self, value):
+        if value is None:
+            super().settimeout(_LENT_FOREVER)
+            self._lent_blocking = True
+        else:
+            super().settimeout(value)
+            self._lent_blocking = False
+
+    def setblocking(self, flag):
+        self.settimeout(None if flag else 0.0)
+
+    def gettimeout(self):
+        return None if self._lent_blocking else super().gettimeout()
+
+
 cdef object _owned_socket(int fd):
-    """A socket.socket taking over descriptor `fd` (closed here if that fails)."""
+    """A _LentSocket taking over descriptor `fd` (closed here if that fails)."""
     try:
-        return _ns_socket.socket(fileno=fd)
+        return _LentSocket(fileno=fd)
     except BaseException:
         os.close(fd)
         raise

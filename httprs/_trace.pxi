@@ -27,6 +27,12 @@ cdef class _TraceStream(_ConnStreamCore):
         # As httpcore's streams print in its DEBUG log: "<... object at 0x...>".
         return object.__repr__(self)
 
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        raise NotImplementedError(
+            "httprs: a trace event's stream answers get_extra_info() only; the "
+            "connection's TLS and bytes are the pool's"
+        )
+
 
 cdef _TraceStream _trace_stream(
     shared_ptr[ConnectionInfo] info, _Engine engine, bint ipv6_pair, object ssl_object

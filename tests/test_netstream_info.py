@@ -6,10 +6,15 @@ writes belong to a 101's stream only (tests/test_websockets.py)."""
 
 from __future__ import annotations
 
+import fcntl
 import gc
+import os
 import pickle
 import socket
 import ssl
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -488,3 +493,87 @@ async def test_a_response_read_while_a_trace_callback_waits_names_its_connection
         r = await client.get(srv.url + "/", extensions={"trace": trace})
         assert r.text == "hi"
         assert stream_of(r).get_extra_info("server_addr") == ("127.0.0.1", srv.port)
+
+
+def test_a_lent_socket_set_blocking_keeps_the_descriptor_non_blocking(scripted):
+    """The socket shares its descriptor's flags with the connection's, which must stay
+    non-blocking: setblocking(True) / settimeout(None) block in Python (poll), as
+    gettimeout() and getblocking() say, and the connection goes on working."""
+    srv = scripted(keepalive)
+    with httprs.Client(timeout=5) as client:
+        sock = stream_of(client.get(srv.url + "/")).get_extra_info("socket")
+        for set_mode in (lambda: sock.setblocking(True), lambda: sock.settimeout(None)):
+            set_mode()
+            assert sock.gettimeout() is None and sock.getblocking()
+            assert fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        sock.settimeout(2.5)
+        assert sock.gettimeout() == 2.5
+        sock.setblocking(False)
+        assert sock.gettimeout() == 0.0 and not sock.getblocking()
+        copy = sock.dup()
+        assert copy.gettimeout() == 0.0
+        copy.setblocking(True)
+        assert fcntl.fcntl(copy.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        copy.close()
+        assert client.get(srv.url + "/").text == "ok"
+    assert srv.connections == 1
+
+
+# A server that never reads: an upload fills both socket buffers, and only the write
+# timeout ends it. In a child process: a hang must fail the test, not stop the suite.
+_UNREAD_UPLOAD = textwrap.dedent(
+    """
+    import socket, sys, threading, time
+    import httprs
+
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    held = []
+
+    def serve():
+        conn, _ = lst.accept()
+        held.append(conn)
+        if conn.recv(65536).startswith(b"GET"):  # network_stream's first request
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+        time.sleep(30)  # then nothing more is read
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{lst.getsockname()[1]}/"
+    where = sys.argv[1]
+
+    def trace(name, info):
+        if name == "connection.connect_tcp.complete":
+            info["return_value"].get_extra_info("socket").setblocking(True)
+
+    with httprs.Client(timeout=httprs.Timeout(5, write=1)) as client:
+        if where == "trace":
+            ext = {"trace": trace}
+        else:
+            r = client.get(url)
+            r.extensions["network_stream"].get_extra_info("socket").setblocking(True)
+            ext = {}
+        try:
+            client.post(url, content=b"x" * (64 << 20), extensions=ext)
+        except httprs.WriteTimeout:
+            print("WriteTimeout")
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["trace", "network_stream"])
+def test_a_socket_set_blocking_by_the_caller_never_stalls_the_connection(where):
+    """setblocking(True) on the lent socket (a trace callback's at connect_tcp.complete,
+    or a response's network_stream) used to clear O_NONBLOCK on the connection's
+    descriptor, and the next upload to a server that stopped reading blocked in the
+    engine's write, past the write timeout, with the engine's lock held."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _UNREAD_UPLOAD, where],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the upload hung past its write timeout")
+    assert out.stdout.strip() == "WriteTimeout", out.stderr[-2000:]

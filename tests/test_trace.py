@@ -401,6 +401,8 @@ def test_a_kept_trace_stream_socket_lets_the_connection_end(scripted):
     stream, sock = kept[0]
     assert stream.get_extra_info("socket") is None
     assert stream.get_extra_info("server_addr") == ("127.0.0.1", srv.port)
+    with pytest.raises(NotImplementedError, match="trace event's stream"):
+        stream.start_tls(None)
     sock.close()
 
 

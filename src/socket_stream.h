@@ -71,6 +71,9 @@ class SocketStream {
     virtual void on_socket_read_error(int status) = 0;
     virtual void on_socket_sent() = 0;        // some bytes reached the kernel
     virtual void on_socket_write_done() = 0;  // a write finished (see writes_pending())
+    // A write went to libuv's queue. It may arm timers but must not write: it
+    // runs while a deferred write's followers are queued (settle_flight), and a
+    // write from here would go out ahead of the rest of them.
     virtual void on_socket_write_queued() = 0;
     virtual void on_socket_write_error(int status) = 0;  // after sent / queued
     virtual void on_socket_closed() = 0;                 // the handle is closed

@@ -11,6 +11,7 @@
 # counted here, by waiting in slices.
 
 import select as _ns_select
+import _socket as _ns_raw_socket
 import socket as _ns_socket
 from time import monotonic as _monotonic
 
@@ -601,11 +602,12 @@ class _LentSocket(_ns_socket.socket):
     does (up to ~23 days) and gettimeout() still answers None. httpcore gives its own
     socket, and sets the timeout back before each read or write."""
 
-    __slots__ = ("_lent_blocking",)
+    __slots__ = ("_lent_blocking", "_lent_quiet")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._lent_blocking = False
+        self._lent_quiet = False  # set for the socket lent, not for its dup()s
         self.settimeout(None)  # Python's default for a new socket, kept non-blocking
 
     def settimeout(self, value):
@@ -622,14 +624,26 @@ class _LentSocket(_ns_socket.socket):
     def gettimeout(self):
         return None if self._lent_blocking else super().gettimeout()
 
+    def __del__(self):
+        # The lent socket closes without the ResourceWarning an unclosed socket gives:
+        # httpcore's socket is the connection's, which nobody who reads it is asked to
+        # close, and a suite under `-W error` fails on that warning. A dup() the
+        # program made is its own, and warns as any socket does.
+        if self._lent_quiet and self.fileno() != -1:
+            _ns_raw_socket.socket.close(self)
+        else:
+            _ns_raw_socket.socket.__del__(self)
+
 
 cdef object _owned_socket(int fd):
     """A _LentSocket taking over descriptor `fd` (closed here if that fails)."""
     try:
-        return _LentSocket(fileno=fd)
+        sock = _LentSocket(fileno=fd)
     except BaseException:
         os.close(fd)
         raise
+    sock._lent_quiet = True
+    return sock
 
 
 cdef void _close_unshared(object sock) noexcept:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 
 import pytest
 
@@ -515,6 +516,28 @@ def test_a_lent_socket_set_blocking_keeps_the_descriptor_non_blocking(scripted):
         copy.setblocking(True)
         assert fcntl.fcntl(copy.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
         copy.close()
+        assert client.get(srv.url + "/").text == "ok"
+    assert srv.connections == 1
+
+
+def test_a_lent_socket_left_open_closes_without_a_resource_warning(scripted):
+    """httpcore's socket is the connection's and nobody closes it by hand: a lent one
+    dropped open closes quietly (a suite under `-W error` fails on the warning), while
+    a dup() the program made warns as any socket it leaves open does."""
+    srv = scripted(keepalive)
+    with httprs.Client(timeout=5) as client:
+        sock = stream_of(client.get(srv.url + "/")).get_extra_info("socket")
+        copy = sock.dup()
+        fds = (sock.fileno(), copy.fileno())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del sock, copy
+            gc.collect()
+        unclosed = [str(w.message) for w in caught if w.category is ResourceWarning]
+        assert len(unclosed) == 1 and f"fd={fds[1]}" in unclosed[0]
+        for fd in fds:
+            with pytest.raises(OSError):
+                os.fstat(fd)
         assert client.get(srv.url + "/").text == "ok"
     assert srv.connections == 1
 

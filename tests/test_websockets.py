@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import types
+from unittest import mock
 
 import httpcore
 import pytest
@@ -581,19 +582,71 @@ def test_websocket_wrong_accept_key_is_refused(scripted):
     assert "'d3Jvbmc='" in str(info.value) and info.value.response.status_code == 101
 
 
-def test_a_mocked_101_without_an_accept_key_says_why_it_is_refused():
-    """httpx2's own suite mocks a bare 101; httprs refuses it (RFC 6455 4.1,
-    docs/compatibility.md), and the error names the missing answer, not only the status."""
+def test_a_101_over_the_network_without_an_accept_key_is_refused(scripted):
+    """A server's 101 must answer the key (RFC 6455 4.1): a missing header is refused
+    as a wrong one is, and the error names the missing answer."""
 
-    def handler(request):
-        return httprs.Response(101, extensions={"network_stream": object()})
+    def after(conn):
+        conn.send(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n\r\n"
+        )
+        conn.wait_eof(5)
 
-    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+    srv = scripted(switch_then(after))
+    with httprs.Client(timeout=5) as client:
         with pytest.raises(WebSocketUpgradeError, match="Sec-WebSocket-Accept") as info:
-            with client.websocket("ws://example.invalid/"):
+            with client.websocket(srv.url.replace("http://", "ws://")):
                 pass
     assert str(info.value).startswith("WebSocket upgrade failed: 101 Switching Protocols, but")
     assert "'' given" in str(info.value)
+
+
+def _mocked_101(stream_class, **headers):
+    """A MockTransport handler answering 101 over a MagicMock stream, as httpx2's own
+    tests (and users' tests of WebSocket code) mock the handshake."""
+
+    def handler(request):
+        stream = mock.MagicMock(spec=stream_class)
+        return httprs.Response(101, headers=headers, extensions={"network_stream": stream})
+
+    return handler
+
+
+def test_a_mocked_101_without_an_accept_key_opens_the_session():
+    """The program's own transport may leave Sec-WebSocket-Accept out, as httpx2 accepts."""
+    handler = _mocked_101(httpcore.NetworkStream, **{"sec-websocket-protocol": "chat"})
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        with client.websocket("ws://example.invalid/", subprotocols=["chat", "x"]) as ws:
+            assert ws.response.status_code == 101
+            assert ws.subprotocol == "chat"
+
+
+@pytest.mark.anyio
+async def test_a_mocked_101_without_an_accept_key_opens_the_session_async():
+    handler = _mocked_101(httpcore.AsyncNetworkStream)
+    async with httprs.AsyncClient(transport=httprs.MockTransport(handler)) as client:
+        async with client.websocket("ws://example.invalid/") as ws:
+            assert ws.response.status_code == 101
+
+
+def test_a_mocked_101_with_a_wrong_accept_key_is_refused():
+    """A value given is checked wherever the 101 came from."""
+    handler = _mocked_101(httpcore.NetworkStream, **{"sec-websocket-accept": "d3Jvbmc="})
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        with pytest.raises(WebSocketUpgradeError, match="'d3Jvbmc=' given"):
+            with client.websocket("ws://example.invalid/"):
+                pass
+
+
+def test_a_mocked_101_without_a_stream_says_so():
+    def handler(request):
+        return httprs.Response(101)
+
+    with httprs.Client(transport=httprs.MockTransport(handler)) as client:
+        with pytest.raises(WebSocketUpgradeError, match="no network_stream"):
+            with client.websocket("ws://example.invalid/"):
+                pass
 
 
 def test_websocket_message_too_big(ws_server):

@@ -963,10 +963,11 @@ cdef object _make_response(_Body stream, object request, object tracer=None):
     else:
         public = _object_new(ResponseStream)
     public._body = stream
-    if t.head.status == 101 and not t.http2:
-        # A requested upgrade: the connection is this response's for good.
+    if not t.http2 and switches_protocols(t.spec.plan, t.head.status):
+        # A requested upgrade, or a CONNECT's tunnel: the connection is this
+        # response's for good.
         response = _transport_response(
-            101, raw, public, version, _reason_bytes(t.head.reason), None
+            t.head.status, raw, public, version, _reason_bytes(t.head.reason), None
         )
         response.extensions["network_stream"] = _network_stream(stream)
         return response

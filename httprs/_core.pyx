@@ -73,6 +73,7 @@ from httprs.includes.http1 cimport (
     RequestPlan,
     plan_request,
     serialize_request,
+    switches_protocols,
     write_planned_head,
 )
 from httprs.includes.pyobject cimport PyObject_GenericGetDict
@@ -225,6 +226,7 @@ include "_transport.pxi"
 include "_sync.pxi"
 include "_async.pxi"
 include "_netstream.pxi"
+include "_starttls.pxi"
 include "_trace.pxi"
 include "_httpcore_bridge.pxi"
 include "_socket_guard.pxi"

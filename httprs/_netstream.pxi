@@ -351,9 +351,9 @@ cdef class NetworkStream(_NetworkStreamCore):
         self._close()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        raise NotImplementedError(
-            "httprs: start_tls() on a network_stream is not supported "
-            "(TLS to the origin is set up by the transport)"
+        """TLS over this stream (a tunnel made with CONNECT): a new stream."""
+        return TlsNetworkStream._open(
+            self, ssl_context, server_hostname, timeout, self.body.request
         )
 
 
@@ -407,9 +407,9 @@ cdef class AsyncNetworkStream(_NetworkStreamCore):
         (<_AsyncBody>self.body).driver.schedule()
 
     async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        raise NotImplementedError(
-            "httprs: start_tls() on a network_stream is not supported "
-            "(TLS to the origin is set up by the transport)"
+        """TLS over this stream (a tunnel made with CONNECT): a new stream."""
+        return await AsyncTlsNetworkStream._open(
+            self, ssl_context, server_hostname, timeout, self.body.request
         )
 
 
@@ -432,7 +432,8 @@ cdef object _network_stream(_Body body):
 
 DEF _CS_NO_IO = (
     "httprs: network_stream.{}() is only for a response that switched protocols "
-    "(101); this connection belongs to the pool and its bytes to the responses on it"
+    "(a requested 101, or a 2xx to CONNECT); this connection belongs to the pool and "
+    "its bytes to the responses on it"
 )
 
 

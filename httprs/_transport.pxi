@@ -239,14 +239,18 @@ cdef class _TransportCore:
                     made.headers = headers
                 self.head_cache = made
         # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
-        # An Upgrade stays HTTP/1.1 (the engine never puts it on an HTTP/2
-        # connection) unless HTTP/1.1 is not allowed: then it goes as HTTP/2,
-        # its Upgrade and Connection headers dropped, as httpx does.
+        # An Upgrade or a CONNECT stays HTTP/1.1 (the engine never puts it on
+        # an HTTP/2 connection) unless HTTP/1.1 is not allowed: then it goes as
+        # HTTP/2 (an Upgrade's Upgrade and Connection headers dropped), as httpx
+        # does.
         may_http2 = (
             self.versions != HttpVersions.kHttp1
             and target.size() > 0
             and target[0] == 47
-            and (not spec.plan.upgrade or self.versions == HttpVersions.kHttp2)
+            and (
+                not (spec.plan.upgrade or spec.plan.tunnel)
+                or self.versions == HttpVersions.kHttp2
+            )
         )
         if self.versions != HttpVersions.kHttp1 and not may_http2:
             write_planned_head(head, method, target, headers)

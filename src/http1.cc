@@ -325,6 +325,7 @@ bool plan_and_write(std::string* out, std::string_view method, std::string_view 
   RequestPlan p;
   p.idempotent = is_idempotent(method);
   p.upgrade = fh.upgrade;
+  p.tunnel = method == "CONNECT";
   p.close = fh.close;
   if (fh.chunked) {
     p.framing = BodyFraming::kChunked;
@@ -593,9 +594,9 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   }
   s->head_done_ = true;
   bool tunnel = s->connect_request_ && status >= 200 && status < 300;
-  s->switched_ = status == 101;
+  s->switched_ = status == 101 || tunnel;
   s->sink_->on_head(std::move(s->head_));
-  if (tunnel || s->switched_) return 2;
+  if (s->switched_) return 2;
   if (s->head_request_ || status == 204 || status == 304) return 1;
   // The strict parser refuses Content-Length next to Transfer-Encoding.
   s->length_body_ = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED);

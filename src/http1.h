@@ -43,8 +43,16 @@ struct RequestPlan {
   uint64_t content_length = 0;  // kContentLength: the exact number of body bytes
   bool idempotent = false;      // RFC 9110 9.2.2: safe to send again on a fresh connection
   bool upgrade = false;         // the request carries an Upgrade header
+  bool tunnel = false;          // a CONNECT: a 2xx makes the connection the caller's stream
   bool close = false;  // Connection: close (RFC 9112 9.6: no later request on the connection)
 };
+
+// Whether a response with `status` to an HTTP/1.1 request with `plan` makes its
+// connection the caller's byte stream: a requested 101 (RFC 9110 15.2.2), or a 2xx
+// to a CONNECT (9.3.6). The parser stops at such a head.
+inline bool switches_protocols(const RequestPlan& plan, int status) {
+  return (status == 101 && plan.upgrade) || (plan.tunnel && status >= 200 && status < 300);
+}
 
 // Decide the body framing from the request's own headers, the one place that
 // does, then serialise the head (as serialize_request_head). The rules are
@@ -201,7 +209,7 @@ class ResponseParser {
   bool head_request_ = false;
   bool connect_request_ = false;
   bool upgrade_request_ = false;
-  bool switched_ = false;   // a requested 101 arrived: the rest is another protocol
+  bool switched_ = false;   // a requested 101, or a 2xx to CONNECT: the rest is not HTTP
   bool started_ = false;    // any byte of a response seen
   bool head_done_ = false;  // final (non-1xx) head delivered
   bool complete_ = false;

@@ -10,7 +10,7 @@ constexpr Borrowed kChunkEnd{"\r\n", 2};  // static: an Outgoing's tail
 
 void Http1Session::expect(Transfer& t) {
   cur_ = &t;
-  parser_.reset(this, t.spec.head_request, false, t.spec.plan.upgrade);
+  parser_.reset(this, t.spec.head_request, t.spec.plan.tunnel, t.spec.plan.upgrade);
   upload_ = Upload::kFixed;
   wire_ = Wire::kNothingSent;
   response_ = Response::kAwaiting;
@@ -119,8 +119,8 @@ ProtocolSession::Result Http1Session::receive(const char* data, size_t len, size
       if (cur_ != nullptr) water_ = cur_->body_received > kBodyWater ? kMinRead : kHeadRead;
       return Result::kComplete;
     case ResponseParser::Status::kUpgrade:
-      // Only a 101 to a request that asked for it gets here (the parser
-      // rejects any other): the connection now speaks another protocol.
+      // A 101 to a request that asked for it (the parser rejects any other),
+      // or a 2xx to a CONNECT: the connection now carries the caller's bytes.
       return Result::kSwitched;
     case ResponseParser::Status::kError:
       break;

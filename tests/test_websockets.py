@@ -301,8 +301,6 @@ def test_network_stream_extra_info(scripted):
             assert stream.get_extra_info("ssl_object") is None
             assert stream.get_extra_info("is_readable") is False
             assert stream.get_extra_info("something else") is None
-            with pytest.raises(NotImplementedError):
-                stream.start_tls(None)
 
 
 def test_network_stream_over_tls(scripted, certs):

@@ -27,6 +27,7 @@ cdef extern from "http1.h" namespace "httprs" nogil:
         unsigned long long content_length
         bool idempotent
         bool upgrade
+        bool tunnel
 
     bool serialize_request(string& out, string method, string target,
                            const HeaderList& headers, BodyKind kind, size_t fixed_len,
@@ -37,6 +38,7 @@ cdef extern from "http1.h" namespace "httprs" nogil:
     void write_planned_head(string& out, string method, string target, const HeaderList& headers)
 
     bool llhttp_is_strict()
+    bool switches_protocols(const RequestPlan& plan, int status)
 
     cdef cppclass HeaderBlock:
         size_t size()

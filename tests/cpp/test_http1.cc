@@ -337,7 +337,7 @@ void test_obs_fold() {
        "ok"},
       {"HTTP/1.1 103 Early\r\nX-A: a\r\n b\r\n\r\nHTTP/1.1 200 OK\r\n" + ok, false, S::kComplete,
        "-", "ok"},
-      {"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n\r\n x", true, S::kComplete, "a b", ""},
+      {"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n\r\n x", true, S::kUpgrade, "a b", ""},
       // Bodies are never touched, nor the end of a head.
       {"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nx\r\n yz", false, S::kComplete, "-",
        "x\r\n yz"},

@@ -451,6 +451,35 @@ void test_switching_protocols() {
   CHECK(s.receive(head.data(), head.size(), &used, err) == Result::kFailed);
 }
 
+// A 2xx to a CONNECT the caller sent ends at its head, the rest the tunnel's bytes;
+// any other answer to it is an ordinary response with a body.
+void test_connect_tunnel() {
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("CONNECT", {}, BodyKind::kFixed);
+  CHECK(t->spec.plan.tunnel && !t->spec.plan.upgrade);
+  s.submit(*t, err);
+  std::string head = "HTTP/1.1 200 Connection established\r\n\r\n";
+  std::string all = head + "\x16\x03\x01";
+  size_t used = 0;
+  CHECK(s.receive(all.data(), all.size(), &used, err) == Result::kSwitched);
+  CHECK(used == head.size());
+  CHECK(t->head.status == 200);
+  CHECK(httprs::switches_protocols(t->spec.plan, 200));
+  CHECK(!httprs::switches_protocols(t->spec.plan, 407));
+
+  Http1Session s2(&l);
+  auto u = make("CONNECT", {}, BodyKind::kFixed);
+  s2.submit(*u, err);
+  std::string refused = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 2\r\n\r\nno";
+  CHECK(s2.receive(refused.data(), refused.size(), &used, err) == Result::kComplete);
+  CHECK(u->head.status == 407 && used == refused.size());
+  // Nor does a 2xx to any other method switch.
+  auto g = make("GET", {}, BodyKind::kFixed);
+  CHECK(!g->spec.plan.tunnel && !httprs::switches_protocols(g->spec.plan, 200));
+}
+
 void test_pause_above_body_water() {
   Listener l;
   Http1Session s(&l);
@@ -594,6 +623,7 @@ int main() {
   test_connection_close_and_eof();
   test_protocol_error();
   test_switching_protocols();
+  test_connect_tunnel();
   test_pause_above_body_water();
   test_water_follows_the_last_body();
   test_draining();

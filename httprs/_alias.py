@@ -623,13 +623,22 @@ def alias_httpx() -> None:
     Must be called before anything imports the real httpx (RuntimeError otherwise, with
     httpx2's message); an `httpx` already routed to httprs is replaced by the `httpx2` one
     (same classes either way). Calling it again is a no-op. httprs presents as httpx2 (the
-    caller is an httpx2 user). Unlike httpx2's, it does not alias `httpcore` to `httpcore2`
-    (httprs sends through neither).
+    caller is an httpx2 user). As httpx2's, it also makes `import httpcore` give the very
+    `httpcore2` (so respx or any code patching httpcore's classes patches httpcore2's,
+    which httprs notices), refusing with httpx2's message once another httpcore was
+    imported; unlike httpx2's, only when httpcore2 is installed (httprs sends through
+    neither, and needs neither).
     """
     existing = sys.modules.get("httpx")
     if existing is not None and not is_stand_in(existing):
         raise AlreadyImportedError(
             "httpx was already imported; call `alias_httpx()` before any `import httpx`."
+        )
+    httpcore2 = _optional_module("httpcore2")
+    existing = sys.modules.get("httpcore")
+    if httpcore2 is not None and existing is not None and existing is not httpcore2:
+        raise AlreadyImportedError(
+            "httpcore was already imported; call `alias_httpx()` before any `import httpcore`."
         )
     install(("httpx2", "httpx"), primary=_state["explicit_primary"] or "httpx2")
     httpx2 = importlib.import_module("httpx2")
@@ -639,6 +648,21 @@ def alias_httpx() -> None:
         # httpx's codes are no longer `httpx.codes` (httpx2's are): pickles find them
         # where they are defined.
         codes.__module__ = "httprs._status_codes"
-    if not any(isinstance(f, _AliasFinder) and f._alias == "httpx" for f in sys.meta_path):
-        sys.meta_path.insert(0, _AliasFinder("httpx", "httpx2"))
-    sys.modules["httpx"] = httpx2
+    _alias_module("httpx", httpx2)
+    if httpcore2 is not None:
+        _alias_module("httpcore", httpcore2)
+
+
+def _alias_module(alias: str, module: types.ModuleType) -> None:
+    """`import alias` (and `alias.<sub>`) gives `module` (and its submodules)."""
+    if not any(isinstance(f, _AliasFinder) and f._alias == alias for f in sys.meta_path):
+        sys.meta_path.insert(0, _AliasFinder(alias, module.__name__))
+    sys.modules[alias] = module
+
+
+def _optional_module(name: str) -> types.ModuleType | None:
+    """Module `name`, imported, or None when it is not installed (or blocked)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None

@@ -305,8 +305,52 @@ def test_alias_httpx_makes_httpx_the_httpx2_module_as_httpx2_does():
         """
     )
     result, message = out.stdout.split("|")
-    assert result.split() == ["True", "False", "True", "True", "1", "None", "None"]
+    # Two finders: httpx's, and httpcore's (httpcore2 is installed here).
+    assert result.split() == ["True", "False", "True", "True", "2", "None", "None"]
     assert message.strip().startswith("httpx was already imported; call `alias_httpx()`")
+
+
+def test_alias_httpx_makes_httpcore_the_httpcore2_module_as_httpx2_does():
+    """httpx2's `alias_httpx()` also gives `import httpcore` the very `httpcore2` (respx
+    then patches httpcore2's classes, which the transports notice), and refuses once
+    another httpcore was imported, with httpx2's message."""
+    out = run_py(
+        """
+        import sys, types, httprs, httpcore2
+        httprs.alias_httpx()
+        import httpcore
+        from httpcore._exceptions import ConnectError
+        print(httpcore is httpcore2, ConnectError is httpcore2.ConnectError,
+              sys.modules["httpcore._exceptions"] is sys.modules["httpcore2._exceptions"])
+        for name in [n for n in sys.modules if n.partition(".")[0] in ("httpx", "httpcore")]:
+            del sys.modules[name]
+        sys.modules["httpcore"] = types.ModuleType("httpcore")
+        try:
+            httprs.alias_httpx()
+        except RuntimeError as exc:
+            print("|", exc)
+        """
+    )
+    result, message = out.stdout.split("|")
+    assert result.split() == ["True", "True", "True"]
+    assert message.strip() == (
+        "httpcore was already imported; call `alias_httpx()` before any `import httpcore`."
+    )
+
+
+def test_alias_httpx_leaves_httpcore_alone_without_httpcore2():
+    """httprs needs neither httpcore: without httpcore2 installed, `alias_httpx()` still
+    works (httpx2's would fail to import httpcore2) and `httpcore` stays the real one."""
+    out = run_py(
+        """
+        import sys, httprs, httprs._alias as alias
+        alias._optional_module = lambda name: None  # as if httpcore2 were not installed
+        httprs.alias_httpx()
+        import httpx, httpx2, httpcore
+        print(httpx is httpx2, httpcore.__name__, "httpcore2" in sys.modules)
+        """
+    )
+    assert out.stdout.split() == ["True", "httpcore", "False"]
 
 
 def test_httpx2_main_is_deprecated_like_httpx2():

@@ -454,6 +454,24 @@ def test_websocket_server_closes_after_message(ws_server):
             assert (info.value.code, info.value.reason) == (4001, "done")
 
 
+def test_sync_session_threads_live_as_long_as_the_session(ws_server):
+    """The reader thread stays until the session closes, also after the server ended
+    it (as httpx2's session threads do: its suite counts them inside the block), and
+    none is left after the block."""
+    before = set(threading.enumerate())
+    with httprs.Client(timeout=5) as client:
+        with client.websocket(
+            ws_server.ws_url + "/server-close", keepalive_ping_interval_seconds=None
+        ) as ws:
+            assert ws.receive_text(timeout=5) == "bye"
+            with pytest.raises(WebSocketDisconnect):
+                ws.receive_text(timeout=5)
+            time.sleep(0.1)  # the server's close frame was read: the session has ended
+            threads = set(threading.enumerate()) - before
+            assert threads and all(t.is_alive() for t in threads)
+        assert not any(t.is_alive() for t in threads)
+
+
 @pytest.mark.anyio
 async def test_websocket_server_closes_after_message_async(ws_server):
     async with httprs.AsyncClient(timeout=5) as client:

@@ -294,6 +294,10 @@ class WebSocketSession(_SessionBase):
         self._events: queue.Queue[Event | _Signal] = queue.Queue(queue_size)
         self._lock = threading.Lock()  # the wsproto connection and writes to the stream
         self._stopping = threading.Event()
+        # Set by close(): the reader thread lives until then (as httpx2's threads do),
+        # also after the peer ended the session, so the session's threads are the
+        # session's lifetime (`with`), never the peer's.
+        self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pings: dict[bytes, threading.Event] = {}
 
@@ -326,19 +330,25 @@ class WebSocketSession(_SessionBase):
 
     def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Send a close frame (unless the session is closed already) and close the stream."""
-        with self._lock:
-            already = self._stopping.is_set()
-            self._stopping.set()
-            if self.connection.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-                data = self.connection.send(CloseConnection(code, reason))
-                try:
-                    self.stream.write(data)
-                except Exception as e:
-                    if not _is_stream_error(e):
-                        raise
-        if not already:
-            self._end(WebSocketDisconnect(code, reason))
-            self.stream.close()
+        try:
+            with self._lock:
+                already = self._stopping.is_set()
+                self._stopping.set()
+                if self.connection.state in (
+                    ConnectionState.OPEN,
+                    ConnectionState.REMOTE_CLOSING,
+                ):
+                    data = self.connection.send(CloseConnection(code, reason))
+                    try:
+                        self.stream.write(data)
+                    except Exception as e:
+                        if not _is_stream_error(e):
+                            raise
+            if not already:
+                self._end(WebSocketDisconnect(code, reason))
+                self.stream.close()
+        finally:
+            self._closed.set()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -418,6 +428,12 @@ class WebSocketSession(_SessionBase):
         `max_bytes` per message). Whatever the stream raises ends the session with
         WebSocketNetworkError, never the thread: after close() it is only the stream
         being torn down, and is dropped."""
+        try:
+            self._receive_until_the_end(max_bytes)
+        finally:
+            self._closed.wait()
+
+    def _receive_until_the_end(self, max_bytes: int) -> None:
         inbound = _Inbound(self.connection, max_bytes)
         try:
             while not self._stopping.is_set():

@@ -214,8 +214,11 @@ cdef class _NetworkStreamCore:
         return 0
 
     cdef object _timed_out(self, str name):
-        # A write or read cut short leaves the stream in an unknown state: close it.
-        self._close()
+        # A write cut short leaves the stream in an unknown state (part of it may be
+        # on its way): close it. A read takes nothing until bytes are there, so the
+        # stream goes on after a ReadTimeout, as httpcore's socket does.
+        if name != "ReadTimeout":
+            self._close()
         return _ns_error(name, "timed out", self.body.request)
 
     cdef void _close(self) noexcept:
@@ -630,7 +633,7 @@ class _LentSocket(_ns_socket.socket):
         # httpcore's socket is the connection's, which nobody who reads it is asked to
         # close, and a suite under `-W error` fails on that warning. A dup() the
         # program made is its own, and warns as any socket does.
-        if self._lent_quiet and self.fileno() != -1:
+        if getattr(self, "_lent_quiet", False) and self.fileno() != -1:
             _ns_raw_socket.socket.close(self)
         else:
             _ns_raw_socket.socket.__del__(self)

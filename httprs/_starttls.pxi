@@ -11,6 +11,8 @@
 # EOF from the peer, with or without close_notify, reads as b"" (an ssl socket's
 # suppress_ragged_eofs). Not a hot path: each call is a few Python steps.
 
+import threading as _tls_threading
+
 DEF _TLS_READ_SIZE = 65536
 
 
@@ -26,7 +28,7 @@ class _TlsOverStream:
     """What the sync and async TLS streams share: the TLS session over memory BIOs,
     one step of an operation at a time, and get_extra_info."""
 
-    __slots__ = ("_below", "_incoming", "_outgoing", "_ssl", "_request", "_closed")
+    __slots__ = ("_below", "_incoming", "_outgoing", "_ssl", "_request", "_closed", "_lock")
 
     def __init__(self, below, ssl_context, server_hostname, request):
         if not isinstance(ssl_context, ssl.SSLContext):
@@ -41,6 +43,10 @@ class _TlsOverStream:
         )
         self._request = request
         self._closed = False
+        # The sync stream's: a reader and a writer in two threads (a WebSocket
+        # session's) share the session and its outgoing BIO, whose records must
+        # leave in the order they were made.
+        self._lock = _tls_threading.Lock()
 
     def _step(self, str stage, fn, args):
         """Try `fn(*args)` on the TLS session: (True, result), or (False, None) when
@@ -85,7 +91,11 @@ class _TlsOverStream:
         if info == "ssl_object":
             return self._ssl
         if info == "is_readable":
-            return self._ssl.pending() > 0 or bool(self._below.get_extra_info("is_readable"))
+            return (
+                self._ssl.pending() > 0
+                or self._incoming.pending > 0
+                or bool(self._below.get_extra_info("is_readable"))
+            )
         return self._below.get_extra_info(info)
 
     def __repr__(self):
@@ -99,18 +109,21 @@ class TlsNetworkStream(_TlsOverStream):
 
     def _run(self, str stage, object deadline, fn, *args):
         while True:
-            done, result = self._step(stage, fn, args)
-            pending = self._take_outgoing()
             try:
-                if pending:
-                    self._below.write(pending, timeout=_tls_left(deadline))
+                with self._lock:  # a step, and its records out, in one piece
+                    done, result = self._step(stage, fn, args)
+                    pending = self._take_outgoing()
+                    if pending:
+                        self._below.write(pending, timeout=_tls_left(deadline))
                 if done:
                     return result
-                self._feed(self._below.read(_TLS_READ_SIZE, timeout=_tls_left(deadline)))
+                data = self._below.read(_TLS_READ_SIZE, timeout=_tls_left(deadline))
             except exc.TransportError as e:
                 if stage != "Connect":
                     raise
                 raise self._error(stage, e) from e
+            with self._lock:
+                self._feed(data)
 
     @classmethod
     def _open(cls, below, ssl_context, server_hostname, timeout, request):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
 
 import httpcore
 import pytest
@@ -239,6 +241,8 @@ def test_start_tls_times_out_as_a_connect_timeout(tunnel_server, certs):
 
 
 def test_tls_read_times_out_as_a_read_timeout(tunnel_server, certs):
+    """ReadTimeout, and the stream goes on (a read that timed out took nothing), as
+    httpcore's does."""
     from servers.tls import server_context
 
     ctx = server_context(certs.server)
@@ -257,6 +261,8 @@ def test_tls_read_times_out_as_a_read_timeout(tunnel_server, certs):
             )
             with pytest.raises(httpcore.ReadTimeout):
                 tls.read(10, timeout=0.2)
+            tls.write(b"go")
+            assert read_exact(tls, 3) == b"bye"
 
 
 def test_tls_stream_reads_the_peers_close_as_empty(tunnel_server, certs):
@@ -319,3 +325,103 @@ def test_tunnel_socket_is_the_connection(tunnel_server):
             sock = r.extensions["network_stream"].get_extra_info("socket")
             assert isinstance(sock, socket.socket)
             assert sock.getpeername() == ("127.0.0.1", srv.port)
+
+
+def test_tls_stream_is_readable_with_records_waiting(tunnel_server, certs):
+    """Records read from below but not yet decrypted count as readable, as records
+    still in the kernel do for httpcore's ssl socket."""
+    from servers.tls import server_context
+
+    ctx = server_context(certs.server)
+
+    def after(sock):
+        with ctx.wrap_socket(sock, server_side=True) as tls:
+            tls.sendall(b"AAA")
+            tls.sendall(b"BBB")  # a second record
+            while tls.recv(100):
+                pass
+
+    srv = tunnel_server(after)
+    with httprs.Client(timeout=5) as client:
+        with client.stream("CONNECT", srv.url + "/") as r:
+            tls = r.extensions["network_stream"].start_tls(
+                client_context(certs), server_hostname="localhost", timeout=5
+            )
+            time.sleep(0.3)  # both records have arrived
+            assert read_exact(tls, 3) == b"AAA"
+            assert tls.get_extra_info("is_readable") is True
+            assert read_exact(tls, 3) == b"BBB"
+
+
+@pytest.mark.httprs_only
+def test_tls_stream_keeps_record_order_with_a_reader_and_a_writer_thread(
+    tunnel_server, certs, monkeypatch
+):
+    """A reader thread (a WebSocket session's) and a writer share the TLS session: the
+    records a step makes leave before another step runs. Forced by slowing the hand-
+    over of records where a thread switch would let one thread overtake the other's:
+    the reader, woken by the server's ticks, takes what is waiting to go out; the
+    writer's next record must not pass it."""
+    from servers.tls import server_context
+
+    ctx = server_context(certs.server)
+    seen = []
+
+    def after(sock):
+        tls = ctx.wrap_socket(sock, server_side=True)
+        tls.settimeout(0.01)
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            try:
+                data = tls.recv(100)
+            except socket.timeout:
+                data = None
+            except ssl.SSLError as e:
+                seen.append(repr(e))
+                return
+            if data == b"":
+                return
+            if data:
+                seen.append(data)
+            tls.sendall(b".")  # a tick: the client's reader wakes and steps
+
+    srv = tunnel_server(after)
+    cls = httprs._core.TlsNetworkStream
+    take = cls._take_outgoing
+    armed = threading.Event()
+
+    def slow_take(self):
+        if armed.is_set() and threading.current_thread().name == "writer":
+            time.sleep(0.05)
+        pending = take(self)
+        if armed.is_set() and threading.current_thread().name == "reader" and pending:
+            time.sleep(0.2)
+        return pending
+
+    with httprs.Client(timeout=5) as client:
+        with client.stream("CONNECT", srv.url + "/") as r:
+            tls = r.extensions["network_stream"].start_tls(
+                client_context(certs), server_hostname="localhost", timeout=5
+            )
+            monkeypatch.setattr(cls, "_take_outgoing", slow_take)
+            stop = threading.Event()
+
+            def read():
+                while not stop.is_set() and tls.read(100, timeout=1):
+                    pass
+
+            def write():
+                tls.write(b"first", timeout=2)
+                tls.write(b"second", timeout=2)
+
+            reader = threading.Thread(target=read, name="reader")
+            reader.start()
+            time.sleep(0.1)
+            armed.set()
+            writer = threading.Thread(target=write, name="writer")
+            writer.start()
+            writer.join(5)
+            time.sleep(0.5)
+            stop.set()
+            reader.join(5)
+    assert b"".join(x for x in seen if isinstance(x, bytes)) == b"firstsecond", seen

@@ -155,6 +155,8 @@ def _pool_class(package: str, name: str, describe: bool) -> Any:
             other_cls = getattr(importlib.import_module(other), name)
         except (ImportError, AttributeError):
             return cls
+        if other_cls is cls:  # one package under both names (httpx2's alias_httpx())
+            return cls
         # __module__ stays the presented package's: `_core._mocked_pool` reuses the
         # object for that package's pass-through routes, whose methods it runs.
         both = type(name, (cls, other_cls), {"__module__": cls.__module__})

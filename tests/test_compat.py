@@ -407,6 +407,29 @@ def test_pool_is_both_httpcores_pool(top):
     assert run_py(code).split() == ["ok"]
 
 
+def test_pool_after_alias_httpx_is_httpcore2s_pool():
+    """After `alias_httpx()`, `httpcore` is `httpcore2`: `_pool` is that one package's
+    class (anthropic's suite reads proxied transports' `_pool` so)."""
+    code = """
+        import asyncio, httprs
+        httprs.alias_httpx()
+        import httpcore, httpcore2
+        assert httpcore is httpcore2
+        for transport, name in [
+            (httprs.HTTPTransport(), "ConnectionPool"),
+            (httprs.AsyncHTTPTransport(), "AsyncConnectionPool"),
+            (httprs.HTTPTransport(proxy="http://proxy.local:3128"), "HTTPProxy"),
+            (httprs.AsyncHTTPTransport(proxy="http://proxy.local:3128"), "AsyncHTTPProxy"),
+        ]:
+            pool = transport._pool
+            assert type(pool) is getattr(httpcore2, name), type(pool).__mro__
+            if "Proxy" in name:
+                assert pool._proxy_url.host == b"proxy.local"
+        print("ok")
+    """
+    assert run_py(code).split() == ["ok"]
+
+
 @pytest.mark.parametrize("proxy", ["http://proxy.local:1", "socks5://proxy.local:2"])
 def test_proxy_pool_carries_the_transports_connect_options_as_httpx2(proxy, presented_as_httpx2):
     """Presented as httpx2, a proxied transport's `_pool` holds its uds=, local_address=

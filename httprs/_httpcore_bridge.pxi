@@ -126,6 +126,7 @@ cdef class _HttpcoreHook:
     cdef str cls_name
     cdef str attr
     cdef object cls
+    cdef str own  # "<package>." of the class's own module: httpcore2's after alias_httpx()
     cdef object original
     cdef unsigned int clean_tag  # cls's version tag when `attr` was last its own, or 0
     # The module table's PEP 509 version when `package` was last found not in it, or 0:
@@ -159,6 +160,7 @@ cdef class _HttpcoreHook:
                 # Not a class (a mock patched over the name, a module being torn down):
                 # nothing whose method could be patched; looked up again next time.
                 return None
+            self.own = (<type>cls).__module__.partition(".")[0] + "."
             self.cls = cls
         # The tag is read before the class dict: a change after this read gives the
         # class a new tag, so a tag is never remembered for a state it did not see.
@@ -170,7 +172,7 @@ cdef class _HttpcoreHook:
             tag = _type_tag(cls)
         current = (<type>cls).__dict__.get(self.attr)
         if current is not self.original:
-            if not getattr(current, "__module__", "").startswith(self.package + "."):
+            if not getattr(current, "__module__", "").startswith(self.own):
                 return current
             self.original = current
         self.clean_tag = tag

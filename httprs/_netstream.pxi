@@ -32,7 +32,8 @@ cdef object _ns_error_class(str name):
         if mod is None:
             continue
         other = getattr(mod, name, None)
-        if isinstance(other, type) and issubclass(other, BaseException):
+        # (After alias_httpx() both names are one package: its class once.)
+        if isinstance(other, type) and issubclass(other, BaseException) and other not in bases:
             bases.append(other)
     key = tuple(bases)
     cls = _NS_ERROR_CLASSES.get(key)

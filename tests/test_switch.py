@@ -338,6 +338,53 @@ def test_alias_httpx_makes_httpcore_the_httpcore2_module_as_httpx2_does():
     )
 
 
+def test_after_alias_httpx_the_transports_still_send_themselves_and_raise_httpcores_errors():
+    """With httpcore aliased to httpcore2, the transports still take httpcore2's own
+    pool method for unpatched (a respx mock came and went: the next request is sent by
+    httprs, not through an httpcore2 pool), and a raw stream's errors are one class with
+    httpcore's (httpcore2's) of that name, not a duplicate base."""
+    out = run_py(
+        """
+        import socket, threading, httprs
+        httprs.alias_httpx()
+        import httpcore, respx
+
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = "http://127.0.0.1:%d/" % listener.getsockname()[1]
+
+        def serve():
+            while True:
+                conn, _ = listener.accept()
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    data += conn.recv(1000)
+                if data.startswith(b"CONNECT"):
+                    conn.sendall(b"HTTP/1.1 200 OK\\r\\n\\r\\n")
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        with httprs.Client() as client:
+            with respx.mock:
+                respx.get("http://mocked.invalid/").respond(200, text="mocked")
+                assert client.get("http://mocked.invalid/").text == "mocked"
+            r = client.get(url)
+            print(r.text, type(r.extensions["network_stream"]).__module__)
+            with client.stream("CONNECT", url) as r:
+                stream = r.extensions["network_stream"]
+                stream.close()
+                try:
+                    stream.read(10)
+                except httpcore.ReadError as e:
+                    print(isinstance(e, httprs.ReadError))
+        """
+    )
+    assert out.stdout.split() == ["ok", "httprs._core", "True"]
+
+
 def test_alias_httpx_leaves_httpcore_alone_without_httpcore2():
     """httprs needs neither httpcore: without httpcore2 installed, `alias_httpx()` still
     works (httpx2's would fail to import httpcore2) and `httpcore` stays the real one."""

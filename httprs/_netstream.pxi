@@ -277,7 +277,7 @@ cdef class _NetworkStreamCore:
             if ci == NULL:
                 return None
             ipv6_pair = isinstance(self, AsyncNetworkStream) and _current_library() != "trio"
-            return _socket_address(ci.local if info == "client_addr" else ci.peer, ipv6_pair)
+            return _socket_address(ci.local() if info == "client_addr" else ci.peer(), ipv6_pair)
         if info == "socket":
             return self._socket()
         if info == "is_readable":
@@ -494,9 +494,9 @@ cdef class _ConnStreamCore:
         if ci == NULL:  # made without a connection (through __new__)
             return None
         if info == "server_addr":
-            return _socket_address(ci.peer, self.ipv6_pair)
+            return _socket_address(ci.peer(), self.ipv6_pair)
         if info == "client_addr":
-            return _socket_address(ci.local, self.ipv6_pair)
+            return _socket_address(ci.local(), self.ipv6_pair)
         if info == "ssl_object":
             if ci.tls.kind == TlsKind.kNone:
                 return None
@@ -552,7 +552,7 @@ cdef class _ConnStreamCore:
 
     def __repr__(self):
         cdef ConnectionInfo* ci = self.info.get()
-        peer = None if ci == NULL else _socket_address(ci.peer, self.ipv6_pair)
+        peer = None if ci == NULL else _socket_address(ci.peer(), self.ipv6_pair)
         return f"<{type(self).__name__} {peer!r}>"
 
     def __dealloc__(self):

@@ -632,16 +632,37 @@ def _own_policy(verifying=True):
     }
 
 
-cdef object _certifi_where = None
+cdef bytes _certifi_path = None
 
 
-cdef str _default_ca_file():
-    global _certifi_where
-    if _certifi_where is None:
+cdef bytes _default_ca_path():
+    """certifi's bundle (httpx's default trust), as the file system's bytes."""
+    global _certifi_path
+    if _certifi_path is None:
         import certifi
 
-        _certifi_where = certifi.where()
-    return _certifi_where
+        _certifi_path = os.fsencode(certifi.where())
+    return _certifi_path
+
+
+cdef object _Environ = os._Environ
+cdef bint _posix = os.name == "posix"
+
+
+cdef bytes _cert_variable(bytes raw_name, str name):
+    """os.environ.get(name) as the file system's bytes (None when unset). On POSIX,
+    os.environ's own dict holds each variable as those bytes, and its get() decodes what
+    it finds there: read straight from that dict while os.environ is the interpreter's
+    (a Client() read two variables through Python's Mapping.get, encoding and decoding)."""
+    env = os.environ
+    if _posix and type(env) is _Environ:
+        data = env._data
+        if type(data) is dict:
+            value = (<dict>data).get(raw_name)
+            if value is None or type(value) is bytes:
+                return value
+    value = env.get(name)
+    return None if value is None else os.fsencode(value)
 
 
 cdef _TlsContext _adopt_python(object context):
@@ -657,6 +678,8 @@ cdef bint _is_ssl_context(object obj) except -1:
     ssl.SSLContext derives from, whatever class `ssl.SSLContext` names now: truststore's
     inject_into_ssl() and mocket replace it), or an instance of what it names now (a
     replacement's own contexts run through their own wrap_bio, as httpx uses them)."""
+    if obj is None or type(obj) is bool:  # the usual verify= values, answered first
+        return False
     return isinstance(obj, _ssl_c_context()) or isinstance(obj, ssl.SSLContext)
 
 
@@ -699,17 +722,16 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
                 verify.load_cert_chain(*cert)
         return _adopt_python(verify)
     if verify is True or verify is None:
-        env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
-        env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
+        env_file = _cert_variable(b"SSL_CERT_FILE", "SSL_CERT_FILE") if trust_env else None
+        env_dir = _cert_variable(b"SSL_CERT_DIR", "SSL_CERT_DIR") if trust_env else None
         # As httpx: SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's bundle; a file
         # named there that is missing is an error, never a quiet fall-back.
         if env_file:
-            named.append(env_file)
-            cfg.ca_file = os.fsencode(env_file)
+            cfg.ca_file = env_file
         elif env_dir:
-            cfg.ca_dir = os.fsencode(env_dir)
+            cfg.ca_dir = env_dir
         else:
-            cfg.ca_file = os.fsencode(_default_ca_file())
+            cfg.ca_file = _default_ca_path()
         if cert is None:
             ca_file = cfg.ca_file
             ca_dir = cfg.ca_dir
@@ -717,8 +739,10 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
             with nogil:
                 holder.ctx = TlsContext.default_context(ca_file, ca_dir, policy.p, err)
             if err.kind != ErrorKind.kNone:
-                raise _setup_error(err, named)
+                raise _setup_error(err, [os.fsdecode(env_file)] if env_file else [])
             return holder
+        if env_file:
+            named.append(os.fsdecode(env_file))
     elif verify is False:
         cfg.verify = False
         cfg.check_hostname = False

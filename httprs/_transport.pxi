@@ -640,8 +640,10 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
 
 cdef bint _ca_environment():
     """Whether SSL_CERT_FILE or SSL_CERT_DIR names the CA certificates."""
-    environ = os.environ
-    return bool(environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"))
+    return bool(
+        _cert_variable(b"SSL_CERT_FILE", "SSL_CERT_FILE")
+        or _cert_variable(b"SSL_CERT_DIR", "SSL_CERT_DIR")
+    )
 
 
 from httprs._poolview import PoolAttribute

@@ -42,15 +42,20 @@ void SocketAddress::set(const struct sockaddr* sa, socklen_t len) {
   }
 }
 
+SocketAddress RawSocketAddress::decode() const {
+  SocketAddress address;
+  if (length > 0) address.set(reinterpret_cast<const sockaddr*>(&storage), length);
+  return address;
+}
+
 void ConnectionInfo::capture_addresses(int fd) {
   if (fd < 0) return;
-  sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    local.set(reinterpret_cast<const sockaddr*>(&ss), len);
-  len = sizeof ss;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    peer.set(reinterpret_cast<const sockaddr*>(&ss), len);
+  socklen_t len = sizeof local_raw.storage;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local_raw.storage), &len) == 0)
+    local_raw.length = len;
+  len = sizeof peer_raw.storage;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer_raw.storage), &len) == 0)
+    peer_raw.length = len;
 }
 
 void ConnectionInfo::capture_tls(const TlsSession& session, TlsFacts::Kind kind,

@@ -16,7 +16,7 @@ namespace httprs {
 class Connection;
 class TlsSession;
 
-// One end of the socket. kNone: unknown (getsockname/getpeername failed).
+// One end of the socket, decoded. kNone: unknown (getsockname/getpeername failed).
 struct SocketAddress {
   enum class Family { kNone, kIpv4, kIpv6, kUnix };
   Family family = Family::kNone;
@@ -27,6 +27,16 @@ struct SocketAddress {
 
   // From a sockaddr the kernel filled in (`len` bytes of it).
   void set(const struct sockaddr* sa, socklen_t len);
+};
+
+// One end of the socket as the kernel gave it: decoded (to text) only when a
+// program asks for it, which most never do, so a new connection pays for the
+// system call alone. Never changed once captured, so decoding needs no lock.
+struct RawSocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;  // 0: unknown
+
+  SocketAddress decode() const;
 };
 
 // The TLS session on top (the origin's; else an https:// proxy's).
@@ -45,8 +55,8 @@ struct TlsFacts {
 };
 
 struct ConnectionInfo {
-  SocketAddress local;
-  SocketAddress peer;
+  RawSocketAddress local_raw;
+  RawSocketAddress peer_raw;
   TlsFacts tls;
   // The connection while it is open; null once it closes (or in a fork()
   // child). Read and written under the engine's mutex only.
@@ -57,6 +67,8 @@ struct ConnectionInfo {
 
   // Both addresses of socket `fd` (no-op for fd < 0).
   void capture_addresses(int fd);
+  SocketAddress local() const { return local_raw.decode(); }
+  SocketAddress peer() const { return peer_raw.decode(); }
   // The facts of `session`, whose handshake is done.
   void capture_tls(const TlsSession& session, TlsFacts::Kind kind, const std::string& host);
 };

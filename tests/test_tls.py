@@ -2025,6 +2025,27 @@ def test_missing_ssl_cert_file_is_file_not_found_at_construction(lib, tmp_path, 
     lib.Client(trust_env=False).close()  # the environment is not read then
 
 
+def test_ssl_cert_file_env_naming_an_undecodable_path(https_server, certs, clean_env, tmp_path):
+    """A variable whose bytes are no UTF-8 (os.environ gives it surrogate-escaped) names
+    the file those bytes name, as ssl.create_default_context(cafile=...) opens it."""
+    raw = os.fsencode(str(tmp_path)) + b"/ca-\xff.pem"
+    with open(raw, "wb") as f, open(certs.ca_file, "rb") as ca:
+        f.write(ca.read())
+    clean_env.setenv("SSL_CERT_FILE", os.fsdecode(raw))
+    with httprs.Client() as c:
+        assert c.get(https_server.url).status_code == 200
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_ssl_cert_file_of_an_environ_replaced_by_a_mapping_is_read(lib, monkeypatch, tmp_path):
+    """A program (or test) that puts another mapping in os.environ's place is read
+    through that mapping."""
+    missing = str(tmp_path / "missing.pem")
+    monkeypatch.setattr(os, "environ", {**os.environ, "SSL_CERT_FILE": missing})
+    with pytest.raises(FileNotFoundError):
+        lib.Client()
+
+
 def test_ssl_cert_dir_is_used_even_when_ssl_cert_file_is_unset(
     certs, https_server, monkeypatch, tmp_path
 ):

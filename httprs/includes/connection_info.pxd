@@ -36,7 +36,7 @@ cdef extern from "connection_info.h" namespace "httprs" nogil:
         bool session_reused
 
     cdef cppclass ConnectionInfo:
-        SocketAddress local
-        SocketAddress peer
+        SocketAddress local() const  # decoded when asked (a new value each time)
+        SocketAddress peer() const
         TlsFacts tls
         void* owner_object

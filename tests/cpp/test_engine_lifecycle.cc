@@ -227,10 +227,10 @@ void test_switched_raw_stream(int port) {
   CHECK(t->head_ready && t->head.status == 101 && t->complete);
   // What the connection is, taken once it was established (network_stream).
   CHECK(t->conn_info != nullptr);
-  CHECK(t->conn_info->peer.family == SocketAddress::Family::kIpv4);
-  CHECK_EQ_STR(t->conn_info->peer.host, "127.0.0.1");
-  CHECK(t->conn_info->peer.port == port);
-  CHECK(t->conn_info->local.port > 0 && t->conn_info->local.port != port);
+  CHECK(t->conn_info->peer().family == SocketAddress::Family::kIpv4);
+  CHECK_EQ_STR(t->conn_info->peer().host, "127.0.0.1");
+  CHECK(t->conn_info->peer().port == port);
+  CHECK(t->conn_info->local().port > 0 && t->conn_info->local().port != port);
   CHECK(t->conn_info->tls.kind == TlsFacts::Kind::kNone);
   CHECK_EQ_STR(raw_read(e, *t, 5), "early");  // came behind the 101 head
   e.raw_write(*t, "ping", 4);

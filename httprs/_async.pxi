@@ -26,6 +26,14 @@ def _driver_run(ref):
         driver.run()
 
 
+# Why a request of a second event loop is refused while the first is running.
+_OTHER_LOOP = (
+    "this AsyncClient is in use by an event loop running in another thread; an "
+    "AsyncClient serves one running event loop at a time: make one client per event "
+    "loop (or per thread)"
+)
+
+
 # Engine::mark_chunk_wait's answers, and how long a marked chunk's wait lasts at
 # most (Engine::kLowatChunkMs, as a sync chunk's poll).
 DEF _CHUNK_UNMARKED = 0
@@ -137,6 +145,9 @@ cdef class _AsyncDriver:
     cdef unsigned long long forks  # Engine::fork_generation() when attached
     cdef bint closed
     cdef int trio_fd  # the fd the driving trio task waits on
+    cdef int trio_inside  # how many trio tasks are in _wait_trio
+    cdef unsigned long trio_thread  # the thread their trio run runs in
+    cdef unsigned long long trio_forks  # Engine::fork_generation() then
     cdef object __weakref__
 
     def __cinit__(self, _Engine engine):
@@ -178,6 +189,30 @@ cdef class _AsyncDriver:
             self.loop = None
             self.timer = None
             self.scheduled = False
+
+    cdef int check_caller(self) except -1:
+        """Refuse a request (or a wait) while this driver serves an event loop running in
+        another thread: the asyncio loop it watches, or the trio run whose tasks wait on
+        it. The engine's wake-ups reach the one loop, so the other's requests would wait
+        for ever, past their timeouts. Called before a request is sent and before a wait
+        takes the driver over. Sequential use, loop after loop (each stopped before the
+        next uses the client), is served; so is trio in guest mode on the asyncio loop
+        this driver watches (one thread)."""
+        cdef unsigned long long forks = Engine.fork_generation()
+        # (After os.fork() the parent's loops and threads are not the child's.)
+        if (
+            self.trio_inside
+            and self.trio_forks == forks
+            and self.trio_thread != PyThread_get_thread_ident()
+        ):
+            raise RuntimeError(_OTHER_LOOP)
+        other = self.loop
+        if other is None or self.forks != forks or other.is_closed() or not other.is_running():
+            return 0
+        # A running loop runs in one thread: this thread's own, or another's.
+        if _asyncio is None or _asyncio._get_running_loop() is not other:
+            raise RuntimeError(_OTHER_LOOP)
+        return 0
 
     cdef void schedule(self) except *:
         """A loop pass soon, on the loop we are attached to, when it is the one
@@ -285,6 +320,7 @@ cdef class _AsyncDriver:
                 return
             loop = _asyncio.get_running_loop()
             if loop is not self.loop:
+                self.check_caller()
                 self.attach(loop)
         if what == <int>WaitFor.kBodyData:
             # After the first chunk (its latency stays that of the first bytes),
@@ -488,14 +524,28 @@ cdef class _AsyncDriver:
         (Engine::expire_chunk_wait, which restarts the read timer) before the loop runs
         its timers. As in the sync wait, once a marked round runs out of time the rest
         of this wait is not marked: a slow sender's bytes are read as they come."""
+        cdef int mark_ms = _mark_ms(stream, what)
+        cdef bint run_first = what == <int>WaitFor.kBodyData
+        self.check_caller()
+        if self.trio_forks != Engine.fork_generation():
+            self.trio_forks = Engine.fork_generation()
+            self.trio_inside = 0  # (the parent's tasks)
+        self.trio_thread = PyThread_get_thread_ident()
+        self.trio_inside += 1
+        try:
+            await self._drive_trio(stream, what, mark_ms, run_first)
+        finally:
+            if self.trio_inside > 0:  # (0 after a reset in a fork()'s child)
+                self.trio_inside -= 1
+
+    async def _drive_trio(self, _Body stream, int what, int mark_ms, bint run_first):
+        """_wait_trio's rounds."""
         import trio
 
         cdef Transfer* t = stream.t.get()
         cdef vector[shared_ptr[Transfer]] signaled
         cdef int timeout
-        cdef int mark_ms = _mark_ms(stream, what)
         cdef bint marked
-        cdef bint run_first = what == <int>WaitFor.kBodyData
         cdef Engine* eng = self.engine.eng
         while not self.done(t, what):
             if self.trio_driving:
@@ -700,6 +750,7 @@ _HANDLE_ASYNC = PyCapsule_New(<void*>_handle_async, NULL, NULL)  # for _client
 
 
 async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
+    driver.check_caller()  # (nothing is sent for a second running loop)
     # The driver's engine: a close and reopen in another thread meanwhile cannot pair
     # this transfer with an engine the driver does not run.
     cdef _Body base = core.start_async(request, driver.engine)

@@ -25,6 +25,7 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.module cimport PyImport_GetModuleDict
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
+from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT
 from libc.string cimport memchr, memcmp, memcpy
 from libcpp cimport bool as cbool

@@ -682,6 +682,14 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
                                             Error& err) {
   *consumed = 0;
   if (len == 0) return Status::kOk;
+  if (!started_ && (data[0] == '\r' || data[0] == '\n')) {
+    // llhttp skips empty lines before a status line; h11 (httpx) refuses them, and
+    // so does RFC 9112 (only a server may ignore them, before a request line).
+    started_ = true;
+    err.set(ErrorKind::kRemoteProtocolError,
+            "illegal response: an empty line where the status line belongs");
+    return Status::kError;
+  }
   started_ = true;
   size_t pos = 0;   // data[0, pos) went to llhttp (or into a fold)
   size_t scan = 0;  // where the next fold may start (>= pos)

@@ -460,6 +460,63 @@ def test_async_client_across_event_loops(server, anyio_backend):
     asyncio.run(close())
 
 
+def _run_in(library, fn):
+    if library == "asyncio":
+        return asyncio.run(fn())
+    import trio
+
+    return trio.run(fn)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("asyncio", "asyncio"), ("trio", "trio"), ("asyncio", "trio"), ("trio", "asyncio")],
+)
+def test_a_second_running_event_loop_is_refused_before_anything_is_sent(scripted, first, second):
+    """One AsyncClient used from two event loops running at once (threads): the engine's
+    wake-ups reach one loop, and the other's requests waited for ever, past their
+    timeouts (asyncio + asyncio: a lost wake-up; trio + trio: trio's own AssertionError).
+    The second loop's request is refused, with nothing sent; the first goes on; once the
+    first loop is done the client serves the second (httpx: RuntimeError or a hang)."""
+    import threading
+
+    release = threading.Event()
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/slow":
+                release.wait(10)
+            conn.respond(req.target.encode())
+
+    srv = scripted(handler)
+    client = httprs.AsyncClient(timeout=10)
+    results = {}
+
+    async def slow():
+        results["first"] = (await client.get(srv.url + "/slow")).text
+
+    thread = threading.Thread(target=_run_in, args=(first, slow))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not srv.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(srv.requests) == 1
+
+    async def other():
+        return (await client.get(srv.url + "/other")).text
+
+    try:
+        with pytest.raises(RuntimeError, match="event loop running in another thread"):
+            _run_in(second, other)
+        assert [r.target for r in srv.requests] == ["/slow"]  # nothing sent
+    finally:
+        release.set()
+        thread.join(10)
+    assert results["first"] == "/slow"
+    assert _run_in(second, other) == "/other"
+    _run_in(second, client.aclose)
+
+
 # -- TLS and proxies through the async driver ------------------------------------------------
 
 

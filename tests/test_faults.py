@@ -366,13 +366,21 @@ ACCEPTED = {
 # h11 accepts these and httpx with it; httprs keeps llhttp in strict mode (no lenient
 # flags, see docs/ARCHITECTURE.md "Parser strictness") and rejects them: Content-Length
 # beside chunked is a request-smuggling shape, bare LF line endings are what the lenient
-# CR/LF flags exist for.
+# CR/LF flags exist for, whitespace after a chunk size is what the lenient spaces flag
+# takes (a smuggling shape where two parsers read the size differently).
 STRICTER_THAN_HTTPX = {
     "content_length_and_chunked": (
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n0\r\n\r\n"
     ),
     "bare_lf_line_endings": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+    # RFC 9112 allows no whitespace between a chunk's size and its CRLF (h11 takes it).
+    "space_after_chunk_size": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n"
+    ),
+    "tab_after_chunk_size": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\t\r\nhello\r\n0\r\n\r\n"
+    ),
 }
 
 
@@ -1232,13 +1240,17 @@ STATUS_LINES = {
     "http_0_5": (b"HTTP/0.5 200 OK\r\nContent-Length: 2\r\n\r\nok", None),
     "reason_1mb": (b"HTTP/1.1 200 " + b"O" * (1 << 20) + b"\r\nContent-Length: 2\r\n\r\nok", None),
     "no_reason": (b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+    # Empty lines before the status line: h11 refuses them (llhttp would skip them).
+    "crlf_before_status_line": (b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", None),
+    "lf_before_status_line": (b"\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", None),
 }
 
 
 @pytest.mark.parametrize("name", list(STATUS_LINES))
 def test_status_line_variants(client, scripted, name):
-    """P13: a bad version and a 1 MB reason are RemoteProtocolError; no reason is fine
-    (`HTTP/1.1 2000` and `20` are in FAULTS/MALFORMED above)."""
+    """P13: a bad version, a 1 MB reason and empty lines before the status line are
+    RemoteProtocolError, as in httpx; no reason is fine (`HTTP/1.1 2000` and `20` are in
+    FAULTS/MALFORMED above)."""
     data, body = STATUS_LINES[name]
 
     def fault(conn, req):

@@ -26,11 +26,22 @@ def _driver_run(ref):
         driver.run()
 
 
+def _let_go(ref, loop, int fd, timer):
+    """In `loop`'s own thread: stop watching the engine's fd there, unless the driver
+    has come back to this loop meanwhile."""
+    cdef _AsyncDriver driver = ref()
+    if timer is not None:
+        timer.cancel()
+    if driver is None or driver.loop is not loop:
+        loop.remove_reader(fd)
+
+
 # Why a request of a second event loop is refused while the first is running.
 _OTHER_LOOP = (
-    "this AsyncClient is in use by an event loop running in another thread; an "
-    "AsyncClient serves one running event loop at a time: make one client per event "
-    "loop (or per thread)"
+    "this AsyncClient has requests open in an event loop running in another thread; "
+    "an AsyncClient serves one event loop at a time: make one client per event loop "
+    "(or per thread), or let the other loop's requests finish (responses read or "
+    "closed) first"
 )
 
 
@@ -145,9 +156,9 @@ cdef class _AsyncDriver:
     cdef unsigned long long forks  # Engine::fork_generation() when attached
     cdef bint closed
     cdef int trio_fd  # the fd the driving trio task waits on
-    cdef int trio_inside  # how many trio tasks are in _wait_trio
-    cdef unsigned long trio_thread  # the thread their trio run runs in
-    cdef unsigned long long trio_forks  # Engine::fork_generation() then
+    cdef Py_ssize_t open_streams  # its _AsyncBody streams not released yet
+    cdef unsigned long owner_thread  # the thread whose event loop opened them
+    cdef unsigned long long owner_forks  # Engine::fork_generation() then
     cdef object __weakref__
 
     def __cinit__(self, _Engine engine):
@@ -179,40 +190,63 @@ cdef class _AsyncDriver:
             self.timer = None
             self.scheduled = False
         if self.loop is not None:
-            try:
-                if self.timer is not None:
-                    self.timer.cancel()
-                if not self.loop.is_closed():
-                    self.loop.remove_reader(self.fd)
-            except BaseException:
-                pass
+            loop, timer = self.loop, self.timer
             self.loop = None
             self.timer = None
             self.scheduled = False
+            try:
+                if loop.is_closed():
+                    pass
+                elif loop.is_running() and (
+                    _asyncio is None or _asyncio._get_running_loop() is not loop
+                ):
+                    # Running in another thread: its selector and timers are that
+                    # thread's to change.
+                    loop.call_soon_threadsafe(_let_go, self.ref, loop, self.fd, timer)
+                else:
+                    if timer is not None:
+                        timer.cancel()
+                    loop.remove_reader(self.fd)
+            except BaseException:
+                pass
 
     cdef int check_caller(self) except -1:
-        """Refuse a request (or a wait) while this driver serves an event loop running in
-        another thread: the asyncio loop it watches, or the trio run whose tasks wait on
-        it. The engine's wake-ups reach the one loop, so the other's requests would wait
-        for ever, past their timeouts. Called before a request is sent and before a wait
-        takes the driver over. Sequential use, loop after loop (each stopped before the
-        next uses the client), is served; so is trio in guest mode on the asyncio loop
-        this driver watches (one thread)."""
-        cdef unsigned long long forks = Engine.fork_generation()
-        # (After os.fork() the parent's loops and threads are not the child's.)
+        """Refuse a request (or a wait) while streams opened by an event loop running in
+        another thread (asyncio, or a trio run) are open on this driver: the engine's
+        wake-ups reach one loop, and the other's requests waited for ever, past their
+        timeouts. Once those streams are released (read, closed), a loop of another
+        thread takes the driver over (claim)."""
         if (
-            self.trio_inside
-            and self.trio_forks == forks
-            and self.trio_thread != PyThread_get_thread_ident()
+            self.open_streams > 0
+            and self.owner_forks == Engine.fork_generation()
+            and self.owner_thread != PyThread_get_thread_ident()
         ):
             raise RuntimeError(_OTHER_LOOP)
-        other = self.loop
-        if other is None or self.forks != forks or other.is_closed() or not other.is_running():
-            return 0
-        # A running loop runs in one thread: this thread's own, or another's.
-        if _asyncio is None or _asyncio._get_running_loop() is not other:
-            raise RuntimeError(_OTHER_LOOP)
         return 0
+
+    cdef int claim(self) except -1:
+        """Before a request of the caller's loop is sent: check_caller, then count its
+        stream in at once (no GIL release in between, so two threads never both find the
+        driver free); the caller's thread owns the driver until its streams are released
+        (_AsyncBody._uncount; unclaim if no stream is made). An asyncio loop of another
+        thread still watching the engine's fd lets it go: its passes would take this
+        loop's wake-ups (an asyncio caller attaches its own loop at its first wait)."""
+        cdef unsigned long long forks = Engine.fork_generation()
+        if self.owner_forks != forks:  # (after os.fork(): the parent's streams are not ours)
+            self.owner_forks = forks
+            self.open_streams = 0
+        self.check_caller()
+        self.owner_thread = PyThread_get_thread_ident()
+        self.open_streams += 1
+        if self.loop is not None and (
+            _asyncio is None or _asyncio._get_running_loop() is not self.loop
+        ):
+            self.detach()
+        return 0
+
+    cdef void unclaim(self) noexcept:
+        if self.open_streams > 0:
+            self.open_streams -= 1
 
     cdef void schedule(self) except *:
         """A loop pass soon, on the loop we are attached to, when it is the one
@@ -226,7 +260,11 @@ cdef class _AsyncDriver:
         self.loop.call_soon(_driver_run, self.ref)
 
     cdef void run(self) except *:
-        """The scheduled pass (a call_soon, the timer, or the fd turning readable)."""
+        """The scheduled pass (a call_soon, the timer, or the fd turning readable), on
+        the loop this driver watches (one scheduled on a loop it has left since, which
+        runs in another thread, does nothing: _let_go takes it away there)."""
+        if _asyncio is None or _asyncio._get_running_loop() is not self.loop:
+            return
         self.scheduled = False
         self.advance()
 
@@ -524,28 +562,14 @@ cdef class _AsyncDriver:
         (Engine::expire_chunk_wait, which restarts the read timer) before the loop runs
         its timers. As in the sync wait, once a marked round runs out of time the rest
         of this wait is not marked: a slow sender's bytes are read as they come."""
-        cdef int mark_ms = _mark_ms(stream, what)
-        cdef bint run_first = what == <int>WaitFor.kBodyData
-        self.check_caller()
-        if self.trio_forks != Engine.fork_generation():
-            self.trio_forks = Engine.fork_generation()
-            self.trio_inside = 0  # (the parent's tasks)
-        self.trio_thread = PyThread_get_thread_ident()
-        self.trio_inside += 1
-        try:
-            await self._drive_trio(stream, what, mark_ms, run_first)
-        finally:
-            if self.trio_inside > 0:  # (0 after a reset in a fork()'s child)
-                self.trio_inside -= 1
-
-    async def _drive_trio(self, _Body stream, int what, int mark_ms, bint run_first):
-        """_wait_trio's rounds."""
         import trio
 
         cdef Transfer* t = stream.t.get()
         cdef vector[shared_ptr[Transfer]] signaled
         cdef int timeout
+        cdef int mark_ms = _mark_ms(stream, what)
         cdef bint marked
+        cdef bint run_first = what == <int>WaitFor.kBodyData
         cdef Engine* eng = self.engine.eng
         while not self.done(t, what):
             if self.trio_driving:
@@ -637,6 +661,21 @@ cdef class _AsyncBody(_Body):
     """_Body for async use: the same transfer and steps, awaited through the driver."""
 
     cdef _AsyncDriver driver
+    cdef bint counted  # in its driver's open_streams
+
+    cdef void _release(self) noexcept:
+        _Body._release(self)
+        self._uncount()
+
+    cdef void _uncount(self) noexcept:
+        cdef _AsyncDriver driver = self.driver
+        if self.counted:
+            self.counted = False
+            if driver is not None and driver.open_streams > 0:
+                driver.open_streams -= 1
+
+    def __dealloc__(self):
+        self._uncount()
 
     def __aiter__(self):
         return _LazyAsyncIterator(self._aiter)
@@ -750,14 +789,20 @@ _HANDLE_ASYNC = PyCapsule_New(<void*>_handle_async, NULL, NULL)  # for _client
 
 
 async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
-    driver.check_caller()  # (nothing is sent for a second running loop)
-    # The driver's engine: a close and reopen in another thread meanwhile cannot pair
-    # this transfer with an engine the driver does not run.
-    cdef _Body base = core.start_async(request, driver.engine)
+    cdef _Body base
+    driver.claim()  # (nothing is sent for a second running loop)
+    try:
+        # The driver's engine: a close and reopen in another thread meanwhile cannot
+        # pair this transfer with an engine the driver does not run.
+        base = core.start_async(request, driver.engine)
+    except BaseException:
+        driver.unclaim()
+        raise
     cdef _AsyncBody stream = <_AsyncBody>base
+    stream.driver = driver
+    stream.counted = True  # (the claim is the stream's now)
     cdef Transfer* t = stream.t.get()
     cdef Engine* eng = stream.engine.eng
-    stream.driver = driver
     with nogil:
         eng.watch(t[0])
     # (Also for a guarded request's connect gates: _GuardedConnect, _socket_guard.pxi.)

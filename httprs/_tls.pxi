@@ -646,21 +646,42 @@ cdef bytes _default_ca_path():
 
 
 cdef object _Environ = os._Environ
+cdef object _interpreter_environ = os.environ
 cdef bint _posix = os.name == "posix"
+cdef object _ENVIRON_GETITEM = os._Environ.__getitem__
+cdef object _MAPPING_GET = os._Environ.get
+cdef unsigned int _environ_tag = 0  # os._Environ's version tag when last found stock
+
+
+cdef bint _plain_environ(object env) except -1:
+    """Whether `env` is the interpreter's own os.environ, its get() and __getitem__ the
+    stock ones (none patched on it or on its class): then a variable is what its bytes
+    dict holds, decoded."""
+    global _environ_tag
+    if not _posix or env is not _interpreter_environ or type(env) is not _Environ:
+        return False
+    own = PyObject_GenericGetDict(env, NULL)
+    if "get" in own or "__getitem__" in own or type(own.get("_data")) is not dict:
+        return False
+    cdef unsigned int tag = _type_tag(_Environ)
+    if tag == 0 or tag != _environ_tag:
+        if _Environ.__getitem__ is not _ENVIRON_GETITEM or _Environ.get is not _MAPPING_GET:
+            return False
+        _environ_tag = _type_tag(_Environ)
+    return True
 
 
 cdef bytes _cert_variable(bytes raw_name, str name):
     """os.environ.get(name) as the file system's bytes (None when unset). On POSIX,
     os.environ's own dict holds each variable as those bytes, and its get() decodes what
-    it finds there: read straight from that dict while os.environ is the interpreter's
-    (a Client() read two variables through Python's Mapping.get, encoding and decoding)."""
+    it finds there: read straight from that dict while os.environ is the interpreter's,
+    unpatched (a Client() read two variables through Python's Mapping.get, encoding and
+    decoding)."""
     env = os.environ
-    if _posix and type(env) is _Environ:
-        data = env._data
-        if type(data) is dict:
-            value = (<dict>data).get(raw_name)
-            if value is None or type(value) is bytes:
-                return value
+    if _plain_environ(env):
+        value = (<dict>env._data).get(raw_name)
+        if value is None or type(value) is bytes:
+            return value
     value = env.get(name)
     return None if value is None else os.fsencode(value)
 

@@ -517,6 +517,78 @@ def test_a_second_running_event_loop_is_refused_before_anything_is_sent(scripted
     _run_in(second, client.aclose)
 
 
+def test_an_idle_event_loop_of_another_thread_leaves_the_client_to_the_next(server):
+    """A loop that keeps running in another thread (an anyio portal's, a GUI's) with none
+    of its requests open does not keep the client: another thread's loop is served, and
+    the first again after it (the driver's fd moves between the loops' selectors, each
+    changed in its own thread)."""
+    import threading
+
+    client = httprs.AsyncClient(timeout=10)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+
+    async def get(path):
+        return (await client.get(server.url + path)).status_code
+
+    def in_portal(path):
+        return asyncio.run_coroutine_threadsafe(get(path), loop).result(10)
+
+    try:
+        assert in_portal("/echo?i=a") == 200
+        assert asyncio.run(get("/echo?i=b")) == 200
+        assert in_portal("/echo?i=c") == 200
+        assert asyncio.run(get("/echo?i=d")) == 200
+    finally:
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.mark.parametrize("first", ["asyncio", "trio"])
+def test_an_open_streamed_response_of_another_loop_keeps_the_client(scripted, first):
+    """A response of the first loop streamed and not yet read to its end (no task waiting
+    on the client at that moment) still holds it: the other loop's request is refused
+    with nothing sent, and the first loop's stream reads on."""
+    import threading
+
+    opened, proceed = threading.Event(), threading.Event()
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            conn.respond(req.target.encode() * 1000)
+
+    srv = scripted(handler)
+    client = httprs.AsyncClient(timeout=10)
+    results = {}
+
+    async def streamed():
+        async with client.stream("GET", srv.url + "/stream") as r:
+            opened.set()
+            proceed.wait(10)  # (blocks this loop: nothing of it runs meanwhile)
+            results["first"] = len(await r.aread())
+
+    thread = threading.Thread(target=_run_in, args=(first, streamed))
+    thread.start()
+    try:
+        assert opened.wait(10)
+
+        async def other():
+            return (await client.get(srv.url + "/other")).status_code
+
+        with pytest.raises(RuntimeError, match="event loop running in another thread"):
+            asyncio.run(other())
+        assert [r.target for r in srv.requests] == ["/stream"]
+    finally:
+        proceed.set()
+        thread.join(10)
+    assert results["first"] == len(b"/stream") * 1000
+    assert asyncio.run(other()) == 200
+    asyncio.run(client.aclose())
+
+
 # -- TLS and proxies through the async driver ------------------------------------------------
 
 

@@ -420,6 +420,7 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   upgrade_request_ = upgrade_request;
   switched_ = false;
   started_ = head_done_ = complete_ = interim_ = keep_alive_ = length_body_ = false;
+  status_next_ = false;
   body_length_ = 0;
   body_bytes_ = 0;
   head_bytes_ = 0;
@@ -614,8 +615,10 @@ int ResponseParser::on_body(llhttp_t* p, const char* at, size_t len) {
 int ResponseParser::on_message_complete(llhttp_t* p) {
   ResponseParser* s = self(p);
   if (s->interim_) {
+    // Paused (execute resumes): the final response's status line must come next.
     s->interim_ = false;
-    return 0;
+    s->status_next_ = true;
+    return HPE_PAUSED;
   }
   s->complete_ = true;
   // As h11: a response below HTTP/1.1 ends its connection, whatever Connection says;
@@ -627,6 +630,17 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
 }
 
 llhttp_errno_t ResponseParser::execute(const char* at, size_t len, size_t* used) {
+  if (status_next_ && len > 0) {
+    status_next_ = false;
+    if (at[0] == '\r' || at[0] == '\n') {
+      // llhttp would skip empty lines between a 1xx and the final response; h11
+      // refuses them, as feed() does before the first status line.
+      user_error_ = "illegal response: an empty line where the status line belongs";
+      parser_.error = HPE_USER;  // as llhttp leaves a parser a callback failed
+      *used = 0;
+      return HPE_USER;
+    }
+  }
   llhttp_errno_t rc = llhttp_execute(&parser_, at, len);
   if (rc == HPE_OK) {
     *used = len;
@@ -636,6 +650,11 @@ llhttp_errno_t ResponseParser::execute(const char* at, size_t len, size_t* used)
   *used = pos ? static_cast<size_t>(pos - at) : len;
   if (rc == HPE_PAUSED && trailers_ && !complete_) {
     // on_chunk_header's pause: the trailer section follows.
+    llhttp_resume(&parser_);
+    return HPE_OK;
+  }
+  if (rc == HPE_PAUSED && status_next_) {
+    // A 1xx ended (on_message_complete's pause): the caller goes on from *used.
     llhttp_resume(&parser_);
     return HPE_OK;
   }

@@ -240,6 +240,10 @@ INTERIM_FRAMING = {
         b"HTTP/1.1 103 Early\r\nContent-Length: 4\r\n\r\nabcd",
         httprs.RemoteProtocolError,
     ),
+    # An empty line after the 1xx is no status line either (h11: "no response line").
+    "crlf_after_interim": (b"HTTP/1.1 100 Continue\r\n\r\n\r\n", httprs.RemoteProtocolError),
+    "lf_after_interim": (b"HTTP/1.1 103 Early\r\nLink: a\r\n\r\n\n", httprs.RemoteProtocolError),
+    "two_interims": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\n\r\n", b"ok"),
 }
 
 

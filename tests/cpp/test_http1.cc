@@ -223,6 +223,50 @@ void test_switching_protocols() {
   CHECK(sink.heads.size() == 1 && sink.heads[0].status == 200 && sink.body == "ok");
 }
 
+// Feeds `data` `step` bytes at a time (all of it at once for step 0), as a socket may
+// deliver it, until a status other than kOk.
+ResponseParser::Status feed_steps(ResponseParser& p, const std::string& data, size_t step,
+                                  Error& err) {
+  ResponseParser::Status st = ResponseParser::Status::kOk;
+  size_t n = step == 0 ? data.size() : step;
+  for (size_t at = 0; at < data.size() && st == ResponseParser::Status::kOk; at += n) {
+    size_t used = 0;
+    st = p.feed(data.data() + at, std::min(n, data.size() - at), &used, err);
+  }
+  return st;
+}
+
+// Empty lines where a status line belongs, before the first response or after a 1xx:
+// refused as h11 refuses them (llhttp skips them), whole or a byte at a time; 1xx
+// responses followed by a status line at once still parse.
+void test_empty_line_before_status() {
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const std::string bad[] = {"\r\n" + ok, "\n" + ok, "HTTP/1.1 100 Continue\r\n\r\n\r\n" + ok,
+                             "HTTP/1.1 103 Early\r\nLink: a\r\n\r\n\n" + ok};
+  const std::string good[] = {
+      ok, "HTTP/1.1 100 Continue\r\n\r\n" + ok,
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: a\r\n\r\n" + ok};
+  for (size_t step : {size_t{0}, size_t{1}}) {
+    for (const std::string& data : bad) {
+      Collect sink;
+      ResponseParser p;
+      p.reset(&sink, false, false, false);
+      Error err;
+      CHECK(feed_steps(p, data, step, err) == ResponseParser::Status::kError);
+      CHECK(err.kind == ErrorKind::kRemoteProtocolError);
+      CHECK(sink.heads.empty());
+    }
+    for (const std::string& data : good) {
+      Collect sink;
+      ResponseParser p;
+      p.reset(&sink, false, false, false);
+      Error err;
+      CHECK(feed_steps(p, data, step, err) == ResponseParser::Status::kComplete);
+      CHECK(sink.heads.size() == 1 && sink.heads[0].status == 200 && sink.body == "ok");
+    }
+  }
+}
+
 void test_strictness(bool expect_strict) {
   CHECK(httprs::llhttp_is_strict() == expect_strict);
   if (!expect_strict) return;
@@ -461,6 +505,7 @@ int main(int argc, char** argv) {
     test_framing();
     test_header_values();
     test_switching_protocols();
+    test_empty_line_before_status();
     test_obs_fold();
     test_plan_without_head();
     test_token_bytes();

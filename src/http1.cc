@@ -420,7 +420,7 @@ void ResponseParser::reset(Sink* sink, bool head_request, bool connect_request,
   upgrade_request_ = upgrade_request;
   switched_ = false;
   started_ = head_done_ = complete_ = interim_ = keep_alive_ = length_body_ = false;
-  status_next_ = false;
+  status_next_ = true;
   body_length_ = 0;
   body_bytes_ = 0;
   head_bytes_ = 0;
@@ -633,8 +633,9 @@ llhttp_errno_t ResponseParser::execute(const char* at, size_t len, size_t* used)
   if (status_next_ && len > 0) {
     status_next_ = false;
     if (at[0] == '\r' || at[0] == '\n') {
-      // llhttp would skip empty lines between a 1xx and the final response; h11
-      // refuses them, as feed() does before the first status line.
+      // llhttp skips empty lines before a status line (the first, or the final
+      // response's after a 1xx); h11 (httpx) refuses them, and so does RFC 9112
+      // (only a server may ignore them, before a request line).
       user_error_ = "illegal response: an empty line where the status line belongs";
       parser_.error = HPE_USER;  // as llhttp leaves a parser a callback failed
       *used = 0;
@@ -701,14 +702,6 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
                                             Error& err) {
   *consumed = 0;
   if (len == 0) return Status::kOk;
-  if (!started_ && (data[0] == '\r' || data[0] == '\n')) {
-    // llhttp skips empty lines before a status line; h11 (httpx) refuses them, and
-    // so does RFC 9112 (only a server may ignore them, before a request line).
-    started_ = true;
-    err.set(ErrorKind::kRemoteProtocolError,
-            "illegal response: an empty line where the status line belongs");
-    return Status::kError;
-  }
   started_ = true;
   size_t pos = 0;   // data[0, pos) went to llhttp (or into a fold)
   size_t scan = 0;  // where the next fold may start (>= pos)

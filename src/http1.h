@@ -213,8 +213,8 @@ class ResponseParser {
   bool started_ = false;    // any byte of a response seen
   bool head_done_ = false;  // final (non-1xx) head delivered
   bool complete_ = false;
-  bool interim_ = false;      // current message is a 1xx
-  bool status_next_ = false;  // a 1xx just ended: the next byte starts a status line
+  bool interim_ = false;     // current message is a 1xx
+  bool status_next_ = true;  // a status line starts at the next byte (first, or after a 1xx)
   bool keep_alive_ = false;
   bool length_body_ = false;  // the final response's body is framed by Content-Length
   uint64_t body_length_ = 0;  // ... of this many bytes

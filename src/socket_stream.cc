@@ -7,17 +7,28 @@
 #include <linux/sockios.h>  // SIOCOUTQ
 #endif
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
 namespace httprs {
 
 namespace {
+
+// libuv's answer `rc` on taking over `fd` (uv_tcp_open, uv_pipe_open); on a
+// refusal the descriptor is closed and `err` says why.
+bool taken_over(int rc, int fd, Error& err) {
+  if (rc >= 0) return true;
+  ::close(fd);
+  err.set(ErrorKind::kConnectError, errno_message(rc));
+  return false;
+}
 
 std::string gai_message(int uv_status) {
   switch (uv_status) {
@@ -173,19 +184,55 @@ bool SocketStream::handle_open() const {
 void SocketStream::connect(SocketTarget target) {
   target_ = std::move(target);
   if (uds_) {
-    state_ = State::kConnecting;
-    Error err;
-    if (!open_unix_socket_with_options(err)) {
-      fail_connect(err);
-      return;
-    }
-    connect_req_.data = this;
-    uv_pipe_connect(&connect_req_, &sock_.pipe, target_.uds_path.c_str(),
-                    &SocketStream::on_connect);
-    read_while_connecting();  // refused by libuv when the connect failed at once
+    connect_unix();
     return;
   }
   resolve();
+}
+
+// A Unix socket connects at once or not at all (never EINPROGRESS), so the
+// socket is made and connected here, to the path's exact bytes: an abstract
+// name (a leading NUL) included, and a path longer than sun_path refused as
+// Python refuses it. libuv's uv_pipe_connect takes a C string and cut a long
+// path down to what fits: another socket's name.
+void SocketStream::connect_unix() {
+  state_ = State::kConnecting;
+  Error err;
+  int fd = -1;
+  if (unix_socket_connected(&fd, err) && taken_over(uv_pipe_open(&sock_.pipe, fd), fd, err)) {
+    state_ = State::kOpen;
+    start_reading();
+    owner_->on_socket_connected();
+    return;
+  }
+  fail_connect(err);
+}
+
+bool SocketStream::unix_socket_connected(int* fd, Error& err) {
+  const std::string& path = target_.uds_path;
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof addr);
+  // Python's rules: a path keeps room for its terminating NUL, an abstract name
+  // fills sun_path at most.
+  size_t end = path[0] == '\0' ? path.size() : path.size() + 1;
+  if (end > sizeof addr.sun_path) {
+    err.set(ErrorKind::kConnectError, "AF_UNIX path too long");
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  auto len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + end);
+  *fd = socket_with_options(AF_UNIX, err);
+  if (*fd < 0) return false;
+  int rc;
+  do {
+    rc = ::connect(*fd, reinterpret_cast<struct sockaddr*>(&addr), len);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) return true;
+  err.set(ErrorKind::kConnectError, errno_message(-errno));
+  ::close(*fd);
+  *fd = -1;
+  return false;
 }
 
 bool SocketStream::adopt(int fd, Error& err) {
@@ -478,19 +525,6 @@ void SocketStream::close_attempt_timer() {
 
 // ---------------------------------------------------------------- socket setup
 
-namespace {
-
-// libuv's answer `rc` on taking over `fd` (uv_tcp_open, uv_pipe_open); on a
-// refusal the descriptor is closed and `err` says why.
-bool taken_over(int rc, int fd, Error& err) {
-  if (rc >= 0) return true;
-  ::close(fd);
-  err.set(ErrorKind::kConnectError, errno_message(rc));
-  return false;
-}
-
-}  // namespace
-
 int SocketStream::socket_with_options(int family, Error& err) {
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -511,15 +545,6 @@ bool SocketStream::open_socket_with_options(uv_tcp_t* tcp, int family, Error& er
   // keep-alive, ...); libuv takes it over with uv_tcp_open.
   int fd = socket_with_options(family, err);
   return fd >= 0 && taken_over(uv_tcp_open(tcp, fd), fd, err);
-}
-
-bool SocketStream::open_unix_socket_with_options(Error& err) {
-  // Without options libuv makes the socket in uv_pipe_connect; with them it is
-  // ours, the options set before connect() (as httpcore's sync backend does),
-  // and uv_pipe_connect connects the descriptor it was given.
-  if (!target_.options || target_.options->empty()) return true;
-  int fd = socket_with_options(AF_UNIX, err);
-  return fd >= 0 && taken_over(uv_pipe_open(&sock_.pipe, fd), fd, err);
 }
 
 bool SocketStream::bind_local_address(int fd, int family, Error& err) {
@@ -577,7 +602,7 @@ void SocketStream::on_connect(uv_connect_t* req, int status) {
     return;
   }
   s->state_ = State::kOpen;
-  if (!s->uds_) uv_tcp_nodelay(&s->sock_.tcp, 1);
+  uv_tcp_nodelay(&s->sock_.tcp, 1);  // (a Unix socket connects in connect_unix)
   s->start_reading();
   s->owner_->on_socket_connected();
 }

@@ -215,7 +215,8 @@ class SocketStream {
   // `err` set on failure.
   int socket_with_options(int family, Error& err);
   bool open_socket_with_options(uv_tcp_t* tcp, int family, Error& err);
-  bool open_unix_socket_with_options(Error& err);
+  void connect_unix();
+  bool unix_socket_connected(int* fd, Error& err);
   bool apply_socket_options(int fd, Error& err);
   bool bind_local_address(int fd, int family, Error& err);
   void fail_connect(const Error& err);

@@ -185,18 +185,16 @@ def _closing_factory(cls):
         srv.close()
 
 
-@pytest.fixture
-def unix_server(tmp_path):
-    """A keep-alive HTTP server on a Unix domain socket; answers with the Host it got and
-    counts connections. Yields (path, state)."""
+def _serve_unix(address: str, state: dict):
+    """A keep-alive HTTP server listening on the Unix address `address` (a path, or an
+    abstract name starting with NUL); answers with the Host it got and counts connections
+    in `state`. Returns the listening socket (closing it stops the server)."""
     import socket
     import threading
 
-    path = str(tmp_path / "http.sock")
     listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
+    listener.bind(address)
     listener.listen()
-    state = {"connections": 0}
 
     def handle(conn):
         data = b""
@@ -224,8 +222,34 @@ def unix_server(tmp_path):
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.fixture
+def unix_server(tmp_path):
+    """A keep-alive HTTP server on a Unix domain socket (see _serve_unix). Yields
+    (path, state)."""
+    path = str(tmp_path / "http.sock")
+    state = {"connections": 0}
+    listener = _serve_unix(path, state)
     yield path, state
     listener.close()
+
+
+@pytest.fixture
+def unix_server_factory():
+    """Starts _serve_unix servers on given Unix addresses; each call returns its state
+    dict. All are closed after the test."""
+    listeners = []
+
+    def start(address: str) -> dict:
+        state = {"connections": 0}
+        listeners.append(_serve_unix(address, state))
+        return state
+
+    yield start
+    for listener in listeners:
+        listener.close()
 
 
 @pytest.fixture

@@ -115,6 +115,89 @@ def test_uds_missing_path_is_connect_error(tmp_path):
             client.get("http://localhost/")
 
 
+def _abstract_name() -> str:
+    return f"\0httprs-test-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+@pytest.fixture
+def short_dir():
+    """A directory with a short path, so Unix socket paths near sun_path's 108 bytes fit."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="u", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _longest_address(short_dir: str, abstract: bool) -> str:
+    if abstract:
+        name = _abstract_name()
+        return name + "n" * (108 - len(name))
+    path = os.path.join(short_dir, "p" * (107 - len(short_dir) - 1))
+    assert len(os.fsencode(path)) == 107
+    return path
+
+
+def test_uds_abstract_name_connects(unix_server_factory):
+    """An abstract socket name (Linux; a leading NUL) is connected to as Python's socket
+    connects to it, httpcore's way: the name's bytes, NUL included."""
+    name = _abstract_name()
+    state = unix_server_factory(name)
+    with httprs.Client(transport=httprs.HTTPTransport(uds=name)) as client:
+        assert client.get("http://example.org/a").text == "example.org"
+        assert client.get("http://example.org/b").text == "example.org"
+    assert state["connections"] == 1
+
+
+@pytest.mark.anyio
+async def test_uds_abstract_name_connects_async(unix_server_factory):
+    name = _abstract_name()
+    state = unix_server_factory(name)
+    async with httprs.AsyncClient(transport=httprs.AsyncHTTPTransport(uds=name)) as client:
+        assert (await client.get("http://example.org/a")).text == "example.org"
+    assert state["connections"] == 1
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_uds_address_filling_sun_path_connects(unix_server_factory, short_dir, abstract):
+    """The longest addresses Python's socket takes: a path of 107 bytes (sun_path's 108
+    less its NUL), an abstract name of 108."""
+    path = _longest_address(short_dir, abstract)
+    state = unix_server_factory(path)
+    with httprs.Client(transport=httprs.HTTPTransport(uds=path)) as client:
+        assert client.get("http://localhost/").text == "localhost"
+    assert state["connections"] == 1
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_uds_address_too_long_is_refused_not_cut(unix_server_factory, short_dir, abstract):
+    """A Unix address longer than sun_path is a ConnectError (Python's "AF_UNIX path too
+    long"), never cut down to the socket named by what fits (libuv's uv_pipe_connect
+    cut it): that socket listens here and must see no connection. The client stays usable."""
+    prefix = _longest_address(short_dir, abstract)
+    state = unix_server_factory(prefix)
+    with httprs.Client(transport=httprs.HTTPTransport(uds=prefix + "zz")) as client:
+        for _ in range(2):
+            with pytest.raises(httprs.ConnectError, match="AF_UNIX path too long"):
+                client.get("http://localhost/")
+    assert state["connections"] == 0
+    with httprs.Client(transport=httprs.HTTPTransport(uds=prefix)) as client:
+        assert client.get("http://localhost/").text == "localhost"
+    assert state["connections"] == 1
+
+
+@pytest.mark.anyio
+async def test_uds_address_too_long_is_refused_not_cut_async(unix_server_factory, short_dir):
+    prefix = _longest_address(short_dir, False)
+    state = unix_server_factory(prefix)
+    transport = httprs.AsyncHTTPTransport(uds=prefix + "zz")
+    async with httprs.AsyncClient(transport=transport) as client:
+        with pytest.raises(httprs.ConnectError, match="AF_UNIX path too long"):
+            await client.get("http://localhost/")
+    assert state["connections"] == 0
+
+
 @pytest.mark.anyio
 async def test_uds_async(unix_server):
     path, state = unix_server

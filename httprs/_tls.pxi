@@ -813,14 +813,16 @@ cdef _TlsContext _request_tls(object verify, object cert, bint trust_env):
 
 
 cdef object _setup_error(const Error& err, list named):
-    """A context that could not be built: the FileNotFoundError httpx's context raises
-    at Client() for the first of the `named` files (a CA bundle, a client certificate
-    or key) that does not exist, else (OpenSSL refused what they hold) ssl.SSLError, as
-    the ssl module raises in httpx's create_ssl_context (not a RequestError: no request
-    is under way)."""
+    """A context that could not be built: the FileNotFoundError (IsADirectoryError)
+    httpx's context raises at Client() for the first of the `named` files (a CA bundle,
+    a client certificate or key) that does not exist (is a directory), else (OpenSSL
+    refused what they hold) ssl.SSLError, as the ssl module raises in httpx's
+    create_ssl_context (not a RequestError: no request is under way)."""
     for path in named:
         if not os.path.exists(path):
             return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
+        if os.path.isdir(path):
+            return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
     return ssl.SSLError(ssl.SSL_ERROR_SSL, err.message.decode("utf-8", "replace"))
 
 

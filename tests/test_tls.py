@@ -2025,6 +2025,24 @@ def test_missing_ssl_cert_file_is_file_not_found_at_construction(lib, tmp_path, 
     lib.Client(trust_env=False).close()  # the environment is not read then
 
 
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+@pytest.mark.parametrize("arg", ["ssl_cert_file", "cert", "cert_key"])
+def test_directory_named_as_a_tls_file_is_is_a_directory_error(
+    lib, arg, tmp_path, certs, monkeypatch
+):
+    """A directory where a file belongs fails at Client() as the ssl module fails on it in
+    httpx (IsADirectoryError); httprs raised ssl.SSLError ("no certificate or crl found")."""
+    folder = str(tmp_path)
+    if arg == "ssl_cert_file":
+        monkeypatch.setenv("SSL_CERT_FILE", folder)
+        with pytest.raises(IsADirectoryError):
+            lib.Client()
+        return
+    cert = folder if arg == "cert" else (certs.client_cert_file, folder)
+    with pytest.warns(DeprecationWarning), pytest.raises(IsADirectoryError):
+        lib.Client(cert=cert)
+
+
 def test_ssl_cert_file_env_naming_an_undecodable_path(https_server, certs, clean_env, tmp_path):
     """A variable whose bytes are no UTF-8 (os.environ gives it surrogate-escaped) names
     the file those bytes name, as ssl.create_default_context(cafile=...) opens it."""

@@ -47,6 +47,8 @@ CXXFLAGS = [
 # and HTTP/2 sessions and TLS (everything in src/ that the engine tests link).
 ENGINE_SOURCES = (
     "engine.cc",
+    "engine_consumer.cc",
+    "engine_wait.cc",
     "connection.cc",
     "connection_h2.cc",
     "connection_info.cc",

@@ -15,7 +15,7 @@ def test_import_from_any_directory(tmp_path):
 
 def test_runtime_check_refuses_old_libuv_and_lenient_llhttp():
     """httprs._core checks, when imported, the libuv loaded at run time (>= 1.44, see
-    src/engine.cc) and that llhttp is strict; each failure is a clear ImportError."""
+    src/engine_wait.cc) and that llhttp is strict; each failure is a clear ImportError."""
     import re
     from pathlib import Path
 

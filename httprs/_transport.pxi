@@ -267,6 +267,7 @@ cdef class _TransportCore:
             spec.proxy_tls = route.proxy_tls_ctx.current()
             spec.proxy_tls_host = route.proxy_host
         if self.uds is not None:
+            spec.uds = True
             spec.uds_path = self.uds
         if self.local_address is not None:
             spec.local_address = self.local_address

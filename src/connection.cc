@@ -27,7 +27,7 @@ char* peek_scratch() { return thread_scratch<PeekScratch, kPeekScratch>(); }
 Connection::Connection(Engine* engine, std::shared_ptr<Transfer> t)
     : engine_(engine),
       key_(t->spec.pool_key),
-      socket_(engine->loop(), this, !t->spec.uds_path.empty()),
+      socket_(engine->loop(), this, t->spec.uds),
       chain_(this),
       cur_(std::move(t)) {
   uv_timer_init(engine_->loop(), &timer_);

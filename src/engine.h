@@ -132,7 +132,8 @@ struct RequestSpec {
   // Seconds; < 0 (or NaN, infinite, huge: timeouts.h) means none.
   double connect_timeout = -1, read_timeout = -1, write_timeout = -1, pool_timeout = -1;
   std::shared_ptr<const SocketOptions> socket_options;  // per transport; may be null
-  std::string uds_path;       // connect to this Unix domain socket instead of host:port
+  bool uds = false;           // connect to the Unix socket uds_path instead of host:port
+  std::string uds_path;       // (its address: a path, an abstract name, even empty)
   std::string local_address;  // bind the socket to this address before connecting
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
   bool trace = false;         // record TraceSteps and stop at each gate (trace extension)

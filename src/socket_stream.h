@@ -27,7 +27,7 @@ namespace httprs {
 struct SocketTarget {
   std::string host;  // name or IP literal (IPv6 may be bracketed)
   int port = 0;
-  std::string uds_path;                     // non-empty: a Unix domain socket instead of host:port
+  std::string uds_path;                     // a Unix socket's address (SocketStream(uds))
   std::string local_address;                // bind to this before connecting
   std::vector<std::string> more_addresses;  // IP literals raced after `host` (a literal too)
   std::shared_ptr<const SocketOptions> options;

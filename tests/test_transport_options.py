@@ -198,6 +198,40 @@ async def test_uds_address_too_long_is_refused_not_cut_async(unix_server_factory
     assert state["connections"] == 0
 
 
+def _listener_on_loopback() -> socket.socket:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    return listener
+
+
+def _assert_nothing_connected(listener: socket.socket) -> None:
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+
+
+def test_uds_empty_address_is_connect_error_not_tcp():
+    """uds="" is a Unix socket with an empty address, as httpcore connects it (the kernel
+    refuses it: EINVAL), never a TCP connection to the URL's host."""
+    with _listener_on_loopback() as listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        with httprs.Client(transport=httprs.HTTPTransport(uds="")) as client:
+            with pytest.raises(httprs.ConnectError, match="Invalid argument"):
+                client.get(url)
+        _assert_nothing_connected(listener)
+
+
+@pytest.mark.anyio
+async def test_uds_empty_address_is_connect_error_not_tcp_async():
+    with _listener_on_loopback() as listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        async with httprs.AsyncClient(transport=httprs.AsyncHTTPTransport(uds="")) as client:
+            with pytest.raises(httprs.ConnectError, match="Invalid argument"):
+                await client.get(url)
+        _assert_nothing_connected(listener)
+
+
 @pytest.mark.anyio
 async def test_uds_async(unix_server):
     path, state = unix_server

@@ -66,6 +66,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         double write_timeout
         double pool_timeout
         shared_ptr[SocketOptions] socket_options
+        bool uds
         string uds_path
         string local_address
         int connect_retries

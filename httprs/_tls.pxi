@@ -724,6 +724,16 @@ cdef object _stdlib_context_class():
     return ssl.SSLContext
 
 
+cdef bytes _tls_path(object path):
+    """A TLS file's (or directory's) path as the core takes it. An embedded NUL is the
+    ValueError the ssl module raises in httpx: the core's C string would end there and
+    name another file."""
+    cdef bytes raw = os.fsencode(path)
+    if b"\0" in raw:
+        raise ValueError("embedded null byte")
+    return raw
+
+
 cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef _TlsContext holder = _TlsContext()
     cdef TlsConfig cfg
@@ -774,22 +784,22 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
             # interpreter's default trust store (the system's); the same context here.
             return _build_tls(ssl.create_default_context(), cert, trust_env)
         if os.path.isdir(path):
-            cfg.ca_dir = os.fsencode(path)
+            cfg.ca_dir = _tls_path(path)
         else:
             named.append(path)
-            cfg.ca_file = os.fsencode(path)
+            cfg.ca_file = _tls_path(path)
     else:
         raise TypeError(f"Invalid verify argument: {verify!r}")
     if cert is not None:
         if isinstance(cert, (str, os.PathLike)):
             named.append(cert)
-            cfg.cert_file = os.fsencode(cert)
+            cfg.cert_file = _tls_path(cert)
         elif isinstance(cert, tuple) and len(cert) in (2, 3):
             named.append(cert[0])
-            cfg.cert_file = os.fsencode(cert[0])
+            cfg.cert_file = _tls_path(cert[0])
             if cert[1] is not None:
                 named.append(cert[1])
-                cfg.key_file = os.fsencode(cert[1])
+                cfg.key_file = _tls_path(cert[1])
             if len(cert) == 3 and cert[2] is not None:
                 password = cert[2]
                 cfg.key_password = password.encode() if isinstance(password, str) else password

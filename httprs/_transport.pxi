@@ -270,6 +270,8 @@ cdef class _TransportCore:
             spec.uds = True
             spec.uds_path = self.uds
         if self.local_address is not None:
+            if b"\0" in self.local_address:  # (the core's C string would end there)
+                raise TypeError("host name must not contain null character")
             spec.local_address = self.local_address
         spec.connect_retries = self.retries
         # The pool key names everything that identifies the peer; TLS sessions

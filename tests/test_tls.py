@@ -2043,6 +2043,20 @@ def test_directory_named_as_a_tls_file_is_is_a_directory_error(
         lib.Client(cert=cert)
 
 
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+@pytest.mark.parametrize("arg", ["verify", "cert", "cert_key"])
+def test_tls_path_with_a_nul_is_value_error(lib, arg, certs):
+    """The ssl module's ValueError, as in httpx: the core would open the file named by
+    what precedes the NUL (a CA bundle other than the one given)."""
+    kwargs = {
+        "verify": {"verify": certs.ca_file + "\x00.extra"},
+        "cert": {"cert": certs.client_cert_file + "\x00.extra"},
+        "cert_key": {"cert": (certs.client_cert_file, certs.client_key_file + "\x00x")},
+    }[arg]
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="null"):
+        lib.Client(**kwargs)
+
+
 def test_ssl_cert_file_env_naming_an_undecodable_path(https_server, certs, clean_env, tmp_path):
     """A variable whose bytes are no UTF-8 (os.environ gives it surrogate-escaped) names
     the file those bytes name, as ssl.create_default_context(cafile=...) opens it."""

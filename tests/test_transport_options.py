@@ -389,6 +389,20 @@ def test_local_address_family_mismatch_is_connect_error(scripted):
             client.get(srv.url + "/")
 
 
+def test_local_address_with_a_nul_is_refused_not_cut(scripted):
+    """As httpx's connect refuses it (TypeError): the core would bind what precedes the
+    NUL. Nothing is sent and the client stays usable."""
+    srv = scripted(_peer_host_handler)
+    bad = httprs.HTTPTransport(local_address="127.0.0.2\x00junk")
+    with httprs.Client(transport=bad) as client:
+        with pytest.raises(TypeError, match="null character"):
+            client.get(srv.url + "/")
+    assert srv.connections == 0
+    transport = httprs.HTTPTransport(local_address="127.0.0.2")
+    with httprs.Client(transport=transport) as client:
+        assert client.get(srv.url + "/").text == "127.0.0.2"
+
+
 def test_negative_retries_rejected():
     with pytest.raises(ValueError):
         httprs.HTTPTransport(retries=-1)

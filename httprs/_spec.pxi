@@ -195,9 +195,18 @@ cdef bytes _sni_hostname(object request, bytes host):
     sni = _mapping_get(request.extensions, "sni_hostname")
     if not sni:
         return host
+    cdef bytes name
     if isinstance(sni, str):
         try:
-            return sni.encode("ascii")
+            name = sni.encode("ascii")
         except UnicodeEncodeError:
-            return sni.encode("idna")
-    return bytes(sni)
+            name = sni.encode("idna")
+    elif isinstance(sni, (bytes, bytearray, memoryview)):
+        name = bytes(sni)
+    else:
+        raise TypeError(f"sni_hostname must be str or bytes, not {type(sni).__name__}")
+    if b"\0" in name:
+        # The ssl module's refusal in httpx; the core's C string would end there, and
+        # the certificate be checked for what precedes the NUL.
+        raise TypeError(f"sni_hostname must not contain null bytes: {sni!r}")
+    return name

@@ -375,6 +375,33 @@ def test_sni_hostname_extension_sets_sni_and_checked_name(certs, ca_context, sni
     assert names[0] == "example.org"
 
 
+def test_sni_hostname_with_a_nul_is_refused_not_cut(certs, ca_context):
+    """The server's certificate names example.org: cut at the NUL, the name would pass
+    the check. A TypeError, as the ssl module raises in httpx; nothing is sent, and the
+    client goes on."""
+    srv = tls_server(server_context(certs.wrong_name))
+    try:
+        with httprs.Client(verify=ca_context) as c:
+            with pytest.raises(TypeError, match="null"):
+                c.get(srv.url, extensions={"sni_hostname": "example.org\x00.attacker.test"})
+            assert c.get(srv.url, extensions={"sni_hostname": "example.org"}).status_code == 200
+    finally:
+        srv.close()
+
+
+@pytest.mark.anyio
+async def test_sni_hostname_with_a_nul_is_refused_not_cut_async(certs, ca_context):
+    srv = tls_server(server_context(certs.wrong_name))
+    try:
+        async with httprs.AsyncClient(verify=ca_context) as c:
+            with pytest.raises(TypeError, match="null"):
+                await c.get(srv.url, extensions={"sni_hostname": "example.org\x00.x"})
+            r = await c.get(srv.url, extensions={"sni_hostname": "example.org"})
+            assert r.status_code == 200
+    finally:
+        srv.close()
+
+
 @pytest.mark.httprs_only
 def test_sni_hostname_is_part_of_the_pool_key(certs, ca_context):
     """httpcore reuses a connection verified for another sni_hostname; httprs does not

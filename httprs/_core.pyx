@@ -10,6 +10,7 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 import base64
 import errno
 import logging
+import math
 import operator
 import os
 import socket
@@ -27,6 +28,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT
+from libc.limits cimport INT_MAX
 from libc.string cimport memchr, memcmp, memcpy
 from libcpp cimport bool as cbool
 from libcpp.memory cimport make_shared, shared_ptr

@@ -76,6 +76,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.ref cimport Py_INCREF
 from cpython.type cimport PyType_Check
 from libc.string cimport memcmp
@@ -662,6 +663,10 @@ cdef class _Chunker:
     cdef object _empty
 
     def __init__(self, chunk_size, empty):
+        # A size past what any piece can hold is "all of it", as httpx takes it (its
+        # comparisons never overflow).
+        if isinstance(chunk_size, int) and chunk_size > PY_SSIZE_T_MAX:
+            chunk_size = PY_SSIZE_T_MAX
         self._size = chunk_size
         self._parts = []
         self._len = 0

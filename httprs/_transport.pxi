@@ -573,22 +573,46 @@ cdef _Engine _new_engine(object limits):
     """An engine (a uv loop and its connection pool) for the transport's `limits=`."""
     if limits is None:
         limits = DEFAULT_LIMITS
-    max_conn = limits.max_connections
-    max_keep = limits.max_keepalive_connections
     expiry = limits.keepalive_expiry
     return _Engine(
-        -1 if max_conn is None else max_conn,
-        -1 if max_keep is None else max_keep,
+        _pool_bound(limits.max_connections, 0),
+        _pool_bound(limits.max_keepalive_connections, -1),
         # None never expires (as infinity); zero or less expires at once, as in httpcore.
         float("inf") if expiry is None else expiry,
     )
 
 
+cdef int _pool_bound(object value, int if_nan) except? -2:
+    """A Limits count as the engine takes it (-1: no bound). As httpcore compares its
+    counts with the value: None or one past any int (inf, 10**100) bounds nothing, a
+    fraction admits the next whole count, a negative one admits none (-1 connections:
+    every request ends in PoolTimeout); NaN fails every comparison, so it is `if_nan`
+    (no connection opens, no idle one is closed)."""
+    if value is None or value > INT_MAX:
+        return -1
+    if value != value:
+        return if_nan
+    if value <= 0:
+        return 0
+    return <int>math.ceil(value)
+
+
+cdef int _retry_count(object retries) except -1:
+    """retries= as the core counts it. httpcore compares what it is given with 0 after a
+    failed connect: a negative count retries nothing, as 0 does, and so does None here
+    (httpcore's comparison raises TypeError there, not the ConnectError)."""
+    if retries is None or retries != retries:
+        return 0
+    cdef object n = (
+        # (a fraction counts whole retries as httpcore's countdown does; a str: TypeError)
+        math.ceil(min(retries, INT_MAX)) if isinstance(retries, float) else operator.index(retries)
+    )
+    return 0 if n <= 0 else (INT_MAX if n > INT_MAX else <int>n)
+
+
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,
                               object proxy, bint http1, bint http2, object uds,
-                              object local_address, int retries, object socket_options):
-    if retries < 0:
-        raise ValueError("retries must be >= 0")
+                              object local_address, object retries, object socket_options):
     if isinstance(verify, str):
         _check_verify_path_without_cert(verify, cert)
         warn_inside(
@@ -620,8 +644,14 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
     if uds is not None:
         core.uds = os.fsencode(uds)
     if local_address is not None:
+        if isinstance(local_address, (bytes, bytearray)):  # (as socket.bind takes them)
+            local_address = local_address.decode("ascii")
+        elif not isinstance(local_address, str):
+            raise TypeError(
+                f"str, bytes or bytearray expected, not {type(local_address).__name__}"
+            )
         core.local_address = local_address.encode("ascii")
-    core.retries = retries
+    core.retries = _retry_count(retries)
     if (
         not isinstance(verify, bool)
         or cert is not None

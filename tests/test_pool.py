@@ -53,6 +53,45 @@ def test_default_limits():
     )
 
 
+@pytest.mark.parametrize("limit", [float("inf"), 10**100, 2**40], ids=["inf", "googol", "2**40"])
+def test_limits_past_any_int_bound_nothing(scripted, limit):
+    """httpcore compares its counts with the values as given: one past any int bounds
+    nothing. httprs raised OverflowError at Client()."""
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_connections=limit, max_keepalive_connections=limit)
+    with httprs.Client(limits=limits) as c:
+        assert [c.get(srv.url + "/").text for _ in range(2)] == ["0:1:/", "0:2:/"]
+
+
+def test_nan_keepalive_bound_closes_no_idle_connection(scripted):
+    """NaN fails httpcore's comparison that closes idle connections past the bound."""
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_keepalive_connections=float("nan"))
+    with httprs.Client(limits=limits) as c:
+        assert [c.get(srv.url + "/").text for _ in range(2)] == ["0:1:/", "0:2:/"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("nan")], ids=["zero", "negative", "nan"])
+def test_max_connections_below_one_admits_none(scripted, limit):
+    """No connection is ever opened (httpcore's count is never below it): PoolTimeout,
+    as with httpx. httprs took -1 for "no bound"; the client stays usable."""
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_connections=limit)
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(5, pool=0.05)) as c:
+        for _ in range(2):
+            with pytest.raises(httprs.PoolTimeout):
+                c.get(srv.url + "/")
+    assert srv.connections == 0
+
+
+def test_fractional_max_connections_admits_the_next_whole_count(scripted):
+    srv = scripted(counting_handler(delay=0.2))
+    limits = httprs.Limits(max_connections=1.5)
+    with httprs.Client(limits=limits) as c, ThreadPoolExecutor(2) as pool:
+        bodies = sorted(pool.map(lambda i: c.get(srv.url + "/").text, range(2)))
+    assert [b.split(":")[0] for b in bodies] == ["0", "1"]  # two connections at once
+
+
 def test_sequential_requests_reuse_one_connection(scripted):
     srv = scripted(counting_handler())
     with httprs.Client() as c:

@@ -403,9 +403,42 @@ def test_local_address_with_a_nul_is_refused_not_cut(scripted):
         assert client.get(srv.url + "/").text == "127.0.0.2"
 
 
-def test_negative_retries_rejected():
-    with pytest.raises(ValueError):
-        httprs.HTTPTransport(retries=-1)
+@pytest.mark.parametrize("retries", [-1, -5, 0.0, -0.5])
+def test_retries_below_one_retry_nothing(closed_port, retries):
+    """httpcore counts retries down and stops at zero or below: one connect, then the
+    ConnectError (httprs refused a negative count at construction)."""
+    for transport in (
+        httprs.HTTPTransport(retries=retries),
+        httprs.AsyncHTTPTransport(retries=retries),
+    ):
+        assert transport is not None
+    with httprs.Client(transport=httprs.HTTPTransport(retries=retries)) as client:
+        with pytest.raises(httprs.ConnectError):
+            client.get(f"http://127.0.0.1:{closed_port}/")
+
+
+@pytest.mark.httprs_only
+def test_retries_none_retries_nothing(closed_port):
+    """retries=None (a config value left unset): no retries. httpcore's countdown
+    compares None with 0 after the first failed connect and raises TypeError there."""
+    with httprs.Client(transport=httprs.HTTPTransport(retries=None)) as client:
+        with pytest.raises(httprs.ConnectError):
+            client.get(f"http://127.0.0.1:{closed_port}/")
+
+
+@pytest.mark.parametrize("value", [5, 1.5, object()])
+def test_local_address_of_another_type_is_type_error(value):
+    with pytest.raises(TypeError):
+        httprs.Client(transport=httprs.HTTPTransport(local_address=value)).get(
+            "http://127.0.0.1:9/"
+        )
+
+
+def test_local_address_as_bytes_binds(scripted):
+    srv = scripted(_peer_host_handler)
+    transport = httprs.HTTPTransport(local_address=b"127.0.0.2")
+    with httprs.Client(transport=transport) as client:
+        assert client.get(srv.url + "/").text == "127.0.0.2"
 
 
 # A proxied transport connects to its proxy with the transport's uds=, local_address=

@@ -204,6 +204,18 @@ def test_iter_bytes_after_read(hx):
     assert list(hx.Response(200, content=b"").iter_bytes()) == []
 
 
+@pytest.mark.parametrize("size", [2**63, 10**20])
+def test_chunk_size_past_any_piece_gives_the_body_whole(hx, size):
+    """httpx compares lengths with chunk_size as given; httprs raised OverflowError."""
+    chunks = [b"abc", b"def"]
+    r = hx.Response(200, stream=_stream_cls(hx, chunks)())
+    assert list(r.iter_raw(size)) == [b"abcdef"]
+    r = hx.Response(200, stream=_stream_cls(hx, chunks)())
+    assert list(r.iter_bytes(size)) == [b"abcdef"]
+    r = hx.Response(200, stream=_stream_cls(hx, chunks)())
+    assert list(r.iter_text(size)) == ["abcdef"]
+
+
 def test_stream_state_errors(hx):
     r = hx.Response(200, stream=_stream_cls(hx, [b"a"])())
     with pytest.raises(hx.ResponseNotRead):

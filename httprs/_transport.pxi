@@ -582,13 +582,27 @@ cdef _Engine _new_engine(object limits):
     )
 
 
+cdef inline int _int_bound(object value) except? -2:
+    """An int as a count the core takes: at most INT_MAX (past it: -1, no bound), 0 for
+    zero or less."""
+    cdef int overflow = 0
+    cdef long long n = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow > 0 or n > INT_MAX:
+        return -1
+    return 0 if overflow < 0 or n <= 0 else <int>n
+
+
 cdef int _pool_bound(object value, int if_nan) except? -2:
     """A Limits count as the engine takes it (-1: no bound). As httpcore compares its
     counts with the value: None or one past any int (inf, 10**100) bounds nothing, a
     fraction admits the next whole count, a negative one admits none (-1 connections:
     every request ends in PoolTimeout); NaN fails every comparison, so it is `if_nan`
     (no connection opens, no idle one is closed)."""
-    if value is None or value > INT_MAX:
+    if value is None:
+        return -1
+    if type(value) is int:  # (the usual case, without Python comparisons)
+        return _int_bound(value)
+    if value > INT_MAX:
         return -1
     if value != value:
         return if_nan
@@ -601,6 +615,10 @@ cdef int _retry_count(object retries) except -1:
     """retries= as the core counts it. httpcore compares what it is given with 0 after a
     failed connect: a negative count retries nothing, as 0 does, and so does None here
     (httpcore's comparison raises TypeError there, not the ConnectError)."""
+    cdef int count
+    if type(retries) is int:
+        count = _int_bound(retries)
+        return INT_MAX if count < 0 else count
     if retries is None or retries != retries:
         return 0
     cdef object n = (

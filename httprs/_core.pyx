@@ -114,7 +114,7 @@ DEF SLICE_MS = 50
 def _check_runtime(unsigned uv_version, bint llhttp_strict):
     """Refuse to run on a libuv or llhttp the core cannot be correct with.
 
-    libuv: at least 1.44 (src/engine.cc says why); the shared library loaded
+    libuv: at least 1.44 (src/engine_wait.cc says why); the shared library loaded
     at run time may be older than the headers the module was built with.
     llhttp: it must reject what only a lenient parser accepts (bare LF line
     endings, Content-Length with Transfer-Encoding, ...); an llhttp 8 built

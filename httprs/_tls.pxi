@@ -828,12 +828,15 @@ cdef object _setup_error(const Error& err, list named):
     a client certificate or key) that does not exist (is a directory), else (OpenSSL
     refused what they hold) ssl.SSLError, as the ssl module raises in httpx's
     create_ssl_context (not a RequestError: no request is under way)."""
+    message = err.message.decode("utf-8", "replace")
     for path in named:
         if not os.path.exists(path):
             return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
         if os.path.isdir(path):
             return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
-    return ssl.SSLError(ssl.SSL_ERROR_SSL, err.message.decode("utf-8", "replace"))
+        if f"'{os.fsdecode(path)}'" in message:
+            break  # OpenSSL refused what this one holds: the files after it were not read
+    return ssl.SSLError(ssl.SSL_ERROR_SSL, message)
 
 
 def _uses_python_tls(context):

@@ -270,7 +270,8 @@ cdef class _TransportCore:
             spec.uds = True
             spec.uds_path = self.uds
         if self.local_address is not None:
-            if b"\0" in self.local_address:  # (the core's C string would end there)
+            if self.uds is None and b"\0" in self.local_address:
+                # (the core's C string would end there; a Unix socket binds nothing)
                 raise TypeError("host name must not contain null character")
             spec.local_address = self.local_address
         spec.connect_retries = self.retries
@@ -573,10 +574,16 @@ cdef _Engine _new_engine(object limits):
     """An engine (a uv loop and its connection pool) for the transport's `limits=`."""
     if limits is None:
         limits = DEFAULT_LIMITS
+    max_conn = limits.max_connections
     expiry = limits.keepalive_expiry
+    # As httpcore: at most min(max_connections, max_keepalive_connections) stay idle.
+    cdef int keep = _pool_bound(limits.max_keepalive_connections, -1, False)
+    cdef int keep_cap = _pool_bound(max_conn, -1, False)
+    if keep_cap >= 0 and (keep < 0 or keep_cap < keep):
+        keep = keep_cap
     return _Engine(
-        _pool_bound(limits.max_connections, 0),
-        _pool_bound(limits.max_keepalive_connections, -1),
+        _pool_bound(max_conn, 0, True),
+        keep,
         # None never expires (as infinity); zero or less expires at once, as in httpcore.
         float("inf") if expiry is None else expiry,
     )
@@ -592,12 +599,12 @@ cdef inline int _int_bound(object value) except? -2:
     return 0 if overflow < 0 or n <= 0 else <int>n
 
 
-cdef int _pool_bound(object value, int if_nan) except? -2:
-    """A Limits count as the engine takes it (-1: no bound). As httpcore compares its
-    counts with the value: None or one past any int (inf, 10**100) bounds nothing, a
-    fraction admits the next whole count, a negative one admits none (-1 connections:
-    every request ends in PoolTimeout); NaN fails every comparison, so it is `if_nan`
-    (no connection opens, no idle one is closed)."""
+cdef int _pool_bound(object value, int if_nan, bint admits) except? -2:
+    """A Limits count as the engine takes it (-1: no bound), as httpcore compares its
+    counts with the value: None or one past any int (inf, 10**100) bounds nothing, zero
+    or less allows none. A fraction: a bound that `admits` (connections: opened while
+    fewer) allows the next whole count, one that closes what is past it (idle ones:
+    closed while more) the whole count below. NaN fails every comparison: `if_nan`."""
     if value is None:
         return -1
     if type(value) is int:  # (the usual case, without Python comparisons)
@@ -608,23 +615,29 @@ cdef int _pool_bound(object value, int if_nan) except? -2:
         return if_nan
     if value <= 0:
         return 0
-    return <int>math.ceil(value)
+    return <int>(math.ceil(value) if admits else math.floor(value))
 
 
 cdef int _retry_count(object retries) except -1:
-    """retries= as the core counts it. httpcore compares what it is given with 0 after a
-    failed connect: a negative count retries nothing, as 0 does, and so does None here
-    (httpcore's comparison raises TypeError there, not the ConnectError)."""
+    """retries= as the core counts it. httpcore counts down after each failed connect
+    and stops once at zero or below: a negative count retries nothing, a fraction the
+    next whole count, inf for ever (INT_MAX). None and NaN retry nothing here (httpcore
+    raises TypeError on None's comparison, and never stops on NaN's)."""
     cdef int count
     if type(retries) is int:
         count = _int_bound(retries)
         return INT_MAX if count < 0 else count
-    if retries is None or retries != retries:
+    if retries is None:
         return 0
-    cdef object n = (
-        # (a fraction counts whole retries as httpcore's countdown does; a str: TypeError)
-        math.ceil(min(retries, INT_MAX)) if isinstance(retries, float) else operator.index(retries)
-    )
+    if isinstance(retries, (str, bytes, bytearray)):
+        raise TypeError(f"retries must be a number, not {type(retries).__name__}")
+    try:
+        n = operator.index(retries)
+    except TypeError:
+        real = float(retries)  # (a float, Decimal, numpy's; else TypeError)
+        if real != real or real <= 0:
+            return 0
+        return INT_MAX if real > INT_MAX else <int>math.ceil(real)
     return 0 if n <= 0 else (INT_MAX if n > INT_MAX else <int>n)
 
 
@@ -663,12 +676,14 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
         core.uds = os.fsencode(uds)
     if local_address is not None:
         if isinstance(local_address, (bytes, bytearray)):  # (as socket.bind takes them)
-            local_address = local_address.decode("ascii")
-        elif not isinstance(local_address, str):
+            core.local_address = bytes(local_address)
+        elif isinstance(local_address, str):
+            # (not an address: the core's bind fails, a ConnectError at the request)
+            core.local_address = local_address.encode("utf-8", "surrogateescape")
+        else:
             raise TypeError(
                 f"str, bytes or bytearray expected, not {type(local_address).__name__}"
             )
-        core.local_address = local_address.encode("ascii")
     core.retries = _retry_count(retries)
     if (
         not isinstance(verify, bool)

@@ -1,13 +1,6 @@
 #include "engine.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#ifdef __linux__
-#include <linux/futex.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 #include <thread>
 

@@ -3,9 +3,6 @@
 // raw streams and connection facts, and let transfers go.
 #include <fcntl.h>
 #include <poll.h>
-#ifdef __linux__
-#include <sys/eventfd.h>
-#endif
 #include <unistd.h>
 
 #include <algorithm>

@@ -13,7 +13,7 @@
 // and ThreadSanitizer then reports the next thread, which reuses that dynamic
 // TLS block, freeing it as a race (glibc's hand-over is invisible to it). The
 // buffers hang off a pthread key instead, freed by the key's destructor (as
-// the engine's sleeper records, engine.cc).
+// the engine's sleeper records, engine_wait.cc).
 //
 // The allocation may fail (an exhausted heap). It runs inside libuv callbacks
 // and calls from Cython, where an exception would cross C frames, so it is

@@ -190,11 +190,12 @@ void SocketStream::connect(SocketTarget target) {
   resolve();
 }
 
-// A Unix socket connects at once or not at all (never EINPROGRESS), so the
-// socket is made and connected here, to the path's exact bytes: an abstract
-// name (a leading NUL) included, and a path longer than sun_path refused as
-// Python refuses it. libuv's uv_pipe_connect takes a C string and cut a long
-// path down to what fits: another socket's name.
+// A Unix socket connects at once or fails at once (never EINPROGRESS; a full
+// listen backlog is EAGAIN, as it was through libuv), so the socket is made
+// and connected here, to the path's exact bytes: an abstract name (a leading
+// NUL) included, and a path longer than sun_path refused as Python refuses it.
+// libuv's uv_pipe_connect takes a C string and cut a long path down to what
+// fits: another socket's name.
 void SocketStream::connect_unix() {
   state_ = State::kConnecting;
   Error err;

@@ -85,11 +85,40 @@ def test_max_connections_below_one_admits_none(scripted, limit):
 
 
 def test_fractional_max_connections_admits_the_next_whole_count(scripted):
-    srv = scripted(counting_handler(delay=0.2))
+    """httpcore opens connections while fewer than max_connections (1.5: two), and keeps
+    at most min(max_connections, max_keepalive_connections) idle, closing idle ones
+    while more (1.5: one). The server holds both first responses until both
+    connections are open, so the two requests overlap whatever the machine's load."""
+    both = threading.Barrier(2, timeout=5)
+    closed: list = []
+
+    def handler(conn):
+        n = 0
+        while conn.read_request() is not None:
+            n += 1
+            if n == 1:
+                try:
+                    both.wait()
+                except threading.BrokenBarrierError:
+                    pass  # one connection only: the assertion below fails
+            if not conn.respond(f"{conn.index}:{n}".encode()):
+                break
+        closed.append(conn.index)
+
+    srv = scripted(handler)
     limits = httprs.Limits(max_connections=1.5)
     with httprs.Client(limits=limits) as c, ThreadPoolExecutor(2) as pool:
         bodies = sorted(pool.map(lambda i: c.get(srv.url + "/").text, range(2)))
-    assert [b.split(":")[0] for b in bodies] == ["0", "1"]  # two connections at once
+        assert bodies == ["0:1", "1:1"]  # two connections at once
+        assert wait_for(lambda: len(closed) == 1), closed
+
+
+def test_fractional_keepalive_bound_keeps_the_whole_count_below(scripted):
+    """0.5 idle connections: httpcore closes an idle one while there are more (one)."""
+    srv = scripted(counting_handler())
+    limits = httprs.Limits(max_keepalive_connections=0.5)
+    with httprs.Client(limits=limits) as c:
+        assert [c.get(srv.url + "/").text for _ in range(3)] == ["0:1:/", "1:1:/", "2:1:/"]
 
 
 def test_sequential_requests_reuse_one_connection(scripted):

@@ -2071,6 +2071,15 @@ def test_directory_named_as_a_tls_file_is_is_a_directory_error(
 
 
 @pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_a_refused_ca_file_is_reported_before_a_bad_key_path(lib, tmp_path, certs):
+    """The CA file is read first: its SSLError, not the key's IsADirectoryError."""
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    with pytest.warns(DeprecationWarning), pytest.raises(ssl.SSLError):
+        lib.Client(verify=str(garbage), cert=(certs.client_cert_file, str(tmp_path)))
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
 @pytest.mark.parametrize("arg", ["verify", "cert", "cert_key"])
 def test_tls_path_with_a_nul_is_value_error(lib, arg, certs):
     """The ssl module's ValueError, as in httpx: the core would open the file named by

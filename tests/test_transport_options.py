@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import os
 import socket
 
@@ -403,7 +404,7 @@ def test_local_address_with_a_nul_is_refused_not_cut(scripted):
         assert client.get(srv.url + "/").text == "127.0.0.2"
 
 
-@pytest.mark.parametrize("retries", [-1, -5, 0.0, -0.5])
+@pytest.mark.parametrize("retries", [-1, -5, 0.0, -0.5, float("-inf")])
 def test_retries_below_one_retry_nothing(closed_port, retries):
     """httpcore counts retries down and stops at zero or below: one connect, then the
     ConnectError (httprs refused a negative count at construction)."""
@@ -424,6 +425,26 @@ def test_retries_none_retries_nothing(closed_port):
     with httprs.Client(transport=httprs.HTTPTransport(retries=None)) as client:
         with pytest.raises(httprs.ConnectError):
             client.get(f"http://127.0.0.1:{closed_port}/")
+
+
+@pytest.mark.parametrize("retries", [decimal.Decimal("2.5"), float("inf"), 10**100, True])
+def test_retries_of_any_real_number_are_taken(retries):
+    """As httpcore's countdown takes them (inf: retry for ever); only checked here."""
+    assert httprs.HTTPTransport(retries=retries) is not None
+    assert httprs.AsyncHTTPTransport(retries=retries) is not None
+
+
+def test_retries_that_are_no_number_are_type_error():
+    with pytest.raises(TypeError):
+        httprs.Client(transport=httprs.HTTPTransport(retries="1")).get("http://127.0.0.1:9/")
+
+
+def test_local_address_with_a_nul_is_ignored_over_a_unix_socket(unix_server):
+    """httpcore binds no local address for a Unix socket, whatever it holds."""
+    path, state = unix_server
+    transport = httprs.HTTPTransport(uds=path, local_address="127.0.0.2\x00junk")
+    with httprs.Client(transport=transport) as client:
+        assert client.get("http://localhost/").text == "localhost"
 
 
 @pytest.mark.parametrize("value", [5, 1.5, object()])

@@ -169,7 +169,12 @@ cdef class _GuardedConnect:
         cdef double limit = t.spec.connect_timeout
         self.timeout = limit if 0 <= limit < 1e9 else None  # (else none: timeouts.h)
         self.options = core.socket_options_arg
-        self.local = core.local_address.decode() if core.local_address is not None else None
+        self.local = None
+        if core.local_address is not None:
+            try:
+                self.local = core.local_address.decode()
+            except UnicodeDecodeError:
+                self.local = core.local_address  # (socket.bind takes the bytes, as given)
         return self
 
     cdef object socket_for(self, tuple info, bint real_only):

@@ -369,7 +369,10 @@ cdef class _Tracer:
                 else:
                     host = route.proxy_host.decode("ascii")
                     port = route.proxy_port
-                local = core.local_address.decode() if core.local_address is not None else None
+                local = (
+                    core.local_address.decode("utf-8", "surrogateescape")
+                    if core.local_address is not None else None
+                )
                 self.add(
                     "connection.connect_tcp.started",
                     {

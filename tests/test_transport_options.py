@@ -455,6 +455,22 @@ def test_local_address_of_another_type_is_type_error(value):
         )
 
 
+@pytest.mark.parametrize("guarded", [False, True], ids=["core", "socket_guard"])
+def test_local_address_bytes_naming_no_address_is_connect_error(monkeypatch, guarded):
+    """As httpcore binds them: a ConnectError at the request, also when a replaced
+    socket class (a network guard) makes the caller connect."""
+    if guarded:
+
+        class Guard(socket.socket):
+            pass
+
+        monkeypatch.setattr(socket, "socket", Guard)
+    transport = httprs.HTTPTransport(local_address=b"\xff")
+    with httprs.Client(transport=transport) as client:
+        with pytest.raises(httprs.ConnectError):
+            client.get("http://127.0.0.1:9/")
+
+
 def test_local_address_as_bytes_binds(scripted):
     srv = scripted(_peer_host_handler)
     transport = httprs.HTTPTransport(local_address=b"127.0.0.2")

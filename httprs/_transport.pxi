@@ -623,22 +623,20 @@ cdef int _retry_count(object retries) except -1:
     and stops once at zero or below: a negative count retries nothing, a fraction the
     next whole count, inf for ever (INT_MAX). None and NaN retry nothing here (httpcore
     raises TypeError on None's comparison, and never stops on NaN's)."""
-    cdef int count
-    if type(retries) is int:
-        count = _int_bound(retries)
-        return INT_MAX if count < 0 else count
     if retries is None:
         return 0
-    if isinstance(retries, (str, bytes, bytearray)):
-        raise TypeError(f"retries must be a number, not {type(retries).__name__}")
-    try:
-        n = operator.index(retries)
-    except TypeError:
-        real = float(retries)  # (a float, Decimal, numpy's; else TypeError)
-        if real != real or real <= 0:
-            return 0
-        return INT_MAX if real > INT_MAX else <int>math.ceil(real)
-    return 0 if n <= 0 else (INT_MAX if n > INT_MAX else <int>n)
+    if type(retries) is not int:
+        if isinstance(retries, (str, bytes, bytearray)):
+            raise TypeError(f"retries must be a number, not {type(retries).__name__}")
+        try:
+            retries = operator.index(retries)
+        except TypeError:
+            real = float(retries)  # (a float, Decimal, numpy's; else TypeError)
+            if real != real or real <= 0:
+                return 0
+            return INT_MAX if real > INT_MAX else <int>math.ceil(real)
+    cdef int count = _int_bound(retries)  # (-1: past INT_MAX)
+    return INT_MAX if count < 0 else count
 
 
 cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object limits,

@@ -247,21 +247,22 @@ void test_empty_line_before_status() {
       ok, "HTTP/1.1 100 Continue\r\n\r\n" + ok,
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: a\r\n\r\n" + ok};
   for (size_t step : {size_t{0}, size_t{1}}) {
-    for (const std::string& data : bad) {
-      Collect sink;
+    auto parse = [step](const std::string& data, Collect& sink, Error& err) {
       ResponseParser p;
       p.reset(&sink, false, false, false);
+      return feed_steps(p, data, step, err);
+    };
+    for (const std::string& data : bad) {
+      Collect sink;
       Error err;
-      CHECK(feed_steps(p, data, step, err) == ResponseParser::Status::kError);
+      CHECK(parse(data, sink, err) == ResponseParser::Status::kError);
       CHECK(err.kind == ErrorKind::kRemoteProtocolError);
       CHECK(sink.heads.empty());
     }
     for (const std::string& data : good) {
       Collect sink;
-      ResponseParser p;
-      p.reset(&sink, false, false, false);
       Error err;
-      CHECK(feed_steps(p, data, step, err) == ResponseParser::Status::kComplete);
+      CHECK(parse(data, sink, err) == ResponseParser::Status::kComplete);
       CHECK(sink.heads.size() == 1 && sink.heads[0].status == 200 && sink.body == "ok");
     }
   }

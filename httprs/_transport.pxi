@@ -74,18 +74,14 @@ cdef class _TransportCore:
         return self._start(request, _Body.__new__(_Body), False)
 
     cdef _Body _start(self, object request, _Body stream, bint is_async):
-        global _last_head
         cdef RequestSpec spec
         cdef HeaderList headers
-        cdef Error err
-        cdef string head
         cdef string method
         cdef string target
         cdef BodyKind kind
         cdef size_t fixed_len
         cdef bint may_http2
         cdef bint wait_head
-        cdef _HeadCache cache
         cdef bint https
         cdef tuple memo
         url = request.url
@@ -143,38 +139,14 @@ cdef class _TransportCore:
             )
         if timeout:
             _set_timeouts(&spec, timeout, is_async)
-        request_headers = request.headers
-        # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
-        raw_headers = (
-            request_headers._raw if type(request_headers) is Headers else request_headers.raw
-        )
-        route = self.route
         # httpcore's "target" extension replaces the path and query on the wire; it is
         # validated with the head (an illegal one is LocalProtocolError, as with h11).
         custom = None if only_timeout else _mapping_get(extensions, "target")
-        if https or route.mode != "proxy":
-            if custom is not None:
-                _set_string(&target, bytes(custom))
-            else:
-                # An httprs URL's made raw_path, as its parts above (else the property).
-                if memo is not None:
-                    raw_target = memo[6]
-                else:
-                    raw_target = url._raw_path if exact_url else None
-                _set_string(&target, url.raw_path if raw_target is None else raw_target)
-        else:
-            _set_string(&target, _absolute_target(url, custom))
+        self._set_target(target, url, memo, exact_url, custom, https)
         method_bytes = _method_bytes(request.method)
         # The body: bytes known up front (fixed) or an iterable (streamed).
         body = request.stream
-        fixed = getattr(body, "_httprs_body", None)
-        if fixed is None and isinstance(body, bytes):
-            fixed = body
-        if fixed is not None and not isinstance(fixed, bytes):
-            fixed = bytes(fixed)
-        # Framing is decided in one place, with the head: serialize_request. A
-        # request that may go as HTTP/2 is only checked (plan_request): its
-        # HTTP/1.1 head is written if it goes as HTTP/1.1 after all.
+        fixed = _fixed_body(body)
         kind = BodyKind.kFixed
         fixed_len = 0
         if fixed is not None:
@@ -184,60 +156,10 @@ cdef class _TransportCore:
         # A forwarded request's head carries the proxy's headers (Proxy-Authorization):
         # never cached, so a tunnelled request with an equal custom target cannot send
         # them to the origin, nor a forwarded one go without them.
-        forwarded = not https and route.mode == "proxy"
-        cache = None
-        if not forwarded:
-            cache = self.head_cache
-            if cache is None and self.versions == HttpVersions.kHttp1:
-                # A transport's first request looks at the last head any HTTP/1.1-only
-                # transport made (a new Client per request sends the same head each
-                # time); a transport that may speak HTTP/2 keeps its own only.
-                cache = <_HeadCache>_last_head
-        if cache is not None and cache.matches(method_bytes, target, raw_headers, kind, fixed_len):
-            # The same head as the last request's (a client's defaults, the same URL):
-            # its bytes and plan again, checked when they were made; a request that may
-            # go as HTTP/2, its plan and converted headers (no head bytes yet).
-            spec.plan = cache.plan
-            self.head_cache = cache
-            if self.versions == HttpVersions.kHttp1:
-                spec.head = cache.head
-            else:
-                method = method_bytes
-                headers = cache.headers
-        else:
-            method = method_bytes
-            headers.reserve(len(raw_headers))
-            if forwarded:
-                # httpcore's order: the proxy's headers (those the request does not set
-                # itself) before the request's; Host still goes first on the wire.
-                own = {name.lower() for name, _ in raw_headers}
-                for name, value in route.proxy_headers:
-                    if name.lower() not in own:
-                        headers.push_back(pair[string, string](name, value))
-            for name, value in raw_headers:
-                headers.push_back(pair[string, string](name, value))
-            if self.versions == HttpVersions.kHttp1:
-                if not serialize_request(
-                    head, method, target, headers, kind, fixed_len, &spec.plan, err
-                ):
-                    raise _error_to_exception(err, request)
-                if not forwarded:
-                    cache = _HeadCache.make(
-                        method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
-                    )
-                    self.head_cache = cache
-                    if cache is not None and cache.public():
-                        _last_head = cache
-                spec.head = move(head)
-            elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
-                raise _error_to_exception(err, request)
-            elif not forwarded:
-                made = _HeadCache.make(
-                    method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
-                )
-                if made is not None:
-                    made.headers = headers
-                self.head_cache = made
+        forwarded = not https and self.route.mode == "proxy"
+        self._plan_head(
+            spec, request, method_bytes, target, kind, fixed_len, forwarded, method, headers
+        )
         # HTTP/2 possible (not for a forwarding proxy's absolute-form requests).
         # An Upgrade or a CONNECT stays HTTP/1.1 (the engine never puts it on
         # an HTTP/2 connection) unless HTTP/1.1 is not allowed: then it goes as
@@ -253,88 +175,9 @@ cdef class _TransportCore:
             )
         )
         if self.versions != HttpVersions.kHttp1 and not may_http2:
-            write_planned_head(head, method, target, headers)
-            spec.head = move(head)
+            write_planned_head(spec.head, method, target, headers)
         spec.head_request = method_bytes == b"HEAD"
-        spec.socket_options = self.socket_options
-        if route.proxy_tls:
-            if route.proxy_tls_ctx is None:
-                route.proxy_tls_ctx = _request_tls(
-                    route.proxy_ssl_context if route.proxy_ssl_context is not None else True,
-                    None,
-                    False,
-                )
-            spec.proxy_tls = route.proxy_tls_ctx.current()
-            spec.proxy_tls_host = route.proxy_host
-        if self.uds is not None:
-            spec.uds = True
-            spec.uds_path = self.uds
-        if self.local_address is not None:
-            if self.uds is None and b"\0" in self.local_address:
-                # (the core's C string would end there; a Unix socket binds nothing)
-                raise TypeError("host name must not contain null character")
-            spec.local_address = self.local_address
-        spec.connect_retries = self.retries
-        # The pool key names everything that identifies the peer; TLS sessions
-        # are resumed under it too (a resumption skips certificate checks), so
-        # it includes the proxy and the name the certificate was checked for.
-        last = self.last_origin
-        if (
-            last is not None
-            and last[2] == port
-            and <bytes>last[1] == host
-            and <str>last[0] == scheme
-        ):
-            origin_key = last[3]
-        else:
-            origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
-            self.last_origin = (scheme, host, port, origin_key)
-        if https:
-            spec.tls = self.tls_context()
-            # (No sni_hostname extension where the timeout is the only one.)
-            tls_host = host if only_timeout else _sni_hostname(request, host)
-            _set_string(&spec.tls_host, tls_host)
-            if tls_host != host:
-                origin_key += b"|sni:" + tls_host
-        if route.mode == "direct":
-            _set_string(&spec.connect_host, host)
-            spec.connect_port = port
-            key = origin_key
-            if self.uds is not None:
-                key += b"|uds:" + self.uds
-            _set_string(&spec.pool_key, key)
-        elif route.mode == "socks":
-            spec.connect_host = route.proxy_host
-            spec.connect_port = route.proxy_port
-            spec.socks_host = host
-            spec.socks_port = port
-            if route.socks_auth is not None:
-                spec.socks_username = route.socks_auth[0]
-                spec.socks_password = route.socks_auth[1]
-            spec.pool_key = (
-                b"socks://" + route.proxy_host + b":" + str(route.proxy_port).encode()
-                + b"|" + origin_key
-            )
-        else:
-            spec.connect_host = route.proxy_host
-            spec.connect_port = route.proxy_port
-            if https:
-                authority = _ipv6_authority_host(host) if _has_colon(host) else host
-                authority += b":" + str(port).encode()
-                spec.tunnel_authority = authority
-                for name, value in route.proxy_headers:
-                    spec.tunnel_headers.push_back(pair[string, string](name, value))
-                spec.pool_key = b"tunnel://" + origin_key + b"|via:" + route.key
-            else:
-                spec.pool_key = b"proxy://" + route.key
-        if self.uds is None:
-            if _connect_guarded(is_async):
-                # Opened in Python, which resolves too (getaddrinfo asked once).
-                spec.consumer_connects = True
-            else:
-                resolve = _patched_getaddrinfo()
-                if resolve is not None:
-                    _resolve_in_python(&spec, resolve, request, is_async)
+        self._set_connection(spec, request, scheme, host, port, https, only_timeout, is_async)
         # A streamed body is held to its declared length as it is sent
         # (_check_sent; the connection enforces it again).
         stream.declared = -1
@@ -355,15 +198,9 @@ cdef class _TransportCore:
             or _debug_logging(self.route.mode)
         )
         if may_http2:
-            # `head` stays empty: see RequestSpec::head.
-            spec.versions = self.versions
-            spec.method = method_bytes
-            spec.target = target
-            authority = _ipv6_authority_host(host) if _has_colon(host) else host
-            if port != (443 if https else 80):
-                authority += b":" + str(port).encode()
-            spec.authority = authority
-            spec.headers = move(headers)  # plan_request is done with them
+            _set_http2_request(
+                spec, self.versions, method_bytes, target, headers, host, port, https
+            )
         # Sync, when nothing is to be done between the submission and the head (no
         # streamed body to push, no trace step to report): the first slice of the wait
         # for the head in the same GIL release (a thread waiting for the GIL takes it
@@ -378,6 +215,242 @@ cdef class _TransportCore:
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream
+
+    cdef int _set_target(
+        self, string& target, object url, tuple memo, bint exact_url, object custom, bint https
+    ) except -1:
+        """The request target on the wire: the "target" extension's, the URL's path and
+        query, or (a forwarding proxy's) the absolute URL."""
+        if https or self.route.mode != "proxy":
+            if custom is not None:
+                _set_string(&target, bytes(custom))
+            else:
+                # An httprs URL's made raw_path, as its parts (else the property).
+                if memo is not None:
+                    raw_target = memo[6]
+                else:
+                    raw_target = url._raw_path if exact_url else None
+                _set_string(&target, url.raw_path if raw_target is None else raw_target)
+        else:
+            _set_string(&target, _absolute_target(url, custom))
+        return 0
+
+    cdef int _plan_head(
+        self,
+        RequestSpec& spec,
+        object request,
+        bytes method_bytes,
+        const string& target,
+        BodyKind kind,
+        size_t fixed_len,
+        bint forwarded,
+        string& method,
+        HeaderList& headers,
+    ) except -1:
+        """Decide the framing, with the head: serialize_request (spec.head, spec.plan);
+        a request that may go as HTTP/2 is only checked (plan_request, `method` and
+        `headers` kept for it): its HTTP/1.1 head is written if it goes as HTTP/1.1
+        after all. The same head as the last request's comes from the head cache."""
+        global _last_head
+        cdef Error err
+        cdef string head
+        cdef _HeadCache cache = None
+        request_headers = request.headers
+        # Headers' own list, read without the copy `.raw` makes (nothing runs meanwhile).
+        raw_headers = (
+            request_headers._raw if type(request_headers) is Headers else request_headers.raw
+        )
+        if not forwarded:
+            cache = self.head_cache
+            if cache is None and self.versions == HttpVersions.kHttp1:
+                # A transport's first request looks at the last head any HTTP/1.1-only
+                # transport made (a new Client per request sends the same head each
+                # time); a transport that may speak HTTP/2 keeps its own only.
+                cache = <_HeadCache>_last_head
+        if cache is not None and cache.matches(method_bytes, target, raw_headers, kind, fixed_len):
+            # The same head as the last request's (a client's defaults, the same URL):
+            # its bytes and plan again, checked when they were made; a request that may
+            # go as HTTP/2, its plan and converted headers (no head bytes yet).
+            spec.plan = cache.plan
+            self.head_cache = cache
+            if self.versions == HttpVersions.kHttp1:
+                spec.head = cache.head
+            else:
+                method = method_bytes
+                headers = cache.headers
+            return 0
+        method = method_bytes
+        headers.reserve(len(raw_headers))
+        if forwarded:
+            # httpcore's order: the proxy's headers (those the request does not set
+            # itself) before the request's; Host still goes first on the wire.
+            own = {name.lower() for name, _ in raw_headers}
+            for name, value in self.route.proxy_headers:
+                if name.lower() not in own:
+                    headers.push_back(pair[string, string](name, value))
+        for name, value in raw_headers:
+            headers.push_back(pair[string, string](name, value))
+        if self.versions == HttpVersions.kHttp1:
+            if not serialize_request(
+                head, method, target, headers, kind, fixed_len, &spec.plan, err
+            ):
+                raise _error_to_exception(err, request)
+            if not forwarded:
+                cache = _HeadCache.make(
+                    method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
+                )
+                self.head_cache = cache
+                if cache is not None and cache.public():
+                    _last_head = cache
+            spec.head = move(head)
+        elif not plan_request(method, target, headers, kind, fixed_len, &spec.plan, err):
+            raise _error_to_exception(err, request)
+        elif not forwarded:
+            made = _HeadCache.make(
+                method_bytes, target, raw_headers, kind, fixed_len, head, spec.plan
+            )
+            if made is not None:
+                made.headers = headers
+            self.head_cache = made
+        return 0
+
+    cdef int _set_connection(
+        self,
+        RequestSpec& spec,
+        object request,
+        object scheme,
+        object host,
+        object port,
+        bint https,
+        bint only_timeout,
+        bint is_async,
+    ) except -1:
+        """What the connection needs: socket options and source, TLS, the pool key, where
+        to connect (directly, through a SOCKS or HTTP proxy) and how to resolve."""
+        route = self.route
+        spec.socket_options = self.socket_options
+        if route.proxy_tls:
+            if route.proxy_tls_ctx is None:
+                route.proxy_tls_ctx = _request_tls(
+                    route.proxy_ssl_context if route.proxy_ssl_context is not None else True,
+                    None,
+                    False,
+                )
+            spec.proxy_tls = route.proxy_tls_ctx.current()
+            spec.proxy_tls_host = route.proxy_host
+        if self.uds is not None:
+            spec.uds = True
+            spec.uds_path = self.uds
+        if self.local_address is not None:
+            if self.uds is None and b"\0" in self.local_address:
+                # (the core's C string would end there; a Unix socket binds nothing)
+                raise TypeError("host name must not contain null character")
+            spec.local_address = self.local_address
+        spec.connect_retries = self.retries
+        origin_key = self._origin_key(scheme, host, port)
+        if https:
+            spec.tls = self.tls_context()
+            # (No sni_hostname extension where the timeout is the only one.)
+            tls_host = host if only_timeout else _sni_hostname(request, host)
+            _set_string(&spec.tls_host, tls_host)
+            if tls_host != host:
+                origin_key += b"|sni:" + tls_host
+        if route.mode == "direct":
+            _set_string(&spec.connect_host, host)
+            spec.connect_port = port
+            key = origin_key
+            if self.uds is not None:
+                key += b"|uds:" + self.uds
+            _set_string(&spec.pool_key, key)
+        else:
+            _set_proxy_route(spec, route, host, port, https, origin_key)
+        if self.uds is None:
+            if _connect_guarded(is_async):
+                # Opened in Python, which resolves too (getaddrinfo asked once).
+                spec.consumer_connects = True
+            else:
+                resolve = _patched_getaddrinfo()
+                if resolve is not None:
+                    _resolve_in_python(&spec, resolve, request, is_async)
+        return 0
+
+    cdef bytes _origin_key(self, object scheme, object host, object port):
+        """The pool key's prefix: it names everything that identifies the peer; TLS
+        sessions are resumed under it too (a resumption skips certificate checks), so
+        _set_connection adds the proxy and the name the certificate was checked for.
+        Made once for a run of requests to one origin."""
+        last = self.last_origin
+        if (
+            last is not None
+            and last[2] == port
+            and <bytes>last[1] == host
+            and <str>last[0] == scheme
+        ):
+            return last[3]
+        origin_key = scheme.encode() + b"://" + host + b":" + str(port).encode()
+        self.last_origin = (scheme, host, port, origin_key)
+        return origin_key
+
+
+cdef object _fixed_body(object body):
+    """A request body known up front, as bytes (None: streamed, or none)."""
+    fixed = getattr(body, "_httprs_body", None)
+    if fixed is None and isinstance(body, bytes):
+        fixed = body
+    if fixed is not None and not isinstance(fixed, bytes):
+        fixed = bytes(fixed)
+    return fixed
+
+
+cdef int _set_proxy_route(
+    RequestSpec& spec, _Route route, object host, object port, bint https, bytes origin_key
+) except -1:
+    """Through a proxy: SOCKS, a tunnel (CONNECT) for HTTPS, else forwarding."""
+    spec.connect_host = route.proxy_host
+    spec.connect_port = route.proxy_port
+    if route.mode == "socks":
+        spec.socks_host = host
+        spec.socks_port = port
+        if route.socks_auth is not None:
+            spec.socks_username = route.socks_auth[0]
+            spec.socks_password = route.socks_auth[1]
+        spec.pool_key = (
+            b"socks://" + route.proxy_host + b":" + str(route.proxy_port).encode()
+            + b"|" + origin_key
+        )
+    elif https:
+        authority = _ipv6_authority_host(host) if _has_colon(host) else host
+        authority += b":" + str(port).encode()
+        spec.tunnel_authority = authority
+        for name, value in route.proxy_headers:
+            spec.tunnel_headers.push_back(pair[string, string](name, value))
+        spec.pool_key = b"tunnel://" + origin_key + b"|via:" + route.key
+    else:
+        spec.pool_key = b"proxy://" + route.key
+    return 0
+
+
+cdef int _set_http2_request(
+    RequestSpec& spec,
+    HttpVersions versions,
+    bytes method_bytes,
+    const string& target,
+    HeaderList& headers,
+    object host,
+    object port,
+    bint https,
+) except -1:
+    """A request that may go as HTTP/2: its parts, not head bytes (`spec.head` stays
+    empty: see RequestSpec::head)."""
+    spec.versions = versions
+    spec.method = method_bytes
+    spec.target = target
+    authority = _ipv6_authority_host(host) if _has_colon(host) else host
+    if port != (443 if https else 80):
+        authority += b":" + str(port).encode()
+    spec.authority = authority
+    spec.headers = move(headers)  # plan_request is done with them
+    return 0
 
 
 cdef inline bint _next_key_is(object d, Py_ssize_t* pos, str name, PyObject** value):

@@ -237,6 +237,18 @@ DEF H_BODY_READ_COMPLETE = 7
 DEF H_CLOSED = 9
 
 
+cdef inline bint _is_proxy_step(int step) noexcept:
+    """A TraceStep on the way through a proxy (_Tracer.proxy_step)."""
+    return (
+        step == <int>TraceStep.kProxyTls
+        or step == <int>TraceStep.kProxyTlsDone
+        or step == <int>TraceStep.kTunnel
+        or step == <int>TraceStep.kTunnelDone
+        or step == <int>TraceStep.kSocks
+        or step == <int>TraceStep.kSocksDone
+    )
+
+
 @cython.final
 cdef class _Tracer:
     """Calls a request's `trace` extension with httpcore's event names and info dicts,
@@ -344,52 +356,97 @@ cdef class _Tracer:
             "proxy" if route.mode == "proxy" and url.scheme == "https" else "connection"
         )
         if step == <int>TraceStep.kConnect:
-            if core.uds is not None:
-                self.add(
-                    "connection.connect_unix_socket.started",
-                    {
-                        "path": os.fsdecode(core.uds),
-                        "timeout": timeout,
-                        "socket_options": core.socket_options_arg,
-                    },
-                )
-            elif route.mode == "socks":
-                self.add(
-                    "socks.connect_tcp.started",
-                    {
-                        "host": route.proxy_host.decode("ascii"),
-                        "port": route.proxy_port,
-                        "timeout": timeout,
-                    },
-                )
-            else:
-                if route.mode == "direct":
-                    host = url.raw_host.decode("ascii")
-                    port = url.port or (443 if url.scheme == "https" else 80)
-                else:
-                    host = route.proxy_host.decode("ascii")
-                    port = route.proxy_port
-                local = (
-                    core.local_address.decode("utf-8", "surrogateescape")
-                    if core.local_address is not None else None
-                )
-                self.add(
-                    "connection.connect_tcp.started",
-                    {
-                        "host": host,
-                        "port": port,
-                        "local_address": local,
-                        "timeout": timeout,
-                        "socket_options": core.socket_options_arg,
-                    },
-                )
+            self.connect_started(timeout)
             self.must_connect = self.connects
             return True
         if step == <int>TraceStep.kConnected:
             kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
             prefix = "socks" if route.mode == "socks" else "connection"
             self.add(f"{prefix}.{kind}.complete", {"return_value": self.socket_stream(None)})
-        elif step == <int>TraceStep.kProxyTls:
+        elif _is_proxy_step(step):
+            return self.proxy_step(step, timeout)
+        elif step == <int>TraceStep.kTls:
+            verify = core.tls_args[0]
+            self.add(
+                f"{via}.start_tls.started",
+                {
+                    "ssl_context": verify if _is_ssl_context(verify) else None,
+                    "server_hostname": self.stream.t.get().spec.tls_host.decode("ascii"),
+                    "timeout": timeout,
+                },
+            )
+            return True
+        elif step == <int>TraceStep.kTlsDone:
+            stream = self.socket_stream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
+            self.add(f"{via}.start_tls.complete", {"return_value": stream})
+        elif step == <int>TraceStep.kH2Init:
+            self.add("http2.send_connection_init.started", {"request": request})
+            self.add("http2.send_connection_init.complete", {"return_value": None})
+        elif step == <int>TraceStep.kSend:
+            self.prefix = "http2." if self.stream.t.get().http2 else "http11."
+            self.http11 = 0
+            self.http11_to(H_HEADERS_STARTED)
+            return True
+        elif step == <int>TraceStep.kSent:
+            self.http11_to(H_RECEIVE_STARTED)
+            return True
+        return False
+
+    cdef int connect_started(self, object timeout) except -1:
+        """The connect step's event: a Unix socket's, a SOCKS proxy's, or a TCP connect
+        (to the origin or the HTTP proxy)."""
+        core = self.core
+        route = core.route
+        url = self.request.url
+        if core.uds is not None:
+            self.add(
+                "connection.connect_unix_socket.started",
+                {
+                    "path": os.fsdecode(core.uds),
+                    "timeout": timeout,
+                    "socket_options": core.socket_options_arg,
+                },
+            )
+            return 0
+        if route.mode == "socks":
+            self.add(
+                "socks.connect_tcp.started",
+                {
+                    "host": route.proxy_host.decode("ascii"),
+                    "port": route.proxy_port,
+                    "timeout": timeout,
+                },
+            )
+            return 0
+        if route.mode == "direct":
+            host = url.raw_host.decode("ascii")
+            port = url.port or (443 if url.scheme == "https" else 80)
+        else:
+            host = route.proxy_host.decode("ascii")
+            port = route.proxy_port
+        local = (
+            core.local_address.decode("utf-8", "surrogateescape")
+            if core.local_address is not None else None
+        )
+        self.add(
+            "connection.connect_tcp.started",
+            {
+                "host": host,
+                "port": port,
+                "local_address": local,
+                "timeout": timeout,
+                "socket_options": core.socket_options_arg,
+            },
+        )
+        return 0
+
+    cdef bint proxy_step(self, int step, object timeout) except -1:
+        """The events of a step on the way through a proxy (its TLS, an HTTP proxy's
+        tunnel, the SOCKS handshake); True when it is a gate."""
+        route = self.core.route
+        request = self.request
+        url = request.url
+        if step == <int>TraceStep.kProxyTls:
             self.add(
                 "connection.start_tls.started",
                 {
@@ -399,7 +456,7 @@ cdef class _Tracer:
                 },
             )
             return True
-        elif step == <int>TraceStep.kProxyTlsDone:
+        if step == <int>TraceStep.kProxyTlsDone:
             stream = self.socket_stream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
             self.add("connection.start_tls.complete", {"return_value": stream})
         elif step == <int>TraceStep.kTunnel:
@@ -432,31 +489,6 @@ cdef class _Tracer:
                 "socks.setup_socks5_connection.complete",
                 {"return_value": self.socket_stream(None)},
             )
-        elif step == <int>TraceStep.kTls:
-            verify = core.tls_args[0]
-            self.add(
-                f"{via}.start_tls.started",
-                {
-                    "ssl_context": verify if _is_ssl_context(verify) else None,
-                    "server_hostname": self.stream.t.get().spec.tls_host.decode("ascii"),
-                    "timeout": timeout,
-                },
-            )
-            return True
-        elif step == <int>TraceStep.kTlsDone:
-            stream = self.socket_stream(_tls_info(self.stream.engine.eng, self.stream.t.get()))
-            self.add(f"{via}.start_tls.complete", {"return_value": stream})
-        elif step == <int>TraceStep.kH2Init:
-            self.add("http2.send_connection_init.started", {"request": request})
-            self.add("http2.send_connection_init.complete", {"return_value": None})
-        elif step == <int>TraceStep.kSend:
-            self.prefix = "http2." if self.stream.t.get().http2 else "http11."
-            self.http11 = 0
-            self.http11_to(H_HEADERS_STARTED)
-            return True
-        elif step == <int>TraceStep.kSent:
-            self.http11_to(H_RECEIVE_STARTED)
-            return True
         return False
 
     cdef int take(self, bint* gate) except -1:

@@ -565,6 +565,26 @@ class Engine {
   // state, as its first round finds it (DirectRounds{}).
   bool direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what, int fd,
                    int timeout_ms, Wakeups& wake, DirectRounds& rounds);
+  // direct_once's read before its poll (read_first): true when it took bytes in.
+  bool direct_read_first(Transfer& t, Wakeups& wake);
+  // What a direct round's poll found: poll()'s answer, the socket's revents
+  // (POLLIN as well when the body was queued already, or a marked poll ran out
+  // of time: `expired`, what came under the mark is read now).
+  struct DirectPoll {
+    int ready = 0;
+    short revents = 0;
+    bool expired = false;
+  };
+  // The poll of a direct round: listed as a direct sleeper, without mu_ (taken
+  // again before it returns), on the socket and the sleeper's eventfd; none
+  // when the body's bytes are `queued` already. `marked`: the socket has a
+  // low-water mark (Connection::BodyWait::kMarked), set back here.
+  DirectPoll direct_poll(std::unique_lock<std::mutex>& lk, const std::shared_ptr<Sleeper>& self,
+                         Transfer& t, WaitFor what, int fd, bool queued, bool marked, int timeout,
+                         Wakeups& wake);
+  // After a poll that left `t` unsatisfied: read its socket here when that is
+  // all the loop has to do, else run the loop once.
+  void direct_take_in(Transfer& t, const DirectPoll& polled, Wakeups& wake);
   // A direct wait for body bytes read straight into the sink sleeps until what
   // the sink takes next has arrived, up to kLowatMax bytes, when that is at
   // least kLowatMin (SO_RCVLOWAT): not on every segment of a sender whose

@@ -312,8 +312,8 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   BodyWait body = rounds.low_water == LowWater::kArmed
                       ? t.conn->prepare_body_wait(t, kLowatMin, kLowatMax)
                       : BodyWait::kNone;
-  bool marked = body == BodyWait::kMarked;
-  if (marked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs) timeout = kLowatChunkMs;
+  if (body == BodyWait::kMarked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs)
+    timeout = kLowatChunkMs;
   direct_waits_++;
   // Only the call's first round reads first: one whose read did not end the
   // wait is followed by rounds that poll (and so let go of mu_ and notify
@@ -324,25 +324,45 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   bool handshake = t.conn->state() == Connection::State::kHandshaking;
   bool first = rounds.read_first && !handshake;
   if (!handshake) rounds.read_first = false;
-  if (first && body == BodyWait::kNone && backend != 0 && read_first(*t.conn)) {
-    // The answer is usually in already: the server, woken on this CPU by the
-    // request's write, preempted the writer there and answered before it got
-    // here. Read it as the poll's round would, without the poll (and without
-    // letting go of mu_ and taking it again).
-    at_wait_point(WaitPoint::kDirectReadingFirst);
-    // The read may end the exchange (t.conn cleared, the connection pooled or
-    // closing); the object lives on until its handles close in a loop run.
-    Connection* conn = t.conn;
-    SocketStream::ReadNow got = conn->read_for_direct_wait(t);
-    if (got == SocketStream::ReadNow::kRead) {
-      read_first_found(*conn, true);
-      direct_reads_++;
-      wake_sleepers(false, wake);
-      return true;
-    }
-    // Nothing yet (or an end, left to the loop): poll, as without the read.
-    if (got == SocketStream::ReadNow::kNothing) read_first_found(*conn, false);
+  if (first && body == BodyWait::kNone && backend != 0 && read_first(*t.conn) &&
+      direct_read_first(t, wake))
+    return true;
+  DirectPoll polled = direct_poll(lk, self, t, what, fd, body == BodyWait::kQueued,
+                                  body == BodyWait::kMarked, timeout, wake);
+  if (polled.expired) rounds.low_water = LowWater::kExpired;
+  if (loop_closed() || satisfied(t, what)) return true;
+  // Woken only by the eventfd without being satisfied: a wake-up meant for an
+  // earlier wait, written after it ended. Nothing to run the loop for.
+  if (polled.ready > 0 && polled.revents == 0) return true;
+  direct_take_in(t, polled, wake);
+  return true;
+}
+
+bool Engine::direct_read_first(Transfer& t, Wakeups& wake) {
+  // The answer is usually in already: the server, woken on this CPU by the
+  // request's write, preempted the writer there and answered before it got
+  // here. Read it as the poll's round would, without the poll (and without
+  // letting go of mu_ and taking it again).
+  at_wait_point(WaitPoint::kDirectReadingFirst);
+  // The read may end the exchange (t.conn cleared, the connection pooled or
+  // closing); the object lives on until its handles close in a loop run.
+  Connection* conn = t.conn;
+  SocketStream::ReadNow got = conn->read_for_direct_wait(t);
+  if (got == SocketStream::ReadNow::kRead) {
+    read_first_found(*conn, true);
+    direct_reads_++;
+    wake_sleepers(false, wake);
+    return true;
   }
+  // Nothing yet (or an end, left to the loop): poll, as without the read.
+  if (got == SocketStream::ReadNow::kNothing) read_first_found(*conn, false);
+  return false;
+}
+
+Engine::DirectPoll Engine::direct_poll(std::unique_lock<std::mutex>& lk,
+                                       const std::shared_ptr<Sleeper>& self, Transfer& t,
+                                       WaitFor what, int fd, bool queued, bool marked, int timeout,
+                                       Wakeups& wake) {
   self->transfer = &t;
   self->what = what;
   self->mode = SleepMode::kDirect;
@@ -359,26 +379,24 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   take_picked(wake);
   lk.unlock();
   notify(wake);
-  int ready = 0;
-  if (body == BodyWait::kQueued) {
-    ready = 1;
+  DirectPoll out;
+  if (queued) {
+    out.ready = 1;
     p[0].revents = POLLIN;
   } else if (timeout > 0) {
     at_wait_point(WaitPoint::kDirectPolling);
-    ready = ::poll(p, 2, timeout);
+    out.ready = ::poll(p, 2, timeout);
   }
-  bool expired = false;  // this round's marked poll ran out of time
   if (marked) {
     // The default again before anyone else (the loop, a pooled connection's
     // next head) waits on it. By descriptor, before taking mu_: the socket is
     // this waiter's while its transfer reads, as for the poll, but its
     // SocketStream is not to be touched without mu_.
     (void)SocketStream::set_read_lowat(fd, 1);
-    if (ready == 0) {
+    if (out.ready == 0) {
       // Out of time with bytes maybe queued under the mark: read them now,
       // before the loop runs a read timeout that is due over them.
-      rounds.low_water = LowWater::kExpired;
-      expired = true;
+      out.expired = true;
       p[0].revents = POLLIN;
     }
   }
@@ -387,32 +405,32 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
     ssize_t n = ::read(self->efd, &count, sizeof count);
     (void)n;
   }
+  out.revents = p[0].revents;
   lk.lock();
   sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
   self->mode = SleepMode::kFollower;
-  if (loop_closed() || satisfied(t, what)) return true;
-  // Woken only by the eventfd without being satisfied: a wake-up meant for an
-  // earlier wait, written after it ended. Nothing to run the loop for.
-  if (ready > 0 && p[0].revents == 0) return true;
+  return out;
+}
+
+void Engine::direct_take_in(Transfer& t, const DirectPoll& polled, Wakeups& wake) {
   // Only its socket is readable and the loop has nothing else due (no timer,
   // no pending callback or close, no deferred write): read it here, as the
   // loop would, without the loop's epoll_wait and its other phases (nor
   // taking in other threads' responses, which would then need a wake-up).
-  if (p[0].revents == POLLIN && flush_wanted_.empty() && t.conn != nullptr) {
+  if (polled.revents == POLLIN && flush_wanted_.empty() && t.conn != nullptr) {
     uv_update_time(loop_);
     SocketStream::ReadNow got = SocketStream::ReadNow::kLoop;
-    if (expired || uv_backend_timeout(loop_) != 0) got = t.conn->read_for_direct_wait(t);
+    if (polled.expired || uv_backend_timeout(loop_) != 0) got = t.conn->read_for_direct_wait(t);
     if (got == SocketStream::ReadNow::kRead ||
-        (got == SocketStream::ReadNow::kNothing && !expired)) {
+        (got == SocketStream::ReadNow::kNothing && !polled.expired)) {
       if (got == SocketStream::ReadNow::kRead) direct_reads_++;  // bytes taken in
       wake_sleepers(false, wake);
-      return true;
+      return;
     }
   }
   run_once();
   // What this round did for other waiters: they are told once mu_ is let go.
   wake_sleepers(false, wake);
-  return true;
 }
 
 namespace {

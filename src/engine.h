@@ -544,6 +544,11 @@ class Engine {
   // One round of driving. `wake`: sleepers picked by the last round, notified
   // (and cleared) once mu_ is let go of for the poll.
   void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake);
+  // wait()'s rounds as the driver and as a follower (engine_wait.cc).
+  void drive_round(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what,
+                   std::chrono::steady_clock::time_point deadline, bool direct_next, Wakeups& wake);
+  bool follow(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what,
+              std::chrono::steady_clock::time_point deadline, bool& seat);
   // Whether a direct wait's poll may wait for a body's next bytes at once (a
   // low-water mark on the socket, below): kArmed until such a poll runs out
   // of time; kExpired from then on, for the rest of the caller's wait (that

@@ -588,15 +588,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       direct_rounds--;
     } else if (!driving_) {
       seat = false;
-      driving_ = true;
-      drive_once(lk, remaining_ms(), wake);
-      driving_ = false;
-      // Leaving the driver's seat: the transfer is done, the slice is over, or
-      // the next round waits directly. One follower, if any, drives next.
-      bool leaving = satisfied(t, what) || loop_closed() || clock::now() >= deadline ||
-                     (direct_rounds > 0 && direct_fd(t, what) >= 0);
-      wake_sleepers(leaving, wake);
-      cv_.notify_all();
+      drive_round(lk, t, what, deadline, direct_rounds > 0, wake);
     } else if (!wake.empty() || !picked_.empty()) {
       // A direct round picked other waiters: tell them before sleeping as a
       // follower, which may last until this thread's slice ends.
@@ -607,28 +599,7 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
       continue;
     } else {
       seat = false;  // another thread drives
-      std::shared_ptr<Sleeper> self = sleeper_record();
-      self->transfer = &t;
-      self->what = what;
-      self->mode = SleepMode::kFollower;
-      self->woken = false;
-      self->drive_next = false;
-      self->parked.store(0, std::memory_order_relaxed);
-      sleepers_.push_back(self);
-      lk.unlock();
-      at_wait_point(WaitPoint::kParking);
-      uint32_t got = self->park_until(deadline);
-      at_wait_point(WaitPoint::kUnparked);
-      // Picked (so off the list) because its wait is over, and done by the
-      // atomics: no mu_ to take. Picked to drive, it takes mu_ in any case.
-      if (got == static_cast<uint32_t>(Pick::kDone) && ready_now(t, what)) return true;
-      lk.lock();
-      at_wait_point(WaitPoint::kRelocked);
-      if (!self->woken) {  // not picked: still listed
-        sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
-      } else {
-        seat = self->drive_next;  // picked to drive (maybe as its slice ended)
-      }
+      if (follow(lk, t, what, deadline, seat)) return true;
     }
     if (satisfied(t, what)) {
       done = true;
@@ -643,6 +614,55 @@ bool Engine::wait(Transfer& t, WaitFor what, int slice_ms) {
   lk.unlock();
   notify(wake);
   return done;
+}
+
+// wait()'s round as the driver: one round of the loop, then the seat handed
+// on to one follower if this thread leaves it: its transfer is done, its
+// slice is over, or its next round waits directly (`direct_next`).
+void Engine::drive_round(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what,
+                         std::chrono::steady_clock::time_point deadline, bool direct_next,
+                         Wakeups& wake) {
+  using clock = std::chrono::steady_clock;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+  driving_ = true;
+  drive_once(lk, left > 0 ? static_cast<int>(left) : 0, wake);
+  driving_ = false;
+  // Leaving the driver's seat: the transfer is done, the slice is over, or
+  // the next round waits directly. One follower, if any, drives next.
+  bool leaving = satisfied(t, what) || loop_closed() || clock::now() >= deadline ||
+                 (direct_next && direct_fd(t, what) >= 0);
+  wake_sleepers(leaving, wake);
+  cv_.notify_all();
+}
+
+// wait()'s round as a follower: parked until the driver picks this thread
+// (its transfer ready, or to drive next: `seat`) or the slice ends. True when
+// the wait is over and mu_ was not taken again (picked as done).
+bool Engine::follow(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what,
+                    std::chrono::steady_clock::time_point deadline, bool& seat) {
+  std::shared_ptr<Sleeper> self = sleeper_record();
+  self->transfer = &t;
+  self->what = what;
+  self->mode = SleepMode::kFollower;
+  self->woken = false;
+  self->drive_next = false;
+  self->parked.store(0, std::memory_order_relaxed);
+  sleepers_.push_back(self);
+  lk.unlock();
+  at_wait_point(WaitPoint::kParking);
+  uint32_t got = self->park_until(deadline);
+  at_wait_point(WaitPoint::kUnparked);
+  // Picked (so off the list) because its wait is over, and done by the
+  // atomics: no mu_ to take. Picked to drive, it takes mu_ in any case.
+  if (got == static_cast<uint32_t>(Pick::kDone) && ready_now(t, what)) return true;
+  lk.lock();
+  at_wait_point(WaitPoint::kRelocked);
+  if (!self->woken) {  // not picked: still listed
+    sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), self));
+  } else {
+    seat = self->drive_next;  // picked to drive (maybe as its slice ended)
+  }
+  return false;
 }
 
 int Engine::backend_fd() const { return loop_closed() ? -1 : uv_backend_fd(loop_); }

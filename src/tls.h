@@ -310,11 +310,11 @@ class OpenSslSession final : public TlsSession {
  private:
   friend class TlsContext;
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
-  // The SSL_CTX carries Python's key log callback (set err, true): see tls.cc.
+  // The SSL_CTX carries Python's key log callback (set err, true): see tls_openssl.cc.
   bool foreign_keylog(Error& err) const;
   void harvest_session();
   bool nothing_to_read() const;
-  // Why SSL_read_ex / SSL_write_ex failed, without the error queue (tls.cc).
+  // Why SSL_read_ex / SSL_write_ex failed, without the error queue (tls_openssl.cc).
   bool stopped_for_input() const;
   bool closed_cleanly() const;
   // Whether this connection may still give sessions to its context's cache:
@@ -355,7 +355,7 @@ class OpenSslSession final : public TlsSession {
   bool host_is_ip_ = false;
   std::string session_key_;
   std::string fingerprint_;                 // adopted contexts: the SSL's verification fingerprint
-  uint64_t fork_generation_ = 0;            // fork generation when it was made (tls.cc)
+  uint64_t fork_generation_ = 0;            // fork generation when it was made (tls_internal.cc)
   SessionWindow taken_window_;              // of the session offered, carried over when it resumes
   const SSL_SESSION* harvested_ = nullptr;  // offered, or last given to an adopted context's cache
   Status deferred_ = Status::kOk;           // end / failure seen after data, for the next read()

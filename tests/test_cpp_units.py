@@ -43,6 +43,10 @@ CXXFLAGS = [
 ]
 
 
+# The TLS core (src/tls.h): contexts, the OpenSSL session, the foreign session and
+# what they share.
+TLS_SOURCES = ("tls_context.cc", "tls_foreign.cc", "tls_internal.cc", "tls_openssl.cc")
+
 # The engine with its connection: the socket, the byte-stream layers, the HTTP/1.1
 # and HTTP/2 sessions and TLS (everything in src/ that the engine tests link).
 ENGINE_SOURCES = (
@@ -62,7 +66,7 @@ ENGINE_SOURCES = (
     "connect_tunnel.cc",
     "http1_session.cc",
     "http1.cc",
-    "tls.cc",
+    *TLS_SOURCES,
 )
 
 
@@ -320,7 +324,7 @@ def test_tls(tmp_path: Path) -> None:
         "test_tls",
         [
             CPP_TESTS / "test_tls.cc",
-            *(SRC / s for s in ("tls.cc", "tls_stream.cc", "stream_chain.cc")),
+            *(SRC / s for s in (*TLS_SOURCES, "tls_stream.cc", "stream_chain.cc")),
         ],
         ["openssl"],
     )

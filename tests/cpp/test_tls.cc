@@ -1,4 +1,5 @@
-// Unit tests for src/tls.cc, built and run by tests/test_cpp_units.py.
+// Unit tests for the TLS core (src/tls.h, src/tls_*.cc), built and run by
+// tests/test_cpp_units.py.
 //
 // A client TlsSession talks to a plain OpenSSL server SSL object; both sides
 // use memory BIOs and the test moves the bytes between them, so no sockets

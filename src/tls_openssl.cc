@@ -1,44 +1,39 @@
-// TLS contexts and sessions over memory buffers (see tls.h).
+// The core's own TLS session (OpenSslSession, see tls.h): OpenSSL over memory
+// buffers, through a BIO of its own.
 //
 // Error texts follow Python's ssl module, because httpx's ConnectError
 // carries str(ssl.SSLError): "[LIB: REASON] reason text: verify detail". The
 // trailing "(_ssl.c:NNN)" location Python adds is not imitated.
-#include "tls.h"
-
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <climits>
-#include <cstdio>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
-#include <ctime>
-#include <deque>
-#include <list>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <new>
-#include <tuple>
-#include <unordered_map>
+#include <string>
 #include <utility>
 
-namespace httprs {
-namespace {
+#include "tls.h"
+#include "tls_internal.h"
+#include "tls_keylog.h"
+#include "tls_session_cache.h"
 
-// How many times this process is a fork() child. Counted here rather than
-// read from the engine (which counts the same) so that the TLS layer stands
-// alone; registered at load time, so it counts before any engine's handler
-// runs in a child.
-std::atomic<uint64_t> g_fork_generation{0};
-void count_fork_child() { g_fork_generation.fetch_add(1); }
-[[maybe_unused]] const int g_fork_counter = pthread_atfork(nullptr, nullptr, &count_fork_child);
-uint64_t fork_generation() { return g_fork_generation.load(); }
+namespace httprs {
+
+using tls_detail::fork_generation;
+using tls_detail::last_error_text;
+using tls_detail::now_seconds;
+using tls_detail::session_cache_index;
+
+namespace {
 
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
@@ -98,19 +93,6 @@ void clear_errors() {
   if (ERR_peek_error() != 0) ERR_clear_error();
 }
 
-// The text of the most recent OpenSSL error on this thread, without the
-// "[LIB: REASON]" prefix; clears the queue.
-std::string last_error_text() {
-  unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown error";
-  const char* reason = ERR_reason_error_string(code);
-  if (reason != nullptr) return reason;
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
-}
-
 // Python-style "[LIB: REASON] reason text" for the latest error, plus the
 // certificate verification detail when that is what failed.
 std::string python_style_error(unsigned long code, const std::string& verify_detail) {
@@ -123,77 +105,6 @@ std::string python_style_error(unsigned long code, const std::string& verify_det
   std::string msg = "[" + lib_name(code) + ": " + reason_mnemonic(reason) + "] " + reason;
   if (!verify_detail.empty()) msg += ": " + verify_detail;
   return msg;
-}
-
-bool readable(const std::string& path, std::string& why) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    why = std::strerror(errno);
-    return false;
-  }
-  std::fclose(f);
-  return true;
-}
-
-// The key password callback: never prompts on a terminal (OpenSSL's default
-// would); with no password configured, an encrypted key simply fails to load.
-int password_cb(char* buf, int size, int, void* userdata) {
-  auto* password = static_cast<const std::string*>(userdata);
-  if (password == nullptr || password->empty() || size <= 0) return 0;
-  size_t n = password->size() < static_cast<size_t>(size) ? password->size() : size;
-  std::memcpy(buf, password->data(), n);
-  return static_cast<int>(n);
-}
-
-struct CtxDeleter {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
-
-bool fail(Error& err, std::string msg) {
-  err.set(ErrorKind::kConnectError, std::move(msg));
-  return false;
-}
-
-bool load_trust(SSL_CTX* ctx, const TlsConfig& cfg, Error& err) {
-  if (cfg.ca_file.empty() && cfg.ca_dir.empty()) {
-    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-      return fail(err, "Could not load the default CA certificates: " + last_error_text());
-    return true;
-  }
-  std::string why;
-  if (!cfg.ca_file.empty() && !readable(cfg.ca_file, why))
-    return fail(err, "Could not load CA certificates from '" + cfg.ca_file + "': " + why);
-  const char* file = cfg.ca_file.empty() ? nullptr : cfg.ca_file.c_str();
-  const char* dir = cfg.ca_dir.empty() ? nullptr : cfg.ca_dir.c_str();
-  if (SSL_CTX_load_verify_locations(ctx, file, dir) != 1) {
-    std::string what = file != nullptr ? cfg.ca_file : cfg.ca_dir;
-    return fail(err, "Could not load CA certificates from '" + what + "': " + last_error_text());
-  }
-  return true;
-}
-
-bool load_client_cert(SSL_CTX* ctx, const TlsConfig& cfg, Error& err) {
-  std::string why;
-  if (!readable(cfg.cert_file, why))
-    return fail(err, "Could not load client certificate from '" + cfg.cert_file + "': " + why);
-  if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert_file.c_str()) != 1)
-    return fail(err, "Could not load client certificate from '" + cfg.cert_file +
-                         "': " + last_error_text());
-  const std::string& key = cfg.key_file.empty() ? cfg.cert_file : cfg.key_file;
-  if (!readable(key, why))
-    return fail(err, "Could not load client private key from '" + key + "': " + why);
-  SSL_CTX_set_default_passwd_cb(ctx, password_cb);
-  SSL_CTX_set_default_passwd_cb_userdata(ctx, const_cast<std::string*>(&cfg.key_password));
-  int rc = SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
-  // The password lives in cfg: do not leave a pointer to it behind.
-  SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
-  if (rc != 1)
-    return fail(err, "Could not load client private key from '" + key + "': " + last_error_text());
-  if (SSL_CTX_check_private_key(ctx) != 1)
-    return fail(err, "Client private key '" + key + "' does not match the certificate '" +
-                         cfg.cert_file + "': " + last_error_text());
-  return true;
 }
 
 std::string strip_brackets(const std::string& host) {
@@ -213,14 +124,17 @@ std::string ip_address_part(const std::string& host) {
   return "";
 }
 
-int keylog_index() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
-}
-
-int session_cache_index() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
+// The address `ip` (what ip_address_part returned) as the one the peer's
+// certificate must name. In binary: X509_VERIFY_PARAM_set1_ip_asc parses the
+// text with sscanf, ~1 us per connection.
+bool expect_ip(SSL* ssl, const std::string& ip) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (inet_pton(AF_INET, ip.c_str(), buf) == 1)
+    return X509_VERIFY_PARAM_set1_ip(param, buf, 4) == 1;
+  if (inet_pton(AF_INET6, ip.c_str(), buf) == 1)
+    return X509_VERIFY_PARAM_set1_ip(param, buf, 16) == 1;
+  return X509_VERIFY_PARAM_set1_ip_asc(param, ip.c_str()) == 1;
 }
 
 int owner_index() {  // SSL -> TlsSession, for the new-session callback
@@ -354,8 +268,6 @@ SSL* key_adopted_session(SSL* ssl, SSL_CTX* ctx, bool check_hostname, std::strin
 // handshake checks the certificates again.
 constexpr int64_t kMaxVerifiedAge = 3600;
 
-int64_t now_seconds() { return static_cast<int64_t>(std::time(nullptr)); }
-
 // Narrows `w` to the validity of `cert` (`now` is the current time). False
 // when a date cannot be read.
 bool narrow_to_certificate(SessionWindow& w, X509* cert, int64_t now) {
@@ -389,181 +301,6 @@ SessionWindow verified_window(const SSL* ssl) {
 
 }  // namespace
 
-// An open key log file. Several contexts may log to the same path; each line
-// is written with one fputs under a process-wide lock, as CPython does.
-struct TlsContext::KeyLog {
-  FILE* file = nullptr;
-  ~KeyLog() {
-    if (file != nullptr) std::fclose(file);
-  }
-  static std::mutex& lock() {
-    static std::mutex mu;
-    return mu;
-  }
-  static void callback(const SSL* ssl, const char* line) {
-    auto* self = static_cast<KeyLog*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), keylog_index()));
-    if (self == nullptr || self->file == nullptr) return;
-    std::lock_guard<std::mutex> guard(lock());
-    std::fputs(line, self->file);
-    std::fputc('\n', self->file);
-    std::fflush(self->file);
-  }
-};
-
-// Resumable client sessions by key, each with the window in which it may be
-// offered (SessionWindow). Each key keeps its few most recent tickets; each
-// is handed out once (RFC 8446 C.4: a client should not reuse a ticket).
-// Bounded: the least recently used key goes beyond kMaxKeys, and sessions
-// out of their window are freed when met (a sweep of every key runs at most
-// once a minute, on put). On adopted contexts each key also records the
-// fingerprint its sessions were verified under: a session kept under another
-// fingerprint replaces them all, and a take under another one frees them.
-// After fork() the first use in the child frees every inherited session, so
-// parent and child never present the same tickets. Callers hold their
-// engine's lock, which fork() takes, so the mutex is free at a fork.
-struct TlsContext::SessionCache {
-  static constexpr size_t kPerKey = 4;
-  static constexpr size_t kMaxKeys = 256;
-  static constexpr int64_t kSweepEvery = 60;
-
-  struct Kept {
-    SSL_SESSION* session;
-    SessionWindow window;
-  };
-  struct Slot {
-    std::string fingerprint;
-    std::deque<Kept> sessions;  // oldest first
-    std::list<std::string>::iterator lru;
-  };
-
-  std::mutex mu;
-  std::unordered_map<std::string, Slot> map;
-  std::list<std::string> lru;  // keys, most recently used first
-  uint64_t generation = fork_generation();
-  int64_t last_sweep = 0;
-
-  ~SessionCache() { clear(); }
-
-  // Takes ownership of one reference to `s`. Throws nothing (it runs in
-  // OpenSSL's new-session callback): when memory runs out the session is
-  // freed instead of kept, and the cache stays consistent.
-  void put(const std::string& key, const std::string& fingerprint, SSL_SESSION* s,
-           SessionWindow window) {
-    std::lock_guard<std::mutex> guard(mu);
-    try {
-      keep(key, fingerprint, s, window);
-    } catch (const std::bad_alloc&) {
-      SSL_SESSION_free(s);
-    }
-  }
-  // put()'s work. On std::bad_alloc `s` is not kept (the caller frees it).
-  void keep(const std::string& key, const std::string& fingerprint, SSL_SESSION* s,
-            SessionWindow window) {
-    enter_generation();
-    int64_t now = now_seconds();
-    if (now - last_sweep >= kSweepEvery) sweep(now);
-    if (!window.contains(now)) {
-      SSL_SESSION_free(s);
-      return;
-    }
-    auto it = map.find(key);
-    if (it == map.end()) {
-      if (map.size() >= kMaxKeys) erase(map.find(lru.back()));
-      it = map.emplace(key, Slot()).first;
-      try {
-        lru.push_front(key);
-      } catch (...) {
-        map.erase(it);
-        throw;
-      }
-      it->second.lru = lru.begin();
-    } else {
-      lru.splice(lru.begin(), lru, it->second.lru);
-    }
-    Slot& slot = it->second;
-    if (slot.fingerprint != fingerprint) {
-      free_sessions(slot);
-      slot.fingerprint = fingerprint;
-    }
-    slot.sessions.push_back(Kept{s, window});
-    if (slot.sessions.size() > kPerKey) {
-      SSL_SESSION_free(slot.sessions.front().session);
-      slot.sessions.pop_front();
-    }
-  }
-  // Forget every session kept for `key`.
-  void drop(const std::string& key) {
-    std::lock_guard<std::mutex> guard(mu);
-    enter_generation();
-    auto it = map.find(key);
-    if (it != map.end()) erase(it);
-  }
-  // The newest session for `key` and `fingerprint` that is still resumable
-  // and within its window (the caller owns the reference; its window goes to
-  // `window`), or nullptr. Sessions of failed connections are skipped.
-  SSL_SESSION* take(const std::string& key, const std::string& fingerprint, SessionWindow& window) {
-    std::lock_guard<std::mutex> guard(mu);
-    enter_generation();
-    auto it = map.find(key);
-    if (it == map.end()) return nullptr;
-    Slot& slot = it->second;
-    int64_t now = now_seconds();
-    SSL_SESSION* found = nullptr;
-    while (found == nullptr && slot.fingerprint == fingerprint && !slot.sessions.empty()) {
-      Kept k = slot.sessions.back();
-      slot.sessions.pop_back();
-      if (SSL_SESSION_is_resumable(k.session) == 1 && k.window.contains(now)) {
-        found = k.session;
-        window = k.window;
-      } else {
-        SSL_SESSION_free(k.session);
-      }
-    }
-    if (found == nullptr || slot.sessions.empty()) erase(it);
-    return found;
-  }
-
- private:
-  static void free_sessions(Slot& slot) {
-    for (Kept& k : slot.sessions) SSL_SESSION_free(k.session);
-    slot.sessions.clear();
-  }
-  void erase(std::unordered_map<std::string, Slot>::iterator it) {
-    free_sessions(it->second);
-    lru.erase(it->second.lru);
-    map.erase(it);
-  }
-  void clear() {
-    for (auto& entry : map) free_sessions(entry.second);
-    map.clear();
-    lru.clear();
-  }
-  // A fork() child starts empty: the tickets stay the parent's.
-  void enter_generation() {
-    uint64_t now = fork_generation();
-    if (now == generation) return;
-    clear();
-    generation = now;
-  }
-  void sweep(int64_t now) {
-    last_sweep = now;
-    for (auto it = map.begin(); it != map.end();) {
-      auto next = std::next(it);
-      std::deque<Kept>& q = it->second.sessions;
-      for (auto k = q.begin(); k != q.end();) {
-        if (k->window.contains(now)) {
-          ++k;
-        } else {
-          SSL_SESSION_free(k->session);
-          k = q.erase(k);
-        }
-      }
-      if (q.empty()) erase(it);
-      it = next;
-    }
-  }
-};
-
 int OpenSslSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* owner = static_cast<OpenSslSession*>(SSL_get_ex_data(ssl, owner_index()));
   if (owner == nullptr || !owner->may_keep_sessions()) return 0;
@@ -575,162 +312,6 @@ int OpenSslSession::on_new_session(SSL* ssl, SSL_SESSION* session) {
 }
 
 bool is_ip_literal(const std::string& host) { return !ip_address_part(host).empty(); }
-
-// ----------------------------------------------------------- TlsContext ----
-
-bool TlsPolicy::operator==(const TlsPolicy& o) const {
-  return std::tie(cipher_list, ciphersuites, min_version, max_version, options, verify_flags,
-                  host_flags, security_level) ==
-         std::tie(o.cipher_list, o.ciphersuites, o.min_version, o.max_version, o.options,
-                  o.verify_flags, o.host_flags, o.security_level);
-}
-
-namespace {
-
-// The address `ip` (what ip_address_part returned) as the one the peer's
-// certificate must name. In binary: X509_VERIFY_PARAM_set1_ip_asc parses the
-// text with sscanf, ~1 us per connection.
-bool expect_ip(SSL* ssl, const std::string& ip) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (inet_pton(AF_INET, ip.c_str(), buf) == 1)
-    return X509_VERIFY_PARAM_set1_ip(param, buf, 4) == 1;
-  if (inet_pton(AF_INET6, ip.c_str(), buf) == 1)
-    return X509_VERIFY_PARAM_set1_ip(param, buf, 16) == 1;
-  return X509_VERIFY_PARAM_set1_ip_asc(param, ip.c_str()) == 1;
-}
-
-// `p` on a new SSL_CTX, each value replacing the one SSL_CTX_new gave it.
-bool apply_policy(SSL_CTX* c, const TlsPolicy& p, Error& err) {
-  if (SSL_CTX_set_min_proto_version(c, p.min_version) != 1 ||
-      SSL_CTX_set_max_proto_version(c, p.max_version) != 1)
-    return fail(err, "Could not set the TLS versions: " + last_error_text());
-  SSL_CTX_clear_options(c, SSL_CTX_get_options(c) & ~p.options);
-  SSL_CTX_set_options(c, p.options);
-  if (SSL_CTX_set_cipher_list(c, p.cipher_list.c_str()) != 1)
-    return fail(err, "Could not set the cipher list: " + last_error_text());
-  if (SSL_CTX_set_ciphersuites(c, p.ciphersuites.c_str()) != 1)
-    return fail(err, "Could not set the TLS 1.3 cipher suites: " + last_error_text());
-  int level = p.security_level;
-  if (level < 0) level = std::max(SSL_CTX_get_security_level(c), 2);
-  SSL_CTX_set_security_level(c, level);
-  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(c);
-  X509_VERIFY_PARAM_clear_flags(param, X509_VERIFY_PARAM_get_flags(param) & ~p.verify_flags);
-  X509_VERIFY_PARAM_set_flags(param, p.verify_flags);
-  X509_VERIFY_PARAM_set_hostflags(param, p.host_flags);
-  return true;
-}
-
-}  // namespace
-
-std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err) {
-  ERR_clear_error();
-  CtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) {
-    fail(err, "Could not create an SSL context: " + last_error_text());
-    return nullptr;
-  }
-  SSL_CTX* c = ctx.get();
-  if (!apply_policy(c, cfg.policy, err)) return nullptr;
-  SSL_CTX_set_mode(c, SSL_MODE_AUTO_RETRY);
-  SSL_CTX_set_verify(c, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
-  if (cfg.verify && !load_trust(c, cfg, err)) return nullptr;
-  if (!cfg.cert_file.empty() && !load_client_cert(c, cfg, err)) return nullptr;
-  std::unique_ptr<KeyLog> keylog;
-  if (!cfg.keylog_file.empty()) {
-    keylog.reset(new KeyLog);
-    std::lock_guard<std::mutex> guard(KeyLog::lock());
-    keylog->file = std::fopen(cfg.keylog_file.c_str(), "a");
-    if (keylog->file == nullptr) {
-      fail(err,
-           "Could not open the key log file '" + cfg.keylog_file + "': " + std::strerror(errno));
-      return nullptr;
-    }
-    if (std::ftell(keylog->file) == 0) {
-      std::fputs("# TLS secrets log file, generated by OpenSSL / httprs\n", keylog->file);
-      std::fflush(keylog->file);
-    }
-    SSL_CTX_set_ex_data(c, keylog_index(), keylog.get());
-    SSL_CTX_set_keylog_callback(c, KeyLog::callback);
-  }
-  auto sessions = std::make_unique<SessionCache>();
-  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-  SSL_CTX_sess_set_new_cb(c, OpenSslSession::on_new_session);
-  SSL_CTX_set_ex_data(c, session_cache_index(), sessions.get());
-  ERR_clear_error();
-  std::shared_ptr<TlsContext> result(
-      new TlsContext(ctx.release(), cfg.verify && cfg.check_hostname));
-  result->keylog_ = std::move(keylog);
-  result->sessions_ = std::move(sessions);
-  return result;
-}
-
-std::shared_ptr<TlsContext> TlsContext::adopt(SSL_CTX* ctx, bool check_hostname) {
-  if (ctx == nullptr) return nullptr;
-  SSL_CTX_up_ref(ctx);
-  std::shared_ptr<TlsContext> result(new TlsContext(ctx, check_hostname));
-  // Our own cache, filled by the sessions themselves (harvest_session): the
-  // SSL_CTX stays Python's, with no callback or ex_data of ours on it.
-  result->sessions_ = std::make_unique<SessionCache>();
-  result->adopted_ = true;
-  return result;
-}
-
-std::shared_ptr<TlsContext> TlsContext::foreign(const ForeignTlsOps* ops, void* handle) {
-  if (ops == nullptr) return nullptr;
-  std::shared_ptr<TlsContext> result(new TlsContext(nullptr, true));
-  result->foreign_ops_ = ops;
-  result->foreign_handle_ = handle;
-  return result;
-}
-
-std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
-                                                        const std::string& ca_dir,
-                                                        const TlsPolicy& policy, Error& err) {
-  using Key = std::tuple<std::string, std::string, std::string>;
-  static std::mutex mu;
-  // The policy is the process's own, the same on every call: it is kept with the
-  // context rather than in the key (which would copy its strings on each lookup).
-  using Entry = std::pair<TlsPolicy, std::shared_ptr<TlsContext>>;
-  static auto* cache = new std::map<Key, Entry>();  // never destroyed
-  const char* keylog = std::getenv("SSLKEYLOGFILE");
-  Key key(ca_file, ca_dir, keylog != nullptr ? keylog : "");
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache->find(key);
-  if (it != cache->end() && it->second.first == policy) return it->second.second;
-  TlsConfig cfg;
-  cfg.ca_file = ca_file;
-  cfg.ca_dir = ca_dir;
-  cfg.keylog_file = std::get<2>(key);
-  cfg.policy = policy;
-  std::shared_ptr<TlsContext> ctx = create(cfg, err);
-  if (ctx) (*cache)[std::move(key)] = Entry(policy, ctx);  // failures are not cached
-  return ctx;
-}
-
-TlsContext::TlsContext(SSL_CTX* ctx, bool check_hostname)
-    : ctx_(ctx), check_hostname_(check_hostname) {}
-
-TlsContext::~TlsContext() {
-  // The SSL_CTX may outlive us (someone else holding a reference): leave no
-  // pointers to what we are about to free.
-  if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
-  if (sessions_ && !adopted_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
-  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
-  if (foreign_ops_ != nullptr) foreign_ops_->release(foreign_handle_);
-}
-
-// ----------------------------------------------------------- TlsSession ----
-
-std::unique_ptr<TlsSession> TlsSession::open(std::shared_ptr<TlsContext> ctx,
-                                             const std::string& host, Error& err,
-                                             const std::string& session_key) {
-  if (ctx && ctx->is_foreign())
-    return std::make_unique<ForeignTlsSession>(std::move(ctx), host, err);
-  return std::make_unique<OpenSslSession>(std::move(ctx), host, err, session_key);
-}
-
-// ------------------------------------------------------- OpenSslSession ----
 
 OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::string& host, Error& err,
                                const std::string& session_key)
@@ -1310,92 +891,6 @@ bool OpenSslSession::peer_certificate(std::string& der, bool& verified) const {
   if (i2d_X509(cert.get(), &p) != len) return false;
   verified = (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) != 0;
   return true;
-}
-
-// ---------------------------------------------------- ForeignTlsSession ----
-
-ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
-                                     Error& err)
-    : ctx_(std::move(ctx)) {
-  if (!ctx_ || !ctx_->is_foreign()) {
-    err.set(ErrorKind::kConnectError, "TLS session without a context");
-    return;
-  }
-  ops_ = ctx_->foreign_ops_;
-  s_ = ops_->open(ctx_->foreign_handle_, host.data(), host.size(), &err);
-  if (s_ == nullptr && !err) err.set(ErrorKind::kConnectError, "Could not create a TLS session");
-}
-
-ForeignTlsSession::~ForeignTlsSession() {
-  if (s_ != nullptr) ops_->close(s_);
-}
-
-bool ForeignTlsSession::peer_certificate(std::string& der, bool& verified) const {
-  if (!done_ || info_.peer_der.empty()) return false;
-  der = info_.peer_der;
-  verified = info_.verified;
-  return true;
-}
-
-TlsSession::Status ForeignTlsSession::handshake(Error& err) {
-  if (s_ == nullptr) {
-    err.set(ErrorKind::kConnectError, "TLS session not initialised");
-    return Status::kError;
-  }
-  auto st = static_cast<Status>(ops_->handshake(s_, &err));
-  if (st == Status::kOk && !done_) {
-    done_ = true;
-    ops_->info(s_, &info_);
-  } else if (st == Status::kError || st == Status::kClosed) {
-    if (!err) err.set(ErrorKind::kConnectError, "TLS/SSL connection has been closed (EOF)");
-    err.kind = ErrorKind::kConnectError;
-    failed_ = true;
-    st = Status::kError;
-  }
-  return st;
-}
-
-void ForeignTlsSession::feed(const char* data, size_t len) {
-  if (s_ != nullptr && len > 0) ops_->feed(s_, data, len);
-}
-
-TlsSession::Status ForeignTlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
-  *n = 0;
-  if (s_ == nullptr) {
-    err.set(ErrorKind::kReadError, "TLS session not initialised");
-    return Status::kError;
-  }
-  auto st = static_cast<Status>(ops_->read(s_, buf, cap, n, &err));
-  if (st == Status::kOk && *n == 0) st = Status::kWantRead;
-  if (st == Status::kError) {
-    if (!err) err.set(ErrorKind::kReadError, "TLS read failed");
-    failed_ = true;
-  }
-  return st;
-}
-
-bool ForeignTlsSession::write(const char* data, size_t len, Error& err) {
-  if (s_ == nullptr) {
-    err.set(ErrorKind::kWriteError, "TLS session not initialised");
-    return false;
-  }
-  if (len == 0) return true;
-  if (!ops_->write(s_, data, len, &err)) {
-    if (!err) err.set(ErrorKind::kWriteError, "TLS write failed");
-    failed_ = true;
-    return false;
-  }
-  return true;
-}
-
-void ForeignTlsSession::shutdown() {
-  if (s_ != nullptr && done_) ops_->shutdown(s_);
-}
-
-size_t ForeignTlsSession::pending_output() const { return s_ == nullptr ? 0 : ops_->pending(s_); }
-
-size_t ForeignTlsSession::append_output(std::string& dst) {
-  return s_ == nullptr ? 0 : ops_->take(s_, &dst);
 }
 
 }  // namespace httprs

@@ -53,15 +53,15 @@ struct TlsConfig {
   std::string cert_file;       // client certificate (PEM), optional
   std::string key_file;        // client key (PEM); empty = inside cert_file
   std::string key_password;    // optional
-  bool http2 = false;          // ALPN offer; only http/1.1 is implemented
   std::string keylog_file;     // append TLS secrets here (NSS key log format), optional
   TlsPolicy policy;
 };
 
 // verify=false turns hostname checking off too (as httpx does). When neither ca_file
-// nor ca_dir is given, the OpenSSL default paths are used. `http2` is ignored: ALPN
-// offers "http/1.1" only, so servers answer with HTTP/1.1. Post-handshake client
-// authentication is never offered (Python's default contexts do not either).
+// nor ca_dir is given, the OpenSSL default paths are used. ALPN is each session's
+// (TlsSession::offer_http2: "h2" as well when the transport may speak HTTP/2).
+// Post-handshake client authentication is never offered (Python's default contexts
+// do not either).
 
 class TlsSession;
 

@@ -210,17 +210,24 @@ cdef class _AsyncDriver:
             except BaseException:
                 pass
 
-    cdef int check_caller(self) except -1:
-        """Refuse a request (or a wait) while streams opened by an event loop running in
-        another thread (asyncio, or a trio run) are open on this driver: the engine's
-        wake-ups reach one loop, and the other's requests waited for ever, past their
-        timeouts. Once those streams are released (read, closed), a loop of another
-        thread takes the driver over (claim)."""
-        if (
+    cdef bint busy_elsewhere(self) noexcept:
+        """Whether streams opened by an event loop running in another thread (asyncio,
+        or a trio run) are open on this driver: the engine's wake-ups reach one loop,
+        so the caller's loop cannot wait on it now (_claim_driver gives that thread a
+        driver of its own)."""
+        return (
             self.open_streams > 0
             and self.owner_forks == Engine.fork_generation()
             and self.owner_thread != PyThread_get_thread_ident()
-        ):
+        )
+
+    cdef int check_caller(self) except -1:
+        """Refuse a wait on a stream of this driver from a loop of another thread while
+        that thread's streams are open (a response handed to another thread's loop):
+        its wake-ups reach the owner's loop only, and the wait would last for ever,
+        past its timeouts. Once those streams are released (read, closed), a loop of
+        another thread takes the driver over (claim)."""
+        if self.busy_elsewhere():
             raise RuntimeError(_OTHER_LOOP)
         return 0
 
@@ -649,11 +656,30 @@ cdef class _AsyncDriver:
     def resume_waiters(self):
         """After the engine closed: every waiting task resumes and finds its
         transfer failed (ReadError, as httpx), rather than being cancelled."""
-        for entries in self.waiters.values():
-            for entry in entries:
-                if not entry[1].done():
-                    entry[1].set_result(None)
-        self.waiters.clear()
+        # Taken whole first: resuming another thread's waiter lets that thread run,
+        # and its loop's driver calls change the dict.
+        waiters, self.waiters = self.waiters, {}
+        for entries in waiters.values():
+            for entry in list(entries):
+                _resume(entry[1])
+
+
+def _resolve(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+cdef int _resume(object fut) except -1:
+    """Resolve a waiter's future, in its own loop's thread: a driver of another thread's
+    loop closed by this one (aclose) has its waiters there."""
+    if fut.done():
+        return 0
+    loop = fut.get_loop()
+    if _asyncio is not None and _asyncio._get_running_loop() is loop:
+        fut.set_result(None)
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(_resolve, fut)
+    return 0
 
 
 @cython.no_gc_clear
@@ -782,15 +808,41 @@ cdef object _handle_async(object transport, object request):
     patch = _find_patch(_ASYNC_HOOKS)
     if patch is not None:
         return _send_via_httpcore_async(transport, patch, request)
-    return _send_async(core, transport._driver, request)
+    return _send_async(core, transport, request)
 
 
 _HANDLE_ASYNC = PyCapsule_New(<void*>_handle_async, NULL, NULL)  # for _client
 
 
-async def _send_async(_TransportCore core, _AsyncDriver driver, object request):
+cdef _AsyncDriver _claim_driver(object transport):
+    """The driver a request of the caller's event loop goes through, claimed for it (see
+    _AsyncDriver.claim): the transport's own, unless an event loop running in another
+    thread has streams open on it; then the first of its other drivers that no other
+    thread's loop holds, or a new one, on an engine (a connection pool) of its own. So
+    an AsyncClient serves event loops running at once in several threads, as httpx's
+    does, each loop through its own connections (a connection's socket is watched by
+    one loop); the limits hold for each of those pools. There are never more drivers
+    than loops that ran at once, and each keeps its connections for the next loop that
+    takes it. Checked and claimed with the GIL held throughout (making an engine
+    releases it: the new driver is then claimed by this thread alone)."""
+    cdef _AsyncDriver driver = transport._driver
+    if not driver.busy_elsewhere():
+        driver.claim()
+        return driver
+    others = transport._other_drivers
+    for driver in others:
+        if not driver.closed and not driver.busy_elsewhere():
+            driver.claim()
+            return driver
+    driver = _AsyncDriver(_new_engine(transport._settings["limits"]))
+    others.append(driver)
+    driver.claim()
+    return driver
+
+
+async def _send_async(_TransportCore core, object transport, object request):
     cdef _Body base
-    driver.claim()  # (nothing is sent for a second running loop)
+    cdef _AsyncDriver driver = _claim_driver(transport)
     try:
         # The driver's engine: a close and reopen in another thread meanwhile cannot
         # pair this transfer with an engine the driver does not run.
@@ -873,6 +925,9 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
 
     def _init_driving(self):
         self._driver = _AsyncDriver((<_TransportCore>self._core).engine)
+        # Drivers (each on an engine of its own) of loops that ran while another
+        # thread's loop had streams open on the transport's own (_claim_driver).
+        self._other_drivers = []
 
     async def handle_async_request(self, request: Request) -> Response:
         return await _handle_async(self, request)
@@ -884,7 +939,14 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
         cdef _AsyncDriver driver = self._driver
         core.closed = True
         _forget_head(core)
+        cdef _AsyncDriver other
+        others = list(self._other_drivers)
+        self._other_drivers.clear()
         driver.close()
         engine.close()  # in-flight transfers fail with kClosed (ReadError)
         driver.resume_waiters()
+        for other in others:  # (their engines' connections are not logged)
+            other.close()
+            other.engine.close()
+            other.resume_waiters()
         _log_closed(open_connections)

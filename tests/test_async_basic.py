@@ -468,16 +468,18 @@ def _run_in(library, fn):
     return trio.run(fn)
 
 
+@pytest.mark.httprs_only
 @pytest.mark.parametrize(
     ("first", "second"),
     [("asyncio", "asyncio"), ("trio", "trio"), ("asyncio", "trio"), ("trio", "asyncio")],
 )
-def test_a_second_running_event_loop_is_refused_before_anything_is_sent(scripted, first, second):
-    """One AsyncClient used from two event loops running at once (threads): the engine's
-    wake-ups reach one loop, and the other's requests waited for ever, past their
-    timeouts (asyncio + asyncio: a lost wake-up; trio + trio: trio's own AssertionError).
-    The second loop's request is refused, with nothing sent; the first goes on; once the
-    first loop is done the client serves the second (httpx: RuntimeError or a hang)."""
+def test_a_second_running_event_loop_is_served_on_its_own_connection(scripted, first, second):
+    """One AsyncClient used from two event loops running at once (threads), as httpx's
+    serves them: the second loop's request goes out (on a connection of its own: a
+    socket is watched by one loop) while the first's is open, and both answer. (httprs
+    until session 41: the second loop's request was a RuntimeError. httpx 0.28 serves it
+    too, but ties each pooled connection to its first loop: a later loop reusing one
+    fails, "Event loop is closed", which test_async_client_across_event_loops covers.)"""
     import threading
 
     release = threading.Event()
@@ -506,15 +508,150 @@ def test_a_second_running_event_loop_is_refused_before_anything_is_sent(scripted
         return (await client.get(srv.url + "/other")).text
 
     try:
-        with pytest.raises(RuntimeError, match="event loop running in another thread"):
-            _run_in(second, other)
-        assert [r.target for r in srv.requests] == ["/slow"]  # nothing sent
+        assert _run_in(second, other) == "/other"
+        assert "first" not in results  # (served while the first loop's was open)
+        assert srv.connections == 2
     finally:
         release.set()
         thread.join(10)
     assert results["first"] == "/slow"
     assert _run_in(second, other) == "/other"
     _run_in(second, client.aclose)
+
+
+@pytest.mark.httprs_only
+def test_running_event_loops_in_many_threads_share_one_client(scripted):
+    """Threads each running their own loop (asyncio.run) at once, every request held by
+    the server until all have come: each is served; the client goes on serving them one
+    after another, and its limits hold per loop's pool (max_connections=1: one
+    connection per thread; httpx and httpx2 share one pool between the loops: with one
+    connection, the others' requests end in PoolTimeout)."""
+    import threading
+
+    threads_n = 4
+    arrived = threading.Barrier(threads_n, timeout=10)
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target.startswith("/together"):
+                arrived.wait()
+            conn.respond(req.target.encode())
+
+    srv = scripted(handler)
+    client = httprs.AsyncClient(timeout=10, limits=httprs.Limits(max_connections=1))
+    results = {}
+
+    def run(i):
+        async def go():
+            first = (await client.get(f"{srv.url}/together/{i}")).text
+            return first, (await client.get(f"{srv.url}/after/{i}")).text
+
+        try:
+            results[i] = asyncio.run(go())
+        except BaseException as error:  # (reported below)
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert results == {i: (f"/together/{i}", f"/after/{i}") for i in range(threads_n)}
+    assert srv.connections == threads_n
+    assert asyncio.run(client.get(srv.url + "/last")).text == "/last"
+    asyncio.run(client.aclose())
+
+
+@pytest.mark.httprs_only
+def test_a_response_awaited_in_another_threads_loop_is_refused(scripted):
+    """A streamed response opened by one running loop and read from a loop of another
+    thread while the first still has it open: the wake-ups of its connection reach the
+    first loop only, so the read would wait for ever; it is a RuntimeError (the read
+    began: the stream counts as consumed, as in httpx), and the owner's loop goes on
+    using the client."""
+    import threading
+
+    opened, proceed = threading.Event(), threading.Event()
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.respond(b"x" * 100_000)
+
+    srv = scripted(handler)
+    client = httprs.AsyncClient(timeout=10)
+    box = {}
+
+    async def owner():
+        async with client.stream("GET", srv.url + "/") as r:
+            box["response"] = r
+            opened.set()
+            proceed.wait(10)  # (blocks this loop while the other thread tries)
+        box["next"] = (await client.get(srv.url + "/")).status_code
+
+    thread = threading.Thread(target=asyncio.run, args=(owner(),))
+    thread.start()
+    try:
+        assert opened.wait(10)
+
+        async def read_elsewhere():
+            return await box["response"].aread()
+
+        with pytest.raises(RuntimeError, match="event loop running in another thread"):
+            asyncio.run(read_elsewhere())
+    finally:
+        proceed.set()
+        thread.join(10)
+    assert box["next"] == 200
+    asyncio.run(client.aclose())
+
+
+@pytest.mark.httprs_only
+def test_aclose_fails_requests_waiting_in_other_threads_loops(scripted):
+    """aclose() in one loop while loops of two other threads wait for responses (one on
+    the transport's own pool, one on its thread's): both fail at once (ReadError, as a
+    request in flight at aclose does), none waits for its timeout."""
+    import threading
+
+    release = threading.Event()
+    both = threading.Barrier(2, timeout=10)
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            both.wait()
+            release.wait(10)
+            conn.respond(b"late")
+
+    srv = scripted(handler)
+    client = httprs.AsyncClient(timeout=30)
+    results = {}
+
+    def run(i):
+        async def go():
+            return (await client.get(f"{srv.url}/{i}")).text
+
+        started = time.monotonic()
+        try:
+            results[i] = asyncio.run(go())
+        except Exception as error:
+            results[i] = error
+        results[f"{i}-took"] = time.monotonic() - started
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(srv.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(srv.requests) == 2
+        asyncio.run(client.aclose())
+        for thread in threads:
+            thread.join(10)
+    finally:
+        release.set()
+    for i in range(2):
+        assert isinstance(results[i], httprs.ReadError), results[i]
+        assert results[f"{i}-took"] < 10
 
 
 def test_an_idle_event_loop_of_another_thread_leaves_the_client_to_the_next(server):
@@ -547,11 +684,12 @@ def test_an_idle_event_loop_of_another_thread_leaves_the_client_to_the_next(serv
         loop.close()
 
 
+@pytest.mark.httprs_only
 @pytest.mark.parametrize("first", ["asyncio", "trio"])
-def test_an_open_streamed_response_of_another_loop_keeps_the_client(scripted, first):
+def test_an_open_streamed_response_of_another_loop_does_not_hold_the_client(scripted, first):
     """A response of the first loop streamed and not yet read to its end (no task waiting
-    on the client at that moment) still holds it: the other loop's request is refused
-    with nothing sent, and the first loop's stream reads on."""
+    on the client at that moment): another thread's loop is served meanwhile (on its own
+    connection), and the first loop's stream reads on."""
     import threading
 
     opened, proceed = threading.Event(), threading.Event()
@@ -572,15 +710,14 @@ def test_an_open_streamed_response_of_another_loop_keeps_the_client(scripted, fi
 
     thread = threading.Thread(target=_run_in, args=(first, streamed))
     thread.start()
+
+    async def other():
+        return (await client.get(srv.url + "/other")).status_code
+
     try:
         assert opened.wait(10)
-
-        async def other():
-            return (await client.get(srv.url + "/other")).status_code
-
-        with pytest.raises(RuntimeError, match="event loop running in another thread"):
-            asyncio.run(other())
-        assert [r.target for r in srv.requests] == ["/stream"]
+        assert asyncio.run(other()) == 200
+        assert [r.target for r in srv.requests] == ["/stream", "/other"]
     finally:
         proceed.set()
         thread.join(10)

@@ -60,6 +60,59 @@ std::string http2_error_name(uint32_t code) {
   return buf;
 }
 
+namespace {
+
+// One of the user's headers into the block (lower-cased into `out.lowered`):
+// Host names the authority (the first one), connection-specific headers are
+// left out (RFC 9113 8.2.2). False with `err` set when it may not be sent.
+bool add_user_header(const std::string& name, const std::string& value, size_t value_input,
+                     Http2HeaderBlock& out, std::string_view& authority, size_t& authority_input,
+                     bool& have_host, Error& err) {
+  if (!name.empty() && name[0] == ':') {
+    // Pseudo-headers are the session's own: never a user's (RFC 9113 8.3).
+    err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
+    return false;
+  }
+  size_t at = out.lowered.size();
+  for (char c : name) out.lowered.push_back(lower(c));
+  std::string_view lname(out.lowered.data() + at, name.size());
+  if (lname == "host") {
+    if (!have_host) {  // the first Host names the authority
+      authority = value;
+      authority_input = value_input;
+    }
+    have_host = true;
+    return true;
+  }
+  if (is_connection_specific(lname)) return true;
+  if (lname == "te" && !equals_ignore_case(value, "trailers")) {
+    err.set(ErrorKind::kLocalProtocolError, "Invalid value for TE header: " + value);
+    return false;
+  }
+  if (!nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(lname.data()), lname.size())) {
+    err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
+    return false;
+  }
+  out.fields.emplace_back(lname, value);
+  out.inputs.push_back(value_input);
+  return true;
+}
+
+// Every value of the block, pseudo-headers included, as RFC 9113 allows it.
+bool check_header_values(const Http2HeaderBlock& out, Error& err) {
+  for (const auto& [name, value] : out.fields) {
+    if (!nghttp2_check_header_value_rfc9113(reinterpret_cast<const uint8_t*>(value.data()),
+                                            value.size())) {
+      err.set(ErrorKind::kLocalProtocolError,
+              "Invalid HTTP/2 header value for " + std::string(name));
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& err) {
   out.fields.clear();
   out.inputs.clear();
@@ -89,44 +142,12 @@ bool build_http2_headers(const Http2Request& req, Http2HeaderBlock& out, Error& 
   size_t index = 0;
   for (const auto& [name, value] : headers) {
     const size_t value_input = Http2HeaderBlock::kHeaderValues + 2 * index++;
-    if (!name.empty() && name[0] == ':') {
-      // Pseudo-headers are the session's own: never a user's (RFC 9113 8.3).
-      err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
+    if (!add_user_header(name, value, value_input, out, authority, authority_input, have_host, err))
       return false;
-    }
-    size_t at = out.lowered.size();
-    for (char c : name) out.lowered.push_back(lower(c));
-    std::string_view lname(out.lowered.data() + at, name.size());
-    if (lname == "host") {
-      if (!have_host) {  // the first Host names the authority
-        authority = value;
-        authority_input = value_input;
-      }
-      have_host = true;
-      continue;
-    }
-    if (is_connection_specific(lname)) continue;
-    if (lname == "te" && !equals_ignore_case(value, "trailers")) {
-      err.set(ErrorKind::kLocalProtocolError, "Invalid value for TE header: " + value);
-      return false;
-    }
-    if (!nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(lname.data()), lname.size())) {
-      err.set(ErrorKind::kLocalProtocolError, "Invalid HTTP/2 header name: " + name);
-      return false;
-    }
-    out.fields.emplace_back(lname, value);
-    out.inputs.push_back(value_input);
   }
   out.fields[1].second = authority;
   out.inputs[1] = authority_input;
-  for (const auto& [name, value] : out.fields) {
-    if (!nghttp2_check_header_value_rfc9113(reinterpret_cast<const uint8_t*>(value.data()),
-                                            value.size())) {
-      err.set(ErrorKind::kLocalProtocolError,
-              "Invalid HTTP/2 header value for " + std::string(name));
-      return false;
-    }
-  }
+  if (!check_header_values(out, err)) return false;
   if (authority.empty()) {
     err.set(ErrorKind::kLocalProtocolError, "HTTP/2 request needs an authority");
     return false;

@@ -1108,42 +1108,9 @@ void Connection::close(const Error& err) {
   Purpose purpose = purpose_;
   set_purpose(Purpose::kTransfer);
   std::vector<Http2Exchanges::Ended> streams_ended;
-  if (is_http2()) {
-    // Every stream ends; those the server never processed are retried
-    // (unless the client itself is closing).
-    if (err.kind == ErrorKind::kClosed) {
-      h2().fail_all(err);
-    } else {
-      Error lost = err;
-      if (!lost) lost.set(ErrorKind::kReadError, "connection closed");
-      h2().lost(lost);
-    }
-    streams_ended = h2().take_ended();
-  }
-  bool connect_failure =
-      err.kind == ErrorKind::kConnectError || err.kind == ErrorKind::kConnectTimeout;
-  if (cur_ && purpose == Purpose::kTransfer && was == State::kConnecting && connect_failure &&
-      cur_->connect_retries_done < cur_->spec.connect_retries) {
-    // httpcore's connect retries: immediately, then after 0.5 s, 1 s, 2 s, ...
-    int n = cur_->connect_retries_done++;
-    retry_delay_ms_ = n == 0 ? 0 : static_cast<uint64_t>(500) << (n - 1);
-    retry_after_close_ = detach_transfer();
-  }
-  if (std::shared_ptr<Transfer> t = detach_transfer()) {
-    if (err) {
-      t->error = err;
-    } else if (!t->complete) {
-      t->error.set(ErrorKind::kReadError, "connection closed");
-    }
-    if (!t->complete) {
-      t->phase = Transfer::Phase::kFailed;
-      engine_->signal(*t);
-    } else if (was == State::kSwitched && t->raw_state == Transfer::RawState::kOpen) {
-      t->raw_error = t->error;
-      t->raw_state = Transfer::RawState::kFailed;
-      engine_->signal(*t);
-    }
-  }
+  if (is_http2()) streams_ended = end_streams(err);
+  arm_connect_retry(err, was, purpose);
+  fail_on_close(err, was);
   if (origin_tls_ && (was == State::kIdle || was == State::kActive)) {
     std::string bye = chain_.close_top();  // the origin's close_notify
     socket_.write_now(bye);
@@ -1163,6 +1130,49 @@ void Connection::close(const Error& err) {
   for (Http2Exchanges::Ended& e : streams_ended) {
     e.transfer->conn = nullptr;
     if (e.outcome == Http2Exchanges::Outcome::kRetry) engine_->retry(std::move(e.transfer));
+  }
+}
+
+std::vector<Http2Exchanges::Ended> Connection::end_streams(const Error& err) {
+  // Every stream ends; those the server never processed are retried
+  // (unless the client itself is closing).
+  if (err.kind == ErrorKind::kClosed) {
+    h2().fail_all(err);
+  } else {
+    Error lost = err;
+    if (!lost) lost.set(ErrorKind::kReadError, "connection closed");
+    h2().lost(lost);
+  }
+  return h2().take_ended();
+}
+
+void Connection::arm_connect_retry(const Error& err, State was, Purpose purpose) {
+  bool connect_failure =
+      err.kind == ErrorKind::kConnectError || err.kind == ErrorKind::kConnectTimeout;
+  if (cur_ && purpose == Purpose::kTransfer && was == State::kConnecting && connect_failure &&
+      cur_->connect_retries_done < cur_->spec.connect_retries) {
+    // httpcore's connect retries: immediately, then after 0.5 s, 1 s, 2 s, ...
+    int n = cur_->connect_retries_done++;
+    retry_delay_ms_ = n == 0 ? 0 : static_cast<uint64_t>(500) << (n - 1);
+    retry_after_close_ = detach_transfer();
+  }
+}
+
+void Connection::fail_on_close(const Error& err, State was) {
+  std::shared_ptr<Transfer> t = detach_transfer();
+  if (!t) return;
+  if (err) {
+    t->error = err;
+  } else if (!t->complete) {
+    t->error.set(ErrorKind::kReadError, "connection closed");
+  }
+  if (!t->complete) {
+    t->phase = Transfer::Phase::kFailed;
+    engine_->signal(*t);
+  } else if (was == State::kSwitched && t->raw_state == Transfer::RawState::kOpen) {
+    t->raw_error = t->error;
+    t->raw_state = Transfer::RawState::kFailed;
+    engine_->signal(*t);
   }
 }
 

@@ -162,6 +162,12 @@ class Connection final : private SocketStream::Owner,
   // kSpent: never reusable (EOF, stray bytes, errors, a timeout, switched).
   enum class Health { kSound, kSpent };
 
+  // close()'s steps: every HTTP/2 stream ended (those to retry returned), the
+  // transfer kept for a connect retry (httpcore's retries=), or failed.
+  std::vector<Http2Exchanges::Ended> end_streams(const Error& err);
+  void arm_connect_retry(const Error& err, State was, Purpose purpose);
+  void fail_on_close(const Error& err, State was);
+
   // Traced transfers: record `step`; at a gate, stop until pass_trace_gate.
   bool reports(TraceStep step) const;
   void trace_step(TraceStep step);

@@ -313,6 +313,10 @@ class OpenSslSession final : public TlsSession {
   // The SSL_CTX carries Python's key log callback (set err, true): see tls_openssl.cc.
   bool foreign_keylog(Error& err) const;
   void harvest_session();
+  // The constructor's steps: SNI and the name or address the certificate must
+  // match (false with `err` set), then the cache's session for this key offered.
+  bool set_server_name(const std::string& host, Error& err);
+  void offer_saved_session();
   bool nothing_to_read() const;
   // Why SSL_read_ex / SSL_write_ex failed, without the error queue (tls_openssl.cc).
   bool stopped_for_input() const;

@@ -361,12 +361,17 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
   SSL_set_bio(ssl_, wire, wire);  // ssl_ owns the BIO from here on, for both directions
   SSL_set_connect_state(ssl_);
   SSL_set_alpn_protos(ssl_, kAlpnHttp11, sizeof kAlpnHttp11);
+  if (set_server_name(host, err) && !session_key_.empty() && ctx_->sessions_) offer_saved_session();
+  clear_errors();
+}
+
+bool OpenSslSession::set_server_name(const std::string& host, Error& err) {
   std::string ip = ip_address_part(host);
   host_is_ip_ = !ip.empty();
   if (host_is_ip_) host_ = ip;
   if (ctx_->check_hostname() && host.empty()) {
     err.set(ErrorKind::kConnectError, "check_hostname requires server_hostname");
-    return;
+    return false;
   }
   bool ok = true;
   if (!host_is_ip_ && !host.empty()) ok = SSL_set_tlsext_host_name(ssl_, host.c_str()) == 1;
@@ -378,17 +383,18 @@ OpenSslSession::OpenSslSession(std::shared_ptr<TlsContext> ctx, const std::strin
     }
   }
   if (!ok) err.set(ErrorKind::kConnectError, "Invalid TLS server name '" + host + "'");
-  if (ok && !session_key_.empty() && ctx_->sessions_) {
-    if (!ctx_->adopted_) SSL_set_ex_data(ssl_, owner_index(), this);
-    if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_, fingerprint_, taken_window_)) {
-      SSL_set_session(ssl_, saved);  // takes its own reference
-      // The offered ticket never goes back into the cache (RFC 8446 C.4);
-      // a new ticket, or a full handshake, gives the SSL another session.
-      harvested_ = saved;
-      SSL_SESSION_free(saved);
-    }
+  return ok;
+}
+
+void OpenSslSession::offer_saved_session() {
+  if (!ctx_->adopted_) SSL_set_ex_data(ssl_, owner_index(), this);
+  if (SSL_SESSION* saved = ctx_->sessions_->take(session_key_, fingerprint_, taken_window_)) {
+    SSL_set_session(ssl_, saved);  // takes its own reference
+    // The offered ticket never goes back into the cache (RFC 8446 C.4);
+    // a new ticket, or a full handshake, gives the SSL another session.
+    harvested_ = saved;
+    SSL_SESSION_free(saved);
   }
-  clear_errors();
 }
 
 OpenSslSession::~OpenSslSession() {

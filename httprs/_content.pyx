@@ -292,7 +292,8 @@ def encode_multipart_data(data, files, boundary):
     return multipart.get_headers(), multipart
 
 
-cdef tuple _encode_fixed(str text, str content_type):
+cdef tuple _encode_fixed(object text, str content_type):
+    # As httpx: whatever `.encode("utf-8")` gives (anything else: its AttributeError).
     body = text.encode("utf-8")
     return {"Content-Length": str(len(body)), "Content-Type": content_type}, ByteStream(body)
 

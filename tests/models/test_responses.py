@@ -810,3 +810,26 @@ def test_failed_aclose_is_retried_as_httpx2(rs, error):
     import httpx2
 
     assert _aclose_retry(rs, error) == _aclose_retry(httpx2, error) == (False, True, 2)
+
+
+class _Encodes:
+    """Not a str, but has the `encode` httpx's Response(text=/html=) calls."""
+
+    def encode(self, encoding):
+        return f"encoded as {encoding}".encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"text": 5}, {"html": 5}, {"text": b"x"}, {"text": _Encodes()}, {"content": 5}],
+    ids=["text-int", "html-int", "text-bytes", "text-encodes", "content-int"],
+)
+def test_a_body_argument_of_another_type_is_taken_as_httpx_takes_it(rs, body):
+    """Response(text=/html=) encodes whatever it is given with `.encode("utf-8")`, as
+    httpx does: an object without it is httpx's AttributeError (httprs raised TypeError),
+    one with it gives its bytes."""
+
+    def made(mod):
+        return lambda: mod.Response(200, **body).content
+
+    assert _outcome(made(rs)) == _outcome(made(httpx))

@@ -156,6 +156,7 @@ cdef class _AsyncDriver:
     cdef unsigned long long forks  # Engine::fork_generation() when attached
     cdef bint closed
     cdef int trio_fd  # the fd the driving trio task waits on
+    cdef object trio_token  # that task's trio run (close() from another thread wakes it there)
     cdef Py_ssize_t open_streams  # its _AsyncBody streams not released yet
     cdef unsigned long owner_thread  # the thread whose event loop opened them
     cdef unsigned long long owner_forks  # Engine::fork_generation() then
@@ -219,6 +220,14 @@ cdef class _AsyncDriver:
             self.open_streams > 0
             and self.owner_forks == Engine.fork_generation()
             and self.owner_thread != PyThread_get_thread_ident()
+        )
+
+    cdef bint held_here(self) noexcept:
+        """Whether the caller's thread holds this driver: streams it opened are open."""
+        return (
+            self.open_streams > 0
+            and self.owner_forks == Engine.fork_generation()
+            and self.owner_thread == PyThread_get_thread_ident()
         )
 
     cdef int check_caller(self) except -1:
@@ -301,18 +310,25 @@ cdef class _AsyncDriver:
                     fut = entry[1]
                     if not fut.done():
                         fut.set_result(None)
-            if not entries:
+            # (The dict may have been swapped meanwhile: resume_waiters, in another
+            # thread while this one was without the GIL.)
+            if not entries and self.waiters.get(<size_t>t) is entries:
                 del self.waiters[<size_t>t]
         self.rearm()
 
     cdef void rearm(self) except *:
-        if self.loop is None:
+        loop = self.loop
+        if loop is None:
             return
         cdef int timeout
         cdef double now, when
         cdef Engine* eng = self.engine.eng
         with nogil:
             timeout = eng.backend_timeout()
+        if self.loop is not loop:
+            # Another thread's claim or attach moved the driver meanwhile (the GIL
+            # was let go): its timers are that loop's to set, in its own thread.
+            return
         if timeout == 0:
             self.schedule()
             return
@@ -354,6 +370,7 @@ cdef class _AsyncDriver:
         # (a C-level lookup instead of a Python call on every wait).
         loop = _asyncio._get_running_loop()
         if loop is None or loop is not self.loop:
+            self.check_caller()  # (trio too: another thread's loop holds its streams)
             if _current_library() == "trio":
                 if what == <int>WaitFor.kBodyData and self.trio_driving:
                     # The chunk's sink was set without waking the driver
@@ -365,7 +382,6 @@ cdef class _AsyncDriver:
                 return
             loop = _asyncio.get_running_loop()
             if loop is not self.loop:
-                self.check_caller()
                 self.attach(loop)
         if what == <int>WaitFor.kBodyData:
             # After the first chunk (its latency stays that of the first bytes),
@@ -585,6 +601,7 @@ cdef class _AsyncDriver:
                 await self.trio_event.wait()
                 continue
             self.trio_driving = True
+            self.trio_token = trio.lowlevel.current_trio_token()
             marked = False
             try:
                 if run_first and not self.closed:
@@ -612,7 +629,12 @@ cdef class _AsyncDriver:
                     ) as scope:
                         self.trio_fd = eng.backend_fd()
                         try:
-                            await trio.lowlevel.wait_readable(self.trio_fd)
+                            if self.trio_fd < 0:
+                                # Closed meanwhile (aclose() in another thread):
+                                # no fd to wait on; the loop is checked below.
+                                await trio.lowlevel.checkpoint()
+                            else:
+                                await trio.lowlevel.wait_readable(self.trio_fd)
                         except trio.ClosedResourceError:
                             # aclose() in another task: the engine has failed
                             # every transfer, the loop is checked below.
@@ -648,10 +670,20 @@ cdef class _AsyncDriver:
         if self.trio_driving:
             import trio
 
+            token = self.trio_token
             try:
-                trio.lowlevel.notify_closing(self.trio_fd)
+                here = trio.lowlevel.current_trio_token() is token
             except RuntimeError:  # not inside trio
-                pass
+                here = False
+            if here:
+                trio.lowlevel.notify_closing(self.trio_fd)
+            elif token is not None:
+                # The driving task runs in another thread's trio run: told there
+                # (notify_closing acts on its own run's waiters only).
+                try:
+                    token.run_sync_soon(_trio_closing, self.trio_fd)
+                except trio.RunFinishedError:
+                    pass
 
     def resume_waiters(self):
         """After the engine closed: every waiting task resumes and finds its
@@ -669,6 +701,13 @@ def _resolve(fut):
         fut.set_result(None)
 
 
+def _trio_closing(int fd):
+    """In the trio run whose task drives a driver closed by another thread: wake it."""
+    import trio
+
+    trio.lowlevel.notify_closing(fd)
+
+
 cdef int _resume(object fut) except -1:
     """Resolve a waiter's future, in its own loop's thread: a driver of another thread's
     loop closed by this one (aclose) has its waiters there."""
@@ -678,7 +717,10 @@ cdef int _resume(object fut) except -1:
     if _asyncio is not None and _asyncio._get_running_loop() is loop:
         fut.set_result(None)
     elif not loop.is_closed():
-        loop.call_soon_threadsafe(_resolve, fut)
+        try:
+            loop.call_soon_threadsafe(_resolve, fut)
+        except RuntimeError:  # closed since: nothing waits in it any more
+            pass
     return 0
 
 
@@ -816,28 +858,43 @@ _HANDLE_ASYNC = PyCapsule_New(<void*>_handle_async, NULL, NULL)  # for _client
 
 cdef _AsyncDriver _claim_driver(object transport):
     """The driver a request of the caller's event loop goes through, claimed for it (see
-    _AsyncDriver.claim): the transport's own, unless an event loop running in another
-    thread has streams open on it; then the first of its other drivers that no other
-    thread's loop holds, or a new one, on an engine (a connection pool) of its own. So
-    an AsyncClient serves event loops running at once in several threads, as httpx's
-    does, each loop through its own connections (a connection's socket is watched by
-    one loop); the limits hold for each of those pools. There are never more drivers
-    than loops that ran at once, and each keeps its connections for the next loop that
-    takes it. Checked and claimed with the GIL held throughout (making an engine
-    releases it: the new driver is then claimed by this thread alone)."""
+    _AsyncDriver.claim): one this thread's loop holds already (open streams), else the
+    transport's own unless an event loop running in another thread holds it, else the
+    first of its other drivers that no other thread's loop holds, else a new one, on an
+    engine (a connection pool) of its own. So an AsyncClient serves event loops running
+    at once in several threads, as httpx's does, each loop through its own connections
+    (a connection's socket is watched by one loop); the limits hold for each of those
+    pools. There are never more drivers than threads whose loops ran at once, and each
+    keeps its connections for the next loop that takes it. Checked and claimed with the
+    GIL held throughout (making an engine releases it: the new driver is then claimed by
+    this thread alone)."""
     cdef _AsyncDriver driver = transport._driver
-    if not driver.busy_elsewhere():
+    cdef _AsyncDriver other
+    others = transport._other_drivers
+    if not driver.held_here():
+        for other in others:
+            if other.held_here():
+                other.claim()
+                return other
+        if driver.busy_elsewhere():
+            driver = None
+    if driver is not None:  # (held here, or free: the usual case, one loop)
         driver.claim()
         return driver
-    others = transport._other_drivers
-    for driver in others:
-        if not driver.closed and not driver.busy_elsewhere():
-            driver.claim()
-            return driver
-    driver = _AsyncDriver(_new_engine(transport._settings["limits"]))
-    others.append(driver)
-    driver.claim()
-    return driver
+    for other in others:
+        if not other.closed and not other.busy_elsewhere():
+            other.claim()
+            return other
+    other = _AsyncDriver(_new_engine(transport._settings["limits"]))
+    other.claim()
+    if (<_TransportCore>transport._core).closed:
+        # aclose() ran while the engine was made (the GIL let go): it is not one of the
+        # transport's; the request fails as one in flight at aclose does (ReadError).
+        other.close()
+        other.engine.close()
+        return other
+    others.append(other)
+    return other
 
 
 async def _send_async(_TransportCore core, object transport, object request):

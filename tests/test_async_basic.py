@@ -563,7 +563,53 @@ def test_running_event_loops_in_many_threads_share_one_client(scripted):
 
 
 @pytest.mark.httprs_only
-def test_a_response_awaited_in_another_threads_loop_is_refused(scripted):
+def test_a_loop_keeps_the_pool_it_holds_and_pools_are_reused(scripted):
+    """A loop that holds streams on another pool (it came while the transport's own was
+    held elsewhere) sends its next requests there, not on the transport's own pool once
+    that is free; a later loop takes a free pool: no more pools than loops at once."""
+    import threading
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            conn.respond(req.target.encode() * 1000)
+
+    srv = scripted(handler)
+    client = httprs.AsyncClient(timeout=10)
+    transport = client._transport
+    a_open, b_open, a_done, b_go = (threading.Event() for _ in range(4))
+    results = {}
+
+    async def a():
+        async with client.stream("GET", srv.url + "/a"):
+            a_open.set()
+            b_open.wait(10)
+        a_done.set()
+
+    async def b():
+        a_open.wait(10)
+        async with client.stream("GET", srv.url + "/b1") as r1:
+            b_open.set()
+            a_done.wait(10)
+            async with client.stream("GET", srv.url + "/b2") as r2:
+                results["b"] = (await r1.aread())[:3], (await r2.aread())[:3]
+
+    threads = [threading.Thread(target=asyncio.run, args=(f(),)) for f in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results["b"] == (b"/b1", b"/b2")
+    assert len(transport._other_drivers) == 1
+    # /a on the transport's pool, /b1 and /b2 on the other (two connections: both open).
+    assert srv.connections == 3
+    assert asyncio.run(client.get(srv.url + "/c")).status_code == 200
+    assert len(transport._other_drivers) == 1
+    asyncio.run(client.aclose())
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("reader", ["asyncio", "trio"])
+def test_a_response_awaited_in_another_threads_loop_is_refused(scripted, reader):
     """A streamed response opened by one running loop and read from a loop of another
     thread while the first still has it open: the wake-ups of its connection reach the
     first loop only, so the read would wait for ever; it is a RuntimeError (the read
@@ -597,7 +643,7 @@ def test_a_response_awaited_in_another_threads_loop_is_refused(scripted):
             return await box["response"].aread()
 
         with pytest.raises(RuntimeError, match="event loop running in another thread"):
-            asyncio.run(read_elsewhere())
+            _run_in(reader, read_elsewhere)
     finally:
         proceed.set()
         thread.join(10)
@@ -606,10 +652,12 @@ def test_a_response_awaited_in_another_threads_loop_is_refused(scripted):
 
 
 @pytest.mark.httprs_only
-def test_aclose_fails_requests_waiting_in_other_threads_loops(scripted):
+@pytest.mark.parametrize("library", ["asyncio", "trio"])
+def test_aclose_fails_requests_waiting_in_other_threads_loops(scripted, library):
     """aclose() in one loop while loops of two other threads wait for responses (one on
     the transport's own pool, one on its thread's): both fail at once (ReadError, as a
-    request in flight at aclose does), none waits for its timeout."""
+    request in flight at aclose does), none waits for its timeout. A trio task waiting
+    on a driver's fd is woken in its own trio run (it waited until its timeout)."""
     import threading
 
     release = threading.Event()
@@ -631,7 +679,7 @@ def test_aclose_fails_requests_waiting_in_other_threads_loops(scripted):
 
         started = time.monotonic()
         try:
-            results[i] = asyncio.run(go())
+            results[i] = _run_in(library, go)
         except Exception as error:
             results[i] = error
         results[f"{i}-took"] = time.monotonic() - started

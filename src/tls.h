@@ -313,6 +313,9 @@ class OpenSslSession final : public TlsSession {
   // The SSL_CTX carries Python's key log callback (set err, true): see tls_openssl.cc.
   bool foreign_keylog(Error& err) const;
   void harvest_session();
+  // Keep ciphertext for OpenSSL after what it has not read yet (compacted
+  // first); out of memory, the wire fails (the next handshake() / read()).
+  void hold_input(const char* data, size_t len) noexcept;
   // The constructor's steps: SNI and the name or address the certificate must
   // match (false with `err` set), then the cache's session for this key offered.
   bool set_server_name(const std::string& host, Error& err);

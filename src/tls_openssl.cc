@@ -530,6 +530,10 @@ void OpenSslSession::feed(const char* data, size_t len) {
   idle_ = false;
   keep_fed();
   if (wire_ != Wire::kSound) return;
+  hold_input(data, len);
+}
+
+void OpenSslSession::hold_input(const char* data, size_t len) noexcept {
   if (in_pos_ > 0) {  // OpenSSL left part of a record: keep it in front
     in_.erase(0, in_pos_);
     in_pos_ = 0;
@@ -549,19 +553,10 @@ void OpenSslSession::keep_fed() noexcept {
   lent_ = nullptr;
   lent_len_ = lent_pos_ = 0;
   if (n == 0 || wire_ != Wire::kSound) return;
-  if (in_pos_ > 0) {
-    in_.erase(0, in_pos_);
-    in_pos_ = 0;
-  }
-  try {
-    // What the chain did not drain (the host stopped reading, a handshake not
-    // run on it yet, a failure): OpenSSL took a partial record's start into
-    // its own buffer before it asked for more, so a drained level keeps nothing.
-    in_.append(rest, n);
-  } catch (const std::bad_alloc&) {  // the next handshake() / read() reports it
-    wire_ = Wire::kOutOfMemory;
-    failed_ = true;
-  }
+  // What the chain did not drain (the host stopped reading, a handshake not
+  // run on it yet, a failure): OpenSSL took a partial record's start into
+  // its own buffer before it asked for more, so a drained level keeps nothing.
+  hold_input(rest, n);
 }
 
 // True (err set, the session failed) once a buffer of the wire could not grow.

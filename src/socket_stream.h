@@ -198,7 +198,7 @@ class SocketStream {
   void connect_addresses();
   void connect_next();
   void reopen();  // close the handle to try the next address on a fresh one
-  // uv_read_start together with the connect (see socket_stream.cc).
+  // uv_read_start together with the connect (see socket_connect.cc).
   void read_while_connecting();
   // Happy Eyeballs (several addresses): start attempts, settle the race.
   void race_next();

@@ -47,6 +47,16 @@ CXXFLAGS = [
 # what they share.
 TLS_SOURCES = ("tls_context.cc", "tls_foreign.cc", "tls_internal.cc", "tls_openssl.cc")
 
+# The socket (src/socket_stream.h): its home, connecting, the Happy Eyeballs race,
+# writing and reading.
+SOCKET_SOURCES = (
+    "socket_stream.cc",
+    "socket_connect.cc",
+    "socket_race.cc",
+    "socket_write.cc",
+    "socket_read.cc",
+)
+
 # The engine with its connection: the socket, the byte-stream layers, the HTTP/1.1
 # and HTTP/2 sessions and TLS (everything in src/ that the engine tests link).
 ENGINE_SOURCES = (
@@ -58,7 +68,6 @@ ENGINE_SOURCES = (
     "connection_info.cc",
     "http2_exchanges.cc",
     "http2_session.cc",
-    "socket_stream.cc",
     "stream_chain.cc",
     "stream_layer.cc",
     "tls_stream.cc",
@@ -66,6 +75,7 @@ ENGINE_SOURCES = (
     "connect_tunnel.cc",
     "http1_session.cc",
     "http1.cc",
+    *SOCKET_SOURCES,
     *TLS_SOURCES,
 )
 
@@ -211,7 +221,7 @@ def test_socket_stream(tmp_path: Path) -> None:
     exe = tmp_path / "test_socket_stream"
     cmd = [
         "g++", *CXXFLAGS, f"-I{LLHTTP_INCLUDE}",
-        str(CPP_TESTS / "test_socket_stream.cc"), str(SRC / "socket_stream.cc"),
+        str(CPP_TESTS / "test_socket_stream.cc"), *(str(SRC / s) for s in SOCKET_SOURCES),
         "-o", str(exe), *pkg_config("libuv", "openssl", "libnghttp2"),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)

@@ -1,4 +1,4 @@
-// Unit tests for SocketStream (src/socket_stream.cc) on a libuv loop with a
+// Unit tests for SocketStream (src/socket_*.cc) on a libuv loop with a
 // listener of its own on 127.0.0.1. The Happy Eyeballs race: the winning
 // attempt's handle becomes the stream's, the stream's own unused handle
 // closes, and the stream reports itself closed exactly once, after both

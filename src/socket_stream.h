@@ -169,7 +169,7 @@ class SocketStream {
   bool write_in_flight() const { return in_flight_; }
   // While a deferred write is in flight: input arrived, either held back
   // (bytes, an EOF or an error the loop read) or waiting in the kernel
-  // (peeked, left there for the loop). A read deadline then finds what a
+  // (seen by a poll, left there for the loop). A read deadline then finds what a
   // recv() would have returned, which end_deferred and the loop deliver.
   bool input_arrived_in_flight();
   // Writes are numbered from 1 as write() takes them (one number per call

@@ -211,24 +211,21 @@ cdef class _AsyncDriver:
             except BaseException:
                 pass
 
+    cdef unsigned long holder(self) noexcept:
+        """The thread whose event loop (asyncio, or a trio run) holds this driver: its
+        streams are open (0: none are, or they are a parent process's). The engine's
+        wake-ups reach one loop, so another thread's loop cannot wait on it meanwhile
+        (_claim_driver gives that thread a driver of its own)."""
+        if self.open_streams > 0 and self.owner_forks == Engine.fork_generation():
+            return self.owner_thread
+        return 0
+
     cdef bint busy_elsewhere(self) noexcept:
-        """Whether streams opened by an event loop running in another thread (asyncio,
-        or a trio run) are open on this driver: the engine's wake-ups reach one loop,
-        so the caller's loop cannot wait on it now (_claim_driver gives that thread a
-        driver of its own)."""
-        return (
-            self.open_streams > 0
-            and self.owner_forks == Engine.fork_generation()
-            and self.owner_thread != PyThread_get_thread_ident()
-        )
+        cdef unsigned long holder = self.holder()
+        return holder != 0 and holder != PyThread_get_thread_ident()
 
     cdef bint held_here(self) noexcept:
-        """Whether the caller's thread holds this driver: streams it opened are open."""
-        return (
-            self.open_streams > 0
-            and self.owner_forks == Engine.fork_generation()
-            and self.owner_thread == PyThread_get_thread_ident()
-        )
+        return self.holder() == PyThread_get_thread_ident()
 
     cdef int check_caller(self) except -1:
         """Refuse a wait on a stream of this driver from a loop of another thread while

@@ -215,7 +215,16 @@ cdef object _error_to_exception(const Error& err, object request):
             error.__cause__ = OSError(int(number), text)
         elif number[:1] == "-" and number[1:].isdigit():
             error.__cause__ = socket.gaierror(int(number), text)
+    elif (
+        err.kind == ErrorKind.kConnectTimeout
+        or err.kind == ErrorKind.kReadTimeout
+        or err.kind == ErrorKind.kWriteTimeout
+    ):
+        # httpx's connect, read and write timeouts are caused (through httpcore's) by
+        # the socket's TimeoutError; a pool timeout has no socket under it.
+        error.__cause__ = TimeoutError(message)
     return error
+
 
 
 # One extension module, one file per concern: the parts call each other

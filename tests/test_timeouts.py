@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -50,6 +51,43 @@ def test_read_timeout_before_head(server):
         assert isinstance(info.value, httprs.TimeoutException)
         assert info.value.request.url.path == "/slow"
         assert c.get(server.url + "/").text == "Hello, world!"
+
+
+def _timeout_errors_in_chain(exc):
+    found = []
+    while exc is not None:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__  # (httpcore's link is the context)
+    return [e for e in found if type(e) is TimeoutError]
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_timeouts_are_caused_by_the_sockets_timeout_error(full_backlog, server, lib):
+    """As in httpx, the chain under a connect or read timeout reaches the socket's
+    TimeoutError (through httpcore's exception there); a pool timeout's has none.
+    httprs's timeouts had no cause."""
+    with lib.Client(timeout=lib.Timeout(5.0, connect=0.2, read=0.2, pool=0.2)) as c:
+        with pytest.raises(lib.ConnectTimeout) as connect:
+            c.get(full_backlog.url)
+        with pytest.raises(lib.ReadTimeout) as read:
+            c.get(server.url + "/slow?delay=2")
+    assert [str(e) for e in _timeout_errors_in_chain(connect.value)] == ["timed out"]
+    assert [str(e) for e in _timeout_errors_in_chain(read.value)] == ["timed out"]
+    limits = lib.Limits(max_connections=1)
+    with lib.Client(timeout=lib.Timeout(5.0, pool=0.2), limits=limits) as c:
+        with c.stream("GET", server.url + "/"), pytest.raises(lib.PoolTimeout) as pool:
+            c.get(server.url + "/")
+    assert _timeout_errors_in_chain(pool.value) == []
+
+
+@pytest.mark.anyio
+async def test_read_timeout_is_caused_by_the_sockets_timeout_error_async(server, anyio_backend):
+    """On trio too (httpx's chain there ends at trio's TooSlowError)."""
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.2)) as c:
+        with pytest.raises(httprs.ReadTimeout) as info:
+            await c.get(server.url + "/slow?delay=2")
+    if anyio_backend == "asyncio" or os.environ.get("HTTPRS_TEST_TARGET", "") != "httpx":
+        assert len(_timeout_errors_in_chain(info.value)) == 1
 
 
 def test_read_timeout_mid_body(server):

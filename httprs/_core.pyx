@@ -16,6 +16,7 @@ import os
 import socket
 import ssl
 import sys
+import warnings
 
 cimport cython
 from cpython.buffer cimport PyObject_CheckBuffer

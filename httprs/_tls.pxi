@@ -485,11 +485,16 @@ cdef class _TlsContext:
     cdef bint adopted_check_hostname  # check_hostname the adopted ctx was wrapped with
     cdef shared_ptr[TlsContext] foreign  # py_ctx run through Python's wrap_bio
     cdef list alpn  # what a Python-path py_ctx offers by ALPN (None: http/1.1)
+    cdef tuple settings  # an own context's (verify, cert, trust_env)
+    cdef object made_class  # what ssl.SSLContext named when httpx would build it
+    cdef _TlsContext as_httpx  # httpx's context, while made_class's TLS is hooked
 
     cdef shared_ptr[TlsContext] current(self) except *:
         context = self.py_ctx
         if context is None:
-            return self.ctx
+            if _runs_tls_as_ssl_does(self.made_class):
+                return self.ctx
+            return self._as_httpx_builds()
         # The class first (a pinning hook on it, or another __class__ given to the
         # object: then its __dict__ may not be the default one), then the instance
         # (e.g. a per-instance sslobject_class or wrap_bio).
@@ -518,6 +523,112 @@ cdef class _TlsContext:
         if self.foreign.get() == NULL:
             self.foreign = _foreign_context(self.py_ctx, self.alpn)
         return self.foreign
+
+    cdef shared_ptr[TlsContext] _as_httpx_builds(self) except *:
+        """An own context whose class was given TLS hooks since (_runs_tls_as_ssl_does):
+        the context httpx builds from the same arguments, adopted as a passed one is
+        (so run through the hooks), made at its first use; its failure, or no real
+        context, is a ConnectError: nothing looser is used instead."""
+        if self.as_httpx is None:
+            verify, cert, trust_env = self.settings
+            try:
+                context = _httpx_context(verify, cert, trust_env)
+            except Exception as error:
+                message = f"Could not make Python's default SSL context: {error!r}"
+                raise exc.ConnectError(message) from error
+            if context is None:
+                raise exc.ConnectError(
+                    f"Could not make Python's default SSL context: {ssl.SSLContext!r} made none"
+                )
+            self.as_httpx = _adopt_python(context, self.alpn)
+        return self.as_httpx.current()
+
+
+# The class last looked at by _runs_tls_as_ssl_does, its type version tag then, and
+# the answer.
+cdef object _looked_at_class = None
+cdef unsigned int _looked_at_tag = 0
+cdef bint _looked_at_answer = True
+# The ssl module's own (wrap_bio, SSLObject): None until first needed, () if unknown.
+cdef object _stock_bio = None
+
+
+cdef bint _runs_tls_as_ssl_does(object cls) except -1:
+    """Whether httprs's own contexts (verify=True, False or a path; cert=) may stand in
+    for httpx's, a context of `cls` (what ssl.SSLContext named when the client was
+    made): while `cls` has the ssl module's own wrap_bio and sslobject_class. A hook
+    there runs in httpx's connections (sanic's tests forge the SNI name by replacing
+    ssl.SSLContext.wrap_bio; truststore's inject_into_ssl() puts a class in its place
+    whose wrap_bio checks the certificate against the system's store), so then the
+    request runs through httpx's context. gevent's class replaces wrap_socket only: no
+    change. Per request an identity and a type-tag comparison while `cls` is unchanged."""
+    global _looked_at_class, _looked_at_tag, _looked_at_answer
+    cdef unsigned int tag = _type_tag(cls)
+    if tag != 0 and tag == _looked_at_tag and cls is _looked_at_class:
+        return _looked_at_answer
+    stock = _stock_bio_entry()
+    if tag == 0:
+        getattr(cls, "wrap_bio", None)  # a lookup through the class gives it a tag
+        tag = _type_tag(cls)
+    _looked_at_answer = (
+        len(stock) == 2
+        and getattr(cls, "wrap_bio", None) is stock[0]
+        and getattr(cls, "sslobject_class", None) is stock[1]
+    )
+    _looked_at_class = cls
+    _looked_at_tag = tag
+    return _looked_at_answer
+
+
+cdef tuple _stock_bio_entry():
+    """The ssl module's own wrap_bio and SSLObject, () when they were replaced before
+    httprs could see them (then every request runs through httpx's context)."""
+    global _stock_bio
+    if _stock_bio is None:
+        if _SSL_ENTRY_POINTS is not None:
+            _stock_bio = (_SSL_ENTRY_POINTS[1], _SSL_ENTRY_POINTS[2])
+        else:
+            wrap_bio = _stdlib_context_class().__dict__.get("wrap_bio")
+            sslobject = ssl.SSLObject
+            _stock_bio = ()
+            if (
+                getattr(wrap_bio, "__module__", None) == "ssl"
+                and getattr(wrap_bio, "__qualname__", None) == "SSLContext.wrap_bio"
+                and getattr(sslobject, "__module__", None) == "ssl"
+            ):
+                _stock_bio = (wrap_bio, sslobject)
+    return <tuple>_stock_bio
+
+
+cdef object _httpx_context(object verify, object cert, bint trust_env):
+    """The ssl.SSLContext httpx's create_ssl_context builds for these arguments, with
+    the certificate loaded for verify=<path> too (httpx 0.28.1 drops it there; httprs
+    presents a certificate it was given, docs/compatibility.md, TLS); None when the
+    class in ssl.SSLContext's place makes no real context (mocket's stand-in)."""
+    from httprs._config import create_ssl_context
+
+    if isinstance(verify, (str, bytes, os.PathLike)):
+        path = os.fsdecode(verify)
+        if os.path.isdir(path):
+            verify = ssl.create_default_context(capath=path)
+        else:
+            verify = ssl.create_default_context(cafile=path)
+    with warnings.catch_warnings():  # the transport warned about cert= already
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context = create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+    return context if isinstance(context, _ssl_c_context()) else None
+
+
+cdef object _context_of_a_hooked_class(object verify, object cert, bint trust_env):
+    """At a client's construction: when the class ssl.SSLContext names has TLS hooks
+    (truststore's inject_into_ssl() ran), the context httpx builds there, of that class,
+    to adopt in place of httprs's own (else None); its errors are raised as httpx's."""
+    if _is_ssl_context(verify) or _runs_tls_as_ssl_does(ssl.SSLContext):
+        return None
+    if verify is not True and verify is not False:
+        if not isinstance(verify, (str, bytes, os.PathLike)) or not os.fspath(verify):
+            return None  # (an error of _build_tls's; "" is the interpreter's default)
+    return _httpx_context(verify, cert, trust_env)
 
 
 # ------------------------------------------------------------ the interpreter's policy
@@ -686,9 +797,10 @@ cdef bytes _cert_variable(bytes raw_name, str name):
     return None if value is None else os.fsencode(value)
 
 
-cdef _TlsContext _adopt_python(object context):
+cdef _TlsContext _adopt_python(object context, list alpn=None):
     cdef _TlsContext holder = _TlsContext()
     holder.py_ctx = context
+    holder.alpn = alpn
     holder.fast = _shareable(context) and _raw_ctx(context) != NULL
     holder.current()
     return holder
@@ -740,6 +852,8 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef Error err
     cdef string ca_file, ca_dir
     cdef _Policy policy
+    holder.settings = (verify, cert, trust_env)
+    holder.made_class = ssl.SSLContext
     # The files the context is built from, checked for existence only when OpenSSL
     # refuses them (no Python stat where all is well: a coroutine that makes an
     # AsyncClient then does no blocking call an event-loop watchdog would flag).

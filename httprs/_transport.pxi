@@ -25,6 +25,7 @@ cdef class _TransportCore:
     cdef _Engine engine
     cdef _TlsContext tls
     cdef object tls_args
+    cdef object ssl_class  # the class ssl.SSLContext named then: httpx's context's
     cdef _Route route
     cdef bint closed
     cdef shared_ptr[SocketOptions] socket_options
@@ -54,6 +55,7 @@ cdef class _TransportCore:
         if self.tls is None:
             verify, cert, trust_env = self.tls_args
             self.tls = (_request_tls if at_request else _build_tls)(verify, cert, trust_env)
+            self.tls.made_class = self.ssl_class  # httpx builds its context in Client()
             # ALPN of a context run through Python (the core's own sessions offer
             # the same): httpcore's list, h2 alone when HTTP/1.1 is not allowed.
             if self.versions == HttpVersions.kHttp1Or2:
@@ -737,8 +739,12 @@ cdef _TransportCore _new_core(object verify, object cert, bint trust_env, object
         HttpVersions.kHttp1 if not http2 else
         HttpVersions.kHttp1Or2 if http1 else HttpVersions.kHttp2
     )
+    hooked = _context_of_a_hooked_class(verify, cert, trust_env)
+    if hooked is not None:
+        verify, cert = hooked, None
     core.engine = _new_engine(limits)
     core.tls_args = (verify, cert, trust_env)
+    core.ssl_class = ssl.SSLContext
     core.route = _make_route(proxy)
     if socket_options is not None:
         core.socket_options = _socket_options(socket_options)

@@ -646,6 +646,96 @@ async def test_class_level_pinning_hook_is_honoured_async(
         assert (await c.get(https_server.url)).status_code == 200
 
 
+def test_class_level_hook_runs_for_a_clients_own_context(
+    https_server, mtls_server, certs, class_level_pinning, monkeypatch
+):
+    """httpx builds a Python context for verify=True, False or a path, so a hook on
+    ssl.SSLContext runs in its connections; while one is there, httprs's own contexts
+    give way to the context httpx would build, run through its hooks (they ran
+    OpenSSL directly and skipped it), and come back once the hook is gone. A client
+    certificate given with a CA path is still presented (docs/compatibility.md, TLS)."""
+    monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
+    with httprs.Client(limits=NO_KEEPALIVE) as c, httprs.Client(verify=False) as insecure:
+        assert c.get(https_server.url).status_code == 200
+        class_level_pinning(certs.wrong_name)
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            c.get(https_server.url)
+        with pytest.raises(httprs.ConnectError, match="certificate pin mismatch"):
+            insecure.get(https_server.url)
+        class_level_pinning(certs.server)
+        assert c.get(https_server.url).status_code == 200
+        if not VALIDATING:  # httpx 0.28.1 drops a certificate given with a CA path
+            with pytest.warns(DeprecationWarning):
+                mtls = httprs.Client(verify=certs.ca_file, cert=certs.client_both_file)
+            with mtls:
+                assert mtls.get(mtls_server.url).json()["client_subject"] is not None
+        class_level_pinning(certs.wrong_name)
+        monkeypatch.undo()
+        assert c.get(https_server.url).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_class_level_hook_runs_for_a_clients_own_context_async(
+    https_server, certs, class_level_pinning, anyio_backend
+):
+    async with httprs.AsyncClient(verify=certs.ca_file, limits=NO_KEEPALIVE) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        class_level_pinning(certs.wrong_name)
+        match = _cert_error(anyio_backend, "certificate pin mismatch")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+
+
+@pytest.mark.anyio
+async def test_wrap_bio_replaced_on_the_class_forges_the_sni_name(
+    certs, ca_context, monkeypatch, anyio_backend
+):
+    """sanic's tests forge the name a server sees by replacing ssl.SSLContext.wrap_bio
+    (tests/test_tls.py::test_cert_sni_list there): httpx's AsyncClient calls it for its
+    verify=False context, so the server saw that name; httprs's own context skipped it
+    and sent no name (an IP address's URL)."""
+    seen: list = []
+    srv = tls_server(server_context(certs.server, sni_log=seen))
+    original = ssl.SSLContext.wrap_bio
+
+    def forging(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):
+        name = server_hostname if server_side else "forged.example"
+        return original(self, incoming, outgoing, server_side, name, session)
+
+    monkeypatch.setattr(ssl.SSLContext, "wrap_bio", forging)
+    try:
+        async with httprs.AsyncClient(verify=False) as c:
+            assert (await c.get(srv.url)).status_code == 200
+    finally:
+        srv.close()
+    assert seen == ["forged.example"]
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_truststore_injected_into_ssl_makes_the_clients_contexts(
+    https_server, certs, clean_env, lib
+):
+    """truststore's inject_into_ssl() puts its class in ssl.SSLContext's place; the
+    contexts httpx builds in Client() from then on are of that class, which checks
+    certificates against the system's store (on Linux OpenSSL's default paths, which
+    SSL_CERT_FILE names here; with trust_env=False httpx loads certifi's bundle
+    besides). So are the contexts of a client of httprs made then (it checked against
+    certifi's bundle alone); a client made before keeps the context it had, in both."""
+    truststore = pytest.importorskip("truststore")
+    clean_env.setenv("SSL_CERT_FILE", certs.ca_file)
+    with lib.Client(trust_env=False) as before:
+        truststore.inject_into_ssl()
+        try:
+            injected = lib.Client(trust_env=False, limits=NO_KEEPALIVE)
+        finally:
+            truststore.extract_from_ssl()
+        with injected:
+            assert injected.get(https_server.url).status_code == 200
+            assert injected.get(https_server.url).status_code == 200
+        with pytest.raises(lib.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            before.get(https_server.url)
+
+
 class _WrongPinContext(PinningContext):
     pin = "0" * 64  # no certificate has this SHA-256: every pin check fails
 

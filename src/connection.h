@@ -192,6 +192,8 @@ class Connection final : private SocketStream::Owner,
   void on_switched_data(const char* data, size_t len);
   // kSwitched: the stream ended (EOF) or failed; a no-op once it has.
   void end_switched(Transfer::RawState how, const Error& err);
+  // kSwitched: a read or write of the stream failed with `status`.
+  void fail_switched(ErrorKind kind, int status);
   void on_eof();
   void on_read_error(int status);
   void on_write_error(int status);

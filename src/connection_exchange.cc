@@ -118,9 +118,7 @@ void Connection::on_write_error(int status) {
     return;
   }
   if (state_ == State::kSwitched) {
-    Error err;
-    err.set(ErrorKind::kWriteError, errno_message(status));
-    end_switched(Transfer::RawState::kFailed, err);
+    fail_switched(ErrorKind::kWriteError, status);
     return;
   }
   fail_transfer(connecting_error(ErrorKind::kWriteError, errno_message(status)));

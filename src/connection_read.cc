@@ -211,6 +211,12 @@ void Connection::end_switched(Transfer::RawState how, const Error& err) {
   engine_->signal(*cur_);
 }
 
+void Connection::fail_switched(ErrorKind kind, int status) {
+  Error err;
+  err.set(kind, errno_message(status));
+  end_switched(Transfer::RawState::kFailed, err);
+}
+
 void Connection::switched_resume() {
   if (state_ != State::kSwitched || !cur_ || cur_->raw_state != Transfer::RawState::kOpen) return;
   if (cur_->raw_in.size() < Http1Session::kHighWater) socket_.start_reading();
@@ -307,9 +313,7 @@ void Connection::on_read_error(int status) {
     return;
   }
   if (state_ == State::kSwitched) {
-    Error err;
-    err.set(ErrorKind::kReadError, errno_message(status));
-    end_switched(Transfer::RawState::kFailed, err);
+    fail_switched(ErrorKind::kReadError, status);
     return;
   }
   if (state_ == State::kHeld) {

@@ -1,4 +1,5 @@
 from contextlib import AbstractContextManager
+from typing import Any
 
 from httprs._models import Request, Response
 
@@ -36,7 +37,12 @@ __all__ = [
 
 class HTTPXDeprecationWarning(UserWarning): ...
 
-class HTTPError(Exception):
+class _OnceEach(type):
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> _OnceEach: ...
+
+class HTTPError(Exception, metaclass=_OnceEach):
     def __init__(self, message: str) -> None: ...
     @property
     def request(self) -> Request: ...
@@ -69,13 +75,13 @@ class HTTPStatusError(HTTPError):
     response: Response
     def __init__(self, message: str, *, request: Request, response: Response) -> None: ...
 
-class InvalidURL(Exception):
+class InvalidURL(Exception, metaclass=_OnceEach):
     def __init__(self, message: str) -> None: ...
 
-class CookieConflict(Exception):
+class CookieConflict(Exception, metaclass=_OnceEach):
     def __init__(self, message: str) -> None: ...
 
-class StreamError(RuntimeError):
+class StreamError(RuntimeError, metaclass=_OnceEach):
     def __init__(self, message: str) -> None: ...
 
 class StreamConsumed(StreamError):

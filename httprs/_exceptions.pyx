@@ -53,11 +53,26 @@ __all__ = [
 ]
 
 
+class _OnceEach(type):
+    """The exceptions' metaclass. With both httpx and httpx2 routed to httprs, the two
+    names give one class, so a class made of both names of one (pydantic-ai's
+    `type("_CompatibleRequestError", (httpx2.RequestError, httpx.RequestError), ...)`,
+    which keeps handlers written for either name matching) would name a base twice,
+    which type() refuses ("duplicate base class"): the library failed to import. A
+    base named again is left out, so the class derives from it once, and handlers of
+    both names still catch it."""
+
+    def __new__(mcls, name, bases, namespace, **kwargs):
+        if len(bases) > 1 and len(set(map(id, bases))) < len(bases):
+            bases = tuple(dict.fromkeys(bases))
+        return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+
 class HTTPXDeprecationWarning(UserWarning):
     """httpx2's deprecation warning: a UserWarning, so it shows without -W flags."""
 
 
-class HTTPError(Exception):
+class HTTPError(Exception, metaclass=_OnceEach):
     """Base class for `RequestError` and `HTTPStatusError`."""
 
     def __init__(self, message: str) -> None:
@@ -164,21 +179,21 @@ class HTTPStatusError(HTTPError):
         self.response = response
 
 
-class InvalidURL(Exception):
+class InvalidURL(Exception, metaclass=_OnceEach):
     """URL is improperly formed or cannot be parsed."""
 
     def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
 
 
-class CookieConflict(Exception):
+class CookieConflict(Exception, metaclass=_OnceEach):
     """Attempted to look up a cookie by name, but multiple cookies existed."""
 
     def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
 
 
-class StreamError(RuntimeError):
+class StreamError(RuntimeError, metaclass=_OnceEach):
     """The base class for stream exceptions."""
 
     def __init__(self, message: str) -> None:

@@ -186,6 +186,39 @@ def test_each_name_has_its_librarys_codes():
     )
 
 
+def test_an_exception_class_made_of_both_names_of_one_class():
+    """With both names routed, httpx.RequestError is httpx2.RequestError; pydantic-ai
+    makes its errors of both names' classes (`type(name, (httpx2.RequestError,
+    httpx.RequestError), ...)`, so handlers written for either name match): that named
+    one base twice, a TypeError ("duplicate base class") that stopped pydantic-ai's
+    import. The class derives from the base once, and handlers of both names catch it."""
+    out = run_py(
+        """
+        import httprs
+        httprs.install()
+        import httpx, httpx2
+        assert httpx.RequestError is httpx2.RequestError
+        Both = type("Both", (httpx2.RequestError, httpx.RequestError), {})
+        class Status(httpx2.HTTPStatusError, httpx.HTTPStatusError):
+            pass
+        assert Both.__bases__ == (httpx2.RequestError,)
+        assert Status.__mro__[1] is httpx.HTTPStatusError
+        try:
+            with httpx2.Client() as client:
+                client.get("http://127.0.0.1:1/")
+        except httpx2.RequestError as error:
+            converted = Both(str(error), request=error.request)
+        try:
+            raise converted
+        except httpx.TransportError:
+            raise AssertionError("a RequestError, no TransportError")
+        except httpx.RequestError as error:
+            print(type(error).__name__, error.request.url)
+        """
+    )
+    assert out.stdout.split() == ["Both", "http://127.0.0.1:1/"]
+
+
 def test_codes_pickle_after_alias_httpx_replaced_httpx():
     """httpx routed first, then `alias_httpx()` makes `httpx` httpx2's module: a member of
     httpx's codes obtained before still pickles (it names where it is defined)."""

@@ -16,7 +16,6 @@ import os
 import socket
 import ssl
 import sys
-import warnings
 
 cimport cython
 from cpython.buffer cimport PyObject_CheckBuffer

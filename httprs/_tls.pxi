@@ -138,6 +138,8 @@ def _ssl_entry_points():
     found = tuple(cls.__dict__.get(name) for name in _SSL_ENTRY_NAMES)
     wrap_socket, wrap_bio, sslobject_class, sslsocket_class = found
     for name, fn in (("wrap_socket", wrap_socket), ("wrap_bio", wrap_bio)):
+        if not _is_the_ssl_modules_own(fn):
+            return None
         if getattr(fn, "__module__", None) != "ssl":
             return None
         if getattr(fn, "__qualname__", None) != "SSLContext." + name:
@@ -148,6 +150,13 @@ def _ssl_entry_points():
         if getattr(klass, "__module__", None) != "ssl":
             return None
     return found
+
+
+def _is_the_ssl_modules_own(fn):
+    """Whether `fn` was defined in the ssl module: its globals are that module's
+    namespace. A hook written with functools.wraps has the original's __module__ and
+    __qualname__ (and a __wrapped__), so those alone would take it for the original."""
+    return getattr(fn, "__globals__", None) is vars(ssl) and not hasattr(fn, "__wrapped__")
 
 
 cdef tuple _SSL_ENTRY_NAMES = ("wrap_socket", "wrap_bio", "sslobject_class", "sslsocket_class")
@@ -592,7 +601,8 @@ cdef tuple _stock_bio_entry():
             sslobject = ssl.SSLObject
             _stock_bio = ()
             if (
-                getattr(wrap_bio, "__module__", None) == "ssl"
+                _is_the_ssl_modules_own(wrap_bio)
+                and getattr(wrap_bio, "__module__", None) == "ssl"
                 and getattr(wrap_bio, "__qualname__", None) == "SSLContext.wrap_bio"
                 and getattr(sslobject, "__module__", None) == "ssl"
             ):
@@ -604,19 +614,42 @@ cdef object _httpx_context(object verify, object cert, bint trust_env):
     """The ssl.SSLContext httpx's create_ssl_context builds for these arguments, with
     the certificate loaded for verify=<path> too (httpx 0.28.1 drops it there; httprs
     presents a certificate it was given, docs/compatibility.md, TLS); None when the
-    class in ssl.SSLContext's place makes no real context (mocket's stand-in)."""
-    from httprs._config import create_ssl_context
-
-    if isinstance(verify, (str, bytes, os.PathLike)):
+    class in ssl.SSLContext's place makes no real context (mocket's stand-in). Built
+    here rather than through create_ssl_context: its deprecation warnings (given by the
+    transport already) would need warnings.catch_warnings(), which is not thread-safe
+    (concurrent clients left the process's filters changed); verify=None is True, and a
+    certificate may be a path-like, as _build_tls takes them."""
+    if verify is None:
+        verify = True
+    if verify is True:
+        env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
+        env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
+        if env_file:
+            context = ssl.create_default_context(cafile=env_file)
+        elif env_dir:
+            context = ssl.create_default_context(capath=env_dir)
+        else:
+            context = ssl.create_default_context(cafile=os.fsdecode(_default_ca_path()))
+    elif verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(verify, (str, bytes, os.PathLike)):
         path = os.fsdecode(verify)
         if os.path.isdir(path):
-            verify = ssl.create_default_context(capath=path)
+            context = ssl.create_default_context(capath=path)
         else:
-            verify = ssl.create_default_context(cafile=path)
-    with warnings.catch_warnings():  # the transport warned about cert= already
-        warnings.simplefilter("ignore", DeprecationWarning)
-        context = create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
-    return context if isinstance(context, _ssl_c_context()) else None
+            context = ssl.create_default_context(cafile=path)
+    else:
+        raise TypeError(f"Invalid verify argument: {verify!r}")
+    if not isinstance(context, _ssl_c_context()):
+        return None
+    if cert:
+        if isinstance(cert, (str, bytes, os.PathLike)):
+            context.load_cert_chain(cert)
+        else:
+            context.load_cert_chain(*cert)
+    return context
 
 
 cdef object _context_of_a_hooked_class(object verify, object cert, bint trust_env):
@@ -625,7 +658,7 @@ cdef object _context_of_a_hooked_class(object verify, object cert, bint trust_en
     to adopt in place of httprs's own (else None); its errors are raised as httpx's."""
     if _is_ssl_context(verify) or _runs_tls_as_ssl_does(ssl.SSLContext):
         return None
-    if verify is not True and verify is not False:
+    if verify is not True and verify is not False and verify is not None:
         if not isinstance(verify, (str, bytes, os.PathLike)) or not os.fspath(verify):
             return None  # (an error of _build_tls's; "" is the interpreter's default)
     return _httpx_context(verify, cert, trust_env)
@@ -877,6 +910,9 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
             cfg.ca_dir = env_dir
         else:
             cfg.ca_file = _default_ca_path()
+        # What httpx's context for the same arguments is built from, as read now (a
+        # later _as_httpx_builds trusts the same store, not what the variables say then).
+        holder.settings = (env_file or env_dir or True, cert, False)
         if cert is None:
             ca_file = cfg.ca_file
             ca_dir = cfg.ca_dir

@@ -2230,3 +2230,63 @@ def test_pool_ssl_context_is_the_one_httpx_builds(lib):
     given = ssl.create_default_context()
     with lib.Client(verify=given) as c:
         assert c._transport._pool._ssl_context is given
+
+
+def test_clients_made_concurrently_under_a_hooked_class_leave_warning_filters(certs):
+    """Building httpx's context under warnings.catch_warnings() (not thread-safe) from
+    many threads left an "ignore DeprecationWarning" filter in the process."""
+    truststore = pytest.importorskip("truststore")
+    import threading
+    import warnings
+
+    before = list(warnings.filters)
+
+    def make():
+        for i in range(20):
+            httprs.Client(verify=True if i % 2 else False).close()
+
+    truststore.inject_into_ssl()
+    try:
+        threads = [threading.Thread(target=make) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        truststore.extract_from_ssl()
+    assert list(warnings.filters) == before
+
+
+@pytest.mark.httprs_only  # httpx: a PathLike cert is a TypeError
+def test_hooked_class_takes_verify_none_and_a_pathlike_cert(
+    https_server, mtls_server, certs, class_level_pinning, clean_env
+):
+    """verify=None (True for httprs's own context) and cert=<PathLike> (taken by it) still
+    work while ssl.SSLContext has hooks: httpx's context was built from them and failed."""
+    import pathlib
+
+    clean_env.setenv("SSL_CERT_FILE", certs.ca_file)
+    class_level_pinning(certs.server)
+    with httprs.Client(verify=None) as c:
+        assert c.get(https_server.url).status_code == 200
+    with httprs.Client(cert=pathlib.Path(certs.client_both_file)) as c:
+        assert c.get(mtls_server.url).json()["client_subject"] is not None
+
+
+@pytest.mark.httprs_only
+def test_a_functools_wraps_hook_is_not_the_ssl_modules_own():
+    """A hook made with functools.wraps has the original's __module__ and __qualname__:
+    installed before httprs was imported, it was taken for the ssl module's own and
+    skipped"""
+    import functools
+
+    from httprs import _core
+
+    original = ssl.SSLContext.wrap_bio
+
+    @functools.wraps(original)
+    def hook(self, *args, **kwargs):
+        return original(self, *args, **kwargs)
+
+    assert _core._is_the_ssl_modules_own(original)
+    assert not _core._is_the_ssl_modules_own(hook)

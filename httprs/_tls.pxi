@@ -162,6 +162,8 @@ def _is_the_ssl_modules_own(fn):
 cdef tuple _SSL_ENTRY_NAMES = ("wrap_socket", "wrap_bio", "sslobject_class", "sslsocket_class")
 # Captured at import; None when they were not the ssl module's own already.
 cdef object _SSL_ENTRY_POINTS = _ssl_entry_points()
+# The stdlib class those are of, when known.
+cdef object _SSL_CONTEXT_CLASS = ssl.SSLContext if _SSL_ENTRY_POINTS is not None else None
 
 # The settings the fast path reads per request (current()) go through the C getters of
 # _ssl._SSLContext, called directly: what an attribute read finds as long as
@@ -211,8 +213,8 @@ cdef bint _ssl_entry_points_untouched(object cls) except -1:
     again, and is no longer ssl.SSLContext."""
     cdef unsigned int tag = _type_tag(cls)
     if tag != 0 and tag == _untouched_tag and cls is _untouched_class:
-        return True
-    return _check_ssl_entry_points(cls, tag)
+        return _sslobject_untouched()
+    return _check_ssl_entry_points(cls, tag) and _sslobject_untouched()
 
 
 cdef bint _check_ssl_entry_points(object cls, unsigned int tag) except -1:
@@ -554,10 +556,12 @@ cdef class _TlsContext:
 
 
 # The class last looked at by _runs_tls_as_ssl_does, its type version tag then, and
-# the answer.
+# the answers: its wrap_bio side is the ssl module's own; only its wrap_socket side
+# (wrap_socket, sslsocket_class) is not.
 cdef object _looked_at_class = None
 cdef unsigned int _looked_at_tag = 0
 cdef bint _looked_at_answer = True
+cdef bint _looked_at_socket_hooked = False
 # The ssl module's own (wrap_bio, SSLObject): None until first needed, () if unknown.
 cdef object _stock_bio = None
 
@@ -565,16 +569,17 @@ cdef object _stock_bio = None
 cdef bint _runs_tls_as_ssl_does(object cls) except -1:
     """Whether httprs's own contexts (verify=True, False or a path; cert=) may stand in
     for httpx's, a context of `cls` (what ssl.SSLContext named when the client was
-    made): while `cls` has the ssl module's own wrap_bio and sslobject_class. A hook
-    there runs in httpx's connections (sanic's tests forge the SNI name by replacing
-    ssl.SSLContext.wrap_bio; truststore's inject_into_ssl() puts a class in its place
-    whose wrap_bio checks the certificate against the system's store), so then the
-    request runs through httpx's context. gevent's class replaces wrap_socket only: no
-    change. Per request an identity and a type-tag comparison while `cls` is unchanged."""
-    global _looked_at_class, _looked_at_tag, _looked_at_answer
+    made): while `cls` has the ssl module's own wrap_bio and sslobject_class, and
+    ssl.SSLObject its own methods (_sslobject_untouched). A hook there runs in httpx's
+    connections (sanic's tests forge the SNI name by replacing ssl.SSLContext.wrap_bio;
+    truststore's inject_into_ssl() puts a class in its place whose wrap_bio checks the
+    certificate against the system's store), so then the request runs through httpx's
+    context. gevent's class replaces wrap_socket only: no change. Per request two
+    type-tag comparisons while nothing changed."""
+    global _looked_at_class, _looked_at_tag, _looked_at_answer, _looked_at_socket_hooked
     cdef unsigned int tag = _type_tag(cls)
     if tag != 0 and tag == _looked_at_tag and cls is _looked_at_class:
-        return _looked_at_answer
+        return _looked_at_answer and _sslobject_untouched()
     stock = _stock_bio_entry()
     if tag == 0:
         getattr(cls, "wrap_bio", None)  # a lookup through the class gives it a tag
@@ -584,9 +589,60 @@ cdef bint _runs_tls_as_ssl_does(object cls) except -1:
         and getattr(cls, "wrap_bio", None) is stock[0]
         and getattr(cls, "sslobject_class", None) is stock[1]
     )
+    # The stdlib class itself with its wrap_socket side replaced (a swapped-in class
+    # such as gevent's replaces wrap_socket for its own I/O, not to check anything).
+    _looked_at_socket_hooked = (
+        _looked_at_answer
+        and cls is _SSL_CONTEXT_CLASS
+        and (
+            cls.__dict__.get("wrap_socket") is not (<tuple>_SSL_ENTRY_POINTS)[0]
+            or cls.__dict__.get("sslsocket_class") is not (<tuple>_SSL_ENTRY_POINTS)[3]
+        )
+    )
     _looked_at_class = cls
     _looked_at_tag = tag
-    return _looked_at_answer
+    return _looked_at_answer and _sslobject_untouched()
+
+
+cdef int _refuse_socket_only_hooks(object cls) except -1:
+    """A sync request on an own context of `cls`: httpx's sync Client calls wrap_socket,
+    which httprs cannot (it runs TLS over memory BIOs, through wrap_bio, as httpx's
+    AsyncClient does). A hook put on ssl.SSLContext's wrap_socket side alone (a pin
+    check) is refused rather than skipped, as for a context passed in
+    (_check_sync_context)."""
+    _runs_tls_as_ssl_does(cls)
+    if _looked_at_socket_hooked and cls is _looked_at_class:
+        raise NotImplementedError(
+            "ssl.SSLContext.wrap_socket (or sslsocket_class) was replaced and wrap_bio() "
+            "was not: httprs runs TLS over memory BIOs through wrap_bio() (as httpx's "
+            "AsyncClient does), so a sync Client cannot run that hook; replace wrap_bio() "
+            "(or sslobject_class) as well"
+        )
+    return 0
+
+
+# ssl.SSLObject, what its __dict__ held when httprs was imported, and its type tag when
+# last found holding that.
+cdef object _SSL_OBJECT = ssl.SSLObject
+cdef dict _SSL_OBJECT_DICT = dict(ssl.SSLObject.__dict__)
+cdef unsigned int _sslobject_tag = 0
+
+
+cdef bint _sslobject_untouched() except -1:
+    """Whether ssl.SSLObject's methods are the ones it had when httprs was imported: a
+    pin check put on SSLObject.do_handshake (or getpeercert) runs in httpx's connections
+    (wrap_bio makes an SSLObject), so while one is there no context takes the fast path."""
+    global _sslobject_tag
+    cdef unsigned int tag = _type_tag(_SSL_OBJECT)
+    if tag != 0 and tag == _sslobject_tag:
+        return True
+    if tag == 0:
+        getattr(_SSL_OBJECT, "do_handshake", None)  # gives the class a tag
+        tag = _type_tag(_SSL_OBJECT)
+    if dict(_SSL_OBJECT.__dict__) != _SSL_OBJECT_DICT:
+        return False
+    _sslobject_tag = tag
+    return True
 
 
 cdef tuple _stock_bio_entry():

@@ -339,6 +339,8 @@ cdef class _TransportCore:
                     False,
                 )
             spec.proxy_tls = route.proxy_tls_ctx.current()
+            if not is_async and route.proxy_tls_ctx.py_ctx is None:
+                _refuse_socket_only_hooks(route.proxy_tls_ctx.made_class)
             spec.proxy_tls_host = route.proxy_host
         if self.uds is not None:
             spec.uds = True
@@ -352,6 +354,8 @@ cdef class _TransportCore:
         origin_key = self._origin_key(scheme, host, port)
         if https:
             spec.tls = self.tls_context()
+            if not is_async and self.tls.py_ctx is None:
+                _refuse_socket_only_hooks(self.tls.made_class)
             # (No sni_hostname extension where the timeout is the only one.)
             tls_host = host if only_timeout else _sni_hostname(request, host)
             _set_string(&spec.tls_host, tls_host)

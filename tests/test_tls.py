@@ -711,6 +711,61 @@ async def test_wrap_bio_replaced_on_the_class_forges_the_sni_name(
     assert seen == ["forged.example"]
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("passed", [False, True], ids=["own", "passed"])
+async def test_a_pin_check_on_sslobject_itself_runs(
+    https_server, certs, monkeypatch, anyio_backend, passed
+):
+    """A check put on ssl.SSLObject.do_handshake (not on ssl.SSLContext) runs in httpx's
+    AsyncClient, whose TLS makes an SSLObject; httprs skipped it for its own contexts
+    and for a passed one on the fast path."""
+    original = ssl.SSLObject.do_handshake
+
+    def refusing(self):
+        original(self)
+        if not self.server_side:
+            raise ssl.SSLError("certificate pin mismatch (SSLObject hook)")
+
+    verify = ssl.create_default_context(cafile=certs.ca_file) if passed else certs.ca_file
+    async with httprs.AsyncClient(verify=verify, limits=NO_KEEPALIVE) as c:
+        assert (await c.get(https_server.url)).status_code == 200
+        monkeypatch.setattr(ssl.SSLObject, "do_handshake", refusing)
+        match = _cert_error(anyio_backend, "certificate pin mismatch")
+        with pytest.raises(httprs.ConnectError, match=match):
+            await c.get(https_server.url)
+        monkeypatch.undo()
+        assert (await c.get(https_server.url)).status_code == 200
+
+
+@pytest.mark.httprs_only  # httpx's sync Client runs a wrap_socket hook; httprs cannot
+def test_a_wrap_socket_hook_on_the_class_is_refused_by_a_sync_client(
+    https_server, certs, monkeypatch
+):
+    """httpx's sync Client calls wrap_socket, httprs runs TLS through wrap_bio: a hook on
+    ssl.SSLContext's wrap_socket side alone (a pin check) cannot be run by a sync
+    client's own context, so its requests are refused (as a passed context with such a
+    hook is at Client()) instead of skipping it; an AsyncClient (httpx's calls wrap_bio
+    only) and the hook's removal are unaffected."""
+    original = ssl.SSLContext.wrap_socket
+
+    def pinning(self, *args, **kwargs):
+        return original(self, *args, **kwargs)
+
+    with httprs.Client(verify=certs.ca_file, limits=NO_KEEPALIVE) as c:
+        assert c.get(https_server.url).status_code == 200
+        monkeypatch.setattr(ssl.SSLContext, "wrap_socket", pinning)
+        with pytest.raises(NotImplementedError, match="wrap_socket"):
+            c.get(https_server.url)
+
+        async def main():
+            async with httprs.AsyncClient(verify=certs.ca_file) as ac:
+                return (await ac.get(https_server.url)).status_code
+
+        assert asyncio.run(main()) == 200
+        monkeypatch.undo()
+        assert c.get(https_server.url).status_code == 200
+
+
 @pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
 def test_truststore_injected_into_ssl_makes_the_clients_contexts(
     https_server, certs, clean_env, lib

@@ -1019,6 +1019,17 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     return holder
 
 
+cdef object _httpcore_default_context():
+    """httpcore's default_ssl_context(), which httpx's https:// proxies without a
+    Proxy(ssl_context=) use: the interpreter's default store (OpenSSL's default paths,
+    which SSL_CERT_FILE / SSL_CERT_DIR name whatever trust_env says) and certifi's
+    bundle. httprs checked such a proxy against certifi's bundle alone, so a proxy
+    whose CA is in the system's store only was refused."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(os.fsdecode(_default_ca_path()))
+    return context
+
+
 cdef _TlsContext _request_tls(object verify, object cert, bint trust_env):
     """_build_tls for a context first needed by a request (the default one, a proxy's):
     its failure is that request's ConnectError, as a failed handshake would be."""

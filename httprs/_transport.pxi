@@ -334,7 +334,9 @@ cdef class _TransportCore:
         if route.proxy_tls:
             if route.proxy_tls_ctx is None:
                 route.proxy_tls_ctx = _request_tls(
-                    route.proxy_ssl_context if route.proxy_ssl_context is not None else True,
+                    route.proxy_ssl_context
+                    if route.proxy_ssl_context is not None
+                    else _httpcore_default_context(),
                     None,
                     False,
                 )

@@ -7,6 +7,7 @@ import contextlib
 import ssl
 import time
 
+import httpx
 import pytest
 
 import httprs
@@ -524,6 +525,21 @@ def test_https_proxy_untrusted_certificate(tls_proxy_factory, server):
     with httprs.Client(proxy=proxy.url) as c:  # default trust store: the test CA is unknown
         with pytest.raises(httprs.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             c.get(server.url + "/")
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_https_proxy_is_checked_against_the_interpreters_store_too(
+    tls_proxy_factory, server, certs, clean_env, lib
+):
+    """Without Proxy(ssl_context=), httpx's proxy connection uses httpcore's
+    default_ssl_context(): ssl.create_default_context() (OpenSSL's default paths, which
+    SSL_CERT_FILE names here, read whatever trust_env says) plus certifi's bundle.
+    httprs checked the proxy against certifi's bundle alone and refused it."""
+    clean_env.setenv("SSL_CERT_FILE", certs.ca_file)
+    proxy = tls_proxy_factory()
+    with lib.Client(proxy=proxy.url, trust_env=False) as c:
+        assert c.get(server.url + "/").status_code == 200
+        assert c.get(server.url + "/").status_code == 200
 
 
 @pytest.mark.anyio

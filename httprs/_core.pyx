@@ -226,7 +226,6 @@ cdef object _error_to_exception(const Error& err, object request):
     return error
 
 
-
 # One extension module, one file per concern: the parts call each other
 # through C-level (cdef) functions and classes, which stay direct calls only
 # within one module.

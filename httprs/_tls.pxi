@@ -621,10 +621,25 @@ cdef int _refuse_socket_only_hooks(object cls) except -1:
     return 0
 
 
-# ssl.SSLObject, what its __dict__ held when httprs was imported, and its type tag when
-# last found holding that.
+def _sslobject_is_the_ssl_modules_own():
+    """Whether ssl.SSLObject's methods were all defined in the ssl module when httprs
+    was imported (sslkeylog, say, replaces do_handshake: then no context takes the fast
+    path, and the hook runs)."""
+    for value in vars(ssl.SSLObject).values():
+        function = getattr(value, "__func__", value)  # (a classmethod's function)
+        if callable(function) and hasattr(function, "__globals__"):
+            if not _is_the_ssl_modules_own(function):
+                return False
+    return True
+
+
+# ssl.SSLObject, what its __dict__ held when httprs was imported (None when one of its
+# methods was not the ssl module's own already), and its type tag when last found
+# holding that.
 cdef object _SSL_OBJECT = ssl.SSLObject
-cdef dict _SSL_OBJECT_DICT = dict(ssl.SSLObject.__dict__)
+cdef object _SSL_OBJECT_DICT = (
+    dict(ssl.SSLObject.__dict__) if _sslobject_is_the_ssl_modules_own() else None
+)
 cdef unsigned int _sslobject_tag = 0
 
 
@@ -639,7 +654,7 @@ cdef bint _sslobject_untouched() except -1:
     if tag == 0:
         getattr(_SSL_OBJECT, "do_handshake", None)  # gives the class a tag
         tag = _type_tag(_SSL_OBJECT)
-    if dict(_SSL_OBJECT.__dict__) != _SSL_OBJECT_DICT:
+    if _SSL_OBJECT_DICT is None or dict(_SSL_OBJECT.__dict__) != _SSL_OBJECT_DICT:
         return False
     _sslobject_tag = tag
     return True

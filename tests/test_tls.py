@@ -2345,3 +2345,23 @@ def test_a_functools_wraps_hook_is_not_the_ssl_modules_own():
 
     assert _core._is_the_ssl_modules_own(original)
     assert not _core._is_the_ssl_modules_own(hook)
+
+
+@pytest.mark.httprs_only
+def test_an_sslobject_hook_installed_before_httprs_was_imported_is_seen(monkeypatch):
+    """sslkeylog replaces ssl.SSLObject.do_handshake (with functools.wraps); installed
+    before httprs was imported, the snapshot httprs compares SSLObject with would hold
+    the hook as if it were the ssl module's own: it must not pass for it."""
+    import functools
+
+    from httprs import _core
+
+    assert _core._sslobject_is_the_ssl_modules_own()
+    original = ssl.SSLObject.do_handshake
+
+    @functools.wraps(original)
+    def logging_keys(self):
+        return original(self)
+
+    monkeypatch.setattr(ssl.SSLObject, "do_handshake", logging_keys)
+    assert not _core._sslobject_is_the_ssl_modules_own()

@@ -341,8 +341,6 @@ cdef class _TransportCore:
                     False,
                 )
             spec.proxy_tls = route.proxy_tls_ctx.current()
-            if not is_async and route.proxy_tls_ctx.py_ctx is None:
-                _refuse_socket_only_hooks(route.proxy_tls_ctx.made_class)
             spec.proxy_tls_host = route.proxy_host
         if self.uds is not None:
             spec.uds = True

@@ -4,12 +4,15 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -192,27 +195,82 @@ std::shared_ptr<TlsContext> TlsContext::foreign(const ForeignTlsOps* ops, void* 
   return result;
 }
 
+namespace {
+
+// What a CA file or directory is, as far as one stat() tells: a store replaced (another
+// inode), rewritten (size, times) or gone reads as another store, so a client made after
+// it changed trusts what it says now, as a context httpx builds does.
+struct StoreStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  timespec mtime{};
+  timespec ctime{};
+
+  static StoreStamp of(const std::string& path) {
+    StoreStamp stamp;
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return stamp;
+    stamp.dev = st.st_dev;
+    stamp.ino = st.st_ino;
+    stamp.size = st.st_size;
+    stamp.mtime = st.st_mtim;
+    stamp.ctime = st.st_ctim;
+    return stamp;
+  }
+
+  bool operator==(const StoreStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && same(mtime, o.mtime) &&
+           same(ctime, o.ctime);
+  }
+
+ private:
+  static bool same(const timespec& a, const timespec& b) {
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+  }
+};
+
+struct DefaultEntry {
+  TlsPolicy policy;
+  StoreStamp file, dir;
+  std::shared_ptr<TlsContext> ctx;
+};
+
+// Entries kept before those no client holds any more are dropped.
+constexpr size_t kDefaultContextsKept = 8;
+
+}  // namespace
+
 std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
                                                         const std::string& ca_dir,
                                                         const TlsPolicy& policy, Error& err) {
   using Key = std::tuple<std::string, std::string, std::string>;
   static std::mutex mu;
-  // The policy is the process's own, the same on every call: it is kept with the
-  // context rather than in the key (which would copy its strings on each lookup).
-  using Entry = std::pair<TlsPolicy, std::shared_ptr<TlsContext>>;
-  static auto* cache = new std::map<Key, Entry>();  // never destroyed
+  static auto* cache = new std::map<Key, DefaultEntry>();  // never destroyed
   const char* keylog = std::getenv("SSLKEYLOGFILE");
   Key key(ca_file, ca_dir, keylog != nullptr ? keylog : "");
+  // The policy is the process's own, the same on every call: it is kept with the
+  // context rather than in the key (which would copy its strings on each lookup).
+  StoreStamp file = StoreStamp::of(ca_file), dir = StoreStamp::of(ca_dir);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache->find(key);
-  if (it != cache->end() && it->second.first == policy) return it->second.second;
+  if (it != cache->end() && it->second.policy == policy && it->second.file == file &&
+      it->second.dir == dir)
+    return it->second.ctx;
   TlsConfig cfg;
   cfg.ca_file = ca_file;
   cfg.ca_dir = ca_dir;
   cfg.keylog_file = std::get<2>(key);
   cfg.policy = policy;
   std::shared_ptr<TlsContext> ctx = create(cfg, err);
-  if (ctx) (*cache)[std::move(key)] = Entry(policy, ctx);  // failures are not cached
+  if (!ctx) return ctx;  // failures are not cached
+  (*cache)[key] = DefaultEntry{policy, file, dir, ctx};
+  if (cache->size() > kDefaultContextsKept) {
+    for (auto e = cache->begin(); e != cache->end();) {
+      bool unheld = e->second.ctx.use_count() == 1 && e->first != key;
+      e = unheld ? cache->erase(e) : std::next(e);
+    }
+  }
   return ctx;
 }
 

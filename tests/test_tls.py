@@ -260,6 +260,42 @@ def test_building_a_client_stats_no_file_from_python(certs, clean_env, monkeypat
         getattr(httprs, kind)()
 
 
+@pytest.mark.parametrize("how", ["rewritten", "replaced"])
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_a_default_store_changed_on_disk_is_read_again_by_the_next_client(
+    https_server, certs, clean_env, tmp_path, lib, how
+):
+    """The default context reads SSL_CERT_FILE's store as it is when a client is made:
+    a CA taken out of the bundle (rewritten in place, or replaced by a rename as
+    update-ca-certificates and mounted secrets do) is no longer trusted by the next
+    client, and one put back is trusted again, as httpx's contexts, built in each
+    Client(), do. httprs kept the first store it read for the process's lifetime (a CA
+    removed from the bundle still trusted). A client made earlier keeps its store."""
+    bundle = tmp_path / "bundle.pem"
+    ca, other = certs.ca.cert_pem.bytes(), certs.other_ca.cert_pem.bytes()
+
+    def store(*pems):
+        if how == "rewritten":
+            bundle.write_bytes(b"".join(pems))
+        else:
+            staged = tmp_path / "staged.pem"
+            staged.write_bytes(b"".join(pems))
+            os.replace(staged, bundle)
+
+    clean_env.setenv("SSL_CERT_FILE", str(bundle))
+    store(other, ca)
+    with lib.Client(limits=lib.Limits(max_keepalive_connections=0)) as trusting:
+        assert trusting.get(https_server.url).status_code == 200
+        store(other)  # the CA removed (the file's size changes with each step)
+        with lib.Client() as after_removal:
+            with pytest.raises(lib.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                after_removal.get(https_server.url)
+        assert trusting.get(https_server.url).status_code == 200
+    store(ca, other, ca)  # put back
+    with lib.Client() as after_return:
+        assert after_return.get(https_server.url).status_code == 200
+
+
 def test_context_made_before_the_class_was_replaced_is_adopted(https_server, certs, monkeypatch):
     """truststore.inject_into_ssl() (and mocket) put another class in ssl.SSLContext's
     place: a context made before, of the stdlib class, is still a context to adopt (httpx

@@ -28,24 +28,11 @@ def create_ssl_context(
     trust_env: bool = True,
 ) -> ssl.SSLContext:
     """Build an ssl.SSLContext the way httpx does for `verify=` / `cert=`."""
-    import ssl
-
     import certifi
 
     from httprs._methods import warn_inside
 
-    if verify is True:
-        if trust_env and os.environ.get("SSL_CERT_FILE"):
-            ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-        elif trust_env and os.environ.get("SSL_CERT_DIR"):
-            ctx = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-        else:
-            ctx = ssl.create_default_context(cafile=certifi.where())
-    elif verify is False:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif isinstance(verify, str):
+    if isinstance(verify, str):
         _check_verify_path_without_cert(verify, cert)
         warn_inside(
             "`verify=<str>` is deprecated. "
@@ -54,9 +41,9 @@ def create_ssl_context(
             DeprecationWarning,
             "_config",
         )
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
+        return _fresh_context(verify, trust_env, None)
+    if verify is True or verify is False:
+        ctx = _fresh_context(verify, trust_env, certifi.where())
     else:
         ctx = verify
 
@@ -72,6 +59,30 @@ def create_ssl_context(
         else:
             ctx.load_cert_chain(*cert)
     return ctx
+
+
+def _fresh_context(verify, trust_env, default_cafile):
+    """The context create_ssl_context starts from for verify=True (the variables' store
+    when trust_env, else `default_cafile`), False, or a CA file or directory (a str,
+    bytes or path-like); shared with the contexts httprs builds as httpx would
+    (_httpx_context in _tls.pxi), which load no certificate here either."""
+    import ssl
+
+    if verify is True:
+        if trust_env and os.environ.get("SSL_CERT_FILE"):
+            return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+        if trust_env and os.environ.get("SSL_CERT_DIR"):
+            return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+        return ssl.create_default_context(cafile=default_cafile)
+    if verify is False:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    path = os.fsdecode(verify)
+    if os.path.isdir(path):
+        return ssl.create_default_context(capath=path)
+    return ssl.create_default_context(cafile=path)
 
 
 def _check_verify_path_without_cert(verify, cert):

@@ -102,7 +102,12 @@ from httprs.includes.tls cimport (
 )
 
 from httprs import _exceptions as exc
-from httprs._config import DEFAULT_LIMITS, Proxy, _check_verify_path_without_cert
+from httprs._config import (
+    DEFAULT_LIMITS,
+    Proxy,
+    _check_verify_path_without_cert,
+    _fresh_context,
+)
 from httprs._content import AsyncByteStream, SyncByteStream, _LazyAsyncIterator
 from httprs._models import Headers, Request, Response
 from httprs._urls import URL

@@ -692,27 +692,11 @@ cdef object _httpx_context(object verify, object cert, bint trust_env):
     certificate may be a path-like, as _build_tls takes them."""
     if verify is None:
         verify = True
-    if verify is True:
-        env_file = os.environ.get("SSL_CERT_FILE") if trust_env else None
-        env_dir = os.environ.get("SSL_CERT_DIR") if trust_env else None
-        if env_file:
-            context = ssl.create_default_context(cafile=env_file)
-        elif env_dir:
-            context = ssl.create_default_context(capath=env_dir)
-        else:
-            context = ssl.create_default_context(cafile=os.fsdecode(_default_ca_path()))
-    elif verify is False:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif isinstance(verify, (str, bytes, os.PathLike)):
-        path = os.fsdecode(verify)
-        if os.path.isdir(path):
-            context = ssl.create_default_context(capath=path)
-        else:
-            context = ssl.create_default_context(cafile=path)
-    else:
+    if not (
+        verify is True or verify is False or isinstance(verify, (str, bytes, os.PathLike))
+    ):
         raise TypeError(f"Invalid verify argument: {verify!r}")
+    context = _fresh_context(verify, trust_env, os.fsdecode(_default_ca_path()))
     if not isinstance(context, _ssl_c_context()):
         return None
     if cert:

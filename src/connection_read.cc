@@ -350,6 +350,9 @@ bool Connection::may_resend() const {
 
 void Connection::resend() {
   std::shared_ptr<Transfer> t = detach_transfer();
+  // Another idle connection of the pool may be as stale as this one (a server
+  // that dropped them all): the one resend goes out on a new connection.
+  t->resent_after_stale = true;
   close(Error());
   engine_->retry(std::move(t));
 }

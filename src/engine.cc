@@ -421,13 +421,14 @@ void Engine::service_waiters() {
     for (size_t i = 0; i < waiters_.size();) {
       std::shared_ptr<Transfer> t = waiters_[i];
       Connection* c = nullptr;
-      if (take_idle(t->spec, &c)) {
+      bool fresh_only = t->resent_after_stale;
+      if (!fresh_only && take_idle(t->spec, &c)) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
         renew_pool_waits(t->spec.pool_key);
         c->assign(std::move(t));
         continue;
       }
-      if (t->spec.may_use_http2() && negotiating_http2(t->spec.pool_key)) {
+      if (!fresh_only && t->spec.may_use_http2() && negotiating_http2(t->spec.pool_key)) {
         // The origin's first connection may turn out HTTP/2: wait for it
         // rather than open another (as httpcore does with http2 on).
         i++;
@@ -435,8 +436,9 @@ void Engine::service_waiters() {
       }
       bool room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
       if (!room && n_idle_ > 0) {
-        // Evict an idle connection of another origin to make room (never an
-        // HTTP/2 connection that still carries streams).
+        // Evict an idle connection to make room: of another origin (this one's
+        // would have been taken), or of this one for a resend that needs a new
+        // connection; never an HTTP/2 connection that still carries streams.
         Connection* victim = nullptr;
         for (auto& [key, conns] : idle_) {
           for (Connection* x : conns)

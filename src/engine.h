@@ -198,6 +198,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool read_all = false;  // the consumer wants the whole body: never pause reading
   uint64_t body_received = 0;
   int attempts = 0;
+  // Resent once after a reused HTTP/1.1 connection closed on it unanswered (the
+  // stale keep-alive race): never again, and only on a connection opened for it.
+  bool resent_after_stale = false;
   int connect_retries_done = 0;
   uint64_t retry_due_ms = 0;
   bool watched = false;   // async: report state changes through run_nowait()

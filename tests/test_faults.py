@@ -6,6 +6,7 @@ path, so after the fault a good request on the *same* client must succeed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import threading
 import time
@@ -935,6 +936,81 @@ async def test_idempotent_request_on_dropped_keepalive_is_retried_async(scripted
         assert (await client.get(srv.url + "/again")).text == "first"
     assert [r.target for r in srv.requests] == ["/warm", "/again", "/again"]
     assert srv.connections == 2
+
+
+def _dropping_after_first(seen: list):
+    """Every connection answers its first request and drops the next one unanswered
+    (a server that closed all its kept-alive connections); records (connection, target)."""
+
+    def handler(conn):
+        if (req := conn.read_request()) is None:
+            return
+        seen.append((conn.index, req.target))
+        conn.respond(b"first")
+        if (req := conn.read_request()) is not None:
+            seen.append((conn.index, req.target))
+
+    return handler
+
+
+def _warm_idle_connections(client, url, n):
+    """n connections left idle in the pool (n streamed responses open at once)."""
+    with contextlib.ExitStack() as stack:
+        responses = [stack.enter_context(client.stream("GET", url)) for _ in range(n)]
+        assert [r.read() for r in responses] == [b"first"] * n
+
+
+async def _warm_idle_connections_async(client, url, n):
+    async with contextlib.AsyncExitStack() as stack:
+        responses = [await stack.enter_async_context(client.stream("GET", url)) for _ in range(n)]
+        assert [await r.aread() for r in responses] == [b"first"] * n
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("idle", [2, 3])
+def test_a_resend_after_a_dropped_keepalive_goes_out_once_on_a_new_connection(scripted, idle):
+    """With several kept-alive connections all dropped by the server, the one resend
+    of a GET goes out on a new connection, never on another idle one that may be as
+    stale: the server sees the GET twice at most (it saw it three times, on reused
+    connections only, and the request failed)."""
+    seen = []
+    srv = scripted(_dropping_after_first(seen))
+    with httprs.Client(timeout=5) as client:
+        _warm_idle_connections(client, srv.url + "/warm", idle)
+        assert client.get(srv.url + "/target").text == "first"
+    targets = [(i, t) for i, t in seen if t == "/target"]
+    assert len(targets) == 2
+    assert targets[0][0] < idle <= targets[1][0]  # a reused connection, then a new one
+
+
+@pytest.mark.httprs_only
+@pytest.mark.anyio
+async def test_a_resend_after_a_dropped_keepalive_goes_out_once_on_a_new_connection_async(
+    scripted,
+):
+    seen = []
+    srv = scripted(_dropping_after_first(seen))
+    async with httprs.AsyncClient(timeout=5) as client:
+        await _warm_idle_connections_async(client, srv.url + "/warm", 3)
+        assert (await client.get(srv.url + "/target")).text == "first"
+    targets = [(i, t) for i, t in seen if t == "/target"]
+    assert len(targets) == 2
+    assert targets[0][0] < 3 <= targets[1][0]
+
+
+@pytest.mark.httprs_only
+def test_a_resend_needing_a_new_connection_at_the_limit_closes_an_idle_one(scripted):
+    """max_connections reached by idle connections of the same origin: the resend closes
+    one of them to open its own, rather than waiting for the pool timeout."""
+    seen = []
+    srv = scripted(_dropping_after_first(seen))
+    limits = httprs.Limits(max_connections=2, max_keepalive_connections=2)
+    with httprs.Client(timeout=httprs.Timeout(5, pool=1), limits=limits) as client:
+        _warm_idle_connections(client, srv.url + "/warm", 2)
+        assert client.get(srv.url + "/target").text == "first"
+    targets = [(i, t) for i, t in seen if t == "/target"]
+    assert len(targets) == 2
+    assert targets[0][0] < 2 <= targets[1][0]
 
 
 # ------------------------------------------------------ 101 Switching Protocols

@@ -39,7 +39,7 @@ APT_PACKAGES=(
   libzstd-dev libnghttp2-dev
 )
 # nginx and wrk also serve the test suite's benchmark smoke test (nginx: add_nginx).
-TEST_APT_PACKAGES=(wrk)
+TEST_APT_PACKAGES=(wrk openssl)  # openssl: the command, to hash a CA directory
 BENCH_APT_PACKAGES=(wrk libcurl4-openssl-dev)
 LINT_APT_PACKAGES=(clang-format)
 # The C++ that `lint` checks and `fmt` formats: the core, its unit tests and the fuzz targets.

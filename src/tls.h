@@ -133,10 +133,11 @@ class TlsContext {
   static std::shared_ptr<TlsContext> foreign(const ForeignTlsOps* ops, void* handle);
 
   // The process-wide default context (verify on, certifi bundle at `ca_file`),
-  // cached by (ca_file, ca_dir); a different `policy`, or a file or directory
-  // changed since (another inode, size or time), builds it again, and entries no
-  // client holds are dropped past a few. Like Python's ssl.create_default_context(),
-  // it logs TLS secrets to $SSLKEYLOGFILE when that is set (part of the cache key).
+  // cached by ca_file; a different `policy`, or a file changed since (another inode,
+  // size or time), builds it again, and entries no client holds are dropped past a
+  // few. A `ca_dir` context is built for each call. Like Python's
+  // ssl.create_default_context(), it logs TLS secrets to $SSLKEYLOGFILE when that is
+  // set (part of the cache key).
   static std::shared_ptr<TlsContext> default_context(const std::string& ca_file,
                                                      const std::string& ca_dir,
                                                      const TlsPolicy& policy, Error& err);

@@ -17,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "tls.h"
@@ -197,9 +196,9 @@ std::shared_ptr<TlsContext> TlsContext::foreign(const ForeignTlsOps* ops, void* 
 
 namespace {
 
-// What a CA file or directory is, as far as one stat() tells: a store replaced (another
-// inode), rewritten (size, times) or gone reads as another store, so a client made after
-// it changed trusts what it says now, as a context httpx builds does.
+// What a CA file is, as far as one stat() tells: a store replaced (another inode),
+// rewritten (size, times) or gone reads as another store, so a client made after it
+// changed trusts what it says now, as a context httpx builds does.
 struct StoreStamp {
   dev_t dev = 0;
   ino_t ino = 0;
@@ -232,7 +231,7 @@ struct StoreStamp {
 
 struct DefaultEntry {
   TlsPolicy policy;
-  StoreStamp file, dir;
+  StoreStamp file;
   std::shared_ptr<TlsContext> ctx;
 };
 
@@ -244,27 +243,31 @@ constexpr size_t kDefaultContextsKept = 8;
 std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
                                                         const std::string& ca_dir,
                                                         const TlsPolicy& policy, Error& err) {
-  using Key = std::tuple<std::string, std::string, std::string>;
-  static std::mutex mu;
-  static auto* cache = new std::map<Key, DefaultEntry>();  // never destroyed
   const char* keylog = std::getenv("SSLKEYLOGFILE");
-  Key key(ca_file, ca_dir, keylog != nullptr ? keylog : "");
-  // The policy is the process's own, the same on every call: it is kept with the
-  // context rather than in the key (which would copy its strings on each lookup).
-  StoreStamp file = StoreStamp::of(ca_file), dir = StoreStamp::of(ca_dir);
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache->find(key);
-  if (it != cache->end() && it->second.policy == policy && it->second.file == file &&
-      it->second.dir == dir)
-    return it->second.ctx;
   TlsConfig cfg;
   cfg.ca_file = ca_file;
   cfg.ca_dir = ca_dir;
-  cfg.keylog_file = std::get<2>(key);
+  cfg.keylog_file = keylog != nullptr ? keylog : "";
   cfg.policy = policy;
+  // A directory's certificates are read as verifications need them and then kept in
+  // the context, and a file replaced in it under its hashed name changes nothing a
+  // stat() of the directory shows: each client gets a context of its own, which reads
+  // what the directory holds then, as httpx's does.
+  if (!ca_dir.empty()) return create(cfg, err);
+  using Key = std::pair<std::string, std::string>;  // (ca_file, SSLKEYLOGFILE)
+  static std::mutex mu;
+  static auto* cache = new std::map<Key, DefaultEntry>();  // never destroyed
+  Key key(ca_file, cfg.keylog_file);
+  // The policy is the process's own, the same on every call: it is kept with the
+  // context rather than in the key (which would copy its strings on each lookup).
+  StoreStamp file = StoreStamp::of(ca_file);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache->find(key);
+  if (it != cache->end() && it->second.policy == policy && it->second.file == file)
+    return it->second.ctx;
   std::shared_ptr<TlsContext> ctx = create(cfg, err);
   if (!ctx) return ctx;  // failures are not cached
-  (*cache)[key] = DefaultEntry{policy, file, dir, ctx};
+  (*cache)[key] = DefaultEntry{policy, file, ctx};
   if (cache->size() > kDefaultContextsKept) {
     for (auto e = cache->begin(); e != cache->end();) {
       bool unheld = e->second.ctx.use_count() == 1 && e->first != key;

@@ -238,6 +238,32 @@ def test_ca_path_with_cert_is_refused_as_httpx2(presented_as_httpx2, certs):
         httprs._config.create_ssl_context(verify=certs.ca_file, cert=certs.client_both_file)
 
 
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+def test_a_ca_directory_changed_in_place_is_read_again_by_the_next_client(
+    https_server, certs, clean_env, tmp_path, lib
+):
+    """SSL_CERT_DIR's certificates are read as verifications need them: a CA file
+    replaced under its hashed name (the directory's own stat() unchanged) is what the
+    next client trusts, as with httpx's context built in each Client()."""
+    hashed = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", certs.ca_file],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    directory = tmp_path / "cadir"
+    directory.mkdir()
+    entry = directory / f"{hashed}.0"
+    entry.write_bytes(certs.ca.cert_pem.bytes())
+    clean_env.setenv("SSL_CERT_DIR", str(directory))
+    with lib.Client() as client:
+        assert client.get(https_server.url).status_code == 200
+    entry.write_bytes(certs.other_ca.cert_pem.bytes())  # the CA taken out, in place
+    with lib.Client() as client:
+        with pytest.raises(lib.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.get(https_server.url)
+
+
 @pytest.mark.httprs_only  # httpx reads the file in C too; its certifi path stats in Python
 @pytest.mark.parametrize("kind", ["Client", "AsyncClient"])
 def test_building_a_client_stats_no_file_from_python(certs, clean_env, monkeypatch, kind):

@@ -894,6 +894,42 @@ cdef _AsyncDriver _claim_driver(object transport):
     return other
 
 
+# What only connect() fails with (a TLS handshake's reset or EOF is reported as it is).
+cdef frozenset _CONNECT_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.EADDRNOTAVAIL,
+    }
+)
+
+
+cdef int _as_the_async_backend_reports(object error, Transfer* t) except -1:
+    """httpcore's async TCP connects go through anyio (asyncio) or trio, which wrap the
+    socket's failure: httpx's ConnectError then says "All connection attempts failed"
+    (anyio) or "all attempts to connect to HOST:PORT failed" (trio), caused by an
+    OSError with those words and, below it, the socket's (code tells "server not
+    running" by those words). A sync client's says the socket's message, as here."""
+    below = error.__cause__
+    if not isinstance(below, OSError) or below.errno not in _CONNECT_ERRNOS:
+        return 0
+    if _current_library() == "trio":
+        host = t.spec.connect_host.decode("ascii", "replace")
+        if ":" in host:
+            host = f"[{host}]"
+        message = f"all attempts to connect to {host}:{t.spec.connect_port} failed"
+    else:
+        message = "All connection attempts failed"
+    error.args = (message,)
+    wrapped = OSError(message)
+    wrapped.__cause__ = below
+    error.__cause__ = wrapped
+    return 0
+
+
 async def _send_async(_TransportCore core, object transport, object request):
     cdef _Body base
     cdef _AsyncDriver driver = _claim_driver(transport)
@@ -939,7 +975,9 @@ async def _send_async(_TransportCore core, object transport, object request):
         driver.schedule()
         raise
     if t.failed() and not t.head_ready:
-        err = _error_to_exception(t.error, request)
+        err = _error_to_exception(t.reported_error(), request)
+        if type(err) is exc.ConnectError and not t.spec.uds:
+            _as_the_async_backend_reports(err, t)
         if tracer is not None:
             await tracer.afailed(err)
         stream._release()

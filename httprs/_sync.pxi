@@ -22,7 +22,7 @@ cdef object _send_sync(_TransportCore core, object request):
         stream._release()
         raise
     if t.failed() and not t.head_ready:
-        err = _error_to_exception(t.error, request)
+        err = _error_to_exception(t.reported_error(), request)
         if tracer is not None:
             tracer.failed(err)
         stream._release()

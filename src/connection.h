@@ -203,7 +203,7 @@ class Connection final : private SocketStream::Owner,
   // The transfer failed before any response byte: may it go out again on a
   // fresh connection? resend() does that.
   bool may_resend() const;
-  void resend();
+  void resend(const Error& why);
   void finish_transfer();
   void release_held();
   void fail_transfer(const Error& err);

@@ -270,7 +270,7 @@ void Connection::on_eof() {
       return;
     }
     if (may_resend()) {
-      resend();
+      resend(err);
       return;
     }
     fail_transfer(err);
@@ -321,7 +321,9 @@ void Connection::on_read_error(int status) {
     return;
   }
   if (state_ == State::kActive && may_resend()) {
-    resend();
+    Error why;
+    why.set(ErrorKind::kReadError, errno_message(status));
+    resend(why);
     return;
   }
   if (!cur_) {
@@ -348,11 +350,12 @@ bool Connection::may_resend() const {
   return cur_ && reuses_ > 0 && is_http1() && h1().may_resend(*cur_);
 }
 
-void Connection::resend() {
+void Connection::resend(const Error& why) {
   std::shared_ptr<Transfer> t = detach_transfer();
   // Another idle connection of the pool may be as stale as this one (a server
   // that dropped them all): the one resend goes out on a new connection.
-  t->resent_after_stale = true;
+  t->resend = Transfer::Resend::kAwaitingConnection;
+  t->resent_after = why;
   close(Error());
   engine_->retry(std::move(t));
 }

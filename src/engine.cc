@@ -421,7 +421,7 @@ void Engine::service_waiters() {
     for (size_t i = 0; i < waiters_.size();) {
       std::shared_ptr<Transfer> t = waiters_[i];
       Connection* c = nullptr;
-      bool fresh_only = t->resent_after_stale;
+      bool fresh_only = t->resend == Transfer::Resend::kAwaitingConnection;
       if (!fresh_only && take_idle(t->spec, &c)) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
         renew_pool_waits(t->spec.pool_key);
@@ -451,6 +451,7 @@ void Engine::service_waiters() {
       if (!room) room = close_a_drain();
       if (room) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
+        if (fresh_only) t->resend = Transfer::Resend::kOnNewConnection;
         auto* conn = new Connection(this, std::move(t));
         if (conn->state() != Connection::State::kClosing) {
           all_.push_back(conn);

@@ -198,9 +198,12 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool read_all = false;  // the consumer wants the whole body: never pause reading
   uint64_t body_received = 0;
   int attempts = 0;
-  // Resent once after a reused HTTP/1.1 connection closed on it unanswered (the
-  // stale keep-alive race): never again, and only on a connection opened for it.
-  bool resent_after_stale = false;
+  // The stale keep-alive race (a reused HTTP/1.1 connection closed on the request
+  // unanswered, Connection::resend): sent again once, never twice, and first on a
+  // connection opened for it (kAwaitingConnection until the pool opens one).
+  enum class Resend { kNone, kAwaitingConnection, kOnNewConnection };
+  Resend resend = Resend::kNone;
+  Error resent_after;  // what ended the first attempt
   int connect_retries_done = 0;
   uint64_t retry_due_ms = 0;
   bool watched = false;   // async: report state changes through run_nowait()
@@ -234,6 +237,14 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   Error raw_error;        // written before raw_state becomes kFailed
   size_t raw_unsent = 0;  // writes handed to the socket but not completed
 
+  // The error the caller gets: for a resend that never reached a server (its connect
+  // or its wait for the pool failed), what ended the first attempt, as httpx (which
+  // does not resend) reports it; a ConnectError would read as "never sent".
+  const Error& reported_error() const {
+    bool unsent = error.kind == ErrorKind::kConnectError ||
+                  error.kind == ErrorKind::kConnectTimeout || error.kind == ErrorKind::kPoolTimeout;
+    return resend != Resend::kNone && unsent ? resent_after : error;
+  }
   bool failed() const { return phase == Phase::kFailed; }
 };
 

@@ -152,7 +152,7 @@ bool Http1Session::may_resend(const Transfer& t) const {
   // sending it twice is harmless (RFC 9110 9.2.2): a POST whose bytes reached
   // the socket fails instead.
   if (response_ != Response::kAwaiting) return false;
-  if (t.resent_after_stale || t.attempts >= 3 || t.spec.body_streamed) return false;
+  if (t.resend != Transfer::Resend::kNone || t.attempts >= 3 || t.spec.body_streamed) return false;
   return t.spec.plan.idempotent || wire_ == Wire::kNothingSent;
 }
 

@@ -121,8 +121,10 @@ StreamLayer::Status Socks5Stream::on_method(Error& err) {
 
 StreamLayer::Status Socks5Stream::on_auth(Error& err) {
   if (in_.size() < 2) return Status::kWantRead;
-  unsigned char status = byte_at(in_, 1);
+  unsigned char version = byte_at(in_, 0), status = byte_at(in_, 1);
   in_.erase(0, 2);
+  // RFC 1929: VER 1. Anything else is not a SOCKS proxy's answer (nor is its status).
+  if (version != 1) return fail(err, "Malformed reply from the SOCKS proxy (username/password)");
   if (status != 0) return fail(err, "Invalid username/password");
   if (!send_connect(err)) return Status::kError;
   state_ = State::kReply;
@@ -132,6 +134,8 @@ StreamLayer::Status Socks5Stream::on_auth(Error& err) {
 StreamLayer::Status Socks5Stream::on_reply(Error& err) {
   // VER REP RSV ATYP BND.ADDR BND.PORT
   if (in_.size() < 5) return Status::kWantRead;
+  // A reply of another version is no SOCKS 5 tunnel: the request must not follow it.
+  if (byte_at(in_, 0) != 5) return fail(err, "Malformed reply from the SOCKS proxy (connect)");
   unsigned char rep = byte_at(in_, 1);
   if (rep != 0) return fail(err, "Proxy Server could not connect: " + socks_reply_text(rep) + ".");
   unsigned char atyp = byte_at(in_, 3);

@@ -104,13 +104,32 @@ def test_connection_refused_is_caused_by_the_oserror(closed_port, lib):
     assert refused and refused[0].errno == errno.ECONNREFUSED
 
 
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
 @pytest.mark.anyio
-async def test_connection_refused_is_caused_by_the_oserror_async(closed_port):
-    async with httprs.AsyncClient() as c:
-        with pytest.raises(httprs.ConnectError) as info:
+async def test_connection_refused_is_caused_by_the_oserror_async(closed_port, anyio_backend, lib):
+    """An async client's connect goes through anyio or trio in httpx, which wrap the
+    socket's error: the message is theirs ("All connection attempts failed", trio's
+    "all attempts to connect to HOST:PORT failed"; code checks those words), caused by
+    an OSError with the same words and, below it, the ConnectionRefusedError. httprs
+    gave the socket's message ("[Errno 111] Connection refused"), as a sync client's."""
+    async with lib.AsyncClient() as c:
+        with pytest.raises(lib.ConnectError) as info:
             await c.get(f"http://127.0.0.1:{closed_port}/")
-    assert isinstance(info.value.__cause__, ConnectionRefusedError)
-    assert info.value.__cause__.errno == errno.ECONNREFUSED
+    expected = {
+        "asyncio": "All connection attempts failed",
+        "trio": f"all attempts to connect to 127.0.0.1:{closed_port} failed",
+    }[anyio_backend]
+    assert str(info.value) == expected
+    chain, exc = [], info.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert any(type(e) is OSError and str(e) == expected for e in chain)
+    refused = [e for e in chain if isinstance(e, ConnectionRefusedError)]
+    if not refused:  # trio's: an ExceptionGroup of each address's error
+        grouped = [x for e in chain for x in getattr(e, "exceptions", ())]
+        refused = [x for x in grouped if isinstance(x, ConnectionRefusedError)]
+    assert refused and refused[0].errno == errno.ECONNREFUSED
 
 
 def test_never_answering_read_timeout(scripted):
@@ -996,6 +1015,24 @@ async def test_a_resend_after_a_dropped_keepalive_goes_out_once_on_a_new_connect
     targets = [(i, t) for i, t in seen if t == "/target"]
     assert len(targets) == 2
     assert targets[0][0] < 3 <= targets[1][0]
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_resend_that_cannot_connect_reports_the_first_attempts_error(scripted, retries):
+    """The server took the GET on its kept-alive connection, dropped it and stopped
+    listening: the resend cannot connect. The caller gets what ended the first attempt,
+    as from httpx (which does not resend), not a ConnectError, which reads as "never
+    sent" (retry policies resend on it, POSTs included)."""
+    srv = scripted(answer_first_drop_second)
+    transport = httprs.HTTPTransport(retries=retries)
+    with httprs.Client(transport=transport, timeout=5) as client:
+        assert client.get(srv.url + "/warm").text == "first"
+        srv.sock.close()  # no new connection from here on, once the accept loop's
+        time.sleep(0.3)  # poll has let go of the listener (else the connect is reset)
+        with pytest.raises(httprs.RemoteProtocolError) as info:
+            client.get(srv.url + "/again")
+        assert str(info.value) == "Server disconnected without sending a response."
+    assert [r.target for r in srv.requests] == ["/warm", "/again"]
 
 
 @pytest.mark.httprs_only

@@ -658,6 +658,13 @@ _SOCKS_CASES = {
         "Proxy Server could not connect: General SOCKS server failure.",
     ),
     "no-acceptable-method": ((3, b"\x05\xff", "hold"), httprs.ProxyError, "NO ACCEPTABLE METHODS"),
+    # A success code under another version is no SOCKS 5 tunnel: the request never
+    # follows it (httprs sent it, Authorization header and all, and waited for an answer).
+    "bad-reply-version": (
+        (3, b"\x05\x00", CONNECT_V4, b"\x06\x00\x00\x01" + bytes(6), "hold"),
+        httprs.ProxyError,
+        "Malformed reply",
+    ),
 }
 SOCKS_FAILURES = [
     pytest.param(_socks_script(*steps), error, message, id=name)
@@ -674,6 +681,18 @@ def _expect_socks_failure(info, t0, error, message):
         assert 0.7 < elapsed < 2.5  # the read timeout, not the connect one
     else:
         assert elapsed < 2.5  # never the 3 s the proxy holds on
+
+
+def test_socks5_auth_reply_of_another_version_is_refused(scripted):
+    """RFC 1929's reply carries version 1: another answer is not the proxy's, and its
+    status byte is not taken as a success (httpx: socksio's "Malformed reply")."""
+    proxy = scripted(_socks_script(3, b"\x05\x02", 5, b"\x05\x00", "hold"))
+    url = proxy.url.replace("http://", "socks5://u:p@")
+    with httprs.Client(proxy=url, timeout=SOCKS_TIMEOUT) as c:
+        t0 = time.monotonic()
+        with pytest.raises(httprs.TransportError) as info:
+            c.get("http://127.0.0.1:9/")
+        _expect_socks_failure(info, t0, httprs.ProxyError, "Malformed reply")
 
 
 @pytest.mark.parametrize("script, error, message", SOCKS_FAILURES)

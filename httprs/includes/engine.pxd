@@ -107,6 +107,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string body_buf  # read only once `complete` (the engine is done with it)
         RawState raw_state
         Error raw_error
+        const Error& reported_error()
         bool failed()
 
     cdef enum class SinkUse "httprs::SinkUse":

@@ -219,6 +219,27 @@ EXPORTS_OF: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+# The private modules each library's package imports with it (its `__init__` does, so
+# they are in `sys.modules` once `import httpx` has run): imported under that name when
+# the stand-in is, so that import hooks keyed on them run as with the real library (New
+# Relic instruments httpx from a post-import hook on `httpx._client`, as wrapt's
+# `register_post_import_hook` allows for any module name).
+IMPORTED_WITH: dict[str, tuple[str, ...]] = {
+    "httpx": (
+        "_api", "_auth", "_client", "_config", "_content", "_decoders", "_exceptions",
+        "_main", "_models", "_multipart", "_status_codes", "_transports",
+        "_transports.asgi", "_transports.base", "_transports.default", "_transports.mock",
+        "_transports.wsgi", "_types", "_urlparse", "_urls", "_utils",
+    ),
+    "httpx2": (
+        "_alias", "_api", "_auth", "_client", "_config", "_content", "_cookies",
+        "_decoders", "_exceptions", "_models", "_multipart", "_sse", "_status_codes",
+        "_transports", "_transports.asgi", "_transports.base", "_transports.default",
+        "_transports.mock", "_transports.wsgi", "_types", "_urlparse", "_urls", "_utils",
+    ),
+}  # fmt: skip
+
+
 def submodule_of(name: str, key: str) -> str | None:
     """The httprs module `<name>.<key>` resolves to, None if there is none."""
     return SUBMODULES_OF.get(name, {}).get(key) or SUBMODULES.get(key)
@@ -338,9 +359,19 @@ class _Loader(importlib.abc.Loader):
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        # The import system set __spec__ to ours; a mapped httprs module keeps its own.
-        if self._target is not None:
-            module.__spec__ = self._spec
+        if self._target is None:
+            for key in IMPORTED_WITH.get(module.__name__, ()):
+                try:
+                    importlib.import_module(f"{module.__name__}.{key}")
+                except ImportError:  # (as httpx's own package goes on without its CLI)
+                    pass
+            return
+        # The import system set __spec__ to ours; a mapped httprs module keeps its own,
+        # and takes the name it was last imported under, which import hooks look their
+        # callbacks up by (`module.__name__`, once the loader they wrap has run).
+        alias = module.__spec__.name
+        module.__spec__ = self._spec
+        module.__name__ = alias
 
 
 def _real_package_exists(name: str) -> bool:

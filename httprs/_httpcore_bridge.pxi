@@ -107,7 +107,7 @@ cdef int _resolve_in_python(
 
 cdef class _HttpcoreHook:
     """Notices when a mocking library has replaced httpcore's (or httpcore2's) pool entry
-    point.
+    point, or an instrumentation has wrapped its connections' (`through_pool`).
 
     respx (the mocker openai's and anthropic's suites use) patches
     httpcore.ConnectionPool.handle_request, below httpx's transport; respx2 (vendored by
@@ -119,6 +119,13 @@ cdef class _HttpcoreHook:
     where it cannot be read, or after any import), or, once the class was found unpatched,
     a compare of its type version tag (which CPython changes when anything sets an
     attribute on it).
+
+    A function of the package's own module counts as the original unless it wraps
+    another (`__wrapped__`: wrapt's wrappers, which APM agents install at start-up,
+    report the wrapped function's `__module__`). elastic-apm adds its `traceparent`
+    header in a wrapper of `HTTPConnection.handle_request`: a patch there
+    (`through_pool`) sends the request through a real pool of that package, whose
+    connections run it, as httpx's transport would.
     """
 
     cdef readonly str package
@@ -132,8 +139,10 @@ cdef class _HttpcoreHook:
     # The module table's PEP 509 version when `package` was last found not in it, or 0:
     # while the table keeps that version nothing was imported, so it still is not.
     cdef unsigned long long absent_version
+    cdef readonly bint through_pool
 
-    def __cinit__(self, str package, str module, str cls_name, str attr):
+    def __cinit__(self, str package, str module, str cls_name, str attr, bint through_pool=False):
+        self.through_pool = through_pool
         self.package = package
         self.module = package + "." + module
         self.cls_name = cls_name
@@ -172,16 +181,21 @@ cdef class _HttpcoreHook:
             tag = _type_tag(cls)
         current = (<type>cls).__dict__.get(self.attr)
         if current is not self.original:
-            if not getattr(current, "__module__", "").startswith(self.own):
+            if not getattr(current, "__module__", "").startswith(self.own) or hasattr(
+                current, "__wrapped__"
+            ):
                 return current
             self.original = current
         self.clean_tag = tag
         return None
 
 
+# A patched pool first (a mock answers before any connection would be made).
 cdef tuple _SYNC_HOOKS = (
     _HttpcoreHook("httpcore", "_sync.connection_pool", "ConnectionPool", "handle_request"),
     _HttpcoreHook("httpcore2", "_sync.connection_pool", "ConnectionPool", "handle_request"),
+    _HttpcoreHook("httpcore", "_sync.connection", "HTTPConnection", "handle_request", True),
+    _HttpcoreHook("httpcore2", "_sync.connection", "HTTPConnection", "handle_request", True),
 )
 cdef tuple _ASYNC_HOOKS = (
     _HttpcoreHook(
@@ -190,11 +204,18 @@ cdef tuple _ASYNC_HOOKS = (
     _HttpcoreHook(
         "httpcore2", "_async.connection_pool", "AsyncConnectionPool", "handle_async_request"
     ),
+    _HttpcoreHook(
+        "httpcore", "_async.connection", "AsyncHTTPConnection", "handle_async_request", True
+    ),
+    _HttpcoreHook(
+        "httpcore2", "_async.connection", "AsyncHTTPConnection", "handle_async_request", True
+    ),
 )
 
 
 cdef tuple _find_patch(tuple hooks):
-    """(package, patched function) of the first hook whose method was replaced, or None."""
+    """(package, patched function) of the first hook whose method was replaced, or None;
+    the function is None for a patched connection method (the pool's own sends)."""
     cdef _HttpcoreHook hook
     # The module table's version, read once for all hooks: a hook whose package was found
     # absent at this version is skipped without a call (its own memo, as in patched()).
@@ -204,7 +225,7 @@ cdef tuple _find_patch(tuple hooks):
             continue
         patched = hook.patched()
         if patched is not None:
-            return (hook.package, patched)
+            return (hook.package, None if hook.through_pool else patched)
     return None
 
 
@@ -292,10 +313,12 @@ def _mocked_pool(transport, str package, bint is_async):
 
 def _send_via_httpcore(transport, tuple patch, request):
     package, patched = patch
+    pool = _mocked_pool(transport, package, False)
     try:
-        response = patched(
-            _mocked_pool(transport, package, False), _httpcore_request(package, request)
-        )
+        if patched is None:
+            response = pool.handle_request(_httpcore_request(package, request))
+        else:
+            response = patched(pool, _httpcore_request(package, request))
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:
@@ -306,10 +329,12 @@ def _send_via_httpcore(transport, tuple patch, request):
 
 async def _send_via_httpcore_async(transport, tuple patch, request):
     package, patched = patch
+    pool = _mocked_pool(transport, package, True)
     try:
-        response = await patched(
-            _mocked_pool(transport, package, True), _httpcore_request(package, request)
-        )
+        if patched is None:
+            response = await pool.handle_async_request(_httpcore_request(package, request))
+        else:
+            response = await patched(pool, _httpcore_request(package, request))
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:

@@ -1740,6 +1740,22 @@ class Response:
         self._req = value
 
     @property
+    def _cookies(self):
+        # httpx's cache of `cookies`: absent until read, and what `cookies` gives once
+        # set (a test may preset it, as gradio_client's does).
+        if self._cookie_jar is None:
+            raise AttributeError("_cookies")
+        return self._cookie_jar
+
+    @_cookies.setter
+    def _cookies(self, value):
+        self._cookie_jar = value
+
+    @_cookies.deleter
+    def _cookies(self):
+        self._cookie_jar = None
+
+    @property
     def _num_bytes_downloaded(self):
         return self._nbytes
 

@@ -7,6 +7,10 @@ method while it is in place and go straight to the C++ core otherwise.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
+import anyio
 import httpx
 import pytest
 import respx
@@ -534,3 +538,67 @@ async def test_async_methods_return_real_coroutines():
     assert inspect.iscoroutinefunction(httprs.AsyncClient.get)
     assert inspect.isfunction(httprs.AsyncClient.send)
     assert inspect.isfunction(httprs.Client.get)
+
+
+def _wraps(original, on_call):
+    """A wrapper as wrapt's look to the transport: the wrapped function's `__module__`
+    and a `__wrapped__` (what functools.wraps gives)."""
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def wrapper(self, request, *args, **kwargs):
+            on_call(request)
+            return await original(self, request, *args, **kwargs)
+
+    else:
+
+        @functools.wraps(original)
+        def wrapper(self, request, *args, **kwargs):
+            on_call(request)
+            return original(self, request, *args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+@pytest.mark.parametrize("flavour", ["sync", "asyncio", "trio"])
+def test_a_wrapper_on_httpcores_connection_method_runs(server, monkeypatch, lib, flavour):
+    """elastic-apm adds its `traceparent` header in a wrapper of httpcore's
+    per-connection `handle_request`; httpx's transport reaches it through httpcore's
+    pool. On httprs the wrapper never ran (httprs has no httpcore connections): the
+    request now goes through a real pool of httpcore while the wrapper is in place, so
+    the header reaches the server, and the client's own path comes back once it is
+    gone."""
+    import httpcore
+
+    calls = []
+
+    def add_traceparent(request):
+        calls.append(request.url.target)
+        request.headers.append((b"traceparent", b"00-trace-span-01"))
+
+    is_async = flavour != "sync"
+    cls = httpcore.AsyncHTTPConnection if is_async else httpcore.HTTPConnection
+    name = "handle_async_request" if is_async else "handle_request"
+    monkeypatch.setattr(cls, name, _wraps(getattr(cls, name), add_traceparent))
+
+    def sent_headers(response):
+        return dict(response.json()["headers"])
+
+    if not is_async:
+        with lib.Client() as client:
+            first = sent_headers(client.get(server.url + "/echo"))
+            monkeypatch.undo()
+            after = sent_headers(client.get(server.url + "/echo"))
+    else:
+
+        async def main():
+            async with lib.AsyncClient() as client:
+                got = sent_headers(await client.get(server.url + "/echo"))
+                monkeypatch.undo()
+                return got, sent_headers(await client.get(server.url + "/echo"))
+
+        first, after = anyio.run(main, backend=flavour)
+    assert first.get("traceparent") == "00-trace-span-01"
+    assert calls == [b"/echo"]
+    assert "traceparent" not in after

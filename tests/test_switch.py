@@ -153,6 +153,69 @@ def test_install_routes_both_names_and_their_private_modules():
     assert out.stdout.split() == ["missing:", "httpx._nope", "ok"], out.stderr
 
 
+@pytest.mark.parametrize("switched", [True, False], ids=["httprs", "real"])
+def test_import_hooks_keyed_on_private_modules_run_as_with_the_real_libraries(switched):
+    """New Relic instruments httpx from a post-import hook on `httpx._client` (wrapt's
+    `register_post_import_hook` works the same way): a finder ahead of the others wraps
+    the loader of a watched module and, once it has run, looks the callbacks up by the
+    module's `__name__`. The real packages import their private modules with themselves;
+    under the switch the hooks never ran (the modules were mapped only when imported,
+    and kept httprs's names), so New Relic saw no httpx request."""
+    out = run_py(
+        f"""
+        import importlib, importlib.abc, importlib.util, sys
+        import httprs
+        if {switched}:
+            httprs.install()
+        watched = {{"httpx", "httpx._client", "httpx._transports.default", "httpx2._client",
+                   "httpx2._models"}}
+        fired = []
+
+        class Chained(importlib.abc.Loader):
+            def __init__(self, loader):
+                self.loader = loader
+            def create_module(self, spec):
+                return self.loader.create_module(spec)
+            def exec_module(self, module):
+                self.loader.exec_module(module)
+                if module.__name__ in watched:
+                    fired.append(module.__name__)
+                    if module.__name__.endswith("._client"):
+                        module.Client.instrumented = True
+
+        class HookFinder(importlib.abc.MetaPathFinder):
+            busy = set()
+            def find_spec(self, fullname, path=None, target=None):
+                if fullname not in watched or fullname in self.busy:
+                    return None
+                self.busy.add(fullname)
+                try:
+                    spec = importlib.util.find_spec(fullname)
+                finally:
+                    self.busy.discard(fullname)
+                if spec is not None and spec.loader is not None:
+                    spec.loader = Chained(spec.loader)
+                return spec
+
+        sys.meta_path.insert(0, HookFinder())
+        import httpx
+        print(sorted(fired))
+        import httpx2
+        print(sorted(fired))
+        assert httpx.Client.instrumented and httpx2.Client.instrumented
+        assert httpx._client.Client is httpx.Client
+        if {switched}:
+            assert httpx.Client is httprs.Client and httpx2._client is httprs._client
+        """
+    )
+    lines = out.stdout.splitlines()
+    assert lines == [
+        "['httpx', 'httpx._client', 'httpx._transports.default']",
+        "['httpx', 'httpx._client', 'httpx._transports.default', 'httpx2._client', "
+        "'httpx2._models']",
+    ], out.stderr
+
+
 def test_each_name_has_its_librarys_codes():
     """httpx2 renamed four codes (RFC 9110) and warns about the old names; httpx 0.28.1
     did neither. Each name gives its library's `codes`, so httpx code routed beside

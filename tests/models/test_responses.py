@@ -525,6 +525,21 @@ def test_private_attribute_names_like_httpx(hx):
     assert not hasattr(hx.Request("GET", "http://x", stream=hx.ByteStream(b"")), "_content")
 
 
+def test_cookies_cache_is_the_private_cookies_attribute_like_httpx(hx):
+    """httpx keeps `response.cookies` in `_cookies` once read, and gives what is there:
+    a test may preset it (gradio_client's does); httprs ignored it."""
+    r = hx.Response(200)
+    assert not hasattr(r, "_cookies")
+    r._cookies = hx.Cookies({"preset": "abc"})
+    assert dict(r.cookies) == {"preset": "abc"}
+    request = hx.Request("GET", "https://example.org/")
+    read = hx.Response(200, headers={"set-cookie": "a=1"}, request=request)
+    assert read.cookies is read._cookies is read.cookies
+    assert dict(read._cookies) == {"a": "1"}
+    del read._cookies
+    assert not hasattr(read, "_cookies")
+
+
 JSON_BODIES = [
     b'{"a": [1, 2.5, null, true, false], "s": "\\u2603 \xe2\x98\x83", "n": {"m": []}}',
     b" \t\r\n[1, 2]\n \r\t",

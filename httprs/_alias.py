@@ -367,11 +367,14 @@ class _Loader(importlib.abc.Loader):
                     pass
             return
         # The import system set __spec__ to ours; a mapped httprs module keeps its own,
-        # and takes the name it was last imported under, which import hooks look their
-        # callbacks up by (`module.__name__`, once the loader they wrap has run).
-        alias = module.__spec__.name
-        module.__spec__ = self._spec
-        module.__name__ = alias
+        # and takes the first name it is imported under, which import hooks look their
+        # callbacks up by (`module.__name__`, once the loader they wrap has run). Under the
+        # other name it is the same module, instrumented already: hooks keyed on both
+        # names (New Relic's) wrap the one Client once, as with one real library.
+        given, own = module.__spec__, self._spec
+        module.__spec__ = own
+        if given is not None and own is not None and module.__name__ == own.name:
+            module.__name__ = given.name
 
 
 def _real_package_exists(name: str) -> bool:

@@ -1041,4 +1041,5 @@ class AsyncHTTPTransport(_CoreTransport, AsyncBaseTransport):
             other.close()
             other.engine.close()
             other.resume_waiters()
+        await _aclose_mocked_pools(self)
         _log_closed(open_connections)

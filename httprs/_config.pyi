@@ -24,6 +24,12 @@ def create_ssl_context(
     cert: CertTypes | None = None,
     trust_env: bool = True,
 ) -> ssl.SSLContext: ...
+def _create_ssl_context(
+    verify: ssl.SSLContext | str | bool,
+    cert: CertTypes | None,
+    trust_env: bool,
+    warn: bool,
+) -> ssl.SSLContext: ...
 
 class Timeout:
     connect: float | None

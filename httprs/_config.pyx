@@ -28,19 +28,26 @@ def create_ssl_context(
     trust_env: bool = True,
 ) -> ssl.SSLContext:
     """Build an ssl.SSLContext the way httpx does for `verify=` / `cert=`."""
+    return _create_ssl_context(verify, cert, trust_env, True)
+
+
+def _create_ssl_context(verify, cert, trust_env, bint warn):
+    """create_ssl_context, its deprecation warnings given only with `warn` (a pool built
+    for a transport that warned already; warnings.catch_warnings() is not thread-safe)."""
     import certifi
 
     from httprs._methods import warn_inside
 
     if isinstance(verify, str):
         _check_verify_path_without_cert(verify, cert)
-        warn_inside(
-            "`verify=<str>` is deprecated. "
-            "Use `verify=ssl.create_default_context(cafile=...)` "
-            "or `verify=ssl.create_default_context(capath=...)` instead.",
-            DeprecationWarning,
-            "_config",
-        )
+        if warn:
+            warn_inside(
+                "`verify=<str>` is deprecated. "
+                "Use `verify=ssl.create_default_context(cafile=...)` "
+                "or `verify=ssl.create_default_context(capath=...)` instead.",
+                DeprecationWarning,
+                "_config",
+            )
         return _fresh_context(verify, trust_env, None)
     if verify is True or verify is False:
         ctx = _fresh_context(verify, trust_env, certifi.where())
@@ -48,12 +55,13 @@ def create_ssl_context(
         ctx = verify
 
     if cert:
-        warn_inside(
-            "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
-            "with `.load_cert_chain()` to configure the certificate chain.",
-            DeprecationWarning,
-            "_config",
-        )
+        if warn:
+            warn_inside(
+                "`cert=...` is deprecated. Use `verify=<ssl_context>` instead,"
+                "with `.load_cert_chain()` to configure the certificate chain.",
+                DeprecationWarning,
+                "_config",
+            )
         if isinstance(cert, str):
             ctx.load_cert_chain(cert)
         else:

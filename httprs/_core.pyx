@@ -9,6 +9,7 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 
 import base64
 import errno
+import functools
 import logging
 import math
 import operator
@@ -16,6 +17,7 @@ import os
 import socket
 import ssl
 import sys
+import threading
 
 cimport cython
 from cpython.buffer cimport PyObject_CheckBuffer

@@ -296,29 +296,69 @@ class _AsyncHttpcoreStream(AsyncByteStream):
             await aclose()
 
 
+_mocked_pool_lock = threading.Lock()
+
+
 def _mocked_pool(transport, str package, bint is_async):
-    """A real pool of the patched package (httpcore or httpcore2) for pass-through routes,
-    with the transport's settings; creating one opens no sockets."""
+    """A real pool of the patched package (httpcore or httpcore2) for pass-through routes
+    and wrapped connections, with the transport's settings; creating one opens no
+    sockets. One per transport (threads racing to make it share the first), closed with
+    the transport (_close_mocked_pool)."""
     from httprs._poolview import build_pool
 
-    pool = transport.__dict__.get("_pool")
-    # httpcore presents its public classes as `httpcore.ConnectionPool` (`__module__` is
-    # the package itself), httpcore2 likewise; a pool of the other package is replaced.
-    module = type(pool).__module__ if pool is not None else ""
-    if module != package and not module.startswith(package + "."):
-        pool = build_pool(transport.__dict__.get("_settings", {}), is_async, package)
-        transport._pool = pool
+    with _mocked_pool_lock:
+        pool = transport.__dict__.get("_pool")
+        # httpcore presents its public classes as `httpcore.ConnectionPool` (`__module__`
+        # is the package itself), httpcore2 likewise; a pool of the other package is
+        # replaced (and closed with the transport too).
+        module = type(pool).__module__ if pool is not None else ""
+        if module != package and not module.startswith(package + "."):
+            pool = build_pool(transport.__dict__.get("_settings", {}), is_async, package)
+            transport._pool = pool
+            transport.__dict__.setdefault("_sending_pools", []).append(pool)
     return pool
+
+
+def _close_mocked_pools(transport):
+    """Close the real pools a transport sent through (sync)."""
+    for pool in transport.__dict__.pop("_sending_pools", ()):
+        pool.close()
+
+
+async def _aclose_mocked_pools(transport):
+    for pool in transport.__dict__.pop("_sending_pools", ()):
+        await pool.aclose()
+
+
+cdef object _sending_pool(object transport, str package, bint is_async, object request):
+    """_mocked_pool, whose TLS context cannot be made (its files gone since the client
+    was made) as a ConnectError: never a pool checking against another store."""
+    try:
+        return _mocked_pool(transport, package, is_async)
+    except (OSError, ValueError) as error:
+        message = f"Could not make the TLS context of {package}'s pool: {error}"
+        raise exc.ConnectError(message, request=request) from error
+
+
+cdef object _bound_patch(object patched, object pool):
+    """The patched method as `pool.handle_request` gives it to httpx: bound through the
+    descriptor protocol (a function, an autospec, wrapt's FunctionWrapper, which called
+    unbound would take the pool for its request), else the object itself, given the pool
+    first (a mock's side effect takes `(self, request)`)."""
+    get = getattr(type(patched), "__get__", None)
+    if get is None:
+        return functools.partial(patched, pool)
+    return get(patched, pool, type(pool))
 
 
 def _send_via_httpcore(transport, tuple patch, request):
     package, patched = patch
-    pool = _mocked_pool(transport, package, False)
+    pool = _sending_pool(transport, package, False, request)
     try:
         if patched is None:
             response = pool.handle_request(_httpcore_request(package, request))
         else:
-            response = patched(pool, _httpcore_request(package, request))
+            response = _bound_patch(patched, pool)(_httpcore_request(package, request))
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:
@@ -329,12 +369,12 @@ def _send_via_httpcore(transport, tuple patch, request):
 
 async def _send_via_httpcore_async(transport, tuple patch, request):
     package, patched = patch
-    pool = _mocked_pool(transport, package, True)
+    pool = _sending_pool(transport, package, True, request)
     try:
         if patched is None:
             response = await pool.handle_async_request(_httpcore_request(package, request))
         else:
-            response = await patched(pool, _httpcore_request(package, request))
+            response = await _bound_patch(patched, pool)(_httpcore_request(package, request))
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:

@@ -87,8 +87,8 @@ def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = N
     }
     # The context httpx builds for its pool (code reads `_pool._ssl_context`; a mocking
     # library's pass-through route connects with it): made when the pool is built.
-    common["ssl_context"] = _ssl_context(settings)
     describe = package is None  # `_pool` read, not a pool to send through
+    common["ssl_context"] = _ssl_context(settings, strict=not describe)
     try:
         return _httpcore_pool(
             package or pool_package(), proxy, common, settings, is_async, describe
@@ -120,25 +120,25 @@ def build_pool(settings: dict[str, Any], is_async: bool, package: str | None = N
 _BOTH_PACKAGES: dict[tuple[str, str], type] = {}
 
 
-def _ssl_context(settings: dict[str, Any]) -> Any:
+def _ssl_context(settings: dict[str, Any], strict: bool) -> Any:
     """What httpx's transport gives its pool: create_ssl_context(verify, cert, trust_env)
-    (the very context for verify=<ssl.SSLContext>)."""
-    import warnings
-
-    from httprs._config import create_ssl_context
+    (the very context for verify=<ssl.SSLContext>), without its deprecation warnings (the
+    transport gave them). A pool to send through (`strict`) raises when the files are
+    gone: with no context, httpcore would check against certifi's bundle instead."""
+    from httprs._config import _create_ssl_context
 
     verify = settings.get("verify", True)
     if isinstance(verify, (bytes, os.PathLike)):  # a path httprs takes as httpx takes str
         verify = os.fsdecode(verify)
-    with warnings.catch_warnings():  # the transport warned about verify=<str> / cert=
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            return create_ssl_context(
-                verify=verify, cert=settings.get("cert"), trust_env=settings.get("trust_env", True)
-            )
-        except (OSError, ValueError):
-            # (files gone since the transport was made): reading `_pool` never fails
-            return None
+    try:
+        return _create_ssl_context(
+            verify, settings.get("cert"), settings.get("trust_env", True), False
+        )
+    except (OSError, ValueError):
+        if strict:
+            raise
+        # (files gone since the transport was made): reading `_pool` never fails
+        return None
 
 
 def _pool_class(package: str, name: str, describe: bool) -> Any:

@@ -80,4 +80,5 @@ class HTTPTransport(_CoreTransport, BaseTransport):
         core.closed = True
         _forget_head(core)
         engine.close()
+        _close_mocked_pools(self)
         _log_closed(open_connections)

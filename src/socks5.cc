@@ -123,9 +123,8 @@ StreamLayer::Status Socks5Stream::on_auth(Error& err) {
   if (in_.size() < 2) return Status::kWantRead;
   unsigned char version = byte_at(in_, 0), status = byte_at(in_, 1);
   in_.erase(0, 2);
-  // RFC 1929: VER 1. Anything else is not a SOCKS proxy's answer (nor is its status).
-  if (version != 1) return fail(err, "Malformed reply from the SOCKS proxy (username/password)");
-  if (status != 0) return fail(err, "Invalid username/password");
+  // RFC 1929: VER 1 and status 0. Anything else is no success (httpx's words for any).
+  if (version != 1 || status != 0) return fail(err, "Invalid username/password");
   if (!send_connect(err)) return Status::kError;
   state_ = State::kReply;
   return Status::kWantRead;

@@ -602,3 +602,82 @@ def test_a_wrapper_on_httpcores_connection_method_runs(server, monkeypatch, lib,
     assert first.get("traceparent") == "00-trace-span-01"
     assert calls == [b"/echo"]
     assert "traceparent" not in after
+
+
+@pytest.mark.parametrize("lib", [httprs, httpx], ids=["httprs", "httpx"])
+@pytest.mark.parametrize("where", ["pool", "connection"])
+@pytest.mark.parametrize("flavour", ["sync", "asyncio", "trio"])
+def test_a_wrapt_wrapper_on_httpcore_gets_the_request(server, lib, where, flavour):
+    """APM agents wrap httpcore's methods with wrapt (elastic-apm its connections'); a
+    wrapt wrapper called unbound takes the pool for its request, so it must be called as
+    `pool.handle_request(request)` calls it: bound. httprs called it unbound, and every
+    request failed once the wrapper was seen."""
+    import httpcore
+    import wrapt
+
+    is_async = flavour != "sync"
+    if where == "pool":
+        cls = httpcore.AsyncConnectionPool if is_async else httpcore.ConnectionPool
+    else:
+        cls = httpcore.AsyncHTTPConnection if is_async else httpcore.HTTPConnection
+    name = "handle_async_request" if is_async else "handle_request"
+    seen = []
+
+    def wrapper(wrapped, instance, args, kwargs):
+        request = args[0]
+        seen.append((type(instance).__name__, request.url.target))
+        request.headers.append((b"traceparent", b"00-wrapt-01"))
+        return wrapped(*args, **kwargs)
+
+    original = cls.__dict__[name]
+    wrapt.wrap_function_wrapper(cls, name, wrapper)
+    try:
+        if not is_async:
+            with lib.Client() as client:
+                response = client.get(server.url + "/echo")
+                pool = client._transport._pool
+        else:
+
+            async def main():
+                async with lib.AsyncClient() as client:
+                    return await client.get(server.url + "/echo"), client._transport._pool
+
+            response, pool = anyio.run(main, backend=flavour)
+    finally:
+        setattr(cls, name, original)
+    assert dict(response.json()["headers"])["traceparent"] == "00-wrapt-01"
+    assert seen == [(cls.__name__, b"/echo")]
+    assert pool.connections == []  # the client's close closed the pool it sent through
+
+
+@pytest.mark.httprs_only
+def test_threads_sending_through_a_wrapped_connection_share_one_pool(server):
+    """Requests of many threads through a wrapped httpcore connection method share one
+    real pool per transport (a race made one per thread), closed with the client."""
+    import concurrent.futures
+
+    import httpcore
+
+    calls = []
+    original = httpcore.HTTPConnection.handle_request
+
+    @functools.wraps(original)
+    def counting(self, request):
+        calls.append(1)
+        return original(self, request)
+
+    httpcore.HTTPConnection.handle_request = counting
+    try:
+        with httprs.Client() as client:
+            with concurrent.futures.ThreadPoolExecutor(16) as threads:
+                codes = list(
+                    threads.map(lambda _: client.get(server.url + "/").status_code, range(64))
+                )
+            pools = client._transport.__dict__["_sending_pools"]
+            assert len(pools) == 1
+        assert pools[0].connections == []
+    finally:
+        httpcore.HTTPConnection.handle_request = original
+    # (httpcore's pool may offer a request to a second connection when the first it
+    # picked turned out busy, as under httpx)
+    assert codes == [200] * 64 and len(calls) >= 64

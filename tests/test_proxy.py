@@ -685,14 +685,14 @@ def _expect_socks_failure(info, t0, error, message):
 
 def test_socks5_auth_reply_of_another_version_is_refused(scripted):
     """RFC 1929's reply carries version 1: another answer is not the proxy's, and its
-    status byte is not taken as a success (httpx: socksio's "Malformed reply")."""
+    status byte is not taken as a success (httpx: "Invalid username/password")."""
     proxy = scripted(_socks_script(3, b"\x05\x02", 5, b"\x05\x00", "hold"))
     url = proxy.url.replace("http://", "socks5://u:p@")
     with httprs.Client(proxy=url, timeout=SOCKS_TIMEOUT) as c:
         t0 = time.monotonic()
         with pytest.raises(httprs.TransportError) as info:
             c.get("http://127.0.0.1:9/")
-        _expect_socks_failure(info, t0, httprs.ProxyError, "Malformed reply")
+        _expect_socks_failure(info, t0, httprs.ProxyError, "Invalid username/password")
 
 
 @pytest.mark.parametrize("script, error, message", SOCKS_FAILURES)

@@ -299,11 +299,13 @@ class _AsyncHttpcoreStream(AsyncByteStream):
 _mocked_pool_lock = threading.Lock()
 
 
-def _mocked_pool(transport, str package, bint is_async):
+cdef object _mocked_pool(object transport, str package, bint is_async, object request):
     """A real pool of the patched package (httpcore or httpcore2) for pass-through routes
     and wrapped connections, with the transport's settings; creating one opens no
     sockets. One per transport (threads racing to make it share the first), closed with
-    the transport (_close_mocked_pool)."""
+    the transport (_close_mocked_pools). A TLS context that cannot be made (its files
+    gone since the client was made) is a ConnectError: never a pool checking against
+    another store."""
     from httprs._poolview import build_pool
 
     with _mocked_pool_lock:
@@ -313,7 +315,12 @@ def _mocked_pool(transport, str package, bint is_async):
         # replaced (and closed with the transport too).
         module = type(pool).__module__ if pool is not None else ""
         if module != package and not module.startswith(package + "."):
-            pool = build_pool(transport.__dict__.get("_settings", {}), is_async, package)
+            settings = transport.__dict__.get("_settings", {})
+            try:
+                pool = build_pool(settings, is_async, package)
+            except (OSError, ValueError) as error:
+                message = f"Could not make the TLS context of {package}'s pool: {error}"
+                raise exc.ConnectError(message, request=request) from error
             transport._pool = pool
             transport.__dict__.setdefault("_sending_pools", []).append(pool)
     return pool
@@ -330,21 +337,14 @@ async def _aclose_mocked_pools(transport):
         await pool.aclose()
 
 
-cdef object _sending_pool(object transport, str package, bint is_async, object request):
-    """_mocked_pool, whose TLS context cannot be made (its files gone since the client
-    was made) as a ConnectError: never a pool checking against another store."""
-    try:
-        return _mocked_pool(transport, package, is_async)
-    except (OSError, ValueError) as error:
-        message = f"Could not make the TLS context of {package}'s pool: {error}"
-        raise exc.ConnectError(message, request=request) from error
-
-
-cdef object _bound_patch(object patched, object pool):
-    """The patched method as `pool.handle_request` gives it to httpx: bound through the
+cdef object _pool_entry(object patched, object pool, bint is_async):
+    """What `pool.handle_request` (or `handle_async_request`) gives httpx: the pool's own
+    method for a patched connection (patched None), else the patch bound through the
     descriptor protocol (a function, an autospec, wrapt's FunctionWrapper, which called
-    unbound would take the pool for its request), else the object itself, given the pool
-    first (a mock's side effect takes `(self, request)`)."""
+    unbound would take the pool for its request), or, for no descriptor, the object
+    given the pool first (a mock's side effect takes `(self, request)`)."""
+    if patched is None:
+        return pool.handle_async_request if is_async else pool.handle_request
     get = getattr(type(patched), "__get__", None)
     if get is None:
         return functools.partial(patched, pool)
@@ -353,12 +353,9 @@ cdef object _bound_patch(object patched, object pool):
 
 def _send_via_httpcore(transport, tuple patch, request):
     package, patched = patch
-    pool = _sending_pool(transport, package, False, request)
+    send = _pool_entry(patched, _mocked_pool(transport, package, False, request), False)
     try:
-        if patched is None:
-            response = pool.handle_request(_httpcore_request(package, request))
-        else:
-            response = _bound_patch(patched, pool)(_httpcore_request(package, request))
+        response = send(_httpcore_request(package, request))
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:
@@ -369,12 +366,9 @@ def _send_via_httpcore(transport, tuple patch, request):
 
 async def _send_via_httpcore_async(transport, tuple patch, request):
     package, patched = patch
-    pool = _sending_pool(transport, package, True, request)
+    send = _pool_entry(patched, _mocked_pool(transport, package, True, request), True)
     try:
-        if patched is None:
-            response = await pool.handle_async_request(_httpcore_request(package, request))
-        else:
-            response = await _bound_patch(patched, pool)(_httpcore_request(package, request))
+        response = await send(_httpcore_request(package, request))
     except Exception as error:
         mapped = _httpcore_error(error, request)
         if mapped is None:

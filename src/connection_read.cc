@@ -52,10 +52,16 @@ SocketStream::ReadNow Connection::read_for_direct_wait(const Transfer& t) {
 }
 
 size_t Connection::body_mark(const Transfer& t, size_t least, size_t most) const {
-  if (cur_.get() != &t || state_ != State::kActive || !is_http1() || !chain_.passthrough())
-    return 0;
+  if (cur_.get() != &t || state_ != State::kActive || !is_http1()) return 0;
   size_t want = 0;
-  if (h1().direct_read_buffer(&want) == nullptr || want < least) return 0;
+  if (h1().direct_read_buffer(&want) == nullptr) return 0;
+  // Through TLS (or a tunnel's): the socket brings at least what the sink
+  // takes next, less what the layers already hold of it (a record's worth
+  // and what they were fed), never more: a mark above it would wait for
+  // bytes the server never sends.
+  size_t held = chain_.held_bound();
+  if (held >= want || want - held < least) return 0;
+  want -= held;
   return want < most ? want : most;
 }
 

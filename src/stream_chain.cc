@@ -90,6 +90,18 @@ bool StreamChain::passthrough() const {
   return true;
 }
 
+size_t StreamChain::held_bound() const {
+  if (connecting()) return SIZE_MAX;
+  size_t sum = 0;
+  for (size_t i = 0; i < layers_.size(); i++) {
+    if (transparent(i)) continue;
+    size_t held = layers_[i]->held_bound();
+    if (held > SIZE_MAX - sum) return SIZE_MAX;
+    sum += held;
+  }
+  return sum;
+}
+
 void StreamChain::deliver(size_t level, const char* data, size_t len) {
   if (level == layers_.size()) {
     host_->chain_data(data, len);

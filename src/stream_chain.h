@@ -66,6 +66,10 @@ class StreamChain {
   // Socket bytes reach the session unchanged: every layer is open and
   // transparent (or there is none).
   bool passthrough() const;
+  // At most how many bytes for the host the layers already hold between them
+  // (0 when passthrough()): what arrives on the socket for N more host bytes
+  // is at least N minus this. SIZE_MAX when a layer cannot tell.
+  size_t held_bound() const;
   size_t size() const { return layers_.size(); }
 
   // Bytes the socket read. A layer may read them in place (StreamLayer::lend)

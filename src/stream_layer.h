@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "errors.h"
@@ -51,6 +52,9 @@ class StreamLayer {
   virtual size_t pending_output() const = 0;
   // Bytes received but not yet taken by recv() (curl's "data pending").
   virtual bool data_pending() const = 0;
+  // At most how many bytes for the layer above this layer already holds (see
+  // TlsSession::held_bound); SIZE_MAX when it cannot tell.
+  virtual size_t held_bound() const { return SIZE_MAX; }
   // A clean close of this layer (TLS close_notify), queued as output.
   virtual void close() {}
   // Open and holding nothing: bytes may bypass it both ways (StreamChain

@@ -225,6 +225,12 @@ class TlsSession {
   // Send a close_notify (best effort, into the output buffer).
   virtual void shutdown() = 0;
 
+  // At most how many plaintext bytes this session already holds that read()
+  // has not returned (decrypted, or in ciphertext it was fed, a partial record
+  // included): a wait for N more plaintext bytes needs at least N minus this
+  // on the wire. SIZE_MAX when it cannot tell.
+  virtual size_t held_bound() const { return SIZE_MAX; }
+
   // Ciphertext waiting to go to the network; take_output moves it out.
   virtual size_t pending_output() const = 0;
   std::string take_output() {
@@ -297,6 +303,7 @@ class OpenSslSession final : public TlsSession {
   Status read(char* buf, size_t cap, size_t* n, Error& err) override;
   bool write(const char* data, size_t len, Error& err) override;
   void shutdown() override;
+  size_t held_bound() const override;
   size_t pending_output() const override;
   size_t append_output(std::string& dst) override;
   void offer_http2(bool http11_too) override;

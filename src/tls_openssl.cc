@@ -821,6 +821,16 @@ void OpenSslSession::shutdown() {
   clear_errors();
 }
 
+size_t OpenSslSession::held_bound() const {
+  if (failed_ || wire_ != Wire::kSound || deferred_ != Status::kOk ||
+      SSL_is_init_finished(ssl_) != 1 || SSL_get_current_compression(ssl_) != nullptr)
+    return SIZE_MAX;
+  // Read ahead, OpenSSL's record buffer holds up to one record of the largest
+  // size (with its processed part, SSL_pending()); twice that for margin. No
+  // compression: a record's plaintext is never longer than its ciphertext.
+  return in_pending() + 2 * static_cast<size_t>(SSL3_RT_MAX_PACKET_SIZE);
+}
+
 size_t OpenSslSession::pending_output() const { return out_.size(); }
 
 size_t OpenSslSession::append_output(std::string& dst) {

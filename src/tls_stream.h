@@ -33,6 +33,9 @@ class TlsStream final : public StreamLayer {
   size_t append_output(std::string& dst) override { return session_->append_output(dst); }
   size_t pending_output() const override { return session_->pending_output(); }
   bool data_pending() const override { return false; }  // OpenSSL buffers what it has not read
+  size_t held_bound() const override {
+    return state_ == State::kOpen ? session_->held_bound() : SIZE_MAX;
+  }
   void close() override;
   Error eof_while_connecting() const override;
 

@@ -473,7 +473,23 @@ def _paced(n: int, piece: int, patience: float, lag: float = 0.0):
     return handler, consume, body
 
 
-def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
+@pytest.fixture(params=["tcp", "tls"])
+def marked(request, scripted, certs):
+    """Factory: ``marked(handler)`` starts a scripted server, over TLS for the "tls"
+    case, and gives it with the client's ``verify``. A body's low-water mark through
+    TLS is the rest less what the TLS layer may hold of it (a record and what it was
+    fed): never more than the server sends."""
+
+    def make(handler):
+        if request.param == "tcp":
+            return scripted(handler), True
+        srv = scripted(handler, ssl_context=server_context(certs.server))
+        return srv, ssl.create_default_context(cafile=certs.ca_file)
+
+    return make
+
+
+def test_streamed_chunks_of_a_known_length_come_as_they_arrive(marked):
     """A waiter for the next chunk of a body of known length may sleep until the
     whole chunk is in the kernel (Engine::direct_once: a low-water mark), but only
     briefly (Engine::kLowatChunkMs): what came is handed out. The server sends each
@@ -484,10 +500,10 @@ def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
     from httprs import _core
 
     handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0)
-    srv = scripted(handler)
+    srv, verify = marked(handler)
     old = _core._set_chunk_wait_slice(60_000)
     try:
-        with httprs.Client(timeout=httprs.Timeout(60.0)) as c:
+        with httprs.Client(verify=verify, timeout=httprs.Timeout(60.0)) as c:
             with c.stream("GET", srv.url + "/paced") as r:
                 assert consume(r) == body
     finally:
@@ -495,9 +511,7 @@ def test_streamed_chunks_of_a_known_length_come_as_they_arrive(scripted):
 
 
 @pytest.mark.anyio
-async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(
-    scripted, anyio_backend
-):
+async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(marked, anyio_backend):
     """The async twin: a chunk's wait (asyncio's and trio's) marks the socket so that
     it reads readable only once the chunk's worth is in (Engine::mark_chunk_wait), and
     clears the mark after at most a millisecond: what came is handed out. The wait has
@@ -508,9 +522,9 @@ async def test_streamed_chunks_of_a_known_length_come_as_they_arrive_async(
     from httprs import _core
 
     handler, consume, body = _paced(4 * MIB, 300 * KIB, patience=5.0, lag=0.005)
-    srv = scripted(handler)
+    srv, verify = marked(handler)
     marks = _core._chunk_marks_for_testing()
-    async with httprs.AsyncClient(timeout=httprs.Timeout(60.0)) as c:
+    async with httprs.AsyncClient(verify=verify, timeout=httprs.Timeout(60.0)) as c:
         async with c.stream("GET", srv.url + "/paced") as r:
             received = bytearray()
             async for chunk in r.aiter_raw():
@@ -536,14 +550,14 @@ def _cut_short(sent: int, declared: int):
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
 @pytest.mark.parametrize("sent", [100 * KIB, 1 * MIB + 5])
-def test_content_of_a_body_cut_short_is_a_protocol_error(scripted, flavour, sent):
+def test_content_of_a_body_cut_short_is_a_protocol_error(marked, flavour, sent):
     """`.content` of a body whose server closes before its Content-Length: httpx's
     RemoteProtocolError, from the EOF itself (not a ReadTimeout: the read timeout is
     far away), also while the wait is marked for bytes that never come."""
-    srv = scripted(_cut_short(sent, 2 * MIB))
+    srv, verify = marked(_cut_short(sent, 2 * MIB))
 
     async def body(tw):
-        async with tw.client(timeout=httprs.Timeout(60.0)) as c:
+        async with tw.client(verify=verify, timeout=httprs.Timeout(60.0)) as c:
             with pytest.raises(httprs.RemoteProtocolError):
                 await c.get(srv.url + "/short")
 
@@ -566,18 +580,47 @@ def _trickle(n: int, piece: int, gap: float):
 
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
-def test_content_of_a_trickled_body_times_out_only_on_a_gap(scripted, flavour):
+def test_content_of_a_trickled_body_times_out_only_on_a_gap(marked, flavour):
     """A body that trickles in (16 KiB every 40 ms, 640 KiB in all) takes longer than
     the read timeout, but no gap does: `.content` gets all of it, no ReadTimeout. The
     wait for it is marked for the whole rest (only the last byte reaches the mark),
     and a read timeout due while bytes sit under the mark reads them first."""
     handler, expected = _trickle(640 * KIB, 16 * KIB, 0.04)
-    srv = scripted(handler)
+    srv, verify = marked(handler)
 
     async def body(tw):
-        async with tw.client(timeout=httprs.Timeout(60.0, read=0.5)) as c:
+        async with tw.client(verify=verify, timeout=httprs.Timeout(60.0, read=0.5)) as c:
             r = await c.get(srv.url + "/trickle")
             assert r.content == expected
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("piece", [1000, 16 * KIB, 256 * KIB])
+def test_content_whose_last_bytes_come_with_the_connection_open(marked, flavour, piece):
+    """The server sends a body of known length (in records of `piece` bytes through
+    TLS: many small ones carry more overhead, fewer big ones less) and keeps the
+    connection open: `.content` ends with its last byte, not at the read timeout. A
+    low-water mark above what the server sends would hold the wait until then."""
+    n = 3 * MIB + 7
+    expected = pattern(n, 11)
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            for start in range(0, n, piece):
+                send(conn, expected[start : start + piece])
+
+    srv, verify = marked(handler)
+
+    async def body(tw):
+        async with tw.client(verify=verify, timeout=httprs.Timeout(60.0, read=20.0)) as c:
+            for _ in range(2):  # a kept-alive connection's second body too
+                start = time.monotonic()
+                r = await c.get(srv.url + "/open")
+                assert r.content == expected
+                assert time.monotonic() - start < 10.0, "waited for the read timeout"
 
     twin.run(flavour, body)
 

@@ -872,6 +872,15 @@ class _CoreTransport:
             n = engine.eng.direct_reads()
         return n
 
+    def _marked_waits(self):
+        """Tests: how many driver polls waited for an HTTP/2 body with its socket marked."""
+        cdef _TransportCore core = self._core
+        cdef _Engine engine = core.engine
+        cdef unsigned long long n
+        with nogil:
+            n = engine.eng.marked_waits()
+        return n
+
     def _hold_engine_mutex(self, int ms):
         """Tests: keep the engine mutex locked for `ms` (GIL released)."""
         cdef _TransportCore core = self._core

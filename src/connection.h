@@ -104,6 +104,15 @@ class Connection final : private SocketStream::Owner,
   // the loop.
   BodyWait mark_chunk_wait(const Transfer& t, size_t least, size_t most);
   void clear_chunk_mark();
+  // The driver's poll for an HTTP/2 body (Engine::drive_once): the socket
+  // reads readable once what the body's stream is sure to bring next is in
+  // (Http2Exchanges::body_mark, less what the TLS layer may hold), when that
+  // is at least `least`; true when marked. end_h2_wait() takes the mark off
+  // and reads what came under it, before the loop runs a stream's read
+  // deadline over those bytes. A stream started or ended meanwhile takes it
+  // off too (h2_assign, h2_settle).
+  bool mark_h2_wait(const Transfer& t, size_t least, size_t most);
+  void end_h2_wait();
   void follow_body_mark();
   // The socket's descriptor while it is open (-1 after). With `lend` the
   // caller may keep a duplicate: closing then shuts the socket down first

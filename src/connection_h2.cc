@@ -48,6 +48,7 @@ void Connection::start_http2() {
 }
 
 void Connection::h2_assign(std::shared_ptr<Transfer> t) {
+  clear_chunk_mark();  // a wait marked for another stream's body: this one's answer wakes it
   if (state_ == State::kClosing || !session_->can_take_exchange()) {
     // GOAWAY or the stream limit came first: another connection takes it.
     t->conn = nullptr;
@@ -182,6 +183,7 @@ void Connection::h2_receive(const char* data, size_t len) {
 void Connection::h2_settle() {
   if (state_ == State::kClosing) return;
   std::vector<Http2Exchanges::Ended> ended = h2().take_ended();
+  if (!ended.empty()) clear_chunk_mark();  // the marked stream's wait may be over
   std::vector<std::shared_ptr<Transfer>> retries;
   for (Http2Exchanges::Ended& e : ended) {
     e.transfer->conn = nullptr;

@@ -83,6 +83,27 @@ Connection::BodyWait Connection::mark_chunk_wait(const Transfer& t, size_t least
   return BodyWait::kMarked;
 }
 
+bool Connection::mark_h2_wait(const Transfer& t, size_t least, size_t most) {
+  if (!is_http2() || state_ != State::kActive || chunk_mark_ != ChunkMark::kNone || flush_wanted_ ||
+      socket_.writes_pending() > 0 || socket_.write_deferred() || !socket_.reading())
+    return false;
+  size_t want = h2().body_mark(t);
+  size_t held = chain_.held_bound();
+  if (held >= want || want - held < least) return false;
+  want -= held;
+  if (want > most) want = most;
+  if (!socket_.set_read_lowat(static_cast<int>(want))) return false;
+  chunk_mark_ = ChunkMark::kMarked;
+  chunk_mark_bytes_ = want;
+  return true;
+}
+
+void Connection::end_h2_wait() {
+  if (chunk_mark_ == ChunkMark::kNone) return;
+  clear_chunk_mark();
+  if (state_ == State::kActive && socket_.reading()) (void)socket_.read_ready();
+}
+
 void Connection::follow_body_mark() {
   if (chunk_mark_ == ChunkMark::kNone || !cur_ || cur_->sink_use != SinkUse::kWhole) return;
   size_t mark = body_mark(*cur_, 1, chunk_mark_bytes_);

@@ -934,6 +934,11 @@ uint64_t Engine::direct_reads() {
   return direct_reads_;
 }
 
+uint64_t Engine::marked_waits() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return marked_waits_;
+}
+
 int Engine::idle_connections() const {
   // idle_ also lists HTTP/2 connections that carry streams and have room for
   // more: busy, not idle.

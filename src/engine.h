@@ -443,6 +443,8 @@ class Engine {
   uint64_t direct_waits();
   // How many of those rounds took bytes from their socket without the loop.
   uint64_t direct_reads();
+  // How many driver polls waited for an HTTP/2 body with its socket marked.
+  uint64_t marked_waits();
   // Tests: hold the engine mutex for `ms` (proves callers do not hold the GIL
   // while they wait for it).
   void hold_mutex_for_testing(int ms);
@@ -556,8 +558,11 @@ class Engine {
   };
   using Wakeups = std::vector<Wakeup>;
   // One round of driving. `wake`: sleepers picked by the last round, notified
-  // (and cleared) once mu_ is let go of for the poll.
-  void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake);
+  // (and cleared) once mu_ is let go of for the poll. `waiter`: the driving
+  // thread's own transfer, whose HTTP/2 body the poll may wait for marked
+  // (Connection::mark_h2_wait).
+  void drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake,
+                  Transfer* waiter = nullptr);
   // wait()'s rounds as the driver and as a follower (engine_wait.cc).
   void drive_round(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor what,
                    std::chrono::steady_clock::time_point deadline, bool direct_next, Wakeups& wake);
@@ -766,6 +771,7 @@ class Engine {
   uint64_t driver_wakes_ = 0;
   uint64_t direct_waits_ = 0;
   uint64_t direct_reads_ = 0;
+  uint64_t marked_waits_ = 0;
   int pool_work_ = 0;  // note_pool_work()
   bool closed_ = false;
   // kClosing: a close() is under way (in another thread, maybe: a second one waits

@@ -93,7 +93,8 @@ void Engine::run_once() {
   flush_connections();  // streams the callbacks started (retries, a new connection's first)
 }
 
-void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake) {
+void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeups& wake,
+                        Transfer* waiter) {
   if (loop_closed()) return;
   drain_deferred();
   // What the consumers' calls asked for (HTTP/2 frames) leaves once mu_ is
@@ -109,6 +110,15 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
   if (timeout > 0 || !batch.empty()) {
     poll_until_ms_ = uv_now(loop_) + static_cast<uint64_t>(timeout);
     bool writes = !batch.empty();
+    // The waiter's HTTP/2 body: woken once a good part of it is in, not on each
+    // frame (as a direct HTTP/1.1 wait, a server on this CPU was preempted mid-
+    // write for every 16 KiB record). Not while anything is to be written.
+    Connection* marked = nullptr;
+    if (!writes && waiter != nullptr && waiter->conn != nullptr &&
+        waiter->conn->mark_h2_wait(*waiter, kLowatMin, kLowatMax)) {
+      marked = waiter->conn;
+      marked_waits_++;
+    }
     if (!writes) end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
     struct pollfd p;
     p.fd = uv_backend_fd(loop_);
@@ -150,6 +160,12 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     lk.lock();
     in_poll_ = false;
     if (loop_closed()) return;
+    // Still the waiter's (else its stream's end took the mark off): what came
+    // under the mark is read before the loop's timers run.
+    if (marked != nullptr && waiter->conn == marked) {
+      uv_update_time(loop_);
+      marked->end_h2_wait();
+    }
   } else {
     end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
   }
@@ -625,7 +641,7 @@ void Engine::drive_round(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
   using clock = std::chrono::steady_clock;
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
   driving_ = true;
-  drive_once(lk, left > 0 ? static_cast<int>(left) : 0, wake);
+  drive_once(lk, left > 0 ? static_cast<int>(left) : 0, wake, &t);
   driving_ = false;
   // Leaving the driver's seat: the transfer is done, the slice is over, or
   // the next round waits directly. One follower, if any, drives next.

@@ -355,6 +355,19 @@ void Http2Exchanges::on_data(Stream& s, int32_t id, Http2Event& ev) {
   listener_->on_transfer_progress(t);
 }
 
+size_t Http2Exchanges::body_mark(const Transfer& t) const {
+  if (streams_.size() != 1) return 0;
+  const auto& [id, s] = *streams_.begin();
+  if (s.transfer.get() != &t || s.window != Window::kOpen || !t.head_ready || !t.body_sent ||
+      !t.head.has_content_length || t.sink == nullptr || t.sink_use != SinkUse::kWhole ||
+      !t.body_buf.empty() || t.head.content_length <= t.body_received)
+    return 0;
+  uint64_t due = t.head.content_length - t.body_received;
+  uint64_t room = t.sink_len - t.sink_fill;
+  uint64_t half = session_.receivable(id) / 2;
+  return static_cast<size_t>(std::min({due, room, half}));
+}
+
 bool Http2Exchanges::gives_back(const Stream& s) const {
   const Transfer& t = *s.transfer;
   // Before the consumer's first read, once the request is all out, DATA is

@@ -89,6 +89,12 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   // whose whole request is out count as sent. A stream that did not move
   // keeps its deadline, whatever the other streams write.
   void note_written(uint64_t done);
+  // How many more body bytes of `t` a wait may sleep for: `t` is the only
+  // stream, its whole body goes into the consumer's sink (`.content`) and its
+  // head declared the length. At most what is still due and half of what the
+  // windows let the server send (the reads after the wake-up give the window
+  // back before the server runs out of it). 0: wake on any byte.
+  size_t body_mark(const Transfer& t) const;
   // Streams past their deadline fail (ReadTimeout / WriteTimeout) and are
   // reset; the others go on.
   void expire();

@@ -685,6 +685,14 @@ void Http2Session::consume(int32_t stream_id, size_t n) {
   nghttp2_session_consume_stream(session_.get(), stream_id, n);
 }
 
+size_t Http2Session::receivable(int32_t stream_id) const {
+  if (!session_ || dead_ || live_.count(stream_id) == 0 || want_write()) return 0;
+  int32_t stream = nghttp2_session_get_stream_local_window_size(session_.get(), stream_id);
+  int32_t connection = nghttp2_session_get_local_window_size(session_.get());
+  int32_t least = std::min(stream, connection);
+  return least > 0 ? static_cast<size_t>(least) : 0;
+}
+
 void Http2Session::open_window(int32_t stream_id) {
   if (!session_ || dead_ || live_.count(stream_id) == 0 ||
       config_.stream_window <= config_.initial_window)

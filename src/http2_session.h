@@ -160,6 +160,10 @@ class Http2Session {
   bool end_body(int32_t stream_id, Error& err);
   // The owner read `n` bytes of a stream's DATA: open the windows again.
   void consume(int32_t stream_id, size_t n);
+  // How many more DATA bytes of the stream the server may send now, by both
+  // windows, counting only the WINDOW_UPDATEs already handed to flush() (0
+  // while frames wait to go out, or for a stream not open).
+  size_t receivable(int32_t stream_id) const;
   // The stream's consumer reads: its window goes from the initial one to
   // stream_window (a WINDOW_UPDATE for the difference is queued).
   void open_window(int32_t stream_id);

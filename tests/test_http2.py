@@ -28,6 +28,7 @@ from servers.app import expected_bytes
 from servers.h2server import (
     goaway_every,
     goaway_midflight,
+    h2_context,
     refuse_first,
     reset_with,
     serve_path,
@@ -588,7 +589,7 @@ def _h2_goaway_then_http11(certs):
     """TLS; the first connection picks h2 by ALPN and answers the first request with
     GOAWAY(last_stream_id=0): not processed. Later connections pick http/1.1 and
     answer each request with its target."""
-    from servers.h2server import H2Conn, h2_context
+    from servers.h2server import H2Conn
     from servers.scripted import ScriptedServer
 
     h2_ctx = h2_context(certs.server)
@@ -1333,8 +1334,6 @@ def test_fixed_body_outlives_a_response_dropped_mid_upload(h2_scripted, certs, m
     import subprocess
     import sys
 
-    from servers.h2server import h2_context
-
     seen: dict = {}
     srv = h2_scripted(_head_then_hold_upload(seen), ssl_context=h2_context(certs.server))
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
@@ -1553,3 +1552,82 @@ def test_http2_debug_log_lines_on_the_http2_logger(h2_scripted, caplog):
         m.startswith("send_request_headers.started request=") and "stream_id=1" in m
         for _, m in lines
     )
+
+
+# A sync `.content` of a large HTTP/2 body, the only stream on its connection, waits
+# with its socket's receive low-water mark (SO_RCVLOWAT) at half of what the windows
+# let the server send, less what the TLS layer may hold (Engine::drive_once,
+# Connection::mark_h2_wait): woken every few hundred KiB, not on every frame.
+
+_MARKED_BODY = bytes(range(256)) * (5 * 4096) + b"end"  # 5 MiB + 3
+
+
+def _serve_marked(h2c) -> None:
+    while (req := h2c.next_request()) is not None:
+        if req.path == "/short":
+            # Content-Length promises more than the stream carries before it ends.
+            h2c.send_headers(req.stream_id, 200, [("content-length", str(4 << 20))])
+            h2c.send_data(req.stream_id, _MARKED_BODY[: 3 << 20], end=True)
+        elif req.path == "/small":
+            h2c.respond(req.stream_id, 200, b"small")
+        else:
+            h2c.respond(req.stream_id, 200, _MARKED_BODY)
+
+
+def _marked_client(srv, certs, tls: bool, read: float = 20.0):
+    timeout = httprs.Timeout(60.0, read=read)
+    if tls:
+        ctx = ssl.create_default_context(cafile=certs.ca_file)
+        return httprs.Client(http2=True, verify=ctx, timeout=timeout)
+    return httprs.Client(http1=False, http2=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
+def test_large_body_waits_marked_and_ends_with_its_last_byte(h2_scripted, certs, tls):
+    """The body is intact, its waits were marked, and each `.content` ends with the
+    body's last frame while the server keeps the connection open: a mark above what
+    the server may send would hold the wait until the read timeout."""
+    srv = h2_scripted(_serve_marked, ssl_context=h2_context(certs.server) if tls else None)
+    with _marked_client(srv, certs, tls) as c:
+        before = c._transport._marked_waits()
+        for _ in range(3):  # the connection's later streams too
+            start = time.monotonic()
+            assert c.get(srv.url + "/big").content == _MARKED_BODY
+            assert time.monotonic() - start < 10.0, "waited for the read timeout"
+        assert c._transport._marked_waits() > before
+        assert c.get(srv.url + "/small").text == "small"
+    assert srv.connections == 1
+
+
+def test_stream_ended_short_under_a_mark_fails_without_waiting_for_the_timeout(h2_scripted, certs):
+    """A stream that ends before its Content-Length while the connection stays open
+    sends fewer bytes than a mark may wait for: the wait's slice ends the mark, and
+    the error is httpx's, long before the read timeout. The connection serves on."""
+    srv = h2_scripted(_serve_marked)
+    with _marked_client(srv, certs, tls=False) as c:
+        start = time.monotonic()
+        with pytest.raises(httprs.RemoteProtocolError):
+            c.get(srv.url + "/short")
+        assert time.monotonic() - start < 10.0, "waited for the read timeout"
+        assert c.get(srv.url + "/big").content == _MARKED_BODY
+
+
+def test_another_threads_stream_is_answered_while_a_body_waits_marked(h2_scripted, certs):
+    """A second stream opened on the connection while a large body's wait is marked
+    (by another thread) ends the mark: both responses come, intact."""
+    srv = h2_scripted(_serve_marked)
+    with _marked_client(srv, certs, tls=False) as c:
+        assert c.get(srv.url + "/small").text == "small"  # one connection, settled
+        got: dict[str, object] = {}
+
+        def big() -> None:
+            got["big"] = c.get(srv.url + "/big").content
+
+        t = threading.Thread(target=big)
+        t.start()
+        smalls = [c.get(srv.url + "/small").text for _ in range(20)]
+        t.join(30)
+        assert not t.is_alive()
+        assert got["big"] == _MARKED_BODY
+        assert smalls == ["small"] * 20
+    assert srv.connections == 1

@@ -188,6 +188,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         unsigned long long driver_wakes()
         unsigned long long direct_waits()
         unsigned long long direct_reads()
+        unsigned long long marked_waits()
         void hold_mutex_for_testing(int ms)
         @staticmethod
         bool satisfied(const Transfer& t, WaitFor what)

@@ -249,6 +249,20 @@ def _all() -> list[Scenario]:
     )
     s.append(
         Scenario(
+            "https_get_10m",
+            "HTTPS download 10 MB via .content (HTTP/1.1)",
+            "any",
+            "get",
+            "tls_file_10m",
+            FILE_SIZES["10m"],
+            unit="MB",
+            min_ops=10,
+            quick_min_ops=2,
+            tls=True,
+        )
+    )
+    s.append(
+        Scenario(
             "h2_get_10m",
             "HTTP/2 download 10 MB via .content",
             "any",

@@ -304,6 +304,7 @@ class Servers:
             "file_100m": f"{h}/files/100m.bin",
             "json_gz": f"{h}/data.json",
             "tls_small": f"{s}/small",
+            "tls_file_10m": f"{s}/files/10m.bin",
             "h2_small": f"{h2}/small",
             "h2_file_10m": f"{h2}/files/10m.bin",
             "h2c_small": f"http://127.0.0.1:{self.h2c_port}/small",

@@ -178,6 +178,14 @@ void Connection::h2_receive(const char* data, size_t len) {
     return;
   }
   h2_settle();
+  if (state_ == State::kIdle && h2().open_exchanges() == 0 &&
+      keepalive_expired(engine_->now_ms())) {
+    // Idle past keepalive_expiry and the server still sends: the pool will not
+    // hand it out again (h2_usable_for_reuse), and an event loop that watches
+    // the engine would read it for as long as the server goes on.
+    health_ = Health::kSpent;
+    close(Error());
+  }
 }
 
 void Connection::h2_settle() {
@@ -228,6 +236,7 @@ void Connection::h2_on_timer() {
   if (state_ == State::kClosing) return;
   h2().set_now(engine_->now_ms());
   h2().expire();
+  if (h2().timed_out()) health_ = Health::kSpent;  // no new streams; closes once its streams end
   h2_flush();
   h2_settle();
 }

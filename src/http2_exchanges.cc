@@ -229,6 +229,7 @@ void Http2Exchanges::expire() {
     err.set(it->second.transfer->body_sent ? ErrorKind::kReadTimeout : ErrorKind::kWriteTimeout,
             "timed out");
     session_.cancel(id);  // the other streams go on
+    timed_out_ = true;
     fail_stream(id, err, false);
   }
   wake_at_ = next_deadline();

@@ -98,6 +98,11 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   // Streams past their deadline fail (ReadTimeout / WriteTimeout) and are
   // reset; the others go on.
   void expire();
+  // A stream's deadline passed on this connection: it takes no new streams
+  // (the server, or the path to it, may be gone; a request would wait out
+  // its whole timeout on it again). httpcore gives up on a connection at its
+  // first timeout; here the streams still open go on.
+  bool timed_out() const { return timed_out_; }
   // When the owner's timer should fire (0: no stream has a deadline): never
   // later than the earliest deadline, maybe earlier (a deadline that moved
   // later is not looked for at each step: with many streams in flight that
@@ -160,7 +165,8 @@ class Http2Exchanges final : public ProtocolSession, private Http2DataSink {
   size_t buffer_most_;
   size_t first_most_;
   uint64_t now_ = 0;
-  uint64_t wake_at_ = 0;  // see wake_at()
+  bool timed_out_ = false;  // see timed_out()
+  uint64_t wake_at_ = 0;    // see wake_at()
 };
 
 }  // namespace httprs

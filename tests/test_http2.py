@@ -9,6 +9,7 @@ differential against httpx + h2, and through a CONNECT proxy.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import ssl
@@ -979,6 +980,10 @@ def _silent_on(path: str):
 
 
 def test_read_timeout_is_per_stream(h2_scripted):
+    """A stream's read timeout fails that stream only: the requests in flight beside it
+    on its connection are answered there. The connection takes no new stream after it
+    (the next request opens another, as httpx's would: httpcore gives the connection up
+    at its first timeout, failing the streams beside it too)."""
     srv = h2_scripted(_silent_on("/never"))
     with httprs.Client(http1=False, http2=True, timeout=0.5) as client:
         errors = []
@@ -996,7 +1001,81 @@ def test_read_timeout_is_per_stream(h2_scripted):
         t.join()
         assert len(errors) == 1
         assert client.get(srv.url + "/after").text == "/after"
-    assert srv.connections == 1
+    assert srv.connections == 2
+
+
+def _silent_after_first_on_first_connection(h2c) -> None:
+    """The first connection answers one request, then stays open and answers nothing
+    more (a hung worker, a black-holed path); later connections answer every request."""
+    answered = 0
+    while (req := h2c.next_request()) is not None:
+        if h2c.conn.index == 0 and answered >= 1:
+            continue
+        answered += 1
+        h2c.respond(req.stream_id, 200, req.path.encode())
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("impl", ["httprs", "httpx"])
+def test_a_connection_whose_stream_timed_out_takes_no_new_streams(h2_scripted, flavour, impl):
+    """After a read timeout the next requests go to a new connection, as with httpx:
+    the one that timed out was handed out again, and every later request to the origin
+    waited out its whole timeout on it."""
+    srv = h2_scripted(_silent_after_first_on_first_connection)
+    mod = httprs if impl == "httprs" else httpx
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=0.5) as c:
+            assert (await c.get(srv.url + "/1")).text == "/1"
+            with pytest.raises(mod.ReadTimeout):
+                await c.get(srv.url + "/2")
+            for i in range(3, 6):
+                assert (await c.get(f"{srv.url}/{i}")).text == f"/{i}"
+
+    twin.run(flavour, body, sync_cls=mod.Client, async_cls=mod.AsyncClient)
+    assert srv.connections == 2
+
+
+def _junk_after_answer(closed: dict):
+    """Answers the first request, then sends frames of an unknown type (which a client
+    must ignore) every 10 ms until the client closes the connection; records when."""
+
+    def handler(h2c) -> None:
+        req = h2c.next_request()
+        if req is None:
+            return
+        h2c.respond(req.stream_id, 200, b"ok")
+        junk = b"\x00\x00\x04\xfa\x00\x00\x00\x00\x00" + b"junk"
+        start = time.monotonic()
+        while time.monotonic() - start < 10.0:
+            if not h2c.conn.send(junk):
+                closed["after"] = time.monotonic() - start
+                return
+            time.sleep(0.01)
+
+    return handler
+
+
+def test_an_idle_connection_the_server_keeps_writing_to_closes_after_its_expiry(h2_scripted):
+    """An event loop watches the engine for a client's whole life, so an idle HTTP/2
+    connection is read whenever the server writes: one that goes on writing (frames the
+    client ignores) cost CPU for as long as it did. Once the connection is past its
+    keep-alive expiry the next bytes close it (httpx does not read idle connections;
+    the pool would not hand this one out again)."""
+    closed: dict[str, float] = {}
+    srv = h2_scripted(_junk_after_answer(closed))
+    limits = httprs.Limits(keepalive_expiry=0.5)
+
+    async def main() -> None:  # asyncio's driver reads the engine's sockets while idle
+        async with httprs.AsyncClient(http1=False, http2=True, limits=limits) as c:
+            assert (await c.get(srv.url + "/")).text == "ok"
+            for _ in range(60):
+                await asyncio.sleep(0.05)
+                if "after" in closed:
+                    break
+
+    asyncio.run(main())
+    assert 0.4 < closed.get("after", 99.0) < 2.5, closed
 
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)

@@ -112,8 +112,11 @@ class Connection final : private SocketStream::Owner,
   // deadline over those bytes. A stream started or ended meanwhile takes it
   // off too (h2_assign, h2_settle).
   bool mark_h2_wait(const Transfer& t, size_t least, size_t most);
-  void end_h2_wait();
+  bool end_h2_wait();  // true: it read bytes that came under the mark
   void follow_body_mark();
+  // Bytes pass through a layer that changes them (TLS) on their way to the
+  // protocol: what ends the stream there comes as data.
+  bool layered() const { return !chain_.passthrough(); }
   // The socket's descriptor while it is open (-1 after). With `lend` the
   // caller may keep a duplicate: closing then shuts the socket down first
   // (see Engine::info_fd).

@@ -98,10 +98,11 @@ bool Connection::mark_h2_wait(const Transfer& t, size_t least, size_t most) {
   return true;
 }
 
-void Connection::end_h2_wait() {
-  if (chunk_mark_ == ChunkMark::kNone) return;
+bool Connection::end_h2_wait() {
+  if (chunk_mark_ == ChunkMark::kNone) return false;
   clear_chunk_mark();
-  if (state_ == State::kActive && socket_.reading()) (void)socket_.read_ready();
+  return state_ == State::kActive && socket_.reading() &&
+         socket_.read_ready() == SocketStream::ReadNow::kRead;
 }
 
 void Connection::follow_body_mark() {

@@ -196,6 +196,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool sink_overflow = false;
   SinkUse sink_use = SinkUse::kWhole;
   bool read_all = false;  // the consumer wants the whole body: never pause reading
+  // An HTTP/2 body's marked poll ran out of time with bytes under its mark (the
+  // server waits for an answer, or its stream ended short): no more marks (mu_).
+  bool h2_unmarked = false;
   uint64_t body_received = 0;
   int attempts = 0;
   // The stale keep-alive race (a reused HTTP/1.1 connection closed on the request
@@ -619,6 +622,12 @@ class Engine {
   static constexpr size_t kLowatMin = 64 << 10;
   static constexpr size_t kLowatMax = 2 << 20;
   static constexpr int kLowatChunkMs = 1;
+  // A whole body's marked poll under TLS, or an HTTP/2 one, ends after at most
+  // this: what the server sends that is not body (a close_notify or an alert, a
+  // renegotiation, a PING or SETTINGS it waits to have answered, a stream's
+  // early end or reset) comes under the mark and wakes no one. Over plain TCP
+  // the end of the stream (FIN, RST) wakes the poll at once.
+  static constexpr int kLowatLayeredMs = 10;
   // A direct wait reads its socket before it polls, in its first direct
   // round (the answer is usually in: a poll saved per request), unless three
   // quarters or more of its origin's last kReadFirstRound such reads found

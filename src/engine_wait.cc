@@ -114,10 +114,14 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     // frame (as a direct HTTP/1.1 wait, a server on this CPU was preempted mid-
     // write for every 16 KiB record). Not while anything is to be written.
     Connection* marked = nullptr;
-    if (!writes && waiter != nullptr && waiter->conn != nullptr &&
+    if (!writes && waiter != nullptr && waiter->conn != nullptr && !waiter->h2_unmarked &&
         waiter->conn->mark_h2_wait(*waiter, kLowatMin, kLowatMax)) {
       marked = waiter->conn;
       marked_waits_++;
+      if (timeout > kLowatLayeredMs) {
+        timeout = kLowatLayeredMs;
+        poll_until_ms_ = uv_now(loop_) + static_cast<uint64_t>(timeout);
+      }
     }
     if (!writes) end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
     struct pollfd p;
@@ -156,7 +160,8 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
       lk.unlock();
     }
     at_wait_point(WaitPoint::kPolling);
-    if (timeout > 0 && all_out) ::poll(&p, 1, timeout);
+    int ready = -1;
+    if (timeout > 0 && all_out) ready = ::poll(&p, 1, timeout);
     lk.lock();
     in_poll_ = false;
     if (loop_closed()) return;
@@ -164,7 +169,10 @@ void Engine::drive_once(std::unique_lock<std::mutex>& lk, int timeout_ms, Wakeup
     // under the mark is read before the loop's timers run.
     if (marked != nullptr && waiter->conn == marked) {
       uv_update_time(loop_);
-      marked->end_h2_wait();
+      // Out of time, yet bytes had come under the mark: the server waits for
+      // an answer (a PING's, a SETTINGS ack) or sent what ends the stream
+      // early; this response's later polls are not marked.
+      if (marked->end_h2_wait() && ready == 0) waiter->h2_unmarked = true;
     }
   } else {
     end_deferred_writes(std::move(batch));  // empty: the list is kept for reuse
@@ -330,6 +338,8 @@ bool Engine::direct_once(std::unique_lock<std::mutex>& lk, Transfer& t, WaitFor 
                       : BodyWait::kNone;
   if (body == BodyWait::kMarked && t.sink_use == SinkUse::kChunk && timeout > kLowatChunkMs)
     timeout = kLowatChunkMs;
+  if (body == BodyWait::kMarked && t.conn->layered() && timeout > kLowatLayeredMs)
+    timeout = kLowatLayeredMs;
   direct_waits_++;
   // Only the call's first round reads first: one whose read did not end the
   // wait is followed by rounds that poll (and so let go of mu_ and notify

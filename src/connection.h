@@ -268,6 +268,9 @@ class Connection final : private SocketStream::Owner,
   // `most`; 0 when that read does not go straight into the sink (not plain
   // HTTP/1.1, no sink, nothing due) or would take less than `least`.
   size_t body_mark(const Transfer& t, size_t least, size_t most) const;
+  // What the socket must bring for `want` more bytes above the layers, given
+  // what they hold, capped at `most`; 0 when that is less than `least`.
+  size_t wire_mark(size_t want, size_t least, size_t most) const;
 
   // The session as the protocol it speaks, for what only that protocol
   // does (HTTP/1.1's exchange lifecycle, HTTP/2's streams): h1() only while

@@ -55,7 +55,11 @@ size_t Connection::body_mark(const Transfer& t, size_t least, size_t most) const
   if (cur_.get() != &t || state_ != State::kActive || !is_http1()) return 0;
   size_t want = 0;
   if (h1().direct_read_buffer(&want) == nullptr) return 0;
-  // Through TLS (or a tunnel's): the socket brings at least what the sink
+  return wire_mark(want, least, most);
+}
+
+size_t Connection::wire_mark(size_t want, size_t least, size_t most) const {
+  // Through TLS (or a tunnel's): the socket brings at least what the protocol
   // takes next, less what the layers already hold of it (a record's worth
   // and what they were fed), never more: a mark above it would wait for
   // bytes the server never sends.
@@ -87,14 +91,10 @@ bool Connection::mark_h2_wait(const Transfer& t, size_t least, size_t most) {
   if (!is_http2() || state_ != State::kActive || chunk_mark_ != ChunkMark::kNone || flush_wanted_ ||
       socket_.writes_pending() > 0 || socket_.write_deferred() || !socket_.reading())
     return false;
-  size_t want = h2().body_mark(t);
-  size_t held = chain_.held_bound();
-  if (held >= want || want - held < least) return false;
-  want -= held;
-  if (want > most) want = most;
-  if (!socket_.set_read_lowat(static_cast<int>(want))) return false;
+  size_t mark = wire_mark(h2().body_mark(t), least, most);
+  if (mark == 0 || !socket_.set_read_lowat(static_cast<int>(mark))) return false;
   chunk_mark_ = ChunkMark::kMarked;
-  chunk_mark_bytes_ = want;
+  chunk_mark_bytes_ = mark;
   return true;
 }
 

@@ -128,7 +128,8 @@ ProtocolSession::Result Http2Exchanges::receive(const char* data, size_t len, si
 }
 
 ProtocolSession::Result Http2Exchanges::receive_eof(Error& err) {
-  err.set(ErrorKind::kRemoteProtocolError, "Server disconnected" + session_.goaway_note());
+  err.set(ErrorKind::kRemoteProtocolError,
+          "Server disconnected" + session_.goaway_note() + session_.http1_note());
   lost(err);
   return Result::kFailed;
 }

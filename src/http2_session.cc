@@ -378,8 +378,8 @@ struct Http2Session::Callbacks {
       }
     } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       // nghttp2 found a connection error in what the server sent.
-      h.fail_all(ErrorKind::kRemoteProtocolError,
-                 "HTTP/2 connection error: " + http2_error_name(frame->goaway.error_code), true);
+      h.fail_all(ErrorKind::kRemoteProtocolError, h.connection_error(frame->goaway.error_code),
+                 true);
     }
     return 0;
   }
@@ -514,10 +514,13 @@ bool Http2Session::feed(const uint8_t* data, size_t len, Error& err) {
     err.set(ErrorKind::kReadError, "HTTP/2 connection is closed");
     return false;
   }
+  if (opening_.size() < kOpeningKept)
+    opening_.append(reinterpret_cast<const char*>(data),
+                    std::min(len, kOpeningKept - opening_.size()));
   ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
   if (rv < 0) {
-    std::string msg =
-        std::string("HTTP/2 connection error: ") + nghttp2_strerror(static_cast<int>(rv));
+    std::string msg = std::string("HTTP/2 connection error: ") +
+                      nghttp2_strerror(static_cast<int>(rv)) + http1_note();
     err.set(ErrorKind::kRemoteProtocolError, msg);
     fail_all(ErrorKind::kRemoteProtocolError, msg, true);
     return false;
@@ -737,6 +740,36 @@ std::string Http2Session::goaway_note() const {
          std::to_string(goaway_last_stream_id_) + ")";
 }
 
+namespace {
+
+// What FLOW_CONTROL_ERROR means from a client (RFC 9113 6.9, 6.9.1).
+constexpr char kFlowBroken[] = "DATA beyond the window, or a window past 2^31-1";
+
+// The server's first line, printable (anything else as '?'), for a message.
+std::string first_line(const std::string& opening) {
+  std::string line = opening.substr(0, opening.find_first_of("\r\n"));
+  for (char& c : line)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return line;
+}
+
+}  // namespace
+
+std::string Http2Session::http1_note() const {
+  // A server's first frame is its SETTINGS; "HTTP/1." there is a status line.
+  if (opening_.compare(0, 7, "HTTP/1.") != 0) return std::string();
+  return " (the server answered in HTTP/1.x, not HTTP/2: \"" + first_line(opening_) + "\")";
+}
+
+std::string Http2Session::connection_error(uint32_t code) const {
+  std::string msg = "HTTP/2 connection error: " + http2_error_name(code);
+  std::string note = http1_note();
+  if (!note.empty()) return msg + note;
+  if (code == NGHTTP2_FLOW_CONTROL_ERROR)
+    return msg + " (the server broke the connection's flow control: " + kFlowBroken + ")";
+  return msg;
+}
+
 void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {
   fail_all(kind, message, true);
 }
@@ -860,9 +893,12 @@ void Http2Session::on_closed(Stream& s, uint32_t code) {
   // nghttp2 resets a stream itself when what the server sent on it breaks the
   // protocol (a malformed response head: an upper-case or connection-specific
   // field, a bad pseudo-header, a Content-Length the DATA contradicts, ...).
-  std::string why = s.reset_by_peer ? " was reset by the server: "
-                                    : " was reset by the client, the server's response on it "
-                                      "being malformed: ";
+  std::string why = " was reset by the server: ";
+  if (!s.reset_by_peer && code == NGHTTP2_FLOW_CONTROL_ERROR)
+    why = std::string(" was reset by the client, the server having broken its flow control (") +
+          kFlowBroken + "): ";
+  else if (!s.reset_by_peer)
+    why = " was reset by the client, the server's response on it being malformed: ";
   fail_stream(s, ErrorKind::kRemoteProtocolError,
               std::string("HTTP/2 stream ") + id + why + http2_error_name(code), code, unprocessed);
 }

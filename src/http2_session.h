@@ -207,6 +207,13 @@ class Http2Session {
   // " after GOAWAY (<error>, last_stream_id <n>)" once the server's GOAWAY named an
   // error, else empty: what a lost connection's message adds (httpx reports the GOAWAY).
   std::string goaway_note() const;
+  // "HTTP/2 connection error: <code>", with what the code means here when it says
+  // more than the name: a server that answered the preface in HTTP/1.x (prior
+  // knowledge to a server without HTTP/2), a window the server overran.
+  std::string connection_error(uint32_t code) const;
+  // " (the server answered in HTTP/1.x, not HTTP/2: "<its first line>")" when the
+  // first bytes it sent were a status line, else empty.
+  std::string http1_note() const;
   // The server did not process the stream: its HEADERS never went out, or a
   // GOAWAY named a lower last stream id.
   bool unprocessed(int32_t stream_id) const;
@@ -259,6 +266,10 @@ class Http2Session {
   int32_t goaway_last_stream_id_ = 0x7fffffff;
   uint32_t goaway_error_ = 0;
   bool dead_ = false;
+  // The first bytes the server sent (up to kOpeningKept): an HTTP/1.x status line
+  // there means the server never spoke HTTP/2 (connection_error).
+  static constexpr size_t kOpeningKept = 64;
+  std::string opening_;
 };
 
 }  // namespace httprs

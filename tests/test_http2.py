@@ -13,6 +13,7 @@ import asyncio
 import os
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -1114,6 +1115,96 @@ def test_connection_loss_fails_open_streams(h2_scripted):
     with httprs.Client(http1=False, http2=True, timeout=5) as client:
         with pytest.raises(httprs.RemoteProtocolError, match="Server disconnected"):
             client.get(srv.url + "/")
+
+
+def _http11_reply(reply: bytes):
+    """A server without HTTP/2: reads the client's first bytes, sends `reply`, closes."""
+
+    def handler(conn) -> None:
+        conn.read_some(1)
+        conn.send(reply)
+        conn.close()
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("reply", "said", "line"),
+    [
+        (
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/2 connection error: PROTOCOL_ERROR",
+            "HTTP/1.1 400 Bad Request",
+        ),
+        (b"HTTP/1.0", "Server disconnected", "HTTP/1.0"),
+    ],
+    ids=["status-line", "cut-short"],
+)
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_prior_knowledge_to_a_server_without_http2_says_it_answered_in_http11(
+    scripted, flavour, reply, said, line
+):
+    """http1=False to a server that speaks only HTTP/1.1: the error quotes the status line
+    it answered the connection preface with (httpx: "Server disconnected"), each time."""
+    srv = scripted(_http11_reply(reply))
+    expected = f'{said} .the server answered in HTTP/1.x, not HTTP/2: "{line}".'
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            for _ in range(2):
+                with pytest.raises(httprs.RemoteProtocolError, match=expected):
+                    await client.get(srv.url + "/")
+
+    twin.run(flavour, body)
+    assert srv.connections == 2
+
+
+def _window_overflow_on(stream: bool):
+    """Answers the request's head, then a WINDOW_UPDATE that takes the client's send
+    window past 2^31-1 (RFC 9113 6.9.1): on the request's stream, or on the connection."""
+
+    def handler(h2c) -> None:
+        req = h2c.next_request()
+        if req is None:
+            return
+        h2c.send_headers(req.stream_id, 200)
+        target = req.stream_id if stream else 0
+        update = struct.pack(">I", 2**31 - 1)
+        h2c.conn.send(
+            struct.pack(">I", 4)[1:] + bytes([0x8, 0]) + struct.pack(">I", target) + update
+        )
+        h2c.drain(2.0)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("stream", "said"),
+    [
+        (
+            True,
+            "HTTP/2 stream 1 was reset by the client, the server having broken its flow control",
+        ),
+        (
+            False,
+            "HTTP/2 connection error: FLOW_CONTROL_ERROR .the server broke the connection's flow",
+        ),
+    ],
+    ids=["stream", "connection"],
+)
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_a_flow_control_error_is_worded_as_one(h2_scripted, flavour, stream, said):
+    """A window the server overflows is reported as broken flow control, not as a
+    malformed response (the head was fine)."""
+    srv = h2_scripted(_window_overflow_on(stream))
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=5) as client:
+            with pytest.raises(httprs.RemoteProtocolError, match=said) as info:
+                await client.get(srv.url + "/")
+            assert "malformed" not in str(info.value)
+
+    twin.run(flavour, body)
 
 
 def test_trace_names_http2_events(hypercorn_tls, certs):

@@ -687,7 +687,7 @@ cdef class _Body:
                 chunk = self._chunk_buffered()
                 if chunk is None:
                     self._chunk_start()
-                    _wait(self.engine.eng, t, WaitFor.kBodyData, _chunk_slice_ms)
+                    _wait(self.engine, t, WaitFor.kBodyData, _chunk_slice_ms)
                     chunk = self._chunk_take()
                     if chunk is None:
                         break
@@ -702,7 +702,7 @@ cdef class _Body:
         try:
             what = self._read_all_start()
             while what >= 0:
-                _wait(self.engine.eng, self.t.get(), <WaitFor>what)
+                _wait(self.engine, self.t.get(), <WaitFor>what)
                 what = self._read_all_step()
             return self._read_all_result()
         finally:

@@ -238,6 +238,7 @@ cdef object _error_to_exception(const Error& err, object request):
 # within one module.
 
 include "_engine.pxi"
+include "_green.pxi"
 include "_tls.pxi"
 include "_spec.pxi"
 include "_body.pxi"

@@ -32,6 +32,13 @@ cdef class _Engine:
     # them (the server outran the consumer): the next starts with STREAM_SINK
     # buffers, when a stream may (_body.pxi STREAMS_GROWN_MAX), not 1 MiB ones.
     cdef bint stream_hint
+    # A sync client's engine under gevent's monkey-patching: driven from its waits
+    # without blocking the thread (_green.pxi). One greenlet drives at a time; the
+    # others wait for green_event, set when its round ends.
+    cdef bint green
+    cdef bint green_driving
+    cdef object green_event
+    cdef bint green_closing
 
     def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
         cdef PoolLimits limits
@@ -53,8 +60,12 @@ cdef class _Engine:
 
     cdef void close(self) noexcept:
         if self.eng != NULL:
+            if self.green:
+                _green_settle(self)
             with nogil:
                 self.eng.close()
+            if self.green:
+                _green_release(self)
 
     @property
     def connection_count(self):
@@ -75,12 +86,16 @@ cdef class _Engine:
             self.eng.hold_mutex_for_testing(ms)
 
 
-cdef int _wait(Engine* eng, Transfer* t, WaitFor what, int slice_ms=SLICE_MS) except -1:
+cdef int _wait(_Engine engine, Transfer* t, WaitFor what, int slice_ms=SLICE_MS) except -1:
     """Block until `what` holds for the transfer, letting signals through (every
-    `slice_ms`)."""
+    `slice_ms`); under gevent, wait cooperatively instead (_green_wait)."""
     cdef cbool done = False
+    cdef Engine* eng = engine.eng
     if Engine.ready_now(t[0], what):
         return 0  # over already: no GIL release (another thread would take the GIL)
+    if engine.green:
+        _green_wait(engine, t, what, -1.0)
+        return 0
     while True:
         with nogil:
             done = eng.wait(t[0], what, slice_ms)

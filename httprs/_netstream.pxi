@@ -299,10 +299,13 @@ cdef class _NetworkStreamCore:
         _close_unshared(sock)
 
 
-cdef bint _wait_until(Engine* eng, Transfer* t, WaitFor what, double deadline) except -1:
+cdef bint _wait_until(_Engine engine, Transfer* t, WaitFor what, double deadline) except -1:
     """_wait, bounded: False when `deadline` (time.monotonic(); < 0: none) passed first."""
     cdef cbool done = False
     cdef int slice_ms
+    cdef Engine* eng = engine.eng
+    if engine.green:
+        return _green_wait(engine, t, what, deadline)
     while True:
         slice_ms = SLICE_MS
         if deadline >= 0:
@@ -329,7 +332,7 @@ cdef class NetworkStream(_NetworkStreamCore):
 
     def read(self, max_bytes, timeout=None):
         cdef Transfer* t = self.body.t.get()
-        cdef Engine* eng = self.body.engine.eng
+        cdef _Engine engine = self.body.engine
         cdef double deadline = _deadline(timeout)
         if max_bytes <= 0:
             return b""
@@ -337,17 +340,17 @@ cdef class NetworkStream(_NetworkStreamCore):
             data = self._take(max_bytes)
             if data is not None:
                 return data
-            if not _wait_until(eng, t, WaitFor.kRawData, deadline):
+            if not _wait_until(engine, t, WaitFor.kRawData, deadline):
                 raise self._timed_out("ReadTimeout")
 
     def write(self, buffer, timeout=None):
         cdef Transfer* t = self.body.t.get()
-        cdef Engine* eng = self.body.engine.eng
+        cdef _Engine engine = self.body.engine
         cdef double deadline = _deadline(timeout)
         pinned = self._start_write(buffer)
         if not pinned:
             return
-        if not _wait_until(eng, t, WaitFor.kRawSent, deadline):
+        if not _wait_until(engine, t, WaitFor.kRawSent, deadline):
             raise self._timed_out("WriteTimeout")
         self._end_write()
 

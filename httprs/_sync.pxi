@@ -15,7 +15,7 @@ cdef object _send_sync(_TransportCore core, object request):
             _upload_sync(stream, request.stream)
         if tracer is not None:
             _trace_until(tracer, WaitFor.kHead)
-        _wait(stream.engine.eng, t, WaitFor.kHead)
+        _wait(stream.engine, t, WaitFor.kHead)
     except BaseException as error:
         if tracer is not None:
             tracer.failed(error)
@@ -37,7 +37,7 @@ cdef int _upload_sync(_Body stream, object body) except -1:
     cdef long long sent = 0
     iterator = iter(body)
     while True:
-        _wait(stream.engine.eng, t, WaitFor.kBodyWanted)
+        _wait(stream.engine, t, WaitFor.kBodyWanted)
         if _upload_over(stream, t):
             return 0
         chunk = next(iterator, None)
@@ -52,7 +52,7 @@ cdef object _handle_sync(object transport, object request):
     function in front of the compiled one, httprs._methods)."""
     cdef _TransportCore core = transport._core
     if core.closed:
-        _reopen(core, _new_engine(transport._settings["limits"]))
+        _reopen(core, _for_sync(_new_engine(transport._settings["limits"])))
     patch = _find_patch(_SYNC_HOOKS)
     if patch is not None:
         return _send_via_httpcore(transport, patch, request)
@@ -67,6 +67,7 @@ class HTTPTransport(_CoreTransport, BaseTransport):
 
     def _init_driving(self):
         cdef _TransportCore core = self._core
+        _for_sync(core.engine)
         _check_sync_context(core.tls_args[0])
         _check_sync_context(core.route.proxy_ssl_context)
 

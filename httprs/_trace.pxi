@@ -633,7 +633,7 @@ cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
             continue
         if t.failed() or Engine.satisfied(t[0], what):
             return 0
-        _wait(tracer.stream.engine.eng, t, WaitFor.kTraceStep)
+        _wait(tracer.stream.engine, t, WaitFor.kTraceStep)
 
 
 async def _atrace_until(_Tracer tracer, WaitFor what):

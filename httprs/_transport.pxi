@@ -207,7 +207,11 @@ cdef class _TransportCore:
         # streamed body to push, no trace step to report): the first slice of the wait
         # for the head in the same GIL release (a thread waiting for the GIL takes it
         # at each release: one hand-off per request, not two). _send_sync waits on.
-        wait_head = not (is_async or spec.body_streamed or spec.trace or spec.consumer_connects)
+        # (Under gevent, waits yield to its hub instead: _green.pxi.)
+        wait_head = not (
+            is_async or spec.body_streamed or spec.trace or spec.consumer_connects
+            or stream.engine.green
+        )
         # The stream's engine, never `self.engine` again: a closed transport used again
         # gets a new engine (_reopen), perhaps in another thread meanwhile.
         with nogil:

@@ -1,0 +1,133 @@
+# Sync clients under gevent (included into _core.pyx).
+#
+# gevent's monkey-patching makes the standard library's blocking calls yield to its
+# hub, so greenlets run while one waits for the network, and httpx (on patched
+# sockets) waits that way too. The core's own wait blocks the thread in poll(): under
+# gevent every other greenlet, the hub's timers too, would stop for each request's
+# whole wait. A sync client made once the socket module is patched gets an engine
+# driven from outside, as an event loop drives an async client's: its waits run the
+# uv loop without blocking and wait for the loop's descriptor through gevent. One
+# greenlet drives at a time; the others wait for the end of its round.
+
+
+cdef bint _green_wanted():
+    """gevent has patched the socket module (gevent.monkey.patch_all())."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None:
+        return False
+    try:
+        return bool(monkey.is_module_patched("socket"))
+    except Exception:
+        return False
+
+
+cdef _Engine _for_sync(_Engine engine):
+    """A sync transport's engine: driven from its waits under gevent."""
+    if _green_wanted() and not engine.green:
+        with nogil:
+            engine.eng.drive_externally()
+        engine.green = True
+    return engine
+
+
+DEF _GREEN_WAIT_MAX_S = 1.0
+
+
+cdef double _green_wait_s(int timeout_ms, double deadline):
+    """How long to wait for the loop's descriptor: until libuv's next timer, within
+    `deadline`, and at most _GREEN_WAIT_MAX_S (every operation wakes the wait; the
+    bound is a floor under a wake that did not come)."""
+    cdef double wait_s = _GREEN_WAIT_MAX_S
+    cdef double left
+    if 0 <= timeout_ms < _GREEN_WAIT_MAX_S * 1000:
+        wait_s = timeout_ms / 1000.0
+    if deadline >= 0:
+        left = deadline - _monotonic()
+        if left < wait_s:
+            wait_s = left if left > 0 else 0.0
+    return wait_s
+
+
+cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline) except -1:
+    """_wait under gevent: False when `deadline` (time.monotonic(); < 0: none) passed
+    first. The driving greenlet runs the loop, then waits (yielding to the hub) until
+    the loop's descriptor is readable or its next timer is due, and runs it again."""
+    from gevent import sleep
+    from gevent.event import Event
+    from gevent.select import select
+
+    cdef Engine* eng = engine.eng
+    cdef vector[shared_ptr[Transfer]] signaled
+    cdef cbool ok
+    cdef int timeout
+    cdef int fd
+    while True:
+        with nogil:
+            ok = eng.check(t[0], what)
+        if ok:
+            return True
+        if deadline >= 0 and _monotonic() >= deadline:
+            return False
+        if engine.green_driving or engine.green_closing:
+            # What this greenlet did last (a sink handed over without a wake, a
+            # body chunk pushed) may be the driver's to act on: wake its wait.
+            with nogil:
+                eng.wake()
+            event = engine.green_event
+            if event is None:
+                event = engine.green_event = Event()
+            event.wait(_green_wait_s(-1, deadline))
+            continue
+        engine.green_driving = True
+        try:
+            with nogil:
+                eng.run_nowait(signaled)
+                ok = eng.check(t[0], what)
+                timeout = eng.backend_timeout()
+                fd = eng.backend_fd()
+            signaled.clear()
+            if not ok and fd >= 0:
+                if timeout == 0:
+                    sleep(0)  # due again at once: let the other greenlets run first
+                else:
+                    select([fd], [], [], _green_wait_s(timeout, deadline))
+                with nogil:
+                    eng.run_nowait(signaled)
+                signaled.clear()
+        finally:
+            engine.green_driving = False
+            event = engine.green_event
+            engine.green_event = None
+            if event is not None:
+                event.set()
+
+
+cdef void _green_settle(_Engine engine) noexcept:
+    """Before a green engine closes: no greenlet may be left waiting on its loop's
+    descriptor, which the close frees (and the system may give to another file).
+    The driver is woken and its round awaited; no new round starts."""
+    engine.green_closing = True
+    if not engine.green_driving:
+        return
+    try:
+        from gevent.event import Event
+
+        with nogil:
+            engine.eng.wake()
+        event = engine.green_event
+        if event is None:
+            event = engine.green_event = Event()
+        event.wait(_GREEN_WAIT_MAX_S)
+    except Exception:
+        pass  # (closed anyway: the driver's wait ends within its bound)
+
+
+cdef void _green_release(_Engine engine) noexcept:
+    """After the close: the greenlets waiting for a round see their transfers failed."""
+    event = engine.green_event
+    engine.green_event = None
+    if event is not None:
+        try:
+            event.set()
+        except Exception:
+            pass  # (they look again within their wait's bound)

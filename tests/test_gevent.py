@@ -1,0 +1,159 @@
+"""Sync clients under gevent's monkey-patching: a request's wait yields to the hub, as
+httpx's does on patched sockets, so other greenlets (and the hub's timers) run while it
+waits. Each case runs in a subprocess (patch_all() must come before anything else there);
+the servers run here, in real threads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+pytest.importorskip("gevent")
+
+_SCRIPT = r"""
+import json, sys
+from gevent import monkey
+
+monkey.patch_all()
+import gevent
+import httprs
+
+case, url = sys.argv[1], sys.argv[2]
+out = {}
+ticks = []
+
+
+def ticker():
+    while True:
+        ticks.append(1)
+        gevent.sleep(0.01)
+
+
+def spawn_ticker():
+    return gevent.spawn(ticker)
+
+
+if case == "together":
+    # The server answers none of them before it has all of them.
+    with httprs.Client(timeout=10) as client:
+        jobs = [gevent.spawn(lambda i=i: client.get(f"{url}/{i}").text) for i in range(8)]
+        gevent.joinall(jobs, raise_error=True)
+        out["texts"] = sorted(job.value for job in jobs)
+elif case == "timeout":
+    tick = spawn_ticker()
+    with httprs.Client(timeout=0.5) as client:
+        try:
+            client.get(url)
+        except httprs.ReadTimeout as e:
+            out["error"] = type(e).__name__
+    out["ticks"] = len(ticks)
+    tick.kill()
+elif case == "bodies":
+    tick = spawn_ticker()
+    with httprs.Client(timeout=10) as client:
+        with client.stream("GET", f"{url}/bytes/3000000") as r:
+            out["streamed"] = sum(len(c) for c in r.iter_bytes())
+        out["read"] = len(client.get(f"{url}/bytes/2000000").content)
+
+        def chunks():
+            for i in range(40):
+                gevent.sleep(0)
+                yield bytes([i]) * 65536
+
+        out["upload"] = client.post(f"{url}/upload_size", content=chunks()).json()
+    out["ticks"] = len(ticks)
+    tick.kill()
+elif case == "tls":
+    with httprs.Client(verify=sys.argv[3], timeout=10) as client:
+        jobs = [gevent.spawn(lambda: client.get(url).status_code) for _ in range(4)]
+        gevent.joinall(jobs, raise_error=True)
+        out["codes"] = [job.value for job in jobs]
+elif case == "close":
+    client = httprs.Client(timeout=30)
+
+    def get():
+        try:
+            client.get(url)
+        except Exception as e:
+            return f"{type(e).__name__}: {e}"
+
+    job = gevent.spawn(get)
+    gevent.sleep(0.3)
+    client.close()
+    out["error"] = job.get(timeout=5)
+print(json.dumps(out))
+"""
+
+
+def _run(tmp_path, case: str, url: str, *extra: str) -> dict:
+    script = tmp_path / "green.py"
+    script.write_text(_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", str(script), case, url, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _all_at_once(n: int):
+    """Answers each connection's request once n requests have arrived (a blocking wait
+    in one greenlet would keep the others from ever sending theirs)."""
+    arrived = threading.Barrier(n, timeout=15)
+
+    def handler(conn) -> None:
+        req = conn.read_request()
+        if req is None:
+            return
+        arrived.wait()
+        conn.respond(req.target.encode())
+        conn.wait_eof()
+
+    return handler
+
+
+def test_requests_in_greenlets_run_together(scripted, tmp_path):
+    srv = scripted(_all_at_once(8))
+    out = _run(tmp_path, "together", srv.url)
+    assert out["texts"] == sorted(f"/{i}" for i in range(8))
+
+
+def _silent(conn) -> None:
+    conn.read_request()
+    conn.hold(10)
+
+
+def test_a_waiting_request_lets_other_greenlets_run_and_times_out(scripted, tmp_path):
+    srv = scripted(_silent)
+    out = _run(tmp_path, "timeout", srv.url + "/")
+    assert out["error"] == "ReadTimeout"
+    # The ticker greenlet (every 10 ms) ran through the half-second wait.
+    assert out["ticks"] >= 10
+
+
+def test_bodies_stream_and_upload_under_gevent(server, tmp_path):
+    out = _run(tmp_path, "bodies", server.url)
+    assert out["streamed"] == 3_000_000
+    assert out["read"] == 2_000_000
+    body = b"".join(bytes([i]) * 65536 for i in range(40))
+    assert out["upload"] == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    assert out["ticks"] > 0
+
+
+def test_https_under_gevent(https_server, certs, tmp_path):
+    out = _run(tmp_path, "tls", https_server.url + "/", certs.ca_file)
+    assert out["codes"] == [200] * 4
+
+
+def test_closing_the_client_ends_a_greenlet_waiting_on_it(scripted, tmp_path):
+    srv = scripted(_silent)
+    out = _run(tmp_path, "close", srv.url + "/")
+    # As when another thread closes a sync client mid-request.
+    assert out["error"] == "ReadError: the client has been closed"

@@ -1045,3 +1045,29 @@ async def test_sequential_clients_take_over_one_engine_loop(server):
         assert (await dropped.get(server.url + "/echo")).status_code == 200
         del dropped
         gc.collect()
+
+
+# -- uvloop ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
+)
+async def test_on_uvloop(server, anyio_backend):
+    """uvicorn runs apps on uvloop where it is installed: the driver's add_reader on the
+    engine's epoll fd and its call_at timers work on that loop too."""
+    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5, read=0.3)) as c:
+        rs = await asyncio.gather(*[c.get(server.url + f"/echo?i={i}") for i in range(20)])
+        assert [r.json()["query"] for r in rs] == [f"i={i}" for i in range(20)]
+        async with c.stream("GET", server.url + "/bytes/3000000") as r:
+            got = b"".join([chunk async for chunk in r.aiter_bytes()])
+        assert got == expected_bytes(3_000_000)
+        with pytest.raises(httprs.ReadTimeout):
+            await c.get(server.url + "/slow?delay=2")
+        task = asyncio.ensure_future(c.get(server.url + "/slow?delay=2", timeout=5))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await c.get(server.url + "/")).status_code == 200

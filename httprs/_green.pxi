@@ -21,6 +21,17 @@ cdef bint _green_wanted():
         return False
 
 
+cdef object _GEVENT_MONKEY = "gevent.monkey"
+
+
+cdef inline bint _turned_green(_Engine engine):
+    """A sync engine made before gevent patched the socket module (an app preloaded
+    by gunicorn's master, a module-level client): True once the patch is in."""
+    if engine.green or PyDict_GetItem(<object>PyImport_GetModuleDict(), _GEVENT_MONKEY) == NULL:
+        return False
+    return _green_wanted()
+
+
 cdef _Engine _for_sync(_Engine engine):
     """A sync transport's engine: driven from its waits under gevent."""
     if _green_wanted() and not engine.green:
@@ -28,6 +39,17 @@ cdef _Engine _for_sync(_Engine engine):
             engine.eng.drive_externally()
         engine.green = True
     return engine
+
+
+cdef int _go_green(_TransportCore core, _Engine engine) except -1:
+    """A transport whose engine was made before gevent's patch takes `engine`, a green
+    one, for its next requests. The old engine is not closed: responses in flight on it
+    (which hold it) end as they would have; its idle connections close when it is freed
+    (making `engine` let go of the GIL: another greenlet or thread may have swapped first,
+    and then this one is dropped)."""
+    if not core.closed and not core.engine.green:
+        core.engine = engine
+    return 0
 
 
 DEF _GREEN_WAIT_MAX_S = 1.0

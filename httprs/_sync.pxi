@@ -53,6 +53,8 @@ cdef object _handle_sync(object transport, object request):
     cdef _TransportCore core = transport._core
     if core.closed:
         _reopen(core, _for_sync(_new_engine(transport._settings["limits"])))
+    elif _turned_green(core.engine):
+        _go_green(core, _for_sync(_new_engine(transport._settings["limits"])))
     patch = _find_patch(_SYNC_HOOKS)
     if patch is not None:
         return _send_via_httpcore(transport, patch, request)

@@ -16,7 +16,13 @@ import pytest
 pytest.importorskip("gevent")
 
 _SCRIPT = r"""
-import json, sys
+import contextlib, json, sys
+
+if sys.argv[1] == "late":
+    import httprs
+
+    early = httprs.Client(timeout=10)  # made before the patch (a preloaded app's)
+    assert early.get(sys.argv[2] + "/warm").status_code == 200
 from gevent import monkey
 
 monkey.patch_all()
@@ -38,9 +44,9 @@ def spawn_ticker():
     return gevent.spawn(ticker)
 
 
-if case == "together":
+if case in ("together", "late"):
     # The server answers none of them before it has all of them.
-    with httprs.Client(timeout=10) as client:
+    with contextlib.nullcontext(early) if case == "late" else httprs.Client(timeout=10) as client:
         jobs = [gevent.spawn(lambda i=i: client.get(f"{url}/{i}").text) for i in range(8)]
         gevent.joinall(jobs, raise_error=True)
         out["texts"] = sorted(job.value for job in jobs)
@@ -122,6 +128,24 @@ def _all_at_once(n: int):
 def test_requests_in_greenlets_run_together(scripted, tmp_path):
     srv = scripted(_all_at_once(8))
     out = _run(tmp_path, "together", srv.url)
+    assert out["texts"] == sorted(f"/{i}" for i in range(8))
+
+
+def test_a_client_made_before_the_patch_waits_cooperatively_after_it(scripted, tmp_path):
+    """(Its first request, before the patch, on a connection of its own: the server
+    answers it at once.)"""
+    together = _all_at_once(8)
+
+    def handler(conn) -> None:
+        if conn.index == 0:
+            req = conn.read_request()
+            if req is not None:
+                conn.respond(b"warm", headers=[("Connection", "close")])
+            return
+        together(conn)
+
+    srv = scripted(handler)
+    out = _run(tmp_path, "late", srv.url)
     assert out["texts"] == sorted(f"/{i}" for i in range(8))
 
 

@@ -34,11 +34,15 @@ cdef class _Engine:
     cdef bint stream_hint
     # A sync client's engine under gevent's monkey-patching: driven from its waits
     # without blocking the thread (_green.pxi). One greenlet drives at a time; the
-    # others wait for green_event, set when its round ends.
+    # others wait for the end of its round on an event of their hub's (green_event:
+    # {hub: gevent Event}, a gevent Event being bound to one hub, and so to one thread).
     cdef bint green
     cdef bint green_driving
     cdef object green_event
     cdef bint green_closing
+    # What interrupted close()'s wait for the driver's round (a greenlet killed, a
+    # gevent.Timeout): re-raised by the transport's close() once the engine closed.
+    cdef object green_interrupt
 
     def __cinit__(self, int max_connections, int max_keepalive, double keepalive_expiry):
         cdef PoolLimits limits

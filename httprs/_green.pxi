@@ -75,7 +75,6 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
     first. The driving greenlet runs the loop, then waits (yielding to the hub) until
     the loop's descriptor is readable or its next timer is due, and runs it again."""
     from gevent import sleep
-    from gevent.event import Event
     from gevent.select import select
 
     cdef Engine* eng = engine.eng
@@ -83,6 +82,7 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
     cdef cbool ok
     cdef int timeout
     cdef int fd
+    cdef bint woke = False
     while True:
         with nogil:
             ok = eng.check(t[0], what)
@@ -92,13 +92,13 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
             return False
         if engine.green_driving or engine.green_closing:
             # What this greenlet did last (a sink handed over without a wake, a
-            # body chunk pushed) may be the driver's to act on: wake its wait.
-            with nogil:
-                eng.wake()
-            event = engine.green_event
-            if event is None:
-                event = engine.green_event = Event()
-            event.wait(_green_wait_s(-1, deadline))
+            # body chunk pushed) may be the driver's to act on: wake its wait,
+            # once (a wake per round would end every round at once: a busy loop).
+            if not woke:
+                woke = True
+                with nogil:
+                    eng.wake()
+            _green_event(engine).wait(_green_wait_s(-1, deadline))
             continue
         engine.green_driving = True
         try:
@@ -118,10 +118,32 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
                 signaled.clear()
         finally:
             engine.green_driving = False
-            event = engine.green_event
-            engine.green_event = None
-            if event is not None:
-                event.set()
+            _green_set_all(engine)
+
+
+cdef object _green_event(_Engine engine):
+    """The event this thread's greenlets wait on for the end of the round: one per
+    thread (a gevent Event is bound to one hub; another thread's may set it)."""
+    from gevent import get_hub
+    from gevent.event import Event
+
+    events = engine.green_event
+    if events is None:
+        events = engine.green_event = {}
+    hub = get_hub()
+    event = events.get(hub)
+    if event is None:
+        event = events[hub] = Event()
+    return event
+
+
+cdef int _green_set_all(_Engine engine) except -1:
+    events = engine.green_event
+    engine.green_event = None
+    if events is not None:
+        for event in events.values():
+            event.set()
+    return 0
 
 
 cdef void _green_settle(_Engine engine) noexcept:
@@ -132,24 +154,20 @@ cdef void _green_settle(_Engine engine) noexcept:
     if not engine.green_driving:
         return
     try:
-        from gevent.event import Event
-
         with nogil:
             engine.eng.wake()
-        event = engine.green_event
-        if event is None:
-            event = engine.green_event = Event()
-        event.wait(_GREEN_WAIT_MAX_S)
+        _green_event(engine).wait(_GREEN_WAIT_MAX_S)
     except Exception:
         pass  # (closed anyway: the driver's wait ends within its bound)
+    except BaseException as interrupt:
+        # GreenletExit, gevent.Timeout, KeyboardInterrupt: not swallowed by this
+        # noexcept function; the close goes on, the transport's close() re-raises it.
+        engine.green_interrupt = interrupt
 
 
 cdef void _green_release(_Engine engine) noexcept:
     """After the close: the greenlets waiting for a round see their transfers failed."""
-    event = engine.green_event
-    engine.green_event = None
-    if event is not None:
-        try:
-            event.set()
-        except Exception:
-            pass  # (they look again within their wait's bound)
+    try:
+        _green_set_all(engine)
+    except Exception:
+        pass  # (they look again within their wait's bound)

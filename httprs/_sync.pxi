@@ -85,3 +85,7 @@ class HTTPTransport(_CoreTransport, BaseTransport):
         engine.close()
         _close_mocked_pools(self)
         _log_closed(open_connections)
+        interrupt = engine.green_interrupt
+        if interrupt is not None:
+            engine.green_interrupt = None
+            raise interrupt

@@ -92,6 +92,53 @@ elif case == "close":
     gevent.sleep(0.3)
     client.close()
     out["error"] = job.get(timeout=5)
+elif case == "idle_cpu":
+    import resource
+
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    with httprs.Client(timeout=1.0) as client:
+
+        def get():
+            try:
+                client.get(url)
+            except httprs.ReadTimeout:
+                return "ReadTimeout"
+
+        start = cpu()
+        jobs = [gevent.spawn(get) for _ in range(4)]
+        gevent.joinall(jobs)
+        out["cpu"] = cpu() - start
+        out["results"] = [job.value for job in jobs]
+elif case == "threadpool":
+    with httprs.Client(timeout=10) as client:
+        pool = gevent.get_hub().threadpool
+
+        def gets():
+            return [client.get(url).status_code for _ in range(10)]
+
+        jobs = [pool.spawn(gets) for _ in range(3)] + [gevent.spawn(gets) for _ in range(3)]
+        gevent.joinall(jobs, timeout=20)
+        out["codes"] = [job.get() for job in jobs]
+elif case == "kill_closer":
+    client = httprs.Client(timeout=30)
+    jobs = [gevent.spawn(lambda: client.get(url)) for _ in range(4)]
+    gevent.sleep(0.3)
+    after = []
+
+    def closer():
+        client.close()
+        after.append(1)
+
+    job = gevent.spawn(closer)
+    gevent.sleep(0)
+    job.kill(block=True, timeout=5)
+    gevent.joinall(jobs, timeout=5)
+    out["closer_dead"] = job.dead
+    out["closer_went_on"] = bool(after)
+    out["waiters"] = [type(j.exception).__name__ for j in jobs]
 print(json.dumps(out))
 """
 
@@ -181,3 +228,29 @@ def test_closing_the_client_ends_a_greenlet_waiting_on_it(scripted, tmp_path):
     out = _run(tmp_path, "close", srv.url + "/")
     # As when another thread closes a sync client mid-request.
     assert out["error"] == "ReadError: the client has been closed"
+
+
+def test_greenlets_waiting_together_do_not_spin(scripted, tmp_path):
+    srv = scripted(_silent)
+    out = _run(tmp_path, "idle_cpu", srv.url + "/")
+    assert out["results"] == ["ReadTimeout"] * 4
+    # Four greenlets waiting a second on a silent server: the process sleeps (each
+    # round woke the driver again through the waiters' wakes: ~1 s of CPU).
+    assert out["cpu"] < 0.3, out
+
+
+def test_a_client_shared_with_the_hubs_threadpool(server, tmp_path):
+    # Greenlets of the main thread and threadpool workers (each with its own hub):
+    # a gevent Event bound to one hub, waited on from another, raised
+    # InvalidThreadUseError.
+    out = _run(tmp_path, "threadpool", server.url + "/")
+    assert out["codes"] == [[200] * 10] * 6
+
+
+def test_killing_a_greenlet_closing_the_client(scripted, tmp_path):
+    srv = scripted(_silent)
+    out = _run(tmp_path, "kill_closer", srv.url + "/")
+    # The GreenletExit thrown into close() ends the greenlet (it was swallowed by a
+    # noexcept function, and the greenlet went on).
+    assert out["closer_dead"] and not out["closer_went_on"]
+    assert out["waiters"] == ["ReadError"] * 4

@@ -178,7 +178,12 @@ def is_own(frames: list[tuple[str, str, str]]) -> bool:
     the innermost call through CPython's call machinery (so httprs called, directly or
     through C, the code that went wrong)."""
     for obj, fn, src in frames:
-        if src.startswith(OWN_SOURCE_DIRS) or obj.startswith(str(ROOT) + "/"):
+        if src.startswith(OWN_SOURCE_DIRS) or (
+            # Not a third-party extension of a venv inside the checkout (.venv's
+            # cffi, cryptography): only the build directories and httprs itself.
+            obj.startswith(str(ROOT) + "/")
+            and ("/site-packages/" not in obj or "/site-packages/httprs/" in obj)
+        ):
             return True
         if fn.startswith(PYTHON_CALL_FRAMES):
             return False

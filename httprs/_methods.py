@@ -54,9 +54,19 @@ def _front(impl: Callable[..., Any]) -> Callable[..., Any]:
     return method
 
 
+# Each front passes a TypeError of its compiled method through _binding_error: when the
+# arguments do not bind to the method's signature, the error Python gives for the
+# function httpx defines (`Client.get() got an unexpected keyword argument
+# 'allow_redirects'`) replaces Cython's (`get() got ...`, `get() takes exactly 2
+# positional arguments (1 given)`). A try block costs nothing until something raises.
+
+
 def _sync_front(impl: Callable[..., Any]) -> Callable[..., Any]:
     def method(*args: Any, **kwargs: Any) -> Any:
-        return impl(*args, **kwargs)
+        try:
+            return impl(*args, **kwargs)
+        except TypeError as error:
+            raise _binding_error(impl, args, kwargs, error) from None
 
     return method
 
@@ -65,16 +75,66 @@ def _generator_front(impl: Callable[..., Any]) -> Callable[..., Any]:
     # A generator function itself (as httpx's auth_flow, iter_bytes, ... are), so
     # inspect.isgeneratorfunction holds; `yield from` passes send/throw/close through.
     def method(*args: Any, **kwargs: Any) -> Any:
-        return (yield from impl(*args, **kwargs))
+        try:
+            flow = impl(*args, **kwargs)
+        except TypeError as error:
+            raise _binding_error(impl, args, kwargs, error) from None
+        return (yield from flow)
 
     return method
 
 
 def _async_front(impl: Callable[..., Any]) -> Callable[..., Any]:
     async def method(*args: Any, **kwargs: Any) -> Any:
-        return await impl(*args, **kwargs)
+        try:
+            coroutine = impl(*args, **kwargs)
+        except TypeError as error:
+            raise _binding_error(impl, args, kwargs, error) from None
+        return await coroutine
 
     return method
+
+
+_STUBS: dict[Any, Callable[..., None]] = {}
+
+
+def _binding_error(
+    impl: Callable[..., Any], args: tuple, kwargs: dict, error: TypeError
+) -> TypeError:
+    """Python's own error for calling `impl` with these arguments, if they do not bind
+    to its signature; else `error` itself (raised inside the method)."""
+    stub = _STUBS.get(impl)
+    if stub is None:
+        stub = _STUBS[impl] = _signature_stub(impl)
+    try:
+        stub(*args, **kwargs)
+    except TypeError as binding:
+        return binding.with_traceback(None)
+    return error
+
+
+def _signature_stub(impl: Callable[..., Any]) -> Callable[..., None]:
+    """A function that does nothing, with `impl`'s parameters (defaults as None) and
+    qualified name, so that calling it binds the arguments as Python binds them."""
+    params = list(inspect.signature(impl).parameters.values())
+    parts: list[str] = []
+    for index, param in enumerate(params):
+        kind = param.kind
+        if kind is param.KEYWORD_ONLY and (index == 0 or params[index - 1].kind < kind):
+            if not any(p.kind is p.VAR_POSITIONAL for p in params):
+                parts.append("*")
+        prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(kind, "")
+        default = "" if param.default is param.empty else "=None"
+        parts.append(f"{prefix}{param.name}{default}")
+        if kind is param.POSITIONAL_ONLY and (
+            index + 1 == len(params) or params[index + 1].kind is not kind
+        ):
+            parts.append("/")
+    namespace: dict[str, Any] = {}
+    exec(f"def {impl.__name__}({', '.join(parts)}): pass", namespace)  # noqa: S102
+    stub = namespace[impl.__name__]
+    stub.__qualname__ = impl.__qualname__  # (what Python's binding errors name, since 3.10)
+    return stub
 
 
 # Warnings from compiled code. `stacklevel` counts Python frames only, and compiled

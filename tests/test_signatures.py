@@ -17,6 +17,7 @@ classes of the same name (and a bare `object()` matches a bare `object()`).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 import sys
@@ -407,3 +408,40 @@ def test_front_functions_annotate_no_parameter_the_signature_lacks(cls):
         params = set(inspect.signature(value).parameters) | {"return"}
         assert set(value.__annotations__) <= params, (name, value.__annotations__)
         typing.get_type_hints(value)
+
+
+def _bad_calls(lib):
+    client, aclient = lib.Client(), lib.AsyncClient()
+    response = lib.Response(200, content=b"abc")
+    return [
+        lambda: client.get("http://127.0.0.1:9/", allow_redirects=True),  # requests' keyword
+        lambda: client.get(),
+        lambda: client.post("http://127.0.0.1:9/", "data", "extra"),
+        lambda: client.request("GET"),
+        lambda: client.send(),
+        lambda: client.build_request("GET", "http://127.0.0.1:9/", verify=False),
+        lambda: response.json(1, 2),
+        lambda: list(response.iter_bytes(1, 2)),
+        lambda: asyncio.run(aclient.get("http://127.0.0.1:9/", allow_redirects=True)),
+        lambda: asyncio.run(aclient.send()),
+    ]
+
+
+def _type_error(call) -> str:
+    with pytest.raises(TypeError) as info:
+        call()
+    return str(info.value)
+
+
+def test_argument_errors_name_the_method_as_httpx_does():
+    """A call whose arguments do not bind to a method raises the TypeError Python gives
+    for httpx's function (`Client.get() got an unexpected keyword argument ...`), not
+    Cython's (`get() got ...`, `get() takes exactly 2 positional arguments (1 given)`)."""
+    expected = [_type_error(call) for call in _bad_calls(httpx)]
+    assert [_type_error(call) for call in _bad_calls(httprs)] == expected
+    assert expected[0] == "Client.get() got an unexpected keyword argument 'allow_redirects'"
+
+
+def test_a_type_error_inside_a_method_is_not_rewritten():
+    with pytest.raises(TypeError, match="Invalid type for url"):
+        httprs.Client().get(1)

@@ -108,7 +108,9 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
                 timeout = eng.backend_timeout()
                 fd = eng.backend_fd()
             signaled.clear()
-            if not ok and fd >= 0:
+            if not ok and fd < 0:
+                return True  # the loop is closed: all in flight has failed (as Engine::wait)
+            if not ok:
                 if timeout == 0:
                     sleep(0)  # due again at once: let the other greenlets run first
                 else:

@@ -99,7 +99,7 @@ _STUBS: dict[Any, Callable[..., None]] = {}
 
 
 def _binding_error(
-    impl: Callable[..., Any], args: tuple, kwargs: dict, error: TypeError
+    impl: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], error: TypeError
 ) -> TypeError:
     """Python's own error for calling `impl` with these arguments, if they do not bind
     to its signature; else `error` itself (raised inside the method)."""
@@ -123,7 +123,7 @@ def _signature_stub(impl: Callable[..., Any]) -> Callable[..., None]:
         if kind is param.KEYWORD_ONLY and (index == 0 or params[index - 1].kind < kind):
             if not any(p.kind is p.VAR_POSITIONAL for p in params):
                 parts.append("*")
-        prefix = {param.VAR_POSITIONAL: "*", param.VAR_KEYWORD: "**"}.get(kind, "")
+        prefix = "*" if kind is param.VAR_POSITIONAL else "**" if kind is param.VAR_KEYWORD else ""
         default = "" if param.default is param.empty else "=None"
         parts.append(f"{prefix}{param.name}{default}")
         if kind is param.POSITIONAL_ONLY and (
@@ -132,7 +132,7 @@ def _signature_stub(impl: Callable[..., Any]) -> Callable[..., None]:
             parts.append("/")
     namespace: dict[str, Any] = {}
     exec(f"def {impl.__name__}({', '.join(parts)}): pass", namespace)  # noqa: S102
-    stub = namespace[impl.__name__]
+    stub: Callable[..., None] = namespace[impl.__name__]
     stub.__qualname__ = impl.__qualname__  # (what Python's binding errors name, since 3.10)
     return stub
 

@@ -10,31 +10,49 @@
 # greenlet drives at a time; the others wait for the end of its round.
 
 
+cdef object _GEVENT_MONKEY = "gevent.monkey"
+# What the green waits call, taken from gevent once (_load_gevent), when an engine
+# first turns green: not imported again at every wait.
+cdef object _gevent_sleep = None
+cdef object _gevent_select = None
+cdef object _gevent_get_hub = None
+cdef object _GeventEvent = None
+
+
 cdef bint _green_wanted():
-    """gevent has patched the socket module (gevent.monkey.patch_all())."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is None:
+    """gevent has patched the socket module (gevent.monkey.patch_all()): one dict
+    lookup while gevent.monkey was never imported (every sync request asks)."""
+    cdef PyObject* monkey = PyDict_GetItem(<object>PyImport_GetModuleDict(), _GEVENT_MONKEY)
+    if monkey == NULL:
         return False
     try:
-        return bool(monkey.is_module_patched("socket"))
+        return bool((<object>monkey).is_module_patched("socket"))
     except Exception:
         return False
 
 
-cdef object _GEVENT_MONKEY = "gevent.monkey"
+cdef int _load_gevent() except -1:
+    global _gevent_sleep, _gevent_select, _gevent_get_hub, _GeventEvent
+    if _gevent_select is None:
+        from gevent import get_hub, sleep
+        from gevent.event import Event
+        from gevent.select import select
+
+        _gevent_sleep, _gevent_get_hub, _GeventEvent = sleep, get_hub, Event
+        _gevent_select = select
+    return 0
 
 
 cdef inline bint _turned_green(_Engine engine):
     """A sync engine made before gevent patched the socket module (an app preloaded
     by gunicorn's master, a module-level client): True once the patch is in."""
-    if engine.green or PyDict_GetItem(<object>PyImport_GetModuleDict(), _GEVENT_MONKEY) == NULL:
-        return False
-    return _green_wanted()
+    return not engine.green and _green_wanted()
 
 
 cdef _Engine _for_sync(_Engine engine):
     """A sync transport's engine: driven from its waits under gevent."""
-    if _green_wanted() and not engine.green:
+    if not engine.green and _green_wanted():
+        _load_gevent()
         with nogil:
             engine.eng.drive_externally()
         engine.green = True
@@ -74,9 +92,6 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
     """_wait under gevent: False when `deadline` (time.monotonic(); < 0: none) passed
     first. The driving greenlet runs the loop, then waits (yielding to the hub) until
     the loop's descriptor is readable or its next timer is due, and runs it again."""
-    from gevent import sleep
-    from gevent.select import select
-
     cdef Engine* eng = engine.eng
     cdef vector[shared_ptr[Transfer]] signaled
     cdef cbool ok
@@ -112,9 +127,9 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
                 return True  # the loop is closed: all in flight has failed (as Engine::wait)
             if not ok:
                 if timeout == 0:
-                    sleep(0)  # due again at once: let the other greenlets run first
+                    _gevent_sleep(0)  # due again at once: let the other greenlets run first
                 else:
-                    select([fd], [], [], _green_wait_s(timeout, deadline))
+                    _gevent_select([fd], [], [], _green_wait_s(timeout, deadline))
                 with nogil:
                     eng.run_nowait(signaled)
                 signaled.clear()
@@ -126,16 +141,13 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
 cdef object _green_event(_Engine engine):
     """The event this thread's greenlets wait on for the end of the round: one per
     thread (a gevent Event is bound to one hub; another thread's may set it)."""
-    from gevent import get_hub
-    from gevent.event import Event
-
     events = engine.green_event
     if events is None:
         events = engine.green_event = {}
-    hub = get_hub()
+    hub = _gevent_get_hub()
     event = events.get(hub)
     if event is None:
-        event = events[hub] = Event()
+        event = events[hub] = _GeventEvent()
     return event
 
 

@@ -117,12 +117,14 @@ def _signature_stub(impl: Callable[..., Any]) -> Callable[..., None]:
     """A function that does nothing, with `impl`'s parameters (defaults as None) and
     qualified name, so that calling it binds the arguments as Python binds them."""
     params = list(inspect.signature(impl).parameters.values())
+    # A bare `*` before the first keyword-only parameter, unless `*args` stands there.
+    star = not any(p.kind is p.VAR_POSITIONAL for p in params)
     parts: list[str] = []
     for index, param in enumerate(params):
         kind = param.kind
-        if kind is param.KEYWORD_ONLY and (index == 0 or params[index - 1].kind < kind):
-            if not any(p.kind is p.VAR_POSITIONAL for p in params):
-                parts.append("*")
+        if kind is param.KEYWORD_ONLY and star:
+            parts.append("*")
+            star = False
         prefix = "*" if kind is param.VAR_POSITIONAL else "**" if kind is param.VAR_KEYWORD else ""
         default = "" if param.default is param.empty else "=None"
         parts.append(f"{prefix}{param.name}{default}")

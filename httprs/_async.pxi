@@ -6,6 +6,25 @@ import weakref
 
 cdef object _asyncio = None
 cdef object _sniffio = None
+# sniffio.thread_local: its name is "trio" while a trio task runs a step, also in a
+# guest run (trio.lowlevel.start_guest_run) whose steps run inside a running asyncio
+# loop, where asyncio._get_running_loop() answers the host's loop.
+cdef object _trio_local = None
+
+
+cdef int _load_asyncio() except -1:
+    global _asyncio, _trio_local
+    import asyncio
+    import sniffio
+
+    _trio_local = sniffio.thread_local
+    _asyncio = asyncio
+    return 0
+
+
+cdef inline bint _trio_step() except -1:
+    """A trio task is running here (asyncio's running loop, if any, is a guest run's host)."""
+    return _trio_local is not None and _trio_local.name == "trio"
 
 
 cdef object _current_library():
@@ -358,17 +377,17 @@ cdef class _AsyncDriver:
         cdef int timeout
         if self.done(t, what):
             return
-        global _asyncio
         if _asyncio is None:
-            import asyncio
-
-            _asyncio = asyncio
-        # Inside the loop we are attached to, this is asyncio: skip asking sniffio
-        # (a C-level lookup instead of a Python call on every wait).
+            _load_asyncio()
+        # Inside the loop we are attached to, outside a trio task, this is asyncio: skip
+        # asking sniffio (C-level lookups instead of a Python call on every wait).
         loop = _asyncio._get_running_loop()
-        if loop is None or loop is not self.loop:
+        if loop is None or loop is not self.loop or _trio_step():
             self.check_caller()  # (trio too: another thread's loop holds its streams)
             if _current_library() == "trio":
+                if loop is not None:
+                    await self._wait_guest(stream, what, loop)
+                    return
                 if what == <int>WaitFor.kBodyData and self.trio_driving:
                     # The chunk's sink was set without waking the driver
                     # (Wake.kCaller): another task is the one driving. (Else
@@ -451,7 +470,10 @@ cdef class _AsyncDriver:
         """A future of `loop`'s that advance() resolves once `what` holds for the
         stream's transfer (or resume_waiters, once the engine closed); `run_loop`: with
         a pass of the driver scheduled (work was just queued)."""
-        fut = loop.create_future()
+        return self._enlist(stream, what, loop.create_future(), run_loop)
+
+    cdef object _enlist(self, _Body stream, int what, object fut, bint run_loop):
+        """_register for a waiter already made: an asyncio future or a _TrioWaker."""
         key = <size_t>stream.t.get()
         entry = [what, fut]
         entries = self.waiters.get(key)
@@ -479,12 +501,15 @@ cdef class _AsyncDriver:
         return 0
 
     cdef object _own_loop(self):
-        """The running event loop when it is the asyncio loop this driver watches; else
-        None (trio, another loop, or asyncio not imported by a wait yet)."""
+        """The running event loop when it is the asyncio loop this driver watches and no
+        trio task runs; else None (trio, a trio guest run's task on that loop, another
+        loop, or asyncio not imported by a wait yet)."""
         if _asyncio is None:
             return None
         loop = _asyncio._get_running_loop()
-        return loop if loop is not None and loop is self.loop else None
+        if loop is None or loop is not self.loop or _trio_step():
+            return None
+        return loop
 
     cdef object _waiter(self, _Body stream, int what):
         """What `await self.wait(stream, what)` awaits, without that coroutine where it
@@ -570,6 +595,30 @@ cdef class _AsyncDriver:
                 with nogil:
                     eng.end_chunk_wait(t[0])
         await self._wait_future(stream, <int>WaitFor.kSinkFull, loop, True)
+
+    async def _wait_guest(self, _Body stream, int what, loop):
+        """The wait of a trio task of a guest run (trio.lowlevel.start_guest_run) whose
+        host is the asyncio loop running in this thread: that loop's driver waits, as for
+        its own tasks (attached to it if it was not), and advance() wakes this task
+        through its trio run's token. A task driving the engine itself (_wait_trio) would
+        race the host loop's reader for the backend fd's wake-ups when asyncio tasks use
+        the client too. Not marked (no _mark_ms): a chunk is handed out as it comes."""
+        import trio
+
+        cdef Transfer* t = stream.t.get()
+        cdef _TrioWaker waker
+        if loop is not self.loop:
+            self.attach(loop)
+        if what == <int>WaitFor.kBodyData:
+            self.advance()  # (see wait(): the consumer has just handed the engine room)
+        token = trio.lowlevel.current_trio_token()
+        while not self.done(t, what):
+            waker = _TrioWaker(token, trio.Event())
+            self._enlist(stream, what, waker, True)
+            try:
+                await waker.event.wait()
+            finally:
+                self._unwait(stream, waker)
 
     async def _wait_trio(self, _Body stream, int what):
         """trio's wait: the task that finds nobody driving waits for the backend fd
@@ -705,10 +754,41 @@ def _trio_closing(int fd):
     trio.lowlevel.notify_closing(fd)
 
 
+@cython.final
+cdef class _TrioWaker:
+    """A waiter of a trio guest run's task (_AsyncDriver._wait_guest), in the driver's
+    list beside asyncio futures: advance() and _resume call done() and set_result(),
+    which sets the task's trio.Event in its run (through the run's token: callable from
+    any thread, inside or outside the run's steps)."""
+
+    cdef object token
+    cdef readonly object event
+    cdef bint woken
+
+    def __cinit__(self, token, event):
+        self.token = token
+        self.event = event
+
+    def done(self):
+        return self.woken
+
+    def set_result(self, result):
+        if self.woken:
+            return
+        self.woken = True
+        try:
+            self.token.run_sync_soon(self.event.set)
+        except Exception:  # trio.RunFinishedError: nothing waits in that run any more
+            pass
+
+
 cdef int _resume(object fut) except -1:
     """Resolve a waiter's future, in its own loop's thread: a driver of another thread's
     loop closed by this one (aclose) has its waiters there."""
     if fut.done():
+        return 0
+    if type(fut) is _TrioWaker:
+        fut.set_result(None)
         return 0
     loop = fut.get_loop()
     if _asyncio is not None and _asyncio._get_running_loop() is loop:

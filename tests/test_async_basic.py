@@ -1047,6 +1047,86 @@ async def test_sequential_clients_take_over_one_engine_loop(server):
         gc.collect()
 
 
+# -- trio guest mode ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "trio_only",
+        pytest.param("asyncio", marks=pytest.mark.httprs_only),
+        pytest.param("trio", marks=pytest.mark.httprs_only),
+        pytest.param("together", marks=pytest.mark.httprs_only),
+    ],
+)
+def test_trio_guest_run_on_an_asyncio_loop(server, first):
+    """A trio run as a guest of a running asyncio loop (trio.lowlevel.start_guest_run: its
+    tasks' steps run inside asyncio's callbacks, where asyncio's running loop is the
+    host's): its tasks' requests, streaming, a read timeout and a cancelled request, on a
+    client of their own (trio_only) or on one asyncio tasks use too, before, after, or at
+    the same time as trio's. (httprs until session 46, once an asyncio task had used the
+    client: trio raised TypeError, "trio.run received unrecognized yield message <Future
+    pending>". httpx shares no client between the two: the lock its pool made under one
+    library fails under the other, a TypeError from anyio's asyncio backend in a trio
+    task.)"""
+    import trio
+
+    async def trio_side(client):
+        if client is None:
+            async with httprs.AsyncClient(timeout=httprs.Timeout(5, read=0.5)) as own:
+                return await trio_side(own)
+        got = []
+
+        async def one(i):
+            got.append((await client.get(server.url + f"/echo?t={i}")).json()["query"])
+
+        async with trio.open_nursery() as nursery:
+            for i in range(5):
+                nursery.start_soon(one, i)
+        assert sorted(got) == [f"t={i}" for i in range(5)]
+        async with client.stream("GET", server.url + "/bytes/3000000") as r:
+            assert b"".join([c async for c in r.aiter_bytes()]) == expected_bytes(3_000_000)
+        with pytest.raises(httprs.ReadTimeout):
+            await client.get(server.url + "/slow?delay=2")
+        with trio.move_on_after(0.1) as scope:
+            await client.get(server.url + "/slow?delay=2", timeout=5)
+        assert scope.cancelled_caught
+        assert (await client.get(server.url + "/echo?t=last")).status_code == 200
+
+    async def asyncio_side(client):
+        rs = await asyncio.gather(*[client.get(server.url + f"/echo?a={i}") for i in range(5)])
+        assert [r.json()["query"] for r in rs] == [f"a={i}" for i in range(5)]
+        async with client.stream("GET", server.url + "/bytes/3000000") as r:
+            assert b"".join([c async for c in r.aiter_bytes()]) == expected_bytes(3_000_000)
+        with pytest.raises(httprs.ReadTimeout):
+            await client.get(server.url + "/slow?delay=2")
+        task = asyncio.ensure_future(client.get(server.url + "/slow?delay=2", timeout=5))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def main():
+        client = httprs.AsyncClient(timeout=httprs.Timeout(5, read=0.5))
+        if first == "asyncio":
+            await asyncio_side(client)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        trio.lowlevel.start_guest_run(
+            trio_side,
+            None if first == "trio_only" else client,  # (None: trio's own client)
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            done_callback=done.set_result,
+        )
+        if first in ("together", "trio_only"):
+            await asyncio_side(client)
+        (await done).unwrap()
+        await asyncio_side(client)
+        await client.aclose()
+
+    asyncio.run(main())
+
+
 # -- uvloop ------------------------------------------------------------------------------
 
 

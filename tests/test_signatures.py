@@ -424,6 +424,10 @@ def _bad_calls(lib):
         lambda: list(response.iter_bytes(1, 2)),
         lambda: asyncio.run(aclient.get("http://127.0.0.1:9/", allow_redirects=True)),
         lambda: asyncio.run(aclient.send()),
+        # stream(): a @contextmanager / @asynccontextmanager around the method.
+        lambda: client.stream("GET"),
+        lambda: client.stream("GET", "http://127.0.0.1:9/", allow_redirects=True),
+        lambda: aclient.stream("GET"),
     ]
 
 

@@ -1,58 +1,100 @@
-# Sync clients under gevent (included into _core.pyx).
+# Sync clients under gevent or eventlet (included into _core.pyx).
 #
-# gevent's monkey-patching makes the standard library's blocking calls yield to its
-# hub, so greenlets run while one waits for the network, and httpx (on patched
-# sockets) waits that way too. The core's own wait blocks the thread in poll(): under
-# gevent every other greenlet, the hub's timers too, would stop for each request's
+# gevent's and eventlet's monkey-patching make the standard library's blocking calls
+# yield to their hub, so green threads run while one waits for the network, and httpx
+# (on patched sockets) waits that way too. The core's own wait blocks the thread in
+# poll(): every other green thread, the hub's timers too, would stop for each request's
 # whole wait. A sync client made once the socket module is patched gets an engine
 # driven from outside, as an event loop drives an async client's: its waits run the
-# uv loop without blocking and wait for the loop's descriptor through gevent. One
-# greenlet drives at a time; the others wait for the end of its round.
+# uv loop without blocking and wait for the loop's descriptor through the hub. One
+# green thread drives at a time; the others wait for the end of its round.
 
 
 cdef object _GEVENT_MONKEY = "gevent.monkey"
-# What the green waits call, taken from gevent once (_load_gevent), when an engine
-# first turns green: not imported again at every wait.
-cdef object _gevent_sleep = None
-cdef object _gevent_select = None
-cdef object _gevent_get_hub = None
-cdef object _GeventEvent = None
+cdef object _EVENTLET_PATCHER = "eventlet.patcher"
+# What the green waits call, taken from the library once (_load_green), when an engine
+# first turns green: not imported again at every wait. _GreenEvent() makes an event
+# bound to the calling thread's hub, with wait(timeout) and set().
+cdef object _green_sleep = None
+cdef object _green_select = None
+cdef object _green_get_hub = None
+cdef object _GreenEvent = None
 
 
-cdef bint _green_wanted():
-    """gevent has patched the socket module (gevent.monkey.patch_all()): one dict
-    lookup while gevent.monkey was never imported (every sync request asks)."""
-    cdef PyObject* monkey = PyDict_GetItem(<object>PyImport_GetModuleDict(), _GEVENT_MONKEY)
-    if monkey == NULL:
+cdef bint _patched(object name, object check):
+    """The module `name` is imported and its `check("socket")` holds (one dict lookup
+    while it was never imported)."""
+    cdef PyObject* module = PyDict_GetItem(<object>PyImport_GetModuleDict(), name)
+    if module == NULL:
         return False
     try:
-        return bool((<object>monkey).is_module_patched("socket"))
+        return bool(getattr(<object>module, check)("socket"))
     except Exception:
         return False
 
 
-cdef int _load_gevent() except -1:
-    global _gevent_sleep, _gevent_select, _gevent_get_hub, _GeventEvent
-    if _gevent_select is None:
+cdef bint _green_wanted():
+    """gevent (gevent.monkey.patch_all()) or eventlet (eventlet.monkey_patch()) has
+    patched the socket module: every sync request asks."""
+    return _patched(_GEVENT_MONKEY, "is_module_patched") or _patched(
+        _EVENTLET_PATCHER, "is_monkey_patched"
+    )
+
+
+cdef int _load_green() except -1:
+    global _green_sleep, _green_select, _green_get_hub, _GreenEvent
+    if _green_select is not None:
+        return 0
+    if _patched(_GEVENT_MONKEY, "is_module_patched"):
         from gevent import get_hub, sleep
         from gevent.event import Event
         from gevent.select import select
 
-        _gevent_sleep, _gevent_get_hub, _GeventEvent = sleep, get_hub, Event
-        _gevent_select = select
+        _green_sleep, _green_get_hub, _GreenEvent = sleep, get_hub, Event
+        _green_select = select
+    else:
+        from eventlet import sleep
+        from eventlet.green.select import select
+        from eventlet.hubs import get_hub
+
+        _green_sleep, _green_get_hub, _GreenEvent = sleep, get_hub, _EventletEvent
+        _green_select = select
     return 0
 
 
+@cython.final
+cdef class _EventletEvent:
+    """eventlet's one-shot Event as the green waits use gevent's: `set()` sends once,
+    and only from its own hub's thread (eventlet's send is not thread-safe; a waiter of
+    another thread's hub looks again within its wait's bound, _GREEN_WAIT_MAX_S)."""
+
+    cdef object event
+    cdef object hub
+
+    def __cinit__(self):
+        from eventlet.event import Event
+
+        self.event = Event()
+        self.hub = _green_get_hub()
+
+    def wait(self, timeout):
+        self.event.wait(timeout)
+
+    def set(self):
+        if not self.event.ready() and _green_get_hub() is self.hub:
+            self.event.send(None)
+
+
 cdef inline bint _turned_green(_Engine engine):
-    """A sync engine made before gevent patched the socket module (an app preloaded
-    by gunicorn's master, a module-level client): True once the patch is in."""
+    """A sync engine made before gevent or eventlet patched the socket module (an app
+    preloaded by gunicorn's master, a module-level client): True once the patch is in."""
     return not engine.green and _green_wanted()
 
 
 cdef _Engine _for_sync(_Engine engine):
-    """A sync transport's engine: driven from its waits under gevent."""
+    """A sync transport's engine: driven from its waits under gevent or eventlet."""
     if not engine.green and _green_wanted():
-        _load_gevent()
+        _load_green()
         with nogil:
             engine.eng.drive_externally()
         engine.green = True
@@ -60,7 +102,7 @@ cdef _Engine _for_sync(_Engine engine):
 
 
 cdef int _go_green(_TransportCore core, _Engine engine) except -1:
-    """A transport whose engine was made before gevent's patch takes `engine`, a green
+    """A transport whose engine was made before the patch takes `engine`, a green
     one, for its next requests. The old engine is not closed: responses in flight on it
     (which hold it) end as they would have; its idle connections close when it is freed
     (making `engine` let go of the GIL: another greenlet or thread may have swapped first,
@@ -89,9 +131,10 @@ cdef double _green_wait_s(int timeout_ms, double deadline):
 
 
 cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline) except -1:
-    """_wait under gevent: False when `deadline` (time.monotonic(); < 0: none) passed
-    first. The driving greenlet runs the loop, then waits (yielding to the hub) until
-    the loop's descriptor is readable or its next timer is due, and runs it again."""
+    """_wait under gevent or eventlet: False when `deadline` (time.monotonic(); < 0:
+    none) passed first. The driving greenlet runs the loop, then waits (yielding to the
+    hub) until the loop's descriptor is readable or its next timer is due, and runs it
+    again."""
     cdef Engine* eng = engine.eng
     cdef vector[shared_ptr[Transfer]] signaled
     cdef cbool ok
@@ -127,9 +170,9 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
                 return True  # the loop is closed: all in flight has failed (as Engine::wait)
             if not ok:
                 if timeout == 0:
-                    _gevent_sleep(0)  # due again at once: let the other greenlets run first
+                    _green_sleep(0)  # due again at once: let the other greenlets run first
                 else:
-                    _gevent_select([fd], [], [], _green_wait_s(timeout, deadline))
+                    _green_select([fd], [], [], _green_wait_s(timeout, deadline))
                 with nogil:
                     eng.run_nowait(signaled)
                 signaled.clear()
@@ -140,14 +183,15 @@ cdef bint _green_wait(_Engine engine, Transfer* t, WaitFor what, double deadline
 
 cdef object _green_event(_Engine engine):
     """The event this thread's greenlets wait on for the end of the round: one per
-    thread (a gevent Event is bound to one hub; another thread's may set it)."""
+    thread (an event is bound to one hub; another thread may set gevent's, not
+    eventlet's)."""
     events = engine.green_event
     if events is None:
         events = engine.green_event = {}
-    hub = _gevent_get_hub()
+    hub = _green_get_hub()
     event = events.get(hub)
     if event is None:
-        event = events[hub] = _GeventEvent()
+        event = events[hub] = _GreenEvent()
     return event
 
 
@@ -174,8 +218,9 @@ cdef void _green_settle(_Engine engine) noexcept:
     except Exception:
         pass  # (closed anyway: the driver's wait ends within its bound)
     except BaseException as interrupt:
-        # GreenletExit, gevent.Timeout, KeyboardInterrupt: not swallowed by this
-        # noexcept function; the close goes on, the transport's close() re-raises it.
+        # GreenletExit, gevent.Timeout, eventlet.Timeout, KeyboardInterrupt: not
+        # swallowed by this noexcept function; the close goes on, the transport's
+        # close() re-raises it.
         engine.green_interrupt = interrupt
 
 

@@ -916,10 +916,10 @@ cdef object _handle_async(object transport, object request):
     coroutine it returns: the method awaits it, and so does the client itself while the
     transport's method is the stock one (lent as _HANDLE_ASYNC: one coroutine fewer)."""
     cdef _TransportCore core = transport._core
-    if core.closed:
+    if _engine_wanted(core):
         engine = _new_engine(transport._settings["limits"])
         driver = _AsyncDriver(engine)
-        if core.closed:  # (the GIL was released while they were made)
+        if _engine_wanted(core):  # (the GIL was released while they were made)
             old = transport._driver  # let go after both stores (see _reopen)
             transport._driver = driver
             _reopen(core, engine)
@@ -959,7 +959,11 @@ cdef _AsyncDriver _claim_driver(object transport):
         driver.claim()
         return driver
     for other in others:
-        if not other.closed and not other.busy_elsewhere():
+        if (
+            not other.closed
+            and not other.busy_elsewhere()
+            and other.engine.eng.start_error() == 0  # (see _engine_wanted)
+        ):
             other.claim()
             return other
     other = _AsyncDriver(_new_engine(transport._settings["limits"]))
@@ -970,7 +974,8 @@ cdef _AsyncDriver _claim_driver(object transport):
         other.close()
         other.engine.close()
         return other
-    others.append(other)
+    if other.engine.eng.start_error() == 0:  # (one without a loop fails its request)
+        others.append(other)
     return other
 
 

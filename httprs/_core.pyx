@@ -145,6 +145,7 @@ def _check_runtime(unsigned uv_version, bint llhttp_strict):
 
 
 _check_runtime(libuv_runtime_version(), llhttp_is_strict())
+Engine.prepare_process()  # (libuv's one-time set-up, while descriptors are to be had)
 
 cdef dict _FAULT_SITES = {
     "connect": FaultSite.kConnect,

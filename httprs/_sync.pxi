@@ -51,7 +51,7 @@ cdef object _handle_sync(object transport, object request):
     transport's method is the stock one (lent as _HANDLE_SYNC: the method is a Python
     function in front of the compiled one, httprs._methods)."""
     cdef _TransportCore core = transport._core
-    if core.closed:
+    if _engine_wanted(core):
         _reopen(core, _for_sync(_new_engine(transport._settings["limits"])))
     elif _turned_green(core.engine):
         _go_green(core, _for_sync(_new_engine(transport._settings["limits"])))

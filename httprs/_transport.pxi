@@ -892,6 +892,13 @@ class _CoreTransport:
         engine._hold_mutex_for_testing(ms)
 
 
+cdef inline bint _engine_wanted(_TransportCore core):
+    """The transport needs a new engine before a request: it was closed, or its engine
+    never got an event loop (out of descriptors when it was made: Engine::start_error;
+    its requests fail with a ConnectError saying so, until one is made)."""
+    return core.closed or core.engine.eng.start_error() != 0
+
+
 cdef int _reopen(_TransportCore core, _Engine engine) except -1:
     """A closed transport used again, as httpx's are (httpcore's pool opens new
     connections after close(); a transport shared by clients outlives the first one's
@@ -904,7 +911,7 @@ cdef int _reopen(_TransportCore core, _Engine engine) except -1:
     still set, close it, and be undone by the store of `closed` after it (a transport
     open on a closed engine, failing every request)."""
     cdef _Engine old = core.engine
-    if core.closed:
+    if _engine_wanted(core):
         core.engine = engine
         core.closed = False
     old = None

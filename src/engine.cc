@@ -266,18 +266,32 @@ size_t Engine::spare_loop_count() {
   return r.spares.size();
 }
 
+void Engine::prepare_process() {
+  // libuv's first uv_loop_init in a process makes the pipe its signal handling
+  // locks with, and calls abort() when it cannot: a first client made in a process
+  // out of descriptors (EMFILE) would kill it. Done here, once, at import.
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) == 0) uv_loop_close(&loop);
+}
+
 bool Engine::init_loop() {
   uv_loop_t* loop = take_spare_loop();
   if (loop == nullptr) {
     loop = new (std::nothrow) uv_loop_t;
-    if (loop == nullptr) return false;
-    if (uv_loop_init(loop) != 0) {
+    start_error_ = loop == nullptr ? UV_ENOMEM : uv_loop_init(loop);
+    if (start_error_ != 0) {
       delete loop;
       return false;
     }
   }
+  // A new loop's first async handle makes its eventfd: that can fail too (EMFILE).
+  start_error_ = uv_async_init(loop, &wakeup_, &Engine::on_wakeup);
+  if (start_error_ != 0) {
+    uv_loop_close(loop);  // (no handle on it yet)
+    delete loop;
+    return false;
+  }
   loop_ = loop;
-  uv_async_init(loop_, &wakeup_, &Engine::on_wakeup);
   wakeup_.data = this;
   uv_timer_init(loop_, &pool_timer_);
   pool_timer_.data = this;
@@ -320,7 +334,12 @@ std::shared_ptr<Transfer> Engine::submit(RequestSpec&& spec) {
   ConsumerLock lk(*this);
   drain_deferred();  // a pool slot freed by a dropped response is free now
   if (closed_) {
-    t->error.set(ErrorKind::kClosed, "the client has been closed");
+    if (start_error_ != 0) {
+      t->error.set(ErrorKind::kConnectError,
+                   errno_message(start_error_) + " (no event loop for the client's connections)");
+    } else {
+      t->error.set(ErrorKind::kClosed, "the client has been closed");
+    }
     t->phase = Transfer::Phase::kFailed;
     return t;
   }

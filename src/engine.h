@@ -434,6 +434,12 @@ class Engine {
   static void fork_abandon_all();
   // Tests: the emptied loops of closed engines kept for new engines (engine.cc).
   static size_t spare_loop_count();
+  // libuv's one-time set-up, done at import (engine.cc says why).
+  static void prepare_process();
+  // Not 0: the engine could not make its loop (a libuv status, UV_EMFILE when the
+  // process was out of descriptors): every request fails with a ConnectError saying
+  // so, and the transport makes a new engine for its next one.
+  int start_error() const { return start_error_; }
 
   // Stats for tests and benchmarks.
   int connection_count();
@@ -653,7 +659,7 @@ class Engine {
   // engine a fresh loop and an empty pool without touching the parent's.
   friend struct ForkGuard;
   void reset_after_fork();
-  bool init_loop();    // a new loop with the engine's own handles; false: none
+  bool init_loop();    // a new loop with the engine's own handles; false: none (start_error_)
   void wake_driver();  // with mu_ held (under a ConsumerLock: made once it is let go of)
   // With mu_ held: a driver polls and the loop needs a run before its poll
   // ends (poll_until_ms_): a watcher queued, a handle closing, a flush wanted,
@@ -783,6 +789,9 @@ class Engine {
   uint64_t marked_waits_ = 0;
   int pool_work_ = 0;  // note_pool_work()
   bool closed_ = false;
+  // Why the engine has no loop (a libuv status, UV_EMFILE when the process is out of
+  // descriptors); 0 while it has one, and after a close.
+  int start_error_ = 0;
   // kClosing: a close() is under way (in another thread, maybe: a second one waits
   // for it); kClosed: close() ran, or the loop never came up: no libuv calls any more.
   enum class LoopState { kRunning, kClosing, kClosed };

@@ -202,3 +202,6 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void fork_abandon_all()
         @staticmethod
         size_t spare_loop_count()
+        @staticmethod
+        void prepare_process()
+        int start_error()

@@ -27,6 +27,16 @@ cdef inline bint _trio_step() except -1:
     return _trio_local is not None and _trio_local.name == "trio"
 
 
+cdef bint _guest_host(object loop) except -1:
+    """In a trio task, `loop` (asyncio's running one) is the host of its guest run
+    (trio.lowlevel.start_guest_run), whose driver the task waits through (_wait_guest).
+    Not trio-asyncio's loop: trio tasks outside its open_loop() drive the engine
+    themselves (_wait_trio), and two waits on the engine's descriptor in one trio run
+    fail (BusyResourceError). Not under a trio before 0.23, which tells sniffio through
+    a context variable (_trio_step() is False): there its tasks drive, as before."""
+    return _trio_step() and not type(loop).__module__.startswith("trio_asyncio")
+
+
 cdef object _current_library():
     global _sniffio
     if _sniffio is None:
@@ -385,7 +395,7 @@ cdef class _AsyncDriver:
         if loop is None or loop is not self.loop or _trio_step():
             self.check_caller()  # (trio too: another thread's loop holds its streams)
             if _current_library() == "trio":
-                if loop is not None:
+                if loop is not None and _guest_host(loop):
                     await self._wait_guest(stream, what, loop)
                     return
                 if what == <int>WaitFor.kBodyData and self.trio_driving:

@@ -34,6 +34,17 @@ cdef extern from *:
     static int httprs_cb_enter(void) { httprs_tls_depth++; return 0; }
     static void httprs_cb_leave(int) { httprs_tls_depth--; }
     static int httprs_in_tls_callback(void) { return httprs_tls_depth > 0; }
+    /* Whether the callbacks may take the GIL: not once the interpreter is finalizing.
+       A daemon thread's wait left in the engine at exit can still receive bytes; its
+       PyGILState_Ensure after finalization crashed (a thread state made for no
+       interpreter), and during it would end the thread under the engine's lock. */
+    static bool httprs_py_usable(void) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        return Py_IsInitialized() && !Py_IsFinalizing();
+    #else
+        return Py_IsInitialized() && !_Py_IsFinalizing();
+    #endif
+    }
     /* descr.__get__(obj, type(obj)) without the method call (a getset descriptor's C
        getter, found once). */
     static PyObject *httprs_descr_get(PyObject *descr, PyObject *obj) {
@@ -60,6 +71,7 @@ cdef extern from *:
     int httprs_cb_enter() nogil
     void httprs_cb_leave(int) nogil
     bint httprs_in_tls_callback() nogil
+    cbool httprs_py_usable() noexcept nogil
 
 
 cdef extern from "openssl/x509_vfy.h" nogil:
@@ -476,6 +488,7 @@ _PY_OPS.pending = _py_pending
 _PY_OPS.take = _py_take
 _PY_OPS.info = _py_info
 _PY_OPS.release = _py_release
+_PY_OPS.usable = httprs_py_usable
 
 
 cdef shared_ptr[TlsContext] _foreign_context(object context, list alpn):

@@ -99,6 +99,10 @@ struct ForeignTlsOps {
   // What the session negotiated, called once its handshake is done.
   void (*info)(void* s, ForeignTlsInfo* out);
   void (*release)(void* ctx);  // the context handle is no longer used
+  // False once the layer cannot run the calls above any more (its interpreter is
+  // finalizing, a daemon thread's wait still in the engine): each call is then made
+  // to fail, or skipped, without calling in. Null: always usable.
+  bool (*usable)();
 };
 
 // A TLS configuration for connections: an SSL_CTX plus the hostname-check
@@ -402,6 +406,7 @@ class ForeignTlsSession final : public TlsSession {
   bool peer_certificate(std::string& der, bool& verified) const override;
 
  private:
+  bool usable() const;  // ops_->usable(): the layer can still be called
   std::shared_ptr<TlsContext> ctx_;
   const ForeignTlsOps* ops_ = nullptr;
   void* s_ = nullptr;  // the foreign session, nullptr when it could not be opened

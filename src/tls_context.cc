@@ -286,7 +286,9 @@ TlsContext::~TlsContext() {
   if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
   if (sessions_ && !adopted_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
-  if (foreign_ops_ != nullptr) foreign_ops_->release(foreign_handle_);
+  if (foreign_ops_ != nullptr && (foreign_ops_->usable == nullptr || foreign_ops_->usable())) {
+    foreign_ops_->release(foreign_handle_);
+  }
 }
 
 std::unique_ptr<TlsSession> TlsSession::open(std::shared_ptr<TlsContext> ctx,

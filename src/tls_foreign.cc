@@ -8,6 +8,10 @@
 
 namespace httprs {
 
+namespace {
+constexpr const char* kGone = "TLS session unusable: the interpreter is shutting down";
+}  // namespace
+
 ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
                                      Error& err)
     : ctx_(std::move(ctx)) {
@@ -16,13 +20,19 @@ ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std:
     return;
   }
   ops_ = ctx_->foreign_ops_;
+  if (!usable()) {
+    err.set(ErrorKind::kConnectError, "TLS session not opened: the interpreter is shutting down");
+    return;
+  }
   s_ = ops_->open(ctx_->foreign_handle_, host.data(), host.size(), &err);
   if (s_ == nullptr && !err) err.set(ErrorKind::kConnectError, "Could not create a TLS session");
 }
 
 ForeignTlsSession::~ForeignTlsSession() {
-  if (s_ != nullptr) ops_->close(s_);
+  if (s_ != nullptr && usable()) ops_->close(s_);  // (at exit: left to the process's end)
 }
+
+bool ForeignTlsSession::usable() const { return ops_->usable == nullptr || ops_->usable(); }
 
 bool ForeignTlsSession::peer_certificate(std::string& der, bool& verified) const {
   if (!done_ || info_.peer_der.empty()) return false;
@@ -32,8 +42,8 @@ bool ForeignTlsSession::peer_certificate(std::string& der, bool& verified) const
 }
 
 TlsSession::Status ForeignTlsSession::handshake(Error& err) {
-  if (s_ == nullptr) {
-    err.set(ErrorKind::kConnectError, "TLS session not initialised");
+  if (s_ == nullptr || !usable()) {
+    err.set(ErrorKind::kConnectError, s_ == nullptr ? "TLS session not initialised" : kGone);
     return Status::kError;
   }
   auto st = static_cast<Status>(ops_->handshake(s_, &err));
@@ -50,13 +60,13 @@ TlsSession::Status ForeignTlsSession::handshake(Error& err) {
 }
 
 void ForeignTlsSession::feed(const char* data, size_t len) {
-  if (s_ != nullptr && len > 0) ops_->feed(s_, data, len);
+  if (s_ != nullptr && len > 0 && usable()) ops_->feed(s_, data, len);
 }
 
 TlsSession::Status ForeignTlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
   *n = 0;
-  if (s_ == nullptr) {
-    err.set(ErrorKind::kReadError, "TLS session not initialised");
+  if (s_ == nullptr || !usable()) {
+    err.set(ErrorKind::kReadError, s_ == nullptr ? "TLS session not initialised" : kGone);
     return Status::kError;
   }
   auto st = static_cast<Status>(ops_->read(s_, buf, cap, n, &err));
@@ -69,8 +79,8 @@ TlsSession::Status ForeignTlsSession::read(char* buf, size_t cap, size_t* n, Err
 }
 
 bool ForeignTlsSession::write(const char* data, size_t len, Error& err) {
-  if (s_ == nullptr) {
-    err.set(ErrorKind::kWriteError, "TLS session not initialised");
+  if (s_ == nullptr || !usable()) {
+    err.set(ErrorKind::kWriteError, s_ == nullptr ? "TLS session not initialised" : kGone);
     return false;
   }
   if (len == 0) return true;
@@ -83,13 +93,15 @@ bool ForeignTlsSession::write(const char* data, size_t len, Error& err) {
 }
 
 void ForeignTlsSession::shutdown() {
-  if (s_ != nullptr && done_) ops_->shutdown(s_);
+  if (s_ != nullptr && done_ && usable()) ops_->shutdown(s_);
 }
 
-size_t ForeignTlsSession::pending_output() const { return s_ == nullptr ? 0 : ops_->pending(s_); }
+size_t ForeignTlsSession::pending_output() const {
+  return s_ == nullptr || !usable() ? 0 : ops_->pending(s_);
+}
 
 size_t ForeignTlsSession::append_output(std::string& dst) {
-  return s_ == nullptr ? 0 : ops_->take(s_, &dst);
+  return s_ == nullptr || !usable() ? 0 : ops_->take(s_, &dst);
 }
 
 }  // namespace httprs

@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from servers.tls import server_context, tls_server
 
 pytestmark = pytest.mark.httprs_only
 
@@ -296,3 +297,62 @@ def test_hung_resolver_is_connect_timeout_and_does_not_delay_ip_literals(slow_dn
     assert out["literal"] < DNS_DELAY / 2, out
     assert sorted(name for name, _ in out["results"]) == ["ConnectTimeout"] * 8, out
     assert max(took for _, took in out["results"]) < DNS_DELAY * 0.8, out
+
+
+_EXIT_MID_TLS = """
+import ssl, sys, threading, time
+import httprs
+
+
+class PinningContext(ssl.SSLContext):  # a subclass: TLS runs through Python's ssl
+    pass
+
+
+ctx = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(sys.argv[2])
+client = httprs.Client(verify=ctx, timeout=10)
+
+
+def busy():
+    while True:
+        client.get(sys.argv[1])
+
+
+for _ in range(12):
+    threading.Thread(target=busy, daemon=True).start()
+time.sleep(0.3)
+"""
+
+
+def test_exit_with_daemon_threads_mid_python_tls_does_not_crash(certs, tmp_path):
+    """The interpreter exits while daemon threads wait on responses over TLS run by
+    Python's ssl (a context subclass: truststore's, a pinning one, one logging keys). A
+    thread's wait is still in the engine with the GIL let go; bytes arriving then are fed
+    to the SSLObject by a callback that takes the GIL. After finalization that crashed
+    the process (PyGILState_Ensure made a thread state for no interpreter: SIGSEGV in
+    about one exit in seven, found in session 46); the callbacks now refuse once
+    finalization began (ForeignTlsOps::usable), and the threads end as they do on
+    httprs's own TLS. Twelve exits, each must be clean."""
+    import random
+    import time
+
+    def handler(conn) -> None:
+        while conn.read_request() is not None:
+            time.sleep(random.random() * 0.03)  # some threads are always waiting
+            conn.respond(b"hello")
+
+    srv = tls_server(server_context(certs.server), handler)
+    script = tmp_path / "exit_mid_tls.py"
+    script.write_text(_EXIT_MID_TLS)
+    try:
+        codes = [
+            subprocess.run(
+                [sys.executable, str(script), srv.url + "/", certs.ca_file],
+                capture_output=True,
+                timeout=60,
+            ).returncode
+            for _ in range(12)
+        ]
+    finally:
+        srv.close()
+    assert codes == [0] * 12

@@ -72,6 +72,7 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         size_t (*take)(void* s, string* dst) noexcept
         void (*info)(void* s, ForeignTlsInfo* out) noexcept
         void (*release)(void* ctx) noexcept
+        bool (*usable)() noexcept nogil
 
     cdef cppclass TlsContext:
         @staticmethod

@@ -1042,9 +1042,12 @@ async def _send_async(_TransportCore core, object transport, object request):
     cdef Engine* eng = stream.engine.eng
     with nogil:
         eng.watch(t[0])
-    # (Also for a guarded request's connect gates: _GuardedConnect, _socket_guard.pxi.)
+    # (Also for a guarded request's connect gates, _GuardedConnect in _socket_guard.pxi,
+    # and a patched getaddrinfo's, _resolve_at_gate in _httpcore_bridge.pxi.)
     cdef _Tracer tracer = (
-        _Tracer.create(core, stream) if t.spec.trace or t.spec.consumer_connects else None
+        _Tracer.create(core, stream)
+        if t.spec.trace or t.spec.consumer_connects or t.spec.consumer_resolves
+        else None
     )
     try:
         if tracer is not None:

@@ -15,7 +15,7 @@ cdef object _patched_getaddrinfo():
 
     httpx resolves through Python's socket module, so such a replacement steers
     its connections; httprs resolves in C++, and honours it by resolving through
-    it instead (_resolve_in_python). Unpatched, this costs a compare of the module
+    it instead (_resolve_in_python, _resolve_at_gate). Unpatched, this costs a compare of the module
     dict's version (PEP 509; where it cannot be read, a lookup and an identity test).
     """
     global _socket_module, _socket_dict, _genuine_getaddrinfo, _socket_dict_genuine
@@ -65,43 +65,81 @@ cdef bint _asks_resolver(str host, int port, bint is_async) except -1:
     return _literal_addresses(host, port) is None
 
 
-cdef int _resolve_in_python(
-    RequestSpec* spec, object resolve, object request, bint is_async
-) except -1:
-    """Resolve the connect host through `resolve` (a patched socket.getaddrinfo), where
-    httpcore would ask it (_asks_resolver: not an IP literal on asyncio).
-
-    Called as httpcore's socket.create_connection calls it; the first IPv4 /
-    IPv6 address becomes the connect host (the C++ core takes a literal as is)
-    and part of the pool key, so connections follow the patched answers; the
-    others, in their order, are the addresses the core races after it (Happy
-    Eyeballs). The original name stays the TLS server name and the Host header.
-    """
-    cdef bytes raw = spec.connect_host
+cdef str _unbracketed(bytes raw):
     host = raw.decode("ascii")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not _asks_resolver(host, spec.connect_port, is_async):
-        return 0
-    try:
-        infos = resolve(host, spec.connect_port, 0, _socket_module.SOCK_STREAM)
-    except OSError as err:
-        raise exc.ConnectError(str(err), request=request) from err
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+cdef int _resolve_in_python(RequestSpec* spec, bint is_async) except -1:
+    """A patched socket.getaddrinfo resolves the connect host, where httpcore would ask
+    it (_asks_resolver: not an IP literal on asyncio), and when it would: as a new
+    connection opens (RequestSpec::consumer_resolves: its kConnect gate waits for
+    _resolve_at_gate), never for a pooled connection reused. The core races the
+    answers (Happy Eyeballs); the name stays the pool key, the TLS server name and
+    the Host header."""
+    if _asks_resolver(_unbracketed(spec.connect_host), spec.connect_port, is_async):
+        spec.consumer_resolves = True
+    return 0
+
+
+cdef list _answered_addresses(object infos):
+    """The IPv4 / IPv6 addresses of getaddrinfo's answers, in order, each once."""
     cdef list addresses = []
     for info in infos:
         if info[0] in (_socket_module.AF_INET, _socket_module.AF_INET6):
             address = str(info[4][0]).encode("ascii")
             if address not in addresses:
                 addresses.append(address)
-    if not addresses:
-        raise exc.ConnectError(f"No address found for {host!r}", request=request)
-    cdef bytes literal = addresses[0]
-    cdef bytes key = spec.pool_key
-    spec.connect_host = literal
-    spec.pool_key = key + b"|addr:" + literal
-    for address in addresses[1:]:
-        spec.more_addresses.push_back(address)
+    return addresses
+
+
+cdef int _resume_resolved(Engine* eng, Transfer* t, object infos, object error) except -1:
+    """Hand getaddrinfo's answers (or its OSError) to the connection at the gate."""
+    cdef Error err
+    cdef vector[string] addresses
+    if error is not None:
+        kind = ErrorKind.kConnectTimeout if _is_timeout(error) else ErrorKind.kConnectError
+        err.set(kind, (str(error) or type(error).__name__).encode("utf-8", "replace"))
+    else:
+        for address in _answered_addresses(infos):
+            addresses.push_back(address)
+    with nogil:
+        eng.resolve_resume(t[0], move(addresses), err)
     return 0
+
+
+cdef int _resolve_at_gate(Engine* eng, Transfer* t) except -1:
+    """Sync: resolve through socket.getaddrinfo (as it is now) at the kConnect gate, as
+    httpcore's socket.create_connection calls it. Its exceptions other than OSError
+    leave the request as they do from httpx."""
+    try:
+        infos = _socket_module.getaddrinfo(
+            _unbracketed(t.spec.connect_host), t.spec.connect_port, 0, _socket_module.SOCK_STREAM
+        )
+    except OSError as error:
+        return _resume_resolved(eng, t, None, error)
+    return _resume_resolved(eng, t, infos, None)
+
+
+async def _aresolve_at_gate(_Body stream):
+    """Async: the same in a worker thread (asyncio's executor, trio's to_thread), as
+    httpcore's async connects ask it: the event loop is never blocked by a slow one."""
+    cdef Transfer* t = stream.t.get()
+    args = (_unbracketed(t.spec.connect_host), t.spec.connect_port, 0, _socket_module.SOCK_STREAM)
+    resolve = _socket_module.getaddrinfo
+    try:
+        if _current_library() == "trio":
+            import trio
+
+            infos = await trio.to_thread.run_sync(resolve, *args)
+        else:
+            import asyncio
+
+            infos = await asyncio.get_running_loop().run_in_executor(None, resolve, *args)
+    except OSError as error:
+        _resume_resolved(stream.engine.eng, stream.t.get(), None, error)
+        return
+    _resume_resolved(stream.engine.eng, stream.t.get(), infos, None)
 
 
 

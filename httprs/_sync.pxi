@@ -4,9 +4,12 @@
 cdef object _send_sync(_TransportCore core, object request):
     cdef _Body stream = core.start(request)
     cdef Transfer* t = stream.t.get()
-    # (Also for a guarded request's connect gates: _GuardedConnect, _socket_guard.pxi.)
+    # (Also for a guarded request's connect gates, _GuardedConnect in _socket_guard.pxi,
+    # and a patched getaddrinfo's, _resolve_at_gate in _httpcore_bridge.pxi.)
     cdef _Tracer tracer = (
-        _Tracer.create(core, stream) if t.spec.trace or t.spec.consumer_connects else None
+        _Tracer.create(core, stream)
+        if t.spec.trace or t.spec.consumer_connects or t.spec.consumer_resolves
+        else None
     )
     try:
         if tracer is not None:

@@ -269,8 +269,10 @@ cdef class _Tracer:
     cdef bint is_async
     cdef bint log  # also write each event to httpcore's DEBUG loggers
     # A socket guard decides (RequestSpec::consumer_connects): each kConnect gate is
-    # passed by opening the connection in Python (_connect_at_gate).
+    # passed by opening the connection in Python (_connect_at_gate); or a patched
+    # getaddrinfo (consumer_resolves) by resolving there (_resolve_at_gate).
     cdef bint connects
+    cdef bint resolves
     cdef bint must_connect  # stopped at such a gate
 
     @staticmethod
@@ -282,6 +284,7 @@ cdef class _Tracer:
         self.callback = stream.request.extensions.get("trace")
         cdef Transfer* t = stream.t.get()
         self.connects = t.spec.consumer_connects
+        self.resolves = t.spec.consumer_resolves
         # Traced without a callback: only because a logger was enabled (start()).
         self.log = (self.callback is None and t.spec.trace) or _debug_logging(core.route.mode)
         self.queue = []
@@ -357,7 +360,7 @@ cdef class _Tracer:
         )
         if step == <int>TraceStep.kConnect:
             self.connect_started(timeout)
-            self.must_connect = self.connects
+            self.must_connect = self.connects or self.resolves
             return True
         if step == <int>TraceStep.kConnected:
             kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
@@ -625,7 +628,11 @@ cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
         tracer.flush()
         if gate and tracer.must_connect:
             tracer.must_connect = False
-            if not t.failed():  # (closed meanwhile: no connection to open)
+            if t.failed():  # (closed meanwhile: no connection to open)
+                pass
+            elif tracer.resolves:
+                _resolve_at_gate(tracer.stream.engine.eng, t)
+            else:
                 _connect_at_gate(tracer.core, tracer.stream.engine.eng, t)
             continue
         if gate:
@@ -646,7 +653,12 @@ async def _atrace_until(_Tracer tracer, WaitFor what):
         await tracer.aflush()
         if gate and tracer.must_connect:
             tracer.must_connect = False
-            if not t.failed():  # (closed meanwhile: no connection to open)
+            if t.failed():  # (closed meanwhile: no connection to open)
+                pass
+            elif tracer.resolves:
+                await _aresolve_at_gate(stream)
+                stream.driver.schedule()
+            else:
                 await _aconnect_at_gate(tracer.core, stream)
                 stream.driver.schedule()
             continue

@@ -210,7 +210,7 @@ cdef class _TransportCore:
         # (Under gevent, waits yield to its hub instead: _green.pxi.)
         wait_head = not (
             is_async or spec.body_streamed or spec.trace or spec.consumer_connects
-            or stream.engine.green
+            or spec.consumer_resolves or stream.engine.green
         )
         # The stream's engine, never `self.engine` again: a closed transport used again
         # gets a new engine (_reopen), perhaps in another thread meanwhile.
@@ -379,9 +379,8 @@ cdef class _TransportCore:
                 # Opened in Python, which resolves too (getaddrinfo asked once).
                 spec.consumer_connects = True
             else:
-                resolve = _patched_getaddrinfo()
-                if resolve is not None:
-                    _resolve_in_python(&spec, resolve, request, is_async)
+                if _patched_getaddrinfo() is not None:
+                    _resolve_in_python(&spec, is_async)
         return 0
 
     cdef bytes _origin_key(self, object scheme, object host, object port):

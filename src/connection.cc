@@ -10,6 +10,11 @@
 
 #include <unistd.h>
 
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "connect_tunnel.h"
 #include "socks5.h"
 
@@ -35,9 +40,10 @@ Connection::~Connection() = default;
 // ---------------------------------------------------------------- stages and tracing
 
 bool Connection::reports(TraceStep step) const {
-  // A consumer_connects transfer that is not traced stops at kConnect only.
+  // A consumer_connects (or _resolves) transfer that is not traced stops at kConnect only.
   return cur_ &&
-         (cur_->spec.trace || (step == TraceStep::kConnect && cur_->spec.consumer_connects));
+         (cur_->spec.trace || (step == TraceStep::kConnect &&
+                               (cur_->spec.consumer_connects || cur_->spec.consumer_resolves)));
 }
 
 void Connection::trace_step(TraceStep step) {
@@ -83,6 +89,24 @@ void Connection::pass_connect_gate(Transfer& t, int fd, const Error& err) {
   close(failed);  // (a ConnectError: retried as the core's own connects are)
 }
 
+void Connection::pass_resolve_gate(Transfer& t, std::vector<std::string> addresses,
+                                   const Error& err) {
+  if (gated_ != Stage::kConnect || cur_.get() != &t || state_ != State::kConnecting) return;
+  gated_ = Stage::kNone;
+  if (err || addresses.empty()) {
+    Error failed = err;
+    if (!failed) failed.set(ErrorKind::kConnectError, "getaddrinfo returns an empty list");
+    close(failed);  // (a ConnectError: retried as the core's own connects are)
+    return;
+  }
+  // The spec keeps the name: a retried connect asks the consumer again.
+  SocketTarget target = SocketTarget::from(t.spec);
+  target.host = std::move(addresses.front());
+  target.more_addresses.assign(std::make_move_iterator(addresses.begin() + 1),
+                               std::make_move_iterator(addresses.end()));
+  connect_to(std::move(target));
+}
+
 void Connection::run(Stage stage) {
   switch (stage) {
     case Stage::kConnect:
@@ -107,9 +131,11 @@ void Connection::run(Stage stage) {
 
 // ---------------------------------------------------------------- connecting
 
-void Connection::start_connecting() {
+void Connection::start_connecting() { connect_to(SocketTarget::from(cur_->spec)); }
+
+void Connection::connect_to(SocketTarget target) {
   arm_timer(TimerMode::kConnect);
-  socket_.connect(SocketTarget::from(cur_->spec));
+  socket_.connect(std::move(target));
 }
 
 void Connection::on_socket_connected() {

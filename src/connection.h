@@ -69,6 +69,9 @@ class Connection final : private SocketStream::Owner,
   // The kConnect gate of a consumer_connects transfer: go on over the
   // consumer's connected socket `fd`, or fail the connect with `err` (fd < 0).
   void pass_connect_gate(Transfer& t, int fd, const Error& err);
+  // The kConnect gate of a consumer_resolves transfer: connect to `addresses`, or
+  // fail the connect with `err` (or for want of any address).
+  void pass_resolve_gate(Transfer& t, std::vector<std::string> addresses, const Error& err);
   // kSwitched: read on (the consumer took the buffered bytes); write raw bytes;
   // the socket's descriptor (-1 if none).
   void switched_resume();
@@ -186,6 +189,7 @@ class Connection final : private SocketStream::Owner,
   void trace_gate(TraceStep step, Stage next);
   void run(Stage stage);
   void start_connecting();
+  void connect_to(SocketTarget target);
   void after_proxy_tls();
   void after_tunnel();
   void start_layer(Stage stage);

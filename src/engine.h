@@ -142,6 +142,11 @@ struct RequestSpec {
   // records TraceStep::kConnect and stops at that gate (the others only when
   // `trace` is set too) until Engine::connect_resume.
   bool consumer_connects = false;
+  // The consumer resolves connect_host for this transfer's new connections (Python's
+  // socket.getaddrinfo is replaced, and its answers must steer them): each new
+  // connection stops at the kConnect gate, as above, until Engine::resolve_resume
+  // hands it the addresses, which the core then races (RFC 8305) as its own.
+  bool consumer_resolves = false;
   HttpVersions versions = HttpVersions::kHttp1;
   // When the request may go as HTTP/2 (`head` is empty): the request itself.
   std::string method;
@@ -401,6 +406,10 @@ class Engine {
   // no longer there), or, with fd < 0, fail the connect with `err` (a
   // ConnectError or ConnectTimeout: retried as the core's own connects are).
   void connect_resume(Transfer& t, int fd, const Error& err);
+  // consumer_resolves transfers, stopped at the kConnect gate: connect to
+  // `addresses` (IP literals, in the resolver's order), or, with err set or
+  // none, fail the connect (a ConnectError: retried as the core's own).
+  void resolve_resume(Transfer& t, std::vector<std::string> addresses, const Error& err);
   // Close every connection (in-flight transfers fail with kClosed), then the
   // loop itself, releasing every descriptor. Idempotent. Never waits for
   // resolver (getaddrinfo) requests still running in libuv's thread pool: the

@@ -218,6 +218,14 @@ void Engine::connect_resume(Transfer& t, int fd, const Error& err) {
   wake_driver();
 }
 
+void Engine::resolve_resume(Transfer& t, std::vector<std::string> addresses, const Error& err) {
+  ConsumerLock lk(*this);
+  if (loop_closed() || t.conn == nullptr) return;
+  uv_update_time(loop_);
+  t.conn->pass_resolve_gate(t, std::move(addresses), err);
+  wake_driver();
+}
+
 void Engine::release(Transfer& t) {
   if (t.detached.load(std::memory_order_acquire)) {
     t.released.store(true, std::memory_order_release);  // as try_release

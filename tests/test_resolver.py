@@ -149,7 +149,10 @@ def test_unpatching_restores_the_normal_resolver(server):
 
 def test_patch_made_between_requests_is_seen(server):
     """A patch made after requests found the resolver genuine (which is remembered with
-    the socket module's dict version) is honoured by the very next request."""
+    the socket module's dict version) is honoured by the very next request. It is asked
+    when a connection opens, as httpcore asks it: a pooled connection is reused without
+    a lookup (until session 46 httprs asked it at every request), and a new one, the
+    patch gone, fails."""
     calls = []
     url = f"http://service.test.invalid:{_port(server)}/"
     with httprs.Client() as client:
@@ -157,7 +160,10 @@ def test_patch_made_between_requests_is_seen(server):
             assert client.get(f"http://127.0.0.1:{_port(server)}/").status_code == 200
         with mock.patch("socket.getaddrinfo", _override("service.test.invalid", calls)):
             assert client.get(url).status_code == 200
-        assert calls
+            assert client.get(url).status_code == 200
+        assert len(calls) == 1
+        assert client.get(url).status_code == 200  # (the pooled connection)
+    with httprs.Client() as client:
         with pytest.raises(httprs.ConnectError):
             client.get(url)
 
@@ -171,9 +177,68 @@ async def test_patch_made_between_requests_is_seen_async(server, anyio_backend):
             assert (await client.get(f"http://127.0.0.1:{_port(server)}/")).status_code == 200
         with mock.patch("socket.getaddrinfo", _override("service.test.invalid", calls)):
             assert (await client.get(url)).status_code == 200
-        assert calls
+            assert (await client.get(url)).status_code == 200
+        assert len(calls) == 1
+        assert (await client.get(url)).status_code == 200  # (the pooled connection)
+    async with httprs.AsyncClient() as client:
         with pytest.raises(httprs.ConnectError):
             await client.get(url)
+
+
+@pytest.mark.anyio
+async def test_a_slow_patched_resolver_does_not_block_the_event_loop(server, anyio_backend):
+    """A replaced getaddrinfo that takes its time (a DNS cache's miss, an override doing
+    its own lookup) runs in a worker thread, as httpcore's async connects run it: the
+    event loop goes on meanwhile, and two lookups overlap. (httprs until session 46
+    called it in the loop's thread, at every request: a 0.5 s lookup stopped every task
+    for 0.5 s, two took 1 s.)"""
+    import anyio
+
+    def slow(host, port, family=0, type=0, proto=0, flags=0):
+        if isinstance(host, bytes):
+            host = host.decode("ascii")
+        if host.endswith(".test.invalid"):
+            time.sleep(0.5)
+            host = "127.0.0.1"
+        return _real_getaddrinfo(host, port, family, type, proto, flags)
+
+    port = _port(server)
+    gaps = []
+
+    async def heartbeat():
+        last = time.monotonic()
+        while True:
+            await anyio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async with httprs.AsyncClient() as client:
+
+        async def get(name):
+            return (await client.get(f"http://{name}.test.invalid:{port}/")).status_code
+
+        with mock.patch("socket.getaddrinfo", slow):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(heartbeat)
+                started = time.monotonic()
+                results = []
+
+                async def one(name):
+                    results.append(await get(name))
+
+                async with anyio.create_task_group() as both:
+                    both.start_soon(one, "a")
+                    both.start_soon(one, "b")
+                took = time.monotonic() - started
+                tg.cancel_scope.cancel()
+    assert results == [200, 200]
+    if anyio_backend == "trio" and os.environ.get("HTTPRS_TEST_TARGET") == "httpx":
+        # httpx on trio: trio's getaddrinfo first calls it in the loop's thread (with
+        # AI_NUMERICHOST, which this one ignores, as many overrides do): 1.0 s, blocked.
+        return
+    assert max(gaps) < 0.25, max(gaps)
+    assert took < 0.9, took
 
 
 # Happy Eyeballs (catalog F37): every address the resolver returns is tried, in its

@@ -72,6 +72,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int connect_retries
         bool trace
         bool consumer_connects
+        bool consumer_resolves
         HttpVersions versions
         string method
         string target
@@ -165,6 +166,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         void take_trace(Transfer& t, vector[int]& out)
         void trace_resume(Transfer& t)
         void connect_resume(Transfer& t, int fd, const Error& err)
+        void resolve_resume(Transfer& t, vector[string] addresses, const Error& err)
         void raw_take(Transfer& t, string& out, size_t max)
         void raw_write(Transfer& t, const char* data, size_t len)
         int raw_fd(Transfer& t)

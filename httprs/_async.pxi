@@ -937,6 +937,9 @@ cdef object _handle_async(object transport, object request):
     patch = _find_patch(_ASYNC_HOOKS)
     if patch is not None:
         return _send_via_httpcore_async(transport, patch, request)
+    pool = _rewired_pool(transport)
+    if pool is not None:
+        return _send_via_rewired_pool_async(transport, pool, request)
     return _send_async(core, transport, request)
 
 

@@ -359,9 +359,51 @@ cdef object _mocked_pool(object transport, str package, bint is_async, object re
             except (OSError, ValueError) as error:
                 message = f"Could not make the TLS context of {package}'s pool: {error}"
                 raise exc.ConnectError(message, request=request) from error
-            transport._pool = pool
+            record_pool(transport, pool)
             transport.__dict__.setdefault("_sending_pools", []).append(pool)
     return pool
+
+
+cdef object _rewired_pool(object transport):
+    """`transport._pool` when code has changed it since httprs built it (or put one of its
+    own there): its network backend replaced (prefect's SSRF guard, which refuses private
+    addresses; DNS pinning; a Unix-socket egress; a test's fake), its TLS context, or the
+    pool itself. httpx sends through its pool, so such a change decides where its
+    requests go, and what they may reach: the transport then sends through that pool
+    (an httpcore one; httpcore's speed and limits), never around it. None otherwise:
+    `_pool` never read (one failed dict lookup), or read and left alone."""
+    d = transport.__dict__
+    pool = d.get("_pool")
+    if pool is None:
+        return None
+    state = d.get("_pool_state")
+    if (
+        state is not None
+        and state[0] is pool
+        and getattr(pool, "_network_backend", None) is state[1]
+        and getattr(pool, "_ssl_context", None) is state[2]
+    ):
+        return None
+    return pool
+
+
+cdef tuple _rewired_route(object transport, object pool, bint is_async):
+    """(package, send) for a rewired `_pool`: its own handle_request, the request made
+    for its package (httpcore's or httpcore2's); closed with the transport. A pool that
+    cannot send (no httpcore: httprs's PoolView) is refused rather than bypassed."""
+    module = type(pool).__module__
+    package = "httpcore2" if module.split(".")[0] == "httpcore2" else "httpcore"
+    send = getattr(pool, "handle_async_request" if is_async else "handle_request", None)
+    if send is None or package not in sys.modules:
+        raise RuntimeError(
+            f"transport._pool was changed (now {pool!r}), but it cannot send requests "
+            "(httpcore is not installed): httprs will not send around it"
+        )
+    with _mocked_pool_lock:
+        pools = transport.__dict__.setdefault("_sending_pools", [])
+        if not any(p is pool for p in pools):
+            pools.append(pool)
+    return package, send
 
 
 def _close_mocked_pools(transport):
@@ -391,7 +433,18 @@ cdef object _pool_entry(object patched, object pool, bint is_async):
 
 def _send_via_httpcore(transport, tuple patch, request):
     package, patched = patch
-    send = _pool_entry(patched, _mocked_pool(transport, package, False, request), False)
+    return _send_through(
+        package, _pool_entry(patched, _mocked_pool(transport, package, False, request), False),
+        request,
+    )
+
+
+def _send_via_rewired_pool(transport, pool, request):
+    package, send = _rewired_route(transport, pool, False)
+    return _send_through(package, send, request)
+
+
+def _send_through(str package, send, request):
     try:
         response = send(_httpcore_request(package, request))
     except Exception as error:
@@ -405,6 +458,15 @@ def _send_via_httpcore(transport, tuple patch, request):
 async def _send_via_httpcore_async(transport, tuple patch, request):
     package, patched = patch
     send = _pool_entry(patched, _mocked_pool(transport, package, True, request), True)
+    return await _send_through_async(package, send, request)
+
+
+async def _send_via_rewired_pool_async(transport, pool, request):
+    package, send = _rewired_route(transport, pool, True)
+    return await _send_through_async(package, send, request)
+
+
+async def _send_through_async(str package, send, request):
     try:
         response = await send(_httpcore_request(package, request))
     except Exception as error:

@@ -213,6 +213,20 @@ def _httpcore_pool(
     return cls(proxy_url=proxy_url, proxy_auth=proxy.raw_auth, **common)
 
 
+def record_pool(transport: Any, pool: Any) -> None:
+    """Make `pool` the transport's `_pool`, as httprs built it: what it is and holds now
+    is kept (`_pool_state`), so that a change made to it later is seen (`_core`'s
+    `_rewired_pool`: the transport then sends through it, as httpx's would)."""
+    transport.__dict__["_pool"] = pool
+    transport.__dict__["_pool_state"] = pool_state(pool)
+
+
+def pool_state(pool: Any) -> tuple[Any, Any, Any]:
+    """What a change to `_pool` that httpx would honour replaces: the pool itself, its
+    network backend (an SSRF guard's, a DNS pin's, a test's fake), its TLS context."""
+    return (pool, getattr(pool, "_network_backend", None), getattr(pool, "_ssl_context", None))
+
+
 class PoolAttribute:
     """A non-data descriptor: `transport._pool`, built on first read, then an ordinary
     instance attribute (which code may also assign, as `_core._mocked_pool` does)."""
@@ -224,5 +238,5 @@ class PoolAttribute:
 
         settings = transport.__dict__.get("_settings", {})
         pool = build_pool(settings, isinstance(transport, AsyncBaseTransport))
-        transport.__dict__["_pool"] = pool
+        record_pool(transport, pool)
         return pool

@@ -61,6 +61,9 @@ cdef object _handle_sync(object transport, object request):
     patch = _find_patch(_SYNC_HOOKS)
     if patch is not None:
         return _send_via_httpcore(transport, patch, request)
+    pool = _rewired_pool(transport)
+    if pool is not None:
+        return _send_via_rewired_pool(transport, pool, request)
     return _send_sync(core, request)
 
 

@@ -796,7 +796,7 @@ cdef bint _ca_environment():
     )
 
 
-from httprs._poolview import PoolAttribute
+from httprs._poolview import PoolAttribute, pool_state, record_pool
 
 
 class _CoreTransport:

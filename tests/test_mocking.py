@@ -681,3 +681,81 @@ def test_threads_sending_through_a_wrapped_connection_share_one_pool(server):
     # (httpcore's pool may offer a request to a second connection when the first it
     # picked turned out busy, as under httpx)
     assert codes == [200] * 64 and len(calls) >= 64
+
+
+# -- a pool changed by the program ---------------------------------------------------
+
+
+class _Refusing:
+    """A network backend that refuses every connection, wrapping the pool's own: what
+    prefect's SSRF guard (`SSRFProtectedHTTPTransport`) puts in `_pool._network_backend`
+    for a private or loopback address."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.asked = []
+
+    def connect_tcp(self, host, port, **kwargs):
+        self.asked.append((host, port))
+        import httpcore
+
+        raise httpcore.ConnectError(f"Refusing to connect to {host!r}: a private address")
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+class _AsyncRefusing(_Refusing):
+    async def connect_tcp(self, host, port, **kwargs):
+        return _Refusing.connect_tcp(self, host, port)
+
+
+def test_a_replaced_network_backend_decides_where_requests_go(server):
+    """A transport subclass that replaces its pool's network backend (an SSRF guard, DNS
+    pinning, a test's fake) sends through that pool, as httpx's does: the guard refuses,
+    nothing reaches the server. (Until session 46 httprs's `_pool` was a description
+    only: the request went out around the guard, a silent SSRF bypass; found running
+    prefect's tests.) A transport whose `_pool` is only read keeps httprs's core."""
+
+    class Guarded(httprs.HTTPTransport):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._pool._network_backend = _Refusing(self._pool._network_backend)
+
+    transport = Guarded()
+    with httprs.Client(transport=transport) as client:
+        with pytest.raises(httprs.ConnectError, match="Refusing to connect to '127.0.0.1'"):
+            client.get(server.url + "/echo")
+        assert [host for host, _ in transport._pool._network_backend.asked] == ["127.0.0.1"]
+        pool = transport._pool
+    assert pool.connections == []  # (closed with the transport)
+    reader = httprs.HTTPTransport()
+    assert reader._pool._network_backend is not None  # (read, left alone)
+    with httprs.Client(transport=reader) as client:
+        assert client.get(server.url + "/echo").status_code == 200
+        assert "_sending_pools" not in reader.__dict__
+
+
+async def test_a_replaced_network_backend_decides_where_requests_go_async(server, anyio_backend):
+    class Guarded(httprs.AsyncHTTPTransport):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._pool._network_backend = _AsyncRefusing(self._pool._network_backend)
+
+    async with httprs.AsyncClient(transport=Guarded()) as client:
+        with pytest.raises(httprs.ConnectError, match="Refusing to connect to '127.0.0.1'"):
+            await client.get(server.url + "/echo")
+
+
+def test_a_pool_put_in_place_is_sent_through(server):
+    """`transport._pool = httpcore.ConnectionPool(...)` of the program's own (another
+    backend, other limits): requests go through it, as with httpx."""
+    import httpcore
+
+    transport = httprs.HTTPTransport()
+    backend = _Refusing(httpcore.SyncBackend())
+    transport._pool = httpcore.ConnectionPool(network_backend=backend)
+    with httprs.Client(transport=transport) as client:
+        with pytest.raises(httprs.ConnectError, match="Refusing"):
+            client.get(server.url + "/")
+    assert backend.asked

@@ -382,7 +382,7 @@ def test_transport_pool_describes_settings_like_httpx():
 def test_pool_is_both_httpcores_pool(top):
     """Under either presented name, `_pool` passes httpcore's and httpcore2's isinstance
     checks (pytest-httpx and openai 3.x's tests in one process), built as the presented
-    library's httpcore would build it."""
+    library's httpcore would build it; its `_proxy_url` equals either package's URL."""
     code = f"""
         import asyncio, httprs
         httprs.install(["{top}"])
@@ -402,6 +402,12 @@ def test_pool_is_both_httpcores_pool(top):
             if "Proxy" in name:
                 assert isinstance(pool._proxy_url, package.URL)
                 assert pool._proxy_url.host == b"proxy.local"
+                # Equal to either package's URL of the same parts, both ways (prefect's
+                # tests compare it with httpcore.URL while httprs presents as httpx2).
+                for URL in (httpcore.URL, httpcore2.URL):
+                    same = URL("http://proxy.local:3128")
+                    assert pool._proxy_url == same and same == pool._proxy_url
+                    assert pool._proxy_url != URL("http://proxy.local:3129")
         print("ok")
     """
     assert run_py(code).split() == ["ok"]

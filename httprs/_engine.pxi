@@ -95,14 +95,18 @@ cdef int _wait(_Engine engine, Transfer* t, WaitFor what, int slice_ms=SLICE_MS)
     `slice_ms`); under gevent, wait cooperatively instead (_green_wait)."""
     cdef cbool done = False
     cdef Engine* eng = engine.eng
+    if _tls_interrupt is not None:
+        _raise_tls_interrupt()
     if Engine.ready_now(t[0], what):
         return 0  # over already: no GIL release (another thread would take the GIL)
     if engine.green:
         _green_wait(engine, t, what, -1.0)
-        return 0
+        return _raise_tls_interrupt()
     while True:
         with nogil:
             done = eng.wait(t[0], what, slice_ms)
+        if _tls_interrupt is not None:
+            _raise_tls_interrupt()
         if done:
             return 0
         PyErr_CheckSignals()

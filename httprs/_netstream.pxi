@@ -318,6 +318,8 @@ cdef bint _wait_until(_Engine engine, Transfer* t, WaitFor what, double deadline
                 slice_ms = <int>(remaining * 1000) + 1
         with nogil:
             done = eng.wait(t[0], what, slice_ms)
+        if _tls_interrupt is not None:
+            _raise_tls_interrupt()
         if done:
             return True
         PyErr_CheckSignals()

@@ -279,8 +279,44 @@ cdef class _PySession:
     cdef bytes deferred_msg
 
 
+# An exception a signal handler raised inside a TLS callback (ssl's SSLObject calls
+# PyErr_CheckSignals in its read, write and handshake): KeyboardInterrupt, a handler's
+# SystemExit (gunicorn's worker abort) or its own exception (Celery's soft time limit).
+# The callback cannot raise it into C++: the session fails, and the main thread's wait
+# (_wait, _wait_until, the only thread signal handlers run in) raises it, as httpx's
+# request would have. None: none is pending.
+cdef object _tls_interrupt = None
+cdef object _main_ident = None
+
+
+cdef bint _kept_interrupt(object error) except -1:
+    """Keep `error` for the main thread's wait if a signal handler may have raised it:
+    not an OSError (ssl's own failures are), and in the main thread."""
+    global _tls_interrupt, _main_ident
+    if isinstance(error, OSError):
+        return False
+    if _main_ident is None:
+        import threading
+
+        _main_ident = threading.main_thread().ident
+    if PyThread_get_thread_ident() != _main_ident:
+        return False
+    _tls_interrupt = error
+    return True
+
+
+cdef int _raise_tls_interrupt() except -1:
+    """In a wait: raise what a TLS callback of this (the main) thread kept."""
+    global _tls_interrupt
+    if _tls_interrupt is not None and PyThread_get_thread_ident() == _main_ident:
+        error, _tls_interrupt = _tls_interrupt, None
+        raise error
+    return 0
+
+
 cdef void _set_error(Error* err, ErrorKind kind, object error) noexcept:
     try:
+        _kept_interrupt(error)
         message = str(error)
         if not message:
             message = type(error).__name__
@@ -376,6 +412,10 @@ cdef int _py_read(void* p, char* buf, size_t cap, size_t* n, Error* err) noexcep
     except BaseException as error:
         st = ST_ERROR
         message = str(error) or type(error).__name__
+        try:
+            _kept_interrupt(error)
+        except BaseException:
+            pass
     finally:
         httprs_cb_leave(cb)
     if total == 0:
@@ -410,8 +450,12 @@ cdef void _py_shutdown(void* p) noexcept with gil:
     cdef int cb = httprs_cb_enter()
     try:
         s.obj.unwrap()
-    except BaseException:
-        pass  # close_notify is queued; the peer's reply is not awaited
+    except BaseException as error:
+        # close_notify is queued; the peer's reply is not awaited
+        try:
+            _kept_interrupt(error)
+        except BaseException:
+            pass
     finally:
         httprs_cb_leave(cb)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -248,3 +249,66 @@ def test_interrupted_read_releases_body_buffer(mode):
     )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert proc.stdout.strip() == "ok"
+
+
+def _trickle(conn) -> None:
+    """A chunked body of 1 KiB pieces every half millisecond for a few seconds: TLS
+    records keep arriving, so a signal lands while one is being decrypted."""
+    while (req := conn.read_request()) is not None:
+        if req.target == "/good":
+            conn.respond(b"good")
+            continue
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(6000):
+            if not conn.send(b"400\r\n" + b"x" * 1024 + b"\r\n"):
+                return
+            time.sleep(0.0005)
+        conn.send(b"0\r\n\r\n")
+
+
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt", "handler's own", "SystemExit"])
+def test_a_signal_during_python_run_tls_raises_the_handlers_exception(certs, raised):
+    """A signal arriving while a sync response streams over TLS run by Python's ssl (an
+    ssl.SSLContext subclass: truststore's, a pinning one): the SSLObject runs the
+    handler inside httprs's TLS callback, which cannot raise into the core. The handler's
+    exception leaves the request, as from httpx (Ctrl-C, Celery's soft time limit,
+    gunicorn's worker abort by sys.exit()); until session 46 it became
+    `ReadError('KeyboardInterrupt')`. The client stays usable."""
+    import ssl
+
+    from servers.tls import server_context, tls_server
+
+    class SoftTimeLimit(Exception):
+        pass
+
+    def handler(signum, frame):
+        if raised == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        if raised == "SystemExit":
+            sys.exit(1)
+        raise SoftTimeLimit("soft time limit")
+
+    expected = {"KeyboardInterrupt": KeyboardInterrupt, "SystemExit": SystemExit}.get(
+        raised, SoftTimeLimit
+    )
+
+    class PinningContext(ssl.SSLContext):
+        pass
+
+    context = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(certs.ca_file)
+    srv = tls_server(server_context(certs.server), _trickle)
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        with httprs.Client(verify=context, timeout=10) as client:
+            for delay in (0.05, 0.2):  # (the head's wait, then the body's)
+                signal.setitimer(signal.ITIMER_REAL, delay)
+                with pytest.raises(expected):
+                    with client.stream("GET", srv.url + "/slow") as r:
+                        for _ in r.iter_bytes():
+                            pass
+            assert client.get(srv.url + "/good").text == "good"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        srv.close()

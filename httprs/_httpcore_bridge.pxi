@@ -121,21 +121,49 @@ cdef int _resolve_at_gate(Engine* eng, Transfer* t) except -1:
     return _resume_resolved(eng, t, infos, None)
 
 
+cdef dict _TRIO_ABANDON = None
+
+
+cdef dict _trio_abandon(object trio):
+    """to_thread.run_sync's keyword that lets a cancelled wait leave the thread to finish
+    on its own: abandon_on_cancel (trio 0.23+), cancellable before."""
+    global _TRIO_ABANDON
+    if _TRIO_ABANDON is None:
+        import inspect
+
+        params = inspect.signature(trio.to_thread.run_sync).parameters
+        name = "abandon_on_cancel" if "abandon_on_cancel" in params else "cancellable"
+        _TRIO_ABANDON = {name: True}
+    return _TRIO_ABANDON
+
+
 async def _aresolve_at_gate(_Body stream):
     """Async: the same in a worker thread (asyncio's executor, trio's to_thread), as
-    httpcore's async connects ask it: the event loop is never blocked by a slow one."""
+    httpcore's async connects ask it: the event loop is never blocked by a slow one, and
+    the connect timeout bounds it (ConnectTimeout), as it bounds theirs (anyio's and
+    trio's connects run the lookup under it; a sync connect's is unbounded, as there)."""
     cdef Transfer* t = stream.t.get()
     args = (_unbracketed(t.spec.connect_host), t.spec.connect_port, 0, _socket_module.SOCK_STREAM)
+    cdef double limit = t.spec.connect_timeout
+    timeout = limit if 0 <= limit < 1e9 else None  # (else none: timeouts.h)
     resolve = _socket_module.getaddrinfo
     try:
         if _current_library() == "trio":
             import trio
 
-            infos = await trio.to_thread.run_sync(resolve, *args)
+            infos = None
+            with trio.move_on_after(timeout if timeout is not None else float("inf")):
+                infos = await trio.to_thread.run_sync(resolve, *args, **_trio_abandon(trio))
+            if infos is None:
+                raise TimeoutError("timed out")
         else:
             import asyncio
 
-            infos = await asyncio.get_running_loop().run_in_executor(None, resolve, *args)
+            lookup = asyncio.get_running_loop().run_in_executor(None, resolve, *args)
+            try:
+                infos = await asyncio.wait_for(lookup, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError("timed out") from None
     except OSError as error:
         _resume_resolved(stream.engine.eng, stream.t.get(), None, error)
         return

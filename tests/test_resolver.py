@@ -630,3 +630,30 @@ def test_ipv6_zone_id_is_resolved_with_the_address_and_not_sent(server, h2_scrip
             assert (response.http_version, response.text) == ("HTTP/2", "h2")
     assert authorities == [f"[fe80::1]:{_port(h2)}"]
     assert "fe80::1%en0" in calls
+
+
+@pytest.mark.anyio
+async def test_the_connect_timeout_bounds_a_patched_lookup_async(server, anyio_backend):
+    """An async client's lookup through a replaced getaddrinfo runs under the connect
+    timeout, as anyio's and trio's connects run it: a 2 s lookup with connect=0.3 is a
+    ConnectTimeout after 0.3 s (httprs until session 46: 200 after 2 s), and the client
+    goes on."""
+    if anyio_backend == "trio" and os.environ.get("HTTPRS_TEST_TARGET") == "httpx":
+        pytest.skip("httpx on trio: trio's getaddrinfo first calls it in the loop's thread")
+
+    def slow(host, port, family=0, type=0, proto=0, flags=0):
+        if isinstance(host, bytes):
+            host = host.decode("ascii")
+        if host == "slow.test.invalid":
+            time.sleep(2)
+            host = "127.0.0.1"
+        return _real_getaddrinfo(host, port, family, type, proto, flags)
+
+    port = _port(server)
+    async with httprs.AsyncClient(timeout=httprs.Timeout(5, connect=0.3)) as client:
+        with mock.patch("socket.getaddrinfo", slow):
+            started = time.monotonic()
+            with pytest.raises(httprs.ConnectTimeout):
+                await client.get(f"http://slow.test.invalid:{port}/")
+            assert time.monotonic() - started < 1.5
+        assert (await client.get(f"http://127.0.0.1:{port}/")).status_code == 200

@@ -100,11 +100,12 @@ def test_threads_closing_and_reusing_one_transport(server, guarded, monkeypatch)
 @pytest.mark.httprs_only
 def test_async_request_racing_a_close_and_reopen_in_another_thread(server, monkeypatch):
     # An AsyncHTTPTransport used from event loops in two threads: a close and reopen in
-    # the other thread lands while this request is being started (here: inside the
-    # patched resolver start() calls). The request must stay on its driver's engine:
-    # on the newer engine, driven by the old, closed driver, it read a transfer with
-    # no head (garbage sizes, MemoryError). Now it fails cleanly, as a request racing a
-    # close does, and the transport stays usable.
+    # the other thread lands while this request is under way (here: inside the patched
+    # resolver, which start() called until session 46, and which now runs in a worker
+    # thread at the new connection's gate, the event loop waiting). The request must
+    # stay on its driver's engine: on the newer engine, driven by the old, closed
+    # driver, it read a transfer with no head (garbage sizes, MemoryError). Now it fails
+    # cleanly, as a request racing a close does, and the transport stays usable.
     transport = httprs.AsyncHTTPTransport()
     genuine = socket.getaddrinfo
     raced = []
@@ -115,7 +116,7 @@ def test_async_request_racing_a_close_and_reopen_in_another_thread(server, monke
         await r.aread()
 
     def resolving(host, *args, **kwargs):
-        if not raced and threading.current_thread() is threading.main_thread():
+        if not raced and host == "race.test":
             raced.append(True)
             other = threading.Thread(target=lambda: asyncio.run(close_and_reopen()))
             other.start()

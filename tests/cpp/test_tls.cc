@@ -1514,10 +1514,14 @@ struct FakeForeign {
   std::string opened_host;
   int opens = 0, closes = 0, releases = 0;
   bool fail_open = false;
-  bool handshake_closes = false;  // report kClosed without a message
-  bool read_empty_ok = false;     // report kOk with no bytes
-  bool write_fails = false;       // fail without a message
+  bool handshake_closes = false;       // report kClosed without a message
+  bool read_empty_ok = false;          // report kOk with no bytes
+  bool write_fails = false;            // fail without a message
+  struct FakeSession* last = nullptr;  // the last session opened
 };
+
+// What kFakeOps.usable answers: false, as once the embedding interpreter is finalizing.
+static bool g_fake_usable = true;
 
 struct FakeSession {
   FakeForeign* owner;
@@ -1534,7 +1538,10 @@ static const httprs::ForeignTlsOps kFakeOps = {
         err->set(ErrorKind::kConnectError, "open refused by the context");
         return nullptr;
       }
-      return new FakeSession{f, std::make_unique<OpenSslSession>(f->inner, f->opened_host, *err)};
+      auto* fs =
+          new FakeSession{f, std::make_unique<OpenSslSession>(f->inner, f->opened_host, *err)};
+      f->last = fs;
+      return fs;
     },
     // close
     [](void* s) {
@@ -1584,7 +1591,43 @@ static const httprs::ForeignTlsOps kFakeOps = {
     },
     // release
     [](void* ctx) { static_cast<FakeForeign*>(ctx)->releases++; },
+    // usable
+    []() { return g_fake_usable; },
 };
+
+// Once the layer says it cannot be called (ForeignTlsOps::usable false: its interpreter
+// is finalizing), no call reaches it: the session's calls fail or do nothing, its close
+// and the context's release are skipped (left to the process's end).
+static void test_foreign_unusable() {
+  FakeForeign f;
+  f.inner = make_ctx(trusting(arg("ca")));
+  {
+    auto ctx = TlsContext::foreign(&kFakeOps, &f);
+    Error err;
+    auto c = TlsSession::open(ctx, "localhost", err, "key");
+    CHECK(!err && f.opens == 1);
+    g_fake_usable = false;
+    CHECK(c->handshake(err) == Status::kError);
+    CHECK(err.kind == ErrorKind::kConnectError &&
+          err.message.find("shutting down") != std::string::npos);
+    err.clear();
+    char buf[16];
+    size_t n = 0;
+    CHECK(c->read(buf, sizeof buf, &n, err) == Status::kError && n == 0);
+    err.clear();
+    CHECK(!c->write("x", 1, err) && err.kind == ErrorKind::kWriteError);
+    c->feed("x", 1);
+    CHECK(c->pending_output() == 0);
+    c.reset();
+    CHECK(f.closes == 0);
+    delete f.last;  // (what the process's end would leave)
+    err.clear();
+    auto refused = TlsSession::open(ctx, "localhost", err, "key");
+    CHECK(err.kind == ErrorKind::kConnectError && f.opens == 1);
+  }
+  CHECK(f.releases == 0);
+  g_fake_usable = true;
+}
 
 static void test_foreign() {
   FakeForeign f;
@@ -1720,5 +1763,6 @@ int main(int argc, char** argv) {
   }
   g_read_ahead = true;
   test_foreign();
+  test_foreign_unusable();
   return check_report("test_tls");
 }

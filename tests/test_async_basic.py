@@ -1047,6 +1047,20 @@ async def test_sequential_clients_take_over_one_engine_loop(server):
         gc.collect()
 
 
+async def _stream_time_out_and_cancel_on_asyncio(client, server):
+    """A 3 MB stream, a read timeout (the client's read= is under 2 s) and a request
+    cancelled while it waits, on an asyncio loop."""
+    async with client.stream("GET", server.url + "/bytes/3000000") as r:
+        assert b"".join([c async for c in r.aiter_bytes()]) == expected_bytes(3_000_000)
+    with pytest.raises(httprs.ReadTimeout):
+        await client.get(server.url + "/slow?delay=2")
+    task = asyncio.ensure_future(client.get(server.url + "/slow?delay=2", timeout=5))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 # -- trio guest mode ---------------------------------------------------------------------
 
 
@@ -1096,15 +1110,7 @@ def test_trio_guest_run_on_an_asyncio_loop(server, first):
     async def asyncio_side(client):
         rs = await asyncio.gather(*[client.get(server.url + f"/echo?a={i}") for i in range(5)])
         assert [r.json()["query"] for r in rs] == [f"a={i}" for i in range(5)]
-        async with client.stream("GET", server.url + "/bytes/3000000") as r:
-            assert b"".join([c async for c in r.aiter_bytes()]) == expected_bytes(3_000_000)
-        with pytest.raises(httprs.ReadTimeout):
-            await client.get(server.url + "/slow?delay=2")
-        task = asyncio.ensure_future(client.get(server.url + "/slow?delay=2", timeout=5))
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await _stream_time_out_and_cancel_on_asyncio(client, server)
 
     async def main():
         client = httprs.AsyncClient(timeout=httprs.Timeout(5, read=0.5))
@@ -1140,14 +1146,5 @@ async def test_on_uvloop(server, anyio_backend):
     async with httprs.AsyncClient(timeout=httprs.Timeout(5, read=0.3)) as c:
         rs = await asyncio.gather(*[c.get(server.url + f"/echo?i={i}") for i in range(20)])
         assert [r.json()["query"] for r in rs] == [f"i={i}" for i in range(20)]
-        async with c.stream("GET", server.url + "/bytes/3000000") as r:
-            got = b"".join([chunk async for chunk in r.aiter_bytes()])
-        assert got == expected_bytes(3_000_000)
-        with pytest.raises(httprs.ReadTimeout):
-            await c.get(server.url + "/slow?delay=2")
-        task = asyncio.ensure_future(c.get(server.url + "/slow?delay=2", timeout=5))
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await _stream_time_out_and_cancel_on_asyncio(c, server)
         assert (await c.get(server.url + "/")).status_code == 200

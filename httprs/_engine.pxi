@@ -102,9 +102,12 @@ cdef int _wait(_Engine engine, Transfer* t, WaitFor what, int slice_ms=SLICE_MS)
     if engine.green:
         _green_wait(engine, t, what, -1.0)
         return _raise_tls_interrupt()
+    global _main_sync_waiting
     while True:
+        _sync_wait_begins()
         with nogil:
             done = eng.wait(t[0], what, slice_ms)
+        _main_sync_waiting = False
         if _tls_interrupt is not None:
             _raise_tls_interrupt()
         if done:

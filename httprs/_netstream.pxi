@@ -301,6 +301,7 @@ cdef class _NetworkStreamCore:
 
 cdef bint _wait_until(_Engine engine, Transfer* t, WaitFor what, double deadline) except -1:
     """_wait, bounded: False when `deadline` (time.monotonic(); < 0: none) passed first."""
+    global _main_sync_waiting
     cdef cbool done = False
     cdef int slice_ms
     cdef Engine* eng = engine.eng
@@ -316,8 +317,10 @@ cdef bint _wait_until(_Engine engine, Transfer* t, WaitFor what, double deadline
                 return done
             if remaining * 1000 < slice_ms:
                 slice_ms = <int>(remaining * 1000) + 1
+        _sync_wait_begins()
         with nogil:
             done = eng.wait(t[0], what, slice_ms)
+        _main_sync_waiting = False
         if _tls_interrupt is not None:
             _raise_tls_interrupt()
         if done:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
@@ -227,12 +228,20 @@ def _httpcore_pool(
     return cls(proxy_url=proxy_url, proxy_auth=proxy.raw_auth, **common)
 
 
+# Taken by record_pool and a first read's store: two threads reading `_pool` first at
+# once cannot leave one's pool with the other's state (seen as changed for good).
+POOL_LOCK = threading.RLock()
+
+
 def record_pool(transport: Any, pool: Any) -> None:
     """Make `pool` the transport's `_pool`, as httprs built it: what it is and holds now
     is kept (`_pool_state`), so that a change made to it later is seen (`_core`'s
-    `_rewired_pool`: the transport then sends through it, as httpx's would)."""
-    transport.__dict__["_pool"] = pool
-    transport.__dict__["_pool_state"] = pool_state(pool)
+    `_rewired_pool`: the transport then sends through it, as httpx's would). The state
+    is stored first: a request reading them without the lock never finds a pool httprs
+    built without its state."""
+    with POOL_LOCK:
+        transport.__dict__["_pool_state"] = pool_state(pool)
+        transport.__dict__["_pool"] = pool
 
 
 def pool_state(pool: Any) -> tuple[Any, Any, Any]:
@@ -252,5 +261,9 @@ class PoolAttribute:
 
         settings = transport.__dict__.get("_settings", {})
         pool = build_pool(settings, isinstance(transport, AsyncBaseTransport))
-        record_pool(transport, pool)
+        with POOL_LOCK:
+            existing = transport.__dict__.get("_pool")
+            if existing is not None:
+                return existing  # (another thread's first read stored one meanwhile)
+            record_pool(transport, pool)
         return pool

@@ -287,6 +287,22 @@ cdef class _PySession:
 # request would have. None: none is pending.
 cdef object _tls_interrupt = None
 cdef object _main_ident = None
+# True while the main thread is inside a sync wait's eng.wait (_wait, _wait_until, the
+# first slice in start()): the only place a kept exception is raised right after. A TLS
+# callback run by the main thread elsewhere (an async driver's round, close()) keeps
+# nothing: it would be raised by a later, unrelated sync request.
+cdef bint _main_sync_waiting = False
+
+
+cdef inline bint _sync_wait_begins() except -1:
+    """Before a sync wait's eng.wait: note it when the waiting thread is the main one."""
+    global _main_ident, _main_sync_waiting
+    if _main_ident is None:
+        import threading
+
+        _main_ident = threading.main_thread().ident
+    _main_sync_waiting = PyThread_get_thread_ident() == _main_ident
+    return 0
 
 
 cdef bint _kept_interrupt(object error) except -1:
@@ -299,7 +315,7 @@ cdef bint _kept_interrupt(object error) except -1:
         import threading
 
         _main_ident = threading.main_thread().ident
-    if PyThread_get_thread_ident() != _main_ident:
+    if PyThread_get_thread_ident() != _main_ident or not _main_sync_waiting:
         return False
     _tls_interrupt = error
     return True

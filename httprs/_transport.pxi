@@ -76,6 +76,7 @@ cdef class _TransportCore:
         return self._start(request, _Body.__new__(_Body), False)
 
     cdef _Body _start(self, object request, _Body stream, bint is_async):
+        global _main_sync_waiting
         cdef RequestSpec spec
         cdef HeaderList headers
         cdef string method
@@ -214,10 +215,13 @@ cdef class _TransportCore:
         )
         # The stream's engine, never `self.engine` again: a closed transport used again
         # gets a new engine (_reopen), perhaps in another thread meanwhile.
+        if wait_head:
+            _sync_wait_begins()  # (a kept exception: raised by _send_sync's _wait)
         with nogil:
             stream.t = stream.engine.eng.submit(move(spec))
             if wait_head:
                 stream.engine.eng.wait(stream.t.get()[0], WaitFor.kHead, SLICE_MS)
+        _main_sync_waiting = False
         if _parked:
             _free_parked()  # submit released what finalisers let go of
         return stream

@@ -312,3 +312,57 @@ def test_a_signal_during_python_run_tls_raises_the_handlers_exception(certs, rai
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         srv.close()
+
+
+@pytest.mark.httprs_only
+def test_a_signal_in_an_async_python_tls_read_is_not_kept_for_a_later_request(certs, scripted):
+    """A handler's exception raised while an AsyncClient's TLS run by Python's ssl reads
+    (the driver's round, in the main thread) is not kept for the main thread's next sync
+    wait: no later, unrelated request raises it (the first version of the fix above kept
+    it; found by review). The async request itself fails as before (ReadError)."""
+    import asyncio
+    import ssl
+
+    from servers.tls import server_context, tls_server
+
+    class SoftTimeLimit(Exception):
+        pass
+
+    fired = []
+
+    def handler(signum, frame):
+        # Only inside ssl's SSLObject (a record being decrypted), once.
+        if fired or frame is None or not frame.f_code.co_filename.endswith("ssl.py"):
+            return
+        fired.append(True)
+        raise SoftTimeLimit("soft time limit")
+
+    class PinningContext(ssl.SSLContext):
+        pass
+
+    context = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(certs.ca_file)
+    srv = tls_server(server_context(certs.server), _trickle)
+    plain = scripted(never_answer_except_good)
+
+    async def stream():
+        async with httprs.AsyncClient(verify=context, timeout=10) as client:
+            signal.setitimer(signal.ITIMER_REAL, 0.05, 0.0007)
+            try:
+                async with client.stream("GET", srv.url + "/slow") as r:
+                    async for _ in r.aiter_bytes():
+                        pass
+            except (httprs.ReadError, SoftTimeLimit):
+                pass
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        asyncio.run(stream())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        srv.close()
+    with httprs.Client() as client:
+        assert client.get(plain.url + "/good").text == "good"

@@ -378,9 +378,15 @@ cdef object _mocked_pool(object transport, str package, bint is_async, object re
         pool = transport.__dict__.get("_pool")
         # httpcore presents its public classes as `httpcore.ConnectionPool` (`__module__`
         # is the package itself), httpcore2 likewise; a pool of the other package is
-        # replaced (and closed with the transport too).
+        # replaced (and closed with the transport too), unless the program put it there
+        # or changed it (_rewired_pool): that one stays, for the mock's requests too, so
+        # that once the mock is gone its guard still decides.
         module = type(pool).__module__ if pool is not None else ""
-        if module != package and not module.startswith(package + "."):
+        if (
+            module != package
+            and not module.startswith(package + ".")
+            and _rewired_pool(transport) is None
+        ):
             settings = transport.__dict__.get("_settings", {})
             try:
                 pool = build_pool(settings, is_async, package)

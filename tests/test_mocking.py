@@ -759,3 +759,27 @@ def test_a_pool_put_in_place_is_sent_through(server):
         with pytest.raises(httprs.ConnectError, match="Refusing"):
             client.get(server.url + "/")
     assert backend.asked
+
+
+def test_a_changed_pool_outlives_a_mock_of_the_other_httpcore(server):
+    """A mock on httpcore2's pool while the transport's changed `_pool` is httpcore's:
+    the mock answers, and once it is gone the program's pool (its guard) decides again,
+    never httprs's core around it (found by review: the mock's pool replaced it)."""
+    import httpcore
+    import httpcore2
+
+    transport = httprs.HTTPTransport()
+    transport._pool = httpcore.ConnectionPool(network_backend=_Refusing(httpcore.SyncBackend()))
+
+    def mocked(self, request):
+        return httpcore2.Response(200, content=b"mocked")
+
+    original = httpcore2.ConnectionPool.handle_request
+    with httprs.Client(transport=transport) as client:
+        httpcore2.ConnectionPool.handle_request = mocked
+        try:
+            assert client.get(server.url + "/").content == b"mocked"
+        finally:
+            httpcore2.ConnectionPool.handle_request = original
+        with pytest.raises(httprs.ConnectError, match="Refusing"):
+            client.get(server.url + "/")

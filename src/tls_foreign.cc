@@ -49,7 +49,7 @@ TlsSession::Status ForeignTlsSession::handshake(Error& err) {
   auto st = static_cast<Status>(ops_->handshake(s_, &err));
   if (st == Status::kOk && !done_) {
     done_ = true;
-    ops_->info(s_, &info_);
+    if (usable()) ops_->info(s_, &info_);  // (asked again: a call in, after one returned)
   } else if (st == Status::kError || st == Status::kClosed) {
     if (!err) err.set(ErrorKind::kConnectError, "TLS/SSL connection has been closed (EOF)");
     err.kind = ErrorKind::kConnectError;

@@ -100,8 +100,8 @@ cdef int _wait(_Engine engine, Transfer* t, WaitFor what, int slice_ms=SLICE_MS)
     if Engine.ready_now(t[0], what):
         return 0  # over already: no GIL release (another thread would take the GIL)
     if engine.green:
-        _green_wait(engine, t, what, -1.0)
-        return _raise_tls_interrupt()
+        _green_wait(engine, t, what, -1.0)  # (keeps no interrupt: not a sync wait's)
+        return 0
     global _main_sync_waiting
     while True:
         _sync_wait_begins()

@@ -286,7 +286,7 @@ cdef class _PySession:
 # (_wait, _wait_until, the only thread signal handlers run in) raises it, as httpx's
 # request would have. None: none is pending.
 cdef object _tls_interrupt = None
-cdef object _main_ident = None
+cdef unsigned long _main_thread = 0  # threading.main_thread().ident, once known
 # True while the main thread is inside a sync wait's eng.wait (_wait, _wait_until, the
 # first slice in start()): the only place a kept exception is raised right after. A TLS
 # callback run by the main thread elsewhere (an async driver's round, close()) keeps
@@ -294,28 +294,28 @@ cdef object _main_ident = None
 cdef bint _main_sync_waiting = False
 
 
-cdef inline bint _sync_wait_begins() except -1:
-    """Before a sync wait's eng.wait: note it when the waiting thread is the main one."""
-    global _main_ident, _main_sync_waiting
-    if _main_ident is None:
+cdef inline bint _in_main_thread() except -1:
+    """A C comparison of thread idents (every sync wait asks: no int object made)."""
+    global _main_thread
+    if _main_thread == 0:
         import threading
 
-        _main_ident = threading.main_thread().ident
-    _main_sync_waiting = PyThread_get_thread_ident() == _main_ident
+        _main_thread = threading.main_thread().ident
+    return PyThread_get_thread_ident() == _main_thread
+
+
+cdef inline bint _sync_wait_begins() except -1:
+    """Before a sync wait's eng.wait: note it when the waiting thread is the main one."""
+    global _main_sync_waiting
+    _main_sync_waiting = _in_main_thread()
     return 0
 
 
 cdef bint _kept_interrupt(object error) except -1:
     """Keep `error` for the main thread's wait if a signal handler may have raised it:
-    not an OSError (ssl's own failures are), and in the main thread."""
-    global _tls_interrupt, _main_ident
-    if isinstance(error, OSError):
-        return False
-    if _main_ident is None:
-        import threading
-
-        _main_ident = threading.main_thread().ident
-    if PyThread_get_thread_ident() != _main_ident or not _main_sync_waiting:
+    not an OSError (ssl's own failures are), in the main thread, inside a sync wait."""
+    global _tls_interrupt
+    if isinstance(error, OSError) or not _main_sync_waiting or not _in_main_thread():
         return False
     _tls_interrupt = error
     return True
@@ -324,7 +324,7 @@ cdef bint _kept_interrupt(object error) except -1:
 cdef int _raise_tls_interrupt() except -1:
     """In a wait: raise what a TLS callback of this (the main) thread kept."""
     global _tls_interrupt
-    if _tls_interrupt is not None and PyThread_get_thread_ident() == _main_ident:
+    if _tls_interrupt is not None and _in_main_thread():
         error, _tls_interrupt = _tls_interrupt, None
         raise error
     return 0

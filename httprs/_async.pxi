@@ -845,25 +845,33 @@ cdef class _AsyncBody(_Body):
                     chunk = self._closed_rest()
                     if not chunk:
                         break
+                else:
+                    # No wake-up for the driver: the next wait runs the loop itself.
+                    chunk = self._chunk_buffered(Wake.kCaller)
+                    if chunk is None:
+                        self._chunk_start(Wake.kCaller)
+                        # driver.wait(self, kBodyData), what it awaits awaited here.
+                        waited = driver._chunk_waiter(self, True)
+                        while waited is not None:
+                            try:
+                                await waited
+                            finally:
+                                driver._unwait(self, waited)
+                            waited = driver._chunk_waiter(self, False)
+                        chunk = self._chunk_take()
+                        if chunk is None:
+                            break
+                if not chunk:
+                    continue
+                if self.t.get().ends_taken.empty():
                     yield chunk
                     continue
-                # No wake-up for the driver: the next wait runs the loop itself.
-                chunk = self._chunk_buffered(Wake.kCaller)
-                if chunk is None:
-                    self._chunk_start(Wake.kCaller)
-                    # driver.wait(self, kBodyData), what it awaits awaited here.
-                    waited = driver._chunk_waiter(self, True)
-                    while waited is not None:
-                        try:
-                            await waited
-                        finally:
-                            driver._unwait(self, waited)
-                        waited = driver._chunk_waiter(self, False)
-                    chunk = self._chunk_take()
-                    if chunk is None:
-                        break
-                if chunk:
+                pieces = self._pieces(chunk)
+                if pieces is None:
                     yield chunk
+                    continue
+                for piece in pieces:
+                    yield piece
         finally:
             self._sink_cleanup()
             self._release()

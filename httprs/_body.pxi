@@ -341,8 +341,37 @@ cdef class _Body:
         if not self.ended_before_release or t == NULL or not t.released:
             raise self._closed_error()
         rest.swap(t.body_buf)
+        t.ends_taken.swap(t.chunk_ends)  # (the engine is done with both)
+        t.chunk_ends.clear()
         self.streamed += rest.size()
         return <bytes>rest
+
+    cdef list _pieces(self, bytes chunk):
+        """A streamed chunk (the last bytes taken) cut where a chunk of the body's
+        HTTP/1.1 chunked framing ends inside it, as httpx yields them (h11 hands each
+        chunk's data on its own): the pieces, or None when it holds no such end."""
+        cdef vector[uint64_t]* ends = &self.t.get().ends_taken
+        cdef unsigned long long n = <unsigned long long>PyBytes_GET_SIZE(chunk)
+        cdef unsigned long long start = self.streamed - n  # the chunk's body offset
+        cdef unsigned long long at = 0  # where the next piece starts in the chunk
+        cdef unsigned long long cut
+        cdef const char* data = PyBytes_AS_STRING(chunk)
+        cdef list pieces = None
+        cdef size_t i
+        for i in range(ends.size()):
+            if ends[0][i] <= start + at:
+                continue
+            cut = ends[0][i] - start
+            if cut >= n:
+                break
+            if pieces is None:
+                pieces = []
+            pieces.append(PyBytes_FromStringAndSize(data + at, <Py_ssize_t>(cut - at)))
+            at = cut
+        ends.clear()
+        if pieces is not None:
+            pieces.append(PyBytes_FromStringAndSize(data + at, <Py_ssize_t>(n - at)))
+        return pieces
 
     cdef int _attach_sink(self, size_t cap, size_t fill) except -1:
         """Hand the engine `self.sink` (new or regrown to `cap`) from `fill` on."""
@@ -682,17 +711,25 @@ cdef class _Body:
                     chunk = self._closed_rest()
                     if not chunk:
                         break
+                else:
+                    chunk = self._chunk_buffered()
+                    if chunk is None:
+                        self._chunk_start()
+                        _wait(self.engine, t, WaitFor.kBodyData, _chunk_slice_ms)
+                        chunk = self._chunk_take()
+                        if chunk is None:
+                            break
+                if not chunk:
+                    continue
+                if t.ends_taken.empty():
                     yield chunk
                     continue
-                chunk = self._chunk_buffered()
-                if chunk is None:
-                    self._chunk_start()
-                    _wait(self.engine, t, WaitFor.kBodyData, _chunk_slice_ms)
-                    chunk = self._chunk_take()
-                    if chunk is None:
-                        break
-                if chunk:
+                pieces = self._pieces(chunk)
+                if pieces is None:
                     yield chunk
+                    continue
+                for piece in pieces:
+                    yield piece
         finally:
             self._sink_cleanup()
             self._release()

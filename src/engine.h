@@ -205,6 +205,15 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   // server waits for an answer, or its stream ended short): no more marks (mu_).
   bool h2_unmarked = false;
   uint64_t body_received = 0;
+  // A chunked HTTP/1.1 body that may be streamed (Http1Session::on_chunk_end):
+  // where its chunks end, as counts of body_received, until a take hands them
+  // over. Never kept for a body read whole (want_all, a kWhole sink).
+  std::vector<uint64_t> chunk_ends;
+  // The chunk ends the consumer's last take (take_body, take_buffered,
+  // detach_sink) handed over: those within or at the end of the bytes it
+  // took, where it cuts them so that no piece it yields holds bytes of two
+  // chunks, as httpx (h11) yields them. Only the consumer's calls touch it.
+  std::vector<uint64_t> ends_taken;
   int attempts = 0;
   // The stale keep-alive race (a reused HTTP/1.1 connection closed on the request
   // unanswered, Connection::resend): sent again once, never twice, and first on a

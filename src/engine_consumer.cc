@@ -15,6 +15,21 @@ namespace httprs {
 
 // ------------------------------------------------------------------ consumers
 
+namespace {
+
+// After a take: hand the consumer the chunk ends its bytes reach (every end up
+// to the first byte still buffered or in the sink).
+void hand_over_ends(Transfer& t) {
+  t.ends_taken.clear();
+  if (t.chunk_ends.empty()) return;
+  uint64_t held = t.body_buf.size() + (t.sink != nullptr ? t.sink_fill : 0);
+  auto reached = std::upper_bound(t.chunk_ends.begin(), t.chunk_ends.end(), t.body_received - held);
+  t.ends_taken.assign(t.chunk_ends.begin(), reached);
+  t.chunk_ends.erase(t.chunk_ends.begin(), reached);
+}
+
+}  // namespace
+
 void Engine::push_body(Transfer& t, const char* data, size_t len, bool last) {
   ConsumerLock lk(*this);
   if (loop_closed()) return;
@@ -27,6 +42,7 @@ void Engine::take_body(Transfer& t, std::string& out) {
   ConsumerLock lk(*this);
   out.clear();
   out.swap(t.body_buf);
+  hand_over_ends(t);
   if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
@@ -44,6 +60,7 @@ bool Engine::take_buffered(Transfer& t, std::string& out, size_t max, Wake wake)
     out.assign(t.body_buf, 0, max);
     t.body_buf.erase(0, max);
   }
+  hand_over_ends(t);
   if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
@@ -65,6 +82,7 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse
   t.sink_fill = fill + n;
   t.sink_overflow = !t.body_buf.empty();
   t.sink_use = use;
+  if (use == SinkUse::kWhole) t.chunk_ends.clear();  // read whole: no pieces to cut
   if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);
@@ -82,6 +100,7 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
   if (extra) *extra = t.body_buf.size();
   size_t fill = t.sink_fill;
   t.sink_fill = 0;
+  hand_over_ends(t);
   return fill;
 }
 
@@ -108,6 +127,7 @@ void Engine::expire_chunk_wait(Transfer& t) {
 void Engine::want_all(Transfer& t) {
   ConsumerLock lk(*this);
   t.read_all = true;
+  t.chunk_ends.clear();
   if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);

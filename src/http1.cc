@@ -383,6 +383,7 @@ ResponseParser::ResponseParser() {
   settings_.on_headers_complete = &ResponseParser::on_headers_complete;
   settings_.on_chunk_header = &ResponseParser::on_chunk_header;
   settings_.on_body = &ResponseParser::on_body;
+  settings_.on_chunk_complete = &ResponseParser::on_chunk_complete;
   settings_.on_message_complete = &ResponseParser::on_message_complete;
   init_parser();
 }
@@ -609,6 +610,11 @@ int ResponseParser::on_body(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* s = self(p);
   s->body_bytes_ += len;
   s->sink_->on_body(at, len);
+  return 0;
+}
+
+int ResponseParser::on_chunk_complete(llhttp_t* p) {
+  self(p)->sink_->on_chunk_end();
   return 0;
 }
 

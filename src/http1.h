@@ -111,6 +111,8 @@ class ResponseParser {
     virtual ~Sink() = default;
     virtual void on_head(ResponseHead&& head) = 0;
     virtual void on_body(const char* data, size_t len) = 0;
+    // A chunk of a chunked body ended (its data delivered through on_body).
+    virtual void on_chunk_end() {}
   };
 
   ResponseParser();
@@ -164,6 +166,7 @@ class ResponseParser {
   // where feed() looks for folds again.
   static int on_chunk_header(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, size_t len);
+  static int on_chunk_complete(llhttp_t* p);
   static int on_message_complete(llhttp_t* p);
 
   // Bound on the size of a response head (status line and fields). httpcore

@@ -120,6 +120,7 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
  private:
   void on_head(ResponseHead&& head) override;
   void on_body(const char* data, size_t len) override;
+  void on_chunk_end() override;
   void deliver_body(Transfer& t, const char* data, size_t len);
   // The consumer's sink holds all it should before the consumer takes it.
   bool sink_full(const Transfer& t) const;

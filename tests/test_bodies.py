@@ -423,6 +423,140 @@ async def test_read_timeout_with_the_buffer_half_filled_async(scripted, anyio_ba
         assert (await c.get(srv.url + "/good")).text == "good"
 
 
+def _chunk_edges(sizes) -> set[int]:
+    """The body offsets at which chunks of these sizes end."""
+    edges, at = set(), 0
+    for n in sizes:
+        at += n
+        edges.add(at)
+    return edges
+
+
+def _item_edges(items) -> set[int]:
+    edges, at = set(), 0
+    for item in items:
+        assert item, "an empty item"
+        at += len(item)
+        edges.add(at)
+    return edges
+
+
+def _chunked_script(conn, *sends: bytes) -> None:
+    """Answer one request with a chunked head, then `sends`, each its own send() 50 ms
+    after the last (long enough for the client to take what came before)."""
+    conn.read_request()
+    conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + sends[0])
+    for data in sends[1:]:
+        time.sleep(0.05)
+        send(conn, data)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("method", ["aiter_raw", "aiter_bytes"])
+def test_streamed_chunked_body_never_joins_two_chunks(scripted, flavour, method):
+    """As httpx (h11) yields them: each chunk of a chunked body on its own, whether the
+    server wrote several at once (with the head, or later into a streamed chunk's
+    buffer) or one across several writes (then in the pieces that arrived)."""
+
+    def handler(conn):
+        _chunked_script(
+            conn,
+            b"3\r\nabc\r\n2;ext=1\r\nde\r\n",  # with the head: buffered before a sink
+            b"4\r\nfghi\r\n1\r\nj\r\n5\r\nhel",  # into a streamed chunk's buffer
+            b"lo\r\n2\r\nxy\r\n0\r\nTrailer: t\r\n\r\n",
+        )
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url) as r:
+                items = [item async for item in getattr(r, method)()]
+        assert items == [b"abc", b"de", b"fghi", b"j", b"hel", b"lo", b"xy"]
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_streamed_tiny_chunks_come_one_by_one(scripted, flavour):
+    """Thousands of 1-byte chunks in one write: as many items (the cut costs no pass
+    over what is left per item), and the same body read whole is one piece."""
+    chunks = [bytes([65 + i % 26]) for i in range(20000)]
+
+    def handler(conn):
+        while conn.read_request() is not None:
+            send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(*chunks))
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url) as r:
+                items = [item async for item in r.aiter_raw()]
+            assert items == chunks
+            assert (await c.get(srv.url)).content == b"".join(chunks)
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_streamed_chunk_larger_than_a_buffer_keeps_its_neighbours_apart(scripted, flavour):
+    """A chunk larger than a streamed chunk's buffer comes in pieces; the small chunks
+    around it, written with it, stay items of their own, and none is lost or doubled."""
+    big = pattern(STREAM_CHUNK + 300 * KIB, 7)
+    sizes = [3, len(big), 5, 1, len(big), 2]
+    data = [b"abc", big, b"hello", b"x", big, b"yz"]
+
+    def handler(conn):
+        conn.read_request()
+        send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(*data))
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url) as r:
+                items = [item async for item in r.aiter_raw()]
+        assert b"".join(items) == b"".join(data)
+        assert _chunk_edges(sizes) <= _item_edges(items)
+
+    twin.run(flavour, body)
+
+
+@pytest.mark.httprs_only
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_chunks_read_on_after_close_stay_apart(scripted, flavour):
+    """The rest of a body that was all in when the response was closed (the iteration
+    reads on and ends with it; httpx, which had not read it from the socket yet, raises
+    ReadError) keeps its chunks apart too."""
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            if req.target == "/other":
+                conn.respond(b"ok")
+                continue
+            conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            time.sleep(0.05)
+            conn.send(b"2\r\nde\r\n1\r\nf\r\n0\r\n\r\n")
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            async with c.stream("GET", srv.url + "/body") as r:
+                items = []
+                async for item in r.aiter_raw():
+                    items.append(item)
+                    if len(items) == 1:
+                        await tw.sleep(0.15)
+                        # (Runs the loop of a sync client, which reads the rest.)
+                        assert (await c.get(srv.url + "/other")).text == "ok"
+                        await r.aclose()
+        assert items == [b"abc", b"de", b"f"]
+
+    twin.run(flavour, body)
+
+
 def test_streamed_read_timeout_mid_body(scripted):
     srv = scripted(_stall_mid_body("length", 1 * MIB, 4 * MIB))
     with httprs.Client(timeout=httprs.Timeout(5.0, read=0.5)) as c:
@@ -725,8 +859,8 @@ def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour, framing
     that much queued), then into 2 MiB ones, whose reads drain more of the queue: a
     known-length body written at once, with a consumer slower than the server, yields
     chunks of more than 1 MiB read from the socket (a chunked one too: its chunks stop
-    short of their buffer's end). The stream gives its larger room back when it ends
-    (another one may grow)."""
+    short of their buffer's end, and the buffer is cut into its 64 KiB chunks). The
+    stream gives its larger room back when it ends (another one may grow)."""
     from httprs import _core
 
     srv = scripted(_fast_handler)
@@ -734,20 +868,27 @@ def test_stream_whose_reads_fill_a_small_buffer_grows(scripted, flavour, framing
     async def body(tw):
         async with tw.client() as c:
             sizes = []
+            grew = False
             for _ in range(3):  # (a loaded machine's server may not fill the socket once)
                 async with c.stream("GET", f"{srv.url}/{framing}") as r:
                     got = []
                     async for chunk in r.aiter_raw():
                         assert chunk == FAST[sum(got) : sum(got) + len(chunk)]
                         got.append(len(chunk))
-                        await tw.sleep(0.02)  # the server fills the socket meanwhile
+                        grew = grew or _core._streams_grown_count() == 1
+                        if framing == "length" or len(got) % 16 == 0:  # (about 1 MiB)
+                            await tw.sleep(0.02)  # the server fills the socket meanwhile
                 assert sum(got) == len(FAST)
                 assert _core._streams_grown_count() == 0
                 sizes.append(got)
-                if max(got) > STREAM_SMALL:
+                if grew:
                     break
-            assert any(max(got) > STREAM_SMALL for got in sizes), sizes
-            assert all(max(got) <= STREAM_CHUNK for got in sizes), sizes
+            assert grew, sizes
+            if framing == "length":
+                assert any(max(got) > STREAM_SMALL for got in sizes), sizes
+                assert all(max(got) <= STREAM_CHUNK for got in sizes), sizes
+            else:  # the buffers grow all the same, but each chunk comes on its own
+                assert all(max(got) <= 64 * KIB for got in sizes), sizes
 
     twin.run(flavour, body)
 

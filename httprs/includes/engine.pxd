@@ -1,4 +1,5 @@
 # Declarations from src/engine.h: the loop, pool and transfers.
+from libc.stdint cimport uint64_t
 from libcpp cimport bool
 from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
@@ -106,6 +107,8 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int stream_id
         shared_ptr[ConnectionInfo] conn_info  # read once the head is ready
         string body_buf  # read only once `complete` (the engine is done with it)
+        vector[uint64_t] chunk_ends  # read only once released
+        vector[uint64_t] ends_taken  # what the consumer's last take handed over
         RawState raw_state
         Error raw_error
         const Error& reported_error()

@@ -172,8 +172,12 @@ class Collect : public ResponseParser::Sink {
  public:
   void on_head(ResponseHead&& head) override { heads.push_back(std::move(head)); }
   void on_body(const char* data, size_t len) override { body.append(data, len); }
+  void on_chunk_end() override {
+    if (chunk_ends.empty() || chunk_ends.back() != body.size()) chunk_ends.push_back(body.size());
+  }
   std::vector<ResponseHead> heads;
   std::string body;
+  std::vector<size_t> chunk_ends;  // body sizes at each chunk's end (repeats dropped)
 };
 
 ResponseParser::Status feed_all(ResponseParser& p, const std::string& data, size_t* used,
@@ -239,6 +243,38 @@ ResponseParser::Status feed_steps(ResponseParser& p, const std::string& data, si
 // Empty lines where a status line belongs, before the first response or after a 1xx:
 // refused as h11 refuses them (llhttp skips them), whole or a byte at a time; 1xx
 // responses followed by a status line at once still parse.
+// Every chunk's end reaches the sink after its data, however the bytes are split
+// (extensions and trailers included), and a body of known length has none.
+void test_chunk_ends() {
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n2;ext=1\r\nde\r\n4\r\nfghi\r\n0\r\nTrailer: t\r\n\r\n";
+  for (size_t step : {chunked.size(), size_t{1}, size_t{7}}) {
+    Collect sink;
+    ResponseParser p;
+    p.reset(&sink, false, false, false);
+    Error err;
+    ResponseParser::Status st = ResponseParser::Status::kOk;
+    for (size_t at = 0; at < chunked.size() && st == ResponseParser::Status::kOk;) {
+      size_t used = 0;
+      size_t n = std::min(step, chunked.size() - at);
+      st = p.feed(chunked.data() + at, n, &used, err);
+      at += n;
+    }
+    CHECK(st == ResponseParser::Status::kComplete);
+    CHECK_EQ_STR(sink.body, "abcdefghi");
+    CHECK((sink.chunk_ends == std::vector<size_t>{3, 5, 9}));
+  }
+  Collect sink;
+  ResponseParser p;
+  p.reset(&sink, false, false, false);
+  size_t used = 0;
+  Error err;
+  std::string known = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  CHECK(feed_all(p, known, &used, err) == ResponseParser::Status::kComplete);
+  CHECK(sink.chunk_ends.empty());
+}
+
 void test_empty_line_before_status() {
   const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   const std::string bad[] = {"\r\n" + ok, "\n" + ok, "HTTP/1.1 100 Continue\r\n\r\n\r\n" + ok,
@@ -507,6 +543,7 @@ int main(int argc, char** argv) {
     test_header_values();
     test_switching_protocols();
     test_empty_line_before_status();
+    test_chunk_ends();
     test_obs_fold();
     test_plan_without_head();
     test_token_bytes();

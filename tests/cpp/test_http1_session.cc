@@ -244,6 +244,34 @@ void test_sink() {
   CHECK_EQ_STR(t->body_buf, "ef");
 }
 
+// A chunked body's chunk ends are recorded (as counts of body bytes) while it
+// may be streamed: buffered before a sink, or into a streamed chunk's sink; not
+// for a body read whole (read_all, a kWhole sink).
+void test_chunk_ends() {
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunks = "3\r\nabc\r\n2\r\nde\r\n";
+  for (int how = 0; how < 4; how++) {  // no sink, a kChunk sink, a kWhole sink, read_all
+    Listener l;
+    Http1Session s(&l);
+    Error err;
+    auto t = make("GET", {}, BodyKind::kFixed);
+    s.submit(*t, err);
+    char sink[64];
+    if (how == 1 || how == 2) {
+      t->sink = sink;
+      t->sink_len = sizeof sink;
+      t->sink_use = how == 1 ? httprs::SinkUse::kChunk : httprs::SinkUse::kWhole;
+    }
+    t->read_all = how == 3;
+    size_t consumed = 0;
+    CHECK(feed(s, head + chunks + "1\r\nf", 1000, &consumed) == Result::kMore);
+    CHECK(feed(s, "\r\n0\r\n\r\n", 1000, &consumed) == Result::kComplete);
+    bool streamed = how < 2;
+    CHECK((t->chunk_ends == std::vector<uint64_t>{3, 5, 6}) == streamed);
+    CHECK(t->chunk_ends.empty() != streamed);
+  }
+}
+
 // Reading straight into the sink: offered only inside a Content-Length body,
 // bounded by the bytes still due and the room left; the bytes read there are
 // parsed in place; a full sink with more body due pauses reading.
@@ -617,6 +645,7 @@ int main() {
   test_streamed_upload();
   for (size_t step : {1, 7, 1000}) test_response(step);
   test_sink();
+  test_chunk_ends();
   test_direct_read();
   test_read_limit();
   test_chunk_sink_nearly_full();

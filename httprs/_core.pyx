@@ -45,6 +45,7 @@ from libcpp.vector cimport vector
 from httprs._methods import warn_inside
 from httprs._transports import AsyncBaseTransport, BaseTransport
 from httprs.includes.engine cimport (
+    ConsumerGate,
     Engine,
     HttpVersions,
     kMinLibuvVersion,

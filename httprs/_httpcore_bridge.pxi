@@ -73,12 +73,12 @@ cdef str _unbracketed(bytes raw):
 cdef int _resolve_in_python(RequestSpec* spec, bint is_async) except -1:
     """A patched socket.getaddrinfo resolves the connect host, where httpcore would ask
     it (_asks_resolver: not an IP literal on asyncio), and when it would: as a new
-    connection opens (RequestSpec::consumer_resolves: its kConnect gate waits for
+    connection opens (ConsumerGate::kResolves: its kConnect gate waits for
     _resolve_at_gate), never for a pooled connection reused. The core races the
     answers (Happy Eyeballs); the name stays the pool key, the TLS server name and
     the Host header."""
     if _asks_resolver(_unbracketed(spec.connect_host), spec.connect_port, is_async):
-        spec.consumer_resolves = True
+        spec.consumer_gate = ConsumerGate.kResolves
     return 0
 
 

@@ -8,7 +8,7 @@ cdef object _send_sync(_TransportCore core, object request):
     # and a patched getaddrinfo's, _resolve_at_gate in _httpcore_bridge.pxi.)
     cdef _Tracer tracer = (
         _Tracer.create(core, stream)
-        if t.spec.trace or t.spec.consumer_connects or t.spec.consumer_resolves
+        if t.spec.trace or t.spec.consumer_gate != ConsumerGate.kNone
         else None
     )
     try:

@@ -268,11 +268,10 @@ cdef class _Tracer:
     cdef list queue  # [(name, info)] waiting to be delivered
     cdef bint is_async
     cdef bint log  # also write each event to httpcore's DEBUG loggers
-    # A socket guard decides (RequestSpec::consumer_connects): each kConnect gate is
-    # passed by opening the connection in Python (_connect_at_gate); or a patched
-    # getaddrinfo (consumer_resolves) by resolving there (_resolve_at_gate).
-    cdef bint connects
-    cdef bint resolves
+    # A socket guard decides (ConsumerGate::kConnects): each kConnect gate is passed
+    # by opening the connection in Python (_connect_at_gate); or a patched getaddrinfo
+    # (kResolves) by resolving there (_resolve_at_gate).
+    cdef ConsumerGate gate
     cdef bint must_connect  # stopped at such a gate
 
     @staticmethod
@@ -283,8 +282,7 @@ cdef class _Tracer:
         self.request = stream.request
         self.callback = stream.request.extensions.get("trace")
         cdef Transfer* t = stream.t.get()
-        self.connects = t.spec.consumer_connects
-        self.resolves = t.spec.consumer_resolves
+        self.gate = t.spec.consumer_gate
         # Traced without a callback: only because a logger was enabled (start()).
         self.log = (self.callback is None and t.spec.trace) or _debug_logging(core.route.mode)
         self.queue = []
@@ -360,7 +358,7 @@ cdef class _Tracer:
         )
         if step == <int>TraceStep.kConnect:
             self.connect_started(timeout)
-            self.must_connect = self.connects or self.resolves
+            self.must_connect = self.gate != ConsumerGate.kNone
             return True
         if step == <int>TraceStep.kConnected:
             kind = "connect_unix_socket" if core.uds is not None else "connect_tcp"
@@ -630,7 +628,7 @@ cdef int _trace_until(_Tracer tracer, WaitFor what) except -1:
             tracer.must_connect = False
             if t.failed():  # (closed meanwhile: no connection to open)
                 pass
-            elif tracer.resolves:
+            elif tracer.gate == ConsumerGate.kResolves:
                 _resolve_at_gate(tracer.stream.engine.eng, t)
             else:
                 _connect_at_gate(tracer.core, tracer.stream.engine.eng, t)
@@ -655,7 +653,7 @@ async def _atrace_until(_Tracer tracer, WaitFor what):
             tracer.must_connect = False
             if t.failed():  # (closed meanwhile: no connection to open)
                 pass
-            elif tracer.resolves:
+            elif tracer.gate == ConsumerGate.kResolves:
                 await _aresolve_at_gate(stream)
                 stream.driver.schedule()
             else:

@@ -210,8 +210,8 @@ cdef class _TransportCore:
         # at each release: one hand-off per request, not two). _send_sync waits on.
         # (Under gevent, waits yield to its hub instead: _green.pxi.)
         wait_head = not (
-            is_async or spec.body_streamed or spec.trace or spec.consumer_connects
-            or spec.consumer_resolves or stream.engine.green
+            is_async or spec.body_streamed or spec.trace
+            or spec.consumer_gate != ConsumerGate.kNone or stream.engine.green
         )
         # The stream's engine, never `self.engine` again: a closed transport used again
         # gets a new engine (_reopen), perhaps in another thread meanwhile.
@@ -381,7 +381,7 @@ cdef class _TransportCore:
         if self.uds is None:
             if _connect_guarded(is_async):
                 # Opened in Python, which resolves too (getaddrinfo asked once).
-                spec.consumer_connects = True
+                spec.consumer_gate = ConsumerGate.kConnects
             else:
                 if _patched_getaddrinfo() is not None:
                     _resolve_in_python(&spec, is_async)

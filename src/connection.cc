@@ -40,10 +40,9 @@ Connection::~Connection() = default;
 // ---------------------------------------------------------------- stages and tracing
 
 bool Connection::reports(TraceStep step) const {
-  // A consumer_connects (or _resolves) transfer that is not traced stops at kConnect only.
-  return cur_ &&
-         (cur_->spec.trace || (step == TraceStep::kConnect &&
-                               (cur_->spec.consumer_connects || cur_->spec.consumer_resolves)));
+  // A transfer with a consumer gate that is not traced stops at kConnect only.
+  return cur_ && (cur_->spec.trace ||
+                  (step == TraceStep::kConnect && cur_->spec.consumer_gate != ConsumerGate::kNone));
 }
 
 void Connection::trace_step(TraceStep step) {

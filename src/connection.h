@@ -66,10 +66,10 @@ class Connection final : private SocketStream::Owner,
   void resume_reading(Transfer& t);
   // Traced transfer `t` (the current one) may pass the gate it stopped at.
   void pass_trace_gate(Transfer& t);
-  // The kConnect gate of a consumer_connects transfer: go on over the
+  // The kConnect gate of a ConsumerGate::kConnects transfer: go on over the
   // consumer's connected socket `fd`, or fail the connect with `err` (fd < 0).
   void pass_connect_gate(Transfer& t, int fd, const Error& err);
-  // The kConnect gate of a consumer_resolves transfer: connect to `addresses`, or
+  // The kConnect gate of a ConsumerGate::kResolves transfer: connect to `addresses`, or
   // fail the connect with `err` (or for want of any address).
   void pass_resolve_gate(Transfer& t, std::vector<std::string> addresses, const Error& err);
   // kSwitched: read on (the consumer took the buffered bytes); write raw bytes;

@@ -101,6 +101,18 @@ enum class TraceStep : int {
 // knowledge (h2c, or TLS without ALPN) when HTTP/1.1 is not allowed.
 enum class HttpVersions { kHttp1, kHttp1Or2, kHttp2 };
 
+// What the consumer does for a transfer's new connections at their kConnect gate.
+enum class ConsumerGate {
+  kNone,  // nothing: the core resolves and connects on its own (no gate unless traced)
+  // It opens them (Python's socket.socket or its connect is guarded, and a guard
+  // must decide), each gate waiting for Engine::connect_resume.
+  kConnects,
+  // It resolves connect_host (Python's socket.getaddrinfo is replaced, and its
+  // answers must steer them), each gate waiting for Engine::resolve_resume to hand
+  // it the addresses, which the core then races (RFC 8305) as its own.
+  kResolves,
+};
+
 // Everything the core needs to run one request. Built by the Cython layer.
 struct RequestSpec {
   std::string pool_key;      // origin + TLS settings + proxy; equal keys share connections
@@ -137,16 +149,10 @@ struct RequestSpec {
   std::string local_address;  // bind the socket to this address before connecting
   int connect_retries = 0;    // retry failed TCP connects (DNS / connect), httpcore-style
   bool trace = false;         // record TraceSteps and stop at each gate (trace extension)
-  // The consumer opens this transfer's new connections (Python's socket.socket
-  // or its connect is guarded, and a guard must decide): each new connection
-  // records TraceStep::kConnect and stops at that gate (the others only when
-  // `trace` is set too) until Engine::connect_resume.
-  bool consumer_connects = false;
-  // The consumer resolves connect_host for this transfer's new connections (Python's
-  // socket.getaddrinfo is replaced, and its answers must steer them): each new
-  // connection stops at the kConnect gate, as above, until Engine::resolve_resume
-  // hands it the addresses, which the core then races (RFC 8305) as its own.
-  bool consumer_resolves = false;
+  // What the consumer does at this transfer's new connections' kConnect gate
+  // (each records TraceStep::kConnect and stops there; at the other gates only
+  // when `trace` is set too).
+  ConsumerGate consumer_gate = ConsumerGate::kNone;
   HttpVersions versions = HttpVersions::kHttp1;
   // When the request may go as HTTP/2 (`head` is empty): the request itself.
   std::string method;
@@ -410,12 +416,12 @@ class Engine {
   void take_trace(Transfer& t, std::vector<int>& out);
   // Traced transfers: let the connection stopped at a gate go on.
   void trace_resume(Transfer& t);
-  // consumer_connects transfers, stopped at the kConnect gate: go on over `fd`,
+  // ConsumerGate::kConnects transfers, stopped at the kConnect gate: go on over `fd`,
   // a TCP socket the consumer connected (taken over; closed when the gate is
   // no longer there), or, with fd < 0, fail the connect with `err` (a
   // ConnectError or ConnectTimeout: retried as the core's own connects are).
   void connect_resume(Transfer& t, int fd, const Error& err);
-  // consumer_resolves transfers, stopped at the kConnect gate: connect to
+  // ConsumerGate::kResolves transfers, stopped at the kConnect gate: connect to
   // `addresses` (IP literals, in the resolver's order), or, with err set or
   // none, fail the connect (a ConnectError: retried as the core's own).
   void resolve_resume(Transfer& t, std::vector<std::string> addresses, const Error& err);

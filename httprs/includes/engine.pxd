@@ -41,6 +41,11 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         kHttp1Or2
         kHttp2
 
+    cdef enum class ConsumerGate "httprs::ConsumerGate":
+        kNone
+        kConnects
+        kResolves
+
     cdef cppclass RequestSpec:
         string pool_key
         string connect_host
@@ -72,8 +77,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         string local_address
         int connect_retries
         bool trace
-        bool consumer_connects
-        bool consumer_resolves
+        ConsumerGate consumer_gate
         HttpVersions versions
         string method
         string target

@@ -575,14 +575,18 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     s->user_error_ = "Received server _SWITCH_UPGRADE event without a pending proposal";
     return -1;
   }
-  // Like h11: the only transfer coding is a single "chunked", in any case, which the
-  // head keeps lower-cased as h11 does.
+  // Like h11 (and in its words, field by field): the only transfer coding is a
+  // single "chunked", in any case, which the head keeps lower-cased as h11 does.
   int te_count = 0;
   HeaderBlock& fields = s->head_.headers;
   for (size_t i = 0; i < fields.size(); i++) {
     if (!iequals(fields.name(i), "transfer-encoding")) continue;
-    if (++te_count > 1 || !iequals(fields.value(i), "chunked")) {
-      s->user_error_ = "Unsupported Transfer-Encoding " + bytes_repr(fields.value(i));
+    if (++te_count > 1) {
+      s->user_error_ = "multiple Transfer-Encoding headers";
+      return -1;
+    }
+    if (!iequals(fields.value(i), "chunked")) {
+      s->user_error_ = "Only Transfer-Encoding: chunked is supported";
       return -1;
     }
     fields.lower_value(i);

@@ -1433,6 +1433,45 @@ async def test_reason_phrase_control_bytes_as_httpx_async(scripted, anyio_backen
         assert (await c.get(srv.url + "/good")).text == "good"
 
 
+# A response's Transfer-Encoding other than one "chunked" field: h11's words, field by field.
+RESPONSE_TE = {
+    "gzip-chunked": (
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        "Only Transfer-Encoding: chunked is supported",
+    ),
+    "identity": (
+        b"Transfer-Encoding: identity\r\n",
+        "Only Transfer-Encoding: chunked is supported",
+    ),
+    "twice": (
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "multiple Transfer-Encoding headers",
+    ),
+    "gzip-then-chunked": (
+        b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+        "Only Transfer-Encoding: chunked is supported",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(RESPONSE_TE))
+def test_response_transfer_encoding_errors_as_httpx(client, scripted, name):
+    fields, message = RESPONSE_TE[name]
+
+    def fault(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n" + chunked(b"hello"))
+
+    srv = fault_server(scripted, fault)
+    with httpx.Client(timeout=5.0) as reference:
+        with pytest.raises(httpx.RemoteProtocolError) as info:
+            reference.get(srv.url + "/te")
+        assert str(info.value) == message
+    with pytest.raises(httprs.RemoteProtocolError) as info:
+        client.get(srv.url + "/te")
+    assert str(info.value) == message
+    assert_usable(client, srv)
+
+
 # Control bytes in a response header value. h11 refuses NUL, VT and FF there and takes
 # the others; strict llhttp also refuses the bytes in HEADER_VALUE_STRICTER (a documented
 # difference, docs/compatibility.md "Response header values"): httprs is never less strict.

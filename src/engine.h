@@ -211,9 +211,10 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   // server waits for an answer, or its stream ended short): no more marks (mu_).
   bool h2_unmarked = false;
   uint64_t body_received = 0;
-  // A chunked HTTP/1.1 body that may be streamed (Http1Session::on_chunk_end):
-  // where its chunks end, as counts of body_received, until a take hands them
-  // over. Never kept for a body read whole (want_all, a kWhole sink).
+  // A body that may be streamed: where its transfer units end (an HTTP/1.1
+  // chunk, an HTTP/2 DATA frame: mark_chunk_end), as counts of body_received,
+  // until a take hands them over. Never kept for a body read whole (want_all,
+  // a kWhole sink).
   std::vector<uint64_t> chunk_ends;
   // The chunk ends the consumer's last take (take_body, take_buffered,
   // detach_sink) handed over: those within or at the end of the bytes it
@@ -269,6 +270,14 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
     return resend != Resend::kNone && unsent ? resent_after : error;
   }
   bool failed() const { return phase == Phase::kFailed; }
+  // A transfer unit of the body ended with the bytes received so far: recorded
+  // where the consumer may stream the body (a body read whole has no pieces to
+  // cut).
+  void mark_chunk_end() {
+    bool whole = sink != nullptr ? sink_use == SinkUse::kWhole : read_all;
+    if (whole || (!chunk_ends.empty() && chunk_ends.back() == body_received)) return;
+    chunk_ends.push_back(body_received);
+  }
 };
 
 enum class WaitFor : int {

@@ -178,13 +178,7 @@ void Http1Session::on_body(const char* data, size_t len) {
 }
 
 void Http1Session::on_chunk_end() {
-  if (cur_ == nullptr || response_ != Response::kReceiving) return;
-  Transfer& t = *cur_;
-  // Only where the consumer may stream the body: a body read whole has no
-  // pieces to cut.
-  bool whole = t.sink != nullptr ? t.sink_use == SinkUse::kWhole : t.read_all;
-  if (whole || (!t.chunk_ends.empty() && t.chunk_ends.back() == t.body_received)) return;
-  t.chunk_ends.push_back(t.body_received);
+  if (cur_ != nullptr && response_ == Response::kReceiving) cur_->mark_chunk_end();
 }
 
 char* Http1Session::direct_read_buffer(size_t* len) const {

@@ -275,6 +275,9 @@ void Http2Exchanges::on_event(Http2Event& ev) {
     case Http2EventKind::kData:
       on_data(s, ev.stream_id, ev);
       break;
+    case Http2EventKind::kDataEnd:
+      t.mark_chunk_end();  // each frame's data apart when streamed, as h2 gives httpx
+      break;
     case Http2EventKind::kEnd:
       t.body_sent = true;
       t.complete = true;

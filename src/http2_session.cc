@@ -843,6 +843,9 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
     s->state = Stream::State::kHead;
     emit(std::move(ev));
   }
+  // (The last frame's end is the body's: nothing to cut there.)
+  if (!headers && !end_stream && s->state == Stream::State::kHead)
+    emit(Http2Event{Http2EventKind::kDataEnd, stream_id});
   if (end_stream && s->state == Stream::State::kHead) {
     s->state = Stream::State::kEnded;
     emit(Http2Event{Http2EventKind::kEnd, stream_id});

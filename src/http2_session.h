@@ -70,6 +70,7 @@ struct Http2Request {
 enum class Http2EventKind {
   kHeaders,     // the final response head of a stream (status, headers)
   kData,        // response body bytes (consume() them once read)
+  kDataEnd,     // a DATA frame's bytes all came (in the kData events before it), not the last
   kEnd,         // the response is complete
   kReset,       // the stream failed: `error`, `h2_error`, `retryable`
   kBodyWanted,  // a streamed request body has room: push_body() / end_body()

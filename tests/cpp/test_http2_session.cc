@@ -64,6 +64,7 @@ struct StreamLog {
   uint32_t code = 0;
   Error error;
   int body_wanted = 0;
+  std::vector<size_t> frame_ends;  // body sizes at each kDataEnd
 };
 
 // Apply events to per-stream logs; consume DATA at once unless told not to.
@@ -80,6 +81,9 @@ std::map<int32_t, StreamLog> collect(Http2Session& c, std::map<int32_t, StreamLo
       case Http2EventKind::kData:
         l.body += ev.data;
         if (consume) c.consume(ev.stream_id, ev.data.size());
+        break;
+      case Http2EventKind::kDataEnd:
+        l.frame_ends.push_back(l.body.size());
         break;
       case Http2EventKind::kEnd:
         l.ended = true;
@@ -147,6 +151,7 @@ void test_request_response() {
   collect(c, logs);
   CHECK(logs[1].status == 200);
   CHECK_EQ_STR(logs[1].body, "hello");
+  CHECK(logs[1].frame_ends.empty());  // one DATA frame, which ends the stream: no cut
   CHECK(logs[1].ended);
   CHECK(!logs[1].reset);
   CHECK(logs[1].headers.size() == 3);
@@ -164,6 +169,12 @@ void test_request_response() {
   CHECK(id2 == 3);
   pump(c, s);
   CHECK_EQ_STR(s.header(3, ":authority"), "example.org");
+  // A body of three DATA frames (16 KiB each at most): each frame's end but the last.
+  s.respond(3, 200, std::string(40000, 'x'));
+  pump(c, s);
+  collect(c, logs);
+  CHECK(logs[3].body.size() == 40000 && logs[3].ended);
+  CHECK((logs[3].frame_ends == std::vector<size_t>{16384, 32768}));
 }
 
 void test_header_validation() {

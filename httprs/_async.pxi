@@ -837,6 +837,8 @@ cdef class _AsyncBody(_Body):
 
     async def _aiter(self):
         cdef _AsyncDriver driver = self.driver
+        cdef unsigned long long start, at
+        cdef size_t i
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -866,15 +868,18 @@ cdef class _AsyncBody(_Body):
                 if self.t.get().ends_taken.empty():
                     yield chunk
                     continue
-                pieces = self._pieces(chunk)
-                if pieces is None:
-                    yield chunk
-                    continue
-                for piece in pieces:
+                start = self.streamed - <unsigned long long>len(chunk)
+                i = 0
+                at = 0
+                piece = self._piece(chunk, start, &i, &at)
+                while piece is not None:
                     yield piece
+                    piece = self._piece(chunk, start, &i, &at)
+                piece = chunk = None
         finally:
             self._sink_cleanup()
             self._release()
+            self._free_ends()
 
     async def _httprs_aread_all(self):
         cdef int what

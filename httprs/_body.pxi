@@ -346,32 +346,35 @@ cdef class _Body:
         self.streamed += rest.size()
         return <bytes>rest
 
-    cdef list _pieces(self, bytes chunk):
-        """A streamed chunk (the last bytes taken) cut where a chunk of the body's
-        HTTP/1.1 chunked framing ends inside it, as httpx yields them (h11 hands each
-        chunk's data on its own): the pieces, or None when it holds no such end."""
+    cdef object _piece(self, bytes chunk, unsigned long long start, size_t* i,
+                       unsigned long long* at):
+        """The next piece of a streamed chunk (the last bytes taken, from body offset
+        `start`), cut where a chunk of the body's HTTP/1.1 chunked framing ends inside
+        it (ends_taken, from `i` on), as httpx yields them (h11 hands each chunk's data
+        on its own); None after the last. Advances `i` and `at` (where the next piece
+        starts in the chunk). One piece at a time: a take of a million tiny chunks
+        never holds a million bytes objects."""
         cdef vector[uint64_t]* ends = &self.t.get().ends_taken
         cdef unsigned long long n = <unsigned long long>PyBytes_GET_SIZE(chunk)
-        cdef unsigned long long start = self.streamed - n  # the chunk's body offset
-        cdef unsigned long long at = 0  # where the next piece starts in the chunk
-        cdef unsigned long long cut
-        cdef const char* data = PyBytes_AS_STRING(chunk)
-        cdef list pieces = None
-        cdef size_t i
-        for i in range(ends.size()):
-            if ends[0][i] <= start + at:
+        cdef unsigned long long cut = n
+        cdef unsigned long long e
+        if at[0] >= n:
+            return None
+        while i[0] < ends.size():
+            e = ends[0][i[0]]
+            if e <= start + at[0]:
+                i[0] += 1
                 continue
-            cut = ends[0][i] - start
-            if cut >= n:
-                break
-            if pieces is None:
-                pieces = []
-            pieces.append(PyBytes_FromStringAndSize(data + at, <Py_ssize_t>(cut - at)))
-            at = cut
-        ends.clear()
-        if pieces is not None:
-            pieces.append(PyBytes_FromStringAndSize(data + at, <Py_ssize_t>(n - at)))
-        return pieces
+            if e - start < n:
+                cut = e - start
+                i[0] += 1
+            break
+        if at[0] == 0 and cut == n:
+            at[0] = n
+            return chunk
+        piece = PyBytes_FromStringAndSize(PyBytes_AS_STRING(chunk) + at[0], <Py_ssize_t>(cut - at[0]))
+        at[0] = cut
+        return piece
 
     cdef int _attach_sink(self, size_t cap, size_t fill) except -1:
         """Hand the engine `self.sink` (new or regrown to `cap`) from `fill` on."""
@@ -670,8 +673,11 @@ cdef class _Body:
         if self.sink == NULL:
             if t.complete:
                 # The engine is done with the buffer of a complete body: no lock
-                # (and no GIL release) to take it.
+                # (and no GIL release) to take it, nor the ends of its chunks
+                # recorded before the read began (kept, they would hold memory).
                 rest.swap(t.body_buf)
+                t.chunk_ends.clear()
+                t.chunk_ends.shrink_to_fit()
             else:
                 with nogil:
                     self.engine.eng.take_body(t[0], rest)
@@ -698,11 +704,22 @@ cdef class _Body:
         """Always run after a read_all: detach and free the buffer, release."""
         self._sink_cleanup()
         self._release()
+        self._free_ends()
+
+    cdef void _free_ends(self) noexcept:
+        """Done reading: the chunk ends handed over keep no room (a kept response of a
+        body of tiny chunks would hold megabytes)."""
+        cdef Transfer* t = self.t.get()
+        if t != NULL:
+            t.ends_taken.clear()
+            t.ends_taken.shrink_to_fit()
 
     # -- sync -----------------------------------------------------------------------
 
     def __iter__(self):
         cdef Transfer* t = self.t.get()
+        cdef unsigned long long start, at
+        cdef size_t i
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -724,15 +741,18 @@ cdef class _Body:
                 if t.ends_taken.empty():
                     yield chunk
                     continue
-                pieces = self._pieces(chunk)
-                if pieces is None:
-                    yield chunk
-                    continue
-                for piece in pieces:
+                start = self.streamed - <unsigned long long>len(chunk)
+                i = 0
+                at = 0
+                piece = self._piece(chunk, start, &i, &at)
+                while piece is not None:
                     yield piece
+                    piece = self._piece(chunk, start, &i, &at)
+                piece = chunk = None
         finally:
             self._sink_cleanup()
             self._release()
+            self._free_ends()
 
     def _httprs_read_all(self):
         cdef int what

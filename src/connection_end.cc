@@ -116,7 +116,7 @@ void Connection::abandon() {
         cur_->conn = nullptr;
         cur_->sink = nullptr;
         cur_->body_buf.clear();
-        cur_->chunk_ends.clear();
+        std::vector<uint64_t>().swap(cur_->chunk_ends);
         clear_chunk_mark();
         h1().drain();
         set_purpose(Purpose::kPool);

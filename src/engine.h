@@ -213,8 +213,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   uint64_t body_received = 0;
   // A body that may be streamed: where its transfer units end (an HTTP/1.1
   // chunk, an HTTP/2 DATA frame: mark_chunk_end), as counts of body_received,
-  // until a take hands them over. Never kept for a body read whole (want_all,
-  // a kWhole sink).
+  // until a take hands them over. Not recorded into a whole-body sink, and
+  // dropped when one is set (the ends of bytes that came with the head, before
+  // the consumer chose how to read).
   std::vector<uint64_t> chunk_ends;
   // The chunk ends the consumer's last take (take_body, take_buffered,
   // detach_sink) handed over: those within or at the end of the bytes it
@@ -271,8 +272,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   }
   bool failed() const { return phase == Phase::kFailed; }
   // A transfer unit of the body ended with the bytes received so far: recorded
-  // where the consumer may stream the body (a body read whole has no pieces to
-  // cut).
+  // where the consumer may stream the body (one read whole has no pieces to cut).
   void mark_chunk_end() {
     bool whole = sink != nullptr ? sink_use == SinkUse::kWhole : read_all;
     if (whole || (!chunk_ends.empty() && chunk_ends.back() == body_received)) return;

@@ -17,13 +17,23 @@ namespace httprs {
 
 namespace {
 
+constexpr size_t kKeptEnds = 4096;  // chunk ends whose room a transfer keeps
+
 // After a take: hand the consumer the chunk ends its bytes reach (every end up
 // to the first byte still buffered or in the sink).
 void hand_over_ends(Transfer& t) {
   t.ends_taken.clear();
   if (t.chunk_ends.empty()) return;
   uint64_t held = t.body_buf.size() + (t.sink != nullptr ? t.sink_fill : 0);
-  auto reached = std::upper_bound(t.chunk_ends.begin(), t.chunk_ends.end(), t.body_received - held);
+  uint64_t to = t.body_received - held;
+  if (t.chunk_ends.back() <= to) {
+    // All reached (the usual case): no copy. The consumer's old (cleared) vector
+    // comes back; a large one is freed, so tiny chunks keep no memory once taken.
+    t.ends_taken.swap(t.chunk_ends);
+    if (t.chunk_ends.capacity() > kKeptEnds) std::vector<uint64_t>().swap(t.chunk_ends);
+    return;
+  }
+  auto reached = std::upper_bound(t.chunk_ends.begin(), t.chunk_ends.end(), to);
   t.ends_taken.assign(t.chunk_ends.begin(), reached);
   t.chunk_ends.erase(t.chunk_ends.begin(), reached);
 }
@@ -82,7 +92,8 @@ size_t Engine::set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse
   t.sink_fill = fill + n;
   t.sink_overflow = !t.body_buf.empty();
   t.sink_use = use;
-  if (use == SinkUse::kWhole) t.chunk_ends.clear();  // read whole: no pieces to cut
+  if (use == SinkUse::kWhole)
+    std::vector<uint64_t>().swap(t.chunk_ends);  // read whole: no pieces to cut
   if (t.conn && !loop_closed()) {
     uv_update_time(loop_);
     t.conn->resume_reading(t);

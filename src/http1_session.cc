@@ -178,7 +178,9 @@ void Http1Session::on_body(const char* data, size_t len) {
 }
 
 void Http1Session::on_chunk_end() {
-  if (cur_ != nullptr && response_ == Response::kReceiving) cur_->mark_chunk_end();
+  if (cur_ == nullptr || response_ != Response::kReceiving) return;
+  cur_->mark_chunk_end();
+  if (cur_->chunk_ends.size() >= kMaxChunkEnds) pause();
 }
 
 char* Http1Session::direct_read_buffer(size_t* len) const {

@@ -28,6 +28,10 @@ class Http1Session final : public ProtocolSession, private ResponseParser::Sink 
   // nearly full sink: the framing needs a few bytes more than the room).
   static constexpr size_t kMinRead = 16 << 10;
   static constexpr uint64_t kDrainLimit = 256 * 1024;  // abandoned responses: drain at most this
+  // Chunk ends a streamed body holds before reading pauses for the consumer to
+  // take them: a body of tiny chunks (1 byte of data in 6 on the wire) is held
+  // to this many ends plus a read's, not one per byte of the consumer's buffer.
+  static constexpr size_t kMaxChunkEnds = 64 << 10;
 
   // The request body of the current exchange: fixed (handed over at once),
   // streamed (chunks asked from the consumer until the last), or cut short

@@ -479,9 +479,10 @@ def test_streamed_chunked_body_never_joins_two_chunks(scripted, flavour, method)
 
 @pytest.mark.parametrize("flavour", twin.FLAVOURS)
 def test_streamed_tiny_chunks_come_one_by_one(scripted, flavour):
-    """Thousands of 1-byte chunks in one write: as many items (the cut costs no pass
-    over what is left per item), and the same body read whole is one piece."""
-    chunks = [bytes([65 + i % 26]) for i in range(20000)]
+    """A hundred thousand 1-byte chunks in one write: as many items (the cut costs no
+    pass over what is left per item; reading pauses while 64 Ki chunk ends wait,
+    Http1Session::kMaxChunkEnds), and the same body read whole is one piece."""
+    chunks = [bytes([65 + i % 26]) for i in range(100_000)]
 
     def handler(conn):
         while conn.read_request() is not None:

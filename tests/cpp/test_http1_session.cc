@@ -270,6 +270,24 @@ void test_chunk_ends() {
     CHECK((t->chunk_ends == std::vector<uint64_t>{3, 5, 6}) == streamed);
     CHECK(t->chunk_ends.empty() != streamed);
   }
+  // Tiny chunks: reading pauses once kMaxChunkEnds ends wait for the consumer.
+  Listener l;
+  Http1Session s(&l);
+  Error err;
+  auto t = make("GET", {}, BodyKind::kFixed);
+  s.submit(*t, err);
+  std::vector<char> sink(1 << 20);
+  t->sink = sink.data();
+  t->sink_len = sink.size();
+  t->sink_use = httprs::SinkUse::kChunk;
+  std::string body = head;
+  for (size_t i = 0; i + 1 < Http1Session::kMaxChunkEnds; i++) body += "1\r\nx\r\n";
+  size_t consumed = 0;
+  CHECK(feed(s, body, 1 << 20, &consumed) == Result::kMore);
+  CHECK(s.flow() == Http1Session::Flow::kReading);
+  CHECK(feed(s, "1\r\ny\r\n", 1000, &consumed) == Result::kMore);
+  CHECK(t->chunk_ends.size() == Http1Session::kMaxChunkEnds);
+  CHECK(s.flow() == Http1Session::Flow::kPaused);
 }
 
 // Reading straight into the sink: offered only inside a Content-Length body,

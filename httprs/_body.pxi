@@ -797,6 +797,18 @@ cdef class _Body:
         self.closed = True
         self._release()
 
+    def _httprs_received(self):
+        """Body bytes received so far, as framed (Response's num_bytes_downloaded
+        after a whole read failed part-way, as httpx's read counts each chunk as it
+        comes)."""
+        cdef Transfer* t = self.t.get()
+        cdef uint64_t n
+        if t == NULL or self.engine is None or self.engine.eng == NULL:
+            return 0
+        with nogil:
+            n = self.engine.eng.body_received(t[0])
+        return n
+
     def __dealloc__(self):
         # A finaliser can run on a thread that holds the engine mutex (a GC
         # pass inside a Python TLS callback): never take it here. The engine

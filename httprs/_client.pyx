@@ -360,6 +360,14 @@ class _BoundSyncStreamReadAll(BoundSyncStream):
     def _httprs_read_all(self):
         return _bound_read_all(self)
 
+    def _httprs_received(self):
+        """The core body's bytes received so far (Response.read's count after a read
+        failed part-way), or None over another stream."""
+        stream = _bound_stream_of(self)
+        if _core_stream(stream, False):
+            return _slot_get(stream, _core_body_at, "_body")._httprs_received()
+        return None
+
 
 cdef int _bound_close(object bound) except -1:
     """BoundSyncStream.close() of `bound` (Response.close calls it directly for a
@@ -545,6 +553,13 @@ class _BoundAsyncStreamReadAll(BoundAsyncStream):
         if _core_stream(stream, True):
             return await _slot_get(stream, _core_abody_at, "_body")._httprs_aread_all()
         return await stream._httprs_aread_all()
+
+    def _httprs_received(self):
+        """As _BoundSyncStreamReadAll's, for aread()."""
+        stream = _bound_stream_of(self)
+        if _core_stream(stream, True):
+            return _slot_get(stream, _core_abody_at, "_body")._httprs_received()
+        return None
 
 
 def _hooks_dict(event_hooks):

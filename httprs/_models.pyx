@@ -1925,8 +1925,12 @@ class Response:
     async def _aread_whole(self, source):
         _begin_whole_read(self, self.stream, True)
         if callable(source):
-            with _attach_request(self._req):
-                raw = await source()
+            try:
+                with _attach_request(self._req):
+                    raw = await source()
+            except BaseException:
+                _count_received(self, self.stream)
+                raise
         else:
             raw = source
         self._nbytes = len(raw)
@@ -2443,7 +2447,11 @@ cdef bint _aread_ready(self) except -1:
     # close gets the request, as under its `with _attach_request(...)` blocks).
     _begin_whole_read(self, stream, True)
     try:
-        raw = _bound.aread_all_now(stream)
+        try:
+            raw = _bound.aread_all_now(stream)
+        except BaseException:
+            _count_received(self, stream)
+            raise
         self._nbytes = len(raw)
         # `await self.aclose()` (Response's own: checked above).
         if not self.is_closed:
@@ -2529,6 +2537,18 @@ cdef int _close_response(self, stream) except -1:
     return 0
 
 
+cdef void _count_received(self, stream) noexcept:
+    """After a whole read of `stream` failed part-way: num_bytes_downloaded counts the
+    bytes that came, as httpx's (whose read counts each raw chunk as it arrives), where
+    the stream can tell (the client's over the core's; else it stays 0)."""
+    try:
+        received = stream._httprs_received()
+    except Exception:
+        return
+    if received is not None:
+        self._nbytes = received
+
+
 cdef bytes _read_whole(self, stream, source):
     """One-shot read of `self.stream` (`stream`): `source` is the whole raw body or a
     callable returning it; None for the client's bound stream (its stock_read)."""
@@ -2537,8 +2557,12 @@ cdef bytes _read_whole(self, stream, source):
         try:
             raw = _bound.read_all(stream) if source is None else source()
         except RequestError as exc:
+            _count_received(self, stream)
             if self._req is not None:
                 exc.request = self._req
+            raise
+        except BaseException:
+            _count_received(self, stream)
             raise
     else:
         raw = source

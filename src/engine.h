@@ -337,6 +337,9 @@ class Engine {
   // Stop writing into the sink; returns how many bytes it holds. `extra` (if
   // not null) is set to the number of body bytes buffered beyond it.
   size_t detach_sink(Transfer& t, size_t* extra);
+  // Body bytes received so far (as framed, before any decoding), read under the
+  // mutex: what a read that failed part-way had got.
+  uint64_t body_received(Transfer& t);
   // An event loop's wait for a streamed chunk (asyncio, `_AsyncDriver.wait`) or
   // a whole body (`_AsyncDriver._wait_body_marked`): when the sink's next read
   // goes straight into it, the transfer's socket reads readable only once

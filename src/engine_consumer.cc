@@ -115,6 +115,11 @@ size_t Engine::detach_sink(Transfer& t, size_t* extra) {
   return fill;
 }
 
+uint64_t Engine::body_received(Transfer& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return t.body_received;
+}
+
 int Engine::mark_chunk_wait(Transfer& t) {
   std::lock_guard<std::mutex> lk(mu_);
   if (t.conn == nullptr || loop_closed()) return 0;

@@ -15,6 +15,7 @@ import time
 import tracemalloc
 
 import anyio
+import httpx
 import pytest
 import twin
 from servers.scripted import chunked
@@ -556,6 +557,42 @@ def test_chunks_read_on_after_close_stay_apart(scripted, flavour):
         assert items == [b"abc", b"de", b"f"]
 
     twin.run(flavour, body)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("target", ["httprs", "httpx"])
+@pytest.mark.parametrize("framing", ["length", "chunked"], ids=["cut-short", "bad-chunk-size"])
+def test_read_that_fails_part_way_counts_what_came(scripted, flavour, target, framing):
+    """httpx's read() counts each raw chunk as it arrives: after a read that failed
+    part-way, num_bytes_downloaded is what came before the error (not 0)."""
+
+    def handler(conn):
+        conn.read_request()
+        if framing == "length":
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+        else:
+            conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            time.sleep(0.05)
+            conn.send(b"5\r\nhello\r\nzz\r\n")
+        time.sleep(0.05)
+        conn.close()
+
+    srv = scripted(handler)
+
+    async def body(tw):
+        async with tw.client() as c:
+            r = await c.send(c.build_request("GET", srv.url), stream=True)
+            with pytest.raises(
+                httpx.RemoteProtocolError if target == "httpx" else httprs.RemoteProtocolError
+            ):
+                await r.aread()
+            assert r.num_bytes_downloaded == 5
+            await r.aclose()
+
+    if target == "httpx":
+        twin.run(flavour, body, sync_cls=httpx.Client, async_cls=httpx.AsyncClient)
+    else:
+        twin.run(flavour, body)
 
 
 def test_streamed_read_timeout_mid_body(scripted):

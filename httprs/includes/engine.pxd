@@ -163,6 +163,7 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         bool take_buffered(Transfer& t, string& out, size_t max, Wake wake)
         size_t set_sink(Transfer& t, char* buf, size_t len, size_t fill, SinkUse use, Wake wake)
         size_t detach_sink(Transfer& t, size_t* extra)
+        uint64_t body_received(Transfer& t)
         int mark_chunk_wait(Transfer& t)
         void end_chunk_wait(Transfer& t)
         void expire_chunk_wait(Transfer& t)

@@ -349,9 +349,9 @@ cdef class _Body:
     cdef object _piece(self, bytes chunk, unsigned long long start, size_t* i,
                        unsigned long long* at):
         """The next piece of a streamed chunk (the last bytes taken, from body offset
-        `start`), cut where a chunk of the body's HTTP/1.1 chunked framing ends inside
-        it (ends_taken, from `i` on), as httpx yields them (h11 hands each chunk's data
-        on its own); None after the last. Advances `i` and `at` (where the next piece
+        `start`), cut where a chunk of an HTTP/1.1 chunked body or an HTTP/2 DATA frame
+        ends inside it (ends_taken, from `i` on), as httpx yields them (h11 and h2 hand
+        each apart); None after the last. Advances `i` and `at` (where the next piece
         starts in the chunk). One piece at a time: a take of a million tiny chunks
         never holds a million bytes objects."""
         cdef vector[uint64_t]* ends = &self.t.get().ends_taken

@@ -220,7 +220,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   // The chunk ends the consumer's last take (take_body, take_buffered,
   // detach_sink) handed over: those within or at the end of the bytes it
   // took, where it cuts them so that no piece it yields holds bytes of two
-  // chunks, as httpx (h11) yields them. Only the consumer's calls touch it.
+  // chunks (or frames), as httpx yields them. Only the consumer touches it.
   std::vector<uint64_t> ends_taken;
   int attempts = 0;
   // The stale keep-alive race (a reused HTTP/1.1 connection closed on the request

@@ -839,6 +839,7 @@ cdef class _AsyncBody(_Body):
         cdef _AsyncDriver driver = self.driver
         cdef unsigned long long start, at
         cdef size_t i
+        cdef bint keep_tail
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -865,18 +866,23 @@ cdef class _AsyncBody(_Body):
                             break
                 if not chunk:
                     continue
-                if self.t.get().ends_taken.empty():
+                keep_tail = self.t.get().http2 and not self.t.get().complete
+                if self.t.get().ends_taken.empty() and self.held is None and not keep_tail:
                     yield chunk
                     continue
                 start = self.streamed - <unsigned long long>len(chunk)
                 i = 0
                 at = 0
-                piece = self._piece(chunk, start, &i, &at)
+                piece = self._piece(chunk, start, &i, &at, keep_tail)
                 while piece is not None:
                     yield piece
-                    piece = self._piece(chunk, start, &i, &at)
+                    piece = self._piece(chunk, start, &i, &at, keep_tail)
                 piece = chunk = None
+            if self.held is not None:  # the body ended: the last frame's part goes out
+                piece, self.held = self.held, None
+                yield piece
         finally:
+            self.held = None
             self._sink_cleanup()
             self._release()
             self._free_ends()

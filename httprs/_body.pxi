@@ -325,6 +325,9 @@ cdef class _Body:
     cdef bint sink_filled  # streaming: such a chunk came (within CHUNK_SLACK) full
     cdef unsigned long long expected  # read_all: Content-Length, or UNKNOWN_LENGTH
     cdef unsigned long long streamed  # iteration: body bytes yielded so far
+    # HTTP/2: the arrived part of a DATA frame still coming (h2 gives httpx whole
+    # frames), yielded with the rest of its frame, or at the body's end; else None.
+    cdef bytes held
 
     # -- shared steps ---------------------------------------------------------------
 
@@ -347,17 +350,21 @@ cdef class _Body:
         return <bytes>rest
 
     cdef object _piece(self, bytes chunk, unsigned long long start, size_t* i,
-                       unsigned long long* at):
+                       unsigned long long* at, bint keep_tail):
         """The next piece of a streamed chunk (the last bytes taken, from body offset
         `start`), cut where a chunk of an HTTP/1.1 chunked body or an HTTP/2 DATA frame
         ends inside it (ends_taken, from `i` on), as httpx yields them (h11 and h2 hand
         each apart); None after the last. Advances `i` and `at` (where the next piece
         starts in the chunk). One piece at a time: a take of a million tiny chunks
-        never holds a million bytes objects."""
+        never holds a million bytes objects. `keep_tail` (an HTTP/2 body not complete
+        yet): a tail that ends no frame is the arrived part of a frame still coming,
+        kept (`held`) to go out with the rest of its frame, as h2 hands httpx whole
+        frames; a held part goes out at the front of the next piece."""
         cdef vector[uint64_t]* ends = &self.t.get().ends_taken
         cdef unsigned long long n = <unsigned long long>PyBytes_GET_SIZE(chunk)
         cdef unsigned long long cut = n
         cdef unsigned long long e
+        cdef bint tail_ends = False
         if at[0] >= n:
             return None
         while i[0] < ends.size():
@@ -368,12 +375,22 @@ cdef class _Body:
             if e - start < n:
                 cut = e - start
                 i[0] += 1
+            else:
+                tail_ends = e - start == n
             break
         if at[0] == 0 and cut == n:
-            at[0] = n
-            return chunk
-        piece = PyBytes_FromStringAndSize(PyBytes_AS_STRING(chunk) + at[0], <Py_ssize_t>(cut - at[0]))
+            piece = chunk
+        else:
+            piece = PyBytes_FromStringAndSize(
+                PyBytes_AS_STRING(chunk) + at[0], <Py_ssize_t>(cut - at[0])
+            )
         at[0] = cut
+        if self.held is not None:
+            piece = self.held + piece
+            self.held = None
+        if cut == n and keep_tail and not tail_ends:
+            self.held = piece
+            return None
         return piece
 
     cdef int _attach_sink(self, size_t cap, size_t fill) except -1:
@@ -720,6 +737,7 @@ cdef class _Body:
         cdef Transfer* t = self.t.get()
         cdef unsigned long long start, at
         cdef size_t i
+        cdef bint keep_tail
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -738,18 +756,23 @@ cdef class _Body:
                             break
                 if not chunk:
                     continue
-                if t.ends_taken.empty():
+                keep_tail = t.http2 and not t.complete
+                if t.ends_taken.empty() and self.held is None and not keep_tail:
                     yield chunk
                     continue
                 start = self.streamed - <unsigned long long>len(chunk)
                 i = 0
                 at = 0
-                piece = self._piece(chunk, start, &i, &at)
+                piece = self._piece(chunk, start, &i, &at, keep_tail)
                 while piece is not None:
                     yield piece
-                    piece = self._piece(chunk, start, &i, &at)
+                    piece = self._piece(chunk, start, &i, &at, keep_tail)
                 piece = chunk = None
+            if self.held is not None:  # the body ended: the last frame's part goes out
+                piece, self.held = self.held, None
+                yield piece
         finally:
+            self.held = None
             self._sink_cleanup()
             self._release()
             self._free_ends()

@@ -440,6 +440,41 @@ def test_streamed_data_frames_come_one_by_one(h2_scripted, flavour, target):
         twin.run(flavour, body)
 
 
+def _frames_split_across_writes(h2c) -> None:
+    """Answers each request with two DATA frames, each written in two parts 50 ms
+    apart (the frame's header and first bytes, then the rest), the last ending the
+    stream."""
+    while (req := h2c.next_request()) is not None:
+        h2c.send_headers(req.stream_id)
+        for data, last in ((b"alphabravo", False), (b"charliedelta", True)):
+            h2c.h2.send_data(req.stream_id, data, end_stream=last)
+            wire = h2c.h2.data_to_send()
+            h2c.conn.send(wire[:14])
+            time.sleep(0.05)
+            h2c.conn.send(wire[14:])
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("target", ["httprs", "httpx"])
+def test_streamed_data_frame_split_across_writes_comes_whole(h2_scripted, flavour, target):
+    """h2 hands httpx each DATA frame whole: the part of a frame that came first is
+    held back until the rest of it is in (or the stream ends), not yielded apart."""
+    srv = h2_scripted(_frames_split_across_writes)
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True) as c:
+            async with c.stream("GET", srv.url) as r:
+                items = [item async for item in r.aiter_raw()]
+                assert r.num_bytes_downloaded == len(b"alphabravocharliedelta")
+            assert items == [b"alphabravo", b"charliedelta"]
+
+    if target == "httpx":
+        twin.run(flavour, body, sync_cls=httpx.Client, async_cls=httpx.AsyncClient)
+    else:
+        twin.run(flavour, body)
+
+
 def test_multiplexing_threads_share_one_connection(h2_scripted):
     n = 8
     srv = h2_scripted(_serve_after(n))

@@ -55,6 +55,13 @@ def _driver_run(ref):
         driver.run()
 
 
+def _driver_timer(ref):
+    """The driver's timer fell due: a pass of the loop, as _driver_run."""
+    cdef _AsyncDriver driver = ref()
+    if driver is not None:
+        driver.timer_fired()
+
+
 def _let_go(ref, loop, int fd, timer):
     """In `loop`'s own thread: stop watching the engine's fd there, unless the driver
     has come back to this loop meanwhile."""
@@ -310,6 +317,19 @@ cdef class _AsyncDriver:
         self.scheduled = False
         self.advance()
 
+    cdef void timer_fired(self) except *:
+        """The timer rearm set fell due. It is forgotten before the pass, whose rearm
+        must set another if libuv still has a timer: an event loop may run a timer
+        before its time (asyncio by up to its clock's resolution; uvloop's clock counts
+        whole milliseconds), and found still "due in time" by rearm the fired timer was
+        kept, so no pass came at libuv's deadline (a read timeout went unnoticed until
+        the next I/O). A timer of a loop this driver has left was cancelled there
+        (detach, _let_go) and does not run."""
+        if _asyncio is None or _asyncio._get_running_loop() is not self.loop:
+            return
+        self.timer = None
+        self.run()
+
     cdef void advance(self) except *:
         """Run the uv loop once without blocking and resolve the futures of the
         transfers it advanced."""
@@ -363,13 +383,14 @@ cdef class _AsyncDriver:
         now = self.loop.time()
         when = now + timeout / 1000.0
         # The timer set before still falls due in time: keep it. (Only detach and
-        # this method cancel it, and both drop it then: it has not been cancelled.)
+        # this method cancel it, and both drop it then: it has not been cancelled;
+        # one that fired was dropped before its pass, timer_fired.)
         if self.timer is not None and now < self.timer_when <= when:
             return
         if self.timer is not None:
             self.timer.cancel()
         self.timer_when = when
-        self.timer = self.loop.call_at(when, _driver_run, self.ref)
+        self.timer = self.loop.call_at(when, _driver_timer, self.ref)
 
     cdef cbool done(self, Transfer* t, int what) noexcept:
         """`what` holds for the transfer (read under the engine mutex), or closed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -624,3 +625,34 @@ async def test_a_body_larger_than_its_mark_ends_without_a_read_timeout(scripted,
             for _ in range(2):
                 r = await c.get(srv.url + "/")
                 assert len(r.content) == 6 * 512 * 1024
+
+
+class _EarlyTimersLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop that runs every timer 20 ms before it is due, as a loop whose clock
+    is coarse does (asyncio runs timers up to its clock's resolution early; uvloop's clock
+    counts whole milliseconds)."""
+
+    def call_at(self, when, callback, *args, context=None):
+        return super().call_at(when - 0.02, callback, *args, context=context)
+
+
+def test_async_read_timeout_on_a_loop_that_runs_timers_early(scripted):
+    # The driver's timer for libuv's next deadline fired a little early; the pass it ran
+    # found the deadline still some milliseconds off, took the timer that had just fired
+    # for one still due, and set none: the read timeout went unnoticed until the next
+    # I/O (on uvloop, about one request in ten of test_on_uvloop under load).
+    srv = scripted(lambda conn: conn.hold())
+
+    async def main():
+        async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.1)) as c:
+            for _ in range(10):
+                t0 = time.monotonic()
+                with pytest.raises(httprs.ReadTimeout):
+                    await asyncio.wait_for(c.get(srv.url + "/"), 3)
+                assert time.monotonic() - t0 < 1.5
+
+    loop = _EarlyTimersLoop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

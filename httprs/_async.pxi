@@ -858,9 +858,6 @@ cdef class _AsyncBody(_Body):
 
     async def _aiter(self):
         cdef _AsyncDriver driver = self.driver
-        cdef unsigned long long start, at
-        cdef size_t i
-        cdef bint keep_tail
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -887,23 +884,15 @@ cdef class _AsyncBody(_Body):
                             break
                 if not chunk:
                     continue
-                keep_tail = self.t.get().http2 and not self.t.get().complete
-                if self.t.get().ends_taken.empty() and self.held is None and not keep_tail:
-                    yield chunk
-                    continue
-                start = self.streamed - <unsigned long long>len(chunk)
-                i = 0
-                at = 0
-                piece = self._piece(chunk, start, &i, &at, keep_tail)
+                piece = self._first_piece(chunk)
+                chunk = None
                 while piece is not None:
                     yield piece
-                    piece = self._piece(chunk, start, &i, &at, keep_tail)
-                piece = chunk = None
-            if self.held is not None:  # the body ended: the last frame's part goes out
-                piece, self.held = self.held, None
+                    piece = self._next_piece()
+            piece = self._last_piece()
+            if piece is not None:
                 yield piece
         finally:
-            self.held = None
             self._sink_cleanup()
             self._release()
             self._free_ends()

@@ -328,6 +328,13 @@ cdef class _Body:
     # HTTP/2: the arrived part of a DATA frame still coming (h2 gives httpx whole
     # frames), yielded with the rest of its frame, or at the body's end; else None.
     cdef bytes held
+    # The chunk being cut into pieces (_first_piece, _next_piece): its body offset,
+    # the next of ends_taken to look at, where its next piece starts, and whether a
+    # tail that ends no frame is held.
+    cdef bytes cut_chunk
+    cdef unsigned long long cut_start, cut_at
+    cdef size_t cut_end
+    cdef bint cut_keep_tail
 
     # -- shared steps ---------------------------------------------------------------
 
@@ -349,48 +356,72 @@ cdef class _Body:
         self.streamed += rest.size()
         return <bytes>rest
 
-    cdef object _piece(self, bytes chunk, unsigned long long start, size_t* i,
-                       unsigned long long* at, bint keep_tail):
-        """The next piece of a streamed chunk (the last bytes taken, from body offset
-        `start`), cut where a chunk of an HTTP/1.1 chunked body or an HTTP/2 DATA frame
-        ends inside it (ends_taken, from `i` on), as httpx yields them (h11 and h2 hand
-        each apart); None after the last. Advances `i` and `at` (where the next piece
-        starts in the chunk). One piece at a time: a take of a million tiny chunks
-        never holds a million bytes objects. `keep_tail` (an HTTP/2 body not complete
-        yet): a tail that ends no frame is the arrived part of a frame still coming,
-        kept (`held`) to go out with the rest of its frame, as h2 hands httpx whole
-        frames; a held part goes out at the front of the next piece."""
+    cdef object _first_piece(self, bytes chunk):
+        """What a streamed chunk (the last bytes taken) yields first: the chunk itself
+        where nothing cuts it, else its first piece (None: it all waits in `held`);
+        _next_piece gives the rest. A chunk of an HTTP/1.1 chunked body or an HTTP/2
+        DATA frame that ends inside it (ends_taken) is cut there, as httpx yields them
+        (h11 and h2 hand each apart). Of an HTTP/2 body not complete yet, a tail that
+        ends no frame is the arrived part of a frame still coming: kept (`held`) to go
+        out with the rest of its frame, as h2 hands httpx whole frames."""
+        cdef Transfer* t = self.t.get()
+        cdef bint keep_tail = t.http2 and not t.complete
+        if t.ends_taken.empty() and self.held is None and not keep_tail:
+            return chunk
+        self.cut_chunk = chunk
+        self.cut_start = self.streamed - <unsigned long long>PyBytes_GET_SIZE(chunk)
+        self.cut_end = 0
+        self.cut_at = 0
+        self.cut_keep_tail = keep_tail
+        return self._next_piece()
+
+    cdef object _next_piece(self):
+        """The next piece of the chunk _first_piece began to cut (from cut_at, ends from
+        cut_end on); None after the last. One piece at a time: a take of a million tiny
+        chunks never holds a million bytes objects. A held part goes out at the front
+        of the next piece."""
+        cdef bytes chunk = self.cut_chunk
+        if chunk is None:
+            return None
         cdef vector[uint64_t]* ends = &self.t.get().ends_taken
         cdef unsigned long long n = <unsigned long long>PyBytes_GET_SIZE(chunk)
+        cdef unsigned long long start = self.cut_start
+        cdef unsigned long long at = self.cut_at
         cdef unsigned long long cut = n
         cdef unsigned long long e
         cdef bint tail_ends = False
-        if at[0] >= n:
+        if at >= n:
+            self.cut_chunk = None
             return None
-        while i[0] < ends.size():
-            e = ends[0][i[0]]
-            if e <= start + at[0]:
-                i[0] += 1
+        while self.cut_end < ends.size():
+            e = ends[0][self.cut_end]
+            if e <= start + at:
+                self.cut_end += 1
                 continue
             if e - start < n:
                 cut = e - start
-                i[0] += 1
+                self.cut_end += 1
             else:
                 tail_ends = e - start == n
             break
-        if at[0] == 0 and cut == n:
+        if at == 0 and cut == n:
             piece = chunk
         else:
-            piece = PyBytes_FromStringAndSize(
-                PyBytes_AS_STRING(chunk) + at[0], <Py_ssize_t>(cut - at[0])
-            )
-        at[0] = cut
+            piece = PyBytes_FromStringAndSize(PyBytes_AS_STRING(chunk) + at, <Py_ssize_t>(cut - at))
+        self.cut_at = cut
         if self.held is not None:
             piece = self.held + piece
             self.held = None
-        if cut == n and keep_tail and not tail_ends:
-            self.held = piece
-            return None
+        if cut == n:
+            self.cut_chunk = None
+            if self.cut_keep_tail and not tail_ends:
+                self.held = piece
+                return None
+        return piece
+
+    cdef object _last_piece(self):
+        """At the body's end: the part of its last frame still held, or None."""
+        piece, self.held = self.held, None
         return piece
 
     cdef int _attach_sink(self, size_t cap, size_t fill) except -1:
@@ -725,8 +756,11 @@ cdef class _Body:
 
     cdef void _free_ends(self) noexcept:
         """Done reading: the chunk ends handed over keep no room (a kept response of a
-        body of tiny chunks would hold megabytes)."""
+        body of tiny chunks would hold megabytes), nor a piece or a frame's part that
+        was never yielded (an error, or the consumer stopped)."""
         cdef Transfer* t = self.t.get()
+        self.held = None
+        self.cut_chunk = None
         if t != NULL:
             t.ends_taken.clear()
             t.ends_taken.shrink_to_fit()
@@ -735,9 +769,6 @@ cdef class _Body:
 
     def __iter__(self):
         cdef Transfer* t = self.t.get()
-        cdef unsigned long long start, at
-        cdef size_t i
-        cdef bint keep_tail
         if self.closed:
             raise exc.StreamClosed()
         try:
@@ -756,23 +787,15 @@ cdef class _Body:
                             break
                 if not chunk:
                     continue
-                keep_tail = t.http2 and not t.complete
-                if t.ends_taken.empty() and self.held is None and not keep_tail:
-                    yield chunk
-                    continue
-                start = self.streamed - <unsigned long long>len(chunk)
-                i = 0
-                at = 0
-                piece = self._piece(chunk, start, &i, &at, keep_tail)
+                piece = self._first_piece(chunk)
+                chunk = None
                 while piece is not None:
                     yield piece
-                    piece = self._piece(chunk, start, &i, &at, keep_tail)
-                piece = chunk = None
-            if self.held is not None:  # the body ended: the last frame's part goes out
-                piece, self.held = self.held, None
+                    piece = self._next_piece()
+            piece = self._last_piece()
+            if piece is not None:
                 yield piece
         finally:
-            self.held = None
             self._sink_cleanup()
             self._release()
             self._free_ends()

@@ -206,7 +206,6 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   size_t sink_fill = 0;
   bool sink_overflow = false;
   SinkUse sink_use = SinkUse::kWhole;
-  bool read_all = false;  // the consumer wants the whole body: never pause reading
   // An HTTP/2 body's marked poll ran out of time with bytes under its mark (the
   // server waits for an answer, or its stream ended short): no more marks (mu_).
   bool h2_unmarked = false;
@@ -274,7 +273,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   // A transfer unit of the body ended with the bytes received so far: recorded
   // where the consumer may stream the body (one read whole has no pieces to cut).
   void mark_chunk_end() {
-    bool whole = sink != nullptr ? sink_use == SinkUse::kWhole : read_all;
+    bool whole = sink != nullptr && sink_use == SinkUse::kWhole;
     if (whole || (!chunk_ends.empty() && chunk_ends.back() == body_received)) return;
     chunk_ends.push_back(body_received);
   }
@@ -326,9 +325,6 @@ class Engine {
   // and nothing done, when none are. Bytes that came before a sink was
   // attached (with the head) so become a chunk with one copy, not two.
   bool take_buffered(Transfer& t, std::string& out, size_t max, Wake wake);
-  // The consumer will take the whole body at once (unknown length): buffer it
-  // all instead of pausing at the high-water mark.
-  void want_all(Transfer& t);
   // Direct body bytes into `buf` (`len` bytes, of which the first `fill` are
   // already body): copies what is buffered first. Returns the new fill. The
   // sink can be replaced by a bigger one: detach_sink(), grow, set_sink().

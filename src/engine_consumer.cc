@@ -140,17 +140,6 @@ void Engine::expire_chunk_wait(Transfer& t) {
   (void)t.conn->read_for_direct_wait(t);
 }
 
-void Engine::want_all(Transfer& t) {
-  ConsumerLock lk(*this);
-  t.read_all = true;
-  t.chunk_ends.clear();
-  if (t.conn && !loop_closed()) {
-    uv_update_time(loop_);
-    t.conn->resume_reading(t);
-    wake_driver();
-  }
-}
-
 void Engine::raw_take(Transfer& t, std::string& out, size_t max) {
   ConsumerLock lk(*this);
   out.clear();

@@ -243,7 +243,7 @@ void Http1Session::deliver_body(Transfer& t, const char* data, size_t len) {
   // which the kernel can as well hold until the consumer's buffer is there.
   // (A head read of water() leaves just under the mark: pausing then saves
   // a read of kMinRead per response with a body larger than that.)
-  if (t.body_buf.size() + kMinRead > water_ && !t.read_all) pause();
+  if (t.body_buf.size() + kMinRead > water_) pause();
 }
 
 }  // namespace httprs

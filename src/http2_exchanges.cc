@@ -382,7 +382,7 @@ bool Http2Exchanges::gives_back(const Stream& s) const {
   if (s.window == Window::kInitial && t.body_sent) return false;
   // Then the window opens again only as the consumer reads: past the
   // high-water mark of unread bytes the server must wait.
-  return t.body_buf.size() < kHighWater || t.read_all;
+  return t.body_buf.size() < kHighWater;
 }
 
 void Http2Exchanges::grow_declared(const Stream& s, size_t len) const {

@@ -167,7 +167,6 @@ cdef extern from "engine.h" namespace "httprs" nogil:
         int mark_chunk_wait(Transfer& t)
         void end_chunk_wait(Transfer& t)
         void expire_chunk_wait(Transfer& t)
-        void want_all(Transfer& t)
         void release(Transfer& t)
         bool try_release(Transfer& t)
         void release_deferred(shared_ptr[Transfer] t)

@@ -246,11 +246,11 @@ void test_sink() {
 
 // A chunked body's chunk ends are recorded (as counts of body bytes) while it
 // may be streamed: buffered before a sink, or into a streamed chunk's sink; not
-// for a body read whole (read_all, a kWhole sink).
+// for a body read whole (a kWhole sink).
 void test_chunk_ends() {
   const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
   const std::string chunks = "3\r\nabc\r\n2\r\nde\r\n";
-  for (int how = 0; how < 4; how++) {  // no sink, a kChunk sink, a kWhole sink, read_all
+  for (int how = 0; how < 3; how++) {  // no sink, a kChunk sink, a kWhole sink
     Listener l;
     Http1Session s(&l);
     Error err;
@@ -262,7 +262,6 @@ void test_chunk_ends() {
       t->sink_len = sizeof sink;
       t->sink_use = how == 1 ? httprs::SinkUse::kChunk : httprs::SinkUse::kWhole;
     }
-    t->read_all = how == 3;
     size_t consumed = 0;
     CHECK(feed(s, head + chunks + "1\r\nf", 1000, &consumed) == Result::kMore);
     CHECK(feed(s, "\r\n0\r\n\r\n", 1000, &consumed) == Result::kComplete);
@@ -546,14 +545,6 @@ void test_pause_above_body_water() {
   CHECK(s.resume());
   CHECK(!s.resume());
   CHECK(s.flow() == Http1Session::Flow::kReading);
-  // A consumer that wants everything at once is never paused for.
-  auto all = make("GET", {}, BodyKind::kFixed);
-  all->read_all = true;
-  s.submit(*all, err);
-  s.receive(head.data(), head.size(), &used, err);
-  std::string big(Http1Session::kBodyWater + 10, 'z');
-  s.receive(big.data(), big.size(), &used, err);
-  CHECK(s.flow() == Http1Session::Flow::kReading);
 }
 
 // The head read and the mark for body bytes with no sink follow the last
@@ -572,7 +563,10 @@ void test_water_follows_the_last_body() {
   auto t = make("GET", {}, BodyKind::kFixed);
   s.submit(*t, err);
   CHECK(s.read_limit(cap) == S::kHeadRead);
-  t->read_all = true;
+  char whole[70000];  // the consumer's sink for the whole body
+  t->sink = whole;
+  t->sink_len = sizeof whole;
+  t->sink_use = httprs::SinkUse::kWhole;
   std::string big = "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + std::string(70000, 'b');
   CHECK(s.receive(big.data(), big.size(), &used, err) == Result::kComplete);
   CHECK(s.water() == S::kMinRead);

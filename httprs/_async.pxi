@@ -882,8 +882,6 @@ cdef class _AsyncBody(_Body):
                         chunk = self._chunk_take()
                         if chunk is None:
                             break
-                if not chunk:
-                    continue
                 piece = self._first_piece(chunk)
                 chunk = None
                 while piece is not None:

@@ -351,7 +351,8 @@ cdef class _Body:
         if not self.ended_before_release or t == NULL or not t.released:
             raise self._closed_error()
         rest.swap(t.body_buf)
-        t.ends_taken.swap(t.chunk_ends)  # (the engine is done with both)
+        # (The engine is done with both.)
+        t.ends_taken.insert(t.ends_taken.end(), t.chunk_ends.begin(), t.chunk_ends.end())
         t.chunk_ends.clear()
         self.streamed += rest.size()
         return <bytes>rest
@@ -363,9 +364,12 @@ cdef class _Body:
         DATA frame that ends inside it (ends_taken) is cut there, as httpx yields them
         (h11 and h2 hand each apart). Of an HTTP/2 body not complete yet, a tail that
         ends no frame is the arrived part of a frame still coming: kept (`held`) to go
-        out with the rest of its frame, as h2 hands httpx whole frames."""
+        out with the rest of its frame, as h2 hands httpx whole frames. An empty chunk
+        (a take that brought no bytes) yields the held part if its frame has ended."""
         cdef Transfer* t = self.t.get()
         cdef bint keep_tail = t.http2 and not t.complete
+        if PyBytes_GET_SIZE(chunk) == 0:
+            return self._held_if_ended()
         if t.ends_taken.empty() and self.held is None and not keep_tail:
             return chunk
         self.cut_chunk = chunk
@@ -392,11 +396,17 @@ cdef class _Body:
         cdef bint tail_ends = False
         if at >= n:
             self.cut_chunk = None
+            ends.clear()
             return None
         while self.cut_end < ends.size():
             e = ends[0][self.cut_end]
             if e <= start + at:
                 self.cut_end += 1
+                if e == start and self.held is not None:
+                    # The held part's frame ended where this chunk starts (its
+                    # padding came after its data): it goes out alone, first.
+                    piece, self.held = self.held, None
+                    return piece
                 continue
             if e - start < n:
                 cut = e - start
@@ -414,9 +424,21 @@ cdef class _Body:
             self.held = None
         if cut == n:
             self.cut_chunk = None
+            ends.clear()  # all used: every end handed over lies within the bytes taken
             if self.cut_keep_tail and not tail_ends:
                 self.held = piece
                 return None
+        return piece
+
+    cdef object _held_if_ended(self):
+        """After a take that brought no bytes: the held part, if the ends it handed
+        over say its frame ended where the bytes taken end (an HTTP/2 frame whose
+        padding came after its data: Transfer::frame_end_waits); else None."""
+        cdef vector[uint64_t]* ends = &self.t.get().ends_taken
+        piece = None
+        if self.held is not None and not ends.empty() and ends.back() == self.streamed:
+            piece, self.held = self.held, None
+        ends.clear()
         return piece
 
     cdef object _last_piece(self):
@@ -785,8 +807,6 @@ cdef class _Body:
                         chunk = self._chunk_take()
                         if chunk is None:
                             break
-                if not chunk:
-                    continue
                 piece = self._first_piece(chunk)
                 chunk = None
                 while piece is not None:

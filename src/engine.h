@@ -216,10 +216,11 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   // dropped when one is set (the ends of bytes that came with the head, before
   // the consumer chose how to read).
   std::vector<uint64_t> chunk_ends;
-  // The chunk ends the consumer's last take (take_body, take_buffered,
-  // detach_sink) handed over: those within or at the end of the bytes it
-  // took, where it cuts them so that no piece it yields holds bytes of two
-  // chunks (or frames), as httpx yields them. Only the consumer touches it.
+  // The chunk ends the consumer's takes (take_body, take_buffered, detach_sink)
+  // handed over: those within or at the end of the bytes it took, where it cuts
+  // them so that no piece it yields holds bytes of two chunks (or frames), as
+  // httpx yields them. A take adds to them; the consumer clears them once it has
+  // cut its chunk. Only the consumer touches it.
   std::vector<uint64_t> ends_taken;
   int attempts = 0;
   // The stale keep-alive race (a reused HTTP/1.1 connection closed on the request
@@ -276,6 +277,14 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
     bool whole = sink != nullptr && sink_use == SinkUse::kWhole;
     if (whole || (!chunk_ends.empty() && chunk_ends.back() == body_received)) return;
     chunk_ends.push_back(body_received);
+  }
+  // An HTTP/2 DATA frame ended after the consumer took all its bytes (its padding
+  // came later): the consumer holds them back until the frame ends, so the end
+  // alone is worth a take (WaitFor::kBodyData), which hands it over.
+  bool frame_end_waits() const {
+    if (!http2 || chunk_ends.empty()) return false;
+    uint64_t unread = body_buf.size() + (sink != nullptr ? sink_fill : 0);
+    return chunk_ends.front() <= body_received - unread;
   }
 };
 

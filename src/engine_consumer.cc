@@ -22,19 +22,22 @@ constexpr size_t kKeptEnds = 4096;  // chunk ends whose room a transfer keeps
 // After a take: hand the consumer the chunk ends its bytes reach (every end up
 // to the first byte still buffered or in the sink).
 void hand_over_ends(Transfer& t) {
-  t.ends_taken.clear();
   if (t.chunk_ends.empty()) return;
   uint64_t held = t.body_buf.size() + (t.sink != nullptr ? t.sink_fill : 0);
   uint64_t to = t.body_received - held;
-  if (t.chunk_ends.back() <= to) {
+  auto reached = t.chunk_ends.back() <= to
+                     ? t.chunk_ends.end()
+                     : std::upper_bound(t.chunk_ends.begin(), t.chunk_ends.end(), to);
+  if (reached == t.chunk_ends.end() && t.ends_taken.empty()) {
     // All reached (the usual case): no copy. The consumer's old (cleared) vector
     // comes back; a large one is freed, so tiny chunks keep no memory once taken.
     t.ends_taken.swap(t.chunk_ends);
     if (t.chunk_ends.capacity() > kKeptEnds) std::vector<uint64_t>().swap(t.chunk_ends);
     return;
   }
-  auto reached = std::upper_bound(t.chunk_ends.begin(), t.chunk_ends.end(), to);
-  t.ends_taken.assign(t.chunk_ends.begin(), reached);
+  // Added to what an earlier take handed over and the consumer has not cut with
+  // yet (a sink's take, then the buffer's, for one chunk); it clears them once used.
+  t.ends_taken.insert(t.ends_taken.end(), t.chunk_ends.begin(), reached);
   t.chunk_ends.erase(t.chunk_ends.begin(), reached);
 }
 

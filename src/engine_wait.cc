@@ -45,7 +45,8 @@ bool Engine::satisfied(const Transfer& t, WaitFor what) {
     case WaitFor::kHead:
       return t.head_ready;
     case WaitFor::kBodyData:
-      return t.complete || !t.body_buf.empty() || (t.sink != nullptr && t.sink_fill > 0);
+      return t.complete || !t.body_buf.empty() || (t.sink != nullptr && t.sink_fill > 0) ||
+             t.frame_end_waits();
     case WaitFor::kComplete:
       return t.complete;
     case WaitFor::kBodyWanted:

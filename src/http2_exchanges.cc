@@ -277,6 +277,7 @@ void Http2Exchanges::on_event(Http2Event& ev) {
       break;
     case Http2EventKind::kDataEnd:
       t.mark_chunk_end();  // each frame's data apart when streamed, as h2 gives httpx
+      if (t.frame_end_waits()) listener_->on_transfer_progress(t);
       break;
     case Http2EventKind::kEnd:
       t.body_sent = true;

@@ -475,6 +475,57 @@ def test_streamed_data_frame_split_across_writes_comes_whole(h2_scripted, flavou
         twin.run(flavour, body)
 
 
+def _padding_after_the_data(got_first: threading.Event, waited: list):
+    """Answers with three DATA frames, the first two padded and each written in two
+    parts 50 ms apart: the frame's header and data, then its padding (which ends it).
+    After the first frame it waits (5 s at most) for the client to have its data."""
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            h2c.send_headers(req.stream_id)
+            for data, last in ((b"alpha", False), (b"bravo", False), (b"charlie", True)):
+                pad = None if last else 20
+                h2c.h2.send_data(req.stream_id, data, end_stream=last, pad_length=pad)
+                wire = h2c.h2.data_to_send()
+                if last:
+                    h2c.conn.send(wire)
+                    continue
+                cut = 9 + 1 + len(data)  # the frame header, the pad length, the data
+                h2c.conn.send(wire[:cut])
+                time.sleep(0.05)
+                h2c.conn.send(wire[cut:])
+                if data == b"alpha":
+                    waited.append(got_first.wait(5))
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("target", ["httprs", "httpx"])
+def test_padded_frame_ends_with_its_padding(h2_scripted, flavour, target):
+    """A padded DATA frame ends when its padding is in, which may come after its data:
+    the frame is yielded then, alone (it was held back with its data and joined to the
+    next frames' bytes), before the server sends the next frame, as h2 gives it to
+    httpx."""
+    got_first, waited = threading.Event(), []
+    srv = h2_scripted(_padding_after_the_data(got_first, waited))
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True) as c:
+            async with c.stream("GET", srv.url) as r:
+                items = []
+                async for item in r.aiter_raw():
+                    items.append(item)
+                    got_first.set()
+            assert items == [b"alpha", b"bravo", b"charlie"]
+            assert waited == [True]
+
+    if target == "httpx":
+        twin.run(flavour, body, sync_cls=httpx.Client, async_cls=httpx.AsyncClient)
+    else:
+        twin.run(flavour, body)
+
+
 def test_multiplexing_threads_share_one_connection(h2_scripted):
     n = 8
     srv = h2_scripted(_serve_after(n))

@@ -353,9 +353,11 @@ cdef class _AsyncDriver:
                     ok = eng.check(t[0], what)
                 if ok:
                     entries.remove(entry)
-                    fut = entry[1]
-                    if not fut.done():
-                        fut.set_result(None)
+                    # (In its own loop's thread: a pass that ran without the GIL
+                    # may find another thread's waiters here, and a task of a loop
+                    # closed meanwhile, whose future cannot be resolved, must not
+                    # stop this pass before the others and the timer.)
+                    _resume(entry[1])
             # (The dict may have been swapped meanwhile: resume_waiters, in another
             # thread while this one was without the GIL.)
             if not entries and self.waiters.get(<size_t>t) is entries:
@@ -364,7 +366,9 @@ cdef class _AsyncDriver:
 
     cdef void rearm(self) except *:
         loop = self.loop
-        if loop is None:
+        if loop is None or _asyncio is None or _asyncio._get_running_loop() is not loop:
+            # Not attached, or attached meanwhile to another thread's loop (its claim
+            # while this pass ran without the GIL): that loop's passes set its timers.
             return
         cdef int timeout
         cdef double now, when

@@ -1148,3 +1148,60 @@ async def test_on_uvloop(server, anyio_backend):
         assert [r.json()["query"] for r in rs] == [f"i={i}" for i in range(20)]
         await _stream_time_out_and_cancel_on_asyncio(c, server)
         assert (await c.get(server.url + "/")).status_code == 200
+
+
+def test_a_closed_loops_waiting_stream_leaves_the_next_loop_alone(scripted):
+    """A task of a first event loop, closed without cancelling it, still waits on a
+    stream of the client; the next loop's request gets its head in the same driver
+    pass that brings that stream more bytes. Resolving the closed loop's future raised
+    in that pass (logged by the loop, the pass's other waiters and its timer skipped)."""
+    import threading
+
+    go = threading.Event()
+
+    def streaming(conn):
+        if conn.read_request() is None:
+            return
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+        go.wait(5)
+        conn.send(b"1\r\nb\r\n")
+        conn.hold(5)
+
+    def late_body(conn):
+        if conn.read_request() is None:
+            return
+        go.set()  # the other server's chunk and this head come in one pass
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        conn.hold(5)
+
+    first, second = scripted(streaming), scripted(late_body)
+    client = httprs.AsyncClient(timeout=httprs.Timeout(5.0, read=0.5))
+
+    async def read_on():
+        async with client.stream("GET", first.url + "/") as r:
+            async for _ in r.aiter_raw():
+                pass
+
+    async def start():
+        for _ in range(4):
+            asyncio.ensure_future(read_on())
+        await asyncio.sleep(0.3)  # each has its first chunk and waits for more
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(start())
+    loop.close()
+    errors = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: errors.append(context))
+
+    async def read_timeout():
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout):
+            await asyncio.wait_for(client.get(second.url + "/"), 4)
+        return time.monotonic() - t0
+
+    try:
+        assert loop.run_until_complete(read_timeout()) < 2
+    finally:
+        loop.close()
+    assert errors == []

@@ -154,6 +154,12 @@ class Connection final : private SocketStream::Owner,
   // Reading the rest of a response its transfer abandoned, for the pool only
   // (nobody waits for those bytes): closing it loses nothing.
   bool draining_for_pool() const;
+  // Still connecting (TCP, proxy, TLS) for a transfer that was cancelled
+  // meanwhile, for the pool only.
+  bool connecting_for_pool() const {
+    return purpose_ == Purpose::kPool &&
+           (state_ == State::kConnecting || state_ == State::kHandshaking);
+  }
   bool is_http2() const {
     return session_ && session_->protocol() == ProtocolSession::Protocol::kHttp2;
   }

@@ -467,7 +467,7 @@ void Engine::service_waiters() {
         if (victim) victim->close(Error());
         room = limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
       }
-      if (!room) room = close_a_drain();
+      if (!room) room = close_a_spare(t->spec.pool_key);
       if (room) {
         waiters_.erase(waiters_.begin() + static_cast<long>(i));
         if (fresh_only) t->resend = Transfer::Resend::kOnNewConnection;
@@ -498,12 +498,14 @@ void Engine::renew_pool_waits(const std::string& key) {
   }
 }
 
-bool Engine::close_a_drain() {
-  // A connection reading an abandoned response into the void holds a slot
-  // only to be reused afterwards: a waiting request takes the slot instead
-  // (httpcore closes such a connection at once, so its slot is free).
+bool Engine::close_a_spare(const std::string& key) {
+  // A connection that holds a slot only to be reused afterwards: reading an
+  // abandoned response into the void, or still connecting for a request that
+  // was cancelled. A request waiting for a slot takes it instead (httpcore
+  // closes the one and stops the other at once, so its slot is free); a connect
+  // to the waiter's own origin goes on, as it will serve the waiter.
   for (Connection* c : all_) {
-    if (c->draining_for_pool()) {
+    if (c->draining_for_pool() || (c->connecting_for_pool() && c->key() != key)) {
       c->close(Error());
       return limits_.max_connections < 0 || n_conns_ < limits_.max_connections;
     }

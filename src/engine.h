@@ -553,7 +553,7 @@ class Engine {
   void note_pool_work(int delta);
   // Close a connection draining an abandoned response, if any, for a waiter
   // that finds no room in the pool; true when there is room now.
-  bool close_a_drain();
+  bool close_a_spare(const std::string& key);
   // A connection of `key`'s origin came free for a waiter: the others queued
   // for that origin wait again from now (httpcore's pool timeout).
   void renew_pool_waits(const std::string& key);

@@ -656,3 +656,47 @@ def test_async_read_timeout_on_a_loop_that_runs_timers_early(scripted):
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_cancelled_connect_frees_its_pool_slot(full_backlog, server, anyio_backend):
+    # A request cancelled while connecting lets its connect go on for the pool; with the
+    # pool full, a request to another origin waited for that connect's timeout (10 s
+    # here; with connect=None, the kernel's SYN retries) and failed with PoolTimeout.
+    # httpcore stops the connect, so the slot is free at once.
+    import anyio
+
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(timeout=httprs.Timeout(10.0, pool=2.0), limits=limits) as c:
+        with anyio.move_on_after(0.3) as scope:
+            await c.get(full_backlog.url + "/")
+        assert scope.cancelled_caught
+        t0 = time.monotonic()
+        assert (await c.get(server.url + "/")).status_code == 200
+        assert time.monotonic() - t0 < 1.5
+
+
+def test_interrupted_connect_frees_its_pool_slot(full_backlog, server):
+    # The sync client's twin: a signal handler's exception ends the connect's wait.
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    limits = httprs.Limits(max_connections=1)
+    try:
+        with httprs.Client(timeout=httprs.Timeout(10.0, pool=2.0), limits=limits) as c:
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(Interrupted):
+                c.get(full_backlog.url + "/")
+            t0 = time.monotonic()
+            assert c.get(server.url + "/").status_code == 200
+            assert time.monotonic() - t0 < 1.5
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -362,12 +362,15 @@ cdef class _Body:
         where nothing cuts it, else its first piece (None: it all waits in `held`);
         _next_piece gives the rest. A chunk of an HTTP/1.1 chunked body or an HTTP/2
         DATA frame that ends inside it (ends_taken) is cut there, as httpx yields them
-        (h11 and h2 hand each apart). Of an HTTP/2 body not complete yet, a tail that
-        ends no frame is the arrived part of a frame still coming: kept (`held`) to go
-        out with the rest of its frame, as h2 hands httpx whole frames. An empty chunk
-        (a take that brought no bytes) yields the held part if its frame has ended."""
+        (h11 and h2 hand each apart). Of an HTTP/2 body, a tail that ends no frame is
+        the arrived part of a frame still coming, or the last frame (whose end is the
+        body's, not recorded): kept (`held`) to go out with the rest of its frame, as
+        h2 hands httpx whole frames, or at the body's end (_last_piece). (Not decided
+        by `t.complete`, read after the take let the engine go: another thread may
+        have ended the stream since, with more of the frame.) An empty chunk (a take
+        that brought no bytes) yields the held part if its frame has ended."""
         cdef Transfer* t = self.t.get()
-        cdef bint keep_tail = t.http2 and not t.complete
+        cdef bint keep_tail = t.http2
         if PyBytes_GET_SIZE(chunk) == 0:
             return self._held_if_ended()
         if t.ends_taken.empty() and self.held is None and not keep_tail:

@@ -239,6 +239,7 @@ class Connection final : private SocketStream::Owner,
   // The write timer ran out: did the send queue drain since it was armed?
   // (Then it waits again, else WriteTimeout.)
   bool write_progressed();
+  bool next_write_slice();
   bool reusable() const;
   void handle_closed();
 
@@ -357,8 +358,11 @@ class Connection final : private SocketStream::Owner,
   uv_timer_t timer_;
   TimerMode timer_mode_ = TimerMode::kNone;
   size_t unsent_at_deadline_ = 0;  // unsent bytes when the write timer was armed
-  uint64_t timer_due_ = 0;         // kStreams: the engine time it fires at
-  int handles_open_ = 2;           // the socket and the timer
+  static constexpr uint64_t kWriteSlices = 8;
+  uint64_t write_slice_ms_ = 0;  // kWrite: the deadline's slices (next_write_slice)
+  int write_slices_left_ = 0;
+  uint64_t timer_due_ = 0;  // kStreams: the engine time it fires at
+  int handles_open_ = 2;    // the socket and the timer
   std::shared_ptr<Transfer> cur_;
   int reuses_ = 0;                               // exchanges assigned after the first
   std::shared_ptr<Transfer> retry_after_close_;  // a connect retry to queue once closed

@@ -4,6 +4,7 @@
 // before reuse; and the timers: the connect, read, write and drain deadlines,
 // the bytes that wait in the socket when a read deadline is found past, and
 // HTTP/2's stream deadlines.
+#include <algorithm>
 #include <cerrno>
 
 #include "connection.h"
@@ -206,8 +207,25 @@ void Connection::arm_timer(TimerMode mode) {
     return;
   }
   timer_mode_ = mode;
-  if (mode == TimerMode::kWrite) unsent_at_deadline_ = socket_.unsent_bytes();
+  if (mode == TimerMode::kWrite) {
+    unsent_at_deadline_ = socket_.unsent_bytes();
+    write_slice_ms_ = std::max<uint64_t>(1, (ms + kWriteSlices - 1) / kWriteSlices);
+    write_slices_left_ = static_cast<int>((ms + write_slice_ms_ - 1) / write_slice_ms_);
+    ms = write_slice_ms_;
+  }
   uv_timer_start(&timer_, &Connection::on_timer, ms, 0);
+}
+
+// The write deadline runs in kWriteSlices slices, each checking for progress:
+// a byte that left in any slice starts the deadline anew, so it fires between
+// the timeout and 1 + 1/kWriteSlices times it after the last byte left, as
+// httpx's (whose timeout bounds a send call), not up to twice the timeout after.
+bool Connection::next_write_slice() {
+  if (write_slices_left_ <= 1) return false;
+  write_slices_left_--;
+  timer_mode_ = TimerMode::kWrite;
+  uv_timer_start(&timer_, &Connection::on_timer, write_slice_ms_, 0);
+  return true;
 }
 
 // libuv runs the timers that are due before it polls for I/O, so after a
@@ -299,6 +317,7 @@ void Connection::on_timer(uv_timer_t* h) {
         c->arm_timer(TimerMode::kWrite);
         return;
       }
+      if (c->next_write_slice()) return;
       err.set(ErrorKind::kWriteTimeout, "timed out");
       break;
     case TimerMode::kDrain:

@@ -123,6 +123,47 @@ def test_write_timeout(scripted, server):
         assert c.get(server.url + "/").status_code == 200
 
 
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("how", ["bytes", "generator"])
+def test_write_timeout_fires_a_timeout_after_the_peer_stops_reading(
+    scripted, server, how, flavour
+):
+    # The deadline bounds a wait in which nothing of the request leaves. Checked once
+    # per period, the bytes the kernel took early in the first one started a whole
+    # second period: WriteTimeout after up to twice the timeout (httpx, whose timeout
+    # bounds each send, fires after one).
+    srv = scripted(lambda conn: conn.hold_no_read(), rcvbuf=4096)
+    payload = b"z" * (64 * 1024 * 1024)
+
+    def chunks():
+        for i in range(0, len(payload), 65536):
+            yield payload[i : i + 65536]
+
+    async def achunks():
+        for chunk in chunks():
+            yield chunk
+
+    timeout = httprs.Timeout(5.0, write=1.0)
+    if flavour == "sync":
+        with httprs.Client(timeout=timeout) as c:
+            t0 = time.monotonic()
+            with pytest.raises(httprs.WriteTimeout):
+                c.post(srv.url, content=payload if how == "bytes" else chunks())
+            assert 0.9 < time.monotonic() - t0 < 1.6
+            assert c.get(server.url + "/").status_code == 200
+        return
+
+    async def main():
+        async with httprs.AsyncClient(timeout=timeout) as c:
+            t0 = time.monotonic()
+            with pytest.raises(httprs.WriteTimeout):
+                await c.post(srv.url, content=payload if how == "bytes" else achunks())
+            assert 0.9 < time.monotonic() - t0 < 1.6
+            assert (await c.get(server.url + "/")).status_code == 200
+
+    asyncio.run(main())
+
+
 def test_write_timeout_bytes_body(scripted, server):
     srv = scripted(lambda conn: conn.hold_no_read(), rcvbuf=4096)
     payload = b"y" * (64 * 1024 * 1024)

@@ -240,6 +240,7 @@ class Connection final : private SocketStream::Owner,
   // (Then it waits again, else WriteTimeout.)
   bool write_progressed();
   bool next_write_slice();
+  bool consumer_busy() const;  // HTTP/1.1: Transfer::consumer_busy, not draining
   bool reusable() const;
   void handle_closed();
 

@@ -177,6 +177,7 @@ bool Connection::usable_for_reuse(uint64_t now_ms) {
 
 void Connection::arm_timer(TimerMode mode) {
   if (state_ == State::kClosing) return;
+  if (mode == TimerMode::kRead && consumer_busy()) mode = TimerMode::kNone;
   double seconds = -1;
   if (cur_) {
     const RequestSpec& s = cur_->spec;
@@ -278,7 +279,15 @@ bool Connection::take_waiting_bytes() {
   }
 }
 
+bool Connection::consumer_busy() const {
+  return state_ == State::kActive && is_http1() && cur_ && cur_->consumer_busy() &&
+         !h1().draining();
+}
+
 void Connection::on_read_deadline() {
+  // Armed while the consumer waited; it has taken a chunk since and works on
+  // it: its next ask starts the deadline anew (resume_reading).
+  if (consumer_busy()) return;
   if (take_waiting_bytes()) {
     // Bytes arrived in time: the wait for the next ones starts now, as the
     // read of a fresh recv() would (a partial TLS record re-arms nothing

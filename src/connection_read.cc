@@ -23,9 +23,16 @@ void Connection::resume_reading(Transfer& t) {
     h2_settle();  // its read deadline runs again: re-arm the timer
     return;
   }
-  if (state_ == State::kClosing || !is_http1() || !h1().resume()) return;
-  socket_.start_reading();
-  if (cur_ && !cur_->complete) arm_timer(TimerMode::kRead);
+  if (state_ == State::kClosing || !is_http1()) return;
+  bool resumed = h1().resume();
+  if (resumed) socket_.start_reading();
+  // The consumer asks for body bytes (a sink), or took some and works on them:
+  // its read deadline starts anew, or stops (arm_timer, consumer_busy), as
+  // httpx's read timeout bounds each read call, not the consumer's work.
+  bool turned = cur_.get() == &t && t.head_ready && t.body_sent &&
+                h1().flow() != Http1Session::Flow::kPaused &&
+                (timer_mode_ == TimerMode::kNone || timer_mode_ == TimerMode::kRead);
+  if (cur_ && !cur_->complete && (resumed || turned)) arm_timer(TimerMode::kRead);
 }
 
 int Connection::direct_wait_fd(const Transfer& t) {

@@ -278,6 +278,10 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
     if (whole || (!chunk_ends.empty() && chunk_ends.back() == body_received)) return;
     chunk_ends.push_back(body_received);
   }
+  // The head is in and the consumer works on what it took, not waiting for body
+  // bytes (no sink): no read deadline runs, as httpx's read timeout bounds a read
+  // call, and the consumer's next ask (a sink) starts one anew.
+  bool consumer_busy() const { return head_ready && body_sent && !complete && sink == nullptr; }
   // An HTTP/2 DATA frame ended after the consumer took all its bytes (its padding
   // came later): the consumer holds them back until the frame ends, so the end
   // alone is worth a take (WaitFor::kBodyData), which hands it over.

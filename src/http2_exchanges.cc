@@ -172,7 +172,10 @@ bool Http2Exchanges::resume(Transfer& t) {
     s.window = Window::kOpen;
     session_.open_window(id);
   }
-  if (s.unread_credit == 0 || !gives_back(s)) return opened;
+  if (s.unread_credit == 0 || !gives_back(s)) {
+    arm(s);  // the consumer asks (its deadline starts anew) or works (none runs)
+    return opened;
+  }
   session_.consume(id, s.unread_credit);
   s.unread_credit = 0;
   arm(s);
@@ -220,8 +223,14 @@ void Http2Exchanges::note_written(uint64_t done) {
 
 void Http2Exchanges::expire() {
   std::vector<int32_t> due;
-  for (const auto& [id, s] : streams_)
-    if (s.deadline != 0 && s.deadline <= now_) due.push_back(id);
+  for (auto& [id, s] : streams_) {
+    if (s.deadline == 0 || s.deadline > now_) continue;
+    if (s.transfer->consumer_busy()) {
+      s.deadline = 0;  // armed while it waited: its next ask starts one anew (resume)
+      continue;
+    }
+    due.push_back(id);
+  }
   wake_at_ = 0;  // found again below, once the due streams are gone
   for (int32_t id : due) {
     auto it = streams_.find(id);
@@ -447,7 +456,8 @@ void Http2Exchanges::arm(Stream& s) {
   // it once the request is all out. While the request still goes out, its
   // write timeout runs whatever came back (an upload must not stall for ever
   // because response bytes wait unread).
-  if (t.complete || t.want_body || (s.unread_credit > 0 && t.body_sent)) return;
+  if (t.complete || t.want_body || (s.unread_credit > 0 && t.body_sent) || t.consumer_busy())
+    return;
   uint64_t ms = 0;
   if (!timeout_ms(t.body_sent ? t.spec.read_timeout : t.spec.write_timeout, &ms, 1)) return;
   s.deadline = now_ + ms;

@@ -526,6 +526,43 @@ def test_padded_frame_ends_with_its_padding(h2_scripted, flavour, target):
         twin.run(flavour, body)
 
 
+def _second_frame_after(gap: float):
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            h2c.send_headers(req.stream_id)
+            h2c.h2.send_data(req.stream_id, b"first")
+            h2c.conn.send(h2c.h2.data_to_send())
+            time.sleep(gap)
+            h2c.h2.send_data(req.stream_id, b"second", end_stream=True)
+            h2c.conn.send(h2c.h2.data_to_send())
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("target", ["httprs", "httpx"])
+def test_stream_read_timeout_does_not_run_while_the_consumer_works(h2_scripted, target, flavour):
+    """As over HTTP/1.1 (tests/test_timeouts.py): the stream's read deadline runs while
+    its consumer waits for bytes, not while it works on a frame it took."""
+    srv = h2_scripted(_second_frame_after(1.2))
+    timeout = (httpx if target == "httpx" else httprs).Timeout(5.0, read=0.5)
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=timeout) as c:
+            async with c.stream("GET", srv.url) as r:
+                items = []
+                async for item in r.aiter_raw():
+                    items.append(item)
+                    if len(items) == 1:
+                        await tw.sleep(1.0)
+            assert items == [b"first", b"second"]
+
+    if target == "httpx":
+        twin.run(flavour, body, sync_cls=httpx.Client, async_cls=httpx.AsyncClient)
+    else:
+        twin.run(flavour, body)
+
+
 def test_multiplexing_threads_share_one_connection(h2_scripted):
     n = 8
     srv = h2_scripted(_serve_after(n))

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+import twin
 from servers.scripted import FullBacklog
 
 import httprs
@@ -741,3 +742,43 @@ def test_interrupted_connect_frees_its_pool_slot(full_backlog, server):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def _second_chunk_after(gap: float):
+    def handler(conn) -> None:
+        if conn.read_request() is None:
+            return
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        time.sleep(gap)
+        conn.send(b"6\r\nsecond\r\n0\r\n\r\n")
+        conn.hold(2.0)
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("target", ["httprs", "httpx"])
+@pytest.mark.parametrize(("pause", "gap"), [(0.4, 0.8), (1.0, 1.2), (1.0, 0.8)])
+def test_read_timeout_does_not_run_while_the_consumer_works(scripted, pause, gap, target, flavour):
+    # httpx's read timeout bounds each read call: a consumer that works on a chunk
+    # (pause) for longer than the server's silence minus the timeout still gets the next
+    # one. The deadline ran from the last bytes received, whatever the consumer did:
+    # ReadTimeout 0.5 s after the first chunk (on asyncio even when the second had come
+    # during the pause: the driver ran the timer while the consumer slept).
+    srv = scripted(_second_chunk_after(gap))
+    timeout = (httpx if target == "httpx" else httprs).Timeout(5.0, read=0.5)
+
+    async def body(tw):
+        async with tw.client(timeout=timeout) as c:
+            async with c.stream("GET", srv.url + "/") as r:
+                items = []
+                async for item in r.aiter_raw():
+                    items.append(item)
+                    if len(items) == 1:
+                        await tw.sleep(pause)
+            assert b"".join(items) == b"firstsecond"
+
+    if target == "httpx":
+        twin.run(flavour, body, sync_cls=httpx.Client, async_cls=httpx.AsyncClient)
+    else:
+        twin.run(flavour, body)

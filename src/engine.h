@@ -281,7 +281,12 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   // The head is in and the consumer works on what it took, not waiting for body
   // bytes (no sink): no read deadline runs, as httpx's read timeout bounds a read
   // call, and the consumer's next ask (a sink) starts one anew.
-  bool consumer_busy() const { return head_ready && body_sent && !complete && sink == nullptr; }
+  // (Not once every declared byte is in but the end is not, HTTP/2's END_STREAM:
+  // a consumer waiting for it has no room to give, and must see the deadline.)
+  bool consumer_busy() const {
+    bool all_in = head.has_content_length && body_received >= head.content_length;
+    return head_ready && body_sent && !complete && sink == nullptr && !all_in;
+  }
   // An HTTP/2 DATA frame ended after the consumer took all its bytes (its padding
   // came later): the consumer holds them back until the frame ends, so the end
   // alone is worth a take (WaitFor::kBodyData), which hands it over.

@@ -563,6 +563,37 @@ def test_stream_read_timeout_does_not_run_while_the_consumer_works(h2_scripted, 
         twin.run(flavour, body)
 
 
+def _declared_body_without_its_end(h2c) -> None:
+    """Answers with content-length 10 and those 10 bytes, never the stream's end."""
+    while (req := h2c.next_request()) is not None:
+        h2c.send_headers(req.stream_id, headers=[("content-length", "10")])
+        h2c.h2.send_data(req.stream_id, b"0123456789")
+        h2c.conn.send(h2c.h2.data_to_send())
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+@pytest.mark.parametrize("how", ["iter_raw", "iter_bytes", "read"])
+def test_read_timeout_waiting_for_the_end_after_every_declared_byte(h2_scripted, how, flavour):
+    """Every declared byte is in, END_STREAM never comes: the consumer's wait for it,
+    with no room left to give, still runs the read timeout (it hung when the deadline
+    ran only while the consumer had a buffer attached)."""
+    srv = h2_scripted(_declared_body_without_its_end)
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=httprs.Timeout(5, read=0.5)) as c:
+            async with c.stream("GET", srv.url) as r:
+                t0 = time.monotonic()
+                with pytest.raises(httprs.ReadTimeout):
+                    if how == "read":
+                        await r.aread()
+                    else:
+                        async for _ in getattr(r, "a" + how)():
+                            pass
+                assert time.monotonic() - t0 < 3
+
+    twin.run(flavour, body)
+
+
 def test_multiplexing_threads_share_one_connection(h2_scripted):
     n = 8
     srv = h2_scripted(_serve_after(n))

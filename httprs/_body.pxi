@@ -329,12 +329,10 @@ cdef class _Body:
     # frames), yielded with the rest of its frame, or at the body's end; else None.
     cdef bytes held
     # The chunk being cut into pieces (_first_piece, _next_piece): its body offset,
-    # the next of ends_taken to look at, where its next piece starts, and whether a
-    # tail that ends no frame is held.
+    # the next of ends_taken to look at, and where its next piece starts.
     cdef bytes cut_chunk
     cdef unsigned long long cut_start, cut_at
     cdef size_t cut_end
-    cdef bint cut_keep_tail
 
     # -- shared steps ---------------------------------------------------------------
 
@@ -370,16 +368,14 @@ cdef class _Body:
         have ended the stream since, with more of the frame.) An empty chunk (a take
         that brought no bytes) yields the held part if its frame has ended."""
         cdef Transfer* t = self.t.get()
-        cdef bint keep_tail = t.http2
         if PyBytes_GET_SIZE(chunk) == 0:
             return self._held_if_ended()
-        if t.ends_taken.empty() and self.held is None and not keep_tail:
+        if t.ends_taken.empty() and self.held is None and not t.http2:
             return chunk
         self.cut_chunk = chunk
         self.cut_start = self.streamed - <unsigned long long>PyBytes_GET_SIZE(chunk)
         self.cut_end = 0
         self.cut_at = 0
-        self.cut_keep_tail = keep_tail
         return self._next_piece()
 
     cdef object _next_piece(self):
@@ -397,10 +393,6 @@ cdef class _Body:
         cdef unsigned long long cut = n
         cdef unsigned long long e
         cdef bint tail_ends = False
-        if at >= n:
-            self.cut_chunk = None
-            ends.clear()
-            return None
         while self.cut_end < ends.size():
             e = ends[0][self.cut_end]
             if e <= start + at:
@@ -428,7 +420,7 @@ cdef class _Body:
         if cut == n:
             self.cut_chunk = None
             ends.clear()  # all used: every end handed over lies within the bytes taken
-            if self.cut_keep_tail and not tail_ends:
+            if self.t.get().http2 and not tail_ends:
                 self.held = piece
                 return None
         return piece

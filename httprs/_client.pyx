@@ -9,6 +9,7 @@ skipped when there is no auth, mounts are scanned only when there are any, and
 cookies are extracted only from responses that carry Set-Cookie.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_Next, PyDict_Update
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
@@ -29,7 +30,6 @@ import datetime
 import enum
 import logging
 from types import MemberDescriptorType
-from contextlib import asynccontextmanager, contextmanager
 
 from httprs._auth import Auth, BasicAuth, FunctionAuth
 from httprs._config import (
@@ -1666,6 +1666,100 @@ cdef int _set_mounts(
     return 0
 
 
+cdef class _StreamArgs:
+    """A `stream()` call's arguments, kept until its context manager is entered (the
+    request is built and sent then, as by httpx's generator-based manager)."""
+
+    cdef object client, method, url, content, data, files, json, params, headers, cookies
+    cdef object auth, follow_redirects, timeout, extensions
+    cdef object response  # the response given to the block, until its exit closes it
+    cdef bint entered
+
+    def __init__(
+        self, client, method, url, content, data, files, json, params, headers, cookies,
+        auth, follow_redirects, timeout, extensions,
+    ):
+        self.client = client
+        self.method, self.url, self.content, self.data = method, url, content, data
+        self.files, self.json, self.params, self.headers = files, json, params, headers
+        self.cookies, self.auth, self.follow_redirects = cookies, auth, follow_redirects
+        self.timeout, self.extensions = timeout, extensions
+
+    cdef object request(self, bint is_async):
+        """The request, built as the client's own request() builds it."""
+        if self.entered:
+            raise RuntimeError("A stream() context manager can be entered only once.")
+        self.entered = True
+        if _is_plain(self.client, is_async):
+            # build_request and send are the client's own: their steps as C calls, as
+            # request() makes them.
+            return _build_request(
+                self.client, self.method, self.url, self.content, self.data, self.files,
+                self.json, self.params, self.headers, self.cookies, self.timeout,
+                self.extensions, True,
+            )
+        return _build_request_via_method(
+            self.client, self.method, self.url, self.content, self.data, self.files,
+            self.json, self.params, self.headers, self.cookies, self.timeout,
+            self.extensions,
+        )
+
+
+@cython.final
+cdef class _StreamContext(_StreamArgs):
+    """What `Client.stream()` returns. Its `__enter__` sends the request and hands the
+    response to the `with` statement without running Python code in between, so a
+    signal handler's exception (KeyboardInterrupt, a SIGALRM timeout) cannot fall between
+    the two: with a generator-based manager (contextlib's, as httpx's) a response caught
+    there stays open in the suspended generator, its connection and pool slot taken, for
+    as long as the exception is kept (a test runner's report, a list of errors)."""
+
+    def __enter__(self):
+        request = self.request(False)
+        if _is_plain(self.client, False):
+            self.response = _sync_send(
+                self.client, request, True, self.auth, self.follow_redirects, True
+            )
+        else:
+            self.response = self.client.send(
+                request=request, auth=self.auth, follow_redirects=self.follow_redirects,
+                stream=True,
+            )
+        return self.response
+
+    def __exit__(self, exc_type, exc, tb):
+        response = self.response
+        self.response = None
+        if response is not None:
+            response.close()
+        return False
+
+
+@cython.final
+cdef class _AsyncStreamContext(_StreamArgs):
+    """What `AsyncClient.stream()` returns (as `_StreamContext`, for `async with`)."""
+
+    async def __aenter__(self):
+        request = self.request(True)
+        if _is_plain(self.client, True):
+            self.response = await _async_send(
+                self.client, request, True, self.auth, self.follow_redirects, True
+            )
+        else:
+            self.response = await self.client.send(
+                request=request, auth=self.auth, follow_redirects=self.follow_redirects,
+                stream=True,
+            )
+        return self.response
+
+    async def __aexit__(self, exc_type, exc, tb):
+        response = self.response
+        self.response = None
+        if response is not None:
+            await response.aclose()
+        return False
+
+
 class BaseClient:
     """Configuration and request building shared by Client and AsyncClient."""
 
@@ -2262,7 +2356,6 @@ class Client(BaseClient):
             follow_redirects, timeout, extensions, _is_plain(self, False),
         )
 
-    @contextmanager
     def stream(
         self,
         method: str,
@@ -2280,27 +2373,13 @@ class Client(BaseClient):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: RequestExtensions | None = None,
     ) -> typing.Iterator[Response]:
-        """Send a request and yield the response with its body unread; close it on exit."""
-        if _is_plain(self, False):
-            # build_request and send are the client's own: their steps as C calls, as
-            # request() makes them.
-            request = _build_request(
-                self, method, url, content, data, files, json, params, headers, cookies,
-                timeout, extensions, True,
-            )
-            response = _sync_send(self, request, True, auth, follow_redirects, True)
-        else:
-            request = _build_request_via_method(
-                self, method, url, content, data, files, json, params, headers, cookies,
-                timeout, extensions,
-            )
-            response = self.send(
-                request=request, auth=auth, follow_redirects=follow_redirects, stream=True
-            )
-        try:
-            yield response
-        finally:
-            response.close()
+        """Send a request on entering the `with` block and give its response with the
+        body unread; close it on exit."""
+        # (Annotated as httpx's generator is, for introspection; the stub says what it returns.)
+        return _StreamContext(
+            self, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions,
+        )
 
     def send(
         self,
@@ -2858,8 +2937,7 @@ class AsyncClient(BaseClient):
             follow_redirects, timeout, extensions, _is_plain(self, True),
         )
 
-    @asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         url: URL | str,
@@ -2876,26 +2954,13 @@ class AsyncClient(BaseClient):
         timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
         extensions: RequestExtensions | None = None,
     ) -> typing.AsyncIterator[Response]:
-        """Send a request and yield the response with its body unread; close it on exit."""
-        if _is_plain(self, True):
-            # (As Client.stream.)
-            request = _build_request(
-                self, method, url, content, data, files, json, params, headers, cookies,
-                timeout, extensions, True,
-            )
-            response = await _async_send(self, request, True, auth, follow_redirects, True)
-        else:
-            request = _build_request_via_method(
-                self, method, url, content, data, files, json, params, headers, cookies,
-                timeout, extensions,
-            )
-            response = await self.send(
-                request=request, auth=auth, follow_redirects=follow_redirects, stream=True
-            )
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        """Send a request on entering the `async with` block and give its response with
+        the body unread; close it on exit."""
+        # (Annotated as httpx's generator is, for introspection; the stub says what it returns.)
+        return _AsyncStreamContext(
+            self, method, url, content, data, files, json, params, headers, cookies, auth,
+            follow_redirects, timeout, extensions,
+        )
 
     async def send(
         self,

@@ -26,18 +26,11 @@ _COMPILED = "cython_function_or_method"
 
 def python_methods(*classes: type) -> None:
     """Puts a Python function in front of each compiled method the classes define
-    themselves (not the dunder methods), and of each compiled method a Python decorator
-    wraps (`stream()`, a `@contextmanager` around a compiled generator: the decorator's
-    function calls the compiled one at once, so its argument errors pass through it)."""
+    themselves (not the dunder methods)."""
     for cls in classes:
         for name, impl in list(vars(cls).items()):
             dunder = name.startswith("__") and name.endswith("__")
-            if dunder:
-                continue
-            if type(impl).__name__ == _COMPILED or (
-                inspect.isfunction(impl)
-                and type(getattr(impl, "__wrapped__", None)).__name__ == _COMPILED
-            ):
+            if not dunder and type(impl).__name__ == _COMPILED:
                 setattr(cls, name, _front(impl))
 
 

@@ -366,3 +366,92 @@ def test_a_signal_in_an_async_python_tls_read_is_not_kept_for_a_later_request(ce
         srv.close()
     with httprs.Client() as client:
         assert client.get(plain.url + "/good").text == "good"
+
+
+# -- an exception raised as stream() hands its response to the with statement ---------
+#
+# A signal handler runs at the first Python-level step after the signal; raising from a
+# profile function at the first Python function to return once the response exists puts
+# its exception at the same place deterministically. With httprs's send in C, that place
+# was contextlib's __enter__ / __aenter__ (the generator-based manager httpx uses too),
+# after the response was made and before the with statement had it: the response stayed
+# open in the suspended generator, its connection and the pool's only slot taken, for as
+# long as the exception was kept (httpx: the same, when the signal lands there;
+# PoolTimeout). httprs's manager now hands the response over in C, so the exception
+# comes inside the block.
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _tick() -> None:
+    pass
+
+
+def _raise_once_responded(made: list):
+    def on_response(response) -> None:
+        made.append(response)
+
+    def profile(frame, event, arg):
+        # (not from the hooks that record it: an exception there is the send's own)
+        if event == "return" and made and not frame.f_code.co_name.startswith("on_response"):
+            sys.setprofile(None)
+            raise _Interrupt
+
+    return on_response, profile
+
+
+def test_exception_entering_stream_leaves_the_pool_slot_free(scripted):
+    srv = scripted(_keepalive_good)
+    limits = httprs.Limits(max_connections=1)
+    made: list = []
+    on_response, profile = _raise_once_responded(made)
+    kept = []
+    with httprs.Client(timeout=httprs.Timeout(5.0, pool=0.5), limits=limits) as c:
+        c.event_hooks["response"] = [on_response]
+        sys.setprofile(profile)
+        try:
+            with c.stream("GET", srv.url + "/good"):
+                _tick()
+        except _Interrupt as e:
+            kept.append(e)  # kept, as a test runner's report or an error list keeps it
+        finally:
+            sys.setprofile(None)
+        assert kept and made, "the exception was not raised"
+        c.event_hooks["response"] = []
+        assert c.get(srv.url + "/good").text == "good"
+        assert made[0].is_closed
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_exception_entering_async_stream_leaves_the_pool_slot_free(scripted, backend):
+    import anyio
+
+    srv = scripted(_keepalive_good)
+    limits = httprs.Limits(max_connections=1)
+    made: list = []
+    on_response, profile = _raise_once_responded(made)
+    kept = []
+
+    async def main():
+        async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, pool=0.5), limits=limits) as c:
+
+            async def on_response_async(response):
+                on_response(response)
+
+            c.event_hooks["response"] = [on_response_async]
+            sys.setprofile(profile)
+            try:
+                async with c.stream("GET", srv.url + "/good"):
+                    _tick()
+            except _Interrupt as e:
+                kept.append(e)
+            finally:
+                sys.setprofile(None)
+            assert kept and made, "the exception was not raised"
+            c.event_hooks["response"] = []
+            assert (await c.get(srv.url + "/good")).text == "good"
+            assert made[0].is_closed
+
+    anyio.run(main, backend=backend)

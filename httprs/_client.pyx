@@ -2259,7 +2259,11 @@ cdef object _sync_send_single_request(object client, object request, bint plain)
     stream = response.stream
     if type(stream) is not _CORE_RESPONSE_STREAM and not isinstance(stream, SyncByteStream):
         _wrong_stream(stream, "a SyncByteStream", AsyncByteStream, "an async byte stream")
-    _finish_response(client, request, response, stream, start, False, plain)
+    try:
+        _finish_response(client, request, response, stream, start, False, plain)
+    except BaseException:  # (cookies and logging run Python code: a signal's exception)
+        response.close()
+        raise
     return response
 
 
@@ -2840,7 +2844,11 @@ async def _async_send_single_request(object client, object request, bint plain):
     stream = response.stream
     if type(stream) is not _CORE_ASYNC_RESPONSE_STREAM and not isinstance(stream, AsyncByteStream):
         _wrong_stream(stream, "an AsyncByteStream", SyncByteStream, "a sync byte stream")
-    _finish_response(client, request, response, stream, start, True, plain)
+    try:
+        _finish_response(client, request, response, stream, start, True, plain)
+    except BaseException:  # (as in the sync twin)
+        await response.aclose()
+        raise
     return response
 
 

@@ -455,3 +455,85 @@ def test_exception_entering_async_stream_leaves_the_pool_slot_free(scripted, bac
             assert made[0].is_closed
 
     anyio.run(main, backend=backend)
+
+
+# -- an exception while the client finishes a response (cookies, logging) --------------
+
+
+def _cookie_good(conn):
+    while conn.read_request() is not None:
+        conn.respond(b"good", headers=[("Set-Cookie", "a=b")])
+
+
+def _raise_once_transport_returned():
+    """A profile function that raises _Interrupt from the first Python function to return
+    after the transport's handle_request / handle_async_request returned its response:
+    inside the client's finishing of it (the cookie jar's Python code)."""
+    armed = []
+
+    def profile(frame, event, arg):
+        if event != "return":
+            return
+        if armed:
+            sys.setprofile(None)
+            raise _Interrupt
+        if frame.f_code.co_name.startswith("handle_") and isinstance(arg, httprs.Response):
+            armed.append(arg)
+
+    return armed, profile
+
+
+class _SyncTransport(httprs.HTTPTransport):
+    def handle_request(self, request):
+        return super().handle_request(request)
+
+
+class _AsyncTransport(httprs.AsyncHTTPTransport):
+    async def handle_async_request(self, request):
+        return await super().handle_async_request(request)
+
+
+def test_exception_finishing_a_response_closes_it(scripted):
+    srv = scripted(_cookie_good)
+    limits = httprs.Limits(max_connections=1)
+    armed, profile = _raise_once_transport_returned()
+    kept = []
+    transport = _SyncTransport(limits=limits)
+    with httprs.Client(timeout=httprs.Timeout(5.0, pool=0.5), transport=transport) as c:
+        sys.setprofile(profile)
+        try:
+            c.get(srv.url + "/good")
+        except _Interrupt as e:
+            kept.append(e)
+        finally:
+            sys.setprofile(None)
+        assert kept and armed, "the exception was not raised"
+        assert armed[0].is_closed
+        assert c.get(srv.url + "/good").text == "good"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_exception_finishing_an_async_response_closes_it(scripted, backend):
+    import anyio
+
+    srv = scripted(_cookie_good)
+    limits = httprs.Limits(max_connections=1)
+    armed, profile = _raise_once_transport_returned()
+    kept = []
+
+    async def main():
+        transport = _AsyncTransport(limits=limits)
+        timeout = httprs.Timeout(5.0, pool=0.5)
+        async with httprs.AsyncClient(timeout=timeout, transport=transport) as c:
+            sys.setprofile(profile)
+            try:
+                await c.get(srv.url + "/good")
+            except _Interrupt as e:
+                kept.append(e)
+            finally:
+                sys.setprofile(None)
+            assert kept and armed, "the exception was not raised"
+            assert armed[0].is_closed
+            assert (await c.get(srv.url + "/good")).text == "good"
+
+    anyio.run(main, backend=backend)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import twin
 
 import httprs
 
@@ -493,38 +494,18 @@ class _AsyncTransport(httprs.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
-def test_exception_finishing_a_response_closes_it(scripted):
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_exception_finishing_a_response_closes_it(scripted, flavour):
     srv = scripted(_cookie_good)
-    limits = httprs.Limits(max_connections=1)
-    armed, profile = _raise_once_transport_returned()
-    kept = []
-    transport = _SyncTransport(limits=limits)
-    with httprs.Client(timeout=httprs.Timeout(5.0, pool=0.5), transport=transport) as c:
-        sys.setprofile(profile)
-        try:
-            c.get(srv.url + "/good")
-        except _Interrupt as e:
-            kept.append(e)
-        finally:
-            sys.setprofile(None)
-        assert kept and armed, "the exception was not raised"
-        assert armed[0].is_closed
-        assert c.get(srv.url + "/good").text == "good"
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_exception_finishing_an_async_response_closes_it(scripted, backend):
-    import anyio
-
-    srv = scripted(_cookie_good)
-    limits = httprs.Limits(max_connections=1)
     armed, profile = _raise_once_transport_returned()
     kept = []
 
-    async def main():
-        transport = _AsyncTransport(limits=limits)
+    async def body(tw):
+        transport = (_AsyncTransport if tw.is_async else _SyncTransport)(
+            limits=httprs.Limits(max_connections=1)
+        )
         timeout = httprs.Timeout(5.0, pool=0.5)
-        async with httprs.AsyncClient(timeout=timeout, transport=transport) as c:
+        async with tw.client(timeout=timeout, transport=transport) as c:
             sys.setprofile(profile)
             try:
                 await c.get(srv.url + "/good")
@@ -536,4 +517,4 @@ def test_exception_finishing_an_async_response_closes_it(scripted, backend):
             assert armed[0].is_closed
             assert (await c.get(srv.url + "/good")).text == "good"
 
-    anyio.run(main, backend=backend)
+    twin.run(flavour, body)

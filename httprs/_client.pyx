@@ -1666,6 +1666,15 @@ cdef int _set_mounts(
     return 0
 
 
+
+# Response.close / aclose as compiled: python_methods puts a Python function in front of
+# each, and its bytecode is a step where a signal handler's exception could land after
+# a stream's exit let go of its response and before the response closed.
+cdef object _FRONT_CLOSE = Response.close
+cdef object _COMPILED_CLOSE = getattr(_FRONT_CLOSE, "__wrapped__", _FRONT_CLOSE)
+cdef object _FRONT_ACLOSE = Response.aclose
+cdef object _COMPILED_ACLOSE = getattr(_FRONT_ACLOSE, "__wrapped__", _FRONT_ACLOSE)
+
 cdef class _StreamArgs:
     """A `stream()` call's arguments, kept until its context manager is entered (the
     request is built and sent then, as by httpx's generator-based manager)."""
@@ -1730,7 +1739,11 @@ cdef class _StreamContext(_StreamArgs):
     def __exit__(self, exc_type, exc, tb):
         response = self.response
         self.response = None
-        if response is not None:
+        if response is None:
+            pass
+        elif type(response).close is _FRONT_CLOSE:
+            _COMPILED_CLOSE(response)
+        else:
             response.close()
         return False
 
@@ -1755,7 +1768,11 @@ cdef class _AsyncStreamContext(_StreamArgs):
     async def __aexit__(self, exc_type, exc, tb):
         response = self.response
         self.response = None
-        if response is not None:
+        if response is None:
+            pass
+        elif type(response).aclose is _FRONT_ACLOSE:
+            await _COMPILED_ACLOSE(response)
+        else:
             await response.aclose()
         return False
 

@@ -518,3 +518,73 @@ def test_exception_finishing_a_response_closes_it(scripted, flavour):
             assert (await c.get(srv.url + "/good")).text == "good"
 
     twin.run(flavour, body)
+
+
+# -- an exception as the stream's block ends, before its response is closed ------------
+
+
+def _raise_at_next_python_step(done: list):
+    """A profile function that raises _Interrupt at the first Python function call or
+    return once `done` is set (inside the block): in the manager's exit, if it runs any."""
+
+    def profile(frame, event, arg):
+        if event in ("call", "return") and done:
+            sys.setprofile(None)
+            raise _Interrupt
+
+    return profile
+
+
+def test_exception_leaving_stream_leaves_the_pool_slot_free(scripted):
+    srv = scripted(_keepalive_good)
+    done: list = []
+    profile = _raise_at_next_python_step(done)
+    kept = []
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(timeout=httprs.Timeout(5.0, pool=0.5), limits=limits) as c:
+
+        def use():
+            with c.stream("GET", srv.url + "/good") as r:
+                done.append(r)
+                sys.setprofile(profile)
+
+        try:
+            use()
+        except _Interrupt as e:
+            kept.append(e)
+        finally:
+            sys.setprofile(None)
+        assert kept, "the exception was not raised"
+        assert done[0].is_closed
+        assert c.get(srv.url + "/good").text == "good"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_exception_leaving_async_stream_leaves_the_pool_slot_free(scripted, backend):
+    import anyio
+
+    srv = scripted(_keepalive_good)
+    done: list = []
+    profile = _raise_at_next_python_step(done)
+    kept = []
+    limits = httprs.Limits(max_connections=1)
+
+    async def main():
+        timeout = httprs.Timeout(5.0, pool=0.5)
+        async with httprs.AsyncClient(timeout=timeout, limits=limits) as c:
+
+            async def use():
+                async with c.stream("GET", srv.url + "/good") as r:
+                    done.append(r)
+                    sys.setprofile(profile)
+
+            try:
+                await use()
+            except _Interrupt as e:
+                kept.append(e)
+            finally:
+                sys.setprofile(None)
+            assert kept, "the exception was not raised"
+            assert (await c.get(srv.url + "/good")).text == "good"
+
+    anyio.run(main, backend=backend)

@@ -1,6 +1,8 @@
 # cython: language_level=3, annotation_typing=False
 """Top-level request functions: each opens a Client for one request and closes it."""
 
+cimport cython
+
 from contextlib import contextmanager
 
 from httprs._client import Client
@@ -56,7 +58,6 @@ def request(
         )
 
 
-@contextmanager
 def stream(
     method: str,
     url: URL | str,
@@ -75,23 +76,55 @@ def stream(
     verify: ssl.SSLContext | str | bool = True,
     trust_env: bool = True,
 ) -> typing.Iterator[Response]:
-    """Like `request()`, but yield the Response with its body unread (closed on exit)."""
-    with Client(
-        cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
-    ) as client:
-        with client.stream(
-            method=method,
-            url=url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            auth=auth,
-            follow_redirects=follow_redirects,
-        ) as response:
-            yield response
+    """Like `request()`, but give the Response with its body unread (closed on exit)."""
+    # (Annotated as httpx's generator is, for introspection; the stub says what it returns.)
+    return _OneClientStream(
+        dict(cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env),
+        dict(
+            method=method, url=url, content=content, data=data, files=files, json=json,
+            params=params, headers=headers, auth=auth, follow_redirects=follow_redirects,
+        ),
+    )
+
+
+@cython.final
+cdef class _OneClientStream:
+    """What `stream()` returns: on entering, a Client and its `stream()` (whose manager
+    hands the response over with no Python code in between, so a signal handler's
+    exception cannot strand it, _client._StreamContext); on exit, both closed."""
+
+    cdef dict client_args, stream_args
+    cdef object client, entered
+
+    def __init__(self, dict client_args, dict stream_args):
+        self.client_args = client_args
+        self.stream_args = stream_args
+
+    def __enter__(self):
+        if self.client_args is None:
+            raise RuntimeError("A stream() context manager can be entered only once.")
+        client = Client(**self.client_args)
+        self.client_args = None
+        try:
+            entered = client.stream(**self.stream_args)
+            response = entered.__enter__()
+        except BaseException:
+            client.__exit__(None, None, None)
+            raise
+        self.client = client
+        self.entered = entered
+        return response
+
+    def __exit__(self, exc_type, exc, tb):
+        client, entered = self.client, self.entered
+        self.client = self.entered = None
+        if client is None:
+            return False
+        try:
+            entered.__exit__(exc_type, exc, tb)
+        finally:
+            client.__exit__(exc_type, exc, tb)
+        return False
 
 
 def get(

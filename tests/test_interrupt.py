@@ -588,3 +588,35 @@ def test_exception_leaving_async_stream_leaves_the_pool_slot_free(scripted, back
             assert (await c.get(srv.url + "/good")).text == "good"
 
     anyio.run(main, backend=backend)
+
+
+def test_exception_entering_module_stream_closes_its_response(scripted):
+    # httprs.stream(): the same hand-over, for the short-lived client it opens.
+    srv = scripted(_keepalive_good)
+    made: list = []
+
+    class Recorder(httprs.Auth):
+        def auth_flow(self, request):
+            made.append((yield request))
+
+    flow = Recorder.auth_flow.__code__
+
+    def profile(frame, event, arg):
+        # (not from the auth flow: its generator and the Python front before the
+        # compiled sync_auth_flow that drives it, whose exception is the send's own)
+        code = frame.f_code
+        if event == "return" and made and code is not flow and code.co_name != "method":
+            sys.setprofile(None)
+            raise _Interrupt
+
+    kept = []
+    sys.setprofile(profile)
+    try:
+        with httprs.stream("GET", srv.url + "/good", auth=Recorder()):
+            _tick()
+    except _Interrupt as e:
+        kept.append(e)
+    finally:
+        sys.setprofile(None)
+    assert kept and made, "the exception was not raised"
+    assert made[0].is_closed

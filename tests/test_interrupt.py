@@ -390,6 +390,31 @@ def _tick() -> None:
     pass
 
 
+def _kept_interrupt(profile, fn):
+    """Run fn with the profile function set (None: fn sets it); the _Interrupt it raised,
+    kept as a test runner's report or an error list keeps it, or None."""
+    sys.setprofile(profile)
+    try:
+        fn()
+    except _Interrupt as e:
+        return e
+    finally:
+        sys.setprofile(None)
+    return None
+
+
+async def _akept_interrupt(profile, fn):
+    """_kept_interrupt for a coroutine function."""
+    sys.setprofile(profile)
+    try:
+        await fn()
+    except _Interrupt as e:
+        return e
+    finally:
+        sys.setprofile(None)
+    return None
+
+
 def _raise_once_responded(made: list):
     def on_response(response) -> None:
         made.append(response)
@@ -408,17 +433,14 @@ def test_exception_entering_stream_leaves_the_pool_slot_free(scripted):
     limits = httprs.Limits(max_connections=1)
     made: list = []
     on_response, profile = _raise_once_responded(made)
-    kept = []
     with httprs.Client(timeout=httprs.Timeout(5.0, pool=0.5), limits=limits) as c:
         c.event_hooks["response"] = [on_response]
-        sys.setprofile(profile)
-        try:
+
+        def use():
             with c.stream("GET", srv.url + "/good"):
                 _tick()
-        except _Interrupt as e:
-            kept.append(e)  # kept, as a test runner's report or an error list keeps it
-        finally:
-            sys.setprofile(None)
+
+        kept = _kept_interrupt(profile, use)
         assert kept and made, "the exception was not raised"
         c.event_hooks["response"] = []
         assert c.get(srv.url + "/good").text == "good"
@@ -433,7 +455,6 @@ def test_exception_entering_async_stream_leaves_the_pool_slot_free(scripted, bac
     limits = httprs.Limits(max_connections=1)
     made: list = []
     on_response, profile = _raise_once_responded(made)
-    kept = []
 
     async def main():
         async with httprs.AsyncClient(timeout=httprs.Timeout(5.0, pool=0.5), limits=limits) as c:
@@ -442,14 +463,12 @@ def test_exception_entering_async_stream_leaves_the_pool_slot_free(scripted, bac
                 on_response(response)
 
             c.event_hooks["response"] = [on_response_async]
-            sys.setprofile(profile)
-            try:
+
+            async def use():
                 async with c.stream("GET", srv.url + "/good"):
                     _tick()
-            except _Interrupt as e:
-                kept.append(e)
-            finally:
-                sys.setprofile(None)
+
+            kept = await _akept_interrupt(profile, use)
             assert kept and made, "the exception was not raised"
             c.event_hooks["response"] = []
             assert (await c.get(srv.url + "/good")).text == "good"
@@ -498,7 +517,6 @@ class _AsyncTransport(httprs.AsyncHTTPTransport):
 def test_exception_finishing_a_response_closes_it(scripted, flavour):
     srv = scripted(_cookie_good)
     armed, profile = _raise_once_transport_returned()
-    kept = []
 
     async def body(tw):
         transport = (_AsyncTransport if tw.is_async else _SyncTransport)(
@@ -506,13 +524,7 @@ def test_exception_finishing_a_response_closes_it(scripted, flavour):
         )
         timeout = httprs.Timeout(5.0, pool=0.5)
         async with tw.client(timeout=timeout, transport=transport) as c:
-            sys.setprofile(profile)
-            try:
-                await c.get(srv.url + "/good")
-            except _Interrupt as e:
-                kept.append(e)
-            finally:
-                sys.setprofile(None)
+            kept = await _akept_interrupt(profile, lambda: c.get(srv.url + "/good"))
             assert kept and armed, "the exception was not raised"
             assert armed[0].is_closed
             assert (await c.get(srv.url + "/good")).text == "good"
@@ -539,7 +551,6 @@ def test_exception_leaving_stream_leaves_the_pool_slot_free(scripted):
     srv = scripted(_keepalive_good)
     done: list = []
     profile = _raise_at_next_python_step(done)
-    kept = []
     limits = httprs.Limits(max_connections=1)
     with httprs.Client(timeout=httprs.Timeout(5.0, pool=0.5), limits=limits) as c:
 
@@ -548,12 +559,7 @@ def test_exception_leaving_stream_leaves_the_pool_slot_free(scripted):
                 done.append(r)
                 sys.setprofile(profile)
 
-        try:
-            use()
-        except _Interrupt as e:
-            kept.append(e)
-        finally:
-            sys.setprofile(None)
+        kept = _kept_interrupt(None, use)
         assert kept, "the exception was not raised"
         assert done[0].is_closed
         assert c.get(srv.url + "/good").text == "good"
@@ -566,7 +572,6 @@ def test_exception_leaving_async_stream_leaves_the_pool_slot_free(scripted, back
     srv = scripted(_keepalive_good)
     done: list = []
     profile = _raise_at_next_python_step(done)
-    kept = []
     limits = httprs.Limits(max_connections=1)
 
     async def main():
@@ -578,12 +583,7 @@ def test_exception_leaving_async_stream_leaves_the_pool_slot_free(scripted, back
                     done.append(r)
                     sys.setprofile(profile)
 
-            try:
-                await use()
-            except _Interrupt as e:
-                kept.append(e)
-            finally:
-                sys.setprofile(None)
+            kept = await _akept_interrupt(None, use)
             assert kept, "the exception was not raised"
             assert (await c.get(srv.url + "/good")).text == "good"
 
@@ -609,14 +609,10 @@ def test_exception_entering_module_stream_closes_its_response(scripted):
             sys.setprofile(None)
             raise _Interrupt
 
-    kept = []
-    sys.setprofile(profile)
-    try:
+    def use():
         with httprs.stream("GET", srv.url + "/good", auth=Recorder()):
             _tick()
-    except _Interrupt as e:
-        kept.append(e)
-    finally:
-        sys.setprofile(None)
+
+    kept = _kept_interrupt(profile, use)
     assert kept and made, "the exception was not raised"
     assert made[0].is_closed

@@ -1666,7 +1666,6 @@ cdef int _set_mounts(
     return 0
 
 
-
 # Response.close / aclose as compiled: python_methods puts a Python function in front of
 # each, and its bytecode is a step where a signal handler's exception could land after
 # a stream's exit let go of its response and before the response closed.
@@ -1674,6 +1673,7 @@ cdef object _FRONT_CLOSE = Response.close
 cdef object _COMPILED_CLOSE = getattr(_FRONT_CLOSE, "__wrapped__", _FRONT_CLOSE)
 cdef object _FRONT_ACLOSE = Response.aclose
 cdef object _COMPILED_ACLOSE = getattr(_FRONT_ACLOSE, "__wrapped__", _FRONT_ACLOSE)
+
 
 cdef class _StreamArgs:
     """A `stream()` call's arguments, kept until its context manager is entered (the

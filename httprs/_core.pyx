@@ -7,6 +7,7 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 (kind, message) and become httpx exception classes here, in one table.
 """
 
+import atexit
 import base64
 import errno
 import functools
@@ -91,6 +92,7 @@ from httprs.includes.pyobject cimport lazy_request_timeout as _lazy_request_time
 from httprs.includes.pyobject cimport object_new as _object_new
 from httprs.includes.pyobject cimport type_tag as _type_tag
 from httprs.includes.scratch cimport scratch_fail_next
+from httprs.includes.tls_gate cimport TlsGate
 from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (
     ForeignTlsInfo,
@@ -179,6 +181,17 @@ def _scratch_fail(int n):
     return scratch_fail_next(n)
 
 
+def _tls_gate_pause(int ms):
+    """Tests (tests/test_fork.py): the next TLS context built (src/tls_gate.h) waits `ms`
+    inside the gate fork() closes."""
+    TlsGate.pause_next(ms)
+
+
+def _tls_gate_inside():
+    """Tests: how many threads are building a TLS context inside the fork gate now."""
+    return TlsGate.inside()
+
+
 def _spare_loop_count():
     """Tests: emptied event loops of closed clients kept for new clients (at most 4)."""
     return Engine.spare_loop_count()
@@ -206,6 +219,9 @@ cdef dict _ERROR_CLASSES = {
 
 
 cdef object _error_to_exception(const Error& err, object request):
+    if httprs_py_closed_to_me():  # a daemon thread's request at exit (_tls.pxi)
+        with nogil:
+            httprs_py_park()
     cls = _ERROR_CLASSES.get(<int>err.kind, exc.TransportError)
     message = err.message.decode("utf-8", "replace")
     error = cls(message, request=request)

@@ -26,6 +26,9 @@ cdef extern from "<dlfcn.h>" nogil:
 
 cdef extern from *:
     """
+    #include <atomic>
+    #include <chrono>
+    #include <thread>
     // Python-run TLS callbacks run with an engine mutex held by this thread, and
     // Python code there may run finalisers (a GC pass, a last reference). Those
     // must not take the mutex: they ask httprs_in_tls_callback() and hand the
@@ -44,6 +47,40 @@ cdef extern from *:
     #else
         return Py_IsInitialized() && !_Py_IsFinalizing();
     #endif
+    }
+    /* The calls past httprs_py_enter(), and the exit barrier (httprs_py_close_calls):
+       the finalizing check alone left a window, a thread that passed it just before
+       finalization began and took the GIL after (its thread then ended inside the
+       engine: abort). Once the exiting thread closes the calls, only it may call in. */
+    static std::atomic<int> httprs_py_calls{0};
+    static std::atomic<bool> httprs_py_closed{false};
+    static std::atomic<unsigned long> httprs_py_exit_thread{0};
+    static bool httprs_py_enter(void) {
+        httprs_py_calls.fetch_add(1);
+        if (httprs_py_usable() && (!httprs_py_closed.load()
+                                   || PyThread_get_thread_ident() == httprs_py_exit_thread.load()))
+            return true;
+        httprs_py_calls.fetch_sub(1);
+        return false;
+    }
+    static void httprs_py_leave(void) { httprs_py_calls.fetch_sub(1); }
+    /* After the exit barrier, another thread (a daemon thread: the others were joined)
+       whose request then failed: it waits for the interpreter's end as Python leaves
+       such threads once finalization begins, where raising would print its error. */
+    static bool httprs_py_closed_to_me(void) {
+        return httprs_py_closed.load() && PyThread_get_thread_ident() != httprs_py_exit_thread.load();
+    }
+    static void httprs_py_park(void) {
+        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    /* Run by the exiting thread with the GIL let go: later calls from other threads are
+       refused, and those already inside get up to `ms` to end. The calls left inside. */
+    static int httprs_py_close_calls(int ms) {
+        httprs_py_exit_thread.store(PyThread_get_thread_ident());
+        httprs_py_closed.store(true);
+        for (int waited = 0; httprs_py_calls.load() > 0 && waited < ms * 10; waited++)
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        return httprs_py_calls.load();
     }
     /* descr.__get__(obj, type(obj)) without the method call (a getset descriptor's C
        getter, found once). */
@@ -71,7 +108,11 @@ cdef extern from *:
     int httprs_cb_enter() nogil
     void httprs_cb_leave(int) nogil
     bint httprs_in_tls_callback() nogil
-    cbool httprs_py_usable() noexcept nogil
+    cbool httprs_py_enter() noexcept nogil
+    void httprs_py_leave() noexcept nogil
+    cbool httprs_py_closed_to_me() noexcept nogil
+    void httprs_py_park() noexcept nogil
+    int httprs_py_close_calls(int ms) noexcept nogil
 
 
 cdef extern from "openssl/x509_vfy.h" nogil:
@@ -548,7 +589,18 @@ _PY_OPS.pending = _py_pending
 _PY_OPS.take = _py_take
 _PY_OPS.info = _py_info
 _PY_OPS.release = _py_release
-_PY_OPS.usable = httprs_py_usable
+_PY_OPS.enter = httprs_py_enter
+_PY_OPS.leave = httprs_py_leave
+
+
+def _close_python_tls_calls():
+    """At exit, before finalization: other threads' Python-run TLS calls are refused
+    from here on, and the exit waits (briefly, the GIL let go) for those under way."""
+    with nogil:
+        httprs_py_close_calls(2000)
+
+
+atexit.register(_close_python_tls_calls)
 
 
 cdef shared_ptr[TlsContext] _foreign_context(object context, list alpn):

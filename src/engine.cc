@@ -14,6 +14,7 @@
 #include "connection.h"
 #include "scratch.h"
 #include "timeouts.h"
+#include "tls_gate.h"
 
 namespace httprs {
 
@@ -98,6 +99,7 @@ struct ForkGuard {
     }
     for (Engine* e : r.engines) e->deferred_mu_.lock();
     r.orphan_mu.lock();
+    TlsGate::close();  // last: a pass never takes the locks above
   }
   static void prepare() {
     if (t_fork_prepared) return;  // fork_prepare_all() took the locks already
@@ -105,6 +107,7 @@ struct ForkGuard {
   }
   static void parent() {
     t_fork_prepared = false;
+    TlsGate::open();
     Registry& r = registry();
     r.orphan_mu.unlock();
     for (auto it = r.engines.rbegin(); it != r.engines.rend(); ++it) {
@@ -119,6 +122,7 @@ struct ForkGuard {
     Registry& r = registry();
     new (&r.mu) std::mutex;
     new (&r.orphan_mu) std::mutex;
+    TlsGate::reset_in_child();
     g_fork_generation.fetch_add(1);
     // Spare loops are the parent's (their epoll sets are shared with it):
     // never hand one to an engine here, not even the ones reset just below.

@@ -99,10 +99,31 @@ struct ForeignTlsOps {
   // What the session negotiated, called once its handshake is done.
   void (*info)(void* s, ForeignTlsInfo* out);
   void (*release)(void* ctx);  // the context handle is no longer used
-  // False once the layer cannot run the calls above any more (its interpreter is
-  // finalizing, a daemon thread's wait still in the engine): each call is then made
-  // to fail, or skipped, without calling in. Null: always usable.
-  bool (*usable)();
+  // Every call above is bracketed by enter() and leave(). enter() is false once the
+  // layer cannot run calls any more (its interpreter exiting, a daemon thread's wait
+  // still in the engine): the call is then made to fail, or skipped, and leave() is not
+  // called. The bracket lets the layer wait, as it begins to exit, for the calls already
+  // past enter(). Both null: always callable.
+  bool (*enter)();
+  void (*leave)();
+};
+
+// One bracketed call into a ForeignTlsOps layer (enter() ... leave()): test it, and
+// call in only when it is true.
+class ForeignCall {
+ public:
+  explicit ForeignCall(const ForeignTlsOps* ops)
+      : ops_(ops), entered_(ops->enter == nullptr || ops->enter()) {}
+  ~ForeignCall() {
+    if (entered_ && ops_->leave != nullptr) ops_->leave();
+  }
+  ForeignCall(const ForeignCall&) = delete;
+  ForeignCall& operator=(const ForeignCall&) = delete;
+  explicit operator bool() const { return entered_; }
+
+ private:
+  const ForeignTlsOps* ops_;
+  bool entered_;
 };
 
 // A TLS configuration for connections: an SSL_CTX plus the hostname-check
@@ -110,7 +131,8 @@ struct ForeignTlsOps {
 class TlsContext {
  public:
   // Build a context from a config. On failure returns nullptr and sets err
-  // (kind kConnectError, message says which file / what failed).
+  // (kind kConnectError, message says which file / what failed). Waits while a
+  // fork() is under way (TlsGate, tls_gate.h), as default_context() does.
   static std::shared_ptr<TlsContext> create(const TlsConfig& cfg, Error& err);
 
   // Adopt an SSL_CTX built elsewhere: the one inside a Python ssl.SSLContext,
@@ -158,6 +180,7 @@ class TlsContext {
   friend class OpenSslSession;
   friend class ForeignTlsSession;
   TlsContext(SSL_CTX* ctx, bool check_hostname);
+  static std::shared_ptr<TlsContext> build(const TlsConfig& cfg, Error& err);  // create()'s work
   struct KeyLog;
   struct SessionCache;
   SSL_CTX* ctx_;
@@ -406,7 +429,6 @@ class ForeignTlsSession final : public TlsSession {
   bool peer_certificate(std::string& der, bool& verified) const override;
 
  private:
-  bool usable() const;  // ops_->usable(): the layer can still be called
   std::shared_ptr<TlsContext> ctx_;
   const ForeignTlsOps* ops_ = nullptr;
   void* s_ = nullptr;  // the foreign session, nullptr when it could not be opened

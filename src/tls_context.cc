@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "tls.h"
+#include "tls_gate.h"
 #include "tls_internal.h"
 #include "tls_keylog.h"
 #include "tls_session_cache.h"
@@ -134,6 +135,11 @@ bool TlsPolicy::operator==(const TlsPolicy& o) const {
 }
 
 std::shared_ptr<TlsContext> TlsContext::create(const TlsConfig& cfg, Error& err) {
+  TlsGate::Pass pass;
+  return build(cfg, err);
+}
+
+std::shared_ptr<TlsContext> TlsContext::build(const TlsConfig& cfg, Error& err) {
   ERR_clear_error();
   CtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) {
@@ -243,6 +249,7 @@ constexpr size_t kDefaultContextsKept = 8;
 std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
                                                         const std::string& ca_dir,
                                                         const TlsPolicy& policy, Error& err) {
+  TlsGate::Pass pass;  // also keeps the cache's lock from being held across a fork()
   const char* keylog = std::getenv("SSLKEYLOGFILE");
   TlsConfig cfg;
   cfg.ca_file = ca_file;
@@ -253,7 +260,7 @@ std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_fi
   // the context, and a file replaced in it under its hashed name changes nothing a
   // stat() of the directory shows: each client gets a context of its own, which reads
   // what the directory holds then, as httpx's does.
-  if (!ca_dir.empty()) return create(cfg, err);
+  if (!ca_dir.empty()) return build(cfg, err);
   using Key = std::pair<std::string, std::string>;  // (ca_file, SSLKEYLOGFILE)
   static std::mutex mu;
   static auto* cache = new std::map<Key, DefaultEntry>();  // never destroyed
@@ -265,7 +272,7 @@ std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_fi
   auto it = cache->find(key);
   if (it != cache->end() && it->second.policy == policy && it->second.file == file)
     return it->second.ctx;
-  std::shared_ptr<TlsContext> ctx = create(cfg, err);
+  std::shared_ptr<TlsContext> ctx = build(cfg, err);
   if (!ctx) return ctx;  // failures are not cached
   (*cache)[key] = DefaultEntry{policy, file, ctx};
   if (cache->size() > kDefaultContextsKept) {
@@ -286,8 +293,9 @@ TlsContext::~TlsContext() {
   if (keylog_) SSL_CTX_set_ex_data(ctx_, keylog_index(), nullptr);
   if (sessions_ && !adopted_) SSL_CTX_set_ex_data(ctx_, session_cache_index(), nullptr);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
-  if (foreign_ops_ != nullptr && (foreign_ops_->usable == nullptr || foreign_ops_->usable())) {
-    foreign_ops_->release(foreign_handle_);
+  if (foreign_ops_ != nullptr) {
+    ForeignCall call(foreign_ops_);
+    if (call) foreign_ops_->release(foreign_handle_);  // (at exit: left to the process's end)
   }
 }
 

@@ -20,7 +20,8 @@ ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std:
     return;
   }
   ops_ = ctx_->foreign_ops_;
-  if (!usable()) {
+  ForeignCall call(ops_);
+  if (!call) {
     err.set(ErrorKind::kConnectError, "TLS session not opened: the interpreter is shutting down");
     return;
   }
@@ -29,10 +30,10 @@ ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std:
 }
 
 ForeignTlsSession::~ForeignTlsSession() {
-  if (s_ != nullptr && usable()) ops_->close(s_);  // (at exit: left to the process's end)
+  if (s_ == nullptr) return;
+  ForeignCall call(ops_);
+  if (call) ops_->close(s_);  // (at exit: left to the process's end)
 }
-
-bool ForeignTlsSession::usable() const { return ops_->usable == nullptr || ops_->usable(); }
 
 bool ForeignTlsSession::peer_certificate(std::string& der, bool& verified) const {
   if (!done_ || info_.peer_der.empty()) return false;
@@ -42,14 +43,19 @@ bool ForeignTlsSession::peer_certificate(std::string& der, bool& verified) const
 }
 
 TlsSession::Status ForeignTlsSession::handshake(Error& err) {
-  if (s_ == nullptr || !usable()) {
-    err.set(ErrorKind::kConnectError, s_ == nullptr ? "TLS session not initialised" : kGone);
+  if (s_ == nullptr) {
+    err.set(ErrorKind::kConnectError, "TLS session not initialised");
+    return Status::kError;
+  }
+  ForeignCall call(ops_);
+  if (!call) {
+    err.set(ErrorKind::kConnectError, kGone);
     return Status::kError;
   }
   auto st = static_cast<Status>(ops_->handshake(s_, &err));
   if (st == Status::kOk && !done_) {
     done_ = true;
-    if (usable()) ops_->info(s_, &info_);  // (asked again: a call in, after one returned)
+    ops_->info(s_, &info_);
   } else if (st == Status::kError || st == Status::kClosed) {
     if (!err) err.set(ErrorKind::kConnectError, "TLS/SSL connection has been closed (EOF)");
     err.kind = ErrorKind::kConnectError;
@@ -60,12 +66,15 @@ TlsSession::Status ForeignTlsSession::handshake(Error& err) {
 }
 
 void ForeignTlsSession::feed(const char* data, size_t len) {
-  if (s_ != nullptr && len > 0 && usable()) ops_->feed(s_, data, len);
+  if (s_ == nullptr || len == 0) return;
+  ForeignCall call(ops_);
+  if (call) ops_->feed(s_, data, len);
 }
 
 TlsSession::Status ForeignTlsSession::read(char* buf, size_t cap, size_t* n, Error& err) {
   *n = 0;
-  if (s_ == nullptr || !usable()) {
+  ForeignCall call(ops_);
+  if (s_ == nullptr || !call) {
     err.set(ErrorKind::kReadError, s_ == nullptr ? "TLS session not initialised" : kGone);
     return Status::kError;
   }
@@ -79,7 +88,8 @@ TlsSession::Status ForeignTlsSession::read(char* buf, size_t cap, size_t* n, Err
 }
 
 bool ForeignTlsSession::write(const char* data, size_t len, Error& err) {
-  if (s_ == nullptr || !usable()) {
+  ForeignCall call(ops_);
+  if (s_ == nullptr || !call) {
     err.set(ErrorKind::kWriteError, s_ == nullptr ? "TLS session not initialised" : kGone);
     return false;
   }
@@ -93,15 +103,21 @@ bool ForeignTlsSession::write(const char* data, size_t len, Error& err) {
 }
 
 void ForeignTlsSession::shutdown() {
-  if (s_ != nullptr && done_ && usable()) ops_->shutdown(s_);
+  if (s_ == nullptr || !done_) return;
+  ForeignCall call(ops_);
+  if (call) ops_->shutdown(s_);
 }
 
 size_t ForeignTlsSession::pending_output() const {
-  return s_ == nullptr || !usable() ? 0 : ops_->pending(s_);
+  if (s_ == nullptr) return 0;
+  ForeignCall call(ops_);
+  return call ? ops_->pending(s_) : 0;
 }
 
 size_t ForeignTlsSession::append_output(std::string& dst) {
-  return s_ == nullptr || !usable() ? 0 : ops_->take(s_, &dst);
+  if (s_ == nullptr) return 0;
+  ForeignCall call(ops_);
+  return call ? ops_->take(s_, &dst) : 0;
 }
 
 }  // namespace httprs

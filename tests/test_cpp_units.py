@@ -45,7 +45,13 @@ CXXFLAGS = [
 
 # The TLS core (src/tls.h): contexts, the OpenSSL session, the foreign session and
 # what they share.
-TLS_SOURCES = ("tls_context.cc", "tls_foreign.cc", "tls_internal.cc", "tls_openssl.cc")
+TLS_SOURCES = (
+    "tls_context.cc",
+    "tls_foreign.cc",
+    "tls_gate.cc",
+    "tls_internal.cc",
+    "tls_openssl.cc",
+)
 
 # The socket (src/socket_stream.h): its home, connecting, the Happy Eyeballs race,
 # writing and reading.

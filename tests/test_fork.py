@@ -68,13 +68,16 @@ def _child_main(fn, w: int) -> None:
         os._exit(code)
 
 
-def run_in_child(fn, deadline: float = CHILD_DEADLINE):
-    """fork(); the child runs fn() and reports; returns (exit code, fn's result)."""
+def run_in_child(fn, deadline: float = CHILD_DEADLINE, in_parent=None):
+    """fork(); the child runs fn() and reports; returns fn's result. `in_parent` is
+    called in the parent as soon as fork() returned there."""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:
         os.close(r)
         _child_main(fn, w)
+    if in_parent is not None:
+        in_parent()
     os.close(w)
     try:
         code = _wait_child(pid, deadline)
@@ -267,6 +270,36 @@ def test_fork_while_another_thread_holds_the_engine_mutex(server):
     holder.join(10)
     check_echo(client, server.url, "parent-after")
     client.close()
+
+
+@pytest.mark.parametrize("verify", ["ca_file", "default"])
+def test_fork_waits_for_a_tls_context_being_built(https_server, certs, verify):
+    # Building a TLS context runs without the GIL and outside any engine, and OpenSSL
+    # takes process-wide locks there: a fork() meanwhile could leave the child's copy
+    # of one held (a child that then built a context waited for ever; 3 in ~1,500
+    # forks, session 49). fork() now waits for the contexts being built (src/tls_gate.h):
+    # one is held inside that gate for 0.5 s while the main thread forks.
+    from httprs import _core
+
+    arg = certs.ca_file if verify == "ca_file" else True
+    _core._tls_gate_pause(500)
+    builder = threading.Thread(target=lambda: httprs.Client(verify=arg).close())
+    builder.start()
+    deadline = time.monotonic() + 10
+    while _core._tls_gate_inside() == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert _core._tls_gate_inside() == 1
+
+    def child():
+        with httprs.Client(verify=certs.ca_file, timeout=5) as client:
+            return _core._tls_gate_inside(), client.get(https_server.url + "/").status_code
+
+    after_fork = []
+    in_parent = lambda: after_fork.append(_core._tls_gate_inside())  # noqa: E731
+    assert run_in_child(child, in_parent=in_parent) == [0, 200]
+    builder.join(10)
+    assert after_fork == [0]  # fork() waited for the context being built
+    assert _core._tls_gate_inside() == 0
 
 
 def test_fork_storm_with_busy_threads(server):

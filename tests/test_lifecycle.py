@@ -356,3 +356,98 @@ def test_exit_with_daemon_threads_mid_python_tls_does_not_crash(certs, tmp_path)
     finally:
         srv.close()
     assert codes == [0] * 12
+
+
+_EXIT_IN_TLS_CALL = """
+import asyncio, gc, ssl, sys, threading, time
+import httprs
+
+inside = threading.Event()
+slow = False
+
+
+class SlowObject:
+    # An SSLObject whose collection, once `slow`, pauses with the GIL let go: a Python
+    # TLS call (the session's close) under way in a daemon thread as the exit begins.
+    def __init__(self, obj):
+        self._obj = obj
+
+    def __getattr__(self, name):
+        return getattr(self._obj, name)
+
+    def __del__(self, sleep=time.sleep):
+        if slow:
+            inside.set()
+            sleep(0.3)
+
+
+class SlowContext(ssl.SSLContext):
+    def wrap_bio(self, *args, **kwargs):
+        return SlowObject(super().wrap_bio(*args, **kwargs))
+
+
+class SlowFinalization:
+    def __del__(self, sleep=time.sleep):
+        sleep(1.0)  # finalization under way: the daemon thread wakes meanwhile
+
+
+ctx = SlowContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(sys.argv[2])
+client = httprs.Client(verify=ctx, timeout=10)
+client.get(sys.argv[1])
+slow = True
+
+
+def busy():
+    while True:
+        client.get(sys.argv[1])  # each response closes its connection
+
+
+async def abusy():
+    async with httprs.AsyncClient(verify=ctx) as aclient:
+        while True:
+            await aclient.get(sys.argv[1])
+
+
+if sys.argv[3] == "sync":
+    threading.Thread(target=busy, daemon=True).start()
+else:
+    threading.Thread(target=asyncio.run, args=(abusy(),), daemon=True).start()
+inside.wait(10)
+# Garbage for finalization's collection (after it began), and none collected before.
+gc.set_threshold(1_000_000_000)
+cycle = SlowFinalization()
+cycle.me = cycle
+del cycle
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_exit_while_a_python_tls_call_is_under_way_does_not_crash(certs, tmp_path, mode):
+    """A daemon thread is inside a Python-run TLS call (here a session's close, its
+    collection letting the GIL go) when the interpreter exits. The thread used to take
+    the GIL back once finalization had begun, and Python ended it there, inside the
+    engine's destructors: std::terminate, an abort at every such exit (session 50; it
+    showed once in CI through the test above). A client's thread, or an event loop's. At exit the Python TLS calls are now
+    closed before finalization, and the calls under way are waited for (at most 2 s):
+    each exit is clean."""
+
+    def handler(conn) -> None:
+        if conn.read_request() is not None:
+            conn.respond(b"hello", headers=[("Connection", "close")])
+
+    srv = tls_server(server_context(certs.server), handler)
+    script = tmp_path / "exit_in_tls_call.py"
+    script.write_text(_EXIT_IN_TLS_CALL)
+    try:
+        runs = [
+            subprocess.run(
+                [sys.executable, str(script), srv.url + "/", certs.ca_file, mode],
+                capture_output=True,
+                timeout=60,
+            )
+            for _ in range(2)
+        ]
+    finally:
+        srv.close()
+    assert [(r.returncode, r.stderr.decode()[-2000:]) for r in runs] == [(0, "")] * 2

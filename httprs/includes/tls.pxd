@@ -72,7 +72,8 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         size_t (*take)(void* s, string* dst) noexcept
         void (*info)(void* s, ForeignTlsInfo* out) noexcept
         void (*release)(void* ctx) noexcept
-        bool (*usable)() noexcept nogil
+        bool (*enter)() noexcept nogil
+        void (*leave)() noexcept nogil
 
     cdef cppclass TlsContext:
         @staticmethod

@@ -1520,8 +1520,10 @@ struct FakeForeign {
   struct FakeSession* last = nullptr;  // the last session opened
 };
 
-// What kFakeOps.usable answers: false, as once the embedding interpreter is finalizing.
+// What kFakeOps.enter answers: false, as once the embedding interpreter is exiting;
+// the calls it let in and those that left.
 static bool g_fake_usable = true;
+static int g_fake_entered = 0, g_fake_left = 0;
 
 struct FakeSession {
   FakeForeign* owner;
@@ -1591,13 +1593,19 @@ static const httprs::ForeignTlsOps kFakeOps = {
     },
     // release
     [](void* ctx) { static_cast<FakeForeign*>(ctx)->releases++; },
-    // usable
-    []() { return g_fake_usable; },
+    // enter
+    []() {
+      g_fake_entered += g_fake_usable;
+      return g_fake_usable;
+    },
+    // leave
+    []() { g_fake_left++; },
 };
 
-// Once the layer says it cannot be called (ForeignTlsOps::usable false: its interpreter
-// is finalizing), no call reaches it: the session's calls fail or do nothing, its close
-// and the context's release are skipped (left to the process's end).
+// Once the layer says it cannot be called (ForeignTlsOps::enter false: its interpreter
+// is exiting), no call reaches it: the session's calls fail or do nothing, its close
+// and the context's release are skipped (left to the process's end). Every call let in
+// is left once it returned.
 static void test_foreign_unusable() {
   FakeForeign f;
   f.inner = make_ctx(trusting(arg("ca")));
@@ -1606,6 +1614,7 @@ static void test_foreign_unusable() {
     Error err;
     auto c = TlsSession::open(ctx, "localhost", err, "key");
     CHECK(!err && f.opens == 1);
+    CHECK(g_fake_entered > 0 && g_fake_left == g_fake_entered);
     g_fake_usable = false;
     CHECK(c->handshake(err) == Status::kError);
     CHECK(err.kind == ErrorKind::kConnectError &&
@@ -1626,6 +1635,7 @@ static void test_foreign_unusable() {
     CHECK(err.kind == ErrorKind::kConnectError && f.opens == 1);
   }
   CHECK(f.releases == 0);
+  CHECK(g_fake_left == g_fake_entered);
   g_fake_usable = true;
 }
 

@@ -695,8 +695,10 @@ class _TracedResponseStream(ResponseStream):
     def close(self):
         tracer = self._tracer
         if tracer.closing():
-            tracer._flush()
-            self._body.close()
+            try:
+                tracer._flush()  # a callback's or a signal handler's exception here
+            finally:
+                self._body.close()  # still lets the connection go (httpcore keeps it)
             tracer.closed()
             tracer._flush()
         else:
@@ -730,8 +732,10 @@ class _TracedAsyncResponseStream(AsyncResponseStream):
     async def aclose(self):
         tracer = self._tracer
         if tracer.closing():
-            await tracer._aflush()
-            await self._body.aclose()
+            try:
+                await tracer._aflush()  # as close(): the connection goes whatever it raises
+            finally:
+                await self._body.aclose()
             tracer.closed()
             await tracer._aflush()
         else:

@@ -122,6 +122,49 @@ def test_trace_streamed_response_and_close(scripted):
     assert run(httprs) == run(httpx)
 
 
+class _CallbackFailed(Exception):
+    pass
+
+
+def _raising_at_close(name, info):
+    if name == "http11.response_closed.started":
+        raise _CallbackFailed(name)
+
+
+async def _araising_at_close(name, info):
+    _raising_at_close(name, info)
+
+
+def test_a_callback_raising_at_close_still_lets_the_connection_go(scripted):
+    """httpcore runs the response_closed.started callback before it lets the connection
+    of an unread response go, and a callback that raises there (or a signal handler's
+    exception while it runs) kept the connection in use while the response lived: with
+    max_connections=1 the next request was a PoolTimeout. httprs lets it go whatever the
+    callback raises, and the exception still comes out of close()."""
+    url = scripted(keepalive(b"hello")).url
+    limits = httprs.Limits(max_connections=1)
+    with httprs.Client(limits=limits, timeout=httprs.Timeout(5, pool=1)) as c:
+        for _ in range(2):
+            response = c.build_request("GET", url, extensions={"trace": _raising_at_close})
+            response = c.send(response, stream=True)
+            with pytest.raises(_CallbackFailed):
+                response.close()  # unread: closing it is what lets the connection go
+            assert c.get(url).text == "hello"  # (the response is still referenced)
+
+
+@pytest.mark.anyio
+async def test_a_callback_raising_at_aclose_still_lets_the_connection_go(scripted):
+    url = scripted(keepalive(b"hello")).url
+    limits = httprs.Limits(max_connections=1)
+    async with httprs.AsyncClient(limits=limits, timeout=httprs.Timeout(5, pool=1)) as c:
+        for _ in range(2):
+            response = c.build_request("GET", url, extensions={"trace": _araising_at_close})
+            response = await c.send(response, stream=True)
+            with pytest.raises(_CallbackFailed):
+                await response.aclose()
+            assert (await c.get(url)).text == "hello"
+
+
 def test_trace_connect_failure(closed_port):
     def run(module):
         events, trace = recorder()

@@ -7,7 +7,6 @@ Response whose stream pulls the body from the engine. C++ errors come back as
 (kind, message) and become httpx exception classes here, in one table.
 """
 
-import atexit
 import base64
 import errno
 import functools
@@ -38,7 +37,7 @@ from libc.string cimport memchr, memcmp, memcpy
 from libcpp cimport bool as cbool
 from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.pair cimport pair
-from libcpp.string cimport string
+from libcpp.string cimport npos, string
 from libcpp.string_view cimport string_view
 from libcpp.utility cimport move
 from libcpp.vector cimport vector
@@ -97,6 +96,7 @@ from httprs.includes.socket_stream cimport FaultSite, fault_arm, fault_calls
 from httprs.includes.tls cimport (
     ForeignTlsInfo,
     ForeignTlsOps,
+    kForeignRefused,
     OpenSSL_version_num,
     SSL_CTX,
     SSL_CTX_get_options,
@@ -219,8 +219,8 @@ cdef dict _ERROR_CLASSES = {
 
 
 cdef object _error_to_exception(const Error& err, object request):
-    if httprs_py_closed_to_me():  # a daemon thread's request at exit (_tls.pxi)
-        with nogil:
+    if httprs_py_closed_to_me() and err.message.find(kForeignRefused, 0) != npos:
+        with nogil:  # a daemon thread's request refused at exit (_tls.pxi)
             httprs_py_park()
     cls = _ERROR_CLASSES.get(<int>err.kind, exc.TransportError)
     message = err.message.decode("utf-8", "replace")

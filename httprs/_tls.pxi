@@ -65,8 +65,8 @@ cdef extern from *:
     }
     static void httprs_py_leave(void) { httprs_py_calls.fetch_sub(1); }
     /* After the exit barrier, another thread (a daemon thread: the others were joined)
-       whose request then failed: it waits for the interpreter's end as Python leaves
-       such threads once finalization begins, where raising would print its error. */
+       whose request a refused call failed: it waits for the interpreter's end as Python
+       leaves such threads once finalization begins, where raising would print its error. */
     static bool httprs_py_closed_to_me(void) {
         return httprs_py_closed.load() && PyThread_get_thread_ident() != httprs_py_exit_thread.load();
     }
@@ -78,7 +78,8 @@ cdef extern from *:
     static int httprs_py_close_calls(int ms) {
         httprs_py_exit_thread.store(PyThread_get_thread_ident());
         httprs_py_closed.store(true);
-        for (int waited = 0; httprs_py_calls.load() > 0 && waited < ms * 10; waited++)
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (httprs_py_calls.load() > 0 && std::chrono::steady_clock::now() < end)
             std::this_thread::sleep_for(std::chrono::microseconds(100));
         return httprs_py_calls.load();
     }
@@ -594,13 +595,15 @@ _PY_OPS.leave = httprs_py_leave
 
 
 def _close_python_tls_calls():
-    """At exit, before finalization: other threads' Python-run TLS calls are refused
-    from here on, and the exit waits (briefly, the GIL let go) for those under way."""
+    """At exit, the last atexit handler (registered at start-up by httprs-install.pth,
+    before any other): other threads' Python-run TLS calls are refused from here on,
+    and the exit waits (the GIL let go, at most 2 s) for those under way. Finalization
+    follows with no Python code in between. Nothing when the interpreter is not
+    exiting (atexit._run_exitfuncs() called by hand)."""
+    if not getattr(threading, "_SHUTTING_DOWN", True):
+        return
     with nogil:
         httprs_py_close_calls(2000)
-
-
-atexit.register(_close_python_tls_calls)
 
 
 cdef shared_ptr[TlsContext] _foreign_context(object context, list alpn):

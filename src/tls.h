@@ -108,6 +108,10 @@ struct ForeignTlsOps {
   void (*leave)();
 };
 
+// What every error of a call enter() refused says (after "TLS session ...: "): the
+// embedding layer tells those errors by it.
+inline constexpr char kForeignRefused[] = "the interpreter is shutting down";
+
 // One bracketed call into a ForeignTlsOps layer (enter() ... leave()): test it, and
 // call in only when it is true.
 class ForeignCall {

@@ -9,7 +9,7 @@
 namespace httprs {
 
 namespace {
-constexpr const char* kGone = "TLS session unusable: the interpreter is shutting down";
+const std::string kGone = std::string("TLS session unusable: ") + kForeignRefused;
 }  // namespace
 
 ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host,
@@ -22,7 +22,7 @@ ForeignTlsSession::ForeignTlsSession(std::shared_ptr<TlsContext> ctx, const std:
   ops_ = ctx_->foreign_ops_;
   ForeignCall call(ops_);
   if (!call) {
-    err.set(ErrorKind::kConnectError, "TLS session not opened: the interpreter is shutting down");
+    err.set(ErrorKind::kConnectError, std::string("TLS session not opened: ") + kForeignRefused);
     return;
   }
   s_ = ops_->open(ctx_->foreign_handle_, host.data(), host.size(), &err);

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from servers.tls import server_context, tls_server
+
+REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.httprs_only
 
@@ -299,6 +302,31 @@ def test_hung_resolver_is_connect_timeout_and_does_not_delay_ip_literals(slow_dn
     assert max(took for _, took in out["results"]) < DNS_DELAY * 0.8, out
 
 
+# Scripts run as a wheel's installation starts them: httprs-install.pth processed first
+# (an editable install has no such file), its directory the last argument.
+_STARTUP = """
+import site, sys
+site.addsitedir(sys.argv.pop())
+"""
+
+
+def _startup_dir(tmp_path: Path) -> str:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir(exist_ok=True)
+    shutil.copyfile(REPO / "httprs-install.pth", site_dir / "httprs-install.pth")
+    return str(site_dir)
+
+
+def _run_script(tmp_path: Path, body: str, *args: str, timeout: float = 60):
+    script = tmp_path / "script.py"
+    script.write_text(_STARTUP + body)
+    return subprocess.run(
+        [sys.executable, str(script), *args, _startup_dir(tmp_path)],
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
 _EXIT_MID_TLS = """
 import ssl, sys, threading, time
 import httprs
@@ -342,15 +370,9 @@ def test_exit_with_daemon_threads_mid_python_tls_does_not_crash(certs, tmp_path)
             conn.respond(b"hello")
 
     srv = tls_server(server_context(certs.server), handler)
-    script = tmp_path / "exit_mid_tls.py"
-    script.write_text(_EXIT_MID_TLS)
     try:
         codes = [
-            subprocess.run(
-                [sys.executable, str(script), srv.url + "/", certs.ca_file],
-                capture_output=True,
-                timeout=60,
-            ).returncode
+            _run_script(tmp_path, _EXIT_MID_TLS, srv.url + "/", certs.ca_file).returncode
             for _ in range(12)
         ]
     finally:
@@ -428,7 +450,8 @@ def test_exit_while_a_python_tls_call_is_under_way_does_not_crash(certs, tmp_pat
     collection letting the GIL go) when the interpreter exits. The thread used to take
     the GIL back once finalization had begun, and Python ended it there, inside the
     engine's destructors: std::terminate, an abort at every such exit (session 50; it
-    showed once in CI through the test above). A client's thread, or an event loop's. At exit the Python TLS calls are now
+    showed once in CI through the test above). A client's thread, or an event loop's.
+    The barrier is the last atexit handler (httprs-install.pth registers it at start-up). At exit the Python TLS calls are now
     closed before finalization, and the calls under way are waited for (at most 2 s):
     each exit is clean."""
 
@@ -437,17 +460,76 @@ def test_exit_while_a_python_tls_call_is_under_way_does_not_crash(certs, tmp_pat
             conn.respond(b"hello", headers=[("Connection", "close")])
 
     srv = tls_server(server_context(certs.server), handler)
-    script = tmp_path / "exit_in_tls_call.py"
-    script.write_text(_EXIT_IN_TLS_CALL)
     try:
         runs = [
-            subprocess.run(
-                [sys.executable, str(script), srv.url + "/", certs.ca_file, mode],
-                capture_output=True,
-                timeout=60,
-            )
+            _run_script(tmp_path, _EXIT_IN_TLS_CALL, srv.url + "/", certs.ca_file, mode)
             for _ in range(2)
         ]
     finally:
         srv.close()
     assert [(r.returncode, r.stderr.decode()[-2000:]) for r in runs] == [(0, "")] * 2
+
+
+_ATEXIT_NEEDS_A_DAEMON_THREAD = """
+import atexit, queue, ssl, threading
+
+shipped = queue.Queue()
+
+
+def flush():  # registered before httprs is imported, as logging.shutdown is
+    shipped.put("last")
+    shipped.join()
+
+
+atexit.register(flush)
+import httprs
+
+
+class PinningContext(ssl.SSLContext):
+    pass
+
+
+ctx = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(sys.argv[2])
+client = httprs.Client(verify=ctx, timeout=10)
+
+
+def shipper():
+    while True:
+        item = shipped.get()
+        print(item, client.get(sys.argv[1]).status_code, flush=True)
+        shipped.task_done()
+
+
+threading.Thread(target=shipper, daemon=True).start()
+shipped.put("first")
+shipped.join()
+if sys.argv[3] == "by_hand":  # the interpreter goes on after it
+    atexit._run_exitfuncs()
+    worker = threading.Thread(target=lambda: print("after", client.get(sys.argv[1]).status_code))
+    worker.start()
+    worker.join()
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "by_hand"])
+def test_atexit_handlers_still_reach_daemon_threads_over_python_tls(certs, tmp_path, how):
+    """Daemon threads run while atexit handlers do, and a handler may wait for one (a
+    log handler shipping its last records over HTTPS): the exit barrier must not refuse
+    their Python-run TLS before every handler has run (a first barrier, registered when
+    httprs was imported, ran before the handlers registered earlier and hung such an exit
+    for ever). `atexit._run_exitfuncs()` called by hand closes nothing."""
+
+    def handler(conn) -> None:
+        while conn.read_request() is not None:
+            conn.respond(b"hello")
+
+    srv = tls_server(server_context(certs.server), handler)
+    try:
+        run = _run_script(
+            tmp_path, _ATEXIT_NEEDS_A_DAEMON_THREAD, srv.url + "/", certs.ca_file, how, timeout=30
+        )
+    finally:
+        srv.close()
+    expected = ["first 200", "last 200"] + (["after 200"] if how == "by_hand" else [])
+    assert (run.returncode, run.stdout.decode().splitlines(), run.stderr) == (0, expected, b"")

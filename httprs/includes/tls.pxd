@@ -60,6 +60,8 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         bool verified
         bool session_reused
 
+    const char* kForeignRefused
+
     cdef struct ForeignTlsOps:
         void* (*open)(void* ctx, const char* host, size_t host_len, Error* err) noexcept
         void (*close)(void* s) noexcept

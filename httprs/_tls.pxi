@@ -1062,11 +1062,19 @@ cdef bytes _tls_path(object path):
     return raw
 
 
+cdef str _keylog_file():
+    """Where httpx's contexts (ssl.create_default_context()) log TLS secrets: the
+    SSLKEYLOGFILE variable, never under `python -E` / `-I`."""
+    if sys.flags.ignore_environment:
+        return ""
+    return os.environ.get("SSLKEYLOGFILE") or ""
+
+
 cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
     cdef _TlsContext holder = _TlsContext()
     cdef TlsConfig cfg
     cdef Error err
-    cdef string ca_file, ca_dir
+    cdef string ca_file, ca_dir, keylog
     cdef _Policy policy
     holder.settings = (verify, cert, trust_env)
     holder.made_class = ssl.SSLContext
@@ -1099,9 +1107,10 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         if cert is None:
             ca_file = cfg.ca_file
             ca_dir = cfg.ca_dir
+            keylog = os.fsencode(_keylog_file())
             policy = _policy(True)
             with nogil:
-                holder.ctx = TlsContext.default_context(ca_file, ca_dir, policy.p, err)
+                holder.ctx = TlsContext.default_context(ca_file, ca_dir, keylog, policy.p, err)
             if err.kind != ErrorKind.kNone:
                 raise _setup_error(err, [os.fsdecode(env_file)] if env_file else [])
             return holder
@@ -1139,6 +1148,8 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         else:
             raise TypeError(f"Invalid cert argument: {cert!r}")
     cfg.policy = _policy(cfg.verify).p
+    if cfg.verify:  # httpx's verifying contexts come from ssl.create_default_context()
+        cfg.keylog_file = os.fsencode(_keylog_file())
     with nogil:
         holder.ctx = TlsContext.create(cfg, err)
     if err.kind != ErrorKind.kNone:

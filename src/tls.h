@@ -165,11 +165,12 @@ class TlsContext {
   // The process-wide default context (verify on, certifi bundle at `ca_file`),
   // cached by ca_file; a different `policy`, or a file changed since (another inode,
   // size or time), builds it again, and entries no client holds are dropped past a
-  // few. A `ca_dir` context is built for each call. Like Python's
-  // ssl.create_default_context(), it logs TLS secrets to $SSLKEYLOGFILE when that is
-  // set (part of the cache key).
+  // few. A `ca_dir` context is built for each call. It logs TLS secrets to
+  // `keylog_file` when not empty (part of the cache key): the embedding layer passes
+  // $SSLKEYLOGFILE where Python's ssl.create_default_context() would use it.
   static std::shared_ptr<TlsContext> default_context(const std::string& ca_file,
                                                      const std::string& ca_dir,
+                                                     const std::string& keylog_file,
                                                      const TlsPolicy& policy, Error& err);
 
   ~TlsContext();

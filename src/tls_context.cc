@@ -248,13 +248,13 @@ constexpr size_t kDefaultContextsKept = 8;
 
 std::shared_ptr<TlsContext> TlsContext::default_context(const std::string& ca_file,
                                                         const std::string& ca_dir,
+                                                        const std::string& keylog_file,
                                                         const TlsPolicy& policy, Error& err) {
   TlsGate::Pass pass;  // also keeps the cache's lock from being held across a fork()
-  const char* keylog = std::getenv("SSLKEYLOGFILE");
   TlsConfig cfg;
   cfg.ca_file = ca_file;
   cfg.ca_dir = ca_dir;
-  cfg.keylog_file = keylog != nullptr ? keylog : "";
+  cfg.keylog_file = keylog_file;
   cfg.policy = policy;
   // A directory's certificates are read as verifications need them and then kept in
   // the context, and a file replaced in it under its hashed name changes nothing a

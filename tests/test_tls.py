@@ -1361,6 +1361,42 @@ def test_keylog_filename_context(https_server, certs, tmp_path, kind):
     assert "CLIENT_" in log.read_text()
 
 
+_KEYLOG_SCRIPT = """
+import importlib, sys
+lib = importlib.import_module(sys.argv[1])
+verify = sys.argv[3] if sys.argv[4] == "path" else True  # True: SSL_CERT_FILE's CA
+with lib.Client(verify=verify) as c:
+    print(c.get(sys.argv[2]).status_code)
+"""
+
+
+@pytest.mark.parametrize("verify", ["path", "default"])
+@pytest.mark.parametrize("flag", ["", "-E", "-I"])
+def test_sslkeylogfile_is_read_where_httpx_reads_it(https_server, certs, tmp_path, verify, flag):
+    """httpx's verifying contexts come from ssl.create_default_context(), which logs TLS
+    secrets to $SSLKEYLOGFILE unless the interpreter ignores the environment (-E, -I).
+    httprs's own contexts read it there and only there: until session 50 it read the
+    variable in C for verify=True even under -E / -I (secrets written where httpx writes
+    none), and never for a CA path (where httpx logs)."""
+    script = tmp_path / "keylog.py"
+    script.write_text(_KEYLOG_SCRIPT)
+    logged = {}
+    for lib in ("httpx", "httprs"):
+        log = tmp_path / f"{lib}.keys"
+        env = {**os.environ, "SSLKEYLOGFILE": str(log), "SSL_CERT_FILE": certs.ca_file}
+        args = [flag] if flag else []
+        proc = subprocess.run(
+            [sys.executable, *args, str(script), lib, https_server.url, certs.ca_file, verify],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.stdout.split() == ["200"], proc.stderr[-2000:]
+        logged[lib] = log.exists() and "CLIENT_" in log.read_text()
+    assert logged == {"httpx": not flag, "httprs": not flag}
+
+
 @pytest.mark.httprs_only
 def test_fast_path_only_for_exact_contexts_on_the_same_openssl(certs):
     from httprs._core import _uses_python_tls

@@ -45,6 +45,7 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         string cert_file
         string key_file
         string key_password
+        string keylog_file
         bool http2
         TlsPolicy policy
 
@@ -89,6 +90,7 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         # Cached per (ca_file, ca_dir): verify on, hostname check on.
         @staticmethod
         shared_ptr[TlsContext] default_context(const string& ca_file, const string& ca_dir,
+                                               const string& keylog_file,
                                                const TlsPolicy& policy, Error& err)
         SSL_CTX* ctx()
         bool check_hostname()

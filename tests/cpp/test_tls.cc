@@ -804,25 +804,25 @@ static void test_error_queue_isolation() {
 
 static void test_default_context() {
   Error err;
-  auto a = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
-  auto b = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
+  auto a = TlsContext::default_context(arg("ca"), "", "", TlsPolicy(), err);
+  auto b = TlsContext::default_context(arg("ca"), "", "", TlsPolicy(), err);
   CHECK(a != nullptr);
   CHECK(a.get() == b.get());
   CHECK(a && a->check_hostname());
-  auto other = TlsContext::default_context(arg("other_ca"), "", TlsPolicy(), err);
+  auto other = TlsContext::default_context(arg("other_ca"), "", "", TlsPolicy(), err);
   CHECK(other != nullptr && other.get() != a.get());
   Error e1, e2;
-  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", TlsPolicy(), e1) == nullptr);
-  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", TlsPolicy(), e2) == nullptr);
+  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", "", TlsPolicy(), e1) == nullptr);
+  CHECK(TlsContext::default_context("/nonexistent/x.pem", "", "", TlsPolicy(), e2) == nullptr);
   CHECK_CONTAINS(e2.message, "/nonexistent/x.pem");
   // Another policy builds another context, then cached in place of the first.
   TlsPolicy strict;
   strict.verify_flags |= X509_V_FLAG_X509_STRICT;
-  auto c1 = TlsContext::default_context(arg("ca"), "", strict, err);
+  auto c1 = TlsContext::default_context(arg("ca"), "", "", strict, err);
   CHECK(c1 && c1.get() != a.get());
   CHECK(c1 && (X509_VERIFY_PARAM_get_flags(SSL_CTX_get0_param(c1->ctx())) &
                X509_V_FLAG_X509_STRICT) != 0);
-  CHECK(TlsContext::default_context(arg("ca"), "", strict, err).get() == c1.get());
+  CHECK(TlsContext::default_context(arg("ca"), "", "", strict, err).get() == c1.get());
   // The cached context works.
   Server s(arg("server"));
   OpenSslSession c(a, "localhost", err);
@@ -991,14 +991,16 @@ static void test_keylog() {
   CHECK(TlsContext::create(cfg, err) == nullptr);
   CHECK_CONTAINS(err.message, "'/nonexistent/dir/keys.log'");
 
-  // default_context honours SSLKEYLOGFILE, which is part of its cache key.
+  // default_context logs to the file it is given (the embedding layer's
+  // SSLKEYLOGFILE), which is part of its cache key; it reads no variable itself.
   std::string env_path = arg("tmpdir") + "/env-keys.log";
-  auto plain = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
-  setenv("SSLKEYLOGFILE", env_path.c_str(), 1);
-  auto logging = TlsContext::default_context(arg("ca"), "", TlsPolicy(), err);
+  auto plain = TlsContext::default_context(arg("ca"), "", "", TlsPolicy(), err);
+  setenv("SSLKEYLOGFILE", (env_path + ".ignored").c_str(), 1);
+  CHECK(TlsContext::default_context(arg("ca"), "", "", TlsPolicy(), err).get() == plain.get());
   unsetenv("SSLKEYLOGFILE");
+  auto logging = TlsContext::default_context(arg("ca"), "", env_path, TlsPolicy(), err);
   CHECK(plain && logging && plain.get() != logging.get());
-  CHECK(TlsContext::default_context(arg("ca"), "", TlsPolicy(), err).get() == plain.get());
+  CHECK(TlsContext::default_context(arg("ca"), "", "", TlsPolicy(), err).get() == plain.get());
   Server s(arg("server"));
   OpenSslSession c(logging, "localhost", err);
   CHECK(handshake(c, s, err) == Status::kOk);

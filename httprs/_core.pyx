@@ -218,6 +218,26 @@ cdef dict _ERROR_CLASSES = {
 }
 
 
+cdef dict _VERIFY_CODES = {}
+
+
+cdef tuple _verify_failure(str message):
+    """(verify_message, verify_code) of an SSLCertVerificationError, as Python's ssl sets
+    them, from the message of a failed verification (OpenSSL's X509 error text, or
+    Python's hostname / IP address mismatch wording)."""
+    text = message.partition("certificate verify failed: ")[2]
+    if text.endswith(")") and " (_ssl.c:" in text:
+        text = text[: text.rindex(" (_ssl.c:")]
+    if text.startswith("Hostname mismatch,"):
+        return text, X509_V_ERR_HOSTNAME_MISMATCH
+    if text.startswith("IP address mismatch,"):
+        return text, X509_V_ERR_IP_ADDRESS_MISMATCH
+    if not _VERIFY_CODES:
+        for code in range(X509_V_OK, 128):  # OpenSSL's codes; the lowest for a text
+            _VERIFY_CODES.setdefault(X509_verify_cert_error_string(code).decode(), code)
+    return text, _VERIFY_CODES.get(text, X509_V_ERR_UNSPECIFIED)
+
+
 cdef object _error_to_exception(const Error& err, object request):
     if httprs_py_closed_to_me() and err.message.find(kForeignRefused, 0) != npos:
         with nogil:  # a daemon thread's request refused at exit (_tls.pxi)
@@ -230,6 +250,7 @@ cdef object _error_to_exception(const Error& err, object request):
         # and code walks the chain for it (openai's TLS hostname tests do).
         cause = ssl.SSLCertVerificationError(1, message)
         cause.library, cause.reason = "SSL", "CERTIFICATE_VERIFY_FAILED"
+        cause.verify_message, cause.verify_code = _verify_failure(message)
         error.__cause__ = cause
     elif message.startswith("[Errno "):
         # A system call's failure: httpx's exception is caused (through httpcore's) by

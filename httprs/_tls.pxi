@@ -118,6 +118,11 @@ cdef extern from *:
 
 cdef extern from "openssl/x509_vfy.h" nogil:
     int X509_VERIFY_PARAM_set1_host(void* param, const char* name, size_t namelen)
+    const char* X509_verify_cert_error_string(long n)
+    long X509_V_OK
+    long X509_V_ERR_UNSPECIFIED
+    long X509_V_ERR_HOSTNAME_MISMATCH
+    long X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
 # Status values shared with TlsSession::Status (tls.h).

@@ -162,6 +162,44 @@ def test_verify_failure_is_caused_by_ssl_cert_verification_error(https_server):
     assert str(info.value) in str(cause)
 
 
+def _cause_of_class(error: BaseException, cls: type) -> BaseException:
+    while error is not None and not isinstance(error, cls):
+        error = error.__cause__ or error.__context__  # (httpcore's chains by context)
+    assert error is not None
+    return error
+
+
+@pytest.mark.parametrize("kind", ["exact", "path", "subclass"])
+@pytest.mark.parametrize("case", ["unknown_ca", "wrong_name", "ip_mismatch"])
+def test_verify_failure_cause_tells_code_and_message_as_httpx(
+    tls_server_factory, certs, kind, case
+):
+    """The SSLCertVerificationError in the chain carries `verify_code` and
+    `verify_message` as Python's ssl sets them (code reporting why a certificate was
+    refused reads them), on each TLS path: an adopted context, an own one, Python's."""
+    import certifi
+
+    srv = tls_server_factory(certs.wrong_name if case != "unknown_ca" else None)
+    url = localhost(srv.url) if case != "ip_mismatch" else srv.url  # (127.0.0.1)
+    ca = certifi.where() if case == "unknown_ca" else certs.ca_file
+
+    def verify():
+        if kind == "path":
+            return ca
+        ctx = (ssl.SSLContext if kind == "exact" else PinningContext)(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(ca)
+        return ctx
+
+    seen = {}
+    for lib in (httpx, httprs):
+        with lib.Client(verify=verify()) as c:
+            with pytest.raises(lib.ConnectError) as info:
+                c.get(url)
+        cause = _cause_of_class(info.value, ssl.SSLCertVerificationError)
+        seen[lib.__name__] = (cause.verify_code, cause.verify_message, cause.reason)
+    assert seen["httprs"] == seen["httpx"]
+
+
 def test_sni_sent_for_names_not_ips(certs, ca_context):
     names: list = []
     srv = tls_server(server_context(certs.server, sni_log=names))

@@ -235,6 +235,10 @@ class Connection final : private SocketStream::Owner,
   // A read deadline passed: take in what waits in the socket (true if
   // anything did: bytes, an EOF, an error), else fail with ReadTimeout.
   bool take_waiting_bytes();
+  // The most reads a look at the socket outside the loop's read callback makes
+  // (take_waiting_bytes, the reuse checks): a peer that never stops writing must
+  // not hold the engine, and every request it serves, in one of them.
+  static constexpr int kWaitingReads = 32;
   void on_read_deadline();
   // The write timer ran out: did the send queue drain since it was armed?
   // (Then it waits again, else WriteTimeout.)

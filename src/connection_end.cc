@@ -153,12 +153,12 @@ bool Connection::usable_for_reuse(uint64_t now_ms) {
   char* buf = peek_scratch();
   if (buf == nullptr) return false;  // no memory to look with: not reused (closed)
   StreamChain::keep_lent();          // a delivery this runs inside may be reading buf
-  for (;;) {
+  for (int reads = 1;; reads++) {
     size_t n = 0;
     switch (socket_.read_now(buf, kPeekScratch, &n)) {
       case SocketStream::Peek::kData:
         chain_.receive(buf, n);
-        if (state_ != State::kIdle) return false;
+        if (state_ != State::kIdle || reads == kWaitingReads) return false;
         continue;
       case SocketStream::Peek::kEof:
         on_eof();
@@ -234,9 +234,13 @@ bool Connection::next_write_slice() {
 // not scheduled for a while) a read deadline can be found past while the
 // answer already waits in the socket. A plain recv() (httpx) would return those
 // bytes, so take them in first: bytes, an EOF or a reset decide the outcome as
-// if the loop had read them. Returns false when nothing was waiting.
+// if the loop had read them. Returns false when nothing was waiting. At most
+// kWaitingReads reads: a peer that never stops writing frames that move nothing
+// on (HTTP/2 PRIORITY, unknown types, empty DATA) held the engine here, and every
+// other request of the client with it, for as long as it wrote.
 bool Connection::take_waiting_bytes() {
   bool took = false;
+  int reads = 0;
   char* buf = peek_scratch();
   StreamChain::keep_lent();  // a delivery this runs inside may be reading buf
   for (;;) {
@@ -264,6 +268,7 @@ bool Connection::take_waiting_bytes() {
         took = true;
         chain_.receive(buf, n);
         pause_if_asked();
+        if (++reads == kWaitingReads) return took;
         continue;
       case SocketStream::Peek::kEof:
         on_eof();

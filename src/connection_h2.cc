@@ -252,7 +252,8 @@ bool Connection::h2_usable_for_reuse(uint64_t now_ms) {
     char* scratch = thread_scratch<ReuseScratch, kScratch>();
     if (scratch == nullptr) return false;  // no memory to look with: not reused
     StreamChain::keep_lent();              // a delivery this runs inside may be reading it
-    for (;;) {
+    for (int reads = 0;; reads++) {
+      if (reads == kWaitingReads) return false;  // an idle peer that never stops writing
       size_t n = 0;
       SocketStream::Peek p = socket_.read_now(scratch, kScratch, &n);
       if (p == SocketStream::Peek::kData) {

@@ -10,6 +10,7 @@ differential against httpx + h2, and through a CONNECT proxy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
@@ -1191,6 +1192,66 @@ def test_read_timeout_is_per_stream(h2_scripted):
         assert len(errors) == 1
         assert client.get(srv.url + "/after").text == "/after"
     assert srv.connections == 2
+
+
+def _priority_flood(seconds: float):
+    """Answers each request after `seconds` of PRIORITY frames on its stream: valid
+    frames that move no stream on, written as fast as the socket takes them."""
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            sid = req.stream_id.to_bytes(4, "big")
+            frame = b"\x00\x00\x05\x02\x00" + sid + b"\x00\x00\x00\x00\x10"
+            batch = frame * 500
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and h2c.conn.send(batch):
+                pass
+            h2c.respond(req.stream_id, 200, b"done")
+
+    return handler
+
+
+def test_a_flooding_connection_does_not_hold_back_other_timeouts(h2_scripted):
+    """A server writing frames that move nothing on (PRIORITY, unknown types, empty
+    DATA) without pause: the read deadline's look at the socket read until it was empty,
+    holding the engine as long as the flood lasted, so no other request of the client
+    timed out (a silent server's ReadTimeout came after the flood: 8 s for a 2 s
+    timeout in the probe that found it, never for an endless one). It now reads a
+    bounded amount per look, and the silent request times out on time."""
+    flood = h2_scripted(_priority_flood(4.0))
+    silent = h2_scripted(_silent_on("/never"))
+    with httprs.Client(http1=False, http2=True, timeout=0.5) as client:
+        flooded = threading.Thread(
+            target=lambda: contextlib.suppress(httprs.ReadTimeout)(client.get)(flood.url + "/")
+        )
+        flooded.start()
+        time.sleep(0.2)  # the flood under way
+        t0 = time.monotonic()
+        with pytest.raises(httprs.ReadTimeout):
+            client.get(silent.url + "/never")
+        took = time.monotonic() - t0
+        flooded.join()
+    assert took < 2.5  # the flood lasts 4 s
+
+
+@pytest.mark.anyio
+async def test_a_flooding_connection_does_not_hold_back_other_timeouts_async(h2_scripted):
+    flood = h2_scripted(_priority_flood(4.0))
+    silent = h2_scripted(_silent_on("/never"))
+    async with httprs.AsyncClient(http1=False, http2=True, timeout=0.5) as client:
+
+        async def flooded() -> None:
+            with contextlib.suppress(httprs.ReadTimeout):
+                await client.get(flood.url + "/")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flooded)
+            await anyio.sleep(0.2)
+            t0 = time.monotonic()
+            with pytest.raises(httprs.ReadTimeout):
+                await client.get(silent.url + "/never")
+            took = time.monotonic() - t0
+    assert took < 2.5
 
 
 def _silent_after_first_on_first_connection(h2c) -> None:

@@ -286,7 +286,9 @@ struct Http2Session::Callbacks {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     Http2Session& h = self(ud);
     Stream* s = h.find(frame->hd.stream_id);
-    if (s == nullptr || s->state != Stream::State::kRequested) return 0;  // trailers: dropped
+    if (s == nullptr || s->terminal()) return 0;
+    // Trailers count against the bound too (an HPACK bomb in them decoded hundreds of
+    // megabytes of fields per response), then are dropped.
     s->head_size += namelen + valuelen + 32;
     if (s->head_size > h.config_.max_header_list) {
       h.fail_stream(*s, ErrorKind::kRemoteProtocolError,
@@ -295,6 +297,7 @@ struct Http2Session::Callbacks {
                     0, false);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // nghttp2 resets the stream
     }
+    if (s->state != Stream::State::kRequested) return 0;  // trailers: dropped
     std::string_view n(reinterpret_cast<const char*>(name), namelen);
     std::string_view v(reinterpret_cast<const char*>(value), valuelen);
     if (n == ":status") {

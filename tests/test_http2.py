@@ -1254,6 +1254,33 @@ async def test_a_flooding_connection_does_not_hold_back_other_timeouts_async(h2_
     assert took < 2.5
 
 
+def _trailers_of(size: int):
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            h2c.send_headers(req.stream_id, 200)
+            h2c.send_data(req.stream_id, b"ok", end=False)
+            if req.path == "/big":
+                h2c.h2.send_headers(req.stream_id, [("x-t", "t" * size)], end_stream=True)
+            else:
+                h2c.h2.end_stream(req.stream_id)
+            h2c.flush()
+
+    return handler
+
+
+def test_oversized_trailers_are_refused(h2_scripted):
+    """Trailers count against the header-list bound the client advertises (64 KiB), as
+    the head does and as httpx's h2 counts them: a trailer block past it fails the
+    response with RemoteProtocolError (an HPACK bomb in trailers decoded hundreds of
+    megabytes per response, session 50's probe; httpx lets h2's DenialOfServiceError
+    out, no httpx exception), and the client goes on."""
+    srv = h2_scripted(_trailers_of(70_000))
+    with httprs.Client(http1=False, http2=True, timeout=5) as client:
+        with pytest.raises(httprs.RemoteProtocolError, match="larger than 65536"):
+            client.get(srv.url + "/big")
+        assert client.get(srv.url + "/small").text == "ok"
+
+
 def _silent_after_first_on_first_connection(h2c) -> None:
     """The first connection answers one request, then stays open and answers nothing
     more (a hung worker, a black-holed path); later connections answer every request."""

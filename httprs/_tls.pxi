@@ -309,6 +309,9 @@ cdef bint _shareable(object context) except -1:
         type(context) is ssl.SSLContext
         and _same_openssl()
         and _ssl_entry_points_untouched(type(context))
+        # A server-side context (a common mistake): Python's own wrap_bio refuses it
+        # with the error httpx's users get, where OpenSSL's was cryptic.
+        and context.protocol != ssl.PROTOCOL_TLS_SERVER
     )
 
 

@@ -200,6 +200,25 @@ def test_verify_failure_cause_tells_code_and_message_as_httpx(
     assert seen["httprs"] == seen["httpx"]
 
 
+@pytest.mark.parametrize("lib", [httpx, httprs])
+def test_a_server_side_context_is_refused_with_pythons_words(https_server, lib):
+    """verify= given a server's context (ssl.create_default_context(Purpose.CLIENT_AUTH),
+    a common mistake) fails the request with Python's own explanation, as with httpx
+    (it was OpenSSL's "called a function you should not call")."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with lib.Client(verify=ctx) as c:
+        with pytest.raises(lib.ConnectError, match="with a PROTOCOL_TLS_SERVER context"):
+            c.get(https_server.url)
+
+
+@pytest.mark.anyio
+async def test_a_server_side_context_is_refused_with_pythons_words_async(https_server):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    async with httprs.AsyncClient(verify=ctx) as c:
+        with pytest.raises(httprs.ConnectError, match="with a PROTOCOL_TLS_SERVER context"):
+            await c.get(https_server.url)
+
+
 def test_sni_sent_for_names_not_ips(certs, ca_context):
     names: list = []
     srv = tls_server(server_context(certs.server, sni_log=names))

@@ -281,6 +281,9 @@ void Http2Exchanges::on_event(Http2Event& ev) {
     case Http2EventKind::kHeaders:
       on_headers(s, ev);
       break;
+    case Http2EventKind::kInterim:
+      arm(s);  // as httpx's read, which any bytes end
+      break;
     case Http2EventKind::kData:
       on_data(s, ev.stream_id, ev);
       break;

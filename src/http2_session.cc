@@ -834,9 +834,11 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
   if (s == nullptr || s->terminal()) return;
   if (headers && s->state == Stream::State::kRequested) {
     if (s->status >= 100 && s->status < 200) {
-      // An informational head (100 Continue, 103 Early Hints): not the response.
+      // An informational head (100 Continue, 103 Early Hints): not the response,
+      // but a sign of life, as it is over HTTP/1.1 (the read deadline starts anew).
       s->head.clear();
       s->status = 0;
+      emit(Http2Event{Http2EventKind::kInterim, stream_id});
       return;
     }
     Http2Event ev{Http2EventKind::kHeaders, stream_id};

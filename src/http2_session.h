@@ -69,6 +69,7 @@ struct Http2Request {
 
 enum class Http2EventKind {
   kHeaders,     // the final response head of a stream (status, headers)
+  kInterim,     // an informational (1xx) head came, and was dropped: the stream moved
   kData,        // response body bytes (consume() them once read)
   kDataEnd,     // a DATA frame's bytes all came (in the kData events before it), not the last
   kEnd,         // the response is complete

@@ -1281,6 +1281,35 @@ def test_oversized_trailers_are_refused(h2_scripted):
         assert client.get(srv.url + "/small").text == "ok"
 
 
+def _hints_every(seconds: float, count: int):
+    """Answers after `count` informational heads (103 Early Hints), one every `seconds`."""
+
+    def handler(h2c) -> None:
+        while (req := h2c.next_request()) is not None:
+            for _ in range(count):
+                time.sleep(seconds)
+                h2c.h2.send_headers(req.stream_id, [(":status", "103"), ("link", "</a.css>")])
+                h2c.flush()
+            time.sleep(seconds)
+            h2c.respond(req.stream_id, 200, b"done")
+
+    return handler
+
+
+@pytest.mark.parametrize("flavour", twin.FLAVOURS)
+def test_informational_heads_start_the_read_timeout_anew(h2_scripted, flavour):
+    """Each 1xx head is a sign of life, as over HTTP/1.1 and as for httpx's reads: a
+    server sending 103s every 0.3 s for 1.5 s answers within a 0.6 s read timeout (over
+    HTTP/2 the timeout ran from the request until session 50: ReadTimeout)."""
+    srv = h2_scripted(_hints_every(0.3, 4))
+
+    async def body(tw):
+        async with tw.client(http1=False, http2=True, timeout=0.6) as client:
+            assert (await client.get(srv.url + "/")).text == "done"
+
+    twin.run(flavour, body)
+
+
 def _silent_after_first_on_first_connection(h2c) -> None:
     """The first connection answers one request, then stays open and answers nothing
     more (a hung worker, a black-holed path); later connections answer every request."""

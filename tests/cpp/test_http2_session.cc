@@ -64,6 +64,7 @@ struct StreamLog {
   uint32_t code = 0;
   Error error;
   int body_wanted = 0;
+  int interim = 0;                 // informational heads seen
   std::vector<size_t> frame_ends;  // body sizes at each kDataEnd
 };
 
@@ -96,6 +97,9 @@ std::map<int32_t, StreamLog> collect(Http2Session& c, std::map<int32_t, StreamLo
         break;
       case Http2EventKind::kBodyWanted:
         ++l.body_wanted;
+        break;
+      case Http2EventKind::kInterim:
+        ++l.interim;
         break;
       default:
         if (other) other->push_back(ev);
@@ -531,7 +535,7 @@ void test_informational_then_final() {
   pump(c, s);
   std::map<int32_t, StreamLog> logs;
   collect(c, logs);
-  CHECK(logs[id].status == 200);
+  CHECK(logs[id].status == 200 && logs[id].interim == 1);
   CHECK(logs[id].headers.size() == 1);
   if (logs[id].headers.size() == 1) CHECK_EQ_STR(std::string(logs[id].headers.name(0)), "x-final");
   CHECK(logs[id].ended && logs[id].body == "final");

@@ -1144,17 +1144,25 @@ cdef _TlsContext _build_tls(object verify, object cert, bint trust_env):
         if isinstance(cert, (str, os.PathLike)):
             named.append(cert)
             cfg.cert_file = _tls_path(cert)
-        elif isinstance(cert, tuple) and len(cert) in (2, 3):
-            named.append(cert[0])
-            cfg.cert_file = _tls_path(cert[0])
-            if cert[1] is not None:
-                named.append(cert[1])
-                cfg.key_file = _tls_path(cert[1])
-            if len(cert) == 3 and cert[2] is not None:
-                password = cert[2]
-                cfg.key_password = password.encode() if isinstance(password, str) else password
         else:
-            raise TypeError(f"Invalid cert argument: {cert!r}")
+            # httpx calls load_cert_chain(*cert): (certfile[, keyfile[, password]]) in any
+            # sequence, the password as str, bytes or a callable returning one (called
+            # here, where Python calls it only for an encrypted key).
+            parts = tuple(cert) if isinstance(cert, (tuple, list)) else ()
+            if not 1 <= len(parts) <= 3:
+                raise TypeError(f"Invalid cert argument: {cert!r}")
+            certfile = parts[0]
+            keyfile = parts[1] if len(parts) > 1 else None
+            password = parts[2] if len(parts) > 2 else None
+            named.append(certfile)
+            cfg.cert_file = _tls_path(certfile)
+            if keyfile is not None:
+                named.append(keyfile)
+                cfg.key_file = _tls_path(keyfile)
+            if callable(password):
+                password = password()
+            if password is not None:
+                cfg.key_password = password.encode() if isinstance(password, str) else password
     cfg.policy = _policy(cfg.verify).p
     if cfg.verify:  # httpx's verifying contexts come from ssl.create_default_context()
         cfg.keylog_file = os.fsencode(_keylog_file())

@@ -260,8 +260,17 @@ def test_client_cert_via_context(mtls_server, certs):
         assert c.get(mtls_server.url).json()["client_subject"] is not None
 
 
-@pytest.mark.parametrize("form", ["tuple", "combined_path", "with_password"])
-def test_client_cert_deprecated_cert_argument(mtls_server, certs, ca_context, form):
+@pytest.mark.parametrize("verify", ["context", "default"])
+@pytest.mark.parametrize(
+    "form",
+    ["tuple", "combined_path", "with_password", "list", "one_tuple", "password_callable"],
+)
+def test_client_cert_deprecated_cert_argument(
+    mtls_server, certs, ca_context, clean_env, monkeypatch, form, verify
+):
+    """Every form httpx's load_cert_chain(*cert) takes, into a passed context or the
+    client's own (verify=True: SSL_CERT_FILE's CA here); a list, a 1-tuple and a
+    password callable were a TypeError for the own context until session 50."""
     cert = {
         "tuple": (certs.client_cert_file, certs.client_key_file),
         "combined_path": certs.client_both_file,
@@ -270,9 +279,18 @@ def test_client_cert_deprecated_cert_argument(mtls_server, certs, ca_context, fo
             certs.client_key_encrypted_file,
             CLIENT_KEY_PASSWORD.decode(),
         ),
+        "list": [certs.client_cert_file, certs.client_key_file],
+        "one_tuple": (certs.client_both_file,),
+        "password_callable": (
+            certs.client_cert_file,
+            certs.client_key_encrypted_file,
+            lambda: CLIENT_KEY_PASSWORD,
+        ),
     }[form]
+    if verify == "default":
+        monkeypatch.setenv("SSL_CERT_FILE", certs.ca_file)
     with pytest.warns(DeprecationWarning, match="cert=..."):
-        c = httprs.Client(verify=ca_context, cert=cert)
+        c = httprs.Client(verify=ca_context if verify == "context" else True, cert=cert)
     with c:
         assert c.get(mtls_server.url).json()["client_subject"] is not None
 

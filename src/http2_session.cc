@@ -315,7 +315,7 @@ struct Http2Session::Callbacks {
       case NGHTTP2_HEADERS:
       case NGHTTP2_DATA:
         h.on_stream_frame(frame->hd.stream_id, frame->hd.type == NGHTTP2_HEADERS,
-                          (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
+                          (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0, frame->hd.length == 0);
         break;
       case NGHTTP2_SETTINGS:
         if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) h.on_settings();
@@ -829,7 +829,7 @@ bool Http2Session::can_start_stream() const {
   return live_.size() < max_concurrent_streams();
 }
 
-void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_stream) {
+void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_stream, bool empty) {
   Stream* s = find(stream_id);
   if (s == nullptr || s->terminal()) return;
   if (headers && s->state == Stream::State::kRequested) {
@@ -848,8 +848,9 @@ void Http2Session::on_stream_frame(int32_t stream_id, bool headers, bool end_str
     s->state = Stream::State::kHead;
     emit(std::move(ev));
   }
-  // (The last frame's end is the body's: nothing to cut there.)
-  if (!headers && !end_stream && s->state == Stream::State::kHead)
+  // (The last frame's end is the body's: nothing to cut there; an empty frame cuts
+  // nothing either, and a flood of them queued an event each: 20 MiB per read.)
+  if (!headers && !end_stream && !empty && s->state == Stream::State::kHead)
     emit(Http2Event{Http2EventKind::kDataEnd, stream_id});
   if (end_stream && s->state == Stream::State::kHead) {
     s->state = Stream::State::kEnded;

@@ -230,7 +230,7 @@ class Http2Session {
   std::shared_ptr<const SentHead> head_for(const Http2Request& req, Error& err);
 
   Stream* find(int32_t stream_id);
-  void on_stream_frame(int32_t stream_id, bool headers, bool end_stream);
+  void on_stream_frame(int32_t stream_id, bool headers, bool end_stream, bool empty);
   void on_settings();
   uint32_t remote_max_concurrent() const;  // nghttp2's record of the peer's SETTINGS
   void on_goaway(int32_t last_stream_id, uint32_t code);

@@ -541,6 +541,41 @@ void test_informational_then_final() {
   CHECK(logs[id].ended && logs[id].body == "final");
 }
 
+// Empty DATA frames cut nothing: no kDataEnd for them (a flood of them queued one
+// event each, 20 MiB per read), and the body's frames are cut as before.
+void test_empty_data_frames() {
+  Http2Session c;
+  Error err;
+  CHECK(c.init(err));
+  Server s;
+  int32_t id = c.submit(get("/"), err);
+  pump(c, s);
+  nghttp2_nv head[] = {{(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE}};
+  nghttp2_submit_headers(s.session, NGHTTP2_FLAG_NONE, id, nullptr, head, 1, nullptr);
+  pump(c, s);
+  auto frame = [id](uint8_t flags, const std::string& payload) {
+    std::string f = {0,
+                     0,
+                     static_cast<char>(payload.size()),
+                     0 /* DATA */,
+                     static_cast<char>(flags),
+                     0,
+                     0,
+                     0,
+                     static_cast<char>(id)};
+    return f + payload;
+  };
+  std::string raw;
+  for (int i = 0; i < 1000; i++) raw += frame(0, "");
+  raw += frame(0, "ab") + frame(0, "") + frame(NGHTTP2_FLAG_END_STREAM, "c");
+  CHECK(c.feed(reinterpret_cast<const uint8_t*>(raw.data()), raw.size(), err));
+  std::map<int32_t, StreamLog> logs;
+  std::vector<Http2Event> other;
+  collect(c, logs, &other);
+  CHECK(logs[id].status == 200 && logs[id].ended && logs[id].body == "abc");
+  CHECK((logs[id].frame_ends == std::vector<size_t>{2}));
+}
+
 void test_error_names() {
   CHECK_EQ_STR(http2_error_name(0), "NO_ERROR");
   CHECK_EQ_STR(http2_error_name(7), "REFUSED_STREAM");
@@ -909,6 +944,7 @@ int main() {
   test_max_concurrent_settings();
   test_connection_lost_and_errors();
   test_informational_then_final();
+  test_empty_data_frames();
   test_error_names();
   test_header_block_limit();
   test_split_and_mutated_input();

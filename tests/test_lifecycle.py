@@ -327,18 +327,28 @@ def _run_script(tmp_path: Path, body: str, *args: str, timeout: float = 60):
     )
 
 
-_EXIT_MID_TLS = """
-import ssl, sys, threading, time
+# A client whose TLS runs through Python's ssl (a context subclass), trusting argv[2].
+_PYTHON_TLS_CLIENT = """
+import ssl, sys
 import httprs
 
 
-class PinningContext(ssl.SSLContext):  # a subclass: TLS runs through Python's ssl
+class PinningContext(ssl.SSLContext):
     pass
 
 
 ctx = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.load_verify_locations(sys.argv[2])
 client = httprs.Client(verify=ctx, timeout=10)
+"""
+
+
+_EXIT_MID_TLS = (
+    """
+import threading, time
+"""
+    + _PYTHON_TLS_CLIENT
+    + """
 
 
 def busy():
@@ -350,6 +360,7 @@ for _ in range(12):
     threading.Thread(target=busy, daemon=True).start()
 time.sleep(0.3)
 """
+)
 
 
 def test_exit_with_daemon_threads_mid_python_tls_does_not_crash(certs, tmp_path):
@@ -470,7 +481,8 @@ def test_exit_while_a_python_tls_call_is_under_way_does_not_crash(certs, tmp_pat
     assert [(r.returncode, r.stderr.decode()[-2000:]) for r in runs] == [(0, "")] * 2
 
 
-_ATEXIT_NEEDS_A_DAEMON_THREAD = """
+_ATEXIT_NEEDS_A_DAEMON_THREAD = (
+    """
 import atexit, queue, ssl, threading
 
 shipped = queue.Queue()
@@ -482,16 +494,9 @@ def flush():  # registered before httprs is imported, as logging.shutdown is
 
 
 atexit.register(flush)
-import httprs
-
-
-class PinningContext(ssl.SSLContext):
-    pass
-
-
-ctx = PinningContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(sys.argv[2])
-client = httprs.Client(verify=ctx, timeout=10)
+"""
+    + _PYTHON_TLS_CLIENT
+    + """
 
 
 def shipper():
@@ -510,6 +515,7 @@ if sys.argv[3] == "by_hand":  # the interpreter goes on after it
     worker.start()
     worker.join()
 """
+)
 
 
 @pytest.mark.parametrize("how", ["exit", "by_hand"])

@@ -545,12 +545,12 @@ void test_informational_then_final() {
 // event each, 20 MiB per read), and the body's frames are cut as before.
 void test_empty_data_frames() {
   Http2Session c;
+  Server s;
   Error err;
   CHECK(c.init(err));
-  Server s;
-  int32_t id = c.submit(get("/"), err);
-  pump(c, s);
+  const int32_t id = c.submit(get("/"), err);
   nghttp2_nv head[] = {{(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE}};
+  pump(c, s);  // the request, then the head alone (no END_STREAM)
   nghttp2_submit_headers(s.session, NGHTTP2_FLAG_NONE, id, nullptr, head, 1, nullptr);
   pump(c, s);
   auto frame = [id](uint8_t flags, const std::string& payload) {

@@ -270,6 +270,14 @@ cdef object _error_to_exception(const Error& err, object request):
         # httpx's connect, read and write timeouts are caused (through httpcore's) by
         # the socket's TimeoutError; a pool timeout has no socket under it.
         error.__cause__ = TimeoutError(message)
+    elif message.startswith("[") and "] " in message:
+        # OpenSSL's failure in Python's words ("[SSL: REASON] text"): httpx's chain ends
+        # in the ssl module's SSLError, whose library and reason code reads.
+        library, _, reason = message[1 : message.index("] ")].partition(": ")
+        if library.isalnum() and library.isupper() and reason.replace("_", "").isalnum():
+            cause = ssl.SSLError(1, message)
+            cause.library, cause.reason = library, reason
+            error.__cause__ = cause
     return error
 
 

@@ -219,6 +219,38 @@ async def test_a_server_side_context_is_refused_with_pythons_words_async(https_s
             await c.get(https_server.url)
 
 
+@pytest.mark.parametrize("kind", ["exact", "path", "subclass"])
+def test_handshake_failure_is_caused_by_ssl_error_as_httpx(certs, kind):
+    """A handshake the server refuses (here: it speaks TLS 1.2 at most, the client 1.3
+    at least) ends httpx's chain in the ssl module's SSLError, with its library and
+    reason; httprs's ConnectError had no cause."""
+    server_ctx = server_context(certs.server)
+    server_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    srv = tls_server(server_ctx)
+
+    def verify():
+        if kind == "path":
+            return certs.ca_file  # httprs's own context
+        ctx = (ssl.SSLContext if kind == "exact" else PinningContext)(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(certs.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        return ctx
+
+    seen = {}
+    try:
+        for lib in (httpx, httprs):  # each side's cause: (class, errno, library, reason)
+            if kind == "path":  # a TLS 1.2 cipher no default client offers
+                server_ctx.set_ciphers("AES128-SHA")
+            with lib.Client(verify=verify()) as c:
+                with pytest.raises(lib.ConnectError) as info:
+                    c.get(localhost(srv.url))
+            cause = _cause_of_class(info.value, ssl.SSLError)
+            seen[lib.__name__] = (type(cause), cause.errno, cause.library, cause.reason)
+    finally:
+        srv.close()
+    assert seen["httprs"] == seen["httpx"]
+
+
 def test_sni_sent_for_names_not_ips(certs, ca_context):
     names: list = []
     srv = tls_server(server_context(certs.server, sni_log=names))

@@ -381,7 +381,9 @@ struct Http2Session::Callbacks {
       }
     } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       // nghttp2 found a connection error in what the server sent.
-      h.fail_all(ErrorKind::kRemoteProtocolError, h.connection_error(frame->goaway.error_code),
+      std::string_view why(reinterpret_cast<const char*>(frame->goaway.opaque_data),
+                           frame->goaway.opaque_data_len);
+      h.fail_all(ErrorKind::kRemoteProtocolError, h.connection_error(frame->goaway.error_code, why),
                  true);
     }
     return 0;
@@ -764,13 +766,18 @@ std::string Http2Session::http1_note() const {
   return " (the server answered in HTTP/1.x, not HTTP/2: \"" + first_line(opening_) + "\")";
 }
 
-std::string Http2Session::connection_error(uint32_t code) const {
+std::string Http2Session::connection_error(uint32_t code, std::string_view why) const {
   std::string msg = "HTTP/2 connection error: " + http2_error_name(code);
   std::string note = http1_note();
   if (!note.empty()) return msg + note;
   if (code == NGHTTP2_FLOW_CONTROL_ERROR)
     return msg + " (the server broke the connection's flow control: " + kFlowBroken + ")";
-  return msg;
+  // nghttp2's reason, which its GOAWAY carries as debug data ("SETTINGS expected"):
+  // printable ASCII only, and not at length.
+  bool printable =
+      !why.empty() && why.size() <= 200 &&
+      std::all_of(why.begin(), why.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  return printable ? msg + " (" + std::string(why) + ")" : msg;
 }
 
 void Http2Session::connection_lost(ErrorKind kind, const std::string& message) {

@@ -212,7 +212,7 @@ class Http2Session {
   // "HTTP/2 connection error: <code>", with what the code means here when it says
   // more than the name: a server that answered the preface in HTTP/1.x (prior
   // knowledge to a server without HTTP/2), a window the server overran.
-  std::string connection_error(uint32_t code) const;
+  std::string connection_error(uint32_t code, std::string_view why) const;
   // " (the server answered in HTTP/1.x, not HTTP/2: "<its first line>")" when the
   // first bytes it sent were a status line, else empty.
   std::string http1_note() const;

@@ -1464,6 +1464,23 @@ def test_prior_knowledge_to_a_server_without_http2_says_it_answered_in_http11(
     assert srv.connections == 2
 
 
+def _ping_before_settings(conn) -> None:
+    """An HTTP/2 server that opens with a PING, not the SETTINGS frame RFC 9113 requires."""
+    conn.read_some(24)
+    conn.send(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678")
+    conn.read_some(1)
+    conn.close()
+
+
+def test_a_connection_error_says_why(scripted):
+    """The client's own GOAWAY carries nghttp2's reason for a connection error: the
+    message names it after the code (it said only "PROTOCOL_ERROR")."""
+    srv = scripted(_ping_before_settings)
+    with httprs.Client(http1=False, http2=True, timeout=5) as client:
+        with pytest.raises(httprs.RemoteProtocolError, match=r"PROTOCOL_ERROR \(.*SETTINGS"):
+            client.get(srv.url + "/")
+
+
 def _window_overflow_on(stream: bool):
     """Answers the request's head, then a WINDOW_UPDATE that takes the client's send
     window past 2^31-1 (RFC 9113 6.9.1): on the request's stream, or on the connection."""

@@ -87,7 +87,8 @@ cdef extern from "tls.h" namespace "httprs" nogil:
         # Sessions run through ops; handle is released with ops.release.
         @staticmethod
         shared_ptr[TlsContext] foreign(const ForeignTlsOps* ops, void* handle)
-        # Cached per (ca_file, ca_dir): verify on, hostname check on.
+        # Cached per (ca_file, keylog_file) (a ca_dir context is built each call): verify on,
+        # hostname check on; keylog_file is "" for none (the caller reads SSLKEYLOGFILE).
         @staticmethod
         shared_ptr[TlsContext] default_context(const string& ca_file, const string& ca_dir,
                                                const string& keylog_file,
